@@ -1,0 +1,33 @@
+import { ConfigError, loadConfig } from './config';
+
+describe('loadConfig', () => {
+  it('defaults to the embedded database on port 8080 under ./data', () => {
+    const c = loadConfig({});
+    expect(c.port).toBe(8080);
+    expect(c.databaseUrl).toBeUndefined();
+    expect(c.dataDir.endsWith('/data')).toBe(true);
+    expect(c.baseUrl).toBe('http://localhost:8080/fhir');
+    expect(c.binaryMaxBytes).toBe(50 * 1024 * 1024);
+  });
+
+  it('follows PORT, DATA_DIR, BASE_URL and sizes with suffixes', () => {
+    const c = loadConfig({ PORT: '9090', DATA_DIR: '/tmp/x', BASE_URL: 'https://fhir.example.fr/fhir/', BINARY_MAX_BYTES: '2m' });
+    expect(c.port).toBe(9090);
+    expect(c.dataDir).toBe('/tmp/x');
+    expect(c.baseUrl).toBe('https://fhir.example.fr/fhir');
+    expect(c.binaryMaxBytes).toBe(2 * 1024 * 1024);
+  });
+
+  it.each([
+    [{ PORT: 'eighty' }, /PORT must be an integer/],
+    [{ PORT: '70000' }, /PORT must be between/],
+    [{ DATABASE_URL: 'mysql://x' }, /DATABASE_URL must start with postgres/],
+    [{ BASE_URL: 'ftp://x' }, /BASE_URL/],
+    [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
+    [{ BINARY_MAX_BYTES: 'lots' }, /BINARY_MAX_BYTES/],
+    [{ DEFAULT_PAGE_SIZE: '50', MAX_PAGE_SIZE: '10' }, /DEFAULT_PAGE_SIZE/],
+  ])('rejects %j with a clear message', (env, message) => {
+    expect(() => loadConfig(env as Record<string, string>)).toThrow(ConfigError);
+    expect(() => loadConfig(env as Record<string, string>)).toThrow(message);
+  });
+});

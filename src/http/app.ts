@@ -1,0 +1,201 @@
+import crypto from 'node:crypto';
+import express, { Request, Response } from 'express';
+import { etag } from '../interactions/common';
+import { perform, route, Route, WRITES } from '../interactions/dispatch';
+import { applySubsetting } from '../interactions/subsetting';
+import { transactionOrBatch } from '../interactions/transaction';
+import type { FhirRequest, FhirResponse, InteractionContext, Prefer } from '../interactions/types';
+import { inTransaction, withoutTransaction } from '../interactions/unitOfWork';
+import { BadRequest, FhirError, Issue, operationOutcome } from './errors';
+import { assertJsonAcceptable, bodyKind, negotiate, Negotiated, FHIR_JSON } from './negotiation';
+import { readBody } from './readBody';
+
+function parsePrefer(header: string | undefined): Prefer {
+  const prefer: Prefer = {};
+  for (const part of (header ?? '').split(/[,;]/)) {
+    const [k, v] = part.split('=').map((s) => s?.trim().replace(/^"|"$/g, ''));
+    if (k === 'return' && (v === 'minimal' || v === 'representation' || v === 'OperationOutcome')) prefer.return = v;
+    if (k === 'handling' && (v === 'strict' || v === 'lenient')) prefer.handling = v;
+  }
+  return prefer;
+}
+
+function lowerHeaders(req: Request): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(req.headers)) out[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
+  return out;
+}
+
+/** Reads and classifies the body: FHIR JSON, JSON Patch, a form (POST _search) or raw Binary content. */
+async function parseBody(ctx: InteractionContext, req: Request, r: Route, fhir: FhirRequest): Promise<void> {
+  const method = req.method;
+  if (method !== 'POST' && method !== 'PUT' && method !== 'PATCH') return;
+  const binaryWrite = r.resourceType === 'Binary' && (r.interaction === 'create' || r.interaction === 'update');
+  const contentType = req.headers['content-type'];
+  const limit = binaryWrite ? ctx.config.binaryMaxBytes : ctx.config.jsonMaxBytes;
+  const data = await readBody(req, limit);
+  if (data.length === 0) {
+    if (r.interaction === 'search-type') return;
+    throw new BadRequest(`${method} requires a body`, 'required');
+  }
+  const kind = bodyKind(contentType, binaryWrite);
+  if (kind === undefined) throw new BadRequest('The request has a body but no Content-Type: send application/fhir+json', 'required');
+  if (kind === 'raw') {
+    fhir.rawBody = { contentType: contentType!.trim(), data };
+    return;
+  }
+  if (kind === 'form') {
+    if (r.interaction !== 'search-type') throw new BadRequest('A form body is only accepted by POST [type]/_search', 'not-supported');
+    fhir.query.push(...([...new URLSearchParams(data.toString('utf8'))] as [string, string][]));
+    return;
+  }
+  if (r.interaction === 'search-type') throw new BadRequest('POST _search takes application/x-www-form-urlencoded parameters');
+  if (kind === 'json-patch' && method !== 'PATCH') throw new BadRequest('application/json-patch+json is only accepted by PATCH');
+  if (method === 'PATCH' && kind !== 'json-patch') {
+    throw new FhirError(415, [{ severity: 'error', code: 'not-supported', diagnostics: 'PATCH takes a JSON Patch document (Content-Type: application/json-patch+json)' }]);
+  }
+  try {
+    fhir.body = JSON.parse(data.toString('utf8'));
+  } catch (e) {
+    throw new BadRequest(`The body is not valid JSON: ${(e as Error).message}`, 'structure');
+  }
+}
+
+async function execute(ctx: InteractionContext, r: Route, fhir: FhirRequest): Promise<FhirResponse> {
+  if (r.interaction === 'transaction') return transactionOrBatch(ctx, fhir);
+  // A plain create is one statement, atomic by itself; other writes lock and read first.
+  const singleStatement = r.interaction === 'create' && !fhir.headers['if-none-exist'] && r.resourceType !== 'Binary';
+  if (WRITES.has(r.interaction) && !singleStatement) return inTransaction(ctx, (s) => perform(ctx, s, r, fhir));
+  return withoutTransaction(ctx, (s) => perform(ctx, s, r, fhir));
+}
+
+function serialise(value: unknown, pretty: boolean): string {
+  return pretty ? JSON.stringify(value, null, 2) : JSON.stringify(value);
+}
+
+function send(ctx: InteractionContext, req: Request, res: Response, r: Route, fhir: FhirRequest, out: FhirResponse, n: Negotiated, pretty: boolean): void {
+  if (out.versionId !== undefined) res.setHeader('ETag', etag(out.versionId));
+  if (out.lastModified) res.setHeader('Last-Modified', out.lastModified.toUTCString());
+  const isWrite = WRITES.has(r.interaction) && r.interaction !== 'transaction';
+  if (out.location && (isWrite || out.status === 201)) res.setHeader('Location', `${ctx.config.baseUrl}/${out.location}`);
+  else if (out.location) res.setHeader('Content-Location', `${ctx.config.baseUrl}/${out.location}`);
+  res.status(out.status);
+  if (out.status === 304 || out.status === 204) {
+    res.end();
+    return;
+  }
+  // A Binary is sent as its own content unless the client asked for FHIR JSON.
+  if (out.binary && !n.explicitJson) {
+    res.setHeader('Content-Type', out.binary.contentType);
+    res.end(req.method === 'HEAD' ? undefined : out.binary.data);
+    return;
+  }
+  let text: string | undefined;
+  if (isWrite && fhir.prefer.return === 'minimal') {
+    res.end();
+    return;
+  }
+  if (isWrite && fhir.prefer.return === 'OperationOutcome') {
+    text = serialise(operationOutcome([{ severity: 'information', code: 'informational', diagnostics: `${r.interaction} succeeded${out.location ? `: ${out.location}` : ''}` }]), pretty);
+  } else {
+    const summary = fhir.query.find(([k]) => k === '_summary')?.[1];
+    const elements = fhir.query.find(([k]) => k === '_elements')?.[1];
+    const subset = (r.interaction === 'read' || r.interaction === 'vread') && (summary || elements);
+    if (out.resourceText !== undefined && !pretty && !subset) text = out.resourceText;
+    else {
+      let resource = out.resource ?? (out.resourceText !== undefined ? JSON.parse(out.resourceText) : undefined);
+      if (resource && subset) resource = applySubsetting(resource, summary, elements?.split(','));
+      text = resource === undefined ? undefined : serialise(resource, pretty);
+    }
+  }
+  res.setHeader('Content-Type', `${n.contentType}; charset=utf-8`);
+  res.end(req.method === 'HEAD' ? undefined : text);
+}
+
+function sendError(ctx: InteractionContext, res: Response, e: unknown, pretty: boolean, requestId: string): number {
+  let status: number;
+  let issues: Issue[];
+  let headers: Record<string, string> = {};
+  const code = (e as { code?: string }).code;
+  if (e instanceof FhirError) {
+    status = e.status;
+    issues = e.issues;
+    headers = e.headers;
+  } else if (code === '23505') {
+    status = 409;
+    issues = [{ severity: 'error', code: 'conflict', diagnostics: 'A concurrent write created the same resource; retry the request' }];
+  } else if (code === '40001' || code === '40P01') {
+    status = 409;
+    issues = [{ severity: 'error', code: 'conflict', diagnostics: 'A concurrent write conflicted with this one; retry the request' }];
+  } else {
+    status = 500;
+    issues = [{ severity: 'fatal', code: 'exception', diagnostics: `Internal error (request ${requestId})` }];
+    ctx.log.error({ err: e, requestId }, 'unhandled error');
+  }
+  if (res.headersSent) return status;
+  for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+  res.status(status).setHeader('Content-Type', `${FHIR_JSON}; charset=utf-8`);
+  res.end(serialise(operationOutcome(issues), pretty));
+  return status;
+}
+
+export function createApp(ctx: InteractionContext): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.get('/healthz', async (_req, res) => {
+    try {
+      await ctx.db.knex.raw('SELECT 1');
+      res.json({ status: 'ok', database: ctx.db.kind });
+    } catch (e) {
+      ctx.log.error({ err: e }, 'health check failed');
+      res.status(503).json({ status: 'unavailable', database: ctx.db.kind });
+    }
+  });
+
+  app.use('/fhir', async (req, res) => {
+    const started = process.hrtime.bigint();
+    const incomingId = req.headers["x-request-id"];
+    const requestId = (typeof incomingId === "string" && incomingId.slice(0, 128)) || crypto.randomUUID();
+    res.setHeader('X-Request-Id', requestId);
+    const url = new URL(req.originalUrl, 'http://localhost');
+    const query = [...url.searchParams] as [string, string][];
+    const pretty = url.searchParams.get('_pretty') === 'true';
+    let r: Route | undefined;
+    let status: number;
+    try {
+      const n = negotiate(url.searchParams.get('_format') ?? undefined, req.headers.accept);
+      const segments = url.pathname.replace(/^\/fhir\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
+      r = route(req.method, segments);
+      const binaryRead = r.resourceType === 'Binary' && (r.interaction === 'read' || r.interaction === 'vread');
+      if (!binaryRead || !n.any) assertJsonAcceptable(n);
+      const fhir: FhirRequest = {
+        method: req.method as FhirRequest['method'],
+        resourceType: r.resourceType,
+        id: r.id,
+        versionId: r.versionId,
+        query,
+        headers: lowerHeaders(req),
+        prefer: parsePrefer(req.get('prefer')),
+      };
+      await parseBody(ctx, req, r, fhir);
+      const out = await execute(ctx, r, fhir);
+      send(ctx, req, res, r, fhir, out, n, pretty);
+      status = out.status;
+    } catch (e) {
+      status = sendError(ctx, res, e, pretty, requestId);
+    }
+    // Never the URL, query or body: they can carry patient identifiers.
+    ctx.log.info(
+      { requestId, method: req.method, interaction: r?.interaction, resourceType: r?.resourceType, status, ms: Number(process.hrtime.bigint() - started) / 1e6 },
+      'request',
+    );
+  });
+
+  app.use((_req, res) => {
+    res.status(404).setHeader('Content-Type', `${FHIR_JSON}; charset=utf-8`);
+    res.end(JSON.stringify(operationOutcome([{ severity: 'error', code: 'not-found', diagnostics: 'Not found: the FHIR endpoint is /fhir' }])));
+  });
+  return app;
+}

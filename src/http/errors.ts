@@ -1,0 +1,101 @@
+import type { OperationOutcome, OperationOutcomeIssue } from 'fhir/r4';
+
+/**
+ * Domain errors. Interactions throw these; the HTTP layer turns them into an
+ * OperationOutcome and a status in one place (src/http/respond.ts).
+ */
+export type IssueCode = OperationOutcomeIssue['code'];
+
+export interface Issue {
+  severity: 'fatal' | 'error' | 'warning' | 'information';
+  code: IssueCode;
+  diagnostics: string;
+  expression?: string[];
+}
+
+export class FhirError extends Error {
+  constructor(
+    readonly status: number,
+    readonly issues: Issue[],
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(issues.map((i) => i.diagnostics).join('; '));
+    this.name = new.target.name;
+  }
+}
+
+const single = (code: IssueCode, diagnostics: string, expression?: string[]): Issue[] => [
+  { severity: 'error', code, diagnostics, ...(expression ? { expression } : {}) },
+];
+
+export class BadRequest extends FhirError {
+  constructor(diagnostics: string, code: IssueCode = 'invalid', expression?: string[]) {
+    super(400, single(code, diagnostics, expression));
+  }
+}
+export class NotFound extends FhirError {
+  constructor(diagnostics: string) {
+    super(404, single('not-found', diagnostics));
+  }
+}
+export class Gone extends FhirError {
+  constructor(diagnostics: string, headers: Record<string, string> = {}) {
+    super(410, single('deleted', diagnostics), headers);
+  }
+}
+export class MethodNotAllowed extends FhirError {
+  constructor(diagnostics: string) {
+    super(405, single('not-supported', diagnostics));
+  }
+}
+export class NotAcceptable extends FhirError {
+  constructor(diagnostics: string) {
+    super(406, single('not-supported', diagnostics));
+  }
+}
+export class Conflict extends FhirError {
+  constructor(diagnostics: string) {
+    super(409, single('conflict', diagnostics));
+  }
+}
+export class PreconditionFailed extends FhirError {
+  constructor(diagnostics: string) {
+    super(412, single('conflict', diagnostics));
+  }
+}
+export class PayloadTooLarge extends FhirError {
+  constructor(diagnostics: string) {
+    super(413, single('too-costly', diagnostics));
+  }
+}
+export class UnsupportedMediaType extends FhirError {
+  constructor(diagnostics: string) {
+    super(415, single('not-supported', diagnostics));
+  }
+}
+export class Unprocessable extends FhirError {
+  constructor(issues: Issue[]) {
+    super(422, issues);
+  }
+}
+export class NotImplemented extends FhirError {
+  constructor(diagnostics: string) {
+    super(501, single('not-supported', diagnostics));
+  }
+}
+
+export function operationOutcome(issues: Issue[]): OperationOutcome {
+  return {
+    resourceType: 'OperationOutcome',
+    issue: issues.map((i) => ({
+      severity: i.severity,
+      code: i.code,
+      diagnostics: i.diagnostics,
+      ...(i.expression ? { expression: i.expression } : {}),
+    })),
+  };
+}
+
+export function information(diagnostics: string): OperationOutcome {
+  return operationOutcome([{ severity: 'information', code: 'informational', diagnostics }]);
+}

@@ -1,0 +1,68 @@
+import type { CapabilityStatement, CapabilityStatementRestResource } from 'fhir/r4';
+import pkg from '../../package.json';
+import type { InteractionContext } from './types';
+
+const SEARCH_RESULT_PARAMS = [
+  { name: '_count', type: 'number', documentation: 'Page size' },
+  { name: '_sort', type: 'string', documentation: 'Sort on any listed date, string, token, number, quantity, uri or reference parameter, - for descending, several keys' },
+  { name: '_total', type: 'token', documentation: 'none | estimate | accurate' },
+  { name: '_summary', type: 'token', documentation: 'true | text | data | count | false' },
+  { name: '_elements', type: 'string', documentation: 'Top-level elements to return' },
+] as const;
+
+/**
+ * The CapabilityStatement, generated from the registry the router and search parser
+ * use: every type, interaction and search parameter listed here is served.
+ */
+export function capabilityStatement(ctx: InteractionContext): CapabilityStatement {
+  const resource: CapabilityStatementRestResource[] = [];
+  for (const entry of ctx.registry.types.values()) {
+    const searchParam = [
+      { name: '_id', type: 'token' as const, definition: 'http://hl7.org/fhir/SearchParameter/Resource-id' },
+      { name: '_lastUpdated', type: 'date' as const, definition: 'http://hl7.org/fhir/SearchParameter/Resource-lastUpdated' },
+    ];
+    for (const [code, p] of ctx.registry.searchParams(entry.type)) {
+      if (code === '_id' || code === '_lastUpdated') continue;
+      searchParam.push({ name: code, type: p.type as 'token', definition: p.def.url, ...(p.def.description ? { documentation: p.def.description } : {}) } as never);
+    }
+    resource.push({
+      type: entry.type as CapabilityStatementRestResource['type'],
+      ...(entry.documentation ? { documentation: entry.documentation } : {}),
+      interaction: entry.interactions.map((code) => ({ code })),
+      versioning: 'versioned-update',
+      readHistory: true,
+      updateCreate: true,
+      conditionalCreate: true,
+      conditionalRead: 'full-support',
+      conditionalUpdate: true,
+      conditionalDelete: 'single',
+      referencePolicy: ['literal', 'logical', 'local'],
+      searchParam: [...searchParam, ...SEARCH_RESULT_PARAMS.map((p) => ({ ...p }))] as never,
+    });
+  }
+  return {
+    resourceType: 'CapabilityStatement',
+    status: 'active',
+    date: new Date().toISOString().slice(0, 10),
+    publisher: 'National personal health record',
+    kind: 'instance',
+    software: { name: pkg.name, version: pkg.version },
+    implementation: { description: 'FHIR R4 server of the national personal health record', url: ctx.config.baseUrl },
+    fhirVersion: '4.0.1',
+    format: ['application/fhir+json', 'json'],
+    patchFormat: ['application/json-patch+json'],
+    rest: [
+      {
+        mode: 'server',
+        documentation: 'Search: string (starts-with, :exact, :contains, accent- and case-insensitive), token (system|code, :not, :text), reference (Type/id, id, absolute URL, :Type, :identifier), date/number/quantity with prefixes, uri (:above, :below), :missing; AND/OR; keyset paging with signed page tokens.',
+        resource,
+        interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }],
+        searchParam: [
+          { name: '_count', type: 'number' },
+          { name: '_since', type: 'date', documentation: 'history' },
+          { name: '_at', type: 'date', documentation: 'history' },
+        ],
+      },
+    ],
+  };
+}

@@ -1,0 +1,124 @@
+import { BadRequest, NotFound, PreconditionFailed } from '../http/errors';
+import { extractIndexRows } from '../search/extract';
+import type { IndexRows } from '../search/indexRows';
+import type { VersionWrite } from '../store/writeVersions';
+import type { FhirRequest, InteractionContext } from './types';
+
+export const ID_PATTERN = /^[A-Za-z0-9\-.]{1,64}$/;
+
+export function assertSupportedType(ctx: InteractionContext, type: string | undefined): string {
+  if (!type || !ctx.registry.isSupported(type)) throw new NotFound(`Resource type "${type}" is not supported by this server`);
+  return type;
+}
+
+export function assertId(id: string | undefined): string {
+  if (!id || !ID_PATTERN.test(id)) throw new BadRequest(`"${id}" is not a valid resource id ([A-Za-z0-9-.]{1,64})`);
+  return id;
+}
+
+/** The JSON body of a create or update, checked for the few things every later step relies on. */
+export function resourceBody(req: FhirRequest, expectedType: string): Record<string, unknown> {
+  const body = req.body;
+  if (body === undefined || body === null) throw new BadRequest(`A ${expectedType} resource is required in the request body`, 'required');
+  if (typeof body !== 'object' || Array.isArray(body)) throw new BadRequest('The request body must be a JSON object (a FHIR resource)', 'structure');
+  const resource = body as Record<string, unknown>;
+  if (typeof resource.resourceType !== 'string') throw new BadRequest('The resource has no resourceType', 'required', ['resourceType']);
+  if (resource.resourceType !== expectedType) {
+    throw new BadRequest(`The body is a ${String(resource.resourceType)} but the URL addresses ${expectedType}`, 'invalid', ['resourceType']);
+  }
+  if (resource.meta !== undefined && (typeof resource.meta !== 'object' || resource.meta === null || Array.isArray(resource.meta))) {
+    throw new BadRequest('meta must be an object', 'structure', [`${expectedType}.meta`]);
+  }
+  return resource;
+}
+
+export const etag = (versionId: number) => `W/"${versionId}"`;
+
+/** The version number in an If-Match / ETag value: W/"3", "3" or 3. */
+export function parseETag(value: string): number | undefined {
+  const m = /^(?:W\/)?"?(\d+)"?$/.exec(value.trim());
+  return m ? Number(m[1]) : undefined;
+}
+
+export function checkIfMatch(req: FhirRequest, currentVersion: number | undefined, what: string): void {
+  const header = req.headers['if-match'];
+  if (header === undefined) return;
+  const expected = parseETag(header);
+  if (expected === undefined) throw new BadRequest(`If-Match "${header}" is not a version ETag such as W/"1"`);
+  if (currentVersion === undefined) throw new PreconditionFailed(`If-Match ${header}: ${what} does not exist`);
+  if (expected !== currentVersion) throw new PreconditionFailed(`If-Match ${header} does not match the current version W/"${currentVersion}" of ${what}`);
+}
+
+/**
+ * The patient compartment of a resource: the Patient itself, or the first Patient
+ * referenced through the Patient CompartmentDefinition's parameters for its type;
+ * '' when it belongs to no patient (docs/decisions/001-compartment-keys.md).
+ */
+export function compartmentOf(ctx: InteractionContext, resourceType: string, id: string, index: IndexRows, resource: Record<string, unknown>): string {
+  if (resourceType === 'Patient') return id;
+  if (resourceType === 'Binary') {
+    const ref = (resource.securityContext as { reference?: string } | undefined)?.reference;
+    const m = ref ? /^(?:.*\/)?Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(ref) : null;
+    return m ? m[1] : '';
+  }
+  const params = ctx.registry.types.get(resourceType)?.patientCompartmentParams ?? [];
+  for (const param of params) {
+    const row = index.reference.find((r) => r.param === param && r.targetType === 'Patient' && r.targetId);
+    if (row) return row.targetId!;
+  }
+  return '';
+}
+
+export const nowInstant = () => new Date().toISOString();
+
+/** Stamps meta, extracts the index rows and computes the compartment of a new version. */
+export function newVersion(
+  ctx: InteractionContext,
+  resource: Record<string, unknown>,
+  options: { id: string; versionId: number; lastUpdated: string; previousCompartment?: string; binary?: VersionWrite['binary'] },
+): VersionWrite {
+  const resourceType = String(resource.resourceType);
+  const meta = { ...((resource.meta as Record<string, unknown>) ?? {}), versionId: String(options.versionId), lastUpdated: options.lastUpdated };
+  const { id: _ignored, meta: _meta, resourceType: _type, ...rest } = resource;
+  const body: Record<string, unknown> = { resourceType, id: options.id, meta, ...rest };
+  const index = extractIndexRows(body, ctx.registry.searchParameters, { baseUrl: ctx.config.baseUrl + '/' });
+  return {
+    compartment: compartmentOf(ctx, resourceType, options.id, index, body),
+    resourceType,
+    id: options.id,
+    versionId: options.versionId,
+    lastUpdated: options.lastUpdated,
+    deleted: false,
+    body,
+    index,
+    previousCompartment: options.previousCompartment,
+    binary: options.binary,
+  };
+}
+
+export function deletionVersion(resourceType: string, id: string, compartment: string, versionId: number, lastUpdated: string): VersionWrite {
+  return { compartment, resourceType, id, versionId, lastUpdated, deleted: true, body: null, index: null, previousCompartment: compartment };
+}
+
+/** Binary content posted as FHIR JSON (data in base64) is stored apart like raw content. */
+export function splitBinaryData(resource: Record<string, unknown>): { resource: Record<string, unknown>; binary?: VersionWrite['binary'] } {
+  if (resource.resourceType !== 'Binary') return { resource };
+  const { data, ...rest } = resource;
+  if (typeof rest.contentType !== 'string' || rest.contentType === '') throw new BadRequest('Binary.contentType is required', 'required', ['Binary.contentType']);
+  if (data === undefined) return { resource: rest, binary: { contentType: rest.contentType, data: Buffer.alloc(0) } };
+  if (typeof data !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(data.replace(/\s/g, ''))) {
+    throw new BadRequest('Binary.data must be base64', 'invalid', ['Binary.data']);
+  }
+  return { resource: rest, binary: { contentType: rest.contentType, data: Buffer.from(data, 'base64') } };
+}
+
+/** The resource of a request: JSON body, or a Binary made from raw content and X-Security-Context. */
+export function requestResource(req: FhirRequest, type: string): { resource: Record<string, unknown>; binary?: VersionWrite['binary'] } {
+  if (type === 'Binary' && req.rawBody) {
+    const securityContext = req.headers['x-security-context'];
+    const resource: Record<string, unknown> = { resourceType: 'Binary', contentType: req.rawBody.contentType };
+    if (securityContext) resource.securityContext = { reference: securityContext };
+    return { resource, binary: req.rawBody };
+  }
+  return splitBinaryData(resourceBody(req, type));
+}

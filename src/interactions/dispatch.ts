@@ -1,0 +1,139 @@
+import { BadRequest, MethodNotAllowed, NotFound } from '../http/errors';
+import type { Session } from '../store/session';
+import { capabilityStatement } from './capabilities';
+import { create } from './create';
+import { conditionalDelete, remove } from './delete';
+import { history } from './history';
+import { conditionalPatch, patch } from './patch';
+import { read, vread } from './read';
+import { searchType } from './search';
+import type { FhirRequest, FhirResponse, InteractionContext } from './types';
+import { conditionalUpdate, update } from './update';
+
+export type Interaction =
+  | 'capabilities'
+  | 'transaction'
+  | 'history-system'
+  | 'search-type'
+  | 'create'
+  | 'conditional-update'
+  | 'conditional-patch'
+  | 'conditional-delete'
+  | 'history-type'
+  | 'read'
+  | 'update'
+  | 'patch'
+  | 'delete'
+  | 'history-instance'
+  | 'vread'
+  | 'operation';
+
+export interface Route {
+  interaction: Interaction;
+  resourceType?: string;
+  id?: string;
+  versionId?: string;
+  operation?: string;
+}
+
+/** Maps a method and the path below the FHIR base to an interaction (shared by HTTP and Bundle entries). */
+export function route(method: string, segments: string[]): Route {
+  const [a, b, c, d] = segments;
+  const n = segments.length;
+  const not = () => new MethodNotAllowed(`${method} is not allowed on /${segments.join('/')}`);
+  const op = segments.find((s) => s.startsWith('$'));
+  if (op) {
+    const at = segments.indexOf(op);
+    if (at !== n - 1 || at > 2) throw new NotFound(`Unknown path /${segments.join('/')}`);
+    return { interaction: 'operation', operation: op.slice(1), resourceType: at >= 1 ? a : undefined, id: at === 2 ? b : undefined };
+  }
+  if (n === 0) {
+    if (method === 'POST') return { interaction: 'transaction' };
+    if (method === 'GET') throw new BadRequest('Search across all resource types is not supported: search one type, e.g. GET [base]/Patient', 'not-supported');
+    throw not();
+  }
+  if (n === 1 && a === 'metadata') {
+    if (method === 'GET' || method === 'HEAD') return { interaction: 'capabilities' };
+    throw not();
+  }
+  if (n === 1 && a === '_history') {
+    if (method === 'GET' || method === 'HEAD') return { interaction: 'history-system' };
+    throw not();
+  }
+  if (!/^[A-Z][A-Za-z]+$/.test(a)) throw new NotFound(`Unknown resource type "${a}"`);
+  if (n === 1) {
+    const byMethod: Record<string, Interaction> = {
+      GET: 'search-type',
+      HEAD: 'search-type',
+      POST: 'create',
+      PUT: 'conditional-update',
+      PATCH: 'conditional-patch',
+      DELETE: 'conditional-delete',
+    };
+    if (!byMethod[method]) throw not();
+    return { interaction: byMethod[method], resourceType: a };
+  }
+  if (n === 2 && b === '_search') {
+    if (method === 'POST' || method === 'GET') return { interaction: 'search-type', resourceType: a };
+    throw not();
+  }
+  if (n === 2 && b === '_history') {
+    if (method === 'GET' || method === 'HEAD') return { interaction: 'history-type', resourceType: a };
+    throw not();
+  }
+  if (n === 2) {
+    const byMethod: Record<string, Interaction> = { GET: 'read', HEAD: 'read', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
+    if (!byMethod[method]) throw not();
+    return { interaction: byMethod[method], resourceType: a, id: b };
+  }
+  if (n === 3 && c === '_history') {
+    if (method === 'GET' || method === 'HEAD') return { interaction: 'history-instance', resourceType: a, id: b };
+    throw not();
+  }
+  if (n === 4 && c === '_history') {
+    if (method === 'GET' || method === 'HEAD') return { interaction: 'vread', resourceType: a, id: b, versionId: d };
+    throw not();
+  }
+  throw new NotFound(`Unknown path /${segments.join('/')}`);
+}
+
+/** Interactions that write, and so run in one database transaction. */
+export const WRITES = new Set<Interaction>(['create', 'conditional-update', 'conditional-patch', 'conditional-delete', 'update', 'patch', 'delete', 'transaction']);
+
+export async function perform(ctx: InteractionContext, session: Session, r: Route, req: FhirRequest): Promise<FhirResponse> {
+  if (r.resourceType && !ctx.registry.isSupported(r.resourceType)) {
+    throw new NotFound(`Resource type "${r.resourceType}" is not supported by this server`);
+  }
+  switch (r.interaction) {
+    case 'capabilities':
+      return { status: 200, resource: capabilityStatement(ctx) as unknown as Record<string, unknown> };
+    case 'search-type':
+      return searchType(ctx, session, req);
+    case 'create':
+      return create(ctx, session, req);
+    case 'conditional-update':
+      return conditionalUpdate(ctx, session, req);
+    case 'conditional-patch':
+      return conditionalPatch(ctx, session, req);
+    case 'conditional-delete':
+      return conditionalDelete(ctx, session, req);
+    case 'read':
+      return read(ctx, session, req);
+    case 'vread':
+      return vread(ctx, session, req);
+    case 'update':
+      return update(ctx, session, req);
+    case 'patch':
+      return patch(ctx, session, req);
+    case 'delete':
+      return remove(ctx, session, req);
+    case 'history-system':
+    case 'history-type':
+    case 'history-instance':
+      return history(ctx, session, req);
+    case 'operation':
+      throw new NotFound(`Operation $${r.operation} is not supported${r.resourceType ? ` on ${r.resourceType}` : ''}`);
+    case 'transaction':
+      throw new BadRequest('A Bundle cannot be nested in a transaction entry');
+  }
+}

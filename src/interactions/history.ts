@@ -1,0 +1,131 @@
+import { BadRequest, NotFound } from '../http/errors';
+import { dateRange } from '../search/dateRange';
+import { decodePageToken, encodePageToken } from '../search/pageToken';
+import { keysetCondition, SortColumn, SqlContext } from '../store/searchSql';
+import type { Session } from '../store/session';
+import { assertId, assertSupportedType, etag } from './common';
+import { linkUrl, queryString } from './bundle';
+import type { FhirRequest, FhirResponse, InteractionContext } from './types';
+
+/** Newest first; the key is unique per version, so keyset paging is exact under concurrent writes. */
+const HISTORY_ORDER: SortColumn[] = [
+  { sql: 'h.last_updated', descending: true, cast: 'timestamptz' },
+  { sql: 'h.resource_type', descending: true, cast: 'text' },
+  { sql: 'h.id', descending: true, cast: 'text' },
+  { sql: 'h.version_id', descending: true, cast: 'numeric' },
+];
+
+interface HistoryRow {
+  resource_type: string;
+  id: string;
+  version_id: number;
+  last_updated: Date;
+  deleted: boolean;
+  body: string | null;
+}
+
+function instant(name: string, value: string): { low: string; high: string } {
+  const range = dateRange(value);
+  if (!range) throw new BadRequest(`${name} must be a FHIR instant or date, got "${value}"`);
+  return range;
+}
+
+/** history: instance (GET [type]/[id]/_history), type (GET [type]/_history) or system (GET /_history). */
+export async function history(ctx: InteractionContext, session: Session, req: FhirRequest): Promise<FhirResponse> {
+  const type = req.resourceType !== undefined ? assertSupportedType(ctx, req.resourceType) : undefined;
+  const id = req.id !== undefined ? assertId(req.id) : undefined;
+
+  let count = ctx.config.defaultPageSize;
+  let since: string | undefined;
+  let at: { low: string; high: string } | undefined;
+  let pageToken: string | undefined;
+  const used: [string, string][] = [];
+  for (const [name, value] of req.query) {
+    if (name === '_count') {
+      if (!/^\d+$/.test(value)) throw new BadRequest(`_count must be a non-negative integer, got "${value}"`);
+      count = Math.min(Number(value), ctx.config.maxPageSize);
+      used.push([name, String(count)]);
+    } else if (name === '_since') {
+      since = instant('_since', value).low;
+      used.push([name, value]);
+    } else if (name === '_at') {
+      at = instant('_at', value);
+      used.push([name, value]);
+    } else if (name === '_page') pageToken = value;
+    else if (name === '_format' || name === '_pretty') continue;
+    else if (req.prefer.handling === 'strict') throw new BadRequest(`Unknown history parameter "${name}"`, 'not-supported');
+  }
+
+  const path = [type, id, '_history'].filter(Boolean).join('/');
+  const bound = `${path}?${queryString(used)}`;
+  const sql: SqlContext = { bindings: [], baseUrl: ctx.config.baseUrl };
+  const bind = (v: unknown) => {
+    sql.bindings.push(v);
+    return '?';
+  };
+  const where: string[] = [];
+  if (type) where.push(`h.resource_type = ${bind(type)}`);
+  if (id) where.push(`h.id = ${bind(id)}`);
+  if (since) where.push(`h.last_updated >= ${bind(since)}::timestamptz`);
+  if (at) {
+    where.push(`h.last_updated <= ${bind(at.high)}::timestamptz`);
+    where.push(`NOT EXISTS (SELECT 1 FROM resource_history n WHERE n.resource_type = h.resource_type AND n.id = h.id
+      AND n.version_id > h.version_id AND n.last_updated <= ${bind(at.low)}::timestamptz)`);
+  }
+  let backwards = false;
+  if (pageToken) {
+    const state = decodePageToken(ctx.pageTokenSecret, bound, pageToken);
+    backwards = state.direction === 'p';
+    where.push(keysetCondition(sql, HISTORY_ORDER, state.keys, backwards, (i) => HISTORY_ORDER[i].sql));
+  }
+  const order = HISTORY_ORDER.map((c) => `${c.sql} ${c.descending !== backwards ? 'DESC' : 'ASC'}`).join(', ');
+  const rows = await session.query<HistoryRow>(
+    `SELECT h.resource_type, h.id, h.version_id, h.last_updated, h.deleted, h.body::text AS body
+       FROM resource_history h ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY ${order} LIMIT ${count + 1}`,
+    sql.bindings,
+  );
+  if (id && rows.length === 0 && !pageToken) {
+    const exists = await session.query(`SELECT 1 FROM resource WHERE resource_type = ? AND id = ?`, [type, id]);
+    if (exists.length === 0) throw new NotFound(`${type}/${id} is not known`);
+  }
+  const more = rows.length > count;
+  const page = rows.slice(0, count);
+  if (backwards) page.reverse();
+  const keysOf = (r: HistoryRow) => [new Date(r.last_updated).toISOString(), r.resource_type, r.id, Number(r.version_id)];
+
+  const base = ctx.config.baseUrl;
+  const link = [{ relation: 'self', url: linkUrl(base, path, pageToken ? [...used, ['_page', pageToken]] : used) }];
+  const nextKeys = page.length && (backwards || more) ? keysOf(page[page.length - 1]) : undefined;
+  const prevKeys = page.length && (backwards ? more : Boolean(pageToken)) ? keysOf(page[0]) : undefined;
+  if (prevKeys) link.push({ relation: 'previous', url: linkUrl(base, path, [...used, ['_page', encodePageToken(ctx.pageTokenSecret, bound, { direction: 'p', keys: prevKeys })]]) });
+  if (nextKeys) link.push({ relation: 'next', url: linkUrl(base, path, [...used, ['_page', encodePageToken(ctx.pageTokenSecret, bound, { direction: 'n', keys: nextKeys })]]) });
+
+  const entry = page.map((r) => {
+    const versionId = Number(r.version_id);
+    const lastModified = new Date(r.last_updated).toISOString();
+    const fullUrl = `${base}/${r.resource_type}/${r.id}`;
+    if (r.deleted) {
+      return {
+        fullUrl,
+        request: { method: 'DELETE', url: `${r.resource_type}/${r.id}` },
+        response: { status: '204 No Content', etag: etag(versionId), lastModified },
+      };
+    }
+    return {
+      fullUrl,
+      resource: JSON.parse(r.body!),
+      request: versionId === 1 ? { method: 'POST', url: r.resource_type } : { method: 'PUT', url: `${r.resource_type}/${r.id}` },
+      response: {
+        status: versionId === 1 ? '201 Created' : '200 OK',
+        location: `${r.resource_type}/${r.id}/_history/${versionId}`,
+        etag: etag(versionId),
+        lastModified,
+      },
+    };
+  });
+  return {
+    status: 200,
+    resource: { resourceType: 'Bundle', type: 'history', ...(!pageToken && !more ? { total: entry.length } : {}), link, ...(entry.length ? { entry } : {}) },
+  };
+}

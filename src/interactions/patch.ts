@@ -1,0 +1,49 @@
+import { applyPatch, Operation, validate as validatePatch } from 'fast-json-patch';
+import { BadRequest, Gone, NotFound, PreconditionFailed, Unprocessable } from '../http/errors';
+import { readCurrent } from '../store/resources';
+import type { Session } from '../store/session';
+import { assertId, assertSupportedType, checkIfMatch } from './common';
+import { findMatches } from './search';
+import { storeNewVersion } from './update';
+import type { FhirRequest, FhirResponse, InteractionContext } from './types';
+
+function patchOperations(req: FhirRequest): Operation[] {
+  if (!Array.isArray(req.body)) throw new BadRequest('A JSON Patch body must be an array of operations (application/json-patch+json)', 'structure');
+  const error = validatePatch(req.body as Operation[]);
+  if (error) throw new BadRequest(`Invalid JSON Patch: ${error.message.split('\n')[0]} (operation ${error.index})`, 'structure');
+  return req.body as Operation[];
+}
+
+async function patchResource(ctx: InteractionContext, session: Session, req: FhirRequest, type: string, id: string): Promise<FhirResponse> {
+  const operations = patchOperations(req);
+  const current = await readCurrent(session, type, id, { forUpdate: true });
+  if (!current) throw new NotFound(`${type}/${id} is not known`);
+  if (current.deleted) throw new Gone(`${type}/${id} was deleted`);
+  checkIfMatch(req, current.versionId, `${type}/${id}`);
+  let patched: Record<string, unknown>;
+  try {
+    patched = applyPatch(JSON.parse(current.body!), operations, true, false).newDocument;
+  } catch (e) {
+    throw new Unprocessable([{ severity: 'error', code: 'processing', diagnostics: `JSON Patch failed: ${(e as Error).message.split('\n')[0]}` }]);
+  }
+  if (patched.resourceType !== type || patched.id !== id) {
+    throw new Unprocessable([{ severity: 'error', code: 'processing', diagnostics: 'A patch may not change resourceType or id' }]);
+  }
+  // The lock is already held; storeNewVersion re-reads the row under it.
+  return storeNewVersion(ctx, session, { ...req, headers: { ...req.headers, 'if-match': undefined } }, type, id, patched);
+}
+
+/** patch: PATCH [type]/[id] with a JSON Patch document. */
+export async function patch(ctx: InteractionContext, session: Session, req: FhirRequest): Promise<FhirResponse> {
+  return patchResource(ctx, session, req, assertSupportedType(ctx, req.resourceType), assertId(req.id));
+}
+
+/** Conditional patch: PATCH [type]?criteria. */
+export async function conditionalPatch(ctx: InteractionContext, session: Session, req: FhirRequest): Promise<FhirResponse> {
+  const type = assertSupportedType(ctx, req.resourceType);
+  const criteria = new URLSearchParams(req.query).toString();
+  const matches = await findMatches(ctx, session, type, criteria, 2);
+  if (matches.length === 0) throw new NotFound(`Conditional patch: no ${type} matches "${criteria}"`);
+  if (matches.length > 1) throw new PreconditionFailed(`Conditional patch: "${criteria}" matches more than one ${type}`);
+  return patchResource(ctx, session, req, type, matches[0].id);
+}

@@ -1,0 +1,63 @@
+import { Gone, NotFound } from '../http/errors';
+import { readBinaryContent, readCurrent, readVersion, CurrentRow } from '../store/resources';
+import type { Session } from '../store/session';
+import { assertId, assertSupportedType, etag, parseETag } from './common';
+import type { FhirRequest, FhirResponse, InteractionContext } from './types';
+
+function notModified(req: FhirRequest, row: CurrentRow): boolean {
+  const ifNoneMatch = req.headers['if-none-match'];
+  if (ifNoneMatch !== undefined) {
+    return ifNoneMatch.split(',').some((t) => t.trim() === '*' || parseETag(t) === row.versionId);
+  }
+  const ifModifiedSince = req.headers['if-modified-since'];
+  if (ifModifiedSince !== undefined) {
+    const since = Date.parse(ifModifiedSince);
+    // HTTP dates have second precision
+    return !Number.isNaN(since) && Math.floor(row.lastUpdated.getTime() / 1000) * 1000 <= since;
+  }
+  return false;
+}
+
+async function respondWith(session: Session, req: FhirRequest, type: string, id: string, row: CurrentRow): Promise<FhirResponse> {
+  const response: FhirResponse = {
+    status: 200,
+    resourceText: row.body!,
+    location: `${type}/${id}/_history/${row.versionId}`,
+    versionId: row.versionId,
+    lastModified: row.lastUpdated,
+  };
+  if (notModified(req, row)) return { ...response, status: 304, resourceText: undefined };
+  if (type === 'Binary') {
+    const content = await readBinaryContent(session, row.compartment, id, row.versionId);
+    if (content) {
+      response.binary = content;
+      const resource = JSON.parse(row.body!) as Record<string, unknown>;
+      resource.data = content.data.toString('base64');
+      response.resource = resource;
+      response.resourceText = undefined;
+    }
+  }
+  return response;
+}
+
+/** read: GET [type]/[id]. A deleted resource answers 410 Gone. */
+export async function read(ctx: InteractionContext, session: Session, req: FhirRequest): Promise<FhirResponse> {
+  const type = assertSupportedType(ctx, req.resourceType);
+  const id = assertId(req.id);
+  const row = await readCurrent(session, type, id);
+  if (!row) throw new NotFound(`${type}/${id} is not known`);
+  if (row.deleted) throw new Gone(`${type}/${id} was deleted`, { ETag: etag(row.versionId) });
+  return respondWith(session, req, type, id, row);
+}
+
+/** vread: GET [type]/[id]/_history/[vid]. */
+export async function vread(ctx: InteractionContext, session: Session, req: FhirRequest): Promise<FhirResponse> {
+  const type = assertSupportedType(ctx, req.resourceType);
+  const id = assertId(req.id);
+  const versionId = Number(req.versionId);
+  if (!/^\d+$/.test(req.versionId ?? '')) throw new NotFound(`Version "${req.versionId}" of ${type}/${id} is not known`);
+  const row = await readVersion(session, type, id, versionId);
+  if (!row) throw new NotFound(`${type}/${id}/_history/${req.versionId} is not known`);
+  if (row.deleted) throw new Gone(`${type}/${id}/_history/${versionId} is a deletion`, { ETag: etag(versionId) });
+  return respondWith(session, req, type, id, row);
+}

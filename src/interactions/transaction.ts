@@ -1,0 +1,206 @@
+import crypto from 'node:crypto';
+import { BadRequest, FhirError, operationOutcome, PreconditionFailed } from '../http/errors';
+import type { Session } from '../store/session';
+import { etag } from './common';
+import { create } from './create';
+import { perform, route, Route } from './dispatch';
+import { findMatches } from './search';
+import type { FhirRequest, FhirResponse, InteractionContext } from './types';
+import { inTransaction } from './unitOfWork';
+
+interface BundleEntry {
+  fullUrl?: string;
+  resource?: Record<string, unknown>;
+  request?: { method?: string; url?: string; ifNoneMatch?: string; ifModifiedSince?: string; ifMatch?: string; ifNoneExist?: string };
+}
+
+interface PreparedEntry {
+  index: number;
+  entry: BundleEntry;
+  method: FhirRequest['method'];
+  route: Route;
+  req: FhirRequest;
+}
+
+const ORDER: Record<string, number> = { DELETE: 0, POST: 1, PUT: 2, PATCH: 2, GET: 3, HEAD: 3 };
+const STATUS_TEXT: Record<number, string> = { 200: 'OK', 201: 'Created', 204: 'No Content', 304: 'Not Modified' };
+
+function entryError(index: number, e: unknown): never {
+  if (e instanceof FhirError) {
+    throw new FhirError(e.status, e.issues.map((i) => ({ ...i, diagnostics: `Bundle.entry[${index}]: ${i.diagnostics}` })), e.headers);
+  }
+  throw e;
+}
+
+/** Parses one entry's request into the same FhirRequest a single HTTP call would produce. */
+function prepare(ctx: InteractionContext, entry: BundleEntry, index: number, outer: FhirRequest): PreparedEntry {
+  const request = entry.request;
+  if (!request || typeof request.method !== 'string' || typeof request.url !== 'string') {
+    throw new BadRequest(`Bundle.entry[${index}].request with method and url is required`, 'required', [`Bundle.entry[${index}].request`]);
+  }
+  const method = request.method.toUpperCase() as FhirRequest['method'];
+  if (!(method in ORDER)) throw new BadRequest(`Bundle.entry[${index}].request.method "${request.method}" is not supported`);
+  let url = request.url;
+  if (url.startsWith(ctx.config.baseUrl + '/')) url = url.slice(ctx.config.baseUrl.length + 1);
+  const q = url.indexOf('?');
+  const path = q < 0 ? url : url.slice(0, q);
+  const query = q < 0 ? [] : ([...new URLSearchParams(url.slice(q + 1))] as [string, string][]);
+  const segments = path.split('/').filter(Boolean);
+  const r = route(method, segments);
+  if (r.interaction === 'transaction') throw new BadRequest(`Bundle.entry[${index}]: nested transactions are not supported`);
+  let body: unknown = entry.resource;
+  // PATCH in a Bundle: a Binary carrying the JSON Patch document.
+  if (method === 'PATCH' && entry.resource?.resourceType === 'Binary' && typeof entry.resource.data === 'string') {
+    try {
+      body = JSON.parse(Buffer.from(entry.resource.data, 'base64').toString('utf8'));
+    } catch {
+      throw new BadRequest(`Bundle.entry[${index}]: the JSON Patch in Binary.data is not valid JSON`);
+    }
+  }
+  const req: FhirRequest = {
+    method,
+    resourceType: r.resourceType,
+    id: r.id,
+    versionId: r.versionId,
+    query,
+    headers: {
+      'if-match': request.ifMatch,
+      'if-none-match': request.ifNoneMatch,
+      'if-modified-since': request.ifModifiedSince,
+      'if-none-exist': request.ifNoneExist,
+    },
+    body,
+    prefer: outer.prefer,
+  };
+  return { index, entry, method, route: r, req };
+}
+
+function responseEntry(ctx: InteractionContext, res: FhirResponse, prefer: FhirRequest['prefer']): Record<string, unknown> {
+  const response: Record<string, unknown> = { status: `${res.status} ${STATUS_TEXT[res.status] ?? ''}`.trim() };
+  if (res.location) response.location = res.location;
+  if (res.versionId !== undefined) response.etag = etag(res.versionId);
+  if (res.lastModified) response.lastModified = res.lastModified.toISOString();
+  const out: Record<string, unknown> = {};
+  const resource = res.resource ?? (res.resourceText ? (JSON.parse(res.resourceText) as Record<string, unknown>) : undefined);
+  if (res.location) out.fullUrl = `${ctx.config.baseUrl}/${res.location.replace(/\/_history\/.*$/, '')}`;
+  if (resource && resource.resourceType === 'OperationOutcome') response.outcome = resource;
+  else if (resource && prefer.return !== 'minimal') out.resource = resource;
+  out.response = response;
+  return out;
+}
+
+/** Rewrites every reference (and any string) equal to a resolved fullUrl or conditional reference. */
+function rewriteReferences(value: unknown, resolved: Map<string, string>): unknown {
+  if (typeof value === 'string') return resolved.get(value) ?? value;
+  if (Array.isArray(value)) return value.map((v) => rewriteReferences(v, resolved));
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = rewriteReferences(v, resolved);
+    return out;
+  }
+  return value;
+}
+
+function collectConditionalReferences(value: unknown, found: Set<string>): void {
+  if (Array.isArray(value)) value.forEach((v) => collectConditionalReferences(v, found));
+  else if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      if (k === 'reference' && typeof v === 'string' && /^[A-Z][A-Za-z]+\?/.test(v)) found.add(v);
+      else collectConditionalReferences(v, found);
+    }
+  }
+}
+
+async function runTransaction(ctx: InteractionContext, session: Session, entries: PreparedEntry[], outer: FhirRequest): Promise<Record<string, unknown>[]> {
+  const seen = new Set<string>();
+  for (const p of entries) {
+    if (p.route.id && (p.method === 'PUT' || p.method === 'PATCH' || p.method === 'DELETE')) {
+      const key = `${p.route.resourceType}/${p.route.id}`;
+      if (seen.has(key)) throw new BadRequest(`Bundle.entry[${p.index}]: ${key} appears in more than one entry of the transaction`);
+      seen.add(key);
+    }
+  }
+
+  // Identities first: each POST gets its id (or its match for If-None-Exist), each urn:uuid fullUrl its Type/id.
+  const resolved = new Map<string, string>();
+  const assigned = new Map<number, string | { existing: string }>();
+  for (const p of entries) {
+    if (p.method === 'POST' && p.route.interaction === 'create') {
+      const type = p.route.resourceType!;
+      let id: string | { existing: string } = crypto.randomUUID();
+      const ifNoneExist = p.req.headers['if-none-exist'];
+      if (ifNoneExist) {
+        const matches = await findMatches(ctx, session, type, ifNoneExist.replace(/^[^?]*\?/, ''), 2).catch((e) => entryError(p.index, e));
+        if (matches.length > 1) entryError(p.index, new PreconditionFailed(`If-None-Exist "${ifNoneExist}" matches more than one ${type}`));
+        if (matches.length === 1) id = { existing: matches[0].id };
+      }
+      assigned.set(p.index, id);
+      if (p.entry.fullUrl) resolved.set(p.entry.fullUrl, `${type}/${typeof id === 'string' ? id : id.existing}`);
+    } else if (p.method === 'PUT' && p.route.id && p.entry.fullUrl?.startsWith('urn:')) {
+      resolved.set(p.entry.fullUrl, `${p.route.resourceType}/${p.route.id}`);
+    }
+  }
+  const conditional = new Set<string>();
+  for (const p of entries) collectConditionalReferences(p.req.body, conditional);
+  for (const ref of conditional) {
+    const [type, criteria] = [ref.slice(0, ref.indexOf('?')), ref.slice(ref.indexOf('?') + 1)];
+    if (!ctx.registry.isSupported(type)) throw new BadRequest(`Conditional reference "${ref}": unknown resource type`);
+    const matches = await findMatches(ctx, session, type, criteria, 2);
+    if (matches.length !== 1) throw new PreconditionFailed(`Conditional reference "${ref}" matches ${matches.length === 0 ? 'no' : 'more than one'} ${type}`);
+    resolved.set(ref, `${type}/${matches[0].id}`);
+  }
+
+  const results = new Array<Record<string, unknown>>(entries.length);
+  const ordered = [...entries].sort((x, y) => ORDER[x.method] - ORDER[y.method] || x.index - y.index);
+  for (const p of ordered) {
+    const req = resolved.size && p.req.body !== undefined ? { ...p.req, body: rewriteReferences(p.req.body, resolved) } : p.req;
+    let res: FhirResponse;
+    try {
+      const a = assigned.get(p.index);
+      if (a !== undefined && typeof a !== 'string') {
+        res = await perform(ctx, session, { interaction: 'read', resourceType: p.route.resourceType, id: a.existing }, { ...req, method: 'GET', id: a.existing, headers: {} });
+      } else if (a !== undefined) {
+        res = await create(ctx, session, { ...req, headers: { ...req.headers, 'if-none-exist': undefined } }, a);
+      } else {
+        res = await perform(ctx, session, p.route, req);
+      }
+    } catch (e) {
+      entryError(p.index, e);
+    }
+    results[p.index] = responseEntry(ctx, res, outer.prefer);
+  }
+  return results;
+}
+
+/** transaction and batch: POST [base] with a Bundle. */
+export async function transactionOrBatch(ctx: InteractionContext, req: FhirRequest): Promise<FhirResponse> {
+  const bundle = req.body as { resourceType?: string; type?: string; entry?: BundleEntry[] } | undefined;
+  if (!bundle || typeof bundle !== 'object' || bundle.resourceType !== 'Bundle') {
+    throw new BadRequest('POST to the base URL takes a Bundle of type transaction or batch', 'invalid', ['Bundle']);
+  }
+  if (bundle.type !== 'transaction' && bundle.type !== 'batch') {
+    throw new BadRequest(`Bundle.type must be transaction or batch, got "${bundle.type}"`, 'invalid', ['Bundle.type']);
+  }
+  const entries = bundle.entry ?? [];
+  if (!Array.isArray(entries)) throw new BadRequest('Bundle.entry must be an array', 'structure', ['Bundle.entry']);
+
+  if (bundle.type === 'transaction') {
+    const prepared = entries.map((e, i) => prepare(ctx, e, i, req));
+    const results = await inTransaction(ctx, (session) => runTransaction(ctx, session, prepared, req), { deferWrites: true });
+    return { status: 200, resource: { resourceType: 'Bundle', type: 'transaction-response', entry: results } };
+  }
+
+  const results: Record<string, unknown>[] = [];
+  for (let i = 0; i < entries.length; i++) {
+    try {
+      const p = prepare(ctx, entries[i], i, req);
+      const res = await inTransaction(ctx, (session) => perform(ctx, session, p.route, p.req));
+      results.push(responseEntry(ctx, res, req.prefer));
+    } catch (e) {
+      if (!(e instanceof FhirError)) throw e;
+      results.push({ response: { status: String(e.status), outcome: operationOutcome(e.issues) } });
+    }
+  }
+  return { status: 200, resource: { resourceType: 'Bundle', type: 'batch-response', entry: results } };
+}
+

@@ -1,0 +1,51 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config/config';
+import type { Registry } from '../registry/registry';
+import type { Database } from '../store/database';
+
+export interface Prefer {
+  return?: 'minimal' | 'representation' | 'OperationOutcome';
+  handling?: 'strict' | 'lenient';
+}
+
+/** A FHIR request, independent of HTTP: what the router parsed, or a transaction entry. */
+export interface FhirRequest {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'HEAD';
+  resourceType?: string;
+  id?: string;
+  versionId?: string;
+  /** Query parameters in order, repeated names kept. */
+  query: [string, string][];
+  /** Lower-case header names. */
+  headers: Record<string, string | undefined>;
+  /** Parsed JSON body (resource, Bundle or JSON Patch). */
+  body?: unknown;
+  /** Raw body of a Binary posted with a non-FHIR content type. */
+  rawBody?: { contentType: string; data: Buffer };
+  prefer: Prefer;
+}
+
+export interface FhirResponse {
+  status: number;
+  /** A resource or Bundle to serialise. */
+  resource?: Record<string, unknown>;
+  /** A stored resource already serialised (read fast path, no parse/serialise round trip). */
+  resourceText?: string;
+  /** Raw Binary content, sent as is when the client accepts it. */
+  binary?: { contentType: string; data: Buffer };
+  /** Relative location `Type/id/_history/n` of the resource written or read. */
+  location?: string;
+  versionId?: number;
+  lastModified?: Date;
+  /** The client asked for a FHIR Binary but also accepts raw bytes. */
+  headers?: Record<string, string>;
+}
+
+export interface InteractionContext {
+  config: Config;
+  registry: Registry;
+  db: Database;
+  log: Logger;
+  /** HMAC secret for page tokens, shared by every worker through the database. */
+  pageTokenSecret: string;
+}

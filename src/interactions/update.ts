@@ -1,0 +1,73 @@
+import crypto from 'node:crypto';
+import { BadRequest, PreconditionFailed } from '../http/errors';
+import { readCurrent } from '../store/resources';
+import type { Session } from '../store/session';
+import type { VersionWrite } from '../store/writeVersions';
+import { assertId, assertSupportedType, checkIfMatch, newVersion, nowInstant, requestResource } from './common';
+import { findMatches } from './search';
+import type { FhirRequest, FhirResponse, InteractionContext } from './types';
+
+/**
+ * Stores a new version of [type]/[id] whose body is already known. The current row is
+ * locked (SELECT … FOR UPDATE) so concurrent writers serialise and If-Match is exact.
+ */
+export async function storeNewVersion(
+  ctx: InteractionContext,
+  session: Session,
+  req: FhirRequest,
+  type: string,
+  id: string,
+  resource: Record<string, unknown>,
+  binary?: VersionWrite['binary'],
+): Promise<FhirResponse> {
+  const current = await readCurrent(session, type, id, { forUpdate: true, withBody: false });
+  checkIfMatch(req, current && !current.deleted ? current.versionId : undefined, `${type}/${id}`);
+  const versionId = (current?.versionId ?? 0) + 1;
+  const version = newVersion(ctx, resource, {
+    id,
+    versionId,
+    lastUpdated: nowInstant(),
+    previousCompartment: current?.compartment,
+    binary,
+  });
+  await session.write([version]);
+  const created = !current || current.deleted;
+  return {
+    status: created ? 201 : 200,
+    resource: version.body as Record<string, unknown>,
+    location: `${type}/${id}/_history/${versionId}`,
+    versionId,
+    lastModified: new Date(version.lastUpdated),
+  };
+}
+
+/** update: PUT [type]/[id]; creates the resource with that id when it does not exist. */
+export async function update(ctx: InteractionContext, session: Session, req: FhirRequest): Promise<FhirResponse> {
+  const type = assertSupportedType(ctx, req.resourceType);
+  const id = assertId(req.id);
+  const { resource, binary } = requestResource(req, type);
+  if (!(type === 'Binary' && req.rawBody)) {
+    if (resource.id === undefined) throw new BadRequest(`The ${type} in the body has no id; it must be "${id}" as in the URL`, 'required', [`${type}.id`]);
+    if (resource.id !== id) throw new BadRequest(`The id "${String(resource.id)}" in the body does not match the id "${id}" in the URL`, 'invalid', [`${type}.id`]);
+  }
+  return storeNewVersion(ctx, session, req, type, id, resource, binary);
+}
+
+/** Conditional update: PUT [type]?criteria. */
+export async function conditionalUpdate(ctx: InteractionContext, session: Session, req: FhirRequest): Promise<FhirResponse> {
+  const type = assertSupportedType(ctx, req.resourceType);
+  const { resource, binary } = requestResource(req, type);
+  const criteria = new URLSearchParams(req.query).toString();
+  const matches = await findMatches(ctx, session, type, criteria, 2);
+  if (matches.length > 1) throw new PreconditionFailed(`Conditional update: "${criteria}" matches more than one ${type}`);
+  let id: string;
+  if (matches.length === 1) {
+    id = matches[0].id;
+    if (resource.id !== undefined && resource.id !== id) {
+      throw new BadRequest(`The id "${String(resource.id)}" in the body does not match the resource ${type}/${id} selected by the criteria`, 'invalid', [`${type}.id`]);
+    }
+  } else {
+    id = resource.id !== undefined ? assertId(String(resource.id)) : crypto.randomUUID();
+  }
+  return storeNewVersion(ctx, session, req, type, id, resource, binary);
+}

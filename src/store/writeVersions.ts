@@ -1,0 +1,127 @@
+import type { Knex } from 'knex';
+import type { IndexKind, IndexRows } from '../search/indexRows';
+
+/** One new version of a resource, with everything the store writes for it. */
+export interface VersionWrite {
+  compartment: string;
+  resourceType: string;
+  id: string;
+  versionId: number;
+  /** ISO instant, also written into body.meta.lastUpdated. */
+  lastUpdated: string;
+  deleted: boolean;
+  /** The resource with meta.versionId/lastUpdated set; null for a deletion. */
+  body: object | null;
+  /** Index rows of this version; empty for a deletion. */
+  index: IndexRows | null;
+  /** The compartment of the version this one replaces; undefined when the resource is new. */
+  previousCompartment?: string;
+  /** Raw content of a Binary, stored apart from its metadata. */
+  binary?: { contentType: string; data: Buffer };
+}
+
+/** Columns of each index table after (compartment, resource_type, resource_id, param), with their SQL types. */
+const INDEX_COLUMNS: Record<IndexKind, [column: string, field: string, sqlType: string][]> = {
+  token: [['system', 'system', 'text'], ['code', 'code', 'text'], ['text', 'text', 'text']],
+  string: [['value', 'value', 'text'], ['exact', 'exact', 'text']],
+  reference: [
+    ['target_type', 'targetType', 'text'],
+    ['target_id', 'targetId', 'text'],
+    ['target_version', 'targetVersion', 'text'],
+    ['url', 'url', 'text'],
+    ['identifier_system', 'identifierSystem', 'text'],
+    ['identifier_value', 'identifierValue', 'text'],
+  ],
+  date: [['low', 'low', 'timestamptz'], ['high', 'high', 'timestamptz']],
+  number: [['value', 'value', 'numeric']],
+  quantity: [['value', 'value', 'numeric'], ['system', 'system', 'text'], ['code', 'code', 'text'], ['unit', 'unit', 'text']],
+  uri: [['value', 'value', 'text']],
+};
+const KINDS = Object.keys(INDEX_COLUMNS) as IndexKind[];
+
+/**
+ * Writes versions as ONE statement: current rows (upsert), history rows, stale index rows
+ * removed, new index rows inserted, all through data-modifying CTEs fed by JSON arrays.
+ * A resource that moved to another compartment first loses its old current row.
+ */
+export async function executeWrites(db: Knex | Knex.Transaction, writes: VersionWrite[]): Promise<void> {
+  if (writes.length === 0) return;
+  const moved = writes.filter((w) => w.previousCompartment !== undefined && w.previousCompartment !== w.compartment);
+  if (moved.length > 0) {
+    await db.raw(
+      `DELETE FROM resource r USING json_to_recordset(?::json) AS o(compartment text, resource_type text, id text)
+       WHERE r.compartment = o.compartment AND r.resource_type = o.resource_type AND r.id = o.id`,
+      [JSON.stringify(moved.map((w) => ({ compartment: w.previousCompartment, resource_type: w.resourceType, id: w.id })))],
+    );
+  }
+
+  const bindings: unknown[] = [];
+  const ctes: string[] = [];
+  bindings.push(
+    JSON.stringify(
+      writes.map((w) => ({
+        compartment: w.compartment,
+        resource_type: w.resourceType,
+        id: w.id,
+        version_id: w.versionId,
+        last_updated: w.lastUpdated,
+        deleted: w.deleted,
+        body: w.body,
+      })),
+    ),
+  );
+  ctes.push(
+    `input AS (SELECT * FROM json_to_recordset(?::json) AS x(compartment text, resource_type text, id text, version_id integer, last_updated timestamptz, deleted boolean, body json))`,
+    `cur AS (INSERT INTO resource (compartment, resource_type, id, version_id, last_updated, deleted, body)
+       SELECT compartment, resource_type, id, version_id, last_updated, deleted, body FROM input
+       ON CONFLICT (compartment, resource_type, id) DO UPDATE SET version_id = EXCLUDED.version_id,
+         last_updated = EXCLUDED.last_updated, deleted = EXCLUDED.deleted, body = EXCLUDED.body)`,
+    `hist AS (INSERT INTO resource_history (compartment, resource_type, id, version_id, last_updated, deleted, body)
+       SELECT compartment, resource_type, id, version_id, last_updated, deleted, body FROM input)`,
+  );
+
+  const replaced = writes.filter((w) => w.previousCompartment !== undefined);
+  if (replaced.length > 0) {
+    bindings.push(
+      JSON.stringify(replaced.map((w) => ({ compartment: w.previousCompartment, resource_type: w.resourceType, id: w.id }))),
+    );
+    ctes.push(`old AS (SELECT * FROM json_to_recordset(?::json) AS o(compartment text, resource_type text, id text))`);
+    for (const kind of KINDS) {
+      ctes.push(
+        `del_${kind} AS (DELETE FROM idx_${kind} t USING old o
+           WHERE t.compartment = o.compartment AND t.resource_type = o.resource_type AND t.resource_id = o.id)`,
+      );
+    }
+  }
+
+  for (const kind of KINDS) {
+    const cols = INDEX_COLUMNS[kind];
+    const rows: Record<string, unknown>[] = [];
+    for (const w of writes) {
+      if (!w.index) continue;
+      for (const row of w.index[kind] as unknown as Record<string, unknown>[]) {
+        const out: Record<string, unknown> = { c: w.compartment, t: w.resourceType, i: w.id, p: row.param };
+        for (const [column, field] of cols) out[column] = row[field] ?? null;
+        rows.push(out);
+      }
+    }
+    if (rows.length === 0) continue;
+    bindings.push(JSON.stringify(rows));
+    const columnList = cols.map(([c]) => c).join(', ');
+    const typed = cols.map(([c, , type]) => `${c} ${type}`).join(', ');
+    ctes.push(
+      `ins_${kind} AS (INSERT INTO idx_${kind} (compartment, resource_type, resource_id, param, ${columnList})
+         SELECT c, t, i, p, ${columnList} FROM json_to_recordset(?::json) AS x(c text, t text, i text, p text, ${typed}))`,
+    );
+  }
+
+  await db.raw(`WITH ${ctes.join(',\n')} SELECT 1`, bindings as Knex.RawBinding[]);
+
+  for (const w of writes) {
+    if (!w.binary) continue;
+    await db.raw(
+      `INSERT INTO binary_content (compartment, id, version_id, content_type, data) VALUES (?, ?, ?, ?, ?)`,
+      [w.compartment, w.id, w.versionId, w.binary.contentType, w.binary.data],
+    );
+  }
+}
