@@ -194,16 +194,15 @@ describe('extractIndexRows: Patient', () => {
   });
 
   it('tokens: Resource-level params', () => {
-    expect(of(rows, 'token', '_id')).toEqual([{ system: null, code: 'p1', text: null }]);
+    // _id and _lastUpdated are answered from the resource table, not indexed
+    expect(of(rows, 'token', '_id')).toEqual([]);
     expect(of(rows, 'token', '_tag')).toEqual([{ system: 'http://example.org/tags', code: 'test', text: 'test' }]);
     expect(of(rows, 'token', '_security')).toEqual([
       { system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'N', text: null },
     ]);
     expect(of(rows, 'uri', '_profile')).toEqual([{ value: 'http://example.org/StructureDefinition/my-patient' }]);
     expect(of(rows, 'uri', '_source')).toEqual([{ value: 'urn:source:1' }]);
-    expect(of(rows, 'date', '_lastUpdated')).toEqual([
-      { low: '2024-05-01T08:00:00.123Z', high: '2024-05-01T08:00:00.123Z' },
-    ]);
+    expect(of(rows, 'date', '_lastUpdated')).toEqual([]);
   });
 
   it('strings: name, family, given, address', () => {
@@ -529,6 +528,6 @@ describe('extractIndexRows: other datatypes', () => {
     expect(of(rows, 'reference', 'organization')).toEqual([]);
     expect(of(rows, 'reference', 'general-practitioner')).toEqual([]);
     expect(extractIndexRows(null)).toEqual(extractIndexRows({}));
-    expect(extractIndexRows({ resourceType: 'NotAType', id: 'x' }).token).toEqual([{ param: '_id', system: null, code: 'x', text: null }]);
+    expect(extractIndexRows({ resourceType: 'NotAType', id: 'x', meta: { tag: [{ code: 't' }] } }).token).toEqual([{ param: '_tag', system: null, code: 't', text: null }]);
   });
 });

@@ -424,6 +424,8 @@ export function extractIndexRows(
   const ctx: Ctx = { rows, seen: new Set(), baseUrl: normalizeBaseUrl(options.baseUrl) };
   for (const cp of registry.forType(resource.resourceType).values()) {
     if (cp.type === 'composite' || cp.type === 'special') continue;
+    // Answered from the resource table's own columns, never from the index.
+    if (cp.code === '_id' || cp.code === '_lastUpdated') continue;
     let values: TypedValue[];
     try {
       values = cp.evaluateTyped(resource);

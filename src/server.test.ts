@@ -1,0 +1,67 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import knexFactory from 'knex';
+import { http } from '../conformance/harness';
+import { loadConfig } from './config/config';
+import { createLogger } from './log';
+import { startServer } from './server';
+
+/** Data survives a restart: on disk under DATA_DIR (embedded) or in the PostgreSQL schema. */
+describe('server lifecycle', () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fhir-data-'));
+  const schema = `restart_${crypto.randomBytes(4).toString('hex')}`;
+  const env = {
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DATA_DIR: dataDir,
+    ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL, DATABASE_SCHEMA: schema } : {}),
+  };
+
+  afterAll(async () => {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    if (process.env.DATABASE_URL) {
+      const admin = knexFactory({ client: 'pg', connection: process.env.DATABASE_URL, pool: { min: 0, max: 1 } });
+      await admin.raw(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await admin.destroy();
+    }
+  });
+
+  it('keeps resources and their history across a restart, and migrates only once', async () => {
+    const first = await startServer(loadConfig(env), createLogger('silent'));
+    const created = await http(first.url, 'Patient', { method: 'POST', json: { resourceType: 'Patient', name: [{ family: 'Persistant' }] } });
+    expect(created.status).toBe(201);
+    await http(first.url, `Patient/${created.body.id}`, { method: 'PUT', json: { ...created.body, gender: 'other' } });
+    await first.close();
+    if (!process.env.DATABASE_URL) expect(fs.existsSync(path.join(dataDir, 'pgdata'))).toBe(true);
+
+    const second = await startServer(loadConfig(env), createLogger('silent'));
+    try {
+      const read = await http(second.url, `Patient/${created.body.id}`);
+      expect(read.status).toBe(200);
+      expect(read.body.gender).toBe('other');
+      expect(read.body.meta.versionId).toBe('2');
+      const v1 = await http(second.url, `Patient/${created.body.id}/_history/1`);
+      expect(v1.body.name[0].family).toBe('Persistant');
+      const found = await http(second.url, 'Patient?name=persist');
+      expect(found.body.total).toBe(1);
+      expect((await http(second.url.replace(/\/fhir$/, ''), 'healthz')).body.status).toBe('ok');
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('finishes in-flight requests on shutdown, then refuses new connections', async () => {
+    const running = await startServer(loadConfig(env), createLogger('silent'));
+    const entry = Array.from({ length: 300 }, (_, i) => ({ resource: { resourceType: 'Patient', name: [{ family: `Lot${i}` }] }, request: { method: 'POST', url: 'Patient' } }));
+    const inFlight = http(running.url, '', { method: 'POST', json: { resourceType: 'Bundle', type: 'transaction', entry } });
+    await new Promise((r) => setTimeout(r, 20));
+    const closed = running.close();
+    const res = await inFlight;
+    expect(res.status).toBe(200);
+    expect(res.body.entry).toHaveLength(300);
+    await closed;
+    await expect(fetch(`${running.url}/metadata`)).rejects.toThrow();
+  });
+});

@@ -1,0 +1,60 @@
+import { http, startTarget, Target } from '../../conformance/harness';
+
+/** SQL statements per hot-path interaction: a regression here is a performance bug. */
+let t: Target;
+let statements: string[] = [];
+beforeAll(async () => {
+  t = await startTarget();
+  t.running!.ctx.db.knex.on('query', (q: { sql: string }) => statements.push(q.sql));
+});
+afterAll(() => t.close());
+
+async function counted<T>(fn: () => Promise<T>): Promise<{ result: T; sql: string[] }> {
+  statements = [];
+  const result = await fn();
+  return { result, sql: statements };
+}
+
+const patient = { resourceType: 'Patient', name: [{ family: 'Bernard' }], identifier: [{ system: 'urn:oid:1.2.250.1.213.1.4.8', value: '1' }] };
+
+describe('statements per interaction', () => {
+  it('create is one statement (resource, history and every index kind in one round trip)', async () => {
+    const { result, sql } = await counted(() => http(t.base, 'Patient', { method: 'POST', json: patient }));
+    expect(result.status).toBe(201);
+    expect(sql).toHaveLength(1);
+    expect(sql[0]).toMatch(/INSERT INTO resource_history/);
+    expect(sql[0]).toMatch(/INSERT INTO idx_token/);
+  });
+
+  it('read is one statement', async () => {
+    const created = await http(t.base, 'Patient', { method: 'POST', json: patient });
+    const { result, sql } = await counted(() => http(t.base, `Patient/${created.body.id}`));
+    expect(result.status).toBe(200);
+    expect(sql).toHaveLength(1);
+  });
+
+  it('update is a locking read and one write inside a transaction', async () => {
+    const created = await http(t.base, 'Patient', { method: 'POST', json: patient });
+    const { result, sql } = await counted(() => http(t.base, `Patient/${created.body.id}`, { method: 'PUT', json: { ...patient, id: created.body.id } }));
+    expect(result.status).toBe(200);
+    expect(sql.map((s) => s.trim().split(/\s+/)[0].toUpperCase())).toEqual(['BEGIN;', 'SELECT', 'WITH', 'COMMIT;']);
+  });
+
+  it('a one-entry transaction is BEGIN, one write, COMMIT', async () => {
+    const bundle = { resourceType: 'Bundle', type: 'transaction', entry: [{ fullUrl: 'urn:uuid:1', resource: patient, request: { method: 'POST', url: 'Patient' } }] };
+    const { result, sql } = await counted(() => http(t.base, '', { method: 'POST', json: bundle }));
+    expect(result.status).toBe(200);
+    expect(sql).toHaveLength(3);
+  });
+
+  it('a 50-entry transaction still writes in one statement', async () => {
+    const entry = Array.from({ length: 50 }, (_, i) => ({
+      fullUrl: `urn:uuid:p${i}`,
+      resource: { ...patient, identifier: [{ system: 'urn:test', value: `b${i}` }] },
+      request: { method: 'POST', url: 'Patient' },
+    }));
+    const { result, sql } = await counted(() => http(t.base, '', { method: 'POST', json: { resourceType: 'Bundle', type: 'transaction', entry } }));
+    expect(result.status).toBe(200);
+    expect(sql).toHaveLength(3);
+  });
+});
