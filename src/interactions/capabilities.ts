@@ -1,5 +1,6 @@
 import type { CapabilityStatement, CapabilityStatementRestResource } from 'fhir/r4';
 import pkg from '../../package.json';
+import { OPERATIONS } from '../operations/registry';
 import type { InteractionContext } from './types';
 
 const SEARCH_RESULT_PARAMS = [
@@ -25,8 +26,19 @@ export function capabilityStatement(ctx: InteractionContext): CapabilityStatemen
       if (code === '_id' || code === '_lastUpdated') continue;
       searchParam.push({ name: code, type: p.type as 'token', definition: p.def.url, ...(p.def.description ? { documentation: p.def.description } : {}) } as never);
     }
+    const referenceParams = [...ctx.registry.searchParams(entry.type)].filter(([, p]) => p.type === 'reference').map(([code]) => code);
+    const revIncludes: string[] = [];
+    for (const other of ctx.registry.types.values()) {
+      for (const [code, p] of ctx.registry.searchParams(other.type)) {
+        if (p.type === 'reference' && (!p.def.target || p.def.target.includes(entry.type))) revIncludes.push(`${other.type}:${code}`);
+      }
+    }
+    const operations = OPERATIONS.filter((o) => o.types.includes(entry.type)).map((o) => ({ name: o.name, definition: o.definition }));
     resource.push({
       type: entry.type as CapabilityStatementRestResource['type'],
+      searchInclude: ['*', ...referenceParams.map((code) => `${entry.type}:${code}`)],
+      searchRevInclude: revIncludes,
+      ...(operations.length ? { operation: operations } : {}),
       ...(entry.documentation ? { documentation: entry.documentation } : {}),
       interaction: entry.interactions.map((code) => ({ code })),
       versioning: 'versioned-update',
@@ -54,11 +66,13 @@ export function capabilityStatement(ctx: InteractionContext): CapabilityStatemen
     rest: [
       {
         mode: 'server',
-        documentation: 'Search: string (starts-with, :exact, :contains, accent- and case-insensitive), token (system|code, :not, :text), reference (Type/id, id, absolute URL, :Type, :identifier), date/number/quantity with prefixes, uri (:above, :below), :missing; AND/OR; keyset paging with signed page tokens.',
+        compartment: ['http://hl7.org/fhir/CompartmentDefinition/patient'],
+        documentation: 'Search: chaining (several levels, :Type), reverse chaining (_has, nested), _include/_revinclude (:iterate, *), compartment search Patient/[id]/[type] and Patient/[id]/*, composite parameters (components matched on the same resource, not necessarily the same element), token :of-type, :in and :not-in (ValueSets known to the server); not supported: _text, _content, _filter, _contained, token :above/:below. String (starts-with, :exact, :contains, accent- and case-insensitive), token (system|code, :not, :text), reference (Type/id, id, absolute URL, :Type, :identifier), date/number/quantity with prefixes, uri (:above, :below), :missing; AND/OR; keyset paging with signed page tokens.',
         resource,
         interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }],
         searchParam: [
           { name: '_count', type: 'number' },
+          { name: '_list', type: 'special', documentation: 'Members of List/[id] (any type)' },
           { name: '_since', type: 'date', documentation: 'history' },
           { name: '_at', type: 'date', documentation: 'history' },
         ],

@@ -75,7 +75,7 @@ export const nowInstant = () => new Date().toISOString();
 export function newVersion(
   ctx: InteractionContext,
   resource: Record<string, unknown>,
-  options: { id: string; versionId: number; lastUpdated: string; previousCompartment?: string; binary?: VersionWrite['binary'] },
+  options: { id: string; versionId: number; lastUpdated: string; method: VersionWrite['method']; previousCompartment?: string; binary?: VersionWrite['binary'] },
 ): VersionWrite {
   const resourceType = String(resource.resourceType);
   const meta = { ...((resource.meta as Record<string, unknown>) ?? {}), versionId: String(options.versionId), lastUpdated: options.lastUpdated };
@@ -89,6 +89,7 @@ export function newVersion(
     versionId: options.versionId,
     lastUpdated: options.lastUpdated,
     deleted: false,
+    method: options.method,
     body,
     index,
     previousCompartment: options.previousCompartment,
@@ -97,7 +98,7 @@ export function newVersion(
 }
 
 export function deletionVersion(resourceType: string, id: string, compartment: string, versionId: number, lastUpdated: string): VersionWrite {
-  return { compartment, resourceType, id, versionId, lastUpdated, deleted: true, body: null, index: null, previousCompartment: compartment };
+  return { compartment, resourceType, id, versionId, lastUpdated, deleted: true, method: 'DELETE', body: null, index: null, previousCompartment: compartment };
 }
 
 /** Binary content posted as FHIR JSON (data in base64) is stored apart like raw content. */

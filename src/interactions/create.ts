@@ -28,7 +28,7 @@ export async function create(ctx: InteractionContext, session: Session, req: Fhi
   }
 
   const id = assignedId ?? crypto.randomUUID();
-  const version = newVersion(ctx, resource, { id, versionId: 1, lastUpdated: nowInstant(), binary });
+  const version = newVersion(ctx, resource, { id, versionId: 1, lastUpdated: nowInstant(), method: 'POST', binary });
   await session.write([version]);
   return {
     status: 201,

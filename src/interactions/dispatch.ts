@@ -7,6 +7,8 @@ import { history } from './history';
 import { conditionalPatch, patch } from './patch';
 import { read, vread } from './read';
 import { searchType } from './search';
+import { searchCompartment } from './searchCompartment';
+import { OPERATIONS } from '../operations/registry';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 import { conditionalUpdate, update } from './update';
 
@@ -26,6 +28,7 @@ export type Interaction =
   | 'delete'
   | 'history-instance'
   | 'vread'
+  | 'search-compartment'
   | 'operation';
 
 export interface Route {
@@ -34,6 +37,8 @@ export interface Route {
   id?: string;
   versionId?: string;
   operation?: string;
+  /** Compartment search: the type searched inside Patient/[id], or '*'. */
+  compartmentType?: string;
 }
 
 /** Maps a method and the path below the FHIR base to an interaction (shared by HTTP and Bundle entries). */
@@ -86,6 +91,10 @@ export function route(method: string, segments: string[]): Route {
     if (!byMethod[method]) throw not();
     return { interaction: byMethod[method], resourceType: a, id: b };
   }
+  if (n === 3 && a === 'Patient' && (c === '*' || /^[A-Z][A-Za-z]+$/.test(c))) {
+    if (method === 'GET' || method === 'HEAD') return { interaction: 'search-compartment', resourceType: a, id: b, compartmentType: c };
+    throw not();
+  }
   if (n === 3 && c === '_history') {
     if (method === 'GET' || method === 'HEAD') return { interaction: 'history-instance', resourceType: a, id: b };
     throw not();
@@ -131,8 +140,16 @@ export async function perform(ctx: InteractionContext, session: Session, r: Rout
     case 'history-type':
     case 'history-instance':
       return history(ctx, session, req);
-    case 'operation':
-      throw new NotFound(`Operation $${r.operation} is not supported${r.resourceType ? ` on ${r.resourceType}` : ''}`);
+    case 'search-compartment':
+      return searchCompartment(ctx, session, req, r.compartmentType!);
+    case 'operation': {
+      const op = OPERATIONS.find(
+        (o) => o.name === r.operation && (r.id ? o.instance && o.types.includes(r.resourceType!) : r.resourceType ? o.types.includes(r.resourceType) : o.system),
+      );
+      if (!op) throw new NotFound(`Operation $${r.operation} is not supported${r.resourceType ? ` on ${r.resourceType}${r.id ? '/[id]' : ''}` : ''}`);
+      if (op.affectsState && req.method === 'GET') throw new MethodNotAllowed(`$${op.name} changes data: invoke it with POST`);
+      return op.handler(ctx, session, req);
+    }
     case 'transaction':
       throw new BadRequest('A Bundle cannot be nested in a transaction entry');
   }

@@ -21,6 +21,7 @@ interface HistoryRow {
   version_id: number;
   last_updated: Date;
   deleted: boolean;
+  method: string;
   body: string | null;
 }
 
@@ -80,7 +81,7 @@ export async function history(ctx: InteractionContext, session: Session, req: Fh
   }
   const order = HISTORY_ORDER.map((c) => `${c.sql} ${c.descending !== backwards ? 'DESC' : 'ASC'}`).join(', ');
   const rows = await session.query<HistoryRow>(
-    `SELECT h.resource_type, h.id, h.version_id, h.last_updated, h.deleted, h.body::text AS body
+    `SELECT h.resource_type, h.id, h.version_id, h.last_updated, h.deleted, h.method, h.body::text AS body
        FROM resource_history h ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
       ORDER BY ${order} LIMIT ${count + 1}`,
     sql.bindings,
@@ -115,9 +116,9 @@ export async function history(ctx: InteractionContext, session: Session, req: Fh
     return {
       fullUrl,
       resource: JSON.parse(r.body!),
-      request: versionId === 1 ? { method: 'POST', url: r.resource_type } : { method: 'PUT', url: `${r.resource_type}/${r.id}` },
+      request: r.method === 'POST' ? { method: 'POST', url: r.resource_type } : { method: r.method, url: `${r.resource_type}/${r.id}` },
       response: {
-        status: versionId === 1 ? '201 Created' : '200 OK',
+        status: versionId === 1 || r.method === 'POST' ? '201 Created' : '200 OK',
         location: `${r.resource_type}/${r.id}/_history/${versionId}`,
         etag: etag(versionId),
         lastModified,

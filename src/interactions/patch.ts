@@ -30,7 +30,7 @@ async function patchResource(ctx: InteractionContext, session: Session, req: Fhi
     throw new Unprocessable([{ severity: 'error', code: 'processing', diagnostics: 'A patch may not change resourceType or id' }]);
   }
   // The lock is already held; storeNewVersion re-reads the row under it.
-  return storeNewVersion(ctx, session, { ...req, headers: { ...req.headers, 'if-match': undefined } }, type, id, patched);
+  return storeNewVersion(ctx, session, { ...req, headers: { ...req.headers, 'if-match': undefined } }, type, id, patched, undefined, 'PATCH');
 }
 
 /** patch: PATCH [type]/[id] with a JSON Patch document. */

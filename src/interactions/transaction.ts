@@ -121,7 +121,27 @@ async function runTransaction(ctx: InteractionContext, session: Session, entries
     }
   }
 
-  // Identities first: each POST gets its id (or its match for If-None-Exist), each urn:uuid fullUrl its Type/id.
+  const results = new Array<Record<string, unknown>>(entries.length);
+  const run = async (p: PreparedEntry, req: FhirRequest, assignedId?: string | { existing: string }) => {
+    let res: FhirResponse;
+    try {
+      if (assignedId !== undefined && typeof assignedId !== 'string') {
+        res = await perform(ctx, session, { interaction: 'read', resourceType: p.route.resourceType, id: assignedId.existing }, { ...req, method: 'GET', id: assignedId.existing, headers: {} });
+      } else if (assignedId !== undefined) {
+        res = await create(ctx, session, { ...req, headers: { ...req.headers, 'if-none-exist': undefined } }, assignedId);
+      } else {
+        res = await perform(ctx, session, p.route, req);
+      }
+    } catch (e) {
+      entryError(p.index, e);
+    }
+    results[p.index] = responseEntry(ctx, res, outer.prefer);
+  };
+
+  // DELETEs first: conditional creates and references below must not see what they remove.
+  for (const p of entries) if (p.method === 'DELETE') await run(p, p.req);
+
+  // Then identities: each POST gets its id (or its match for If-None-Exist), each urn:uuid fullUrl its Type/id.
   const resolved = new Map<string, string>();
   const assigned = new Map<number, string | { existing: string }>();
   for (const p of entries) {
@@ -150,24 +170,10 @@ async function runTransaction(ctx: InteractionContext, session: Session, entries
     resolved.set(ref, `${type}/${matches[0].id}`);
   }
 
-  const results = new Array<Record<string, unknown>>(entries.length);
-  const ordered = [...entries].sort((x, y) => ORDER[x.method] - ORDER[y.method] || x.index - y.index);
+  const ordered = entries.filter((p) => p.method !== 'DELETE').sort((x, y) => ORDER[x.method] - ORDER[y.method] || x.index - y.index);
   for (const p of ordered) {
     const req = resolved.size && p.req.body !== undefined ? { ...p.req, body: rewriteReferences(p.req.body, resolved) } : p.req;
-    let res: FhirResponse;
-    try {
-      const a = assigned.get(p.index);
-      if (a !== undefined && typeof a !== 'string') {
-        res = await perform(ctx, session, { interaction: 'read', resourceType: p.route.resourceType, id: a.existing }, { ...req, method: 'GET', id: a.existing, headers: {} });
-      } else if (a !== undefined) {
-        res = await create(ctx, session, { ...req, headers: { ...req.headers, 'if-none-exist': undefined } }, a);
-      } else {
-        res = await perform(ctx, session, p.route, req);
-      }
-    } catch (e) {
-      entryError(p.index, e);
-    }
-    results[p.index] = responseEntry(ctx, res, outer.prefer);
+    await run(p, req, assigned.get(p.index));
   }
   return results;
 }

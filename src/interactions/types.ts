@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/config';
 import type { Registry } from '../registry/registry';
 import type { Database } from '../store/database';
+import type { SearchConstraints } from '../store/searchSql';
 
 export interface Prefer {
   return?: 'minimal' | 'representation' | 'OperationOutcome';
@@ -23,6 +24,8 @@ export interface FhirRequest {
   /** Raw body of a Binary posted with a non-FHIR content type. */
   rawBody?: { contentType: string; data: Buffer };
   prefer: Prefer;
+  /** Access constraints every search of this request must apply (set by access control). */
+  constraints?: SearchConstraints;
 }
 
 export interface FhirResponse {
@@ -48,4 +51,6 @@ export interface InteractionContext {
   log: Logger;
   /** HMAC secret for page tokens, shared by every worker through the database. */
   pageTokenSecret: string;
+  /** Expands a ValueSet to its codes (for :in / :not-in), when terminology is available. */
+  expandValueSet?: (url: string) => { system?: string; code: string }[] | undefined;
 }

@@ -19,6 +19,7 @@ export async function storeNewVersion(
   id: string,
   resource: Record<string, unknown>,
   binary?: VersionWrite['binary'],
+  method: VersionWrite['method'] = 'PUT',
 ): Promise<FhirResponse> {
   const current = await readCurrent(session, type, id, { forUpdate: true, withBody: false });
   checkIfMatch(req, current && !current.deleted ? current.versionId : undefined, `${type}/${id}`);
@@ -27,6 +28,7 @@ export async function storeNewVersion(
     id,
     versionId,
     lastUpdated: nowInstant(),
+    method,
     previousCompartment: current?.compartment,
     binary,
   });

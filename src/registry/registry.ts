@@ -59,16 +59,31 @@ export class Registry {
     return this.types.has(type);
   }
 
-  /** Parameters usable in a search on this type (those the index can answer). */
+  /** Parameters usable in a search on this type (special ones excepted). */
   searchParams(type: string): Map<string, CompiledParam> {
-    const all = this.searchParameters.forType(type);
-    const usable = new Map<string, CompiledParam>();
-    for (const [code, p] of all) {
-      if (p.type === 'composite' || p.type === 'special') continue;
-      usable.set(code, p);
+    let usable = this.usableParams.get(type);
+    if (!usable) {
+      usable = new Map();
+      for (const [code, p] of this.searchParameters.forType(type)) {
+        if (p.type === 'special') continue;
+        usable.set(code, p);
+      }
+      this.usableParams.set(type, usable);
     }
     return usable;
   }
+
+  /** The code of a SearchParameter by its canonical URL (composite components refer to them so). */
+  codeForUrl(url: string): string | undefined {
+    if (!this.codesByUrl) {
+      this.codesByUrl = new Map();
+      for (const def of this.searchParameters.definitions()) this.codesByUrl.set(def.url, def.code);
+    }
+    return this.codesByUrl.get(url);
+  }
+
+  private readonly usableParams = new Map<string, Map<string, CompiledParam>>();
+  private codesByUrl: Map<string, string> | undefined;
 }
 
 let defaultRegistry: Registry | undefined;

@@ -201,6 +201,13 @@ function token(ctx: Ctx, param: string, v: any, type: string): void {
         }
       }
       addToken(ctx, param, system, code, text);
+      // :of-type matches type.coding + value: indexed under `<param>:of-type` as (type system, "code|value")
+      if (code !== null && Array.isArray(v.type?.coding)) {
+        for (const c of v.type.coding) {
+          const typeCode = str(c?.code);
+          if (typeCode !== null) addToken(ctx, `${param}:of-type`, str(c.system), `${typeCode}|${code}`, null);
+        }
+      }
       return;
     }
     case 'ContactPoint': {

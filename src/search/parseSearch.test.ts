@@ -1,8 +1,8 @@
-import { SearchParameterRegistry } from './searchParameters';
-import { parseSearch, splitOr } from './parseSearch';
+import { Registry } from '../registry/registry';
+import { ParamClause, parseSearch, splitOr } from './parseSearch';
 
-const params = SearchParameterRegistry.official().forType('Patient');
-const parse = (pairs: [string, string][], strict = false) => parseSearch('Patient', pairs, params, { strict, defaultCount: 20, maxCount: 100 });
+const registry = new Registry();
+const parse = (pairs: [string, string][], strict = false, type = 'Patient') => parseSearch(type, pairs, registry, { strict, defaultCount: 20, maxCount: 100 });
 
 describe('parseSearch', () => {
   it('splits OR values on unescaped commas', () => {
@@ -24,7 +24,7 @@ describe('parseSearch', () => {
       ['given', 'c'],
     ]);
     expect(p.clauses).toHaveLength(2);
-    expect(p.clauses[0].values.map((v) => v.value)).toEqual(['a', 'b']);
+    expect((p.clauses[0] as ParamClause).values.map((v) => v.value)).toEqual(['a', 'b']);
   });
 
   it('caps _count at the maximum and parses _sort keys', () => {
@@ -56,6 +56,50 @@ describe('parseSearch', () => {
     [['gender:missing', 'maybe'], /missing/],
   ] as [[string, string], RegExp][])('refuses %j', (pair, message) => {
     expect(() => parse([pair])).toThrow(message);
+  });
+
+  it('parses chains over every possible target type, or the one named', () => {
+    const p = parse([['subject.identifier', 'urn:oid:1.2.250.1.213.1.4.8|1']], false, 'DocumentReference');
+    expect(p.clauses[0].kind).toBe('chain');
+    const chain = p.clauses[0] as { targets: { type: string }[] };
+    expect(chain.targets.map((t) => t.type)).toContain('Patient');
+    expect(chain.targets.map((t) => t.type)).toContain('Practitioner');
+    const typed = parse([['subject:Patient.name', 'x']], false, 'DocumentReference').clauses[0] as { targets: { type: string; clause: ParamClause }[] };
+    expect(typed.targets).toHaveLength(1);
+    expect(typed.targets[0].clause).toMatchObject({ code: 'name', type: 'string' });
+    const twoLevels = parse([['subject:Patient.general-practitioner:Practitioner.name', 'x']], false, 'DocumentReference').clauses[0] as any;
+    expect(twoLevels.targets[0].clause.kind).toBe('chain');
+  });
+
+  it('parses _has, nested, and refuses a reference parameter that cannot point here', () => {
+    const p = parse([['_has:AuditEvent:patient:_has:Provenance:target:agent', 'Practitioner/1']]);
+    expect(p.clauses[0]).toMatchObject({ kind: 'has', type: 'AuditEvent', refParam: 'patient', clause: { kind: 'has', type: 'Provenance' } });
+    expect(() => parse([['_has:DocumentReference:custodian:name', 'x']])).toThrow(/cannot reference a Patient/);
+  });
+
+  it('parses _include and _revinclude specs, with :iterate and *', () => {
+    const p = parse([
+      ['_include', 'DocumentReference:subject:Patient'],
+      ['_include:iterate', 'Patient:general-practitioner'],
+      ['_revinclude', 'Provenance:target'],
+      ['_include', '*'],
+    ], false, 'DocumentReference');
+    expect(p.include).toEqual([
+      { sourceType: 'DocumentReference', param: 'subject', targetType: 'Patient', iterate: false },
+      { sourceType: 'Patient', param: 'general-practitioner', targetType: undefined, iterate: true },
+      { sourceType: 'DocumentReference', param: '*', iterate: false },
+    ]);
+    expect(p.revinclude).toEqual([{ sourceType: 'Provenance', param: 'target', targetType: undefined, iterate: false }]);
+  });
+
+  it('splits composite values into component clauses', () => {
+    const p = parse([['code-value-quantity', 'http://loinc.org|8480-6$gt100']], false, 'Observation');
+    const c = p.clauses[0] as ParamClause;
+    expect(c.type).toBe('composite');
+    expect(c.components![0].map((x) => [x.code, x.values[0]])).toEqual([
+      ['code', { prefix: 'eq', value: 'http://loinc.org|8480-6' }],
+      ['value-quantity', { prefix: 'gt', value: '100' }],
+    ]);
   });
 
   it('accepts a resource type modifier on references', () => {

@@ -11,17 +11,35 @@ export interface SearchValue {
   value: string;
 }
 
-/** One query parameter: its values are OR'ed; clauses are AND'ed. */
-export interface SearchClause {
+/** A parameter compared with values: its values are OR'ed; clauses are AND'ed. */
+export interface ParamClause {
+  kind: 'param';
   code: string;
   type: SearchParamType;
   modifier?: string;
-  /** The indexed parameter; undefined for _id and _lastUpdated, answered from the resource table. */
+  /** The indexed parameter; undefined for _id, _lastUpdated and _list, answered from the resource table. */
   param?: CompiledParam;
   values: SearchValue[];
-  /** The name=value pair as received, for the self link. */
-  raw: [string, string];
+  /** Composite parameters: each value is split on $ into one component clause per component. */
+  components?: ParamClause[][];
 }
+
+/** subject:Patient.name=x — resources whose reference `code` points at a target matching `clause`. */
+export interface ChainClause {
+  kind: 'chain';
+  code: string;
+  targets: { type: string; clause: Clause }[];
+}
+
+/** _has:AuditEvent:entity:agent=x — resources referenced through `refParam` by a `type` matching `clause`. */
+export interface HasClause {
+  kind: 'has';
+  type: string;
+  refParam: string;
+  clause: Clause;
+}
+
+export type Clause = ParamClause | ChainClause | HasClause;
 
 export interface SortKey {
   code: string;
@@ -29,20 +47,40 @@ export interface SortKey {
   descending: boolean;
 }
 
+export interface IncludeSpec {
+  /** Source type of the reference (for _revinclude: the type that references the matches). */
+  sourceType: string;
+  /** Reference parameter, or '*' for every reference parameter of sourceType. */
+  param: string;
+  targetType?: string;
+  iterate: boolean;
+}
+
 export interface ParsedSearch {
   resourceType: string;
-  clauses: SearchClause[];
+  clauses: Clause[];
+  /** The name=value pair of each clause as received, for links. */
+  clauseRaw: [string, string][];
   sort: SortKey[];
   count: number;
   total: 'none' | 'estimate' | 'accurate' | undefined;
   summary: 'true' | 'false' | 'text' | 'data' | 'count' | undefined;
   elements: string[] | undefined;
+  include: IncludeSpec[];
+  revinclude: IncludeSpec[];
   /** Opaque page token of a next/previous link. */
   pageToken: string | undefined;
   /** Warnings for parameters ignored under lenient handling. */
   warnings: Issue[];
-  /** Result parameters as received, for the self link. */
+  /** Result parameters as received, for links. */
   resultRaw: [string, string][];
+}
+
+/** What the parser needs to know about the server's types and parameters. */
+export interface SearchSchema {
+  isSupported(type: string): boolean;
+  searchParams(type: string): Map<string, CompiledParam>;
+  codeForUrl(url: string): string | undefined;
 }
 
 export interface ParseOptions {
@@ -59,9 +97,11 @@ const MODIFIERS: Record<string, string[]> = {
   number: ['missing'],
   quantity: ['missing'],
   uri: ['above', 'below', 'missing'],
+  composite: ['missing'],
 };
-/** Modifiers accepted by the parser but answered by the next engine iteration. */
-const UNSUPPORTED_MODIFIERS = new Set(['of-type', 'in', 'not-in', 'above:token', 'below:token']);
+/** Modifiers the engine recognises but does not answer (the CapabilityStatement says so). */
+const UNSUPPORTED_MODIFIERS = new Set(['above:token', 'below:token']);
+const UNSUPPORTED_PARAMS = new Set(['_text', '_content', '_query', '_filter', '_contained', '_containedType', '_type']);
 
 /** Splits on unescaped commas and undoes FHIR's `\,` `\$` `\|` `\\` escapes. */
 export function splitOr(value: string): string[] {
@@ -72,6 +112,23 @@ export function splitOr(value: string): string[] {
     if (c === '\\' && i + 1 < value.length) {
       current += value[++i];
     } else if (c === ',') {
+      parts.push(current);
+      current = '';
+    } else current += c;
+  }
+  parts.push(current);
+  return parts;
+}
+
+/** Splits a raw (still escaped) composite value on unescaped `$`. */
+function splitComposite(value: string): string[] {
+  const parts: string[] = [];
+  let current = '';
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i];
+    if (c === '\\' && i + 1 < value.length) {
+      current += c + value[++i];
+    } else if (c === '$') {
       parts.push(current);
       current = '';
     } else current += c;
@@ -106,108 +163,225 @@ function checkValue(code: string, type: SearchParamType, modifier: string | unde
   }
 }
 
-/**
- * Parses a search query (name/value pairs, repeated names allowed) against the
- * registry's parameters for one resource type.
- */
-export function parseSearch(
-  resourceType: string,
-  pairs: [string, string][],
-  params: Map<string, CompiledParam>,
-  options: ParseOptions,
-): ParsedSearch {
-  const parsed: ParsedSearch = {
-    resourceType,
-    clauses: [],
-    sort: [],
-    count: options.defaultCount,
-    total: undefined,
-    summary: undefined,
-    elements: undefined,
-    pageToken: undefined,
-    warnings: [],
-    resultRaw: [],
-  };
-  const ignore = (diagnostics: string) => {
-    if (options.strict) throw new BadRequest(diagnostics, 'not-supported');
-    parsed.warnings.push({ severity: 'warning', code: 'not-supported', diagnostics });
-  };
+class Ignored extends Error {}
 
-  for (const [name, rawValue] of pairs) {
-    switch (name) {
-      case '_count': {
-        if (!/^\d+$/.test(rawValue)) throw new BadRequest(`_count must be a non-negative integer, got "${rawValue}"`);
-        parsed.count = Math.min(Number(rawValue), options.maxCount);
-        parsed.resultRaw.push([name, String(parsed.count)]);
-        continue;
+export class SearchParser {
+  constructor(
+    private readonly schema: SearchSchema,
+    private readonly options: ParseOptions,
+  ) {}
+
+  parse(resourceType: string, pairs: [string, string][]): ParsedSearch {
+    const parsed: ParsedSearch = {
+      resourceType,
+      clauses: [],
+      clauseRaw: [],
+      sort: [],
+      count: this.options.defaultCount,
+      total: undefined,
+      summary: undefined,
+      elements: undefined,
+      include: [],
+      revinclude: [],
+      pageToken: undefined,
+      warnings: [],
+      resultRaw: [],
+    };
+    const ignore = (diagnostics: string): never => {
+      if (this.options.strict) throw new BadRequest(diagnostics, 'not-supported');
+      parsed.warnings.push({ severity: 'warning', code: 'not-supported', diagnostics });
+      throw new Ignored();
+    };
+    for (const [name, rawValue] of pairs) {
+      try {
+        if (this.resultParameter(parsed, name, rawValue, ignore)) continue;
+        if (rawValue === '') continue; // an empty value is no constraint
+        const clause = this.clause(resourceType, name, rawValue, ignore);
+        parsed.clauses.push(clause);
+        parsed.clauseRaw.push([name, rawValue]);
+      } catch (e) {
+        if (!(e instanceof Ignored)) throw e;
       }
+    }
+    return parsed;
+  }
+
+  private resultParameter(parsed: ParsedSearch, name: string, rawValue: string, ignore: (d: string) => never): boolean {
+    const type = parsed.resourceType;
+    switch (name) {
+      case '_count':
+        if (!/^\d+$/.test(rawValue)) throw new BadRequest(`_count must be a non-negative integer, got "${rawValue}"`);
+        parsed.count = Math.min(Number(rawValue), this.options.maxCount);
+        parsed.resultRaw.push([name, String(parsed.count)]);
+        return true;
       case '_total':
         if (!['none', 'estimate', 'accurate'].includes(rawValue)) throw new BadRequest(`_total must be none, estimate or accurate, got "${rawValue}"`);
         parsed.total = rawValue as ParsedSearch['total'];
         parsed.resultRaw.push([name, rawValue]);
-        continue;
+        return true;
       case '_summary':
         if (!['true', 'false', 'text', 'data', 'count'].includes(rawValue)) throw new BadRequest(`_summary must be true, false, text, data or count, got "${rawValue}"`);
         parsed.summary = rawValue as ParsedSearch['summary'];
         parsed.resultRaw.push([name, rawValue]);
-        continue;
+        return true;
       case '_elements':
         parsed.elements = rawValue.split(',').map((s) => s.trim()).filter(Boolean);
         parsed.resultRaw.push([name, rawValue]);
-        continue;
+        return true;
       case '_page':
         parsed.pageToken = rawValue;
-        continue;
+        return true;
       case '_format':
       case '_pretty':
-        continue;
+        return true;
       case '_sort': {
+        const keys: string[] = [];
         for (const key of rawValue.split(',').map((s) => s.trim()).filter(Boolean)) {
           const descending = key.startsWith('-');
           const code = descending ? key.slice(1) : key;
-          const type = code === '_id' ? 'token' : code === '_lastUpdated' ? 'date' : params.get(code)?.type;
-          if (!type || !['date', 'string', 'token', 'number', 'quantity', 'uri', 'reference'].includes(type)) {
-            ignore(`Unknown sort parameter "${code}" for ${resourceType}: ignored`);
-            continue;
+          const sortType = code === '_id' ? 'token' : code === '_lastUpdated' ? 'date' : this.schema.searchParams(type).get(code)?.type;
+          if (!sortType || sortType === 'composite' || sortType === 'special') {
+            try {
+              ignore(`Unknown sort parameter "${code}" for ${type}: ignored`);
+            } catch (e) {
+              if (e instanceof Ignored) continue;
+              throw e;
+            }
           }
-          parsed.sort.push({ code, type, descending });
+          parsed.sort.push({ code, type: sortType!, descending });
+          keys.push(key);
         }
-        if (parsed.sort.length) parsed.resultRaw.push([name, parsed.sort.map((s) => (s.descending ? '-' : '') + s.code).join(',')]);
-        continue;
+        if (keys.length) parsed.resultRaw.push([name, keys.join(',')]);
+        return true;
       }
     }
+    const include = /^_(rev)?include(:iterate|:recurse)?$/.exec(name);
+    if (include) {
+      const reverse = Boolean(include[1]);
+      const iterate = Boolean(include[2]);
+      const spec = this.includeSpec(type, rawValue, reverse, iterate, ignore);
+      (reverse ? parsed.revinclude : parsed.include).push(spec);
+      parsed.resultRaw.push([name, rawValue]);
+      return true;
+    }
+    return false;
+  }
+
+  private includeSpec(type: string, value: string, reverse: boolean, iterate: boolean, ignore: (d: string) => never): IncludeSpec {
+    if (value === '*') return { sourceType: reverse ? '*' : type, param: '*', iterate };
+    const [sourceType, param, targetType] = value.split(':');
+    if (!sourceType || !param) throw new BadRequest(`_${reverse ? 'rev' : ''}include must be Type:param[:targetType] or *, got "${value}"`);
+    if (!this.schema.isSupported(sourceType)) ignore(`_${reverse ? 'rev' : ''}include: unknown resource type "${sourceType}"`);
+    if (targetType && !this.schema.isSupported(targetType)) ignore(`_${reverse ? 'rev' : ''}include: unknown target type "${targetType}"`);
+    if (param !== '*') {
+      const p = this.schema.searchParams(sourceType).get(param);
+      if (!p || p.type !== 'reference') ignore(`_${reverse ? 'rev' : ''}include: "${param}" is not a reference parameter of ${sourceType}`);
+    }
+    if (!iterate && !reverse && sourceType !== type) ignore(`_include=${value}: the source type must be ${type} (use _include:iterate for included resources)`);
+    return { sourceType, param, targetType, iterate };
+  }
+
+  /** One search parameter name (possibly chained, reverse-chained, with a modifier) and its raw value. */
+  clause(type: string, name: string, rawValue: string, ignore: (d: string) => never): Clause {
+    if (name.startsWith('_has:')) return this.hasClause(type, name, rawValue, ignore);
+    const dot = name.indexOf('.');
+    if (dot > 0) return this.chainClause(type, name.slice(0, dot), name.slice(dot + 1), rawValue, ignore);
 
     const colon = name.indexOf(':');
     const code = colon < 0 ? name : name.slice(0, colon);
     const modifier = colon < 0 ? undefined : name.slice(colon + 1);
-    let type: SearchParamType;
+    let paramType: SearchParamType;
     let param: CompiledParam | undefined;
-    if (code === '_id') type = 'token';
-    else if (code === '_lastUpdated') type = 'date';
+    if (code === '_id') paramType = 'token';
+    else if (code === '_lastUpdated') paramType = 'date';
+    else if (code === '_list') paramType = 'special';
     else {
-      param = params.get(code);
-      if (!param) {
-        ignore(`Unknown search parameter "${code}" for ${resourceType}: ignored`);
-        continue;
-      }
-      type = param.type;
+      if (UNSUPPORTED_PARAMS.has(code)) ignore(`Search parameter "${code}" is not supported: ignored`);
+      param = this.schema.searchParams(type).get(code);
+      if (!param) ignore(`Unknown search parameter "${code}" for ${type}: ignored`);
+      paramType = param!.type;
+      if (paramType === 'special') ignore(`Search parameter "${code}" (special) is not supported: ignored`);
     }
     if (modifier !== undefined) {
-      const allowed = MODIFIERS[type] ?? [];
+      const allowed = MODIFIERS[paramType] ?? [];
       // A resource type as modifier restricts a reference parameter to that target type.
-      const typeModifier = type === 'reference' && /^[A-Z][A-Za-z]+$/.test(modifier);
-      if (!typeModifier && !allowed.includes(modifier)) {
-        throw new BadRequest(`Modifier :${modifier} is not valid for ${type} parameter "${code}"`);
+      const typeModifier = paramType === 'reference' && /^[A-Z][A-Za-z]+$/.test(modifier);
+      if (!typeModifier && !allowed.includes(modifier) && !(code === '_id' && modifier === 'not')) {
+        throw new BadRequest(`Modifier :${modifier} is not valid for ${paramType} parameter "${code}"`);
       }
-      if (UNSUPPORTED_MODIFIERS.has(modifier) || UNSUPPORTED_MODIFIERS.has(`${modifier}:${type}`)) {
-        ignore(`Modifier :${modifier} on "${code}" is not supported: parameter ignored`);
-        continue;
+      if (UNSUPPORTED_MODIFIERS.has(`${modifier}:${paramType}`)) ignore(`Modifier :${modifier} on "${code}" is not supported: parameter ignored`);
+    }
+    if (paramType === 'composite' && modifier === 'missing') {
+      // a composite is missing when its first component is
+      const first = param!.def.components?.[0];
+      const firstCode = first ? this.schema.codeForUrl(first.definition) : undefined;
+      if (!firstCode) ignore(`${code}:missing cannot be answered: ignored`);
+      return this.clause(type, `${firstCode}:missing`, rawValue, ignore);
+    }
+    const clause: ParamClause = { kind: 'param', code, type: paramType, modifier, param, values: [] };
+    if (paramType === 'composite' && modifier !== 'missing') {
+      clause.components = splitOr(rawValue.replace(/\\\$/g, '\u0000')).map((v) => this.compositeComponents(type, code, param!, v.replace(/\u0000/g, '\\$'), ignore));
+      clause.values = clause.components.map(() => ({ prefix: 'eq', value: '' }));
+      return clause;
+    }
+    clause.values = splitOr(rawValue).map((v) => prefixed(paramType, v));
+    for (const v of clause.values) checkValue(code, paramType, modifier, v);
+    return clause;
+  }
+
+  private compositeComponents(type: string, code: string, param: CompiledParam, value: string, ignore: (d: string) => never): ParamClause[] {
+    const components = param.def.components ?? [];
+    const parts = splitComposite(value);
+    if (parts.length !== components.length) {
+      throw new BadRequest(`Composite parameter ${code} takes ${components.length} values separated by $, got "${value}"`);
+    }
+    return components.map((c, i) => {
+      const componentCode = this.schema.codeForUrl(c.definition) ?? c.definition.split('/').pop()!.replace(new RegExp(`^${type}-`), '');
+      const clause = this.clause(type, componentCode, parts[i], ignore);
+      if (clause.kind !== 'param') throw new BadRequest(`Composite parameter ${code}: unsupported component ${componentCode}`);
+      return clause;
+    });
+  }
+
+  private chainClause(type: string, head: string, rest: string, rawValue: string, ignore: (d: string) => never): ChainClause {
+    const colon = head.indexOf(':');
+    const code = colon < 0 ? head : head.slice(0, colon);
+    const typeModifier = colon < 0 ? undefined : head.slice(colon + 1);
+    const param = this.schema.searchParams(type).get(code);
+    if (!param) ignore(`Unknown search parameter "${code}" for ${type} in chain "${head}.${rest}": ignored`);
+    if (param!.type !== 'reference') throw new BadRequest(`Chaining needs a reference parameter: "${code}" of ${type} is a ${param!.type}`);
+    const candidates = typeModifier ? [typeModifier] : (param!.def.target ?? []);
+    const targets: ChainClause['targets'] = [];
+    let lastError: unknown;
+    for (const target of candidates) {
+      if (!this.schema.isSupported(target)) continue;
+      try {
+        targets.push({ type: target, clause: this.clause(target, rest, rawValue, () => { throw new Ignored(); }) });
+      } catch (e) {
+        if (!(e instanceof Ignored)) lastError = e;
       }
     }
-    if (rawValue === '') continue; // an empty value is no constraint
-    const values = splitOr(rawValue).map((v) => prefixed(type, v));
-    for (const v of values) checkValue(code, type, modifier, v);
-    parsed.clauses.push({ code, type, modifier, param, values, raw: [name, rawValue] });
+    if (targets.length === 0) {
+      if (lastError) throw lastError;
+      ignore(`Chained parameter "${head}.${rest}": no target type of ${type}.${code} has a parameter "${rest.split(/[.:]/)[0]}"`);
+    }
+    return { kind: 'chain', code, targets };
   }
-  return parsed;
+
+  private hasClause(type: string, name: string, rawValue: string, ignore: (d: string) => never): HasClause {
+    // _has:Type:refParam:rest, where rest may itself be _has:…
+    const m = /^_has:([A-Z][A-Za-z]+):([^:]+):(.+)$/.exec(name);
+    if (!m) throw new BadRequest(`_has must be _has:Type:reference-parameter:parameter, got "${name}"`);
+    const [, source, refParam, rest] = m;
+    if (!this.schema.isSupported(source)) ignore(`_has: unknown resource type "${source}"`);
+    const ref = this.schema.searchParams(source).get(refParam);
+    if (!ref || ref.type !== 'reference') throw new BadRequest(`_has: "${refParam}" is not a reference parameter of ${source}`);
+    if (ref.def.target && !ref.def.target.includes(type)) throw new BadRequest(`_has: ${source}.${refParam} cannot reference a ${type}`);
+    return { kind: 'has', type: source, refParam, clause: this.clause(source, rest, rawValue, ignore) };
+  }
+}
+
+/** Parses a search query (name/value pairs, repeated names allowed) for one resource type. */
+export function parseSearch(resourceType: string, pairs: [string, string][], schema: SearchSchema, options: ParseOptions): ParsedSearch {
+  return new SearchParser(schema, options).parse(resourceType, pairs);
 }

@@ -1,17 +1,37 @@
 import { normalizeString } from '../search/normalize';
 import { dateRange } from '../search/dateRange';
-import type { ParsedSearch, SearchClause, SearchValue, SortKey } from '../search/parseSearch';
+import type { Clause, ParamClause, ParsedSearch, SearchValue, SortKey } from '../search/parseSearch';
 import type { SearchParamType } from '../search/searchParameters';
 import { BadRequest } from '../http/errors';
 
 /**
- * Turns a parsed search into SQL over the resource table (alias r) and the index
- * tables. Every index sub-query joins on (compartment, resource_type, resource_id),
- * the partition-friendly key.
+ * Constraints imposed from outside the query (access control), as data. They apply to
+ * every resource row a search touches: the matches, the total, chained and _has
+ * sub-queries and the _include/_revinclude rows, so a hidden row is never read,
+ * counted or included.
+ */
+export interface SearchConstraints {
+  /** Only rows in these patient compartments ('' = resources outside any patient compartment). */
+  compartments?: string[];
+  /** Rows carrying any of these security labels (meta.security, `_security`) are hidden. */
+  excludedSecurityLabels?: { system?: string; code: string }[];
+  /** Rows of `resourceType` are visible only if their token `param` is one of `codes`. */
+  requiredTokens?: { resourceType: string; param: string; codes: { system?: string; code: string }[] }[];
+  /** Resource types that may be read at all. */
+  resourceTypes?: string[];
+}
+
+/**
+ * Turns a parsed search into SQL over the resource table and the index tables. Every
+ * index sub-query joins on (compartment, resource_type, resource_id), the partition key.
  */
 export interface SqlContext {
   bindings: unknown[];
   baseUrl: string;
+  constraints?: SearchConstraints;
+  /** Expands a ValueSet for :in / :not-in; undefined when unknown. */
+  expandValueSet?: (url: string) => { system?: string; code: string }[] | undefined;
+  aliases?: number;
 }
 
 const INDEX_TABLE: Partial<Record<SearchParamType, string>> = {
@@ -24,41 +44,34 @@ const INDEX_TABLE: Partial<Record<SearchParamType, string>> = {
   uri: 'idx_uri',
 };
 
-const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => '\\' + c);
+export const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => '\\' + c);
 
-function bind(ctx: SqlContext, value: unknown): string {
+export function bind(ctx: SqlContext, value: unknown): string {
   ctx.bindings.push(value);
   return '?';
 }
 
 /** Parameter codes come from the registry, never from raw input: inlined as literals so bindings stay in text order. */
-function literal(s: string): string {
+export function literal(s: string): string {
   return `'${s.replace(/'/g, "''")}'`;
 }
 
-function ownerJoin(alias: string): string {
-  return `${alias}.compartment = r.compartment AND ${alias}.resource_type = r.resource_type AND ${alias}.resource_id = r.id`;
+function alias(ctx: SqlContext, prefix: string): string {
+  ctx.aliases = (ctx.aliases ?? 0) + 1;
+  return `${prefix}${ctx.aliases}`;
 }
 
-function indexExists(_ctx: SqlContext, clause: SearchClause, condition: string | undefined): string {
-  const table = INDEX_TABLE[clause.type];
-  if (!table) throw new BadRequest(`Search parameter type ${clause.type} is not supported`);
-  return `EXISTS (SELECT 1 FROM ${table} t WHERE ${ownerJoin('t')} AND t.param = ${literal(clause.code)}${condition ? ` AND (${condition})` : ''})`;
-}
-
-/** The instant range [low, high] of a search date value; ap widens it by 10% of its distance to now (at least a day). */
-function searchRange(v: SearchValue): { low: string; high: string } {
-  const range = dateRange(v.value);
-  if (!range) throw new BadRequest(`Invalid date "${v.value}"`);
-  return range;
+export function ownerJoin(index: string, r: string): string {
+  return `${index}.compartment = ${r}.compartment AND ${index}.resource_type = ${r}.resource_type AND ${index}.resource_id = ${r}.id`;
 }
 
 function dateCondition(ctx: SqlContext, v: SearchValue, low: string, high: string): string {
-  const range = searchRange(v);
+  const range = dateRange(v.value);
+  if (!range) throw new BadRequest(`Invalid date "${v.value}"`);
   const vlo = () => `${bind(ctx, range.low)}::timestamptz`;
   const vhi = () => `${bind(ctx, range.high)}::timestamptz`;
-  const lo = `COALESCE(${low}, '-infinity'::timestamptz)`;
-  const hi = `COALESCE(${high}, 'infinity'::timestamptz)`;
+  const lo = low === high ? low : `COALESCE(${low}, '-infinity'::timestamptz)`;
+  const hi = low === high ? high : `COALESCE(${high}, 'infinity'::timestamptz)`;
   switch (v.prefix) {
     case 'eq':
       return `(${lo} >= ${vlo()} AND ${hi} <= ${vhi()})`;
@@ -77,6 +90,7 @@ function dateCondition(ctx: SqlContext, v: SearchValue, low: string, high: strin
     case 'eb':
       return `${hi} < ${vlo()}`;
     case 'ap': {
+      // approximately: within 10% of the distance between the value and now, at least a day
       const lowMs = Date.parse(range.low);
       const highMs = Date.parse(range.high);
       const margin = Math.max(86400000, Math.abs(Date.now() - lowMs) * 0.1);
@@ -88,12 +102,14 @@ function dateCondition(ctx: SqlContext, v: SearchValue, low: string, high: strin
 }
 
 function decimalsOf(value: string): number {
-  const m = /\.(\d+)/.exec(value.split(/[eE]/)[0]);
-  return m ? m[1].length : 0;
+  const [mantissa, exponent] = value.split(/[eE]/);
+  const m = /\.(\d+)/.exec(mantissa);
+  return (m ? m[1].length : 0) - (exponent ? Number(exponent) : 0);
 }
 
 function numberCondition(ctx: SqlContext, v: SearchValue, column: string): string {
   const n = Number(v.value);
+  // eq/ne honour the precision of the value: 100 means [99.5, 100.5), 1e2 means [50, 150)
   const half = 0.5 * 10 ** -decimalsOf(v.value);
   const value = () => `${bind(ctx, v.value)}::numeric`;
   switch (v.prefix) {
@@ -118,99 +134,203 @@ function numberCondition(ctx: SqlContext, v: SearchValue, column: string): strin
   }
 }
 
-function tokenCondition(ctx: SqlContext, clause: SearchClause, v: SearchValue): string {
-  if (clause.modifier === 'text') return `t.text LIKE ${bind(ctx, escapeLike(normalizeString(v.value)) + '%')}`;
+function codesCondition(ctx: SqlContext, t: string, codes: { system?: string; code: string }[]): string {
+  if (codes.length === 0) return 'false';
+  const rows = JSON.stringify(codes.map((c) => ({ s: c.system ?? null, c: c.code })));
+  return `EXISTS (SELECT 1 FROM json_to_recordset(${bind(ctx, rows)}::json) AS vs(s text, c text) WHERE vs.c = ${t}.code AND (vs.s IS NULL OR vs.s = ${t}.system))`;
+}
+
+function tokenCondition(ctx: SqlContext, clause: ParamClause, v: SearchValue, t: string): string {
+  if (clause.modifier === 'text') return `${t}.text LIKE ${bind(ctx, escapeLike(normalizeString(v.value)) + '%')}`;
+  if (clause.modifier === 'in' || clause.modifier === 'not-in') {
+    const codes = ctx.expandValueSet?.(v.value);
+    if (!codes) throw new BadRequest(`Parameter ${clause.code}:${clause.modifier}: ValueSet "${v.value}" is not known to this server`);
+    return codesCondition(ctx, t, codes);
+  }
+  if (clause.modifier === 'of-type') {
+    const parts = v.value.split('|');
+    if (parts.length !== 3 || !parts[1] || !parts[2]) throw new BadRequest(`Parameter ${clause.code}:of-type takes system|code|value, got "${v.value}"`);
+    return `(${t}.code = ${bind(ctx, `${parts[1]}|${parts[2]}`)} AND ${t}.system ${parts[0] ? `= ${bind(ctx, parts[0])}` : 'IS NULL'})`;
+  }
   const bar = v.value.indexOf('|');
-  if (bar < 0) return `t.code = ${bind(ctx, v.value)}`;
+  if (bar < 0) return `${t}.code = ${bind(ctx, v.value)}`;
   const system = v.value.slice(0, bar);
   const code = v.value.slice(bar + 1);
-  if (system === '') return `(t.system IS NULL AND t.code = ${bind(ctx, code)})`;
-  if (code === '') return `t.system = ${bind(ctx, system)}`;
-  return `(t.code = ${bind(ctx, code)} AND t.system = ${bind(ctx, system)})`;
+  if (system === '') return `(${t}.system IS NULL AND ${t}.code = ${bind(ctx, code)})`;
+  if (code === '') return `${t}.system = ${bind(ctx, system)}`;
+  return `(${t}.code = ${bind(ctx, code)} AND ${t}.system = ${bind(ctx, system)})`;
 }
 
-function referenceCondition(ctx: SqlContext, clause: SearchClause, v: SearchValue): string {
-  if (clause.modifier === 'identifier') {
-    const bar = v.value.indexOf('|');
-    if (bar < 0) return `t.identifier_value = ${bind(ctx, v.value)}`;
-    const system = v.value.slice(0, bar);
-    const value = v.value.slice(bar + 1);
-    if (value === '') return `t.identifier_system = ${bind(ctx, system)}`;
-    return `(t.identifier_value = ${bind(ctx, value)} AND t.identifier_system = ${bind(ctx, system)})`;
-  }
-  let value = v.value;
-  const base = ctx.baseUrl + '/';
+/** A reference search value as (type, id) or an absolute URL. */
+export function parseReferenceValue(baseUrl: string, raw: string, typeModifier?: string): { type?: string; id?: string; url?: string } {
+  let value = raw;
+  const base = baseUrl + '/';
   if (value.startsWith(base)) value = value.slice(base.length);
-  if (/^[a-z][a-z0-9+.-]*:/i.test(value)) return `t.url = ${bind(ctx, value)}`;
+  if (/^[a-z][a-z0-9+.-]*:/i.test(value)) return { url: value };
   value = value.replace(/\/_history\/[^/]+$/, '');
   const parts = value.split('/');
-  const typeModifier = clause.modifier && /^[A-Z]/.test(clause.modifier) ? clause.modifier : undefined;
-  if (parts.length === 2) {
-    if (typeModifier && typeModifier !== parts[0]) return 'false';
-    return `(t.target_id = ${bind(ctx, parts[1])} AND t.target_type = ${bind(ctx, parts[0])})`;
-  }
-  if (typeModifier) return `(t.target_id = ${bind(ctx, value)} AND t.target_type = ${bind(ctx, typeModifier)})`;
-  return `t.target_id = ${bind(ctx, value)}`;
+  if (parts.length === 2) return { type: parts[0], id: parts[1] };
+  return { type: typeModifier, id: value };
 }
 
-function quantityCondition(ctx: SqlContext, v: SearchValue): string {
+function referenceCondition(ctx: SqlContext, clause: ParamClause, v: SearchValue, t: string): string {
+  if (clause.modifier === 'identifier') {
+    const bar = v.value.indexOf('|');
+    if (bar < 0) return `${t}.identifier_value = ${bind(ctx, v.value)}`;
+    const system = v.value.slice(0, bar);
+    const value = v.value.slice(bar + 1);
+    if (value === '') return `${t}.identifier_system = ${bind(ctx, system)}`;
+    return `(${t}.identifier_value = ${bind(ctx, value)} AND ${t}.identifier_system ${system ? `= ${bind(ctx, system)}` : 'IS NULL'})`;
+  }
+  const typeModifier = clause.modifier && /^[A-Z]/.test(clause.modifier) ? clause.modifier : undefined;
+  const ref = parseReferenceValue(ctx.baseUrl, v.value, typeModifier);
+  if (ref.url !== undefined) {
+    // canonical references may carry |version: a value without version matches any version
+    return `(${t}.url = ${bind(ctx, ref.url)} OR ${t}.url LIKE ${bind(ctx, escapeLike(ref.url) + '|%')})`;
+  }
+  if (typeModifier && ref.type !== typeModifier) return 'false';
+  if (ref.type) return `(${t}.target_id = ${bind(ctx, ref.id)} AND ${t}.target_type = ${bind(ctx, ref.type)})`;
+  return `${t}.target_id = ${bind(ctx, ref.id)}`;
+}
+
+function quantityCondition(ctx: SqlContext, v: SearchValue, t: string): string {
   const [number, system, code] = v.value.split('|');
-  const parts = [numberCondition(ctx, { prefix: v.prefix, value: number }, 't.value')];
-  if (system) parts.push(`t.system = ${bind(ctx, system)}`);
-  if (code) parts.push(`(t.code = ${bind(ctx, code)} OR t.unit = ${bind(ctx, code)})`);
+  const parts = [numberCondition(ctx, { prefix: v.prefix, value: number }, `${t}.value`)];
+  if (system) parts.push(`${t}.system = ${bind(ctx, system)}`);
+  if (code) parts.push(`(${t}.code = ${bind(ctx, code)} OR ${t}.unit = ${bind(ctx, code)})`);
   return parts.join(' AND ');
 }
 
-function valueCondition(ctx: SqlContext, clause: SearchClause, v: SearchValue): string {
+function valueCondition(ctx: SqlContext, clause: ParamClause, v: SearchValue, t: string): string {
   switch (clause.type) {
     case 'token':
-      return tokenCondition(ctx, clause, v);
+      return tokenCondition(ctx, clause, v, t);
     case 'string':
-      if (clause.modifier === 'exact') return `t.exact = ${bind(ctx, v.value)}`;
-      if (clause.modifier === 'contains') return `t.value LIKE ${bind(ctx, '%' + escapeLike(normalizeString(v.value)) + '%')}`;
-      return `t.value LIKE ${bind(ctx, escapeLike(normalizeString(v.value)) + '%')}`;
+      if (clause.modifier === 'exact') return `${t}.exact = ${bind(ctx, v.value)}`;
+      if (clause.modifier === 'contains') return `${t}.value LIKE ${bind(ctx, '%' + escapeLike(normalizeString(v.value)) + '%')}`;
+      return `${t}.value LIKE ${bind(ctx, escapeLike(normalizeString(v.value)) + '%')}`;
     case 'reference':
-      return referenceCondition(ctx, clause, v);
+      return referenceCondition(ctx, clause, v, t);
     case 'date':
-      return dateCondition(ctx, v, 't.low', 't.high');
+      return dateCondition(ctx, v, `${t}.low`, `${t}.high`);
     case 'number':
-      return numberCondition(ctx, v, 't.value');
+      return numberCondition(ctx, v, `${t}.value`);
     case 'quantity':
-      return quantityCondition(ctx, v);
+      return quantityCondition(ctx, v, t);
     case 'uri':
-      if (clause.modifier === 'below') return `t.value LIKE ${bind(ctx, escapeLike(v.value) + '%')}`;
-      if (clause.modifier === 'above') return `${bind(ctx, v.value)} LIKE (replace(replace(replace(t.value, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '%')`;
-      return `t.value = ${bind(ctx, v.value)}`;
+      if (clause.modifier === 'below') return `${t}.value LIKE ${bind(ctx, escapeLike(v.value) + '%')}`;
+      if (clause.modifier === 'above') return `${bind(ctx, v.value)} LIKE (replace(replace(replace(${t}.value, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '%')`;
+      return `${t}.value = ${bind(ctx, v.value)}`;
     default:
       throw new BadRequest(`Search parameter type ${clause.type} is not supported`);
   }
 }
 
-function clauseCondition(ctx: SqlContext, clause: SearchClause): string {
+function indexExists(ctx: SqlContext, clause: ParamClause, r: string, condition: (t: string) => string | undefined, param = clause.code): string {
+  const table = INDEX_TABLE[clause.type];
+  if (!table) throw new BadRequest(`Search parameter type ${clause.type} is not supported`);
+  const t = alias(ctx, 't');
+  const head = `EXISTS (SELECT 1 FROM ${table} ${t} WHERE ${ownerJoin(t, r)} AND ${t}.param = ${literal(param)}`;
+  const c = condition(t);
+  return `${head}${c ? ` AND (${c})` : ''})`;
+}
+
+function paramCondition(ctx: SqlContext, clause: ParamClause, r: string): string {
   if (clause.code === '_id') {
     const ids = clause.values.map((v) => bind(ctx, v.value));
-    return clause.modifier === 'not' ? `r.id NOT IN (${ids.join(', ')})` : `r.id IN (${ids.join(', ')})`;
+    return clause.modifier === 'not' ? `${r}.id NOT IN (${ids.join(', ')})` : `${r}.id IN (${ids.join(', ')})`;
   }
   if (clause.code === '_lastUpdated') {
     if (clause.modifier === 'missing') return clause.values[0].value === 'true' ? 'false' : 'true';
-    return '(' + clause.values.map((v) => dateCondition(ctx, v, 'r.last_updated', 'r.last_updated')).join(' OR ') + ')';
+    return '(' + clause.values.map((v) => dateCondition(ctx, v, `${r}.last_updated`, `${r}.last_updated`)).join(' OR ') + ')';
+  }
+  if (clause.code === '_list') {
+    // members of List/[id]: its entry.item references (List's `item` parameter)
+    return '(' + clause.values.map((v) => {
+      const l = alias(ctx, 'l');
+      return `EXISTS (SELECT 1 FROM idx_reference ${l} WHERE ${l}.resource_type = 'List' AND ${l}.resource_id = ${bind(ctx, v.value)} AND ${l}.param = 'item' AND ${l}.target_type = ${r}.resource_type AND ${l}.target_id = ${r}.id)`;
+    }).join(' OR ') + ')';
+  }
+  if (clause.type === 'composite') {
+    if (clause.modifier === 'missing') {
+      const first = clause.param!.def.components?.[0];
+      if (!first) return 'true';
+      throw new BadRequest(`:missing on composite parameter ${clause.code} is not supported`);
+    }
+    // Each component is matched on the resource; components are not tied to the same repeating element.
+    return '(' + clause.components!.map((parts) => '(' + parts.map((p) => paramCondition(ctx, p, r)).join(' AND ') + ')').join(' OR ') + ')';
   }
   if (clause.modifier === 'missing') {
-    const exists = indexExists(ctx, clause, undefined);
+    const exists = indexExists(ctx, clause, r, () => undefined);
     return clause.values[0].value === 'true' ? `NOT ${exists}` : exists;
   }
-  if (clause.modifier === 'not' && clause.type === 'token') {
-    const any = clause.values.map((v) => tokenCondition(ctx, clause, v)).join(' OR ');
-    return `NOT ${indexExists(ctx, { ...clause, modifier: undefined }, any)}`;
+  if (clause.type === 'token' && (clause.modifier === 'not' || clause.modifier === 'not-in')) {
+    const exists = indexExists(ctx, { ...clause, modifier: clause.modifier === 'not-in' ? 'in' : undefined }, r, (t) =>
+      clause.values.map((v) => tokenCondition(ctx, { ...clause, modifier: clause.modifier === 'not-in' ? 'in' : undefined }, v, t)).join(' OR '),
+    );
+    return `NOT ${exists}`;
   }
-  const any = clause.values.map((v) => valueCondition(ctx, clause, v)).join(' OR ');
-  return indexExists(ctx, clause, any);
+  const param = clause.modifier === 'of-type' ? `${clause.code}:of-type` : clause.code;
+  return indexExists(ctx, clause, r, (t) => clause.values.map((v) => valueCondition(ctx, clause, v, t)).join(' OR '), param);
+}
+
+function clauseCondition(ctx: SqlContext, clause: Clause, r: string): string {
+  switch (clause.kind) {
+    case 'param':
+      return paramCondition(ctx, clause, r);
+    case 'chain': {
+      const t = alias(ctx, 't');
+      const options = clause.targets.map(({ type, clause: inner }) => {
+        const r2 = alias(ctx, 'r');
+        return `(${t}.target_type = ${literal(type)} AND EXISTS (SELECT 1 FROM resource ${r2} WHERE ${r2}.resource_type = ${literal(type)} AND ${r2}.id = ${t}.target_id AND NOT ${r2}.deleted${constraintConditions(ctx, r2, type)} AND ${clauseCondition(ctx, inner, r2)}))`;
+      });
+      return `EXISTS (SELECT 1 FROM idx_reference ${t} WHERE ${ownerJoin(t, r)} AND ${t}.param = ${literal(clause.code)} AND (${options.join(' OR ')}))`;
+    }
+    case 'has': {
+      const r2 = alias(ctx, 'r');
+      const t = alias(ctx, 't');
+      return `EXISTS (SELECT 1 FROM idx_reference ${t} JOIN resource ${r2} ON ${ownerJoin(t, r2)}
+        WHERE ${t}.resource_type = ${literal(clause.type)} AND ${t}.param = ${literal(clause.refParam)} AND ${t}.target_type = ${r}.resource_type AND ${t}.target_id = ${r}.id
+          AND NOT ${r2}.deleted${constraintConditions(ctx, r2, clause.type)} AND ${clauseCondition(ctx, clause.clause, r2)})`;
+    }
+  }
+}
+
+/** The access constraints on one resource row (alias r) of a known or unknown type, prefixed with AND. */
+export function constraintConditions(ctx: SqlContext, r: string, resourceType: string | undefined): string {
+  const c = ctx.constraints;
+  if (!c) return '';
+  const parts: string[] = [];
+  if (c.resourceTypes) {
+    if (resourceType !== undefined) {
+      if (!c.resourceTypes.includes(resourceType)) parts.push('false');
+    } else parts.push(`${r}.resource_type IN (${c.resourceTypes.map(literal).join(', ')})`);
+  }
+  if (c.compartments) {
+    parts.push(c.compartments.length ? `${r}.compartment IN (${c.compartments.map((x) => bind(ctx, x)).join(', ')})` : 'false');
+  }
+  if (c.excludedSecurityLabels?.length) {
+    const s = alias(ctx, 's');
+    const labels = c.excludedSecurityLabels
+      .map((l) => `(${s}.code = ${bind(ctx, l.code)}${l.system ? ` AND ${s}.system = ${bind(ctx, l.system)}` : ''})`)
+      .join(' OR ');
+    parts.push(`NOT EXISTS (SELECT 1 FROM idx_token ${s} WHERE ${ownerJoin(s, r)} AND ${s}.param = '_security' AND (${labels}))`);
+  }
+  for (const req of c.requiredTokens ?? []) {
+    if (resourceType !== undefined && resourceType !== req.resourceType) continue;
+    const s = alias(ctx, 's');
+    const allowed = `EXISTS (SELECT 1 FROM idx_token ${s} WHERE ${ownerJoin(s, r)} AND ${s}.param = ${literal(req.param)} AND ${codesCondition(ctx, s, req.codes)})`;
+    parts.push(resourceType !== undefined ? allowed : `(${r}.resource_type <> ${literal(req.resourceType)} OR ${allowed})`);
+  }
+  return parts.length ? ` AND ${parts.join(' AND ')}` : '';
 }
 
 /** The WHERE clause of a search on the resource table aliased r. */
-export function whereClause(ctx: SqlContext, search: ParsedSearch): string {
-  const parts = [`r.resource_type = ${bind(ctx, search.resourceType)}`, 'NOT r.deleted'];
-  for (const clause of search.clauses) parts.push(clauseCondition(ctx, clause));
+export function whereClause(ctx: SqlContext, search: { resourceType: string; clauses: Clause[] }, r = 'r'): string {
+  const parts = [`${r}.resource_type = ${bind(ctx, search.resourceType)}`, `NOT ${r}.deleted`];
+  const constraints = constraintConditions(ctx, r, search.resourceType);
+  if (constraints) parts.push(constraints.slice(5));
+  for (const clause of search.clauses) parts.push(clauseCondition(ctx, clause, r));
   return parts.join('\n  AND ');
 }
 
@@ -225,13 +345,13 @@ const SORT_VALUE: Partial<Record<SearchParamType, [table: string, asc: string, d
   date: ['idx_date', 'min(COALESCE(s.low, s.high))', 'max(COALESCE(s.high, s.low))', 'timestamptz', `'epoch'::timestamptz`],
   string: ['idx_string', 'min(s.value)', 'max(s.value)', 'text', `''`],
   token: ['idx_token', 'min(s.code)', 'max(s.code)', 'text', `''`],
-  reference: ['idx_reference', 'min(COALESCE(s.target_type || \'/\' || s.target_id, s.url))', 'max(COALESCE(s.target_type || \'/\' || s.target_id, s.url))', 'text', `''`],
+  reference: ['idx_reference', "min(COALESCE(s.target_type || '/' || s.target_id, s.url))", "max(COALESCE(s.target_type || '/' || s.target_id, s.url))", 'text', `''`],
   number: ['idx_number', 'min(s.value)', 'max(s.value)', 'numeric', '0'],
   quantity: ['idx_quantity', 'min(s.value)', 'max(s.value)', 'numeric', '0'],
   uri: ['idx_uri', 'min(s.value)', 'max(s.value)', 'text', `''`],
 };
 
-export function sortColumns(ctx: SqlContext, sort: SortKey[]): SortColumn[] {
+export function sortColumns(sort: SortKey[]): SortColumn[] {
   const columns: SortColumn[] = [];
   for (const key of sort) {
     if (key.code === '_id') {
@@ -245,7 +365,7 @@ export function sortColumns(ctx: SqlContext, sort: SortKey[]): SortColumn[] {
     const spec = SORT_VALUE[key.type];
     if (!spec) continue;
     const [table, asc, desc, cast, neutral] = spec;
-    const value = `(SELECT ${key.descending ? desc : asc} FROM ${table} s WHERE ${ownerJoin('s')} AND s.param = ${literal(key.code)})`;
+    const value = `(SELECT ${key.descending ? desc : asc} FROM ${table} s WHERE ${ownerJoin('s', 'r')} AND s.param = ${literal(key.code)})`;
     // Resources without a value sort last in either direction.
     columns.push({ sql: `(${value} IS NULL)`, descending: false, cast: 'boolean' });
     columns.push({ sql: `COALESCE(${value}, ${neutral})`, descending: key.descending, cast });
@@ -258,14 +378,16 @@ export function sortColumns(ctx: SqlContext, sort: SortKey[]): SortColumn[] {
  * Rows strictly after (or before, for a previous page) a boundary row in the order of
  * `columns`: (k1 > v1) OR (k1 = v1 AND k2 > v2) OR …, each key in its own direction.
  */
-export function keysetCondition(ctx: SqlContext, columns: SortColumn[], keys: unknown[], backwards: boolean, alias: (i: number) => string): string {
+export function keysetCondition(ctx: SqlContext, columns: SortColumn[], keys: unknown[], backwards: boolean, name: (i: number) => string): string {
   const ors: string[] = [];
   for (let i = 0; i < columns.length; i++) {
     const ands: string[] = [];
-    for (let j = 0; j < i; j++) ands.push(`${alias(j)} = ${bind(ctx, keys[j])}::${columns[j].cast}`);
+    for (let j = 0; j < i; j++) ands.push(`${name(j)} = ${bind(ctx, keys[j])}::${columns[j].cast}`);
     const after = columns[i].descending !== backwards ? '<' : '>';
-    ands.push(`${alias(i)} ${after} ${bind(ctx, keys[i])}::${columns[i].cast}`);
+    ands.push(`${name(i)} ${after} ${bind(ctx, keys[i])}::${columns[i].cast}`);
     ors.push(`(${ands.join(' AND ')})`);
   }
   return `(${ors.join(' OR ')})`;
 }
+
+export type { ParsedSearch };

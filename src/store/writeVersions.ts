@@ -10,6 +10,8 @@ export interface VersionWrite {
   /** ISO instant, also written into body.meta.lastUpdated. */
   lastUpdated: string;
   deleted: boolean;
+  /** The interaction that made this version, shown in history. */
+  method: 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** The resource with meta.versionId/lastUpdated set; null for a deletion. */
   body: object | null;
   /** Index rows of this version; empty for a deletion. */
@@ -66,18 +68,19 @@ export async function executeWrites(db: Knex | Knex.Transaction, writes: Version
         version_id: w.versionId,
         last_updated: w.lastUpdated,
         deleted: w.deleted,
+        method: w.method,
         body: w.body,
       })),
     ),
   );
   ctes.push(
-    `input AS (SELECT * FROM json_to_recordset(?::json) AS x(compartment text, resource_type text, id text, version_id integer, last_updated timestamptz, deleted boolean, body json))`,
+    `input AS (SELECT * FROM json_to_recordset(?::json) AS x(compartment text, resource_type text, id text, version_id integer, last_updated timestamptz, deleted boolean, method text, body json))`,
     `cur AS (INSERT INTO resource (compartment, resource_type, id, version_id, last_updated, deleted, body)
        SELECT compartment, resource_type, id, version_id, last_updated, deleted, body FROM input
        ON CONFLICT (compartment, resource_type, id) DO UPDATE SET version_id = EXCLUDED.version_id,
          last_updated = EXCLUDED.last_updated, deleted = EXCLUDED.deleted, body = EXCLUDED.body)`,
-    `hist AS (INSERT INTO resource_history (compartment, resource_type, id, version_id, last_updated, deleted, body)
-       SELECT compartment, resource_type, id, version_id, last_updated, deleted, body FROM input)`,
+    `hist AS (INSERT INTO resource_history (compartment, resource_type, id, version_id, last_updated, deleted, method, body)
+       SELECT compartment, resource_type, id, version_id, last_updated, deleted, method, body FROM input)`,
   );
 
   const replaced = writes.filter((w) => w.previousCompartment !== undefined);

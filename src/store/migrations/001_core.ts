@@ -45,6 +45,8 @@ export async function up(knex: Knex): Promise<void> {
       last_updated  timestamptz NOT NULL,
       deleted       boolean     NOT NULL DEFAULT false,
       body          json,
+      -- the interaction that made this version (history entries show it)
+      method        text        NOT NULL,
       PRIMARY KEY (compartment, resource_type, id, version_id)
     );
     CREATE INDEX history_type_id ON resource_history (resource_type, id, version_id);

@@ -1,0 +1,168 @@
+import crypto from 'node:crypto';
+import { FHIR_JSON, http, startTarget, Target } from '../harness';
+
+/**
+ * Binary (http://hl7.org/fhir/R4/binary.html#rest): raw content in and out by
+ * Content-Type / Accept, FHIR JSON with base64 data, X-Security-Context, the size
+ * limit and versioned content.
+ */
+let t: Target;
+let small: Target | undefined;
+beforeAll(async () => {
+  t = await startTarget();
+  // BINARY_MAX_BYTES only reaches a server started in this process.
+  if (!process.env.FHIR_BASE_URL) small = await startTarget({ BINARY_MAX_BYTES: '1k' });
+});
+afterAll(async () => {
+  await t.close();
+  await small?.close();
+});
+const inProcess = process.env.FHIR_BASE_URL ? it.skip : it;
+
+/** POST or PUT raw bytes with a Content-Type of their own. */
+async function sendRaw(base: string, path: string, method: 'POST' | 'PUT', contentType: string, data: Buffer, headers: Record<string, string> = {}) {
+  return http(base, path, { method, body: data, headers: { 'content-type': contentType, ...headers } });
+}
+
+/** GET and keep the body as bytes. */
+async function getRaw(base: string, path: string, accept: string): Promise<{ status: number; contentType: string | null; data: Buffer }> {
+  const res = await fetch(`${base}/${path}`, { headers: { accept } });
+  return { status: res.status, contentType: res.headers.get('content-type'), data: Buffer.from(await res.arrayBuffer()) };
+}
+
+const idFromLocation = (location: string | null) => {
+  const m = /\/Binary\/([^/]+)\/_history\/(\d+)$/.exec(location ?? '');
+  expect(m).not.toBeNull();
+  return m![1];
+};
+
+describe('raw content', () => {
+  const pdf = crypto.randomBytes(200 * 1024);
+  let id: string;
+
+  beforeAll(async () => {
+    const res = await sendRaw(t.base, 'Binary', 'POST', 'application/pdf', pdf);
+    expect(res.status).toBe(201);
+    id = idFromLocation(res.headers.get('location'));
+    expect(res.headers.get('location')).toBe(`${t.base}/Binary/${id}/_history/1`);
+    expect(res.headers.get('etag')).toBe('W/"1"');
+  });
+
+  it.each(['application/pdf', '*/*'])('answers GET with Accept %s with exactly the bytes and their Content-Type', async (accept) => {
+    const res = await getRaw(t.base, `Binary/${id}`, accept);
+    expect(res.status).toBe(200);
+    expect(res.contentType).toBe('application/pdf');
+    expect(res.data.length).toBe(pdf.length);
+    expect(res.data.equals(pdf)).toBe(true);
+  });
+
+  it('answers GET with Accept application/fhir+json with a Binary resource, data in base64', async () => {
+    const res = await http(t.base, `Binary/${id}`, { headers: { accept: FHIR_JSON } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain(FHIR_JSON);
+    expect(res.body.resourceType).toBe('Binary');
+    expect(res.body.id).toBe(id);
+    expect(res.body.contentType).toBe('application/pdf');
+    expect(res.body.meta.versionId).toBe('1');
+    expect(res.body.data).toBe(pdf.toString('base64'));
+  });
+
+  it('answers GET with _format=json with the Binary resource whatever the Accept header', async () => {
+    const res = await http(t.base, `Binary/${id}?_format=json`, { headers: { accept: '*/*' } });
+    expect(res.status).toBe(200);
+    expect(res.body.resourceType).toBe('Binary');
+    expect(Buffer.from(res.body.data, 'base64').equals(pdf)).toBe(true);
+  });
+});
+
+describe('FHIR JSON Binary', () => {
+  it('stores base64 data posted as application/fhir+json and serves the decoded bytes raw', async () => {
+    const content = Buffer.from('Compte rendu — résultat normal\n', 'utf8');
+    const res = await http(t.base, 'Binary', { method: 'POST', json: { resourceType: 'Binary', contentType: 'text/plain', data: content.toString('base64') } });
+    expect(res.status).toBe(201);
+    const id = idFromLocation(res.headers.get('location'));
+    const raw = await getRaw(t.base, `Binary/${id}`, 'text/plain');
+    expect(raw.status).toBe(200);
+    expect(raw.contentType).toMatch(/^text\/plain/);
+    expect(raw.data.equals(content)).toBe(true);
+    const json = await http(t.base, `Binary/${id}`);
+    expect(json.body.data).toBe(content.toString('base64'));
+  });
+});
+
+describe('X-Security-Context', () => {
+  it('records the header of a raw POST as Binary.securityContext', async () => {
+    const res = await sendRaw(t.base, 'Binary', 'POST', 'application/pdf', crypto.randomBytes(64), { 'x-security-context': 'Patient/123' });
+    expect(res.status).toBe(201);
+    const id = idFromLocation(res.headers.get('location'));
+    const json = await http(t.base, `Binary/${id}`, { headers: { accept: FHIR_JSON } });
+    expect(json.body.securityContext).toEqual({ reference: 'Patient/123' });
+  });
+});
+
+describe('size limit (BINARY_MAX_BYTES=1k)', () => {
+  const binaryHistoryTotal = async () => {
+    const res = await http(small!.base, 'Binary/_history');
+    expect(res.status).toBe(200);
+    return (res.body.entry ?? []).length as number;
+  };
+
+  inProcess('refuses a 2 KB body with 413 and an OperationOutcome, and creates nothing', async () => {
+    const res = await sendRaw(small!.base, 'Binary', 'POST', 'application/pdf', crypto.randomBytes(2048));
+    expect(res.status).toBe(413);
+    expect(res.body.resourceType).toBe('OperationOutcome');
+    expect(res.body.issue[0].severity).toBe('error');
+    expect(await binaryHistoryTotal()).toBe(0);
+  });
+
+  inProcess('refuses a 2 KB body sent without Content-Length (chunked) with 413, and creates nothing', async () => {
+    const data = crypto.randomBytes(2048);
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new Uint8Array(data.subarray(0, 1024)));
+        controller.enqueue(new Uint8Array(data.subarray(1024)));
+        controller.close();
+      },
+    });
+    const res = await fetch(`${small!.base}/Binary`, { method: 'POST', body, headers: { 'content-type': 'application/pdf', accept: FHIR_JSON }, duplex: 'half' } as RequestInit);
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as any).resourceType).toBe('OperationOutcome');
+    expect(await binaryHistoryTotal()).toBe(0);
+  });
+
+  inProcess('accepts a body under the limit', async () => {
+    const data = crypto.randomBytes(1000);
+    const res = await sendRaw(small!.base, 'Binary', 'POST', 'application/octet-stream', data);
+    expect(res.status).toBe(201);
+    const raw = await getRaw(small!.base, `Binary/${idFromLocation(res.headers.get('location'))}`, 'application/octet-stream');
+    expect(raw.data.equals(data)).toBe(true);
+  });
+});
+
+describe('versions', () => {
+  it('PUT of raw content makes a new version; vread of version 1 still returns the old bytes', async () => {
+    const v1 = crypto.randomBytes(4096);
+    const v2 = crypto.randomBytes(3000);
+    const created = await sendRaw(t.base, 'Binary', 'POST', 'image/png', v1);
+    expect(created.status).toBe(201);
+    const id = idFromLocation(created.headers.get('location'));
+
+    const updated = await sendRaw(t.base, `Binary/${id}`, 'PUT', 'image/jpeg', v2);
+    expect(updated.status).toBe(200);
+    expect(updated.headers.get('etag')).toBe('W/"2"');
+
+    const current = await getRaw(t.base, `Binary/${id}`, '*/*');
+    expect(current.contentType).toBe('image/jpeg');
+    expect(current.data.equals(v2)).toBe(true);
+    const old = await getRaw(t.base, `Binary/${id}/_history/1`, '*/*');
+    expect(old.status).toBe(200);
+    expect(old.contentType).toBe('image/png');
+    expect(old.data.equals(v1)).toBe(true);
+    const second = await getRaw(t.base, `Binary/${id}/_history/2`, 'image/jpeg');
+    expect(second.data.equals(v2)).toBe(true);
+    const oldJson = await http(t.base, `Binary/${id}/_history/1`);
+    expect(oldJson.body.meta.versionId).toBe('1');
+    expect(oldJson.body.contentType).toBe('image/png');
+    expect(oldJson.body.data).toBe(v1.toString('base64'));
+  });
+});

@@ -1,0 +1,558 @@
+/**
+ * Throughput and latency benchmark of the FHIR server (docs/operations/benchmarks.md).
+ *
+ *   npm run bench -- --duration 10 --concurrency 8
+ *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/devtest npm run bench
+ *
+ * Phases: create (POST Patient / DocumentReference alternately), read (GET by id),
+ * the raw PostgreSQL ceiling of the same work (INSERT / SELECT of the same JSON into a
+ * plain table), and transaction ingest (Bundles of 100 and 1,000 entries). Prints a
+ * header, a table and, on the last line, one JSON object. No assertions.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import type { Knex } from 'knex';
+import { Client, Pool } from 'pg';
+import { loadConfig } from '../src/config/config';
+import { createLogger } from '../src/log';
+import { startServer, RunningServer } from '../src/server';
+import {
+  BenchOptions,
+  closedLoop,
+  CpuSnapshot,
+  cpuSnapshot,
+  CpuUsage,
+  cpuUsageBetween,
+  fmt,
+  HttpTaskResult,
+  HttpWorker,
+  parseArgs,
+  PhaseStats,
+  pick,
+  redactUrl,
+  summarize,
+  table,
+  templates,
+  USAGE,
+  UsageError,
+} from './benchLib';
+
+const TARGETS = { createRatio: 0.5, readRatio: 0.7, ingestPerSecond: 4000 };
+const SEQUENTIAL = [
+  { size: 100, count: 5 },
+  { size: 1000, count: 3 },
+];
+
+// ---------------------------------------------------------------------------
+// SQL statement counting (in-process server only)
+// ---------------------------------------------------------------------------
+
+class StatementCounter {
+  total = 0;
+  kinds = new Map<string, number>();
+
+  attach(knex: Knex): void {
+    knex.on('query', (q: { sql?: string }) => {
+      this.total++;
+      const kind = /^\s*([A-Za-z]+)/.exec(q.sql ?? '')?.[1]?.toUpperCase() ?? '?';
+      this.kinds.set(kind, (this.kinds.get(kind) ?? 0) + 1);
+    });
+  }
+
+  reset(): void {
+    this.total = 0;
+    this.kinds.clear();
+  }
+
+  /** Statements per unit, overall and by leading keyword (BEGIN, WITH, SELECT, COMMIT…). */
+  per(units: number): { perUnit: number | null; byKind: Record<string, number | null> } {
+    const byKind: Record<string, number | null> = {};
+    for (const [k, v] of [...this.kinds].sort((a, b) => b[1] - a[1])) byKind[k] = round(v / units, 3);
+    return { perUnit: round(this.total / units, 3), byKind };
+  }
+}
+
+const round = (n: number, d = 1) => (Number.isFinite(n) ? Math.round(n * 10 ** d) / 10 ** d : null);
+
+/**
+ * CPU snapshots around a phase. PostgreSQL is measured only when it is local: its
+ * background processes plus the backends whose application_name is the benchmark's (the
+ * in-process server and the raw pool connect with it), so that other sessions on the same
+ * cluster are not counted; against a running server (--url) every backend is counted.
+ */
+class CpuMeter {
+  private monitor: Client | undefined;
+
+  constructor(
+    private readonly cores: number,
+    private readonly postgres: { databaseUrl: string; applicationName: string | undefined } | undefined,
+  ) {}
+
+  private async pids(): Promise<boolean | Set<number>> {
+    if (!this.postgres) return false;
+    try {
+      if (!this.monitor) {
+        this.monitor = new Client({ connectionString: this.postgres.databaseUrl, application_name: 'fhir-bench-monitor' });
+        await this.monitor.connect();
+      }
+      const r = await this.monitor.query<{ pid: number }>(
+        `SELECT pid FROM pg_stat_activity WHERE backend_type <> 'client backend' OR application_name = $1 OR $1 IS NULL`,
+        [this.postgres.applicationName ?? null],
+      );
+      return new Set(r.rows.map((x) => x.pid));
+    } catch {
+      return true;
+    }
+  }
+
+  async start(): Promise<CpuSnapshot> {
+    return cpuSnapshot(await this.pids());
+  }
+
+  async stop(start: CpuSnapshot, units: number): Promise<CpuUsage> {
+    return cpuUsageBetween(start, cpuSnapshot(await this.pids()), Math.max(1, units), this.cores);
+  }
+
+  async close(): Promise<void> {
+    await this.monitor?.end();
+  }
+}
+
+/** The connection string with application_name set, so that the server's backends can be told apart. */
+function withApplicationName(databaseUrl: string, applicationName: string): string {
+  try {
+    const u = new URL(databaseUrl);
+    u.searchParams.set('application_name', applicationName);
+    return u.toString();
+  } catch {
+    return databaseUrl;
+  }
+}
+
+function isLocal(databaseUrl: string): boolean {
+  try {
+    const host = new URL(databaseUrl).hostname;
+    return host === '' || host === 'localhost' || host === '127.0.0.1' || host === '[::1]' || host.startsWith('%2F') || host.startsWith('/');
+  } catch {
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Raw ceiling: the same JSON straight into a plain table
+// ---------------------------------------------------------------------------
+
+interface RawDriver {
+  description: string;
+  setup(): Promise<void>;
+  insert(id: string, body: string): Promise<void>;
+  select(id: string): Promise<string | undefined>;
+  close(): Promise<void>;
+}
+
+function pgRawDriver(databaseUrl: string, schema: string, connections: number, applicationName: string): RawDriver {
+  const pool = new Pool({ connectionString: databaseUrl, max: connections, application_name: applicationName });
+  const t = `"${schema}".raw_bench`;
+  return {
+    description: `pg Pool of ${connections} connections, table ${schema}.raw_bench(id text primary key, body jsonb)`,
+    async setup() {
+      await pool.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+      await pool.query(`CREATE TABLE IF NOT EXISTS ${t} (id text PRIMARY KEY, body jsonb NOT NULL)`);
+    },
+    async insert(id, body) {
+      await pool.query(`INSERT INTO ${t} (id, body) VALUES ($1, $2)`, [id, body]);
+    },
+    async select(id) {
+      const r = await pool.query<{ body: string }>(`SELECT body::text AS body FROM ${t} WHERE id = $1`, [id]);
+      return r.rows[0]?.body;
+    },
+    close: () => pool.end(),
+  };
+}
+
+function pgliteRawDriver(knex: Knex): RawDriver {
+  return {
+    description: "the server's own PGlite instance through knex-pglite (one connection), table raw_bench(id text primary key, body jsonb)",
+    async setup() {
+      await knex.raw('CREATE TABLE IF NOT EXISTS raw_bench (id text PRIMARY KEY, body jsonb NOT NULL)');
+    },
+    async insert(id, body) {
+      await knex.raw('INSERT INTO raw_bench (id, body) VALUES (?, ?)', [id, body]);
+    },
+    async select(id) {
+      const r = (await knex.raw('SELECT body::text AS body FROM raw_bench WHERE id = ?', [id])) as { rows: { body: string }[] };
+      return r.rows[0]?.body;
+    },
+    close: async () => undefined,
+  };
+}
+
+/** INSERT then SELECT by id, same concurrency, same alternation of Patient and DocumentReference JSON. */
+interface Measured {
+  stats: PhaseStats;
+  cpu: CpuUsage;
+}
+
+async function rawPhases(raw: RawDriver, o: BenchOptions, cpu: CpuMeter): Promise<{ insert: Measured; select: Measured }> {
+  await raw.setup();
+  const t = templates(200);
+  const ids: string[] = [];
+  const lastPatient: (string | undefined)[] = new Array(o.concurrency).fill(undefined);
+  const insert = async (c: number, seq: number) => {
+    const id = crypto.randomUUID();
+    const patient = lastPatient[c];
+    const isPatient = patient === undefined || seq % 2 === 0;
+    const resource: Record<string, unknown> = isPatient
+      ? { ...pick(t.patients, seq + c * 31), id }
+      : { ...pick(t.documents, seq + c * 31), id, subject: { reference: patient }, author: [{ reference: 'Practitioner/raw' }] };
+    await raw.insert(id, JSON.stringify(resource));
+    if (isPatient) lastPatient[c] = `Patient/${id}`;
+    ids.push(id);
+  };
+  let start = await cpu.start();
+  const warm = o.warmup > 0 ? await closedLoop(o.concurrency, o.warmup * 1000, insert) : undefined;
+  const insertLoop = await closedLoop(o.concurrency, o.duration * 1000, insert);
+  const inserted = { stats: summarize(insertLoop), cpu: await cpu.stop(start, (warm?.operations ?? 0) + insertLoop.operations) };
+  const select = async () => {
+    const id = ids[crypto.randomInt(ids.length)];
+    const body = await raw.select(id);
+    if (!body) throw new Error(`raw SELECT ${id}: no row`);
+  };
+  start = await cpu.start();
+  const selectLoop = await closedLoop(o.concurrency, o.duration * 1000, select);
+  const selected = { stats: summarize(selectLoop), cpu: await cpu.stop(start, selectLoop.operations) };
+  return { insert: inserted, select: selected };
+}
+
+// ---------------------------------------------------------------------------
+// Main
+// ---------------------------------------------------------------------------
+
+interface Row {
+  phase: string;
+  stats: PhaseStats;
+  unit: string;
+  sqlPerUnit?: number | null;
+  cpu?: CpuUsage;
+}
+
+async function postgresVersion(databaseUrl: string): Promise<string> {
+  const c = new Client({ connectionString: databaseUrl });
+  await c.connect();
+  try {
+    return (await c.query<{ v: string }>('SHOW server_version')).rows[0].v;
+  } finally {
+    await c.end();
+  }
+}
+
+async function main(): Promise<void> {
+  let o: BenchOptions;
+  try {
+    o = parseArgs(process.argv.slice(2));
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    if (e.message) console.error(e.message);
+    console.error(USAGE);
+    process.exit(e.message ? 2 : 0);
+  }
+  const databaseUrl = process.env.DATABASE_URL || undefined;
+  const schema = databaseUrl ? `bench_${crypto.randomBytes(5).toString('hex')}` : undefined;
+  const applicationName = schema ? `fhir-${schema}` : 'fhir-bench';
+
+  // Clean-ups run in reverse order, also on Ctrl-C.
+  const cleanups: (() => Promise<void>)[] = [];
+  let cleaning: Promise<void> | undefined;
+  const cleanUp = () =>
+    (cleaning ??= (async () => {
+      for (const fn of cleanups.reverse()) {
+        try {
+          await fn();
+        } catch (e) {
+          console.error(`clean-up: ${(e as Error).message}`);
+        }
+      }
+    })());
+  process.once('SIGINT', () => {
+    console.error('\ninterrupted: cleaning up');
+    cleanUp().finally(() => process.exit(130));
+  });
+
+  if (databaseUrl && schema) {
+    cleanups.push(async () => {
+      const c = new Client({ connectionString: databaseUrl });
+      await c.connect();
+      try {
+        await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      } finally {
+        await c.end();
+      }
+    });
+  }
+
+  const worker = new HttpWorker();
+  cleanups.push(() => worker.close());
+
+  try {
+    // --- Server ---------------------------------------------------------------
+    let url = o.url;
+    let server: RunningServer | undefined;
+    let counter: StatementCounter | undefined;
+    let dbKind: string;
+    let dbVersion = 'unknown';
+    if (!url) {
+      const dataDir = databaseUrl ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), 'fhir-bench-'));
+      if (dataDir) cleanups.push(async () => fs.rmSync(dataDir, { recursive: true, force: true }));
+      const config = loadConfig({
+        ...process.env,
+        LOG_LEVEL: 'silent',
+        PORT: '0',
+        HOST: '127.0.0.1',
+        DATABASE_URL: databaseUrl ? withApplicationName(databaseUrl, applicationName) : '',
+        DATABASE_SCHEMA: schema ?? '',
+        DATA_DIR: dataDir ?? process.env.DATA_DIR,
+      });
+      server = await startServer(config, createLogger('silent'));
+      const running = server;
+      cleanups.push(() => running.close());
+      url = `http://127.0.0.1:${(server.server.address() as AddressInfo).port}/fhir`;
+      counter = new StatementCounter();
+      counter.attach(server.ctx.db.knex);
+      dbKind = server.ctx.db.kind === 'postgres' ? 'PostgreSQL' : 'embedded PGlite';
+      const v = (await server.ctx.db.knex.raw('SHOW server_version')) as { rows: { server_version: string }[] };
+      dbVersion = v.rows[0]?.server_version ?? 'unknown';
+      if (server.ctx.db.kind === 'embedded') dbVersion += ` (PGlite ${pgliteVersion()}, data in a temporary directory)`;
+      else dbVersion += `, pool max ${config.dbPoolMax}, schema ${schema}`;
+    } else {
+      const health = await fetch(new URL('/healthz', url)).then((r) => r.json() as Promise<{ database?: string }>, () => ({ database: undefined }));
+      dbKind = health.database === 'postgres' ? 'PostgreSQL' : health.database === 'embedded' ? 'embedded PGlite' : 'unknown';
+      dbKind += ` (running server at ${url})`;
+    }
+    if (databaseUrl && dbVersion === 'unknown') dbVersion = await postgresVersion(databaseUrl);
+
+    const cpus = os.cpus();
+    const cores = os.availableParallelism();
+    const measurePostgres = !!databaseUrl && isLocal(databaseUrl) && (!server || server.ctx.db.kind === 'postgres');
+    const meter = new CpuMeter(cores, measurePostgres && databaseUrl ? { databaseUrl, applicationName: server ? applicationName : undefined } : undefined);
+    cleanups.push(() => meter.close());
+    const load = os.loadavg();
+    const command = `${databaseUrl ? `DATABASE_URL=${redactUrl(databaseUrl)} ` : ''}node dist/scripts/bench.js ${process.argv.slice(2).join(' ')}`.trim();
+    const header = {
+      date: new Date().toISOString(),
+      node: process.version,
+      cpu: `${cpus[0]?.model ?? 'unknown'} (${cores} cores), load average ${load.map((l) => l.toFixed(2)).join(' ')} at start`,
+      database: `${dbKind}${dbVersion !== 'unknown' ? ` ${dbVersion}` : ''}`,
+      concurrency: o.concurrency,
+      duration: `${o.duration} s per phase (+${o.warmup} s warm-up before create and raw INSERT)`,
+      client: o.client === 'http' ? 'node:http keep-alive Agent, in a worker thread' : 'global fetch (undici), in a worker thread',
+      command,
+    };
+    console.log('FHIR server benchmark');
+    for (const [k, v] of Object.entries(header)) console.log(`  ${k.padEnd(12)} ${v}`);
+    console.log('');
+
+    const rows: Row[] = [];
+    const statements: Record<string, { perUnit: number | null; byKind: Record<string, number | null> }> = {};
+    const progress = (s: string) => process.stderr.write(`… ${s}\n`);
+    const measure = async (name: string, run: () => Promise<HttpTaskResult>): Promise<HttpTaskResult & { cpu: CpuUsage }> => {
+      counter?.reset();
+      const start = await meter.start();
+      const r = await run();
+      const cpu = await meter.stop(start, r.units);
+      if (counter) statements[name] = counter.per(r.units);
+      return { ...r, cpu };
+    };
+
+    // --- 1. create ---------------------------------------------------------------
+    const setup = await worker.run({ kind: 'setup', url, client: o.client });
+    const practitionerRef = setup.ids![0];
+    progress(`create: ${o.concurrency} clients, ${o.warmup} s warm-up + ${o.duration} s`);
+    const created = await measure('create', () =>
+      worker.run({ kind: 'create', url: url!, client: o.client, concurrency: o.concurrency, durationMs: o.duration * 1000, warmupMs: o.warmup * 1000, practitionerRef }),
+    );
+    rows.push({ phase: 'create  POST Patient | DocumentReference', stats: created.stats, unit: 'req/s', sqlPerUnit: statements.create?.perUnit, cpu: created.cpu });
+
+    // --- 2. read -----------------------------------------------------------------
+    progress(`read: ${o.concurrency} clients, ${o.duration} s over ${created.ids!.length} ids`);
+    const readResult = await measure('read', () =>
+      worker.run({ kind: 'read', url: url!, client: o.client, concurrency: o.concurrency, durationMs: o.duration * 1000, ids: created.ids! }),
+    );
+    rows.push({ phase: 'read    GET [type]/[id]', stats: readResult.stats, unit: 'req/s', sqlPerUnit: statements.read?.perUnit, cpu: readResult.cpu });
+
+    // --- 3. raw ceiling ------------------------------------------------------------
+    let raw: { insert: PhaseStats; select: PhaseStats } | undefined;
+    let rawNote: string;
+    let driver: RawDriver | undefined;
+    if (o.skipRaw) rawNote = 'skipped (--skip-raw)';
+    else if (databaseUrl && schema) driver = pgRawDriver(databaseUrl, schema, o.concurrency, applicationName);
+    else if (server && server.ctx.db.kind === 'embedded') driver = pgliteRawDriver(server.ctx.db.knex);
+    if (driver) {
+      rawNote = driver.description;
+      const d = driver;
+      cleanups.push(() => d.close());
+      progress(`raw ceiling: ${rawNote}`);
+      const measured = await rawPhases(driver, o, meter);
+      raw = { insert: measured.insert.stats, select: measured.select.stats };
+      rows.push({ phase: 'raw     INSERT (id, body jsonb)', stats: raw.insert, unit: 'ops/s', cpu: measured.insert.cpu });
+      rows.push({ phase: 'raw     SELECT body WHERE id', stats: raw.select, unit: 'ops/s', cpu: measured.select.cpu });
+    } else rawNote ??= 'skipped: --url without DATABASE_URL (set DATABASE_URL to the database of that server)';
+
+    // --- 4. transaction ingest ----------------------------------------------------------
+    const ingest: Record<string, PhaseStats> = {};
+    if (!o.skipIngest) {
+      for (const { size, count } of SEQUENTIAL) {
+        progress(`transaction: ${count} x ${size} entries, sequential`);
+        const name = `transaction-${size}`;
+        const r = await measure(name, () => worker.run({ kind: 'tx-sequential', url: url!, client: o.client, size, count }));
+        ingest[`sequential${size}`] = r.stats;
+        rows.push({ phase: `ingest  transaction ${size} x ${count}, sequential`, stats: r.stats, unit: 'res/s', sqlPerUnit: statements[name]?.perUnit, cpu: r.cpu });
+      }
+      progress(`transaction: 100 entries, ${o.concurrency} clients, ${o.duration} s`);
+      const r = await measure('transaction-100-concurrent', () =>
+        worker.run({ kind: 'tx-concurrent', url: url!, client: o.client, size: 100, concurrency: o.concurrency, durationMs: o.duration * 1000 }),
+      );
+      ingest.concurrent100 = r.stats;
+      rows.push({
+        phase: `ingest  transaction 100, ${o.concurrency} clients`,
+        stats: r.stats,
+        unit: 'res/s',
+        sqlPerUnit: statements['transaction-100-concurrent']?.perUnit,
+        cpu: r.cpu,
+      });
+    }
+
+    // --- Report --------------------------------------------------------------------
+    console.log(
+      table(
+        ['phase', 'ops', 'errors', 'throughput', 'unit', 'p50 ms', 'p99 ms', 'SQL/unit'],
+        rows.map((r) => [
+          r.phase,
+          String(r.stats.operations),
+          String(r.stats.errors),
+          fmt(r.stats.perSecond, 0),
+          r.unit,
+          fmt(r.stats.p50, 2),
+          fmt(r.stats.p99, 2),
+          r.sqlPerUnit === undefined || r.sqlPerUnit === null ? '-' : fmt(r.sqlPerUnit, r.unit === 'res/s' ? 3 : 2),
+        ]),
+      ),
+    );
+    console.log('  ops: requests (or bundles) completed; res/s: resources written per second; latency of ingest rows is per Bundle.');
+    console.log('  SQL/unit: statements seen by knex per request (create, read) or per Bundle entry (ingest), BEGIN/COMMIT included.');
+    const errors = rows.filter((r) => r.stats.firstError);
+    for (const r of errors) console.log(`  first error in "${r.phase.replace(/\s+/g, ' ')}": ${r.stats.firstError}`);
+    console.log('');
+
+    console.log('CPU during each phase (cores busy on average; CPU ms per request, or per resource for ingest):');
+    console.log(
+      table(
+        ['phase', 'host', 'bench proc', 'postgres', 'others', 'main loop', 'bench ms/unit', 'pg ms/unit'],
+        rows
+          .filter((r) => r.cpu)
+          .map((r) => {
+            const c = r.cpu!;
+            return [
+              r.phase,
+              fmt(c.hostCores, 2),
+              fmt(c.selfCores, 2),
+              fmt(c.postgresCores, 2),
+              fmt(c.otherCores, 2),
+              `${fmt(c.mainLoopBusy * 100, 0)}%`,
+              fmt(c.selfMsPerUnit, 3),
+              fmt(c.postgresMsPerUnit, 3),
+            ];
+          }),
+      ),
+    );
+    console.log(
+      `  bench proc: this process (${server ? 'the server, ' : ''}${server?.ctx.db.kind === 'embedded' ? 'PGlite, ' : ''}the load-generator thread${raw ? ', the raw pg client' : ''}); postgres: local PostgreSQL processes${measurePostgres ? '' : ' (not measured here)'};`,
+    );
+    console.log(`  others: the rest of the host; main loop: busy share of the main thread's event loop${server ? ' (the server)' : ''}.`);
+    const noisy = rows.filter((r) => (r.cpu?.otherCores ?? 0) > 0.25);
+    if (noisy.length > 0) {
+      console.log(
+        `  WARNING: other processes used more than a quarter of a core during ${noisy.length} phase(s) (up to ${fmt(Math.max(...noisy.map((r) => r.cpu!.otherCores!)), 2)} cores): the figures are disturbed; re-run on a quiet machine.`,
+      );
+    }
+    console.log('');
+
+    const ratios = raw ? { create: created.stats.perSecond / raw.insert.perSecond, read: readResult.stats.perSecond / raw.select.perSecond } : undefined;
+    console.log(`Raw ceiling: ${rawNote}`);
+    if (ratios) {
+      const verdict = (v: number, t: number) => (v >= t ? 'met' : 'NOT met');
+      console.log(`  create server/raw = ${fmt(ratios.create, 2)}   (target >= ${TARGETS.createRatio.toFixed(2)}: ${verdict(ratios.create, TARGETS.createRatio)})`);
+      console.log(`  read   server/raw = ${fmt(ratios.read, 2)}   (target >= ${TARGETS.readRatio.toFixed(2)}: ${verdict(ratios.read, TARGETS.readRatio)})`);
+      if (!databaseUrl) console.log('  (embedded: the ratios compare with PGlite, not PostgreSQL; the targets are stated for PostgreSQL)');
+    }
+    if (!o.skipIngest) {
+      const best = Math.max(...Object.values(ingest).map((s) => s.perSecond));
+      const applies = dbKind.startsWith('PostgreSQL');
+      console.log(
+        `Ingest: best ${fmt(best, 0)} resources/s (target >= ${TARGETS.ingestPerSecond} on PostgreSQL: ${applies ? (best >= TARGETS.ingestPerSecond ? 'met' : 'NOT met') : 'not applicable here'})`,
+      );
+    }
+    if (counter) {
+      console.log('SQL statements by leading keyword:');
+      for (const [name, s] of Object.entries(statements)) {
+        const unit = name.startsWith('transaction') ? 'per entry' : 'per request';
+        console.log(`  ${name.padEnd(28)} ${fmt(s.perUnit ?? NaN, 3)} ${unit}  ${Object.entries(s.byKind).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+      }
+    } else console.log('SQL statements: not counted (--url: the server is not in this process)');
+
+    const r2 = (s: PhaseStats | undefined) =>
+      s && { ops: s.operations, errors: s.errors, perSecond: round(s.perSecond), p50Ms: round(s.p50, 2), p99Ms: round(s.p99, 2) };
+    const cpuJson = Object.fromEntries(
+      rows
+        .filter((r) => r.cpu)
+        .map((r) => [
+          r.phase.replace(/\s+/g, ' '),
+          {
+            hostCores: round(r.cpu!.hostCores ?? NaN, 2),
+            benchCores: round(r.cpu!.selfCores, 2),
+            postgresCores: round(r.cpu!.postgresCores ?? NaN, 2),
+            otherCores: round(r.cpu!.otherCores ?? NaN, 2),
+            mainLoopBusy: round(r.cpu!.mainLoopBusy, 2),
+            benchMsPerUnit: round(r.cpu!.selfMsPerUnit, 3),
+            postgresMsPerUnit: round(r.cpu!.postgresMsPerUnit ?? NaN, 3),
+          },
+        ]),
+    );
+    console.log('');
+    console.log(
+      JSON.stringify({
+        ...header,
+        durationSeconds: o.duration,
+        warmupSeconds: o.warmup,
+        create: r2(created.stats),
+        read: r2(readResult.stats),
+        rawInsert: r2(raw?.insert),
+        rawSelect: r2(raw?.select),
+        rawCeiling: rawNote,
+        ratios: ratios && { create: round(ratios.create, 3), read: round(ratios.read, 3) },
+        targets: TARGETS,
+        ingest: Object.fromEntries(Object.entries(ingest).map(([k, s]) => [k, r2(s)])),
+        statements: counter ? statements : undefined,
+        cpu: cpuJson,
+      }),
+    );
+  } finally {
+    await cleanUp();
+  }
+}
+
+function pgliteVersion(): string {
+  try {
+    const pkg = path.join(path.dirname(require.resolve('@electric-sql/pglite')), '..', 'package.json'); // dist/index.cjs -> package root
+    return (JSON.parse(fs.readFileSync(pkg, 'utf8')) as { version?: string }).version ?? '?';
+  } catch {
+    return '?';
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
