@@ -11,6 +11,7 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -239,6 +240,38 @@ interface Row {
   cpu?: CpuUsage;
 }
 
+/**
+ * A bare node:http server answering every request with the same stored DocumentReference
+ * (the headers a FHIR read sends): what HTTP alone costs on this machine with this client.
+ */
+function startHttpFloor(): Promise<{ url: string; close(): Promise<void> }> {
+  const body = JSON.stringify({ ...templates(1).documents[0], id: 'static', meta: { versionId: '1', lastUpdated: new Date().toISOString() } });
+  const lastModified = new Date().toUTCString();
+  const server = http.createServer((req, res) => {
+    req.resume();
+    res.setHeader('X-Request-Id', crypto.randomUUID());
+    res.setHeader('ETag', 'W/"1"');
+    res.setHeader('Last-Modified', lastModified);
+    res.setHeader('Content-Type', 'application/fhir+json; charset=utf-8');
+    res.end(body);
+  });
+  server.keepAliveTimeout = 65000;
+  let closed: Promise<void> | undefined;
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () =>
+      resolve({
+        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/fhir`,
+        close: () =>
+          (closed ??= new Promise<void>((done) => {
+            server.close(() => done());
+            server.closeAllConnections();
+          })),
+      }),
+    );
+  });
+}
+
 async function postgresVersion(databaseUrl: string): Promise<string> {
   const c = new Client({ connectionString: databaseUrl });
   await c.connect();
@@ -400,6 +433,21 @@ async function main(): Promise<void> {
       rows.push({ phase: 'raw     SELECT body WHERE id', stats: raw.select, unit: 'ops/s', cpu: measured.select.cpu });
     } else rawNote ??= 'skipped: --url without DATABASE_URL (set DATABASE_URL to the database of that server)';
 
+    // --- 3b. HTTP floor: the same client against a bare node:http server (no Express, no database) ---
+    let httpFloor: PhaseStats | undefined;
+    if (!o.skipRaw) {
+      progress(`HTTP floor: ${o.concurrency} clients, ${o.duration} s against a bare node:http server`);
+      const floor = await startHttpFloor();
+      cleanups.push(() => floor.close());
+      const r = await measure('http-floor', () =>
+        worker.run({ kind: 'read', url: floor.url, client: o.client, concurrency: o.concurrency, durationMs: o.duration * 1000, ids: ['DocumentReference/static'] }),
+      );
+      delete statements['http-floor'];
+      httpFloor = r.stats;
+      rows.push({ phase: 'http    GET, bare node:http, static body', stats: r.stats, unit: 'req/s', cpu: r.cpu });
+      await floor.close();
+    }
+
     // --- 4. transaction ingest ----------------------------------------------------------
     const ingest: Record<string, PhaseStats> = {};
     if (!o.skipIngest) {
@@ -480,12 +528,20 @@ async function main(): Promise<void> {
     console.log('');
 
     const ratios = raw ? { create: created.stats.perSecond / raw.insert.perSecond, read: readResult.stats.perSecond / raw.select.perSecond } : undefined;
+    const readVsHttpFloor = httpFloor ? readResult.stats.perSecond / httpFloor.perSecond : undefined;
     console.log(`Raw ceiling: ${rawNote}`);
     if (ratios) {
       const verdict = (v: number, t: number) => (v >= t ? 'met' : 'NOT met');
       console.log(`  create server/raw = ${fmt(ratios.create, 2)}   (target >= ${TARGETS.createRatio.toFixed(2)}: ${verdict(ratios.create, TARGETS.createRatio)})`);
       console.log(`  read   server/raw = ${fmt(ratios.read, 2)}   (target >= ${TARGETS.readRatio.toFixed(2)}: ${verdict(ratios.read, TARGETS.readRatio)})`);
       if (!databaseUrl) console.log('  (embedded: the ratios compare with PGlite, not PostgreSQL; the targets are stated for PostgreSQL)');
+    }
+    if (readVsHttpFloor !== undefined) {
+      console.log(`HTTP floor: ${fmt(httpFloor!.perSecond, 0)} req/s from a bare node:http server; read server/HTTP floor = ${fmt(readVsHttpFloor, 2)}`);
+      if (raw) {
+        const best = Math.min(httpFloor!.perSecond, raw.select.perSecond) / raw.select.perSecond;
+        console.log(`  (a one-process HTTP server on this machine, with this client, is bounded by the floor: read server/raw <= ${fmt(best, 2)})`);
+      }
     }
     if (!o.skipIngest) {
       const best = Math.max(...Object.values(ingest).map((s) => s.perSecond));
@@ -531,7 +587,8 @@ async function main(): Promise<void> {
         rawInsert: r2(raw?.insert),
         rawSelect: r2(raw?.select),
         rawCeiling: rawNote,
-        ratios: ratios && { create: round(ratios.create, 3), read: round(ratios.read, 3) },
+        httpFloor: r2(httpFloor),
+        ratios: ratios && { create: round(ratios.create, 3), read: round(ratios.read, 3), readVsHttpFloor: round(readVsHttpFloor ?? NaN, 3) },
         targets: TARGETS,
         ingest: Object.fromEntries(Object.entries(ingest).map(([k, s]) => [k, r2(s)])),
         statements: counter ? statements : undefined,

