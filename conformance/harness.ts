@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { Client } from 'fhir-kit-client';
+import Client from 'fhir-kit-client';
 import knexFactory from 'knex';
 import { loadConfig } from '../src/config/config';
 import { createLogger } from '../src/log';

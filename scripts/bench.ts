@@ -516,7 +516,7 @@ async function main(): Promise<void> {
       ),
     );
     console.log(
-      `  bench proc: this process (${server ? 'the server, ' : ''}${server?.ctx.db.kind === 'embedded' ? 'PGlite, ' : ''}the load-generator thread${raw ? ', the raw pg client' : ''}); postgres: local PostgreSQL processes${measurePostgres ? '' : ' (not measured here)'};`,
+      `  bench proc: this process (${server ? 'the server, ' : ''}${server?.ctx.db.kind === 'embedded' ? 'PGlite, ' : ''}the load-generator thread${raw ? ', the raw-ceiling client' : ''}); postgres: local PostgreSQL processes${measurePostgres ? '' : ' (not measured here)'};`,
     );
     console.log(`  others: the rest of the host; main loop: busy share of the main thread's event loop${server ? ' (the server)' : ''}.`);
     const noisy = rows.filter((r) => (r.cpu?.otherCores ?? 0) > 0.25);

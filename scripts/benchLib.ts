@@ -218,7 +218,7 @@ export interface HttpResponse {
 }
 
 export interface HttpClient {
-  request(method: 'GET' | 'POST', path: string, body?: string): Promise<HttpResponse>;
+  request(method: 'GET' | 'POST', path: string, body?: string, extraHeaders?: Record<string, string>): Promise<HttpResponse>;
   close(): void;
 }
 
@@ -230,9 +230,9 @@ function nodeHttpClient(baseUrl: string, connections: number): HttpClient {
   const agent = new http.Agent({ keepAlive: true, maxSockets: connections, maxFreeSockets: connections });
   const prefix = base.pathname.replace(/\/+$/, '');
   return {
-    request(method, path, body) {
+    request(method, path, body, extraHeaders) {
       return new Promise((resolve, reject) => {
-        const headers: http.OutgoingHttpHeaders = { accept: FHIR_JSON };
+        const headers: http.OutgoingHttpHeaders = { accept: FHIR_JSON, ...extraHeaders };
         if (body !== undefined) {
           headers['content-type'] = FHIR_JSON;
           headers['content-length'] = Buffer.byteLength(body);
@@ -256,11 +256,11 @@ function nodeHttpClient(baseUrl: string, connections: number): HttpClient {
 /** The global fetch (undici inside Node 20), which keeps connections alive by default. */
 function fetchClient(baseUrl: string): HttpClient {
   return {
-    async request(method, path, body) {
+    async request(method, path, body, extraHeaders) {
       const res = await fetch(baseUrl + path, {
         method,
         body,
-        headers: body === undefined ? { accept: FHIR_JSON } : { accept: FHIR_JSON, 'content-type': FHIR_JSON },
+        headers: { accept: FHIR_JSON, ...(body === undefined ? {} : { 'content-type': FHIR_JSON }), ...extraHeaders },
       });
       return { status: res.status, location: res.headers.get('location') ?? undefined, body: await res.text() };
     },
@@ -494,7 +494,8 @@ export async function runHttpTask(task: HttpTask): Promise<HttpTaskResult> {
         const pool = Array.from({ length: task.concurrency * 2 }, (_, i) => JSON.stringify(transactionBundle(task.size, i * task.size)));
         const op = async (c: number, seq: number) => {
           const r = await expectStatus(client.request('POST', '', pick(pool, c + seq * task.concurrency)), 200, `POST transaction(${task.size})`);
-          if (r.body.length < 20) throw new Error('transaction: empty response');
+          const entries = (JSON.parse(r.body) as { entry?: unknown[] }).entry?.length ?? 0;
+          if (entries !== task.size) throw new Error(`transaction(${task.size}): ${entries} entries in the response`);
         };
         const measured = await closedLoop(task.concurrency, task.durationMs, op);
         return { stats: summarize(measured, task.size), warmupOperations: 0, units: measured.operations * task.size };
@@ -561,8 +562,8 @@ export interface CpuSnapshot {
   hostTotal: number;
   /** CPU of this process (server, load-generator thread and, embedded, PGlite), microseconds. */
   selfMicros: number;
-  /** CPU of the local processes named "postgres", jiffies; undefined when not measured. */
-  postgresJiffies: number | undefined;
+  /** CPU of local PostgreSQL processes; undefined when not measured. */
+  postgres: PostgresJiffies | undefined;
   /** Event-loop utilisation of this (the server's) main thread. */
   elu: ReturnType<typeof performance.eventLoopUtilization>;
 }
@@ -596,29 +597,48 @@ function readHostJiffies(): { busy: number; total: number } | undefined {
   }
 }
 
-/** CPU jiffies of the given processes, or of every process named "postgres" when `only` is undefined. */
-function readPostgresJiffies(only: Set<number> | undefined): number | undefined {
-  let sum = 0;
-  let found = false;
+interface PostgresJiffies {
+  /** utime + stime of each live PostgreSQL process counted. */
+  perPid: Map<number, number>;
+  /** cutime + cstime of the postmaster: CPU of its children that have ended (sessions, autovacuum workers). */
+  reaped: number;
+}
+
+function procStat(pid: string): { comm: string; ppid: number; fields: string[] } | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const close = stat.lastIndexOf(')');
+    const fields = stat.slice(close + 2).split(' '); // fields[0] is field 3 (state)
+    return { comm: stat.slice(stat.indexOf('(') + 1, close), ppid: Number(fields[1]), fields };
+  } catch {
+    return undefined; // ended meanwhile, or not readable
+  }
+}
+
+/** CPU jiffies of the given PostgreSQL processes (all processes named postgres when `only` is undefined). */
+function readPostgresJiffies(only: Set<number> | undefined): PostgresJiffies | undefined {
   let pids: string[];
   try {
-    pids = only ? [...only].map(String) : fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+    pids = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d));
   } catch {
     return undefined;
   }
+  const perPid = new Map<number, number>();
+  let reaped = 0;
+  let found = false;
+  const stats = new Map<number, { comm: string; ppid: number; fields: string[] }>();
   for (const pid of pids) {
-    try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const close = stat.lastIndexOf(')');
-      if (stat.slice(stat.indexOf('(') + 1, close) !== 'postgres') continue;
-      const f = stat.slice(close + 2).split(' '); // f[0] is field 3 (state); utime, stime are fields 14, 15
-      sum += Number(f[11]) + Number(f[12]);
-      found = true;
-    } catch {
-      // the process ended meanwhile, or is not readable
-    }
+    const st = procStat(pid);
+    if (st?.comm === 'postgres') stats.set(Number(pid), st);
   }
-  return found ? sum : undefined;
+  for (const [pid, st] of stats) {
+    found = true;
+    // utime, stime, cutime, cstime are fields 14-17
+    if (!stats.has(st.ppid)) reaped += Number(st.fields[13]) + Number(st.fields[14]);
+    if (only && !only.has(pid)) continue;
+    perPid.set(pid, Number(st.fields[11]) + Number(st.fields[12]));
+  }
+  return found ? { perPid, reaped } : undefined;
 }
 
 /**
@@ -633,9 +653,16 @@ export function cpuSnapshot(postgres: boolean | Set<number>): CpuSnapshot {
     hostBusy: host?.busy ?? NaN,
     hostTotal: host?.total ?? NaN,
     selfMicros: u.user + u.system,
-    postgresJiffies: postgres === false ? undefined : readPostgresJiffies(postgres === true ? undefined : postgres),
+    postgres: postgres === false ? undefined : readPostgresJiffies(postgres === true ? undefined : postgres),
     elu: performance.eventLoopUtilization(),
   };
+}
+
+function postgresJiffiesBetween(a: PostgresJiffies | undefined, b: PostgresJiffies | undefined): number | undefined {
+  if (!a || !b) return undefined;
+  let sum = b.reaped - a.reaped;
+  for (const [pid, j] of b.perPid) sum += j - (a.perPid.get(pid) ?? 0);
+  return Math.max(0, sum);
 }
 
 export function cpuUsageBetween(a: CpuSnapshot, b: CpuSnapshot, units: number, cores: number): CpuUsage {
@@ -643,7 +670,8 @@ export function cpuUsageBetween(a: CpuSnapshot, b: CpuSnapshot, units: number, c
   const hostTotal = b.hostTotal - a.hostTotal;
   const hostCores = Number.isFinite(hostTotal) && hostTotal > 0 ? ((b.hostBusy - a.hostBusy) / hostTotal) * cores : undefined;
   const selfSeconds = (b.selfMicros - a.selfMicros) / 1e6;
-  const pgSeconds = a.postgresJiffies !== undefined && b.postgresJiffies !== undefined ? (b.postgresJiffies - a.postgresJiffies) / CLK_TCK : undefined;
+  const pgJiffies = postgresJiffiesBetween(a.postgres, b.postgres);
+  const pgSeconds = pgJiffies === undefined ? undefined : pgJiffies / CLK_TCK;
   const selfCores = selfSeconds / seconds;
   const postgresCores = pgSeconds === undefined ? undefined : pgSeconds / seconds;
   return {

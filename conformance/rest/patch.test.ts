@@ -160,7 +160,7 @@ describe('patch [type]/[id]', () => {
 
   it('works through fhir-kit-client patch()', async () => {
     const created = await createPatient();
-    const patched: any = await t.client.patch({ resourceType: 'Patient', id: created.id, jsonPatch: [{ op: 'replace', path: '/birthDate', value: '1970-07-07' }] as never });
+    const patched: any = await t.client.patch({ resourceType: 'Patient', id: created.id, JSONPatch: [{ op: 'replace', path: '/birthDate', value: '1970-07-07' }] as never });
     expect(patched.id).toBe(created.id);
     expect(patched.meta.versionId).toBe('2');
     expect(patched.birthDate).toBe('1970-07-07');

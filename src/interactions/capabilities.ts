@@ -1,6 +1,6 @@
 import type { CapabilityStatement, CapabilityStatementRestResource } from 'fhir/r4';
 import pkg from '../../package.json';
-import { OPERATIONS } from '../operations/registry';
+import { OPERATIONS, operationAppliesTo } from '../operations/registry';
 import type { InteractionContext } from './types';
 
 const SEARCH_RESULT_PARAMS = [
@@ -33,7 +33,7 @@ export function capabilityStatement(ctx: InteractionContext): CapabilityStatemen
         if (p.type === 'reference' && (!p.def.target || p.def.target.includes(entry.type))) revIncludes.push(`${other.type}:${code}`);
       }
     }
-    const operations = OPERATIONS.filter((o) => o.types.includes(entry.type)).map((o) => ({ name: o.name, definition: o.definition }));
+    const operations = OPERATIONS.filter((o) => operationAppliesTo(o, entry.type) && (o.name !== 'validate' || ctx.validator)).map((o) => ({ name: o.name, definition: o.definition }));
     resource.push({
       type: entry.type as CapabilityStatementRestResource['type'],
       searchInclude: ['*', ...referenceParams.map((code) => `${entry.type}:${code}`)],

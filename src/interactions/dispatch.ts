@@ -8,7 +8,7 @@ import { conditionalPatch, patch } from './patch';
 import { read, vread } from './read';
 import { searchType } from './search';
 import { searchCompartment } from './searchCompartment';
-import { OPERATIONS } from '../operations/registry';
+import { OPERATIONS, operationAppliesTo } from '../operations/registry';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 import { conditionalUpdate, update } from './update';
 
@@ -144,7 +144,7 @@ export async function perform(ctx: InteractionContext, session: Session, r: Rout
       return searchCompartment(ctx, session, req, r.compartmentType!);
     case 'operation': {
       const op = OPERATIONS.find(
-        (o) => o.name === r.operation && (r.id ? o.instance && o.types.includes(r.resourceType!) : r.resourceType ? o.types.includes(r.resourceType) : o.system),
+        (o) => o.name === r.operation && (r.id ? o.instance && operationAppliesTo(o, r.resourceType!) : r.resourceType ? operationAppliesTo(o, r.resourceType) : o.system),
       );
       if (!op) throw new NotFound(`Operation $${r.operation} is not supported${r.resourceType ? ` on ${r.resourceType}${r.id ? '/[id]' : ''}` : ''}`);
       if (op.affectsState && req.method === 'GET') throw new MethodNotAllowed(`$${op.name} changes data: invoke it with POST`);

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/config';
+import type { Issue } from '../http/errors';
 import type { Registry } from '../registry/registry';
 import type { Database } from '../store/database';
 import type { SearchConstraints } from '../store/searchSql';
@@ -44,6 +45,16 @@ export interface FhirResponse {
   headers?: Record<string, string>;
 }
 
+/** What the server needs of the validator (src/validation): checks, conformance resources, terminology. */
+export interface ResourceValidator {
+  validate(resource: unknown, options?: { profiles?: string[]; mode?: 'create' | 'update' | 'delete' }): Issue[];
+  addConformanceResource(resource: unknown): Issue[];
+  removeConformanceResource(resourceType: string, url: string): void;
+  hasProfile(url: string): boolean;
+  expandValueSet(url: string, options?: { filter?: string; count?: number; offset?: number }): unknown | undefined;
+  validateCode(args: { url?: string; system?: string; code: string; display?: string; codeSystemUrl?: string }): { result: boolean; message?: string; display?: string };
+}
+
 export interface InteractionContext {
   config: Config;
   registry: Registry;
@@ -51,6 +62,8 @@ export interface InteractionContext {
   log: Logger;
   /** HMAC secret for page tokens, shared by every worker through the database. */
   pageTokenSecret: string;
+  /** Validates every write; absent only in narrow unit tests. */
+  validator?: ResourceValidator;
   /** Expands a ValueSet to its codes (for :in / :not-in), when terminology is available. */
   expandValueSet?: (url: string) => { system?: string; code: string }[] | undefined;
 }

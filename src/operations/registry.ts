@@ -1,6 +1,7 @@
 import type { FhirRequest, FhirResponse, InteractionContext } from '../interactions/types';
 import type { Session } from '../store/session';
 import { everything } from './everything';
+import { validateOperation } from './validate';
 
 export interface OperationEntry {
   name: string;
@@ -8,7 +9,8 @@ export interface OperationEntry {
   definition: string;
   /** Where it may be invoked: system ([base]/$op), type ([type]/$op), instance ([type]/[id]/$op). */
   system: boolean;
-  types: string[];
+  /** Types it may be invoked on; '*' for every served type. */
+  types: string[] | '*';
   instance: boolean;
   /** The operation only reads. */
   affectsState: boolean;
@@ -26,4 +28,17 @@ export const OPERATIONS: OperationEntry[] = [
     affectsState: false,
     handler: everything,
   },
+  {
+    name: 'validate',
+    definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate',
+    system: true,
+    types: '*',
+    instance: true,
+    affectsState: false,
+    handler: validateOperation,
+  },
 ];
+
+export function operationAppliesTo(op: OperationEntry, resourceType: string): boolean {
+  return op.types === '*' || op.types.includes(resourceType);
+}

@@ -1,0 +1,61 @@
+import { BadRequest, Issue, operationOutcome } from '../http/errors';
+import { assertId } from '../interactions/common';
+import type { FhirRequest, FhirResponse, InteractionContext } from '../interactions/types';
+import { readCurrent } from '../store/resources';
+import type { Session } from '../store/session';
+
+type Mode = 'create' | 'update' | 'delete';
+
+interface ValidateInput {
+  resource?: Record<string, unknown>;
+  mode?: Mode;
+  profiles: string[];
+}
+
+/** The body of $validate: a resource as is, or a Parameters with resource, mode and profile. */
+function readInput(req: FhirRequest): ValidateInput {
+  const profiles = req.query.filter(([k]) => k === 'profile').map(([, v]) => v);
+  let mode = req.query.find(([k]) => k === 'mode')?.[1] as Mode | undefined;
+  const body = req.body as Record<string, unknown> | undefined;
+  let resource: Record<string, unknown> | undefined;
+  if (body && body.resourceType === 'Parameters' && Array.isArray(body.parameter)) {
+    for (const p of body.parameter as Record<string, unknown>[]) {
+      if (p.name === 'resource') resource = p.resource as Record<string, unknown>;
+      else if (p.name === 'mode') mode = (p.valueCode ?? p.valueString) as Mode;
+      else if (p.name === 'profile') profiles.push(String(p.valueUri ?? p.valueCanonical ?? p.valueString));
+    }
+  } else if (body && typeof body === 'object' && !Array.isArray(body)) {
+    resource = body;
+  }
+  if (mode !== undefined && !['create', 'update', 'delete'].includes(mode)) throw new BadRequest(`mode must be create, update or delete, got "${mode}"`);
+  return { resource, mode, profiles };
+}
+
+const ALL_OK: Issue = { severity: 'information', code: 'informational', diagnostics: 'Validation successful: no issues found' };
+
+/**
+ * $validate at system, type and instance level. A completed validation always answers
+ * 200: the verdict is in the OperationOutcome's issues.
+ */
+export async function validateOperation(ctx: InteractionContext, session: Session, req: FhirRequest): Promise<FhirResponse> {
+  if (!ctx.validator) throw new BadRequest('Validation is not available on this server', 'not-supported');
+  const input = readInput(req);
+  const issues: Issue[] = [];
+  if (input.mode === 'delete') {
+    if (!req.resourceType || !req.id) throw new BadRequest('mode=delete needs an instance: [type]/[id]/$validate');
+    const current = await readCurrent(session, req.resourceType, assertId(req.id), { withBody: false });
+    if (!current || current.deleted) issues.push({ severity: 'error', code: 'not-found', diagnostics: `${req.resourceType}/${req.id} does not exist` });
+  } else {
+    if (!input.resource) throw new BadRequest('$validate needs a resource: the body itself, or a Parameters with a "resource" parameter', 'required');
+    const type = input.resource.resourceType;
+    if (req.resourceType && type !== req.resourceType) {
+      issues.push({ severity: 'error', code: 'invalid', diagnostics: `The resource is a ${String(type)} but $validate was invoked on ${req.resourceType}`, expression: ['resourceType'] });
+    }
+    if (input.mode === 'update') {
+      if (input.resource.id === undefined) issues.push({ severity: 'error', code: 'required', diagnostics: 'mode=update: the resource must have an id', expression: [`${String(type)}.id`] });
+      else if (req.id && input.resource.id !== req.id) issues.push({ severity: 'error', code: 'invalid', diagnostics: `mode=update: id "${String(input.resource.id)}" differs from the URL's "${req.id}"`, expression: [`${String(type)}.id`] });
+    }
+    issues.push(...ctx.validator.validate(input.resource, { profiles: input.profiles, mode: input.mode }));
+  }
+  return { status: 200, resource: operationOutcome(issues.length ? issues : [ALL_OK]) as unknown as Record<string, unknown> };
+}

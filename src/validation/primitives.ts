@@ -1,0 +1,147 @@
+/**
+ * R4 primitive datatypes: JSON representation and lexical rules (the regexes
+ * of the R4 specification), with the HL7 validator's wording where possible.
+ */
+
+export const PRIMITIVES = new Set([
+  'boolean', 'integer', 'string', 'decimal', 'uri', 'url', 'canonical', 'base64Binary', 'instant', 'date',
+  'dateTime', 'time', 'code', 'oid', 'id', 'markdown', 'unsignedInt', 'positiveInt', 'uuid', 'xhtml',
+]);
+
+const NUMBER_TYPES = new Set(['integer', 'decimal', 'unsignedInt', 'positiveInt']);
+
+const YEAR = '([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)';
+const RE = {
+  date: new RegExp(`^${YEAR}(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1]))?)?$`),
+  dateTime: new RegExp(
+    `^${YEAR}(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1])(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\\.[0-9]+)?(Z|(\\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)))?)?)?$`,
+  ),
+  instant: new RegExp(
+    `^${YEAR}-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\\.[0-9]+)?(Z|(\\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))$`,
+  ),
+  time: /^([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?$/,
+  id: /^[A-Za-z0-9\-.]{1,64}$/,
+  code: /^[^\s]+( [^\s]+)*$/,
+  oid: /^urn:oid:[0-2](\.(0|[1-9][0-9]*))+$/,
+  uuid: /^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+  base64: /^[A-Za-z0-9+/]*={0,2}$/,
+};
+
+export interface PrimitiveProblem {
+  severity: 'error' | 'warning';
+  code: 'structure' | 'value' | 'invalid';
+  message: string;
+}
+
+function jsonKind(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  return typeof v;
+}
+
+function validCalendarDate(s: string): boolean {
+  const m = /^(\d{4})-(\d{2})-(\d{2})/.exec(s);
+  if (!m) return true;
+  const y = +m[1];
+  const mo = +m[2];
+  const d = +m[3];
+  const days = [31, y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+  return d <= days[mo - 1];
+}
+
+/** Check a primitive JSON value against its FHIR type. Returns problems (empty = fine). */
+export function checkPrimitive(type: string, value: unknown, isResourceId = false): PrimitiveProblem[] {
+  const out: PrimitiveProblem[] = [];
+  const kind = jsonKind(value);
+  if (type === 'boolean') {
+    if (kind !== 'boolean') out.push({ severity: 'error', code: 'structure', message: `Error parsing JSON: the primitive value must be a boolean` });
+    return out;
+  }
+  if (NUMBER_TYPES.has(type)) {
+    if (kind !== 'number') {
+      out.push({ severity: 'error', code: 'structure', message: `Error parsing JSON: the primitive value must be a number` });
+      return out;
+    }
+    const n = value as number;
+    if (type === 'decimal') {
+      if (!Number.isFinite(n)) out.push({ severity: 'error', code: 'value', message: `The value '${n}' is not a valid decimal` });
+      return out;
+    }
+    if (!Number.isInteger(n)) {
+      out.push({ severity: 'error', code: 'value', message: `The value '${n}' is not a valid integer` });
+      return out;
+    }
+    if (n > 2147483647) out.push({ severity: 'error', code: 'value', message: `value is greater than permitted maximum value of 2147483647` });
+    if (n < -2147483648) out.push({ severity: 'error', code: 'value', message: `value is less than permitted minimum value of -2147483648` });
+    if (type === 'unsignedInt' && n < 0) out.push({ severity: 'error', code: 'value', message: `value is less than permitted minimum value of 0` });
+    if (type === 'positiveInt' && n < 1) out.push({ severity: 'error', code: 'value', message: `value is less than permitted minimum value of 1` });
+    return out;
+  }
+  // string-based
+  if (kind !== 'string') {
+    out.push({ severity: 'error', code: 'structure', message: `Error parsing JSON: the primitive value must be a string` });
+    return out;
+  }
+  const s = value as string;
+  if (s.length === 0) {
+    out.push({ severity: 'error', code: 'value', message: `@value cannot be empty` });
+    return out;
+  }
+  if (isResourceId) type = 'id';
+  switch (type) {
+    case 'string':
+    case 'markdown':
+      if (s.trim().length === 0) out.push({ severity: 'warning', code: 'value', message: `Primitive types should not only be whitespace` });
+      if (s.length > 1048576) out.push({ severity: 'error', code: 'value', message: `value is longer than permitted maximum length of 1 MB (1048576 bytes)` });
+      break;
+    case 'code':
+      if (!RE.code.test(s)) out.push({ severity: 'error', code: 'value', message: `The code '${s}' is not valid (whitespace rules)` });
+      break;
+    case 'id':
+      if (!RE.id.test(s)) out.push({ severity: 'error', code: 'value', message: isResourceId ? `Invalid Resource id` : `id value '${s}' is not valid` });
+      break;
+    case 'uri':
+    case 'url':
+    case 'canonical':
+      if (/\s/.test(s)) out.push({ severity: 'error', code: 'value', message: `URI values cannot have whitespace('${s}')` });
+      else if (s.startsWith('oid:')) out.push({ severity: 'error', code: 'value', message: `URI values cannot start with oid:` });
+      else if (s.startsWith('uuid:')) out.push({ severity: 'error', code: 'value', message: `URI values cannot start with uuid:` });
+      break;
+    case 'oid':
+      if (!s.startsWith('urn:oid:')) out.push({ severity: 'error', code: 'value', message: `OIDs must start with urn:oid:` });
+      else if (!RE.oid.test(s)) out.push({ severity: 'error', code: 'value', message: `OIDs must be valid (${s})` });
+      break;
+    case 'uuid':
+      if (!s.startsWith('urn:uuid:')) out.push({ severity: 'error', code: 'value', message: `UUIDs must start with urn:uuid:` });
+      else if (!RE.uuid.test(s)) out.push({ severity: 'error', code: 'value', message: `UUIDs must be valid and lowercase (${s})` });
+      break;
+    case 'date':
+      if (!RE.date.test(s) || !validCalendarDate(s)) out.push({ severity: 'error', code: 'value', message: `Not a valid date (${s})` });
+      break;
+    case 'dateTime':
+      if (!RE.dateTime.test(s) || !validCalendarDate(s)) {
+        if (/T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(s) && RE.dateTime.test(s + 'Z')) {
+          out.push({ severity: 'error', code: 'value', message: `if a date has a time, it must have a timezone` });
+        } else {
+          out.push({ severity: 'error', code: 'value', message: `Not a valid date/time (${s})` });
+        }
+      }
+      break;
+    case 'instant':
+      if (!RE.instant.test(s) || !validCalendarDate(s)) out.push({ severity: 'error', code: 'value', message: `Not a valid instant (${s})` });
+      break;
+    case 'time':
+      if (!RE.time.test(s)) out.push({ severity: 'error', code: 'value', message: `Not a valid time (${s})` });
+      break;
+    case 'base64Binary': {
+      const compact = s.replace(/\s+/g, '');
+      if (!RE.base64.test(compact) || compact.length % 4 !== 0) {
+        out.push({ severity: 'error', code: 'value', message: `The value '${s.length > 50 ? s.slice(0, 50) + '...' : s}' is not a valid Base64 value` });
+      }
+      break;
+    }
+    case 'xhtml':
+      break;
+  }
+  return out;
+}
