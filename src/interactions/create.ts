@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import { PreconditionFailed } from '../http/errors';
+import { lockCriteria } from '../store/resources';
 import type { Session } from '../store/session';
 import { assertSupportedType, newVersion, nowInstant, requestResource } from './common';
 import { findMatches } from './search';
@@ -12,7 +13,9 @@ export async function create(ctx: InteractionContext, session: Session, req: Fhi
 
   const ifNoneExist = req.headers['if-none-exist'];
   if (ifNoneExist) {
-    const matches = await findMatches(ctx, session, type, ifNoneExist.replace(/^[^?]*\?/, ''), 2);
+    const criteria = ifNoneExist.replace(/^[^?]*\?/, '');
+    await lockCriteria(session, type, criteria);
+    const matches = await findMatches(ctx, session, type, criteria, 2);
     if (matches.length > 1) throw new PreconditionFailed(`If-None-Exist "${ifNoneExist}" matches ${matches.length} or more ${type} resources`);
     if (matches.length === 1) {
       const existing = JSON.parse(matches[0].body) as Record<string, unknown>;

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { BadRequest, FhirError, operationOutcome, PreconditionFailed } from '../http/errors';
 import type { Session } from '../store/session';
+import { lockCriteria } from '../store/resources';
 import { etag } from './common';
 import { create } from './create';
 import { perform, route, Route } from './dispatch';
@@ -150,7 +151,9 @@ async function runTransaction(ctx: InteractionContext, session: Session, entries
       let id: string | { existing: string } = crypto.randomUUID();
       const ifNoneExist = p.req.headers['if-none-exist'];
       if (ifNoneExist) {
-        const matches = await findMatches(ctx, session, type, ifNoneExist.replace(/^[^?]*\?/, ''), 2).catch((e) => entryError(p.index, e));
+        const criteria = ifNoneExist.replace(/^[^?]*\?/, '');
+        await lockCriteria(session, type, criteria);
+        const matches = await findMatches(ctx, session, type, criteria, 2).catch((e) => entryError(p.index, e));
         if (matches.length > 1) entryError(p.index, new PreconditionFailed(`If-None-Exist "${ifNoneExist}" matches more than one ${type}`));
         if (matches.length === 1) id = { existing: matches[0].id };
       }

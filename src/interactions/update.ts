@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { BadRequest, PreconditionFailed } from '../http/errors';
-import { readCurrent } from '../store/resources';
+import { lockCriteria, readCurrent } from '../store/resources';
 import type { Session } from '../store/session';
 import type { VersionWrite } from '../store/writeVersions';
 import { assertId, assertSupportedType, checkIfMatch, newVersion, nowInstant, requestResource } from './common';
@@ -60,6 +60,7 @@ export async function conditionalUpdate(ctx: InteractionContext, session: Sessio
   const type = assertSupportedType(ctx, req.resourceType);
   const { resource, binary } = requestResource(req, type);
   const criteria = new URLSearchParams(req.query).toString();
+  await lockCriteria(session, type, criteria);
   const matches = await findMatches(ctx, session, type, criteria, 2);
   if (matches.length > 1) throw new PreconditionFailed(`Conditional update: "${criteria}" matches more than one ${type}`);
   let id: string;

@@ -67,3 +67,13 @@ export async function pageTokenSecret(session: Session): Promise<string> {
   const rows = await session.query<{ value: string }>(`SELECT value FROM server_setting WHERE name = 'page_token_secret'`);
   return rows[0].value;
 }
+
+/**
+ * Serialises conditional writes on the same criteria (If-None-Exist, conditional update
+ * that may create) until the end of the transaction, so two concurrent requests cannot
+ * both see "no match" and both create.
+ */
+export async function lockCriteria(session: Session, resourceType: string, criteria: string): Promise<void> {
+  const canonical = [...new URLSearchParams(criteria)].map(([k, v]) => `${k}=${v}`).sort().join('&');
+  await session.query(`SELECT pg_advisory_xact_lock(hashtext(?)) AS locked`, [`${resourceType}?${canonical}`]);
+}
