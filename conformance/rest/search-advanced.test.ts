@@ -736,16 +736,19 @@ describe('Patient/[id]/$everything', () => {
   // Last: it updates d2.
   it('_since returns only the resources updated since that instant', async () => {
     await new Promise((resolve) => setTimeout(resolve, 20));
-    const since = new Date().toISOString();
-    await new Promise((resolve) => setTimeout(resolve, 20));
     const { meta: _m, ...body } = r.d2;
     const updated = await http(t.base, `DocumentReference/${r.d2.id}`, { method: 'PUT', json: { ...body, meta: meta() } });
     expect(updated.status).toBe(200);
+    // the server's own clock: the instant of the update
+    const since = updated.body.meta.lastUpdated as string;
+    expect(Date.parse(since)).toBeGreaterThan(Date.parse(r.q4.meta.lastUpdated));
     const bundle = await get(`Patient/${r.pA.id}/$everything`, [['_since', since]]);
     const got = keys(bundle);
     expect(got).toContain(key(r.d2));
     expect(got).not.toContain(key(r.d1));
     expect(got).not.toContain(key(r.oSys));
-    for (const e of bundle.entry ?? []) expect(Date.parse(e.resource.meta.lastUpdated)).toBeGreaterThanOrEqual(Date.parse(since));
+    // nothing older than _since, whether a match or a referenced (include) resource
+    const older = (bundle.entry ?? []).filter((e: any) => Date.parse(e.resource.meta.lastUpdated) < Date.parse(since)).map((e: any) => `${e.search?.mode} ${key(e.resource)}`);
+    expect(older).toEqual([]);
   });
 });

@@ -115,6 +115,8 @@ async function includes(ctx: InteractionContext, session: Session, search: Parse
     const specsRev = search.revinclude.filter((s) => round === 0 || s.iterate);
     if (specsInclude.length === 0 && specsRev.length === 0) break;
     const sql = sqlContext(ctx, constraints);
+    // bindings follow the text: the constraints come before the branches in the statement
+    const constraintSql = constraintConditions(sql, 'r', undefined);
     const frontierJson = () => bind(sql, JSON.stringify(frontier.map((r) => ({ t: r.resource_type, i: r.id }))));
     const branches: string[] = [];
     for (const spec of specsInclude) {
@@ -135,7 +137,7 @@ async function includes(ctx: InteractionContext, session: Session, search: Parse
           ON ${t}.target_type = f.t AND ${t}.target_id = f.i WHERE ${ownerJoin(t, 'r')}${param}${target}))`);
     }
     const rows = await session.query<SearchRow>(
-      `SELECT r.resource_type, r.id, r.body::text AS body FROM resource r WHERE NOT r.deleted${constraintConditions(sql, 'r', undefined)} AND (${branches.join(' OR ')}) LIMIT ${MAX_INCLUDED + 1}`,
+      `SELECT r.resource_type, r.id, r.body::text AS body FROM resource r WHERE NOT r.deleted${constraintSql} AND (${branches.join(' OR ')}) LIMIT ${MAX_INCLUDED + 1}`,
       sql.bindings,
     );
     frontier = [];

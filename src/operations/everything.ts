@@ -4,7 +4,6 @@ import { assertId } from '../interactions/common';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../interactions/types';
 import { dateRange } from '../search/dateRange';
 import { decodePageToken, encodePageToken } from '../search/pageToken';
-import { readCurrent } from '../store/resources';
 import { bind, constraintConditions, keysetCondition, literal, ownerJoin, SortColumn, SqlContext } from '../store/searchSql';
 import type { Session } from '../store/session';
 
@@ -20,18 +19,27 @@ const ORDER: SortColumn[] = [
  * keyset paging. The compartment column is the partition key: the main query stays in
  * one partition.
  */
+/** Parameters of $everything: from the query, or from a Parameters body (POST). */
+function inputs(req: FhirRequest): [string, string][] {
+  const pairs = [...req.query];
+  const body = req.body as { resourceType?: string; parameter?: Record<string, unknown>[] } | undefined;
+  if (body?.resourceType === 'Parameters' && Array.isArray(body.parameter)) {
+    for (const p of body.parameter) {
+      const value = Object.entries(p).find(([k]) => k.startsWith('value'))?.[1];
+      if (typeof p.name === 'string' && value !== undefined) pairs.push([p.name, String(value)]);
+    }
+  }
+  return pairs;
+}
+
 export async function everything(ctx: InteractionContext, session: Session, req: FhirRequest): Promise<FhirResponse> {
   const id = assertId(req.id);
-  const patient = await readCurrent(session, 'Patient', id, { withBody: false });
-  if (!patient) throw new NotFound(`Patient/${id} is not known`);
-  if (patient.deleted) throw new Gone(`Patient/${id} was deleted`);
-
   let count = ctx.config.defaultPageSize;
   let since: string | undefined;
   let types: string[] | undefined;
   let pageToken: string | undefined;
   const used: [string, string][] = [];
-  for (const [name, value] of req.query) {
+  for (const [name, value] of inputs(req)) {
     if (name === '_count') {
       if (!/^\d+$/.test(value)) throw new BadRequest(`_count must be a non-negative integer, got "${value}"`);
       count = Math.min(Number(value), ctx.config.maxPageSize);
@@ -54,7 +62,16 @@ export async function everything(ctx: InteractionContext, session: Session, req:
   for (const entry of ctx.registry.types.values()) {
     for (const p of entry.patientCompartmentParams) pairs.push(`(${literal(entry.type)}, ${literal(p)})`);
   }
+  const path = `Patient/${id}/$everything`;
+  const bound = `${path}?${queryString(used)}`;
+  const state = pageToken ? decodePageToken(ctx.pageTokenSecret, bound, pageToken) : undefined;
+  const backwards = state?.direction === 'p';
+  const order = ORDER.map((c) => `${c.sql} ${c.descending !== backwards ? 'DESC' : 'ASC'}`).join(', ');
+
+  // One statement: the patient's state, the page of matches, and what the page references outside
+  // any patient compartment. Bindings are pushed in the order they appear in the text.
   const sql: SqlContext = { bindings: [], baseUrl: ctx.config.baseUrl, constraints: req.constraints };
+  const patientCte = `patient AS (SELECT deleted FROM resource WHERE resource_type = 'Patient' AND id = ${bind(sql, id)})`;
   const where = [
     'NOT r.deleted',
     `(r.compartment = ${bind(sql, id)} OR (r.resource_type = 'Patient' AND r.id = ${bind(sql, id)})
@@ -65,40 +82,38 @@ export async function everything(ctx: InteractionContext, session: Session, req:
   if (constraints) where.push(constraints.slice(5));
   if (types) where.push(`r.resource_type IN (${types.map((t) => bind(sql, t)).join(', ')})`);
   if (since) where.push(`r.last_updated >= ${bind(sql, since)}::timestamptz`);
-  const path = `Patient/${id}/$everything`;
-  const bound = `${path}?${queryString(used)}`;
-  let backwards = false;
-  if (pageToken) {
-    const state = decodePageToken(ctx.pageTokenSecret, bound, pageToken);
-    backwards = state.direction === 'p';
-    where.push(keysetCondition(sql, ORDER, state.keys, backwards, (i) => ORDER[i].sql));
-  }
-  const order = ORDER.map((c) => `${c.sql} ${c.descending !== backwards ? 'DESC' : 'ASC'}`).join(', ');
-  const rows = await session.query<{ resource_type: string; id: string; body: string }>(
-    `SELECT r.resource_type, r.id, r.body::text AS body FROM resource r WHERE ${where.join(' AND ')} ORDER BY ${order} LIMIT ${count + 1}`,
+  if (state) where.push(keysetCondition(sql, ORDER, state.keys, backwards, (i) => ORDER[i].sql));
+  const pageCte = `page AS (SELECT r.compartment, r.resource_type, r.id, r.body::text AS body, row_number() OVER (ORDER BY ${order}) AS ord
+      FROM resource r WHERE ${where.join(' AND ')} ORDER BY ${order} LIMIT ${count + 1})`;
+  const shownCte = `shown AS (SELECT * FROM page WHERE ord <= ${count})`;
+  const refWhere = [`NOT r.deleted`, `r.compartment = ''`];
+  const refConstraints = constraintConditions(sql, 'r', undefined);
+  if (refConstraints) refWhere.push(refConstraints.slice(5));
+  if (types) refWhere.push(`r.resource_type IN (${types.map((t) => bind(sql, t)).join(', ')})`);
+  if (since) refWhere.push(`r.last_updated >= ${bind(sql, since)}::timestamptz`);
+  const refsCte = `refs AS (SELECT r.resource_type, r.id, r.body::text AS body FROM resource r WHERE ${refWhere.join(' AND ')}
+      AND (r.resource_type, r.id) IN (SELECT t.target_type, t.target_id FROM idx_reference t
+        JOIN shown s ON t.compartment = s.compartment AND t.resource_type = s.resource_type AND t.resource_id = s.id
+        WHERE t.target_id IS NOT NULL))`;
+  const rows = await session.query<{ kind: string; resource_type: string | null; id: string | null; body: string | null; ord: number | string | null }>(
+    `WITH ${patientCte}, ${pageCte}, ${shownCte}, ${refsCte}
+     SELECT 'patient' AS kind, NULL AS resource_type, NULL AS id, deleted::text AS body, NULL::bigint AS ord FROM patient
+     UNION ALL SELECT 'match', resource_type, id, body, ord FROM page
+     UNION ALL SELECT 'include', resource_type, id, body, NULL FROM refs`,
     sql.bindings,
   );
-  const more = rows.length > count;
-  const page = rows.slice(0, count);
-  if (backwards) page.reverse();
+  const patient = rows.find((r) => r.kind === 'patient');
+  if (!patient) throw new NotFound(`Patient/${id} is not known`);
+  if (patient.body === 'true') throw new Gone(`Patient/${id} was deleted`);
 
-  // Referenced resources outside any patient compartment (authors, custodians …).
-  let referenced: typeof rows = [];
-  if (page.length > 0 && (!types || types.some((t) => ['Practitioner', 'PractitionerRole', 'Organization', 'Device', 'Location'].includes(t)))) {
-    const inc: SqlContext = { bindings: [], baseUrl: ctx.config.baseUrl, constraints: req.constraints };
-    const frontier = bind(inc, JSON.stringify(page.map((r) => ({ t: r.resource_type, i: r.id }))));
-    referenced = await session.query(
-      `SELECT r.resource_type, r.id, r.body::text AS body FROM resource r
-        WHERE NOT r.deleted AND r.compartment = ''${constraintConditions(inc, 'r', undefined)}${types ? ` AND r.resource_type IN (${types.map((t) => bind(inc, t)).join(', ')})` : ''}
-          AND (r.resource_type, r.id) IN (SELECT t.target_type, t.target_id FROM idx_reference t
-            JOIN json_to_recordset(${frontier}::json) AS f(t text, i text) ON t.resource_type = f.t AND t.resource_id = f.i
-            WHERE t.target_id IS NOT NULL)`,
-      inc.bindings,
-    );
-  }
+  const matched = rows.filter((r) => r.kind === 'match').sort((a, b) => Number(a.ord) - Number(b.ord));
+  const more = matched.length > count;
+  const page = matched.slice(0, count);
+  if (backwards) page.reverse();
+  const referenced = rows.filter((r) => r.kind === 'include');
 
   const base = ctx.config.baseUrl;
-  const keysOf = (r: { resource_type: string; id: string }) => [r.resource_type, r.id];
+  const keysOf = (r: { resource_type: string | null; id: string | null }) => [r.resource_type, r.id];
   const link = [{ relation: 'self', url: linkUrl(base, path, pageToken ? [...used, ['_page', pageToken]] : used) }];
   const next = page.length && (backwards || more) ? keysOf(page[page.length - 1]) : undefined;
   const previous = page.length && (backwards ? more : Boolean(pageToken)) ? keysOf(page[0]) : undefined;
@@ -106,8 +121,10 @@ export async function everything(ctx: InteractionContext, session: Session, req:
   if (next) link.push({ relation: 'next', url: linkUrl(base, path, [...used, ['_page', encodePageToken(ctx.pageTokenSecret, bound, { direction: 'n', keys: next })]]) });
   const seen = new Set(page.map((r) => `${r.resource_type}/${r.id}`));
   const entry = [
-    ...page.map((r) => ({ fullUrl: `${base}/${r.resource_type}/${r.id}`, resource: JSON.parse(r.body), search: { mode: 'match' } })),
-    ...referenced.filter((r) => !seen.has(`${r.resource_type}/${r.id}`)).map((r) => ({ fullUrl: `${base}/${r.resource_type}/${r.id}`, resource: JSON.parse(r.body), search: { mode: 'include' } })),
+    ...page.map((r) => ({ fullUrl: `${base}/${r.resource_type}/${r.id}`, resource: JSON.parse(r.body!), search: { mode: 'match' } })),
+    ...referenced
+      .filter((r) => !seen.has(`${r.resource_type}/${r.id}`))
+      .map((r) => ({ fullUrl: `${base}/${r.resource_type}/${r.id}`, resource: JSON.parse(r.body!), search: { mode: 'include' } })),
   ];
   return {
     status: 200,

@@ -27,7 +27,7 @@
  * Rows are deduplicated per param. Never throws on odd data.
  */
 
-import { DateRow, emptyIndexRows, IndexRows, QuantityRow, ReferenceRow, TokenRow } from './indexRows';
+import { DateRow, emptyIndexRows, INDEX_KINDS, IndexRows, QuantityRow, ReferenceRow, TokenRow } from './indexRows';
 import { dateRange } from './dateRange';
 import { normalizeString } from './normalize';
 import { CompiledParam, SearchParameterRegistry, TypedValue } from './searchParameters';
@@ -415,6 +415,92 @@ function convert(ctx: Ctx, cp: CompiledParam, tv: TypedValue): void {
   }
 }
 
+// ---------------------------------------------------------------------------
+// Composite parameters
+// ---------------------------------------------------------------------------
+
+const componentDefsCache = new WeakMap<SearchParameterRegistry, Map<string, CompiledParam['type']>>();
+
+function componentType(registry: SearchParameterRegistry, url: string): CompiledParam['type'] | undefined {
+  let byUrl = componentDefsCache.get(registry);
+  if (!byUrl) {
+    byUrl = new Map();
+    for (const def of registry.definitions()) if (def.url) byUrl.set(def.url, def.type);
+    componentDefsCache.set(registry, byUrl);
+  }
+  return byUrl.get(url);
+}
+
+const AS_RE = /^([A-Za-z]+)\.as\(([A-Za-z]+)\)$/;
+
+/**
+ * The official R4 component expressions are small: `code`, `value.as(Quantity) | value.as(Range)`,
+ * `target`, `%resource.referenceSeq.chromosome` …; they are walked directly on the element.
+ */
+function evaluateComponent(expression: string, element: any, resource: any): TypedValue[] {
+  const out: TypedValue[] = [];
+  for (const part of expression.split('|').map((s) => s.trim())) {
+    const as = AS_RE.exec(part);
+    if (as) {
+      const [, name, type] = as;
+      const key = name + type.charAt(0).toUpperCase() + type.slice(1);
+      const v = element?.[key];
+      const fhirType = type === 'DateTime' ? 'dateTime' : type;
+      for (const x of Array.isArray(v) ? v : v === undefined ? [] : [v]) out.push({ value: x, type: fhirType });
+      continue;
+    }
+    let current: any[] = [part.startsWith('%resource.') ? resource : element];
+    const path = part.startsWith('%resource.') ? part.slice('%resource.'.length).split('.') : part.split('.');
+    for (const step of path) {
+      const next: any[] = [];
+      for (const c of current) {
+        if (!c || typeof c !== 'object') continue;
+        let v = c[step];
+        if (v === undefined) {
+          // a choice element named without its type (Group.characteristic.value)
+          const key = Object.keys(c).find((k) => k.startsWith(step) && /^[A-Z]/.test(k.slice(step.length)));
+          if (key) {
+            v = c[key];
+            if (path.length === 1) {
+              const type = key.slice(step.length);
+              for (const x of Array.isArray(v) ? v : [v]) out.push({ value: x, type: type === 'DateTime' || type === 'String' || type === 'Boolean' ? type.charAt(0).toLowerCase() + type.slice(1) : type });
+              v = undefined;
+            }
+          }
+        }
+        if (Array.isArray(v)) next.push(...v);
+        else if (v !== undefined) next.push(v);
+      }
+      current = next;
+    }
+    if (current.length && current[0] !== element && current[0] !== resource) for (const v of current) out.push({ value: v, type: undefined });
+  }
+  return out;
+}
+
+function compositeRows(ctx: Ctx, cp: CompiledParam, resource: any, registry: SearchParameterRegistry): void {
+  const components = cp.def.components;
+  if (!components?.length) return;
+  const types = components.map((c) => componentType(registry, c.definition));
+  if (types.some((t) => !t || t === 'composite' || t === 'special')) return;
+  let group = 0;
+  for (const element of cp.evaluateTyped(resource)) {
+    group++;
+    components.forEach((c, k) => {
+      const sub: Ctx = { rows: emptyIndexRows(), seen: new Set(), baseUrl: ctx.baseUrl };
+      const param = { code: `${cp.code}$${k}`, type: types[k] } as CompiledParam;
+      for (const tv of evaluateComponent(c.expression, element.value, resource)) {
+        try {
+          convert(sub, param, tv);
+        } catch {
+          // skip values we cannot interpret
+        }
+      }
+      for (const kind of INDEX_KINDS) for (const row of sub.rows[kind]) (ctx.rows[kind] as unknown[]).push({ ...row, group });
+    });
+  }
+}
+
 function normalizeBaseUrl(baseUrl: string | undefined): string | undefined {
   if (!baseUrl) return undefined;
   return baseUrl.endsWith('/') ? baseUrl : baseUrl + '/';
@@ -430,7 +516,11 @@ export function extractIndexRows(
   if (!resource || typeof resource !== 'object' || typeof resource.resourceType !== 'string') return rows;
   const ctx: Ctx = { rows, seen: new Set(), baseUrl: normalizeBaseUrl(options.baseUrl) };
   for (const cp of registry.forType(resource.resourceType).values()) {
-    if (cp.type === 'composite' || cp.type === 'special') continue;
+    if (cp.type === 'special') continue;
+    if (cp.type === 'composite') {
+      compositeRows(ctx, cp, resource, registry);
+      continue;
+    }
     // Answered from the resource table's own columns, never from the index.
     if (cp.code === '_id' || cp.code === '_lastUpdated') continue;
     let values: TypedValue[];

@@ -4,7 +4,7 @@
  * writes them in the same statement as the resource version.
  */
 
-export interface TokenRow {
+export interface TokenRow extends Grouped {
   param: string;
   /** Coding.system / Identifier.system / ContactPoint.system; null when absent. */
   system: string | null;
@@ -14,7 +14,7 @@ export interface TokenRow {
   text: string | null;
 }
 
-export interface StringRow {
+export interface StringRow extends Grouped {
   param: string;
   /** normalizeString(value): lower case, accents removed, whitespace collapsed. */
   value: string;
@@ -22,7 +22,7 @@ export interface StringRow {
   exact: string;
 }
 
-export interface ReferenceRow {
+export interface ReferenceRow extends Grouped {
   param: string;
   /** Resource type of a local reference (relative `Type/id` or absolute URL of this server). */
   targetType: string | null;
@@ -37,7 +37,7 @@ export interface ReferenceRow {
 }
 
 /** Date values as the inclusive instant range [low, high] that their precision covers. */
-export interface DateRow {
+export interface DateRow extends Grouped {
   param: string;
   /** ISO instant (UTC, millisecond precision); null = open (-infinity). */
   low: string | null;
@@ -45,13 +45,13 @@ export interface DateRow {
   high: string | null;
 }
 
-export interface NumberRow {
+export interface NumberRow extends Grouped {
   param: string;
   /** Decimal as written (string, to keep precision). */
   value: string;
 }
 
-export interface QuantityRow {
+export interface QuantityRow extends Grouped {
   param: string;
   value: string;
   system: string | null;
@@ -59,9 +59,18 @@ export interface QuantityRow {
   unit: string | null;
 }
 
-export interface UriRow {
+export interface UriRow extends Grouped {
   param: string;
   value: string;
+}
+
+/**
+ * Rows of a composite parameter's components carry `param` = `<composite code>$<component index>`
+ * and the same `group` for the components of one element, so that a composite search matches
+ * components of the same element (e.g. one Observation.component's code and value).
+ */
+export interface Grouped {
+  group?: number;
 }
 
 export interface IndexRows {

@@ -257,8 +257,8 @@ function paramCondition(ctx: SqlContext, clause: ParamClause, r: string): string
       if (!first) return 'true';
       throw new BadRequest(`:missing on composite parameter ${clause.code} is not supported`);
     }
-    // Each component is matched on the resource; components are not tied to the same repeating element.
-    return '(' + clause.components!.map((parts) => '(' + parts.map((p) => paramCondition(ctx, p, r)).join(' AND ') + ')').join(' OR ') + ')';
+    // Components of one composite value must match within the same element (same group).
+    return '(' + clause.components!.map((parts) => compositeCondition(ctx, clause.code, parts, r)).join(' OR ') + ')';
   }
   if (clause.modifier === 'missing') {
     const exists = indexExists(ctx, clause, r, () => undefined);
@@ -272,6 +272,25 @@ function paramCondition(ctx: SqlContext, clause: ParamClause, r: string): string
   }
   const param = clause.modifier === 'of-type' ? `${clause.code}:of-type` : clause.code;
   return indexExists(ctx, clause, r, (t) => clause.values.map((v) => valueCondition(ctx, clause, v, t)).join(' OR '), param);
+}
+
+function compositeCondition(ctx: SqlContext, code: string, parts: ParamClause[], r: string): string {
+  const aliases = parts.map(() => alias(ctx, 'c'));
+  const tables = parts.map((p) => {
+    const table = INDEX_TABLE[p.type];
+    if (!table) throw new BadRequest(`Composite ${code}: component type ${p.type} is not supported`);
+    return table;
+  });
+  const joins = parts
+    .slice(1)
+    .map((_, i) => {
+      const a = aliases[i + 1];
+      const first = aliases[0];
+      return `JOIN ${tables[i + 1]} ${a} ON ${a}.compartment = ${first}.compartment AND ${a}.resource_type = ${first}.resource_type AND ${a}.resource_id = ${first}.resource_id AND ${a}.grp = ${first}.grp AND ${a}.param = ${literal(`${code}$${i + 1}`)}`;
+    })
+    .join(' ');
+  const conditions = parts.map((p, i) => `(${p.values.map((v) => valueCondition(ctx, p, v, aliases[i])).join(' OR ')})`);
+  return `EXISTS (SELECT 1 FROM ${tables[0]} ${aliases[0]} ${joins} WHERE ${ownerJoin(aliases[0], r)} AND ${aliases[0]}.param = ${literal(`${code}$0`)} AND ${conditions.join(' AND ')})`;
 }
 
 function clauseCondition(ctx: SqlContext, clause: Clause, r: string): string {

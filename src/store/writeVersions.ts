@@ -103,7 +103,7 @@ export async function executeWrites(db: Knex | Knex.Transaction, writes: Version
     for (const w of writes) {
       if (!w.index) continue;
       for (const row of w.index[kind] as unknown as Record<string, unknown>[]) {
-        const out: Record<string, unknown> = { c: w.compartment, t: w.resourceType, i: w.id, p: row.param };
+        const out: Record<string, unknown> = { c: w.compartment, t: w.resourceType, i: w.id, p: row.param, g: row.group ?? null };
         for (const [column, field] of cols) out[column] = row[field] ?? null;
         rows.push(out);
       }
@@ -113,8 +113,8 @@ export async function executeWrites(db: Knex | Knex.Transaction, writes: Version
     const columnList = cols.map(([c]) => c).join(', ');
     const typed = cols.map(([c, , type]) => `${c} ${type}`).join(', ');
     ctes.push(
-      `ins_${kind} AS (INSERT INTO idx_${kind} (compartment, resource_type, resource_id, param, ${columnList})
-         SELECT c, t, i, p, ${columnList} FROM json_to_recordset(?::json) AS x(c text, t text, i text, p text, ${typed}))`,
+      `ins_${kind} AS (INSERT INTO idx_${kind} (compartment, resource_type, resource_id, param, grp, ${columnList})
+         SELECT c, t, i, p, g, ${columnList} FROM json_to_recordset(?::json) AS x(c text, t text, i text, p text, g integer, ${typed}))`,
     );
   }
 

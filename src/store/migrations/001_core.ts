@@ -77,6 +77,8 @@ export async function up(knex: Knex): Promise<void> {
         resource_type text NOT NULL,
         resource_id   text NOT NULL,
         param         text NOT NULL,
+        -- components of one composite element share a group (null outside composites)
+        grp           integer,
         ${columns}
       );
       CREATE INDEX ${table}_owner ON ${table} (compartment, resource_type, resource_id);
