@@ -21,6 +21,7 @@ import { loadConfig } from '../src/config/config';
 import { createLogger } from '../src/log';
 import { startServer, RunningServer } from '../src/server';
 import {
+  abortLoops,
   BenchOptions,
   closedLoop,
   CpuSnapshot,
@@ -309,11 +310,18 @@ async function main(): Promise<void> {
         }
       }
     })());
-  process.once('SIGINT', () => {
-    console.error('\ninterrupted: cleaning up');
-    cleanUp().finally(() => process.exit(130));
-  });
+  const worker = new HttpWorker();
+  const interrupt = (signal: string) => {
+    if (interrupted) return;
+    interrupted = true;
+    console.error(`\n${signal}: cleaning up`);
+    abortLoops();
+    worker.close().then(cleanUp).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', () => interrupt('SIGINT'));
+  process.once('SIGTERM', () => interrupt('SIGTERM'));
 
+  cleanups.push(() => worker.close());
   if (databaseUrl && schema) {
     cleanups.push(async () => {
       const c = new Client({ connectionString: databaseUrl });
@@ -325,9 +333,6 @@ async function main(): Promise<void> {
       }
     });
   }
-
-  const worker = new HttpWorker();
-  cleanups.push(() => worker.close());
 
   try {
     // --- Server ---------------------------------------------------------------
@@ -518,8 +523,10 @@ async function main(): Promise<void> {
     console.log(
       `  bench proc: this process (${server ? 'the server, ' : ''}${server?.ctx.db.kind === 'embedded' ? 'PGlite, ' : ''}the load-generator thread${raw ? ', the raw-ceiling client' : ''}); postgres: local PostgreSQL processes${measurePostgres ? '' : ' (not measured here)'};`,
     );
-    console.log(`  others: the rest of the host; main loop: busy share of the main thread's event loop${server ? ' (the server)' : ''}.`);
-    const noisy = rows.filter((r) => (r.cpu?.otherCores ?? 0) > 0.25);
+    console.log(
+      `  others: the rest of the host${server ? '' : ', the server under test included'}; main loop: busy share of the main thread's event loop (${server ? 'the server; ' : ''}the HTTP floor's server, the raw-ceiling client).`,
+    );
+    const noisy = server ? rows.filter((r) => (r.cpu?.otherCores ?? 0) > 0.25) : [];
     if (noisy.length > 0) {
       console.log(
         `  WARNING: other processes used more than a quarter of a core during ${noisy.length} phase(s) (up to ${fmt(Math.max(...noisy.map((r) => r.cpu!.otherCores!)), 2)} cores): the figures are disturbed; re-run on a quiet machine.`,
@@ -553,7 +560,8 @@ async function main(): Promise<void> {
     if (counter) {
       console.log('SQL statements by leading keyword:');
       for (const [name, s] of Object.entries(statements)) {
-        const unit = name.startsWith('transaction') ? 'per entry' : 'per request';
+        const size = /^transaction-(\d+)/.exec(name)?.[1];
+        const unit = size ? `per entry (${fmt((s.perUnit ?? NaN) * Number(size), 1)} per Bundle)` : 'per request';
         console.log(`  ${name.padEnd(28)} ${fmt(s.perUnit ?? NaN, 3)} ${unit}  ${Object.entries(s.byKind).map(([k, v]) => `${k} ${v}`).join(', ')}`);
       }
     } else console.log('SQL statements: not counted (--url: the server is not in this process)');
@@ -609,7 +617,10 @@ function pgliteVersion(): string {
   }
 }
 
+let interrupted = false;
+
 main().catch((e) => {
+  if (interrupted) return; // the signal handler exits once clean-up is done
   console.error(e);
   process.exit(1);
 });

@@ -297,6 +297,13 @@ export interface LoopResult {
  * passed (an operation in flight at the deadline is finished and counted). `op` gets the
  * client number and a per-client sequence number and throws (or rejects) on failure.
  */
+let aborted = false;
+
+/** Ends every closed loop of this thread at its next operation (Ctrl-C). */
+export function abortLoops(): void {
+  aborted = true;
+}
+
 export async function closedLoop(concurrency: number, durationMs: number, op: (client: number, seq: number) => Promise<void>): Promise<LoopResult> {
   const latencies: number[] = [];
   let operations = 0;
@@ -305,7 +312,7 @@ export async function closedLoop(concurrency: number, durationMs: number, op: (c
   const started = performance.now();
   const deadline = started + durationMs;
   const client = async (c: number) => {
-    for (let seq = 0; performance.now() < deadline; seq++) {
+    for (let seq = 0; performance.now() < deadline && !aborted; seq++) {
       const t0 = performance.now();
       try {
         await op(c, seq);
@@ -512,6 +519,7 @@ const WORKER_ROLE = 'bench-http-client';
 export class HttpWorker {
   private readonly worker: Worker;
   private pending: { resolve: (r: HttpTaskResult) => void; reject: (e: Error) => void } | undefined;
+  private exited = false;
 
   constructor() {
     this.worker = new Worker(path.join(__dirname, 'benchLib.js'), { workerData: { role: WORKER_ROLE } });
@@ -526,9 +534,15 @@ export class HttpWorker {
       this.pending?.reject(e);
       this.pending = undefined;
     });
+    this.worker.on('exit', (code) => {
+      this.pending?.reject(new Error(`the load-generator thread stopped (exit code ${code})`));
+      this.pending = undefined;
+      this.exited = true;
+    });
   }
 
   run(task: HttpTask): Promise<HttpTaskResult> {
+    if (this.exited) return Promise.reject(new Error('the load-generator thread has stopped'));
     if (this.pending) return Promise.reject(new Error('HttpWorker runs one task at a time'));
     return new Promise((resolve, reject) => {
       this.pending = { resolve, reject };
@@ -597,19 +611,21 @@ function readHostJiffies(): { busy: number; total: number } | undefined {
   }
 }
 
+/**
+ * utime + stime of each live PostgreSQL process counted. Processes that end between two
+ * snapshots are lost (a short autovacuum run); the postmaster's cutime is not used because
+ * it also collects the sessions of other clients of the same cluster.
+ */
 interface PostgresJiffies {
-  /** utime + stime of each live PostgreSQL process counted. */
   perPid: Map<number, number>;
-  /** cutime + cstime of the postmaster: CPU of its children that have ended (sessions, autovacuum workers). */
-  reaped: number;
 }
 
-function procStat(pid: string): { comm: string; ppid: number; fields: string[] } | undefined {
+function procStat(pid: string): { comm: string; fields: string[] } | undefined {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const close = stat.lastIndexOf(')');
     const fields = stat.slice(close + 2).split(' '); // fields[0] is field 3 (state)
-    return { comm: stat.slice(stat.indexOf('(') + 1, close), ppid: Number(fields[1]), fields };
+    return { comm: stat.slice(stat.indexOf('(') + 1, close), fields };
   } catch {
     return undefined; // ended meanwhile, or not readable
   }
@@ -619,26 +635,17 @@ function procStat(pid: string): { comm: string; ppid: number; fields: string[] }
 function readPostgresJiffies(only: Set<number> | undefined): PostgresJiffies | undefined {
   let pids: string[];
   try {
-    pids = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+    pids = only ? [...only].map(String) : fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d));
   } catch {
     return undefined;
   }
   const perPid = new Map<number, number>();
-  let reaped = 0;
-  let found = false;
-  const stats = new Map<number, { comm: string; ppid: number; fields: string[] }>();
   for (const pid of pids) {
     const st = procStat(pid);
-    if (st?.comm === 'postgres') stats.set(Number(pid), st);
+    // utime and stime are fields 14 and 15
+    if (st?.comm === 'postgres') perPid.set(Number(pid), Number(st.fields[11]) + Number(st.fields[12]));
   }
-  for (const [pid, st] of stats) {
-    found = true;
-    // utime, stime, cutime, cstime are fields 14-17
-    if (!stats.has(st.ppid)) reaped += Number(st.fields[13]) + Number(st.fields[14]);
-    if (only && !only.has(pid)) continue;
-    perPid.set(pid, Number(st.fields[11]) + Number(st.fields[12]));
-  }
-  return found ? { perPid, reaped } : undefined;
+  return perPid.size > 0 ? { perPid } : undefined;
 }
 
 /**
@@ -660,7 +667,7 @@ export function cpuSnapshot(postgres: boolean | Set<number>): CpuSnapshot {
 
 function postgresJiffiesBetween(a: PostgresJiffies | undefined, b: PostgresJiffies | undefined): number | undefined {
   if (!a || !b) return undefined;
-  let sum = b.reaped - a.reaped;
+  let sum = 0;
   for (const [pid, j] of b.perPid) sum += j - (a.perPid.get(pid) ?? 0);
   return Math.max(0, sum);
 }

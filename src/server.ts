@@ -4,7 +4,10 @@ import { Config, ConfigError, loadConfig } from './config/config';
 import { createApp } from './http/app';
 import type { InteractionContext } from './interactions/types';
 import { createLogger } from './log';
-import { defaultRegistryInstance } from './registry/registry';
+import { syncConformanceResources } from './interactions/conformanceResources';
+import { inTransaction } from './interactions/unitOfWork';
+import { defaultRegistryInstance, findProfilesDir } from './registry/registry';
+import { createServerValidator } from './validation/forServer';
 import { openDatabase } from './store/database';
 import { pageTokenSecret } from './store/resources';
 import { Session } from './store/session';
@@ -21,7 +24,20 @@ export async function startServer(config: Config, log: Logger = createLogger(con
   const registry = defaultRegistryInstance();
   const db = await openDatabase(config);
   const secret = await pageTokenSecret(new Session(db.knex));
-  const ctx: InteractionContext = { config, registry, db, log, pageTokenSecret: secret };
+  const validator = createServerValidator();
+  const ctx: InteractionContext = {
+    config,
+    registry,
+    db,
+    log,
+    pageTokenSecret: secret,
+    validator,
+    expandValueSet: (url) => {
+      const expansion = validator.expandValueSet(url) as { expansion?: { contains?: { system?: string; code: string }[] } } | undefined;
+      return expansion?.expansion?.contains?.map((c) => ({ system: c.system, code: c.code }));
+    },
+  };
+  await inTransaction(ctx, (session) => syncConformanceResources(ctx, session, findProfilesDir()));
   const app = createApp(ctx);
   const server = http.createServer(app);
   server.keepAliveTimeout = 65000;

@@ -17,6 +17,13 @@ const SEARCH_RESULT_PARAMS = [
  */
 export function capabilityStatement(ctx: InteractionContext): CapabilityStatement {
   const resource: CapabilityStatementRestResource[] = [];
+  // Our profiles (and those loaded through the API), by the type they constrain.
+  const profilesByType = new Map<string, string[]>();
+  const ours = (ctx.validator?.conformanceResources('StructureDefinition') ?? []) as { kind?: string; type?: string; url?: string; derivation?: string }[];
+  for (const sd of ours) {
+    if (sd.kind !== 'resource' || sd.derivation !== 'constraint' || !sd.type || !sd.url) continue;
+    profilesByType.set(sd.type, [...(profilesByType.get(sd.type) ?? []), sd.url]);
+  }
   for (const entry of ctx.registry.types.values()) {
     const searchParam = [
       { name: '_id', type: 'token' as const, definition: 'http://hl7.org/fhir/SearchParameter/Resource-id' },
@@ -36,6 +43,8 @@ export function capabilityStatement(ctx: InteractionContext): CapabilityStatemen
     const operations = OPERATIONS.filter((o) => operationAppliesTo(o, entry.type) && (o.name !== 'validate' || ctx.validator)).map((o) => ({ name: o.name, definition: o.definition }));
     resource.push({
       type: entry.type as CapabilityStatementRestResource['type'],
+      profile: `http://hl7.org/fhir/StructureDefinition/${entry.type}`,
+      ...(profilesByType.get(entry.type) ? { supportedProfile: profilesByType.get(entry.type) } : {}),
       searchInclude: ['*', ...referenceParams.map((code) => `${entry.type}:${code}`)],
       searchRevInclude: revIncludes,
       ...(operations.length ? { operation: operations } : {}),
@@ -70,6 +79,7 @@ export function capabilityStatement(ctx: InteractionContext): CapabilityStatemen
         documentation: 'Search: chaining (several levels, :Type), reverse chaining (_has, nested), _include/_revinclude (:iterate, *), compartment search Patient/[id]/[type] and Patient/[id]/*, composite parameters (components matched on the same resource, not necessarily the same element), token :of-type, :in and :not-in (ValueSets known to the server); not supported: _text, _content, _filter, _contained, token :above/:below. String (starts-with, :exact, :contains, accent- and case-insensitive), token (system|code, :not, :text), reference (Type/id, id, absolute URL, :Type, :identifier), date/number/quantity with prefixes, uri (:above, :below), :missing; AND/OR; keyset paging with signed page tokens.',
         resource,
         interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }],
+        operation: OPERATIONS.filter((o) => o.system && (o.name !== 'validate' || ctx.validator)).map((o) => ({ name: o.name, definition: o.definition })),
         searchParam: [
           { name: '_count', type: 'number' },
           { name: '_list', type: 'special', documentation: 'Members of List/[id] (any type)' },

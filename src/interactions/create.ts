@@ -3,6 +3,7 @@ import { PreconditionFailed } from '../http/errors';
 import { lockCriteria } from '../store/resources';
 import type { Session } from '../store/session';
 import { assertSupportedType, newVersion, nowInstant, requestResource } from './common';
+import { assertValid, registerConformance } from './conformanceResources';
 import { findMatches } from './search';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 
@@ -10,6 +11,7 @@ import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 export async function create(ctx: InteractionContext, session: Session, req: FhirRequest, assignedId?: string): Promise<FhirResponse> {
   const type = assertSupportedType(ctx, req.resourceType);
   const { resource, binary } = requestResource(req, type);
+  assertValid(ctx, resource, 'create');
 
   const ifNoneExist = req.headers['if-none-exist'];
   if (ifNoneExist) {
@@ -32,6 +34,7 @@ export async function create(ctx: InteractionContext, session: Session, req: Fhi
 
   const id = assignedId ?? crypto.randomUUID();
   const version = newVersion(ctx, resource, { id, versionId: 1, lastUpdated: nowInstant(), method: 'POST', binary });
+  registerConformance(ctx, version.body as Record<string, unknown>);
   await session.write([version]);
   return {
     status: 201,

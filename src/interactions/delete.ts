@@ -2,22 +2,24 @@ import { PreconditionFailed } from '../http/errors';
 import { readCurrent } from '../store/resources';
 import type { Session } from '../store/session';
 import { assertId, assertSupportedType, checkIfMatch, deletionVersion, nowInstant } from './common';
+import { CONFORMANCE_TYPES, unregisterConformance } from './conformanceResources';
 import { findMatches } from './search';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 
-async function deleteResource(session: Session, req: FhirRequest, type: string, id: string): Promise<FhirResponse> {
-  const current = await readCurrent(session, type, id, { forUpdate: true, withBody: false });
+async function deleteResource(ctx: InteractionContext, session: Session, req: FhirRequest, type: string, id: string): Promise<FhirResponse> {
+  const current = await readCurrent(session, type, id, { forUpdate: true, withBody: CONFORMANCE_TYPES.has(type) });
   checkIfMatch(req, current && !current.deleted ? current.versionId : undefined, `${type}/${id}`);
   // Deleting what does not exist, or is already deleted, succeeds without a new version.
   if (!current || current.deleted) return { status: 204 };
   const versionId = current.versionId + 1;
   await session.write([deletionVersion(type, id, current.compartment, versionId, nowInstant())]);
+  unregisterConformance(ctx, type, current.body);
   return { status: 200, versionId, resource: { resourceType: 'OperationOutcome', issue: [{ severity: 'information', code: 'informational', diagnostics: `${type}/${id} deleted (version ${versionId})` }] } };
 }
 
 /** delete: DELETE [type]/[id]. History is kept: vread of earlier versions still works. */
 export async function remove(ctx: InteractionContext, session: Session, req: FhirRequest): Promise<FhirResponse> {
-  return deleteResource(session, req, assertSupportedType(ctx, req.resourceType), assertId(req.id));
+  return deleteResource(ctx, session, req, assertSupportedType(ctx, req.resourceType), assertId(req.id));
 }
 
 /** Conditional delete: DELETE [type]?criteria, a single match (412 on several). */
@@ -27,5 +29,5 @@ export async function conditionalDelete(ctx: InteractionContext, session: Sessio
   const matches = await findMatches(ctx, session, type, criteria, 2);
   if (matches.length > 1) throw new PreconditionFailed(`Conditional delete: "${criteria}" matches more than one ${type}`);
   if (matches.length === 0) return { status: 204 };
-  return deleteResource(session, req, type, matches[0].id);
+  return deleteResource(ctx, session, req, type, matches[0].id);
 }

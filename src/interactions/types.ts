@@ -51,6 +51,7 @@ export interface ResourceValidator {
   addConformanceResource(resource: unknown): Issue[];
   removeConformanceResource(resourceType: string, url: string): void;
   hasProfile(url: string): boolean;
+  conformanceResources(resourceType: 'StructureDefinition' | 'ValueSet' | 'CodeSystem' | 'Questionnaire'): unknown[];
   expandValueSet(url: string, options?: { filter?: string; count?: number; offset?: number }): unknown | undefined;
   validateCode(args: { url?: string; system?: string; code: string; display?: string; codeSystemUrl?: string }): { result: boolean; message?: string; display?: string };
 }

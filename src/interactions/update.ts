@@ -4,6 +4,7 @@ import { lockCriteria, readCurrent } from '../store/resources';
 import type { Session } from '../store/session';
 import type { VersionWrite } from '../store/writeVersions';
 import { assertId, assertSupportedType, checkIfMatch, newVersion, nowInstant, requestResource } from './common';
+import { assertValid, registerConformance } from './conformanceResources';
 import { findMatches } from './search';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 
@@ -21,6 +22,7 @@ export async function storeNewVersion(
   binary?: VersionWrite['binary'],
   method: VersionWrite['method'] = 'PUT',
 ): Promise<FhirResponse> {
+  assertValid(ctx, { ...resource, id }, 'update');
   const current = await readCurrent(session, type, id, { forUpdate: true, withBody: false });
   checkIfMatch(req, current && !current.deleted ? current.versionId : undefined, `${type}/${id}`);
   const versionId = (current?.versionId ?? 0) + 1;
@@ -32,6 +34,7 @@ export async function storeNewVersion(
     previousCompartment: current?.compartment,
     binary,
   });
+  registerConformance(ctx, version.body as Record<string, unknown>);
   await session.write([version]);
   const created = !current || current.deleted;
   return {

@@ -1,6 +1,7 @@
 import type { FhirRequest, FhirResponse, InteractionContext } from '../interactions/types';
 import type { Session } from '../store/session';
 import { everything } from './everything';
+import { codeSystemValidateCode, expand, valueSetValidateCode } from './terminology';
 import { validateOperation } from './validate';
 
 export interface OperationEntry {
@@ -36,6 +37,33 @@ export const OPERATIONS: OperationEntry[] = [
     instance: true,
     affectsState: false,
     handler: validateOperation,
+  },
+  {
+    name: 'expand',
+    definition: 'http://hl7.org/fhir/OperationDefinition/ValueSet-expand',
+    system: false,
+    types: ['ValueSet'],
+    instance: true,
+    affectsState: false,
+    handler: expand,
+  },
+  {
+    name: 'validate-code',
+    definition: 'http://hl7.org/fhir/OperationDefinition/ValueSet-validate-code',
+    system: false,
+    types: ['ValueSet'],
+    instance: true,
+    affectsState: false,
+    handler: valueSetValidateCode,
+  },
+  {
+    name: 'validate-code',
+    definition: 'http://hl7.org/fhir/OperationDefinition/CodeSystem-validate-code',
+    system: false,
+    types: ['CodeSystem'],
+    instance: true,
+    affectsState: false,
+    handler: codeSystemValidateCode,
   },
 ];
 

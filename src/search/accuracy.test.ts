@@ -618,39 +618,68 @@ beforeAll(async () => {
 });
 afterAll(() => t?.close());
 
-describe('search accuracy against a brute-force filter of the stored JSON', () => {
-  it(`answers ${QUERIES} random queries exactly as the brute force`, async () => {
-    const queries = buildQueries(data, SEED, QUERIES);
-    const mismatches: string[] = [];
-    let nonEmpty = 0;
-    for (const [i, q] of queries.entries()) {
-      const expected = (data.byType.get(q.type) ?? []).filter((r) => q.clauses.every((c) => c.matches(r))).map((r) => `${r.resourceType}/${r.id}`).sort();
-      if (expected.length) nonEmpty++;
-      const path = `${q.type}?${queryString(q)}&_count=1000`;
-      const actual = await search(path);
-      if ('error' in actual) {
-        mismatches.push(`#${i} GET ${path}\n  server error: ${actual.error}\n  expected ${expected.length} ids`);
-        continue;
-      }
-      const got = [...actual.ids].sort();
-      if (process.env.ACCURACY_VERBOSE) console.log(`#${i} ${expected.length}/${got.length} ${decodeURIComponent(path)}`);
-      if (got.length === expected.length && got.every((id, k) => id === expected[k])) continue;
-      const missing = expected.filter((id) => !got.includes(id));
-      const unexpected = got.filter((id) => !expected.includes(id));
-      const show = (ids: string[]) =>
-        ids.slice(0, 5).map((id) => {
+/** Runs queries on the server and lists every difference from the brute force. */
+async function compare(queries: Query[], label: (i: number) => number): Promise<{ mismatches: string[]; nonEmpty: number }> {
+  const mismatches: string[] = [];
+  let nonEmpty = 0;
+  for (const [k, q] of queries.entries()) {
+    const i = label(k);
+    const expected = (data.byType.get(q.type) ?? []).filter((r) => q.clauses.every((c) => c.matches(r))).map((r) => `${r.resourceType}/${r.id}`).sort();
+    if (expected.length) nonEmpty++;
+    const path = `${q.type}?${queryString(q)}&_count=1000`;
+    const actual = await search(path);
+    if ('error' in actual) {
+      mismatches.push(`#${i} GET ${path}\n  server error: ${actual.error}\n  expected ${expected.length} ids`);
+      continue;
+    }
+    const got = [...actual.ids].sort();
+    if (process.env.ACCURACY_VERBOSE) console.log(`#${i} ${expected.length}/${got.length} ${decodeURIComponent(path)}`);
+    if (got.length === expected.length && got.every((id, n) => id === expected[n])) continue;
+    const missing = expected.filter((id) => !got.includes(id));
+    const unexpected = got.filter((id) => !expected.includes(id));
+    const show = (ids: string[]) =>
+      ids
+        .slice(0, 5)
+        .map((id) => {
           const r = data.byKey.get(id)!;
           const v = q.clauses.map((c) => `${c.explain.code}=${describeValues(data.values(r, c.explain.code))}`).join(' ');
           return `\n      ${id} ${v}`;
-        }).join('') + (ids.length > 5 ? `\n      … ${ids.length - 5} more` : '');
-      mismatches.push(
-        `#${i} GET ${decodeURIComponent(path)}\n  expected ${expected.length}, got ${got.length}` +
-          (missing.length ? `\n  missing (expected, not returned):${show(missing)}` : '') +
-          (unexpected.length ? `\n  unexpected (returned, not expected):${show(unexpected)}` : ''),
-      );
-    }
+        })
+        .join('') + (ids.length > 5 ? `\n      … ${ids.length - 5} more` : '');
+    mismatches.push(
+      `#${i} GET ${decodeURIComponent(path)}\n  expected ${expected.length}, got ${got.length}` +
+        (missing.length ? `\n  missing (expected, not returned):${show(missing)}` : '') +
+        (unexpected.length ? `\n  unexpected (returned, not expected):${show(unexpected)}` : ''),
+    );
+  }
+  return { mismatches, nonEmpty };
+}
+
+/**
+ * Server deviations found by wider runs (ACCURACY_QUERIES=3000, default seed), kept as
+ * failing cases until the server is fixed (see docs/operations/search-benchmarks.md):
+ *  - #276   phone=|value: a ContactPoint token has no system in R4 (search.html token
+ *           table), the server indexes ContactPoint.use as the system;
+ *  - #574   date=ge2024 on a Period [2003-02-05, 2024-10-19]: R4 ge = the range above the
+ *           value overlaps the target, or the value's range contains it; the server
+ *           matches any target ending after the value's start (overlap);
+ *  - #1196  date=le2015 on an open Period starting 2015-05-24 (le, symmetric);
+ *  - #1736  period=le<second> on a Period starting within that second.
+ */
+const KNOWN_DIFFERENCES = [276, 574, 1196, 1736];
+
+describe('search accuracy against a brute-force filter of the stored JSON', () => {
+  it(`answers ${QUERIES} random queries exactly as the brute force`, async () => {
+    const { mismatches, nonEmpty } = await compare(buildQueries(data, SEED, QUERIES), (k) => k);
     // The queries must exercise the server: a fair share of them select something.
     expect(nonEmpty).toBeGreaterThan(QUERIES * 0.4);
     if (mismatches.length) throw new Error(`${mismatches.length} of ${QUERIES} queries differ from the brute force:\n\n${mismatches.join('\n\n')}`);
+  }, Math.max(60000, QUERIES * 40));
+
+  it('answers the queries where wider runs found server deviations', async () => {
+    if (process.env.ACCURACY_SEED) return; // the pinned indices belong to the default seed
+    const all = buildQueries(data, SEED, Math.max(...KNOWN_DIFFERENCES) + 1);
+    const { mismatches } = await compare(KNOWN_DIFFERENCES.map((i) => all[i]), (k) => KNOWN_DIFFERENCES[k]);
+    if (mismatches.length) throw new Error(`${mismatches.length} of ${KNOWN_DIFFERENCES.length} pinned queries differ from the brute force:\n\n${mismatches.join('\n\n')}`);
   });
 });

@@ -11,10 +11,22 @@
  */
 import type { Constraint } from './model';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const fhirpath: any = require('fhirpath');
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const r4Model: any = require('fhirpath/fhir-context/r4');
+// FHIRPath.js (and its UCUM tables) take ~100 ms to load: only when a non-native invariant is met
+let fhirpathLib: { fhirpath: any; r4Model: any } | undefined;
+function fp(): { fhirpath: any; r4Model: any } {
+  if (!fhirpathLib) {
+    fhirpathLib = {
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      fhirpath: require('fhirpath'),
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      r4Model: require('fhirpath/fhir-context/r4'),
+    };
+  }
+  return fhirpathLib;
+}
+
+const noTrace = (): void => undefined;
+const NATIVE_SLOT = Symbol('native');
 
 export interface InvariantEnv {
   resource: any;
@@ -37,7 +49,8 @@ function hasAnyChild(obj: any): boolean {
 
 const ele1: Native = (value, ext) => {
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) return hasAnyChild(value);
-  if (value !== undefined && value !== null) return true;
+  // an empty string is not a value (the HL7 validator reports ele-1 for "")
+  if (value !== undefined && value !== null && value !== '') return true;
   return hasAnyChild(ext);
 };
 
@@ -82,6 +95,53 @@ const dom3: Native = (value, _ext, env) => {
   return true;
 };
 
+/** [low, high] instant range (ms) covered by a FHIR date / dateTime / instant, or undefined */
+function dateRange(s: unknown): [number, number] | undefined {
+  if (typeof s !== 'string') return undefined;
+  const m = /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$/.exec(s);
+  if (!m) return undefined;
+  const y = +m[1];
+  if (m[4] !== undefined) {
+    if (!m[8]) return undefined; // no timezone: not comparable with certainty
+    const ms = m[7] ? Math.round(+('0.' + m[7]) * 1000) : 0;
+    const base = Date.parse(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6] ?? '00'}${m[8] === 'Z' ? 'Z' : m[8]}`) + ms;
+    if (Number.isNaN(base)) return undefined;
+    const width = m[7] ? 1 : m[6] !== undefined ? 1000 : 60000;
+    return [base, base + width - 1];
+  }
+  // date-only values have no timezone: widen by +-14h so that comparisons are only decided when certain
+  const TZ = 14 * 3600 * 1000;
+  let lo: number;
+  let hi: number;
+  if (m[3] !== undefined) {
+    lo = Date.UTC(y, +m[2] - 1, +m[3]);
+    hi = Date.UTC(y, +m[2] - 1, +m[3] + 1) - 1;
+  } else if (m[2] !== undefined) {
+    lo = Date.UTC(y, +m[2] - 1, 1);
+    hi = Date.UTC(y, +m[2], 1) - 1;
+  } else {
+    lo = Date.UTC(y, 0, 1);
+    hi = Date.UTC(y + 1, 0, 1) - 1;
+  }
+  return [lo - TZ, hi + TZ];
+}
+
+/** per-1: start <= end when both are present (undecidable comparisons pass, as in FHIRPath) */
+function periodOk(v: any): boolean {
+  if (!v || typeof v !== 'object' || v.start === undefined || v.end === undefined) return true;
+  if (typeof v.start === 'string' && typeof v.end === 'string' && !v.start.includes('T') && !v.end.includes('T')) {
+    // two dates: compared component by component at their common precision
+    const n = Math.min(v.start.length, v.end.length);
+    const a = v.start.slice(0, n);
+    const b = v.end.slice(0, n);
+    return a <= b;
+  }
+  const s = dateRange(v.start);
+  const e = dateRange(v.end);
+  if (!s || !e) return true;
+  return !(s[0] > e[1]);
+}
+
 const NATIVE_BY_KEY: Record<string, { expr?: string; startsWith?: string; fn: Native }> = {
   'ele-1': { expr: 'hasValue() or (children().count() > id.count())', fn: ele1 },
   'ext-1': { expr: 'extension.exists() != value.exists()', fn: ext1 },
@@ -103,6 +163,10 @@ const NATIVE_BY_KEY: Record<string, { expr?: string; startsWith?: string; fn: Na
       return containedList(env.rootResource).some((c) => c?.id === r.slice(1));
     },
   },
+  'per-1': { expr: 'start.hasValue().not() or end.hasValue().not() or (start <= end)', fn: (v) => periodOk(v) },
+  'cpt-2': { expr: 'value.empty() or system.exists()', fn: (v) => v?.value === undefined || v?.system !== undefined || v?._system !== undefined },
+  'att-1': { expr: 'data.empty() or contentType.exists()', fn: (v) => (v?.data === undefined && v?._data === undefined) || v?.contentType !== undefined || v?._contentType !== undefined },
+  'qty-3': { expr: 'code.empty() or system.exists()', fn: (v) => (v?.code === undefined && v?._code === undefined) || v?.system !== undefined || v?._system !== undefined },
   // txt-1 / txt-2 use htmlChecks(): the narrative is checked by the xhtml checker
   // (see xhtml.ts), which reports txt-1 / txt-2 failures itself.
   'txt-1': { expr: 'htmlChecks()', fn: () => true },
@@ -142,6 +206,8 @@ export class Invariants {
   private natives = new Map<string, Native | null>();
 
   private nativeFor(c: Constraint): Native | undefined {
+    const cached = (c as any)[NATIVE_SLOT] as Native | null | undefined;
+    if (cached !== undefined) return cached ?? undefined;
     const k = c.key + '\u0000' + (c.expression ?? '');
     let n = this.natives.get(k);
     if (n === undefined) {
@@ -153,6 +219,7 @@ export class Invariants {
       }
       this.natives.set(k, n);
     }
+    (c as any)[NATIVE_SLOT] = n;
     return n ?? undefined;
   }
 
@@ -182,7 +249,8 @@ export class Invariants {
     let fn = this.compiled.get(key);
     if (fn === undefined) {
       try {
-        fn = fhirpath.compile({ base, expression: c.expression }, r4Model) as (data: any, env: any) => any[];
+        const { fhirpath, r4Model } = fp();
+        fn = fhirpath.compile({ base, expression: c.expression }, r4Model, { traceFn: noTrace }) as (data: any, env: any) => any[];
       } catch {
         fn = null;
       }

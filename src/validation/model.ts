@@ -36,6 +36,9 @@ export interface ElementNode {
   min: number;
   max: number;
   maxText: string;
+  /** cardinality in the base definition (ElementDefinition.base) */
+  baseMin: number;
+  baseMaxText: string;
   /** does the JSON property hold an array? (from base.max) */
   isArray: boolean;
   /** the path of the element in its base definition (base.path) */
@@ -157,6 +160,8 @@ export function compileStructure(sd: any, core: boolean): CompiledStructure {
       min: e.min ?? 0,
       max: maxText === '*' ? Infinity : parseInt(maxText, 10),
       maxText,
+      baseMin: e.base?.min ?? e.min ?? 0,
+      baseMaxText: baseMax,
       isArray: baseMax !== '1' && baseMax !== '0',
       basePath: e.base?.path ?? path,
       types: (e.type ?? []).map((t: any) => ({
@@ -241,6 +246,8 @@ export function compileStructure(sd: any, core: boolean): CompiledStructure {
       min: 0,
       max: Infinity,
       maxText: '*',
+      baseMin: 0,
+      baseMaxText: '*',
       isArray: false,
       basePath: sd.type,
       types: [],

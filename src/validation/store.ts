@@ -7,7 +7,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Issue } from '../http/errors';
-import { CoreTerminology, coreStructureDefinition, isResourceType } from './loader';
+import { coreStructureDefinition, coreTerminology, isResourceType } from './loader';
 import { compileStructure, CompiledStructure } from './model';
 import { generateSnapshot } from './snapshot';
 import { Terminology } from './terminology';
@@ -24,7 +24,6 @@ function splitCanonical(url: string): [string, string | undefined] {
 
 export class ConformanceStore {
   private custom = new Map<ConformanceType, Map<string, any[]>>(TYPES.map((t) => [t, new Map()]));
-  private coreTerm = new CoreTerminology();
   private compiled = new Map<string, CompiledStructure | null>();
   private snapshots = new Map<string, any | null>();
   private generating = new Set<string>();
@@ -51,7 +50,7 @@ export class ConformanceStore {
       }
     }
     if (type === 'StructureDefinition') return coreStructureDefinition(url);
-    if (type === 'ValueSet' || type === 'CodeSystem') return this.coreTerm.get(type, url);
+    if (type === 'ValueSet' || type === 'CodeSystem') return coreTerminology(type, url);
     return undefined;
   }
 
@@ -104,8 +103,14 @@ export class ConformanceStore {
   }
 
   /** Core definition of a type or resource by name. */
+  private typeCache = new Map<string, CompiledStructure | null>();
   typeStructure(type: string): CompiledStructure | undefined {
-    return this.structure(CORE_SD + type);
+    let st = this.typeCache.get(type);
+    if (st === undefined) {
+      st = this.structure(CORE_SD + type) ?? null;
+      this.typeCache.set(type, st);
+    }
+    return st ?? undefined;
   }
 
   isResourceType(name: string): boolean {
@@ -114,6 +119,7 @@ export class ConformanceStore {
 
   private invalidate(): void {
     this.compiled.clear();
+    this.typeCache.clear();
     this.snapshots.clear();
     this.snapshotIssues.clear();
     this.terminology.clear();

@@ -1,0 +1,235 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { http, startTarget, Target } from '../harness';
+
+/** Validation over HTTP: writes refused with every issue, $validate in every form, conformance resources, terminology. */
+let t: Target;
+beforeAll(async () => {
+  t = await startTarget();
+});
+afterAll(() => t.close());
+
+const FIXTURES = path.resolve(__dirname, '../../fixtures/profiles');
+const expected = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'expected.json'), 'utf8')) as {
+  valid: { file: string; profile: string }[];
+  invalid: { file: string; profile: string; errors: { expression: string; kind: string; key?: string }[] }[];
+};
+const fixture = (file: string) => JSON.parse(fs.readFileSync(path.join(FIXTURES, file), 'utf8'));
+const errors = (oo: any) => (oo.issue ?? []).filter((i: any) => i.severity === 'error' || i.severity === 'fatal');
+const count = async (type: string) => (await http(t.base, `${type}?_summary=count`)).body.total as number;
+
+describe('every write is validated', () => {
+  it('refuses an invalid resource with 422 listing every issue with its expression, and writes nothing', async () => {
+    const before = await count('Patient');
+    const res = await http(t.base, 'Patient', {
+      method: 'POST',
+      json: { resourceType: 'Patient', gender: 'sometimes', birthDate: '1990-13-45', shoeSize: 42, name: [{ family: 'Durand' }] },
+    });
+    expect(res.status).toBe(422);
+    expect(res.body.resourceType).toBe('OperationOutcome');
+    const issues = errors(res.body);
+    expect(issues.length).toBeGreaterThanOrEqual(3);
+    const where = issues.flatMap((i: any) => i.expression ?? []);
+    expect(where).toEqual(expect.arrayContaining(['Patient.gender', 'Patient.birthDate']));
+    expect(issues.every((i: any) => i.code && i.diagnostics)).toBe(true);
+    expect(await count('Patient')).toBe(before);
+  });
+
+  it('refuses an invalid update and patch, and lenient handling does not bypass it', async () => {
+    const created = await http(t.base, 'Patient', { method: 'POST', json: { resourceType: 'Patient', gender: 'female' } });
+    const update = await http(t.base, `Patient/${created.body.id}`, {
+      method: 'PUT',
+      headers: { prefer: 'handling=lenient' },
+      json: { resourceType: 'Patient', id: created.body.id, gender: 'f' },
+    });
+    expect(update.status).toBe(422);
+    const patch = await http(t.base, `Patient/${created.body.id}`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json-patch+json' },
+      body: JSON.stringify([{ op: 'add', path: '/birthDate', value: 'yesterday' }]),
+    });
+    expect(patch.status).toBe(422);
+    expect((await http(t.base, `Patient/${created.body.id}`)).body.meta.versionId).toBe('1');
+  });
+
+  it('fails a whole transaction when one entry is invalid', async () => {
+    const before = await count('Patient');
+    const res = await http(t.base, '', {
+      method: 'POST',
+      json: {
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [
+          { fullUrl: 'urn:uuid:a', resource: { resourceType: 'Patient', gender: 'male' }, request: { method: 'POST', url: 'Patient' } },
+          { fullUrl: 'urn:uuid:b', resource: { resourceType: 'Observation', subject: { reference: 'urn:uuid:a' } }, request: { method: 'POST', url: 'Observation' } },
+        ],
+      },
+    });
+    expect(res.status).toBe(422);
+    expect(res.body.issue.some((i: any) => /entry\[1\]/.test(i.diagnostics))).toBe(true);
+    expect(await count('Patient')).toBe(before);
+  });
+
+  it('applies a profile claimed in meta.profile, and the INS key check', async () => {
+    const bad = expected.invalid.find((f) => f.file.endsWith('patient-ins-bad-nir-key.json'))!;
+    const res = await http(t.base, 'Patient', { method: 'POST', json: fixture(bad.file) });
+    expect(res.status).toBe(422);
+    expect(errors(res.body).flatMap((i: any) => i.expression)).toContain('Patient.identifier[0].value');
+    const good = await http(t.base, 'Patient', { method: 'POST', json: fixture('valid/patient-ins.json') });
+    expect(good.status).toBe(201);
+  });
+});
+
+describe('$validate', () => {
+  const invalid = { resourceType: 'Patient', gender: 'sometimes' };
+  const valid = { resourceType: 'Patient', gender: 'female', name: [{ family: 'Petit' }] };
+
+  it.each(['$validate', 'Patient/$validate'])('POST %s with a raw resource answers 200 with the verdict in the issues', async (url) => {
+    const bad = await http(t.base, url, { method: 'POST', json: invalid });
+    expect(bad.status).toBe(200);
+    expect(errors(bad.body).length).toBeGreaterThan(0);
+    const ok = await http(t.base, url, { method: 'POST', json: valid });
+    expect(ok.status).toBe(200);
+    expect(errors(ok.body)).toEqual([]);
+  });
+
+  it('takes a Parameters with resource, mode and profile, and checks mode=update ids at instance level', async () => {
+    const created = await http(t.base, 'Patient', { method: 'POST', json: valid });
+    const res = await http(t.base, `Patient/${created.body.id}/$validate`, {
+      method: 'POST',
+      json: { resourceType: 'Parameters', parameter: [{ name: 'resource', resource: { ...valid, id: 'other' } }, { name: 'mode', valueCode: 'update' }] },
+    });
+    expect(res.status).toBe(200);
+    expect(errors(res.body).some((i: any) => /differs/.test(i.diagnostics))).toBe(true);
+  });
+
+  it('checks mode=delete against the stored resource', async () => {
+    const res = await http(t.base, 'Patient/never-there/$validate', { method: 'POST', json: { resourceType: 'Parameters', parameter: [{ name: 'mode', valueCode: 'delete' }] } });
+    expect(res.status).toBe(200);
+    expect(errors(res.body)[0].code).toBe('not-found');
+  });
+
+  it('reports an unknown requested profile as an error, never "all OK"', async () => {
+    const res = await http(t.base, 'Patient/$validate?profile=http://example.org/StructureDefinition/nope', { method: 'POST', json: valid });
+    expect(res.status).toBe(200);
+    expect(errors(res.body).length).toBeGreaterThan(0);
+  });
+
+  it('reports a resource of another type than the URL', async () => {
+    const res = await http(t.base, 'Observation/$validate', { method: 'POST', json: valid });
+    expect(errors(res.body).some((i: any) => /Observation/.test(i.diagnostics))).toBe(true);
+  });
+
+  it.each(expected.valid.map((v) => [v.file, v.profile]))('accepts the valid fixture %s against %s', async (file, profile) => {
+    const res = await http(t.base, `$validate?profile=${encodeURIComponent(profile)}`, { method: 'POST', json: fixture(file) });
+    expect(res.status).toBe(200);
+    expect(errors(res.body)).toEqual([]);
+  });
+
+  it.each(expected.invalid.map((v) => [v.file, v]))('rejects the invalid fixture %s', async (file, spec) => {
+    const res = await http(t.base, `$validate?profile=${encodeURIComponent(spec.profile)}`, { method: 'POST', json: fixture(file) });
+    expect(res.status).toBe(200);
+    expect(errors(res.body).length).toBeGreaterThan(0);
+  });
+});
+
+describe('conformance resources', () => {
+  it('serves our profiles, value sets and code systems, searchable by url', async () => {
+    const url = 'https://fhir.dmp.esante.example/StructureDefinition/dmp-patient-ins';
+    const sd = await http(t.base, `StructureDefinition?url=${encodeURIComponent(url)}`);
+    expect(sd.body.total).toBe(1);
+    expect(sd.body.entry[0].resource.url).toBe(url);
+    expect((await http(t.base, 'ValueSet?_summary=count')).body.total).toBeGreaterThan(5);
+    expect((await http(t.base, 'CodeSystem?_summary=count')).body.total).toBeGreaterThan(5);
+    const cs = await http(t.base, 'metadata');
+    const patient = cs.body.rest[0].resource.find((r: any) => r.type === 'Patient');
+    expect(patient.supportedProfile).toContain(url);
+  });
+
+  it('uses a differential-only StructureDefinition loaded by a tester, through $validate and meta.profile', async () => {
+    const url = 'http://example.org/fhir/StructureDefinition/patient-with-birthdate';
+    const profile = {
+      resourceType: 'StructureDefinition',
+      id: 'patient-with-birthdate',
+      url,
+      name: 'PatientWithBirthDate',
+      status: 'active',
+      fhirVersion: '4.0.1',
+      kind: 'resource',
+      abstract: false,
+      type: 'Patient',
+      baseDefinition: 'http://hl7.org/fhir/StructureDefinition/Patient',
+      derivation: 'constraint',
+      differential: { element: [{ id: 'Patient.birthDate', path: 'Patient.birthDate', min: 1 }] },
+    };
+    const before = await http(t.base, `Patient/$validate?profile=${encodeURIComponent(url)}`, { method: 'POST', json: { resourceType: 'Patient' } });
+    expect(errors(before.body).length).toBeGreaterThan(0); // unknown profile
+    const put = await http(t.base, 'StructureDefinition/patient-with-birthdate', { method: 'PUT', json: profile });
+    expect(put.status).toBe(201);
+    const missing = await http(t.base, `Patient/$validate?profile=${encodeURIComponent(url)}`, { method: 'POST', json: { resourceType: 'Patient' } });
+    expect(errors(missing.body).map((i: any) => i.diagnostics).join(' ')).toMatch(/birthDate/);
+    const present = await http(t.base, `Patient/$validate?profile=${encodeURIComponent(url)}`, { method: 'POST', json: { resourceType: 'Patient', birthDate: '2000-01-01' } });
+    expect(errors(present.body)).toEqual([]);
+    const claimed = await http(t.base, 'Patient', { method: 'POST', json: { resourceType: 'Patient', meta: { profile: [url] } } });
+    expect(claimed.status).toBe(422);
+    // once deleted, the profile is unknown again
+    await http(t.base, 'StructureDefinition/patient-with-birthdate', { method: 'DELETE' });
+    const after = await http(t.base, `Patient/$validate?profile=${encodeURIComponent(url)}`, { method: 'POST', json: { resourceType: 'Patient', birthDate: '2000-01-01' } });
+    expect(errors(after.body).length).toBeGreaterThan(0);
+  });
+
+  it('refuses a StructureDefinition whose base is unknown', async () => {
+    const res = await http(t.base, 'StructureDefinition', {
+      method: 'POST',
+      json: {
+        resourceType: 'StructureDefinition',
+        url: 'http://example.org/fhir/StructureDefinition/orphan',
+        name: 'Orphan',
+        status: 'draft',
+        kind: 'resource',
+        abstract: false,
+        type: 'Patient',
+        baseDefinition: 'http://example.org/fhir/StructureDefinition/does-not-exist',
+        derivation: 'constraint',
+        differential: { element: [{ id: 'Patient', path: 'Patient' }] },
+      },
+    });
+    expect(res.status).toBe(422);
+  });
+});
+
+describe('terminology', () => {
+  const professions = 'https://fhir.dmp.esante.example/ValueSet/dmp-vs-profession-sante';
+  const g15 = 'https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante';
+
+  it('expands our value sets, with filter and paging', async () => {
+    const all = await http(t.base, `ValueSet/$expand?url=${encodeURIComponent(professions)}`);
+    expect(all.status).toBe(200);
+    expect(all.body.expansion.contains.some((c: any) => c.code === '10')).toBe(true);
+    const page = await http(t.base, `ValueSet/$expand?url=${encodeURIComponent(professions)}&count=2&offset=1`);
+    expect(page.body.expansion.contains).toHaveLength(2);
+    expect(page.body.expansion.total).toBe(all.body.expansion.total);
+    const byId = await http(t.base, 'ValueSet/dmp-vs-profession-sante/$expand');
+    expect(byId.body.expansion.total).toBe(all.body.expansion.total);
+    expect((await http(t.base, `ValueSet/$expand?url=${encodeURIComponent('http://example.org/vs/unknown')}`)).status).toBe(422);
+  });
+
+  it('validates codes against value sets and code systems', async () => {
+    const yes = await http(t.base, `ValueSet/$validate-code?url=${encodeURIComponent(professions)}&system=${encodeURIComponent(g15)}&code=10`);
+    expect(yes.body.parameter.find((p: any) => p.name === 'result').valueBoolean).toBe(true);
+    const no = await http(t.base, `ValueSet/$validate-code?url=${encodeURIComponent(professions)}&system=${encodeURIComponent(g15)}&code=nope`);
+    expect(no.body.parameter.find((p: any) => p.name === 'result').valueBoolean).toBe(false);
+    const cs = await http(t.base, 'CodeSystem/$validate-code', {
+      method: 'POST',
+      json: { resourceType: 'Parameters', parameter: [{ name: 'url', valueUri: g15 }, { name: 'code', valueCode: '10' }] },
+    });
+    expect(cs.body.parameter.find((p: any) => p.name === 'result').valueBoolean).toBe(true);
+  });
+
+  it('answers token :in against a value set', async () => {
+    const role = await http(t.base, 'PractitionerRole', { method: 'POST', json: { resourceType: 'PractitionerRole', code: [{ coding: [{ system: g15, code: '10' }] }] } });
+    expect(role.status).toBe(201);
+    const found = await http(t.base, `PractitionerRole?role:in=${encodeURIComponent(professions)}`);
+    expect(found.body.entry.map((e: any) => e.resource.id)).toContain(role.body.id);
+  });
+});

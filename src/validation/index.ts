@@ -1,0 +1,175 @@
+/**
+ * FHIR R4 validation against StructureDefinitions: see engine.ts for what is
+ * checked. `Validator.create()` is cheap: the R4 definitions are read lazily,
+ * per type / profile / value set, and compiled once.
+ */
+import type { Issue } from '../http/errors';
+import { DomainCheck, Engine } from './engine';
+import { ConformanceStore, ConformanceType } from './store';
+
+export interface ValidateOptions {
+  /** canonical URLs, optionally |version */
+  profiles?: string[];
+  mode?: 'create' | 'update' | 'delete';
+}
+
+export { SKIPPED as SKIPPED_INVARIANTS } from './invariants';
+export type { DomainCheck } from './engine';
+
+const SEVERITY_ORDER: Record<string, number> = { fatal: 0, error: 1, warning: 2, information: 3 };
+
+export class Validator {
+  private readonly store: ConformanceStore;
+  private readonly engine: Engine;
+  /** problems met while loading the conformance directories */
+  readonly loadIssues: Issue[];
+
+  private constructor(conformanceDirs: string[]) {
+    this.store = new ConformanceStore();
+    this.engine = new Engine(this.store);
+    this.loadIssues = this.store.loadDirs(conformanceDirs);
+  }
+
+  /** Base R4 definitions + every StructureDefinition/ValueSet/CodeSystem/Questionnaire JSON file found (recursively) under the given dirs. */
+  static create(options?: { conformanceDirs?: string[] }): Validator {
+    return new Validator(options?.conformanceDirs ?? []);
+  }
+
+  /** Every issue found; error/fatal = invalid. */
+  validate(resource: unknown, options?: ValidateOptions): Issue[] {
+    const issues: Issue[] = [];
+    if (options?.mode === 'delete') return issues;
+    const res: any = resource;
+    try {
+      this.engine.validateResource(res, typeof res?.resourceType === 'string' ? res.resourceType : 'Resource', issues, {
+        requested: options?.profiles,
+        top: true,
+      });
+    } catch (e) {
+      // a validator defect must not reject a resource that may well be valid (a false error is worse than a missed one)
+      issues.push({
+        severity: 'warning',
+        code: 'exception',
+        diagnostics: `Validation could not be completed: ${(e as Error)?.message ?? String(e)}`,
+        expression: [typeof res?.resourceType === 'string' ? res.resourceType : 'Resource'],
+      });
+    }
+    if (options?.mode === 'update' && res && typeof res === 'object' && typeof res.resourceType === 'string' && res.id === undefined) {
+      issues.push({ severity: 'error', code: 'required', diagnostics: 'Resource requires an id, but none is present', expression: [res.resourceType] });
+    }
+    return dedupe(issues);
+  }
+
+  /**
+   * Register a conformance resource at run time. A differential-only
+   * StructureDefinition gets its snapshot generated from its baseDefinition.
+   * Returns issues if it cannot be used (errors: it was not registered).
+   */
+  addConformanceResource(resource: any): Issue[] {
+    return this.store.add(resource);
+  }
+
+  removeConformanceResource(resourceType: string, url: string): void {
+    this.store.remove(resourceType, url);
+  }
+
+  hasProfile(url: string): boolean {
+    return !!this.store.structure(url);
+  }
+
+  /** Our own (non-core) conformance resources loaded from dirs or added. */
+  conformanceResources(resourceType: ConformanceType): any[] {
+    return this.store.customResources(resourceType);
+  }
+
+  /** The StructureDefinition (with snapshot, generated if needed) for a canonical URL. */
+  structureDefinition(url: string): any | undefined {
+    return this.store.structureDefinition(url);
+  }
+
+  expandValueSet(url: string, options?: { filter?: string; count?: number; offset?: number }): any | undefined {
+    const vs = this.store.resource('ValueSet', url);
+    if (!vs) return undefined;
+    const all = this.store.terminology.expand(url);
+    if (!all) return undefined;
+    const filter = options?.filter?.toLowerCase();
+    const matching = filter
+      ? all.filter((c) => c.code.toLowerCase().includes(filter) || (c.display ?? '').toLowerCase().includes(filter))
+      : all;
+    const offset = Math.max(0, options?.offset ?? 0);
+    const count = options?.count !== undefined ? Math.max(0, options.count) : matching.length;
+    const page = matching.slice(offset, offset + count);
+    const { text: _text, ...rest } = vs;
+    return {
+      ...rest,
+      expansion: {
+        identifier: `urn:uuid:${cryptoRandomUuid()}`,
+        timestamp: new Date().toISOString(),
+        total: matching.length,
+        offset,
+        ...(filter ? { parameter: [{ name: 'filter', valueString: options!.filter }] } : {}),
+        contains: page,
+      },
+    };
+  }
+
+  validateCode(args: { url?: string; system?: string; code: string; display?: string; codeSystemUrl?: string }): {
+    result: boolean;
+    message?: string;
+    display?: string;
+  } {
+    const term = this.store.terminology;
+    const system = args.codeSystemUrl ?? args.system;
+    let display: string | undefined;
+    if (system) {
+      const r = term.lookup(system, args.code);
+      if (r?.found) display = r.concept?.display;
+      if (args.codeSystemUrl || !args.url) {
+        if (!r) {
+          return { result: false, message: term.codeSystem(system) ? `Cannot validate code '${args.code}': CodeSystem ${system} content is not complete here` : `CodeSystem ${system} is not known` };
+        }
+        if (!r.found) return { result: false, message: `Unknown code '${args.code}' in the CodeSystem '${system}'` };
+      }
+    }
+    if (args.url) {
+      if (!term.hasValueSet(args.url)) return { result: false, message: `ValueSet ${args.url} is not known` };
+      const r = term.inValueSet(args.url, args.system, args.code);
+      if (r === undefined) return { result: false, message: `The code '${args.code}' could not be validated against the value set ${args.url} (content not available here)` };
+      if (!r) return { result: false, message: `The code '${args.system ? args.system + '#' : ''}${args.code}' is not in the value set ${args.url}` };
+      if (!display && !args.system) {
+        const exp = term.expand(args.url);
+        display = exp?.find((c) => c.code === args.code)?.display;
+      }
+    }
+    if (args.display !== undefined && display !== undefined && args.display.trim().toLowerCase() !== display.trim().toLowerCase()) {
+      return { result: false, message: `Wrong Display Name '${args.display}' for ${system ?? ''}#${args.code}. Valid display is '${display}'`, display };
+    }
+    return { result: true, ...(display !== undefined ? { display } : {}) };
+  }
+
+  /** Hook for domain checks that a StructureDefinition cannot express. */
+  addDomainCheck(check: DomainCheck): void {
+    this.engine.domainChecks.push(check);
+  }
+}
+
+function dedupe(issues: Issue[]): Issue[] {
+  const seen = new Set<string>();
+  const out: Issue[] = [];
+  for (const i of issues) {
+    const k = `${i.severity}|${i.code}|${(i.expression ?? []).join(',')}|${i.diagnostics}`;
+    if (seen.has(k)) continue;
+    seen.add(k);
+    out.push(i);
+  }
+  // stable: errors first, keeping document order within a severity
+  return out
+    .map((i, n) => ({ i, n }))
+    .sort((a, b) => (SEVERITY_ORDER[a.i.severity] - SEVERITY_ORDER[b.i.severity]) || a.n - b.n)
+    .map((x) => x.i);
+}
+
+function cryptoRandomUuid(): string {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  return (require('crypto') as typeof import('crypto')).randomUUID();
+}
