@@ -233,3 +233,39 @@ describe('terminology', () => {
     expect(found.body.entry.map((e: any) => e.resource.id)).toContain(role.body.id);
   });
 });
+
+describe('QuestionnaireResponse against its Questionnaire', () => {
+  it('checks answers against a Questionnaire loaded through the API', async () => {
+    const url = 'http://example.org/fhir/Questionnaire/consent-form';
+    const questionnaire = {
+      resourceType: 'Questionnaire',
+      id: 'consent-form',
+      url,
+      status: 'active',
+      item: [
+        { linkId: 'agree', text: 'Do you agree?', type: 'boolean', required: true },
+        { linkId: 'age', text: 'Age', type: 'integer' },
+      ],
+    };
+    expect((await http(t.base, 'Questionnaire/consent-form', { method: 'PUT', json: questionnaire })).status).toBe(201);
+    const ok = await http(t.base, 'QuestionnaireResponse', {
+      method: 'POST',
+      json: { resourceType: 'QuestionnaireResponse', questionnaire: url, status: 'completed', item: [{ linkId: 'agree', answer: [{ valueBoolean: true }] }] },
+    });
+    expect(ok.status).toBe(201);
+    const bad = await http(t.base, 'QuestionnaireResponse', {
+      method: 'POST',
+      json: {
+        resourceType: 'QuestionnaireResponse',
+        questionnaire: url,
+        status: 'completed',
+        item: [{ linkId: 'age', answer: [{ valueString: 'forty' }] }, { linkId: 'unknown', answer: [{ valueBoolean: true }] }],
+      },
+    });
+    expect(bad.status).toBe(422);
+    const messages = errors(bad.body).map((i: any) => `${i.expression?.[0]}: ${i.diagnostics}`).join('\n');
+    expect(messages).toMatch(/agree/); // required item missing
+    expect(messages).toMatch(/unknown/);
+    expect(messages).toMatch(/QuestionnaireResponse\.item\[0\]\.answer\[0\]/);
+  });
+});
