@@ -139,7 +139,7 @@ function parseArgs(argv: string[]): Options {
 // Query kinds
 // ---------------------------------------------------------------------------
 
-interface PatientSample {
+export interface PatientSample {
   id: string;
   nir: string;
   documents: number;
@@ -175,7 +175,7 @@ const shiftYears = (iso: string, years: number) => {
 const matches = (b: Bundle) => (b.entry ?? []).filter((e) => e.search?.mode !== 'include' && e.resource?.resourceType !== 'OperationOutcome');
 const included = (b: Bundle) => (b.entry ?? []).filter((e) => e.search?.mode === 'include');
 
-const KINDS: Kind[] = [
+export const KINDS: Kind[] = [
   {
     name: 'identifier',
     title: 'Patient?identifier=INS system|NIR',
@@ -332,7 +332,7 @@ class LoadWorker {
 // SQL capture and plans
 // ---------------------------------------------------------------------------
 
-interface Statement {
+export interface Statement {
   sql: string;
   bindings: unknown[];
 }
@@ -369,7 +369,7 @@ async function driverQuery(knex: Knex, sql: string, bindings: unknown[]): Promis
   }
 }
 
-async function explain(knex: Knex, s: Statement): Promise<PlanReport> {
+export async function explain(knex: Knex, s: Statement): Promise<PlanReport> {
   const rows = await driverQuery(knex, `EXPLAIN (ANALYZE, BUFFERS) ${s.sql}`, s.bindings);
   const plan = rows.map((r) => String(r['QUERY PLAN'])).join('\n');
   const m = /Execution Time: ([\d.]+) ms/.exec(plan);
@@ -385,7 +385,7 @@ async function rows<T>(knex: Knex, sql: string, bindings: unknown[] = []): Promi
   return ((await knex.raw(sql, bindings as Knex.RawBinding[])) as { rows: T[] }).rows;
 }
 
-async function samplePatients(knex: Knex, count: number, seed: number): Promise<{ samples: PatientSample[]; heavy: string[] }> {
+export async function samplePatients(knex: Knex, count: number, seed: number): Promise<{ samples: PatientSample[]; heavy: string[] }> {
   const ids = (await rows<{ id: string }>(knex, `SELECT id FROM resource WHERE resource_type = 'Patient' AND NOT deleted ORDER BY id`)).map((r) => r.id);
   if (ids.length === 0) throw new Error('No Patient in this database: seed it first (scripts/seed.ts)');
   const heavy = (
@@ -503,10 +503,16 @@ async function main(): Promise<void> {
     const { samples, heavy } = await samplePatients(knex, o.samples, o.seed);
     const heavySample = samples.find((s) => s.id === heavy[0]) ?? samples[0];
     const docs = samples.map((s) => s.documents).sort((a, b) => a - b);
+    const medianDocs = percentile(docs, 0.5);
+    const medianSample = samples.find((s) => s.documents === medianDocs && s.auditedDoc) ?? samples[samples.length - 1];
     console.log(
-      `Samples: ${samples.length} patients (${heavy.length} with the most documents included), documents per sampled patient: median ${percentile(docs, 0.5)}, max ${docs[docs.length - 1]}`,
+      `Samples: ${samples.length} patients (${heavy.length} with the most documents included), documents per sampled patient: median ${medianDocs}, max ${docs[docs.length - 1]}`,
     );
-    console.log(`  plans below are for the patient with the most documents: Patient/${heavySample.id} INS ${heavySample.nir} (${heavySample.documents} documents)`);
+    const planSamples: [label: string, sample: PatientSample][] = [
+      ['median', medianSample],
+      ['heavy', heavySample],
+    ];
+    for (const [label, s] of planSamples) console.log(`  plans for the ${label} patient: Patient/${s.id} INS ${s.nir} (${s.documents} documents)`);
     console.log('');
 
     const kinds = KINDS.filter((k) => !o.only || o.only.includes(k.name));
@@ -517,7 +523,7 @@ async function main(): Promise<void> {
       if (capture && q.sql && /^\s*(SELECT|WITH)\b/i.test(q.sql)) capture.push({ sql: q.sql, bindings: q.bindings ?? [] });
     });
     const validation: Record<string, { checked: number; wrong: number; firstProblem?: string }> = {};
-    const plans: Record<string, PlanReport[]> = {};
+    const plans: Record<string, (PlanReport & { sample: string })[]> = {};
     for (const k of kinds) {
       progress(`validating ${k.name} over ${samples.length} samples`);
       const v = (validation[k.name] = { checked: 0, wrong: 0 } as { checked: number; wrong: number; firstProblem?: string });
@@ -534,14 +540,15 @@ async function main(): Promise<void> {
         }
       }
       if (o.explain) {
-        const p = k.path(heavySample) ?? samples.map((s) => k.path(s)).find(Boolean);
-        if (p) {
+        plans[k.name] = [];
+        for (const [label, s] of planSamples) {
+          const p = k.path(s);
+          if (!p) continue;
           capture = [];
           await fetch(localUrl + p, { headers: { accept: 'application/fhir+json' } }).then((r) => r.text());
           const statements = capture;
           capture = undefined;
-          plans[k.name] = [];
-          for (const st of statements) plans[k.name].push(await explain(knex, st));
+          for (const st of statements) plans[k.name].push({ ...(await explain(knex, st)), sample: label });
         }
       }
     }
@@ -598,21 +605,28 @@ async function main(): Promise<void> {
     for (const [name, v] of Object.entries(validation)) console.log(`  ${name.padEnd(18)} ${v.checked} checked, ${v.wrong} wrong${v.firstProblem ? ` — first: ${v.firstProblem}` : ''}`);
     console.log('');
 
-    const findings: { kind: string; statement: number; seqScans: string[]; executionMs: number | undefined }[] = [];
+    const findings: { kind: string; sample: string; statement: number; seqScans: string[]; executionMs: number | undefined }[] = [];
     if (o.explain) {
-      console.log(`Plans (EXPLAIN (ANALYZE, BUFFERS) of each statement, Patient/${heavySample.id}):`);
+      console.log('Plans (EXPLAIN (ANALYZE, BUFFERS) of each statement of one request, for the median and the heavy patient):');
       for (const [name, reports] of Object.entries(plans)) {
-        reports.forEach((p, i) => {
-          const flag = p.seqScans.length ? `  ** SEQ SCAN on ${p.seqScans.join(', ')} **` : '';
-          console.log(`\n--- ${name} statement ${i + 1}/${reports.length}: ${fmt(p.executionMs, 2)} ms${flag}`);
-          if (o.sql) console.log(`SQL: ${p.inlined}\n`);
-          console.log(p.plan);
-          findings.push({ kind: name, statement: i + 1, seqScans: p.seqScans, executionMs: p.executionMs });
-        });
+        for (const [label] of planSamples) {
+          const mine = reports.filter((p) => p.sample === label);
+          mine.forEach((p, i) => {
+            const flag = p.seqScans.length ? `  ** SEQ SCAN on ${p.seqScans.join(', ')} **` : '';
+            console.log(`\n--- ${name} (${label} patient) statement ${i + 1}/${mine.length}: ${fmt(p.executionMs, 2)} ms${flag}`);
+            if (o.sql) console.log(`SQL: ${p.inlined}\n`);
+            console.log(p.plan);
+            findings.push({ kind: name, sample: label, statement: i + 1, seqScans: p.seqScans, executionMs: p.executionMs });
+          });
+        }
       }
       console.log('');
+      console.log('Plan summary (execution time of each statement as EXPLAIN ANALYZE measured it):');
+      for (const f of findings) {
+        console.log(`  ${`${f.kind} (${f.sample}) #${f.statement}`.padEnd(34)} ${fmt(f.executionMs, 2).padStart(10)} ms${f.seqScans.length ? `  SEQ SCAN on ${f.seqScans.join(', ')}` : ''}`);
+      }
       const bad = findings.filter((f) => f.seqScans.length);
-      console.log(bad.length ? `Seq Scans on resource/index tables: ${bad.map((f) => `${f.kind}#${f.statement} (${f.seqScans.join(', ')})`).join('; ')}` : 'No Seq Scan on resource/index tables.');
+      console.log(bad.length ? `Seq Scans on resource/index tables: ${bad.map((f) => `${f.kind} (${f.sample}) #${f.statement} (${f.seqScans.join(', ')})`).join('; ')}` : 'No Seq Scan on resource/index tables.');
     }
     const missed = results.filter((r) => r.concurrency === 1 && r.p99 >= kinds.find((k) => k.name === r.kind)!.targetP99);
     console.log(missed.length ? `Targets NOT met (p99, 1 client): ${missed.map((r) => `${r.kind} ${fmt(r.p99, 1)} ms`).join(', ')}` : 'All p99 targets met (1 client).');
@@ -622,6 +636,7 @@ async function main(): Promise<void> {
         ...header,
         samples: samples.length,
         heavyPatient: heavySample.id,
+        medianPatient: medianSample.id,
         results: results.map((r) => ({ kind: r.kind, clients: r.concurrency, requests: r.requests, errors: r.errors, perSecond: round(r.perSecond, 1), p50Ms: round(r.p50), p99Ms: round(r.p99), maxMs: round(r.max) })),
         targets: Object.fromEntries(kinds.map((k) => [k.name, { p99Ms: k.targetP99, met: results.some((r) => r.kind === k.name && r.concurrency === 1 && r.p99 < k.targetP99) }])),
         validation,
@@ -634,7 +649,7 @@ async function main(): Promise<void> {
   }
 }
 
-if (isMainThread) {
+if (isMainThread && require.main === module) {
   main().catch((e) => {
     console.error(e);
     process.exit(1);

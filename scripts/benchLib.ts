@@ -106,6 +106,14 @@ const DOC_TYPES: [code: string, display: string, classCode: string, classDisplay
   ['57833-6', 'Prescription de produits de sant\u00e9', 'PRESCRIPTIONS', 'Prescription'],
 ];
 
+/** A well-formed NIR (sex, year, month, département, commune, order, then the key 97 - body mod 97). */
+export function nir(i: number, sex: 1 | 2): string {
+  const body =
+    `${sex}${String(40 + (i % 60)).padStart(2, '0')}${String((i % 12) + 1).padStart(2, '0')}` +
+    `${String((i % 95) + 1).padStart(2, '0')}${String(crypto.randomInt(1, 990)).padStart(3, '0')}${String(crypto.randomInt(1, 999)).padStart(3, '0')}`;
+  return body + String(97 - (Number(body) % 97)).padStart(2, '0');
+}
+
 /** A French patient with an INS (NIR) identifier. */
 export function patientResource(i: number): Record<string, unknown> {
   const [city, postalCode] = pick(CITY, i);
@@ -118,13 +126,13 @@ export function patientResource(i: number): Record<string, unknown> {
         use: 'official',
         type: { coding: [{ system: 'https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0203', code: 'INS-NIR' }] },
         system: 'urn:oid:1.2.250.1.213.1.4.8',
-        value: `${gender === 'female' ? 2 : 1}${digits(14)}`,
+        value: nir(i, gender === 'female' ? 2 : 1),
       },
       { use: 'usual', system: 'urn:oid:1.2.250.1.71.4.2.7', value: `IPP-${digits(9)}` },
     ],
     name: [{ use: 'official', family: pick(FAMILY, i), given: [pick(GIVEN, i * 7 + 3)] }],
     gender,
-    birthDate: `${1940 + (i % 70)}-${String((i % 12) + 1).padStart(2, '0')}-${String((i % 28) + 1).padStart(2, '0')}`,
+    birthDate: `${1940 + (i % 60)}-${String((i % 12) + 1).padStart(2, '0')}-${String((i % 28) + 1).padStart(2, '0')}`,
     telecom: [{ system: 'phone', value: `06${digits(8)}`, use: 'mobile' }],
     address: [{ use: 'home', line: [`${(i % 120) + 1} rue de la R\u00e9publique`], city, postalCode, country: 'FR' }],
   };
@@ -135,7 +143,7 @@ export function practitionerResource(i: number): Record<string, unknown> {
   return {
     resourceType: 'Practitioner',
     meta: { profile: ['https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-practitioner'] },
-    identifier: [{ system: 'urn:oid:1.2.250.1.71.4.2.1', value: `8${digits(10)}` }],
+    identifier: [{ system: 'urn:oid:1.2.250.1.71.4.2.1', value: `8${digits(11)}` }],
     name: [{ use: 'official', family: pick(FAMILY, i + 3), given: [pick(GIVEN, i + 5)], prefix: ['Dr'] }],
   };
 }

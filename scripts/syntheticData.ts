@@ -560,7 +560,7 @@ export function* generateDataset(partial: Partial<DatasetOptions> = {}): Generat
         {
           url: PROFILES.identityReliability,
           extension: [
-            { url: 'identityStatus', valueCoding: { system: SYSTEMS.identityStatus, code: rng.weighted([['QUAL', 8], ['VALI', 1], ['RECUP', 1]] as const) } },
+            { url: 'identityStatus', valueCoding: { system: SYSTEMS.identityStatus, code: qualifiedIdentityStatus(rng) } },
             { url: 'methodCollection', valueCoding: { system: 'https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-method-collection', code: rng.pick(['INSI', 'CV', 'AV']) } },
           ],
         },
@@ -585,6 +585,8 @@ export function* generateDataset(partial: Partial<DatasetOptions> = {}): Generat
       ...(irregular() && rng.chance(0.3) ? (rng.chance(0.5) ? { deceasedBoolean: true } : { deceasedDateTime: frenchDateTime(REFERENCE_DATE - rng.next() * YEAR) }) : {}),
       ...(treating.organizationId && rng.chance(0.3) ? { managingOrganization: { reference: `Organization/${treating.organizationId}` } } : {}),
     };
+    // dmp-patient-ins requires a birth date: a patient whose birth date is unknown does not claim it (a plain R4 Patient).
+    if (patient.birthDate === undefined) delete patient.meta;
     const ins = { system: SYSTEMS.insNirTest, value: nir };
     produced++;
     yield { resource: patient, lastUpdated: isoInstant(start + rng.next() * YEAR) };
@@ -704,6 +706,16 @@ export function* generateDataset(partial: Partial<DatasetOptions> = {}): Generat
       yield obs;
     }
   }
+}
+
+/**
+ * The RNIV status of an identity that carries an active INS: always QUAL (dmp-patient-ins,
+ * dmp-pat-3). It still takes the one PRNG draw a status used to take here, so that the
+ * rest of the dataset (ids, values) is unchanged.
+ */
+function qualifiedIdentityStatus(rng: Prng): 'QUAL' {
+  rng.next();
+  return 'QUAL';
 }
 
 /** Laboratory results and vital signs: (LOINC code, display, UCUM code, unit shown, typical value, spread, decimals, category). */

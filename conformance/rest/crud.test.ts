@@ -104,10 +104,40 @@ describe('create, read, vread, update, delete', () => {
     expect(unknownSearch.status).toBe(404);
   });
 
+  // The smallest resource of each type that is valid per R4 (required elements and invariants).
+  const minimal: Record<string, Record<string, unknown>> = {
+    Practitioner: {},
+    PractitionerRole: {},
+    Organization: { name: 'Clinique du Parc' },
+    RelatedPerson: { patient: { reference: 'Patient/ins-0001' } },
+    DocumentReference: { status: 'current', content: [{ attachment: { contentType: 'text/plain', data: 'Ym9uam91cg==' } }] },
+    List: { status: 'current', mode: 'working' },
+    Consent: {
+      status: 'active',
+      scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
+      category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
+      policy: [{ uri: 'https://www.legifrance.gouv.fr/codes/article_lc/LEGIARTI000043497461' }],
+    },
+    AuditEvent: {
+      type: { system: 'http://dicom.nema.org/resources/ontology/DCM', code: '110110', display: 'Patient Record' },
+      recorded: '2024-01-01T10:00:00Z',
+      agent: [{ requestor: true, who: { reference: 'Practitioner/pr-1' } }],
+      source: { observer: { display: 'DMP' } },
+    },
+    Communication: { status: 'completed' },
+    Device: {},
+    Subscription: {
+      status: 'off',
+      reason: 'suivi des résultats',
+      criteria: 'Observation?code=http://loinc.org|1975-2',
+      channel: { type: 'rest-hook', endpoint: 'https://example.org/hook', payload: 'application/fhir+json' },
+    },
+  };
+
   it.each(['Practitioner', 'PractitionerRole', 'Organization', 'RelatedPerson', 'DocumentReference', 'List', 'Consent', 'AuditEvent', 'Communication', 'Device', 'Subscription'])(
     'serves %s',
     async (type) => {
-      const res = await http(t.base, type, { method: 'POST', json: { resourceType: type } });
+      const res = await http(t.base, type, { method: 'POST', json: { resourceType: type, ...minimal[type] } });
       expect(res.status).toBe(201);
       expect((await http(t.base, `${type}/${res.body.id}`)).status).toBe(200);
     },

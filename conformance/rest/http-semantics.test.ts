@@ -257,7 +257,7 @@ describe('content negotiation', () => {
 describe('_pretty, _summary and _elements', () => {
   const full = () =>
     patient('Résumé', {
-      identifier: [{ system: 'urn:oid:1.2.250.1.213.1.4.8', value: '180029912345678' }],
+      identifier: [{ system: 'urn:oid:1.2.250.1.213.1.4.8', value: '180029912345610' }], // a NIR with a valid key (97 - body mod 97)
       gender: 'male',
       maritalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-MaritalStatus', code: 'M' }] },
       photo: [{ contentType: 'image/png', data: 'iVBORw0KGgo=' }],

@@ -28,6 +28,12 @@ const V2_0203 = 'http://terminology.hl7.org/CodeSystem/v2-0203';
 const CONFIDENTIALITY = 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality';
 const PROFILE = `http://example.org/fhir/StructureDefinition/dr-test-${RUN}`;
 const MRN = `446053${RUN}`;
+/** A NIR unique to this run, with a valid key (97 - body mod 97), as an INS identifier must have. */
+const RUN_DIGITS = String(parseInt(RUN, 16) % 1_000_000).padStart(6, '0');
+const nir = (n: string) => {
+  const body = `1${RUN_DIGITS.slice(0, 2)}0575${RUN_DIGITS.slice(2)}${n}`;
+  return body + String(97n - (BigInt(body) % 97n)).padStart(2, '0');
+};
 
 type Pairs = [string, string][];
 const qs = (pairs: Pairs) => new URLSearchParams(pairs).toString();
@@ -95,7 +101,7 @@ beforeAll(async () => {
     resourceType: 'Patient',
     meta: meta(),
     identifier: [
-      { system: INS, value: `1${RUN}01` },
+      { system: INS, value: nir('01') },
       { type: { coding: [{ system: V2_0203, code: 'MR' }] }, system: 'urn:oid:1.2.250.1.71.4.2.7', value: MRN },
     ],
     name: [{ family: 'Martin', given: ['Léa'] }],
@@ -109,7 +115,7 @@ beforeAll(async () => {
     meta: meta(),
     // same value as pA's MR, under another identifier type
     identifier: [
-      { system: INS, value: `1${RUN}02` },
+      { system: INS, value: nir('02') },
       { type: { coding: [{ system: V2_0203, code: 'PI' }] }, system: 'urn:oid:1.2.250.1.71.4.2.7', value: MRN },
     ],
     name: [{ family: 'Dupont', given: ['Léon'] }],
@@ -117,7 +123,7 @@ beforeAll(async () => {
     birthDate: '1985-11-02',
     generalPractitioner: [{ reference: `Practitioner/${r.gp2.id}` }],
   });
-  r.pC = await create({ resourceType: 'Patient', meta: meta(), identifier: [{ system: INS, value: `1${RUN}03` }], name: [{ family: 'Bernard' }] });
+  r.pC = await create({ resourceType: 'Patient', meta: meta(), identifier: [{ system: INS, value: nir('03') }], name: [{ family: 'Bernard' }] });
 
   const content = [{ attachment: { contentType: 'text/plain', data: 'dGVzdA==' } }];
   r.d1 = await create({
@@ -232,11 +238,11 @@ const ALL_DOCS = () => idsOf(r.d1, r.d2, r.d3, r.d4);
 
 describe('chaining', () => {
   it('subject.identifier=system|value finds the documents of the patient with that identifier', async () => {
-    expect(await found('DocumentReference', ['subject.identifier', `${INS}|1${RUN}01`])).toEqual(idsOf(r.d1, r.d2));
-    expect(await found('DocumentReference', ['subject.identifier', `${INS}|1${RUN}02`])).toEqual(idsOf(r.d3));
+    expect(await found('DocumentReference', ['subject.identifier', `${INS}|${nir('01')}`])).toEqual(idsOf(r.d1, r.d2));
+    expect(await found('DocumentReference', ['subject.identifier', `${INS}|${nir('02')}`])).toEqual(idsOf(r.d3));
     expect(await found('DocumentReference', ['subject.identifier', `${INS}|no-such-ins`])).toEqual([]);
     // subject:Patient restricts the chain to Patient targets
-    expect(await found('DocumentReference', ['subject:Patient.identifier', `${INS}|1${RUN}01`])).toEqual(idsOf(r.d1, r.d2));
+    expect(await found('DocumentReference', ['subject:Patient.identifier', `${INS}|${nir('01')}`])).toEqual(idsOf(r.d1, r.d2));
   });
 
   it('subject:Patient.name and an untyped chain with several possible targets', async () => {

@@ -25,6 +25,8 @@ export function assertValid(ctx: InteractionContext, resource: Record<string, un
  */
 export function registerConformance(ctx: InteractionContext, resource: Record<string, unknown>): void {
   if (!ctx.validator || !CONFORMANCE_TYPES.has(String(resource.resourceType))) return;
+  // Without a canonical URL nothing can refer to it (url is optional on all but StructureDefinition).
+  if (typeof resource.url !== 'string' && resource.resourceType !== 'StructureDefinition') return;
   const issues = ctx.validator.addConformanceResource(resource);
   if (issues.some(isError)) throw new Unprocessable(issues);
 }

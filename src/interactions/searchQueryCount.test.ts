@@ -22,6 +22,8 @@ async function counted<T>(fn: () => Promise<T>): Promise<{ result: T; sql: strin
 const TAG = 'urn:test:search-query-count|qc';
 const meta = { tag: [{ system: 'urn:test:search-query-count', code: 'qc' }] };
 const DOCS = 25;
+/** The patient's INS: a NIR with a valid key (97 - body mod 97). */
+const NIR = '180029912345610';
 let patientId: string;
 const practitioners: string[] = [];
 
@@ -38,7 +40,7 @@ beforeAll(async () => {
     await create({
       resourceType: 'Patient',
       name: [{ family: 'Compté' }],
-      identifier: [{ system: 'urn:oid:1.2.250.1.213.1.4.8', value: 'qc-1' }],
+      identifier: [{ system: 'urn:oid:1.2.250.1.213.1.4.8', value: NIR }],
       generalPractitioner: [{ reference: `Practitioner/${gp.id}` }],
       managingOrganization: { reference: `Organization/${org.id}` },
     })
@@ -77,7 +79,7 @@ describe('statements per search', () => {
 
   it('a search with a chain and a _has is still one statement', async () => {
     const { result, sql } = await counted(() =>
-      get(`Patient?_tag=${TAG}&identifier=urn:oid:1.2.250.1.213.1.4.8|qc-1&general-practitioner.name=traitant&_has:DocumentReference:subject:type=http://loinc.org|11488-4`),
+      get(`Patient?_tag=${TAG}&identifier=urn:oid:1.2.250.1.213.1.4.8|${NIR}&general-practitioner.name=traitant&_has:DocumentReference:subject:type=http://loinc.org|11488-4`),
     );
     expect(mode(result, 'match').map((e: any) => e.resource.id)).toEqual([patientId]);
     expect(sql).toHaveLength(1);

@@ -120,7 +120,7 @@ describe('searchParameters', () => {
       reg,
     );
     expect(of(rows, 'reference', 'first-gp').map((r) => r.targetId)).toEqual(['a']);
-    expect(of(rows, 'token', 'work-email')).toEqual([{ system: 'work', code: 'w@x', text: null }]);
+    expect(of(rows, 'token', 'work-email')).toEqual([{ system: null, code: 'w@x', text: null }]);
     expect(of(rows, 'date', 'birth')).toEqual([{ low: '2001-01-01T00:00:00.000Z', high: '2001-12-31T23:59:59.999Z' }]);
     expect(of(rows, 'token', 'tag')).toEqual([{ system: null, code: 't', text: null }]);
   });
@@ -181,11 +181,11 @@ describe('extractIndexRows: Patient', () => {
     expect(of(rows, 'token', 'active')).toEqual([{ system: null, code: 'true', text: null }]);
     expect(of(rows, 'token', 'deceased')).toEqual([{ system: null, code: 'false', text: null }]);
     expect(of(rows, 'token', 'telecom')).toEqual([
-      { system: 'home', code: '+33 1 23 45 67 89', text: null },
+      { system: null, code: '+33 1 23 45 67 89', text: null },
       { system: null, code: 'jean@example.org', text: null },
     ]);
     expect(of(rows, 'token', 'email')).toEqual([{ system: null, code: 'jean@example.org', text: null }]);
-    expect(of(rows, 'token', 'phone')).toEqual([{ system: 'home', code: '+33 1 23 45 67 89', text: null }]);
+    expect(of(rows, 'token', 'phone')).toEqual([{ system: null, code: '+33 1 23 45 67 89', text: null }]);
     // CodeableConcept: one row per coding + one text-only row for CodeableConcept.text
     expect(of(rows, 'token', 'language')).toEqual([
       { system: 'urn:ietf:bcp:47', code: 'fr', text: null },

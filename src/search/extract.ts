@@ -7,8 +7,7 @@
  *    coding (text = that coding's display) PLUS, when CodeableConcept.text is
  *    present, one extra row {system: null, code: null, text: text}; Identifier
  *    (system, code=value, text=type.text or first type.coding.display);
- *    ContactPoint (system=use, code=value; per the FHIR token rules the token
- *    matches ContactPoint.value with ContactPoint.use as system);
+ *    ContactPoint (code=value, no system: the token of a ContactPoint is its value);
  *    primitives (code=value, system null); boolean ('true'/'false').
  *    All text values are normalizeString()-ed.
  *  - string: string primitives; HumanName (family, given*, prefix*, suffix*, text);
@@ -213,7 +212,8 @@ function token(ctx: Ctx, param: string, v: any, type: string): void {
     case 'ContactPoint': {
       const code = str(v.value);
       if (code === null) return;
-      addToken(ctx, param, str(v.use), code, null);
+      // the token of a ContactPoint is its value alone (no system)
+      addToken(ctx, param, null, code, null);
       return;
     }
     case 'boolean':

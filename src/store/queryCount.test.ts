@@ -15,7 +15,8 @@ async function counted<T>(fn: () => Promise<T>): Promise<{ result: T; sql: strin
   return { result, sql: statements };
 }
 
-const patient = { resourceType: 'Patient', name: [{ family: 'Bernard' }], identifier: [{ system: 'urn:oid:1.2.250.1.213.1.4.8', value: '1' }] };
+// the INS is a NIR with a valid key (97 - body mod 97)
+const patient = { resourceType: 'Patient', name: [{ family: 'Bernard' }], identifier: [{ system: 'urn:oid:1.2.250.1.213.1.4.8', value: '180029912345610' }] };
 
 describe('statements per interaction', () => {
   it('create is one statement (resource, history and every index kind in one round trip)', async () => {

@@ -81,10 +81,11 @@ function dateCondition(ctx: SqlContext, v: SearchValue, low: string, high: strin
       return `${hi} > ${vhi()}`;
     case 'lt':
       return `${lo} < ${vlo()}`;
+    // ge/le: the range above/below the value overlaps the target, or the value's range contains it
     case 'ge':
-      return `${hi} >= ${vlo()}`;
+      return `(${hi} > ${vhi()} OR (${lo} >= ${vlo()} AND ${hi} <= ${vhi()}))`;
     case 'le':
-      return `${lo} <= ${vhi()}`;
+      return `(${lo} < ${vlo()} OR (${lo} >= ${vlo()} AND ${hi} <= ${vhi()}))`;
     case 'sa':
       return `${lo} > ${vhi()}`;
     case 'eb':
