@@ -70,8 +70,9 @@ function dateCondition(ctx: SqlContext, v: SearchValue, low: string, high: strin
   if (!range) throw new BadRequest(`Invalid date "${v.value}"`);
   const vlo = () => `${bind(ctx, range.low)}::timestamptz`;
   const vhi = () => `${bind(ctx, range.high)}::timestamptz`;
-  const lo = low === high ? low : `COALESCE(${low}, '-infinity'::timestamptz)`;
-  const hi = low === high ? high : `COALESCE(${high}, 'infinity'::timestamptz)`;
+  // index rows store open bounds as ±infinity (never NULL): plain columns, usable by the index
+  const lo = low;
+  const hi = high;
   switch (v.prefix) {
     case 'eq':
       return `(${lo} >= ${vlo()} AND ${hi} <= ${vhi()})`;
@@ -362,7 +363,13 @@ export interface SortColumn {
 }
 
 const SORT_VALUE: Partial<Record<SearchParamType, [table: string, asc: string, desc: string, cast: SortColumn['cast'], neutral: string]>> = {
-  date: ['idx_date', 'min(COALESCE(s.low, s.high))', 'max(COALESCE(s.high, s.low))', 'timestamptz', `'epoch'::timestamptz`],
+  date: [
+    'idx_date',
+    "min(CASE WHEN s.low = '-infinity' THEN s.high ELSE s.low END)",
+    "max(CASE WHEN s.high = 'infinity' THEN s.low ELSE s.high END)",
+    'timestamptz',
+    `'epoch'::timestamptz`,
+  ],
   string: ['idx_string', 'min(s.value)', 'max(s.value)', 'text', `''`],
   token: ['idx_token', 'min(s.code)', 'max(s.code)', 'text', `''`],
   reference: ['idx_reference', "min(COALESCE(s.target_type || '/' || s.target_id, s.url))", "max(COALESCE(s.target_type || '/' || s.target_id, s.url))", 'text', `''`],

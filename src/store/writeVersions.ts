@@ -105,6 +105,11 @@ export async function executeWrites(db: Knex | Knex.Transaction, writes: Version
       for (const row of w.index[kind] as unknown as Record<string, unknown>[]) {
         const out: Record<string, unknown> = { c: w.compartment, t: w.resourceType, i: w.id, p: row.param, g: row.group ?? null };
         for (const [column, field] of cols) out[column] = row[field] ?? null;
+        // open date ranges are stored as ±infinity so that range conditions stay sargable
+        if (kind === 'date') {
+          out.low ??= '-infinity';
+          out.high ??= 'infinity';
+        }
         rows.push(out);
       }
     }
