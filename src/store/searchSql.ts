@@ -300,18 +300,21 @@ function clauseCondition(ctx: SqlContext, clause: Clause, r: string): string {
     case 'param':
       return paramCondition(ctx, clause, r);
     case 'chain': {
+      // The targets as one uncorrelated set: the planner can start from the target's own
+      // condition (an identifier lookup) instead of probing every candidate row.
       const t = alias(ctx, 't');
-      const options = clause.targets.map(({ type, clause: inner }) => {
+      const targets = clause.targets.map(({ type, clause: inner }) => {
         const r2 = alias(ctx, 'r');
-        return `(${t}.target_type = ${literal(type)} AND EXISTS (SELECT 1 FROM resource ${r2} WHERE ${r2}.resource_type = ${literal(type)} AND ${r2}.id = ${t}.target_id AND NOT ${r2}.deleted${constraintConditions(ctx, r2, type)} AND ${clauseCondition(ctx, inner, r2)}))`;
+        return `SELECT ${literal(type)}, ${r2}.id FROM resource ${r2} WHERE ${r2}.resource_type = ${literal(type)} AND NOT ${r2}.deleted${constraintConditions(ctx, r2, type)} AND ${clauseCondition(ctx, inner, r2)}`;
       });
-      return `EXISTS (SELECT 1 FROM idx_reference ${t} WHERE ${ownerJoin(t, r)} AND ${t}.param = ${literal(clause.code)} AND (${options.join(' OR ')}))`;
+      return `EXISTS (SELECT 1 FROM idx_reference ${t} WHERE ${ownerJoin(t, r)} AND ${t}.param = ${literal(clause.code)} AND (${t}.target_type, ${t}.target_id) IN (${targets.join(' UNION ALL ')}))`;
     }
     case 'has': {
+      // Likewise uncorrelated: the referencing resources that match, then what they reference.
       const r2 = alias(ctx, 'r');
       const t = alias(ctx, 't');
-      return `EXISTS (SELECT 1 FROM idx_reference ${t} JOIN resource ${r2} ON ${ownerJoin(t, r2)}
-        WHERE ${t}.resource_type = ${literal(clause.type)} AND ${t}.param = ${literal(clause.refParam)} AND ${t}.target_type = ${r}.resource_type AND ${t}.target_id = ${r}.id
+      return `(${r}.resource_type, ${r}.id) IN (SELECT ${t}.target_type, ${t}.target_id FROM idx_reference ${t} JOIN resource ${r2} ON ${ownerJoin(t, r2)}
+        WHERE ${t}.resource_type = ${literal(clause.type)} AND ${t}.param = ${literal(clause.refParam)} AND ${t}.target_id IS NOT NULL
           AND NOT ${r2}.deleted${constraintConditions(ctx, r2, clause.type)} AND ${clauseCondition(ctx, clause.clause, r2)})`;
     }
   }

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import * as core from './001_core';
+import * as searchStatistics from './002_search_statistics';
 
 interface Migration {
   name: string;
@@ -7,7 +8,10 @@ interface Migration {
 }
 
 /** Migrations are compiled with the code (no file globbing), so ts-jest, tsc output and both databases agree. */
-const migrations: Migration[] = [{ name: '001_core', module: core }];
+const migrations: Migration[] = [
+  { name: '001_core', module: core },
+  { name: '002_search_statistics', module: searchStatistics },
+];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
   getMigrations: async () => migrations,
