@@ -31,10 +31,12 @@ export async function readCurrent(
   id: string,
   options: { forUpdate?: boolean; withBody?: boolean } = {},
 ): Promise<CurrentRow | undefined> {
+  const withBody = options.withBody !== false;
   const rows = await session.query<RawRow>(
-    `SELECT compartment, version_id, last_updated, deleted, ${options.withBody === false ? 'NULL' : 'body::text'} AS body
+    `SELECT compartment, version_id, last_updated, deleted, ${withBody ? 'body::text' : 'NULL'} AS body
        FROM resource WHERE resource_type = ? AND id = ?${options.forUpdate ? ' FOR UPDATE' : ''}`,
     [resourceType, id],
+    `fhir_read_current${withBody ? '_body' : ''}${options.forUpdate ? '_lock' : ''}`,
   );
   return rows[0] ? toRow(rows[0]) : undefined;
 }
@@ -44,6 +46,7 @@ export async function readVersion(session: Session, resourceType: string, id: st
     `SELECT compartment, version_id, last_updated, deleted, body::text AS body
        FROM resource_history WHERE resource_type = ? AND id = ? AND version_id = ?`,
     [resourceType, id, versionId],
+    'fhir_read_version',
   );
   return rows[0] ? toRow(rows[0]) : undefined;
 }

@@ -15,9 +15,15 @@ export class Session {
     private readonly deferWrites = false,
   ) {}
 
-  async query<T = Record<string, unknown>>(sql: string, bindings: readonly unknown[] = []): Promise<T[]> {
+  /**
+   * Runs one statement. `name` makes it a prepared statement that PostgreSQL parses and
+   * plans once per connection: only for fixed SQL texts (one name, one text), never for
+   * the dynamic SQL of a search.
+   */
+  async query<T = Record<string, unknown>>(sql: string, bindings: readonly unknown[] = [], name?: string): Promise<T[]> {
     await this.flush();
-    const result = await this.db.raw(sql, bindings as Knex.RawBinding[]);
+    const raw = this.db.raw(sql, bindings as Knex.RawBinding[]);
+    const result = await (name ? raw.options({ name }) : raw);
     return result.rows as T[];
   }
 

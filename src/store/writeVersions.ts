@@ -113,7 +113,7 @@ export async function executeWrites(db: Knex | Knex.Transaction, writes: Version
         rows.push(out);
       }
     }
-    if (rows.length === 0) continue;
+    // every kind always present (an empty array when none): one fixed text, prepared once
     bindings.push(JSON.stringify(rows));
     const columnList = cols.map(([c]) => c).join(', ');
     const typed = cols.map(([c, , type]) => `${c} ${type}`).join(', ');
@@ -123,7 +123,7 @@ export async function executeWrites(db: Knex | Knex.Transaction, writes: Version
     );
   }
 
-  await db.raw(`WITH ${ctes.join(',\n')} SELECT 1`, bindings as Knex.RawBinding[]);
+  await db.raw(`WITH ${ctes.join(',\n')} SELECT 1`, bindings as Knex.RawBinding[]).options({ name: replaced.length > 0 ? 'fhir_write_replace' : 'fhir_write_new' });
 
   for (const w of writes) {
     if (!w.binary) continue;
