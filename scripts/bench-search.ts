@@ -343,7 +343,13 @@ interface PlanReport {
   plan: string;
   executionMs: number | undefined;
   seqScans: string[];
+  /** Why the plan looks wrong: Seq Scans, big filters, many loops, slow execution. */
+  warnings: string[];
 }
+
+/** Plans slower than this, or discarding / looping more rows than ROWS_WARNING, are flagged. */
+const SLOW_MS = 20;
+const ROWS_WARNING = 10000;
 
 const WATCHED_TABLES = /^(resource|resource_history|binary_content|idx_[a-z]+)$/;
 
@@ -373,8 +379,24 @@ export async function explain(knex: Knex, s: Statement): Promise<PlanReport> {
   const rows = await driverQuery(knex, `EXPLAIN (ANALYZE, BUFFERS) ${s.sql}`, s.bindings);
   const plan = rows.map((r) => String(r['QUERY PLAN'])).join('\n');
   const m = /Execution Time: ([\d.]+) ms/.exec(plan);
-  const seqScans = [...plan.matchAll(/Seq Scan on (\w+)/g)].map((x) => x[1]).filter((t) => WATCHED_TABLES.test(t));
-  return { sql: s.sql, inlined: inlineBindings(s.sql, s.bindings), plan, executionMs: m ? Number(m[1]) : undefined, seqScans: [...new Set(seqScans)] };
+  const seqScans = [...new Set([...plan.matchAll(/Seq Scan on (\w+)/g)].map((x) => x[1]).filter((t) => WATCHED_TABLES.test(t)))];
+  const warnings = seqScans.map((t) => `Seq Scan on ${t}`);
+  // Index walks that filter out most of what they read, and inner sides run once per outer row.
+  let node = '';
+  for (const line of plan.split('\n')) {
+    const n = /(?:->\s+)?((?:Parallel )?(?:Index Only Scan|Index Scan|Bitmap Heap Scan|Seq Scan)(?: Backward)?(?: using \w+)? on \w+)/.exec(line);
+    if (n) {
+      node = n[1];
+      const loops = /loops=(\d+)\)/.exec(line);
+      if (loops && Number(loops[1]) >= ROWS_WARNING) warnings.push(`${node} run ${fmt(Number(loops[1]), 0)} times`);
+      continue;
+    }
+    const removed = /Rows Removed by Filter: (\d+)/.exec(line);
+    if (removed && Number(removed[1]) >= ROWS_WARNING) warnings.push(`${node || 'a node'} discards ${fmt(Number(removed[1]), 0)} rows by filter`);
+  }
+  const executionMs = m ? Number(m[1]) : undefined;
+  if (executionMs !== undefined && executionMs >= SLOW_MS) warnings.push(`${fmt(executionMs, 0)} ms`);
+  return { sql: s.sql, inlined: inlineBindings(s.sql, s.bindings), plan, executionMs, seqScans, warnings };
 }
 
 // ---------------------------------------------------------------------------
@@ -509,10 +531,10 @@ async function main(): Promise<void> {
       `Samples: ${samples.length} patients (${heavy.length} with the most documents included), documents per sampled patient: median ${medianDocs}, max ${docs[docs.length - 1]}`,
     );
     const planSamples: [label: string, sample: PatientSample][] = [
-      ['median', medianSample],
-      ['heavy', heavySample],
+      ['median patient', medianSample],
+      ['heavy patient', heavySample],
     ];
-    for (const [label, s] of planSamples) console.log(`  plans for the ${label} patient: Patient/${s.id} INS ${s.nir} (${s.documents} documents)`);
+    for (const [label, s] of planSamples) console.log(`  plans for the ${label}: Patient/${s.id} INS ${s.nir} (${s.documents} documents)`);
     console.log('');
 
     const kinds = KINDS.filter((k) => !o.only || o.only.includes(k.name));
@@ -527,11 +549,15 @@ async function main(): Promise<void> {
     for (const k of kinds) {
       progress(`validating ${k.name} over ${samples.length} samples`);
       const v = (validation[k.name] = { checked: 0, wrong: 0 } as { checked: number; wrong: number; firstProblem?: string });
+      let slowest: { sample: PatientSample; ms: number } | undefined;
       for (const s of samples) {
         const p = k.path(s);
         if (!p) continue;
+        const t0 = performance.now();
         const res = await fetch(target + p, { headers: { accept: 'application/fhir+json' } });
         const text = await res.text();
+        const ms = performance.now() - t0;
+        if (!slowest || ms > slowest.ms) slowest = { sample: s, ms };
         v.checked++;
         const problem = res.status !== 200 ? `HTTP ${res.status} ${text.slice(0, 200)}` : k.check(JSON.parse(text) as Bundle, s);
         if (problem) {
@@ -541,7 +567,10 @@ async function main(): Promise<void> {
       }
       if (o.explain) {
         plans[k.name] = [];
-        for (const [label, s] of planSamples) {
+        // The slowest sample of the validation pass too: a plan can depend on the values.
+        const targets = [...planSamples];
+        if (slowest && !planSamples.some(([, x]) => x.id === slowest!.sample.id)) targets.push([`slowest sample, ${fmt(slowest.ms, 0)} ms in validation`, slowest.sample]);
+        for (const [label, s] of targets) {
           const p = k.path(s);
           if (!p) continue;
           capture = [];
@@ -605,28 +634,30 @@ async function main(): Promise<void> {
     for (const [name, v] of Object.entries(validation)) console.log(`  ${name.padEnd(18)} ${v.checked} checked, ${v.wrong} wrong${v.firstProblem ? ` — first: ${v.firstProblem}` : ''}`);
     console.log('');
 
-    const findings: { kind: string; sample: string; statement: number; seqScans: string[]; executionMs: number | undefined }[] = [];
+    const findings: { kind: string; sample: string; statement: number; seqScans: string[]; warnings: string[]; executionMs: number | undefined }[] = [];
     if (o.explain) {
-      console.log('Plans (EXPLAIN (ANALYZE, BUFFERS) of each statement of one request, for the median and the heavy patient):');
+      console.log('Plans (EXPLAIN (ANALYZE, BUFFERS) of each statement of one request, for the median and the heavy patient, and the slowest sample of the validation pass):');
       for (const [name, reports] of Object.entries(plans)) {
-        for (const [label] of planSamples) {
+        for (const label of [...new Set(reports.map((p) => p.sample))]) {
           const mine = reports.filter((p) => p.sample === label);
           mine.forEach((p, i) => {
-            const flag = p.seqScans.length ? `  ** SEQ SCAN on ${p.seqScans.join(', ')} **` : '';
-            console.log(`\n--- ${name} (${label} patient) statement ${i + 1}/${mine.length}: ${fmt(p.executionMs, 2)} ms${flag}`);
+            const flag = p.warnings.length ? `  ** ${p.warnings.join('; ')} **` : '';
+            console.log(`\n--- ${name} (${label}) statement ${i + 1}/${mine.length}: ${fmt(p.executionMs, 2)} ms${flag}`);
             if (o.sql) console.log(`SQL: ${p.inlined}\n`);
             console.log(p.plan);
-            findings.push({ kind: name, sample: label, statement: i + 1, seqScans: p.seqScans, executionMs: p.executionMs });
+            findings.push({ kind: name, sample: label, statement: i + 1, seqScans: p.seqScans, warnings: p.warnings, executionMs: p.executionMs });
           });
         }
       }
       console.log('');
       console.log('Plan summary (execution time of each statement as EXPLAIN ANALYZE measured it):');
       for (const f of findings) {
-        console.log(`  ${`${f.kind} (${f.sample}) #${f.statement}`.padEnd(34)} ${fmt(f.executionMs, 2).padStart(10)} ms${f.seqScans.length ? `  SEQ SCAN on ${f.seqScans.join(', ')}` : ''}`);
+        console.log(`  ${`${f.kind} (${f.sample}) #${f.statement}`.padEnd(60)} ${fmt(f.executionMs, 2).padStart(10)} ms${f.warnings.length ? `  FLAG: ${f.warnings.join('; ')}` : ''}`);
       }
       const bad = findings.filter((f) => f.seqScans.length);
       console.log(bad.length ? `Seq Scans on resource/index tables: ${bad.map((f) => `${f.kind} (${f.sample}) #${f.statement} (${f.seqScans.join(', ')})`).join('; ')}` : 'No Seq Scan on resource/index tables.');
+      const flagged = findings.filter((f) => f.warnings.length);
+      if (flagged.length) console.log(`Flagged plans (>= ${SLOW_MS} ms, or >= ${fmt(ROWS_WARNING, 0)} rows filtered out or loops): ${[...new Set(flagged.map((f) => f.kind))].join(', ')}`);
     }
     const missed = results.filter((r) => r.concurrency === 1 && r.p99 >= kinds.find((k) => k.name === r.kind)!.targetP99);
     console.log(missed.length ? `Targets NOT met (p99, 1 client): ${missed.map((r) => `${r.kind} ${fmt(r.p99, 1)} ms`).join(', ')}` : 'All p99 targets met (1 client).');

@@ -10,6 +10,8 @@ import type { Knex } from 'knex';
 export async function up(knex: Knex): Promise<void> {
   await knex.raw('CREATE STATISTICS IF NOT EXISTS idx_token_lookup_stats (mcv, dependencies) ON resource_type, param, code, system FROM idx_token');
   await knex.raw('ALTER STATISTICS idx_token_lookup_stats SET STATISTICS 1000');
+  // an existing database gets the new statistics now, not at the next autovacuum
+  await knex.raw('ANALYZE idx_token');
 }
 
 export async function down(knex: Knex): Promise<void> {
