@@ -1,6 +1,6 @@
 /** @type {import('jest').Config} */
 // ts-jest transpiles each file on its own (type checking is `npm run typecheck`, run before jest).
-const tsJest = ['ts-jest', { isolatedModules: true, diagnostics: false }];
+const tsJest = ['ts-jest', { diagnostics: false }];
 module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/src', '<rootDir>/conformance'],
