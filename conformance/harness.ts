@@ -72,3 +72,17 @@ export async function http(base: string, path: string, init: RequestInit & { jso
   }
   return { status: res.status, headers: res.headers, body: parsed, text };
 }
+
+/**
+ * Records the SQL statements the in-process server sends (white-box tests): `counted(fn)`
+ * returns fn's result and the statements run meanwhile.
+ */
+export function statementRecorder(target: Target): <T>(fn: () => Promise<T>) => Promise<{ result: T; sql: string[] }> {
+  let statements: string[] = [];
+  target.running!.ctx.db.knex.on('query', (q: { sql: string }) => statements.push(q.sql));
+  return async (fn) => {
+    statements = [];
+    const result = await fn();
+    return { result, sql: statements };
+  };
+}

@@ -29,7 +29,7 @@ import type { Knex } from 'knex';
 import { loadConfig } from '../src/config/config';
 import { createLogger } from '../src/log';
 import { RunningServer, startServer } from '../src/server';
-import { fmt, httpClient, percentile, redactUrl, table } from './benchLib';
+import { fmt, httpClient, parseArgsOrExit, percentile, redactUrl, table, UsageError } from './benchLib';
 import { Prng, SYSTEMS } from './syntheticData';
 
 // ---------------------------------------------------------------------------
@@ -54,7 +54,6 @@ interface Options {
   only: string[] | undefined;
 }
 
-class UsageError extends Error {}
 
 const USAGE = `Usage: node dist/scripts/bench-search.js [--requests 400] [--seconds 15] [--concurrency 1,8] [--samples 100]
                                         [--seed 1] [--no-explain] [--sql] [--only identifier,chained,...]
@@ -459,14 +458,7 @@ function pgliteVersion(): string {
 
 async function main(): Promise<void> {
   let o: Options;
-  try {
-    o = parseArgs(process.argv.slice(2));
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    if (e.message) console.error(e.message);
-    console.error(USAGE);
-    process.exit(e.message ? 2 : 0);
-  }
+  o = parseArgsOrExit(parseArgs, USAGE);
   const progress = (s: string) => process.stderr.write(`… ${s}\n`);
   const env: Record<string, string | undefined> = { ...process.env, LOG_LEVEL: 'silent', PORT: '0', HOST: '127.0.0.1' };
   if (o.db) {

@@ -42,6 +42,7 @@ import {
   templates,
   USAGE,
   UsageError,
+  parseArgsOrExit,
 } from './benchLib';
 
 const TARGETS = { createRatio: 0.5, readRatio: 0.7, ingestPerSecond: 4000 };
@@ -287,14 +288,7 @@ async function postgresVersion(databaseUrl: string): Promise<string> {
 
 async function main(): Promise<void> {
   let o: BenchOptions;
-  try {
-    o = parseArgs(process.argv.slice(2));
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    if (e.message) console.error(e.message);
-    console.error(USAGE);
-    process.exit(e.message ? 2 : 0);
-  }
+  o = parseArgsOrExit(parseArgs, USAGE);
   const databaseUrl = process.env.DATABASE_URL || undefined;
   const schema = databaseUrl ? `bench_${crypto.randomBytes(5).toString('hex')}` : undefined;
   const applicationName = schema ? `fhir-${schema}` : 'fhir-bench';

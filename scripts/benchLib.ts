@@ -32,6 +32,18 @@ export interface BenchOptions {
 
 export class UsageError extends Error {}
 
+/** Parses the command line; a UsageError prints its message and the usage, then exits (2, or 0 for --help). */
+export function parseArgsOrExit<T>(parse: (argv: string[]) => T, usage: string): T {
+  try {
+    return parse(process.argv.slice(2));
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    if (e.message) console.error(e.message);
+    console.error(usage);
+    process.exit(e.message ? 2 : 0);
+  }
+}
+
 export const USAGE = `Usage: node dist/scripts/bench.js [--duration 10] [--warmup 2] [--concurrency 8]
                                  [--url http://host:port/fhir] [--skip-ingest] [--skip-raw]
                                  [--client http|fetch]

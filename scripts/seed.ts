@@ -18,6 +18,7 @@ import { createLogger } from '../src/log';
 import { defaultRegistryInstance } from '../src/registry/registry';
 import { openDatabase } from '../src/store/database';
 import { executeWrites, VersionWrite } from '../src/store/writeVersions';
+import { parseArgsOrExit, redactUrl, UsageError } from './benchLib';
 import { DEFAULT_OPTIONS, generateDataset, SYSTEMS, SyntheticResource } from './syntheticData';
 
 interface SeedOptions {
@@ -34,7 +35,6 @@ const USAGE = `Usage: node dist/scripts/seed.js --resources N [--batch 2000] [--
 Environment: DATABASE_URL=postgres://… [DATABASE_SCHEMA=name] for PostgreSQL, else DATA_DIR (embedded PGlite).
 --reset empties the tables first (refused otherwise when the database already holds resources).`;
 
-class UsageError extends Error {}
 
 function parseArgs(argv: string[]): SeedOptions {
   const o: SeedOptions = { resources: 0, batch: 2000, seed: DEFAULT_OPTIONS.seed, reset: false, observations: 0, binaries: true };
@@ -79,19 +79,11 @@ function parseArgs(argv: string[]): SeedOptions {
 
 const TABLES = ['resource', 'resource_history', 'binary_content', 'idx_token', 'idx_string', 'idx_reference', 'idx_date', 'idx_number', 'idx_quantity', 'idx_uri'];
 
-const redact = (url: string) => url.replace(/(\/\/[^:/@]*):[^@/]*@/, '$1:***@');
 const fmt = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 
 async function main(): Promise<void> {
   let o: SeedOptions;
-  try {
-    o = parseArgs(process.argv.slice(2));
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    if (e.message) console.error(e.message);
-    console.error(USAGE);
-    process.exit(e.message ? 2 : 0);
-  }
+  o = parseArgsOrExit(parseArgs, USAGE);
   let config;
   try {
     config = loadConfig({ ...process.env, LOG_LEVEL: 'silent' });
@@ -107,7 +99,7 @@ async function main(): Promise<void> {
   const ctx: InteractionContext = { config, registry: defaultRegistryInstance(), db, log: createLogger('silent'), pageTokenSecret: '' };
   const where =
     db.kind === 'postgres'
-      ? `PostgreSQL ${redact(config.databaseUrl!)}, schema ${config.databaseSchema ?? 'public (search_path default)'}`
+      ? `PostgreSQL ${redactUrl(config.databaseUrl!)}, schema ${config.databaseSchema ?? 'public (search_path default)'}`
       : `embedded PGlite, DATA_DIR=${config.dataDir}`;
   try {
     const existing = Number(((await knex.raw('SELECT count(*) AS n FROM resource')) as { rows: { n: string }[] }).rows[0].n);

@@ -1,4 +1,4 @@
-import { http, startTarget, Target } from '../../conformance/harness';
+import { http, startTarget, statementRecorder, Target } from '../../conformance/harness';
 
 /**
  * SQL statements per search interaction: one for the page, one more for all the
@@ -6,18 +6,12 @@ import { http, startTarget, Target } from '../../conformance/harness';
  * total. A regression here is a performance bug (N+1).
  */
 let t: Target;
-let statements: string[] = [];
+let counted: ReturnType<typeof statementRecorder>;
 beforeAll(async () => {
   t = await startTarget();
-  t.running!.ctx.db.knex.on('query', (q: { sql: string }) => statements.push(q.sql));
+  counted = statementRecorder(t);
 });
 afterAll(() => t.close());
-
-async function counted<T>(fn: () => Promise<T>): Promise<{ result: T; sql: string[] }> {
-  statements = [];
-  const result = await fn();
-  return { result, sql: statements };
-}
 
 const TAG = 'urn:test:search-query-count|qc';
 const meta = { tag: [{ system: 'urn:test:search-query-count', code: 'qc' }] };

@@ -1,19 +1,13 @@
-import { http, startTarget, Target } from '../../conformance/harness';
+import { http, startTarget, statementRecorder, Target } from '../../conformance/harness';
 
 /** SQL statements per hot-path interaction: a regression here is a performance bug. */
 let t: Target;
-let statements: string[] = [];
+let counted: ReturnType<typeof statementRecorder>;
 beforeAll(async () => {
   t = await startTarget();
-  t.running!.ctx.db.knex.on('query', (q: { sql: string }) => statements.push(q.sql));
+  counted = statementRecorder(t);
 });
 afterAll(() => t.close());
-
-async function counted<T>(fn: () => Promise<T>): Promise<{ result: T; sql: string[] }> {
-  statements = [];
-  const result = await fn();
-  return { result, sql: statements };
-}
 
 // the INS is a NIR with a valid key (97 - body mod 97)
 const patient = { resourceType: 'Patient', name: [{ family: 'Bernard' }], identifier: [{ system: 'urn:oid:1.2.250.1.213.1.4.8', value: '180029912345610' }] };
