@@ -90,7 +90,11 @@ function responseEntry(ctx: InteractionContext, res: FhirResponse, prefer: FhirR
   return out;
 }
 
-/** Rewrites every reference (and any string) equal to a resolved fullUrl or conditional reference. */
+/**
+ * Rewrites every reference (and any string) equal to a resolved fullUrl or conditional reference.
+ * It copies rather than edits in place: a transaction retried after a serialisation failure
+ * starts again from the bodies as received, with fresh ids and fresh matches.
+ */
 function rewriteReferences(value: unknown, resolved: Map<string, string>): unknown {
   if (typeof value === 'string') return resolved.get(value) ?? value;
   if (Array.isArray(value)) return value.map((v) => rewriteReferences(v, resolved));
