@@ -235,6 +235,7 @@ type Op =
   | { k: 'as'; type: string }
   | { k: 'refIs'; type: string }
   | { k: 'whereEq'; name: string; value: string }
+  | { k: 'whereIn'; name: string; values: Set<string> }
   | { k: 'index'; n: number };
 
 interface Node {
@@ -402,8 +403,21 @@ class FastParser {
       const field = this.ident();
       if (!field || !this.eat('=')) return null;
       const value = this.stringLiteral();
-      if (value === null || !this.eat(')')) return null;
-      return { k: 'whereEq', name: field, value };
+      if (value === null) return null;
+      // where(system = 'a' or system = 'b' …): one field against several literals
+      const values = [value];
+      for (;;) {
+        this.ws();
+        if (!/^or\s/.test(this.s.slice(this.i))) break;
+        this.i += 2;
+        const again = this.ident();
+        if (again !== field || !this.eat('=')) return null;
+        const next = this.stringLiteral();
+        if (next === null) return null;
+        values.push(next);
+      }
+      if (!this.eat(')')) return null;
+      return values.length === 1 ? { k: 'whereEq', name: field, value } : { k: 'whereIn', name: field, values: new Set(values) };
     }
     return null;
   }
@@ -457,6 +471,12 @@ function runOps(ops: Op[], resource: any): Node[] {
         for (const n of nodes) {
           const v = n.v;
           if (v && typeof v === 'object' && v[op.name] === op.value) next.push(n);
+        }
+        break;
+      case 'whereIn':
+        for (const n of nodes) {
+          const v = n.v;
+          if (v && typeof v === 'object' && op.values.has(v[op.name])) next.push(n);
         }
         break;
       case 'index':
