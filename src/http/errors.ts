@@ -53,11 +53,6 @@ export class NotAcceptable extends FhirError {
     super(406, single('not-supported', diagnostics));
   }
 }
-export class Conflict extends FhirError {
-  constructor(diagnostics: string) {
-    super(409, single('conflict', diagnostics));
-  }
-}
 export class PreconditionFailed extends FhirError {
   constructor(diagnostics: string) {
     super(412, single('conflict', diagnostics));
@@ -78,12 +73,6 @@ export class Unprocessable extends FhirError {
     super(422, issues);
   }
 }
-export class NotImplemented extends FhirError {
-  constructor(diagnostics: string) {
-    super(501, single('not-supported', diagnostics));
-  }
-}
-
 export function operationOutcome(issues: Issue[]): OperationOutcome {
   return {
     resourceType: 'OperationOutcome',
@@ -94,8 +83,4 @@ export function operationOutcome(issues: Issue[]): OperationOutcome {
       ...(i.expression ? { expression: i.expression } : {}),
     })),
   };
-}
-
-export function information(diagnostics: string): OperationOutcome {
-  return operationOutcome([{ severity: 'information', code: 'informational', diagnostics }]);
 }

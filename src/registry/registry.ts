@@ -23,18 +23,6 @@ export interface ResourceTypeEntry {
   patientCompartmentParams: string[];
 }
 
-/** Search and result parameters handled by the engine itself rather than by index tables. */
-export const RESULT_PARAMETERS = new Set([
-  '_count',
-  '_sort',
-  '_total',
-  '_summary',
-  '_elements',
-  '_format',
-  '_pretty',
-  '_page',
-]);
-
 /**
  * The one registry the router, the search parser and the CapabilityStatement read:
  * what is served is what is declared.
