@@ -1,10 +1,12 @@
 import { BadRequest, NotFound } from '../http/errors';
 import { dateRange } from '../search/dateRange';
-import { decodePageToken, encodePageToken } from '../search/pageToken';
+import { parseCount } from '../search/parseSearch';
+import { decodePageToken } from '../search/pageToken';
 import { keysetCondition, SortColumn, SqlContext } from '../store/searchSql';
 import type { Session } from '../store/session';
 import { assertId, assertSupportedType, etag } from './common';
-import { linkUrl, queryString } from './bundle';
+import { queryString } from './bundle';
+import { keysetPage, pageLinks } from './paging';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 
 /** Newest first; the key is unique per version, so keyset paging is exact under concurrent writes. */
@@ -43,8 +45,7 @@ export async function history(ctx: InteractionContext, session: Session, req: Fh
   const used: [string, string][] = [];
   for (const [name, value] of req.query) {
     if (name === '_count') {
-      if (!/^\d+$/.test(value)) throw new BadRequest(`_count must be a non-negative integer, got "${value}"`);
-      count = Math.min(Number(value), ctx.config.maxPageSize);
+      count = parseCount(value, ctx.config.maxPageSize);
       used.push([name, String(count)]);
     } else if (name === '_since') {
       since = instant('_since', value).low;
@@ -90,17 +91,12 @@ export async function history(ctx: InteractionContext, session: Session, req: Fh
     const exists = await session.query(`SELECT 1 FROM resource WHERE resource_type = ? AND id = ?`, [type, id]);
     if (exists.length === 0) throw new NotFound(`${type}/${id} is not known`);
   }
-  const more = rows.length > count;
-  const page = rows.slice(0, count);
-  if (backwards) page.reverse();
   const keysOf = (r: HistoryRow) => [new Date(r.last_updated).toISOString(), r.resource_type, r.id, Number(r.version_id)];
+  const boundaries = keysetPage(rows, count, backwards, Boolean(pageToken), keysOf);
+  const { page, more } = boundaries;
 
   const base = ctx.config.baseUrl;
-  const link = [{ relation: 'self', url: linkUrl(base, path, pageToken ? [...used, ['_page', pageToken]] : used) }];
-  const nextKeys = page.length && (backwards || more) ? keysOf(page[page.length - 1]) : undefined;
-  const prevKeys = page.length && (backwards ? more : Boolean(pageToken)) ? keysOf(page[0]) : undefined;
-  if (prevKeys) link.push({ relation: 'previous', url: linkUrl(base, path, [...used, ['_page', encodePageToken(ctx.pageTokenSecret, bound, { direction: 'p', keys: prevKeys })]]) });
-  if (nextKeys) link.push({ relation: 'next', url: linkUrl(base, path, [...used, ['_page', encodePageToken(ctx.pageTokenSecret, bound, { direction: 'n', keys: nextKeys })]]) });
+  const link = pageLinks(ctx, path, used, pageToken, bound, boundaries);
 
   const entry = page.map((r) => {
     const versionId = Number(r.version_id);

@@ -1,10 +1,11 @@
 import { BadRequest } from '../http/errors';
 import { ParsedSearch, SearchParser } from '../search/parseSearch';
-import { decodePageToken, encodePageToken } from '../search/pageToken';
+import { decodePageToken } from '../search/pageToken';
 import { bind, constraintConditions, keysetCondition, literal, ownerJoin, SearchConstraints, sortColumns, SqlContext, whereClause } from '../store/searchSql';
 import type { Session } from '../store/session';
 import { applySubsetting } from './subsetting';
-import { linkUrl, outcomeEntry, queryString } from './bundle';
+import { outcomeEntry, queryString } from './bundle';
+import { keysetPage, pageLinks } from './paging';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 
 export interface SearchRow {
@@ -69,22 +70,11 @@ export async function executeSearch(ctx: InteractionContext, session: Session, s
       `SELECT * FROM (SELECT r.resource_type, r.id, r.compartment, r.body::text AS body, ${select} FROM resource r WHERE ${where}) q ${keyset} ORDER BY ${order} LIMIT ${search.count + 1}`,
       sql.bindings,
     );
-    const more = rows.length > search.count;
-    const pageRows = rows.slice(0, search.count);
-    if (backwards) pageRows.reverse();
     const keysOf = (row: Record<string, unknown>) => columns.map((_, i) => normaliseKey(row[`k${i}`]));
+    const { page: pageRows, more, next, previous } = keysetPage(rows, search.count, backwards, Boolean(options.pageKeys), keysOf);
     page.rows = pageRows.map((r) => ({ resource_type: String(r.resource_type), id: String(r.id), body: String(r.body) }));
-    if (pageRows.length > 0) {
-      const first = pageRows[0];
-      const last = pageRows[pageRows.length - 1];
-      if (backwards) {
-        page.next = keysOf(last);
-        if (more) page.previous = keysOf(first);
-      } else {
-        if (more) page.next = keysOf(last);
-        if (options.pageKeys) page.previous = keysOf(first);
-      }
-    }
+    page.next = next;
+    page.previous = previous;
     if (!options.pageKeys && !more && search.total !== 'none') page.total = page.rows.length;
     if (search.include.length || search.revinclude.length) page.included = await includes(ctx, session, search, page.rows, options.constraints);
   }
@@ -174,16 +164,7 @@ export async function searchBundle(ctx: InteractionContext, session: Session, se
   const page = await executeSearch(ctx, session, search, { withTotal, pageKeys, constraints: options.constraints, extra: options.extra });
 
   const base = ctx.config.baseUrl;
-  const link = [{ relation: 'self', url: linkUrl(base, options.path, search.pageToken ? [...canonical, ['_page', search.pageToken]] : canonical) }];
-  link.push({ relation: 'first', url: linkUrl(base, options.path, canonical) });
-  if (page.previous) {
-    const token = encodePageToken(ctx.pageTokenSecret, bound, { direction: 'p', keys: page.previous });
-    link.push({ relation: 'previous', url: linkUrl(base, options.path, [...canonical, ['_page', token]]) });
-  }
-  if (page.next) {
-    const token = encodePageToken(ctx.pageTokenSecret, bound, { direction: 'n', keys: page.next });
-    link.push({ relation: 'next', url: linkUrl(base, options.path, [...canonical, ['_page', token]]) });
-  }
+  const link = pageLinks(ctx, options.path, canonical, search.pageToken, bound, page, true);
 
   const entry: Record<string, unknown>[] = page.rows.map((row) => ({
     fullUrl: `${base}/${row.resource_type}/${row.id}`,

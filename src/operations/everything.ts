@@ -1,11 +1,14 @@
 import { BadRequest, Gone, NotFound } from '../http/errors';
-import { linkUrl, queryString } from '../interactions/bundle';
+import { queryString } from '../interactions/bundle';
+import { keysetPage, pageLinks } from '../interactions/paging';
 import { assertId } from '../interactions/common';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../interactions/types';
 import { dateRange } from '../search/dateRange';
-import { decodePageToken, encodePageToken } from '../search/pageToken';
+import { parseCount } from '../search/parseSearch';
+import { decodePageToken } from '../search/pageToken';
 import { bind, constraintConditions, keysetCondition, literal, SortColumn, SqlContext } from '../store/searchSql';
 import type { Session } from '../store/session';
+import { parametersBody } from './parameters';
 
 const ORDER: SortColumn[] = [
   { sql: 'r.resource_type', descending: false, cast: 'text' },
@@ -21,15 +24,7 @@ const ORDER: SortColumn[] = [
  */
 /** Parameters of $everything: from the query, or from a Parameters body (POST). */
 function inputs(req: FhirRequest): [string, string][] {
-  const pairs = [...req.query];
-  const body = req.body as { resourceType?: string; parameter?: Record<string, unknown>[] } | undefined;
-  if (body?.resourceType === 'Parameters' && Array.isArray(body.parameter)) {
-    for (const p of body.parameter) {
-      const value = Object.entries(p).find(([k]) => k.startsWith('value'))?.[1];
-      if (typeof p.name === 'string' && value !== undefined) pairs.push([p.name, String(value)]);
-    }
-  }
-  return pairs;
+  return [...req.query, ...parametersBody(req.body).map(([name, value]): [string, string] => [name, String(value)])];
 }
 
 export async function everything(ctx: InteractionContext, session: Session, req: FhirRequest): Promise<FhirResponse> {
@@ -41,8 +36,7 @@ export async function everything(ctx: InteractionContext, session: Session, req:
   const used: [string, string][] = [];
   for (const [name, value] of inputs(req)) {
     if (name === '_count') {
-      if (!/^\d+$/.test(value)) throw new BadRequest(`_count must be a non-negative integer, got "${value}"`);
-      count = Math.min(Number(value), ctx.config.maxPageSize);
+      count = parseCount(value, ctx.config.maxPageSize);
       used.push([name, String(count)]);
     } else if (name === '_since') {
       const range = dateRange(value);
@@ -110,18 +104,12 @@ export async function everything(ctx: InteractionContext, session: Session, req:
   if (patient.body === 'true') throw new Gone(`Patient/${id} was deleted`);
 
   const matched = rows.filter((r) => r.kind === 'match').sort((a, b) => Number(a.ord) - Number(b.ord));
-  const more = matched.length > count;
-  const page = matched.slice(0, count);
-  if (backwards) page.reverse();
+  const boundaries = keysetPage(matched, count, backwards, Boolean(pageToken), (r) => [r.resource_type, r.id]);
+  const { page, more } = boundaries;
   const referenced = rows.filter((r) => r.kind === 'include');
 
   const base = ctx.config.baseUrl;
-  const keysOf = (r: { resource_type: string | null; id: string | null }) => [r.resource_type, r.id];
-  const link = [{ relation: 'self', url: linkUrl(base, path, pageToken ? [...used, ['_page', pageToken]] : used) }];
-  const next = page.length && (backwards || more) ? keysOf(page[page.length - 1]) : undefined;
-  const previous = page.length && (backwards ? more : Boolean(pageToken)) ? keysOf(page[0]) : undefined;
-  if (previous) link.push({ relation: 'previous', url: linkUrl(base, path, [...used, ['_page', encodePageToken(ctx.pageTokenSecret, bound, { direction: 'p', keys: previous })]]) });
-  if (next) link.push({ relation: 'next', url: linkUrl(base, path, [...used, ['_page', encodePageToken(ctx.pageTokenSecret, bound, { direction: 'n', keys: next })]]) });
+  const link = pageLinks(ctx, path, used, pageToken, bound, boundaries);
   const seen = new Set(page.map((r) => `${r.resource_type}/${r.id}`));
   const entry = [
     ...page.map((r) => ({ fullUrl: `${base}/${r.resource_type}/${r.id}`, resource: JSON.parse(r.body!), search: { mode: 'match' } })),

@@ -3,18 +3,13 @@ import { assertId } from '../interactions/common';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../interactions/types';
 import { readCurrent } from '../store/resources';
 import type { Session } from '../store/session';
+import { parametersBody } from './parameters';
 
 /** Operation inputs from the query and from a Parameters body (POST), by name. */
 function inputs(req: FhirRequest): Map<string, unknown> {
   const out = new Map<string, unknown>();
   for (const [k, v] of req.query) if (!k.startsWith('_')) out.set(k, v);
-  const body = req.body as { resourceType?: string; parameter?: Record<string, unknown>[] } | undefined;
-  if (body?.resourceType === 'Parameters' && Array.isArray(body.parameter)) {
-    for (const p of body.parameter) {
-      const entry = Object.entries(p).find(([k]) => k.startsWith('value') || k === 'resource');
-      if (typeof p.name === 'string' && entry) out.set(p.name, entry[1]);
-    }
-  }
+  for (const [name, value] of parametersBody(req.body)) out.set(name, value);
   return out;
 }
 

@@ -3,6 +3,7 @@ import { assertId } from '../interactions/common';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../interactions/types';
 import { readCurrent } from '../store/resources';
 import type { Session } from '../store/session';
+import { parametersBody } from './parameters';
 
 type Mode = 'create' | 'update' | 'delete';
 
@@ -19,10 +20,10 @@ function readInput(req: FhirRequest): ValidateInput {
   const body = req.body as Record<string, unknown> | undefined;
   let resource: Record<string, unknown> | undefined;
   if (body && body.resourceType === 'Parameters' && Array.isArray(body.parameter)) {
-    for (const p of body.parameter as Record<string, unknown>[]) {
-      if (p.name === 'resource') resource = p.resource as Record<string, unknown>;
-      else if (p.name === 'mode') mode = (p.valueCode ?? p.valueString) as Mode;
-      else if (p.name === 'profile') profiles.push(String(p.valueUri ?? p.valueCanonical ?? p.valueString));
+    for (const [name, value] of parametersBody(body)) {
+      if (name === 'resource') resource = value as Record<string, unknown>;
+      else if (name === 'mode') mode = String(value) as Mode;
+      else if (name === 'profile') profiles.push(String(value));
     }
   } else if (body && typeof body === 'object' && !Array.isArray(body)) {
     resource = body;

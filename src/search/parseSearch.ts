@@ -165,6 +165,12 @@ function checkValue(code: string, type: SearchParamType, modifier: string | unde
 
 class Ignored extends Error {}
 
+/** _count (search, history, $everything): a non-negative integer, capped at the server's maximum page size. */
+export function parseCount(value: string, max: number): number {
+  if (!/^\d+$/.test(value)) throw new BadRequest(`_count must be a non-negative integer, got "${value}"`);
+  return Math.min(Number(value), max);
+}
+
 export class SearchParser {
   constructor(
     private readonly schema: SearchSchema,
@@ -210,8 +216,7 @@ export class SearchParser {
     const type = parsed.resourceType;
     switch (name) {
       case '_count':
-        if (!/^\d+$/.test(rawValue)) throw new BadRequest(`_count must be a non-negative integer, got "${rawValue}"`);
-        parsed.count = Math.min(Number(rawValue), this.options.maxCount);
+        parsed.count = parseCount(rawValue, this.options.maxCount);
         parsed.resultRaw.push([name, String(parsed.count)]);
         return true;
       case '_total':

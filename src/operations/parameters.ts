@@ -1,0 +1,11 @@
+/** The name/value pairs of a Parameters body (its value[x] or resource), for operations invoked by POST. */
+export function parametersBody(body: unknown): [string, unknown][] {
+  const parameters = body as { resourceType?: string; parameter?: Record<string, unknown>[] } | undefined;
+  if (parameters?.resourceType !== 'Parameters' || !Array.isArray(parameters.parameter)) return [];
+  const pairs: [string, unknown][] = [];
+  for (const p of parameters.parameter) {
+    const entry = Object.entries(p).find(([k]) => k.startsWith('value') || k === 'resource');
+    if (typeof p.name === 'string' && entry) pairs.push([p.name, entry[1]]);
+  }
+  return pairs;
+}
