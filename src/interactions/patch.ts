@@ -4,7 +4,8 @@ import { readCurrent } from '../store/resources';
 import type { Session } from '../store/session';
 import { assertId, assertSupportedType, checkIfMatch } from './common';
 import { findMatches } from './search';
-import { storeNewVersion } from './update';
+import { assertValid } from './conformanceResources';
+import { writeNewVersion } from './update';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 
 function patchOperations(req: FhirRequest): Operation[] {
@@ -29,8 +30,9 @@ async function patchResource(ctx: InteractionContext, session: Session, req: Fhi
   if (patched.resourceType !== type || patched.id !== id) {
     throw new Unprocessable([{ severity: 'error', code: 'processing', diagnostics: 'A patch may not change resourceType or id' }]);
   }
-  // The lock is already held; storeNewVersion re-reads the row under it.
-  return storeNewVersion(ctx, session, { ...req, headers: { ...req.headers, 'if-match': undefined } }, type, id, patched, undefined, 'PATCH');
+  assertValid(ctx, patched, 'update');
+  // The row is locked and If-Match checked above: write the next version directly.
+  return writeNewVersion(ctx, session, type, id, patched, current, undefined, 'PATCH');
 }
 
 /** patch: PATCH [type]/[id] with a JSON Patch document. */

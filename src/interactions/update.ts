@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { BadRequest, PreconditionFailed } from '../http/errors';
-import { lockCriteria, readCurrent } from '../store/resources';
+import { CurrentRow, lockCriteria, readCurrent } from '../store/resources';
 import type { Session } from '../store/session';
 import type { VersionWrite } from '../store/writeVersions';
 import { assertId, assertSupportedType, checkIfMatch, newVersion, nowInstant, requestResource } from './common';
@@ -25,6 +25,23 @@ export async function storeNewVersion(
   assertValid(ctx, { ...resource, id }, 'update');
   const current = await readCurrent(session, type, id, { forUpdate: true, withBody: false });
   checkIfMatch(req, current && !current.deleted ? current.versionId : undefined, `${type}/${id}`);
+  return writeNewVersion(ctx, session, type, id, resource, current, binary, method);
+}
+
+/**
+ * Writes the version that follows `current` (the row the caller has locked and checked,
+ * undefined for a new resource) and answers as an update does.
+ */
+export async function writeNewVersion(
+  ctx: InteractionContext,
+  session: Session,
+  type: string,
+  id: string,
+  resource: Record<string, unknown>,
+  current: CurrentRow | undefined,
+  binary?: VersionWrite['binary'],
+  method: VersionWrite['method'] = 'PUT',
+): Promise<FhirResponse> {
   const versionId = (current?.versionId ?? 0) + 1;
   const version = newVersion(ctx, resource, {
     id,

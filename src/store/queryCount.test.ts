@@ -35,6 +35,19 @@ describe('statements per interaction', () => {
     expect(sql.map((s) => s.trim().split(/\s+/)[0].toUpperCase())).toEqual(['BEGIN;', 'SELECT', 'WITH', 'COMMIT;']);
   });
 
+  it('a patch is one locking read and one write inside a transaction', async () => {
+    const created = await http(t.base, 'Patient', { method: 'POST', json: patient });
+    const { result, sql } = await counted(() =>
+      http(t.base, `Patient/${created.body.id}`, {
+        method: 'PATCH',
+        headers: { 'content-type': 'application/json-patch+json' },
+        body: JSON.stringify([{ op: 'add', path: '/gender', value: 'female' }]),
+      }),
+    );
+    expect(result.status).toBe(200);
+    expect(sql.map((s) => s.trim().split(/\s+/)[0].toUpperCase())).toEqual(['BEGIN;', 'SELECT', 'WITH', 'COMMIT;']);
+  });
+
   it('a one-entry transaction is BEGIN, one write, COMMIT', async () => {
     const bundle = { resourceType: 'Bundle', type: 'transaction', entry: [{ fullUrl: 'urn:uuid:1', resource: patient, request: { method: 'POST', url: 'Patient' } }] };
     const { result, sql } = await counted(() => http(t.base, '', { method: 'POST', json: bundle }));
