@@ -41,7 +41,6 @@ import {
   table,
   templates,
   USAGE,
-  UsageError,
   parseArgsOrExit,
 } from './benchLib';
 

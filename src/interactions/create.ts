@@ -4,8 +4,20 @@ import { lockCriteria } from '../store/resources';
 import type { Session } from '../store/session';
 import { assertSupportedType, newVersion, nowInstant, requestResource } from './common';
 import { assertValid, registerConformance } from './conformanceResources';
-import { findMatches } from './search';
+import { findMatches, SearchRow } from './search';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
+
+/**
+ * The resource an If-None-Exist header selects, if any (412 when several do). The criteria
+ * are locked first, so two concurrent conditional creates cannot both find nothing.
+ */
+export async function ifNoneExistMatch(ctx: InteractionContext, session: Session, type: string, ifNoneExist: string): Promise<SearchRow | undefined> {
+  const criteria = ifNoneExist.replace(/^[^?]*\?/, '');
+  await lockCriteria(session, type, criteria);
+  const matches = await findMatches(ctx, session, type, criteria, 2);
+  if (matches.length > 1) throw new PreconditionFailed(`If-None-Exist "${ifNoneExist}" matches more than one ${type}`);
+  return matches[0];
+}
 
 /** create: POST [type]. The server assigns the id; a client id in the body is ignored. */
 export async function create(ctx: InteractionContext, session: Session, req: FhirRequest, assignedId?: string): Promise<FhirResponse> {
@@ -14,22 +26,17 @@ export async function create(ctx: InteractionContext, session: Session, req: Fhi
   assertValid(ctx, resource, 'create');
 
   const ifNoneExist = req.headers['if-none-exist'];
-  if (ifNoneExist) {
-    const criteria = ifNoneExist.replace(/^[^?]*\?/, '');
-    await lockCriteria(session, type, criteria);
-    const matches = await findMatches(ctx, session, type, criteria, 2);
-    if (matches.length > 1) throw new PreconditionFailed(`If-None-Exist "${ifNoneExist}" matches ${matches.length} or more ${type} resources`);
-    if (matches.length === 1) {
-      const existing = JSON.parse(matches[0].body) as Record<string, unknown>;
-      const meta = existing.meta as { versionId: string; lastUpdated: string };
-      return {
-        status: 200,
-        resource: existing,
-        location: `${type}/${matches[0].id}/_history/${meta.versionId}`,
-        versionId: Number(meta.versionId),
-        lastModified: new Date(meta.lastUpdated),
-      };
-    }
+  const match = ifNoneExist ? await ifNoneExistMatch(ctx, session, type, ifNoneExist) : undefined;
+  if (match) {
+    const existing = JSON.parse(match.body) as Record<string, unknown>;
+    const meta = existing.meta as { versionId: string; lastUpdated: string };
+    return {
+      status: 200,
+      resource: existing,
+      location: `${type}/${match.id}/_history/${meta.versionId}`,
+      versionId: Number(meta.versionId),
+      lastModified: new Date(meta.lastUpdated),
+    };
   }
 
   const id = assignedId ?? crypto.randomUUID();

@@ -1,9 +1,8 @@
 import crypto from 'node:crypto';
 import { BadRequest, FhirError, operationOutcome, PreconditionFailed } from '../http/errors';
 import type { Session } from '../store/session';
-import { lockCriteria } from '../store/resources';
 import { etag } from './common';
-import { create } from './create';
+import { create, ifNoneExistMatch } from './create';
 import { perform, route, Route } from './dispatch';
 import { findMatches } from './search';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
@@ -155,11 +154,8 @@ async function runTransaction(ctx: InteractionContext, session: Session, entries
       let id: string | { existing: string } = crypto.randomUUID();
       const ifNoneExist = p.req.headers['if-none-exist'];
       if (ifNoneExist) {
-        const criteria = ifNoneExist.replace(/^[^?]*\?/, '');
-        await lockCriteria(session, type, criteria);
-        const matches = await findMatches(ctx, session, type, criteria, 2).catch((e) => entryError(p.index, e));
-        if (matches.length > 1) entryError(p.index, new PreconditionFailed(`If-None-Exist "${ifNoneExist}" matches more than one ${type}`));
-        if (matches.length === 1) id = { existing: matches[0].id };
+        const match = await ifNoneExistMatch(ctx, session, type, ifNoneExist).catch((e) => entryError(p.index, e));
+        if (match) id = { existing: match.id };
       }
       assigned.set(p.index, id);
       if (p.entry.fullUrl) resolved.set(p.entry.fullUrl, `${type}/${typeof id === 'string' ? id : id.existing}`);
