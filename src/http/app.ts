@@ -9,6 +9,7 @@ import { inTransaction, withoutTransaction } from '../interactions/unitOfWork';
 import { BadRequest, FhirError, Issue, operationOutcome } from './errors';
 import { assertJsonAcceptable, bodyKind, negotiate, Negotiated, FHIR_JSON } from './negotiation';
 import { readBody } from './readBody';
+import { stringifyJson } from './rawJson';
 
 function parsePrefer(header: string | undefined): Prefer {
   const prefer: Prefer = {};
@@ -69,9 +70,6 @@ async function execute(ctx: InteractionContext, r: Route, fhir: FhirRequest): Pr
   return withoutTransaction(ctx, (s) => perform(ctx, s, r, fhir));
 }
 
-function serialise(value: unknown, pretty: boolean): string {
-  return pretty ? JSON.stringify(value, null, 2) : JSON.stringify(value);
-}
 
 function send(ctx: InteractionContext, req: Request, res: Response, r: Route, fhir: FhirRequest, out: FhirResponse, n: Negotiated, pretty: boolean): void {
   if (out.versionId !== undefined) res.setHeader('ETag', etag(out.versionId));
@@ -96,7 +94,7 @@ function send(ctx: InteractionContext, req: Request, res: Response, r: Route, fh
     return;
   }
   if (isWrite && fhir.prefer.return === 'OperationOutcome') {
-    text = serialise(operationOutcome([{ severity: 'information', code: 'informational', diagnostics: `${r.interaction} succeeded${out.location ? `: ${out.location}` : ''}` }]), pretty);
+    text = stringifyJson(operationOutcome([{ severity: 'information', code: 'informational', diagnostics: `${r.interaction} succeeded${out.location ? `: ${out.location}` : ''}` }]), pretty);
   } else {
     const summary = fhir.query.find(([k]) => k === '_summary')?.[1];
     const elements = fhir.query.find(([k]) => k === '_elements')?.[1];
@@ -105,7 +103,7 @@ function send(ctx: InteractionContext, req: Request, res: Response, r: Route, fh
     else {
       let resource = out.resource ?? (out.resourceText !== undefined ? JSON.parse(out.resourceText) : undefined);
       if (resource && subset) resource = applySubsetting(resource, summary, elements?.split(','));
-      text = resource === undefined ? undefined : serialise(resource, pretty);
+      text = resource === undefined ? undefined : stringifyJson(resource, pretty);
     }
   }
   res.setHeader('Content-Type', `${n.contentType}; charset=utf-8`);
@@ -135,7 +133,7 @@ function sendError(ctx: InteractionContext, res: Response, e: unknown, pretty: b
   if (res.headersSent) return status;
   for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
   res.status(status).setHeader('Content-Type', `${FHIR_JSON}; charset=utf-8`);
-  res.end(serialise(operationOutcome(issues), pretty));
+  res.end(stringifyJson(operationOutcome(issues), pretty));
   return status;
 }
 

@@ -91,6 +91,7 @@ export function newVersion(
     deleted: false,
     method: options.method,
     body,
+    bodyText: JSON.stringify(body),
     index,
     previousCompartment: options.previousCompartment,
     binary: options.binary,
@@ -98,7 +99,7 @@ export function newVersion(
 }
 
 export function deletionVersion(resourceType: string, id: string, compartment: string, versionId: number, lastUpdated: string): VersionWrite {
-  return { compartment, resourceType, id, versionId, lastUpdated, deleted: true, method: 'DELETE', body: null, index: null, previousCompartment: compartment };
+  return { compartment, resourceType, id, versionId, lastUpdated, deleted: true, method: 'DELETE', body: null, bodyText: null, index: null, previousCompartment: compartment };
 }
 
 /** Binary content posted as FHIR JSON (data in base64) is stored apart like raw content. */

@@ -46,6 +46,7 @@ export async function create(ctx: InteractionContext, session: Session, req: Fhi
   return {
     status: 201,
     resource: version.body as Record<string, unknown>,
+    resourceText: version.bodyText!,
     location: `${type}/${id}/_history/1`,
     versionId: 1,
     lastModified: new Date(version.lastUpdated),

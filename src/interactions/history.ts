@@ -1,3 +1,4 @@
+import { RawJson } from '../http/rawJson';
 import { BadRequest, NotFound } from '../http/errors';
 import { dateRange } from '../search/dateRange';
 import { parseCount } from '../search/parseSearch';
@@ -111,7 +112,7 @@ export async function history(ctx: InteractionContext, session: Session, req: Fh
     }
     return {
       fullUrl,
-      resource: JSON.parse(r.body!),
+      resource: new RawJson(r.body!),
       request: r.method === 'POST' ? { method: 'POST', url: r.resource_type } : { method: r.method, url: `${r.resource_type}/${r.id}` },
       response: {
         status: versionId === 1 || r.method === 'POST' ? '201 Created' : '200 OK',

@@ -3,7 +3,7 @@ import { ParsedSearch, SearchParser } from '../search/parseSearch';
 import { decodePageToken } from '../search/pageToken';
 import { bind, constraintConditions, keysetCondition, literal, ownerJoin, SearchConstraints, sortColumns, SqlContext, whereClause } from '../store/searchSql';
 import type { Session } from '../store/session';
-import { applySubsetting } from './subsetting';
+import { entryResource } from './subsetting';
 import { outcomeEntry, queryString } from './bundle';
 import { keysetPage, pageLinks } from './paging';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
@@ -168,11 +168,11 @@ export async function searchBundle(ctx: InteractionContext, session: Session, se
 
   const entry: Record<string, unknown>[] = page.rows.map((row) => ({
     fullUrl: `${base}/${row.resource_type}/${row.id}`,
-    resource: applySubsetting(JSON.parse(row.body), search.summary, search.elements),
+    resource: entryResource(row.body, search.summary, search.elements),
     search: { mode: 'match' },
   }));
   for (const row of page.included) {
-    entry.push({ fullUrl: `${base}/${row.resource_type}/${row.id}`, resource: applySubsetting(JSON.parse(row.body), search.summary, search.elements), search: { mode: 'include' } });
+    entry.push({ fullUrl: `${base}/${row.resource_type}/${row.id}`, resource: entryResource(row.body, search.summary, search.elements), search: { mode: 'include' } });
   }
   const outcome = outcomeEntry(search.warnings);
   if (outcome) entry.push(outcome);

@@ -1,3 +1,4 @@
+import { RawJson } from '../http/rawJson';
 import { coreStructureDefinition } from '../validation/loader';
 
 /**
@@ -47,6 +48,12 @@ function tagged(resource: Record<string, unknown>): Record<string, unknown> {
   if (!tags.some((t) => t.code === 'SUBSETTED')) tags.push(SUBSETTED);
   meta.tag = tags;
   return { ...resource, meta };
+}
+
+/** A stored resource as a Bundle entry's resource: its text spliced in as is, or parsed and subset. */
+export function entryResource(text: string, summary: string | undefined, elements: string[] | undefined): RawJson | Record<string, unknown> {
+  const subsets = (elements !== undefined && elements.length > 0 && (!summary || summary === 'false')) || summary === 'true' || summary === 'text' || summary === 'data';
+  return subsets ? applySubsetting(JSON.parse(text) as Record<string, unknown>, summary, elements) : new RawJson(text);
 }
 
 export function applySubsetting(

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { RawJson } from '../http/rawJson';
 import { BadRequest, FhirError, operationOutcome, PreconditionFailed } from '../http/errors';
 import type { Session } from '../store/session';
 import { etag } from './common';
@@ -81,10 +82,13 @@ function responseEntry(ctx: InteractionContext, res: FhirResponse, prefer: FhirR
   if (res.versionId !== undefined) response.etag = etag(res.versionId);
   if (res.lastModified) response.lastModified = res.lastModified.toISOString();
   const out: Record<string, unknown> = {};
-  const resource = res.resource ?? (res.resourceText ? (JSON.parse(res.resourceText) as Record<string, unknown>) : undefined);
   if (res.location) out.fullUrl = `${ctx.config.baseUrl}/${res.location.replace(/\/_history\/.*$/, '')}`;
-  if (resource && resource.resourceType === 'OperationOutcome') response.outcome = resource;
-  else if (resource && prefer.return !== 'minimal') out.resource = resource;
+  if (res.resource?.resourceType === 'OperationOutcome') response.outcome = res.resource;
+  else if (prefer.return !== 'minimal') {
+    // the text the entry's interaction already made is spliced in, not parsed and serialised again
+    if (res.resourceText !== undefined) out.resource = new RawJson(res.resourceText);
+    else if (res.resource) out.resource = res.resource;
+  }
   out.response = response;
   return out;
 }

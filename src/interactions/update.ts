@@ -57,6 +57,7 @@ export async function writeNewVersion(
   return {
     status: created ? 201 : 200,
     resource: version.body as Record<string, unknown>,
+    resourceText: version.bodyText!,
     location: `${type}/${id}/_history/${versionId}`,
     versionId,
     lastModified: new Date(version.lastUpdated),

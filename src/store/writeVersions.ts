@@ -14,6 +14,8 @@ export interface VersionWrite {
   method: 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** The resource with meta.versionId/lastUpdated set; null for a deletion. */
   body: object | null;
+  /** `body` serialised once, for the database and the response alike. */
+  bodyText: string | null;
   /** Index rows of this version; empty for a deletion. */
   index: IndexRows | null;
   /** The compartment of the version this one replaces; undefined when the resource is new. */
@@ -59,19 +61,22 @@ export async function executeWrites(db: Knex | Knex.Transaction, writes: Version
 
   const bindings: unknown[] = [];
   const ctes: string[] = [];
+  // the body goes in as the text already made, not serialised a second time
   bindings.push(
-    JSON.stringify(
-      writes.map((w) => ({
-        compartment: w.compartment,
-        resource_type: w.resourceType,
-        id: w.id,
-        version_id: w.versionId,
-        last_updated: w.lastUpdated,
-        deleted: w.deleted,
-        method: w.method,
-        body: w.body,
-      })),
-    ),
+    `[${writes
+      .map((w) => {
+        const head = JSON.stringify({
+          compartment: w.compartment,
+          resource_type: w.resourceType,
+          id: w.id,
+          version_id: w.versionId,
+          last_updated: w.lastUpdated,
+          deleted: w.deleted,
+          method: w.method,
+        });
+        return `${head.slice(0, -1)},"body":${w.bodyText ?? 'null'}}`;
+      })
+      .join(',')}]`,
   );
   ctes.push(
     `input AS (SELECT * FROM json_to_recordset(?::json) AS x(compartment text, resource_type text, id text, version_id integer, last_updated timestamptz, deleted boolean, method text, body json))`,
