@@ -320,6 +320,26 @@ describe('transaction', () => {
     expect(again.entry[0].response.etag).toBe('W/"2"');
   });
 
+  it('a large transaction failing at its last entry, after earlier entries were already sent to the database, leaves nothing', async () => {
+    const marker = unique('late-failure');
+    const existing = await create({ resourceType: 'Patient', identifier: identifier('existing-' + marker) });
+    const entries: unknown[] = [];
+    for (let i = 0; i < 600; i++) entries.push(post('Patient', { identifier: identifier(`${marker}-${i}`, `${SYS}:${marker}`) }));
+    // GET entries run last: it sees the 600 creates of this transaction, then the PUT fails
+    entries.push({ request: { method: 'GET', url: `Patient?identifier=${SYS}:${marker}|&_summary=count` } });
+    entries.push({ resource: { ...existing, gender: 'other' }, request: { method: 'PUT', url: `Patient/${existing.id}`, ifMatch: 'W/"9"' } });
+    const res = await submit(transaction(entries));
+    expect(res.status).toBe(412);
+    expect(JSON.stringify(res.body.issue)).toMatch(/entry\[601\]/);
+    expect(await count('Patient', [['identifier', `${SYS}:${marker}|`]])).toBe(0);
+    expect((await http(t.base, `Patient/${existing.id}`)).body.meta.versionId).toBe('1');
+
+    // the same Bundle without the failing entry commits, and its GET counted the creates
+    const response = await commit(entries.slice(0, 601));
+    expect(response.entry[600].resource.total).toBe(600);
+    expect(await count('Patient', [['identifier', `${SYS}:${marker}|`]])).toBe(600);
+  });
+
   it('commits a 1000-entry transaction whose entries reference each other', async () => {
     const marker = unique('bulk');
     const entries: unknown[] = [];

@@ -7,8 +7,16 @@ import { executeWrites, VersionWrite } from './writeVersions';
  * flushed as one bulk statement before the next read, so that reads always see
  * earlier writes while a thousand creates cost a handful of round trips.
  */
+/**
+ * Queued writes beyond this many are sent while the next entries are being prepared, so
+ * that PostgreSQL writes one part of a large Bundle while Node validates the next one.
+ */
+const BACKGROUND_FLUSH_SIZE = 250;
+
 export class Session {
   private pending: VersionWrite[] = [];
+  /** The chain of writes already sent; statements reach the connection in queue order. */
+  private sent: Promise<void> = Promise.resolve();
 
   constructor(
     readonly db: Knex | Knex.Transaction,
@@ -30,16 +38,25 @@ export class Session {
   async write(writes: VersionWrite[]): Promise<void> {
     if (this.deferWrites) {
       this.pending.push(...writes);
+      if (this.pending.length >= BACKGROUND_FLUSH_SIZE) this.send();
       return;
     }
     await this.flush();
     await executeWrites(this.db, writes);
   }
 
+  /** Every queued write is in the database (of this transaction) when it resolves; a failed write rejects it. */
   async flush(): Promise<void> {
-    if (this.pending.length === 0) return;
+    if (this.pending.length > 0) this.send();
+    await this.sent;
+  }
+
+  private send(): void {
     const writes = this.pending;
     this.pending = [];
-    await executeWrites(this.db, writes);
+    // after a failure the chain stays rejected: later writes are not sent and flush() throws
+    this.sent = this.sent.then(() => executeWrites(this.db, writes));
+    // observed by the next flush(); the interaction may also fail first and roll back
+    this.sent.catch(() => undefined);
   }
 }
