@@ -54,12 +54,28 @@ const SEQUENTIAL = [
 // SQL statement counting (in-process server only)
 // ---------------------------------------------------------------------------
 
+/** One write statement of the server as it went to the database, kept to be replayed without the server. */
+interface WriteSample {
+  sql: string;
+  bindings: string[];
+  /** The resource id, replaced by a new one at each replay. */
+  id: string;
+}
+
 class StatementCounter {
   total = 0;
   kinds = new Map<string, number>();
+  /** The first single-resource create statement seen per resource type. */
+  writes = new Map<string, WriteSample>();
 
   attach(knex: Knex): void {
-    knex.on('query', (q: { sql?: string }) => {
+    knex.on('query', (q: { sql?: string; bindings?: unknown[]; options?: { name?: string } }) => {
+      if (q.options?.name === 'fhir_write_new' && q.sql && typeof q.bindings?.[0] === 'string') {
+        const input = JSON.parse(q.bindings[0]) as { resource_type: string; id: string }[];
+        if (input.length === 1 && !this.writes.has(input[0].resource_type)) {
+          this.writes.set(input[0].resource_type, { sql: q.sql, bindings: q.bindings.map(String), id: input[0].id });
+        }
+      }
       this.total++;
       const kind = /^\s*([A-Za-z]+)/.exec(q.sql ?? '')?.[1]?.toUpperCase() ?? '?';
       this.kinds.set(kind, (this.kinds.get(kind) ?? 0) + 1);
@@ -229,6 +245,28 @@ async function rawPhases(raw: RawDriver, o: BenchOptions, cpu: CpuMeter): Promis
   const selectLoop = await closedLoop(o.concurrency, o.duration * 1000, select);
   const selected = { stats: summarize(selectLoop), cpu: await cpu.stop(start, selectLoop.operations) };
   return { insert: inserted, select: selected };
+}
+
+/**
+ * The database work of a create without the server: the server's own write statement
+ * (resource, history and index rows in one statement), captured during the create phase and
+ * replayed with a new id each time through a plain pg Pool, same concurrency, Patient and
+ * DocumentReference alternately. What a server whose own work cost nothing would still pay.
+ */
+async function serverStatementPhase(databaseUrl: string, schema: string, samples: WriteSample[], o: BenchOptions, cpu: CpuMeter, applicationName: string): Promise<Measured> {
+  const pool = new Pool({ connectionString: databaseUrl, max: o.concurrency, application_name: applicationName, options: `-c search_path="${schema}"` });
+  try {
+    const write = async (c: number, seq: number) => {
+      const sample = samples[(seq + c) % samples.length];
+      const id = crypto.randomUUID();
+      await pool.query({ name: 'bench_server_write', text: sample.sql, values: sample.bindings.map((b) => b.replaceAll(sample.id, id)) });
+    };
+    const start = await cpu.start();
+    const loop = await closedLoop(o.concurrency, o.duration * 1000, write);
+    return { stats: summarize(loop), cpu: await cpu.stop(start, loop.operations) };
+  } finally {
+    await pool.end();
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -433,6 +471,16 @@ async function main(): Promise<void> {
       rows.push({ phase: 'raw     SELECT body WHERE id', stats: raw.select, unit: 'ops/s', cpu: measured.select.cpu });
     } else rawNote ??= 'skipped: --url without DATABASE_URL (set DATABASE_URL to the database of that server)';
 
+    // --- 3a. the server's create statement replayed straight into PostgreSQL ---------------
+    let serverStatement: PhaseStats | undefined;
+    const samples = [...(counter?.writes.values() ?? [])];
+    if (!o.skipRaw && databaseUrl && schema && server?.ctx.db.kind === 'postgres' && samples.length > 0) {
+      progress(`server's create statement replayed: ${o.concurrency} connections, ${o.duration} s`);
+      const measured = await serverStatementPhase(databaseUrl, schema, samples, o, meter, applicationName);
+      serverStatement = measured.stats;
+      rows.push({ phase: "raw     server's create statement", stats: measured.stats, unit: 'ops/s', cpu: measured.cpu });
+    }
+
     // --- 3b. HTTP floor: the same client against a bare node:http server (no Express, no database) ---
     let httpFloor: PhaseStats | undefined;
     if (!o.skipRaw) {
@@ -546,6 +594,13 @@ async function main(): Promise<void> {
         console.log(`  (HTTP plus the raw SELECT, each at its own cost, added: read server/raw <= ${fmt(bound, 2)} on this host)`);
       }
     }
+    const createBound = createBoundFrom(httpFloor, serverStatement, raw?.insert);
+    if (createBound !== undefined) {
+      console.log(
+        `Server's create statement replayed alone: ${fmt(serverStatement!.perSecond, 0)} ops/s (resource, history and index rows; no HTTP, no validation)`,
+      );
+      console.log(`  (HTTP plus that statement, each at its own cost, added: create server/raw <= ${fmt(createBound, 2)} on this host)`);
+    }
     if (!o.skipIngest) {
       const best = Math.max(...Object.values(ingest).map((s) => s.perSecond));
       const applies = dbKind.startsWith('PostgreSQL');
@@ -597,7 +652,9 @@ async function main(): Promise<void> {
           read: round(ratios.read, 3),
           readVsHttpFloor: round(readVsHttpFloor ?? NaN, 3),
           readBoundFromFloor: httpFloor && raw ? round(httpFloor.perSecond / (httpFloor.perSecond + raw.select.perSecond), 3) : null,
+          createBoundFromStatement: round(createBound ?? NaN, 3),
         },
+        serverCreateStatement: r2(serverStatement),
         targets: TARGETS,
         ingest: Object.fromEntries(Object.entries(ingest).map(([k, s]) => [k, r2(s)])),
         statements: counter ? statements : undefined,
@@ -607,6 +664,16 @@ async function main(): Promise<void> {
   } finally {
     await cleanUp();
   }
+}
+
+/**
+ * The create ratio a server could reach if its own work cost nothing: each request still
+ * costs an HTTP exchange (the floor) and the database work of the server's write statement.
+ */
+function createBoundFrom(httpFloor: PhaseStats | undefined, statement: PhaseStats | undefined, rawInsert: PhaseStats | undefined): number | undefined {
+  if (!httpFloor || !statement || !rawInsert || statement.perSecond <= 0 || httpFloor.perSecond <= 0) return undefined;
+  const perSecond = 1 / (1 / httpFloor.perSecond + 1 / statement.perSecond);
+  return perSecond / rawInsert.perSecond;
 }
 
 function pgliteVersion(): string {
