@@ -70,7 +70,7 @@ class StatementCounter {
 
   attach(knex: Knex): void {
     knex.on('query', (q: { sql?: string; bindings?: unknown[]; options?: { name?: string } }) => {
-      if (q.options?.name === 'fhir_write_new' && q.sql && typeof q.bindings?.[0] === 'string') {
+      if (q.options?.name?.startsWith('fhir_write_new') && q.sql && typeof q.bindings?.[0] === 'string') {
         const input = JSON.parse(q.bindings[0]) as { resource_type: string; id: string }[];
         if (input.length === 1 && !this.writes.has(input[0].resource_type)) {
           this.writes.set(input[0].resource_type, { sql: q.sql, bindings: q.bindings.map(String), id: input[0].id });
@@ -257,9 +257,10 @@ async function serverStatementPhase(databaseUrl: string, schema: string, samples
   const pool = new Pool({ connectionString: databaseUrl, max: o.concurrency, application_name: applicationName, options: `-c search_path="${schema}"` });
   try {
     const write = async (c: number, seq: number) => {
-      const sample = samples[(seq + c) % samples.length];
+      const which = (seq + c) % samples.length;
+      const sample = samples[which];
       const id = crypto.randomUUID();
-      await pool.query({ name: 'bench_server_write', text: sample.sql, values: sample.bindings.map((b) => b.replaceAll(sample.id, id)) });
+      await pool.query({ name: `bench_server_write_${which}`, text: sample.sql, values: sample.bindings.map((b) => b.replaceAll(sample.id, id)) });
     };
     const start = await cpu.start();
     const loop = await closedLoop(o.concurrency, o.duration * 1000, write);

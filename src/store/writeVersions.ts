@@ -102,6 +102,7 @@ export async function executeWrites(db: Knex | Knex.Transaction, writes: Version
     }
   }
 
+  let kindsPresent = '';
   for (const kind of KINDS) {
     const cols = INDEX_COLUMNS[kind];
     const rows: Record<string, unknown>[] = [];
@@ -118,7 +119,9 @@ export async function executeWrites(db: Knex | Knex.Transaction, writes: Version
         rows.push(out);
       }
     }
-    // every kind always present (an empty array when none): one fixed text, prepared once
+    // a kind without rows is left out: one statement text (and one prepared statement) per set of kinds present
+    if (rows.length === 0) continue;
+    kindsPresent += kind[0];
     bindings.push(JSON.stringify(rows));
     const columnList = cols.map(([c]) => c).join(', ');
     const typed = cols.map(([c, , type]) => `${c} ${type}`).join(', ');
@@ -128,7 +131,7 @@ export async function executeWrites(db: Knex | Knex.Transaction, writes: Version
     );
   }
 
-  await db.raw(`WITH ${ctes.join(',\n')} SELECT 1`, bindings as Knex.RawBinding[]).options({ name: replaced.length > 0 ? 'fhir_write_replace' : 'fhir_write_new' });
+  await db.raw(`WITH ${ctes.join(',\n')} SELECT 1`, bindings as Knex.RawBinding[]).options({ name: `${replaced.length > 0 ? 'fhir_write_replace' : 'fhir_write_new'}_${kindsPresent}` });
 
   for (const w of writes) {
     if (!w.binary) continue;
