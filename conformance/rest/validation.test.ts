@@ -19,13 +19,14 @@ const errors = (oo: any) => (oo.issue ?? []).filter((i: any) => i.severity === '
 const count = async (type: string) => (await http(t.base, `${type}?_summary=count`)).body.total as number;
 
 describe('every write is validated', () => {
-  it('refuses an invalid resource with 422 listing every issue with its expression, and writes nothing', async () => {
+  it('refuses a resource that is not well-formed FHIR with 400 listing every issue with its expression, and writes nothing', async () => {
     const before = await count('Patient');
     const res = await http(t.base, 'Patient', {
       method: 'POST',
       json: { resourceType: 'Patient', gender: 'sometimes', birthDate: '1990-13-45', shoeSize: 42, name: [{ family: 'Durand' }] },
     });
-    expect(res.status).toBe(422);
+    // an unknown property and a malformed date: "could not be parsed or failed basic FHIR validation rules" (http.html#create)
+    expect(res.status).toBe(400);
     expect(res.body.resourceType).toBe('OperationOutcome');
     const issues = errors(res.body);
     expect(issues.length).toBeGreaterThanOrEqual(3);
@@ -33,6 +34,35 @@ describe('every write is validated', () => {
     expect(where).toEqual(expect.arrayContaining(['Patient.gender', 'Patient.birthDate']));
     expect(issues.every((i: any) => i.code && i.diagnostics)).toBe(true);
     expect(await count('Patient')).toBe(before);
+  });
+
+  it.each([
+    ['an unknown property', { resourceType: 'Patient', shoeSize: 42 }],
+    ['a boolean sent as a string', { resourceType: 'Patient', active: 'yes' }],
+    ['an object where the element repeats', { resourceType: 'Patient', name: { family: 'Durand' } }],
+    ['a null value', { resourceType: 'Patient', gender: null }],
+    ['an empty string', { resourceType: 'Patient', name: [{ family: '' }] }],
+  ])('refuses %s with 400', async (_what, resource) => {
+    const res = await http(t.base, 'Patient', { method: 'POST', json: resource });
+    expect(res.status).toBe(400);
+    expect(errors(res.body).length).toBeGreaterThan(0);
+  });
+
+  it('refuses a well-formed resource that breaks a rule of the specification with 422', async () => {
+    const before = await count('Observation');
+    // a code outside a required binding, and Observation.code (1..1) missing
+    const res = await http(t.base, 'Observation', { method: 'POST', json: { resourceType: 'Observation', status: 'done' } });
+    expect(res.status).toBe(422);
+    const where = errors(res.body).flatMap((i: any) => i.expression ?? []);
+    expect(where).toEqual(expect.arrayContaining(['Observation.status']));
+    expect(await count('Observation')).toBe(before);
+  });
+
+  it('ignores a client id on create, even one that would not be a valid id', async () => {
+    const res = await http(t.base, 'Patient', { method: 'POST', json: { resourceType: 'Patient', id: 'not a valid id!' } });
+    expect(res.status).toBe(201);
+    expect(res.body.id).toMatch(/^[A-Za-z0-9\-.]{1,64}$/);
+    expect(res.body.id).not.toBe('not a valid id!');
   });
 
   it('refuses an invalid update and patch, and lenient handling does not bypass it', async () => {
@@ -48,7 +78,13 @@ describe('every write is validated', () => {
       headers: { 'content-type': 'application/json-patch+json' },
       body: JSON.stringify([{ op: 'add', path: '/birthDate', value: 'yesterday' }]),
     });
-    expect(patch.status).toBe(422);
+    expect(patch.status).toBe(400);
+    const patchedCode = await http(t.base, `Patient/${created.body.id}`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json-patch+json' },
+      body: JSON.stringify([{ op: 'replace', path: '/gender', value: 'f' }]),
+    });
+    expect(patchedCode.status).toBe(422);
     expect((await http(t.base, `Patient/${created.body.id}`)).body.meta.versionId).toBe('1');
   });
 

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { Issue, Unprocessable } from '../http/errors';
+import { FhirError, Issue, Unprocessable } from '../http/errors';
+import { isParseError } from '../validation';
 import { readCurrent } from '../store/resources';
 import type { Session } from '../store/session';
 import { newVersion, nowInstant } from './common';
@@ -11,11 +12,17 @@ export const CONFORMANCE_TYPES = new Set(['StructureDefinition', 'ValueSet', 'Co
 
 const isError = (i: Issue) => i.severity === 'error' || i.severity === 'fatal';
 
-/** Refuses a write that would leave the resource invalid (422 with every issue); warnings never block. */
+/**
+ * Refuses a write that would leave the resource invalid, with every issue; warnings never
+ * block. 400 when the resource is not even well-formed FHIR (unknown property, wrong JSON
+ * type or format of a value), 422 when it breaks a rule or a profile (http.html#update).
+ */
 export function assertValid(ctx: InteractionContext, resource: Record<string, unknown>, mode: 'create' | 'update'): void {
   if (!ctx.validator) return;
   const issues = ctx.validator.validate(resource, { mode });
-  if (issues.some(isError)) throw new Unprocessable(issues);
+  const errors = issues.filter(isError);
+  if (errors.length === 0) return;
+  throw errors.some(isParseError) ? new FhirError(400, issues) : new Unprocessable(issues);
 }
 
 /**

@@ -126,6 +126,18 @@ export interface DomainCheck {
   check(resource: any): Issue[];
 }
 
+/**
+ * Errors of the base structural walk that make the JSON not a well-formed FHIR resource
+ * (unknown property, array where one value goes, a primitive of the wrong JSON type or
+ * format): "could not be parsed or failed basic FHIR validation rules", which the REST API
+ * answers with 400 rather than the 422 of a rule or profile violation.
+ */
+const PARSE_ERRORS = new WeakSet<Issue>();
+
+export function isParseError(issue: Issue): boolean {
+  return PARSE_ERRORS.has(issue);
+}
+
 export class Engine {
   readonly invariants = new Invariants();
   readonly domainChecks: DomainCheck[] = [];
@@ -144,19 +156,15 @@ export class Engine {
   ): void {
     const depth = opts.depth ?? 0;
     if (depth > 50) return;
-    if (res === null || typeof res !== 'object' || Array.isArray(res)) {
-      issues.push(err('structure', `The resource must be a JSON object, not ${jsonKind(res)}`, path));
-      return;
-    }
+    const parseError = (diagnostics: string) => {
+      const issue = err('structure', diagnostics, path);
+      PARSE_ERRORS.add(issue);
+      issues.push(issue);
+    };
+    if (res === null || typeof res !== 'object' || Array.isArray(res)) return parseError(`The resource must be a JSON object, not ${jsonKind(res)}`);
     const rt = res.resourceType;
-    if (typeof rt !== 'string') {
-      issues.push(err('structure', 'Unable to find resourceType property', path));
-      return;
-    }
-    if (!this.store.isResourceType(rt)) {
-      issues.push(err('structure', `This does not appear to be a FHIR resource (unknown name '${rt}')`, path));
-      return;
-    }
+    if (typeof rt !== 'string') return parseError('Unable to find resourceType property');
+    if (!this.store.isResourceType(rt)) return parseError(`This does not appear to be a FHIR resource (unknown name '${rt}')`);
     const base = this.store.typeStructure(rt);
     if (!base) {
       issues.push(err('not-supported', `No definition found for resource type '${rt}'`, path));
@@ -174,7 +182,12 @@ export class Engine {
       bundle,
       depth,
     };
+    const first = issues.length;
     this.walkRoot(res, base, path, W);
+    for (let i = first; i < issues.length; i++) {
+      const issue = issues[i];
+      if (issue.severity === 'error' && (issue.code === 'structure' || issue.code === 'value')) PARSE_ERRORS.add(issue);
+    }
     if (rt === 'Bundle') this.bundleChecks(res, path, issues);
 
     // profiles: meta.profile (unknown = warning) and requested ones (unknown = error)

@@ -15,6 +15,7 @@ export interface ValidateOptions {
 
 export { SKIPPED as SKIPPED_INVARIANTS } from './invariants';
 export type { DomainCheck } from './engine';
+export { isParseError } from './engine';
 
 const SEVERITY_ORDER: Record<string, number> = { fatal: 0, error: 1, warning: 2, information: 3 };
 
