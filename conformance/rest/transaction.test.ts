@@ -340,6 +340,69 @@ describe('transaction', () => {
     expect(await count('Patient', [['identifier', `${SYS}:${marker}|`]])).toBe(600);
   });
 
+  it('rewrites links to a fullUrl (references, uri elements, narrative links) but not string data that happens to equal it', async () => {
+    const doc = uuid();
+    const bin = uuid();
+    const pat = uuid();
+    const response = await commit([
+      post('Patient', { identifier: identifier(unique('links')) }, pat),
+      post('Binary', { contentType: 'text/plain', data: Buffer.from('hello').toString('base64') }, bin),
+      post(
+        'DocumentReference',
+        {
+          text: { status: 'generated', div: `<div xmlns="http://www.w3.org/1999/xhtml"><a href="${pat}">patient</a></div>` },
+          masterIdentifier: { system: 'urn:ietf:rfc:3986', value: doc },
+          identifier: [{ use: 'official', system: 'urn:ietf:rfc:3986', value: doc }],
+          status: 'current',
+          description: doc,
+          subject: { reference: pat },
+          content: [{ attachment: { contentType: 'text/plain', url: bin } }],
+        },
+        doc,
+      ),
+    ]);
+    const patient = located(response.entry[0], 'Patient');
+    const binary = located(response.entry[1], 'Binary');
+    const stored = (await http(t.base, `DocumentReference/${located(response.entry[2], 'DocumentReference').id}`)).body;
+    expect(stored.subject.reference).toBe(`Patient/${patient.id}`);
+    expect(stored.content[0].attachment.url).toBe(`Binary/${binary.id}`);
+    expect(stored.text.div).toContain(`href="Patient/${patient.id}"`);
+    // the entryUUID of an MHD document is an identifier: data, kept as sent
+    expect(stored.masterIdentifier.value).toBe(doc);
+    expect(stored.identifier[0].value).toBe(doc);
+    expect(stored.description).toBe(doc);
+    const byIdentifier = await http(t.base, `DocumentReference?identifier=${encodeURIComponent(`urn:ietf:rfc:3986|${doc}`)}`);
+    expect(byIdentifier.body.entry.map((e: any) => e.resource.id)).toEqual([stored.id]);
+  });
+
+  it('refuses a reference to a urn:uuid that no entry has as fullUrl, and a fullUrl used twice', async () => {
+    const marker = unique('unresolved');
+    const dangling = await submit(transaction([post('Observation', observation(uuid(), { identifier: identifier(marker) }))]));
+    expect(dangling.status).toBe(400);
+    expect(dangling.body.issue[0].diagnostics).toMatch(/matches no fullUrl/);
+    const same = uuid();
+    const twice = await submit(transaction([post('Patient', { identifier: identifier(marker) }, same), post('Patient', { identifier: identifier(marker) }, same)]));
+    expect(twice.status).toBe(400);
+    expect(twice.body.issue[0].diagnostics).toMatch(/bdl-7/);
+    expect(await count('Patient', [['identifier', `${SYS}|${marker}`]])).toBe(0);
+    expect(await count('Observation', [['identifier', `${SYS}|${marker}`]])).toBe(0);
+  });
+
+  it('applies Prefer return=minimal and return=OperationOutcome to write entries only', async () => {
+    const marker = unique('prefer');
+    const existing = await create({ resourceType: 'Patient', identifier: identifier(marker) });
+    const bundle = transaction([post('Patient', { identifier: identifier(marker) }), { request: { method: 'GET', url: `Patient/${existing.id}` } }]);
+    const minimal = await http(t.base, '', { method: 'POST', json: bundle, headers: { prefer: 'return=minimal' } });
+    expect(minimal.status).toBe(200);
+    expect(minimal.body.entry[0].resource).toBeUndefined();
+    expect(minimal.body.entry[0].response.location).toMatch(/^Patient\//);
+    expect(minimal.body.entry[1].resource.id).toBe(existing.id);
+    const outcome = await http(t.base, '', { method: 'POST', json: bundle, headers: { prefer: 'return=OperationOutcome' } });
+    expect(outcome.body.entry[0].resource).toBeUndefined();
+    expect(outcome.body.entry[0].response.outcome.resourceType).toBe('OperationOutcome');
+    expect(outcome.body.entry[1].resource.id).toBe(existing.id);
+  });
+
   it('commits a 1000-entry transaction whose entries reference each other', async () => {
     const marker = unique('bulk');
     const entries: unknown[] = [];
@@ -369,6 +432,17 @@ describe('transaction', () => {
 });
 
 describe('batch', () => {
+  it('refuses an entry that refers to another entry of the batch, and processes the others', async () => {
+    const marker = unique('batch-dep');
+    const pat = uuid();
+    const res = await submit(batch([post('Patient', { identifier: identifier(marker) }, pat), post('Observation', observation(pat, { identifier: identifier(marker) }))]));
+    expect(res.status).toBe(200);
+    expect(res.body.entry[0].response.status).toMatch(/^201/);
+    expect(res.body.entry[1].response.status).toBe('400');
+    expect(JSON.stringify(res.body.entry[1].response.outcome)).toMatch(/cannot depend on each other/);
+    expect(await count('Observation', [['identifier', `${SYS}|${marker}`]])).toBe(0);
+  });
+
   it('processes entries independently: failures are reported in their entry only', async () => {
     const marker = unique('batch');
     const existing = await create({ resourceType: 'Patient', name: [{ family: 'Batch' }] });

@@ -76,15 +76,19 @@ function prepare(ctx: InteractionContext, entry: BundleEntry, index: number, out
   return { index, entry, method, route: r, req };
 }
 
-function responseEntry(ctx: InteractionContext, res: FhirResponse, prefer: FhirRequest['prefer']): Record<string, unknown> {
+function responseEntry(ctx: InteractionContext, res: FhirResponse, prefer: FhirRequest['prefer'], method: string): Record<string, unknown> {
   const response: Record<string, unknown> = { status: `${res.status} ${STATUS_TEXT[res.status] ?? ''}`.trim() };
   if (res.location) response.location = res.location;
   if (res.versionId !== undefined) response.etag = etag(res.versionId);
   if (res.lastModified) response.lastModified = res.lastModified.toISOString();
   const out: Record<string, unknown> = {};
   if (res.location) out.fullUrl = `${ctx.config.baseUrl}/${res.location.replace(/\/_history\/.*$/, '')}`;
+  // Prefer return=minimal|OperationOutcome is about writes: a read or search entry always carries its result
+  const write = method !== 'GET' && method !== 'HEAD';
   if (res.resource?.resourceType === 'OperationOutcome') response.outcome = res.resource;
-  else if (prefer.return !== 'minimal') {
+  else if (write && prefer.return === 'OperationOutcome') {
+    response.outcome = operationOutcome([{ severity: 'information', code: 'informational', diagnostics: `${method} succeeded${res.location ? `: ${res.location}` : ''}` }]);
+  } else if (!write || prefer.return !== 'minimal') {
     // the text the entry's interaction already made is spliced in, not parsed and serialised again
     if (res.resourceText !== undefined) out.resource = new RawJson(res.resourceText);
     else if (res.resource) out.resource = res.resource;
@@ -94,19 +98,49 @@ function responseEntry(ctx: InteractionContext, res: FhirResponse, prefer: FhirR
 }
 
 /**
- * Rewrites every reference (and any string) equal to a resolved fullUrl or conditional reference.
- * It copies rather than edits in place: a transaction retried after a serialisation failure
- * starts again from the bodies as received, with fresh ids and fresh matches.
+ * Elements whose value is a link that a resolved fullUrl replaces (http.html#trules:
+ * references, elements of type uri/url/canonical/oid/uuid, narrative links). A string
+ * element that happens to hold the same text — an Identifier.value carrying the
+ * document's entryUUID, a description — is data and stays as sent.
  */
-function rewriteReferences(value: unknown, resolved: Map<string, string>): unknown {
-  if (typeof value === 'string') return resolved.get(value) ?? value;
-  if (Array.isArray(value)) return value.map((v) => rewriteReferences(v, resolved));
+const LINK_KEYS = new Set(['reference', 'url', 'valueUri', 'valueUrl', 'valueCanonical', 'valueOid', 'valueUuid']);
+const NARRATIVE_LINK = /\b(href|src)="([^"]*)"/g;
+const PLACEHOLDER_REFERENCE = /^urn:(uuid|oid):/;
+
+/**
+ * Rewrites the links equal to a resolved fullUrl or conditional reference. It copies rather
+ * than edits in place: a transaction retried after a serialisation failure starts again
+ * from the bodies as received, with fresh ids and fresh matches. A reference left as a
+ * urn:uuid / urn:oid placeholder resolves to nothing and is reported in `unresolved`.
+ */
+function rewriteReferences(value: unknown, resolved: Map<string, string>, unresolved: Set<string>, key?: string): unknown {
+  if (typeof value === 'string') {
+    if (key === 'div') return value.replace(NARRATIVE_LINK, (m, attr: string, link: string) => (resolved.has(link) ? `${attr}="${resolved.get(link)}"` : m));
+    if (key === undefined || !LINK_KEYS.has(key)) return value;
+    const target = resolved.get(value);
+    if (target !== undefined) return target;
+    if (key === 'reference' && PLACEHOLDER_REFERENCE.test(value)) unresolved.add(value);
+    return value;
+  }
+  if (Array.isArray(value)) return value.map((v) => rewriteReferences(v, resolved, unresolved, key));
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = rewriteReferences(v, resolved);
+    for (const [k, v] of Object.entries(value)) out[k] = rewriteReferences(v, resolved, unresolved, k);
     return out;
   }
   return value;
+}
+
+/** The references of a body (Reference.reference values), for the checks that need them. */
+function referencesOf(value: unknown, found: string[] = []): string[] {
+  if (Array.isArray(value)) value.forEach((v) => referencesOf(v, found));
+  else if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      if (k === 'reference' && typeof v === 'string') found.push(v);
+      else referencesOf(v, found);
+    }
+  }
+  return found;
 }
 
 function collectConditionalReferences(value: unknown, found: Set<string>): void {
@@ -143,7 +177,7 @@ async function runTransaction(ctx: InteractionContext, session: Session, entries
     } catch (e) {
       entryError(p.index, e);
     }
-    results[p.index] = responseEntry(ctx, res, outer.prefer);
+    results[p.index] = responseEntry(ctx, res, outer.prefer, p.method);
   };
 
   // DELETEs first: conditional creates and references below must not see what they remove.
@@ -179,7 +213,14 @@ async function runTransaction(ctx: InteractionContext, session: Session, entries
 
   const ordered = entries.filter((p) => p.method !== 'DELETE').sort((x, y) => ORDER[x.method] - ORDER[y.method] || x.index - y.index);
   for (const p of ordered) {
-    const req = resolved.size && p.req.body !== undefined ? { ...p.req, body: rewriteReferences(p.req.body, resolved) } : p.req;
+    let req = p.req;
+    if (p.req.body !== undefined) {
+      const unresolved = new Set<string>();
+      req = { ...p.req, body: rewriteReferences(p.req.body, resolved, unresolved) };
+      if (unresolved.size > 0) {
+        throw new BadRequest(`Bundle.entry[${p.index}]: reference "${[...unresolved][0]}" matches no fullUrl of the Bundle`, 'invalid', [`Bundle.entry[${p.index}].resource`]);
+      }
+    }
     await run(p, req, assigned.get(p.index));
   }
   return results;
@@ -196,6 +237,14 @@ export async function transactionOrBatch(ctx: InteractionContext, req: FhirReque
   }
   const entries = bundle.entry ?? [];
   if (!Array.isArray(entries)) throw new BadRequest('Bundle.entry must be an array', 'structure', ['Bundle.entry']);
+  // bdl-7: a fullUrl names one entry, or a reference to it would be ambiguous
+  const fullUrls = new Map<string, number>();
+  entries.forEach((e, i) => {
+    const fullUrl = e?.fullUrl;
+    if (typeof fullUrl !== 'string') return;
+    if (fullUrls.has(fullUrl)) throw new BadRequest(`Bundle.entry[${i}].fullUrl "${fullUrl}" is also the fullUrl of Bundle.entry[${fullUrls.get(fullUrl)}] (bdl-7)`, 'invalid', [`Bundle.entry[${i}].fullUrl`]);
+    fullUrls.set(fullUrl, i);
+  });
 
   if (bundle.type === 'transaction') {
     const prepared = entries.map((e, i) => prepare(ctx, e, i, req));
@@ -206,9 +255,12 @@ export async function transactionOrBatch(ctx: InteractionContext, req: FhirReque
   const results: Record<string, unknown>[] = [];
   for (let i = 0; i < entries.length; i++) {
     try {
+      // batch entries are independent (http.html#transaction): one cannot refer to another
+      const dependency = referencesOf(entries[i]?.resource).find((r) => fullUrls.has(r) && fullUrls.get(r) !== i);
+      if (dependency) throw new BadRequest(`Bundle.entry[${i}]: reference "${dependency}" is the fullUrl of another entry; batch entries cannot depend on each other (use a transaction)`, 'invalid', [`Bundle.entry[${i}].resource`]);
       const p = prepare(ctx, entries[i], i, req);
       const res = await inTransaction(ctx, (session) => perform(ctx, session, p.route, p.req));
-      results.push(responseEntry(ctx, res, req.prefer));
+      results.push(responseEntry(ctx, res, req.prefer, p.method));
     } catch (e) {
       if (!(e instanceof FhirError)) throw e;
       results.push({ response: { status: String(e.status), outcome: operationOutcome(e.issues) } });
