@@ -51,15 +51,25 @@ async function parseBody(ctx: InteractionContext, req: Request, r: Route, fhir: 
     return;
   }
   if (r.interaction === 'search-type') throw new BadRequest('POST _search takes application/x-www-form-urlencoded parameters');
-  if (kind === 'json-patch' && method !== 'PATCH') throw new BadRequest('application/json-patch+json is only accepted by PATCH');
+  if (kind === 'json-patch' && method !== 'PATCH') {
+    throw new FhirError(415, [{ severity: 'error', code: 'not-supported', diagnostics: 'application/json-patch+json is only accepted by PATCH' }]);
+  }
   if (method === 'PATCH' && kind !== 'json-patch') {
     throw new FhirError(415, [{ severity: 'error', code: 'not-supported', diagnostics: 'PATCH takes a JSON Patch document (Content-Type: application/json-patch+json)' }]);
   }
   try {
-    fhir.body = JSON.parse(data.toString('utf8'));
+    // a UTF-8 byte order mark may precede JSON text (RFC 8259 §8.1)
+    const text = data.toString('utf8');
+    fhir.body = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
   } catch (e) {
     throw new BadRequest(`The body is not valid JSON: ${(e as Error).message}`, 'structure');
   }
+}
+
+const SUMMARY_VALUES = new Set(['true', 'false', 'text', 'data', 'count']);
+
+function assertSummary(value: string | null): void {
+  if (value !== null && !SUMMARY_VALUES.has(value)) throw new BadRequest(`_summary must be true, false, text, data or count, got "${value}"`);
 }
 
 async function execute(ctx: InteractionContext, r: Route, fhir: FhirRequest): Promise<FhirResponse> {
@@ -82,23 +92,24 @@ function send(ctx: InteractionContext, req: Request, res: Response, r: Route, fh
     res.end();
     return;
   }
+  if (isWrite && fhir.prefer.return === 'minimal') {
+    res.end();
+    return;
+  }
+  const outcomeWanted = isWrite && fhir.prefer.return === 'OperationOutcome';
   // A Binary is sent as its own content unless the client asked for FHIR JSON.
-  if (out.binary && !n.explicitJson) {
+  if (out.binary && !n.explicitJson && !outcomeWanted) {
     res.setHeader('Content-Type', out.binary.contentType);
     res.end(req.method === 'HEAD' ? undefined : out.binary.data);
     return;
   }
   let text: string | undefined;
-  if (isWrite && fhir.prefer.return === 'minimal') {
-    res.end();
-    return;
-  }
-  if (isWrite && fhir.prefer.return === 'OperationOutcome') {
+  if (outcomeWanted) {
     text = stringifyJson(operationOutcome([{ severity: 'information', code: 'informational', diagnostics: `${r.interaction} succeeded${out.location ? `: ${out.location}` : ''}` }]), pretty);
   } else {
     const summary = fhir.query.find(([k]) => k === '_summary')?.[1];
     const elements = fhir.query.find(([k]) => k === '_elements')?.[1];
-    const subset = (r.interaction === 'read' || r.interaction === 'vread') && (summary || elements);
+    const subset = (r.interaction === 'read' || r.interaction === 'vread' || r.interaction === 'capabilities') && (summary || elements);
     if (out.resourceText !== undefined && !pretty && !subset) text = out.resourceText;
     else {
       let resource = out.resource ?? (out.resourceText !== undefined ? JSON.parse(out.resourceText) : undefined);
@@ -157,6 +168,8 @@ export function createApp(ctx: InteractionContext): express.Express {
     const incomingId = req.headers["x-request-id"];
     const requestId = (typeof incomingId === "string" && incomingId.slice(0, 128)) || crypto.randomUUID();
     res.setHeader('X-Request-Id', requestId);
+    // the representation depends on Accept (and _format): caches must not mix them
+    res.setHeader('Vary', 'Accept');
     const url = new URL(req.originalUrl, 'http://localhost');
     const query = [...url.searchParams] as [string, string][];
     const pretty = url.searchParams.get('_pretty') === 'true';
@@ -167,7 +180,7 @@ export function createApp(ctx: InteractionContext): express.Express {
       const segments = url.pathname.replace(/^\/fhir\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
       r = route(req.method, segments);
       const binaryRead = r.resourceType === 'Binary' && (r.interaction === 'read' || r.interaction === 'vread');
-      if (!binaryRead || !n.any) assertJsonAcceptable(n);
+      if (!binaryRead || !n.any || n.xmlOnly) assertJsonAcceptable(n);
       const fhir: FhirRequest = {
         method: req.method as FhirRequest['method'],
         resourceType: r.resourceType,
@@ -177,6 +190,7 @@ export function createApp(ctx: InteractionContext): express.Express {
         headers: lowerHeaders(req),
         prefer: parsePrefer(req.get('prefer')),
       };
+      if (r.interaction === 'read' || r.interaction === 'vread' || r.interaction === 'capabilities') assertSummary(url.searchParams.get('_summary'));
       await parseBody(ctx, req, r, fhir);
       const out = await execute(ctx, r, fhir);
       send(ctx, req, res, r, fhir, out, n, pretty);

@@ -44,8 +44,9 @@ export class Gone extends FhirError {
   }
 }
 export class MethodNotAllowed extends FhirError {
-  constructor(diagnostics: string) {
-    super(405, single('not-supported', diagnostics));
+  /** `allow`: the methods the target does accept (RFC 9110 §15.5.6: a 405 carries Allow). */
+  constructor(diagnostics: string, allow?: string[]) {
+    super(405, single('not-supported', diagnostics), allow ? { Allow: allow.join(', ') } : {});
   }
 }
 export class NotAcceptable extends FhirError {

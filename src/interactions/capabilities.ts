@@ -3,13 +3,12 @@ import pkg from '../../package.json';
 import { OPERATIONS, operationAppliesTo } from '../operations/registry';
 import type { InteractionContext } from './types';
 
-const SEARCH_RESULT_PARAMS = [
-  { name: '_count', type: 'number', documentation: 'Page size' },
-  { name: '_sort', type: 'string', documentation: 'Sort on any listed date, string, token, number, quantity, uri or reference parameter, - for descending, several keys' },
-  { name: '_total', type: 'token', documentation: 'none | estimate | accurate' },
-  { name: '_summary', type: 'token', documentation: 'true | text | data | count | false' },
-  { name: '_elements', type: 'string', documentation: 'Top-level elements to return' },
-] as const;
+/**
+ * Result parameters are not search parameters: they are stated in the documentation,
+ * not in searchParam (which holds parameters with a definition).
+ */
+const RESULT_PARAMETERS =
+  'Result parameters: _count (page size), _sort (any listed date, string, token, number, quantity, uri or reference parameter, - for descending, several keys), _total (none | estimate | accurate), _summary (true | text | data | count | false), _elements, _include, _revinclude. History: _since, _at, _count.';
 
 /**
  * The CapabilityStatement, generated from the registry the router and search parser
@@ -40,7 +39,7 @@ export function capabilityStatement(ctx: InteractionContext): CapabilityStatemen
         if (p.type === 'reference' && (!p.def.target || p.def.target.includes(entry.type))) revIncludes.push(`${other.type}:${code}`);
       }
     }
-    const operations = OPERATIONS.filter((o) => operationAppliesTo(o, entry.type) && (o.name !== 'validate' || ctx.validator)).map((o) => ({ name: o.name, definition: o.definition }));
+    const operations = OPERATIONS.filter((o) => operationAppliesTo(o, entry.type) && (o.name !== 'validate' || ctx.validator)).map((o) => ({ name: o.name, definition: o.definition, ...(o.documentation ? { documentation: o.documentation } : {}) }));
     resource.push({
       type: entry.type as CapabilityStatementRestResource['type'],
       profile: `http://hl7.org/fhir/StructureDefinition/${entry.type}`,
@@ -58,7 +57,7 @@ export function capabilityStatement(ctx: InteractionContext): CapabilityStatemen
       conditionalUpdate: true,
       conditionalDelete: 'single',
       referencePolicy: ['literal', 'logical', 'local'],
-      searchParam: [...searchParam, ...SEARCH_RESULT_PARAMS.map((p) => ({ ...p }))] as never,
+      searchParam: searchParam as never,
     });
   }
   return {
@@ -76,16 +75,11 @@ export function capabilityStatement(ctx: InteractionContext): CapabilityStatemen
       {
         mode: 'server',
         compartment: ['http://hl7.org/fhir/CompartmentDefinition/patient'],
-        documentation: 'Search: chaining (several levels, :Type), reverse chaining (_has, nested), _include/_revinclude (:iterate, *), compartment search Patient/[id]/[type] and Patient/[id]/*, composite parameters (components matched on the same resource, not necessarily the same element), token :of-type, :in and :not-in (ValueSets known to the server); not supported: _text, _content, _filter, _contained, token :above/:below. String (starts-with, :exact, :contains, accent- and case-insensitive), token (system|code, :not, :text), reference (Type/id, id, absolute URL, :Type, :identifier), date/number/quantity with prefixes, uri (:above, :below), :missing; AND/OR; keyset paging with signed page tokens.',
+        documentation: 'Search: chaining (several levels, :Type), reverse chaining (_has, nested), _include/_revinclude (:iterate, *), compartment search Patient/[id]/[type] and Patient/[id]/*, composite parameters (components matched on the same resource, not necessarily the same element), token :of-type, :in and :not-in (ValueSets known to the server); not supported: _text, _content, _filter, _contained, token :above/:below. String (starts-with, :exact, :contains, accent- and case-insensitive), token (system|code, :not, :text), reference (Type/id, id, absolute URL, :Type, :identifier), date/number/quantity with prefixes, uri (:above, :below), :missing; AND/OR; keyset paging with signed page tokens. ' + RESULT_PARAMETERS,
         resource,
         interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }],
         operation: OPERATIONS.filter((o) => o.system && (o.name !== 'validate' || ctx.validator)).map((o) => ({ name: o.name, definition: o.definition })),
-        searchParam: [
-          { name: '_count', type: 'number' },
-          { name: '_list', type: 'special', documentation: 'Members of List/[id] (any type)' },
-          { name: '_since', type: 'date', documentation: 'history' },
-          { name: '_at', type: 'date', documentation: 'history' },
-        ],
+        searchParam: [{ name: '_list', type: 'special', documentation: 'Members of List/[id] (any type)' }],
       },
     ],
   };

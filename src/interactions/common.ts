@@ -2,7 +2,7 @@ import { BadRequest, NotFound, PreconditionFailed } from '../http/errors';
 import { extractIndexRows } from '../search/extract';
 import type { IndexRows } from '../search/indexRows';
 import type { VersionWrite } from '../store/writeVersions';
-import type { FhirRequest, InteractionContext } from './types';
+import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 
 export const ID_PATTERN = /^[A-Za-z0-9\-.]{1,64}$/;
 
@@ -40,13 +40,30 @@ export function parseETag(value: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
+/**
+ * Preconditions of a write (RFC 9110 §13.1): If-Match with version ETags or `*` (the
+ * resource must exist), and If-None-Match: `*` (it must not: create only).
+ */
 export function checkIfMatch(req: FhirRequest, currentVersion: number | undefined, what: string): void {
   const header = req.headers['if-match'];
-  if (header === undefined) return;
-  const expected = parseETag(header);
-  if (expected === undefined) throw new BadRequest(`If-Match "${header}" is not a version ETag such as W/"1"`);
-  if (currentVersion === undefined) throw new PreconditionFailed(`If-Match ${header}: ${what} does not exist`);
-  if (expected !== currentVersion) throw new PreconditionFailed(`If-Match ${header} does not match the current version W/"${currentVersion}" of ${what}`);
+  if (header !== undefined) {
+    const tags = header.split(',').map((t) => t.trim());
+    if (tags.includes('*')) {
+      if (currentVersion === undefined) throw new PreconditionFailed(`If-Match *: ${what} does not exist`);
+    } else {
+      const expected = tags.map(parseETag);
+      if (expected.some((v) => v === undefined)) throw new BadRequest(`If-Match "${header}" is not a version ETag such as W/"1"`);
+      if (currentVersion === undefined) throw new PreconditionFailed(`If-Match ${header}: ${what} does not exist`);
+      if (!expected.includes(currentVersion)) throw new PreconditionFailed(`If-Match ${header} does not match the current version W/"${currentVersion}" of ${what}`);
+    }
+  }
+  const noneMatch = req.headers['if-none-match'];
+  if (noneMatch !== undefined && currentVersion !== undefined) {
+    const tags = noneMatch.split(',').map((t) => t.trim());
+    if (tags.includes('*') || tags.map(parseETag).includes(currentVersion)) {
+      throw new PreconditionFailed(`If-None-Match ${noneMatch}: ${what} exists (version W/"${currentVersion}")`);
+    }
+  }
 }
 
 /**
@@ -96,6 +113,15 @@ export function newVersion(
     previousCompartment: options.previousCompartment,
     binary: options.binary,
   };
+}
+
+/**
+ * The representation of a version just written, as a read would answer it: a Binary
+ * carries its content (raw for a client that takes it, base64 `data` in FHIR JSON).
+ */
+export function writtenRepresentation(version: VersionWrite): Pick<FhirResponse, 'resource' | 'resourceText' | 'binary'> {
+  if (!version.binary) return { resource: version.body as Record<string, unknown>, resourceText: version.bodyText! };
+  return { resource: { ...(version.body as Record<string, unknown>), data: version.binary.data.toString('base64') }, binary: version.binary };
 }
 
 export function deletionVersion(resourceType: string, id: string, compartment: string, versionId: number, lastUpdated: string): VersionWrite {

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { PreconditionFailed } from '../http/errors';
 import { lockCriteria } from '../store/resources';
 import type { Session } from '../store/session';
-import { assertSupportedType, newVersion, nowInstant, requestResource } from './common';
+import { assertSupportedType, newVersion, nowInstant, requestResource, writtenRepresentation } from './common';
 import { assertValid, registerConformance } from './conformanceResources';
 import { findMatches, SearchRow } from './search';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
@@ -47,8 +47,7 @@ export async function create(ctx: InteractionContext, session: Session, req: Fhi
   await session.write([version]);
   return {
     status: 201,
-    resource: version.body as Record<string, unknown>,
-    resourceText: version.bodyText!,
+    ...writtenRepresentation(version),
     location: `${type}/${id}/_history/1`,
     versionId: 1,
     lastModified: new Date(version.lastUpdated),

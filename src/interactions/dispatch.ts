@@ -45,7 +45,8 @@ export interface Route {
 export function route(method: string, segments: string[]): Route {
   const [a, b, c, d] = segments;
   const n = segments.length;
-  const not = () => new MethodNotAllowed(`${method} is not allowed on /${segments.join('/')}`);
+  const not = (allow: string[]) => new MethodNotAllowed(`${method} is not allowed on /${segments.join('/')}`, allow);
+  const READS = ['GET', 'HEAD'];
   const op = segments.find((s) => s.startsWith('$'));
   if (op) {
     const at = segments.indexOf(op);
@@ -55,15 +56,15 @@ export function route(method: string, segments: string[]): Route {
   if (n === 0) {
     if (method === 'POST') return { interaction: 'transaction' };
     if (method === 'GET') throw new BadRequest('Search across all resource types is not supported: search one type, e.g. GET [base]/Patient', 'not-supported');
-    throw not();
+    throw not(['POST']);
   }
   if (n === 1 && a === 'metadata') {
     if (method === 'GET' || method === 'HEAD') return { interaction: 'capabilities' };
-    throw not();
+    throw not(READS);
   }
   if (n === 1 && a === '_history') {
     if (method === 'GET' || method === 'HEAD') return { interaction: 'history-system' };
-    throw not();
+    throw not(READS);
   }
   if (!/^[A-Z][A-Za-z]+$/.test(a)) throw new NotFound(`Unknown resource type "${a}"`);
   if (n === 1) {
@@ -75,33 +76,33 @@ export function route(method: string, segments: string[]): Route {
       PATCH: 'conditional-patch',
       DELETE: 'conditional-delete',
     };
-    if (!byMethod[method]) throw not();
+    if (!byMethod[method]) throw not(Object.keys(byMethod));
     return { interaction: byMethod[method], resourceType: a };
   }
   if (n === 2 && b === '_search') {
     if (method === 'POST' || method === 'GET') return { interaction: 'search-type', resourceType: a };
-    throw not();
+    throw not(['GET', 'POST']);
   }
   if (n === 2 && b === '_history') {
     if (method === 'GET' || method === 'HEAD') return { interaction: 'history-type', resourceType: a };
-    throw not();
+    throw not(READS);
   }
   if (n === 2) {
     const byMethod: Record<string, Interaction> = { GET: 'read', HEAD: 'read', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
-    if (!byMethod[method]) throw not();
+    if (!byMethod[method]) throw not(Object.keys(byMethod));
     return { interaction: byMethod[method], resourceType: a, id: b };
   }
   if (n === 3 && a === 'Patient' && (c === '*' || /^[A-Z][A-Za-z]+$/.test(c))) {
     if (method === 'GET' || method === 'HEAD') return { interaction: 'search-compartment', resourceType: a, id: b, compartmentType: c };
-    throw not();
+    throw not(READS);
   }
   if (n === 3 && c === '_history') {
     if (method === 'GET' || method === 'HEAD') return { interaction: 'history-instance', resourceType: a, id: b };
-    throw not();
+    throw not(READS);
   }
   if (n === 4 && c === '_history') {
     if (method === 'GET' || method === 'HEAD') return { interaction: 'vread', resourceType: a, id: b, versionId: d };
-    throw not();
+    throw not(READS);
   }
   throw new NotFound(`Unknown path /${segments.join('/')}`);
 }
@@ -143,11 +144,15 @@ export async function perform(ctx: InteractionContext, session: Session, r: Rout
     case 'search-compartment':
       return searchCompartment(ctx, session, req, r.compartmentType!);
     case 'operation': {
-      const op = OPERATIONS.find(
-        (o) => o.name === r.operation && (r.id ? o.instance && operationAppliesTo(o, r.resourceType!) : r.resourceType ? operationAppliesTo(o, r.resourceType) : o.system),
-      );
+      const named = OPERATIONS.filter((o) => o.name === r.operation && (!r.resourceType || operationAppliesTo(o, r.resourceType)));
+      const op = named.find((o) => (r.id ? o.instance : r.resourceType ? o.type : o.system));
+      const where = r.resourceType ? `${r.resourceType}${r.id ? '/[id]' : ''}/$${r.operation}` : `$${r.operation}`;
+      if (!op && named.length > 0) {
+        const levels = [named.some((o) => o.system) && `[base]/$${r.operation}`, named.some((o) => o.type) && `${r.resourceType ?? '[type]'}/$${r.operation}`, named.some((o) => o.instance) && `${r.resourceType ?? '[type]'}/[id]/$${r.operation}`].filter(Boolean);
+        throw new BadRequest(`${where} is not supported: invoke it as ${levels.join(' or ')}`, 'not-supported');
+      }
       if (!op) throw new NotFound(`Operation $${r.operation} is not supported${r.resourceType ? ` on ${r.resourceType}${r.id ? '/[id]' : ''}` : ''}`);
-      if (op.affectsState && req.method === 'GET') throw new MethodNotAllowed(`$${op.name} changes data: invoke it with POST`);
+      if (op.affectsState && req.method === 'GET') throw new MethodNotAllowed(`$${op.name} changes data: invoke it with POST`, ['POST']);
       return op.handler(ctx, session, req);
     }
     case 'transaction':

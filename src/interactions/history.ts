@@ -26,6 +26,7 @@ interface HistoryRow {
   deleted: boolean;
   method: string;
   body: string | null;
+  recreated: boolean;
 }
 
 function instant(name: string, value: string): { low: string; high: string } {
@@ -83,7 +84,10 @@ export async function history(ctx: InteractionContext, session: Session, req: Fh
   }
   const order = HISTORY_ORDER.map((c) => `${c.sql} ${c.descending !== backwards ? 'DESC' : 'ASC'}`).join(', ');
   const rows = await session.query<HistoryRow>(
-    `SELECT h.resource_type, h.id, h.version_id, h.last_updated, h.deleted, h.method, h.body::text AS body
+    `SELECT h.resource_type, h.id, h.version_id, h.last_updated, h.deleted, h.method, h.body::text AS body,
+            -- a version written over a deletion created the resource again (201)
+            EXISTS (SELECT 1 FROM resource_history p WHERE p.resource_type = h.resource_type AND p.id = h.id
+                      AND p.version_id = h.version_id - 1 AND p.deleted) AS recreated
        FROM resource_history h ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
       ORDER BY ${order} LIMIT ${count + 1}`,
     sql.bindings,
@@ -115,7 +119,7 @@ export async function history(ctx: InteractionContext, session: Session, req: Fh
       resource: new RawJson(r.body!),
       request: r.method === 'POST' ? { method: 'POST', url: r.resource_type } : { method: r.method, url: `${r.resource_type}/${r.id}` },
       response: {
-        status: versionId === 1 || r.method === 'POST' ? '201 Created' : '200 OK',
+        status: versionId === 1 || r.method === 'POST' || r.recreated ? '201 Created' : '200 OK',
         location: `${r.resource_type}/${r.id}/_history/${versionId}`,
         etag: etag(versionId),
         lastModified,

@@ -79,7 +79,8 @@ export async function executeSearch(ctx: InteractionContext, session: Session, s
     if (search.include.length || search.revinclude.length) page.included = await includes(ctx, session, search, page.rows, options.constraints);
   }
 
-  if (page.total === undefined && (options.withTotal || search.summary === 'count')) {
+  // _count=0 is treated as _summary=count (search.html#count)
+  if (page.total === undefined && (options.withTotal || search.summary === 'count' || search.count === 0)) {
     const countSql = sqlContext(ctx, options.constraints);
     let countWhere = whereClause(countSql, search);
     if (options.extra) countWhere += `\n  AND ${options.extra(countSql, 'r')}`;

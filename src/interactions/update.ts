@@ -3,7 +3,7 @@ import { BadRequest, PreconditionFailed } from '../http/errors';
 import { CurrentRow, lockCriteria, readCurrent } from '../store/resources';
 import type { Session } from '../store/session';
 import type { VersionWrite } from '../store/writeVersions';
-import { assertId, assertSupportedType, checkIfMatch, newVersion, nowInstant, requestResource } from './common';
+import { assertId, assertSupportedType, checkIfMatch, newVersion, nowInstant, requestResource, writtenRepresentation } from './common';
 import { assertValid, registerConformance } from './conformanceResources';
 import { findMatches } from './search';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
@@ -56,8 +56,7 @@ export async function writeNewVersion(
   const created = !current || current.deleted;
   return {
     status: created ? 201 : 200,
-    resource: version.body as Record<string, unknown>,
-    resourceText: version.bodyText!,
+    ...writtenRepresentation(version),
     location: `${type}/${id}/_history/${versionId}`,
     versionId,
     lastModified: new Date(version.lastUpdated),

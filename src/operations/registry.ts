@@ -12,7 +12,11 @@ export interface OperationEntry {
   system: boolean;
   /** Types it may be invoked on; '*' for every served type. */
   types: string[] | '*';
+  /** Invocable on the type itself ([type]/$op). */
+  type: boolean;
   instance: boolean;
+  /** What the CapabilityStatement says of this server's support, where it is narrower than the definition. */
+  documentation?: string;
   /** The operation only reads. */
   affectsState: boolean;
   handler(ctx: InteractionContext, session: Session, req: FhirRequest): Promise<FhirResponse>;
@@ -25,7 +29,9 @@ export const OPERATIONS: OperationEntry[] = [
     definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything',
     system: false,
     types: ['Patient'],
+    type: false,
     instance: true,
+    documentation: 'Instance level only (Patient/[id]/$everything), with start, end, _since, _type and _count; not for all patients at once.',
     affectsState: false,
     handler: everything,
   },
@@ -34,6 +40,7 @@ export const OPERATIONS: OperationEntry[] = [
     definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate',
     system: true,
     types: '*',
+    type: true,
     instance: true,
     affectsState: false,
     handler: validateOperation,
@@ -43,6 +50,7 @@ export const OPERATIONS: OperationEntry[] = [
     definition: 'http://hl7.org/fhir/OperationDefinition/ValueSet-expand',
     system: false,
     types: ['ValueSet'],
+    type: true,
     instance: true,
     affectsState: false,
     handler: expand,
@@ -52,6 +60,7 @@ export const OPERATIONS: OperationEntry[] = [
     definition: 'http://hl7.org/fhir/OperationDefinition/ValueSet-validate-code',
     system: false,
     types: ['ValueSet'],
+    type: true,
     instance: true,
     affectsState: false,
     handler: valueSetValidateCode,
@@ -61,6 +70,7 @@ export const OPERATIONS: OperationEntry[] = [
     definition: 'http://hl7.org/fhir/OperationDefinition/CodeSystem-validate-code',
     system: false,
     types: ['CodeSystem'],
+    type: true,
     instance: true,
     affectsState: false,
     handler: codeSystemValidateCode,

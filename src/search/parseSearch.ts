@@ -194,7 +194,7 @@ export class SearchParser {
       resultRaw: [],
     };
     const ignore = (diagnostics: string): never => {
-      if (this.options.strict) throw new BadRequest(diagnostics, 'not-supported');
+      if (this.options.strict) throw new BadRequest(diagnostics.replace(/:? (parameter )?ignored$/, ''), 'not-supported');
       parsed.warnings.push({ severity: 'warning', code: 'not-supported', diagnostics });
       throw new Ignored();
     };

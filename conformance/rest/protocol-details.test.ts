@@ -1,0 +1,169 @@
+import { FHIR_JSON, http, startTarget, Target } from '../harness';
+
+/**
+ * Details of the RESTful API that conformance testers check beyond the main interactions
+ * (http://hl7.org/fhir/R4/http.html, RFC 9110): the fhirVersion media-type parameter,
+ * Allow on 405, preconditions with `*`, a byte order mark, _count=0, operation levels.
+ */
+let t: Target;
+beforeAll(async () => {
+  t = await startTarget();
+});
+afterAll(() => t.close());
+
+async function createPatient(extra: Record<string, unknown> = {}): Promise<any> {
+  const res = await http(t.base, 'Patient', { method: 'POST', json: { resourceType: 'Patient', name: [{ family: 'Protocol' }], ...extra } });
+  expect(res.status).toBe(201);
+  return res.body;
+}
+
+describe('fhirVersion media-type parameter (http.html#version-parameter)', () => {
+  it('answers R4 for fhirVersion=4.0 and refuses another version with 406 (Accept) or 415 (Content-Type)', async () => {
+    const p = await createPatient();
+    expect((await http(t.base, `Patient/${p.id}`, { headers: { accept: `${FHIR_JSON}; fhirVersion=4.0` } })).status).toBe(200);
+    const other = await http(t.base, `Patient/${p.id}`, { headers: { accept: `${FHIR_JSON}; fhirVersion=3.0` } });
+    expect(other.status).toBe(406);
+    expect(other.body.resourceType).toBe('OperationOutcome');
+    const write = await http(t.base, 'Patient', {
+      method: 'POST',
+      headers: { 'content-type': `${FHIR_JSON}; fhirVersion=3.0` },
+      body: JSON.stringify({ resourceType: 'Patient' }),
+    });
+    expect(write.status).toBe(415);
+  });
+
+  it('sends Vary: Accept with content-negotiated answers', async () => {
+    const res = await http(t.base, 'metadata');
+    expect(res.headers.get('vary')).toMatch(/Accept/);
+  });
+});
+
+describe('methods', () => {
+  it.each([
+    ['POST', 'Patient/abc', ['GET', 'HEAD', 'PUT', 'PATCH', 'DELETE']],
+    ['PUT', 'metadata', ['GET', 'HEAD']],
+    ['DELETE', '_history', ['GET', 'HEAD']],
+  ])('%s /%s answers 405 with Allow', async (method, path, allowed) => {
+    const res = await http(t.base, path, { method, json: method === 'DELETE' ? undefined : { resourceType: 'Patient' } });
+    expect(res.status).toBe(405);
+    expect(res.body.resourceType).toBe('OperationOutcome');
+    expect(res.headers.get('allow')?.split(/,\s*/).sort()).toEqual([...allowed].sort());
+  });
+
+  it('refuses a JSON Patch document on POST with 415', async () => {
+    const res = await http(t.base, 'Patient', { method: 'POST', headers: { 'content-type': 'application/json-patch+json' }, body: '[]' });
+    expect(res.status).toBe(415);
+  });
+
+  it('accepts a JSON body that starts with a byte order mark', async () => {
+    const res = await http(t.base, 'Patient', { method: 'POST', headers: { 'content-type': FHIR_JSON }, body: '\uFEFF' + JSON.stringify({ resourceType: 'Patient', gender: 'male' }) });
+    expect(res.status).toBe(201);
+    expect(res.body.gender).toBe('male');
+  });
+
+  it('refuses an unknown _summary value on read as search does', async () => {
+    const p = await createPatient();
+    expect((await http(t.base, `Patient/${p.id}?_summary=bogus`)).status).toBe(400);
+    expect((await http(t.base, `Patient?_summary=bogus`)).status).toBe(400);
+  });
+});
+
+describe('preconditions with * (RFC 9110 §13.1)', () => {
+  it('If-Match: * updates an existing resource and refuses a missing one with 412', async () => {
+    const p = await createPatient();
+    const ok = await http(t.base, `Patient/${p.id}`, { method: 'PUT', headers: { 'if-match': '*' }, json: { ...p, gender: 'female' } });
+    expect(ok.status).toBe(200);
+    const missing = await http(t.base, 'Patient/no-such-patient-star', { method: 'PUT', headers: { 'if-match': '*' }, json: { resourceType: 'Patient', id: 'no-such-patient-star' } });
+    expect(missing.status).toBe(412);
+    expect((await http(t.base, 'Patient/no-such-patient-star')).status).toBe(404);
+  });
+
+  it('If-None-Match: * on PUT creates a new resource and refuses to replace an existing one', async () => {
+    const id = `star-${Date.now()}`;
+    const created = await http(t.base, `Patient/${id}`, { method: 'PUT', headers: { 'if-none-match': '*' }, json: { resourceType: 'Patient', id } });
+    expect(created.status).toBe(201);
+    const again = await http(t.base, `Patient/${id}`, { method: 'PUT', headers: { 'if-none-match': '*' }, json: { resourceType: 'Patient', id, gender: 'male' } });
+    expect(again.status).toBe(412);
+    expect((await http(t.base, `Patient/${id}`)).body.meta.versionId).toBe('1');
+  });
+});
+
+describe('history', () => {
+  it('shows a version written over a deletion as a creation (201)', async () => {
+    const p = await createPatient();
+    expect((await http(t.base, `Patient/${p.id}`, { method: 'DELETE' })).status).toBeLessThan(300);
+    const again = await http(t.base, `Patient/${p.id}`, { method: 'PUT', json: { resourceType: 'Patient', id: p.id } });
+    expect(again.status).toBe(201);
+    const history = await http(t.base, `Patient/${p.id}/_history`);
+    const statuses = history.body.entry.map((e: any) => [e.response.etag, e.response.status]);
+    expect(statuses).toEqual([
+      ['W/"3"', '201 Created'],
+      ['W/"2"', '204 No Content'],
+      ['W/"1"', '201 Created'],
+    ]);
+  });
+});
+
+describe('search and operations', () => {
+  it('_count=0 answers the number of matches and no entries, as _summary=count', async () => {
+    const family = `Zero${Date.now()}`;
+    await createPatient({ name: [{ family }] });
+    await createPatient({ name: [{ family }] });
+    const res = await http(t.base, `Patient?family=${family}&_count=0`);
+    expect(res.status).toBe(200);
+    expect(res.body.total).toBe(2);
+    expect(res.body.entry).toBeUndefined();
+  });
+
+  it('under strict handling an unknown parameter is refused without saying it was ignored', async () => {
+    const res = await http(t.base, 'Patient?bogus=1', { headers: { prefer: 'handling=strict' } });
+    expect(res.status).toBe(400);
+    expect(res.body.issue[0].diagnostics).toMatch(/bogus/);
+    expect(res.body.issue[0].diagnostics).not.toMatch(/ignored/);
+  });
+
+  it('type-level $everything is refused with a pointer to the instance level, as the CapabilityStatement documents', async () => {
+    const res = await http(t.base, 'Patient/$everything');
+    expect(res.status).toBe(400);
+    expect(res.body.issue[0].code).toBe('not-supported');
+    expect(res.body.issue[0].diagnostics).toMatch(/Patient\/\[id\]\/\$everything/);
+    const cs = (await http(t.base, 'metadata')).body;
+    const op = cs.rest[0].resource.find((r: any) => r.type === 'Patient').operation.find((o: any) => o.name === 'everything');
+    expect(op.documentation).toMatch(/Instance level only/);
+  });
+
+  it('lists search parameters with a definition only, not result parameters', async () => {
+    const cs = (await http(t.base, 'metadata')).body;
+    for (const resource of cs.rest[0].resource) {
+      for (const p of resource.searchParam ?? []) {
+        expect(['_count', '_sort', '_total', '_summary', '_elements']).not.toContain(p.name);
+        expect(p.definition).toMatch(/^https?:\/\//);
+      }
+    }
+    expect(cs.rest[0].documentation).toMatch(/_count/);
+  });
+
+  it('answers /metadata?_summary=true with the summary elements only', async () => {
+    const res = await http(t.base, 'metadata?_summary=true');
+    expect(res.status).toBe(200);
+    expect(res.body.resourceType).toBe('CapabilityStatement');
+    expect(res.body.fhirVersion).toBe('4.0.1');
+    expect(res.body.meta?.tag?.some((tag: any) => tag.code === 'SUBSETTED')).toBe(true);
+  });
+});
+
+describe('Binary written', () => {
+  it('answers a create with the content it stored: raw bytes, or the Binary with data in FHIR JSON', async () => {
+    const bytes = Buffer.from('%PDF-1.4 written');
+    const raw = await fetch(`${t.base}/Binary`, { method: 'POST', headers: { 'content-type': 'application/pdf' }, body: bytes });
+    expect(raw.status).toBe(201);
+    expect(raw.headers.get('content-type')).toMatch(/application\/pdf/);
+    expect(Buffer.from(await raw.arrayBuffer()).equals(bytes)).toBe(true);
+    const json = await http(t.base, 'Binary', { method: 'POST', headers: { 'content-type': 'application/pdf', accept: FHIR_JSON }, body: bytes });
+    expect(json.status).toBe(201);
+    expect(json.body.resourceType).toBe('Binary');
+    expect(Buffer.from(json.body.data, 'base64').equals(bytes)).toBe(true);
+    const xml = await fetch(`${t.base}/${json.headers.get('location')!.replace(/^.*\/fhir\//, '').replace(/\/_history\/.*$/, '')}`, { headers: { accept: 'application/fhir+xml' } });
+    expect(xml.status).toBe(406);
+  });
+});
