@@ -209,3 +209,48 @@ describe('conditional patch (PATCH [type]?criteria)', () => {
     await expectUnchanged(created);
   });
 });
+
+describe('FHIRPath Patch (http://hl7.org/fhir/R4/fhirpatch.html)', () => {
+  const operation = (type: string, path: string, extra: Record<string, unknown>[] = []) => ({
+    name: 'operation',
+    part: [{ name: 'type', valueCode: type }, { name: 'path', valueString: path }, ...extra],
+  });
+  const fhirPathPatch = (path: string, ...ops: unknown[]) =>
+    http(t.base, path, { method: 'PATCH', json: { resourceType: 'Parameters', parameter: ops }, headers: { 'content-type': 'application/fhir+json' } });
+
+  it('applies a Parameters patch sent as application/fhir+json as a new version', async () => {
+    const created = await createPatient();
+    const res = await fhirPathPatch(
+      `Patient/${created.id}`,
+      operation('replace', 'Patient.birthDate', [{ name: 'value', valueDate: '1962-04-02' }]),
+      operation('delete', 'Patient.telecom'),
+      operation('add', 'Patient', [{ name: 'name', valueString: 'name' }, { name: 'value', part: [{ name: 'use', valueCode: 'maiden' }, { name: 'family', valueString: 'Grand' }] }]),
+    );
+    expect(res.status).toBe(200);
+    expect(res.headers.get('etag')).toBe('W/"2"');
+    expect(res.body.birthDate).toBe('1962-04-02');
+    expect(res.body.telecom).toBeUndefined();
+    expect(res.body.name).toEqual([created.name[0], { use: 'maiden', family: 'Grand' }]);
+  });
+
+  it('refuses a malformed patch with 400, one that cannot apply with 422, and a result that is invalid; nothing written', async () => {
+    const created = await createPatient();
+    expect((await fhirPathPatch(`Patient/${created.id}`, operation('frobnicate', 'Patient.gender'))).status).toBe(400);
+    expect((await fhirPathPatch(`Patient/${created.id}`, operation('replace', 'Patient.identifier.where(false)', [{ name: 'value', valueString: 'x' }]))).status).toBe(422);
+    const invalid = await fhirPathPatch(`Patient/${created.id}`, operation('replace', 'Patient.gender', [{ name: 'value', valueCode: 'sometimes' }]));
+    expect(invalid.status).toBe(422);
+    await expectUnchanged(created);
+  });
+
+  it('refuses a JSON Patch array sent as application/fhir+json, and a Parameters sent as application/json-patch+json', async () => {
+    const created = await createPatient();
+    expect((await http(t.base, `Patient/${created.id}`, { method: 'PATCH', json: CHANGES, headers: { 'content-type': 'application/fhir+json' } })).status).toBe(415);
+    expect((await sendPatch(`Patient/${created.id}`, { resourceType: 'Parameters', parameter: [operation('delete', 'Patient.telecom')] })).status).toBe(400);
+    await expectUnchanged(created);
+  });
+
+  it('is declared in the CapabilityStatement', async () => {
+    const cs = await http(t.base, 'metadata');
+    expect(cs.body.patchFormat).toEqual(expect.arrayContaining(['application/json-patch+json', 'application/fhir+json']));
+  });
+});

@@ -54,8 +54,10 @@ async function parseBody(ctx: InteractionContext, req: Request, r: Route, fhir: 
   if (kind === 'json-patch' && method !== 'PATCH') {
     throw new FhirError(415, [{ severity: 'error', code: 'not-supported', diagnostics: 'application/json-patch+json is only accepted by PATCH' }]);
   }
-  if (method === 'PATCH' && kind !== 'json-patch') {
-    throw new FhirError(415, [{ severity: 'error', code: 'not-supported', diagnostics: 'PATCH takes a JSON Patch document (Content-Type: application/json-patch+json)' }]);
+  if (method === 'PATCH' && kind !== 'json-patch' && kind !== 'json') {
+    throw new FhirError(415, [
+      { severity: 'error', code: 'not-supported', diagnostics: 'PATCH takes a JSON Patch document (application/json-patch+json) or a FHIRPath Patch Parameters resource (application/fhir+json)' },
+    ]);
   }
   try {
     // a UTF-8 byte order mark may precede JSON text (RFC 8259 §8.1)
@@ -63,6 +65,14 @@ async function parseBody(ctx: InteractionContext, req: Request, r: Route, fhir: 
     fhir.body = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
   } catch (e) {
     throw new BadRequest(`The body is not valid JSON: ${(e as Error).message}`, 'structure');
+  }
+  if (method === 'PATCH') {
+    // the content type says which patch format the body is
+    const isParameters = (fhir.body as { resourceType?: unknown } | null)?.resourceType === 'Parameters';
+    if (kind === 'json' && !isParameters) {
+      throw new FhirError(415, [{ severity: 'error', code: 'not-supported', diagnostics: 'A PATCH in application/fhir+json is a FHIRPath Patch: a Parameters resource. A JSON Patch document goes as application/json-patch+json' }]);
+    }
+    if (kind === 'json-patch' && !Array.isArray(fhir.body)) throw new BadRequest('A JSON Patch document must be an array of operations', 'structure');
   }
 }
 

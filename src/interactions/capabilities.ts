@@ -70,7 +70,7 @@ export function capabilityStatement(ctx: InteractionContext): CapabilityStatemen
     implementation: { description: 'FHIR R4 server of the national personal health record', url: ctx.config.baseUrl },
     fhirVersion: '4.0.1',
     format: ['application/fhir+json', 'json'],
-    patchFormat: ['application/json-patch+json'],
+    patchFormat: ['application/json-patch+json', 'application/fhir+json'],
     rest: [
       {
         mode: 'server',

@@ -5,27 +5,40 @@ import type { Session } from '../store/session';
 import { assertId, assertSupportedType, checkIfMatch } from './common';
 import { findMatches } from './search';
 import { assertValid } from './conformanceResources';
+import { applyFhirPathPatch, parseOperations } from './fhirpathPatch';
 import { writeNewVersion } from './update';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 
-function patchOperations(req: FhirRequest): Operation[] {
-  if (!Array.isArray(req.body)) throw new BadRequest('A JSON Patch body must be an array of operations (application/json-patch+json)', 'structure');
-  const error = validatePatch(req.body as Operation[]);
+/** The patch of a request: a JSON Patch document, or a FHIRPath Patch (a Parameters resource), checked before anything is read. */
+function patchOf(req: FhirRequest): (resource: Record<string, unknown>) => Record<string, unknown> {
+  const body = req.body as { resourceType?: unknown } | undefined;
+  if (body && !Array.isArray(body) && typeof body === 'object' && body.resourceType === 'Parameters') {
+    try {
+      parseOperations(body);
+    } catch (e) {
+      throw new BadRequest(`Invalid FHIRPath Patch: ${(e as Error).message}`, 'structure');
+    }
+    return (resource) => applyFhirPathPatch(resource, body);
+  }
+  if (!Array.isArray(body)) {
+    throw new BadRequest('PATCH takes a JSON Patch document (application/json-patch+json) or a FHIRPath Patch Parameters resource (application/fhir+json)', 'structure');
+  }
+  const error = validatePatch(body as Operation[]);
   if (error) throw new BadRequest(`Invalid JSON Patch: ${error.message.split('\n')[0]} (operation ${error.index})`, 'structure');
-  return req.body as Operation[];
+  return (resource) => applyPatch(resource, body as Operation[], true, false).newDocument;
 }
 
 async function patchResource(ctx: InteractionContext, session: Session, req: FhirRequest, type: string, id: string): Promise<FhirResponse> {
-  const operations = patchOperations(req);
+  const apply = patchOf(req);
   const current = await readCurrent(session, type, id, { forUpdate: true });
   if (!current) throw new NotFound(`${type}/${id} is not known`);
   if (current.deleted) throw new Gone(`${type}/${id} was deleted`);
   checkIfMatch(req, current.versionId, `${type}/${id}`);
   let patched: Record<string, unknown>;
   try {
-    patched = applyPatch(JSON.parse(current.body!), operations, true, false).newDocument;
+    patched = apply(JSON.parse(current.body!) as Record<string, unknown>);
   } catch (e) {
-    throw new Unprocessable([{ severity: 'error', code: 'processing', diagnostics: `JSON Patch failed: ${(e as Error).message.split('\n')[0]}` }]);
+    throw new Unprocessable([{ severity: 'error', code: 'processing', diagnostics: `Patch failed: ${(e as Error).message.split('\n')[0]}` }]);
   }
   if (patched.resourceType !== type || patched.id !== id) {
     throw new Unprocessable([{ severity: 'error', code: 'processing', diagnostics: 'A patch may not change resourceType or id' }]);
@@ -35,7 +48,7 @@ async function patchResource(ctx: InteractionContext, session: Session, req: Fhi
   return writeNewVersion(ctx, session, type, id, patched, current, undefined, 'PATCH');
 }
 
-/** patch: PATCH [type]/[id] with a JSON Patch document. */
+/** patch: PATCH [type]/[id] with a JSON Patch document or a FHIRPath Patch. */
 export async function patch(ctx: InteractionContext, session: Session, req: FhirRequest): Promise<FhirResponse> {
   return patchResource(ctx, session, req, assertSupportedType(ctx, req.resourceType), assertId(req.id));
 }

@@ -1,0 +1,67 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { nirKey } from '../../src/validation/domain';
+import { http, startTarget, Target } from '../harness';
+
+/**
+ * The French PDSm document replacement (ITI-65 "remplacement"): one transaction posts the
+ * new DocumentReference, its SubmissionSet List and Binary, and marks the replaced
+ * document `superseded` with a FHIRPath Patch. Run on the official example Bundle.
+ */
+let t: Target;
+beforeAll(async () => {
+  t = await startTarget();
+});
+afterAll(() => t.close());
+
+const EXAMPLE = path.resolve(__dirname, '../../../shared/reference/examples/pdsm4dmp/examples/Bundle-example-td2-1-remplacement.json');
+const INS_NIR = 'urn:oid:1.2.250.1.213.1.4.8';
+const available = fs.existsSync(EXAMPLE);
+
+(available ? it : it.skip)('replaces a document: new version created, the old one superseded, references resolved', async () => {
+  // the example's INS has no valid key: a valid one, unique to this run, takes its place
+  const body13 = `1${String(Date.now()).slice(-12)}`;
+  const ins = body13 + nirKey(body13);
+  const text = fs.readFileSync(EXAMPLE, 'utf8').replaceAll('123456789012345', ins);
+  const bundle = JSON.parse(text);
+  const suffix = String(Date.now());
+  const replacedId = `doc-x-${suffix}`;
+  const bundleText = JSON.stringify(bundle).replaceAll('DocumentReference/doc-x-id', `DocumentReference/${replacedId}`);
+
+  const patient = await http(t.base, 'Patient', { method: 'POST', json: { resourceType: 'Patient', identifier: [{ system: INS_NIR, value: ins }], name: [{ family: 'Remplacement' }] } });
+  expect(patient.status).toBe(201);
+  const old = await http(t.base, `DocumentReference/${replacedId}`, {
+    method: 'PUT',
+    json: {
+      resourceType: 'DocumentReference',
+      id: replacedId,
+      status: 'current',
+      subject: { reference: `Patient/${patient.body.id}` },
+      content: [{ attachment: { contentType: 'application/xml', url: 'Binary/previous' } }],
+    },
+  });
+  expect(old.status).toBe(201);
+
+  const res = await http(t.base, '', { method: 'POST', body: bundleText, headers: { 'content-type': 'application/fhir+json' } });
+  expect(res.status).toBe(200);
+  expect(res.body.type).toBe('transaction-response');
+  const statuses = res.body.entry.map((e: any) => e.response.status);
+  expect(statuses).toEqual(['201 Created', '201 Created', '200 OK', '201 Created']);
+
+  const replaced = await http(t.base, `DocumentReference/${replacedId}`);
+  expect(replaced.body.status).toBe('superseded');
+  expect(replaced.body.meta.versionId).toBe('2');
+
+  const newDocId = /DocumentReference\/([^/]+)\//.exec(res.body.entry[1].response.location)![1];
+  const newDoc = await http(t.base, `DocumentReference/${newDocId}`);
+  expect(newDoc.body.subject.reference).toBe(`Patient/${patient.body.id}`);
+  expect(newDoc.body.relatesTo[0]).toMatchObject({ code: 'replaces', target: { reference: `DocumentReference/${replacedId}` } });
+  const binaryId = /Binary\/([^/]+)\//.exec(res.body.entry[3].response.location)![1];
+  expect(newDoc.body.content[0].attachment.url).toBe(`Binary/${binaryId}`);
+  const list = await http(t.base, `List/${/List\/([^/]+)\//.exec(res.body.entry[0].response.location)![1]}`);
+  expect(list.body.entry[0].item.reference).toBe(`DocumentReference/${newDocId}`);
+
+  // the patient's current documents: the new one, not the superseded one
+  const current = await http(t.base, `DocumentReference?patient=${patient.body.id}&status=current`);
+  expect(current.body.entry.map((e: any) => e.resource.id)).toEqual([newDocId]);
+});

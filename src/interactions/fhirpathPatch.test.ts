@@ -1,0 +1,65 @@
+import { applyFhirPathPatch, PatchError, repeats } from './fhirpathPatch';
+
+const op = (type: string, path: string, extra: Record<string, unknown>[] = []) => ({
+  name: 'operation',
+  part: [{ name: 'type', valueCode: type }, { name: 'path', valueString: path }, ...extra],
+});
+const patch = (...operation: unknown[]) => ({ resourceType: 'Parameters', parameter: operation });
+
+const patient = () => ({
+  resourceType: 'Patient',
+  id: 'p',
+  active: true,
+  identifier: [
+    { system: 's1', value: '1' },
+    { system: 's2', value: '2' },
+  ],
+  name: [{ family: 'Durand', given: ['Paul', 'Jean'] }],
+});
+
+describe('FHIRPath Patch (fhirpatch.html)', () => {
+  it.each([
+    ['replace a primitive', op('replace', 'Patient.active', [{ name: 'value', valueBoolean: false }]), (r: any) => expect(r.active).toBe(false)],
+    ['replace a list item chosen by where()', op('replace', "Patient.identifier.where(system='s2')", [{ name: 'value', part: [{ name: 'system', valueUri: 's3' }, { name: 'value', valueString: '3' }] }]), (r: any) => expect(r.identifier).toEqual([{ system: 's1', value: '1' }, { system: 's3', value: '3' }])],
+    ['delete a list item', op('delete', "Patient.identifier.where(system='s1')"), (r: any) => expect(r.identifier).toEqual([{ system: 's2', value: '2' }])],
+    ['delete what is not there (no effect)', op('delete', 'Patient.birthDate'), (r: any) => expect(r).toEqual(patient())],
+    ['add to a repeating element', op('add', 'Patient', [{ name: 'name', valueString: 'telecom' }, { name: 'value', part: [{ name: 'system', valueCode: 'phone' }, { name: 'value', valueString: '0102030405' }] }]), (r: any) => expect(r.telecom).toEqual([{ system: 'phone', value: '0102030405' }])],
+    ['add a single element', op('add', 'Patient', [{ name: 'name', valueString: 'gender' }, { name: 'value', valueCode: 'male' }]), (r: any) => expect(r.gender).toBe('male')],
+    ['add inside a datatype', op('add', 'Patient.name[0]', [{ name: 'name', valueString: 'prefix' }, { name: 'value', valueString: 'Dr' }]), (r: any) => expect(r.name[0].prefix).toEqual(['Dr'])],
+    ['insert at an index', op('insert', 'Patient.name[0].given', [{ name: 'index', valueInteger: 1 }, { name: 'value', valueString: 'Marie' }]), (r: any) => expect(r.name[0].given).toEqual(['Paul', 'Marie', 'Jean'])],
+    ['move within a list', op('move', 'Patient.identifier', [{ name: 'source', valueInteger: 1 }, { name: 'destination', valueInteger: 0 }]), (r: any) => expect(r.identifier.map((i: any) => i.system)).toEqual(['s2', 's1'])],
+  ])('%s', (_what, operation, check) => {
+    const before = patient();
+    const after = applyFhirPathPatch(before, patch(operation));
+    check(after);
+    expect(before).toEqual(patient()); // the input is not changed
+  });
+
+  it('applies operations in order', () => {
+    const after = applyFhirPathPatch(patient(), patch(op('delete', "Patient.identifier.where(system='s1')"), op('replace', 'Patient.identifier[0].value', [{ name: 'value', valueString: 'two' }])));
+    expect(after.identifier).toEqual([{ system: 's2', value: 'two' }]);
+  });
+
+  it.each([
+    ['a path selecting several elements for replace', patch(op('replace', 'Patient.identifier', [{ name: 'value', valueString: 'x' }])), /exactly one/],
+    ['a path selecting nothing for replace', patch(op('replace', 'Patient.birthDate', [{ name: 'value', valueDate: '2000-01-01' }])), /exactly one/],
+    ['an unknown operation type', patch(op('frobnicate', 'Patient.active')), /type must be/],
+    ['replace without a value', patch(op('replace', 'Patient.active')), /needs a value/],
+    ['insert past the end', patch(op('insert', 'Patient.name[0].given', [{ name: 'index', valueInteger: 5 }, { name: 'value', valueString: 'x' }])), /past the end/],
+    ['not a Parameters resource', { resourceType: 'Patient' }, /Parameters/],
+    ['an invalid FHIRPath', patch(op('delete', 'Patient.(')), /not a valid FHIRPath/],
+    ['adding a second value to a single element', patch(op('add', 'Patient', [{ name: 'name', valueString: 'active' }, { name: 'value', valueBoolean: false }])), /does not repeat/],
+  ])('refuses %s', (_what, parameters, message) => {
+    expect(() => applyFhirPathPatch(patient(), parameters)).toThrow(PatchError);
+    expect(() => applyFhirPathPatch(patient(), parameters)).toThrow(message);
+  });
+
+  it('knows which elements repeat from the R4 definitions, through datatypes and backbone elements', () => {
+    expect(repeats('Patient', 'telecom')).toBe(true);
+    expect(repeats('Patient', 'gender')).toBe(false);
+    expect(repeats('HumanName', 'given')).toBe(true);
+    expect(repeats('DocumentReference.relatesTo', 'code')).toBe(false);
+    expect(repeats('DocumentReference', 'relatesTo')).toBe(true);
+    expect(repeats('Observation', 'valueQuantity')).toBe(false);
+  });
+});

@@ -1,0 +1,195 @@
+import fhirpath from 'fhirpath';
+import r4Model from 'fhirpath/fhir-context/r4';
+import { coreStructureDefinition } from '../validation/loader';
+
+/**
+ * FHIRPath Patch (http://hl7.org/fhir/R4/fhirpatch.html): a Parameters resource whose
+ * `operation` parameters add, insert, delete, replace or move elements located by FHIRPath.
+ * The French document replacement flow (PDSm ITI-65) marks the replaced DocumentReference
+ * `superseded` this way. Applied to a copy; a failure says which operation and why.
+ */
+
+export class PatchError extends Error {}
+
+interface Part {
+  name?: string;
+  part?: Part[];
+  [key: string]: unknown;
+}
+
+interface Operation {
+  type: string;
+  path: string;
+  name?: string;
+  value?: unknown;
+  index?: number;
+  source?: number;
+  destination?: number;
+}
+
+/** A located element: the object or array that holds it, and where. */
+interface Node {
+  data: unknown;
+  propName: string | null;
+  index: number | null;
+  path: string | null;
+  parentResNode: Node | null;
+}
+
+const TYPES = new Set(['add', 'insert', 'delete', 'replace', 'move']);
+
+/** The value of a part: its value[x], or an object built from its own parts (complex values). */
+function partValue(p: Part): unknown {
+  for (const [k, v] of Object.entries(p)) if (k.startsWith('value') && k.length > 5) return v;
+  if (!p.part) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const sub of p.part) {
+    if (!sub.name) continue;
+    const v = partValue(sub);
+    if (sub.name in out) out[sub.name] = ([] as unknown[]).concat(out[sub.name], v);
+    else out[sub.name] = v;
+  }
+  return out;
+}
+
+function integer(p: Part, what: string): number {
+  const v = p.valueInteger;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new PatchError(`${what} must be a non-negative valueInteger`);
+  return v;
+}
+
+export function parseOperations(parameters: unknown): Operation[] {
+  const params = parameters as { resourceType?: string; parameter?: Part[] };
+  if (!params || params.resourceType !== 'Parameters') throw new PatchError('A FHIRPath Patch is a Parameters resource');
+  const ops = (params.parameter ?? []).filter((p) => p.name === 'operation');
+  if (ops.length === 0 || ops.length !== (params.parameter ?? []).length) throw new PatchError('A FHIRPath Patch holds "operation" parameters only, at least one');
+  return ops.map((op, i) => {
+    const parts = new Map((op.part ?? []).map((p) => [p.name, p]));
+    const type = parts.get('type')?.valueCode;
+    const path = parts.get('path')?.valueString;
+    if (typeof type !== 'string' || !TYPES.has(type)) throw new PatchError(`operation ${i}: type must be add, insert, delete, replace or move`);
+    if (typeof path !== 'string' || path === '') throw new PatchError(`operation ${i}: path (valueString) is required`);
+    const out: Operation = { type, path };
+    if (type === 'add') {
+      const name = parts.get('name')?.valueString;
+      if (typeof name !== 'string' || !/^[A-Za-z][A-Za-z0-9]*$/.test(name)) throw new PatchError(`operation ${i}: add needs the name of the element to add`);
+      out.name = name;
+    }
+    if (type === 'add' || type === 'insert' || type === 'replace') {
+      const value = parts.get('value');
+      out.value = value ? partValue(value) : undefined;
+      if (out.value === undefined) throw new PatchError(`operation ${i}: ${type} needs a value`);
+    }
+    if (type === 'insert') out.index = integer(parts.get('index') ?? {}, `operation ${i}: index`);
+    if (type === 'move') {
+      out.source = integer(parts.get('source') ?? {}, `operation ${i}: source`);
+      out.destination = integer(parts.get('destination') ?? {}, `operation ${i}: destination`);
+    }
+    return out;
+  });
+}
+
+function locate(resource: object, path: string, what: string): Node[] {
+  try {
+    return fhirpath.evaluate(resource, path, undefined, r4Model, { resolveInternalTypes: false }) as unknown as Node[];
+  } catch (e) {
+    throw new PatchError(`${what}: path "${path}" is not a valid FHIRPath expression (${(e as Error).message})`);
+  }
+}
+
+function single(nodes: Node[], path: string, what: string): Node {
+  if (nodes.length !== 1) throw new PatchError(`${what}: path "${path}" must select exactly one element, it selects ${nodes.length}`);
+  return nodes[0];
+}
+
+function holder(node: Node, what: string): Record<string, unknown> {
+  const parent = node.parentResNode?.data;
+  if (!node.propName || !parent || typeof parent !== 'object') throw new PatchError(`${what}: the resource itself cannot be replaced or deleted`);
+  return parent as Record<string, unknown>;
+}
+
+/** Does the element `child` of the element at model path `path` repeat (max ≠ 1)? */
+export function repeats(path: string, child: string): boolean {
+  let [type, ...rest] = path.split('.');
+  let within = [type, ...rest].join('.');
+  for (let hops = 0; hops < 10; hops++) {
+    const sd = coreStructureDefinition(`http://hl7.org/fhir/StructureDefinition/${type}`);
+    const elements = (sd?.snapshot?.element ?? []) as { path: string; max?: string; type?: { code: string }[] }[];
+    const wanted = `${within}.${child}`;
+    const found = elements.find((e) => e.path === wanted || (e.path.endsWith('[x]') && wanted.startsWith(e.path.slice(0, -3))));
+    if (found) return found.max !== '1';
+    // the path goes through a datatype: continue in that datatype's definition
+    const owner = elements.find((e) => e.path === within);
+    const code = owner?.type?.[0]?.code;
+    if (!code || code === 'BackboneElement' || code === 'Element') return false;
+    type = code;
+    within = code;
+  }
+  return false;
+}
+
+/** The list a path names and the object holding it (insert, move): `<parent>.<name>` in the path. */
+function listOf(resource: object, path: string, what: string): { owner: Record<string, unknown>; name: string } {
+  const m = /^(.*)\.([A-Za-z][A-Za-z0-9]*)$/.exec(path);
+  if (!m) throw new PatchError(`${what}: path "${path}" must end with the name of a repeating element`);
+  const owner = single(locate(resource, m[1], what), m[1], what).data;
+  if (!owner || typeof owner !== 'object' || Array.isArray(owner)) throw new PatchError(`${what}: "${m[1]}" is not an element that holds "${m[2]}"`);
+  return { owner: owner as Record<string, unknown>, name: m[2] };
+}
+
+/** Applies the operations in order to a copy of `resource`. */
+export function applyFhirPathPatch(resource: Record<string, unknown>, parameters: unknown): Record<string, unknown> {
+  const operations = parseOperations(parameters);
+  const doc = structuredClone(resource);
+  operations.forEach((op, i) => {
+    const what = `operation ${i} (${op.type})`;
+    switch (op.type) {
+      case 'replace':
+      case 'delete': {
+        const nodes = locate(doc, op.path, what);
+        if (op.type === 'delete' && nodes.length === 0) return; // nothing to delete
+        const node = single(nodes, op.path, what);
+        const parent = holder(node, what);
+        const key = node.propName!;
+        if (node.index !== null && Array.isArray(parent[key])) {
+          const list = parent[key] as unknown[];
+          if (op.type === 'replace') list[node.index] = op.value;
+          else {
+            list.splice(node.index, 1);
+            if (list.length === 0) delete parent[key];
+          }
+        } else if (op.type === 'replace') parent[key] = op.value;
+        else delete parent[key];
+        return;
+      }
+      case 'add': {
+        const node = single(locate(doc, op.path, what), op.path, what);
+        const target = node.data;
+        if (!target || typeof target !== 'object' || Array.isArray(target)) throw new PatchError(`${what}: path "${op.path}" is not an element that can hold "${op.name}"`);
+        const obj = target as Record<string, unknown>;
+        const modelPath = node.path ?? String((target as { resourceType?: string }).resourceType ?? '');
+        if (Array.isArray(obj[op.name!]) || repeats(modelPath, op.name!)) obj[op.name!] = [...((obj[op.name!] as unknown[]) ?? []), op.value];
+        else if (obj[op.name!] !== undefined) throw new PatchError(`${what}: "${op.name}" already has a value and does not repeat (use replace)`);
+        else obj[op.name!] = op.value;
+        return;
+      }
+      case 'insert':
+      case 'move': {
+        const { owner, name } = listOf(doc, op.path, what);
+        const list = (owner[name] as unknown[] | undefined) ?? [];
+        if (!Array.isArray(list)) throw new PatchError(`${what}: "${op.path}" is not a list`);
+        if (op.type === 'insert') {
+          if (op.index! > list.length) throw new PatchError(`${what}: index ${op.index} is past the end of the list (${list.length})`);
+          list.splice(op.index!, 0, op.value);
+        } else {
+          if (op.source! >= list.length || op.destination! >= list.length) throw new PatchError(`${what}: source and destination must be within the list (${list.length})`);
+          const [moved] = list.splice(op.source!, 1);
+          list.splice(op.destination!, 0, moved);
+        }
+        owner[name] = list;
+        return;
+      }
+    }
+  });
+  return doc;
+}
