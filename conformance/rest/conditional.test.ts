@@ -231,3 +231,28 @@ describe('criteria that select nothing: 400, never "every resource"', () => {
     expect(await countAllPatients()).toBe(before);
   });
 });
+
+describe('conditional references outside a transaction', () => {
+  it('resolves a conditional reference on create and update to the one matching resource, 412 otherwise', async () => {
+    const marker = `cref-${Date.now()}`;
+    const patient = await http(t.base, 'Patient', { method: 'POST', json: { resourceType: 'Patient', identifier: [{ system: 'urn:test:cref', value: marker }] } });
+    expect(patient.status).toBe(201);
+    const observation = {
+      resourceType: 'Observation',
+      status: 'final',
+      code: { coding: [{ system: 'http://loinc.org', code: '29463-7' }] },
+      subject: { reference: `Patient?identifier=urn:test:cref|${marker}` },
+    };
+    const created = await http(t.base, 'Observation', { method: 'POST', json: observation });
+    expect(created.status).toBe(201);
+    expect(created.body.subject.reference).toBe(`Patient/${patient.body.id}`);
+    const missing = await http(t.base, 'Observation', { method: 'POST', json: { ...observation, subject: { reference: `Patient?identifier=urn:test:cref|${marker}-none` } } });
+    expect(missing.status).toBe(412);
+    const updated = await http(t.base, `Observation/${created.body.id}`, { method: 'PUT', json: { ...observation, id: created.body.id, status: 'amended' } });
+    expect(updated.status).toBe(200);
+    expect(updated.body.subject.reference).toBe(`Patient/${patient.body.id}`);
+    // searches see a real reference, never a search URL
+    const found = await http(t.base, `Observation?subject=Patient/${patient.body.id}`);
+    expect(found.body.entry.map((e: any) => e.resource.id)).toEqual([created.body.id]);
+  });
+});

@@ -3,6 +3,7 @@ import { PreconditionFailed } from '../http/errors';
 import { lockCriteria } from '../store/resources';
 import type { Session } from '../store/session';
 import { assertSupportedType, newVersion, nowInstant, requestResource, writtenRepresentation } from './common';
+import { withConditionalReferencesResolved } from './conditionalReferences';
 import { assertValid, registerConformance } from './conformanceResources';
 import { findMatches, SearchRow } from './search';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
@@ -24,7 +25,8 @@ export async function create(ctx: InteractionContext, session: Session, req: Fhi
   const type = assertSupportedType(ctx, req.resourceType);
   const { resource: received, binary } = requestResource(req, type);
   // a client id on create is ignored (http.html#create), so it cannot make the resource invalid either
-  const { id: _ignored, ...resource } = received;
+  const { id: _ignored, ...unresolved } = received;
+  const resource = await withConditionalReferencesResolved(ctx, session, unresolved);
   assertValid(ctx, resource, 'create');
 
   const ifNoneExist = req.headers['if-none-exist'];

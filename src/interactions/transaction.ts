@@ -5,7 +5,7 @@ import type { Session } from '../store/session';
 import { etag } from './common';
 import { create, ifNoneExistMatch } from './create';
 import { perform, route, Route } from './dispatch';
-import { findMatches } from './search';
+import { collectConditionalReferences, resolveConditionalReferences } from './conditionalReferences';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 import { inTransaction } from './unitOfWork';
 
@@ -143,16 +143,6 @@ function referencesOf(value: unknown, found: string[] = []): string[] {
   return found;
 }
 
-function collectConditionalReferences(value: unknown, found: Set<string>): void {
-  if (Array.isArray(value)) value.forEach((v) => collectConditionalReferences(v, found));
-  else if (value && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value)) {
-      if (k === 'reference' && typeof v === 'string' && /^[A-Z][A-Za-z]+\?/.test(v)) found.add(v);
-      else collectConditionalReferences(v, found);
-    }
-  }
-}
-
 async function runTransaction(ctx: InteractionContext, session: Session, entries: PreparedEntry[], outer: FhirRequest): Promise<Record<string, unknown>[]> {
   const seen = new Set<string>();
   for (const p of entries) {
@@ -203,13 +193,7 @@ async function runTransaction(ctx: InteractionContext, session: Session, entries
   }
   const conditional = new Set<string>();
   for (const p of entries) collectConditionalReferences(p.req.body, conditional);
-  for (const ref of conditional) {
-    const [type, criteria] = [ref.slice(0, ref.indexOf('?')), ref.slice(ref.indexOf('?') + 1)];
-    if (!ctx.registry.isSupported(type)) throw new BadRequest(`Conditional reference "${ref}": unknown resource type`);
-    const matches = await findMatches(ctx, session, type, criteria, 2);
-    if (matches.length !== 1) throw new PreconditionFailed(`Conditional reference "${ref}" matches ${matches.length === 0 ? 'no' : 'more than one'} ${type}`);
-    resolved.set(ref, `${type}/${matches[0].id}`);
-  }
+  await resolveConditionalReferences(ctx, session, conditional, resolved);
 
   const ordered = entries.filter((p) => p.method !== 'DELETE').sort((x, y) => ORDER[x.method] - ORDER[y.method] || x.index - y.index);
   for (const p of ordered) {

@@ -4,6 +4,7 @@ import { CurrentRow, lockCriteria, readCurrent } from '../store/resources';
 import type { Session } from '../store/session';
 import type { VersionWrite } from '../store/writeVersions';
 import { assertId, assertSupportedType, checkIfMatch, newVersion, nowInstant, requestResource, writtenRepresentation } from './common';
+import { withConditionalReferencesResolved } from './conditionalReferences';
 import { assertValid, registerConformance } from './conformanceResources';
 import { findMatches } from './search';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
@@ -22,6 +23,7 @@ export async function storeNewVersion(
   binary?: VersionWrite['binary'],
   method: VersionWrite['method'] = 'PUT',
 ): Promise<FhirResponse> {
+  resource = await withConditionalReferencesResolved(ctx, session, resource);
   assertValid(ctx, { ...resource, id }, 'update');
   const current = await readCurrent(session, type, id, { forUpdate: true, withBody: false });
   checkIfMatch(req, current && !current.deleted ? current.versionId : undefined, `${type}/${id}`);

@@ -1,0 +1,52 @@
+import { BadRequest, PreconditionFailed } from '../http/errors';
+import type { Session } from '../store/session';
+import { findMatches } from './search';
+import type { InteractionContext } from './types';
+
+/** A conditional reference: `Type?criteria` in Reference.reference (http.html#trules). */
+const CONDITIONAL = /^[A-Z][A-Za-z]+\?/;
+
+export function collectConditionalReferences(value: unknown, found: Set<string>): void {
+  if (Array.isArray(value)) value.forEach((v) => collectConditionalReferences(v, found));
+  else if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      if (k === 'reference' && typeof v === 'string' && CONDITIONAL.test(v)) found.add(v);
+      else collectConditionalReferences(v, found);
+    }
+  }
+}
+
+/** Each conditional reference resolved to the one resource it matches (`Type/id`); 412 on none or several. */
+export async function resolveConditionalReferences(ctx: InteractionContext, session: Session, references: Iterable<string>, into: Map<string, string>): Promise<void> {
+  for (const ref of references) {
+    if (into.has(ref)) continue;
+    const [type, criteria] = [ref.slice(0, ref.indexOf('?')), ref.slice(ref.indexOf('?') + 1)];
+    if (!ctx.registry.isSupported(type)) throw new BadRequest(`Conditional reference "${ref}": unknown resource type`);
+    const matches = await findMatches(ctx, session, type, criteria, 2);
+    if (matches.length !== 1) throw new PreconditionFailed(`Conditional reference "${ref}" matches ${matches.length === 0 ? 'no' : 'more than one'} ${type}`);
+    into.set(ref, `${type}/${matches[0].id}`);
+  }
+}
+
+function replace(value: unknown, resolved: Map<string, string>): unknown {
+  if (Array.isArray(value)) return value.map((v) => replace(v, resolved));
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = k === 'reference' && typeof v === 'string' ? (resolved.get(v) ?? v) : replace(v, resolved);
+    return out;
+  }
+  return value;
+}
+
+/**
+ * A resource written outside a transaction may use conditional references too: they are
+ * resolved the same way, so that no search URL is ever stored as a reference.
+ */
+export async function withConditionalReferencesResolved(ctx: InteractionContext, session: Session, resource: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const found = new Set<string>();
+  collectConditionalReferences(resource, found);
+  if (found.size === 0) return resource;
+  const resolved = new Map<string, string>();
+  await resolveConditionalReferences(ctx, session, found, resolved);
+  return replace(resource, resolved) as Record<string, unknown>;
+}
