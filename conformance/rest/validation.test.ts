@@ -139,15 +139,30 @@ describe('$validate', () => {
     expect(errors(res.body).some((i: any) => /differs/.test(i.diagnostics))).toBe(true);
   });
 
-  it('checks mode=delete against the stored resource', async () => {
+  it('checks mode=delete against the stored resource: 404 when there is none', async () => {
     const res = await http(t.base, 'Patient/never-there/$validate', { method: 'POST', json: { resourceType: 'Parameters', parameter: [{ name: 'mode', valueCode: 'delete' }] } });
-    expect(res.status).toBe(200);
-    expect(errors(res.body)[0].code).toBe('not-found');
+    expect(res.status).toBe(404);
+    expect(res.body.resourceType).toBe('OperationOutcome');
+    const created = await http(t.base, 'Patient', { method: 'POST', json: valid });
+    const ok = await http(t.base, `Patient/${created.body.id}/$validate?mode=delete`);
+    expect(ok.status).toBe(200);
+    expect(errors(ok.body)).toEqual([]);
   });
 
-  it('reports an unknown requested profile as an error, never "all OK"', async () => {
-    const res = await http(t.base, 'Patient/$validate?profile=http://example.org/StructureDefinition/nope', { method: 'POST', json: valid });
+  it('validates the stored resource when an instance is named without a resource', async () => {
+    const created = await http(t.base, 'Patient', { method: 'POST', json: valid });
+    const res = await http(t.base, `Patient/${created.body.id}/$validate`);
     expect(res.status).toBe(200);
+    expect(errors(res.body)).toEqual([]);
+    const profiled = await http(t.base, `Patient/${created.body.id}/$validate?profile=${encodeURIComponent('https://fhir.dmp.esante.example/StructureDefinition/dmp-patient-ins')}`);
+    expect(profiled.status).toBe(200);
+    expect(errors(profiled.body).length).toBeGreaterThan(0); // no INS
+    expect((await http(t.base, 'Patient/never-there/$validate')).status).toBe(404);
+  });
+
+  it('answers 400 when a requested profile is unknown: the validation cannot be done, never "all OK"', async () => {
+    const res = await http(t.base, 'Patient/$validate?profile=http://example.org/StructureDefinition/nope', { method: 'POST', json: valid });
+    expect(res.status).toBe(400);
     expect(errors(res.body).length).toBeGreaterThan(0);
   });
 

@@ -1,4 +1,4 @@
-import { BadRequest, Issue, operationOutcome } from '../http/errors';
+import { BadRequest, FhirError, Issue, NotFound, operationOutcome } from '../http/errors';
 import { assertId } from '../interactions/common';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../interactions/types';
 import { readCurrent } from '../store/resources';
@@ -36,7 +36,8 @@ const ALL_OK: Issue = { severity: 'information', code: 'informational', diagnost
 
 /**
  * $validate at system, type and instance level. A completed validation always answers
- * 200: the verdict is in the OperationOutcome's issues.
+ * 200: the verdict is in the OperationOutcome's issues. A validation that cannot be done
+ * — the instance does not exist, a requested profile is unknown — is an error (404, 400).
  */
 export async function validateOperation(ctx: InteractionContext, session: Session, req: FhirRequest): Promise<FhirResponse> {
   if (!ctx.validator) throw new BadRequest('Validation is not available on this server', 'not-supported');
@@ -45,8 +46,14 @@ export async function validateOperation(ctx: InteractionContext, session: Sessio
   if (input.mode === 'delete') {
     if (!req.resourceType || !req.id) throw new BadRequest('mode=delete needs an instance: [type]/[id]/$validate');
     const current = await readCurrent(session, req.resourceType, assertId(req.id), { withBody: false });
-    if (!current || current.deleted) issues.push({ severity: 'error', code: 'not-found', diagnostics: `${req.resourceType}/${req.id} does not exist` });
+    if (!current || current.deleted) throw new NotFound(`${req.resourceType}/${req.id} does not exist`);
   } else {
+    if (!input.resource && req.resourceType && req.id) {
+      // [type]/[id]/$validate without a resource: the stored resource is checked (against the profiles asked for)
+      const current = await readCurrent(session, req.resourceType, assertId(req.id));
+      if (!current || current.deleted) throw new NotFound(`${req.resourceType}/${req.id} does not exist`);
+      input.resource = JSON.parse(current.body!) as Record<string, unknown>;
+    }
     if (!input.resource) throw new BadRequest('$validate needs a resource: the body itself, or a Parameters with a "resource" parameter', 'required');
     const type = input.resource.resourceType;
     if (req.resourceType && type !== req.resourceType) {
@@ -56,7 +63,10 @@ export async function validateOperation(ctx: InteractionContext, session: Sessio
       if (input.resource.id === undefined) issues.push({ severity: 'error', code: 'required', diagnostics: 'mode=update: the resource must have an id', expression: [`${String(type)}.id`] });
       else if (req.id && input.resource.id !== req.id) issues.push({ severity: 'error', code: 'invalid', diagnostics: `mode=update: id "${String(input.resource.id)}" differs from the URL's "${req.id}"`, expression: [`${String(type)}.id`] });
     }
-    issues.push(...ctx.validator.validate(input.resource, { profiles: input.profiles, mode: input.mode }));
+    const found = ctx.validator.validate(input.resource, { profiles: input.profiles, mode: input.mode });
+    const unknownProfile = found.filter((i) => i.severity === 'error' && i.code === 'not-supported' && input.profiles.some((p) => i.diagnostics?.includes(`'${p}'`)));
+    if (unknownProfile.length > 0) throw new FhirError(400, unknownProfile);
+    issues.push(...found);
   }
   return { status: 200, resource: operationOutcome(issues.length ? issues : [ALL_OK]) as unknown as Record<string, unknown> };
 }
