@@ -77,7 +77,7 @@ function parseArgs(argv: string[]): SeedOptions {
   return o;
 }
 
-const TABLES = ['resource', 'resource_history', 'binary_content', 'idx_token', 'idx_string', 'idx_reference', 'idx_date', 'idx_number', 'idx_quantity', 'idx_uri'];
+const TABLES = ['resource', 'resource_history', 'binary_content', 'binary_chunk', 'idx_token', 'idx_string', 'idx_reference', 'idx_date', 'idx_number', 'idx_quantity', 'idx_uri'];
 
 const fmt = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 

@@ -8,14 +8,17 @@ import { FHIR_JSON, http, startTarget, Target } from '../harness';
  */
 let t: Target;
 let small: Target | undefined;
+let medium: Target | undefined;
 beforeAll(async () => {
   t = await startTarget();
   // BINARY_MAX_BYTES only reaches a server started in this process.
   if (!process.env.FHIR_BASE_URL) small = await startTarget({ BINARY_MAX_BYTES: '1k' });
+  if (!process.env.FHIR_BASE_URL) medium = await startTarget({ BINARY_MAX_BYTES: '600k' });
 });
 afterAll(async () => {
   await t.close();
   await small?.close();
+  await medium?.close();
 });
 const inProcess = process.env.FHIR_BASE_URL ? it.skip : it;
 
@@ -97,6 +100,46 @@ describe('X-Security-Context', () => {
     const id = idFromLocation(res.headers.get('location'));
     const json = await http(t.base, `Binary/${id}`, { headers: { accept: FHIR_JSON } });
     expect(json.body.securityContext).toEqual({ reference: 'Patient/123' });
+  });
+});
+
+/** A body sent in pieces of uneven sizes, without Content-Length (chunked transfer). */
+function inPieces(data: Buffer, sizes: number[]): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      let at = 0;
+      for (let i = 0; at < data.length; i++) {
+        const size = sizes[i % sizes.length];
+        controller.enqueue(new Uint8Array(data.subarray(at, at + size)));
+        at += size;
+      }
+      controller.close();
+    },
+  });
+}
+
+const chunkRows = async (target: Target) => Number(((await target.running!.ctx.db.knex.raw('SELECT count(*) AS n FROM binary_chunk')) as { rows: { n: string }[] }).rows[0].n);
+
+describe('streamed uploads', () => {
+  inProcess('stores a large upload sent in uneven pieces in chunks, and serves back exactly the bytes', async () => {
+    const data = crypto.randomBytes(1300 * 1024 + 17);
+    const before = await chunkRows(t);
+    const res = await fetch(`${t.base}/Binary`, { method: 'POST', body: inPieces(data, [70001, 333333, 4096]), headers: { 'content-type': 'application/dicom', 'prefer': 'return=minimal' }, duplex: 'half' } as RequestInit);
+    expect(res.status).toBe(201);
+    // 256 KiB rows: the upload went to the database piece by piece
+    expect((await chunkRows(t)) - before).toBe(Math.ceil(data.length / (256 * 1024)));
+    const raw = await getRaw(t.base, `Binary/${idFromLocation(res.headers.get('location'))}`, 'application/dicom');
+    expect(raw.contentType).toBe('application/dicom');
+    expect(raw.data.equals(data)).toBe(true);
+  });
+
+  inProcess('an upload that passes the limit after parts were written leaves nothing behind', async () => {
+    const before = await chunkRows(medium!);
+    const res = await fetch(`${medium!.base}/Binary`, { method: 'POST', body: inPieces(crypto.randomBytes(1024 * 1024), [100000]), headers: { 'content-type': 'application/pdf', accept: FHIR_JSON }, duplex: 'half' } as RequestInit);
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as any).resourceType).toBe('OperationOutcome');
+    expect(await chunkRows(medium!)).toBe(before);
+    expect(((await http(medium!.base, 'Binary/_history')).body.entry ?? []).length).toBe(0);
   });
 });
 

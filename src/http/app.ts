@@ -8,7 +8,8 @@ import type { FhirRequest, FhirResponse, InteractionContext, Prefer } from '../i
 import { inTransaction, withoutTransaction } from '../interactions/unitOfWork';
 import { BadRequest, FhirError, Issue, operationOutcome } from './errors';
 import { assertJsonAcceptable, bodyKind, negotiate, Negotiated, FHIR_JSON } from './negotiation';
-import { readBody } from './readBody';
+import { readBody, streamBody } from './readBody';
+import { BinaryStream } from '../store/binaryContent';
 import { stringifyJson } from './rawJson';
 
 function parsePrefer(header: string | undefined): Prefer {
@@ -34,17 +35,19 @@ async function parseBody(ctx: InteractionContext, req: Request, r: Route, fhir: 
   const binaryWrite = r.resourceType === 'Binary' && (r.interaction === 'create' || r.interaction === 'update');
   const contentType = req.headers['content-type'];
   const limit = binaryWrite ? ctx.config.binaryMaxBytes : ctx.config.jsonMaxBytes;
+  const kind = contentType ? bodyKind(contentType, binaryWrite) : undefined;
+  if (kind === 'raw') {
+    // raw Binary content is not read here: the write streams it into the database
+    if (req.headers['content-length'] === '0') throw new BadRequest(`${method} requires a body`, 'required');
+    fhir.rawBody = { contentType: contentType!.trim(), stream: new BinaryStream(streamBody(req, limit)) };
+    return;
+  }
   const data = await readBody(req, limit);
   if (data.length === 0) {
     if (r.interaction === 'search-type') return;
     throw new BadRequest(`${method} requires a body`, 'required');
   }
-  const kind = bodyKind(contentType, binaryWrite);
   if (kind === undefined) throw new BadRequest('The request has a body but no Content-Type: send application/fhir+json', 'required');
-  if (kind === 'raw') {
-    fhir.rawBody = { contentType: contentType!.trim(), data };
-    return;
-  }
   if (kind === 'form') {
     if (r.interaction !== 'search-type') throw new BadRequest('A form body is only accepted by POST [type]/_search', 'not-supported');
     fhir.query.push(...([...new URLSearchParams(data.toString('utf8'))] as [string, string][]));

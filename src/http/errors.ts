@@ -59,6 +59,11 @@ export class PreconditionFailed extends FhirError {
     super(412, single('conflict', diagnostics));
   }
 }
+export class Conflict extends FhirError {
+  constructor(diagnostics: string) {
+    super(409, single('conflict', diagnostics));
+  }
+}
 export class PayloadTooLarge extends FhirError {
   constructor(diagnostics: string) {
     super(413, single('too-costly', diagnostics));

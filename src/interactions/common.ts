@@ -2,6 +2,8 @@ import { BadRequest, NotFound, PreconditionFailed } from '../http/errors';
 import { extractIndexRows } from '../search/extract';
 import type { IndexRows } from '../search/indexRows';
 import type { VersionWrite } from '../store/writeVersions';
+import { readBinaryContent } from '../store/binaryContent';
+import type { Session } from '../store/session';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 
 export const ID_PATTERN = /^[A-Za-z0-9\-.]{1,64}$/;
@@ -119,9 +121,12 @@ export function newVersion(
  * The representation of a version just written, as a read would answer it: a Binary
  * carries its content (raw for a client that takes it, base64 `data` in FHIR JSON).
  */
-export function writtenRepresentation(version: VersionWrite): Pick<FhirResponse, 'resource' | 'resourceText' | 'binary'> {
+export async function writtenRepresentation(session: Session, version: VersionWrite): Promise<Pick<FhirResponse, 'resource' | 'resourceText' | 'binary'>> {
   if (!version.binary) return { resource: version.body as Record<string, unknown>, resourceText: version.bodyText! };
-  return { resource: { ...(version.body as Record<string, unknown>), data: version.binary.data.toString('base64') }, binary: version.binary };
+  // an upload was streamed into the database, not kept: it is read back like a read would
+  const content = 'data' in version.binary ? version.binary : await readBinaryContent(session, version.compartment, version.id, version.versionId);
+  if (!content) return { resource: version.body as Record<string, unknown>, resourceText: version.bodyText! };
+  return { resource: { ...(version.body as Record<string, unknown>), data: content.data.toString('base64') }, binary: { contentType: content.contentType, data: content.data } };
 }
 
 export function deletionVersion(resourceType: string, id: string, compartment: string, versionId: number, lastUpdated: string): VersionWrite {

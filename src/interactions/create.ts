@@ -49,7 +49,7 @@ export async function create(ctx: InteractionContext, session: Session, req: Fhi
   await session.write([version]);
   return {
     status: 201,
-    ...writtenRepresentation(version),
+    ...(await writtenRepresentation(session, version)),
     location: `${type}/${id}/_history/1`,
     versionId: 1,
     lastModified: new Date(version.lastUpdated),

@@ -1,5 +1,6 @@
 import { Gone, NotFound } from '../http/errors';
-import { readBinaryContent, readCurrent, readVersion, CurrentRow } from '../store/resources';
+import { readBinaryContent } from '../store/binaryContent';
+import { readCurrent, readVersion, CurrentRow } from '../store/resources';
 import type { Session } from '../store/session';
 import { assertId, assertSupportedType, etag, parseETag } from './common';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';

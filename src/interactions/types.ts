@@ -1,3 +1,4 @@
+import type { BinaryStream } from '../store/binaryContent';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config';
 import type { Issue } from '../http/errors';
@@ -23,7 +24,8 @@ export interface FhirRequest {
   /** Parsed JSON body (resource, Bundle or JSON Patch). */
   body?: unknown;
   /** Raw body of a Binary posted with a non-FHIR content type. */
-  rawBody?: { contentType: string; data: Buffer };
+  /** Raw Binary content, streamed into the database by the write. */
+  rawBody?: { contentType: string; stream: BinaryStream };
   prefer: Prefer;
   /** Access constraints every search of this request must apply (set by access control). */
   constraints?: SearchConstraints;

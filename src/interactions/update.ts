@@ -58,7 +58,7 @@ export async function writeNewVersion(
   const created = !current || current.deleted;
   return {
     status: created ? 201 : 200,
-    ...writtenRepresentation(version),
+    ...(await writtenRepresentation(session, version)),
     location: `${type}/${id}/_history/${versionId}`,
     versionId,
     lastModified: new Date(version.lastUpdated),

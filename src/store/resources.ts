@@ -51,21 +51,6 @@ export async function readVersion(session: Session, resourceType: string, id: st
   return rows[0] ? toRow(rows[0]) : undefined;
 }
 
-export async function readBinaryContent(
-  session: Session,
-  compartment: string,
-  id: string,
-  versionId: number,
-): Promise<{ contentType: string; data: Buffer } | undefined> {
-  const rows = await session.query<{ content_type: string; data: Buffer | Uint8Array }>(
-    `SELECT content_type, data FROM binary_content WHERE compartment = ? AND id = ? AND version_id = ?`,
-    [compartment, id, versionId],
-  );
-  if (!rows[0]) return undefined;
-  const data = rows[0].data;
-  return { contentType: rows[0].content_type, data: Buffer.isBuffer(data) ? data : Buffer.from(data) };
-}
-
 export async function pageTokenSecret(session: Session): Promise<string> {
   const rows = await session.query<{ value: string }>(`SELECT value FROM server_setting WHERE name = 'page_token_secret'`);
   return rows[0].value;

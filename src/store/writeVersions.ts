@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { IndexKind, IndexRows } from '../search/indexRows';
+import { BinarySource, writeBinaryContent } from './binaryContent';
 
 /** One new version of a resource, with everything the store writes for it. */
 export interface VersionWrite {
@@ -21,7 +22,7 @@ export interface VersionWrite {
   /** The compartment of the version this one replaces; undefined when the resource is new. */
   previousCompartment?: string;
   /** Raw content of a Binary, stored apart from its metadata. */
-  binary?: { contentType: string; data: Buffer };
+  binary?: BinarySource;
 }
 
 /** Columns of each index table after (compartment, resource_type, resource_id, param), with their SQL types. */
@@ -134,10 +135,6 @@ export async function executeWrites(db: Knex | Knex.Transaction, writes: Version
   await db.raw(`WITH ${ctes.join(',\n')} SELECT 1`, bindings as Knex.RawBinding[]).options({ name: `${replaced.length > 0 ? 'fhir_write_replace' : 'fhir_write_new'}_${kindsPresent}` });
 
   for (const w of writes) {
-    if (!w.binary) continue;
-    await db.raw(
-      `INSERT INTO binary_content (compartment, id, version_id, content_type, data) VALUES (?, ?, ?, ?, ?)`,
-      [w.compartment, w.id, w.versionId, w.binary.contentType, w.binary.data],
-    );
+    if (w.binary) await writeBinaryContent(db, w.compartment, w.id, w.versionId, w.binary);
   }
 }

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import * as core from './001_core';
 import * as searchStatistics from './002_search_statistics';
+import * as binaryChunks from './003_binary_chunks';
 
 interface Migration {
   name: string;
@@ -11,6 +12,7 @@ interface Migration {
 const migrations: Migration[] = [
   { name: '001_core', module: core },
   { name: '002_search_statistics', module: searchStatistics },
+  { name: '003_binary_chunks', module: binaryChunks },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

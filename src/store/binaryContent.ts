@@ -1,0 +1,72 @@
+import type { Knex } from 'knex';
+import { Conflict } from '../http/errors';
+import type { Session } from './session';
+
+/** Raw content of a Binary: bytes already in memory (base64 `data` of FHIR JSON), or an upload still arriving. */
+export type BinarySource = { contentType: string; data: Buffer } | { contentType: string; stream: BinaryStream };
+
+/** An upload read once, as it arrives (the size limit is enforced by whoever made the chunks). */
+export class BinaryStream {
+  private consumed = false;
+
+  constructor(private readonly source: AsyncIterable<Buffer>) {}
+
+  async *chunks(): AsyncGenerator<Buffer> {
+    // a transaction retried after a serialisation failure cannot read the upload a second time
+    if (this.consumed) throw new Conflict('The upload was already consumed by a write that had to be retried: send the request again');
+    this.consumed = true;
+    yield* this.source;
+  }
+}
+
+/** Rows of binary_chunk hold at most this many bytes. */
+export const CHUNK_BYTES = 256 * 1024;
+
+async function* pieces(source: BinarySource): AsyncGenerator<Buffer> {
+  if ('data' in source) {
+    for (let at = 0; at < source.data.length; at += CHUNK_BYTES) yield source.data.subarray(at, at + CHUNK_BYTES);
+    return;
+  }
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  for await (const chunk of source.stream.chunks()) {
+    pending.push(chunk);
+    pendingBytes += chunk.length;
+    while (pendingBytes >= CHUNK_BYTES) {
+      const all = Buffer.concat(pending);
+      yield all.subarray(0, CHUNK_BYTES);
+      const rest = all.subarray(CHUNK_BYTES);
+      pending = rest.length ? [rest] : [];
+      pendingBytes = rest.length;
+    }
+  }
+  if (pendingBytes > 0) yield Buffer.concat(pending);
+}
+
+/** Writes the content chunk by chunk as it comes, then its content type and size; returns the size. */
+export async function writeBinaryContent(db: Knex | Knex.Transaction, compartment: string, id: string, versionId: number, source: BinarySource): Promise<number> {
+  let seq = 0;
+  let size = 0;
+  for await (const piece of pieces(source)) {
+    await db.raw('INSERT INTO binary_chunk (compartment, id, version_id, seq, data) VALUES (?, ?, ?, ?, ?)', [compartment, id, versionId, seq++, piece]);
+    size += piece.length;
+  }
+  await db.raw('INSERT INTO binary_content (compartment, id, version_id, content_type, size) VALUES (?, ?, ?, ?, ?)', [compartment, id, versionId, source.contentType, size]);
+  return size;
+}
+
+const asBuffer = (data: Buffer | Uint8Array) => (Buffer.isBuffer(data) ? data : Buffer.from(data));
+
+export async function readBinaryContent(session: Session, compartment: string, id: string, versionId: number): Promise<{ contentType: string; data: Buffer } | undefined> {
+  const rows = await session.query<{ content_type: string; data: Buffer | Uint8Array | null }>(
+    `SELECT content_type, data FROM binary_content WHERE compartment = ? AND id = ? AND version_id = ?`,
+    [compartment, id, versionId],
+  );
+  if (!rows[0]) return undefined;
+  if (rows[0].data !== null) return { contentType: rows[0].content_type, data: asBuffer(rows[0].data) };
+  const chunks = await session.query<{ data: Buffer | Uint8Array }>(
+    `SELECT data FROM binary_chunk WHERE compartment = ? AND id = ? AND version_id = ? ORDER BY seq`,
+    [compartment, id, versionId],
+  );
+  return { contentType: rows[0].content_type, data: Buffer.concat(chunks.map((c) => asBuffer(c.data))) };
+}
