@@ -167,3 +167,55 @@ describe('Binary written', () => {
     expect(xml.status).toBe(406);
   });
 });
+
+describe('bodies and values the database cannot hold', () => {
+  it.each([
+    ['a NUL character', '{"resourceType":"Patient","name":[{"family":"a\\u0000b"}]}'],
+    ['an unpaired surrogate', '{"resourceType":"Patient","name":[{"family":"a\\ud800b"}]}'],
+  ])('refuses %s in a body with 400', async (_what, body) => {
+    const res = await http(t.base, 'Patient', { method: 'POST', headers: { 'content-type': FHIR_JSON }, body });
+    expect(res.status).toBe(400);
+    expect(res.body.resourceType).toBe('OperationOutcome');
+  });
+
+  it('keeps a correct surrogate pair (an emoji) as sent', async () => {
+    const res = await http(t.base, 'Patient', { method: 'POST', headers: { 'content-type': FHIR_JSON }, body: '{"resourceType":"Patient","name":[{"family":"Durand \\ud83d\\ude00"}]}' });
+    expect(res.status).toBe(201);
+    expect(res.body.name[0].family).toBe('Durand \u{1F600}');
+  });
+
+  it.each(['name=a%00b', '_id=a%00b', 'identifier=a%00b'])('refuses a NUL in a search value (%s) with 400', async (query) => {
+    const res = await http(t.base, `Patient?${query}`);
+    expect(res.status).toBe(400);
+    expect(res.body.resourceType).toBe('OperationOutcome');
+  });
+
+  it('refuses bytes that are not UTF-8 (400) and another charset (415), instead of altering the text', async () => {
+    const latin1 = Buffer.concat([Buffer.from('{"resourceType":"Patient","name":[{"family":"Ren'), Buffer.from([0xe9]), Buffer.from('e"}]}')]);
+    expect((await http(t.base, 'Patient', { method: 'POST', headers: { 'content-type': FHIR_JSON }, body: latin1 })).status).toBe(400);
+    expect((await http(t.base, 'Patient', { method: 'POST', headers: { 'content-type': `${FHIR_JSON}; charset=iso-8859-1` }, body: latin1 })).status).toBe(415);
+  });
+
+  it('refuses a compressed body it cannot read with 415', async () => {
+    const res = await http(t.base, 'Patient', { method: 'POST', headers: { 'content-type': FHIR_JSON, 'content-encoding': 'gzip' }, body: Buffer.from([0x1f, 0x8b, 0x08, 0x00]) });
+    expect(res.status).toBe(415);
+  });
+});
+
+describe('counts and ranges', () => {
+  it('history with _count=0 answers the number of versions', async () => {
+    const p = await createPatient();
+    await http(t.base, `Patient/${p.id}`, { method: 'PUT', json: { ...p, gender: 'male' } });
+    const res = await http(t.base, `Patient/${p.id}/_history?_count=0`);
+    expect(res.status).toBe(200);
+    expect(res.body.total).toBe(2);
+    expect(res.body.entry).toBeUndefined();
+  });
+
+  it('$everything refuses start/end (care dates) rather than returning records outside them', async () => {
+    const p = await createPatient();
+    const res = await http(t.base, `Patient/${p.id}/$everything?start=2024-01-05`);
+    expect(res.status).toBe(400);
+    expect(res.body.issue[0].code).toBe('not-supported');
+  });
+});

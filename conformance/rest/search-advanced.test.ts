@@ -646,6 +646,41 @@ describe('compartment search', () => {
     expect(new Set(got).size).toBe(got.length);
   });
 
+  it('Patient/[id]/* pages across types with _count, and the pages hold exactly the unpaged result', async () => {
+    const whole = keys(await get(`Patient/${r.pA.id}/*`, [['_count', '1000']]));
+    expect(whole.length).toBeGreaterThan(4);
+    const paged: string[] = [];
+    let page = await get(`Patient/${r.pA.id}/*`, [['_count', '2']]);
+    for (let guard = 0; guard < 100; guard++) {
+      const got = keys(page);
+      expect(got.length).toBeLessThanOrEqual(2);
+      paged.push(...got);
+      const next = link(page, 'next');
+      if (!next) break;
+      page = await follow(next);
+    }
+    expect(paged).toEqual(whole);
+    const counted = await get(`Patient/${r.pA.id}/*`, [['_count', '0']]);
+    expect(counted.total).toBe(whole.length);
+    expect(counted.entry).toBeUndefined();
+  });
+
+  it('Patient/[id]/* with _type, and with a parameter only some types define', async () => {
+    const typed = keys(await get(`Patient/${r.pA.id}/*`, [['_type', 'DocumentReference,AuditEvent']]));
+    expect(sorted(typed)).toEqual(sorted([r.d1, r.d2, r.ae1, r.ae3].map(key)));
+    // DocumentReference defines "type": only its resources can match
+    const byType = keys(await get(`Patient/${r.pA.id}/*`, [['type', `${LOINC}|11488-4`]]));
+    expect(byType).toEqual([key(r.d1)]);
+  });
+
+  it('Patient/[id]/* refuses a parameter no type defines under strict handling, and warns otherwise', async () => {
+    const strict = await http(t.base, `Patient/${r.pA.id}/*?nonsense=1`, { headers: { prefer: 'handling=strict' } });
+    expect(strict.status).toBe(400);
+    const lenient = await get(`Patient/${r.pA.id}/*`, [['nonsense', '1']]);
+    expect(outcome(lenient)?.issue[0].diagnostics).toMatch(/nonsense/);
+    expect(sorted(keys(lenient))).toEqual(sorted(keys(await get(`Patient/${r.pA.id}/*`))));
+  });
+
   it('a type outside the Patient compartment is refused with 400', async () => {
     const res = await http(t.base, `Patient/${r.pA.id}/Practitioner`);
     expect(res.status).toBe(400);

@@ -28,10 +28,25 @@ function lowerHeaders(req: Request): Record<string, string | undefined> {
   return out;
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+/** Characters PostgreSQL text cannot hold and FHIR strings should not: NUL, and halves of surrogate pairs. */
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+function assertStorable(value: unknown, where: string): void {
+  if (typeof value === 'string') {
+    if (UNSTORABLE.test(value)) throw new BadRequest(`${where} holds a NUL character or an unpaired surrogate, which a FHIR string cannot hold`, 'invalid');
+  } else if (Array.isArray(value)) value.forEach((v) => assertStorable(v, where));
+  else if (value && typeof value === 'object') for (const [k, v] of Object.entries(value)) assertStorable(k, where), assertStorable(v, where);
+}
+
 /** Reads and classifies the body: FHIR JSON, JSON Patch, a form (POST _search) or raw Binary content. */
 async function parseBody(ctx: InteractionContext, req: Request, r: Route, fhir: FhirRequest): Promise<void> {
   const method = req.method;
   if (method !== 'POST' && method !== 'PUT' && method !== 'PATCH') return;
+  const encoding = req.headers['content-encoding'];
+  if (encoding && encoding.trim().toLowerCase() !== 'identity') {
+    throw new FhirError(415, [{ severity: 'error', code: 'not-supported', diagnostics: `Content-Encoding ${encoding} is not supported: send the body uncompressed` }]);
+  }
   const binaryWrite = r.resourceType === 'Binary' && (r.interaction === 'create' || r.interaction === 'update');
   const contentType = req.headers['content-type'];
   const limit = binaryWrite ? ctx.config.binaryMaxBytes : ctx.config.jsonMaxBytes;
@@ -48,9 +63,22 @@ async function parseBody(ctx: InteractionContext, req: Request, r: Route, fhir: 
     throw new BadRequest(`${method} requires a body`, 'required');
   }
   if (kind === undefined) throw new BadRequest('The request has a body but no Content-Type: send application/fhir+json', 'required');
+  // FHIR bodies are UTF-8 (http.html#mime-type): another charset is refused, invalid bytes are not replaced
+  const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(contentType ?? '')?.[1]?.toLowerCase();
+  if (charset && charset !== 'utf-8' && charset !== 'utf8') {
+    throw new FhirError(415, [{ severity: 'error', code: 'not-supported', diagnostics: `charset ${charset} is not supported: FHIR bodies are UTF-8` }]);
+  }
+  let text: string;
+  try {
+    text = UTF8.decode(data);
+  } catch {
+    throw new BadRequest('The body is not valid UTF-8', 'structure');
+  }
   if (kind === 'form') {
     if (r.interaction !== 'search-type') throw new BadRequest('A form body is only accepted by POST [type]/_search', 'not-supported');
-    fhir.query.push(...([...new URLSearchParams(data.toString('utf8'))] as [string, string][]));
+    const pairs = [...new URLSearchParams(text)] as [string, string][];
+    assertStorable(pairs, 'A search parameter');
+    fhir.query.push(...pairs);
     return;
   }
   if (r.interaction === 'search-type') throw new BadRequest('POST _search takes application/x-www-form-urlencoded parameters');
@@ -64,11 +92,12 @@ async function parseBody(ctx: InteractionContext, req: Request, r: Route, fhir: 
   }
   try {
     // a UTF-8 byte order mark may precede JSON text (RFC 8259 §8.1)
-    const text = data.toString('utf8');
     fhir.body = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
   } catch (e) {
     throw new BadRequest(`The body is not valid JSON: ${(e as Error).message}`, 'structure');
   }
+  // NUL and lone surrogates can only come in as \u escapes
+  if (text.includes('\\u')) assertStorable(fhir.body, 'The body');
   if (method === 'PATCH') {
     // the content type says which patch format the body is
     const isParameters = (fhir.body as { resourceType?: unknown } | null)?.resourceType === 'Parameters';
@@ -146,6 +175,10 @@ function sendError(ctx: InteractionContext, res: Response, e: unknown, pretty: b
   } else if (code === '23505') {
     status = 409;
     issues = [{ severity: 'error', code: 'conflict', diagnostics: 'A concurrent write created the same resource; retry the request' }];
+  } else if (typeof code === 'string' && code.startsWith('22')) {
+    // a data exception: a value the database cannot take (out of range, not representable)
+    status = 400;
+    issues = [{ severity: 'error', code: 'invalid', diagnostics: `A value cannot be stored or searched: ${(e as Error).message}` }];
   } else if (code === '40001' || code === '40P01') {
     status = 409;
     issues = [{ severity: 'error', code: 'conflict', diagnostics: 'A concurrent write conflicted with this one; retry the request' }];
@@ -189,6 +222,7 @@ export function createApp(ctx: InteractionContext): express.Express {
     let r: Route | undefined;
     let status: number;
     try {
+      if (url.search.includes('%00')) assertStorable(query, 'A search parameter');
       const n = negotiate(url.searchParams.get('_format') ?? undefined, req.headers.accept);
       const segments = url.pathname.replace(/^\/fhir\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
       r = route(req.method, segments);

@@ -126,8 +126,14 @@ export async function history(ctx: InteractionContext, session: Session, req: Fh
       },
     };
   });
+  let total: number | undefined = !pageToken && !more ? entry.length : undefined;
+  if (count === 0) {
+    // _count=0: how many versions there are, and none of them (as for search)
+    const counted = await session.query<{ n: string | number }>(`SELECT count(*) AS n FROM resource_history h ${where.length ? `WHERE ${where.join(' AND ')}` : ''}`, sql.bindings);
+    total = Number(counted[0].n);
+  }
   return {
     status: 200,
-    resource: { resourceType: 'Bundle', type: 'history', ...(!pageToken && !more ? { total: entry.length } : {}), link, ...(entry.length ? { entry } : {}) },
+    resource: { resourceType: 'Bundle', type: 'history', ...(total !== undefined ? { total } : {}), link, ...(entry.length ? { entry } : {}) },
   };
 }

@@ -1,7 +1,12 @@
-import { BadRequest, NotFound } from '../http/errors';
+import { BadRequest, Issue, NotFound } from '../http/errors';
+import { parseCount } from '../search/parseSearch';
+import { decodePageToken } from '../search/pageToken';
 import type { Session } from '../store/session';
 import { assertId } from './common';
-import { parseRequestSearch, patientCompartmentCondition, searchBundle } from './search';
+import { outcomeEntry, queryString } from './bundle';
+import { pageLinks } from './paging';
+import { entryResource } from './subsetting';
+import { executeSearch, parseRequestSearch, patientCompartmentCondition, searchBundle } from './search';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 
 /**
@@ -24,21 +29,115 @@ export async function searchCompartment(ctx: InteractionContext, session: Sessio
       extra: patientCompartmentCondition(ctx, type, patientId),
     });
   }
-  // Every compartment type, one search each, merged into one Bundle (no paging across types).
-  const entries: unknown[] = [];
-  for (const entry of ctx.registry.types.values()) {
-    if (entry.type !== 'Patient' && entry.patientCompartmentParams.length === 0) continue;
-    const search = parseRequestSearch(ctx, entry.type, req.query, false);
-    search.count = ctx.config.maxPageSize;
-    const bundle = await searchBundle(ctx, session, search, {
-      path: `Patient/${patientId}/${entry.type}`,
-      constraints: req.constraints,
-      extra: patientCompartmentCondition(ctx, entry.type, patientId),
-    });
-    entries.push(...(((bundle.resource as { entry?: { search?: { mode: string } }[] }).entry ?? []).filter((e) => e.search?.mode === 'match')));
+  return searchWholeCompartment(ctx, session, req, patientId, strict);
+}
+
+/** Parameters of `Patient/[id]/*` itself; every other one is a search parameter of the types searched. */
+const OWN_PARAMETERS = new Set(['_type', '_count', '_page', '_format', '_pretty']);
+
+/**
+ * `Patient/[id]/*`: the types of the compartment one after the other (registry order),
+ * each in its own sort order, paged across types with `_count` (forward links only). A
+ * parameter restricts the search to the types that define it (a type without it has no
+ * resource matching it); one that no type defines is refused under strict handling and
+ * ignored with a warning otherwise.
+ */
+async function searchWholeCompartment(ctx: InteractionContext, session: Session, req: FhirRequest, patientId: string, strict: boolean): Promise<FhirResponse> {
+  let types = [...ctx.registry.types.values()].filter((e) => e.type === 'Patient' || e.patientCompartmentParams.length > 0).map((e) => e.type);
+  const typeParam = req.query.find(([k]) => k === '_type')?.[1];
+  if (typeParam) {
+    const wanted = typeParam.split(',').map((t) => t.trim()).filter(Boolean);
+    for (const t of wanted) if (!types.includes(t)) throw new BadRequest(`_type: "${t}" is not a type of the Patient compartment served here`);
+    types = types.filter((t) => wanted.includes(t));
   }
+  const count = parseCount(req.query.find(([k]) => k === '_count')?.[1] ?? String(ctx.config.defaultPageSize), ctx.config.maxPageSize);
+  const pageToken = req.query.find(([k]) => k === '_page')?.[1];
+
+  // which types define each parameter
+  const warnings: Issue[] = [];
+  let pairs = req.query.filter(([k]) => !OWN_PARAMETERS.has(k));
+  const knownBy = (pair: [string, string]) =>
+    types.filter((t) => {
+      try {
+        parseRequestSearch(ctx, t, [pair], true);
+        return true;
+      } catch (e) {
+        if (e instanceof BadRequest) return false;
+        throw e;
+      }
+    });
+  for (const pair of pairs) {
+    const by = knownBy(pair);
+    if (by.length > 0) types = types.filter((t) => by.includes(t));
+    else {
+      // refused for every type: unknown, or a bad value — the first type's parser says which
+      const message = (() => {
+        try {
+          parseRequestSearch(ctx, types[0] ?? 'Patient', [pair], true);
+          return `"${pair[0]}" is not a search parameter of any type of the compartment`;
+        } catch (e) {
+          return (e as Error).message;
+        }
+      })();
+      if (strict || !/search parameter|not supported/i.test(message)) throw new BadRequest(message, 'not-supported');
+      warnings.push({ severity: 'warning', code: 'not-supported', diagnostics: `${message}: ignored` });
+      pairs = pairs.filter((p) => p !== pair);
+    }
+  }
+
+  const used: [string, string][] = [...(typeParam ? [['_type', typeParam] as [string, string]] : []), ...pairs, ['_count', String(count)]];
+  const path = `Patient/${patientId}/*`;
+  const bound = `${path}?${queryString(used)}`;
+  let typeIndex = 0;
+  let keys: unknown[] | undefined;
+  if (pageToken) {
+    const state = decodePageToken(ctx.pageTokenSecret, bound, pageToken);
+    typeIndex = Number(state.keys[0]);
+    keys = state.keys.length > 1 ? state.keys.slice(1) : undefined;
+  }
+
+  const base = ctx.config.baseUrl;
+  if (count === 0) {
+    // _count=0: the number of matches only (search.html#count)
+    let total = 0;
+    for (const type of types) {
+      const search = parseRequestSearch(ctx, type, [...pairs, ['_summary', 'count']], false);
+      total += (await executeSearch(ctx, session, search, { withTotal: true, constraints: req.constraints, extra: patientCompartmentCondition(ctx, type, patientId) })).total ?? 0;
+    }
+    return { status: 200, resource: { resourceType: 'Bundle', type: 'searchset', total, link: pageLinks(ctx, path, used, undefined, bound, {}) } };
+  }
+  const entry: Record<string, unknown>[] = [];
+  let next: unknown[] | undefined;
+  while (typeIndex < types.length && entry.length < count) {
+    const type = types[typeIndex];
+    const search = parseRequestSearch(ctx, type, [...pairs, ['_count', String(count - entry.length)]], false);
+    const page = await executeSearch(ctx, session, search, {
+      withTotal: false,
+      pageKeys: keys ? { keys, backwards: false } : undefined,
+      constraints: req.constraints,
+      extra: patientCompartmentCondition(ctx, type, patientId),
+    });
+    for (const row of page.rows) entry.push({ fullUrl: `${base}/${row.resource_type}/${row.id}`, resource: entryResource(row.body, search.summary, search.elements), search: { mode: 'match' } });
+    for (const row of page.included) entry.push({ fullUrl: `${base}/${row.resource_type}/${row.id}`, resource: entryResource(row.body, search.summary, search.elements), search: { mode: 'include' } });
+    if (page.next) {
+      next = [typeIndex, ...page.next];
+      break;
+    }
+    typeIndex++;
+    keys = undefined;
+    if (entry.length >= count && typeIndex < types.length) next = [typeIndex];
+  }
+  const outcome = outcomeEntry(warnings);
+  const matches = entry.filter((e) => (e.search as { mode: string }).mode === 'match').length;
   return {
     status: 200,
-    resource: { resourceType: 'Bundle', type: 'searchset', total: entries.length, link: [{ relation: 'self', url: `${ctx.config.baseUrl}/Patient/${patientId}/*` }], ...(entries.length ? { entry: entries } : {}) },
+    resource: {
+      resourceType: 'Bundle',
+      type: 'searchset',
+      // the number of matches is known when this first page holds them all
+      ...(!pageToken && !next ? { total: matches } : {}),
+      link: pageLinks(ctx, path, used, pageToken, bound, { next }, true),
+      ...(entry.length || outcome ? { entry: [...entry, ...(outcome ? [outcome] : [])] } : {}),
+    },
   };
 }

@@ -48,6 +48,9 @@ export async function everything(ctx: InteractionContext, session: Session, req:
       types = value.split(',').map((s) => s.trim()).filter(Boolean);
       for (const t of types) if (!ctx.registry.isSupported(t)) throw new BadRequest(`_type: unknown resource type "${t}"`);
       used.push([name, value]);
+    } else if (name === 'start' || name === 'end') {
+      // care-date bounds would need a care date per type: refused rather than ignored, so that no out-of-range record is returned as if in range
+      throw new BadRequest(`$everything: "${name}" (care-date range) is not supported; _since filters by last update`, 'not-supported');
     } else if (name === '_page') pageToken = value;
     else if (name === '_format' || name === '_pretty') continue;
     else if (req.prefer.handling === 'strict') throw new BadRequest(`$everything does not take parameter "${name}"`, 'not-supported');

@@ -31,7 +31,7 @@ export const OPERATIONS: OperationEntry[] = [
     types: ['Patient'],
     type: false,
     instance: true,
-    documentation: 'Instance level only (Patient/[id]/$everything), with start, end, _since, _type and _count; not for all patients at once.',
+    documentation: 'Instance level only (Patient/[id]/$everything), with _since, _type and _count; start and end (care dates) are not supported; not for all patients at once.',
     affectsState: false,
     handler: everything,
   },
