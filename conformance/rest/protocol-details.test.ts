@@ -212,6 +212,11 @@ describe('counts and ranges', () => {
     expect(res.body.entry).toBeUndefined();
   });
 
+  it('refuses a number no index can compare with (1e999) with 400', async () => {
+    expect((await http(t.base, 'Observation?value-quantity=1e999')).status).toBe(400);
+    expect((await http(t.base, 'Observation?value-quantity=1e2')).status).toBe(200);
+  });
+
   it('$everything refuses start/end (care dates) rather than returning records outside them', async () => {
     const p = await createPatient();
     const res = await http(t.base, `Patient/${p.id}/$everything?start=2024-01-05`);

@@ -277,6 +277,17 @@ describe('terminology', () => {
     expect(cs.body.parameter.find((p: any) => p.name === 'result').valueBoolean).toBe(true);
   });
 
+  it('accepts a CodeableConcept when any of its codings is in the value set', async () => {
+    const validate = (coding: unknown[]) =>
+      http(t.base, 'ValueSet/$validate-code', {
+        method: 'POST',
+        json: { resourceType: 'Parameters', parameter: [{ name: 'url', valueUri: professions }, { name: 'codeableConcept', valueCodeableConcept: { coding } }] },
+      });
+    const result = (res: any) => res.body.parameter.find((p: any) => p.name === 'result').valueBoolean;
+    expect(result(await validate([{ system: 'http://loinc.org', code: '1-8' }, { system: g15, code: '10' }]))).toBe(true);
+    expect(result(await validate([{ system: 'http://loinc.org', code: '1-8' }, { system: g15, code: 'nope' }]))).toBe(false);
+  });
+
   it('answers token :in against a value set', async () => {
     const role = await http(t.base, 'PractitionerRole', { method: 'POST', json: { resourceType: 'PractitionerRole', code: [{ coding: [{ system: g15, code: '10' }] }] } });
     expect(role.status).toBe(201);

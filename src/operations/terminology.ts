@@ -69,8 +69,15 @@ export async function valueSetValidateCode(ctx: InteractionContext, session: Ses
   if (!ctx.validator) throw new BadRequest('Terminology is not available on this server', 'not-supported');
   const input = inputs(req);
   const url = (await instanceUrl(session, req, 'ValueSet')) ?? text(input.get('url'));
-  const { system, code, display } = codingInput(input);
   if (!url) throw new BadRequest('$validate-code needs a ValueSet: the url parameter, or ValueSet/[id]/$validate-code', 'required');
+  const concept = input.get('codeableConcept') as { coding?: { system?: string; code?: string; display?: string }[] } | undefined;
+  if (concept && !input.get('coding') && !input.get('code') && (concept.coding?.length ?? 0) > 1) {
+    // a CodeableConcept is in the value set when one of its codings is (ValueSet-validate-code)
+    const outcomes = concept.coding!.filter((c) => c.code).map((c) => ctx.validator!.validateCode({ url: url.split('|')[0], system: c.system, code: c.code!, display: c.display }));
+    const valid = outcomes.find((o) => o.result);
+    return result(valid ?? { result: false, message: outcomes.map((o) => o.message).filter(Boolean).join('; ') });
+  }
+  const { system, code, display } = codingInput(input);
   if (!code) throw new BadRequest('$validate-code needs a code (code, coding or codeableConcept)', 'required');
   return result(ctx.validator.validateCode({ url: url.split('|')[0], system, code, display }));
 }

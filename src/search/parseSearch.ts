@@ -145,7 +145,9 @@ function prefixed(type: SearchParamType, raw: string): SearchValue {
   return { prefix: 'eq', value: raw };
 }
 
-const NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+const NUMBER_FORM = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+/** A number the index can compare with: the FHIR decimal form, and finite (1e999 is not). */
+const NUMBER = { test: (s: string) => NUMBER_FORM.test(s) && Number.isFinite(Number(s)) };
 
 function checkValue(code: string, type: SearchParamType, modifier: string | undefined, v: SearchValue): void {
   if (modifier === 'missing') {
