@@ -229,6 +229,20 @@ describe('conformance resources', () => {
     expect(errors(after.body).length).toBeGreaterThan(0);
   });
 
+  it('refuses a second conformance resource with the same canonical url and version, and updates the first', async () => {
+    const url = `http://example.org/fhir/ValueSet/twice-${Date.now()}`;
+    const valueSet = { resourceType: 'ValueSet', url, version: '1', status: 'active', compose: { include: [{ system: 'http://example.org/cs', concept: [{ code: 'a' }] }] } };
+    const first = await http(t.base, 'ValueSet', { method: 'POST', json: valueSet });
+    expect(first.status).toBe(201);
+    const second = await http(t.base, 'ValueSet', { method: 'POST', json: valueSet });
+    expect(second.status).toBe(422);
+    expect(second.body.issue[0].code).toBe('duplicate');
+    expect((await http(t.base, `ValueSet?url=${encodeURIComponent(url)}&_summary=count`)).body.total).toBe(1);
+    // another version of the same url is another resource; the first one can be updated
+    expect((await http(t.base, 'ValueSet', { method: 'POST', json: { ...valueSet, version: '2' } })).status).toBe(201);
+    expect((await http(t.base, `ValueSet/${first.body.id}`, { method: 'PUT', json: { ...valueSet, id: first.body.id, status: 'retired' } })).status).toBe(200);
+  });
+
   it('refuses a StructureDefinition whose base is unknown', async () => {
     const res = await http(t.base, 'StructureDefinition', {
       method: 'POST',

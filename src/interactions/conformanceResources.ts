@@ -5,6 +5,7 @@ import { isParseError } from '../validation';
 import { readCurrent } from '../store/resources';
 import type { Session } from '../store/session';
 import { newVersion, nowInstant } from './common';
+import { findMatches } from './search';
 import type { InteractionContext } from './types';
 
 /** Resource types that change what the validator knows when they are written. */
@@ -36,6 +37,29 @@ export function registerConformance(ctx: InteractionContext, resource: Record<st
   if (typeof resource.url !== 'string' && resource.resourceType !== 'StructureDefinition') return;
   const issues = ctx.validator.addConformanceResource(resource);
   if (issues.some(isError)) throw new Unprocessable(issues);
+}
+
+/**
+ * One canonical URL (and version) names one conformance resource: a second one would leave
+ * the validator to pick either. Refused with 422; the existing resource is to be updated.
+ */
+export async function assertUniqueCanonical(ctx: InteractionContext, session: Session, resource: Record<string, unknown>, id: string): Promise<void> {
+  const type = String(resource.resourceType);
+  if (!CONFORMANCE_TYPES.has(type) || typeof resource.url !== 'string') return;
+  const pairs: [string, string][] = [['url', resource.url]];
+  if (typeof resource.version === 'string') pairs.push(['version', resource.version]);
+  const criteria = new URLSearchParams(pairs).toString();
+  const others = (await findMatches(ctx, session, type, criteria, 2)).filter((m) => m.id !== id);
+  if (others.length > 0) {
+    throw new Unprocessable([
+      {
+        severity: 'error',
+        code: 'duplicate',
+        diagnostics: `${type}/${others[0].id} already has url ${resource.url}${typeof resource.version === 'string' ? ` and version ${resource.version}` : ''}: update that resource instead`,
+        expression: [`${type}.url`],
+      },
+    ]);
+  }
 }
 
 export function unregisterConformance(ctx: InteractionContext, resourceType: string, body: string | null): void {

@@ -4,7 +4,7 @@ import { lockCriteria } from '../store/resources';
 import type { Session } from '../store/session';
 import { assertSupportedType, newVersion, nowInstant, requestResource, writtenRepresentation } from './common';
 import { withConditionalReferencesResolved } from './conditionalReferences';
-import { assertValid, registerConformance } from './conformanceResources';
+import { assertUniqueCanonical, assertValid, registerConformance } from './conformanceResources';
 import { findMatches, SearchRow } from './search';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 
@@ -45,6 +45,7 @@ export async function create(ctx: InteractionContext, session: Session, req: Fhi
 
   const id = assignedId ?? crypto.randomUUID();
   const version = newVersion(ctx, resource, { id, versionId: 1, lastUpdated: nowInstant(), method: 'POST', binary });
+  await assertUniqueCanonical(ctx, session, version.body as Record<string, unknown>, id);
   registerConformance(ctx, version.body as Record<string, unknown>);
   await session.write([version]);
   return {

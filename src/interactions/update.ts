@@ -5,7 +5,7 @@ import type { Session } from '../store/session';
 import type { VersionWrite } from '../store/writeVersions';
 import { assertId, assertSupportedType, checkIfMatch, newVersion, nowInstant, requestResource, writtenRepresentation } from './common';
 import { withConditionalReferencesResolved } from './conditionalReferences';
-import { assertValid, registerConformance } from './conformanceResources';
+import { assertUniqueCanonical, assertValid, registerConformance } from './conformanceResources';
 import { findMatches } from './search';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 
@@ -53,6 +53,7 @@ export async function writeNewVersion(
     previousCompartment: current?.compartment,
     binary,
   });
+  await assertUniqueCanonical(ctx, session, version.body as Record<string, unknown>, id);
   registerConformance(ctx, version.body as Record<string, unknown>);
   await session.write([version]);
   const created = !current || current.deleted;
