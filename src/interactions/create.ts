@@ -26,7 +26,7 @@ export async function create(ctx: InteractionContext, session: Session, req: Fhi
   const { resource: received, binary } = requestResource(req, type);
   // a client id on create is ignored (http.html#create), so it cannot make the resource invalid either
   const { id: _ignored, ...unresolved } = received;
-  const resource = await withConditionalReferencesResolved(ctx, session, unresolved);
+  const resource = req.referencesResolved ? unresolved : await withConditionalReferencesResolved(ctx, session, unresolved);
   assertValid(ctx, resource, 'create');
 
   const ifNoneExist = req.headers['if-none-exist'];

@@ -205,7 +205,8 @@ async function runTransaction(ctx: InteractionContext, session: Session, entries
         throw new BadRequest(`Bundle.entry[${p.index}]: reference "${[...unresolved][0]}" matches no fullUrl of the Bundle`, 'invalid', [`Bundle.entry[${p.index}].resource`]);
       }
     }
-    await run(p, req, assigned.get(p.index));
+    // the Bundle's conditional references were resolved above, with the same matches for every entry
+    await run(p, { ...req, referencesResolved: true }, assigned.get(p.index));
   }
   return results;
 }

@@ -27,6 +27,8 @@ export interface FhirRequest {
   /** Raw Binary content, streamed into the database by the write. */
   rawBody?: { contentType: string; stream: BinaryStream };
   prefer: Prefer;
+  /** Set on transaction entries: the Bundle's conditional references are already resolved. */
+  referencesResolved?: boolean;
   /** Access constraints every search of this request must apply (set by access control). */
   constraints?: SearchConstraints;
 }

@@ -23,7 +23,7 @@ export async function storeNewVersion(
   binary?: VersionWrite['binary'],
   method: VersionWrite['method'] = 'PUT',
 ): Promise<FhirResponse> {
-  resource = await withConditionalReferencesResolved(ctx, session, resource);
+  if (!req.referencesResolved) resource = await withConditionalReferencesResolved(ctx, session, resource);
   assertValid(ctx, { ...resource, id }, 'update');
   const current = await readCurrent(session, type, id, { forUpdate: true, withBody: false });
   checkIfMatch(req, current && !current.deleted ? current.versionId : undefined, `${type}/${id}`);
