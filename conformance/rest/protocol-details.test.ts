@@ -224,3 +224,38 @@ describe('counts and ranges', () => {
     expect(res.body.issue[0].code).toBe('not-supported');
   });
 });
+
+describe('decimal precision (datatypes.html#decimal)', () => {
+  const observation = (value: string) =>
+    `{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"29463-7"}]},"valueQuantity":{"value":${value},"unit":"kg"}}`;
+
+  it('keeps 72.10 and 1.0e2 as sent through create, read, search and update', async () => {
+    const created = await http(t.base, 'Observation', { method: 'POST', headers: { 'content-type': FHIR_JSON }, body: observation('72.10') });
+    expect(created.status).toBe(201);
+    expect(created.text).toContain('"value":72.10');
+    const read = await http(t.base, `Observation/${created.body.id}`);
+    expect(read.text).toContain('"value":72.10');
+    const found = await http(t.base, `Observation?_id=${created.body.id}&value-quantity=72.1`);
+    expect(found.body.total).toBe(1);
+    expect(found.text).toContain('"value":72.10');
+    const body = JSON.stringify({ ...JSON.parse(observation('0')), id: created.body.id }).replace('"value":0', '"value":1.0e2');
+    const updated = await http(t.base, `Observation/${created.body.id}`, { method: 'PUT', headers: { 'content-type': FHIR_JSON }, body });
+    expect(updated.status).toBe(200);
+    expect((await http(t.base, `Observation/${created.body.id}`)).text).toContain('"value":1.0e2');
+  });
+
+  it('keeps them in transaction entries, and where a patch leaves them', async () => {
+    const bundle = `{"resourceType":"Bundle","type":"transaction","entry":[{"resource":${observation('98.60')},"request":{"method":"POST","url":"Observation"}}]}`;
+    const res = await http(t.base, '', { method: 'POST', headers: { 'content-type': FHIR_JSON }, body: bundle });
+    expect(res.status).toBe(200);
+    const id = /Observation\/([^/]+)\//.exec(res.body.entry[0].response.location)![1];
+    expect((await http(t.base, `Observation/${id}`)).text).toContain('"value":98.60');
+    const patched = await http(t.base, `Observation/${id}`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json-patch+json' },
+      body: JSON.stringify([{ op: 'replace', path: '/status', value: 'amended' }]),
+    });
+    expect(patched.status).toBe(200);
+    expect(patched.text).toContain('"value":98.60');
+  });
+});

@@ -11,6 +11,7 @@ import { assertJsonAcceptable, bodyKind, negotiate, Negotiated, FHIR_JSON } from
 import { readBody, streamBody } from './readBody';
 import { BinaryStream } from '../store/binaryContent';
 import { stringifyJson } from './rawJson';
+import { decimalTexts } from './decimals';
 
 function parsePrefer(header: string | undefined): Prefer {
   const prefer: Prefer = {};
@@ -92,7 +93,9 @@ async function parseBody(ctx: InteractionContext, req: Request, r: Route, fhir: 
   }
   try {
     // a UTF-8 byte order mark may precede JSON text (RFC 8259 §8.1)
-    fhir.body = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+    const json = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+    fhir.body = JSON.parse(json);
+    fhir.decimals = decimalTexts(json);
   } catch (e) {
     throw new BadRequest(`The body is not valid JSON: ${(e as Error).message}`, 'structure');
   }

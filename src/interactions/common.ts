@@ -1,3 +1,4 @@
+import { DecimalTexts, stringifyWithDecimals } from '../http/decimals';
 import { BadRequest, NotFound, PreconditionFailed } from '../http/errors';
 import { extractIndexRows } from '../search/extract';
 import type { IndexRows } from '../search/indexRows';
@@ -94,7 +95,7 @@ export const nowInstant = () => new Date().toISOString();
 export function newVersion(
   ctx: InteractionContext,
   resource: Record<string, unknown>,
-  options: { id: string; versionId: number; lastUpdated: string; method: VersionWrite['method']; previousCompartment?: string; binary?: VersionWrite['binary'] },
+  options: { id: string; versionId: number; lastUpdated: string; method: VersionWrite['method']; previousCompartment?: string; binary?: VersionWrite['binary']; decimals?: DecimalTexts },
 ): VersionWrite {
   const resourceType = String(resource.resourceType);
   const meta = { ...((resource.meta as Record<string, unknown>) ?? {}), versionId: String(options.versionId), lastUpdated: options.lastUpdated };
@@ -110,7 +111,8 @@ export function newVersion(
     deleted: false,
     method: options.method,
     body,
-    bodyText: JSON.stringify(body),
+    // decimals keep the precision they were sent with (paths are the same: only top-level keys moved)
+    bodyText: stringifyWithDecimals(body, options.decimals),
     index,
     previousCompartment: options.previousCompartment,
     binary: options.binary,

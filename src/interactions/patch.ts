@@ -1,4 +1,5 @@
 import { applyPatch, Operation, validate as validatePatch } from 'fast-json-patch';
+import { decimalTexts } from '../http/decimals';
 import { BadRequest, Gone, NotFound, PreconditionFailed, Unprocessable } from '../http/errors';
 import { readCurrent } from '../store/resources';
 import type { Session } from '../store/session';
@@ -45,7 +46,8 @@ async function patchResource(ctx: InteractionContext, session: Session, req: Fhi
   }
   assertValid(ctx, patched, 'update');
   // The row is locked and If-Match checked above: write the next version directly.
-  return writeNewVersion(ctx, session, type, id, patched, current, undefined, 'PATCH');
+  // the stored decimals keep their precision where the patch left them
+  return writeNewVersion(ctx, session, type, id, patched, current, undefined, 'PATCH', decimalTexts(current.body!));
 }
 
 /** patch: PATCH [type]/[id] with a JSON Patch document or a FHIRPath Patch. */

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import { RawJson } from '../http/rawJson';
+import { decimalTextsUnder } from '../http/decimals';
 import { BadRequest, FhirError, operationOutcome, PreconditionFailed } from '../http/errors';
 import type { Session } from '../store/session';
 import { etag } from './common';
@@ -72,6 +73,7 @@ function prepare(ctx: InteractionContext, entry: BundleEntry, index: number, out
     },
     body,
     prefer: outer.prefer,
+    decimals: decimalTextsUnder(outer.decimals, `/entry/${index}/resource`),
   };
   return { index, entry, method, route: r, req };
 }

@@ -1,3 +1,4 @@
+import type { DecimalTexts } from '../http/decimals';
 import type { BinaryStream } from '../store/binaryContent';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config';
@@ -27,6 +28,8 @@ export interface FhirRequest {
   /** Raw Binary content, streamed into the database by the write. */
   rawBody?: { contentType: string; stream: BinaryStream };
   prefer: Prefer;
+  /** Decimals of the body whose text a JavaScript number would change (72.10, 1e2), by JSON Pointer. */
+  decimals?: DecimalTexts;
   /** Set on transaction entries: the Bundle's conditional references are already resolved. */
   referencesResolved?: boolean;
   /** Access constraints every search of this request must apply (set by access control). */

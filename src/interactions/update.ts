@@ -3,6 +3,7 @@ import { BadRequest, PreconditionFailed } from '../http/errors';
 import { CurrentRow, lockCriteria, readCurrent } from '../store/resources';
 import type { Session } from '../store/session';
 import type { VersionWrite } from '../store/writeVersions';
+import type { DecimalTexts } from '../http/decimals';
 import { assertId, assertSupportedType, checkIfMatch, newVersion, nowInstant, requestResource, writtenRepresentation } from './common';
 import { withConditionalReferencesResolved } from './conditionalReferences';
 import { assertUniqueCanonical, assertValid, registerConformance } from './conformanceResources';
@@ -27,7 +28,7 @@ export async function storeNewVersion(
   assertValid(ctx, { ...resource, id }, 'update');
   const current = await readCurrent(session, type, id, { forUpdate: true, withBody: false });
   checkIfMatch(req, current && !current.deleted ? current.versionId : undefined, `${type}/${id}`);
-  return writeNewVersion(ctx, session, type, id, resource, current, binary, method);
+  return writeNewVersion(ctx, session, type, id, resource, current, binary, method, req.decimals);
 }
 
 /**
@@ -43,6 +44,7 @@ export async function writeNewVersion(
   current: CurrentRow | undefined,
   binary?: VersionWrite['binary'],
   method: VersionWrite['method'] = 'PUT',
+  decimals?: DecimalTexts,
 ): Promise<FhirResponse> {
   const versionId = (current?.versionId ?? 0) + 1;
   const version = newVersion(ctx, resource, {
@@ -52,6 +54,7 @@ export async function writeNewVersion(
     method,
     previousCompartment: current?.compartment,
     binary,
+    decimals,
   });
   await assertUniqueCanonical(ctx, session, version.body as Record<string, unknown>, id);
   registerConformance(ctx, version.body as Record<string, unknown>);
