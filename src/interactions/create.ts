@@ -37,6 +37,7 @@ export async function create(ctx: InteractionContext, session: Session, req: Fhi
     return {
       status: 200,
       resource: existing,
+      resourceText: match.body,
       location: `${type}/${match.id}/_history/${meta.versionId}`,
       versionId: Number(meta.versionId),
       lastModified: new Date(meta.lastUpdated),
