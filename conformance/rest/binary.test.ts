@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import http_ from 'node:http';
 import { FHIR_JSON, http, startTarget, Target } from '../harness';
 
 /**
@@ -133,7 +134,24 @@ describe('streamed uploads', () => {
     expect(raw.data.equals(data)).toBe(true);
   });
 
-  inProcess('an upload that passes the limit after parts were written leaves nothing behind', async () => {
+  inProcess('a stalled upload holds no database connection: other requests are answered meanwhile', async () => {
+    const url = new URL(`${t.base}/Binary`);
+    const data = crypto.randomBytes(1000);
+    let answer: (status: number) => void;
+    const answered = new Promise<number>((resolve) => (answer = resolve));
+    const upload = http_.request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/pdf', 'content-length': data.length, prefer: 'return=minimal' } }, (res) => {
+      res.resume();
+      answer(res.statusCode!);
+    });
+    upload.write(data.subarray(0, 10));
+    // the upload is still open: a search must not wait for it
+    const search = await http(t.base, 'Patient?_count=1');
+    expect(search.status).toBe(200);
+    upload.end(data.subarray(10));
+    expect(await answered).toBe(201);
+  });
+
+  inProcess('an upload past the limit leaves nothing behind', async () => {
     const before = await chunkRows(medium!);
     const res = await fetch(`${medium!.base}/Binary`, { method: 'POST', body: inPieces(crypto.randomBytes(1024 * 1024), [100000]), headers: { 'content-type': 'application/pdf', accept: FHIR_JSON }, duplex: 'half' } as RequestInit);
     expect(res.status).toBe(413);

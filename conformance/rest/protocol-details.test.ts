@@ -258,4 +258,21 @@ describe('decimal precision (datatypes.html#decimal)', () => {
     expect(patched.status).toBe(200);
     expect(patched.text).toContain('"value":98.60');
   });
+
+  it('never moves a precision onto another element when a patch shifts an array', async () => {
+    const component = (value: string, code: string) => `{"code":{"coding":[{"system":"http://loinc.org","code":"${code}"}]},"valueQuantity":{"value":${value}}}`;
+    const body = observation('1').replace('"valueQuantity":{"value":1,"unit":"kg"}', `"component":[${component('1.50', '8480-6')},${component('1.5', '8462-4')}]`);
+    const created = await http(t.base, 'Observation', { method: 'POST', headers: { 'content-type': FHIR_JSON }, body });
+    expect(created.status).toBe(201);
+    expect(created.text).toContain('"value":1.50');
+    const patched = await http(t.base, `Observation/${created.body.id}`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json-patch+json' },
+      body: JSON.stringify([{ op: 'remove', path: '/component/0' }]),
+    });
+    expect(patched.status).toBe(200);
+    expect(patched.text).not.toContain('1.50');
+    expect(patched.body.component).toHaveLength(1);
+    expect(patched.body.component[0].valueQuantity.value).toBe(1.5);
+  });
 });

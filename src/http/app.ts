@@ -8,7 +8,7 @@ import type { FhirRequest, FhirResponse, InteractionContext, Prefer } from '../i
 import { inTransaction, withoutTransaction } from '../interactions/unitOfWork';
 import { BadRequest, FhirError, Issue, operationOutcome } from './errors';
 import { assertJsonAcceptable, bodyKind, negotiate, Negotiated, FHIR_JSON } from './negotiation';
-import { readBody, streamBody } from './readBody';
+import { readBody, spoolBody } from './readBody';
 import { BinaryStream } from '../store/binaryContent';
 import { stringifyJson } from './rawJson';
 import { decimalTexts } from './decimals';
@@ -53,9 +53,11 @@ async function parseBody(ctx: InteractionContext, req: Request, r: Route, fhir: 
   const limit = binaryWrite ? ctx.config.binaryMaxBytes : ctx.config.jsonMaxBytes;
   const kind = contentType ? bodyKind(contentType, binaryWrite) : undefined;
   if (kind === 'raw') {
-    // raw Binary content is not read here: the write streams it into the database
-    if (req.headers['content-length'] === '0') throw new BadRequest(`${method} requires a body`, 'required');
-    fhir.rawBody = { contentType: contentType!.trim(), stream: new BinaryStream(streamBody(req, limit)) };
+    // raw Binary content goes to a temporary file, then into the database in chunks
+    const spooled = await spoolBody(req, limit);
+    req.res?.on('close', spooled.remove);
+    if (spooled.size === 0) throw new BadRequest(`${method} requires a body`, 'required');
+    fhir.rawBody = { contentType: contentType!.trim(), stream: new BinaryStream(spooled.file) };
     return;
   }
   const data = await readBody(req, limit);

@@ -1,3 +1,8 @@
+import crypto from 'node:crypto';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { Request } from 'express';
 import { PayloadTooLarge } from './errors';
 
@@ -44,31 +49,43 @@ function checkDeclaredLength(req: Request, limit: number): void {
   }
 }
 
+let spoolDir: string | undefined;
+
+/** A request body written to a private temporary file; `remove` deletes it. */
+export interface SpooledBody {
+  file: string;
+  size: number;
+  remove(): void;
+}
+
 /**
- * The request body as its chunks arrive, for a consumer that writes them on (a Binary
- * upload streamed into the database). Past the limit it throws 413 and drains the rest,
- * so that the answer still reaches the client.
+ * Writes the request body to a temporary file as it arrives (413 past the limit, the file
+ * removed and the rest drained). A raw Binary upload is spooled so that the database
+ * transaction that stores it never waits on the client: a slow or stalled upload holds a
+ * file, not a connection, and memory stays bounded whatever the size.
  */
-export function streamBody(req: Request, limit: number): AsyncIterable<Buffer> {
+export async function spoolBody(req: Request, limit: number): Promise<SpooledBody> {
   checkDeclaredLength(req, limit);
-  return {
-    async *[Symbol.asyncIterator]() {
-      let size = 0;
-      let complete = false;
-      try {
-        // not destroyed when reading stops early: the socket must stay up for the error answer
-        for await (const chunk of req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
-          size += chunk.length;
-          if (size > limit) break;
-          yield chunk;
-        }
-        complete = size <= limit;
-      } finally {
-        // whatever stopped the reading (the limit, a failed write), the rest of the body is
-        // drained so that the connection can carry the answer and the next request
-        if (!complete) req.resume();
-      }
-      if (!complete) throw new PayloadTooLarge(`The request body exceeds the limit of ${limit} bytes`);
-    },
-  };
+  spoolDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'fhir-upload-'));
+  const file = path.join(spoolDir, crypto.randomUUID());
+  const remove = () => fs.rm(file, { force: true }, () => undefined);
+  const out = fs.createWriteStream(file, { mode: 0o600 });
+  let size = 0;
+  let complete = false;
+  try {
+    for await (const chunk of req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > limit) break;
+      if (!out.write(chunk)) await once(out, 'drain');
+    }
+    complete = size <= limit;
+  } finally {
+    // whatever stopped the reading (the limit, an aborted request), the rest is drained
+    if (!complete) req.resume();
+    out.end();
+    await once(out, 'close');
+    if (!complete) remove();
+  }
+  if (!complete) throw new PayloadTooLarge(`The request body exceeds the limit of ${limit} bytes`);
+  return { file, size, remove };
 }

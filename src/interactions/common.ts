@@ -123,8 +123,9 @@ export function newVersion(
  * The representation of a version just written, as a read would answer it: a Binary
  * carries its content (raw for a client that takes it, base64 `data` in FHIR JSON).
  */
-export async function writtenRepresentation(session: Session, version: VersionWrite): Promise<Pick<FhirResponse, 'resource' | 'resourceText' | 'binary'>> {
-  if (!version.binary) return { resource: version.body as Record<string, unknown>, resourceText: version.bodyText! };
+export async function writtenRepresentation(session: Session, version: VersionWrite, prefer: FhirRequest['prefer']): Promise<Pick<FhirResponse, 'resource' | 'resourceText' | 'binary'>> {
+  // content is only read back when the answer will carry it
+  if (!version.binary || prefer.return === 'minimal' || prefer.return === 'OperationOutcome') return { resource: version.body as Record<string, unknown>, resourceText: version.bodyText! };
   // an upload was streamed into the database, not kept: it is read back like a read would
   const content = 'data' in version.binary ? version.binary : await readBinaryContent(session, version.compartment, version.id, version.versionId);
   if (!content) return { resource: version.body as Record<string, unknown>, resourceText: version.bodyText! };

@@ -51,7 +51,7 @@ export async function create(ctx: InteractionContext, session: Session, req: Fhi
   await session.write([version]);
   return {
     status: 201,
-    ...(await writtenRepresentation(session, version)),
+    ...(await writtenRepresentation(session, version, req.prefer)),
     location: `${type}/${id}/_history/1`,
     versionId: 1,
     lastModified: new Date(version.lastUpdated),

@@ -1,5 +1,5 @@
 import { applyPatch, Operation, validate as validatePatch } from 'fast-json-patch';
-import { decimalTexts } from '../http/decimals';
+import { DecimalTexts, decimalTexts } from '../http/decimals';
 import { BadRequest, Gone, NotFound, PreconditionFailed, Unprocessable } from '../http/errors';
 import { readCurrent } from '../store/resources';
 import type { Session } from '../store/session';
@@ -29,6 +29,17 @@ function patchOf(req: FhirRequest): (resource: Record<string, unknown>) => Recor
   return (resource) => applyPatch(resource, body as Operation[], true, false).newDocument;
 }
 
+/**
+ * The stored decimals a patch may keep: those outside arrays. A patch that removes or
+ * inserts an array item shifts the paths after it, and a text kept by path would then
+ * land on another element; inside arrays the patched resource falls back to plain numbers.
+ */
+function outsideArrays(texts: DecimalTexts | undefined): DecimalTexts | undefined {
+  if (!texts) return undefined;
+  const kept = new Map([...texts].filter(([pointer]) => !pointer.split('/').some((segment) => /^\d+$/.test(segment))));
+  return kept.size ? kept : undefined;
+}
+
 async function patchResource(ctx: InteractionContext, session: Session, req: FhirRequest, type: string, id: string): Promise<FhirResponse> {
   const apply = patchOf(req);
   const current = await readCurrent(session, type, id, { forUpdate: true });
@@ -47,7 +58,7 @@ async function patchResource(ctx: InteractionContext, session: Session, req: Fhi
   assertValid(ctx, patched, 'update');
   // The row is locked and If-Match checked above: write the next version directly.
   // the stored decimals keep their precision where the patch left them
-  return writeNewVersion(ctx, session, type, id, patched, current, undefined, 'PATCH', decimalTexts(current.body!));
+  return writeNewVersion(ctx, session, type, id, patched, current, { method: 'PATCH', decimals: outsideArrays(decimalTexts(current.body!)), prefer: req.prefer });
 }
 
 /** patch: PATCH [type]/[id] with a JSON Patch document or a FHIRPath Patch. */

@@ -28,7 +28,7 @@ export async function storeNewVersion(
   assertValid(ctx, { ...resource, id }, 'update');
   const current = await readCurrent(session, type, id, { forUpdate: true, withBody: false });
   checkIfMatch(req, current && !current.deleted ? current.versionId : undefined, `${type}/${id}`);
-  return writeNewVersion(ctx, session, type, id, resource, current, binary, method, req.decimals);
+  return writeNewVersion(ctx, session, type, id, resource, current, { binary, method, decimals: req.decimals, prefer: req.prefer });
 }
 
 /**
@@ -42,10 +42,9 @@ export async function writeNewVersion(
   id: string,
   resource: Record<string, unknown>,
   current: CurrentRow | undefined,
-  binary?: VersionWrite['binary'],
-  method: VersionWrite['method'] = 'PUT',
-  decimals?: DecimalTexts,
+  options: { binary?: VersionWrite['binary']; method?: VersionWrite['method']; decimals?: DecimalTexts; prefer?: FhirRequest['prefer'] } = {},
 ): Promise<FhirResponse> {
+  const { binary, method = 'PUT', decimals, prefer = {} } = options;
   const versionId = (current?.versionId ?? 0) + 1;
   const version = newVersion(ctx, resource, {
     id,
@@ -62,7 +61,7 @@ export async function writeNewVersion(
   const created = !current || current.deleted;
   return {
     status: created ? 201 : 200,
-    ...(await writtenRepresentation(session, version)),
+    ...(await writtenRepresentation(session, version, prefer)),
     location: `${type}/${id}/_history/${versionId}`,
     versionId,
     lastModified: new Date(version.lastUpdated),

@@ -1,21 +1,16 @@
 import type { Knex } from 'knex';
-import { Conflict } from '../http/errors';
+import fs from 'node:fs';
 import type { Session } from './session';
 
 /** Raw content of a Binary: bytes already in memory (base64 `data` of FHIR JSON), or an upload still arriving. */
 export type BinarySource = { contentType: string; data: Buffer } | { contentType: string; stream: BinaryStream };
 
-/** An upload read once, as it arrives (the size limit is enforced by whoever made the chunks). */
+/** An upload spooled to a file (src/http/readBody.ts), read in chunks when it is written: again if the write is retried. */
 export class BinaryStream {
-  private consumed = false;
+  constructor(private readonly file: string) {}
 
-  constructor(private readonly source: AsyncIterable<Buffer>) {}
-
-  async *chunks(): AsyncGenerator<Buffer> {
-    // a transaction retried after a serialisation failure cannot read the upload a second time
-    if (this.consumed) throw new Conflict('The upload was already consumed by a write that had to be retried: send the request again');
-    this.consumed = true;
-    yield* this.source;
+  chunks(): AsyncIterable<Buffer> {
+    return fs.createReadStream(this.file, { highWaterMark: CHUNK_BYTES });
   }
 }
 
