@@ -78,7 +78,7 @@ describe('every write is validated', () => {
       headers: { 'content-type': 'application/json-patch+json' },
       body: JSON.stringify([{ op: 'add', path: '/birthDate', value: 'yesterday' }]),
     });
-    expect(patch.status).toBe(400);
+    expect(patch.status).toBe(422);
     const patchedCode = await http(t.base, `Patient/${created.body.id}`, {
       method: 'PATCH',
       headers: { 'content-type': 'application/json-patch+json' },
@@ -343,5 +343,15 @@ describe('QuestionnaireResponse against its Questionnaire', () => {
     expect(messages).toMatch(/agree/); // required item missing
     expect(messages).toMatch(/unknown/);
     expect(messages).toMatch(/QuestionnaireResponse\.item\[0\]\.answer\[0\]/);
+  });
+});
+
+describe('400 or 422', () => {
+  it('answers 422, not 400, for a well-formed reference to a type the element does not allow', async () => {
+    const res = await http(t.base, 'Observation', {
+      method: 'POST',
+      json: { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: 'Practitioner/p1' } },
+    });
+    expect(res.status).toBe(422);
   });
 });

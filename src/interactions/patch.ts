@@ -55,7 +55,7 @@ async function patchResource(ctx: InteractionContext, session: Session, req: Fhi
   if (patched.resourceType !== type || patched.id !== id) {
     throw new Unprocessable([{ severity: 'error', code: 'processing', diagnostics: 'A patch may not change resourceType or id' }]);
   }
-  assertValid(ctx, patched, 'update');
+  assertValid(ctx, patched, 'update', { patched: true });
   // The row is locked and If-Match checked above: write the next version directly.
   // the stored decimals keep their precision where the patch left them
   return writeNewVersion(ctx, session, type, id, patched, current, { method: 'PATCH', decimals: outsideArrays(decimalTexts(current.body!)), prefer: req.prefer });

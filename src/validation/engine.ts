@@ -182,12 +182,7 @@ export class Engine {
       bundle,
       depth,
     };
-    const first = issues.length;
     this.walkRoot(res, base, path, W);
-    for (let i = first; i < issues.length; i++) {
-      const issue = issues[i];
-      if (issue.severity === 'error' && (issue.code === 'structure' || issue.code === 'value')) PARSE_ERRORS.add(issue);
-    }
     if (rt === 'Bundle') this.bundleChecks(res, path, issues);
 
     // profiles: meta.profile (unknown = warning) and requested ones (unknown = error)
@@ -321,7 +316,7 @@ export class Engine {
       }
     }
     if (unknown) {
-      for (const k of unknown) W.issues.push(err('structure', `Unrecognized property '${k}'`, `${path}.${k}`));
+      for (const k of unknown) W.issues.push(shapeError(`Unrecognized property '${k}'`, `${path}.${k}`));
     }
   }
 
@@ -345,7 +340,7 @@ export class Engine {
         const t = c.types.find((x) => cap(x.code) === suffix);
         if (!t) {
           if (W.structural) {
-            W.issues.push(err('structure', `Unrecognized property '${k}'`, `${path}.${k}`));
+            W.issues.push(shapeError(`Unrecognized property '${k}'`, `${path}.${k}`));
           } else if (this.store.typeStructure(lcIfPrimitive(suffix))) {
             W.issues.push(
               err('structure', `The type '${lcIfPrimitive(suffix)}' is not allowed at this point by the profile ${W.structure.url} (allowed = ${c.types.map((x) => x.code).join(', ')})`, `${path}.${prefix}.ofType(${lcIfPrimitive(suffix)})`),
@@ -374,42 +369,42 @@ export class Engine {
     const ep = `${path}.${name}`;
     if (c.isArray) {
       if (v !== undefined && !Array.isArray(v)) {
-        if (W.structural) W.issues.push(err('structure', `The property ${name} must be a JSON Array, not ${jsonKind(v)}`, ep));
+        if (W.structural) W.issues.push(shapeError(`The property ${name} must be a JSON Array, not ${jsonKind(v)}`, ep));
         v = [v];
       }
       if (e !== undefined && !Array.isArray(e)) {
-        if (W.structural) W.issues.push(err('structure', `The property _${name} must be a JSON Array, not ${jsonKind(e)}`, ep));
+        if (W.structural) W.issues.push(shapeError(`The property _${name} must be a JSON Array, not ${jsonKind(e)}`, ep));
         e = [e];
       }
       const va: any[] = v ?? [];
       const ea: any[] = e ?? [];
       if (W.structural && ((v !== undefined && va.length === 0) || (e !== undefined && ea.length === 0))) {
-        W.issues.push(err('structure', `Array cannot be empty - the property should not be present if it has no values`, ep));
+        W.issues.push(shapeError(`Array cannot be empty - the property should not be present if it has no values`, ep));
       }
       if (W.structural && v !== undefined && e !== undefined && va.length !== ea.length) {
-        W.issues.push(err('structure', `The arrays ${name} and _${name} must have the same length (${va.length} vs ${ea.length})`, ep));
+        W.issues.push(shapeError(`The arrays ${name} and _${name} must have the same length (${va.length} vs ${ea.length})`, ep));
       }
       const n = Math.max(va.length, ea.length);
       for (let i = 0; i < n; i++) {
         const iv = va[i] ?? undefined;
         const ie = ea[i] ?? undefined;
         if (iv === undefined && ie === undefined) {
-          if (W.structural) W.issues.push(err('structure', `Null values are not allowed in arrays unless matched by a value in the _${name} array`, `${ep}[${i}]`));
+          if (W.structural) W.issues.push(shapeError(`Null values are not allowed in arrays unless matched by a value in the _${name} array`, `${ep}[${i}]`));
           continue;
         }
         items.push({ value: iv, ext: ie, type, index: i, key: name });
       }
     } else {
       if (Array.isArray(v)) {
-        if (W.structural) W.issues.push(err('structure', `The property ${name} must be a single value, not an array`, ep));
+        if (W.structural) W.issues.push(shapeError(`The property ${name} must be a single value, not an array`, ep));
         return items;
       }
       if (Array.isArray(e)) {
-        if (W.structural) W.issues.push(err('structure', `The property _${name} must be an object, not an array`, ep));
+        if (W.structural) W.issues.push(shapeError(`The property _${name} must be an object, not an array`, ep));
         e = undefined;
       }
       if (v === null) {
-        if (W.structural) W.issues.push(err('structure', `Null values are not allowed (property ${name})`, ep));
+        if (W.structural) W.issues.push(shapeError(`Null values are not allowed (property ${name})`, ep));
         v = undefined;
       }
       if (v === undefined && (e === undefined || e === null)) return items;
@@ -464,11 +459,11 @@ export class Engine {
     }
     const value = item.value;
     if (value === undefined && item.ext !== undefined) {
-      if (W.structural) W.issues.push(err('structure', `The property _${item.key} is only allowed for primitive types (${type} is not primitive)`, path));
+      if (W.structural) W.issues.push(shapeError(`The property _${item.key} is only allowed for primitive types (${type} is not primitive)`, path));
       return;
     }
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-      if (W.structural) W.issues.push(err('structure', `This property must be an object, not ${jsonKind(value)} (${type} at ${path})`, path));
+      if (W.structural) W.issues.push(shapeError(`This property must be an object, not ${jsonKind(value)} (${type} at ${path})`, path));
       return;
     }
 
@@ -481,7 +476,7 @@ export class Engine {
           break;
         }
       }
-      if (emptyObject) W.issues.push(err('structure', 'Object must have some content', path));
+      if (emptyObject) W.issues.push(shapeError('Object must have some content', path));
     }
 
     // fixed / pattern / binding on the element itself
@@ -541,7 +536,10 @@ export class Engine {
       if (v !== undefined) {
         const isResourceId = node.basePath === 'Resource.id';
         for (const p of checkPrimitive(type, v, isResourceId)) {
-          W.issues.push({ severity: p.severity, code: p.code, diagnostics: p.message, expression: [path] });
+          const issue: Issue = { severity: p.severity, code: p.code, diagnostics: p.message, expression: [path] };
+          // the lexical form of a primitive is part of the JSON format
+          if (p.severity === 'error') PARSE_ERRORS.add(issue);
+          W.issues.push(issue);
         }
         if (type === 'xhtml' && typeof v === 'string') {
           const problems = checkXhtml(v);
@@ -1173,6 +1171,13 @@ function childIndex(children: ElementNode[]): ChildIndex {
 
 function err(code: Issue['code'], diagnostics: string, path: string): Issue {
   return { severity: 'error', code, diagnostics, expression: [path] };
+}
+
+/** An error in the JSON shape of the resource (a parse error: 400 on the REST API). */
+function shapeError(diagnostics: string, path: string): Issue {
+  const issue = err('structure', diagnostics, path);
+  PARSE_ERRORS.add(issue);
+  return issue;
 }
 
 function baseMin(c: ElementNode): number {
