@@ -325,7 +325,7 @@ describe('transaction', () => {
     const existing = await create({ resourceType: 'Patient', identifier: identifier('existing-' + marker) });
     const entries: unknown[] = [];
     for (let i = 0; i < 600; i++) entries.push(post('Patient', { identifier: identifier(`${marker}-${i}`, `${SYS}:${marker}`) }));
-    // GET entries run last: it sees the 600 creates of this transaction, then the PUT fails
+    // PUT entries run after the POSTs (and before the GET): the 600 creates are sent, then the PUT fails
     entries.push({ request: { method: 'GET', url: `Patient?identifier=${SYS}:${marker}|&_summary=count` } });
     entries.push({ resource: { ...existing, gender: 'other' }, request: { method: 'PUT', url: `Patient/${existing.id}`, ifMatch: 'W/"9"' } });
     const res = await submit(transaction(entries));
@@ -373,6 +373,26 @@ describe('transaction', () => {
     expect(stored.description).toBe(doc);
     const byIdentifier = await http(t.base, `DocumentReference?identifier=${encodeURIComponent(`urn:ietf:rfc:3986|${doc}`)}`);
     expect(byIdentifier.body.entry.map((e: any) => e.resource.id)).toEqual([stored.id]);
+  });
+
+  it('resolves references to a conditional update by its fullUrl, whether it creates or updates', async () => {
+    const marker = unique('cond-put');
+    const bundle = () => {
+      const pat = uuid();
+      return transaction([
+        { fullUrl: pat, resource: { resourceType: 'Patient', identifier: identifier(marker) }, request: { method: 'PUT', url: `Patient?identifier=${SYS}|${marker}` } },
+        post('Observation', observation(pat, { identifier: identifier(marker) })),
+      ]);
+    };
+    const first = await submit(bundle());
+    expect(first.status).toBe(200);
+    const created = located(first.body.entry[0], 'Patient');
+    expect(first.body.entry[0].response.status).toMatch(/^201/);
+    const second = await submit(bundle());
+    expect(second.status).toBe(200);
+    expect(located(second.body.entry[0], 'Patient')).toEqual({ id: created.id, version: '2' });
+    const observations = await http(t.base, `Observation?identifier=${encodeURIComponent(`${SYS}|${marker}`)}`);
+    expect(observations.body.entry.map((e: any) => e.resource.subject.reference)).toEqual([`Patient/${created.id}`, `Patient/${created.id}`]);
   });
 
   it('refuses a reference to a urn:uuid that no entry has as fullUrl, and a fullUrl used twice', async () => {

@@ -7,6 +7,7 @@ import { etag } from './common';
 import { create, ifNoneExistMatch } from './create';
 import { perform, route, Route } from './dispatch';
 import { collectConditionalReferences, resolveConditionalReferences } from './conditionalReferences';
+import { findMatches } from './search';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 import { inTransaction } from './unitOfWork';
 
@@ -191,6 +192,16 @@ async function runTransaction(ctx: InteractionContext, session: Session, entries
       if (p.entry.fullUrl) resolved.set(p.entry.fullUrl, `${type}/${typeof id === 'string' ? id : id.existing}`);
     } else if (p.method === 'PUT' && p.route.id && p.entry.fullUrl?.startsWith('urn:')) {
       resolved.set(p.entry.fullUrl, `${p.route.resourceType}/${p.route.id}`);
+    } else if (p.method === 'PUT' && p.route.interaction === 'conditional-update' && p.entry.fullUrl?.startsWith('urn:')) {
+      // a conditional update names its resource by criteria: the match, or the id it will create
+      const type = p.route.resourceType!;
+      const criteria = new URLSearchParams(p.req.query).toString();
+      const matches = await findMatches(ctx, session, type, criteria, 2).catch((e) => entryError(p.index, e));
+      if (matches.length > 1) entryError(p.index, new PreconditionFailed(`Conditional update: "${criteria}" matches more than one ${type}`));
+      const body = p.req.body as Record<string, unknown> | undefined;
+      const id = matches[0]?.id ?? (typeof body?.id === 'string' ? body.id : crypto.randomUUID());
+      if (!matches[0] && body && body.id === undefined) p.req.body = { ...body, id };
+      resolved.set(p.entry.fullUrl, `${type}/${id}`);
     }
   }
   const conditional = new Set<string>();
@@ -243,7 +254,7 @@ export async function transactionOrBatch(ctx: InteractionContext, req: FhirReque
   for (let i = 0; i < entries.length; i++) {
     try {
       // batch entries are independent (http.html#transaction): one cannot refer to another
-      const dependency = referencesOf(entries[i]?.resource).find((r) => fullUrls.has(r) && fullUrls.get(r) !== i);
+      const dependency = referencesOf(entries[i]?.resource).find((r) => r.startsWith('urn:') && fullUrls.has(r) && fullUrls.get(r) !== i);
       if (dependency) throw new BadRequest(`Bundle.entry[${i}]: reference "${dependency}" is the fullUrl of another entry; batch entries cannot depend on each other (use a transaction)`, 'invalid', [`Bundle.entry[${i}].resource`]);
       const p = prepare(ctx, entries[i], i, req);
       const res = await inTransaction(ctx, (session) => perform(ctx, session, p.route, p.req));
