@@ -673,6 +673,17 @@ describe('compartment search', () => {
     expect(byType).toEqual([key(r.d1)]);
   });
 
+  it('Patient/[id]/* applies result parameters to every type without narrowing the types', async () => {
+    const all = sorted(keys(await get(`Patient/${r.pA.id}/*`, [['_count', '1000']])));
+    const counted = await get(`Patient/${r.pA.id}/*`, [['_summary', 'count']]);
+    expect(counted.total).toBe(all.length);
+    const sortedByDate = await get(`Patient/${r.pA.id}/*`, [['_sort', '-_lastUpdated'], ['_count', '1000']]);
+    expect(sorted(keys(sortedByDate))).toEqual(all);
+    const withTotal = await get(`Patient/${r.pA.id}/*`, [['_count', '2'], ['_total', 'accurate']]);
+    expect(withTotal.total).toBe(all.length);
+    expect(entries(withTotal, 'match')).toHaveLength(2);
+  });
+
   it('Patient/[id]/* refuses a parameter no type defines under strict handling, and warns otherwise', async () => {
     const strict = await http(t.base, `Patient/${r.pA.id}/*?nonsense=1`, { headers: { prefer: 'handling=strict' } });
     expect(strict.status).toBe(400);

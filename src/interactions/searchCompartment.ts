@@ -32,8 +32,11 @@ export async function searchCompartment(ctx: InteractionContext, session: Sessio
   return searchWholeCompartment(ctx, session, req, patientId, strict);
 }
 
-/** Parameters of `Patient/[id]/*` itself; every other one is a search parameter of the types searched. */
-const OWN_PARAMETERS = new Set(['_type', '_count', '_page', '_format', '_pretty']);
+/** Parameters of `Patient/[id]/*` itself. */
+const OWN_PARAMETERS = new Set(['_type', '_count', '_page', '_format', '_pretty', '_total']);
+/** Result parameters: applied to each type's page, never used to choose the types. */
+const RESULT_PARAMETERS = new Set(['_summary', '_elements', '_sort', '_include', '_revinclude', '_contained', '_containedType']);
+const isResultParameter = ([name]: [string, string]) => RESULT_PARAMETERS.has(name.split(':')[0]);
 
 /**
  * `Patient/[id]/*`: the types of the compartment one after the other (registry order),
@@ -50,7 +53,9 @@ async function searchWholeCompartment(ctx: InteractionContext, session: Session,
     for (const t of wanted) if (!types.includes(t)) throw new BadRequest(`_type: "${t}" is not a type of the Patient compartment served here`);
     types = types.filter((t) => wanted.includes(t));
   }
-  const count = parseCount(req.query.find(([k]) => k === '_count')?.[1] ?? String(ctx.config.defaultPageSize), ctx.config.maxPageSize);
+  // _summary=count is _count=0 (search.html#count)
+  const summaryCount = req.query.some(([k, v]) => k === '_summary' && v === 'count');
+  const count = summaryCount ? 0 : parseCount(req.query.find(([k]) => k === '_count')?.[1] ?? String(ctx.config.defaultPageSize), ctx.config.maxPageSize);
   const pageToken = req.query.find(([k]) => k === '_page')?.[1];
 
   // which types define each parameter
@@ -67,6 +72,7 @@ async function searchWholeCompartment(ctx: InteractionContext, session: Session,
       }
     });
   for (const pair of pairs) {
+    if (isResultParameter(pair)) continue;
     const by = knownBy(pair);
     if (by.length > 0) types = types.filter((t) => by.includes(t));
     else {
@@ -97,20 +103,26 @@ async function searchWholeCompartment(ctx: InteractionContext, session: Session,
   }
 
   const base = ctx.config.baseUrl;
-  if (count === 0) {
-    // _count=0: the number of matches only (search.html#count)
+  const countAll = async () => {
     let total = 0;
     for (const type of types) {
-      const search = parseRequestSearch(ctx, type, [...pairs, ['_summary', 'count']], false);
+      const search = parseRequestSearch(ctx, type, [...pairs.filter((p) => !isResultParameter(p)), ['_summary', 'count']], false);
       total += (await executeSearch(ctx, session, search, { withTotal: true, constraints: req.constraints, extra: patientCompartmentCondition(ctx, type, patientId) })).total ?? 0;
     }
-    return { status: 200, resource: { resourceType: 'Bundle', type: 'searchset', total, link: pageLinks(ctx, path, used, undefined, bound, {}) } };
+    return total;
+  };
+  if (count === 0) {
+    // _count=0: the number of matches only (search.html#count)
+    return { status: 200, resource: { resourceType: 'Bundle', type: 'searchset', total: await countAll(), link: pageLinks(ctx, path, used, undefined, bound, {}) } };
   }
   const entry: Record<string, unknown>[] = [];
+  let matches = 0;
   let next: unknown[] | undefined;
-  while (typeIndex < types.length && entry.length < count) {
+  while (typeIndex < types.length && matches < count) {
     const type = types[typeIndex];
-    const search = parseRequestSearch(ctx, type, [...pairs, ['_count', String(count - entry.length)]], false);
+    // a sort or an include that does not apply to this type is left out for it
+    const applicable = pairs.filter((p) => !isResultParameter(p) || p[0] === '_summary' || p[0] === '_elements' || knownBy(p).includes(type));
+    const search = parseRequestSearch(ctx, type, [...applicable, ['_count', String(count - matches)]], false);
     const page = await executeSearch(ctx, session, search, {
       withTotal: false,
       pageKeys: keys ? { keys, backwards: false } : undefined,
@@ -118,6 +130,7 @@ async function searchWholeCompartment(ctx: InteractionContext, session: Session,
       extra: patientCompartmentCondition(ctx, type, patientId),
     });
     for (const row of page.rows) entry.push({ fullUrl: `${base}/${row.resource_type}/${row.id}`, resource: entryResource(row.body, search.summary, search.elements), search: { mode: 'match' } });
+    matches += page.rows.length;
     for (const row of page.included) entry.push({ fullUrl: `${base}/${row.resource_type}/${row.id}`, resource: entryResource(row.body, search.summary, search.elements), search: { mode: 'include' } });
     if (page.next) {
       next = [typeIndex, ...page.next];
@@ -125,17 +138,16 @@ async function searchWholeCompartment(ctx: InteractionContext, session: Session,
     }
     typeIndex++;
     keys = undefined;
-    if (entry.length >= count && typeIndex < types.length) next = [typeIndex];
+    if (matches >= count && typeIndex < types.length) next = [typeIndex];
   }
   const outcome = outcomeEntry(warnings);
-  const matches = entry.filter((e) => (e.search as { mode: string }).mode === 'match').length;
   return {
     status: 200,
     resource: {
       resourceType: 'Bundle',
       type: 'searchset',
-      // the number of matches is known when this first page holds them all
-      ...(!pageToken && !next ? { total: matches } : {}),
+      // the number of matches is known when this first page holds them all, or counted when asked for
+      ...(!pageToken && !next ? { total: matches } : req.query.some(([k, v]) => k === '_total' && v === 'accurate') ? { total: await countAll() } : {}),
       link: pageLinks(ctx, path, used, pageToken, bound, { next }, true),
       ...(entry.length || outcome ? { entry: [...entry, ...(outcome ? [outcome] : [])] } : {}),
     },
