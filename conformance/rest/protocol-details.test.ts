@@ -190,6 +190,12 @@ describe('bodies and values the database cannot hold', () => {
     expect(res.body.resourceType).toBe('OperationOutcome');
   });
 
+  it('refuses a path that is not valid percent-encoded UTF-8 with 400', async () => {
+    const res = await http(t.base, 'Patient/%E0%A4%A');
+    expect(res.status).toBe(400);
+    expect(res.body.resourceType).toBe('OperationOutcome');
+  });
+
   it('refuses bytes that are not UTF-8 (400) and another charset (415), instead of altering the text', async () => {
     const latin1 = Buffer.concat([Buffer.from('{"resourceType":"Patient","name":[{"family":"Ren'), Buffer.from([0xe9]), Buffer.from('e"}]}')]);
     expect((await http(t.base, 'Patient', { method: 'POST', headers: { 'content-type': FHIR_JSON }, body: latin1 })).status).toBe(400);

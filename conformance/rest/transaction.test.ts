@@ -372,6 +372,14 @@ describe('transaction', () => {
     expect(stored.identifier[0].value).toBe(doc);
     expect(stored.description).toBe(doc);
     const byIdentifier = await http(t.base, `DocumentReference?identifier=${encodeURIComponent(`urn:ietf:rfc:3986|${doc}`)}`);
+    // a canonical element pointing at an entry is a link too
+    const q = uuid();
+    const withForm = await commit([
+      post('Questionnaire', { url: `http://example.org/Questionnaire/${unique('q')}`, status: 'active' }, q),
+      post('QuestionnaireResponse', { status: 'completed', questionnaire: q }),
+    ]);
+    const qr = (await http(t.base, `QuestionnaireResponse/${located(withForm.entry[1], 'QuestionnaireResponse').id}`)).body;
+    expect(qr.questionnaire).toBe(`Questionnaire/${located(withForm.entry[0], 'Questionnaire').id}`);
     expect(byIdentifier.body.entry.map((e: any) => e.resource.id)).toEqual([stored.id]);
   });
 

@@ -113,6 +113,14 @@ async function parseBody(ctx: InteractionContext, req: Request, r: Route, fhir: 
   }
 }
 
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new BadRequest(`The path segment "${segment}" is not valid percent-encoded UTF-8`);
+  }
+}
+
 const SUMMARY_VALUES = new Set(['true', 'false', 'text', 'data', 'count']);
 
 function assertSummary(value: string | null): void {
@@ -168,6 +176,13 @@ function send(ctx: InteractionContext, req: Request, res: Response, r: Route, fh
   res.end(req.method === 'HEAD' ? undefined : text);
 }
 
+/**
+ * SQLSTATEs a client's value can cause (invalid text representation, numeric out of range,
+ * datetime format / field overflow, character not in repertoire, untranslatable character):
+ * 400. Any other database error is the server's own and stays a 500.
+ */
+const DATA_EXCEPTIONS = new Set(['22P02', '22003', '22007', '22008', '22021', '22P05']);
+
 function sendError(ctx: InteractionContext, res: Response, e: unknown, pretty: boolean, requestId: string): number {
   let status: number;
   let issues: Issue[];
@@ -180,13 +195,17 @@ function sendError(ctx: InteractionContext, res: Response, e: unknown, pretty: b
   } else if (code === '23505') {
     status = 409;
     issues = [{ severity: 'error', code: 'conflict', diagnostics: 'A concurrent write created the same resource; retry the request' }];
-  } else if (typeof code === 'string' && code.startsWith('22')) {
+  } else if (typeof code === 'string' && DATA_EXCEPTIONS.has(code)) {
     // a data exception: a value the database cannot take (out of range, not representable)
     status = 400;
     issues = [{ severity: 'error', code: 'invalid', diagnostics: `A value cannot be stored or searched: ${(e as Error).message}` }];
   } else if (code === '40001' || code === '40P01') {
     status = 409;
     issues = [{ severity: 'error', code: 'conflict', diagnostics: 'A concurrent write conflicted with this one; retry the request' }];
+  } else if ((e as { code?: string }).code === 'ECONNRESET' || (e as Error).message === 'aborted') {
+    // the client went away during its upload: nothing was written, nobody to answer
+    ctx.log.info({ requestId }, 'request aborted by the client');
+    return 499;
   } else {
     status = 500;
     issues = [{ severity: 'fatal', code: 'exception', diagnostics: `Internal error (request ${requestId})` }];
@@ -229,7 +248,7 @@ export function createApp(ctx: InteractionContext): express.Express {
     try {
       if (url.search.includes('%00')) assertStorable(query, 'A search parameter');
       const n = negotiate(url.searchParams.get('_format') ?? undefined, req.headers.accept);
-      const segments = url.pathname.replace(/^\/fhir\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
+      const segments = url.pathname.replace(/^\/fhir\/?/, '').split('/').filter(Boolean).map(decodeSegment);
       r = route(req.method, segments);
       const binaryRead = r.resourceType === 'Binary' && (r.interaction === 'read' || r.interaction === 'vread');
       if (!binaryRead || !n.any || n.xmlOnly) assertJsonAcceptable(n);

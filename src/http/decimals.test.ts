@@ -14,6 +14,8 @@ describe('decimal precision', () => {
       ]),
     );
     expect(decimalTexts('{"a":1.5,"b":[1,2,3],"s":"2020-01-01T10:00:00.000Z"}')).toBeUndefined();
+    // more digits than a double holds
+    expect(decimalTexts('{"p":0.123456789012345678}')).toEqual(new Map([['/p', '0.123456789012345678']]));
   });
 
   it('writes them back as received, and the other numbers as usual', () => {

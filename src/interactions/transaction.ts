@@ -106,7 +106,23 @@ function responseEntry(ctx: InteractionContext, res: FhirResponse, prefer: FhirR
  * element that happens to hold the same text — an Identifier.value carrying the
  * document's entryUUID, a description — is data and stays as sent.
  */
-const LINK_KEYS = new Set(['reference', 'url', 'valueUri', 'valueUrl', 'valueCanonical', 'valueOid', 'valueUuid']);
+const LINK_KEYS = new Set([
+  'reference',
+  'url',
+  'valueUri',
+  'valueUrl',
+  'valueCanonical',
+  'valueOid',
+  'valueUuid',
+  // canonical and uri elements that point at another resource
+  'questionnaire',
+  'instantiatesCanonical',
+  'instantiatesUri',
+  'policy',
+  'profile',
+  'definition',
+  'source',
+]);
 const NARRATIVE_LINK = /\b(href|src)="([^"]*)"/g;
 const PLACEHOLDER_REFERENCE = /^urn:(uuid|oid):/;
 
