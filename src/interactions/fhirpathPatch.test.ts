@@ -35,6 +35,17 @@ describe('FHIRPath Patch (fhirpatch.html)', () => {
     expect(before).toEqual(patient()); // the input is not changed
   });
 
+  it('replaces and deletes a choice element under its typed name, and a primitive with its extensions', () => {
+    const deceased = { ...patient(), deceasedBoolean: false, birthDate: '1970-01-01', _birthDate: { extension: [{ url: 'http://example.org/x', valueString: 'y' }] } };
+    const replaced = applyFhirPathPatch(deceased, patch(op('replace', 'Patient.deceased', [{ name: 'value', valueDateTime: '2020-02-02' }])));
+    expect(replaced.deceasedBoolean).toBeUndefined();
+    expect(replaced.deceasedDateTime).toBe('2020-02-02');
+    const deleted = applyFhirPathPatch(deceased, patch(op('delete', 'Patient.deceased'), op('delete', 'Patient.birthDate')));
+    expect(deleted.deceasedBoolean).toBeUndefined();
+    expect(deleted.birthDate).toBeUndefined();
+    expect(deleted._birthDate).toBeUndefined();
+  });
+
   it('applies operations in order', () => {
     const after = applyFhirPathPatch(patient(), patch(op('delete', "Patient.identifier.where(system='s1')"), op('replace', 'Patient.identifier[0].value', [{ name: 'value', valueString: 'two' }])));
     expect(after.identifier).toEqual([{ system: 's2', value: 'two' }]);

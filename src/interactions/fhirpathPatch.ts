@@ -22,6 +22,8 @@ interface Operation {
   path: string;
   name?: string;
   value?: unknown;
+  /** The FHIR type of a primitive value (the X of its valueX part): names a choice element (deceasedDateTime). */
+  valueType?: string;
   index?: number;
   source?: number;
   destination?: number;
@@ -78,6 +80,8 @@ export function parseOperations(parameters: unknown): Operation[] {
     if (type === 'add' || type === 'insert' || type === 'replace') {
       const value = parts.get('value');
       out.value = value ? partValue(value) : undefined;
+      const typed = value && Object.keys(value).find((k) => k.startsWith('value') && k.length > 5);
+      if (typed) out.valueType = typed.slice(5);
       if (out.value === undefined) throw new PatchError(`operation ${i}: ${type} needs a value`);
     }
     if (type === 'insert') out.index = integer(parts.get('index') ?? {}, `operation ${i}: index`);
@@ -150,7 +154,21 @@ export function applyFhirPathPatch(resource: Record<string, unknown>, parameters
         if (op.type === 'delete' && nodes.length === 0) return; // nothing to delete
         const node = single(nodes, op.path, what);
         const parent = holder(node, what);
-        const key = node.propName!;
+        let key = node.propName!;
+        if (!(key in parent)) {
+          // a choice element (Patient.deceased) is stored under its typed name (deceasedBoolean)
+          const typedKey = Object.keys(parent).find((k) => k.startsWith(key) && /^[A-Z]/.test(k.slice(key.length)));
+          if (typedKey) {
+            if (op.type === 'replace' && node.index === null) {
+              delete parent[typedKey];
+              delete parent[`_${typedKey}`];
+              parent[op.valueType ? key + op.valueType : typedKey] = op.value;
+              return;
+            }
+            key = typedKey;
+          }
+        }
+        if (op.type === 'delete' && node.index === null) delete parent[`_${key}`]; // the primitive's extensions go with it
         if (node.index !== null && Array.isArray(parent[key])) {
           const list = parent[key] as unknown[];
           if (op.type === 'replace') list[node.index] = op.value;
