@@ -13,7 +13,7 @@ export type DecimalTexts = Map<string, string>;
  * back — trailing zeros of a fraction, an exponent, a negative zero: only then is the text
  * scanned. Text inside strings rarely has that shape; when it does, the scan finds nothing.
  */
-const MAYBE = /[:,[]\s*-?\d+(?:\.\d*0|(?:\.\d+)?[eE][+-]?\d+)(?=\s*[,\]}])|[:,[]\s*-0(?=\s*[,\]}])|[:,[]\s*-?[\d.]{17,}/;
+const MAYBE = /[:,[]\s*(?:-?\d+(?:\.\d*0|(?:\.\d+)?[eE][+-]?\d+)|-0|-?\d*\.?\d{16,})(?=\s*[,\]}])/;
 
 const escapePointer = (key: string) => key.replace(/~/g, '~0').replace(/\//g, '~1');
 
