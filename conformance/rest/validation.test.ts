@@ -243,6 +243,13 @@ describe('conformance resources', () => {
     expect((await http(t.base, `ValueSet/${first.body.id}`, { method: 'PUT', json: { ...valueSet, id: first.body.id, status: 'retired' } })).status).toBe(200);
   });
 
+  it('lets exactly one of concurrent creates of the same canonical through, even with a comma in the url', async () => {
+    const url = `http://example.org/fhir/ValueSet/a,b-${Date.now()}`;
+    const valueSet = { resourceType: 'ValueSet', url, status: 'active', compose: { include: [{ system: 'http://example.org/cs', concept: [{ code: 'a' }] }] } };
+    const results = await Promise.all(Array.from({ length: 5 }, () => http(t.base, 'ValueSet', { method: 'POST', json: valueSet })));
+    expect(results.map((r) => r.status).sort()).toEqual([201, 422, 422, 422, 422]);
+  });
+
   it('refuses a StructureDefinition whose base is unknown', async () => {
     const res = await http(t.base, 'StructureDefinition', {
       method: 'POST',

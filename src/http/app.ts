@@ -4,6 +4,7 @@ import { etag } from '../interactions/common';
 import { perform, route, Route, WRITES } from '../interactions/dispatch';
 import { applySubsetting } from '../interactions/subsetting';
 import { transactionOrBatch } from '../interactions/transaction';
+import { CONFORMANCE_TYPES } from '../interactions/conformanceResources';
 import type { FhirRequest, FhirResponse, InteractionContext, Prefer } from '../interactions/types';
 import { inTransaction, withoutTransaction } from '../interactions/unitOfWork';
 import { BadRequest, FhirError, Issue, operationOutcome } from './errors';
@@ -130,7 +131,7 @@ function assertSummary(value: string | null): void {
 async function execute(ctx: InteractionContext, r: Route, fhir: FhirRequest): Promise<FhirResponse> {
   if (r.interaction === 'transaction') return transactionOrBatch(ctx, fhir);
   // A plain create is one statement, atomic by itself; other writes lock and read first.
-  const singleStatement = r.interaction === 'create' && !fhir.headers['if-none-exist'] && r.resourceType !== 'Binary';
+  const singleStatement = r.interaction === 'create' && !fhir.headers['if-none-exist'] && r.resourceType !== 'Binary' && !CONFORMANCE_TYPES.has(r.resourceType!);
   if (WRITES.has(r.interaction) && !singleStatement) return inTransaction(ctx, (s) => perform(ctx, s, r, fhir));
   return withoutTransaction(ctx, (s) => perform(ctx, s, r, fhir));
 }

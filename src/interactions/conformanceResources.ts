@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { FhirError, Issue, Unprocessable } from '../http/errors';
 import { isParseError } from '../validation';
-import { readCurrent } from '../store/resources';
+import { lockCriteria, readCurrent } from '../store/resources';
 import type { Session } from '../store/session';
 import { newVersion, nowInstant } from './common';
 import { findMatches } from './search';
@@ -47,9 +47,13 @@ export function registerConformance(ctx: InteractionContext, resource: Record<st
 export async function assertUniqueCanonical(ctx: InteractionContext, session: Session, resource: Record<string, unknown>, id: string): Promise<void> {
   const type = String(resource.resourceType);
   if (!CONFORMANCE_TYPES.has(type) || typeof resource.url !== 'string') return;
-  const pairs: [string, string][] = [['url', resource.url]];
-  if (typeof resource.version === 'string') pairs.push(['version', resource.version]);
+  // search syntax: a comma would split the value into alternatives
+  const escape = (v: string) => v.replace(/[\\,$|]/g, '\\$&');
+  const pairs: [string, string][] = [['url', escape(resource.url)]];
+  if (typeof resource.version === 'string') pairs.push(['version', escape(resource.version)]);
   const criteria = new URLSearchParams(pairs).toString();
+  // two concurrent writes of the same canonical: the second waits, then sees the first
+  await lockCriteria(session, type, criteria);
   const others = (await findMatches(ctx, session, type, criteria, 2)).filter((m) => m.id !== id);
   if (others.length > 0) {
     throw new Unprocessable([
