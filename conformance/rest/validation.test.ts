@@ -164,6 +164,12 @@ describe('$validate', () => {
     const res = await http(t.base, 'Patient/$validate?profile=http://example.org/StructureDefinition/nope', { method: 'POST', json: valid });
     expect(res.status).toBe(400);
     expect(errors(res.body).length).toBeGreaterThan(0);
+    // also when the resource claims the same unknown profile in meta.profile
+    const claimed = await http(t.base, 'Patient/$validate?profile=http://example.org/StructureDefinition/nope', {
+      method: 'POST',
+      json: { ...valid, meta: { profile: ['http://example.org/StructureDefinition/nope'] } },
+    });
+    expect(claimed.status).toBe(400);
   });
 
   it('reports a resource of another type than the URL', async () => {

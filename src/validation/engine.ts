@@ -187,13 +187,14 @@ export class Engine {
 
     // profiles: meta.profile (unknown = warning) and requested ones (unknown = error)
     const profiles: { url: string; requested: boolean; expr: string }[] = [];
+    // requested profiles first: one also claimed in meta.profile is still required to be known
+    for (const p of opts.requested ?? []) profiles.push({ url: p, requested: true, expr: path });
     const metaProfiles = res.meta?.profile;
     if (Array.isArray(metaProfiles)) {
       metaProfiles.forEach((p: any, i: number) => {
         if (typeof p === 'string') profiles.push({ url: p, requested: false, expr: `${path}.meta.profile[${i}]` });
       });
     }
-    for (const p of opts.requested ?? []) profiles.push({ url: p, requested: true, expr: path });
     const done = new Set<string>();
     for (const p of profiles) {
       if (done.has(p.url)) continue;
