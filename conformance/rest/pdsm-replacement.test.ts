@@ -65,3 +65,18 @@ const available = fs.existsSync(EXAMPLE);
   const current = await http(t.base, `DocumentReference?patient=${patient.body.id}&status=current`);
   expect(current.body.entry.map((e: any) => e.resource.id)).toEqual([newDocId]);
 });
+
+const IHE_PROVIDE = path.resolve(__dirname, '../../../shared/reference/examples/ihe-mhd/examples-json/provide-bundle-with-fhir-document.json');
+
+(fs.existsSync(IHE_PROVIDE) ? it : it.skip)('stores the IHE MHD provide Bundle carrying a FHIR document: the document keeps its own references', async () => {
+  const bundle = JSON.parse(fs.readFileSync(IHE_PROVIDE, 'utf8'));
+  const res = await http(t.base, '', { method: 'POST', json: bundle });
+  expect(res.status).toBe(200);
+  expect(res.body.entry.map((e: any) => e.response.status)).toEqual(['201 Created', '201 Created', '201 Created']);
+  const documentId = /Bundle\/([^/]+)\//.exec(res.body.entry[2].response.location)![1];
+  const stored = await http(t.base, `Bundle/${documentId}`);
+  // references inside the document point at the document's own entries, untouched
+  expect(JSON.stringify(stored.body)).toBe(JSON.stringify({ ...bundle.entry[2].resource, id: documentId, meta: stored.body.meta }));
+  const docRef = await http(t.base, `DocumentReference/${/DocumentReference\/([^/]+)\//.exec(res.body.entry[1].response.location)![1]}`);
+  expect(JSON.stringify(docRef.body)).not.toContain('urn:uuid:aaaaaaaa-bbbb-cccc-dddd-e00333300003');
+});

@@ -227,7 +227,9 @@ async function runTransaction(ctx: InteractionContext, session: Session, entries
   const ordered = entries.filter((p) => p.method !== 'DELETE').sort((x, y) => ORDER[x.method] - ORDER[y.method] || x.index - y.index);
   for (const p of ordered) {
     let req = p.req;
-    if (p.req.body !== undefined) {
+    // a Bundle stored as an entry (a FHIR document, MHD) is self-contained: its references are to its own entries
+    const storesBundle = (p.req.body as { resourceType?: unknown } | undefined)?.resourceType === 'Bundle';
+    if (p.req.body !== undefined && !storesBundle) {
       const unresolved = new Set<string>();
       req = { ...p.req, body: rewriteReferences(p.req.body, resolved, unresolved) };
       if (unresolved.size > 0) {
