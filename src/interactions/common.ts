@@ -126,7 +126,7 @@ export function newVersion(
 export async function writtenRepresentation(session: Session, version: VersionWrite, prefer: FhirRequest['prefer']): Promise<Pick<FhirResponse, 'resource' | 'resourceText' | 'binary'>> {
   // content is only read back when the answer will carry it
   if (!version.binary || prefer.return === 'minimal' || prefer.return === 'OperationOutcome') return { resource: version.body as Record<string, unknown>, resourceText: version.bodyText! };
-  // an upload was streamed into the database, not kept: it is read back like a read would
+  // an upload went from its spool file to the database, not kept in memory: it is read back like a read would
   const content = 'data' in version.binary ? version.binary : await readBinaryContent(session, version.compartment, version.id, version.versionId);
   if (!content) return { resource: version.body as Record<string, unknown>, resourceText: version.bodyText! };
   return { resource: { ...(version.body as Record<string, unknown>), data: content.data.toString('base64') }, binary: { contentType: content.contentType, data: content.data } };

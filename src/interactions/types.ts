@@ -24,8 +24,7 @@ export interface FhirRequest {
   headers: Record<string, string | undefined>;
   /** Parsed JSON body (resource, Bundle or JSON Patch). */
   body?: unknown;
-  /** Raw body of a Binary posted with a non-FHIR content type. */
-  /** Raw Binary content, streamed into the database by the write. */
+  /** Raw Binary content, spooled to a file and written to the database in chunks. */
   rawBody?: { contentType: string; stream: BinaryStream };
   prefer: Prefer;
   /** Decimals of the body whose text a JavaScript number would change (72.10, 1e2), by JSON Pointer. */

@@ -1,8 +1,9 @@
 import type { Knex } from 'knex';
 
 /**
- * Binary content is stored in chunks as it arrives (a raw upload is streamed into the
- * database, never held whole in memory); binary_content keeps the content type and size.
+ * Binary content is stored in chunks (a raw upload goes from its spool file into the
+ * database piece by piece, never held whole in memory); binary_content keeps the content
+ * type and size.
  * Content written before this migration stays in binary_content.data and is still read.
  */
 export async function up(knex: Knex): Promise<void> {
