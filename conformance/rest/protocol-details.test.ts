@@ -190,6 +190,28 @@ describe('bodies and values the database cannot hold', () => {
     expect(res.body.resourceType).toBe('OperationOutcome');
   });
 
+  it('refuses query values that are not valid percent-encoded UTF-8 with 400, in the URL and in a form', async () => {
+    expect((await http(t.base, 'Patient?name=caf%E9')).status).toBe(400);
+    expect((await http(t.base, 'Patient?name=%ED%A0%80')).status).toBe(400);
+    const form = await http(t.base, 'Patient/_search', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'name=caf%E9' });
+    expect(form.status).toBe(400);
+    expect((await http(t.base, 'Patient?name=caf%C3%A9')).status).toBe(200);
+  });
+
+  it('a value the database refuses in a batch entry fails that entry only, and never shows SQL', async () => {
+    const res = await http(t.base, '', {
+      method: 'POST',
+      json: { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url: 'Patient?name=%00' } }, { request: { method: 'GET', url: 'Patient?_count=1' } }] },
+    });
+    expect(res.status).toBe(200);
+    expect(res.body.entry[0].response.status).toBe('400');
+    expect(JSON.stringify(res.body.entry[0].response.outcome)).not.toMatch(/SELECT|idx_/);
+    expect(res.body.entry[1].response.status).toMatch(/^200/);
+    const header = await http(t.base, 'Patient', { method: 'POST', json: { resourceType: 'Patient' }, headers: { 'if-none-exist': 'name=a%00' } });
+    expect(header.status).toBe(400);
+    expect(header.text).not.toMatch(/SELECT|pg_advisory/);
+  });
+
   it('refuses a path that is not valid percent-encoded UTF-8 with 400', async () => {
     const res = await http(t.base, 'Patient/%E0%A4%A');
     expect(res.status).toBe(400);
@@ -244,6 +266,10 @@ describe('decimal precision (datatypes.html#decimal)', () => {
     const found = await http(t.base, `Observation?_id=${created.body.id}&value-quantity=72.1`);
     expect(found.body.total).toBe(1);
     expect(found.text).toContain('"value":72.10');
+    const subset = await http(t.base, `Observation/${created.body.id}?_elements=valueQuantity`);
+    expect(subset.text).toContain('"value":72.10');
+    const subsetSearch = await http(t.base, `Observation?_id=${created.body.id}&_summary=data`);
+    expect(subsetSearch.text).toContain('"value":72.10');
     const body = JSON.stringify({ ...JSON.parse(observation('0')), id: created.body.id }).replace('"value":0', '"value":1.0e2');
     const updated = await http(t.base, `Observation/${created.body.id}`, { method: 'PUT', headers: { 'content-type': FHIR_JSON }, body });
     expect(updated.status).toBe(200);

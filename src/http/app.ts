@@ -7,12 +7,12 @@ import { transactionOrBatch } from '../interactions/transaction';
 import { CONFORMANCE_TYPES } from '../interactions/conformanceResources';
 import type { FhirRequest, FhirResponse, InteractionContext, Prefer } from '../interactions/types';
 import { inTransaction, withoutTransaction } from '../interactions/unitOfWork';
-import { BadRequest, FhirError, Issue, operationOutcome } from './errors';
+import { BadRequest, dataException, FhirError, Issue, operationOutcome } from './errors';
 import { assertJsonAcceptable, bodyKind, negotiate, Negotiated, FHIR_JSON } from './negotiation';
 import { readBody, spoolBody } from './readBody';
 import { BinaryStream } from '../store/binaryContent';
 import { stringifyJson } from './rawJson';
-import { decimalTexts } from './decimals';
+import { decimalTexts, stringifyWithDecimals } from './decimals';
 
 function parsePrefer(header: string | undefined): Prefer {
   const prefer: Prefer = {};
@@ -80,6 +80,7 @@ async function parseBody(ctx: InteractionContext, req: Request, r: Route, fhir: 
   }
   if (kind === 'form') {
     if (r.interaction !== 'search-type') throw new BadRequest('A form body is only accepted by POST [type]/_search', 'not-supported');
+    if (text.includes('%')) assertQueryEncoding(text);
     const pairs = [...new URLSearchParams(text)] as [string, string][];
     assertStorable(pairs, 'A search parameter');
     fhir.query.push(...pairs);
@@ -111,6 +112,17 @@ async function parseBody(ctx: InteractionContext, req: Request, r: Route, fhir: 
       throw new FhirError(415, [{ severity: 'error', code: 'not-supported', diagnostics: 'A PATCH in application/fhir+json is a FHIRPath Patch: a Parameters resource. A JSON Patch document goes as application/json-patch+json' }]);
     }
     if (kind === 'json-patch' && !Array.isArray(fhir.body)) throw new BadRequest('A JSON Patch document must be an array of operations', 'structure');
+  }
+}
+
+/** Percent-encoded bytes must be UTF-8: URLSearchParams would silently turn them into U+FFFD. */
+function assertQueryEncoding(search: string): void {
+  for (const part of search.split(/[&=]/)) {
+    try {
+      decodeURIComponent(part.replace(/\+/g, ' '));
+    } catch {
+      throw new BadRequest(`The query part "${part}" is not valid percent-encoded UTF-8`);
+    }
   }
 }
 
@@ -170,19 +182,15 @@ function send(ctx: InteractionContext, req: Request, res: Response, r: Route, fh
     else {
       let resource = out.resource ?? (out.resourceText !== undefined ? JSON.parse(out.resourceText) : undefined);
       if (resource && subset) resource = applySubsetting(resource, summary, elements?.split(','));
-      text = resource === undefined ? undefined : stringifyJson(resource, pretty);
+      // a subset keeps its elements where they were: the stored decimals keep their text
+      if (resource && subset && !pretty && out.resourceText !== undefined) text = stringifyWithDecimals(resource, decimalTexts(out.resourceText));
+      else text = resource === undefined ? undefined : stringifyJson(resource, pretty);
     }
   }
   res.setHeader('Content-Type', `${n.contentType}; charset=utf-8`);
   res.end(req.method === 'HEAD' ? undefined : text);
 }
 
-/**
- * SQLSTATEs a client's value can cause (invalid text representation, numeric out of range,
- * datetime format / field overflow, character not in repertoire, untranslatable character):
- * 400. Any other database error is the server's own and stays a 500.
- */
-const DATA_EXCEPTIONS = new Set(['22P02', '22003', '22007', '22008', '22021', '22P05']);
 
 function sendError(ctx: InteractionContext, res: Response, e: unknown, pretty: boolean, requestId: string): number {
   let status: number;
@@ -196,10 +204,10 @@ function sendError(ctx: InteractionContext, res: Response, e: unknown, pretty: b
   } else if (code === '23505') {
     status = 409;
     issues = [{ severity: 'error', code: 'conflict', diagnostics: 'A concurrent write created the same resource; retry the request' }];
-  } else if (typeof code === 'string' && DATA_EXCEPTIONS.has(code)) {
-    // a data exception: a value the database cannot take (out of range, not representable)
-    status = 400;
-    issues = [{ severity: 'error', code: 'invalid', diagnostics: `A value cannot be stored or searched: ${(e as Error).message}` }];
+  } else if (dataException(e)) {
+    const error = dataException(e)!;
+    status = error.status;
+    issues = error.issues;
   } else if (code === '40001' || code === '40P01') {
     status = 409;
     issues = [{ severity: 'error', code: 'conflict', diagnostics: 'A concurrent write conflicted with this one; retry the request' }];
@@ -247,6 +255,7 @@ export function createApp(ctx: InteractionContext): express.Express {
     let r: Route | undefined;
     let status: number;
     try {
+      if (url.search.includes('%')) assertQueryEncoding(url.search.slice(1));
       if (url.search.includes('%00')) assertStorable(query, 'A search parameter');
       const n = negotiate(url.searchParams.get('_format') ?? undefined, req.headers.accept);
       const segments = url.pathname.replace(/^\/fhir\/?/, '').split('/').filter(Boolean).map(decodeSegment);

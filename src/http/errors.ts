@@ -90,3 +90,23 @@ export function operationOutcome(issues: Issue[]): OperationOutcome {
     })),
   };
 }
+
+/**
+ * SQLSTATEs a client's value can cause, with what to tell the client (never the database's
+ * own message: it carries the SQL text). Any other database error is the server's own.
+ */
+const DATA_EXCEPTIONS: Record<string, string> = {
+  '22P02': 'a value is not valid for its type',
+  '22003': 'a number is out of range',
+  '22007': 'a date or time is not valid',
+  '22008': 'a date or time is out of range',
+  '22021': 'a character cannot be stored (NUL, or not valid UTF-8)',
+  '22P05': 'a character cannot be stored (NUL, or not valid UTF-8)',
+};
+
+/** A database error caused by a value the client sent, as the 400 it is; undefined otherwise. */
+export function dataException(e: unknown): FhirError | undefined {
+  const code = (e as { code?: unknown })?.code;
+  const what = typeof code === 'string' ? DATA_EXCEPTIONS[code] : undefined;
+  return what ? new BadRequest(`A value cannot be stored or searched: ${what}`, 'invalid') : undefined;
+}

@@ -1,4 +1,5 @@
 import { RawJson } from '../http/rawJson';
+import { decimalTexts, stringifyWithDecimals } from '../http/decimals';
 import { coreStructureDefinition } from '../validation/loader';
 
 /**
@@ -53,7 +54,9 @@ function tagged(resource: Record<string, unknown>): Record<string, unknown> {
 /** A stored resource as a Bundle entry's resource: its text spliced in as is, or parsed and subset. */
 export function entryResource(text: string, summary: string | undefined, elements: string[] | undefined): RawJson | Record<string, unknown> {
   const subsets = (elements !== undefined && elements.length > 0 && (!summary || summary === 'false')) || summary === 'true' || summary === 'text' || summary === 'data';
-  return subsets ? applySubsetting(JSON.parse(text) as Record<string, unknown>, summary, elements) : new RawJson(text);
+  if (!subsets) return new RawJson(text);
+  // a subset keeps its elements where they were: the stored decimals keep their text
+  return new RawJson(stringifyWithDecimals(applySubsetting(JSON.parse(text) as Record<string, unknown>, summary, elements), decimalTexts(text)));
 }
 
 export function applySubsetting(

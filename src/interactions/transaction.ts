@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { RawJson } from '../http/rawJson';
 import { decimalTextsUnder } from '../http/decimals';
-import { BadRequest, FhirError, operationOutcome, PreconditionFailed } from '../http/errors';
+import { BadRequest, dataException, FhirError, operationOutcome, PreconditionFailed } from '../http/errors';
 import type { Session } from '../store/session';
 import { etag } from './common';
 import { create, ifNoneExistMatch } from './create';
@@ -278,8 +278,10 @@ export async function transactionOrBatch(ctx: InteractionContext, req: FhirReque
       const res = await inTransaction(ctx, (session) => perform(ctx, session, p.route, p.req));
       results.push(responseEntry(ctx, res, req.prefer, p.method));
     } catch (e) {
-      if (!(e instanceof FhirError)) throw e;
-      results.push({ response: { status: String(e.status), outcome: operationOutcome(e.issues) } });
+      // a value the database refuses is this entry's error, like any other bad request
+      const error = e instanceof FhirError ? e : dataException(e);
+      if (!error) throw e;
+      results.push({ response: { status: String(error.status), outcome: operationOutcome(error.issues) } });
     }
   }
   return { status: 200, resource: { resourceType: 'Bundle', type: 'batch-response', entry: results } };
