@@ -123,10 +123,10 @@ describe('patch [type]/[id]', () => {
     expect((await http(t.base, 'Patient/another-id')).status).toBe(404);
   });
 
-  it('refuses a PATCH sent as application/fhir+json with 415', async () => {
+  it('refuses a JSON Patch document sent as application/fhir+json (a FHIRPath Patch type) with 400', async () => {
     const created = await createPatient();
     const res = await http(t.base, `Patient/${created.id}`, { method: 'PATCH', json: CHANGES, headers: { 'content-type': 'application/fhir+json' } });
-    expect(res.status).toBe(415);
+    expect(res.status).toBe(400);
     expect(res.body.resourceType).toBe('OperationOutcome');
     await expectUnchanged(created);
   });
@@ -236,6 +236,9 @@ describe('FHIRPath Patch (http://hl7.org/fhir/R4/fhirpatch.html)', () => {
   it('refuses a malformed patch with 400, one that cannot apply with 422, and a result that is invalid; nothing written', async () => {
     const created = await createPatient();
     expect((await fhirPathPatch(`Patient/${created.id}`, operation('frobnicate', 'Patient.gender'))).status).toBe(400);
+    expect((await fhirPathPatch(`Patient/${created.id}`, operation('delete', 'Patient.name[('))).status).toBe(400);
+    expect((await fhirPathPatch(`Patient/${created.id}`, operation('delete', 'Patient.telecom', [{ name: 'bogus', valueString: 'x' }]))).status).toBe(400);
+    expect((await fhirPathPatch(`Patient/${created.id}`, operation('replace', 'Patient.gender', [{ name: 'value', valueCode: 'male' }, { name: 'value', valueCode: 'female' }]))).status).toBe(400);
     expect((await fhirPathPatch(`Patient/${created.id}`, operation('replace', 'Patient.identifier.where(false)', [{ name: 'value', valueString: 'x' }]))).status).toBe(422);
     const invalid = await fhirPathPatch(`Patient/${created.id}`, operation('replace', 'Patient.gender', [{ name: 'value', valueCode: 'sometimes' }]));
     expect(invalid.status).toBe(422);
@@ -244,7 +247,7 @@ describe('FHIRPath Patch (http://hl7.org/fhir/R4/fhirpatch.html)', () => {
 
   it('refuses a JSON Patch array sent as application/fhir+json, and a Parameters sent as application/json-patch+json', async () => {
     const created = await createPatient();
-    expect((await http(t.base, `Patient/${created.id}`, { method: 'PATCH', json: CHANGES, headers: { 'content-type': 'application/fhir+json' } })).status).toBe(415);
+    expect((await http(t.base, `Patient/${created.id}`, { method: 'PATCH', json: CHANGES, headers: { 'content-type': 'application/fhir+json' } })).status).toBe(400);
     expect((await sendPatch(`Patient/${created.id}`, { resourceType: 'Parameters', parameter: [operation('delete', 'Patient.telecom')] })).status).toBe(400);
     await expectUnchanged(created);
   });

@@ -109,7 +109,7 @@ async function parseBody(ctx: InteractionContext, req: Request, r: Route, fhir: 
     // the content type says which patch format the body is
     const isParameters = (fhir.body as { resourceType?: unknown } | null)?.resourceType === 'Parameters';
     if (kind === 'json' && !isParameters) {
-      throw new FhirError(415, [{ severity: 'error', code: 'not-supported', diagnostics: 'A PATCH in application/fhir+json is a FHIRPath Patch: a Parameters resource. A JSON Patch document goes as application/json-patch+json' }]);
+      throw new BadRequest('A PATCH in application/fhir+json is a FHIRPath Patch: a Parameters resource. A JSON Patch document goes as application/json-patch+json', 'structure');
     }
     if (kind === 'json-patch' && !Array.isArray(fhir.body)) throw new BadRequest('A JSON Patch document must be an array of operations', 'structure');
   }

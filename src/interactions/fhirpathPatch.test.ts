@@ -46,6 +46,16 @@ describe('FHIRPath Patch (fhirpatch.html)', () => {
     expect(deleted._birthDate).toBeUndefined();
   });
 
+  it('moves, inserts and deletes the id and extensions of repeating primitive items with them', () => {
+    const withIds = () => ({ ...patient(), name: [{ family: 'Durand', given: ['a', 'b'], _given: [null, { id: 'g2' }] }] });
+    const moved = applyFhirPathPatch(withIds(), patch(op('move', 'Patient.name[0].given', [{ name: 'source', valueInteger: 1 }, { name: 'destination', valueInteger: 0 }])));
+    expect((moved.name as any)[0]).toEqual({ family: 'Durand', given: ['b', 'a'], _given: [{ id: 'g2' }, null] });
+    const inserted = applyFhirPathPatch(withIds(), patch(op('insert', 'Patient.name[0].given', [{ name: 'index', valueInteger: 0 }, { name: 'value', valueString: 'z' }])));
+    expect((inserted.name as any)[0]._given).toEqual([null, null, { id: 'g2' }]);
+    const deleted = applyFhirPathPatch(withIds(), patch(op('delete', "Patient.name[0].given[1]")));
+    expect((deleted.name as any)[0]).toEqual({ family: 'Durand', given: ['a'] });
+  });
+
   it('applies operations in order', () => {
     const after = applyFhirPathPatch(patient(), patch(op('delete', "Patient.identifier.where(system='s1')"), op('replace', 'Patient.identifier[0].value', [{ name: 'value', valueString: 'two' }])));
     expect(after.identifier).toEqual([{ system: 's2', value: 'two' }]);

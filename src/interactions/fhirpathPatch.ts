@@ -65,12 +65,23 @@ export function parseOperations(parameters: unknown): Operation[] {
   if (!params || params.resourceType !== 'Parameters') throw new PatchError('A FHIRPath Patch is a Parameters resource');
   const ops = (params.parameter ?? []).filter((p) => p.name === 'operation');
   if (ops.length === 0 || ops.length !== (params.parameter ?? []).length) throw new PatchError('A FHIRPath Patch holds "operation" parameters only, at least one');
+  const KNOWN_PARTS = new Set(['type', 'path', 'name', 'value', 'index', 'source', 'destination']);
   return ops.map((op, i) => {
+    const names = (op.part ?? []).map((p) => p.name);
+    const unknown = names.find((n) => !n || !KNOWN_PARTS.has(n));
+    if (unknown !== undefined) throw new PatchError(`operation ${i}: unknown part "${unknown}"`);
+    const twice = names.find((n, k) => names.indexOf(n) !== k);
+    if (twice) throw new PatchError(`operation ${i}: part "${twice}" appears more than once`);
     const parts = new Map((op.part ?? []).map((p) => [p.name, p]));
     const type = parts.get('type')?.valueCode;
     const path = parts.get('path')?.valueString;
     if (typeof type !== 'string' || !TYPES.has(type)) throw new PatchError(`operation ${i}: type must be add, insert, delete, replace or move`);
     if (typeof path !== 'string' || path === '') throw new PatchError(`operation ${i}: path (valueString) is required`);
+    try {
+      fhirpath.compile(path, r4Model);
+    } catch (e) {
+      throw new PatchError(`operation ${i}: path "${path}" is not a valid FHIRPath expression (${(e as Error).message.split('\n')[0]})`);
+    }
     const out: Operation = { type, path };
     if (type === 'add') {
       const name = parts.get('name')?.valueString;
@@ -141,6 +152,17 @@ function listOf(resource: object, path: string, what: string): { owner: Record<s
   return { owner: owner as Record<string, unknown>, name: m[2] };
 }
 
+/**
+ * A repeating primitive keeps the id and extensions of its items in a parallel `_name`
+ * array (json.html#primitive): whatever happens to an item happens to its companion.
+ */
+function companion(owner: Record<string, unknown>, name: string, change: (list: unknown[]) => void): void {
+  const list = owner[`_${name}`];
+  if (!Array.isArray(list)) return;
+  change(list);
+  if (list.every((x) => x === null)) delete owner[`_${name}`];
+}
+
 /** Applies the operations in order to a copy of `resource`. */
 export function applyFhirPathPatch(resource: Record<string, unknown>, parameters: unknown): Record<string, unknown> {
   const operations = parseOperations(parameters);
@@ -171,9 +193,13 @@ export function applyFhirPathPatch(resource: Record<string, unknown>, parameters
         if (op.type === 'delete' && node.index === null) delete parent[`_${key}`]; // the primitive's extensions go with it
         if (node.index !== null && Array.isArray(parent[key])) {
           const list = parent[key] as unknown[];
-          if (op.type === 'replace') list[node.index] = op.value;
-          else {
-            list.splice(node.index, 1);
+          const at = node.index;
+          if (op.type === 'replace') {
+            list[at] = op.value;
+            companion(parent, key, (c) => (c[at] = null));
+          } else {
+            list.splice(at, 1);
+            companion(parent, key, (c) => c.splice(at, 1));
             if (list.length === 0) delete parent[key];
           }
         } else if (op.type === 'replace') parent[key] = op.value;
@@ -199,10 +225,12 @@ export function applyFhirPathPatch(resource: Record<string, unknown>, parameters
         if (op.type === 'insert') {
           if (op.index! > list.length) throw new PatchError(`${what}: index ${op.index} is past the end of the list (${list.length})`);
           list.splice(op.index!, 0, op.value);
+          companion(owner, name, (c) => c.splice(op.index!, 0, null));
         } else {
           if (op.source! >= list.length || op.destination! >= list.length) throw new PatchError(`${what}: source and destination must be within the list (${list.length})`);
-          const [moved] = list.splice(op.source!, 1);
-          list.splice(op.destination!, 0, moved);
+          const move = (l: unknown[]) => l.splice(op.destination!, 0, l.splice(op.source!, 1)[0]);
+          move(list);
+          companion(owner, name, move);
         }
         owner[name] = list;
         return;
