@@ -191,6 +191,17 @@ describe('size limit (BINARY_MAX_BYTES=1k)', () => {
     expect(await binaryHistoryTotal()).toBe(0);
   });
 
+  inProcess('applies the limit to the decoded content of FHIR JSON and of transaction entries, not to its base64', async () => {
+    const binary = (bytes: number) => ({ resourceType: 'Binary', contentType: 'application/pdf', data: crypto.randomBytes(bytes).toString('base64') });
+    // 900 bytes is 1,200 characters of base64: over 1k as text, under it as content
+    expect((await http(small!.base, 'Binary', { method: 'POST', json: binary(900) })).status).toBe(201);
+    expect((await http(small!.base, 'Binary', { method: 'POST', json: binary(2048) })).status).toBe(413);
+    const before = await binaryHistoryTotal();
+    const tx = await http(small!.base, '', { method: 'POST', json: { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: binary(2048), request: { method: 'POST', url: 'Binary' } }] } });
+    expect(tx.status).toBe(413);
+    expect(await binaryHistoryTotal()).toBe(before);
+  });
+
   inProcess('accepts a body under the limit', async () => {
     const data = crypto.randomBytes(1000);
     const res = await sendRaw(small!.base, 'Binary', 'POST', 'application/octet-stream', data);

@@ -51,11 +51,12 @@ async function parseBody(ctx: InteractionContext, req: Request, r: Route, fhir: 
   }
   const binaryWrite = r.resourceType === 'Binary' && (r.interaction === 'create' || r.interaction === 'update');
   const contentType = req.headers['content-type'];
-  const limit = binaryWrite ? ctx.config.binaryMaxBytes : ctx.config.jsonMaxBytes;
+  // Binary content in FHIR JSON is base64: its limit applies to the decoded bytes (checked when they are decoded)
+  const limit = binaryWrite ? Math.max(ctx.config.jsonMaxBytes, Math.ceil((ctx.config.binaryMaxBytes * 4) / 3) + 65536) : ctx.config.jsonMaxBytes;
   const kind = contentType ? bodyKind(contentType, binaryWrite) : undefined;
   if (kind === 'raw') {
     // raw Binary content goes to a temporary file, then into the database in chunks
-    const spooled = await spoolBody(req, limit);
+    const spooled = await spoolBody(req, ctx.config.binaryMaxBytes);
     req.res?.on('close', spooled.remove);
     if (spooled.size === 0) throw new BadRequest(`${method} requires a body`, 'required');
     fhir.rawBody = { contentType: contentType!.trim(), stream: new BinaryStream(spooled.file) };

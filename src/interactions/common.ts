@@ -1,5 +1,5 @@
 import { DecimalTexts, stringifyWithDecimals } from '../http/decimals';
-import { BadRequest, NotFound, PreconditionFailed } from '../http/errors';
+import { BadRequest, NotFound, PayloadTooLarge, PreconditionFailed } from '../http/errors';
 import { extractIndexRows } from '../search/extract';
 import type { IndexRows } from '../search/indexRows';
 import type { VersionWrite } from '../store/writeVersions';
@@ -137,7 +137,7 @@ export function deletionVersion(resourceType: string, id: string, compartment: s
 }
 
 /** Binary content posted as FHIR JSON (data in base64) is stored apart like raw content. */
-export function splitBinaryData(resource: Record<string, unknown>): { resource: Record<string, unknown>; binary?: VersionWrite['binary'] } {
+export function splitBinaryData(resource: Record<string, unknown>, maxBytes: number): { resource: Record<string, unknown>; binary?: VersionWrite['binary'] } {
   if (resource.resourceType !== 'Binary') return { resource };
   const { data, ...rest } = resource;
   if (typeof rest.contentType !== 'string' || rest.contentType === '') throw new BadRequest('Binary.contentType is required', 'required', ['Binary.contentType']);
@@ -145,16 +145,19 @@ export function splitBinaryData(resource: Record<string, unknown>): { resource: 
   if (typeof data !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(data.replace(/\s/g, ''))) {
     throw new BadRequest('Binary.data must be base64', 'invalid', ['Binary.data']);
   }
-  return { resource: rest, binary: { contentType: rest.contentType, data: Buffer.from(data, 'base64') } };
+  const bytes = Buffer.from(data, 'base64');
+  // the limit is on the content, whichever way it comes (raw, FHIR JSON, a transaction entry)
+  if (bytes.length > maxBytes) throw new PayloadTooLarge(`Binary.data (${bytes.length} bytes) exceeds the limit of ${maxBytes} bytes`);
+  return { resource: rest, binary: { contentType: rest.contentType, data: bytes } };
 }
 
 /** The resource of a request: JSON body, or a Binary made from raw content and X-Security-Context. */
-export function requestResource(req: FhirRequest, type: string): { resource: Record<string, unknown>; binary?: VersionWrite['binary'] } {
+export function requestResource(ctx: InteractionContext, req: FhirRequest, type: string): { resource: Record<string, unknown>; binary?: VersionWrite['binary'] } {
   if (type === 'Binary' && req.rawBody) {
     const securityContext = req.headers['x-security-context'];
     const resource: Record<string, unknown> = { resourceType: 'Binary', contentType: req.rawBody.contentType };
     if (securityContext) resource.securityContext = { reference: securityContext };
     return { resource, binary: req.rawBody };
   }
-  return splitBinaryData(resourceBody(req, type));
+  return splitBinaryData(resourceBody(req, type), ctx.config.binaryMaxBytes);
 }

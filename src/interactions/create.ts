@@ -23,7 +23,7 @@ export async function ifNoneExistMatch(ctx: InteractionContext, session: Session
 /** create: POST [type]. The server assigns the id; a client id in the body is ignored. */
 export async function create(ctx: InteractionContext, session: Session, req: FhirRequest, assignedId?: string): Promise<FhirResponse> {
   const type = assertSupportedType(ctx, req.resourceType);
-  const { resource: received, binary } = requestResource(req, type);
+  const { resource: received, binary } = requestResource(ctx, req, type);
   // a client id on create is ignored (http.html#create), so it cannot make the resource invalid either
   const { id: _ignored, ...unresolved } = received;
   const resource = req.referencesResolved ? unresolved : await withConditionalReferencesResolved(ctx, session, unresolved);

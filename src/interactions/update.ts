@@ -72,7 +72,7 @@ export async function writeNewVersion(
 export async function update(ctx: InteractionContext, session: Session, req: FhirRequest): Promise<FhirResponse> {
   const type = assertSupportedType(ctx, req.resourceType);
   const id = assertId(req.id);
-  const { resource, binary } = requestResource(req, type);
+  const { resource, binary } = requestResource(ctx, req, type);
   if (!(type === 'Binary' && req.rawBody)) {
     if (resource.id === undefined) throw new BadRequest(`The ${type} in the body has no id; it must be "${id}" as in the URL`, 'required', [`${type}.id`]);
     if (resource.id !== id) throw new BadRequest(`The id "${String(resource.id)}" in the body does not match the id "${id}" in the URL`, 'invalid', [`${type}.id`]);
@@ -83,7 +83,7 @@ export async function update(ctx: InteractionContext, session: Session, req: Fhi
 /** Conditional update: PUT [type]?criteria. */
 export async function conditionalUpdate(ctx: InteractionContext, session: Session, req: FhirRequest): Promise<FhirResponse> {
   const type = assertSupportedType(ctx, req.resourceType);
-  const { resource, binary } = requestResource(req, type);
+  const { resource, binary } = requestResource(ctx, req, type);
   const criteria = new URLSearchParams(req.query).toString();
   await lockCriteria(session, type, criteria);
   const matches = await findMatches(ctx, session, type, criteria, 2);
