@@ -412,6 +412,11 @@ describe('transaction', () => {
     const twice = await submit(transaction([post('Patient', { identifier: identifier(marker) }, same), post('Patient', { identifier: identifier(marker) }, same)]));
     expect(twice.status).toBe(400);
     expect(twice.body.issue[0].diagnostics).toMatch(/bdl-7/);
+    const cased = await submit(transaction([post('Patient', { identifier: identifier(marker) }, same), post('Patient', { identifier: identifier(marker) }, same.toUpperCase().replace('URN:UUID:', 'urn:uuid:'))]));
+    expect(cased.status).toBe(400);
+    // a placeholder left in an Attachment.url resolves to nothing either
+    const attachment = await submit(transaction([post('DocumentReference', { status: 'current', identifier: identifier(marker), content: [{ attachment: { url: uuid() } }] })]));
+    expect(attachment.status).toBe(400);
     expect(await count('Patient', [['identifier', `${SYS}|${marker}`]])).toBe(0);
     expect(await count('Observation', [['identifier', `${SYS}|${marker}`]])).toBe(0);
   });

@@ -138,7 +138,7 @@ function rewriteReferences(value: unknown, resolved: Map<string, string>, unreso
     if (key === undefined || !LINK_KEYS.has(key)) return value;
     const target = resolved.get(value);
     if (target !== undefined) return target;
-    if (key === 'reference' && PLACEHOLDER_REFERENCE.test(value)) unresolved.add(value);
+    if (PLACEHOLDER_REFERENCE.test(value)) unresolved.add(value);
     return value;
   }
   if (Array.isArray(value)) return value.map((v) => rewriteReferences(v, resolved, unresolved, key));
@@ -256,7 +256,8 @@ export async function transactionOrBatch(ctx: InteractionContext, req: FhirReque
   // bdl-7: a fullUrl names one entry, or a reference to it would be ambiguous
   const fullUrls = new Map<string, number>();
   entries.forEach((e, i) => {
-    const fullUrl = e?.fullUrl;
+    // urn:uuid values compare without case (RFC 4122)
+    const fullUrl = typeof e?.fullUrl === 'string' && /^urn:uuid:/i.test(e.fullUrl) ? e.fullUrl.toLowerCase() : e?.fullUrl;
     if (typeof fullUrl !== 'string') return;
     if (fullUrls.has(fullUrl)) throw new BadRequest(`Bundle.entry[${i}].fullUrl "${fullUrl}" is also the fullUrl of Bundle.entry[${fullUrls.get(fullUrl)}] (bdl-7)`, 'invalid', [`Bundle.entry[${i}].fullUrl`]);
     fullUrls.set(fullUrl, i);
@@ -272,7 +273,9 @@ export async function transactionOrBatch(ctx: InteractionContext, req: FhirReque
   for (let i = 0; i < entries.length; i++) {
     try {
       // batch entries are independent (http.html#transaction): one cannot refer to another
-      const dependency = referencesOf(entries[i]?.resource).find((r) => r.startsWith('urn:') && fullUrls.has(r) && fullUrls.get(r) !== i);
+      const dependency = referencesOf(entries[i]?.resource)
+        .map((r) => (/^urn:uuid:/i.test(r) ? r.toLowerCase() : r))
+        .find((r) => r.startsWith('urn:') && fullUrls.has(r) && fullUrls.get(r) !== i);
       if (dependency) throw new BadRequest(`Bundle.entry[${i}]: reference "${dependency}" is the fullUrl of another entry; batch entries cannot depend on each other (use a transaction)`, 'invalid', [`Bundle.entry[${i}].resource`]);
       const p = prepare(ctx, entries[i], i, req);
       const res = await inTransaction(ctx, (session) => perform(ctx, session, p.route, p.req));
