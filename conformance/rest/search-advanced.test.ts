@@ -684,6 +684,13 @@ describe('compartment search', () => {
     expect(entries(withTotal, 'match')).toHaveLength(2);
   });
 
+  it('Patient/[id]/* checks result parameters as a type search does', async () => {
+    expect((await http(t.base, `Patient/${r.pA.id}/*?_sort=bogus`, { headers: { prefer: 'handling=strict' } })).status).toBe(400);
+    expect((await http(t.base, `Patient/${r.pA.id}/*?_total=bogus`)).status).toBe(400);
+    const page = await get(`Patient/${r.pA.id}/*`, [['_count', '2'], ['_total', 'accurate']]);
+    expect(link(page, 'next')).toContain('_total=accurate');
+  });
+
   it('Patient/[id]/* refuses a parameter no type defines under strict handling, and warns otherwise', async () => {
     const strict = await http(t.base, `Patient/${r.pA.id}/*?nonsense=1`, { headers: { prefer: 'handling=strict' } });
     expect(strict.status).toBe(400);

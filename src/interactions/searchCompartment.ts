@@ -71,9 +71,12 @@ async function searchWholeCompartment(ctx: InteractionContext, session: Session,
         throw e;
       }
     });
+  const totalParam = req.query.find(([k]) => k === '_total')?.[1];
+  if (totalParam !== undefined && !['none', 'estimate', 'accurate'].includes(totalParam)) throw new BadRequest(`_total must be none, estimate or accurate, got "${totalParam}"`);
   for (const pair of pairs) {
-    if (isResultParameter(pair)) continue;
     const by = knownBy(pair);
+    // a result parameter never chooses the types; it must apply to at least one of them
+    if (isResultParameter(pair) && by.length > 0) continue;
     if (by.length > 0) types = types.filter((t) => by.includes(t));
     else {
       // refused for every type: unknown, or a bad value — the first type's parser says which
@@ -85,13 +88,18 @@ async function searchWholeCompartment(ctx: InteractionContext, session: Session,
           return (e as Error).message;
         }
       })();
-      if (strict || !/search parameter|not supported/i.test(message)) throw new BadRequest(message, 'not-supported');
+      if (strict || !/search parameter|not supported|sort parameter/i.test(message)) throw new BadRequest(message, 'not-supported');
       warnings.push({ severity: 'warning', code: 'not-supported', diagnostics: `${message}: ignored` });
       pairs = pairs.filter((p) => p !== pair);
     }
   }
 
-  const used: [string, string][] = [...(typeParam ? [['_type', typeParam] as [string, string]] : []), ...pairs, ['_count', String(count)]];
+  const used: [string, string][] = [
+    ...(typeParam ? [['_type', typeParam] as [string, string]] : []),
+    ...pairs,
+    ...(totalParam ? [['_total', totalParam] as [string, string]] : []),
+    ['_count', String(count)],
+  ];
   const path = `Patient/${patientId}/*`;
   const bound = `${path}?${queryString(used)}`;
   let typeIndex = 0;
