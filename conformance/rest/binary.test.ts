@@ -161,6 +161,23 @@ describe('streamed uploads', () => {
   });
 });
 
+describe('Binary in Bundles', () => {
+  it('is marked SUBSETTED in search and history, where its content is not carried', async () => {
+    const created = await sendRaw(t.base, 'Binary', 'POST', 'application/pdf', crypto.randomBytes(64));
+    const id = idFromLocation(created.headers.get('location'));
+    const subsetted = (resource: any) => Boolean(resource.meta?.tag?.some((tag: any) => tag.code === 'SUBSETTED'));
+    const search = await http(t.base, `Binary?_id=${id}`);
+    expect(search.body.entry[0].resource.data).toBeUndefined();
+    expect(subsetted(search.body.entry[0].resource)).toBe(true);
+    const history = await http(t.base, `Binary/${id}/_history`);
+    expect(subsetted(history.body.entry[0].resource)).toBe(true);
+    // the read itself is whole, and not marked
+    const read = await http(t.base, `Binary/${id}`);
+    expect(read.body.data).toBeDefined();
+    expect(subsetted(read.body)).toBe(false);
+  });
+});
+
 describe('size limit (BINARY_MAX_BYTES=1k)', () => {
   const binaryHistoryTotal = async () => {
     const res = await http(small!.base, 'Binary/_history');

@@ -1,4 +1,4 @@
-import { RawJson } from '../http/rawJson';
+import { entryResource } from './subsetting';
 import { BadRequest, NotFound } from '../http/errors';
 import { dateRange } from '../search/dateRange';
 import { parseCount } from '../search/parseSearch';
@@ -116,7 +116,7 @@ export async function history(ctx: InteractionContext, session: Session, req: Fh
     }
     return {
       fullUrl,
-      resource: new RawJson(r.body!),
+      resource: entryResource(r.body!, undefined, undefined, r.resource_type),
       request: r.method === 'POST' ? { method: 'POST', url: r.resource_type } : { method: r.method, url: `${r.resource_type}/${r.id}` },
       response: {
         status: versionId === 1 || r.method === 'POST' || r.recreated ? '201 Created' : '200 OK',

@@ -169,11 +169,11 @@ export async function searchBundle(ctx: InteractionContext, session: Session, se
 
   const entry: Record<string, unknown>[] = page.rows.map((row) => ({
     fullUrl: `${base}/${row.resource_type}/${row.id}`,
-    resource: entryResource(row.body, search.summary, search.elements),
+    resource: entryResource(row.body, search.summary, search.elements, row.resource_type),
     search: { mode: 'match' },
   }));
   for (const row of page.included) {
-    entry.push({ fullUrl: `${base}/${row.resource_type}/${row.id}`, resource: entryResource(row.body, search.summary, search.elements), search: { mode: 'include' } });
+    entry.push({ fullUrl: `${base}/${row.resource_type}/${row.id}`, resource: entryResource(row.body, search.summary, search.elements, row.resource_type), search: { mode: 'include' } });
   }
   const outcome = outcomeEntry(search.warnings);
   if (outcome) entry.push(outcome);

@@ -137,9 +137,9 @@ async function searchWholeCompartment(ctx: InteractionContext, session: Session,
       constraints: req.constraints,
       extra: patientCompartmentCondition(ctx, type, patientId),
     });
-    for (const row of page.rows) entry.push({ fullUrl: `${base}/${row.resource_type}/${row.id}`, resource: entryResource(row.body, search.summary, search.elements), search: { mode: 'match' } });
+    for (const row of page.rows) entry.push({ fullUrl: `${base}/${row.resource_type}/${row.id}`, resource: entryResource(row.body, search.summary, search.elements, row.resource_type), search: { mode: 'match' } });
     matches += page.rows.length;
-    for (const row of page.included) entry.push({ fullUrl: `${base}/${row.resource_type}/${row.id}`, resource: entryResource(row.body, search.summary, search.elements), search: { mode: 'include' } });
+    for (const row of page.included) entry.push({ fullUrl: `${base}/${row.resource_type}/${row.id}`, resource: entryResource(row.body, search.summary, search.elements, row.resource_type), search: { mode: 'include' } });
     if (page.next) {
       next = [typeIndex, ...page.next];
       break;

@@ -51,12 +51,18 @@ function tagged(resource: Record<string, unknown>): Record<string, unknown> {
   return { ...resource, meta };
 }
 
-/** A stored resource as a Bundle entry's resource: its text spliced in as is, or parsed and subset. */
-export function entryResource(text: string, summary: string | undefined, elements: string[] | undefined): RawJson | Record<string, unknown> {
+/**
+ * A stored resource as a Bundle entry's resource: its text spliced in as is, or parsed and
+ * subset. A Binary's content is stored apart and not carried in Bundles: it is marked
+ * SUBSETTED (its read gives the content).
+ */
+export function entryResource(text: string, summary: string | undefined, elements: string[] | undefined, resourceType?: string): RawJson | Record<string, unknown> {
   const subsets = (elements !== undefined && elements.length > 0 && (!summary || summary === 'false')) || summary === 'true' || summary === 'text' || summary === 'data';
-  if (!subsets) return new RawJson(text);
+  if (!subsets && resourceType !== 'Binary') return new RawJson(text);
+  const parsed = JSON.parse(text) as Record<string, unknown>;
+  const subset = subsets ? applySubsetting(parsed, summary, elements) : tagged(parsed);
   // a subset keeps its elements where they were: the stored decimals keep their text
-  return new RawJson(stringifyWithDecimals(applySubsetting(JSON.parse(text) as Record<string, unknown>, summary, elements), decimalTexts(text)));
+  return new RawJson(stringifyWithDecimals(subset, decimalTexts(text)));
 }
 
 export function applySubsetting(

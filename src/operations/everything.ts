@@ -1,4 +1,4 @@
-import { RawJson } from '../http/rawJson';
+import { entryResource } from '../interactions/subsetting';
 import { BadRequest, Gone, NotFound } from '../http/errors';
 import { queryString } from '../interactions/bundle';
 import { keysetPage, pageLinks } from '../interactions/paging';
@@ -116,10 +116,10 @@ export async function everything(ctx: InteractionContext, session: Session, req:
   const link = pageLinks(ctx, path, used, pageToken, bound, boundaries);
   const seen = new Set(page.map((r) => `${r.resource_type}/${r.id}`));
   const entry = [
-    ...page.map((r) => ({ fullUrl: `${base}/${r.resource_type}/${r.id}`, resource: new RawJson(r.body!), search: { mode: 'match' } })),
+    ...page.map((r) => ({ fullUrl: `${base}/${r.resource_type}/${r.id}`, resource: entryResource(r.body!, undefined, undefined, r.resource_type ?? undefined), search: { mode: 'match' } })),
     ...referenced
       .filter((r) => !seen.has(`${r.resource_type}/${r.id}`))
-      .map((r) => ({ fullUrl: `${base}/${r.resource_type}/${r.id}`, resource: new RawJson(r.body!), search: { mode: 'include' } })),
+      .map((r) => ({ fullUrl: `${base}/${r.resource_type}/${r.id}`, resource: entryResource(r.body!, undefined, undefined, r.resource_type ?? undefined), search: { mode: 'include' } })),
   ];
   return {
     status: 200,
