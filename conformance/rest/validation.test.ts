@@ -42,6 +42,7 @@ describe('every write is validated', () => {
     ['an object where the element repeats', { resourceType: 'Patient', name: { family: 'Durand' } }],
     ['a null value', { resourceType: 'Patient', gender: null }],
     ['an empty string', { resourceType: 'Patient', name: [{ family: '' }] }],
+    ['a primitive extension that is not an object', { resourceType: 'Patient', gender: 'male', _gender: 'x' }],
   ])('refuses %s with 400', async (_what, resource) => {
     const res = await http(t.base, 'Patient', { method: 'POST', json: resource });
     expect(res.status).toBe(400);

@@ -557,7 +557,7 @@ export class Engine {
       }
       if (item.ext !== undefined) {
         if (item.ext === null || typeof item.ext !== 'object' || Array.isArray(item.ext)) {
-          W.issues.push(err('structure', `The property _${item.key} must be an object, not ${jsonKind(item.ext)}`, path));
+          W.issues.push(shapeError(`The property _${item.key} must be an object, not ${jsonKind(item.ext)}`, path));
         } else {
           const st = this.store.typeStructure(type);
           if (st) this.walkChildren(item.ext, st.root.children, path, loc, W, false, true);
