@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { FhirError, Issue, Unprocessable } from '../http/errors';
 import { isParseError } from '../validation';
-import { lockCriteria, readCurrent } from '../store/resources';
+import { readCurrent } from '../store/resources';
 import type { Session } from '../store/session';
 import { newVersion, nowInstant } from './common';
 import { findMatches } from './search';
@@ -53,8 +53,7 @@ export async function assertUniqueCanonical(ctx: InteractionContext, session: Se
   if (typeof resource.version === 'string') pairs.push(['version', escape(resource.version)]);
   const criteria = new URLSearchParams(pairs).toString();
   // two concurrent writes of the same canonical: the second waits, then sees the first
-  await lockCriteria(session, type, criteria);
-  const others = (await findMatches(ctx, session, type, criteria, 2)).filter((m) => m.id !== id);
+  const others = (await findMatches(ctx, session, type, criteria, 2, { lock: true })).filter((m) => m.id !== id);
   if (others.length > 0) {
     throw new Unprocessable([
       {

@@ -1,6 +1,5 @@
 import crypto from 'node:crypto';
 import { PreconditionFailed } from '../http/errors';
-import { lockCriteria } from '../store/resources';
 import type { Session } from '../store/session';
 import { assertSupportedType, newVersion, nowInstant, requestResource, writtenRepresentation } from './common';
 import { withConditionalReferencesResolved } from './conditionalReferences';
@@ -14,8 +13,7 @@ import type { FhirRequest, FhirResponse, InteractionContext } from './types';
  */
 export async function ifNoneExistMatch(ctx: InteractionContext, session: Session, type: string, ifNoneExist: string): Promise<SearchRow | undefined> {
   const criteria = ifNoneExist.replace(/^[^?]*\?/, '');
-  await lockCriteria(session, type, criteria);
-  const matches = await findMatches(ctx, session, type, criteria, 2);
+  const matches = await findMatches(ctx, session, type, criteria, 2, { lock: true });
   if (matches.length > 1) throw new PreconditionFailed(`If-None-Exist "${ifNoneExist}" matches more than one ${type}`);
   return matches[0];
 }

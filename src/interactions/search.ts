@@ -2,6 +2,7 @@ import { BadRequest } from '../http/errors';
 import { ParsedSearch, SearchParser } from '../search/parseSearch';
 import { decodePageToken } from '../search/pageToken';
 import { bind, constraintConditions, keysetCondition, literal, ownerJoin, SearchConstraints, sortColumns, SqlContext, whereClause } from '../store/searchSql';
+import { lockCriteria } from '../store/resources';
 import type { Session } from '../store/session';
 import { entryResource } from './subsetting';
 import { outcomeEntry, queryString } from './bundle';
@@ -219,7 +220,16 @@ export function patientCompartmentCondition(ctx: InteractionContext, resourceTyp
  * Resources matching a conditional request's criteria (If-None-Exist, conditional
  * update/delete, conditional references). At most `limit` ids are returned.
  */
-export async function findMatches(ctx: InteractionContext, session: Session, resourceType: string, criteria: string, limit: number): Promise<SearchRow[]> {
+export async function findMatches(
+  ctx: InteractionContext,
+  session: Session,
+  resourceType: string,
+  criteria: string,
+  limit: number,
+  options: { lock?: boolean } = {},
+): Promise<SearchRow[]> {
+  // a conditional write locks its criteria first: two concurrent ones cannot both find nothing
+  if (options.lock) await lockCriteria(session, resourceType, criteria);
   const pairs = [...new URLSearchParams(criteria)] as [string, string][];
   const search = parseRequestSearch(ctx, resourceType, pairs, true);
   if (search.clauses.length === 0) throw new BadRequest(`Conditional criteria "${criteria}" select no parameter: refusing to act on every ${resourceType}`);

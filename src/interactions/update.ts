@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { BadRequest, PreconditionFailed } from '../http/errors';
-import { CurrentRow, lockCriteria, readCurrent } from '../store/resources';
+import { CurrentRow, readCurrent } from '../store/resources';
 import type { Session } from '../store/session';
 import type { VersionWrite } from '../store/writeVersions';
 import type { DecimalTexts } from '../http/decimals';
@@ -85,8 +85,7 @@ export async function conditionalUpdate(ctx: InteractionContext, session: Sessio
   const type = assertSupportedType(ctx, req.resourceType);
   const { resource, binary } = requestResource(ctx, req, type);
   const criteria = new URLSearchParams(req.query).toString();
-  await lockCriteria(session, type, criteria);
-  const matches = await findMatches(ctx, session, type, criteria, 2);
+  const matches = await findMatches(ctx, session, type, criteria, 2, { lock: true });
   if (matches.length > 1) throw new PreconditionFailed(`Conditional update: "${criteria}" matches more than one ${type}`);
   let id: string;
   if (matches.length === 1) {
