@@ -6,14 +6,20 @@ import type { InteractionContext } from './types';
 /** A conditional reference: `Type?criteria` in Reference.reference (http.html#trules). */
 const CONDITIONAL = /^[A-Z][A-Za-z]+\?/;
 
-export function collectConditionalReferences(value: unknown, found: Set<string>): void {
-  if (Array.isArray(value)) value.forEach((v) => collectConditionalReferences(v, found));
+/** The references of a body (Reference.reference values). */
+export function referencesOf(value: unknown, found: string[] = []): string[] {
+  if (Array.isArray(value)) value.forEach((v) => referencesOf(v, found));
   else if (value && typeof value === 'object') {
     for (const [k, v] of Object.entries(value)) {
-      if (k === 'reference' && typeof v === 'string' && CONDITIONAL.test(v)) found.add(v);
-      else collectConditionalReferences(v, found);
+      if (k === 'reference' && typeof v === 'string') found.push(v);
+      else referencesOf(v, found);
     }
   }
+  return found;
+}
+
+export function collectConditionalReferences(value: unknown, found: Set<string>): void {
+  for (const reference of referencesOf(value)) if (CONDITIONAL.test(reference)) found.add(reference);
 }
 
 /** Each conditional reference resolved to the one resource it matches (`Type/id`); 412 on none or several. */

@@ -6,7 +6,7 @@ import type { Session } from '../store/session';
 import { etag } from './common';
 import { create, ifNoneExistMatch } from './create';
 import { perform, route, Route } from './dispatch';
-import { collectConditionalReferences, resolveConditionalReferences } from './conditionalReferences';
+import { collectConditionalReferences, referencesOf, resolveConditionalReferences } from './conditionalReferences';
 import { findMatches } from './search';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 import { inTransaction } from './unitOfWork';
@@ -148,18 +148,6 @@ function rewriteReferences(value: unknown, resolved: Map<string, string>, unreso
     return out;
   }
   return value;
-}
-
-/** The references of a body (Reference.reference values), for the checks that need them. */
-function referencesOf(value: unknown, found: string[] = []): string[] {
-  if (Array.isArray(value)) value.forEach((v) => referencesOf(v, found));
-  else if (value && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value)) {
-      if (k === 'reference' && typeof v === 'string') found.push(v);
-      else referencesOf(v, found);
-    }
-  }
-  return found;
 }
 
 async function runTransaction(ctx: InteractionContext, session: Session, entries: PreparedEntry[], outer: FhirRequest): Promise<Record<string, unknown>[]> {
