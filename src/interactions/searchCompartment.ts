@@ -73,8 +73,11 @@ async function searchWholeCompartment(ctx: InteractionContext, session: Session,
     });
   const totalParam = req.query.find(([k]) => k === '_total')?.[1];
   if (totalParam !== undefined && !['none', 'estimate', 'accurate'].includes(totalParam)) throw new BadRequest(`_total must be none, estimate or accurate, got "${totalParam}"`);
+  // each parameter is parsed once per type here; the pages below reuse the answer
+  const definedBy = new Map<[string, string], string[]>();
   for (const pair of pairs) {
     const by = knownBy(pair);
+    definedBy.set(pair, by);
     // a result parameter never chooses the types; it must apply to at least one of them
     if (isResultParameter(pair) && by.length > 0) continue;
     if (by.length > 0) types = types.filter((t) => by.includes(t));
@@ -129,7 +132,7 @@ async function searchWholeCompartment(ctx: InteractionContext, session: Session,
   while (typeIndex < types.length && matches < count) {
     const type = types[typeIndex];
     // a sort or an include that does not apply to this type is left out for it
-    const applicable = pairs.filter((p) => !isResultParameter(p) || p[0] === '_summary' || p[0] === '_elements' || knownBy(p).includes(type));
+    const applicable = pairs.filter((p) => !isResultParameter(p) || p[0] === '_summary' || p[0] === '_elements' || definedBy.get(p)!.includes(type));
     const search = parseRequestSearch(ctx, type, [...applicable, ['_count', String(count - matches)]], false);
     const page = await executeSearch(ctx, session, search, {
       withTotal: false,
