@@ -17,9 +17,11 @@ interface Part {
   [key: string]: unknown;
 }
 
-interface Operation {
+export interface Operation {
   type: string;
   path: string;
+  /** The path compiled once, when the patch is read. */
+  select: (resource: object) => Node[];
   name?: string;
   value?: unknown;
   /** The FHIR type of a primitive value (the X of its valueX part): names a choice element (deceasedDateTime). */
@@ -77,12 +79,14 @@ export function parseOperations(parameters: unknown): Operation[] {
     const path = parts.get('path')?.valueString;
     if (typeof type !== 'string' || !TYPES.has(type)) throw new PatchError(`operation ${i}: type must be add, insert, delete, replace or move`);
     if (typeof path !== 'string' || path === '') throw new PatchError(`operation ${i}: path (valueString) is required`);
+    let select: Operation['select'];
     try {
-      fhirpath.compile(path, r4Model);
+      const compiled = fhirpath.compile(path, r4Model, { resolveInternalTypes: false });
+      select = (resource) => compiled(resource) as unknown as Node[];
     } catch (e) {
       throw new PatchError(`operation ${i}: path "${path}" is not a valid FHIRPath expression (${(e as Error).message.split('\n')[0]})`);
     }
-    const out: Operation = { type, path };
+    const out: Operation = { type, path, select };
     if (type === 'add') {
       const name = parts.get('name')?.valueString;
       if (typeof name !== 'string' || !/^[A-Za-z][A-Za-z0-9]*$/.test(name)) throw new PatchError(`operation ${i}: add needs the name of the element to add`);
@@ -104,11 +108,11 @@ export function parseOperations(parameters: unknown): Operation[] {
   });
 }
 
-function locate(resource: object, path: string, what: string): Node[] {
+function locate(resource: object, path: string, what: string, select?: Operation['select']): Node[] {
   try {
-    return fhirpath.evaluate(resource, path, undefined, r4Model, { resolveInternalTypes: false }) as unknown as Node[];
+    return select ? select(resource) : (fhirpath.evaluate(resource, path, undefined, r4Model, { resolveInternalTypes: false }) as unknown as Node[]);
   } catch (e) {
-    throw new PatchError(`${what}: path "${path}" is not a valid FHIRPath expression (${(e as Error).message})`);
+    throw new PatchError(`${what}: path "${path}" could not be evaluated (${(e as Error).message})`);
   }
 }
 
@@ -163,16 +167,20 @@ function companion(owner: Record<string, unknown>, name: string, change: (list: 
   if (list.every((x) => x === null)) delete owner[`_${name}`];
 }
 
-/** Applies the operations in order to a copy of `resource`. */
+/** Reads the operations of a FHIRPath Patch and applies them in order to a copy of `resource`. */
 export function applyFhirPathPatch(resource: Record<string, unknown>, parameters: unknown): Record<string, unknown> {
-  const operations = parseOperations(parameters);
+  return applyOperations(resource, parseOperations(parameters));
+}
+
+/** Applies operations already read (parseOperations) in order to a copy of `resource`. */
+export function applyOperations(resource: Record<string, unknown>, operations: Operation[]): Record<string, unknown> {
   const doc = structuredClone(resource);
   operations.forEach((op, i) => {
     const what = `operation ${i} (${op.type})`;
     switch (op.type) {
       case 'replace':
       case 'delete': {
-        const nodes = locate(doc, op.path, what);
+        const nodes = locate(doc, op.path, what, op.select);
         if (op.type === 'delete' && nodes.length === 0) return; // nothing to delete
         const node = single(nodes, op.path, what);
         const parent = holder(node, what);
@@ -207,7 +215,7 @@ export function applyFhirPathPatch(resource: Record<string, unknown>, parameters
         return;
       }
       case 'add': {
-        const node = single(locate(doc, op.path, what), op.path, what);
+        const node = single(locate(doc, op.path, what, op.select), op.path, what);
         const target = node.data;
         if (!target || typeof target !== 'object' || Array.isArray(target)) throw new PatchError(`${what}: path "${op.path}" is not an element that can hold "${op.name}"`);
         const obj = target as Record<string, unknown>;

@@ -6,7 +6,7 @@ import type { Session } from '../store/session';
 import { assertId, assertSupportedType, checkIfMatch } from './common';
 import { findMatches } from './search';
 import { assertValid } from './conformanceResources';
-import { applyFhirPathPatch, parseOperations } from './fhirpathPatch';
+import { applyOperations, Operation as FhirPathOperation, parseOperations } from './fhirpathPatch';
 import { writeNewVersion } from './update';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 
@@ -14,12 +14,13 @@ import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 function patchOf(req: FhirRequest): (resource: Record<string, unknown>) => Record<string, unknown> {
   const body = req.body as { resourceType?: unknown } | undefined;
   if (body && !Array.isArray(body) && typeof body === 'object' && body.resourceType === 'Parameters') {
+    let operations: FhirPathOperation[];
     try {
-      parseOperations(body);
+      operations = parseOperations(body);
     } catch (e) {
       throw new BadRequest(`Invalid FHIRPath Patch: ${(e as Error).message}`, 'structure');
     }
-    return (resource) => applyFhirPathPatch(resource, body);
+    return (resource) => applyOperations(resource, operations);
   }
   if (!Array.isArray(body)) {
     throw new BadRequest('PATCH takes a JSON Patch document (application/json-patch+json) or a FHIRPath Patch Parameters resource (application/fhir+json)', 'structure');
