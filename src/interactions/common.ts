@@ -129,7 +129,12 @@ export async function writtenRepresentation(session: Session, version: VersionWr
   // an upload went from its spool file to the database, not kept in memory: it is read back like a read would
   const content = 'data' in version.binary ? version.binary : await readBinaryContent(session, version.compartment, version.id, version.versionId);
   if (!content) return { resource: version.body as Record<string, unknown>, resourceText: version.bodyText! };
-  return { resource: { ...(version.body as Record<string, unknown>), data: content.data.toString('base64') }, binary: { contentType: content.contentType, data: content.data } };
+  return binaryRepresentation(version.body as Record<string, unknown>, content);
+}
+
+/** A Binary as answered: raw content for a client that takes it, the resource with base64 `data` in FHIR JSON. */
+export function binaryRepresentation(body: Record<string, unknown>, content: { contentType: string; data: Buffer }): Pick<FhirResponse, 'resource' | 'resourceText' | 'binary'> {
+  return { resource: { ...body, data: content.data.toString('base64') }, resourceText: undefined, binary: { contentType: content.contentType, data: content.data } };
 }
 
 export function deletionVersion(resourceType: string, id: string, compartment: string, versionId: number, lastUpdated: string): VersionWrite {

@@ -2,7 +2,7 @@ import { Gone, NotFound } from '../http/errors';
 import { readBinaryContent } from '../store/binaryContent';
 import { readCurrent, readVersion, CurrentRow } from '../store/resources';
 import type { Session } from '../store/session';
-import { assertId, assertSupportedType, etag, parseETag } from './common';
+import { assertId, assertSupportedType, binaryRepresentation, etag, parseETag } from './common';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 
 function notModified(req: FhirRequest, row: CurrentRow): boolean {
@@ -30,13 +30,7 @@ async function respondWith(session: Session, req: FhirRequest, type: string, id:
   if (notModified(req, row)) return { ...response, status: 304, resourceText: undefined };
   if (type === 'Binary') {
     const content = await readBinaryContent(session, row.compartment, id, row.versionId);
-    if (content) {
-      response.binary = content;
-      const resource = JSON.parse(row.body!) as Record<string, unknown>;
-      resource.data = content.data.toString('base64');
-      response.resource = resource;
-      response.resourceText = undefined;
-    }
+    if (content) Object.assign(response, binaryRepresentation(JSON.parse(row.body!) as Record<string, unknown>, content));
   }
   return response;
 }
