@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import express, { Request, Response } from 'express';
 import { etag } from '../interactions/common';
 import { perform, route, Route, WRITES } from '../interactions/dispatch';
-import { applySubsetting } from '../interactions/subsetting';
+import { applySubsetting, entryResource } from '../interactions/subsetting';
 import { transactionOrBatch } from '../interactions/transaction';
 import { CONFORMANCE_TYPES } from '../interactions/conformanceResources';
 import type { FhirRequest, FhirResponse, InteractionContext, Prefer } from '../interactions/types';
@@ -12,7 +12,7 @@ import { assertJsonAcceptable, bodyKind, negotiate, Negotiated, FHIR_JSON } from
 import { readBody, spoolBody } from './readBody';
 import { BinaryStream } from '../store/binaryContent';
 import { stringifyJson } from './rawJson';
-import { decimalTexts, stringifyWithDecimals } from './decimals';
+import { decimalTexts } from './decimals';
 
 function parsePrefer(header: string | undefined): Prefer {
   const prefer: Prefer = {};
@@ -179,13 +179,11 @@ function send(ctx: InteractionContext, req: Request, res: Response, r: Route, fh
     const summary = fhir.query.find(([k]) => k === '_summary')?.[1];
     const elements = fhir.query.find(([k]) => k === '_elements')?.[1];
     const subset = (r.interaction === 'read' || r.interaction === 'vread' || r.interaction === 'capabilities') && (summary || elements);
-    if (out.resourceText !== undefined && !pretty && !subset) text = out.resourceText;
+    if (out.resourceText !== undefined && !pretty) text = subset ? entryResource(out.resourceText, summary, elements?.split(',')).text : out.resourceText;
     else {
       let resource = out.resource ?? (out.resourceText !== undefined ? JSON.parse(out.resourceText) : undefined);
       if (resource && subset) resource = applySubsetting(resource, summary, elements?.split(','));
-      // a subset keeps its elements where they were: the stored decimals keep their text
-      if (resource && subset && !pretty && out.resourceText !== undefined) text = stringifyWithDecimals(resource, decimalTexts(out.resourceText));
-      else text = resource === undefined ? undefined : stringifyJson(resource, pretty);
+      text = resource === undefined ? undefined : stringifyJson(resource, pretty);
     }
   }
   res.setHeader('Content-Type', `${n.contentType}; charset=utf-8`);

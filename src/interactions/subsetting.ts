@@ -52,11 +52,11 @@ function tagged(resource: Record<string, unknown>): Record<string, unknown> {
 }
 
 /**
- * A stored resource as a Bundle entry's resource: its text spliced in as is, or parsed and
- * subset. A Binary's content is stored apart and not carried in Bundles: it is marked
+ * A stored resource as answered (a read, a Bundle entry): its text as is, or parsed and
+ * subset. A Binary's content is stored apart and not carried in Bundles: there it is marked
  * SUBSETTED (its read gives the content).
  */
-export function entryResource(text: string, summary: string | undefined, elements: string[] | undefined, resourceType?: string): RawJson | Record<string, unknown> {
+export function entryResource(text: string, summary: string | undefined, elements: string[] | undefined, resourceType?: string): RawJson {
   const subsets = (elements !== undefined && elements.length > 0 && (!summary || summary === 'false')) || summary === 'true' || summary === 'text' || summary === 'data';
   if (!subsets && resourceType !== 'Binary') return new RawJson(text);
   const parsed = JSON.parse(text) as Record<string, unknown>;
