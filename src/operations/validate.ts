@@ -59,14 +59,15 @@ export async function validateOperation(ctx: InteractionContext, session: Sessio
     if (req.resourceType && type !== req.resourceType) {
       issues.push({ severity: 'error', code: 'invalid', diagnostics: `The resource is a ${String(type)} but $validate was invoked on ${req.resourceType}`, expression: ['resourceType'] });
     }
-    if (input.mode === 'update') {
-      if (input.resource.id === undefined) issues.push({ severity: 'error', code: 'required', diagnostics: 'mode=update: the resource must have an id', expression: [`${String(type)}.id`] });
-      else if (req.id && input.resource.id !== req.id) issues.push({ severity: 'error', code: 'invalid', diagnostics: `mode=update: id "${String(input.resource.id)}" differs from the URL's "${req.id}"`, expression: [`${String(type)}.id`] });
+    // (a missing id in update mode is reported by the validator itself)
+    if (input.mode === 'update' && input.resource.id !== undefined && req.id && input.resource.id !== req.id) {
+      issues.push({ severity: 'error', code: 'invalid', diagnostics: `mode=update: id "${String(input.resource.id)}" differs from the URL's "${req.id}"`, expression: [`${String(type)}.id`] });
     }
-    const found = ctx.validator.validate(input.resource, { profiles: input.profiles, mode: input.mode });
-    const unknownProfile = found.filter((i) => i.severity === 'error' && i.code === 'not-supported' && input.profiles.some((p) => i.diagnostics?.includes(`'${p}'`)));
-    if (unknownProfile.length > 0) throw new FhirError(400, unknownProfile);
-    issues.push(...found);
+    const unknown = input.profiles.filter((p) => !ctx.validator!.hasProfile(p));
+    if (unknown.length > 0) {
+      throw new FhirError(400, unknown.map((p) => ({ severity: 'error', code: 'not-supported', diagnostics: `Profile '${p}' is not known to this server, so the resource cannot be validated against it`, expression: [String(type)] })));
+    }
+    issues.push(...ctx.validator.validate(input.resource, { profiles: input.profiles, mode: input.mode }));
   }
   return { status: 200, resource: operationOutcome(issues.length ? issues : [ALL_OK]) as unknown as Record<string, unknown> };
 }
