@@ -10,6 +10,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { nirKey } from '../src/validation/domain/nir';
 
 // ---------------------------------------------------------------------------
 // Options
@@ -123,7 +124,7 @@ export function nir(i: number, sex: 1 | 2): string {
   const body =
     `${sex}${String(40 + (i % 60)).padStart(2, '0')}${String((i % 12) + 1).padStart(2, '0')}` +
     `${String((i % 95) + 1).padStart(2, '0')}${String(crypto.randomInt(1, 990)).padStart(3, '0')}${String(crypto.randomInt(1, 999)).padStart(3, '0')}`;
-  return body + String(97 - (Number(body) % 97)).padStart(2, '0');
+  return body + nirKey(body);
 }
 
 /** A French patient with an INS (NIR) identifier. */

@@ -18,6 +18,7 @@
  * (a few hundred resources with irregular data: partial dates, periods, missing elements).
  */
 import crypto from 'node:crypto';
+import { nirKey } from '../src/validation/domain/nir';
 
 // ---------------------------------------------------------------------------
 // PRNG
@@ -312,17 +313,6 @@ const FOREIGN_BIRTH: readonly (readonly [country: string, insee: string])[] = [
 // ---------------------------------------------------------------------------
 // Identifier keys
 // ---------------------------------------------------------------------------
-
-/** NIR key: 97 - (13-character body mod 97), Corsica's 2A/2B counted as 19/18; two digits. */
-export function nirKey(body: string): string {
-  if (!/^[0-9]{5}(?:[0-9]{2}|2A|2B)[0-9]{6}$/.test(body)) throw new Error(`not a NIR body: ${body}`);
-  const numeric = body.slice(0, 5) + body.slice(5, 7).replace('2A', '19').replace('2B', '18') + body.slice(7);
-  return String(97 - Number(BigInt(numeric) % 97n)).padStart(2, '0');
-}
-
-export function isValidNir(nir: string): boolean {
-  return /^[0-9]{5}(?:[0-9]{2}|2A|2B)[0-9]{8}$/.test(nir) && nirKey(nir.slice(0, 13)) === nir.slice(13);
-}
 
 /** Luhn check digit of a digit string (RPPS, FINESS). */
 export function luhnDigit(payload: string): string {
