@@ -67,7 +67,7 @@ function jsonKind(v: unknown): string {
   return `a ${typeof v} ('${String(v)}')`;
 }
 
-export function deepEqual(a: any, b: any): boolean {
+function deepEqual(a: any, b: any): boolean {
   if (a === b) return true;
   if (typeof a !== typeof b || a === null || b === null) return false;
   if (Array.isArray(a)) {
@@ -85,7 +85,7 @@ export function deepEqual(a: any, b: any): boolean {
 }
 
 /** pattern semantics: every element of the pattern must be found in the instance */
-export function patternMatches(instance: any, pattern: any): boolean {
+function patternMatches(instance: any, pattern: any): boolean {
   if (pattern === null || typeof pattern !== 'object') return instance === pattern;
   if (Array.isArray(pattern)) {
     if (!Array.isArray(instance)) return pattern.length === 1 && patternMatches(instance, pattern[0]);
@@ -415,7 +415,7 @@ export class Engine {
   }
 
   private checkCardinality(c: ElementNode, count: number, path: string, W: Walk, label?: string): void {
-    if (!W.structural && !c.sliceName && c.min === baseMin(c) && c.maxText === baseMaxText(c)) return;
+    if (!W.structural && !c.sliceName && c.min === c.baseMin && c.maxText === c.baseMaxText) return;
     const id = label ?? c.id;
     if (count < c.min) {
       W.issues.push({
@@ -914,7 +914,6 @@ export class Engine {
       }
     } else {
       if (QUANTITY_PROFILES.has(loc.type)) candidates.add('Quantity');
-      if (loc.type === 'BackboneElement') candidates.add('BackboneElement');
       if (loc.type === 'Element' || loc.type === 'BackboneElement') candidates.add('BackboneElement');
     }
     for (const c of ctxs) {
@@ -1181,12 +1180,6 @@ function shapeError(diagnostics: string, path: string): Issue {
   return issue;
 }
 
-function baseMin(c: ElementNode): number {
-  return c.baseMin;
-}
-function baseMaxText(c: ElementNode): string {
-  return c.baseMaxText;
-}
 
 function lcIfPrimitive(suffix: string): string {
   const lc = suffix[0].toLowerCase() + suffix.slice(1);

@@ -13,7 +13,6 @@ export interface ValidateOptions {
   mode?: 'create' | 'update' | 'delete';
 }
 
-export { SKIPPED as SKIPPED_INVARIANTS } from './invariants';
 export type { DomainCheck } from './engine';
 export { isParseError } from './engine';
 

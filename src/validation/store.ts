@@ -102,15 +102,9 @@ export class ConformanceStore {
     return cs ?? undefined;
   }
 
-  /** Core definition of a type or resource by name. */
-  private typeCache = new Map<string, CompiledStructure | null>();
+  /** Core definition of a type or resource by name (cached with the other compiled structures). */
   typeStructure(type: string): CompiledStructure | undefined {
-    let st = this.typeCache.get(type);
-    if (st === undefined) {
-      st = this.structure(CORE_SD + type) ?? null;
-      this.typeCache.set(type, st);
-    }
-    return st ?? undefined;
+    return this.structure(CORE_SD + type);
   }
 
   isResourceType(name: string): boolean {
@@ -119,7 +113,6 @@ export class ConformanceStore {
 
   private invalidate(): void {
     this.compiled.clear();
-    this.typeCache.clear();
     this.snapshots.clear();
     this.snapshotIssues.clear();
     this.terminology.clear();
