@@ -29,7 +29,7 @@ import type { Knex } from 'knex';
 import { loadConfig } from '../src/config/config';
 import { createLogger } from '../src/log';
 import { RunningServer, startServer } from '../src/server';
-import { fmt, httpClient, parseArgsOrExit, percentile, redactUrl, table, UsageError } from './benchLib';
+import { fmt, httpClient, parseArgsOrExit, percentile, pgliteVersion, redactUrl, table, UsageError } from './benchLib';
 import { Prng, SYSTEMS } from './syntheticData';
 
 // ---------------------------------------------------------------------------
@@ -447,14 +447,6 @@ export async function samplePatients(knex: Knex, count: number, seed: number): P
 
 const round = (n: number | undefined, d = 2) => (n === undefined || !Number.isFinite(n) ? null : Math.round(n * 10 ** d) / 10 ** d);
 
-function pgliteVersion(): string {
-  try {
-    const pkg = path.join(path.dirname(require.resolve('@electric-sql/pglite')), '..', 'package.json');
-    return (JSON.parse(fs.readFileSync(pkg, 'utf8')) as { version?: string }).version ?? '?';
-  } catch {
-    return '?';
-  }
-}
 
 async function main(): Promise<void> {
   let o: Options;

@@ -42,6 +42,7 @@ import {
   templates,
   USAGE,
   parseArgsOrExit,
+  pgliteVersion,
 } from './benchLib';
 
 const TARGETS = { createRatio: 0.5, readRatio: 0.7, ingestPerSecond: 4000 };
@@ -677,14 +678,6 @@ function createBoundFrom(httpFloor: PhaseStats | undefined, statement: PhaseStat
   return perSecond / rawInsert.perSecond;
 }
 
-function pgliteVersion(): string {
-  try {
-    const pkg = path.join(path.dirname(require.resolve('@electric-sql/pglite')), '..', 'package.json'); // dist/index.cjs -> package root
-    return (JSON.parse(fs.readFileSync(pkg, 'utf8')) as { version?: string }).version ?? '?';
-  } catch {
-    return '?';
-  }
-}
 
 let interrupted = false;
 

@@ -712,3 +712,13 @@ export function cpuUsageBetween(a: CpuSnapshot, b: CpuSnapshot, units: number, c
     mainLoopBusy: performance.eventLoopUtilization(b.elu, a.elu).utilization,
   };
 }
+
+/** The installed PGlite version, for the benchmark headers. */
+export function pgliteVersion(): string {
+  try {
+    const pkg = path.join(path.dirname(require.resolve('@electric-sql/pglite')), '..', 'package.json'); // dist/index.cjs -> package root
+    return (JSON.parse(fs.readFileSync(pkg, 'utf8')) as { version?: string }).version ?? '?';
+  } catch {
+    return '?';
+  }
+}

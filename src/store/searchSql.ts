@@ -65,14 +65,12 @@ export function ownerJoin(index: string, r: string): string {
   return `${index}.compartment = ${r}.compartment AND ${index}.resource_type = ${r}.resource_type AND ${index}.resource_id = ${r}.id`;
 }
 
-function dateCondition(ctx: SqlContext, v: SearchValue, low: string, high: string): string {
+function dateCondition(ctx: SqlContext, v: SearchValue, lo: string, hi: string): string {
   const range = dateRange(v.value);
   if (!range) throw new BadRequest(`Invalid date "${v.value}"`);
   const vlo = () => `${bind(ctx, range.low)}::timestamptz`;
   const vhi = () => `${bind(ctx, range.high)}::timestamptz`;
   // index rows store open bounds as ±infinity (never NULL): plain columns, usable by the index
-  const lo = low;
-  const hi = high;
   switch (v.prefix) {
     case 'eq':
       return `(${lo} >= ${vlo()} AND ${hi} <= ${vhi()})`;
