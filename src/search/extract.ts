@@ -437,20 +437,41 @@ const AS_RE = /^([A-Za-z]+)\.as\(([A-Za-z]+)\)$/;
  * The official R4 component expressions are small: `code`, `value.as(Quantity) | value.as(Range)`,
  * `target`, `%resource.referenceSeq.chromosome` …; they are walked directly on the element.
  */
+type ComponentPart = { key: string; fhirType: string } | { fromResource: boolean; path: string[] };
+
+/** Component expressions read once: the same few official expressions serve every write. */
+const componentParts = new Map<string, ComponentPart[]>();
+
+function partsOf(expression: string): ComponentPart[] {
+  let parts = componentParts.get(expression);
+  if (!parts) {
+    parts = expression
+      .split('|')
+      .map((s) => s.trim())
+      .map((part): ComponentPart => {
+        const as = AS_RE.exec(part);
+        if (as) {
+          const [, name, type] = as;
+          return { key: name + type.charAt(0).toUpperCase() + type.slice(1), fhirType: type === 'DateTime' ? 'dateTime' : type };
+        }
+        const fromResource = part.startsWith('%resource.');
+        return { fromResource, path: (fromResource ? part.slice('%resource.'.length) : part).split('.') };
+      });
+    componentParts.set(expression, parts);
+  }
+  return parts;
+}
+
 function evaluateComponent(expression: string, element: any, resource: any): TypedValue[] {
   const out: TypedValue[] = [];
-  for (const part of expression.split('|').map((s) => s.trim())) {
-    const as = AS_RE.exec(part);
-    if (as) {
-      const [, name, type] = as;
-      const key = name + type.charAt(0).toUpperCase() + type.slice(1);
-      const v = element?.[key];
-      const fhirType = type === 'DateTime' ? 'dateTime' : type;
-      for (const x of Array.isArray(v) ? v : v === undefined ? [] : [v]) out.push({ value: x, type: fhirType });
+  for (const part of partsOf(expression)) {
+    if ('key' in part) {
+      const v = element?.[part.key];
+      for (const x of Array.isArray(v) ? v : v === undefined ? [] : [v]) out.push({ value: x, type: part.fhirType });
       continue;
     }
-    let current: any[] = [part.startsWith('%resource.') ? resource : element];
-    const path = part.startsWith('%resource.') ? part.slice('%resource.'.length).split('.') : part.split('.');
+    let current: any[] = [part.fromResource ? resource : element];
+    const path = part.path;
     for (const step of path) {
       const next: any[] = [];
       for (const c of current) {
