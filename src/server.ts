@@ -32,10 +32,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     log,
     pageTokenSecret: secret,
     validator,
-    expandValueSet: (url) => {
-      const expansion = validator.expandValueSet(url) as { expansion?: { contains?: { system?: string; code: string }[] } } | undefined;
-      return expansion?.expansion?.contains?.map((c) => ({ system: c.system, code: c.code }));
-    },
+    expandValueSet: (url) => validator.valueSetCodes(url),
   };
   await inTransaction(ctx, (session) => syncConformanceResources(ctx, session, findProfilesDir()));
   const app = createApp(ctx);

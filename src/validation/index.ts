@@ -87,6 +87,11 @@ export class Validator {
     return this.store.structureDefinition(url);
   }
 
+  /** The codes of a ValueSet this server holds (its cached expansion), for token :in / :not-in. */
+  valueSetCodes(url: string): { system?: string; code: string }[] | undefined {
+    return this.store.resource('ValueSet', url) ? this.store.terminology.expand(url) : undefined;
+  }
+
   expandValueSet(url: string, options?: { filter?: string; count?: number; offset?: number }): any | undefined {
     const vs = this.store.resource('ValueSet', url);
     if (!vs) return undefined;
