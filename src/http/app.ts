@@ -7,7 +7,7 @@ import { transactionOrBatch } from '../interactions/transaction';
 import { CONFORMANCE_TYPES } from '../interactions/conformanceResources';
 import type { FhirRequest, FhirResponse, InteractionContext, Prefer } from '../interactions/types';
 import { inTransaction, withoutTransaction } from '../interactions/unitOfWork';
-import { BadRequest, dataException, FhirError, Issue, operationOutcome } from './errors';
+import { BadRequest, dataException, FhirError, Issue, operationOutcome } from '../errors';
 import { assertJsonAcceptable, bodyKind, negotiate, Negotiated, FHIR_JSON } from './negotiation';
 import { readBody, spoolBody } from './readBody';
 import { BinaryStream } from '../store/binaryContent';

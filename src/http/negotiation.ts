@@ -1,4 +1,4 @@
-import { NotAcceptable, UnsupportedMediaType } from './errors';
+import { NotAcceptable, UnsupportedMediaType } from '../errors';
 
 export const FHIR_JSON = 'application/fhir+json';
 

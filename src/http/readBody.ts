@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Request } from 'express';
-import { PayloadTooLarge } from './errors';
+import { PayloadTooLarge } from '../errors';
 
 /**
  * Reads the request body as it streams in, stopping with 413 as soon as the limit is

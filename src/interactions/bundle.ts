@@ -1,5 +1,5 @@
-import type { Issue } from '../http/errors';
-import { operationOutcome } from '../http/errors';
+import type { Issue } from '../errors';
+import { operationOutcome } from '../errors';
 
 export interface BundleLink {
   relation: string;

@@ -1,5 +1,5 @@
 import { DecimalTexts, stringifyWithDecimals } from '../http/decimals';
-import { BadRequest, NotFound, PayloadTooLarge, PreconditionFailed } from '../http/errors';
+import { BadRequest, NotFound, PayloadTooLarge, PreconditionFailed } from '../errors';
 import { extractIndexRows } from '../search/extract';
 import type { IndexRows } from '../search/indexRows';
 import type { VersionWrite } from '../store/writeVersions';

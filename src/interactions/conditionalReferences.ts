@@ -1,4 +1,4 @@
-import { BadRequest, PreconditionFailed } from '../http/errors';
+import { BadRequest, PreconditionFailed } from '../errors';
 import type { Session } from '../store/session';
 import { findMatches } from './search';
 import type { InteractionContext } from './types';

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { FhirError, Issue, Unprocessable } from '../http/errors';
+import { FhirError, Issue, Unprocessable } from '../errors';
 import { isParseError } from '../validation';
 import { readCurrent } from '../store/resources';
 import type { Session } from '../store/session';

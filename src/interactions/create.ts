@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { PreconditionFailed } from '../http/errors';
+import { PreconditionFailed } from '../errors';
 import type { Session } from '../store/session';
 import { assertSupportedType, newVersion, nowInstant, requestResource, writtenRepresentation } from './common';
 import { withConditionalReferencesResolved } from './conditionalReferences';

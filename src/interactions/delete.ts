@@ -1,4 +1,4 @@
-import { PreconditionFailed } from '../http/errors';
+import { PreconditionFailed } from '../errors';
 import { readCurrent } from '../store/resources';
 import type { Session } from '../store/session';
 import { assertId, assertSupportedType, checkIfMatch, deletionVersion, nowInstant } from './common';

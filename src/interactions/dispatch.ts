@@ -1,4 +1,4 @@
-import { BadRequest, MethodNotAllowed, NotFound } from '../http/errors';
+import { BadRequest, MethodNotAllowed, NotFound } from '../errors';
 import type { Session } from '../store/session';
 import { capabilityStatement } from './capabilities';
 import { create } from './create';

@@ -1,5 +1,5 @@
 import { entryResource } from './subsetting';
-import { BadRequest, NotFound } from '../http/errors';
+import { BadRequest, NotFound } from '../errors';
 import { dateRange } from '../search/dateRange';
 import { parseCount } from '../search/parseSearch';
 import { decodePageToken } from '../search/pageToken';

@@ -1,6 +1,6 @@
 import { applyPatch, Operation, validate as validatePatch } from 'fast-json-patch';
 import { DecimalTexts, decimalTexts } from '../http/decimals';
-import { BadRequest, Gone, NotFound, PreconditionFailed, Unprocessable } from '../http/errors';
+import { BadRequest, Gone, NotFound, PreconditionFailed, Unprocessable } from '../errors';
 import { readCurrent } from '../store/resources';
 import type { Session } from '../store/session';
 import { assertId, assertSupportedType, checkIfMatch } from './common';

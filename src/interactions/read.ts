@@ -1,4 +1,4 @@
-import { Gone, NotFound } from '../http/errors';
+import { Gone, NotFound } from '../errors';
 import { readBinaryContent } from '../store/binaryContent';
 import { readCurrent, readVersion, CurrentRow } from '../store/resources';
 import type { Session } from '../store/session';

@@ -1,4 +1,4 @@
-import { BadRequest } from '../http/errors';
+import { BadRequest } from '../errors';
 import { ParsedSearch, SearchParser } from '../search/parseSearch';
 import { decodePageToken } from '../search/pageToken';
 import { bind, constraintConditions, keysetCondition, literal, ownerJoin, SearchConstraints, sortColumns, SqlContext, whereClause } from '../store/searchSql';

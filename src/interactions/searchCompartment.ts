@@ -1,4 +1,4 @@
-import { BadRequest, Issue, NotFound } from '../http/errors';
+import { BadRequest, Issue, NotFound } from '../errors';
 import { parseCount } from '../search/parseSearch';
 import { decodePageToken } from '../search/pageToken';
 import type { Session } from '../store/session';

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { RawJson } from '../http/rawJson';
 import { decimalTextsUnder } from '../http/decimals';
-import { BadRequest, dataException, FhirError, operationOutcome, PreconditionFailed } from '../http/errors';
+import { BadRequest, dataException, FhirError, operationOutcome, PreconditionFailed } from '../errors';
 import type { Session } from '../store/session';
 import { etag } from './common';
 import { create, ifNoneExistMatch } from './create';

@@ -2,7 +2,7 @@ import type { DecimalTexts } from '../http/decimals';
 import type { BinaryStream } from '../store/binaryContent';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config';
-import type { Issue } from '../http/errors';
+import type { Issue } from '../errors';
 import type { Registry } from '../registry/registry';
 import type { Database } from '../store/database';
 import type { SearchConstraints } from '../store/searchSql';

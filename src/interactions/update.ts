@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { BadRequest, PreconditionFailed } from '../http/errors';
+import { BadRequest, PreconditionFailed } from '../errors';
 import { CurrentRow, readCurrent } from '../store/resources';
 import type { Session } from '../store/session';
 import type { VersionWrite } from '../store/writeVersions';

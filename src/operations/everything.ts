@@ -1,5 +1,5 @@
 import { entryResource } from '../interactions/subsetting';
-import { BadRequest, Gone, NotFound } from '../http/errors';
+import { BadRequest, Gone, NotFound } from '../errors';
 import { queryString } from '../interactions/bundle';
 import { keysetPage, pageLinks } from '../interactions/paging';
 import { assertId } from '../interactions/common';

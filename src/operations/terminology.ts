@@ -1,4 +1,4 @@
-import { BadRequest, NotFound, Unprocessable } from '../http/errors';
+import { BadRequest, NotFound, Unprocessable } from '../errors';
 import { assertId } from '../interactions/common';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../interactions/types';
 import { readCurrent } from '../store/resources';

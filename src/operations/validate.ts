@@ -1,4 +1,4 @@
-import { BadRequest, FhirError, Issue, NotFound, operationOutcome } from '../http/errors';
+import { BadRequest, FhirError, Issue, NotFound, operationOutcome } from '../errors';
 import { assertId } from '../interactions/common';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../interactions/types';
 import { readCurrent } from '../store/resources';

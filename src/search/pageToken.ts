@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { BadRequest } from '../http/errors';
+import { BadRequest } from '../errors';
 
 /**
  * Page links carry the keyset boundary in a signed token bound to the query it was

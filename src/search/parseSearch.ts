@@ -1,4 +1,4 @@
-import { BadRequest, Issue } from '../http/errors';
+import { BadRequest, Issue } from '../errors';
 import type { CompiledParam, SearchParamType } from './searchParameters';
 import { dateRange } from './dateRange';
 

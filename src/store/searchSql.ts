@@ -2,7 +2,7 @@ import { normalizeString } from '../search/normalize';
 import { dateRange } from '../search/dateRange';
 import type { Clause, ParamClause, ParsedSearch, SearchValue, SortKey } from '../search/parseSearch';
 import type { SearchParamType } from '../search/searchParameters';
-import { BadRequest } from '../http/errors';
+import { BadRequest } from '../errors';
 
 /**
  * Constraints imposed from outside the query (access control), as data. They apply to

@@ -6,7 +6,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import type { Issue } from '../http/errors';
+import type { Issue } from '../errors';
 import { Validator } from './index';
 import { buildCoreIndex, R4_DIR } from './loader';
 import { generateSnapshot } from './snapshot';

@@ -7,7 +7,7 @@
  * fixed / pattern values, bindings, type profiles and its own invariants).
  */
 import { createHash } from 'crypto';
-import type { Issue } from '../http/errors';
+import type { Issue } from '../errors';
 import { Invariants, InvariantEnv } from './invariants';
 import { CompiledStructure, Constraint, ElementNode, resolveContentReference } from './model';
 import { checkPrimitive, PRIMITIVES } from './primitives';

@@ -3,7 +3,7 @@
  * checked. `Validator.create()` is cheap: the R4 definitions are read lazily,
  * per type / profile / value set, and compiled once.
  */
-import type { Issue } from '../http/errors';
+import type { Issue } from '../errors';
 import { DomainCheck, Engine } from './engine';
 import { ConformanceStore, ConformanceType } from './store';
 

@@ -25,7 +25,7 @@
  * the Questionnaire's is only a warning (the Java validator makes it an error).
  * An unknown Questionnaire gives a warning, never an error.
  */
-import type { Issue, IssueCode } from '../http/errors';
+import type { Issue, IssueCode } from '../errors';
 import type { DomainCheck } from './engine';
 
 type Tri = boolean | undefined;

@@ -6,7 +6,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import type { Issue } from '../http/errors';
+import type { Issue } from '../errors';
 import { coreStructureDefinition, coreTerminology, isResourceType } from './loader';
 import { compileStructure, CompiledStructure } from './model';
 import { generateSnapshot } from './snapshot';

@@ -1,5 +1,5 @@
 import * as path from 'path';
-import type { Issue } from '../http/errors';
+import type { Issue } from '../errors';
 import { Validator } from './index';
 
 const TESTDATA = path.join(__dirname, 'testdata', 'conformance');

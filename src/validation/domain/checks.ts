@@ -14,7 +14,7 @@
  * with a FHIRPath `expression` (e.g. `Patient.identifier[0].value`,
  * `DocumentReference.contained[0].identifier[0].value`).
  */
-import type { Issue } from '../../http/errors';
+import type { Issue } from '../../errors';
 import { nirFormatValid, nirKey, nirKeyValid } from './nir';
 import {
   NIR_SYSTEMS,

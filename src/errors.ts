@@ -2,7 +2,7 @@ import type { OperationOutcome, OperationOutcomeIssue } from 'fhir/r4';
 
 /**
  * Domain errors. Interactions throw these; the HTTP layer turns them into an
- * OperationOutcome and a status in one place (src/http/respond.ts).
+ * OperationOutcome and a status in one place (src/http/app.ts (sendError)).
  */
 export type IssueCode = OperationOutcomeIssue['code'];
 
