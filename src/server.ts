@@ -11,6 +11,7 @@ import { createServerValidator } from './validation/forServer';
 import { openDatabase } from './store/database';
 import { pageTokenSecret } from './store/resources';
 import { Session } from './store/session';
+import { UNRESTRICTED } from './store/visibility';
 
 export interface RunningServer {
   url: string;
@@ -23,7 +24,7 @@ export interface RunningServer {
 export async function startServer(config: Config, log: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
   const registry = defaultRegistryInstance();
   const db = await openDatabase(config);
-  const secret = await pageTokenSecret(new Session(db.knex));
+  const secret = await pageTokenSecret(new Session(db.knex, UNRESTRICTED));
   const validator = createServerValidator();
   const ctx: InteractionContext = {
     config,
@@ -34,7 +35,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     validator,
     expandValueSet: (url) => validator.valueSetCodes(url),
   };
-  await inTransaction(ctx, (session) => syncConformanceResources(ctx, session, findProfilesDir()));
+  await inTransaction(ctx, UNRESTRICTED, (session) => syncConformanceResources(ctx, session, findProfilesDir()));
   const app = createApp(ctx);
   const server = http.createServer(app);
   server.keepAliveTimeout = 65000;

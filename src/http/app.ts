@@ -1,12 +1,11 @@
 import crypto from 'node:crypto';
 import express, { Request, Response } from 'express';
 import { etag } from '../interactions/common';
-import { perform, route, Route, WRITES } from '../interactions/dispatch';
+import { route, Route, WRITES } from '../interactions/dispatch';
+import { runRequest } from '../pipeline/pipeline';
+import { UNRESTRICTED } from '../store/visibility';
 import { applySubsetting, entryResource } from '../interactions/subsetting';
-import { transactionOrBatch } from '../interactions/transaction';
-import { CONFORMANCE_TYPES } from '../interactions/conformanceResources';
 import type { FhirRequest, FhirResponse, InteractionContext, Prefer } from '../interactions/types';
-import { inTransaction, withoutTransaction } from '../interactions/unitOfWork';
 import { BadRequest, dataException, FhirError, Issue, operationOutcome } from '../errors';
 import { assertJsonAcceptable, bodyKind, negotiate, Negotiated, FHIR_JSON } from './negotiation';
 import { readBody, spoolBody } from './readBody';
@@ -141,13 +140,6 @@ function assertSummary(value: string | null): void {
   if (value !== null && !SUMMARY_VALUES.has(value)) throw new BadRequest(`_summary must be true, false, text, data or count, got "${value}"`);
 }
 
-async function execute(ctx: InteractionContext, r: Route, fhir: FhirRequest): Promise<FhirResponse> {
-  if (r.interaction === 'transaction') return transactionOrBatch(ctx, fhir);
-  // A plain create is one statement, atomic by itself; other writes lock and read first.
-  const singleStatement = r.interaction === 'create' && !fhir.headers['if-none-exist'] && r.resourceType !== 'Binary' && !CONFORMANCE_TYPES.has(r.resourceType!);
-  if (WRITES.has(r.interaction) && !singleStatement) return inTransaction(ctx, (s) => perform(ctx, s, r, fhir));
-  return withoutTransaction(ctx, (s) => perform(ctx, s, r, fhir));
-}
 
 
 function send(ctx: InteractionContext, req: Request, res: Response, r: Route, fhir: FhirRequest, out: FhirResponse, n: Negotiated, pretty: boolean): void {
@@ -272,7 +264,7 @@ export function createApp(ctx: InteractionContext): express.Express {
       };
       if (r.interaction === 'read' || r.interaction === 'vread' || r.interaction === 'capabilities') assertSummary(url.searchParams.get('_summary'));
       await parseBody(ctx, req, r, fhir);
-      const out = await execute(ctx, r, fhir);
+      const out = await runRequest(ctx, UNRESTRICTED, r, fhir);
       send(ctx, req, res, r, fhir, out, n, pretty);
       status = out.status;
     } catch (e) {

@@ -3,7 +3,8 @@ import { BadRequest, NotFound } from '../errors';
 import { dateRange } from '../search/dateRange';
 import { parseCount } from '../search/parseSearch';
 import { decodePageToken } from '../search/pageToken';
-import { keysetCondition, SortColumn, SqlContext } from '../store/searchSql';
+import { constraintConditions, keysetCondition, SortColumn, SqlContext } from '../store/searchSql';
+import { isUnrestricted } from '../store/visibility';
 import type { Session } from '../store/session';
 import { assertId, assertSupportedType, etag } from './common';
 import { queryString } from './bundle';
@@ -62,7 +63,7 @@ export async function history(ctx: InteractionContext, session: Session, req: Fh
 
   const path = [type, id, '_history'].filter(Boolean).join('/');
   const bound = `${path}?${queryString(used)}`;
-  const sql: SqlContext = { bindings: [], baseUrl: ctx.config.baseUrl };
+  const sql: SqlContext = { bindings: [], baseUrl: ctx.config.baseUrl, constraints: session.visibility };
   const bind = (v: unknown) => {
     sql.bindings.push(v);
     return '?';
@@ -70,6 +71,7 @@ export async function history(ctx: InteractionContext, session: Session, req: Fh
   const where: string[] = [];
   if (type) where.push(`h.resource_type = ${bind(type)}`);
   if (id) where.push(`h.id = ${bind(id)}`);
+  where.push(...historyVisibility(sql, type));
   if (since) where.push(`h.last_updated >= ${bind(since)}::timestamptz`);
   if (at) {
     where.push(`h.last_updated <= ${bind(at.high)}::timestamptz`);
@@ -93,7 +95,8 @@ export async function history(ctx: InteractionContext, session: Session, req: Fh
     sql.bindings,
   );
   if (id && rows.length === 0 && !pageToken) {
-    const exists = await session.query(`SELECT 1 FROM resource WHERE resource_type = ? AND id = ?`, [type, id]);
+    const visible = { ...sql, bindings: [type, id] };
+    const exists = await session.query(`SELECT 1 FROM resource c WHERE c.resource_type = ? AND c.id = ?${constraintConditions(visible, 'c', type)}`, visible.bindings);
     if (exists.length === 0) throw new NotFound(`${type}/${id} is not known`);
   }
   const keysOf = (r: HistoryRow) => [new Date(r.last_updated).toISOString(), r.resource_type, r.id, Number(r.version_id)];
@@ -136,4 +139,19 @@ export async function history(ctx: InteractionContext, session: Session, req: Fh
     status: 200,
     resource: { resourceType: 'Bundle', type: 'history', ...(total !== undefined ? { total } : {}), link, ...(entry.length ? { entry } : {}) },
   };
+}
+
+/**
+ * A version is visible when the resource as it is now is visible to the caller (labels
+ * and document types are indexed on the current version), and the version's own
+ * compartment is one the caller may read (a resource moved between records keeps its
+ * old versions in the old record).
+ */
+function historyVisibility(sql: SqlContext, type: string | undefined): string[] {
+  const v = sql.constraints;
+  if (isUnrestricted(v)) return [];
+  const out = [`EXISTS (SELECT 1 FROM resource c WHERE c.resource_type = h.resource_type AND c.id = h.id${constraintConditions(sql, 'c', type)})`];
+  const compartments = constraintConditions({ ...sql, constraints: { compartments: v.compartments, sharedTypes: v.sharedTypes } }, 'h', type);
+  if (compartments) out.push(compartments.slice(5));
+  return out;
 }

@@ -1,7 +1,7 @@
 import { BadRequest } from '../errors';
 import { ParsedSearch, SearchParser } from '../search/parseSearch';
 import { decodePageToken } from '../search/pageToken';
-import { bind, constraintConditions, keysetCondition, literal, ownerJoin, SearchConstraints, sortColumns, SqlContext, whereClause } from '../store/searchSql';
+import { bind, constraintConditions, keysetCondition, literal, ownerJoin, sortColumns, SqlContext, whereClause } from '../store/searchSql';
 import { lockCriteria } from '../store/resources';
 import type { Session } from '../store/session';
 import { entryResource } from './subsetting';
@@ -30,7 +30,6 @@ export type ExtraCondition = (sql: SqlContext, r: string) => string;
 export interface SearchOptions {
   withTotal: boolean;
   pageKeys?: { keys: unknown[]; backwards: boolean };
-  constraints?: SearchConstraints;
   extra?: ExtraCondition;
 }
 
@@ -51,12 +50,13 @@ function normaliseKey(v: unknown): unknown {
   return v instanceof Date ? v.toISOString() : v;
 }
 
-function sqlContext(ctx: InteractionContext, constraints?: SearchConstraints): SqlContext {
-  return { bindings: [], baseUrl: ctx.config.baseUrl, constraints, expandValueSet: ctx.expandValueSet };
+/** Every statement of a search applies the session's visibility (the caller's). */
+export function sqlContext(ctx: InteractionContext, session: Session): SqlContext {
+  return { bindings: [], baseUrl: ctx.config.baseUrl, constraints: session.visibility, expandValueSet: ctx.expandValueSet };
 }
 
 export async function executeSearch(ctx: InteractionContext, session: Session, search: ParsedSearch, options: SearchOptions): Promise<SearchPage> {
-  const sql = sqlContext(ctx, options.constraints);
+  const sql = sqlContext(ctx, session);
   const columns = sortColumns(search.sort);
   const select = columns.map((c, i) => `${c.sql} AS k${i}`).join(', ');
   let where = whereClause(sql, search);
@@ -77,12 +77,12 @@ export async function executeSearch(ctx: InteractionContext, session: Session, s
     page.next = next;
     page.previous = previous;
     if (!options.pageKeys && !more && search.total !== 'none') page.total = page.rows.length;
-    if (search.include.length || search.revinclude.length) page.included = await includes(ctx, session, search, page.rows, options.constraints);
+    if (search.include.length || search.revinclude.length) page.included = await includes(ctx, session, search, page.rows);
   }
 
   // _count=0 is treated as _summary=count (search.html#count)
   if (page.total === undefined && (options.withTotal || search.summary === 'count' || search.count === 0)) {
-    const countSql = sqlContext(ctx, options.constraints);
+    const countSql = sqlContext(ctx, session);
     let countWhere = whereClause(countSql, search);
     if (options.extra) countWhere += `\n  AND ${options.extra(countSql, 'r')}`;
     const rows = await session.query<{ n: string | number }>(`SELECT count(*) AS n FROM resource r WHERE ${countWhere}`, countSql.bindings);
@@ -98,7 +98,7 @@ const MAX_INCLUDED = 5000;
  * _include and _revinclude, one statement per round for all specs together; :iterate
  * repeats on what the previous round added. Access constraints apply to included rows.
  */
-async function includes(ctx: InteractionContext, session: Session, search: ParsedSearch, matches: SearchRow[], constraints?: SearchConstraints): Promise<SearchRow[]> {
+async function includes(ctx: InteractionContext, session: Session, search: ParsedSearch, matches: SearchRow[]): Promise<SearchRow[]> {
   const seen = new Set(matches.map((r) => `${r.resource_type}/${r.id}`));
   const included: SearchRow[] = [];
   let frontier = matches;
@@ -106,7 +106,7 @@ async function includes(ctx: InteractionContext, session: Session, search: Parse
     const specsInclude = search.include.filter((s) => round === 0 || s.iterate);
     const specsRev = search.revinclude.filter((s) => round === 0 || s.iterate);
     if (specsInclude.length === 0 && specsRev.length === 0) break;
-    const sql = sqlContext(ctx, constraints);
+    const sql = sqlContext(ctx, session);
     // bindings follow the text: the constraints come before the branches in the statement
     const constraintSql = constraintConditions(sql, 'r', undefined);
     const frontierJson = () => bind(sql, JSON.stringify(frontier.map((r) => ({ t: r.resource_type, i: r.id }))));
@@ -148,7 +148,6 @@ async function includes(ctx: InteractionContext, session: Session, search: Parse
 export interface SearchBundleOptions {
   /** Path of the search below the base (e.g. `Patient/123/DocumentReference`). */
   path: string;
-  constraints?: SearchConstraints;
   extra?: ExtraCondition;
 }
 
@@ -163,7 +162,7 @@ export async function searchBundle(ctx: InteractionContext, session: Session, se
     pageKeys = { keys: state.keys, backwards: state.direction === 'p' };
   }
   const withTotal = search.total === 'accurate' || search.total === 'estimate';
-  const page = await executeSearch(ctx, session, search, { withTotal, pageKeys, constraints: options.constraints, extra: options.extra });
+  const page = await executeSearch(ctx, session, search, { withTotal, pageKeys, extra: options.extra });
 
   const base = ctx.config.baseUrl;
   const link = pageLinks(ctx, options.path, canonical, search.pageToken, bound, page, true);
@@ -195,7 +194,7 @@ export async function searchBundle(ctx: InteractionContext, session: Session, se
 export async function searchType(ctx: InteractionContext, session: Session, req: FhirRequest): Promise<FhirResponse> {
   const type = req.resourceType!;
   const search = parseRequestSearch(ctx, type, req.query, req.prefer.handling === 'strict');
-  return searchBundle(ctx, session, search, { path: type, constraints: req.constraints });
+  return searchBundle(ctx, session, search, { path: type });
 }
 
 /**

@@ -25,7 +25,6 @@ export async function searchCompartment(ctx: InteractionContext, session: Sessio
     const search = parseRequestSearch(ctx, type, req.query, strict);
     return searchBundle(ctx, session, search, {
       path: `Patient/${patientId}/${type}`,
-      constraints: req.constraints,
       extra: patientCompartmentCondition(ctx, type, patientId),
     });
   }
@@ -118,7 +117,7 @@ async function searchWholeCompartment(ctx: InteractionContext, session: Session,
     let total = 0;
     for (const type of types) {
       const search = parseRequestSearch(ctx, type, [...pairs.filter((p) => !isResultParameter(p)), ['_summary', 'count']], false);
-      total += (await executeSearch(ctx, session, search, { withTotal: true, constraints: req.constraints, extra: patientCompartmentCondition(ctx, type, patientId) })).total ?? 0;
+      total += (await executeSearch(ctx, session, search, { withTotal: true, extra: patientCompartmentCondition(ctx, type, patientId) })).total ?? 0;
     }
     return total;
   };
@@ -137,7 +136,6 @@ async function searchWholeCompartment(ctx: InteractionContext, session: Session,
     const page = await executeSearch(ctx, session, search, {
       withTotal: false,
       pageKeys: keys ? { keys, backwards: false } : undefined,
-      constraints: req.constraints,
       extra: patientCompartmentCondition(ctx, type, patientId),
     });
     for (const row of page.rows) entry.push({ fullUrl: `${base}/${row.resource_type}/${row.id}`, resource: entryResource(row.body, search.summary, search.elements, row.resource_type), search: { mode: 'match' } });

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { http, startTarget, Target } from '../../conformance/harness';
 import { everything } from '../operations/everything';
 import type { SearchConstraints } from '../store/searchSql';
+import { UNRESTRICTED } from '../store/visibility';
 import { Session } from '../store/session';
 import { stringifyJson } from '../http/rawJson';
 import { executeSearch, parseRequestSearch, searchBundle } from './search';
@@ -9,7 +10,7 @@ import { searchCompartment } from './searchCompartment';
 import type { FhirRequest, InteractionContext } from './types';
 
 /**
- * Access constraints (SearchConstraints, set by access control on FhirRequest.constraints)
+ * Access constraints (the Visibility a Session carries, set by access control)
  * as data, set here by hand: a hidden row is never returned, counted, included, found
  * through a chain or a _has sub-query, nor returned by $everything. Every probe also runs
  * without constraints, where it must reach the hidden row: a probe that cannot see the
@@ -22,7 +23,7 @@ beforeAll(async () => {
 afterAll(() => t.close());
 
 const ctx = (): InteractionContext => t.running!.ctx;
-const session = () => new Session(ctx().db.knex);
+const session = (constraints: SearchConstraints = UNRESTRICTED) => new Session(ctx().db.knex, constraints);
 
 const RUN = crypto.randomBytes(4).toString('hex');
 const TAG_SYSTEM = 'urn:test:search-constraints';
@@ -142,6 +143,31 @@ const KINDS: Kind[] = [
     hidden: () => [r.docA3],
   },
   {
+    name: 'compartments (patient A) with the directory shared',
+    constraints: () => ({ compartments: [r.A.id], sharedTypes: ['Practitioner'] }),
+    hidden: () => [r.B, r.docB1, r.prov, r.list],
+  },
+  {
+    name: 'excludedSecurityLabels except for the author',
+    constraints: () => ({ excludedSecurityLabels: [{ system: CONFIDENTIALITY, code: 'R', exceptAuthors: [`Practitioner/${r.P.id}`] }] }),
+    hidden: () => [r.Psec],
+  },
+  {
+    name: 'excludedSecurityLabels except for another author',
+    constraints: () => ({ excludedSecurityLabels: [{ system: CONFIDENTIALITY, code: 'R', exceptAuthors: [`Practitioner/${r.Psec.id}`] }] }),
+    hidden: () => [r.docA2, r.Psec],
+  },
+  {
+    name: 'excludedSecurityLabels except in the compartment of A',
+    constraints: () => ({ excludedSecurityLabels: [{ code: 'R', exceptCompartments: [r.A.id] }] }),
+    hidden: () => [r.Psec],
+  },
+  {
+    name: 'excludedSecurityLabels except in the compartment of B',
+    constraints: () => ({ excludedSecurityLabels: [{ code: 'R', exceptCompartments: [r.B.id] }] }),
+    hidden: () => [r.docA2, r.Psec],
+  },
+  {
     name: 'resourceTypes (no DocumentReference)',
     constraints: () => ({ resourceTypes: ALL_TYPES().filter((x) => x !== 'DocumentReference') }),
     hidden: () => [r.docA1, r.docA2, r.docA3, r.docB1],
@@ -160,7 +186,7 @@ const asSent = (resource: unknown): any => JSON.parse(stringifyJson(resource));
 
 async function run(type: string, pairs: Pairs, constraints?: SearchConstraints): Promise<Result> {
   const search = parseRequestSearch(ctx(), type, pairs, true);
-  const page = await executeSearch(ctx(), session(), search, { withTotal: true, constraints });
+  const page = await executeSearch(ctx(), session(constraints), search, { withTotal: true });
   return { matches: page.rows.map(key), included: page.included.map(key), total: page.total };
 }
 
@@ -196,7 +222,7 @@ describe.each(KINDS)('constraint: $name', (kind) => {
     for (let guard = 0; ; guard++) {
       if (guard > 10) throw new Error('too many pages');
       const search = parseRequestSearch(ctx(), 'DocumentReference', pairs, true);
-      const out = await searchBundle(ctx(), session(), search, { path: 'DocumentReference', constraints });
+      const out = await searchBundle(ctx(), session(constraints), search, { path: 'DocumentReference' });
       const bundle = asSent(out.resource);
       expect(bundle.total).toBe(expected.length);
       seen.push(...(bundle.entry ?? []).map((e: any) => key(e.resource)));
@@ -306,20 +332,24 @@ describe.each(KINDS)('constraint: $name', (kind) => {
   });
 
   it('$everything never returns a hidden row', async () => {
-    const request = (patient: any, constraints?: SearchConstraints): FhirRequest => ({
+    const request = (patient: any): FhirRequest => ({
       method: 'GET',
       resourceType: 'Patient',
       id: patient.id,
       query: [],
       headers: {},
       prefer: {},
-      constraints,
     });
     const reachedOpen = new Set<string>();
     for (const patient of [r.A, r.B]) {
       const open = asSent((await everything(ctx(), session(), request(patient))).resource);
       for (const e of open.entry ?? []) reachedOpen.add(key(e.resource));
-      const closed = asSent((await everything(ctx(), session(), request(patient, kind.constraints()))).resource);
+      if (!visible(kind, patient)) {
+        // a patient hidden from the caller has no $everything: 404, as if unknown
+        await expect(everything(ctx(), session(kind.constraints()), request(patient))).rejects.toMatchObject({ status: 404 });
+        continue;
+      }
+      const closed = asSent((await everything(ctx(), session(kind.constraints()), request(patient))).resource);
       const got: string[] = (closed.entry ?? []).map((e: any) => key(e.resource));
       for (const h of hiddenKeys()) expect(got).not.toContain(h);
       // the visible matches of the open answer are all still there; referenced resources
@@ -340,7 +370,7 @@ describe.each(KINDS)('constraint: $name', (kind) => {
     for (const patient of [r.A, r.B]) {
       const req: FhirRequest = { method: 'GET', resourceType: 'Patient', id: patient.id, query: [['_total', 'accurate']], headers: {}, prefer: {} };
       const open = asSent((await searchCompartment(ctx(), session(), req, 'DocumentReference')).resource);
-      const closed = asSent((await searchCompartment(ctx(), session(), { ...req, constraints: kind.constraints() }, 'DocumentReference')).resource);
+      const closed = asSent((await searchCompartment(ctx(), session(kind.constraints()), req, 'DocumentReference')).resource);
       const openKeys: string[] = (open.entry ?? []).map((e: any) => key(e.resource));
       const closedKeys: string[] = (closed.entry ?? []).map((e: any) => key(e.resource));
       expect(closedKeys.sort()).toEqual(openKeys.filter((k) => !hiddenKeys().includes(k)).sort());

@@ -5,7 +5,6 @@ import type { Config } from '../config/config';
 import type { Issue } from '../errors';
 import type { Registry } from '../registry/registry';
 import type { Database } from '../store/database';
-import type { SearchConstraints } from '../store/searchSql';
 
 export interface Prefer {
   return?: 'minimal' | 'representation' | 'OperationOutcome';
@@ -31,8 +30,6 @@ export interface FhirRequest {
   decimals?: DecimalTexts;
   /** Set on transaction entries: the Bundle's conditional references are already resolved. */
   referencesResolved?: boolean;
-  /** Access constraints every search of this request must apply (set by access control). */
-  constraints?: SearchConstraints;
 }
 
 export interface FhirResponse {

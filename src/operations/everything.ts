@@ -68,8 +68,8 @@ export async function everything(ctx: InteractionContext, session: Session, req:
 
   // One statement: the patient's state, the page of matches, and what the page references outside
   // any patient compartment. Bindings are pushed in the order they appear in the text.
-  const sql: SqlContext = { bindings: [], baseUrl: ctx.config.baseUrl, constraints: req.constraints };
-  const patientCte = `patient AS (SELECT deleted FROM resource WHERE resource_type = 'Patient' AND id = ${bind(sql, id)})`;
+  const sql: SqlContext = { bindings: [], baseUrl: ctx.config.baseUrl, constraints: session.visibility };
+  const patientCte = `patient AS (SELECT p.deleted FROM resource p WHERE p.resource_type = 'Patient' AND p.id = ${bind(sql, id)}${constraintConditions(sql, 'p', 'Patient')})`;
   const where = [
     'NOT r.deleted',
     // membership as a union of three index-friendly sets (an OR of them would walk the table)

@@ -1,4 +1,17 @@
+import { constraintConditions } from './searchSql';
 import type { Session } from './session';
+import { isUnrestricted } from './visibility';
+
+/**
+ * The caller's visibility on the row aliased r, as SQL appended to a lookup by id with
+ * its bindings; nothing (and a named, prepared statement) when the caller is unrestricted.
+ */
+function visible(session: Session, resourceType: string, bindings: unknown[]): { sql: string; bindings: unknown[]; restricted: boolean } {
+  if (isUnrestricted(session.visibility)) return { sql: '', bindings, restricted: false };
+  const ctx = { bindings: [...bindings], baseUrl: '', constraints: session.visibility };
+  const sql = constraintConditions(ctx, 'r', resourceType);
+  return { sql, bindings: ctx.bindings, restricted: true };
+}
 
 /** The current row of a resource. `body` is the stored JSON text (null when deleted). */
 export interface CurrentRow {
@@ -32,21 +45,26 @@ export async function readCurrent(
   options: { forUpdate?: boolean; withBody?: boolean } = {},
 ): Promise<CurrentRow | undefined> {
   const withBody = options.withBody !== false;
+  const v = visible(session, resourceType, [resourceType, id]);
   const rows = await session.query<RawRow>(
-    `SELECT compartment, version_id, last_updated, deleted, ${withBody ? 'body::text' : 'NULL'} AS body
-       FROM resource WHERE resource_type = ? AND id = ?${options.forUpdate ? ' FOR UPDATE' : ''}`,
-    [resourceType, id],
-    `fhir_read_current${withBody ? '_body' : ''}${options.forUpdate ? '_lock' : ''}`,
+    `SELECT r.compartment, r.version_id, r.last_updated, r.deleted, ${withBody ? 'r.body::text' : 'NULL'} AS body
+       FROM resource r WHERE r.resource_type = ? AND r.id = ?${v.sql}${options.forUpdate ? ' FOR UPDATE OF r' : ''}`,
+    v.bindings,
+    v.restricted ? undefined : `fhir_read_current${withBody ? '_body' : ''}${options.forUpdate ? '_lock' : ''}`,
   );
   return rows[0] ? toRow(rows[0]) : undefined;
 }
 
 export async function readVersion(session: Session, resourceType: string, id: string, versionId: number): Promise<CurrentRow | undefined> {
+  // a version is visible when the resource as it is now is (labels are indexed on the current version)
+  const v = visible(session, resourceType, [resourceType, id, versionId]);
   const rows = await session.query<RawRow>(
-    `SELECT compartment, version_id, last_updated, deleted, body::text AS body
-       FROM resource_history WHERE resource_type = ? AND id = ? AND version_id = ?`,
-    [resourceType, id, versionId],
-    'fhir_read_version',
+    `SELECT h.compartment, h.version_id, h.last_updated, h.deleted, h.body::text AS body
+       FROM resource_history h WHERE h.resource_type = ? AND h.id = ? AND h.version_id = ?${
+         v.restricted ? ` AND EXISTS (SELECT 1 FROM resource r WHERE r.resource_type = h.resource_type AND r.id = h.id${v.sql})` : ''
+       }`,
+    v.bindings,
+    v.restricted ? undefined : 'fhir_read_version',
   );
   return rows[0] ? toRow(rows[0]) : undefined;
 }

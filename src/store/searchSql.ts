@@ -3,23 +3,15 @@ import { dateRange } from '../search/dateRange';
 import type { Clause, ParamClause, ParsedSearch, SearchValue, SortKey } from '../search/parseSearch';
 import type { SearchParamType } from '../search/searchParameters';
 import { BadRequest } from '../errors';
+import type { LabelRule, Visibility } from './visibility';
 
 /**
- * Constraints imposed from outside the query (access control), as data. They apply to
- * every resource row a search touches: the matches, the total, chained and _has
- * sub-queries and the _include/_revinclude rows, so a hidden row is never read,
- * counted or included.
+ * Constraints imposed from outside the query (access control), as data: the caller's
+ * Visibility. They apply to every resource row a search touches: the matches, the total,
+ * chained and _has sub-queries and the _include/_revinclude rows, so a hidden row is
+ * never read, counted or included.
  */
-export interface SearchConstraints {
-  /** Only rows in these patient compartments ('' = resources outside any patient compartment). */
-  compartments?: string[];
-  /** Rows carrying any of these security labels (meta.security, `_security`) are hidden. */
-  excludedSecurityLabels?: { system?: string; code: string }[];
-  /** Rows of `resourceType` are visible only if their token `param` is one of `codes`. */
-  requiredTokens?: { resourceType: string; param: string; codes: { system?: string; code: string }[] }[];
-  /** Resource types that may be read at all. */
-  resourceTypes?: string[];
-}
+export type SearchConstraints = Visibility;
 
 /**
  * Turns a parsed search into SQL over the resource table and the index tables. Every
@@ -28,7 +20,8 @@ export interface SearchConstraints {
 export interface SqlContext {
   bindings: unknown[];
   baseUrl: string;
-  constraints?: SearchConstraints;
+  /** What the caller may read: required, so that no statement is built without it. */
+  constraints: Visibility;
   /** Expands a ValueSet for :in / :not-in; undefined when unknown. */
   expandValueSet?: (url: string) => { system?: string; code: string }[] | undefined;
   aliases?: number;
@@ -321,22 +314,41 @@ function clauseCondition(ctx: SqlContext, clause: Clause, r: string): string {
 /** The access constraints on one resource row (alias r) of a known or unknown type, prefixed with AND. */
 export function constraintConditions(ctx: SqlContext, r: string, resourceType: string | undefined): string {
   const c = ctx.constraints;
-  if (!c) return '';
   const parts: string[] = [];
   if (c.resourceTypes) {
     if (resourceType !== undefined) {
       if (!c.resourceTypes.includes(resourceType)) parts.push('false');
-    } else parts.push(`${r}.resource_type IN (${c.resourceTypes.map(literal).join(', ')})`);
+    } else parts.push(c.resourceTypes.length ? `${r}.resource_type IN (${c.resourceTypes.map(literal).join(', ')})` : 'false');
   }
   if (c.compartments) {
-    parts.push(c.compartments.length ? `${r}.compartment IN (${c.compartments.map((x) => bind(ctx, x)).join(', ')})` : 'false');
+    const inList = c.compartments.length ? `${r}.compartment IN (${c.compartments.map((x) => bind(ctx, x)).join(', ')})` : 'false';
+    // directory resources (compartment '') stay readable whatever the caller's records
+    const shared = c.sharedTypes?.length
+      ? resourceType !== undefined
+        ? c.sharedTypes.includes(resourceType)
+          ? `${r}.compartment = ''`
+          : undefined
+        : `(${r}.compartment = '' AND ${r}.resource_type IN (${c.sharedTypes.map(literal).join(', ')}))`
+      : undefined;
+    parts.push(shared ? `(${inList} OR ${shared})` : inList);
   }
-  if (c.excludedSecurityLabels?.length) {
-    const s = alias(ctx, 's');
-    const labels = c.excludedSecurityLabels
-      .map((l) => `(${s}.code = ${bind(ctx, l.code)}${l.system ? ` AND ${s}.system = ${bind(ctx, l.system)}` : ''})`)
-      .join(' OR ');
-    parts.push(`NOT EXISTS (SELECT 1 FROM idx_token ${s} WHERE ${ownerJoin(s, r)} AND ${s}.param = '_security' AND (${labels}))`);
+  const labels = c.excludedSecurityLabels ?? [];
+  const plain = labels.filter((l) => !l.exceptAuthors?.length && !l.exceptCompartments?.length);
+  if (plain.length) parts.push(`NOT ${labelExists(ctx, r, plain)}`);
+  for (const rule of labels.filter((l) => !plain.includes(l))) {
+    // bindings follow the text: the label's own condition first
+    const labelled = labelExists(ctx, r, [rule]);
+    const exceptions: string[] = [];
+    if (rule.exceptCompartments?.length) exceptions.push(`${r}.compartment IN (${rule.exceptCompartments.map((x) => bind(ctx, x)).join(', ')})`);
+    if (rule.exceptAuthors?.length) {
+      const a = alias(ctx, 'a');
+      const authors = rule.exceptAuthors.map((ref) => {
+        const [type, id] = ref.split('/');
+        return `(${a}.target_type = ${bind(ctx, type)} AND ${a}.target_id = ${bind(ctx, id)})`;
+      });
+      exceptions.push(`EXISTS (SELECT 1 FROM idx_reference ${a} WHERE ${ownerJoin(a, r)} AND ${a}.param = 'author' AND (${authors.join(' OR ')}))`);
+    }
+    parts.push(`NOT (${labelled} AND NOT (${exceptions.join(' OR ')}))`);
   }
   for (const req of c.requiredTokens ?? []) {
     if (resourceType !== undefined && resourceType !== req.resourceType) continue;
@@ -344,7 +356,32 @@ export function constraintConditions(ctx: SqlContext, r: string, resourceType: s
     const allowed = `EXISTS (SELECT 1 FROM idx_token ${s} WHERE ${ownerJoin(s, r)} AND ${s}.param = ${literal(req.param)} AND ${codesCondition(ctx, s, req.codes)})`;
     parts.push(resourceType !== undefined ? allowed : `(${r}.resource_type <> ${literal(req.resourceType)} OR ${allowed})`);
   }
+  if (c.binaryFollowsDocument && (resourceType === undefined || resourceType === 'Binary')) {
+    const follows = binaryFollowsDocument(ctx, r);
+    parts.push(resourceType !== undefined ? follows : `(${r}.resource_type <> 'Binary' OR ${follows})`);
+  }
   return parts.length ? ` AND ${parts.join(' AND ')}` : '';
+}
+
+function labelExists(ctx: SqlContext, r: string, rules: LabelRule[]): string {
+  const s = alias(ctx, 's');
+  const labels = rules.map((l) => `(${s}.code = ${bind(ctx, l.code)}${l.system ? ` AND ${s}.system = ${bind(ctx, l.system)}` : ''})`).join(' OR ');
+  return `EXISTS (SELECT 1 FROM idx_token ${s} WHERE ${ownerJoin(s, r)} AND ${s}.param = '_security' AND (${labels}))`;
+}
+
+/**
+ * A Binary that DocumentReferences of its record point to (content.attachment.url, the
+ * `location` parameter) is visible only if one of them is visible to the caller.
+ */
+function binaryFollowsDocument(ctx: SqlContext, r: string): string {
+  const pointing = (visibleOnly: boolean) => {
+    const u = alias(ctx, 'u');
+    const d = alias(ctx, 'd');
+    return `EXISTS (SELECT 1 FROM idx_uri ${u} JOIN resource ${d} ON ${ownerJoin(u, d)}
+      WHERE ${u}.compartment = ${r}.compartment AND ${u}.resource_type = 'DocumentReference' AND ${u}.param = 'location'
+        AND (${u}.value = 'Binary/' || ${r}.id OR ${u}.value LIKE '%/Binary/' || ${r}.id) AND NOT ${d}.deleted${visibleOnly ? constraintConditions(ctx, d, 'DocumentReference') : ''})`;
+  };
+  return `(NOT ${pointing(false)} OR ${pointing(true)})`;
 }
 
 /** The WHERE clause of a search on the resource table aliased r. */

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import type { Visibility } from './visibility';
 import { executeWrites, VersionWrite } from './writeVersions';
 
 /**
@@ -18,8 +19,13 @@ export class Session {
   /** The chain of writes already sent; statements reach the connection in queue order. */
   private sent: Promise<void> = Promise.resolve();
 
+  /**
+   * `visibility`: what the caller may read; every store read of this session applies it
+   * (docs/decisions/008-access-model.md). Required, so that no read can forget it.
+   */
   constructor(
     readonly db: Knex | Knex.Transaction,
+    readonly visibility: Visibility,
     private readonly deferWrites = false,
   ) {}
 

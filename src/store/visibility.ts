@@ -1,0 +1,45 @@
+import type { Coding } from '../access/actor';
+
+/**
+ * What one caller may read, as data the SQL builder turns into conditions on every
+ * resource row a statement touches: matches, totals, chains, `_has`, includes, history,
+ * `$everything`, reads by id (docs/decisions/008-access-model.md). Every store read takes
+ * one through its Session, so a read path cannot forget it.
+ */
+export interface Visibility {
+  /** Only rows in these patient compartments ('' = resources outside any patient compartment); absent = every compartment. */
+  compartments?: string[];
+  /** Types readable outside any patient compartment even when `compartments` does not list '' (the directory). */
+  sharedTypes?: string[];
+  /** Rows carrying one of these security labels (meta.security) are hidden, except where an exception says otherwise. */
+  excludedSecurityLabels?: LabelRule[];
+  /** Rows of `resourceType` are visible only if their token `param` is one of `codes` (the habilitation matrix). */
+  requiredTokens?: { resourceType: string; param: string; codes: Coding[] }[];
+  /** Resource types that may be read at all. */
+  resourceTypes?: string[];
+  /** A Binary that DocumentReferences point to is visible only through one of them that is visible. */
+  binaryFollowsDocument?: boolean;
+}
+
+export interface LabelRule {
+  system?: string;
+  code: string;
+  /** The label does not hide rows whose `author` is one of these references (`Practitioner/1`). */
+  exceptAuthors?: string[];
+  /** The label does not hide rows in these compartments (the records whose treating physician is the caller). */
+  exceptCompartments?: string[];
+}
+
+/**
+ * No restriction: for start-up, migrations and maintenance that act for no caller. Every
+ * use is a place that reads without an actor: `grep -rn UNRESTRICTED src` lists them.
+ */
+export const UNRESTRICTED: Visibility = Object.freeze({});
+
+/** Nothing at all: what a caller gets before the policy has said anything. */
+export const NOTHING: Visibility = Object.freeze({ compartments: [], resourceTypes: [] });
+
+/** A pure restatement for tests and logs: whether the visibility restricts anything. */
+export function isUnrestricted(v: Visibility): boolean {
+  return !v.compartments && !v.sharedTypes && !v.excludedSecurityLabels?.length && !v.requiredTokens?.length && !v.resourceTypes && !v.binaryFollowsDocument;
+}
