@@ -1,0 +1,169 @@
+import type { ActingRole, Actor, Coding } from '../actor';
+import { decideRecord, decideWrite, MatrixView, PolicyContext, visibilityFor } from './decide';
+import { ACT_REASON_SYSTEM, ConsentFact, MASQUE_PS, RecordFacts, recordChoices, ROLE_SYSTEM } from './recordFacts';
+
+const NOW = Date.parse('2026-06-01T12:00:00Z');
+const LOINC = 'http://loinc.org';
+const REPORT: Coding = { system: LOINC, code: '11488-4' };
+const PSYCH: Coding = { system: LOINC, code: '68599-0' };
+const PHYSICIAN: ActingRole = { roleId: 'r-doc', profession: { code: '10' }, specialties: [] };
+const NURSE: ActingRole = { roleId: 'r-nurse', profession: { code: '60' }, specialties: [] };
+const PHARMACIST: ActingRole = { roleId: 'r-pharm', profession: { code: '21' }, specialties: [] };
+
+/** A matrix of three professions, as data: physicians read and write both types, nurses read reports only, pharmacists no emergency. */
+const matrix: MatrixView = {
+  readableTypes: (role) => (role.profession?.code === '10' ? [REPORT, PSYCH] : [REPORT]),
+  mayWrite: (role, type) => role.profession?.code === '10' || (role.profession?.code === '60' && type?.code === REPORT.code),
+  emergencyAllowed: (role) => role.profession?.code !== '21',
+  deviceMayWrite: (deviceType, type) => deviceType?.code === 'lab' && type?.code === REPORT.code,
+};
+
+const base = { subject: 's', scopes: [], authenticatedBy: 'token' as const };
+const practitioner = (id: string, roles: ActingRole[]): Actor => ({ ...base, kind: 'practitioner', id, roles });
+
+const consent = (over: Partial<ConsentFact>): ConsentFact => ({ id: 'c', active: true, performers: [], actors: [], purposes: [], ...over });
+const declared = (who: string, period?: ConsentFact['period'], recorded = '2026-05-01T00:00:00Z') =>
+  consent({ performers: [who], provisionType: 'permit', actors: [{ reference: who, role: { system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'IRCP' } }], period, recorded });
+const block = (who: string) => consent({ performers: ['Patient/p1'], provisionType: 'deny', actors: [{ reference: who }] });
+const treating = (who: string) => consent({ performers: ['Patient/p1'], provisionType: 'permit', actors: [{ reference: who, role: { system: ROLE_SYSTEM, code: 'PCP' } }] });
+const optOut = () => consent({ performers: ['Patient/p1'], provisionType: 'deny', purposes: [{ system: ACT_REASON_SYSTEM, code: 'ETREAT' }] });
+
+const record = (consents: ConsentFact[], over: Partial<RecordFacts> = {}): RecordFacts => ({ patientId: 'p1', state: 'active', generalPractitioners: [], consents, ...over });
+const pc = (breakGlass?: string): PolicyContext => ({ now: NOW, consentDefaultDays: 365, matrix, breakGlass });
+
+describe('recordChoices reads the patient choices and declared consents', () => {
+  it.each([
+    ['a declared consent without period, recorded a month ago', [declared('Practitioner/d')], { declared: true }],
+    ['a declared consent recorded two years ago (past the default episode)', [declared('Practitioner/d', undefined, '2024-05-01T00:00:00Z')], { declared: false }],
+    ['a declared consent whose period ended', [declared('Practitioner/d', { start: '2026-01-01', end: '2026-05-01' })], { declared: false }],
+    ['a declared consent whose period has not started', [declared('Practitioner/d', { start: '2026-07-01' })], { declared: false }],
+    ['an inactive declared consent', [{ ...declared('Practitioner/d'), active: false }], { declared: false }],
+    ['a permit naming the professional but performed by someone else', [{ ...declared('Practitioner/d'), performers: ['Practitioner/other'] }], { declared: false }],
+    ['a block performed by the patient', [block('Practitioner/d')], { blocked: true }],
+    ['a "block" performed by another professional counts for nothing', [{ ...block('Practitioner/d'), performers: ['Practitioner/x'] }], { blocked: false }],
+    ['a block by a legal representative', [{ ...block('Practitioner/d'), performers: ['RelatedPerson/rp'] }], { blocked: true }],
+    ['a revoked block (inactive)', [{ ...block('Practitioner/d'), active: false }], { blocked: false }],
+    ['a treating physician designation', [treating('Practitioner/d')], { treating: true, declared: false }],
+    ['an emergency opt-out', [optOut()], { optOut: true }],
+  ])('%s', (_name, consents, expected: Record<string, boolean>) => {
+    const c = recordChoices(record(consents), NOW, 365);
+    if ('declared' in expected) expect(c.declaredConsent.has('Practitioner/d')).toBe(expected.declared);
+    if ('blocked' in expected) expect(c.blocked.has('Practitioner/d')).toBe(expected.blocked);
+    if ('treating' in expected) expect(c.treatingPhysicians.has('Practitioner/d')).toBe(expected.treating);
+    if ('optOut' in expected) expect(c.breakGlassOptOut).toBe(expected.optOut);
+  });
+});
+
+/**
+ * Every practitioner × every combination of the facts that change a record decision. The
+ * expectation is written as the rules read in the access model, in their order of
+ * precedence, independently of how decide() is structured.
+ */
+describe('decideRecord for a practitioner, over every combination of facts', () => {
+  const facts = { closed: [false, true], declared: [false, true], blocked: [false, true], treating: [false, true], gp: [false, true], optOut: [false, true] };
+  const rows: Record<string, boolean>[] = [{}];
+  for (const [name, values] of Object.entries(facts)) {
+    const next: Record<string, boolean>[] = [];
+    for (const r of rows) for (const v of values) next.push({ ...r, [name]: v });
+    rows.splice(0, rows.length, ...next);
+  }
+  const breakGlasses = [undefined, '', 'patient unconscious'];
+  const table: [string, Record<string, boolean>, string | undefined, ActingRole, 'read' | 'write'][] = [];
+  for (const f of rows) for (const bg of breakGlasses) for (const role of [PHYSICIAN, PHARMACIST]) for (const action of ['read', 'write'] as const) table.push([JSON.stringify({ ...f, bg, role: role.roleId, action }), f, bg, role, action]);
+
+  const expected = (f: Record<string, boolean>, bg: string | undefined, role: ActingRole, action: string): string => {
+    if (f.closed) return 'deny:closed';
+    if (f.blocked) return 'deny:blocked';
+    if (f.treating) return 'allow:treating-physician';
+    if (f.declared) return 'allow:declared-consent';
+    if (action === 'write' && f.gp) return 'allow:care-team';
+    if (bg === undefined) return 'deny:no-consent';
+    if (bg === '' || f.optOut || role === PHARMACIST) return 'deny:break-glass-refused';
+    return 'allow:break-glass';
+  };
+
+  it.each(table)('%s', (_name, f, bg, role, action) => {
+    const me = 'Practitioner/d';
+    const consents = [...(f.declared ? [declared(me)] : []), ...(f.blocked ? [block(me)] : []), ...(f.treating ? [treating(me)] : []), ...(f.optOut ? [optOut()] : [])];
+    const rec = record(consents, { state: f.closed ? 'closed' : 'active', generalPractitioners: f.gp ? [me] : [] });
+    const d = decideRecord(practitioner('d', [role]), rec, action, pc(bg));
+    const got = d.allow ? `allow:${d.basis}` : `deny:${d.refusal}`;
+    expect(got).toBe(expected(f, bg, role, action));
+    if (!d.allow) expect(d.status).toBe(403);
+  });
+});
+
+describe('decideRecord for the other actors', () => {
+  it.each([
+    ['the patient, own record', { ...base, kind: 'patient', id: 'p1' }, 'active', 'allow'],
+    ['the patient, another record: 404 as if unknown', { ...base, kind: 'patient', id: 'p2' }, 'active', 404],
+    ['the patient, own closed record', { ...base, kind: 'patient', id: 'p1' }, 'closed', 403],
+    ['a legal representative of p1', { ...base, kind: 'related-person', id: 'rp', patientId: 'p1' }, 'active', 'allow'],
+    ['a legal representative of another patient', { ...base, kind: 'related-person', id: 'rp', patientId: 'p2' }, 'active', 404],
+    ['an administrator (types are bounded by visibility)', { ...base, kind: 'admin' }, 'active', 'allow'],
+    ['a system', { ...base, kind: 'device', id: 'dev' }, 'active', 'allow'],
+    ['a system, closed record', { ...base, kind: 'device', id: 'dev' }, 'closed', 403],
+  ] as [string, Actor, 'active' | 'closed', 'allow' | number][])('%s', (_n, actor, state, outcome) => {
+    const d = decideRecord(actor, record([], { state }), 'read', pc());
+    if (outcome === 'allow') expect(d.allow).toBe(true);
+    else expect(d).toMatchObject({ allow: false, status: outcome });
+  });
+});
+
+describe('visibilityFor', () => {
+  it('a practitioner sees their open records, the directory, the types of their professions, and masked documents only as author or treating physician', () => {
+    const v = visibilityFor(practitioner('d', [NURSE]), [{ patientId: 'p1', treating: true }, { patientId: 'p2', treating: false }], pc());
+    expect(v.compartments).toEqual(['p1', 'p2']);
+    expect(v.sharedTypes).toContain('Practitioner');
+    expect(v.requiredTokens).toEqual([{ resourceType: 'DocumentReference', param: 'type', codes: [REPORT] }]);
+    expect(v.excludedSecurityLabels).toEqual([{ ...MASQUE_PS, exceptAuthors: ['Practitioner/d', 'PractitionerRole/r-nurse'], exceptCompartments: ['p1'] }]);
+    expect(v.binaryFollowsDocument).toBe(true);
+  });
+  it('a practitioner with two roles reads the union of their types', () => {
+    const v = visibilityFor(practitioner('d', [NURSE, PHYSICIAN]), [], pc());
+    expect(v.requiredTokens![0].codes).toEqual([REPORT, PSYCH]);
+    expect(v.compartments).toEqual([]);
+  });
+  it('patients and legal representatives do not see documents invisible to them', () => {
+    const p = visibilityFor({ ...base, kind: 'patient', id: 'p1' }, [{ patientId: 'p1', treating: false }], pc());
+    expect(p.excludedSecurityLabels!.map((l) => l.code)).toEqual(['INVISIBLE_PATIENT']);
+    const rp = visibilityFor({ ...base, kind: 'related-person', id: 'rp', patientId: 'p1' }, [{ patientId: 'p1', treating: false }], pc());
+    expect(rp.excludedSecurityLabels!.map((l) => l.code)).toEqual(['INVISIBLE_PATIENT', 'INVISIBLE_REPRESENTANTS_LEGAUX']);
+    expect(rp.compartments).toEqual(['p1']);
+  });
+  it('administrators and systems read no clinical content', () => {
+    for (const actor of [{ ...base, kind: 'admin' }, { ...base, kind: 'device', id: 'x' }] as Actor[]) {
+      const v = visibilityFor(actor, [], pc());
+      for (const clinical of ['DocumentReference', 'Binary', 'List', 'Communication', 'Consent', 'Observation']) expect(v.resourceTypes).not.toContain(clinical);
+    }
+  });
+});
+
+describe('decideWrite', () => {
+  const doc = (type: Coding, compartment = 'p1') => ({ resourceType: 'DocumentReference', compartment, resource: {}, documentType: type });
+  const open = { allow: true as const, basis: 'declared-consent' as const };
+  const noConsent = decideRecord(practitioner('d', [NURSE]), record([]), 'write', pc());
+  const blocked = decideRecord(practitioner('d', [NURSE]), record([block('Practitioner/d')]), 'write', pc());
+  const ownConsent = { resourceType: 'Consent', compartment: 'p1', resource: { performer: [{ reference: 'Practitioner/d' }], provision: { type: 'permit', actor: [{ reference: { reference: 'Practitioner/d' } }] } } };
+  it.each([
+    ['a nurse writes a report with access', practitioner('d', [NURSE]), doc(REPORT), open, true],
+    ['a nurse may not write a psychiatric summary (matrix)', practitioner('d', [NURSE]), doc(PSYCH), open, false],
+    ['a physician writes it', practitioner('d', [PHYSICIAN]), doc(PSYCH), open, true],
+    ['no consent: no document', practitioner('d', [PHYSICIAN]), doc(REPORT), noConsent, false],
+    ['no consent: a professional declares their own consent', practitioner('d', [NURSE]), ownConsent, noConsent, true],
+    ['blocked: cannot declare consent', practitioner('d', [NURSE]), ownConsent, blocked, false],
+    ['a consent naming someone else is not a declared consent', practitioner('x', [NURSE]), ownConsent, noConsent, false],
+    ['a practitioner does not write the directory', practitioner('d', [NURSE]), { resourceType: 'Organization', compartment: '', resource: {} }, undefined, false],
+    ['an administrator writes the directory', { ...base, kind: 'admin' }, { resourceType: 'Organization', compartment: '', resource: {} }, undefined, true],
+    ['an administrator creates a Patient', { ...base, kind: 'admin' }, { resourceType: 'Patient', compartment: 'p1', resource: {} }, open, true],
+    ['an administrator writes no document', { ...base, kind: 'admin' }, doc(REPORT), open, false],
+    ['a lab system deposits a report', { ...base, kind: 'device', id: 'l', deviceType: { code: 'lab' } }, doc(REPORT), open, true],
+    ['a lab system may not deposit a psychiatric summary', { ...base, kind: 'device', id: 'l', deviceType: { code: 'lab' } }, doc(PSYCH), open, false],
+    ['a patient deposits a document in their record', { ...base, kind: 'patient', id: 'p1' }, doc(REPORT), { allow: true, basis: 'own-record' }, true],
+    ['a patient writes their own choice', { ...base, kind: 'patient', id: 'p1' }, { resourceType: 'Consent', compartment: 'p1', resource: { performer: [{ reference: 'Patient/p1' }] } }, { allow: true, basis: 'own-record' }, true],
+    ['a patient cannot write a Consent performed by a professional', { ...base, kind: 'patient', id: 'p1' }, ownConsent, { allow: true, basis: 'own-record' }, false],
+    ['a patient does not write Practitioners', { ...base, kind: 'patient', id: 'p1' }, { resourceType: 'Practitioner', compartment: '', resource: {} }, undefined, false],
+  ] as [string, Actor, any, any, boolean][])('%s', (_n, actor, target, rec, allowed) => {
+    expect(decideWrite(actor, target, rec, pc()).allow).toBe(allowed);
+  });
+});

@@ -1,0 +1,210 @@
+import type { ActingRole, Actor, Coding } from '../actor';
+import type { LabelRule, Visibility } from '../../store/visibility';
+import { INVISIBLE_PATIENT, INVISIBLE_REPRESENTANTS_LEGAUX, MASQUE_PS, RecordFacts, recordChoices } from './recordFacts';
+
+/**
+ * The only place access is decided (docs/decisions/008-access-model.md). Pure: the facts
+ * come in, a decision comes out; nothing here reads the database or the clock.
+ */
+
+/** What the policy needs of the habilitation matrix. */
+export interface MatrixView {
+  /** The document types (DocumentReference.type codings) a role may read. */
+  readableTypes(role: ActingRole): Coding[];
+  mayWrite(role: ActingRole, type: Coding | undefined, documentClass: Coding | undefined): boolean;
+  emergencyAllowed(role: ActingRole): boolean;
+  /** What a system (Device) of this type may deposit. */
+  deviceMayWrite(deviceType: Coding | undefined, type: Coding | undefined, documentClass: Coding | undefined): boolean;
+}
+
+export interface PolicyContext {
+  now: number;
+  consentDefaultDays: number;
+  matrix: MatrixView;
+  /** The reason given in X-Break-Glass, when the request carries one ('' when empty). */
+  breakGlass?: string;
+}
+
+export type Basis = 'own-record' | 'legal-representative' | 'treating-physician' | 'declared-consent' | 'care-team' | 'break-glass' | 'system' | 'administration';
+
+export type Decision = { allow: true; basis: Basis } | { allow: false; status: 403 | 404; reason: string };
+
+/** Why a record is closed to a caller: a consent can open only the last two. */
+export type RecordRefusal = 'closed' | 'blocked' | 'not-known' | 'no-consent' | 'break-glass-refused';
+
+/** Record-level decision, with whether the caller is this record's treating physician. */
+export type RecordDecision = { allow: true; basis: Basis; treating?: boolean } | { allow: false; status: 403 | 404; reason: string; refusal: RecordRefusal };
+
+const deny = (status: 403 | 404, refusal: RecordRefusal, reason: string): RecordDecision => ({ allow: false, status, refusal, reason });
+
+/** Outside any record: readable by every authenticated actor (ACCESS.md). */
+export const DIRECTORY_TYPES = ['Practitioner', 'PractitionerRole', 'Organization', 'Location', 'HealthcareService', 'Endpoint', 'Device'];
+export const CONFORMANCE_TYPES = ['StructureDefinition', 'ValueSet', 'CodeSystem', 'SearchParameter', 'Questionnaire'];
+export const SHARED_TYPES = [...DIRECTORY_TYPES, ...CONFORMANCE_TYPES];
+/** Administrators: the directory, the records' existence and the audit trail; no clinical content. */
+export const ADMIN_READ_TYPES = [...SHARED_TYPES, 'Patient', 'RelatedPerson', 'AuditEvent'];
+export const ADMIN_WRITE_TYPES = [...DIRECTORY_TYPES, ...CONFORMANCE_TYPES, 'Patient', 'RelatedPerson'];
+/** Systems find the patient they deposit for; they read no clinical content. */
+export const DEVICE_READ_TYPES = [...SHARED_TYPES, 'Patient'];
+export const DEVICE_WRITE_TYPES = ['DocumentReference', 'Binary', 'List', 'Provenance'];
+/** What a patient (or legal representative) writes in their own record: documents and choices. */
+export const PATIENT_WRITE_TYPES = ['DocumentReference', 'Binary', 'List', 'Consent', 'Communication', 'Observation', 'QuestionnaireResponse'];
+
+const ref = (type: string, id: string) => `${type}/${id}`;
+
+/** May this actor enter this patient's record at all, to read or to write? */
+export function decideRecord(actor: Actor, record: RecordFacts, action: 'read' | 'write', pc: PolicyContext): RecordDecision {
+  if (record.state !== 'active') return deny(403, 'closed', `The record of Patient/${record.patientId} is closed: nobody may read or write it`);
+  switch (actor.kind) {
+    case 'admin':
+      return { allow: true, basis: 'administration' };
+    case 'device':
+      return { allow: true, basis: 'system' };
+    case 'patient':
+      return actor.id === record.patientId ? { allow: true, basis: 'own-record' } : deny(404, 'not-known', 'not known');
+    case 'related-person':
+      return actor.patientId === record.patientId ? { allow: true, basis: 'legal-representative' } : deny(404, 'not-known', 'not known');
+    case 'practitioner':
+      return decidePractitioner(actor.id, actor.roles, record, action, pc);
+  }
+}
+
+function decidePractitioner(id: string, roles: ActingRole[], record: RecordFacts, action: 'read' | 'write', pc: PolicyContext): RecordDecision {
+  const me = ref('Practitioner', id);
+  const choices = recordChoices(record, pc.now, pc.consentDefaultDays);
+  if (choices.blocked.has(me)) return deny(403, 'blocked', `The patient has blocked ${me} from their record`);
+  if (choices.treatingPhysicians.has(me)) return { allow: true, basis: 'treating-physician', treating: true };
+  if (choices.declaredConsent.has(me)) return { allow: true, basis: 'declared-consent' };
+  if (action === 'write' && record.generalPractitioners.includes(me)) return { allow: true, basis: 'care-team' };
+  if (pc.breakGlass !== undefined) {
+    if (!pc.breakGlass.trim()) return deny(403, 'break-glass-refused', 'X-Break-Glass must give the reason for emergency access');
+    if (choices.breakGlassOptOut) return deny(403, 'break-glass-refused', `The patient has opted out of emergency access to their record: break-glass is refused`);
+    if (!roles.some((r) => pc.matrix.emergencyAllowed(r))) return deny(403, 'break-glass-refused', `The profession ${me} acts in does not allow emergency access`);
+    return { allow: true, basis: 'break-glass' };
+  }
+  return deny(
+    403,
+    'no-consent',
+    `${me} has no declared consent for the record of Patient/${record.patientId}: declare the patient's consent (a Consent with this professional as performer and actor) or, in an emergency, send X-Break-Glass with the reason`,
+  );
+}
+
+/** A record the caller may enter, and why (what visibilityFor builds on). */
+export interface OpenRecord {
+  patientId: string;
+  treating: boolean;
+}
+
+/**
+ * What the caller may read, as constraints on every row: the records they may enter, the
+ * directory, the document types of their profession, the labels that hide documents.
+ */
+export function visibilityFor(actor: Actor, records: OpenRecord[], pc: PolicyContext): Visibility {
+  switch (actor.kind) {
+    case 'admin':
+      return { resourceTypes: ADMIN_READ_TYPES };
+    case 'device':
+      return { resourceTypes: DEVICE_READ_TYPES };
+    case 'patient':
+    case 'related-person': {
+      const hidden: LabelRule[] = [INVISIBLE_PATIENT];
+      if (actor.kind === 'related-person') hidden.push(INVISIBLE_REPRESENTANTS_LEGAUX);
+      return { compartments: records.map((r) => r.patientId), sharedTypes: SHARED_TYPES, excludedSecurityLabels: hidden, binaryFollowsDocument: true };
+    }
+    case 'practitioner': {
+      const readable = new Map<string, Coding>();
+      for (const role of actor.roles) for (const c of pc.matrix.readableTypes(role)) readable.set(`${c.system ?? ''}|${c.code}`, c);
+      const treating = records.filter((r) => r.treating).map((r) => r.patientId);
+      // the author (as a person or in one of their roles) and the treating physician see masked documents
+      const authors = [ref('Practitioner', actor.id), ...actor.roles.map((r) => ref('PractitionerRole', r.roleId))];
+      return {
+        compartments: records.map((r) => r.patientId),
+        sharedTypes: SHARED_TYPES,
+        requiredTokens: [{ resourceType: 'DocumentReference', param: 'type', codes: [...readable.values()] }],
+        excludedSecurityLabels: [{ ...MASQUE_PS, exceptAuthors: authors, ...(treating.length ? { exceptCompartments: treating } : {}) }],
+        binaryFollowsDocument: true,
+      };
+    }
+  }
+}
+
+/** A resource about to be written. */
+export interface WriteTarget {
+  resourceType: string;
+  /** The patient compartment of the new version ('' outside any record). */
+  compartment: string;
+  resource: Record<string, any>;
+  /** For a DocumentReference: its type and class codings. */
+  documentType?: Coding;
+  documentClass?: Coding;
+}
+
+const isRecordType = (t: WriteTarget) => t.compartment !== '';
+
+/**
+ * May this actor write this resource? `record` is the decision on the record the resource
+ * belongs to (absent outside any record). Reading rights are checked separately: a write
+ * never needs more than this.
+ */
+export function decideWrite(actor: Actor, target: WriteTarget, record: RecordDecision | undefined, pc: PolicyContext): Decision {
+  const type = target.resourceType;
+  // a professional's own declared consent is how they open a record: only a block or a closed record refuses it
+  const opening = actor.kind === 'practitioner' && type === 'Consent' && record && !record.allow && (record.refusal === 'no-consent' || record.refusal === 'break-glass-refused');
+  if (record && !record.allow && !opening) return record;
+  switch (actor.kind) {
+    case 'admin':
+      return ADMIN_WRITE_TYPES.includes(type) ? { allow: true, basis: 'administration' } : { allow: false, status: 403, reason: `Administrators do not write clinical content (${type})` };
+    case 'device': {
+      if (!DEVICE_WRITE_TYPES.includes(type) || !isRecordType(target)) return { allow: false, status: 403, reason: `A system may deposit documents in a record, not write ${type}` };
+      if (type === 'DocumentReference' && !pc.matrix.deviceMayWrite(actorDeviceType(actor), target.documentType, target.documentClass)) {
+        return { allow: false, status: 403, reason: `This system may not deposit documents of type ${codeText(target.documentType)}` };
+      }
+      return { allow: true, basis: 'system' };
+    }
+    case 'patient':
+    case 'related-person': {
+      if (!record || !isRecordType(target)) return { allow: false, status: 403, reason: `A patient writes only in their own record, not ${type}` };
+      if (!PATIENT_WRITE_TYPES.includes(type)) return { allow: false, status: 403, reason: `A patient does not write ${type} resources` };
+      if (type === 'Consent') {
+        const self = actor.kind === 'patient' ? ref('Patient', actor.id) : ref('RelatedPerson', actor.id);
+        const performers: string[] = (target.resource.performer ?? []).map((p: any) => String(p?.reference ?? ''));
+        if (!performers.some((p) => p === self || p.endsWith(`/${self}`))) return { allow: false, status: 403, reason: `A Consent written by ${self} must name them as performer` };
+      }
+      return { allow: true, basis: actor.kind === 'patient' ? 'own-record' : 'legal-representative' };
+    }
+    case 'practitioner': {
+      if (!isRecordType(target)) {
+        return { allow: false, status: 403, reason: `${type} outside a patient record is written by administrators` };
+      }
+      if (type === 'Consent') return declaredConsentWrite(actor.id, target, record);
+      if (!record?.allow) return { allow: false, status: 403, reason: 'No record' };
+      if (type === 'DocumentReference' && !actor.roles.some((r) => pc.matrix.mayWrite(r, target.documentType, target.documentClass))) {
+        return { allow: false, status: 403, reason: `The habilitation matrix does not let Practitioner/${actor.id}'s profession write documents of type ${codeText(target.documentType)}` };
+      }
+      return { allow: true, basis: record.basis };
+    }
+  }
+}
+
+/**
+ * A professional writes only their own declared consent: performer and every actor are
+ * themselves, a permit. It is how they gain access, so it needs no prior access; a
+ * patient's block still refuses it.
+ */
+function declaredConsentWrite(id: string, target: WriteTarget, record: RecordDecision | undefined): Decision {
+  const me = ref('Practitioner', id);
+  const r = target.resource;
+  const refs = (list: any[] | undefined) => (list ?? []).map((x) => String(x?.reference ?? '').replace(/^.*\/(Practitioner\/[^/]+)$/, '$1'));
+  const performers = refs(r.performer);
+  const actors = refs((r.provision?.actor ?? []).map((a: any) => a?.reference));
+  if (r.provision?.type !== 'permit' || performers.length === 0 || !performers.every((p) => p === me) || actors.length === 0 || !actors.every((a) => a === me)) {
+    return { allow: false, status: 403, reason: `A professional writes only their own declared consent: a permit with ${me} as performer and as every provision.actor` };
+  }
+  return { allow: true, basis: 'declared-consent' };
+}
+
+function actorDeviceType(actor: Actor): Coding | undefined {
+  return actor.kind === 'device' ? actor.deviceType : undefined;
+}
+
+const codeText = (c: Coding | undefined) => (c ? `${c.system ? `${c.system}|` : ''}${c.code}` : '(none)');
