@@ -10,8 +10,7 @@ import { defaultRegistryInstance, findProfilesDir } from './registry/registry';
 import { createServerValidator } from './validation/forServer';
 import { openDatabase } from './store/database';
 import { pageTokenSecret } from './store/resources';
-import { Session } from './store/session';
-import { UNRESTRICTED } from './store/visibility';
+import { INTERNAL_ACCESS, Session } from './store/session';
 
 export interface RunningServer {
   url: string;
@@ -24,7 +23,7 @@ export interface RunningServer {
 export async function startServer(config: Config, log: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
   const registry = defaultRegistryInstance();
   const db = await openDatabase(config);
-  const secret = await pageTokenSecret(new Session(db.knex, UNRESTRICTED));
+  const secret = await pageTokenSecret(new Session(db.knex, INTERNAL_ACCESS));
   const validator = createServerValidator();
   const ctx: InteractionContext = {
     config,
@@ -35,7 +34,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     validator,
     expandValueSet: (url) => validator.valueSetCodes(url),
   };
-  await inTransaction(ctx, UNRESTRICTED, (session) => syncConformanceResources(ctx, session, findProfilesDir()));
+  await inTransaction(ctx, INTERNAL_ACCESS, (session) => syncConformanceResources(ctx, session, findProfilesDir()));
   const app = createApp(ctx);
   const server = http.createServer(app);
   server.keepAliveTimeout = 65000;

@@ -3,7 +3,7 @@ import express, { Request, Response } from 'express';
 import { etag } from '../interactions/common';
 import { route, Route, WRITES } from '../interactions/dispatch';
 import { runRequest } from '../pipeline/pipeline';
-import { UNRESTRICTED } from '../store/visibility';
+import { INTERNAL_ACCESS } from '../store/session';
 import { applySubsetting, entryResource } from '../interactions/subsetting';
 import type { FhirRequest, FhirResponse, InteractionContext, Prefer } from '../interactions/types';
 import { BadRequest, dataException, FhirError, Issue, operationOutcome } from '../errors';
@@ -264,7 +264,7 @@ export function createApp(ctx: InteractionContext): express.Express {
       };
       if (r.interaction === 'read' || r.interaction === 'vread' || r.interaction === 'capabilities') assertSummary(url.searchParams.get('_summary'));
       await parseBody(ctx, req, r, fhir);
-      const out = await runRequest(ctx, UNRESTRICTED, r, fhir);
+      const out = await runRequest(ctx, INTERNAL_ACCESS, r, fhir);
       send(ctx, req, res, r, fhir, out, n, pretty);
       status = out.status;
     } catch (e) {

@@ -3,6 +3,7 @@ import { http, startTarget, Target } from '../../conformance/harness';
 import { everything } from '../operations/everything';
 import type { SearchConstraints } from '../store/searchSql';
 import { UNRESTRICTED } from '../store/visibility';
+import { readingAs } from '../store/session';
 import { Session } from '../store/session';
 import { stringifyJson } from '../http/rawJson';
 import { executeSearch, parseRequestSearch, searchBundle } from './search';
@@ -23,7 +24,7 @@ beforeAll(async () => {
 afterAll(() => t.close());
 
 const ctx = (): InteractionContext => t.running!.ctx;
-const session = (constraints: SearchConstraints = UNRESTRICTED) => new Session(ctx().db.knex, constraints);
+const session = (constraints: SearchConstraints = UNRESTRICTED) => new Session(ctx().db.knex, readingAs(constraints));
 
 const RUN = crypto.randomBytes(4).toString('hex');
 const TAG_SYSTEM = 'urn:test:search-constraints';

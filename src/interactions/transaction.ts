@@ -10,7 +10,7 @@ import { collectConditionalReferences, referencesOf, resolveConditionalReference
 import { findMatches } from './search';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 import { inTransaction } from './unitOfWork';
-import type { Visibility } from '../store/visibility';
+import type { StoreAccess } from '../store/session';
 
 interface BundleEntry {
   fullUrl?: string;
@@ -232,7 +232,7 @@ async function runTransaction(ctx: InteractionContext, session: Session, entries
 }
 
 /** transaction and batch: POST [base] with a Bundle. */
-export async function transactionOrBatch(ctx: InteractionContext, visibility: Visibility, req: FhirRequest): Promise<FhirResponse> {
+export async function transactionOrBatch(ctx: InteractionContext, access: StoreAccess, req: FhirRequest): Promise<FhirResponse> {
   const bundle = req.body as { resourceType?: string; type?: string; entry?: BundleEntry[] } | undefined;
   if (!bundle || typeof bundle !== 'object' || bundle.resourceType !== 'Bundle') {
     throw new BadRequest('POST to the base URL takes a Bundle of type transaction or batch', 'invalid', ['Bundle']);
@@ -254,7 +254,7 @@ export async function transactionOrBatch(ctx: InteractionContext, visibility: Vi
 
   if (bundle.type === 'transaction') {
     const prepared = entries.map((e, i) => prepare(ctx, e, i, req));
-    const results = await inTransaction(ctx, visibility, (session) => runTransaction(ctx, session, prepared, req), { deferWrites: true });
+    const results = await inTransaction(ctx, access, (session) => runTransaction(ctx, session, prepared, req), { deferWrites: true });
     return { status: 200, resource: { resourceType: 'Bundle', type: 'transaction-response', entry: results } };
   }
 
@@ -267,7 +267,7 @@ export async function transactionOrBatch(ctx: InteractionContext, visibility: Vi
         .find((r) => r.startsWith('urn:') && fullUrls.has(r) && fullUrls.get(r) !== i);
       if (dependency) throw new BadRequest(`Bundle.entry[${i}]: reference "${dependency}" is the fullUrl of another entry; batch entries cannot depend on each other (use a transaction)`, 'invalid', [`Bundle.entry[${i}].resource`]);
       const p = prepare(ctx, entries[i], i, req);
-      const res = await inTransaction(ctx, visibility, (session) => perform(ctx, session, p.route, p.req));
+      const res = await inTransaction(ctx, access, (session) => perform(ctx, session, p.route, p.req));
       results.push(responseEntry(ctx, res, req.prefer, p.method));
     } catch (e) {
       // a value the database refuses is this entry's error, like any other bad request

@@ -1,6 +1,6 @@
 import { Session } from '../store/session';
 import type { InteractionContext } from './types';
-import type { Visibility } from '../store/visibility';
+import type { StoreAccess } from '../store/session';
 
 const RETRYABLE = new Set(['40001', '40P01', '23505']);
 
@@ -9,11 +9,11 @@ const RETRYABLE = new Set(['40001', '40P01', '23505']);
  * serialisation failure, a deadlock or a unique violation from two concurrent
  * creates of the same id is retried from the start (twice at most).
  */
-export async function inTransaction<T>(ctx: InteractionContext, visibility: Visibility, fn: (session: Session) => Promise<T>, options: { deferWrites?: boolean } = {}): Promise<T> {
+export async function inTransaction<T>(ctx: InteractionContext, access: StoreAccess, fn: (session: Session) => Promise<T>, options: { deferWrites?: boolean } = {}): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await ctx.db.knex.transaction(async (trx) => {
-        const session = new Session(trx, visibility, options.deferWrites ?? false);
+        const session = new Session(trx, access, options.deferWrites ?? false);
         const result = await fn(session);
         await session.flush();
         return result;
@@ -27,6 +27,6 @@ export async function inTransaction<T>(ctx: InteractionContext, visibility: Visi
 }
 
 /** Runs fn on the pool: for reads, and for writes that are a single statement. */
-export function withoutTransaction<T>(ctx: InteractionContext, visibility: Visibility, fn: (session: Session) => Promise<T>): Promise<T> {
-  return fn(new Session(ctx.db.knex, visibility, false));
+export function withoutTransaction<T>(ctx: InteractionContext, access: StoreAccess, fn: (session: Session) => Promise<T>): Promise<T> {
+  return fn(new Session(ctx.db.knex, access, false));
 }

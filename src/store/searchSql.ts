@@ -3,7 +3,7 @@ import { dateRange } from '../search/dateRange';
 import type { Clause, ParamClause, ParsedSearch, SearchValue, SortKey } from '../search/parseSearch';
 import type { SearchParamType } from '../search/searchParameters';
 import { BadRequest } from '../errors';
-import type { LabelRule, Visibility } from './visibility';
+import type { DocumentRule, LabelRule, Visibility } from './visibility';
 
 /**
  * Constraints imposed from outside the query (access control), as data: the caller's
@@ -356,11 +356,38 @@ export function constraintConditions(ctx: SqlContext, r: string, resourceType: s
     const allowed = `EXISTS (SELECT 1 FROM idx_token ${s} WHERE ${ownerJoin(s, r)} AND ${s}.param = ${literal(req.param)} AND ${codesCondition(ctx, s, req.codes)})`;
     parts.push(resourceType !== undefined ? allowed : `(${r}.resource_type <> ${literal(req.resourceType)} OR ${allowed})`);
   }
+  if (c.readableDocuments && (resourceType === undefined || resourceType === 'DocumentReference')) {
+    const readable = c.readableDocuments.length ? `(${c.readableDocuments.map((rule) => documentRuleCondition(ctx, r, rule)).join(' OR ')})` : 'false';
+    parts.push(resourceType !== undefined ? readable : `(${r}.resource_type <> 'DocumentReference' OR ${readable})`);
+  }
   if (c.binaryFollowsDocument && (resourceType === undefined || resourceType === 'Binary')) {
     const follows = binaryFollowsDocument(ctx, r);
     parts.push(resourceType !== undefined ? follows : `(${r}.resource_type <> 'Binary' OR ${follows})`);
   }
   return parts.length ? ` AND ${parts.join(' AND ')}` : '';
+}
+
+/**
+ * A DocumentReference row one role may read: no excluded type (a stored type with the
+ * excluded code and no system counts as excluded), and a readable type, a readable class,
+ * or no class and a type whose mapped class is readable.
+ */
+function documentRuleCondition(ctx: SqlContext, r: string, rule: DocumentRule): string {
+  const token = (param: string, condition: (s: string) => string) => {
+    const s = alias(ctx, 's');
+    return `EXISTS (SELECT 1 FROM idx_token ${s} WHERE ${ownerJoin(s, r)} AND ${s}.param = '${param}' AND ${condition(s)})`;
+  };
+  const parts: string[] = [];
+  if (rule.excludedTypes.length) {
+    const rows = JSON.stringify(rule.excludedTypes.map((c) => ({ s: c.system ?? null, c: c.code })));
+    parts.push(`NOT ${token('type', (s) => `EXISTS (SELECT 1 FROM json_to_recordset(${bind(ctx, rows)}::json) AS vs(s text, c text) WHERE vs.c = ${s}.code AND (vs.s IS NULL OR ${s}.system IS NULL OR vs.s = ${s}.system))`)}`);
+  }
+  const allowed: string[] = [];
+  if (rule.types.length) allowed.push(token('type', (s) => codesCondition(ctx, s, rule.types)));
+  if (rule.classes.length) allowed.push(token('category', (s) => `${s}.system = ${bind(ctx, rule.classSystem)} AND ${s}.code IN (${rule.classes.map((c) => bind(ctx, c)).join(', ')})`));
+  if (rule.typesWithoutClass.length) allowed.push(`(NOT ${token('category', () => 'true')} AND ${token('type', (s) => codesCondition(ctx, s, rule.typesWithoutClass))})`);
+  parts.push(allowed.length ? `(${allowed.join(' OR ')})` : 'false');
+  return `(${parts.join(' AND ')})`;
 }
 
 function labelExists(ctx: SqlContext, r: string, rules: LabelRule[]): string {

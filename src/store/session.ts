@@ -1,5 +1,22 @@
 import type { Knex } from 'knex';
-import type { Visibility } from './visibility';
+import { UNRESTRICTED, Visibility } from './visibility';
+
+/**
+ * What the caller of a session may do: read through `visibility`, write what
+ * `checkWrites` lets through (it throws the refusal). Both are required to open a session.
+ */
+export interface StoreAccess {
+  visibility: Visibility;
+  checkWrites(session: Session, writes: VersionWrite[]): Promise<void>;
+}
+
+/** Start-up, migrations and maintenance: no caller, no restriction (grep lists every use). */
+export const INTERNAL_ACCESS: StoreAccess = Object.freeze({ visibility: UNRESTRICTED, checkWrites: async () => undefined });
+
+/** Reads restricted by a visibility, writes not checked: the search engine's own tests. */
+export function readingAs(visibility: Visibility): StoreAccess {
+  return { visibility, checkWrites: async () => undefined };
+}
 import { executeWrites, VersionWrite } from './writeVersions';
 
 /**
@@ -25,9 +42,13 @@ export class Session {
    */
   constructor(
     readonly db: Knex | Knex.Transaction,
-    readonly visibility: Visibility,
+    readonly access: StoreAccess,
     private readonly deferWrites = false,
   ) {}
+
+  get visibility(): Visibility {
+    return this.access.visibility;
+  }
 
   /**
    * Runs one statement. `name` makes it a prepared statement that PostgreSQL parses and
@@ -42,6 +63,8 @@ export class Session {
   }
 
   async write(writes: VersionWrite[]): Promise<void> {
+    // the caller's right to write each version is checked before anything is queued
+    await this.access.checkWrites(this, writes);
     if (this.deferWrites) {
       this.pending.push(...writes);
       if (this.pending.length >= BACKGROUND_FLUSH_SIZE) this.send();

@@ -17,8 +17,21 @@ export interface Visibility {
   requiredTokens?: { resourceType: string; param: string; codes: Coding[] }[];
   /** Resource types that may be read at all. */
   resourceTypes?: string[];
+  /** DocumentReference rows are visible only if one of these rules lets them through (the habilitation matrix, one rule per acting role). */
+  readableDocuments?: DocumentRule[];
   /** A Binary that DocumentReferences point to is visible only through one of them that is visible. */
   binaryFollowsDocument?: boolean;
+}
+
+/** The documents one role may read: by class (category), by type, never the excluded types. */
+export interface DocumentRule {
+  classSystem: string;
+  classes: string[];
+  types: Coding[];
+  /** Never readable; also matches a stored type with this code and no system. */
+  excludedTypes: Coding[];
+  /** Readable when the document carries no category. */
+  typesWithoutClass: Coding[];
 }
 
 export interface LabelRule {
@@ -41,5 +54,5 @@ export const NOTHING: Visibility = Object.freeze({ compartments: [], resourceTyp
 
 /** A pure restatement for tests and logs: whether the visibility restricts anything. */
 export function isUnrestricted(v: Visibility): boolean {
-  return !v.compartments && !v.sharedTypes && !v.excludedSecurityLabels?.length && !v.requiredTokens?.length && !v.resourceTypes && !v.binaryFollowsDocument;
+  return !v.compartments && !v.sharedTypes && !v.excludedSecurityLabels?.length && !v.requiredTokens?.length && !v.resourceTypes && !v.binaryFollowsDocument && !v.readableDocuments;
 }

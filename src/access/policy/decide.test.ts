@@ -11,8 +11,9 @@ const NURSE: ActingRole = { roleId: 'r-nurse', profession: { code: '60' }, speci
 const PHARMACIST: ActingRole = { roleId: 'r-pharm', profession: { code: '21' }, specialties: [] };
 
 /** A matrix of three professions, as data: physicians read and write both types, nurses read reports only, pharmacists no emergency. */
+const rule = (types: Coding[]) => ({ classSystem: 'urn:classes', classes: [], types, excludedTypes: [], typesWithoutClass: [] });
 const matrix: MatrixView = {
-  readableTypes: (role) => (role.profession?.code === '10' ? [REPORT, PSYCH] : [REPORT]),
+  readableDocuments: (role) => rule(role.profession?.code === '10' ? [REPORT, PSYCH] : [REPORT]),
   mayWrite: (role, type) => role.profession?.code === '10' || (role.profession?.code === '60' && type?.code === REPORT.code),
   emergencyAllowed: (role) => role.profession?.code !== '21',
   deviceMayWrite: (deviceType, type) => deviceType?.code === 'lab' && type?.code === REPORT.code,
@@ -115,13 +116,13 @@ describe('visibilityFor', () => {
     const v = visibilityFor(practitioner('d', [NURSE]), [{ patientId: 'p1', treating: true }, { patientId: 'p2', treating: false }], pc());
     expect(v.compartments).toEqual(['p1', 'p2']);
     expect(v.sharedTypes).toContain('Practitioner');
-    expect(v.requiredTokens).toEqual([{ resourceType: 'DocumentReference', param: 'type', codes: [REPORT] }]);
+    expect(v.readableDocuments).toEqual([rule([REPORT])]);
     expect(v.excludedSecurityLabels).toEqual([{ ...MASQUE_PS, exceptAuthors: ['Practitioner/d', 'PractitionerRole/r-nurse'], exceptCompartments: ['p1'] }]);
     expect(v.binaryFollowsDocument).toBe(true);
   });
   it('a practitioner with two roles reads the union of their types', () => {
     const v = visibilityFor(practitioner('d', [NURSE, PHYSICIAN]), [], pc());
-    expect(v.requiredTokens![0].codes).toEqual([REPORT, PSYCH]);
+    expect(v.readableDocuments).toEqual([rule([REPORT]), rule([REPORT, PSYCH])]);
     expect(v.compartments).toEqual([]);
   });
   it('patients and legal representatives do not see documents invisible to them', () => {
@@ -162,6 +163,8 @@ describe('decideWrite', () => {
     ['a patient deposits a document in their record', { ...base, kind: 'patient', id: 'p1' }, doc(REPORT), { allow: true, basis: 'own-record' }, true],
     ['a patient writes their own choice', { ...base, kind: 'patient', id: 'p1' }, { resourceType: 'Consent', compartment: 'p1', resource: { performer: [{ reference: 'Patient/p1' }] } }, { allow: true, basis: 'own-record' }, true],
     ['a patient cannot write a Consent performed by a professional', { ...base, kind: 'patient', id: 'p1' }, ownConsent, { allow: true, basis: 'own-record' }, false],
+    ['a practitioner with access does not change the patient identity', practitioner('d', [PHYSICIAN]), { resourceType: 'Patient', compartment: 'p1', resource: {} }, open, false],
+    ['a patient does not change their identity', { ...base, kind: 'patient', id: 'p1' }, { resourceType: 'Patient', compartment: 'p1', resource: {} }, { allow: true, basis: 'own-record' }, false],
     ['a patient does not write Practitioners', { ...base, kind: 'patient', id: 'p1' }, { resourceType: 'Practitioner', compartment: '', resource: {} }, undefined, false],
   ] as [string, Actor, any, any, boolean][])('%s', (_n, actor, target, rec, allowed) => {
     expect(decideWrite(actor, target, rec, pc()).allow).toBe(allowed);

@@ -1,5 +1,5 @@
 import type { ActingRole, Actor, Coding } from '../actor';
-import type { LabelRule, Visibility } from '../../store/visibility';
+import type { DocumentRule, LabelRule, Visibility } from '../../store/visibility';
 import { INVISIBLE_PATIENT, INVISIBLE_REPRESENTANTS_LEGAUX, MASQUE_PS, RecordFacts, recordChoices } from './recordFacts';
 
 /**
@@ -9,8 +9,8 @@ import { INVISIBLE_PATIENT, INVISIBLE_REPRESENTANTS_LEGAUX, MASQUE_PS, RecordFac
 
 /** What the policy needs of the habilitation matrix. */
 export interface MatrixView {
-  /** The document types (DocumentReference.type codings) a role may read. */
-  readableTypes(role: ActingRole): Coding[];
+  /** The documents a role may read, as a rule the store turns into SQL. */
+  readableDocuments(role: ActingRole): DocumentRule;
   mayWrite(role: ActingRole, type: Coding | undefined, documentClass: Coding | undefined): boolean;
   emergencyAllowed(role: ActingRole): boolean;
   /** What a system (Device) of this type may deposit. */
@@ -112,15 +112,14 @@ export function visibilityFor(actor: Actor, records: OpenRecord[], pc: PolicyCon
       return { compartments: records.map((r) => r.patientId), sharedTypes: SHARED_TYPES, excludedSecurityLabels: hidden, binaryFollowsDocument: true };
     }
     case 'practitioner': {
-      const readable = new Map<string, Coding>();
-      for (const role of actor.roles) for (const c of pc.matrix.readableTypes(role)) readable.set(`${c.system ?? ''}|${c.code}`, c);
       const treating = records.filter((r) => r.treating).map((r) => r.patientId);
       // the author (as a person or in one of their roles) and the treating physician see masked documents
       const authors = [ref('Practitioner', actor.id), ...actor.roles.map((r) => ref('PractitionerRole', r.roleId))];
       return {
         compartments: records.map((r) => r.patientId),
         sharedTypes: SHARED_TYPES,
-        requiredTokens: [{ resourceType: 'DocumentReference', param: 'type', codes: [...readable.values()] }],
+        // any of the acting roles lets a document through; no role, no document
+        readableDocuments: actor.roles.map((role) => pc.matrix.readableDocuments(role)),
         excludedSecurityLabels: [{ ...MASQUE_PS, exceptAuthors: authors, ...(treating.length ? { exceptCompartments: treating } : {}) }],
         binaryFollowsDocument: true,
       };
@@ -148,6 +147,8 @@ const isRecordType = (t: WriteTarget) => t.compartment !== '';
  */
 export function decideWrite(actor: Actor, target: WriteTarget, record: RecordDecision | undefined, pc: PolicyContext): Decision {
   const type = target.resourceType;
+  // identity is the record's: administrators open and change it, nobody else
+  if (type === 'Patient' && actor.kind !== 'admin') return { allow: false, status: 403, reason: 'Only administrators write Patient resources (the record identity)' };
   // a professional's own declared consent is how they open a record: only a block or a closed record refuses it
   const opening = actor.kind === 'practitioner' && type === 'Consent' && record && !record.allow && (record.refusal === 'no-consent' || record.refusal === 'break-glass-refused');
   if (record && !record.allow && !opening) return record;

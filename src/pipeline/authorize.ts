@@ -1,0 +1,134 @@
+import type { Actor, Coding } from '../access/actor';
+import { decideRecord, decideWrite, MatrixView, OpenRecord, PolicyContext, RecordDecision, visibilityFor } from '../access/policy/decide';
+import type { RecordFacts } from '../access/policy/recordFacts';
+import { BadRequest, Forbidden } from '../errors';
+import type { Route } from '../interactions/dispatch';
+import type { FhirRequest } from '../interactions/types';
+import { compartmentOfResource, recordFacts, recordsNaming } from '../store/accessFacts';
+import type { Session, StoreAccess } from '../store/session';
+import type { VersionWrite } from '../store/writeVersions';
+
+/** What the policy needs besides the request: the matrix and the consent default. */
+export interface PolicySetup {
+  matrix: MatrixView;
+  consentDefaultDays: number;
+}
+
+export interface Caller {
+  actor: Actor;
+  /** The X-Break-Glass reason, when sent. */
+  breakGlass?: string;
+}
+
+const PATIENT_REF = /^(?:.*\/)?Patient\/([A-Za-z0-9\-.]{1,64})$/;
+
+/**
+ * The records a request names: the Patient it addresses, the record of the resource it
+ * addresses, or the patients its search parameters name. These are decided with
+ * break-glass and refused with 403 when closed to the caller; other records only count
+ * when the caller already has access to them.
+ */
+export async function namedRecords(session: Session, r: Route, req: FhirRequest): Promise<string[]> {
+  if (r.resourceType === 'Patient' && r.id) return [r.id];
+  if (r.resourceType && r.id) {
+    const compartment = await compartmentOfResource(session, r.resourceType, r.id);
+    return compartment ? [compartment] : [];
+  }
+  if (r.interaction === 'search-type' && r.resourceType) {
+    const out = new Set<string>();
+    for (const [name, value] of req.query) {
+      const param = name.split(':')[0];
+      if (param !== 'patient' && param !== 'subject' && !(r.resourceType === 'Patient' && param === '_id')) continue;
+      for (const v of value.split(',')) {
+        const m = PATIENT_REF.exec(v);
+        if (m) out.add(m[1]);
+        else if ((param === 'patient' || param === '_id') && /^[A-Za-z0-9\-.]{1,64}$/.test(v)) out.add(v);
+      }
+    }
+    return [...out];
+  }
+  return [];
+}
+
+function policyContext(setup: PolicySetup, caller: Caller, now: number): PolicyContext {
+  return { now, consentDefaultDays: setup.consentDefaultDays, matrix: setup.matrix, breakGlass: caller.breakGlass };
+}
+
+/** The records the caller may enter before looking at this request: their own, or those whose Consents name them. */
+async function candidateRecords(session: Session, actor: Actor): Promise<string[]> {
+  switch (actor.kind) {
+    case 'patient':
+      return [actor.id];
+    case 'related-person':
+      return [actor.patientId];
+    case 'practitioner':
+      return recordsNaming(session, actor.id);
+    default:
+      return [];
+  }
+}
+
+/**
+ * Decides what this caller may read and write for this request, as the StoreAccess its
+ * session carries (docs/decisions/008-access-model.md). Reads the facts on `session`
+ * (the pool, before the request's own transaction) and decides in the pure policy.
+ */
+export async function authorize(session: Session, setup: PolicySetup, caller: Caller, r: Route, req: FhirRequest, now = Date.now()): Promise<StoreAccess> {
+  const { actor } = caller;
+  const named = actor.kind === 'admin' || actor.kind === 'device' ? [] : await namedRecords(session, r, req);
+  if (caller.breakGlass !== undefined && named.length === 0) {
+    throw new BadRequest('X-Break-Glass applies to one patient record: address the record (Patient/[id], its resources, or a search naming the patient)');
+  }
+  const candidates = await candidateRecords(session, actor);
+  const facts = await recordFacts(session, [...new Set([...candidates, ...named])]);
+  const open: OpenRecord[] = [];
+  const pc = policyContext(setup, caller, now);
+  const withoutBreakGlass = { ...pc, breakGlass: undefined };
+  for (const [patientId, record] of facts) {
+    const isNamed = named.includes(patientId);
+    const decision = decideRecord(actor, record, 'read', isNamed ? pc : withoutBreakGlass);
+    if (decision.allow) open.push({ patientId, treating: Boolean(decision.treating) });
+    // a request that addresses a record closed to a professional is told why (so the EHR can ask consent or break the glass)
+    else if (isNamed && decision.status === 403 && !isWrite(r) && (actor.kind === 'practitioner' || decision.refusal === 'closed')) throw new Forbidden(decision.reason);
+  }
+  const visibility = visibilityFor(actor, open, pc);
+  const decided = new Map<string, RecordDecision>();
+  const recordDecision = async (s: Session, patientId: string): Promise<RecordDecision> => {
+    let d = decided.get(patientId);
+    if (!d) {
+      const f = (await recordFacts(s, [patientId])).get(patientId) as RecordFacts;
+      d = decideRecord(actor, f, 'write', pc);
+      decided.set(patientId, d);
+    }
+    return d;
+  };
+  return {
+    visibility,
+    async checkWrites(s: Session, writes: VersionWrite[]): Promise<void> {
+      for (const w of writes) {
+        const compartments = [w.compartment, ...(w.previousCompartment !== undefined && w.previousCompartment !== w.compartment ? [w.previousCompartment] : [])];
+        for (const compartment of compartments) {
+          // an administrator opening or changing a record's identity does not need the record open
+          const openingRecord = actor.kind === 'admin' && w.resourceType === 'Patient';
+          const record = compartment && !openingRecord ? await recordDecision(s, compartment) : undefined;
+          const decision = decideWrite(actor, { resourceType: w.resourceType, compartment, resource: (w.body ?? {}) as Record<string, any>, ...documentCodes(w) }, record, pc);
+          // a write is refused with 403 even where a read would be 404: the caller chose what to write
+          if (!decision.allow) throw new Forbidden(decision.status === 404 ? `${actor.kind === 'patient' || actor.kind === 'related-person' ? 'A patient writes only in their own record' : 'This record is not open to the caller'}` : decision.reason);
+        }
+      }
+    },
+  };
+}
+
+const WRITE_INTERACTIONS = new Set(['create', 'update', 'patch', 'delete', 'conditional-update', 'conditional-patch', 'conditional-delete']);
+const isWrite = (r: Route) => WRITE_INTERACTIONS.has(r.interaction);
+
+/** The type and class a DocumentReference version is indexed with. */
+function documentCodes(w: VersionWrite): { documentType?: Coding; documentClass?: Coding } {
+  if (w.resourceType !== 'DocumentReference' || !w.index) return {};
+  const token = (param: string) => {
+    const row = w.index!.token.find((t) => t.param === param && t.code);
+    return row ? { system: row.system ?? undefined, code: row.code! } : undefined;
+  };
+  return { documentType: token('type'), documentClass: token('category') };
+}

@@ -1,0 +1,79 @@
+import { consentFact, RecordFacts, relative } from '../access/policy/recordFacts';
+import type { Session } from './session';
+
+/**
+ * The facts access control decides on, read in the request's own transaction: the
+ * caller's own resources, and the state and Consents of the records involved. These
+ * statements act for no caller (they establish who the caller is and what they may do),
+ * so they do not apply a visibility; nothing they read is sent to a client.
+ */
+
+export interface StoredResource {
+  resourceType: string;
+  id: string;
+  deleted: boolean;
+  resource: Record<string, any> | null;
+}
+
+/** One current resource by type and id, whoever may see it. */
+export async function peekResource(session: Session, resourceType: string, id: string): Promise<StoredResource | undefined> {
+  const rows = await session.query<{ deleted: boolean; body: string | null }>(
+    'SELECT deleted, body::text AS body FROM resource WHERE resource_type = ? AND id = ?',
+    [resourceType, id],
+    'access_peek_resource',
+  );
+  if (!rows[0]) return undefined;
+  return { resourceType, id, deleted: rows[0].deleted, resource: rows[0].body ? JSON.parse(rows[0].body) : null };
+}
+
+/** The patient compartment of a resource ('' outside any record), undefined when unknown. */
+export async function compartmentOfResource(session: Session, resourceType: string, id: string): Promise<string | undefined> {
+  const rows = await session.query<{ compartment: string }>('SELECT compartment FROM resource WHERE resource_type = ? AND id = ?', [resourceType, id], 'access_compartment');
+  return rows[0]?.compartment;
+}
+
+/** The current PractitionerRoles of a practitioner (not deleted; `active` is checked by the caller). */
+export async function practitionerRoles(session: Session, practitionerId: string): Promise<Record<string, any>[]> {
+  const rows = await session.query<{ body: string }>(
+    `SELECT r.body::text AS body FROM resource r
+      WHERE r.resource_type = 'PractitionerRole' AND NOT r.deleted
+        AND (r.compartment, r.resource_type, r.id) IN (SELECT x.compartment, x.resource_type, x.resource_id FROM idx_reference x
+              WHERE x.resource_type = 'PractitionerRole' AND x.param = 'practitioner' AND x.target_type = 'Practitioner' AND x.target_id = ?)`,
+    [practitionerId],
+    'access_practitioner_roles',
+  );
+  return rows.map((r) => JSON.parse(r.body));
+}
+
+/** The records whose Consents name this practitioner as a provision actor (declared consent, treating physician, block). */
+export async function recordsNaming(session: Session, practitionerId: string): Promise<string[]> {
+  const rows = await session.query<{ compartment: string }>(
+    `SELECT DISTINCT x.compartment FROM idx_reference x
+      WHERE x.resource_type = 'Consent' AND x.param = 'actor' AND x.target_type = 'Practitioner' AND x.target_id = ? AND x.compartment <> ''`,
+    [practitionerId],
+    'access_records_naming',
+  );
+  return rows.map((r) => r.compartment);
+}
+
+/** State, general practitioners and Consents of each record (a record that does not exist is closed). */
+export async function recordFacts(session: Session, patientIds: string[]): Promise<Map<string, RecordFacts>> {
+  const out = new Map<string, RecordFacts>();
+  if (patientIds.length === 0) return out;
+  const rows = await session.query<{ resource_type: string; id: string; compartment: string; body: string }>(
+    `SELECT r.resource_type, r.id, r.compartment, r.body::text AS body FROM resource r
+      WHERE r.compartment IN (${patientIds.map(() => '?').join(', ')}) AND NOT r.deleted AND (r.resource_type = 'Consent' OR (r.resource_type = 'Patient' AND r.id = r.compartment))`,
+    patientIds,
+  );
+  for (const id of patientIds) out.set(id, { patientId: id, state: 'closed', generalPractitioners: [], consents: [] });
+  for (const row of rows) {
+    const facts = out.get(row.compartment);
+    if (!facts) continue;
+    const resource = JSON.parse(row.body);
+    if (row.resource_type === 'Patient') {
+      facts.state = resource.active === false ? 'closed' : 'active';
+      facts.generalPractitioners = (resource.generalPractitioner ?? []).map((g: any) => relative(String(g?.reference ?? '')));
+    } else facts.consents.push(consentFact(resource));
+  }
+  return out;
+}
