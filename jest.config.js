@@ -5,7 +5,9 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/src', '<rootDir>/conformance'],
   testMatch: ['**/*.test.ts'],
-  transform: { '^.+\\.ts$': tsJest },
+  // jose is published as ES modules only: transform it like our own code (CommonJS under jest).
+  transform: { '^.+\\.ts$': tsJest, '/node_modules/jose/.+\\.js$': ['ts-jest', { diagnostics: false, tsconfig: { allowJs: true } }] },
+  transformIgnorePatterns: ['/node_modules/(?!jose/)'],
   testTimeout: 60000,
   maxWorkers: 2,
 };

@@ -92,6 +92,47 @@ export class Unprocessable extends FhirError {
     super(422, issues);
   }
 }
+/**
+ * RFC 6750 §3: an error_description is a quoted-string limited to printable ASCII without
+ * `"` or `\`. Anything else is replaced, so a message can never break the header.
+ */
+function challengeText(text: string): string {
+  return text.replace(/[^\x20\x21\x23-\x5b\x5d-\x7e]/g, ' ').slice(0, 300);
+}
+
+/**
+ * 401: no credentials, or credentials refused. `tokenSent` says whether the request carried
+ * a bearer token: without one the challenge carries no error code (RFC 6750 §3.1).
+ */
+export class Unauthorized extends FhirError {
+  constructor(diagnostics: string, tokenSent = true) {
+    super(
+      401,
+      single('login', diagnostics),
+      {
+        'WWW-Authenticate': tokenSent
+          ? `Bearer error="invalid_token", error_description="${challengeText(diagnostics)}"`
+          : 'Bearer',
+      },
+    );
+  }
+}
+
+/**
+ * 403: the caller is known and not allowed. `missingScope` names the scope a request would
+ * need when the token's scopes are what refused it (RFC 6750 §3.1 insufficient_scope).
+ */
+export class Forbidden extends FhirError {
+  constructor(diagnostics: string, missingScope?: string) {
+    super(
+      403,
+      single('forbidden', diagnostics),
+      missingScope
+        ? { 'WWW-Authenticate': `Bearer error="insufficient_scope", scope="${challengeText(missingScope)}"` }
+        : {},
+    );
+  }
+}
 export function operationOutcome(issues: Issue[]): OperationOutcome {
   return {
     resourceType: 'OperationOutcome',

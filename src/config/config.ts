@@ -20,6 +20,22 @@ export interface Config {
   maxPageSize: number;
   logLevel: string;
   shutdownTimeoutMs: number;
+
+  // Authentication and transport (docs/decisions/007-authentication.md).
+  /** AUTH_ISSUERS: the trusted issuers file; absent = the development issuer (refused in production). */
+  authIssuersFile: string | undefined;
+  /** NODE_ENV as given ('' when unset). */
+  nodeEnv: string;
+  /** NODE_ENV=production: development keys and issuers are refused. */
+  production: boolean;
+  /** HTTPS (TLS_CERT, TLS_KEY) and, with TLS_CLIENT_CA, client certificates verified against that CA bundle. */
+  tls: { cert: string; key: string; clientCa: string | undefined } | undefined;
+  /** Clock skew tolerated on a token's exp, nbf and iat, in seconds. */
+  clockSkewSeconds: number;
+  /** Origins allowed to call from a browser (CORS_ORIGINS, comma-separated exact origins). */
+  corsOrigins: string[];
+  /** How long a professional's declared access consent lasts when it states no period, in days. */
+  consentDefaultDays: number;
 }
 
 export class ConfigError extends Error {
@@ -51,6 +67,52 @@ function byteSize(env: Env, name: string, fallback: number): number {
   const value = Number(m[1]) * factor;
   if (value < 1) throw new ConfigError(`${name} must be at least 1 byte`);
   return value;
+}
+
+/** Authentication and transport settings (docs/decisions/007-authentication.md). */
+function accessSettings(env: Env) {
+  const nodeEnv = env.NODE_ENV ?? '';
+  const production = nodeEnv === 'production';
+  const authIssuersFile = env.AUTH_ISSUERS ? path.resolve(env.AUTH_ISSUERS) : undefined;
+  if (production && !authIssuersFile) {
+    throw new ConfigError('NODE_ENV=production requires AUTH_ISSUERS: the development token issuer is not trusted in production');
+  }
+
+  const cert = env.TLS_CERT || undefined;
+  const key = env.TLS_KEY || undefined;
+  const clientCa = env.TLS_CLIENT_CA || undefined;
+  if (Boolean(cert) !== Boolean(key)) throw new ConfigError('TLS_CERT and TLS_KEY go together: set both for HTTPS, or neither');
+  if (clientCa && !cert) throw new ConfigError('TLS_CLIENT_CA needs TLS_CERT and TLS_KEY: client certificates are only asked for over HTTPS');
+  const tls = cert && key ? { cert: path.resolve(cert), key: path.resolve(key), clientCa: clientCa ? path.resolve(clientCa) : undefined } : undefined;
+
+  const corsOrigins = (env.CORS_ORIGINS ?? '')
+    .split(',')
+    .map((o) => o.trim())
+    .filter(Boolean);
+  for (const origin of corsOrigins) {
+    // Requests carry credentials (Authorization): browsers refuse '*' with them, and a
+    // wildcard would let any site drive a user's session.
+    if (origin === '*') throw new ConfigError('CORS_ORIGINS may not be "*": list the allowed origins, e.g. https://app.example.fr');
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.origin !== origin) {
+      throw new ConfigError(`CORS_ORIGINS entries must be origins such as https://app.example.fr (scheme, host, optional port; no path or trailing slash), got "${origin}"`);
+    }
+  }
+
+  return {
+    authIssuersFile,
+    nodeEnv,
+    production,
+    tls,
+    clockSkewSeconds: integer(env, 'AUTH_CLOCK_SKEW_SECONDS', 30, 0, 300),
+    corsOrigins,
+    consentDefaultDays: integer(env, 'CONSENT_DEFAULT_DAYS', 365, 1, 3650),
+  };
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -99,5 +161,6 @@ export function loadConfig(env: Env = process.env): Config {
     maxPageSize,
     logLevel,
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 10000, 0, 600000),
+    ...accessSettings(env),
   };
 }
