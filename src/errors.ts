@@ -33,19 +33,6 @@ export class BadRequest extends FhirError {
     super(400, single(code, diagnostics, expression));
   }
 }
-/** 401: no valid credentials. RFC 6750: the challenge names the scheme, and the error when a token was sent. */
-export class Unauthorized extends FhirError {
-  constructor(diagnostics: string, tokenSent = true) {
-    const challenge = tokenSent ? `Bearer error="invalid_token", error_description="${diagnostics.replace(/["\\]/g, "'")}"` : 'Bearer';
-    super(401, single('login', diagnostics), { 'WWW-Authenticate': challenge });
-  }
-}
-/** 403: the caller is known and may not do this; the diagnostics say why (so the client can ask consent or use break-glass). */
-export class Forbidden extends FhirError {
-  constructor(diagnostics: string) {
-    super(403, single('forbidden', diagnostics));
-  }
-}
 export class NotFound extends FhirError {
   constructor(diagnostics: string) {
     super(404, single('not-found', diagnostics));
