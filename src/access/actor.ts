@@ -77,4 +77,6 @@ export interface TokenClaims {
   rawScopes: string[];
   practitionerRole?: string;
   expiresAt?: number;
+  /** An unrestricted test client (an issuer marked testClient, outside production only). */
+  testClient?: boolean;
 }

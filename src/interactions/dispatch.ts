@@ -114,6 +114,8 @@ export async function perform(ctx: InteractionContext, session: Session, r: Rout
   if (r.resourceType && !ctx.registry.isSupported(r.resourceType)) {
     throw new NotFound(`Resource type "${r.resourceType}" is not supported by this server`);
   }
+  // the caller's scopes, for a lone request and for each Bundle entry alike
+  session.access.checkInteraction?.(r, req);
   switch (r.interaction) {
     case 'capabilities':
       return { status: 200, resource: capabilityStatement(ctx) as unknown as Record<string, unknown> };

@@ -8,6 +8,11 @@ import { UNRESTRICTED, Visibility } from './visibility';
 export interface StoreAccess {
   visibility: Visibility;
   checkWrites(session: Session, writes: VersionWrite[]): Promise<void>;
+  /**
+   * Checks that the caller may ask for an interaction at all (SMART scopes), for the
+   * request and for each Bundle entry; throws the refusal. Absent: no scope applies.
+   */
+  checkInteraction?(route: { interaction: string; resourceType?: string }, req: unknown): void;
 }
 
 /** Start-up, migrations and maintenance: no caller, no restriction (grep lists every use). */

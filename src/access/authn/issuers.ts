@@ -16,12 +16,17 @@ export interface TrustedIssuer {
   keys: JWTVerifyGetKey;
   /** Where the keys come from, for logs: 'inline', 'file://…' or 'https://…'. */
   keySource: string;
+  /**
+   * Outside production only: this issuer's tokens with the `conformance-testing` scope act
+   * as an unrestricted test client (generic FHIR test suites). Production refuses it.
+   */
+  testClient?: boolean;
 }
 
 /** The development issuer's id: refused in production wherever it appears. */
 export const DEV_ISSUER_ID = 'urn:dmp-fhir:dev-issuer';
 
-const ENTRY_FIELDS = new Set(['issuer', 'audience', 'jwks', 'jwksUri']);
+const ENTRY_FIELDS = new Set(['issuer', 'audience', 'jwks', 'jwksUri', 'testClient']);
 /** Members that only a private (or symmetric) key has: a trust file holds public keys only. */
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 
@@ -101,6 +106,10 @@ function checkEntry(entry: Json, where: string, production: boolean): TrustedIss
   if (!Array.isArray(audiences) || audiences.length === 0 || !audiences.every((a) => typeof a === 'string' && a !== '')) {
     throw new ConfigError(`${where}.audience must be a non-empty string or a non-empty array of them`);
   }
+  if (entry.testClient !== undefined && typeof entry.testClient !== 'boolean') throw new ConfigError(`${where}.testClient must be true or false`);
+  if (production && entry.testClient === true) {
+    throw new ConfigError(`${where}.testClient is true: production refuses unrestricted test clients`);
+  }
   const hasJwks = entry.jwks !== undefined;
   const hasUri = entry.jwksUri !== undefined;
   if (hasJwks === hasUri) throw new ConfigError(`${where} must have exactly one of "jwks" (the keys) or "jwksUri" (where they are)`);
@@ -108,7 +117,7 @@ function checkEntry(entry: Json, where: string, production: boolean): TrustedIss
   const { keys, keySource } = hasJwks
     ? { keys: createLocalJWKSet(checkKeySet(entry.jwks, `${where}.jwks`)), keySource: 'inline' }
     : keysFromUri(entry.jwksUri as string, where);
-  return { issuer, audience: audiences as string[], keys, keySource };
+  return { issuer, audience: audiences as string[], keys, keySource, ...(entry.testClient === true ? { testClient: true } : {}) };
 }
 
 /** Reads and checks the AUTH_ISSUERS file. Throws ConfigError on any defect. */

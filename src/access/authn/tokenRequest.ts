@@ -4,9 +4,11 @@ import type { MintRequest } from './devIssuer';
  * The command line of `npm run token` as a mint request for the development issuer:
  *   --fhir-user Practitioner/123 --scope "user/*.cruds" [--role <PractitionerRole id>] [--ttl 3600] [--sub …]
  *   --admin [--scope …]
+ *   --test-client
  */
 export const TOKEN_USAGE = `Usage: npm run token -- --fhir-user Practitioner/123 --scope "user/*.cruds" [--role <PractitionerRole id>] [--ttl 3600] [--sub <subject>]
        npm run token -- --admin [--ttl 3600]
+       npm run token -- --test-client [--ttl 3600]   (unrestricted, for generic FHIR test suites; development only)
 Prints a token signed by the development issuer key under DATA_DIR, for the audience BASE_URL
 (default http://localhost:$PORT/fhir). Not available with AUTH_ISSUERS or NODE_ENV=production.`;
 
@@ -23,6 +25,7 @@ export function parseTokenArgs(argv: readonly string[]): MintRequest {
   let sub: string | undefined;
   let ttl: number | undefined;
   let admin = false;
+  let testClient = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const eq = arg.indexOf('=');
@@ -54,6 +57,9 @@ export function parseTokenArgs(argv: readonly string[]): MintRequest {
       case '--admin':
         admin = true;
         break;
+      case '--test-client':
+        testClient = true;
+        break;
       case '--help':
       case '-h':
         throw new TokenUsageError('');
@@ -68,6 +74,7 @@ export function parseTokenArgs(argv: readonly string[]): MintRequest {
     if (!fhirUser?.startsWith('Practitioner/')) throw new TokenUsageError('--role goes with --fhir-user Practitioner/{id}');
     if (!RESOURCE_ID.test(role)) throw new TokenUsageError(`--role must be a PractitionerRole id, got "${role}"`);
   }
+  if (testClient) return { scope: 'conformance-testing', sub: sub ?? 'test-client', ...(ttl !== undefined ? { ttlSeconds: ttl } : {}) };
   if (!admin && !fhirUser) throw new TokenUsageError('Name the actor with --fhir-user, or ask for an administrator token with --admin');
   if (!admin && scope === undefined) throw new TokenUsageError('--scope is required, e.g. --scope "user/*.cruds"');
   const scopes = (scope ?? '').split(/\s+/).filter(Boolean);

@@ -10,6 +10,9 @@ import { hasAdminScope, parseScopes } from './scopes';
  * says why, and never repeats the token or a value read from it.
  */
 
+/** The scope an unrestricted test client's token carries (only from an issuer marked testClient, never in production). */
+export const TEST_CLIENT_SCOPE = 'conformance-testing';
+
 export const ACCEPTED_ALGORITHMS = ['RS256', 'ES256'];
 
 export interface VerifyOptions {
@@ -122,7 +125,8 @@ function claimsOf(payload: JWTPayload, issuer: TrustedIssuer, options: VerifyOpt
   const { scopes } = parseScopes(scope ?? '');
 
   const fhirUser = fhirUserOf(payload.fhirUser, options.baseUrl);
-  if (!fhirUser && !hasAdminScope(rawScopes)) {
+  const testClient = issuer.testClient === true && rawScopes.includes(TEST_CLIENT_SCOPE);
+  if (!fhirUser && !hasAdminScope(rawScopes) && !testClient) {
     throw new Unauthorized('The token names no actor: a "fhirUser" claim is required unless the scope includes admin');
   }
   const practitionerRole = practitionerRoleOf(payload.practitioner_role, fhirUser);
@@ -135,6 +139,7 @@ function claimsOf(payload: JWTPayload, issuer: TrustedIssuer, options: VerifyOpt
     rawScopes,
     ...(practitionerRole ? { practitionerRole } : {}),
     ...(typeof payload.exp === 'number' ? { expiresAt: payload.exp } : {}),
+    ...(testClient ? { testClient: true } : {}),
   };
 }
 

@@ -1,0 +1,97 @@
+import type { Actor } from '../access/actor';
+import { scopeAllows, type ScopeContext, type ScopeOperation } from '../access/authn/scopes';
+import type { TrustedIssuer } from '../access/authn/issuers';
+import { verifyBearer } from '../access/authn/verifyToken';
+import { Forbidden } from '../errors';
+import type { Route } from '../interactions/dispatch';
+import type { FhirRequest, InteractionContext } from '../interactions/types';
+import { OPERATIONS } from '../operations/registry';
+import { INTERNAL_ACCESS, Session, StoreAccess } from '../store/session';
+import { authorize, PolicySetup } from './authorize';
+import { resolveActor } from './resolveActor';
+
+/** What the edge needs to know who calls and what they may do. */
+export interface AuthSetup {
+  issuers: TrustedIssuer[];
+  policy: PolicySetup;
+}
+
+/** The SMART operation letter an interaction needs, and on which type ('*' = every type). */
+export function scopeNeed(r: Route, req: FhirRequest): { op: ScopeOperation; type: string } | undefined {
+  const type = r.resourceType ?? '*';
+  switch (r.interaction) {
+    case 'capabilities':
+    case 'transaction':
+      return undefined; // no data of its own; each Bundle entry is checked as it runs
+    case 'read':
+    case 'vread':
+    case 'history-instance':
+      return { op: 'r', type };
+    case 'search-type':
+    case 'history-type':
+    case 'history-system':
+      return { op: 's', type };
+    case 'search-compartment':
+      return { op: 's', type: r.compartmentType === '*' || !r.compartmentType ? '*' : r.compartmentType };
+    case 'create':
+      return { op: 'c', type };
+    case 'update':
+    case 'patch':
+    case 'conditional-update':
+    case 'conditional-patch':
+      return { op: 'u', type };
+    case 'delete':
+    case 'conditional-delete':
+      return { op: 'd', type };
+    case 'operation': {
+      const op = OPERATIONS.find((o) => o.name === r.operation);
+      return { op: op?.affectsState && req.method !== 'GET' ? 'u' : 'r', type };
+    }
+  }
+}
+
+/** Which scopes count for an actor: patient apps act in `patient/` scopes, people in `user/`, systems in `system/`. */
+function scopeContexts(actor: Actor): ScopeContext[] {
+  switch (actor.kind) {
+    case 'patient':
+    case 'related-person':
+      return ['patient', 'user'];
+    case 'practitioner':
+      return ['user', 'patient'];
+    case 'device':
+      return ['system'];
+    case 'admin':
+      return ['system', 'user'];
+  }
+}
+
+/** Scopes bound what the application may ask; the policy bounds what the person gets. */
+export function checkScopes(actor: Actor, r: Route, req: FhirRequest): void {
+  const need = scopeNeed(r, req);
+  if (!need) return;
+  // administrators manage through the `admin` scope; their reach is bounded by the policy
+  if (actor.kind === 'admin') return;
+  if (!scopeAllows(actor.scopes, need.type, need.op, scopeContexts(actor))) {
+    const wanted = `${scopeContexts(actor)[0]}/${need.type}.${need.op}`;
+    throw new Forbidden(`The token's scopes do not allow this interaction (it needs a scope such as ${wanted})`, wanted);
+  }
+}
+
+/**
+ * Who calls and what they may do, for one HTTP request: the verified token, the actor
+ * behind it, the scopes, then the policy's decision as the access every session of this
+ * request carries (Bundle entries included).
+ */
+export async function authenticate(ctx: InteractionContext, auth: AuthSetup, r: Route, req: FhirRequest): Promise<StoreAccess> {
+  if (r.interaction === 'capabilities') return INTERNAL_ACCESS;
+  const claims = await verifyBearer(req.headers.authorization, auth.issuers, { baseUrl: ctx.config.baseUrl, clockSkewSeconds: ctx.config.clockSkewSeconds });
+  if (claims.testClient) return INTERNAL_ACCESS;
+  // the facts that establish who the caller is are read for no caller
+  const facts = new Session(ctx.db.knex, INTERNAL_ACCESS);
+  const actor = await resolveActor(facts, claims, Date.now());
+  const access = await authorize(facts, auth.policy, { actor, breakGlass: req.headers['x-break-glass'] }, r, req);
+  return {
+    ...access,
+    checkInteraction: (entry: Route, entryReq: FhirRequest) => checkScopes(actor, entry, entryReq),
+  };
+}
