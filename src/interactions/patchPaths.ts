@@ -1,3 +1,4 @@
+import r4Model from 'fhirpath/fhir-context/r4';
 import { coreStructureDefinition, isResourceType } from '../validation/loader';
 import { typeCodeOf } from '../validation/model';
 
@@ -113,10 +114,13 @@ function member(input: Locations, name: string, path: string): Locations {
   return found;
 }
 
+/** The R4 type names (the definitions are looked up, and their lookups cached, only for these). */
+const KNOWN_TYPES = new Set([...Object.keys((r4Model as unknown as { type2Parent: Record<string, string> }).type2Parent), 'Resource', 'Element']);
+
 function typeSpecifier(node: AstNode | undefined): Locations {
   const text = node?.text ?? '';
   const name = text.replace(/^FHIR\./, '');
-  const at = typeLocation(name);
+  const at = KNOWN_TYPES.has(name) ? typeLocation(name) : undefined;
   return at ? [at] : 'unknown';
 }
 
