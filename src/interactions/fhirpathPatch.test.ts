@@ -1,4 +1,4 @@
-import { applyFhirPathPatch, PatchError, repeats } from './fhirpathPatch';
+import { applyFhirPathPatch, parseOperations, PatchError, repeats } from './fhirpathPatch';
 
 const op = (type: string, path: string, extra: Record<string, unknown>[] = []) => ({
   name: 'operation',
@@ -82,5 +82,76 @@ describe('FHIRPath Patch (fhirpatch.html)', () => {
     expect(repeats('DocumentReference.relatesTo', 'code')).toBe(false);
     expect(repeats('DocumentReference', 'relatesTo')).toBe(true);
     expect(repeats('Observation', 'valueQuantity')).toBe(false);
+  });
+
+  describe('paths resolved against the R4 model', () => {
+    const name = (n: string) => ({ name: 'name', valueString: n });
+    const value = { name: 'value', valueString: 'strict' };
+
+    it.each([
+      ['a path through __proto__', patch(op('add', 'Patient.__proto__', [name('handling'), value])), /"__proto__" is not an element of Patient/],
+      ['a path through constructor.prototype', patch(op('add', 'Patient.name.constructor.prototype', [name('handling'), value])), /"constructor" is not an element of HumanName/],
+      ['a prototype inside a function argument', patch(op('replace', 'Patient.name.where(constructor.prototype.exists())', [value])), /"constructor" is not an element of HumanName/],
+      ['a prototype reached through %resource', patch(op('add', '%resource.__proto__', [name('handling'), value])), /"__proto__" is not an element/],
+      ['a list path ending in constructor', patch(op('insert', 'Patient.name.constructor', [{ name: 'index', valueInteger: 0 }, value])), /"constructor" is not an element/],
+      ['an add named __proto__', patch(op('add', 'Patient', [name('__proto__'), value])), /"__proto__" is not an element name/],
+      ['an add named constructor', patch(op('add', 'Patient.name[0]', [name('constructor'), value])), /"constructor" is not an element of HumanName/],
+      ['a value part named __proto__', patch(op('add', 'Patient', [name('telecom'), { name: 'value', part: [{ name: '__proto__', part: [{ name: 'handling', valueString: 'strict' }] }] }])), /may not be named "__proto__"/],
+      ['a misspelt element', patch(op('replace', 'Patient.nme.family', [value])), /path "Patient.nme.family": "nme" is not an element of Patient/],
+      ['an element of another resource type', patch(op('delete', 'Patient.status')), /"status" is not an element of Patient/],
+      ['a member after a function the model cannot follow', patch(op('delete', 'Patient.children().family')), /cannot be told/],
+      ['a choice element added by its bare name', patch(op('add', 'Patient', [name('deceased'), { name: 'value', valueBoolean: true }])), /name it by its type \(deceasedBoolean, deceasedDateTime\)/],
+      ['a path that does not start at the resource', patch(op('delete', 'Observation.status')), /"Observation" is not an element of Patient/],
+    ])('refuses %s, and Object.prototype is untouched', (_what, parameters, message) => {
+      expect(() => applyFhirPathPatch(patient(), parameters)).toThrow(PatchError);
+      expect(() => applyFhirPathPatch(patient(), parameters)).toThrow(message);
+      expect(Object.keys(Object.prototype)).toEqual([]);
+      expect(({} as Record<string, unknown>).handling).toBeUndefined();
+    });
+
+    it.each([
+      ['Patient.contact.name.family', 'Patient'],
+      ['Observation.value.ofType(Quantity).value', 'Observation'],
+      ['Observation.valueQuantity.unit', 'Observation'],
+      ['(Observation.value as Quantity).code', 'Observation'],
+      ['Patient.deceased', 'Patient'],
+      ['Questionnaire.item.item.linkId', 'Questionnaire'],
+      ["Patient.name.where($this.use = 'official' and given.exists()).family", 'Patient'],
+      ["Patient.extension('http://example.org/x').value", 'Patient'],
+      ['Patient.birthDate.extension.url', 'Patient'],
+      ['%resource.name[0].given', 'Patient'],
+      ['Resource.meta.tag', 'Patient'],
+      ['name.first().text', 'Patient'],
+      ["Bundle.entry.resource.ofType(Patient).name", 'Bundle'],
+    ])('accepts %s on %s', (path, type) => {
+      expect(() => parseOperations(patch(op('delete', path)), type)).not.toThrow();
+    });
+
+    it('adds a choice element by its typed name', () => {
+      const after = applyFhirPathPatch(patient(), patch(op('add', 'Patient', [name('deceasedBoolean'), { name: 'value', valueBoolean: true }])));
+      expect(after.deceasedBoolean).toBe(true);
+    });
+  });
+
+  describe('regular expressions in paths run in linear time', () => {
+    const long = 'a'.repeat(30_000) + 'b';
+
+    it('answers matches() with a pattern that backtracks catastrophically in RegExp, correctly', () => {
+      const hostile = { ...patient(), name: [{ family: long }, { family: 'aaaa' }] };
+      const after = applyFhirPathPatch(hostile, patch(op('delete', "Patient.name.where(family.matches('^(a+)+$'))")));
+      expect(after.name).toEqual([{ family: long }]);
+      const replaced = applyFhirPathPatch(hostile, patch(op('replace', "Patient.name.where(family.replaceMatches('(a|aa)+$', 'x') = 'x').family", [{ name: 'value', valueString: 'z' }])));
+      expect((replaced.name as any[]).map((n) => n.family)).toEqual([long, 'z']);
+    });
+
+    it('keeps the partial-match semantics of matches()', () => {
+      const after = applyFhirPathPatch(patient(), patch(op('delete', "Patient.identifier.where(value.matches('2'))")));
+      expect(after.identifier).toEqual([{ system: 's1', value: '1' }]);
+    });
+
+    it('refuses a pattern that needs backtracking (backreference, lookahead), naming it', () => {
+      expect(() => applyFhirPathPatch(patient(), patch(op('delete', "Patient.name.where(family.matches('(a)\\\\1'))")))).toThrow(/regular expression "\(a\)\\1" is not supported/);
+      expect(() => applyFhirPathPatch(patient(), patch(op('delete', "Patient.name.where(family.matches('(?=a)a'))")))).toThrow(PatchError);
+    });
   });
 });

@@ -1,12 +1,18 @@
 import fhirpath from 'fhirpath';
 import r4Model from 'fhirpath/fhir-context/r4';
+import { literalPatternProblem, regexFunctions } from '../validation/fhirpathRegex';
 import { coreStructureDefinition } from '../validation/loader';
+import { child, choiceNames, Locations, PatchPathError, resolvePath } from './patchPaths';
 
 /**
  * FHIRPath Patch (http://hl7.org/fhir/R4/fhirpatch.html): a Parameters resource whose
  * `operation` parameters add, insert, delete, replace or move elements located by FHIRPath.
  * The French document replacement flow (PDSm ITI-65) marks the replaced DocumentReference
  * `superseded` this way. Applied to a copy; a failure says which operation and why.
+ *
+ * Paths are resolved against the R4 model before anything is applied (patchPaths.ts), and
+ * every element located must belong to the document: no patch reaches a prototype. The
+ * regular expression functions of a path run on RE2 (fhirpathRegex.ts).
  */
 
 export class PatchError extends Error {}
@@ -42,15 +48,22 @@ interface Node {
 
 const TYPES = new Set(['add', 'insert', 'delete', 'replace', 'move']);
 
+/** Names that would reach an object's prototype if used as keys. */
+export const PROTOTYPE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** FHIRPath.js evaluation options: the model's own paths, regular expressions on RE2. */
+const EVALUATION = { resolveInternalTypes: false, userInvocationTable: regexFunctions, async: false as const };
+
 /** The value of a part: its value[x], or an object built from its own parts (complex values). */
 function partValue(p: Part): unknown {
   for (const [k, v] of Object.entries(p)) if (k.startsWith('value') && k.length > 5) return v;
-  if (!p.part) return undefined;
+  if (!Array.isArray(p.part)) return undefined;
   const out: Record<string, unknown> = {};
   for (const sub of p.part) {
-    if (!sub.name) continue;
+    if (typeof sub?.name !== 'string') continue;
+    if (PROTOTYPE_KEYS.has(sub.name)) throw new PatchError(`a value part may not be named "${sub.name}"`);
     const v = partValue(sub);
-    if (sub.name in out) out[sub.name] = ([] as unknown[]).concat(out[sub.name], v);
+    if (Object.hasOwn(out, sub.name)) out[sub.name] = ([] as unknown[]).concat(out[sub.name], v);
     else out[sub.name] = v;
   }
   return out;
@@ -62,7 +75,41 @@ function integer(p: Part, what: string): number {
   return v;
 }
 
-export function parseOperations(parameters: unknown): Operation[] {
+/** The path read once: checked against the model of `resourceType`, its patterns against RE2, then compiled. */
+function readPath(path: string, resourceType: string, what: string): { select: Operation['select']; selects: Locations } {
+  let ast: unknown;
+  let compiled: (resource: object) => unknown;
+  try {
+    ast = fhirpath.parse(path);
+    compiled = fhirpath.compile(path, r4Model, EVALUATION);
+  } catch (e) {
+    throw new PatchError(`${what}: path "${path}" is not a valid FHIRPath expression (${(e as Error).message.split('\n')[0]})`);
+  }
+  let selects: Locations;
+  try {
+    selects = resolvePath(ast, path, resourceType);
+  } catch (e) {
+    if (e instanceof PatchPathError) throw new PatchError(`${what}: ${e.message}`);
+    throw e;
+  }
+  const problem = literalPatternProblem(ast as Parameters<typeof literalPatternProblem>[0]);
+  if (problem) throw new PatchError(`${what}: path "${path}": ${problem}`);
+  return { select: (resource) => compiled(resource) as Node[], selects };
+}
+
+/** The element an add creates: an element of (one of) the types its path selects, a choice by its typed name. */
+function addedName(name: unknown, selects: Locations, path: string, what: string): string {
+  if (typeof name !== 'string') throw new PatchError(`${what}: add needs the name of the element to add`);
+  if (!/^[A-Za-z][A-Za-z0-9]*$/.test(name)) throw new PatchError(`${what}: "${name}" is not an element name`);
+  if (selects === 'unknown') throw new PatchError(`${what}: path "${path}" selects an element whose type cannot be told from the model, so "${name}" cannot be checked`);
+  if (selects.some((at) => child(at, name, true))) return name;
+  const typed = selects.flatMap((at) => choiceNames(at, name));
+  if (typed.length) throw new PatchError(`${what}: "${name}" is a choice element: name it by its type (${typed.join(', ')})`);
+  throw new PatchError(`${what}: "${name}" is not an element of ${[...new Set(selects.map((at) => at.path))].join(' or ') || `what "${path}" selects`}`);
+}
+
+/** Reads the operations of a FHIRPath Patch of a `resourceType` resource; PatchError says which operation is wrong and why. */
+export function parseOperations(parameters: unknown, resourceType: string): Operation[] {
   const params = parameters as { resourceType?: string; parameter?: Part[] };
   if (!params || params.resourceType !== 'Parameters') throw new PatchError('A FHIRPath Patch is a Parameters resource');
   const ops = (params.parameter ?? []).filter((p) => p.name === 'operation');
@@ -79,19 +126,9 @@ export function parseOperations(parameters: unknown): Operation[] {
     const path = parts.get('path')?.valueString;
     if (typeof type !== 'string' || !TYPES.has(type)) throw new PatchError(`operation ${i}: type must be add, insert, delete, replace or move`);
     if (typeof path !== 'string' || path === '') throw new PatchError(`operation ${i}: path (valueString) is required`);
-    let select: Operation['select'];
-    try {
-      const compiled = fhirpath.compile(path, r4Model, { resolveInternalTypes: false });
-      select = (resource) => compiled(resource) as unknown as Node[];
-    } catch (e) {
-      throw new PatchError(`operation ${i}: path "${path}" is not a valid FHIRPath expression (${(e as Error).message.split('\n')[0]})`);
-    }
+    const { select, selects } = readPath(path, resourceType, `operation ${i}`);
     const out: Operation = { type, path, select };
-    if (type === 'add') {
-      const name = parts.get('name')?.valueString;
-      if (typeof name !== 'string' || !/^[A-Za-z][A-Za-z0-9]*$/.test(name)) throw new PatchError(`operation ${i}: add needs the name of the element to add`);
-      out.name = name;
-    }
+    if (type === 'add') out.name = addedName(parts.get('name')?.valueString, selects, path, `operation ${i}`);
     if (type === 'add' || type === 'insert' || type === 'replace') {
       const value = parts.get('value');
       out.value = value ? partValue(value) : undefined;
@@ -110,7 +147,7 @@ export function parseOperations(parameters: unknown): Operation[] {
 
 function locate(resource: object, path: string, what: string, select?: Operation['select']): Node[] {
   try {
-    return select ? select(resource) : (fhirpath.evaluate(resource, path, undefined, r4Model, { resolveInternalTypes: false }) as unknown as Node[]);
+    return select ? select(resource) : (fhirpath.evaluate(resource, path, undefined, r4Model, EVALUATION) as unknown as Node[]);
   } catch (e) {
     throw new PatchError(`${what}: path "${path}" could not be evaluated (${(e as Error).message})`);
   }
@@ -121,10 +158,29 @@ function single(nodes: Node[], path: string, what: string): Node {
   return nodes[0];
 }
 
-function holder(node: Node, what: string): Record<string, unknown> {
+/** Every object and array of the document: what a patch may change (never a prototype or anything else FHIRPath.js reached). */
+function partsOf(doc: object): WeakSet<object> {
+  const parts = new WeakSet<object>();
+  const visit = (v: unknown) => {
+    if (!v || typeof v !== 'object' || parts.has(v)) return;
+    parts.add(v);
+    for (const x of Object.values(v)) visit(x);
+  };
+  visit(doc);
+  return parts;
+}
+
+/** The object the patch is about to change, when it is part of the document. */
+function ownedBy(parts: WeakSet<object>, data: unknown, path: string, what: string): Record<string, unknown> {
+  if (!data || typeof data !== 'object' || !parts.has(data)) throw new PatchError(`${what}: path "${path}" does not select an element of the resource`);
+  return data as Record<string, unknown>;
+}
+
+function holder(node: Node, parts: WeakSet<object>, path: string, what: string): Record<string, unknown> {
   const parent = node.parentResNode?.data;
   if (!node.propName || !parent || typeof parent !== 'object') throw new PatchError(`${what}: the resource itself cannot be replaced or deleted`);
-  return parent as Record<string, unknown>;
+  if (PROTOTYPE_KEYS.has(node.propName)) throw new PatchError(`${what}: path "${path}" does not select an element of the resource`);
+  return ownedBy(parts, parent, path, what);
 }
 
 /** Does the element `child` of the element at model path `path` repeat (max ≠ 1)? */
@@ -150,10 +206,10 @@ export function repeats(path: string, child: string): boolean {
 /** The list a path names and the object holding it (insert, move): `<parent>.<name>` in the path. */
 function listOf(resource: object, path: string, what: string): { owner: Record<string, unknown>; name: string } {
   const m = /^(.*)\.([A-Za-z][A-Za-z0-9]*)$/.exec(path);
-  if (!m) throw new PatchError(`${what}: path "${path}" must end with the name of a repeating element`);
+  if (!m || PROTOTYPE_KEYS.has(m[2])) throw new PatchError(`${what}: path "${path}" must end with the name of a repeating element`);
   const owner = single(locate(resource, m[1], what), m[1], what).data;
   if (!owner || typeof owner !== 'object' || Array.isArray(owner)) throw new PatchError(`${what}: "${m[1]}" is not an element that holds "${m[2]}"`);
-  return { owner: owner as Record<string, unknown>, name: m[2] };
+  return { owner: ownedBy(partsOf(resource), owner, m[1], what), name: m[2] };
 }
 
 /**
@@ -169,7 +225,7 @@ function companion(owner: Record<string, unknown>, name: string, change: (list: 
 
 /** Reads the operations of a FHIRPath Patch and applies them in order to a copy of `resource`. */
 export function applyFhirPathPatch(resource: Record<string, unknown>, parameters: unknown): Record<string, unknown> {
-  return applyOperations(resource, parseOperations(parameters));
+  return applyOperations(resource, parseOperations(parameters, String(resource.resourceType)));
 }
 
 /** Applies operations already read (parseOperations) in order to a copy of `resource`. */
@@ -183,9 +239,9 @@ export function applyOperations(resource: Record<string, unknown>, operations: O
         const nodes = locate(doc, op.path, what, op.select);
         if (op.type === 'delete' && nodes.length === 0) return; // nothing to delete
         const node = single(nodes, op.path, what);
-        const parent = holder(node, what);
+        const parent = holder(node, partsOf(doc), op.path, what);
         let key = node.propName!;
-        if (!(key in parent)) {
+        if (!Object.hasOwn(parent, key)) {
           // a choice element (Patient.deceased) is stored under its typed name (deceasedBoolean)
           const typedKey = Object.keys(parent).find((k) => k.startsWith(key) && /^[A-Z]/.test(k.slice(key.length)));
           if (typedKey) {
@@ -218,7 +274,7 @@ export function applyOperations(resource: Record<string, unknown>, operations: O
         const node = single(locate(doc, op.path, what, op.select), op.path, what);
         const target = node.data;
         if (!target || typeof target !== 'object' || Array.isArray(target)) throw new PatchError(`${what}: path "${op.path}" is not an element that can hold "${op.name}"`);
-        const obj = target as Record<string, unknown>;
+        const obj = ownedBy(partsOf(doc), target, op.path, what);
         const modelPath = node.path ?? String((target as { resourceType?: string }).resourceType ?? '');
         if (Array.isArray(obj[op.name!]) || repeats(modelPath, op.name!)) obj[op.name!] = [...((obj[op.name!] as unknown[]) ?? []), op.value];
         else if (obj[op.name!] !== undefined) throw new PatchError(`${what}: "${op.name}" already has a value and does not repeat (use replace)`);

@@ -6,7 +6,7 @@ import type { Session } from '../store/session';
 import { assertId, assertSupportedType, checkIfMatch } from './common';
 import { findMatches } from './search';
 import { assertValid } from './conformanceResources';
-import { applyOperations, Operation as FhirPathOperation, parseOperations } from './fhirpathPatch';
+import { applyOperations, Operation as FhirPathOperation, parseOperations, PROTOTYPE_KEYS } from './fhirpathPatch';
 import { writeNewVersion } from './update';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 
@@ -16,7 +16,7 @@ function patchOf(req: FhirRequest): (resource: Record<string, unknown>) => Recor
   if (body && !Array.isArray(body) && typeof body === 'object' && body.resourceType === 'Parameters') {
     let operations: FhirPathOperation[];
     try {
-      operations = parseOperations(body);
+      operations = parseOperations(body, req.resourceType!);
     } catch (e) {
       throw new BadRequest(`Invalid FHIRPath Patch: ${(e as Error).message}`, 'structure');
     }
@@ -27,7 +27,19 @@ function patchOf(req: FhirRequest): (resource: Record<string, unknown>) => Recor
   }
   const error = validatePatch(body as Operation[]);
   if (error) throw new BadRequest(`Invalid JSON Patch: ${error.message.split('\n')[0]} (operation ${error.index})`, 'structure');
-  return (resource) => applyPatch(resource, body as Operation[], true, false).newDocument;
+  (body as Operation[]).forEach(assertNoPrototypeStep);
+  // banPrototypeModifications (the last argument) only bans __proto__ and constructor/prototype
+  // when they are written to; the check above also refuses reading through them
+  return (resource) => applyPatch(resource, body as Operation[], true, false, true).newDocument;
+}
+
+/** A JSON Pointer step (RFC 6901: ~1 is "/", ~0 is "~") naming a prototype is refused: no FHIR element has such a name. */
+function assertNoPrototypeStep(operation: Operation, index: number): void {
+  for (const pointer of [operation.path, (operation as { from?: string }).from]) {
+    if (typeof pointer !== 'string') continue;
+    const step = pointer.split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~')).find((s) => PROTOTYPE_KEYS.has(s));
+    if (step !== undefined) throw new BadRequest(`Invalid JSON Patch: "${pointer}" names "${step}", which is not an element (operation ${index})`, 'structure');
+  }
 }
 
 /**

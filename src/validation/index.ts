@@ -6,6 +6,7 @@
 import type { Issue } from '../errors';
 import { DomainCheck, Engine } from './engine';
 import { ConformanceStore, ConformanceType } from './store';
+import { userPatternIssues } from './userPatterns';
 
 export interface ValidateOptions {
   /** canonical URLs, optionally |version */
@@ -63,10 +64,12 @@ export class Validator {
   /**
    * Register a conformance resource at run time. A differential-only
    * StructureDefinition gets its snapshot generated from its baseDefinition.
-   * Returns issues if it cannot be used (errors: it was not registered).
+   * Returns issues if it cannot be used (errors: it was not registered), among them
+   * regular expressions that RE2 cannot run (userPatterns.ts).
    */
   addConformanceResource(resource: any): Issue[] {
-    return this.store.add(resource);
+    const refused = userPatternIssues(resource);
+    return refused.length ? refused : this.store.add(resource);
   }
 
   removeConformanceResource(resourceType: string, url: string): void {

@@ -8,7 +8,12 @@
  * reference validator; they are skipped deliberately (SKIPPED below, with the
  * reason) rather than producing false errors. Any evaluation exception also
  * skips the constraint.
+ *
+ * matches(), matchesFull() and replaceMatches() run on RE2 (fhirpathRegex.ts): an uploaded
+ * profile's constraint is evaluated on every resource that claims it, and is loaded again
+ * at every start, so its patterns must not be able to backtrack without end.
  */
+import { regexFunctions } from './fhirpathRegex';
 import type { Constraint } from './model';
 
 // FHIRPath.js (and its UCUM tables) take ~100 ms to load: only when a non-native invariant is met
@@ -250,7 +255,7 @@ export class Invariants {
     if (fn === undefined) {
       try {
         const { fhirpath, r4Model } = fp();
-        fn = fhirpath.compile({ base, expression: c.expression }, r4Model, { traceFn: noTrace }) as (data: any, env: any) => any[];
+        fn = fhirpath.compile({ base, expression: c.expression }, r4Model, { traceFn: noTrace, userInvocationTable: regexFunctions }) as (data: any, env: any) => any[];
       } catch {
         fn = null;
       }

@@ -9,6 +9,8 @@
  * produces an error.
  */
 
+import { matchesWhole, patternProblem } from './userRegex';
+
 export interface ConceptInfo {
   code: string;
   display?: string;
@@ -221,12 +223,10 @@ export class Terminology {
         return new Set(all.filter((c) => !ex.has(c)));
       }
       if (op === 'regex') {
-        try {
-          const re = new RegExp(`^(?:${value})$`);
-          return new Set(all.filter((c) => re.test(c)));
-        } catch {
-          return undefined;
-        }
+        // a ValueSet may be uploaded by anyone who can write: its pattern runs on RE2, in linear
+        // time; one RE2 cannot run is refused at upload (valueSetPatternIssues) and undecidable here
+        if (typeof value !== 'string' || patternProblem(value)) return undefined;
+        return new Set(all.filter((c) => matchesWhole(value, c)));
       }
       if (op === 'generalizes') {
         const out = new Set<string>([value]);
