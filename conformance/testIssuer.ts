@@ -48,7 +48,8 @@ export interface MintOptions {
   kid?: string;
 }
 
-export async function createTestIssuer(opts: { audience: string; issuer?: string }): Promise<TestIssuer> {
+/** `testClient`: the issuers files mark this issuer so that `conformance-testing` tokens act unrestricted (never in production). */
+export async function createTestIssuer(opts: { audience: string; issuer?: string; testClient?: boolean }): Promise<TestIssuer> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'test-issuer-'));
   const issuer = opts.issuer ?? `https://idp-${crypto.randomBytes(4).toString('hex')}.test.example`;
   const { publicKey, privateKey } = await generateKeyPair('RS256', { extractable: true });
@@ -59,10 +60,11 @@ export async function createTestIssuer(opts: { audience: string; issuer?: string
   const issuersFile = path.join(dir, 'issuers.json');
   const issuersFileWithJwksUri = path.join(dir, 'issuers-jwks-uri.json');
   await fs.writeFile(jwksFile, JSON.stringify({ keys: [publicJwk] }));
-  await fs.writeFile(issuersFile, JSON.stringify([{ issuer, audience: opts.audience, jwks: { keys: [publicJwk] } }]));
+  const marks = opts.testClient ? { testClient: true } : {};
+  await fs.writeFile(issuersFile, JSON.stringify([{ issuer, audience: opts.audience, jwks: { keys: [publicJwk] }, ...marks }]));
   await fs.writeFile(
     issuersFileWithJwksUri,
-    JSON.stringify([{ issuer, audience: opts.audience, jwksUri: pathToFileURL(jwksFile).href }]),
+    JSON.stringify([{ issuer, audience: opts.audience, jwksUri: pathToFileURL(jwksFile).href, ...marks }]),
   );
 
   async function mint(claims: TestClaims = {}, o: MintOptions = {}): Promise<string> {

@@ -2,6 +2,11 @@ import http from 'node:http';
 import type { Logger } from 'pino';
 import { Config, ConfigError, loadConfig } from './config/config';
 import { createApp } from './http/app';
+import path from 'node:path';
+import { trustedIssuers } from './access/authn/trustedIssuers';
+import { loadHabilitationMatrix } from './access/policy/habilitationMatrix';
+import { matrixView } from './access/policy/matrixView';
+import type { DevIssuer } from './access/authn/devIssuer';
 import type { InteractionContext } from './interactions/types';
 import { createLogger } from './log';
 import { syncConformanceResources } from './interactions/conformanceResources';
@@ -17,6 +22,8 @@ export interface RunningServer {
   ctx: InteractionContext;
   server: http.Server;
   close(): Promise<void>;
+  /** Development mode: the local issuer tokens are minted with (npm run token). */
+  devIssuer?: DevIssuer;
 }
 
 /** Opens the database (applying migrations), builds the app and listens. */
@@ -24,6 +31,9 @@ export async function startServer(config: Config, log: Logger = createLogger(con
   const registry = defaultRegistryInstance();
   const db = await openDatabase(config);
   const secret = await pageTokenSecret(new Session(db.knex, INTERNAL_ACCESS));
+  // a malformed matrix or issuers file stops the server here, with the message naming the defect
+  const matrix = loadHabilitationMatrix(path.join(findProfilesDir(), 'habilitation-matrix.json'));
+  const { issuers, devIssuer } = await trustedIssuers(config);
   const validator = createServerValidator();
   const ctx: InteractionContext = {
     config,
@@ -31,6 +41,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     db,
     log,
     pageTokenSecret: secret,
+    auth: { issuers, policy: { matrix: matrixView(matrix), consentDefaultDays: config.consentDefaultDays } },
     validator,
     expandValueSet: (url) => validator.valueSetCodes(url),
   };
@@ -57,7 +68,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     }).then(() => db.close());
     return closing;
   };
-  return { url: `http://localhost:${port}/fhir`, ctx, server, close };
+  return { url: `http://localhost:${port}/fhir`, ctx, server, close, devIssuer };
 }
 
 async function main(): Promise<void> {
@@ -74,6 +85,12 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel);
   const running = await startServer(config, log);
   log.info({ url: running.url, database: running.ctx.db.kind, dataDir: config.databaseUrl ? undefined : config.dataDir }, 'FHIR server listening');
+  if (running.devIssuer) {
+    log.warn(
+      { issuer: running.devIssuer.trusted.issuer, keyFile: running.devIssuer.keyFile },
+      'development mode: every request needs a bearer token from the local issuer. Mint one with: npm run token -- --fhir-user Practitioner/{id} --scope "user/*.cruds" | --admin | --test-client (see README)',
+    );
+  }
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -3,7 +3,7 @@ import express, { Request, Response } from 'express';
 import { etag } from '../interactions/common';
 import { route, Route, WRITES } from '../interactions/dispatch';
 import { runRequest } from '../pipeline/pipeline';
-import { INTERNAL_ACCESS } from '../store/session';
+import { authenticate } from '../pipeline/authenticate';
 import { applySubsetting, entryResource } from '../interactions/subsetting';
 import type { FhirRequest, FhirResponse, InteractionContext, Prefer } from '../interactions/types';
 import { BadRequest, dataException, FhirError, Issue, operationOutcome } from '../errors';
@@ -219,6 +219,8 @@ function sendError(ctx: InteractionContext, res: Response, e: unknown, pretty: b
 }
 
 export function createApp(ctx: InteractionContext): express.Express {
+  const auth = ctx.auth;
+  if (!auth) throw new Error('createApp needs the trusted issuers and the access policy (ctx.auth)');
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -264,7 +266,8 @@ export function createApp(ctx: InteractionContext): express.Express {
       };
       if (r.interaction === 'read' || r.interaction === 'vread' || r.interaction === 'capabilities') assertSummary(url.searchParams.get('_summary'));
       await parseBody(ctx, req, r, fhir);
-      const out = await runRequest(ctx, INTERNAL_ACCESS, r, fhir);
+      const access = await authenticate(ctx, auth, r, fhir);
+      const out = await runRequest(ctx, access, r, fhir);
       send(ctx, req, res, r, fhir, out, n, pretty);
       status = out.status;
     } catch (e) {

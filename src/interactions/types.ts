@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/config';
 import type { Issue } from '../errors';
 import type { Registry } from '../registry/registry';
+import type { AuthSetup } from '../pipeline/authenticate';
 import type { Database } from '../store/database';
 
 export interface Prefer {
@@ -68,6 +69,8 @@ export interface InteractionContext {
   pageTokenSecret: string;
   /** Validates every write; absent only in narrow unit tests. */
   validator?: ResourceValidator;
+  /** Trusted issuers and the access policy; absent only in scripts that serve no HTTP. */
+  auth?: AuthSetup;
   /** Expands a ValueSet to its codes (for :in / :not-in), when terminology is available. */
   expandValueSet?: (url: string) => { system?: string; code: string }[] | undefined;
 }
