@@ -11,6 +11,8 @@ import { createServerValidator } from './validation/forServer';
 import { openDatabase } from './store/database';
 import { pageTokenSecret } from './store/resources';
 import { Session } from './store/session';
+import { closeUploadSpool, uploadSpool } from './http/uploadSpool';
+import { keepNewFilesPrivate, makePrivate } from './privateFiles';
 
 export interface RunningServer {
   url: string;
@@ -22,7 +24,15 @@ export interface RunningServer {
 /** Opens the database (applying migrations), builds the app and listens. */
 export async function startServer(config: Config, log: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
   const registry = defaultRegistryInstance();
-  const db = await openDatabase(config);
+  // before anything is written: the database's files, spooled uploads
+  keepNewFilesPrivate();
+  if (!config.databaseUrl && !config.embeddedInMemory) makePrivate(config.dataDir);
+  // emptied of what a crashed process left
+  uploadSpool(config);
+  const db = await openDatabase(config).catch((e) => {
+    closeUploadSpool(config);
+    throw e;
+  });
   const secret = await pageTokenSecret(new Session(db.knex));
   const validator = createServerValidator();
   const ctx: InteractionContext = {
@@ -54,7 +64,9 @@ export async function startServer(config: Config, log: Logger = createLogger(con
         resolve();
       });
       server.closeIdleConnections();
-    }).then(() => db.close());
+    })
+      .then(() => db.close())
+      .finally(() => closeUploadSpool(config));
     return closing;
   };
   return { url: `http://localhost:${port}/fhir`, ctx, server, close };

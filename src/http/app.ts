@@ -56,7 +56,7 @@ async function parseBody(ctx: InteractionContext, req: Request, r: Route, fhir: 
   const kind = contentType ? bodyKind(contentType, binaryWrite) : undefined;
   if (kind === 'raw') {
     // raw Binary content goes to a temporary file, then into the database in chunks
-    const spooled = await spoolBody(req, ctx.config.binaryMaxBytes);
+    const spooled = await spoolBody(req, ctx.config);
     req.res?.on('close', spooled.remove);
     if (spooled.size === 0) throw new BadRequest(`${method} requires a body`, 'required');
     fhir.rawBody = { contentType: contentType!.trim(), stream: new BinaryStream(spooled.file) };
