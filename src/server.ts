@@ -33,6 +33,9 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     closeUploadSpool(config);
     throw e;
   });
+  // PGlite writes the files of a new database with modes of its own (0666), whatever the umask:
+  // the directory (0700) already shuts others out, and the files are narrowed once created
+  if (!config.databaseUrl && !config.embeddedInMemory) makePrivate(config.dataDir);
   const secret = await pageTokenSecret(new Session(db.knex));
   const validator = createServerValidator();
   const ctx: InteractionContext = {

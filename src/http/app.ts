@@ -244,7 +244,7 @@ export function createApp(ctx: InteractionContext): express.Express {
   app.use('/fhir', async (req, res) => {
     const started = process.hrtime.bigint();
     const incomingId = req.headers["x-request-id"];
-    const requestId = (typeof incomingId === "string" && incomingId.slice(0, 128)) || crypto.randomUUID();
+    const requestId = typeof incomingId === 'string' && /^[A-Za-z0-9._:-]{1,64}$/.test(incomingId) ? incomingId : crypto.randomUUID();
     res.setHeader('X-Request-Id', requestId);
     // the representation depends on Accept (and _format): caches must not mix them
     res.setHeader('Vary', 'Accept');
