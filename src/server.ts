@@ -16,6 +16,8 @@ import { createServerValidator } from './validation/forServer';
 import { openDatabase } from './store/database';
 import { pageTokenSecret } from './store/resources';
 import { INTERNAL_ACCESS, Session } from './store/session';
+import { closeUploadSpool, uploadSpool } from './http/uploadSpool';
+import { keepNewFilesPrivate, makePrivate } from './privateFiles';
 
 export interface RunningServer {
   url: string;
@@ -29,7 +31,18 @@ export interface RunningServer {
 /** Opens the database (applying migrations), builds the app and listens. */
 export async function startServer(config: Config, log: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
   const registry = defaultRegistryInstance();
-  const db = await openDatabase(config);
+  // before anything is written: the database's files, spooled uploads
+  keepNewFilesPrivate();
+  if (!config.databaseUrl && !config.embeddedInMemory) makePrivate(config.dataDir);
+  // emptied of what a crashed process left
+  uploadSpool(config);
+  const db = await openDatabase(config).catch((e) => {
+    closeUploadSpool(config);
+    throw e;
+  });
+  // PGlite writes the files of a new database with modes of its own (0666), whatever the umask:
+  // the directory (0700) already shuts others out, and the files are narrowed once created
+  if (!config.databaseUrl && !config.embeddedInMemory) makePrivate(config.dataDir);
   const secret = await pageTokenSecret(new Session(db.knex, INTERNAL_ACCESS));
   // a malformed matrix or issuers file stops the server here, with the message naming the defect
   const matrix = loadHabilitationMatrix(path.join(findProfilesDir(), 'habilitation-matrix.json'));
@@ -65,7 +78,9 @@ export async function startServer(config: Config, log: Logger = createLogger(con
         resolve();
       });
       server.closeIdleConnections();
-    }).then(() => db.close());
+    })
+      .then(() => db.close())
+      .finally(() => closeUploadSpool(config));
     return closing;
   };
   return { url: `http://localhost:${port}/fhir`, ctx, server, close, devIssuer };

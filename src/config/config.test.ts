@@ -18,7 +18,26 @@ describe('loadConfig', () => {
     expect(c.binaryMaxBytes).toBe(2 * 1024 * 1024);
   });
 
+  it('listens on loopback unless HOST says otherwise', () => {
+    expect(loadConfig({}).host).toBe('127.0.0.1');
+    expect(loadConfig({ HOST: '0.0.0.0' }).host).toBe('0.0.0.0');
+  });
+
+  it('spools uploads under the data directory, with a quota of at least one upload, and pages expire after an hour', () => {
+    const c = loadConfig({ DATA_DIR: '/srv/fhir' });
+    expect(c.spoolDir).toBe('/srv/fhir/spool');
+    expect(c.spoolMaxBytes).toBeGreaterThanOrEqual(c.binaryMaxBytes);
+    expect(c.pageTokenTtlSeconds).toBe(3600);
+    expect(loadConfig({}).spoolDir.endsWith('/data/spool')).toBe(true);
+    expect(loadConfig({ DATA_DIR: ':memory:' }).spoolDir.endsWith('/data/spool')).toBe(true);
+    const custom = loadConfig({ SPOOL_DIR: '/var/spool/fhir', SPOOL_MAX_BYTES: '1g', PAGE_TOKEN_TTL: '600' });
+    expect([custom.spoolDir, custom.spoolMaxBytes, custom.pageTokenTtlSeconds]).toEqual(['/var/spool/fhir', 1024 ** 3, 600]);
+  });
+
   it.each([
+    [{ PAGE_TOKEN_TTL: '0' }, /PAGE_TOKEN_TTL/],
+    [{ PAGE_TOKEN_TTL: '1h' }, /PAGE_TOKEN_TTL/],
+    [{ BINARY_MAX_BYTES: '10m', SPOOL_MAX_BYTES: '5m' }, /SPOOL_MAX_BYTES/],
     [{ PORT: 'eighty' }, /PORT must be an integer/],
     [{ PORT: '70000' }, /PORT must be between/],
     [{ DATABASE_URL: 'mysql://x' }, /DATABASE_URL must start with postgres/],

@@ -11,6 +11,12 @@ export interface Config {
   /** PostgreSQL schema to use (tests isolate themselves with one schema each). */
   databaseSchema: string | undefined;
   dataDir: string;
+  /** Where raw Binary uploads are spooled before they go into the database (private, emptied at start). */
+  spoolDir: string;
+  /** Most bytes spooled at once by all uploads together; an upload past it is answered 503 with Retry-After. */
+  spoolMaxBytes: number;
+  /** How long a page link (next/previous) stays valid, in seconds. */
+  pageTokenTtlSeconds: number;
   /** Embedded database only: keep it in memory (tests). */
   embeddedInMemory: boolean;
   dbPoolMax: number;
@@ -119,7 +125,8 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 
 export function loadConfig(env: Env = process.env): Config {
   const port = integer(env, 'PORT', 8080, 0, 65535);
-  const host = env.HOST || '0.0.0.0';
+  // loopback unless told otherwise: exposing the server is a deployment decision (HOST=0.0.0.0 in a container)
+  const host = env.HOST || '127.0.0.1';
 
   const databaseUrl = env.DATABASE_URL || undefined;
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
@@ -146,16 +153,27 @@ export function loadConfig(env: Env = process.env): Config {
   const maxPageSize = integer(env, 'MAX_PAGE_SIZE', 1000, 1, 10000);
   if (defaultPageSize > maxPageSize) throw new ConfigError('DEFAULT_PAGE_SIZE must not exceed MAX_PAGE_SIZE');
 
+  const dataDir = path.resolve(env.DATA_DIR || './data');
+  const binaryMaxBytes = byteSize(env, 'BINARY_MAX_BYTES', 50 * 1024 * 1024);
+  // two largest uploads at once by default; never less than one
+  const spoolMaxBytes = byteSize(env, 'SPOOL_MAX_BYTES', Math.max(2 * binaryMaxBytes, 256 * 1024 * 1024));
+  if (spoolMaxBytes < binaryMaxBytes) throw new ConfigError('SPOOL_MAX_BYTES must be at least BINARY_MAX_BYTES');
+  // with DATA_DIR=:memory: (tests) only the spool is on disk, under ./data as without DATA_DIR
+  const spoolDir = env.SPOOL_DIR ? path.resolve(env.SPOOL_DIR) : path.join(env.DATA_DIR === ':memory:' ? path.resolve('./data') : dataDir, 'spool');
+
   return {
     port,
     host,
     baseUrl,
     databaseUrl,
     databaseSchema,
-    dataDir: path.resolve(env.DATA_DIR || './data'),
+    dataDir,
+    spoolDir,
+    spoolMaxBytes,
+    pageTokenTtlSeconds: integer(env, 'PAGE_TOKEN_TTL', 3600, 1, 7 * 24 * 3600),
     embeddedInMemory: env.DATA_DIR === ':memory:',
     dbPoolMax: integer(env, 'DB_POOL_MAX', 10, 1, 1000),
-    binaryMaxBytes: byteSize(env, 'BINARY_MAX_BYTES', 50 * 1024 * 1024),
+    binaryMaxBytes,
     jsonMaxBytes: byteSize(env, 'JSON_MAX_BYTES', 64 * 1024 * 1024),
     defaultPageSize,
     maxPageSize,

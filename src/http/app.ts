@@ -55,7 +55,7 @@ async function parseBody(ctx: InteractionContext, req: Request, r: Route, fhir: 
   const kind = contentType ? bodyKind(contentType, binaryWrite) : undefined;
   if (kind === 'raw') {
     // raw Binary content goes to a temporary file, then into the database in chunks
-    const spooled = await spoolBody(req, ctx.config.binaryMaxBytes);
+    const spooled = await spoolBody(req, ctx.config);
     req.res?.on('close', spooled.remove);
     if (spooled.size === 0) throw new BadRequest(`${method} requires a body`, 'required');
     fhir.rawBody = { contentType: contentType!.trim(), stream: new BinaryStream(spooled.file) };
@@ -238,7 +238,7 @@ export function createApp(ctx: InteractionContext): express.Express {
   app.use('/fhir', async (req, res) => {
     const started = process.hrtime.bigint();
     const incomingId = req.headers["x-request-id"];
-    const requestId = (typeof incomingId === "string" && incomingId.slice(0, 128)) || crypto.randomUUID();
+    const requestId = typeof incomingId === 'string' && /^[A-Za-z0-9._:-]{1,64}$/.test(incomingId) ? incomingId : crypto.randomUUID();
     res.setHeader('X-Request-Id', requestId);
     // the representation depends on Accept (and _format): caches must not mix them
     res.setHeader('Vary', 'Accept');

@@ -1,10 +1,9 @@
-import crypto from 'node:crypto';
 import { once } from 'node:events';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import type { Request } from 'express';
+import type { Config } from '../config/config';
 import { PayloadTooLarge } from '../errors';
+import { busy, uploadSpool } from './uploadSpool';
 
 /**
  * Reads the request body as it streams in, stopping with 413 as soon as the limit is
@@ -49,9 +48,7 @@ function checkDeclaredLength(req: Request, limit: number): void {
   }
 }
 
-let spoolDir: string | undefined;
-
-/** A request body written to a private temporary file; `remove` deletes it. */
+/** A request body written to a private spool file; `remove` deletes it (once) and frees its bytes. */
 export interface SpooledBody {
   file: string;
   size: number;
@@ -59,33 +56,53 @@ export interface SpooledBody {
 }
 
 /**
- * Writes the request body to a temporary file as it arrives (413 past the limit, the file
- * removed and the rest drained). A raw Binary upload is spooled so that the database
- * transaction that stores it never waits on the client: a slow or stalled upload holds a
- * file, not a connection, and memory stays bounded whatever the size.
+ * Writes the request body to a spool file as it arrives (413 past the limit, 503 when the
+ * spool is full; the file removed and the rest drained either way). A raw Binary upload is
+ * spooled so that the database transaction that stores it never waits on the client: a
+ * slow or stalled upload holds a file, not a connection, and memory stays bounded whatever
+ * the size. The caller removes the file once the request is answered.
  */
-export async function spoolBody(req: Request, limit: number): Promise<SpooledBody> {
+export async function spoolBody(req: Request, config: Config): Promise<SpooledBody> {
+  const limit = config.binaryMaxBytes;
   checkDeclaredLength(req, limit);
-  spoolDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'fhir-upload-'));
-  const file = path.join(spoolDir, crypto.randomUUID());
-  const remove = () => fs.rm(file, { force: true }, () => undefined);
-  const out = fs.createWriteStream(file, { mode: 0o600 });
+  const spool = uploadSpool(config);
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && !spool.fits(declared)) {
+    req.resume();
+    throw busy();
+  }
+  const file = spool.newFile();
+  let taken = 0;
+  let removed = false;
+  const remove = () => {
+    if (removed) return;
+    removed = true;
+    spool.give(taken);
+    fs.rm(file, { force: true }, () => undefined);
+  };
+  const out = fs.createWriteStream(file, { mode: 0o600, flags: 'wx' });
   let size = 0;
-  let complete = false;
+  let failure: unknown;
   try {
     for await (const chunk of req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
       size += chunk.length;
-      if (size > limit) break;
+      if (size > limit) {
+        failure = new PayloadTooLarge(`The request body exceeds the limit of ${limit} bytes`);
+        break;
+      }
+      spool.take(chunk.length);
+      taken += chunk.length;
       if (!out.write(chunk)) await once(out, 'drain');
     }
-    complete = size <= limit;
+  } catch (e) {
+    failure = e;
   } finally {
-    // whatever stopped the reading (the limit, an aborted request), the rest is drained
-    if (!complete) req.resume();
+    // whatever stopped the reading (a limit, a full spool, an aborted request), the rest is drained
+    if (failure) req.resume();
     out.end();
-    await once(out, 'close');
-    if (!complete) remove();
+    await once(out, 'close').catch(() => undefined);
+    if (failure) remove();
   }
-  if (!complete) throw new PayloadTooLarge(`The request body exceeds the limit of ${limit} bytes`);
+  if (failure) throw failure;
   return { file, size, remove };
 }

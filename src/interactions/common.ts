@@ -7,7 +7,8 @@ import { readBinaryContent } from '../store/binaryContent';
 import type { Session } from '../store/session';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 
-export const ID_PATTERN = /^[A-Za-z0-9\-.]{1,64}$/;
+/** FHIR's id ([A-Za-z0-9-.]{1,64}), less ids made only of dots: `.` and `..` are path segments, never read back through a URL. */
+export const ID_PATTERN = /^(?!\.+$)[A-Za-z0-9\-.]{1,64}$/;
 
 export function assertSupportedType(ctx: InteractionContext, type: string | undefined): string {
   if (!type || !ctx.registry.isSupported(type)) throw new NotFound(`Resource type "${type}" is not supported by this server`);
@@ -15,7 +16,7 @@ export function assertSupportedType(ctx: InteractionContext, type: string | unde
 }
 
 export function assertId(id: string | undefined): string {
-  if (!id || !ID_PATTERN.test(id)) throw new BadRequest(`"${id}" is not a valid resource id ([A-Za-z0-9-.]{1,64})`);
+  if (!id || !ID_PATTERN.test(id)) throw new BadRequest(`"${id}" is not a valid resource id ([A-Za-z0-9-.]{1,64}, not only dots)`);
   return id;
 }
 

@@ -2,13 +2,12 @@ import { entryResource } from './subsetting';
 import { BadRequest, NotFound } from '../errors';
 import { dateRange } from '../search/dateRange';
 import { parseCount } from '../search/parseSearch';
-import { decodePageToken } from '../search/pageToken';
 import { constraintConditions, keysetCondition, SortColumn, SqlContext } from '../store/searchSql';
 import { isUnrestricted } from '../store/visibility';
 import type { Session } from '../store/session';
 import { assertId, assertSupportedType, etag } from './common';
 import { queryString } from './bundle';
-import { keysetPage, pageLinks } from './paging';
+import { keysetPage, openPageToken, pageBinding, pageLinks } from './paging';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 
 /** Newest first; the key is unique per version, so keyset paging is exact under concurrent writes. */
@@ -62,7 +61,7 @@ export async function history(ctx: InteractionContext, session: Session, req: Fh
   }
 
   const path = [type, id, '_history'].filter(Boolean).join('/');
-  const bound = `${path}?${queryString(used)}`;
+  const bound = pageBinding(`${path}?${queryString(used)}`);
   const sql: SqlContext = { bindings: [], baseUrl: ctx.config.baseUrl, constraints: session.visibility };
   const bind = (v: unknown) => {
     sql.bindings.push(v);
@@ -80,7 +79,7 @@ export async function history(ctx: InteractionContext, session: Session, req: Fh
   }
   let backwards = false;
   if (pageToken) {
-    const state = decodePageToken(ctx.pageTokenSecret, bound, pageToken);
+    const state = openPageToken(ctx, bound, pageToken);
     backwards = state.direction === 'p';
     where.push(keysetCondition(sql, HISTORY_ORDER, state.keys, backwards, (i) => HISTORY_ORDER[i].sql));
   }

@@ -1,4 +1,4 @@
-import { encodePageToken } from '../search/pageToken';
+import { decodePageToken, encodePageToken, PageBinding, PageState } from '../search/pageToken';
 import { BundleLink, linkUrl } from './bundle';
 import type { InteractionContext } from './types';
 
@@ -28,13 +28,26 @@ export function keysetPage<T>(rows: T[], count: number, backwards: boolean, page
   return result;
 }
 
+/**
+ * What the page tokens of a query are bound to. `caller` is the authenticated subject once
+ * access control passes it; '' until then (every caller shares the binding).
+ */
+export function pageBinding(query: string, caller = ''): PageBinding {
+  return { query, caller };
+}
+
+/** The boundary in a page token of this query: 400 if it is not one of ours for it, 410 once expired. */
+export function openPageToken(ctx: InteractionContext, binding: PageBinding, token: string): PageState {
+  return decodePageToken(ctx.pageTokenSecret, binding, token);
+}
+
 /** self (with its token), optionally first, then previous and next links carrying page tokens bound to `bound`. */
 export function pageLinks(
   ctx: InteractionContext,
   path: string,
   used: [string, string][],
   pageToken: string | undefined,
-  bound: string,
+  bound: PageBinding,
   boundaries: { next?: unknown[]; previous?: unknown[] },
   withFirst = false,
 ): BundleLink[] {
@@ -42,11 +55,11 @@ export function pageLinks(
   const link: BundleLink[] = [{ relation: 'self', url: linkUrl(base, path, pageToken ? [...used, ['_page', pageToken]] : used) }];
   if (withFirst) link.push({ relation: 'first', url: linkUrl(base, path, used) });
   if (boundaries.previous) {
-    const token = encodePageToken(ctx.pageTokenSecret, bound, { direction: 'p', keys: boundaries.previous });
+    const token = encodePageToken(ctx.pageTokenSecret, bound, { direction: 'p', keys: boundaries.previous }, ctx.config.pageTokenTtlSeconds);
     link.push({ relation: 'previous', url: linkUrl(base, path, [...used, ['_page', token]]) });
   }
   if (boundaries.next) {
-    const token = encodePageToken(ctx.pageTokenSecret, bound, { direction: 'n', keys: boundaries.next });
+    const token = encodePageToken(ctx.pageTokenSecret, bound, { direction: 'n', keys: boundaries.next }, ctx.config.pageTokenTtlSeconds);
     link.push({ relation: 'next', url: linkUrl(base, path, [...used, ['_page', token]]) });
   }
   return link;

@@ -1,12 +1,11 @@
 import { BadRequest } from '../errors';
 import { ParsedSearch, SearchParser } from '../search/parseSearch';
-import { decodePageToken } from '../search/pageToken';
 import { bind, constraintConditions, keysetCondition, literal, ownerJoin, sortColumns, SqlContext, whereClause } from '../store/searchSql';
 import { lockCriteria } from '../store/resources';
 import type { Session } from '../store/session';
 import { entryResource } from './subsetting';
 import { outcomeEntry, queryString } from './bundle';
-import { keysetPage, pageLinks } from './paging';
+import { keysetPage, openPageToken, pageBinding, pageLinks } from './paging';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 
 export interface SearchRow {
@@ -154,10 +153,10 @@ export interface SearchBundleOptions {
 /** Runs a parsed search and builds the searchset Bundle with self/first/previous/next links. */
 export async function searchBundle(ctx: InteractionContext, session: Session, search: ParsedSearch, options: SearchBundleOptions): Promise<FhirResponse> {
   const canonical = canonicalQuery(search);
-  const bound = `${options.path}?${queryString(canonical)}`;
+  const bound = pageBinding(`${options.path}?${queryString(canonical)}`);
   let pageKeys: { keys: unknown[]; backwards: boolean } | undefined;
   if (search.pageToken) {
-    const state = decodePageToken(ctx.pageTokenSecret, bound, search.pageToken);
+    const state = openPageToken(ctx, bound, search.pageToken);
     if (state.keys.length !== sortColumns(search.sort).length) throw new BadRequest('Page token does not match the sort of this query');
     pageKeys = { keys: state.keys, backwards: state.direction === 'p' };
   }

@@ -1,10 +1,9 @@
 import { BadRequest, Issue, NotFound } from '../errors';
 import { parseCount } from '../search/parseSearch';
-import { decodePageToken } from '../search/pageToken';
 import type { Session } from '../store/session';
 import { assertId } from './common';
 import { outcomeEntry, queryString } from './bundle';
-import { pageLinks } from './paging';
+import { openPageToken, pageBinding, pageLinks } from './paging';
 import { entryResource } from './subsetting';
 import { executeSearch, parseRequestSearch, patientCompartmentCondition, searchBundle } from './search';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
@@ -103,11 +102,11 @@ async function searchWholeCompartment(ctx: InteractionContext, session: Session,
     ['_count', String(count)],
   ];
   const path = `Patient/${patientId}/*`;
-  const bound = `${path}?${queryString(used)}`;
+  const bound = pageBinding(`${path}?${queryString(used)}`);
   let typeIndex = 0;
   let keys: unknown[] | undefined;
   if (pageToken) {
-    const state = decodePageToken(ctx.pageTokenSecret, bound, pageToken);
+    const state = openPageToken(ctx, bound, pageToken);
     typeIndex = Number(state.keys[0]);
     keys = state.keys.length > 1 ? state.keys.slice(1) : undefined;
   }

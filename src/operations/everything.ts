@@ -1,12 +1,11 @@
 import { entryResource } from '../interactions/subsetting';
 import { BadRequest, Gone, NotFound } from '../errors';
 import { queryString } from '../interactions/bundle';
-import { keysetPage, pageLinks } from '../interactions/paging';
+import { keysetPage, openPageToken, pageBinding, pageLinks } from '../interactions/paging';
 import { assertId } from '../interactions/common';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../interactions/types';
 import { dateRange } from '../search/dateRange';
 import { parseCount } from '../search/parseSearch';
-import { decodePageToken } from '../search/pageToken';
 import { bind, constraintConditions, keysetCondition, literal, SortColumn, SqlContext } from '../store/searchSql';
 import type { Session } from '../store/session';
 import { parametersBody } from './parameters';
@@ -61,8 +60,8 @@ export async function everything(ctx: InteractionContext, session: Session, req:
     for (const p of entry.patientCompartmentParams) pairs.push(`(${literal(entry.type)}, ${literal(p)})`);
   }
   const path = `Patient/${id}/$everything`;
-  const bound = `${path}?${queryString(used)}`;
-  const state = pageToken ? decodePageToken(ctx.pageTokenSecret, bound, pageToken) : undefined;
+  const bound = pageBinding(`${path}?${queryString(used)}`);
+  const state = pageToken ? openPageToken(ctx, bound, pageToken) : undefined;
   const backwards = state?.direction === 'p';
   const order = ORDER.map((c) => `${c.sql} ${c.descending !== backwards ? 'DESC' : 'ASC'}`).join(', ');
 

@@ -69,9 +69,12 @@ export async function readVersion(session: Session, resourceType: string, id: st
   return rows[0] ? toRow(rows[0]) : undefined;
 }
 
+/** The key material of page tokens (32 random bytes, base64url; migration 004), shared by every worker. */
 export async function pageTokenSecret(session: Session): Promise<string> {
   const rows = await session.query<{ value: string }>(`SELECT value FROM server_setting WHERE name = 'page_token_secret'`);
-  return rows[0].value;
+  const secret = rows[0]?.value;
+  if (!secret || secret.length < 43) throw new Error('The page token secret is missing or too short: the database migrations have not all run');
+  return secret;
 }
 
 /**

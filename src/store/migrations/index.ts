@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import * as core from './001_core';
 import * as searchStatistics from './002_search_statistics';
 import * as binaryChunks from './003_binary_chunks';
+import * as pageTokenSecret from './004_page_token_secret';
 
 interface Migration {
   name: string;
@@ -13,6 +14,7 @@ const migrations: Migration[] = [
   { name: '001_core', module: core },
   { name: '002_search_statistics', module: searchStatistics },
   { name: '003_binary_chunks', module: binaryChunks },
+  { name: '004_page_token_secret', module: pageTokenSecret },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
