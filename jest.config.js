@@ -5,9 +5,7 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/src', '<rootDir>/conformance'],
   testMatch: ['**/*.test.ts'],
-  // jose is published as ES modules only: transform it like our own code (CommonJS under jest).
-  transform: { '^.+\\.ts$': tsJest, '/node_modules/jose/.+\\.js$': ['ts-jest', { diagnostics: false, tsconfig: { allowJs: true } }] },
-  transformIgnorePatterns: ['/node_modules/(?!jose/)'],
+  transform: { '^.+\\.ts$': tsJest },
   testTimeout: 60000,
   maxWorkers: 2,
 };

@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type JWK, type JWTPayload, type KeyLike } from 'jose';
 
 /**
  * An identity provider for the test suites, as an external one would be: its own RSA key,
@@ -20,7 +20,7 @@ export interface TestIssuer {
   /** The public JWK Set file (what an IdP publishes). */
   jwksFile: string;
   publicJwk: JWK;
-  privateKey: CryptoKey;
+  privateKey: KeyLike;
   /** A token as the identity provider would issue it; `options` bend it for negative tests. */
   mint(claims?: TestClaims, options?: MintOptions): Promise<string>;
   cleanup(): Promise<void>;
@@ -44,7 +44,7 @@ export interface MintOptions {
   issuer?: string;
   audience?: string | string[];
   /** Sign with another key (e.g. an attacker's) under this issuer's name. */
-  privateKey?: CryptoKey;
+  privateKey?: KeyLike;
   kid?: string;
 }
 

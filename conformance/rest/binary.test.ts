@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import http_ from 'node:http';
-import { FHIR_JSON, http, startTarget, Target } from '../harness';
+import { FHIR_JSON, http, startTarget, Target, authorization } from '../harness';
 
 /**
  * Binary (http://hl7.org/fhir/R4/binary.html#rest): raw content in and out by
@@ -30,7 +30,7 @@ async function sendRaw(base: string, path: string, method: 'POST' | 'PUT', conte
 
 /** GET and keep the body as bytes. */
 async function getRaw(base: string, path: string, accept: string): Promise<{ status: number; contentType: string | null; data: Buffer }> {
-  const res = await fetch(`${base}/${path}`, { headers: { accept } });
+  const res = await fetch(`${base}/${path}`, { headers: { accept, ...authorization(base) } });
   return { status: res.status, contentType: res.headers.get('content-type'), data: Buffer.from(await res.arrayBuffer()) };
 }
 
@@ -125,7 +125,7 @@ describe('streamed uploads', () => {
   inProcess('stores a large upload sent in uneven pieces in chunks, and serves back exactly the bytes', async () => {
     const data = crypto.randomBytes(1300 * 1024 + 17);
     const before = await chunkRows(t);
-    const res = await fetch(`${t.base}/Binary`, { method: 'POST', body: inPieces(data, [70001, 333333, 4096]), headers: { 'content-type': 'application/dicom', 'prefer': 'return=minimal' }, duplex: 'half' } as RequestInit);
+    const res = await fetch(`${t.base}/Binary`, { method: 'POST', body: inPieces(data, [70001, 333333, 4096]), headers: { 'content-type': 'application/dicom', 'prefer': 'return=minimal', ...authorization(t.base) }, duplex: 'half' } as RequestInit);
     expect(res.status).toBe(201);
     // 256 KiB rows: the upload went to the database piece by piece
     expect((await chunkRows(t)) - before).toBe(Math.ceil(data.length / (256 * 1024)));
@@ -153,7 +153,7 @@ describe('streamed uploads', () => {
 
   inProcess('an upload past the limit leaves nothing behind', async () => {
     const before = await chunkRows(medium!);
-    const res = await fetch(`${medium!.base}/Binary`, { method: 'POST', body: inPieces(crypto.randomBytes(1024 * 1024), [100000]), headers: { 'content-type': 'application/pdf', accept: FHIR_JSON }, duplex: 'half' } as RequestInit);
+    const res = await fetch(`${medium!.base}/Binary`, { method: 'POST', body: inPieces(crypto.randomBytes(1024 * 1024), [100000]), headers: { 'content-type': 'application/pdf', accept: FHIR_JSON, ...authorization(medium!.base) }, duplex: 'half' } as RequestInit);
     expect(res.status).toBe(413);
     expect(((await res.json()) as any).resourceType).toBe('OperationOutcome');
     expect(await chunkRows(medium!)).toBe(before);
@@ -202,7 +202,7 @@ describe('size limit (BINARY_MAX_BYTES=1k)', () => {
         controller.close();
       },
     });
-    const res = await fetch(`${small!.base}/Binary`, { method: 'POST', body, headers: { 'content-type': 'application/pdf', accept: FHIR_JSON }, duplex: 'half' } as RequestInit);
+    const res = await fetch(`${small!.base}/Binary`, { method: 'POST', body, headers: { 'content-type': 'application/pdf', accept: FHIR_JSON, ...authorization(small!.base) }, duplex: 'half' } as RequestInit);
     expect(res.status).toBe(413);
     expect(((await res.json()) as any).resourceType).toBe('OperationOutcome');
     expect(await binaryHistoryTotal()).toBe(0);

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { FHIR_JSON, http, startTarget, Target } from '../harness';
+import { FHIR_JSON, http, startTarget, Target, authorization } from '../harness';
 
 /**
  * HTTP semantics of the FHIR RESTful API (http://hl7.org/fhir/R4/http.html):
@@ -182,7 +182,7 @@ describe('Prefer: return', () => {
     expect(res.headers.get('etag')).toBe('W/"1"');
     const location = res.headers.get('location')!;
     expect(location).toMatch(new RegExp(`^${t.base}/Patient/[A-Za-z0-9\\-.]{1,64}/_history/1$`));
-    const read = await fetch(location, { headers: { accept: FHIR_JSON } });
+    const read = await fetch(location, { headers: { accept: FHIR_JSON, ...authorization(location) } });
     expect(read.status).toBe(200);
     expect(((await read.json()) as any).name[0].family).toBe('Minimal');
   });

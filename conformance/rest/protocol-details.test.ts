@@ -1,4 +1,4 @@
-import { FHIR_JSON, http, startTarget, Target } from '../harness';
+import { FHIR_JSON, http, startTarget, Target, authorization } from '../harness';
 
 /**
  * Details of the RESTful API that conformance testers check beyond the main interactions
@@ -155,7 +155,7 @@ describe('search and operations', () => {
 describe('Binary written', () => {
   it('answers a create with the content it stored: raw bytes, or the Binary with data in FHIR JSON', async () => {
     const bytes = Buffer.from('%PDF-1.4 written');
-    const raw = await fetch(`${t.base}/Binary`, { method: 'POST', headers: { 'content-type': 'application/pdf' }, body: bytes });
+    const raw = await fetch(`${t.base}/Binary`, { method: 'POST', headers: { 'content-type': 'application/pdf', ...authorization(t.base) }, body: bytes });
     expect(raw.status).toBe(201);
     expect(raw.headers.get('content-type')).toMatch(/application\/pdf/);
     expect(Buffer.from(await raw.arrayBuffer()).equals(bytes)).toBe(true);
@@ -163,7 +163,7 @@ describe('Binary written', () => {
     expect(json.status).toBe(201);
     expect(json.body.resourceType).toBe('Binary');
     expect(Buffer.from(json.body.data, 'base64').equals(bytes)).toBe(true);
-    const xml = await fetch(`${t.base}/${json.headers.get('location')!.replace(/^.*\/fhir\//, '').replace(/\/_history\/.*$/, '')}`, { headers: { accept: 'application/fhir+xml' } });
+    const xml = await fetch(`${t.base}/${json.headers.get('location')!.replace(/^.*\/fhir\//, '').replace(/\/_history\/.*$/, '')}`, { headers: { accept: 'application/fhir+xml', ...authorization(t.base) } });
     expect(xml.status).toBe(406);
   });
 });

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { http, startTarget, Target } from '../../conformance/harness';
+import { http, startTarget, Target, authorization } from '../../conformance/harness';
 import { newVersion } from '../interactions/common';
 import { executeWrites } from '../store/writeVersions';
 import { Prng, smallDataset, SyntheticResource } from '../../scripts/syntheticData';
@@ -593,7 +593,7 @@ async function search(path: string): Promise<{ ids: string[]; resources: Res[] }
   const resources: Res[] = [];
   let url: string | undefined = `${t.base}/${path}`;
   for (let page = 0; url && page < 20; page++) {
-    const res = await fetch(url, { headers: { accept: 'application/fhir+json', prefer: 'handling=strict' } });
+    const res = await fetch(url, { headers: { accept: 'application/fhir+json', prefer: 'handling=strict', ...authorization(url) } });
     const body = (await res.json()) as { entry?: { resource: Res; search?: { mode?: string } }[]; link?: { relation: string; url: string }[]; issue?: unknown };
     if (res.status !== 200) return { error: `HTTP ${res.status}: ${JSON.stringify(body.issue ?? body).slice(0, 300)}` };
     for (const e of body.entry ?? []) {
