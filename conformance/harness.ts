@@ -80,6 +80,15 @@ function clientFor(base: string, token: string | undefined): Client {
   return new Client({ baseUrl: base, customHeaders: token ? { Authorization: `Bearer ${token}` } : {} });
 }
 
+/**
+ * A server started in development mode (its own local issuer) is called as an
+ * unrestricted test client from then on, as `npm run token -- --test-client` would.
+ */
+export async function actAsTestClient(running: RunningServer): Promise<void> {
+  if (!running.devIssuer) throw new Error('actAsTestClient needs a server in development mode (no AUTH_ISSUERS)');
+  DEFAULT_TOKENS.set(running.url, await running.devIssuer.mintToken({ scope: 'conformance-testing', sub: 'test-client' }));
+}
+
 /** The Authorization header of the default token of a base URL (for raw fetch calls). */
 export function authorization(base: string): Record<string, string> {
   const origin = [...DEFAULT_TOKENS.keys()].find((b) => base.startsWith(b));

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { http } from '../conformance/harness';
+import { http, actAsTestClient } from '../conformance/harness';
 import { loadConfig } from './config/config';
 import { createLogger } from './log';
 import { startServer } from './server';
@@ -37,6 +37,7 @@ describe('the embedded data directory', () => {
   it('is created 0700 with files 0600 (database files, spool), and nothing is open to others', async () => {
     const dataDir = path.join(root, 'data');
     const running = await startServer(loadConfig({ PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir }), createLogger('silent'));
+    await actAsTestClient(running);
     try {
       const created = await http(running.url, 'Patient', { method: 'POST', json: { resourceType: 'Patient', name: [{ family: 'Modes' }] } });
       expect(created.status).toBe(201);
@@ -54,11 +55,13 @@ describe('the embedded data directory', () => {
   it('narrows at start what an earlier version left open to others', async () => {
     const dataDir = path.join(root, 'data');
     const first = await startServer(loadConfig({ PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir }), createLogger('silent'));
+    await actAsTestClient(first);
     await first.close();
     // as files were before: world-writable
     for (const e of modes(dataDir)) fs.chmodSync(path.join(dataDir, e.file), e.directory ? 0o777 : 0o666);
     expect(loose(modes(dataDir)).length).toBeGreaterThan(100);
     const second = await startServer(loadConfig({ PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir }), createLogger('silent'));
+    await actAsTestClient(second);
     try {
       expect(loose(modes(dataDir))).toEqual([]);
       expect((await http(second.url, 'Patient?name=modes')).status).toBe(200);

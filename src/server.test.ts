@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import knexFactory from 'knex';
-import { http } from '../conformance/harness';
+import { http, actAsTestClient } from '../conformance/harness';
 import { loadConfig } from './config/config';
 import { createLogger } from './log';
 import { startServer } from './server';
@@ -30,6 +30,7 @@ describe('server lifecycle', () => {
 
   it('keeps resources and their history across a restart, and migrates only once', async () => {
     const first = await startServer(loadConfig(env), createLogger('silent'));
+    await actAsTestClient(first);
     const created = await http(first.url, 'Patient', { method: 'POST', json: { resourceType: 'Patient', name: [{ family: 'Persistant' }] } });
     expect(created.status).toBe(201);
     await http(first.url, `Patient/${created.body.id}`, { method: 'PUT', json: { ...created.body, gender: 'other' } });
@@ -37,6 +38,8 @@ describe('server lifecycle', () => {
     if (!process.env.DATABASE_URL) expect(fs.existsSync(path.join(dataDir, 'pgdata'))).toBe(true);
 
     const second = await startServer(loadConfig(env), createLogger('silent'));
+
+    await actAsTestClient(second);
     try {
       const read = await http(second.url, `Patient/${created.body.id}`);
       expect(read.status).toBe(200);
@@ -54,6 +57,7 @@ describe('server lifecycle', () => {
 
   it('finishes in-flight requests on shutdown, then refuses new connections', async () => {
     const running = await startServer(loadConfig(env), createLogger('silent'));
+    await actAsTestClient(running);
     const entry = Array.from({ length: 300 }, (_, i) => ({ resource: { resourceType: 'Patient', name: [{ family: `Lot${i}` }] }, request: { method: 'POST', url: 'Patient' } }));
     const inFlight = http(running.url, '', { method: 'POST', json: { resourceType: 'Bundle', type: 'transaction', entry } });
     await new Promise((r) => setTimeout(r, 20));

@@ -139,7 +139,7 @@ describe('streamed uploads', () => {
     const data = crypto.randomBytes(1000);
     let answer: (status: number) => void;
     const answered = new Promise<number>((resolve) => (answer = resolve));
-    const upload = http_.request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/pdf', 'content-length': data.length, prefer: 'return=minimal' } }, (res) => {
+    const upload = http_.request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/pdf', 'content-length': data.length, prefer: 'return=minimal', ...authorization(t.base) } }, (res) => {
       res.resume();
       answer(res.statusCode!);
     });

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import httpClient from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { http, startTarget, Target } from '../../conformance/harness';
+import { http, startTarget, Target, authorization } from '../../conformance/harness';
 
 /**
  * Raw Binary uploads are spooled under the data directory (SPOOL_DIR here), in a private
@@ -41,7 +41,7 @@ function openUpload(t: Target, headers: Record<string, string | number> = {}) {
   const url = new URL(`${t.base}/Binary`);
   let answer: (r: { status: number; headers: httpClient.IncomingHttpHeaders }) => void;
   const answered = new Promise<{ status: number; headers: httpClient.IncomingHttpHeaders }>((resolve) => (answer = resolve));
-  const req = httpClient.request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/pdf', prefer: 'return=minimal', ...headers } }, (res) => {
+  const req = httpClient.request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/pdf', prefer: 'return=minimal', ...authorization(t.base), ...headers } }, (res) => {
     res.resume();
     answer({ status: res.statusCode!, headers: res.headers });
   });
@@ -125,7 +125,7 @@ describe('upload spool', () => {
       // the room is back
       const after = await http(t.base, 'Binary', { method: 'POST', body: crypto.randomBytes(600 * 1024), headers: { 'content-type': 'application/pdf' } });
       expect(after.status).toBe(201);
-      const read = await fetch(`${t.base}/Binary/${after.headers.get('location')!.split('/')[5]}`, { headers: { accept: 'application/pdf' } });
+      const read = await fetch(`${t.base}/Binary/${after.headers.get('location')!.split('/')[5]}`, { headers: { accept: 'application/pdf', ...authorization(t.base) } });
       expect(Buffer.from(await read.arrayBuffer()).length).toBe(600 * 1024);
     } finally {
       await t.close();
