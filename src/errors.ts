@@ -14,14 +14,40 @@ export interface Issue {
 }
 
 export class FhirError extends Error {
+  readonly issues: Issue[];
+
   constructor(
     readonly status: number,
-    readonly issues: Issue[],
+    issues: Issue[],
     readonly headers: Record<string, string> = {},
   ) {
-    super(issues.map((i) => i.diagnostics).join('; '));
+    const kept = capIssues(issues);
+    super(kept.map((i) => i.diagnostics).join('; '));
+    this.issues = kept;
     this.name = new.target.name;
   }
+}
+
+/**
+ * Most issues one OperationOutcome carries. The validator reports every element it
+ * refuses: a body of a few hundred kilobytes of empty objects made an outcome of 170 MB.
+ */
+export const MAX_OUTCOME_ISSUES = 100;
+
+const SEVERITY_RANK: Record<Issue['severity'], number> = { fatal: 0, error: 1, warning: 2, information: 3 };
+
+/**
+ * At most MAX_OUTCOME_ISSUES issues: past that, the most severe first (in their order
+ * otherwise), so that an outcome that has an error shows one, and a last issue that says
+ * how many were left out. A list already capped is returned as it is.
+ */
+export function capIssues(issues: Issue[]): Issue[] {
+  if (issues.length <= MAX_OUTCOME_ISSUES) return issues;
+  const ranked = issues.map((issue, index) => ({ issue, index }));
+  ranked.sort((a, b) => SEVERITY_RANK[a.issue.severity] - SEVERITY_RANK[b.issue.severity] || a.index - b.index);
+  const kept = ranked.slice(0, MAX_OUTCOME_ISSUES - 1).map((r) => r.issue);
+  const left = issues.length - kept.length;
+  return [...kept, { severity: 'information', code: 'informational', diagnostics: `and ${left} more issues (an OperationOutcome here carries at most ${MAX_OUTCOME_ISSUES})` }];
 }
 
 const single = (code: IssueCode, diagnostics: string, expression?: string[]): Issue[] => [
@@ -123,7 +149,7 @@ export class Forbidden extends FhirError {
 export function operationOutcome(issues: Issue[]): OperationOutcome {
   return {
     resourceType: 'OperationOutcome',
-    issue: issues.map((i) => ({
+    issue: capIssues(issues).map((i) => ({
       severity: i.severity,
       code: i.code,
       diagnostics: i.diagnostics,

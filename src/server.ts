@@ -28,8 +28,20 @@ export interface RunningServer {
   devIssuer?: DevIssuer;
 }
 
+/**
+ * Makes Object.prototype read-only: the last line of defence against prototype pollution
+ * (a `__proto__` or `constructor.prototype` member that some merge or copy of client data
+ * would write through). Bodies are refused before that (src/http/jsonReader.ts); this keeps
+ * a path nobody thought of from changing every object of the process. Called before any
+ * request is served; later calls do nothing.
+ */
+export function freezeObjectPrototype(): void {
+  Object.freeze(Object.prototype);
+}
+
 /** Opens the database (applying migrations), builds the app and listens. */
 export async function startServer(config: Config, log: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
+  freezeObjectPrototype();
   const registry = defaultRegistryInstance();
   // before anything is written: the database's files, spooled uploads
   keepNewFilesPrivate();

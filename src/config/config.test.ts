@@ -50,3 +50,21 @@ describe('loadConfig', () => {
     expect(() => loadConfig(env as Record<string, string>)).toThrow(message);
   });
 });
+
+describe('request body limits', () => {
+  it('default to what a document submission needs, and follow the environment', () => {
+    const c = loadConfig({});
+    expect([c.jsonMaxBytes, c.jsonMaxDepth, c.jsonMaxNodes, c.jsonMaxArrayLength]).toEqual([32 * 1024 * 1024, 100, 100_000, 10_000]);
+    const set = loadConfig({ JSON_MAX_BYTES: '40m', JSON_MAX_DEPTH: '200', JSON_MAX_NODES: '500000', JSON_MAX_ARRAY_LENGTH: '20000' });
+    expect([set.jsonMaxBytes, set.jsonMaxDepth, set.jsonMaxNodes, set.jsonMaxArrayLength]).toEqual([40 * 1024 * 1024, 200, 500_000, 20_000]);
+  });
+
+  it.each([
+    [{ JSON_MAX_DEPTH: '5000' }, /JSON_MAX_DEPTH must be between 8 and 1000/],
+    [{ JSON_MAX_DEPTH: 'deep' }, /JSON_MAX_DEPTH must be an integer/],
+    [{ JSON_MAX_NODES: '10' }, /JSON_MAX_NODES must be between/],
+    [{ JSON_MAX_ARRAY_LENGTH: '-1' }, /JSON_MAX_ARRAY_LENGTH must be an integer/],
+  ])('rejects %j', (env, message) => {
+    expect(() => loadConfig(env as Record<string, string>)).toThrow(message);
+  });
+});

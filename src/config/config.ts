@@ -22,6 +22,10 @@ export interface Config {
   dbPoolMax: number;
   binaryMaxBytes: number;
   jsonMaxBytes: number;
+  /** JSON bodies: deepest nesting of arrays and objects, values in all, elements of one array (docs/decisions/005-request-limits.md). */
+  jsonMaxDepth: number;
+  jsonMaxNodes: number;
+  jsonMaxArrayLength: number;
   defaultPageSize: number;
   maxPageSize: number;
   logLevel: string;
@@ -174,7 +178,11 @@ export function loadConfig(env: Env = process.env): Config {
     embeddedInMemory: env.DATA_DIR === ':memory:',
     dbPoolMax: integer(env, 'DB_POOL_MAX', 10, 1, 1000),
     binaryMaxBytes,
-    jsonMaxBytes: byteSize(env, 'JSON_MAX_BYTES', 64 * 1024 * 1024),
+    jsonMaxBytes: byteSize(env, 'JSON_MAX_BYTES', 32 * 1024 * 1024),
+    // past a few thousand levels, the recursive walkers of the server overflow the stack
+    jsonMaxDepth: integer(env, 'JSON_MAX_DEPTH', 100, 8, 1000),
+    jsonMaxNodes: integer(env, 'JSON_MAX_NODES', 100_000, 1000, 100_000_000),
+    jsonMaxArrayLength: integer(env, 'JSON_MAX_ARRAY_LENGTH', 10_000, 100, 100_000_000),
     defaultPageSize,
     maxPageSize,
     logLevel,

@@ -11,7 +11,7 @@ import { assertJsonAcceptable, bodyKind, negotiate, Negotiated, FHIR_JSON } from
 import { readBody, spoolBody } from './readBody';
 import { BinaryStream } from '../store/binaryContent';
 import { stringifyJson } from './rawJson';
-import { decimalTexts } from './decimals';
+import { readJson } from './jsonReader';
 
 function parsePrefer(header: string | undefined): Prefer {
   const prefer: Prefer = {};
@@ -95,16 +95,11 @@ async function parseBody(ctx: InteractionContext, req: Request, r: Route, fhir: 
       { severity: 'error', code: 'not-supported', diagnostics: 'PATCH takes a JSON Patch document (application/json-patch+json) or a FHIRPath Patch Parameters resource (application/fhir+json)' },
     ]);
   }
-  try {
-    // a UTF-8 byte order mark may precede JSON text (RFC 8259 §8.1)
-    const json = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-    fhir.body = JSON.parse(json);
-    fhir.decimals = decimalTexts(json);
-  } catch (e) {
-    throw new BadRequest(`The body is not valid JSON: ${(e as Error).message}`, 'structure');
-  }
-  // NUL and lone surrogates can only come in as \u escapes
-  if (text.includes('\\u')) assertStorable(fhir.body, 'The body');
+  // not JSON.parse: limits on depth and size, no duplicated or prototype-reaching member names,
+  // no NUL or lone surrogate; decimals noted as sent
+  const json = readJson(text, { maxDepth: ctx.config.jsonMaxDepth, maxNodes: ctx.config.jsonMaxNodes, maxArrayLength: ctx.config.jsonMaxArrayLength });
+  fhir.body = json.value;
+  fhir.decimals = json.decimals;
   if (method === 'PATCH') {
     // the content type says which patch format the body is
     const isParameters = (fhir.body as { resourceType?: unknown } | null)?.resourceType === 'Parameters';
