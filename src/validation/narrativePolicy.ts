@@ -33,8 +33,11 @@ const ELEMENT_ATTRIBUTES = new Set([
 
 /** Attributes holding a URL a reader may follow. */
 const LINKS = new Set(['a.href', 'area.href', 'blockquote.cite', 'q.cite', 'img.longdesc']);
-/** Schemes a link may use: navigation only, never script (javascript:, vbscript:) nor content made up by the author (data:). */
-const LINK_SCHEMES = new Set(['http', 'https', 'ftp', 'mailto', 'tel']);
+/**
+ * Schemes a link may use: navigation only, never script (javascript:, vbscript:) nor
+ * content made up by the author (data:). urn: is how a Bundle's entries link to each other.
+ */
+const LINK_SCHEMES = new Set(['http', 'https', 'ftp', 'mailto', 'tel', 'urn']);
 /**
  * Inline raster images are inert (an <img> never runs script, even from SVG, but SVG
  * is refused all the same) and the R4 core's own narratives are full of them.
