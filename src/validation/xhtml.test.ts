@@ -30,6 +30,8 @@ describe('narratives refused', () => {
     // markup a browser reads where XML reads a comment: the checker must not be blind to it
     ['an event handler hidden in an abrupt comment', div('<!--><img src="#a" onerror="alert(1)"/>-->'), ["Illegal attribute name in the XHTML ('onerror' on 'img')", 'read differently by a browser: <img> at position']],
     ['a comment that is not one in HTML', div('<!--><b>x</b>-->'), ['read differently by a browser: <b> at position']],
+    ['an empty link a browser stretches over what follows', div('<a href="https://x.example/"/><p>all of this</p>'), ['<a/> at position 42 is a link over all that follows']],
+    ['many siblings', div('<br/>'.repeat(200_000) + '<script>x</script>'), ["Illegal element name in the XHTML ('script')"]],
     ['a table cell outside a table (HTML drops the tag)', div('<td>x</td>'), ['read differently by a browser: <td> at position 42 is not a tag in HTML']],
     ['the comment trick of the review', div('<!--><img src=x onerror=alert(1)><!-- -->'), ["Error parsing XHTML: Malformed XHTML: '--' inside the comment"]],
     ['script', div('<script>alert(1)</script>'), ["Illegal element name in the XHTML ('script')"]],

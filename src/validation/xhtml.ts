@@ -42,6 +42,10 @@ export function checkXhtml(div: string): XhtmlProblem[] {
   // the root's namespace is reported above, as the HL7 validator does
   const [root, ...inner] = xml.tags;
   for (const tag of [{ ...root, attrs: root.attrs.filter(([a]) => a !== 'xmlns') }, ...inner]) for (const p of elementProblems(tag)) report(p);
+  for (const tag of xml.tags) {
+    // HTML ignores the '/' of a non-void element: the link would cover everything that follows it
+    if (tag.empty && tag.name === 'a') report({ code: 'invalid', message: `The XHTML is read differently by a browser: <a/> at position ${tag.offset} is a link over all that follows (write <a ...></a>)` });
+  }
 
   const xmlAt = new Map<number, Tag>();
   for (const tag of xml.tags) xmlAt.set(tag.offset, tag);
@@ -50,7 +54,7 @@ export function checkXhtml(div: string): XhtmlProblem[] {
   const commentsSeen = new Set<number>();
   const fragment = browserTree(div);
   if (fragment.childNodes.filter(isElement).length !== 1) report({ code: 'invalid', message: 'The XHTML is read differently by a browser: more than one element at the top' });
-  const pending: Node[] = [...fragment.childNodes];
+  const pending: Node[] = fragment.childNodes.slice();
   for (let node = pending.pop(); node; node = pending.pop()) {
     if (node.nodeName === '#comment') {
       const comment = node as DefaultTreeAdapterMap['commentNode'];
@@ -59,7 +63,7 @@ export function checkXhtml(div: string): XhtmlProblem[] {
       if (xmlComments.get(offset) !== comment.data) report({ code: 'invalid', message: `The XHTML is read differently by a browser: the comment at position ${offset} is not a comment in XML` });
     }
     if (!isElement(node)) continue;
-    pending.push(...(node.nodeName === 'template' ? (node as DefaultTreeAdapterMap['template']).content.childNodes : node.childNodes));
+    for (const child of node.nodeName === 'template' ? (node as DefaultTreeAdapterMap['template']).content.childNodes : node.childNodes) pending.push(child);
     const offset = node.sourceCodeLocation?.startTag?.startOffset;
     if (offset !== undefined) {
       // the adoption agency clones formatting elements, attributes and location included: one tag
@@ -88,6 +92,8 @@ export function checkXhtml(div: string): XhtmlProblem[] {
 
 interface Tag extends NarrativeElement {
   offset: number;
+  /** written as an XML empty element (<x/>) */
+  empty?: boolean;
 }
 
 /** Both readers turn CR LF and CR into LF (XML §2.11, HTML's input stream); XML then reads tabs and newlines in values as spaces (§3.3.3). */
@@ -262,7 +268,7 @@ function readXml(div: string): XmlRead | { error: string; rootProblems: XhtmlPro
         const ns = attrs.find(([a]) => a === 'xmlns')?.[1];
         if (ns !== XHTML_NS) out.rootProblems.push({ code: 'invalid', message: `Wrong namespace on the XHTML ('${ns ?? 'null'}', should be '${XHTML_NS}')`, keys: [] });
       }
-      out.tags.push({ name: n, attrs, offset });
+      out.tags.push({ name: n, attrs, offset, empty: selfClosing });
       if (selfClosing) {
         if (stack.length === 0) rootClosed = true;
       } else stack.push(n);
