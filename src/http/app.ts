@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { Request, Response } from 'express';
 import { etag } from '../interactions/common';
 import { route, Route, WRITES } from '../interactions/dispatch';
@@ -12,6 +13,7 @@ import { readBody, spoolBody } from './readBody';
 import { BinaryStream } from '../store/binaryContent';
 import { stringifyJson } from './rawJson';
 import { readJson } from './jsonReader';
+import { binaryHeaders, setEveryAnswerHeaders } from './responseHeaders';
 
 function parsePrefer(header: string | undefined): Prefer {
   const prefer: Prefer = {};
@@ -155,7 +157,7 @@ function send(ctx: InteractionContext, req: Request, res: Response, r: Route, fh
   const outcomeWanted = isWrite && fhir.prefer.return === 'OperationOutcome';
   // A Binary is sent as its own content unless the client asked for FHIR JSON.
   if (out.binary && !n.explicitJson && !outcomeWanted) {
-    res.setHeader('Content-Type', out.binary.contentType);
+    for (const [name, value] of binaryHeaders(out.binary.contentType)) res.setHeader(name, value);
     res.end(req.method === 'HEAD' ? undefined : out.binary.data);
     return;
   }
@@ -207,6 +209,8 @@ function sendError(ctx: InteractionContext, res: Response, e: unknown, pretty: b
     ctx.log.error({ err: e, requestId }, 'unhandled error');
   }
   if (res.headersSent) return status;
+  // an error after send() began a raw Binary answer: the OperationOutcome is not a download
+  res.removeHeader('Content-Disposition');
   for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
   res.status(status).setHeader('Content-Type', `${FHIR_JSON}; charset=utf-8`);
   res.end(stringifyJson(operationOutcome(issues), pretty));
@@ -219,6 +223,15 @@ export function createApp(ctx: InteractionContext): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  // Express's last resort (finalhandler) answers HTML, echoes the path and, outside production, the stack with
+  // absolute file paths: it is replaced, for requests the router gives up on before any middleware (a target
+  // it cannot parse) as for errors no handler caught (the error middleware at the end).
+  const handle = (app as unknown as AppHandle).handle.bind(app);
+  (app as unknown as AppHandle).handle = (req, res, next) => handle(req, res, next ?? ((err?: unknown) => lastResort(ctx, req, res, err)));
+  app.use((_req, res, next) => {
+    setEveryAnswerHeaders(res);
+    next();
+  });
 
   app.get('/healthz', async (_req, res) => {
     try {
@@ -279,5 +292,46 @@ export function createApp(ctx: InteractionContext): express.Express {
     res.status(404).setHeader('Content-Type', `${FHIR_JSON}; charset=utf-8`);
     res.end(JSON.stringify(operationOutcome([{ severity: 'error', code: 'not-found', diagnostics: 'Not found: the FHIR endpoint is /fhir' }])));
   });
+  app.use((err: unknown, req: Request, res: Response, _next: express.NextFunction) => lastResort(ctx, req, res, err));
   return app;
+}
+
+interface AppHandle {
+  handle(req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): void;
+}
+
+/**
+ * The answer when no handler answered: an OperationOutcome whose diagnostics never
+ * carry the error's message, stack or the request's path.
+ */
+function lastResort(ctx: InteractionContext, req: IncomingMessage, res: ServerResponse, err: unknown): void {
+  if (res.headersSent) {
+    if (err !== undefined) ctx.log.error({ err }, 'error after the answer started');
+    res.destroy();
+    return;
+  }
+  const e = err as { status?: unknown; statusCode?: unknown; code?: unknown } | undefined;
+  const declared = Number(e?.status ?? e?.statusCode);
+  let status: number;
+  let issue: Issue;
+  if (err === undefined) {
+    status = 404;
+    issue = { severity: 'error', code: 'not-found', diagnostics: 'Not found: the FHIR endpoint is /fhir' };
+  } else if (e?.code === 'ERR_INVALID_URL') {
+    status = 400;
+    issue = { severity: 'error', code: 'invalid', diagnostics: 'The request target is not a valid URL' };
+  } else if (declared >= 400 && declared < 500) {
+    status = declared;
+    issue = { severity: 'error', code: declared === 413 ? 'too-costly' : 'invalid', diagnostics: `The request cannot be served (HTTP ${declared})` };
+  } else {
+    status = 500;
+    const requestId = res.getHeader('X-Request-Id');
+    issue = { severity: 'fatal', code: 'exception', diagnostics: `Internal error${requestId ? ` (request ${requestId})` : ''}` };
+    ctx.log.error({ err, requestId, method: req.method }, 'unhandled error');
+  }
+  // the answer may leave before the header middleware ran (the router gave up first)
+  setEveryAnswerHeaders(res);
+  res.statusCode = status;
+  res.setHeader('Content-Type', `${FHIR_JSON}; charset=utf-8`);
+  res.end(JSON.stringify(operationOutcome([issue])));
 }

@@ -1,4 +1,5 @@
-import { NotAcceptable, UnsupportedMediaType } from '../errors';
+import { BadRequest, NotAcceptable, UnsupportedMediaType } from '../errors';
+import { mediaTypeProblem } from '../interactions/binaryContentType';
 
 export const FHIR_JSON = 'application/fhir+json';
 
@@ -82,7 +83,12 @@ export function bodyKind(contentType: string | undefined, rawAllowed: boolean): 
   if (t === 'application/json-patch+json') return 'json-patch';
   if (JSON_FORMATS.has(t)) return 'json';
   if (t === 'application/x-www-form-urlencoded') return 'form';
-  if (rawAllowed) return 'raw';
+  if (rawAllowed) {
+    // raw content is served back with this Content-Type: refused before a byte of the body is read
+    const problem = mediaTypeProblem(contentType.trim());
+    if (problem) throw new BadRequest(`The Content-Type of the Binary content ${problem}`, 'invalid');
+    return 'raw';
+  }
   if (XML_FORMATS.has(t)) throw new UnsupportedMediaType(`Content-Type ${t} is not supported: send FHIR JSON (application/fhir+json)`);
   throw new UnsupportedMediaType(`Content-Type ${t} is not supported: send FHIR JSON (application/fhir+json)`);
 }

@@ -1,11 +1,12 @@
 import { DecimalTexts, stringifyWithDecimals } from '../http/decimals';
-import { BadRequest, NotFound, PayloadTooLarge, PreconditionFailed } from '../errors';
+import { BadRequest, NotFound, PayloadTooLarge, PreconditionFailed, Unprocessable } from '../errors';
 import { extractIndexRows } from '../search/extract';
 import type { IndexRows } from '../search/indexRows';
 import type { VersionWrite } from '../store/writeVersions';
 import { readBinaryContent } from '../store/binaryContent';
 import type { Session } from '../store/session';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
+import { mediaTypeProblem } from './binaryContentType';
 
 /** FHIR's id ([A-Za-z0-9-.]{1,64}), less ids made only of dots: `.` and `..` are path segments, never read back through a URL. */
 export const ID_PATTERN = /^(?!\.+$)[A-Za-z0-9\-.]{1,64}$/;
@@ -147,6 +148,8 @@ export function splitBinaryData(resource: Record<string, unknown>, maxBytes: num
   if (resource.resourceType !== 'Binary') return { resource };
   const { data, ...rest } = resource;
   if (typeof rest.contentType !== 'string' || rest.contentType === '') throw new BadRequest('Binary.contentType is required', 'required', ['Binary.contentType']);
+  const problem = mediaTypeProblem(rest.contentType);
+  if (problem) throw new Unprocessable([{ severity: 'error', code: 'value', diagnostics: `Binary.contentType ${problem}`, expression: ['Binary.contentType'] }]);
   if (data === undefined) return { resource: rest, binary: { contentType: rest.contentType, data: Buffer.alloc(0) } };
   if (typeof data !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(data.replace(/\s/g, ''))) {
     throw new BadRequest('Binary.data must be base64', 'invalid', ['Binary.data']);
