@@ -1,5 +1,5 @@
 import { BadRequest } from '../errors';
-import { ParsedSearch, SearchParser } from '../search/parseSearch';
+import { ParsedSearch, SearchParser, searchLimits } from '../search/parseSearch';
 import { decodePageToken } from '../search/pageToken';
 import { bind, constraintConditions, keysetCondition, literal, ownerJoin, SearchConstraints, sortColumns, SqlContext, whereClause } from '../store/searchSql';
 import { lockCriteria } from '../store/resources';
@@ -39,6 +39,7 @@ export function parseRequestSearch(ctx: InteractionContext, resourceType: string
     strict,
     defaultCount: ctx.config.defaultPageSize,
     maxCount: ctx.config.maxPageSize,
+    limits: searchLimits(ctx.config),
   }).parse(resourceType, query);
 }
 
