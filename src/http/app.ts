@@ -311,7 +311,7 @@ export function createApp(ctx: InteractionContext): express.Express {
       status = out.status;
     } catch (e) {
       if (gone.signal.aborted) {
-        ctx.log.info({ requestId }, 'request abandoned by the client: its statements were cancelled');
+        ctx.log.info({ requestId }, 'request abandoned by the client: its statements were stopped');
         status = 499;
       } else status = sendError(ctx, res, e, pretty, requestId);
     }
