@@ -387,6 +387,8 @@ async function main(): Promise<void> {
         DATABASE_URL: databaseUrl ? withApplicationName(databaseUrl, applicationName) : '',
         DATABASE_SCHEMA: schema ?? '',
         DATA_DIR: dataDir ?? process.env.DATA_DIR,
+        // the bench posts 1,000-entry Bundles, past the embedded default
+        BUNDLE_MAX_ENTRIES: process.env.BUNDLE_MAX_ENTRIES || '1000',
       });
       server = await startServer(config, createLogger('silent'));
       const running = server;

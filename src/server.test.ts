@@ -16,6 +16,7 @@ describe('server lifecycle', () => {
     PORT: '0',
     HOST: '127.0.0.1',
     DATA_DIR: dataDir,
+    BUNDLE_MAX_ENTRIES: '1000',
     ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL, DATABASE_SCHEMA: schema } : {}),
   };
 

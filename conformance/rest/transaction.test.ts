@@ -8,7 +8,8 @@ import { http, startTarget, Target } from '../harness';
  */
 let t: Target;
 beforeAll(async () => {
-  t = await startTarget();
+  // large transactions are exercised on both databases (the embedded default is lower)
+  t = await startTarget({ BUNDLE_MAX_ENTRIES: '1000' });
 });
 afterAll(() => t.close());
 

@@ -68,3 +68,32 @@ describe('request body limits', () => {
     expect(() => loadConfig(env as Record<string, string>)).toThrow(message);
   });
 });
+
+describe('query limits', () => {
+  it('default to the values of decision 005, the Bundle entries lower on the embedded database', () => {
+    const embedded = loadConfig({});
+    expect(embedded).toMatchObject({ maxUrlLength: 8192, searchMaxParameters: 30, searchMaxValues: 1000, searchMaxChainDepth: 3, searchMaxHasDepth: 2, searchMaxChainTargets: 100, elementsMaxNames: 100, dbStatementTimeoutMs: 30000 });
+    expect(embedded.bundleMaxEntries).toBe(100);
+    expect(loadConfig({ DATABASE_URL: 'postgres://x@h/db' }).bundleMaxEntries).toBe(1000);
+  });
+
+  it('follows the environment, 0 turning the statement timeout off', () => {
+    const c = loadConfig({ SEARCH_MAX_PARAMETERS: '50', BUNDLE_MAX_ENTRIES: '5000', DB_STATEMENT_TIMEOUT_MS: '0', MAX_URL_LENGTH: '4096' });
+    expect(c).toMatchObject({ searchMaxParameters: 50, bundleMaxEntries: 5000, dbStatementTimeoutMs: 0, maxUrlLength: 4096 });
+  });
+
+  it.each([
+    [{ SEARCH_MAX_PARAMETERS: '0' }, /SEARCH_MAX_PARAMETERS must be between 1/],
+    [{ SEARCH_MAX_VALUES: 'many' }, /SEARCH_MAX_VALUES must be an integer/],
+    [{ SEARCH_MAX_CHAIN_DEPTH: '11' }, /SEARCH_MAX_CHAIN_DEPTH must be between 0 and 10/],
+    [{ SEARCH_MAX_HAS_DEPTH: '-1' }, /SEARCH_MAX_HAS_DEPTH must be an integer/],
+    [{ SEARCH_MAX_CHAIN_TARGETS: '0' }, /SEARCH_MAX_CHAIN_TARGETS/],
+    [{ ELEMENTS_MAX_NAMES: '0' }, /ELEMENTS_MAX_NAMES/],
+    [{ BUNDLE_MAX_ENTRIES: '0' }, /BUNDLE_MAX_ENTRIES/],
+    [{ MAX_URL_LENGTH: '20000' }, /MAX_URL_LENGTH must be between 256 and 16000/],
+    [{ DB_STATEMENT_TIMEOUT_MS: '30s' }, /DB_STATEMENT_TIMEOUT_MS must be an integer/],
+  ])('rejects %j with a clear message', (env, message) => {
+    expect(() => loadConfig(env as Record<string, string>)).toThrow(ConfigError);
+    expect(() => loadConfig(env as Record<string, string>)).toThrow(message);
+  });
+});

@@ -46,7 +46,40 @@ export interface Config {
   corsOrigins: string[];
   /** How long a professional's declared access consent lasts when it states no period, in days. */
   consentDefaultDays: number;
+  /** Longest request target (path and query) accepted; longer is refused with 414 before any work. */
+  maxUrlLength: number;
+  /** Search: name=value pairs per query (URL and POST _search form together). */
+  searchMaxParameters: number;
+  /** Search: values per query, each value of an OR list counting one. */
+  searchMaxValues: number;
+  /** Search: links in one chain (`subject.organization.name` has 2). */
+  searchMaxChainDepth: number;
+  /** Search: `_has` nested in `_has`. */
+  searchMaxHasDepth: number;
+  /** Search: sub-queries that the chains of one query expand into, one per candidate target type of each link. */
+  searchMaxChainTargets: number;
+  /** `_elements`: element names per request. */
+  elementsMaxNames: number;
+  /** Entries of a transaction or batch Bundle (default lower on the embedded database, which a transaction holds whole). */
+  bundleMaxEntries: number;
+  /** PostgreSQL statement_timeout of every pooled connection, in ms (0: none). The embedded database ignores it. */
+  dbStatementTimeoutMs: number;
 }
+
+/** Defaults of the query limits (docs/decisions/005-request-limits.md says why each). */
+export const QUERY_LIMIT_DEFAULTS = {
+  maxUrlLength: 8192,
+  searchMaxParameters: 30,
+  searchMaxValues: 1000,
+  searchMaxChainDepth: 3,
+  searchMaxHasDepth: 2,
+  searchMaxChainTargets: 100,
+  elementsMaxNames: 100,
+  dbStatementTimeoutMs: 30000,
+} as const;
+
+/** A transaction holds its connection to the end: the embedded database has only one. */
+export const BUNDLE_MAX_ENTRIES_DEFAULT = { postgres: 1000, embedded: 100 } as const;
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -127,6 +160,26 @@ function accessSettings(env: Env) {
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
+/**
+ * Limits on what one request may make the server do. Upper bounds keep a typo from
+ * disabling a limit; MAX_URL_LENGTH stays under Node's own 16 KB header limit, past which
+ * Node answers 431 before the application sees the request.
+ */
+function queryLimits(env: Env, embedded: boolean): Pick<Config, keyof typeof QUERY_LIMIT_DEFAULTS | 'bundleMaxEntries'> {
+  const d = QUERY_LIMIT_DEFAULTS;
+  return {
+    maxUrlLength: integer(env, 'MAX_URL_LENGTH', d.maxUrlLength, 256, 16000),
+    searchMaxParameters: integer(env, 'SEARCH_MAX_PARAMETERS', d.searchMaxParameters, 1, 1000),
+    searchMaxValues: integer(env, 'SEARCH_MAX_VALUES', d.searchMaxValues, 1, 100000),
+    searchMaxChainDepth: integer(env, 'SEARCH_MAX_CHAIN_DEPTH', d.searchMaxChainDepth, 0, 10),
+    searchMaxHasDepth: integer(env, 'SEARCH_MAX_HAS_DEPTH', d.searchMaxHasDepth, 0, 10),
+    searchMaxChainTargets: integer(env, 'SEARCH_MAX_CHAIN_TARGETS', d.searchMaxChainTargets, 1, 10000),
+    elementsMaxNames: integer(env, 'ELEMENTS_MAX_NAMES', d.elementsMaxNames, 1, 10000),
+    bundleMaxEntries: integer(env, 'BUNDLE_MAX_ENTRIES', BUNDLE_MAX_ENTRIES_DEFAULT[embedded ? 'embedded' : 'postgres'], 1, 1000000),
+    dbStatementTimeoutMs: integer(env, 'DB_STATEMENT_TIMEOUT_MS', d.dbStatementTimeoutMs, 0, 86400000),
+  };
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const port = integer(env, 'PORT', 8080, 0, 65535);
   // loopback unless told otherwise: exposing the server is a deployment decision (HOST=0.0.0.0 in a container)
@@ -188,5 +241,6 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel,
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 10000, 0, 600000),
     ...accessSettings(env),
+    ...queryLimits(env, !databaseUrl),
   };
 }

@@ -14,6 +14,8 @@ import { BinaryStream } from '../store/binaryContent';
 import { stringifyJson } from './rawJson';
 import { readJson } from './jsonReader';
 import { binaryHeaders, setEveryAnswerHeaders } from './responseHeaders';
+import { elementNames } from '../search/parseSearch';
+import { QUERY_CANCELED } from '../store/cancellation';
 
 function parsePrefer(header: string | undefined): Prefer {
   const prefer: Prefer = {};
@@ -199,6 +201,17 @@ function sendError(ctx: InteractionContext, res: Response, e: unknown, pretty: b
   } else if (code === '40001' || code === '40P01') {
     status = 409;
     issues = [{ severity: 'error', code: 'conflict', diagnostics: 'A concurrent write conflicted with this one; retry the request' }];
+  } else if (code === QUERY_CANCELED) {
+    // statement_timeout: the server is sound but will not spend more on this request (decision 005)
+    status = 503;
+    issues = [{ severity: 'error', code: 'timeout', diagnostics: `The query took too long: cancelled after ${ctx.config.dbStatementTimeoutMs} ms (DB_STATEMENT_TIMEOUT_MS). Narrow the search` }];
+    ctx.log.warn({ requestId }, 'statement timeout');
+  } else if ((e as Error).name === 'KnexTimeoutError' && /acquiring a connection/.test((e as Error).message)) {
+    // every pooled connection is busy: a request may come back later
+    status = 503;
+    issues = [{ severity: 'error', code: 'transient', diagnostics: 'The server is busy: no database connection became free in time. Retry later' }];
+    headers = { 'Retry-After': '5' };
+    ctx.log.warn({ requestId }, 'database pool exhausted');
   } else if ((e as { code?: string }).code === 'ECONNRESET' || (e as Error).message === 'aborted') {
     // the client went away during its upload: nothing was written, nobody to answer
     ctx.log.info({ requestId }, 'request aborted by the client');
@@ -233,6 +246,18 @@ export function createApp(ctx: InteractionContext): express.Express {
     next();
   });
 
+  // a URL this long is a hostile or broken client: refused before it is parsed (RFC 9110 §15.5.15)
+  app.use((req, res, next) => {
+    if (req.url.length <= ctx.config.maxUrlLength) return next();
+    res.status(414).setHeader('Content-Type', `${FHIR_JSON}; charset=utf-8`);
+    res.end(
+      stringifyJson(
+        operationOutcome([{ severity: 'error', code: 'too-costly', diagnostics: `The URL has ${req.url.length} characters; at most ${ctx.config.maxUrlLength} are accepted (MAX_URL_LENGTH)` }]),
+        false,
+      ),
+    );
+  });
+
   app.get('/healthz', async (_req, res) => {
     try {
       await ctx.db.knex.raw('SELECT 1');
@@ -255,6 +280,11 @@ export function createApp(ctx: InteractionContext): express.Express {
     const pretty = url.searchParams.get('_pretty') === 'true';
     let r: Route | undefined;
     let status: number;
+    // a client that goes away before its answer takes its statements with it
+    const gone = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) gone.abort();
+    });
     try {
       if (url.search.includes('%')) assertQueryEncoding(url.search.slice(1));
       if (url.search.includes('%00')) assertStorable(query, 'A search parameter');
@@ -272,14 +302,21 @@ export function createApp(ctx: InteractionContext): express.Express {
         headers: lowerHeaders(req),
         prefer: parsePrefer(req.get('prefer')),
       };
-      if (r.interaction === 'read' || r.interaction === 'vread' || r.interaction === 'capabilities') assertSummary(url.searchParams.get('_summary'));
+      if (r.interaction === 'read' || r.interaction === 'vread' || r.interaction === 'capabilities') {
+        assertSummary(url.searchParams.get('_summary'));
+        for (const value of url.searchParams.getAll('_elements')) elementNames(value, ctx.config.elementsMaxNames);
+      }
       await parseBody(ctx, req, r, fhir);
       const access = await authenticate(ctx, auth, r, fhir);
-      const out = await runRequest(ctx, access, r, fhir);
+      const routed = r;
+      const out = await ctx.db.cancellable(gone.signal, () => runRequest(ctx, access, routed, fhir));
       send(ctx, req, res, r, fhir, out, n, pretty);
       status = out.status;
     } catch (e) {
-      status = sendError(ctx, res, e, pretty, requestId);
+      if (gone.signal.aborted) {
+        ctx.log.info({ requestId }, 'request abandoned by the client: its statements were stopped');
+        status = 499;
+      } else status = sendError(ctx, res, e, pretty, requestId);
     }
     // Never the URL, query or body: they can carry patient identifiers.
     ctx.log.info(

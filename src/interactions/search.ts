@@ -1,5 +1,5 @@
 import { BadRequest } from '../errors';
-import { ParsedSearch, SearchParser } from '../search/parseSearch';
+import { ParsedSearch, SearchParser, searchLimits } from '../search/parseSearch';
 import { bind, constraintConditions, keysetCondition, literal, ownerJoin, sortColumns, SqlContext, whereClause } from '../store/searchSql';
 import { lockCriteria } from '../store/resources';
 import type { Session } from '../store/session';
@@ -37,6 +37,7 @@ export function parseRequestSearch(ctx: InteractionContext, resourceType: string
     strict,
     defaultCount: ctx.config.defaultPageSize,
     maxCount: ctx.config.maxPageSize,
+    limits: searchLimits(ctx.config),
   }).parse(resourceType, query);
 }
 

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { RawJson } from '../http/rawJson';
 import { decimalTextsUnder } from '../http/decimals';
-import { BadRequest, dataException, FhirError, operationOutcome, PreconditionFailed } from '../errors';
+import { BadRequest, dataException, FhirError, operationOutcome, PayloadTooLarge, PreconditionFailed } from '../errors';
 import type { Session } from '../store/session';
 import { etag } from './common';
 import { create, ifNoneExistMatch } from './create';
@@ -242,6 +242,10 @@ export async function transactionOrBatch(ctx: InteractionContext, access: StoreA
   }
   const entries = bundle.entry ?? [];
   if (!Array.isArray(entries)) throw new BadRequest('Bundle.entry must be an array', 'structure', ['Bundle.entry']);
+  // every entry is a request of its own, and a transaction holds its connection (the only one, embedded) until the last
+  if (entries.length > ctx.config.bundleMaxEntries) {
+    throw new PayloadTooLarge(`The ${bundle.type} has ${entries.length} entries; at most ${ctx.config.bundleMaxEntries} are accepted (BUNDLE_MAX_ENTRIES): split it`);
+  }
   // bdl-7: a fullUrl names one entry, or a reference to it would be ambiguous
   const fullUrls = new Map<string, number>();
   entries.forEach((e, i) => {

@@ -1,5 +1,5 @@
 import { Registry } from '../registry/registry';
-import { ParamClause, parseSearch, splitOr } from './parseSearch';
+import { ParamClause, parseSearch, SearchLimits, SearchTooCostly, splitOr } from './parseSearch';
 
 const registry = new Registry();
 const parse = (pairs: [string, string][], strict = false, type = 'Patient') => parseSearch(type, pairs, registry, { strict, defaultCount: 20, maxCount: 100 });
@@ -105,5 +105,51 @@ describe('parseSearch', () => {
   it('accepts a resource type modifier on references', () => {
     const p = parse([['general-practitioner:Practitioner', '123']]);
     expect(p.clauses[0]).toMatchObject({ modifier: 'Practitioner', type: 'reference' });
+  });
+});
+
+describe('search limits', () => {
+  const limits: SearchLimits = { maxParameters: 3, maxValues: 5, maxChainDepth: 2, maxHasDepth: 1, maxChainTargets: 20, maxElements: 2 };
+  const limited = (pairs: [string, string][], type = 'Patient') => parseSearch(type, pairs, registry, { strict: false, defaultCount: 20, maxCount: 100, limits });
+
+  it.each([
+    ['parameters past the limit', [['name', 'a'], ['name', 'b'], ['name', 'c'], ['name', 'd']], 'Patient', /4 parameters; at most 3 .*SEARCH_MAX_PARAMETERS/],
+    ['form and URL pairs alike, result parameters included', [['name', 'a'], ['_count', '1'], ['_sort', 'name'], ['_total', 'none']], 'Patient', /SEARCH_MAX_PARAMETERS/],
+    ['values of OR lists past the limit', [['name', 'a,b,c'], ['given', 'd,e,f']], 'Patient', /6 values.*at most 5.*SEARCH_MAX_VALUES/],
+    ['an escaped comma is one value, six commas are seven', [['_id', 'a,b,c,d,e,f,g']], 'Patient', /7 values/],
+    ['a chain deeper than the limit', [['organization.partof.partof.name', 'x']], 'Patient', /deeper than 2 links.*SEARCH_MAX_CHAIN_DEPTH/],
+    ['_has nested deeper than the limit', [['_has:Patient:link:_has:Patient:link:name', 'x']], 'Patient', /deeper than 1 levels.*SEARCH_MAX_HAS_DEPTH/],
+    ['a chain expanding into more sub-queries than the limit', [['subject.subject._id', 'x']], 'Basic', /more than 20 sub-queries.*SEARCH_MAX_CHAIN_TARGETS/],
+    ['_elements with more names than the limit', [['_elements', 'name,gender,birthDate']], 'Patient', /3 names; at most 2.*ELEMENTS_MAX_NAMES/],
+  ] as [string, [string, string][], string, RegExp][])('refuses %s, as too costly, whatever the handling', (_, pairs, type, message) => {
+    for (const strict of [false, true]) {
+      let error: unknown;
+      try {
+        parseSearch(type, pairs, registry, { strict, defaultCount: 20, maxCount: 100, limits });
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(SearchTooCostly);
+      expect((error as SearchTooCostly).status).toBe(400);
+      expect((error as SearchTooCostly).issues[0]).toMatchObject({ code: 'too-costly', diagnostics: expect.stringMatching(message) });
+    }
+  });
+
+  it.each([
+    ['as many parameters and values as the limits', [['name', 'a,b'], ['given', 'c,d'], ['gender', 'e']], 'Patient'],
+    ['_page, _format and _pretty, which a next-page link adds', [['name', 'a'], ['given', 'b'], ['gender', 'c'], ['_page', 'token'], ['_format', 'json'], ['_pretty', 'true']], 'Patient'],
+    ['a chain as deep as the limit', [['organization.partof.name', 'x']], 'Patient'],
+    ['_has as deep as the limit', [['_has:Observation:patient:code', 'x']], 'Patient'],
+    ['a chain on a parameter that targets every type, when the next parameter narrows it', [['subject.name', 'x']], 'Basic'],
+    ['a chain whose target type is named', [['subject:Patient.link:Patient._id', 'x']], 'Basic'],
+  ] as [string, [string, string][], string][])('accepts %s', (_, pairs, type) => {
+    expect(() => limited(pairs, type)).not.toThrow();
+  });
+
+  it('counts the target types that have the next parameter, not every type a reference may point at', () => {
+    // Basic.subject may point at any type; eleven of them have a name parameter
+    const chain = limited([['subject.name', 'x']], 'Basic').clauses[0] as { targets: { type: string }[] };
+    expect(chain.targets.map((t) => t.type)).toEqual(expect.arrayContaining(['Patient', 'Practitioner', 'Organization']));
+    expect(chain.targets.length).toBeLessThanOrEqual(20);
   });
 });

@@ -1,4 +1,5 @@
-import { BadRequest, Issue } from '../errors';
+import { Config, QUERY_LIMIT_DEFAULTS } from '../config/config';
+import { FhirError, BadRequest, Issue } from '../errors';
 import type { CompiledParam, SearchParamType } from './searchParameters';
 import { dateRange } from './dateRange';
 
@@ -87,7 +88,76 @@ export interface ParseOptions {
   strict: boolean;
   defaultCount: number;
   maxCount: number;
+  /** What one query may cost; the configured defaults when absent. */
+  limits?: SearchLimits;
 }
+
+/**
+ * Bounds on the SQL one query may generate (docs/decisions/005-request-limits.md). The
+ * planning time of a search grows faster than its number of parameters, and a chain on a
+ * parameter that targets many types multiplies its sub-queries at every link.
+ */
+export interface SearchLimits {
+  maxParameters: number;
+  maxValues: number;
+  maxChainDepth: number;
+  maxHasDepth: number;
+  maxChainTargets: number;
+  maxElements: number;
+}
+
+type LimitSettings = Pick<Config, 'searchMaxParameters' | 'searchMaxValues' | 'searchMaxChainDepth' | 'searchMaxHasDepth' | 'searchMaxChainTargets' | 'elementsMaxNames'>;
+
+/** The search limits of a configuration. */
+export function searchLimits(config: LimitSettings): SearchLimits {
+  return {
+    maxParameters: config.searchMaxParameters,
+    maxValues: config.searchMaxValues,
+    maxChainDepth: config.searchMaxChainDepth,
+    maxHasDepth: config.searchMaxHasDepth,
+    maxChainTargets: config.searchMaxChainTargets,
+    maxElements: config.elementsMaxNames,
+  };
+}
+
+export const DEFAULT_SEARCH_LIMITS: SearchLimits = searchLimits(QUERY_LIMIT_DEFAULTS);
+
+/** A query past one of the limits: refused whatever the handling, before any SQL is built. */
+export class SearchTooCostly extends FhirError {
+  constructor(diagnostics: string) {
+    super(400, [{ severity: 'error', code: 'too-costly', diagnostics }]);
+  }
+}
+
+/** Parameters that steer paging and output only: a next-page link adds _page to the query it repeats. */
+const UNCOUNTED = new Set(['_page', '_format', '_pretty']);
+
+/** Refuses more parameters or OR values than the limits allow: counted on the query as sent, before parsing it. */
+export function assertSearchSize(pairs: [string, string][], limits: SearchLimits): void {
+  const counted = pairs.filter(([name]) => !UNCOUNTED.has(name));
+  if (counted.length > limits.maxParameters) {
+    throw new SearchTooCostly(`The search has ${counted.length} parameters; at most ${limits.maxParameters} are accepted (SEARCH_MAX_PARAMETERS)`);
+  }
+  let values = 0;
+  for (const [name, value] of counted) if (name !== '_elements') values += splitOr(value).length;
+  if (values > limits.maxValues) {
+    throw new SearchTooCostly(`The search has ${values} values (each value of an OR list counts); at most ${limits.maxValues} are accepted (SEARCH_MAX_VALUES)`);
+  }
+}
+
+/** _elements: at most `max` names. */
+export function elementNames(value: string, max: number): string[] {
+  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  if (names.length > max) throw new SearchTooCostly(`_elements has ${names.length} names; at most ${max} are accepted (ELEMENTS_MAX_NAMES)`);
+  return names;
+}
+
+/** How deep a clause is nested: chain links and _has levels above it. */
+interface Depth {
+  chain: number;
+  has: number;
+}
+const TOP: Depth = { chain: 0, has: 0 };
 
 const MODIFIERS: Record<string, string[]> = {
   string: ['exact', 'contains', 'missing'],
@@ -174,12 +244,20 @@ export function parseCount(value: string, max: number): number {
 }
 
 export class SearchParser {
+  private readonly limits: SearchLimits;
+  /** Chain and _has sub-queries built so far by the current parse. */
+  private subqueries = 0;
+
   constructor(
     private readonly schema: SearchSchema,
     private readonly options: ParseOptions,
-  ) {}
+  ) {
+    this.limits = options.limits ?? DEFAULT_SEARCH_LIMITS;
+  }
 
   parse(resourceType: string, pairs: [string, string][]): ParsedSearch {
+    assertSearchSize(pairs, this.limits);
+    this.subqueries = 0;
     const parsed: ParsedSearch = {
       resourceType,
       clauses: [],
@@ -232,7 +310,7 @@ export class SearchParser {
         parsed.resultRaw.push([name, rawValue]);
         return true;
       case '_elements':
-        parsed.elements = rawValue.split(',').map((s) => s.trim()).filter(Boolean);
+        parsed.elements = elementNames(rawValue, this.limits.maxElements);
         parsed.resultRaw.push([name, rawValue]);
         return true;
       case '_page':
@@ -289,10 +367,10 @@ export class SearchParser {
   }
 
   /** One search parameter name (possibly chained, reverse-chained, with a modifier) and its raw value. */
-  clause(type: string, name: string, rawValue: string, ignore: (d: string) => never): Clause {
-    if (name.startsWith('_has:')) return this.hasClause(type, name, rawValue, ignore);
+  clause(type: string, name: string, rawValue: string, ignore: (d: string) => never, depth: Depth = TOP): Clause {
+    if (name.startsWith('_has:')) return this.hasClause(type, name, rawValue, ignore, depth);
     const dot = name.indexOf('.');
-    if (dot > 0) return this.chainClause(type, name.slice(0, dot), name.slice(dot + 1), rawValue, ignore);
+    if (dot > 0) return this.chainClause(type, name.slice(0, dot), name.slice(dot + 1), rawValue, ignore, depth);
 
     const colon = name.indexOf(':');
     const code = colon < 0 ? name : name.slice(0, colon);
@@ -350,7 +428,20 @@ export class SearchParser {
     });
   }
 
-  private chainClause(type: string, head: string, rest: string, rawValue: string, ignore: (d: string) => never): ChainClause {
+  /** Counts one more chain or _has sub-query against the limit. */
+  private subquery(name: string): void {
+    if (++this.subqueries > this.limits.maxChainTargets) {
+      throw new SearchTooCostly(
+        `"${name}" expands into more than ${this.limits.maxChainTargets} sub-queries, one per possible target type of each chain link (SEARCH_MAX_CHAIN_TARGETS): name the target type (e.g. subject:Patient.name)`,
+      );
+    }
+  }
+
+  private chainClause(type: string, head: string, rest: string, rawValue: string, ignore: (d: string) => never, depth: Depth): ChainClause {
+    if (depth.chain + 1 > this.limits.maxChainDepth) {
+      throw new SearchTooCostly(`The chain "${head}.${rest}" goes deeper than ${this.limits.maxChainDepth} links (SEARCH_MAX_CHAIN_DEPTH)`);
+    }
+    const inner: Depth = { ...depth, chain: depth.chain + 1 };
     const colon = head.indexOf(':');
     const code = colon < 0 ? head : head.slice(0, colon);
     const typeModifier = colon < 0 ? undefined : head.slice(colon + 1);
@@ -359,12 +450,17 @@ export class SearchParser {
     if (param!.type !== 'reference') throw new BadRequest(`Chaining needs a reference parameter: "${code}" of ${type} is a ${param!.type}`);
     const candidates = typeModifier ? [typeModifier] : (param!.def.target ?? []);
     const targets: ChainClause['targets'] = [];
+    // a target type without the next parameter adds nothing: it is not counted as a sub-query
+    const next = rest.startsWith('_has:') ? '_has' : rest.split(/[.:]/)[0];
     let lastError: unknown;
     for (const target of candidates) {
       if (!this.schema.isSupported(target)) continue;
+      if (!next.startsWith('_') && !this.schema.searchParams(target).has(next)) continue;
+      this.subquery(`${head}.${rest}`);
       try {
-        targets.push({ type: target, clause: this.clause(target, rest, rawValue, () => { throw new Ignored(); }) });
+        targets.push({ type: target, clause: this.clause(target, rest, rawValue, () => { throw new Ignored(); }, inner) });
       } catch (e) {
+        if (e instanceof SearchTooCostly) throw e;
         if (!(e instanceof Ignored)) lastError = e;
       }
     }
@@ -375,7 +471,10 @@ export class SearchParser {
     return { kind: 'chain', code, targets };
   }
 
-  private hasClause(type: string, name: string, rawValue: string, ignore: (d: string) => never): HasClause {
+  private hasClause(type: string, name: string, rawValue: string, ignore: (d: string) => never, depth: Depth): HasClause {
+    if (depth.has + 1 > this.limits.maxHasDepth) {
+      throw new SearchTooCostly(`"${name}" nests _has deeper than ${this.limits.maxHasDepth} levels (SEARCH_MAX_HAS_DEPTH)`);
+    }
     // _has:Type:refParam:rest, where rest may itself be _has:…
     const m = /^_has:([A-Z][A-Za-z]+):([^:]+):(.+)$/.exec(name);
     if (!m) throw new BadRequest(`_has must be _has:Type:reference-parameter:parameter, got "${name}"`);
@@ -384,7 +483,8 @@ export class SearchParser {
     const ref = this.schema.searchParams(source).get(refParam);
     if (!ref || ref.type !== 'reference') throw new BadRequest(`_has: "${refParam}" is not a reference parameter of ${source}`);
     if (ref.def.target && !ref.def.target.includes(type)) throw new BadRequest(`_has: ${source}.${refParam} cannot reference a ${type}`);
-    return { kind: 'has', type: source, refParam, clause: this.clause(source, rest, rawValue, ignore) };
+    this.subquery(name);
+    return { kind: 'has', type: source, refParam, clause: this.clause(source, rest, rawValue, ignore, { ...depth, has: depth.has + 1 }) };
   }
 }
 

@@ -411,12 +411,27 @@ function binaryFollowsDocument(ctx: SqlContext, r: string): string {
   return `(NOT ${pointing(false)} OR ${pointing(true)})`;
 }
 
+/**
+ * A backstop behind the parser's limits (docs/decisions/005-request-limits.md): whatever
+ * mix of parameters, OR values and chain targets got past them, a statement this long
+ * costs PostgreSQL more to parse and plan than any search is worth.
+ */
+export const MAX_WHERE_CHARS = 1_000_000;
+
 /** The WHERE clause of a search on the resource table aliased r. */
 export function whereClause(ctx: SqlContext, search: { resourceType: string; clauses: Clause[] }, r = 'r'): string {
   const parts = [`${r}.resource_type = ${bind(ctx, search.resourceType)}`, `NOT ${r}.deleted`];
   const constraints = constraintConditions(ctx, r, search.resourceType);
   if (constraints) parts.push(constraints.slice(5));
-  for (const clause of search.clauses) parts.push(clauseCondition(ctx, clause, r));
+  let length = 0;
+  for (const clause of search.clauses) {
+    const condition = clauseCondition(ctx, clause, r);
+    length += condition.length;
+    if (length > MAX_WHERE_CHARS) {
+      throw new BadRequest(`The search would build more than ${MAX_WHERE_CHARS} characters of SQL: use fewer values or name the target types of its chains`, 'too-costly');
+    }
+    parts.push(condition);
+  }
   return parts.join('\n  AND ');
 }
 
