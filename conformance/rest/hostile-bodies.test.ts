@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { FHIR_JSON, http, startTarget, Target } from '../harness';
+import { FHIR_JSON, http, startTarget, Target, authorization } from '../harness';
 
 /**
  * Request bodies built to hurt the server: too many values, too deep, member names given
@@ -169,7 +169,7 @@ describe('the JSON body size', () => {
     const res = await http(t.base, '', { method: 'POST', json: bundle });
     expect(res.status).toBe(200);
     const location = res.body.entry[0].response.location.replace(/\/_history\/.*$/, '');
-    const stored = await fetch(`${t.base}/${location}`, { headers: { accept: 'application/pdf' } });
+    const stored = await fetch(`${t.base}/${location}`, { headers: { accept: 'application/pdf', ...authorization(t.base) } });
     expect(Buffer.from(await stored.arrayBuffer()).equals(document)).toBe(true);
   }, 120_000);
 

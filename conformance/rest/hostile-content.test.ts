@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { FHIR_JSON, http, startTarget, Target } from '../harness';
+import { FHIR_JSON, http, startTarget, Target, authorization } from '../harness';
 
 /**
  * Content that would run as script on the API's origin, or leak from it
@@ -68,7 +68,7 @@ describe('Binary content is never rendered from the API origin', () => {
     const created = await http(t.base, 'Binary', { method: 'POST', body: data, headers: { 'content-type': type } });
     expect(created.status).toBe(201);
     const id = /Binary\/([^/]+)\//.exec(created.headers.get('location')!)![1];
-    const res = await fetch(`${t.base}/Binary/${id}`, { headers: { accept: BROWSER_ACCEPT } });
+    const res = await fetch(`${t.base}/Binary/${id}`, { headers: { accept: BROWSER_ACCEPT, ...authorization(t.base) } });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe(type);
     expect(res.headers.get('content-disposition')).toBe('attachment');
@@ -119,7 +119,7 @@ describe('Binary content is never rendered from the API origin', () => {
     const created = await http(t.base, 'Binary', { method: 'POST', body: Buffer.from('<script>alert(1)</script>'), headers: { 'content-type': 'text/plain' } });
     const id = /Binary\/([^/]+)\//.exec(created.headers.get('location')!)![1];
     await t.running!.ctx.db.knex('binary_content').where({ id }).update({ content_type: stored });
-    const raw = await fetch(`${t.base}/Binary/${id}`, { headers: { accept: BROWSER_ACCEPT } });
+    const raw = await fetch(`${t.base}/Binary/${id}`, { headers: { accept: BROWSER_ACCEPT, ...authorization(t.base) } });
     expect(raw.status).toBe(200);
     expect(raw.headers.get('content-type')).toBe('application/octet-stream');
     expect(raw.headers.get('content-disposition')).toBe('attachment');

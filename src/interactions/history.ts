@@ -61,7 +61,7 @@ export async function history(ctx: InteractionContext, session: Session, req: Fh
   }
 
   const path = [type, id, '_history'].filter(Boolean).join('/');
-  const bound = pageBinding(`${path}?${queryString(used)}`);
+  const bound = pageBinding(`${path}?${queryString(used)}`, session);
   const sql: SqlContext = { bindings: [], baseUrl: ctx.config.baseUrl, constraints: session.visibility };
   const bind = (v: unknown) => {
     sql.bindings.push(v);

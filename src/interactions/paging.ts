@@ -1,3 +1,4 @@
+import type { Session } from '../store/session';
 import { decodePageToken, encodePageToken, PageBinding, PageState } from '../search/pageToken';
 import { BundleLink, linkUrl } from './bundle';
 import type { InteractionContext } from './types';
@@ -32,8 +33,9 @@ export function keysetPage<T>(rows: T[], count: number, backwards: boolean, page
  * What the page tokens of a query are bound to. `caller` is the authenticated subject once
  * access control passes it; '' until then (every caller shares the binding).
  */
-export function pageBinding(query: string, caller = ''): PageBinding {
-  return { query, caller };
+/** A page token is bound to its query and to the caller it was issued to: another caller's link is refused. */
+export function pageBinding(query: string, session: Session): PageBinding {
+  return { query, caller: session.access.caller ?? '' };
 }
 
 /** The boundary in a page token of this query: 400 if it is not one of ours for it, 410 once expired. */

@@ -154,7 +154,7 @@ export interface SearchBundleOptions {
 /** Runs a parsed search and builds the searchset Bundle with self/first/previous/next links. */
 export async function searchBundle(ctx: InteractionContext, session: Session, search: ParsedSearch, options: SearchBundleOptions): Promise<FhirResponse> {
   const canonical = canonicalQuery(search);
-  const bound = pageBinding(`${options.path}?${queryString(canonical)}`);
+  const bound = pageBinding(`${options.path}?${queryString(canonical)}`, session);
   let pageKeys: { keys: unknown[]; backwards: boolean } | undefined;
   if (search.pageToken) {
     const state = openPageToken(ctx, bound, search.pageToken);

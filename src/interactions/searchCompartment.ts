@@ -102,7 +102,7 @@ async function searchWholeCompartment(ctx: InteractionContext, session: Session,
     ['_count', String(count)],
   ];
   const path = `Patient/${patientId}/*`;
-  const bound = pageBinding(`${path}?${queryString(used)}`);
+  const bound = pageBinding(`${path}?${queryString(used)}`, session);
   let typeIndex = 0;
   let keys: unknown[] | undefined;
   if (pageToken) {

@@ -60,7 +60,7 @@ export async function everything(ctx: InteractionContext, session: Session, req:
     for (const p of entry.patientCompartmentParams) pairs.push(`(${literal(entry.type)}, ${literal(p)})`);
   }
   const path = `Patient/${id}/$everything`;
-  const bound = pageBinding(`${path}?${queryString(used)}`);
+  const bound = pageBinding(`${path}?${queryString(used)}`, session);
   const state = pageToken ? openPageToken(ctx, bound, pageToken) : undefined;
   const backwards = state?.direction === 'p';
   const order = ORDER.map((c) => `${c.sql} ${c.descending !== backwards ? 'DESC' : 'ASC'}`).join(', ');

@@ -85,13 +85,15 @@ export function checkScopes(actor: Actor, r: Route, req: FhirRequest): void {
 export async function authenticate(ctx: InteractionContext, auth: AuthSetup, r: Route, req: FhirRequest): Promise<StoreAccess> {
   if (r.interaction === 'capabilities') return INTERNAL_ACCESS;
   const claims = await verifyBearer(req.headers.authorization, auth.issuers, { baseUrl: ctx.config.baseUrl, clockSkewSeconds: ctx.config.clockSkewSeconds });
-  if (claims.testClient) return INTERNAL_ACCESS;
+  const caller = `${claims.issuer} ${claims.subject}`;
+  if (claims.testClient) return { ...INTERNAL_ACCESS, caller };
   // the facts that establish who the caller is are read for no caller
   const facts = new Session(ctx.db.knex, INTERNAL_ACCESS);
   const actor = await resolveActor(facts, claims, Date.now());
   const access = await authorize(facts, auth.policy, { actor, breakGlass: req.headers['x-break-glass'] }, r, req);
   return {
     ...access,
+    caller,
     checkInteraction: (entry: Route, entryReq: FhirRequest) => checkScopes(actor, entry, entryReq),
   };
 }

@@ -92,6 +92,12 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
     else if (isNamed && decision.status === 403 && !isWrite(r) && (actor.kind === 'practitioner' || decision.refusal === 'closed')) throw new Forbidden(decision.reason);
   }
   const visibility = visibilityFor(actor, open, pc);
+  // a whole type closed to the caller (clinical content for administrators and systems) is said so
+  const searched = r.interaction === 'search-compartment' ? r.compartmentType : r.resourceType;
+  const typeLevel = r.interaction === 'search-type' || r.interaction === 'history-type' || r.interaction === 'search-compartment';
+  if (typeLevel && searched && searched !== '*' && visibility.resourceTypes && !visibility.resourceTypes.includes(searched)) {
+    throw new Forbidden(`${actor.kind === 'admin' ? 'Administrators' : 'Systems'} do not read ${searched}: clinical content is for the patient and their care team`);
+  }
   const decided = new Map<string, RecordDecision>();
   const recordDecision = async (s: Session, patientId: string): Promise<RecordDecision> => {
     let d = decided.get(patientId);

@@ -7,6 +7,8 @@ import { UNRESTRICTED, Visibility } from './visibility';
  */
 export interface StoreAccess {
   visibility: Visibility;
+  /** Who the caller is (issuer and subject), for what is bound to them (page tokens); absent for internal work. */
+  caller?: string;
   checkWrites(session: Session, writes: VersionWrite[]): Promise<void>;
   /**
    * Checks that the caller may ask for an interaction at all (SMART scopes), for the
