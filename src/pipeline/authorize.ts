@@ -4,7 +4,7 @@ import type { RecordFacts } from '../access/policy/recordFacts';
 import { BadRequest, Forbidden } from '../errors';
 import type { Route } from '../interactions/dispatch';
 import type { FhirRequest } from '../interactions/types';
-import { compartmentOfResource, recordFacts, recordsNaming } from '../store/accessFacts';
+import { compartmentOfResource, peekResource, recordFacts, recordsNaming } from '../store/accessFacts';
 import type { Session, StoreAccess } from '../store/session';
 import type { VersionWrite } from '../store/writeVersions';
 
@@ -117,7 +117,9 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
           // an administrator opening or changing a record's identity does not need the record open
           const openingRecord = actor.kind === 'admin' && w.resourceType === 'Patient';
           const record = compartment && !openingRecord ? await recordDecision(s, compartment) : undefined;
-          const decision = decideWrite(actor, { resourceType: w.resourceType, compartment, resource: (w.body ?? {}) as Record<string, any>, ...documentCodes(w) }, record, pc);
+          const previous = w.previousCompartment !== undefined ? (await peekResource(s, w.resourceType, w.id))?.resource ?? undefined : undefined;
+          const resource = (w.body ?? previous ?? {}) as Record<string, any>;
+          const decision = decideWrite(actor, { resourceType: w.resourceType, compartment, resource, ...documentCodes(w), previous, deletion: w.deleted }, record, pc);
           // a write is refused with 403 even where a read would be 404: the caller chose what to write
           if (!decision.allow) throw new Forbidden(decision.status === 404 ? `${actor.kind === 'patient' || actor.kind === 'related-person' ? 'A patient writes only in their own record' : 'This record is not open to the caller'}` : decision.reason);
         }

@@ -9,7 +9,25 @@
  * produces an error.
  */
 
+import fs from 'node:fs';
+import path from 'node:path';
 import { matchesWhole, patternProblem } from './userRegex';
+
+/**
+ * Codes known beyond the code system versions bundled with R4 (profiles/terminology/additions.json),
+ * each with the reason it is there: the access contract's treating-physician role, for one.
+ */
+const TERMINOLOGY_ADDITIONS: Map<string, Map<string, ConceptInfo>> = (() => {
+  // src/validation (ts-jest) and dist/src/validation (compiled) both reach the repository's profiles/
+  const file = ['../..', '../../..'].map((up) => path.resolve(__dirname, up, 'profiles', 'terminology', 'additions.json')).find((f) => fs.existsSync(f));
+  if (!file) throw new Error(`profiles/terminology/additions.json not found from ${__dirname}`);
+  const out = new Map<string, Map<string, ConceptInfo>>();
+  const data = JSON.parse(fs.readFileSync(file, 'utf8')) as { codeSystems: Record<string, { code: string; display?: string }[]> };
+  for (const [system, concepts] of Object.entries(data.codeSystems)) {
+    out.set(system, new Map(concepts.map((c) => [c.code, { code: c.code, display: c.display, designations: [], parents: [], children: [], properties: {}, abstract: false, inactive: false }])));
+  }
+  return out;
+})();
 
 export interface ConceptInfo {
   code: string;
@@ -103,7 +121,7 @@ export class Terminology {
   lookup(system: string, code: string): { found: boolean; concept?: ConceptInfo; cs: CodeSystemIndex } | undefined {
     const cs = this.codeSystem(system);
     if (!cs) return undefined;
-    const c = findConcept(cs, code);
+    const c = findConcept(cs, code) ?? TERMINOLOGY_ADDITIONS.get(system)?.get(code);
     if (c) return { found: true, concept: c, cs };
     if (!cs.complete) return undefined;
     return { found: false, cs };

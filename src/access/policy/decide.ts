@@ -136,7 +136,13 @@ export interface WriteTarget {
   /** For a DocumentReference: its type and class codings. */
   documentType?: Coding;
   documentClass?: Coding;
+  /** The current version this write replaces or deletes; absent for a new resource. */
+  previous?: Record<string, any>;
+  /** A deletion (`resource` is then the deleted version). */
+  deletion?: boolean;
 }
+
+const references = (list: unknown): string[] => (Array.isArray(list) ? list.map((r: any) => String(r?.reference ?? '').replace(/^.*\/([A-Z][A-Za-z]+\/[^/]+)$/, '$1')) : []);
 
 const isRecordType = (t: WriteTarget) => t.compartment !== '';
 
@@ -166,10 +172,15 @@ export function decideWrite(actor: Actor, target: WriteTarget, record: RecordDec
     case 'related-person': {
       if (!record || !isRecordType(target)) return { allow: false, status: 403, reason: `A patient writes only in their own record, not ${type}` };
       if (!PATIENT_WRITE_TYPES.includes(type)) return { allow: false, status: 403, reason: `A patient does not write ${type} resources` };
+      const self = actor.kind === 'patient' ? ref('Patient', actor.id) : ref('RelatedPerson', actor.id);
       if (type === 'Consent') {
-        const self = actor.kind === 'patient' ? ref('Patient', actor.id) : ref('RelatedPerson', actor.id);
-        const performers: string[] = (target.resource.performer ?? []).map((p: any) => String(p?.reference ?? ''));
-        if (!performers.some((p) => p === self || p.endsWith(`/${self}`))) return { allow: false, status: 403, reason: `A Consent written by ${self} must name them as performer` };
+        // a patient revokes any consent of their record (deleting it); they write only their own choices
+        if (!target.deletion && !references(target.resource.performer).includes(self)) return { allow: false, status: 403, reason: `A Consent written by ${self} must name them as performer` };
+        if (target.previous && !target.deletion && !references(target.previous.performer).includes(self)) return { allow: false, status: 403, reason: 'A patient changes only their own choices; a professional\'s declared consent is revoked by deleting it' };
+      }
+      // documents deposited by professionals are theirs: the patient masks them ($meta-add), does not rewrite them
+      if (type === 'DocumentReference' && target.previous && !references(target.previous.author).includes(self)) {
+        return { allow: false, status: 403, reason: 'A patient changes or deletes only the documents they deposited' };
       }
       return { allow: true, basis: actor.kind === 'patient' ? 'own-record' : 'legal-representative' };
     }
@@ -178,6 +189,10 @@ export function decideWrite(actor: Actor, target: WriteTarget, record: RecordDec
         return { allow: false, status: 403, reason: `${type} outside a patient record is written by administrators` };
       }
       if (type === 'Consent') return declaredConsentWrite(actor.id, target, record);
+      // only the author deletes a document (A12 of the reference)
+      if (type === 'DocumentReference' && target.deletion && target.previous && !references(target.previous.author).includes(ref('Practitioner', actor.id))) {
+        return { allow: false, status: 403, reason: 'Only the author of a document deletes it' };
+      }
       if (!record?.allow) return { allow: false, status: 403, reason: 'No record' };
       if (type === 'DocumentReference' && !actor.roles.some((r) => pc.matrix.mayWrite(r, target.documentType, target.documentClass))) {
         return { allow: false, status: 403, reason: `The habilitation matrix does not let Practitioner/${actor.id}'s profession write documents of type ${codeText(target.documentType)}` };
