@@ -144,6 +144,19 @@ describe('member names', () => {
     if (t.running) expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 
+  it('refuses a JSON Patch carried in a transaction entry\'s Binary with duplicate names or prototype keys, as a request body', async () => {
+    const created = await http(t.base, 'Patient', { method: 'POST', json: { resourceType: 'Patient', gender: 'male' } });
+    const patchEntry = (patch: string) =>
+      JSON.stringify({
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [{ resource: { resourceType: 'Binary', contentType: 'application/json-patch+json', data: Buffer.from(patch).toString('base64') }, request: { method: 'PATCH', url: `Patient/${created.body.id}` } }],
+      });
+    await expectRefused('', patchEntry('[{"op":"replace","path":"/gender","value":"female","value":"other"}]'), { status: 400, diagnostics: /entry\[0\].*JSON Patch.*twice|entry\[0\].*JSON Patch.*duplicate/i });
+    await expectRefused('', patchEntry('[{"op":"add","path":"/x","value":{"__proto__":{"polluted":true}}}]'), { status: 400, diagnostics: /entry\[0\].*JSON Patch.*__proto__/ });
+    expect((await http(t.base, `Patient/${created.body.id}`)).body.gender).toBe('male');
+  });
+
   it('still takes those words as values', async () => {
     const res = await http(t.base, 'Patient', { method: 'POST', json: { resourceType: 'Patient', name: [{ family: 'constructor', given: ['__proto__', 'prototype'] }] } });
     expect(res.status).toBe(201);

@@ -11,6 +11,7 @@ import { findMatches } from './search';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 import { inTransaction } from './unitOfWork';
 import type { StoreAccess } from '../store/session';
+import { readJson } from '../http/jsonReader';
 
 interface BundleEntry {
   fullUrl?: string;
@@ -55,10 +56,13 @@ function prepare(ctx: InteractionContext, entry: BundleEntry, index: number, out
   let body: unknown = entry.resource;
   // PATCH in a Bundle: a Binary carrying the JSON Patch document.
   if (method === 'PATCH' && entry.resource?.resourceType === 'Binary' && typeof entry.resource.data === 'string') {
+    // read with the same limits and refusals (duplicate names, prototype keys) as a request body
+    const limits = { maxDepth: ctx.config.jsonMaxDepth, maxNodes: ctx.config.jsonMaxNodes, maxArrayLength: ctx.config.jsonMaxArrayLength };
     try {
-      body = JSON.parse(Buffer.from(entry.resource.data, 'base64').toString('utf8'));
-    } catch {
-      throw new BadRequest(`Bundle.entry[${index}]: the JSON Patch in Binary.data is not valid JSON`);
+      body = readJson(Buffer.from(entry.resource.data, 'base64').toString('utf8'), limits).value;
+    } catch (e) {
+      if (e instanceof FhirError) throw new FhirError(e.status, e.issues.map((i) => ({ ...i, diagnostics: `Bundle.entry[${index}]: the JSON Patch in Binary.data: ${i.diagnostics}` })));
+      throw e;
     }
   }
   const req: FhirRequest = {
