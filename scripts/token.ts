@@ -34,7 +34,7 @@ async function main(): Promise<void> {
   process.stdout.write(`${token}\n`);
   console.error(
     `Signed by ${dev.trusted.issuer} (key ${dev.keyFile}) for ${config.baseUrl}: ` +
-      `${request.fhirUser ?? 'administrator'}, scope "${request.scope}", valid ${request.ttlSeconds ?? 3600} s`,
+      `${request.fhirUser ?? (request.scope.split(' ').includes('conformance-testing') ? 'unrestricted test client' : 'administrator')}, scope "${request.scope}", valid ${request.ttlSeconds ?? 3600} s`,
   );
 }
 
