@@ -60,7 +60,10 @@ describe('server lifecycle', () => {
     const running = await startServer(loadConfig(env), createLogger('silent'));
     await actAsTestClient(running);
     const entry = Array.from({ length: 300 }, (_, i) => ({ resource: { resourceType: 'Patient', name: [{ family: `Lot${i}` }] }, request: { method: 'POST', url: 'Patient' } }));
+    // close only once the server has the request (a loaded machine may take a while to send it)
+    const received = new Promise((r) => running.server.once('request', r));
     const inFlight = http(running.url, '', { method: 'POST', json: { resourceType: 'Bundle', type: 'transaction', entry } });
+    await received;
     await new Promise((r) => setTimeout(r, 20));
     const closed = running.close();
     const res = await inFlight;
