@@ -59,12 +59,13 @@ export type CorsDecision =
  * is how browsers write Origin; `null` (sandboxed frames, file: pages) never matches.
  */
 export function corsDecision(method: string, headers: Record<string, string | string[] | undefined>, allowedOrigins: readonly string[]): CorsDecision {
+  const sent = headers.origin !== undefined;
   const origin = single(headers.origin);
-  const allowed = origin !== undefined && allowedOrigins.includes(origin);
+  const allowed = origin !== undefined && origin !== 'null' && allowedOrigins.includes(origin);
   // the answer depends on Origin whenever one was sent: a shared cache must not mix them
-  const vary: [string, string][] = origin !== undefined ? [['Vary', 'Origin']] : [];
-  if (method === 'OPTIONS' && origin !== undefined && single(headers['access-control-request-method']) !== undefined) {
-    if (!allowed) {
+  const vary: [string, string][] = sent ? [['Vary', 'Origin']] : [];
+  if (method === 'OPTIONS' && sent && headers['access-control-request-method'] !== undefined) {
+    if (!allowed || origin === undefined) {
       return {
         kind: 'preflight-refused',
         reason:
@@ -85,7 +86,7 @@ export function corsDecision(method: string, headers: Record<string, string | st
     };
   }
   if (method === 'OPTIONS') return { kind: 'options' };
-  if (!allowed) return { kind: 'actual', headers: vary };
+  if (!allowed || origin === undefined) return { kind: 'actual', headers: vary };
   return {
     kind: 'actual',
     headers: [['Access-Control-Allow-Origin', origin], ...vary, ['Access-Control-Expose-Headers', EXPOSED_HEADERS.join(', ')]],
@@ -93,7 +94,7 @@ export function corsDecision(method: string, headers: Record<string, string | st
 }
 
 function single(value: string | string[] | undefined): string | undefined {
-  // a header sent twice is not one origin
+  // a header sent twice is not one origin; `null` (an opaque origin) is nobody's
   return typeof value === 'string' ? value : undefined;
 }
 
