@@ -1,4 +1,7 @@
+import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
+import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { Config, ConfigError, loadConfig } from './config/config';
 import { createApp } from './http/app';
@@ -22,7 +25,7 @@ import { keepNewFilesPrivate, makePrivate } from './privateFiles';
 export interface RunningServer {
   url: string;
   ctx: InteractionContext;
-  server: http.Server;
+  server: http.Server | https.Server;
   close(): Promise<void>;
   /** Development mode: the local issuer tokens are minted with (npm run token). */
   devIssuer?: DevIssuer;
@@ -42,6 +45,8 @@ export function freezeObjectPrototype(): void {
 /** Opens the database (applying migrations), builds the app and listens. */
 export async function startServer(config: Config, log: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
   freezeObjectPrototype();
+  // unreadable key or certificate files stop the server before the database is opened
+  const httpsOptions = config.tls ? tlsOptions(config.tls) : undefined;
   const registry = defaultRegistryInstance();
   // before anything is written: the database's files, spooled uploads
   keepNewFilesPrivate();
@@ -72,7 +77,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
   };
   await inTransaction(ctx, INTERNAL_ACCESS, (session) => syncConformanceResources(ctx, session, findProfilesDir()));
   const app = createApp(ctx);
-  const server = http.createServer(app);
+  const server = httpsOptions ? https.createServer(httpsOptions, app) : http.createServer(app);
   server.keepAliveTimeout = 65000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -95,13 +100,43 @@ export async function startServer(config: Config, log: Logger = createLogger(con
       .finally(() => closeUploadSpool(config));
     return closing;
   };
-  return { url: `http://localhost:${port}/fhir`, ctx, server, close, devIssuer };
+  return { url: `${httpsOptions ? 'https' : 'http'}://localhost:${port}/fhir`, ctx, server, close, devIssuer };
+}
+
+/**
+ * HTTPS, and with a client CA, client certificates (docs/decisions/007-authentication.md).
+ * The certificate is asked for, not required: an application with a token and no
+ * certificate still connects. Whether a certificate that was sent verified against the CA
+ * is then judged per request (a 401 when it did not, never an anonymous request).
+ */
+export function tlsOptions(settings: NonNullable<Config['tls']>): https.ServerOptions {
+  const read = (file: string, variable: string) => {
+    try {
+      return fs.readFileSync(file);
+    } catch (e) {
+      throw new ConfigError(`${variable}: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  };
+  const options: https.ServerOptions = {
+    cert: read(settings.cert, 'TLS_CERT'),
+    key: read(settings.key, 'TLS_KEY'),
+    minVersion: 'TLSv1.2',
+    ...(settings.clientCa ? { ca: read(settings.clientCa, 'TLS_CLIENT_CA'), requestCert: true, rejectUnauthorized: false } : {}),
+  };
+  try {
+    // a key that is not the certificate's, or a file that is not PEM, is found now rather than at the first connection
+    tls.createSecureContext(options);
+  } catch (e) {
+    throw new ConfigError(`TLS_CERT, TLS_KEY, TLS_CLIENT_CA: not a usable certificate, key and CA bundle (${((e as Error).message ?? '').replace(/[^\w :.,-]/g, '').slice(0, 120)})`);
+  }
+  return options;
 }
 
 async function main(): Promise<void> {
   let config: Config;
   try {
     config = loadConfig();
+    if (config.tls) tlsOptions(config.tls);
   } catch (e) {
     if (e instanceof ConfigError) {
       console.error(`Configuration error: ${e.message}`);

@@ -16,6 +16,9 @@ import { readJson } from './jsonReader';
 import { binaryHeaders, setEveryAnswerHeaders } from './responseHeaders';
 import { elementNames } from '../search/parseSearch';
 import { QUERY_CANCELED } from '../store/cancellation';
+import { TLSSocket } from 'node:tls';
+import { cors } from './cors';
+import { serveSmartConfiguration } from './smartConfiguration';
 
 function parsePrefer(header: string | undefined): Prefer {
   const prefer: Prefer = {};
@@ -245,6 +248,8 @@ export function createApp(ctx: InteractionContext): express.Express {
     setEveryAnswerHeaders(res);
     next();
   });
+  // before any other answer, so that errors too carry the CORS headers; OPTIONS asks for no token
+  app.use(cors(ctx.config.corsOrigins));
 
   // a URL this long is a hostile or broken client: refused before it is parsed (RFC 9110 §15.5.15)
   app.use((req, res, next) => {
@@ -268,13 +273,15 @@ export function createApp(ctx: InteractionContext): express.Express {
     }
   });
 
+  serveSmartConfiguration(app);
+
   app.use('/fhir', async (req, res) => {
     const started = process.hrtime.bigint();
     const incomingId = req.headers["x-request-id"];
     const requestId = typeof incomingId === 'string' && /^[A-Za-z0-9._:-]{1,64}$/.test(incomingId) ? incomingId : crypto.randomUUID();
     res.setHeader('X-Request-Id', requestId);
     // the representation depends on Accept (and _format): caches must not mix them
-    res.setHeader('Vary', 'Accept');
+    res.vary('Accept');
     const url = new URL(req.originalUrl, 'http://localhost');
     const query = [...url.searchParams] as [string, string][];
     const pretty = url.searchParams.get('_pretty') === 'true';
@@ -307,7 +314,8 @@ export function createApp(ctx: InteractionContext): express.Express {
         for (const value of url.searchParams.getAll('_elements')) elementNames(value, ctx.config.elementsMaxNames);
       }
       await parseBody(ctx, req, r, fhir);
-      const access = await authenticate(ctx, auth, r, fhir);
+      // over HTTPS, the connection may carry a client certificate that names the caller
+      const access = await authenticate(ctx, auth, r, fhir, req.socket instanceof TLSSocket ? req.socket : undefined);
       const routed = r;
       const out = await ctx.db.cancellable(gone.signal, () => runRequest(ctx, access, routed, fhir));
       send(ctx, req, res, r, fhir, out, n, pretty);

@@ -1,4 +1,5 @@
-import type { CapabilityStatement, CapabilityStatementRestResource } from 'fhir/r4';
+import type { CapabilityStatement, CapabilityStatementRestResource, CapabilityStatementRestSecurity, CodeableConcept } from 'fhir/r4';
+import type { Config } from '../config/config';
 import pkg from '../../package.json';
 import { OPERATIONS, operationAppliesTo } from '../operations/registry';
 import type { InteractionContext } from './types';
@@ -9,6 +10,40 @@ import type { InteractionContext } from './types';
  */
 const RESULT_PARAMETERS =
   'Result parameters: _count (page size), _sort (any listed date, string, token, number, quantity, uri or reference parameter, - for descending, several keys), _total (none | estimate | accurate), _summary (true | text | data | count | false), _elements, _include, _revinclude. History: _since, _at, _count.';
+
+const RESTFUL_SECURITY_SERVICE = 'http://terminology.hl7.org/CodeSystem/restful-security-service';
+
+/**
+ * How callers authenticate (docs/decisions/007-authentication.md). No oauth-uris extension:
+ * this server runs no authorization server, so it has no authorize or token endpoint to
+ * state; the description says where tokens come from instead.
+ */
+export function restSecurity(config: Pick<Config, 'corsOrigins' | 'tls'>): CapabilityStatementRestSecurity {
+  const certificates = Boolean(config.tls?.clientCa);
+  const service: CodeableConcept[] = [
+    {
+      coding: [{ system: RESTFUL_SECURITY_SERVICE, code: 'SMART-on-FHIR', display: 'SMART-on-FHIR' }],
+      text: 'Bearer tokens with SMART App Launch v2 scopes, issued by the identity providers this server trusts',
+    },
+  ];
+  if (certificates) {
+    service.push({
+      coding: [{ system: RESTFUL_SECURITY_SERVICE, code: 'Certificates', display: 'Certificates' }],
+      text: 'Client certificates of health professionals (RPPS number in the subject CN)',
+    });
+  }
+  const description = [
+    'Every request except GET [base]/metadata and GET [base]/.well-known/smart-configuration carries `Authorization: Bearer <JWT>`, signed (RS256 or ES256) by an identity provider this server trusts; the server verifies it and runs no authorization server of its own, so no OAuth endpoint is published here (ask the identity provider for its authorize and token endpoints).',
+    'Claims: `sub`, `fhirUser` (the caller\'s Practitioner, Patient, RelatedPerson or Device on this server), `scope` with SMART v2 scopes (`patient/`, `user/`, `system/`; v1 suffixes are mapped, scopes with query restrictions grant nothing), `practitioner_role` optionally. Scopes bound what a caller may ask; the access policy (consent, habilitation, document labels) bounds what they get.',
+    'Emergency access: a professional whose profession allows it sends `X-Break-Glass: <reason>`; it is audited and the patient is told.',
+    'No token or a refused one: 401 with `WWW-Authenticate: Bearer`; authenticated but not allowed: 403 with an OperationOutcome saying why.',
+    certificates
+      ? 'Mutual TLS: a client certificate verified against the configured CA and naming a Practitioner by RPPS number authenticates that practitioner without a token (scopes user/*.cruds); a presented certificate that does not verify is refused.'
+      : undefined,
+    config.corsOrigins.length > 0 ? 'Browser applications from the configured origins may call cross-origin (CORS, without credentials mode: tokens go in the Authorization header).' : undefined,
+  ].filter((line): line is string => line !== undefined);
+  return { cors: config.corsOrigins.length > 0, service, description: description.join('\n\n') };
+}
 
 /**
  * The CapabilityStatement, generated from the registry the router and search parser
@@ -74,6 +109,7 @@ export function capabilityStatement(ctx: InteractionContext): CapabilityStatemen
     rest: [
       {
         mode: 'server',
+        security: restSecurity(ctx.config),
         compartment: ['http://hl7.org/fhir/CompartmentDefinition/patient'],
         documentation: 'Search: chaining (several levels, :Type), reverse chaining (_has, nested), _include/_revinclude (:iterate, *), compartment search Patient/[id]/[type] and Patient/[id]/*, composite parameters (components matched on the same resource, not necessarily the same element), token :of-type, :in and :not-in (ValueSets known to the server); not supported: _text, _content, _filter, _contained, token :above/:below. String (starts-with, :exact, :contains, accent- and case-insensitive), token (system|code, :not, :text), reference (Type/id, id, absolute URL, :Type, :identifier), date/number/quantity with prefixes, uri (:above, :below), :missing; AND/OR; keyset paging with signed page tokens. ' + RESULT_PARAMETERS,
         resource,

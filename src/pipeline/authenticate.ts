@@ -2,13 +2,15 @@ import type { Actor } from '../access/actor';
 import { scopeAllows, type ScopeContext, type ScopeOperation } from '../access/authn/scopes';
 import type { TrustedIssuer } from '../access/authn/issuers';
 import { verifyBearer } from '../access/authn/verifyToken';
-import { Forbidden } from '../errors';
+import { ClientTlsSocket, identifyClientCertificate } from '../access/authn/clientCertificate';
+import { crossSiteCertificateRefusal } from '../access/authn/crossSiteCertificate';
+import { Forbidden, Unauthorized } from '../errors';
 import type { Route } from '../interactions/dispatch';
 import type { FhirRequest, InteractionContext } from '../interactions/types';
 import { OPERATIONS } from '../operations/registry';
 import { INTERNAL_ACCESS, Session, StoreAccess } from '../store/session';
 import { authorize, PolicySetup } from './authorize';
-import { resolveActor } from './resolveActor';
+import { certificateClaims, resolveActor } from './resolveActor';
 
 /** What the edge needs to know who calls and what they may do. */
 export interface AuthSetup {
@@ -78,18 +80,31 @@ export function checkScopes(actor: Actor, r: Route, req: FhirRequest): void {
 }
 
 /**
- * Who calls and what they may do, for one HTTP request: the verified token, the actor
- * behind it, the scopes, then the policy's decision as the access every session of this
- * request carries (Bundle entries included).
+ * Who calls and what they may do, for one HTTP request: the verified token (or, without
+ * one, the verified client certificate of the connection), the actor behind it, the
+ * scopes, then the policy's decision as the access every session of this request carries
+ * (Bundle entries included).
  */
-export async function authenticate(ctx: InteractionContext, auth: AuthSetup, r: Route, req: FhirRequest): Promise<StoreAccess> {
+export async function authenticate(ctx: InteractionContext, auth: AuthSetup, r: Route, req: FhirRequest, connection?: ClientTlsSocket): Promise<StoreAccess> {
   if (r.interaction === 'capabilities') return INTERNAL_ACCESS;
-  const claims = await verifyBearer(req.headers.authorization, auth.issuers, { baseUrl: ctx.config.baseUrl, clockSkewSeconds: ctx.config.clockSkewSeconds });
-  const caller = `${claims.issuer} ${claims.subject}`;
-  if (claims.testClient) return { ...INTERNAL_ACCESS, caller };
+  // a certificate presented on this connection must verify, whatever else the request carries
+  const certificate = connection ? identifyClientCertificate(connection) : undefined;
   // the facts that establish who the caller is are read for no caller
   const facts = new Session(ctx.db.knex, INTERNAL_ACCESS);
-  const actor = await resolveActor(facts, claims, Date.now());
+  let actor: Actor;
+  let caller: string;
+  if (certificate && req.headers.authorization === undefined) {
+    const refusal = crossSiteCertificateRefusal(req.headers);
+    if (refusal) throw new Unauthorized(refusal, false);
+    const claims = await certificateClaims(facts, certificate);
+    caller = `certificate ${claims.subject}`;
+    actor = await resolveActor(facts, claims, Date.now(), 'certificate');
+  } else {
+    const claims = await verifyBearer(req.headers.authorization, auth.issuers, { baseUrl: ctx.config.baseUrl, clockSkewSeconds: ctx.config.clockSkewSeconds });
+    caller = `${claims.issuer} ${claims.subject}`;
+    if (claims.testClient) return { ...INTERNAL_ACCESS, caller };
+    actor = await resolveActor(facts, claims, Date.now());
+  }
   const access = await authorize(facts, auth.policy, { actor, breakGlass: req.headers['x-break-glass'] }, r, req);
   return {
     ...access,

@@ -1,7 +1,10 @@
 import type { ActingRole, Actor, Coding, TokenClaims } from '../access/actor';
+import type { CertificateIdentity } from '../access/authn/clientCertificate';
+import { parseScopes } from '../access/authn/scopes';
 import { relative } from '../access/policy/recordFacts';
 import { Unauthorized } from '../errors';
-import { peekResource, practitionerRoles } from '../store/accessFacts';
+import { SYSTEMS } from '../validation/domain/identifiers';
+import { peekResource, practitionerRoles, practitionersByIdNatPs } from '../store/accessFacts';
 import type { Session } from '../store/session';
 
 const firstCoding = (concept: any): Coding | undefined => {
@@ -32,8 +35,8 @@ function actingRole(role: Record<string, any>): ActingRole {
  * active, or the token is refused (401). A practitioner acts in the PractitionerRole the
  * token names (it must be theirs and active) or in all their active roles.
  */
-export async function resolveActor(session: Session, claims: TokenClaims, now: number): Promise<Actor> {
-  const base = { subject: claims.subject, scopes: claims.scopes, authenticatedBy: 'token' as const };
+export async function resolveActor(session: Session, claims: TokenClaims, now: number, authenticatedBy: Actor['authenticatedBy'] = 'token'): Promise<Actor> {
+  const base = { subject: claims.subject, scopes: claims.scopes, authenticatedBy };
   if (!claims.fhirUser) {
     if (claims.rawScopes.includes('admin')) return { ...base, kind: 'admin' };
     throw new Unauthorized('The token names no fhirUser and carries no admin scope: it identifies nobody this server knows');
@@ -71,4 +74,34 @@ export async function resolveActor(session: Session, claims: TokenClaims, now: n
     default:
       throw new Unauthorized(`fhirUser must be a Practitioner, Patient, RelatedPerson or Device, not ${type}`);
   }
+}
+
+/**
+ * What a professional's certificate grants: the scopes an EHR acting for its user holds.
+ * The policy (consent, habilitation matrix, masks) bounds what they get, as for a token.
+ */
+export const CERTIFICATE_SCOPES = 'user/*.cruds';
+
+/** Marks claims built from a client certificate (no token issuer vouched for them). */
+export const CERTIFICATE_ISSUER = 'tls-client-certificate';
+
+/**
+ * The claims of a verified client certificate: the Practitioner whose idNatPS identifier
+ * (`8` + RPPS, system urn:oid:1.2.250.1.71.4.2.1) is the certificate's, who must be unique,
+ * current and active. Refusals are 401 with a bare Bearer challenge: no token was sent,
+ * and a token is the other way in.
+ */
+export async function certificateClaims(session: Session, identity: CertificateIdentity): Promise<TokenClaims> {
+  const found = await practitionersByIdNatPs(session, SYSTEMS.idNatPs, identity.idNat);
+  if (found.length === 0) throw new Unauthorized('No Practitioner on this server carries the RPPS number of the client certificate', false);
+  // two directory entries for one professional: choosing one would be a guess
+  if (found.length > 1) throw new Unauthorized('Several Practitioners on this server carry the RPPS number of the client certificate', false);
+  if (found[0].active === false) throw new Unauthorized('The Practitioner named by the client certificate is inactive', false);
+  return {
+    issuer: CERTIFICATE_ISSUER,
+    subject: identity.subject,
+    fhirUser: `Practitioner/${found[0].id}`,
+    scopes: parseScopes(CERTIFICATE_SCOPES).scopes,
+    rawScopes: [CERTIFICATE_SCOPES],
+  };
 }

@@ -77,3 +77,19 @@ export async function recordFacts(session: Session, patientIds: string[]): Promi
   }
   return out;
 }
+
+/**
+ * The current Practitioners carrying this national identifier (idNatPS, e.g. `8` + RPPS),
+ * found through the search index: a client certificate names the professional by it.
+ */
+export async function practitionersByIdNatPs(session: Session, system: string, idNat: string): Promise<Record<string, any>[]> {
+  const rows = await session.query<{ body: string }>(
+    `SELECT r.body::text AS body FROM resource r
+      WHERE r.resource_type = 'Practitioner' AND NOT r.deleted
+        AND (r.compartment, r.resource_type, r.id) IN (SELECT x.compartment, x.resource_type, x.resource_id FROM idx_token x
+              WHERE x.resource_type = 'Practitioner' AND x.param = 'identifier' AND x.system = ? AND x.code = ?)`,
+    [system, idNat],
+    'access_practitioners_by_idnat',
+  );
+  return rows.map((r) => JSON.parse(r.body));
+}
