@@ -61,13 +61,19 @@ function fuzzInWorker(job: Job): void {
   const settings: PropertySettings = { boundMs: job.boundMs };
   target.warm();
   const started = performance.now();
+  let slowest = 0;
   const property = fc.property(target.input(), (input) => {
     parentPort!.postMessage({ kind: 'trying', input } satisfies Report);
-    target.check(input, settings);
+    const t0 = performance.now();
+    try {
+      target.check(input, settings);
+    } finally {
+      slowest = Math.max(slowest, performance.now() - t0);
+    }
   });
   const details = fc.check(property, { seed: job.seed, numRuns: job.runs });
   const ms = performance.now() - started;
-  const stats = target.stats?.();
+  const stats = [target.stats?.(), `slowest input: ${slowest.toFixed(1)} ms (property included)`].filter(Boolean).join('\n  ');
   const report: Report = details.failed
     ? {
         kind: 'done',
