@@ -46,6 +46,8 @@ interface Node {
   parentResNode: Node | null;
 }
 
+const isObject = (v: unknown): v is Part => typeof v === 'object' && v !== null && !Array.isArray(v);
+
 const TYPES = new Set(['add', 'insert', 'delete', 'replace', 'move']);
 
 /** Names that would reach an object's prototype if used as keys. */
@@ -110,18 +112,23 @@ function addedName(name: unknown, selects: Locations, path: string, what: string
 
 /** Reads the operations of a FHIRPath Patch of a `resourceType` resource; PatchError says which operation is wrong and why. */
 export function parseOperations(parameters: unknown, resourceType: string): Operation[] {
-  const params = parameters as { resourceType?: string; parameter?: Part[] };
-  if (!params || params.resourceType !== 'Parameters') throw new PatchError('A FHIRPath Patch is a Parameters resource');
-  const ops = (params.parameter ?? []).filter((p) => p.name === 'operation');
-  if (ops.length === 0 || ops.length !== (params.parameter ?? []).length) throw new PatchError('A FHIRPath Patch holds "operation" parameters only, at least one');
+  const params = parameters as { resourceType?: string; parameter?: unknown };
+  if (!isObject(params) || params.resourceType !== 'Parameters') throw new PatchError('A FHIRPath Patch is a Parameters resource');
+  // the body is any JSON: its shape is checked before it is read
+  const parameter = params.parameter ?? [];
+  if (!Array.isArray(parameter) || !parameter.every(isObject)) throw new PatchError('A FHIRPath Patch holds a list of parameters, each an object');
+  const ops = parameter.filter((p) => p.name === 'operation');
+  if (ops.length === 0 || ops.length !== parameter.length) throw new PatchError('A FHIRPath Patch holds "operation" parameters only, at least one');
   const KNOWN_PARTS = new Set(['type', 'path', 'name', 'value', 'index', 'source', 'destination']);
   return ops.map((op, i) => {
-    const names = (op.part ?? []).map((p) => p.name);
+    const part = op.part ?? [];
+    if (!Array.isArray(part) || !part.every(isObject)) throw new PatchError(`operation ${i}: its parts are a list of objects`);
+    const names = part.map((p) => p.name);
     const unknown = names.find((n) => !n || !KNOWN_PARTS.has(n));
     if (unknown !== undefined) throw new PatchError(`operation ${i}: unknown part "${unknown}"`);
     const twice = names.find((n, k) => names.indexOf(n) !== k);
     if (twice) throw new PatchError(`operation ${i}: part "${twice}" appears more than once`);
-    const parts = new Map((op.part ?? []).map((p) => [p.name, p]));
+    const parts = new Map(part.map((p) => [p.name, p]));
     const type = parts.get('type')?.valueCode;
     const path = parts.get('path')?.valueString;
     if (typeof type !== 'string' || !TYPES.has(type)) throw new PatchError(`operation ${i}: type must be add, insert, delete, replace or move`);
@@ -233,6 +240,9 @@ export function applyOperations(resource: Record<string, unknown>, operations: O
   const doc = structuredClone(resource);
   operations.forEach((op, i) => {
     const what = `operation ${i} (${op.type})`;
+    // a copy: the document must not share objects with the patch, or a later operation
+    // changing the value in the document would change the patch (and the next application of it)
+    const value = structuredClone(op.value);
     switch (op.type) {
       case 'replace':
       case 'delete': {
@@ -248,7 +258,7 @@ export function applyOperations(resource: Record<string, unknown>, operations: O
             if (op.type === 'replace' && node.index === null) {
               delete parent[typedKey];
               delete parent[`_${typedKey}`];
-              parent[op.valueType ? key + op.valueType : typedKey] = op.value;
+              parent[op.valueType ? key + op.valueType : typedKey] = value;
               return;
             }
             key = typedKey;
@@ -259,14 +269,14 @@ export function applyOperations(resource: Record<string, unknown>, operations: O
           const list = parent[key] as unknown[];
           const at = node.index;
           if (op.type === 'replace') {
-            list[at] = op.value;
+            list[at] = value;
             companion(parent, key, (c) => (c[at] = null));
           } else {
             list.splice(at, 1);
             companion(parent, key, (c) => c.splice(at, 1));
             if (list.length === 0) delete parent[key];
           }
-        } else if (op.type === 'replace') parent[key] = op.value;
+        } else if (op.type === 'replace') parent[key] = value;
         else delete parent[key];
         return;
       }
@@ -276,9 +286,9 @@ export function applyOperations(resource: Record<string, unknown>, operations: O
         if (!target || typeof target !== 'object' || Array.isArray(target)) throw new PatchError(`${what}: path "${op.path}" is not an element that can hold "${op.name}"`);
         const obj = ownedBy(partsOf(doc), target, op.path, what);
         const modelPath = node.path ?? String((target as { resourceType?: string }).resourceType ?? '');
-        if (Array.isArray(obj[op.name!]) || repeats(modelPath, op.name!)) obj[op.name!] = [...((obj[op.name!] as unknown[]) ?? []), op.value];
+        if (Array.isArray(obj[op.name!]) || repeats(modelPath, op.name!)) obj[op.name!] = [...((obj[op.name!] as unknown[]) ?? []), value];
         else if (obj[op.name!] !== undefined) throw new PatchError(`${what}: "${op.name}" already has a value and does not repeat (use replace)`);
-        else obj[op.name!] = op.value;
+        else obj[op.name!] = value;
         return;
       }
       case 'insert':
@@ -288,7 +298,7 @@ export function applyOperations(resource: Record<string, unknown>, operations: O
         if (!Array.isArray(list)) throw new PatchError(`${what}: "${op.path}" is not a list`);
         if (op.type === 'insert') {
           if (op.index! > list.length) throw new PatchError(`${what}: index ${op.index} is past the end of the list (${list.length})`);
-          list.splice(op.index!, 0, op.value);
+          list.splice(op.index!, 0, value);
           companion(owner, name, (c) => c.splice(op.index!, 0, null));
         } else {
           if (op.source! >= list.length || op.destination! >= list.length) throw new PatchError(`${what}: source and destination must be within the list (${list.length})`);

@@ -63,18 +63,26 @@ export function checkXhtml(div: string): XhtmlProblem[] {
       if (xmlComments.get(offset) !== comment.data) report({ code: 'invalid', message: `The XHTML is read differently by a browser: the comment at position ${offset} is not a comment in XML` });
     }
     if (!isElement(node)) continue;
-    for (const child of node.nodeName === 'template' ? (node as DefaultTreeAdapterMap['template']).content.childNodes : node.childNodes) pending.push(child);
+    for (const child of isHtmlTemplate(node) ? node.content.childNodes : node.childNodes) pending.push(child);
     const offset = node.sourceCodeLocation?.startTag?.startOffset;
+    // what the browser reads alone, or made up itself (tbody, a <p> for a stray </p>), obeys the same rules
+    let read = browserElement(node);
     if (offset !== undefined) {
       // the adoption agency clones formatting elements, attributes and location included: one tag
       if (tagsSeen.has(offset)) continue;
       tagsSeen.add(offset);
       const twin = xmlAt.get(offset);
-      if (twin && sameTag(twin, node)) continue;
-      report({ code: 'invalid', message: `The XHTML is read differently by a browser: <${node.tagName}> at position ${offset} ${twin ? `is <${twin.name}> with other attributes` : 'is not a tag'} in XML` });
+      if (twin && sameTag(twin, node)) {
+        // so does the browser's reading of a tag XML reads alike, where its values differ: they keep the
+        // tabs and line breaks XML reads as spaces, and a URL parser drops them ("java<TAB>script:" is
+        // javascript:). The values read alike were checked with the XML's tags.
+        const differing = twin.attrs.map(([n, v]) => [n, v, node.attrs.find((a) => a.name === n.toLowerCase() && !a.prefix)!.value] as const).filter(([, v, html]) => html !== v);
+        read = { name: twin.name, attrs: differing.map(([n, , html]) => [n, html] as const) };
+      } else {
+        report({ code: 'invalid', message: `The XHTML is read differently by a browser: <${node.tagName}> at position ${offset} ${twin ? `is <${twin.name}> with other attributes` : 'is not a tag'} in XML` });
+      }
     }
-    // what the browser reads alone, or made up itself (tbody, a <p> for a stray </p>), obeys the same rules
-    for (const p of elementProblems(browserElement(node))) report(p);
+    for (const p of elementProblems(read)) report(p);
   }
   for (const tag of xml.tags) {
     if (!tagsSeen.has(tag.offset)) report({ code: 'invalid', message: `The XHTML is read differently by a browser: <${tag.name}> at position ${tag.offset} is not a tag in HTML` });
@@ -125,6 +133,8 @@ function browserElement(node: Element): NarrativeElement {
 }
 
 const isElement = (node: Node): node is Element => 'tagName' in node;
+/** An HTML <template> keeps its children apart, in its content; a <template> in SVG or MathML is an element like another. */
+const isHtmlTemplate = (node: Element): node is DefaultTreeAdapterMap['template'] => node.nodeName === 'template' && node.namespaceURI === HTML.NS.HTML;
 
 // ---------------------------------------------------------------- XML, strictly
 
