@@ -93,9 +93,19 @@ beforeAll(async () => {
   await role(x.other, '10', { specialty: [{ coding: [{ system: R38, code: 'SM54' }] }] });
   x.nurse = await practitioner('Infirmier');
   await role(x.nurse, '60');
+  x.gpRole = await role(x.gp, '10');
+  x.inactiveRole = await role(x.gp, '10', { active: false });
+  x.pastRole = await role(x.gp, '10', { period: { start: '2000-01-01', end: '2010-01-01' } });
+  x.retiring = await practitioner('Retraite');
+  await role(x.retiring, '10', { period: { start: '2000-01-01', end: '2010-01-01' } });
+  x.deletedPractitioner = await practitioner('Supprime');
+  await send('DELETE', ref(x.deletedPractitioner), t.token!);
+  x.org = await create({ resourceType: 'Organization', name: `Org ${RUN}` });
 
   x.p1 = await create({ resourceType: 'Patient', name: [{ family: `Un-${RUN}` }], birthDate: '1970-01-01' });
   x.p2 = await create({ resourceType: 'Patient', name: [{ family: `Deux-${RUN}` }], birthDate: '1980-01-01' });
+  x.deletedPatient = await create({ resourceType: 'Patient', name: [{ family: `Efface-${RUN}` }] });
+  await send('DELETE', ref(x.deletedPatient), t.token!);
   x.closed = await create({ resourceType: 'Patient', active: false, name: [{ family: `Ferme-${RUN}` }], birthDate: '1960-01-01' });
   x.minor = await create({ resourceType: 'Patient', name: [{ family: `Mineur-${RUN}` }], birthDate: '2015-01-01' });
   x.parent = await create({ resourceType: 'RelatedPerson', active: true, patient: { reference: ref(x.minor) }, relationship: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-RoleCode', code: 'PRN' }] }] });
@@ -116,7 +126,8 @@ beforeAll(async () => {
   tok.parent = await mint(ref(x.parent), 'patient/*.cruds');
   tok.admin = await mint(undefined, 'admin');
 
-  for (const [who, token] of [[x.gp, tok.gp], [x.other, tok.other], [x.nurse, tok.nurse]] as const) {
+  tok.retiring = await mint(ref(x.retiring));
+  for (const [who, token] of [[x.gp, tok.gp], [x.other, tok.other], [x.nurse, tok.nurse], [x.retiring, tok.retiring]] as const) {
     await create(consent(x.p1, ref(who), { type: 'permit', actor: [ircp(ref(who))] }), token);
   }
   await create(consent(x.minor, ref(x.gp), { type: 'permit', actor: [ircp(ref(x.gp))] }), tok.gp);
@@ -345,5 +356,120 @@ describe('administrators and legal representatives reach nothing hidden through 
       expect([path, returned(res).includes(ref(x.minorSecret))]).toEqual([path, false]);
     }
     expect(returned(await get(`Patient?_has:DocumentReference:subject:_security=INVISIBLE_REPRESENTANTS_LEGAUX`, tok.parent))).toEqual([]);
+  });
+});
+
+describe('a token names an actor of this server, acting now', () => {
+  const unsigned = (claims: Json) => {
+    const b64 = (o: Json) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const now = Math.floor(Date.now() / 1000);
+    return `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ iss: 'x', aud: 'y', iat: now, exp: now + 300, ...claims })}.`;
+  };
+  it.each([
+    ['alg none', async () => unsigned({ sub: 's', fhirUser: ref(x.gp), scope: 'user/*.cruds' })],
+    ['a fhirUser that is an absolute URL of another server', () => mint(`https://other.example/fhir/${ref(x.gp)}`)],
+    ['a fhirUser that is not an actor type', () => mint(`Organization/${x.org.id}`)],
+    ['a deleted practitioner', () => mint(ref(x.deletedPractitioner))],
+    ['a practitioner_role of another practitioner', () => mint(ref(x.nurse), 'user/*.cruds', { practitioner_role: x.gpRole.id })],
+    ['an inactive practitioner_role', () => mint(ref(x.gp), 'user/*.cruds', { practitioner_role: x.inactiveRole.id })],
+    ['a practitioner_role whose period has ended', () => mint(ref(x.gp), 'user/*.cruds', { practitioner_role: x.pastRole.id })],
+    ['a deleted patient', () => mint(ref(x.deletedPatient), 'patient/*.cruds')],
+  ])('refuses %s with 401', async (_n, token) => {
+    const res = await get(`Practitioner/${x.gp.id}`, await token());
+    expect(res.status).toBe(401);
+  });
+  it('a practitioner whose only role has ended reads no document', async () => {
+    const res = await get(`DocumentReference?patient=${x.p1.id}`, tok.retiring);
+    expect(res.status).toBe(200);
+    expect(returned(res)).toEqual([]);
+  });
+});
+
+describe('pages, includes and batches leave hidden rows out', () => {
+  it("a page link is the caller's own: another caller cannot follow it", async () => {
+    const first = await get(`DocumentReference?patient=${x.p1.id}&_count=1`, tok.gp);
+    const next = first.body.link.find((l: Json) => l.relation === 'next').url as string;
+    const path = next.slice(t.base.length + 1);
+    expect((await get(path, tok.gp)).status).toBe(200);
+    const replay = await get(path, tok.nurse);
+    expect(replay.status).toBe(400);
+    expect(returned(replay)).toEqual([]);
+  });
+  it('a List in the record pointing at hidden documents includes none of them, even with :iterate and *', async () => {
+    const list = await create({ resourceType: 'List', status: 'current', mode: 'working', subject: { reference: ref(x.p1) }, entry: [ref(x.report), ref(x.psych), ref(x.masked)].map((r) => ({ item: { reference: r } })) }, tok.gp);
+    const hidden = [ref(x.psych), ref(x.masked), ref(x.maskedBinary)];
+    for (const path of [
+      `List?_id=${list.id}&_include=List:item`,
+      `List?_id=${list.id}&_include=*&_include:iterate=*`,
+      `List?_id=${list.id}&_include:iterate=List:item&_include:iterate=DocumentReference:relatesto`,
+      `DocumentReference?_list=${list.id}`,
+      `DocumentReference?_id=${x.report.id}&_revinclude=List:item&_include:iterate=List:item`,
+      `Patient?_id=${x.p1.id}&_revinclude=*&_include:iterate=*`,
+    ]) {
+      const res = await get(path, tok.nurse);
+      expect([path, res.status]).toEqual([path, 200]);
+      expect([path, returned(res).filter((r) => hidden.includes(r))]).toEqual([path, []]);
+    }
+    // the author of the masked document does get it through the same path (the probe can reach it)
+    expect(returned(await get(`List?_id=${list.id}&_include=List:item`, tok.other))).toContain(ref(x.masked));
+  });
+  it('batch entries reach no hidden Binary, whatever the URL form', async () => {
+    const res = await send('POST', '', tok.nurse, {
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [`Binary/${x.maskedBinary.id}`, `${t.base}/Binary/${x.maskedBinary.id}`, `Binary?_id=${x.maskedBinary.id}`, `Binary/${x.maskedBinary.id}/_history/1`].map((url) => ({ request: { method: 'GET', url } })),
+    });
+    expect(res.status).toBe(200);
+    expect(returned(res)).not.toContain(ref(x.maskedBinary));
+    expect(res.text).not.toContain(Buffer.from(`masked ${RUN}`).toString('base64'));
+  });
+  it('counts do not count hidden rows, whatever way they are asked', async () => {
+    for (const [countPath, listPath] of [
+      [`DocumentReference?patient=${x.p1.id}&_summary=count`, `DocumentReference?patient=${x.p1.id}&_count=500`],
+      [`DocumentReference?patient=${x.p1.id}&_count=0`, `DocumentReference?patient=${x.p1.id}&_count=500`],
+      [`Patient/${x.p1.id}/DocumentReference?_summary=count`, `Patient/${x.p1.id}/DocumentReference?_count=500`],
+      [`Patient/${x.p1.id}/*?_summary=count`, `Patient/${x.p1.id}/*?_count=500`],
+      [`DocumentReference/_history?_count=0`, `DocumentReference/_history?_count=500`],
+    ]) {
+      const counted = (await get(countPath, tok.nurse)).body.total;
+      const listed = (await get(listPath, tok.nurse)).body.entry ?? [];
+      expect([countPath, counted]).toEqual([countPath, listed.length]);
+      expect([countPath, counted < (await get(countPath, tok.other)).body.total]).toEqual([countPath, true]);
+    }
+  });
+});
+
+describe('systems deposit, and read no clinical content through any path', () => {
+  it('an integration engine reaches no document, Consent or Binary by search, include, $everything or history, and cannot overwrite one', async () => {
+    const engine = await create({ resourceType: 'Device', status: 'active', owner: { reference: ref(x.org) }, type: { coding: [{ system: 'https://fhir.dmp.esante.example/CodeSystem/dmp-device-type', code: 'integration-engine' }] } });
+    const token = await mint(ref(engine), 'system/*.cruds');
+    expect((await get(`DocumentReference?patient=${x.p1.id}`, token)).status).toBe(403);
+    for (const path of [`Patient?_id=${x.p1.id}&_revinclude=*&_include:iterate=*`, `Patient/${x.p1.id}/$everything`, `_history?_count=500`, `Practitioner?_id=${x.gp.id}&_revinclude=*`]) {
+      const res = await get(path, token);
+      const clinical = returned(res).filter((r) => /^(DocumentReference|Binary|List|Consent|Communication)\//.test(r));
+      expect([path, res.status < 500, clinical]).toEqual([path, true, []]);
+    }
+    expect((await get(`DocumentReference/${x.report.id}`, token)).status).toBe(404);
+    const overwrite = await send('PUT', `DocumentReference/${x.report.id}`, token, { ...document(x.p1, REPORT, ref(x.org)), id: x.report.id });
+    expect(overwrite.status).toBe(403);
+    expect((await get(`DocumentReference/${x.report.id}`, tok.gp)).body.author[0].reference).toBe(ref(x.gp));
+  });
+});
+
+describe('break-glass applies to one named record', () => {
+  it('is refused on a search naming no patient and on a batch, and opens nothing else', async () => {
+    const doctor = await create({ resourceType: 'Practitioner', name: [{ family: `Urgences-${RUN}` }] });
+    await create({ resourceType: 'PractitionerRole', active: true, practitioner: { reference: ref(doctor) }, code: [{ coding: [{ system: G15, code: '10' }] }] });
+    const token = await mint(ref(doctor));
+    const glass = { 'x-break-glass': 'patient unconscious' };
+    expect((await get(`DocumentReference?description=doc%20${RUN}`, token, glass)).status).toBe(400);
+    const batch = await http(t.base, '', { method: 'POST', headers: { ...as(token), ...glass }, json: { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url: `DocumentReference?patient=${x.p1.id}` } }] } });
+    expect(batch.status).toBe(400);
+    // opening p2 does not open p1 in the same request
+    const res = await get(`DocumentReference?patient=${x.p2.id}&_revinclude=Consent:patient`, token, glass);
+    expect(res.status).toBe(200);
+    expect(returned(res).filter((r) => [ref(x.report), ref(x.psych)].includes(r))).toEqual([]);
+    expect((await get(`DocumentReference/${x.report.id}`, token, glass)).status).toBe(200);
+    expect((await get(`DocumentReference/${x.report.id}`, token)).status).toBe(403);
   });
 });
