@@ -9,6 +9,7 @@ import type { Route } from '../interactions/dispatch';
 import type { FhirRequest, InteractionContext } from '../interactions/types';
 import { OPERATIONS } from '../operations/registry';
 import { INTERNAL_ACCESS, Session, StoreAccess } from '../store/session';
+import type { Visibility } from '../store/visibility';
 import { authorize, PolicySetup } from './authorize';
 import { certificateClaims, resolveActor } from './resolveActor';
 
@@ -80,6 +81,26 @@ export function checkScopes(actor: Actor, r: Route, req: FhirRequest): void {
 }
 
 /**
+ * The types the token's scopes let the caller read (`r` or `s`), as a bound on every row a
+ * statement touches: a scope checked only on the addressed type would let `_include`,
+ * `_revinclude`, `_has`, chains and `$everything` reach the others. Undefined: every type.
+ */
+export function scopedReadTypes(actor: Actor): string[] | undefined {
+  if (actor.kind === 'admin') return undefined;
+  const contexts = scopeContexts(actor);
+  const reading = actor.scopes.filter((s) => contexts.includes(s.context) && /[rs]/.test(s.operations));
+  if (reading.some((s) => s.resourceType === '*')) return undefined;
+  return [...new Set(reading.map((s) => s.resourceType))];
+}
+
+/** The policy's visibility narrowed to the types the scopes let the caller read. */
+export function scopedVisibility(visibility: Visibility, actor: Actor): Visibility {
+  const types = scopedReadTypes(actor);
+  if (!types) return visibility;
+  return { ...visibility, resourceTypes: visibility.resourceTypes ? visibility.resourceTypes.filter((t) => types.includes(t)) : types };
+}
+
+/**
  * Who calls and what they may do, for one HTTP request: the verified token (or, without
  * one, the verified client certificate of the connection), the actor behind it, the
  * scopes, then the policy's decision as the access every session of this request carries
@@ -108,6 +129,7 @@ export async function authenticate(ctx: InteractionContext, auth: AuthSetup, r: 
   const access = await authorize(facts, auth.policy, { actor, breakGlass: req.headers['x-break-glass'] }, r, req);
   return {
     ...access,
+    visibility: scopedVisibility(access.visibility, actor),
     caller,
     checkInteraction: (entry: Route, entryReq: FhirRequest) => checkScopes(actor, entry, entryReq),
   };

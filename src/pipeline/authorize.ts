@@ -112,6 +112,11 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
     visibility,
     async checkWrites(s: Session, writes: VersionWrite[]): Promise<void> {
       for (const w of writes) {
+        // a PUT that creates (nothing this caller can see has the id) onto a row hidden from them would overwrite it: refused
+        // before the statement runs, without saying what the row is
+        if (w.previousCompartment === undefined && w.method === 'PUT' && (await peekResource(s, w.resourceType, w.id))) {
+          throw new Forbidden(`${w.resourceType}/${w.id} cannot be created with this id: create the resource with POST`);
+        }
         const compartments = [w.compartment, ...(w.previousCompartment !== undefined && w.previousCompartment !== w.compartment ? [w.previousCompartment] : [])];
         for (const compartment of compartments) {
           // an administrator opening or changing a record's identity does not need the record open

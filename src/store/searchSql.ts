@@ -239,9 +239,11 @@ function paramCondition(ctx: SqlContext, clause: ParamClause, r: string): string
   }
   if (clause.code === '_list') {
     // members of List/[id]: its entry.item references (List's `item` parameter)
+    // the List is read as the caller may read it: a List hidden from them selects nothing
     return '(' + clause.values.map((v) => {
       const l = alias(ctx, 'l');
-      return `EXISTS (SELECT 1 FROM idx_reference ${l} WHERE ${l}.resource_type = 'List' AND ${l}.resource_id = ${bind(ctx, v.value)} AND ${l}.param = 'item' AND ${l}.target_type = ${r}.resource_type AND ${l}.target_id = ${r}.id)`;
+      const list = alias(ctx, 'r');
+      return `EXISTS (SELECT 1 FROM idx_reference ${l} JOIN resource ${list} ON ${ownerJoin(l, list)} WHERE ${l}.resource_type = 'List' AND ${l}.resource_id = ${bind(ctx, v.value)} AND ${l}.param = 'item' AND ${l}.target_type = ${r}.resource_type AND ${l}.target_id = ${r}.id AND NOT ${list}.deleted${constraintConditions(ctx, list, 'List')})`;
     }).join(' OR ') + ')';
   }
   if (clause.type === 'composite') {
@@ -390,10 +392,20 @@ function documentRuleCondition(ctx: SqlContext, r: string, rule: DocumentRule): 
   return `(${parts.join(' AND ')})`;
 }
 
+/**
+ * Whether the row r carries one of these labels. A deleted resource has no index rows: its
+ * labels are those of the version it deleted (its history stays readable, and must stay
+ * hidden as that version was).
+ */
 function labelExists(ctx: SqlContext, r: string, rules: LabelRule[]): string {
   const s = alias(ctx, 's');
   const labels = rules.map((l) => `(${s}.code = ${bind(ctx, l.code)}${l.system ? ` AND ${s}.system = ${bind(ctx, l.system)}` : ''})`).join(' OR ');
-  return `EXISTS (SELECT 1 FROM idx_token ${s} WHERE ${ownerJoin(s, r)} AND ${s}.param = '_security' AND (${labels}))`;
+  const h = alias(ctx, 'h');
+  const e = alias(ctx, 'e');
+  const deletedLabels = rules.map((l) => `(${e}->>'code' = ${bind(ctx, l.code)}${l.system ? ` AND ${e}->>'system' = ${bind(ctx, l.system)}` : ''})`).join(' OR ');
+  return `(EXISTS (SELECT 1 FROM idx_token ${s} WHERE ${ownerJoin(s, r)} AND ${s}.param = '_security' AND (${labels}))
+    OR (${r}.deleted AND EXISTS (SELECT 1 FROM resource_history ${h} CROSS JOIN LATERAL jsonb_array_elements(COALESCE(${h}.body::jsonb -> 'meta' -> 'security', '[]'::jsonb)) ${e}
+      WHERE ${h}.compartment = ${r}.compartment AND ${h}.resource_type = ${r}.resource_type AND ${h}.id = ${r}.id AND ${h}.version_id = ${r}.version_id - 1 AND (${deletedLabels}))))`;
 }
 
 /**
@@ -401,14 +413,24 @@ function labelExists(ctx: SqlContext, r: string, rules: LabelRule[]): string {
  * `location` parameter) is visible only if one of them is visible to the caller.
  */
 function binaryFollowsDocument(ctx: SqlContext, r: string): string {
+  // relative or absolute, with or without /_history/{vid} (ids have no LIKE wildcard; `_` in `_history` matching any character only hides more)
+  const names = (url: string) =>
+    `(${url} = 'Binary/' || ${r}.id OR ${url} LIKE '%/Binary/' || ${r}.id OR ${url} LIKE 'Binary/' || ${r}.id || '/\_history/%' OR ${url} LIKE '%/Binary/' || ${r}.id || '/\_history/%')`;
   const pointing = (visibleOnly: boolean) => {
     const u = alias(ctx, 'u');
     const d = alias(ctx, 'd');
     return `EXISTS (SELECT 1 FROM idx_uri ${u} JOIN resource ${d} ON ${ownerJoin(u, d)}
       WHERE ${u}.compartment = ${r}.compartment AND ${u}.resource_type = 'DocumentReference' AND ${u}.param = 'location'
-        AND (${u}.value = 'Binary/' || ${r}.id OR ${u}.value LIKE '%/Binary/' || ${r}.id) AND NOT ${d}.deleted${visibleOnly ? constraintConditions(ctx, d, 'DocumentReference') : ''})`;
+        AND ${names(`${u}.value`)} AND NOT ${d}.deleted${visibleOnly ? constraintConditions(ctx, d, 'DocumentReference') : ''})`;
   };
-  return `(NOT ${pointing(false)} OR ${pointing(true)})`;
+  // a deleted document has no index rows: the version it deleted says where its content was, and that content stays hidden
+  const d = alias(ctx, 'd');
+  const h = alias(ctx, 'h');
+  const c = alias(ctx, 'c');
+  const pointedByDeleted = `EXISTS (SELECT 1 FROM resource ${d} JOIN resource_history ${h} ON ${h}.compartment = ${d}.compartment AND ${h}.resource_type = ${d}.resource_type AND ${h}.id = ${d}.id AND ${h}.version_id = ${d}.version_id - 1
+      CROSS JOIN LATERAL jsonb_array_elements(COALESCE(${h}.body::jsonb -> 'content', '[]'::jsonb)) ${c}
+      WHERE ${d}.compartment = ${r}.compartment AND ${d}.resource_type = 'DocumentReference' AND ${d}.deleted AND ${names(`(${c} -> 'attachment' ->> 'url')`)})`;
+  return `(NOT (${pointing(false)} OR ${pointedByDeleted}) OR ${pointing(true)})`;
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { ActingRole, Actor, Coding } from '../actor';
 import { decideRecord, decideWrite, MatrixView, PolicyContext, visibilityFor } from './decide';
-import { ACT_REASON_SYSTEM, ConsentFact, MASQUE_PS, RecordFacts, recordChoices, ROLE_SYSTEM } from './recordFacts';
+import { ACT_REASON_SYSTEM, ConsentFact, INVISIBLE_PATIENT, MASQUE_PS, RecordFacts, recordChoices, ROLE_SYSTEM } from './recordFacts';
 
 const NOW = Date.parse('2026-06-01T12:00:00Z');
 const LOINC = 'http://loinc.org';
@@ -100,7 +100,9 @@ describe('decideRecord for the other actors', () => {
     ['the patient, another record: 404 as if unknown', { ...base, kind: 'patient', id: 'p2' }, 'active', 404],
     ['the patient, own closed record', { ...base, kind: 'patient', id: 'p1' }, 'closed', 403],
     ['a legal representative of p1', { ...base, kind: 'related-person', id: 'rp', patientId: 'p1' }, 'active', 'allow'],
+    ['the patient, another closed record: 404 too (a 403 would tell it exists)', { ...base, kind: 'patient', id: 'p2' }, 'closed', 404],
     ['a legal representative of another patient', { ...base, kind: 'related-person', id: 'rp', patientId: 'p2' }, 'active', 404],
+    ['a legal representative of another patient, closed record', { ...base, kind: 'related-person', id: 'rp', patientId: 'p2' }, 'closed', 404],
     ['an administrator (types are bounded by visibility)', { ...base, kind: 'admin' }, 'active', 'allow'],
     ['a system', { ...base, kind: 'device', id: 'dev' }, 'active', 'allow'],
     ['a system, closed record', { ...base, kind: 'device', id: 'dev' }, 'closed', 403],
@@ -166,6 +168,20 @@ describe('decideWrite', () => {
     ['a practitioner with access does not change the patient identity', practitioner('d', [PHYSICIAN]), { resourceType: 'Patient', compartment: 'p1', resource: {} }, open, false],
     ['a patient does not change their identity', { ...base, kind: 'patient', id: 'p1' }, { resourceType: 'Patient', compartment: 'p1', resource: {} }, { allow: true, basis: 'own-record' }, false],
     ['a patient does not write Practitioners', { ...base, kind: 'patient', id: 'p1' }, { resourceType: 'Practitioner', compartment: '', resource: {} }, undefined, false],
+    ['a practitioner with access does not write the audit trail', practitioner('d', [PHYSICIAN]), { resourceType: 'AuditEvent', compartment: 'p1', resource: {} }, open, false],
+    ['nor deletes it', practitioner('d', [PHYSICIAN]), { resourceType: 'AuditEvent', compartment: 'p1', resource: {}, previous: {}, deletion: true }, open, false],
+    ['an administrator does not write the audit trail', { ...base, kind: 'admin' }, { resourceType: 'AuditEvent', compartment: '', resource: {} }, undefined, false],
+    ['a practitioner does not name legal representatives', practitioner('d', [PHYSICIAN]), { resourceType: 'RelatedPerson', compartment: 'p1', resource: {} }, open, false],
+    ['the author deletes their document (a deletion has no type for the matrix)', practitioner('d', [NURSE]), { resourceType: 'DocumentReference', compartment: 'p1', resource: {}, previous: { author: [{ reference: 'Practitioner/d' }] }, deletion: true }, open, true],
+    ['another professional does not', practitioner('x', [PHYSICIAN]), { resourceType: 'DocumentReference', compartment: 'p1', resource: {}, previous: { author: [{ reference: 'Practitioner/d' }] }, deletion: true }, open, false],
+    ['a professional does not remove the patient\'s mask', practitioner('d', [PHYSICIAN]), { ...doc(REPORT), resource: {}, previous: { author: [{ reference: 'Practitioner/d' }], meta: { security: [MASQUE_PS] } } }, open, false],
+    ['nor add it', practitioner('d', [PHYSICIAN]), { ...doc(REPORT), resource: { meta: { security: [MASQUE_PS] } }, previous: { author: [{ reference: 'Practitioner/d' }] } }, open, false],
+    ['a professional keeping the mask rewrites the document', practitioner('d', [PHYSICIAN]), { ...doc(REPORT), resource: { meta: { security: [MASQUE_PS] } }, previous: { meta: { security: [MASQUE_PS] } } }, open, true],
+    ['the author removes an invisibility label', practitioner('d', [PHYSICIAN]), { ...doc(REPORT), resource: {}, previous: { author: [{ reference: 'Practitioner/d' }], meta: { security: [INVISIBLE_PATIENT] } } }, open, true],
+    ['another professional does not', practitioner('x', [PHYSICIAN]), { ...doc(REPORT), resource: {}, previous: { author: [{ reference: 'Practitioner/d' }], meta: { security: [INVISIBLE_PATIENT] } } }, open, false],
+    ['a patient deposits a Binary', { ...base, kind: 'patient', id: 'p1' }, { resourceType: 'Binary', compartment: 'p1', resource: {} }, { allow: true, basis: 'own-record' }, true],
+    ['a patient does not rewrite a stored Binary', { ...base, kind: 'patient', id: 'p1' }, { resourceType: 'Binary', compartment: 'p1', resource: {}, previous: {} }, { allow: true, basis: 'own-record' }, false],
+    ['nor delete it', { ...base, kind: 'patient', id: 'p1' }, { resourceType: 'Binary', compartment: 'p1', resource: {}, previous: {}, deletion: true }, { allow: true, basis: 'own-record' }, false],
   ] as [string, Actor, any, any, boolean][])('%s', (_n, actor, target, rec, allowed) => {
     expect(decideWrite(actor, target, rec, pc()).allow).toBe(allowed);
   });

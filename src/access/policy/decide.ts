@@ -47,6 +47,10 @@ export const ADMIN_WRITE_TYPES = [...DIRECTORY_TYPES, ...CONFORMANCE_TYPES, 'Pat
 /** Systems find the patient they deposit for; they read no clinical content. */
 export const DEVICE_READ_TYPES = [...SHARED_TYPES, 'Patient'];
 export const DEVICE_WRITE_TYPES = ['DocumentReference', 'Binary', 'List', 'Provenance'];
+/** Written by the server alone (the audit trail), never through the API by an actor. */
+export const SERVER_WRITTEN_TYPES = ['AuditEvent'];
+/** In a record, but the directory's: administrators write them (a legal representative is named by them, not by a professional). */
+export const RECORD_DIRECTORY_TYPES = ['RelatedPerson'];
 /** What a patient (or legal representative) writes in their own record: documents and choices. */
 export const PATIENT_WRITE_TYPES = ['DocumentReference', 'Binary', 'List', 'Consent', 'Communication', 'Observation', 'QuestionnaireResponse'];
 
@@ -54,6 +58,9 @@ const ref = (type: string, id: string) => `${type}/${id}`;
 
 /** May this actor enter this patient's record at all, to read or to write? */
 export function decideRecord(actor: Actor, record: RecordFacts, action: 'read' | 'write', pc: PolicyContext): RecordDecision {
+  // another patient's record is not known to a patient or a legal representative, open or closed: a 403 would tell them it exists
+  if (actor.kind === 'patient' && actor.id !== record.patientId) return deny(404, 'not-known', 'not known');
+  if (actor.kind === 'related-person' && actor.patientId !== record.patientId) return deny(404, 'not-known', 'not known');
   if (record.state !== 'active') return deny(403, 'closed', `The record of Patient/${record.patientId} is closed: nobody may read or write it`);
   switch (actor.kind) {
     case 'admin':
@@ -146,6 +153,22 @@ const references = (list: unknown): string[] => (Array.isArray(list) ? list.map(
 
 const isRecordType = (t: WriteTarget) => t.compartment !== '';
 
+const hasLabel = (resource: Record<string, any> | undefined, label: Coding) =>
+  Array.isArray(resource?.meta?.security) && resource!.meta.security.some((c: any) => c?.code === label.code && (c?.system ?? undefined) === label.system);
+
+/**
+ * A professional (or a system) rewriting a document keeps the patient's mask as it is (only
+ * the patient sets and removes it); the invisibility labels are the author's to change.
+ */
+function labelChangeRefusal(target: WriteTarget, isAuthor: boolean): string | undefined {
+  if (target.resourceType !== 'DocumentReference' || !target.previous || target.deletion) return undefined;
+  if (hasLabel(target.previous, MASQUE_PS) !== hasLabel(target.resource, MASQUE_PS)) return 'Only the patient sets or removes the mask (MASQUE_PS) of a document';
+  if (!isAuthor && [INVISIBLE_PATIENT, INVISIBLE_REPRESENTANTS_LEGAUX].some((l) => hasLabel(target.previous, l) !== hasLabel(target.resource, l))) {
+    return 'Only the author of a document sets or removes its invisibility labels';
+  }
+  return undefined;
+}
+
 /**
  * May this actor write this resource? `record` is the decision on the record the resource
  * belongs to (absent outside any record). Reading rights are checked separately: a write
@@ -155,6 +178,8 @@ export function decideWrite(actor: Actor, target: WriteTarget, record: RecordDec
   const type = target.resourceType;
   // identity is the record's: administrators open and change it, nobody else
   if (type === 'Patient' && actor.kind !== 'admin') return { allow: false, status: 403, reason: 'Only administrators write Patient resources (the record identity)' };
+  // the audit trail is the server's record of what was done: nobody forges or erases it
+  if (SERVER_WRITTEN_TYPES.includes(type)) return { allow: false, status: 403, reason: `${type} resources are written by the server only` };
   // a professional's own declared consent is how they open a record: only a block or a closed record refuses it
   const opening = actor.kind === 'practitioner' && type === 'Consent' && record && !record.allow && (record.refusal === 'no-consent' || record.refusal === 'break-glass-refused');
   if (record && !record.allow && !opening) return record;
@@ -166,6 +191,8 @@ export function decideWrite(actor: Actor, target: WriteTarget, record: RecordDec
       if (type === 'DocumentReference' && !pc.matrix.deviceMayWrite(actorDeviceType(actor), target.documentType, target.documentClass)) {
         return { allow: false, status: 403, reason: `This system may not deposit documents of type ${codeText(target.documentType)}` };
       }
+      const labels = labelChangeRefusal(target, false);
+      if (labels) return { allow: false, status: 403, reason: labels };
       return { allow: true, basis: 'system' };
     }
     case 'patient':
@@ -182,6 +209,8 @@ export function decideWrite(actor: Actor, target: WriteTarget, record: RecordDec
       if (type === 'DocumentReference' && target.previous && !references(target.previous.author).includes(self)) {
         return { allow: false, status: 403, reason: 'A patient changes or deletes only the documents they deposited' };
       }
+      // a Binary is a document's content and names no author: a patient deposits a new one, never rewrites or deletes one
+      if (type === 'Binary' && target.previous) return { allow: false, status: 403, reason: 'A patient does not change or delete a stored Binary: deposit a new one' };
       return { allow: true, basis: actor.kind === 'patient' ? 'own-record' : 'legal-representative' };
     }
     case 'practitioner': {
@@ -189,12 +218,17 @@ export function decideWrite(actor: Actor, target: WriteTarget, record: RecordDec
         return { allow: false, status: 403, reason: `${type} outside a patient record is written by administrators` };
       }
       if (type === 'Consent') return declaredConsentWrite(actor.id, target, record);
+      if (RECORD_DIRECTORY_TYPES.includes(type)) return { allow: false, status: 403, reason: `${type} resources are written by administrators` };
+      const isAuthor = Boolean(target.previous) && references(target.previous!.author).includes(ref('Practitioner', actor.id));
       // only the author deletes a document (A12 of the reference)
-      if (type === 'DocumentReference' && target.deletion && target.previous && !references(target.previous.author).includes(ref('Practitioner', actor.id))) {
+      if (type === 'DocumentReference' && target.deletion && target.previous && !isAuthor) {
         return { allow: false, status: 403, reason: 'Only the author of a document deletes it' };
       }
       if (!record?.allow) return { allow: false, status: 403, reason: 'No record' };
-      if (type === 'DocumentReference' && !actor.roles.some((r) => pc.matrix.mayWrite(r, target.documentType, target.documentClass))) {
+      const labels = labelChangeRefusal(target, isAuthor);
+      if (labels) return { allow: false, status: 403, reason: labels };
+      // a deletion carries no document type (the author's right to delete is checked above)
+      if (type === 'DocumentReference' && !target.deletion && !actor.roles.some((r) => pc.matrix.mayWrite(r, target.documentType, target.documentClass))) {
         return { allow: false, status: 403, reason: `The habilitation matrix does not let Practitioner/${actor.id}'s profession write documents of type ${codeText(target.documentType)}` };
       }
       return { allow: true, basis: record.basis };

@@ -1,0 +1,475 @@
+import crypto from 'node:crypto';
+import { http, startTarget, Target } from '../harness';
+
+/**
+ * Probes of the access contract (ACCESS.md, docs/decisions/008-access-model.md) from
+ * outside, over HTTP, with real tokens: each test is named for the rule it holds the
+ * server to, and tries a path around it (scopes through includes, writes to hidden ids,
+ * history after deletion, Binaries reached by another URL, 403 against 404 …).
+ */
+let t: Target;
+beforeAll(async () => {
+  t = await startTarget();
+});
+afterAll(() => t.close());
+
+const G15 = 'https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante';
+const R38 = 'https://mos.esante.gouv.fr/NOS/TRE_R38-SpecialiteOrdinale/FHIR/TRE-R38-SpecialiteOrdinale';
+const A03 = 'https://mos.esante.gouv.fr/NOS/TRE_A03-ClasseDocument/FHIR/TRE-A03-ClasseDocument';
+const A07 = 'https://mos.esante.gouv.fr/NOS/TRE_A07-StatutVisibiliteDocument/FHIR/TRE-A07-StatutVisibiliteDocument';
+const LOINC = 'http://loinc.org';
+const REPORT = { code: '11488-4', cls: '10' };
+const PSYCH = { code: '68599-0', cls: '11' };
+const RUN = crypto.randomBytes(3).toString('hex');
+
+type Json = Record<string, any>;
+const as = (token: string) => ({ authorization: `Bearer ${token}` });
+const ref = (r: Json) => `${r.resourceType}/${r.id}`;
+
+async function create(resource: Json, token?: string): Promise<Json> {
+  const res = await http(t.base, resource.resourceType, { method: 'POST', json: resource, headers: token ? as(token) : {} });
+  if (res.status !== 201) throw new Error(`create ${resource.resourceType} answered ${res.status}: ${res.text}`);
+  return res.body;
+}
+const get = (path: string, token: string, headers: Record<string, string> = {}) => http(t.base, path, { headers: { ...as(token), ...headers } });
+const send = (method: string, path: string, token: string, json?: unknown, headers: Record<string, string> = {}) =>
+  http(t.base, path, { method, headers: { ...as(token), ...headers }, ...(json !== undefined ? { json } : {}) });
+const mint = (fhirUser: string | undefined, scope = 'user/*.cruds', extra: Json = {}) =>
+  t.issuer!.mint({ sub: fhirUser ?? 'admin-1', ...(fhirUser ? { fhirUser } : {}), scope, ...extra });
+
+function consent(patient: Json, performer: string, provision: Json, policy = 'OPTIN'): Json {
+  return {
+    resourceType: 'Consent',
+    status: 'active',
+    scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
+    category: [{ coding: [{ system: LOINC, code: '59284-0' }] }],
+    patient: { reference: ref(patient) },
+    dateTime: new Date().toISOString(),
+    performer: [{ reference: performer }],
+    policyRule: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: policy }] },
+    provision,
+  };
+}
+const ircp = (who: string) => ({ role: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'IRCP' }] }, reference: { reference: who } });
+const pcp = (who: string) => ({ role: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-RoleCode', code: 'PCP' }] }, reference: { reference: who } });
+
+function document(patient: Json, type: { code: string; cls: string }, author: string, labels: string[] = [], url?: string): Json {
+  return {
+    resourceType: 'DocumentReference',
+    status: 'current',
+    ...(labels.length ? { meta: { security: labels.map((code) => ({ system: A07, code })) } } : {}),
+    type: { coding: [{ system: LOINC, code: type.code }] },
+    category: [{ coding: [{ system: A03, code: type.cls }] }],
+    subject: { reference: ref(patient) },
+    author: [{ reference: author }],
+    description: `doc ${RUN}`,
+    content: [{ attachment: url ? { contentType: 'text/plain', url } : { contentType: 'text/plain', data: 'dGVzdA==' } }],
+  };
+}
+const binary = (patient: Json, text: string) => ({ resourceType: 'Binary', contentType: 'text/plain', securityContext: { reference: ref(patient) }, data: Buffer.from(text).toString('base64') });
+
+/** The ids of every resource in an answer, however nested, but OperationOutcomes and Bundles. */
+function resourcesIn(value: unknown, out: string[] = []): string[] {
+  if (Array.isArray(value)) for (const v of value) resourcesIn(v, out);
+  else if (value && typeof value === 'object') {
+    const o = value as Json;
+    if (typeof o.resourceType === 'string' && o.resourceType !== 'OperationOutcome' && o.resourceType !== 'Bundle' && typeof o.id === 'string') out.push(`${o.resourceType}/${o.id}`);
+    for (const v of Object.values(o)) resourcesIn(v, out);
+  }
+  return out;
+}
+const returned = (res: { text: string }) => resourcesIn(res.text ? JSON.parse(res.text) : null);
+
+const x: Json = {};
+const tok: Record<string, string> = {};
+
+beforeAll(async () => {
+  const practitioner = (name: string) => create({ resourceType: 'Practitioner', name: [{ family: `${name}-${RUN}` }] });
+  const role = (p: Json, profession: string, extra: Json = {}) =>
+    create({ resourceType: 'PractitionerRole', active: true, practitioner: { reference: ref(p) }, code: [{ coding: [{ system: G15, code: profession }] }], ...extra });
+  x.gp = await practitioner('Generaliste');
+  await role(x.gp, '10', { specialty: [{ coding: [{ system: R38, code: 'SM54' }] }] });
+  x.other = await practitioner('Autre');
+  await role(x.other, '10', { specialty: [{ coding: [{ system: R38, code: 'SM54' }] }] });
+  x.nurse = await practitioner('Infirmier');
+  await role(x.nurse, '60');
+  x.gpRole = await role(x.gp, '10');
+  x.inactiveRole = await role(x.gp, '10', { active: false });
+  x.pastRole = await role(x.gp, '10', { period: { start: '2000-01-01', end: '2010-01-01' } });
+  x.retiring = await practitioner('Retraite');
+  await role(x.retiring, '10', { period: { start: '2000-01-01', end: '2010-01-01' } });
+  x.deletedPractitioner = await practitioner('Supprime');
+  await send('DELETE', ref(x.deletedPractitioner), t.token!);
+  x.org = await create({ resourceType: 'Organization', name: `Org ${RUN}` });
+
+  x.p1 = await create({ resourceType: 'Patient', name: [{ family: `Un-${RUN}` }], birthDate: '1970-01-01' });
+  x.p2 = await create({ resourceType: 'Patient', name: [{ family: `Deux-${RUN}` }], birthDate: '1980-01-01' });
+  x.deletedPatient = await create({ resourceType: 'Patient', name: [{ family: `Efface-${RUN}` }] });
+  await send('DELETE', ref(x.deletedPatient), t.token!);
+  x.closed = await create({ resourceType: 'Patient', active: false, name: [{ family: `Ferme-${RUN}` }], birthDate: '1960-01-01' });
+  x.minor = await create({ resourceType: 'Patient', name: [{ family: `Mineur-${RUN}` }], birthDate: '2015-01-01' });
+  x.parent = await create({ resourceType: 'RelatedPerson', active: true, patient: { reference: ref(x.minor) }, relationship: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-RoleCode', code: 'PRN' }] }] });
+
+  x.report = await create(document(x.p1, REPORT, ref(x.gp)));
+  x.psych = await create(document(x.p1, PSYCH, ref(x.gp)));
+  x.maskedBinary = await create(binary(x.p1, `masked ${RUN}`));
+  x.masked = await create(document(x.p1, REPORT, ref(x.other), ['MASQUE_PS'], ref(x.maskedBinary)));
+  x.unannounced = await create(document(x.p1, REPORT, ref(x.gp), ['INVISIBLE_PATIENT']));
+  x.minorSecret = await create(document(x.minor, REPORT, ref(x.gp), ['INVISIBLE_REPRESENTANTS_LEGAUX']));
+  x.closedDoc = await create(document(x.closed, REPORT, ref(x.gp)));
+
+  tok.gp = await mint(ref(x.gp));
+  tok.other = await mint(ref(x.other));
+  tok.nurse = await mint(ref(x.nurse));
+  tok.p1 = await mint(ref(x.p1), 'patient/*.cruds');
+  tok.p2 = await mint(ref(x.p2), 'patient/*.cruds');
+  tok.parent = await mint(ref(x.parent), 'patient/*.cruds');
+  tok.admin = await mint(undefined, 'admin');
+
+  tok.retiring = await mint(ref(x.retiring));
+  for (const [who, token] of [[x.gp, tok.gp], [x.other, tok.other], [x.nurse, tok.nurse], [x.retiring, tok.retiring]] as const) {
+    await create(consent(x.p1, ref(who), { type: 'permit', actor: [ircp(ref(who))] }), token);
+  }
+  await create(consent(x.minor, ref(x.gp), { type: 'permit', actor: [ircp(ref(x.gp))] }), tok.gp);
+  x.p2consent = await create(consent(x.p2, ref(x.p2), { type: 'deny', actor: [ircp(ref(x.other))] }, 'OPTOUT'), tok.p2);
+});
+
+describe('scopes bound what an application may ask, through every path', () => {
+  it('a patient/Patient.rs token gets no DocumentReference through _revinclude', async () => {
+    const narrow = await mint(ref(x.p1), 'patient/Patient.rs');
+    const res = await get(`Patient?_id=${x.p1.id}&_revinclude=DocumentReference:subject&_revinclude=Consent:patient`, narrow);
+    expect(res.status).toBe(200);
+    expect(returned(res)).toEqual([ref(x.p1)]);
+  });
+  it('a patient/Patient.r token gets nothing but the Patient from $everything', async () => {
+    const narrow = await mint(ref(x.p1), 'patient/Patient.r');
+    const res = await get(`Patient/${x.p1.id}/$everything`, narrow);
+    expect(returned(res).filter((r) => !r.startsWith('Patient/'))).toEqual([]);
+  });
+  it('a patient/Patient.rs token cannot tell which document types exist through _has', async () => {
+    const narrow = await mint(ref(x.p1), 'patient/Patient.rs');
+    const res = await get(`Patient?_has:DocumentReference:subject:type=${PSYCH.code}`, narrow);
+    expect(returned(res)).toEqual([]);
+  });
+});
+
+describe('a hidden resource is written as if it did not exist, and stays intact', () => {
+  it('PUT to the id of a document hidden by the matrix does not overwrite it and is refused without showing it', async () => {
+    const body = { ...document(x.p1, REPORT, ref(x.nurse)), id: x.psych.id };
+    const res = await send('PUT', `DocumentReference/${x.psych.id}`, tok.nurse, body);
+    // refused before any statement runs (it used to fail in the database, 409 "concurrent write" after three attempts)
+    expect(res.status).toBe(403);
+    expect(res.text).not.toContain(PSYCH.code);
+    expect(res.status).toBeLessThan(500);
+    const stored = await get(`DocumentReference/${x.psych.id}`, tok.gp);
+    expect(stored.body.type.coding[0].code).toBe(PSYCH.code);
+    expect(stored.body.meta.versionId).toBe('1');
+  });
+  it('PUT by the patient to the id of a document invisible to them does not overwrite it', async () => {
+    const body = { ...document(x.p1, REPORT, ref(x.p1)), id: x.unannounced.id };
+    const res = await send('PUT', `DocumentReference/${x.unannounced.id}`, tok.p1, body);
+    expect(res.status).toBe(403);
+    const stored = await get(`DocumentReference/${x.unannounced.id}`, tok.gp);
+    expect(stored.body.author[0].reference).toBe(ref(x.gp));
+    expect(stored.body.meta.versionId).toBe('1');
+  });
+  it('PATCH and DELETE of a hidden document answer as for a missing one and leave it alone', async () => {
+    const missing = crypto.randomUUID();
+    const patch = [{ op: 'replace', path: '/description', value: 'changed' }];
+    const hdr = { 'content-type': 'application/json-patch+json' };
+    const a = await http(t.base, `DocumentReference/${x.psych.id}`, { method: 'PATCH', body: JSON.stringify(patch), headers: { ...as(tok.nurse), ...hdr } });
+    const b = await http(t.base, `DocumentReference/${missing}`, { method: 'PATCH', body: JSON.stringify(patch), headers: { ...as(tok.nurse), ...hdr } });
+    expect([a.status, a.text.replace(x.psych.id, 'ID')]).toEqual([b.status, b.text.replace(missing, 'ID')]);
+    const c = await send('DELETE', `DocumentReference/${x.psych.id}`, tok.nurse);
+    const d = await send('DELETE', `DocumentReference/${missing}`, tok.nurse);
+    expect(c.status).toBe(d.status);
+    expect((await get(`DocumentReference/${x.psych.id}`, tok.gp)).body.description).toBe(`doc ${RUN}`);
+  });
+  it('a conditional delete does not delete a hidden row, a conditional create does not return it', async () => {
+    expect((await send('DELETE', `DocumentReference?_id=${x.psych.id}`, tok.nurse)).status).toBe(204);
+    expect((await get(`DocumentReference/${x.psych.id}`, tok.gp)).status).toBe(200);
+    const res = await send('POST', 'DocumentReference', tok.nurse, document(x.p1, REPORT, ref(x.nurse)), { 'if-none-exist': `_id=${x.psych.id}` });
+    expect(res.status).toBe(201);
+    expect(res.body.id).not.toBe(x.psych.id);
+  });
+  it('a conditional reference does not resolve to a hidden resource', async () => {
+    const body = { ...document(x.p1, REPORT, ref(x.nurse)), relatesTo: [{ code: 'appends', target: { reference: `DocumentReference?_id=${x.psych.id}` } }] };
+    const res = await send('POST', '', tok.nurse, { resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'POST', url: 'DocumentReference' }, resource: body }] });
+    expect(res.status).toBe(412);
+  });
+});
+
+describe('a single hidden resource is a 404 exactly like a missing id', () => {
+  it('the 404 of a hidden document is byte for byte the 404 of a missing one (read, vread, history, $validate)', async () => {
+    const missing = crypto.randomUUID();
+    for (const path of ['DocumentReference/ID', 'DocumentReference/ID/_history/1', 'DocumentReference/ID/_history', 'DocumentReference/ID/$validate']) {
+      const hidden = await get(path.replace('ID', x.psych.id), tok.nurse);
+      const unknown = await get(path.replace('ID', missing), tok.nurse);
+      expect([path, hidden.status, hidden.text.split(x.psych.id).join('ID')]).toEqual([path, unknown.status, unknown.text.split(missing).join('ID')]);
+      expect(hidden.status).toBe(404);
+    }
+  });
+  it('a patient cannot tell another record or its documents from missing ones, even a closed record', async () => {
+    for (const [token, path] of [
+      [tok.p1, `Patient/${x.closed.id}`],
+      [tok.p1, `DocumentReference/${x.closedDoc.id}`],
+      [tok.parent, `DocumentReference/${x.closedDoc.id}`],
+      [tok.p1, `Patient/${x.p2.id}`],
+    ]) {
+      const res = await get(path, token);
+      expect([path, res.status]).toEqual([path, 404]);
+    }
+  });
+  it("a patient reads no other patient's Consent, by id or by search", async () => {
+    expect((await get(`Consent/${x.p2consent.id}`, tok.p1)).status).toBe(404);
+    expect(returned(await get(`Consent?patient=${x.p2.id}`, tok.p1))).toEqual([]);
+    expect(returned(await get(`Consent?_id=${x.p2consent.id}`, tok.p1))).toEqual([]);
+  });
+});
+
+describe('history keeps the labels and the matrix after a deletion', () => {
+  it('a deleted document invisible to the patient stays invisible in vread and history', async () => {
+    const doc = await create(document(x.p1, REPORT, ref(x.gp), ['INVISIBLE_PATIENT']), tok.gp);
+    expect((await send('DELETE', `DocumentReference/${doc.id}`, tok.gp)).status).toBe(200);
+    expect((await get(`DocumentReference/${doc.id}/_history/1`, tok.p1)).status).toBe(404);
+    expect(returned(await get(`DocumentReference/${doc.id}/_history`, tok.p1))).toEqual([]);
+    expect(returned(await get(`DocumentReference/_history?_count=200`, tok.p1))).not.toContain(ref(doc));
+  });
+  it('a masked document deleted by its author does not show to other professionals in history', async () => {
+    const doc = await create(document(x.p1, REPORT, ref(x.other), ['MASQUE_PS']), tok.other);
+    expect((await send('DELETE', `DocumentReference/${doc.id}`, tok.other)).status).toBe(200);
+    expect((await get(`DocumentReference/${doc.id}/_history/1`, tok.gp)).status).toBe(404);
+  });
+});
+
+describe('a Binary follows the DocumentReference that points to it', () => {
+  it('through a versioned URL', async () => {
+    const b = await create(binary(x.p1, `versioned ${RUN}`), tok.other);
+    await create(document(x.p1, REPORT, ref(x.other), ['MASQUE_PS'], `Binary/${b.id}/_history/1`), tok.other);
+    expect((await get(`Binary/${b.id}`, tok.other)).status).toBe(200);
+    expect((await get(`Binary/${b.id}`, tok.gp)).status).toBe(404);
+  });
+  it('through an absolute URL of this server', async () => {
+    const b = await create(binary(x.p1, `absolute ${RUN}`), tok.other);
+    await create(document(x.p1, REPORT, ref(x.other), ['MASQUE_PS'], `${t.base}/Binary/${b.id}`), tok.other);
+    expect((await get(`Binary/${b.id}`, tok.gp)).status).toBe(404);
+    expect((await get(`Binary/${b.id}`, tok.gp, { accept: 'text/plain' })).status).toBe(404);
+  });
+  it('after the document that points to it is deleted', async () => {
+    const b = await create(binary(x.p1, `deleted psych ${RUN}`), tok.gp);
+    const doc = await create(document(x.p1, PSYCH, ref(x.gp), [], ref(b)), tok.gp);
+    expect((await get(`Binary/${b.id}`, tok.nurse)).status).toBe(404);
+    expect((await send('DELETE', `DocumentReference/${doc.id}`, tok.gp)).status).toBe(200);
+    expect((await get(`Binary/${b.id}`, tok.nurse)).status).toBe(404);
+  });
+});
+
+describe('writes outside the caller\'s rights are refused', () => {
+  it('nobody but the server writes or deletes the audit trail (AuditEvent)', async () => {
+    const event = {
+      resourceType: 'AuditEvent',
+      type: { system: 'http://terminology.hl7.org/CodeSystem/audit-event-type', code: 'rest' },
+      recorded: new Date().toISOString(),
+      agent: [{ who: { reference: ref(x.gp) }, requestor: true }],
+      source: { observer: { display: 'forged' } },
+      entity: [{ what: { reference: ref(x.p1) } }],
+    };
+    expect((await send('POST', 'AuditEvent', tok.gp, event)).status).toBe(403);
+    expect((await send('POST', 'AuditEvent', tok.p1, event)).status).toBe(403);
+  });
+  it('a professional does not create legal representatives (RelatedPerson is the directory, written by administrators)', async () => {
+    const rp = { resourceType: 'RelatedPerson', active: true, patient: { reference: ref(x.p1) } };
+    expect((await send('POST', 'RelatedPerson', tok.gp, rp)).status).toBe(403);
+  });
+  it('a patient does not rewrite the content of a document a professional deposited (its Binary)', async () => {
+    const b = await create(binary(x.p1, `report ${RUN}`), tok.gp);
+    await create(document(x.p1, REPORT, ref(x.gp), [], ref(b)), tok.gp);
+    const res = await send('PUT', `Binary/${b.id}`, tok.p1, { ...binary(x.p1, 'rewritten'), id: b.id });
+    expect(res.status).toBe(403);
+    expect((await send('DELETE', `Binary/${b.id}`, tok.p1)).status).toBe(403);
+  });
+  it('only the author deletes a document, and the author may', async () => {
+    const doc = await create(document(x.p1, REPORT, ref(x.gp)), tok.gp);
+    expect((await send('DELETE', `DocumentReference/${doc.id}`, tok.other)).status).toBe(403);
+    expect((await send('DELETE', `DocumentReference/${doc.id}`, tok.gp)).status).toBe(200);
+    // gone, or not known: a deleted document has no type left for the matrix to let through
+    expect([404, 410]).toContain((await get(`DocumentReference/${doc.id}`, tok.gp)).status);
+    expect((await get(`DocumentReference/${doc.id}`, t.token!)).status).toBe(410);
+  });
+  it('only the author sets or removes the invisibility labels: another professional cannot reveal a document to the patient', async () => {
+    const unannounced = await get(`DocumentReference/${x.unannounced.id}`, tok.nurse);
+    expect(unannounced.status).toBe(200);
+    const { meta: _meta, ...rest } = unannounced.body;
+    expect((await send('PUT', `DocumentReference/${x.unannounced.id}`, tok.nurse, rest)).status).toBe(403);
+    expect((await get(`DocumentReference/${x.unannounced.id}`, tok.p1)).status).toBe(404);
+  });
+  it('only the patient sets or removes the mask: the treating physician cannot unmask by rewriting the document', async () => {
+    const designation = await create(consent(x.p1, ref(x.p1), { type: 'permit', actor: [pcp(ref(x.gp))] }), tok.p1);
+    try {
+      const masked = await get(`DocumentReference/${x.masked.id}`, tok.gp);
+      expect(masked.status).toBe(200);
+      const { meta: _meta, ...rest } = masked.body;
+      const res = await send('PUT', `DocumentReference/${x.masked.id}`, tok.gp, rest);
+      expect(res.status).toBe(403);
+    } finally {
+      await send('DELETE', `Consent/${designation.id}`, tok.p1);
+    }
+    expect((await get(`DocumentReference/${x.masked.id}`, tok.nurse)).status).toBe(404);
+  });
+});
+
+describe('_list and chains read the List only as the caller may', () => {
+  it('a List in a record closed to the caller does not select its members', async () => {
+    const list = await create({ resourceType: 'List', status: 'current', mode: 'working', subject: { reference: ref(x.p1) }, entry: [{ item: { reference: ref(x.gp) } }] }, tok.gp);
+    expect(returned(await get(`Practitioner?_list=${list.id}`, tok.gp))).toEqual([ref(x.gp)]);
+    expect(returned(await get(`Practitioner?_list=${list.id}`, tok.p2))).toEqual([]);
+    expect(returned(await get(`Practitioner?_list=${list.id}`, tok.admin))).toEqual([]);
+  });
+});
+
+describe('administrators and legal representatives reach nothing hidden through any path', () => {
+  it('an administrator gets no clinical content through _revinclude, _include:iterate, _has or system history', async () => {
+    for (const path of [
+      `Patient?_id=${x.p1.id}&_revinclude=*`,
+      `Patient?_id=${x.p1.id}&_revinclude=DocumentReference:subject&_revinclude=Consent:patient`,
+      `Practitioner?_id=${x.gp.id}&_revinclude=*&_include:iterate=*`,
+      `_history?_count=500`,
+      `Patient/${x.p1.id}/$everything?_type=DocumentReference,Consent,Binary`,
+    ]) {
+      const res = await get(path, tok.admin);
+      expect([path, res.status < 500]).toEqual([path, true]);
+      const clinical = returned(res).filter((r) => /^(DocumentReference|Binary|List|Communication|Consent)\//.test(r));
+      expect([path, clinical]).toEqual([path, []]);
+    }
+    expect(returned(await get(`Patient?_has:DocumentReference:subject:type=${PSYCH.code}`, tok.admin))).toEqual([]);
+  });
+  it("a legal representative never reaches the minor's protected document", async () => {
+    for (const path of [
+      `Patient/${x.minor.id}/$everything?_count=200`,
+      `Patient?_id=${x.minor.id}&_revinclude=*`,
+      `DocumentReference/_history?_count=200`,
+      `Patient/${x.minor.id}/*?_count=200`,
+      `DocumentReference?_id=${x.minorSecret.id}`,
+      `DocumentReference/${x.minorSecret.id}/_history/1`,
+    ]) {
+      const res = await get(path, tok.parent);
+      expect([path, returned(res).includes(ref(x.minorSecret))]).toEqual([path, false]);
+    }
+    expect(returned(await get(`Patient?_has:DocumentReference:subject:_security=INVISIBLE_REPRESENTANTS_LEGAUX`, tok.parent))).toEqual([]);
+  });
+});
+
+describe('a token names an actor of this server, acting now', () => {
+  const unsigned = (claims: Json) => {
+    const b64 = (o: Json) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const now = Math.floor(Date.now() / 1000);
+    return `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ iss: 'x', aud: 'y', iat: now, exp: now + 300, ...claims })}.`;
+  };
+  it.each([
+    ['alg none', async () => unsigned({ sub: 's', fhirUser: ref(x.gp), scope: 'user/*.cruds' })],
+    ['a fhirUser that is an absolute URL of another server', () => mint(`https://other.example/fhir/${ref(x.gp)}`)],
+    ['a fhirUser that is not an actor type', () => mint(`Organization/${x.org.id}`)],
+    ['a deleted practitioner', () => mint(ref(x.deletedPractitioner))],
+    ['a practitioner_role of another practitioner', () => mint(ref(x.nurse), 'user/*.cruds', { practitioner_role: x.gpRole.id })],
+    ['an inactive practitioner_role', () => mint(ref(x.gp), 'user/*.cruds', { practitioner_role: x.inactiveRole.id })],
+    ['a practitioner_role whose period has ended', () => mint(ref(x.gp), 'user/*.cruds', { practitioner_role: x.pastRole.id })],
+    ['a deleted patient', () => mint(ref(x.deletedPatient), 'patient/*.cruds')],
+  ])('refuses %s with 401', async (_n, token) => {
+    const res = await get(`Practitioner/${x.gp.id}`, await token());
+    expect(res.status).toBe(401);
+  });
+  it('a practitioner whose only role has ended reads no document', async () => {
+    const res = await get(`DocumentReference?patient=${x.p1.id}`, tok.retiring);
+    expect(res.status).toBe(200);
+    expect(returned(res)).toEqual([]);
+  });
+});
+
+describe('pages, includes and batches leave hidden rows out', () => {
+  it("a page link is the caller's own: another caller cannot follow it", async () => {
+    const first = await get(`DocumentReference?patient=${x.p1.id}&_count=1`, tok.gp);
+    const next = first.body.link.find((l: Json) => l.relation === 'next').url as string;
+    const path = next.slice(t.base.length + 1);
+    expect((await get(path, tok.gp)).status).toBe(200);
+    const replay = await get(path, tok.nurse);
+    expect(replay.status).toBe(400);
+    expect(returned(replay)).toEqual([]);
+  });
+  it('a List in the record pointing at hidden documents includes none of them, even with :iterate and *', async () => {
+    const list = await create({ resourceType: 'List', status: 'current', mode: 'working', subject: { reference: ref(x.p1) }, entry: [ref(x.report), ref(x.psych), ref(x.masked)].map((r) => ({ item: { reference: r } })) }, tok.gp);
+    const hidden = [ref(x.psych), ref(x.masked), ref(x.maskedBinary)];
+    for (const path of [
+      `List?_id=${list.id}&_include=List:item`,
+      `List?_id=${list.id}&_include=*&_include:iterate=*`,
+      `List?_id=${list.id}&_include:iterate=List:item&_include:iterate=DocumentReference:relatesto`,
+      `DocumentReference?_list=${list.id}`,
+      `DocumentReference?_id=${x.report.id}&_revinclude=List:item&_include:iterate=List:item`,
+      `Patient?_id=${x.p1.id}&_revinclude=*&_include:iterate=*`,
+    ]) {
+      const res = await get(path, tok.nurse);
+      expect([path, res.status]).toEqual([path, 200]);
+      expect([path, returned(res).filter((r) => hidden.includes(r))]).toEqual([path, []]);
+    }
+    // the author of the masked document does get it through the same path (the probe can reach it)
+    expect(returned(await get(`List?_id=${list.id}&_include=List:item`, tok.other))).toContain(ref(x.masked));
+  });
+  it('batch entries reach no hidden Binary, whatever the URL form', async () => {
+    const res = await send('POST', '', tok.nurse, {
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [`Binary/${x.maskedBinary.id}`, `${t.base}/Binary/${x.maskedBinary.id}`, `Binary?_id=${x.maskedBinary.id}`, `Binary/${x.maskedBinary.id}/_history/1`].map((url) => ({ request: { method: 'GET', url } })),
+    });
+    expect(res.status).toBe(200);
+    expect(returned(res)).not.toContain(ref(x.maskedBinary));
+    expect(res.text).not.toContain(Buffer.from(`masked ${RUN}`).toString('base64'));
+  });
+  it('counts do not count hidden rows, whatever way they are asked', async () => {
+    for (const [countPath, listPath] of [
+      [`DocumentReference?patient=${x.p1.id}&_summary=count`, `DocumentReference?patient=${x.p1.id}&_count=500`],
+      [`DocumentReference?patient=${x.p1.id}&_count=0`, `DocumentReference?patient=${x.p1.id}&_count=500`],
+      [`Patient/${x.p1.id}/DocumentReference?_summary=count`, `Patient/${x.p1.id}/DocumentReference?_count=500`],
+      [`Patient/${x.p1.id}/*?_summary=count`, `Patient/${x.p1.id}/*?_count=500`],
+      [`DocumentReference/_history?_count=0`, `DocumentReference/_history?_count=500`],
+    ]) {
+      const counted = (await get(countPath, tok.nurse)).body.total;
+      const listed = (await get(listPath, tok.nurse)).body.entry ?? [];
+      expect([countPath, counted]).toEqual([countPath, listed.length]);
+      expect([countPath, counted < (await get(countPath, tok.other)).body.total]).toEqual([countPath, true]);
+    }
+  });
+});
+
+describe('systems deposit, and read no clinical content through any path', () => {
+  it('an integration engine reaches no document, Consent or Binary by search, include, $everything or history, and cannot overwrite one', async () => {
+    const engine = await create({ resourceType: 'Device', status: 'active', owner: { reference: ref(x.org) }, type: { coding: [{ system: 'https://fhir.dmp.esante.example/CodeSystem/dmp-device-type', code: 'integration-engine' }] } });
+    const token = await mint(ref(engine), 'system/*.cruds');
+    expect((await get(`DocumentReference?patient=${x.p1.id}`, token)).status).toBe(403);
+    for (const path of [`Patient?_id=${x.p1.id}&_revinclude=*&_include:iterate=*`, `Patient/${x.p1.id}/$everything`, `_history?_count=500`, `Practitioner?_id=${x.gp.id}&_revinclude=*`]) {
+      const res = await get(path, token);
+      const clinical = returned(res).filter((r) => /^(DocumentReference|Binary|List|Consent|Communication)\//.test(r));
+      expect([path, res.status < 500, clinical]).toEqual([path, true, []]);
+    }
+    expect((await get(`DocumentReference/${x.report.id}`, token)).status).toBe(404);
+    const overwrite = await send('PUT', `DocumentReference/${x.report.id}`, token, { ...document(x.p1, REPORT, ref(x.org)), id: x.report.id });
+    expect(overwrite.status).toBe(403);
+    expect((await get(`DocumentReference/${x.report.id}`, tok.gp)).body.author[0].reference).toBe(ref(x.gp));
+  });
+});
+
+describe('break-glass applies to one named record', () => {
+  it('is refused on a search naming no patient and on a batch, and opens nothing else', async () => {
+    const doctor = await create({ resourceType: 'Practitioner', name: [{ family: `Urgences-${RUN}` }] });
+    await create({ resourceType: 'PractitionerRole', active: true, practitioner: { reference: ref(doctor) }, code: [{ coding: [{ system: G15, code: '10' }] }] });
+    const token = await mint(ref(doctor));
+    const glass = { 'x-break-glass': 'patient unconscious' };
+    expect((await get(`DocumentReference?description=doc%20${RUN}`, token, glass)).status).toBe(400);
+    const batch = await http(t.base, '', { method: 'POST', headers: { ...as(token), ...glass }, json: { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url: `DocumentReference?patient=${x.p1.id}` } }] } });
+    expect(batch.status).toBe(400);
+    // opening p2 does not open p1 in the same request
+    const res = await get(`DocumentReference?patient=${x.p2.id}&_revinclude=Consent:patient`, token, glass);
+    expect(res.status).toBe(200);
+    expect(returned(res).filter((r) => [ref(x.report), ref(x.psych)].includes(r))).toEqual([]);
+    expect((await get(`DocumentReference/${x.report.id}`, token, glass)).status).toBe(200);
+    expect((await get(`DocumentReference/${x.report.id}`, token)).status).toBe(403);
+  });
+});
