@@ -110,6 +110,7 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
   };
   return {
     visibility,
+    actor,
     async checkWrites(s: Session, writes: VersionWrite[]): Promise<void> {
       for (const w of writes) {
         const compartments = [w.compartment, ...(w.previousCompartment !== undefined && w.previousCompartment !== w.compartment ? [w.previousCompartment] : [])];
