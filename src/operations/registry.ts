@@ -1,6 +1,7 @@
 import type { FhirRequest, FhirResponse, InteractionContext } from '../interactions/types';
 import type { Session } from '../store/session';
 import { everything } from './everything';
+import { maskAllDocuments, metaAdd, metaDelete, metaOperation, unmaskAllDocuments } from './meta';
 import { codeSystemValidateCode, expand, valueSetValidateCode } from './terminology';
 import { validateOperation } from './validate';
 
@@ -21,6 +22,10 @@ export interface OperationEntry {
   affectsState: boolean;
   handler(ctx: InteractionContext, session: Session, req: FhirRequest): Promise<FhirResponse>;
 }
+
+/** What differs from the R4 definitions of $meta-add and $meta-delete (src/operations/meta.ts says why). */
+const META_CHANGE =
+  'Current version only ([type]/[id]/$op, not on a historical version). The change is a new version (method PATCH in history), validated and authorised as an update: R4 changes meta without a new version, but access here depends on the security labels, so each change stays in history. A change that changes nothing makes no version.';
 
 /** Every operation the server answers; the router and the CapabilityStatement read this list. */
 export const OPERATIONS: OperationEntry[] = [
@@ -74,6 +79,59 @@ export const OPERATIONS: OperationEntry[] = [
     instance: true,
     affectsState: false,
     handler: codeSystemValidateCode,
+  },
+  {
+    name: 'meta',
+    definition: 'http://hl7.org/fhir/OperationDefinition/Resource-meta',
+    system: true,
+    types: '*',
+    type: true,
+    instance: true,
+    documentation: 'At type and system level: the profiles, tags and security labels of the current resources the caller may read.',
+    affectsState: false,
+    handler: metaOperation,
+  },
+  {
+    name: 'meta-add',
+    definition: 'http://hl7.org/fhir/OperationDefinition/Resource-meta-add',
+    system: false,
+    types: '*',
+    type: false,
+    instance: true,
+    documentation: META_CHANGE,
+    affectsState: true,
+    handler: metaAdd,
+  },
+  {
+    name: 'meta-delete',
+    definition: 'http://hl7.org/fhir/OperationDefinition/Resource-meta-delete',
+    system: false,
+    types: '*',
+    type: false,
+    instance: true,
+    documentation: META_CHANGE,
+    affectsState: true,
+    handler: metaDelete,
+  },
+  {
+    name: 'mask-all',
+    definition: 'https://fhir.dmp.esante.example/OperationDefinition/DocumentReference-mask-all',
+    system: false,
+    types: ['DocumentReference'],
+    type: true,
+    instance: false,
+    affectsState: true,
+    handler: maskAllDocuments,
+  },
+  {
+    name: 'unmask-all',
+    definition: 'https://fhir.dmp.esante.example/OperationDefinition/DocumentReference-unmask-all',
+    system: false,
+    types: ['DocumentReference'],
+    type: true,
+    instance: false,
+    affectsState: true,
+    handler: unmaskAllDocuments,
   },
 ];
 

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import type { Actor } from '../access/actor';
 import { UNRESTRICTED, Visibility } from './visibility';
 
 /**
@@ -9,6 +10,8 @@ export interface StoreAccess {
   visibility: Visibility;
   /** Who the caller is (issuer and subject), for what is bound to them (page tokens); absent for internal work. */
   caller?: string;
+  /** The actor the policy decided for, for operations that ask the policy about the caller themselves; absent for internal work and test clients. */
+  actor?: Actor;
   checkWrites(session: Session, writes: VersionWrite[]): Promise<void>;
   /**
    * Checks that the caller may ask for an interaction at all (SMART scopes), for the

@@ -1,6 +1,6 @@
 import type { ActingRole, Actor, Coding } from '../actor';
-import { decideRecord, decideWrite, MatrixView, PolicyContext, visibilityFor } from './decide';
-import { ACT_REASON_SYSTEM, ConsentFact, INVISIBLE_PATIENT, MASQUE_PS, RecordFacts, recordChoices, ROLE_SYSTEM } from './recordFacts';
+import { decideRecord, decideWrite, maskingRecord, MatrixView, PolicyContext, visibilityFor, WriteTarget } from './decide';
+import { ACT_REASON_SYSTEM, ConsentFact, INVISIBLE_PATIENT, MASQUE_PS, RecordFacts, recordChoices, ROLE_SYSTEM, VISIBILITY_SYSTEM } from './recordFacts';
 
 const NOW = Date.parse('2026-06-01T12:00:00Z');
 const LOINC = 'http://loinc.org';
@@ -184,5 +184,111 @@ describe('decideWrite', () => {
     ['nor delete it', { ...base, kind: 'patient', id: 'p1' }, { resourceType: 'Binary', compartment: 'p1', resource: {}, previous: {}, deletion: true }, { allow: true, basis: 'own-record' }, false],
   ] as [string, Actor, any, any, boolean][])('%s', (_n, actor, target, rec, allowed) => {
     expect(decideWrite(actor, target, rec, pc()).allow).toBe(allowed);
+  });
+});
+
+/**
+ * The visibility labels (TRE_A07) on writes: the patient masks and unmasks any document of
+ * their record and changes nothing else of a professional's document; the invisibility
+ * labels are the author's alone; professionals and systems never move the patient's mask.
+ */
+describe('decideWrite: masking and invisibility labels', () => {
+  type Json = Record<string, any>;
+  const label = (code: string, system = VISIBILITY_SYSTEM) => ({ system, code });
+  /** A stored version of a document authored by `author`, with these labels. */
+  const docBy = (author: string, labels: string[] = [], extra: Json = {}): Json => ({
+    resourceType: 'DocumentReference',
+    id: 'doc',
+    meta: { versionId: '1', lastUpdated: '2026-05-01T00:00:00Z', ...(labels.length ? { security: labels.map((c) => label(c)) } : {}) },
+    status: 'current',
+    subject: { reference: 'Patient/p1' },
+    author: [{ reference: author }],
+    description: 'report',
+    ...extra,
+  });
+  /** The next version of `previous`: its labels replaced, other elements changed by `extra`. */
+  const nextOf = (previous: Json, labels: (string | Json)[], extra: Json = {}): Json => ({
+    ...previous,
+    meta: { ...previous.meta, versionId: '2', lastUpdated: '2026-06-01T00:00:00Z', security: labels.map((c) => (typeof c === 'string' ? label(c) : c)) },
+    ...extra,
+  });
+  const update = (previous: Json, resource: Json): WriteTarget => ({ resourceType: 'DocumentReference', compartment: 'p1', resource, previous, documentType: REPORT });
+  const creation = (resource: Json): WriteTarget => ({ resourceType: 'DocumentReference', compartment: 'p1', resource, documentType: REPORT });
+  const deletion = (previous: Json): WriteTarget => ({ resourceType: 'DocumentReference', compartment: 'p1', resource: previous, previous, documentType: REPORT, deletion: true });
+
+  const patient: Actor = { ...base, kind: 'patient', id: 'p1' };
+  const parent: Actor = { ...base, kind: 'related-person', id: 'rp', patientId: 'p1' };
+  const doctor = practitioner('d', [PHYSICIAN]);
+  const nurse = practitioner('n', [NURSE]);
+  const lab: Actor = { ...base, kind: 'device', id: 'lab1', deviceType: { code: 'lab' }, organization: 'Organization/o' };
+  const own = { allow: true as const, basis: 'own-record' as const };
+  const open = { allow: true as const, basis: 'declared-consent' as const };
+  const noConsent = decideRecord(practitioner('d', [PHYSICIAN]), record([]), 'write', pc());
+
+  const byDoctor = docBy('Practitioner/d');
+  const byDoctorMasked = docBy('Practitioner/d', ['MASQUE_PS']);
+  const byDoctorUnannounced = docBy('Practitioner/d', ['INVISIBLE_PATIENT']);
+  const byDoctorProtected = docBy('Practitioner/d', ['INVISIBLE_REPRESENTANTS_LEGAUX']);
+  const byRole = docBy('PractitionerRole/r-doc', ['INVISIBLE_PATIENT']);
+  const byOrganisation = docBy('Organization/o', ['INVISIBLE_PATIENT']);
+  const byPatient = docBy('Patient/p1');
+  const reordered = (r: Json): Json => Object.fromEntries(Object.entries(r).reverse());
+
+  it.each([
+    // the patient and their representative
+    ['the patient masks a professional\'s document', patient, update(byDoctor, nextOf(byDoctor, ['MASQUE_PS'])), own, true],
+    ['the patient unmasks it', patient, update(byDoctorMasked, nextOf(byDoctorMasked, [])), own, true],
+    ['the patient masks an already masked document (no change)', patient, update(byDoctorMasked, nextOf(byDoctorMasked, ['MASQUE_PS'])), own, true],
+    ['the comparison ignores key order, versionId and lastUpdated', patient, update(byDoctor, reordered(nextOf(byDoctor, ['MASQUE_PS']))), own, true],
+    ['the patient masks a document whose other labels stay', patient, update(byDoctorProtected, nextOf(byDoctorProtected, ['INVISIBLE_REPRESENTANTS_LEGAUX', 'MASQUE_PS'])), own, true],
+    ['the patient masks and changes the description', patient, update(byDoctor, nextOf(byDoctor, ['MASQUE_PS'], { description: 'mine now' })), own, false],
+    ['the patient changes a professional\'s document without masking', patient, update(byDoctor, { ...byDoctor, description: 'mine now' }), own, false],
+    ['the patient adds a MASQUE_PS code of another system (not the mask)', patient, update(byDoctor, nextOf(byDoctor, [label('MASQUE_PS', 'urn:other')])), own, false],
+    ['the patient adds a tag along with the mask', patient, update(byDoctor, { ...nextOf(byDoctor, ['MASQUE_PS']), meta: { ...nextOf(byDoctor, ['MASQUE_PS']).meta, tag: [{ code: 'x' }] } }), own, false],
+    ['the patient deletes a professional\'s document', patient, deletion(byDoctor), own, false],
+    ['the patient removes INVISIBLE_REPRESENTANTS_LEGAUX', patient, update(byDoctorProtected, nextOf(byDoctorProtected, [])), own, false],
+    ['the patient unmasks while removing INVISIBLE_REPRESENTANTS_LEGAUX', patient, update(docBy('Practitioner/d', ['MASQUE_PS', 'INVISIBLE_REPRESENTANTS_LEGAUX']), nextOf(byDoctor, [])), own, false],
+    ['the patient removes INVISIBLE_PATIENT', patient, update(byDoctorUnannounced, nextOf(byDoctorUnannounced, [])), own, false],
+    ['the patient adds INVISIBLE_PATIENT', patient, update(byDoctor, nextOf(byDoctor, ['INVISIBLE_PATIENT'])), own, false],
+    ['the patient adds INVISIBLE_REPRESENTANTS_LEGAUX to their own document', patient, update(byPatient, nextOf(byPatient, ['INVISIBLE_REPRESENTANTS_LEGAUX'])), own, false],
+    ['the patient deposits a document invisible to themselves', patient, creation(docBy('Patient/p1', ['INVISIBLE_PATIENT'])), own, false],
+    ['the patient changes their own document', patient, update(byPatient, { ...byPatient, description: 'corrected' }), own, true],
+    ['the patient deletes their own document', patient, deletion(byPatient), own, true],
+    ['a legal representative masks a professional\'s document', parent, update(byDoctor, nextOf(byDoctor, ['MASQUE_PS'])), { allow: true, basis: 'legal-representative' }, true],
+    ['a legal representative removes INVISIBLE_REPRESENTANTS_LEGAUX', parent, update(byDoctorProtected, nextOf(byDoctorProtected, [])), { allow: true, basis: 'legal-representative' }, false],
+    // professionals
+    ['the author removes INVISIBLE_PATIENT', doctor, update(byDoctorUnannounced, nextOf(byDoctorUnannounced, [])), open, true],
+    ['the author, named by one of their roles, removes INVISIBLE_PATIENT', doctor, update(byRole, nextOf(byRole, [])), open, true],
+    ['the author deposits a document with INVISIBLE_PATIENT', doctor, creation(byDoctorUnannounced), open, true],
+    ['the author adds INVISIBLE_REPRESENTANTS_LEGAUX later', doctor, update(byDoctor, nextOf(byDoctor, ['INVISIBLE_REPRESENTANTS_LEGAUX'])), open, true],
+    ['another professional with write access removes INVISIBLE_PATIENT', practitioner('x', [PHYSICIAN]), update(byDoctorUnannounced, nextOf(byDoctorUnannounced, [])), open, false],
+    ['another professional adds INVISIBLE_REPRESENTANTS_LEGAUX', practitioner('x', [PHYSICIAN]), update(byDoctor, nextOf(byDoctor, ['INVISIBLE_REPRESENTANTS_LEGAUX'])), open, false],
+    ['the author without access to the record removes INVISIBLE_PATIENT', doctor, update(byDoctorUnannounced, nextOf(byDoctorUnannounced, [])), noConsent, false],
+    ['an author whose profession may not write the type removes INVISIBLE_PATIENT', nurse, { ...update(docBy('Practitioner/n', ['INVISIBLE_PATIENT']), nextOf(docBy('Practitioner/n'), [])), documentType: PSYCH }, open, false],
+    ['the author removes the patient\'s mask', doctor, update(byDoctorMasked, nextOf(byDoctorMasked, [])), open, false],
+    ['a professional masks an existing document', doctor, update(byDoctor, nextOf(byDoctor, ['MASQUE_PS'])), open, false],
+    ['a professional deposits a masked document (at the patient\'s request)', doctor, creation(byDoctorMasked), open, true],
+    ['the author updates a masked document and keeps the mask', doctor, update(byDoctorMasked, { ...nextOf(byDoctorMasked, ['MASQUE_PS']), description: 'amended' }), open, true],
+    // systems
+    ['a system of the author organisation removes INVISIBLE_PATIENT', lab, update(byOrganisation, nextOf(byOrganisation, [])), open, true],
+    ['a system of another organisation removes INVISIBLE_PATIENT', lab, update(byDoctorUnannounced, nextOf(byDoctorUnannounced, [])), open, false],
+    ['a system removes the patient\'s mask', lab, update(docBy('Organization/o', ['MASQUE_PS']), nextOf(docBy('Organization/o'), [])), open, false],
+  ] as [string, Actor, WriteTarget, any, boolean][])('%s', (_n, actor, target, rec, allowed) => {
+    const d = decideWrite(actor, target, rec, pc());
+    expect(d.allow).toBe(allowed);
+    if (!d.allow) expect(d.status).toBe(403);
+  });
+
+  it.each([
+    ['the patient masks their own record', patient, 'p1'],
+    ['a legal representative masks the represented minor\'s record', parent, 'p1'],
+    ['a professional does not', doctor, undefined],
+    ['a system does not', lab, undefined],
+    ['an administrator does not', { ...base, kind: 'admin' } as Actor, undefined],
+    ['a caller the policy knows nothing of does not', undefined, undefined],
+  ] as [string, Actor | undefined, string | undefined][])('maskingRecord: %s', (_n, actor, record) => {
+    const d = maskingRecord(actor);
+    expect(d.allow ? d.patientId : undefined).toBe(record);
+    if (!d.allow) expect(d.status).toBe(403);
   });
 });

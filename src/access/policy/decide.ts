@@ -1,5 +1,6 @@
 import type { ActingRole, Actor, Coding } from '../actor';
 import type { DocumentRule, LabelRule, Visibility } from '../../store/visibility';
+import { differsOnlyByLabels, labelChange } from './labelChanges';
 import { INVISIBLE_PATIENT, INVISIBLE_REPRESENTANTS_LEGAUX, MASQUE_PS, RecordFacts, recordChoices } from './recordFacts';
 
 /**
@@ -153,22 +154,6 @@ const references = (list: unknown): string[] => (Array.isArray(list) ? list.map(
 
 const isRecordType = (t: WriteTarget) => t.compartment !== '';
 
-const hasLabel = (resource: Record<string, any> | undefined, label: Coding) =>
-  Array.isArray(resource?.meta?.security) && resource!.meta.security.some((c: any) => c?.code === label.code && (c?.system ?? undefined) === label.system);
-
-/**
- * A professional (or a system) rewriting a document keeps the patient's mask as it is (only
- * the patient sets and removes it); the invisibility labels are the author's to change.
- */
-function labelChangeRefusal(target: WriteTarget, isAuthor: boolean): string | undefined {
-  if (target.resourceType !== 'DocumentReference' || !target.previous || target.deletion) return undefined;
-  if (hasLabel(target.previous, MASQUE_PS) !== hasLabel(target.resource, MASQUE_PS)) return 'Only the patient sets or removes the mask (MASQUE_PS) of a document';
-  if (!isAuthor && [INVISIBLE_PATIENT, INVISIBLE_REPRESENTANTS_LEGAUX].some((l) => hasLabel(target.previous, l) !== hasLabel(target.resource, l))) {
-    return 'Only the author of a document sets or removes its invisibility labels';
-  }
-  return undefined;
-}
-
 /**
  * May this actor write this resource? `record` is the decision on the record the resource
  * belongs to (absent outside any record). Reading rights are checked separately: a write
@@ -191,23 +176,28 @@ export function decideWrite(actor: Actor, target: WriteTarget, record: RecordDec
       if (type === 'DocumentReference' && !pc.matrix.deviceMayWrite(actorDeviceType(actor), target.documentType, target.documentClass)) {
         return { allow: false, status: 403, reason: `This system may not deposit documents of type ${codeText(target.documentType)}` };
       }
-      const labels = labelChangeRefusal(target, false);
-      if (labels) return { allow: false, status: 403, reason: labels };
-      return { allow: true, basis: 'system' };
+      const refused = labelWrite(target, [ref('Device', actor.id), ...(actor.organization ? [actor.organization] : [])]);
+      return refused ?? { allow: true, basis: 'system' };
     }
     case 'patient':
     case 'related-person': {
       if (!record || !isRecordType(target)) return { allow: false, status: 403, reason: `A patient writes only in their own record, not ${type}` };
       if (!PATIENT_WRITE_TYPES.includes(type)) return { allow: false, status: 403, reason: `A patient does not write ${type} resources` };
       const self = actor.kind === 'patient' ? ref('Patient', actor.id) : ref('RelatedPerson', actor.id);
+      // awaiting the announcement consultation, protecting a minor: the author's decision, whatever the document
+      if (!target.deletion && changesAny(labelChange(target.previous, target.resource), INVISIBILITY_CODES)) {
+        return { allow: false, status: 403, reason: 'INVISIBLE_PATIENT and INVISIBLE_REPRESENTANTS_LEGAUX are set and removed by the author of a document, not by the patient or their representative' };
+      }
       if (type === 'Consent') {
         // a patient revokes any consent of their record (deleting it); they write only their own choices
         if (!target.deletion && !references(target.resource.performer).includes(self)) return { allow: false, status: 403, reason: `A Consent written by ${self} must name them as performer` };
         if (target.previous && !target.deletion && !references(target.previous.performer).includes(self)) return { allow: false, status: 403, reason: 'A patient changes only their own choices; a professional\'s declared consent is revoked by deleting it' };
       }
-      // documents deposited by professionals are theirs: the patient masks them ($meta-add), does not rewrite them
+      // documents deposited by professionals are theirs: the patient masks and unmasks them ($meta-add / $meta-delete of MASQUE_PS), nothing more
       if (type === 'DocumentReference' && target.previous && !references(target.previous.author).includes(self)) {
-        return { allow: false, status: 403, reason: 'A patient changes or deletes only the documents they deposited' };
+        if (target.deletion || !differsOnlyByLabels(target.previous, target.resource, [MASQUE_PS.code])) {
+          return { allow: false, status: 403, reason: 'A patient changes or deletes only the documents they deposited; on the others they only set or remove MASQUE_PS' };
+        }
       }
       // a Binary is a document's content and names no author: a patient deposits a new one, never rewrites or deletes one
       if (type === 'Binary' && target.previous) return { allow: false, status: 403, reason: 'A patient does not change or delete a stored Binary: deposit a new one' };
@@ -225,15 +215,49 @@ export function decideWrite(actor: Actor, target: WriteTarget, record: RecordDec
         return { allow: false, status: 403, reason: 'Only the author of a document deletes it' };
       }
       if (!record?.allow) return { allow: false, status: 403, reason: 'No record' };
-      const labels = labelChangeRefusal(target, isAuthor);
-      if (labels) return { allow: false, status: 403, reason: labels };
       // a deletion carries no document type (the author's right to delete is checked above)
       if (type === 'DocumentReference' && !target.deletion && !actor.roles.some((r) => pc.matrix.mayWrite(r, target.documentType, target.documentClass))) {
         return { allow: false, status: 403, reason: `The habilitation matrix does not let Practitioner/${actor.id}'s profession write documents of type ${codeText(target.documentType)}` };
       }
-      return { allow: true, basis: record.basis };
+      const refused = labelWrite(target, [ref('Practitioner', actor.id), ...actor.roles.map((r) => ref('PractitionerRole', r.roleId))]);
+      return refused ?? { allow: true, basis: record.basis };
     }
   }
+}
+
+/** The labels only a document's author sets and removes. */
+const INVISIBILITY_CODES = [INVISIBLE_PATIENT.code, INVISIBLE_REPRESENTANTS_LEGAUX.code];
+
+const changesAny = (change: { added: Set<string>; removed: Set<string> }, codes: string[]) => codes.some((c) => change.added.has(c) || change.removed.has(c));
+
+/**
+ * The labels a professional or a system may change on an existing resource: the mask is
+ * the patient's choice (they set and remove it; a professional depositing at the
+ * patient's request may set it on creation), the invisibility labels are the author's.
+ * `mine`: the references that make the caller the author (themselves, their roles, their
+ * organisation). Undefined when the write changes no label it may not change.
+ */
+function labelWrite(target: WriteTarget, mine: string[]): Decision | undefined {
+  if (!target.previous || target.deletion) return undefined;
+  const change = labelChange(target.previous, target.resource);
+  if (changesAny(change, [MASQUE_PS.code])) {
+    return { allow: false, status: 403, reason: 'MASQUE_PS is the patient\'s choice: on an existing document only the patient or their legal representative sets or removes it' };
+  }
+  if (changesAny(change, INVISIBILITY_CODES) && !references(target.previous.author).some((a) => mine.includes(a))) {
+    return { allow: false, status: 403, reason: 'Only the author of a document sets or removes INVISIBLE_PATIENT and INVISIBLE_REPRESENTANTS_LEGAUX' };
+  }
+  return undefined;
+}
+
+/**
+ * Whose documents a caller masks or unmasks all at once: the patient's own record, the
+ * represented minor's for a legal representative; nobody else's (the mask is the
+ * patient's choice, ACCESS.md).
+ */
+export function maskingRecord(actor: Actor | undefined): { allow: true; patientId: string } | { allow: false; status: 403; reason: string } {
+  if (actor?.kind === 'patient') return { allow: true, patientId: actor.id };
+  if (actor?.kind === 'related-person') return { allow: true, patientId: actor.patientId };
+  return { allow: false, status: 403, reason: 'Only the patient or their legal representative masks or unmasks the documents of a record' };
 }
 
 /**
