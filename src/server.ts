@@ -12,7 +12,7 @@ import { matrixView } from './access/policy/matrixView';
 import type { DevIssuer } from './access/authn/devIssuer';
 import type { InteractionContext } from './interactions/types';
 import { createLogger } from './log';
-import { syncConformanceResources } from './interactions/conformanceResources';
+import { followConformanceResources, syncConformanceResources } from './interactions/conformanceResources';
 import { inTransaction } from './interactions/unitOfWork';
 import { defaultRegistryInstance, findProfilesDir } from './registry/registry';
 import { createServerValidator } from './validation/forServer';
@@ -75,7 +75,9 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     validator,
     expandValueSet: (url) => validator.valueSetCodes(url),
   };
-  await inTransaction(ctx, INTERNAL_ACCESS, (session) => syncConformanceResources(ctx, session, findProfilesDir()));
+  const conformanceVersion = await inTransaction(ctx, INTERNAL_ACCESS, (session) => syncConformanceResources(ctx, session, findProfilesDir()));
+  // other processes sharing the database may write conformance resources: this one follows
+  const conformance = followConformanceResources(ctx, conformanceVersion);
   const app = createApp(ctx);
   const server = httpsOptions ? https.createServer(httpsOptions, app) : http.createServer(app);
   server.keepAliveTimeout = 65000;
@@ -96,6 +98,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
       });
       server.closeIdleConnections();
     })
+      .then(() => conformance?.close())
       .then(() => db.close())
       .finally(() => closeUploadSpool(config));
     return closing;

@@ -2,11 +2,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { FhirError, Issue, Unprocessable } from '../errors';
 import { isParseError } from '../validation';
+import { followConformanceChanges, ConformanceChanges } from '../store/conformanceChanges';
+import { bumpConformanceVersion, conformanceResources, conformanceVersion, conformanceVersions } from '../store/conformanceRows';
 import { readCurrent } from '../store/resources';
-import type { Session } from '../store/session';
+import { INTERNAL_ACCESS, Session } from '../store/session';
 import { newVersion, nowInstant } from './common';
 import { findMatches } from './search';
-import type { InteractionContext } from './types';
+import type { InteractionContext, ResourceValidator } from './types';
 
 /** Resource types that change what the validator knows when they are written. */
 export const CONFORMANCE_TYPES = new Set(['StructureDefinition', 'ValueSet', 'CodeSystem', 'Questionnaire']);
@@ -28,16 +30,65 @@ export function assertValid(ctx: InteractionContext, resource: Record<string, un
 }
 
 /**
- * A conformance resource written through the API (a tester loading a profile) is given
- * to the validator: from then on $validate?profile= and meta.profile use it. Ones it cannot
- * use (unknown base, no differential …) are refused with 422.
+ * What this worker's validator holds of the stored conformance resources, by `Type/id`:
+ * the version loaded and the canonical it was registered under (none when deleted or not
+ * usable). Compared with the rows when another worker announces a change.
  */
-export function registerConformance(ctx: InteractionContext, resource: Record<string, unknown>): void {
-  if (!ctx.validator || !CONFORMANCE_TYPES.has(String(resource.resourceType))) return;
-  // Without a canonical URL nothing can refer to it (url is optional on all but StructureDefinition).
-  if (typeof resource.url !== 'string' && resource.resourceType !== 'StructureDefinition') return;
-  const issues = ctx.validator.addConformanceResource(resource);
+interface Loaded {
+  versionId: number;
+  url?: string;
+}
+const loadedBy = new WeakMap<ResourceValidator, Map<string, Loaded>>();
+
+function loaded(validator: ResourceValidator): Map<string, Loaded> {
+  let map = loadedBy.get(validator);
+  if (!map) loadedBy.set(validator, (map = new Map()));
+  return map;
+}
+
+/** The canonical a resource is registered under in the validator: url|version when versioned. */
+function canonical(resource: Record<string, unknown>): string | undefined {
+  if (typeof resource.url !== 'string') return undefined;
+  return typeof resource.version === 'string' ? `${resource.url}|${resource.version}` : resource.url;
+}
+
+/** Without a canonical URL nothing can refer to it (url is optional on all but StructureDefinition). */
+const usable = (resource: Record<string, unknown>) => typeof resource.url === 'string' || resource.resourceType === 'StructureDefinition';
+
+/** Replaces what the validator holds for `key` with `resource` (or nothing), unless it already holds a later version. */
+function load(validator: ResourceValidator, resourceType: string, key: string, versionId: number, resource: Record<string, unknown> | undefined): Issue[] {
+  const map = loaded(validator);
+  const before = map.get(key);
+  if (before && before.versionId >= versionId) return [];
+  if (before?.url) validator.removeConformanceResource(resourceType, before.url);
+  const issues = resource && usable(resource) ? validator.addConformanceResource(resource) : [];
+  // one that cannot be used is not recorded: it is tried again with the next change
+  if (issues.some(isError)) map.delete(key);
+  else map.set(key, { versionId, url: resource && canonical(resource) });
+  return issues;
+}
+
+/**
+ * A conformance resource written through the API (a tester loading a profile) is given
+ * to the validator once its transaction commits: from then on $validate?profile= and
+ * meta.profile use it, on every worker (the counter moved in the same transaction tells
+ * the others). Ones it cannot use (unknown base, no differential …) are refused with 422
+ * before anything is written.
+ */
+export async function registerConformance(ctx: InteractionContext, session: Session, resource: Record<string, unknown>): Promise<void> {
+  const validator = ctx.validator;
+  const type = String(resource.resourceType);
+  if (!validator || !CONFORMANCE_TYPES.has(type)) return;
+  const issues = usable(resource) ? validator.checkConformanceResource(resource) : [];
   if (issues.some(isError)) throw new Unprocessable(issues);
+  // also without a url: what an earlier version registered is to go
+  await bumpConformanceVersion(session);
+  const versionId = Number((resource.meta as { versionId?: string } | undefined)?.versionId);
+  session.afterCommit(() => {
+    for (const issue of load(validator, type, `${type}/${String(resource.id)}`, versionId, resource).filter(isError)) {
+      ctx.log.warn({ resourceType: type, url: resource.url, issue: issue.diagnostics }, 'committed conformance resource could not be loaded into the validator');
+    }
+  });
 }
 
 /**
@@ -66,10 +117,12 @@ export async function assertUniqueCanonical(ctx: InteractionContext, session: Se
   }
 }
 
-export function unregisterConformance(ctx: InteractionContext, resourceType: string, body: string | null): void {
-  if (!ctx.validator || !CONFORMANCE_TYPES.has(resourceType) || !body) return;
-  const url = (JSON.parse(body) as { url?: string }).url;
-  if (url) ctx.validator.removeConformanceResource(resourceType, url);
+/** A deleted conformance resource leaves the validator once the deletion commits, on every worker. */
+export async function unregisterConformance(ctx: InteractionContext, session: Session, resourceType: string, id: string, versionId: number): Promise<void> {
+  const validator = ctx.validator;
+  if (!validator || !CONFORMANCE_TYPES.has(resourceType)) return;
+  await bumpConformanceVersion(session);
+  session.afterCommit(() => load(validator, resourceType, `${resourceType}/${id}`, versionId, undefined));
 }
 
 function withoutMeta(resource: Record<string, unknown>): string {
@@ -80,9 +133,10 @@ function withoutMeta(resource: Record<string, unknown>): string {
 /**
  * At start-up: our conformance resources (profiles/) are stored so that GET and search
  * serve them (a new version only when the file changed), and conformance resources
- * loaded earlier through the API are given back to the validator.
+ * loaded earlier through the API are given back to the validator. Returns the value of
+ * the counter the validator is now up to.
  */
-export async function syncConformanceResources(ctx: InteractionContext, session: Session, profilesDir: string): Promise<void> {
+export async function syncConformanceResources(ctx: InteractionContext, session: Session, profilesDir: string): Promise<number> {
   const files: Record<string, unknown>[] = [];
   const walk = (dir: string) => {
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
@@ -96,6 +150,7 @@ export async function syncConformanceResources(ctx: InteractionContext, session:
   };
   if (fs.existsSync(profilesDir)) walk(profilesDir);
   const fromFiles = new Set<string>();
+  let written = false;
   for (const resource of files) {
     const type = String(resource.resourceType);
     const id = String(resource.id);
@@ -103,17 +158,84 @@ export async function syncConformanceResources(ctx: InteractionContext, session:
     const current = await readCurrent(session, type, id);
     if (current && !current.deleted && current.body && withoutMeta(JSON.parse(current.body)) === withoutMeta(resource)) continue;
     await session.write([newVersion(ctx, resource, { id, versionId: (current?.versionId ?? 0) + 1, lastUpdated: nowInstant(), method: 'PUT', previousCompartment: current?.compartment })]);
+    written ||= CONFORMANCE_TYPES.has(type);
   }
-  if (!ctx.validator) return;
-  const types = [...CONFORMANCE_TYPES];
-  const stored = await session.query<{ resource_type: string; id: string; body: string }>(
-    `SELECT resource_type, id, body::text AS body FROM resource WHERE resource_type IN (${types.map(() => '?').join(', ')}) AND NOT deleted`,
-    types,
-  );
+  if (written) await bumpConformanceVersion(session);
+  if (!ctx.validator) return 0;
+  const validator = ctx.validator;
+  // the counter first: what is committed after it moves it again, so nothing is missed
+  const version = await conformanceVersion(session);
+  const rows = await conformanceVersions(session, [...CONFORMANCE_TYPES]);
+  const map = loaded(validator);
+  // the validator read our files itself: only what was loaded through the API is added here
+  const fromApi = rows.filter((r) => !r.deleted && !fromFiles.has(`${r.resourceType}/${r.id}`));
+  const stored = await conformanceResources(session, fromApi);
+  for (const r of rows) {
+    const key = `${r.resourceType}/${r.id}`;
+    if (fromFiles.has(key)) map.set(key, { versionId: r.versionId, url: canonical(files.find((f) => `${f.resourceType}/${f.id}` === key)!) });
+  }
   // Profiles that build on others: register bases first by retrying what failed, a few rounds.
-  let pending = stored.filter((r) => !fromFiles.has(`${r.resource_type}/${r.id}`)).map((r) => JSON.parse(r.body));
+  let pending = stored;
   for (let round = 0; round < 3 && pending.length; round++) {
-    pending = pending.filter((resource) => ctx.validator!.addConformanceResource(resource).some(isError));
+    pending = pending.filter((r) => load(validator, r.resourceType, `${r.resourceType}/${r.id}`, r.versionId, JSON.parse(r.body)).some(isError));
   }
-  for (const resource of pending) ctx.log.warn({ resourceType: resource.resourceType, url: resource.url }, 'stored conformance resource could not be loaded into the validator');
+  for (const r of pending) ctx.log.warn({ resourceType: r.resourceType, id: r.id }, 'stored conformance resource could not be loaded into the validator');
+  return version;
+}
+
+/**
+ * Brings the validator up to the stored conformance resources after another worker
+ * changed some: the versions are compared, and only the changed ones are read and loaded.
+ */
+export async function reloadConformanceResources(ctx: InteractionContext): Promise<void> {
+  const validator = ctx.validator;
+  if (!validator) return;
+  const session = new Session(ctx.db.knex, INTERNAL_ACCESS);
+  const map = loaded(validator);
+  const changed = (await conformanceVersions(session, [...CONFORMANCE_TYPES])).filter((r) => (map.get(`${r.resourceType}/${r.id}`)?.versionId ?? 0) < r.versionId);
+  if (changed.length === 0) return;
+  const bodies = new Map((await conformanceResources(session, changed)).map((r) => [`${r.resourceType}/${r.id}`, r]));
+  for (const r of changed) {
+    const key = `${r.resourceType}/${r.id}`;
+    const stored = bodies.get(key);
+    // read after the versions: a body may be newer still, never older
+    const issues = load(validator, r.resourceType, key, stored?.versionId ?? r.versionId, stored ? JSON.parse(stored.body) : undefined);
+    if (issues.some(isError)) ctx.log.warn({ resourceType: r.resourceType, id: r.id }, 'stored conformance resource could not be loaded into the validator');
+  }
+}
+
+/**
+ * On PostgreSQL, where other processes write to the same database, follows their changes
+ * of conformance resources from `loadedVersion` on (src/store/conformanceChanges.ts). The
+ * embedded database has one process: what it commits is registered as it commits.
+ */
+export function followConformanceResources(ctx: InteractionContext, loadedVersion: number): ConformanceChanges | undefined {
+  if (!ctx.validator || !ctx.config.databaseUrl) return undefined;
+  let running: Promise<void> | undefined;
+  let again = false;
+  // one reload at a time; a change announced meanwhile makes one more
+  const reload = () => {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = reloadConformanceResources(ctx)
+      .catch((e) => ctx.log.warn({ err: e }, 'conformance resources could not be reloaded'))
+      .finally(() => {
+        running = undefined;
+        if (again) {
+          again = false;
+          reload();
+        }
+      });
+  };
+  const changes = followConformanceChanges({ databaseUrl: ctx.config.databaseUrl, schema: ctx.config.databaseSchema }, loadedVersion, reload, (e) =>
+    ctx.log.warn({ err: e }, 'the connection that follows conformance changes was lost; reconnecting'),
+  );
+  return {
+    close: async () => {
+      await changes.close();
+      await running;
+    },
+  };
 }

@@ -45,7 +45,7 @@ export async function create(ctx: InteractionContext, session: Session, req: Fhi
   const id = assignedId ?? crypto.randomUUID();
   const version = newVersion(ctx, resource, { id, versionId: 1, lastUpdated: nowInstant(), method: 'POST', binary, decimals: req.decimals });
   await assertUniqueCanonical(ctx, session, version.body as Record<string, unknown>, id);
-  registerConformance(ctx, version.body as Record<string, unknown>);
+  await registerConformance(ctx, session, version.body as Record<string, unknown>);
   await session.write([version]);
   return {
     status: 201,

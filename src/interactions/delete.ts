@@ -13,7 +13,7 @@ async function deleteResource(ctx: InteractionContext, session: Session, req: Fh
   if (!current || current.deleted) return { status: 204 };
   const versionId = current.versionId + 1;
   await session.write([deletionVersion(type, id, current.compartment, versionId, nowInstant())]);
-  unregisterConformance(ctx, type, current.body);
+  await unregisterConformance(ctx, session, type, id, versionId);
   return { status: 200, versionId, resource: { resourceType: 'OperationOutcome', issue: [{ severity: 'information', code: 'informational', diagnostics: `${type}/${id} deleted (version ${versionId})` }] } };
 }
 

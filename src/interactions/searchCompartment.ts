@@ -2,10 +2,8 @@ import { BadRequest, Issue, NotFound } from '../errors';
 import { parseCount } from '../search/parseSearch';
 import type { Session } from '../store/session';
 import { assertId } from './common';
-import { outcomeEntry, queryString } from './bundle';
-import { openPageToken, pageBinding, pageLinks } from './paging';
-import { entryResource } from './subsetting';
-import { executeSearch, parseRequestSearch, patientCompartmentCondition, searchBundle } from './search';
+import { bundlePage, openPaging, searchEntry } from './bundlePage';
+import { executeSearch, parseRequestSearch, patientCompartment, searchBundle } from './search';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 
 /**
@@ -24,7 +22,7 @@ export async function searchCompartment(ctx: InteractionContext, session: Sessio
     const search = parseRequestSearch(ctx, type, req.query, strict);
     return searchBundle(ctx, session, search, {
       path: `Patient/${patientId}/${type}`,
-      extra: patientCompartmentCondition(ctx, type, patientId),
+      compartment: patientCompartment(ctx, type, patientId),
     });
   }
   return searchWholeCompartment(ctx, session, req, patientId, strict);
@@ -101,30 +99,24 @@ async function searchWholeCompartment(ctx: InteractionContext, session: Session,
     ...(totalParam ? [['_total', totalParam] as [string, string]] : []),
     ['_count', String(count)],
   ];
-  const path = `Patient/${patientId}/*`;
-  const bound = pageBinding(`${path}?${queryString(used)}`, session);
-  let typeIndex = 0;
-  let keys: unknown[] | undefined;
-  if (pageToken) {
-    const state = openPageToken(ctx, bound, pageToken);
-    typeIndex = Number(state.keys[0]);
-    keys = state.keys.length > 1 ? state.keys.slice(1) : undefined;
-  }
+  const paging = openPaging(ctx, session, `Patient/${patientId}/*`, used, pageToken);
+  // the boundary of a page of `*`: the index of the type it starts in, then that type's sort keys
+  let typeIndex = paging.start ? Number(paging.start.keys[0]) : 0;
+  let keys = paging.start && paging.start.keys.length > 1 ? paging.start.keys.slice(1) : undefined;
 
-  const base = ctx.config.baseUrl;
   const countAll = async () => {
     let total = 0;
     for (const type of types) {
       const search = parseRequestSearch(ctx, type, [...pairs.filter((p) => !isResultParameter(p)), ['_summary', 'count']], false);
-      total += (await executeSearch(ctx, session, search, { withTotal: true, extra: patientCompartmentCondition(ctx, type, patientId) })).total ?? 0;
+      total += (await executeSearch(ctx, session, search, { withTotal: true, compartment: patientCompartment(ctx, type, patientId) })).total ?? 0;
     }
     return total;
   };
   if (count === 0) {
     // _count=0: the number of matches only (search.html#count)
-    return { status: 200, resource: { resourceType: 'Bundle', type: 'searchset', total: await countAll(), link: pageLinks(ctx, path, used, undefined, bound, {}) } };
+    return bundlePage(ctx, paging, { type: 'searchset', total: await countAll(), entries: [] });
   }
-  const entry: Record<string, unknown>[] = [];
+  const entries: Record<string, unknown>[] = [];
   let matches = 0;
   let next: unknown[] | undefined;
   while (typeIndex < types.length && matches < count) {
@@ -135,11 +127,12 @@ async function searchWholeCompartment(ctx: InteractionContext, session: Session,
     const page = await executeSearch(ctx, session, search, {
       withTotal: false,
       pageKeys: keys ? { keys, backwards: false } : undefined,
-      extra: patientCompartmentCondition(ctx, type, patientId),
+      compartment: patientCompartment(ctx, type, patientId),
     });
-    for (const row of page.rows) entry.push({ fullUrl: `${base}/${row.resource_type}/${row.id}`, resource: entryResource(row.body, search.summary, search.elements, row.resource_type), search: { mode: 'match' } });
+    const subset = { summary: search.summary, elements: search.elements };
+    for (const row of page.rows) entries.push(searchEntry(ctx, row, 'match', subset));
     matches += page.rows.length;
-    for (const row of page.included) entry.push({ fullUrl: `${base}/${row.resource_type}/${row.id}`, resource: entryResource(row.body, search.summary, search.elements, row.resource_type), search: { mode: 'include' } });
+    for (const row of page.included) entries.push(searchEntry(ctx, row, 'include', subset));
     if (page.next) {
       next = [typeIndex, ...page.next];
       break;
@@ -148,16 +141,7 @@ async function searchWholeCompartment(ctx: InteractionContext, session: Session,
     keys = undefined;
     if (matches >= count && typeIndex < types.length) next = [typeIndex];
   }
-  const outcome = outcomeEntry(warnings);
-  return {
-    status: 200,
-    resource: {
-      resourceType: 'Bundle',
-      type: 'searchset',
-      // the number of matches is known when this first page holds them all, or counted when asked for
-      ...(!pageToken && !next ? { total: matches } : req.query.some(([k, v]) => k === '_total' && v === 'accurate') ? { total: await countAll() } : {}),
-      link: pageLinks(ctx, path, used, pageToken, bound, { next }, true),
-      ...(entry.length || outcome ? { entry: [...entry, ...(outcome ? [outcome] : [])] } : {}),
-    },
-  };
+  // the number of matches is known when this first page holds them all, or counted when asked for
+  const total = !pageToken && !next ? matches : req.query.some(([k, v]) => k === '_total' && v === 'accurate') ? await countAll() : undefined;
+  return bundlePage(ctx, paging, { type: 'searchset', total, entries, next, withFirst: true, warnings });
 }

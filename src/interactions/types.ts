@@ -53,6 +53,8 @@ export interface FhirResponse {
 export interface ResourceValidator {
   validate(resource: unknown, options?: { profiles?: string[]; mode?: 'create' | 'update' | 'delete' }): Issue[];
   addConformanceResource(resource: unknown): Issue[];
+  /** What addConformanceResource would answer, without registering the resource. */
+  checkConformanceResource(resource: unknown): Issue[];
   removeConformanceResource(resourceType: string, url: string): void;
   hasProfile(url: string): boolean;
   conformanceResources(resourceType: 'StructureDefinition' | 'ValueSet' | 'CodeSystem' | 'Questionnaire'): unknown[];

@@ -56,7 +56,7 @@ export async function writeNewVersion(
     decimals,
   });
   await assertUniqueCanonical(ctx, session, version.body as Record<string, unknown>, id);
-  registerConformance(ctx, version.body as Record<string, unknown>);
+  await registerConformance(ctx, session, version.body as Record<string, unknown>);
   await session.write([version]);
   const created = !current || current.deleted;
   return {

@@ -45,6 +45,8 @@ export class Session {
   private pending: VersionWrite[] = [];
   /** The chain of writes already sent; statements reach the connection in queue order. */
   private sent: Promise<void> = Promise.resolve();
+  /** What is to happen once this session's writes are committed (src/interactions/unitOfWork.ts runs them). */
+  private committed: (() => void)[] = [];
 
   /**
    * `visibility`: what the caller may read; every store read of this session applies it
@@ -82,6 +84,21 @@ export class Session {
     }
     await this.flush();
     await executeWrites(this.db, writes);
+  }
+
+  /**
+   * Runs `action` once the writes of this session are committed, never if they roll back:
+   * for what is derived from them in memory (the validator's conformance resources).
+   */
+  afterCommit(action: () => void): void {
+    this.committed.push(action);
+  }
+
+  /** The actions waiting for the commit, handed over once (to the unit of work that commits). */
+  takeAfterCommit(): (() => void)[] {
+    const actions = this.committed;
+    this.committed = [];
+    return actions;
   }
 
   /** Every queued write is in the database (of this transaction) when it resolves; a failed write rejects it. */

@@ -17,6 +17,8 @@ export interface ValidateOptions {
 export type { DomainCheck } from './engine';
 export { isParseError } from './engine';
 
+const CONFORMANCE_TYPES: string[] = ['StructureDefinition', 'ValueSet', 'CodeSystem', 'Questionnaire'] satisfies ConformanceType[];
+
 const SEVERITY_ORDER: Record<string, number> = { fatal: 0, error: 1, warning: 2, information: 3 };
 
 export class Validator {
@@ -70,6 +72,28 @@ export class Validator {
   addConformanceResource(resource: any): Issue[] {
     const refused = userPatternIssues(resource);
     return refused.length ? refused : this.store.add(resource);
+  }
+
+  /**
+   * The issues addConformanceResource would return, without registering anything: a write
+   * is refused before it commits, and the resource is registered only once it has
+   * committed. The store is left as it was (synchronously: no other caller sees the trial).
+   */
+  checkConformanceResource(resource: any): Issue[] {
+    const refused = userPatternIssues(resource);
+    if (refused.length) return refused;
+    const type = resource?.resourceType;
+    const url = resource?.url;
+    const known = typeof url === 'string' && CONFORMANCE_TYPES.includes(type);
+    const before = known ? this.store.customResources(type).filter((r) => r.url === url) : [];
+    try {
+      return this.store.add(resource);
+    } finally {
+      if (known) {
+        this.store.remove(type, url);
+        for (const r of before) this.store.add(r);
+      }
+    }
   }
 
   removeConformanceResource(resourceType: string, url: string): void {

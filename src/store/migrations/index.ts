@@ -3,6 +3,7 @@ import * as core from './001_core';
 import * as searchStatistics from './002_search_statistics';
 import * as binaryChunks from './003_binary_chunks';
 import * as pageTokenSecret from './004_page_token_secret';
+import * as conformanceVersion from './005_conformance_version';
 
 interface Migration {
   name: string;
@@ -15,6 +16,7 @@ const migrations: Migration[] = [
   { name: '002_search_statistics', module: searchStatistics },
   { name: '003_binary_chunks', module: binaryChunks },
   { name: '004_page_token_secret', module: pageTokenSecret },
+  { name: '005_conformance_version', module: conformanceVersion },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

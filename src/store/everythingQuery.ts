@@ -1,0 +1,90 @@
+import { bind, constraintConditions, keysetCondition, literal, SortColumn, SqlContext } from './searchSql';
+import type { PageKeys, SearchRow } from './searchQueries';
+import type { Session } from './session';
+
+const ORDER: SortColumn[] = [
+  { sql: 'r.resource_type', descending: false, cast: 'text' },
+  { sql: 'r.id', descending: false, cast: 'text' },
+];
+
+export interface EverythingQuery {
+  patientId: string;
+  /** The compartment parameters of each type (the official CompartmentDefinition): [type, parameter]. */
+  compartmentParams: [string, string][];
+  /** Only these types. */
+  types?: string[];
+  /** Only resources updated at or after this instant. */
+  since?: string;
+  count: number;
+}
+
+export interface EverythingRows {
+  /** The Patient as the caller may see it: not visible (or not known), deleted, or there. */
+  patient: 'unknown' | 'deleted' | 'present';
+  /** The page of matches, `count + 1` rows at most, in reverse order when reading backwards. */
+  matches: SearchRow[];
+  /** Resources outside any patient compartment that the shown matches reference. */
+  referenced: SearchRow[];
+}
+
+/** The sort keys of a match, as page boundaries carry them. */
+export function everythingKeys(row: SearchRow): unknown[] {
+  return [row.resource_type, row.id];
+}
+
+/**
+ * Patient/[id]/$everything in one statement: the patient's state, the page of matches, and
+ * what the page references outside any patient compartment. The compartment column is the
+ * partition key: the main query stays in one partition. Bindings are pushed in the order
+ * they appear in the text.
+ */
+export async function everythingRows(session: Session, q: EverythingQuery, page?: PageKeys): Promise<EverythingRows> {
+  const backwards = page?.backwards ?? false;
+  const order = ORDER.map((c) => `${c.sql} ${c.descending !== backwards ? 'DESC' : 'ASC'}`).join(', ');
+  const pairs = q.compartmentParams.map(([type, param]) => `(${literal(type)}, ${literal(param)})`);
+  const sql: SqlContext = { bindings: [], baseUrl: '', constraints: session.visibility };
+  const patientCte = `patient AS (SELECT p.deleted FROM resource p WHERE p.resource_type = 'Patient' AND p.id = ${bind(sql, q.patientId)}${constraintConditions(sql, 'p', 'Patient')})`;
+  const where = [
+    'NOT r.deleted',
+    // membership as a union of three index-friendly sets (an OR of them would walk the table)
+    `(r.compartment, r.resource_type, r.id) IN (
+      SELECT m.compartment, m.resource_type, m.id FROM resource m WHERE m.compartment = ${bind(sql, q.patientId)}
+      UNION SELECT m.compartment, m.resource_type, m.id FROM resource m WHERE m.resource_type = 'Patient' AND m.id = ${bind(sql, q.patientId)}
+      UNION SELECT pc.compartment, pc.resource_type, pc.resource_id FROM idx_reference pc
+        WHERE pc.target_type = 'Patient' AND pc.target_id = ${bind(sql, q.patientId)} AND (pc.resource_type, pc.param) IN (${pairs.join(', ')}))`,
+  ];
+  const constraints = constraintConditions(sql, 'r', undefined);
+  if (constraints) where.push(constraints.slice(5));
+  if (q.types) where.push(`r.resource_type IN (${q.types.map((t) => bind(sql, t)).join(', ')})`);
+  if (q.since) where.push(`r.last_updated >= ${bind(sql, q.since)}::timestamptz`);
+  if (page) where.push(keysetCondition(sql, ORDER, page.keys, backwards, (i) => ORDER[i].sql));
+  const pageCte = `page AS (SELECT r.compartment, r.resource_type, r.id, r.body::text AS body, row_number() OVER (ORDER BY ${order}) AS ord
+      FROM resource r WHERE ${where.join(' AND ')} ORDER BY ${order} LIMIT ${q.count + 1})`;
+  const shownCte = `shown AS (SELECT * FROM page WHERE ord <= ${q.count})`;
+  const refWhere = [`NOT r.deleted`, `r.compartment = ''`];
+  const refConstraints = constraintConditions(sql, 'r', undefined);
+  if (refConstraints) refWhere.push(refConstraints.slice(5));
+  if (q.types) refWhere.push(`r.resource_type IN (${q.types.map((t) => bind(sql, t)).join(', ')})`);
+  if (q.since) refWhere.push(`r.last_updated >= ${bind(sql, q.since)}::timestamptz`);
+  const refsCte = `refs AS (SELECT r.resource_type, r.id, r.body::text AS body FROM resource r WHERE ${refWhere.join(' AND ')}
+      AND (r.resource_type, r.id) IN (SELECT t.target_type, t.target_id FROM idx_reference t
+        JOIN shown s ON t.compartment = s.compartment AND t.resource_type = s.resource_type AND t.resource_id = s.id
+        WHERE t.target_id IS NOT NULL))`;
+  const rows = await session.query<{ kind: string; resource_type: string | null; id: string | null; body: string | null; ord: number | string | null }>(
+    `WITH ${patientCte}, ${pageCte}, ${shownCte}, ${refsCte}
+     SELECT 'patient' AS kind, NULL AS resource_type, NULL AS id, deleted::text AS body, NULL::bigint AS ord FROM patient
+     UNION ALL SELECT 'match', resource_type, id, body, ord FROM page
+     UNION ALL SELECT 'include', resource_type, id, body, NULL FROM refs`,
+    sql.bindings,
+  );
+  const patient = rows.find((r) => r.kind === 'patient');
+  const toRow = (r: (typeof rows)[number]): SearchRow => ({ resource_type: String(r.resource_type), id: String(r.id), body: String(r.body) });
+  return {
+    patient: !patient ? 'unknown' : patient.body === 'true' ? 'deleted' : 'present',
+    matches: rows
+      .filter((r) => r.kind === 'match')
+      .sort((a, b) => Number(a.ord) - Number(b.ord))
+      .map(toRow),
+    referenced: rows.filter((r) => r.kind === 'include').map(toRow),
+  };
+}

@@ -1,0 +1,121 @@
+import { constraintConditions, keysetCondition, SortColumn, SqlContext } from './searchSql';
+import type { PageKeys } from './searchQueries';
+import type { Session } from './session';
+import { isUnrestricted } from './visibility';
+
+/** Newest first; the key is unique per version, so keyset paging is exact under concurrent writes. */
+const HISTORY_ORDER: SortColumn[] = [
+  { sql: 'h.last_updated', descending: true, cast: 'timestamptz' },
+  { sql: 'h.resource_type', descending: true, cast: 'text' },
+  { sql: 'h.id', descending: true, cast: 'text' },
+  { sql: 'h.version_id', descending: true, cast: 'numeric' },
+];
+
+/** Which versions: of one resource, of one type, or of every type; `since` and `at` as instants. */
+export interface HistoryQuery {
+  resourceType?: string;
+  id?: string;
+  /** Versions written at or after this instant. */
+  since?: string;
+  /** The versions that were current at some point of this range. */
+  at?: { low: string; high: string };
+}
+
+export interface HistoryRow {
+  resourceType: string;
+  id: string;
+  versionId: number;
+  lastUpdated: Date;
+  deleted: boolean;
+  method: string;
+  body: string | null;
+  /** The version was written over a deletion: it created the resource again. */
+  recreated: boolean;
+}
+
+interface RawHistoryRow {
+  resource_type: string;
+  id: string;
+  version_id: number | string;
+  last_updated: Date | string;
+  deleted: boolean;
+  method: string;
+  body: string | null;
+  recreated: boolean;
+}
+
+/** The sort keys of a version, as page boundaries carry them. */
+export function historyKeys(row: HistoryRow): unknown[] {
+  return [row.lastUpdated.toISOString(), row.resourceType, row.id, row.versionId];
+}
+
+/**
+ * A version is visible when the resource as it is now is visible to the caller (labels
+ * and document types are indexed on the current version), and the version's own
+ * compartment is one the caller may read (a resource moved between records keeps its
+ * old versions in the old record).
+ */
+function historyVisibility(sql: SqlContext, type: string | undefined): string[] {
+  const v = sql.constraints;
+  if (isUnrestricted(v)) return [];
+  const out = [`EXISTS (SELECT 1 FROM resource c WHERE c.resource_type = h.resource_type AND c.id = h.id${constraintConditions(sql, 'c', type)})`];
+  const compartments = constraintConditions({ ...sql, constraints: { compartments: v.compartments, sharedTypes: v.sharedTypes } }, 'h', type);
+  if (compartments) out.push(compartments.slice(5));
+  return out;
+}
+
+function historyWhere(session: Session, q: HistoryQuery): { sql: SqlContext; where: string[] } {
+  const sql: SqlContext = { bindings: [], baseUrl: '', constraints: session.visibility };
+  const bind = (v: unknown) => {
+    sql.bindings.push(v);
+    return '?';
+  };
+  const where: string[] = [];
+  if (q.resourceType) where.push(`h.resource_type = ${bind(q.resourceType)}`);
+  if (q.id) where.push(`h.id = ${bind(q.id)}`);
+  where.push(...historyVisibility(sql, q.resourceType));
+  if (q.since) where.push(`h.last_updated >= ${bind(q.since)}::timestamptz`);
+  if (q.at) {
+    where.push(`h.last_updated <= ${bind(q.at.high)}::timestamptz`);
+    where.push(`NOT EXISTS (SELECT 1 FROM resource_history n WHERE n.resource_type = h.resource_type AND n.id = h.id
+      AND n.version_id > h.version_id AND n.last_updated <= ${bind(q.at.low)}::timestamptz)`);
+  }
+  return { sql, where };
+}
+
+/**
+ * One page of versions the caller may see, newest first: `count + 1` rows at most (the
+ * extra one says that more follow), in reverse order when reading backwards from `page`.
+ */
+export async function historyRows(session: Session, q: HistoryQuery, count: number, page?: PageKeys): Promise<HistoryRow[]> {
+  const { sql, where } = historyWhere(session, q);
+  const backwards = page?.backwards ?? false;
+  if (page) where.push(keysetCondition(sql, HISTORY_ORDER, page.keys, backwards, (i) => HISTORY_ORDER[i].sql));
+  const order = HISTORY_ORDER.map((c) => `${c.sql} ${c.descending !== backwards ? 'DESC' : 'ASC'}`).join(', ');
+  const rows = await session.query<RawHistoryRow>(
+    `SELECT h.resource_type, h.id, h.version_id, h.last_updated, h.deleted, h.method, h.body::text AS body,
+            -- a version written over a deletion created the resource again (201)
+            EXISTS (SELECT 1 FROM resource_history p WHERE p.resource_type = h.resource_type AND p.id = h.id
+                      AND p.version_id = h.version_id - 1 AND p.deleted) AS recreated
+       FROM resource_history h ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY ${order} LIMIT ${count + 1}`,
+    sql.bindings,
+  );
+  return rows.map((r) => ({
+    resourceType: r.resource_type,
+    id: r.id,
+    versionId: Number(r.version_id),
+    lastUpdated: new Date(r.last_updated),
+    deleted: r.deleted,
+    method: r.method,
+    body: r.body,
+    recreated: r.recreated,
+  }));
+}
+
+/** How many versions the caller may see. */
+export async function countHistory(session: Session, q: HistoryQuery): Promise<number> {
+  const { sql, where } = historyWhere(session, q);
+  const rows = await session.query<{ n: string | number }>(`SELECT count(*) AS n FROM resource_history h ${where.length ? `WHERE ${where.join(' AND ')}` : ''}`, sql.bindings);
+  return Number(rows[0].n);
+}

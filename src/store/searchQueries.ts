@@ -1,0 +1,158 @@
+import { BadRequest } from '../errors';
+import type { ParsedSearch } from '../search/parseSearch';
+import { bind, constraintConditions, keysetCondition, literal, ownerJoin, sortColumns, SqlContext, whereClause } from './searchSql';
+import type { Session } from './session';
+
+/** A resource row of a search answer: the stored JSON text. */
+export interface SearchRow {
+  resource_type: string;
+  id: string;
+  body: string;
+}
+
+/** A match with the values of its sort keys, from which page boundaries are made. */
+export interface MatchRow extends SearchRow {
+  keys: unknown[];
+}
+
+/** What a statement needs from the server beyond the parsed search. */
+export interface SearchSettings {
+  /** The server's base URL, to recognise absolute references to itself. */
+  baseUrl: string;
+  /** Expands a ValueSet for :in / :not-in; undefined when unknown. */
+  expandValueSet?: (url: string) => { system?: string; code: string }[] | undefined;
+}
+
+/**
+ * Restricts the matches to one patient's compartment, per the official
+ * CompartmentDefinition: the Patient itself, or a resource referencing it through one of
+ * `params` (its type's compartment parameters).
+ */
+export interface PatientCompartment {
+  patientId: string;
+  params: string[];
+}
+
+export interface MatchQuery {
+  search: ParsedSearch;
+  settings: SearchSettings;
+  compartment?: PatientCompartment;
+}
+
+/** Where a page starts: the boundary keys of a page token, read forwards or backwards. */
+export interface PageKeys {
+  keys: unknown[];
+  backwards: boolean;
+}
+
+/** Every statement of a search applies the session's visibility (the caller's). */
+function sqlContext(session: Session, settings: SearchSettings): SqlContext {
+  return { bindings: [], baseUrl: settings.baseUrl, constraints: session.visibility, expandValueSet: settings.expandValueSet };
+}
+
+function compartmentCondition(sql: SqlContext, r: string, resourceType: string, compartment: PatientCompartment): string {
+  const parts: string[] = [];
+  if (resourceType === 'Patient') parts.push(`${r}.id = ${bind(sql, compartment.patientId)}`);
+  if (compartment.params.length) {
+    parts.push(`EXISTS (SELECT 1 FROM idx_reference pc WHERE ${ownerJoin('pc', r)} AND pc.param IN (${compartment.params.map(literal).join(', ')})
+        AND pc.target_type = 'Patient' AND pc.target_id = ${bind(sql, compartment.patientId)})`);
+  }
+  return parts.length ? `(${parts.join(' OR ')})` : 'false';
+}
+
+function matchWhere(sql: SqlContext, q: MatchQuery): string {
+  let where = whereClause(sql, q.search);
+  if (q.compartment) where += `\n  AND ${compartmentCondition(sql, 'r', q.search.resourceType, q.compartment)}`;
+  return where;
+}
+
+const normaliseKey = (v: unknown): unknown => (v instanceof Date ? v.toISOString() : v);
+
+/**
+ * One page of matches in the search's sort order, `search.count + 1` rows at most (the
+ * extra one says that more follow), in reverse order when reading backwards from `page`.
+ */
+export async function matchRows(session: Session, q: MatchQuery, page?: PageKeys): Promise<MatchRow[]> {
+  const sql = sqlContext(session, q.settings);
+  const columns = sortColumns(q.search.sort);
+  if (page && page.keys.length !== columns.length) throw new BadRequest('Page token does not match the sort of this query');
+  const select = columns.map((c, i) => `${c.sql} AS k${i}`).join(', ');
+  const where = matchWhere(sql, q);
+  const backwards = page?.backwards ?? false;
+  const keyset = page ? `WHERE ${keysetCondition(sql, columns, page.keys, backwards, (i) => `q.k${i}`)}` : '';
+  const order = columns.map((c, i) => `q.k${i} ${c.descending !== backwards ? 'DESC' : 'ASC'}`).join(', ');
+  const rows = await session.query<Record<string, unknown>>(
+    `SELECT * FROM (SELECT r.resource_type, r.id, r.compartment, r.body::text AS body, ${select} FROM resource r WHERE ${where}) q ${keyset} ORDER BY ${order} LIMIT ${q.search.count + 1}`,
+    sql.bindings,
+  );
+  return rows.map((row) => ({
+    resource_type: String(row.resource_type),
+    id: String(row.id),
+    body: String(row.body),
+    keys: columns.map((_, i) => normaliseKey(row[`k${i}`])),
+  }));
+}
+
+/** How many resources match, hidden ones never counted. */
+export async function countMatches(session: Session, q: MatchQuery): Promise<number> {
+  const sql = sqlContext(session, q.settings);
+  const where = matchWhere(sql, q);
+  const rows = await session.query<{ n: string | number }>(`SELECT count(*) AS n FROM resource r WHERE ${where}`, sql.bindings);
+  return Number(rows[0].n);
+}
+
+const MAX_INCLUDE_ROUNDS = 4;
+const MAX_INCLUDED = 5000;
+
+/**
+ * _include and _revinclude of a page of matches, one statement per round for all specs
+ * together; :iterate repeats on what the previous round added. The caller's visibility
+ * applies to included rows.
+ */
+export async function includedRows(session: Session, q: MatchQuery, matches: SearchRow[]): Promise<SearchRow[]> {
+  const { search } = q;
+  const seen = new Set(matches.map((r) => `${r.resource_type}/${r.id}`));
+  const included: SearchRow[] = [];
+  let frontier = matches;
+  for (let round = 0; round < MAX_INCLUDE_ROUNDS && frontier.length > 0; round++) {
+    const specsInclude = search.include.filter((s) => round === 0 || s.iterate);
+    const specsRev = search.revinclude.filter((s) => round === 0 || s.iterate);
+    if (specsInclude.length === 0 && specsRev.length === 0) break;
+    const sql = sqlContext(session, q.settings);
+    // bindings follow the text: the constraints come before the branches in the statement
+    const constraintSql = constraintConditions(sql, 'r', undefined);
+    const frontierJson = () => bind(sql, JSON.stringify(frontier.map((r) => ({ t: r.resource_type, i: r.id }))));
+    const branches: string[] = [];
+    for (const spec of specsInclude) {
+      const t = 'ti';
+      const param = spec.param === '*' ? '' : ` AND ${t}.param = ${literal(spec.param)}`;
+      const target = spec.targetType ? ` AND ${t}.target_type = ${literal(spec.targetType)}` : '';
+      const source = spec.sourceType === '*' ? '' : ` AND f.t = ${literal(spec.sourceType)}`;
+      branches.push(`(r.resource_type, r.id) IN (SELECT ${t}.target_type, ${t}.target_id FROM idx_reference ${t}
+          JOIN json_to_recordset(${frontierJson()}::json) AS f(t text, i text) ON ${t}.resource_type = f.t AND ${t}.resource_id = f.i
+          WHERE ${t}.target_id IS NOT NULL${source}${param}${target})`);
+    }
+    for (const spec of specsRev) {
+      const t = 'tr';
+      const param = spec.param === '*' ? '' : ` AND ${t}.param = ${literal(spec.param)}`;
+      const type = spec.sourceType === '*' ? '' : `r.resource_type = ${literal(spec.sourceType)} AND `;
+      const target = spec.targetType ? ` AND f.t = ${literal(spec.targetType)}` : '';
+      branches.push(`(${type}EXISTS (SELECT 1 FROM idx_reference ${t} JOIN json_to_recordset(${frontierJson()}::json) AS f(t text, i text)
+          ON ${t}.target_type = f.t AND ${t}.target_id = f.i WHERE ${ownerJoin(t, 'r')}${param}${target}))`);
+    }
+    const rows = await session.query<SearchRow>(
+      `SELECT r.resource_type, r.id, r.body::text AS body FROM resource r WHERE NOT r.deleted${constraintSql} AND (${branches.join(' OR ')}) LIMIT ${MAX_INCLUDED + 1}`,
+      sql.bindings,
+    );
+    frontier = [];
+    for (const row of rows) {
+      const key = `${row.resource_type}/${row.id}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      frontier.push(row);
+      included.push(row);
+    }
+    if (included.length > MAX_INCLUDED) throw new BadRequest(`_include/_revinclude would add more than ${MAX_INCLUDED} resources: narrow the search`, 'too-costly');
+  }
+  return included;
+}
