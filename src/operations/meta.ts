@@ -10,7 +10,7 @@ import { inTransaction } from '../interactions/unitOfWork';
 import { writeNewVersion } from '../interactions/update';
 import { readBinaryContent } from '../store/binaryContent';
 import { readCurrent } from '../store/resources';
-import { bind, constraintConditions, ownerJoin, SqlContext } from '../store/searchSql';
+import { lockRecordDocuments, metaInUseRows } from '../store/metaQueries';
 import type { Session } from '../store/session';
 import type { VersionWrite } from '../store/writeVersions';
 import { addToMeta, deleteFromMeta, MetaCoding, MetaSets, metaSets, sameSets, setsOf } from './metaChanges';
@@ -48,7 +48,7 @@ export async function metaOperation(ctx: InteractionContext, session: Session, r
     if (current.deleted) throw new Gone(`${req.resourceType}/${req.id} was deleted`);
     return answer((JSON.parse(current.body!) as Json).meta ?? {});
   }
-  return answer(await metaInUse(ctx, session, req.resourceType) as Json);
+  return answer(await metaInUse(session, req.resourceType) as Json);
 }
 
 /**
@@ -56,17 +56,8 @@ export async function metaOperation(ctx: InteractionContext, session: Session, r
  * may read, from the index: the caller's visibility is in the SQL, so a label carried only
  * by resources hidden from them is not revealed.
  */
-async function metaInUse(ctx: InteractionContext, session: Session, type: string | undefined): Promise<MetaSets> {
-  const sql: SqlContext = { bindings: [], baseUrl: ctx.config.baseUrl, constraints: session.visibility };
-  const branch = (table: string, params: string, columns: string) => {
-    const where = [`x.param IN (${params})`];
-    if (type) where.push(`x.resource_type = ${bind(sql, type)}`);
-    where.push('NOT r.deleted');
-    return `SELECT DISTINCT ${columns} FROM ${table} x JOIN resource r ON ${ownerJoin('x', 'r')} WHERE ${where.join(' AND ')}${constraintConditions(sql, 'r', type)}`;
-  };
-  const tokens = branch('idx_token', `'_tag', '_security'`, 'x.param AS kind, x.system AS system, x.code AS value');
-  const profiles = branch('idx_uri', `'_profile'`, `x.param AS kind, NULL::text AS system, x.value AS value`);
-  const rows = await session.query<{ kind: string; system: string | null; value: string | null }>(`${tokens} UNION ${profiles}`, sql.bindings);
+async function metaInUse(session: Session, type: string | undefined): Promise<MetaSets> {
+  const rows = await metaInUseRows(session, type);
   const coding = (r: { system: string | null; value: string | null }): MetaCoding => ({ ...(r.system ? { system: r.system } : {}), code: r.value! });
   const order = (a: MetaCoding, b: MetaCoding) => `${a.system ?? ''}|${a.code}`.localeCompare(`${b.system ?? ''}|${b.code}`);
   const valued = rows.filter((r) => r.value);
@@ -152,13 +143,7 @@ async function maskAll(ctx: InteractionContext, session: Session, req: FhirReque
   return withinTransaction(ctx, session, async (s) => {
     const patient = await readCurrent(s, 'Patient', who.patientId, { withBody: false });
     if (!patient || patient.deleted) throw new Forbidden(`The record of Patient/${who.patientId} is not open: nothing in it can be masked or unmasked`);
-    const sql: SqlContext = { bindings: [], baseUrl: ctx.config.baseUrl, constraints: s.visibility };
-    const rows = await s.query<{ id: string; version_id: number | string; body: string }>(
-      `SELECT r.id, r.version_id, r.body::text AS body FROM resource r
-        WHERE r.resource_type = 'DocumentReference' AND r.compartment = ${bind(sql, who.patientId)} AND NOT r.deleted${constraintConditions(sql, 'r', 'DocumentReference')}
-        ORDER BY r.id FOR UPDATE OF r`,
-      sql.bindings,
-    );
+    const rows = await lockRecordDocuments(s, who.patientId);
     const lastUpdated = nowInstant();
     const versions: VersionWrite[] = [];
     for (const row of rows) {
@@ -168,7 +153,7 @@ async function maskAll(ctx: InteractionContext, session: Session, req: FhirReque
       if (sameSets(meta, changed)) continue;
       const next = { ...resource, meta: changed };
       assertValid(ctx, next, 'update');
-      versions.push(newVersion(ctx, next, { id: row.id, versionId: Number(row.version_id) + 1, lastUpdated, method: 'PATCH', previousCompartment: who.patientId, decimals: decimalTexts(row.body) }));
+      versions.push(newVersion(ctx, next, { id: row.id, versionId: row.versionId + 1, lastUpdated, method: 'PATCH', previousCompartment: who.patientId, decimals: decimalTexts(row.body) }));
     }
     if (versions.length) await s.write(versions);
     return {
