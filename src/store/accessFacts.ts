@@ -62,10 +62,11 @@ export async function recordFacts(session: Session, patientIds: string[]): Promi
   if (patientIds.length === 0) return out;
   const rows = await session.query<{ resource_type: string; id: string; compartment: string; body: string }>(
     `SELECT r.resource_type, r.id, r.compartment, r.body::text AS body FROM resource r
-      WHERE r.compartment IN (${patientIds.map(() => '?').join(', ')}) AND NOT r.deleted AND (r.resource_type = 'Consent' OR (r.resource_type = 'Patient' AND r.id = r.compartment))`,
+      WHERE r.compartment IN (${patientIds.map(() => '?').join(', ')}) AND NOT r.deleted
+        AND (r.resource_type IN ('Consent', 'RelatedPerson') OR (r.resource_type = 'Patient' AND r.id = r.compartment))`,
     patientIds,
   );
-  for (const id of patientIds) out.set(id, { patientId: id, state: 'closed', generalPractitioners: [], consents: [] });
+  for (const id of patientIds) out.set(id, { patientId: id, state: 'closed', generalPractitioners: [], representatives: [], consents: [] });
   for (const row of rows) {
     const facts = out.get(row.compartment);
     if (!facts) continue;
@@ -73,6 +74,8 @@ export async function recordFacts(session: Session, patientIds: string[]): Promi
     if (row.resource_type === 'Patient') {
       facts.state = resource.active === false ? 'closed' : 'active';
       facts.generalPractitioners = (resource.generalPractitioner ?? []).map((g: any) => relative(String(g?.reference ?? '')));
+    } else if (row.resource_type === 'RelatedPerson') {
+      if (resource.active !== false) facts.representatives!.push(`RelatedPerson/${row.id}`);
     } else facts.consents.push(consentFact(resource));
   }
   return out;

@@ -29,7 +29,7 @@ const block = (who: string) => consent({ performers: ['Patient/p1'], provisionTy
 const treating = (who: string) => consent({ performers: ['Patient/p1'], provisionType: 'permit', actors: [{ reference: who, role: { system: ROLE_SYSTEM, code: 'PCP' } }] });
 const optOut = () => consent({ performers: ['Patient/p1'], provisionType: 'deny', purposes: [{ system: ACT_REASON_SYSTEM, code: 'ETREAT' }] });
 
-const record = (consents: ConsentFact[], over: Partial<RecordFacts> = {}): RecordFacts => ({ patientId: 'p1', state: 'active', generalPractitioners: [], consents, ...over });
+const record = (consents: ConsentFact[], over: Partial<RecordFacts> = {}): RecordFacts => ({ patientId: 'p1', state: 'active', generalPractitioners: [], representatives: ['RelatedPerson/rp'], consents, ...over });
 const pc = (breakGlass?: string): PolicyContext => ({ now: NOW, consentDefaultDays: 365, matrix, breakGlass });
 
 describe('recordChoices reads the patient choices and declared consents', () => {
@@ -42,7 +42,8 @@ describe('recordChoices reads the patient choices and declared consents', () => 
     ['a permit naming the professional but performed by someone else', [{ ...declared('Practitioner/d'), performers: ['Practitioner/other'] }], { declared: false }],
     ['a block performed by the patient', [block('Practitioner/d')], { blocked: true }],
     ['a "block" performed by another professional counts for nothing', [{ ...block('Practitioner/d'), performers: ['Practitioner/x'] }], { blocked: false }],
-    ['a block by a legal representative', [{ ...block('Practitioner/d'), performers: ['RelatedPerson/rp'] }], { blocked: true }],
+    ['a block by a legal representative of this record', [{ ...block('Practitioner/d'), performers: ['RelatedPerson/rp'] }], { blocked: true }],
+    ['a "block" by a RelatedPerson of another record counts for nothing', [{ ...block('Practitioner/d'), performers: ['RelatedPerson/stranger'] }], { blocked: false }],
     ['a revoked block (inactive)', [{ ...block('Practitioner/d'), active: false }], { blocked: false }],
     ['a treating physician designation', [treating('Practitioner/d')], { treating: true, declared: false }],
     ['an emergency opt-out', [optOut()], { optOut: true }],

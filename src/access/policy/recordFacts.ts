@@ -11,6 +11,8 @@ export interface RecordFacts {
   state: 'active' | 'closed';
   /** Practitioner references in Patient.generalPractitioner (the care team's presumed consent to write). */
   generalPractitioners: string[];
+  /** The record's legal representatives (`RelatedPerson/{id}` of this patient, active): they choose for the patient. */
+  representatives?: string[];
   consents: ConsentFact[];
 }
 
@@ -59,7 +61,8 @@ function validAt(c: ConsentFact, now: number, defaultDays: number): boolean {
   return true;
 }
 
-const isPatientSide = (record: RecordFacts, performer: string) => performer === `Patient/${record.patientId}` || performer.startsWith('RelatedPerson/');
+/** The patient, or one of this record's own legal representatives (not any RelatedPerson). */
+const isPatientSide = (record: RecordFacts, performer: string) => performer === `Patient/${record.patientId}` || (record.representatives ?? []).includes(performer);
 
 /**
  * Reads the patient's choices and the professionals' declared consents. A choice counts
