@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { generateKeyPair } from 'jose';
 import { http, startTarget, Target } from '../harness';
+import { as, consent, document as documentResource, G15, ircp, Json, pcp, PSYCH, R38, ref, REPORT, requests } from '../accessFixtures';
 
 /**
  * The access contract (ACCESS.md, docs/decisions/008-access-model.md) end to end, with
@@ -14,58 +15,10 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-const G15 = 'https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante';
-const R38 = 'https://mos.esante.gouv.fr/NOS/TRE_R38-SpecialiteOrdinale/FHIR/TRE-R38-SpecialiteOrdinale';
-const A03 = 'https://mos.esante.gouv.fr/NOS/TRE_A03-ClasseDocument/FHIR/TRE-A03-ClasseDocument';
-const A07 = 'https://mos.esante.gouv.fr/NOS/TRE_A07-StatutVisibiliteDocument/FHIR/TRE-A07-StatutVisibiliteDocument';
-const LOINC = 'http://loinc.org';
-const REPORT = { code: '11488-4', cls: '10' };
-const PSYCH = { code: '68599-0', cls: '11' };
 const RUN = crypto.randomBytes(3).toString('hex');
-
-type Json = Record<string, any>;
-const as = (token: string) => ({ authorization: `Bearer ${token}` });
-
-async function create(resource: Json, token?: string): Promise<Json> {
-  const res = await http(t.base, resource.resourceType, { method: 'POST', json: resource, headers: token ? as(token) : {} });
-  if (res.status !== 201) throw new Error(`create ${resource.resourceType} answered ${res.status}: ${res.text}`);
-  return res.body;
-}
-const get = (path: string, token: string, headers: Record<string, string> = {}) => http(t.base, path, { headers: { ...as(token), ...headers } });
-
-const ref = (r: Json) => `${r.resourceType}/${r.id}`;
-const mint = (fhirUser: string | undefined, scope = 'user/*.cruds', extra: Json = {}) =>
-  t.issuer!.mint({ sub: fhirUser ?? 'admin-1', ...(fhirUser ? { fhirUser } : {}), scope, ...extra });
-
-function consent(patient: Json, performer: string, provision: Json, policy = 'OPTIN'): Json {
-  return {
-    resourceType: 'Consent',
-    status: 'active',
-    scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
-    category: [{ coding: [{ system: LOINC, code: '59284-0' }] }],
-    patient: { reference: ref(patient) },
-    dateTime: new Date().toISOString(),
-    performer: [{ reference: performer }],
-    policyRule: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: policy }] },
-    provision,
-  };
-}
-const ircp = (who: string) => ({ role: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'IRCP' }] }, reference: { reference: who } });
-const pcp = (who: string) => ({ role: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-RoleCode', code: 'PCP' }] }, reference: { reference: who } });
-
-function document(patient: Json, type: { code: string; cls: string }, author: string, labels: string[] = [], binary?: Json): Json {
-  return {
-    resourceType: 'DocumentReference',
-    status: 'current',
-    ...(labels.length ? { meta: { security: labels.map((code) => ({ system: A07, code })) } } : {}),
-    type: { coding: [{ system: LOINC, code: type.code }] },
-    category: [{ coding: [{ system: A03, code: type.cls }] }],
-    subject: { reference: ref(patient) },
-    author: [{ reference: author }],
-    description: `doc ${RUN}`,
-    content: [{ attachment: binary ? { contentType: 'text/plain', url: ref(binary) } : { contentType: 'text/plain', data: 'dGVzdA==' } }],
-  };
-}
+const { create, get, mint } = requests(() => t);
+const document = (patient: Json, type: { code: string; cls: string }, author: string, labels: string[] = [], binary?: Json) =>
+  documentResource(patient, type, author, labels, binary ? ref(binary) : undefined, `doc ${RUN}`);
 
 const x: Json = {};
 const tok: Record<string, string> = {};

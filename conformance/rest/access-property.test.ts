@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import fc from 'fast-check';
 import { http, startTarget, Target } from '../harness';
+import { A03, A07, as, G15, Json, LOINC, R38, ref, requests } from '../accessFixtures';
 
 /**
  * Property: whatever the actor and whatever the response shape, the DocumentReferences
@@ -15,22 +16,9 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-const G15 = 'https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante';
-const R38 = 'https://mos.esante.gouv.fr/NOS/TRE_R38-SpecialiteOrdinale/FHIR/TRE-R38-SpecialiteOrdinale';
-const A03 = 'https://mos.esante.gouv.fr/NOS/TRE_A03-ClasseDocument/FHIR/TRE-A03-ClasseDocument';
-const A07 = 'https://mos.esante.gouv.fr/NOS/TRE_A07-StatutVisibiliteDocument/FHIR/TRE-A07-StatutVisibiliteDocument';
-const LOINC = 'http://loinc.org';
 const RUN = crypto.randomBytes(3).toString('hex');
 
-type Json = Record<string, any>;
-const ref = (r: Json) => `${r.resourceType}/${r.id}`;
-const as = (token: string) => ({ authorization: `Bearer ${token}` });
-
-async function create(resource: Json, token?: string): Promise<Json> {
-  const res = await http(t.base, resource.resourceType, { method: 'POST', json: resource, headers: token ? as(token) : {} });
-  if (res.status !== 201) throw new Error(`create ${resource.resourceType}: ${res.status} ${res.text}`);
-  return res.body;
-}
+const { create } = requests(() => t);
 
 // Document types of the world and who reads them (habilitation-matrix.json: physicians
 // read all three; nurses read class 10 and 11 but the psychiatric summary).

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import { http, startTarget, Target } from '../harness';
+import { A07, as, consent as consentResource, document as documentResource, G15, ircp, Json, pcp, PSYCH, ref, REPORT, requests } from '../accessFixtures';
 
 /**
  * $meta, $meta-add and $meta-delete (R4 resource-operation-meta*.html) and the national
@@ -13,27 +14,9 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-const G15 = 'https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante';
-const A03 = 'https://mos.esante.gouv.fr/NOS/TRE_A03-ClasseDocument/FHIR/TRE-A03-ClasseDocument';
-const A07 = 'https://mos.esante.gouv.fr/NOS/TRE_A07-StatutVisibiliteDocument/FHIR/TRE-A07-StatutVisibiliteDocument';
-const LOINC = 'http://loinc.org';
-const REPORT = { code: '11488-4', cls: '10' };
-const PSYCH = { code: '68599-0', cls: '11' };
 const RUN = crypto.randomBytes(3).toString('hex');
-
-type Json = Record<string, any>;
-const as = (token: string) => ({ authorization: `Bearer ${token}` });
-const ref = (r: Json) => `${r.resourceType}/${r.id}`;
-
-async function create(resource: Json, token?: string): Promise<Json> {
-  const res = await http(t.base, resource.resourceType, { method: 'POST', json: resource, headers: token ? as(token) : {} });
-  if (res.status !== 201) throw new Error(`create ${resource.resourceType} answered ${res.status}: ${res.text}`);
-  return res.body;
-}
-const get = (path: string, token?: string) => http(t.base, path, { headers: token ? as(token) : {} });
-const post = (path: string, body: Json | undefined, token?: string, headers: Record<string, string> = {}) =>
-  http(t.base, path, { method: 'POST', ...(body ? { json: body } : {}), headers: { ...(token ? as(token) : {}), ...headers } });
-const mint = (fhirUser: string | undefined, scope = 'user/*.cruds') => t.issuer!.mint({ sub: fhirUser ?? 'admin-1', ...(fhirUser ? { fhirUser } : {}), scope });
+const { create, get, send, mint } = requests(() => t);
+const post = (path: string, body: Json | undefined, token?: string, headers: Record<string, string> = {}) => send('POST', path, token, body, headers);
 
 const label = (code: string) => ({ system: A07, code });
 const metaParameters = (meta: Json) => ({ resourceType: 'Parameters', parameter: [{ name: 'meta', valueMeta: meta }] });
@@ -47,35 +30,10 @@ const returned = (res: { body: Json }): Json => {
 };
 const codesOf = (meta: Json | undefined): string[] => (meta?.security ?? []).filter((c: Json) => c.system === A07).map((c: Json) => c.code).sort();
 
-function consent(patient: Json, performer: string, actor: Json): Json {
-  return {
-    resourceType: 'Consent',
-    status: 'active',
-    scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
-    category: [{ coding: [{ system: LOINC, code: '59284-0' }] }],
-    patient: { reference: ref(patient) },
-    dateTime: new Date().toISOString(),
-    performer: [{ reference: performer }],
-    policyRule: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'OPTIN' }] },
-    provision: { type: 'permit', actor: [actor] },
-  };
-}
-const ircp = (who: string) => ({ role: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'IRCP' }] }, reference: { reference: who } });
-const pcp = (who: string) => ({ role: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-RoleCode', code: 'PCP' }] }, reference: { reference: who } });
-
-function document(patient: Json, type: { code: string; cls: string }, author: string, codes: string[] = [], binary?: Json): Json {
-  return {
-    resourceType: 'DocumentReference',
-    status: 'current',
-    ...(codes.length ? { meta: { security: codes.map(label) } } : {}),
-    type: { coding: [{ system: LOINC, code: type.code }] },
-    category: [{ coding: [{ system: A03, code: type.cls }] }],
-    subject: { reference: ref(patient) },
-    author: [{ reference: author }],
-    description: `doc ${RUN}`,
-    content: [{ attachment: binary ? { contentType: 'text/plain', url: ref(binary) } : { contentType: 'text/plain', data: 'dGVzdA==' } }],
-  };
-}
+/** A declared consent or a designation: one permitted actor. */
+const consent = (patient: Json, performer: string, actor: Json): Json => consentResource(patient, performer, { type: 'permit', actor: [actor] });
+const document = (patient: Json, type: { code: string; cls: string }, author: string, codes: string[] = [], binary?: Json) =>
+  documentResource(patient, type, author, codes, binary ? ref(binary) : undefined, `doc ${RUN}`);
 const binaryOf = (patient: Json, text: string) =>
   create({ resourceType: 'Binary', contentType: 'text/plain', securityContext: { reference: ref(patient) }, data: Buffer.from(`${text} ${RUN}`).toString('base64') });
 

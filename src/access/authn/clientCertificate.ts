@@ -1,6 +1,7 @@
 import type { PeerCertificate } from 'node:tls';
 import forge from 'node-forge';
 import { Unauthorized } from '../../errors';
+import { luhnValid } from '../../validation/domain/identifiers';
 
 /**
  * Health-professional client certificates (CPS cards and IGC-Santé personal certificates)
@@ -134,16 +135,5 @@ function escapeDnValue(value: string): string {
     .replace(/[\x00-\x1f\x7f]/g, (c) => `\\${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
-/** The RPPS number's last digit is a Luhn key over the other ten. */
-export function luhnValid(digits: string): boolean {
-  let sum = 0;
-  for (let i = 0; i < digits.length; i++) {
-    let d = digits.charCodeAt(digits.length - 1 - i) - 48;
-    if (i % 2 === 1) {
-      d *= 2;
-      if (d > 9) d -= 9;
-    }
-    sum += d;
-  }
-  return sum % 10 === 0;
-}
+/** The RPPS number's last digit is a Luhn key over the other ten (the validator's own check). */
+export { luhnValid };

@@ -1,0 +1,69 @@
+import { http, Target } from './harness';
+
+/**
+ * The actors and records of the access-control suites, built as the access contract
+ * describes them: code systems of the French guides, Consents as the contract shapes them,
+ * documents with their type, class and visibility labels, tokens from the suite's own
+ * identity provider.
+ */
+export const G15 = 'https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante';
+export const R38 = 'https://mos.esante.gouv.fr/NOS/TRE_R38-SpecialiteOrdinale/FHIR/TRE-R38-SpecialiteOrdinale';
+export const A03 = 'https://mos.esante.gouv.fr/NOS/TRE_A03-ClasseDocument/FHIR/TRE-A03-ClasseDocument';
+export const A07 = 'https://mos.esante.gouv.fr/NOS/TRE_A07-StatutVisibiliteDocument/FHIR/TRE-A07-StatutVisibiliteDocument';
+export const LOINC = 'http://loinc.org';
+/** A consultation report (class 10) and a psychiatric summary (class 11, which nurses may not read). */
+export const REPORT = { code: '11488-4', cls: '10' };
+export const PSYCH = { code: '68599-0', cls: '11' };
+
+export type Json = Record<string, any>;
+export const ref = (r: Json) => `${r.resourceType}/${r.id}`;
+export const as = (token: string) => ({ authorization: `Bearer ${token}` });
+
+/** Requests to one target as one actor or another. */
+export function requests(t: () => Target) {
+  const create = async (resource: Json, token?: string): Promise<Json> => {
+    const res = await http(t().base, resource.resourceType, { method: 'POST', json: resource, headers: token ? as(token) : {} });
+    if (res.status !== 201) throw new Error(`create ${resource.resourceType} answered ${res.status}: ${res.text}`);
+    return res.body;
+  };
+  const get = (path: string, token?: string, headers: Record<string, string> = {}) => http(t().base, path, { headers: { ...(token ? as(token) : {}), ...headers } });
+  const send = (method: string, path: string, token: string | undefined, json?: unknown, headers: Record<string, string> = {}) =>
+    http(t().base, path, { method, headers: { ...(token ? as(token) : {}), ...headers }, ...(json !== undefined ? { json } : {}) });
+  /** A token of the suite's identity provider: an actor (`fhirUser`) or, without one, an administrator. */
+  const mint = (fhirUser: string | undefined, scope = 'user/*.cruds', extra: Json = {}) => t().issuer!.mint({ sub: fhirUser ?? 'admin-1', ...(fhirUser ? { fhirUser } : {}), scope, ...extra });
+  return { create, get, send, mint };
+}
+
+/** A Consent as the access contract shapes it (a declared consent, or one of the patient's choices). */
+export function consent(patient: Json, performer: string, provision: Json, policy = 'OPTIN'): Json {
+  return {
+    resourceType: 'Consent',
+    status: 'active',
+    scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
+    category: [{ coding: [{ system: LOINC, code: '59284-0' }] }],
+    patient: { reference: ref(patient) },
+    dateTime: new Date().toISOString(),
+    performer: [{ reference: performer }],
+    policyRule: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: policy }] },
+    provision,
+  };
+}
+/** provision.actor as an information recipient (a declared consent, a block). */
+export const ircp = (who: string) => ({ role: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'IRCP' }] }, reference: { reference: who } });
+/** provision.actor as the treating physician. */
+export const pcp = (who: string) => ({ role: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-RoleCode', code: 'PCP' }] }, reference: { reference: who } });
+
+/** A document of a patient's record: type and class, author, TRE_A07 labels, inline content or a link to its Binary (`url`). */
+export function document(patient: Json, type: { code: string; cls: string }, author: string, labels: string[] = [], url?: string, description = 'doc'): Json {
+  return {
+    resourceType: 'DocumentReference',
+    status: 'current',
+    ...(labels.length ? { meta: { security: labels.map((code) => ({ system: A07, code })) } } : {}),
+    type: { coding: [{ system: LOINC, code: type.code }] },
+    category: [{ coding: [{ system: A03, code: type.cls }] }],
+    subject: { reference: ref(patient) },
+    author: [{ reference: author }],
+    description,
+    content: [{ attachment: url ? { contentType: 'text/plain', url } : { contentType: 'text/plain', data: 'dGVzdA==' } }],
+  };
+}
