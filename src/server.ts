@@ -34,7 +34,7 @@ export interface RunningServer {
 /**
  * Makes Object.prototype read-only: the last line of defence against prototype pollution
  * (a `__proto__` or `constructor.prototype` member that some merge or copy of client data
- * would write through). Bodies are refused before that (src/http/jsonReader.ts); this keeps
+ * would write through). Bodies are refused before that (src/json/jsonReader.ts); this keeps
  * a path nobody thought of from changing every object of the process. Called before any
  * request is served; later calls do nothing.
  */

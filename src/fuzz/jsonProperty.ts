@@ -1,10 +1,10 @@
 import fc from 'fast-check';
 import { FhirError } from '../errors';
-import { JsonLimits, readJson } from '../http/jsonReader';
+import { JsonLimits, readJson } from '../json/jsonReader';
 import { assertOwnRefusal, assertWithinBound, isClientError, PropertyFailure, PropertySettings, run } from './bounds';
 
 /**
- * readJson (src/http/jsonReader.ts) against JSON.parse, the reference:
+ * readJson (src/json/jsonReader.ts) against JSON.parse, the reference:
  * - on every text JSON.parse accepts that has no duplicate member name, no refused name
  *   or string and stays within the limits, readJson gives the same value (and numbers
  *   it notes as decimals are numbers of that value, written otherwise);
@@ -157,7 +157,7 @@ function sameValue(a: unknown, b: unknown): boolean {
   return ka.every((k) => Object.hasOwn(b, k) && sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
 }
 
-/** The value at a pointer as the reader writes them (a bare top-level number is at "/", as in src/http/decimals.ts). */
+/** The value at a pointer as the reader writes them (a bare top-level number is at "/", as in src/json/decimals.ts). */
 function atPointer(value: unknown, pointer: string): unknown {
   if (pointer === '/' && typeof value === 'number') return value;
   let at = value;

@@ -23,7 +23,7 @@ export interface FuzzTarget<T = unknown> {
 const target = <T>(t: FuzzTarget<T>): FuzzTarget => t as unknown as FuzzTarget;
 
 export const TARGETS = {
-  json: target({ subject: 'readJson (src/http/jsonReader.ts)', input: () => jsonInput, check: checkJson, warm: warmJson, defaultRuns: 80_000, stats: () => `${jsonStats.accepted} texts read as JSON.parse reads them, ${jsonStats.refusedByReader} refused for a reason JSON.parse ignores, ${jsonStats.refusedByBoth} refused by both` }),
+  json: target({ subject: 'readJson (src/json/jsonReader.ts)', input: () => jsonInput, check: checkJson, warm: warmJson, defaultRuns: 80_000, stats: () => `${jsonStats.accepted} texts read as JSON.parse reads them, ${jsonStats.refusedByReader} refused for a reason JSON.parse ignores, ${jsonStats.refusedByBoth} refused by both` }),
   patch: target({ subject: 'FHIRPath Patch (src/interactions/fhirpathPatch.ts, patchPaths.ts)', input: () => patchInput, check: checkPatch, warm: warmPatch, defaultRuns: 20_000, stats: () => `${patchStats.read} of ${patchStats.runs} patches read, ${patchStats.applied} applied` }),
   query: target({ subject: 'search query parsing (src/search/parseSearch.ts via parseRequestSearch)', input: queryInput, check: checkQuery, warm: warmQuery, defaultRuns: 60_000, stats: () => `${queryStats.parsed} queries parsed, ${queryStats.refused} refused` }),
   narrative: target({

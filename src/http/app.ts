@@ -11,8 +11,8 @@ import { BadRequest, dataException, FhirError, Issue, operationOutcome } from '.
 import { assertJsonAcceptable, bodyKind, negotiate, Negotiated, FHIR_JSON } from './negotiation';
 import { readBody, spoolBody } from './readBody';
 import { BinaryStream } from '../store/binaryContent';
-import { stringifyJson } from './rawJson';
-import { readJson } from './jsonReader';
+import { stringifyJson } from '../json/rawJson';
+import { readJson } from '../json/jsonReader';
 import { binaryHeaders, setEveryAnswerHeaders } from './responseHeaders';
 import { elementNames } from '../search/parseSearch';
 import { QUERY_CANCELED } from '../store/cancellation';

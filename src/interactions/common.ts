@@ -1,4 +1,4 @@
-import { DecimalTexts, stringifyWithDecimals } from '../http/decimals';
+import { DecimalTexts, stringifyWithDecimals } from '../json/decimals';
 import { BadRequest, NotFound, PayloadTooLarge, PreconditionFailed, Unprocessable } from '../errors';
 import { extractIndexRows } from '../search/extract';
 import type { IndexRows } from '../search/indexRows';

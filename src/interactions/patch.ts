@@ -1,5 +1,5 @@
 import { applyPatch, Operation, validate as validatePatch } from 'fast-json-patch';
-import { DecimalTexts, decimalTexts } from '../http/decimals';
+import { DecimalTexts, decimalTexts } from '../json/decimals';
 import { BadRequest, Gone, NotFound, PreconditionFailed, Unprocessable } from '../errors';
 import { readCurrent } from '../store/resources';
 import type { Session } from '../store/session';

@@ -5,7 +5,7 @@ import type { SearchConstraints } from '../store/searchSql';
 import { UNRESTRICTED } from '../store/visibility';
 import { readingAs } from '../store/session';
 import { Session } from '../store/session';
-import { stringifyJson } from '../http/rawJson';
+import { stringifyJson } from '../json/rawJson';
 import { executeSearch, parseRequestSearch, searchBundle } from './search';
 import { searchCompartment } from './searchCompartment';
 import type { FhirRequest, InteractionContext } from './types';

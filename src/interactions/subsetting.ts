@@ -1,5 +1,5 @@
-import { RawJson } from '../http/rawJson';
-import { decimalTexts, stringifyWithDecimals } from '../http/decimals';
+import { RawJson } from '../json/rawJson';
+import { decimalTexts, stringifyWithDecimals } from '../json/decimals';
 import { coreStructureDefinition } from '../validation/loader';
 
 /**

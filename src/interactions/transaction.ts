@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
-import { RawJson } from '../http/rawJson';
-import { decimalTextsUnder } from '../http/decimals';
+import { RawJson } from '../json/rawJson';
+import { decimalTextsUnder } from '../json/decimals';
 import { BadRequest, dataException, FhirError, operationOutcome, PayloadTooLarge, PreconditionFailed } from '../errors';
 import type { Session } from '../store/session';
 import { etag } from './common';
@@ -11,7 +11,7 @@ import { findMatches } from './search';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 import { inTransaction } from './unitOfWork';
 import type { StoreAccess } from '../store/session';
-import { readJson } from '../http/jsonReader';
+import { readJson } from '../json/jsonReader';
 
 interface BundleEntry {
   fullUrl?: string;

@@ -1,4 +1,4 @@
-import type { DecimalTexts } from '../http/decimals';
+import type { DecimalTexts } from '../json/decimals';
 import type { BinaryStream } from '../store/binaryContent';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config';

@@ -3,7 +3,7 @@ import { BadRequest, PreconditionFailed } from '../errors';
 import { CurrentRow, readCurrent } from '../store/resources';
 import type { Session } from '../store/session';
 import type { VersionWrite } from '../store/writeVersions';
-import type { DecimalTexts } from '../http/decimals';
+import type { DecimalTexts } from '../json/decimals';
 import { assertId, assertSupportedType, checkIfMatch, newVersion, nowInstant, requestResource, writtenRepresentation } from './common';
 import { withConditionalReferencesResolved } from './conditionalReferences';
 import { assertUniqueCanonical, assertValid, registerConformance } from './conformanceResources';

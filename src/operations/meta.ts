@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import { maskingRecord } from '../access/policy/decide';
 import { MASQUE_PS } from '../access/policy/recordFacts';
 import { BadRequest, Forbidden, Gone, NotFound } from '../errors';
-import { decimalTexts } from '../http/decimals';
+import { decimalTexts } from '../json/decimals';
 import { assertId, checkIfMatch, newVersion, nowInstant } from '../interactions/common';
 import { assertValid } from '../interactions/conformanceResources';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../interactions/types';

@@ -20,7 +20,7 @@ import type { DecimalTexts } from './decimals';
  *
  * The reader is a loop over an explicit stack: no input can make it recurse. It also
  * notes the numbers whose text a JavaScript number would not give back (72.10, 1e2, -0),
- * by JSON Pointer, as src/http/decimals.ts does.
+ * by JSON Pointer, as src/json/decimals.ts does.
  */
 export interface JsonLimits {
   /** Arrays and objects nested in one another; the outermost object is level 1. */
