@@ -360,8 +360,25 @@ async function seed(server: RunningServer, o: Options, progress: (s: string) => 
     }
   }
   progress(ctx.db.kind === 'postgres' ? 'VACUUM ANALYZE' : 'ANALYZE');
-  await knex.raw(ctx.db.kind === 'postgres' ? 'VACUUM ANALYZE' : 'ANALYZE');
+  if (ctx.db.kind === 'postgres') await vacuumSchema(ctx.config.databaseUrl!, ctx.config.databaseSchema!);
+  else await knex.raw('ANALYZE');
   return { seconds: (performance.now() - t0) / 1000, byType };
+}
+
+/**
+ * VACUUM ANALYZE of this schema's tables only (other schemas of the database are not ours),
+ * on a connection of its own: the server's pool has a statement timeout a large VACUUM
+ * outlasts, and VACUUM cannot run in a transaction where SET LOCAL would lift it.
+ */
+async function vacuumSchema(databaseUrl: string, schema: string): Promise<void> {
+  const own = knexFactory({ client: 'pg', connection: databaseUrl, pool: { min: 1, max: 1 } });
+  try {
+    await own.raw('SET statement_timeout = 0');
+    const tables = await rows<{ relname: string }>(own, `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = ? AND c.relkind = 'r'`, [schema]);
+    for (const t of tables) await own.raw(`VACUUM ANALYZE "${schema}"."${t.relname}"`);
+  } finally {
+    await own.destroy();
+  }
 }
 
 // ---------------------------------------------------------------------------
