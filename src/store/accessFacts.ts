@@ -60,11 +60,14 @@ export async function recordsNaming(session: Session, practitionerId: string): P
 export async function recordFacts(session: Session, patientIds: string[]): Promise<Map<string, RecordFacts>> {
   const out = new Map<string, RecordFacts>();
   if (patientIds.length === 0) return out;
+  // One array parameter, not one per record: a practitioner's request names every record
+  // their Consents open (hundreds), and a fixed text is parsed and planned once per connection.
   const rows = await session.query<{ resource_type: string; id: string; compartment: string; body: string }>(
     `SELECT r.resource_type, r.id, r.compartment, r.body::text AS body FROM resource r
-      WHERE r.compartment IN (${patientIds.map(() => '?').join(', ')}) AND NOT r.deleted
+      WHERE r.compartment = ANY(?::text[]) AND NOT r.deleted
         AND (r.resource_type IN ('Consent', 'RelatedPerson') OR (r.resource_type = 'Patient' AND r.id = r.compartment))`,
-    patientIds,
+    [textArray(patientIds)],
+    'access_record_facts',
   );
   for (const id of patientIds) out.set(id, { patientId: id, state: 'closed', generalPractitioners: [], representatives: [], consents: [] });
   for (const row of rows) {
@@ -95,4 +98,9 @@ export async function practitionersByIdNatPs(session: Session, system: string, i
     'access_practitioners_by_idnat',
   );
   return rows.map((r) => JSON.parse(r.body));
+}
+
+/** A PostgreSQL text[] literal: every element quoted, `"` and `\\` escaped. */
+export function textArray(values: string[]): string {
+  return `{${values.map((v) => `"${v.replace(/["\\]/g, (c) => `\\${c}`)}"`).join(',')}}`;
 }

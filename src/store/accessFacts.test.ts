@@ -1,0 +1,54 @@
+import crypto from 'node:crypto';
+import { startTarget, Target } from '../../conformance/harness';
+import { newVersion } from '../interactions/common';
+import { INTERNAL_ACCESS, Session } from './session';
+import { recordFacts, textArray } from './accessFacts';
+import { executeWrites } from './writeVersions';
+
+/** The facts query passes the records as one text[] parameter: it must reach PostgreSQL intact. */
+let t: Target;
+let session: Session;
+beforeAll(async () => {
+  t = await startTarget();
+  session = new Session(t.running!.ctx.db.knex, INTERNAL_ACCESS);
+});
+afterAll(() => t.close());
+
+describe('textArray', () => {
+  it.each([
+    [[]],
+    [['a']],
+    [['0f3c-1.x', 'B-2']],
+    [['with "quote"', 'back\\slash', 'comma,brace}{', 'NULL', '', ' spaced ']],
+  ])('%j reaches the database as the same text[]', async (values) => {
+    const [row] = await session.query<{ v: string[] }>('SELECT ?::text[] AS v', [textArray(values)]);
+    expect(row.v).toEqual(values);
+  });
+});
+
+describe('recordFacts', () => {
+  it('reads the state and Consents of each record asked for, and closes those that do not exist', async () => {
+    // written through the store: the facts query reads stored rows, whatever validation would say of them
+    const post = async (resource: Record<string, unknown>) => {
+      const id = crypto.randomUUID();
+      await executeWrites(t.running!.ctx.db.knex, [newVersion(t.running!.ctx, resource, { id, versionId: 1, lastUpdated: new Date().toISOString(), method: 'POST' })]);
+      return { id };
+    };
+    const open = await post({ resourceType: 'Patient', active: true, generalPractitioner: [{ reference: 'Practitioner/gp-1' }] });
+    const closed = await post({ resourceType: 'Patient', active: false });
+    await post({
+      resourceType: 'Consent',
+      status: 'active',
+      scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
+      category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
+      patient: { reference: `Patient/${open.id}` },
+      performer: [{ reference: 'Practitioner/gp-1' }],
+      provision: { type: 'permit', actor: [{ role: { coding: [{ code: 'IRCP' }] }, reference: { reference: 'Practitioner/gp-1' } }] },
+    });
+    const facts = await recordFacts(session, [open.id, closed.id, 'no-such-record']);
+    expect(facts.get(open.id)).toMatchObject({ state: 'active', generalPractitioners: ['Practitioner/gp-1'] });
+    expect(facts.get(open.id)!.consents.map((c) => c.performers)).toEqual([['Practitioner/gp-1']]);
+    expect(facts.get(closed.id)).toMatchObject({ state: 'closed', consents: [] });
+    expect(facts.get('no-such-record')).toMatchObject({ state: 'closed', consents: [] });
+  });
+});
