@@ -79,7 +79,9 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
   if (caller.breakGlass !== undefined && named.length === 0) {
     throw new BadRequest('X-Break-Glass applies to one patient record: address the record (Patient/[id], its resources, or a search naming the patient)');
   }
-  const candidates = await candidateRecords(session, actor);
+  // a request confined to the records it names needs the facts of those alone: a
+  // professional's other records (hundreds) are loaded only when it may reach them
+  const candidates = named.length > 0 && !reachesOtherRecords(r, req) ? [] : await candidateRecords(session, actor);
   const facts = await recordFacts(session, [...new Set([...candidates, ...named])]);
   const open: OpenRecord[] = [];
   const pc = policyContext(setup, caller, now);
@@ -132,6 +134,19 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
       }
     },
   };
+}
+
+/** Parameters through which a search reaches resources of other records than the ones it names. */
+const REACHING = /^(_include|_revinclude|_has|_list)(:|$)|\./;
+const CONFINED = new Set(['read', 'vread', 'history-instance', 'update', 'patch', 'delete']);
+
+/**
+ * Whether a request naming records may also return resources of others: an include, a
+ * reverse include, `_has`, a chain or `_list` can, a read of one resource cannot.
+ */
+export function reachesOtherRecords(r: Route, req: FhirRequest): boolean {
+  if (CONFINED.has(r.interaction)) return false;
+  return req.query.some(([name]) => REACHING.test(name));
 }
 
 const WRITE_INTERACTIONS = new Set(['create', 'update', 'patch', 'delete', 'conditional-update', 'conditional-patch', 'conditional-delete']);

@@ -2,7 +2,8 @@ import crypto from 'node:crypto';
 import { startTarget, Target } from '../../conformance/harness';
 import { newVersion } from '../interactions/common';
 import { INTERNAL_ACCESS, Session } from './session';
-import { recordFacts, textArray } from './accessFacts';
+import { recordFacts } from './accessFacts';
+import { textArray } from './searchSql';
 import { executeWrites } from './writeVersions';
 
 /** The facts query passes the records as one text[] parameter: it must reach PostgreSQL intact. */

@@ -1,4 +1,5 @@
 import { consentFact, RecordFacts, relative } from '../access/policy/recordFacts';
+import { textArray } from './searchSql';
 import type { Session } from './session';
 
 /**
@@ -98,9 +99,4 @@ export async function practitionersByIdNatPs(session: Session, system: string, i
     'access_practitioners_by_idnat',
   );
   return rows.map((r) => JSON.parse(r.body));
-}
-
-/** A PostgreSQL text[] literal: every element quoted, `"` and `\\` escaped. */
-export function textArray(values: string[]): string {
-  return `{${values.map((v) => `"${v.replace(/["\\]/g, (c) => `\\${c}`)}"`).join(',')}}`;
 }

@@ -44,6 +44,11 @@ export function bind(ctx: SqlContext, value: unknown): string {
   return '?';
 }
 
+/** A PostgreSQL text[] literal: every element quoted, `"` and `\\` escaped. */
+export function textArray(values: string[]): string {
+  return `{${values.map((v) => `"${v.replace(/["\\]/g, (c) => `\\${c}`)}"`).join(',')}}`;
+}
+
 /** Parameter codes come from the registry, never from raw input: inlined as literals so bindings stay in text order. */
 export function literal(s: string): string {
   return `'${s.replace(/'/g, "''")}'`;
@@ -323,7 +328,8 @@ export function constraintConditions(ctx: SqlContext, r: string, resourceType: s
     } else parts.push(c.resourceTypes.length ? `${r}.resource_type IN (${c.resourceTypes.map(literal).join(', ')})` : 'false');
   }
   if (c.compartments) {
-    const inList = c.compartments.length ? `${r}.compartment IN (${c.compartments.map((x) => bind(ctx, x)).join(', ')})` : 'false';
+    // one array parameter: a professional's records can be hundreds, and the text stays the same
+    const inList = c.compartments.length === 0 ? 'false' : c.compartments.length === 1 ? `${r}.compartment = ${bind(ctx, c.compartments[0])}` : `${r}.compartment = ANY(${bind(ctx, textArray(c.compartments))}::text[])`;
     // directory resources (compartment '') stay readable whatever the caller's records
     const shared = c.sharedTypes?.length
       ? resourceType !== undefined
