@@ -239,6 +239,8 @@ interface LoadTask {
   maxMs: number;
   /** Unmeasured requests first (per client). */
   warmup: number;
+  /** The bearer token every request carries. */
+  token?: string;
 }
 
 interface LoadResult {
@@ -250,7 +252,7 @@ interface LoadResult {
 }
 
 async function runLoad(task: LoadTask): Promise<LoadResult> {
-  const client = httpClient('http', task.url, task.concurrency);
+  const client = httpClient('http', task.url, task.concurrency, task.token);
   try {
     const one = async (p: string) => {
       const r = await client.request('GET', p);
@@ -469,6 +471,9 @@ async function main(): Promise<void> {
     const localUrl = `http://127.0.0.1:${(server.server.address() as AddressInfo).port}/fhir`;
     server.ctx.config.baseUrl = localUrl;
     const target = o.url ?? localUrl;
+    // the in-process server's local issuer signs an unrestricted test client's token; a server at --url takes FHIR_TOKEN
+    const token = o.url ? process.env.FHIR_TOKEN : await server.devIssuer?.mintToken({ scope: 'conformance-testing', sub: 'bench-search' });
+    const authorization: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
 
     // --- header --------------------------------------------------------------------
     const version = (await rows<{ server_version: string }>(knex, 'SHOW server_version'))[0]?.server_version ?? '?';
@@ -538,7 +543,7 @@ async function main(): Promise<void> {
         const p = k.path(s);
         if (!p) continue;
         const t0 = performance.now();
-        const res = await fetch(target + p, { headers: { accept: 'application/fhir+json' } });
+        const res = await fetch(target + p, { headers: { accept: 'application/fhir+json', ...authorization } });
         const text = await res.text();
         const ms = performance.now() - t0;
         if (!slowest || ms > slowest.ms) slowest = { sample: s, ms };
@@ -558,7 +563,7 @@ async function main(): Promise<void> {
           const p = k.path(s);
           if (!p) continue;
           capture = [];
-          await fetch(localUrl + p, { headers: { accept: 'application/fhir+json' } }).then((r) => r.text());
+          await fetch(localUrl + p, { headers: { accept: 'application/fhir+json', ...authorization } }).then((r) => r.text());
           const statements = capture;
           capture = undefined;
           for (const st of statements) plans[k.name].push({ ...(await explain(knex, st)), sample: label });
@@ -584,7 +589,7 @@ async function main(): Promise<void> {
       if (paths.length === 0) continue;
       for (const c of o.concurrency) {
         progress(`${k.name}: ${c} client(s), up to ${o.requests} requests / ${o.seconds} s`);
-        const r = await worker.run({ url: target, paths, concurrency: c, maxRequests: o.requests, maxMs: o.seconds * 1000, warmup: 3 });
+        const r = await worker.run({ url: target, paths, concurrency: c, maxRequests: o.requests, maxMs: o.seconds * 1000, warmup: 3, token });
         const sorted = Float64Array.from(r.latencies).sort();
         results.push({
           kind: k.name,

@@ -394,6 +394,8 @@ async function main(): Promise<void> {
       const running = server;
       cleanups.push(() => running.close());
       url = `http://127.0.0.1:${(server.server.address() as AddressInfo).port}/fhir`;
+      // the in-process server runs in development mode: its local issuer signs an unrestricted test client's token
+      if (server.devIssuer) worker.token = await server.devIssuer.mintToken({ scope: 'conformance-testing', sub: 'bench' });
       counter = new StatementCounter();
       counter.attach(server.ctx.db.knex);
       dbKind = server.ctx.db.kind === 'postgres' ? 'PostgreSQL' : 'embedded PGlite';
@@ -402,6 +404,8 @@ async function main(): Promise<void> {
       if (server.ctx.db.kind === 'embedded') dbVersion += ` (PGlite ${pgliteVersion()}, data in a temporary directory)`;
       else dbVersion += `, pool max ${config.dbPoolMax}, schema ${schema}`;
     } else {
+      // a running server: FHIR_TOKEN is a token it accepts for an unrestricted test client
+      worker.token = process.env.FHIR_TOKEN;
       const health = await fetch(new URL('/healthz', url)).then((r) => r.json() as Promise<{ database?: string }>, () => ({ database: undefined }));
       dbKind = health.database === 'postgres' ? 'PostgreSQL' : health.database === 'embedded' ? 'embedded PGlite' : 'unknown';
       dbKind += ` (running server at ${url})`;

@@ -246,14 +246,14 @@ export interface HttpClient {
 const FHIR_JSON = 'application/fhir+json';
 
 /** node:http with a keep-alive Agent of `connections` sockets (cheapest client in Node). */
-function nodeHttpClient(baseUrl: string, connections: number): HttpClient {
+function nodeHttpClient(baseUrl: string, connections: number, auth: Record<string, string>): HttpClient {
   const base = new URL(baseUrl);
   const agent = new http.Agent({ keepAlive: true, maxSockets: connections, maxFreeSockets: connections });
   const prefix = base.pathname.replace(/\/+$/, '');
   return {
     request(method, path, body, extraHeaders) {
       return new Promise((resolve, reject) => {
-        const headers: http.OutgoingHttpHeaders = { accept: FHIR_JSON, ...extraHeaders };
+        const headers: http.OutgoingHttpHeaders = { accept: FHIR_JSON, ...auth, ...extraHeaders };
         if (body !== undefined) {
           headers['content-type'] = FHIR_JSON;
           headers['content-length'] = Buffer.byteLength(body);
@@ -275,13 +275,13 @@ function nodeHttpClient(baseUrl: string, connections: number): HttpClient {
 }
 
 /** The global fetch (undici inside Node 20), which keeps connections alive by default. */
-function fetchClient(baseUrl: string): HttpClient {
+function fetchClient(baseUrl: string, auth: Record<string, string>): HttpClient {
   return {
     async request(method, path, body, extraHeaders) {
       const res = await fetch(baseUrl + path, {
         method,
         body,
-        headers: { accept: FHIR_JSON, ...(body === undefined ? {} : { 'content-type': FHIR_JSON }), ...extraHeaders },
+        headers: { accept: FHIR_JSON, ...auth, ...(body === undefined ? {} : { 'content-type': FHIR_JSON }), ...extraHeaders },
       });
       return { status: res.status, location: res.headers.get('location') ?? undefined, body: await res.text() };
     },
@@ -289,8 +289,10 @@ function fetchClient(baseUrl: string): HttpClient {
   };
 }
 
-export function httpClient(kind: 'http' | 'fetch', baseUrl: string, connections: number): HttpClient {
-  return kind === 'fetch' ? fetchClient(baseUrl) : nodeHttpClient(baseUrl, connections);
+/** `token`: the bearer token every request carries (the server asks one of every request but /metadata). */
+export function httpClient(kind: 'http' | 'fetch', baseUrl: string, connections: number, token?: string): HttpClient {
+  const auth: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+  return kind === 'fetch' ? fetchClient(baseUrl, auth) : nodeHttpClient(baseUrl, connections, auth);
 }
 
 /** "Type/id" from a Location header such as http://host/fhir/Type/id/_history/1. */
@@ -415,6 +417,9 @@ export type HttpTask =
   | { kind: 'tx-concurrent'; url: string; client: 'http' | 'fetch'; size: number; concurrency: number; durationMs: number }
   | { kind: 'setup'; url: string; client: 'http' | 'fetch' };
 
+/** A task with the bearer token its requests carry. */
+export type AuthorizedHttpTask = HttpTask & { token?: string };
+
 export interface HttpTaskResult {
   stats: PhaseStats;
   /** Operations run before the measured window (warm-up), successes and errors. */
@@ -439,9 +444,9 @@ async function expectStatus(res: Promise<HttpResponse>, expected: number, what: 
   return r;
 }
 
-export async function runHttpTask(task: HttpTask): Promise<HttpTaskResult> {
+export async function runHttpTask(task: AuthorizedHttpTask): Promise<HttpTaskResult> {
   const connections = 'concurrency' in task ? task.concurrency : 1;
-  const client = httpClient(task.client, task.url, connections);
+  const client = httpClient(task.client, task.url, connections, task.token);
   try {
     switch (task.kind) {
       case 'setup': {
@@ -541,6 +546,8 @@ export class HttpWorker {
   private readonly worker: Worker;
   private pending: { resolve: (r: HttpTaskResult) => void; reject: (e: Error) => void } | undefined;
   private exited = false;
+  /** The bearer token the tasks' requests carry (set once the server under test is known). */
+  token: string | undefined;
 
   constructor() {
     this.worker = new Worker(path.join(__dirname, 'benchLib.js'), { workerData: { role: WORKER_ROLE } });
@@ -567,7 +574,7 @@ export class HttpWorker {
     if (this.pending) return Promise.reject(new Error('HttpWorker runs one task at a time'));
     return new Promise((resolve, reject) => {
       this.pending = { resolve, reject };
-      this.worker.postMessage(task);
+      this.worker.postMessage({ ...task, token: this.token });
     });
   }
 
