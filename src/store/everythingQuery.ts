@@ -13,6 +13,8 @@ export interface EverythingQuery {
   compartmentParams: [string, string][];
   /** Only these types. */
   types?: string[];
+  /** Never these types (unless `types` names them). */
+  excludedTypes?: string[];
   /** Only resources updated at or after this instant. */
   since?: string;
   count: number;
@@ -56,6 +58,7 @@ export async function everythingRows(session: Session, q: EverythingQuery, page?
   const constraints = constraintConditions(sql, 'r', undefined);
   if (constraints) where.push(constraints.slice(5));
   if (q.types) where.push(`r.resource_type IN (${q.types.map((t) => bind(sql, t)).join(', ')})`);
+  else if (q.excludedTypes?.length) where.push(`r.resource_type NOT IN (${q.excludedTypes.map(literal).join(', ')})`);
   if (q.since) where.push(`r.last_updated >= ${bind(sql, q.since)}::timestamptz`);
   if (page) where.push(keysetCondition(sql, ORDER, page.keys, backwards, (i) => ORDER[i].sql));
   const pageCte = `page AS (SELECT r.compartment, r.resource_type, r.id, r.body::text AS body, row_number() OVER (ORDER BY ${order}) AS ord
@@ -70,12 +73,15 @@ export async function everythingRows(session: Session, q: EverythingQuery, page?
       AND (r.resource_type, r.id) IN (SELECT t.target_type, t.target_id FROM idx_reference t
         JOIN shown s ON t.compartment = s.compartment AND t.resource_type = s.resource_type AND t.resource_id = s.id
         WHERE t.target_id IS NOT NULL))`;
-  const rows = await session.query<{ kind: string; resource_type: string | null; id: string | null; body: string | null; ord: number | string | null }>(
+  const rows = await session.query<{ kind: string; compartment: string | null; resource_type: string | null; id: string | null; body: string | null; ord: number | string | null }>(
     `WITH ${patientCte}, ${pageCte}, ${shownCte}, ${refsCte}
-     SELECT 'patient' AS kind, NULL AS resource_type, NULL AS id, deleted::text AS body, NULL::bigint AS ord FROM patient
-     UNION ALL SELECT 'match', resource_type, id, body, ord FROM page
-     UNION ALL SELECT 'include', resource_type, id, body, NULL FROM refs`,
+     SELECT 'patient' AS kind, NULL AS compartment, NULL AS resource_type, NULL AS id, deleted::text AS body, NULL::bigint AS ord FROM patient
+     UNION ALL SELECT 'match', compartment, resource_type, id, body, ord FROM page
+     UNION ALL SELECT 'include', '', resource_type, id, body, NULL FROM refs`,
     sql.bindings,
+  );
+  session.touch(
+    rows.filter((r) => r.kind === 'include' || (r.kind === 'match' && Number(r.ord) <= q.count)).map((r) => ({ compartment: String(r.compartment), resourceType: String(r.resource_type), id: String(r.id) })),
   );
   const patient = rows.find((r) => r.kind === 'patient');
   const toRow = (r: (typeof rows)[number]): SearchRow => ({ resource_type: String(r.resource_type), id: String(r.id), body: String(r.body) });

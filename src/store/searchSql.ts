@@ -322,6 +322,11 @@ export function constraintConditions(ctx: SqlContext, r: string, resourceType: s
       if (!c.resourceTypes.includes(resourceType)) parts.push('false');
     } else parts.push(c.resourceTypes.length ? `${r}.resource_type IN (${c.resourceTypes.map(literal).join(', ')})` : 'false');
   }
+  if (c.excludedTypes?.length) {
+    if (resourceType !== undefined) {
+      if (c.excludedTypes.includes(resourceType)) parts.push('false');
+    } else parts.push(`${r}.resource_type NOT IN (${c.excludedTypes.map(literal).join(', ')})`);
+  }
   if (c.compartments) {
     const inList = c.compartments.length ? `${r}.compartment IN (${c.compartments.map((x) => bind(ctx, x)).join(', ')})` : 'false';
     // directory resources (compartment '') stay readable whatever the caller's records
