@@ -188,7 +188,7 @@ describe('the trail', () => {
       expect(res.body.issue[0].diagnostics).toMatch(/AuditEvent/);
     }
     // an event of p1's record: one p1 and an administrator can see
-    const id = (await http(t.base, `AuditEvent?patient=Patient/${x.p1.id}`)).body.entry[0].resource.id;
+    const id = (await get(`AuditEvent?patient=Patient/${x.p1.id}`, tok.p1)).body.entry[0].resource.id;
     for (const token of [tok.p1, tok.admin]) {
       expect((await http(t.base, `AuditEvent/${id}`, { method: 'PUT', json: { ...event, id }, headers: as(token) })).status).toBe(403);
       expect((await http(t.base, `AuditEvent/${id}`, { method: 'DELETE', headers: as(token) })).status).toBe(403);

@@ -53,8 +53,7 @@ export async function everything(ctx: InteractionContext, session: Session, req:
     for (const p of entry.patientCompartmentParams) compartmentParams.push([entry.type, p]);
   }
   const paging = openPaging(ctx, session, `Patient/${id}/$everything`, used, pageToken);
-  // the record's audit trail is read with AuditEvent?patient= (or _type=AuditEvent), not mixed into the record (docs/decisions/009-audit.md)
-  const found = await everythingRows(session, { patientId: id, compartmentParams, types, excludedTypes: ['AuditEvent'], since, count }, paging.start);
+  const found = await everythingRows(session, { patientId: id, compartmentParams, types, since, count }, paging.start);
   if (found.patient === 'unknown') throw new NotFound(`Patient/${id} is not known`);
   if (found.patient === 'deleted') throw new Gone(`Patient/${id} was deleted`);
 

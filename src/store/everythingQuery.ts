@@ -13,8 +13,6 @@ export interface EverythingQuery {
   compartmentParams: [string, string][];
   /** Only these types. */
   types?: string[];
-  /** Never these types (unless `types` names them). */
-  excludedTypes?: string[];
   /** Only resources updated at or after this instant. */
   since?: string;
   count: number;
@@ -58,7 +56,6 @@ export async function everythingRows(session: Session, q: EverythingQuery, page?
   const constraints = constraintConditions(sql, 'r', undefined);
   if (constraints) where.push(constraints.slice(5));
   if (q.types) where.push(`r.resource_type IN (${q.types.map((t) => bind(sql, t)).join(', ')})`);
-  else if (q.excludedTypes?.length) where.push(`r.resource_type NOT IN (${q.excludedTypes.map(literal).join(', ')})`);
   if (q.since) where.push(`r.last_updated >= ${bind(sql, q.since)}::timestamptz`);
   if (page) where.push(keysetCondition(sql, ORDER, page.keys, backwards, (i) => ORDER[i].sql));
   const pageCte = `page AS (SELECT r.compartment, r.resource_type, r.id, r.body::text AS body, row_number() OVER (ORDER BY ${order}) AS ord
