@@ -34,6 +34,8 @@ interface ActorBase {
   /** SMART scopes granted; `admin` is carried by the admin kind. */
   scopes: Scope[];
   authenticatedBy: 'token' | 'certificate';
+  /** The name of the actor's resource, as the audit trail shows it. */
+  display?: string;
 }
 
 export interface PractitionerActor extends ActorBase {

@@ -308,6 +308,7 @@ export function createApp(ctx: InteractionContext): express.Express {
         query,
         headers: lowerHeaders(req),
         prefer: parsePrefer(req.get('prefer')),
+        clientAddress: req.socket.remoteAddress,
       };
       if (r.interaction === 'read' || r.interaction === 'vread' || r.interaction === 'capabilities') {
         assertSummary(url.searchParams.get('_summary'));

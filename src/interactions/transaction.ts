@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { carryRefusal } from '../audit/refusal';
 import { RawJson } from '../json/rawJson';
 import { decimalTextsUnder } from '../json/decimals';
 import { BadRequest, dataException, FhirError, operationOutcome, PayloadTooLarge, PreconditionFailed } from '../errors';
@@ -32,7 +33,8 @@ const STATUS_TEXT: Record<number, string> = { 200: 'OK', 201: 'Created', 204: 'N
 
 function entryError(index: number, e: unknown): never {
   if (e instanceof FhirError) {
-    throw new FhirError(e.status, e.issues.map((i) => ({ ...i, diagnostics: `Bundle.entry[${index}]: ${i.diagnostics}` })), e.headers);
+    // what a refusal was about stays with it, for the audit trail
+    throw carryRefusal(e, new FhirError(e.status, e.issues.map((i) => ({ ...i, diagnostics: `Bundle.entry[${index}]: ${i.diagnostics}` })), e.headers));
   }
   throw e;
 }
@@ -155,7 +157,15 @@ function rewriteReferences(value: unknown, resolved: Map<string, string>, unreso
   return value;
 }
 
-async function runTransaction(ctx: InteractionContext, session: Session, entries: PreparedEntry[], outer: FhirRequest): Promise<Record<string, unknown>[]> {
+/** What the pipeline does around each entry, as around a lone request: audit it (docs/decisions/009-audit.md). */
+export interface EntryAuditor {
+  /** The entry ran on `session`: its events go out with the entry's writes. */
+  performed(session: Session, route: Route, req: FhirRequest): Promise<void>;
+  /** A batch entry failed on its own: a refusal is audited in a statement of its own. */
+  failed(route: Route, req: FhirRequest, error: unknown): Promise<void>;
+}
+
+async function runTransaction(ctx: InteractionContext, session: Session, entries: PreparedEntry[], outer: FhirRequest, auditor?: EntryAuditor): Promise<Record<string, unknown>[]> {
   const seen = new Set<string>();
   for (const p of entries) {
     if (p.route.id && (p.method === 'PUT' || p.method === 'PATCH' || p.method === 'DELETE')) {
@@ -179,6 +189,7 @@ async function runTransaction(ctx: InteractionContext, session: Session, entries
     } catch (e) {
       entryError(p.index, e);
     }
+    await auditor?.performed(session, p.route, req);
     results[p.index] = responseEntry(ctx, res, outer.prefer, p.method);
   };
 
@@ -236,7 +247,7 @@ async function runTransaction(ctx: InteractionContext, session: Session, entries
 }
 
 /** transaction and batch: POST [base] with a Bundle. */
-export async function transactionOrBatch(ctx: InteractionContext, access: StoreAccess, req: FhirRequest): Promise<FhirResponse> {
+export async function transactionOrBatch(ctx: InteractionContext, access: StoreAccess, req: FhirRequest, auditor?: EntryAuditor): Promise<FhirResponse> {
   const bundle = req.body as { resourceType?: string; type?: string; entry?: BundleEntry[] } | undefined;
   if (!bundle || typeof bundle !== 'object' || bundle.resourceType !== 'Bundle') {
     throw new BadRequest('POST to the base URL takes a Bundle of type transaction or batch', 'invalid', ['Bundle']);
@@ -262,22 +273,33 @@ export async function transactionOrBatch(ctx: InteractionContext, access: StoreA
 
   if (bundle.type === 'transaction') {
     const prepared = entries.map((e, i) => prepare(ctx, e, i, req));
-    const results = await inTransaction(ctx, access, (session) => runTransaction(ctx, session, prepared, req), { deferWrites: true });
+    const results = await inTransaction(ctx, access, (session) => runTransaction(ctx, session, prepared, req, auditor), { deferWrites: true });
     return { status: 200, resource: { resourceType: 'Bundle', type: 'transaction-response', entry: results } };
   }
 
   const results: Record<string, unknown>[] = [];
   for (let i = 0; i < entries.length; i++) {
+    let p: PreparedEntry | undefined;
     try {
       // batch entries are independent (http.html#transaction): one cannot refer to another
       const dependency = referencesOf(entries[i]?.resource)
         .map((r) => (/^urn:uuid:/i.test(r) ? r.toLowerCase() : r))
         .find((r) => r.startsWith('urn:') && fullUrls.has(r) && fullUrls.get(r) !== i);
       if (dependency) throw new BadRequest(`Bundle.entry[${i}]: reference "${dependency}" is the fullUrl of another entry; batch entries cannot depend on each other (use a transaction)`, 'invalid', [`Bundle.entry[${i}].resource`]);
-      const p = prepare(ctx, entries[i], i, req);
-      const res = await inTransaction(ctx, access, (session) => perform(ctx, session, p.route, p.req));
-      results.push(responseEntry(ctx, res, req.prefer, p.method));
+      const entry = (p = prepare(ctx, entries[i], i, req));
+      const res = await inTransaction(
+        ctx,
+        access,
+        async (session) => {
+          const out = await perform(ctx, session, entry.route, entry.req);
+          await auditor?.performed(session, entry.route, entry.req);
+          return out;
+        },
+        { deferWrites: true },
+      );
+      results.push(responseEntry(ctx, res, req.prefer, entry.method));
     } catch (e) {
+      if (p) await auditor?.failed(p.route, p.req, e);
       // a value the database refuses is this entry's error, like any other bad request
       const error = e instanceof FhirError ? e : dataException(e);
       if (!error) throw e;

@@ -29,6 +29,8 @@ export interface FhirRequest {
   prefer: Prefer;
   /** Decimals of the body whose text a JavaScript number would change (72.10, 1e2), by JSON Pointer. */
   decimals?: DecimalTexts;
+  /** The network address of the client (for the audit trail); absent for internal requests. */
+  clientAddress?: string;
   /** Set on transaction entries: the Bundle's conditional references are already resolved. */
   referencesResolved?: boolean;
 }

@@ -30,10 +30,14 @@ export async function inTransaction<T>(ctx: InteractionContext, access: StoreAcc
   }
 }
 
-/** Runs fn on the pool: for reads, and for writes that are a single statement (committed as it runs). */
-export async function withoutTransaction<T>(ctx: InteractionContext, access: StoreAccess, fn: (session: Session) => Promise<T>): Promise<T> {
-  const session = new Session(ctx.db.knex, access, false);
+/**
+ * Runs fn on the pool: for reads, and for writes that are a single statement (committed as
+ * it runs). With `deferWrites`, what fn queued is sent as one statement when it returns.
+ */
+export async function withoutTransaction<T>(ctx: InteractionContext, access: StoreAccess, fn: (session: Session) => Promise<T>, options: { deferWrites?: boolean } = {}): Promise<T> {
+  const session = new Session(ctx.db.knex, access, options.deferWrites ?? false);
   const result = await fn(session);
+  await session.flush();
   runAfterCommit(ctx, session);
   return result;
 }

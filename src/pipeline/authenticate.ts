@@ -1,4 +1,6 @@
 import type { Actor } from '../access/actor';
+import type { AuditAgent } from '../audit/auditEvent';
+import { auditFailure } from '../audit/auditTrail';
 import { scopeAllows, type ScopeContext, type ScopeOperation } from '../access/authn/scopes';
 import type { TrustedIssuer } from '../access/authn/issuers';
 import { verifyBearer } from '../access/authn/verifyToken';
@@ -11,7 +13,22 @@ import { OPERATIONS } from '../operations/registry';
 import { INTERNAL_ACCESS, Session, StoreAccess } from '../store/session';
 import type { Visibility } from '../store/visibility';
 import { authorize, PolicySetup } from './authorize';
-import { certificateClaims, resolveActor } from './resolveActor';
+import { CERTIFICATE_ISSUER, certificateClaims, resolveActor } from './resolveActor';
+
+/** Who the audit trail names: the actor's resource and name, their professions, the token, the client's address, break-glass. */
+export function auditAgentOf(actor: Actor, issuer: string, req: FhirRequest): AuditAgent {
+  const reference = actor.kind === 'admin' ? undefined : `${actor.kind === 'practitioner' ? 'Practitioner' : actor.kind === 'patient' ? 'Patient' : actor.kind === 'related-person' ? 'RelatedPerson' : 'Device'}/${actor.id}`;
+  const professions = actor.kind === 'practitioner' ? actor.roles.map((role) => role.profession).filter((p): p is NonNullable<typeof p> => Boolean(p)) : [];
+  const breakGlass = req.headers['x-break-glass'];
+  return {
+    reference,
+    display: actor.display,
+    identifier: { system: issuer, value: actor.subject },
+    professions,
+    network: req.clientAddress,
+    ...(breakGlass !== undefined ? { breakGlass } : {}),
+  };
+}
 
 /** What the edge needs to know who calls and what they may do. */
 export interface AuthSetup {
@@ -123,12 +140,22 @@ export async function authenticate(ctx: InteractionContext, auth: AuthSetup, r: 
   } else {
     const claims = await verifyBearer(req.headers.authorization, auth.issuers, { baseUrl: ctx.config.baseUrl, clockSkewSeconds: ctx.config.clockSkewSeconds });
     caller = `${claims.issuer} ${claims.subject}`;
+    // the unrestricted test client (refused in production) is not audited: docs/decisions/009-audit.md
     if (claims.testClient) return { ...INTERNAL_ACCESS, caller };
     actor = await resolveActor(facts, claims, Date.now());
   }
-  const access = await authorize(facts, auth.policy, { actor, breakGlass: req.headers['x-break-glass'] }, r, req);
+  const auditAgent = auditAgentOf(actor, certificate ? CERTIFICATE_ISSUER : (caller.split(' ')[0] ?? ''), req);
+  let access: StoreAccess;
+  try {
+    access = await authorize(facts, auth.policy, { actor, breakGlass: req.headers['x-break-glass'] }, r, req);
+  } catch (e) {
+    // a record closed to the caller is refused before the request runs, and audited as such
+    await auditFailure(ctx, { ...INTERNAL_ACCESS, auditAgent }, r, req, e);
+    throw e;
+  }
   return {
     ...access,
+    auditAgent,
     visibility: scopedVisibility(access.visibility, actor),
     caller,
     checkInteraction: (entry: Route, entryReq: FhirRequest) => checkScopes(actor, entry, entryReq),

@@ -1,6 +1,7 @@
 import type { Actor, Coding } from '../access/actor';
 import { decideRecord, decideWrite, MatrixView, OpenRecord, PolicyContext, RecordDecision, visibilityFor } from '../access/policy/decide';
 import type { RecordFacts } from '../access/policy/recordFacts';
+import { concerning } from '../audit/refusal';
 import { BadRequest, Forbidden } from '../errors';
 import type { Route } from '../interactions/dispatch';
 import type { FhirRequest } from '../interactions/types';
@@ -91,7 +92,7 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
     const decision = decideRecord(actor, record, 'read', isNamed ? pc : withoutBreakGlass);
     if (decision.allow) open.push({ patientId, treating: Boolean(decision.treating) });
     // a request that addresses a record closed to a professional is told why (so the EHR can ask consent or break the glass)
-    else if (isNamed && decision.status === 403 && !isWrite(r) && (actor.kind === 'practitioner' || decision.refusal === 'closed')) throw new Forbidden(decision.reason);
+    else if (isNamed && decision.status === 403 && !isWrite(r) && (actor.kind === 'practitioner' || decision.refusal === 'closed')) throw concerning(new Forbidden(decision.reason), { patient: patientId });
   }
   const visibility = visibilityFor(actor, open, pc);
   // a whole type closed to the caller (clinical content for administrators and systems) is said so
@@ -99,6 +100,9 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
   const typeLevel = r.interaction === 'search-type' || r.interaction === 'history-type' || r.interaction === 'search-compartment';
   if (typeLevel && searched && searched !== '*' && visibility.resourceTypes && !visibility.resourceTypes.includes(searched)) {
     throw new Forbidden(`${actor.kind === 'admin' ? 'Administrators' : 'Systems'} do not read ${searched}: clinical content is for the patient and their care team`);
+  }
+  if (typeLevel && searched && visibility.excludedTypes?.includes(searched)) {
+    throw new Forbidden(`Professionals do not read ${searched}: a record's audit trail is read by the patient, their legal representatives and administrators`);
   }
   const decided = new Map<string, RecordDecision>();
   const recordDecision = async (s: Session, patientId: string): Promise<RecordDecision> => {
@@ -118,7 +122,7 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
         // a PUT that creates (nothing this caller can see has the id) onto a row hidden from them would overwrite it: refused
         // before the statement runs, without saying what the row is
         if (w.previousCompartment === undefined && w.method === 'PUT' && (await peekResource(s, w.resourceType, w.id))) {
-          throw new Forbidden(`${w.resourceType}/${w.id} cannot be created with this id: create the resource with POST`);
+          throw concerning(new Forbidden(`${w.resourceType}/${w.id} cannot be created with this id: create the resource with POST`), { resource: `${w.resourceType}/${w.id}` });
         }
         const compartments = [w.compartment, ...(w.previousCompartment !== undefined && w.previousCompartment !== w.compartment ? [w.previousCompartment] : [])];
         for (const compartment of compartments) {
@@ -129,7 +133,10 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
           const resource = (w.body ?? previous ?? {}) as Record<string, any>;
           const decision = decideWrite(actor, { resourceType: w.resourceType, compartment, resource, ...documentCodes(w), previous, deletion: w.deleted }, record, pc);
           // a write is refused with 403 even where a read would be 404: the caller chose what to write
-          if (!decision.allow) throw new Forbidden(decision.status === 404 ? `${actor.kind === 'patient' || actor.kind === 'related-person' ? 'A patient writes only in their own record' : 'This record is not open to the caller'}` : decision.reason);
+          if (!decision.allow) {
+            const refusal = new Forbidden(decision.status === 404 ? `${actor.kind === 'patient' || actor.kind === 'related-person' ? 'A patient writes only in their own record' : 'This record is not open to the caller'}` : decision.reason);
+            throw concerning(refusal, { patient: compartment || undefined, resource: `${w.resourceType}/${w.id}` });
+          }
         }
       }
     },

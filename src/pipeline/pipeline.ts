@@ -1,19 +1,52 @@
+import { auditFailure, auditInteraction } from '../audit/auditTrail';
 import { CONFORMANCE_TYPES } from '../interactions/conformanceResources';
 import { perform, Route, WRITES } from '../interactions/dispatch';
-import { transactionOrBatch } from '../interactions/transaction';
+import { EntryAuditor, transactionOrBatch } from '../interactions/transaction';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../interactions/types';
 import { inTransaction, withoutTransaction } from '../interactions/unitOfWork';
-import type { StoreAccess } from '../store/session';
+import { OPERATIONS } from '../operations/registry';
+import type { Session, StoreAccess } from '../store/session';
 
 /**
  * The one way in: every HTTP request reaches the interactions through here, with what the
  * caller may see; Bundle entries are dispatched with the same session (and so the same
- * caller) by the transaction interaction (docs/decisions/008-access-model.md).
+ * caller) by the transaction interaction (docs/decisions/008-access-model.md). Every
+ * interaction, and every Bundle entry, is audited here (docs/decisions/009-audit.md).
  */
 export async function runRequest(ctx: InteractionContext, access: StoreAccess, r: Route, fhir: FhirRequest): Promise<FhirResponse> {
-  if (r.interaction === 'transaction') return transactionOrBatch(ctx, access, fhir);
-  // A plain create is one statement, atomic by itself; other writes lock and read first.
+  try {
+    return await runAudited(ctx, access, r, fhir);
+  } catch (e) {
+    // a refusal is audited on its own: the request's work rolled back, the refusal's trace must not
+    await auditFailure(ctx, access, r, fhir, e);
+    throw e;
+  }
+}
+
+function auditorFor(ctx: InteractionContext, access: StoreAccess): EntryAuditor {
+  const agent = access.auditAgent;
+  return {
+    performed: async (session, route, req) => (agent ? auditInteraction(ctx, session, agent, route, req) : undefined),
+    failed: (route, req, error) => auditFailure(ctx, access, route, req, error),
+  };
+}
+
+/** An operation that changes data (POST $meta-add …) runs in a transaction with its events, like any write. */
+function changesState(r: Route, fhir: FhirRequest): boolean {
+  return r.interaction === 'operation' && fhir.method !== 'GET' && Boolean(OPERATIONS.find((o) => o.name === r.operation)?.affectsState);
+}
+
+async function runAudited(ctx: InteractionContext, access: StoreAccess, r: Route, fhir: FhirRequest): Promise<FhirResponse> {
+  const auditor = auditorFor(ctx, access);
+  if (r.interaction === 'transaction') return transactionOrBatch(ctx, access, fhir, auditor);
+  const audited = async (s: Session) => {
+    const res = await perform(ctx, s, r, fhir);
+    await auditor.performed(s, r, fhir);
+    return res;
+  };
+  // A plain create is one statement, atomic by itself: its events go out in the same statement. Other writes lock and read first.
   const singleStatement = r.interaction === 'create' && !fhir.headers['if-none-exist'] && r.resourceType !== 'Binary' && !CONFORMANCE_TYPES.has(r.resourceType!);
-  if (WRITES.has(r.interaction) && !singleStatement) return inTransaction(ctx, access, (s) => perform(ctx, s, r, fhir));
-  return withoutTransaction(ctx, access, (s) => perform(ctx, s, r, fhir));
+  if ((WRITES.has(r.interaction) || changesState(r, fhir)) && !singleStatement) return inTransaction(ctx, access, audited, { deferWrites: true });
+  // a read's events are written after its statements, and the answer leaves only once they are
+  return withoutTransaction(ctx, access, audited, { deferWrites: true });
 }

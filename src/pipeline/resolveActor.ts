@@ -12,6 +12,20 @@ const firstCoding = (concept: any): Coding | undefined => {
   return c ? { system: c.system, code: c.code } : undefined;
 };
 
+/** A person's name (or a device's), as an app shows it: HumanName.text, else given names and family. */
+export function displayName(resource: Record<string, any>): string | undefined {
+  if (resource.resourceType === 'Device') {
+    const name = (resource.deviceName ?? []).find((n: any) => typeof n?.name === 'string')?.name;
+    return typeof name === 'string' ? name : undefined;
+  }
+  const names: any[] = Array.isArray(resource.name) ? resource.name : [];
+  const name = names.find((n) => n?.use === 'official') ?? names.find((n) => n?.use !== 'old') ?? names[0];
+  if (!name) return undefined;
+  if (typeof name.text === 'string' && name.text.trim()) return name.text.trim();
+  const parts = [...(Array.isArray(name.prefix) ? name.prefix : []), ...(Array.isArray(name.given) ? name.given : []), name.family].filter((p) => typeof p === 'string' && p);
+  return parts.length ? parts.join(' ') : undefined;
+}
+
 /** A role acts now when active and inside its period. */
 function actsNow(role: Record<string, any>, now: number): boolean {
   if (role.active === false) return false;
@@ -46,6 +60,8 @@ export async function resolveActor(session: Session, claims: TokenClaims, now: n
   if (!stored || stored.deleted || !stored.resource) throw new Unauthorized(`The token's fhirUser ${claims.fhirUser} is not known to this server`);
   const resource = stored.resource;
   if (resource.active === false) throw new Unauthorized(`The token's fhirUser ${claims.fhirUser} is inactive`);
+  const display = displayName(resource);
+  if (display) Object.assign(base, { display });
   switch (type) {
     case 'Patient':
       return { ...base, kind: 'patient', id };

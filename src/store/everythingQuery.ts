@@ -70,12 +70,15 @@ export async function everythingRows(session: Session, q: EverythingQuery, page?
       AND (r.resource_type, r.id) IN (SELECT t.target_type, t.target_id FROM idx_reference t
         JOIN shown s ON t.compartment = s.compartment AND t.resource_type = s.resource_type AND t.resource_id = s.id
         WHERE t.target_id IS NOT NULL))`;
-  const rows = await session.query<{ kind: string; resource_type: string | null; id: string | null; body: string | null; ord: number | string | null }>(
+  const rows = await session.query<{ kind: string; compartment: string | null; resource_type: string | null; id: string | null; body: string | null; ord: number | string | null }>(
     `WITH ${patientCte}, ${pageCte}, ${shownCte}, ${refsCte}
-     SELECT 'patient' AS kind, NULL AS resource_type, NULL AS id, deleted::text AS body, NULL::bigint AS ord FROM patient
-     UNION ALL SELECT 'match', resource_type, id, body, ord FROM page
-     UNION ALL SELECT 'include', resource_type, id, body, NULL FROM refs`,
+     SELECT 'patient' AS kind, NULL AS compartment, NULL AS resource_type, NULL AS id, deleted::text AS body, NULL::bigint AS ord FROM patient
+     UNION ALL SELECT 'match', compartment, resource_type, id, body, ord FROM page
+     UNION ALL SELECT 'include', '', resource_type, id, body, NULL FROM refs`,
     sql.bindings,
+  );
+  session.touch(
+    rows.filter((r) => r.kind === 'include' || (r.kind === 'match' && Number(r.ord) <= q.count)).map((r) => ({ compartment: String(r.compartment), resourceType: String(r.resource_type), id: String(r.id) })),
   );
   const patient = rows.find((r) => r.kind === 'patient');
   const toRow = (r: (typeof rows)[number]): SearchRow => ({ resource_type: String(r.resource_type), id: String(r.id), body: String(r.body) });

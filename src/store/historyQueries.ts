@@ -34,6 +34,7 @@ export interface HistoryRow {
 }
 
 interface RawHistoryRow {
+  compartment: string;
   resource_type: string;
   id: string;
   version_id: number | string;
@@ -93,7 +94,7 @@ export async function historyRows(session: Session, q: HistoryQuery, count: numb
   if (page) where.push(keysetCondition(sql, HISTORY_ORDER, page.keys, backwards, (i) => HISTORY_ORDER[i].sql));
   const order = HISTORY_ORDER.map((c) => `${c.sql} ${c.descending !== backwards ? 'DESC' : 'ASC'}`).join(', ');
   const rows = await session.query<RawHistoryRow>(
-    `SELECT h.resource_type, h.id, h.version_id, h.last_updated, h.deleted, h.method, h.body::text AS body,
+    `SELECT h.compartment, h.resource_type, h.id, h.version_id, h.last_updated, h.deleted, h.method, h.body::text AS body,
             -- a version written over a deletion created the resource again (201)
             EXISTS (SELECT 1 FROM resource_history p WHERE p.resource_type = h.resource_type AND p.id = h.id
                       AND p.version_id = h.version_id - 1 AND p.deleted) AS recreated
@@ -101,6 +102,8 @@ export async function historyRows(session: Session, q: HistoryQuery, count: numb
       ORDER BY ${order} LIMIT ${count + 1}`,
     sql.bindings,
   );
+  // the extra row that says more follow is not returned to the caller
+  session.touch(rows.slice(0, count).map((r) => ({ compartment: r.compartment, resourceType: r.resource_type, id: r.id, versionId: Number(r.version_id) })));
   return rows.map((r) => ({
     resourceType: r.resource_type,
     id: r.id,

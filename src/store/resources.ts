@@ -52,7 +52,10 @@ export async function readCurrent(
     v.bindings,
     v.restricted ? undefined : `fhir_read_current${withBody ? '_body' : ''}${options.forUpdate ? '_lock' : ''}`,
   );
-  return rows[0] ? toRow(rows[0]) : undefined;
+  if (!rows[0]) return undefined;
+  const row = toRow(rows[0]);
+  session.touch([{ compartment: row.compartment, resourceType, id, versionId: row.versionId }]);
+  return row;
 }
 
 export async function readVersion(session: Session, resourceType: string, id: string, versionId: number): Promise<CurrentRow | undefined> {
@@ -66,7 +69,10 @@ export async function readVersion(session: Session, resourceType: string, id: st
     v.bindings,
     v.restricted ? undefined : 'fhir_read_version',
   );
-  return rows[0] ? toRow(rows[0]) : undefined;
+  if (!rows[0]) return undefined;
+  const row = toRow(rows[0]);
+  session.touch([{ compartment: row.compartment, resourceType, id, versionId: row.versionId }]);
+  return row;
 }
 
 /** The key material of page tokens (32 random bytes, base64url; migration 004), shared by every worker. */

@@ -85,6 +85,8 @@ export async function matchRows(session: Session, q: MatchQuery, page?: PageKeys
     `SELECT * FROM (SELECT r.resource_type, r.id, r.compartment, r.body::text AS body, ${select} FROM resource r WHERE ${where}) q ${keyset} ORDER BY ${order} LIMIT ${q.search.count + 1}`,
     sql.bindings,
   );
+  // the extra row that says more follow is not returned to the caller (it is last, reading either way)
+  session.touch(rows.slice(0, q.search.count).map((row) => ({ compartment: String(row.compartment), resourceType: String(row.resource_type), id: String(row.id) })));
   return rows.map((row) => ({
     resource_type: String(row.resource_type),
     id: String(row.id),
@@ -140,15 +142,16 @@ export async function includedRows(session: Session, q: MatchQuery, matches: Sea
       branches.push(`(${type}EXISTS (SELECT 1 FROM idx_reference ${t} JOIN json_to_recordset(${frontierJson()}::json) AS f(t text, i text)
           ON ${t}.target_type = f.t AND ${t}.target_id = f.i WHERE ${ownerJoin(t, 'r')}${param}${target}))`);
     }
-    const rows = await session.query<SearchRow>(
-      `SELECT r.resource_type, r.id, r.body::text AS body FROM resource r WHERE NOT r.deleted${constraintSql} AND (${branches.join(' OR ')}) LIMIT ${MAX_INCLUDED + 1}`,
+    const rows = await session.query<SearchRow & { compartment: string }>(
+      `SELECT r.resource_type, r.id, r.compartment, r.body::text AS body FROM resource r WHERE NOT r.deleted${constraintSql} AND (${branches.join(' OR ')}) LIMIT ${MAX_INCLUDED + 1}`,
       sql.bindings,
     );
     frontier = [];
-    for (const row of rows) {
+    for (const { compartment, ...row } of rows) {
       const key = `${row.resource_type}/${row.id}`;
       if (seen.has(key)) continue;
       seen.add(key);
+      session.touch([{ compartment, resourceType: row.resource_type, id: row.id }]);
       frontier.push(row);
       included.push(row);
     }

@@ -327,6 +327,11 @@ export function constraintConditions(ctx: SqlContext, r: string, resourceType: s
       if (!c.resourceTypes.includes(resourceType)) parts.push('false');
     } else parts.push(c.resourceTypes.length ? `${r}.resource_type IN (${c.resourceTypes.map(literal).join(', ')})` : 'false');
   }
+  if (c.excludedTypes?.length) {
+    if (resourceType !== undefined) {
+      if (c.excludedTypes.includes(resourceType)) parts.push('false');
+    } else parts.push(`${r}.resource_type NOT IN (${c.excludedTypes.map(literal).join(', ')})`);
+  }
   if (c.compartments) {
     // one array parameter: a professional's records can be hundreds, and the text stays the same
     const inList = c.compartments.length === 0 ? 'false' : c.compartments.length === 1 ? `${r}.compartment = ${bind(ctx, c.compartments[0])}` : `${r}.compartment = ANY(${bind(ctx, textArray(c.compartments))}::text[])`;

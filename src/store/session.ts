@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { Actor } from '../access/actor';
+import type { AuditAgent } from '../audit/auditEvent';
 import { UNRESTRICTED, Visibility } from './visibility';
 
 /**
@@ -13,6 +14,8 @@ export interface StoreAccess {
   /** The actor the policy decided for, for operations that ask the policy about the caller themselves; absent for internal work and test clients. */
   actor?: Actor;
   checkWrites(session: Session, writes: VersionWrite[]): Promise<void>;
+  /** Who the audit trail names for this caller's accesses (docs/decisions/009-audit.md); absent for internal work, which is not audited. */
+  auditAgent?: AuditAgent;
   /**
    * Checks that the caller may ask for an interaction at all (SMART scopes), for the
    * request and for each Bundle entry; throws the refusal. Absent: no scope applies.
@@ -28,6 +31,16 @@ export function readingAs(visibility: Visibility): StoreAccess {
   return { visibility, checkWrites: async () => undefined };
 }
 import { executeWrites, VersionWrite } from './writeVersions';
+
+/** A resource row a session returned or wrote: its record ('' outside any) and reference. */
+export interface TouchedRow {
+  compartment: string;
+  resourceType: string;
+  id: string;
+  versionId?: number;
+  /** The method that wrote this version; absent for a row that was read. */
+  written?: VersionWrite['method'];
+}
 
 /**
  * The database handle of one interaction: a knex transaction (or the pool for a
@@ -47,6 +60,8 @@ export class Session {
   private sent: Promise<void> = Promise.resolve();
   /** What is to happen once this session's writes are committed (src/interactions/unitOfWork.ts runs them). */
   private committed: (() => void)[] = [];
+  /** The rows this session's reads returned and its writes wrote, for the audit trail (src/audit/). */
+  private touchedRows: TouchedRow[] = [];
 
   /**
    * `visibility`: what the caller may read; every store read of this session applies it
@@ -77,6 +92,32 @@ export class Session {
   async write(writes: VersionWrite[]): Promise<void> {
     // the caller's right to write each version is checked before anything is queued
     await this.access.checkWrites(this, writes);
+    for (const w of writes) this.touchedRows.push({ compartment: w.compartment, resourceType: w.resourceType, id: w.id, versionId: w.versionId, written: w.method });
+    await this.queue(writes);
+  }
+
+  /**
+   * Writes AuditEvents as the server, not as the caller: the policy refuses AuditEvent
+   * writes to every actor, so these skip `checkWrites`. Only the audit writer
+   * (src/audit/auditTrail.ts) calls it; the events go out with the session's other writes.
+   */
+  async writeAudit(events: VersionWrite[]): Promise<void> {
+    await this.queue(events);
+  }
+
+  /** Records rows handed to the interaction by a store read (what the audit trail names). */
+  touch(rows: TouchedRow[]): void {
+    for (const r of rows) this.touchedRows.push(r);
+  }
+
+  /** The rows touched since the last call, handed over once (to the audit writer). */
+  takeTouched(): TouchedRow[] {
+    const rows = this.touchedRows;
+    this.touchedRows = [];
+    return rows;
+  }
+
+  private async queue(writes: VersionWrite[]): Promise<void> {
     if (this.deferWrites) {
       this.pending.push(...writes);
       if (this.pending.length >= BACKGROUND_FLUSH_SIZE) this.send();

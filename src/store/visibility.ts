@@ -17,6 +17,8 @@ export interface Visibility {
   requiredTokens?: { resourceType: string; param: string; codes: Coding[] }[];
   /** Resource types that may be read at all. */
   resourceTypes?: string[];
+  /** Resource types never read, whatever the compartment (a professional and the audit trail of their patients). */
+  excludedTypes?: string[];
   /** DocumentReference rows are visible only if one of these rules lets them through (the habilitation matrix, one rule per acting role). */
   readableDocuments?: DocumentRule[];
   /** A Binary that DocumentReferences point to is visible only through one of them that is visible. */
@@ -54,5 +56,5 @@ export const NOTHING: Visibility = Object.freeze({ compartments: [], resourceTyp
 
 /** A pure restatement for tests and logs: whether the visibility restricts anything. */
 export function isUnrestricted(v: Visibility): boolean {
-  return !v.compartments && !v.sharedTypes && !v.excludedSecurityLabels?.length && !v.requiredTokens?.length && !v.resourceTypes && !v.binaryFollowsDocument && !v.readableDocuments;
+  return !v.compartments && !v.sharedTypes && !v.excludedSecurityLabels?.length && !v.requiredTokens?.length && !v.resourceTypes && !v.excludedTypes?.length && !v.binaryFollowsDocument && !v.readableDocuments;
 }

@@ -119,6 +119,8 @@ describe('visibilityFor', () => {
     const v = visibilityFor(practitioner('d', [NURSE]), [{ patientId: 'p1', treating: true }, { patientId: 'p2', treating: false }], pc());
     expect(v.compartments).toEqual(['p1', 'p2']);
     expect(v.sharedTypes).toContain('Practitioner');
+    // the audit trail of their patients is not theirs to read (docs/decisions/009-audit.md)
+    expect(v.excludedTypes).toEqual(['AuditEvent']);
     expect(v.readableDocuments).toEqual([rule([REPORT])]);
     expect(v.excludedSecurityLabels).toEqual([{ ...MASQUE_PS, exceptAuthors: ['Practitioner/d', 'PractitionerRole/r-nurse'], exceptCompartments: ['p1'] }]);
     expect(v.binaryFollowsDocument).toBe(true);
@@ -131,7 +133,10 @@ describe('visibilityFor', () => {
   it('patients and legal representatives do not see documents invisible to them', () => {
     const p = visibilityFor({ ...base, kind: 'patient', id: 'p1' }, [{ patientId: 'p1', treating: false }], pc());
     expect(p.excludedSecurityLabels!.map((l) => l.code)).toEqual(['INVISIBLE_PATIENT']);
+    // the patient and their legal representative read their record's trail
+    expect(p.excludedTypes).toBeUndefined();
     const rp = visibilityFor({ ...base, kind: 'related-person', id: 'rp', patientId: 'p1' }, [{ patientId: 'p1', treating: false }], pc());
+    expect(rp.excludedTypes).toBeUndefined();
     expect(rp.excludedSecurityLabels!.map((l) => l.code)).toEqual(['INVISIBLE_PATIENT', 'INVISIBLE_REPRESENTANTS_LEGAUX']);
     expect(rp.compartments).toEqual(['p1']);
   });

@@ -50,6 +50,8 @@ export const DEVICE_READ_TYPES = [...SHARED_TYPES, 'Patient'];
 export const DEVICE_WRITE_TYPES = ['DocumentReference', 'Binary', 'List', 'Provenance'];
 /** Written by the server alone (the audit trail), never through the API by an actor. */
 export const SERVER_WRITTEN_TYPES = ['AuditEvent'];
+/** The audit trail: read by the patient, their legal representatives and administrators (docs/decisions/009-audit.md). */
+export const AUDIT_TYPES = ['AuditEvent'];
 /** In a record, but the directory's: administrators write them (a legal representative is named by them, not by a professional). */
 export const RECORD_DIRECTORY_TYPES = ['RelatedPerson'];
 /** What a patient (or legal representative) writes in their own record: documents and choices. */
@@ -130,6 +132,8 @@ export function visibilityFor(actor: Actor, records: OpenRecord[], pc: PolicyCon
         readableDocuments: actor.roles.map((role) => pc.matrix.readableDocuments(role)),
         excludedSecurityLabels: [{ ...MASQUE_PS, exceptAuthors: authors, ...(treating.length ? { exceptCompartments: treating } : {}) }],
         binaryFollowsDocument: true,
+        // the trail of a record is the patient's (and the investigator's), not the care team's
+        excludedTypes: AUDIT_TYPES,
       };
     }
   }
