@@ -5,7 +5,7 @@ import { concerning } from '../audit/refusal';
 import { BadRequest, Forbidden } from '../errors';
 import type { Route } from '../interactions/dispatch';
 import type { FhirRequest } from '../interactions/types';
-import { compartmentOfResource, peekResource, recordFacts, recordsNaming } from '../store/accessFacts';
+import { compartmentOfResource, factsOfResource, peekResource, recordFacts, recordsNaming } from '../store/accessFacts';
 import type { Session, StoreAccess } from '../store/session';
 import type { VersionWrite } from '../store/writeVersions';
 
@@ -76,14 +76,17 @@ async function candidateRecords(session: Session, actor: Actor): Promise<string[
  */
 export async function authorize(session: Session, setup: PolicySetup, caller: Caller, r: Route, req: FhirRequest, now = Date.now()): Promise<StoreAccess> {
   const { actor } = caller;
-  const named = actor.kind === 'admin' || actor.kind === 'device' ? [] : await namedRecords(session, r, req);
+  // a request addressing one resource learns its record and that record's facts in one statement
+  const addressed = actor.kind !== 'admin' && actor.kind !== 'device' && r.resourceType && r.resourceType !== 'Patient' && r.id ? await factsOfResource(session, r.resourceType, r.id) : undefined;
+  const named = actor.kind === 'admin' || actor.kind === 'device' ? [] : addressed ? (addressed.compartment ? [addressed.compartment] : []) : await namedRecords(session, r, req);
   if (caller.breakGlass !== undefined && named.length === 0) {
     throw new BadRequest('X-Break-Glass applies to one patient record: address the record (Patient/[id], its resources, or a search naming the patient)');
   }
   // a request confined to the records it names needs the facts of those alone: a
   // professional's other records (hundreds) are loaded only when it may reach them
-  const candidates = named.length > 0 && !reachesOtherRecords(r, req) ? [] : await candidateRecords(session, actor);
-  const facts = await recordFacts(session, [...new Set([...candidates, ...named])]);
+  const candidates = (addressed !== undefined || named.length > 0) && !reachesOtherRecords(r, req) ? [] : await candidateRecords(session, actor);
+  const wanted = [...new Set([...candidates, ...named])];
+  const facts = addressed && wanted.every((p) => addressed.facts.has(p)) ? addressed.facts : await recordFacts(session, wanted);
   const open: OpenRecord[] = [];
   const pc = policyContext(setup, caller, now);
   const withoutBreakGlass = { ...pc, breakGlass: undefined };

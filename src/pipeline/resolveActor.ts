@@ -4,7 +4,7 @@ import { parseScopes } from '../access/authn/scopes';
 import { relative } from '../access/policy/recordFacts';
 import { Unauthorized } from '../errors';
 import { SYSTEMS } from '../validation/domain/identifiers';
-import { peekResource, practitionerRoles, practitionersByIdNatPs } from '../store/accessFacts';
+import { actorResources, practitionersByIdNatPs } from '../store/accessFacts';
 import type { Session } from '../store/session';
 
 const firstCoding = (concept: any): Coding | undefined => {
@@ -56,7 +56,9 @@ export async function resolveActor(session: Session, claims: TokenClaims, now: n
     throw new Unauthorized('The token names no fhirUser and carries no admin scope: it identifies nobody this server knows');
   }
   const [type, id] = relative(claims.fhirUser).split('/');
-  const stored = type && id ? await peekResource(session, type, id) : undefined;
+  // the actor's resource and, for a practitioner, their roles: one statement
+  const found = type && id ? await actorResources(session, type, id) : undefined;
+  const stored = found?.actor;
   if (!stored || stored.deleted || !stored.resource) throw new Unauthorized(`The token's fhirUser ${claims.fhirUser} is not known to this server`);
   const resource = stored.resource;
   if (resource.active === false) throw new Unauthorized(`The token's fhirUser ${claims.fhirUser} is inactive`);
@@ -79,7 +81,7 @@ export async function resolveActor(session: Session, claims: TokenClaims, now: n
         organization: typeof resource.owner?.reference === 'string' ? relative(resource.owner.reference) : undefined,
       };
     case 'Practitioner': {
-      const roles = (await practitionerRoles(session, id)).filter((r) => actsNow(r, now));
+      const roles = found!.roles.filter((r) => actsNow(r, now));
       const chosen = claims.practitionerRole ? roles.filter((r) => r.id === claims.practitionerRole) : roles;
       if (claims.practitionerRole && chosen.length === 0) {
         throw new Unauthorized(`PractitionerRole/${claims.practitionerRole} is not an active role of Practitioner/${id}`);

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { startTarget, Target } from '../../conformance/harness';
 import { newVersion } from '../interactions/common';
 import { INTERNAL_ACCESS, Session } from './session';
-import { recordFacts } from './accessFacts';
+import { actorResources, factsOfResource, recordFacts } from './accessFacts';
 import { textArray } from './searchSql';
 import { executeWrites } from './writeVersions';
 
@@ -51,5 +51,38 @@ describe('recordFacts', () => {
     expect(facts.get(open.id)!.consents.map((c) => c.performers)).toEqual([['Practitioner/gp-1']]);
     expect(facts.get(closed.id)).toMatchObject({ state: 'closed', consents: [] });
     expect(facts.get('no-such-record')).toMatchObject({ state: 'closed', consents: [] });
+  });
+});
+
+describe('factsOfResource and actorResources (one statement each)', () => {
+  const post = async (resource: Record<string, unknown>) => {
+    const id = crypto.randomUUID();
+    await executeWrites(t.running!.ctx.db.knex, [newVersion(t.running!.ctx, resource, { id, versionId: 1, lastUpdated: new Date().toISOString(), method: 'POST' })]);
+    return { id };
+  };
+
+  it("gives the record of a resource and that record's facts; '' outside any record; undefined when unknown", async () => {
+    const patient = await post({ resourceType: 'Patient', active: true });
+    const representative = await post({ resourceType: 'RelatedPerson', patient: { reference: `Patient/${patient.id}` } });
+    const doc = await post({ resourceType: 'DocumentReference', status: 'current', subject: { reference: `Patient/${patient.id}` }, content: [{ attachment: { contentType: 'text/plain' } }] });
+    const organization = await post({ resourceType: 'Organization', name: 'o' });
+    const inRecord = await factsOfResource(session, 'DocumentReference', doc.id);
+    expect(inRecord.compartment).toBe(patient.id);
+    expect(inRecord.facts.get(patient.id)).toMatchObject({ state: 'active', representatives: [`RelatedPerson/${representative.id}`] });
+    const shared = await factsOfResource(session, 'Organization', organization.id);
+    expect(shared).toEqual({ compartment: '', facts: new Map() });
+    expect(await factsOfResource(session, 'DocumentReference', 'no-such-document')).toEqual({ compartment: undefined, facts: new Map() });
+  });
+
+  it("gives a practitioner with their roles, another actor without any, and nothing for an unknown one", async () => {
+    const practitioner = await post({ resourceType: 'Practitioner', name: [{ family: 'p' }] });
+    const role = await post({ resourceType: 'PractitionerRole', practitioner: { reference: `Practitioner/${practitioner.id}` } });
+    await post({ resourceType: 'PractitionerRole', practitioner: { reference: 'Practitioner/someone-else' } });
+    const found = await actorResources(session, 'Practitioner', practitioner.id);
+    expect(found.actor?.resource?.id).toBe(practitioner.id);
+    expect(found.roles.map((r) => r.id)).toEqual([role.id]);
+    const patient = await post({ resourceType: 'Patient' });
+    expect((await actorResources(session, 'Patient', patient.id)).roles).toEqual([]);
+    expect(await actorResources(session, 'Practitioner', 'nobody')).toEqual({ actor: undefined, roles: [] });
   });
 });

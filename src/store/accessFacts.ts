@@ -70,6 +70,14 @@ export async function recordFacts(session: Session, patientIds: string[]): Promi
     [textArray(patientIds)],
     'access_record_facts',
   );
+  return foldFacts(patientIds, rows);
+}
+
+type FactRow = { resource_type: string; id: string; compartment: string; body: string };
+
+/** The facts of each record from its Patient, Consent and RelatedPerson rows. */
+function foldFacts(patientIds: string[], rows: FactRow[]): Map<string, RecordFacts> {
+  const out = new Map<string, RecordFacts>();
   for (const id of patientIds) out.set(id, { patientId: id, state: 'closed', generalPractitioners: [], representatives: [], consents: [] });
   for (const row of rows) {
     const facts = out.get(row.compartment);
@@ -83,6 +91,47 @@ export async function recordFacts(session: Session, patientIds: string[]): Promi
     } else facts.consents.push(consentFact(resource));
   }
   return out;
+}
+
+/**
+ * The record of one resource and that record's facts, in one statement: what a request
+ * addressing one resource needs. `compartment` is undefined when the resource is unknown,
+ * '' when it belongs to no record (no facts then).
+ */
+export async function factsOfResource(session: Session, resourceType: string, id: string): Promise<{ compartment: string | undefined; facts: Map<string, RecordFacts> }> {
+  const rows = await session.query<FactRow & { target: string }>(
+    `WITH target AS (SELECT compartment FROM resource WHERE resource_type = ? AND id = ?)
+     SELECT t.compartment AS target, r.resource_type, r.id, r.compartment, r.body::text AS body
+       FROM target t LEFT JOIN resource r ON r.compartment = t.compartment AND t.compartment <> '' AND NOT r.deleted
+        AND (r.resource_type IN ('Consent', 'RelatedPerson') OR (r.resource_type = 'Patient' AND r.id = r.compartment))`,
+    [resourceType, id],
+    'access_facts_of_resource',
+  );
+  const compartment = rows[0]?.target;
+  if (!compartment) return { compartment, facts: new Map() };
+  return { compartment, facts: foldFacts([compartment], rows.filter((r) => r.resource_type !== null)) };
+}
+
+/**
+ * The actor's own resource and, for a Practitioner, their current PractitionerRoles, in
+ * one statement (every request of a practitioner needs both).
+ */
+export async function actorResources(session: Session, resourceType: string, id: string): Promise<{ actor: StoredResource | undefined; roles: Record<string, any>[] }> {
+  const rows = await session.query<{ resource_type: string; deleted: boolean; body: string | null }>(
+    `SELECT r.resource_type, r.deleted, r.body::text AS body FROM resource r WHERE r.resource_type = ? AND r.id = ?
+     UNION ALL
+     SELECT r.resource_type, r.deleted, r.body::text AS body FROM resource r
+      WHERE ? = 'Practitioner' AND r.resource_type = 'PractitionerRole' AND NOT r.deleted
+        AND (r.compartment, r.resource_type, r.id) IN (SELECT x.compartment, x.resource_type, x.resource_id FROM idx_reference x
+              WHERE x.resource_type = 'PractitionerRole' AND x.param = 'practitioner' AND x.target_type = 'Practitioner' AND x.target_id = ?)`,
+    [resourceType, id, resourceType, id],
+    'access_actor_resources',
+  );
+  const own = rows.find((r) => r.resource_type === resourceType);
+  return {
+    actor: own ? { resourceType, id, deleted: own.deleted, resource: own.body ? JSON.parse(own.body) : null } : undefined,
+    roles: rows.filter((r) => r.resource_type === 'PractitionerRole' && resourceType === 'Practitioner').map((r) => JSON.parse(r.body!)),
+  };
 }
 
 /**
