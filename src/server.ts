@@ -12,6 +12,7 @@ import { matrixView } from './access/policy/matrixView';
 import type { DevIssuer } from './access/authn/devIssuer';
 import type { InteractionContext } from './interactions/types';
 import { createLogger } from './log';
+import { ensureServerDevice } from './audit/serverDevice';
 import { followConformanceResources, syncConformanceResources } from './interactions/conformanceResources';
 import { inTransaction } from './interactions/unitOfWork';
 import { defaultRegistryInstance, findProfilesDir } from './registry/registry';
@@ -78,6 +79,8 @@ export async function startServer(config: Config, log: Logger = createLogger(con
   const conformanceVersion = await inTransaction(ctx, INTERNAL_ACCESS, (session) => syncConformanceResources(ctx, session, findProfilesDir()));
   // other processes sharing the database may write conformance resources: this one follows
   const conformance = followConformanceResources(ctx, conformanceVersion);
+  // the sender of the patient's notifications (docs/decisions/009-audit.md)
+  await ensureServerDevice(ctx);
   const app = createApp(ctx);
   const server = httpsOptions ? https.createServer(httpsOptions, app) : http.createServer(app);
   server.keepAliveTimeout = 65000;

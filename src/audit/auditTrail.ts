@@ -8,7 +8,9 @@ import { readCurrent } from '../store/resources';
 import { INTERNAL_ACCESS, Session, StoreAccess, TouchedRow } from '../store/session';
 import { isUnrestricted } from '../store/visibility';
 import type { VersionWrite } from '../store/writeVersions';
+import { readPreferenceBasic } from '../store/notifications';
 import { auditEvent, AuditAgent, AuditEntities, AuditOutcome } from './auditEvent';
+import { DMP_NOTIFICATION, noticeKind, notificationOf, notifiesAtOnce, preferenceOf } from './notification';
 import { refusalOf } from './refusal';
 
 /**
@@ -45,10 +47,23 @@ export function touchedByPatient(touched: TouchedRow[]): Map<string, string[]> {
   return new Map([...out].map(([patient, refs]) => [patient, [...refs.values()]]));
 }
 
+/** New DocumentReferences the interaction wrote, per record: what a new-document notice is about. */
+export function newDocumentsByPatient(touched: TouchedRow[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const row of touched) {
+    if (!row.compartment || row.resourceType !== 'DocumentReference' || row.versionId !== 1 || !row.written || row.written === 'DELETE') continue;
+    const list = out.get(row.compartment) ?? [];
+    const reference = `DocumentReference/${row.id}`;
+    if (!list.includes(reference)) list.push(reference);
+    out.set(row.compartment, list);
+  }
+  return out;
+}
+
 /** The stored versions of events, each in the compartment of the patient it concerns. */
-function versionsOf(ctx: InteractionContext, events: { patient: string; event: Record<string, unknown> }[], recorded: string): VersionWrite[] {
-  return events.map(({ patient, event }) => {
-    const version = newVersion(ctx, event, { id: crypto.randomUUID(), versionId: 1, lastUpdated: recorded, method: 'POST' });
+function versionsOf(ctx: InteractionContext, events: { patient: string; event: Record<string, unknown>; id?: string }[], recorded: string): VersionWrite[] {
+  return events.map(({ patient, event, id }) => {
+    const version = newVersion(ctx, event, { id: id ?? crypto.randomUUID(), versionId: 1, lastUpdated: recorded, method: 'POST' });
     // the record the event is about, even when the agent is another patient (a refused attempt)
     return { ...version, compartment: patient };
   });
@@ -72,9 +87,42 @@ export async function auditInteraction(ctx: InteractionContext, session: Session
   const query = queryEntity(r, req);
   const events = [...patients].map(([patient, resources]) => ({
     patient,
+    id: crypto.randomUUID(),
     event: auditEvent(agent, { interaction: r.interaction, operation: r.operation }, 0, { patient, resources, ...query }, request(ctx, recorded)),
   }));
-  await session.writeAudit(versionsOf(ctx, events, recorded));
+  const notices = await noticesOf(ctx, session, agent, r, events, newDocumentsByPatient(touched), recorded);
+  await session.writeAudit(versionsOf(ctx, events, recorded), notices);
+}
+
+/** Where the patient's stated preference lives: a Basic of ours in their record (decision 009). */
+const PREFERENCE_CODE = 'notification-preference';
+
+/**
+ * The patient's notices of this interaction: one per record, about its AuditEvent, for a
+ * new document or a professional's access; none for the patient's own accesses; none at
+ * once (but emergencies) for a patient who chose the daily digest.
+ */
+async function noticesOf(
+  ctx: InteractionContext,
+  session: Session,
+  agent: AuditAgent,
+  r: Route,
+  events: { patient: string; id: string }[],
+  newDocuments: Map<string, string[]>,
+  sent: string,
+): Promise<VersionWrite[]> {
+  const out: VersionWrite[] = [];
+  for (const { patient, id } of events) {
+    const documents = newDocuments.get(patient) ?? [];
+    const kind = noticeKind(agent, documents.length);
+    if (!kind) continue;
+    // read as the server: the caller may not read the patient's Basic resources
+    const preference = preferenceOf(await readPreferenceBasic(new Session(session.db, INTERNAL_ACCESS), patient, DMP_NOTIFICATION, PREFERENCE_CODE));
+    if (!notifiesAtOnce(preference, agent)) continue;
+    const communication = notificationOf({ patient, agent, kind, interaction: r.interaction, about: [`AuditEvent/${id}`, ...documents], newDocuments: documents.length, sent });
+    out.push(newVersion(ctx, communication, { id: crypto.randomUUID(), versionId: 1, lastUpdated: sent, method: 'POST' }));
+  }
+  return out;
 }
 
 /** BALP outcome 4: the policy refused; the reason is the refusal's own. */

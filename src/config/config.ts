@@ -46,6 +46,8 @@ export interface Config {
   corsOrigins: string[];
   /** How long a professional's declared access consent lasts when it states no period, in days. */
   consentDefaultDays: number;
+  /** Days an AuditEvent is kept before `npm run purge-audit` deletes it (docs/decisions/009-audit.md). */
+  auditRetentionDays: number;
   /** Longest request target (path and query) accepted; longer is refused with 414 before any work. */
   maxUrlLength: number;
   /** Search: name=value pairs per query (URL and POST _search form together). */
@@ -155,6 +157,8 @@ function accessSettings(env: Env) {
     clockSkewSeconds: integer(env, 'AUTH_CLOCK_SKEW_SECONDS', 30, 0, 300),
     corsOrigins,
     consentDefaultDays: integer(env, 'CONSENT_DEFAULT_DAYS', 365, 1, 3650),
+    // ten years by default: a patient may ask who read their record long after the fact
+    auditRetentionDays: integer(env, 'AUDIT_RETENTION_DAYS', 3650, 1, 36500),
   };
 }
 

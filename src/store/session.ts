@@ -99,10 +99,12 @@ export class Session {
   /**
    * Writes AuditEvents as the server, not as the caller: the policy refuses AuditEvent
    * writes to every actor, so these skip `checkWrites`. Only the audit writer
-   * (src/audit/auditTrail.ts) calls it; the events go out with the session's other writes.
+   * (src/audit/auditTrail.ts) calls it; the events go out with the session's other writes,
+   * and so do the patient's notifications of them (Communications written by the server),
+   * in the same statement.
    */
-  async writeAudit(events: VersionWrite[]): Promise<void> {
-    await this.queue(events);
+  async writeAudit(events: VersionWrite[], notifications: VersionWrite[] = []): Promise<void> {
+    await this.queue([...events, ...notifications]);
   }
 
   /** Records rows handed to the interaction by a store read (what the audit trail names). */

@@ -55,7 +55,7 @@ export const AUDIT_TYPES = ['AuditEvent'];
 /** In a record, but the directory's: administrators write them (a legal representative is named by them, not by a professional). */
 export const RECORD_DIRECTORY_TYPES = ['RelatedPerson'];
 /** What a patient (or legal representative) writes in their own record: documents and choices. */
-export const PATIENT_WRITE_TYPES = ['DocumentReference', 'Binary', 'List', 'Consent', 'Communication', 'Observation', 'QuestionnaireResponse'];
+export const PATIENT_WRITE_TYPES = ['DocumentReference', 'Binary', 'List', 'Consent', 'Communication', 'Observation', 'QuestionnaireResponse', 'Basic'];
 
 const ref = (type: string, id: string) => `${type}/${id}`;
 
