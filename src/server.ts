@@ -22,6 +22,7 @@ import { pageTokenSecret } from './store/resources';
 import { INTERNAL_ACCESS, Session } from './store/session';
 import { closeUploadSpool, uploadSpool } from './http/uploadSpool';
 import { keepNewFilesPrivate, makePrivate } from './privateFiles';
+import { Dispatcher, startDispatcher } from './subscriptions/dispatcher';
 
 export interface RunningServer {
   url: string;
@@ -30,6 +31,8 @@ export interface RunningServer {
   close(): Promise<void>;
   /** Development mode: the local issuer tokens are minted with (npm run token). */
   devIssuer?: DevIssuer;
+  /** The subscription dispatcher of this process (SUBSCRIPTIONS_DISPATCHER=in-process). */
+  dispatcher?: Dispatcher;
 }
 
 /**
@@ -90,6 +93,8 @@ export async function startServer(config: Config, log: Logger = createLogger(con
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
+  // notifications are sent from here unless a dispatcher process of its own does it (npm run dispatcher)
+  const dispatcher = config.subscriptionsDispatcher === 'in-process' ? startDispatcher(ctx) : undefined;
   let closing: Promise<void> | undefined;
   const close = () => {
     // Stop accepting, let in-flight requests finish (bounded), then close the pool.
@@ -101,12 +106,13 @@ export async function startServer(config: Config, log: Logger = createLogger(con
       });
       server.closeIdleConnections();
     })
+      .then(() => dispatcher?.close())
       .then(() => conformance?.close())
       .then(() => db.close())
       .finally(() => closeUploadSpool(config));
     return closing;
   };
-  return { url: `${httpsOptions ? 'https' : 'http'}://localhost:${port}/fhir`, ctx, server, close, devIssuer };
+  return { url: `${httpsOptions ? 'https' : 'http'}://localhost:${port}/fhir`, ctx, server, close, devIssuer, dispatcher };
 }
 
 /**

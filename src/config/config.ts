@@ -66,6 +66,20 @@ export interface Config {
   bundleMaxEntries: number;
   /** PostgreSQL statement_timeout of every pooled connection, in ms (0: none). The embedded database ignores it. */
   dbStatementTimeoutMs: number;
+
+  // Subscriptions (docs/decisions/010-subscriptions.md).
+  /** SUBSCRIPTIONS_DISPATCHER: `in-process` (default) delivers from this process; `off` leaves it to `npm run dispatcher`. */
+  subscriptionsDispatcher: 'in-process' | 'off';
+  /** How often the dispatcher looks for changes and due deliveries, in ms. */
+  subscriptionPollMs: number;
+  /** Longest wait for a subscriber's endpoint to answer, in ms. */
+  subscriptionTimeoutMs: number;
+  /** Failed attempts of one notification after which the Subscription is set to `error`. */
+  subscriptionMaxAttempts: number;
+  /** First retry delay, in ms; doubled on each further failure (capped at one hour). */
+  subscriptionBackoffMs: number;
+  /** Whether http:// endpoints are accepted (never in production unless SUBSCRIPTION_ALLOW_HTTP=true). */
+  subscriptionAllowHttp: boolean;
 }
 
 /** Defaults of the query limits (docs/decisions/005-request-limits.md says why each). */
@@ -246,5 +260,22 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 10000, 0, 600000),
     ...accessSettings(env),
     ...queryLimits(env, !databaseUrl),
+    ...subscriptionSettings(env),
+  };
+}
+
+/** Subscription delivery settings (docs/decisions/010-subscriptions.md). */
+function subscriptionSettings(env: Env): Pick<Config, 'subscriptionsDispatcher' | 'subscriptionPollMs' | 'subscriptionTimeoutMs' | 'subscriptionMaxAttempts' | 'subscriptionBackoffMs' | 'subscriptionAllowHttp'> {
+  const mode = env.SUBSCRIPTIONS_DISPATCHER || 'in-process';
+  if (mode !== 'in-process' && mode !== 'off') throw new ConfigError(`SUBSCRIPTIONS_DISPATCHER must be in-process or off, got "${mode}"`);
+  const allowHttp = env.SUBSCRIPTION_ALLOW_HTTP;
+  if (allowHttp !== undefined && allowHttp !== '' && allowHttp !== 'true' && allowHttp !== 'false') throw new ConfigError(`SUBSCRIPTION_ALLOW_HTTP must be true or false, got "${allowHttp}"`);
+  return {
+    subscriptionsDispatcher: mode,
+    subscriptionPollMs: integer(env, 'SUBSCRIPTION_POLL_MS', 1000, 10, 3600000),
+    subscriptionTimeoutMs: integer(env, 'SUBSCRIPTION_TIMEOUT_MS', 10000, 100, 600000),
+    subscriptionMaxAttempts: integer(env, 'SUBSCRIPTION_MAX_ATTEMPTS', 5, 1, 1000),
+    subscriptionBackoffMs: integer(env, 'SUBSCRIPTION_BACKOFF_MS', 2000, 1, 3600000),
+    subscriptionAllowHttp: allowHttp ? allowHttp === 'true' : env.NODE_ENV !== 'production',
   };
 }

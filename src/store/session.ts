@@ -31,6 +31,28 @@ export function readingAs(visibility: Visibility): StoreAccess {
   return { visibility, checkWrites: async () => undefined };
 }
 import { executeWrites, VersionWrite } from './writeVersions';
+import { Forbidden, Unprocessable } from '../errors';
+import { storedSubscriptionOwner } from './subscriptionQueries';
+import { subscriptionDefect } from '../subscriptions/subscriptionRules';
+
+/**
+ * Who a Subscription's criteria are searched as: the writer's actor (re-resolved at each
+ * delivery, docs/decisions/010-subscriptions.md), or `internal` for a caller without one
+ * (the unrestricted test client, refused in production).
+ */
+export function subscriptionOwner(access: StoreAccess): object {
+  const actor = access.actor;
+  if (!actor) return { kind: 'internal' };
+  const fhirUser =
+    actor.kind === 'admin' ? undefined : `${actor.kind === 'practitioner' ? 'Practitioner' : actor.kind === 'patient' ? 'Patient' : actor.kind === 'related-person' ? 'RelatedPerson' : 'Device'}/${actor.id}`;
+  return {
+    kind: actor.kind,
+    subject: actor.subject,
+    fhirUser,
+    scopes: actor.scopes,
+    ...(actor.kind === 'practitioner' ? { roleIds: actor.roles.map((r) => r.roleId) } : {}),
+  };
+}
 
 /** A resource row a session returned or wrote: its record ('' outside any) and reference. */
 export interface TouchedRow {
@@ -92,8 +114,29 @@ export class Session {
   async write(writes: VersionWrite[]): Promise<void> {
     // the caller's right to write each version is checked before anything is queued
     await this.access.checkWrites(this, writes);
+    // a Subscription is searched with the access of whoever last wrote it (docs/decisions/010-subscriptions.md)
+    for (const w of writes) {
+      if (w.resourceType !== 'Subscription' || !w.body) continue;
+      const defect = subscriptionDefect(w.body as Record<string, unknown>);
+      if (defect) throw new Unprocessable([{ severity: 'error', code: 'not-supported', diagnostics: defect.message, expression: [defect.expression] }]);
+    }
+    await this.checkSubscriptionOwners(writes);
+    // (internal work such as the dispatcher's status changes has no caller and keeps the owner)
+    if (this.access.caller !== undefined) writes = writes.map((w) => (w.resourceType === 'Subscription' && !w.deleted ? { ...w, subscriptionOwner: subscriptionOwner(this.access) } : w));
     for (const w of writes) this.touchedRows.push({ compartment: w.compartment, resourceType: w.resourceType, id: w.id, versionId: w.versionId, written: w.method });
     await this.queue(writes);
+  }
+
+  /** A Subscription is changed or deleted by its owner (or an administrator) only: its criteria run with the owner's access. */
+  private async checkSubscriptionOwners(writes: VersionWrite[]): Promise<void> {
+    const actor = this.access.actor;
+    if (!actor || actor.kind === 'admin') return;
+    for (const w of writes) {
+      if (w.resourceType !== 'Subscription' || w.previousCompartment === undefined) continue;
+      const owner = await storedSubscriptionOwner(this, w.previousCompartment, w.id);
+      const mine = subscriptionOwner(this.access) as { fhirUser?: string };
+      if (owner && owner.fhirUser !== mine.fhirUser) throw new Forbidden('A Subscription is changed or deleted by its owner only');
+    }
   }
 
   /**

@@ -23,6 +23,8 @@ export interface VersionWrite {
   previousCompartment?: string;
   /** Raw content of a Binary, stored apart from its metadata. */
   binary?: BinarySource;
+  /** A Subscription's writer, whose access its criteria are searched with (docs/decisions/010-subscriptions.md). */
+  subscriptionOwner?: object;
 }
 
 /** Columns of each index table after (compartment, resource_type, resource_id, param), with their SQL types. */
@@ -87,7 +89,19 @@ export async function executeWrites(db: Knex | Knex.Transaction, writes: Version
          last_updated = EXCLUDED.last_updated, deleted = EXCLUDED.deleted, body = EXCLUDED.body)`,
     `hist AS (INSERT INTO resource_history (compartment, resource_type, id, version_id, last_updated, deleted, method, body)
        SELECT compartment, resource_type, id, version_id, last_updated, deleted, method, body FROM input)`,
+    // every change but the audit trail's own events is offered to the Subscriptions, committed with the change
+    `outbox_rows AS (INSERT INTO outbox (compartment, resource_type, resource_id, version_id, deleted)
+       SELECT compartment, resource_type, id, version_id, deleted FROM input WHERE resource_type <> 'AuditEvent')`,
   );
+  const owned = writes.filter((w) => w.subscriptionOwner !== undefined);
+  if (owned.length > 0) {
+    bindings.push(JSON.stringify(owned.map((w) => ({ compartment: w.compartment, id: w.id, owner: w.subscriptionOwner }))));
+    ctes.push(
+      `sub_owner AS (INSERT INTO subscription_owner (compartment, id, owner)
+         SELECT compartment, id, owner FROM json_to_recordset(?::json) AS x(compartment text, id text, owner json)
+         ON CONFLICT (compartment, id) DO UPDATE SET owner = EXCLUDED.owner)`,
+    );
+  }
 
   const replaced = writes.filter((w) => w.previousCompartment !== undefined);
   if (replaced.length > 0) {
@@ -132,7 +146,7 @@ export async function executeWrites(db: Knex | Knex.Transaction, writes: Version
     );
   }
 
-  await db.raw(`WITH ${ctes.join(',\n')} SELECT 1`, bindings as Knex.RawBinding[]).options({ name: `${replaced.length > 0 ? 'fhir_write_replace' : 'fhir_write_new'}_${kindsPresent}` });
+  await db.raw(`WITH ${ctes.join(',\n')} SELECT 1`, bindings as Knex.RawBinding[]).options({ name: `${replaced.length > 0 ? 'fhir_write_replace' : 'fhir_write_new'}_${kindsPresent}${owned.length > 0 ? '_owned' : ''}` });
 
   for (const w of writes) {
     if (w.binary) await writeBinaryContent(db, w.compartment, w.id, w.versionId, w.binary);

@@ -26,7 +26,7 @@ export interface PolicyContext {
   breakGlass?: string;
 }
 
-export type Basis = 'own-record' | 'legal-representative' | 'treating-physician' | 'declared-consent' | 'care-team' | 'break-glass' | 'system' | 'administration';
+export type Basis = 'own-record' | 'legal-representative' | 'treating-physician' | 'declared-consent' | 'care-team' | 'break-glass' | 'system' | 'administration' | 'subscriber';
 
 export type Decision = { allow: true; basis: Basis } | { allow: false; status: 403 | 404; reason: string };
 
@@ -169,6 +169,8 @@ export function decideWrite(actor: Actor, target: WriteTarget, record: RecordDec
   if (type === 'Patient' && actor.kind !== 'admin') return { allow: false, status: 403, reason: 'Only administrators write Patient resources (the record identity)' };
   // the audit trail is the server's record of what was done: nobody forges or erases it
   if (SERVER_WRITTEN_TYPES.includes(type)) return { allow: false, status: 403, reason: `${type} resources are written by the server only` };
+  // anyone subscribes: the criteria are searched with the subscriber's own access, and only its owner changes one (docs/decisions/010-subscriptions.md)
+  if (type === 'Subscription' && !isRecordType(target)) return { allow: true, basis: 'subscriber' };
   // a professional's own declared consent is how they open a record: only a block or a closed record refuses it
   const opening = actor.kind === 'practitioner' && type === 'Consent' && record && !record.allow && (record.refusal === 'no-consent' || record.refusal === 'break-glass-refused');
   if (record && !record.allow && !opening) return record;

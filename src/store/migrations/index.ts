@@ -4,6 +4,7 @@ import * as searchStatistics from './002_search_statistics';
 import * as binaryChunks from './003_binary_chunks';
 import * as pageTokenSecret from './004_page_token_secret';
 import * as conformanceVersion from './005_conformance_version';
+import * as subscriptionOutbox from './006_subscription_outbox';
 
 interface Migration {
   name: string;
@@ -17,6 +18,7 @@ const migrations: Migration[] = [
   { name: '003_binary_chunks', module: binaryChunks },
   { name: '004_page_token_secret', module: pageTokenSecret },
   { name: '005_conformance_version', module: conformanceVersion },
+  { name: '006_subscription_outbox', module: subscriptionOutbox },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

@@ -1,0 +1,244 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import nodeHttp from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import knexFactory from 'knex';
+import { http, startTarget, Target } from '../harness';
+import { as, consent, document, ircp, Json, ref, REPORT } from '../accessFixtures';
+
+/**
+ * R4 rest-hook Subscriptions end to end (docs/decisions/010-subscriptions.md): a receiver
+ * started here gets the notifications the server's dispatcher sends, retried, given up
+ * with the Subscription in error, sent after a restart, and never in the way of the
+ * request that made the change. Short poll and backoff settings keep the suite quick.
+ */
+const FAST = { SUBSCRIPTION_POLL_MS: '50', SUBSCRIPTION_BACKOFF_MS: '100', SUBSCRIPTION_MAX_ATTEMPTS: '3', SUBSCRIPTION_TIMEOUT_MS: '10000' };
+const RUN = crypto.randomBytes(3).toString('hex');
+
+interface Received {
+  path: string;
+  headers: nodeHttp.IncomingHttpHeaders;
+  body: string;
+  at: number;
+}
+
+/** A subscriber's endpoint: `/ok/…` answers 200, `/flaky/…` 500 twice then 200, `/fail/…` always 500, `/slow/…` 200 after 5 s. */
+class Receiver {
+  readonly received: Received[] = [];
+  private readonly server: nodeHttp.Server;
+  private readonly calls = new Map<string, number>();
+  url = '';
+  constructor() {
+    this.server = nodeHttp.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        const path = req.url ?? '';
+        const n = (this.calls.get(path) ?? 0) + 1;
+        this.calls.set(path, n);
+        const answer = (status: number) => {
+          this.received.push({ path, headers: req.headers, body, at: Date.now() });
+          res.writeHead(status).end();
+        };
+        if (path.startsWith('/flaky')) answer(n <= 2 ? 500 : 200);
+        else if (path.startsWith('/fail')) answer(500);
+        else if (path.startsWith('/slow')) setTimeout(() => answer(200), 5000);
+        else answer(200);
+      });
+    });
+  }
+  async start(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+  at(path: string): Received[] {
+    return this.received.filter((r) => r.path === path);
+  }
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 15000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const subscription = (criteria: string, endpoint: string, extra: Json = {}): Json => ({
+  resourceType: 'Subscription',
+  status: 'requested',
+  reason: `test ${RUN}`,
+  criteria,
+  channel: { type: 'rest-hook', endpoint, payload: 'application/fhir+json', header: ['X-Subscriber-Token: secret-1'], ...extra },
+});
+
+async function create(t: Target, resource: Json, token?: string): Promise<Json> {
+  const res = await http(t.base, resource.resourceType, { method: 'POST', json: resource, headers: token ? as(token) : {} });
+  if (res.status !== 201) throw new Error(`create ${resource.resourceType} answered ${res.status}: ${res.text}`);
+  return res.body;
+}
+
+/** A Subscription created, then waited for until the dispatcher has accepted it. */
+async function subscribe(t: Target, s: Json, token?: string): Promise<Json> {
+  const created = await create(t, s, token);
+  await until(`Subscription/${created.id} active`, async () => ((await http(t.base, `Subscription/${created.id}`)).body.status === 'active' ? true : undefined));
+  return created;
+}
+
+const receiver = new Receiver();
+beforeAll(() => receiver.start());
+afterAll(() => receiver.close());
+
+describe('delivery', () => {
+  let t: Target;
+  const x: Json = {};
+  beforeAll(async () => {
+    t = await startTarget(FAST);
+    x.gp = await create(t, { resourceType: 'Practitioner', name: [{ family: `Martin-${RUN}` }] });
+    x.stranger = await create(t, { resourceType: 'Practitioner', name: [{ family: `Autre-${RUN}` }] });
+    for (const p of [x.gp, x.stranger]) {
+      await create(t, { resourceType: 'PractitionerRole', active: true, practitioner: { reference: ref(p) }, code: [{ coding: [{ system: 'https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante', code: '10' }] }] });
+    }
+    x.p1 = await create(t, { resourceType: 'Patient', name: [{ family: `Un-${RUN}` }], birthDate: '1970-01-01' });
+    x.p2 = await create(t, { resourceType: 'Patient', name: [{ family: `Deux-${RUN}` }], birthDate: '1980-01-01' });
+    await create(t, consent(x.p1, ref(x.gp), { type: 'permit', actor: [ircp(ref(x.gp))] }));
+  });
+  afterAll(() => t.close());
+
+  it('refuses what it cannot deliver (422)', async () => {
+    const res = await http(t.base, 'Subscription', { method: 'POST', json: subscription('DocumentReference?patient=x', 'wss://e.example/', { type: 'websocket' }) });
+    expect(res.status).toBe(422);
+    expect(res.text).toMatch(/rest-hook/);
+  });
+
+  it('notifies a matching change with the resource and the channel headers, and not a change that does not match', async () => {
+    const s = await subscribe(t, subscription(`DocumentReference?patient=${ref(x.p1)}`, `${receiver.url}/ok/${RUN}`));
+    const other = await create(t, document(x.p2, REPORT, ref(x.gp)));
+    const doc = await create(t, document(x.p1, REPORT, ref(x.gp)));
+    const [got] = await until('the notification', () => (receiver.at(`/ok/${RUN}`).length ? receiver.at(`/ok/${RUN}`) : undefined));
+    expect(got.headers['x-subscriber-token']).toBe('secret-1');
+    expect(got.headers['content-type']).toBe('application/fhir+json');
+    const body = JSON.parse(got.body);
+    expect(body.resourceType).toBe('DocumentReference');
+    expect(body.id).toBe(doc.id);
+    // the earlier change of the other patient was matched first, and not sent
+    await new Promise((r) => setTimeout(r, 300));
+    expect(receiver.at(`/ok/${RUN}`).map((r) => JSON.parse(r.body).id)).toEqual([doc.id]);
+    expect(other.id).not.toBe(doc.id);
+    expect((await http(t.base, `Subscription/${s.id}`)).body.status).toBe('active');
+  });
+
+  it('without a payload, notifies with no body', async () => {
+    const endpoint = `${receiver.url}/ok/empty-${RUN}`;
+    await subscribe(t, subscription(`Patient?family=Deux-${RUN}`, endpoint, { payload: undefined }));
+    await http(t.base, `Patient/${x.p2.id}`, { method: 'PUT', json: { ...x.p2, name: [{ family: x.p2.name[0].family, given: ['Anne'] }] } });
+    const [got] = await until('the id-only notification', () => (receiver.at(`/ok/empty-${RUN}`).length ? receiver.at(`/ok/empty-${RUN}`) : undefined));
+    expect(got.body).toBe('');
+    expect(got.headers['content-type']).toBeUndefined();
+  });
+
+  it('retries a failing endpoint with backoff until it answers', async () => {
+    const s = await subscribe(t, subscription(`DocumentReference?patient=${ref(x.p1)}&description=flaky`, `${receiver.url}/flaky/${RUN}`));
+    await create(t, { ...document(x.p1, REPORT, ref(x.gp)), description: 'flaky' });
+    await until('the third attempt', () => (receiver.at(`/flaky/${RUN}`).length >= 3 ? true : undefined));
+    const attempts = receiver.at(`/flaky/${RUN}`);
+    expect(attempts).toHaveLength(3);
+    // backoff 100 ms then 200 ms (the poll adds up to 50 ms each time)
+    expect(attempts[1].at - attempts[0].at).toBeGreaterThanOrEqual(90);
+    expect(attempts[2].at - attempts[1].at).toBeGreaterThanOrEqual(190);
+    expect((await http(t.base, `Subscription/${s.id}`)).body.status).toBe('active');
+  });
+
+  it('sets the Subscription to error, with the reason, after repeated failures', async () => {
+    const s = await subscribe(t, subscription(`DocumentReference?patient=${ref(x.p1)}&description=doomed`, `${receiver.url}/fail/${RUN}`));
+    await create(t, { ...document(x.p1, REPORT, ref(x.gp)), description: 'doomed' });
+    const failed = await until('status error', async () => {
+      const read = await http(t.base, `Subscription/${s.id}`);
+      return read.body.status === 'error' ? read.body : undefined;
+    });
+    expect(failed.error).toMatch(/failed 3 times: The endpoint answered 500/);
+    expect(receiver.at(`/fail/${RUN}`)).toHaveLength(3);
+    // no more attempts once in error
+    await create(t, { ...document(x.p1, REPORT, ref(x.gp)), description: 'doomed' });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(receiver.at(`/fail/${RUN}`)).toHaveLength(3);
+  });
+
+  it('answers the request that made the change without waiting for a slow endpoint', async () => {
+    await subscribe(t, subscription(`DocumentReference?patient=${ref(x.p1)}&description=slow`, `${receiver.url}/slow/${RUN}`));
+    // a first notification keeps the endpoint busy for 5 s
+    await create(t, { ...document(x.p1, REPORT, ref(x.gp)), description: 'slow' });
+    await new Promise((r) => setTimeout(r, 300));
+    const started = Date.now();
+    const res = await http(t.base, 'DocumentReference', { method: 'POST', json: { ...document(x.p1, REPORT, ref(x.gp)), description: 'slow' } });
+    expect(res.status).toBe(201);
+    expect(Date.now() - started).toBeLessThan(2000);
+    await until('both slow notifications', () => (receiver.at(`/slow/${RUN}`).length >= 2 ? true : undefined), 20000);
+  }, 30000);
+
+  it("searches the criteria with the owner's access: a professional without access to the record is not notified", async () => {
+    const gpToken = await t.issuer!.mint({ sub: 'gp', fhirUser: ref(x.gp), scope: 'user/*.cruds' });
+    const strangerToken = await t.issuer!.mint({ sub: 'stranger', fhirUser: ref(x.stranger), scope: 'user/*.cruds' });
+    // the same criteria: the professional without access names the record, and is subscribed all the same (no search runs at creation)
+    await subscribe(t, subscription(`DocumentReference?subject=${ref(x.p1)}&description=owned`, `${receiver.url}/ok/gp-${RUN}`), gpToken);
+    await subscribe(t, subscription(`DocumentReference?description=owned`, `${receiver.url}/ok/stranger-${RUN}`), strangerToken);
+    const doc = await create(t, { ...document(x.p1, REPORT, ref(x.gp)), description: 'owned' });
+    const [got] = await until("the consented professional's notification", () => (receiver.at(`/ok/gp-${RUN}`).length ? receiver.at(`/ok/gp-${RUN}`) : undefined));
+    expect(JSON.parse(got.body).id).toBe(doc.id);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(receiver.at(`/ok/stranger-${RUN}`)).toHaveLength(0);
+  });
+
+  it("lets only the owner change a professional's Subscription", async () => {
+    const gpToken = await t.issuer!.mint({ sub: 'gp', fhirUser: ref(x.gp), scope: 'user/*.cruds' });
+    const strangerToken = await t.issuer!.mint({ sub: 'stranger', fhirUser: ref(x.stranger), scope: 'user/*.cruds' });
+    const s = await create(t, subscription(`DocumentReference?subject=${ref(x.p1)}`, `${receiver.url}/ok/x-${RUN}`), gpToken);
+    const current = (await http(t.base, `Subscription/${s.id}`)).body;
+    const hijack = await http(t.base, `Subscription/${s.id}`, { method: 'PUT', json: { ...current, channel: { ...current.channel, endpoint: 'https://attacker.example/' } }, headers: as(strangerToken) });
+    expect(hijack.status).toBe(403);
+  });
+});
+
+describe('after a restart', () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fhir-subs-'));
+  const schema = `subs_${crypto.randomBytes(4).toString('hex')}`;
+  const env = { ...FAST, DATA_DIR: dataDir, ...(process.env.DATABASE_URL ? { DATABASE_SCHEMA: schema } : {}) };
+  afterAll(async () => {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    if (process.env.DATABASE_URL) {
+      const admin = knexFactory({ client: 'pg', connection: process.env.DATABASE_URL, pool: { min: 0, max: 1 } });
+      await admin.raw(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await admin.destroy();
+    }
+  });
+
+  it('delivers a change committed while no dispatcher ran', async () => {
+    const first = await startTarget({ ...env, SUBSCRIPTIONS_DISPATCHER: 'off' });
+    let doc: Json;
+    try {
+      const p = await create(first, { resourceType: 'Patient', name: [{ family: `Trois-${RUN}` }] });
+      const s = await create(first, subscription(`DocumentReference?patient=${ref(p)}`, `${receiver.url}/ok/restart-${RUN}`));
+      expect(s.status).toBe('requested');
+      doc = await create(first, document(p, REPORT, 'Practitioner/unknown'));
+      await new Promise((r) => setTimeout(r, 200));
+      expect(receiver.at(`/ok/restart-${RUN}`)).toHaveLength(0);
+    } finally {
+      await first.close();
+    }
+    const second = await startTarget(env);
+    try {
+      const [got] = await until('the notification after the restart', () => (receiver.at(`/ok/restart-${RUN}`).length ? receiver.at(`/ok/restart-${RUN}`) : undefined));
+      expect(JSON.parse(got.body).id).toBe(doc!.id);
+    } finally {
+      await second.close();
+    }
+  });
+});

@@ -1,0 +1,220 @@
+import type { InteractionContext } from '../interactions/types';
+import { parseRequestSearch, executeSearch } from '../interactions/search';
+import { storeNewVersion } from '../interactions/update';
+import { inTransaction } from '../interactions/unitOfWork';
+import { INTERNAL_ACCESS, Session } from '../store/session';
+import {
+  abandonDeliveries,
+  claimDueDeliveries,
+  claimOutbox,
+  deleteOutbox,
+  Delivery,
+  insertDeliveries,
+  markDelivered,
+  markFailed,
+  subscriptionById,
+  subscriptionsWithStatus,
+  versionBody,
+} from '../store/subscriptionQueries';
+import { ownerAccess, SubscriptionOwner } from './ownerAccess';
+import { afterFailure, endpointRefusal, headerLine, parseCriteria, subscriptionDefect } from './subscriptionRules';
+
+/** Changes matched, and notifications sent, per round. */
+const OUTBOX_BATCH = 100;
+/** Notifications in flight at once: a slow endpoint holds one of them, not the round. */
+const MAX_IN_FLIGHT = 20;
+
+export interface Dispatcher {
+  /** One round: accept requested Subscriptions, match changes, send what is due. */
+  runOnce(): Promise<void>;
+  /** Stops polling and aborts deliveries in flight (they are retried by the next dispatcher: at least once). */
+  close(): Promise<void>;
+}
+
+/**
+ * Delivers R4 rest-hook notifications from the outbox (docs/decisions/010-subscriptions.md).
+ * Every state is in the database: several dispatchers may run on one PostgreSQL database
+ * (rows are taken with SKIP LOCKED or leased), and a restart resumes where the last one stopped.
+ */
+export function startDispatcher(ctx: InteractionContext, options: { poll?: boolean; keepProcessAlive?: boolean } = {}): Dispatcher {
+  const { config, log } = ctx;
+  // its own knex handle on the same pool: its statements are not the requests' (statement counts, logs)
+  const knex = ctx.db.knex.withUserParams({ subscriptionDispatcher: true });
+  const dctx: InteractionContext = { ...ctx, db: { ...ctx.db, knex } };
+  const stopping = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  let round: Promise<void> = Promise.resolve();
+  let closed = false;
+  const inFlight = new Set<Promise<void>>();
+
+  const runOnce = (): Promise<void> => {
+    round = round.then(async () => {
+      await activateRequested(dctx);
+      while ((await fanOut(dctx)) === OUTBOX_BATCH && !closed);
+      await deliverDue(dctx, stopping.signal, inFlight);
+    });
+    return round;
+  };
+
+  const schedule = () => {
+    if (closed) return;
+    timer = setTimeout(() => {
+      runOnce()
+        .catch((e) => {
+          round = Promise.resolve();
+          if (!closed) log.error({ err: e }, 'subscription dispatcher round failed');
+        })
+        .finally(schedule);
+    }, config.subscriptionPollMs);
+    // in the server, the HTTP listener keeps the process alive; alone, the dispatcher does
+    if (!options.keepProcessAlive) timer.unref?.();
+  };
+  if (options.poll !== false) schedule();
+
+  return {
+    runOnce,
+    close: async () => {
+      closed = true;
+      if (timer) clearTimeout(timer);
+      stopping.abort();
+      await round.catch(() => undefined);
+      await Promise.all([...inFlight]);
+    },
+  };
+}
+
+/** A requested Subscription becomes active when this deployment accepts its endpoint, `error` otherwise. */
+async function activateRequested(ctx: InteractionContext): Promise<void> {
+  const requested = await subscriptionsWithStatus(new Session(ctx.db.knex, INTERNAL_ACCESS), 'requested');
+  for (const sub of requested) {
+    const defect = subscriptionDefect(sub.resource)?.message ?? endpointRefusal(String(sub.resource.channel?.endpoint), ctx.config.subscriptionAllowHttp);
+    await setStatus(ctx, sub.id, 'requested', defect ? { status: 'error', error: defect } : { status: 'active' });
+  }
+}
+
+/** Writes a new version of a Subscription with another status, unless it changed meanwhile from `from`. */
+async function setStatus(ctx: InteractionContext, id: string, from: string, change: { status: string; error?: string }): Promise<void> {
+  await inTransaction(ctx, INTERNAL_ACCESS, async (session) => {
+    const current = await subscriptionById(session, id);
+    if (!current || current.resource.status !== from) return;
+    const { error: _previous, ...rest } = current.resource;
+    const resource = { ...rest, status: change.status, ...(change.error ? { error: change.error } : {}) };
+    await storeNewVersion(ctx, session, { method: 'PUT', query: [], headers: {}, prefer: { return: 'minimal' } }, 'Subscription', id, resource);
+  });
+}
+
+/**
+ * Matches the oldest changes against the active Subscriptions: each match becomes a
+ * notification due, and the change leaves the outbox, in one transaction. A Subscription
+ * matches when its criteria, restricted to the changed resource, find it with its owner's access.
+ */
+async function fanOut(ctx: InteractionContext): Promise<number> {
+  return ctx.db.knex.transaction(async (trx) => {
+    const session = new Session(trx, INTERNAL_ACCESS);
+    const rows = await claimOutbox(session, OUTBOX_BATCH);
+    if (rows.length === 0) return 0;
+    const active = (await subscriptionsWithStatus(session, 'active')).filter((s) => s.resource.channel?.type === 'rest-hook');
+    const due: Parameters<typeof insertDeliveries>[1] = [];
+    for (const row of rows) {
+      // a deletion is found by no search: it is not notified
+      if (row.deleted) continue;
+      for (const sub of active) {
+        const criteria = parseCriteria(sub.resource.criteria);
+        if (!criteria || criteria.resourceType !== row.resourceType) continue;
+        if (await matches(ctx, trx, sub.owner as SubscriptionOwner | undefined, criteria, row.resourceId)) {
+          due.push({ compartment: row.compartment, subscriptionId: sub.id, resourceType: row.resourceType, resourceId: row.resourceId, versionId: row.versionId });
+        }
+      }
+    }
+    await insertDeliveries(session, due);
+    await deleteOutbox(session, rows);
+    return rows.length;
+  });
+}
+
+async function matches(ctx: InteractionContext, trx: Parameters<typeof ownerAccess>[1], owner: SubscriptionOwner | undefined, criteria: NonNullable<ReturnType<typeof parseCriteria>>, id: string): Promise<boolean> {
+  const access = await ownerAccess(ctx, trx, owner, criteria);
+  if (!access) return false;
+  let search;
+  try {
+    search = parseRequestSearch(ctx, criteria.resourceType, [...criteria.query, ['_id', id], ['_count', '1'], ['_total', 'none']], true);
+  } catch (e) {
+    // criteria this server cannot search match nothing; the owner sees why in the log only
+    ctx.log.warn({ err: e, resourceType: criteria.resourceType }, 'subscription criteria cannot be searched');
+    return false;
+  }
+  const page = await executeSearch(ctx, new Session(trx, access), search, { withTotal: false });
+  return page.rows.length > 0;
+}
+
+/**
+ * Starts sending what is due, without waiting for the answers: each notification is leased
+ * for longer than its request may last, so the next rounds leave it alone meanwhile.
+ */
+async function deliverDue(ctx: InteractionContext, stopping: AbortSignal, inFlight: Set<Promise<void>>): Promise<void> {
+  const room = MAX_IN_FLIGHT - inFlight.size;
+  if (room <= 0 || stopping.aborted) return;
+  const session = new Session(ctx.db.knex, INTERNAL_ACCESS);
+  const leaseMs = ctx.config.subscriptionTimeoutMs * 2 + 1000;
+  for (const d of await claimDueDeliveries(session, room, leaseMs)) {
+    const sending: Promise<void> = deliver(ctx, d, stopping)
+      .catch((e) => ctx.log.error({ err: e, subscription: d.subscriptionId }, 'subscription delivery failed'))
+      .finally(() => inFlight.delete(sending));
+    inFlight.add(sending);
+  }
+}
+
+async function deliver(ctx: InteractionContext, d: Delivery, stopping: AbortSignal): Promise<void> {
+  const session = new Session(ctx.db.knex, INTERNAL_ACCESS);
+  const sub = await subscriptionById(session, d.subscriptionId);
+  if (!sub || sub.resource.status !== 'active') {
+    await markFailed(session, d, 'the Subscription is no longer active', undefined);
+    return;
+  }
+  const channel = sub.resource.channel ?? {};
+  const endpoint = String(channel.endpoint);
+  const refusal = endpointRefusal(endpoint, ctx.config.subscriptionAllowHttp);
+  let error: string | undefined = refusal;
+  if (!refusal) {
+    const headers: Record<string, string> = {};
+    for (const line of channel.header ?? []) {
+      const h = headerLine(line);
+      if (h) headers[h[0]] = h[1];
+    }
+    let body: string | undefined;
+    if (channel.payload) {
+      body = await versionBody(session, d.compartment, d.resourceType, d.resourceId, d.versionId);
+      headers['Content-Type'] = 'application/fhir+json';
+    }
+    try {
+      const res = await fetch(endpoint, {
+        method: 'POST',
+        headers,
+        body,
+        // a redirect is not followed: the endpoint is the one the subscriber named
+        redirect: 'manual',
+        signal: AbortSignal.any([AbortSignal.timeout(ctx.config.subscriptionTimeoutMs), stopping]),
+      });
+      await res.arrayBuffer().catch(() => undefined);
+      if (res.status < 200 || res.status > 299) error = `The endpoint answered ${res.status}`;
+    } catch (e) {
+      if (stopping.aborted) return; // the lease expires and the next dispatcher sends it again
+      const cause = (e as { cause?: { code?: string } }).cause?.code;
+      error = (e as Error).name === 'TimeoutError' ? `The endpoint did not answer within ${ctx.config.subscriptionTimeoutMs} ms` : `The endpoint could not be reached (${cause ?? (e as Error).message})`;
+    }
+  }
+  if (error === undefined) {
+    await markDelivered(session, d);
+    return;
+  }
+  const next = refusal ? ({ giveUp: true } as const) : afterFailure(d.attempts + 1, ctx.config.subscriptionMaxAttempts, ctx.config.subscriptionBackoffMs);
+  if ('retryInMs' in next) {
+    await markFailed(session, d, error, next.retryInMs);
+    return;
+  }
+  await markFailed(session, d, error, undefined);
+  const reason = `Notification failed ${d.attempts + 1} times: ${error}`;
+  await setStatus(ctx, sub.id, 'active', { status: 'error', error: reason });
+  await abandonDeliveries(session, sub.id, reason);
+  ctx.log.warn({ subscription: sub.id, reason }, 'subscription set to error');
+}
