@@ -174,7 +174,7 @@ const REFERENCE_DATE = Date.parse('2025-06-30T00:00:00Z');
 const YEAR = 365.25 * 86_400_000;
 
 /** The actors of the benchmark, with fixed ids so that a kept database is found again. */
-const GP = 'bench-gp';
+export const GP = 'bench-gp';
 const NURSE = 'bench-nurse';
 
 interface DocType {
@@ -193,6 +193,9 @@ function matrixDocumentTypes(): { classSystem: string; types: DocType[] } {
   return { classSystem: matrix.systems.documentClass, types: matrix.documentTypes.map((t) => ({ system: t.system, code: t.code, display: t.display, cls: t.class })) };
 }
 
+/** What shapes the dataset (scripts/bench-audit.ts seeds the same one). */
+export type DatasetOptions = Pick<Options, 'resources' | 'documents' | 'practitionerShare' | 'nurseShare' | 'masked' | 'seed'>;
+
 interface Seeded {
   resource: Record<string, unknown> & { resourceType: string; id: string };
   lastUpdated: string;
@@ -204,7 +207,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
  * The dataset as a stream, in write order: the practitioners and their roles, then each
  * patient with their Consents and documents, until exactly `resources` resources.
  */
-export function* accessDataset(o: Pick<Options, 'resources' | 'documents' | 'practitionerShare' | 'nurseShare' | 'masked' | 'seed'>): Generator<Seeded> {
+export function* accessDataset(o: DatasetOptions): Generator<Seeded> {
   const rng = new Prng(o.seed);
   const { classSystem, types } = matrixDocumentTypes();
   let produced = 0;
@@ -321,7 +324,7 @@ export function* accessDataset(o: Pick<Options, 'resources' | 'documents' | 'pra
 // Seeding (the store's write path, as scripts/seed.ts)
 // ---------------------------------------------------------------------------
 
-async function seed(server: RunningServer, o: Options, progress: (s: string) => void): Promise<{ seconds: number; byType: Map<string, number> }> {
+export async function seed(server: RunningServer, o: DatasetOptions, progress: (s: string) => void): Promise<{ seconds: number; byType: Map<string, number> }> {
   const ctx = server.ctx;
   const knex = ctx.db.knex;
   const byType = new Map<string, number>();
@@ -385,7 +388,7 @@ async function vacuumSchema(databaseUrl: string, schema: string): Promise<void> 
 // Actors, samples and cases
 // ---------------------------------------------------------------------------
 
-interface RecordSample {
+export interface RecordSample {
   patientId: string;
   /** Documents of the record, in a seeded order: the read case takes the first the actor may read. */
   documents: { id: string; type: string; date: string }[];
@@ -401,9 +404,11 @@ interface Actor {
   cases: string[];
 }
 
-interface Request {
+export interface Request {
   path: string;
   token: string;
+  /** A POST carries its body and answers 201; a GET answers 200. */
+  body?: string;
 }
 
 interface Case {
@@ -424,12 +429,12 @@ const CASES: Case[] = [
   { name: 'everything', title: 'GET Patient/X/$everything', path: (s) => `/Patient/${s.patientId}/$everything` },
 ];
 
-async function rows<T>(knex: Knex, sql: string, bindings: unknown[] = []): Promise<T[]> {
+export async function rows<T>(knex: Knex, sql: string, bindings: unknown[] = []): Promise<T[]> {
   return ((await knex.raw(sql, bindings as Knex.RawBinding[])) as { rows: T[] }).rows;
 }
 
 /** `count` records among `ids`, chosen by a seeded PRNG, with their documents. */
-async function sampleRecords(knex: Knex, ids: string[], count: number, rng: Prng): Promise<RecordSample[]> {
+export async function sampleRecords(knex: Knex, ids: string[], count: number, rng: Prng): Promise<RecordSample[]> {
   const chosen = new Set<string>();
   while (chosen.size < Math.min(count, ids.length)) chosen.add(ids[rng.int(ids.length)]);
   const out: RecordSample[] = [];
@@ -450,7 +455,7 @@ async function sampleRecords(knex: Knex, ids: string[], count: number, rng: Prng
 }
 
 /** The records whose Consents name a practitioner (what the policy opens for them). */
-async function recordsNamingPractitioner(knex: Knex, id: string): Promise<string[]> {
+export async function recordsNamingPractitioner(knex: Knex, id: string): Promise<string[]> {
   return (
     await rows<{ compartment: string }>(
       knex,
@@ -473,7 +478,7 @@ interface LoadTask {
   count: number;
 }
 
-interface LoadResult {
+export interface LoadResult {
   errors: number;
   firstError?: string;
   elapsedMs: number;
@@ -491,11 +496,12 @@ async function runLoad(task: LoadTask): Promise<LoadResult> {
     await Promise.all(
       Array.from({ length: task.concurrency }, async () => {
         while (issued < task.count) {
-          const { path: p, token } = task.requests[(task.offset + issued++) % task.requests.length];
+          const { path: p, token, body } = task.requests[(task.offset + issued++) % task.requests.length];
+          const method = body === undefined ? 'GET' : 'POST';
           const t0 = performance.now();
           try {
-            const r = await client.request('GET', p, undefined, { authorization: `Bearer ${token}` });
-            if (r.status !== 200) throw new Error(`GET ${p}: HTTP ${r.status} ${r.body.slice(0, 300)}`);
+            const r = await client.request(method, p, body, { authorization: `Bearer ${token}` });
+            if (r.status !== (body === undefined ? 200 : 201)) throw new Error(`${method} ${p}: HTTP ${r.status} ${r.body.slice(0, 300)}`);
             latencies.push(performance.now() - t0);
           } catch (e) {
             errors++;
@@ -522,7 +528,7 @@ if (!isMainThread && parentPort && (workerData as { role?: string } | null)?.rol
   });
 }
 
-class LoadWorker {
+export class LoadWorker {
   private readonly worker = new Worker(__filename, { workerData: { role: WORKER_ROLE } });
 
   run(task: LoadTask): Promise<LoadResult> {
@@ -551,7 +557,7 @@ class LoadWorker {
 // Main
 // ---------------------------------------------------------------------------
 
-interface ModeFigures {
+export interface ModeFigures {
   requests: number;
   errors: number;
   perSecond: number;
@@ -560,7 +566,7 @@ interface ModeFigures {
   firstError?: string;
 }
 
-function figures(results: LoadResult[]): ModeFigures {
+export function figures(results: LoadResult[]): ModeFigures {
   const latencies = Float64Array.from(results.flatMap((r) => r.latencies)).sort();
   const elapsed = results.reduce((a, r) => a + r.elapsedMs, 0);
   const errors = results.reduce((a, r) => a + r.errors, 0);
@@ -575,8 +581,8 @@ function figures(results: LoadResult[]): ModeFigures {
   };
 }
 
-const round = (n: number | undefined, d = 2) => (n === undefined || !Number.isFinite(n) ? null : Math.round(n * 10 ** d) / 10 ** d);
-const pct = (n: number) => `${n >= 0 ? '+' : ''}${fmt(n * 100, 1)} %`;
+export const round = (n: number | undefined, d = 2) => (n === undefined || !Number.isFinite(n) ? null : Math.round(n * 10 ** d) / 10 ** d);
+export const pct = (n: number) => `${n >= 0 ? '+' : ''}${fmt(n * 100, 1)} %`;
 /** Over this, access control costs too much on a case. */
 const TARGET_OVERHEAD = 0.15;
 

@@ -46,8 +46,18 @@ export function freezeObjectPrototype(): void {
   Object.freeze(Object.prototype);
 }
 
+/** What only a caller in the same process can choose: never a configuration setting. */
+export interface ServerOptions {
+  /**
+   * `false` serves without the audit trail and the patient's notifications, to measure what
+   * they cost (scripts/bench-audit.ts). Deliberately not reachable from the configuration or
+   * the environment, so that no deployment can turn the trail off (docs/decisions/009-audit.md).
+   */
+  audit?: boolean;
+}
+
 /** Opens the database (applying migrations), builds the app and listens. */
-export async function startServer(config: Config, log: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
+export async function startServer(config: Config, log: Logger = createLogger(config.logLevel), options: ServerOptions = {}): Promise<RunningServer> {
   freezeObjectPrototype();
   // unreadable key or certificate files stop the server before the database is opened
   const httpsOptions = config.tls ? tlsOptions(config.tls) : undefined;
@@ -78,6 +88,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     auth: { issuers, policy: { matrix: matrixView(matrix), consentDefaultDays: config.consentDefaultDays } },
     validator,
     expandValueSet: (url) => validator.valueSetCodes(url),
+    ...(options.audit === false ? { withoutAudit: true as const } : {}),
   };
   const conformanceVersion = await inTransaction(ctx, INTERNAL_ACCESS, (session) => syncConformanceResources(ctx, session, findProfilesDir()));
   // other processes sharing the database may write conformance resources: this one follows

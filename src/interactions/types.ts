@@ -77,4 +77,10 @@ export interface InteractionContext {
   auth?: AuthSetup;
   /** Expands a ValueSet to its codes (for :in / :not-in), when terminology is available. */
   expandValueSet?: (url: string) => { system?: string; code: string }[] | undefined;
+  /**
+   * Set only by `startServer(config, log, { audit: false })`, for measuring what the audit
+   * trail costs (scripts/bench-audit.ts): the pipeline then writes no AuditEvent and no
+   * notice. No configuration or environment variable sets it (docs/decisions/009-audit.md).
+   */
+  withoutAudit?: true;
 }

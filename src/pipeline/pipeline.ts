@@ -18,16 +18,17 @@ export async function runRequest(ctx: InteractionContext, access: StoreAccess, r
     return await runAudited(ctx, access, r, fhir);
   } catch (e) {
     // a refusal is audited on its own: the request's work rolled back, the refusal's trace must not
-    await auditFailure(ctx, access, r, fhir, e);
+    if (!ctx.withoutAudit) await auditFailure(ctx, access, r, fhir, e);
     throw e;
   }
 }
 
 function auditorFor(ctx: InteractionContext, access: StoreAccess): EntryAuditor {
-  const agent = access.auditAgent;
+  // a server started without the audit trail (measurement only, src/server.ts) audits nothing
+  const agent = ctx.withoutAudit ? undefined : access.auditAgent;
   return {
     performed: async (session, route, req) => (agent ? auditInteraction(ctx, session, agent, route, req) : undefined),
-    failed: (route, req, error) => auditFailure(ctx, access, route, req, error),
+    failed: async (route, req, error) => (ctx.withoutAudit ? undefined : auditFailure(ctx, access, route, req, error)),
   };
 }
 
