@@ -58,6 +58,7 @@ describe('well-known valid R4 resources', () => {
 
 describe('official MHD / PDSm example payloads (base R4 validation)', () => {
   const files = jsonFiles(SHARED_EXAMPLES);
+  if (files.length === 0) console.warn(`SKIPPED: no official example payloads under ${SHARED_EXAMPLES}; their validation does not run`);
   (files.length ? it.each(files.map((f) => [path.relative(SHARED_EXAMPLES, f), f])) : it.skip.each([['none', '']]))('%s has no error', (_n, f) => {
     const r = JSON.parse(fs.readFileSync(f as string, 'utf8'));
     expect(describeErrors(v.validate(r))).toEqual([]);
