@@ -21,6 +21,9 @@ afterAll(async () => {
   await small?.close();
   await medium?.close();
 });
+// These tests start servers of their own with small upload limits, or watch the database
+// pool while an upload stalls: against a server at FHIR_BASE_URL neither is possible, so
+// they run in-process only (npm test always runs them).
 const inProcess = process.env.FHIR_BASE_URL ? it.skip : it;
 
 /** POST or PUT raw bytes with a Content-Type of their own. */
