@@ -25,7 +25,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { isMainThread } from 'node:worker_threads';
 import knexFactory, { type Knex } from 'knex';
 import { createTestIssuer, type TestIssuer } from '../conformance/testIssuer';
 import { loadConfig } from '../src/config/config';
@@ -35,7 +35,7 @@ import { findProfilesDir } from '../src/registry/registry';
 import { RunningServer, startServer } from '../src/server';
 import { executeWrites, VersionWrite } from '../src/store/writeVersions';
 import { explain, type Statement } from './bench-search';
-import { fmt, httpClient, parseArgsOrExit, percentile, pgliteVersion, redactUrl, table, UsageError } from './benchLib';
+import { fmt, httpClient, parseArgsOrExit, percentile, pgliteVersion, redactUrl, table, UsageError, serveTasks, TaskWorker } from './benchLib';
 import { Prng } from './syntheticData';
 
 // ---------------------------------------------------------------------------
@@ -518,38 +518,11 @@ async function runLoad(task: LoadTask): Promise<LoadResult> {
 
 const WORKER_ROLE = 'bench-access-client';
 
-if (!isMainThread && parentPort && (workerData as { role?: string } | null)?.role === WORKER_ROLE) {
-  const port = parentPort;
-  port.on('message', (task: LoadTask) => {
-    runLoad(task).then(
-      (result) => port.postMessage({ ok: true, result }),
-      (e: unknown) => port.postMessage({ ok: false, error: e instanceof Error ? (e.stack ?? e.message) : String(e) }),
-    );
-  });
-}
+serveTasks<LoadTask, LoadResult>(WORKER_ROLE, runLoad);
 
-export class LoadWorker {
-  private readonly worker = new Worker(__filename, { workerData: { role: WORKER_ROLE } });
-
-  run(task: LoadTask): Promise<LoadResult> {
-    return new Promise((resolve, reject) => {
-      const onMessage = (m: { ok: true; result: LoadResult } | { ok: false; error: string }) => {
-        this.worker.off('error', onError);
-        if (m.ok) resolve(m.result);
-        else reject(new Error(m.error));
-      };
-      const onError = (e: Error) => {
-        this.worker.off('message', onMessage);
-        reject(e);
-      };
-      this.worker.once('message', onMessage);
-      this.worker.once('error', onError);
-      this.worker.postMessage(task);
-    });
-  }
-
-  close(): Promise<number> {
-    return this.worker.terminate();
+export class LoadWorker extends TaskWorker<LoadTask, LoadResult> {
+  constructor() {
+    super(__filename, WORKER_ROLE);
   }
 }
 

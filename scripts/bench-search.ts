@@ -24,12 +24,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { AddressInfo } from 'node:net';
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { isMainThread } from 'node:worker_threads';
 import type { Knex } from 'knex';
 import { loadConfig } from '../src/config/config';
 import { createLogger } from '../src/log';
 import { RunningServer, startServer } from '../src/server';
-import { fmt, httpClient, parseArgsOrExit, percentile, pgliteVersion, redactUrl, table, UsageError } from './benchLib';
+import { fmt, httpClient, parseArgsOrExit, percentile, pgliteVersion, redactUrl, table, UsageError, serveTasks, TaskWorker } from './benchLib';
 import { Prng, SYSTEMS } from './syntheticData';
 
 // ---------------------------------------------------------------------------
@@ -294,38 +294,11 @@ async function runLoad(task: LoadTask): Promise<LoadResult> {
 
 const WORKER_ROLE = 'bench-search-client';
 
-if (!isMainThread && parentPort && (workerData as { role?: string } | null)?.role === WORKER_ROLE) {
-  const port = parentPort;
-  port.on('message', (task: LoadTask) => {
-    runLoad(task).then(
-      (result) => port.postMessage({ ok: true, result }),
-      (e: unknown) => port.postMessage({ ok: false, error: e instanceof Error ? (e.stack ?? e.message) : String(e) }),
-    );
-  });
-}
+serveTasks<LoadTask, LoadResult>(WORKER_ROLE, runLoad);
 
-class LoadWorker {
-  private readonly worker = new Worker(__filename, { workerData: { role: WORKER_ROLE } });
-
-  run(task: LoadTask): Promise<LoadResult> {
-    return new Promise((resolve, reject) => {
-      const onMessage = (m: { ok: true; result: LoadResult } | { ok: false; error: string }) => {
-        this.worker.off('error', onError);
-        if (m.ok) resolve(m.result);
-        else reject(new Error(m.error));
-      };
-      const onError = (e: Error) => {
-        this.worker.off('message', onMessage);
-        reject(e);
-      };
-      this.worker.once('message', onMessage);
-      this.worker.once('error', onError);
-      this.worker.postMessage(task);
-    });
-  }
-
-  close(): Promise<number> {
-    return this.worker.terminate();
+class LoadWorker extends TaskWorker<LoadTask, LoadResult> {
+  constructor() {
+    super(__filename, WORKER_ROLE);
   }
 }
 

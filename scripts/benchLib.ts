@@ -729,3 +729,50 @@ export function pgliteVersion(): string {
     return '?';
   }
 }
+
+/**
+ * A worker thread that runs the tasks of one script (its own file, loaded again in the
+ * thread) one at a time: the load generator stays off the main thread of an in-process
+ * server. The thread side calls serveTasks with the same role.
+ */
+export class TaskWorker<T, R> {
+  private readonly worker: Worker;
+
+  constructor(file: string, role: string) {
+    this.worker = new Worker(file, { workerData: { role } });
+  }
+
+  run(task: T): Promise<R> {
+    return new Promise((resolve, reject) => {
+      const onMessage = (m: { ok: true; result: R } | { ok: false; error: string }) => {
+        this.worker.off('error', onError);
+        if (m.ok) resolve(m.result);
+        else reject(new Error(m.error));
+      };
+      const onError = (e: Error) => {
+        this.worker.off('message', onMessage);
+        reject(e);
+      };
+      this.worker.once('message', onMessage);
+      this.worker.once('error', onError);
+      this.worker.postMessage(task);
+    });
+  }
+
+  close(): Promise<number> {
+    return this.worker.terminate();
+  }
+}
+
+/** In the thread a TaskWorker of this role started: answers each task with `handler`'s result. */
+export function serveTasks<T, R>(role: string, handler: (task: T) => Promise<R>): void {
+  if (isMainThread || !parentPort || (workerData as { role?: string } | null)?.role !== role) return;
+  const port = parentPort;
+  port.on('message', (task: T) => {
+    handler(task).then(
+      (result) => port.postMessage({ ok: true, result }),
+      (e: unknown) => port.postMessage({ ok: false, error: e instanceof Error ? (e.stack ?? e.message) : String(e) }),
+    );
+  });
+}
+
