@@ -5,7 +5,7 @@ import { concerning } from '../audit/refusal';
 import { BadRequest, Forbidden } from '../errors';
 import type { Route } from '../interactions/dispatch';
 import type { FhirRequest } from '../interactions/types';
-import { compartmentOfResource, factsOfResource, peekResource, recordFacts, recordsNaming } from '../store/accessFacts';
+import { factsOfResource, peekResource, recordFacts, recordsNaming } from '../store/accessFacts';
 import type { Session, StoreAccess } from '../store/session';
 import type { VersionWrite } from '../store/writeVersions';
 
@@ -24,17 +24,13 @@ export interface Caller {
 const PATIENT_REF = /^(?:.*\/)?Patient\/([A-Za-z0-9\-.]{1,64})$/;
 
 /**
- * The records a request names: the Patient it addresses, the record of the resource it
- * addresses, or the patients its search parameters name. These are decided with
- * break-glass and refused with 403 when closed to the caller; other records only count
- * when the caller already has access to them.
+ * The records a request names: the Patient it addresses, or the patients its search
+ * parameters name (the record of another addressed resource comes with its facts, from
+ * factsOfResource). These are decided with break-glass and refused with 403 when closed to
+ * the caller; other records only count when the caller already has access to them.
  */
-export async function namedRecords(session: Session, r: Route, req: FhirRequest): Promise<string[]> {
+export function namedRecords(r: Route, req: FhirRequest): string[] {
   if (r.resourceType === 'Patient' && r.id) return [r.id];
-  if (r.resourceType && r.id) {
-    const compartment = await compartmentOfResource(session, r.resourceType, r.id);
-    return compartment ? [compartment] : [];
-  }
   if (r.interaction === 'search-type' && r.resourceType) {
     const out = new Set<string>();
     for (const [name, value] of req.query) {
@@ -78,7 +74,7 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
   const { actor } = caller;
   // a request addressing one resource learns its record and that record's facts in one statement
   const addressed = actor.kind !== 'admin' && actor.kind !== 'device' && r.resourceType && r.resourceType !== 'Patient' && r.id ? await factsOfResource(session, r.resourceType, r.id) : undefined;
-  const named = actor.kind === 'admin' || actor.kind === 'device' ? [] : addressed ? (addressed.compartment ? [addressed.compartment] : []) : await namedRecords(session, r, req);
+  const named = actor.kind === 'admin' || actor.kind === 'device' ? [] : addressed ? (addressed.compartment ? [addressed.compartment] : []) : namedRecords(r, req);
   if (caller.breakGlass !== undefined && named.length === 0) {
     throw new BadRequest('X-Break-Glass applies to one patient record: address the record (Patient/[id], its resources, or a search naming the patient)');
   }
