@@ -369,6 +369,12 @@ export function constraintConditions(ctx: SqlContext, r: string, resourceType: s
     const allowed = `EXISTS (SELECT 1 FROM idx_token ${s} WHERE ${ownerJoin(s, r)} AND ${s}.param = ${literal(req.param)} AND ${codesCondition(ctx, s, req.codes)})`;
     parts.push(resourceType !== undefined ? allowed : `(${r}.resource_type <> ${literal(req.resourceType)} OR ${allowed})`);
   }
+  for (const ex of c.excludedTokens ?? []) {
+    if (resourceType !== undefined && resourceType !== ex.resourceType) continue;
+    const s = alias(ctx, 's');
+    const hidden = `EXISTS (SELECT 1 FROM idx_token ${s} WHERE ${ownerJoin(s, r)} AND ${s}.param = ${literal(ex.param)} AND ${codesCondition(ctx, s, ex.codes)})`;
+    parts.push(resourceType !== undefined ? `NOT ${hidden}` : `(${r}.resource_type <> ${literal(ex.resourceType)} OR NOT ${hidden})`);
+  }
   if (c.readableDocuments && (resourceType === undefined || resourceType === 'DocumentReference')) {
     const readable = c.readableDocuments.length ? `(${c.readableDocuments.map((rule) => documentRuleCondition(ctx, r, rule)).join(' OR ')})` : 'false';
     parts.push(resourceType !== undefined ? readable : `(${r}.resource_type <> 'DocumentReference' OR ${readable})`);

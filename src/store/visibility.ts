@@ -15,6 +15,8 @@ export interface Visibility {
   excludedSecurityLabels?: LabelRule[];
   /** Rows of `resourceType` are visible only if their token `param` is one of `codes` (the habilitation matrix). */
   requiredTokens?: { resourceType: string; param: string; codes: Coding[] }[];
+  /** Rows of `resourceType` whose token `param` is one of `codes` are hidden (the patient's notifications, from the care team). */
+  excludedTokens?: { resourceType: string; param: string; codes: Coding[] }[];
   /** Resource types that may be read at all. */
   resourceTypes?: string[];
   /** Resource types never read, whatever the compartment (a professional and the audit trail of their patients). */
@@ -56,5 +58,5 @@ export const NOTHING: Visibility = Object.freeze({ compartments: [], resourceTyp
 
 /** A pure restatement for tests and logs: whether the visibility restricts anything. */
 export function isUnrestricted(v: Visibility): boolean {
-  return !v.compartments && !v.sharedTypes && !v.excludedSecurityLabels?.length && !v.requiredTokens?.length && !v.resourceTypes && !v.excludedTypes?.length && !v.binaryFollowsDocument && !v.readableDocuments;
+  return !v.compartments && !v.sharedTypes && !v.excludedSecurityLabels?.length && !v.requiredTokens?.length && !v.excludedTokens?.length && !v.resourceTypes && !v.excludedTypes?.length && !v.binaryFollowsDocument && !v.readableDocuments;
 }

@@ -52,6 +52,9 @@ export const DEVICE_WRITE_TYPES = ['DocumentReference', 'Binary', 'List', 'Prove
 export const SERVER_WRITTEN_TYPES = ['AuditEvent'];
 /** The audit trail: read by the patient, their legal representatives and administrators (docs/decisions/009-audit.md). */
 export const AUDIT_TYPES = ['AuditEvent'];
+/** The server's notices to the patient (docs/decisions/009-audit.md): they retell the trail, so they are the patient's too. */
+const DMP_NOTIFICATION = 'https://fhir.dmp.esante.example/CodeSystem/dmp-notification';
+export const NOTICES = { resourceType: 'Communication', param: 'category', codes: ['new-document', 'access', 'emergency-access', 'daily-digest'].map((code) => ({ system: DMP_NOTIFICATION, code })) };
 /** In a record, but the directory's: administrators write them (a legal representative is named by them, not by a professional). */
 export const RECORD_DIRECTORY_TYPES = ['RelatedPerson'];
 /** What a patient (or legal representative) writes in their own record: documents and choices. */
@@ -134,6 +137,7 @@ export function visibilityFor(actor: Actor, records: OpenRecord[], pc: PolicyCon
         binaryFollowsDocument: true,
         // the trail of a record is the patient's (and the investigator's), not the care team's
         excludedTypes: AUDIT_TYPES,
+        excludedTokens: [NOTICES],
       };
     }
   }
