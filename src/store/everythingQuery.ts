@@ -1,6 +1,7 @@
 import { bind, constraintConditions, keysetCondition, literal, SortColumn, SqlContext } from './searchSql';
 import type { PageKeys, SearchRow } from './searchQueries';
 import type { Session } from './session';
+import { trailAsSeen } from './trailView';
 
 const ORDER: SortColumn[] = [
   { sql: 'r.resource_type', descending: false, cast: 'text' },
@@ -80,6 +81,9 @@ export async function everythingRows(session: Session, q: EverythingQuery, page?
   session.touch(
     rows.filter((r) => r.kind === 'include' || (r.kind === 'match' && Number(r.ord) <= q.count)).map((r) => ({ compartment: String(r.compartment), resourceType: String(r.resource_type), id: String(r.id) })),
   );
+  // the trail in a record's $everything, as the reader may see it (decision 009)
+  const bodies = await trailAsSeen(session, rows.map((r) => (r.kind === 'patient' ? '' : String(r.resource_type))), rows.map((r) => r.body));
+  rows.forEach((r, i) => (r.body = bodies[i]));
   const patient = rows.find((r) => r.kind === 'patient');
   const toRow = (r: (typeof rows)[number]): SearchRow => ({ resource_type: String(r.resource_type), id: String(r.id), body: String(r.body) });
   return {

@@ -1,6 +1,7 @@
 import { constraintConditions, keysetCondition, SortColumn, SqlContext } from './searchSql';
 import type { PageKeys } from './searchQueries';
 import type { Session } from './session';
+import { trailAsSeen } from './trailView';
 import { isUnrestricted } from './visibility';
 
 /** Newest first; the key is unique per version, so keyset paging is exact under concurrent writes. */
@@ -104,14 +105,15 @@ export async function historyRows(session: Session, q: HistoryQuery, count: numb
   );
   // the extra row that says more follow is not returned to the caller
   session.touch(rows.slice(0, count).map((r) => ({ compartment: r.compartment, resourceType: r.resource_type, id: r.id, versionId: Number(r.version_id) })));
-  return rows.map((r) => ({
+  const bodies = await trailAsSeen(session, rows.map((r) => r.resource_type), rows.map((r) => r.body));
+  return rows.map((r, i) => ({
     resourceType: r.resource_type,
     id: r.id,
     versionId: Number(r.version_id),
     lastUpdated: new Date(r.last_updated),
     deleted: r.deleted,
     method: r.method,
-    body: r.body,
+    body: bodies[i],
     recreated: r.recreated,
   }));
 }

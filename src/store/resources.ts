@@ -1,5 +1,6 @@
 import { constraintConditions } from './searchSql';
 import type { Session } from './session';
+import { trailAsSeen } from './trailView';
 import { isUnrestricted } from './visibility';
 
 /**
@@ -55,6 +56,7 @@ export async function readCurrent(
   if (!rows[0]) return undefined;
   const row = toRow(rows[0]);
   session.touch([{ compartment: row.compartment, resourceType, id, versionId: row.versionId }]);
+  [row.body] = await trailAsSeen(session, [resourceType], [row.body]);
   return row;
 }
 
@@ -72,6 +74,7 @@ export async function readVersion(session: Session, resourceType: string, id: st
   if (!rows[0]) return undefined;
   const row = toRow(rows[0]);
   session.touch([{ compartment: row.compartment, resourceType, id, versionId: row.versionId }]);
+  [row.body] = await trailAsSeen(session, [resourceType], [row.body]);
   return row;
 }
 

@@ -1,6 +1,7 @@
 import { BadRequest } from '../errors';
 import type { ParsedSearch } from '../search/parseSearch';
 import { bind, constraintConditions, keysetCondition, literal, ownerJoin, sortColumns, SqlContext, whereClause } from './searchSql';
+import { trailAsSeen } from './trailView';
 import type { Session } from './session';
 
 /** A resource row of a search answer: the stored JSON text. */
@@ -87,10 +88,11 @@ export async function matchRows(session: Session, q: MatchQuery, page?: PageKeys
   );
   // the extra row that says more follow is not returned to the caller (it is last, reading either way)
   session.touch(rows.slice(0, q.search.count).map((row) => ({ compartment: String(row.compartment), resourceType: String(row.resource_type), id: String(row.id) })));
-  return rows.map((row) => ({
+  const bodies = await trailAsSeen(session, rows.map((row) => String(row.resource_type)), rows.map((row) => String(row.body)));
+  return rows.map((row, i) => ({
     resource_type: String(row.resource_type),
     id: String(row.id),
-    body: String(row.body),
+    body: String(bodies[i]),
     keys: columns.map((_, i) => normaliseKey(row[`k${i}`])),
   }));
 }
@@ -157,5 +159,6 @@ export async function includedRows(session: Session, q: MatchQuery, matches: Sea
     }
     if (included.length > MAX_INCLUDED) throw new BadRequest(`_include/_revinclude would add more than ${MAX_INCLUDED} resources: narrow the search`, 'too-costly');
   }
-  return included;
+  const bodies = await trailAsSeen(session, included.map((r) => r.resource_type), included.map((r) => r.body));
+  return included.map((r, i) => (bodies[i] === r.body ? r : { ...r, body: String(bodies[i]) }));
 }

@@ -383,7 +383,32 @@ export function constraintConditions(ctx: SqlContext, r: string, resourceType: s
     const follows = binaryFollowsDocument(ctx, r);
     parts.push(resourceType !== undefined ? follows : `(${r}.resource_type <> 'Binary' OR ${follows})`);
   }
+  if (c.noticesFollowAbout && (resourceType === undefined || resourceType === 'Communication')) {
+    const follows = noticeFollowsAbout(ctx, r);
+    parts.push(resourceType !== undefined ? follows : `(${r}.resource_type <> 'Communication' OR ${follows})`);
+  }
   return parts.length ? ` AND ${parts.join(' AND ')}` : '';
+}
+
+/**
+ * A Communication (a notice) none of whose `about` references names a stored resource the
+ * caller may not read: a notice of a document not yet shown waits for it (decision 009).
+ * Read from the body: `about` has no R4 search parameter. A reference to nothing stored
+ * (an AuditEvent purged by retention) hides nothing.
+ */
+function noticeFollowsAbout(ctx: SqlContext, r: string): string {
+  const a = alias(ctx, 'ab');
+  const d = alias(ctx, 'd');
+  const m = alias(ctx, 'm');
+  // the referenced resource is judged by every other rule of the caller (not this one: no recursion)
+  const inner: SqlContext = { ...ctx, constraints: { ...ctx.constraints, noticesFollowAbout: false } };
+  const others = constraintConditions(inner, d, undefined);
+  ctx.aliases = inner.aliases;
+  const about = `CASE WHEN json_typeof(${r}.body -> 'about') = 'array' THEN ${r}.body -> 'about' ELSE '[]'::json END`;
+  return `NOT EXISTS (SELECT 1 FROM json_array_elements(${about}) ${a}
+      CROSS JOIN LATERAL regexp_match(${a} ->> 'reference', '([A-Z][A-Za-z]+)/([A-Za-z0-9.-]{1,64})(/_history/[^/]*){0,1}$') ${m}(x)
+      JOIN resource ${d} ON ${d}.resource_type = ${m}.x[1] AND ${d}.id = ${m}.x[2]
+      WHERE NOT COALESCE((TRUE${others}), FALSE))`;
 }
 
 /**

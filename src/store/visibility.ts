@@ -25,6 +25,10 @@ export interface Visibility {
   readableDocuments?: DocumentRule[];
   /** A Binary that DocumentReferences point to is visible only through one of them that is visible. */
   binaryFollowsDocument?: boolean;
+  /** A Communication whose `about` names a resource hidden from the caller is hidden with it (a notice of a document not yet shown). */
+  noticesFollowAbout?: boolean;
+  /** AuditEvents are shown without what they name that the caller cannot read (src/store/trailView.ts, decision 009). */
+  trailAsSeen?: boolean;
 }
 
 /** The documents one role may read: by class (category), by type, never the excluded types. */
@@ -58,5 +62,5 @@ export const NOTHING: Visibility = Object.freeze({ compartments: [], resourceTyp
 
 /** A pure restatement for tests and logs: whether the visibility restricts anything. */
 export function isUnrestricted(v: Visibility): boolean {
-  return !v.compartments && !v.sharedTypes && !v.excludedSecurityLabels?.length && !v.requiredTokens?.length && !v.excludedTokens?.length && !v.resourceTypes && !v.excludedTypes?.length && !v.binaryFollowsDocument && !v.readableDocuments;
+  return !v.compartments && !v.sharedTypes && !v.excludedSecurityLabels?.length && !v.requiredTokens?.length && !v.excludedTokens?.length && !v.resourceTypes && !v.excludedTypes?.length && !v.binaryFollowsDocument && !v.readableDocuments && !v.noticesFollowAbout && !v.trailAsSeen;
 }

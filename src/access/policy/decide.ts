@@ -122,7 +122,8 @@ export function visibilityFor(actor: Actor, records: OpenRecord[], pc: PolicyCon
     case 'related-person': {
       const hidden: LabelRule[] = [INVISIBLE_PATIENT];
       if (actor.kind === 'related-person') hidden.push(INVISIBLE_REPRESENTANTS_LEGAUX);
-      return { compartments: records.map((r) => r.patientId), sharedTypes: SHARED_TYPES, excludedSecurityLabels: hidden, binaryFollowsDocument: true };
+      // the trail and the notices retell accesses: they tell nothing of what the reader may not see yet (decision 009)
+      return { compartments: records.map((r) => r.patientId), sharedTypes: SHARED_TYPES, excludedSecurityLabels: hidden, binaryFollowsDocument: true, noticesFollowAbout: true, trailAsSeen: true };
     }
     case 'practitioner': {
       const treating = records.filter((r) => r.treating).map((r) => r.patientId);
