@@ -152,10 +152,32 @@ describe('each interaction writes its AuditEvents', () => {
     expect(entities(events[0])).toContain(ref(x.p2doc));
   });
 
-  it('reading the trail is not audited', async () => {
+  it("the patient reading their own trail is not audited", async () => {
     const { result, events } = await eventsDuring(() => get(`AuditEvent?patient=Patient/${x.p1.id}`, tok.p1));
     expect(result.status).toBe(200);
     expect(events).toHaveLength(0);
+  });
+
+  it("an administrator reading a record's trail is audited, in that record, naming the events read", async () => {
+    const { result: search, events } = await eventsDuring(() => get(`AuditEvent?patient=Patient/${x.p1.id}&_count=5`, tok.admin));
+    expect(search.status).toBe(200);
+    const read = (search.body.entry ?? []).map((e: Json) => `AuditEvent/${e.resource.id}`);
+    expect(read.length).toBeGreaterThan(0);
+    expect(events).toHaveLength(1);
+    const [event] = events;
+    expect(event.subtype[0].code).toBe('search-type');
+    expect(user(event).who.identifier).toBeDefined();
+    expect(entities(event)).toEqual(expect.arrayContaining([ref(x.p1), ...read]));
+    // a read by id too; and reading it again writes one more event, not a cascade
+    const { result: one, events: more } = await eventsDuring(() => get(read[0], tok.admin));
+    expect(one.status).toBe(200);
+    expect(more).toHaveLength(1);
+    expect(entities(more[0])).toEqual([ref(x.p1), read[0]]);
+    // the patient sees the investigator's reads in their trail, and is not sent a notice of them
+    const mine = await get(`AuditEvent/${more[0].id}`, tok.p1);
+    expect(mine.status).toBe(200);
+    const notices = await http(t.base, `Communication?recipient=Patient/${x.p1.id}&_count=1000`);
+    expect(notices.text).not.toContain(more[0].id);
   });
 });
 

@@ -19,7 +19,11 @@ import { refusalOf } from './refusal';
  * writes as the server (docs/decisions/009-audit.md).
  */
 
-/** Reading the trail is not itself audited (no recursion). */
+/**
+ * Reading the trail is not itself audited (no recursion: the patient reading theirs would
+ * grow it at every read), except by an investigator: an administrator's read of a record's
+ * trail is an access to that record like any other (BALP).
+ */
 const TRAIL_TYPE = 'AuditEvent';
 
 /** Interactions whose request is a query, recorded as the query entity. */
@@ -33,11 +37,11 @@ function queryEntity(r: Route, req: FhirRequest): Pick<AuditEntities, 'query' | 
 }
 
 /** The touched rows grouped by record: each resource once, the version written when there is one. */
-export function touchedByPatient(touched: TouchedRow[]): Map<string, string[]> {
+export function touchedByPatient(touched: TouchedRow[], trailAudited = false): Map<string, string[]> {
   const out = new Map<string, Map<string, string>>();
   for (const row of touched) {
-    // rows outside any record (the directory, conformance resources) are not patient data; the trail is not audited
-    if (!row.compartment || row.resourceType === TRAIL_TYPE) continue;
+    // rows outside any record (the directory, conformance resources) are not patient data; the trail is audited only for investigators
+    if (!row.compartment || (row.resourceType === TRAIL_TYPE && !trailAudited)) continue;
     const refs = out.get(row.compartment) ?? new Map<string, string>();
     const base = `${row.resourceType}/${row.id}`;
     if (row.written) refs.set(base, `${base}/_history/${row.versionId}`);
@@ -80,8 +84,9 @@ function request(ctx: InteractionContext, recorded: string, outcomeDesc?: string
  */
 export async function auditInteraction(ctx: InteractionContext, session: Session, agent: AuditAgent, r: Route, req: FhirRequest): Promise<void> {
   const touched = session.takeTouched();
-  if (r.resourceType === TRAIL_TYPE && (r.interaction === 'read' || r.interaction === 'vread' || QUERIES.has(r.interaction))) return;
-  const patients = touchedByPatient(touched);
+  const investigator = session.access.actor?.kind === 'admin';
+  if (!investigator && r.resourceType === TRAIL_TYPE && (r.interaction === 'read' || r.interaction === 'vread' || QUERIES.has(r.interaction))) return;
+  const patients = touchedByPatient(touched, investigator);
   if (patients.size === 0) return;
   const recorded = new Date().toISOString();
   const query = queryEntity(r, req);
