@@ -197,6 +197,55 @@ describe('delivery', () => {
     expect(receiver.at(`/ok/stranger-${RUN}`)).toHaveLength(0);
   });
 
+  it('notifies the deletion of a resource it was told of: a history Bundle naming the deletion, or an empty body', async () => {
+    const gpToken = await t.issuer!.mint({ sub: 'gp', fhirUser: ref(x.gp), scope: 'user/*.cruds' });
+    const strangerToken = await t.issuer!.mint({ sub: 'stranger', fhirUser: ref(x.stranger), scope: 'user/*.cruds' });
+    const criteria = `DocumentReference?subject=${ref(x.p1)}&description=gone-${RUN}`;
+    await subscribe(t, subscription(criteria, `${receiver.url}/ok/del-${RUN}`), gpToken);
+    await subscribe(t, subscription(criteria, `${receiver.url}/ok/del-empty-${RUN}`, { payload: undefined }), gpToken);
+    await subscribe(t, subscription(criteria, `${receiver.url}/ok/del-stranger-${RUN}`), strangerToken);
+    const doc = await create(t, { ...document(x.p1, REPORT, ref(x.gp)), description: `gone-${RUN}` }, gpToken);
+    // a document that never matched: its deletion is not notified either
+    const unmatched = await create(t, { ...document(x.p1, REPORT, ref(x.gp)), description: `kept-${RUN}` }, gpToken);
+    await until('the creation notified', () => (receiver.at(`/ok/del-${RUN}`).length && receiver.at(`/ok/del-empty-${RUN}`).length ? true : undefined));
+    expect((await http(t.base, `DocumentReference/${unmatched.id}`, { method: 'DELETE', headers: as(gpToken) })).status).toBeLessThan(300);
+    expect((await http(t.base, `DocumentReference/${doc.id}`, { method: 'DELETE', headers: as(gpToken) })).status).toBeLessThan(300);
+    const [, deletion] = await until('the deletion notified', () => (receiver.at(`/ok/del-${RUN}`).length >= 2 ? receiver.at(`/ok/del-${RUN}`) : undefined));
+    expect(deletion.headers['content-type']).toBe('application/fhir+json');
+    const bundle = JSON.parse(deletion.body);
+    expect(bundle).toMatchObject({ resourceType: 'Bundle', type: 'history' });
+    expect(bundle.entry).toHaveLength(1);
+    expect(bundle.entry[0].resource).toBeUndefined();
+    expect(bundle.entry[0].request).toEqual({ method: 'DELETE', url: `DocumentReference/${doc.id}` });
+    expect(bundle.entry[0].response).toMatchObject({ status: '204', etag: 'W/"2"' });
+    const [, empty] = await until('the id-only deletion notice', () => (receiver.at(`/ok/del-empty-${RUN}`).length >= 2 ? receiver.at(`/ok/del-empty-${RUN}`) : undefined));
+    expect(empty.body).toBe('');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(receiver.at(`/ok/del-${RUN}`)).toHaveLength(2);
+    expect(receiver.at(`/ok/del-stranger-${RUN}`)).toHaveLength(0);
+  });
+
+  it('lets a professional read back their own Subscriptions, and nobody else\'s', async () => {
+    const gpToken = await t.issuer!.mint({ sub: 'gp', fhirUser: ref(x.gp), scope: 'user/*.cruds' });
+    const strangerToken = await t.issuer!.mint({ sub: 'stranger', fhirUser: ref(x.stranger), scope: 'user/*.cruds' });
+    const mine = await create(t, subscription(`DocumentReference?subject=${ref(x.p1)}&description=mine-${RUN}`, `${receiver.url}/ok/mine-${RUN}`), gpToken);
+    const theirs = await create(t, subscription(`DocumentReference?description=theirs-${RUN}`, `${receiver.url}/ok/theirs-${RUN}`), strangerToken);
+    const read = await http(t.base, `Subscription/${mine.id}`, { headers: as(gpToken) });
+    expect(read.status).toBe(200);
+    expect(read.body.channel.header).toEqual(['X-Subscriber-Token: secret-1']);
+    expect((await http(t.base, `Subscription/${mine.id}/_history/1`, { headers: as(gpToken) })).status).toBe(200);
+    expect((await http(t.base, `Subscription/${mine.id}/_history`, { headers: as(gpToken) })).body.entry.length).toBeGreaterThan(0);
+    const found = await http(t.base, `Subscription?_count=500`, { headers: as(gpToken) });
+    expect(found.status).toBe(200);
+    const ids = (found.body.entry ?? []).map((e: Json) => e.resource.id);
+    expect(ids).toContain(mine.id);
+    expect(ids).not.toContain(theirs.id);
+    expect((await http(t.base, `Subscription/${theirs.id}`, { headers: as(gpToken) })).status).toBe(404);
+    expect((await http(t.base, `Subscription/${mine.id}`, { headers: as(strangerToken) })).status).toBe(404);
+    const history = await http(t.base, `Subscription/_history?_count=500`, { headers: as(gpToken) });
+    expect(history.text).not.toContain(theirs.id);
+  });
+
   it("lets only the owner change a professional's Subscription", async () => {
     const gpToken = await t.issuer!.mint({ sub: 'gp', fhirUser: ref(x.gp), scope: 'user/*.cruds' });
     const strangerToken = await t.issuer!.mint({ sub: 'stranger', fhirUser: ref(x.stranger), scope: 'user/*.cruds' });

@@ -137,14 +137,41 @@ export async function abandonDeliveries(session: Session, subscriptionId: string
   );
 }
 
-/** The body of one version of a resource (the notification's payload), whoever may see it. */
-export async function versionBody(session: Session, compartment: string, resourceType: string, id: string, versionId: number): Promise<string | undefined> {
-  const rows = await session.query<{ body: string | null }>(
-    `SELECT body::text AS body FROM resource_history WHERE compartment = ? AND resource_type = ? AND id = ? AND version_id = ?`,
+/** One version of a resource (the notification's payload), whoever may see it: its body, or null for a deletion. */
+export async function versionBody(
+  session: Session,
+  compartment: string,
+  resourceType: string,
+  id: string,
+  versionId: number,
+): Promise<{ body: string | null; deleted: boolean; lastUpdated: Date } | undefined> {
+  const rows = await session.query<{ body: string | null; deleted: boolean; last_updated: Date | string }>(
+    `SELECT body::text AS body, deleted, last_updated FROM resource_history WHERE compartment = ? AND resource_type = ? AND id = ? AND version_id = ?`,
     [compartment, resourceType, id, versionId],
-    'subscription_version_body',
+    'subscription_version',
   );
-  return rows[0]?.body ?? undefined;
+  const r = rows[0];
+  return r ? { body: r.body, deleted: r.deleted, lastUpdated: new Date(r.last_updated) } : undefined;
+}
+
+/** The Subscriptions that were due a notification of one version of a resource (what its deletion is notified to). */
+export async function notifiedOf(session: Session, resourceType: string, resourceId: string, versionId: number): Promise<string[]> {
+  const rows = await session.query<{ subscription_id: string }>(
+    `SELECT DISTINCT subscription_id FROM subscription_delivery WHERE resource_type = ? AND resource_id = ? AND version_id = ?`,
+    [resourceType, resourceId, versionId],
+    'subscription_notified_of',
+  );
+  return rows.map((r) => r.subscription_id);
+}
+
+/** The outbox rows of earlier changes of a resource still waiting (taken by this round or by another dispatcher). */
+export async function earlierChanges(session: Session, row: OutboxRow): Promise<string[]> {
+  const rows = await session.query<{ id: string }>(
+    `SELECT id::text AS id FROM outbox WHERE resource_type = ? AND resource_id = ? AND id < ?::bigint`,
+    [row.resourceType, row.resourceId, row.id],
+    'subscription_earlier_changes',
+  );
+  return rows.map((r) => r.id);
 }
 
 /** Who wrote a Subscription last (src/store/session.ts subscriptionOwner), undefined when unknown. */

@@ -9,9 +9,12 @@ import {
   claimOutbox,
   deleteOutbox,
   Delivery,
+  earlierChanges,
   insertDeliveries,
   markDelivered,
   markFailed,
+  notifiedOf,
+  OutboxRow,
   subscriptionById,
   subscriptionsWithStatus,
   versionBody,
@@ -106,7 +109,9 @@ async function setStatus(ctx: InteractionContext, id: string, from: string, chan
 /**
  * Matches the oldest changes against the active Subscriptions: each match becomes a
  * notification due, and the change leaves the outbox, in one transaction. A Subscription
- * matches when its criteria, restricted to the changed resource, find it with its owner's access.
+ * matches when its criteria, restricted to the changed resource, find it with its owner's
+ * access. A deletion is found by no search: it is due to the Subscriptions that were due
+ * the version it deletes, whose owner may still run their search.
  */
 async function fanOut(ctx: InteractionContext): Promise<number> {
   return ctx.db.knex.transaction(async (trx) => {
@@ -115,9 +120,26 @@ async function fanOut(ctx: InteractionContext): Promise<number> {
     if (rows.length === 0) return 0;
     const active = (await subscriptionsWithStatus(session, 'active')).filter((s) => s.resource.channel?.type === 'rest-hook');
     const due: Parameters<typeof insertDeliveries>[1] = [];
+    const taken = new Set(rows.map((r) => r.id));
+    const later: OutboxRow[] = [];
     for (const row of rows) {
-      // a deletion is found by no search: it is not notified
-      if (row.deleted) continue;
+      if (row.deleted) {
+        // the version it deletes must have been matched first (in this round, or committed by an earlier one)
+        if ((await earlierChanges(session, row)).some((id) => !taken.has(id))) {
+          later.push(row);
+          continue;
+        }
+        const told = new Set(await notifiedOf(session, row.resourceType, row.resourceId, row.versionId - 1));
+        for (const d of due) if (d.resourceType === row.resourceType && d.resourceId === row.resourceId && d.versionId === row.versionId - 1) told.add(d.subscriptionId);
+        for (const sub of active) {
+          const criteria = parseCriteria(sub.resource.criteria);
+          if (!told.has(sub.id) || !criteria) continue;
+          if (await ownerAccess(ctx, trx, sub.owner as SubscriptionOwner | undefined, criteria)) {
+            due.push({ compartment: row.compartment, subscriptionId: sub.id, resourceType: row.resourceType, resourceId: row.resourceId, versionId: row.versionId });
+          }
+        }
+        continue;
+      }
       for (const sub of active) {
         const criteria = parseCriteria(sub.resource.criteria);
         if (!criteria || criteria.resourceType !== row.resourceType) continue;
@@ -127,8 +149,9 @@ async function fanOut(ctx: InteractionContext): Promise<number> {
       }
     }
     await insertDeliveries(session, due);
-    await deleteOutbox(session, rows);
-    return rows.length;
+    // a deletion whose earlier change another dispatcher holds waits for the next round
+    await deleteOutbox(session, rows.filter((r) => !later.includes(r)));
+    return rows.length - later.length;
   });
 }
 
@@ -183,7 +206,8 @@ async function deliver(ctx: InteractionContext, d: Delivery, stopping: AbortSign
     }
     let body: string | undefined;
     if (channel.payload) {
-      body = await versionBody(session, d.compartment, d.resourceType, d.resourceId, d.versionId);
+      const version = await versionBody(session, d.compartment, d.resourceType, d.resourceId, d.versionId);
+      body = version?.deleted ? JSON.stringify(deletionNotice(ctx, d, version.lastUpdated)) : (version?.body ?? undefined);
       headers['Content-Type'] = 'application/fhir+json';
     }
     try {
@@ -217,4 +241,18 @@ async function deliver(ctx: InteractionContext, d: Delivery, stopping: AbortSign
   await setStatus(ctx, sub.id, 'active', { status: 'error', error: reason });
   await abandonDeliveries(session, sub.id, reason);
   ctx.log.warn({ subscription: sub.id, reason }, 'subscription set to error');
+}
+
+/**
+ * The payload of a deletion: nothing of the resource is left to send, so a history Bundle
+ * of one entry saying what was deleted, as `_history` shows it (decision 010).
+ */
+export function deletionNotice(ctx: InteractionContext, d: Pick<Delivery, 'resourceType' | 'resourceId' | 'versionId'>, lastUpdated: Date): Record<string, unknown> {
+  const url = `${d.resourceType}/${d.resourceId}`;
+  return {
+    resourceType: 'Bundle',
+    type: 'history',
+    timestamp: lastUpdated.toISOString(),
+    entry: [{ fullUrl: `${ctx.config.baseUrl}/${url}`, request: { method: 'DELETE', url }, response: { status: '204', etag: `W/"${d.versionId}"`, lastModified: lastUpdated.toISOString() } }],
+  };
 }
