@@ -61,7 +61,7 @@ function historyVisibility(sql: SqlContext, type: string | undefined): string[] 
   const v = sql.constraints;
   if (isUnrestricted(v)) return [];
   const out = [`EXISTS (SELECT 1 FROM resource c WHERE c.resource_type = h.resource_type AND c.id = h.id${constraintConditions(sql, 'c', type)})`];
-  const compartments = constraintConditions({ ...sql, constraints: { compartments: v.compartments, sharedTypes: v.sharedTypes } }, 'h', type);
+  const compartments = constraintConditions({ ...sql, constraints: { compartments: v.compartments, sharedTypes: v.sharedTypes, ownSubscriptions: v.ownSubscriptions } }, 'h', type);
   if (compartments) out.push(compartments.slice(5));
   return out;
 }

@@ -343,7 +343,9 @@ export function constraintConditions(ctx: SqlContext, r: string, resourceType: s
           : undefined
         : `(${r}.compartment = '' AND ${r}.resource_type IN (${c.sharedTypes.map(literal).join(', ')}))`
       : undefined;
-    parts.push(shared ? `(${inList} OR ${shared})` : inList);
+    const own = c.ownSubscriptions && (resourceType === undefined || resourceType === 'Subscription') ? ownSubscription(ctx, r, c.ownSubscriptions, resourceType === undefined) : undefined;
+    const readable = [inList, shared, own].filter(Boolean);
+    parts.push(readable.length > 1 ? `(${readable.join(' OR ')})` : inList);
   }
   const labels = c.excludedSecurityLabels ?? [];
   const plain = labels.filter((l) => !l.exceptAuthors?.length && !l.exceptCompartments?.length);
@@ -388,6 +390,12 @@ export function constraintConditions(ctx: SqlContext, r: string, resourceType: s
     parts.push(resourceType !== undefined ? follows : `(${r}.resource_type <> 'Communication' OR ${follows})`);
   }
   return parts.length ? ` AND ${parts.join(' AND ')}` : '';
+}
+
+/** A Subscription (outside any record) whose owner, who last wrote it, is `owner` (decision 010). */
+function ownSubscription(ctx: SqlContext, r: string, owner: string, anyType: boolean): string {
+  const o = alias(ctx, 'o');
+  return `(${r}.compartment = ''${anyType ? ` AND ${r}.resource_type = 'Subscription'` : ''} AND EXISTS (SELECT 1 FROM subscription_owner ${o} WHERE ${o}.compartment = ${r}.compartment AND ${o}.id = ${r}.id AND ${o}.owner ->> 'fhirUser' = ${bind(ctx, owner)}))`;
 }
 
 /**

@@ -27,6 +27,8 @@ export interface Visibility {
   binaryFollowsDocument?: boolean;
   /** A Communication whose `about` names a resource hidden from the caller is hidden with it (a notice of a document not yet shown). */
   noticesFollowAbout?: boolean;
+  /** The caller's own Subscriptions (outside any record) are readable: those whose owner is this `fhirUser` (decision 010). */
+  ownSubscriptions?: string;
   /** AuditEvents are shown without what they name that the caller cannot read (src/store/trailView.ts, decision 009). */
   trailAsSeen?: boolean;
 }
@@ -62,5 +64,5 @@ export const NOTHING: Visibility = Object.freeze({ compartments: [], resourceTyp
 
 /** A pure restatement for tests and logs: whether the visibility restricts anything. */
 export function isUnrestricted(v: Visibility): boolean {
-  return !v.compartments && !v.sharedTypes && !v.excludedSecurityLabels?.length && !v.requiredTokens?.length && !v.excludedTokens?.length && !v.resourceTypes && !v.excludedTypes?.length && !v.binaryFollowsDocument && !v.readableDocuments && !v.noticesFollowAbout && !v.trailAsSeen;
+  return !v.compartments && !v.sharedTypes && !v.excludedSecurityLabels?.length && !v.requiredTokens?.length && !v.excludedTokens?.length && !v.resourceTypes && !v.excludedTypes?.length && !v.binaryFollowsDocument && !v.readableDocuments && !v.noticesFollowAbout && !v.trailAsSeen && !v.ownSubscriptions;
 }

@@ -123,7 +123,15 @@ export function visibilityFor(actor: Actor, records: OpenRecord[], pc: PolicyCon
       const hidden: LabelRule[] = [INVISIBLE_PATIENT];
       if (actor.kind === 'related-person') hidden.push(INVISIBLE_REPRESENTANTS_LEGAUX);
       // the trail and the notices retell accesses: they tell nothing of what the reader may not see yet (decision 009)
-      return { compartments: records.map((r) => r.patientId), sharedTypes: SHARED_TYPES, excludedSecurityLabels: hidden, binaryFollowsDocument: true, noticesFollowAbout: true, trailAsSeen: true };
+      return {
+        compartments: records.map((r) => r.patientId),
+        sharedTypes: SHARED_TYPES,
+        excludedSecurityLabels: hidden,
+        binaryFollowsDocument: true,
+        noticesFollowAbout: true,
+        trailAsSeen: true,
+        ownSubscriptions: actor.kind === 'patient' ? ref('Patient', actor.id) : ref('RelatedPerson', actor.id),
+      };
     }
     case 'practitioner': {
       const treating = records.filter((r) => r.treating).map((r) => r.patientId);
@@ -139,6 +147,8 @@ export function visibilityFor(actor: Actor, records: OpenRecord[], pc: PolicyCon
         // the trail of a record is the patient's (and the investigator's), not the care team's
         excludedTypes: AUDIT_TYPES,
         excludedTokens: [NOTICES],
+        // what they subscribed to, and nobody else's Subscriptions (decision 010)
+        ownSubscriptions: ref('Practitioner', actor.id),
       };
     }
   }
