@@ -2,13 +2,16 @@
  * Validations per second of the server's validator, warm, on one core (this process):
  *   npm run bench:validate [-- --seconds 5]
  * Workloads: a PDSm DocumentReference and an INS Patient (our fixtures, with their
- * profiles), and a 50-entry transaction Bundle (Patient + DocumentReferences). Prints a
- * table and a JSON line; no assertion.
+ * profiles), a 50-entry transaction Bundle (Patient + DocumentReferences), and the
+ * AuditEvents of a read and of a search returning 20 documents (as `auditEvent()` builds
+ * them, dmp-audit-event: what validating the trail at write would cost). Prints a table
+ * and a JSON line; no assertion.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createServerValidator } from '../src/validation/forServer';
+import { auditEvent } from '../src/audit/auditEvent';
 
 const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1]) || 5;
 const root = path.resolve(__dirname, fs.existsSync(path.resolve(__dirname, '../fixtures')) ? '..' : '../..');
@@ -28,6 +31,17 @@ const bundle = {
     })),
   ],
 };
+
+const auditAgent = { reference: 'Practitioner/dr', display: 'Paul Martin', identifier: { system: 'https://idp.example', value: 'sub-1' }, professions: [{ system: 'https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante', code: '10' }], network: '10.0.0.7' };
+const auditRequest = { recorded: new Date().toISOString(), serverUrl: 'https://dmp.example/fhir' };
+const readEvent = auditEvent(auditAgent, { interaction: 'read' }, 0, { patient: 'p1', resources: ['DocumentReference/d1'] }, auditRequest);
+const searchEvent = auditEvent(
+  auditAgent,
+  { interaction: 'search-type' },
+  0,
+  { patient: 'p1', resources: Array.from({ length: 20 }, (_, i) => `DocumentReference/d${i}`), query: 'patient=p1&_count=20', queriedType: 'DocumentReference' },
+  auditRequest,
+);
 
 const started = process.hrtime.bigint();
 const validator = createServerValidator();
@@ -54,6 +68,8 @@ const results = [
   run('DocumentReference (dmp-document-reference)', documentReference),
   run('Patient (dmp-patient-ins)', patient),
   run('transaction Bundle, 50 entries', bundle),
+  run('AuditEvent of a read (dmp-audit-event)', readEvent),
+  run('AuditEvent of a search, 20 documents', searchEvent),
 ];
 
 console.log('Validator benchmark');

@@ -2,6 +2,7 @@ import { createServerValidator } from '../validation/forServer';
 import type { Validator } from '../validation';
 import { actionOf, auditEvent, AuditAgent, subtypeCode } from './auditEvent';
 import { touchedByPatient } from './auditTrail';
+import { eventAsSeen } from './trailView';
 
 const SERVER = 'https://dmp.example/fhir';
 const RECORDED = '2026-06-01T12:00:00.000Z';
@@ -40,6 +41,32 @@ describe('subtype and action of each interaction (BALP)', () => {
   ])('%s → subtype %s, action %s', (interaction, subtype, action) => {
     expect(subtypeCode(interaction)).toBe(subtype);
     expect(actionOf(interaction)).toBe(action);
+  });
+});
+
+describe('every shape the builder produces validates against the profile (dmp-audit-event)', () => {
+  const INTERACTIONS = ['read', 'vread', 'history-instance', 'history-type', 'history-system', 'search-type', 'search-compartment', 'create', 'update', 'conditional-update', 'patch', 'conditional-patch', 'delete', 'conditional-delete', 'operation'];
+  const request = { recorded: RECORDED, serverUrl: SERVER };
+  const shapes: [string, Record<string, unknown>][] = [];
+  for (const interaction of INTERACTIONS) {
+    const what = { interaction, ...(interaction === 'operation' ? { operation: 'everything' } : {}) };
+    const written = ['create', 'update', 'conditional-update', 'patch', 'conditional-patch', 'delete', 'conditional-delete'].includes(interaction);
+    const resources = [written ? 'DocumentReference/d1/_history/2' : 'DocumentReference/d1'];
+    const query = /search|history|operation/.test(interaction) ? { query: 'subject=Patient/p1&_count=10', queriedType: 'DocumentReference' } : {};
+    shapes.push([`${interaction}, success`, auditEvent(doctor, what, 0, { patient: 'p1', resources, ...query }, request)]);
+    shapes.push([`${interaction}, break-glass`, auditEvent({ ...doctor, breakGlass: 'urgence' }, what, 0, { patient: 'p1', resources, ...query }, request)]);
+    shapes.push([`${interaction}, break-glass without reason`, auditEvent({ ...doctor, breakGlass: '' }, what, 0, { patient: 'p1', resources, ...query }, request)]);
+    shapes.push([`${interaction}, refused in a record`, auditEvent(doctor, what, 4, { patient: 'p1', resources: ['DocumentReference/d1'], ...query, target: 'GET DocumentReference/d1' }, { ...request, outcomeDesc: 'DocumentReference/d1 is hidden' })]);
+    shapes.push([`${interaction}, refused outside any record`, auditEvent(admin, what, 4, { resources: [], target: `GET DocumentReference` }, { ...request, outcomeDesc: 'closed' })]);
+    shapes.push([`${interaction}, refused naming only what it addressed`, auditEvent(doctor, what, 4, { resources: [], target: `GET DocumentReference/d1` }, { ...request, outcomeDesc: 'DocumentReference/d1 is hidden' })]);
+    shapes.push([`${interaction}, by an administrator`, auditEvent(admin, what, 0, { patient: 'p1', resources: ['AuditEvent/e1'], ...query }, request)]);
+  }
+  // as the patient's side reads them: hidden entities, query and texts left out
+  for (const [name, event] of [...shapes]) shapes.push([`${name}, as the patient sees it without d1`, eventAsSeen(event, { visible: (r) => !r.endsWith('/d1'), hiddenId: (id) => id === 'd1' })]);
+
+  it.each(shapes)('%s', (_name, event) => {
+    expect((event.meta as { profile: string[] }).profile).toEqual(['https://fhir.dmp.esante.example/StructureDefinition/dmp-audit-event']);
+    expect(errors(event)).toEqual([]);
   });
 });
 

@@ -113,8 +113,13 @@ function userAgent(agent: AuditAgent): Record<string, unknown> {
     who,
     requestor: true,
     ...(agent.network ? { network: { address: agent.network, type: '2' } } : {}),
-    ...(agent.breakGlass !== undefined ? { purposeOfUse: [{ coding: [coding(ACT_REASON, 'ETREAT', 'Emergency Treatment')], text: agent.breakGlass }] } : {}),
+    ...(agent.breakGlass !== undefined ? { purposeOfUse: [purposeOfUse(agent.breakGlass)] } : {}),
   };
+}
+
+/** ETREAT with the break-glass reason; an empty reason (refused by the policy, still audited) has no text: FHIR strings are never empty. */
+function purposeOfUse(reason: string): Record<string, unknown> {
+  return { coding: [coding(ACT_REASON, 'ETREAT', 'Emergency Treatment')], ...(reason ? { text: reason } : {}) };
 }
 
 /** One AuditEvent (BALP: rest type, interaction subtype, user/client/server agents, patient/resource/query entities). */
@@ -147,7 +152,7 @@ export function auditEvent(agent: AuditAgent, what: AuditedInteraction, outcome:
     recorded: request.recorded,
     outcome: String(outcome),
     outcomeDesc: request.outcomeDesc ?? OUTCOME_TEXT[outcome],
-    ...(agent.breakGlass !== undefined ? { purposeOfEvent: [{ coding: [coding(ACT_REASON, 'ETREAT', 'Emergency Treatment')], text: agent.breakGlass }] } : {}),
+    ...(agent.breakGlass !== undefined ? { purposeOfEvent: [purposeOfUse(agent.breakGlass)] } : {}),
     agent: [
       userAgent(agent),
       {

@@ -127,7 +127,7 @@ export function notificationOf(n: Notice): Record<string, unknown> {
     sent: n.sent,
     recipient: [{ reference: `Patient/${n.patient}` }],
     sender: { reference: SERVER_DEVICE },
-    ...(emergency ? { reasonCode: [{ coding: [{ system: ACT_REASON, code: 'ETREAT', display: 'Emergency Treatment' }], text: n.agent.breakGlass }] } : {}),
+    ...(emergency ? { reasonCode: [{ coding: [{ system: ACT_REASON, code: 'ETREAT', display: 'Emergency Treatment' }], ...(n.agent.breakGlass ? { text: n.agent.breakGlass } : {}) }] } : {}),
     payload: [{ contentString: noticeText(n.agent, n.kind, n.interaction, n.newDocuments) }],
   };
 }

@@ -37,7 +37,7 @@ describe('the trail as the patient sees it', () => {
     const e = auditEvent(agent, { interaction: 'read' }, 4, { resources: [], target: 'GET DocumentReference/secret' }, { ...request, outcomeDesc: 'DocumentReference/secret is hidden from the caller' });
     const seen = eventAsSeen(e, hiding(['secret']));
     expect(seen.outcomeDesc).toBe('Refused by the access policy');
-    expect(seen.entity).toBeUndefined();
+    expect(seen.entity).toEqual([expect.objectContaining({ what: { display: 'Withheld from this reader' } })]);
     expect(JSON.stringify(seen)).not.toContain('secret');
   });
 

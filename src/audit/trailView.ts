@@ -104,8 +104,8 @@ export function eventAsSeen(event: Json, hidden: Hidden): Json {
   const outcomeHidden = typeof event.outcomeDesc === 'string' && namesHidden(event.outcomeDesc, hidden);
   if (!removed && !removedText && !outcomeHidden) return event;
   const out: Json = { ...event, meta: { ...(event.meta ?? {}), tag: [...(event.meta?.tag ?? []), SUBSETTED] } };
-  if (shown.length) out.entity = shown;
-  else delete out.entity;
+  // the profile wants an entity: one that says something was withheld, and nothing of it
+  out.entity = shown.length ? shown : [{ what: { display: 'Withheld from this reader' }, type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '2', display: 'System Object' } }];
   if (outcomeHidden) out.outcomeDesc = event.outcome === '0' ? 'Success' : 'Refused by the access policy';
   return out;
 }
