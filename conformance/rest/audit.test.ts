@@ -238,6 +238,19 @@ describe('the trail', () => {
     expect((await get(`AuditEvent/${id}`, tok.gp)).status).toBe(404);
   });
 
+  it('serves (and indexes) only the search parameters of decision 009', async () => {
+    const meta = await http(t.base, 'metadata');
+    const audit = meta.body.rest[0].resource.find((r: Json) => r.type === 'AuditEvent');
+    expect(audit.searchParam.map((p: Json) => p.name).sort()).toEqual(['_id', '_lastUpdated', '_security', '_tag', 'action', 'agent', 'date', 'entity', 'outcome', 'patient', 'purpose', 'subtype', 'type']);
+    const strict = await http(t.base, 'AuditEvent?entity-type=2', { headers: { ...as(tok.admin), prefer: 'handling=strict' } });
+    expect(strict.status).toBe(400);
+    // break-glass accesses are found by their purpose
+    const urgent = await http(t.base, `AuditEvent?patient=Patient/${x.p2.id}&purpose=http://terminology.hl7.org/CodeSystem/v3-ActReason|ETREAT`, { headers: as(tok.admin) });
+    expect(urgent.status).toBe(200);
+    expect(urgent.body.entry.length).toBeGreaterThan(0);
+    expect(urgent.body.entry.every((e: Json) => e.resource.purposeOfEvent?.[0]?.coding?.[0]?.code === 'ETREAT')).toBe(true);
+  });
+
   it('is searchable by agent, entity, subtype, action and outcome', async () => {
     const q = (query: string) => http(t.base, `AuditEvent?${query}`).then((r) => (r.body.entry ?? []).map((e: Json) => e.resource));
     expect((await q(`agent=${ref(x.gp)}&subtype=read`)).length).toBeGreaterThan(0);
@@ -255,6 +268,8 @@ describe('cost and atomicity', () => {
     // the caller's facts (actor, roles, consents) are read first, then the read, then the events
     expect(kinds.slice(-2)).toEqual(['SELECT', 'WITH']);
     expect(read.sql.at(-1)).toMatch(/INSERT INTO resource_history/);
+    // the patient's notification preference comes with the record's facts, not from a statement of its own
+    expect(read.sql.filter((s) => /'Basic'/.test(s) && !/'Consent'/.test(s))).toEqual([]);
     const created = await counted(() => http(t.base, 'DocumentReference', { method: 'POST', json: document(x.p1, ref(x.gp), 'counted'), headers: as(tok.gp) }));
     expect(created.result.status).toBe(201);
     const writes = created.sql.filter((s) => /INSERT INTO resource_history/.test(s));

@@ -121,8 +121,10 @@ async function noticesOf(
     const documents = newDocuments.get(patient) ?? [];
     const kind = noticeKind(agent, documents.length);
     if (!kind) continue;
-    // read as the server: the caller may not read the patient's Basic resources
-    const preference = preferenceOf(await readPreferenceBasic(new Session(session.db, INTERNAL_ACCESS), patient, DMP_NOTIFICATION, PREFERENCE_CODE));
+    // read with the record's facts when the policy read them; else now, as the server (the caller may not read the patient's Basic resources)
+    const known = session.access.notificationPreferences;
+    const basic = known?.has(patient) ? known.get(patient) : await readPreferenceBasic(new Session(session.db, INTERNAL_ACCESS), patient, DMP_NOTIFICATION, PREFERENCE_CODE);
+    const preference = preferenceOf(basic);
     if (!notifiesAtOnce(preference, agent)) continue;
     const communication = notificationOf({ patient, agent, kind, interaction: r.interaction, about: [`AuditEvent/${id}`, ...documents], newDocuments: documents.length, sent });
     out.push(newVersion(ctx, communication, { id: crypto.randomUUID(), versionId: 1, lastUpdated: sent, method: 'POST' }));

@@ -116,6 +116,7 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
   return {
     visibility,
     actor,
+    notificationPreferences: new Map([...facts].map(([patientId, record]) => [patientId, record.notificationPreference])),
     async checkWrites(s: Session, writes: VersionWrite[]): Promise<void> {
       for (const w of writes) {
         // a PUT that creates (nothing this caller can see has the id) onto a row hidden from them would overwrite it: refused

@@ -86,6 +86,14 @@ export function findProfilesDir(): string {
   throw new Error(`profiles/ not found from ${__dirname}`);
 }
 
+/**
+ * The search parameters of the audit trail (docs/decisions/009-audit.md): an event is
+ * written with every access, and each of its index rows is written with it. The others of
+ * R4 (address, agent-name, agent-role, altid, entity-name, entity-role, entity-type,
+ * policy, site, source, _profile, _source) are not served for AuditEvent.
+ */
+export const AUDIT_EVENT_PARAMETERS = ['_id', '_lastUpdated', '_security', '_tag', 'patient', 'agent', 'entity', 'date', 'type', 'subtype', 'outcome', 'action', 'purpose'];
+
 /** Official R4 SearchParameters plus ours (profiles/SearchParameter/*.json), loaded the same way. */
 export function loadSearchParameters(profilesDir = findProfilesDir()): SearchParameterRegistry {
   const registry = SearchParameterRegistry.withOfficial();
@@ -99,6 +107,7 @@ export function loadSearchParameters(profilesDir = findProfilesDir()): SearchPar
       registry.add(resource);
     }
   }
+  registry.restrict('AuditEvent', AUDIT_EVENT_PARAMETERS);
   return registry;
 }
 

@@ -532,7 +532,7 @@ const PARAMS: Record<string, [code: string, kind: Kind | 'chain' | 'id'][]> = {
     ['date', 'date'], ['_lastUpdated', 'date'], ['value-quantity', 'quantity'], ['combo-value-quantity', 'quantity'], ['value-string', 'string'],
     ['patient', 'chain'],
   ],
-  AuditEvent: [['type', 'token'], ['subtype', 'token'], ['action', 'token'], ['outcome', 'token'], ['agent', 'reference'], ['entity', 'reference'], ['patient', 'reference'], ['date', 'date'], ['agent-name', 'string']],
+  AuditEvent: [['type', 'token'], ['subtype', 'token'], ['action', 'token'], ['outcome', 'token'], ['agent', 'reference'], ['entity', 'reference'], ['patient', 'reference'], ['date', 'date']],
 };
 const TYPE_WEIGHTS: [string, number][] = [
   ['Patient', 25],

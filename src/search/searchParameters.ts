@@ -658,6 +658,18 @@ export class SearchParameterRegistry {
     return reg;
   }
 
+  /** Per type, the only codes served (and indexed) when the type is restricted. */
+  private readonly onlyCodes = new Map<string, Set<string>>();
+
+  /**
+   * Serves (and indexes) only these parameters for a type: the others are neither
+   * searchable nor advertised, and no index rows are written for them.
+   */
+  restrict(resourceType: string, codes: string[]): void {
+    this.onlyCodes.set(resourceType, new Set(codes));
+    this.compiled.delete(resourceType);
+  }
+
   /** Adds (or replaces, per base and code) a definition: SearchParamDef or SearchParameter resource JSON. */
   add(input: SearchParamDef | Record<string, any>): void {
     const def = toSearchParamDef(input);
@@ -697,7 +709,9 @@ export class SearchParameterRegistry {
       const byCode = this.defsByBase.get(base);
       if (byCode) for (const [code, def] of byCode) merged.set(code, def);
     }
+    const only = this.onlyCodes.get(resourceType);
     for (const [code, def] of merged) {
+      if (only && !only.has(code)) continue;
       const cp = compileParam(def, resourceType);
       if (cp) map.set(code, cp);
     }

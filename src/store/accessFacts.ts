@@ -66,7 +66,7 @@ export async function recordFacts(session: Session, patientIds: string[]): Promi
   const rows = await session.query<{ resource_type: string; id: string; compartment: string; body: string }>(
     `SELECT r.resource_type, r.id, r.compartment, r.body::text AS body FROM resource r
       WHERE r.compartment = ANY(?::text[]) AND NOT r.deleted
-        AND (r.resource_type IN ('Consent', 'RelatedPerson') OR (r.resource_type = 'Patient' AND r.id = r.compartment))`,
+        AND (r.resource_type IN ('Consent', 'RelatedPerson') OR (r.resource_type = 'Patient' AND r.id = r.compartment) OR ${PREFERENCE_ROW})`,
     [textArray(patientIds)],
     'access_record_facts',
   );
@@ -74,6 +74,14 @@ export async function recordFacts(session: Session, patientIds: string[]): Promi
 }
 
 type FactRow = { resource_type: string; id: string; compartment: string; body: string };
+
+/**
+ * The record's notification-preference Basic (decision 009), read with the facts: the
+ * audit writer needs it for every notice, and this statement runs anyway. A literal (no
+ * binding), so that the statements keep their one text each.
+ */
+const PREFERENCE_ROW = `(r.resource_type = 'Basic' AND EXISTS (SELECT 1 FROM json_array_elements(CASE WHEN json_typeof(r.body -> 'code' -> 'coding') = 'array' THEN r.body -> 'code' -> 'coding' ELSE '[]'::json END) pc
+      WHERE pc ->> 'system' = 'https://fhir.dmp.esante.example/CodeSystem/dmp-notification' AND pc ->> 'code' = 'notification-preference'))`;
 
 /** The facts of each record from its Patient, Consent and RelatedPerson rows. */
 function foldFacts(patientIds: string[], rows: FactRow[]): Map<string, RecordFacts> {
@@ -86,6 +94,10 @@ function foldFacts(patientIds: string[], rows: FactRow[]): Map<string, RecordFac
     if (row.resource_type === 'Patient') {
       facts.state = resource.active === false ? 'closed' : 'active';
       facts.generalPractitioners = (resource.generalPractitioner ?? []).map((g: any) => relative(String(g?.reference ?? '')));
+    } else if (row.resource_type === 'Basic') {
+      // the latest one counts
+      const when = (b: Record<string, any> | undefined) => String(b?.meta?.lastUpdated ?? '');
+      if (!facts.notificationPreference || when(resource) > when(facts.notificationPreference)) facts.notificationPreference = resource;
     } else if (row.resource_type === 'RelatedPerson') {
       if (resource.active !== false) facts.representatives!.push(`RelatedPerson/${row.id}`);
     } else facts.consents.push(consentFact(resource));
@@ -103,7 +115,7 @@ export async function factsOfResource(session: Session, resourceType: string, id
     `WITH target AS (SELECT compartment FROM resource WHERE resource_type = ? AND id = ?)
      SELECT t.compartment AS target, r.resource_type, r.id, r.compartment, r.body::text AS body
        FROM target t LEFT JOIN resource r ON r.compartment = t.compartment AND t.compartment <> '' AND NOT r.deleted
-        AND (r.resource_type IN ('Consent', 'RelatedPerson') OR (r.resource_type = 'Patient' AND r.id = r.compartment))`,
+        AND (r.resource_type IN ('Consent', 'RelatedPerson') OR (r.resource_type = 'Patient' AND r.id = r.compartment) OR ${PREFERENCE_ROW})`,
     [resourceType, id],
     'access_facts_of_resource',
   );

@@ -17,6 +17,11 @@ export interface StoreAccess {
   /** Who the audit trail names for this caller's accesses (docs/decisions/009-audit.md); absent for internal work, which is not audited. */
   auditAgent?: AuditAgent;
   /**
+   * The notification-preference Basic of each record whose facts the policy read for this
+   * request (undefined: the record has none), so that the audit writer does not read it again.
+   */
+  notificationPreferences?: ReadonlyMap<string, Record<string, unknown> | undefined>;
+  /**
    * Checks that the caller may ask for an interaction at all (SMART scopes), for the
    * request and for each Bundle entry; throws the refusal. Absent: no scope applies.
    */

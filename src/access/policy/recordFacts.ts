@@ -14,6 +14,11 @@ export interface RecordFacts {
   /** The record's legal representatives (`RelatedPerson/{id}` of this patient, active): they choose for the patient. */
   representatives?: string[];
   consents: ConsentFact[];
+  /**
+   * The record's latest notification-preference Basic, read with the facts so that the
+   * audit writer need not read it again (decision 009); never used by the policy.
+   */
+  notificationPreference?: Record<string, unknown>;
 }
 
 /** The parts of a Consent the policy reads. */
