@@ -1,4 +1,6 @@
 import crypto from 'node:crypto';
+import nodeHttp from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { startTarget, Target } from '../harness';
 import { A07, consent, document as documentResource, G15, ircp, Json, ref, REPORT, requests } from '../accessFixtures';
 
@@ -10,9 +12,25 @@ import { A07, consent, document as documentResource, G15, ircp, Json, ref, REPOR
  */
 let t: Target;
 beforeAll(async () => {
-  t = await startTarget();
+  t = await startTarget({ SUBSCRIPTION_POLL_MS: '50', SUBSCRIPTION_BACKOFF_MS: '100', SUBSCRIPTION_TIMEOUT_MS: '10000' });
 });
 afterAll(() => t.close());
+
+/** The patient's own endpoint for their Subscription on their notices. */
+const received: string[] = [];
+const receiver = nodeHttp.createServer((req, res) => {
+  let body = '';
+  req.on('data', (c) => (body += c));
+  req.on('end', () => {
+    received.push(body);
+    res.writeHead(200).end();
+  });
+});
+beforeAll(() => new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r)));
+afterAll(async () => {
+  receiver.closeAllConnections();
+  await new Promise((r) => receiver.close(r));
+});
 
 const RUN = crypto.randomBytes(3).toString('hex');
 const { create, get, send, mint } = requests(() => t);
@@ -139,6 +157,22 @@ describe('a document invisible to the patient', () => {
     expect(notices[0].category[1].coding[0].code).toBe('new-document');
     const trail = said((await get(`AuditEvent?patient=${ref(x.p1)}&_count=500`, tok.p1)).body);
     expect(trail).toContain(`DocumentReference/${x.secret.id}`);
+  });
+});
+
+describe("the patient's Subscription on their notices", () => {
+  it('is not sent the notice of a document invisible to them, and is sent the others', async () => {
+    const endpoint = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/notices`;
+    const sub = await create({ resourceType: 'Subscription', status: 'requested', reason: 'my notices', criteria: `Communication?recipient=${ref(x.p1)}`, channel: { type: 'rest-hook', endpoint, payload: 'application/fhir+json' } }, tok.p1);
+    for (const end = Date.now() + 10000; Date.now() < end; await new Promise((r) => setTimeout(r, 50))) {
+      if ((await get(`Subscription/${sub.id}`, tok.p1)).body.status === 'active') break;
+    }
+    const hidden = await create(documentResource(x.p1, REPORT, ref(x.gp), ['INVISIBLE_PATIENT'], undefined, `later-${RUN}`), tok.gp);
+    const shown = await create(documentResource(x.p1, REPORT, ref(x.gp), [], undefined, `visible-${RUN}`), tok.gp);
+    for (const end = Date.now() + 10000; Date.now() < end && !received.some((b) => b.includes(shown.id)); ) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(received.some((b) => b.includes(shown.id))).toBe(true);
+    expect(received.filter((b) => b.includes(hidden.id))).toEqual([]);
   });
 });
 
