@@ -1,0 +1,324 @@
+/**
+ * FHIR XML (xml.html) read into the value the JSON reader gives for the same resource,
+ * with the decimals whose text a number would not keep noted by JSON Pointer, as
+ * src/json/jsonReader.ts does: the rest of the server sees no difference.
+ *
+ * The structure comes from the R4 definitions (schema.ts): which elements repeat (JSON
+ * arrays), which are primitives (`value` attribute; `id` and extensions go to `_name`),
+ * which hold a resource (`contained`, `Bundle.entry.resource`, `Parameters…resource`) or
+ * the narrative's XHTML `div` (kept as the text that was sent when it can be).
+ *
+ * Hostile input (decision 005): the tokenizer is sax in strict mode with the five XML
+ * entities only; a DOCTYPE (and with it every entity declaration, external or not) is
+ * refused as soon as it is met, so nothing is ever expanded or fetched. Nesting, element
+ * count and repetitions are capped as for JSON bodies, checked as the elements open.
+ */
+import sax from 'sax';
+import { BadRequest, PayloadTooLarge } from '../errors';
+import type { DecimalTexts } from '../json/decimals';
+import type { JsonLimits, JsonRead } from '../json/jsonReader';
+import { Member, NUMBER_TYPES, resourceStruct, Struct } from './schema';
+
+export const FHIR_NS = 'http://hl7.org/fhir';
+export const XHTML_NS = 'http://www.w3.org/1999/xhtml';
+
+/** NUL and unpaired halves of surrogate pairs (character references can make them). */
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const INTEGER = /^-?(?:0|[1-9]\d*)$/;
+const DECIMAL = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
+
+interface ObjectFrame {
+  t: 'object';
+  name: string;
+  struct: Struct;
+  obj: Record<string, unknown>;
+  pointer: string;
+  /** Repetitions of each element so far (array index of the next one). */
+  counts: Map<string, number>;
+  /** Primitive arrays: values and `_` holders, set on the object when it closes. */
+  primitives?: Map<string, { values: unknown[]; holders: unknown[] }>;
+  /** For a primitive element: where its value goes when it closes. */
+  primitive?: { parent: ObjectFrame; member: Member; value: unknown; index: number };
+  /** For a resource: the wrapper element it goes into (undefined for the root). */
+  wrapper?: WrapperFrame;
+}
+
+interface WrapperFrame {
+  t: 'wrapper';
+  parent: ObjectFrame;
+  member: Member;
+  index: number;
+  pointer: string;
+  resource?: Record<string, unknown>;
+}
+
+interface XhtmlFrame {
+  t: 'xhtml';
+  parent: ObjectFrame;
+  member: Member;
+  index: number;
+  start: number;
+  depth: number;
+  /** The element was written so that its text can be kept as it is (see `closeXhtml`). */
+  verbatim: boolean;
+  /** The same XHTML written again, for when it cannot. */
+  rewritten: string[];
+  /** An element was opened and not yet given content (to write `<br/>`). */
+  pendingOpen: boolean;
+}
+
+type Frame = ObjectFrame | WrapperFrame | XhtmlFrame;
+
+const escapeText = (s: string) => s.replace(/[&<>]/g, (c) => (c === '&' ? '&amp;' : c === '<' ? '&lt;' : '&gt;'));
+const escapeAttr = (s: string) => s.replace(/[&<>"\n\r\t]/g, (c) => ATTR_ESCAPES[c]);
+const ATTR_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', '\n': '&#10;', '\r': '&#13;', '\t': '&#9;' };
+
+function bad(message: string): BadRequest {
+  return new BadRequest(`FHIR XML: ${message}`, 'structure');
+}
+
+/** Reads a FHIR XML resource; throws BadRequest (400) or PayloadTooLarge (413) for what it refuses. */
+export function readXml(text: string, limits: JsonLimits): JsonRead {
+  const parser = sax.parser(true, { xmlns: true, strictEntities: true, position: true });
+  const stack: Frame[] = [];
+  let decimals: DecimalTexts | undefined;
+  let root: Record<string, unknown> | undefined;
+  let nodes = 0;
+
+  const where = () => ` (line ${parser.line + 1}, column ${parser.column})`;
+  const fail = (message: string) => bad(message + where());
+
+  const storable = (s: string, what: string) => {
+    if (UNSTORABLE.test(s)) throw fail(`${what} holds a NUL character or an unpaired surrogate, which a FHIR string cannot hold`);
+    return s;
+  };
+
+  const top = () => stack[stack.length - 1];
+
+  /** The array index (or -1) of the next `member` element in `parent`, with the repetition limits checked. */
+  const nextIndex = (parent: ObjectFrame, member: Member): number => {
+    const count = parent.counts.get(member.name) ?? 0;
+    if (count > 0 && !member.array) throw fail(`${member.name} appears more than once in ${parent.name}, which allows one`);
+    if (count >= limits.maxArrayLength) throw new PayloadTooLarge(`FHIR XML: more than ${limits.maxArrayLength} ${member.name} elements in one ${parent.name} (JSON_MAX_ARRAY_LENGTH)`);
+    parent.counts.set(member.name, count + 1);
+    return member.array ? count : -1;
+  };
+  const childPointer = (parent: ObjectFrame, member: Member, index: number) => `${parent.pointer}/${member.name}${index >= 0 ? `/${index}` : ''}`;
+
+  const put = (parent: ObjectFrame, member: Member, index: number, value: unknown) => {
+    if (index < 0) parent.obj[member.name] = value;
+    else ((parent.obj[member.name] ??= []) as unknown[])[index] = value;
+  };
+
+  const newResource = (tag: sax.QualifiedTag, pointer: string, wrapper?: WrapperFrame): ObjectFrame => {
+    if (tag.uri !== FHIR_NS) throw fail(`<${tag.name}> is not in the FHIR namespace ${FHIR_NS}`);
+    const struct = resourceStruct(tag.local);
+    if (!struct) throw fail(`${tag.local} is not an R4 resource type`);
+    attributesOf(tag, struct, {});
+    return { t: 'object', name: tag.local, struct, obj: { resourceType: tag.local }, pointer, counts: new Map(), wrapper };
+  };
+
+  /** The attributes of a FHIR element: `id`, `url`, `value` as the struct allows; other namespaces are ignored (xsi:schemaLocation). */
+  const attributesOf = (tag: sax.QualifiedTag, struct: Struct, into: Record<string, unknown>, primitive?: boolean): string | undefined => {
+    let value: string | undefined;
+    for (const key of Object.keys(tag.attributes)) {
+      const a = tag.attributes[key];
+      if (a.prefix === 'xmlns' || a.name === 'xmlns' || a.uri) continue;
+      if (primitive && a.local === 'value') value = storable(a.value, `The value of ${tag.local}`);
+      else if (struct.members.get(a.local)?.attribute) into[a.local] = storable(a.value, `The ${a.local} of ${tag.local}`);
+      else throw fail(`<${tag.local}> has an attribute "${a.name}" that FHIR does not define there`);
+    }
+    return value;
+  };
+
+  const primitiveValue = (member: Member, text: string, pointer: string): unknown => {
+    if (member.type === 'boolean') {
+      if (text !== 'true' && text !== 'false') throw fail(`${member.name} must be true or false, got "${text}"`);
+      return text === 'true';
+    }
+    if (!NUMBER_TYPES.has(member.type)) return text;
+    if (member.type === 'decimal') {
+      if (!DECIMAL.test(text)) throw fail(`${member.name} is not a decimal: "${text}"`);
+      const n = Number(text);
+      // 1.50 stays 1.50 (datatypes.html#decimal), as the JSON reader keeps it
+      if (String(n) !== text) (decimals ??= new Map()).set(pointer, text);
+      return n;
+    }
+    if (!INTEGER.test(text)) throw fail(`${member.name} is not an integer: "${text}"`);
+    return Number(text);
+  };
+
+  const openChild = (parent: ObjectFrame, tag: sax.QualifiedTag) => {
+    if (tag.uri !== FHIR_NS) throw fail(`<${tag.name}> is not in the FHIR namespace ${FHIR_NS}`);
+    const member = parent.struct.members.get(tag.local);
+    if (!member || member.attribute) throw fail(`${parent.name} has no element ${tag.local}`);
+    const index = nextIndex(parent, member);
+    const pointer = childPointer(parent, member, index);
+    switch (member.kind) {
+      case 'resource': {
+        attributesOf(tag, EMPTY, {});
+        stack.push({ t: 'wrapper', parent, member, index, pointer });
+        return;
+      }
+      case 'xhtml':
+        throw fail(`${member.name} must be an XHTML <div> in the namespace ${XHTML_NS}`);
+      case 'primitive': {
+        const struct = member.struct();
+        const holder: Record<string, unknown> = {};
+        const text = attributesOf(tag, struct, holder, true);
+        const value = text === undefined ? undefined : primitiveValue(member, text, pointer);
+        stack.push({ t: 'object', name: member.name, struct, obj: holder, pointer: `${parent.pointer}/_${member.name}${index >= 0 ? `/${index}` : ''}`, counts: new Map(), primitive: { parent, member, value, index } });
+        return;
+      }
+      default: {
+        const struct = member.struct();
+        const obj: Record<string, unknown> = {};
+        attributesOf(tag, struct, obj);
+        put(parent, member, index, obj);
+        stack.push({ t: 'object', name: member.name, struct, obj, pointer, counts: new Map() });
+      }
+    }
+  };
+
+  const closeObject = (frame: ObjectFrame) => {
+    if (frame.primitives) {
+      for (const [name, { values, holders }] of frame.primitives) {
+        if (values.some((v) => v !== null)) frame.obj[name] = values;
+        if (holders.some((h) => h !== null)) frame.obj[`_${name}`] = holders;
+      }
+    }
+    if (frame.primitive) {
+      const { parent, member, value, index } = frame.primitive;
+      const holder = Object.keys(frame.obj).length ? frame.obj : undefined;
+      if (value === undefined && !holder) throw fail(`${member.name} has neither a value nor an extension`);
+      if (index < 0) {
+        if (value !== undefined) parent.obj[member.name] = value;
+        if (holder) parent.obj[`_${member.name}`] = holder;
+      } else {
+        const arrays = (parent.primitives ??= new Map());
+        let entry = arrays.get(member.name);
+        if (!entry) arrays.set(member.name, (entry = { values: [], holders: [] }));
+        entry.values[index] = value ?? null;
+        entry.holders[index] = holder ?? null;
+      }
+    } else if (frame.wrapper) {
+      if (frame.wrapper.resource) throw fail(`${frame.wrapper.member.name} holds more than one resource`);
+      frame.wrapper.resource = frame.obj;
+    } else if (stack.length === 0) root = frame.obj;
+  };
+
+  const openXhtml = (parent: ObjectFrame, tag: sax.QualifiedTag) => {
+    const member = parent.struct.members.get(tag.local);
+    if (!member || member.kind !== 'xhtml') throw fail(`${parent.name} has no XHTML element ${tag.local}`);
+    const index = nextIndex(parent, member);
+    const declared = tag.attributes.xmlns?.value === XHTML_NS && tag.prefix === '';
+    const frame: XhtmlFrame = { t: 'xhtml', parent, member, index, start: parser.startTagPosition - 1, depth: 0, verbatim: declared, rewritten: [], pendingOpen: false };
+    stack.push(frame);
+    xhtmlOpen(frame, tag);
+  };
+
+  const xhtmlOpen = (frame: XhtmlFrame, tag: sax.QualifiedTag) => {
+    if (tag.uri !== XHTML_NS) throw fail(`<${tag.name}> inside the narrative is not XHTML (${XHTML_NS})`);
+    if (tag.prefix !== '') frame.verbatim = false;
+    if (frame.pendingOpen) frame.rewritten.push('>');
+    const out = [`<${tag.local}`];
+    if (frame.depth === 0) out.push(` xmlns="${XHTML_NS}"`);
+    for (const key of Object.keys(tag.attributes)) {
+      const a = tag.attributes[key];
+      if (a.prefix === 'xmlns' || a.name === 'xmlns') continue;
+      if (a.prefix && a.prefix !== 'xml') frame.verbatim = false;
+      out.push(` ${a.prefix === 'xml' ? a.name : a.local}="${escapeAttr(storable(a.value, 'The narrative'))}"`);
+    }
+    frame.rewritten.push(out.join(''));
+    frame.pendingOpen = true;
+    frame.depth++;
+  };
+
+  const xhtmlContent = (frame: XhtmlFrame, s: string) => {
+    if (frame.pendingOpen) frame.rewritten.push('>');
+    frame.pendingOpen = false;
+    frame.rewritten.push(s);
+  };
+
+  const closeXhtml = (frame: XhtmlFrame, name: string) => {
+    frame.depth--;
+    const local = name.includes(':') ? name.slice(name.indexOf(':') + 1) : name;
+    if (frame.pendingOpen) frame.rewritten.push('/>');
+    else frame.rewritten.push(`</${local}>`);
+    frame.pendingOpen = false;
+    if (frame.depth > 0) return;
+    stack.pop();
+    // The text as sent when the div declares the XHTML namespace itself and uses no prefix:
+    // it then reads the same out of context, as FHIR JSON carries it. Otherwise written again.
+    const div = frame.verbatim ? text.slice(frame.start, parser.position) : frame.rewritten.join('');
+    put(frame.parent, frame.member, frame.index, storable(div, 'The narrative'));
+  };
+
+  parser.onerror = (e) => {
+    throw bad(`the body is not well-formed XML: ${e.message.split('\n')[0]}${where()}`);
+  };
+  parser.ondoctype = () => {
+    throw fail('a DOCTYPE is not accepted (no DTD, no entity declarations)');
+  };
+  parser.onsgmldeclaration = () => {
+    throw fail('markup declarations are not accepted');
+  };
+  parser.onprocessinginstruction = (pi) => {
+    if (pi.name !== 'xml' || stack.length || root) throw fail(`the processing instruction <?${pi.name}?> is not accepted`);
+  };
+  parser.oncomment = (c) => {
+    const frame = top();
+    if (frame?.t === 'xhtml') xhtmlContent(frame, `<!--${c}-->`);
+  };
+  parser.ontext = (t) => {
+    const frame = top();
+    if (frame?.t === 'xhtml') xhtmlContent(frame, escapeText(storable(t, 'The narrative')));
+    else if (/\S/.test(t)) throw fail(`text is not allowed ${frame?.t === 'object' ? `in ${frame.name}` : 'there'}: FHIR XML puts values in value attributes`);
+  };
+  parser.oncdata = (t) => {
+    const frame = top();
+    if (frame?.t === 'xhtml') xhtmlContent(frame, escapeText(storable(t, 'The narrative')));
+    else throw fail('CDATA is only allowed inside the narrative');
+  };
+  parser.onopentag = (tag) => {
+    if (++nodes > limits.maxNodes) throw new PayloadTooLarge(`FHIR XML: more than ${limits.maxNodes} elements (JSON_MAX_NODES)`);
+    if (stack.length >= limits.maxDepth) throw new PayloadTooLarge(`FHIR XML: elements nested more than ${limits.maxDepth} deep (JSON_MAX_DEPTH)`);
+    const frame = top();
+    if (!frame) {
+      if (root) throw fail('more than one root element');
+      stack.push(newResource(tag, ''));
+    } else if (frame.t === 'xhtml') xhtmlOpen(frame, tag);
+    else if (frame.t === 'wrapper') {
+      if (frame.resource) throw fail(`${frame.member.name} holds more than one resource`);
+      stack.push(newResource(tag, frame.pointer, frame));
+    } else if (tag.uri === XHTML_NS) openXhtml(frame, tag);
+    else openChild(frame, tag);
+  };
+  parser.onclosetag = (name) => {
+    const frame = top();
+    if (frame.t === 'xhtml') return closeXhtml(frame, name);
+    stack.pop();
+    if (frame.t === 'object') closeObject(frame);
+    else {
+      if (!frame.resource) throw fail(`${frame.member.name} must hold a resource`);
+      put(frame.parent, frame.member, frame.index, frame.resource);
+    }
+  };
+
+  // sax's 64 KiB cap on one token would refuse a Binary's base64 `data`; the body limit bounds it instead
+  const saved = sax.MAX_BUFFER_LENGTH;
+  sax.MAX_BUFFER_LENGTH = Infinity;
+  try {
+    parser.write(text).close();
+  } catch (e) {
+    if (e instanceof RangeError) throw bad(`a character reference is out of range${where()}`);
+    throw e;
+  } finally {
+    sax.MAX_BUFFER_LENGTH = saved;
+  }
+  if (!root) throw bad('the body holds no resource');
+  return { value: root, decimals };
+}
+
+/** A wrapper element (`contained`, `resource`) takes no attribute that FHIR defines. */
+const EMPTY: Struct = { name: 'resource', members: new Map(), attributes: [] };

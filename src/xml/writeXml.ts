@@ -1,0 +1,128 @@
+/**
+ * A FHIR JSON resource written as FHIR XML (xml.html): elements in the order of the R4
+ * definitions, primitives as `value` attributes with their `_name` id and extensions,
+ * `id` and `url` as attributes, resources inside their wrapper element, the narrative's
+ * XHTML as it is. Decimals are written with the text they were received with (`decimals`,
+ * by JSON Pointer, as src/json/decimals.ts keeps them).
+ */
+import type { DecimalTexts } from '../json/decimals';
+import { FHIR_NS } from './readXml';
+import { Member, resourceStruct, Struct } from './schema';
+
+/** A value the R4 definitions cannot place: the resource was not valid FHIR. */
+export class XmlWriteError extends Error {}
+
+const ATTR = /[&<>"\n\r\t]/;
+const ATTR_ALL = /[&<>"\n\r\t]/g;
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', '\n': '&#10;', '\r': '&#13;', '\t': '&#9;' };
+const escapeAttr = (s: string) => (ATTR.test(s) ? s.replace(ATTR_ALL, (c) => ESCAPES[c]) : s);
+
+type Json = Record<string, unknown>;
+
+/** The XML text of a FHIR resource given as parsed JSON. */
+export function writeXml(resource: Json, decimals?: DecimalTexts, options: { declaration?: boolean } = {}): string {
+  const out: string[] = [];
+  if (options.declaration) out.push('<?xml version="1.0" encoding="UTF-8"?>');
+  new Writer(out, decimals).resource(resource, '', true);
+  return out.join('');
+}
+
+class Writer {
+  constructor(
+    private readonly out: string[],
+    private readonly decimals: DecimalTexts | undefined,
+  ) {}
+
+  resource(obj: Json, pointer: string, root: boolean): void {
+    const type = obj.resourceType;
+    const struct = typeof type === 'string' ? resourceStruct(type) : undefined;
+    if (!struct) throw new XmlWriteError(`${pointer || 'the root'} is not an R4 resource (resourceType ${JSON.stringify(type)})`);
+    this.out.push(root ? `<${type} xmlns="${FHIR_NS}">` : `<${type}>`);
+    this.children(struct, obj, pointer, true);
+    this.out.push(`</${type}>`);
+  }
+
+  /** The child elements of `obj`, in the order of its type's definition. */
+  children(struct: Struct, obj: Json, pointer: string, isResource = false): void {
+    const members: Member[] = [];
+    for (const key of Object.keys(obj)) {
+      if (isResource && key === 'resourceType') continue;
+      const name = key.charCodeAt(0) === 95 ? key.slice(1) : key;
+      const member = struct.members.get(name);
+      if (!member) throw new XmlWriteError(`${struct.name} has no element ${name} (${pointer}/${key})`);
+      if (member.attribute || (name !== key && name in obj)) continue;
+      members.push(member);
+    }
+    if (members.length > 1) members.sort((a, b) => a.order - b.order);
+    for (const member of members) {
+      const name = member.name;
+      const value = obj[name];
+      const extra = obj[`_${name}`];
+      if (member.array) {
+        const values = value === undefined || value === null ? [] : Array.isArray(value) ? value : [value];
+        const extras = extra === undefined || extra === null ? [] : Array.isArray(extra) ? extra : [extra];
+        const n = Math.max(values.length, extras.length);
+        for (let i = 0; i < n; i++) this.element(member, values[i], extras[i], `${pointer}/${name}/${i}`);
+      } else this.element(member, value, extra, `${pointer}/${name}`);
+    }
+  }
+
+  element(member: Member, value: unknown, extra: unknown, pointer: string): void {
+    const out = this.out;
+    const name = member.name;
+    switch (member.kind) {
+      case 'primitive': {
+        const holder = extra && typeof extra === 'object' ? (extra as Json) : undefined;
+        if ((value === undefined || value === null) && !holder) return;
+        let open = `<${name}`;
+        if (typeof holder?.id === 'string') open += ` id="${escapeAttr(holder.id)}"`;
+        if (value !== undefined && value !== null) open += ` value="${this.primitive(member, value, pointer)}"`;
+        if (holder && holder.extension !== undefined) {
+          out.push(open + '>');
+          this.children(member.struct(), holder, pointer.replace(/\/([^/]+)(\/\d+)?$/, (_m, n: string, i = '') => `/_${n}${i}`));
+          out.push(`</${name}>`);
+        } else out.push(open + '/>');
+        return;
+      }
+      case 'xhtml':
+        // FHIR JSON carries the div as XHTML text with its namespace: it is XML as it is
+        if (typeof value !== 'string') throw new XmlWriteError(`${pointer} is not XHTML text`);
+        out.push(value);
+        return;
+      case 'resource':
+        if (!value || typeof value !== 'object') throw new XmlWriteError(`${pointer} is not a resource`);
+        out.push(`<${name}>`);
+        this.resource(value as Json, pointer, false);
+        out.push(`</${name}>`);
+        return;
+      default: {
+        if (!value || typeof value !== 'object' || Array.isArray(value)) throw new XmlWriteError(`${pointer} is not an object`);
+        const obj = value as Json;
+        const struct = member.struct();
+        let open = `<${name}`;
+        for (const a of struct.attributes) {
+          const v = obj[a.name];
+          if (v !== undefined && v !== null) open += ` ${a.name}="${escapeAttr(String(v))}"`;
+        }
+        const at = out.length;
+        out.push(open + '>');
+        this.children(struct, obj, pointer);
+        if (out.length === at + 1) out[at] = open + '/>';
+        else out.push(`</${name}>`);
+      }
+    }
+  }
+
+  primitive(member: Member, value: unknown, pointer: string): string {
+    if (typeof value === 'string') return escapeAttr(value);
+    if (typeof value === 'number') {
+      if (member.type === 'decimal' && this.decimals) {
+        const text = this.decimals.get(pointer);
+        if (text !== undefined && Number(text) === value) return text;
+      }
+      return String(value);
+    }
+    if (typeof value === 'boolean') return value ? 'true' : 'false';
+    throw new XmlWriteError(`${pointer} is not a primitive value`);
+  }
+}
