@@ -14,7 +14,7 @@
  * count and repetitions are capped as for JSON bodies, checked as the elements open.
  */
 import sax from 'sax';
-import { BadRequest, PayloadTooLarge } from '../errors';
+import { BadRequest, PayloadTooLarge, UnsupportedMediaType } from '../errors';
 import type { DecimalTexts } from '../json/decimals';
 import type { JsonLimits, JsonRead } from '../json/jsonReader';
 import { Member, NUMBER_TYPES, resourceStruct, Struct } from './schema';
@@ -184,7 +184,9 @@ export function readXml(text: string, limits: JsonLimits): JsonRead {
     if (frame.primitives) {
       for (const [name, { values, holders }] of frame.primitives) {
         if (values.some((v) => v !== null)) frame.obj[name] = values;
+        else delete frame.obj[name];
         if (holders.some((h) => h !== null)) frame.obj[`_${name}`] = holders;
+        else delete frame.obj[`_${name}`];
       }
     }
     if (frame.primitive) {
@@ -197,7 +199,12 @@ export function readXml(text: string, limits: JsonLimits): JsonRead {
       } else {
         const arrays = (parent.primitives ??= new Map());
         let entry = arrays.get(member.name);
-        if (!entry) arrays.set(member.name, (entry = { values: [], holders: [] }));
+        if (!entry) {
+          arrays.set(member.name, (entry = { values: [], holders: [] }));
+          // the members keep the place of their first element, as in the JSON the same resource gives
+          parent.obj[member.name] = undefined;
+          parent.obj[`_${member.name}`] = undefined;
+        }
         entry.values[index] = value ?? null;
         entry.holders[index] = holder ?? null;
       }
@@ -265,6 +272,9 @@ export function readXml(text: string, limits: JsonLimits): JsonRead {
   };
   parser.onprocessinginstruction = (pi) => {
     if (pi.name !== 'xml' || stack.length || root) throw fail(`the processing instruction <?${pi.name}?> is not accepted`);
+    // FHIR bodies are UTF-8 (http.html#mime-type): the body was decoded so, a declaration saying otherwise is refused
+    const encoding = /encoding\s*=\s*["']([^"']*)["']/.exec(pi.body)?.[1]?.toLowerCase();
+    if (encoding && encoding !== 'utf-8' && encoding !== 'utf8') throw new UnsupportedMediaType(`encoding ${encoding} is not supported: FHIR bodies are UTF-8`);
   };
   parser.oncomment = (c) => {
     const frame = top();
