@@ -8,16 +8,16 @@
  * which hold a resource (`contained`, `Bundle.entry.resource`, `Parameters…resource`) or
  * the narrative's XHTML `div` (kept as the text that was sent when it can be).
  *
- * Hostile input (decision 005): the tokenizer is sax in strict mode with the five XML
- * entities only; a DOCTYPE (and with it every entity declaration, external or not) is
- * refused as soon as it is met, so nothing is ever expanded or fetched. Nesting, element
- * count and repetitions are capped as for JSON bodies, checked as the elements open.
+ * Hostile input (decision 005): the tokenizer (tokenizer.ts) knows the five XML entities
+ * only; a DOCTYPE (and with it every entity declaration, external or not) is refused as
+ * soon as it is met, so nothing is ever expanded or fetched. Nesting, element count and
+ * repetitions are capped as for JSON bodies, checked as the elements open.
  */
-import sax from 'sax';
 import { BadRequest, PayloadTooLarge, UnsupportedMediaType } from '../errors';
 import type { DecimalTexts } from '../json/decimals';
 import type { JsonLimits, JsonRead } from '../json/jsonReader';
 import { Member, NUMBER_TYPES, resourceStruct, Struct } from './schema';
+import { lineAndColumn, tokenize, XmlSyntaxError, XmlTag } from './tokenizer';
 
 export const FHIR_NS = 'http://hl7.org/fhir';
 export const XHTML_NS = 'http://www.w3.org/1999/xhtml';
@@ -32,9 +32,12 @@ interface ObjectFrame {
   name: string;
   struct: Struct;
   obj: Record<string, unknown>;
-  pointer: string;
+  /** The frame it is in and its key there (`name/0`, `_given/1`): its JSON Pointer, built only when needed. */
+  up?: ObjectFrame | WrapperFrame;
+  key: string;
+  pointer?: string;
   /** Repetitions of each element so far (array index of the next one). */
-  counts: Map<string, number>;
+  counts?: Map<string, number>;
   /** Primitive arrays: values and `_` holders, set on the object when it closes. */
   primitives?: Map<string, { values: unknown[]; holders: unknown[] }>;
   /** For a primitive element: where its value goes when it closes. */
@@ -48,7 +51,9 @@ interface WrapperFrame {
   parent: ObjectFrame;
   member: Member;
   index: number;
-  pointer: string;
+  up: ObjectFrame;
+  key: string;
+  pointer?: string;
   resource?: Record<string, unknown>;
 }
 
@@ -79,13 +84,17 @@ function bad(message: string): BadRequest {
 
 /** Reads a FHIR XML resource; throws BadRequest (400) or PayloadTooLarge (413) for what it refuses. */
 export function readXml(text: string, limits: JsonLimits): JsonRead {
-  const parser = sax.parser(true, { xmlns: true, strictEntities: true, position: true });
   const stack: Frame[] = [];
+  /** Where the tokenizer is, for messages. */
+  let offset = 0;
   let decimals: DecimalTexts | undefined;
   let root: Record<string, unknown> | undefined;
   let nodes = 0;
 
-  const where = () => ` (line ${parser.line + 1}, column ${parser.column})`;
+  const where = (at = offset) => {
+    const { line, column } = lineAndColumn(text, at);
+    return ` (line ${line}, column ${column})`;
+  };
   const fail = (message: string) => bad(message + where());
 
   const storable = (s: string, what: string) => {
@@ -97,32 +106,33 @@ export function readXml(text: string, limits: JsonLimits): JsonRead {
 
   /** The array index (or -1) of the next `member` element in `parent`, with the repetition limits checked. */
   const nextIndex = (parent: ObjectFrame, member: Member): number => {
-    const count = parent.counts.get(member.name) ?? 0;
+    const counts = (parent.counts ??= new Map());
+    const count = counts.get(member.name) ?? 0;
     if (count > 0 && !member.array) throw fail(`${member.name} appears more than once in ${parent.name}, which allows one`);
     if (count >= limits.maxArrayLength) throw new PayloadTooLarge(`FHIR XML: more than ${limits.maxArrayLength} ${member.name} elements in one ${parent.name} (JSON_MAX_ARRAY_LENGTH)`);
-    parent.counts.set(member.name, count + 1);
+    counts.set(member.name, count + 1);
     return member.array ? count : -1;
   };
-  const childPointer = (parent: ObjectFrame, member: Member, index: number) => `${parent.pointer}/${member.name}${index >= 0 ? `/${index}` : ''}`;
+  const keyOf = (name: string, index: number) => (index >= 0 ? `${name}/${index}` : name);
+  const pointerOf = (frame: ObjectFrame | WrapperFrame): string => (frame.pointer ??= `${frame.up ? pointerOf(frame.up) : ''}${frame.key ? `/${frame.key}` : ''}`);
 
   const put = (parent: ObjectFrame, member: Member, index: number, value: unknown) => {
     if (index < 0) parent.obj[member.name] = value;
     else ((parent.obj[member.name] ??= []) as unknown[])[index] = value;
   };
 
-  const newResource = (tag: sax.QualifiedTag, pointer: string, wrapper?: WrapperFrame): ObjectFrame => {
+  const newResource = (tag: XmlTag, wrapper?: WrapperFrame): ObjectFrame => {
     if (tag.uri !== FHIR_NS) throw fail(`<${tag.name}> is not in the FHIR namespace ${FHIR_NS}`);
     const struct = resourceStruct(tag.local);
     if (!struct) throw fail(`${tag.local} is not an R4 resource type`);
     attributesOf(tag, struct, {});
-    return { t: 'object', name: tag.local, struct, obj: { resourceType: tag.local }, pointer, counts: new Map(), wrapper };
+    return { t: 'object', name: tag.local, struct, obj: { resourceType: tag.local }, up: wrapper, key: '', wrapper };
   };
 
   /** The attributes of a FHIR element: `id`, `url`, `value` as the struct allows; other namespaces are ignored (xsi:schemaLocation). */
-  const attributesOf = (tag: sax.QualifiedTag, struct: Struct, into: Record<string, unknown>, primitive?: boolean): string | undefined => {
+  const attributesOf = (tag: XmlTag, struct: Struct, into: Record<string, unknown>, primitive?: boolean): string | undefined => {
     let value: string | undefined;
-    for (const key of Object.keys(tag.attributes)) {
-      const a = tag.attributes[key];
+    for (const a of tag.attributes) {
       if (a.prefix === 'xmlns' || a.name === 'xmlns' || a.uri) continue;
       if (primitive && a.local === 'value') value = storable(a.value, `The value of ${tag.local}`);
       else if (struct.members.get(a.local)?.attribute) into[a.local] = storable(a.value, `The ${a.local} of ${tag.local}`);
@@ -131,7 +141,7 @@ export function readXml(text: string, limits: JsonLimits): JsonRead {
     return value;
   };
 
-  const primitiveValue = (member: Member, text: string, pointer: string): unknown => {
+  const primitiveValue = (member: Member, text: string, pointer: () => string): unknown => {
     if (member.type === 'boolean') {
       if (text !== 'true' && text !== 'false') throw fail(`${member.name} must be true or false, got "${text}"`);
       return text === 'true';
@@ -141,23 +151,22 @@ export function readXml(text: string, limits: JsonLimits): JsonRead {
       if (!DECIMAL.test(text)) throw fail(`${member.name} is not a decimal: "${text}"`);
       const n = Number(text);
       // 1.50 stays 1.50 (datatypes.html#decimal), as the JSON reader keeps it
-      if (String(n) !== text) (decimals ??= new Map()).set(pointer, text);
+      if (String(n) !== text) (decimals ??= new Map()).set(pointer(), text);
       return n;
     }
     if (!INTEGER.test(text)) throw fail(`${member.name} is not an integer: "${text}"`);
     return Number(text);
   };
 
-  const openChild = (parent: ObjectFrame, tag: sax.QualifiedTag) => {
+  const openChild = (parent: ObjectFrame, tag: XmlTag) => {
     if (tag.uri !== FHIR_NS) throw fail(`<${tag.name}> is not in the FHIR namespace ${FHIR_NS}`);
     const member = parent.struct.members.get(tag.local);
     if (!member || member.attribute) throw fail(`${parent.name} has no element ${tag.local}`);
     const index = nextIndex(parent, member);
-    const pointer = childPointer(parent, member, index);
     switch (member.kind) {
       case 'resource': {
         attributesOf(tag, EMPTY, {});
-        stack.push({ t: 'wrapper', parent, member, index, pointer });
+        stack.push({ t: 'wrapper', parent, member, index, up: parent, key: keyOf(member.name, index) });
         return;
       }
       case 'xhtml':
@@ -166,8 +175,8 @@ export function readXml(text: string, limits: JsonLimits): JsonRead {
         const struct = member.struct();
         const holder: Record<string, unknown> = {};
         const text = attributesOf(tag, struct, holder, true);
-        const value = text === undefined ? undefined : primitiveValue(member, text, pointer);
-        stack.push({ t: 'object', name: member.name, struct, obj: holder, pointer: `${parent.pointer}/_${member.name}${index >= 0 ? `/${index}` : ''}`, counts: new Map(), primitive: { parent, member, value, index } });
+        const value = text === undefined ? undefined : primitiveValue(member, text, () => `${pointerOf(parent)}/${keyOf(member.name, index)}`);
+        stack.push({ t: 'object', name: member.name, struct, obj: holder, up: parent, key: keyOf(`_${member.name}`, index), primitive: { parent, member, value, index } });
         return;
       }
       default: {
@@ -175,7 +184,7 @@ export function readXml(text: string, limits: JsonLimits): JsonRead {
         const obj: Record<string, unknown> = {};
         attributesOf(tag, struct, obj);
         put(parent, member, index, obj);
-        stack.push({ t: 'object', name: member.name, struct, obj, pointer, counts: new Map() });
+        stack.push({ t: 'object', name: member.name, struct, obj, up: parent, key: keyOf(member.name, index) });
       }
     }
   };
@@ -191,7 +200,11 @@ export function readXml(text: string, limits: JsonLimits): JsonRead {
     }
     if (frame.primitive) {
       const { parent, member, value, index } = frame.primitive;
-      const holder = Object.keys(frame.obj).length ? frame.obj : undefined;
+      let holder: Record<string, unknown> | undefined;
+      for (const _ in frame.obj) {
+        holder = frame.obj;
+        break;
+      }
       if (value === undefined && !holder) throw fail(`${member.name} has neither a value nor an extension`);
       if (index < 0) {
         if (value !== undefined) parent.obj[member.name] = value;
@@ -214,24 +227,23 @@ export function readXml(text: string, limits: JsonLimits): JsonRead {
     } else if (stack.length === 0) root = frame.obj;
   };
 
-  const openXhtml = (parent: ObjectFrame, tag: sax.QualifiedTag) => {
+  const openXhtml = (parent: ObjectFrame, tag: XmlTag) => {
     const member = parent.struct.members.get(tag.local);
     if (!member || member.kind !== 'xhtml') throw fail(`${parent.name} has no XHTML element ${tag.local}`);
     const index = nextIndex(parent, member);
-    const declared = tag.attributes.xmlns?.value === XHTML_NS && tag.prefix === '';
-    const frame: XhtmlFrame = { t: 'xhtml', parent, member, index, start: parser.startTagPosition - 1, depth: 0, verbatim: declared, rewritten: [], pendingOpen: false };
+    const declared = tag.prefix === '' && tag.attributes.some((a) => a.name === 'xmlns' && a.value === XHTML_NS);
+    const frame: XhtmlFrame = { t: 'xhtml', parent, member, index, start: tag.start, depth: 0, verbatim: declared, rewritten: [], pendingOpen: false };
     stack.push(frame);
     xhtmlOpen(frame, tag);
   };
 
-  const xhtmlOpen = (frame: XhtmlFrame, tag: sax.QualifiedTag) => {
+  const xhtmlOpen = (frame: XhtmlFrame, tag: XmlTag) => {
     if (tag.uri !== XHTML_NS) throw fail(`<${tag.name}> inside the narrative is not XHTML (${XHTML_NS})`);
     if (tag.prefix !== '') frame.verbatim = false;
     if (frame.pendingOpen) frame.rewritten.push('>');
     const out = [`<${tag.local}`];
     if (frame.depth === 0) out.push(` xmlns="${XHTML_NS}"`);
-    for (const key of Object.keys(tag.attributes)) {
-      const a = tag.attributes[key];
+    for (const a of tag.attributes) {
       if (a.prefix === 'xmlns' || a.name === 'xmlns') continue;
       if (a.prefix && a.prefix !== 'xml') frame.verbatim = false;
       out.push(` ${a.prefix === 'xml' ? a.name : a.local}="${escapeAttr(storable(a.value, 'The narrative'))}"`);
@@ -247,84 +259,71 @@ export function readXml(text: string, limits: JsonLimits): JsonRead {
     frame.rewritten.push(s);
   };
 
-  const closeXhtml = (frame: XhtmlFrame, name: string) => {
+  const closeXhtml = (frame: XhtmlFrame, tag: XmlTag, end: number) => {
     frame.depth--;
-    const local = name.includes(':') ? name.slice(name.indexOf(':') + 1) : name;
     if (frame.pendingOpen) frame.rewritten.push('/>');
-    else frame.rewritten.push(`</${local}>`);
+    else frame.rewritten.push(`</${tag.local}>`);
     frame.pendingOpen = false;
     if (frame.depth > 0) return;
     stack.pop();
     // The text as sent when the div declares the XHTML namespace itself and uses no prefix:
     // it then reads the same out of context, as FHIR JSON carries it. Otherwise written again.
-    const div = frame.verbatim ? text.slice(frame.start, parser.position) : frame.rewritten.join('');
+    const div = frame.verbatim ? text.slice(frame.start, end) : frame.rewritten.join('');
     put(frame.parent, frame.member, frame.index, storable(div, 'The narrative'));
   };
 
-  parser.onerror = (e) => {
-    throw bad(`the body is not well-formed XML: ${e.message.split('\n')[0]}${where()}`);
-  };
-  parser.ondoctype = () => {
-    throw fail('a DOCTYPE is not accepted (no DTD, no entity declarations)');
-  };
-  parser.onsgmldeclaration = () => {
-    throw fail('markup declarations are not accepted');
-  };
-  parser.onprocessinginstruction = (pi) => {
-    if (pi.name !== 'xml' || stack.length || root) throw fail(`the processing instruction <?${pi.name}?> is not accepted`);
-    // FHIR bodies are UTF-8 (http.html#mime-type): the body was decoded so, a declaration saying otherwise is refused
-    const encoding = /encoding\s*=\s*["']([^"']*)["']/.exec(pi.body)?.[1]?.toLowerCase();
-    if (encoding && encoding !== 'utf-8' && encoding !== 'utf8') throw new UnsupportedMediaType(`encoding ${encoding} is not supported: FHIR bodies are UTF-8`);
-  };
-  parser.oncomment = (c) => {
-    const frame = top();
-    if (frame?.t === 'xhtml') xhtmlContent(frame, `<!--${c}-->`);
-  };
-  parser.ontext = (t) => {
-    const frame = top();
-    if (frame?.t === 'xhtml') xhtmlContent(frame, escapeText(storable(t, 'The narrative')));
-    else if (/\S/.test(t)) throw fail(`text is not allowed ${frame?.t === 'object' ? `in ${frame.name}` : 'there'}: FHIR XML puts values in value attributes`);
-  };
-  parser.oncdata = (t) => {
-    const frame = top();
-    if (frame?.t === 'xhtml') xhtmlContent(frame, escapeText(storable(t, 'The narrative')));
-    else throw fail('CDATA is only allowed inside the narrative');
-  };
-  parser.onopentag = (tag) => {
-    if (++nodes > limits.maxNodes) throw new PayloadTooLarge(`FHIR XML: more than ${limits.maxNodes} elements (JSON_MAX_NODES)`);
-    if (stack.length >= limits.maxDepth) throw new PayloadTooLarge(`FHIR XML: elements nested more than ${limits.maxDepth} deep (JSON_MAX_DEPTH)`);
-    const frame = top();
-    if (!frame) {
-      if (root) throw fail('more than one root element');
-      stack.push(newResource(tag, ''));
-    } else if (frame.t === 'xhtml') xhtmlOpen(frame, tag);
-    else if (frame.t === 'wrapper') {
-      if (frame.resource) throw fail(`${frame.member.name} holds more than one resource`);
-      stack.push(newResource(tag, frame.pointer, frame));
-    } else if (tag.uri === XHTML_NS) openXhtml(frame, tag);
-    else openChild(frame, tag);
-  };
-  parser.onclosetag = (name) => {
-    const frame = top();
-    if (frame.t === 'xhtml') return closeXhtml(frame, name);
-    stack.pop();
-    if (frame.t === 'object') closeObject(frame);
-    else {
-      if (!frame.resource) throw fail(`${frame.member.name} must hold a resource`);
-      put(frame.parent, frame.member, frame.index, frame.resource);
-    }
+  const handler = {
+    processingInstruction(target: string, body: string) {
+      if (target !== 'xml') throw fail(`the processing instruction <?${target}?> is not accepted`);
+      // FHIR bodies are UTF-8 (http.html#mime-type): the body was decoded so, a declaration saying otherwise is refused
+      const encoding = /encoding\s*=\s*["']([^"']*)["']/.exec(body)?.[1]?.toLowerCase();
+      if (encoding && encoding !== 'utf-8' && encoding !== 'utf8') throw new UnsupportedMediaType(`encoding ${encoding} is not supported: FHIR bodies are UTF-8`);
+    },
+    comment(c: string) {
+      const frame = top();
+      if (frame?.t === 'xhtml') xhtmlContent(frame, `<!--${c}-->`);
+    },
+    text(t: string) {
+      const frame = top();
+      if (frame?.t === 'xhtml') xhtmlContent(frame, escapeText(storable(t, 'The narrative')));
+      else if (/\S/.test(t)) throw fail(`text is not allowed ${frame?.t === 'object' ? `in ${frame.name}` : 'there'}: FHIR XML puts values in value attributes`);
+    },
+    cdata(t: string) {
+      const frame = top();
+      if (frame?.t === 'xhtml') xhtmlContent(frame, escapeText(storable(t, 'The narrative')));
+      else throw fail('CDATA is only allowed inside the narrative');
+    },
+    openTag(tag: XmlTag) {
+      offset = tag.start;
+      if (++nodes > limits.maxNodes) throw new PayloadTooLarge(`FHIR XML: more than ${limits.maxNodes} elements (JSON_MAX_NODES)`);
+      if (stack.length >= limits.maxDepth) throw new PayloadTooLarge(`FHIR XML: elements nested more than ${limits.maxDepth} deep (JSON_MAX_DEPTH)`);
+      const frame = top();
+      if (!frame) stack.push(newResource(tag));
+      else if (frame.t === 'xhtml') xhtmlOpen(frame, tag);
+      else if (frame.t === 'wrapper') {
+        if (frame.resource) throw fail(`${frame.member.name} holds more than one resource`);
+        stack.push(newResource(tag, frame));
+      } else if (tag.uri === XHTML_NS) openXhtml(frame, tag);
+      else openChild(frame, tag);
+    },
+    closeTag(tag: XmlTag, end: number) {
+      offset = end;
+      const frame = top();
+      if (frame.t === 'xhtml') return closeXhtml(frame, tag, end);
+      stack.pop();
+      if (frame.t === 'object') closeObject(frame);
+      else {
+        if (!frame.resource) throw fail(`${frame.member.name} must hold a resource`);
+        put(frame.parent, frame.member, frame.index, frame.resource);
+      }
+    },
   };
 
-  // sax's 64 KiB cap on one token would refuse a Binary's base64 `data`; the body limit bounds it instead
-  const saved = sax.MAX_BUFFER_LENGTH;
-  sax.MAX_BUFFER_LENGTH = Infinity;
   try {
-    parser.write(text).close();
+    tokenize(text, handler);
   } catch (e) {
-    if (e instanceof RangeError) throw bad(`a character reference is out of range${where()}`);
+    if (e instanceof XmlSyntaxError) throw bad(`the body is not well-formed XML: ${e.message}${where(e.offset)}`);
     throw e;
-  } finally {
-    sax.MAX_BUFFER_LENGTH = saved;
   }
   if (!root) throw bad('the body holds no resource');
   return { value: root, decimals };

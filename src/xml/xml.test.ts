@@ -123,8 +123,21 @@ describe('reading FHIR XML', () => {
     ['a decimal that is not one', `<Observation ${F}><valueQuantity><value value="1,5"/></valueQuantity></Observation>`, /not a decimal/],
     ['an integer that is not one', `<Observation ${F}><valueInteger value="1.0"/></Observation>`, /not an integer/],
     ['an out-of-range character reference', `<Patient ${F}><name><family value="&#x110000;"/></name></Patient>`, /./],
-    ['a lone surrogate', `<Patient ${F}><name><family value="&#xD800;"/></name></Patient>`, /unpaired surrogate/],
-    ['no element at all', ``, /no resource/],
+    ['a surrogate character reference', `<Patient ${F}><name><family value="&#xD800;"/></name></Patient>`, /not an XML character/],
+    ['a lone surrogate', `<Patient ${F}><name><family value="a\ud800"/></name></Patient>`, /unpaired surrogate/],
+    ['a control character', `<Patient ${F}><name><family value="a\u0001"/></name></Patient>`, /U\+0001 is not allowed/],
+    ['a stray ampersand', `<Patient ${F}><name><family value="a & b"/></name></Patient>`, /"&" that does not start a reference/],
+    ['a reference without its semicolon', `<Patient ${F}><name><family value="&lt"/></name></Patient>`, /does not start a reference/],
+    ['"]]>" in text', `<Patient ${F}><text><status value="generated"/><div xmlns="http://www.w3.org/1999/xhtml">a ]]> b</div></text></Patient>`, /"]]>" is not allowed/],
+    ['"--" in a comment', `<Patient ${F}><!-- a -- b --></Patient>`, /"--" is not allowed/],
+    ['an attribute twice', `<Patient ${F}><active value="true" value="false"/></Patient>`, /appears twice/],
+    ['an unquoted attribute', `<Patient ${F}><active value=true/></Patient>`, /must be quoted/],
+    ['"<" in an attribute', `<Patient ${F}><name><family value="a<b"/></name></Patient>`, /"<" in the value/],
+    ['attributes run together', `<Patient ${F}><name id="a"value="b"/></Patient>`, /expected white space/],
+    ['mismatched tags', `<Patient ${F}><name></family></Patient>`, /does not close <name>/],
+    ['a declaration not first', ` <?xml version="1.0"?><Patient ${F}/>`, /declaration must come first/],
+    ['text outside the root', `<Patient ${F}/>x`, /text after the root/],
+    ['no element at all', ``, /no root element/],
     ['unclosed', `<Patient ${F}>`, /not well-formed/],
   ])('refuses %s with 400', (_what, xml, message) => {
     let error: any;
@@ -152,8 +165,13 @@ describe('reading FHIR XML', () => {
     expect(error.issues[0].diagnostics).toMatch(message);
   });
 
-  it('reads a large base64 value (past the tokenizer’s own 64 KiB buffer cap)', () => {
-    const data = Buffer.alloc(300_000, 7).toString('base64');
+  it('reads attribute values as XML does: white space as spaces, references decoded after', () => {
+    const { value } = read(`<Patient ${F}><name><family value="a\tb\r\nc&#10;d&#x9;e &amp;&lt;&gt;&quot;&apos;"/><given value='it"s'/></name></Patient>`);
+    expect((value as any).name[0]).toEqual({ family: 'a b c\nd\te &<>"\'', given: ['it"s'] });
+  });
+
+  it('reads the base64 value of a 20 MB document in one attribute', () => {
+    const data = Buffer.alloc(20_000_000, 7).toString('base64');
     expect((read(`<Binary ${F}><contentType value="application/pdf"/><data value="${data}"/></Binary>`).value as any).data).toBe(data);
   });
 });
