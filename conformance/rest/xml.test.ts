@@ -217,6 +217,33 @@ describe('Bundles, operations and PATCH in XML', () => {
     expect(notParameters.status).toBe(400);
   });
 
+  it('loads a ValueSet posted in XML as a JSON one, and expands it in XML', async () => {
+    const url = 'http://example.org/fhir/ValueSet/xml-colours';
+    const body = `<ValueSet xmlns="http://hl7.org/fhir"><url value="${url}"/><name value="XmlColours"/><status value="active"/>
+      <compose><include><system value="http://example.org/fhir/CodeSystem/colours"/><concept><code value="red"/><display value="Rouge"/></concept><concept><code value="blue"/></concept></include></compose></ValueSet>`;
+    const created = await xml('ValueSet', { method: 'POST', body });
+    expect(created.status).toBe(201);
+    const expanded = await xml(`ValueSet/$expand?url=${encodeURIComponent(url)}`);
+    expect(expanded.status).toBe(200);
+    expect(expanded.xml.expansion.contains.map((c: any) => c.code)).toEqual(['red', 'blue']);
+  });
+
+  it('answers $everything, $meta, a count and Prefer: return=OperationOutcome in XML, as in JSON', async () => {
+    const patient = await xml('Patient', { method: 'POST', body: PATIENT_XML });
+    const id = patient.xml.id;
+    await xml('Observation', { method: 'POST', body: OBSERVATION_XML(`Patient/${id}`) });
+    for (const path of [`Patient/${id}/$everything`, `Patient/${id}/$meta`, 'Patient?_summary=count', `Patient/${id}?_elements=name`]) {
+      const inXml = await xml(path);
+      const inJson = await http(t.base, path);
+      expect([path, inXml.status]).toEqual([path, 200]);
+      const strip = (b: any) => ({ ...b, id: undefined, meta: b.resourceType === 'Bundle' ? undefined : b.meta, link: undefined });
+      expect(strip(inXml.xml)).toEqual(strip(inJson.body));
+    }
+    const outcome = await http(t.base, 'Patient', { method: 'POST', headers: { 'content-type': FHIR_XML, accept: FHIR_XML, prefer: 'return=OperationOutcome' }, body: PATIENT_XML });
+    expect(outcome.status).toBe(201);
+    expect(outcome.text).toMatch(/^<OperationOutcome xmlns="http:\/\/hl7.org\/fhir"><issue><severity value="information"\/>/);
+  });
+
   it('lists both formats in the CapabilityStatement, which is served in XML too', async () => {
     const res = await xml('metadata');
     expect(res.status).toBe(200);
