@@ -218,6 +218,17 @@ describe('writing FHIR XML', () => {
     );
   });
 
+  it('refuses with 406 a string XML 1.0 cannot carry (U+0001 is a FHIR string character in JSON)', () => {
+    let error: any;
+    try {
+      writeXml({ resourceType: 'Patient', name: [{ family: 'a\u0001b' }] });
+    } catch (e) {
+      error = e;
+    }
+    expect(error?.status).toBe(406);
+    expect(error.issues[0].diagnostics).toMatch(/U\+0001/);
+  });
+
   it('refuses what R4 does not define instead of dropping it', () => {
     expect(() => writeXml({ resourceType: 'Patient', colour: 'red' })).toThrow(XmlWriteError);
     expect(() => writeXml({ resourceType: 'NotAType' })).toThrow(XmlWriteError);
