@@ -105,6 +105,13 @@ describe('create and read in FHIR XML', () => {
     }
   });
 
+  it('indents the XML for _pretty=true', async () => {
+    const res = await xml(`Patient/${id}?_pretty=true`);
+    expect(res.status).toBe(200);
+    expect(res.text).toMatch(/^<Patient xmlns="http:\/\/hl7.org\/fhir">\n  <id value="/);
+    expect(res.xml).toEqual((await xml(`Patient/${id}`)).xml);
+  });
+
   it('chooses by Accept and its q values', async () => {
     const cases: [string, RegExp][] = [
       ['application/fhir+xml', /^application\/fhir\+xml/],
@@ -248,6 +255,7 @@ describe('Bundles, operations and PATCH in XML', () => {
     const res = await xml('metadata');
     expect(res.status).toBe(200);
     expect(res.xml.format).toEqual(expect.arrayContaining(['application/fhir+json', 'json', 'application/fhir+xml', 'xml']));
+    expect(res.xml.patchFormat).toEqual(expect.arrayContaining(['application/json-patch+json', 'application/fhir+json', 'application/fhir+xml']));
   });
 });
 

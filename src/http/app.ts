@@ -194,7 +194,7 @@ function send(ctx: InteractionContext, req: Request, res: Response, r: Route, fh
     }
   }
   // FHIR XML is written from the JSON text, whose decimals keep the digits they were sent with
-  if (text !== undefined && n.format === 'xml') text = jsonTextToXml(text);
+  if (text !== undefined && n.format === 'xml') text = jsonTextToXml(text, pretty);
   res.setHeader('Content-Type', `${n.contentType}; charset=utf-8`);
   res.end(req.method === 'HEAD' ? undefined : text);
 }
@@ -245,7 +245,7 @@ function sendError(ctx: InteractionContext, res: Response, e: unknown, pretty: b
   for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
   const outcome = operationOutcome(issues);
   res.status(status).setHeader('Content-Type', `${format === 'xml' ? FHIR_XML : FHIR_JSON}; charset=utf-8`);
-  res.end(format === 'xml' ? resourceToXml(outcome) : stringifyJson(outcome, pretty));
+  res.end(format === 'xml' ? resourceToXml(outcome, pretty) : stringifyJson(outcome, pretty));
   return status;
 }
 

@@ -105,7 +105,7 @@ export function capabilityStatement(ctx: InteractionContext): CapabilityStatemen
     implementation: { description: 'FHIR R4 server of the national personal health record', url: ctx.config.baseUrl },
     fhirVersion: '4.0.1',
     format: ['application/fhir+json', 'json', 'application/fhir+xml', 'xml'],
-    patchFormat: ['application/json-patch+json', 'application/fhir+json'],
+    patchFormat: ['application/json-patch+json', 'application/fhir+json', 'application/fhir+xml'],
     rest: [
       {
         mode: 'server',

@@ -29,27 +29,36 @@ function escapeAttr(s: string): string {
 
 type Json = Record<string, unknown>;
 
-/** The XML text of a FHIR resource given as parsed JSON. */
-export function writeXml(resource: Json, decimals?: DecimalTexts, options: { declaration?: boolean } = {}): string {
+/** The XML text of a FHIR resource given as parsed JSON; `pretty`: one element a line, indented (`_pretty`). */
+export function writeXml(resource: Json, decimals?: DecimalTexts, options: { pretty?: boolean } = {}): string {
   const out: string[] = [];
-  if (options.declaration) out.push('<?xml version="1.0" encoding="UTF-8"?>');
-  new Writer(out, decimals).resource(resource, '', true);
+  new Writer(out, decimals, options.pretty ?? false).resource(resource, '', true);
   return out.join('');
 }
 
 class Writer {
+  private depth = 0;
+
   constructor(
     private readonly out: string[],
     private readonly decimals: DecimalTexts | undefined,
+    private readonly pretty: boolean,
   ) {}
+
+  /** What goes before a tag: nothing, or a new line indented to the depth (the narrative keeps its own text). */
+  private line(): string {
+    return this.pretty ? `\n${'  '.repeat(this.depth)}` : '';
+  }
 
   resource(obj: Json, pointer: string, root: boolean): void {
     const type = obj.resourceType;
     const struct = typeof type === 'string' ? resourceStruct(type) : undefined;
     if (!struct) throw new XmlWriteError(`${pointer || 'the root'} is not an R4 resource (resourceType ${JSON.stringify(type)})`);
-    this.out.push(root ? `<${type} xmlns="${FHIR_NS}">` : `<${type}>`);
+    this.out.push(root ? `<${type} xmlns="${FHIR_NS}">` : `${this.line()}<${type}>`);
+    this.depth++;
     this.children(struct, obj, pointer, true);
-    this.out.push(`</${type}>`);
+    this.depth--;
+    this.out.push(`${this.line()}</${type}>`);
   }
 
   /** The child elements of `obj`, in the order of its type's definition. */
@@ -87,23 +96,29 @@ class Writer {
         let open = `<${name}`;
         if (typeof holder?.id === 'string') open += ` id="${escapeAttr(holder.id)}"`;
         if (value !== undefined && value !== null) open += ` value="${this.primitive(member, value, pointer)}"`;
+        const line = this.line();
         if (holder && holder.extension !== undefined) {
-          out.push(open + '>');
+          out.push(line + open + '>');
+          this.depth++;
           this.children(member.struct(), holder, pointer.replace(/\/([^/]+)(\/\d+)?$/, (_m, n: string, i = '') => `/_${n}${i}`));
-          out.push(`</${name}>`);
-        } else out.push(open + '/>');
+          this.depth--;
+          out.push(`${line}</${name}>`);
+        } else out.push(line + open + '/>');
         return;
       }
       case 'xhtml':
         // FHIR JSON carries the div as XHTML text with its namespace: it is XML as it is
         if (typeof value !== 'string') throw new XmlWriteError(`${pointer} is not XHTML text`);
-        out.push(value);
+        out.push(this.line() + value);
         return;
       case 'resource':
         if (!value || typeof value !== 'object') throw new XmlWriteError(`${pointer} is not a resource`);
-        out.push(`<${name}>`);
+        const line = this.line();
+        out.push(`${line}<${name}>`);
+        this.depth++;
         this.resource(value as Json, pointer, false);
-        out.push(`</${name}>`);
+        this.depth--;
+        out.push(`${line}</${name}>`);
         return;
       default: {
         if (!value || typeof value !== 'object' || Array.isArray(value)) throw new XmlWriteError(`${pointer} is not an object`);
@@ -114,11 +129,14 @@ class Writer {
           const v = obj[a.name];
           if (v !== undefined && v !== null) open += ` ${a.name}="${escapeAttr(String(v))}"`;
         }
+        const line = this.line();
         const at = out.length;
-        out.push(open + '>');
+        out.push(line + open + '>');
+        this.depth++;
         this.children(struct, obj, pointer);
-        if (out.length === at + 1) out[at] = open + '/>';
-        else out.push(`</${name}>`);
+        this.depth--;
+        if (out.length === at + 1) out[at] = line + open + '/>';
+        else out.push(`${line}</${name}>`);
       }
     }
   }

@@ -229,6 +229,35 @@ describe('writing FHIR XML', () => {
     expect(error.issues[0].diagnostics).toMatch(/U\+0001/);
   });
 
+  it('writes one element a line, indented, for _pretty; the narrative as it is; the same value read back', () => {
+    const div = '<div xmlns="http://www.w3.org/1999/xhtml"><p>x</p></div>';
+    const resource = { resourceType: 'Bundle', type: 'collection', entry: [{ resource: { resourceType: 'Patient', text: { status: 'generated', div }, birthDate: '1980', _birthDate: { extension: [{ url: 'u', valueBoolean: true }] } } }] };
+    const xml = writeXml(resource, undefined, { pretty: true });
+    expect(xml).toBe(
+      [
+        `<Bundle ${F}>`,
+        '  <type value="collection"/>',
+        '  <entry>',
+        '    <resource>',
+        '      <Patient>',
+        '        <text>',
+        '          <status value="generated"/>',
+        `          ${div}`,
+        '        </text>',
+        '        <birthDate value="1980">',
+        '          <extension url="u">',
+        '            <valueBoolean value="true"/>',
+        '          </extension>',
+        '        </birthDate>',
+        '      </Patient>',
+        '    </resource>',
+        '  </entry>',
+        '</Bundle>',
+      ].join('\n'),
+    );
+    expect(read(xml).value).toEqual(resource);
+  });
+
   it('refuses what R4 does not define instead of dropping it', () => {
     expect(() => writeXml({ resourceType: 'Patient', colour: 'red' })).toThrow(XmlWriteError);
     expect(() => writeXml({ resourceType: 'NotAType' })).toThrow(XmlWriteError);
