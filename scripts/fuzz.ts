@@ -1,7 +1,7 @@
 /**
  * Bounded fuzzing of the parsers that take hostile input (docs/operations/fuzzing.md):
  *
- *   npm run fuzz [-- --runs N] [--seed S] [--target json|patch|query|narrative] [--bound-ms 1000]
+ *   npm run fuzz [-- --runs N] [--seed S] [--target json|patch|query|narrative|xml] [--bound-ms 1000]
  *
  * Each target runs in its own worker thread, so that an input that never returns is
  * caught too: the worker reports each input before trying it, and one still running
@@ -25,7 +25,7 @@ type Report =
   | { kind: 'done'; runs: number; ms: number; failed: false; stats?: string }
   | { kind: 'done'; runs: number; ms: number; failed: true; message: string; counterexample: string; path?: string; stats?: string };
 
-const USAGE = 'usage: npm run fuzz -- [--runs N] [--seed S] [--target json|patch|query|narrative] [--bound-ms MS]';
+const USAGE = 'usage: npm run fuzz -- [--runs N] [--seed S] [--target json|patch|query|narrative|xml] [--bound-ms MS]';
 
 function parseArgs(argv: string[]): { targets: TargetName[]; runs?: number; seed: number; boundMs: number } {
   const out = { targets: [] as TargetName[], runs: undefined as number | undefined, seed: Math.floor(Math.random() * 2 ** 31), boundMs: 1000 };

@@ -153,7 +153,7 @@ describe('bad input: clear OperationOutcome, nothing written', () => {
     ['no resourceType', { body: JSON.stringify({ name: [] }), headers: { 'content-type': FHIR_JSON } }, 400, /resourceType/],
     ['a JSON array', { body: '[]', headers: { 'content-type': FHIR_JSON } }, 400, /JSON object/],
     ['no body', { headers: { 'content-type': FHIR_JSON } }, 400, /requires a body/],
-    ['an XML content type', { body: '<Patient xmlns="http://hl7.org/fhir"/>', headers: { 'content-type': 'application/fhir+xml' } }, 415, /not supported/],
+    ['malformed FHIR XML', { body: '<Patient xmlns="http://hl7.org/fhir">', headers: { 'content-type': 'application/fhir+xml' } }, 400, /not well-formed/],
     ['a text content type', { body: 'hello', headers: { 'content-type': 'text/plain' } }, 415, /not supported/],
   ])('refuses %s', async (_name, init, status, message) => {
     const before = await countPatients();

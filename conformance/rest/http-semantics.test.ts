@@ -231,15 +231,28 @@ describe('content negotiation', () => {
     expect(res.body.id).toBe(id);
   });
 
-  it('_format=xml: 406 with a JSON OperationOutcome', async () => {
+  it('_format=xml answers FHIR XML', async () => {
     const res = await http(t.base, `Patient/${id}?_format=xml`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^application\/fhir\+xml/);
+    expect(res.text).toMatch(/^<Patient xmlns="http:\/\/hl7.org\/fhir">/);
+  });
+
+  it('_format of another format: 406 with a JSON OperationOutcome', async () => {
+    const res = await http(t.base, `Patient/${id}?_format=html`);
     expect(res.status).toBe(406);
     expect(res.headers.get('content-type')).toContain(FHIR_JSON);
     expect(res.body.resourceType).toBe('OperationOutcome');
   });
 
-  it('Accept: application/fhir+xml: 406 with a JSON OperationOutcome', async () => {
+  it('Accept: application/fhir+xml answers FHIR XML', async () => {
     const res = await http(t.base, `Patient/${id}`, { headers: { accept: 'application/fhir+xml' } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^application\/fhir\+xml/);
+  });
+
+  it('Accept of no FHIR format: 406 with a JSON OperationOutcome', async () => {
+    const res = await http(t.base, `Patient/${id}`, { headers: { accept: 'image/png' } });
     expect(res.status).toBe(406);
     expect(res.headers.get('content-type')).toContain(FHIR_JSON);
     expect(res.body.resourceType).toBe('OperationOutcome');

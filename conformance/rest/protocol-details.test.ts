@@ -153,7 +153,7 @@ describe('search and operations', () => {
 });
 
 describe('Binary written', () => {
-  it('answers a create with the content it stored: raw bytes, or the Binary with data in FHIR JSON', async () => {
+  it('answers a create with the content it stored: raw bytes, or the Binary with data in FHIR JSON or XML', async () => {
     const bytes = Buffer.from('%PDF-1.4 written');
     const raw = await fetch(`${t.base}/Binary`, { method: 'POST', headers: { 'content-type': 'application/pdf', ...authorization(t.base) }, body: bytes });
     expect(raw.status).toBe(201);
@@ -164,7 +164,9 @@ describe('Binary written', () => {
     expect(json.body.resourceType).toBe('Binary');
     expect(Buffer.from(json.body.data, 'base64').equals(bytes)).toBe(true);
     const xml = await fetch(`${t.base}/${json.headers.get('location')!.replace(/^.*\/fhir\//, '').replace(/\/_history\/.*$/, '')}`, { headers: { accept: 'application/fhir+xml', ...authorization(t.base) } });
-    expect(xml.status).toBe(406);
+    expect(xml.status).toBe(200);
+    expect(xml.headers.get('content-type')).toMatch(/^application\/fhir\+xml/);
+    expect(await xml.text()).toContain(`<data value="${bytes.toString('base64')}"/>`);
   });
 });
 

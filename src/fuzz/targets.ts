@@ -4,6 +4,7 @@ import { checkJson, jsonInput, jsonStats, warmJson } from './jsonProperty';
 import { checkNarrative, narrativeInput, narrativeStats, warmNarrative } from './narrativeProperty';
 import { checkPatch, patchInput, patchStats, warmPatch } from './patchProperty';
 import { checkQuery, queryInput, queryStats, warmQuery } from './queryProperty';
+import { checkXml, warmXml, xmlInput, xmlStats } from './xmlProperty';
 
 /** One parser under fuzzing: its inputs, the property each must satisfy, and how many runs make a default session. */
 export interface FuzzTarget<T = unknown> {
@@ -33,6 +34,14 @@ export const TARGETS = {
     warm: warmNarrative,
     defaultRuns: 100_000,
     stats: () => `${narrativeStats.accepted} of ${narrativeStats.runs} narratives accepted (and checked as a browser reads them)`,
+  }),
+  xml: target({
+    subject: 'FHIR XML reader and writer (src/xml/readXml.ts, tokenizer.ts, writeXml.ts)',
+    input: () => xmlInput,
+    check: checkXml,
+    warm: warmXml,
+    defaultRuns: 40_000,
+    stats: () => `${xmlStats.read} of ${xmlStats.runs} texts read (and written and read back the same), ${xmlStats.untouched} untouched resources read back as written`,
   }),
 } satisfies Record<string, FuzzTarget>;
 

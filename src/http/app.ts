@@ -8,7 +8,9 @@ import { authenticate } from '../pipeline/authenticate';
 import { applySubsetting, entryResource } from '../interactions/subsetting';
 import type { FhirRequest, FhirResponse, InteractionContext, Prefer } from '../interactions/types';
 import { BadRequest, dataException, FhirError, Issue, operationOutcome } from '../errors';
-import { assertJsonAcceptable, bodyKind, negotiate, Negotiated, FHIR_JSON } from './negotiation';
+import { assertFhirAcceptable, bodyKind, negotiate, Negotiated, FHIR_JSON, FHIR_XML, FhirFormat } from './negotiation';
+import { readXml } from '../xml/readXml';
+import { jsonTextToXml, resourceToXml } from '../xml/convert';
 import { readBody, spoolBody } from './readBody';
 import { BinaryStream } from '../store/binaryContent';
 import { stringifyJson } from '../json/rawJson';
@@ -94,17 +96,28 @@ async function parseBody(ctx: InteractionContext, req: Request, r: Route, fhir: 
     return;
   }
   if (r.interaction === 'search-type') throw new BadRequest('POST _search takes application/x-www-form-urlencoded parameters');
+  const limits = { maxDepth: ctx.config.jsonMaxDepth, maxNodes: ctx.config.jsonMaxNodes, maxArrayLength: ctx.config.jsonMaxArrayLength };
+  if (kind === 'xml') {
+    // converted at the edge into the value FHIR JSON gives: the rest of the server sees JSON
+    const read = readXml(text, limits);
+    fhir.body = read.value;
+    fhir.decimals = read.decimals;
+    if (method === 'PATCH' && (fhir.body as { resourceType?: unknown }).resourceType !== 'Parameters') {
+      throw new BadRequest('A PATCH in application/fhir+xml is a FHIRPath Patch: a Parameters resource. A JSON Patch document goes as application/json-patch+json', 'structure');
+    }
+    return;
+  }
   if (kind === 'json-patch' && method !== 'PATCH') {
     throw new FhirError(415, [{ severity: 'error', code: 'not-supported', diagnostics: 'application/json-patch+json is only accepted by PATCH' }]);
   }
-  if (method === 'PATCH' && kind !== 'json-patch' && kind !== 'json') {
+  if (method === 'PATCH' && kind !== 'json-patch' && kind !== 'json' && kind !== 'xml') {
     throw new FhirError(415, [
       { severity: 'error', code: 'not-supported', diagnostics: 'PATCH takes a JSON Patch document (application/json-patch+json) or a FHIRPath Patch Parameters resource (application/fhir+json)' },
     ]);
   }
   // not JSON.parse: limits on depth and size, no duplicated or prototype-reaching member names,
   // no NUL or lone surrogate; decimals noted as sent
-  const json = readJson(text, { maxDepth: ctx.config.jsonMaxDepth, maxNodes: ctx.config.jsonMaxNodes, maxArrayLength: ctx.config.jsonMaxArrayLength });
+  const json = readJson(text, limits);
   fhir.body = json.value;
   fhir.decimals = json.decimals;
   if (method === 'PATCH') {
@@ -160,8 +173,8 @@ function send(ctx: InteractionContext, req: Request, res: Response, r: Route, fh
     return;
   }
   const outcomeWanted = isWrite && fhir.prefer.return === 'OperationOutcome';
-  // A Binary is sent as its own content unless the client asked for FHIR JSON.
-  if (out.binary && !n.explicitJson && !outcomeWanted) {
+  // A Binary is sent as its own content unless the client asked for FHIR JSON or XML.
+  if (out.binary && !n.explicitFhir && !outcomeWanted) {
     for (const [name, value] of binaryHeaders(out.binary.contentType)) res.setHeader(name, value);
     res.end(req.method === 'HEAD' ? undefined : out.binary.data);
     return;
@@ -180,12 +193,14 @@ function send(ctx: InteractionContext, req: Request, res: Response, r: Route, fh
       text = resource === undefined ? undefined : stringifyJson(resource, pretty);
     }
   }
+  // FHIR XML is written from the JSON text, whose decimals keep the digits they were sent with
+  if (text !== undefined && n.format === 'xml') text = jsonTextToXml(text, pretty);
   res.setHeader('Content-Type', `${n.contentType}; charset=utf-8`);
   res.end(req.method === 'HEAD' ? undefined : text);
 }
 
 
-function sendError(ctx: InteractionContext, res: Response, e: unknown, pretty: boolean, requestId: string): number {
+function sendError(ctx: InteractionContext, res: Response, e: unknown, pretty: boolean, requestId: string, format: FhirFormat): number {
   let status: number;
   let issues: Issue[];
   let headers: Record<string, string> = {};
@@ -228,8 +243,9 @@ function sendError(ctx: InteractionContext, res: Response, e: unknown, pretty: b
   // an error after send() began a raw Binary answer: the OperationOutcome is not a download
   res.removeHeader('Content-Disposition');
   for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
-  res.status(status).setHeader('Content-Type', `${FHIR_JSON}; charset=utf-8`);
-  res.end(stringifyJson(operationOutcome(issues), pretty));
+  const outcome = operationOutcome(issues);
+  res.status(status).setHeader('Content-Type', `${format === 'xml' ? FHIR_XML : FHIR_JSON}; charset=utf-8`);
+  res.end(format === 'xml' ? resourceToXml(outcome, pretty) : stringifyJson(outcome, pretty));
   return status;
 }
 
@@ -287,6 +303,8 @@ export function createApp(ctx: InteractionContext): express.Express {
     const pretty = url.searchParams.get('_pretty') === 'true';
     let r: Route | undefined;
     let status: number;
+    // errors are answered in the format the client negotiated (JSON until that is known)
+    let format: FhirFormat = 'json';
     // a client that goes away before its answer takes its statements with it
     const gone = new AbortController();
     res.on('close', () => {
@@ -296,10 +314,11 @@ export function createApp(ctx: InteractionContext): express.Express {
       if (url.search.includes('%')) assertQueryEncoding(url.search.slice(1));
       if (url.search.includes('%00')) assertStorable(query, 'A search parameter');
       const n = negotiate(url.searchParams.get('_format') ?? undefined, req.headers.accept);
+      if (n.format) format = n.format;
       const segments = url.pathname.replace(/^\/fhir\/?/, '').split('/').filter(Boolean).map(decodeSegment);
       r = route(req.method, segments);
       const binaryRead = r.resourceType === 'Binary' && (r.interaction === 'read' || r.interaction === 'vread');
-      if (!binaryRead || !n.any || n.xmlOnly) assertJsonAcceptable(n);
+      if (!binaryRead || !n.any) assertFhirAcceptable(n);
       const fhir: FhirRequest = {
         method: req.method as FhirRequest['method'],
         resourceType: r.resourceType,
@@ -325,7 +344,7 @@ export function createApp(ctx: InteractionContext): express.Express {
       if (gone.signal.aborted) {
         ctx.log.info({ requestId }, 'request abandoned by the client: its statements were stopped');
         status = 499;
-      } else status = sendError(ctx, res, e, pretty, requestId);
+      } else status = sendError(ctx, res, e, pretty, requestId, format);
     }
     // Never the URL, query or body: they can carry patient identifiers.
     ctx.log.info(

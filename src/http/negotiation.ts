@@ -6,20 +6,26 @@ export const FHIR_JSON = 'application/fhir+json';
 const JSON_FORMATS = new Set(['json', 'application/json', 'application/fhir+json', 'application/json+fhir', 'text/json']);
 const XML_FORMATS = new Set(['xml', 'application/xml', 'application/fhir+xml', 'application/xml+fhir', 'text/xml']);
 
-/** What the client will take back: FHIR JSON (the only format served), or any type at all (for raw Binary). */
+export const FHIR_XML = 'application/fhir+xml';
+
+/** The two FHIR formats this server reads and writes. */
+export type FhirFormat = 'json' | 'xml';
+
+/** What the client will take back: a FHIR format, or any type at all (for raw Binary). */
 export interface Negotiated {
-  /** The client accepts FHIR JSON (explicitly or through a wildcard). */
-  json: boolean;
-  /** The client named FHIR JSON or application/json explicitly (a raw Binary read then answers with the resource). */
-  explicitJson: boolean;
+  /** The FHIR format to answer in; undefined when the client accepts neither. */
+  format: FhirFormat | undefined;
+  /** The client named a FHIR JSON or XML type explicitly (a raw Binary read then answers with the resource). */
+  explicitFhir: boolean;
   /** The client accepts any type (a raw Binary can be sent). */
   any: boolean;
-  /** The client named a FHIR XML type and no JSON: a raw Binary is not what it asked for either. */
-  xmlOnly: boolean;
-  /** The content type to answer JSON with. */
+  /** The content type to answer with. */
   contentType: string;
   accept: string;
 }
+
+/** The XML types that name FHIR XML even for Binary, where application/xml and text/xml are content (a CDA document). */
+const FHIR_XML_TYPES = new Set(['application/fhir+xml', 'application/xml+fhir']);
 
 /** FHIR versions this server speaks, as the fhirVersion media-type parameter names them (http.html#version-parameter). */
 const FHIR_VERSIONS = new Set(['4.0', '4.0.1']);
@@ -27,52 +33,70 @@ const FHIR_VERSIONS = new Set(['4.0', '4.0.1']);
 interface MediaRange {
   type: string;
   fhirVersion: string | undefined;
+  q: number;
 }
 
 function mediaRange(text: string): MediaRange {
   const [type, ...params] = text.split(';');
   let fhirVersion: string | undefined;
+  let q = 1;
   for (const p of params) {
     const [k, v] = p.split('=').map((s) => s.trim());
     if (k.toLowerCase() === 'fhirversion' && v) fhirVersion = v.replace(/^"|"$/g, '');
+    if (k.toLowerCase() === 'q' && v !== undefined && /^[01](\.\d{0,3})?$/.test(v)) q = Number(v);
   }
-  return { type: type.trim().toLowerCase(), fhirVersion };
+  return { type: type.trim().toLowerCase(), fhirVersion, q };
 }
 
 const speaks = (r: MediaRange) => r.fhirVersion === undefined || FHIR_VERSIONS.has(r.fhirVersion);
 
-/** _format wins over Accept, as the specification says. XML is not served: 406. */
+/** The format a media type names: FHIR JSON, FHIR XML, or JSON by default for a wildcard. */
+function formatOf(type: string): FhirFormat | undefined {
+  if (JSON_FORMATS.has(type) || type === '*/*' || type === 'application/*') return 'json';
+  if (XML_FORMATS.has(type)) return 'xml';
+  return undefined;
+}
+
+/** The type to answer with: the FHIR one, unless the client named only the generic one (application/json, application/xml). */
+function answerType(format: FhirFormat, types: string[]): string {
+  if (format === 'json') return types.includes('application/json') && !types.includes(FHIR_JSON) ? 'application/json' : FHIR_JSON;
+  return types.includes('application/xml') && !types.includes(FHIR_XML) ? 'application/xml' : FHIR_XML;
+}
+
+/** _format wins over Accept, as the specification says; in Accept, the highest q first, then the first named. */
 export function negotiate(format: string | undefined, acceptHeader: string | undefined): Negotiated {
   if (format !== undefined) {
     const f = format.split(';')[0].trim().toLowerCase();
-    if (JSON_FORMATS.has(f)) return { json: true, explicitJson: true, any: false, xmlOnly: false, contentType: FHIR_JSON, accept: f };
-    throw new NotAcceptable(`_format "${format}" is not supported: this server answers in FHIR JSON only (_format=json)`);
+    const chosen = JSON_FORMATS.has(f) ? 'json' : XML_FORMATS.has(f) ? 'xml' : undefined;
+    if (!chosen) throw new NotAcceptable(`_format "${format}" is not supported: this server answers in FHIR JSON (_format=json) or FHIR XML (_format=xml)`);
+    return { format: chosen, explicitFhir: true, any: false, contentType: chosen === 'json' ? FHIR_JSON : FHIR_XML, accept: f };
   }
   const accept = (acceptHeader ?? '*/*').trim() || '*/*';
-  const ranges = accept.split(',').map(mediaRange);
-  // a FHIR type for another FHIR version is not one this server can answer with
-  const types = ranges.filter(speaks).map((r) => r.type);
-  const explicitJson = types.some((t) => JSON_FORMATS.has(t));
-  const xmlOnly = !explicitJson && ranges.some((r) => XML_FORMATS.has(r.type)) && !types.some((t) => t === '*/*' || t === 'application/*');
-  const any = types.some((t) => t === '*/*');
-  const wildcardJson = types.some((t) => t === 'application/*');
+  // a FHIR type for another FHIR version is not one this server can answer with; q=0 means "not this"
+  const ranges = accept
+    .split(',')
+    .map(mediaRange)
+    .filter((r) => speaks(r) && r.q > 0);
+  const types = ranges.map((r) => r.type);
+  const ordered = [...ranges].sort((a, b) => b.q - a.q);
+  const chosen = ordered.map((r) => formatOf(r.type)).find((f) => f !== undefined);
   return {
-    json: explicitJson || any || wildcardJson,
-    explicitJson,
+    format: chosen,
+    // A browser names application/xml below text/html: it wants a raw Binary's content, not the resource
+    explicitFhir: types.some((t) => JSON_FORMATS.has(t) || FHIR_XML_TYPES.has(t)) || XML_FORMATS.has(ordered[0]?.type ?? ''),
     any: true,
-    xmlOnly,
-    contentType: types.includes('application/json') && !types.includes(FHIR_JSON) ? 'application/json' : FHIR_JSON,
+    contentType: chosen ? answerType(chosen, types) : FHIR_JSON,
     accept,
   };
 }
 
-export function assertJsonAcceptable(n: Negotiated): void {
-  if (!n.json) throw new NotAcceptable(`Accept "${n.accept}" cannot be served: this server answers in FHIR JSON only (application/fhir+json)`);
+export function assertFhirAcceptable(n: Negotiated): void {
+  if (!n.format) throw new NotAcceptable(`Accept "${n.accept}" cannot be served: this server answers in FHIR JSON (application/fhir+json) or FHIR XML (application/fhir+xml)`);
 }
 
-export type BodyKind = 'json' | 'json-patch' | 'form' | 'raw';
+export type BodyKind = 'json' | 'xml' | 'json-patch' | 'form' | 'raw';
 
-/** Classifies a request body's content type; FHIR XML and other formats are refused with 415. */
+/** Classifies a request body's content type; other formats are refused with 415. */
 export function bodyKind(contentType: string | undefined, rawAllowed: boolean): BodyKind | undefined {
   if (!contentType) return undefined;
   const range = mediaRange(contentType);
@@ -83,12 +107,12 @@ export function bodyKind(contentType: string | undefined, rawAllowed: boolean): 
   if (t === 'application/json-patch+json') return 'json-patch';
   if (JSON_FORMATS.has(t)) return 'json';
   if (t === 'application/x-www-form-urlencoded') return 'form';
+  if (FHIR_XML_TYPES.has(t) || (!rawAllowed && XML_FORMATS.has(t))) return 'xml';
   if (rawAllowed) {
     // raw content is served back with this Content-Type: refused before a byte of the body is read
     const problem = mediaTypeProblem(contentType.trim());
     if (problem) throw new BadRequest(`The Content-Type of the Binary content ${problem}`, 'invalid');
     return 'raw';
   }
-  if (XML_FORMATS.has(t)) throw new UnsupportedMediaType(`Content-Type ${t} is not supported: send FHIR JSON (application/fhir+json)`);
-  throw new UnsupportedMediaType(`Content-Type ${t} is not supported: send FHIR JSON (application/fhir+json)`);
+  throw new UnsupportedMediaType(`Content-Type ${t} is not supported: send FHIR JSON (application/fhir+json) or FHIR XML (application/fhir+xml)`);
 }

@@ -104,8 +104,8 @@ export function capabilityStatement(ctx: InteractionContext): CapabilityStatemen
     software: { name: pkg.name, version: pkg.version },
     implementation: { description: 'FHIR R4 server of the national personal health record', url: ctx.config.baseUrl },
     fhirVersion: '4.0.1',
-    format: ['application/fhir+json', 'json'],
-    patchFormat: ['application/json-patch+json', 'application/fhir+json'],
+    format: ['application/fhir+json', 'json', 'application/fhir+xml', 'xml'],
+    patchFormat: ['application/json-patch+json', 'application/fhir+json', 'application/fhir+xml'],
     rest: [
       {
         mode: 'server',
