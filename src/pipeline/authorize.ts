@@ -5,7 +5,7 @@ import { concerning } from '../audit/refusal';
 import { BadRequest, Forbidden } from '../errors';
 import type { Route } from '../interactions/dispatch';
 import type { FhirRequest } from '../interactions/types';
-import { factsOfResource, peekResource, recordFacts, recordsNaming } from '../store/accessFacts';
+import { factsOfRecordsNaming, factsOfResource, peekResource, recordFacts } from '../store/accessFacts';
 import type { Session, StoreAccess } from '../store/session';
 import type { VersionWrite } from '../store/writeVersions';
 
@@ -51,17 +51,25 @@ function policyContext(setup: PolicySetup, caller: Caller, now: number): PolicyC
   return { now, consentDefaultDays: setup.consentDefaultDays, matrix: setup.matrix, breakGlass: caller.breakGlass };
 }
 
-/** The records the caller may enter before looking at this request: their own, or those whose Consents name them. */
-async function candidateRecords(session: Session, actor: Actor): Promise<string[]> {
+/**
+ * The facts of the records a request names and, unless it is confined to them, of the
+ * records the caller may enter before looking at it (their own, or those whose Consents
+ * name them). `known`: facts already read (the addressed resource's record), used when
+ * they cover them all.
+ */
+async function factsFor(session: Session, actor: Actor, named: string[], confined: boolean, known: Map<string, RecordFacts> | undefined): Promise<Map<string, RecordFacts>> {
+  const of = (ids: string[]) => (known && ids.every((p) => known.has(p)) ? known : recordFacts(session, ids));
+  if (confined) return of(named);
   switch (actor.kind) {
     case 'patient':
-      return [actor.id];
+      return of([...new Set([actor.id, ...named])]);
     case 'related-person':
-      return [actor.patientId];
+      return of([...new Set([actor.patientId, ...named])]);
     case 'practitioner':
-      return recordsNaming(session, actor.id);
+      // the records and their facts in one statement
+      return factsOfRecordsNaming(session, actor.id, named);
     default:
-      return [];
+      return of(named);
   }
 }
 
@@ -80,9 +88,8 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
   }
   // a request confined to the records it names needs the facts of those alone: a
   // professional's other records (hundreds) are loaded only when it may reach them
-  const candidates = (addressed !== undefined || named.length > 0) && !reachesOtherRecords(r, req) ? [] : await candidateRecords(session, actor);
-  const wanted = [...new Set([...candidates, ...named])];
-  const facts = addressed && wanted.every((p) => addressed.facts.has(p)) ? addressed.facts : await recordFacts(session, wanted);
+  const confined = (addressed !== undefined || named.length > 0) && !reachesOtherRecords(r, req);
+  const facts = await factsFor(session, actor, named, confined, addressed?.facts);
   const open: OpenRecord[] = [];
   const pc = policyContext(setup, caller, now);
   const withoutBreakGlass = { ...pc, breakGlass: undefined };

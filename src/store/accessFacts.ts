@@ -46,27 +46,39 @@ export async function practitionerRoles(session: Session, practitionerId: string
   return rows.map((r) => JSON.parse(r.body));
 }
 
-/** The records whose Consents name this practitioner as a provision actor (declared consent, treating physician, block). */
-export async function recordsNaming(session: Session, practitionerId: string): Promise<string[]> {
-  const rows = await session.query<{ compartment: string }>(
-    `SELECT DISTINCT x.compartment FROM idx_reference x
-      WHERE x.resource_type = 'Consent' AND x.param = 'actor' AND x.target_type = 'Practitioner' AND x.target_id = ? AND x.compartment <> ''`,
-    [practitionerId],
-    'access_records_naming',
+/**
+ * The rows of each record's facts: its Patient, Consents and RelatedPersons. Three index
+ * ranges of the primary key (compartment, resource_type) per record, whatever the
+ * number of records: `compartment = ANY(…)` over hundreds of records was planned as a
+ * sequential scan of the whole table.
+ */
+const FACT_ROWS = `r.resource_type IN ('Consent', 'RelatedPerson', 'Patient') AND NOT r.deleted AND (r.resource_type <> 'Patient' OR r.id = r.compartment)`;
+
+/**
+ * The facts of the records whose Consents name this practitioner as a provision actor
+ * (declared consent, treating physician, block), and of `alsoIds`, in one statement.
+ */
+export async function factsOfRecordsNaming(session: Session, practitionerId: string, alsoIds: string[]): Promise<Map<string, RecordFacts>> {
+  const rows = await session.query<FactRow & { record: string }>(
+    `WITH records AS (
+       SELECT x.compartment FROM idx_reference x
+        WHERE x.resource_type = 'Consent' AND x.param = 'actor' AND x.target_type = 'Practitioner' AND x.target_id = ? AND x.compartment <> ''
+       UNION SELECT unnest(?::text[]))
+     SELECT n.compartment AS record, r.resource_type, r.id, r.compartment, r.body::text AS body
+       FROM records n LEFT JOIN resource r ON r.compartment = n.compartment AND ${FACT_ROWS}`,
+    [practitionerId, textArray(alsoIds)],
+    'access_facts_of_records_naming',
   );
-  return rows.map((r) => r.compartment);
+  return foldFacts([...new Set([...rows.map((r) => r.record), ...alsoIds])], rows.filter((r) => r.resource_type !== null));
 }
 
 /** State, general practitioners and Consents of each record (a record that does not exist is closed). */
 export async function recordFacts(session: Session, patientIds: string[]): Promise<Map<string, RecordFacts>> {
-  const out = new Map<string, RecordFacts>();
-  if (patientIds.length === 0) return out;
-  // One array parameter, not one per record: a practitioner's request names every record
-  // their Consents open (hundreds), and a fixed text is parsed and planned once per connection.
-  const rows = await session.query<{ resource_type: string; id: string; compartment: string; body: string }>(
-    `SELECT r.resource_type, r.id, r.compartment, r.body::text AS body FROM resource r
-      WHERE r.compartment = ANY(?::text[]) AND NOT r.deleted
-        AND (r.resource_type IN ('Consent', 'RelatedPerson') OR (r.resource_type = 'Patient' AND r.id = r.compartment))`,
+  if (patientIds.length === 0) return new Map();
+  // One array parameter, not one per record: a fixed text is parsed and planned once per connection.
+  const rows = await session.query<FactRow>(
+    `SELECT r.resource_type, r.id, r.compartment, r.body::text AS body
+       FROM unnest(?::text[]) AS n(compartment) JOIN resource r ON r.compartment = n.compartment AND ${FACT_ROWS}`,
     [textArray(patientIds)],
     'access_record_facts',
   );
@@ -102,8 +114,7 @@ export async function factsOfResource(session: Session, resourceType: string, id
   const rows = await session.query<FactRow & { target: string }>(
     `WITH target AS (SELECT compartment FROM resource WHERE resource_type = ? AND id = ?)
      SELECT t.compartment AS target, r.resource_type, r.id, r.compartment, r.body::text AS body
-       FROM target t LEFT JOIN resource r ON r.compartment = t.compartment AND t.compartment <> '' AND NOT r.deleted
-        AND (r.resource_type IN ('Consent', 'RelatedPerson') OR (r.resource_type = 'Patient' AND r.id = r.compartment))`,
+       FROM target t LEFT JOIN resource r ON r.compartment = t.compartment AND t.compartment <> '' AND ${FACT_ROWS}`,
     [resourceType, id],
     'access_facts_of_resource',
   );
