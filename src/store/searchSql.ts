@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { normalizeString } from '../search/normalize';
 import { dateRange } from '../search/dateRange';
 import type { Clause, ParamClause, ParsedSearch, SearchValue, SortKey } from '../search/parseSearch';
@@ -42,6 +43,17 @@ export const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => '\\' + c);
 export function bind(ctx: SqlContext, value: unknown): string {
   ctx.bindings.push(value);
   return '?';
+}
+
+/**
+ * The name of a prepared statement for a text built from a caller's visibility, so that
+ * PostgreSQL plans it once per connection instead of on every request (the visibility's
+ * sub-plans cost more to plan than to run). Only for texts whose every value is a
+ * parameter: their number is then bounded by the shapes of visibilities and requests (a
+ * connection keeps each one it prepared), never by the values, patients or callers.
+ */
+export function preparedName(prefix: string, text: string): string {
+  return `${prefix}_${crypto.createHash('sha1').update(text).digest('hex')}`;
 }
 
 /** A PostgreSQL text[] literal: every element quoted, `"` and `\\` escaped. */
@@ -338,8 +350,13 @@ function clauseCondition(ctx: SqlContext, clause: Clause, r: string): string {
   }
 }
 
-/** The access constraints on one resource row (alias r) of a known or unknown type, prefixed with AND. */
-export function constraintConditions(ctx: SqlContext, r: string, resourceType: string | undefined): string {
+/**
+ * The access constraints on one resource row (alias r) of a known or unknown type, prefixed
+ * with AND. `directory`: the statement reads only rows outside any record (compartment ''),
+ * so the conditions of the types that cannot be there for this caller are left out (less
+ * for the planner to plan).
+ */
+export function constraintConditions(ctx: SqlContext, r: string, resourceType: string | undefined, { directory = false }: { directory?: boolean } = {}): string {
   const c = ctx.constraints;
   const parts: string[] = [];
   if (c.resourceTypes) {
@@ -352,7 +369,16 @@ export function constraintConditions(ctx: SqlContext, r: string, resourceType: s
       if (c.excludedTypes.includes(resourceType)) parts.push('false');
     } else parts.push(`${r}.resource_type NOT IN (${c.excludedTypes.map(literal).join(', ')})`);
   }
-  if (c.compartments) {
+  /** The types a row may have for this caller when it is known to be outside any record; undefined: any. */
+  let directoryTypes: string[] | undefined;
+  if (c.compartments && directory) {
+    if (!c.compartments.includes('')) {
+      directoryTypes = c.sharedTypes ?? [];
+      if (resourceType !== undefined) {
+        if (!directoryTypes.includes(resourceType)) parts.push('false');
+      } else parts.push(directoryTypes.length ? `${r}.resource_type IN (${directoryTypes.map(literal).join(', ')})` : 'false');
+    }
+  } else if (c.compartments) {
     // one array parameter: a professional's records can be hundreds, and the text stays the same
     const inList = anyOf(ctx, `${r}.compartment`, c.compartments);
     // directory resources (compartment '') stay readable whatever the caller's records
@@ -365,6 +391,8 @@ export function constraintConditions(ctx: SqlContext, r: string, resourceType: s
       : undefined;
     parts.push(shared ? `(${inList} OR ${shared})` : inList);
   }
+  /** Whether rows of this type may reach the conditions below. */
+  const mayBe = (type: string) => (resourceType === undefined || resourceType === type) && (!directoryTypes || directoryTypes.includes(type));
   const labels = c.excludedSecurityLabels ?? [];
   const plain = labels.filter((l) => !l.exceptAuthors?.length && !l.exceptCompartments?.length);
   if (plain.length) parts.push(`NOT ${labelExists(ctx, r, plain)}`);
@@ -381,22 +409,22 @@ export function constraintConditions(ctx: SqlContext, r: string, resourceType: s
     parts.push(`NOT (${labelled} AND NOT (${exceptions.join(' OR ')}))`);
   }
   for (const req of c.requiredTokens ?? []) {
-    if (resourceType !== undefined && resourceType !== req.resourceType) continue;
+    if (!mayBe(req.resourceType)) continue;
     const s = alias(ctx, 's');
     const allowed = rowProbe(`idx_token ${s} WHERE ${ownerJoin(s, r)} AND ${s}.param = ${literal(req.param)} AND ${codesCondition(ctx, s, req.codes)}`);
     parts.push(resourceType !== undefined ? allowed : `(${r}.resource_type <> ${literal(req.resourceType)} OR ${allowed})`);
   }
   for (const ex of c.excludedTokens ?? []) {
-    if (resourceType !== undefined && resourceType !== ex.resourceType) continue;
+    if (!mayBe(ex.resourceType)) continue;
     const s = alias(ctx, 's');
     const hidden = rowProbe(`idx_token ${s} WHERE ${ownerJoin(s, r)} AND ${s}.param = ${literal(ex.param)} AND ${codesCondition(ctx, s, ex.codes)}`);
     parts.push(resourceType !== undefined ? `NOT ${hidden}` : `(${r}.resource_type <> ${literal(ex.resourceType)} OR NOT ${hidden})`);
   }
-  if (c.readableDocuments && (resourceType === undefined || resourceType === 'DocumentReference')) {
+  if (c.readableDocuments && mayBe('DocumentReference')) {
     const readable = c.readableDocuments.length ? `(${c.readableDocuments.map((rule) => documentRuleCondition(ctx, r, rule)).join(' OR ')})` : 'false';
     parts.push(resourceType !== undefined ? readable : `(${r}.resource_type <> 'DocumentReference' OR ${readable})`);
   }
-  if (c.binaryFollowsDocument && (resourceType === undefined || resourceType === 'Binary')) {
+  if (c.binaryFollowsDocument && mayBe('Binary')) {
     const follows = binaryFollowsDocument(ctx, r);
     parts.push(resourceType !== undefined ? follows : `(${r}.resource_type <> 'Binary' OR ${follows})`);
   }
