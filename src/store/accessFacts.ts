@@ -145,6 +145,77 @@ export async function actorResources(session: Session, resourceType: string, id:
   };
 }
 
+/** What a request needs of its records before the policy decides, when it can say so from its URL alone. */
+export interface FactsWanted {
+  /** The resource a request addresses: its record and that record's facts. */
+  addressed?: { resourceType: string; id: string };
+  /** Records a request names: their facts. */
+  records?: string[];
+}
+
+/** The facts read with the actor, for `authorize` (which reads them itself when absent). */
+export interface FactsRead {
+  addressed?: { resourceType: string; id: string; compartment: string | undefined; facts: Map<string, RecordFacts> };
+  records?: Map<string, RecordFacts>;
+}
+
+/**
+ * `actorResources` and the facts a request names in one statement: the actor's resource,
+ * a practitioner's roles, then the addressed resource's record and its facts, or the
+ * facts of the named records. One round trip instead of two on every request that
+ * addresses a record; the facts are read as fresh as when read apart (no cache).
+ */
+export async function actorResourcesWithFacts(
+  session: Session,
+  resourceType: string,
+  id: string,
+  wanted: FactsWanted,
+): Promise<{ actor: StoredResource | undefined; roles: Record<string, any>[]; facts: FactsRead }> {
+  type Row = { part: string; resource_type: string | null; id: string | null; compartment: string | null; deleted: boolean | null; body: string | null; target: string | null };
+  const actorParts = `SELECT 'actor' AS part, r.resource_type, r.id, r.compartment, r.deleted, r.body::text AS body, NULL::text AS target FROM resource r WHERE r.resource_type = ? AND r.id = ?
+     UNION ALL
+     SELECT 'role', r.resource_type, r.id, r.compartment, r.deleted, r.body::text, NULL FROM resource r
+      WHERE ? = 'Practitioner' AND r.resource_type = 'PractitionerRole' AND NOT r.deleted
+        AND (r.compartment, r.resource_type, r.id) IN (SELECT x.compartment, x.resource_type, x.resource_id FROM idx_reference x
+              WHERE x.resource_type = 'PractitionerRole' AND x.param = 'practitioner' AND x.target_type = 'Practitioner' AND x.target_id = ?)`;
+  const actorBindings = [resourceType, id, resourceType, id];
+  let rows: Row[];
+  if (wanted.addressed) {
+    rows = await session.query<Row>(
+      `WITH target AS (SELECT compartment FROM resource WHERE resource_type = ? AND id = ?)
+       ${actorParts}
+       UNION ALL
+       SELECT 'facts', r.resource_type, r.id, r.compartment, r.deleted, r.body::text, t.compartment
+         FROM target t LEFT JOIN resource r ON r.compartment = t.compartment AND t.compartment <> '' AND ${FACT_ROWS}`,
+      [wanted.addressed.resourceType, wanted.addressed.id, ...actorBindings],
+      'access_actor_addressed',
+    );
+  } else {
+    rows = await session.query<Row>(
+      `${actorParts}
+       UNION ALL
+       SELECT 'facts', r.resource_type, r.id, r.compartment, r.deleted, r.body::text, NULL
+         FROM unnest(?::text[]) AS n(compartment) JOIN resource r ON r.compartment = n.compartment AND ${FACT_ROWS}`,
+      [...actorBindings, textArray(wanted.records ?? [])],
+      'access_actor_records',
+    );
+  }
+  const own = rows.find((r) => r.part === 'actor');
+  const roles = rows.filter((r) => r.part === 'role' && resourceType === 'Practitioner').map((r) => JSON.parse(r.body!));
+  const factRows = rows.filter((r) => r.part === 'facts');
+  const withResource = factRows.filter((r): r is Row & FactRow => r.resource_type !== null);
+  let facts: FactsRead;
+  if (wanted.addressed) {
+    const compartment = factRows[0]?.target ?? undefined;
+    facts = { addressed: { ...wanted.addressed, compartment, facts: compartment ? foldFacts([compartment], withResource) : new Map() } };
+  } else facts = { records: foldFacts(wanted.records ?? [], withResource) };
+  return {
+    actor: own ? { resourceType, id, deleted: Boolean(own.deleted), resource: own.body ? JSON.parse(own.body) : null } : undefined,
+    roles,
+    facts,
+  };
+}
+
 /**
  * The current Practitioners carrying this national identifier (idNatPS, e.g. `8` + RPPS),
  * found through the search index: a client certificate names the professional by it.
