@@ -73,7 +73,9 @@ export async function factsOfRecordsNaming(session: Session, practitionerId: str
 }
 
 /** State, general practitioners and Consents of each record (a record that does not exist is closed). */
-export async function recordFacts(session: Session, patientIds: string[]): Promise<Map<string, RecordFacts>> {
+export async function recordFacts(session: Session, ids: string[]): Promise<Map<string, RecordFacts>> {
+  // each record once: the join would return its rows once per occurrence
+  const patientIds = [...new Set(ids)];
   if (patientIds.length === 0) return new Map();
   // One array parameter, not one per record: a fixed text is parsed and planned once per connection.
   const rows = await session.query<FactRow>(
@@ -196,7 +198,7 @@ export async function actorResourcesWithFacts(
        UNION ALL
        SELECT 'facts', r.resource_type, r.id, r.compartment, r.deleted, r.body::text, NULL
          FROM unnest(?::text[]) AS n(compartment) JOIN resource r ON r.compartment = n.compartment AND ${FACT_ROWS}`,
-      [...actorBindings, textArray(wanted.records ?? [])],
+      [...actorBindings, textArray([...new Set(wanted.records ?? [])])],
       'access_actor_records',
     );
   }
