@@ -81,9 +81,9 @@ export async function everythingRows(session: Session, q: EverythingQuery, page?
      UNION ALL SELECT 'match', compartment, resource_type, id, body, ord FROM page
      UNION ALL SELECT 'include', '', resource_type, id, body, NULL FROM refs`;
   // The visibility of a statement over every type is long to plan (one sub-plan per rule and
-  // type: 5 to 15 ms, more than it runs). Every value is a parameter (the patient, the
-  // records, the labels, the page), so the text depends only on the shape of the caller's
-  // visibility and of the request: prepared, and reused by every patient and caller of that shape.
+  // type). Every value is a parameter (the patient, the records, the labels, the page), so
+  // the text depends only on the shape of the caller's visibility and of the request:
+  // prepared, and reused by every patient and caller of that shape (preparedName).
   const rows = await session.query<{ kind: string; compartment: string | null; resource_type: string | null; id: string | null; body: string | null; ord: number | string | null }>(
     text,
     sql.bindings,

@@ -46,9 +46,10 @@ export function bind(ctx: SqlContext, value: unknown): string {
 }
 
 /**
- * The name of a prepared statement for a text built from a caller's visibility, so that
- * PostgreSQL plans it once per connection instead of on every request (the visibility's
- * sub-plans cost more to plan than to run). Only for texts whose every value is a
+ * The name of a prepared statement for a text built from a caller's visibility: parsed
+ * once per connection, and planned once when PostgreSQL settles on a generic plan (after
+ * five executions, if it estimates it no dearer than the custom ones); a visibility's
+ * sub-plans can cost more to plan than to run. Only for texts whose every value is a
  * parameter: their number is then bounded by the shapes of visibilities and requests (a
  * connection keeps each one it prepared), never by the values, patients or callers.
  */
