@@ -11,9 +11,10 @@ import type { Route } from '../interactions/dispatch';
 import type { FhirRequest, InteractionContext } from '../interactions/types';
 import { OPERATIONS } from '../operations/registry';
 import { INTERNAL_ACCESS, Session, StoreAccess } from '../store/session';
+import type { FactsRead } from '../store/accessFacts';
 import type { Visibility } from '../store/visibility';
-import { authorize, PolicySetup } from './authorize';
-import { CERTIFICATE_ISSUER, certificateClaims, resolveActor } from './resolveActor';
+import { authorize, factsWanted, PolicySetup } from './authorize';
+import { CERTIFICATE_ISSUER, certificateClaims, resolveActorWithFacts } from './resolveActor';
 
 /** Who the audit trail names: the actor's resource and name, their professions, the token, the client's address, break-glass. */
 export function auditAgentOf(actor: Actor, issuer: string, req: FhirRequest): AuditAgent {
@@ -129,25 +130,28 @@ export async function authenticate(ctx: InteractionContext, auth: AuthSetup, r: 
   const certificate = connection ? identifyClientCertificate(connection) : undefined;
   // the facts that establish who the caller is are read for no caller
   const facts = new Session(ctx.db.knex, INTERNAL_ACCESS);
-  let actor: Actor;
+  let resolved: { actor: Actor; facts?: FactsRead };
   let caller: string;
+  // the records the request addresses are read with the actor: one statement
+  const wanted = factsWanted(r, req);
   if (certificate && req.headers.authorization === undefined) {
     const refusal = crossSiteCertificateRefusal(req.headers);
     if (refusal) throw new Unauthorized(refusal, false);
     const claims = await certificateClaims(facts, certificate);
     caller = `certificate ${claims.subject}`;
-    actor = await resolveActor(facts, claims, Date.now(), 'certificate');
+    resolved = await resolveActorWithFacts(facts, claims, Date.now(), 'certificate', wanted);
   } else {
     const claims = await verifyBearer(req.headers.authorization, auth.issuers, { baseUrl: ctx.config.baseUrl, clockSkewSeconds: ctx.config.clockSkewSeconds });
     caller = `${claims.issuer} ${claims.subject}`;
     // the unrestricted test client (refused in production) is not audited: docs/decisions/009-audit.md
     if (claims.testClient) return { ...INTERNAL_ACCESS, caller };
-    actor = await resolveActor(facts, claims, Date.now());
+    resolved = await resolveActorWithFacts(facts, claims, Date.now(), 'token', wanted);
   }
+  const { actor } = resolved;
   const auditAgent = auditAgentOf(actor, certificate ? CERTIFICATE_ISSUER : (caller.split(' ')[0] ?? ''), req);
   let access: StoreAccess;
   try {
-    access = await authorize(facts, auth.policy, { actor, breakGlass: req.headers['x-break-glass'] }, r, req);
+    access = await authorize(facts, auth.policy, { actor, breakGlass: req.headers['x-break-glass'], facts: resolved.facts }, r, req);
   } catch (e) {
     // a record closed to the caller is refused before the request runs, and audited as such
     await auditFailure(ctx, { ...INTERNAL_ACCESS, auditAgent }, r, req, e);

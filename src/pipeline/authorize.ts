@@ -5,7 +5,7 @@ import { concerning } from '../audit/refusal';
 import { BadRequest, Forbidden } from '../errors';
 import type { Route } from '../interactions/dispatch';
 import type { FhirRequest } from '../interactions/types';
-import { factsOfResource, peekResource, recordFacts, recordsNaming } from '../store/accessFacts';
+import { FactsRead, FactsWanted, factsOfRecordsNaming, factsOfResource, peekResource, recordFacts } from '../store/accessFacts';
 import type { Session, StoreAccess } from '../store/session';
 import type { VersionWrite } from '../store/writeVersions';
 
@@ -19,6 +19,8 @@ export interface Caller {
   actor: Actor;
   /** The X-Break-Glass reason, when sent. */
   breakGlass?: string;
+  /** Facts of the request's records already read with the actor (`factsWanted`); read here when absent. */
+  facts?: FactsRead;
 }
 
 const PATIENT_REF = /^(?:.*\/)?Patient\/([A-Za-z0-9\-.]{1,64})$/;
@@ -47,21 +49,40 @@ export function namedRecords(r: Route, req: FhirRequest): string[] {
   return [];
 }
 
+/**
+ * What `authorize` will read of a person's records for this request, as far as the URL
+ * says: the addressed resource's record, or the records it names. Read with the actor
+ * (one statement fewer); undefined when the request names none.
+ */
+export function factsWanted(r: Route, req: FhirRequest): FactsWanted | undefined {
+  if (r.resourceType && r.resourceType !== 'Patient' && r.id) return { addressed: { resourceType: r.resourceType, id: r.id } };
+  const records = namedRecords(r, req);
+  return records.length ? { records } : undefined;
+}
+
 function policyContext(setup: PolicySetup, caller: Caller, now: number): PolicyContext {
   return { now, consentDefaultDays: setup.consentDefaultDays, matrix: setup.matrix, breakGlass: caller.breakGlass };
 }
 
-/** The records the caller may enter before looking at this request: their own, or those whose Consents name them. */
-async function candidateRecords(session: Session, actor: Actor): Promise<string[]> {
+/**
+ * The facts of the records a request names and, unless it is confined to them, of the
+ * records the caller may enter before looking at it (their own, or those whose Consents
+ * name them). `known`: facts already read (the addressed resource's record), used when
+ * they cover them all.
+ */
+async function factsFor(session: Session, actor: Actor, named: string[], confined: boolean, known: Map<string, RecordFacts> | undefined): Promise<Map<string, RecordFacts>> {
+  const of = (ids: string[]) => (known && ids.every((p) => known.has(p)) ? known : recordFacts(session, ids));
+  if (confined) return of(named);
   switch (actor.kind) {
     case 'patient':
-      return [actor.id];
+      return of([...new Set([actor.id, ...named])]);
     case 'related-person':
-      return [actor.patientId];
+      return of([...new Set([actor.patientId, ...named])]);
     case 'practitioner':
-      return recordsNaming(session, actor.id);
+      // the records and their facts in one statement
+      return factsOfRecordsNaming(session, actor.id, named);
     default:
-      return [];
+      return of(named);
   }
 }
 
@@ -73,16 +94,21 @@ async function candidateRecords(session: Session, actor: Actor): Promise<string[
 export async function authorize(session: Session, setup: PolicySetup, caller: Caller, r: Route, req: FhirRequest, now = Date.now()): Promise<StoreAccess> {
   const { actor } = caller;
   // a request addressing one resource learns its record and that record's facts in one statement
-  const addressed = actor.kind !== 'admin' && actor.kind !== 'device' && r.resourceType && r.resourceType !== 'Patient' && r.id ? await factsOfResource(session, r.resourceType, r.id) : undefined;
+  const read = caller.facts;
+  const addressed =
+    actor.kind !== 'admin' && actor.kind !== 'device' && r.resourceType && r.resourceType !== 'Patient' && r.id
+      ? read?.addressed && read.addressed.resourceType === r.resourceType && read.addressed.id === r.id
+        ? read.addressed
+        : await factsOfResource(session, r.resourceType, r.id)
+      : undefined;
   const named = actor.kind === 'admin' || actor.kind === 'device' ? [] : addressed ? (addressed.compartment ? [addressed.compartment] : []) : namedRecords(r, req);
   if (caller.breakGlass !== undefined && named.length === 0) {
     throw new BadRequest('X-Break-Glass applies to one patient record: address the record (Patient/[id], its resources, or a search naming the patient)');
   }
   // a request confined to the records it names needs the facts of those alone: a
   // professional's other records (hundreds) are loaded only when it may reach them
-  const candidates = (addressed !== undefined || named.length > 0) && !reachesOtherRecords(r, req) ? [] : await candidateRecords(session, actor);
-  const wanted = [...new Set([...candidates, ...named])];
-  const facts = addressed && wanted.every((p) => addressed.facts.has(p)) ? addressed.facts : await recordFacts(session, wanted);
+  const confined = (addressed !== undefined || named.length > 0) && !reachesOtherRecords(r, req);
+  const facts = await factsFor(session, actor, named, confined, addressed?.facts ?? read?.records);
   const open: OpenRecord[] = [];
   const pc = policyContext(setup, caller, now);
   const withoutBreakGlass = { ...pc, breakGlass: undefined };

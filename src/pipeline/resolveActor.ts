@@ -4,7 +4,7 @@ import { parseScopes } from '../access/authn/scopes';
 import { relative } from '../access/policy/recordFacts';
 import { Unauthorized } from '../errors';
 import { SYSTEMS } from '../validation/domain/identifiers';
-import { actorResources, practitionersByIdNatPs } from '../store/accessFacts';
+import { actorResources, actorResourcesWithFacts, FactsRead, FactsWanted, practitionersByIdNatPs, StoredResource } from '../store/accessFacts';
 import type { Session } from '../store/session';
 
 const firstCoding = (concept: any): Coding | undefined => {
@@ -50,14 +50,44 @@ function actingRole(role: Record<string, any>): ActingRole {
  * token names (it must be theirs and active) or in all their active roles.
  */
 export async function resolveActor(session: Session, claims: TokenClaims, now: number, authenticatedBy: Actor['authenticatedBy'] = 'token'): Promise<Actor> {
+  return (await resolveActorWithFacts(session, claims, now, authenticatedBy)).actor;
+}
+
+/** The types of actor whose access depends on the records' facts (a patient, a representative, a professional). */
+const PEOPLE = ['Patient', 'RelatedPerson', 'Practitioner'];
+
+/**
+ * `resolveActor`, reading in the same statement the facts `wanted` of the records a request
+ * addresses (for a person: systems and administrators are not decided on them).
+ */
+export async function resolveActorWithFacts(
+  session: Session,
+  claims: TokenClaims,
+  now: number,
+  authenticatedBy: Actor['authenticatedBy'] = 'token',
+  wanted?: FactsWanted,
+): Promise<{ actor: Actor; facts?: FactsRead }> {
   const base = { subject: claims.subject, scopes: claims.scopes, authenticatedBy };
   if (!claims.fhirUser) {
-    if (claims.rawScopes.includes('admin')) return { ...base, kind: 'admin' };
+    if (claims.rawScopes.includes('admin')) return { actor: { ...base, kind: 'admin' } };
     throw new Unauthorized('The token names no fhirUser and carries no admin scope: it identifies nobody this server knows');
   }
   const [type, id] = relative(claims.fhirUser).split('/');
-  // the actor's resource and, for a practitioner, their roles: one statement
-  const found = type && id ? await actorResources(session, type, id) : undefined;
+  // the actor's resource and, for a practitioner, their roles: one statement (with the facts of the request's records)
+  const withFacts = wanted && PEOPLE.includes(type);
+  const found = type && id ? await (withFacts ? actorResourcesWithFacts(session, type, id, wanted) : actorResources(session, type, id)) : undefined;
+  const facts = found && 'facts' in found ? (found.facts as FactsRead) : undefined;
+  return { actor: actorOf(found, claims, type, id, base, now), facts };
+}
+
+function actorOf(
+  found: { actor: StoredResource | undefined; roles: Record<string, any>[] } | undefined,
+  claims: TokenClaims,
+  type: string,
+  id: string,
+  base: { subject: string; scopes: TokenClaims['scopes']; authenticatedBy: Actor['authenticatedBy'] },
+  now: number,
+): Actor {
   const stored = found?.actor;
   if (!stored || stored.deleted || !stored.resource) throw new Unauthorized(`The token's fhirUser ${claims.fhirUser} is not known to this server`);
   const resource = stored.resource;

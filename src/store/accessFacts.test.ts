@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { startTarget, Target } from '../../conformance/harness';
 import { newVersion } from '../interactions/common';
 import { INTERNAL_ACCESS, Session } from './session';
-import { actorResources, factsOfResource, recordFacts } from './accessFacts';
+import { actorResources, actorResourcesWithFacts, factsOfRecordsNaming, factsOfResource, recordFacts } from './accessFacts';
 import { textArray } from './searchSql';
 import { executeWrites } from './writeVersions';
 
@@ -85,4 +85,62 @@ describe('factsOfResource and actorResources (one statement each)', () => {
     expect((await actorResources(session, 'Patient', patient.id)).roles).toEqual([]);
     expect(await actorResources(session, 'Practitioner', 'nobody')).toEqual({ actor: undefined, roles: [] });
   });
+
+  it('gives the actor with the facts of the addressed resource, or of the named records, as the separate statements do', async () => {
+    const practitioner = await post({ resourceType: 'Practitioner', name: [{ family: 'p' }] });
+    const role = await post({ resourceType: 'PractitionerRole', practitioner: { reference: `Practitioner/${practitioner.id}` } });
+    const patient = await post({ resourceType: 'Patient', active: true });
+    const doc = await post({ resourceType: 'DocumentReference', status: 'current', subject: { reference: `Patient/${patient.id}` }, content: [{ attachment: { contentType: 'text/plain' } }] });
+    const organization = await post({ resourceType: 'Organization', name: 'o' });
+
+    const addressed = await actorResourcesWithFacts(session, 'Practitioner', practitioner.id, { addressed: { resourceType: 'DocumentReference', id: doc.id } });
+    expect(addressed.actor?.resource?.id).toBe(practitioner.id);
+    expect(addressed.roles.map((r) => r.id)).toEqual([role.id]);
+    const alone = await factsOfResource(session, 'DocumentReference', doc.id);
+    expect(addressed.facts.addressed).toEqual({ resourceType: 'DocumentReference', id: doc.id, ...alone });
+
+    const shared = await actorResourcesWithFacts(session, 'Practitioner', practitioner.id, { addressed: { resourceType: 'Organization', id: organization.id } });
+    expect(shared.facts.addressed).toMatchObject({ compartment: '', facts: new Map() });
+    const unknown = await actorResourcesWithFacts(session, 'Patient', patient.id, { addressed: { resourceType: 'DocumentReference', id: 'no-such-document' } });
+    expect(unknown.actor?.resource?.id).toBe(patient.id);
+    expect(unknown.facts.addressed).toMatchObject({ compartment: undefined, facts: new Map() });
+
+    const named = await actorResourcesWithFacts(session, 'Patient', patient.id, { records: [patient.id, patient.id, 'no-such-record'] });
+    expect(named.roles).toEqual([]);
+    expect(named.facts.records).toEqual(await recordFacts(session, [patient.id, 'no-such-record']));
+    expect(named.facts.records!.get(patient.id)).toMatchObject({ state: 'active' });
+  });
 });
+
+describe('factsOfRecordsNaming', () => {
+  it("gives the facts of the records whose Consents name the practitioner, and of the other records asked for", async () => {
+    const post = async (resource: Record<string, unknown>) => {
+      const id = crypto.randomUUID();
+      await executeWrites(t.running!.ctx.db.knex, [newVersion(t.running!.ctx, resource, { id, versionId: 1, lastUpdated: new Date().toISOString(), method: 'POST' })]);
+      return { id };
+    };
+    const me = `gp-${crypto.randomUUID()}`;
+    const consent = (patientId: string, actor: string) => ({
+      resourceType: 'Consent',
+      status: 'active',
+      scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
+      category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
+      patient: { reference: `Patient/${patientId}` },
+      performer: [{ reference: `Practitioner/${actor}` }],
+      provision: { type: 'permit', actor: [{ role: { coding: [{ code: 'IRCP' }] }, reference: { reference: `Practitioner/${actor}` } }] },
+    });
+    const mine = await post({ resourceType: 'Patient', active: true });
+    await post(consent(mine.id, me));
+    await post(consent(mine.id, 'someone-else'));
+    const other = await post({ resourceType: 'Patient', active: true });
+    await post(consent(other.id, 'someone-else'));
+    const asked = await post({ resourceType: 'Patient', active: false });
+
+    const facts = await factsOfRecordsNaming(session, me, [asked.id, 'no-such-record']);
+    expect([...facts.keys()].sort()).toEqual([mine.id, asked.id, 'no-such-record'].sort());
+    expect(facts).toEqual(await recordFacts(session, [mine.id, asked.id, 'no-such-record']));
+    expect(facts.get(mine.id)!.consents).toHaveLength(2);
+    expect((await factsOfRecordsNaming(session, me, [])).size).toBe(1);
+  });
+});
+

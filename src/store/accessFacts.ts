@@ -46,27 +46,49 @@ export async function practitionerRoles(session: Session, practitionerId: string
   return rows.map((r) => JSON.parse(r.body));
 }
 
-/** The records whose Consents name this practitioner as a provision actor (declared consent, treating physician, block). */
-export async function recordsNaming(session: Session, practitionerId: string): Promise<string[]> {
-  const rows = await session.query<{ compartment: string }>(
-    `SELECT DISTINCT x.compartment FROM idx_reference x
-      WHERE x.resource_type = 'Consent' AND x.param = 'actor' AND x.target_type = 'Practitioner' AND x.target_id = ? AND x.compartment <> ''`,
-    [practitionerId],
-    'access_records_naming',
+/**
+ * The record's notification-preference Basic (decision 009), read with the facts: the
+ * audit writer needs it for every notice, and this statement runs anyway. A literal (no
+ * binding), so that the statements keep their one text each.
+ */
+const PREFERENCE_ROW = `(r.resource_type = 'Basic' AND EXISTS (SELECT 1 FROM json_array_elements(CASE WHEN json_typeof(r.body -> 'code' -> 'coding') = 'array' THEN r.body -> 'code' -> 'coding' ELSE '[]'::json END) pc
+      WHERE pc ->> 'system' = 'https://fhir.dmp.esante.example/CodeSystem/dmp-notification' AND pc ->> 'code' = 'notification-preference'))`;
+
+/**
+ * The rows of each record's facts: its Patient, Consents, RelatedPersons and notification preference.
+ * Index ranges of the primary key (compartment, resource_type) per record, whatever the
+ * number of records: `compartment = ANY(…)` over hundreds of records was planned as a
+ * sequential scan of the whole table.
+ */
+const FACT_ROWS = `NOT r.deleted AND (r.resource_type IN ('Consent', 'RelatedPerson') OR (r.resource_type = 'Patient' AND r.id = r.compartment) OR ${PREFERENCE_ROW})`;
+
+/**
+ * The facts of the records whose Consents name this practitioner as a provision actor
+ * (declared consent, treating physician, block), and of `alsoIds`, in one statement.
+ */
+export async function factsOfRecordsNaming(session: Session, practitionerId: string, alsoIds: string[]): Promise<Map<string, RecordFacts>> {
+  const rows = await session.query<FactRow & { record: string }>(
+    `WITH records AS (
+       SELECT x.compartment FROM idx_reference x
+        WHERE x.resource_type = 'Consent' AND x.param = 'actor' AND x.target_type = 'Practitioner' AND x.target_id = ? AND x.compartment <> ''
+       UNION SELECT unnest(?::text[]))
+     SELECT n.compartment AS record, r.resource_type, r.id, r.compartment, r.body::text AS body
+       FROM records n LEFT JOIN resource r ON r.compartment = n.compartment AND ${FACT_ROWS}`,
+    [practitionerId, textArray(alsoIds)],
+    'access_facts_of_records_naming',
   );
-  return rows.map((r) => r.compartment);
+  return foldFacts([...new Set([...rows.map((r) => r.record), ...alsoIds])], rows.filter((r) => r.resource_type !== null));
 }
 
 /** State, general practitioners and Consents of each record (a record that does not exist is closed). */
-export async function recordFacts(session: Session, patientIds: string[]): Promise<Map<string, RecordFacts>> {
-  const out = new Map<string, RecordFacts>();
-  if (patientIds.length === 0) return out;
-  // One array parameter, not one per record: a practitioner's request names every record
-  // their Consents open (hundreds), and a fixed text is parsed and planned once per connection.
-  const rows = await session.query<{ resource_type: string; id: string; compartment: string; body: string }>(
-    `SELECT r.resource_type, r.id, r.compartment, r.body::text AS body FROM resource r
-      WHERE r.compartment = ANY(?::text[]) AND NOT r.deleted
-        AND (r.resource_type IN ('Consent', 'RelatedPerson') OR (r.resource_type = 'Patient' AND r.id = r.compartment) OR ${PREFERENCE_ROW})`,
+export async function recordFacts(session: Session, ids: string[]): Promise<Map<string, RecordFacts>> {
+  // each record once: the join would return its rows once per occurrence
+  const patientIds = [...new Set(ids)];
+  if (patientIds.length === 0) return new Map();
+  // One array parameter, not one per record: a fixed text is parsed and planned once per connection.
+  const rows = await session.query<FactRow>(
+    `SELECT r.resource_type, r.id, r.compartment, r.body::text AS body
+       FROM unnest(?::text[]) AS n(compartment) JOIN resource r ON r.compartment = n.compartment AND ${FACT_ROWS}`,
     [textArray(patientIds)],
     'access_record_facts',
   );
@@ -75,13 +97,6 @@ export async function recordFacts(session: Session, patientIds: string[]): Promi
 
 type FactRow = { resource_type: string; id: string; compartment: string; body: string };
 
-/**
- * The record's notification-preference Basic (decision 009), read with the facts: the
- * audit writer needs it for every notice, and this statement runs anyway. A literal (no
- * binding), so that the statements keep their one text each.
- */
-const PREFERENCE_ROW = `(r.resource_type = 'Basic' AND EXISTS (SELECT 1 FROM json_array_elements(CASE WHEN json_typeof(r.body -> 'code' -> 'coding') = 'array' THEN r.body -> 'code' -> 'coding' ELSE '[]'::json END) pc
-      WHERE pc ->> 'system' = 'https://fhir.dmp.esante.example/CodeSystem/dmp-notification' AND pc ->> 'code' = 'notification-preference'))`;
 
 /** The facts of each record from its Patient, Consent and RelatedPerson rows. */
 function foldFacts(patientIds: string[], rows: FactRow[]): Map<string, RecordFacts> {
@@ -114,8 +129,7 @@ export async function factsOfResource(session: Session, resourceType: string, id
   const rows = await session.query<FactRow & { target: string }>(
     `WITH target AS (SELECT compartment FROM resource WHERE resource_type = ? AND id = ?)
      SELECT t.compartment AS target, r.resource_type, r.id, r.compartment, r.body::text AS body
-       FROM target t LEFT JOIN resource r ON r.compartment = t.compartment AND t.compartment <> '' AND NOT r.deleted
-        AND (r.resource_type IN ('Consent', 'RelatedPerson') OR (r.resource_type = 'Patient' AND r.id = r.compartment) OR ${PREFERENCE_ROW})`,
+       FROM target t LEFT JOIN resource r ON r.compartment = t.compartment AND t.compartment <> '' AND ${FACT_ROWS}`,
     [resourceType, id],
     'access_facts_of_resource',
   );
@@ -143,6 +157,77 @@ export async function actorResources(session: Session, resourceType: string, id:
   return {
     actor: own ? { resourceType, id, deleted: own.deleted, resource: own.body ? JSON.parse(own.body) : null } : undefined,
     roles: rows.filter((r) => r.resource_type === 'PractitionerRole' && resourceType === 'Practitioner').map((r) => JSON.parse(r.body!)),
+  };
+}
+
+/** What a request needs of its records before the policy decides, when it can say so from its URL alone. */
+export interface FactsWanted {
+  /** The resource a request addresses: its record and that record's facts. */
+  addressed?: { resourceType: string; id: string };
+  /** Records a request names: their facts. */
+  records?: string[];
+}
+
+/** The facts read with the actor, for `authorize` (which reads them itself when absent). */
+export interface FactsRead {
+  addressed?: { resourceType: string; id: string; compartment: string | undefined; facts: Map<string, RecordFacts> };
+  records?: Map<string, RecordFacts>;
+}
+
+/**
+ * `actorResources` and the facts a request names in one statement: the actor's resource,
+ * a practitioner's roles, then the addressed resource's record and its facts, or the
+ * facts of the named records. One round trip instead of two on every request that
+ * addresses a record; the facts are read as fresh as when read apart (no cache).
+ */
+export async function actorResourcesWithFacts(
+  session: Session,
+  resourceType: string,
+  id: string,
+  wanted: FactsWanted,
+): Promise<{ actor: StoredResource | undefined; roles: Record<string, any>[]; facts: FactsRead }> {
+  type Row = { part: string; resource_type: string | null; id: string | null; compartment: string | null; deleted: boolean | null; body: string | null; target: string | null };
+  const actorParts = `SELECT 'actor' AS part, r.resource_type, r.id, r.compartment, r.deleted, r.body::text AS body, NULL::text AS target FROM resource r WHERE r.resource_type = ? AND r.id = ?
+     UNION ALL
+     SELECT 'role', r.resource_type, r.id, r.compartment, r.deleted, r.body::text, NULL FROM resource r
+      WHERE ? = 'Practitioner' AND r.resource_type = 'PractitionerRole' AND NOT r.deleted
+        AND (r.compartment, r.resource_type, r.id) IN (SELECT x.compartment, x.resource_type, x.resource_id FROM idx_reference x
+              WHERE x.resource_type = 'PractitionerRole' AND x.param = 'practitioner' AND x.target_type = 'Practitioner' AND x.target_id = ?)`;
+  const actorBindings = [resourceType, id, resourceType, id];
+  let rows: Row[];
+  if (wanted.addressed) {
+    rows = await session.query<Row>(
+      `WITH target AS (SELECT compartment FROM resource WHERE resource_type = ? AND id = ?)
+       ${actorParts}
+       UNION ALL
+       SELECT 'facts', r.resource_type, r.id, r.compartment, r.deleted, r.body::text, t.compartment
+         FROM target t LEFT JOIN resource r ON r.compartment = t.compartment AND t.compartment <> '' AND ${FACT_ROWS}`,
+      [wanted.addressed.resourceType, wanted.addressed.id, ...actorBindings],
+      'access_actor_addressed',
+    );
+  } else {
+    rows = await session.query<Row>(
+      `${actorParts}
+       UNION ALL
+       SELECT 'facts', r.resource_type, r.id, r.compartment, r.deleted, r.body::text, NULL
+         FROM unnest(?::text[]) AS n(compartment) JOIN resource r ON r.compartment = n.compartment AND ${FACT_ROWS}`,
+      [...actorBindings, textArray([...new Set(wanted.records ?? [])])],
+      'access_actor_records',
+    );
+  }
+  const own = rows.find((r) => r.part === 'actor');
+  const roles = rows.filter((r) => r.part === 'role' && resourceType === 'Practitioner').map((r) => JSON.parse(r.body!));
+  const factRows = rows.filter((r) => r.part === 'facts');
+  const withResource = factRows.filter((r): r is Row & FactRow => r.resource_type !== null);
+  let facts: FactsRead;
+  if (wanted.addressed) {
+    const compartment = factRows[0]?.target ?? undefined;
+    facts = { addressed: { ...wanted.addressed, compartment, facts: compartment ? foldFacts([compartment], withResource) : new Map() } };
+  } else facts = { records: foldFacts(wanted.records ?? [], withResource) };
+  return {
+    actor: own ? { resourceType, id, deleted: Boolean(own.deleted), resource: own.body ? JSON.parse(own.body) : null } : undefined,
+    roles,
+    facts,
   };
 }
 

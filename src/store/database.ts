@@ -46,9 +46,12 @@ export async function openDatabase(config: Config): Promise<Database> {
       pool: {
         min: 0,
         max: config.dbPoolMax,
-        // every pooled statement is bounded, whatever request sent it (SQLSTATE 57014 past it)
+        // every pooled statement is bounded, whatever request sent it (SQLSTATE 57014 past it).
+        // No JIT: a request's statements run for milliseconds, and the planner's costs for the
+        // per-row access checks (docs/operations/access-benchmarks.md) cross its thresholds,
+        // so it would spend 100 ms compiling what runs in 30.
         afterCreate: (connection: { query(sql: string, cb: (e: Error | null) => void): void }, done: (e: Error | null, c: unknown) => void) =>
-          connection.query(`SET statement_timeout = ${timeout}`, (e) => done(e, connection)),
+          connection.query(`SET statement_timeout = ${timeout}; SET jit = off`, (e) => done(e, connection)),
       },
       searchPath,
       acquireConnectionTimeout: 30000,

@@ -1,4 +1,4 @@
-import { bind, constraintConditions, keysetCondition, literal, SortColumn, SqlContext } from './searchSql';
+import { bind, constraintConditions, keysetCondition, literal, preparedName, SortColumn, SqlContext, textArray } from './searchSql';
 import type { PageKeys, SearchRow } from './searchQueries';
 import type { Session } from './session';
 import { trailAsSeen } from './trailView';
@@ -45,38 +45,50 @@ export async function everythingRows(session: Session, q: EverythingQuery, page?
   const pairs = q.compartmentParams.map(([type, param]) => `(${literal(type)}, ${literal(param)})`);
   const sql: SqlContext = { bindings: [], baseUrl: '', constraints: session.visibility };
   const patientCte = `patient AS (SELECT p.deleted FROM resource p WHERE p.resource_type = 'Patient' AND p.id = ${bind(sql, q.patientId)}${constraintConditions(sql, 'p', 'Patient')})`;
-  const where = [
-    'NOT r.deleted',
-    // membership as a union of three index-friendly sets (an OR of them would walk the table)
-    `(r.compartment, r.resource_type, r.id) IN (
-      SELECT m.compartment, m.resource_type, m.id FROM resource m WHERE m.compartment = ${bind(sql, q.patientId)}
+  // membership as a union of three index-friendly sets (an OR of them would walk the table),
+  // fenced (OFFSET 0) so that the record's members drive the statement: each is then looked
+  // up by its key and checked, instead of the planner starting from the caller's visibility
+  // (every directory resource, whose bodies it then sorted)
+  const members = `(SELECT m.compartment, m.resource_type, m.id FROM resource m WHERE m.compartment = ${bind(sql, q.patientId)}
       UNION SELECT m.compartment, m.resource_type, m.id FROM resource m WHERE m.resource_type = 'Patient' AND m.id = ${bind(sql, q.patientId)}
       UNION SELECT pc.compartment, pc.resource_type, pc.resource_id FROM idx_reference pc
-        WHERE pc.target_type = 'Patient' AND pc.target_id = ${bind(sql, q.patientId)} AND (pc.resource_type, pc.param) IN (${pairs.join(', ')}))`,
-  ];
+        WHERE pc.target_type = 'Patient' AND pc.target_id = ${bind(sql, q.patientId)} AND (pc.resource_type, pc.param) IN (${pairs.join(', ')})
+      OFFSET 0) m`;
+  const where = ['NOT r.deleted'];
   const constraints = constraintConditions(sql, 'r', undefined);
   if (constraints) where.push(constraints.slice(5));
-  if (q.types) where.push(`r.resource_type IN (${q.types.map((t) => bind(sql, t)).join(', ')})`);
+  if (q.types) where.push(`r.resource_type = ANY(${bind(sql, textArray(q.types))}::text[])`);
   if (q.since) where.push(`r.last_updated >= ${bind(sql, q.since)}::timestamptz`);
   if (page) where.push(keysetCondition(sql, ORDER, page.keys, backwards, (i) => ORDER[i].sql));
   const pageCte = `page AS (SELECT r.compartment, r.resource_type, r.id, r.body::text AS body, row_number() OVER (ORDER BY ${order}) AS ord
-      FROM resource r WHERE ${where.join(' AND ')} ORDER BY ${order} LIMIT ${q.count + 1})`;
-  const shownCte = `shown AS (SELECT * FROM page WHERE ord <= ${q.count})`;
+      FROM ${members} JOIN resource r ON r.compartment = m.compartment AND r.resource_type = m.resource_type AND r.id = m.id
+      WHERE ${where.join(' AND ')} ORDER BY ${order} LIMIT ${bind(sql, q.count + 1)}::int)`;
+  const shownCte = `shown AS (SELECT * FROM page WHERE ord <= ${bind(sql, q.count)}::int)`;
   const refWhere = [`NOT r.deleted`, `r.compartment = ''`];
-  const refConstraints = constraintConditions(sql, 'r', undefined);
+  const refConstraints = constraintConditions(sql, 'r', undefined, { directory: true });
   if (refConstraints) refWhere.push(refConstraints.slice(5));
-  if (q.types) refWhere.push(`r.resource_type IN (${q.types.map((t) => bind(sql, t)).join(', ')})`);
+  if (q.types) refWhere.push(`r.resource_type = ANY(${bind(sql, textArray(q.types))}::text[])`);
   if (q.since) refWhere.push(`r.last_updated >= ${bind(sql, q.since)}::timestamptz`);
-  const refsCte = `refs AS (SELECT r.resource_type, r.id, r.body::text AS body FROM resource r WHERE ${refWhere.join(' AND ')}
-      AND (r.resource_type, r.id) IN (SELECT t.target_type, t.target_id FROM idx_reference t
+  // driven by the page's references (a few dozen), each looked up by type and id: left to
+  // itself the planner walked every directory resource and searched the page for it
+  const refsCte = `refs AS (SELECT r.resource_type, r.id, r.body::text AS body
+      FROM (SELECT DISTINCT t.target_type, t.target_id FROM idx_reference t
         JOIN shown s ON t.compartment = s.compartment AND t.resource_type = s.resource_type AND t.resource_id = s.id
-        WHERE t.target_id IS NOT NULL))`;
-  const rows = await session.query<{ kind: string; compartment: string | null; resource_type: string | null; id: string | null; body: string | null; ord: number | string | null }>(
-    `WITH ${patientCte}, ${pageCte}, ${shownCte}, ${refsCte}
+        WHERE t.target_id IS NOT NULL OFFSET 0) x
+      JOIN resource r ON r.resource_type = x.target_type AND r.id = x.target_id
+      WHERE ${refWhere.join(' AND ')})`;
+  const text = `WITH ${patientCte}, ${pageCte}, ${shownCte}, ${refsCte}
      SELECT 'patient' AS kind, NULL AS compartment, NULL AS resource_type, NULL AS id, deleted::text AS body, NULL::bigint AS ord FROM patient
      UNION ALL SELECT 'match', compartment, resource_type, id, body, ord FROM page
-     UNION ALL SELECT 'include', '', resource_type, id, body, NULL FROM refs`,
+     UNION ALL SELECT 'include', '', resource_type, id, body, NULL FROM refs`;
+  // The visibility of a statement over every type is long to plan (one sub-plan per rule and
+  // type). Every value is a parameter (the patient, the records, the labels, the page), so
+  // the text depends only on the shape of the caller's visibility and of the request:
+  // prepared, and reused by every patient and caller of that shape (preparedName).
+  const rows = await session.query<{ kind: string; compartment: string | null; resource_type: string | null; id: string | null; body: string | null; ord: number | string | null }>(
+    text,
     sql.bindings,
+    preparedName('everything', text),
   );
   session.touch(
     rows.filter((r) => r.kind === 'include' || (r.kind === 'match' && Number(r.ord) <= q.count)).map((r) => ({ compartment: String(r.compartment), resourceType: String(r.resource_type), id: String(r.id) })),

@@ -1,4 +1,4 @@
-import { constraintConditions } from './searchSql';
+import { constraintConditions, preparedName } from './searchSql';
 import type { Session } from './session';
 import { trailAsSeen } from './trailView';
 import { isUnrestricted } from './visibility';
@@ -47,12 +47,10 @@ export async function readCurrent(
 ): Promise<CurrentRow | undefined> {
   const withBody = options.withBody !== false;
   const v = visible(session, resourceType, [resourceType, id]);
-  const rows = await session.query<RawRow>(
-    `SELECT r.compartment, r.version_id, r.last_updated, r.deleted, ${withBody ? 'r.body::text' : 'NULL'} AS body
-       FROM resource r WHERE r.resource_type = ? AND r.id = ?${v.sql}${options.forUpdate ? ' FOR UPDATE OF r' : ''}`,
-    v.bindings,
-    v.restricted ? undefined : `fhir_read_current${withBody ? '_body' : ''}${options.forUpdate ? '_lock' : ''}`,
-  );
+  const text = `SELECT r.compartment, r.version_id, r.last_updated, r.deleted, ${withBody ? 'r.body::text' : 'NULL'} AS body
+       FROM resource r WHERE r.resource_type = ? AND r.id = ?${v.sql}${options.forUpdate ? ' FOR UPDATE OF r' : ''}`;
+  // a caller's visibility is all parameters: the statement is prepared by its text
+  const rows = await session.query<RawRow>(text, v.bindings, v.restricted ? preparedName('fhir_read_visible', text) : `fhir_read_current${withBody ? '_body' : ''}${options.forUpdate ? '_lock' : ''}`);
   if (!rows[0]) return undefined;
   const row = toRow(rows[0]);
   session.touch([{ compartment: row.compartment, resourceType, id, versionId: row.versionId }]);

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { normalizeString } from '../search/normalize';
 import { dateRange } from '../search/dateRange';
 import type { Clause, ParamClause, ParsedSearch, SearchValue, SortKey } from '../search/parseSearch';
@@ -44,6 +45,18 @@ export function bind(ctx: SqlContext, value: unknown): string {
   return '?';
 }
 
+/**
+ * The name of a prepared statement for a text built from a caller's visibility: parsed
+ * once per connection, and planned once when PostgreSQL settles on a generic plan (after
+ * five executions, if it estimates it no dearer than the custom ones); a visibility's
+ * sub-plans can cost more to plan than to run. Only for texts whose every value is a
+ * parameter: their number is then bounded by the shapes of visibilities and requests (a
+ * connection keeps each one it prepared), never by the values, patients or callers.
+ */
+export function preparedName(prefix: string, text: string): string {
+  return `${prefix}_${crypto.createHash('sha1').update(text).digest('hex')}`;
+}
+
 /** A PostgreSQL text[] literal: every element quoted, `"` and `\\` escaped. */
 export function textArray(values: string[]): string {
   return `{${values.map((v) => `"${v.replace(/["\\]/g, (c) => `\\${c}`)}"`).join(',')}}`;
@@ -61,6 +74,26 @@ function alias(ctx: SqlContext, prefix: string): string {
 
 export function ownerJoin(index: string, r: string): string {
   return `${index}.compartment = ${r}.compartment AND ${index}.resource_type = ${r}.resource_type AND ${index}.resource_id = ${r}.id`;
+}
+
+/**
+ * `EXISTS (SELECT 1 FROM …)` checked for each row that reaches it. An access condition is
+ * a check on a candidate row (a search page reads a few dozen), not a set to build: left
+ * to itself the planner may turn a correlated EXISTS into a hashed subplan (or a semi join)
+ * that reads every matching index row of the database (every MASQUE_PS label, every
+ * document class) before the first candidate is looked at. `OFFSET 0` keeps the subquery
+ * from being flattened or hashed (PostgreSQL does neither to a subquery with an OFFSET), so
+ * each candidate costs one lookup on the owner index.
+ */
+export function rowProbe(fromWhere: string): string {
+  return `EXISTS (SELECT 1 FROM ${fromWhere} OFFSET 0)`;
+}
+
+/** `values` as one text[] parameter: a list of any length keeps the statement's text (and plan) the same. */
+function anyOf(ctx: SqlContext, column: string, values: string[]): string {
+  if (values.length === 0) return 'false';
+  if (values.length === 1) return `${column} = ${bind(ctx, values[0])}`;
+  return `${column} = ANY(${bind(ctx, textArray(values))}::text[])`;
 }
 
 function dateCondition(ctx: SqlContext, v: SearchValue, lo: string, hi: string): string {
@@ -318,8 +351,13 @@ function clauseCondition(ctx: SqlContext, clause: Clause, r: string): string {
   }
 }
 
-/** The access constraints on one resource row (alias r) of a known or unknown type, prefixed with AND. */
-export function constraintConditions(ctx: SqlContext, r: string, resourceType: string | undefined): string {
+/**
+ * The access constraints on one resource row (alias r) of a known or unknown type, prefixed
+ * with AND. `directory`: the statement reads only rows outside any record (compartment ''),
+ * so the conditions of the types that cannot be there for this caller are left out (less
+ * for the planner to plan).
+ */
+export function constraintConditions(ctx: SqlContext, r: string, resourceType: string | undefined, { directory = false }: { directory?: boolean } = {}): string {
   const c = ctx.constraints;
   const parts: string[] = [];
   if (c.resourceTypes) {
@@ -332,9 +370,18 @@ export function constraintConditions(ctx: SqlContext, r: string, resourceType: s
       if (c.excludedTypes.includes(resourceType)) parts.push('false');
     } else parts.push(`${r}.resource_type NOT IN (${c.excludedTypes.map(literal).join(', ')})`);
   }
-  if (c.compartments) {
+  /** The types a row may have for this caller when it is known to be outside any record; undefined: any. */
+  let directoryTypes: string[] | undefined;
+  if (c.compartments && directory) {
+    if (!c.compartments.includes('')) {
+      directoryTypes = c.sharedTypes ?? [];
+      if (resourceType !== undefined) {
+        if (!directoryTypes.includes(resourceType)) parts.push('false');
+      } else parts.push(directoryTypes.length ? `${r}.resource_type IN (${directoryTypes.map(literal).join(', ')})` : 'false');
+    }
+  } else if (c.compartments) {
     // one array parameter: a professional's records can be hundreds, and the text stays the same
-    const inList = c.compartments.length === 0 ? 'false' : c.compartments.length === 1 ? `${r}.compartment = ${bind(ctx, c.compartments[0])}` : `${r}.compartment = ANY(${bind(ctx, textArray(c.compartments))}::text[])`;
+    const inList = anyOf(ctx, `${r}.compartment`, c.compartments);
     // directory resources (compartment '') stay readable whatever the caller's records
     const shared = c.sharedTypes?.length
       ? resourceType !== undefined
@@ -347,6 +394,8 @@ export function constraintConditions(ctx: SqlContext, r: string, resourceType: s
     const readable = [inList, shared, own].filter(Boolean);
     parts.push(readable.length > 1 ? `(${readable.join(' OR ')})` : inList);
   }
+  /** Whether rows of this type may reach the conditions below. */
+  const mayBe = (type: string) => (resourceType === undefined || resourceType === type) && (!directoryTypes || directoryTypes.includes(type));
   const labels = c.excludedSecurityLabels ?? [];
   const plain = labels.filter((l) => !l.exceptAuthors?.length && !l.exceptCompartments?.length);
   if (plain.length) parts.push(`NOT ${labelExists(ctx, r, plain)}`);
@@ -354,34 +403,31 @@ export function constraintConditions(ctx: SqlContext, r: string, resourceType: s
     // bindings follow the text: the label's own condition first
     const labelled = labelExists(ctx, r, [rule]);
     const exceptions: string[] = [];
-    if (rule.exceptCompartments?.length) exceptions.push(`${r}.compartment IN (${rule.exceptCompartments.map((x) => bind(ctx, x)).join(', ')})`);
+    if (rule.exceptCompartments?.length) exceptions.push(anyOf(ctx, `${r}.compartment`, rule.exceptCompartments));
     if (rule.exceptAuthors?.length) {
       const a = alias(ctx, 'a');
-      const authors = rule.exceptAuthors.map((ref) => {
-        const [type, id] = ref.split('/');
-        return `(${a}.target_type = ${bind(ctx, type)} AND ${a}.target_id = ${bind(ctx, id)})`;
-      });
-      exceptions.push(`EXISTS (SELECT 1 FROM idx_reference ${a} WHERE ${ownerJoin(a, r)} AND ${a}.param = 'author' AND (${authors.join(' OR ')}))`);
+      // one text[] of 'Type/id': the text stays the same whatever the number of the caller's roles
+      exceptions.push(rowProbe(`idx_reference ${a} WHERE ${ownerJoin(a, r)} AND ${a}.param = 'author' AND ${anyOf(ctx, `(${a}.target_type || '/' || ${a}.target_id)`, rule.exceptAuthors)}`));
     }
     parts.push(`NOT (${labelled} AND NOT (${exceptions.join(' OR ')}))`);
   }
   for (const req of c.requiredTokens ?? []) {
-    if (resourceType !== undefined && resourceType !== req.resourceType) continue;
+    if (!mayBe(req.resourceType)) continue;
     const s = alias(ctx, 's');
-    const allowed = `EXISTS (SELECT 1 FROM idx_token ${s} WHERE ${ownerJoin(s, r)} AND ${s}.param = ${literal(req.param)} AND ${codesCondition(ctx, s, req.codes)})`;
+    const allowed = rowProbe(`idx_token ${s} WHERE ${ownerJoin(s, r)} AND ${s}.param = ${literal(req.param)} AND ${codesCondition(ctx, s, req.codes)}`);
     parts.push(resourceType !== undefined ? allowed : `(${r}.resource_type <> ${literal(req.resourceType)} OR ${allowed})`);
   }
   for (const ex of c.excludedTokens ?? []) {
-    if (resourceType !== undefined && resourceType !== ex.resourceType) continue;
+    if (!mayBe(ex.resourceType)) continue;
     const s = alias(ctx, 's');
-    const hidden = `EXISTS (SELECT 1 FROM idx_token ${s} WHERE ${ownerJoin(s, r)} AND ${s}.param = ${literal(ex.param)} AND ${codesCondition(ctx, s, ex.codes)})`;
+    const hidden = rowProbe(`idx_token ${s} WHERE ${ownerJoin(s, r)} AND ${s}.param = ${literal(ex.param)} AND ${codesCondition(ctx, s, ex.codes)}`);
     parts.push(resourceType !== undefined ? `NOT ${hidden}` : `(${r}.resource_type <> ${literal(ex.resourceType)} OR NOT ${hidden})`);
   }
-  if (c.readableDocuments && (resourceType === undefined || resourceType === 'DocumentReference')) {
+  if (c.readableDocuments && mayBe('DocumentReference')) {
     const readable = c.readableDocuments.length ? `(${c.readableDocuments.map((rule) => documentRuleCondition(ctx, r, rule)).join(' OR ')})` : 'false';
     parts.push(resourceType !== undefined ? readable : `(${r}.resource_type <> 'DocumentReference' OR ${readable})`);
   }
-  if (c.binaryFollowsDocument && (resourceType === undefined || resourceType === 'Binary')) {
+  if (c.binaryFollowsDocument && mayBe('Binary')) {
     const follows = binaryFollowsDocument(ctx, r);
     parts.push(resourceType !== undefined ? follows : `(${r}.resource_type <> 'Binary' OR ${follows})`);
   }
@@ -427,7 +473,7 @@ function noticeFollowsAbout(ctx: SqlContext, r: string): string {
 function documentRuleCondition(ctx: SqlContext, r: string, rule: DocumentRule): string {
   const token = (param: string, condition: (s: string) => string) => {
     const s = alias(ctx, 's');
-    return `EXISTS (SELECT 1 FROM idx_token ${s} WHERE ${ownerJoin(s, r)} AND ${s}.param = '${param}' AND ${condition(s)})`;
+    return rowProbe(`idx_token ${s} WHERE ${ownerJoin(s, r)} AND ${s}.param = '${param}' AND ${condition(s)}`);
   };
   const parts: string[] = [];
   if (rule.excludedTypes.length) {
@@ -436,7 +482,7 @@ function documentRuleCondition(ctx: SqlContext, r: string, rule: DocumentRule): 
   }
   const allowed: string[] = [];
   if (rule.types.length) allowed.push(token('type', (s) => codesCondition(ctx, s, rule.types)));
-  if (rule.classes.length) allowed.push(token('category', (s) => `${s}.system = ${bind(ctx, rule.classSystem)} AND ${s}.code IN (${rule.classes.map((c) => bind(ctx, c)).join(', ')})`));
+  if (rule.classes.length) allowed.push(token('category', (s) => `${s}.system = ${bind(ctx, rule.classSystem)} AND ${anyOf(ctx, `${s}.code`, rule.classes)}`));
   if (rule.typesWithoutClass.length) allowed.push(`(NOT ${token('category', () => 'true')} AND ${token('type', (s) => codesCondition(ctx, s, rule.typesWithoutClass))})`);
   parts.push(allowed.length ? `(${allowed.join(' OR ')})` : 'false');
   return `(${parts.join(' AND ')})`;
@@ -453,9 +499,9 @@ function labelExists(ctx: SqlContext, r: string, rules: LabelRule[]): string {
   const h = alias(ctx, 'h');
   const e = alias(ctx, 'e');
   const deletedLabels = rules.map((l) => `(${e}->>'code' = ${bind(ctx, l.code)}${l.system ? ` AND ${e}->>'system' = ${bind(ctx, l.system)}` : ''})`).join(' OR ');
-  return `(EXISTS (SELECT 1 FROM idx_token ${s} WHERE ${ownerJoin(s, r)} AND ${s}.param = '_security' AND (${labels}))
-    OR (${r}.deleted AND EXISTS (SELECT 1 FROM resource_history ${h} CROSS JOIN LATERAL jsonb_array_elements(COALESCE(${h}.body::jsonb -> 'meta' -> 'security', '[]'::jsonb)) ${e}
-      WHERE ${h}.compartment = ${r}.compartment AND ${h}.resource_type = ${r}.resource_type AND ${h}.id = ${r}.id AND ${h}.version_id = ${r}.version_id - 1 AND (${deletedLabels}))))`;
+  return `(${rowProbe(`idx_token ${s} WHERE ${ownerJoin(s, r)} AND ${s}.param = '_security' AND (${labels})`)}
+    OR (${r}.deleted AND ${rowProbe(`resource_history ${h} CROSS JOIN LATERAL jsonb_array_elements(COALESCE(${h}.body::jsonb -> 'meta' -> 'security', '[]'::jsonb)) ${e}
+      WHERE ${h}.compartment = ${r}.compartment AND ${h}.resource_type = ${r}.resource_type AND ${h}.id = ${r}.id AND ${h}.version_id = ${r}.version_id - 1 AND (${deletedLabels})`)}))`;
 }
 
 /**
