@@ -97,7 +97,17 @@ export const nowInstant = () => new Date().toISOString();
 export function newVersion(
   ctx: InteractionContext,
   resource: Record<string, unknown>,
-  options: { id: string; versionId: number; lastUpdated: string; method: VersionWrite['method']; previousCompartment?: string; binary?: VersionWrite['binary']; decimals?: DecimalTexts },
+  options: {
+    id: string;
+    versionId: number;
+    lastUpdated: string;
+    method: VersionWrite['method'];
+    previousCompartment?: string;
+    previousBody?: VersionWrite['previousBody'];
+    idDrawnByServer?: boolean;
+    binary?: VersionWrite['binary'];
+    decimals?: DecimalTexts;
+  },
 ): VersionWrite {
   const resourceType = String(resource.resourceType);
   const meta = { ...((resource.meta as Record<string, unknown>) ?? {}), versionId: String(options.versionId), lastUpdated: options.lastUpdated };
@@ -117,8 +127,19 @@ export function newVersion(
     bodyText: stringifyWithDecimals(body, options.decimals),
     index,
     previousCompartment: options.previousCompartment,
+    ...(options.previousBody !== undefined ? { previousBody: options.previousBody } : {}),
+    ...(options.idDrawnByServer ? { idDrawnByServer: true } : {}),
     binary: options.binary,
   };
+}
+
+/**
+ * The body of a row read by an interaction, for the policy to decide the write that
+ * replaces it: null for a deletion, undefined when the row was read without its body.
+ */
+export function bodyOfRow(row: { deleted: boolean; body: string | null }): VersionWrite['previousBody'] {
+  if (row.deleted) return null;
+  return row.body !== null ? (JSON.parse(row.body) as Record<string, unknown>) : undefined;
 }
 
 /**
@@ -139,8 +160,21 @@ export function binaryRepresentation(body: Record<string, unknown>, content: { c
   return { resource: { ...body, data: content.data.toString('base64') }, resourceText: undefined, binary: { contentType: content.contentType, data: content.data } };
 }
 
-export function deletionVersion(resourceType: string, id: string, compartment: string, versionId: number, lastUpdated: string): VersionWrite {
-  return { compartment, resourceType, id, versionId, lastUpdated, deleted: true, method: 'DELETE', body: null, bodyText: null, index: null, previousCompartment: compartment };
+export function deletionVersion(resourceType: string, id: string, compartment: string, versionId: number, lastUpdated: string, previousBody?: VersionWrite['previousBody']): VersionWrite {
+  return {
+    compartment,
+    resourceType,
+    id,
+    versionId,
+    lastUpdated,
+    deleted: true,
+    method: 'DELETE',
+    body: null,
+    bodyText: null,
+    index: null,
+    previousCompartment: compartment,
+    ...(previousBody !== undefined ? { previousBody } : {}),
+  };
 }
 
 /** Binary content posted as FHIR JSON (data in base64) is stored apart like raw content. */
