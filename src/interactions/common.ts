@@ -3,6 +3,7 @@ import { BadRequest, NotFound, PayloadTooLarge, PreconditionFailed, Unprocessabl
 import { extractIndexRows } from '../search/extract';
 import type { IndexRows } from '../search/indexRows';
 import type { VersionWrite } from '../store/writeVersions';
+import { isSubsetted } from '../access/referenceRedaction';
 import { readBinaryContent } from '../store/binaryContent';
 import type { Session } from '../store/session';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
@@ -33,6 +34,10 @@ export function resourceBody(req: FhirRequest, expectedType: string): Record<str
   }
   if (resource.meta !== undefined && (typeof resource.meta !== 'object' || resource.meta === null || Array.isArray(resource.meta))) {
     throw new BadRequest('meta must be an object', 'structure', [`${expectedType}.meta`]);
+  }
+  // a subset a read gave (_summary, _elements, references withheld from its reader) would replace the complete version
+  if (isSubsetted(resource)) {
+    throw new BadRequest(`The ${expectedType} is tagged SUBSETTED: it is a part of a resource (an answer to _summary or _elements, or one shortened for its reader) and is not stored; send a complete resource, without the tag`, 'invalid', [`${expectedType}.meta.tag`]);
   }
   return resource;
 }

@@ -11,6 +11,7 @@ import { searchCompartment } from './searchCompartment';
 import { OPERATIONS, operationAppliesTo } from '../operations/registry';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 import { conditionalUpdate, update } from './update';
+import { withholdUnreadableReferences } from './withheldReferences';
 
 export type Interaction =
   | 'capabilities'
@@ -111,6 +112,14 @@ export function route(method: string, segments: string[]): Route {
 export const WRITES = new Set<Interaction>(['create', 'conditional-update', 'conditional-patch', 'conditional-delete', 'update', 'patch', 'delete', 'transaction']);
 
 export async function perform(ctx: InteractionContext, session: Session, r: Route, req: FhirRequest): Promise<FhirResponse> {
+  const res = await performInteraction(ctx, session, r, req);
+  // what an answer reads out of the store names nothing its reader cannot read (a write answers with what its writer sent;
+  // a transaction's entries went through here one by one)
+  const reads = !WRITES.has(r.interaction) || (r.interaction === 'create' && res.status === 200);
+  return reads ? withholdUnreadableReferences(ctx, session, r.resourceType, res) : res;
+}
+
+async function performInteraction(ctx: InteractionContext, session: Session, r: Route, req: FhirRequest): Promise<FhirResponse> {
   if (r.resourceType && !ctx.registry.isSupported(r.resourceType)) {
     throw new NotFound(`Resource type "${r.resourceType}" is not supported by this server`);
   }

@@ -1,0 +1,158 @@
+import crypto from 'node:crypto';
+import { startTarget, Target } from '../harness';
+import { consent, document as documentResource, G15, ircp, Json, PSYCH, R38, ref, REPORT, requests } from '../accessFixtures';
+
+/**
+ * A resource the caller reads names nothing they cannot read
+ * (docs/decisions/012-references-to-hidden-resources.md): a SubmissionSet's entries, a
+ * DocumentReference's relations, a Provenance's targets pointing at hidden documents are
+ * withheld on every read path, over HTTP, with real tokens.
+ */
+let t: Target;
+beforeAll(async () => {
+  t = await startTarget();
+});
+afterAll(() => t.close());
+
+const RUN = crypto.randomBytes(3).toString('hex');
+const { create, get, send, mint } = requests(() => t);
+const document = (patient: Json, type: { code: string; cls: string }, author: string, labels: string[] = []) => documentResource(patient, type, author, labels, undefined, `doc ${RUN}`);
+const SUBSETTED = 'SUBSETTED';
+const isSubsetted = (r: Json) => Boolean(r.meta?.tag?.some((tag: Json) => tag.code === SUBSETTED));
+
+const x: Json = {};
+const tok: Record<string, string> = {};
+const missing = crypto.randomUUID();
+const ELSEWHERE = 'https://elsewhere.example/fhir/DocumentReference/outside';
+
+beforeAll(async () => {
+  const practitioner = (name: string) => create({ resourceType: 'Practitioner', name: [{ family: `${name}-${RUN}` }] });
+  const role = (p: Json, profession: string, extra: Json = {}) =>
+    create({ resourceType: 'PractitionerRole', active: true, practitioner: { reference: ref(p) }, code: [{ coding: [{ system: G15, code: profession }] }], ...extra });
+  x.gp = await practitioner('Generaliste');
+  await role(x.gp, '10', { specialty: [{ coding: [{ system: R38, code: 'SM54' }] }] });
+  x.nurse = await practitioner('Infirmier');
+  await role(x.nurse, '60');
+  x.p1 = await create({ resourceType: 'Patient', name: [{ family: `Un-${RUN}` }], birthDate: '1970-01-01' });
+  tok.gp = await mint(ref(x.gp));
+  tok.nurse = await mint(ref(x.nurse));
+  tok.p1 = await mint(ref(x.p1), 'patient/*.cruds');
+  for (const [who, token] of [[x.gp, tok.gp], [x.nurse, tok.nurse]] as const) {
+    await create(consent(x.p1, ref(who), { type: 'permit', actor: [ircp(ref(who))] }), token);
+  }
+  x.report = await create(document(x.p1, REPORT, ref(x.gp)), tok.gp);
+  // outside the nurse's matrix
+  x.psych = await create(document(x.p1, PSYCH, ref(x.gp)), tok.gp);
+  // invisible to the patient
+  x.unannounced = await create(document(x.p1, REPORT, ref(x.gp), ['INVISIBLE_PATIENT']), tok.gp);
+  const item = (reference: string) => ({ item: { reference } });
+  x.submissionSet = await create(
+    {
+      resourceType: 'List',
+      status: 'current',
+      mode: 'working',
+      title: `SubmissionSet ${RUN}`,
+      subject: { reference: ref(x.p1) },
+      entry: [item(ref(x.report)), item(ref(x.psych)), item(ref(x.unannounced)), item(`DocumentReference/${missing}`), item(ELSEWHERE)],
+    },
+    tok.gp,
+  );
+  x.replacement = await create(
+    { ...document(x.p1, REPORT, ref(x.gp)), relatesTo: [{ code: 'replaces', target: { reference: ref(x.psych) } }], context: { related: [{ reference: ref(x.psych) }, { reference: ref(x.report) }] } },
+    tok.gp,
+  );
+  x.provenance = await create(
+    {
+      resourceType: 'Provenance',
+      // in the record (the patient compartment of a Provenance is its Patient target)
+      target: [{ reference: ref(x.p1) }, { reference: ref(x.report) }, { reference: ref(x.psych) }],
+      recorded: new Date().toISOString(),
+      agent: [{ who: { reference: ref(x.gp) } }],
+      entity: [{ role: 'source', what: { reference: ref(x.psych) } }],
+    },
+    tok.gp,
+  );
+});
+
+const items = (list: Json) => ((list.entry ?? []) as Json[]).map((e) => e.item.reference);
+
+describe('a reader is not shown references to documents they cannot read', () => {
+  it("a SubmissionSet read by a nurse lists the documents she reads, not the one outside her matrix nor an unknown id, and says it is a subset", async () => {
+    const res = await get(ref(x.submissionSet), tok.nurse);
+    expect(res.status).toBe(200);
+    expect(items(res.body)).toEqual([ref(x.report), ref(x.unannounced), ELSEWHERE]);
+    expect(isSubsetted(res.body)).toBe(true);
+    expect(res.text).not.toContain(x.psych.id);
+    expect(res.text).not.toContain(missing);
+    // the version is the stored one
+    expect(res.headers.get('etag')).toBe('W/"1"');
+  });
+
+  it('the patient does not see the document awaiting the announcement consultation in it; the author sees every document', async () => {
+    expect(items((await get(ref(x.submissionSet), tok.p1)).body)).toEqual([ref(x.report), ref(x.psych), ELSEWHERE]);
+    const byAuthor = (await get(ref(x.submissionSet), tok.gp)).body;
+    expect(items(byAuthor)).toEqual([ref(x.report), ref(x.psych), ref(x.unannounced), ELSEWHERE]);
+    // the stored List is whole: the test client (unrestricted) reads it as written
+    const stored = (await get(ref(x.submissionSet), t.token)).body;
+    expect(items(stored)).toHaveLength(5);
+    expect(isSubsetted(stored)).toBe(false);
+  });
+
+  it('no read path shows the hidden id: search, includes, compartment, history, $everything, _elements, batch', async () => {
+    const paths = [
+      ref(x.submissionSet),
+      `${ref(x.submissionSet)}/_history/1`,
+      `${ref(x.submissionSet)}/_history`,
+      `List?subject=${ref(x.p1)}`,
+      `List?_id=${x.submissionSet.id}&_include=List:item`,
+      `List?_id=${x.submissionSet.id}&_elements=entry`,
+      `DocumentReference?_id=${x.report.id}&_revinclude=List:item&_revinclude=Provenance:target`,
+      `Patient/${x.p1.id}/List`,
+      `Patient/${x.p1.id}/*`,
+      `Patient/${x.p1.id}/$everything`,
+      `List/_history`,
+      `_history?_count=200`,
+      `DocumentReference?subject=${ref(x.p1)}&_count=100`,
+      ref(x.replacement),
+      ref(x.provenance),
+      `Provenance?target=${ref(x.report)}`,
+    ];
+    for (const path of paths) {
+      const res = await get(path, tok.nurse);
+      expect([path, res.status]).toEqual([path, 200]);
+      expect([path, res.text.includes(x.psych.id)]).toEqual([path, false]);
+    }
+    const batch = await send('POST', '', tok.nurse, { resourceType: 'Bundle', type: 'batch', entry: paths.map((url) => ({ request: { method: 'GET', url } })) });
+    expect(batch.status).toBe(200);
+    expect(batch.text).not.toContain(x.psych.id);
+    expect(batch.text).toContain(x.submissionSet.id);
+  });
+
+  it('the rows and totals are those the reader may see, unchanged by what is withheld inside them', async () => {
+    const count = (token: string) => get(`List?subject=${ref(x.p1)}&_summary=count`, token).then((r) => r.body.total);
+    expect(await count(tok.nurse)).toBe(await count(tok.gp));
+    const page = (await get(`List?subject=${ref(x.p1)}`, tok.nurse)).body;
+    expect(page.entry.map((e: Json) => e.resource.id)).toEqual([x.submissionSet.id]);
+  });
+
+  it("a DocumentReference's relations and a Provenance's targets to a hidden document are withheld", async () => {
+    const doc = (await get(ref(x.replacement), tok.nurse)).body;
+    expect(doc.relatesTo).toBeUndefined();
+    expect(doc.context.related).toEqual([{ reference: ref(x.report) }]);
+    expect(isSubsetted(doc)).toBe(true);
+    const provenance = (await get(ref(x.provenance), tok.nurse)).body;
+    expect(provenance.target).toEqual([{ reference: ref(x.p1) }, { reference: ref(x.report) }]);
+    expect(provenance.entity).toBeUndefined();
+    expect(isSubsetted(provenance)).toBe(true);
+    // whoever reads the document related to sees the relation
+    expect((await get(ref(x.replacement), tok.gp)).body.relatesTo[0].target.reference).toBe(ref(x.psych));
+  });
+
+  it('a shortened copy sent back is refused, and the stored List keeps every entry', async () => {
+    const { body } = await get(ref(x.submissionSet), tok.nurse);
+    const res = await send('PUT', ref(x.submissionSet), tok.nurse, { ...body, title: 'changed' });
+    expect(res.status).toBe(400);
+    expect(res.body.issue[0].diagnostics).toContain('SUBSETTED');
+    expect(items((await get(ref(x.submissionSet), t.token)).body)).toHaveLength(5);
+  });
+});
