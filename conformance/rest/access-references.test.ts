@@ -1,4 +1,6 @@
 import crypto from 'node:crypto';
+import nodeHttp from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { startTarget, Target } from '../harness';
 import { consent, document as documentResource, G15, ircp, Json, PSYCH, R38, ref, REPORT, requests } from '../accessFixtures';
 
@@ -9,10 +11,31 @@ import { consent, document as documentResource, G15, ircp, Json, PSYCH, R38, ref
  * withheld on every read path, over HTTP, with real tokens.
  */
 let t: Target;
+const FAST = { SUBSCRIPTION_POLL_MS: '50', SUBSCRIPTION_BACKOFF_MS: '100', SUBSCRIPTION_MAX_ATTEMPTS: '3', SUBSCRIPTION_TIMEOUT_MS: '10000' };
 beforeAll(async () => {
-  t = await startTarget();
+  t = await startTarget(FAST);
 });
 afterAll(() => t.close());
+
+/** A subscriber's endpoint: what it received, by path. */
+const received: { path: string; body: string }[] = [];
+const receiver = nodeHttp.createServer((req, res) => {
+  let body = '';
+  req.on('data', (c) => (body += c));
+  req.on('end', () => {
+    received.push({ path: req.url ?? '', body });
+    res.writeHead(200).end();
+  });
+});
+let receiverUrl = '';
+beforeAll(async () => {
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  receiver.closeAllConnections();
+  await new Promise((r) => receiver.close(r));
+});
 
 const RUN = crypto.randomBytes(3).toString('hex');
 const { create, get, send, mint } = requests(() => t);
@@ -154,5 +177,23 @@ describe('a reader is not shown references to documents they cannot read', () =>
     expect(res.status).toBe(400);
     expect(res.body.issue[0].diagnostics).toContain('SUBSETTED');
     expect(items((await get(ref(x.submissionSet), t.token)).body)).toHaveLength(5);
+  });
+
+  it("a Subscription's full-resource notification carries the resource as its owner reads it", async () => {
+    const path = `/nurse-${RUN}`;
+    const sub = await create(
+      { resourceType: 'Subscription', status: 'requested', reason: 'probe', criteria: `List?subject=${ref(x.p1)}`, channel: { type: 'rest-hook', endpoint: `${receiverUrl}${path}`, payload: 'application/fhir+json' } },
+      tok.nurse,
+    );
+    // the Subscription is active once the dispatcher has accepted it
+    for (let i = 0; i < 300 && (await get(`Subscription/${sub.id}`, tok.nurse)).body.status !== 'active'; i++) await new Promise((r) => setTimeout(r, 50));
+    const folder = await create({ resourceType: 'List', status: 'current', mode: 'working', title: `Folder ${RUN}`, subject: { reference: ref(x.p1) }, entry: [{ item: { reference: ref(x.report) } }, { item: { reference: ref(x.psych) } }] }, tok.gp);
+    for (let i = 0; i < 500 && !received.some((r) => r.path === path && r.body.includes(folder.id)); i++) await new Promise((r) => setTimeout(r, 50));
+    const notice = received.find((r) => r.path === path && r.body.includes(folder.id));
+    expect(notice).toBeDefined();
+    const body = JSON.parse(notice!.body);
+    expect(items(body)).toEqual([ref(x.report)]);
+    expect(isSubsetted(body)).toBe(true);
+    expect(notice!.body).not.toContain(x.psych.id);
   });
 });

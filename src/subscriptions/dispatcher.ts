@@ -3,6 +3,9 @@ import { parseRequestSearch, executeSearch } from '../interactions/search';
 import { storeNewVersion } from '../interactions/update';
 import { inTransaction } from '../interactions/unitOfWork';
 import { INTERNAL_ACCESS, Session } from '../store/session';
+import { NOTHING } from '../store/visibility';
+import { withholdUnreadableReferences } from '../interactions/withheldReferences';
+import { mayHoldWithheld } from '../access/referenceRedaction';
 import {
   abandonDeliveries,
   claimDueDeliveries,
@@ -164,6 +167,20 @@ async function deliverDue(ctx: InteractionContext, stopping: AbortSignal, inFlig
   }
 }
 
+/**
+ * The version a notification carries, as its owner would read it: without the references
+ * they cannot follow (docs/decisions/012-references-to-hidden-resources.md). An owner who
+ * may no longer search is shown none.
+ */
+async function asOwnerReadsIt(ctx: InteractionContext, sub: { resource: Record<string, any>; owner?: unknown }, resourceType: string, body: string): Promise<string> {
+  if (!mayHoldWithheld(resourceType, body)) return body;
+  const criteria = parseCriteria(sub.resource.criteria);
+  const access = criteria ? await ownerAccess(ctx, ctx.db.knex, sub.owner as SubscriptionOwner | undefined, criteria) : undefined;
+  const session = new Session(ctx.db.knex, access ?? { visibility: NOTHING, checkWrites: async () => undefined });
+  const answer = await withholdUnreadableReferences(ctx, session, resourceType, { status: 200, resourceText: body });
+  return answer.resourceText ?? body;
+}
+
 async function deliver(ctx: InteractionContext, d: Delivery, stopping: AbortSignal): Promise<void> {
   const session = new Session(ctx.db.knex, INTERNAL_ACCESS);
   const sub = await subscriptionById(session, d.subscriptionId);
@@ -184,6 +201,7 @@ async function deliver(ctx: InteractionContext, d: Delivery, stopping: AbortSign
     let body: string | undefined;
     if (channel.payload) {
       body = await versionBody(session, d.compartment, d.resourceType, d.resourceId, d.versionId);
+      if (body !== undefined) body = await asOwnerReadsIt(ctx, sub, d.resourceType, body);
       headers['Content-Type'] = 'application/fhir+json';
     }
     try {
