@@ -1,8 +1,8 @@
 import crypto from 'node:crypto';
 import nodeHttp from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { startTarget, Target } from '../harness';
-import { consent, document as documentResource, G15, ircp, Json, PSYCH, R38, ref, REPORT, requests } from '../accessFixtures';
+import { http, startTarget, Target } from '../harness';
+import { as, consent, document as documentResource, G15, ircp, Json, PSYCH, R38, ref, REPORT, requests } from '../accessFixtures';
 
 /**
  * A resource the caller reads names nothing they cannot read
@@ -177,6 +177,28 @@ describe('a reader is not shown references to documents they cannot read', () =>
     expect(res.status).toBe(400);
     expect(res.body.issue[0].diagnostics).toContain('SUBSETTED');
     expect(items((await get(ref(x.submissionSet), t.token)).body)).toHaveLength(5);
+  });
+
+  it('a writer changes what they read: the entries they were not shown stay, in an update and in a patch', async () => {
+    const entries = [ref(x.report), ref(x.psych), ref(x.unannounced), `DocumentReference/${missing}`, ELSEWHERE].map((reference) => ({ item: { reference } }));
+    const folder = await create({ resourceType: 'List', status: 'current', mode: 'working', title: `Folder ${RUN}`, subject: { reference: ref(x.p1) }, entry: entries }, tok.gp);
+    const stored = async () => items((await get(ref(folder), t.token)).body);
+    // an update of the nurse's view, without the tag
+    const { meta: _subsetted, ...view } = (await get(ref(folder), tok.nurse)).body;
+    const updated = await send('PUT', ref(folder), tok.nurse, { ...view, title: `Renamed ${RUN}` });
+    expect(updated.status).toBe(200);
+    expect(updated.text).not.toContain(x.psych.id);
+    expect(await stored()).toEqual([ref(x.report), ref(x.unannounced), ELSEWHERE, ref(x.psych), `DocumentReference/${missing}`]);
+    // a patch addresses the entries as the nurse reads them: her second entry is the unannounced document
+    const patch = (ops: Json[]) => http(t.base, ref(folder), { method: 'PATCH', body: JSON.stringify(ops), headers: { ...as(tok.nurse), 'content-type': 'application/json-patch+json' } });
+    expect((await patch([{ op: 'remove', path: '/entry/1' }])).status).toBe(200);
+    expect(await stored()).toEqual([ref(x.report), ELSEWHERE, ref(x.psych), `DocumentReference/${missing}`]);
+    // and cannot test what she is not shown: a hidden id answers as any other value
+    const probe = (value: string) => patch([{ op: 'test', path: '/entry/2/item/reference', value }]);
+    const onHidden = await probe(ref(x.psych));
+    const onOther = await probe(`DocumentReference/${missing}`);
+    expect([onHidden.status, onHidden.text.split(x.psych.id).join('ID')]).toEqual([onOther.status, onOther.text.split(missing).join('ID')]);
+    expect(onHidden.status).toBe(422);
   });
 
   it("a Subscription's full-resource notification carries the resource as its owner reads it", async () => {

@@ -1,4 +1,4 @@
-import { checkedTargets, isSubsetted, mayHoldWithheld, targetOf, withholdUnreadable } from './referenceRedaction';
+import { checkedTargets, isSubsetted, mayHoldWithheld, restoreWithheld, targetOf, withheldItems, withholdUnreadable } from './referenceRedaction';
 
 const BASE = 'https://fhir.example/r4';
 const hidden = new Set(['DocumentReference/h1', 'DocumentReference/h2']);
@@ -73,5 +73,29 @@ describe('isSubsetted', () => {
     expect(isSubsetted({ meta: { tag: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue', code: 'SUBSETTED' }] } })).toBe(true);
     expect(isSubsetted({ meta: { tag: [{ system: 'urn:other', code: 'SUBSETTED' }] } })).toBe(false);
     expect(isSubsetted({})).toBe(false);
+  });
+});
+
+describe('a writer keeps what they were not shown', () => {
+  const doc = {
+    resourceType: 'DocumentReference',
+    relatesTo: [{ code: 'replaces', target: { reference: 'DocumentReference/h1' } }, { code: 'appends', target: { reference: 'DocumentReference/v1' } }],
+    context: { related: [{ reference: 'DocumentReference/h2' }] },
+  };
+  it('the items withheld are put back after those the writer sent, once', () => {
+    const withheld = withheldItems(doc, BASE, readable);
+    expect([...withheld.keys()]).toEqual(['relatesTo', 'context.related']);
+    const view = withholdUnreadable(doc, BASE, readable, false)!;
+    expect(view.meta).toBeUndefined();
+    // the writer dropped the relation they saw and added a period
+    const sent = { ...view, relatesTo: undefined, context: { period: { start: '2026-01-01' } } };
+    const kept = restoreWithheld(sent, withheld);
+    expect(kept.relatesTo).toEqual([doc.relatesTo[0]]);
+    expect(kept.context).toEqual({ period: { start: '2026-01-01' }, related: [{ reference: 'DocumentReference/h2' }] });
+    // sending them back (a client that knew them) does not double them
+    expect(restoreWithheld(doc, withheld)).toEqual(doc);
+  });
+  it('nothing is withheld from a reader who reads every target', () => {
+    expect(withheldItems(doc, BASE, () => true).size).toBe(0);
   });
 });

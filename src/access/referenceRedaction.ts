@@ -85,7 +85,7 @@ const SUBSETTED = { system: 'http://terminology.hl7.org/CodeSystem/v3-Observatio
  * `resource` without the items of checked elements whose target `readable` refuses,
  * tagged SUBSETTED; undefined when nothing is withheld (the stored text goes out as is).
  */
-export function withholdUnreadable(resource: Record<string, unknown>, baseUrl: string, readable: (t: Target) => boolean): Record<string, unknown> | undefined {
+export function withholdUnreadable(resource: Record<string, unknown>, baseUrl: string, readable: (t: Target) => boolean, tag = true): Record<string, unknown> | undefined {
   let out: Record<string, unknown> | undefined;
   for (const element of WITHHELD[String(resource.resourceType)] ?? []) {
     const current = at(out ?? resource, element.path);
@@ -98,11 +98,45 @@ export function withholdUnreadable(resource: Record<string, unknown>, baseUrl: s
     if (kept.length === items.length) continue;
     out = replaceAt(out ?? resource, element.path, Array.isArray(current) ? (kept.length ? kept : undefined) : undefined);
   }
-  if (!out) return undefined;
+  if (!out || !tag) return out;
   const meta = { ...((out.meta as Record<string, unknown>) ?? {}) };
   const tags = Array.isArray(meta.tag) ? [...(meta.tag as { code?: string }[])] : [];
   if (!tags.some((t) => t?.code === SUBSETTED.code)) tags.push(SUBSETTED);
   return { ...out, meta: { ...meta, tag: tags } };
+}
+
+/** The items of each checked element that a writer could not see, by element (its path joined with '.'). */
+export type WithheldItems = Map<string, unknown[]>;
+
+/** The items of the checked elements of `resource` whose target `readable` refuses: what its reader was not shown. */
+export function withheldItems(resource: Record<string, unknown>, baseUrl: string, readable: (t: Target) => boolean): WithheldItems {
+  const out: WithheldItems = new Map();
+  for (const element of WITHHELD[String(resource.resourceType)] ?? []) {
+    const hidden = itemsAt(resource, element.path).filter((item) => {
+      const target = targetOf(at(item, element.reference), baseUrl);
+      return target !== undefined && !readable(target);
+    });
+    if (hidden.length) out.set(element.path.join('.'), hidden);
+  }
+  return out;
+}
+
+/**
+ * `next` (what a writer sent, or patched, from the resource as they read it) with the items
+ * they were not shown put back after theirs: a writer changes what they see, and cannot
+ * remove what they cannot see (docs/decisions/012-references-to-hidden-resources.md).
+ */
+export function restoreWithheld(next: Record<string, unknown>, withheld: WithheldItems): Record<string, unknown> {
+  let out = next;
+  for (const [key, hidden] of withheld) {
+    const path = key.split('.');
+    const current = at(out, path);
+    const items = Array.isArray(current) ? current : current === undefined ? [] : [current];
+    const present = new Set(items.map((i) => JSON.stringify(i)));
+    const missing = hidden.filter((i) => !present.has(JSON.stringify(i)));
+    if (missing.length) out = replaceAt(out, path, [...items, ...missing]);
+  }
+  return out;
 }
 
 /** A copy of `value` with the element at `path` replaced (removed when undefined), and an emptied parent object removed too. */

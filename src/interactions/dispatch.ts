@@ -113,10 +113,8 @@ export const WRITES = new Set<Interaction>(['create', 'conditional-update', 'con
 
 export async function perform(ctx: InteractionContext, session: Session, r: Route, req: FhirRequest): Promise<FhirResponse> {
   const res = await performInteraction(ctx, session, r, req);
-  // what an answer reads out of the store names nothing its reader cannot read (a write answers with what its writer sent;
-  // a transaction's entries went through here one by one)
-  const reads = !WRITES.has(r.interaction) || (r.interaction === 'create' && res.status === 200);
-  return reads ? withholdUnreadableReferences(ctx, session, r.resourceType, res) : res;
+  // an answer names nothing its reader cannot read (a transaction's entries went through here one by one)
+  return r.interaction === 'transaction' ? res : withholdUnreadableReferences(ctx, session, r.resourceType, res);
 }
 
 async function performInteraction(ctx: InteractionContext, session: Session, r: Route, req: FhirRequest): Promise<FhirResponse> {

@@ -8,6 +8,8 @@ import { assertId, assertSupportedType, bodyOfRow, checkIfMatch, newVersion, now
 import { withConditionalReferencesResolved } from './conditionalReferences';
 import { assertUniqueCanonical, assertValid, registerConformance } from './conformanceResources';
 import { findMatches } from './search';
+import { mayHoldWithheld } from '../access/referenceRedaction';
+import { asWriterReadsIt, restoreWithheld } from './withheldReferences';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 
 /**
@@ -30,6 +32,11 @@ export async function storeNewVersion(
   // the body comes with the lock: the policy decides the write with the version it replaces
   const current = await readCurrent(session, type, id, { forUpdate: true });
   checkIfMatch(req, current && !current.deleted ? current.versionId : undefined, `${type}/${id}`);
+  // the writer changes what they read: the references they were not shown stay (docs/decisions/012-references-to-hidden-resources.md)
+  if (current && !current.deleted && current.body !== null && mayHoldWithheld(type, current.body)) {
+    const { withheld } = await asWriterReadsIt(ctx, session, JSON.parse(current.body) as Record<string, unknown>);
+    if (withheld.size) resource = restoreWithheld(resource, withheld);
+  }
   return writeNewVersion(ctx, session, type, id, resource, current, { binary, method, decimals: req.decimals, prefer: req.prefer, idDrawnByServer });
 }
 

@@ -1,4 +1,4 @@
-import { checkedTargets, mayHoldWithheld, Target, WITHHELD, withheldPointers, withholdUnreadable } from '../access/referenceRedaction';
+import { checkedTargets, mayHoldWithheld, restoreWithheld, Target, WITHHELD, withheldItems, WithheldItems, withheldPointers, withholdUnreadable } from '../access/referenceRedaction';
 import { decimalTexts, DecimalTexts, stringifyWithDecimals } from '../json/decimals';
 import { RawJson } from '../json/rawJson';
 import { readableTargets } from '../store/readableTargets';
@@ -27,24 +27,46 @@ export async function withholdUnreadableReferences(ctx: InteractionContext, sess
   const carried = carriedResources(ctx, resourceType, res);
   if (carried.length === 0) return res;
   const baseUrl = ctx.config.baseUrl;
-  const wanted = new Map<string, Set<string>>();
-  for (const c of carried) {
-    for (const t of checkedTargets(c.resource, baseUrl)) {
-      const ids = wanted.get(t.resourceType) ?? new Set<string>();
-      ids.add(t.id);
-      wanted.set(t.resourceType, ids);
-    }
-  }
-  if (wanted.size === 0) return res;
-  const readable = new Map<string, Set<string>>();
-  for (const [type, ids] of wanted) readable.set(type, await readableTargets(session, type, [...ids]));
-  const canRead = (t: Target) => readable.get(t.resourceType)?.has(t.id) ?? true;
+  if (!carried.some((c) => checkedTargets(c.resource, baseUrl).length > 0)) return res;
+  const canRead = await readability(ctx, session, carried.map((c) => c.resource));
   for (const c of carried) {
     const shortened = withholdUnreadable(c.resource, baseUrl, canRead);
     if (shortened) c.replace(stringifyWithDecimals(shortened, c.text !== undefined ? outside(decimalTexts(c.text), withheldPointers(String(c.resource.resourceType))) : undefined), shortened);
   }
   return res;
 }
+
+/** Which of the targets the checked elements of these resources name the caller can read: one statement per target type. */
+async function readability(ctx: InteractionContext, session: Session, resources: Record<string, unknown>[]): Promise<(t: Target) => boolean> {
+  const wanted = new Map<string, Set<string>>();
+  for (const resource of resources) {
+    for (const t of checkedTargets(resource, ctx.config.baseUrl)) {
+      const ids = wanted.get(t.resourceType) ?? new Set<string>();
+      ids.add(t.id);
+      wanted.set(t.resourceType, ids);
+    }
+  }
+  const readable = new Map<string, Set<string>>();
+  for (const [type, ids] of wanted) readable.set(type, await readableTargets(session, type, [...ids]));
+  return (t: Target) => readable.get(t.resourceType)?.has(t.id) ?? true;
+}
+
+/**
+ * A stored version as the caller reads it, to be changed (a patch applies to it), and the
+ * items they were not shown, which their write keeps (restoreWithheld). Nothing is withheld
+ * for an unrestricted caller or a resource without checked references.
+ */
+export async function asWriterReadsIt(ctx: InteractionContext, session: Session, stored: Record<string, unknown>): Promise<{ view: Record<string, unknown>; withheld: WithheldItems }> {
+  const none = { view: stored, withheld: new Map() as WithheldItems };
+  if (isUnrestricted(session.visibility) || WITHHELD[String(stored.resourceType)] === undefined) return none;
+  if (checkedTargets(stored, ctx.config.baseUrl).length === 0) return none;
+  const canRead = await readability(ctx, session, [stored]);
+  const withheld = withheldItems(stored, ctx.config.baseUrl, canRead);
+  if (withheld.size === 0) return none;
+  return { view: withholdUnreadable(stored, ctx.config.baseUrl, canRead, false) ?? stored, withheld };
+}
+
+export { restoreWithheld };
 
 /** The stored decimals that do not lie below a checked element (items removed there shift the paths after them). */
 function outside(texts: DecimalTexts | undefined, pointers: string[]): DecimalTexts | undefined {
