@@ -179,13 +179,26 @@ describe('a reader is not shown references to documents they cannot read', () =>
     expect(items((await get(ref(x.submissionSet), t.token)).body)).toHaveLength(5);
   });
 
+  it("the patient's trail does not name the document invisible to them; the investigator's does", async () => {
+    // the author read it, which the trail records
+    expect((await get(ref(x.unannounced), tok.gp)).status).toBe(200);
+    const trail = await get(`AuditEvent?patient=${ref(x.p1)}&_count=500`, tok.p1);
+    expect(trail.status).toBe(200);
+    expect(trail.body.entry.length).toBeGreaterThan(0);
+    expect(trail.text).toContain(x.report.id);
+    expect(trail.text).not.toContain(x.unannounced.id);
+    const admin = await mint(undefined, 'admin');
+    expect((await get(`AuditEvent?patient=${ref(x.p1)}&_count=500`, admin)).text).toContain(x.unannounced.id);
+  });
+
   it('a writer changes what they read: the entries they were not shown stay, in an update and in a patch', async () => {
     const entries = [ref(x.report), ref(x.psych), ref(x.unannounced), `DocumentReference/${missing}`, ELSEWHERE].map((reference) => ({ item: { reference } }));
     const folder = await create({ resourceType: 'List', status: 'current', mode: 'working', title: `Folder ${RUN}`, subject: { reference: ref(x.p1) }, entry: entries }, tok.gp);
     const stored = async () => items((await get(ref(folder), t.token)).body);
     // an update of the nurse's view, without the tag
     const { meta: _subsetted, ...view } = (await get(ref(folder), tok.nurse)).body;
-    const updated = await send('PUT', ref(folder), tok.nurse, { ...view, title: `Renamed ${RUN}` });
+    // (a pretty answer is printed from the parsed version)
+    const updated = await send('PUT', `${ref(folder)}?_pretty=true`, tok.nurse, { ...view, title: `Renamed ${RUN}` });
     expect(updated.status).toBe(200);
     expect(updated.text).not.toContain(x.psych.id);
     expect(await stored()).toEqual([ref(x.report), ref(x.unannounced), ELSEWHERE, ref(x.psych), `DocumentReference/${missing}`]);

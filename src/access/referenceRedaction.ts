@@ -12,6 +12,8 @@ interface WithheldElement {
   path: string[];
   /** The Reference inside one item of that array ([] = the item is the Reference). */
   reference: string[];
+  /** Readers (actor kinds) shown these references whatever they may read. */
+  notFor?: string[];
 }
 
 /** Per resource type, the elements whose references are checked: those of the MHD document-sharing resources. */
@@ -25,7 +27,14 @@ export const WITHHELD: Readonly<Record<string, WithheldElement[]>> = {
     { path: ['target'], reference: [] },
     { path: ['entity'], reference: ['what'] },
   ],
+  // the patient reads their record's trail, which names what professionals read (a document invisible to the patient
+  // among them); the investigator reads it whole (docs/decisions/009-audit.md)
+  AuditEvent: [{ path: ['entity'], reference: ['what'], notFor: ['admin'] }],
 };
+
+/** The checked elements of a type for this reader (an actor kind; undefined: every element). */
+const elementsFor = (resourceType: unknown, reader: string | undefined): WithheldElement[] =>
+  (WITHHELD[String(resourceType)] ?? []).filter((e) => !reader || !e.notFor?.includes(reader));
 
 /** The name of each checked element, for a look at the stored text before parsing it. */
 const KEYS: Record<string, string[]> = Object.fromEntries(Object.entries(WITHHELD).map(([type, elements]) => [type, elements.map((e) => `"${e.path[e.path.length - 1]}"`)]));
@@ -68,9 +77,9 @@ const itemsAt = (resource: Record<string, unknown>, path: string[]): unknown[] =
 };
 
 /** Every resource of this server the checked elements of `resource` name. */
-export function checkedTargets(resource: Record<string, unknown>, baseUrl: string): Target[] {
+export function checkedTargets(resource: Record<string, unknown>, baseUrl: string, reader?: string): Target[] {
   const out: Target[] = [];
-  for (const element of WITHHELD[String(resource.resourceType)] ?? []) {
+  for (const element of elementsFor(resource.resourceType, reader)) {
     for (const item of itemsAt(resource, element.path)) {
       const target = targetOf(at(item, element.reference), baseUrl);
       if (target) out.push(target);
@@ -85,9 +94,9 @@ const SUBSETTED = { system: 'http://terminology.hl7.org/CodeSystem/v3-Observatio
  * `resource` without the items of checked elements whose target `readable` refuses,
  * tagged SUBSETTED; undefined when nothing is withheld (the stored text goes out as is).
  */
-export function withholdUnreadable(resource: Record<string, unknown>, baseUrl: string, readable: (t: Target) => boolean, tag = true): Record<string, unknown> | undefined {
+export function withholdUnreadable(resource: Record<string, unknown>, baseUrl: string, readable: (t: Target) => boolean, tag = true, reader?: string): Record<string, unknown> | undefined {
   let out: Record<string, unknown> | undefined;
-  for (const element of WITHHELD[String(resource.resourceType)] ?? []) {
+  for (const element of elementsFor(resource.resourceType, reader)) {
     const current = at(out ?? resource, element.path);
     if (current === undefined) continue;
     const items = Array.isArray(current) ? current : [current];
@@ -109,9 +118,9 @@ export function withholdUnreadable(resource: Record<string, unknown>, baseUrl: s
 export type WithheldItems = Map<string, unknown[]>;
 
 /** The items of the checked elements of `resource` whose target `readable` refuses: what its reader was not shown. */
-export function withheldItems(resource: Record<string, unknown>, baseUrl: string, readable: (t: Target) => boolean): WithheldItems {
+export function withheldItems(resource: Record<string, unknown>, baseUrl: string, readable: (t: Target) => boolean, reader?: string): WithheldItems {
   const out: WithheldItems = new Map();
-  for (const element of WITHHELD[String(resource.resourceType)] ?? []) {
+  for (const element of elementsFor(resource.resourceType, reader)) {
     const hidden = itemsAt(resource, element.path).filter((item) => {
       const target = targetOf(at(item, element.reference), baseUrl);
       return target !== undefined && !readable(target);

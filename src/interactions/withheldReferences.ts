@@ -27,10 +27,11 @@ export async function withholdUnreadableReferences(ctx: InteractionContext, sess
   const carried = carriedResources(ctx, resourceType, res);
   if (carried.length === 0) return res;
   const baseUrl = ctx.config.baseUrl;
-  if (!carried.some((c) => checkedTargets(c.resource, baseUrl).length > 0)) return res;
+  const reader = readerOf(session);
+  if (!carried.some((c) => checkedTargets(c.resource, baseUrl, reader).length > 0)) return res;
   const canRead = await readability(ctx, session, carried.map((c) => c.resource));
   for (const c of carried) {
-    const shortened = withholdUnreadable(c.resource, baseUrl, canRead);
+    const shortened = withholdUnreadable(c.resource, baseUrl, canRead, true, reader);
     if (shortened) c.replace(stringifyWithDecimals(shortened, c.text !== undefined ? outside(decimalTexts(c.text), withheldPointers(String(c.resource.resourceType))) : undefined), shortened);
   }
   return res;
@@ -40,7 +41,7 @@ export async function withholdUnreadableReferences(ctx: InteractionContext, sess
 async function readability(ctx: InteractionContext, session: Session, resources: Record<string, unknown>[]): Promise<(t: Target) => boolean> {
   const wanted = new Map<string, Set<string>>();
   for (const resource of resources) {
-    for (const t of checkedTargets(resource, ctx.config.baseUrl)) {
+    for (const t of checkedTargets(resource, ctx.config.baseUrl, readerOf(session))) {
       const ids = wanted.get(t.resourceType) ?? new Set<string>();
       ids.add(t.id);
       wanted.set(t.resourceType, ids);
@@ -59,14 +60,18 @@ async function readability(ctx: InteractionContext, session: Session, resources:
 export async function asWriterReadsIt(ctx: InteractionContext, session: Session, stored: Record<string, unknown>): Promise<{ view: Record<string, unknown>; withheld: WithheldItems }> {
   const none = { view: stored, withheld: new Map() as WithheldItems };
   if (isUnrestricted(session.visibility) || WITHHELD[String(stored.resourceType)] === undefined) return none;
-  if (checkedTargets(stored, ctx.config.baseUrl).length === 0) return none;
+  const reader = readerOf(session);
+  if (checkedTargets(stored, ctx.config.baseUrl, reader).length === 0) return none;
   const canRead = await readability(ctx, session, [stored]);
-  const withheld = withheldItems(stored, ctx.config.baseUrl, canRead);
+  const withheld = withheldItems(stored, ctx.config.baseUrl, canRead, reader);
   if (withheld.size === 0) return none;
-  return { view: withholdUnreadable(stored, ctx.config.baseUrl, canRead, false) ?? stored, withheld };
+  return { view: withholdUnreadable(stored, ctx.config.baseUrl, canRead, false, reader) ?? stored, withheld };
 }
 
 export { restoreWithheld };
+
+/** Who reads, for the elements shown to some readers whatever they may read (an actor kind). */
+const readerOf = (session: Session): string | undefined => session.access.actor?.kind;
 
 /** The stored decimals that do not lie below a checked element (items removed there shift the paths after them). */
 function outside(texts: DecimalTexts | undefined, pointers: string[]): DecimalTexts | undefined {
@@ -80,7 +85,12 @@ function carriedResources(ctx: InteractionContext, resourceType: string | undefi
   const out: Carried[] = [];
   if (res.resourceText !== undefined) {
     if (resourceType && mayHoldWithheld(resourceType, res.resourceText)) {
-      out.push({ resource: JSON.parse(res.resourceText) as Record<string, unknown>, text: res.resourceText, replace: (text) => (res.resourceText = text) });
+      // a write's answer carries the version both as text and parsed (a pretty answer is printed from the latter)
+      const replace = (text: string, shortened: Record<string, unknown>) => {
+        res.resourceText = text;
+        if (res.resource !== undefined) res.resource = shortened;
+      };
+      out.push({ resource: JSON.parse(res.resourceText) as Record<string, unknown>, text: res.resourceText, replace });
     }
     return out;
   }
