@@ -182,6 +182,28 @@ describe('PUT onto an id the caller cannot read answers the same whether the id 
   });
 });
 
+describe('the write policy decides with the version the interaction read and locked', () => {
+  it("a professional's update, patch and delete look the document up no more often than a read does", async () => {
+    const doc = await create(document(x.p1, REPORT, ref(x.gp)), tok.gp);
+    // the statements that look this document up (its id among their parameters), but writes
+    let lookups = 0;
+    t.running!.ctx.db.knex.on('query', (q: { sql: string; bindings?: unknown[] }) => {
+      if (/^\s*(SELECT|WITH target)/i.test(q.sql) && (q.bindings ?? []).includes(doc.id)) lookups++;
+    });
+    const counted = async (request: () => Promise<{ status: number }>) => {
+      lookups = 0;
+      const res = await request();
+      return [res.status, lookups];
+    };
+    const [, read] = await counted(() => get(ref(doc), tok.gp));
+    const { meta: _meta, ...body } = doc;
+    expect(await counted(() => send('PUT', ref(doc), tok.gp, { ...body, description: `again ${RUN}` }))).toEqual([200, read]);
+    const patch = JSON.stringify([{ op: 'replace', path: '/description', value: `patched ${RUN}` }]);
+    expect(await counted(() => http(t.base, ref(doc), { method: 'PATCH', body: patch, headers: { ...as(tok.gp), 'content-type': 'application/json-patch+json' } }))).toEqual([200, read]);
+    expect(await counted(() => send('DELETE', ref(doc), tok.gp))).toEqual([200, read]);
+  });
+});
+
 describe('a legal representative reaches the represented patient\'s record and no other', () => {
   it("reads the minor's record but what is invisible to representatives", async () => {
     expect((await get(ref(x.minorReport), tok.parent)).status).toBe(200);

@@ -8,7 +8,8 @@ import { findMatches } from './search';
 import { assertValid } from './conformanceResources';
 import { applyOperations, Operation as FhirPathOperation, parseOperations, PROTOTYPE_KEYS } from './fhirpathPatch';
 import { writeNewVersion } from './update';
-import { asWriterReadsIt, restoreWithheld } from './withheldReferences';
+import { restoreWithheld } from '../access/referenceRedaction';
+import { asWriterReadsIt } from './withheldReferences';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 
 /** The patch of a request: a JSON Patch document, or a FHIRPath Patch (a Parameters resource), checked before anything is read. */

@@ -8,8 +8,8 @@ import { assertId, assertSupportedType, bodyOfRow, checkIfMatch, newVersion, now
 import { withConditionalReferencesResolved } from './conditionalReferences';
 import { assertUniqueCanonical, assertValid, registerConformance } from './conformanceResources';
 import { findMatches } from './search';
-import { mayHoldWithheld } from '../access/referenceRedaction';
-import { asWriterReadsIt, restoreWithheld } from './withheldReferences';
+import { mayHoldWithheld, restoreWithheld } from '../access/referenceRedaction';
+import { asWriterReadsIt } from './withheldReferences';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 
 /**

@@ -1,4 +1,4 @@
-import { checkedTargets, mayHoldWithheld, restoreWithheld, Target, WITHHELD, withheldItems, WithheldItems, withheldPointers, withholdUnreadable } from '../access/referenceRedaction';
+import { checkedTargets, mayHoldWithheld, Target, WITHHELD, withheldItems, WithheldItems, withheldPointers, withholdUnreadable } from '../access/referenceRedaction';
 import { decimalTexts, DecimalTexts, stringifyWithDecimals } from '../json/decimals';
 import { RawJson } from '../json/rawJson';
 import { readableTargets } from '../store/readableTargets';
@@ -67,8 +67,6 @@ export async function asWriterReadsIt(ctx: InteractionContext, session: Session,
   if (withheld.size === 0) return none;
   return { view: withholdUnreadable(stored, ctx.config.baseUrl, canRead, false, reader) ?? stored, withheld };
 }
-
-export { restoreWithheld };
 
 /** Who reads, for the elements shown to some readers whatever they may read (an actor kind). */
 const readerOf = (session: Session): string | undefined => session.access.actor?.kind;
