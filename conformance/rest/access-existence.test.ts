@@ -182,6 +182,21 @@ describe('PUT onto an id the caller cannot read answers the same whether the id 
   });
 });
 
+describe("the patient's trail tells no more than the answer", () => {
+  it('a patient probing a document of their record hidden from them finds no trace of it in their trail; the investigator does', async () => {
+    const refusals = async () => ((await get(`AuditEvent?patient=${ref(x.p1)}&outcome=4&_count=500`, tok.p1)).body.entry ?? []).length;
+    const missing = crypto.randomUUID();
+    const before = await refusals();
+    expect((await get(`DocumentReference/${missing}`, tok.p1)).status).toBe(404);
+    expect(await refusals()).toBe(before);
+    expect((await get(ref(x.unannounced), tok.p1)).status).toBe(404);
+    expect(await refusals()).toBe(before);
+    expect((await get(`AuditEvent?patient=${ref(x.p1)}&_count=500`, tok.p1)).text).not.toContain(x.unannounced.id);
+    const investigated = await get(`AuditEvent?entity=${ref(x.unannounced)}&outcome=4`, tok.admin);
+    expect((investigated.body.entry ?? []).length).toBeGreaterThanOrEqual(1);
+  });
+});
+
 describe('the write policy decides with the version the interaction read and locked', () => {
   it("a professional's update, patch and delete look the document up no more often than a read does", async () => {
     const doc = await create(document(x.p1, REPORT, ref(x.gp)), tok.gp);
