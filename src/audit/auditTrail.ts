@@ -155,7 +155,10 @@ export async function auditFailure(ctx: InteractionContext, access: StoreAccess,
     const compartment = await compartmentOfResource(new Session(ctx.db.knex, INTERNAL_ACCESS), r.resourceType, r.id);
     // unknown, or visible to the caller (the 404 was for something else, a version that is not there)
     if (compartment === undefined || (await readCurrent(new Session(ctx.db.knex, access), r.resourceType, r.id, { withBody: false }))) return;
-    patient = compartment || undefined;
+    // the patient and their representatives read this record's trail: an event there would tell them what the 404 hid
+    // (docs/decisions/012-update-as-create.md); it is kept outside the record, for the investigator
+    const readsThisTrail = (access.actor?.kind === 'patient' && access.actor.id === compartment) || (access.actor?.kind === 'related-person' && access.actor.patientId === compartment);
+    patient = readsThisTrail ? undefined : compartment || undefined;
     resource = `${r.resourceType}/${r.id}`;
     reason = `${resource} is hidden from the caller by the access policy (answered 404)`;
   } else return;

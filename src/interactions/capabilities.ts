@@ -1,4 +1,5 @@
 import type { CapabilityStatement, CapabilityStatementRestResource, CapabilityStatementRestSecurity, CodeableConcept } from 'fhir/r4';
+import { ADMIN_WRITE_TYPES } from '../access/policy/decide';
 import type { Config } from '../config/config';
 import pkg from '../../package.json';
 import { OPERATIONS, operationAppliesTo } from '../operations/registry';
@@ -37,6 +38,8 @@ export function restSecurity(config: Pick<Config, 'corsOrigins' | 'tls'>): Capab
     'Claims: `sub`, `fhirUser` (the caller\'s Practitioner, Patient, RelatedPerson or Device on this server), `scope` with SMART v2 scopes (`patient/`, `user/`, `system/`; v1 suffixes are mapped, scopes with query restrictions grant nothing), `practitioner_role` optionally. Scopes bound what a caller may ask; the access policy (consent, habilitation, document labels) bounds what they get.',
     'Emergency access: a professional whose profession allows it sends `X-Break-Glass: <reason>`; it is audited and the patient is told.',
     'No token or a refused one: 401 with `WWW-Authenticate: Bearer`; authenticated but not allowed: 403 with an OperationOutcome saying why.',
+    'Client-chosen ids: PUT [type]/[id] onto an id the caller cannot read creates the resource only for administrators, on the types they write (updateCreate true); every other caller creates with POST and gets 403 for such a PUT, the same whether the id is free or held by a resource hidden from them.',
+    'References to resources the caller cannot read (List.entry, DocumentReference.relatesTo and context.related, Provenance.target and entity, AuditEvent.entity but for administrators) are withheld from what they read, and the resource is tagged SUBSETTED; a resource tagged SUBSETTED is refused on create and update (400).',
     certificates
       ? 'Mutual TLS: a client certificate verified against the configured CA and naming a Practitioner by RPPS number authenticates that practitioner without a token (scopes user/*.cruds); a presented certificate that does not verify is refused.'
       : undefined,
@@ -86,7 +89,8 @@ export function capabilityStatement(ctx: InteractionContext): CapabilityStatemen
       interaction: entry.interactions.map((code) => ({ code })),
       versioning: 'versioned-update',
       readHistory: true,
-      updateCreate: true,
+      // a client-chosen id is taken only where no row of the type can be hidden from the caller (docs/decisions/012-update-as-create.md)
+      updateCreate: ADMIN_WRITE_TYPES.includes(entry.type),
       conditionalCreate: true,
       conditionalRead: 'full-support',
       conditionalUpdate: true,

@@ -3,6 +3,7 @@ import { BadRequest, NotFound, PayloadTooLarge, PreconditionFailed, Unprocessabl
 import { extractIndexRows } from '../search/extract';
 import type { IndexRows } from '../search/indexRows';
 import type { VersionWrite } from '../store/writeVersions';
+import { isSubsetted } from '../access/referenceRedaction';
 import { readBinaryContent } from '../store/binaryContent';
 import type { Session } from '../store/session';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
@@ -33,6 +34,10 @@ export function resourceBody(req: FhirRequest, expectedType: string): Record<str
   }
   if (resource.meta !== undefined && (typeof resource.meta !== 'object' || resource.meta === null || Array.isArray(resource.meta))) {
     throw new BadRequest('meta must be an object', 'structure', [`${expectedType}.meta`]);
+  }
+  // a subset a read gave (_summary, _elements, references withheld from its reader) would replace the complete version
+  if (isSubsetted(resource)) {
+    throw new BadRequest(`The ${expectedType} is tagged SUBSETTED: it is a part of a resource (an answer to _summary or _elements, or one shortened for its reader) and is not stored; send a complete resource, without the tag`, 'invalid', [`${expectedType}.meta.tag`]);
   }
   return resource;
 }
@@ -97,7 +102,17 @@ export const nowInstant = () => new Date().toISOString();
 export function newVersion(
   ctx: InteractionContext,
   resource: Record<string, unknown>,
-  options: { id: string; versionId: number; lastUpdated: string; method: VersionWrite['method']; previousCompartment?: string; binary?: VersionWrite['binary']; decimals?: DecimalTexts },
+  options: {
+    id: string;
+    versionId: number;
+    lastUpdated: string;
+    method: VersionWrite['method'];
+    previousCompartment?: string;
+    previousBody?: VersionWrite['previousBody'];
+    idDrawnByServer?: boolean;
+    binary?: VersionWrite['binary'];
+    decimals?: DecimalTexts;
+  },
 ): VersionWrite {
   const resourceType = String(resource.resourceType);
   const meta = { ...((resource.meta as Record<string, unknown>) ?? {}), versionId: String(options.versionId), lastUpdated: options.lastUpdated };
@@ -117,8 +132,19 @@ export function newVersion(
     bodyText: stringifyWithDecimals(body, options.decimals),
     index,
     previousCompartment: options.previousCompartment,
+    ...(options.previousBody !== undefined ? { previousBody: options.previousBody } : {}),
+    ...(options.idDrawnByServer ? { idDrawnByServer: true } : {}),
     binary: options.binary,
   };
+}
+
+/**
+ * The body of a row read by an interaction, for the policy to decide the write that
+ * replaces it: null for a deletion, undefined when the row was read without its body.
+ */
+export function bodyOfRow(row: { deleted: boolean; body: string | null }): VersionWrite['previousBody'] {
+  if (row.deleted) return null;
+  return row.body !== null ? (JSON.parse(row.body) as Record<string, unknown>) : undefined;
 }
 
 /**
@@ -139,8 +165,21 @@ export function binaryRepresentation(body: Record<string, unknown>, content: { c
   return { resource: { ...body, data: content.data.toString('base64') }, resourceText: undefined, binary: { contentType: content.contentType, data: content.data } };
 }
 
-export function deletionVersion(resourceType: string, id: string, compartment: string, versionId: number, lastUpdated: string): VersionWrite {
-  return { compartment, resourceType, id, versionId, lastUpdated, deleted: true, method: 'DELETE', body: null, bodyText: null, index: null, previousCompartment: compartment };
+export function deletionVersion(resourceType: string, id: string, compartment: string, versionId: number, lastUpdated: string, previousBody?: VersionWrite['previousBody']): VersionWrite {
+  return {
+    compartment,
+    resourceType,
+    id,
+    versionId,
+    lastUpdated,
+    deleted: true,
+    method: 'DELETE',
+    body: null,
+    bodyText: null,
+    index: null,
+    previousCompartment: compartment,
+    ...(previousBody !== undefined ? { previousBody } : {}),
+  };
 }
 
 /** Binary content posted as FHIR JSON (data in base64) is stored apart like raw content. */

@@ -1,18 +1,19 @@
 import { PreconditionFailed } from '../errors';
 import { readCurrent } from '../store/resources';
 import type { Session } from '../store/session';
-import { assertId, assertSupportedType, checkIfMatch, deletionVersion, nowInstant } from './common';
-import { CONFORMANCE_TYPES, unregisterConformance } from './conformanceResources';
+import { assertId, assertSupportedType, bodyOfRow, checkIfMatch, deletionVersion, nowInstant } from './common';
+import { unregisterConformance } from './conformanceResources';
 import { findMatches } from './search';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 
 async function deleteResource(ctx: InteractionContext, session: Session, req: FhirRequest, type: string, id: string): Promise<FhirResponse> {
-  const current = await readCurrent(session, type, id, { forUpdate: true, withBody: CONFORMANCE_TYPES.has(type) });
+  // the body comes with the lock: the policy decides the deletion with the version it removes
+  const current = await readCurrent(session, type, id, { forUpdate: true });
   checkIfMatch(req, current && !current.deleted ? current.versionId : undefined, `${type}/${id}`);
   // Deleting what does not exist, or is already deleted, succeeds without a new version.
   if (!current || current.deleted) return { status: 204 };
   const versionId = current.versionId + 1;
-  await session.write([deletionVersion(type, id, current.compartment, versionId, nowInstant())]);
+  await session.write([deletionVersion(type, id, current.compartment, versionId, nowInstant(), bodyOfRow(current))]);
   await unregisterConformance(ctx, session, type, id, versionId);
   return { status: 200, versionId, resource: { resourceType: 'OperationOutcome', issue: [{ severity: 'information', code: 'informational', diagnostics: `${type}/${id} deleted (version ${versionId})` }] } };
 }

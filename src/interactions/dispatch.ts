@@ -11,6 +11,7 @@ import { searchCompartment } from './searchCompartment';
 import { OPERATIONS, operationAppliesTo } from '../operations/registry';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 import { conditionalUpdate, update } from './update';
+import { withholdUnreadableReferences } from './withheldReferences';
 
 export type Interaction =
   | 'capabilities'
@@ -111,6 +112,12 @@ export function route(method: string, segments: string[]): Route {
 export const WRITES = new Set<Interaction>(['create', 'conditional-update', 'conditional-patch', 'conditional-delete', 'update', 'patch', 'delete', 'transaction']);
 
 export async function perform(ctx: InteractionContext, session: Session, r: Route, req: FhirRequest): Promise<FhirResponse> {
+  const res = await performInteraction(ctx, session, r, req);
+  // an answer names nothing its reader cannot read (a transaction's entries went through here one by one)
+  return r.interaction === 'transaction' ? res : withholdUnreadableReferences(ctx, session, r.resourceType, res);
+}
+
+async function performInteraction(ctx: InteractionContext, session: Session, r: Route, req: FhirRequest): Promise<FhirResponse> {
   if (r.resourceType && !ctx.registry.isSupported(r.resourceType)) {
     throw new NotFound(`Resource type "${r.resourceType}" is not supported by this server`);
   }

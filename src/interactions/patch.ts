@@ -8,6 +8,8 @@ import { findMatches } from './search';
 import { assertValid } from './conformanceResources';
 import { applyOperations, Operation as FhirPathOperation, parseOperations, PROTOTYPE_KEYS } from './fhirpathPatch';
 import { writeNewVersion } from './update';
+import { restoreWithheld } from '../access/referenceRedaction';
+import { asWriterReadsIt } from './withheldReferences';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 
 /** The patch of a request: a JSON Patch document, or a FHIRPath Patch (a Parameters resource), checked before anything is read. */
@@ -59,12 +61,16 @@ async function patchResource(ctx: InteractionContext, session: Session, req: Fhi
   if (!current) throw new NotFound(`${type}/${id} is not known`);
   if (current.deleted) throw new Gone(`${type}/${id} was deleted`);
   checkIfMatch(req, current.versionId, `${type}/${id}`);
+  // a patch applies to the resource as the caller reads it; the references they were not shown stay
+  // (docs/decisions/013-references-to-hidden-resources.md)
+  const { view, withheld } = await asWriterReadsIt(ctx, session, JSON.parse(current.body!) as Record<string, unknown>);
   let patched: Record<string, unknown>;
   try {
-    patched = apply(JSON.parse(current.body!) as Record<string, unknown>);
+    patched = apply(view);
   } catch (e) {
     throw new Unprocessable([{ severity: 'error', code: 'processing', diagnostics: `Patch failed: ${(e as Error).message.split('\n')[0]}` }]);
   }
+  if (withheld.size) patched = restoreWithheld(patched, withheld);
   if (patched.resourceType !== type || patched.id !== id) {
     throw new Unprocessable([{ severity: 'error', code: 'processing', diagnostics: 'A patch may not change resourceType or id' }]);
   }

@@ -4,10 +4,12 @@ import { CurrentRow, readCurrent } from '../store/resources';
 import type { Session } from '../store/session';
 import type { VersionWrite } from '../store/writeVersions';
 import type { DecimalTexts } from '../json/decimals';
-import { assertId, assertSupportedType, checkIfMatch, newVersion, nowInstant, requestResource, writtenRepresentation } from './common';
+import { assertId, assertSupportedType, bodyOfRow, checkIfMatch, newVersion, nowInstant, requestResource, writtenRepresentation } from './common';
 import { withConditionalReferencesResolved } from './conditionalReferences';
 import { assertUniqueCanonical, assertValid, registerConformance } from './conformanceResources';
 import { findMatches } from './search';
+import { mayHoldWithheld, restoreWithheld } from '../access/referenceRedaction';
+import { asWriterReadsIt } from './withheldReferences';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 
 /**
@@ -23,12 +25,19 @@ export async function storeNewVersion(
   resource: Record<string, unknown>,
   binary?: VersionWrite['binary'],
   method: VersionWrite['method'] = 'PUT',
+  idDrawnByServer = false,
 ): Promise<FhirResponse> {
   if (!req.referencesResolved) resource = await withConditionalReferencesResolved(ctx, session, resource);
   assertValid(ctx, { ...resource, id }, 'update');
-  const current = await readCurrent(session, type, id, { forUpdate: true, withBody: false });
+  // the body comes with the lock: the policy decides the write with the version it replaces
+  const current = await readCurrent(session, type, id, { forUpdate: true });
   checkIfMatch(req, current && !current.deleted ? current.versionId : undefined, `${type}/${id}`);
-  return writeNewVersion(ctx, session, type, id, resource, current, { binary, method, decimals: req.decimals, prefer: req.prefer });
+  // the writer changes what they read: the references they were not shown stay (docs/decisions/013-references-to-hidden-resources.md)
+  if (current && !current.deleted && current.body !== null && mayHoldWithheld(type, current.body)) {
+    const { withheld } = await asWriterReadsIt(ctx, session, JSON.parse(current.body) as Record<string, unknown>);
+    if (withheld.size) resource = restoreWithheld(resource, withheld);
+  }
+  return writeNewVersion(ctx, session, type, id, resource, current, { binary, method, decimals: req.decimals, prefer: req.prefer, idDrawnByServer });
 }
 
 /**
@@ -42,9 +51,9 @@ export async function writeNewVersion(
   id: string,
   resource: Record<string, unknown>,
   current: CurrentRow | undefined,
-  options: { binary?: VersionWrite['binary']; method?: VersionWrite['method']; decimals?: DecimalTexts; prefer?: FhirRequest['prefer'] } = {},
+  options: { binary?: VersionWrite['binary']; method?: VersionWrite['method']; decimals?: DecimalTexts; prefer?: FhirRequest['prefer']; idDrawnByServer?: boolean } = {},
 ): Promise<FhirResponse> {
-  const { binary, method = 'PUT', decimals, prefer = {} } = options;
+  const { binary, method = 'PUT', decimals, prefer = {}, idDrawnByServer } = options;
   const versionId = (current?.versionId ?? 0) + 1;
   const version = newVersion(ctx, resource, {
     id,
@@ -52,6 +61,8 @@ export async function writeNewVersion(
     lastUpdated: nowInstant(),
     method,
     previousCompartment: current?.compartment,
+    previousBody: current ? bodyOfRow(current) : undefined,
+    idDrawnByServer,
     binary,
     decimals,
   });
@@ -96,5 +107,6 @@ export async function conditionalUpdate(ctx: InteractionContext, session: Sessio
   } else {
     id = resource.id !== undefined ? assertId(String(resource.id)) : crypto.randomUUID();
   }
-  return storeNewVersion(ctx, session, req, type, id, resource, binary);
+  // an id the server draws is a create like a POST (docs/decisions/012-update-as-create.md)
+  return storeNewVersion(ctx, session, req, type, id, resource, binary, 'PUT', matches.length === 0 && resource.id === undefined);
 }

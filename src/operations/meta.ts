@@ -91,7 +91,7 @@ async function changeMeta(ctx: InteractionContext, session: Session, req: FhirRe
     const next = { ...resource, meta: change(meta) };
     if (sameSets(meta, next.meta)) {
       // nothing to change, so no version; still refused to a caller who could not have made it
-      await s.access.checkWrites(s, [newVersion(ctx, next, { id, versionId: current.versionId + 1, lastUpdated: nowInstant(), method: 'PATCH', previousCompartment: current.compartment })]);
+      await s.access.checkWrites(s, [newVersion(ctx, next, { id, versionId: current.versionId + 1, lastUpdated: nowInstant(), method: 'PATCH', previousCompartment: current.compartment, previousBody: resource })]);
       return answer(meta);
     }
     assertValid(ctx, next, 'update');
@@ -153,7 +153,7 @@ async function maskAll(ctx: InteractionContext, session: Session, req: FhirReque
       if (sameSets(meta, changed)) continue;
       const next = { ...resource, meta: changed };
       assertValid(ctx, next, 'update');
-      versions.push(newVersion(ctx, next, { id: row.id, versionId: row.versionId + 1, lastUpdated, method: 'PATCH', previousCompartment: who.patientId, decimals: decimalTexts(row.body) }));
+      versions.push(newVersion(ctx, next, { id: row.id, versionId: row.versionId + 1, lastUpdated, method: 'PATCH', previousCompartment: who.patientId, previousBody: resource, decimals: decimalTexts(row.body) }));
     }
     if (versions.length) await s.write(versions);
     return {

@@ -1,5 +1,5 @@
 import type { Actor, Coding } from '../access/actor';
-import { decideRecord, decideWrite, MatrixView, OpenRecord, PolicyContext, RecordDecision, visibilityFor } from '../access/policy/decide';
+import { createAtIdRefusal, decideCreateAtId, decideRecord, decideWrite, MatrixView, OpenRecord, PolicyContext, RecordDecision, visibilityFor } from '../access/policy/decide';
 import type { RecordFacts } from '../access/policy/recordFacts';
 import { concerning } from '../audit/refusal';
 import { BadRequest, Forbidden } from '../errors';
@@ -145,17 +145,15 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
     notificationPreferences: new Map([...facts].map(([patientId, record]) => [patientId, record.notificationPreference])),
     async checkWrites(s: Session, writes: VersionWrite[]): Promise<void> {
       for (const w of writes) {
-        // a PUT that creates (nothing this caller can see has the id) onto a row hidden from them would overwrite it: refused
-        // before the statement runs, without saying what the row is
-        if (w.previousCompartment === undefined && w.method === 'PUT' && (await peekResource(s, w.resourceType, w.id))) {
-          throw concerning(new Forbidden(`${w.resourceType}/${w.id} cannot be created with this id: create the resource with POST`), { resource: `${w.resourceType}/${w.id}` });
-        }
+        if (w.previousCompartment === undefined && w.method === 'PUT' && !w.idDrawnByServer) await checkCreateAtId(s, actor, w);
+        // the version replaced, as the interaction read and locked it (read here only when it did not)
+        const previous =
+          w.previousCompartment === undefined ? undefined : w.previousBody !== undefined ? (w.previousBody ?? undefined) : ((await peekResource(s, w.resourceType, w.id))?.resource ?? undefined);
         const compartments = [w.compartment, ...(w.previousCompartment !== undefined && w.previousCompartment !== w.compartment ? [w.previousCompartment] : [])];
         for (const compartment of compartments) {
           // an administrator opening or changing a record's identity does not need the record open
           const openingRecord = actor.kind === 'admin' && w.resourceType === 'Patient';
           const record = compartment && !openingRecord ? await recordDecision(s, compartment) : undefined;
-          const previous = w.previousCompartment !== undefined ? (await peekResource(s, w.resourceType, w.id))?.resource ?? undefined : undefined;
           const resource = (w.body ?? previous ?? {}) as Record<string, any>;
           const decision = decideWrite(actor, { resourceType: w.resourceType, compartment, resource, ...documentCodes(w), previous, deletion: w.deleted }, record, pc);
           // a write is refused with 403 even where a read would be 404: the caller chose what to write
@@ -167,6 +165,20 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
       }
     },
   };
+}
+
+/**
+ * A PUT onto an id the caller cannot read (docs/decisions/012-update-as-create.md): refused
+ * from the caller and the type alone, the same whether the id is free or holds a row hidden
+ * from them, so that the answer tells nothing of which ids exist. Where the policy lets the
+ * caller create at a chosen id (they read every row of the type), a row they could not see
+ * is still never overwritten.
+ */
+async function checkCreateAtId(s: Session, actor: Actor, w: VersionWrite): Promise<void> {
+  const decision = decideCreateAtId(actor, w.resourceType);
+  const refusal = () => concerning(new Forbidden(decision.allow ? createAtIdRefusal(w.resourceType) : decision.reason), { resource: `${w.resourceType}/${w.id}` });
+  if (!decision.allow) throw refusal();
+  if (await peekResource(s, w.resourceType, w.id)) throw refusal();
 }
 
 /** Parameters through which a search reaches resources of other records than the ones it names. */

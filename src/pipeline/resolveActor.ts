@@ -100,6 +100,8 @@ function actorOf(
     case 'RelatedPerson': {
       const patient = typeof resource.patient?.reference === 'string' ? relative(resource.patient.reference) : '';
       if (!patient.startsWith('Patient/')) throw new Unauthorized(`RelatedPerson/${id} represents no patient`);
+      // a representation that has ended (the minor came of age, a guardianship was lifted) or not begun is no representation
+      if (!actsNow(resource, now)) throw new Unauthorized(`RelatedPerson/${id} does not represent the patient now (RelatedPerson.period)`);
       return { ...base, kind: 'related-person', id, patientId: patient.slice('Patient/'.length) };
     }
     case 'Device':

@@ -21,6 +21,14 @@ export interface VersionWrite {
   index: IndexRows | null;
   /** The compartment of the version this one replaces; undefined when the resource is new. */
   previousCompartment?: string;
+  /**
+   * The version this one replaces, as the interaction read and locked it (null when that
+   * version is a deletion); absent when the interaction did not read its body, and the
+   * policy then reads it.
+   */
+  previousBody?: Record<string, unknown> | null;
+  /** A PUT whose id the server drew (a conditional update that matched nothing): it cannot land on an existing row. */
+  idDrawnByServer?: boolean;
   /** Raw content of a Binary, stored apart from its metadata. */
   binary?: BinarySource;
   /** A Subscription's writer, whose access its criteria are searched with (docs/decisions/010-subscriptions.md). */

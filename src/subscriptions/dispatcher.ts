@@ -3,6 +3,9 @@ import { parseRequestSearch, executeSearch } from '../interactions/search';
 import { storeNewVersion } from '../interactions/update';
 import { inTransaction } from '../interactions/unitOfWork';
 import { INTERNAL_ACCESS, Session } from '../store/session';
+import { NOTHING } from '../store/visibility';
+import { withholdUnreadableReferences } from '../interactions/withheldReferences';
+import { mayHoldWithheld } from '../access/referenceRedaction';
 import {
   abandonDeliveries,
   claimDueDeliveries,
@@ -187,6 +190,20 @@ async function deliverDue(ctx: InteractionContext, stopping: AbortSignal, inFlig
   }
 }
 
+/**
+ * The version a notification carries, as its owner would read it: without the references
+ * they cannot follow (docs/decisions/013-references-to-hidden-resources.md). An owner who
+ * may no longer search is shown none.
+ */
+async function asOwnerReadsIt(ctx: InteractionContext, sub: { resource: Record<string, any>; owner?: unknown }, resourceType: string, body: string): Promise<string> {
+  if (!mayHoldWithheld(resourceType, body)) return body;
+  const criteria = parseCriteria(sub.resource.criteria);
+  const access = criteria ? await ownerAccess(ctx, ctx.db.knex, sub.owner as SubscriptionOwner | undefined, criteria) : undefined;
+  const session = new Session(ctx.db.knex, access ?? { visibility: NOTHING, checkWrites: async () => undefined });
+  const answer = await withholdUnreadableReferences(ctx, session, resourceType, { status: 200, resourceText: body });
+  return answer.resourceText ?? body;
+}
+
 async function deliver(ctx: InteractionContext, d: Delivery, stopping: AbortSignal): Promise<void> {
   const session = new Session(ctx.db.knex, INTERNAL_ACCESS);
   const sub = await subscriptionById(session, d.subscriptionId);
@@ -207,7 +224,8 @@ async function deliver(ctx: InteractionContext, d: Delivery, stopping: AbortSign
     let body: string | undefined;
     if (channel.payload) {
       const version = await versionBody(session, d.compartment, d.resourceType, d.resourceId, d.versionId);
-      body = version?.deleted ? JSON.stringify(deletionNotice(ctx, d, version.lastUpdated)) : (version?.body ?? undefined);
+      body = version?.deleted ? JSON.stringify(deletionNotice(ctx, d, version.lastUpdated)) : version?.body ?? undefined;
+      if (body !== undefined && !version?.deleted) body = await asOwnerReadsIt(ctx, sub, d.resourceType, body);
       headers['Content-Type'] = 'application/fhir+json';
     }
     try {

@@ -1,5 +1,5 @@
 import type { ActingRole, Actor, Coding } from '../actor';
-import { decideRecord, decideWrite, maskingRecord, MatrixView, PolicyContext, visibilityFor, WriteTarget } from './decide';
+import { ADMIN_WRITE_TYPES, decideCreateAtId, decideRecord, decideWrite, maskingRecord, MatrixView, PolicyContext, visibilityFor, WriteTarget } from './decide';
 import { ACT_REASON_SYSTEM, ConsentFact, INVISIBLE_PATIENT, MASQUE_PS, RecordFacts, recordChoices, ROLE_SYSTEM, VISIBILITY_SYSTEM } from './recordFacts';
 
 const NOW = Date.parse('2026-06-01T12:00:00Z');
@@ -145,6 +145,33 @@ describe('visibilityFor', () => {
       const v = visibilityFor(actor, [], pc());
       for (const clinical of ['DocumentReference', 'Binary', 'List', 'Communication', 'Consent', 'Observation']) expect(v.resourceTypes).not.toContain(clinical);
     }
+  });
+});
+
+describe('decideCreateAtId: update-as-create only where no row of the type can be hidden (decision 012)', () => {
+  const admin = { ...base, kind: 'admin' } as Actor;
+  it('administrators create at a chosen id the types they write, and read every row of them', () => {
+    const v = visibilityFor(admin, [], pc());
+    for (const type of ADMIN_WRITE_TYPES) {
+      expect([type, decideCreateAtId(admin, type).allow]).toEqual([type, true]);
+      expect(v.resourceTypes).toContain(type);
+    }
+    // what would hide a row of a type the administrator reads: none of it
+    expect(Object.keys(v)).toEqual(['resourceTypes']);
+  });
+  it.each([
+    ['an administrator, clinical content', admin, 'DocumentReference'],
+    ['an administrator, the audit trail', admin, 'AuditEvent'],
+    ['a practitioner', practitioner('d', [PHYSICIAN]), 'DocumentReference'],
+    ['a practitioner, a directory type', practitioner('d', [PHYSICIAN]), 'Organization'],
+    ['a patient', { ...base, kind: 'patient', id: 'p1' } as Actor, 'Consent'],
+    ['a legal representative', { ...base, kind: 'related-person', id: 'rp', patientId: 'p1' } as Actor, 'DocumentReference'],
+    ['a system', { ...base, kind: 'device', id: 'dev' } as Actor, 'DocumentReference'],
+    ['anyone, a Subscription', { ...base, kind: 'patient', id: 'p1' } as Actor, 'Subscription'],
+  ])('%s: refused, saying to POST, whatever the id', (_n, actor, type) => {
+    const d = decideCreateAtId(actor, type);
+    expect(d).toMatchObject({ allow: false, status: 403 });
+    if (!d.allow) expect(d.reason).toContain(`POST ${type}`);
   });
 });
 

@@ -66,7 +66,10 @@ const ref = (type: string, id: string) => `${type}/${id}`;
 export function decideRecord(actor: Actor, record: RecordFacts, action: 'read' | 'write', pc: PolicyContext): RecordDecision {
   // another patient's record is not known to a patient or a legal representative, open or closed: a 403 would tell them it exists
   if (actor.kind === 'patient' && actor.id !== record.patientId) return deny(404, 'not-known', 'not known');
-  if (actor.kind === 'related-person' && actor.patientId !== record.patientId) return deny(404, 'not-known', 'not known');
+  // a representative reaches the record of the patient their RelatedPerson names, as the record's own facts confirm it
+  if (actor.kind === 'related-person' && (actor.patientId !== record.patientId || (record.representatives !== undefined && !record.representatives.includes(ref('RelatedPerson', actor.id))))) {
+    return deny(404, 'not-known', 'not known');
+  }
   if (record.state !== 'active') return deny(403, 'closed', `The record of Patient/${record.patientId} is closed: nobody may read or write it`);
   switch (actor.kind) {
     case 'admin':
@@ -244,6 +247,22 @@ export function decideWrite(actor: Actor, target: WriteTarget, record: RecordDec
       return refused ?? { allow: true, basis: record.basis };
     }
   }
+}
+
+/** The answer to a PUT that would create at an id chosen by a caller who may not (the same for a free id and a hidden one). */
+export const createAtIdRefusal = (type: string) =>
+  `${type}/[id] names no ${type} this caller can read, and creating a resource at an id chosen by the client is not open to them: create it with POST ${type} (the server assigns the id); PUT updates a resource the caller can read`;
+
+/**
+ * May this caller create a resource at an id they chose (update-as-create)? Only where no
+ * row of the type can be hidden from them, or a refusal for an id held by a hidden row
+ * and a creation for a free one would tell which ids exist
+ * (docs/decisions/012-update-as-create.md). Administrators read every row of the types
+ * they write; every other caller reads a part of each type at most.
+ */
+export function decideCreateAtId(actor: Actor, type: string): Decision {
+  if (actor.kind === 'admin' && ADMIN_WRITE_TYPES.includes(type) && ADMIN_READ_TYPES.includes(type)) return { allow: true, basis: 'administration' };
+  return { allow: false, status: 403, reason: createAtIdRefusal(type) };
 }
 
 /** The labels only a document's author sets and removes. */
