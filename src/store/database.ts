@@ -64,7 +64,9 @@ export async function openDatabase(config: Config): Promise<Database> {
     kind = 'postgres';
     const searchPath = config.databaseSchema ? [config.databaseSchema, 'public'] : undefined;
     // Migrations run on a connection of their own, without the statement timeout: building an index may take long.
-    const migrator = knexFactory({ client: 'pg', connection: config.databaseUrl, pool: { min: 0, max: 1 }, searchPath });
+    // its connection failure is thrown to the caller (one line at start-up): knex's own warning with a stack is not wanted
+    const quiet = { warn: () => undefined, error: () => undefined, debug: () => undefined, deprecate: () => undefined };
+    const migrator = knexFactory({ client: 'pg', connection: config.databaseUrl, pool: { min: 0, max: 1 }, searchPath, log: quiet });
     try {
       if (config.databaseSchema) await migrator.raw(`CREATE SCHEMA IF NOT EXISTS "${config.databaseSchema}"`);
       await migrator.migrate.latest({ migrationSource, schemaName: config.databaseSchema });
