@@ -11,13 +11,14 @@
  * Plain JavaScript: it must run before anything is compiled.
  */
 'use strict';
+const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 
 const root = path.resolve(__dirname, '..');
 const dist = path.join(root, 'dist');
-/** Written at the start of each successful build: sources newer than it are not in dist/. */
+/** Written by each successful build: the digest of the sources it compiled. */
 const stamp = path.join(dist, '.build-stamp');
 const entry = path.join(dist, 'src', 'server.js');
 const SOURCES = ['src', 'scripts', 'conformance/capability', 'tsconfig.json', 'tsconfig.build.json', 'package.json'];
@@ -35,9 +36,14 @@ function typescript() {
   }
 }
 
-/** Newest modification time of the inputs of the build (0 when the sources are not there, as in an image holding dist/ only). */
-function newestSource() {
-  let newest = 0;
+/**
+ * Digest of the inputs of the build, by content: modification times change with a copy,
+ * a checkout or an image layer, the content does not. Undefined when the sources are not
+ * there (an image holding dist/ only): what was built is then what runs.
+ */
+function sourceDigest() {
+  if (!fs.existsSync(path.join(root, 'src'))) return undefined;
+  const hash = crypto.createHash('sha256');
   const visit = (p) => {
     let st;
     try {
@@ -46,31 +52,31 @@ function newestSource() {
       return;
     }
     if (st.isDirectory()) {
-      for (const name of fs.readdirSync(p)) visit(path.join(p, name));
+      for (const name of fs.readdirSync(p).sort()) visit(path.join(p, name));
     } else if (/\.(ts|json)$/.test(p) && !p.endsWith('.test.ts')) {
-      newest = Math.max(newest, st.mtimeMs);
+      hash.update(path.relative(root, p)).update('\0').update(fs.readFileSync(p)).update('\0');
     }
   };
   for (const s of SOURCES) visit(path.join(root, s));
-  return newest;
+  return hash.digest('hex');
 }
 
+/** The digest of the sources dist/ was built from; undefined when there is no build. */
 function built() {
   try {
     fs.statSync(entry);
-    return fs.statSync(stamp).mtimeMs;
+    return fs.readFileSync(stamp, 'utf8').trim();
   } catch {
     return undefined;
   }
 }
 
 function compile(tsc) {
-  const startedAt = new Date();
+  // taken before: a source saved during the build makes the next start build again
+  const digest = sourceDigest() ?? '';
   const run = spawnSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.build.json')], { cwd: root, stdio: 'inherit' });
   if (run.status !== 0) fail('build failed: the TypeScript compiler reported the errors above');
-  // the time the compiler started: a source saved during the build is newer, and is built next time
-  fs.writeFileSync(stamp, '');
-  fs.utimesSync(stamp, startedAt, startedAt);
+  fs.writeFileSync(stamp, digest + '\n');
 }
 
 const mode = process.argv[2] ?? '--always';
@@ -85,7 +91,8 @@ if (mode === '--always') {
   }
 } else if (mode === '--if-stale') {
   const at = built();
-  const stale = at === undefined || newestSource() > at;
+  const digest = at === undefined ? undefined : sourceDigest();
+  const stale = at === undefined || (digest !== undefined && digest !== at);
   if (stale) {
     if (!tsc) {
       fail(
