@@ -22,6 +22,7 @@ import { Client, Pool } from 'pg';
 import { loadConfig } from '../src/config/config';
 import { createLogger } from '../src/log';
 import { startServer, RunningServer } from '../src/server';
+import { startServerProcess } from './serverProcess';
 import {
   abortLoops,
   BenchOptions,
@@ -433,6 +434,15 @@ async function main(): Promise<void> {
     for (const [k, v] of Object.entries(header)) console.log(`  ${k.padEnd(12)} ${v}`);
     console.log('');
 
+    const startup = o.url ? undefined : await measureStartup();
+    if (startup) {
+      console.log('Start-up of the compiled server in a process of its own (embedded database, new temporary DATA_DIR):');
+      console.log(`  new database       ${startup.newDatabase.seconds.toFixed(2)} s to the first answer, RSS ${startup.newDatabase.rssMiB} MiB`);
+      console.log(`  existing database  ${startup.existingDatabase.seconds.toFixed(2)} s to the first answer, RSS ${startup.existingDatabase.rssMiB} MiB`);
+      console.log('  (RSS over time under load: npm run memory; docs/operations/memory.md)');
+      console.log('');
+    }
+
     const rows: Row[] = [];
     const statements: Record<string, { perUnit: number | null; byKind: Record<string, number | null> }> = {};
     const progress = (s: string) => process.stderr.write(`… ${s}\n`);
@@ -667,10 +677,28 @@ async function main(): Promise<void> {
         ingest: Object.fromEntries(Object.entries(ingest).map(([k, s]) => [k, r2(s)])),
         statements: counter ? statements : undefined,
         cpu: cpuJson,
+        startup,
       }),
     );
   } finally {
     await cleanUp();
+  }
+}
+
+/** Seconds to the first answer and RSS of `node dist/src/server.js`, on a new embedded database then on the same one again. */
+async function measureStartup(): Promise<{ newDatabase: { seconds: number; rssMiB: number }; existingDatabase: { seconds: number; rssMiB: number } }> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fhir-bench-start-'));
+  try {
+    const env = { DATA_DIR: dataDir, DATABASE_URL: '' };
+    const first = await startServerProcess(env);
+    const newDatabase = { seconds: round(first.startupSeconds, 2)!, rssMiB: first.rssMiB() };
+    await first.stop();
+    const second = await startServerProcess(env);
+    const existingDatabase = { seconds: round(second.startupSeconds, 2)!, rssMiB: second.rssMiB() };
+    await second.stop();
+    return { newDatabase, existingDatabase };
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
   }
 }
 
