@@ -4,6 +4,8 @@
  *   npm run bench -- --duration 10 --concurrency 8
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/devtest npm run bench
  *
+ * First the start-up of the compiled server in a process of its own (time to the first
+ * answer and RSS, on a new then an existing embedded database; not with --url).
  * Phases: create (POST Patient / DocumentReference alternately), read (GET by id),
  * the raw PostgreSQL ceiling of the same work (INSERT / SELECT of the same JSON into a
  * plain table), the HTTP floor (a bare node:http server), and transaction ingest
@@ -437,8 +439,9 @@ async function main(): Promise<void> {
     const startup = o.url ? undefined : await measureStartup();
     if (startup) {
       console.log('Start-up of the compiled server in a process of its own (embedded database, new temporary DATA_DIR):');
-      console.log(`  new database       ${startup.newDatabase.seconds.toFixed(2)} s to the first answer, RSS ${startup.newDatabase.rssMiB} MiB`);
-      console.log(`  existing database  ${startup.existingDatabase.seconds.toFixed(2)} s to the first answer, RSS ${startup.existingDatabase.rssMiB} MiB`);
+      for (const [name, s] of [['new database', startup.newDatabase], ['existing database', startup.existingDatabase]] as const) {
+        console.log(`  ${name.padEnd(18)} ${s.seconds.toFixed(2)} s to the first answer (${s.cpuSeconds.toFixed(2)} s of CPU in the server), RSS ${s.rssMiB} MiB`);
+      }
       console.log('  (RSS over time under load: npm run memory; docs/operations/memory.md)');
       console.log('');
     }
@@ -686,15 +689,21 @@ async function main(): Promise<void> {
 }
 
 /** Seconds to the first answer and RSS of `node dist/src/server.js`, on a new embedded database then on the same one again. */
-async function measureStartup(): Promise<{ newDatabase: { seconds: number; rssMiB: number }; existingDatabase: { seconds: number; rssMiB: number } }> {
+interface StartupFigures {
+  seconds: number;
+  cpuSeconds: number;
+  rssMiB: number;
+}
+
+async function measureStartup(): Promise<{ newDatabase: StartupFigures; existingDatabase: StartupFigures }> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fhir-bench-start-'));
   try {
     const env = { DATA_DIR: dataDir, DATABASE_URL: '' };
     const first = await startServerProcess(env);
-    const newDatabase = { seconds: round(first.startupSeconds, 2)!, rssMiB: first.rssMiB() };
+    const newDatabase = { seconds: round(first.startupSeconds, 2)!, cpuSeconds: first.startupCpuSeconds, rssMiB: first.rssMiB() };
     await first.stop();
     const second = await startServerProcess(env);
-    const existingDatabase = { seconds: round(second.startupSeconds, 2)!, rssMiB: second.rssMiB() };
+    const existingDatabase = { seconds: round(second.startupSeconds, 2)!, cpuSeconds: second.startupCpuSeconds, rssMiB: second.rssMiB() };
     await second.stop();
     return { newDatabase, existingDatabase };
   } finally {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * Compiles the TypeScript (src/, scripts/) into dist/, once: the server and the scripts
- * run the compiled files (docs/operations/deployment.md).
+ * run the compiled files (docs/operations/running.md).
  *
  *   node scripts/build.cjs              always compile (npm run build)
  *   node scripts/build.cjs --if-stale   compile only when a source is newer than the last build (npm start, npm run <script>)

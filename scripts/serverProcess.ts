@@ -17,6 +17,8 @@ export interface ServerProcess {
   port: number;
   /** Seconds from spawning the process to the first answer of GET /metadata. */
   startupSeconds: number;
+  /** CPU seconds (user + system) the server had used by then: the start-up's cost whatever else the machine runs. */
+  startupCpuSeconds: number;
   /** Resident memory of the server process now, in MiB (Linux /proc). */
   rssMiB(): number;
   stop(): Promise<void>;
@@ -37,6 +39,14 @@ export function rssMiB(pid: number): number {
 }
 
 /** Starts the server on `dataDir` and a free port; resolves at its first answer. */
+/** CPU seconds (user + system) of a process so far (Linux /proc). */
+export function cpuSeconds(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime are fields 14 and 15 of the line, in clock ticks (100 per second on Linux)
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 export async function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
   const port = Number(env.PORT ?? (await freePort()));
   const t0 = performance.now();
@@ -62,11 +72,13 @@ export async function startServerProcess(env: Record<string, string>): Promise<S
     await new Promise((r) => setTimeout(r, 20));
   }
   const startupSeconds = (performance.now() - t0) / 1000;
+  const startupCpuSeconds = cpuSeconds(child.pid!);
   return {
     child,
     url,
     port,
     startupSeconds,
+    startupCpuSeconds,
     rssMiB: () => rssMiB(child.pid!),
     stop: async () => {
       if (!gone) child.kill('SIGTERM');
