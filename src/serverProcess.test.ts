@@ -98,7 +98,7 @@ describe('the server process', () => {
     expect(npm.stdout).toContain('"stopped"');
     expect(await refused(port)).toBe(true);
     expect(fs.existsSync(path.join(dataDir, 'server.lock'))).toBe(false);
-  }, 180000);
+  }, 600000);
 
   it('stops gracefully on SIGINT', async () => {
     const port = await freePort();
@@ -108,7 +108,7 @@ describe('the server process', () => {
     expect(await running.ended).toBe(0);
     expect(running.stdout).toContain('"stopped"');
     expect(await refused(port)).toBe(true);
-  }, 120000);
+  }, 300000);
 
   it('refuses to start a second server on the same data directory, with one line', async () => {
     const first = server({ PORT: String(await freePort()), DATA_DIR: dataDir });
@@ -121,7 +121,7 @@ describe('the server process', () => {
       first.child.kill('SIGTERM');
       await first.ended;
     }
-  }, 120000);
+  }, 300000);
 
   it('says in one line that its port is in use', async () => {
     const taken = net.createServer();
@@ -136,7 +136,7 @@ describe('the server process', () => {
     } finally {
       await new Promise((resolve) => taken.close(resolve));
     }
-  }, 120000);
+  }, 300000);
 
   it('says in one line that its data directory cannot be used', async () => {
     const notADirectory = path.join(dataDir, 'a-file');
@@ -144,7 +144,7 @@ describe('the server process', () => {
     const running = server({ PORT: String(await freePort()), DATA_DIR: notADirectory });
     expect(await running.ended).toBe(1);
     expect(oneLine(running.stderr)).toMatch(new RegExp(`^Cannot start: cannot use ${notADirectory}\\b.*check DATA_DIR`));
-  }, 60000);
+  }, 300000);
 
   it('says in one line that the database cannot be reached', async () => {
     const port = await freePort();
@@ -153,5 +153,5 @@ describe('the server process', () => {
     expect(oneLine(running.stderr)).toBe(
       `Cannot start: cannot connect to the database at DATABASE_URL postgres://fhir:***@127.0.0.1:${port}/fhir (connection refused: is PostgreSQL running there?)`,
     );
-  }, 60000);
+  }, 300000);
 });
