@@ -63,6 +63,33 @@ describe('raw content', () => {
     expect(res.data.equals(pdf)).toBe(true);
   });
 
+  it('answers a raw upload without sending its content back, unless asked with Prefer: return=representation', async () => {
+    const bytes = crypto.randomBytes(100 * 1024);
+    let created = '';
+    for (const accept of [FHIR_JSON, '*/*']) {
+      const res = await fetch(`${t.base}/Binary`, { method: 'POST', body: bytes, headers: { 'content-type': 'application/pdf', accept, ...authorization(t.base) } });
+      expect(res.status).toBe(201);
+      const text = await res.text();
+      expect(text.length).toBeLessThan(2000);
+      const body = JSON.parse(text);
+      expect(body.resourceType).toBe('Binary');
+      created = idFromLocation(res.headers.get('location'));
+      expect(body.id).toBe(created);
+      expect(body.contentType).toBe('application/pdf');
+      expect(body.data).toBeUndefined();
+    }
+    const updated = await fetch(`${t.base}/Binary/${created}`, { method: 'PUT', body: bytes, headers: { 'content-type': 'application/pdf', accept: FHIR_JSON, ...authorization(t.base) } });
+    expect(updated.status).toBe(200);
+    expect(((await updated.json()) as { data?: string }).data).toBeUndefined();
+
+    const asked = await fetch(`${t.base}/Binary`, { method: 'POST', body: bytes, headers: { 'content-type': 'application/pdf', accept: '*/*', prefer: 'return=representation', ...authorization(t.base) } });
+    expect(asked.status).toBe(201);
+    expect(asked.headers.get('content-type')).toBe('application/pdf');
+    expect(Buffer.from(await asked.arrayBuffer()).equals(bytes)).toBe(true);
+    const askedJson = await fetch(`${t.base}/Binary`, { method: 'POST', body: bytes, headers: { 'content-type': 'application/pdf', accept: FHIR_JSON, prefer: 'return=representation', ...authorization(t.base) } });
+    expect(((await askedJson.json()) as { data?: string }).data).toBe(bytes.toString('base64'));
+  });
+
   it('answers GET with Accept application/fhir+json with a Binary resource, data in base64', async () => {
     const res = await http(t.base, `Binary/${id}`, { headers: { accept: FHIR_JSON } });
     expect(res.status).toBe(200);
