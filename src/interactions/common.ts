@@ -7,6 +7,8 @@ import { readBinaryContent } from '../store/binaryContent';
 import type { Session } from '../store/session';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 import { mediaTypeProblem } from './binaryContentType';
+import { resolvableReferences } from '../integrity/references';
+import { identifierClaims } from '../integrity/uniqueIdentifiers';
 
 /** FHIR's id ([A-Za-z0-9-.]{1,64}), less ids made only of dots: `.` and `..` are path segments, never read back through a URL. */
 export const ID_PATTERN = /^(?!\.+$)[A-Za-z0-9\-.]{1,64}$/;
@@ -118,6 +120,8 @@ export function newVersion(
     index,
     previousCompartment: options.previousCompartment,
     binary: options.binary,
+    references: resolvableReferences(body, ctx.config.baseUrl + '/'),
+    claims: identifierClaims(body),
   };
 }
 

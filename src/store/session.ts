@@ -34,6 +34,7 @@ import { executeWrites, VersionWrite } from './writeVersions';
 import { Forbidden, Unprocessable } from '../errors';
 import { storedSubscriptionOwner } from './subscriptionQueries';
 import { subscriptionDefect } from '../subscriptions/subscriptionRules';
+import { checkDeletedTargets, checkWritesIntegrity, IntegrityState, promiseWrites } from './integrityChecks';
 
 /**
  * Who a Subscription's criteria are searched as: the writer's actor (re-resolved at each
@@ -84,6 +85,8 @@ export class Session {
   private committed: (() => void)[] = [];
   /** The rows this session's reads returned and its writes wrote, for the audit trail (src/audit/). */
   private touchedRows: TouchedRow[] = [];
+  /** What the integrity checks know of this session's writes and lookups (docs/decisions/011-integrity.md). */
+  private readonly integrity = new IntegrityState();
 
   /**
    * `visibility`: what the caller may read; every store read of this session applies it
@@ -121,6 +124,8 @@ export class Session {
       if (defect) throw new Unprocessable([{ severity: 'error', code: 'not-supported', diagnostics: defect.message, expression: [defect.expression] }]);
     }
     await this.checkSubscriptionOwners(writes);
+    // references resolve and national identifiers stay unique (docs/decisions/011-integrity.md)
+    await checkWritesIntegrity(this, this.integrity, writes);
     // (internal work such as the dispatcher's status changes has no caller and keeps the owner)
     if (this.access.caller !== undefined) writes = writes.map((w) => (w.resourceType === 'Subscription' && !w.deleted ? { ...w, subscriptionOwner: subscriptionOwner(this.access) } : w));
     for (const w of writes) this.touchedRows.push({ compartment: w.compartment, resourceType: w.resourceType, id: w.id, versionId: w.versionId, written: w.method });
@@ -185,6 +190,17 @@ export class Session {
     const actions = this.committed;
     this.committed = [];
     return actions;
+  }
+
+  /** The resources (`Type/id`) a transaction's later entries will write: its references to them resolve. */
+  willWrite(references: string[]): void {
+    promiseWrites(this.integrity, references);
+  }
+
+  /** Before commit: nothing current still references what this session deleted (409 otherwise). */
+  async checkDeletions(): Promise<void> {
+    await this.flush();
+    await checkDeletedTargets(this, this.integrity);
   }
 
   /** Every queued write is in the database (of this transaction) when it resolves; a failed write rejects it. */

@@ -5,6 +5,7 @@ import * as binaryChunks from './003_binary_chunks';
 import * as pageTokenSecret from './004_page_token_secret';
 import * as conformanceVersion from './005_conformance_version';
 import * as subscriptionOutbox from './006_subscription_outbox';
+import * as integrity from './007_integrity';
 
 interface Migration {
   name: string;
@@ -19,6 +20,7 @@ const migrations: Migration[] = [
   { name: '004_page_token_secret', module: pageTokenSecret },
   { name: '005_conformance_version', module: conformanceVersion },
   { name: '006_subscription_outbox', module: subscriptionOutbox },
+  { name: '007_integrity', module: integrity },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
