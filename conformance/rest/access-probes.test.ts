@@ -347,7 +347,8 @@ describe('pages, includes and batches leave hidden rows out', () => {
     expect(returned(replay)).toEqual([]);
   });
   it('a List in the record pointing at hidden documents includes none of them, even with :iterate and *', async () => {
-    const list = await create({ resourceType: 'List', status: 'current', mode: 'working', subject: { reference: ref(x.p1) }, entry: [ref(x.report), ref(x.psych), ref(x.masked)].map((r) => ({ item: { reference: r } })) }, tok.gp);
+    // written by the unrestricted client: a professional cannot reference what they cannot read (docs/decisions/011-integrity.md)
+    const list = await create({ resourceType: 'List', status: 'current', mode: 'working', subject: { reference: ref(x.p1) }, entry: [ref(x.report), ref(x.psych), ref(x.masked)].map((r) => ({ item: { reference: r } })) });
     const hidden = [ref(x.psych), ref(x.masked), ref(x.maskedBinary)];
     for (const path of [
       `List?_id=${list.id}&_include=List:item`,

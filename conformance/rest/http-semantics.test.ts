@@ -255,9 +255,10 @@ describe('content negotiation', () => {
 });
 
 describe('_pretty, _summary and _elements', () => {
-  const full = () =>
+  // NIRs with a valid key (97 - body mod 97): one Patient per INS (docs/decisions/011-integrity.md)
+  const full = (nir = '180029912345610') =>
     patient('Résumé', {
-      identifier: [{ system: 'urn:oid:1.2.250.1.213.1.4.8', value: '180029912345610' }], // a NIR with a valid key (97 - body mod 97)
+      identifier: [{ system: 'urn:oid:1.2.250.1.213.1.4.8', value: nir }],
       gender: 'male',
       maritalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-MaritalStatus', code: 'M' }] },
       photo: [{ contentType: 'image/png', data: 'iVBORw0KGgo=' }],
@@ -294,7 +295,7 @@ describe('_pretty, _summary and _elements', () => {
   });
 
   it('_elements=birthDate on read returns birthDate (plus id and meta) only, tagged SUBSETTED', async () => {
-    const created = await createPatient('Éléments', full());
+    const created = await createPatient('Éléments', full('180029912345709'));
     const res = await http(t.base, `Patient/${created.id}?_elements=birthDate`);
     expect(res.status).toBe(200);
     expect(res.body.resourceType).toBe('Patient');

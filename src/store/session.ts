@@ -152,7 +152,8 @@ export class Session {
    * in the same statement.
    */
   async writeAudit(events: VersionWrite[], notifications: VersionWrite[] = []): Promise<void> {
-    await this.queue([...events, ...notifications]);
+    // the server's own records of what happened are not referrers: they never keep a resource from being deleted
+    await this.queue([...events, ...notifications].map((w) => ({ ...w, references: undefined })));
   }
 
   /** Records rows handed to the interaction by a store read (what the audit trail names). */
