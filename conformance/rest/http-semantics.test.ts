@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { withIns } from '../insPatient';
 import { FHIR_JSON, http, startTarget, Target, authorization } from '../harness';
 
 /**
@@ -255,16 +256,15 @@ describe('content negotiation', () => {
 });
 
 describe('_pretty, _summary and _elements', () => {
-  // NIRs with a valid key (97 - body mod 97): one Patient per INS (docs/decisions/011-integrity.md)
+  // NIRs with a valid key (97 - body mod 97): one Patient per INS, with the INS traits (docs/decisions/011-integrity.md)
   const full = (nir = '180029912345610') =>
-    patient('Résumé', {
-      identifier: [{ system: 'urn:oid:1.2.250.1.213.1.4.8', value: nir }],
+    withIns(patient('Résumé', {
       gender: 'male',
       maritalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-MaritalStatus', code: 'M' }] },
       photo: [{ contentType: 'image/png', data: 'iVBORw0KGgo=' }],
       contact: [{ name: { family: 'Contact' } }],
       communication: [{ language: { coding: [{ system: 'urn:ietf:bcp:47', code: 'fr' }] } }],
-    });
+    }), 'urn:oid:1.2.250.1.213.1.4.8', nir);
 
   it('_pretty=true indents the JSON; without it the JSON is compact', async () => {
     const created = await createPatient();

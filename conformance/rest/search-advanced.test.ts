@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { withIns } from '../insPatient';
 import { http, startTarget, Target } from '../harness';
 
 /**
@@ -97,7 +98,8 @@ beforeAll(async () => {
   r.gp2 = await create({ resourceType: 'Practitioner', meta: meta(), name: [{ family: 'Docteur', given: ['Daphné'] }] });
   r.author1 = await create({ resourceType: 'Practitioner', meta: meta(), name: [{ family: 'Auteur', given: ['Alain'] }] });
 
-  r.pA = await create({
+  // an INS comes with the INS traits (the INS profile applies by default)
+  r.pA = await create(withIns({
     resourceType: 'Patient',
     meta: meta(),
     identifier: [
@@ -109,8 +111,8 @@ beforeAll(async () => {
     birthDate: '1990-05-17',
     generalPractitioner: [{ reference: `Practitioner/${r.gp1.id}` }],
     managingOrganization: { reference: `Organization/${r.org.id}` },
-  });
-  r.pB = await create({
+  }, INS, nir('01')));
+  r.pB = await create(withIns({
     resourceType: 'Patient',
     meta: meta(),
     // same value as pA's MR, under another identifier type
@@ -122,8 +124,9 @@ beforeAll(async () => {
     gender: 'male',
     birthDate: '1985-11-02',
     generalPractitioner: [{ reference: `Practitioner/${r.gp2.id}` }],
-  });
-  r.pC = await create({ resourceType: 'Patient', meta: meta(), identifier: [{ system: INS, value: nir('03') }], name: [{ family: 'Bernard' }] });
+  }, INS, nir('02')));
+  // no INS: an identity without the INS traits (gender, birth date) carries a local identifier only
+  r.pC = await create({ resourceType: 'Patient', meta: meta(), identifier: [{ system: 'urn:oid:1.2.250.1.71.4.2.7', value: `IPP-${nir('03')}` }], name: [{ family: 'Bernard' }] });
 
   const content = [{ attachment: { contentType: 'text/plain', data: 'dGVzdA==' } }];
   r.d1 = await create({

@@ -15,34 +15,26 @@ export interface ClaimHolder {
 }
 
 /**
- * Claims `claims` for the resource, and drops its claims that are no longer in the list.
- * Returns the claims held by another resource. `INSERT … ON CONFLICT DO UPDATE` returns
- * the row that holds the key, taking its lock: a concurrent claim of the same key waits
- * for this transaction, so two writers cannot both take it.
+ * Claims `claims` for the resource; returns those another resource holds. `INSERT … ON
+ * CONFLICT DO UPDATE` returns the row that holds the key, taking its lock: a concurrent
+ * claim of the same key waits for this transaction, so two writers cannot both take it.
+ * Claims the resource no longer makes are dropped by the statement that writes the
+ * version (src/store/writeVersions.ts).
  */
 export async function claimIdentifiers(
   session: Session,
   owner: { compartment: string; resourceType: string; id: string },
   claims: { system: string; value: string }[],
 ): Promise<ClaimHolder[]> {
-  const taken: ClaimHolder[] = [];
-  if (claims.length > 0) {
-    const rows = await session.query<{ system: string; value: string; compartment: string; resource_id: string }>(
-      `INSERT INTO identifier_claim (resource_type, system, value, compartment, resource_id)
-         SELECT ?, system, value, ?, ? FROM json_to_recordset(?::json) AS c(system text, value text)
-       ON CONFLICT (resource_type, system, value) DO UPDATE SET resource_id = identifier_claim.resource_id
-       RETURNING system, value, compartment, resource_id`,
-      [owner.resourceType, owner.compartment, owner.id, JSON.stringify(claims.map((c) => ({ system: c.system, value: c.value })))],
-    );
-    for (const r of rows) if (r.resource_id !== owner.id) taken.push({ system: r.system, value: r.value, compartment: r.compartment, resourceId: r.resource_id });
-  }
-  if (taken.length > 0) return taken;
-  await session.query(
-    `DELETE FROM identifier_claim c WHERE c.resource_type = ? AND c.resource_id = ?
-       AND NOT EXISTS (SELECT 1 FROM json_to_recordset(?::json) AS k(system text, value text) WHERE k.system = c.system AND k.value = c.value)`,
-    [owner.resourceType, owner.id, JSON.stringify(claims.map((c) => ({ system: c.system, value: c.value })))],
+  if (claims.length === 0) return [];
+  const rows = await session.query<{ system: string; value: string; compartment: string; resource_id: string }>(
+    `INSERT INTO identifier_claim (resource_type, system, value, compartment, resource_id)
+       SELECT ?, system, value, ?, ? FROM json_to_recordset(?::json) AS c(system text, value text)
+     ON CONFLICT (resource_type, system, value) DO UPDATE SET resource_id = identifier_claim.resource_id
+     RETURNING system, value, compartment, resource_id`,
+    [owner.resourceType, owner.compartment, owner.id, JSON.stringify(claims.map((c) => ({ system: c.system, value: c.value })))],
   );
-  return [];
+  return rows.filter((r) => r.resource_id !== owner.id).map((r) => ({ system: r.system, value: r.value, compartment: r.compartment, resourceId: r.resource_id }));
 }
 
 /**

@@ -35,7 +35,6 @@ export function promiseWrites(state: IntegrityState, references: string[]): void
 export async function checkWritesIntegrity(session: Session, state: IntegrityState, writes: VersionWrite[]): Promise<void> {
   for (const w of writes) {
     if (w.deleted) {
-      if (claimsUniqueIdentifiers(w.resourceType)) await claimIdentifiers(session, { compartment: w.compartment, resourceType: w.resourceType, id: w.id }, []);
       state.written.set(key(w.resourceType, w.id), { deleted: true, versionId: w.versionId });
       state.deleted.set(key(w.resourceType, w.id), { resourceType: w.resourceType, id: w.id });
       continue;
@@ -97,8 +96,8 @@ async function checkReferences(session: Session, state: IntegrityState, w: Versi
 
 async function checkClaims(session: Session, w: VersionWrite): Promise<void> {
   const claims = w.claims ?? [];
-  // a resource that never claimed anything and claims nothing has nothing to release
-  if (claims.length === 0 && w.previousCompartment === undefined) return;
+  // what it no longer claims is released by the statement that writes the version
+  if (claims.length === 0) return;
   needsTransaction(session);
   const taken = await claimIdentifiers(session, { compartment: w.compartment, resourceType: w.resourceType, id: w.id }, claims);
   if (taken.length === 0) return;

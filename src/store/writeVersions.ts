@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { IndexKind, IndexRows } from '../search/indexRows';
 import { BinarySource, writeBinaryContent } from './binaryContent';
 import type { ContainedReference, LocalReference } from '../integrity/references';
-import type { IdentifierClaim } from '../integrity/uniqueIdentifiers';
+import { claimsUniqueIdentifiers, IdentifierClaim } from '../integrity/uniqueIdentifiers';
 
 /** One new version of a resource, with everything the store writes for it. */
 export interface VersionWrite {
@@ -110,6 +110,7 @@ export async function executeWrites(db: Knex | Knex.Transaction, writes: Version
   }
 
   const replaced = writes.filter((w) => w.previousCompartment !== undefined);
+  let kindsClaims = false;
   if (replaced.length > 0) {
     bindings.push(
       JSON.stringify(replaced.map((w) => ({ compartment: w.previousCompartment, resource_type: w.resourceType, id: w.id }))),
@@ -125,6 +126,18 @@ export async function executeWrites(db: Knex | Knex.Transaction, writes: Version
       `del_link AS (DELETE FROM resource_link t USING old o
          WHERE t.compartment = o.compartment AND t.resource_type = o.resource_type AND t.resource_id = o.id)`,
     );
+    // national identifiers a replaced or deleted version held and its successor no longer claims are free again
+    const claiming = replaced.filter((w) => claimsUniqueIdentifiers(w.resourceType));
+    if (claiming.length > 0) {
+      bindings.push(JSON.stringify(claiming.flatMap((w) => (w.claims ?? []).map((c) => ({ t: w.resourceType, i: w.id, s: c.system, v: c.value })))));
+      ctes.push(
+        `del_claim AS (DELETE FROM identifier_claim c USING old o
+           WHERE c.resource_type = o.resource_type AND c.resource_id = o.id
+             AND NOT EXISTS (SELECT 1 FROM json_to_recordset(?::json) AS k(t text, i text, s text, v text)
+                              WHERE k.t = c.resource_type AND k.i = c.resource_id AND k.s = c.system AND k.v = c.value))`,
+      );
+      kindsClaims = true;
+    }
   }
 
   // the local references of each version, once per target, to find who references what is deleted
@@ -175,7 +188,7 @@ export async function executeWrites(db: Knex | Knex.Transaction, writes: Version
     );
   }
 
-  await db.raw(`WITH ${ctes.join(',\n')} SELECT 1`, bindings as Knex.RawBinding[]).options({ name: `${replaced.length > 0 ? 'fhir_write_replace' : 'fhir_write_new'}_${kindsPresent}${links.length > 0 ? '_links' : ''}${owned.length > 0 ? '_owned' : ''}` });
+  await db.raw(`WITH ${ctes.join(',\n')} SELECT 1`, bindings as Knex.RawBinding[]).options({ name: `${replaced.length > 0 ? 'fhir_write_replace' : 'fhir_write_new'}_${kindsPresent}${links.length > 0 ? '_links' : ''}${kindsClaims ? '_claims' : ''}${owned.length > 0 ? '_owned' : ''}` });
 
   for (const w of writes) {
     if (w.binary) await writeBinaryContent(db, w.compartment, w.id, w.versionId, w.binary);
