@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { http, startTarget, Target } from '../harness';
 import { nirKey } from '../../src/validation/domain/nir';
+import { withIns } from '../insPatient';
 
 /** docs/decisions/011-integrity.md: one record per national identifier, no dangling references. */
 let t: Target;
@@ -31,14 +32,11 @@ const siren = () => {
 };
 /** Fresh digits for the other registers. */
 const digits = (n: number) => String(crypto.randomInt(10 ** Math.min(n, 12))).padStart(n, '0');
-const patient = (ins?: { system: string; value: string }, extra: Record<string, unknown> = {}) => ({
-  resourceType: 'Patient',
-  name: [{ family: 'Martin', given: ['Léa'] }],
-  gender: 'female',
-  birthDate: '1990-05-17',
-  ...(ins ? { identifier: [{ system: ins.system, value: ins.value }] } : {}),
-  ...extra,
-});
+const patient = (ins?: { system: string; value: string }, extra: Record<string, unknown> = {}) => {
+  const base = { resourceType: 'Patient', name: [{ family: 'Martin', given: ['Léa'] }], gender: 'female', birthDate: '1990-05-17', ...extra };
+  // an INS comes with the INS traits (the INS profile applies by default)
+  return ins ? withIns(base, ins.system, ins.value) : base;
+};
 const post = (type: string, json: unknown, headers: Record<string, string> = {}) => http(t.base, type, { method: 'POST', json, headers });
 const documentAbout = (subject: string, extra: Record<string, unknown> = {}) => ({
   resourceType: 'DocumentReference',
