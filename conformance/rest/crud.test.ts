@@ -1,3 +1,4 @@
+import { DOCUMENT_CODES } from '../frenchFixtures';
 import { FHIR_JSON, http, startTarget, Target } from '../harness';
 
 let t: Target;
@@ -114,7 +115,7 @@ describe('create, read, vread, update, delete', () => {
     },
     Organization: { name: 'Clinique du Parc' },
     RelatedPerson: { patient: { reference: 'Patient/ins-0001' } },
-    DocumentReference: { status: 'current', content: [{ attachment: { contentType: 'text/plain', data: 'Ym9uam91cg==' } }] },
+    DocumentReference: { status: 'current', ...DOCUMENT_CODES, subject: { reference: 'Patient/ins-0001' }, content: [{ attachment: { contentType: 'text/plain', data: 'Ym9uam91cg==' } }] },
     List: { status: 'current', mode: 'working' },
     Consent: {
       status: 'active',

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { http, startTarget, Target } from '../harness';
-import { freshNir, withIns } from '../insPatient';
+import { freshNir, withIns } from '../frenchFixtures';
 
 /**
  * Our French profiles apply by default, and an official profile (FR Core, PDSm, IHE MHD)

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { withIns } from '../insPatient';
+import { withIns } from '../frenchFixtures';
 import { FHIR_JSON, http, startTarget, Target, authorization } from '../harness';
 
 /**

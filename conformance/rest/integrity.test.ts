@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { http, startTarget, Target } from '../harness';
 import { nirKey } from '../../src/validation/domain/nir';
-import { withIns } from '../insPatient';
+import { DOCUMENT_CODES, withIns } from '../frenchFixtures';
 
 /** docs/decisions/011-integrity.md: one record per national identifier, no dangling references. */
 let t: Target;
@@ -41,6 +41,7 @@ const post = (type: string, json: unknown, headers: Record<string, string> = {})
 const documentAbout = (subject: string, extra: Record<string, unknown> = {}) => ({
   resourceType: 'DocumentReference',
   status: 'current',
+  ...DOCUMENT_CODES,
   subject: { reference: subject },
   content: [{ attachment: { contentType: 'text/plain', data: Buffer.from('compte rendu').toString('base64') } }],
   ...extra,

@@ -1,4 +1,4 @@
-import { withIns } from '../insPatient';
+import { DOCUMENT_CODES, withIns } from '../frenchFixtures';
 import fs from 'node:fs';
 import path from 'node:path';
 import { nirKey } from '../../src/validation/domain';
@@ -40,6 +40,7 @@ it.each(REPLACEMENTS)('replaces a document (%s): new version created, the old on
       resourceType: 'DocumentReference',
       id: replacedId,
       status: 'current',
+      ...DOCUMENT_CODES,
       subject: { reference: `Patient/${patient.body.id}` },
       content: [{ attachment: { contentType: 'application/xml', url: 'Binary/previous' } }],
     },

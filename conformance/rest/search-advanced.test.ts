@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { withIns } from '../insPatient';
+import { DOCUMENT_CODES, withIns } from '../frenchFixtures';
 import { http, startTarget, Target } from '../harness';
 
 /**
@@ -133,6 +133,7 @@ beforeAll(async () => {
     resourceType: 'DocumentReference',
     meta: meta({ security: [{ system: CONFIDENTIALITY, code: 'R' }], profile: [PROFILE] }),
     status: 'current',
+    category: DOCUMENT_CODES.category,
     type: { coding: [{ system: LOINC, code: '11488-4', display: 'Consultation note' }], text: 'Compte rendu de consultation' },
     subject: { reference: `Patient/${r.pA.id}` },
     date: '2024-03-15T10:00:00Z',
@@ -145,6 +146,7 @@ beforeAll(async () => {
     resourceType: 'DocumentReference',
     meta: meta(),
     status: 'current',
+    category: DOCUMENT_CODES.category,
     type: { coding: [{ system: LOINC, code: '34133-9', display: 'Summary of episode note' }] },
     subject: { reference: `Patient/${r.pA.id}` },
     date: '2024-06-01T08:00:00Z',
@@ -156,6 +158,7 @@ beforeAll(async () => {
     resourceType: 'DocumentReference',
     meta: meta(),
     status: 'current',
+    category: DOCUMENT_CODES.category,
     type: { coding: [{ system: LOINC, code: '11488-4', display: 'Consultation note' }] },
     subject: { reference: `Patient/${r.pB.id}` },
     date: '2023-11-20T09:00:00Z',
@@ -167,6 +170,9 @@ beforeAll(async () => {
     resourceType: 'DocumentReference',
     meta: meta(),
     status: 'current',
+    category: DOCUMENT_CODES.category,
+    // every document carries a type (dmp-document-entry applies by default): another one than the others'
+    type: { coding: [{ system: LOINC, code: '60591-5', display: 'Patient summary Document' }] },
     subject: { reference: `Patient/${r.pC.id}` },
     date: '2025-01-05T00:00:00Z',
     content,
@@ -515,7 +521,9 @@ describe('modifiers and prefixes', () => {
     expect(await found('Patient', ['general-practitioner:missing', 'false'])).toEqual(idsOf(r.pA, r.pB));
     expect(await found('Patient', ['family:missing', 'false'])).toEqual(idsOf(r.pA, r.pB, r.pC));
     expect(await found('Patient', ['family:missing', 'true'])).toEqual([]);
-    expect(await found('DocumentReference', ['type:missing', 'true'])).toEqual(idsOf(r.d4));
+    // every document carries a type (dmp-document-entry applies by default)
+    expect(await found('DocumentReference', ['type:missing', 'true'])).toEqual([]);
+    expect(await found('DocumentReference', ['type:missing', 'false'])).toEqual(ALL_DOCS());
     expect(await found('DocumentReference', ['custodian:missing', 'false'])).toEqual(idsOf(r.d1, r.d3));
     expect(await found('Observation', ['value-quantity:missing', 'true'])).toEqual(idsOf(r.oBP, r.oAncient, r.oBP2));
     expect(await found('Observation', ['value-quantity:missing', 'false'])).toEqual(idsOf(r.oSys, r.oLow, r.oOld));
@@ -594,18 +602,19 @@ describe('dates: precision and prefixes', () => {
 
 describe('_sort', () => {
   it('on a token', async () => {
-    const asc = matchIds(await search('DocumentReference', [['type:missing', 'false'], ['_sort', 'type']]));
+    // d4 (another type) is left out so that the three others sort among themselves
+    const asc = matchIds(await search('DocumentReference', [['type:not', `${LOINC}|60591-5`], ['_sort', 'type']]));
     expect(sorted(asc.slice(0, 2))).toEqual(idsOf(r.d1, r.d3));
     expect(asc[2]).toBe(r.d2.id);
-    const desc = matchIds(await search('DocumentReference', [['type:missing', 'false'], ['_sort', '-type']]));
+    const desc = matchIds(await search('DocumentReference', [['type:not', `${LOINC}|60591-5`], ['_sort', '-type']]));
     expect(desc[0]).toBe(r.d2.id);
     expect(sorted(desc.slice(1))).toEqual(idsOf(r.d1, r.d3));
   });
 
   it('on several keys with -', async () => {
-    expect(matchIds(await search('DocumentReference', [['type:missing', 'false'], ['_sort', 'type,-date']]))).toEqual([r.d1.id, r.d3.id, r.d2.id]);
-    expect(matchIds(await search('DocumentReference', [['type:missing', 'false'], ['_sort', 'type,date']]))).toEqual([r.d3.id, r.d1.id, r.d2.id]);
-    expect(matchIds(await search('DocumentReference', [['type:missing', 'false'], ['_sort', '-type,date']]))).toEqual([r.d2.id, r.d3.id, r.d1.id]);
+    expect(matchIds(await search('DocumentReference', [['type:not', `${LOINC}|60591-5`], ['_sort', 'type,-date']]))).toEqual([r.d1.id, r.d3.id, r.d2.id]);
+    expect(matchIds(await search('DocumentReference', [['type:not', `${LOINC}|60591-5`], ['_sort', 'type,date']]))).toEqual([r.d3.id, r.d1.id, r.d2.id]);
+    expect(matchIds(await search('DocumentReference', [['type:not', `${LOINC}|60591-5`], ['_sort', '-type,date']]))).toEqual([r.d2.id, r.d3.id, r.d1.id]);
     expect(matchIds(await search('DocumentReference', [['_sort', '-date']]))).toEqual([r.d4.id, r.d2.id, r.d1.id, r.d3.id]);
   });
 

@@ -1,5 +1,5 @@
 import { http, startTarget, Target } from '../harness';
-import { withIns } from '../insPatient';
+import { DOCUMENT_CODES, withIns } from '../frenchFixtures';
 
 /** Our own SearchParameters (profiles/SearchParameter) are served like the official ones. */
 let t: Target;
@@ -28,9 +28,10 @@ it('finds a patient by INS (ins), ignoring other identifiers with the same value
 
 it('finds a practitioner by RPPS and chains to it', async () => {
   const practitioner = await http(t.base, 'Practitioner', { method: 'POST', json: { resourceType: 'Practitioner', identifier: [{ system: RPPS, value: '810002909371' }] } });
+  const patient = await http(t.base, 'Patient', { method: 'POST', json: { resourceType: 'Patient', name: [{ family: 'Auteur-Chaîné' }] } });
   const doc = await http(t.base, 'DocumentReference', {
     method: 'POST',
-    json: { resourceType: 'DocumentReference', status: 'current', author: [{ reference: `Practitioner/${practitioner.body.id}` }], content: [{ attachment: { url: 'Binary/1' } }] },
+    json: { resourceType: 'DocumentReference', status: 'current', ...DOCUMENT_CODES, subject: { reference: `Patient/${patient.body.id}` }, author: [{ reference: `Practitioner/${practitioner.body.id}` }], content: [{ attachment: { contentType: 'text/plain', url: 'https://documents.example.org/1' } }] },
   });
   expect((await http(t.base, 'Practitioner?rpps=810002909371')).body.entry[0].resource.id).toBe(practitioner.body.id);
   const chained = await http(t.base, 'DocumentReference?author:Practitioner.rpps=810002909371');

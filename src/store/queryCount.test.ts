@@ -1,5 +1,5 @@
 import { http, startTarget, statementRecorder, Target } from '../../conformance/harness';
-import { withIns } from '../../conformance/insPatient';
+import { withIns } from '../../conformance/frenchFixtures';
 
 /** SQL statements per hot-path interaction: a regression here is a performance bug. */
 let t: Target;

@@ -53,3 +53,12 @@ export function withIns(patient: Json, system: string, value: string): Json {
     birthDate: patient.birthDate ?? '1970-01-01',
   };
 }
+
+/**
+ * The type and class every DocumentReference of the record carries (our dmp-document-entry
+ * profile applies by default): a consultation report, class 10.
+ */
+export const DOCUMENT_CODES = Object.freeze({
+  type: { coding: [{ system: 'http://loinc.org', code: '11488-4' }] },
+  category: [{ coding: [{ system: 'https://mos.esante.gouv.fr/NOS/TRE_A03-ClasseDocument/FHIR/TRE-A03-ClasseDocument', code: '10' }] }],
+});
