@@ -102,3 +102,23 @@ describe('official profiles', () => {
     expect(res.body.issue.some((i: any) => /Unknown extension/.test(i.diagnostics))).toBe(false);
   });
 });
+
+describe('the benchmark data follows the same rules', () => {
+  it('its synthetic Patient (with an INS) and DocumentReference are valid', async () => {
+    const { documentReferenceResource, patientResource } = await import('../../scripts/benchLib');
+    for (const resource of [patientResource(7), documentReferenceResource(7, 'Patient/p', 'Practitioner/pr')]) {
+      const res = await validate(resource);
+      expect([resource.resourceType, errors(res.body)]).toEqual([resource.resourceType, []]);
+    }
+  });
+
+  it('refuses a DocumentReference without its class, whatever it claims', async () => {
+    const patient = (await http(t.base, 'Patient', { method: 'POST', json: { resourceType: 'Patient', name: [{ family: 'Classé' }] } })).body;
+    const res = await http(t.base, 'DocumentReference', {
+      method: 'POST',
+      json: { resourceType: 'DocumentReference', status: 'current', type: { coding: [{ system: 'http://loinc.org', code: '11488-4' }] }, subject: { reference: `Patient/${patient.id}` }, content: [{ attachment: { contentType: 'text/plain', data: 'dGVzdA==' } }] },
+    });
+    expect(res.status).toBe(422);
+    expect(errors(res.body).map((i: any) => i.diagnostics).join(' ')).toContain('DocumentReference.category');
+  });
+});
