@@ -189,6 +189,11 @@ export class Validator {
   useProfileMap(map: ProfileMap): void {
     this.engine.profileMap = map;
   }
+
+  /** The profiles that apply by default (for the CapabilityStatement). */
+  defaultProfiles(): ProfileMap['defaults'] {
+    return this.engine.profileMap.defaults;
+  }
 }
 
 function dedupe(issues: Issue[]): Issue[] {
