@@ -233,3 +233,16 @@ describe('deleting what is referenced', () => {
     expect((await http(t.base, `Patient/${p}`)).status).toBe(200);
   });
 });
+
+describe('the CapabilityStatement says so', () => {
+  it('states enforced references, unique identifiers, _cascade=delete and the default profiles', async () => {
+    const cs = (await http(t.base, 'metadata')).body;
+    const of = (type: string) => cs.rest[0].resource.find((r: any) => r.type === type);
+    expect(of('DocumentReference').referencePolicy).toContain('enforced');
+    expect(of('AuditEvent').referencePolicy).not.toContain('enforced');
+    expect(of('DocumentReference').profile).toBe('https://fhir.dmp.esante.example/StructureDefinition/dmp-document-entry');
+    expect(of('Patient').documentation).toContain('urn:oid:1.2.250.1.213.1.4.8');
+    expect(of('Patient').documentation).toContain('dmp-patient-ins');
+    expect(of('DocumentReference').interaction.find((i: any) => i.code === 'delete').documentation).toContain('_cascade=delete');
+  });
+});
