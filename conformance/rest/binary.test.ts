@@ -126,11 +126,12 @@ describe('FHIR JSON Binary', () => {
 
 describe('X-Security-Context', () => {
   it('records the header of a raw POST as Binary.securityContext', async () => {
-    const res = await sendRaw(t.base, 'Binary', 'POST', 'application/pdf', crypto.randomBytes(64), { 'x-security-context': 'Patient/123' });
+    const patient = await http(t.base, 'Patient', { method: 'POST', json: { resourceType: 'Patient', name: [{ family: 'Contexte' }] } });
+    const res = await sendRaw(t.base, 'Binary', 'POST', 'application/pdf', crypto.randomBytes(64), { 'x-security-context': `Patient/${patient.body.id}` });
     expect(res.status).toBe(201);
     const id = idFromLocation(res.headers.get('location'));
     const json = await http(t.base, `Binary/${id}`, { headers: { accept: FHIR_JSON } });
-    expect(json.body.securityContext).toEqual({ reference: 'Patient/123' });
+    expect(json.body.securityContext).toEqual({ reference: `Patient/${patient.body.id}` });
   });
 });
 

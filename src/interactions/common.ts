@@ -8,6 +8,8 @@ import { readBinaryContent } from '../store/binaryContent';
 import type { Session } from '../store/session';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 import { mediaTypeProblem } from './binaryContentType';
+import { resolvableReferences } from '../integrity/references';
+import { identifierClaims } from '../integrity/uniqueIdentifiers';
 
 /** FHIR's id ([A-Za-z0-9-.]{1,64}), less ids made only of dots: `.` and `..` are path segments, never read back through a URL. */
 export const ID_PATTERN = /^(?!\.+$)[A-Za-z0-9\-.]{1,64}$/;
@@ -135,6 +137,8 @@ export function newVersion(
     ...(options.previousBody !== undefined ? { previousBody: options.previousBody } : {}),
     ...(options.idDrawnByServer ? { idDrawnByServer: true } : {}),
     binary: options.binary,
+    references: resolvableReferences(body, ctx.config.baseUrl + '/'),
+    claims: identifierClaims(body),
   };
 }
 
