@@ -77,6 +77,11 @@ const PROVIDES = [path.resolve(__dirname, '../../fixtures/mhd/provide-bundle-wit
 
 it.each(PROVIDES)('stores an IHE MHD provide Bundle carrying a FHIR document (%s): the document keeps its own references', async (file) => {
   const bundle = JSON.parse(fs.readFileSync(file, 'utf8'));
+  // a provide Bundle's subject is a Patient the recipient already knows (references are enforced): create those it names
+  for (const id of new Set([...JSON.stringify(bundle).matchAll(/"reference":"Patient\/([A-Za-z0-9\-.]{1,64})"/g)].map((m) => m[1]))) {
+    const put = await http(t.base, `Patient/${id}`, { method: 'PUT', json: { resourceType: 'Patient', id, name: [{ family: 'Provide' }] } });
+    expect([200, 201]).toContain(put.status);
+  }
   const res = await http(t.base, '', { method: 'POST', json: bundle });
   expect(res.status).toBe(200);
   expect(res.body.entry.map((e: any) => e.response.status)).toEqual(['201 Created', '201 Created', '201 Created']);

@@ -153,13 +153,16 @@ describe('search and operations', () => {
 });
 
 describe('Binary written', () => {
-  it('answers a create with the content it stored: raw bytes, or the Binary with data in FHIR JSON or XML', async () => {
+  it('answers a create asking return=representation with the content it stored: raw bytes, or the Binary with data in FHIR JSON or XML', async () => {
     const bytes = Buffer.from('%PDF-1.4 written');
-    const raw = await fetch(`${t.base}/Binary`, { method: 'POST', headers: { 'content-type': 'application/pdf', ...authorization(t.base) }, body: bytes });
+    const quiet = await http(t.base, 'Binary', { method: 'POST', headers: { 'content-type': 'application/pdf' }, body: bytes });
+    expect(quiet.status).toBe(201);
+    expect(quiet.body.data).toBeUndefined();
+    const raw = await fetch(`${t.base}/Binary`, { method: 'POST', headers: { 'content-type': 'application/pdf', prefer: 'return=representation', ...authorization(t.base) }, body: bytes });
     expect(raw.status).toBe(201);
     expect(raw.headers.get('content-type')).toMatch(/application\/pdf/);
     expect(Buffer.from(await raw.arrayBuffer()).equals(bytes)).toBe(true);
-    const json = await http(t.base, 'Binary', { method: 'POST', headers: { 'content-type': 'application/pdf', accept: FHIR_JSON }, body: bytes });
+    const json = await http(t.base, 'Binary', { method: 'POST', headers: { 'content-type': 'application/pdf', accept: FHIR_JSON, prefer: 'return=representation' }, body: bytes });
     expect(json.status).toBe(201);
     expect(json.body.resourceType).toBe('Binary');
     expect(Buffer.from(json.body.data, 'base64').equals(bytes)).toBe(true);

@@ -100,6 +100,13 @@ export function compartmentOf(ctx: InteractionContext, resourceType: string, id:
 
 export const nowInstant = () => new Date().toISOString();
 
+/** `Type/id` of the local references of a stored version. */
+function localTargets(ctx: InteractionContext, body: Record<string, unknown>): Set<string> {
+  const out = new Set<string>();
+  for (const r of resolvableReferences(body, ctx.config.baseUrl + '/')) if (r.kind === 'local') out.add(`${r.targetType}/${r.targetId}`);
+  return out;
+}
+
 /** Stamps meta, extracts the index rows and computes the compartment of a new version. */
 export function newVersion(
   ctx: InteractionContext,
@@ -138,6 +145,7 @@ export function newVersion(
     ...(options.idDrawnByServer ? { idDrawnByServer: true } : {}),
     binary: options.binary,
     references: resolvableReferences(body, ctx.config.baseUrl + '/'),
+    ...(options.previousBody ? { keptReferences: localTargets(ctx, options.previousBody) } : {}),
     claims: identifierClaims(body),
   };
 }

@@ -57,6 +57,7 @@ async function checkReferences(session: Session, state: IntegrityState, w: Versi
   const issues: Issue[] = [];
   const contained = containedIds(w.body as Record<string, unknown>);
   const unknown = new Map<string, string[]>();
+  const keptFound = new Map<string, number | undefined>();
   for (const r of refs) {
     if (r.kind === 'contained') {
       if (!contained.has(r.targetId)) issues.push({ severity: 'error', code: 'not-found', diagnostics: `Reference "${r.reference}" names no contained resource`, expression: [r.expression] });
@@ -73,6 +74,14 @@ async function checkReferences(session: Session, state: IntegrityState, w: Versi
     const found = await currentTargets(session, type, ids, session.visibility);
     for (const id of ids) state.looked.set(key(type, id), found.get(id));
   }
+  // targets the replaced version already named stay, even where this writer was not shown them
+  const kept = [...(w.keptReferences ?? [])].filter((k) => state.looked.has(k) && state.looked.get(k) === undefined);
+  for (const k of kept) {
+    const [type, id] = k.split('/');
+    const found = await currentTargets(session, type, [id], UNRESTRICTED);
+    // only for this write: another write of the session must still be able to read its targets
+    if (found.has(id)) keptFound.set(k, found.get(id));
+  }
   // the Patient of the record the write check let this caller write into counts if it exists at all
   const own = key('Patient', w.compartment);
   if (w.compartment && refs.some((r) => r.kind === 'local' && key(r.targetType, r.targetId) === own) && !state.written.has(own) && state.looked.get(own) === undefined) {
@@ -84,7 +93,7 @@ async function checkReferences(session: Session, state: IntegrityState, w: Versi
     const k = key(r.targetType, r.targetId);
     if (k === key(w.resourceType, w.id)) continue;
     const mine = state.written.get(k);
-    const current = mine ? (mine.deleted ? undefined : mine.versionId) : state.looked.get(k);
+    const current = mine ? (mine.deleted ? undefined : mine.versionId) : state.looked.get(k) ?? keptFound.get(k);
     if (current === undefined) {
       issues.push({ severity: 'error', code: 'not-found', diagnostics: `Reference "${r.reference}": ${k} does not exist on this server, is deleted, or is not readable by the caller`, expression: [r.expression] });
     } else if (r.targetVersion !== undefined && !(/^\d+$/.test(r.targetVersion) && Number(r.targetVersion) >= 1 && Number(r.targetVersion) <= current)) {

@@ -35,6 +35,12 @@ export interface VersionWrite {
   binary?: BinarySource;
   /** The references the server resolves (docs/decisions/014-integrity.md); the local ones are kept as links. */
   references?: (LocalReference | ContainedReference)[];
+  /**
+   * `Type/id` of the local targets the replaced version already referenced: they may be
+   * hidden from this writer, who keeps them without being shown them (decision 013), so
+   * they must exist but need not be readable by the writer (decision 014).
+   */
+  keptReferences?: Set<string>;
   /** The national identifiers this version claims (docs/decisions/014-integrity.md). */
   claims?: IdentifierClaim[];
   /** A Subscription's writer, whose access its criteria are searched with (docs/decisions/010-subscriptions.md). */
