@@ -98,20 +98,23 @@ const REFERENCE = /&(?:#x[0-9A-Fa-f]+|#[0-9]+|[A-Za-z_:][-\w.:\u00B7-\uFFFF]*);/
  * end; this finds where it is. Run on errors only; linear (indexOf moves forward).
  */
 function strayAmpersand(text: string, before: number): number {
+  // the next comment and CDATA section, found again only once passed
+  let comment = -2;
+  let cdata = -2;
   for (let at = 0; at < before; ) {
     const amp = text.indexOf('&', at);
     if (amp < 0 || amp >= before) return -1;
-    const comment = text.lastIndexOf('<!--', amp);
-    const cdata = text.lastIndexOf('<![CDATA[', amp);
-    const opened = Math.max(comment, cdata);
-    if (opened >= at) {
-      // skip the comment or section the "&" may be in, then look again past it
-      const close = opened === comment ? text.indexOf('-->', opened + 4) : text.indexOf(']]>', opened + 9);
+    if (comment !== -1 && comment < at) comment = text.indexOf('<!--', at);
+    if (cdata !== -1 && cdata < at) cdata = text.indexOf('<![CDATA[', at);
+    const inComment = comment >= 0 && comment < amp;
+    const inCdata = cdata >= 0 && cdata < amp;
+    if (inComment || inCdata) {
+      // a comment or section opens before the "&": skip past its end, the "&" may be in it
+      const first = inComment && (!inCdata || comment < cdata);
+      const close = first ? text.indexOf('-->', comment + 4) : text.indexOf(']]>', cdata + 9);
       if (close < 0) return -1;
-      if (close + 3 > amp) {
-        at = close + 3;
-        continue;
-      }
+      at = close + 3;
+      continue;
     }
     REFERENCE.lastIndex = amp;
     if (!REFERENCE.test(text)) return amp;
