@@ -60,8 +60,12 @@ export interface XmlHandler {
 /** The five entities XML predefines (§4.6), and no other: there is no DTD to declare one. */
 const ENTITIES: Record<string, string> = Object.freeze(Object.assign(Object.create(null), { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" }));
 
-/** Characters XML 1.0 does not allow (§2.2), and halves of surrogate pairs without their other half. */
-const NOT_XML_CHAR = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+/** Characters XML 1.0 does not allow (§2.2). */
+const NOT_XML_CHAR = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/;
+/** Halves of surrogate pairs without their other half (looked for once `isWellFormed` says there is one). */
+const UNPAIRED = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+/** ES2024, in Node 20; not yet in the ES2022 library the project compiles against. */
+const isWellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
 
 /** saxes' messages, said for someone who wrote the body (the rest are passed as they are). */
 const MESSAGES: [RegExp, (m: RegExpExecArray) => string][] = [
@@ -183,10 +187,10 @@ function setHandlers(parser: Parser, events: HandlerSlots): void {
 /** Calls the handler for each part of `text`, in order; throws XmlSyntaxError at the first fault. */
 export function readXmlEvents(text: string, handler: XmlHandler): void {
   const bad = NOT_XML_CHAR.exec(text);
-  if (bad) {
-    const code = bad[0].charCodeAt(0);
-    const name = `U+${code.toString(16).padStart(4, '0').toUpperCase()}`;
-    throw new XmlSyntaxError(code >= 0xd800 && code <= 0xdfff ? `an unpaired surrogate (${name}) is not a character` : `the character ${name} is not allowed in XML`, bad.index);
+  if (bad) throw new XmlSyntaxError(`the character U+${bad[0].charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()} is not allowed in XML`, bad.index);
+  if (!isWellFormed(text)) {
+    const unpaired = UNPAIRED.exec(text)!;
+    throw new XmlSyntaxError(`an unpaired surrogate (U+${unpaired[0].charCodeAt(0).toString(16).toUpperCase()}) is not a character`, unpaired.index);
   }
   const parser: Parser = new SaxesParser({ xmlns: true, position: true });
   parser.ENTITIES = ENTITIES;
