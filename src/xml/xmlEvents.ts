@@ -194,7 +194,7 @@ export function readXmlEvents(text: string, handler: XmlHandler): void {
   }
   const parser: Parser = new SaxesParser({ xmlns: true, position: true });
   parser.ENTITIES = ENTITIES;
-  /** Our tags by saxes' (the closing event gives saxes' object back). */
+  /** The open elements as handed on (closed innermost first, as saxes closes them). */
   const open: XmlTag[] = [];
 
   let sawRoot = false;
