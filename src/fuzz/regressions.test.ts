@@ -3,6 +3,7 @@ import { checkXhtml } from '../validation/xhtml';
 import { checkJson } from './jsonProperty';
 import { checkNarrative } from './narrativeProperty';
 import { checkPatch } from './patchProperty';
+import { checkXml } from './xmlProperty';
 
 /**
  * Every input with which fuzzing (npm run fuzz, docs/operations/fuzzing.md) found a
@@ -70,5 +71,14 @@ describe('JSON reader: inputs that taught the reference', () => {
     ['a lone surrogate as such (the reader is given text decoded from UTF-8)', '"\ud800"'],
   ])('%s', (_what, text) => {
     checkJson({ text, limits: { maxDepth: 1, maxNodes: 2, maxArrayLength: 0 } }, NO_BOUND);
+  });
+});
+
+describe('XML reader: inputs that taught the property', () => {
+  // not defects of the reader: it takes elements in any order and the writer puts them in the
+  // definitions' order, so the value read back has its members in another order
+  it('elements out of the definitions order (given before family) read back as the same value', () => {
+    const F = 'xmlns="http://hl7.org/fhir"';
+    checkXml({ text: `<Patient ${F}><name id="n"><given value="g"/><family value="Dupont"/><given value="A"/><given><extension url="http://e/x"><valueCode value="UNK"/></extension></given><given value="B"/></name></Patient>`, limits: { maxDepth: 5, maxNodes: 18, maxArrayLength: 4 } }, NO_BOUND);
   });
 });

@@ -8,8 +8,8 @@
  * which hold a resource (`contained`, `Bundle.entry.resource`, `Parameters…resource`) or
  * the narrative's XHTML `div` (kept as the text that was sent when it can be).
  *
- * Hostile input (decision 005): the tokenizer (tokenizer.ts) knows the five XML entities
- * only; a DOCTYPE (and with it every entity declaration, external or not) is refused as
+ * Hostile input (decision 005): the parser (xmlEvents.ts, saxes) knows the five XML
+ * entities only; a DOCTYPE (and with it every entity declaration, external or not) is refused as
  * soon as it is met, so nothing is ever expanded or fetched. Nesting, element count and
  * repetitions are capped as for JSON bodies, checked as the elements open.
  */
@@ -17,7 +17,7 @@ import { BadRequest, PayloadTooLarge, UnsupportedMediaType } from '../errors';
 import type { DecimalTexts } from '../json/decimals';
 import type { JsonLimits, JsonRead } from '../json/jsonReader';
 import { Member, NUMBER_TYPES, resourceStruct, Struct } from './schema';
-import { lineAndColumn, tokenize, XmlSyntaxError, XmlTag } from './tokenizer';
+import { lineAndColumn, readXmlEvents, XmlSyntaxError, XmlTag } from './xmlEvents';
 
 export const FHIR_NS = 'http://hl7.org/fhir';
 export const XHTML_NS = 'http://www.w3.org/1999/xhtml';
@@ -85,7 +85,7 @@ function bad(message: string): BadRequest {
 /** Reads a FHIR XML resource; throws BadRequest (400) or PayloadTooLarge (413) for what it refuses. */
 export function readXml(text: string, limits: JsonLimits): JsonRead {
   const stack: Frame[] = [];
-  /** Where the tokenizer is, for messages. */
+  /** Where the parser is, for messages. */
   let offset = 0;
   let decimals: DecimalTexts | undefined;
   let root: Record<string, unknown> | undefined;
@@ -273,11 +273,13 @@ export function readXml(text: string, limits: JsonLimits): JsonRead {
   };
 
   const handler = {
-    processingInstruction(target: string, body: string) {
-      if (target !== 'xml') throw fail(`the processing instruction <?${target}?> is not accepted`);
+    xmlDeclaration(declared: string | undefined) {
       // FHIR bodies are UTF-8 (http.html#mime-type): the body was decoded so, a declaration saying otherwise is refused
-      const encoding = /encoding\s*=\s*["']([^"']*)["']/.exec(body)?.[1]?.toLowerCase();
+      const encoding = declared?.toLowerCase();
       if (encoding && encoding !== 'utf-8' && encoding !== 'utf8') throw new UnsupportedMediaType(`encoding ${encoding} is not supported: FHIR bodies are UTF-8`);
+    },
+    processingInstruction(target: string) {
+      throw fail(`the processing instruction <?${target}?> is not accepted`);
     },
     comment(c: string) {
       const frame = top();
@@ -320,7 +322,7 @@ export function readXml(text: string, limits: JsonLimits): JsonRead {
   };
 
   try {
-    tokenize(text, handler);
+    readXmlEvents(text, handler);
   } catch (e) {
     if (e instanceof XmlSyntaxError) throw bad(`the body is not well-formed XML: ${e.message}${where(e.offset)}`);
     throw e;

@@ -139,14 +139,23 @@ describe('reading FHIR XML', () => {
     ['text outside the root', `<Patient ${F}/>x`, /text after the root/],
     ['no element at all', ``, /no root element/],
     ['unclosed', `<Patient ${F}>`, /not well-formed/],
-  ])('refuses %s with 400', (_what, xml, message) => {
+    ['an entity named after an Object member', `<Patient ${F}><name><family value="&constructor;"/></name></Patient>`, /entity other than/],
+    ['an entity named __proto__', `<Patient ${F}><name><family value="&__proto__;"/></name></Patient>`, /entity other than/],
+    ['an unclosed DOCTYPE', `<!DOCTYPE Patient [<!ENTITY a "b">`, /not well-formed/],
+    ['a NUL character reference', `<Patient ${F}><name><family value="&#0;"/></name></Patient>`, /not an XML character/],
+    ['a stray ampersand after a comment that holds one', `<Patient ${F}><!-- a & b --><name><family value="a & b"/></name></Patient>`, /"&" that does not start a reference: write &amp; \(line 1, column 75\)/],
+    ['a closing tag of another element, before the element is used', `<Patient ${F}><active></name></Patient>`, /<\/name> does not close <active>/],
+    ['a closing tag no element opened', `<Patient ${F}><name></name></Patient></Patient>`, /not well-formed/],
+    ['an XML declaration in another encoding', `<?xml version="1.0" encoding="ISO-8859-1"?><Patient ${F}/>`, /ISO-8859-1|iso-8859-1/],
+  ])('refuses %s with 400', (what, xml, message) => {
     let error: any;
     try {
       read(xml);
     } catch (e) {
       error = e;
     }
-    expect(error?.status).toBe(400);
+    // FHIR bodies are UTF-8: a declaration of another encoding is 415, as a charset is
+    expect(error?.status).toBe(what.includes('encoding') ? 415 : 400);
     expect(error.issues[0].diagnostics).toMatch(message);
   });
 
@@ -168,6 +177,12 @@ describe('reading FHIR XML', () => {
   it('reads attribute values as XML does: white space as spaces, references decoded after', () => {
     const { value } = read(`<Patient ${F}><name><family value="a\tb\r\nc&#10;d&#x9;e &amp;&lt;&gt;&quot;&apos;"/><given value='it"s'/></name></Patient>`);
     expect((value as any).name[0]).toEqual({ family: 'a b c\nd\te &<>"\'', given: ['it"s'] });
+  });
+
+  it('accepts what XML allows around the markup: an XML declaration, comments and "&" in them, white space in closing tags, a self-closed narrative', () => {
+    const div = '<div xmlns="http://www.w3.org/1999/xhtml"/>';
+    const { value } = read(`<?xml version="1.0" encoding="UTF-8"?>\n<!-- a & b --><Patient ${F}><text><status value="generated"/>${div}</text><name ><family value="D&#xE9;"/><!-- <![CDATA[ & --></name ></Patient>\n`);
+    expect(value).toEqual({ resourceType: 'Patient', text: { status: 'generated', div }, name: [{ family: 'Dé' }] });
   });
 
   it('reads the base64 value of a 20 MB document in one attribute', () => {
