@@ -59,6 +59,8 @@ export interface ResourceValidator {
   checkConformanceResource(resource: unknown): Issue[];
   removeConformanceResource(resourceType: string, url: string): void;
   hasProfile(url: string): boolean;
+  /** Whether R4 defines a resource type of this name. */
+  isResourceType(name: string): boolean;
   conformanceResources(resourceType: 'StructureDefinition' | 'ValueSet' | 'CodeSystem' | 'Questionnaire'): unknown[];
   expandValueSet(url: string, options?: { filter?: string; count?: number; offset?: number }): unknown | undefined;
   validateCode(args: { url?: string; system?: string; code: string; display?: string; codeSystemUrl?: string }): { result: boolean; message?: string; display?: string };
