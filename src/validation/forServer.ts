@@ -1,13 +1,13 @@
 import { findProfilesDir } from '../registry/registry';
 import { domainChecks } from './domain';
 import { Validator } from './index';
-import { questionnaireLookup, questionnaireResponseCheck, valueSetMembership } from './questionnaireResponse';
+import { questionnaireLookup, questionnaireResponseCheck, valueSetDisplay, valueSetMembership } from './questionnaireResponse';
 
 /** The validator the server uses: base R4, our profiles/ and the named domain checks. */
 export function createServerValidator(profilesDir: string = findProfilesDir()): Validator {
   const validator = Validator.create({ conformanceDirs: [profilesDir] });
   for (const check of domainChecks) validator.addDomainCheck(check);
   // A QuestionnaireResponse is checked against its Questionnaire, including ones loaded through the API.
-  validator.addDomainCheck(questionnaireResponseCheck(questionnaireLookup(validator), { valueSetContains: valueSetMembership(validator) }));
+  validator.addDomainCheck(questionnaireResponseCheck(questionnaireLookup(validator), { valueSetContains: valueSetMembership(validator), valueSetDisplayProblem: valueSetDisplay(validator) }));
   return validator;
 }
