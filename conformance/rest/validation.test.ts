@@ -424,6 +424,43 @@ describe('QuestionnaireResponse against its Questionnaire', () => {
   });
 });
 
+describe('QuestionnaireResponse against the constraints of its Questionnaire', () => {
+  it('applies the item-constraint extensions of a Questionnaire loaded through the API, and refuses one whose regex RE2 cannot run', async () => {
+    const url = 'http://example.org/fhir/Questionnaire/weight-form';
+    const questionnaire = {
+      resourceType: 'Questionnaire',
+      url,
+      status: 'active',
+      item: [
+        {
+          linkId: 'weight',
+          type: 'quantity',
+          extension: [{ url: 'http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-maxQuantity', valueQuantity: { value: 300, system: 'http://unitsofmeasure.org', code: 'kg' } }, { url: 'http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-minQuantity', valueQuantity: { value: 2, system: 'http://unitsofmeasure.org', code: 'kg' } }],
+        },
+        { linkId: 'ins', type: 'string', extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/regex', valueString: '[12][0-9]{12}' }] },
+      ],
+    };
+    expect((await http(t.base, 'Questionnaire', { method: 'POST', json: questionnaire })).status).toBe(201);
+    const qr = (weight: number, code: string, ins: string) => ({
+      resourceType: 'QuestionnaireResponse',
+      questionnaire: url,
+      status: 'completed',
+      item: [
+        { linkId: 'weight', answer: [{ valueQuantity: { value: weight, system: 'http://unitsofmeasure.org', code } }] },
+        { linkId: 'ins', answer: [{ valueString: ins }] },
+      ],
+    });
+    const ok = await http(t.base, 'QuestionnaireResponse/$validate', { method: 'POST', json: qr(3500, 'g', '1850275123456') });
+    expect([ok.status, errors(ok.body)]).toEqual([200, []]);
+    const bad = await http(t.base, 'QuestionnaireResponse/$validate', { method: 'POST', json: qr(1500, 'g', '185027512345X') });
+    expect(errors(bad.body).map((i: any) => i.expression?.[0])).toEqual(['QuestionnaireResponse.item[0].answer[0]', 'QuestionnaireResponse.item[1].answer[0]']);
+    const hostile = { ...questionnaire, url: `${url}-2`, item: [{ linkId: 'x', type: 'string', extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/regex', valueString: '(a+)\\1' }] }] };
+    const refused = await http(t.base, 'Questionnaire', { method: 'POST', json: hostile });
+    expect(refused.status).toBe(422);
+    expect(errors(refused.body)[0].diagnostics).toMatch(/not supported/);
+  });
+});
+
 describe('400 or 422', () => {
   it('answers 422, not 400, for a well-formed reference to a type the element does not allow', async () => {
     const res = await http(t.base, 'Observation', {

@@ -139,7 +139,7 @@ function compareAnswer(suffix: string, value: any, limitType: string, limit: any
   const numeric = (t: string) => t === 'Integer' || t === 'Decimal';
   if (numeric(suffix) && numeric(limitType) && typeof value === 'number' && typeof limit === 'number') return { order: Math.sign(value - limit) };
   if (suffix === 'Quantity' && limitType === 'Quantity') return compareQuantities(value, limit);
-  if (suffix === 'Quantity' && numeric(limitType) && typeof value?.value === 'number' && typeof limit === 'number') return { order: Math.sign(value.value - limit) };
+  // a quantity against a limit without a unit: not comparable for sure (3500 g is not more than 300 kg)
   if ((suffix === 'Date' || suffix === 'DateTime') && (limitType === 'Date' || limitType === 'DateTime')) {
     const order = compareDateTimes(value, limit);
     return order === undefined ? undefined : { order };
