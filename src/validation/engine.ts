@@ -10,6 +10,7 @@ import { createHash } from 'crypto';
 import type { Issue } from '../errors';
 import { Invariants, InvariantEnv } from './invariants';
 import { CompiledStructure, Constraint, ElementNode, resolveContentReference } from './model';
+import { compareDateTimes, compareQuantities, compareTimes, Comparison } from './ordering';
 import { checkPrimitive, PRIMITIVES } from './primitives';
 import { ConformanceStore, CORE_SD } from './store';
 import { checkXhtml } from './xhtml';
@@ -480,8 +481,9 @@ export class Engine {
       if (emptyObject) W.issues.push(shapeError('Object must have some content', path));
     }
 
-    // fixed / pattern / binding on the element itself
+    // fixed / pattern / binding / limits on the element itself
     this.checkFixedPattern(value, node, path, W);
+    this.checkLimits(value, type, node, path, W);
     if (node.binding) this.checkBinding(value, type, node, path, W);
 
     // children
@@ -571,10 +573,7 @@ export class Engine {
       if (typeof v === 'string' && node.maxLength !== undefined && v.length > node.maxLength) {
         W.issues.push(err('value', `value is longer than permitted maximum length of ${node.maxLength}`, path));
       }
-      if (typeof v === 'number') {
-        if (node.minValue !== undefined && v < node.minValue) W.issues.push(err('value', `value is less than permitted minimum value of ${node.minValue}`, path));
-        if (node.maxValue !== undefined && v > node.maxValue) W.issues.push(err('value', `value is greater than permitted maximum value of ${node.maxValue}`, path));
-      }
+      this.checkLimits(v, type, node, path, W);
       this.checkFixedPattern(v, node, path, W);
       if (node.binding && (typeof v === 'string')) this.checkBinding(v, type, node, path, W);
     } else if (node.fixed || node.pattern) {
@@ -661,6 +660,23 @@ export class Engine {
     }
   }
 
+  // ------------------------------------------------------------------ minValue / maxValue
+
+  /** minValue[x] / maxValue[x] of the element: numbers, dates, dateTimes, instants, times and Quantities (ordering.ts). */
+  private checkLimits(value: any, type: string, node: ElementNode, path: string, W: Walk): void {
+    for (const [limit, isMin] of [[node.minValue, true], [node.maxValue, false]] as const) {
+      if (!limit) continue;
+      const c = compareToLimit(value, type, limit);
+      if (c === undefined) continue;
+      const shown = limit.type === 'Quantity' ? `${limit.value?.value} ${limit.value?.code ?? limit.value?.unit ?? ''}`.trim() : String(limit.value);
+      if (c.incompatible !== undefined) {
+        W.issues.push(err('value', `The value cannot be compared with the ${isMin ? 'minimum' : 'maximum'} value ${shown}: ${c.incompatible}`, path));
+      } else if (isMin ? c.order! < 0 : c.order! > 0) {
+        W.issues.push(err('value', `value is ${isMin ? 'less than permitted minimum' : 'greater than permitted maximum'} value of ${shown}`, path));
+      }
+    }
+  }
+
   // ------------------------------------------------------------------ terminology
 
   private vsLabel(url: string): string {
@@ -701,6 +717,22 @@ export class Engine {
           diagnostics: required
             ? `The Coding provided (${value.system ?? ''}#${value.code}) is not in the value set ${this.vsLabel(b.valueSet)}, and a code is required from this value set`
             : `The Coding provided (${value.system ?? ''}#${value.code}) is not in the value set ${this.vsLabel(b.valueSet)}, and a code should come from this value set unless it has no suitable code (note that the validator cannot judge what is suitable)`,
+          expression: [path],
+        });
+      }
+      return;
+    }
+    if (type === 'Quantity' || QUANTITY_PROFILES.has(type)) {
+      // a binding on a Quantity is on its unit: system + code
+      if (typeof value.code !== 'string') return;
+      const r = term.inValueSet(b.valueSet, typeof value.system === 'string' ? value.system : undefined, value.code);
+      if (r === false) {
+        W.issues.push({
+          severity: sev,
+          code: 'code-invalid',
+          diagnostics: required
+            ? `The unit provided (${value.system ?? ''}#${value.code}) is not in the value set ${this.vsLabel(b.valueSet)}, and a code is required from this value set`
+            : `The unit provided (${value.system ?? ''}#${value.code}) is not in the value set ${this.vsLabel(b.valueSet)}, and a code should come from this value set unless it has no suitable code (note that the validator cannot judge what is suitable)`,
           expression: [path],
         });
       }
@@ -840,24 +872,54 @@ export class Engine {
     if (W.structural && typeof ref === 'string' && ref.length > 1 && ref.startsWith('#') && !this.resolveReference(ref, W)) {
       W.issues.push(err('not-found', `Unable to resolve resource '${ref}'`, path));
     }
-    const allowed = this.allowedTargets(node);
-    if (!allowed) return;
     let found: string | undefined;
+    let target: any;
     if (typeof ref === 'string' && !ref.includes('?')) {
-      const target = this.resolveReference(ref, W);
+      target = this.resolveReference(ref, W);
       if (target && typeof target.resourceType === 'string') found = target.resourceType;
       else if (!ref.startsWith('#') && !ref.startsWith('urn:')) {
+        target = undefined;
         const m = REF_RE.exec(ref);
         if (m && this.store.isResourceType(m[2])) found = m[2];
+      } else target = undefined;
+    }
+    if (found) {
+      // a target profile that cannot be found cannot be checked: the reference is not valid against it (as the HL7 validator)
+      for (const t of node.types) {
+        if (t.code !== 'Reference') continue;
+        for (const tp of t.targetProfiles) {
+          if (!this.store.structure(tp)) W.issues.push(err('structure', `Unable to resolve the profile reference '${tp}'`, path));
+        }
       }
-      if (found && !allowed.includes(found)) {
-        W.issues.push(err('structure', `Invalid Resource target type. Found ${found}, but expected one of (${allowed.join(', ')})`, path));
-        return;
-      }
+    }
+    const allowed = this.allowedTargets(node);
+    if (!allowed) return;
+    if (found && !allowed.includes(found)) {
+      W.issues.push(err('structure', `Invalid Resource target type. Found ${found}, but expected one of (${allowed.join(', ')})`, path));
+      return;
     }
     if (typeof value.type === 'string' && this.store.isResourceType(value.type) && !allowed.includes(value.type)) {
       W.issues.push(err('structure', `The type '${value.type}' is not a valid Target for this element (must be one of ${allowed.join(', ')})`, `${path}.type`));
     }
+    if (target && found) this.checkTargetProfiles(target, found, ref, node, path, W);
+  }
+
+  /** Targets being checked against a profile: a cycle of references is checked once. */
+  private checkingTargets = new Set<any>();
+
+  /** A target found in the Bundle or contained must conform to one of the target profiles of its type. */
+  private checkTargetProfiles(target: any, type: string, ref: string, node: ElementNode, path: string, W: Walk): void {
+    const profiles = node.types.filter((t) => t.code === 'Reference').flatMap((t) => t.targetProfiles);
+    const ofType = profiles.map((tp) => this.store.structure(tp)).filter((st): st is CompiledStructure => !!st && st.type === type);
+    if (!ofType.length || ofType.some((st) => st.url === CORE_SD + type)) return;
+    if (this.checkingTargets.has(target)) return;
+    this.checkingTargets.add(target);
+    try {
+      if (ofType.some((st) => this.conforms(target, type, st, { ...W, depth: W.depth + 1 }))) return;
+    } finally {
+      this.checkingTargets.delete(target);
+    }
+    W.issues.push(err('structure', `The resource ${ref} does not conform to ${ofType.length > 1 ? 'any of the target profiles' : 'the target profile'} ${ofType.map((st) => st.url).join(', ')}`, path));
   }
 
   // ------------------------------------------------------------------ extensions
@@ -1167,6 +1229,24 @@ function childIndex(children: ElementNode[]): ChildIndex {
     childIndexes.set(children, idx);
   }
   return idx;
+}
+
+const NUMBER_TYPES = new Set(['integer', 'decimal', 'positiveInt', 'unsignedInt', 'Integer', 'Decimal', 'PositiveInt', 'UnsignedInt']);
+const DATE_TYPES = new Set(['date', 'dateTime', 'instant', 'Date', 'DateTime', 'Instant']);
+
+/** The order of a value against a minValue[x] / maxValue[x] limit; undefined when it cannot be told for sure. */
+function compareToLimit(value: any, type: string, limit: { type: string; value: any }): Comparison | undefined {
+  if (NUMBER_TYPES.has(type) && NUMBER_TYPES.has(limit.type) && typeof value === 'number' && typeof limit.value === 'number') return { order: Math.sign(value - limit.value) };
+  if (DATE_TYPES.has(type) && DATE_TYPES.has(limit.type)) {
+    const order = compareDateTimes(value, limit.value);
+    return order === undefined ? undefined : { order };
+  }
+  if (type === 'time' && /^time$/i.test(limit.type)) {
+    const order = compareTimes(value, limit.value);
+    return order === undefined ? undefined : { order };
+  }
+  if ((type === 'Quantity' || QUANTITY_PROFILES.has(type)) && limit.type === 'Quantity') return compareQuantities(value, limit.value);
+  return undefined;
 }
 
 function err(code: Issue['code'], diagnostics: string, path: string): Issue {

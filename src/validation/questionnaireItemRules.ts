@@ -11,7 +11,8 @@
  * cannot run) gives no error.
  */
 import type { Issue, IssueCode } from '../errors';
-import { patternProblem, matchesWhole } from './userRegex';
+import { compareDateTimes, compareQuantities, compareTimes, Comparison } from './ordering';
+import { matchesWhole, patternProblem } from './userRegex';
 
 const EXT = 'http://hl7.org/fhir/StructureDefinition/';
 const SDC = 'http://hl7.org/fhir/uv/sdc/StructureDefinition/';
@@ -132,7 +133,6 @@ function decimalPlaces(n: number): number {
   return Math.max(0, places - (exp ? Number(exp[1]) : 0));
 }
 
-type Comparison = { order: number; incompatible?: undefined } | { order?: undefined; incompatible: string };
 
 /** The answer against a limit: its order, the reason they cannot be compared, or undefined when it cannot be told. */
 function compareAnswer(suffix: string, value: any, limitType: string, limit: any): Comparison | undefined {
@@ -144,66 +144,11 @@ function compareAnswer(suffix: string, value: any, limitType: string, limit: any
     const order = compareDateTimes(value, limit);
     return order === undefined ? undefined : { order };
   }
-  if (suffix === 'Time' && limitType === 'Time' && typeof value === 'string' && typeof limit === 'string') {
-    const a = /^(\d{2}):(\d{2}):(\d{2})(\.\d+)?$/.exec(value);
-    const b = /^(\d{2}):(\d{2}):(\d{2})(\.\d+)?$/.exec(limit);
-    if (!a || !b) return undefined;
-    const seconds = (m: RegExpExecArray) => Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]) + Number(m[4] ?? 0);
-    return { order: Math.sign(seconds(a) - seconds(b)) };
+  if (suffix === 'Time' && limitType === 'Time') {
+    const order = compareTimes(value, limit);
+    return order === undefined ? undefined : { order };
   }
   return undefined;
-}
-
-const DATE_PREFIX = /^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$/;
-const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
-
-/** Dates and dateTimes in order: partial dates on their common precision (equal there and finer on one side: undecided). */
-export function compareDateTimes(a: unknown, b: unknown): number | undefined {
-  if (typeof a !== 'string' || typeof b !== 'string') return undefined;
-  if (DATE_TIME.test(a) && DATE_TIME.test(b)) {
-    const x = Date.parse(a);
-    const y = Date.parse(b);
-    return Number.isNaN(x) || Number.isNaN(y) ? undefined : Math.sign(x - y);
-  }
-  const day = (s: string) => (DATE_TIME.test(s) ? s.slice(0, 10) : DATE_PREFIX.test(s) ? s : undefined);
-  const x = day(a);
-  const y = day(b);
-  if (x === undefined || y === undefined) return undefined;
-  const n = Math.min(x.length, y.length);
-  const c = Math.sign(x.slice(0, n).localeCompare(y.slice(0, n)));
-  if (c !== 0) return c;
-  // same on the common precision: equal only when both are dates of that same precision
-  return x.length === y.length && !DATE_TIME.test(a) && !DATE_TIME.test(b) ? 0 : undefined;
-}
-
-const UCUM = 'http://unitsofmeasure.org';
-
-interface UcumUtils {
-  convertUnitTo(from: string, value: number, to: string): { status: string; toVal: number | null; msg: string[] };
-}
-// the UCUM tables take time to load: only when two quantities in different units are compared
-let ucum: UcumUtils | undefined;
-function ucumUtils(): UcumUtils {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  ucum ??= (require('@lhncbc/ucum-lhc') as { UcumLhcUtils: { getInstance(): UcumUtils } }).UcumLhcUtils.getInstance();
-  return ucum;
-}
-
-function compareQuantities(a: any, b: any): Comparison | undefined {
-  if (typeof a?.value !== 'number' || typeof b?.value !== 'number') return undefined;
-  const sameUnit =
-    (typeof a.code === 'string' && a.code === b.code && (a.system ?? UCUM) === (b.system ?? UCUM)) ||
-    (a.code === undefined && b.code === undefined && (a.unit ?? '') === (b.unit ?? ''));
-  if (sameUnit) return { order: Math.sign(a.value - b.value) };
-  const ucumCoded = (q: any) => typeof q.code === 'string' && (q.system === UCUM || q.system === undefined);
-  if (!ucumCoded(a) || !ucumCoded(b)) return undefined;
-  const converted = ucumUtils().convertUnitTo(a.code, a.value, b.code);
-  if (converted.status === 'succeeded' && typeof converted.toVal === 'number') {
-    // conversions go through floating point: 10000 m is 10 km, not 10.000000000000002
-    const v = Number(converted.toVal.toPrecision(12));
-    return { order: Math.sign(v - b.value) };
-  }
-  return { incompatible: `the units ${a.code} and ${b.code} are not comparable` };
 }
 
 function attachmentIssues(qItem: any, att: any, label: string): RuleIssue[] {

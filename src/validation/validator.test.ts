@@ -339,6 +339,8 @@ describe('slicing', () => {
     expectOnly(v.validate(bad, { profiles: [U + 'test-bundle'] }), [
       { severity: 'error', expression: 'Bundle.entry[0]', match: /slicing is CLOSED: Does not match slice 'patient' \(Patient: Patient.gender: minimum required = 1/ },
       { severity: 'error', expression: 'Bundle', match: 'Bundle.entry:patient: minimum required = 1, but only found 0' },
+      // the observation's subject (targetProfile test-patient) is that patient, which no longer conforms
+      { severity: 'error', expression: 'Bundle.entry[1]', match: /Does not match slice 'bp' \(Observation.subject: The resource urn:uuid:00000000-0000-0000-0000-000000000001 does not conform to the target profile/ },
     ]);
   });
 });
