@@ -1002,9 +1002,12 @@ export class Engine {
     const slices = owner.slices;
     const matched: (ElementNode | undefined)[] = [];
     const notes: string[][] = [];
-    let undecidable = false;
+    // per item, the slices it may belong to without it being sure (a slice that leaves the
+    // discriminator unconstrained): only those slices' counts, and that item, are left undecided
+    const maybe: ElementNode[][] = [];
     for (const item of items) {
       let m: ElementNode | undefined;
+      const unsure: ElementNode[] = [];
       this.sliceNotes = [];
       for (const s of slices) {
         const r = this.sliceMatches(item, s, slicing.discriminator, W);
@@ -1012,9 +1015,10 @@ export class Engine {
           m = s;
           break;
         }
-        if (r === undefined) undecidable = true;
+        if (r === undefined) unsure.push(s);
       }
       matched.push(m);
+      maybe.push(m ? [] : unsure);
       notes.push(this.sliceNotes);
       this.sliceNotes = undefined;
     }
@@ -1027,6 +1031,7 @@ export class Engine {
       const ip = this.itemPath(path, owner, item);
       if (!s) {
         seenUnmatched = true;
+        const undecidable = maybe[i].length > 0;
         if (slicing.rules === 'closed' && !undecidable) {
           const why = notes[i].length ? `: ${notes[i].join('; ')}` : '';
           W.issues.push(err('structure', `This element does not match any known slice defined in the profile ${url} and slicing is CLOSED${why}`, ip));
@@ -1048,7 +1053,8 @@ export class Engine {
     });
     for (const s of slices) {
       const count = matched.filter((m) => m === s).length;
-      if (undecidable && count < s.min) continue;
+      const possible = maybe.filter((list) => list.includes(s)).length;
+      if (count < s.min && count + possible >= s.min) continue;
       this.checkCardinality(s, count, path, W);
     }
     items.forEach((item, i) => {

@@ -124,3 +124,49 @@ describe('reference target profiles', () => {
     ]);
   });
 });
+
+describe('slicing with a slice that leaves the discriminator unconstrained', () => {
+  beforeAll(() => {
+    v.addConformanceResource(
+      profile('identified-patient', 'Patient', [
+        { id: 'Patient.identifier', path: 'Patient.identifier', slicing: { discriminator: [{ type: 'value', path: 'system' }], rules: 'closed' } },
+        { id: 'Patient.identifier:nir', path: 'Patient.identifier', sliceName: 'nir', min: 1, max: '1' },
+        { id: 'Patient.identifier:nir.system', path: 'Patient.identifier.system', fixedUri: 'urn:oid:1.2.250.1.213.1.4.8' },
+        { id: 'Patient.identifier:other', path: 'Patient.identifier', sliceName: 'other', min: 0, max: '*' },
+      ]),
+    );
+  });
+  const asIdentified = (identifier: unknown[]) => errors(v.validate({ resourceType: 'Patient', text: DIV, identifier }, { profiles: [U + 'identified-patient'] }));
+
+  it('still counts the slices that constrain it', () => {
+    expect(asIdentified([{ system: 'urn:oid:1.2.250.1.213.1.4.8', value: '1' }, { system: 'http://example.org/ids', value: '2' }])).toEqual([]);
+    // the other identifier may be in the unconstrained slice, but the NIR slice is missing for sure
+    expect(asIdentified([{ system: 'http://example.org/ids', value: '2' }])).toEqual([expect.stringMatching(/^Patient: Patient.identifier:nir: minimum required = 1, but only found 0/)]);
+    expect(asIdentified([{ system: 'urn:oid:1.2.250.1.213.1.4.8', value: '1' }, { system: 'urn:oid:1.2.250.1.213.1.4.8', value: '3' }])).toEqual([
+      expect.stringMatching(/Patient.identifier:nir: max allowed = 1, but found 2/),
+    ]);
+  });
+});
+
+describe('profiles on recursive elements (contentReference)', () => {
+  beforeAll(() => {
+    v.addConformanceResource(
+      profile('nested-questionnaire', 'Questionnaire', [
+        { id: 'Questionnaire.item.text', path: 'Questionnaire.item.text', min: 1 },
+        { id: 'Questionnaire.item.item', path: 'Questionnaire.item.item' },
+        { id: 'Questionnaire.item.item.item', path: 'Questionnaire.item.item.item', max: '0' },
+      ]),
+    );
+  });
+  const asNested = (item: unknown[]) => errors(v.validate({ resourceType: 'Questionnaire', text: DIV, status: 'active', item }, { profiles: [U + 'nested-questionnaire'] }));
+
+  it('applies the profile at every level of the recursion and the constraints of a nested level', () => {
+    expect(asNested([{ linkId: 'g', text: 'G', type: 'group', item: [{ linkId: 'a', text: 'A', type: 'string' }] }])).toEqual([]);
+    expect(asNested([{ linkId: 'g', text: 'G', type: 'group', item: [{ linkId: 'a', type: 'string' }] }])).toEqual([
+      expect.stringMatching(/^Questionnaire.item\[0\].item\[0\]: Questionnaire.item.item.text: minimum required = 1/),
+    ]);
+    expect(asNested([{ linkId: 'g', text: 'G', type: 'group', item: [{ linkId: 'a', text: 'A', type: 'group', item: [{ linkId: 'b', text: 'B', type: 'string' }] }] }])).toEqual([
+      expect.stringMatching(/Questionnaire.item.item.item: max allowed = 0, but found 1/),
+    ]);
+  });
+});
