@@ -53,6 +53,21 @@ describe('structure and primitive formats', () => {
     expect(errors(v.validate(patient()))).toEqual([]);
   });
 
+  it('checks the syntax of urn:uuid and urn:oid URIs', () => {
+    const p: any = patient();
+    p.identifier = [
+      { system: 'urn:uuid:6f1c2f3e-2b4a-4f6e-9b1d-0c2e4a6b8d10', value: '1' },
+      { system: 'urn:uuid:6F1C2F3E-2B4A-4F6E-9B1D-0C2E4A6B8D10', value: '2' },
+      { system: 'urn:uuid:patient-1', value: '3' },
+      { system: 'urn:oid:1.2.250.1', value: '4' },
+      { system: 'urn:oid:1.2.x', value: '5' },
+    ];
+    expect(errors(v.validate(p)).map((i) => `${i.expression?.[0]}: ${i.diagnostics}`)).toEqual([
+      'Patient.identifier[2].system: UUIDs must be valid (urn:uuid:patient-1)',
+      'Patient.identifier[4].system: OIDs must be valid (urn:oid:1.2.x)',
+    ]);
+  });
+
   it('reports unknown properties, with their FHIRPath', () => {
     const p: any = patient();
     p.foo = 1;
