@@ -68,6 +68,21 @@ describe('structure and primitive formats', () => {
     ]);
   });
 
+  it('applies que-12 as corrected by the R4 erratum: two enableWhen need an enableBehavior', () => {
+    const q = (behavior?: string) => ({
+      resourceType: 'Questionnaire',
+      text: DIV,
+      status: 'active',
+      item: [
+        { linkId: 'a', type: 'boolean' },
+        { linkId: 'b', type: 'boolean' },
+        { linkId: 'c', type: 'string', enableWhen: [{ question: 'a', operator: '=', answerBoolean: true }, { question: 'b', operator: '=', answerBoolean: true }], ...(behavior ? { enableBehavior: behavior } : {}) },
+      ],
+    });
+    expect(errors(v.validate(q('all')))).toEqual([]);
+    expect(errors(v.validate(q())).map((i) => `${i.expression?.[0]}: ${i.diagnostics}`)).toEqual([expect.stringMatching(/^Questionnaire.item\[2\]: Constraint failed: que-12/)]);
+  });
+
   it('reports unknown properties, with their FHIRPath', () => {
     const p: any = patient();
     p.foo = 1;
