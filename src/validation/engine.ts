@@ -24,7 +24,9 @@ interface Item {
 }
 
 interface BundleCtx {
-  byFullUrl: Map<string, any>;
+  /** the entries' resources by fullUrl: several when versions of one resource are carried */
+  byFullUrl: Map<string, any[]>;
+  type?: string;
 }
 
 /** Where an element sits, for extension contexts and FHIRPath typing. */
@@ -243,21 +245,36 @@ export class Engine {
   }
 
   private bundleContext(bundle: any): BundleCtx {
-    const byFullUrl = new Map<string, any>();
+    const byFullUrl = new Map<string, any[]>();
     if (Array.isArray(bundle.entry)) {
       for (const e of bundle.entry) {
-        if (e && typeof e.fullUrl === 'string' && e.resource && typeof e.resource === 'object') byFullUrl.set(e.fullUrl, e.resource);
+        if (!e || typeof e.fullUrl !== 'string' || !e.resource || typeof e.resource !== 'object') continue;
+        byFullUrl.set(e.fullUrl, [...(byFullUrl.get(e.fullUrl) ?? []), e.resource]);
       }
     }
-    return { byFullUrl };
+    return { byFullUrl, type: typeof bundle.type === 'string' ? bundle.type : undefined };
   }
 
   private bundleChecks(bundle: any, path: string, issues: Issue[]): void {
+    if (Array.isArray(bundle.link)) {
+      // a relation names one link of the Bundle (self, next …): twice, a reader cannot tell which is meant
+      const seen = new Set<string>();
+      bundle.link.forEach((l: any, i: number) => {
+        if (typeof l?.relation !== 'string') return;
+        if (seen.has(l.relation)) issues.push(err('invalid', `The link relation '${l.relation}' appears more than once in the Bundle`, `${path}.link[${i}]`));
+        seen.add(l.relation);
+      });
+    }
     if (!Array.isArray(bundle.entry)) return;
     const type = bundle.type;
     bundle.entry.forEach((e: any, i: number) => {
-      if (!e || typeof e !== 'object' || !e.resource || typeof e.resource !== 'object') return;
+      if (!e || typeof e !== 'object') return;
       const ep = `${path}.entry[${i}]`;
+      // the identity of an entry is absolute: a relative fullUrl has no base to resolve against
+      if (typeof e.fullUrl === 'string' && !/^[A-Za-z][A-Za-z0-9+.-]*:/.test(e.fullUrl)) {
+        issues.push(err('invalid', `The fullUrl must be an absolute URL (not '${e.fullUrl}')`, `${ep}.fullUrl`));
+      }
+      if (!e.resource || typeof e.resource !== 'object') return;
       const r = e.resource;
       if (typeof e.fullUrl === 'string') {
         const m = REF_RE.exec(e.fullUrl);
@@ -853,18 +870,45 @@ export class Engine {
   }
 
   resolveReference(ref: string, W: Walk): any | undefined {
+    const found = this.bundleMatches(ref, W);
+    return found.length === 1 ? found[0] : undefined;
+  }
+
+  /** The resources a reference designates in its container or Bundle (several: the reference is ambiguous). */
+  private bundleMatches(ref: string, W: Walk): any[] {
     if (ref.startsWith('#')) {
       const list = W.rootResource?.contained;
-      return Array.isArray(list) ? list.find((c: any) => c?.id === ref.slice(1)) : undefined;
+      const hit = Array.isArray(list) ? list.find((c: any) => c?.id === ref.slice(1)) : undefined;
+      return hit ? [hit] : [];
     }
     const b = W.bundle;
-    if (!b) return undefined;
-    const direct = b.byFullUrl.get(ref);
-    if (direct) return direct;
-    if (!ABS_URL.test(ref)) {
-      for (const [fu, r] of b.byFullUrl) if (fu.endsWith('/' + ref)) return r;
+    if (!b) return [];
+    // a version-specific reference designates the entry of that version
+    const versioned = /^(.*)\/_history\/([^/]+)$/.exec(ref);
+    const base = versioned ? versioned[1] : ref;
+    let found = b.byFullUrl.get(base) ?? [];
+    if (!found.length && !ABS_URL.test(base)) {
+      for (const [fu, list] of b.byFullUrl) if (fu.endsWith('/' + base)) found = [...found, ...list];
     }
-    return undefined;
+    if (versioned) found = found.filter((r) => r?.meta?.versionId === versioned[2]);
+    return found;
+  }
+
+  /** In a document or a message, what a reference designates in the Bundle must be one resource, of the version named. */
+  private checkBundleReference(ref: string, path: string, W: Walk): void {
+    const b = W.bundle;
+    if (!b || (b.type !== 'document' && b.type !== 'message') || ref.startsWith('#') || ref.includes('?')) return;
+    const found = this.bundleMatches(ref, W);
+    if (found.length > 1) {
+      W.issues.push(err('invalid', `Multiple matches in the Bundle for the reference ${ref}: name the version (…/_history/[versionId])`, path));
+      return;
+    }
+    const versioned = /^(.*)\/_history\/([^/]+)$/.exec(ref);
+    if (versioned && !found.length) {
+      const base = versioned[1];
+      const anyVersion = b.byFullUrl.has(base) || (!ABS_URL.test(base) && [...b.byFullUrl.keys()].some((fu) => fu.endsWith('/' + base)));
+      if (anyVersion) W.issues.push(err('not-found', `Can't find '${ref}' in the Bundle: it holds no entry of version ${versioned[2]}`, path));
+    }
   }
 
   private checkReference(value: any, node: ElementNode, path: string, W: Walk): void {
@@ -874,6 +918,7 @@ export class Engine {
     }
     let found: string | undefined;
     let target: any;
+    if (W.structural && typeof ref === 'string') this.checkBundleReference(ref, path, W);
     if (typeof ref === 'string' && !ref.includes('?')) {
       target = this.resolveReference(ref, W);
       if (target && typeof target.resourceType === 'string') found = target.resourceType;
