@@ -205,3 +205,19 @@ describe('occurrences, options, abstract items', () => {
     expect(issuesOf(answered('note', { valueString: 'x' }))).toEqual([expect.stringMatching(/type display should not have answers/)]);
   });
 });
+
+describe('a value set contained in the Questionnaire', () => {
+  it('checks coded answers against its enumerated codes', () => {
+    const url = 'http://example.org/fhir/Questionnaire/sizes';
+    v.addConformanceResource({
+      resourceType: 'Questionnaire',
+      url,
+      status: 'active',
+      contained: [{ resourceType: 'ValueSet', id: 'sizes', status: 'active', compose: { include: [{ system: 'http://example.org/sizes', concept: [{ code: 'S' }, { code: 'M' }] }] } }],
+      item: [{ linkId: 'size', type: 'choice', answerValueSet: '#sizes' }],
+    });
+    const qr = (code: string) => ({ resourceType: 'QuestionnaireResponse', questionnaire: url, status: 'completed', item: [{ linkId: 'size', answer: [{ valueCoding: { system: 'http://example.org/sizes', code } }] }] });
+    expect(issuesOf(qr('M'))).toEqual([]);
+    expect(issuesOf(qr('XL'))).toEqual([expect.stringMatching(/^error .*#XL is not in the value set #sizes/)]);
+  });
+});

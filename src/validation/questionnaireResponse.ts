@@ -376,8 +376,16 @@ function checkOption(st: State, qItem: any, open: boolean, suffix: string, value
     return;
   }
   const vs = qItem.answerValueSet;
-  if (suffix !== 'Coding' || typeof vs !== 'string' || vs.startsWith('#') || !st.options.valueSetContains) return;
-  if (typeof value?.code !== 'string') return;
+  if (suffix !== 'Coding' || typeof vs !== 'string' || typeof value?.code !== 'string') return;
+  if (vs.startsWith('#')) {
+    // a value set contained in the Questionnaire
+    const contained = arr(st.q.contained).find((c) => c.resourceType === 'ValueSet' && c.id === vs.slice(1));
+    if (contained && containedMembership(contained, value.system, value.code) === false) {
+      push(st, 'error', 'code-invalid', `The answer ${value.system ?? ''}#${value.code} is not in the value set ${vs} (item '${qItem.linkId}')`, path);
+    }
+    return;
+  }
+  if (!st.options.valueSetContains) return;
   const inValueSet = st.options.valueSetContains(vs, value.system, value.code);
   if (inValueSet === false) {
     push(st, 'error', 'code-invalid', `The answer ${value.system ?? ''}#${value.code} is not in the value set ${vs} (item '${qItem.linkId}')`, path);
@@ -385,6 +393,40 @@ function checkOption(st: State, qItem: any, open: boolean, suffix: string, value
     const problem = st.options.valueSetDisplayProblem(vs, value.system, value.code, value.display);
     if (problem) push(st, 'warning', 'code-invalid', `${problem} (item '${qItem.linkId}')`, `${path}.valueCoding.display`);
   }
+}
+
+/**
+ * Membership in a value set contained in the Questionnaire, from its expansion or its
+ * enumerated codes: undefined when it cannot be told here (filters, whole code systems,
+ * imported value sets).
+ */
+function containedMembership(vs: any, system: string | undefined, code: string): boolean | undefined {
+  const listed = (concepts: unknown) => arr(concepts).some((c) => c.code === code);
+  if (Array.isArray(vs.expansion?.contains)) {
+    const flat: any[] = [];
+    const walk = (list: unknown) => arr(list).forEach((c) => (flat.push(c), walk(c.contains)));
+    walk(vs.expansion.contains);
+    return flat.some((c) => c.code === code && (system === undefined || c.system === system));
+  }
+  const includes = arr(vs.compose?.include);
+  if (!includes.length) return undefined;
+  let unknown = false;
+  for (const inc of includes) {
+    if (inc.valueSet !== undefined) {
+      unknown = true;
+      continue;
+    }
+    if (system !== undefined && inc.system !== system) continue;
+    if (arr(inc.filter).length || !Array.isArray(inc.concept)) {
+      unknown = true;
+      continue;
+    }
+    if (listed(inc.concept)) {
+      const excluded = arr(vs.compose?.exclude).some((ex) => (ex.system === undefined || ex.system === inc.system) && listed(ex.concept));
+      if (!excluded) return true;
+    }
+  }
+  return unknown ? undefined : false;
 }
 
 /** questionnaire-minOccurs / maxOccurs: how many answers a question has, or how many times a group occurs. */
