@@ -123,10 +123,15 @@ function splitPath(p: string): string[] {
   return out;
 }
 
+/** What a domain check may look at besides the resource: the other resources of the Bundle it is in. */
+export interface DomainContext {
+  bundleResources: any[];
+}
+
 export interface DomainCheck {
   name: string;
   appliesTo(resource: any): boolean;
-  check(resource: any): Issue[];
+  check(resource: any, context?: DomainContext): Issue[];
 }
 
 /**
@@ -223,15 +228,16 @@ export class Engine {
       }
       this.walkRoot(res, st, path, { ...W, structural: false, structure: st });
     }
-    if (this.domainChecks.length) this.runDomainChecks(res, path, issues);
+    if (this.domainChecks.length) this.runDomainChecks(res, path, issues, bundle);
   }
 
-  private runDomainChecks(res: any, path: string, issues: Issue[]): void {
+  private runDomainChecks(res: any, path: string, issues: Issue[], bundle?: BundleCtx): void {
+    const context: DomainContext = { bundleResources: bundle ? [...bundle.byFullUrl.values()].flat() : [] };
     for (const dc of this.domainChecks) {
       let found: Issue[];
       try {
         if (!dc.appliesTo(res)) continue;
-        found = dc.check(res) ?? [];
+        found = dc.check(res, context) ?? [];
       } catch (e) {
         issues.push({ severity: 'error', code: 'exception', diagnostics: `Domain check ${dc.name} failed: ${(e as Error).message}`, expression: [path] });
         continue;

@@ -221,3 +221,19 @@ describe('a value set contained in the Questionnaire', () => {
     expect(issuesOf(qr('XL'))).toEqual([expect.stringMatching(/^error .*#XL is not in the value set #sizes/)]);
   });
 });
+
+describe('a Questionnaire carried in the same Bundle', () => {
+  it('is the one the response is checked against when the server does not know it', () => {
+    const url = 'http://example.org/fhir/Questionnaire/in-bundle';
+    const bundle = (answer: number) => ({
+      resourceType: 'Bundle',
+      type: 'collection',
+      entry: [
+        { fullUrl: 'urn:uuid:2b1c9e0a-6f1d-4c3b-9a8e-1d2c3b4a5f60', resource: { resourceType: 'Questionnaire', url, status: 'active', item: [{ linkId: 'n', type: 'integer', extension: [ext('maxValue', { valueInteger: 3 })] }] } },
+        { fullUrl: 'urn:uuid:2b1c9e0a-6f1d-4c3b-9a8e-1d2c3b4a5f61', resource: { resourceType: 'QuestionnaireResponse', questionnaire: url, status: 'completed', item: [{ linkId: 'n', answer: [{ valueInteger: answer }] }] } },
+      ],
+    });
+    expect(issuesOf(bundle(2)).filter((i) => /^error/.test(i))).toEqual([]);
+    expect(issuesOf(bundle(5)).filter((i) => /^error/.test(i))).toEqual([expect.stringMatching(/^error Bundle.entry\[1\].resource.item\[0\].answer\[0\]: The answer 5 is more than the maximum 3/)]);
+  });
+});

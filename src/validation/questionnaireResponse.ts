@@ -32,7 +32,7 @@
  * An unknown Questionnaire gives a warning, never an error.
  */
 import type { Issue, IssueCode } from '../errors';
-import type { DomainCheck } from './engine';
+import type { DomainCheck, DomainContext } from './engine';
 import { answerRuleIssues, extensionValues } from './questionnaireItemRules';
 
 type Tri = boolean | undefined;
@@ -158,14 +158,18 @@ export function questionnaireResponseCheck(
   return {
     name: 'questionnaire-response',
     appliesTo: (resource: any) => resource?.resourceType === 'QuestionnaireResponse',
-    check(qr: any): Issue[] {
+    check(qr: any, context?: DomainContext): Issue[] {
       const canonical = qr.questionnaire;
       if (typeof canonical !== 'string' || !canonical) return [];
       let q: any;
       if (canonical.startsWith('#')) {
         q = arr(qr.contained).find((c) => c.resourceType === 'Questionnaire' && c.id === canonical.slice(1));
       } else {
-        q = findQuestionnaire(canonical);
+        // a Questionnaire known to the server, else one carried in the same Bundle
+        const [url, version] = splitCanonical(canonical);
+        q =
+          findQuestionnaire(canonical) ??
+          arr(context?.bundleResources).filter((r) => r.resourceType === 'Questionnaire' && r.url === url && (version === undefined || r.version === version)).pop();
       }
       if (!q || typeof q !== 'object') {
         return [
