@@ -21,7 +21,7 @@ const parameters = (...ops: unknown[]) => ({ resourceType: 'Parameters', paramet
 const strict = { name: 'value', valueString: 'strict' };
 
 async function createPatient(): Promise<any> {
-  const res = await http(t.base, 'Patient', { method: 'POST', json: { resourceType: 'Patient', identifier: [{ system: 'urn:uuid:patch-prototype', value: crypto.randomUUID() }], name: [{ family: 'Martin' }] } });
+  const res = await http(t.base, 'Patient', { method: 'POST', json: { resourceType: 'Patient', identifier: [{ system: 'http://example.org/fhir/patch-prototype', value: crypto.randomUUID() }], name: [{ family: 'Martin' }] } });
   expect(res.status).toBe(201);
   return res.body;
 }

@@ -14,7 +14,7 @@ afterAll(() => t.close());
 
 const JSON_PATCH = 'application/json-patch+json';
 
-const patient = (system = 'urn:uuid:patch-tests', value: string = crypto.randomUUID()) => ({
+const patient = (system = 'http://example.org/fhir/patch-tests', value: string = crypto.randomUUID()) => ({
   resourceType: 'Patient',
   identifier: [{ system, value }],
   name: [{ family: 'Petit', given: ['Jeanne'] }],

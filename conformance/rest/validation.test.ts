@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { http, startTarget, Target } from '../harness';
+import { as, requests } from '../accessFixtures';
 
 /** Validation over HTTP: writes refused with every issue, $validate in every form, conformance resources, terminology. */
 let t: Target;
@@ -191,6 +192,69 @@ describe('$validate', () => {
   });
 });
 
+describe('$validate of every R4 resource type, stored here or not', () => {
+  const { create, mint } = requests(() => t);
+  const carePlan = { resourceType: 'CarePlan', status: 'active', intent: 'plan', subject: { reference: 'Patient/p' } };
+  const unstored: [string, Record<string, unknown>, Record<string, unknown>][] = [
+    ['CarePlan', carePlan, { ...carePlan, intent: 'wish' }],
+    ['MedicationStatement', { resourceType: 'MedicationStatement', status: 'active', medicationCodeableConcept: { text: 'paracetamol' }, subject: { reference: 'Patient/p' } }, { resourceType: 'MedicationStatement', status: 'active', subject: { reference: 'Patient/p' } }],
+    ['SearchParameter', { resourceType: 'SearchParameter', url: 'http://example.org/sp', name: 'Colour', status: 'active', description: 'd', code: 'colour', base: ['Patient'], type: 'token', expression: 'Patient.gender' }, { resourceType: 'SearchParameter', url: 'http://example.org/sp', name: 'Colour', status: 'active', description: 'd', code: 'colour', base: ['Patient'], type: 'colour' }],
+    ['DocumentManifest', { resourceType: 'DocumentManifest', status: 'current', content: [{ reference: 'Binary/b' }] }, { resourceType: 'DocumentManifest', status: 'current' }],
+    ['Parameters', { resourceType: 'Parameters', parameter: [{ name: 'exact', valueBoolean: true }] }, { resourceType: 'Parameters', parameter: [{ name: 'exact', valueBoolean: 'yes' }] }],
+  ];
+
+  it.each(unstored)('validates a %s at type and system level, raw or in a Parameters, with the verdict in the issues', async (type, good, bad) => {
+    for (const url of [`${type}/$validate`, '$validate']) {
+      const ok = await http(t.base, url, { method: 'POST', json: good });
+      expect([url, ok.status, errors(ok.body)]).toEqual([url, 200, []]);
+      const ko = await http(t.base, url, { method: 'POST', json: bad });
+      expect(ko.status).toBe(200);
+      expect(ko.body.resourceType).toBe('OperationOutcome');
+      expect(errors(ko.body).length).toBeGreaterThan(0);
+      const wrapped = await http(t.base, url, { method: 'POST', json: { resourceType: 'Parameters', parameter: [{ name: 'resource', resource: bad }, { name: 'mode', valueCode: 'create' }] } });
+      expect(wrapped.status).toBe(200);
+      expect(errors(wrapped.body).length).toBeGreaterThan(0);
+    }
+  });
+
+  it('takes mode=profile and a profile on a type it does not store; an unknown profile is still a 400', async () => {
+    const profile = 'http://hl7.org/fhir/StructureDefinition/CarePlan';
+    const res = await http(t.base, `CarePlan/$validate?mode=profile&profile=${encodeURIComponent(profile)}`, { method: 'POST', json: carePlan });
+    expect([res.status, errors(res.body)]).toEqual([200, []]);
+    const unknown = await http(t.base, 'CarePlan/$validate?profile=http://example.org/StructureDefinition/nope', { method: 'POST', json: carePlan });
+    expect(unknown.status).toBe(400);
+    const badMode = await http(t.base, 'CarePlan/$validate?mode=sometimes', { method: 'POST', json: carePlan });
+    expect(badMode.status).toBe(400);
+  });
+
+  it('answers 404 for an instance of a type it does not store, and for a type R4 does not define', async () => {
+    expect((await http(t.base, 'CarePlan/some-id/$validate', { method: 'POST', json: carePlan })).status).toBe(404);
+    expect((await http(t.base, 'Spaceship/$validate', { method: 'POST', json: { resourceType: 'Spaceship' } })).status).toBe(404);
+  });
+
+  it('needs a valid token but no resource scope nor record access; a stored instance keeps the rules of a read', async () => {
+    expect((await http(t.base, 'CarePlan/$validate', { method: 'POST', json: carePlan, headers: { authorization: '' } })).status).toBe(401);
+    const patient = await create({ resourceType: 'Patient', name: [{ family: 'Validation' }] });
+    const other = await create({ resourceType: 'Patient', name: [{ family: 'Ailleurs' }] });
+    const narrow = await mint(`Patient/${patient.id}`, 'patient/Patient.r');
+    for (const url of ['CarePlan/$validate', '$validate', 'Observation/$validate']) {
+      const res = await http(t.base, url, { method: 'POST', json: url === 'Observation/$validate' ? { resourceType: 'Observation', status: 'final', code: { text: 'x' } } : carePlan, headers: as(narrow) });
+      expect([url, res.status, errors(res.body)]).toEqual([url, 200, []]);
+    }
+    // a stored resource is read with the caller's access: another record is hidden, another type needs its scope
+    expect((await http(t.base, `Patient/${patient.id}/$validate`, { headers: as(narrow) })).status).toBe(200);
+    expect((await http(t.base, `Patient/${other.id}/$validate`, { headers: as(narrow) })).status).toBe(404);
+    expect((await http(t.base, 'Observation/some-id/$validate', { headers: as(narrow) })).status).toBe(403);
+  });
+
+  it('states in the CapabilityStatement that $validate works at system level and for every R4 type', async () => {
+    const cs = (await http(t.base, 'metadata')).body;
+    const system = cs.rest[0].operation.find((o: any) => o.name === 'validate');
+    expect(system.definition).toBe('http://hl7.org/fhir/OperationDefinition/Resource-validate');
+    expect(system.documentation).toMatch(/every R4 resource type/);
+  });
+});
+
 describe('conformance resources', () => {
   it('serves our profiles, value sets and code systems, searchable by url', async () => {
     const url = 'https://fhir.dmp.esante.example/StructureDefinition/dmp-patient-ins';
@@ -359,6 +423,43 @@ describe('QuestionnaireResponse against its Questionnaire', () => {
     expect(messages).toMatch(/agree/); // required item missing
     expect(messages).toMatch(/unknown/);
     expect(messages).toMatch(/QuestionnaireResponse\.item\[0\]\.answer\[0\]/);
+  });
+});
+
+describe('QuestionnaireResponse against the constraints of its Questionnaire', () => {
+  it('applies the item-constraint extensions of a Questionnaire loaded through the API, and refuses one whose regex RE2 cannot run', async () => {
+    const url = 'http://example.org/fhir/Questionnaire/weight-form';
+    const questionnaire = {
+      resourceType: 'Questionnaire',
+      url,
+      status: 'active',
+      item: [
+        {
+          linkId: 'weight',
+          type: 'quantity',
+          extension: [{ url: 'http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-maxQuantity', valueQuantity: { value: 300, system: 'http://unitsofmeasure.org', code: 'kg' } }, { url: 'http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-minQuantity', valueQuantity: { value: 2, system: 'http://unitsofmeasure.org', code: 'kg' } }],
+        },
+        { linkId: 'ins', type: 'string', extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/regex', valueString: '[12][0-9]{12}' }] },
+      ],
+    };
+    expect((await http(t.base, 'Questionnaire', { method: 'POST', json: questionnaire })).status).toBe(201);
+    const qr = (weight: number, code: string, ins: string) => ({
+      resourceType: 'QuestionnaireResponse',
+      questionnaire: url,
+      status: 'completed',
+      item: [
+        { linkId: 'weight', answer: [{ valueQuantity: { value: weight, system: 'http://unitsofmeasure.org', code } }] },
+        { linkId: 'ins', answer: [{ valueString: ins }] },
+      ],
+    });
+    const ok = await http(t.base, 'QuestionnaireResponse/$validate', { method: 'POST', json: qr(3500, 'g', '1850275123456') });
+    expect([ok.status, errors(ok.body)]).toEqual([200, []]);
+    const bad = await http(t.base, 'QuestionnaireResponse/$validate', { method: 'POST', json: qr(1500, 'g', '185027512345X') });
+    expect(errors(bad.body).map((i: any) => i.expression?.[0])).toEqual(['QuestionnaireResponse.item[0].answer[0]', 'QuestionnaireResponse.item[1].answer[0]']);
+    const hostile = { ...questionnaire, url: `${url}-2`, item: [{ linkId: 'x', type: 'string', extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/regex', valueString: '(a+)\\1' }] }] };
+    const refused = await http(t.base, 'Questionnaire', { method: 'POST', json: hostile });
+    expect(refused.status).toBe(422);
+    expect(errors(refused.body)[0].diagnostics).toMatch(/not supported/);
   });
 });
 

@@ -136,7 +136,7 @@ export function capabilityStatement(ctx: InteractionContext): CapabilityStatemen
         documentation: 'Search: chaining (several levels, :Type), reverse chaining (_has, nested), _include/_revinclude (:iterate, *), compartment search Patient/[id]/[type] and Patient/[id]/*, composite parameters (components matched on the same resource, not necessarily the same element), token :of-type, :in and :not-in (ValueSets known to the server); not supported: _text, _content, _filter, _contained, token :above/:below. String (starts-with, :exact, :contains, accent- and case-insensitive), token (system|code, :not, :text), reference (Type/id, id, absolute URL, :Type, :identifier), date/number/quantity with prefixes, uri (:above, :below), :missing; AND/OR; keyset paging with signed page tokens. ' + RESULT_PARAMETERS,
         resource,
         interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }],
-        operation: OPERATIONS.filter((o) => o.system && (o.name !== 'validate' || ctx.validator)).map((o) => ({ name: o.name, definition: o.definition })),
+        operation: OPERATIONS.filter((o) => o.system && (o.name !== 'validate' || ctx.validator)).map((o) => ({ name: o.name, definition: o.definition, ...(o.documentation ? { documentation: o.documentation } : {}) })),
         searchParam: [{ name: '_list', type: 'special', documentation: 'Members of List/[id] (any type)' }],
       },
     ],

@@ -108,6 +108,12 @@ export function route(method: string, segments: string[]): Route {
   throw new NotFound(`Unknown path /${segments.join('/')}`);
 }
 
+/** An operation that reads nothing stored, invoked on a type this server does not store but R4 defines ([type]/$validate). */
+function storageFreeOn(ctx: InteractionContext, r: Route): boolean {
+  if (r.interaction !== 'operation' || r.id || !r.resourceType) return false;
+  return OPERATIONS.some((o) => o.name === r.operation && o.storageFree && o.type) && Boolean(ctx.validator?.isResourceType(r.resourceType));
+}
+
 /** Interactions that write, and so run in one database transaction. */
 export const WRITES = new Set<Interaction>(['create', 'conditional-update', 'conditional-patch', 'conditional-delete', 'update', 'patch', 'delete', 'transaction']);
 
@@ -118,7 +124,7 @@ export async function perform(ctx: InteractionContext, session: Session, r: Rout
 }
 
 async function performInteraction(ctx: InteractionContext, session: Session, r: Route, req: FhirRequest): Promise<FhirResponse> {
-  if (r.resourceType && !ctx.registry.isSupported(r.resourceType)) {
+  if (r.resourceType && !ctx.registry.isSupported(r.resourceType) && !storageFreeOn(ctx, r)) {
     throw new NotFound(`Resource type "${r.resourceType}" is not supported by this server`);
   }
   // the caller's scopes, for a lone request and for each Bundle entry alike

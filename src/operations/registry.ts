@@ -20,12 +20,22 @@ export interface OperationEntry {
   documentation?: string;
   /** The operation only reads. */
   affectsState: boolean;
+  /**
+   * Without an id it reads nothing stored (the input is in the request): it is invocable on
+   * every R4 resource type, also the ones this server does not store, and needs no resource
+   * scope (docs/decisions/008-access-model.md, "Validation of a posted resource").
+   */
+  storageFree?: boolean;
   handler(ctx: InteractionContext, session: Session, req: FhirRequest): Promise<FhirResponse>;
 }
 
 /** What differs from the R4 definitions of $meta-add and $meta-delete (src/operations/meta.ts says why). */
 const META_CHANGE =
   'Current version only ([type]/[id]/$op, not on a historical version). The change is a new version (method PATCH in history), validated and authorised as an update: R4 changes meta without a new version, but access here depends on the security labels, so each change stays in history. A change that changes nothing makes no version.';
+
+/** What the CapabilityStatement says of $validate beyond its definition. */
+export const VALIDATE =
+  '[base]/$validate and [type]/$validate work for every R4 resource type, also those this server does not store (the resource in the body, raw or as the resource parameter of a Parameters; profile and mode create | update | delete | profile). [type]/[id]/$validate validates the stored resource, or checks mode=delete against it.';
 
 /** Every operation the server answers; the router and the CapabilityStatement read this list. */
 export const OPERATIONS: OperationEntry[] = [
@@ -47,7 +57,9 @@ export const OPERATIONS: OperationEntry[] = [
     types: '*',
     type: true,
     instance: true,
+    documentation: VALIDATE,
     affectsState: false,
+    storageFree: true,
     handler: validateOperation,
   },
   {

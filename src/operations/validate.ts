@@ -5,12 +5,29 @@ import { readCurrent } from '../store/resources';
 import type { Session } from '../store/session';
 import { parametersBody } from './parameters';
 
-type Mode = 'create' | 'update' | 'delete';
+/** ResourceValidationMode (R4): `profile` checks the resource against the profiles alone, like no mode. */
+type Mode = 'create' | 'update' | 'delete' | 'profile';
+const MODES: Mode[] = ['create', 'update', 'delete', 'profile'];
 
 interface ValidateInput {
   resource?: Record<string, unknown>;
   mode?: Mode;
   profiles: string[];
+}
+
+const INPUT_PARAMETERS = new Set(['resource', 'mode', 'profile']);
+
+/**
+ * A Parameters body is the operation's input when it carries nothing but the operation's
+ * parameters; any other Parameters is the resource to validate (Parameters/$validate, or
+ * $validate of a Parameters resource).
+ */
+function isOperationInput(body: Record<string, unknown>): boolean {
+  if (body.resourceType !== 'Parameters' || !Array.isArray(body.parameter) || body.parameter.length === 0) return false;
+  return body.parameter.every((p: unknown) => {
+    const { name } = (p ?? {}) as { name?: unknown };
+    return typeof name === 'string' && INPUT_PARAMETERS.has(name);
+  });
 }
 
 /** The body of $validate: a resource as is, or a Parameters with resource, mode and profile. */
@@ -19,7 +36,7 @@ function readInput(req: FhirRequest): ValidateInput {
   let mode = req.query.find(([k]) => k === 'mode')?.[1] as Mode | undefined;
   const body = req.body as Record<string, unknown> | undefined;
   let resource: Record<string, unknown> | undefined;
-  if (body && body.resourceType === 'Parameters' && Array.isArray(body.parameter)) {
+  if (body && typeof body === 'object' && !Array.isArray(body) && isOperationInput(body)) {
     for (const [name, value] of parametersBody(body)) {
       if (name === 'resource') resource = value as Record<string, unknown>;
       else if (name === 'mode') mode = String(value) as Mode;
@@ -27,8 +44,10 @@ function readInput(req: FhirRequest): ValidateInput {
     }
   } else if (body && typeof body === 'object' && !Array.isArray(body)) {
     resource = body;
+  } else if (body !== undefined) {
+    throw new BadRequest('The body of $validate is a resource, or a Parameters with a "resource" parameter', 'structure');
   }
-  if (mode !== undefined && !['create', 'update', 'delete'].includes(mode)) throw new BadRequest(`mode must be create, update or delete, got "${mode}"`);
+  if (mode !== undefined && !MODES.includes(mode)) throw new BadRequest(`mode must be create, update, delete or profile, got "${String(mode)}"`, 'value');
   return { resource, mode, profiles };
 }
 
@@ -67,7 +86,7 @@ export async function validateOperation(ctx: InteractionContext, session: Sessio
     if (unknown.length > 0) {
       throw new FhirError(400, unknown.map((p) => ({ severity: 'error', code: 'not-supported', diagnostics: `Profile '${p}' is not known to this server, so the resource cannot be validated against it`, expression: [String(type)] })));
     }
-    issues.push(...ctx.validator.validate(input.resource, { profiles: input.profiles, mode: input.mode }));
+    issues.push(...ctx.validator.validate(input.resource, { profiles: input.profiles, mode: input.mode === 'profile' ? undefined : input.mode }));
   }
   return { status: 200, resource: operationOutcome(issues.length ? issues : [ALL_OK]) as unknown as Record<string, unknown> };
 }

@@ -66,6 +66,8 @@ export function scopeNeed(r: Route, req: FhirRequest): { op: ScopeOperation; typ
       return { op: 'd', type };
     case 'operation': {
       const op = OPERATIONS.find((o) => o.name === r.operation);
+      // validating a posted resource reads nothing stored: a valid token is enough (decision 008)
+      if (op?.storageFree && !r.id) return undefined;
       return { op: op?.affectsState && req.method !== 'GET' ? 'u' : 'r', type };
     }
   }

@@ -11,6 +11,7 @@ import { defaultProfilesOf, EMPTY_PROFILE_MAP, ProfileMap } from './profileMap';
 import type { Issue } from '../errors';
 import { Invariants, InvariantEnv } from './invariants';
 import { CompiledStructure, Constraint, ElementNode, resolveContentReference } from './model';
+import { compareDateTimes, compareQuantities, compareTimes, Comparison } from './ordering';
 import { checkPrimitive, PRIMITIVES } from './primitives';
 import { ConformanceStore, CORE_SD } from './store';
 import { checkXhtml } from './xhtml';
@@ -24,7 +25,9 @@ interface Item {
 }
 
 interface BundleCtx {
-  byFullUrl: Map<string, any>;
+  /** the entries' resources by fullUrl: several when versions of one resource are carried */
+  byFullUrl: Map<string, any[]>;
+  type?: string;
 }
 
 /** Where an element sits, for extension contexts and FHIRPath typing. */
@@ -121,10 +124,15 @@ function splitPath(p: string): string[] {
   return out;
 }
 
+/** What a domain check may look at besides the resource: the other resources of the Bundle it is in. */
+export interface DomainContext {
+  bundleResources: any[];
+}
+
 export interface DomainCheck {
   name: string;
   appliesTo(resource: any): boolean;
-  check(resource: any): Issue[];
+  check(resource: any, context?: DomainContext): Issue[];
 }
 
 /**
@@ -247,15 +255,16 @@ export class Engine {
       }
       this.walkRoot(res, st, path, { ...W, structural: false, structure: st });
     }
-    if (this.domainChecks.length) this.runDomainChecks(res, path, issues);
+    if (this.domainChecks.length) this.runDomainChecks(res, path, issues, bundle);
   }
 
-  private runDomainChecks(res: any, path: string, issues: Issue[]): void {
+  private runDomainChecks(res: any, path: string, issues: Issue[], bundle?: BundleCtx): void {
+    const context: DomainContext = { bundleResources: bundle ? [...bundle.byFullUrl.values()].flat() : [] };
     for (const dc of this.domainChecks) {
       let found: Issue[];
       try {
         if (!dc.appliesTo(res)) continue;
-        found = dc.check(res) ?? [];
+        found = dc.check(res, context) ?? [];
       } catch (e) {
         issues.push({ severity: 'error', code: 'exception', diagnostics: `Domain check ${dc.name} failed: ${(e as Error).message}`, expression: [path] });
         continue;
@@ -269,21 +278,36 @@ export class Engine {
   }
 
   private bundleContext(bundle: any): BundleCtx {
-    const byFullUrl = new Map<string, any>();
+    const byFullUrl = new Map<string, any[]>();
     if (Array.isArray(bundle.entry)) {
       for (const e of bundle.entry) {
-        if (e && typeof e.fullUrl === 'string' && e.resource && typeof e.resource === 'object') byFullUrl.set(e.fullUrl, e.resource);
+        if (!e || typeof e.fullUrl !== 'string' || !e.resource || typeof e.resource !== 'object') continue;
+        byFullUrl.set(e.fullUrl, [...(byFullUrl.get(e.fullUrl) ?? []), e.resource]);
       }
     }
-    return { byFullUrl };
+    return { byFullUrl, type: typeof bundle.type === 'string' ? bundle.type : undefined };
   }
 
   private bundleChecks(bundle: any, path: string, issues: Issue[]): void {
+    if (Array.isArray(bundle.link)) {
+      // a relation names one link of the Bundle (self, next …): twice, a reader cannot tell which is meant
+      const seen = new Set<string>();
+      bundle.link.forEach((l: any, i: number) => {
+        if (typeof l?.relation !== 'string') return;
+        if (seen.has(l.relation)) issues.push(err('invalid', `The link relation '${l.relation}' appears more than once in the Bundle`, `${path}.link[${i}]`));
+        seen.add(l.relation);
+      });
+    }
     if (!Array.isArray(bundle.entry)) return;
     const type = bundle.type;
     bundle.entry.forEach((e: any, i: number) => {
-      if (!e || typeof e !== 'object' || !e.resource || typeof e.resource !== 'object') return;
+      if (!e || typeof e !== 'object') return;
       const ep = `${path}.entry[${i}]`;
+      // the identity of an entry is absolute: a relative fullUrl has no base to resolve against
+      if (typeof e.fullUrl === 'string' && !/^[A-Za-z][A-Za-z0-9+.-]*:/.test(e.fullUrl)) {
+        issues.push(err('invalid', `The fullUrl must be an absolute URL (not '${e.fullUrl}')`, `${ep}.fullUrl`));
+      }
+      if (!e.resource || typeof e.resource !== 'object') return;
       const r = e.resource;
       if (typeof e.fullUrl === 'string') {
         const m = REF_RE.exec(e.fullUrl);
@@ -507,8 +531,9 @@ export class Engine {
       if (emptyObject) W.issues.push(shapeError('Object must have some content', path));
     }
 
-    // fixed / pattern / binding on the element itself
+    // fixed / pattern / binding / limits on the element itself
     this.checkFixedPattern(value, node, path, W);
+    this.checkLimits(value, type, node, path, W);
     if (node.binding) this.checkBinding(value, type, node, path, W);
 
     // children
@@ -598,10 +623,7 @@ export class Engine {
       if (typeof v === 'string' && node.maxLength !== undefined && v.length > node.maxLength) {
         W.issues.push(err('value', `value is longer than permitted maximum length of ${node.maxLength}`, path));
       }
-      if (typeof v === 'number') {
-        if (node.minValue !== undefined && v < node.minValue) W.issues.push(err('value', `value is less than permitted minimum value of ${node.minValue}`, path));
-        if (node.maxValue !== undefined && v > node.maxValue) W.issues.push(err('value', `value is greater than permitted maximum value of ${node.maxValue}`, path));
-      }
+      this.checkLimits(v, type, node, path, W);
       this.checkFixedPattern(v, node, path, W);
       if (node.binding && (typeof v === 'string')) this.checkBinding(v, type, node, path, W);
     } else if (node.fixed || node.pattern) {
@@ -688,6 +710,23 @@ export class Engine {
     }
   }
 
+  // ------------------------------------------------------------------ minValue / maxValue
+
+  /** minValue[x] / maxValue[x] of the element: numbers, dates, dateTimes, instants, times and Quantities (ordering.ts). */
+  private checkLimits(value: any, type: string, node: ElementNode, path: string, W: Walk): void {
+    for (const [limit, isMin] of [[node.minValue, true], [node.maxValue, false]] as const) {
+      if (!limit) continue;
+      const c = compareToLimit(value, type, limit);
+      if (c === undefined) continue;
+      const shown = limit.type === 'Quantity' ? `${limit.value?.value} ${limit.value?.code ?? limit.value?.unit ?? ''}`.trim() : String(limit.value);
+      if (c.incompatible !== undefined) {
+        W.issues.push(err('value', `The value cannot be compared with the ${isMin ? 'minimum' : 'maximum'} value ${shown}: ${c.incompatible}`, path));
+      } else if (isMin ? c.order! < 0 : c.order! > 0) {
+        W.issues.push(err('value', `value is ${isMin ? 'less than permitted minimum' : 'greater than permitted maximum'} value of ${shown}`, path));
+      }
+    }
+  }
+
   // ------------------------------------------------------------------ terminology
 
   private vsLabel(url: string): string {
@@ -728,6 +767,22 @@ export class Engine {
           diagnostics: required
             ? `The Coding provided (${value.system ?? ''}#${value.code}) is not in the value set ${this.vsLabel(b.valueSet)}, and a code is required from this value set`
             : `The Coding provided (${value.system ?? ''}#${value.code}) is not in the value set ${this.vsLabel(b.valueSet)}, and a code should come from this value set unless it has no suitable code (note that the validator cannot judge what is suitable)`,
+          expression: [path],
+        });
+      }
+      return;
+    }
+    if (type === 'Quantity' || QUANTITY_PROFILES.has(type)) {
+      // a binding on a Quantity is on its unit: system + code
+      if (typeof value.code !== 'string') return;
+      const r = term.inValueSet(b.valueSet, typeof value.system === 'string' ? value.system : undefined, value.code);
+      if (r === false) {
+        W.issues.push({
+          severity: sev,
+          code: 'code-invalid',
+          diagnostics: required
+            ? `The unit provided (${value.system ?? ''}#${value.code}) is not in the value set ${this.vsLabel(b.valueSet)}, and a code is required from this value set`
+            : `The unit provided (${value.system ?? ''}#${value.code}) is not in the value set ${this.vsLabel(b.valueSet)}, and a code should come from this value set unless it has no suitable code (note that the validator cannot judge what is suitable)`,
           expression: [path],
         });
       }
@@ -848,18 +903,45 @@ export class Engine {
   }
 
   resolveReference(ref: string, W: Walk): any | undefined {
+    const found = this.bundleMatches(ref, W);
+    return found.length === 1 ? found[0] : undefined;
+  }
+
+  /** The resources a reference designates in its container or Bundle (several: the reference is ambiguous). */
+  private bundleMatches(ref: string, W: Walk): any[] {
     if (ref.startsWith('#')) {
       const list = W.rootResource?.contained;
-      return Array.isArray(list) ? list.find((c: any) => c?.id === ref.slice(1)) : undefined;
+      const hit = Array.isArray(list) ? list.find((c: any) => c?.id === ref.slice(1)) : undefined;
+      return hit ? [hit] : [];
     }
     const b = W.bundle;
-    if (!b) return undefined;
-    const direct = b.byFullUrl.get(ref);
-    if (direct) return direct;
-    if (!ABS_URL.test(ref)) {
-      for (const [fu, r] of b.byFullUrl) if (fu.endsWith('/' + ref)) return r;
+    if (!b) return [];
+    // a version-specific reference designates the entry of that version
+    const versioned = /^(.*)\/_history\/([^/]+)$/.exec(ref);
+    const base = versioned ? versioned[1] : ref;
+    let found = b.byFullUrl.get(base) ?? [];
+    if (!found.length && !ABS_URL.test(base)) {
+      for (const [fu, list] of b.byFullUrl) if (fu.endsWith('/' + base)) found = [...found, ...list];
     }
-    return undefined;
+    if (versioned) found = found.filter((r) => r?.meta?.versionId === versioned[2]);
+    return found;
+  }
+
+  /** In a document or a message, what a reference designates in the Bundle must be one resource, of the version named. */
+  private checkBundleReference(ref: string, path: string, W: Walk): void {
+    const b = W.bundle;
+    if (!b || (b.type !== 'document' && b.type !== 'message') || ref.startsWith('#') || ref.includes('?')) return;
+    const found = this.bundleMatches(ref, W);
+    if (found.length > 1) {
+      W.issues.push(err('invalid', `Multiple matches in the Bundle for the reference ${ref}: name the version (…/_history/[versionId])`, path));
+      return;
+    }
+    const versioned = /^(.*)\/_history\/([^/]+)$/.exec(ref);
+    if (versioned && !found.length) {
+      const base = versioned[1];
+      const anyVersion = b.byFullUrl.has(base) || (!ABS_URL.test(base) && [...b.byFullUrl.keys()].some((fu) => fu.endsWith('/' + base)));
+      if (anyVersion) W.issues.push(err('not-found', `Can't find '${ref}' in the Bundle: it holds no entry of version ${versioned[2]}`, path));
+    }
   }
 
   private checkReference(value: any, node: ElementNode, path: string, W: Walk): void {
@@ -867,24 +949,55 @@ export class Engine {
     if (W.structural && typeof ref === 'string' && ref.length > 1 && ref.startsWith('#') && !this.resolveReference(ref, W)) {
       W.issues.push(err('not-found', `Unable to resolve resource '${ref}'`, path));
     }
-    const allowed = this.allowedTargets(node);
-    if (!allowed) return;
     let found: string | undefined;
+    let target: any;
+    if (W.structural && typeof ref === 'string') this.checkBundleReference(ref, path, W);
     if (typeof ref === 'string' && !ref.includes('?')) {
-      const target = this.resolveReference(ref, W);
+      target = this.resolveReference(ref, W);
       if (target && typeof target.resourceType === 'string') found = target.resourceType;
       else if (!ref.startsWith('#') && !ref.startsWith('urn:')) {
+        target = undefined;
         const m = REF_RE.exec(ref);
         if (m && this.store.isResourceType(m[2])) found = m[2];
+      } else target = undefined;
+    }
+    if (found) {
+      // a target profile that cannot be found cannot be checked: the reference is not valid against it (as the HL7 validator)
+      for (const t of node.types) {
+        if (t.code !== 'Reference') continue;
+        for (const tp of t.targetProfiles) {
+          if (!this.store.structure(tp)) W.issues.push(err('structure', `Unable to resolve the profile reference '${tp}'`, path));
+        }
       }
-      if (found && !allowed.includes(found)) {
-        W.issues.push(err('structure', `Invalid Resource target type. Found ${found}, but expected one of (${allowed.join(', ')})`, path));
-        return;
-      }
+    }
+    const allowed = this.allowedTargets(node);
+    if (!allowed) return;
+    if (found && !allowed.includes(found)) {
+      W.issues.push(err('structure', `Invalid Resource target type. Found ${found}, but expected one of (${allowed.join(', ')})`, path));
+      return;
     }
     if (typeof value.type === 'string' && this.store.isResourceType(value.type) && !allowed.includes(value.type)) {
       W.issues.push(err('structure', `The type '${value.type}' is not a valid Target for this element (must be one of ${allowed.join(', ')})`, `${path}.type`));
     }
+    if (target && found) this.checkTargetProfiles(target, found, ref, node, path, W);
+  }
+
+  /** Targets being checked against a profile: a cycle of references is checked once. */
+  private checkingTargets = new Set<any>();
+
+  /** A target found in the Bundle or contained must conform to one of the target profiles of its type. */
+  private checkTargetProfiles(target: any, type: string, ref: string, node: ElementNode, path: string, W: Walk): void {
+    const profiles = node.types.filter((t) => t.code === 'Reference').flatMap((t) => t.targetProfiles);
+    const ofType = profiles.map((tp) => this.store.structure(tp)).filter((st): st is CompiledStructure => !!st && st.type === type);
+    if (!ofType.length || ofType.some((st) => st.url === CORE_SD + type)) return;
+    if (this.checkingTargets.has(target)) return;
+    this.checkingTargets.add(target);
+    try {
+      if (ofType.some((st) => this.conforms(target, type, st, { ...W, depth: W.depth + 1 }))) return;
+    } finally {
+      this.checkingTargets.delete(target);
+    }
+    W.issues.push(err('structure', `The resource ${ref} does not conform to ${ofType.length > 1 ? 'any of the target profiles' : 'the target profile'} ${ofType.map((st) => st.url).join(', ')}`, path));
   }
 
   // ------------------------------------------------------------------ extensions
@@ -967,9 +1080,12 @@ export class Engine {
     const slices = owner.slices;
     const matched: (ElementNode | undefined)[] = [];
     const notes: string[][] = [];
-    let undecidable = false;
+    // per item, the slices it may belong to without it being sure (a slice that leaves the
+    // discriminator unconstrained): only those slices' counts, and that item, are left undecided
+    const maybe: ElementNode[][] = [];
     for (const item of items) {
       let m: ElementNode | undefined;
+      const unsure: ElementNode[] = [];
       this.sliceNotes = [];
       for (const s of slices) {
         const r = this.sliceMatches(item, s, slicing.discriminator, W);
@@ -977,9 +1093,10 @@ export class Engine {
           m = s;
           break;
         }
-        if (r === undefined) undecidable = true;
+        if (r === undefined) unsure.push(s);
       }
       matched.push(m);
+      maybe.push(m ? [] : unsure);
       notes.push(this.sliceNotes);
       this.sliceNotes = undefined;
     }
@@ -992,6 +1109,7 @@ export class Engine {
       const ip = this.itemPath(path, owner, item);
       if (!s) {
         seenUnmatched = true;
+        const undecidable = maybe[i].length > 0;
         if (slicing.rules === 'closed' && !undecidable) {
           const why = notes[i].length ? `: ${notes[i].join('; ')}` : '';
           W.issues.push(err('structure', `This element does not match any known slice defined in the profile ${url} and slicing is CLOSED${why}`, ip));
@@ -1013,7 +1131,8 @@ export class Engine {
     });
     for (const s of slices) {
       const count = matched.filter((m) => m === s).length;
-      if (undecidable && count < s.min) continue;
+      const possible = maybe.filter((list) => list.includes(s)).length;
+      if (count < s.min && count + possible >= s.min) continue;
       this.checkCardinality(s, count, path, W);
     }
     items.forEach((item, i) => {
@@ -1194,6 +1313,24 @@ function childIndex(children: ElementNode[]): ChildIndex {
     childIndexes.set(children, idx);
   }
   return idx;
+}
+
+const NUMBER_TYPES = new Set(['integer', 'decimal', 'positiveInt', 'unsignedInt', 'Integer', 'Decimal', 'PositiveInt', 'UnsignedInt']);
+const DATE_TYPES = new Set(['date', 'dateTime', 'instant', 'Date', 'DateTime', 'Instant']);
+
+/** The order of a value against a minValue[x] / maxValue[x] limit; undefined when it cannot be told for sure. */
+function compareToLimit(value: any, type: string, limit: { type: string; value: any }): Comparison | undefined {
+  if (NUMBER_TYPES.has(type) && NUMBER_TYPES.has(limit.type) && typeof value === 'number' && typeof limit.value === 'number') return { order: Math.sign(value - limit.value) };
+  if (DATE_TYPES.has(type) && DATE_TYPES.has(limit.type)) {
+    const order = compareDateTimes(value, limit.value);
+    return order === undefined ? undefined : { order };
+  }
+  if (type === 'time' && /^time$/i.test(limit.type)) {
+    const order = compareTimes(value, limit.value);
+    return order === undefined ? undefined : { order };
+  }
+  if ((type === 'Quantity' || QUANTITY_PROFILES.has(type)) && limit.type === 'Quantity') return compareQuantities(value, limit.value);
+  return undefined;
 }
 
 function err(code: Issue['code'], diagnostics: string, path: string): Issue {

@@ -2,7 +2,7 @@ import { findProfilesDir } from '../registry/registry';
 import { domainChecks } from './domain';
 import { Validator } from './index';
 import { loadProfileMap } from './profileMap';
-import { questionnaireLookup, questionnaireResponseCheck, valueSetMembership } from './questionnaireResponse';
+import { questionnaireLookup, questionnaireResponseCheck, valueSetDisplay, valueSetMembership } from './questionnaireResponse';
 
 /** The validator the server uses: base R4, our profiles/ and the named domain checks. */
 export function createServerValidator(profilesDir: string = findProfilesDir()): Validator {
@@ -11,6 +11,6 @@ export function createServerValidator(profilesDir: string = findProfilesDir()): 
   // the national record's profiles apply whether or not a resource claims them (docs/decisions/014-integrity.md)
   validator.useProfileMap(loadProfileMap(profilesDir));
   // A QuestionnaireResponse is checked against its Questionnaire, including ones loaded through the API.
-  validator.addDomainCheck(questionnaireResponseCheck(questionnaireLookup(validator), { valueSetContains: valueSetMembership(validator) }));
+  validator.addDomainCheck(questionnaireResponseCheck(questionnaireLookup(validator), { valueSetContains: valueSetMembership(validator), valueSetDisplayProblem: valueSetDisplay(validator) }));
   return validator;
 }

@@ -101,6 +101,11 @@ export class Validator {
     this.store.remove(resourceType, url);
   }
 
+  /** Whether R4 defines a resource type of this name (validation needs no storage of it). */
+  isResourceType(name: string): boolean {
+    return this.store.isResourceType(name);
+  }
+
   hasProfile(url: string): boolean {
     return !!this.store.structure(url);
   }

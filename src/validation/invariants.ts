@@ -172,6 +172,11 @@ const NATIVE_BY_KEY: Record<string, { expr?: string; startsWith?: string; fn: Na
   'cpt-2': { expr: 'value.empty() or system.exists()', fn: (v) => v?.value === undefined || v?.system !== undefined || v?._system !== undefined },
   'att-1': { expr: 'data.empty() or contentType.exists()', fn: (v) => (v?.data === undefined && v?._data === undefined) || v?.contentType !== undefined || v?._contentType !== undefined },
   'qty-3': { expr: 'code.empty() or system.exists()', fn: (v) => (v?.code === undefined && v?._code === undefined) || v?.system !== undefined || v?._system !== undefined },
+  // R4 published "> 2" where its own text says "more than one" (corrected by the erratum, as the reference validator checks it)
+  'que-12': {
+    expr: 'enableWhen.count() > 2 implies enableBehavior.exists()',
+    fn: (v) => !(Array.isArray(v?.enableWhen) && v.enableWhen.length > 1) || v?.enableBehavior !== undefined || v?._enableBehavior !== undefined,
+  },
   // txt-1 / txt-2 use htmlChecks(): the narrative is checked by the xhtml checker
   // (see xhtml.ts), which reports txt-1 / txt-2 failures itself.
   'txt-1': { expr: 'htmlChecks()', fn: () => true },

@@ -55,8 +55,9 @@ export interface ElementNode {
   constraints: Constraint[];
   contentReference?: string;
   maxLength?: number;
-  minValue?: number;
-  maxValue?: number;
+  /** minValue[x] / maxValue[x]: a number, a date, dateTime, instant or time, or a Quantity */
+  minValue?: { type: string; value: any };
+  maxValue?: { type: string; value: any };
   isModifier: boolean;
   structure: CompiledStructure;
   parent?: ElementNode;
@@ -202,9 +203,9 @@ export function compileStructure(sd: any, core: boolean): CompiledStructure {
     const pk = firstKeyWithPrefix(e, 'pattern');
     if (pk) node.pattern = { type: valueTypeFromKey(pk, 'pattern'), value: e[pk] };
     const mink = firstKeyWithPrefix(e, 'minValue');
-    if (mink && typeof e[mink] === 'number') node.minValue = e[mink];
+    if (mink && e[mink] !== undefined && e[mink] !== null) node.minValue = { type: valueTypeFromKey(mink, 'minValue'), value: e[mink] };
     const maxk = firstKeyWithPrefix(e, 'maxValue');
-    if (maxk && typeof e[maxk] === 'number') node.maxValue = e[maxk];
+    if (maxk && e[maxk] !== undefined && e[maxk] !== null) node.maxValue = { type: valueTypeFromKey(maxk, 'maxValue'), value: e[maxk] };
     if (e.binding) node.binding = { strength: e.binding.strength, valueSet: e.binding.valueSet };
 
     structure.byId.set(id, node);

@@ -106,6 +106,8 @@ export function checkPrimitive(type: string, value: unknown, isResourceId = fals
       if (/\s/.test(s)) out.push({ severity: 'error', code: 'value', message: `URI values cannot have whitespace('${s}')` });
       else if (s.startsWith('oid:')) out.push({ severity: 'error', code: 'value', message: `URI values cannot start with oid:` });
       else if (s.startsWith('uuid:')) out.push({ severity: 'error', code: 'value', message: `URI values cannot start with uuid:` });
+      // a urn:uuid URI has the syntax of its scheme (case aside: RFC 4122 reads hex digits either way)
+      else if (s.startsWith('urn:uuid:') && !RE.uuid.test(s.toLowerCase())) out.push({ severity: 'error', code: 'value', message: `UUIDs must be valid (${s})` });
       break;
     case 'oid':
       if (!s.startsWith('urn:oid:')) out.push({ severity: 'error', code: 'value', message: `OIDs must start with urn:oid:` });

@@ -11,7 +11,13 @@
  *   integer / date / time / string / Reference options by value; open-choice
  *   accepts any string), or in answerValueSet when a terminology callback is given
  *   and knows the value set (otherwise not checked);
- * - maxLength of string / text / url / open-choice string answers;
+ * - maxLength of string / text / url / open-choice string answers; the item-constraint
+ *   extensions (questionnaireItemRules.ts): minValue / maxValue, maxDecimalPlaces,
+ *   minLength, regex, mimeType, maxSize, unitOption / unitValueSet, minOccurs / maxOccurs;
+ * - answerOption restricts the answers of non-choice items too (integer, date, time,
+ *   string); an optionExclusive option is the only answer; a coded answer's display
+ *   matches the code's in the answerValueSet (warning);
+ * - `question` (abstract), `group` and `display` items have no answers;
  * - required items are answered: error when status is completed or amended,
  *   warning otherwise (in-progress, stopped …);
  * - an item disabled by its enableWhen (exists, =, !=, >, <, >=, <=; enableBehavior
@@ -26,7 +32,8 @@
  * An unknown Questionnaire gives a warning, never an error.
  */
 import type { Issue, IssueCode } from '../errors';
-import type { DomainCheck } from './engine';
+import type { DomainCheck, DomainContext } from './engine';
+import { answerRuleIssues, extensionValues } from './questionnaireItemRules';
 
 type Tri = boolean | undefined;
 
@@ -36,6 +43,8 @@ export interface QuestionnaireResponseCheckOptions {
    * value set (or its content) is not available: the answer is then not checked.
    */
   valueSetContains?: (valueSet: string, system: string | undefined, code: string) => boolean | undefined;
+  /** Why a coded answer's display is wrong for the code in the value set; undefined when right or unknown. */
+  valueSetDisplayProblem?: (valueSet: string, system: string | undefined, code: string, display: string) => string | undefined;
 }
 
 function splitCanonical(canonical: string): [string, string | undefined] {
@@ -51,6 +60,16 @@ export function questionnaireLookup(validator: { conformanceResources(t: 'Questi
     const matching = validator.conformanceResources('Questionnaire').filter((q) => q && q.url === url);
     if (version !== undefined) return matching.find((q) => q.version === version);
     return matching[matching.length - 1];
+  };
+}
+
+/** `valueSetDisplayProblem` for questionnaireResponseCheck from a Validator's validateCode. */
+export function valueSetDisplay(validator: {
+  validateCode(args: { url?: string; system?: string; code: string; display?: string }): { result: boolean; message?: string };
+}): NonNullable<QuestionnaireResponseCheckOptions['valueSetDisplayProblem']> {
+  return (valueSet, system, code, display) => {
+    const r = validator.validateCode({ url: valueSet, ...(system ? { system } : {}), code, display });
+    return !r.result && /^Wrong Display Name/.test(r.message ?? '') ? r.message : undefined;
   };
 }
 
@@ -139,14 +158,18 @@ export function questionnaireResponseCheck(
   return {
     name: 'questionnaire-response',
     appliesTo: (resource: any) => resource?.resourceType === 'QuestionnaireResponse',
-    check(qr: any): Issue[] {
+    check(qr: any, context?: DomainContext): Issue[] {
       const canonical = qr.questionnaire;
       if (typeof canonical !== 'string' || !canonical) return [];
       let q: any;
       if (canonical.startsWith('#')) {
         q = arr(qr.contained).find((c) => c.resourceType === 'Questionnaire' && c.id === canonical.slice(1));
       } else {
-        q = findQuestionnaire(canonical);
+        // a Questionnaire known to the server, else one carried in the same Bundle
+        const [url, version] = splitCanonical(canonical);
+        q =
+          findQuestionnaire(canonical) ??
+          arr(context?.bundleResources).filter((r) => r.resourceType === 'Questionnaire' && r.url === url && (version === undefined || r.version === version)).pop();
       }
       if (!q || typeof q !== 'object') {
         return [
@@ -234,6 +257,8 @@ function checkItems(st: State, qItems: any[], container: any, path: string, fram
     if (list.length > 1 && qItem.repeats !== true) {
       push(st, 'error', 'invalid', `Only one response item with linkId '${qItem.linkId}' allowed (the item does not repeat)`, list[1].path);
     }
+    // a repeating group is counted by its occurrences (a question by its answers, in checkItem)
+    if (qItem.type === 'group') occurrenceLimits(st, qItem, list.length, 'occurrences', list[list.length - 1].path);
     for (const { el, path: p } of list) checkItem(st, qItem, el, p, frames, enabled);
   }
 }
@@ -252,10 +277,13 @@ function checkItem(st: State, qItem: any, el: any, path: string, frames: Frame[]
   if (answers.length > 1 && qItem.repeats !== true) {
     push(st, 'error', 'invalid', `Only one response answer allowed for item '${qItem.linkId}' (the item does not repeat)`, `${path}.answer[1]`);
   }
+  if (type !== 'group' && type !== 'display' && type !== 'question' && answers.length) occurrenceLimits(st, qItem, answers.length, 'answers', path);
+  exclusiveOptions(st, qItem, answers, path);
   answers.forEach((answer, j) => {
     const answerPath = `${path}.answer[${j}]`;
-    if (type === 'group' || type === 'display') {
-      push(st, 'error', 'structure', `Items of type ${type} should not have answers (item '${qItem.linkId}')`, answerPath);
+    if (type === 'group' || type === 'display' || type === 'question') {
+      const why = type === 'question' ? 'the abstract type question' : `type ${type}`;
+      push(st, 'error', 'structure', `Items of ${why} should not have answers (item '${qItem.linkId}')`, answerPath);
       return;
     }
     if (type) checkAnswer(st, qItem, type, answer, answerPath);
@@ -305,7 +333,9 @@ function checkAnswer(st: State, qItem: any, type: string, answer: any, path: str
     return;
   }
   const value = answer[`value${suffix}`];
-  if (isChoice) checkOption(st, qItem, type === 'open-choice', suffix, value, path);
+  // R4 (que-5) allows answerOption on integer, date, time and string items too: it then lists the answers allowed
+  if (isChoice || arr(qItem.answerOption).length) checkOption(st, qItem, type === 'open-choice', suffix, value, path);
+  for (const r of answerRuleIssues(qItem, suffix, value, { valueSetContains: st.options.valueSetContains })) push(st, r.severity, r.code, r.diagnostics, path);
   if (MAX_LENGTH_TYPES.has(type) && typeof qItem.maxLength === 'number' && typeof value === 'string') {
     const length = [...value].length;
     if (length > qItem.maxLength) {
@@ -350,11 +380,88 @@ function checkOption(st: State, qItem: any, open: boolean, suffix: string, value
     return;
   }
   const vs = qItem.answerValueSet;
-  if (suffix !== 'Coding' || typeof vs !== 'string' || vs.startsWith('#') || !st.options.valueSetContains) return;
-  if (typeof value?.code !== 'string') return;
-  if (st.options.valueSetContains(vs, value.system, value.code) === false) {
-    push(st, 'error', 'code-invalid', `The answer ${value.system ?? ''}#${value.code} is not in the value set ${vs} (item '${qItem.linkId}')`, path);
+  if (suffix !== 'Coding' || typeof vs !== 'string' || typeof value?.code !== 'string') return;
+  if (vs.startsWith('#')) {
+    // a value set contained in the Questionnaire
+    const contained = arr(st.q.contained).find((c) => c.resourceType === 'ValueSet' && c.id === vs.slice(1));
+    if (contained && containedMembership(contained, value.system, value.code) === false) {
+      push(st, 'error', 'code-invalid', `The answer ${value.system ?? ''}#${value.code} is not in the value set ${vs} (item '${qItem.linkId}')`, path);
+    }
+    return;
   }
+  if (!st.options.valueSetContains) return;
+  const inValueSet = st.options.valueSetContains(vs, value.system, value.code);
+  if (inValueSet === false) {
+    push(st, 'error', 'code-invalid', `The answer ${value.system ?? ''}#${value.code} is not in the value set ${vs} (item '${qItem.linkId}')`, path);
+  } else if (inValueSet === true && typeof value.display === 'string' && st.options.valueSetDisplayProblem) {
+    const problem = st.options.valueSetDisplayProblem(vs, value.system, value.code, value.display);
+    if (problem) push(st, 'warning', 'code-invalid', `${problem} (item '${qItem.linkId}')`, `${path}.valueCoding.display`);
+  }
+}
+
+/**
+ * Membership in a value set contained in the Questionnaire, from its expansion or its
+ * enumerated codes: undefined when it cannot be told here (filters, whole code systems,
+ * imported value sets).
+ */
+function containedMembership(vs: any, system: string | undefined, code: string): boolean | undefined {
+  const listed = (concepts: unknown) => arr(concepts).some((c) => c.code === code);
+  if (Array.isArray(vs.expansion?.contains)) {
+    const flat: any[] = [];
+    const walk = (list: unknown) => arr(list).forEach((c) => (flat.push(c), walk(c.contains)));
+    walk(vs.expansion.contains);
+    return flat.some((c) => c.code === code && (system === undefined || c.system === system));
+  }
+  const includes = arr(vs.compose?.include);
+  if (!includes.length) return undefined;
+  let unknown = false;
+  for (const inc of includes) {
+    if (inc.valueSet !== undefined) {
+      unknown = true;
+      continue;
+    }
+    if (system !== undefined && inc.system !== system) continue;
+    if (arr(inc.filter).length || !Array.isArray(inc.concept)) {
+      unknown = true;
+      continue;
+    }
+    if (listed(inc.concept)) {
+      const excluded = arr(vs.compose?.exclude).some((ex) => (ex.system === undefined || ex.system === inc.system) && listed(ex.concept));
+      if (!excluded) return true;
+    }
+  }
+  return unknown ? undefined : false;
+}
+
+/** questionnaire-minOccurs / maxOccurs: how many answers a question has, or how many times a group occurs. */
+function occurrenceLimits(st: State, qItem: any, count: number, what: 'answers' | 'occurrences', path: string): void {
+  const min = extensionValues(qItem, 'minOccurs').find((x) => typeof x.value === 'number')?.value as number | undefined;
+  const max = extensionValues(qItem, 'maxOccurs').find((x) => typeof x.value === 'number')?.value as number | undefined;
+  if (min !== undefined && count < min) {
+    // like a missing required answer: an error once the response is complete
+    push(st, st.complete ? 'error' : 'warning', 'required', `Item '${qItem.linkId}' has ${count} ${what}, fewer than minOccurs ${min}`, path);
+  }
+  if (max !== undefined && count > max) push(st, 'error', 'business-rule', `Item '${qItem.linkId}' has ${count} ${what}, more than maxOccurs ${max}`, path);
+}
+
+/** An answer chosen from an optionExclusive answerOption must be the item's only answer. */
+function exclusiveOptions(st: State, qItem: any, answers: any[], path: string): void {
+  if (answers.length < 2) return;
+  const exclusive = arr(qItem.answerOption).filter((o) => extensionValues(o, 'optionExclusive').some((x) => x.value === true));
+  if (!exclusive.length) return;
+  answers.forEach((answer, j) => {
+    const suffix = choiceSuffix(answer, 'value');
+    if (!suffix) return;
+    const value = answer[`value${suffix}`];
+    const hit = exclusive.some((o) => {
+      const option = o[`value${suffix}`];
+      if (option === undefined) return false;
+      if (suffix === 'Coding') return option?.code === value?.code && option?.system === value?.system;
+      if (suffix === 'Reference') return option?.reference === value?.reference;
+      return option === value;
+    });
+    if (hit) push(st, 'error', 'business-rule', `The answer ${suffix === 'Coding' ? `${value?.system ?? ''}#${value?.code ?? ''}` : String(value?.reference ?? value)} of item '${qItem.linkId}' is an exclusive option: it cannot be given with other answers`, `${path}.answer[${j}]`);
+  });
 }
 
 // ------------------------------------------------------------------ enableWhen

@@ -4,15 +4,37 @@ import { patternProblem } from './userRegex';
 
 /**
  * The regular expressions a conformance resource written through the API carries, checked
- * before the validator takes it: the regex filters of a ValueSet's compose and the patterns
+ * before the validator takes it: the regex filters of a ValueSet's compose, the patterns
  * given to matches(), matchesFull() and replaceMatches() in a StructureDefinition's
- * constraints. They run on RE2 (userRegex.ts); one RE2 cannot run is refused here, with the
+ * constraints, and the regex extensions of a Questionnaire's items. They run on RE2 (userRegex.ts); one RE2 cannot run is refused here, with the
  * pattern named, rather than found later while validating someone else's resource.
  */
 export function userPatternIssues(resource: any): Issue[] {
   if (resource?.resourceType === 'ValueSet') return valueSetIssues(resource);
   if (resource?.resourceType === 'StructureDefinition') return constraintIssues(resource);
+  if (resource?.resourceType === 'Questionnaire') return questionnaireIssues(resource);
   return [];
+}
+
+const REGEX_EXTENSION = 'http://hl7.org/fhir/StructureDefinition/regex';
+
+/** The regex extensions of a Questionnaire's items: each answer is matched against them (questionnaireItemRules.ts). */
+function questionnaireIssues(q: any): Issue[] {
+  const issues: Issue[] = [];
+  const walk = (items: unknown, path: string) => {
+    if (!Array.isArray(items)) return;
+    items.forEach((item: any, i: number) => {
+      const at = `${path}.item[${i}]`;
+      (Array.isArray(item?.extension) ? item.extension : []).forEach((e: any, j: number) => {
+        if (e?.url !== REGEX_EXTENSION) return;
+        const problem = typeof e.valueString === 'string' ? patternProblem(e.valueString) : 'the regex extension needs a valueString';
+        if (problem) issues.push(refusal(`item ${String(item?.linkId ?? i)}: ${problem}`, `${at}.extension[${j}].valueString`));
+      });
+      walk(item?.item, at);
+    });
+  };
+  walk(q.item, 'Questionnaire');
+  return issues;
 }
 
 const refusal = (diagnostics: string, expression: string): Issue => ({ severity: 'error', code: 'not-supported', diagnostics, expression: [expression] });

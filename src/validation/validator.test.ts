@@ -53,6 +53,35 @@ describe('structure and primitive formats', () => {
     expect(errors(v.validate(patient()))).toEqual([]);
   });
 
+  it('checks the syntax of urn:uuid URIs', () => {
+    const p: any = patient();
+    p.identifier = [
+      { system: 'urn:uuid:6f1c2f3e-2b4a-4f6e-9b1d-0c2e4a6b8d10', value: '1' },
+      { system: 'urn:uuid:6F1C2F3E-2B4A-4F6E-9B1D-0C2E4A6B8D10', value: '2' },
+      { system: 'urn:uuid:patient-1', value: '3' },
+      { system: 'urn:oid:1.2.250.1', value: '4' },
+      { system: 'urn:oid:1.2.x', value: '5' },
+    ];
+    expect(errors(v.validate(p)).map((i) => `${i.expression?.[0]}: ${i.diagnostics}`)).toEqual([
+      'Patient.identifier[2].system: UUIDs must be valid (urn:uuid:patient-1)',
+    ]);
+  });
+
+  it('applies que-12 as corrected by the R4 erratum: two enableWhen need an enableBehavior', () => {
+    const q = (behavior?: string) => ({
+      resourceType: 'Questionnaire',
+      text: DIV,
+      status: 'active',
+      item: [
+        { linkId: 'a', type: 'boolean' },
+        { linkId: 'b', type: 'boolean' },
+        { linkId: 'c', type: 'string', enableWhen: [{ question: 'a', operator: '=', answerBoolean: true }, { question: 'b', operator: '=', answerBoolean: true }], ...(behavior ? { enableBehavior: behavior } : {}) },
+      ],
+    });
+    expect(errors(v.validate(q('all')))).toEqual([]);
+    expect(errors(v.validate(q())).map((i) => `${i.expression?.[0]}: ${i.diagnostics}`)).toEqual([expect.stringMatching(/^Questionnaire.item\[2\]: Constraint failed: que-12/)]);
+  });
+
   it('reports unknown properties, with their FHIRPath', () => {
     const p: any = patient();
     p.foo = 1;
@@ -339,6 +368,8 @@ describe('slicing', () => {
     expectOnly(v.validate(bad, { profiles: [U + 'test-bundle'] }), [
       { severity: 'error', expression: 'Bundle.entry[0]', match: /slicing is CLOSED: Does not match slice 'patient' \(Patient: Patient.gender: minimum required = 1/ },
       { severity: 'error', expression: 'Bundle', match: 'Bundle.entry:patient: minimum required = 1, but only found 0' },
+      // the observation's subject (targetProfile test-patient) is that patient, which no longer conforms
+      { severity: 'error', expression: 'Bundle.entry[1]', match: /Does not match slice 'bp' \(Observation.subject: The resource urn:uuid:00000000-0000-0000-0000-000000000001 does not conform to the target profile/ },
     ]);
   });
 });

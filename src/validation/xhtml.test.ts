@@ -64,7 +64,7 @@ describe('narratives refused', () => {
     ['image-set() in a style', div('<p style="background-image: image-set(&quot;https://x/a.png&quot; 1x)">x</p>'), ['Unsafe style in the XHTML']],
     ['a namespace other than XHTML inside', div('<a xmlns="http://www.w3.org/2000/svg" href="#x">x</a>'), ["Wrong namespace on the XHTML ('http://www.w3.org/2000/svg'"]],
     ['content after the root element', `${div('x')}<img src="#a" onerror="alert(1)"/>`, ['Error parsing XHTML: Malformed XHTML: content after the end of the root element']],
-    ['an HTML entity', div('a&nbsp;b'), ['Error parsing XHTML: Malformed XHTML: the entity &nbsp; is not defined']],
+    ['an entity neither XML nor HTML defines', div('a&nbspx;b'), ['Error parsing XHTML: Malformed XHTML: the entity &nbspx; is not defined']],
     ['an attribute without a value', div('<table><tr><td nowrap>x</td></tr></table>'), ['Error parsing XHTML: Malformed XHTML: the attribute nowrap on <td> has no value']],
     ['an unquoted attribute', div('<img src=x/>'), ['Error parsing XHTML: Malformed XHTML: the value of src on <img> is not quoted']],
     ['< in an attribute value', div('<p title="<img>">x</p>'), ["Error parsing XHTML: Malformed XHTML: '<' in the value of title on <p>"]],
@@ -78,6 +78,17 @@ describe('narratives refused', () => {
     for (const e of expected) expect(got).toEqual(expect.arrayContaining([expect.stringContaining(e)]));
     // every refusal fails txt-1
     expect(got.some((m) => m.endsWith('[txt-1]'))).toBe(true);
+  });
+
+  it('reports an HTML named entity as illegal once and reads on, as the HL7 validator does', () => {
+    expect(messages(div('a&nbsp;b &eacute;&nbsp;c'))).toEqual([
+      "Illegal entity '&nbsp;': XHTML in FHIR has only the XML entities (&lt; &gt; &amp; &quot; &apos;) and character references such as &#160; []",
+      "Illegal entity '&eacute;': XHTML in FHIR has only the XML entities (&lt; &gt; &amp; &quot; &apos;) and character references such as &#160; []",
+    ]);
+    // what follows is still checked
+    expect(messages(div('a&nbsp;b<script>x</script>'))).toEqual(expect.arrayContaining([expect.stringContaining("Illegal element name in the XHTML ('script') [txt-1]")]));
+    // a known prefix is not a whole entity (HTML would read &not then "it;")
+    expect(messages(div('a&notit;b'))).toEqual([expect.stringContaining('the entity &notit; is not defined')]);
   });
 
   it('reports the root element and namespace as the HL7 validator does', () => {

@@ -155,11 +155,30 @@ const NOT_XML_CHAR = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/;
 
 class Malformed extends Error {}
 
+const ENTITY_NAME = /^[A-Za-z][A-Za-z0-9]{1,31}$/;
+const namedEntities = new Map<string, string | null>();
+
+/** The text of an HTML named entity (`nbsp` → U+00A0) as the HTML parser decodes it; undefined when HTML has no such entity. */
+function htmlNamedEntity(name: string): string | undefined {
+  if (!ENTITY_NAME.test(name)) return undefined;
+  let text = namedEntities.get(name);
+  if (text === undefined) {
+    const node = parseFragment(`&${name};`).childNodes[0];
+    const decoded = node && defaultTreeAdapter.isTextNode(node) ? node.value : undefined;
+    // HTML also reads a known prefix without its ';' (&notit; is ¬ then "it;"): only a whole entity counts
+    text = decoded !== undefined && decoded !== `&${name};` && !decoded.endsWith(';') ? decoded : null;
+    // the names looked up are bounded by what clients send: keep only the known ones
+    if (text !== null || namedEntities.size < 4096) namedEntities.set(name, text);
+  }
+  return text ?? undefined;
+}
+
 /**
  * A well-formedness check of XML without a DTD, CDATA or processing instructions
  * (none is allowed in a narrative): one root element, matching end tags, quoted
  * attribute values without '<', unique attribute names, comments without '--',
- * only the XML entities and character references.
+ * only the XML entities and character references (an HTML named entity is an error, reported
+ * without stopping the reading).
  */
 function readXml(div: string): XmlRead | { error: string; rootProblems: XhtmlProblem[] } {
   const out: XmlRead = { tags: [], comments: [], text: '', rootProblems: [] };
@@ -193,6 +212,14 @@ function readXml(div: string): XmlRead | { error: string; rootProblems: XhtmlPro
         return char;
       }
       if (body in XML_ENTITIES) return XML_ENTITIES[body];
+      // an HTML named entity: not XML, so an error (as the HL7 validator says it), but the
+      // rest of the narrative is still read, with the character a browser shows for it
+      const named = htmlNamedEntity(body);
+      if (named !== undefined) {
+        const message = `Illegal entity '${ref}': XHTML in FHIR has only the XML entities (&lt; &gt; &amp; &quot; &apos;) and character references such as &#160;`;
+        if (!out.rootProblems.some((p) => p.message === message)) out.rootProblems.push({ code: 'invalid', message, keys: [] });
+        return named;
+      }
       return fail(`Malformed XHTML: the entity ${ref} is not defined: XHTML in FHIR has only the XML entities (&lt; &gt; &amp; &quot; &apos;) and character references such as &#160;`) as never;
     });
   try {
