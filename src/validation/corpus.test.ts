@@ -62,9 +62,20 @@ describe('MHD / PDSm payloads (base R4 validation): our own fixtures of those sh
   const official = jsonFiles(SHARED_EXAMPLES);
   // the official payloads stay outside the project: say so loudly when this checkout has none
   if (official.length === 0) console.warn(`no official example payloads under ${SHARED_EXAMPLES}: only our own fixtures are validated`);
-  it.each([...own.map((f) => [path.relative(OWN, f), f]), ...official.map((f) => [path.relative(SHARED_EXAMPLES, f), f])])('%s has no error', (_n, f) => {
+  /**
+   * Errors the HL7 reference validator also reports in an official example: a searchset
+   * whose entries have relative fullUrls (R4 Bundle.entry.fullUrl "SHALL be an absolute
+   * URL"; the Java validator's BUNDLE_ENTRY_URL_ABSOLUTE).
+   */
+  const KNOWN: Record<string, string[]> = {
+    'pdsm4dmp/examples/Bundle-example-annexe-searchset-documentreferences.json': [
+      "Bundle.entry[0].fullUrl: The fullUrl must be an absolute URL (not 'DocumentReference/example-annexe-docref-cda')",
+      "Bundle.entry[1].fullUrl: The fullUrl must be an absolute URL (not 'DocumentReference/example-annexe-docref-fhir')",
+    ],
+  };
+  it.each([...own.map((f) => [path.relative(OWN, f), f]), ...official.map((f) => [path.relative(SHARED_EXAMPLES, f), f])])('%s has no error but those the reference validator reports', (n, f) => {
     const r = JSON.parse(fs.readFileSync(f, 'utf8'));
-    expect(describeErrors(v.validate(r))).toEqual([]);
+    expect(describeErrors(v.validate(r))).toEqual(KNOWN[n] ?? []);
   });
 });
 
