@@ -387,7 +387,7 @@ describe('ITI-68 Retrieve Document: ranges and validators', () => {
   });
 
   it('answers If-None-Match with the current version 304, with or without Range', async () => {
-    for (const headers of [{}, { range: 'bytes=0-9' }]) {
+    for (const headers of [{}, { range: 'bytes=0-9' }] as Record<string, string>[]) {
       const res = await fetchRaw(`Binary/${id}`, { accept: '*/*', 'if-none-match': 'W/"1"', ...headers });
       expect(res.status).toBe(304);
       expect(res.data.length).toBe(0);
