@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { startTarget, Target } from '../harness';
+import { http, startTarget, Target } from '../harness';
 import { consent, document as documentResource, G15, ircp, Json, R38, ref, REPORT, requests } from '../accessFixtures';
 
 /**
@@ -125,6 +125,13 @@ describe('ITI-67 Find Document References', () => {
     expect(await found(`${DOCS()}&isArchived:missing=true`)).toEqual(ids(x.jan));
     expect(await found(`${DOCS()}&isArchived:not=false`)).toEqual(ids(x.jan, x.archived));
     expect(await found(`Patient/${x.p1.id}/${DOCS()}`)).toEqual(ids(x.jan, x.june));
+    const posted = await http(t.base, 'DocumentReference/_search', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tok.gp}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ description: `mhd ${RUN}` }).toString(),
+    });
+    expect(posted.status).toBe(200);
+    expect(posted.body.entry.map((e: Json) => ref(e.resource)).sort()).toEqual(ids(x.jan, x.june));
     // an archived document stays readable by id
     expect((await get(ref(x.archived), tok.gp)).status).toBe(200);
   });
