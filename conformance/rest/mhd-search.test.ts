@@ -148,6 +148,12 @@ describe('ITI-67 Find Document References', () => {
     expect(await found(`${DOCS()}&patient.identifier=${q(`${INS_NIR}|${nir()}`)}`)).toEqual([]);
   });
 
+  it('author chains (author.family, author:Practitioner.given) reach an author that is not contained', async () => {
+    expect(await found(`${DOCS()}&author.family=${q(`Generaliste-${RUN}`)}`)).toEqual(ids(x.jan, x.june));
+    expect(await found(`${DOCS()}&author:Practitioner.family=${q(`Autre-${RUN}`)}&isArchived:not=false`)).toEqual([]);
+    expect(await found(`${DOCS()}&author:Practitioner.family=${q(`Autre-${RUN}`)}&isArchived:not=false`, tok.other)).toEqual(ids(x.masked, x.maskedArchived, x.elsewhere));
+  });
+
   it('the author sees their masked documents through the same parameters', async () => {
     expect(await found(`${DOCS()}&creation=2020-01-10`, tok.other)).toEqual(ids(x.jan, x.masked, x.elsewhere).sort());
     expect(await found(`${DOCS()}&isArchived=true`, tok.other)).toEqual(ids(x.archived, x.maskedArchived));
@@ -184,6 +190,11 @@ describe('ITI-66 Find Lists', () => {
     expect(await found(`${LISTS()}&sourceId=${q(`urn:oid:1.2.3.${RUN.length}`)}`)).toEqual(ids(x.set));
     expect(await found(`${LISTS()}&authorOrg=${ref(x.org)}`)).toEqual(ids(x.set));
     expect(await found(`${LISTS()}&authorOrg:Organization.name=${q(`Clinique ${RUN}`)}`)).toEqual(ids(x.set));
+  });
+
+  it('source chains reach the submitting author, patient.identifier the record by its INS', async () => {
+    expect(await found(`${LISTS()}&source:Practitioner.family=${q(`Generaliste-${RUN}`)}`)).toEqual(ids(x.set));
+    expect(await found(`${LISTS()}&patient.identifier=${q(`${INS_NIR}|${ins}`)}`)).toEqual(ids(x.set));
   });
 
   it('isArchived: archived submission sets are left out unless asked', async () => {
