@@ -4,6 +4,8 @@
  *   npm run bench -- --duration 10 --concurrency 8
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/devtest npm run bench
  *
+ * First the start-up of the compiled server in a process of its own (time to the first
+ * answer and RSS, on a new then an existing embedded database; not with --url).
  * Phases: create (POST Patient / DocumentReference alternately), read (GET by id),
  * the raw PostgreSQL ceiling of the same work (INSERT / SELECT of the same JSON into a
  * plain table), the HTTP floor (a bare node:http server), and transaction ingest
@@ -22,6 +24,7 @@ import { Client, Pool } from 'pg';
 import { loadConfig } from '../src/config/config';
 import { createLogger } from '../src/log';
 import { startServer, RunningServer } from '../src/server';
+import { startServerProcess } from './serverProcess';
 import {
   abortLoops,
   BenchOptions,
@@ -433,6 +436,16 @@ async function main(): Promise<void> {
     for (const [k, v] of Object.entries(header)) console.log(`  ${k.padEnd(12)} ${v}`);
     console.log('');
 
+    const startup = o.url ? undefined : await measureStartup();
+    if (startup) {
+      console.log('Start-up of the compiled server in a process of its own (embedded database, new temporary DATA_DIR):');
+      for (const [name, s] of [['new database', startup.newDatabase], ['existing database', startup.existingDatabase]] as const) {
+        console.log(`  ${name.padEnd(18)} ${s.seconds.toFixed(2)} s to the first answer (${s.cpuSeconds.toFixed(2)} s of CPU in the server), RSS ${s.rssMiB} MiB`);
+      }
+      console.log('  (RSS over time under load: npm run memory; docs/operations/memory.md)');
+      console.log('');
+    }
+
     const rows: Row[] = [];
     const statements: Record<string, { perUnit: number | null; byKind: Record<string, number | null> }> = {};
     const progress = (s: string) => process.stderr.write(`… ${s}\n`);
@@ -667,10 +680,34 @@ async function main(): Promise<void> {
         ingest: Object.fromEntries(Object.entries(ingest).map(([k, s]) => [k, r2(s)])),
         statements: counter ? statements : undefined,
         cpu: cpuJson,
+        startup,
       }),
     );
   } finally {
     await cleanUp();
+  }
+}
+
+/** Seconds to the first answer and RSS of `node dist/src/server.js`, on a new embedded database then on the same one again. */
+interface StartupFigures {
+  seconds: number;
+  cpuSeconds: number;
+  rssMiB: number;
+}
+
+async function measureStartup(): Promise<{ newDatabase: StartupFigures; existingDatabase: StartupFigures }> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fhir-bench-start-'));
+  try {
+    const env = { DATA_DIR: dataDir, DATABASE_URL: '' };
+    const first = await startServerProcess(env);
+    const newDatabase = { seconds: round(first.startupSeconds, 2)!, cpuSeconds: first.startupCpuSeconds, rssMiB: first.rssMiB() };
+    await first.stop();
+    const second = await startServerProcess(env);
+    const existingDatabase = { seconds: round(second.startupSeconds, 2)!, cpuSeconds: second.startupCpuSeconds, rssMiB: second.rssMiB() };
+    await second.stop();
+    return { newDatabase, existingDatabase };
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
   }
 }
 

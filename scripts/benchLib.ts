@@ -119,11 +119,19 @@ const DOC_TYPES: [code: string, display: string, classCode: string, classDisplay
   ['57833-6', 'Prescription de produits de sant\u00e9', 'PRESCRIPTIONS', 'Prescription'],
 ];
 
-/** A well-formed NIR (sex, year, month, département, commune, order, then the key 97 - body mod 97). */
+/** Where this run's NIRs start: a database holds one Patient per INS, so the patients of one run never share one. */
+const NIR_OFFSET = crypto.randomInt(0, 989_000);
+
+/**
+ * A well-formed NIR (sex, year, month, département, commune, order, then the key 97 - body
+ * mod 97): commune and order count from the run's offset, so that 989,000 consecutive
+ * patients of a run have distinct NIRs.
+ */
 export function nir(i: number, sex: 1 | 2): string {
+  const n = (NIR_OFFSET + i) % 989_000;
   const body =
     `${sex}${String(40 + (i % 60)).padStart(2, '0')}${String((i % 12) + 1).padStart(2, '0')}` +
-    `${String((i % 95) + 1).padStart(2, '0')}${String(crypto.randomInt(1, 990)).padStart(3, '0')}${String(crypto.randomInt(1, 999)).padStart(3, '0')}`;
+    `${String((i % 95) + 1).padStart(2, '0')}${String(1 + (Math.floor(n / 999) % 990)).padStart(3, '0')}${String(1 + (n % 999)).padStart(3, '0')}`;
   return body + nirKey(body);
 }
 
@@ -143,12 +151,35 @@ export function patientResource(i: number): Record<string, unknown> {
       },
       { use: 'usual', system: 'urn:oid:1.2.250.1.71.4.2.7', value: `IPP-${digits(9)}` },
     ],
-    name: [{ use: 'official', family: pick(FAMILY, i), given: [pick(GIVEN, i * 7 + 3)] }],
+    // the INS traits: a Patient carrying an INS is checked against our INS profile (profiles/profile-map.json)
+    extension: [
+      { url: 'https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-identity-reliability', extension: [{ url: 'identityStatus', valueCoding: { system: 'https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-identity-status', code: 'QUAL' } }] },
+      { url: 'http://hl7.org/fhir/StructureDefinition/patient-birthPlace', valueAddress: { extension: [{ url: 'https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-address-insee-code', valueCoding: { code: postalCode.startsWith('75') ? '75056' : '69123' } }] } },
+    ],
+    name: [{ use: 'official', family: pick(FAMILY, i), given: [pick(GIVEN, i * 7 + 3)], extension: [{ url: 'https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-patient-birth-list-given-name', valueString: pick(GIVEN, i * 7 + 3) }] }],
     gender,
     birthDate: `${1940 + (i % 60)}-${String((i % 12) + 1).padStart(2, '0')}-${String((i % 28) + 1).padStart(2, '0')}`,
     telecom: [{ system: 'phone', value: `06${digits(8)}`, use: 'mobile' }],
     address: [{ use: 'home', line: [`${(i % 120) + 1} rue de la R\u00e9publique`], city, postalCode, country: 'FR' }],
   };
+}
+
+/** Patients posted so far by this process: each POST carries an INS no other Patient holds (one Patient per INS). */
+let postedPatients = 0;
+
+/** A template patient with an INS of its own (the templates are reused; their INS cannot be). */
+export function withFreshIns(patient: Record<string, unknown>): Record<string, unknown> {
+  const [ins, ...others] = patient.identifier as Record<string, unknown>[];
+  const sex = patient.gender === 'female' ? 2 : 1;
+  return { ...patient, identifier: [{ ...ins, value: nir(TEMPLATE_COUNT + postedPatients++, sex) }, ...others] };
+}
+
+/** Templates are numbered below this; posted patients above. */
+const TEMPLATE_COUNT = 10_000;
+
+/** A serialised transaction Bundle with its identifier slots filled: fresh NIRs and RPPS numbers (cheap enough to do per request). */
+export function withFreshIdentifiers(body: string): string {
+  return body.replace(/"@@NIR([12])@@"/g, (_m, sex: string) => `"${nir(TEMPLATE_COUNT + postedPatients++, Number(sex) as 1 | 2)}"`).replace(/"@@RPPS@@"/g, () => `"8${digits(11)}"`);
 }
 
 /** A health professional with an RPPS identifier. */
@@ -215,8 +246,14 @@ export function transactionBundle(size: number, seed: number): Record<string, un
     const groupSize = Math.min(100, size - entry.length);
     const patientUrl = `urn:uuid:${crypto.randomUUID()}`;
     const practitionerUrl = `urn:uuid:${crypto.randomUUID()}`;
-    entry.push({ fullUrl: patientUrl, resource: patientResource(seed + g), request: { method: 'POST', url: 'Patient' } });
-    if (groupSize > 1) entry.push({ fullUrl: practitionerUrl, resource: practitionerResource(seed + g), request: { method: 'POST', url: 'Practitioner' } });
+    // national identifiers are slots filled at each POST (withFreshIdentifiers): a Bundle posted again cannot reuse them
+    const patient = patientResource(seed + g);
+    const [ins, ...others] = patient.identifier as Record<string, unknown>[];
+    patient.identifier = [{ ...ins, value: patient.gender === 'female' ? '@@NIR2@@' : '@@NIR1@@' }, ...others];
+    const practitioner = practitionerResource(seed + g);
+    practitioner.identifier = [{ ...(practitioner.identifier as Record<string, unknown>[])[0], value: '@@RPPS@@' }];
+    entry.push({ fullUrl: patientUrl, resource: patient, request: { method: 'POST', url: 'Patient' } });
+    if (groupSize > 1) entry.push({ fullUrl: practitionerUrl, resource: practitioner, request: { method: 'POST', url: 'Practitioner' } });
     for (let k = 2; k < groupSize; k++) {
       entry.push({
         fullUrl: `urn:uuid:${crypto.randomUUID()}`,
@@ -463,7 +500,7 @@ export async function runHttpTask(task: AuthorizedHttpTask): Promise<HttpTaskRes
         const op = async (c: number, seq: number) => {
           const patient = lastPatient[c];
           if (patient === undefined || seq % 2 === 0) {
-            const body = JSON.stringify(pick(t.patients, seq + c * 31));
+            const body = JSON.stringify(withFreshIns(pick(t.patients, seq + c * 31)));
             const r = await expectStatus(client.request('POST', '/Patient', body), 201, 'POST Patient');
             const id = typeAndId(r.location);
             if (!id) throw new Error(`POST Patient: no usable Location header (${r.location})`);
@@ -497,7 +534,7 @@ export async function runHttpTask(task: AuthorizedHttpTask): Promise<HttpTaskRes
         const bodies = Array.from({ length: task.count }, (_, i) => JSON.stringify(transactionBundle(task.size, i * task.size)));
         let k = 0;
         const op = async () => {
-          const body = bodies[k++];
+          const body = withFreshIdentifiers(bodies[k++]);
           const r = await expectStatus(client.request('POST', '', body), 200, `POST transaction(${task.size})`);
           const entries = (JSON.parse(r.body) as { entry?: unknown[] }).entry?.length ?? 0;
           if (entries !== task.size) throw new Error(`transaction(${task.size}): ${entries} entries in the response`);
@@ -526,7 +563,7 @@ export async function runHttpTask(task: AuthorizedHttpTask): Promise<HttpTaskRes
       case 'tx-concurrent': {
         const pool = Array.from({ length: task.concurrency * 2 }, (_, i) => JSON.stringify(transactionBundle(task.size, i * task.size)));
         const op = async (c: number, seq: number) => {
-          const r = await expectStatus(client.request('POST', '', pick(pool, c + seq * task.concurrency)), 200, `POST transaction(${task.size})`);
+          const r = await expectStatus(client.request('POST', '', withFreshIdentifiers(pick(pool, c + seq * task.concurrency))), 200, `POST transaction(${task.size})`);
           const entries = (JSON.parse(r.body) as { entry?: unknown[] }).entry?.length ?? 0;
           if (entries !== task.size) throw new Error(`transaction(${task.size}): ${entries} entries in the response`);
         };

@@ -148,9 +148,9 @@ export const PROFILES = {
   organization: 'https://fhir.dmp.esante.example/StructureDefinition/dmp-organization',
   documentReference: 'https://fhir.dmp.esante.example/StructureDefinition/dmp-document-reference',
   auditEvent: 'https://fhir.dmp.esante.example/StructureDefinition/dmp-audit-event',
-  identityReliability: 'https://fhir.dmp.esante.example/StructureDefinition/dmp-identity-reliability',
-  birthListGivenName: 'https://fhir.dmp.esante.example/StructureDefinition/dmp-birth-list-given-name',
-  inseeCode: 'https://fhir.dmp.esante.example/StructureDefinition/dmp-address-insee-code',
+  identityReliability: 'https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-identity-reliability',
+  birthListGivenName: 'https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-patient-birth-list-given-name',
+  inseeCode: 'https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-address-insee-code',
   birthPlace: 'http://hl7.org/fhir/StructureDefinition/patient-birthPlace',
 } as const;
 

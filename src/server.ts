@@ -12,6 +12,7 @@ import { matrixView } from './access/policy/matrixView';
 import type { DevIssuer } from './access/authn/devIssuer';
 import type { InteractionContext } from './interactions/types';
 import { createLogger } from './log';
+import { startupFailureMessage } from './startupFailure';
 import { ensureServerDevice } from './audit/serverDevice';
 import { followConformanceResources, syncConformanceResources } from './interactions/conformanceResources';
 import { inTransaction } from './interactions/unitOfWork';
@@ -101,6 +102,12 @@ export async function startServer(config: Config, log: Logger = createLogger(con
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
+  }).catch(async (e) => {
+    // the port is taken (or not ours): what was opened is closed, the data directory's lock released
+    await conformance?.close();
+    await db.close();
+    closeUploadSpool(config);
+    throw e;
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
@@ -156,19 +163,20 @@ export function tlsOptions(settings: NonNullable<Config['tls']>): https.ServerOp
 }
 
 async function main(): Promise<void> {
-  let config: Config;
+  let config: Config | undefined;
+  let running: RunningServer;
+  let log: Logger;
   try {
     config = loadConfig();
     if (config.tls) tlsOptions(config.tls);
+    log = createLogger(config.logLevel);
+    running = await startServer(config, log);
   } catch (e) {
-    if (e instanceof ConfigError) {
-      console.error(`Configuration error: ${e.message}`);
-      process.exit(2);
-    }
-    throw e;
+    // one line an operator can act on; the stack only when asked for (LOG_LEVEL=debug)
+    console.error(startupFailureMessage(e, config));
+    if (config && (config.logLevel === 'debug' || config.logLevel === 'trace')) console.error(e);
+    process.exit(e instanceof ConfigError ? 2 : 1);
   }
-  const log = createLogger(config.logLevel);
-  const running = await startServer(config, log);
   log.info({ url: running.url, database: running.ctx.db.kind, dataDir: config.databaseUrl ? undefined : config.dataDir }, 'FHIR server listening');
   if (running.devIssuer) {
     log.warn(
@@ -198,7 +206,7 @@ async function main(): Promise<void> {
 
 if (require.main === module) {
   main().catch((e) => {
-    console.error(e);
+    console.error(startupFailureMessage(e, undefined));
     process.exit(1);
   });
 }

@@ -364,7 +364,14 @@ describe('pages, includes and batches leave hidden rows out', () => {
     expect(returned(replay)).toEqual([]);
   });
   it('a List in the record pointing at hidden documents includes none of them, even with :iterate and *', async () => {
-    const list = await create({ resourceType: 'List', status: 'current', mode: 'working', subject: { reference: ref(x.p1) }, entry: [ref(x.report), ref(x.psych), ref(x.masked)].map((r) => ({ item: { reference: r } })) }, tok.gp);
+    // a professional cannot reference what they cannot read, and learns no more than of a missing one (docs/decisions/014-integrity.md)
+    const listOf = (r: string) => ({ resourceType: 'List', status: 'current', mode: 'working', subject: { reference: ref(x.p1) }, entry: [{ item: { reference: r } }] });
+    const hidden422 = await send('POST', 'List', tok.gp, listOf(ref(x.masked)));
+    const missing422 = await send('POST', 'List', tok.gp, listOf('DocumentReference/never-there'));
+    expect([hidden422.status, missing422.status]).toEqual([422, 422]);
+    expect(hidden422.body.issue[0].diagnostics.replaceAll(ref(x.masked), 'X')).toBe(missing422.body.issue[0].diagnostics.replaceAll('DocumentReference/never-there', 'X'));
+    // so the List is written by the unrestricted client
+    const list = await create({ resourceType: 'List', status: 'current', mode: 'working', subject: { reference: ref(x.p1) }, entry: [ref(x.report), ref(x.psych), ref(x.masked)].map((r) => ({ item: { reference: r } })) });
     const hidden = [ref(x.psych), ref(x.masked), ref(x.maskedBinary)];
     for (const path of [
       `List?_id=${list.id}&_include=List:item`,

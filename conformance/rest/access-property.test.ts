@@ -85,6 +85,7 @@ beforeAll(async () => {
     scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
     category: [{ coding: [{ system: LOINC, code: '59284-0' }] }],
     patient: { reference: ref(patient) },
+    dateTime: new Date().toISOString(),
     performer: [{ reference: performer }],
     policyRule: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'OPTIN' }] },
     provision: { type: 'permit', actor: [actor] },

@@ -63,6 +63,33 @@ describe('raw content', () => {
     expect(res.data.equals(pdf)).toBe(true);
   });
 
+  it('answers a raw upload without sending its content back, unless asked with Prefer: return=representation', async () => {
+    const bytes = crypto.randomBytes(100 * 1024);
+    let created = '';
+    for (const accept of [FHIR_JSON, '*/*']) {
+      const res = await fetch(`${t.base}/Binary`, { method: 'POST', body: bytes, headers: { 'content-type': 'application/pdf', accept, ...authorization(t.base) } });
+      expect(res.status).toBe(201);
+      const text = await res.text();
+      expect(text.length).toBeLessThan(2000);
+      const body = JSON.parse(text);
+      expect(body.resourceType).toBe('Binary');
+      created = idFromLocation(res.headers.get('location'));
+      expect(body.id).toBe(created);
+      expect(body.contentType).toBe('application/pdf');
+      expect(body.data).toBeUndefined();
+    }
+    const updated = await fetch(`${t.base}/Binary/${created}`, { method: 'PUT', body: bytes, headers: { 'content-type': 'application/pdf', accept: FHIR_JSON, ...authorization(t.base) } });
+    expect(updated.status).toBe(200);
+    expect(((await updated.json()) as { data?: string }).data).toBeUndefined();
+
+    const asked = await fetch(`${t.base}/Binary`, { method: 'POST', body: bytes, headers: { 'content-type': 'application/pdf', accept: '*/*', prefer: 'return=representation', ...authorization(t.base) } });
+    expect(asked.status).toBe(201);
+    expect(asked.headers.get('content-type')).toBe('application/pdf');
+    expect(Buffer.from(await asked.arrayBuffer()).equals(bytes)).toBe(true);
+    const askedJson = await fetch(`${t.base}/Binary`, { method: 'POST', body: bytes, headers: { 'content-type': 'application/pdf', accept: FHIR_JSON, prefer: 'return=representation', ...authorization(t.base) } });
+    expect(((await askedJson.json()) as { data?: string }).data).toBe(bytes.toString('base64'));
+  });
+
   it('answers GET with Accept application/fhir+json with a Binary resource, data in base64', async () => {
     const res = await http(t.base, `Binary/${id}`, { headers: { accept: FHIR_JSON } });
     expect(res.status).toBe(200);
@@ -99,11 +126,12 @@ describe('FHIR JSON Binary', () => {
 
 describe('X-Security-Context', () => {
   it('records the header of a raw POST as Binary.securityContext', async () => {
-    const res = await sendRaw(t.base, 'Binary', 'POST', 'application/pdf', crypto.randomBytes(64), { 'x-security-context': 'Patient/123' });
+    const patient = await http(t.base, 'Patient', { method: 'POST', json: { resourceType: 'Patient', name: [{ family: 'Contexte' }] } });
+    const res = await sendRaw(t.base, 'Binary', 'POST', 'application/pdf', crypto.randomBytes(64), { 'x-security-context': `Patient/${patient.body.id}` });
     expect(res.status).toBe(201);
     const id = idFromLocation(res.headers.get('location'));
     const json = await http(t.base, `Binary/${id}`, { headers: { accept: FHIR_JSON } });
-    expect(json.body.securityContext).toEqual({ reference: 'Patient/123' });
+    expect(json.body.securityContext).toEqual({ reference: `Patient/${patient.body.id}` });
   });
 });
 

@@ -1,3 +1,4 @@
+import { DOCUMENT_CODES } from '../frenchFixtures';
 import { FHIR_JSON, http, startTarget, Target } from '../harness';
 
 let t: Target;
@@ -104,19 +105,26 @@ describe('create, read, vread, update, delete', () => {
     expect(unknownSearch.status).toBe(404);
   });
 
-  // The smallest resource of each type that is valid per R4 (required elements and invariants).
+  // The smallest resource of each type that is valid per R4 (required elements and invariants) and per the
+  // profiles that apply by default (profiles/profile-map.json: PractitionerRole, Consent), referencing resources that exist.
   const minimal: Record<string, Record<string, unknown>> = {
     Practitioner: {},
-    PractitionerRole: {},
+    PractitionerRole: {
+      practitioner: { reference: 'Practitioner/crud-author' },
+      code: [{ coding: [{ system: 'https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante', code: '10' }] }],
+    },
     Organization: { name: 'Clinique du Parc' },
     RelatedPerson: { patient: { reference: 'Patient/ins-0001' } },
-    DocumentReference: { status: 'current', content: [{ attachment: { contentType: 'text/plain', data: 'Ym9uam91cg==' } }] },
+    DocumentReference: { status: 'current', ...DOCUMENT_CODES, subject: { reference: 'Patient/ins-0001' }, content: [{ attachment: { contentType: 'text/plain', data: 'Ym9uam91cg==' } }] },
     List: { status: 'current', mode: 'working' },
     Consent: {
       status: 'active',
       scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
       category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
       policy: [{ uri: 'https://www.legifrance.gouv.fr/codes/article_lc/LEGIARTI000043497461' }],
+      patient: { reference: 'Patient/ins-0001' },
+      dateTime: '2024-01-01T10:00:00Z',
+      provision: { type: 'permit', actor: [{ role: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'PRCP' }] }, reference: { reference: 'Practitioner/crud-author' } }] },
     },
     AuditEvent: {
       type: { system: 'http://dicom.nema.org/resources/ontology/DCM', code: '110110', display: 'Patient Record' },
@@ -133,6 +141,10 @@ describe('create, read, vread, update, delete', () => {
       channel: { type: 'rest-hook', endpoint: 'https://example.org/hook', payload: 'application/fhir+json' },
     },
   };
+
+  beforeAll(async () => {
+    await http(t.base, 'Practitioner/crud-author', { method: 'PUT', json: { resourceType: 'Practitioner', id: 'crud-author', name: [{ family: 'Auteur' }] } });
+  });
 
   it.each(['Practitioner', 'PractitionerRole', 'Organization', 'RelatedPerson', 'DocumentReference', 'List', 'Consent', 'AuditEvent', 'Communication', 'Device', 'Subscription'])(
     'serves %s',

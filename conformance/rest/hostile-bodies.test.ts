@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { DOCUMENT_CODES } from '../frenchFixtures';
 import { FHIR_JSON, http, startTarget, Target, authorization } from '../harness';
 
 /**
@@ -168,20 +169,22 @@ describe('the JSON body size', () => {
   it('takes a document submission carrying a 20 MB document in one Bundle', async () => {
     const document = crypto.randomBytes(20 * 1000 * 1000);
     const binary = `urn:uuid:${crypto.randomUUID()}`;
+    const patient = `urn:uuid:${crypto.randomUUID()}`;
     const bundle = {
       resourceType: 'Bundle',
       type: 'transaction',
       entry: [
+        { fullUrl: patient, resource: { resourceType: 'Patient', name: [{ family: 'Volumineux' }] }, request: { method: 'POST', url: 'Patient' } },
         { fullUrl: binary, resource: { resourceType: 'Binary', contentType: 'application/pdf', data: document.toString('base64') }, request: { method: 'POST', url: 'Binary' } },
         {
-          resource: { resourceType: 'DocumentReference', status: 'current', content: [{ attachment: { contentType: 'application/pdf', url: binary, size: document.length } }] },
+          resource: { resourceType: 'DocumentReference', status: 'current', ...DOCUMENT_CODES, subject: { reference: patient }, content: [{ attachment: { contentType: 'application/pdf', url: binary, size: document.length } }] },
           request: { method: 'POST', url: 'DocumentReference' },
         },
       ],
     };
     const res = await http(t.base, '', { method: 'POST', json: bundle });
     expect(res.status).toBe(200);
-    const location = res.body.entry[0].response.location.replace(/\/_history\/.*$/, '');
+    const location = res.body.entry[1].response.location.replace(/\/_history\/.*$/, '');
     const stored = await fetch(`${t.base}/${location}`, { headers: { accept: 'application/pdf', ...authorization(t.base) } });
     expect(Buffer.from(await stored.arrayBuffer()).equals(document)).toBe(true);
   }, 120_000);

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { withIns } from '../frenchFixtures';
 import { FHIR_JSON, http, startTarget, Target, authorization } from '../harness';
 
 /**
@@ -268,15 +269,15 @@ describe('content negotiation', () => {
 });
 
 describe('_pretty, _summary and _elements', () => {
-  const full = () =>
-    patient('Résumé', {
-      identifier: [{ system: 'urn:oid:1.2.250.1.213.1.4.8', value: '180029912345610' }], // a NIR with a valid key (97 - body mod 97)
+  // NIRs with a valid key (97 - body mod 97): one Patient per INS, with the INS traits (docs/decisions/014-integrity.md)
+  const full = (nir = '180029912345610') =>
+    withIns(patient('Résumé', {
       gender: 'male',
       maritalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-MaritalStatus', code: 'M' }] },
       photo: [{ contentType: 'image/png', data: 'iVBORw0KGgo=' }],
       contact: [{ name: { family: 'Contact' } }],
       communication: [{ language: { coding: [{ system: 'urn:ietf:bcp:47', code: 'fr' }] } }],
-    });
+    }), 'urn:oid:1.2.250.1.213.1.4.8', nir);
 
   it('_pretty=true indents the JSON; without it the JSON is compact', async () => {
     const created = await createPatient();
@@ -307,7 +308,7 @@ describe('_pretty, _summary and _elements', () => {
   });
 
   it('_elements=birthDate on read returns birthDate (plus id and meta) only, tagged SUBSETTED', async () => {
-    const created = await createPatient('Éléments', full());
+    const created = await createPatient('Éléments', full('180029912345709'));
     const res = await http(t.base, `Patient/${created.id}?_elements=birthDate`);
     expect(res.status).toBe(200);
     expect(res.body.resourceType).toBe('Patient');

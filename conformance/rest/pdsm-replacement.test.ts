@@ -1,3 +1,4 @@
+import { DOCUMENT_CODES, withIns } from '../frenchFixtures';
 import fs from 'node:fs';
 import path from 'node:path';
 import { nirKey } from '../../src/validation/domain';
@@ -31,7 +32,7 @@ it.each(REPLACEMENTS)('replaces a document (%s): new version created, the old on
   const replacedId = `doc-x-${suffix}`;
   const bundleText = JSON.stringify(bundle).replaceAll('DocumentReference/doc-x-id', `DocumentReference/${replacedId}`);
 
-  const patient = await http(t.base, 'Patient', { method: 'POST', json: { resourceType: 'Patient', identifier: [{ system: INS_NIR, value: ins }], name: [{ family: 'Remplacement' }] } });
+  const patient = await http(t.base, 'Patient', { method: 'POST', json: withIns({ resourceType: 'Patient', name: [{ family: 'Remplacement' }] }, INS_NIR, ins) });
   expect(patient.status).toBe(201);
   const old = await http(t.base, `DocumentReference/${replacedId}`, {
     method: 'PUT',
@@ -39,6 +40,7 @@ it.each(REPLACEMENTS)('replaces a document (%s): new version created, the old on
       resourceType: 'DocumentReference',
       id: replacedId,
       status: 'current',
+      ...DOCUMENT_CODES,
       subject: { reference: `Patient/${patient.body.id}` },
       content: [{ attachment: { contentType: 'application/xml', url: 'Binary/previous' } }],
     },

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { DOCUMENT_CODES, withIns } from '../frenchFixtures';
 import { http, startTarget, Target } from '../harness';
 
 /**
@@ -97,7 +98,8 @@ beforeAll(async () => {
   r.gp2 = await create({ resourceType: 'Practitioner', meta: meta(), name: [{ family: 'Docteur', given: ['Daphné'] }] });
   r.author1 = await create({ resourceType: 'Practitioner', meta: meta(), name: [{ family: 'Auteur', given: ['Alain'] }] });
 
-  r.pA = await create({
+  // an INS comes with the INS traits (the INS profile applies by default)
+  r.pA = await create(withIns({
     resourceType: 'Patient',
     meta: meta(),
     identifier: [
@@ -109,8 +111,8 @@ beforeAll(async () => {
     birthDate: '1990-05-17',
     generalPractitioner: [{ reference: `Practitioner/${r.gp1.id}` }],
     managingOrganization: { reference: `Organization/${r.org.id}` },
-  });
-  r.pB = await create({
+  }, INS, nir('01')));
+  r.pB = await create(withIns({
     resourceType: 'Patient',
     meta: meta(),
     // same value as pA's MR, under another identifier type
@@ -122,14 +124,16 @@ beforeAll(async () => {
     gender: 'male',
     birthDate: '1985-11-02',
     generalPractitioner: [{ reference: `Practitioner/${r.gp2.id}` }],
-  });
-  r.pC = await create({ resourceType: 'Patient', meta: meta(), identifier: [{ system: INS, value: nir('03') }], name: [{ family: 'Bernard' }] });
+  }, INS, nir('02')));
+  // no INS: an identity without the INS traits (gender, birth date) carries a local identifier only
+  r.pC = await create({ resourceType: 'Patient', meta: meta(), identifier: [{ system: 'urn:oid:1.2.250.1.71.4.2.7', value: `IPP-${nir('03')}` }], name: [{ family: 'Bernard' }] });
 
   const content = [{ attachment: { contentType: 'text/plain', data: 'dGVzdA==' } }];
   r.d1 = await create({
     resourceType: 'DocumentReference',
     meta: meta({ security: [{ system: CONFIDENTIALITY, code: 'R' }], profile: [PROFILE] }),
     status: 'current',
+    category: DOCUMENT_CODES.category,
     type: { coding: [{ system: LOINC, code: '11488-4', display: 'Consultation note' }], text: 'Compte rendu de consultation' },
     subject: { reference: `Patient/${r.pA.id}` },
     date: '2024-03-15T10:00:00Z',
@@ -142,6 +146,7 @@ beforeAll(async () => {
     resourceType: 'DocumentReference',
     meta: meta(),
     status: 'current',
+    category: DOCUMENT_CODES.category,
     type: { coding: [{ system: LOINC, code: '34133-9', display: 'Summary of episode note' }] },
     subject: { reference: `Patient/${r.pA.id}` },
     date: '2024-06-01T08:00:00Z',
@@ -153,6 +158,7 @@ beforeAll(async () => {
     resourceType: 'DocumentReference',
     meta: meta(),
     status: 'current',
+    category: DOCUMENT_CODES.category,
     type: { coding: [{ system: LOINC, code: '11488-4', display: 'Consultation note' }] },
     subject: { reference: `Patient/${r.pB.id}` },
     date: '2023-11-20T09:00:00Z',
@@ -164,6 +170,9 @@ beforeAll(async () => {
     resourceType: 'DocumentReference',
     meta: meta(),
     status: 'current',
+    category: DOCUMENT_CODES.category,
+    // every document carries a type (dmp-document-entry applies by default): another one than the others'
+    type: { coding: [{ system: LOINC, code: '60591-5', display: 'Patient summary Document' }] },
     subject: { reference: `Patient/${r.pC.id}` },
     date: '2025-01-05T00:00:00Z',
     content,
@@ -512,7 +521,9 @@ describe('modifiers and prefixes', () => {
     expect(await found('Patient', ['general-practitioner:missing', 'false'])).toEqual(idsOf(r.pA, r.pB));
     expect(await found('Patient', ['family:missing', 'false'])).toEqual(idsOf(r.pA, r.pB, r.pC));
     expect(await found('Patient', ['family:missing', 'true'])).toEqual([]);
-    expect(await found('DocumentReference', ['type:missing', 'true'])).toEqual(idsOf(r.d4));
+    // every document carries a type (dmp-document-entry applies by default)
+    expect(await found('DocumentReference', ['type:missing', 'true'])).toEqual([]);
+    expect(await found('DocumentReference', ['type:missing', 'false'])).toEqual(ALL_DOCS());
     expect(await found('DocumentReference', ['custodian:missing', 'false'])).toEqual(idsOf(r.d1, r.d3));
     expect(await found('Observation', ['value-quantity:missing', 'true'])).toEqual(idsOf(r.oBP, r.oAncient, r.oBP2));
     expect(await found('Observation', ['value-quantity:missing', 'false'])).toEqual(idsOf(r.oSys, r.oLow, r.oOld));
@@ -591,18 +602,19 @@ describe('dates: precision and prefixes', () => {
 
 describe('_sort', () => {
   it('on a token', async () => {
-    const asc = matchIds(await search('DocumentReference', [['type:missing', 'false'], ['_sort', 'type']]));
+    // d4 (another type) is left out so that the three others sort among themselves
+    const asc = matchIds(await search('DocumentReference', [['type:not', `${LOINC}|60591-5`], ['_sort', 'type']]));
     expect(sorted(asc.slice(0, 2))).toEqual(idsOf(r.d1, r.d3));
     expect(asc[2]).toBe(r.d2.id);
-    const desc = matchIds(await search('DocumentReference', [['type:missing', 'false'], ['_sort', '-type']]));
+    const desc = matchIds(await search('DocumentReference', [['type:not', `${LOINC}|60591-5`], ['_sort', '-type']]));
     expect(desc[0]).toBe(r.d2.id);
     expect(sorted(desc.slice(1))).toEqual(idsOf(r.d1, r.d3));
   });
 
   it('on several keys with -', async () => {
-    expect(matchIds(await search('DocumentReference', [['type:missing', 'false'], ['_sort', 'type,-date']]))).toEqual([r.d1.id, r.d3.id, r.d2.id]);
-    expect(matchIds(await search('DocumentReference', [['type:missing', 'false'], ['_sort', 'type,date']]))).toEqual([r.d3.id, r.d1.id, r.d2.id]);
-    expect(matchIds(await search('DocumentReference', [['type:missing', 'false'], ['_sort', '-type,date']]))).toEqual([r.d2.id, r.d3.id, r.d1.id]);
+    expect(matchIds(await search('DocumentReference', [['type:not', `${LOINC}|60591-5`], ['_sort', 'type,-date']]))).toEqual([r.d1.id, r.d3.id, r.d2.id]);
+    expect(matchIds(await search('DocumentReference', [['type:not', `${LOINC}|60591-5`], ['_sort', 'type,date']]))).toEqual([r.d3.id, r.d1.id, r.d2.id]);
+    expect(matchIds(await search('DocumentReference', [['type:not', `${LOINC}|60591-5`], ['_sort', '-type,date']]))).toEqual([r.d2.id, r.d3.id, r.d1.id]);
     expect(matchIds(await search('DocumentReference', [['_sort', '-date']]))).toEqual([r.d4.id, r.d2.id, r.d1.id, r.d3.id]);
   });
 

@@ -1,4 +1,5 @@
 import { http, startTarget, Target } from '../harness';
+import { DOCUMENT_CODES, withIns } from '../frenchFixtures';
 
 /** Our own SearchParameters (profiles/SearchParameter) are served like the official ones. */
 let t: Target;
@@ -11,14 +12,15 @@ const INS_NIR = 'urn:oid:1.2.250.1.213.1.4.8';
 const RPPS = 'urn:oid:1.2.250.1.71.4.2.1';
 
 it('finds a patient by INS (ins), ignoring other identifiers with the same value', async () => {
-  const withIns = await http(t.base, 'Patient', {
+  const holder = await http(t.base, 'Patient', {
     method: 'POST',
-    json: { resourceType: 'Patient', identifier: [{ system: INS_NIR, value: '295109912611193' }, { system: 'urn:oid:1.2.250.1.999', value: 'IPP-1' }] },
+    // an INS comes with the INS traits (the INS profile applies by default)
+    json: withIns({ resourceType: 'Patient', identifier: [{ system: 'urn:oid:1.2.250.1.999', value: 'IPP-1' }] }, INS_NIR, '295109912611193'),
   });
   await http(t.base, 'Patient', { method: 'POST', json: { resourceType: 'Patient', identifier: [{ system: 'urn:oid:1.2.250.1.999', value: '295109912611193' }] } });
   const byIns = await http(t.base, 'Patient?ins=295109912611193');
   expect(byIns.status).toBe(200);
-  expect(byIns.body.entry.map((e: any) => e.resource.id)).toEqual([withIns.body.id]);
+  expect(byIns.body.entry.map((e: any) => e.resource.id)).toEqual([holder.body.id]);
   const bySystem = await http(t.base, `Patient?ins=${encodeURIComponent(INS_NIR)}|295109912611193`);
   expect(bySystem.body.total).toBe(1);
   expect((await http(t.base, 'Patient?ins=IPP-1')).body.total).toBe(0);
@@ -26,9 +28,10 @@ it('finds a patient by INS (ins), ignoring other identifiers with the same value
 
 it('finds a practitioner by RPPS and chains to it', async () => {
   const practitioner = await http(t.base, 'Practitioner', { method: 'POST', json: { resourceType: 'Practitioner', identifier: [{ system: RPPS, value: '810002909371' }] } });
+  const patient = await http(t.base, 'Patient', { method: 'POST', json: { resourceType: 'Patient', name: [{ family: 'Auteur-Chaîné' }] } });
   const doc = await http(t.base, 'DocumentReference', {
     method: 'POST',
-    json: { resourceType: 'DocumentReference', status: 'current', author: [{ reference: `Practitioner/${practitioner.body.id}` }], content: [{ attachment: { url: 'Binary/1' } }] },
+    json: { resourceType: 'DocumentReference', status: 'current', ...DOCUMENT_CODES, subject: { reference: `Patient/${patient.body.id}` }, author: [{ reference: `Practitioner/${practitioner.body.id}` }], content: [{ attachment: { contentType: 'text/plain', url: 'https://documents.example.org/1' } }] },
   });
   expect((await http(t.base, 'Practitioner?rpps=810002909371')).body.entry[0].resource.id).toBe(practitioner.body.id);
   const chained = await http(t.base, 'DocumentReference?author:Practitioner.rpps=810002909371');

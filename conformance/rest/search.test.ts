@@ -401,8 +401,9 @@ describe('deleted and updated resources', () => {
     const kept = await create({ resourceType: 'Patient', meta: { tag: [tag('deleted')] }, name: [{ family: 'Effacé' }], identifier: [{ system: 'urn:del', value: 'd1' }], birthDate: '1950-01-01' });
     const removed = await create({ resourceType: 'Patient', meta: { tag: [tag('deleted')] }, name: [{ family: 'Effacé' }], identifier: [{ system: 'urn:del', value: 'd1' }], birthDate: '1950-01-01' });
     const obsOfRemoved = await create({ resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: `Patient/${removed.id}` }, meta: { tag: [tag('deleted')] } });
-    expect((await http(t.base, `Patient/${removed.id}`, { method: 'DELETE' })).status).toBe(200);
+    // what references the Patient goes first (docs/decisions/014-integrity.md)
     expect((await http(t.base, `Observation/${obsOfRemoved.id}`, { method: 'DELETE' })).status).toBe(200);
+    expect((await http(t.base, `Patient/${removed.id}`, { method: 'DELETE' })).status).toBe(200);
 
     const queries: Pairs[] = [
       [['_tag', tagParam('deleted')]],

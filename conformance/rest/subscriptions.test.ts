@@ -276,7 +276,8 @@ describe('after a restart', () => {
       const p = await create(first, { resourceType: 'Patient', name: [{ family: `Trois-${RUN}` }] });
       const s = await create(first, subscription(`DocumentReference?patient=${ref(p)}`, `${receiver.url}/ok/restart-${RUN}`));
       expect(s.status).toBe('requested');
-      doc = await create(first, document(p, REPORT, 'Practitioner/unknown'));
+      const author = await create(first, { resourceType: 'Practitioner', name: [{ family: `Auteur-${RUN}` }] });
+      doc = await create(first, document(p, REPORT, ref(author)));
       await new Promise((r) => setTimeout(r, 200));
       expect(receiver.at(`/ok/restart-${RUN}`)).toHaveLength(0);
     } finally {

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { DOCUMENT_CODES } from '../frenchFixtures';
 import { http, startTarget, Target } from '../harness';
 
 /**
@@ -74,7 +75,7 @@ describe('transaction', () => {
     const marker = unique('refs');
     const response = await commit([
       // the DocumentReference comes before the Patient it references
-      post('DocumentReference', { status: 'current', subject: { reference: pat }, content: [{ attachment: { contentType: 'text/plain', title: marker } }] }, doc),
+      post('DocumentReference', { status: 'current', ...DOCUMENT_CODES, subject: { reference: pat }, content: [{ attachment: { contentType: 'text/plain', title: marker } }] }, doc),
       post('Patient', { identifier: identifier(marker), name: [{ family: 'Transaction' }] }, pat),
       post('List', { status: 'current', mode: 'working', subject: { reference: pat }, entry: [{ item: { reference: doc } }] }, list),
     ]);
@@ -355,6 +356,7 @@ describe('transaction', () => {
           masterIdentifier: { system: 'urn:ietf:rfc:3986', value: doc },
           identifier: [{ use: 'official', system: 'urn:ietf:rfc:3986', value: doc }],
           status: 'current',
+          ...DOCUMENT_CODES,
           description: doc,
           subject: { reference: pat },
           content: [{ attachment: { contentType: 'text/plain', url: bin } }],

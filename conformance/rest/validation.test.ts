@@ -317,7 +317,9 @@ describe('terminology', () => {
   });
 
   it('answers token :in against a value set', async () => {
-    const role = await http(t.base, 'PractitionerRole', { method: 'POST', json: { resourceType: 'PractitionerRole', code: [{ coding: [{ system: g15, code: '10' }] }] } });
+    // a PractitionerRole names its practitioner (our profile applies by default)
+    const practitioner = await http(t.base, 'Practitioner', { method: 'POST', json: { resourceType: 'Practitioner', name: [{ family: 'Rôle' }] } });
+    const role = await http(t.base, 'PractitionerRole', { method: 'POST', json: { resourceType: 'PractitionerRole', practitioner: { reference: `Practitioner/${practitioner.body.id}` }, code: [{ coding: [{ system: g15, code: '10' }] }] } });
     expect(role.status).toBe(201);
     const found = await http(t.base, `PractitionerRole?role:in=${encodeURIComponent(professions)}`);
     expect(found.body.entry.map((e: any) => e.resource.id)).toContain(role.body.id);

@@ -4,6 +4,8 @@ import type { Config } from '../config/config';
 import pkg from '../../package.json';
 import { OPERATIONS, operationAppliesTo } from '../operations/registry';
 import type { InteractionContext } from './types';
+import { checksReferences } from '../integrity/references';
+import { NATIONAL_IDENTIFIER_SYSTEMS } from '../integrity/uniqueIdentifiers';
 
 /**
  * Result parameters are not search parameters: they are stated in the documentation,
@@ -78,15 +80,30 @@ export function capabilityStatement(ctx: InteractionContext): CapabilityStatemen
       }
     }
     const operations = OPERATIONS.filter((o) => operationAppliesTo(o, entry.type) && (o.name !== 'validate' || ctx.validator)).map((o) => ({ name: o.name, definition: o.definition, ...(o.documentation ? { documentation: o.documentation } : {}) }));
+    // a profile that applies to every resource of the type is its base profile; one that applies to some (a Patient with an INS) is said in the documentation
+    const defaults = (ctx.validator?.defaultProfiles?.() ?? []).filter((d) => d.resourceType === entry.type);
+    const always = defaults.find((d) => !d.when)?.profile;
+    const sometimes = defaults.filter((d) => d.when).map((d) => d.profile);
+    const unique = NATIONAL_IDENTIFIER_SYSTEMS[entry.type];
+    const documentation = [
+      entry.documentation,
+      sometimes.length ? `A ${entry.type} carrying an INS is checked against ${sometimes.join(', ')} whether or not meta.profile claims it.` : undefined,
+      unique ? `One current ${entry.type} per national identifier (${unique.join(', ')}): a second holder is refused with 409.` : undefined,
+    ].filter(Boolean);
+    const checked = checksReferences(entry.type);
     resource.push({
       type: entry.type as CapabilityStatementRestResource['type'],
-      profile: `http://hl7.org/fhir/StructureDefinition/${entry.type}`,
+      profile: always ?? `http://hl7.org/fhir/StructureDefinition/${entry.type}`,
       ...(profilesByType.get(entry.type) ? { supportedProfile: profilesByType.get(entry.type) } : {}),
       searchInclude: ['*', ...referenceParams.map((code) => `${entry.type}:${code}`)],
       searchRevInclude: revIncludes,
       ...(operations.length ? { operation: operations } : {}),
-      ...(entry.documentation ? { documentation: entry.documentation } : {}),
-      interaction: entry.interactions.map((code) => ({ code })),
+      ...(documentation.length ? { documentation: documentation.join(' ') } : {}),
+      interaction: entry.interactions.map((code) =>
+        code === 'delete'
+          ? { code, documentation: 'Refused with 409 while other current resources reference it; `_cascade=delete` deletes them too (each as a deletion by the caller; never a Patient, at most 100).' }
+          : { code },
+      ),
       versioning: 'versioned-update',
       readHistory: true,
       // a client-chosen id is taken only where no row of the type can be hidden from the caller (docs/decisions/012-update-as-create.md)
@@ -95,7 +112,8 @@ export function capabilityStatement(ctx: InteractionContext): CapabilityStatemen
       conditionalRead: 'full-support',
       conditionalUpdate: true,
       conditionalDelete: 'single',
-      referencePolicy: ['literal', 'logical', 'local'],
+      // references to this server must resolve when written (docs/decisions/014-integrity.md); the audit trail and stored Bundles are exempt
+      referencePolicy: checked ? ['literal', 'logical', 'enforced', 'local'] : ['literal', 'logical', 'local'],
       searchParam: searchParam as never,
     });
   }

@@ -8,6 +8,8 @@ import { readBinaryContent } from '../store/binaryContent';
 import type { Session } from '../store/session';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 import { mediaTypeProblem } from './binaryContentType';
+import { resolvableReferences } from '../integrity/references';
+import { identifierClaims } from '../integrity/uniqueIdentifiers';
 
 /** FHIR's id ([A-Za-z0-9-.]{1,64}), less ids made only of dots: `.` and `..` are path segments, never read back through a URL. */
 export const ID_PATTERN = /^(?!\.+$)[A-Za-z0-9\-.]{1,64}$/;
@@ -135,6 +137,8 @@ export function newVersion(
     ...(options.previousBody !== undefined ? { previousBody: options.previousBody } : {}),
     ...(options.idDrawnByServer ? { idDrawnByServer: true } : {}),
     binary: options.binary,
+    references: resolvableReferences(body, ctx.config.baseUrl + '/'),
+    claims: identifierClaims(body),
   };
 }
 
@@ -154,6 +158,9 @@ export function bodyOfRow(row: { deleted: boolean; body: string | null }): Versi
 export async function writtenRepresentation(session: Session, version: VersionWrite, prefer: FhirRequest['prefer']): Promise<Pick<FhirResponse, 'resource' | 'resourceText' | 'binary'>> {
   // content is only read back when the answer will carry it
   if (!version.binary || prefer.return === 'minimal' || prefer.return === 'OperationOutcome') return { resource: version.body as Record<string, unknown>, resourceText: version.bodyText! };
+  // raw bytes uploaded are not sent back unless asked for: the client has them, and a large
+  // document would cross the network twice (the answer is the Binary without its data)
+  if ('stream' in version.binary && prefer.return !== 'representation') return { resource: version.body as Record<string, unknown>, resourceText: version.bodyText! };
   // an upload went from its spool file to the database, not kept in memory: it is read back like a read would
   const content = 'data' in version.binary ? version.binary : await readBinaryContent(session, version.compartment, version.id, version.versionId);
   if (!content) return { resource: version.body as Record<string, unknown>, resourceText: version.bodyText! };

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { DOCUMENT_CODES } from '../../conformance/frenchFixtures';
 import { http, startTarget, Target } from '../../conformance/harness';
 import { everything } from '../operations/everything';
 import type { SearchConstraints } from '../store/searchSql';
@@ -63,6 +64,8 @@ beforeAll(async () => {
       resourceType: 'DocumentReference',
       status: 'current',
       type: { coding: [{ system: LOINC, code: type }] },
+      // every document carries its class (dmp-document-entry applies by default)
+      category: DOCUMENT_CODES.category,
       subject: { reference: `Patient/${subject.id}` },
       author: [{ reference: `Practitioner/${r.P.id}` }],
       content: [{ attachment: { contentType: 'text/plain', data: 'dGVzdA==' } }],

@@ -1,3 +1,4 @@
+import { DOCUMENT_CODES, withIns } from '../../conformance/frenchFixtures';
 import { http, startTarget, statementRecorder, Target } from '../../conformance/harness';
 
 /**
@@ -31,13 +32,19 @@ beforeAll(async () => {
   const gp = await create({ resourceType: 'Practitioner', name: [{ family: 'Traitant' }] });
   const org = await create({ resourceType: 'Organization', name: 'Centre' });
   patientId = (
-    await create({
-      resourceType: 'Patient',
-      name: [{ family: 'Compté' }],
-      identifier: [{ system: 'urn:oid:1.2.250.1.213.1.4.8', value: NIR }],
-      generalPractitioner: [{ reference: `Practitioner/${gp.id}` }],
-      managingOrganization: { reference: `Organization/${org.id}` },
-    })
+    // an INS comes with the INS traits (the INS profile applies by default)
+    await create(
+      withIns(
+        {
+          resourceType: 'Patient',
+          name: [{ family: 'Compté' }],
+          generalPractitioner: [{ reference: `Practitioner/${gp.id}` }],
+          managingOrganization: { reference: `Organization/${org.id}` },
+        },
+        'urn:oid:1.2.250.1.213.1.4.8',
+        NIR,
+      ),
+    )
   ).id;
   for (let i = 0; i < DOCS; i++) {
     const author = await create({ resourceType: 'Practitioner', name: [{ family: `Auteur${i}` }] });
@@ -45,7 +52,7 @@ beforeAll(async () => {
     const doc = await create({
       resourceType: 'DocumentReference',
       status: 'current',
-      type: { coding: [{ system: 'http://loinc.org', code: '11488-4' }] },
+      ...DOCUMENT_CODES,
       subject: { reference: `Patient/${patientId}` },
       author: [{ reference: `Practitioner/${author.id}` }],
       custodian: { reference: `Organization/${org.id}` },

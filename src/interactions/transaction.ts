@@ -224,6 +224,9 @@ async function runTransaction(ctx: InteractionContext, session: Session, entries
       resolved.set(p.entry.fullUrl, `${type}/${id}`);
     }
   }
+  // entries may reference what later entries write (docs/decisions/014-integrity.md)
+  session.willWrite([...resolved.values()]);
+  for (const p of entries) if (p.method === 'PUT' && p.route.interaction === 'update' && p.route.id) session.willWrite([`${p.route.resourceType}/${p.route.id}`]);
   const conditional = new Set<string>();
   for (const p of entries) collectConditionalReferences(p.req.body, conditional);
   await resolveConditionalReferences(ctx, session, conditional, resolved);

@@ -59,6 +59,8 @@ export interface ResourceValidator {
   checkConformanceResource(resource: unknown): Issue[];
   removeConformanceResource(resourceType: string, url: string): void;
   hasProfile(url: string): boolean;
+  /** Our profiles that apply whether or not a resource claims them, by type, and when (profiles/profile-map.json); absent: none. */
+  defaultProfiles?(): { resourceType: string; profile: string; when?: unknown }[];
   conformanceResources(resourceType: 'StructureDefinition' | 'ValueSet' | 'CodeSystem' | 'Questionnaire'): unknown[];
   expandValueSet(url: string, options?: { filter?: string; count?: number; offset?: number }): unknown | undefined;
   validateCode(args: { url?: string; system?: string; code: string; display?: string; codeSystemUrl?: string }): { result: boolean; message?: string; display?: string };

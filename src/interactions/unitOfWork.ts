@@ -17,7 +17,7 @@ export async function inTransaction<T>(ctx: InteractionContext, access: StoreAcc
       const result = await ctx.db.knex.transaction(async (trx) => {
         session = new Session(trx, access, options.deferWrites ?? false);
         const value = await fn(session);
-        await session.flush();
+        await session.checkDeletions();
         return value;
       });
       runAfterCommit(ctx, session!);

@@ -6,6 +6,15 @@ import type { FhirRequest, FhirResponse, InteractionContext } from '../interacti
 import { inTransaction, withoutTransaction } from '../interactions/unitOfWork';
 import { OPERATIONS } from '../operations/registry';
 import type { Session, StoreAccess } from '../store/session';
+import { referencesOf } from '../interactions/conditionalReferences';
+import { identifierClaims } from '../integrity/uniqueIdentifiers';
+
+/** Whether a create's body has references to resolve (conditional ones included) or national identifiers to claim. */
+function needsIntegrityChecks(body: unknown): boolean {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) return false;
+  const resource = body as Record<string, unknown>;
+  return referencesOf(resource).length > 0 || identifierClaims(resource).length > 0;
+}
 
 /**
  * The one way in: every HTTP request reaches the interactions through here, with what the
@@ -45,8 +54,10 @@ async function runAudited(ctx: InteractionContext, access: StoreAccess, r: Route
     await auditor.performed(s, r, fhir);
     return res;
   };
-  // A plain create is one statement, atomic by itself: its events go out in the same statement. Other writes lock and read first.
-  const singleStatement = r.interaction === 'create' && !fhir.headers['if-none-exist'] && r.resourceType !== 'Binary' && !CONFORMANCE_TYPES.has(r.resourceType!);
+  // A plain create is one statement, atomic by itself: its events go out in the same statement. Other writes lock and read
+  // first, and so does a create whose references must resolve or whose national identifiers must stay unique (docs/decisions/014-integrity.md).
+  const singleStatement =
+    r.interaction === 'create' && !fhir.headers['if-none-exist'] && r.resourceType !== 'Binary' && !CONFORMANCE_TYPES.has(r.resourceType!) && !needsIntegrityChecks(fhir.body);
   if ((WRITES.has(r.interaction) || changesState(r, fhir)) && !singleStatement) return inTransaction(ctx, access, audited, { deferWrites: true });
   // a read's events are written after its statements, and the answer leaves only once they are
   return withoutTransaction(ctx, access, audited, { deferWrites: true });

@@ -52,16 +52,28 @@ export async function writeBinaryContent(db: Knex | Knex.Transaction, compartmen
 
 const asBuffer = (data: Buffer | Uint8Array) => (Buffer.isBuffer(data) ? data : Buffer.from(data));
 
+/** Chunks fetched per query when content is read back: the bytes held besides the content itself. */
+const CHUNKS_PER_QUERY = 16;
+
 export async function readBinaryContent(session: Session, compartment: string, id: string, versionId: number): Promise<{ contentType: string; data: Buffer } | undefined> {
-  const rows = await session.query<{ content_type: string; data: Buffer | Uint8Array | null }>(
-    `SELECT content_type, data FROM binary_content WHERE compartment = ? AND id = ? AND version_id = ?`,
+  const rows = await session.query<{ content_type: string; data: Buffer | Uint8Array | null; size: string | number | null }>(
+    `SELECT content_type, data, size FROM binary_content WHERE compartment = ? AND id = ? AND version_id = ?`,
     [compartment, id, versionId],
   );
   if (!rows[0]) return undefined;
   if (rows[0].data !== null) return { contentType: rows[0].content_type, data: asBuffer(rows[0].data) };
-  const chunks = await session.query<{ data: Buffer | Uint8Array }>(
-    `SELECT data FROM binary_chunk WHERE compartment = ? AND id = ? AND version_id = ? ORDER BY seq`,
-    [compartment, id, versionId],
-  );
-  return { contentType: rows[0].content_type, data: Buffer.concat(chunks.map((c) => asBuffer(c.data))) };
+  // the content is copied into one buffer of its size, a few chunks at a time: held whole once,
+  // not once as rows and again as their concatenation
+  const data = Buffer.allocUnsafe(Number(rows[0].size));
+  let at = 0;
+  for (let seq = 0; ; seq += CHUNKS_PER_QUERY) {
+    const chunks = await session.query<{ data: Buffer | Uint8Array }>(
+      `SELECT data FROM binary_chunk WHERE compartment = ? AND id = ? AND version_id = ? AND seq >= ? AND seq < ? ORDER BY seq`,
+      [compartment, id, versionId, seq, seq + CHUNKS_PER_QUERY],
+    );
+    for (const chunk of chunks) at += asBuffer(chunk.data).copy(data, at);
+    if (chunks.length < CHUNKS_PER_QUERY) break;
+  }
+  if (at !== data.length) throw new Error(`Binary/${id} version ${versionId}: ${at} bytes stored in chunks, ${data.length} recorded`);
+  return { contentType: rows[0].content_type, data };
 }

@@ -1,9 +1,14 @@
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { PGlite } from '@electric-sql/pglite';
 import knexFactory, { Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
 import type { Config } from '../config/config';
 import { backendCanceller, cancellableClient, runCancellable } from './cancellation';
 import { migrationSource } from './migrations';
+import { DataDirLock, lockDataDir } from './dataDirLock';
 
 export type DatabaseKind = 'embedded' | 'postgres';
 
@@ -22,15 +27,46 @@ export interface Database {
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const ClientPg = require('knex/lib/dialects/postgres') as typeof knexFactory.Client;
 
+/**
+ * PostgreSQL settings of the embedded database. PGlite sizes its memory like a server
+ * PostgreSQL (128 MB of shared buffers, 100 connections), all of it inside this process's
+ * WebAssembly memory, which never shrinks. Its files are read through the operating
+ * system's page cache anyway, and there is one connection: smaller buffers cost little
+ * (docs/operations/memory.md has the figures).
+ */
+const EMBEDDED_START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB', '-c', 'max_connections=5', '-c', 'temp_buffers=2MB'];
+
+/**
+ * Creates a new embedded database (initdb) in a child process when `dir` has none yet.
+ * initdb needs some 600 MB of WebAssembly memory which, once taken, this process would
+ * keep for its whole life; a child process gives it back when it exits.
+ */
+async function createEmbeddedCluster(dir: string): Promise<void> {
+  if (fs.existsSync(path.join(dir, 'PG_VERSION'))) return;
+  const script =
+    `const { PGlite } = require(${JSON.stringify(require.resolve('@electric-sql/pglite'))});` +
+    `(async () => { const db = new PGlite(process.argv[1]); await db.waitReady; await db.close(); })()` +
+    `.catch((e) => { process.stderr.write(String(e && e.message || e)); process.exit(1); });`;
+  try {
+    await promisify(execFile)(process.execPath, ['-e', script, dir], { maxBuffer: 1024 * 1024 });
+  } catch (e) {
+    const stderr = String((e as { stderr?: string }).stderr ?? '').trim();
+    throw new Error(`cannot create the embedded database in ${dir}${stderr ? `: ${stderr.split('\n').pop()}` : ''}`);
+  }
+}
+
 export async function openDatabase(config: Config): Promise<Database> {
   let knex: Knex;
   let kind: DatabaseKind;
   let closeCanceller = async () => undefined as void;
+  let lock: DataDirLock | undefined;
   if (config.databaseUrl) {
     kind = 'postgres';
     const searchPath = config.databaseSchema ? [config.databaseSchema, 'public'] : undefined;
     // Migrations run on a connection of their own, without the statement timeout: building an index may take long.
-    const migrator = knexFactory({ client: 'pg', connection: config.databaseUrl, pool: { min: 0, max: 1 }, searchPath });
+    // its connection failure is thrown to the caller (one line at start-up): knex's own warning with a stack is not wanted
+    const quiet = { warn: () => undefined, error: () => undefined, debug: () => undefined, deprecate: () => undefined };
+    const migrator = knexFactory({ client: 'pg', connection: config.databaseUrl, pool: { min: 0, max: 1 }, searchPath, log: quiet });
     try {
       if (config.databaseSchema) await migrator.raw(`CREATE SCHEMA IF NOT EXISTS "${config.databaseSchema}"`);
       await migrator.migrate.latest({ migrationSource, schemaName: config.databaseSchema });
@@ -58,11 +94,22 @@ export async function openDatabase(config: Config): Promise<Database> {
     });
   } else {
     kind = 'embedded';
-    let connection: Record<string, string> = {};
+    let dataDir: string | undefined;
     if (!config.embeddedInMemory) {
       fs.mkdirSync(config.dataDir, { recursive: true });
-      connection = { filename: `${config.dataDir}/pgdata` };
+      // before the files are opened: a second process on them would lose the first one's writes
+      lock = lockDataDir(config.dataDir);
+      dataDir = path.join(config.dataDir, 'pgdata');
+      try {
+        await createEmbeddedCluster(dataDir);
+      } catch (e) {
+        lock.release();
+        throw e;
+      }
     }
+    const pglite = new PGlite(dataDir, { startParams: EMBEDDED_START_PARAMS });
+    // a function: knex copies a settings object deeply, which a live database must not be
+    const connection = (() => ({ pglite })) as unknown as Knex.ConnectionConfigProvider;
     // PGlite runs each statement on this thread and ignores statement_timeout: the query limits are its defence
     knex = knexFactory({
       client: cancellableClient(ClientPgLite as unknown as typeof knexFactory.Client, { yieldBetweenStatements: true }),
@@ -70,15 +117,25 @@ export async function openDatabase(config: Config): Promise<Database> {
       connection,
       acquireConnectionTimeout: 60000,
     });
-    await knex.migrate.latest({ migrationSource, schemaName: config.databaseSchema });
+    try {
+      await knex.migrate.latest({ migrationSource, schemaName: config.databaseSchema });
+    } catch (e) {
+      await knex.destroy().catch(() => undefined);
+      lock?.release();
+      throw e;
+    }
   }
   return {
     knex,
     kind,
     cancellable: runCancellable,
     close: async () => {
-      await knex.destroy();
-      await closeCanceller();
+      try {
+        await knex.destroy();
+        await closeCanceller();
+      } finally {
+        lock?.release();
+      }
     },
   };
 }

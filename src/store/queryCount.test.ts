@@ -1,4 +1,5 @@
 import { http, startTarget, statementRecorder, Target } from '../../conformance/harness';
+import { withIns } from '../../conformance/frenchFixtures';
 
 /** SQL statements per hot-path interaction: a regression here is a performance bug. */
 let t: Target;
@@ -9,8 +10,8 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-// the INS is a NIR with a valid key (97 - body mod 97)
-const patient = { resourceType: 'Patient', name: [{ family: 'Bernard' }], identifier: [{ system: 'urn:oid:1.2.250.1.213.1.4.8', value: '180029912345610' }] };
+// a local identifier: a national one is claimed first (below)
+const patient = { resourceType: 'Patient', name: [{ family: 'Bernard' }], identifier: [{ system: 'urn:oid:1.2.250.1.71.4.2.7', value: 'IPP-180029912345610' }] };
 
 describe('statements per interaction', () => {
   it('create is one statement (resource, history and every index kind in one round trip)', async () => {
@@ -19,6 +20,13 @@ describe('statements per interaction', () => {
     expect(sql).toHaveLength(1);
     expect(sql[0]).toMatch(/INSERT INTO resource_history/);
     expect(sql[0]).toMatch(/INSERT INTO idx_token/);
+  });
+
+  it('a create carrying an INS claims it, then writes in one statement, inside a transaction (docs/decisions/014-integrity.md)', async () => {
+    const { result, sql } = await counted(() => http(t.base, 'Patient', { method: 'POST', json: withIns(patient, 'urn:oid:1.2.250.1.213.1.4.8', '180029912345610') }));
+    expect(result.status).toBe(201);
+    expect(sql.map((s) => s.trim().split(/\s+/)[0].toUpperCase())).toEqual(['BEGIN;', 'INSERT', 'WITH', 'COMMIT;']);
+    expect(sql[1]).toMatch(/INSERT INTO identifier_claim/);
   });
 
   it('read is one statement', async () => {

@@ -39,6 +39,7 @@ import { executeWrites, VersionWrite } from './writeVersions';
 import { Forbidden, Unprocessable } from '../errors';
 import { storedSubscriptionOwner } from './subscriptionQueries';
 import { subscriptionDefect } from '../subscriptions/subscriptionRules';
+import { checkDeletedTargets, checkWritesIntegrity, IntegrityState, promiseWrites } from './integrityChecks';
 
 /**
  * Who a Subscription's criteria are searched as: the writer's actor (re-resolved at each
@@ -89,6 +90,8 @@ export class Session {
   private committed: (() => void)[] = [];
   /** The rows this session's reads returned and its writes wrote, for the audit trail (src/audit/). */
   private touchedRows: TouchedRow[] = [];
+  /** What the integrity checks know of this session's writes and lookups (docs/decisions/014-integrity.md). */
+  private readonly integrity = new IntegrityState();
 
   /**
    * `visibility`: what the caller may read; every store read of this session applies it
@@ -126,6 +129,8 @@ export class Session {
       if (defect) throw new Unprocessable([{ severity: 'error', code: 'not-supported', diagnostics: defect.message, expression: [defect.expression] }]);
     }
     await this.checkSubscriptionOwners(writes);
+    // references resolve and national identifiers stay unique (docs/decisions/014-integrity.md)
+    await checkWritesIntegrity(this, this.integrity, writes);
     // (internal work such as the dispatcher's status changes has no caller and keeps the owner)
     if (this.access.caller !== undefined) writes = writes.map((w) => (w.resourceType === 'Subscription' && !w.deleted ? { ...w, subscriptionOwner: subscriptionOwner(this.access) } : w));
     for (const w of writes) this.touchedRows.push({ compartment: w.compartment, resourceType: w.resourceType, id: w.id, versionId: w.versionId, written: w.method });
@@ -152,7 +157,8 @@ export class Session {
    * in the same statement.
    */
   async writeAudit(events: VersionWrite[], notifications: VersionWrite[] = []): Promise<void> {
-    await this.queue([...events, ...notifications]);
+    // the server's own records of what happened are not referrers: they never keep a resource from being deleted
+    await this.queue([...events, ...notifications].map((w) => ({ ...w, references: undefined })));
   }
 
   /** Records rows handed to the interaction by a store read (what the audit trail names). */
@@ -190,6 +196,17 @@ export class Session {
     const actions = this.committed;
     this.committed = [];
     return actions;
+  }
+
+  /** The resources (`Type/id`) a transaction's later entries will write: its references to them resolve. */
+  willWrite(references: string[]): void {
+    promiseWrites(this.integrity, references);
+  }
+
+  /** Before commit: nothing current still references what this session deleted (409 otherwise). */
+  async checkDeletions(): Promise<void> {
+    await this.flush();
+    await checkDeletedTargets(this, this.integrity);
   }
 
   /** Every queued write is in the database (of this transaction) when it resolves; a failed write rejects it. */

@@ -1,6 +1,8 @@
 import type { Knex } from 'knex';
 import type { IndexKind, IndexRows } from '../search/indexRows';
 import { BinarySource, writeBinaryContent } from './binaryContent';
+import type { ContainedReference, LocalReference } from '../integrity/references';
+import { claimsUniqueIdentifiers, IdentifierClaim } from '../integrity/uniqueIdentifiers';
 
 /** One new version of a resource, with everything the store writes for it. */
 export interface VersionWrite {
@@ -31,6 +33,10 @@ export interface VersionWrite {
   idDrawnByServer?: boolean;
   /** Raw content of a Binary, stored apart from its metadata. */
   binary?: BinarySource;
+  /** The references the server resolves (docs/decisions/014-integrity.md); the local ones are kept as links. */
+  references?: (LocalReference | ContainedReference)[];
+  /** The national identifiers this version claims (docs/decisions/014-integrity.md). */
+  claims?: IdentifierClaim[];
   /** A Subscription's writer, whose access its criteria are searched with (docs/decisions/010-subscriptions.md). */
   subscriptionOwner?: object;
 }
@@ -112,6 +118,7 @@ export async function executeWrites(db: Knex | Knex.Transaction, writes: Version
   }
 
   const replaced = writes.filter((w) => w.previousCompartment !== undefined);
+  let kindsClaims = false;
   if (replaced.length > 0) {
     bindings.push(
       JSON.stringify(replaced.map((w) => ({ compartment: w.previousCompartment, resource_type: w.resourceType, id: w.id }))),
@@ -123,6 +130,41 @@ export async function executeWrites(db: Knex | Knex.Transaction, writes: Version
            WHERE t.compartment = o.compartment AND t.resource_type = o.resource_type AND t.resource_id = o.id)`,
       );
     }
+    ctes.push(
+      `del_link AS (DELETE FROM resource_link t USING old o
+         WHERE t.compartment = o.compartment AND t.resource_type = o.resource_type AND t.resource_id = o.id)`,
+    );
+    // national identifiers a replaced or deleted version held and its successor no longer claims are free again
+    const claiming = replaced.filter((w) => claimsUniqueIdentifiers(w.resourceType));
+    if (claiming.length > 0) {
+      bindings.push(JSON.stringify(claiming.flatMap((w) => (w.claims ?? []).map((c) => ({ t: w.resourceType, i: w.id, s: c.system, v: c.value })))));
+      ctes.push(
+        `del_claim AS (DELETE FROM identifier_claim c USING old o
+           WHERE c.resource_type = o.resource_type AND c.resource_id = o.id
+             AND NOT EXISTS (SELECT 1 FROM json_to_recordset(?::json) AS k(t text, i text, s text, v text)
+                              WHERE k.t = c.resource_type AND k.i = c.resource_id AND k.s = c.system AND k.v = c.value))`,
+      );
+      kindsClaims = true;
+    }
+  }
+
+  // the local references of each version, once per target, to find who references what is deleted
+  const links: { c: string; t: string; i: string; tt: string; ti: string }[] = [];
+  for (const w of writes) {
+    if (!w.references) continue;
+    const seen = new Set<string>();
+    for (const r of w.references) {
+      if (r.kind !== 'local' || seen.has(`${r.targetType}/${r.targetId}`)) continue;
+      seen.add(`${r.targetType}/${r.targetId}`);
+      links.push({ c: w.compartment, t: w.resourceType, i: w.id, tt: r.targetType, ti: r.targetId });
+    }
+  }
+  if (links.length > 0) {
+    bindings.push(JSON.stringify(links));
+    ctes.push(
+      `ins_link AS (INSERT INTO resource_link (compartment, resource_type, resource_id, target_type, target_id)
+         SELECT c, t, i, tt, ti FROM json_to_recordset(?::json) AS x(c text, t text, i text, tt text, ti text))`,
+    );
   }
 
   let kindsPresent = '';
@@ -154,7 +196,7 @@ export async function executeWrites(db: Knex | Knex.Transaction, writes: Version
     );
   }
 
-  await db.raw(`WITH ${ctes.join(',\n')} SELECT 1`, bindings as Knex.RawBinding[]).options({ name: `${replaced.length > 0 ? 'fhir_write_replace' : 'fhir_write_new'}_${kindsPresent}${owned.length > 0 ? '_owned' : ''}` });
+  await db.raw(`WITH ${ctes.join(',\n')} SELECT 1`, bindings as Knex.RawBinding[]).options({ name: `${replaced.length > 0 ? 'fhir_write_replace' : 'fhir_write_new'}_${kindsPresent}${links.length > 0 ? '_links' : ''}${kindsClaims ? '_claims' : ''}${owned.length > 0 ? '_owned' : ''}` });
 
   for (const w of writes) {
     if (w.binary) await writeBinaryContent(db, w.compartment, w.id, w.versionId, w.binary);

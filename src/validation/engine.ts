@@ -7,6 +7,7 @@
  * fixed / pattern values, bindings, type profiles and its own invariants).
  */
 import { createHash } from 'crypto';
+import { defaultProfilesOf, EMPTY_PROFILE_MAP, ProfileMap } from './profileMap';
 import type { Issue } from '../errors';
 import { Invariants, InvariantEnv } from './invariants';
 import { CompiledStructure, Constraint, ElementNode, resolveContentReference } from './model';
@@ -144,6 +145,9 @@ export class Engine {
   /** while matching an item against slices: why profile-based slices did not match */
   private sliceNotes?: string[];
 
+  /** Default profiles and official profiles ours implement (profiles/profile-map.json). */
+  profileMap: ProfileMap = EMPTY_PROFILE_MAP;
+
   constructor(readonly store: ConformanceStore) {}
 
   // ------------------------------------------------------------------ resources
@@ -189,6 +193,8 @@ export class Engine {
     const profiles: { url: string; requested: boolean; expr: string }[] = [];
     // requested profiles first: one also claimed in meta.profile is still required to be known
     for (const p of opts.requested ?? []) profiles.push({ url: p, requested: true, expr: path });
+    // our profiles apply to the resource sent, whether it claims them or not (not to what it contains)
+    if (opts.top) for (const p of defaultProfilesOf(this.profileMap, res)) profiles.push({ url: p, requested: true, expr: path });
     const metaProfiles = res.meta?.profile;
     if (Array.isArray(metaProfiles)) {
       metaProfiles.forEach((p: any, i: number) => {
@@ -196,10 +202,31 @@ export class Engine {
       });
     }
     const done = new Set<string>();
-    for (const p of profiles) {
+    for (const claimed of profiles) {
+      let p = claimed;
+      // an official profile one of ours implements is checked against ours, and the outcome says so
+      const ours = this.profileMap.implements[claimed.url];
+      if (ours && !this.store.structure(claimed.url)) {
+        issues.push({
+          severity: 'information',
+          code: 'informational',
+          diagnostics: `Profile '${claimed.url}' is checked against ${ours}, this server's profile that implements it`,
+          expression: [claimed.expr],
+        });
+        p = { ...claimed, url: ours };
+      }
       if (done.has(p.url)) continue;
       done.add(p.url);
       const st = this.store.structure(p.url);
+      if (!st && !p.requested && this.profileMap.notImplemented.includes(p.url)) {
+        issues.push({
+          severity: 'warning',
+          code: 'not-supported',
+          diagnostics: `Profile '${p.url}' is an official profile that this server does not implement: the resource has not been checked against it`,
+          expression: [p.expr],
+        });
+        continue;
+      }
       if (!st) {
         if (p.requested) {
           issues.push(err('not-supported', `Profile '${p.url}' is not known to this server, so the resource cannot be validated against it`, p.expr));

@@ -1,12 +1,15 @@
 import { findProfilesDir } from '../registry/registry';
 import { domainChecks } from './domain';
 import { Validator } from './index';
+import { loadProfileMap } from './profileMap';
 import { questionnaireLookup, questionnaireResponseCheck, valueSetMembership } from './questionnaireResponse';
 
 /** The validator the server uses: base R4, our profiles/ and the named domain checks. */
 export function createServerValidator(profilesDir: string = findProfilesDir()): Validator {
   const validator = Validator.create({ conformanceDirs: [profilesDir] });
   for (const check of domainChecks) validator.addDomainCheck(check);
+  // the national record's profiles apply whether or not a resource claims them (docs/decisions/014-integrity.md)
+  validator.useProfileMap(loadProfileMap(profilesDir));
   // A QuestionnaireResponse is checked against its Questionnaire, including ones loaded through the API.
   validator.addDomainCheck(questionnaireResponseCheck(questionnaireLookup(validator), { valueSetContains: valueSetMembership(validator) }));
   return validator;

@@ -7,6 +7,7 @@ import type { Issue } from '../errors';
 import { DomainCheck, Engine } from './engine';
 import { ConformanceStore, ConformanceType } from './store';
 import { userPatternIssues } from './userPatterns';
+import type { ProfileMap } from './profileMap';
 
 export interface ValidateOptions {
   /** canonical URLs, optionally |version */
@@ -182,6 +183,16 @@ export class Validator {
   /** Hook for domain checks that a StructureDefinition cannot express. */
   addDomainCheck(check: DomainCheck): void {
     this.engine.domainChecks.push(check);
+  }
+
+  /** Which of our profiles apply by default, and which official profiles they implement (profiles/profile-map.json). */
+  useProfileMap(map: ProfileMap): void {
+    this.engine.profileMap = map;
+  }
+
+  /** The profiles that apply by default (for the CapabilityStatement). */
+  defaultProfiles(): ProfileMap['defaults'] {
+    return this.engine.profileMap.defaults;
   }
 }
 

@@ -6,6 +6,7 @@ import * as pageTokenSecret from './004_page_token_secret';
 import * as conformanceVersion from './005_conformance_version';
 import * as subscriptionOutbox from './006_subscription_outbox';
 import * as deliveryLookup from './007_delivery_lookup';
+import * as integrity from './008_integrity';
 
 interface Migration {
   name: string;
@@ -21,6 +22,7 @@ const migrations: Migration[] = [
   { name: '005_conformance_version', module: conformanceVersion },
   { name: '006_subscription_outbox', module: subscriptionOutbox },
   { name: '007_delivery_lookup', module: deliveryLookup },
+  { name: '008_integrity', module: integrity },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

@@ -1,0 +1,86 @@
+import { constraintConditions } from './searchSql';
+import type { Session } from './session';
+import { isUnrestricted, UNRESTRICTED, Visibility } from './visibility';
+
+/**
+ * The statements behind docs/decisions/014-integrity.md: identifier claims, existence of
+ * reference targets, referrers of a deleted resource.
+ */
+
+export interface ClaimHolder {
+  system: string;
+  value: string;
+  compartment: string;
+  resourceId: string;
+}
+
+/**
+ * Claims `claims` for the resource; returns those another resource holds. `INSERT … ON
+ * CONFLICT DO UPDATE` returns the row that holds the key, taking its lock: a concurrent
+ * claim of the same key waits for this transaction, so two writers cannot both take it.
+ * Claims the resource no longer makes are dropped by the statement that writes the
+ * version (src/store/writeVersions.ts).
+ */
+export async function claimIdentifiers(
+  session: Session,
+  owner: { compartment: string; resourceType: string; id: string },
+  claims: { system: string; value: string }[],
+): Promise<ClaimHolder[]> {
+  if (claims.length === 0) return [];
+  const rows = await session.query<{ system: string; value: string; compartment: string; resource_id: string }>(
+    `INSERT INTO identifier_claim (resource_type, system, value, compartment, resource_id)
+       SELECT ?, system, value, ?, ? FROM json_to_recordset(?::json) AS c(system text, value text)
+     ON CONFLICT (resource_type, system, value) DO UPDATE SET resource_id = identifier_claim.resource_id
+     RETURNING system, value, compartment, resource_id`,
+    [owner.resourceType, owner.compartment, owner.id, JSON.stringify(claims.map((c) => ({ system: c.system, value: c.value })))],
+  );
+  return rows.filter((r) => r.resource_id !== owner.id).map((r) => ({ system: r.system, value: r.value, compartment: r.compartment, resourceId: r.resource_id }));
+}
+
+/**
+ * Of the ids of `resourceType`, those that are current (not deleted) and visible through
+ * `visibility`, with their current version.
+ */
+export async function currentTargets(session: Session, resourceType: string, ids: string[], visibility: Visibility): Promise<Map<string, number>> {
+  const ctx = { bindings: [resourceType, JSON.stringify(ids.map((id) => ({ id })))] as unknown[], baseUrl: '', constraints: visibility };
+  const restriction = isUnrestricted(visibility) ? '' : constraintConditions(ctx, 'r', resourceType);
+  const rows = await session.query<{ id: string; version_id: number }>(
+    `SELECT r.id, r.version_id FROM resource r JOIN json_to_recordset(?::json) AS t(id text) ON r.resource_type = ? AND r.id = t.id
+      WHERE NOT r.deleted${restriction}`,
+    // json_to_recordset binds first in the text: swap to follow it
+    [ctx.bindings[1], ctx.bindings[0], ...ctx.bindings.slice(2)],
+  );
+  return new Map(rows.map((r) => [r.id, Number(r.version_id)]));
+}
+
+export interface Referrer {
+  resourceType: string;
+  id: string;
+  targetType: string;
+  targetId: string;
+}
+
+/**
+ * Current resources (other than the targets themselves) that reference one of `targets`,
+ * whatever the caller may see: at most `limit`.
+ */
+export async function referrersOf(session: Session, targets: { resourceType: string; id: string }[], limit: number): Promise<Referrer[]> {
+  if (targets.length === 0) return [];
+  const rows = await session.query<{ resource_type: string; resource_id: string; target_type: string; target_id: string }>(
+    `SELECT l.resource_type, l.resource_id, l.target_type, l.target_id
+       FROM json_to_recordset(?::json) AS t(resource_type text, id text)
+       JOIN resource_link l ON l.target_type = t.resource_type AND l.target_id = t.id
+       JOIN resource r ON r.compartment = l.compartment AND r.resource_type = l.resource_type AND r.id = l.resource_id AND NOT r.deleted
+      WHERE NOT EXISTS (SELECT 1 FROM json_to_recordset(?::json) AS s(resource_type text, id text) WHERE s.resource_type = l.resource_type AND s.id = l.resource_id)
+      ORDER BY l.resource_type, l.resource_id LIMIT ?`,
+    [JSON.stringify(targets.map((t) => ({ resource_type: t.resourceType, id: t.id }))), JSON.stringify(targets.map((t) => ({ resource_type: t.resourceType, id: t.id }))), limit],
+  );
+  return rows.map((r) => ({ resourceType: r.resource_type, id: r.resource_id, targetType: r.target_type, targetId: r.target_id }));
+}
+
+/** Whether the caller may read `resourceType/id` as it is now (to name it in a refusal or not). */
+export async function readable(session: Session, resourceType: string, id: string): Promise<boolean> {
+  return (await currentTargets(session, resourceType, [id], session.visibility)).has(id);
+}
+
+export { UNRESTRICTED };

@@ -1,0 +1,142 @@
+import { FhirError, Issue, Unprocessable } from '../errors';
+import { containedIds } from '../integrity/references';
+import { claimsUniqueIdentifiers } from '../integrity/uniqueIdentifiers';
+import { claimIdentifiers, currentTargets, readable, referrersOf } from './integrity';
+import type { Session } from './session';
+import { UNRESTRICTED } from './visibility';
+import type { VersionWrite } from './writeVersions';
+
+/**
+ * What one session knows of the resources its writes refer to (docs/decisions/014-integrity.md):
+ * the versions it wrote itself, and the targets it already looked up, so that a
+ * transaction of a thousand documents about one Patient looks the Patient up once.
+ */
+export class IntegrityState {
+  /** `Type/id` → what this session wrote last: its version, or deleted. */
+  readonly written = new Map<string, { deleted: boolean; versionId: number }>();
+  /** `Type/id` → current version as the caller sees it, or undefined when missing or hidden. */
+  readonly looked = new Map<string, number | undefined>();
+  /** Resources this session deleted: checked for referrers before commit. */
+  readonly deleted = new Map<string, { resourceType: string; id: string }>();
+}
+
+const key = (type: string, id: string) => `${type}/${id}`;
+
+/**
+ * A transaction's entries may reference each other in any order: the resources its later
+ * entries will write count as existing from the start (the transaction fails as a whole
+ * if one of them is not written).
+ */
+export function promiseWrites(state: IntegrityState, references: string[]): void {
+  for (const k of references) if (!state.written.has(k)) state.written.set(k, { deleted: false, versionId: Number.MAX_SAFE_INTEGER });
+}
+
+/** Refuses writes whose references do not resolve, or whose national identifiers another resource holds. */
+export async function checkWritesIntegrity(session: Session, state: IntegrityState, writes: VersionWrite[]): Promise<void> {
+  for (const w of writes) {
+    if (w.deleted) {
+      state.written.set(key(w.resourceType, w.id), { deleted: true, versionId: w.versionId });
+      state.deleted.set(key(w.resourceType, w.id), { resourceType: w.resourceType, id: w.id });
+      continue;
+    }
+    await checkReferences(session, state, w);
+    if (claimsUniqueIdentifiers(w.resourceType)) await checkClaims(session, w);
+    state.written.set(key(w.resourceType, w.id), { deleted: false, versionId: w.versionId });
+    state.deleted.delete(key(w.resourceType, w.id));
+  }
+}
+
+function needsTransaction(session: Session): void {
+  // the checks and the write must commit together: a lone statement on the pool cannot hold them
+  if (!(session.db as { isTransaction?: boolean }).isTransaction) throw new Error('Integrity checks need the write to run in a transaction');
+}
+
+async function checkReferences(session: Session, state: IntegrityState, w: VersionWrite): Promise<void> {
+  const refs = w.references ?? [];
+  if (refs.length === 0) return;
+  const issues: Issue[] = [];
+  const contained = containedIds(w.body as Record<string, unknown>);
+  const unknown = new Map<string, string[]>();
+  for (const r of refs) {
+    if (r.kind === 'contained') {
+      if (!contained.has(r.targetId)) issues.push({ severity: 'error', code: 'not-found', diagnostics: `Reference "${r.reference}" names no contained resource`, expression: [r.expression] });
+      continue;
+    }
+    const k = key(r.targetType, r.targetId);
+    if (k === key(w.resourceType, w.id) || state.written.has(k) || state.looked.has(k)) continue;
+    const ids = unknown.get(r.targetType) ?? [];
+    if (!ids.includes(r.targetId)) ids.push(r.targetId);
+    unknown.set(r.targetType, ids);
+  }
+  if (unknown.size > 0) needsTransaction(session);
+  for (const [type, ids] of unknown) {
+    const found = await currentTargets(session, type, ids, session.visibility);
+    for (const id of ids) state.looked.set(key(type, id), found.get(id));
+  }
+  // the Patient of the record the write check let this caller write into counts if it exists at all
+  const own = key('Patient', w.compartment);
+  if (w.compartment && refs.some((r) => r.kind === 'local' && key(r.targetType, r.targetId) === own) && !state.written.has(own) && state.looked.get(own) === undefined) {
+    const found = await currentTargets(session, 'Patient', [w.compartment], UNRESTRICTED);
+    if (found.has(w.compartment)) state.looked.set(own, found.get(w.compartment));
+  }
+  for (const r of refs) {
+    if (r.kind !== 'local') continue;
+    const k = key(r.targetType, r.targetId);
+    if (k === key(w.resourceType, w.id)) continue;
+    const mine = state.written.get(k);
+    const current = mine ? (mine.deleted ? undefined : mine.versionId) : state.looked.get(k);
+    if (current === undefined) {
+      issues.push({ severity: 'error', code: 'not-found', diagnostics: `Reference "${r.reference}": ${k} does not exist on this server, is deleted, or is not readable by the caller`, expression: [r.expression] });
+    } else if (r.targetVersion !== undefined && !(/^\d+$/.test(r.targetVersion) && Number(r.targetVersion) >= 1 && Number(r.targetVersion) <= current)) {
+      issues.push({ severity: 'error', code: 'not-found', diagnostics: `Reference "${r.reference}": ${k} has no version ${r.targetVersion}`, expression: [r.expression] });
+    }
+  }
+  if (issues.length > 0) throw new Unprocessable(issues);
+}
+
+async function checkClaims(session: Session, w: VersionWrite): Promise<void> {
+  const claims = w.claims ?? [];
+  // what it no longer claims is released by the statement that writes the version
+  if (claims.length === 0) return;
+  needsTransaction(session);
+  const taken = await claimIdentifiers(session, { compartment: w.compartment, resourceType: w.resourceType, id: w.id }, claims);
+  if (taken.length === 0) return;
+  const issues: Issue[] = [];
+  for (const t of taken) {
+    const claim = claims.find((c) => c.system === t.system && c.value === t.value)!;
+    // the holder is named only to a caller who may read it; that some holder exists is the refusal itself
+    const named = (await readable(session, w.resourceType, t.resourceId)) ? ` ${w.resourceType}/${t.resourceId}` : ' another';
+    issues.push({
+      severity: 'error',
+      code: 'duplicate',
+      diagnostics: `The identifier ${t.system}|${t.value} is already held by${named === ' another' ? ` another ${w.resourceType}` : named}: one ${w.resourceType} per national identifier (correct or merge the existing one instead)`,
+      expression: [claim.expression],
+    });
+  }
+  throw new FhirError(409, issues);
+}
+
+/** Before commit: a resource this session deleted that a current resource still references fails the transaction (409). */
+export async function checkDeletedTargets(session: Session, state: IntegrityState): Promise<void> {
+  const targets = [...state.deleted.values()];
+  if (targets.length === 0) return;
+  const referrers = await referrersOf(session, targets, 20);
+  if (referrers.length === 0) return;
+  const named: string[] = [];
+  for (const r of referrers) {
+    if (named.length >= 5) break;
+    if (await readable(session, r.resourceType, r.id)) named.push(`${r.resourceType}/${r.id}`);
+  }
+  const first = referrers[0];
+  const others = referrers.length > named.length;
+  throw new FhirError(409, [
+    {
+      severity: 'error',
+      code: 'conflict',
+      diagnostics:
+        `${first.targetType}/${first.targetId} cannot be deleted: it is still referenced by ` +
+        (named.length ? `${named.join(', ')}${others ? ' and other resources' : ''}` : 'other resources') +
+        '. Delete or change those first, or ask for _cascade=delete',
+    },
+  ]);
+}
