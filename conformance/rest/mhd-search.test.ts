@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { http, startTarget, Target } from '../harness';
 import { consent, document as documentResource, G15, ircp, Json, R38, ref, REPORT, requests } from '../accessFixtures';
+import { freshNir, withIns } from '../frenchFixtures';
 
 /**
  * ITI-67 Find Document References and ITI-66 Find Lists: the parameters IHE MHD and PDSm add
@@ -20,12 +21,6 @@ const MHD = 'https://profiles.ihe.net/ITI/MHD/StructureDefinition/';
 const INS_NIR = 'urn:oid:1.2.250.1.213.1.4.8';
 const J03 = 'https://mos.esante.gouv.fr/NOS/TRE_A05-TypeDocComplementaire/FHIR/TRE-A05-TypeDocComplementaire';
 
-/** A valid NIR of this run (13 digits and the key 97 - n mod 97), so that the INS is the run's own. */
-function nir(): string {
-  const body = `1${String(80 + (crypto.randomInt(20))).padStart(2, '0')}0${crypto.randomInt(1, 10)}${String(crypto.randomInt(0, 1e8)).padStart(8, '0')}`.slice(0, 13);
-  return body + String(97 - Number(BigInt(body) % 97n)).padStart(2, '0');
-}
-
 interface DocOptions {
   creation?: string;
   period?: { start?: string; end?: string };
@@ -36,7 +31,7 @@ interface DocOptions {
 }
 const x: Record<string, Json> = {};
 const tok: Record<string, string> = {};
-const ins = nir();
+const ins = freshNir();
 
 function doc(o: DocOptions): Json {
   const d = documentResource(o.patient ?? x.p1, REPORT, o.author ?? ref(x.gp), o.labels ?? [], undefined, `mhd ${RUN}`);
@@ -73,7 +68,7 @@ beforeAll(async () => {
   x.other = await practitioner('Autre');
   await role(x.other);
   x.org = await create({ resourceType: 'Organization', name: `Clinique ${RUN}` });
-  x.p1 = await create({ resourceType: 'Patient', identifier: [{ system: INS_NIR, value: ins }], name: [{ family: `Un-${RUN}` }], birthDate: '1970-01-01' });
+  x.p1 = await create(withIns({ resourceType: 'Patient', name: [{ family: `Un-${RUN}` }], birthDate: '1970-01-01' }, INS_NIR, ins));
   x.p2 = await create({ resourceType: 'Patient', name: [{ family: `Deux-${RUN}` }], birthDate: '1980-01-01' });
   tok.gp = await mint(ref(x.gp));
   tok.other = await mint(ref(x.other));
@@ -145,7 +140,7 @@ describe('ITI-67 Find Document References', () => {
   it('patient.identifier: the record found by its INS', async () => {
     expect(await found(`${DOCS()}&patient.identifier=${q(`${INS_NIR}|${ins}`)}`)).toEqual(ids(x.jan, x.june));
     expect(await found(`${DOCS()}&patient.identifier=${q(`${INS_NIR}|${ins}`)}&isArchived=true`)).toEqual(ids(x.archived));
-    expect(await found(`${DOCS()}&patient.identifier=${q(`${INS_NIR}|${nir()}`)}`)).toEqual([]);
+    expect(await found(`${DOCS()}&patient.identifier=${q(`${INS_NIR}|${freshNir()}`)}`)).toEqual([]);
   });
 
   it('author chains (author.family, author:Practitioner.given) reach an author that is not contained', async () => {
