@@ -75,6 +75,13 @@ export class MethodNotAllowed extends FhirError {
     super(405, single('not-supported', diagnostics), allow ? { Allow: allow.join(', ') } : {});
   }
 }
+/** A single byte range past the end of a Binary's content (RFC 9110 §15.5.17). */
+export class RangeNotSatisfiable extends FhirError {
+  constructor(length: number) {
+    super(416, single('invalid', `The requested range is not within the content's ${length} bytes`), { 'Content-Range': `bytes */${length}` });
+  }
+}
+
 export class NotAcceptable extends FhirError {
   constructor(diagnostics: string) {
     super(406, single('not-supported', diagnostics));

@@ -206,6 +206,23 @@ describe('a Binary follows the DocumentReference that points to it', () => {
     expect((await get(`Binary/${b.id}`, tok.gp)).status).toBe(404);
     expect((await get(`Binary/${b.id}`, tok.gp, { accept: 'text/plain' })).status).toBe(404);
   });
+  it('with a Range header, a HEAD or If-None-Match: the same 404, no byte and no length', async () => {
+    const b = await create(binary(x.p1, `ranged ${RUN}`), tok.other);
+    await create(document(x.p1, REPORT, ref(x.other), ['MASQUE_PS'], ref(b)), tok.other);
+    const ranged = await get(`Binary/${b.id}`, tok.other, { accept: 'text/plain', range: 'bytes=0-5' });
+    expect(ranged.status).toBe(206);
+    expect(ranged.text).toBe('ranged');
+    const probes: Record<string, string>[] = [{ range: 'bytes=0-5' }, { range: 'bytes=1000-' }, { range: 'bytes=0-1,3-4' }, { 'if-none-match': 'W/"1"', range: 'bytes=0-5' }];
+    for (const headers of probes) {
+      const res = await get(`Binary/${b.id}`, tok.gp, { accept: 'text/plain', ...headers });
+      expect(res.status).toBe(404);
+      expect(res.headers.get('content-range')).toBeNull();
+      expect(res.headers.get('accept-ranges')).toBeNull();
+      expect(res.text).not.toContain('ranged');
+    }
+    const head = await send('HEAD', `Binary/${b.id}`, tok.gp);
+    expect(head.status).toBe(404);
+  });
   it('after the document that points to it is deleted', async () => {
     const b = await create(binary(x.p1, `deleted psych ${RUN}`), tok.gp);
     const doc = await create(document(x.p1, PSYCH, ref(x.gp), [], ref(b)), tok.gp);

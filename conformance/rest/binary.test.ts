@@ -286,3 +286,155 @@ describe('versions', () => {
     expect(oldJson.body.data).toBe(v1.toString('base64'));
   });
 });
+
+/** GET with any headers, the body kept as bytes. */
+async function fetchRaw(path: string, headers: Record<string, string>, method = 'GET') {
+  const res = await fetch(`${t.base}/${path}`, { method, headers: { ...authorization(t.base), ...headers } });
+  return { status: res.status, headers: res.headers, data: Buffer.from(await res.arrayBuffer()) };
+}
+
+describe('ITI-68 Retrieve Document: the document in its own type', () => {
+  const cda = Buffer.from('<?xml version="1.0" encoding="UTF-8"?><ClinicalDocument xmlns="urn:hl7-org:v3"><title>Compte rendu</title></ClinicalDocument>');
+  const ids: Record<string, string> = {};
+  beforeAll(async () => {
+    for (const type of ['application/xml', 'text/xml']) ids[type] = idFromLocation((await sendRaw(t.base, 'Binary', 'POST', type, cda)).headers.get('location'));
+    // application/json is a FHIR body when posted: the JSON document comes base64 in the Binary resource
+    const json = await http(t.base, 'Binary', { method: 'POST', json: { resourceType: 'Binary', contentType: 'application/json', data: Buffer.from('{"a":1}').toString('base64') } });
+    ids['application/json'] = idFromLocation(json.headers.get('location'));
+  });
+
+  it.each([
+    ['application/xml', 'application/xml'],
+    ['application/xml', 'text/xml'],
+    ['text/xml', 'text/xml'],
+    ['text/xml', 'application/xml'],
+    ['application/xml', 'application/xml, application/fhir+xml;q=0.5'],
+    ['application/xml', 'application/fhir+json;q=0.8, text/xml'],
+  ])('a CDA stored as %s comes back raw to Accept: %s', async (stored, accept) => {
+    const res = await fetchRaw(`Binary/${ids[stored]}`, { accept });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(new RegExp(`^${stored}`));
+    expect(res.headers.get('content-disposition')).toBe('attachment');
+    expect(res.data.equals(cda)).toBe(true);
+  });
+
+  it.each(['application/fhir+xml', 'application/fhir+xml, application/xml;q=0.5', 'application/fhir+json'])('a CDA is the Binary resource to Accept: %s', async (accept) => {
+    const res = await fetchRaw(`Binary/${ids['application/xml']}`, { accept });
+    expect(res.status).toBe(200);
+    const type = res.headers.get('content-type')!;
+    expect(type).toMatch(accept.startsWith('application/fhir+json') ? /^application\/fhir\+json/ : /^application\/fhir\+xml/);
+    expect(res.data.toString()).toContain('Binary');
+    expect(res.data.toString()).toContain(cda.toString('base64'));
+  });
+
+  it('a CDA is the Binary resource with _format=xml whatever the Accept header', async () => {
+    const res = await fetchRaw(`Binary/${ids['application/xml']}?_format=xml`, { accept: 'application/xml' });
+    expect(res.headers.get('content-type')).toMatch(/^application\/(fhir\+)?xml/);
+    expect(res.data.toString()).toMatch(/^<Binary xmlns="http:\/\/hl7.org\/fhir">/);
+  });
+
+  it('a JSON document comes back raw to Accept: application/json, the resource to application/fhir+json', async () => {
+    const raw = await fetchRaw(`Binary/${ids['application/json']}`, { accept: 'application/json' });
+    expect(raw.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(raw.data.toString()).toBe('{"a":1}');
+    const resource = await fetchRaw(`Binary/${ids['application/json']}`, { accept: FHIR_JSON });
+    expect(JSON.parse(resource.data.toString()).resourceType).toBe('Binary');
+  });
+
+  it('a PDF is still the Binary resource in XML to a client asking application/xml first', async () => {
+    const pdf = idFromLocation((await sendRaw(t.base, 'Binary', 'POST', 'application/pdf', Buffer.from('%PDF-1.4'))).headers.get('location'));
+    const res = await fetchRaw(`Binary/${pdf}`, { accept: 'application/xml' });
+    expect(res.data.toString()).toMatch(/^<Binary xmlns="http:\/\/hl7.org\/fhir">/);
+  });
+});
+
+describe('ITI-68 Retrieve Document: ranges and validators', () => {
+  const doc = crypto.randomBytes(10_000);
+  let id: string;
+  beforeAll(async () => {
+    id = idFromLocation((await sendRaw(t.base, 'Binary', 'POST', 'application/pdf', doc)).headers.get('location'));
+  });
+
+  it('says it serves ranges', async () => {
+    const res = await fetchRaw(`Binary/${id}`, { accept: '*/*' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('accept-ranges')).toBe('bytes');
+    expect(res.headers.get('etag')).toBe('W/"1"');
+  });
+
+  it.each([
+    ['bytes=0-99', 0, 99],
+    ['bytes=9990-', 9990, 9999],
+    ['bytes=9990-20000', 9990, 9999],
+    ['bytes=-10', 9990, 9999],
+    ['bytes=-20000', 0, 9999],
+    ['bytes=5000-5000', 5000, 5000],
+  ])('answers Range %s with 206 and exactly those bytes', async (range, start, end) => {
+    const res = await fetchRaw(`Binary/${id}`, { accept: 'application/pdf', range });
+    expect(res.status).toBe(206);
+    expect(res.headers.get('content-range')).toBe(`bytes ${start}-${end}/10000`);
+    expect(res.headers.get('content-type')).toBe('application/pdf');
+    expect(res.data.equals(doc.subarray(start, end + 1))).toBe(true);
+  });
+
+  it('serves a range of an earlier version through vread', async () => {
+    const res = await fetchRaw(`Binary/${id}/_history/1`, { accept: '*/*', range: 'bytes=10-19' });
+    expect(res.status).toBe(206);
+    expect(res.data.equals(doc.subarray(10, 20))).toBe(true);
+  });
+
+  it.each(['bytes=0-9,20-29', 'bytes=0-9, -5'])('answers several ranges (%s) with the whole document', async (range) => {
+    const res = await fetchRaw(`Binary/${id}`, { accept: '*/*', range });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-range')).toBeNull();
+    expect(res.data.equals(doc)).toBe(true);
+  });
+
+  it.each(['items=0-9', 'bytes=9-0', 'bytes=abc', 'bytes='])('ignores a Range it cannot read (%s)', async (range) => {
+    const res = await fetchRaw(`Binary/${id}`, { accept: '*/*', range });
+    expect(res.status).toBe(200);
+    expect(res.data.equals(doc)).toBe(true);
+  });
+
+  it.each(['bytes=10000-', 'bytes=20000-20010', 'bytes=-0'])('answers an unsatisfiable Range (%s) with 416 and the length', async (range) => {
+    const res = await fetchRaw(`Binary/${id}`, { accept: '*/*', range });
+    expect(res.status).toBe(416);
+    expect(res.headers.get('content-range')).toBe('bytes */10000');
+    expect(res.headers.get('content-disposition')).toBeNull();
+    expect(JSON.parse(res.data.toString()).resourceType).toBe('OperationOutcome');
+  });
+
+  it('keeps a range for If-Range with the Last-Modified date, sends everything for another validator', async () => {
+    const lastModified = (await fetchRaw(`Binary/${id}`, { accept: '*/*' })).headers.get('last-modified')!;
+    expect((await fetchRaw(`Binary/${id}`, { accept: '*/*', range: 'bytes=0-9', 'if-range': lastModified })).status).toBe(206);
+    const older = await fetchRaw(`Binary/${id}`, { accept: '*/*', range: 'bytes=0-9', 'if-range': 'Mon, 01 Jan 2001 00:00:00 GMT' });
+    expect(older.status).toBe(200);
+    expect(older.data.equals(doc)).toBe(true);
+    // entity tags are weak: If-Range compares strongly, so the range is not kept
+    expect((await fetchRaw(`Binary/${id}`, { accept: '*/*', range: 'bytes=0-9', 'if-range': 'W/"1"' })).status).toBe(200);
+  });
+
+  it('answers If-None-Match with the current version 304, with or without Range', async () => {
+    for (const headers of [{}, { range: 'bytes=0-9' }] as Record<string, string>[]) {
+      const res = await fetchRaw(`Binary/${id}`, { accept: '*/*', 'if-none-match': 'W/"1"', ...headers });
+      expect(res.status).toBe(304);
+      expect(res.data.length).toBe(0);
+    }
+    expect((await fetchRaw(`Binary/${id}`, { accept: '*/*', 'if-none-match': 'W/"7"' })).status).toBe(200);
+  });
+
+  it('gives the Binary resource, never a range of it, to a client asking for FHIR JSON', async () => {
+    const res = await fetchRaw(`Binary/${id}`, { accept: FHIR_JSON, range: 'bytes=0-9' });
+    expect(res.status).toBe(200);
+    const body = JSON.parse(res.data.toString());
+    expect(body.resourceType).toBe('Binary');
+    expect(Buffer.from(body.data, 'base64').equals(doc)).toBe(true);
+  });
+
+  it('answers HEAD with the headers and no body, whatever the Range', async () => {
+    const res = await fetchRaw(`Binary/${id}`, { accept: '*/*', range: 'bytes=0-9' }, 'HEAD');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('accept-ranges')).toBe('bytes');
+    expect(res.data.length).toBe(0);
+  });
+});

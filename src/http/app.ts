@@ -7,8 +7,9 @@ import { runRequest } from '../pipeline/pipeline';
 import { authenticate } from '../pipeline/authenticate';
 import { applySubsetting, entryResource } from '../interactions/subsetting';
 import type { FhirRequest, FhirResponse, InteractionContext, Prefer } from '../interactions/types';
-import { BadRequest, dataException, FhirError, Issue, operationOutcome } from '../errors';
-import { assertFhirAcceptable, bodyKind, negotiate, Negotiated, FHIR_JSON, FHIR_XML, FhirFormat } from './negotiation';
+import { BadRequest, dataException, FhirError, Issue, operationOutcome, RangeNotSatisfiable } from '../errors';
+import { assertFhirAcceptable, binaryAsContent, bodyKind, negotiate, Negotiated, FHIR_JSON, FHIR_XML, FhirFormat } from './negotiation';
+import { byteRange, rangeStillValid } from './byteRange';
 import { readXml } from '../xml/readXml';
 import { jsonTextToXml, resourceToXml } from '../xml/convert';
 import { readBody, spoolBody } from './readBody';
@@ -174,9 +175,8 @@ function send(ctx: InteractionContext, req: Request, res: Response, r: Route, fh
   }
   const outcomeWanted = isWrite && fhir.prefer.return === 'OperationOutcome';
   // A Binary is sent as its own content unless the client asked for FHIR JSON or XML.
-  if (out.binary && !n.explicitFhir && !outcomeWanted) {
-    for (const [name, value] of binaryHeaders(out.binary.contentType)) res.setHeader(name, value);
-    res.end(req.method === 'HEAD' ? undefined : out.binary.data);
+  if (out.binary && binaryAsContent(n, out.binary.contentType) && !outcomeWanted) {
+    sendContent(req, res, r, out, out.binary);
     return;
   }
   let text: string | undefined;
@@ -199,6 +199,23 @@ function send(ctx: InteractionContext, req: Request, res: Response, r: Route, fh
   res.end(req.method === 'HEAD' ? undefined : text);
 }
 
+
+/** Raw Binary content, whole or the one byte range asked for (src/http/byteRange.ts). */
+function sendContent(req: Request, res: Response, r: Route, out: FhirResponse, content: { contentType: string; data: Buffer }): void {
+  for (const [name, value] of binaryHeaders(content.contentType)) res.setHeader(name, value);
+  res.setHeader('Accept-Ranges', 'bytes');
+  const length = content.data.length;
+  // Range is defined for GET only; a write's answer is the whole content it stored
+  const readable = req.method === 'GET' && out.status === 200 && (r.interaction === 'read' || r.interaction === 'vread');
+  const range = readable && rangeStillValid(req.get('if-range'), out.lastModified) ? byteRange(req.get('range'), length) : { kind: 'full' as const };
+  if (range.kind === 'unsatisfiable') throw new RangeNotSatisfiable(length);
+  if (range.kind === 'partial') {
+    res.status(206).setHeader('Content-Range', `bytes ${range.start}-${range.end}/${length}`);
+    res.end(content.data.subarray(range.start, range.end + 1));
+    return;
+  }
+  res.end(req.method === 'HEAD' ? undefined : content.data);
+}
 
 function sendError(ctx: InteractionContext, res: Response, e: unknown, pretty: boolean, requestId: string, format: FhirFormat): number {
   let status: number;

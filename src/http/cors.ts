@@ -22,6 +22,9 @@ export const ALLOWED_HEADERS = [
   'If-None-Match',
   'If-None-Exist',
   'If-Modified-Since',
+  // a document reader resuming a download (Range itself is safelisted for one bytes range)
+  'Range',
+  'If-Range',
   'X-Break-Glass',
   'X-Request-Id',
   'X-Security-Context',
@@ -30,9 +33,9 @@ export const ALLOWED_HEADERS = [
 /**
  * The response headers a FHIR client reads besides the safelisted ones: where a created
  * resource is, its version, the request id to quote, why a token was refused, and when to
- * retry a busy server.
+ * retry a busy server, and which bytes of a document a partial answer carries.
  */
-export const EXPOSED_HEADERS = ['Location', 'ETag', 'Last-Modified', 'Content-Location', 'X-Request-Id', 'WWW-Authenticate', 'Retry-After'] as const;
+export const EXPOSED_HEADERS = ['Location', 'ETag', 'Last-Modified', 'Content-Location', 'X-Request-Id', 'WWW-Authenticate', 'Retry-After', 'Content-Range', 'Accept-Ranges'] as const;
 
 /**
  * How long a browser may reuse a preflight answer. Browsers cap it (Chromium at 2 h) and

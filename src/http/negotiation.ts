@@ -22,6 +22,8 @@ export interface Negotiated {
   /** The content type to answer with. */
   contentType: string;
   accept: string;
+  /** The Accept ranges the client may take (q > 0), highest q first, the first named among equals; empty for _format. */
+  ranges: MediaRange[];
 }
 
 /** The XML types that name FHIR XML even for Binary, where application/xml and text/xml are content (a CDA document). */
@@ -30,7 +32,7 @@ const FHIR_XML_TYPES = new Set(['application/fhir+xml', 'application/xml+fhir'])
 /** FHIR versions this server speaks, as the fhirVersion media-type parameter names them (http.html#version-parameter). */
 const FHIR_VERSIONS = new Set(['4.0', '4.0.1']);
 
-interface MediaRange {
+export interface MediaRange {
   type: string;
   fhirVersion: string | undefined;
   q: number;
@@ -69,7 +71,7 @@ export function negotiate(format: string | undefined, acceptHeader: string | und
     const f = format.split(';')[0].trim().toLowerCase();
     const chosen = JSON_FORMATS.has(f) ? 'json' : XML_FORMATS.has(f) ? 'xml' : undefined;
     if (!chosen) throw new NotAcceptable(`_format "${format}" is not supported: this server answers in FHIR JSON (_format=json) or FHIR XML (_format=xml)`);
-    return { format: chosen, explicitFhir: true, any: false, contentType: chosen === 'json' ? FHIR_JSON : FHIR_XML, accept: f };
+    return { format: chosen, explicitFhir: true, any: false, contentType: chosen === 'json' ? FHIR_JSON : FHIR_XML, accept: f, ranges: [] };
   }
   const accept = (acceptHeader ?? '*/*').trim() || '*/*';
   // a FHIR type for another FHIR version is not one this server can answer with; q=0 means "not this"
@@ -87,8 +89,31 @@ export function negotiate(format: string | undefined, acceptHeader: string | und
     any: true,
     contentType: chosen ? answerType(chosen, types) : FHIR_JSON,
     accept,
+    ranges: ordered,
   };
 }
+
+/** Two names of one XML content (RFC 7303): a CDA stored as text/xml is what a client asking application/xml wants. */
+const XML_CONTENT = new Set(['application/xml', 'text/xml']);
+
+/**
+ * Whether a Binary read answers with the stored content rather than the Binary resource
+ * (docs/decisions/011-fhir-xml.md, Binary): the content whenever the client names its own
+ * type before any type that can only mean a FHIR resource — so a CDA stored as
+ * application/xml comes back raw to `Accept: application/xml` or `text/xml` (ITI-68), and a
+ * JSON document to `application/json`. Otherwise the rule for every Binary holds: the
+ * resource when the client asked for FHIR JSON or XML, the content when it did not.
+ */
+export function binaryAsContent(n: Negotiated, storedContentType: string): boolean {
+  const own = storedContentType.split(';')[0].trim().toLowerCase();
+  const isOwn = (t: string) => t === own || (XML_CONTENT.has(own) && XML_CONTENT.has(t));
+  const first = n.ranges.find((r) => isOwn(r.type) || FHIR_ONLY_TYPES.has(r.type));
+  if (first) return isOwn(first.type);
+  return !n.explicitFhir;
+}
+
+/** Types that name nothing but a FHIR resource. */
+const FHIR_ONLY_TYPES = new Set(['application/fhir+json', 'application/json+fhir', 'application/fhir+xml', 'application/xml+fhir']);
 
 export function assertFhirAcceptable(n: Negotiated): void {
   if (!n.format) throw new NotAcceptable(`Accept "${n.accept}" cannot be served: this server answers in FHIR JSON (application/fhir+json) or FHIR XML (application/fhir+xml)`);

@@ -5,6 +5,7 @@ import { countMatches, includedRows, MatchQuery, matchRows, PageKeys, PatientCom
 import type { Session } from '../store/session';
 import { bundlePage, keysetPage, openPaging, searchEntry } from './bundlePage';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
+import { leaveArchivedOut } from './archived';
 
 export type { SearchRow } from '../store/searchQueries';
 
@@ -86,7 +87,7 @@ export async function searchBundle(ctx: InteractionContext, session: Session, se
 /** Type-level search: GET [type]?… or POST [type]/_search. */
 export async function searchType(ctx: InteractionContext, session: Session, req: FhirRequest): Promise<FhirResponse> {
   const type = req.resourceType!;
-  const search = parseRequestSearch(ctx, type, req.query, req.prefer.handling === 'strict');
+  const search = parseRequestSearch(ctx, type, leaveArchivedOut(ctx, type, req.query), req.prefer.handling === 'strict');
   return searchBundle(ctx, session, search, { path: type });
 }
 

@@ -3,6 +3,7 @@ import { parseCount } from '../search/parseSearch';
 import type { Session } from '../store/session';
 import { assertId } from './common';
 import { bundlePage, openPaging, searchEntry } from './bundlePage';
+import { leaveArchivedOut } from './archived';
 import { executeSearch, parseRequestSearch, patientCompartment, searchBundle } from './search';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 
@@ -19,7 +20,7 @@ export async function searchCompartment(ctx: InteractionContext, session: Sessio
     if (type !== 'Patient' && (ctx.registry.types.get(type)?.patientCompartmentParams ?? []).length === 0) {
       throw new BadRequest(`${type} is not in the Patient compartment`);
     }
-    const search = parseRequestSearch(ctx, type, req.query, strict);
+    const search = parseRequestSearch(ctx, type, leaveArchivedOut(ctx, type, req.query), strict);
     return searchBundle(ctx, session, search, {
       path: `Patient/${patientId}/${type}`,
       compartment: patientCompartment(ctx, type, patientId),
