@@ -11,6 +11,7 @@ import { collectConditionalReferences, referencesOf, resolveConditionalReference
 import { findMatches } from './search';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 import { inTransaction } from './unitOfWork';
+import { assertNotSubmittedBefore, isMhdSubmission, prepareSubmission, submissionUniqueIds } from './documentSubmission';
 import type { StoreAccess } from '../store/session';
 import { readJson } from '../json/jsonReader';
 
@@ -272,8 +273,20 @@ export async function transactionOrBatch(ctx: InteractionContext, access: StoreA
   });
 
   if (bundle.type === 'transaction') {
-    const prepared = entries.map((e, i) => prepare(ctx, e, i, req));
-    const results = await inTransaction(ctx, access, (session) => runTransaction(ctx, session, prepared, req, auditor), { deferWrites: true });
+    // an MHD Provide Document Bundle (ITI-65): checked whole first, its content measured (docs/decisions/014-document-submissions.md)
+    const mhd = isMhdSubmission(bundle);
+    const submitted = mhd ? (prepareSubmission(bundle as Parameters<typeof prepareSubmission>[0]).entry as BundleEntry[]) : entries;
+    const prepared = submitted.map((e, i) => prepare(ctx, e, i, req));
+    const uniqueIds = mhd ? submissionUniqueIds(submitted) : [];
+    const results = await inTransaction(
+      ctx,
+      access,
+      async (session) => {
+        await assertNotSubmittedBefore(ctx, session, uniqueIds);
+        return runTransaction(ctx, session, prepared, req, auditor);
+      },
+      { deferWrites: true },
+    );
     return { status: 200, resource: { resourceType: 'Bundle', type: 'transaction-response', entry: results } };
   }
 

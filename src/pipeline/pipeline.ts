@@ -1,5 +1,6 @@
 import { auditFailure, auditInteraction } from '../audit/auditTrail';
 import { CONFORMANCE_TYPES } from '../interactions/conformanceResources';
+import { publishesInline } from '../interactions/documentSubmission';
 import { perform, Route, WRITES } from '../interactions/dispatch';
 import { EntryAuditor, transactionOrBatch } from '../interactions/transaction';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../interactions/types';
@@ -46,7 +47,7 @@ async function runAudited(ctx: InteractionContext, access: StoreAccess, r: Route
     return res;
   };
   // A plain create is one statement, atomic by itself: its events go out in the same statement. Other writes lock and read first.
-  const singleStatement = r.interaction === 'create' && !fhir.headers['if-none-exist'] && r.resourceType !== 'Binary' && !CONFORMANCE_TYPES.has(r.resourceType!);
+  const singleStatement = r.interaction === 'create' && !fhir.headers['if-none-exist'] && r.resourceType !== 'Binary' && !publishesInline(r.resourceType, fhir.body) && !CONFORMANCE_TYPES.has(r.resourceType!);
   if ((WRITES.has(r.interaction) || changesState(r, fhir)) && !singleStatement) return inTransaction(ctx, access, audited, { deferWrites: true });
   // a read's events are written after its statements, and the answer leaves only once they are
   return withoutTransaction(ctx, access, audited, { deferWrites: true });
