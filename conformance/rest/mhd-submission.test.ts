@@ -38,8 +38,10 @@ beforeAll(async () => {
   tok.gp = await mint(ref(x.gp));
   tok.stranger = await mint(ref(x.stranger));
   tok.p1 = await mint(ref(x.p1), 'patient/*.cruds');
-  // the GP is declared by the patient; the stranger is not
+  x.p2 = await create({ resourceType: 'Patient', name: [{ family: `Autre-${RUN}` }], birthDate: '1980-01-01' });
+  // the GP is declared by both patients; the stranger by none
   await create(consent(x.p1, ref(x.gp), { type: 'permit', actor: [ircp(ref(x.gp))] }), tok.gp);
+  await create(consent(x.p2, ref(x.gp), { type: 'permit', actor: [ircp(ref(x.gp))] }), tok.gp);
 });
 
 interface DocumentSpec {
@@ -242,6 +244,43 @@ describe('ITI-105 Simplified Publish', () => {
     const res = await send('POST', 'DocumentReference', tok.stranger, docReference(x.p1, { bytes: Buffer.from(`intrus ${RUN}`) }));
     expect(res.status).toBe(403);
     expect((await get('Binary?_summary=count')).body.total).toBe(before);
+  });
+});
+
+describe('ITI-105 replacement', () => {
+  const publish = (patient: Json, extra: Json = {}) => send('POST', 'DocumentReference', tok.gp, { ...docReference(patient, { bytes: Buffer.from(`version ${RUN} ${++serial}`) }), ...extra });
+  const replacing = (target: string) => ({ relatesTo: [{ code: 'replaces', target: { reference: target } }] });
+
+  it('supersedes the replaced document in the same transaction: both kept, linked, readable by id', async () => {
+    const first = await publish(x.p1);
+    expect(first.status).toBe(201);
+    const second = await publish(x.p1, replacing(`DocumentReference/${first.body.id}`));
+    expect(second.status).toBe(201);
+    const old = (await get(`DocumentReference/${first.body.id}`, tok.gp)).body;
+    expect([old.status, old.meta.versionId]).toEqual(['superseded', '2']);
+    const replacement = (await get(`DocumentReference/${second.body.id}`, tok.gp)).body;
+    expect(replacement.status).toBe('current');
+    expect(replacement.relatesTo).toEqual([{ code: 'replaces', target: { reference: `DocumentReference/${first.body.id}` } }]);
+    expect((await get(old.content[0].attachment.url, tok.gp)).status).toBe(200);
+  });
+
+  it('refuses to replace a document that is not current, unknown, or of another record, storing nothing', async () => {
+    const first = await publish(x.p1);
+    expect((await publish(x.p1, replacing(`DocumentReference/${first.body.id}`))).status).toBe(201);
+    const otherRecord = await publish(x.p2);
+    for (const [target, pattern] of [
+      [`DocumentReference/${first.body.id}`, /superseded/],
+      [`DocumentReference/unknown-${RUN}`, /not a document you can read/],
+      [`DocumentReference/${otherRecord.body.id}`, /another record/],
+    ] as const) {
+      const masterIdentifier = uniqueId();
+      const res = await publish(x.p1, { ...replacing(target), masterIdentifier: { system: 'urn:ietf:rfc:3986', value: masterIdentifier } });
+      expect(res.status).toBe(422);
+      expect(res.body.issue.map((i: Json) => i.expression[0])).toEqual(['DocumentReference.relatesTo[0].target']);
+      expect(res.body.issue[0].diagnostics).toMatch(pattern);
+      expect(await countByIdentifier('DocumentReference', masterIdentifier)).toBe(0);
+    }
+    expect((await get(`DocumentReference/${otherRecord.body.id}`, tok.gp)).body.status).toBe('current');
   });
 });
 

@@ -4,6 +4,7 @@ import type { Session } from '../store/session';
 import { assertSupportedType, newVersion, nowInstant, requestResource, writtenRepresentation } from './common';
 import { withConditionalReferencesResolved } from './conditionalReferences';
 import { assertUniqueCanonical, assertValid, registerConformance } from './conformanceResources';
+import { supersedeReplaced } from './documentReplacement';
 import { assertNotSubmittedBefore, publishesInline, publishInlineContent } from './documentSubmission';
 import { findMatches, SearchRow } from './search';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
@@ -55,6 +56,8 @@ export async function create(ctx: InteractionContext, session: Session, req: Fhi
   await assertUniqueCanonical(ctx, session, version.body as Record<string, unknown>, id);
   await registerConformance(ctx, session, version.body as Record<string, unknown>);
   await session.write([...(published?.binaries ?? []), version]);
+  // ITI-105 replacement: the server supersedes the replaced document (in a Provide Bundle the submitter's own PATCH does)
+  if (published && assignedId === undefined) await supersedeReplaced(ctx, session, version.body as Record<string, unknown>, version.compartment, req.prefer);
   return {
     status: 201,
     ...(await writtenRepresentation(session, version, req.prefer)),
