@@ -38,6 +38,7 @@ beforeAll(async () => {
   tok.gp = await mint(ref(x.gp));
   tok.stranger = await mint(ref(x.stranger));
   tok.p1 = await mint(ref(x.p1), 'patient/*.cruds');
+  tok.admin = await mint(undefined, 'admin');
   x.p2 = await create({ resourceType: 'Patient', name: [{ family: `Autre-${RUN}` }], birthDate: '1980-01-01' });
   // the GP is declared by both patients; the stranger by none
   await create(consent(x.p1, ref(x.gp), { type: 'permit', actor: [ircp(ref(x.gp))] }), tok.gp);
@@ -188,6 +189,13 @@ describe('ITI-65 Provide Document Bundle', () => {
     expect(res.body.issue).toEqual([expect.objectContaining({ code: 'duplicate', expression: ['Bundle.entry[3].resource.masterIdentifier'] })]);
   });
 
+  it('lets one of two concurrent submissions of the same uniqueId through', async () => {
+    const bundle = provideBundle(x.p1, [{ bytes: Buffer.from(`concurrent ${RUN}`) }]);
+    const statuses = (await Promise.all([send('POST', '', tok.gp, bundle), send('POST', '', tok.gp, bundle)])).map((r) => r.status);
+    expect(statuses.sort()).toEqual([200, 409]);
+    expect(await countByIdentifier('DocumentReference', bundle.entry[1].resource.masterIdentifier.value)).toBe(1);
+  });
+
   it('finds a uniqueId taken by a document the submitter cannot see, without telling them anything of it', async () => {
     const masterIdentifier = uniqueId();
     const hidden = await create({ ...docReference(x.p1, { bytes: Buffer.from('masque'), masterIdentifier }), meta: { security: [{ system: A07, code: 'MASQUE_PS' }] }, author: [{ display: 'autre' }] });
@@ -237,6 +245,15 @@ describe('ITI-105 Simplified Publish', () => {
     expect(again.status).toBe(409);
     expect(again.body.issue).toEqual([expect.objectContaining({ code: 'duplicate', expression: ['DocumentReference.masterIdentifier'] })]);
     expect(await countByIdentifier('DocumentReference', masterIdentifier)).toBe(1);
+  });
+
+  it('audits the publication: the event names the document and the Binary written with it', async () => {
+    const res = await send('POST', 'DocumentReference', tok.gp, docReference(x.p1, { bytes: Buffer.from(`audite ${RUN}`) }));
+    expect(res.status).toBe(201);
+    const events = (await get(`AuditEvent?entity=DocumentReference/${res.body.id}&action=C`, tok.admin)).body.entry ?? [];
+    expect(events).toHaveLength(1);
+    const named = events[0].resource.entity.map((e: Json) => e.what?.reference);
+    expect(named).toEqual(expect.arrayContaining([`DocumentReference/${res.body.id}/_history/1`, `${res.body.content[0].attachment.url}/_history/1`]));
   });
 
   it('refuses a publication into a record the author may not write in, creating no Binary', async () => {
