@@ -301,6 +301,26 @@ describe('ITI-105 replacement', () => {
   });
 });
 
+describe('ITI-65 replacement', () => {
+  it('supersedes the document a provided one replaces when the Bundle does not change it itself', async () => {
+    const first = await send('POST', 'DocumentReference', tok.gp, docReference(x.p1, { bytes: Buffer.from(`v1 ${RUN}`) }));
+    expect(first.status).toBe(201);
+    const bundle = provideBundle(x.p1, [{ bytes: Buffer.from(`v2 ${RUN}`) }]);
+    bundle.entry[1].resource.relatesTo = [{ code: 'replaces', target: { reference: `DocumentReference/${first.body.id}` } }];
+    const res = await send('POST', '', tok.gp, bundle);
+    expect(res.status).toBe(200);
+    expect(res.body.entry.map((e: Json) => e.response.status)).toEqual(['201 Created', '201 Created', '201 Created']);
+    expect((await get(`DocumentReference/${first.body.id}`, tok.gp)).body.status).toBe('superseded');
+    // replacing it again is refused, naming the entry's element
+    const again = provideBundle(x.p1, [{ bytes: Buffer.from(`v3 ${RUN}`) }]);
+    again.entry[1].resource.relatesTo = [{ code: 'replaces', target: { reference: `DocumentReference/${first.body.id}` } }];
+    const refused = await send('POST', '', tok.gp, again);
+    expect(refused.status).toBe(422);
+    expect(refused.body.issue.map((i: Json) => i.expression[0])).toEqual(['Bundle.entry[1].resource.relatesTo[0].target']);
+    expect(await countByIdentifier('DocumentReference', again.entry[1].resource.masterIdentifier.value)).toBe(0);
+  });
+});
+
 // the official payloads stay outside the project, read in place when this checkout has them
 const OFFICIAL = ['../../../shared', '../../../../shared']
   .map((p) => path.resolve(__dirname, p, 'reference/examples/pdsm4dmp/examples/Bundle-example-td2-iti65-lot-soumission.json'))

@@ -121,7 +121,7 @@ export function capabilityStatement(ctx: InteractionContext): CapabilityStatemen
           {
             code: 'transaction',
             documentation:
-              'IHE MHD ITI-65 Provide Document Bundle (a transaction with an MHD/PDSm Provide Bundle profile or a SubmissionSet List): exactly one SubmissionSet; attachment size and SHA-1 hash computed from the Binary in the Bundle (or inline data), a differing submitted value refused (422, one issue per element with its expression); a document masterIdentifier or SubmissionSet identifier already stored refused (409); the Binary stored in its document\'s record; atomic, transaction-response in request order.',
+              'IHE MHD ITI-65 Provide Document Bundle (a transaction with an MHD/PDSm Provide Bundle profile or a SubmissionSet List): exactly one SubmissionSet; attachment size and SHA-1 hash computed from the Binary in the Bundle (or inline data), a differing submitted value refused (422, one issue per element with its expression); a document masterIdentifier or SubmissionSet identifier already stored refused (409); the Binary stored in its document\'s record; relatesTo replaces supersedes the replaced document unless the Bundle changes it itself; atomic, transaction-response in request order; entry errors name Bundle.entry[i].resource elements.',
           },
           { code: 'batch' },
           { code: 'history-system' },

@@ -56,8 +56,10 @@ export async function create(ctx: InteractionContext, session: Session, req: Fhi
   await assertUniqueCanonical(ctx, session, version.body as Record<string, unknown>, id);
   await registerConformance(ctx, session, version.body as Record<string, unknown>);
   await session.write([...(published?.binaries ?? []), version]);
-  // ITI-105 replacement: the server supersedes the replaced document (in a Provide Bundle the submitter's own PATCH does)
-  if (published && assignedId === undefined) await supersedeReplaced(ctx, session, version.body as Record<string, unknown>, version.compartment, req.prefer);
+  // MHD replacement: the server supersedes the replaced document, unless a Provide Bundle changes it itself (the PDSm PATCH)
+  if (req.replacement || (published && assignedId === undefined)) {
+    await supersedeReplaced(ctx, session, version.body as Record<string, unknown>, version.compartment, req.prefer, req.replacement?.changedByBundle);
+  }
   return {
     status: 201,
     ...(await writtenRepresentation(session, version, req.prefer)),

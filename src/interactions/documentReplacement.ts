@@ -9,14 +9,22 @@ const LOCAL_DOCUMENT = /^(?:.*\/)?DocumentReference\/([A-Za-z0-9\-.]{1,64})$/;
 const refusal = (diagnostics: string, expression: string) => new Unprocessable([{ severity: 'error', code: 'processing', diagnostics, expression: [expression] }]);
 
 /**
- * ITI-105 replacement (PDSm / DMP TD2.1 option A): a document published with `relatesTo`
- * `replaces` makes the document it replaces `superseded`, in the same transaction. The
- * server does what an ITI-65 submitter does with a PATCH in its Bundle; the new version of
+ * MHD replacement (PDSm / DMP TD2.1): a document published (ITI-105) or provided (ITI-65)
+ * with `relatesTo` `replaces` makes the document it replaces `superseded`, in the same
+ * transaction, unless the Provide Bundle changes that document itself (the PDSm example
+ * carries a PATCH of its status, which then does it); the new version of
  * the replaced document is an update by the caller, under the same write checks. The
  * replaced document must be one the caller reads, current, and of the same record: a
  * hidden and an unknown document are refused alike.
  */
-export async function supersedeReplaced(ctx: InteractionContext, session: Session, document: Record<string, unknown>, compartment: string, prefer: FhirRequest['prefer']): Promise<void> {
+export async function supersedeReplaced(
+  ctx: InteractionContext,
+  session: Session,
+  document: Record<string, unknown>,
+  compartment: string,
+  prefer: FhirRequest['prefer'],
+  changedElsewhere: ReadonlySet<string> = new Set(),
+): Promise<void> {
   const relations = Array.isArray(document.relatesTo) ? (document.relatesTo as { code?: unknown; target?: { reference?: unknown } }[]) : [];
   for (const [i, relation] of relations.entries()) {
     if (relation?.code !== 'replaces') continue;
@@ -24,6 +32,7 @@ export async function supersedeReplaced(ctx: InteractionContext, session: Sessio
     const reference = typeof relation.target?.reference === 'string' ? relation.target.reference : '';
     const id = LOCAL_DOCUMENT.exec(reference)?.[1];
     if (!id) throw refusal('A replaced document is named as DocumentReference/{id} of this server', expression);
+    if (changedElsewhere.has(`DocumentReference/${id}`)) continue;
     const current = await readCurrent(session, 'DocumentReference', id, { forUpdate: true });
     if (!current || current.deleted) throw refusal(`The replaced document ${reference} is not a document you can read`, expression);
     const stored = JSON.parse(current.body!) as { status?: unknown };
