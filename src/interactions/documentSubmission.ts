@@ -213,7 +213,7 @@ export function publishInlineContent(ctx: InteractionContext, resource: Json, la
     const id = crypto.randomUUID();
     const binary: Json = { resourceType: 'Binary', contentType: attachment.contentType };
     if (resource.subject) binary.securityContext = resource.subject;
-    binaries.push(newVersion(ctx, binary, { id, versionId: 1, lastUpdated, method: 'POST', idDrawnByServer: true, binary: { contentType: attachment.contentType, data: bytes } }));
+    binaries.push(newVersion(ctx, binary, { id, versionId: 1, lastUpdated, method: 'POST', binary: { contentType: attachment.contentType, data: bytes } }));
     return { ...c, attachment: { ...rest, url: `Binary/${id}` } };
   });
   if (issues.length > 0) throw new Unprocessable(issues);
