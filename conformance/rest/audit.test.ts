@@ -39,7 +39,8 @@ function document(patient: Json, author: string, note = ''): Json {
     subject: { reference: ref(patient) },
     author: [{ reference: author }],
     description: `doc ${RUN} ${note}`,
-    content: [{ attachment: { contentType: 'text/plain', data: 'dGVzdA==' } }],
+    // content held elsewhere: inline data would make the create an ITI-105 publication, a Binary written with it
+    content: [{ attachment: { contentType: 'text/plain', url: 'https://documents.example/content' } }],
   };
 }
 

@@ -135,7 +135,15 @@ export function capabilityStatement(ctx: InteractionContext): CapabilityStatemen
         compartment: ['http://hl7.org/fhir/CompartmentDefinition/patient'],
         documentation: 'Search: chaining (several levels, :Type), reverse chaining (_has, nested), _include/_revinclude (:iterate, *), compartment search Patient/[id]/[type] and Patient/[id]/*, composite parameters (components matched on the same resource, not necessarily the same element), token :of-type, :in and :not-in (ValueSets known to the server); not supported: _text, _content, _filter, _contained, token :above/:below. String (starts-with, :exact, :contains, accent- and case-insensitive), token (system|code, :not, :text), reference (Type/id, id, absolute URL, :Type, :identifier), date/number/quantity with prefixes, uri (:above, :below), :missing; AND/OR; keyset paging with signed page tokens. ' + RESULT_PARAMETERS,
         resource,
-        interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }],
+        interaction: [
+          {
+            code: 'transaction',
+            documentation:
+              'IHE MHD ITI-65 Provide Document Bundle (a transaction with an MHD/PDSm Provide Bundle profile or a SubmissionSet List): exactly one SubmissionSet; attachment size and SHA-1 hash computed from the Binary in the Bundle (or inline data), a differing submitted value refused (422, one issue per element with its expression); a document masterIdentifier or SubmissionSet identifier already stored refused (409); the Binary stored in its document\'s record; relatesTo replaces supersedes the replaced document unless the Bundle changes it itself; atomic, transaction-response in request order; entry errors name Bundle.entry[i].resource elements.',
+          },
+          { code: 'batch' },
+          { code: 'history-system' },
+        ],
         operation: OPERATIONS.filter((o) => o.system && (o.name !== 'validate' || ctx.validator)).map((o) => ({ name: o.name, definition: o.definition, ...(o.documentation ? { documentation: o.documentation } : {}) })),
         searchParam: [{ name: '_list', type: 'special', documentation: 'Members of List/[id] (any type)' }],
       },

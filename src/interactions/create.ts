@@ -4,6 +4,8 @@ import type { Session } from '../store/session';
 import { assertSupportedType, newVersion, nowInstant, requestResource, writtenRepresentation } from './common';
 import { withConditionalReferencesResolved } from './conditionalReferences';
 import { assertUniqueCanonical, assertValid, registerConformance } from './conformanceResources';
+import { supersedeReplaced } from './documentReplacement';
+import { assertNotSubmittedBefore, publishesInline, publishInlineContent } from './documentSubmission';
 import { findMatches, SearchRow } from './search';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 
@@ -43,10 +45,21 @@ export async function create(ctx: InteractionContext, session: Session, req: Fhi
   }
 
   const id = assignedId ?? crypto.randomUUID();
-  const version = newVersion(ctx, resource, { id, versionId: 1, lastUpdated: nowInstant(), method: 'POST', binary, decimals: req.decimals });
+  const lastUpdated = nowInstant();
+  // ITI-105 Simplified Publish: the inline content is stored as a Binary of the document's record (docs/decisions/015-document-submissions.md)
+  const published = publishesInline(type, resource) ? publishInlineContent(ctx, resource, lastUpdated) : undefined;
+  if (published && assignedId === undefined) {
+    const master = resource.masterIdentifier as { system?: string; value?: string } | undefined;
+    if (master?.value) await assertNotSubmittedBefore(ctx, session, [{ type: 'DocumentReference', identifier: master, expression: 'DocumentReference.masterIdentifier' }]);
+  }
+  const version = newVersion(ctx, published?.resource ?? resource, { id, versionId: 1, lastUpdated, method: 'POST', binary, decimals: req.decimals });
   await assertUniqueCanonical(ctx, session, version.body as Record<string, unknown>, id);
   await registerConformance(ctx, session, version.body as Record<string, unknown>);
-  await session.write([version]);
+  await session.write([...(published?.binaries ?? []), version]);
+  // MHD replacement: the server supersedes the replaced document, unless a Provide Bundle changes it itself (the PDSm PATCH)
+  if (req.replacement || (published && assignedId === undefined)) {
+    await supersedeReplaced(ctx, session, version.body as Record<string, unknown>, version.compartment, req.prefer, req.replacement?.changedByBundle);
+  }
   return {
     status: 201,
     ...(await writtenRepresentation(session, version, req.prefer)),

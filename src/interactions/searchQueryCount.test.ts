@@ -57,7 +57,8 @@ beforeAll(async () => {
       author: [{ reference: `Practitioner/${author.id}` }],
       custodian: { reference: `Organization/${org.id}` },
       date: `2024-01-${String(i + 1).padStart(2, '0')}T10:00:00Z`,
-      content: [{ attachment: { contentType: 'text/plain', data: 'dGVzdA==' } }],
+      // content held elsewhere: inline data would be published as a Binary of the record (ITI-105), and counted here
+      content: [{ attachment: { contentType: 'text/plain', url: 'https://documents.example/content' } }],
     });
     await create({ resourceType: 'Provenance', target: [{ reference: `DocumentReference/${doc.id}` }], recorded: '2024-01-01T00:00:00Z', agent: [{ who: { reference: `Practitioner/${author.id}` } }] });
   }

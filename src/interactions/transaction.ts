@@ -11,6 +11,7 @@ import { collectConditionalReferences, referencesOf, resolveConditionalReference
 import { findMatches } from './search';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 import { inTransaction } from './unitOfWork';
+import { assertNotSubmittedBefore, isMhdSubmission, prepareSubmission, submissionUniqueIds } from './documentSubmission';
 import type { StoreAccess } from '../store/session';
 import { readJson } from '../json/jsonReader';
 
@@ -31,10 +32,17 @@ interface PreparedEntry {
 const ORDER: Record<string, number> = { DELETE: 0, POST: 1, PUT: 2, PATCH: 2, GET: 3, HEAD: 3 };
 const STATUS_TEXT: Record<number, string> = { 200: 'OK', 201: 'Created', 204: 'No Content', 304: 'Not Modified' };
 
+/** An expression about the entry's resource (`DocumentReference.content[0]`), made one about the Bundle (`Bundle.entry[2].resource.content[0]`). */
+function inBundle(index: number, expression: string): string {
+  const m = /^[A-Z][A-Za-z]*(?=\.|$)/.exec(expression);
+  return m && !expression.startsWith('Bundle.entry') ? `Bundle.entry[${index}].resource${expression.slice(m[0].length)}` : expression;
+}
+
 function entryError(index: number, e: unknown): never {
   if (e instanceof FhirError) {
+    const issues = e.issues.map((i) => ({ ...i, diagnostics: `Bundle.entry[${index}]: ${i.diagnostics}`, ...(i.expression ? { expression: i.expression.map((x) => inBundle(index, x)) } : {}) }));
     // what a refusal was about stays with it, for the audit trail
-    throw carryRefusal(e, new FhirError(e.status, e.issues.map((i) => ({ ...i, diagnostics: `Bundle.entry[${index}]: ${i.diagnostics}` })), e.headers));
+    throw carryRefusal(e, new FhirError(e.status, issues, e.headers));
   }
   throw e;
 }
@@ -275,8 +283,25 @@ export async function transactionOrBatch(ctx: InteractionContext, access: StoreA
   });
 
   if (bundle.type === 'transaction') {
-    const prepared = entries.map((e, i) => prepare(ctx, e, i, req));
-    const results = await inTransaction(ctx, access, (session) => runTransaction(ctx, session, prepared, req, auditor), { deferWrites: true });
+    // an MHD Provide Document Bundle (ITI-65): checked whole first, its content measured (docs/decisions/015-document-submissions.md)
+    const mhd = isMhdSubmission(bundle);
+    const submitted = mhd ? (prepareSubmission(bundle as Parameters<typeof prepareSubmission>[0]).entry as BundleEntry[]) : entries;
+    const prepared = submitted.map((e, i) => prepare(ctx, e, i, req));
+    const uniqueIds = mhd ? submissionUniqueIds(submitted) : [];
+    if (mhd) {
+      // the server supersedes each replaced document but those the Bundle changes itself
+      const changedByBundle = new Set(prepared.filter((p) => p.route.id && p.method !== 'POST' && p.method !== 'GET' && p.method !== 'HEAD').map((p) => `${p.route.resourceType}/${p.route.id}`));
+      for (const p of prepared) if (p.method === 'POST' && p.route.resourceType === 'DocumentReference') p.req.replacement = { changedByBundle };
+    }
+    const results = await inTransaction(
+      ctx,
+      access,
+      async (session) => {
+        await assertNotSubmittedBefore(ctx, session, uniqueIds);
+        return runTransaction(ctx, session, prepared, req, auditor);
+      },
+      { deferWrites: true },
+    );
     return { status: 200, resource: { resourceType: 'Bundle', type: 'transaction-response', entry: results } };
   }
 

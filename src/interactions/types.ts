@@ -33,6 +33,11 @@ export interface FhirRequest {
   clientAddress?: string;
   /** Set on transaction entries: the Bundle's conditional references are already resolved. */
   referencesResolved?: boolean;
+  /**
+   * Set on the DocumentReference entries of an MHD submission: the server supersedes the
+   * documents they replace, but for those the Bundle changes itself (listed here).
+   */
+  replacement?: { changedByBundle: Set<string> };
 }
 
 export interface FhirResponse {

@@ -1,5 +1,6 @@
 import { auditFailure, auditInteraction } from '../audit/auditTrail';
 import { CONFORMANCE_TYPES } from '../interactions/conformanceResources';
+import { publishesInline } from '../interactions/documentSubmission';
 import { perform, Route, WRITES } from '../interactions/dispatch';
 import { EntryAuditor, transactionOrBatch } from '../interactions/transaction';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../interactions/types';
@@ -55,9 +56,15 @@ async function runAudited(ctx: InteractionContext, access: StoreAccess, r: Route
     return res;
   };
   // A plain create is one statement, atomic by itself: its events go out in the same statement. Other writes lock and read
-  // first, and so does a create whose references must resolve or whose national identifiers must stay unique (docs/decisions/014-integrity.md).
+  // first, and so does a create whose references must resolve or whose national identifiers must stay unique
+  // (docs/decisions/014-integrity.md), or that publishes inline content as a Binary of its own.
   const singleStatement =
-    r.interaction === 'create' && !fhir.headers['if-none-exist'] && r.resourceType !== 'Binary' && !CONFORMANCE_TYPES.has(r.resourceType!) && !needsIntegrityChecks(fhir.body);
+    r.interaction === 'create' &&
+    !fhir.headers['if-none-exist'] &&
+    r.resourceType !== 'Binary' &&
+    !CONFORMANCE_TYPES.has(r.resourceType!) &&
+    !publishesInline(r.resourceType, fhir.body) &&
+    !needsIntegrityChecks(fhir.body);
   if ((WRITES.has(r.interaction) || changesState(r, fhir)) && !singleStatement) return inTransaction(ctx, access, audited, { deferWrites: true });
   // a read's events are written after its statements, and the answer leaves only once they are
   return withoutTransaction(ctx, access, audited, { deferWrites: true });

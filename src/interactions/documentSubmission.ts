@@ -1,0 +1,221 @@
+import crypto from 'node:crypto';
+import { FhirError, Issue, PayloadTooLarge, Unprocessable } from '../errors';
+import { INTERNAL_ACCESS, Session } from '../store/session';
+import type { VersionWrite } from '../store/writeVersions';
+import { newVersion } from './common';
+import { findMatches } from './search';
+import type { InteractionContext } from './types';
+
+/**
+ * IHE MHD document submissions (ITI-65 Provide Document Bundle, ITI-105 Simplified
+ * Publish) with the French PDSm constraints: what a submission must hold, the size and
+ * hash of its content, where that content is stored, and the uniqueness of its
+ * identifiers (docs/decisions/015-document-submissions.md).
+ */
+
+type Json = Record<string, unknown>;
+interface Entry {
+  fullUrl?: string;
+  resource?: Json;
+  request?: { method?: string; url?: string };
+}
+interface Attachment {
+  url?: unknown;
+  data?: unknown;
+  size?: unknown;
+  hash?: unknown;
+  contentType?: unknown;
+  [k: string]: unknown;
+}
+
+const MHD_LIST_TYPES = 'https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes';
+// IHE.MHD.{Minimal,Comprehensive,UnContained.Comprehensive}.ProvideBundle, pdsm-comprehensive-provide-document-bundle
+const PROVIDE_BUNDLE_PROFILE = /ProvideBundle$|provide-document-bundle$/;
+// IHE.MHD.*.SubmissionSet, pdsm-submissionset-comprehensive
+const SUBMISSIONSET_PROFILE = /SubmissionSet$|submissionset-[a-z-]+$/;
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+const profiles = (r: Json | undefined): string[] => {
+  const p = (r?.meta as { profile?: unknown } | undefined)?.profile;
+  return Array.isArray(p) ? p.filter((x): x is string => typeof x === 'string') : [];
+};
+
+export function isSubmissionSet(r: Json | undefined): boolean {
+  if (r?.resourceType !== 'List') return false;
+  const codings = (r.code as { coding?: { system?: string; code?: string }[] } | undefined)?.coding ?? [];
+  return codings.some((c) => c.system === MHD_LIST_TYPES && c.code === 'submissionset') || profiles(r).some((p) => SUBMISSIONSET_PROFILE.test(p));
+}
+
+/** A transaction is an MHD submission when it says so (its profile) or carries a SubmissionSet. */
+export function isMhdSubmission(bundle: { type?: unknown; meta?: unknown; entry?: unknown }): boolean {
+  if (bundle.type !== 'transaction') return false;
+  if (profiles(bundle as Json).some((p) => PROVIDE_BUNDLE_PROFILE.test(p))) return true;
+  return Array.isArray(bundle.entry) && bundle.entry.some((e: Entry | undefined) => isSubmissionSet(e?.resource));
+}
+
+const sha1 = (bytes: Buffer) => crypto.createHash('sha1').update(bytes).digest('base64');
+
+/** The submitter's size and hash checked against the bytes; the attachment with the server's values. */
+function stamp(attachment: Attachment, bytes: Buffer, path: string, issues: Issue[]): Attachment {
+  const hash = sha1(bytes);
+  if (attachment.size !== undefined && attachment.size !== bytes.length) {
+    issues.push({ severity: 'error', code: 'value', diagnostics: `attachment.size ${JSON.stringify(attachment.size)} is not the size of the content posted (${bytes.length} bytes)`, expression: [`${path}.size`] });
+  }
+  if (attachment.hash !== undefined) {
+    const given = typeof attachment.hash === 'string' && BASE64.test(attachment.hash) ? Buffer.from(attachment.hash, 'base64') : undefined;
+    if (!given || !given.equals(Buffer.from(hash, 'base64'))) {
+      issues.push({ severity: 'error', code: 'value', diagnostics: `attachment.hash ${JSON.stringify(attachment.hash)} is not the SHA-1 (base64) of the content posted (${hash})`, expression: [`${path}.hash`] });
+    }
+  }
+  return { ...attachment, size: bytes.length, hash };
+}
+
+function base64Bytes(data: unknown): Buffer | undefined {
+  if (typeof data !== 'string') return undefined;
+  const compact = data.replace(/\s/g, '');
+  return BASE64.test(compact) ? Buffer.from(compact, 'base64') : undefined;
+}
+
+const key = (url: string) => (/^urn:uuid:/i.test(url) ? url.toLowerCase() : url);
+const identifierText = (i: { system?: string; value?: string }) => `${i.system ?? ''}|${i.value ?? ''}`;
+
+/**
+ * ITI-65 checks that need no database: one SubmissionSet; each attachment's size and hash
+ * against the bytes of the Binary it points to (or its inline data); the same uniqueId
+ * twice in one submission. Answers the Bundle to run: size and hash set, and each such
+ * Binary given its document's subject as securityContext (decision 015). Every failure is
+ * one issue of one 422.
+ */
+export function prepareSubmission(bundle: { entry?: Entry[] } & Json): { entry?: Entry[] } & Json {
+  const entries = bundle.entry ?? [];
+  const issues: Issue[] = [];
+  const submissionSets = entries.map((e, i) => (isSubmissionSet(e?.resource) ? i : -1)).filter((i) => i >= 0);
+  if (submissionSets.length === 0) issues.push({ severity: 'error', code: 'required', diagnostics: 'An MHD Provide Document Bundle carries a SubmissionSet List (List.code submissionset)', expression: ['Bundle.entry'] });
+  for (const i of submissionSets.slice(1)) issues.push({ severity: 'error', code: 'invalid', diagnostics: 'An MHD Provide Document Bundle carries one SubmissionSet only', expression: [`Bundle.entry[${i}].resource`] });
+
+  const binaries = new Map<string, number>();
+  entries.forEach((e, i) => {
+    if (e?.resource?.resourceType === 'Binary' && typeof e.fullUrl === 'string') binaries.set(key(e.fullUrl), i);
+  });
+  const securityContexts = new Map<number, unknown>();
+  const seenUniqueIds = new Map<string, number>();
+  const out = entries.map((e, i) => {
+    const r = e?.resource;
+    if (r?.resourceType !== 'DocumentReference' || !Array.isArray(r.content)) return e;
+    const master = r.masterIdentifier as { system?: string; value?: string } | undefined;
+    if (master?.value) {
+      const text = identifierText(master);
+      const first = seenUniqueIds.get(text);
+      if (first !== undefined) issues.push({ severity: 'error', code: 'duplicate', diagnostics: `masterIdentifier ${text} is also the masterIdentifier of Bundle.entry[${first}]`, expression: [`Bundle.entry[${i}].resource.masterIdentifier`] });
+      else seenUniqueIds.set(text, i);
+    }
+    const content = (r.content as { attachment?: Attachment }[]).map((c, j) => {
+      const attachment = c?.attachment;
+      if (!attachment) return c;
+      const path = `Bundle.entry[${i}].resource.content[${j}].attachment`;
+      const target = typeof attachment.url === 'string' ? binaries.get(key(attachment.url)) : undefined;
+      const bytes = target !== undefined ? base64Bytes(entries[target].resource!.data ?? '') : attachment.url === undefined ? base64Bytes(attachment.data) : undefined;
+      // content elsewhere (a stored Binary, a FHIR document Bundle entry) is not ours to measure here
+      if (!bytes) return c;
+      if (target !== undefined && r.subject && !entries[target].resource!.securityContext) securityContexts.set(target, r.subject);
+      return { ...c, attachment: stamp(attachment, bytes, path, issues) };
+    });
+    return { ...e, resource: { ...r, content } };
+  });
+  if (issues.length > 0) throw new Unprocessable(issues);
+  return {
+    ...bundle,
+    entry: out.map((e, i) => (securityContexts.has(i) ? { ...e, resource: { ...e.resource, securityContext: securityContexts.get(i) } } : e)),
+  };
+}
+
+interface UniqueId {
+  type: 'DocumentReference' | 'List';
+  identifier: { system?: string; value?: string };
+  expression: string;
+}
+
+/** The identifiers a submission claims as its own: each document's masterIdentifier, the SubmissionSet's identifiers. */
+export function submissionUniqueIds(entries: Entry[]): UniqueId[] {
+  const ids: UniqueId[] = [];
+  entries.forEach((e, i) => {
+    const r = e?.resource;
+    if (e?.request?.method?.toUpperCase() !== 'POST') return;
+    if (r?.resourceType === 'DocumentReference') {
+      const master = r.masterIdentifier as UniqueId['identifier'] | undefined;
+      if (master?.value) ids.push({ type: 'DocumentReference', identifier: master, expression: `Bundle.entry[${i}].resource.masterIdentifier` });
+    } else if (isSubmissionSet(r) && Array.isArray(r?.identifier)) {
+      (r!.identifier as UniqueId['identifier'][]).forEach((id, j) => {
+        if (id?.value) ids.push({ type: 'List', identifier: id, expression: `Bundle.entry[${i}].resource.identifier[${j}]` });
+      });
+    }
+  });
+  return ids;
+}
+
+const escapeToken = (s: string) => s.replace(/[\\,|$]/g, '\\$&');
+
+/**
+ * Refuses (409) identifiers a stored document or SubmissionSet already holds, over the
+ * whole store and under the criteria's lock (decision 015). The refusal names the
+ * submitted identifier, never what holds it.
+ */
+export async function assertNotSubmittedBefore(ctx: InteractionContext, session: Session, ids: UniqueId[]): Promise<void> {
+  if (ids.length === 0) return;
+  const registry = new Session(session.db, INTERNAL_ACCESS);
+  const issues: Issue[] = [];
+  for (const id of ids) {
+    const token = id.identifier.system !== undefined ? `${escapeToken(id.identifier.system)}|${escapeToken(id.identifier.value!)}` : escapeToken(id.identifier.value!);
+    const criteria = new URLSearchParams({ identifier: token }).toString();
+    const matches = await findMatches(ctx, registry, id.type, criteria, 1, { lock: true });
+    if (matches.length > 0) {
+      issues.push({
+        severity: 'error',
+        code: 'duplicate',
+        diagnostics: `${id.type === 'List' ? 'SubmissionSet identifier' : 'Document uniqueId (masterIdentifier)'} ${identifierText(id.identifier)} was already submitted (XDSDuplicateUniqueIdInRegistry)`,
+        expression: [id.expression],
+      });
+    }
+  }
+  if (issues.length > 0) throw new FhirError(409, issues);
+}
+
+/** ITI-105: a DocumentReference posted with its content inline (data, no url). */
+export function publishesInline(resourceType: string | undefined, body: unknown): boolean {
+  if (resourceType !== 'DocumentReference' || !body || typeof body !== 'object') return false;
+  const content = (body as Json).content;
+  return Array.isArray(content) && content.some((c: { attachment?: Attachment } | undefined) => typeof c?.attachment?.data === 'string' && c.attachment.url === undefined);
+}
+
+/**
+ * ITI-105 Simplified Publish: each inline content becomes a Binary of the document's record
+ * (decision 015), and the attachment keeps its url, size and hash. Answers the document to
+ * store and the Binary versions to write with it.
+ */
+export function publishInlineContent(ctx: InteractionContext, resource: Json, lastUpdated: string): { resource: Json; binaries: VersionWrite[] } {
+  const issues: Issue[] = [];
+  const binaries: VersionWrite[] = [];
+  const content = (resource.content as { attachment?: Attachment }[]).map((c, j) => {
+    const attachment = c?.attachment;
+    if (typeof attachment?.data !== 'string' || attachment.url !== undefined) return c;
+    const path = `DocumentReference.content[${j}].attachment`;
+    const bytes = base64Bytes(attachment.data);
+    if (!bytes) {
+      issues.push({ severity: 'error', code: 'invalid', diagnostics: 'attachment.data must be base64', expression: [`${path}.data`] });
+      return c;
+    }
+    if (typeof attachment.contentType !== 'string' || attachment.contentType === '') {
+      issues.push({ severity: 'error', code: 'required', diagnostics: 'attachment.contentType is required with inline data: it becomes the content type of the document', expression: [`${path}.contentType`] });
+      return c;
+    }
+    if (bytes.length > ctx.config.binaryMaxBytes) throw new PayloadTooLarge(`${path}.data (${bytes.length} bytes) exceeds the limit of ${ctx.config.binaryMaxBytes} bytes`);
+    const { data: _inline, ...rest } = stamp(attachment, bytes, path, issues);
+    const id = crypto.randomUUID();
+    const binary: Json = { resourceType: 'Binary', contentType: attachment.contentType };
+    if (resource.subject) binary.securityContext = resource.subject;
+    binaries.push(newVersion(ctx, binary, { id, versionId: 1, lastUpdated, method: 'POST', binary: { contentType: attachment.contentType, data: bytes } }));
+    return { ...c, attachment: { ...rest, url: `Binary/${id}` } };
+  });
+  if (issues.length > 0) throw new Unprocessable(issues);
+  return { resource: { ...resource, content }, binaries };
+}
