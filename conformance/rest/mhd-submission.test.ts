@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { nirKey } from '../../src/validation/domain';
+import { withIns } from '../frenchFixtures';
 import { http, startTarget, Target } from '../harness';
 import { A03, A07, consent, G15, ircp, Json, LOINC, R38, ref, REPORT, requests } from '../accessFixtures';
 
@@ -287,7 +288,8 @@ describe('ITI-105 replacement', () => {
     const otherRecord = await publish(x.p2);
     for (const [target, pattern] of [
       [`DocumentReference/${first.body.id}`, /superseded/],
-      [`DocumentReference/unknown-${RUN}`, /not a document you can read/],
+      // a reference to nothing readable is refused by the reference check first (decision 014), alike for unknown and hidden
+      [`DocumentReference/unknown-${RUN}`, /does not exist on this server, is deleted, or is not readable|not a document you can read/],
       [`DocumentReference/${otherRecord.body.id}`, /another record/],
     ] as const) {
       const masterIdentifier = uniqueId();
@@ -322,16 +324,15 @@ describe('ITI-65 replacement', () => {
 });
 
 // the official payloads stay outside the project, read in place when this checkout has them
-const OFFICIAL = ['../../../shared', '../../../../shared']
-  .map((p) => path.resolve(__dirname, p, 'reference/examples/pdsm4dmp/examples/Bundle-example-td2-iti65-lot-soumission.json'))
-  .find((p) => fs.existsSync(p));
+const OFFICIAL_FILE = path.resolve(__dirname, '../../../shared/reference/examples/pdsm4dmp/examples/Bundle-example-td2-iti65-lot-soumission.json');
+const OFFICIAL = fs.existsSync(OFFICIAL_FILE) ? OFFICIAL_FILE : undefined;
 if (!OFFICIAL) console.warn('the official PDSm ITI-65 example is absent: the submission runs on our own Bundles only');
 if (OFFICIAL) it('stores the official PDSm ITI-65 example, its size and hash confirmed', async () => {
   // the example's INS has no valid key: a valid one, unique to this run, takes its place
   const body13 = `2${String(Date.now()).slice(-12)}`;
   const ins = body13 + nirKey(body13);
   const bundle = JSON.parse(fs.readFileSync(OFFICIAL!, 'utf8').replaceAll('123456789012345', ins).replaceAll('1.2.250.1.213.1.4.8.99999.', `1.2.250.1.213.1.4.8.${RUN.length}${Date.now()}.`));
-  const patient = await http(t.base, 'Patient', { method: 'POST', json: { resourceType: 'Patient', identifier: [{ system: 'urn:oid:1.2.250.1.213.1.4.8', value: ins }], name: [{ family: 'Officiel' }] } });
+  const patient = await http(t.base, 'Patient', { method: 'POST', json: withIns({ resourceType: 'Patient', name: [{ family: 'Officiel' }] }, 'urn:oid:1.2.250.1.213.1.4.8', ins) });
   expect(patient.status).toBe(201);
   const res = await http(t.base, '', { method: 'POST', json: bundle });
   expect(res.status).toBe(200);
