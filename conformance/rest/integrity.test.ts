@@ -81,7 +81,7 @@ describe('one Patient per INS', () => {
     const entry = () => ({ fullUrl: `urn:uuid:${crypto.randomUUID()}`, resource: patient(ins), request: { method: 'POST', url: 'Patient' } });
     const tx = await post('', { resourceType: 'Bundle', type: 'transaction', entry: [entry(), entry()] });
     expect(tx.status).toBe(409);
-    expect(tx.body.issue[0].expression).toEqual(['Patient.identifier[0]']);
+    expect(tx.body.issue[0].expression).toEqual(['Bundle.entry[1].resource.identifier[0]']);
     const found = await http(t.base, `Patient?identifier=${encodeURIComponent(`${ins.system}|${ins.value}`)}`);
     expect(found.body.entry ?? []).toHaveLength(0);
   });

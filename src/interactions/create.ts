@@ -55,7 +55,8 @@ export async function create(ctx: InteractionContext, session: Session, req: Fhi
   const version = newVersion(ctx, published?.resource ?? resource, { id, versionId: 1, lastUpdated, method: 'POST', binary, decimals: req.decimals });
   await assertUniqueCanonical(ctx, session, version.body as Record<string, unknown>, id);
   await registerConformance(ctx, session, version.body as Record<string, unknown>);
-  await session.write([...(published?.binaries ?? []), version]);
+  // the document first: a refusal of its references names its own elements, not its Binary's securityContext
+  await session.write([version, ...(published?.binaries ?? [])]);
   // MHD replacement: the server supersedes the replaced document, unless a Provide Bundle changes it itself (the PDSm PATCH)
   if (req.replacement || (published && assignedId === undefined)) {
     await supersedeReplaced(ctx, session, version.body as Record<string, unknown>, version.compartment, req.prefer, req.replacement?.changedByBundle);
