@@ -177,13 +177,7 @@ async function main(): Promise<void> {
     if (config && (config.logLevel === 'debug' || config.logLevel === 'trace')) console.error(e);
     process.exit(e instanceof ConfigError ? 2 : 1);
   }
-  log.info({ url: running.url, database: running.ctx.db.kind, dataDir: config.databaseUrl ? undefined : config.dataDir }, 'FHIR server listening');
-  if (running.devIssuer) {
-    log.warn(
-      { issuer: running.devIssuer.trusted.issuer, keyFile: running.devIssuer.keyFile },
-      'development mode: every request needs a bearer token from the local issuer. Mint one with: npm run token -- --fhir-user Practitioner/{id} --scope "user/*.cruds" | --admin | --test-client (see README)',
-    );
-  }
+  // before the line that says it listens: a supervisor may signal as soon as it reads it
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -202,6 +196,13 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  log.info({ url: running.url, database: running.ctx.db.kind, dataDir: config.databaseUrl ? undefined : config.dataDir }, 'FHIR server listening');
+  if (running.devIssuer) {
+    log.warn(
+      { issuer: running.devIssuer.trusted.issuer, keyFile: running.devIssuer.keyFile },
+      'development mode: every request needs a bearer token from the local issuer. Mint one with: npm run token -- --fhir-user Practitioner/{id} --scope "user/*.cruds" | --admin | --test-client (see README)',
+    );
+  }
 }
 
 if (require.main === module) {
