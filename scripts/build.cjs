@@ -21,7 +21,7 @@ const dist = path.join(root, 'dist');
 /** Written by each successful build: the digest of the sources it compiled. */
 const stamp = path.join(dist, '.build-stamp');
 const entry = path.join(dist, 'src', 'server.js');
-const SOURCES = ['src', 'scripts', 'conformance/capability', 'tsconfig.json', 'tsconfig.build.json', 'package.json'];
+const SOURCES = ['src', 'scripts', 'conformance/capability', 'conformance/mhd', 'tsconfig.json', 'tsconfig.build.json', 'package.json'];
 
 function fail(message) {
   process.stderr.write(`${message}\n`);
