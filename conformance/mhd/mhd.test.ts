@@ -26,6 +26,8 @@ it('passes every check of the MHD conformance suite', async () => {
     /^ITI-67 .* by patient\.identifier \(INS\)$/,
     /^ITI-66 /,
     /^ITI-65 a document masterIdentifier already stored is refused/,
+    /^ITI-65 a SubmissionSet identifier already stored is refused/,
+    /^ITI-67 by patient and status=current/,
     /^ITI-65 a hash that is not the content’s is refused/,
     /^ITI-105 simplified publish/,
     /^ITI-105 replacement/,

@@ -315,6 +315,19 @@ export async function runMhdSuite(options: SuiteOptions): Promise<{ passed: numb
       expect((await countByIdentifier('List', set.system, set.value)) === 0, 'its SubmissionSet was stored');
     });
 
+    await check('ITI-65 a SubmissionSet identifier already stored is refused (4xx, OperationOutcome), nothing more stored', async () => {
+      expect(listId, 'no SubmissionSet was stored');
+      const again = provideBundle(p.id, Buffer.from(`encore ${run}`));
+      const set = bundle.entry[0].resource.identifier[0];
+      again.entry[0].resource.identifier = [set];
+      const res = await request('POST', '', again);
+      expect(res.status >= 400 && res.status < 500, describe(res));
+      expect(res.body?.resourceType === 'OperationOutcome', `answered a ${res.body?.resourceType}`);
+      expect((await countByIdentifier('List', set.system, set.value)) === 1, 'a second SubmissionSet with that identifier is stored');
+      const master = again.entry[1].resource.masterIdentifier;
+      expect((await countByIdentifier('DocumentReference', master.system, master.value)) === 0, 'its document was stored');
+    });
+
     await check('ITI-65 a hash that is not the content’s is refused (4xx, OperationOutcome), nothing stored', async () => {
       const refused = provideBundle(p.id, Buffer.from(`contenu ${run}`), { hash: sha1(Buffer.from('un autre contenu')) });
       const res = await request('POST', '', refused);
@@ -329,6 +342,7 @@ export async function runMhdSuite(options: SuiteOptions): Promise<{ passed: numb
     // --- ITI-105
     const published = Buffer.from(`Publication simplifiée ${run}\n`);
     let first: Json | undefined;
+    let replacementId: string | undefined;
     await check('ITI-105 simplified publish: 201, attachment.url set, size and SHA-1 hash of the content, the bytes retrievable', async () => {
       const res = await request('POST', 'DocumentReference', publication(p.id, published));
       expect(res.status === 201, describe(res));
@@ -346,8 +360,14 @@ export async function runMhdSuite(options: SuiteOptions): Promise<{ passed: numb
       expect(res.status === 201, describe(res));
       const old = await request('GET', `DocumentReference/${first!.id}`);
       expect(old.status === 200 && old.body.status === 'superseded', `the old one: ${describe(old)}, status ${old.body?.status}`);
+      replacementId = res.body.id;
       const replacement = await request('GET', `DocumentReference/${res.body.id}`);
       expect(replacement.status === 200 && replacement.body.status === 'current', `the new one: ${describe(replacement)}, status ${replacement.body?.status}`);
+    });
+    await check('ITI-67 by patient and status=current finds the replacement, not the superseded document', async () => {
+      expect(first?.id && replacementId, 'no replacement was published');
+      const found = await ids(`DocumentReference?patient=${encodeURIComponent(`Patient/${p.id}`)}&status=current`);
+      expect(found.includes(replacementId!) && !found.includes(first!.id), `found ${JSON.stringify(found)}`);
     });
     await check('ITI-105 a hash that is not the content’s is refused (4xx, OperationOutcome), nothing stored', async () => {
       const doc = publication(p.id, Buffer.from(`faux ${run}`));
