@@ -1,0 +1,331 @@
+import crypto from 'node:crypto';
+import { http, startTarget, Target } from '../harness';
+import { A03, A07, consent, G15, ircp, Json, LOINC, R38, ref, REPORT, requests } from '../accessFixtures';
+
+/**
+ * Probes of the newest read and write paths (MHD submissions and retrieval, ranges and
+ * validators on Binary, the MHD search parameters, XML answers, $validate of a stored id,
+ * duplicate and reference refusals) for resources hidden from the caller: a masked
+ * (MASQUE_PS) document for a professional who is not its author, an INVISIBLE_PATIENT
+ * document for the patient, another patient's record. Each answer about a hidden resource
+ * must be the answer about a missing one (ACCESS.md: a hidden resource does not exist for
+ * the caller), and no body, count or message may name it.
+ */
+let t: Target;
+beforeAll(async () => {
+  t = await startTarget();
+});
+afterAll(() => t.close());
+
+const RUN = crypto.randomBytes(4).toString('hex');
+const { create, get, send, mint } = requests(() => t);
+const MHD = 'https://profiles.ihe.net/ITI/MHD/StructureDefinition/';
+const MHD_LIST_TYPES = 'https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes';
+let serial = 0;
+const uniqueId = () => `urn:oid:1.2.250.1.999.${parseInt(RUN, 16)}.${++serial}`;
+const MISSING = crypto.randomUUID();
+
+const x: Json = {};
+const tok: Record<string, string> = {};
+
+/** An ITI-105 publication: the document with its bytes inline. */
+function publication(patient: Json, author: Json, o: { labels?: string[]; masterIdentifier?: string; extra?: Json; text?: string } = {}): Json {
+  return {
+    resourceType: 'DocumentReference',
+    ...(o.labels ? { meta: { security: o.labels.map((code) => ({ system: A07, code })) } } : {}),
+    masterIdentifier: { system: 'urn:ietf:rfc:3986', value: o.masterIdentifier ?? uniqueId() },
+    status: 'current',
+    type: { coding: [{ system: LOINC, code: REPORT.code }] },
+    category: [{ coding: [{ system: A03, code: REPORT.cls }] }],
+    subject: { reference: ref(patient) },
+    author: [{ reference: ref(author) }],
+    date: '2024-03-01T10:00:00+01:00',
+    context: { period: { start: '2024-02-01', end: '2024-02-02' } },
+    description: `probe ${RUN}`,
+    content: [{ attachment: { contentType: 'text/plain', data: Buffer.from(o.text ?? `contenu ${RUN} ${++serial}`).toString('base64') } }],
+    ...(o.extra ?? {}),
+  };
+}
+
+/** An answer with every occurrence of `id` replaced, to compare answers about two ids. */
+const masked = (res: { status: number; text: string; headers: Headers }, id: string) => ({
+  status: res.status,
+  body: res.text.split(id).join('ID'),
+  contentRange: res.headers.get('content-range'),
+  etag: res.headers.get('etag'),
+});
+const ids = (res: { body: any }) => ((res.body?.entry ?? []) as Json[]).map((e) => `${e.resource.resourceType}/${e.resource.id}`);
+
+beforeAll(async () => {
+  const practitioner = async (name: string, profession = '10') => {
+    const p = await create({ resourceType: 'Practitioner', name: [{ family: `${name}-${RUN}` }] });
+    await create({
+      resourceType: 'PractitionerRole', active: true, practitioner: { reference: ref(p) },
+      code: [{ coding: [{ system: G15, code: profession }] }],
+      ...(profession === '10' ? { specialty: [{ coding: [{ system: R38, code: 'SM54' }] }] } : {}),
+    });
+    return p;
+  };
+  x.gp = await practitioner('Auteur');
+  x.other = await practitioner('Autre');
+  x.p1 = await create({ resourceType: 'Patient', name: [{ family: `Un-${RUN}` }], birthDate: '1970-01-01' });
+  x.p2 = await create({ resourceType: 'Patient', name: [{ family: `Deux-${RUN}` }], birthDate: '1980-01-01' });
+  tok.gp = await mint(ref(x.gp));
+  tok.other = await mint(ref(x.other));
+  tok.p1 = await mint(ref(x.p1), 'patient/*.cruds');
+  tok.p2 = await mint(ref(x.p2), 'patient/*.cruds');
+  for (const [who, token] of [[x.gp, tok.gp], [x.other, tok.other]] as const) await create(consent(x.p1, ref(who), { type: 'permit', actor: [ircp(ref(who))] }), token);
+
+  // documents published by their author; the mask is set by the unrestricted client (the patient's choice)
+  x.visibleMI = uniqueId();
+  x.visible = (await send('POST', 'DocumentReference', tok.gp, publication(x.p1, x.gp, { masterIdentifier: x.visibleMI }))).body;
+  x.maskedMI = uniqueId();
+  const maskedRes = await send('POST', 'DocumentReference', undefined, publication(x.p1, x.gp, { labels: ['MASQUE_PS'], masterIdentifier: x.maskedMI }));
+  expect(maskedRes.status).toBe(201);
+  x.masked = maskedRes.body;
+  x.maskedBinary = x.masked.content[0].attachment.url;
+  x.secretMI = uniqueId();
+  const secretRes = await send('POST', 'DocumentReference', tok.gp, publication(x.p1, x.gp, { labels: ['INVISIBLE_PATIENT'], masterIdentifier: x.secretMI }));
+  expect(secretRes.status).toBe(201);
+  x.secret = secretRes.body;
+  x.secretBinary = x.secret.content[0].attachment.url;
+  x.p2doc = (await send('POST', 'DocumentReference', undefined, publication(x.p2, x.gp))).body;
+  x.p2Binary = x.p2doc.content[0].attachment.url;
+  // the author reads them all, the other professional the visible one only, the patient not the secret one
+  expect((await get(ref(x.masked), tok.gp)).status).toBe(200);
+  expect((await get(x.maskedBinary, tok.gp, { accept: 'text/plain' })).status).toBe(200);
+  expect((await get(ref(x.visible), tok.other)).status).toBe(200);
+  expect((await get(ref(x.masked), tok.other)).status).toBe(404);
+  expect((await get(ref(x.secret), tok.p1)).status).toBe(404);
+});
+
+describe('ITI-68 Binary retrieval: ranges and validators', () => {
+  const cases = () => [
+    ['a masked document for another professional', tok.other, () => x.maskedBinary],
+    ['an INVISIBLE_PATIENT document for the patient', tok.p1, () => x.secretBinary],
+    ["another patient's document for a patient", tok.p2, () => x.visible.content[0].attachment.url],
+  ] as const;
+  it.each([
+    ['Range', { range: 'bytes=0-3', accept: 'text/plain' }],
+    ['an unsatisfiable Range', { range: 'bytes=90000-', accept: 'text/plain' }],
+    ['If-None-Match *', { 'if-none-match': '*', accept: 'text/plain' }],
+    ['If-None-Match W/"1"', { 'if-none-match': 'W/"1"', accept: 'text/plain' }],
+    ['If-Range', { range: 'bytes=0-3', 'if-range': 'W/"1"', accept: 'text/plain' }],
+  ])('%s on a hidden Binary answers as on a missing one', async (_name, headers) => {
+    for (const [who, token, url] of cases()) {
+      const id = url().split('/')[1];
+      for (const path of [url(), `${url()}/_history/1`]) {
+        const hidden = masked(await get(path, token, headers), id);
+        const missing = masked(await get(path.replace(id, MISSING), token, headers), MISSING);
+        expect([who, path.replace(id, 'ID'), hidden]).toEqual([who, path.replace(id, 'ID'), missing]);
+      }
+    }
+  });
+
+  it('the author gets the range (the probe reaches the bytes)', async () => {
+    const res = await get(x.maskedBinary, tok.gp, { range: 'bytes=0-3', accept: 'text/plain' });
+    expect([res.status, res.text]).toEqual([206, 'cont']);
+  });
+});
+
+describe('ITI-65 and ITI-105 refusals name nothing hidden', () => {
+  it('a duplicate uniqueId of a hidden document is refused naming only the submitted entry, as for a visible one', async () => {
+    for (const [who, token, mi, hiddenDoc] of [
+      ['other', tok.other, () => x.maskedMI, () => x.masked],
+      ['p1', tok.p1, () => x.secretMI, () => x.secret],
+    ] as const) {
+      const hidden = await send('POST', 'DocumentReference', token, publication(x.p1, x.gp, { masterIdentifier: mi() }));
+      const shown = await send('POST', 'DocumentReference', token, publication(x.p1, x.gp, { masterIdentifier: x.visibleMI }));
+      if (who === 'other') expect([who, hidden.status]).toEqual([who, 409]);
+      expect(hidden.text).not.toContain(hiddenDoc().id);
+      expect(hidden.text).not.toContain(hiddenDoc().content[0].attachment.url.split('/')[1]);
+      expect(hidden.text).not.toContain(x.p1.id);
+      expect(hidden.text.split(mi()).join('MI')).toBe(shown.text.split(x.visibleMI).join('MI'));
+    }
+  });
+
+  it('replacing a hidden document answers as replacing a missing one (ITI-105)', async () => {
+    for (const [who, token, patient, target] of [
+      ['other', tok.other, () => x.p1, () => x.masked.id],
+      ['p2', tok.p2, () => x.p2, () => x.visible.id],
+    ] as const) {
+      const body = (id: string) => publication(patient(), x.gp, { extra: { relatesTo: [{ code: 'replaces', target: { reference: `DocumentReference/${id}` } }] } });
+      const hidden = masked(await send('POST', 'DocumentReference', token, body(target())), target());
+      const missing = masked(await send('POST', 'DocumentReference', token, body(MISSING)), MISSING);
+      expect([who, hidden.status, hidden.body.replace(/urn:oid:[0-9.]+/g, 'MI')]).toEqual([who, missing.status, missing.body.replace(/urn:oid:[0-9.]+/g, 'MI')]);
+    }
+    expect((await get(ref(x.masked), tok.gp)).body.status).toBe('current');
+  });
+
+  it('an ITI-65 Bundle replacing or appending to a hidden document answers as for a missing one, writing nothing', async () => {
+    const bundle = (id: string, code: string) => {
+      const doc = `urn:uuid:${crypto.randomUUID()}`;
+      const bin = `urn:uuid:${crypto.randomUUID()}`;
+      const d = publication(x.p1, x.other, { extra: { relatesTo: [{ code, target: { reference: `DocumentReference/${id}` } }] } });
+      d.content = [{ attachment: { contentType: 'text/plain', url: bin } }];
+      return {
+        resourceType: 'Bundle', type: 'transaction',
+        meta: { profile: ['https://profiles.ihe.net/ITI/MHD/StructureDefinition/IHE.MHD.Comprehensive.ProvideBundle'] },
+        entry: [
+          {
+            fullUrl: `urn:uuid:${crypto.randomUUID()}`,
+            resource: {
+              resourceType: 'List', identifier: [{ use: 'official', system: 'urn:ietf:rfc:3986', value: uniqueId() }], status: 'current', mode: 'working',
+              code: { coding: [{ system: MHD_LIST_TYPES, code: 'submissionset' }] }, subject: { reference: ref(x.p1) }, date: new Date().toISOString(),
+              entry: [{ item: { reference: doc } }],
+            },
+            request: { method: 'POST', url: 'List' },
+          },
+          { fullUrl: doc, resource: d, request: { method: 'POST', url: 'DocumentReference' } },
+          { fullUrl: bin, resource: { resourceType: 'Binary', contentType: 'text/plain', data: Buffer.from(`b ${RUN}`).toString('base64') }, request: { method: 'POST', url: 'Binary' } },
+        ],
+      };
+    };
+    for (const code of ['replaces', 'appends', 'transforms']) {
+      const hidden = masked(await send('POST', '', tok.other, bundle(x.masked.id, code)), x.masked.id);
+      const missing = masked(await send('POST', '', tok.other, bundle(MISSING, code), {}), MISSING);
+      const norm = (s: string) => s.replace(/urn:(oid|uuid):[0-9a-f.-]+/g, 'U');
+      expect([code, hidden.status, norm(hidden.body)]).toEqual([code, missing.status, norm(missing.body)]);
+    }
+    expect((await get(ref(x.masked), tok.gp)).body.status).toBe('current');
+  });
+});
+
+describe('the MHD search parameters', () => {
+  it.each([
+    'creation=ge2000-01-01',
+    'period-start=2024-02-01',
+    'period-end=le2030-01-01',
+    'isArchived=false',
+    'isArchived:missing=true',
+    'isArchived:not=true',
+    'relatesto:missing=true',
+  ])('%s finds no hidden document, in entries or counts, in JSON or XML', async (param) => {
+    for (const [who, token, hidden] of [
+      ['other', tok.other, () => x.masked],
+      ['p1', tok.p1, () => x.secret],
+    ] as const) {
+      const path = `DocumentReference?subject=${ref(x.p1)}&${param}&_count=100`;
+      const res = await get(path, token);
+      expect([who, param, res.status]).toEqual([who, param, 200]);
+      expect(ids(res)).not.toContain(ref(hidden()));
+      const count = await get(`${path}&_summary=count`, token);
+      expect([who, param, count.body.total]).toEqual([who, param, res.body.entry?.length ?? 0]);
+      const xml = await get(`${path}&_format=xml`, token);
+      expect(xml.text).not.toContain(hidden().id);
+      expect(xml.text).not.toContain(hidden().content[0].attachment.url.split('/')[1]);
+    }
+  });
+});
+
+describe('FHIR XML answers', () => {
+  it.each(['_format=xml', 'accept'])('a hidden document read in XML (%s) answers as a missing one', async (how) => {
+    for (const [who, token, doc] of [
+      ['other', tok.other, () => x.masked],
+      ['p1', tok.p1, () => x.secret],
+      ['p2', tok.p2, () => x.visible],
+    ] as const) {
+      const headers = how === 'accept' ? { accept: 'application/fhir+xml' } : {};
+      const q = how === 'accept' ? '' : '?_format=xml';
+      for (const path of [`DocumentReference/${doc().id}${q}`, `DocumentReference/${doc().id}/_history${q}`, `DocumentReference/${doc().id}/_history/1${q}`]) {
+        const hidden = masked(await get(path, token, headers), doc().id);
+        const missing = masked(await get(path.replace(doc().id, MISSING), token, headers), MISSING);
+        expect([who, path, hidden]).toEqual([who, path, missing]);
+      }
+    }
+  });
+});
+
+describe('$validate of a stored id', () => {
+  it.each(['update', 'delete'])('mode %s on a hidden document answers as on a missing one', async (mode) => {
+    for (const [who, token, doc] of [
+      ['other', tok.other, () => x.masked],
+      ['p1', tok.p1, () => x.secret],
+      ['p2', tok.p2, () => x.visible],
+    ] as const) {
+      const params = (id: string) => ({
+        resourceType: 'Parameters',
+        parameter: [
+          { name: 'mode', valueCode: mode },
+          ...(mode === 'update' ? [{ name: 'resource', resource: { ...publication(x.p1, x.gp), id } }] : []),
+        ],
+      });
+      const path = (id: string) => `DocumentReference/${id}/$validate`;
+      const hidden = masked(await send('POST', path(doc().id), token, params(doc().id)), doc().id);
+      const missing = masked(await send('POST', path(MISSING), token, params(MISSING)), MISSING);
+      const norm = (s: string) => s.replace(/urn:oid:[0-9.]+/g, 'MI');
+      expect([who, mode, hidden.status, norm(hidden.body)]).toEqual([who, mode, missing.status, norm(missing.body)]);
+    }
+  });
+});
+
+describe('writes onto hidden ids', () => {
+  it('PUT onto a hidden id answers as PUT onto a free id', async () => {
+    for (const [who, token, patient, doc] of [
+      ['other', tok.other, () => x.p1, () => x.masked],
+      ['p1', tok.p1, () => x.p1, () => x.secret],
+      ['p2', tok.p2, () => x.p2, () => x.p2doc],
+    ] as const) {
+      if (who === 'p2') continue; // p2's own document: not hidden from them
+      const body = (id: string) => ({ ...publication(patient(), x.gp), id });
+      const free = crypto.randomUUID();
+      const hidden = masked(await send('PUT', `DocumentReference/${doc().id}`, token, body(doc().id)), doc().id);
+      const missing = masked(await send('PUT', `DocumentReference/${free}`, token, body(free)), free);
+      const norm = (s: string) => s.replace(/urn:oid:[0-9.]+/g, 'MI').replace(/[0-9a-f-]{36}/g, 'UUID');
+      expect([who, hidden.status, norm(hidden.body)]).toEqual([who, missing.status, norm(missing.body)]);
+    }
+  });
+});
+
+describe('references to hidden documents', () => {
+  it('a List naming a masked document shows it to no one but those who may read it, tagged SUBSETTED', async () => {
+    const list = await create({
+      resourceType: 'List', status: 'current', mode: 'working', subject: { reference: ref(x.p1) },
+      identifier: [{ system: 'urn:ietf:rfc:3986', value: uniqueId() }],
+      extension: [{ url: `${MHD}ihe-sourceId`, valueIdentifier: { system: 'urn:ietf:rfc:3986', value: `urn:oid:1.2.3.${RUN.length}` } }],
+      code: { coding: [{ system: MHD_LIST_TYPES, code: 'folder' }] },
+      entry: [ref(x.visible), ref(x.masked)].map((r) => ({ item: { reference: r } })),
+    });
+    for (const path of [`List/${list.id}`, `List/${list.id}?_format=xml`, `List?_id=${list.id}&_include=List:item`, `List?subject=${ref(x.p1)}&code=folder&_count=100`]) {
+      const res = await get(path, tok.other);
+      expect([path, res.status]).toEqual([path, 200]);
+      expect([path, res.text.includes(x.masked.id)]).toEqual([path, false]);
+      expect([path, res.text.includes('SUBSETTED')]).toEqual([path, true]);
+    }
+    expect((await get(`List/${list.id}`, tok.gp)).text).toContain(x.masked.id);
+  });
+
+  it("the referrer named by a delete's 409 is not a hidden document", async () => {
+    const target = (await send('POST', 'DocumentReference', tok.other, publication(x.p1, x.other))).body;
+    const referrer = await send('POST', 'DocumentReference', undefined, publication(x.p1, x.gp, { labels: ['MASQUE_PS'], extra: { relatesTo: [{ code: 'appends', target: { reference: ref(target) } }] } }));
+    expect(referrer.status).toBe(201);
+    const del = await send('DELETE', ref(target), tok.other);
+    expect(del.text).not.toContain(referrer.body.id);
+    const v = await send('POST', `${ref(target)}/$validate`, tok.other, { resourceType: 'Parameters', parameter: [{ name: 'mode', valueCode: 'delete' }] });
+    expect(v.text).not.toContain(referrer.body.id);
+  });
+});
+
+describe("the patient's trail and notices", () => {
+  it('never name an INVISIBLE_PATIENT document or its Binary, in JSON or XML', async () => {
+    for (const path of [`AuditEvent?patient=${ref(x.p1)}&_count=200`, `AuditEvent?_count=200`, `Communication?_count=200`, `Patient/${x.p1.id}/$everything?_count=500`]) {
+      for (const q of ['', '&_format=xml']) {
+        const res = await get(`${path}${q}`, tok.p1);
+        expect([path + q, res.text.includes(x.secret.id), res.text.includes(x.secretBinary.split('/')[1])]).toEqual([path + q, false, false]);
+      }
+    }
+  });
+});
+
+describe('Subscriptions', () => {
+  it('a professional reads back their own Subscription, by id and by search', async () => {
+    const s = await send('POST', 'Subscription', tok.gp, {
+      resourceType: 'Subscription', status: 'requested', reason: `probe ${RUN}`, criteria: `DocumentReference?subject=${ref(x.p1)}`,
+      channel: { type: 'rest-hook', endpoint: 'http://127.0.0.1:9/hook', payload: 'application/fhir+json' },
+    });
+    expect(s.status).toBe(201);
+    expect((await get(`Subscription/${s.body.id}`, tok.gp)).status).toBe(200);
+    expect(ids(await get(`Subscription?_count=100`, tok.gp))).toContain(`Subscription/${s.body.id}`);
+    expect((await get(`Subscription/${s.body.id}`, tok.other)).status).toBe(404);
+  });
+});
