@@ -329,3 +329,116 @@ describe('Subscriptions', () => {
     expect((await get(`Subscription/${s.body.id}`, tok.other)).status).toBe(404);
   });
 });
+
+describe('more refusals and deletes around hidden documents', () => {
+  it('deleting with _cascade=delete never deletes a document the caller cannot read', async () => {
+    const target = (await send('POST', 'DocumentReference', tok.other, publication(x.p1, x.other))).body;
+    const referrer = await send('POST', 'DocumentReference', undefined, publication(x.p1, x.gp, { labels: ['MASQUE_PS'], extra: { relatesTo: [{ code: 'appends', target: { reference: ref(target) } }] } }));
+    expect(referrer.status).toBe(201);
+    const del = await send('DELETE', `${ref(target)}?_cascade=delete`, tok.other);
+    expect(del.text).not.toContain(referrer.body.id);
+    expect((await get(ref(referrer.body), tok.gp)).status).toBe(200);
+  });
+
+  it('a SubmissionSet naming a hidden document is refused as one naming a missing one', async () => {
+    const list = (id: string) => ({
+      resourceType: 'List', identifier: [{ use: 'official', system: 'urn:ietf:rfc:3986', value: uniqueId() }], status: 'current', mode: 'working',
+      code: { coding: [{ system: MHD_LIST_TYPES, code: 'submissionset' }] }, subject: { reference: ref(x.p1) }, date: new Date().toISOString(),
+      entry: [{ item: { reference: `DocumentReference/${id}` } }],
+    });
+    const bundle = (id: string) => ({ resourceType: 'Bundle', type: 'transaction', entry: [{ fullUrl: `urn:uuid:${crypto.randomUUID()}`, resource: list(id), request: { method: 'POST', url: 'List' } }] });
+    const norm = (s: string) => s.replace(/urn:(oid|uuid):[0-9a-f.-]+/g, 'U');
+    for (const [who, token, doc] of [['other', tok.other, () => x.masked], ['p2', tok.p2, () => x.visible]] as const) {
+      const hidden = masked(await send('POST', '', token, bundle(doc().id)), doc().id);
+      const missing = masked(await send('POST', '', token, bundle(MISSING)), MISSING);
+      expect([who, hidden.status, norm(hidden.body)]).toEqual([who, missing.status, norm(missing.body)]);
+    }
+  });
+
+  it('the MHD List search parameters with _include=List:item return no hidden document', async () => {
+    const J03 = 'https://mos.esante.gouv.fr/NOS/TRE_J03-ClasseDocument/FHIR/TRE-J03-ClasseDocument';
+    const org = await create({ resourceType: 'Organization', name: `Org ${RUN}` });
+    const set = await create({
+      resourceType: 'List', status: 'current', mode: 'working', subject: { reference: ref(x.p1) }, date: new Date().toISOString(),
+      identifier: [{ use: 'official', system: 'urn:ietf:rfc:3986', value: uniqueId() }],
+      code: { coding: [{ system: MHD_LIST_TYPES, code: 'submissionset' }] },
+      extension: [
+        { url: `${MHD}ihe-designationType`, valueCodeableConcept: { coding: [{ system: J03, code: 'CR-URG' }] } },
+        { url: `${MHD}ihe-sourceId`, valueIdentifier: { system: 'urn:ietf:rfc:3986', value: `urn:oid:1.2.3.${parseInt(RUN, 16)}` } },
+      ],
+      source: { reference: ref(x.gp), extension: [{ url: `${MHD}ihe-authorOrg`, valueReference: { reference: ref(org) } }] },
+      entry: [ref(x.visible), ref(x.masked), ref(x.secret)].map((r) => ({ item: { reference: r } })),
+    });
+    for (const param of [`designationType=${J03}|CR-URG`, `sourceId=urn:oid:1.2.3.${parseInt(RUN, 16)}`, `authorOrg=${ref(org)}`]) {
+      for (const [who, token, hidden] of [['other', tok.other, () => x.masked], ['p1', tok.p1, () => x.secret]] as const) {
+        const res = await get(`List?${param}&_include=List:item`, token);
+        expect([param, who, res.status]).toEqual([param, who, 200]);
+        expect(ids(res)).toContain(ref(set));
+        expect([param, who, res.text.includes(hidden().id)]).toEqual([param, who, false]);
+      }
+      const p2 = await get(`List?${param}&_include=List:item`, tok.p2);
+      expect([param, ids(p2)]).toEqual([param, []]);
+    }
+  });
+
+  it("a caller writing another patient's INS into a record they may write is not told which Patient holds it", async () => {
+    const { withIns, freshNir } = await import('../frenchFixtures');
+    const nir = freshNir();
+    const holder = await create(withIns({ resourceType: 'Patient', name: [{ family: `Ins-${RUN}`, given: ['Jean'] }], birthDate: '1970-01-01', gender: 'male' }, 'urn:oid:1.2.250.1.213.1.4.8', nir));
+    const own = (await get(ref(x.p1), tok.p1)).body;
+    for (const [who, token] of [['p1', tok.p1], ['gp', tok.gp]] as const) {
+      const res = await send('PUT', ref(x.p1), token, withIns(own, 'urn:oid:1.2.250.1.213.1.4.8', nir));
+      expect([who, res.text.includes(holder.id)]).toEqual([who, false]);
+    }
+  });
+});
+
+describe('validation and XML bodies around hidden documents', () => {
+  const norm = (s: string) => s.replace(/urn:(oid|uuid):[0-9a-f.-]+/g, 'U');
+  it('$validate of a document relating to a hidden one answers as for a missing one', async () => {
+    for (const path of ['$validate', 'DocumentReference/$validate']) {
+      for (const [who, token, doc] of [['other', tok.other, () => x.masked], ['p1', tok.p1, () => x.secret], ['p2', tok.p2, () => x.visible]] as const) {
+        const body = (id: string) => publication(who === 'p2' ? x.p2 : x.p1, x.gp, { masterIdentifier: 'urn:oid:1.2.3', extra: { relatesTo: [{ code: 'appends', target: { reference: `DocumentReference/${id}` } }] } });
+        const hidden = masked(await send('POST', path, token, body(doc().id)), doc().id);
+        const missing = masked(await send('POST', path, token, body(MISSING)), MISSING);
+        expect([path, who, hidden.status, norm(hidden.body)]).toEqual([path, who, missing.status, norm(missing.body)]);
+      }
+    }
+  });
+
+  it('an XML publication replacing a hidden document is refused, in XML, as one replacing a missing one', async () => {
+    const xml = (id: string) => `<DocumentReference xmlns="http://hl7.org/fhir">
+  <masterIdentifier><system value="urn:ietf:rfc:3986"/><value value="${uniqueId()}"/></masterIdentifier>
+  <status value="current"/>
+  <type><coding><system value="${LOINC}"/><code value="${REPORT.code}"/></coding></type>
+  <category><coding><system value="${A03}"/><code value="${REPORT.cls}"/></coding></category>
+  <subject><reference value="${ref(x.p1)}"/></subject>
+  <author><reference value="${ref(x.other)}"/></author>
+  <relatesTo><code value="replaces"/><target><reference value="DocumentReference/${id}"/></target></relatesTo>
+  <content><attachment><contentType value="text/plain"/><data value="${Buffer.from(`xml ${RUN}`).toString('base64')}"/></attachment></content>
+</DocumentReference>`;
+    const post = (id: string) => http(t.base, 'DocumentReference', { method: 'POST', body: xml(id), headers: { authorization: `Bearer ${tok.other}`, 'content-type': 'application/fhir+xml', accept: 'application/fhir+xml' } });
+    const hidden = masked(await post(x.masked.id), x.masked.id);
+    const missing = masked(await post(MISSING), MISSING);
+    expect(hidden.body.startsWith('<OperationOutcome')).toBe(true);
+    expect([hidden.status, norm(hidden.body)]).toEqual([missing.status, norm(missing.body)]);
+  });
+
+  it("a SubmissionSet identifier taken in another record is refused naming only the submitted entry", async () => {
+    const setOf = (patient: Json, value: string) => ({
+      resourceType: 'List', identifier: [{ use: 'official', system: 'urn:ietf:rfc:3986', value }], status: 'current', mode: 'working',
+      code: { coding: [{ system: MHD_LIST_TYPES, code: 'submissionset' }] }, subject: { reference: ref(patient) }, date: new Date().toISOString(),
+    });
+    const elsewhere = uniqueId();
+    const here = uniqueId();
+    const stored = await create(setOf(x.p2, elsewhere));
+    const mine = await create(setOf(x.p1, here), tok.other);
+    const submit = (value: string) => send('POST', '', tok.other, { resourceType: 'Bundle', type: 'transaction', entry: [{ fullUrl: `urn:uuid:${crypto.randomUUID()}`, resource: setOf(x.p1, value), request: { method: 'POST', url: 'List' } }] });
+    const hidden = await submit(elsewhere);
+    const shown = await submit(here);
+    expect(hidden.status).toBe(409);
+    expect(hidden.text).not.toContain(stored.id);
+    expect(hidden.text).not.toContain(x.p2.id);
+    expect(norm(hidden.text.split(elsewhere).join('S'))).toBe(norm(shown.text.split(here).join('S').split(mine.id).join(stored.id)));
+  });
+});
