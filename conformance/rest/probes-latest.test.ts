@@ -442,3 +442,53 @@ describe('validation and XML bodies around hidden documents', () => {
     expect(norm(hidden.text.split(elsewhere).join('S'))).toBe(norm(shown.text.split(here).join('S').split(mine.id).join(stored.id)));
   });
 });
+
+describe('ITI-68 retrieval semantics (RFC 9110)', () => {
+  it('416 names the full length, 304 answers a matching If-None-Match, a CDA document comes as XML', async () => {
+    const url = x.visible.content[0].attachment.url;
+    const size = x.visible.content[0].attachment.size;
+    const whole = await get(url, tok.other, { accept: 'text/plain' });
+    expect(whole.status).toBe(200);
+    const etag = whole.headers.get('etag');
+    expect(etag).toBeTruthy();
+    const unsatisfiable = await get(url, tok.other, { accept: 'text/plain', range: `bytes=${size + 10}-` });
+    expect([unsatisfiable.status, unsatisfiable.headers.get('content-range')]).toEqual([416, `bytes */${size}`]);
+    const same = await get(url, tok.other, { accept: 'text/plain', 'if-none-match': etag! });
+    expect([same.status, same.text]).toEqual([304, '']);
+    const stale = await get(url, tok.other, { accept: 'text/plain', range: 'bytes=0-3', 'if-range': 'W/"999"' });
+    expect(stale.status).toBe(200);
+    expect(stale.text.length).toBe(size);
+    const cda = '<ClinicalDocument xmlns="urn:hl7-org:v3"><title>CR</title></ClinicalDocument>';
+    const doc = await send('POST', 'DocumentReference', tok.other, {
+      ...publication(x.p1, x.other),
+      content: [{ attachment: { contentType: 'text/xml', data: Buffer.from(cda).toString('base64') }, format: { system: 'urn:oid:1.3.6.1.4.1.19376.1.2.3', code: 'urn:ihe:iti:xds-sd:text:2008' } }],
+    });
+    expect(doc.status).toBe(201);
+    const raw = await get(doc.body.content[0].attachment.url, tok.other, { accept: '*/*' });
+    expect(raw.status).toBe(200);
+    expect(raw.headers.get('content-type')).toMatch(/xml/);
+    expect(raw.text).toBe(cda);
+  });
+});
+
+describe('a replacement of a hidden document', () => {
+  it('shows its replaced document to no reader who may not read it, in JSON, XML, search and history', async () => {
+    for (const [who, token, labels, author] of [['other', tok.other, ['MASQUE_PS'], undefined], ['p1', tok.p1, ['INVISIBLE_PATIENT'], tok.gp]] as const) {
+      const old = await send('POST', 'DocumentReference', author, publication(x.p1, x.gp, { labels: [...labels] }));
+      expect(old.status).toBe(201);
+      const replacement = await send('POST', 'DocumentReference', tok.gp, publication(x.p1, x.gp, { extra: { relatesTo: [{ code: 'replaces', target: { reference: ref(old.body) } }] } }));
+      expect([who, replacement.status]).toEqual([who, 201]);
+      expect((await get(ref(old.body), tok.gp)).body.status).toBe('superseded');
+      const id = replacement.body.id;
+      for (const path of [
+        `DocumentReference/${id}`, `DocumentReference/${id}?_format=xml`, `DocumentReference/${id}/_history/1`, `DocumentReference/${id}/_history?_format=xml`,
+        `DocumentReference?_id=${id}`, `DocumentReference?_id=${id}&_format=xml`, `DocumentReference?subject=${ref(x.p1)}&creation=ge2000-01-01&_count=200`,
+      ]) {
+        const res = await get(path, token);
+        expect([who, path, res.status, res.text.includes(old.body.id)]).toEqual([who, path, 200, false]);
+      }
+      const one = await get(`DocumentReference/${id}`, token);
+      expect([who, one.body.relatesTo, (one.body.meta.tag ?? []).some((c: Json) => c.code === 'SUBSETTED')]).toEqual([who, undefined, true]);
+    }
+  });
+});
