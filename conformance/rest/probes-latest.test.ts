@@ -225,7 +225,7 @@ describe('FHIR XML answers', () => {
       ['p1', tok.p1, () => x.secret],
       ['p2', tok.p2, () => x.visible],
     ] as const) {
-      const headers = how === 'accept' ? { accept: 'application/fhir+xml' } : {};
+      const headers: Record<string, string> = how === 'accept' ? { accept: 'application/fhir+xml' } : {};
       const q = how === 'accept' ? '' : '?_format=xml';
       for (const path of [`DocumentReference/${doc().id}${q}`, `DocumentReference/${doc().id}/_history${q}`, `DocumentReference/${doc().id}/_history/1${q}`]) {
         const hidden = masked(await get(path, token, headers), doc().id);
