@@ -74,6 +74,7 @@ beforeAll(async () => {
   tok.other = await mint(ref(x.other));
   tok.p1 = await mint(ref(x.p1), 'patient/*.cruds');
   tok.p2 = await mint(ref(x.p2), 'patient/*.cruds');
+  tok.admin = await mint(undefined, 'admin');
   for (const [who, token] of [[x.gp, tok.gp], [x.other, tok.other]] as const) await create(consent(x.p1, ref(who), { type: 'permit', actor: [ircp(ref(who))] }), token);
 
   // documents published by their author; the mask is set by the unrestricted client (the patient's choice)
@@ -490,5 +491,31 @@ describe('a replacement of a hidden document', () => {
       const one = await get(`DocumentReference/${id}`, token);
       expect([who, one.body.relatesTo, (one.body.meta.tag ?? []).some((c: Json) => c.code === 'SUBSETTED')]).toEqual([who, undefined, true]);
     }
+  });
+});
+
+describe('searching by a withheld reference', () => {
+  it('finds no referrer of a hidden document: it answers as for an id nobody holds', async () => {
+    const hidden = (await send('POST', 'DocumentReference', undefined, publication(x.p1, x.gp, { labels: ['MASQUE_PS'] }))).body;
+    const appender = await send('POST', 'DocumentReference', tok.gp, publication(x.p1, x.gp, { extra: { relatesTo: [{ code: 'appends', target: { reference: ref(hidden) } }] } }));
+    expect(appender.status).toBe(201);
+    const list = await create({ resourceType: 'List', status: 'current', mode: 'working', subject: { reference: ref(x.p1) }, entry: [{ item: { reference: ref(hidden) } }] }, tok.gp);
+    const secretEvents = await get(`AuditEvent?entity=${ref(x.secret)}&_summary=count`, tok.admin);
+    expect(secretEvents.body.total).toBeGreaterThan(0);
+    for (const [who, token, id, queries] of [
+      ['other', tok.other, hidden.id, ['DocumentReference?relatesto=DocumentReference/ID', 'DocumentReference?relatesto=ID', 'List?item=DocumentReference/ID', 'List?item=ID']],
+      ['p1', tok.p1, x.secret.id, ['AuditEvent?entity=DocumentReference/ID', `AuditEvent?entity=ID`]],
+    ] as const) {
+      for (const q of queries) {
+        for (const summary of ['', '&_summary=count']) {
+          const found = await get(q.replace('ID', id) + summary, token);
+          const none = await get(q.replace('ID', MISSING) + summary, token);
+          expect([who, q + summary, found.status, found.body.total, ids(found)]).toEqual([who, q + summary, none.status, none.body.total, ids(none)]);
+        }
+      }
+    }
+    // the author, who reads the hidden document, finds its referrers
+    expect(ids(await get(`DocumentReference?relatesto=${ref(hidden)}`, tok.gp))).toEqual([`DocumentReference/${appender.body.id}`]);
+    expect(ids(await get(`List?item=${ref(hidden)}`, tok.gp))).toEqual([ref(list)]);
   });
 });
