@@ -519,3 +519,76 @@ describe('searching by a withheld reference', () => {
     expect(ids(await get(`List?item=${ref(hidden)}`, tok.gp))).toEqual([ref(list)]);
   });
 });
+
+describe('spec behaviour of the new paths', () => {
+  const sha1 = (b: Buffer) => crypto.createHash('sha1').update(b).digest('base64');
+  const provide = (docs: { mi: string; bytes: Buffer; size?: number; hash?: string }[]) => {
+    const entry: Json[] = [];
+    const set = `urn:uuid:${crypto.randomUUID()}`;
+    const urls = docs.map(() => ({ doc: `urn:uuid:${crypto.randomUUID()}`, bin: `urn:uuid:${crypto.randomUUID()}` }));
+    entry.push({
+      fullUrl: set, request: { method: 'POST', url: 'List' },
+      resource: {
+        resourceType: 'List', identifier: [{ use: 'official', system: 'urn:ietf:rfc:3986', value: uniqueId() }], status: 'current', mode: 'working',
+        code: { coding: [{ system: MHD_LIST_TYPES, code: 'submissionset' }] }, subject: { reference: ref(x.p1) }, date: new Date().toISOString(),
+        entry: urls.map((u) => ({ item: { reference: u.doc } })),
+      },
+    });
+    docs.forEach((d, i) => {
+      const doc = publication(x.p1, x.gp, { masterIdentifier: d.mi });
+      doc.content = [{ attachment: { contentType: 'text/plain', url: urls[i].bin, ...(d.size !== undefined ? { size: d.size } : {}), ...(d.hash ? { hash: d.hash } : {}) } }];
+      entry.push({ fullUrl: urls[i].doc, resource: doc, request: { method: 'POST', url: 'DocumentReference' } });
+      entry.push({ fullUrl: urls[i].bin, resource: { resourceType: 'Binary', contentType: 'text/plain', data: d.bytes.toString('base64') }, request: { method: 'POST', url: 'Binary' } });
+    });
+    return send('POST', '', tok.gp, { resourceType: 'Bundle', type: 'transaction', meta: { profile: ['https://profiles.ihe.net/ITI/MHD/StructureDefinition/IHE.MHD.Comprehensive.ProvideBundle'] }, entry });
+  };
+  const stored = async (mi: string) => (await get(`DocumentReference?identifier=${encodeURIComponent(`urn:ietf:rfc:3986|${mi}`)}&_summary=count`)).body.total;
+  const binaries = async () => (await get('Binary?_summary=count')).body.total;
+
+  it('ITI-65: a wrong size and a wrong hash are both named in one OperationOutcome, and nothing is written', async () => {
+    const a = Buffer.from(`a ${RUN}`);
+    const b = Buffer.from(`b ${RUN}`);
+    const [mi1, mi2] = [uniqueId(), uniqueId()];
+    const before = await binaries();
+    const res = await provide([{ mi: mi1, bytes: a, size: a.length + 1 }, { mi: mi2, bytes: b, hash: sha1(a) }]);
+    expect(res.status).toBe(422);
+    expect(res.body.resourceType).toBe('OperationOutcome');
+    const where = res.body.issue.filter((i: Json) => i.severity === 'error').map((i: Json) => i.expression?.[0]);
+    expect(where).toEqual([expect.stringMatching(/^Bundle\.entry\[1\]\.resource\.content\[0\]\.attachment\.size/), expect.stringMatching(/^Bundle\.entry\[3\]\.resource\.content\[0\]\.attachment\.hash/)]);
+    expect([await stored(mi1), await stored(mi2), await binaries()]).toEqual([0, 0, before]);
+  });
+
+  it('ITI-65: the same uniqueId twice in one submission is refused, nothing written', async () => {
+    const mi = uniqueId();
+    const before = await binaries();
+    const res = await provide([{ mi, bytes: Buffer.from(`c ${RUN}`) }, { mi, bytes: Buffer.from(`d ${RUN}`) }]);
+    expect([409, 422]).toContain(res.status);
+    expect([await stored(mi), await binaries()]).toEqual([0, before]);
+  });
+
+  it('$validate answers 200 with the errors for an invalid resource of any R4 type, and never passes an unknown type', async () => {
+    for (const resource of [{ resourceType: 'ImagingStudy', subject: { reference: ref(x.p1) } }, { resourceType: 'MedicationRequest', subject: { reference: ref(x.p1) } }]) {
+      for (const path of ['$validate', `${resource.resourceType}/$validate`]) {
+        const res = await send('POST', path, undefined, resource);
+        expect([path, res.status, res.body.resourceType]).toEqual([path, 200, 'OperationOutcome']);
+        expect(res.body.issue.some((i: Json) => i.severity === 'error')).toBe(true);
+      }
+    }
+    const unknown = await send('POST', '$validate', undefined, { resourceType: 'NotAType' });
+    // an unknown type is a verdict (200, with an error) or a refusal of the request (4xx), never a pass
+    expect(unknown.status === 200 ? unknown.body.issue.some((i: Json) => i.severity === 'error') : unknown.status >= 400 && unknown.status < 500).toBe(true);
+  });
+
+  it('a reference to nothing is refused with 422 and the expression of the element; an XML error answers in XML', async () => {
+    const res = await send('POST', 'Observation', undefined, { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: `Patient/${MISSING}` } });
+    expect(res.status).toBe(422);
+    expect(res.body.issue.map((i: Json) => i.expression?.[0])).toContain('Observation.subject');
+    const xml = await http(t.base, 'Observation', { method: 'POST', body: '<Observation xmlns="http://hl7.org/fhir"><status value="final"/><code><text value="x"/></code><subject><reference value="Patient/' + MISSING + '"/></subject></Observation>', headers: { 'content-type': 'application/fhir+xml', accept: 'application/fhir+xml' } });
+    expect(xml.status).toBe(422);
+    expect(xml.headers.get('content-type')).toMatch(/^application\/fhir\+xml/);
+    expect(xml.text).toMatch(/^(<\?xml[^>]*>\s*)?<OperationOutcome xmlns="http:\/\/hl7.org\/fhir">/);
+    const broken = await http(t.base, 'Observation', { method: 'POST', body: '<Observation xmlns="http://hl7.org/fhir"><status value="final"', headers: { 'content-type': 'application/fhir+xml', accept: 'application/fhir+xml' } });
+    expect(broken.status).toBe(400);
+    expect(broken.text).toContain('<OperationOutcome');
+  });
+});
