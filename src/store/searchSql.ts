@@ -4,7 +4,7 @@ import { dateRange } from '../search/dateRange';
 import type { Clause, ParamClause, ParsedSearch, SearchValue, SortKey } from '../search/parseSearch';
 import type { SearchParamType } from '../search/searchParameters';
 import { BadRequest } from '../errors';
-import type { DocumentRule, LabelRule, Visibility } from './visibility';
+import { isUnrestricted, type DocumentRule, type LabelRule, type Visibility } from './visibility';
 
 /**
  * Constraints imposed from outside the query (access control), as data: the caller's
@@ -220,8 +220,37 @@ function referenceCondition(ctx: SqlContext, clause: ParamClause, v: SearchValue
     return `(${t}.url = ${bind(ctx, ref.url)} OR ${t}.url LIKE ${bind(ctx, escapeLike(ref.url) + '|%')})`;
   }
   if (typeModifier && ref.type !== typeModifier) return 'false';
-  if (ref.type) return `(${t}.target_id = ${bind(ctx, ref.id)} AND ${t}.target_type = ${bind(ctx, ref.type)})`;
-  return `${t}.target_id = ${bind(ctx, ref.id)}`;
+  const match = ref.type ? `(${t}.target_id = ${bind(ctx, ref.id)} AND ${t}.target_type = ${bind(ctx, ref.type)})` : `${t}.target_id = ${bind(ctx, ref.id)}`;
+  return match + readableTargetCondition(ctx, clause.code, t, ref.type);
+}
+
+/**
+ * The search parameters of the elements whose references are withheld from a reader who
+ * cannot follow them (docs/decisions/013-references-to-hidden-resources.md, the list of
+ * src/access/referenceRedaction.ts), per resource type. The trail's entities are withheld
+ * only from a reader shown the trail as seen.
+ */
+const WITHHELD_PARAMS: Readonly<Record<string, readonly string[]>> = {
+  item: ['List'],
+  relatesto: ['DocumentReference'],
+  related: ['DocumentReference'],
+  target: ['Provenance'],
+  entity: ['Provenance'],
+};
+
+/**
+ * For a restricted caller, on a withheld element's parameter: the stored reference matches
+ * only when its target is a row the caller could read by id (decision 013: otherwise the
+ * match tells that a hidden id exists, which the withholding hides). Empty otherwise.
+ */
+function readableTargetCondition(ctx: SqlContext, code: string, t: string, targetType: string | undefined): string {
+  const c = ctx.constraints;
+  if (isUnrestricted(c)) return '';
+  const types = [...(WITHHELD_PARAMS[code] ?? []), ...(code === 'entity' && c.trailAsSeen ? ['AuditEvent'] : [])];
+  if (types.length === 0) return '';
+  const target = alias(ctx, 'rt');
+  const readable = `EXISTS (SELECT 1 FROM resource ${target} WHERE ${target}.resource_type = ${t}.target_type AND ${target}.id = ${t}.target_id${constraintConditions(ctx, target, targetType)})`;
+  return ` AND (${t}.resource_type NOT IN (${types.map(literal).join(', ')}) OR ${readable})`;
 }
 
 function quantityCondition(ctx: SqlContext, v: SearchValue, t: string): string {
