@@ -1,7 +1,7 @@
 import { FhirError, Issue, Unprocessable } from '../errors';
 import { containedIds } from '../integrity/references';
 import { claimsUniqueIdentifiers } from '../integrity/uniqueIdentifiers';
-import { claimIdentifiers, currentTargets, readable, referrersOf } from './integrity';
+import { claimIdentifiers, currentTargets, currentTargetsOfTypes, readable, referrersOf } from './integrity';
 import type { Session } from './session';
 import { UNRESTRICTED } from './visibility';
 import type { VersionWrite } from './writeVersions';
@@ -70,9 +70,10 @@ async function checkReferences(session: Session, state: IntegrityState, w: Versi
     unknown.set(r.targetType, ids);
   }
   if (unknown.size > 0) needsTransaction(session);
-  for (const [type, ids] of unknown) {
-    const found = await currentTargets(session, type, ids, session.visibility);
-    for (const id of ids) state.looked.set(key(type, id), found.get(id));
+  if (unknown.size > 0) {
+    const targets = [...unknown].flatMap(([type, ids]) => ids.map((id) => ({ resourceType: type, id })));
+    const found = await currentTargetsOfTypes(session, targets, session.visibility);
+    for (const t of targets) state.looked.set(key(t.resourceType, t.id), found.get(key(t.resourceType, t.id)));
   }
   // targets the replaced version already named stay, even where this writer was not shown them
   const kept = [...(w.keptReferences ?? [])].filter((k) => state.looked.has(k) && state.looked.get(k) === undefined);
