@@ -246,7 +246,10 @@ describe("decideWrite: a patient's Lists are their own", () => {
     ['and deletes it', rep, write(undefined, list('RelatedPerson/rp'), true), asRep, true],
     ["a legal representative does not delete a professional's SubmissionSet", rep, write(undefined, list('Practitioner/d'), true), asRep, false],
     ['nor change it', rep, write(list('RelatedPerson/rp'), list('Practitioner/d')), asRep, false],
-    ['a legal representative does not create a List in the patient\'s name', rep, write(list('Patient/p1')), asRep, false],
+    ['a legal representative writes in the patient\'s name (List.source names no RelatedPerson in R4)', rep, write(list('Patient/p1')), asRep, true],
+    ['and changes the patient\'s own folder', rep, write(list('Patient/p1'), list('Patient/p1')), asRep, true],
+    ['not in another patient\'s name', rep, write(list('Patient/p2')), asRep, false],
+    ['a patient does not change a folder their representative wrote', patient, write(list('Patient/p1'), list('RelatedPerson/rp')), own, false],
     ['a professional with access still updates a SubmissionSet', practitioner('d', [PHYSICIAN]), write(list('Practitioner/d'), list('Practitioner/d')), { allow: true, basis: 'declared-consent' }, true],
   ] as [string, Actor, WriteTarget, any, boolean][])('%s', (_n, actor, target, rec, allowed) => {
     const d = decideWrite(actor, target, rec, pc());

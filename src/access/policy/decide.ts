@@ -225,7 +225,8 @@ export function decideWrite(actor: Actor, target: WriteTarget, record: RecordDec
       }
       // a List is authored like a document: the patient's side writes only the Lists whose source names them, never a professional's SubmissionSet or folder
       if (type === 'List') {
-        const refused = ownListWrite(self, target);
+        // FHIR R4 List.source names no RelatedPerson: a representative writes the Lists in the patient's name (or their own, where one names them)
+        const refused = ownListWrite(actor.kind === 'patient' ? [self] : [self, ref('Patient', actor.patientId)], target);
         if (refused) return refused;
       }
       // a Binary is a document's content and names no author: a patient deposits a new one, never rewrites or deletes one
@@ -257,19 +258,20 @@ export function decideWrite(actor: Actor, target: WriteTarget, record: RecordDec
 /**
  * A List written on the patient's side (docs/decisions/008-access-model.md, amendment): a
  * new or rewritten List names the caller as `source`; an existing one is changed or
- * deleted only when its stored `source` names them. Undefined when allowed.
+ * deleted only when its stored `source` names them. `mine`: the references that are the
+ * caller's (for a legal representative, also the patient they act for). Undefined when allowed.
  */
-function ownListWrite(self: string, target: WriteTarget): Decision | undefined {
-  const names = (list: Record<string, any> | undefined) => references([list?.source]).includes(self);
+function ownListWrite(mine: string[], target: WriteTarget): Decision | undefined {
+  const names = (list: Record<string, any> | undefined) => references([list?.source]).some((s) => mine.includes(s));
   if (target.previous && !names(target.previous)) {
     return {
       allow: false,
       status: 403,
-      reason: `A patient or legal representative changes or deletes only the Lists they wrote (source ${self}): this List was written by ${String(target.previous.source?.reference ?? 'another actor')}`,
+      reason: `A patient or legal representative changes or deletes only the Lists they wrote (source ${mine.join(' or ')}): this List was written by ${String(target.previous.source?.reference ?? 'another actor')}`,
     };
   }
   if (!target.deletion && !names(target.resource)) {
-    return { allow: false, status: 403, reason: `A List written by a patient or legal representative names them as source: set source to ${self}` };
+    return { allow: false, status: 403, reason: `A List written by a patient or legal representative names them as source: set source to ${mine[mine.length - 1]}` };
   }
   return undefined;
 }
