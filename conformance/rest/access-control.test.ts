@@ -316,3 +316,90 @@ describe('a hidden document never comes back through any read path', () => {
     expect(nurse.body.total).toBeLessThan(author.body.total);
   });
 });
+
+/**
+ * Lists are authored like documents (decision 008, amendment): the patient's side writes
+ * only the Lists whose source names the caller; a professional's SubmissionSet is theirs.
+ */
+describe("a patient's Lists are their own", () => {
+  const JSON_PATCH = { 'content-type': 'application/json-patch+json' };
+  const list = (title: string, source?: string, code?: string) => ({
+    resourceType: 'List',
+    status: 'current',
+    mode: 'working',
+    title: `${title} ${RUN}`,
+    ...(code ? { code: { coding: [{ system: 'https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes', code }] } } : {}),
+    subject: { reference: ref(x.p1) },
+    ...(source ? { source: { reference: source } } : {}),
+    entry: [{ item: { reference: ref(x.report) } }],
+  });
+  const send = (method: string, path: string, token: string, json?: unknown, headers: Record<string, string> = {}) =>
+    http(t.base, path, { method, headers: { ...as(token), ...headers }, ...(json !== undefined ? { json } : {}) });
+  const refused = (res: { status: number; body: Json }) => {
+    expect(res.status).toBe(403);
+    expect(res.body.resourceType).toBe('OperationOutcome');
+    expect(JSON.stringify(res.body.issue)).toMatch(/Lists they wrote/);
+  };
+
+  it("the patient cannot PUT, PATCH or DELETE a professional's SubmissionSet, which stays as written", async () => {
+    const set = await create(list('SubmissionSet', ref(x.gp), 'submissionset'), tok.gp);
+    refused(await send('PUT', `List/${set.id}`, tok.p1, { ...set, title: 'changed', source: { reference: ref(x.p1) } }));
+    refused(await send('PATCH', `List/${set.id}`, tok.p1, [{ op: 'replace', path: '/status', value: 'retired' }], JSON_PATCH));
+    refused(await send('DELETE', `List/${set.id}`, tok.p1));
+    // nor their legal representative, in the minor's record
+    const minorSet = await create({ ...list('SubmissionSet', ref(x.gp), 'submissionset'), subject: { reference: ref(x.minor) }, entry: [{ item: { reference: ref(x.minorReport) } }] }, tok.gp);
+    refused(await send('DELETE', `List/${minorSet.id}`, tok.parent));
+    const after = await get(`List/${set.id}`, tok.p1);
+    expect([after.status, after.body.meta.versionId, after.body.title, after.body.status]).toEqual([200, set.meta.versionId, set.title, 'current']);
+    expect((await get(`List/${minorSet.id}`, tok.gp)).status).toBe(200);
+  });
+
+  it('nor a List written without source by another actor', async () => {
+    const anonymous = await create(list('Sans source'), tok.gp);
+    refused(await send('DELETE', `List/${anonymous.id}`, tok.p1));
+  });
+
+  it('the patient creates a folder only in their own name', async () => {
+    const res = await send('POST', 'List', tok.p1, list('Dossier', ref(x.gp)));
+    expect(res.status).toBe(403);
+    expect(res.body.resourceType).toBe('OperationOutcome');
+    expect((await send('POST', 'List', tok.p1, list('Dossier'))).status).toBe(403);
+  });
+
+  it('the patient creates, updates, patches and deletes their own folder', async () => {
+    const created = await send('POST', 'List', tok.p1, list('Mon dossier', ref(x.p1), 'folder'));
+    expect(created.status).toBe(201);
+    const folder = created.body;
+    const updated = await send('PUT', `List/${folder.id}`, tok.p1, { ...folder, title: `Renamed ${RUN}` });
+    expect([updated.status, updated.body.title]).toEqual([200, `Renamed ${RUN}`]);
+    // handing it to a professional is not theirs to do
+    expect((await send('PUT', `List/${folder.id}`, tok.p1, { ...updated.body, source: { reference: ref(x.gp) } })).status).toBe(403);
+    const patched = await send('PATCH', `List/${folder.id}`, tok.p1, [{ op: 'replace', path: '/status', value: 'retired' }], JSON_PATCH);
+    expect([patched.status, patched.body.status]).toEqual([200, 'retired']);
+    expect((await send('DELETE', `List/${folder.id}`, tok.p1)).status).toBe(200);
+    expect((await get(`List/${folder.id}`, tok.p1)).status).toBe(410);
+  });
+
+  it("a legal representative creates and deletes a folder in the minor's name (List.source names no RelatedPerson)", async () => {
+    const created = await send('POST', 'List', tok.parent, { ...list('Dossier parent', ref(x.minor)), subject: { reference: ref(x.minor) }, entry: [{ item: { reference: ref(x.minorReport) } }] });
+    expect(created.status).toBe(201);
+    expect((await send('DELETE', `List/${created.body.id}`, tok.parent)).status).toBe(200);
+  });
+});
+
+/** Only the author deletes a document (PDSm); a deletion keeps the history (decision 008, amendment). */
+describe('deleting a document', () => {
+  it('another professional with access is refused 403; the author deletes it, a read answers 410 and the history is kept', async () => {
+    const doc = await create(document(x.p1, REPORT, ref(x.gp)), tok.gp);
+    const byOther = await http(t.base, `DocumentReference/${doc.id}`, { method: 'DELETE', headers: as(tok.other) });
+    expect([byOther.status, byOther.body.resourceType]).toEqual([403, 'OperationOutcome']);
+    expect((await get(`DocumentReference/${doc.id}`, tok.gp)).status).toBe(200);
+    expect((await http(t.base, `DocumentReference/${doc.id}`, { method: 'DELETE', headers: as(tok.gp) })).status).toBe(200);
+    expect((await get(`DocumentReference/${doc.id}`, tok.p1)).status).toBe(410);
+    // the patient still reads what was deleted from their record
+    const earlier = await get(`DocumentReference/${doc.id}/_history/${doc.meta.versionId}`, tok.p1);
+    expect([earlier.status, earlier.body.status]).toEqual([200, 'current']);
+    const history = await get(`DocumentReference/${doc.id}/_history`, tok.p1);
+    expect([history.status, history.body.total]).toEqual([200, 2]);
+  });
+});

@@ -220,6 +220,44 @@ describe('decideWrite', () => {
   });
 });
 
+/** A List is authored like a document: on the patient's side only the caller's own Lists are written (decision 008, amendment). */
+describe("decideWrite: a patient's Lists are their own", () => {
+  const patient: Actor = { ...base, kind: 'patient', id: 'p1' };
+  const rep: Actor = { ...base, kind: 'related-person', id: 'rp', patientId: 'p1' };
+  const own = { allow: true as const, basis: 'own-record' as const };
+  const asRep = { allow: true as const, basis: 'legal-representative' as const };
+  const list = (source?: string) => ({ resourceType: 'List', status: 'current', mode: 'working', ...(source ? { source: { reference: source } } : {}) });
+  const write = (resource: Json | undefined, previous?: Json, deletion = false): WriteTarget => ({ resourceType: 'List', compartment: 'p1', resource: (resource ?? previous)!, previous, deletion });
+  type Json = Record<string, any>;
+  it.each([
+    ['a patient creates a folder naming them as source', patient, write(list('Patient/p1')), own, true],
+    ['an absolute source reference is theirs too', patient, write(list('https://dmp.example/fhir/Patient/p1')), own, true],
+    ['a patient does not create a List without source', patient, write(list()), own, false],
+    ['nor one naming a professional as source', patient, write(list('Practitioner/d')), own, false],
+    ['a patient updates their own folder', patient, write(list('Patient/p1'), list('Patient/p1')), own, true],
+    ['nor hands it to a professional', patient, write(list('Practitioner/d'), list('Patient/p1')), own, false],
+    ['a patient deletes their own folder', patient, write(undefined, list('Patient/p1'), true), own, true],
+    ["a patient does not update a professional's SubmissionSet", patient, write(list('Patient/p1'), list('Practitioner/d')), own, false],
+    ['nor delete it', patient, write(undefined, list('Practitioner/d'), true), own, false],
+    ["nor a system's", patient, write(undefined, list('Device/lab'), true), own, false],
+    ['nor a List without source (written by another actor)', patient, write(list('Patient/p1'), list()), own, false],
+    ['nor delete one', patient, write(undefined, list(), true), own, false],
+    ['a legal representative creates a folder naming them', rep, write(list('RelatedPerson/rp')), asRep, true],
+    ['and deletes it', rep, write(undefined, list('RelatedPerson/rp'), true), asRep, true],
+    ["a legal representative does not delete a professional's SubmissionSet", rep, write(undefined, list('Practitioner/d'), true), asRep, false],
+    ['nor change it', rep, write(list('RelatedPerson/rp'), list('Practitioner/d')), asRep, false],
+    ['a legal representative writes in the patient\'s name (List.source names no RelatedPerson in R4)', rep, write(list('Patient/p1')), asRep, true],
+    ['and changes the patient\'s own folder', rep, write(list('Patient/p1'), list('Patient/p1')), asRep, true],
+    ['not in another patient\'s name', rep, write(list('Patient/p2')), asRep, false],
+    ['a patient does not change a folder their representative wrote', patient, write(list('Patient/p1'), list('RelatedPerson/rp')), own, false],
+    ['a professional with access still updates a SubmissionSet', practitioner('d', [PHYSICIAN]), write(list('Practitioner/d'), list('Practitioner/d')), { allow: true, basis: 'declared-consent' }, true],
+  ] as [string, Actor, WriteTarget, any, boolean][])('%s', (_n, actor, target, rec, allowed) => {
+    const d = decideWrite(actor, target, rec, pc());
+    expect(d.allow).toBe(allowed);
+    if (!d.allow) expect(d.status).toBe(403);
+  });
+});
+
 /**
  * The visibility labels (TRE_A07) on writes: the patient masks and unmasks any document of
  * their record and changes nothing else of a professional's document; the invisibility

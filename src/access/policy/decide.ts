@@ -223,6 +223,12 @@ export function decideWrite(actor: Actor, target: WriteTarget, record: RecordDec
           return { allow: false, status: 403, reason: 'A patient changes or deletes only the documents they deposited; on the others they only set or remove MASQUE_PS' };
         }
       }
+      // a List is authored like a document: the patient's side writes only the Lists whose source names them, never a professional's SubmissionSet or folder
+      if (type === 'List') {
+        // FHIR R4 List.source names no RelatedPerson: a representative writes the Lists in the patient's name (or their own, where one names them)
+        const refused = ownListWrite(actor.kind === 'patient' ? [self] : [self, ref('Patient', actor.patientId)], target);
+        if (refused) return refused;
+      }
       // a Binary is a document's content and names no author: a patient deposits a new one, never rewrites or deletes one
       if (type === 'Binary' && target.previous) return { allow: false, status: 403, reason: 'A patient does not change or delete a stored Binary: deposit a new one' };
       return { allow: true, basis: actor.kind === 'patient' ? 'own-record' : 'legal-representative' };
@@ -247,6 +253,27 @@ export function decideWrite(actor: Actor, target: WriteTarget, record: RecordDec
       return refused ?? { allow: true, basis: record.basis };
     }
   }
+}
+
+/**
+ * A List written on the patient's side (docs/decisions/008-access-model.md, amendment): a
+ * new or rewritten List names the caller as `source`; an existing one is changed or
+ * deleted only when its stored `source` names them. `mine`: the references that are the
+ * caller's (for a legal representative, also the patient they act for). Undefined when allowed.
+ */
+function ownListWrite(mine: string[], target: WriteTarget): Decision | undefined {
+  const names = (list: Record<string, any> | undefined) => references([list?.source]).some((s) => mine.includes(s));
+  if (target.previous && !names(target.previous)) {
+    return {
+      allow: false,
+      status: 403,
+      reason: `A patient or legal representative changes or deletes only the Lists they wrote (source ${mine.join(' or ')}): this List was written by ${String(target.previous.source?.reference ?? 'another actor')}`,
+    };
+  }
+  if (!target.deletion && !names(target.resource)) {
+    return { allow: false, status: 403, reason: `A List written by a patient or legal representative names them as source: set source to ${mine[mine.length - 1]}` };
+  }
+  return undefined;
 }
 
 /** The answer to a PUT that would create at an id chosen by a caller who may not (the same for a free id and a hidden one). */
