@@ -27,6 +27,8 @@ interface Item {
 interface BundleCtx {
   /** the entries' resources by fullUrl: several when versions of one resource are carried */
   byFullUrl: Map<string, any[]>;
+  /** the same resources in one list, for the domain checks (DomainContext) */
+  resources: any[];
   type?: string;
 }
 
@@ -259,7 +261,7 @@ export class Engine {
   }
 
   private runDomainChecks(res: any, path: string, issues: Issue[], bundle?: BundleCtx): void {
-    const context: DomainContext = { bundleResources: bundle ? [...bundle.byFullUrl.values()].flat() : [] };
+    const context: DomainContext = { bundleResources: bundle?.resources ?? [] };
     for (const dc of this.domainChecks) {
       let found: Issue[];
       try {
@@ -285,7 +287,7 @@ export class Engine {
         byFullUrl.set(e.fullUrl, [...(byFullUrl.get(e.fullUrl) ?? []), e.resource]);
       }
     }
-    return { byFullUrl, type: typeof bundle.type === 'string' ? bundle.type : undefined };
+    return { byFullUrl, resources: [...byFullUrl.values()].flat(), type: typeof bundle.type === 'string' ? bundle.type : undefined };
   }
 
   private bundleChecks(bundle: any, path: string, issues: Issue[]): void {
