@@ -918,31 +918,35 @@ export class Engine {
     }
     const b = W.bundle;
     if (!b) return [];
+    const { entries, version } = this.bundleEntries(ref, b);
+    return version === undefined ? entries : entries.filter((r) => r?.meta?.versionId === version);
+  }
+
+  /** The Bundle's resources at the reference's fullUrl, of any version, and the version it names if it names one. */
+  private bundleEntries(ref: string, b: BundleCtx): { entries: any[]; version?: string } {
     // a version-specific reference designates the entry of that version
     const versioned = /^(.*)\/_history\/([^/]+)$/.exec(ref);
     const base = versioned ? versioned[1] : ref;
-    let found = b.byFullUrl.get(base) ?? [];
-    if (!found.length && !ABS_URL.test(base)) {
-      for (const [fu, list] of b.byFullUrl) if (fu.endsWith('/' + base)) found = [...found, ...list];
+    let entries = b.byFullUrl.get(base) ?? [];
+    if (!entries.length && !ABS_URL.test(base)) {
+      for (const [fu, list] of b.byFullUrl) if (fu.endsWith('/' + base)) entries = [...entries, ...list];
     }
-    if (versioned) found = found.filter((r) => r?.meta?.versionId === versioned[2]);
-    return found;
+    return { entries, version: versioned?.[2] };
   }
 
   /** In a document or a message, what a reference designates in the Bundle must be one resource, of the version named. */
   private checkBundleReference(ref: string, path: string, W: Walk): void {
     const b = W.bundle;
     if (!b || (b.type !== 'document' && b.type !== 'message') || ref.startsWith('#') || ref.includes('?')) return;
-    const found = this.bundleMatches(ref, W);
+    const { entries, version } = this.bundleEntries(ref, b);
+    const found = version === undefined ? entries : entries.filter((r) => r?.meta?.versionId === version);
     if (found.length > 1) {
       W.issues.push(err('invalid', `Multiple matches in the Bundle for the reference ${ref}: name the version (…/_history/[versionId])`, path));
       return;
     }
-    const versioned = /^(.*)\/_history\/([^/]+)$/.exec(ref);
-    if (versioned && !found.length) {
-      const base = versioned[1];
-      const anyVersion = b.byFullUrl.has(base) || (!ABS_URL.test(base) && [...b.byFullUrl.keys()].some((fu) => fu.endsWith('/' + base)));
-      if (anyVersion) W.issues.push(err('not-found', `Can't find '${ref}' in the Bundle: it holds no entry of version ${versioned[2]}`, path));
+    // the Bundle holds the resource, not in the version named
+    if (version !== undefined && !found.length && entries.length) {
+      W.issues.push(err('not-found', `Can't find '${ref}' in the Bundle: it holds no entry of version ${version}`, path));
     }
   }
 
