@@ -38,7 +38,6 @@ export function rssMiB(pid: number): number {
   return Math.round(kb / 1024);
 }
 
-/** Starts the server on `dataDir` and a free port; resolves at its first answer. */
 /** CPU seconds (user + system) of a process so far (Linux /proc). */
 export function cpuSeconds(pid: number): number {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -47,6 +46,7 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/** Starts the server with `env` on a free port (unless it sets PORT); resolves at its first answer. */
 export async function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
   const port = Number(env.PORT ?? (await freePort()));
   const t0 = performance.now();
