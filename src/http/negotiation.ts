@@ -105,7 +105,7 @@ const XML_CONTENT = new Set(['application/xml', 'text/xml']);
  * resource when the client asked for FHIR JSON or XML, the content when it did not.
  */
 export function binaryAsContent(n: Negotiated, storedContentType: string): boolean {
-  const own = storedContentType.split(';')[0].trim().toLowerCase();
+  const own = mediaRange(storedContentType).type;
   const isOwn = (t: string) => t === own || (XML_CONTENT.has(own) && XML_CONTENT.has(t));
   const first = n.ranges.find((r) => isOwn(r.type) || FHIR_ONLY_TYPES.has(r.type));
   if (first) return isOwn(first.type);
