@@ -173,6 +173,39 @@ describe("the patient's side does not write a professional's List, by any path",
   });
 });
 
+describe("conditional writes by identifier across records", () => {
+  it("a patient's conditional update naming another patient's List identifier answers as for a free identifier", async () => {
+    const taken = uniqueId();
+    await create({ ...list(ref(x.p2), [], 'folder', taken), subject: { reference: ref(x.p2) } }, tok.p2);
+    const body = (value: string) => list(ref(x.p1), [ref(x.report)], 'folder', value);
+    const onTaken = await send('PUT', `List?identifier=${encodeURIComponent(`urn:ietf:rfc:3986|${taken}`)}`, tok.p1, body(taken));
+    const free = uniqueId();
+    const onFree = await send('PUT', `List?identifier=${encodeURIComponent(`urn:ietf:rfc:3986|${free}`)}`, tok.p1, body(free));
+    expect(onFree.status).toBe(201);
+    expect([onTaken.status, onTaken.text.includes(x.p2.id)]).toEqual([onFree.status, false]);
+  });
+});
+
+describe('a masked document in a List', () => {
+  it('another professional reads the List without it, in a read, an _include and $everything; its Binary is missing', async () => {
+    const other = await create({ resourceType: 'Practitioner', name: [{ family: `Autre-${RUN}` }] });
+    await create({ resourceType: 'PractitionerRole', active: true, practitioner: { reference: ref(other) }, code: [{ coding: [{ system: G15, code: '10' }] }], specialty: [{ coding: [{ system: R38, code: 'SM54' }] }] });
+    const token = await mint(ref(other));
+    await create(consent(x.p1, ref(other), { type: 'permit', actor: [ircp(ref(other))] }), token);
+    const masked = (await send('POST', 'DocumentReference', undefined, doc(REPORT, ['MASQUE_PS']))).body;
+    const set = await create(list(ref(x.gp), [ref(x.report), ref(masked)]), tok.gp);
+    for (const path of [ref(set), `List?_id=${set.id}&_include=List:item`, `Patient/${x.p1.id}/$everything?_count=500`, `List?item=${ref(masked)}`, `DocumentReference?_has:List:item:_id=${set.id}`]) {
+      const res = await get(path, token);
+      expect([path, res.status, res.text.includes(masked.id)]).toEqual([path, 200, path.includes(masked.id)]);
+    }
+    expect((await get(`List?item=${ref(masked)}&_summary=count`, token)).body.total).toBe(0);
+    const url = String(masked.content[0].attachment.url);
+    expect((await get(url, tok.gp, { accept: 'text/plain' })).status).toBe(200);
+    expect((await get(url, token, { accept: 'text/plain' })).status).toBe(404);
+    expect(items((await get(ref(set), tok.gp)).body)).toEqual([ref(x.report), ref(masked)]);
+  });
+});
+
 describe('a writer keeps the references she was not shown, and cannot add one by guessing its id', () => {
   it('an update adding a hidden document is refused as one adding a missing id, and names neither', async () => {
     const folder = await create(list(ref(x.gp), [ref(x.report), ref(x.psych)], 'folder'), tok.gp);
