@@ -148,6 +148,21 @@ export function restoreWithheld(next: Record<string, unknown>, withheld: Withhel
   return out;
 }
 
+/**
+ * The withheld items a write names itself (before restoreWithheld): the writer was not shown
+ * them, so naming one is a guess, checked like any new reference (docs/decisions/013).
+ */
+export function namedWithheld(next: Record<string, unknown>, withheld: WithheldItems): unknown[] {
+  const out: unknown[] = [];
+  for (const [key, hidden] of withheld) {
+    const current = at(next, key.split('.'));
+    const items = Array.isArray(current) ? current : current === undefined ? [] : [current];
+    const present = new Set(items.map((i) => JSON.stringify(i)));
+    out.push(...hidden.filter((i) => present.has(JSON.stringify(i))));
+  }
+  return out;
+}
+
 /** A copy of `value` with the element at `path` replaced (removed when undefined), and an emptied parent object removed too. */
 function replaceAt(value: Record<string, unknown>, path: string[], replacement: unknown): Record<string, unknown> {
   const [key, ...rest] = path;

@@ -107,6 +107,13 @@ function localTargets(ctx: InteractionContext, body: Record<string, unknown>): S
   return out;
 }
 
+/** The targets a new version may keep from the one it replaces: not those the writer named without being shown them. */
+function keptTargets(ctx: InteractionContext, previous: Record<string, unknown>, resourceType: string, guessed: unknown[] = []): Set<string> {
+  const kept = localTargets(ctx, previous);
+  if (guessed.length) for (const k of localTargets(ctx, { resourceType, guessed })) kept.delete(k);
+  return kept;
+}
+
 /** Stamps meta, extracts the index rows and computes the compartment of a new version. */
 export function newVersion(
   ctx: InteractionContext,
@@ -118,6 +125,8 @@ export function newVersion(
     method: VersionWrite['method'];
     previousCompartment?: string;
     previousBody?: VersionWrite['previousBody'];
+    /** Items the writer named among those they were not shown: their targets are checked as new references. */
+    guessed?: unknown[];
     idDrawnByServer?: boolean;
     binary?: VersionWrite['binary'];
     decimals?: DecimalTexts;
@@ -145,7 +154,7 @@ export function newVersion(
     ...(options.idDrawnByServer ? { idDrawnByServer: true } : {}),
     binary: options.binary,
     references: resolvableReferences(body, ctx.config.baseUrl + '/'),
-    ...(options.previousBody ? { keptReferences: localTargets(ctx, options.previousBody) } : {}),
+    ...(options.previousBody ? { keptReferences: keptTargets(ctx, options.previousBody, resourceType, options.guessed) } : {}),
     claims: identifierClaims(body),
   };
 }

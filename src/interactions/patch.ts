@@ -8,7 +8,7 @@ import { findMatches } from './search';
 import { assertValid } from './conformanceResources';
 import { applyOperations, Operation as FhirPathOperation, parseOperations, PROTOTYPE_KEYS } from './fhirpathPatch';
 import { writeNewVersion } from './update';
-import { restoreWithheld } from '../access/referenceRedaction';
+import { namedWithheld, restoreWithheld } from '../access/referenceRedaction';
 import { asWriterReadsIt } from './withheldReferences';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 
@@ -70,6 +70,8 @@ async function patchResource(ctx: InteractionContext, session: Session, req: Fhi
   } catch (e) {
     throw new Unprocessable([{ severity: 'error', code: 'processing', diagnostics: `Patch failed: ${(e as Error).message.split('\n')[0]}` }]);
   }
+  // an item the caller was not shown and names anyway is a guess: checked as a new reference (decision 013)
+  const guessed = withheld.size ? namedWithheld(patched, withheld) : [];
   if (withheld.size) patched = restoreWithheld(patched, withheld);
   if (patched.resourceType !== type || patched.id !== id) {
     throw new Unprocessable([{ severity: 'error', code: 'processing', diagnostics: 'A patch may not change resourceType or id' }]);
@@ -77,7 +79,7 @@ async function patchResource(ctx: InteractionContext, session: Session, req: Fhi
   assertValid(ctx, patched, 'update', { patched: true });
   // The row is locked and If-Match checked above: write the next version directly.
   // the stored decimals keep their precision where the patch left them
-  return writeNewVersion(ctx, session, type, id, patched, current, { method: 'PATCH', decimals: outsideArrays(decimalTexts(current.body!)), prefer: req.prefer });
+  return writeNewVersion(ctx, session, type, id, patched, current, { method: 'PATCH', decimals: outsideArrays(decimalTexts(current.body!)), prefer: req.prefer, guessed });
 }
 
 /** patch: PATCH [type]/[id] with a JSON Patch document or a FHIRPath Patch. */

@@ -8,7 +8,7 @@ import { assertId, assertSupportedType, bodyOfRow, checkIfMatch, newVersion, now
 import { withConditionalReferencesResolved } from './conditionalReferences';
 import { assertUniqueCanonical, assertValid, registerConformance } from './conformanceResources';
 import { findMatches } from './search';
-import { mayHoldWithheld, restoreWithheld } from '../access/referenceRedaction';
+import { mayHoldWithheld, namedWithheld, restoreWithheld } from '../access/referenceRedaction';
 import { asWriterReadsIt } from './withheldReferences';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 
@@ -32,12 +32,17 @@ export async function storeNewVersion(
   // the body comes with the lock: the policy decides the write with the version it replaces
   const current = await readCurrent(session, type, id, { forUpdate: true });
   checkIfMatch(req, current && !current.deleted ? current.versionId : undefined, `${type}/${id}`);
+  let guessed: unknown[] | undefined;
   // the writer changes what they read: the references they were not shown stay (docs/decisions/013-references-to-hidden-resources.md)
   if (current && !current.deleted && current.body !== null && mayHoldWithheld(type, current.body)) {
     const { withheld } = await asWriterReadsIt(ctx, session, JSON.parse(current.body) as Record<string, unknown>);
-    if (withheld.size) resource = restoreWithheld(resource, withheld);
+    if (withheld.size) {
+      // naming an item one was not shown is a guess: it is checked as a new reference, not kept
+      guessed = namedWithheld(resource, withheld);
+      resource = restoreWithheld(resource, withheld);
+    }
   }
-  return writeNewVersion(ctx, session, type, id, resource, current, { binary, method, decimals: req.decimals, prefer: req.prefer, idDrawnByServer });
+  return writeNewVersion(ctx, session, type, id, resource, current, { binary, method, decimals: req.decimals, prefer: req.prefer, idDrawnByServer, guessed });
 }
 
 /**
@@ -51,9 +56,9 @@ export async function writeNewVersion(
   id: string,
   resource: Record<string, unknown>,
   current: CurrentRow | undefined,
-  options: { binary?: VersionWrite['binary']; method?: VersionWrite['method']; decimals?: DecimalTexts; prefer?: FhirRequest['prefer']; idDrawnByServer?: boolean } = {},
+  options: { binary?: VersionWrite['binary']; method?: VersionWrite['method']; decimals?: DecimalTexts; prefer?: FhirRequest['prefer']; idDrawnByServer?: boolean; guessed?: unknown[] } = {},
 ): Promise<FhirResponse> {
-  const { binary, method = 'PUT', decimals, prefer = {}, idDrawnByServer } = options;
+  const { binary, method = 'PUT', decimals, prefer = {}, idDrawnByServer, guessed } = options;
   const versionId = (current?.versionId ?? 0) + 1;
   const version = newVersion(ctx, resource, {
     id,
@@ -65,6 +70,7 @@ export async function writeNewVersion(
     idDrawnByServer,
     binary,
     decimals,
+    guessed,
   });
   await assertUniqueCanonical(ctx, session, version.body as Record<string, unknown>, id);
   await registerConformance(ctx, session, version.body as Record<string, unknown>);
