@@ -197,6 +197,9 @@ export function deletionVersion(resourceType: string, id: string, compartment: s
   };
 }
 
+/** A fullUrl or reference as compared within a Bundle: urn:uuid values compare without case (RFC 4122). */
+export const fullUrlKey = (url: string): string => (/^urn:uuid:/i.test(url) ? url.toLowerCase() : url);
+
 /** The bytes of base64 text (whitespace ignored); undefined when it is not a string or not base64. */
 export function base64Bytes(data: unknown): Buffer | undefined {
   if (typeof data !== 'string') return undefined;
