@@ -206,6 +206,16 @@ export function deletionVersion(resourceType: string, id: string, compartment: s
   };
 }
 
+/** A fullUrl or reference as compared within a Bundle: urn:uuid values compare without case (RFC 4122). */
+export const fullUrlKey = (url: string): string => (/^urn:uuid:/i.test(url) ? url.toLowerCase() : url);
+
+/** The bytes of base64 text (whitespace ignored); undefined when it is not a string or not base64. */
+export function base64Bytes(data: unknown): Buffer | undefined {
+  if (typeof data !== 'string') return undefined;
+  const compact = data.replace(/\s/g, '');
+  return /^[A-Za-z0-9+/]*={0,2}$/.test(compact) ? Buffer.from(compact, 'base64') : undefined;
+}
+
 /** Binary content posted as FHIR JSON (data in base64) is stored apart like raw content. */
 export function splitBinaryData(resource: Record<string, unknown>, maxBytes: number): { resource: Record<string, unknown>; binary?: VersionWrite['binary'] } {
   if (resource.resourceType !== 'Binary') return { resource };
@@ -214,10 +224,8 @@ export function splitBinaryData(resource: Record<string, unknown>, maxBytes: num
   const problem = mediaTypeProblem(rest.contentType);
   if (problem) throw new Unprocessable([{ severity: 'error', code: 'value', diagnostics: `Binary.contentType ${problem}`, expression: ['Binary.contentType'] }]);
   if (data === undefined) return { resource: rest, binary: { contentType: rest.contentType, data: Buffer.alloc(0) } };
-  if (typeof data !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(data.replace(/\s/g, ''))) {
-    throw new BadRequest('Binary.data must be base64', 'invalid', ['Binary.data']);
-  }
-  const bytes = Buffer.from(data, 'base64');
+  const bytes = base64Bytes(data);
+  if (!bytes) throw new BadRequest('Binary.data must be base64', 'invalid', ['Binary.data']);
   // the limit is on the content, whichever way it comes (raw, FHIR JSON, a transaction entry)
   if (bytes.length > maxBytes) throw new PayloadTooLarge(`Binary.data (${bytes.length} bytes) exceeds the limit of ${maxBytes} bytes`);
   return { resource: rest, binary: { contentType: rest.contentType, data: bytes } };

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { FhirError, Issue, PayloadTooLarge, Unprocessable } from '../errors';
 import { INTERNAL_ACCESS, Session } from '../store/session';
 import type { VersionWrite } from '../store/writeVersions';
-import { newVersion } from './common';
+import { base64Bytes, fullUrlKey as key, newVersion } from './common';
 import { findMatches } from './search';
 import type { InteractionContext } from './types';
 
@@ -70,13 +70,6 @@ function stamp(attachment: Attachment, bytes: Buffer, path: string, issues: Issu
   return { ...attachment, size: bytes.length, hash };
 }
 
-function base64Bytes(data: unknown): Buffer | undefined {
-  if (typeof data !== 'string') return undefined;
-  const compact = data.replace(/\s/g, '');
-  return BASE64.test(compact) ? Buffer.from(compact, 'base64') : undefined;
-}
-
-const key = (url: string) => (/^urn:uuid:/i.test(url) ? url.toLowerCase() : url);
 const identifierText = (i: { system?: string; value?: string }) => `${i.system ?? ''}|${i.value ?? ''}`;
 
 /**

@@ -4,7 +4,7 @@ import { RawJson } from '../json/rawJson';
 import { decimalTextsUnder } from '../json/decimals';
 import { BadRequest, dataException, FhirError, operationOutcome, PayloadTooLarge, PreconditionFailed } from '../errors';
 import type { Session } from '../store/session';
-import { etag } from './common';
+import { etag, fullUrlKey } from './common';
 import { create, ifNoneExistMatch } from './create';
 import { perform, route, Route } from './dispatch';
 import { collectConditionalReferences, referencesOf, resolveConditionalReferences } from './conditionalReferences';
@@ -275,8 +275,7 @@ export async function transactionOrBatch(ctx: InteractionContext, access: StoreA
   // bdl-7: a fullUrl names one entry, or a reference to it would be ambiguous
   const fullUrls = new Map<string, number>();
   entries.forEach((e, i) => {
-    // urn:uuid values compare without case (RFC 4122)
-    const fullUrl = typeof e?.fullUrl === 'string' && /^urn:uuid:/i.test(e.fullUrl) ? e.fullUrl.toLowerCase() : e?.fullUrl;
+    const fullUrl = typeof e?.fullUrl === 'string' ? fullUrlKey(e.fullUrl) : e?.fullUrl;
     if (typeof fullUrl !== 'string') return;
     if (fullUrls.has(fullUrl)) throw new BadRequest(`Bundle.entry[${i}].fullUrl "${fullUrl}" is also the fullUrl of Bundle.entry[${fullUrls.get(fullUrl)}] (bdl-7)`, 'invalid', [`Bundle.entry[${i}].fullUrl`]);
     fullUrls.set(fullUrl, i);
@@ -311,7 +310,7 @@ export async function transactionOrBatch(ctx: InteractionContext, access: StoreA
     try {
       // batch entries are independent (http.html#transaction): one cannot refer to another
       const dependency = referencesOf(entries[i]?.resource)
-        .map((r) => (/^urn:uuid:/i.test(r) ? r.toLowerCase() : r))
+        .map(fullUrlKey)
         .find((r) => r.startsWith('urn:') && fullUrls.has(r) && fullUrls.get(r) !== i);
       if (dependency) throw new BadRequest(`Bundle.entry[${i}]: reference "${dependency}" is the fullUrl of another entry; batch entries cannot depend on each other (use a transaction)`, 'invalid', [`Bundle.entry[${i}].resource`]);
       const entry = (p = prepare(ctx, entries[i], i, req));

@@ -28,8 +28,9 @@ export async function withholdUnreadableReferences(ctx: InteractionContext, sess
   if (carried.length === 0) return res;
   const baseUrl = ctx.config.baseUrl;
   const reader = readerOf(session);
-  if (!carried.some((c) => checkedTargets(c.resource, baseUrl, reader).length > 0)) return res;
-  const canRead = await readability(ctx, session, carried.map((c) => c.resource));
+  const targets = carried.flatMap((c) => checkedTargets(c.resource, baseUrl, reader));
+  if (targets.length === 0) return res;
+  const canRead = await readability(session, targets);
   for (const c of carried) {
     const shortened = withholdUnreadable(c.resource, baseUrl, canRead, true, reader);
     if (shortened) c.replace(stringifyWithDecimals(shortened, c.text !== undefined ? outside(decimalTexts(c.text), withheldPointers(String(c.resource.resourceType))) : undefined), shortened);
@@ -37,15 +38,13 @@ export async function withholdUnreadableReferences(ctx: InteractionContext, sess
   return res;
 }
 
-/** Which of the targets the checked elements of these resources name the caller can read: one statement per target type. */
-async function readability(ctx: InteractionContext, session: Session, resources: Record<string, unknown>[]): Promise<(t: Target) => boolean> {
+/** Which of these targets (named by checked elements) the caller can read: one statement per target type. */
+async function readability(session: Session, targets: Target[]): Promise<(t: Target) => boolean> {
   const wanted = new Map<string, Set<string>>();
-  for (const resource of resources) {
-    for (const t of checkedTargets(resource, ctx.config.baseUrl, readerOf(session))) {
-      const ids = wanted.get(t.resourceType) ?? new Set<string>();
-      ids.add(t.id);
-      wanted.set(t.resourceType, ids);
-    }
+  for (const t of targets) {
+    const ids = wanted.get(t.resourceType) ?? new Set<string>();
+    ids.add(t.id);
+    wanted.set(t.resourceType, ids);
   }
   const readable = new Map<string, Set<string>>();
   for (const [type, ids] of wanted) readable.set(type, await readableTargets(session, type, [...ids]));
@@ -61,8 +60,9 @@ export async function asWriterReadsIt(ctx: InteractionContext, session: Session,
   const none = { view: stored, withheld: new Map() as WithheldItems };
   if (isUnrestricted(session.visibility) || WITHHELD[String(stored.resourceType)] === undefined) return none;
   const reader = readerOf(session);
-  if (checkedTargets(stored, ctx.config.baseUrl, reader).length === 0) return none;
-  const canRead = await readability(ctx, session, [stored]);
+  const targets = checkedTargets(stored, ctx.config.baseUrl, reader);
+  if (targets.length === 0) return none;
+  const canRead = await readability(session, targets);
   const withheld = withheldItems(stored, ctx.config.baseUrl, canRead, reader);
   if (withheld.size === 0) return none;
   return { view: withholdUnreadable(stored, ctx.config.baseUrl, canRead, false, reader) ?? stored, withheld };

@@ -5,6 +5,8 @@ import { inTransaction } from '../interactions/unitOfWork';
 import { INTERNAL_ACCESS, Session } from '../store/session';
 import { NOTHING } from '../store/visibility';
 import { withholdUnreadableReferences } from '../interactions/withheldReferences';
+import { etag } from '../interactions/common';
+import { fullUrl } from '../interactions/bundlePage';
 import { mayHoldWithheld } from '../access/referenceRedaction';
 import {
   abandonDeliveries,
@@ -271,6 +273,6 @@ export function deletionNotice(ctx: InteractionContext, d: Pick<Delivery, 'resou
     resourceType: 'Bundle',
     type: 'history',
     timestamp: lastUpdated.toISOString(),
-    entry: [{ fullUrl: `${ctx.config.baseUrl}/${url}`, request: { method: 'DELETE', url }, response: { status: '204', etag: `W/"${d.versionId}"`, lastModified: lastUpdated.toISOString() } }],
+    entry: [{ fullUrl: fullUrl(ctx, d.resourceType, d.resourceId), request: { method: 'DELETE', url }, response: { status: '204', etag: etag(d.versionId), lastModified: lastUpdated.toISOString() } }],
   };
 }
