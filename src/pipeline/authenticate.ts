@@ -134,23 +134,27 @@ export async function authenticate(ctx: InteractionContext, auth: AuthSetup, r: 
   const facts = new Session(ctx.db.knex, INTERNAL_ACCESS);
   let resolved: { actor: Actor; facts?: FactsRead };
   let caller: string;
+  let issuer: string;
   // the records the request addresses are read with the actor: one statement
   const wanted = factsWanted(r, req);
   if (certificate && req.headers.authorization === undefined) {
     const refusal = crossSiteCertificateRefusal(req.headers);
     if (refusal) throw new Unauthorized(refusal, false);
     const claims = await certificateClaims(facts, certificate);
+    issuer = CERTIFICATE_ISSUER;
     caller = `certificate ${claims.subject}`;
     resolved = await resolveActorWithFacts(facts, claims, Date.now(), 'certificate', wanted);
   } else {
     const claims = await verifyBearer(req.headers.authorization, auth.issuers, { baseUrl: ctx.config.baseUrl, clockSkewSeconds: ctx.config.clockSkewSeconds });
+    // as before: a connection that also presented a certificate is audited under the certificate issuer
+    issuer = certificate ? CERTIFICATE_ISSUER : claims.issuer;
     caller = `${claims.issuer} ${claims.subject}`;
     // the unrestricted test client (refused in production) is not audited: docs/decisions/009-audit.md
     if (claims.testClient) return { ...INTERNAL_ACCESS, caller };
     resolved = await resolveActorWithFacts(facts, claims, Date.now(), 'token', wanted);
   }
   const { actor } = resolved;
-  const auditAgent = auditAgentOf(actor, certificate ? CERTIFICATE_ISSUER : (caller.split(' ')[0] ?? ''), req);
+  const auditAgent = auditAgentOf(actor, issuer, req);
   let access: StoreAccess;
   try {
     access = await authorize(facts, auth.policy, { actor, breakGlass: req.headers['x-break-glass'], facts: resolved.facts }, r, req);

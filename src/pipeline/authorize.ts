@@ -55,9 +55,15 @@ export function namedRecords(r: Route, req: FhirRequest): string[] {
  * (one statement fewer); undefined when the request names none.
  */
 export function factsWanted(r: Route, req: FhirRequest): FactsWanted | undefined {
-  if (r.resourceType && r.resourceType !== 'Patient' && r.id) return { addressed: { resourceType: r.resourceType, id: r.id } };
+  const addressed = addressedResource(r);
+  if (addressed) return { addressed };
   const records = namedRecords(r, req);
   return records.length ? { records } : undefined;
+}
+
+/** The resource a request addresses whose record is learnt from its row: any but a Patient (its id is its record). */
+function addressedResource(r: Route): { resourceType: string; id: string } | undefined {
+  return r.resourceType && r.resourceType !== 'Patient' && r.id ? { resourceType: r.resourceType, id: r.id } : undefined;
 }
 
 function policyContext(setup: PolicySetup, caller: Caller, now: number): PolicyContext {
@@ -95,12 +101,12 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
   const { actor } = caller;
   // a request addressing one resource learns its record and that record's facts in one statement
   const read = caller.facts;
-  const addressed =
-    actor.kind !== 'admin' && actor.kind !== 'device' && r.resourceType && r.resourceType !== 'Patient' && r.id
-      ? read?.addressed && read.addressed.resourceType === r.resourceType && read.addressed.id === r.id
-        ? read.addressed
-        : await factsOfResource(session, r.resourceType, r.id)
-      : undefined;
+  const target = actor.kind !== 'admin' && actor.kind !== 'device' ? addressedResource(r) : undefined;
+  const addressed = target
+    ? read?.addressed && read.addressed.resourceType === target.resourceType && read.addressed.id === target.id
+      ? read.addressed
+      : await factsOfResource(session, target.resourceType, target.id)
+    : undefined;
   const named = actor.kind === 'admin' || actor.kind === 'device' ? [] : addressed ? (addressed.compartment ? [addressed.compartment] : []) : namedRecords(r, req);
   if (caller.breakGlass !== undefined && named.length === 0) {
     throw new BadRequest('X-Break-Glass applies to one patient record: address the record (Patient/[id], its resources, or a search naming the patient)');

@@ -33,19 +33,6 @@ export async function compartmentOfResource(session: Session, resourceType: stri
   return rows[0]?.compartment;
 }
 
-/** The current PractitionerRoles of a practitioner (not deleted; `active` is checked by the caller). */
-export async function practitionerRoles(session: Session, practitionerId: string): Promise<Record<string, any>[]> {
-  const rows = await session.query<{ body: string }>(
-    `SELECT r.body::text AS body FROM resource r
-      WHERE r.resource_type = 'PractitionerRole' AND NOT r.deleted
-        AND (r.compartment, r.resource_type, r.id) IN (SELECT x.compartment, x.resource_type, x.resource_id FROM idx_reference x
-              WHERE x.resource_type = 'PractitionerRole' AND x.param = 'practitioner' AND x.target_type = 'Practitioner' AND x.target_id = ?)`,
-    [practitionerId],
-    'access_practitioner_roles',
-  );
-  return rows.map((r) => JSON.parse(r.body));
-}
-
 /**
  * The record's notification-preference Basic (decision 009), read with the facts: the
  * audit writer needs it for every notice, and this statement runs anyway. A literal (no
@@ -143,20 +130,26 @@ export async function factsOfResource(session: Session, resourceType: string, id
  * one statement (every request of a practitioner needs both).
  */
 export async function actorResources(session: Session, resourceType: string, id: string): Promise<{ actor: StoredResource | undefined; roles: Record<string, any>[] }> {
-  const rows = await session.query<{ resource_type: string; deleted: boolean; body: string | null }>(
-    `SELECT r.resource_type, r.deleted, r.body::text AS body FROM resource r WHERE r.resource_type = ? AND r.id = ?
+  const rows = await session.query<ActorRow>(ACTOR_PARTS, [resourceType, id, resourceType, id], 'access_actor_resources');
+  return actorOf(rows, resourceType, id);
+}
+
+type ActorRow = { part: string; resource_type: string | null; id: string | null; compartment: string | null; deleted: boolean | null; body: string | null; target: string | null };
+
+/** The actor's own row ('actor') and, for a Practitioner, their current PractitionerRoles ('role'); binds type, id, type, id. */
+const ACTOR_PARTS = `SELECT 'actor' AS part, r.resource_type, r.id, r.compartment, r.deleted, r.body::text AS body, NULL::text AS target FROM resource r WHERE r.resource_type = ? AND r.id = ?
      UNION ALL
-     SELECT r.resource_type, r.deleted, r.body::text AS body FROM resource r
+     SELECT 'role', r.resource_type, r.id, r.compartment, r.deleted, r.body::text, NULL FROM resource r
       WHERE ? = 'Practitioner' AND r.resource_type = 'PractitionerRole' AND NOT r.deleted
         AND (r.compartment, r.resource_type, r.id) IN (SELECT x.compartment, x.resource_type, x.resource_id FROM idx_reference x
-              WHERE x.resource_type = 'PractitionerRole' AND x.param = 'practitioner' AND x.target_type = 'Practitioner' AND x.target_id = ?)`,
-    [resourceType, id, resourceType, id],
-    'access_actor_resources',
-  );
-  const own = rows.find((r) => r.resource_type === resourceType);
+              WHERE x.resource_type = 'PractitionerRole' AND x.param = 'practitioner' AND x.target_type = 'Practitioner' AND x.target_id = ?)`;
+
+/** The actor and their roles from the rows of `ACTOR_PARTS`. */
+function actorOf(rows: ActorRow[], resourceType: string, id: string): { actor: StoredResource | undefined; roles: Record<string, any>[] } {
+  const own = rows.find((r) => r.part === 'actor');
   return {
-    actor: own ? { resourceType, id, deleted: own.deleted, resource: own.body ? JSON.parse(own.body) : null } : undefined,
-    roles: rows.filter((r) => r.resource_type === 'PractitionerRole' && resourceType === 'Practitioner').map((r) => JSON.parse(r.body!)),
+    actor: own ? { resourceType, id, deleted: Boolean(own.deleted), resource: own.body ? JSON.parse(own.body) : null } : undefined,
+    roles: rows.filter((r) => r.part === 'role' && resourceType === 'Practitioner').map((r) => JSON.parse(r.body!)),
   };
 }
 
@@ -186,19 +179,12 @@ export async function actorResourcesWithFacts(
   id: string,
   wanted: FactsWanted,
 ): Promise<{ actor: StoredResource | undefined; roles: Record<string, any>[]; facts: FactsRead }> {
-  type Row = { part: string; resource_type: string | null; id: string | null; compartment: string | null; deleted: boolean | null; body: string | null; target: string | null };
-  const actorParts = `SELECT 'actor' AS part, r.resource_type, r.id, r.compartment, r.deleted, r.body::text AS body, NULL::text AS target FROM resource r WHERE r.resource_type = ? AND r.id = ?
-     UNION ALL
-     SELECT 'role', r.resource_type, r.id, r.compartment, r.deleted, r.body::text, NULL FROM resource r
-      WHERE ? = 'Practitioner' AND r.resource_type = 'PractitionerRole' AND NOT r.deleted
-        AND (r.compartment, r.resource_type, r.id) IN (SELECT x.compartment, x.resource_type, x.resource_id FROM idx_reference x
-              WHERE x.resource_type = 'PractitionerRole' AND x.param = 'practitioner' AND x.target_type = 'Practitioner' AND x.target_id = ?)`;
   const actorBindings = [resourceType, id, resourceType, id];
-  let rows: Row[];
+  let rows: ActorRow[];
   if (wanted.addressed) {
-    rows = await session.query<Row>(
+    rows = await session.query<ActorRow>(
       `WITH target AS (SELECT compartment FROM resource WHERE resource_type = ? AND id = ?)
-       ${actorParts}
+       ${ACTOR_PARTS}
        UNION ALL
        SELECT 'facts', r.resource_type, r.id, r.compartment, r.deleted, r.body::text, t.compartment
          FROM target t LEFT JOIN resource r ON r.compartment = t.compartment AND t.compartment <> '' AND ${FACT_ROWS}`,
@@ -206,8 +192,8 @@ export async function actorResourcesWithFacts(
       'access_actor_addressed',
     );
   } else {
-    rows = await session.query<Row>(
-      `${actorParts}
+    rows = await session.query<ActorRow>(
+      `${ACTOR_PARTS}
        UNION ALL
        SELECT 'facts', r.resource_type, r.id, r.compartment, r.deleted, r.body::text, NULL
          FROM unnest(?::text[]) AS n(compartment) JOIN resource r ON r.compartment = n.compartment AND ${FACT_ROWS}`,
@@ -215,20 +201,14 @@ export async function actorResourcesWithFacts(
       'access_actor_records',
     );
   }
-  const own = rows.find((r) => r.part === 'actor');
-  const roles = rows.filter((r) => r.part === 'role' && resourceType === 'Practitioner').map((r) => JSON.parse(r.body!));
   const factRows = rows.filter((r) => r.part === 'facts');
-  const withResource = factRows.filter((r): r is Row & FactRow => r.resource_type !== null);
+  const withResource = factRows.filter((r): r is ActorRow & FactRow => r.resource_type !== null);
   let facts: FactsRead;
   if (wanted.addressed) {
     const compartment = factRows[0]?.target ?? undefined;
     facts = { addressed: { ...wanted.addressed, compartment, facts: compartment ? foldFacts([compartment], withResource) : new Map() } };
   } else facts = { records: foldFacts(wanted.records ?? [], withResource) };
-  return {
-    actor: own ? { resourceType, id, deleted: Boolean(own.deleted), resource: own.body ? JSON.parse(own.body) : null } : undefined,
-    roles,
-    facts,
-  };
+  return { ...actorOf(rows, resourceType, id), facts };
 }
 
 /**

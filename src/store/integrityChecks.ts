@@ -69,19 +69,18 @@ async function checkReferences(session: Session, state: IntegrityState, w: Versi
     if (!ids.includes(r.targetId)) ids.push(r.targetId);
     unknown.set(r.targetType, ids);
   }
-  if (unknown.size > 0) needsTransaction(session);
   if (unknown.size > 0) {
+    needsTransaction(session);
     const targets = [...unknown].flatMap(([type, ids]) => ids.map((id) => ({ resourceType: type, id })));
     const found = await currentTargetsOfTypes(session, targets, session.visibility);
     for (const t of targets) state.looked.set(key(t.resourceType, t.id), found.get(key(t.resourceType, t.id)));
   }
   // targets the replaced version already named stay, even where this writer was not shown them
   const kept = [...(w.keptReferences ?? [])].filter((k) => state.looked.has(k) && state.looked.get(k) === undefined);
-  for (const k of kept) {
-    const [type, id] = k.split('/');
-    const found = await currentTargets(session, type, [id], UNRESTRICTED);
-    // only for this write: another write of the session must still be able to read its targets
-    if (found.has(id)) keptFound.set(k, found.get(id));
+  if (kept.length > 0) {
+    // one statement for them all; only for this write: another write of the session must still be able to read its targets
+    const found = await currentTargetsOfTypes(session, kept.map((k) => ({ resourceType: k.slice(0, k.indexOf('/')), id: k.slice(k.indexOf('/') + 1) })), UNRESTRICTED);
+    for (const k of kept) if (found.has(k)) keptFound.set(k, found.get(k));
   }
   // the Patient of the record the write check let this caller write into counts if it exists at all
   const own = key('Patient', w.compartment);
