@@ -168,6 +168,19 @@ describe('HTTPS with client certificates', () => {
     expect(badToken.headers['www-authenticate']).toMatch(/invalid_token/);
   });
 
+  it('audits a request carrying both under the token that decided, not the certificate', async () => {
+    const token = await target.issuer!.mint({ sub: 'anne-medecin', fhirUser: `Practitioner/${practitionerId}`, scope: 'user/*.rs' });
+    // a refused access to a record is audited whatever the resource
+    const both = await call('GET', `Patient/${patientId}`, { cert: known, headers: { authorization: `Bearer ${token}` } });
+    expect(both.status).toBe(403);
+    const admin = await target.issuer!.mint({ sub: 'auditor', scope: 'admin' });
+    const trail = await call('GET', `AuditEvent?patient=Patient/${patientId}&_count=100`, { headers: { authorization: `Bearer ${admin}` } });
+    expect(trail.status).toBe(200);
+    const systems = (trail.body.entry ?? []).flatMap((e: any) => e.resource.agent.filter((a: any) => a.who?.identifier?.value === 'anne-medecin').map((a: any) => a.who.identifier.system));
+    expect(systems.length).toBeGreaterThan(0);
+    expect(new Set(systems)).toEqual(new Set([target.issuer!.issuer]));
+  });
+
   it('refuses a certificate whose RPPS number names no Practitioner here (401)', async () => {
     const answer = await call('GET', `Practitioner/${practitionerId}`, { cert: unknown });
     expect(answer.status).toBe(401);

@@ -146,8 +146,8 @@ export async function authenticate(ctx: InteractionContext, auth: AuthSetup, r: 
     resolved = await resolveActorWithFacts(facts, claims, Date.now(), 'certificate', wanted);
   } else {
     const claims = await verifyBearer(req.headers.authorization, auth.issuers, { baseUrl: ctx.config.baseUrl, clockSkewSeconds: ctx.config.clockSkewSeconds });
-    // as before: a connection that also presented a certificate is audited under the certificate issuer
-    issuer = certificate ? CERTIFICATE_ISSUER : claims.issuer;
+    // the token decides who the caller is, so its issuer names them in the trail
+    issuer = claims.issuer;
     caller = `${claims.issuer} ${claims.subject}`;
     // the unrestricted test client (refused in production) is not audited: docs/decisions/009-audit.md
     if (claims.testClient) return { ...INTERNAL_ACCESS, caller };
