@@ -217,7 +217,7 @@ describe('delivery', () => {
     expect(bundle.entry).toHaveLength(1);
     expect(bundle.entry[0].resource).toBeUndefined();
     expect(bundle.entry[0].request).toEqual({ method: 'DELETE', url: `DocumentReference/${doc.id}` });
-    expect(bundle.entry[0].response).toMatchObject({ status: '204', etag: 'W/"2"' });
+    expect(bundle.entry[0].response).toMatchObject({ status: '204 No Content', etag: 'W/"2"' });
     const [, empty] = await until('the id-only deletion notice', () => (receiver.at(`/ok/del-empty-${RUN}`).length >= 2 ? receiver.at(`/ok/del-empty-${RUN}`) : undefined));
     expect(empty.body).toBe('');
     await new Promise((r) => setTimeout(r, 300));

@@ -273,6 +273,6 @@ export function deletionNotice(ctx: InteractionContext, d: Pick<Delivery, 'resou
     resourceType: 'Bundle',
     type: 'history',
     timestamp: lastUpdated.toISOString(),
-    entry: [{ fullUrl: fullUrl(ctx, d.resourceType, d.resourceId), request: { method: 'DELETE', url }, response: { status: '204', etag: etag(d.versionId), lastModified: lastUpdated.toISOString() } }],
+    entry: [{ fullUrl: fullUrl(ctx, d.resourceType, d.resourceId), request: { method: 'DELETE', url }, response: { status: '204 No Content', etag: etag(d.versionId), lastModified: lastUpdated.toISOString() } }],
   };
 }
