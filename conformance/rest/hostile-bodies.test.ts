@@ -155,6 +155,10 @@ describe('member names', () => {
       });
     await expectRefused('', patchEntry('[{"op":"replace","path":"/gender","value":"female","value":"other"}]'), { status: 400, diagnostics: /entry\[0\].*JSON Patch.*twice|entry\[0\].*JSON Patch.*duplicate/i });
     await expectRefused('', patchEntry('[{"op":"add","path":"/x","value":{"__proto__":{"polluted":true}}}]'), { status: 400, diagnostics: /entry\[0\].*JSON Patch.*__proto__/ });
+    // Binary.data that is not base64 is refused, not decoded leniently into another patch
+    const notBase64 = JSON.parse(patchEntry('[]'));
+    notBase64.entry[0].resource.data = '[{"op":"replace","path":"/gender","value":"female"}]';
+    await expectRefused('', JSON.stringify(notBase64), { status: 400, diagnostics: /entry\[0\].*must be base64/ });
     expect((await http(t.base, `Patient/${created.body.id}`)).body.gender).toBe('male');
   });
 

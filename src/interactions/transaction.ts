@@ -4,7 +4,7 @@ import { RawJson } from '../json/rawJson';
 import { decimalTextsUnder } from '../json/decimals';
 import { BadRequest, dataException, FhirError, operationOutcome, PayloadTooLarge, PreconditionFailed } from '../errors';
 import type { Session } from '../store/session';
-import { etag, fullUrlKey } from './common';
+import { base64Bytes, etag, fullUrlKey } from './common';
 import { create, ifNoneExistMatch } from './create';
 import { perform, route, Route } from './dispatch';
 import { collectConditionalReferences, referencesOf, resolveConditionalReferences } from './conditionalReferences';
@@ -69,7 +69,9 @@ function prepare(ctx: InteractionContext, entry: BundleEntry, index: number, out
     // read with the same limits and refusals (duplicate names, prototype keys) as a request body
     const limits = { maxDepth: ctx.config.jsonMaxDepth, maxNodes: ctx.config.jsonMaxNodes, maxArrayLength: ctx.config.jsonMaxArrayLength };
     try {
-      body = readJson(Buffer.from(entry.resource.data, 'base64').toString('utf8'), limits).value;
+      const patchBytes = base64Bytes(entry.resource.data);
+      if (!patchBytes) throw new BadRequest('Binary.data must be base64', 'invalid', [`Bundle.entry[${index}].resource.data`]);
+      body = readJson(patchBytes.toString('utf8'), limits).value;
     } catch (e) {
       if (e instanceof FhirError) throw new FhirError(e.status, e.issues.map((i) => ({ ...i, diagnostics: `Bundle.entry[${index}]: the JSON Patch in Binary.data: ${i.diagnostics}` })));
       throw e;
