@@ -13,7 +13,8 @@ import { Invariants, InvariantEnv } from './invariants';
 import { CompiledStructure, Constraint, ElementNode, resolveContentReference } from './model';
 import { compareDateTimes, compareQuantities, compareTimes, Comparison } from './ordering';
 import { checkPrimitive, PRIMITIVES } from './primitives';
-import { ConformanceStore, CORE_SD } from './store';
+import { ConformanceStore, ConformanceType, CORE_SD } from './store';
+import { searchsetIssues } from './searchsetRules';
 import { checkXhtml } from './xhtml';
 
 interface Item {
@@ -300,6 +301,7 @@ export class Engine {
         seen.add(l.relation);
       });
     }
+    issues.push(...searchsetIssues(bundle, path, (name) => this.store.isResourceType(name)));
     if (!Array.isArray(bundle.entry)) return;
     const type = bundle.type;
     bundle.entry.forEach((e: any, i: number) => {
@@ -596,6 +598,7 @@ export class Engine {
           if (p.severity === 'error') PARSE_ERRORS.add(issue);
           W.issues.push(issue);
         }
+        if (typeof v === 'string') this.checkCanonicalValue(v, type, node, path, loc, W);
         if (type === 'xhtml' && typeof v === 'string') {
           const problems = checkXhtml(v);
           for (const p of problems) if (p.message) W.issues.push(err(p.code, p.message, path));
@@ -831,6 +834,12 @@ export class Engine {
     }
     const term = this.store.terminology;
     if (term.isExternal(system)) return;
+    // a supplement adds designations and properties to another CodeSystem: it is not a system of codes itself
+    const supplemented = this.store.resource('CodeSystem', system)?.supplements;
+    if (typeof supplemented === 'string') {
+      W.issues.push(err('code-invalid', `CodeSystem ${system} is a supplement (of ${supplemented}), so it cannot be used as a value in Coding.system`, `${path}.system`));
+      return;
+    }
     const r = term.lookup(system, code);
     if (!r) return;
     if (!r.found) {
@@ -854,6 +863,27 @@ export class Engine {
         });
       }
     }
+  }
+
+  /**
+   * Canonical URLs as the HL7 validator checks them: the url of a canonical resource is
+   * absolute (a relative one identifies nothing outside this server), and a canonical that
+   * designates a conformance resource known here designates one of the types it allows.
+   */
+  private checkCanonicalValue(v: string, type: string, node: ElementNode, path: string, loc: Loc, W: Walk): void {
+    const rt = W.resource?.resourceType;
+    if (typeof rt === 'string' && loc.defPath === `${rt}.url` && isCanonicalResource(rt) && !/^[A-Za-z][A-Za-z0-9+.-]*:/.test(v)) {
+      W.issues.push(err('invalid', `Canonical URLs must be absolute URLs if they are not fragment references (${v})`, path));
+    }
+    if (type !== 'canonical' || v.startsWith('#')) return;
+    const allowed = node.types.filter((t) => t.code === 'canonical').flatMap((t) => t.targetProfiles.map((tp) => tp.slice(tp.lastIndexOf('/') + 1)));
+    if (!allowed.length || allowed.includes('Resource') || allowed.includes('DomainResource')) return;
+    const kinds: ConformanceType[] = ['StructureDefinition', 'ValueSet', 'CodeSystem', 'Questionnaire'];
+    // a type it may designate first: most canonicals resolve there, and then nothing else is looked up
+    if (kinds.some((k) => allowed.includes(k) && this.store.resource(k, v))) return;
+    const found = kinds.filter((k) => !allowed.includes(k) && this.store.resource(k, v));
+    if (!found.length) return;
+    W.issues.push(err('invalid', `Canonical URL '${v}' refers to a resource that has the wrong type. Found ${found.join(', ')} expecting one of [${allowed.join(', ')}]`, path));
   }
 
   /** stated size / hash of an Attachment against its data, as the HL7 validator does */
