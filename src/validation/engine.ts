@@ -57,6 +57,8 @@ interface Walk {
   /** quiet walks (slice matching by profile) only need to know about errors */
   quiet?: boolean;
   depth: number;
+  /** an extension whose definition is not known is an error, as in the HL7 validator (decision 023) */
+  strictExtensions?: boolean;
 }
 
 const ABS_URL = /^(https?:|urn:)/;
@@ -167,7 +169,7 @@ export class Engine {
     res: any,
     path: string,
     issues: Issue[],
-    opts: { container?: any; bundle?: BundleCtx; requested?: string[]; top?: boolean; depth?: number } = {},
+    opts: { container?: any; bundle?: BundleCtx; requested?: string[]; top?: boolean; depth?: number; strictExtensions?: boolean } = {},
   ): void {
     const depth = opts.depth ?? 0;
     if (depth > 50) return;
@@ -196,6 +198,7 @@ export class Engine {
       structure: base,
       bundle,
       depth,
+      strictExtensions: opts.strictExtensions,
     };
     this.walkRoot(res, base, path, W);
     if (rt === 'Bundle') this.bundleChecks(res, path, issues);
@@ -645,6 +648,7 @@ export class Engine {
         container: contained ? W.rootResource : undefined,
         bundle: W.bundle,
         depth: W.depth + 1,
+        strictExtensions: W.strictExtensions,
       });
       if (contained && value && typeof value === 'object' && value.id === undefined) {
         W.issues.push(err('required', 'Contained resources SHALL have an id', path));
@@ -1051,12 +1055,14 @@ export class Engine {
     }
     const st = this.store.structure(url);
     if (!st) {
-      W.issues.push({
-        severity: isModifier ? 'error' : 'warning',
-        code: isModifier ? 'structure' : 'informational',
-        diagnostics: isModifier ? `Unknown modifier extension ${url}: a modifier extension must be understood, so the resource cannot be accepted` : `Unknown extension ${url}`,
-        expression: [path],
-      });
+      if (isModifier) {
+        W.issues.push(err('structure', `Unknown modifier extension ${url}: a modifier extension must be understood, so the resource cannot be accepted`, path));
+      } else if (W.strictExtensions) {
+        W.issues.push(err('structure', `The extension ${url} is unknown, and not allowed here`, path));
+      } else {
+        // a write is not refused for an extension it does not understand (R4 extensibility): it is kept, and said
+        W.issues.push({ severity: 'warning', code: 'informational', diagnostics: `Unknown extension ${url}`, expression: [path] });
+      }
       return;
     }
     if (st.type !== 'Extension') {
