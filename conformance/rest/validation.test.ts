@@ -174,6 +174,21 @@ describe('$validate', () => {
     expect(claimed.status).toBe(400);
   });
 
+  it('judges an unknown extension as the reference validator does (error), while a write and mode=create keep it with a warning', async () => {
+    const withExt = { ...valid, extension: [{ url: 'http://example.org/fhir/StructureDefinition/shoe-size', valueInteger: 42 }] };
+    const where = (oo: any, severity: string) => (oo.issue ?? []).filter((i: any) => i.severity === severity && i.expression?.[0] === 'Patient.extension[0]');
+    const conformance = await http(t.base, 'Patient/$validate', { method: 'POST', json: withExt });
+    expect(where(conformance.body, 'error').map((i: any) => i.diagnostics)).toEqual(['The extension http://example.org/fhir/StructureDefinition/shoe-size is unknown, and not allowed here']);
+    const acceptance = await http(t.base, 'Patient/$validate?mode=create', { method: 'POST', json: withExt });
+    expect(errors(acceptance.body)).toEqual([]);
+    expect(where(acceptance.body, 'warning')).toHaveLength(1);
+    const created = await http(t.base, 'Patient', { method: 'POST', json: withExt });
+    expect(created.status).toBe(201);
+    // a known extension stays valid in every mode
+    const known = { ...valid, extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/patient-birthPlace', valueAddress: { city: 'Lyon' } }] };
+    expect(errors((await http(t.base, 'Patient/$validate', { method: 'POST', json: known })).body)).toEqual([]);
+  });
+
   it('reports a resource of another type than the URL', async () => {
     const res = await http(t.base, 'Observation/$validate', { method: 'POST', json: valid });
     expect(errors(res.body).some((i: any) => /Observation/.test(i.diagnostics))).toBe(true);

@@ -41,6 +41,9 @@ beforeAll(async () => {
       { name: 'base-disagree', file: 'patient-ok.json', version: '4.0', java: { errorCount: 2 } },
       { name: 'qr-max', file: 'qr.json', version: '4.0', supporting: ['q.json'], java: { errorCount: 1 } },
       { name: 'profile-birthdate', file: 'patient-ok.json', version: '4.0', java: { errorCount: 0 }, profile: { source: 'profile.json', java: { errorCount: 1 } } },
+      // the current manifest format: the reference validator's OperationOutcome instead of a count
+      { name: 'outcome-bad', file: 'patient-bad.json', version: '4.0', java: { outcome: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'code-invalid' }, { severity: 'warning', code: 'invalid' }] } } },
+      { name: 'outcome-ok', file: 'patient-ok.json', version: '4.0', java: { outcome: { resourceType: 'OperationOutcome' } } },
       { name: 'r5-case', file: 'patient-ok.json', java: { errorCount: 0 } },
       { name: 'xml-case', file: 'patient-ok.xml', version: '4.0', java: { errorCount: 0 } },
     ],
@@ -59,11 +62,13 @@ it('runs the R4 JSON cases per set and counts agreement with the reference outco
     ['base-disagree', 'base', false],
     ['qr-max', 'supporting', true],
     ['profile-birthdate', 'profile', true],
+    ['outcome-bad', 'base', true],
+    ['outcome-ok', 'base', true],
     ['r5-case', 'base', 'skipped'],
     ['xml-case', 'base', 'skipped'],
   ]);
   expect(summarize(results)).toEqual([
-    { set: 'base', run: 3, agree: 2, exact: 2 },
+    { set: 'base', run: 5, agree: 4, exact: 4 },
     { set: 'supporting', run: 1, agree: 1, exact: 1 },
     { set: 'profile', run: 1, agree: 1, exact: 1 },
   ]);

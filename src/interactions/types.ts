@@ -58,7 +58,7 @@ export interface FhirResponse {
 
 /** What the server needs of the validator (src/validation): checks, conformance resources, terminology. */
 export interface ResourceValidator {
-  validate(resource: unknown, options?: { profiles?: string[]; mode?: 'create' | 'update' | 'delete' }): Issue[];
+  validate(resource: unknown, options?: { profiles?: string[]; mode?: 'create' | 'update' | 'delete'; unknownExtensions?: 'warning' | 'error' }): Issue[];
   addConformanceResource(resource: unknown): Issue[];
   /** What addConformanceResource would answer, without registering the resource. */
   checkConformanceResource(resource: unknown): Issue[];

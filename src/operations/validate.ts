@@ -86,7 +86,9 @@ export async function validateOperation(ctx: InteractionContext, session: Sessio
     if (unknown.length > 0) {
       throw new FhirError(400, unknown.map((p) => ({ severity: 'error', code: 'not-supported', diagnostics: `Profile '${p}' is not known to this server, so the resource cannot be validated against it`, expression: [String(type)] })));
     }
-    issues.push(...ctx.validator.validate(input.resource, { profiles: input.profiles, mode: input.mode === 'profile' ? undefined : input.mode }));
+    // without a create/update mode the question is conformance, not acceptance: an unknown extension is an error there (decision 023)
+    const conformance = input.mode === undefined || input.mode === 'profile';
+    issues.push(...ctx.validator.validate(input.resource, { profiles: input.profiles, mode: input.mode === 'profile' ? undefined : input.mode, unknownExtensions: conformance ? 'error' : 'warning' }));
   }
   return { status: 200, resource: operationOutcome(issues.length ? issues : [ALL_OK]) as unknown as Record<string, unknown> };
 }

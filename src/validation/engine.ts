@@ -13,7 +13,8 @@ import { Invariants, InvariantEnv } from './invariants';
 import { CompiledStructure, Constraint, ElementNode, resolveContentReference } from './model';
 import { compareDateTimes, compareQuantities, compareTimes, Comparison } from './ordering';
 import { checkPrimitive, PRIMITIVES } from './primitives';
-import { ConformanceStore, CORE_SD } from './store';
+import { ConformanceStore, ConformanceType, CORE_SD } from './store';
+import { searchsetIssues } from './searchsetRules';
 import { checkXhtml } from './xhtml';
 
 interface Item {
@@ -56,6 +57,8 @@ interface Walk {
   /** quiet walks (slice matching by profile) only need to know about errors */
   quiet?: boolean;
   depth: number;
+  /** an extension whose definition is not known is an error, as in the HL7 validator (decision 023) */
+  strictExtensions?: boolean;
 }
 
 const ABS_URL = /^(https?:|urn:)/;
@@ -166,7 +169,7 @@ export class Engine {
     res: any,
     path: string,
     issues: Issue[],
-    opts: { container?: any; bundle?: BundleCtx; requested?: string[]; top?: boolean; depth?: number } = {},
+    opts: { container?: any; bundle?: BundleCtx; requested?: string[]; top?: boolean; depth?: number; strictExtensions?: boolean } = {},
   ): void {
     const depth = opts.depth ?? 0;
     if (depth > 50) return;
@@ -195,6 +198,7 @@ export class Engine {
       structure: base,
       bundle,
       depth,
+      strictExtensions: opts.strictExtensions,
     };
     this.walkRoot(res, base, path, W);
     if (rt === 'Bundle') this.bundleChecks(res, path, issues);
@@ -300,6 +304,7 @@ export class Engine {
         seen.add(l.relation);
       });
     }
+    issues.push(...searchsetIssues(bundle, path, (name) => this.store.isResourceType(name)));
     if (!Array.isArray(bundle.entry)) return;
     const type = bundle.type;
     bundle.entry.forEach((e: any, i: number) => {
@@ -596,6 +601,7 @@ export class Engine {
           if (p.severity === 'error') PARSE_ERRORS.add(issue);
           W.issues.push(issue);
         }
+        if (typeof v === 'string') this.checkCanonicalValue(v, type, node, path, loc, W);
         if (type === 'xhtml' && typeof v === 'string') {
           const problems = checkXhtml(v);
           for (const p of problems) if (p.message) W.issues.push(err(p.code, p.message, path));
@@ -642,6 +648,7 @@ export class Engine {
         container: contained ? W.rootResource : undefined,
         bundle: W.bundle,
         depth: W.depth + 1,
+        strictExtensions: W.strictExtensions,
       });
       if (contained && value && typeof value === 'object' && value.id === undefined) {
         W.issues.push(err('required', 'Contained resources SHALL have an id', path));
@@ -831,6 +838,12 @@ export class Engine {
     }
     const term = this.store.terminology;
     if (term.isExternal(system)) return;
+    // a supplement adds designations and properties to another CodeSystem: it is not a system of codes itself
+    const supplemented = this.store.resource('CodeSystem', system)?.supplements;
+    if (typeof supplemented === 'string') {
+      W.issues.push(err('code-invalid', `CodeSystem ${system} is a supplement (of ${supplemented}), so it cannot be used as a value in Coding.system`, `${path}.system`));
+      return;
+    }
     const r = term.lookup(system, code);
     if (!r) return;
     if (!r.found) {
@@ -854,6 +867,27 @@ export class Engine {
         });
       }
     }
+  }
+
+  /**
+   * Canonical URLs as the HL7 validator checks them: the url of a canonical resource is
+   * absolute (a relative one identifies nothing outside this server), and a canonical that
+   * designates a conformance resource known here designates one of the types it allows.
+   */
+  private checkCanonicalValue(v: string, type: string, node: ElementNode, path: string, loc: Loc, W: Walk): void {
+    const rt = W.resource?.resourceType;
+    if (typeof rt === 'string' && loc.defPath === `${rt}.url` && isCanonicalResource(rt) && !/^[A-Za-z][A-Za-z0-9+.-]*:/.test(v)) {
+      W.issues.push(err('invalid', `Canonical URLs must be absolute URLs if they are not fragment references (${v})`, path));
+    }
+    if (type !== 'canonical' || v.startsWith('#')) return;
+    const allowed = node.types.filter((t) => t.code === 'canonical').flatMap((t) => t.targetProfiles.map((tp) => tp.slice(tp.lastIndexOf('/') + 1)));
+    if (!allowed.length || allowed.includes('Resource') || allowed.includes('DomainResource')) return;
+    const kinds: ConformanceType[] = ['StructureDefinition', 'ValueSet', 'CodeSystem', 'Questionnaire'];
+    // a type it may designate first: most canonicals resolve there, and then nothing else is looked up
+    if (kinds.some((k) => allowed.includes(k) && this.store.resource(k, v))) return;
+    const found = kinds.filter((k) => !allowed.includes(k) && this.store.resource(k, v));
+    if (!found.length) return;
+    W.issues.push(err('invalid', `Canonical URL '${v}' refers to a resource that has the wrong type. Found ${found.join(', ')} expecting one of [${allowed.join(', ')}]`, path));
   }
 
   /** stated size / hash of an Attachment against its data, as the HL7 validator does */
@@ -1021,12 +1055,14 @@ export class Engine {
     }
     const st = this.store.structure(url);
     if (!st) {
-      W.issues.push({
-        severity: isModifier ? 'error' : 'warning',
-        code: isModifier ? 'structure' : 'informational',
-        diagnostics: isModifier ? `Unknown modifier extension ${url}: a modifier extension must be understood, so the resource cannot be accepted` : `Unknown extension ${url}`,
-        expression: [path],
-      });
+      if (isModifier) {
+        W.issues.push(err('structure', `Unknown modifier extension ${url}: a modifier extension must be understood, so the resource cannot be accepted`, path));
+      } else if (W.strictExtensions) {
+        W.issues.push(err('structure', `The extension ${url} is unknown, and not allowed here`, path));
+      } else {
+        // a write is not refused for an extension it does not understand (R4 extensibility): it is kept, and said
+        W.issues.push({ severity: 'warning', code: 'informational', diagnostics: `Unknown extension ${url}`, expression: [path] });
+      }
       return;
     }
     if (st.type !== 'Extension') {

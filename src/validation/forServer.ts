@@ -1,4 +1,6 @@
 import { findProfilesDir } from '../registry/registry';
+import { officialDefinitions } from '../search/searchParameters';
+import { capabilityStatementCheck } from './capabilityStatementRules';
 import { domainChecks } from './domain';
 import { Validator } from './index';
 import { loadProfileMap } from './profileMap';
@@ -12,5 +14,8 @@ export function createServerValidator(profilesDir: string = findProfilesDir()): 
   validator.useProfileMap(loadProfileMap(profilesDir));
   // A QuestionnaireResponse is checked against its Questionnaire, including ones loaded through the API.
   validator.addDomainCheck(questionnaireResponseCheck(questionnaireLookup(validator), { valueSetContains: valueSetMembership(validator), valueSetDisplayProblem: valueSetDisplay(validator) }));
+  // a CapabilityStatement declares its search parameters with the type of their official definition
+  let types: Map<string, string> | undefined;
+  validator.addDomainCheck(capabilityStatementCheck((url) => (types ??= new Map(officialDefinitions().map((d) => [d.url, d.type]))).get(url)));
   return validator;
 }

@@ -13,6 +13,12 @@ export interface ValidateOptions {
   /** canonical URLs, optionally |version */
   profiles?: string[];
   mode?: 'create' | 'update' | 'delete';
+  /**
+   * An extension whose definition is not known: a warning (what a write does: R4 extensibility
+   * asks not to refuse a resource for an extension one does not understand), or an error (a
+   * conformance verdict, as the HL7 validator gives it). Decision 023.
+   */
+  unknownExtensions?: 'warning' | 'error';
 }
 
 export type { DomainCheck } from './engine';
@@ -48,6 +54,7 @@ export class Validator {
       this.engine.validateResource(res, typeof res?.resourceType === 'string' ? res.resourceType : 'Resource', issues, {
         requested: options?.profiles,
         top: true,
+        strictExtensions: options?.unknownExtensions === 'error',
       });
     } catch (e) {
       // a validator defect must not reject a resource that may well be valid (a false error is worse than a missed one)

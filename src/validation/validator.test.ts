@@ -545,6 +545,10 @@ describe('extensions', () => {
     const issues = v.validate(p);
     expect(errors(issues)).toEqual([]);
     expect(at(warnings(issues), 'Patient.extension[0]')[0].diagnostics).toBe('Unknown extension http://example.org/unknown');
+    // a conformance verdict (unknownExtensions: 'error') refuses it, in contained resources too
+    expectOnly(v.validate(p, { unknownExtensions: 'error' }), [{ severity: 'error', expression: 'Patient.extension[0]', match: 'The extension http://example.org/unknown is unknown, and not allowed here' }]);
+    const container = { ...patient(), contained: [{ ...p, id: 'c1' }], link: [{ other: { reference: '#c1' }, type: 'seealso' }] };
+    expect(errors(v.validate(container, { unknownExtensions: 'error' })).map((i) => i.expression?.[0])).toEqual(['Patient.contained[0].extension[0]']);
     p.modifierExtension = [{ url: 'http://example.org/unknown-modifier', valueBoolean: true }];
     expectOnly(v.validate(p), [{ severity: 'error', expression: 'Patient.modifierExtension[0]', match: 'Unknown modifier extension' }]);
     p.modifierExtension = [{ url: U + 'test-do-not-use', valueBoolean: true }];
