@@ -162,7 +162,8 @@ async function deleteRecords(ctx: InteractionContext, session: Session, req: Fhi
  * record's id, outside any record; nothing clinical.
  */
 function deletionEvent(ctx: InteractionContext, agent: AuditAgent, patientId: string, why: string, recorded: string) {
-  const event = auditEvent(agent, { interaction: 'operation', operation: 'close' }, 0, { patient: patientId, resources: [] }, { recorded, serverUrl: ctx.config.baseUrl, outcomeDesc: why });
+  // the agent by reference only: their name may be the deleted person's own
+  const event = auditEvent({ ...agent, display: undefined }, { interaction: 'operation', operation: 'close' }, 0, { patient: patientId, resources: [] }, { recorded, serverUrl: ctx.config.baseUrl, outcomeDesc: why });
   const version = newVersion(ctx, event, { id: crypto.randomUUID(), versionId: 1, lastUpdated: recorded, method: 'POST' });
   return { ...version, compartment: '' };
 }
