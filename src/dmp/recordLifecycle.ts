@@ -6,6 +6,7 @@ import type { RecordFacts } from '../access/policy/recordFacts';
 import { ClosureMode, recordStateOf, RecordStateFacts, withRecordState } from '../access/policy/recordState';
 import { AuditAgent, auditEvent } from '../audit/auditEvent';
 import { SERVER_DEVICE } from '../audit/notification';
+import { concerning } from '../audit/refusal';
 import { BadRequest, Conflict, FhirError, Forbidden, NotFound } from '../errors';
 import { assertId, newVersion } from '../interactions/common';
 import { assertValid } from '../interactions/conformanceResources';
@@ -54,8 +55,10 @@ function closureMode(req: FhirRequest): ClosureMode {
   return mode;
 }
 
-function refused(t: Exclude<Transition, { allow: true }>): FhirError {
-  return t.status === 404 ? new NotFound(t.reason) : t.status === 409 ? new Conflict(t.reason) : new Forbidden(t.reason);
+/** A refused transition as its error; a 403 is audited in the record's trail, like every refusal of the policy. */
+function refused(t: Exclude<Transition, { allow: true }>, patientId: string): FhirError {
+  if (t.status === 403) return concerning(new Forbidden(t.reason), { patient: patientId, resource: `Patient/${patientId}` });
+  return t.status === 404 ? new NotFound(t.reason) : new Conflict(t.reason);
 }
 
 /** The facts of a record, whoever may see it; undefined when no current Patient holds it. */
@@ -85,7 +88,7 @@ async function changeState(ctx: InteractionContext, session: Session, req: FhirR
     if (!found) throw new NotFound(`Patient/${id} is not known`);
     const now = Date.now();
     const t = decideTransition(actor, found.facts, operation, mode, now);
-    if (!t.allow) throw refused(t);
+    if (!t.allow) throw refused(t, id);
     if (t.to === 'deleted') throw new Error('a state change cannot delete');
     const since = new Date(now).toISOString();
     const state: RecordStateFacts =
@@ -139,7 +142,7 @@ async function deleteRecords(ctx: InteractionContext, session: Session, req: Fhi
       const found = r.patientId === id ? holder : await factsOf(internal, r.patientId);
       if (!found) throw new NotFound(`Patient/${r.patientId} is not known`);
       const t = decideTransition(r.actor, found.facts, 'close', 'delete', now);
-      if (!t.allow) throw refused(t);
+      if (!t.allow) throw refused(t, r.patientId);
     }
     const recorded = new Date(now).toISOString();
     const events = [];

@@ -79,7 +79,7 @@ export async function deleteRecordRows(db: Db, patientId: string): Promise<void>
       if (!columns.has('resource_type')) continue;
       const key = columns.has('resource_id') ? 'resource_id' : columns.has('id') ? 'id' : undefined;
       if (!key) continue;
-      await db.raw(`DELETE FROM ${quoted(table)} WHERE compartment = '' AND resource_type = ? AND ${key} = ANY(?::text[])`, [type, list]);
+      await db.raw(`DELETE FROM ${quoted(table)} WHERE compartment = '' AND resource_type = ? AND ${key}::text = ANY(?::text[])`, [type, list]);
     }
     if (type === 'Subscription') {
       // who owns a Subscription, and its pending notifications, are keyed by the Subscription's id
