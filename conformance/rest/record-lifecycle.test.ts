@@ -328,6 +328,16 @@ describe('closed with deletion: no row of the record left in any table', () => {
     expect(without.sort()).toEqual(NOT_PATIENT_DATA);
   });
 
+  it('every table with a compartment has an index led by it: a deletion finds the rows of a record without reading the table', async () => {
+    const res = await knex().raw(
+      `SELECT t.relname AS t FROM pg_class t JOIN pg_namespace n ON n.oid = t.relnamespace
+        WHERE n.nspname = current_schema() AND t.relkind IN ('r', 'p')
+          AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = t.oid AND a.attname = 'compartment' AND NOT a.attisdropped)
+          AND NOT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] WHERE i.indrelid = t.oid AND a.attname = 'compartment')`,
+    );
+    expect(res.rows.map((r: Json) => r.t)).toEqual([]);
+  });
+
   it('the patient deletes their record: every row in every table with a compartment is gone, the other record untouched', async () => {
     const res = await op(tok.d, x.d, 'close', '?mode=delete');
     expect(res.status).toBe(200);
