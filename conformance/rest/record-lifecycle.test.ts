@@ -296,6 +296,8 @@ async function rowsMentioning(needle: string): Promise<{ table: string; row: Jso
 }
 
 /** Tables that hold no patient's data, so carry no compartment: a new table is either keyed by compartment or listed here. */
+/** Work queues, drained as the dispatcher runs: their rows come and go on their own. */
+const QUEUES = ['outbox', 'subscription_delivery'];
 const NOT_PATIENT_DATA = ['conformance_version', 'knex_migrations', 'knex_migrations_lock', 'server_setting'];
 
 describe('closed with deletion: no row of the record left in any table', () => {
@@ -347,7 +349,8 @@ describe('closed with deletion: no row of the record left in any table', () => {
     expect(Object.keys(after)).toEqual(expect.arrayContaining(['resource', 'resource_history', 'binary_content', 'binary_chunk', 'outbox', 'record_closure']));
     // the other record: the same rows as before, but the trail of the care team's reads of it (the same run of requests)
     const keepAfter = await rowsOfRecord(x.keep.id);
-    for (const table of Object.keys(x.keepBefore)) expect([table, keepAfter[table] >= x.keepBefore[table]]).toEqual([table, true]);
+    // (the outbox and the deliveries are queues the dispatcher drains meanwhile)
+    for (const table of Object.keys(x.keepBefore).filter((t) => !QUEUES.includes(t))) expect([table, keepAfter[table] >= x.keepBefore[table]]).toEqual([table, true]);
     expect((await get(ref(x.keep.doc), tok.gp)).status).toBe(200);
     expect((await get(`Binary/${x.keep.binary.id}`, tok.keep)).status).toBe(200);
   });

@@ -89,7 +89,10 @@ export async function deleteRecordRows(db: Db, patientId: string): Promise<void>
       }
     }
   }
-  for (const { table } of tables) await db.raw(`DELETE FROM ${quoted(table)} WHERE compartment = ?`, [patientId]);
+  // the outbox first: a dispatcher round that claimed this record's changes (FOR UPDATE) finishes before it is deleted, and
+  // the deliveries it recorded are then seen, and deleted, by the statements that follow
+  const ordered = [...tables.filter((t) => t.table === 'outbox'), ...tables.filter((t) => t.table !== 'outbox')];
+  for (const { table } of ordered) await db.raw(`DELETE FROM ${quoted(table)} WHERE compartment = ?`, [patientId]);
 }
 
 /** The archived records whose retention has passed at `now`, oldest first, at most `limit`. */
