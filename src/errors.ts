@@ -11,6 +11,8 @@ export interface Issue {
   code: IssueCode;
   diagnostics: string;
   expression?: string[];
+  /** A code of ours a client acts on (issue.details), e.g. a record refused because opposed. */
+  details?: { coding: { system: string; code: string }[] };
 }
 
 export class FhirError extends Error {
@@ -153,12 +155,24 @@ export class Forbidden extends FhirError {
     );
   }
 }
+/**
+ * 403 for a whole record, with the code of why in issue.details (opposed, closed, of age:
+ * docs/decisions/017-record-lifecycle.md), so that a sending software can act on it.
+ */
+export class RecordForbidden extends Forbidden {
+  constructor(diagnostics: string, system: string, code: string) {
+    super(diagnostics);
+    (this.issues as Issue[])[0] = { ...this.issues[0], details: { coding: [{ system, code }] } };
+  }
+}
+
 export function operationOutcome(issues: Issue[]): OperationOutcome {
   return {
     resourceType: 'OperationOutcome',
     issue: capIssues(issues).map((i) => ({
       severity: i.severity,
       code: i.code,
+      ...(i.details ? { details: i.details } : {}),
       diagnostics: i.diagnostics,
       ...(i.expression ? { expression: i.expression } : {}),
     })),

@@ -64,6 +64,8 @@ export interface DeviceActor extends ActorBase {
 }
 export interface AdminActor extends ActorBase {
   kind: 'admin';
+  /** The `legal-hold` scope: reads and restores archived records (docs/decisions/017-record-lifecycle.md). */
+  legalHold?: boolean;
 }
 
 export type Actor = PractitionerActor | PatientActor | RelatedPersonActor | DeviceActor | AdminActor;

@@ -48,6 +48,8 @@ export interface Config {
   consentDefaultDays: number;
   /** Days an AuditEvent is kept before `npm run purge-audit` deletes it (docs/decisions/009-audit.md). */
   auditRetentionDays: number;
+  /** Days a closed (archived) record is kept before `npm run purge` deletes it (docs/decisions/017-record-lifecycle.md). */
+  recordRetentionDays: number;
   /** Longest request target (path and query) accepted; longer is refused with 414 before any work. */
   maxUrlLength: number;
   /** Search: name=value pairs per query (URL and POST _search form together). */
@@ -173,6 +175,8 @@ function accessSettings(env: Env) {
     consentDefaultDays: integer(env, 'CONSENT_DEFAULT_DAYS', 365, 1, 3650),
     // ten years by default: a patient may ask who read their record long after the fact
     auditRetentionDays: integer(env, 'AUDIT_RETENTION_DAYS', 3650, 1, 36500),
+    // ten years from the closure (CSP R1111-36)
+    recordRetentionDays: integer(env, 'RECORD_RETENTION_DAYS', 3650, 1, 36500),
   };
 }
 

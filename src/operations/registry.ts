@@ -1,5 +1,6 @@
 import type { FhirRequest, FhirResponse, InteractionContext } from '../interactions/types';
 import type { Session } from '../store/session';
+import { activate, close, oppose, reopen } from '../dmp/recordLifecycle';
 import { everything } from './everything';
 import { maskAllDocuments, metaAdd, metaDelete, metaOperation, unmaskAllDocuments } from './meta';
 import { codeSystemValidateCode, expand, valueSetValidateCode } from './terminology';
@@ -146,6 +147,33 @@ export const OPERATIONS: OperationEntry[] = [
     handler: unmaskAllDocuments,
   },
 ];
+
+/** What the lifecycle operations have in common (docs/decisions/017-record-lifecycle.md). */
+const LIFECYCLE =
+  'POST only. Allowed to the patient (own record), their legal representative (while they act: a minor\'s representatives stop at 18) and an administrator; an opposed or closed record is acted on by an administrator (restoring or deleting an archive needs the legal-hold scope). Wrong state: 409. Audited. The state is shown on the Patient in the extension https://fhir.dmp.esante.example/StructureDefinition/dmp-record-state and Patient.active.';
+
+const lifecycle = (name: string, handler: OperationEntry['handler'], documentation: string): OperationEntry => ({
+  name,
+  definition: `https://fhir.dmp.esante.example/OperationDefinition/Patient-${name}`,
+  system: false,
+  types: ['Patient'],
+  type: false,
+  instance: true,
+  documentation: `${documentation} ${LIFECYCLE}`,
+  affectsState: true,
+  handler,
+});
+
+OPERATIONS.push(
+  lifecycle('oppose', oppose, 'Patient/[id]/$oppose: an open record (not activated) becomes opposed: nothing is read or deposited for the person (403, issue.details RECORD_OPPOSED).'),
+  lifecycle('activate', activate, 'Patient/[id]/$activate: an open record becomes activated (the patient connected).'),
+  lifecycle(
+    'close',
+    close,
+    'Patient/[id]/$close?mode=archive|delete. archive: unreadable and unwritable by everyone through the API, kept RECORD_RETENTION_DAYS (default 3650) then deleted by npm run purge. delete: every row of the record deleted in this transaction (cascade=true: also the records of the RelatedPersons the holder\'s Patient.link names); one AuditEvent of the deletion is kept outside the record.',
+  ),
+  lifecycle('reopen', reopen, 'Patient/[id]/$reopen: an opposed record (administrator) or an archived one (administrator with the legal-hold scope) becomes open again.'),
+);
 
 export function operationAppliesTo(op: OperationEntry, resourceType: string): boolean {
   return op.types === '*' || op.types.includes(resourceType);

@@ -1,8 +1,9 @@
 import type { Actor, Coding } from '../access/actor';
-import { createAtIdRefusal, decideCreateAtId, decideRecord, decideWrite, MatrixView, OpenRecord, PolicyContext, RecordDecision, visibilityFor } from '../access/policy/decide';
+import { createAtIdRefusal, decideCreateAtId, decideRecord, decideWrite, Decision, MatrixView, OpenRecord, PolicyContext, RecordDecision, recordRefusalCode, visibilityFor } from '../access/policy/decide';
+import { RECORD_REFUSAL_SYSTEM } from '../access/policy/recordState';
 import type { RecordFacts } from '../access/policy/recordFacts';
 import { concerning } from '../audit/refusal';
-import { BadRequest, Forbidden } from '../errors';
+import { BadRequest, Forbidden, RecordForbidden } from '../errors';
 import type { Route } from '../interactions/dispatch';
 import type { FhirRequest } from '../interactions/types';
 import { FactsRead, FactsWanted, factsOfRecordsNaming, factsOfResource, peekResource, recordFacts } from '../store/accessFacts';
@@ -123,7 +124,7 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
     const decision = decideRecord(actor, record, 'read', isNamed ? pc : withoutBreakGlass);
     if (decision.allow) open.push({ patientId, treating: Boolean(decision.treating) });
     // a request that addresses a record closed to a professional is told why (so the EHR can ask consent or break the glass)
-    else if (isNamed && decision.status === 403 && !isWrite(r) && (actor.kind === 'practitioner' || decision.refusal === 'closed')) throw concerning(new Forbidden(decision.reason), { patient: patientId });
+    else if (isNamed && decision.status === 403 && !isWrite(r) && (actor.kind === 'practitioner' || recordRefusalCode(decision.refusal))) throw concerning(refusalError(decision), { patient: patientId });
   }
   const visibility = visibilityFor(actor, open, pc);
   // a whole type closed to the caller (clinical content for administrators and systems) is said so
@@ -157,20 +158,30 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
           w.previousCompartment === undefined ? undefined : w.previousBody !== undefined ? (w.previousBody ?? undefined) : ((await peekResource(s, w.resourceType, w.id))?.resource ?? undefined);
         const compartments = [w.compartment, ...(w.previousCompartment !== undefined && w.previousCompartment !== w.compartment ? [w.previousCompartment] : [])];
         for (const compartment of compartments) {
-          // an administrator opening or changing a record's identity does not need the record open
-          const openingRecord = actor.kind === 'admin' && w.resourceType === 'Patient';
+          // an administrator opening a record does not need it open; changing an opposed or closed one's identity is refused like any write there (decision 017)
+          const openingRecord = actor.kind === 'admin' && w.resourceType === 'Patient' && w.previousCompartment === undefined;
           const record = compartment && !openingRecord ? await recordDecision(s, compartment) : undefined;
           const resource = (w.body ?? previous ?? {}) as Record<string, any>;
           const decision = decideWrite(actor, { resourceType: w.resourceType, compartment, resource, ...documentCodes(w), previous, deletion: w.deleted }, record, pc);
           // a write is refused with 403 even where a read would be 404: the caller chose what to write
           if (!decision.allow) {
-            const refusal = new Forbidden(decision.status === 404 ? `${actor.kind === 'patient' || actor.kind === 'related-person' ? 'A patient writes only in their own record' : 'This record is not open to the caller'}` : decision.reason);
+            const refusal =
+              decision.status === 404
+                ? new Forbidden(actor.kind === 'patient' || actor.kind === 'related-person' ? 'A patient writes only in their own record' : 'This record is not open to the caller')
+                : refusalError(decision);
             throw concerning(refusal, { patient: compartment || undefined, resource: `${w.resourceType}/${w.id}` });
           }
         }
       }
     },
   };
+}
+
+/** A refusal as its error: a refusal of the whole record names why in issue.details (opposed, closed, of age). */
+function refusalError(decision: Decision | RecordDecision): Forbidden {
+  const reason = decision.allow ? '' : decision.reason;
+  const code = !decision.allow && 'refusal' in decision ? recordRefusalCode(decision.refusal) : undefined;
+  return code ? new RecordForbidden(reason, RECORD_REFUSAL_SYSTEM, code) : new Forbidden(reason);
 }
 
 /**

@@ -69,7 +69,7 @@ export async function resolveActorWithFacts(
 ): Promise<{ actor: Actor; facts?: FactsRead }> {
   const base = { subject: claims.subject, scopes: claims.scopes, authenticatedBy };
   if (!claims.fhirUser) {
-    if (claims.rawScopes.includes('admin')) return { actor: { ...base, kind: 'admin' } };
+    if (claims.rawScopes.includes('admin')) return { actor: { ...base, kind: 'admin', ...(claims.rawScopes.includes('legal-hold') ? { legalHold: true } : {}) } };
     throw new Unauthorized('The token names no fhirUser and carries no admin scope: it identifies nobody this server knows');
   }
   const [type, id] = relative(claims.fhirUser).split('/');

@@ -47,7 +47,7 @@ describe('recordFacts', () => {
       provision: { type: 'permit', actor: [{ role: { coding: [{ code: 'IRCP' }] }, reference: { reference: 'Practitioner/gp-1' } }] },
     });
     const facts = await recordFacts(session, [open.id, closed.id, 'no-such-record']);
-    expect(facts.get(open.id)).toMatchObject({ state: 'active', generalPractitioners: ['Practitioner/gp-1'] });
+    expect(facts.get(open.id)).toMatchObject({ state: 'open', generalPractitioners: ['Practitioner/gp-1'] });
     expect(facts.get(open.id)!.consents.map((c) => c.performers)).toEqual([['Practitioner/gp-1']]);
     expect(facts.get(closed.id)).toMatchObject({ state: 'closed', consents: [] });
     expect(facts.get('no-such-record')).toMatchObject({ state: 'closed', consents: [] });
@@ -68,7 +68,7 @@ describe('factsOfResource and actorResources (one statement each)', () => {
     const organization = await post({ resourceType: 'Organization', name: 'o' });
     const inRecord = await factsOfResource(session, 'DocumentReference', doc.id);
     expect(inRecord.compartment).toBe(patient.id);
-    expect(inRecord.facts.get(patient.id)).toMatchObject({ state: 'active', representatives: [`RelatedPerson/${representative.id}`] });
+    expect(inRecord.facts.get(patient.id)).toMatchObject({ state: 'open', representatives: [`RelatedPerson/${representative.id}`] });
     const shared = await factsOfResource(session, 'Organization', organization.id);
     expect(shared).toEqual({ compartment: '', facts: new Map() });
     expect(await factsOfResource(session, 'DocumentReference', 'no-such-document')).toEqual({ compartment: undefined, facts: new Map() });
@@ -108,7 +108,7 @@ describe('factsOfResource and actorResources (one statement each)', () => {
     const named = await actorResourcesWithFacts(session, 'Patient', patient.id, { records: [patient.id, patient.id, 'no-such-record'] });
     expect(named.roles).toEqual([]);
     expect(named.facts.records).toEqual(await recordFacts(session, [patient.id, 'no-such-record']));
-    expect(named.facts.records!.get(patient.id)).toMatchObject({ state: 'active' });
+    expect(named.facts.records!.get(patient.id)).toMatchObject({ state: 'open' });
   });
 });
 

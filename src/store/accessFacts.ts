@@ -1,4 +1,5 @@
 import { consentFact, RecordFacts, relative } from '../access/policy/recordFacts';
+import { recordStateOf } from '../access/policy/recordState';
 import { textArray } from './searchSql';
 import type { Session } from './session';
 
@@ -94,14 +95,18 @@ function foldFacts(patientIds: string[], rows: FactRow[]): Map<string, RecordFac
     if (!facts) continue;
     const resource = JSON.parse(row.body);
     if (row.resource_type === 'Patient') {
-      facts.state = resource.active === false ? 'closed' : 'active';
+      facts.state = recordStateOf(resource).state;
+      if (typeof resource.birthDate === 'string') facts.birthDate = resource.birthDate;
       facts.generalPractitioners = (resource.generalPractitioner ?? []).map((g: any) => relative(String(g?.reference ?? '')));
     } else if (row.resource_type === 'Basic') {
       // the latest one counts
       const when = (b: Record<string, any> | undefined) => String(b?.meta?.lastUpdated ?? '');
       if (!facts.notificationPreference || when(resource) > when(facts.notificationPreference)) facts.notificationPreference = resource;
     } else if (row.resource_type === 'RelatedPerson') {
-      if (resource.active !== false) facts.representatives!.push(`RelatedPerson/${row.id}`);
+      if (resource.active !== false) {
+        facts.representatives!.push(`RelatedPerson/${row.id}`);
+        if (typeof resource.period?.start === 'string') (facts.representativeSince ??= {})[`RelatedPerson/${row.id}`] = resource.period.start;
+      }
     } else facts.consents.push(consentFact(resource));
   }
   return out;

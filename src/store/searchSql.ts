@@ -423,6 +423,11 @@ export function constraintConditions(ctx: SqlContext, r: string, resourceType: s
     const readable = [inList, shared, own].filter(Boolean);
     parts.push(readable.length > 1 ? `(${readable.join(' OR ')})` : inList);
   }
+  // a record opposed or closed: one probe of its closure row, by primary key (directory rows have none)
+  if (c.closedRecordsHidden && !directory) {
+    const rc = alias(ctx, 'rc');
+    parts.push(`NOT ${rowProbe(`record_closure ${rc} WHERE ${rc}.compartment = ${r}.compartment`)}`);
+  }
   /** Whether rows of this type may reach the conditions below. */
   const mayBe = (type: string) => (resourceType === undefined || resourceType === type) && (!directoryTypes || directoryTypes.includes(type));
   const labels = c.excludedSecurityLabels ?? [];

@@ -29,6 +29,8 @@ export interface Visibility {
   noticesFollowAbout?: boolean;
   /** The caller's own Subscriptions (outside any record) are readable: those whose owner is this `fhirUser` (decision 010). */
   ownSubscriptions?: string;
+  /** Rows of opposed and closed records (a `record_closure` row) are hidden: for callers not limited to `compartments` (decision 017). */
+  closedRecordsHidden?: boolean;
   /** AuditEvents are shown without what they name that the caller cannot read (src/store/trailView.ts, decision 009). */
   trailAsSeen?: boolean;
 }
@@ -64,5 +66,5 @@ export const NOTHING: Visibility = Object.freeze({ compartments: [], resourceTyp
 
 /** A pure restatement for tests and logs: whether the visibility restricts anything. */
 export function isUnrestricted(v: Visibility): boolean {
-  return !v.compartments && !v.sharedTypes && !v.excludedSecurityLabels?.length && !v.requiredTokens?.length && !v.excludedTokens?.length && !v.resourceTypes && !v.excludedTypes?.length && !v.binaryFollowsDocument && !v.readableDocuments && !v.noticesFollowAbout && !v.trailAsSeen && !v.ownSubscriptions;
+  return !v.compartments && !v.sharedTypes && !v.excludedSecurityLabels?.length && !v.requiredTokens?.length && !v.excludedTokens?.length && !v.resourceTypes && !v.excludedTypes?.length && !v.binaryFollowsDocument && !v.readableDocuments && !v.noticesFollowAbout && !v.trailAsSeen && !v.ownSubscriptions && !v.closedRecordsHidden;
 }

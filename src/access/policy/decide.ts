@@ -2,6 +2,7 @@ import type { ActingRole, Actor, Coding } from '../actor';
 import type { DocumentRule, LabelRule, Visibility } from '../../store/visibility';
 import { differsOnlyByLabels, labelChange } from './labelChanges';
 import { INVISIBLE_PATIENT, INVISIBLE_REPRESENTANTS_LEGAUX, MASQUE_PS, RecordFacts, recordChoices } from './recordFacts';
+import { isOpen, lifecycleFieldsChanged, majorityAt } from './recordState';
 
 /**
  * The only place access is decided (docs/decisions/008-access-model.md). Pure: the facts
@@ -31,7 +32,37 @@ export type Basis = 'own-record' | 'legal-representative' | 'treating-physician'
 export type Decision = { allow: true; basis: Basis } | { allow: false; status: 403 | 404; reason: string };
 
 /** Why a record is closed to a caller: a consent can open only the last two. */
-export type RecordRefusal = 'closed' | 'blocked' | 'not-known' | 'no-consent' | 'break-glass-refused';
+export type RecordRefusal = 'opposed' | 'closed' | 'of-age' | 'blocked' | 'not-known' | 'no-consent' | 'break-glass-refused';
+
+/**
+ * The code a refusal of the whole record carries in OperationOutcome.issue.details
+ * (docs/decisions/017-record-lifecycle.md): what a sending software acts on.
+ */
+export function recordRefusalCode(refusal: RecordRefusal): string | undefined {
+  switch (refusal) {
+    case 'opposed':
+      return 'RECORD_OPPOSED';
+    case 'closed':
+      return 'RECORD_CLOSED';
+    case 'of-age':
+      return 'PATIENT_OF_AGE';
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Whether a legal representative still acts for the patient at `now` (decision 017): until
+ * the patient's eighteenth birthday, computed from Patient.birthDate at each request; after
+ * it only a representation that began on or after that day (the guardianship of an adult).
+ */
+export function representativeActs(record: RecordFacts, representative: string, now: number): boolean {
+  const majority = majorityAt(record.birthDate);
+  if (majority === undefined || now < majority) return true;
+  const since = record.representativeSince?.[representative];
+  const start = since === undefined ? NaN : Date.parse(since);
+  return !Number.isNaN(start) && start >= majority;
+}
 
 /** Record-level decision, with whether the caller is this record's treating physician. */
 export type RecordDecision = { allow: true; basis: Basis; treating?: boolean } | { allow: false; status: 403 | 404; reason: string; refusal: RecordRefusal };
@@ -70,7 +101,11 @@ export function decideRecord(actor: Actor, record: RecordFacts, action: 'read' |
   if (actor.kind === 'related-person' && (actor.patientId !== record.patientId || (record.representatives !== undefined && !record.representatives.includes(ref('RelatedPerson', actor.id))))) {
     return deny(404, 'not-known', 'not known');
   }
-  if (record.state !== 'active') return deny(403, 'closed', `The record of Patient/${record.patientId} is closed: nobody may read or write it`);
+  if (record.state === 'opposed') return deny(403, 'opposed', `Patient/${record.patientId} has opposed the creation of their record: nothing may be read or deposited for them`);
+  if (!isOpen(record.state)) return deny(403, 'closed', `The record of Patient/${record.patientId} is closed: nobody may read or write it`);
+  if (actor.kind === 'related-person' && !representativeActs(record, ref('RelatedPerson', actor.id), pc.now)) {
+    return deny(403, 'of-age', `Patient/${record.patientId} is of age: their legal representatives no longer act for them`);
+  }
   switch (actor.kind) {
     case 'admin':
       return { allow: true, basis: 'administration' };
@@ -118,9 +153,10 @@ export interface OpenRecord {
 export function visibilityFor(actor: Actor, records: OpenRecord[], pc: PolicyContext): Visibility {
   switch (actor.kind) {
     case 'admin':
-      return { resourceTypes: ADMIN_READ_TYPES };
+      // an opposed or closed record's rows are the legal-hold role's alone (decision 017)
+      return { resourceTypes: ADMIN_READ_TYPES, ...(actor.legalHold ? {} : { closedRecordsHidden: true }) };
     case 'device':
-      return { resourceTypes: DEVICE_READ_TYPES };
+      return { resourceTypes: DEVICE_READ_TYPES, closedRecordsHidden: true };
     case 'patient':
     case 'related-person': {
       const hidden: LabelRule[] = [INVISIBLE_PATIENT];
@@ -185,6 +221,10 @@ export function decideWrite(actor: Actor, target: WriteTarget, record: RecordDec
   const type = target.resourceType;
   // identity is the record's: administrators open and change it, nobody else
   if (type === 'Patient' && actor.kind !== 'admin') return { allow: false, status: 403, reason: 'Only administrators write Patient resources (the record identity)' };
+  // the state has its operations, so that Patient.active and the state extension never disagree (decision 017)
+  if (type === 'Patient' && !target.deletion && lifecycleFieldsChanged(target.previous, target.resource)) {
+    return { allow: false, status: 403, reason: "A record's state (Patient.active and the dmp-record-state extension) changes only through $oppose, $activate, $close and $reopen" };
+  }
   // the audit trail is the server's record of what was done: nobody forges or erases it
   if (SERVER_WRITTEN_TYPES.includes(type)) return { allow: false, status: 403, reason: `${type} resources are written by the server only` };
   // anyone subscribes: the criteria are searched with the subscriber's own access, and only its owner changes one (docs/decisions/010-subscriptions.md)

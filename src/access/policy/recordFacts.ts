@@ -1,4 +1,5 @@
 import type { Coding } from '../actor';
+import type { RecordState } from './recordState';
 
 /**
  * What the policy knows of one patient's record: its state and the choices expressed
@@ -7,8 +8,12 @@ import type { Coding } from '../actor';
  */
 export interface RecordFacts {
   patientId: string;
-  /** opposed, closed and archived records are unreadable and unwritable by everyone. */
-  state: 'active' | 'closed';
+  /** Opposed and closed records are unreadable and unwritable by everyone (docs/decisions/017-record-lifecycle.md). */
+  state: RecordState;
+  /** Patient.birthDate: a minor's representatives stop acting at 18 (decision 017). */
+  birthDate?: string;
+  /** `RelatedPerson/{id}` → its `period.start`, for the representatives that have one (a guardianship begun after majority). */
+  representativeSince?: Record<string, string>;
   /** Practitioner references in Patient.generalPractitioner (the care team's presumed consent to write). */
   generalPractitioners: string[];
   /** The record's legal representatives (`RelatedPerson/{id}` of this patient, active): they choose for the patient. */

@@ -1,0 +1,114 @@
+import type { Knex } from 'knex';
+import { textArray } from './searchSql';
+import type { Session } from './session';
+
+/**
+ * The store side of the record's lifecycle (docs/decisions/017-record-lifecycle.md): the
+ * `record_closure` rows that say a record is opposed or closed, and the physical deletion
+ * of a record. These statements act for no caller: the lifecycle policy has decided.
+ */
+
+type Db = Knex | Knex.Transaction;
+
+export interface Closure {
+  state: 'opposed' | 'closed';
+  mode?: 'archive';
+  closedAt: string;
+  retainUntil?: string;
+}
+
+/** Marks the record opposed or closed (replacing an earlier mark). */
+export async function markClosed(session: Session, compartment: string, c: Closure): Promise<void> {
+  await session.query(
+    `INSERT INTO record_closure (compartment, state, mode, closed_at, retain_until) VALUES (?, ?, ?, ?, ?)
+     ON CONFLICT (compartment) DO UPDATE SET state = EXCLUDED.state, mode = EXCLUDED.mode, closed_at = EXCLUDED.closed_at, retain_until = EXCLUDED.retain_until`,
+    [compartment, c.state, c.mode ?? null, c.closedAt, c.retainUntil ?? null],
+  );
+}
+
+/** The record is open again. */
+export async function clearClosure(session: Session, compartment: string): Promise<void> {
+  await session.query('DELETE FROM record_closure WHERE compartment = ?', [compartment]);
+}
+
+/** The tables of the database that carry a `compartment` column, from the catalogue: a table added later is covered. */
+export async function compartmentTables(db: Db): Promise<{ table: string; columns: Set<string> }[]> {
+  const res = await db.raw(
+    `SELECT c.table_name AS t, array_agg(c.column_name::text) AS cols FROM information_schema.columns c
+      JOIN information_schema.tables tb ON tb.table_schema = c.table_schema AND tb.table_name = c.table_name AND tb.table_type = 'BASE TABLE'
+      WHERE c.table_schema = current_schema()
+      GROUP BY c.table_name HAVING bool_or(c.column_name = 'compartment') ORDER BY c.table_name`,
+  );
+  return (res.rows as { t: string; cols: string[] | string }[]).map((r) => ({ table: r.t, columns: new Set(typeof r.cols === 'string' ? r.cols.replace(/^\{|\}$/g, '').split(',') : r.cols) }));
+}
+
+const quoted = (name: string) => `"${name.replace(/"/g, '""')}"`;
+
+/**
+ * Resources outside any record (compartment '') that belong to this patient all the same:
+ * the AuditEvents of refusals kept outside the record (decision 012) that name them, and
+ * the Subscriptions whose criteria name them.
+ */
+async function outsideRows(db: Db, patientId: string): Promise<{ type: string; ids: string[] }[]> {
+  const events = await db.raw(
+    `SELECT DISTINCT resource_id AS id FROM idx_reference WHERE compartment = '' AND resource_type = 'AuditEvent' AND target_type = 'Patient' AND target_id = ?`,
+    [patientId],
+  );
+  const subs = await db.raw(`SELECT id, body ->> 'criteria' AS criteria FROM resource WHERE compartment = '' AND resource_type = 'Subscription' AND position(? in coalesce(body ->> 'criteria', '')) > 0`, [patientId]);
+  const names = (criteria: string) => {
+    const query = criteria.includes('?') ? criteria.slice(criteria.indexOf('?') + 1) : '';
+    return [...new URLSearchParams(query).values()].some((v) => v.split(',').some((one) => one === patientId || one.endsWith(`Patient/${patientId}`)));
+  };
+  return [
+    { type: 'AuditEvent', ids: (events.rows as { id: string }[]).map((r) => r.id) },
+    { type: 'Subscription', ids: (subs.rows as { id: string; criteria: string }[]).filter((r) => names(r.criteria ?? '')).map((r) => r.id) },
+  ].filter((o) => o.ids.length > 0);
+}
+
+/**
+ * Deletes every row of the record, physically, on `db` (one transaction, the caller's): in
+ * every table that has a `compartment` column, the rows of that compartment; and the rows
+ * outside any record that belong to it (`outsideRows`).
+ */
+export async function deleteRecordRows(db: Db, patientId: string): Promise<void> {
+  const tables = await compartmentTables(db);
+  // what lies outside the record first: finding it reads the record's index rows
+  for (const { type, ids } of await outsideRows(db, patientId)) {
+    const list = textArray(ids);
+    for (const { table, columns } of tables) {
+      if (!columns.has('resource_type')) continue;
+      const key = columns.has('resource_id') ? 'resource_id' : columns.has('id') ? 'id' : undefined;
+      if (!key) continue;
+      await db.raw(`DELETE FROM ${quoted(table)} WHERE compartment = '' AND resource_type = ? AND ${key}::text = ANY(?::text[])`, [type, list]);
+    }
+    if (type === 'Subscription') {
+      // who owns a Subscription, and its pending notifications, are keyed by the Subscription's id
+      for (const { table, columns } of tables) {
+        if (columns.has('subscription_id')) await db.raw(`DELETE FROM ${quoted(table)} WHERE subscription_id = ANY(?::text[])`, [list]);
+        else if (!columns.has('resource_type') && columns.has('owner') && columns.has('id')) await db.raw(`DELETE FROM ${quoted(table)} WHERE compartment = '' AND id = ANY(?::text[])`, [list]);
+      }
+    }
+  }
+  // the outbox first: a dispatcher round that claimed this record's changes (FOR UPDATE) finishes before it is deleted, and
+  // the deliveries it recorded are then seen, and deleted, by the statements that follow
+  const ordered = [...tables.filter((t) => t.table === 'outbox'), ...tables.filter((t) => t.table !== 'outbox')];
+  for (const { table } of ordered) await db.raw(`DELETE FROM ${quoted(table)} WHERE compartment = ?`, [patientId]);
+}
+
+/** The archived records whose retention has passed at `now`, oldest first, at most `limit`. */
+export async function archivesDue(db: Db, now: string, limit: number): Promise<string[]> {
+  const res = await db.raw(`SELECT compartment FROM record_closure WHERE mode = 'archive' AND retain_until <= ? ORDER BY retain_until, compartment LIMIT ?`, [now, limit]);
+  return (res.rows as { compartment: string }[]).map((r) => r.compartment);
+}
+
+/** How many archived records are due at `now` (the progress of a purge). */
+export async function countArchivesDue(db: Db, now: string): Promise<number> {
+  const res = await db.raw(`SELECT count(*)::int AS n FROM record_closure WHERE mode = 'archive' AND retain_until <= ?`, [now]);
+  return Number((res.rows as { n: number }[])[0].n);
+}
+
+/** Locks one archive if it is still due (another purge may have taken it): whether it is. */
+export async function lockArchiveDue(trx: Knex.Transaction, compartment: string, now: string): Promise<boolean> {
+  const res = await trx.raw(`SELECT 1 FROM record_closure WHERE compartment = ? AND mode = 'archive' AND retain_until <= ? FOR UPDATE SKIP LOCKED`, [compartment, now]);
+  return res.rows.length > 0;
+}
