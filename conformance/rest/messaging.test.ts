@@ -1,4 +1,6 @@
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { http, startTarget, Target } from '../harness';
 import { as, consent, G15, ircp, Json, ref, REPORT, PSYCH, LOINC, A03, requests } from '../accessFixtures';
 
@@ -264,6 +266,14 @@ describe('closing a conversation', () => {
 });
 
 describe('attachments', () => {
+  it('an attachment is not rewritten nor deleted, by its sender or a participant (403)', async () => {
+    for (const token of [tok.doc, tok.p1]) {
+      expect((await send('PUT', `Binary/${x.att.id}`, token, { resourceType: 'Binary', id: x.att.id, contentType: 'text/plain', securityContext: { reference: ref(x.p1) }, data: 'Yg==' })).status).toBe(403);
+      expect((await send('DELETE', `Binary/${x.att.id}`, token)).status).toBe(403);
+    }
+    expect(Buffer.from((await get(`Binary/${x.att.id}`, tok.doc)).body.data, 'base64').toString()).toBe('a'.repeat(100));
+  });
+
   it('an attachment is a Binary of the record within the size limit, content of nothing else; inline data is refused', async () => {
     const t4 = await create(message(ref(x.doc), [ref(x.p1)]), tok.doc);
     const big = await binary(x.p1, 4096, tok.p1);
@@ -377,5 +387,21 @@ describe('search', () => {
     expect(await q(`thread=${t7.id}`)).toEqual(expect.arrayContaining([ref(t7), ref(r7)]));
     expect(await q(`thread=${ref(t7)}`)).toHaveLength(2);
     expect(await q(`status=completed&thread=${t7.id}`)).toEqual([ref(r7)]);
+  });
+});
+
+describe('the CapabilityStatement', () => {
+  it('lists the operations with their OperationDefinitions (valid R4) and the thread parameter', async () => {
+    const cs = await http(t.base, 'metadata');
+    const communication = cs.body.rest[0].resource.find((r: Json) => r.type === 'Communication');
+    const operations = communication.operation.map((o: Json) => `${o.name} ${o.definition}`);
+    for (const name of ['close', 'delete-copy', 'file-to-record']) {
+      expect(operations).toContain(`${name} https://fhir.dmp.esante.example/OperationDefinition/Communication-${name}`);
+      const definition = JSON.parse(fs.readFileSync(path.join(__dirname, '../../profiles/OperationDefinition', `Communication-${name}.json`), 'utf8'));
+      expect(definition.code).toBe(name);
+      const verdict = await http(t.base, 'OperationDefinition/$validate', { method: 'POST', json: definition });
+      expect(verdict.body.issue.filter((i: Json) => i.severity === 'error')).toEqual([]);
+    }
+    expect(communication.searchParam.find((p: Json) => p.name === 'thread')).toMatchObject({ type: 'reference', definition: 'https://fhir.dmp.esante.example/SearchParameter/Communication-thread' });
   });
 });

@@ -7,7 +7,7 @@ import type { FhirRequest, FhirResponse, InteractionContext } from '../interacti
 import { inTransaction } from '../interactions/unitOfWork';
 import { parametersBody } from '../operations/parameters';
 import { readBinaryContent } from '../store/binaryContent';
-import { attachmentFacts, closeThread, readThread, recordMessage, recordThread, removeCopy, threadOfMessage } from '../store/messageThreads';
+import { attachmentFacts, closeThread, isAttachment, readThread, recordMessage, recordThread, removeCopy, threadOfMessage } from '../store/messageThreads';
 import { CurrentRow, readCurrent } from '../store/resources';
 import { INTERNAL_ACCESS, Session } from '../store/session';
 import type { VersionWrite } from '../store/writeVersions';
@@ -51,6 +51,13 @@ export async function admitMessage(session: Session, actor: Actor, w: VersionWri
   for (const id of binaries) await checkAttachment(session, actor, w.compartment, threadId, id, setup);
   if (decision.opening) await recordThread(session, w.compartment, w.id, decision.participants);
   await recordMessage(session, w.compartment, w.id, threadId, binaries);
+}
+
+/** A Binary a message carries is part of what was said: nobody rewrites or deletes it (decision 016). */
+export async function checkAttachmentChange(session: Session, w: VersionWrite): Promise<void> {
+  if (w.previousCompartment !== undefined && (await isAttachment(session, w.previousCompartment, w.id))) {
+    throw new Forbidden(`Binary/${w.id} is an attachment of a message: a message is sent once, its attachments are not changed or deleted`);
+  }
 }
 
 /** An attachment: a Binary of the record the sender may read, within the size limit, no document's content nor another conversation's. */

@@ -8,7 +8,7 @@ import type { FhirRequest } from '../interactions/types';
 import { FactsRead, FactsWanted, factsOfRecordsNaming, factsOfResource, peekResource, recordFacts } from '../store/accessFacts';
 import type { Session, StoreAccess } from '../store/session';
 import type { VersionWrite } from '../store/writeVersions';
-import { admitMessage, MessagingSetup } from '../dmp/messaging';
+import { admitMessage, checkAttachmentChange, MessagingSetup } from '../dmp/messaging';
 
 /** What the policy needs besides the request: the matrix and the consent default. */
 export interface PolicySetup {
@@ -171,6 +171,7 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
             throw concerning(refusal, { patient: compartment || undefined, resource: `${w.resourceType}/${w.id}` });
           }
         }
+        if (w.resourceType === 'Binary') await checkAttachmentChange(s, w);
         // a Communication an actor writes is a message: its thread's rules, then its thread is recorded (decision 016)
         if (w.resourceType === 'Communication' && !w.deleted && w.previousCompartment === undefined) {
           if (!setup.messaging) throw new Forbidden('Messages are not accepted by this server');

@@ -31,9 +31,10 @@ export async function threadOfMessage(session: Session, compartment: string, mes
   return rows[0]?.thread_id;
 }
 
-/** Whether a Communication is a message of the messaging (not a notice of the server). */
-export async function isMessage(session: Session, compartment: string, id: string): Promise<boolean> {
-  return (await threadOfMessage(session, compartment, id)) !== undefined;
+/** Whether a Binary is carried by a message (it is then the conversation's, never rewritten). */
+export async function isAttachment(session: Session, compartment: string, binaryId: string): Promise<boolean> {
+  const rows = await session.query(`SELECT 1 FROM message_attachment WHERE compartment = ? AND binary_id = ? LIMIT 1`, [compartment, binaryId]);
+  return rows.length > 0;
 }
 
 export async function recordThread(session: Session, compartment: string, threadId: string, participants: string[]): Promise<void> {
