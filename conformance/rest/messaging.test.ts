@@ -198,6 +198,24 @@ describe('each side sees only its conversations, on every read path', () => {
     expect((await get(`Communication?_id=${x.t2.id}&_summary=count`, tok.other)).body.total).toBe(0);
   });
 
+  it('a batch entry reads no hidden message, and a transaction entry posts none outside the rules (the whole transaction refused)', async () => {
+    const batch = await post('', tok.other, { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url: `Communication/${x.t2.id}` } }, { request: { method: 'GET', url: `Communication?thread=${x.t2.id}` } }] });
+    expect(batch.status).toBe(200);
+    expect(batch.body.entry[0].response.status).toMatch(/^404/);
+    expect(batch.body.entry[1].resource.entry ?? []).toEqual([]);
+    const before = (await get(`Communication?patient=${x.p1.id}&_summary=count`, tok.p1)).body.total;
+    const transaction = await post('', tok.p1, {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        { fullUrl: 'urn:uuid:0b1e4f8a-3c2d-4e5f-8a9b-0c1d2e3f4a5b', resource: message(ref(x.p1), [ref(x.doc)], x.t2), request: { method: 'POST', url: 'Communication' } },
+        { resource: message(ref(x.p1), [ref(x.other)], x.t2), request: { method: 'POST', url: 'Communication' } },
+      ],
+    });
+    expect(transaction.status).toBe(403);
+    expect((await get(`Communication?patient=${x.p1.id}&_summary=count`, tok.p1)).body.total).toBe(before);
+  });
+
   it('a system of another organisation, and the administrator, read no message', async () => {
     expect((await get(`Communication/${x.t2.id}`, tok.engine)).status).toBe(404);
     expect(ids(await get(`Communication?_count=500`, tok.engine))).not.toContain(ref(x.t2));
@@ -209,6 +227,9 @@ describe('the read receipt', () => {
   it('the recipient’s first read sets received (a new version); the sender’s read and later reads do not', async () => {
     const m = await create(message(ref(x.doc), [ref(x.p1)]), tok.doc);
     expect((await get(`Communication/${m.id}`, tok.doc)).body.received).toBeUndefined();
+    const head = await http(t.base, `Communication/${m.id}`, { method: 'HEAD', headers: as(tok.p1) });
+    expect(head.status).toBe(200);
+    expect((await get(`Communication/${m.id}`, tok.doc)).body.meta.versionId).toBe('1');
     const first = await get(`Communication/${m.id}`, tok.p1);
     expect(first.status).toBe(200);
     expect(first.body.received).toBeDefined();
@@ -387,6 +408,26 @@ describe('search', () => {
     expect(await q(`thread=${t7.id}`)).toEqual(expect.arrayContaining([ref(t7), ref(r7)]));
     expect(await q(`thread=${ref(t7)}`)).toHaveLength(2);
     expect(await q(`status=completed&thread=${t7.id}`)).toEqual([ref(r7)]);
+  });
+});
+
+describe('the audit trail', () => {
+  it('posting, reading, closing and refusals are audited in the record, as every access is', async () => {
+    const m = await create(message(ref(x.doc), [ref(x.p1)]), tok.doc);
+    await get(`Communication/${m.id}`, tok.p1);
+    await post(`Communication/${m.id}/$close`, tok.doc, undefined);
+    const refused = await post('Communication', tok.p1, message(ref(x.p1), [ref(x.doc)], m));
+    expect(refused.status).toBe(409);
+    const outsider = await post('Communication', tok.p1, message(ref(x.p1), [ref(x.doc)]));
+    expect(outsider.status).toBe(403);
+    const trail = entries(await get(`AuditEvent?patient=${ref(x.p1)}&_count=1000`, tok.p1));
+    const naming = (version: string) => trail.filter((e) => (e.entity ?? []).some((en: Json) => en.what?.reference === `Communication/${m.id}/_history/${version}`));
+    expect(naming('1').some((e) => e.agent.some((a: Json) => a.who?.reference === ref(x.doc)))).toBe(true);
+    // the read receipt is written with the patient's read, the closing with the professional's operation
+    expect(naming('2').some((e) => e.agent.some((a: Json) => a.who?.reference === ref(x.p1)))).toBe(true);
+    expect(naming('3').some((e) => e.agent.some((a: Json) => a.who?.reference === ref(x.doc)))).toBe(true);
+    const refusals = trail.filter((e) => e.outcome === '4' && e.agent.some((a: Json) => a.who?.reference === ref(x.p1)));
+    expect(refusals.some((e) => /start a conversation/.test(e.outcomeDesc ?? ''))).toBe(true);
   });
 });
 

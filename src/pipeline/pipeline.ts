@@ -48,8 +48,8 @@ function changesState(r: Route, fhir: FhirRequest): boolean {
   return r.interaction === 'operation' && fhir.method !== 'GET' && Boolean(OPERATIONS.find((o) => o.name === r.operation)?.affectsState);
 }
 
-/** A read of a message by id, which may write its read receipt. */
-const receipts = (r: Route) => r.interaction === 'read' && r.resourceType === 'Communication';
+/** A read of a message by id (GET: a HEAD shows nothing of it), which may write its read receipt. */
+const receipts = (r: Route, fhir: FhirRequest) => r.interaction === 'read' && r.resourceType === 'Communication' && fhir.method === 'GET';
 
 async function runAudited(ctx: InteractionContext, access: StoreAccess, r: Route, fhir: FhirRequest): Promise<FhirResponse> {
   const auditor = auditorFor(ctx, access);
@@ -57,7 +57,7 @@ async function runAudited(ctx: InteractionContext, access: StoreAccess, r: Route
   const audited = async (s: Session) => {
     let res = await perform(ctx, s, r, fhir);
     // a recipient's first read of a message is its read receipt, written with the read (decision 016)
-    if (receipts(r)) res = await markReceived(ctx, s, res, r.id!);
+    if (receipts(r, fhir)) res = await markReceived(ctx, s, res, r.id!);
     await auditor.performed(s, r, fhir);
     return res;
   };
@@ -72,7 +72,7 @@ async function runAudited(ctx: InteractionContext, access: StoreAccess, r: Route
     !CONFORMANCE_TYPES.has(r.resourceType!) &&
     !publishesInline(r.resourceType, fhir.body) &&
     !needsIntegrityChecks(fhir.body);
-  if ((WRITES.has(r.interaction) || changesState(r, fhir) || receipts(r)) && !singleStatement) return inTransaction(ctx, access, audited, { deferWrites: true });
+  if ((WRITES.has(r.interaction) || changesState(r, fhir) || receipts(r, fhir)) && !singleStatement) return inTransaction(ctx, access, audited, { deferWrites: true });
   // a read's events are written after its statements, and the answer leaves only once they are
   return withoutTransaction(ctx, access, audited, { deferWrites: true });
 }
