@@ -1,5 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import nodeHttp from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { http, startTarget, Target } from '../harness';
 import { as, consent, G15, ircp, Json, ref, REPORT, PSYCH, LOINC, A03, requests } from '../accessFixtures';
@@ -408,6 +410,44 @@ describe('search', () => {
     expect(await q(`thread=${t7.id}`)).toEqual(expect.arrayContaining([ref(t7), ref(r7)]));
     expect(await q(`thread=${ref(t7)}`)).toHaveLength(2);
     expect(await q(`status=completed&thread=${t7.id}`)).toEqual([ref(r7)]);
+  });
+});
+
+describe("the professionals' notifications", () => {
+  /** Each professional's endpoint: what their Subscription was sent. */
+  const received: Record<string, string[]> = { doc: [], other: [] };
+  const receiver = nodeHttp.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      received[(req.url ?? '').slice(1)]?.push(body);
+      res.writeHead(200).end();
+    });
+  });
+  beforeAll(() => new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r)));
+  afterAll(async () => {
+    receiver.closeAllConnections();
+    await new Promise((r) => receiver.close(r));
+  });
+
+  it("a professional's Subscription is sent the messages to them; a colleague's on the record is not sent a conversation they are not in", async () => {
+    const endpoint = (who: string) => `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/${who}`;
+    const subscribe = (who: string, criteria: string) =>
+      create({ resourceType: 'Subscription', status: 'requested', reason: 'messages', criteria, channel: { type: 'rest-hook', endpoint: endpoint(who), payload: 'application/fhir+json' } }, tok[who]);
+    const subs = [[await subscribe('doc', `Communication?recipient=${ref(x.doc)}`), 'doc'], [await subscribe('other', `Communication?patient=${x.p1.id}`), 'other']] as const;
+    for (const [sub, who] of subs) {
+      for (const end = Date.now() + 10000; Date.now() < end; await new Promise((r) => setTimeout(r, 50))) {
+        if ((await get(`Subscription/${sub.id}`, tok[who])).body.status === 'active') break;
+      }
+    }
+    const answer = await create(message(ref(x.p1), [ref(x.doc)], x.thread, { payload: [{ contentString: `notify ${RUN}` }] }), tok.p1);
+    for (const end = Date.now() + 10000; Date.now() < end && !received.doc.some((b) => b.includes(answer.id)); ) await new Promise((r) => setTimeout(r, 50));
+    // a visible change of the same record reaches the colleague after it: the dispatcher has passed the message by then
+    const own = await create(message(ref(x.other), [ref(x.p1)]), tok.other);
+    for (const end = Date.now() + 10000; Date.now() < end && !received.other.some((b) => b.includes(own.id)); ) await new Promise((r) => setTimeout(r, 50));
+    expect(received.doc.some((b) => b.includes(answer.id))).toBe(true);
+    expect(received.other.some((b) => b.includes(own.id))).toBe(true);
+    expect(received.other.filter((b) => b.includes(answer.id))).toEqual([]);
   });
 });
 
