@@ -396,6 +396,29 @@ describe("the patient's copy", () => {
   });
 });
 
+describe("the patient's own messages", () => {
+  const oneMessage = { resourceType: 'Parameters', parameter: [{ name: 'scope', valueCode: 'message' }] };
+  it('the patient deletes a message they sent from their side; the conversation and the professional’s copy stay', async () => {
+    const t8 = await create(message(ref(x.doc), [ref(x.p1)]), tok.doc);
+    const b = await binary(x.p1, 10, tok.p1);
+    const mine = await create(message(ref(x.p1), [ref(x.doc)], t8, { payload: [{ contentAttachment: { contentType: 'text/plain', url: ref(b) } }] }), tok.p1);
+    // not the professional's message, and not a scope the operation knows
+    expect((await post(`Communication/${t8.id}/$delete-copy`, tok.p1, oneMessage)).status).toBe(403);
+    expect((await post(`Communication/${mine.id}/$delete-copy`, tok.p1, { resourceType: 'Parameters', parameter: [{ name: 'scope', valueCode: 'everything' }] })).status).toBe(400);
+    expect((await post(`Communication/${mine.id}/$delete-copy`, tok.p1, oneMessage)).status).toBe(200);
+    for (const token of [tok.p1, tok.parent]) {
+      expect((await get(`Communication/${mine.id}`, token)).status).toBe(404);
+      expect((await get(`Binary/${b.id}`, token)).status).toBe(404);
+      expect(ids(await get(`Communication?thread=${t8.id}`, token))).toEqual([ref(t8)]);
+      expect(ids(await get(`Patient/${x.p1.id}/$everything?_count=1000`, token))).not.toContain(ref(mine));
+    }
+    expect(ids(await get(`Communication?thread=${t8.id}`, tok.doc)).sort()).toEqual([ref(t8), ref(mine)].sort());
+    expect((await get(`Binary/${b.id}`, tok.doc)).status).toBe(200);
+    // the conversation goes on
+    expect((await post('Communication', tok.p1, message(ref(x.p1), [ref(x.doc)], t8))).status).toBe(201);
+  });
+});
+
 describe('search', () => {
   it('by patient, sender, recipient, sent, part-of, status and thread', async () => {
     const t7 = await create(message(ref(x.doc), [ref(x.p1)], undefined, { sent: '2026-01-02T10:00:00Z' }), tok.doc);

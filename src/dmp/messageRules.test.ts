@@ -1,5 +1,5 @@
 import type { Actor } from '../access/actor';
-import { attachmentsOf, decideClose, decideDeleteCopy, decideMessage, identitiesOf, isRecipient, participantsOfOpening, ThreadFacts, threadNamed } from './messageRules';
+import { attachmentsOf, decideClose, decideDeleteCopy, decideDeleteMessageCopy, decideMessage, identitiesOf, isRecipient, participantsOfOpening, ThreadFacts, threadNamed } from './messageRules';
 
 const BASE = 'https://fhir.example/fhir';
 const common = { subject: 's', scopes: [], authenticatedBy: 'token' as const };
@@ -132,5 +132,14 @@ describe('decideClose and decideDeleteCopy', () => {
     ['a copy already deleted', patient, thread({ participants: [{ reference: 'Patient/p1', removed: true }] }), 404],
   ])('$delete-copy: %s', (_n, actor, facts, expected) => {
     expect(decideDeleteCopy(actor as Actor, facts as ThreadFacts)).toMatchObject(expected === true ? { allow: true } : { allow: false, status: expected });
+  });
+  it.each([
+    ['the patient, a message they sent', patient, msg('Patient/p1', ['Practitioner/doc'], 't1'), true],
+    ['the representative, a message they sent', parent, msg('RelatedPerson/rp', ['Practitioner/doc'], 't1'), true],
+    ["the patient, the professional's message", patient, msg('Practitioner/doc', ['Patient/p1'], 't1'), 403],
+    ["the patient, their representative's message", patient, msg('RelatedPerson/rp', ['Practitioner/doc'], 't1'), 403],
+    ['the professional, the patient\'s message', doc, msg('Patient/p1', ['Practitioner/doc'], 't1'), 403],
+  ])('$delete-copy of one message: %s', (_n, actor, message, expected) => {
+    expect(decideDeleteMessageCopy(actor as Actor, thread(), message, BASE)).toMatchObject(expected === true ? { allow: true } : { allow: false, status: expected });
   });
 });

@@ -155,6 +155,17 @@ export function decideDeleteCopy(actor: Actor, thread: ThreadFacts): ThreadDecis
   return { allow: true };
 }
 
+/** $delete-copy of one message: the patient's side deletes the messages it sent itself, one by one. */
+export function decideDeleteMessageCopy(actor: Actor, thread: ThreadFacts, message: Json, baseUrl: string): ThreadDecision {
+  const conversation = decideDeleteCopy(actor, thread);
+  if (!conversation.allow) return conversation;
+  const sender = local(message.sender, baseUrl);
+  if (!sender || !identitiesOf(actor).includes(sender)) {
+    return { allow: false, status: 403, reason: "The patient deletes one by one only the messages they sent; a professional's message leaves their side with the whole conversation (scope conversation)" };
+  }
+  return { allow: true };
+}
+
 /** Whether the caller is among the message's recipients (their first read sets `received`). */
 export function isRecipient(actor: Actor, message: Json, baseUrl: string): boolean {
   const mine = identitiesOf(actor);

@@ -7,11 +7,11 @@ import type { FhirRequest, FhirResponse, InteractionContext } from '../interacti
 import { inTransaction } from '../interactions/unitOfWork';
 import { parametersBody } from '../operations/parameters';
 import { readBinaryContent } from '../store/binaryContent';
-import { attachmentFacts, closeThread, isAttachment, readThread, recordMessage, recordThread, removeCopy, threadOfMessage } from '../store/messageThreads';
+import { attachmentFacts, closeThread, isAttachment, readThread, recordMessage, recordThread, removeCopy, removeMessageCopy, threadOfMessage } from '../store/messageThreads';
 import { CurrentRow, readCurrent } from '../store/resources';
 import { INTERNAL_ACCESS, Session } from '../store/session';
 import type { VersionWrite } from '../store/writeVersions';
-import { attachmentsOf, authorOf, decideClose, decideDeleteCopy, decideMessage, identitiesOf, isRecipient, threadNamed, ThreadFacts } from './messageRules';
+import { attachmentsOf, authorOf, decideClose, decideDeleteCopy, decideDeleteMessageCopy, decideMessage, identitiesOf, isRecipient, threadNamed, ThreadFacts } from './messageRules';
 
 /**
  * The secure messaging flows (docs/decisions/016-messaging.md): admitting a message (its
@@ -125,27 +125,37 @@ export async function closeConversation(ctx: InteractionContext, session: Sessio
 
 const outcome = (text: string): FhirResponse => ({ status: 200, resource: { resourceType: 'OperationOutcome', issue: [{ severity: 'information', code: 'informational', diagnostics: text }] } });
 
-/** POST Communication/[id]/$delete-copy: the conversation leaves the patient's side; the professionals keep theirs. */
+/**
+ * POST Communication/[id]/$delete-copy: the conversation (scope `conversation`, the
+ * default) or the message [id] the patient's side sent (scope `message`) leaves the
+ * patient's side; the professionals keep theirs.
+ */
 export async function deleteCopy(ctx: InteractionContext, session: Session, req: FhirRequest): Promise<FhirResponse> {
   const actor = callerOf(session);
+  const scope: unknown = operationInput(req, 'delete-copy').find(([n]) => n === 'scope')?.[1] ?? 'conversation';
+  if (scope !== 'conversation' && scope !== 'message') throw new BadRequest('scope is conversation (the whole conversation) or message (this message, sent by the patient)', 'value');
   return withinTransaction(ctx, session, async (s) => {
-    const { thread } = await messageAndThread(s, req, true);
-    const decision = decideDeleteCopy(actor, thread);
+    const { id, row, thread } = await messageAndThread(s, req, true);
+    const decision = scope === 'message' ? decideDeleteMessageCopy(actor, thread, JSON.parse(row.body!) as Json, ctx.config.baseUrl) : decideDeleteCopy(actor, thread);
     if (!decision.allow) throw failure(decision.status, decision.status === 404 ? `Communication/${req.id} is not known` : decision.reason);
+    if (scope === 'message') {
+      await removeMessageCopy(s, thread.compartment, id);
+      return outcome(`The message Communication/${id} was deleted from the patient's side; the professionals' copy stays`);
+    }
     await removeCopy(s, thread.compartment, thread.id, `Patient/${thread.compartment}`);
     return outcome(`The conversation Communication/${thread.id} was deleted from the patient's side; the professionals' copy stays`);
   });
 }
 
 /** The named parameters of a Parameters body (an empty body: none). */
-function operationInput(req: FhirRequest, operation: string): [string, Json][] {
+function operationInput(req: FhirRequest, operation: string): [string, unknown][] {
   const body = req.body as Json | undefined;
   if (body === undefined) return [];
   if (body?.resourceType !== 'Parameters') throw new BadRequest(`$${operation} takes a Parameters resource`, 'structure');
-  return parametersBody(body) as [string, Json][];
+  return parametersBody(body);
 }
 
-const codingOf = (p: [string, Json] | undefined) => (p ? (p[1] as Json) : undefined);
+const codingOf = (p: [string, unknown] | undefined) => (p ? (p[1] as Json) : undefined);
 
 /**
  * POST Communication/[id]/$file-to-record: an attachment of the message becomes a document

@@ -56,6 +56,11 @@ export async function removeCopy(session: Session, compartment: string, threadId
   await session.query(`UPDATE message_participant SET removed_at = now() WHERE compartment = ? AND thread_id = ? AND participant = ? AND removed_at IS NULL`, [compartment, threadId, participant]);
 }
 
+/** One message deleted from the patient's side: hidden from the patient and their representatives, kept for the professionals. */
+export async function removeMessageCopy(session: Session, compartment: string, id: string): Promise<void> {
+  await session.query(`UPDATE message SET patient_removed_at = now() WHERE compartment = ? AND id = ? AND patient_removed_at IS NULL`, [compartment, id]);
+}
+
 /** What an attachment is already: the threads whose messages carry it, whether a document points to it, the size of this version. */
 export async function attachmentFacts(session: Session, compartment: string, binaryId: string, versionId: number): Promise<{ threads: string[]; document: boolean; size: number }> {
   const threads = await session.query<{ thread_id: string }>(

@@ -490,6 +490,9 @@ function takesPart(ctx: SqlContext, m: string, participants: string[]): string {
   return `JOIN message_participant ${p} ON ${p}.compartment = ${m}.compartment AND ${p}.thread_id = ${m}.thread_id AND ${p}.removed_at IS NULL AND ${anyOf(ctx, `${p}.participant`, participants)}`;
 }
 
+/** On the patient's side, a message they deleted one by one is gone (its thread stays). */
+const keptBy = (m: string, rule: NonNullable<Visibility['messages']>) => (rule.patientSide ? ` AND ${m}.patient_removed_at IS NULL` : '');
+
 /**
  * A Communication that is a message (it has a thread) is visible only to the participants
  * of its thread whose copy is not deleted; the server's notices are not messages
@@ -497,7 +500,7 @@ function takesPart(ctx: SqlContext, m: string, participants: string[]): string {
  */
 function messageVisible(ctx: SqlContext, r: string, rule: NonNullable<Visibility['messages']>): string {
   const m = alias(ctx, 'm');
-  const visible = rowProbe(`message ${m} ${takesPart(ctx, m, rule.participants)} WHERE ${m}.compartment = ${r}.compartment AND ${m}.id = ${r}.id`);
+  const visible = rowProbe(`message ${m} ${takesPart(ctx, m, rule.participants)} WHERE ${m}.compartment = ${r}.compartment AND ${m}.id = ${r}.id${keptBy(m, rule)}`);
   if (rule.only) return visible;
   const m2 = alias(ctx, 'm');
   return `(NOT ${rowProbe(`message ${m2} WHERE ${m2}.compartment = ${r}.compartment AND ${m2}.id = ${r}.id`)} OR ${visible})`;
@@ -507,7 +510,7 @@ function messageVisible(ctx: SqlContext, r: string, rule: NonNullable<Visibility
 function attachmentVisible(ctx: SqlContext, r: string, rule: NonNullable<Visibility['messages']>): string {
   const a = alias(ctx, 'ma');
   const m = alias(ctx, 'm');
-  const visible = rowProbe(`message_attachment ${a} JOIN message ${m} ON ${m}.compartment = ${a}.compartment AND ${m}.id = ${a}.message_id ${takesPart(ctx, m, rule.participants)} WHERE ${a}.compartment = ${r}.compartment AND ${a}.binary_id = ${r}.id`);
+  const visible = rowProbe(`message_attachment ${a} JOIN message ${m} ON ${m}.compartment = ${a}.compartment AND ${m}.id = ${a}.message_id ${takesPart(ctx, m, rule.participants)} WHERE ${a}.compartment = ${r}.compartment AND ${a}.binary_id = ${r}.id${keptBy(m, rule)}`);
   if (rule.only) return visible;
   const a2 = alias(ctx, 'ma');
   return `(NOT ${rowProbe(`message_attachment ${a2} WHERE ${a2}.compartment = ${r}.compartment AND ${a2}.binary_id = ${r}.id`)} OR ${visible})`;

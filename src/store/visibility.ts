@@ -31,8 +31,9 @@ export interface Visibility {
    * Messages of the secure messaging (Communications with a thread) and the Binaries they
    * carry are visible only when one of `participants` takes part in their thread, copy not
    * deleted (docs/decisions/016-messaging.md). `only`: no other Communication or Binary (a Device).
+   * `patientSide`: nor the messages the patient's side deleted one by one.
    */
-  messages?: { participants: string[]; only?: boolean };
+  messages?: { participants: string[]; only?: boolean; patientSide?: boolean };
   /** The caller's own Subscriptions (outside any record) are readable: those whose owner is this `fhirUser` (decision 010). */
   ownSubscriptions?: string;
   /** AuditEvents are shown without what they name that the caller cannot read (src/store/trailView.ts, decision 009). */

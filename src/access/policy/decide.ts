@@ -137,7 +137,7 @@ export function visibilityFor(actor: Actor, records: OpenRecord[], pc: PolicyCon
         binaryFollowsDocument: true,
         noticesFollowAbout: true,
         trailAsSeen: true,
-        messages: { participants: identitiesOf(actor) },
+        messages: { participants: identitiesOf(actor), patientSide: true },
         ownSubscriptions: actor.kind === 'patient' ? ref('Patient', actor.id) : ref('RelatedPerson', actor.id),
       };
     }

@@ -22,6 +22,7 @@ export async function up(knex: Knex): Promise<void> {
     compartment text NOT NULL,
     id text NOT NULL,
     thread_id text NOT NULL,
+    patient_removed_at timestamptz,
     PRIMARY KEY (compartment, id))`);
   await knex.raw(`CREATE INDEX message_thread_members ON message (compartment, thread_id)`);
   await knex.raw(`CREATE TABLE message_attachment (
