@@ -86,7 +86,10 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     db,
     log,
     pageTokenSecret: secret,
-    auth: { issuers, policy: { matrix: matrixView(matrix), consentDefaultDays: config.consentDefaultDays } },
+    auth: {
+      issuers,
+      policy: { matrix: matrixView(matrix), consentDefaultDays: config.consentDefaultDays, messaging: { baseUrl: () => config.baseUrl, attachmentMaxBytes: config.messageAttachmentMaxBytes } },
+    },
     validator,
     expandValueSet: (url) => validator.valueSetCodes(url),
     ...(options.audit === false ? { withoutAudit: true as const } : {}),

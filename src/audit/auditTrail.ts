@@ -64,6 +64,16 @@ export function newDocumentsByPatient(touched: TouchedRow[]): Map<string, string
   return out;
 }
 
+/** New messages the interaction wrote, per record (docs/decisions/016-messaging.md): what a new-message notice is about. */
+export function newMessagesByPatient(touched: TouchedRow[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const row of touched) {
+    if (!row.compartment || row.resourceType !== 'Communication' || row.versionId !== 1 || row.written !== 'POST') continue;
+    out.set(row.compartment, [...(out.get(row.compartment) ?? []), `Communication/${row.id}`]);
+  }
+  return out;
+}
+
 /** The stored versions of events, each in the compartment of the patient it concerns. */
 function versionsOf(ctx: InteractionContext, events: { patient: string; event: Record<string, unknown>; id?: string }[], recorded: string): VersionWrite[] {
   return events.map(({ patient, event, id }) => {
@@ -95,7 +105,7 @@ export async function auditInteraction(ctx: InteractionContext, session: Session
     id: crypto.randomUUID(),
     event: auditEvent(agent, { interaction: r.interaction, operation: r.operation }, 0, { patient, resources, ...query }, request(ctx, recorded)),
   }));
-  const notices = await noticesOf(ctx, session, agent, r, events, newDocumentsByPatient(touched), recorded);
+  const notices = await noticesOf(ctx, session, agent, r, events, newDocumentsByPatient(touched), recorded, newMessagesByPatient(touched));
   await session.writeAudit(versionsOf(ctx, events, recorded), notices);
 }
 
@@ -115,18 +125,20 @@ async function noticesOf(
   events: { patient: string; id: string }[],
   newDocuments: Map<string, string[]>,
   sent: string,
+  newMessages: Map<string, string[]> = new Map(),
 ): Promise<VersionWrite[]> {
   const out: VersionWrite[] = [];
   for (const { patient, id } of events) {
     const documents = newDocuments.get(patient) ?? [];
-    const kind = noticeKind(agent, documents.length);
+    const messages = documents.length ? [] : (newMessages.get(patient) ?? []);
+    const kind = noticeKind(agent, documents.length, messages.length);
     if (!kind) continue;
     // read with the record's facts when the policy read them; else now, as the server (the caller may not read the patient's Basic resources)
     const known = session.access.notificationPreferences;
     const basic = known?.has(patient) ? known.get(patient) : await readPreferenceBasic(new Session(session.db, INTERNAL_ACCESS), patient, DMP_NOTIFICATION, PREFERENCE_CODE);
     const preference = preferenceOf(basic);
-    if (!notifiesAtOnce(preference, agent)) continue;
-    const communication = notificationOf({ patient, agent, kind, interaction: r.interaction, about: [`AuditEvent/${id}`, ...documents], newDocuments: documents.length, sent });
+    if (!notifiesAtOnce(preference, agent, kind)) continue;
+    const communication = notificationOf({ patient, agent, kind, interaction: r.interaction, about: [`AuditEvent/${id}`, ...documents, ...messages], newDocuments: documents.length, sent });
     out.push(newVersion(ctx, communication, { id: crypto.randomUUID(), versionId: 1, lastUpdated: sent, method: 'POST' }));
   }
   return out;

@@ -23,7 +23,7 @@ export const DIGEST_IDENTIFIER = 'https://fhir.dmp.esante.example/notification-d
 export const G15 = 'https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante';
 
 export type NotificationPreference = 'each-access' | 'daily-digest';
-export type NoticeKind = 'new-document' | 'access';
+export type NoticeKind = 'new-document' | 'new-message' | 'access';
 
 /** The server's own Device, the sender of the notifications. */
 export function serverDevice(): Record<string, unknown> {
@@ -46,17 +46,19 @@ export function isProfessional(agent: AuditAgent): boolean {
 
 /**
  * What one audited interaction on one record tells the patient: a new document (created by
- * anyone but the patient's side), else an access by a professional, else nothing.
+ * anyone but the patient's side), else a new message to them (docs/decisions/016-messaging.md),
+ * else an access by a professional, else nothing.
  */
-export function noticeKind(agent: AuditAgent, newDocuments: number): NoticeKind | undefined {
+export function noticeKind(agent: AuditAgent, newDocuments: number, newMessages = 0): NoticeKind | undefined {
   if (isPatientSide(agent)) return undefined;
   if (newDocuments > 0) return 'new-document';
+  if (newMessages > 0) return 'new-message';
   return isProfessional(agent) ? 'access' : undefined;
 }
 
-/** With a daily digest, only emergency accesses are still told at once (decision 009). */
-export function notifiesAtOnce(preference: NotificationPreference, agent: AuditAgent): boolean {
-  return preference === 'each-access' || agent.breakGlass !== undefined;
+/** With a daily digest, only emergency accesses and messages (they wait for an answer, decision 016) are still told at once (decision 009). */
+export function notifiesAtOnce(preference: NotificationPreference, agent: AuditAgent, kind?: NoticeKind): boolean {
+  return preference === 'each-access' || agent.breakGlass !== undefined || kind === 'new-message';
 }
 
 /** The preference a Basic of ours states; anything else (none, unknown value) is the default. */
@@ -95,7 +97,9 @@ export function noticeText(agent: AuditAgent, kind: NoticeKind, interaction: str
   const what =
     kind === 'new-document'
       ? `${newDocuments > 1 ? `${newDocuments} nouveaux documents ont été ajoutés` : 'Un nouveau document a été ajouté'} à votre dossier par ${who}.`
-      : `${who} ${VERBS[actionOf(interaction)]}.`;
+      : kind === 'new-message'
+        ? `${who} a écrit dans une conversation de votre messagerie.`
+        : `${who} ${VERBS[actionOf(interaction)]}.`;
   if (agent.breakGlass === undefined) return what;
   return `Accès en urgence (bris de glace) : ${what} Motif invoqué : ${agent.breakGlass || 'non précisé'}.`;
 }

@@ -21,6 +21,8 @@ export interface Config {
   embeddedInMemory: boolean;
   dbPoolMax: number;
   binaryMaxBytes: number;
+  /** Largest Binary a message may carry as an attachment (docs/decisions/016-messaging.md). */
+  messageAttachmentMaxBytes: number;
   jsonMaxBytes: number;
   /** JSON bodies: deepest nesting of arrays and objects, values in all, elements of one array (docs/decisions/005-request-limits.md). */
   jsonMaxDepth: number;
@@ -253,6 +255,7 @@ export function loadConfig(env: Env = process.env): Config {
     embeddedInMemory: env.DATA_DIR === ':memory:',
     dbPoolMax: integer(env, 'DB_POOL_MAX', 10, 1, 1000),
     binaryMaxBytes,
+    messageAttachmentMaxBytes: byteSize(env, 'MESSAGE_ATTACHMENT_MAX_BYTES', 10 * 1024 * 1024),
     jsonMaxBytes: byteSize(env, 'JSON_MAX_BYTES', 32 * 1024 * 1024),
     // past a few thousand levels, the recursive walkers of the server overflow the stack
     jsonMaxDepth: integer(env, 'JSON_MAX_DEPTH', 100, 8, 1000),

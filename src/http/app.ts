@@ -73,7 +73,8 @@ async function parseBody(ctx: InteractionContext, req: Request, r: Route, fhir: 
   }
   const data = await readBody(req, limit);
   if (data.length === 0) {
-    if (r.interaction === 'search-type') return;
+    // an operation without input parameters may be posted without a body ($close)
+    if (r.interaction === 'search-type' || r.interaction === 'operation') return;
     throw new BadRequest(`${method} requires a body`, 'required');
   }
   if (kind === undefined) throw new BadRequest('The request has a body but no Content-Type: send application/fhir+json', 'required');

@@ -5,6 +5,7 @@ import { everything } from './everything';
 import { maskAllDocuments, metaAdd, metaDelete, metaOperation, unmaskAllDocuments } from './meta';
 import { codeSystemValidateCode, expand, valueSetValidateCode } from './terminology';
 import { validateOperation } from './validate';
+import { closeConversation, deleteCopy, fileToRecord } from '../dmp/messaging';
 
 export interface OperationEntry {
   name: string;
@@ -145,6 +146,36 @@ export const OPERATIONS: OperationEntry[] = [
     instance: false,
     affectsState: true,
     handler: unmaskAllDocuments,
+  },
+  {
+    name: 'close',
+    definition: 'https://fhir.dmp.esante.example/OperationDefinition/Communication-close',
+    system: false,
+    types: ['Communication'],
+    type: false,
+    instance: true,
+    affectsState: true,
+    handler: closeConversation,
+  },
+  {
+    name: 'delete-copy',
+    definition: 'https://fhir.dmp.esante.example/OperationDefinition/Communication-delete-copy',
+    system: false,
+    types: ['Communication'],
+    type: false,
+    instance: true,
+    affectsState: true,
+    handler: deleteCopy,
+  },
+  {
+    name: 'file-to-record',
+    definition: 'https://fhir.dmp.esante.example/OperationDefinition/Communication-file-to-record',
+    system: false,
+    types: ['Communication'],
+    type: false,
+    instance: true,
+    affectsState: true,
+    handler: fileToRecord,
   },
 ];
 

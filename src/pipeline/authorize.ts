@@ -9,11 +9,14 @@ import type { FhirRequest } from '../interactions/types';
 import { FactsRead, FactsWanted, factsOfRecordsNaming, factsOfResource, peekResource, recordFacts } from '../store/accessFacts';
 import type { Session, StoreAccess } from '../store/session';
 import type { VersionWrite } from '../store/writeVersions';
+import { admitMessage, checkAttachmentChange, MessagingSetup } from '../dmp/messaging';
 
 /** What the policy needs besides the request: the matrix and the consent default. */
 export interface PolicySetup {
   matrix: MatrixView;
   consentDefaultDays: number;
+  /** The secure messaging's settings (docs/decisions/016-messaging.md); absent: no message is admitted. */
+  messaging?: MessagingSetup;
 }
 
 export interface Caller {
@@ -170,6 +173,16 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
                 ? new Forbidden(actor.kind === 'patient' || actor.kind === 'related-person' ? 'A patient writes only in their own record' : 'This record is not open to the caller')
                 : refusalError(decision);
             throw concerning(refusal, { patient: compartment || undefined, resource: `${w.resourceType}/${w.id}` });
+          }
+        }
+        if (w.resourceType === 'Binary') await checkAttachmentChange(s, w);
+        // a Communication an actor writes is a message: its thread's rules, then its thread is recorded (decision 016)
+        if (w.resourceType === 'Communication' && !w.deleted && w.previousCompartment === undefined) {
+          if (!setup.messaging) throw new Forbidden('Messages are not accepted by this server');
+          try {
+            await admitMessage(s, actor, w, setup.messaging);
+          } catch (e) {
+            throw e instanceof Forbidden ? concerning(e, { patient: w.compartment || undefined, resource: `Communication/${w.id}` }) : e;
           }
         }
       }

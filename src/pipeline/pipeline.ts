@@ -9,6 +9,7 @@ import { OPERATIONS } from '../operations/registry';
 import type { Session, StoreAccess } from '../store/session';
 import { referencesOf } from '../interactions/conditionalReferences';
 import { identifierClaims } from '../integrity/uniqueIdentifiers';
+import { markReceived } from '../dmp/messaging';
 
 /** Whether a create's body has references to resolve (conditional ones included) or national identifiers to claim. */
 function needsIntegrityChecks(body: unknown): boolean {
@@ -47,11 +48,16 @@ function changesState(r: Route, fhir: FhirRequest): boolean {
   return r.interaction === 'operation' && fhir.method !== 'GET' && Boolean(OPERATIONS.find((o) => o.name === r.operation)?.affectsState);
 }
 
+/** A read of a message by id (GET: a HEAD shows nothing of it), which may write its read receipt. */
+const receipts = (r: Route, fhir: FhirRequest) => r.interaction === 'read' && r.resourceType === 'Communication' && fhir.method === 'GET';
+
 async function runAudited(ctx: InteractionContext, access: StoreAccess, r: Route, fhir: FhirRequest): Promise<FhirResponse> {
   const auditor = auditorFor(ctx, access);
   if (r.interaction === 'transaction') return transactionOrBatch(ctx, access, fhir, auditor);
   const audited = async (s: Session) => {
-    const res = await perform(ctx, s, r, fhir);
+    let res = await perform(ctx, s, r, fhir);
+    // a recipient's first read of a message is its read receipt, written with the read (decision 016)
+    if (receipts(r, fhir)) res = await markReceived(ctx, s, res, r.id!);
     await auditor.performed(s, r, fhir);
     return res;
   };
@@ -62,10 +68,11 @@ async function runAudited(ctx: InteractionContext, access: StoreAccess, r: Route
     r.interaction === 'create' &&
     !fhir.headers['if-none-exist'] &&
     r.resourceType !== 'Binary' &&
+    r.resourceType !== 'Communication' &&
     !CONFORMANCE_TYPES.has(r.resourceType!) &&
     !publishesInline(r.resourceType, fhir.body) &&
     !needsIntegrityChecks(fhir.body);
-  if ((WRITES.has(r.interaction) || changesState(r, fhir)) && !singleStatement) return inTransaction(ctx, access, audited, { deferWrites: true });
+  if ((WRITES.has(r.interaction) || changesState(r, fhir) || receipts(r, fhir)) && !singleStatement) return inTransaction(ctx, access, audited, { deferWrites: true });
   // a read's events are written after its statements, and the answer leaves only once they are
   return withoutTransaction(ctx, access, audited, { deferWrites: true });
 }

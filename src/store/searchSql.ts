@@ -224,6 +224,9 @@ function referenceCondition(ctx: SqlContext, clause: ParamClause, v: SearchValue
   return match + readableTargetCondition(ctx, clause.code, t, ref.type);
 }
 
+/** Our `thread` parameter of Communication (profiles/SearchParameter/Communication-thread.json). */
+const THREAD_PARAMETER = 'https://fhir.dmp.esante.example/SearchParameter/Communication-thread';
+
 /**
  * The search parameters of the elements whose references are withheld from a reader who
  * cannot follow them (docs/decisions/013-references-to-hidden-resources.md, the list of
@@ -331,6 +334,12 @@ function paramCondition(ctx: SqlContext, clause: ParamClause, r: string): string
       clause.values.map((v) => tokenCondition(ctx, { ...clause, modifier: clause.modifier === 'not-in' ? 'in' : undefined }, v, t)).join(' OR '),
     );
     return `NOT ${exists}`;
+  }
+  if (clause.param?.def.url === THREAD_PARAMETER && !clause.modifier) {
+    // a conversation is its opening message (no partOf) and the replies whose partOf names it (decision 016)
+    const replies = indexExists(ctx, clause, r, (t) => clause.values.map((v) => valueCondition(ctx, clause, v, t)).join(' OR '));
+    const openings = clause.values.map((v) => parseReferenceValue(ctx.baseUrl, v.value, 'Communication')).filter((v) => v.type === 'Communication' && v.id);
+    return openings.length ? `(${replies} OR ${r}.id IN (${openings.map((v) => bind(ctx, v.id)).join(', ')}))` : replies;
   }
   const param = clause.modifier === 'of-type' ? `${clause.code}:of-type` : clause.code;
   return indexExists(ctx, clause, r, (t) => clause.values.map((v) => valueCondition(ctx, clause, v, t)).join(' OR '), param);
@@ -465,11 +474,51 @@ export function constraintConditions(ctx: SqlContext, r: string, resourceType: s
     const follows = binaryFollowsDocument(ctx, r);
     parts.push(resourceType !== undefined ? follows : `(${r}.resource_type <> 'Binary' OR ${follows})`);
   }
+  if (c.messages && mayBe('Communication')) {
+    const rule = messageVisible(ctx, r, c.messages);
+    parts.push(resourceType !== undefined ? rule : `(${r}.resource_type <> 'Communication' OR ${rule})`);
+  }
+  if (c.messages && mayBe('Binary')) {
+    const rule = attachmentVisible(ctx, r, c.messages);
+    parts.push(resourceType !== undefined ? rule : `(${r}.resource_type <> 'Binary' OR ${rule})`);
+  }
   if (c.noticesFollowAbout && (resourceType === undefined || resourceType === 'Communication')) {
     const follows = noticeFollowsAbout(ctx, r);
     parts.push(resourceType !== undefined ? follows : `(${r}.resource_type <> 'Communication' OR ${follows})`);
   }
   return parts.length ? ` AND ${parts.join(' AND ')}` : '';
+}
+
+/** Whether one of the caller's identities takes part, copy not deleted, in the thread of the message row `m`. */
+function takesPart(ctx: SqlContext, m: string, participants: string[]): string {
+  const p = alias(ctx, 'mp');
+  return `JOIN message_participant ${p} ON ${p}.compartment = ${m}.compartment AND ${p}.thread_id = ${m}.thread_id AND ${p}.removed_at IS NULL AND ${anyOf(ctx, `${p}.participant`, participants)}`;
+}
+
+/** On the patient's side, a message they deleted one by one is gone (its thread stays). */
+const keptBy = (m: string, rule: NonNullable<Visibility['messages']>) => (rule.patientSide ? ` AND ${m}.patient_removed_at IS NULL` : '');
+
+/**
+ * A Communication that is a message (it has a thread) is visible only to the participants
+ * of its thread whose copy is not deleted; the server's notices are not messages
+ * (docs/decisions/016-messaging.md). With `only`, nothing but such messages.
+ */
+function messageVisible(ctx: SqlContext, r: string, rule: NonNullable<Visibility['messages']>): string {
+  const m = alias(ctx, 'm');
+  const visible = rowProbe(`message ${m} ${takesPart(ctx, m, rule.participants)} WHERE ${m}.compartment = ${r}.compartment AND ${m}.id = ${r}.id${keptBy(m, rule)}`);
+  if (rule.only) return visible;
+  const m2 = alias(ctx, 'm');
+  return `(NOT ${rowProbe(`message ${m2} WHERE ${m2}.compartment = ${r}.compartment AND ${m2}.id = ${r}.id`)} OR ${visible})`;
+}
+
+/** A Binary a message carries is visible only through a message of a thread the caller takes part in. With `only`, no other Binary. */
+function attachmentVisible(ctx: SqlContext, r: string, rule: NonNullable<Visibility['messages']>): string {
+  const a = alias(ctx, 'ma');
+  const m = alias(ctx, 'm');
+  const visible = rowProbe(`message_attachment ${a} JOIN message ${m} ON ${m}.compartment = ${a}.compartment AND ${m}.id = ${a}.message_id ${takesPart(ctx, m, rule.participants)} WHERE ${a}.compartment = ${r}.compartment AND ${a}.binary_id = ${r}.id${keptBy(m, rule)}`);
+  if (rule.only) return visible;
+  const a2 = alias(ctx, 'ma');
+  return `(NOT ${rowProbe(`message_attachment ${a2} WHERE ${a2}.compartment = ${r}.compartment AND ${a2}.binary_id = ${r}.id`)} OR ${visible})`;
 }
 
 /** A Subscription (outside any record) whose owner, who last wrote it, is `owner` (decision 010). */

@@ -27,6 +27,13 @@ export interface Visibility {
   binaryFollowsDocument?: boolean;
   /** A Communication whose `about` names a resource hidden from the caller is hidden with it (a notice of a document not yet shown). */
   noticesFollowAbout?: boolean;
+  /**
+   * Messages of the secure messaging (Communications with a thread) and the Binaries they
+   * carry are visible only when one of `participants` takes part in their thread, copy not
+   * deleted (docs/decisions/016-messaging.md). `only`: no other Communication or Binary (a Device).
+   * `patientSide`: nor the messages the patient's side deleted one by one.
+   */
+  messages?: { participants: string[]; only?: boolean; patientSide?: boolean };
   /** The caller's own Subscriptions (outside any record) are readable: those whose owner is this `fhirUser` (decision 010). */
   ownSubscriptions?: string;
   /** Rows of opposed and closed records (a `record_closure` row) are hidden: for callers not limited to `compartments` (decision 017). */
@@ -66,5 +73,5 @@ export const NOTHING: Visibility = Object.freeze({ compartments: [], resourceTyp
 
 /** A pure restatement for tests and logs: whether the visibility restricts anything. */
 export function isUnrestricted(v: Visibility): boolean {
-  return !v.compartments && !v.sharedTypes && !v.excludedSecurityLabels?.length && !v.requiredTokens?.length && !v.excludedTokens?.length && !v.resourceTypes && !v.excludedTypes?.length && !v.binaryFollowsDocument && !v.readableDocuments && !v.noticesFollowAbout && !v.trailAsSeen && !v.ownSubscriptions && !v.closedRecordsHidden;
+  return !v.compartments && !v.sharedTypes && !v.excludedSecurityLabels?.length && !v.requiredTokens?.length && !v.excludedTokens?.length && !v.resourceTypes && !v.excludedTypes?.length && !v.binaryFollowsDocument && !v.readableDocuments && !v.noticesFollowAbout && !v.trailAsSeen && !v.ownSubscriptions && !v.closedRecordsHidden && !v.messages;
 }

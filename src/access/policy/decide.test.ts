@@ -141,10 +141,16 @@ describe('visibilityFor', () => {
     expect(rp.compartments).toEqual(['p1']);
   });
   it('administrators and systems read no clinical content', () => {
-    for (const actor of [{ ...base, kind: 'admin' }, { ...base, kind: 'device', id: 'x' }] as Actor[]) {
-      const v = visibilityFor(actor, [], pc());
-      for (const clinical of ['DocumentReference', 'Binary', 'List', 'Communication', 'Consent', 'Observation']) expect(v.resourceTypes).not.toContain(clinical);
-    }
+    const admin = visibilityFor({ ...base, kind: 'admin' } as Actor, [], pc());
+    for (const clinical of ['DocumentReference', 'Binary', 'List', 'Communication', 'Consent', 'Observation']) expect(admin.resourceTypes).not.toContain(clinical);
+    const device = visibilityFor({ ...base, kind: 'device', id: 'x', organization: 'Organization/o' } as Actor, [], pc());
+    for (const clinical of ['DocumentReference', 'List', 'Consent', 'Observation']) expect(device.resourceTypes).not.toContain(clinical);
+  });
+
+  it("systems read only the messages of their organisation's conversations and their attachments (decision 016)", () => {
+    const device = visibilityFor({ ...base, kind: 'device', id: 'x', organization: 'Organization/o' } as Actor, [], pc());
+    expect(device.resourceTypes).toEqual(expect.arrayContaining(['Communication', 'Binary']));
+    expect(device.messages).toEqual({ participants: ['Device/x', 'Organization/o'], only: true });
   });
 });
 

@@ -1,6 +1,7 @@
 import type { ActingRole, Actor, Coding } from '../actor';
 import type { DocumentRule, LabelRule, Visibility } from '../../store/visibility';
 import { differsOnlyByLabels, labelChange } from './labelChanges';
+import { identitiesOf } from '../../dmp/messageRules';
 import { INVISIBLE_PATIENT, INVISIBLE_REPRESENTANTS_LEGAUX, MASQUE_PS, RecordFacts, recordChoices } from './recordFacts';
 import { isOpen, lifecycleFieldsChanged, majorityAt } from './recordState';
 
@@ -78,14 +79,16 @@ export const ADMIN_READ_TYPES = [...SHARED_TYPES, 'Patient', 'RelatedPerson', 'A
 export const ADMIN_WRITE_TYPES = [...DIRECTORY_TYPES, ...CONFORMANCE_TYPES, 'Patient', 'RelatedPerson'];
 /** Systems find the patient they deposit for; they read no clinical content. */
 export const DEVICE_READ_TYPES = [...SHARED_TYPES, 'Patient'];
-export const DEVICE_WRITE_TYPES = ['DocumentReference', 'Binary', 'List', 'Provenance'];
+export const DEVICE_WRITE_TYPES = ['DocumentReference', 'Binary', 'List', 'Provenance', 'Communication'];
+/** What a system reads of a record: the messages of its organisation's conversations and their attachments (decision 016). */
+export const MESSAGE_TYPES = ['Communication', 'Binary'];
 /** Written by the server alone (the audit trail), never through the API by an actor. */
 export const SERVER_WRITTEN_TYPES = ['AuditEvent'];
 /** The audit trail: read by the patient, their legal representatives and administrators (docs/decisions/009-audit.md). */
 export const AUDIT_TYPES = ['AuditEvent'];
 /** The server's notices to the patient (docs/decisions/009-audit.md): they retell the trail, so they are the patient's too. */
 const DMP_NOTIFICATION = 'https://fhir.dmp.esante.example/CodeSystem/dmp-notification';
-export const NOTICES = { resourceType: 'Communication', param: 'category', codes: ['new-document', 'access', 'emergency-access', 'daily-digest'].map((code) => ({ system: DMP_NOTIFICATION, code })) };
+export const NOTICES = { resourceType: 'Communication', param: 'category', codes: ['new-document', 'new-message', 'access', 'emergency-access', 'daily-digest'].map((code) => ({ system: DMP_NOTIFICATION, code })) };
 /** In a record, but the directory's: administrators write them (a legal representative is named by them, not by a professional). */
 export const RECORD_DIRECTORY_TYPES = ['RelatedPerson'];
 /** What a patient (or legal representative) writes in their own record: documents and choices. */
@@ -156,7 +159,8 @@ export function visibilityFor(actor: Actor, records: OpenRecord[], pc: PolicyCon
       // an opposed or closed record's rows are the legal-hold role's alone (decision 017)
       return { resourceTypes: ADMIN_READ_TYPES, ...(actor.legalHold ? {} : { closedRecordsHidden: true }) };
     case 'device':
-      return { resourceTypes: DEVICE_READ_TYPES, closedRecordsHidden: true };
+      // no clinical content, but the conversations its organisation takes part in (decision 016); closed records hidden (decision 017)
+      return { resourceTypes: [...DEVICE_READ_TYPES, ...MESSAGE_TYPES], messages: { participants: identitiesOf(actor), only: true }, closedRecordsHidden: true };
     case 'patient':
     case 'related-person': {
       const hidden: LabelRule[] = [INVISIBLE_PATIENT];
@@ -169,6 +173,7 @@ export function visibilityFor(actor: Actor, records: OpenRecord[], pc: PolicyCon
         binaryFollowsDocument: true,
         noticesFollowAbout: true,
         trailAsSeen: true,
+        messages: { participants: identitiesOf(actor), patientSide: true },
         ownSubscriptions: actor.kind === 'patient' ? ref('Patient', actor.id) : ref('RelatedPerson', actor.id),
       };
     }
@@ -186,6 +191,8 @@ export function visibilityFor(actor: Actor, records: OpenRecord[], pc: PolicyCon
         // the trail of a record is the patient's (and the investigator's), not the care team's
         excludedTypes: AUDIT_TYPES,
         excludedTokens: [NOTICES],
+        // the conversations they take part in, not their colleagues' (decision 016)
+        messages: { participants: identitiesOf(actor) },
         // what they subscribed to, and nobody else's Subscriptions (decision 010)
         ownSubscriptions: ref('Practitioner', actor.id),
       };
@@ -227,6 +234,8 @@ export function decideWrite(actor: Actor, target: WriteTarget, record: RecordDec
   }
   // the audit trail is the server's record of what was done: nobody forges or erases it
   if (SERVER_WRITTEN_TYPES.includes(type)) return { allow: false, status: 403, reason: `${type} resources are written by the server only` };
+  // a message is sent once: closing it, its read receipt, the patient's copy are operations the server writes (decision 016)
+  if (type === 'Communication' && target.previous) return { allow: false, status: 403, reason: 'A message is sent once: it is not changed or deleted ($close closes a conversation, $delete-copy removes it from the patient\'s side)' };
   // anyone subscribes: the criteria are searched with the subscriber's own access, and only its owner changes one (docs/decisions/010-subscriptions.md)
   if (type === 'Subscription' && !isRecordType(target)) return { allow: true, basis: 'subscriber' };
   // a professional's own declared consent is how they open a record: only a block or a closed record refuses it

@@ -7,6 +7,7 @@ import * as conformanceVersion from './005_conformance_version';
 import * as subscriptionOutbox from './006_subscription_outbox';
 import * as deliveryLookup from './007_delivery_lookup';
 import * as integrity from './008_integrity';
+import * as messaging from './009_messaging';
 import * as recordClosure from './010_record_closure';
 
 interface Migration {
@@ -24,6 +25,7 @@ const migrations: Migration[] = [
   { name: '006_subscription_outbox', module: subscriptionOutbox },
   { name: '007_delivery_lookup', module: deliveryLookup },
   { name: '008_integrity', module: integrity },
+  { name: '009_messaging', module: messaging },
   { name: '010_record_closure', module: recordClosure },
 ];
 

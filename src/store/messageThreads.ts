@@ -1,0 +1,79 @@
+import type { ThreadFacts } from '../dmp/messageRules';
+import type { Session } from './session';
+
+/**
+ * The side tables of the secure messaging (docs/decisions/016-messaging.md, migration
+ * 009): threads, their participants, which thread each message belongs to, the Binaries
+ * messages carry. Written in the transaction of the message or operation they follow.
+ */
+
+/** A thread of a record, with its participants and messages; undefined when the record holds no such thread. */
+export async function readThread(session: Session, compartment: string, threadId: string, { lock = false } = {}): Promise<ThreadFacts | undefined> {
+  const rows = await session.query<{ closed_at: unknown }>(`SELECT closed_at FROM message_thread WHERE compartment = ? AND thread_id = ?${lock ? ' FOR UPDATE' : ''}`, [compartment, threadId]);
+  if (!rows[0]) return undefined;
+  const participants = await session.query<{ participant: string; removed_at: unknown }>(
+    `SELECT participant, removed_at FROM message_participant WHERE compartment = ? AND thread_id = ? ORDER BY participant`,
+    [compartment, threadId],
+  );
+  const messages = await session.query<{ id: string }>(`SELECT id FROM message WHERE compartment = ? AND thread_id = ?`, [compartment, threadId]);
+  return {
+    id: threadId,
+    compartment,
+    closed: rows[0].closed_at !== null,
+    participants: participants.map((p) => ({ reference: p.participant, removed: p.removed_at !== null })),
+    messages: messages.map((m) => m.id),
+  };
+}
+
+/** The thread a stored message belongs to, if it is a message. */
+export async function threadOfMessage(session: Session, compartment: string, messageId: string): Promise<string | undefined> {
+  const rows = await session.query<{ thread_id: string }>(`SELECT thread_id FROM message WHERE compartment = ? AND id = ?`, [compartment, messageId]);
+  return rows[0]?.thread_id;
+}
+
+/** Whether a Binary is carried by a message (it is then the conversation's, never rewritten). */
+export async function isAttachment(session: Session, compartment: string, binaryId: string): Promise<boolean> {
+  const rows = await session.query(`SELECT 1 FROM message_attachment WHERE compartment = ? AND binary_id = ? LIMIT 1`, [compartment, binaryId]);
+  return rows.length > 0;
+}
+
+export async function recordThread(session: Session, compartment: string, threadId: string, participants: string[]): Promise<void> {
+  await session.query(`INSERT INTO message_thread (compartment, thread_id) VALUES (?, ?)`, [compartment, threadId]);
+  for (const p of participants) await session.query(`INSERT INTO message_participant (compartment, thread_id, participant) VALUES (?, ?, ?)`, [compartment, threadId, p]);
+}
+
+export async function recordMessage(session: Session, compartment: string, id: string, threadId: string, binaries: string[]): Promise<void> {
+  await session.query(`INSERT INTO message (compartment, id, thread_id) VALUES (?, ?, ?)`, [compartment, id, threadId]);
+  for (const b of new Set(binaries)) await session.query(`INSERT INTO message_attachment (compartment, message_id, binary_id) VALUES (?, ?, ?)`, [compartment, id, b]);
+}
+
+export async function closeThread(session: Session, compartment: string, threadId: string, by: string): Promise<void> {
+  await session.query(`UPDATE message_thread SET closed_at = now(), closed_by = ? WHERE compartment = ? AND thread_id = ?`, [by, compartment, threadId]);
+}
+
+/** The patient's copy deleted: the patient's participant row no longer lets them (or their representatives) see the thread. */
+export async function removeCopy(session: Session, compartment: string, threadId: string, participant: string): Promise<void> {
+  await session.query(`UPDATE message_participant SET removed_at = now() WHERE compartment = ? AND thread_id = ? AND participant = ? AND removed_at IS NULL`, [compartment, threadId, participant]);
+}
+
+/** One message deleted from the patient's side: hidden from the patient and their representatives, kept for the professionals. */
+export async function removeMessageCopy(session: Session, compartment: string, id: string): Promise<void> {
+  await session.query(`UPDATE message SET patient_removed_at = now() WHERE compartment = ? AND id = ? AND patient_removed_at IS NULL`, [compartment, id]);
+}
+
+/** What an attachment is already: the threads whose messages carry it, whether a document points to it, the size of this version. */
+export async function attachmentFacts(session: Session, compartment: string, binaryId: string, versionId: number): Promise<{ threads: string[]; document: boolean; size: number }> {
+  const threads = await session.query<{ thread_id: string }>(
+    `SELECT DISTINCT m.thread_id FROM message_attachment a JOIN message m ON m.compartment = a.compartment AND m.id = a.message_id WHERE a.compartment = ? AND a.binary_id = ?`,
+    [compartment, binaryId],
+  );
+  const documents = await session.query(
+    `SELECT 1 FROM idx_uri u WHERE u.compartment = ? AND u.resource_type = 'DocumentReference' AND u.param = 'location' AND (u.value = ? OR u.value LIKE ?) LIMIT 1`,
+    [compartment, `Binary/${binaryId}`, `%/Binary/${binaryId}`],
+  );
+  const sizes = await session.query<{ size: string | number | null }>(
+    `SELECT COALESCE(size, octet_length(data)) AS size FROM binary_content WHERE compartment = ? AND id = ? AND version_id = ?`,
+    [compartment, binaryId, versionId],
+  );
+  return { threads: threads.map((t) => t.thread_id), document: documents.length > 0, size: Number(sizes[0]?.size ?? 0) };
+}
