@@ -41,7 +41,8 @@ beforeAll(async () => {
   x.engine = await create({ resourceType: 'Device', status: 'active', owner: { reference: ref(x.org) }, type: { coding: [{ system: DEVICE_TYPE, code: 'integration-engine' }] } });
   x.p1 = await create({ resourceType: 'Patient', name: [{ family: `Un-${RUN}` }], birthDate: '1970-01-01' });
   x.p2 = await create({ resourceType: 'Patient', name: [{ family: `Deux-${RUN}` }], birthDate: '1980-01-01' });
-  x.parent = await create({ resourceType: 'RelatedPerson', active: true, patient: { reference: ref(x.p1) } });
+  // the adult patient's guardian (a representation that began after the patient's majority, decision 017)
+  x.parent = await create({ resourceType: 'RelatedPerson', active: true, patient: { reference: ref(x.p1) }, period: { start: '2020-01-01' } });
 
   tok.doc = await mint(ref(x.doc));
   tok.other = await mint(ref(x.other));
