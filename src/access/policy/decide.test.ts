@@ -1,5 +1,5 @@
 import type { ActingRole, Actor, Coding } from '../actor';
-import { ADMIN_WRITE_TYPES, decideCreateAtId, decideRecord, decideWrite, maskingRecord, MatrixView, PolicyContext, visibilityFor, WriteTarget } from './decide';
+import { ADMIN_WRITE_TYPES, decideCreateAtId, decideRecord, decideWrite, maskingRecord, MatrixView, PolicyContext, practitionerAuthored, visibilityFor, WriteTarget } from './decide';
 import { ACT_REASON_SYSTEM, ConsentFact, INVISIBLE_PATIENT, MASQUE_PS, RecordFacts, recordChoices, ROLE_SYSTEM, VISIBILITY_SYSTEM } from './recordFacts';
 
 const NOW = Date.parse('2026-06-01T12:00:00Z');
@@ -361,5 +361,36 @@ describe('decideWrite: masking and invisibility labels', () => {
     const d = maskingRecord(actor);
     expect(d.allow ? d.patientId : undefined).toBe(record);
     if (!d.allow) expect(d.status).toBe(403);
+  });
+});
+
+describe('practitionerAuthored: whose document it is, for its deletion (decision 021)', () => {
+  const me = { id: 'd', nationalId: '810000000119', roles: [PHYSICIAN] };
+  const doc = (author: unknown[], contained: unknown[] = []) => ({ resourceType: 'DocumentReference', author, contained });
+  it.each<[string, Record<string, unknown>, Record<string, string>, boolean]>([
+    ['the Practitioner', doc([{ reference: 'Practitioner/d' }]), {}, true],
+    ['the Practitioner, absolute', doc([{ reference: 'https://x.example/fhir/Practitioner/d' }]), {}, true],
+    ['the role acting now', doc([{ reference: 'PractitionerRole/r-doc' }]), {}, true],
+    ['another role of theirs, as the directory says', doc([{ reference: 'PractitionerRole/r-other' }]), { 'PractitionerRole/r-other': 'Practitioner/d' }, true],
+    ["someone else's role", doc([{ reference: 'PractitionerRole/r-other' }]), { 'PractitionerRole/r-other': 'Practitioner/e' }, false],
+    ['another practitioner', doc([{ reference: 'Practitioner/e' }]), {}, false],
+    ['a contained Practitioner with their RPPS', doc([{ reference: '#a' }], [{ resourceType: 'Practitioner', id: 'a', identifier: [{ value: '810000000119' }] }]), {}, true],
+    ['a contained Practitioner with another RPPS', doc([{ reference: '#a' }], [{ resourceType: 'Practitioner', id: 'a', identifier: [{ value: '810000000127' }] }]), {}, false],
+    [
+      'a contained PractitionerRole of a contained Practitioner with their RPPS',
+      doc([{ reference: '#r' }], [{ resourceType: 'PractitionerRole', id: 'r', practitioner: { reference: '#a' } }, { resourceType: 'Practitioner', id: 'a', identifier: [{ value: '810000000119' }] }]),
+      {},
+      true,
+    ],
+    ['a contained PractitionerRole naming them', doc([{ reference: '#r' }], [{ resourceType: 'PractitionerRole', id: 'r', practitioner: { reference: 'Practitioner/d' } }]), {}, true],
+    ['a contained role that names itself', doc([{ reference: '#r' }], [{ resourceType: 'PractitionerRole', id: 'r', practitioner: { reference: '#r' } }]), {}, false],
+    ['no author', doc([]), {}, false],
+  ])('%s', (_, document, rolePractitioners, expected) => {
+    expect(practitionerAuthored(me, document, rolePractitioners)).toBe(expected);
+  });
+
+  it('needs a national identifier to match a contained Practitioner', () => {
+    const contained = doc([{ reference: '#a' }], [{ resourceType: 'Practitioner', id: 'a', identifier: [{ value: '810000000119' }] }]);
+    expect(practitionerAuthored({ id: 'd', roles: [] }, contained, {})).toBe(false);
   });
 });

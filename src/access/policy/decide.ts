@@ -170,6 +170,8 @@ export interface WriteTarget {
   previous?: Record<string, any>;
   /** A deletion (`resource` is then the deleted version). */
   deletion?: boolean;
+  /** The practitioner (`Practitioner/{id}`) of each PractitionerRole the previous version names as author, as the directory says. */
+  authorRolePractitioners?: Record<string, string>;
 }
 
 const references = (list: unknown): string[] => (Array.isArray(list) ? list.map((r: any) => String(r?.reference ?? '').replace(/^.*\/([A-Z][A-Za-z]+\/[^/]+)$/, '$1')) : []);
@@ -239,7 +241,7 @@ export function decideWrite(actor: Actor, target: WriteTarget, record: RecordDec
       }
       if (type === 'Consent') return declaredConsentWrite(actor.id, target, record);
       if (RECORD_DIRECTORY_TYPES.includes(type)) return { allow: false, status: 403, reason: `${type} resources are written by administrators` };
-      const isAuthor = Boolean(target.previous) && references(target.previous!.author).includes(ref('Practitioner', actor.id));
+      const isAuthor = Boolean(target.previous) && practitionerAuthored(actor, target.previous!, target.authorRolePractitioners ?? {});
       // only the author deletes a document (A12 of the reference)
       if (type === 'DocumentReference' && target.deletion && target.previous && !isAuthor) {
         return { allow: false, status: 403, reason: 'Only the author of a document deletes it' };
@@ -253,6 +255,41 @@ export function decideWrite(actor: Actor, target: WriteTarget, record: RecordDec
       return refused ?? { allow: true, basis: record.basis };
     }
   }
+}
+
+/**
+ * Whether a document is the practitioner's (docs/decisions/021-document-metadata-life.md):
+ * its author names them, one of their PractitionerRoles (acting now or not: the directory
+ * tells whose role it is), or a contained Practitioner carrying their national identifier
+ * (PDSm contains its authors), directly or as a contained PractitionerRole's practitioner.
+ */
+export function practitionerAuthored(
+  actor: { id: string; nationalId?: string; roles: ActingRole[] },
+  document: Record<string, any>,
+  rolePractitioners: Record<string, string>,
+): boolean {
+  const me = ref('Practitioner', actor.id);
+  const myRoles = new Set(actor.roles.map((r) => ref('PractitionerRole', r.roleId)));
+  const contained = new Map<string, Record<string, any>>();
+  for (const c of Array.isArray(document.contained) ? document.contained : []) if (typeof c?.id === 'string') contained.set(`#${c.id}`, c);
+  const isMe = (reference: unknown, depth: number): boolean => {
+    if (typeof reference !== 'string') return false;
+    const inline = contained.get(reference);
+    if (inline) {
+      if (inline.resourceType === 'Practitioner') {
+        return Boolean(actor.nationalId) && (Array.isArray(inline.identifier) ? inline.identifier : []).some((i: any) => i?.value === actor.nationalId);
+      }
+      return inline.resourceType === 'PractitionerRole' && depth === 0 && isMe(inline.practitioner?.reference, 1);
+    }
+    const local = reference.replace(/^.*\/([A-Z][A-Za-z]+\/[^/]+)$/, '$1');
+    return local === me || myRoles.has(local) || rolePractitioners[local] === me;
+  };
+  return (Array.isArray(document.author) ? document.author : []).some((a: any) => isMe(a?.reference, 0));
+}
+
+/** The PractitionerRoles a document names as author (relative references), to look up whose they are. */
+export function authorRoles(document: Record<string, any> | undefined): string[] {
+  return references(document?.author).filter((r) => r.startsWith('PractitionerRole/'));
 }
 
 /**
