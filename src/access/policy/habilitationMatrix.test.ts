@@ -193,6 +193,15 @@ describe('the class of a document', () => {
     expect(matrixAllows(matrix, device('health-insurer'), a05('REMB'), undefined, 'write')).toBe(true);
   });
 
+  it("lets the insurer deposit vaccination certificates by type exception, and nothing else of their class", () => {
+    const insurer = device('health-insurer');
+    expect(matrixAllows(matrix, insurer, loinc('11369-6'), cls('45'), 'write')).toBe(true);
+    expect(matrixAllows(matrix, insurer, loinc('87273-9'), undefined, 'write')).toBe(true);
+    expect(matrixAllows(matrix, insurer, loinc('80565-5'), cls('45'), 'write')).toBe(false);
+    expect(matrixAllows(matrix, insurer, loinc('11369-6'), cls('45'), 'read')).toBe(false);
+    expect(matrixAllows(matrix, insurer, loinc('11488-4'), cls('10'), 'write')).toBe(false);
+  });
+
   it('is unknown, and nobody may read or write the document (save a type exception), for class 99, another system or an unmapped type', () => {
     for (const { role } of Object.values(EXPECTED)) {
       for (const op of ['read', 'write'] as const) {
