@@ -213,6 +213,29 @@ describe('ITI-65 Provide Document Bundle', () => {
     expect(res.body.resourceType).toBe('OperationOutcome');
     expect(await countByIdentifier('DocumentReference', masterIdentifier)).toBe(0);
   });
+
+  it("checks the author's habilitation for each document's type: one type the profession may not write refuses the submission, leaving nothing", async () => {
+    // the nurse writes reports (class 10), not medical syntheses (class 11)
+    const nurse = await create({ resourceType: 'Practitioner', name: [{ family: `Infirmier-${RUN}` }] });
+    await create({ resourceType: 'PractitionerRole', active: true, practitioner: { reference: ref(nurse) }, code: [{ coding: [{ system: G15, code: '60' }] }] });
+    const nurseToken = await mint(ref(nurse));
+    await create(consent(x.p1, ref(nurse), { type: 'permit', actor: [ircp(ref(nurse))] }), nurseToken);
+    const [allowed, refused] = [uniqueId(), uniqueId()];
+    const bundle = provideBundle(x.p1, [{ bytes: Buffer.from(`soins ${RUN}`), masterIdentifier: allowed }, { bytes: Buffer.from(`synthese ${RUN}`), masterIdentifier: refused }]);
+    bundle.entry[3].resource.author = [{ reference: ref(nurse) }];
+    bundle.entry[1].resource.author = [{ reference: ref(nurse) }];
+    bundle.entry[3].resource.type = { coding: [{ system: LOINC, code: '60591-5' }] };
+    bundle.entry[3].resource.category = [{ coding: [{ system: A03, code: '11' }] }];
+    const res = await send('POST', '', nurseToken, bundle);
+    expect(res.status).toBe(403);
+    expect(res.body.resourceType).toBe('OperationOutcome');
+    expect(res.body.issue[0].diagnostics).toMatch(/^Bundle\.entry\[3\]: .*60591-5/);
+    for (const id of [allowed, refused]) expect(await countByIdentifier('DocumentReference', id)).toBe(0);
+    // the same Bundle with a type the nurse writes is stored
+    bundle.entry[3].resource.type = { coding: [{ system: LOINC, code: REPORT.code }] };
+    bundle.entry[3].resource.category = [{ coding: [{ system: A03, code: REPORT.cls }] }];
+    expect((await send('POST', '', nurseToken, bundle)).status).toBe(200);
+  });
 });
 
 describe('ITI-105 Simplified Publish', () => {
