@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { startTarget, Target } from '../harness';
-import { A03, A07, consent, document, G15, ircp, Json, LOINC, PSYCH, R38, ref, REPORT, requests } from '../accessFixtures';
+import { A03, A07, consent, document, G15, ircp, Json, LOINC, PATIENT_DOC, PSYCH, R38, ref, REPORT, requests } from '../accessFixtures';
 
 /**
  * A document's life after submission (PDSm flux 03/04, DMP TD3.3a-d;
@@ -226,8 +226,19 @@ describe('deletion: by the author only; afterwards 410 to whoever could read it,
     expect((await send('DELETE', `DocumentReference/${doc.id}`, tok.colleague)).status).toBe(200);
   });
 
+  it('lets the patient deposit patient-authored documents only, in their own name', async () => {
+    const own = document(x.p1, PATIENT_DOC, ref(x.p1));
+    expect((await send('POST', 'DocumentReference', tok.p1, own)).status).toBe(201);
+    const professional = await send('POST', 'DocumentReference', tok.p1, document(x.p1, REPORT, ref(x.p1)));
+    expect(professional.status).toBe(403);
+    expect(professional.body.issue[0].diagnostics).toContain('patient-authored');
+    const forged = await send('POST', 'DocumentReference', tok.p1, { ...own, author: [{ reference: ref(x.gp) }] });
+    expect(forged.status).toBe(403);
+    expect(forged.body.issue[0].diagnostics).toContain('author');
+  });
+
   it("lets the patient delete what they deposited, not a professional's document", async () => {
-    const own = await create({ ...document(x.p1, { code: 'DOCPAT03', cls: '90' }, ref(x.p1)), type: { coding: [{ system: 'https://mos.esante.gouv.fr/NOS/TRE_A05-TypeDocComplementaire/FHIR/TRE-A05-TypeDocComplementaire', code: 'DOCPAT03' }] } }, tok.p1);
+    const own = await create(document(x.p1, PATIENT_DOC, ref(x.p1)), tok.p1);
     expect((await send('DELETE', `DocumentReference/${own.id}`, tok.gp)).status).toBe(403);
     expect((await send('DELETE', `DocumentReference/${own.id}`, tok.p1)).status).toBe(200);
     expect((await get(`DocumentReference/${own.id}`, tok.p1)).status).toBe(410);

@@ -14,6 +14,8 @@ export interface MatrixView {
   readableDocuments(role: ActingRole): DocumentRule;
   mayWrite(role: ActingRole, type: Coding | undefined, documentClass: Coding | undefined): boolean;
   emergencyAllowed(role: ActingRole): boolean;
+  /** What a patient or their legal representative may deposit in their own record (patient-authored documents). */
+  patientMayWrite(type: Coding | undefined, documentClass: Coding | undefined): boolean;
   /** What a system (Device) of this type may deposit. */
   deviceMayWrite(deviceType: Coding | undefined, type: Coding | undefined, documentClass: Coding | undefined): boolean;
 }
@@ -223,6 +225,15 @@ export function decideWrite(actor: Actor, target: WriteTarget, record: RecordDec
       if (type === 'DocumentReference' && target.previous && !references(target.previous.author).includes(self)) {
         if (target.deletion || !differsOnlyByLabels(target.previous, target.resource, [MASQUE_PS.code])) {
           return { allow: false, status: 403, reason: 'A patient changes or deletes only the documents they deposited; on the others they only set or remove MASQUE_PS' };
+        }
+      } else if (type === 'DocumentReference' && !target.deletion) {
+        // what the patient's side deposits is patient-authored: it names them as author, and is of a patient-authored type (decision 021)
+        const mine = actor.kind === 'patient' ? [self] : [self, ref('Patient', actor.patientId)];
+        if (!references(target.resource.author).some((a) => mine.includes(a))) {
+          return { allow: false, status: 403, reason: `A document deposited by a patient or legal representative names them as author: set author to ${mine[mine.length - 1]}` };
+        }
+        if (!pc.matrix.patientMayWrite(target.documentType, target.documentClass)) {
+          return { allow: false, status: 403, reason: `A patient deposits patient-authored documents only (their class in the habilitation matrix's patientClasses), not documents of type ${codeText(target.documentType)}` };
         }
       }
       // a List is authored like a document: the patient's side writes only the Lists whose source names them, never a professional's SubmissionSet or folder
