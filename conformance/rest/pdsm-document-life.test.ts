@@ -273,3 +273,63 @@ describe("the insurer's deposits (a Device of the insurer type)", () => {
     expect((await get(`DocumentReference?patient=${x.p1.id}`, tok.insurer)).status).toBe(403);
   });
 });
+
+describe("the patient's own folders: Lists visible only on the patient's side", () => {
+  const MHD_LIST_TYPES = 'https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes';
+  const list = (code: string, items: string[]) => ({
+    resourceType: 'List',
+    status: 'current',
+    mode: 'working',
+    title: `mon dossier ${RUN}`,
+    code: { coding: [{ system: MHD_LIST_TYPES, code }] },
+    subject: { reference: ref(x.p1) },
+    source: { reference: ref(x.p1) },
+    date: new Date().toISOString(),
+    entry: items.map((item) => ({ item: { reference: item } })),
+  });
+
+  it('hides a folder the patient keeps from professionals on every read path; the patient reads it', async () => {
+    const doc = await stored(ref(x.gp));
+    const folder = await create(list('folder', [`DocumentReference/${doc.id}`]), tok.p1);
+    expect((await get(`List/${folder.id}`, tok.p1)).status).toBe(200);
+    expect(idsOf(await get(`List?patient=${x.p1.id}&_count=200`, tok.p1))).toContain(folder.id);
+    expect(idsOf(await get(`DocumentReference?_list=${folder.id}`, tok.p1))).toEqual([doc.id]);
+
+    expect((await get(`List/${folder.id}`, tok.gp)).status).toBe(404);
+    expect((await get(`List/${folder.id}/_history`, tok.gp)).status).toBe(404);
+    expect((await get(`List/${folder.id}/_history/1`, tok.gp)).status).toBe(404);
+    const search = await get(`List?patient=${x.p1.id}&_count=200`, tok.gp);
+    expect(search.status).toBe(200);
+    expect(idsOf(search)).not.toContain(folder.id);
+    expect((await get(`List?_id=${folder.id}&_summary=count`, tok.gp)).body.total).toBe(0);
+    expect(idsOf(await get(`DocumentReference?_list=${folder.id}`, tok.gp))).toEqual([]);
+    const revinclude = await get(`DocumentReference?_id=${doc.id}&_revinclude=List:item`, tok.gp);
+    expect(revinclude.status).toBe(200);
+    expect((revinclude.body.entry ?? []).map((e: Json) => e.resource.id)).toEqual([doc.id]);
+    expect((await get(`DocumentReference?_id=${doc.id}&_revinclude=List:item`, tok.p1)).body.entry.map((e: Json) => e.resource.id)).toContain(folder.id);
+    const everything = await get(`Patient/${x.p1.id}/$everything?_count=500`, tok.gp);
+    expect(everything.status).toBe(200);
+    const everythingIds = (everything.body.entry ?? []).map((e: Json) => e.resource.id);
+    expect(everythingIds).toContain(doc.id);
+    expect(everythingIds).not.toContain(folder.id);
+    const history = await get(`List/_history?_count=200`, tok.gp);
+    expect((history.body.entry ?? []).map((e: Json) => e.resource?.id)).not.toContain(folder.id);
+    // nor can a professional write in it: it is not there for them
+    expect((await send('PUT', `List/${folder.id}`, tok.gp, { ...folder, title: 'pris' })).status).toBe(403);
+    expect((await send('DELETE', `List/${folder.id}`, tok.gp)).status).not.toBe(200);
+    expect((await get(`List/${folder.id}`, tok.p1)).body.title).toBe(folder.title);
+
+    // deleted, it stays the patient's: 410 to them, 404 to the professional
+    expect((await send('DELETE', `List/${folder.id}`, tok.p1)).status).toBe(200);
+    expect((await get(`List/${folder.id}`, tok.p1)).status).toBe(410);
+    expect((await get(`List/${folder.id}`, tok.gp)).status).toBe(404);
+  });
+
+  it('leaves a SubmissionSet the patient deposited, and a professional\'s folder, visible to the care team', async () => {
+    const doc = await create(document(x.p1, PATIENT_DOC, ref(x.p1)), tok.p1);
+    const deposit = await create(list('submissionset', [`DocumentReference/${doc.id}`]), tok.p1);
+    expect((await get(`List/${deposit.id}`, tok.gp)).status).toBe(200);
+    const professional = await create({ ...list('folder', [`DocumentReference/${doc.id}`]), source: { reference: ref(x.gp) } }, tok.gp);
+    expect((await get(`List/${professional.id}`, tok.colleague)).status).toBe(200);
+  });
+});

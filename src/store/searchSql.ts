@@ -466,12 +466,36 @@ export function constraintConditions(ctx: SqlContext, r: string, resourceType: s
     const follows = binaryFollowsDocument(ctx, r);
     parts.push(resourceType !== undefined ? follows : `(${r}.resource_type <> 'Binary' OR ${follows})`);
   }
+  if (c.patientFoldersHidden && mayBe('List')) {
+    const own = patientFolder(ctx, r);
+    parts.push(resourceType !== undefined ? `NOT ${own}` : `(${r}.resource_type <> 'List' OR NOT ${own})`);
+  }
   if (c.noticesFollowAbout && (resourceType === undefined || resourceType === 'Communication')) {
     const follows = noticeFollowsAbout(ctx, r);
     parts.push(resourceType !== undefined ? follows : `(${r}.resource_type <> 'Communication' OR ${follows})`);
   }
   return parts.length ? ` AND ${parts.join(' AND ')}` : '';
 }
+
+/**
+ * A List (alias r) that is the patient's own folder: its `source` names a Patient (the
+ * patient's side writes Lists in the patient's name) and it is not an MHD SubmissionSet (a
+ * deposit, whose documents the care team reads). A deleted one is judged on the version it
+ * deleted, as labels are (decision 021).
+ */
+function patientFolder(ctx: SqlContext, r: string): string {
+  const s = alias(ctx, 's');
+  const t = alias(ctx, 't');
+  const h = alias(ctx, 'h');
+  const live = `${rowProbe(`idx_reference ${s} WHERE ${ownerJoin(s, r)} AND ${s}.param = 'source' AND ${s}.target_type = 'Patient'`)}
+    AND NOT ${rowProbe(`idx_token ${t} WHERE ${ownerJoin(t, r)} AND ${t}.param = 'code' AND ${t}.system = ${bind(ctx, MHD_LIST_TYPES)} AND ${t}.code = 'submissionset'`)}`;
+  const deleted = rowProbe(`resource_history ${h} WHERE ${h}.compartment = ${r}.compartment AND ${h}.resource_type = ${r}.resource_type AND ${h}.id = ${r}.id AND ${h}.version_id = ${r}.version_id - 1
+      AND (${h}.body::jsonb #>> '{source,reference}') ~ '(^|/)Patient/[^/]+$'
+      AND NOT COALESCE(${h}.body::jsonb -> 'code' -> 'coding', '[]'::jsonb) @> jsonb_build_array(jsonb_build_object('system', ${bind(ctx, MHD_LIST_TYPES)}::text, 'code', 'submissionset'))`);
+  return `((NOT ${r}.deleted AND ${live}) OR (${r}.deleted AND ${deleted}))`;
+}
+
+const MHD_LIST_TYPES = 'https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes';
 
 /** A Subscription (outside any record) whose owner, who last wrote it, is `owner` (decision 010). */
 function ownSubscription(ctx: SqlContext, r: string, owner: string, anyType: boolean): string {

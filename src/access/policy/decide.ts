@@ -154,6 +154,8 @@ export function visibilityFor(actor: Actor, records: OpenRecord[], pc: PolicyCon
         excludedTokens: [NOTICES],
         // what they subscribed to, and nobody else's Subscriptions (decision 010)
         ownSubscriptions: ref('Practitioner', actor.id),
+        // the folders the patient keeps for themselves are theirs alone (decision 021)
+        patientFoldersHidden: true,
       };
     }
   }
