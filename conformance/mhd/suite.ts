@@ -28,6 +28,7 @@ export interface CheckResult {
 type Json = Record<string, any>;
 const MHD_LIST_TYPES = 'https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes';
 const IS_ARCHIVED = 'https://interop.esante.gouv.fr/ig/fhir/pdsm/StructureDefinition/pdsm-ext-is-archived';
+const DESIGNATION_TYPE = 'https://profiles.ihe.net/ITI/MHD/StructureDefinition/ihe-designationType';
 const A07 = 'https://mos.esante.gouv.fr/NOS/TRE_A07-StatutVisibiliteDocument/FHIR/TRE-A07-StatutVisibiliteDocument';
 const PROVIDE_PROFILE = 'https://profiles.ihe.net/ITI/MHD/StructureDefinition/IHE.MHD.Comprehensive.ProvideBundle';
 /** The INS the official examples carry, whose key is wrong. */
@@ -302,6 +303,51 @@ export async function runMhdSuite(options: SuiteOptions): Promise<{ passed: numb
       expect(listId, 'no List was stored');
       const found = await ids(`List?patient=${encodeURIComponent(`Patient/${p.id}`)}&code=${encodeURIComponent(`${MHD_LIST_TYPES}|submissionset`)}`);
       expect(found.includes(listId), `found ${JSON.stringify(found)}`);
+    });
+
+    /** The Bundle with a Folder gathering its document, named by its SubmissionSet. */
+    const withFolder = (bundle: Json, folder: Json = {}): Json => {
+      const fullUrl = `urn:uuid:${crypto.randomUUID()}`;
+      bundle.entry[0].resource.entry.push({ item: { reference: fullUrl } });
+      bundle.entry.push({
+        fullUrl,
+        resource: {
+          resourceType: 'List',
+          identifier: [{ system: 'urn:ietf:rfc:3986', value: freshOid() }],
+          status: 'current',
+          mode: 'working',
+          title: `dossier ${run}`,
+          code: { coding: [{ system: MHD_LIST_TYPES, code: 'folder' }] },
+          subject: bundle.entry[0].resource.subject,
+          date: new Date().toISOString(),
+          extension: [{ url: DESIGNATION_TYPE, valueCodeableConcept: DOCUMENT_CODES.type }],
+          entry: [{ item: { reference: bundle.entry[1].fullUrl } }],
+          ...folder,
+        },
+        request: { method: 'POST', url: 'List' },
+      });
+      return bundle;
+    };
+    await check('ITI-65 with a Folder: stored, found by ITI-66 with code folder and designationType, gathering the document', async () => {
+      const res = await request('POST', '', withFolder(provideBundle(p.id, Buffer.from(`dossier ${run}`))));
+      expect(res.status === 200, describe(res));
+      const folder = located(res.body?.entry?.[3]?.response?.location);
+      const doc = located(res.body?.entry?.[1]?.response?.location);
+      expect(folder?.type === 'List' && doc, `locations ${JSON.stringify((res.body?.entry ?? []).map((e: Json) => e.response?.location))}`);
+      const found = await ids(
+        `List?patient=${encodeURIComponent(`Patient/${p.id}`)}&code=${encodeURIComponent(`${MHD_LIST_TYPES}|folder`)}&designationType=${encodeURIComponent(`${DOCUMENT_CODES.type.coding[0].system}|${DOCUMENT_CODES.type.coding[0].code}`)}`,
+      );
+      expect(found.includes(folder!.id), `found ${JSON.stringify(found)}`);
+      const members = await ids(`DocumentReference?_list=${folder!.id}`);
+      expect(members.length === 1 && members[0] === doc!.id, `the Folder gathers ${JSON.stringify(members)}`);
+    });
+    await check('ITI-65 a Folder without designationType, or gathering a Binary, is refused (4xx, OperationOutcome), nothing stored', async () => {
+      const bundle = provideBundle(p.id, Buffer.from(`mauvais dossier ${run}`));
+      withFolder(bundle, { extension: [], entry: [{ item: { reference: bundle.entry[2].fullUrl } }] });
+      const res = await request('POST', '', bundle);
+      expect(res.status >= 400 && res.status < 500 && res.body?.resourceType === 'OperationOutcome', describe(res));
+      const mi = bundle.entry[1].resource.masterIdentifier;
+      expect((await countByIdentifier('DocumentReference', mi.system, mi.value)) === 0, 'the document was stored');
     });
 
     await check('ITI-65 a document masterIdentifier already stored is refused (4xx, OperationOutcome), nothing more stored', async () => {
