@@ -14,6 +14,8 @@ export const LOINC = 'http://loinc.org';
 /** A consultation report (class 10) and a psychiatric summary (class 11, which nurses may not read). */
 export const REPORT = { code: '11488-4', cls: '10' };
 export const PSYCH = { code: '68599-0', cls: '11' };
+/** A report the patient deposits (TRE_A05, class 90: the patient-authored documents). */
+export const PATIENT_DOC = { system: 'https://mos.esante.gouv.fr/NOS/TRE_A05-TypeDocComplementaire/FHIR/TRE-A05-TypeDocComplementaire', code: 'DOCPAT03', cls: '90' };
 
 export type Json = Record<string, any>;
 export const ref = (r: Json) => `${r.resourceType}/${r.id}`;
@@ -54,12 +56,12 @@ export const ircp = (who: string) => ({ role: { coding: [{ system: 'http://termi
 export const pcp = (who: string) => ({ role: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-RoleCode', code: 'PCP' }] }, reference: { reference: who } });
 
 /** A document of a patient's record: type and class, author, TRE_A07 labels, inline content or a link to its Binary (`url`). */
-export function document(patient: Json, type: { code: string; cls: string }, author: string, labels: string[] = [], url?: string, description = 'doc'): Json {
+export function document(patient: Json, type: { system?: string; code: string; cls: string }, author: string, labels: string[] = [], url?: string, description = 'doc'): Json {
   return {
     resourceType: 'DocumentReference',
     status: 'current',
     ...(labels.length ? { meta: { security: labels.map((code) => ({ system: A07, code })) } } : {}),
-    type: { coding: [{ system: LOINC, code: type.code }] },
+    type: { coding: [{ system: type.system ?? LOINC, code: type.code }] },
     category: [{ coding: [{ system: A03, code: type.cls }] }],
     subject: { reference: ref(patient) },
     author: [{ reference: author }],

@@ -27,6 +27,9 @@ export interface CheckResult {
 
 type Json = Record<string, any>;
 const MHD_LIST_TYPES = 'https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes';
+const IS_ARCHIVED = 'https://interop.esante.gouv.fr/ig/fhir/pdsm/StructureDefinition/pdsm-ext-is-archived';
+const DESIGNATION_TYPE = 'https://profiles.ihe.net/ITI/MHD/StructureDefinition/ihe-designationType';
+const A07 = 'https://mos.esante.gouv.fr/NOS/TRE_A07-StatutVisibiliteDocument/FHIR/TRE-A07-StatutVisibiliteDocument';
 const PROVIDE_PROFILE = 'https://profiles.ihe.net/ITI/MHD/StructureDefinition/IHE.MHD.Comprehensive.ProvideBundle';
 /** The INS the official examples carry, whose key is wrong. */
 const EXAMPLE_INS = '123456789012345';
@@ -77,10 +80,10 @@ export async function runMhdSuite(options: SuiteOptions): Promise<{ passed: numb
     }
   }
 
-  async function request(method: string, url: string, body?: unknown, accept = 'application/fhir+json') {
+  async function request(method: string, url: string, body?: unknown, accept = 'application/fhir+json', contentType = 'application/fhir+json') {
     const headers: Record<string, string> = { accept };
     if (options.token) headers.authorization = `Bearer ${options.token}`;
-    if (body !== undefined) headers['content-type'] = 'application/fhir+json';
+    if (body !== undefined) headers['content-type'] = contentType;
     const res = await fetch(/^https?:/.test(url) ? url : `${base}/${url.replace(/^\//, '')}`, {
       method,
       headers,
@@ -302,6 +305,51 @@ export async function runMhdSuite(options: SuiteOptions): Promise<{ passed: numb
       expect(found.includes(listId), `found ${JSON.stringify(found)}`);
     });
 
+    /** The Bundle with a Folder gathering its document, named by its SubmissionSet. */
+    const withFolder = (bundle: Json, folder: Json = {}): Json => {
+      const fullUrl = `urn:uuid:${crypto.randomUUID()}`;
+      bundle.entry[0].resource.entry.push({ item: { reference: fullUrl } });
+      bundle.entry.push({
+        fullUrl,
+        resource: {
+          resourceType: 'List',
+          identifier: [{ system: 'urn:ietf:rfc:3986', value: freshOid() }],
+          status: 'current',
+          mode: 'working',
+          title: `dossier ${run}`,
+          code: { coding: [{ system: MHD_LIST_TYPES, code: 'folder' }] },
+          subject: bundle.entry[0].resource.subject,
+          date: new Date().toISOString(),
+          extension: [{ url: DESIGNATION_TYPE, valueCodeableConcept: DOCUMENT_CODES.type }],
+          entry: [{ item: { reference: bundle.entry[1].fullUrl } }],
+          ...folder,
+        },
+        request: { method: 'POST', url: 'List' },
+      });
+      return bundle;
+    };
+    await check('ITI-65 with a Folder: stored, found by ITI-66 with code folder and designationType, gathering the document', async () => {
+      const res = await request('POST', '', withFolder(provideBundle(p.id, Buffer.from(`dossier ${run}`))));
+      expect(res.status === 200, describe(res));
+      const folder = located(res.body?.entry?.[3]?.response?.location);
+      const doc = located(res.body?.entry?.[1]?.response?.location);
+      expect(folder?.type === 'List' && doc, `locations ${JSON.stringify((res.body?.entry ?? []).map((e: Json) => e.response?.location))}`);
+      const found = await ids(
+        `List?patient=${encodeURIComponent(`Patient/${p.id}`)}&code=${encodeURIComponent(`${MHD_LIST_TYPES}|folder`)}&designationType=${encodeURIComponent(`${DOCUMENT_CODES.type.coding[0].system}|${DOCUMENT_CODES.type.coding[0].code}`)}`,
+      );
+      expect(found.includes(folder!.id), `found ${JSON.stringify(found)}`);
+      const members = await ids(`DocumentReference?_list=${folder!.id}`);
+      expect(members.length === 1 && members[0] === doc!.id, `the Folder gathers ${JSON.stringify(members)}`);
+    });
+    await check('ITI-65 a Folder without designationType, or gathering a Binary, is refused (4xx, OperationOutcome), nothing stored', async () => {
+      const bundle = provideBundle(p.id, Buffer.from(`mauvais dossier ${run}`));
+      withFolder(bundle, { extension: [], entry: [{ item: { reference: bundle.entry[2].fullUrl } }] });
+      const res = await request('POST', '', bundle);
+      expect(res.status >= 400 && res.status < 500 && res.body?.resourceType === 'OperationOutcome', describe(res));
+      const mi = bundle.entry[1].resource.masterIdentifier;
+      expect((await countByIdentifier('DocumentReference', mi.system, mi.value)) === 0, 'the document was stored');
+    });
+
     await check('ITI-65 a document masterIdentifier already stored is refused (4xx, OperationOutcome), nothing more stored', async () => {
       expect(docId, 'no document was stored');
       const again = provideBundle(p.id, Buffer.from(`autre contenu ${run}`));
@@ -376,6 +424,49 @@ export async function runMhdSuite(options: SuiteOptions): Promise<{ passed: numb
       expect(res.status >= 400 && res.status < 500, describe(res));
       expect(res.body?.resourceType === 'OperationOutcome', `answered a ${res.body?.resourceType}`);
       expect((await countByIdentifier('DocumentReference', doc.masterIdentifier.system, doc.masterIdentifier.value)) === 0, 'the document was stored');
+    });
+
+    // --- the document's life (PDSm flux 03/04): metadata PATCH, archive, labels, deletion
+    const life = publication(p.id, Buffer.from(`cycle de vie ${run}`));
+    const lifeId = (await request('POST', 'DocumentReference', life)).body?.id as string | undefined;
+    const byIdentifier = `DocumentReference?identifier=${encodeURIComponent(`${life.masterIdentifier.system}|${life.masterIdentifier.value}`)}`;
+    const jsonPatch = (url: string, operations: unknown) => request('PATCH', url, operations, 'application/fhir+json', 'application/json-patch+json');
+    await check('PDSm PATCH of an element other than status, securityLabel, labels or isArchived: 405 with an OperationOutcome, nothing changed', async () => {
+      expect(lifeId, 'no document was published');
+      const res = await jsonPatch(`DocumentReference/${lifeId}`, [{ op: 'add', path: '/description', value: 'modifié' }]);
+      expect(res.status === 405 && res.body?.resourceType === 'OperationOutcome', describe(res));
+      const after = await request('GET', `DocumentReference/${lifeId}`);
+      expect(after.body?.meta?.versionId === '1' && after.body?.description === undefined, `the document changed: version ${after.body?.meta?.versionId}`);
+    });
+    await check('PDSm archive by conditional PATCH on the identifier (isArchived): left out of ITI-67 by default, found with isArchived=true, then unarchived', async () => {
+      expect(lifeId, 'no document was published');
+      const archived = await jsonPatch(byIdentifier, [{ op: 'add', path: '/extension', value: [{ url: IS_ARCHIVED, valueBoolean: true }] }]);
+      expect(archived.status === 200, `archiving: ${describe(archived)}`);
+      const patientRef = encodeURIComponent(`Patient/${p.id}`);
+      expect(!(await ids(`DocumentReference?patient=${patientRef}`)).includes(lifeId!), 'an archived document came back by default');
+      expect((await ids(`DocumentReference?patient=${patientRef}&isArchived=true`)).includes(lifeId!), 'isArchived=true did not find it');
+      const back = await jsonPatch(byIdentifier, [{ op: 'replace', path: '/extension/0/valueBoolean', value: false }]);
+      expect(back.status === 200, `unarchiving: ${describe(back)}`);
+      expect((await ids(`DocumentReference?patient=${patientRef}`)).includes(lifeId!), 'the unarchived document is not found by default');
+    });
+    await check('PDSm visibility label by conditional PATCH on the identifier (meta.security INVISIBLE_PATIENT set, then removed)', async () => {
+      expect(lifeId, 'no document was published');
+      const set = await jsonPatch(byIdentifier, [{ op: 'add', path: '/meta/security', value: [{ system: A07, code: 'INVISIBLE_PATIENT' }] }]);
+      expect(set.status === 200 && (set.body?.meta?.security ?? []).some((c: Json) => c.code === 'INVISIBLE_PATIENT'), `setting: ${describe(set)}`);
+      const removed = await jsonPatch(byIdentifier, [{ op: 'remove', path: '/meta/security' }]);
+      expect(removed.status === 200 && !removed.body?.meta?.security, `removing: ${describe(removed)}`);
+    });
+    await check('PDSm entered-in-error by PATCH is refused (4xx, OperationOutcome): a document is deleted, not marked', async () => {
+      const res = await jsonPatch(`DocumentReference/${lifeId}`, [{ op: 'replace', path: '/status', value: 'entered-in-error' }]);
+      expect(res.status >= 400 && res.status < 500 && res.body?.resourceType === 'OperationOutcome', describe(res));
+    });
+    await check('deletion by its depositor: then 410 Gone by id, and out of ITI-67', async () => {
+      expect(lifeId, 'no document was published');
+      const res = await request('DELETE', `DocumentReference/${lifeId}`);
+      expect(res.status === 200 || res.status === 204, describe(res));
+      const gone = await request('GET', `DocumentReference/${lifeId}`);
+      expect(gone.status === 410, `reading it: ${describe(gone)}`);
+      expect(!(await ids(`DocumentReference?patient=${encodeURIComponent(`Patient/${p.id}`)}`)).includes(lifeId!), 'a deleted document came back');
     });
   }
 

@@ -213,7 +213,8 @@ describe('the write policy decides with the version the interaction read and loc
     const [, read] = await counted(() => get(ref(doc), tok.gp));
     const { meta: _meta, ...body } = doc;
     expect(await counted(() => send('PUT', ref(doc), tok.gp, { ...body, description: `again ${RUN}` }))).toEqual([200, read]);
-    const patch = JSON.stringify([{ op: 'replace', path: '/description', value: `patched ${RUN}` }]);
+    // a change PDSm lets a PATCH make (decision 021)
+    const patch = JSON.stringify([{ op: 'add', path: '/securityLabel', value: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'R' }] }] }]);
     expect(await counted(() => http(t.base, ref(doc), { method: 'PATCH', body: patch, headers: { ...as(tok.gp), 'content-type': 'application/json-patch+json' } }))).toEqual([200, read]);
     expect(await counted(() => send('DELETE', ref(doc), tok.gp))).toEqual([200, read]);
   });

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { nirKey } from '../../src/validation/domain';
 import { withIns } from '../frenchFixtures';
 import { http, startTarget, Target } from '../harness';
-import { A03, A07, consent, G15, ircp, Json, LOINC, R38, ref, REPORT, requests } from '../accessFixtures';
+import { A03, A07, consent, document, G15, ircp, Json, LOINC, PATIENT_DOC, R38, ref, REPORT, requests } from '../accessFixtures';
 
 /**
  * IHE MHD document submissions (docs/decisions/015-document-submissions.md): ITI-65
@@ -212,6 +212,102 @@ describe('ITI-65 Provide Document Bundle', () => {
     expect(res.status).toBe(403);
     expect(res.body.resourceType).toBe('OperationOutcome');
     expect(await countByIdentifier('DocumentReference', masterIdentifier)).toBe(0);
+  });
+
+  it("checks the author's habilitation for each document's type: one type the profession may not write refuses the submission, leaving nothing", async () => {
+    // the nurse writes reports (class 10), not medical syntheses (class 11)
+    const nurse = await create({ resourceType: 'Practitioner', name: [{ family: `Infirmier-${RUN}` }] });
+    await create({ resourceType: 'PractitionerRole', active: true, practitioner: { reference: ref(nurse) }, code: [{ coding: [{ system: G15, code: '60' }] }] });
+    const nurseToken = await mint(ref(nurse));
+    await create(consent(x.p1, ref(nurse), { type: 'permit', actor: [ircp(ref(nurse))] }), nurseToken);
+    const [allowed, refused] = [uniqueId(), uniqueId()];
+    const bundle = provideBundle(x.p1, [{ bytes: Buffer.from(`soins ${RUN}`), masterIdentifier: allowed }, { bytes: Buffer.from(`synthese ${RUN}`), masterIdentifier: refused }]);
+    bundle.entry[3].resource.author = [{ reference: ref(nurse) }];
+    bundle.entry[1].resource.author = [{ reference: ref(nurse) }];
+    bundle.entry[3].resource.type = { coding: [{ system: LOINC, code: '60591-5' }] };
+    bundle.entry[3].resource.category = [{ coding: [{ system: A03, code: '11' }] }];
+    const res = await send('POST', '', nurseToken, bundle);
+    expect(res.status).toBe(403);
+    expect(res.body.resourceType).toBe('OperationOutcome');
+    expect(res.body.issue[0].diagnostics).toMatch(/^Bundle\.entry\[3\]: .*60591-5/);
+    for (const id of [allowed, refused]) expect(await countByIdentifier('DocumentReference', id)).toBe(0);
+    // the same Bundle with a type the nurse writes is stored
+    bundle.entry[3].resource.type = { coding: [{ system: LOINC, code: REPORT.code }] };
+    bundle.entry[3].resource.category = [{ coding: [{ system: A03, code: REPORT.cls }] }];
+    expect((await send('POST', '', nurseToken, bundle)).status).toBe(200);
+  });
+});
+
+describe('ITI-65 with a Folder (PDSm / MHD Comprehensive Folder)', () => {
+  const DESIGNATION = { url: 'https://profiles.ihe.net/ITI/MHD/StructureDefinition/ihe-designationType', valueCodeableConcept: { coding: [{ system: LOINC, code: REPORT.code }] } };
+  /** The Bundle with a Folder of the given entries (the first document by default), named by the SubmissionSet too. */
+  function withFolder(bundle: Json, folder: Json = {}): Json {
+    const fullUrl = `urn:uuid:${crypto.randomUUID()}`;
+    const resource = {
+      resourceType: 'List',
+      identifier: [{ system: 'urn:ietf:rfc:3986', value: uniqueId() }],
+      status: 'current',
+      mode: 'working',
+      title: `dossier ${RUN}`,
+      code: { coding: [{ system: MHD_LIST_TYPES, code: 'folder' }] },
+      subject: bundle.entry[0].resource.subject,
+      source: { reference: ref(x.gp) },
+      date: new Date().toISOString(),
+      extension: [DESIGNATION],
+      entry: [{ item: { reference: bundle.entry[1].fullUrl } }],
+      ...folder,
+    };
+    bundle.entry[0].resource.entry.push({ item: { reference: fullUrl } });
+    bundle.entry.push({ fullUrl, resource, request: { method: 'POST', url: 'List' } });
+    return bundle;
+  }
+
+  it('stores a Folder of the submitted document, found by ITI-66 with designationType', async () => {
+    const bundle = withFolder(provideBundle(x.p1, [{ bytes: Buffer.from(`dossier ${RUN}`) }]));
+    const res = await send('POST', '', tok.gp, bundle);
+    expect(res.status).toBe(200);
+    const folderId = idOf(res.body.entry[3].response.location);
+    const docId = idOf(res.body.entry[1].response.location);
+    const found = await get(`List?patient=${x.p1.id}&code=${encodeURIComponent(`${MHD_LIST_TYPES}|folder`)}&designationType=${encodeURIComponent(`${LOINC}|${REPORT.code}`)}`, tok.gp);
+    expect(found.status).toBe(200);
+    expect(found.body.entry.map((e: Json) => e.resource.id)).toContain(folderId);
+    expect(found.body.entry.find((e: Json) => e.resource.id === folderId).resource.entry).toEqual([{ item: { reference: `DocumentReference/${docId}` } }]);
+  });
+
+  it('refuses a Folder without designationType, or gathering something else than documents, naming each element and leaving nothing', async () => {
+    const masterIdentifier = uniqueId();
+    const bundle = provideBundle(x.p1, [{ bytes: Buffer.from(`mauvais dossier ${RUN}`), masterIdentifier }]);
+    withFolder(bundle, { extension: [], entry: [{ item: { reference: bundle.entry[2].fullUrl } }] });
+    const res = await send('POST', '', tok.gp, bundle);
+    expect(res.status).toBe(422);
+    expect(res.body.issue.map((i: Json) => i.expression[0]).sort()).toEqual(['Bundle.entry[3].resource.entry[0].item', 'Bundle.entry[3].resource.extension']);
+    expect(await countByIdentifier('DocumentReference', masterIdentifier)).toBe(0);
+  });
+
+  it("refuses a Folder gathering another patient's stored document, or one hidden from the submitter, alike", async () => {
+    const other = await send('POST', 'DocumentReference', tok.gp, docReference(x.p2, { bytes: Buffer.from(`autre ${RUN}`) }));
+    expect(other.status).toBe(201);
+    const masterIdentifier = uniqueId();
+    const bundle = withFolder(provideBundle(x.p1, [{ bytes: Buffer.from(`melange ${RUN}`), masterIdentifier }]), {});
+    bundle.entry[3].resource.entry.push({ item: { reference: `DocumentReference/${other.body.id}` } });
+    // and a document of the record hidden from the submitter (masked, by another author): refused alike
+    const hidden = await create({ ...docReference(x.p1, { bytes: Buffer.from(`masque ${RUN}`) }), meta: { security: [{ system: A07, code: 'MASQUE_PS' }] }, author: [{ display: 'autre' }] });
+    bundle.entry[3].resource.entry.push({ item: { reference: `DocumentReference/${hidden.id}` } });
+    const res = await send('POST', '', tok.gp, bundle);
+    expect(res.status).toBe(422);
+    expect(res.body.issue.map((i: Json) => i.expression[0])).toEqual(['Bundle.entry[3].resource.entry[1].item', 'Bundle.entry[3].resource.entry[2].item']);
+    expect(res.body.issue[0].diagnostics.replace(other.body.id, 'X')).toBe(res.body.issue[1].diagnostics.replace(hidden.id, 'X'));
+    expect(await countByIdentifier('DocumentReference', masterIdentifier)).toBe(0);
+  });
+
+  it("does not let the patient add to a professional's Folder", async () => {
+    const res = await send('POST', '', tok.gp, withFolder(provideBundle(x.p1, [{ bytes: Buffer.from(`dossier pro ${RUN}`) }])));
+    expect(res.status).toBe(200);
+    const folder = (await get(res.body.entry[3].response.location.replace(/\/_history\/.*$/, ''), tok.p1)).body;
+    const own = await send('POST', 'DocumentReference', tok.p1, { ...document(x.p1, PATIENT_DOC, ref(x.p1)) });
+    expect(own.status).toBe(201);
+    const added = await send('PUT', `List/${folder.id}`, tok.p1, { ...folder, entry: [...folder.entry, { item: { reference: `DocumentReference/${own.body.id}` } }] });
+    expect(added.status).toBe(403);
   });
 });
 

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { http, startTarget, Target } from '../harness';
-import { as, document, Json, ref, REPORT, requests } from '../accessFixtures';
+import { as, document, Json, PATIENT_DOC, ref, REPORT, requests } from '../accessFixtures';
 import { auditEvent } from '../../src/audit/auditEvent';
 import { DMP_NOTIFICATION, NOTIFICATION_PREFERENCE_EXTENSION, SERVER_DEVICE } from '../../src/audit/notification';
 import { newVersion } from '../../src/interactions/common';
@@ -122,7 +122,7 @@ describe('a notice for each new document and each professional access', () => {
     const { notices } = await newNotifications(x.p1, async () => {
       expect((await get(`DocumentReference/${x.d1.id}`, tok.p1)).status).toBe(200);
       expect((await get(`DocumentReference?patient=${x.p1.id}`, tok.p1)).status).toBe(200);
-      expect((await http(t.base, 'DocumentReference', { method: 'POST', json: document(x.p1, REPORT, ref(x.p1), [], undefined, `mine ${RUN}`), headers: as(tok.p1) })).status).toBe(201);
+      expect((await http(t.base, 'DocumentReference', { method: 'POST', json: document(x.p1, PATIENT_DOC, ref(x.p1), [], undefined, `mine ${RUN}`), headers: as(tok.p1) })).status).toBe(201);
     });
     expect(notices).toHaveLength(0);
   });

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { startTarget, Target } from '../harness';
-import { consent, G15, ircp, Json, LOINC, PSYCH, R38, ref, REPORT, requests, A03 } from '../accessFixtures';
+import { consent, G15, ircp, Json, LOINC, PATIENT_DOC, PSYCH, R38, ref, REPORT, requests, A03 } from '../accessFixtures';
 
 /**
  * Probes of the newest write rules (decision 008, amendment: the patient's side writes only
@@ -22,11 +22,11 @@ let serial = 0;
 const uniqueId = () => `urn:oid:1.2.250.1.999.${parseInt(RUN, 16)}.${++serial}`;
 const x: Json = {};
 const tok: Record<string, string> = {};
-const doc = (type: { code: string; cls: string }, labels: string[] = []) => ({
+const doc = (type: { system?: string; code: string; cls: string }, labels: string[] = []) => ({
   resourceType: 'DocumentReference',
   status: 'current',
   ...(labels.length ? { meta: { security: labels.map((code) => ({ system: 'https://mos.esante.gouv.fr/NOS/TRE_A07-StatutVisibiliteDocument/FHIR/TRE-A07-StatutVisibiliteDocument', code })) } } : {}),
-  type: { coding: [{ system: LOINC, code: type.code }] },
+  type: { coding: [{ system: type.system ?? LOINC, code: type.code }] },
   category: [{ coding: [{ system: A03, code: type.cls }] }],
   subject: { reference: ref(x.p1) },
   author: [{ reference: ref(x.gp) }],
@@ -139,7 +139,7 @@ describe("the patient's side does not write a professional's List, by any path",
     const mi = uniqueId();
     const docUrl = `urn:uuid:${crypto.randomUUID()}`;
     const setId = uniqueId();
-    const d = { ...doc(REPORT), masterIdentifier: { system: 'urn:ietf:rfc:3986', value: mi }, author: [{ reference: ref(x.p1) }] };
+    const d = { ...doc(PATIENT_DOC), masterIdentifier: { system: 'urn:ietf:rfc:3986', value: mi }, author: [{ reference: ref(x.p1) }] };
     const res = await send('POST', '', tok.p1, {
       resourceType: 'Bundle', type: 'transaction',
       meta: { profile: ['https://profiles.ihe.net/ITI/MHD/StructureDefinition/IHE.MHD.Comprehensive.ProvideBundle'] },

@@ -4,6 +4,8 @@ import { INTERNAL_ACCESS, Session } from '../store/session';
 import type { VersionWrite } from '../store/writeVersions';
 import { base64Bytes, fullUrlKey as key, newVersion } from './common';
 import { findMatches } from './search';
+import { folderIssues, isFolder } from './submissionFolders';
+import { readCurrent } from '../store/resources';
 import type { InteractionContext } from './types';
 
 /**
@@ -75,7 +77,7 @@ const identifierText = (i: { system?: string; value?: string }) => `${i.system ?
 /**
  * ITI-65 checks that need no database: one SubmissionSet; each attachment's size and hash
  * against the bytes of the Binary it points to (or its inline data); the same uniqueId
- * twice in one submission. Answers the Bundle to run: size and hash set, and each such
+ * twice in one submission; the Folders' own rules (submissionFolders.ts). Answers the Bundle to run: size and hash set, and each such
  * Binary given its document's subject as securityContext (decision 015). Every failure is
  * one issue of one 422.
  */
@@ -115,6 +117,7 @@ export function prepareSubmission(bundle: { entry?: Entry[] } & Json): { entry?:
     });
     return { ...e, resource: { ...r, content } };
   });
+  issues.push(...folderIssues(entries));
   if (issues.length > 0) throw new Unprocessable(issues);
   return {
     ...bundle,
@@ -171,6 +174,33 @@ export async function assertNotSubmittedBefore(ctx: InteractionContext, session:
     }
   }
   if (issues.length > 0) throw new FhirError(409, issues);
+}
+
+const PATIENT = /^(?:.*\/)?Patient\/([A-Za-z0-9\-.]{1,64})$/;
+const STORED_DOCUMENT_ID = /^(?:.*\/)?DocumentReference\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/;
+
+/**
+ * A submitted Folder's stored documents are of its patient's record and ones the submitter
+ * reads (decision 021): another record's document, a hidden one and an unknown one are
+ * refused alike (422), so the answer tells nothing of what the submitter may not read.
+ */
+export async function assertFolderDocumentsInRecord(session: Session, entries: Entry[]): Promise<void> {
+  const issues: Issue[] = [];
+  for (const [i, e] of entries.entries()) {
+    if (!isFolder(e?.resource)) continue;
+    const patient = PATIENT.exec(String((e.resource!.subject as { reference?: unknown } | undefined)?.reference ?? ''))?.[1];
+    if (!patient) continue;
+    const items = Array.isArray(e.resource!.entry) ? (e.resource!.entry as { item?: { reference?: unknown } }[]) : [];
+    for (const [j, item] of items.entries()) {
+      const id = STORED_DOCUMENT_ID.exec(String(item?.item?.reference ?? ''))?.[1];
+      if (!id) continue;
+      const row = await readCurrent(session, 'DocumentReference', id, { withBody: false });
+      if (!row || row.deleted || row.compartment !== patient) {
+        issues.push({ severity: 'error', code: 'business-rule', diagnostics: `A Folder gathers documents of its own patient's record that you can read: ${String(item!.item!.reference)} is not one`, expression: [`Bundle.entry[${i}].resource.entry[${j}].item`] });
+      }
+    }
+  }
+  if (issues.length > 0) throw new Unprocessable(issues);
 }
 
 /** ITI-105: a DocumentReference posted with its content inline (data, no url). */

@@ -11,7 +11,7 @@ import { collectConditionalReferences, referencesOf, resolveConditionalReference
 import { findMatches } from './search';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 import { inTransaction } from './unitOfWork';
-import { assertNotSubmittedBefore, isMhdSubmission, prepareSubmission, submissionUniqueIds } from './documentSubmission';
+import { assertFolderDocumentsInRecord, assertNotSubmittedBefore, isMhdSubmission, prepareSubmission, submissionUniqueIds } from './documentSubmission';
 import type { StoreAccess } from '../store/session';
 import { readJson } from '../json/jsonReader';
 
@@ -299,6 +299,7 @@ export async function transactionOrBatch(ctx: InteractionContext, access: StoreA
       access,
       async (session) => {
         await assertNotSubmittedBefore(ctx, session, uniqueIds);
+        if (mhd) await assertFolderDocumentsInRecord(session, submitted);
         return runTransaction(ctx, session, prepared, req, auditor);
       },
       { deferWrites: true },

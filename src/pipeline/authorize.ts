@@ -1,5 +1,5 @@
 import type { Actor, Coding } from '../access/actor';
-import { createAtIdRefusal, decideCreateAtId, decideRecord, decideWrite, Decision, MatrixView, OpenRecord, PolicyContext, RecordDecision, recordRefusalCode, visibilityFor } from '../access/policy/decide';
+import { authorRoles, createAtIdRefusal, decideCreateAtId, decideRecord, decideWrite, Decision, MatrixView, OpenRecord, PolicyContext, RecordDecision, recordRefusalCode, visibilityFor } from '../access/policy/decide';
 import { RECORD_REFUSAL_SYSTEM } from '../access/policy/recordState';
 import type { RecordFacts } from '../access/policy/recordFacts';
 import { concerning } from '../audit/refusal';
@@ -165,7 +165,8 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
           const openingRecord = actor.kind === 'admin' && w.resourceType === 'Patient' && w.previousCompartment === undefined;
           const record = compartment && !openingRecord ? await recordDecision(s, compartment) : undefined;
           const resource = (w.body ?? previous ?? {}) as Record<string, any>;
-          const decision = decideWrite(actor, { resourceType: w.resourceType, compartment, resource, ...documentCodes(w), previous, deletion: w.deleted }, record, pc);
+          const authorRolePractitioners = await rolePractitioners(s, actor, w, previous);
+          const decision = decideWrite(actor, { resourceType: w.resourceType, compartment, resource, ...documentCodes(w), previous, deletion: w.deleted, authorRolePractitioners }, record, pc);
           // a write is refused with 403 even where a read would be 404: the caller chose what to write
           if (!decision.allow) {
             const refusal =
@@ -226,6 +227,23 @@ export function reachesOtherRecords(r: Route, req: FhirRequest): boolean {
 
 const WRITE_INTERACTIONS = new Set(['create', 'update', 'patch', 'delete', 'conditional-update', 'conditional-patch', 'conditional-delete']);
 const isWrite = (r: Route) => WRITE_INTERACTIONS.has(r.interaction);
+
+/**
+ * For a practitioner deleting a document: whose are the PractitionerRoles it names as author
+ * and that the caller does not act in now (the deletion is the author's, decision 021).
+ */
+async function rolePractitioners(s: Session, actor: Actor, w: VersionWrite, previous: Record<string, any> | undefined): Promise<Record<string, string> | undefined> {
+  if (actor.kind !== 'practitioner' || w.resourceType !== 'DocumentReference' || !w.deleted || !previous) return undefined;
+  const acting = new Set(actor.roles.map((r) => `PractitionerRole/${r.roleId}`));
+  const out: Record<string, string> = {};
+  for (const role of authorRoles(previous)) {
+    if (acting.has(role)) continue;
+    const stored = await peekResource(s, 'PractitionerRole', role.slice('PractitionerRole/'.length));
+    const practitioner = stored?.resource?.practitioner?.reference;
+    if (typeof practitioner === 'string') out[role] = practitioner.replace(/^.*\/(Practitioner\/[^/]+)$/, '$1');
+  }
+  return out;
+}
 
 /** The type and class a DocumentReference version is indexed with. */
 function documentCodes(w: VersionWrite): { documentType?: Coding; documentClass?: Coding } {

@@ -451,6 +451,12 @@ export function constraintConditions(ctx: SqlContext, r: string, resourceType: s
       const a = alias(ctx, 'a');
       // one text[] of 'Type/id': the text stays the same whatever the number of the caller's roles
       exceptions.push(rowProbe(`idx_reference ${a} WHERE ${ownerJoin(a, r)} AND ${a}.param = 'author' AND ${anyOf(ctx, `(${a}.target_type || '/' || ${a}.target_id)`, rule.exceptAuthors)}`));
+      // a deleted document's authors are those of the version it deleted (decision 021)
+      const h = alias(ctx, 'h');
+      const e = alias(ctx, 'e');
+      const named = `substring(${e} #>> '{}' from '([A-Z][A-Za-z]+/[A-Za-z0-9.-]{1,64})(/_history/[^/]*){0,1}$')`;
+      exceptions.push(`(${r}.deleted AND ${rowProbe(`resource_history ${h} CROSS JOIN LATERAL jsonb_path_query(${h}.body::jsonb, '$.author[*].reference') ${e}
+        WHERE ${h}.compartment = ${r}.compartment AND ${h}.resource_type = ${r}.resource_type AND ${h}.id = ${r}.id AND ${h}.version_id = ${r}.version_id - 1 AND ${anyOf(ctx, named, rule.exceptAuthors)}`)})`);
     }
     parts.push(`NOT (${labelled} AND NOT (${exceptions.join(' OR ')}))`);
   }
@@ -481,6 +487,10 @@ export function constraintConditions(ctx: SqlContext, r: string, resourceType: s
   if (c.messages && mayBe('Binary')) {
     const rule = attachmentVisible(ctx, r, c.messages);
     parts.push(resourceType !== undefined ? rule : `(${r}.resource_type <> 'Binary' OR ${rule})`);
+  }
+  if (c.patientFoldersHidden && mayBe('List')) {
+    const own = patientFolder(ctx, r);
+    parts.push(resourceType !== undefined ? `NOT ${own}` : `(${r}.resource_type <> 'List' OR NOT ${own})`);
   }
   if (c.noticesFollowAbout && (resourceType === undefined || resourceType === 'Communication')) {
     const follows = noticeFollowsAbout(ctx, r);
@@ -521,6 +531,26 @@ function attachmentVisible(ctx: SqlContext, r: string, rule: NonNullable<Visibil
   return `(NOT ${rowProbe(`message_attachment ${a2} WHERE ${a2}.compartment = ${r}.compartment AND ${a2}.binary_id = ${r}.id`)} OR ${visible})`;
 }
 
+/**
+ * A List (alias r) that is the patient's own folder: its `source` names a Patient (the
+ * patient's side writes Lists in the patient's name) and it is not an MHD SubmissionSet (a
+ * deposit, whose documents the care team reads). A deleted one is judged on the version it
+ * deleted, as labels are (decision 021).
+ */
+function patientFolder(ctx: SqlContext, r: string): string {
+  const s = alias(ctx, 's');
+  const t = alias(ctx, 't');
+  const h = alias(ctx, 'h');
+  const live = `${rowProbe(`idx_reference ${s} WHERE ${ownerJoin(s, r)} AND ${s}.param = 'source' AND ${s}.target_type = 'Patient'`)}
+    AND NOT ${rowProbe(`idx_token ${t} WHERE ${ownerJoin(t, r)} AND ${t}.param = 'code' AND ${t}.system = ${bind(ctx, MHD_LIST_TYPES)} AND ${t}.code = 'submissionset'`)}`;
+  const deleted = rowProbe(`resource_history ${h} WHERE ${h}.compartment = ${r}.compartment AND ${h}.resource_type = ${r}.resource_type AND ${h}.id = ${r}.id AND ${h}.version_id = ${r}.version_id - 1
+      AND (${h}.body::jsonb #>> '{source,reference}') ~ '(^|/)Patient/[^/]+$'
+      AND NOT COALESCE(${h}.body::jsonb -> 'code' -> 'coding', '[]'::jsonb) @> jsonb_build_array(jsonb_build_object('system', ${bind(ctx, MHD_LIST_TYPES)}::text, 'code', 'submissionset'))`);
+  return `((NOT ${r}.deleted AND ${live}) OR (${r}.deleted AND ${deleted}))`;
+}
+
+const MHD_LIST_TYPES = 'https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes';
+
 /** A Subscription (outside any record) whose owner, who last wrote it, is `owner` (decision 010). */
 function ownSubscription(ctx: SqlContext, r: string, owner: string, anyType: boolean): string {
   const o = alias(ctx, 'o');
@@ -554,9 +584,19 @@ function noticeFollowsAbout(ctx: SqlContext, r: string): string {
  * or no class and a type whose mapped class is readable.
  */
 function documentRuleCondition(ctx: SqlContext, r: string, rule: DocumentRule): string {
-  const token = (param: string, condition: (s: string) => string) => {
+  // a deleted document has no index rows: it is judged on the version it deleted, so that
+  // whoever read it just before is told it is gone (410), and nobody else (decision 021)
+  const paths: Record<string, string> = { type: '$.type.coding[*]', category: '$.category[*].coding[*]' };
+  const token = (param: 'type' | 'category', condition: (s: string) => string) => {
     const s = alias(ctx, 's');
-    return rowProbe(`idx_token ${s} WHERE ${ownerJoin(s, r)} AND ${s}.param = '${param}' AND ${condition(s)}`);
+    const live = rowProbe(`idx_token ${s} WHERE ${ownerJoin(s, r)} AND ${s}.param = '${param}' AND ${condition(s)}`);
+    const h = alias(ctx, 'h');
+    const c = alias(ctx, 'c');
+    const d = alias(ctx, 's');
+    const deleted = rowProbe(`(SELECT ${c} ->> 'system' AS system, ${c} ->> 'code' AS code FROM resource_history ${h}
+      CROSS JOIN LATERAL jsonb_path_query(${h}.body::jsonb, '${paths[param]}') ${c}
+      WHERE ${h}.compartment = ${r}.compartment AND ${h}.resource_type = ${r}.resource_type AND ${h}.id = ${r}.id AND ${h}.version_id = ${r}.version_id - 1) ${d} WHERE ${condition(d)}`);
+    return `((NOT ${r}.deleted AND ${live}) OR (${r}.deleted AND ${deleted}))`;
   };
   const parts: string[] = [];
   if (rule.excludedTypes.length) {

@@ -40,6 +40,8 @@ export interface Visibility {
   closedRecordsHidden?: boolean;
   /** AuditEvents are shown without what they name that the caller cannot read (src/store/trailView.ts, decision 009). */
   trailAsSeen?: boolean;
+  /** The patient's own folders are hidden: Lists whose `source` is a Patient and that are not an MHD SubmissionSet (decision 021). */
+  patientFoldersHidden?: boolean;
 }
 
 /** The documents one role may read: by class (category), by type, never the excluded types. */
@@ -73,5 +75,5 @@ export const NOTHING: Visibility = Object.freeze({ compartments: [], resourceTyp
 
 /** A pure restatement for tests and logs: whether the visibility restricts anything. */
 export function isUnrestricted(v: Visibility): boolean {
-  return !v.compartments && !v.sharedTypes && !v.excludedSecurityLabels?.length && !v.requiredTokens?.length && !v.excludedTokens?.length && !v.resourceTypes && !v.excludedTypes?.length && !v.binaryFollowsDocument && !v.readableDocuments && !v.noticesFollowAbout && !v.trailAsSeen && !v.ownSubscriptions && !v.closedRecordsHidden && !v.messages;
+  return !v.compartments && !v.sharedTypes && !v.excludedSecurityLabels?.length && !v.requiredTokens?.length && !v.excludedTokens?.length && !v.resourceTypes && !v.excludedTypes?.length && !v.binaryFollowsDocument && !v.readableDocuments && !v.noticesFollowAbout && !v.trailAsSeen && !v.ownSubscriptions && !v.closedRecordsHidden && !v.messages && !v.patientFoldersHidden;
 }

@@ -1,11 +1,12 @@
 import type { ActingRole, Actor, Coding } from '../actor';
-import { ADMIN_WRITE_TYPES, decideCreateAtId, decideRecord, decideWrite, maskingRecord, MatrixView, PolicyContext, visibilityFor, WriteTarget } from './decide';
+import { ADMIN_WRITE_TYPES, decideCreateAtId, decideRecord, decideWrite, maskingRecord, MatrixView, PolicyContext, practitionerAuthored, visibilityFor, WriteTarget } from './decide';
 import { ACT_REASON_SYSTEM, ConsentFact, INVISIBLE_PATIENT, MASQUE_PS, RecordFacts, recordChoices, ROLE_SYSTEM, VISIBILITY_SYSTEM } from './recordFacts';
 
 const NOW = Date.parse('2026-06-01T12:00:00Z');
 const LOINC = 'http://loinc.org';
 const REPORT: Coding = { system: LOINC, code: '11488-4' };
 const PSYCH: Coding = { system: LOINC, code: '68599-0' };
+const PATIENT_NOTE: Coding = { system: 'https://mos.esante.gouv.fr/NOS/TRE_A05-TypeDocComplementaire/FHIR/TRE-A05-TypeDocComplementaire', code: 'DOCPAT03' };
 const PHYSICIAN: ActingRole = { roleId: 'r-doc', profession: { code: '10' }, specialties: [] };
 const NURSE: ActingRole = { roleId: 'r-nurse', profession: { code: '60' }, specialties: [] };
 const PHARMACIST: ActingRole = { roleId: 'r-pharm', profession: { code: '21' }, specialties: [] };
@@ -16,6 +17,7 @@ const matrix: MatrixView = {
   readableDocuments: (role) => rule(role.profession?.code === '10' ? [REPORT, PSYCH] : [REPORT]),
   mayWrite: (role, type) => role.profession?.code === '10' || (role.profession?.code === '60' && type?.code === REPORT.code),
   emergencyAllowed: (role) => role.profession?.code !== '21',
+  patientMayWrite: (type) => type?.code === PATIENT_NOTE.code,
   deviceMayWrite: (deviceType, type) => deviceType?.code === 'lab' && type?.code === REPORT.code,
 };
 
@@ -202,7 +204,10 @@ describe('decideWrite', () => {
     ['an administrator writes no document', { ...base, kind: 'admin' }, doc(REPORT), open, false],
     ['a lab system deposits a report', { ...base, kind: 'device', id: 'l', deviceType: { code: 'lab' } }, doc(REPORT), open, true],
     ['a lab system may not deposit a psychiatric summary', { ...base, kind: 'device', id: 'l', deviceType: { code: 'lab' } }, doc(PSYCH), open, false],
-    ['a patient deposits a document in their record', { ...base, kind: 'patient', id: 'p1' }, doc(REPORT), { allow: true, basis: 'own-record' }, true],
+    ['a patient deposits a patient-authored document in their record', { ...base, kind: 'patient', id: 'p1' }, { ...doc(PATIENT_NOTE), resource: { author: [{ reference: 'Patient/p1' }] } }, { allow: true, basis: 'own-record' }, true],
+    ['a patient does not deposit a professional type', { ...base, kind: 'patient', id: 'p1' }, { ...doc(REPORT), resource: { author: [{ reference: 'Patient/p1' }] } }, { allow: true, basis: 'own-record' }, false],
+    ['a patient does not deposit a document naming someone else as author', { ...base, kind: 'patient', id: 'p1' }, { ...doc(PATIENT_NOTE), resource: { author: [{ reference: 'Practitioner/d' }] } }, { allow: true, basis: 'own-record' }, false],
+    ['a legal representative deposits in the patient\'s name', { ...base, kind: 'related-person', id: 'rp', patientId: 'p1' }, { ...doc(PATIENT_NOTE), resource: { author: [{ reference: 'Patient/p1' }] } }, { allow: true, basis: 'legal-representative' }, true],
     ['a patient writes their own choice', { ...base, kind: 'patient', id: 'p1' }, { resourceType: 'Consent', compartment: 'p1', resource: { performer: [{ reference: 'Patient/p1' }] } }, { allow: true, basis: 'own-record' }, true],
     ['a patient cannot write a Consent performed by a professional', { ...base, kind: 'patient', id: 'p1' }, ownConsent, { allow: true, basis: 'own-record' }, false],
     ['a practitioner with access does not change the patient identity', practitioner('d', [PHYSICIAN]), { resourceType: 'Patient', compartment: 'p1', resource: {} }, open, false],
@@ -330,7 +335,8 @@ describe('decideWrite: masking and invisibility labels', () => {
     ['the patient adds INVISIBLE_PATIENT', patient, update(byDoctor, nextOf(byDoctor, ['INVISIBLE_PATIENT'])), own, false],
     ['the patient adds INVISIBLE_REPRESENTANTS_LEGAUX to their own document', patient, update(byPatient, nextOf(byPatient, ['INVISIBLE_REPRESENTANTS_LEGAUX'])), own, false],
     ['the patient deposits a document invisible to themselves', patient, creation(docBy('Patient/p1', ['INVISIBLE_PATIENT'])), own, false],
-    ['the patient changes their own document', patient, update(byPatient, { ...byPatient, description: 'corrected' }), own, true],
+    ['the patient changes their own document', patient, { ...update(byPatient, { ...byPatient, description: 'corrected' }), documentType: PATIENT_NOTE }, own, true],
+    ['the patient turns their own document into a professional type', patient, update(byPatient, { ...byPatient, description: 'corrected' }), own, false],
     ['the patient deletes their own document', patient, deletion(byPatient), own, true],
     ['a legal representative masks a professional\'s document', parent, update(byDoctor, nextOf(byDoctor, ['MASQUE_PS'])), { allow: true, basis: 'legal-representative' }, true],
     ['a legal representative removes INVISIBLE_REPRESENTANTS_LEGAUX', parent, update(byDoctorProtected, nextOf(byDoctorProtected, [])), { allow: true, basis: 'legal-representative' }, false],
@@ -368,5 +374,36 @@ describe('decideWrite: masking and invisibility labels', () => {
     const d = maskingRecord(actor);
     expect(d.allow ? d.patientId : undefined).toBe(record);
     if (!d.allow) expect(d.status).toBe(403);
+  });
+});
+
+describe('practitionerAuthored: whose document it is, for its deletion (decision 021)', () => {
+  const me = { id: 'd', nationalId: '810000000119', roles: [PHYSICIAN] };
+  const doc = (author: unknown[], contained: unknown[] = []) => ({ resourceType: 'DocumentReference', author, contained });
+  it.each<[string, Record<string, unknown>, Record<string, string>, boolean]>([
+    ['the Practitioner', doc([{ reference: 'Practitioner/d' }]), {}, true],
+    ['the Practitioner, absolute', doc([{ reference: 'https://x.example/fhir/Practitioner/d' }]), {}, true],
+    ['the role acting now', doc([{ reference: 'PractitionerRole/r-doc' }]), {}, true],
+    ['another role of theirs, as the directory says', doc([{ reference: 'PractitionerRole/r-other' }]), { 'PractitionerRole/r-other': 'Practitioner/d' }, true],
+    ["someone else's role", doc([{ reference: 'PractitionerRole/r-other' }]), { 'PractitionerRole/r-other': 'Practitioner/e' }, false],
+    ['another practitioner', doc([{ reference: 'Practitioner/e' }]), {}, false],
+    ['a contained Practitioner with their RPPS', doc([{ reference: '#a' }], [{ resourceType: 'Practitioner', id: 'a', identifier: [{ value: '810000000119' }] }]), {}, true],
+    ['a contained Practitioner with another RPPS', doc([{ reference: '#a' }], [{ resourceType: 'Practitioner', id: 'a', identifier: [{ value: '810000000127' }] }]), {}, false],
+    [
+      'a contained PractitionerRole of a contained Practitioner with their RPPS',
+      doc([{ reference: '#r' }], [{ resourceType: 'PractitionerRole', id: 'r', practitioner: { reference: '#a' } }, { resourceType: 'Practitioner', id: 'a', identifier: [{ value: '810000000119' }] }]),
+      {},
+      true,
+    ],
+    ['a contained PractitionerRole naming them', doc([{ reference: '#r' }], [{ resourceType: 'PractitionerRole', id: 'r', practitioner: { reference: 'Practitioner/d' } }]), {}, true],
+    ['a contained role that names itself', doc([{ reference: '#r' }], [{ resourceType: 'PractitionerRole', id: 'r', practitioner: { reference: '#r' } }]), {}, false],
+    ['no author', doc([]), {}, false],
+  ])('%s', (_, document, rolePractitioners, expected) => {
+    expect(practitionerAuthored(me, document, rolePractitioners)).toBe(expected);
+  });
+
+  it('needs a national identifier to match a contained Practitioner', () => {
+    const contained = doc([{ reference: '#a' }], [{ resourceType: 'Practitioner', id: 'a', identifier: [{ value: '810000000119' }] }]);
+    expect(practitionerAuthored({ id: 'd', roles: [] }, contained, {})).toBe(false);
   });
 });

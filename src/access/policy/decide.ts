@@ -16,6 +16,8 @@ export interface MatrixView {
   readableDocuments(role: ActingRole): DocumentRule;
   mayWrite(role: ActingRole, type: Coding | undefined, documentClass: Coding | undefined): boolean;
   emergencyAllowed(role: ActingRole): boolean;
+  /** What a patient or their legal representative may deposit in their own record (patient-authored documents). */
+  patientMayWrite(type: Coding | undefined, documentClass: Coding | undefined): boolean;
   /** What a system (Device) of this type may deposit. */
   deviceMayWrite(deviceType: Coding | undefined, type: Coding | undefined, documentClass: Coding | undefined): boolean;
 }
@@ -195,6 +197,8 @@ export function visibilityFor(actor: Actor, records: OpenRecord[], pc: PolicyCon
         messages: { participants: identitiesOf(actor) },
         // what they subscribed to, and nobody else's Subscriptions (decision 010)
         ownSubscriptions: ref('Practitioner', actor.id),
+        // the folders the patient keeps for themselves are theirs alone (decision 021)
+        patientFoldersHidden: true,
       };
     }
   }
@@ -213,6 +217,8 @@ export interface WriteTarget {
   previous?: Record<string, any>;
   /** A deletion (`resource` is then the deleted version). */
   deletion?: boolean;
+  /** The practitioner (`Practitioner/{id}`) of each PractitionerRole the previous version names as author, as the directory says. */
+  authorRolePractitioners?: Record<string, string>;
 }
 
 const references = (list: unknown): string[] => (Array.isArray(list) ? list.map((r: any) => String(r?.reference ?? '').replace(/^.*\/([A-Z][A-Za-z]+\/[^/]+)$/, '$1')) : []);
@@ -271,6 +277,15 @@ export function decideWrite(actor: Actor, target: WriteTarget, record: RecordDec
         if (target.deletion || !differsOnlyByLabels(target.previous, target.resource, [MASQUE_PS.code])) {
           return { allow: false, status: 403, reason: 'A patient changes or deletes only the documents they deposited; on the others they only set or remove MASQUE_PS' };
         }
+      } else if (type === 'DocumentReference' && !target.deletion) {
+        // what the patient's side deposits is patient-authored: it names them as author, and is of a patient-authored type (decision 021)
+        const mine = actor.kind === 'patient' ? [self] : [self, ref('Patient', actor.patientId)];
+        if (!references(target.resource.author).some((a) => mine.includes(a))) {
+          return { allow: false, status: 403, reason: `A document deposited by a patient or legal representative names them as author: set author to ${mine[mine.length - 1]}` };
+        }
+        if (!pc.matrix.patientMayWrite(target.documentType, target.documentClass)) {
+          return { allow: false, status: 403, reason: `A patient deposits patient-authored documents only (their class in the habilitation matrix's patientClasses), not documents of type ${codeText(target.documentType)}` };
+        }
       }
       // a List is authored like a document: the patient's side writes only the Lists whose source names them, never a professional's SubmissionSet or folder
       if (type === 'List') {
@@ -288,7 +303,7 @@ export function decideWrite(actor: Actor, target: WriteTarget, record: RecordDec
       }
       if (type === 'Consent') return declaredConsentWrite(actor.id, target, record);
       if (RECORD_DIRECTORY_TYPES.includes(type)) return { allow: false, status: 403, reason: `${type} resources are written by administrators` };
-      const isAuthor = Boolean(target.previous) && references(target.previous!.author).includes(ref('Practitioner', actor.id));
+      const isAuthor = Boolean(target.previous) && practitionerAuthored(actor, target.previous!, target.authorRolePractitioners ?? {});
       // only the author deletes a document (A12 of the reference)
       if (type === 'DocumentReference' && target.deletion && target.previous && !isAuthor) {
         return { allow: false, status: 403, reason: 'Only the author of a document deletes it' };
@@ -302,6 +317,41 @@ export function decideWrite(actor: Actor, target: WriteTarget, record: RecordDec
       return refused ?? { allow: true, basis: record.basis };
     }
   }
+}
+
+/**
+ * Whether a document is the practitioner's (docs/decisions/021-document-metadata-life.md):
+ * its author names them, one of their PractitionerRoles (acting now or not: the directory
+ * tells whose role it is), or a contained Practitioner carrying their national identifier
+ * (PDSm contains its authors), directly or as a contained PractitionerRole's practitioner.
+ */
+export function practitionerAuthored(
+  actor: { id: string; nationalId?: string; roles: ActingRole[] },
+  document: Record<string, any>,
+  rolePractitioners: Record<string, string>,
+): boolean {
+  const me = ref('Practitioner', actor.id);
+  const myRoles = new Set(actor.roles.map((r) => ref('PractitionerRole', r.roleId)));
+  const contained = new Map<string, Record<string, any>>();
+  for (const c of Array.isArray(document.contained) ? document.contained : []) if (typeof c?.id === 'string') contained.set(`#${c.id}`, c);
+  const isMe = (reference: unknown, depth: number): boolean => {
+    if (typeof reference !== 'string') return false;
+    const inline = contained.get(reference);
+    if (inline) {
+      if (inline.resourceType === 'Practitioner') {
+        return Boolean(actor.nationalId) && (Array.isArray(inline.identifier) ? inline.identifier : []).some((i: any) => i?.value === actor.nationalId);
+      }
+      return inline.resourceType === 'PractitionerRole' && depth === 0 && isMe(inline.practitioner?.reference, 1);
+    }
+    const local = reference.replace(/^.*\/([A-Z][A-Za-z]+\/[^/]+)$/, '$1');
+    return local === me || myRoles.has(local) || rolePractitioners[local] === me;
+  };
+  return (Array.isArray(document.author) ? document.author : []).some((a: any) => isMe(a?.reference, 0));
+}
+
+/** The PractitionerRoles a document names as author (relative references), to look up whose they are. */
+export function authorRoles(document: Record<string, any> | undefined): string[] {
+  return references(document?.author).filter((r) => r.startsWith('PractitionerRole/'));
 }
 
 /**

@@ -4,6 +4,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import type { Coding } from '../actor';
 import {
+  patientMayWrite,
   ASSUMED,
   classOf,
   emergencyAllowed,
@@ -193,6 +194,25 @@ describe('the class of a document', () => {
     expect(matrixAllows(matrix, device('health-insurer'), a05('REMB'), undefined, 'write')).toBe(true);
   });
 
+  it('lets a patient deposit the patient-authored class only, whether given as category or found from the type', () => {
+    expect(patientMayWrite(matrix, a05('DOCPAT03'), cls('90'))).toBe(true);
+    expect(patientMayWrite(matrix, a05('EXPPAT_3'), undefined)).toBe(true);
+    expect(patientMayWrite(matrix, loinc('11488-4'), cls('10'))).toBe(false);
+    expect(patientMayWrite(matrix, loinc('11488-4'), undefined)).toBe(false);
+    // the category says what the document is: a patient type filed in a professional class is not the patient's
+    expect(patientMayWrite(matrix, a05('DOCPAT03'), cls('10'))).toBe(false);
+    expect(patientMayWrite(matrix, undefined, undefined)).toBe(false);
+  });
+
+  it("lets the insurer deposit vaccination certificates by type exception, and nothing else of their class", () => {
+    const insurer = device('health-insurer');
+    expect(matrixAllows(matrix, insurer, loinc('11369-6'), cls('45'), 'write')).toBe(true);
+    expect(matrixAllows(matrix, insurer, loinc('87273-9'), undefined, 'write')).toBe(true);
+    expect(matrixAllows(matrix, insurer, loinc('80565-5'), cls('45'), 'write')).toBe(false);
+    expect(matrixAllows(matrix, insurer, loinc('11369-6'), cls('45'), 'read')).toBe(false);
+    expect(matrixAllows(matrix, insurer, loinc('11488-4'), cls('10'), 'write')).toBe(false);
+  });
+
   it('is unknown, and nobody may read or write the document (save a type exception), for class 99, another system or an unmapped type', () => {
     for (const { role } of Object.values(EXPECTED)) {
       for (const op of ['read', 'write'] as const) {
@@ -354,6 +374,9 @@ describe('loadHabilitationMatrix refuses a malformed file', () => {
     ['a class column twice', (m) => m.classes.push('10'), 'classes: 10 is listed twice'],
     ['no class column', (m) => (m.classes = []), 'classes must be a non-empty array'],
     ['a device type twice', (m) => m.deviceTypes.push({ code: 'health-insurer', display: 'x' }), 'deviceTypes[3]: health-insurer is listed twice'],
+    ['no patientClasses', (m) => delete m.patientClasses, 'patientClasses must be an array'],
+    ['a patient class outside the columns', (m) => m.patientClasses.push('99'), 'patientClasses: "99" is not one of the classes'],
+    ['a patient class twice', (m) => m.patientClasses.push('90'), 'patientClasses: 90 is listed twice'],
     ['a document type of an unknown system', (m) => (m.documentTypes[0].system = 'urn:x'), 'documentTypes[0]: system "urn:x" is not a document-type system'],
     ['an unknown document type', (m) => (m.documentTypes[30].code = '99999-9'), 'documentTypes[30]: "99999-9" is not a document type of http://loinc.org'],
     ['a document type mapped to a class that is not a column', (m) => (m.documentTypes[0].class = '99'), 'documentTypes[0] ("SYNTH"): class "99" is not one of the columns'],

@@ -62,6 +62,8 @@ export interface HabilitationMatrix {
   systems: { profession: string; specialty: string; documentClass: string; deviceType: string };
   /** The columns: TRE_A03 class codes. A class outside them is unknown, and nobody's. */
   classes: readonly string[];
+  /** The classes a patient (or their legal representative) deposits in their own record: patient-authored documents. */
+  patientClasses: readonly string[];
   /** Class of each known document type, used when a document carries no category. */
   documentTypes: readonly DocumentTypeClass[];
   sources: Readonly<Record<string, { citation: string; url?: string }>>;
@@ -151,6 +153,16 @@ export function classOf(matrix: HabilitationMatrix, documentType: Coding | undef
 }
 
 /**
+ * May a patient (or their legal representative) deposit a document of this type and class in
+ * their own record? Only patient-authored documents: a class of `patientClasses`, found as
+ * the matrix finds any document's class.
+ */
+export function patientMayWrite(matrix: HabilitationMatrix, documentType: Coding | undefined, documentClass: Coding | undefined): boolean {
+  const cls = classOf(matrix, documentType, documentClass);
+  return cls !== undefined && matrix.patientClasses.includes(cls);
+}
+
+/**
  * The read constraint of a role as sets a SQL filter can use. A document is readable exactly when
  *   type ∉ excludedTypes (nor its code, for a type stored without system)
  *   and (type ∈ types or category ∈ classes (system classSystem) or (no category and type ∈ typesWithoutClass)),
@@ -236,7 +248,7 @@ function readCodeData(profilesDir: string): CodeData {
   };
 }
 
-const TOP_KEYS = ['id', 'version', 'date', '_meta', 'systems', 'classes', 'deviceTypes', 'documentTypes', 'rows'];
+const TOP_KEYS = ['id', 'version', 'date', '_meta', 'systems', 'classes', 'deviceTypes', 'patientClasses', 'documentTypes', 'rows'];
 const ROW_KEYS = ['id', 'label', 'kind', 'profession', 'specialties', 'emergency', 'note', 'cells', 'types'];
 const CELL_KEYS = ['read', 'write', 'source'];
 const TYPE_KEYS = ['system', 'code', 'display', 'read', 'write', 'source'];
@@ -271,10 +283,11 @@ function checkMatrix(raw: unknown, codes: CodeData, problems: string[]): Habilit
     problems.push(`${where}: source must be "${ASSUMED}" or one of the _meta.sources keys (${Object.keys(sources).join(', ') || 'none'}), got ${show(value)}`);
     return ASSUMED;
   };
+  const patientClasses = checkPatientClasses(raw.patientClasses, classes, problems);
   const documentTypes = checkDocumentTypes(raw.documentTypes, codes, classes, checkSource, problems);
   const rows = checkRows(raw.rows, { codes, systems, classes, deviceTypes, checkSource }, problems);
   if (!systems) return undefined;
-  return { version: String(raw.version), systems, classes, documentTypes, sources, rows };
+  return { version: String(raw.version), systems, classes, patientClasses, documentTypes, sources, rows };
 }
 
 function checkSources(meta: unknown, problems: string[]): Record<string, { citation: string; url?: string }> {
@@ -328,6 +341,20 @@ function checkClasses(value: unknown, codes: CodeData, problems: string[]): stri
     else classes.push(code);
   }
   return classes;
+}
+
+function checkPatientClasses(value: unknown, classes: string[], problems: string[]): string[] {
+  if (!Array.isArray(value)) {
+    problems.push('patientClasses must be an array of the class codes (columns) a patient deposits');
+    return [];
+  }
+  const out: string[] = [];
+  for (const code of value) {
+    if (typeof code !== 'string' || !classes.includes(code)) problems.push(`patientClasses: ${show(code)} is not one of the classes`);
+    else if (out.includes(code)) problems.push(`patientClasses: ${code} is listed twice`);
+    else out.push(code);
+  }
+  return out;
 }
 
 function checkDeviceTypes(value: unknown, problems: string[]): Set<string> {
