@@ -4,7 +4,7 @@ import nodeHttp from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { http, startTarget, Target } from '../harness';
-import { as, consent, G15, ircp, Json, ref, REPORT, PSYCH, LOINC, A03, requests } from '../accessFixtures';
+import { as, consent, G15, ircp, Json, ref, REPORT, PSYCH, LOINC, A03, PATIENT_DOC, requests } from '../accessFixtures';
 
 /**
  * The secure messaging (docs/decisions/016-messaging.md), over HTTP with the tokens of
@@ -316,11 +316,11 @@ describe('attachments', () => {
 });
 
 describe('filing an attachment into the record', () => {
-  const fileParams = (type: { code: string; cls: string }) => ({
+  const fileParams = (type: { system?: string; code: string; cls: string }) => ({
     resourceType: 'Parameters',
     parameter: [
       { name: 'attachment', valueInteger: 0 },
-      { name: 'type', valueCoding: { system: LOINC, code: type.code } },
+      { name: 'type', valueCoding: { system: type.system ?? LOINC, code: type.code } },
       { name: 'category', valueCoding: { system: A03, code: type.cls } },
     ],
   });
@@ -361,7 +361,8 @@ describe('filing an attachment into the record', () => {
   it('the patient saves a received attachment to their own documents', async () => {
     const b = await binary(x.p1, 20, tok.doc);
     const m = await create(message(ref(x.doc), [ref(x.p1)], x.thread, { payload: [{ contentAttachment: { contentType: 'text/plain', url: ref(b) } }] }), tok.doc);
-    const saved = await post(`Communication/${m.id}/$file-to-record`, tok.p1, fileParams(REPORT));
+    // saved as one of the patient-authored types (class 90)
+    const saved = await post(`Communication/${m.id}/$file-to-record`, tok.p1, fileParams(PATIENT_DOC));
     expect(saved.status).toBe(201);
     expect(saved.body.author).toEqual([{ reference: ref(x.p1) }]);
     // theirs: they may delete it

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import { http, startTarget, Target } from '../harness';
-import { A07, consent, document as documentResource, G15, ircp, Json, pcp, ref, REPORT, requests } from '../accessFixtures';
+import { A07, consent, document as documentResource, G15, ircp, Json, PATIENT_DOC, pcp, ref, REPORT, requests } from '../accessFixtures';
 import { purgeArchives } from '../../src/dmp/recordLifecycle';
 import { RECORD_REFUSAL_SYSTEM, RECORD_STATE_EXTENSION } from '../../src/access/policy/recordState';
 
@@ -431,7 +431,8 @@ describe('the patient deletes what they deposited, never a professional\'s docum
   it('own document: deleted; the care team\'s: refused and still there', async () => {
     const p = await record('Propre');
     const pTok = await mint(ref(p), 'patient/*.cruds');
-    const own = await send('POST', 'DocumentReference', pTok, document(p, ref(p)));
+    // a patient deposits the patient-authored types (class 90)
+    const own = await send('POST', 'DocumentReference', pTok, documentResource(p, PATIENT_DOC, ref(p)));
     expect(own.status).toBe(201);
     expect([200, 204]).toContain((await send('DELETE', `DocumentReference/${own.body.id}`, pTok)).status);
     expect((await get(`DocumentReference/${own.body.id}`, pTok)).status).toBe(410);
