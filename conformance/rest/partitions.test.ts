@@ -9,8 +9,8 @@ import { PARTITIONED_TABLES, partitionTables } from '../../src/store/partitionin
  * every statement a read by id, a vread, a patient-scoped search, a compartment search and
  * $everything send is run again under EXPLAIN ANALYZE, and must have read at most the
  * partition of the record it names (and the directory's, for a caller who reads the
- * directory). On PostgreSQL the server partitions its schema itself (DATABASE_PARTITIONS);
- * the embedded database is partitioned here, right after start-up, by the same function.
+ * directory). With DATABASE_PARTITIONS the server partitions its schema itself; otherwise
+ * (embedded, plain PostgreSQL) it is partitioned here, right after start-up, by the same function.
  */
 const PARTITIONS = 4;
 let t: Target;
@@ -93,7 +93,8 @@ async function expectConfined(fn: () => Promise<{ status: number }>, allowed: st
 beforeAll(async () => {
   t = await startTarget();
   knex = t.running!.ctx.db.knex;
-  if (t.running!.ctx.db.kind === 'embedded') await partitionTables(knex, PARTITIONS);
+  // partitioned by the server itself with DATABASE_PARTITIONS; otherwise (embedded, plain PostgreSQL) now, before any data
+  await partitionTables(knex, Number(process.env.DATABASE_URL && process.env.DATABASE_PARTITIONS) || PARTITIONS);
   const kinds = (await knex.raw(`SELECT relname, relkind FROM pg_class WHERE relname = ANY(?::text[]) AND relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())`, [`{${PARTITIONED_TABLES.join(',')}}`])).rows;
   expect(kinds.filter((k: { relkind: string }) => k.relkind === 'p').length).toBe(PARTITIONED_TABLES.length);
 

@@ -97,7 +97,9 @@ type FactRow = { resource_type: string; id: string; compartment: string; body: s
 function foldFacts(patientIds: string[], rows: FactRow[]): Map<string, RecordFacts> {
   const out = new Map<string, RecordFacts>();
   for (const id of patientIds) out.set(id, { patientId: id, state: 'closed', generalPractitioners: [], representatives: [], consents: [] });
-  for (const row of rows) {
+  // in one order whatever the plan (a partitioned table returns its parts' rows in turn): the same facts read either way are equal
+  const ordered = [...rows].sort((a, b) => (a.resource_type < b.resource_type ? -1 : a.resource_type > b.resource_type ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  for (const row of ordered) {
     const facts = out.get(row.compartment);
     if (!facts) continue;
     const resource = JSON.parse(row.body);
