@@ -40,6 +40,8 @@ export async function startTarget(env: Record<string, string> = {}): Promise<Tar
     HOST: '127.0.0.1',
     DATA_DIR: ':memory:',
     ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL, DATABASE_SCHEMA: schema! } : {}),
+    // the partitioned run of the suite (.ci/run)
+    ...(process.env.DATABASE_URL && process.env.DATABASE_PARTITIONS ? { DATABASE_PARTITIONS: process.env.DATABASE_PARTITIONS } : {}),
     DB_POOL_MAX: '10',
     AUTH_ISSUERS: issuer.issuersFile,
     ...env,

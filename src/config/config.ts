@@ -10,6 +10,12 @@ export interface Config {
   databaseUrl: string | undefined;
   /** PostgreSQL schema to use (tests isolate themselves with one schema each). */
   databaseSchema: string | undefined;
+  /**
+   * DATABASE_PARTITIONS: PostgreSQL only; the patient tables are hash-partitioned by
+   * compartment in this many parts at start-up (src/store/partitioning.ts). Undefined:
+   * tables are left as they are. The embedded database ignores it (one process, one disk).
+   */
+  databasePartitions: number | undefined;
   dataDir: string;
   /** Where raw Binary uploads are spooled before they go into the database (private, emptied at start). */
   spoolDir: string;
@@ -218,6 +224,8 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError(`DATABASE_SCHEMA must be a lower-case SQL identifier, got "${databaseSchema}"`);
   }
 
+  const databasePartitions = env.DATABASE_PARTITIONS ? integer(env, 'DATABASE_PARTITIONS', 0, 2, 1024) : undefined;
+
   let baseUrl = env.BASE_URL || `http://localhost:${port || 8080}/fhir`;
   try {
     const u = new URL(baseUrl);
@@ -248,6 +256,7 @@ export function loadConfig(env: Env = process.env): Config {
     baseUrl,
     databaseUrl,
     databaseSchema,
+    databasePartitions,
     dataDir,
     spoolDir,
     spoolMaxBytes,

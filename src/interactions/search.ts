@@ -41,7 +41,7 @@ function canonicalQuery(search: ParsedSearch): [string, string][] {
 
 /** A page of a parsed search, its includes, and its total when known or asked for. Every statement applies the caller's visibility. */
 export async function executeSearch(ctx: InteractionContext, session: Session, search: ParsedSearch, options: SearchOptions): Promise<SearchPage> {
-  const query: MatchQuery = { search, settings: { baseUrl: ctx.config.baseUrl, expandValueSet: ctx.expandValueSet }, compartment: options.compartment };
+  const query: MatchQuery = { search, settings: { baseUrl: ctx.config.baseUrl, expandValueSet: ctx.expandValueSet, recordElement: recordElementOf(ctx) }, compartment: options.compartment };
   const page: SearchPage = { rows: [], included: [] };
 
   if (search.count > 0 && search.summary !== 'count') {
@@ -82,6 +82,17 @@ export async function searchBundle(ctx: InteractionContext, session: Session, se
     entries: [...page.rows.map((row) => searchEntry(ctx, row, 'match', subset)), ...page.included.map((row) => searchEntry(ctx, row, 'include', subset))],
     warnings: search.warnings,
   });
+}
+
+/**
+ * The element that decides a type's record: the expression of its first Patient compartment
+ * parameter (docs/decisions/001-compartment-keys.md), undefined for a type outside the compartment.
+ */
+function recordElementOf(ctx: InteractionContext): (type: string) => string | undefined {
+  return (type) => {
+    const first = ctx.registry.types.get(type)?.patientCompartmentParams[0];
+    return first ? ctx.registry.searchParameters.get(type, first)?.expression : undefined;
+  };
 }
 
 /** Type-level search: GET [type]?… or POST [type]/_search. */

@@ -1,5 +1,7 @@
 import { consentFact, RecordFacts, relative } from '../access/policy/recordFacts';
 import { recordStateOf } from '../access/policy/recordState';
+import { fixedCompartment } from './fixedCompartment';
+import { addressOf, locate } from './locator';
 import { textArray } from './searchSql';
 import type { Session } from './session';
 
@@ -19,9 +21,11 @@ export interface StoredResource {
 
 /** One current resource by type and id, whoever may see it. */
 export async function peekResource(session: Session, resourceType: string, id: string): Promise<StoredResource | undefined> {
+  const compartment = await addressOf(session, resourceType, id);
+  if (compartment === undefined) return undefined;
   const rows = await session.query<{ deleted: boolean; body: string | null }>(
-    'SELECT deleted, body::text AS body FROM resource WHERE resource_type = ? AND id = ?',
-    [resourceType, id],
+    'SELECT deleted, body::text AS body FROM resource WHERE compartment = ? AND resource_type = ? AND id = ?',
+    [compartment, resourceType, id],
     'access_peek_resource',
   );
   if (!rows[0]) return undefined;
@@ -30,7 +34,9 @@ export async function peekResource(session: Session, resourceType: string, id: s
 
 /** The patient compartment of a resource ('' outside any record), undefined when unknown. */
 export async function compartmentOfResource(session: Session, resourceType: string, id: string): Promise<string | undefined> {
-  const rows = await session.query<{ compartment: string }>('SELECT compartment FROM resource WHERE resource_type = ? AND id = ?', [resourceType, id], 'access_compartment');
+  const fixed = fixedCompartment(resourceType, id);
+  if (fixed === undefined) return (await locate(session, resourceType, id))?.compartment;
+  const rows = await session.query<{ compartment: string }>('SELECT compartment FROM resource WHERE compartment = ? AND resource_type = ? AND id = ?', [fixed, resourceType, id], 'access_compartment');
   return rows[0]?.compartment;
 }
 
@@ -76,8 +82,10 @@ export async function recordFacts(session: Session, ids: string[]): Promise<Map<
   // One array parameter, not one per record: a fixed text is parsed and planned once per connection.
   const rows = await session.query<FactRow>(
     `SELECT r.resource_type, r.id, r.compartment, r.body::text AS body
-       FROM unnest(?::text[]) AS n(compartment) JOIN resource r ON r.compartment = n.compartment AND ${FACT_ROWS}`,
-    [textArray(patientIds)],
+       FROM unnest(?::text[]) AS n(compartment) JOIN resource r ON r.compartment = n.compartment AND ${FACT_ROWS}
+      WHERE r.compartment = ANY(?::text[])`,
+    // the records also as a plain array condition: only their partitions (shards) are read
+    [textArray(patientIds), textArray(patientIds)],
     'access_record_facts',
   );
   return foldFacts(patientIds, rows);
@@ -90,7 +98,9 @@ type FactRow = { resource_type: string; id: string; compartment: string; body: s
 function foldFacts(patientIds: string[], rows: FactRow[]): Map<string, RecordFacts> {
   const out = new Map<string, RecordFacts>();
   for (const id of patientIds) out.set(id, { patientId: id, state: 'closed', generalPractitioners: [], representatives: [], consents: [] });
-  for (const row of rows) {
+  // in one order whatever the plan (a partitioned table returns its parts' rows in turn): the same facts read either way are equal
+  const ordered = [...rows].sort((a, b) => (a.resource_type < b.resource_type ? -1 : a.resource_type > b.resource_type ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  for (const row of ordered) {
     const facts = out.get(row.compartment);
     if (!facts) continue;
     const resource = JSON.parse(row.body);
@@ -119,10 +129,10 @@ function foldFacts(patientIds: string[], rows: FactRow[]): Map<string, RecordFac
  */
 export async function factsOfResource(session: Session, resourceType: string, id: string): Promise<{ compartment: string | undefined; facts: Map<string, RecordFacts> }> {
   const rows = await session.query<FactRow & { target: string }>(
-    `WITH target AS (SELECT compartment FROM resource WHERE resource_type = ? AND id = ?)
+    `WITH target AS (SELECT compartment FROM resource WHERE compartment = ? AND resource_type = ? AND id = ?)
      SELECT t.compartment AS target, r.resource_type, r.id, r.compartment, r.body::text AS body
        FROM target t LEFT JOIN resource r ON r.compartment = t.compartment AND t.compartment <> '' AND ${FACT_ROWS}`,
-    [resourceType, id],
+    [(await addressOf(session, resourceType, id)) ?? null, resourceType, id],
     'access_facts_of_resource',
   );
   const compartment = rows[0]?.target;
@@ -135,19 +145,28 @@ export async function factsOfResource(session: Session, resourceType: string, id
  * one statement (every request of a practitioner needs both).
  */
 export async function actorResources(session: Session, resourceType: string, id: string): Promise<{ actor: StoredResource | undefined; roles: Record<string, any>[] }> {
-  const rows = await session.query<ActorRow>(ACTOR_PARTS, [resourceType, id, resourceType, id], 'access_actor_resources');
+  const rows = await session.query<ActorRow>(ACTOR_PARTS, await actorBindings(session, resourceType, id), 'access_actor_resources');
   return actorOf(rows, resourceType, id);
 }
 
 type ActorRow = { part: string; resource_type: string | null; id: string | null; compartment: string | null; deleted: boolean | null; body: string | null; target: string | null };
 
-/** The actor's own row ('actor') and, for a Practitioner, their current PractitionerRoles ('role'); binds type, id, type, id. */
-const ACTOR_PARTS = `SELECT 'actor' AS part, r.resource_type, r.id, r.compartment, r.deleted, r.body::text AS body, NULL::text AS target FROM resource r WHERE r.resource_type = ? AND r.id = ?
+/**
+ * The actor's own row ('actor') and, for a Practitioner, their current PractitionerRoles
+ * ('role'), by full key: the roles are directory resources (compartment ''); binds the
+ * bindings of `actorBindings`.
+ */
+const ACTOR_PARTS = `SELECT 'actor' AS part, r.resource_type, r.id, r.compartment, r.deleted, r.body::text AS body, NULL::text AS target FROM resource r WHERE r.compartment = ? AND r.resource_type = ? AND r.id = ?
      UNION ALL
      SELECT 'role', r.resource_type, r.id, r.compartment, r.deleted, r.body::text, NULL FROM resource r
-      WHERE ? = 'Practitioner' AND r.resource_type = 'PractitionerRole' AND NOT r.deleted
+      WHERE ? = 'Practitioner' AND r.compartment = '' AND r.resource_type = 'PractitionerRole' AND NOT r.deleted
         AND (r.compartment, r.resource_type, r.id) IN (SELECT x.compartment, x.resource_type, x.resource_id FROM idx_reference x
-              WHERE x.resource_type = 'PractitionerRole' AND x.param = 'practitioner' AND x.target_type = 'Practitioner' AND x.target_id = ?)`;
+              WHERE x.compartment = '' AND x.resource_type = 'PractitionerRole' AND x.param = 'practitioner' AND x.target_type = 'Practitioner' AND x.target_id = ?)`;
+
+/** The bindings of `ACTOR_PARTS`: the actor's compartment (its type's, or the locator's) first. */
+async function actorBindings(session: Session, resourceType: string, id: string): Promise<unknown[]> {
+  return [(await addressOf(session, resourceType, id)) ?? null, resourceType, id, resourceType, id];
+}
 
 /** The actor and their roles from the rows of `ACTOR_PARTS`. */
 function actorOf(rows: ActorRow[], resourceType: string, id: string): { actor: StoredResource | undefined; roles: Record<string, any>[] } {
@@ -184,16 +203,17 @@ export async function actorResourcesWithFacts(
   id: string,
   wanted: FactsWanted,
 ): Promise<{ actor: StoredResource | undefined; roles: Record<string, any>[]; facts: FactsRead }> {
-  const actorBindings = [resourceType, id, resourceType, id];
+  const actor = await actorBindings(session, resourceType, id);
   let rows: ActorRow[];
   if (wanted.addressed) {
+    const where = await addressOf(session, wanted.addressed.resourceType, wanted.addressed.id);
     rows = await session.query<ActorRow>(
-      `WITH target AS (SELECT compartment FROM resource WHERE resource_type = ? AND id = ?)
+      `WITH target AS (SELECT compartment FROM resource WHERE compartment = ? AND resource_type = ? AND id = ?)
        ${ACTOR_PARTS}
        UNION ALL
        SELECT 'facts', r.resource_type, r.id, r.compartment, r.deleted, r.body::text, t.compartment
          FROM target t LEFT JOIN resource r ON r.compartment = t.compartment AND t.compartment <> '' AND ${FACT_ROWS}`,
-      [wanted.addressed.resourceType, wanted.addressed.id, ...actorBindings],
+      [where ?? null, wanted.addressed.resourceType, wanted.addressed.id, ...actor],
       'access_actor_addressed',
     );
   } else {
@@ -201,8 +221,9 @@ export async function actorResourcesWithFacts(
       `${ACTOR_PARTS}
        UNION ALL
        SELECT 'facts', r.resource_type, r.id, r.compartment, r.deleted, r.body::text, NULL
-         FROM unnest(?::text[]) AS n(compartment) JOIN resource r ON r.compartment = n.compartment AND ${FACT_ROWS}`,
-      [...actorBindings, textArray([...new Set(wanted.records ?? [])])],
+         FROM unnest(?::text[]) AS n(compartment) JOIN resource r ON r.compartment = n.compartment AND ${FACT_ROWS}
+        WHERE r.compartment = ANY(?::text[])`,
+      [...actor, textArray([...new Set(wanted.records ?? [])]), textArray([...new Set(wanted.records ?? [])])],
       'access_actor_records',
     );
   }

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { textArray } from './searchSql';
 
 /**
  * Retention of the audit trail (docs/decisions/009-audit.md): AuditEvents older than the
@@ -21,13 +22,15 @@ export async function purgeAuditBatch(knex: Knex, before: string, batch: number)
     );
     const keys = (picked.rows as { compartment: string; id: string }[]).map((r) => ({ compartment: r.compartment, id: r.id }));
     if (keys.length === 0) return 0;
-    const json = JSON.stringify(keys);
-    const using = `USING json_to_recordset(?::json) AS k(compartment text, id text)`;
-    for (const table of INDEX_TABLES) {
-      await trx.raw(`DELETE FROM ${table} t ${using} WHERE t.compartment = k.compartment AND t.resource_type = 'AuditEvent' AND t.resource_id = k.id`, [json]);
-    }
-    await trx.raw(`DELETE FROM resource_history h ${using} WHERE h.compartment = k.compartment AND h.resource_type = 'AuditEvent' AND h.id = k.id`, [json]);
-    await trx.raw(`DELETE FROM resource r ${using} WHERE r.compartment = k.compartment AND r.resource_type = 'AuditEvent' AND r.id = k.id`, [json]);
+    // by full key, the compartments also as a plain array: only their partitions are addressed
+    const compartments = textArray(keys.map((k) => k.compartment));
+    const ids = textArray(keys.map((k) => k.id));
+    const match = (alias: string, id: string) =>
+      `${alias}.compartment = ANY(?::text[]) AND ${alias}.resource_type = 'AuditEvent' AND (${alias}.compartment, ${alias}.${id}) IN (SELECT * FROM unnest(?::text[], ?::text[]))`;
+    for (const table of INDEX_TABLES) await trx.raw(`DELETE FROM ${table} t WHERE ${match('t', 'resource_id')}`, [compartments, compartments, ids]);
+    await trx.raw(`DELETE FROM resource_history h WHERE ${match('h', 'id')}`, [compartments, compartments, ids]);
+    await trx.raw(`DELETE FROM resource r WHERE ${match('r', 'id')}`, [compartments, compartments, ids]);
+    await trx.raw(`DELETE FROM resource_locator l WHERE l.resource_type = 'AuditEvent' AND l.id = ANY(?::text[])`, [ids]);
     return keys.length;
   });
 }

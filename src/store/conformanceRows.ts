@@ -1,4 +1,4 @@
-import { constraintConditions, SqlContext } from './searchSql';
+import { constraintConditions, SqlContext, textArray } from './searchSql';
 import type { Session } from './session';
 
 /**
@@ -31,11 +31,11 @@ function visibleTo(session: Session): { sql: SqlContext; conditions: string } {
   return { sql, conditions: constraintConditions(sql, 'r', undefined) };
 }
 
-/** Every stored conformance resource of these types, as its current version. */
+/** Every stored conformance resource of these types, as its current version (they are directory resources: compartment ''). */
 export async function conformanceVersions(session: Session, types: string[]): Promise<ConformanceVersion[]> {
   const { sql, conditions } = visibleTo(session);
   const rows = await session.query<{ resource_type: string; id: string; version_id: number | string; deleted: boolean }>(
-    `SELECT r.resource_type, r.id, r.version_id, r.deleted FROM resource r WHERE r.resource_type IN (${types.map(() => '?').join(', ')})${conditions}`,
+    `SELECT r.resource_type, r.id, r.version_id, r.deleted FROM resource r WHERE r.compartment = '' AND r.resource_type IN (${types.map(() => '?').join(', ')})${conditions}`,
     [...types, ...sql.bindings],
   );
   return rows.map((r) => ({ resourceType: r.resource_type, id: r.id, versionId: Number(r.version_id), deleted: r.deleted }));
@@ -45,11 +45,10 @@ export async function conformanceVersions(session: Session, types: string[]): Pr
 export async function conformanceResources(session: Session, keys: { resourceType: string; id: string }[]): Promise<ConformanceResource[]> {
   if (keys.length === 0) return [];
   const { sql, conditions } = visibleTo(session);
-  const wanted = JSON.stringify(keys.map((k) => ({ t: k.resourceType, i: k.id })));
   const rows = await session.query<{ resource_type: string; id: string; version_id: number | string; body: string }>(
     `SELECT r.resource_type, r.id, r.version_id, r.body::text AS body FROM resource r
-       WHERE (r.resource_type, r.id) IN (SELECT f.t, f.i FROM json_to_recordset(?::json) AS f(t text, i text)) AND NOT r.deleted${conditions}`,
-    [wanted, ...sql.bindings],
+       WHERE r.compartment = '' AND (r.resource_type, r.id) IN (SELECT * FROM unnest(?::text[], ?::text[])) AND NOT r.deleted${conditions}`,
+    [textArray(keys.map((k) => k.resourceType)), textArray(keys.map((k) => k.id)), ...sql.bindings],
   );
   return rows.map((r) => ({ resourceType: r.resource_type, id: r.id, versionId: Number(r.version_id), body: r.body }));
 }

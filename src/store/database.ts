@@ -9,6 +9,7 @@ import type { Config } from '../config/config';
 import { backendCanceller, cancellableClient, runCancellable } from './cancellation';
 import { migrationSource } from './migrations';
 import { DataDirLock, lockDataDir } from './dataDirLock';
+import { partitionTables } from './partitioning';
 
 export type DatabaseKind = 'embedded' | 'postgres';
 
@@ -70,6 +71,7 @@ export async function openDatabase(config: Config): Promise<Database> {
     try {
       if (config.databaseSchema) await migrator.raw(`CREATE SCHEMA IF NOT EXISTS "${config.databaseSchema}"`);
       await migrator.migrate.latest({ migrationSource, schemaName: config.databaseSchema });
+      if (config.databasePartitions) await partitionTables(migrator, config.databasePartitions);
     } finally {
       await migrator.destroy();
     }

@@ -42,19 +42,14 @@ export function everythingKeys(row: SearchRow): unknown[] {
 export async function everythingRows(session: Session, q: EverythingQuery, page?: PageKeys): Promise<EverythingRows> {
   const backwards = page?.backwards ?? false;
   const order = ORDER.map((c) => `${c.sql} ${c.descending !== backwards ? 'DESC' : 'ASC'}`).join(', ');
-  const pairs = q.compartmentParams.map(([type, param]) => `(${literal(type)}, ${literal(param)})`);
   const sql: SqlContext = { bindings: [], baseUrl: '', constraints: session.visibility };
-  const patientCte = `patient AS (SELECT p.deleted FROM resource p WHERE p.resource_type = 'Patient' AND p.id = ${bind(sql, q.patientId)}${constraintConditions(sql, 'p', 'Patient')})`;
-  // membership as a union of three index-friendly sets (an OR of them would walk the table),
-  // fenced (OFFSET 0) so that the record's members drive the statement: each is then looked
-  // up by its key and checked, instead of the planner starting from the caller's visibility
-  // (every directory resource, whose bodies it then sorted)
-  const members = `(SELECT m.compartment, m.resource_type, m.id FROM resource m WHERE m.compartment = ${bind(sql, q.patientId)}
-      UNION SELECT m.compartment, m.resource_type, m.id FROM resource m WHERE m.resource_type = 'Patient' AND m.id = ${bind(sql, q.patientId)}
-      UNION SELECT pc.compartment, pc.resource_type, pc.resource_id FROM idx_reference pc
-        WHERE pc.target_type = 'Patient' AND pc.target_id = ${bind(sql, q.patientId)} AND (pc.resource_type, pc.param) IN (${pairs.join(', ')})
-      OFFSET 0) m`;
-  const where = ['NOT r.deleted'];
+  const patientCte = `patient AS (SELECT p.deleted FROM resource p WHERE p.compartment = ${bind(sql, q.patientId)} AND p.resource_type = 'Patient' AND p.id = ${bind(sql, q.patientId)}${constraintConditions(sql, 'p', 'Patient')})`;
+  // the patient's record: what is filed in its compartment (the Patient itself included),
+  // one partition (docs/decisions/018-partitioning.md). Fenced (OFFSET 0) so that the
+  // record's members drive the statement: each is then checked, instead of the planner
+  // starting from the caller's visibility (every directory resource, whose bodies it then sorted)
+  const members = `(SELECT m.compartment, m.resource_type, m.id FROM resource m WHERE m.compartment = ${bind(sql, q.patientId)} OFFSET 0) m`;
+  const where = [`r.compartment = ${bind(sql, q.patientId)}`, 'NOT r.deleted'];
   const constraints = constraintConditions(sql, 'r', undefined);
   if (constraints) where.push(constraints.slice(5));
   if (q.types) where.push(`r.resource_type = ANY(${bind(sql, textArray(q.types))}::text[])`);

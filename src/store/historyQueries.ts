@@ -1,4 +1,5 @@
-import { constraintConditions, keysetCondition, SortColumn, SqlContext } from './searchSql';
+import { locate } from './locator';
+import { constraintConditions, keysetCondition, SortColumn, SqlContext, textArray } from './searchSql';
 import type { PageKeys } from './searchQueries';
 import type { Session } from './session';
 import { trailAsSeen } from './trailView';
@@ -52,37 +53,62 @@ export function historyKeys(row: HistoryRow): unknown[] {
 }
 
 /**
+ * Where the versions asked for live. Of one resource: the compartments the locator lists
+ * (a resource that moved keeps its older versions in the record it left), as a plain
+ * array, so that only those partitions are read; its current row is in the first. Of a
+ * type or of every type: each version's own compartment, so that every correlated probe
+ * stays in the version's partition (one Citus shard group).
+ */
+type Scope = { kind: 'instance'; compartments: string[] } | { kind: 'all' };
+
+/**
  * A version is visible when the resource as it is now is visible to the caller (labels
  * and document types are indexed on the current version), and the version's own
  * compartment is one the caller may read (a resource moved between records keeps its
- * old versions in the old record).
+ * old versions in the old record). Over a type or every type, the current row is looked
+ * for in the version's compartment: versions a resource left behind in another record
+ * are shown there only to a caller who reads every record (docs/decisions/018-partitioning.md).
  */
-function historyVisibility(sql: SqlContext, type: string | undefined): string[] {
+function historyVisibility(sql: SqlContext, type: string | undefined, scope: Scope, bind: (v: unknown) => string): string[] {
   const v = sql.constraints;
   if (isUnrestricted(v)) return [];
-  const out = [`EXISTS (SELECT 1 FROM resource c WHERE c.resource_type = h.resource_type AND c.id = h.id${constraintConditions(sql, 'c', type)})`];
+  const current = scope.kind === 'instance' ? `c.compartment = ${bind(scope.compartments[0])}` : 'c.compartment = h.compartment';
+  const out = [`EXISTS (SELECT 1 FROM resource c WHERE ${current} AND c.resource_type = h.resource_type AND c.id = h.id${constraintConditions(sql, 'c', type)})`];
   const compartments = constraintConditions({ ...sql, constraints: { compartments: v.compartments, sharedTypes: v.sharedTypes, ownSubscriptions: v.ownSubscriptions } }, 'h', type);
   if (compartments) out.push(compartments.slice(5));
   return out;
 }
 
-function historyWhere(session: Session, q: HistoryQuery): { sql: SqlContext; where: string[] } {
+/** The condition putting alias `a` in the same resource's versions as `h`, by the full key. */
+function sameResource(a: string, scope: Scope, bind: (v: unknown) => string): string {
+  const where = scope.kind === 'instance' ? `${a}.compartment = ANY(${bind(textArray(scope.compartments))}::text[])` : `${a}.compartment = h.compartment`;
+  return `${where} AND ${a}.resource_type = h.resource_type AND ${a}.id = h.id`;
+}
+
+async function historyWhere(session: Session, q: HistoryQuery): Promise<{ sql: SqlContext; where: string[]; scope: Scope } | undefined> {
   const sql: SqlContext = { bindings: [], baseUrl: '', constraints: session.visibility };
   const bind = (v: unknown) => {
     sql.bindings.push(v);
     return '?';
   };
+  let scope: Scope = { kind: 'all' };
+  if (q.id) {
+    const location = await locate(session, q.resourceType!, q.id);
+    if (!location) return undefined;
+    scope = { kind: 'instance', compartments: location.compartments };
+  }
   const where: string[] = [];
+  if (scope.kind === 'instance') where.push(`h.compartment = ANY(${bind(textArray(scope.compartments))}::text[])`);
   if (q.resourceType) where.push(`h.resource_type = ${bind(q.resourceType)}`);
   if (q.id) where.push(`h.id = ${bind(q.id)}`);
-  where.push(...historyVisibility(sql, q.resourceType));
+  where.push(...historyVisibility(sql, q.resourceType, scope, bind));
   if (q.since) where.push(`h.last_updated >= ${bind(q.since)}::timestamptz`);
   if (q.at) {
     where.push(`h.last_updated <= ${bind(q.at.high)}::timestamptz`);
-    where.push(`NOT EXISTS (SELECT 1 FROM resource_history n WHERE n.resource_type = h.resource_type AND n.id = h.id
+    where.push(`NOT EXISTS (SELECT 1 FROM resource_history n WHERE ${sameResource('n', scope, bind)}
       AND n.version_id > h.version_id AND n.last_updated <= ${bind(q.at.low)}::timestamptz)`);
   }
-  return { sql, where };
+  return { sql, where, scope };
 }
 
 /**
@@ -90,18 +116,26 @@ function historyWhere(session: Session, q: HistoryQuery): { sql: SqlContext; whe
  * extra one says that more follow), in reverse order when reading backwards from `page`.
  */
 export async function historyRows(session: Session, q: HistoryQuery, count: number, page?: PageKeys): Promise<HistoryRow[]> {
-  const { sql, where } = historyWhere(session, q);
+  const found = await historyWhere(session, q);
+  if (!found) return [];
+  const { sql, where, scope } = found;
+  // bindings follow the text: the select list's sub-query comes first
+  const selectBindings: unknown[] = [];
+  const recreated = `EXISTS (SELECT 1 FROM resource_history p WHERE ${sameResource('p', scope, (v) => {
+    selectBindings.push(v);
+    return '?';
+  })}
+                      AND p.version_id = h.version_id - 1 AND p.deleted)`;
   const backwards = page?.backwards ?? false;
   if (page) where.push(keysetCondition(sql, HISTORY_ORDER, page.keys, backwards, (i) => HISTORY_ORDER[i].sql));
   const order = HISTORY_ORDER.map((c) => `${c.sql} ${c.descending !== backwards ? 'DESC' : 'ASC'}`).join(', ');
   const rows = await session.query<RawHistoryRow>(
     `SELECT h.compartment, h.resource_type, h.id, h.version_id, h.last_updated, h.deleted, h.method, h.body::text AS body,
             -- a version written over a deletion created the resource again (201)
-            EXISTS (SELECT 1 FROM resource_history p WHERE p.resource_type = h.resource_type AND p.id = h.id
-                      AND p.version_id = h.version_id - 1 AND p.deleted) AS recreated
+            ${recreated} AS recreated
        FROM resource_history h ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
       ORDER BY ${order} LIMIT ${count + 1}`,
-    sql.bindings,
+    [...selectBindings, ...sql.bindings],
   );
   // the extra row that says more follow is not returned to the caller
   session.touch(rows.slice(0, count).map((r) => ({ compartment: r.compartment, resourceType: r.resource_type, id: r.id, versionId: Number(r.version_id) })));
@@ -120,7 +154,9 @@ export async function historyRows(session: Session, q: HistoryQuery, count: numb
 
 /** How many versions the caller may see. */
 export async function countHistory(session: Session, q: HistoryQuery): Promise<number> {
-  const { sql, where } = historyWhere(session, q);
+  const found = await historyWhere(session, q);
+  if (!found) return 0;
+  const { sql, where } = found;
   const rows = await session.query<{ n: string | number }>(`SELECT count(*) AS n FROM resource_history h ${where.length ? `WHERE ${where.join(' AND ')}` : ''}`, sql.bindings);
   return Number(rows[0].n);
 }

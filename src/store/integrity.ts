@@ -1,4 +1,5 @@
-import { constraintConditions } from './searchSql';
+import { addressesOf, byKeys, keyArrays } from './locator';
+import { constraintConditions, textArray } from './searchSql';
 import type { Session } from './session';
 import { isUnrestricted, UNRESTRICTED, Visibility } from './visibility';
 
@@ -42,29 +43,24 @@ export async function claimIdentifiers(
  * `visibility`, with their current version.
  */
 export async function currentTargets(session: Session, resourceType: string, ids: string[], visibility: Visibility): Promise<Map<string, number>> {
-  const ctx = { bindings: [resourceType, JSON.stringify(ids.map((id) => ({ id })))] as unknown[], baseUrl: '', constraints: visibility };
-  const restriction = isUnrestricted(visibility) ? '' : constraintConditions(ctx, 'r', resourceType);
-  const rows = await session.query<{ id: string; version_id: number }>(
-    `SELECT r.id, r.version_id FROM resource r JOIN json_to_recordset(?::json) AS t(id text) ON r.resource_type = ? AND r.id = t.id
-      WHERE NOT r.deleted${restriction}`,
-    // json_to_recordset binds first in the text: swap to follow it
-    [ctx.bindings[1], ctx.bindings[0], ...ctx.bindings.slice(2)],
-  );
-  return new Map(rows.map((r) => [r.id, Number(r.version_id)]));
+  const found = await currentTargetsOfTypes(session, ids.map((id) => ({ resourceType, id })), visibility, resourceType);
+  return new Map([...found].map(([k, v]) => [k.slice(resourceType.length + 1), v]));
 }
 
 /**
  * `currentTargets` for targets of several types in one statement (a document names its
  * Patient, its author and its Binary: one round trip instead of one per type). The access
- * conditions are those of any type, judged per row. Keys are `Type/id`.
+ * conditions are those of any type, judged per row. Keys are `Type/id`. Each target is
+ * read by its full key (src/store/locator.ts): only the partitions holding them are read.
  */
-export async function currentTargetsOfTypes(session: Session, targets: { resourceType: string; id: string }[], visibility: Visibility): Promise<Map<string, number>> {
+export async function currentTargetsOfTypes(session: Session, targets: { resourceType: string; id: string }[], visibility: Visibility, oneType?: string): Promise<Map<string, number>> {
   if (targets.length === 0) return new Map();
-  const ctx = { bindings: [JSON.stringify(targets.map((t) => ({ t: t.resourceType, i: t.id })))] as unknown[], baseUrl: '', constraints: visibility };
-  const restriction = isUnrestricted(visibility) ? '' : constraintConditions(ctx, 'r', undefined);
+  const keys = keyArrays(await addressesOf(session, targets), targets);
+  if (keys[0] === '{}') return new Map();
+  const ctx = { bindings: [keys[0], ...keys] as unknown[], baseUrl: '', constraints: visibility };
+  const restriction = isUnrestricted(visibility) ? '' : constraintConditions(ctx, 'r', oneType);
   const rows = await session.query<{ resource_type: string; id: string; version_id: number }>(
-    `SELECT r.resource_type, r.id, r.version_id FROM json_to_recordset(?::json) AS c(t text, i text) JOIN resource r ON r.resource_type = c.t AND r.id = c.i
-      WHERE NOT r.deleted${restriction}`,
+    `SELECT r.resource_type, r.id, r.version_id FROM resource r WHERE ${byKeys('r')} AND NOT r.deleted${restriction}`,
     ctx.bindings,
   );
   return new Map(rows.map((r) => [`${r.resource_type}/${r.id}`, Number(r.version_id)]));
@@ -83,14 +79,17 @@ export interface Referrer {
  */
 export async function referrersOf(session: Session, targets: { resourceType: string; id: string }[], limit: number): Promise<Referrer[]> {
   if (targets.length === 0) return [];
+  const types = textArray(targets.map((t) => t.resourceType));
+  const ids = textArray(targets.map((t) => t.id));
   const rows = await session.query<{ resource_type: string; resource_id: string; target_type: string; target_id: string }>(
     `SELECT l.resource_type, l.resource_id, l.target_type, l.target_id
-       FROM json_to_recordset(?::json) AS t(resource_type text, id text)
+       FROM unnest(?::text[], ?::text[]) AS t(resource_type, id)
        JOIN resource_link l ON l.target_type = t.resource_type AND l.target_id = t.id
        JOIN resource r ON r.compartment = l.compartment AND r.resource_type = l.resource_type AND r.id = l.resource_id AND NOT r.deleted
-      WHERE NOT EXISTS (SELECT 1 FROM json_to_recordset(?::json) AS s(resource_type text, id text) WHERE s.resource_type = l.resource_type AND s.id = l.resource_id)
+      WHERE (l.resource_type, l.resource_id) NOT IN (SELECT * FROM unnest(?::text[], ?::text[]))
       ORDER BY l.resource_type, l.resource_id LIMIT ?`,
-    [JSON.stringify(targets.map((t) => ({ resource_type: t.resourceType, id: t.id }))), JSON.stringify(targets.map((t) => ({ resource_type: t.resourceType, id: t.id }))), limit],
+    // referrers may be in any record: this one reads every partition's target index (a deletion, not a read path)
+    [types, ids, types, ids, limit],
   );
   return rows.map((r) => ({ resourceType: r.resource_type, id: r.resource_id, targetType: r.target_type, targetId: r.target_id }));
 }

@@ -1,4 +1,5 @@
 import { http, startTarget, statementRecorder, Target } from '../../conformance/harness';
+import { document, REPORT } from '../../conformance/accessFixtures';
 import { withIns } from '../../conformance/frenchFixtures';
 
 /** SQL statements per hot-path interaction: a regression here is a performance bug. */
@@ -34,6 +35,17 @@ describe('statements per interaction', () => {
     const { result, sql } = await counted(() => http(t.base, `Patient/${created.body.id}`));
     expect(result.status).toBe(200);
     expect(sql).toHaveLength(1);
+  });
+
+  it("a read of a record's resource by id is a locator look-up, then one read by its full key (docs/decisions/018-partitioning.md)", async () => {
+    const owner = await http(t.base, 'Patient', { method: 'POST', json: patient });
+    const doc = await http(t.base, 'DocumentReference', { method: 'POST', json: document(owner.body, REPORT, `Patient/${owner.body.id}`) });
+    expect(doc.status).toBe(201);
+    const { result, sql } = await counted(() => http(t.base, `DocumentReference/${doc.body.id}`));
+    expect(result.status).toBe(200);
+    expect(sql).toHaveLength(2);
+    expect(sql[0]).toMatch(/FROM resource_locator/);
+    expect(sql[1]).toMatch(/WHERE r\.compartment = \$1 AND r\.resource_type = \$2 AND r\.id = \$3/);
   });
 
   it('update is a locking read and one write inside a transaction', async () => {

@@ -1,4 +1,5 @@
-import { constraintConditions, textArray } from './searchSql';
+import { addressesOf, byKeys, keyArrays } from './locator';
+import { constraintConditions } from './searchSql';
 import type { Session } from './session';
 import { isUnrestricted } from './visibility';
 
@@ -11,8 +12,12 @@ import { isUnrestricted } from './visibility';
  */
 export async function readableTargets(session: Session, resourceType: string, ids: string[]): Promise<Set<string>> {
   if (ids.length === 0 || isUnrestricted(session.visibility)) return new Set(ids);
-  const ctx = { bindings: [resourceType, textArray(ids)] as unknown[], baseUrl: '', constraints: session.visibility };
+  // each by its full key (src/store/locator.ts): only the partitions holding them are read
+  const refs = ids.map((id) => ({ resourceType, id }));
+  const keys = keyArrays(await addressesOf(session, refs), refs);
+  if (keys[0] === '{}') return new Set();
+  const ctx = { bindings: [keys[0], ...keys] as unknown[], baseUrl: '', constraints: session.visibility };
   const conditions = constraintConditions(ctx, 'r', resourceType);
-  const rows = await session.query<{ id: string }>(`SELECT r.id FROM resource r WHERE r.resource_type = ? AND r.id = ANY(?::text[])${conditions}`, ctx.bindings);
+  const rows = await session.query<{ id: string }>(`SELECT r.id FROM resource r WHERE ${byKeys('r')}${conditions}`, ctx.bindings);
   return new Set(rows.map((r) => r.id));
 }

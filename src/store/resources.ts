@@ -1,4 +1,6 @@
-import { constraintConditions, preparedName } from './searchSql';
+import { fixedCompartment } from './fixedCompartment';
+import { locate } from './locator';
+import { constraintConditions, preparedName, textArray } from './searchSql';
 import type { Session } from './session';
 import { trailAsSeen } from './trailView';
 import { isUnrestricted } from './visibility';
@@ -39,6 +41,12 @@ const toRow = (r: RawRow): CurrentRow => ({
   body: r.body,
 });
 
+/**
+ * The current row of `Type/id` as the caller may see it. The locator names its compartment
+ * first (src/store/locator.ts): the row is then read, or locked, by its full key, in one
+ * partition. A lock takes the locator row's first, so that a concurrent move cannot slip
+ * between the two.
+ */
 export async function readCurrent(
   session: Session,
   resourceType: string,
@@ -46,11 +54,20 @@ export async function readCurrent(
   options: { forUpdate?: boolean; withBody?: boolean } = {},
 ): Promise<CurrentRow | undefined> {
   const withBody = options.withBody !== false;
-  const v = visible(session, resourceType, [resourceType, id]);
-  const text = `SELECT r.compartment, r.version_id, r.last_updated, r.deleted, ${withBody ? 'r.body::text' : 'NULL'} AS body
-       FROM resource r WHERE r.resource_type = ? AND r.id = ?${v.sql}${options.forUpdate ? ' FOR UPDATE OF r' : ''}`;
-  // a caller's visibility is all parameters: the statement is prepared by its text
-  const rows = await session.query<RawRow>(text, v.bindings, v.restricted ? preparedName('fhir_read_visible', text) : `fhir_read_current${withBody ? '_body' : ''}${options.forUpdate ? '_lock' : ''}`);
+  const lock = options.forUpdate === true;
+  // a Patient or a directory resource is where its type says: no lookup (and it never moves)
+  const fixed = fixedCompartment(resourceType, id);
+  let rows = fixed !== undefined ? await currentRows(session, fixed, resourceType, id, withBody, lock) : [];
+  if (!rows[0]) {
+    const location = await locate(session, resourceType, id, lock);
+    if (!location || location.compartment === fixed) return undefined;
+    rows = await currentRows(session, location.compartment, resourceType, id, withBody, lock);
+    if (!rows[0] && !lock) {
+      // moved between the two statements (a read takes no lock): once more where it went
+      const again = await locate(session, resourceType, id);
+      if (again && again.compartment !== location.compartment) rows = await currentRows(session, again.compartment, resourceType, id, withBody, lock);
+    }
+  }
   if (!rows[0]) return undefined;
   const row = toRow(rows[0]);
   session.touch([{ compartment: row.compartment, resourceType, id, versionId: row.versionId }]);
@@ -58,15 +75,29 @@ export async function readCurrent(
   return row;
 }
 
+async function currentRows(session: Session, compartment: string, resourceType: string, id: string, withBody: boolean, lock: boolean): Promise<RawRow[]> {
+  const v = visible(session, resourceType, [compartment, resourceType, id]);
+  const text = `SELECT r.compartment, r.version_id, r.last_updated, r.deleted, ${withBody ? 'r.body::text' : 'NULL'} AS body
+       FROM resource r WHERE r.compartment = ? AND r.resource_type = ? AND r.id = ?${v.sql}${lock ? ' FOR UPDATE OF r' : ''}`;
+  // a caller's visibility is all parameters: the statement is prepared by its text
+  return session.query<RawRow>(text, v.bindings, v.restricted ? preparedName('fhir_read_visible', text) : `fhir_read_current${withBody ? '_body' : ''}${lock ? '_lock' : ''}`);
+}
+
+/**
+ * One version of `Type/id`. Its history lives in the compartments the locator lists (a
+ * resource that moved keeps its older versions in the record it left): those only are read.
+ */
 export async function readVersion(session: Session, resourceType: string, id: string, versionId: number): Promise<CurrentRow | undefined> {
+  const location = await locate(session, resourceType, id);
+  if (!location) return undefined;
   // a version is visible when the resource as it is now is (labels are indexed on the current version)
-  const v = visible(session, resourceType, [resourceType, id, versionId]);
+  const v = visible(session, resourceType, [textArray(location.compartments), resourceType, id, versionId, location.compartment]);
   const rows = await session.query<RawRow>(
     `SELECT h.compartment, h.version_id, h.last_updated, h.deleted, h.body::text AS body
-       FROM resource_history h WHERE h.resource_type = ? AND h.id = ? AND h.version_id = ?${
-         v.restricted ? ` AND EXISTS (SELECT 1 FROM resource r WHERE r.resource_type = h.resource_type AND r.id = h.id${v.sql})` : ''
+       FROM resource_history h WHERE h.compartment = ANY(?::text[]) AND h.resource_type = ? AND h.id = ? AND h.version_id = ?${
+         v.restricted ? ` AND EXISTS (SELECT 1 FROM resource r WHERE r.compartment = ? AND r.resource_type = h.resource_type AND r.id = h.id${v.sql})` : ''
        }`,
-    v.bindings,
+    v.restricted ? v.bindings : v.bindings.slice(0, 4),
     v.restricted ? undefined : 'fhir_read_version',
   );
   if (!rows[0]) return undefined;

@@ -1,6 +1,7 @@
 import { BadRequest } from '../errors';
 import type { ParsedSearch } from '../search/parseSearch';
-import { bind, constraintConditions, keysetCondition, literal, ownerJoin, sortColumns, SqlContext, whereClause } from './searchSql';
+import { bind, constraintConditions, keysetCondition, literal, ownerJoin, sortColumns, SqlContext, textArray, whereClause } from './searchSql';
+import { namedRecord } from './namedRecord';
 import { trailAsSeen } from './trailView';
 import type { Session } from './session';
 
@@ -9,6 +10,8 @@ export interface SearchRow {
   resource_type: string;
   id: string;
   body: string;
+  /** The record it is filed in, when the statement that found it says (includes start from there). */
+  compartment?: string;
 }
 
 /** A match with the values of its sort keys, from which page boundaries are made. */
@@ -22,6 +25,8 @@ export interface SearchSettings {
   baseUrl: string;
   /** Expands a ValueSet for :in / :not-in; undefined when unknown. */
   expandValueSet?: (url: string) => { system?: string; code: string }[] | undefined;
+  /** The expression of a type's first Patient compartment parameter (the element that decides its record), to narrow a search that names a patient. */
+  recordElement?: (resourceType: string) => string | undefined;
 }
 
 /**
@@ -51,18 +56,27 @@ function sqlContext(session: Session, settings: SearchSettings): SqlContext {
   return { bindings: [], baseUrl: settings.baseUrl, constraints: session.visibility, expandValueSet: settings.expandValueSet };
 }
 
+/**
+ * Patient/[id]/[type]: the resources of that patient's record (docs/decisions/018-partitioning.md):
+ * filed in its compartment (one partition), and in the patient's compartment per the
+ * CompartmentDefinition.
+ */
 function compartmentCondition(sql: SqlContext, r: string, resourceType: string, compartment: PatientCompartment): string {
+  const record = `${r}.compartment = ${bind(sql, compartment.patientId)}`;
   const parts: string[] = [];
   if (resourceType === 'Patient') parts.push(`${r}.id = ${bind(sql, compartment.patientId)}`);
   if (compartment.params.length) {
     parts.push(`EXISTS (SELECT 1 FROM idx_reference pc WHERE ${ownerJoin('pc', r)} AND pc.param IN (${compartment.params.map(literal).join(', ')})
         AND pc.target_type = 'Patient' AND pc.target_id = ${bind(sql, compartment.patientId)})`);
   }
-  return parts.length ? `(${parts.join(' OR ')})` : 'false';
+  return parts.length ? `(${record} AND (${parts.join(' OR ')}))` : 'false';
 }
 
 function matchWhere(sql: SqlContext, q: MatchQuery): string {
-  let where = whereClause(sql, q.search);
+  // the record a search names goes first, as a plain condition on the partition key
+  const record = namedRecord(q.search, q.settings.recordElement?.(q.search.resourceType), q.settings.baseUrl);
+  const head = record !== undefined ? `r.compartment = ${bind(sql, record)}\n  AND ` : '';
+  let where = head + whereClause(sql, q.search);
   if (q.compartment) where += `\n  AND ${compartmentCondition(sql, 'r', q.search.resourceType, q.compartment)}`;
   return where;
 }
@@ -92,6 +106,7 @@ export async function matchRows(session: Session, q: MatchQuery, page?: PageKeys
   return rows.map((row, i) => ({
     resource_type: String(row.resource_type),
     id: String(row.id),
+    compartment: String(row.compartment),
     body: String(bodies[i]),
     keys: columns.map((_, i) => normaliseKey(row[`k${i}`])),
   }));
@@ -125,35 +140,42 @@ export async function includedRows(session: Session, q: MatchQuery, matches: Sea
     const sql = sqlContext(session, q.settings);
     // bindings follow the text: the constraints come before the branches in the statement
     const constraintSql = constraintConditions(sql, 'r', undefined);
-    const frontierJson = () => bind(sql, JSON.stringify(frontier.map((r) => ({ t: r.resource_type, i: r.id }))));
+    // the frontier as arrays; where it is known, its records as a plain condition on the
+    // index rows it owns (only their partitions are read for an _include)
+    const types = textArray(frontier.map((r) => r.resource_type));
+    const ids = textArray(frontier.map((r) => r.id));
+    const owners = frontier.every((r) => r.compartment !== undefined) ? textArray(frontier.map((r) => r.compartment!)) : undefined;
     const branches: string[] = [];
     for (const spec of specsInclude) {
       const t = 'ti';
       const param = spec.param === '*' ? '' : ` AND ${t}.param = ${literal(spec.param)}`;
       const target = spec.targetType ? ` AND ${t}.target_type = ${literal(spec.targetType)}` : '';
       const source = spec.sourceType === '*' ? '' : ` AND f.t = ${literal(spec.sourceType)}`;
+      const owned = owners
+        ? `${t}.compartment = ANY(${bind(sql, owners)}::text[]) AND (${t}.compartment, ${t}.resource_type, ${t}.resource_id) IN (SELECT * FROM unnest(${bind(sql, owners)}::text[], ${bind(sql, types)}::text[], ${bind(sql, ids)}::text[]) AS f(c, t, i)${source ? ` WHERE true${source}` : ''})`
+        : `(${t}.resource_type, ${t}.resource_id) IN (SELECT * FROM unnest(${bind(sql, types)}::text[], ${bind(sql, ids)}::text[]) AS f(t, i)${source ? ` WHERE true${source}` : ''})`;
       branches.push(`(r.resource_type, r.id) IN (SELECT ${t}.target_type, ${t}.target_id FROM idx_reference ${t}
-          JOIN json_to_recordset(${frontierJson()}::json) AS f(t text, i text) ON ${t}.resource_type = f.t AND ${t}.resource_id = f.i
-          WHERE ${t}.target_id IS NOT NULL${source}${param}${target})`);
+          WHERE ${owned} AND ${t}.target_id IS NOT NULL${param}${target})`);
     }
     for (const spec of specsRev) {
       const t = 'tr';
       const param = spec.param === '*' ? '' : ` AND ${t}.param = ${literal(spec.param)}`;
       const type = spec.sourceType === '*' ? '' : `r.resource_type = ${literal(spec.sourceType)} AND `;
       const target = spec.targetType ? ` AND f.t = ${literal(spec.targetType)}` : '';
-      branches.push(`(${type}EXISTS (SELECT 1 FROM idx_reference ${t} JOIN json_to_recordset(${frontierJson()}::json) AS f(t text, i text)
-          ON ${t}.target_type = f.t AND ${t}.target_id = f.i WHERE ${ownerJoin(t, 'r')}${param}${target}))`);
+      // referrers may be filed in any record: each candidate is probed in its own partition
+      branches.push(`(${type}EXISTS (SELECT 1 FROM idx_reference ${t} WHERE ${ownerJoin(t, 'r')}${param}
+          AND (${t}.target_type, ${t}.target_id) IN (SELECT * FROM unnest(${bind(sql, types)}::text[], ${bind(sql, ids)}::text[]) AS f(t, i)${target})))`);
     }
     const rows = await session.query<SearchRow & { compartment: string }>(
       `SELECT r.resource_type, r.id, r.compartment, r.body::text AS body FROM resource r WHERE NOT r.deleted${constraintSql} AND (${branches.join(' OR ')}) LIMIT ${MAX_INCLUDED + 1}`,
       sql.bindings,
     );
     frontier = [];
-    for (const { compartment, ...row } of rows) {
+    for (const row of rows) {
       const key = `${row.resource_type}/${row.id}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      session.touch([{ compartment, resourceType: row.resource_type, id: row.id }]);
+      session.touch([{ compartment: row.compartment, resourceType: row.resource_type, id: row.id }]);
       frontier.push(row);
       included.push(row);
     }

@@ -57,9 +57,9 @@ export function preparedName(prefix: string, text: string): string {
   return `${prefix}_${crypto.createHash('sha1').update(text).digest('hex')}`;
 }
 
-/** A PostgreSQL text[] literal: every element quoted, `"` and `\\` escaped. */
-export function textArray(values: string[]): string {
-  return `{${values.map((v) => `"${v.replace(/["\\]/g, (c) => `\\${c}`)}"`).join(',')}}`;
+/** A PostgreSQL text[] literal: every element quoted, `"` and `\\` escaped; undefined and null become NULL elements. */
+export function textArray(values: (string | null | undefined)[]): string {
+  return `{${values.map((v) => (v === undefined || v === null ? 'NULL' : `"${v.replace(/["\\]/g, (c) => `\\${c}`)}"`)).join(',')}}`;
 }
 
 /** Parameter codes come from the registry, never from raw input: inlined as literals so bindings stay in text order. */
@@ -167,8 +167,8 @@ function numberCondition(ctx: SqlContext, v: SearchValue, column: string): strin
 
 function codesCondition(ctx: SqlContext, t: string, codes: { system?: string; code: string }[]): string {
   if (codes.length === 0) return 'false';
-  const rows = JSON.stringify(codes.map((c) => ({ s: c.system ?? null, c: c.code })));
-  return `EXISTS (SELECT 1 FROM json_to_recordset(${bind(ctx, rows)}::json) AS vs(s text, c text) WHERE vs.c = ${t}.code AND (vs.s IS NULL OR vs.s = ${t}.system))`;
+  // two arrays, unnested side by side: a form a distributed planner pushes down with the index row's partition
+  return `EXISTS (SELECT 1 FROM unnest(${bind(ctx, textArray(codes.map((c) => c.system)))}::text[], ${bind(ctx, textArray(codes.map((c) => c.code)))}::text[]) AS vs(s, c) WHERE vs.c = ${t}.code AND (vs.s IS NULL OR vs.s = ${t}.system))`;
 }
 
 function tokenCondition(ctx: SqlContext, clause: ParamClause, v: SearchValue, t: string): string {
@@ -252,7 +252,10 @@ function readableTargetCondition(ctx: SqlContext, code: string, t: string, targe
   const types = [...(WITHHELD_PARAMS[code] ?? []), ...(code === 'entity' && c.trailAsSeen ? ['AuditEvent'] : [])];
   if (types.length === 0) return '';
   const target = alias(ctx, 'rt');
-  const readable = `EXISTS (SELECT 1 FROM resource ${target} WHERE ${target}.resource_type = ${t}.target_type AND ${target}.id = ${t}.target_id${constraintConditions(ctx, target, targetType)})`;
+  const k = alias(ctx, 'k');
+  // the target is found where the locator says it is filed, and read there by its full key
+  const readable = `EXISTS (SELECT 1 FROM resource_locator ${k} JOIN resource ${target} ON ${target}.compartment = ${k}.compartment AND ${target}.resource_type = ${k}.resource_type AND ${target}.id = ${k}.id
+      WHERE ${k}.resource_type = ${t}.target_type AND ${k}.id = ${t}.target_id${constraintConditions(ctx, target, targetType)})`;
   return ` AND (${t}.resource_type NOT IN (${types.map(literal).join(', ')}) OR ${readable})`;
 }
 
@@ -313,7 +316,16 @@ function paramCondition(ctx: SqlContext, clause: ParamClause, r: string): string
     return '(' + clause.values.map((v) => {
       const l = alias(ctx, 'l');
       const list = alias(ctx, 'r');
-      return `EXISTS (SELECT 1 FROM idx_reference ${l} JOIN resource ${list} ON ${ownerJoin(l, list)} WHERE ${l}.resource_type = 'List' AND ${l}.resource_id = ${bind(ctx, v.value)} AND ${l}.param = 'item' AND ${l}.target_type = ${r}.resource_type AND ${l}.target_id = ${r}.id AND NOT ${list}.deleted${constraintConditions(ctx, list, 'List')})`;
+      const k = alias(ctx, 'k');
+      const lk = alias(ctx, 'k');
+      // uncorrelated, and joined to the candidate on the partition key: the List is read in
+      // its own record (the locator names it), its members are located, and each
+      // candidate is matched by its full key
+      const id = bind(ctx, v.value);
+      const members = `SELECT ${l}.target_type, ${l}.target_id FROM idx_reference ${l} JOIN resource ${list} ON ${ownerJoin(l, list)}
+          WHERE ${l}.compartment = (SELECT ${lk}.compartment FROM resource_locator ${lk} WHERE ${lk}.resource_type = 'List' AND ${lk}.id = ${id})
+            AND ${l}.resource_type = 'List' AND ${l}.resource_id = ${bind(ctx, v.value)} AND ${l}.param = 'item' AND NOT ${list}.deleted${constraintConditions(ctx, list, 'List')}`;
+      return `(${r}.compartment, ${r}.resource_type, ${r}.id) IN (SELECT ${k}.compartment, ${k}.resource_type, ${k}.id FROM resource_locator ${k} WHERE (${k}.resource_type, ${k}.id) IN (${members}))`;
     }).join(' OR ') + ')';
   }
   if (clause.type === 'composite') {
@@ -574,7 +586,8 @@ function noticeFollowsAbout(ctx: SqlContext, r: string): string {
   const about = `CASE WHEN json_typeof(${r}.body -> 'about') = 'array' THEN ${r}.body -> 'about' ELSE '[]'::json END`;
   return `NOT EXISTS (SELECT 1 FROM json_array_elements(${about}) ${a}
       CROSS JOIN LATERAL regexp_match(${a} ->> 'reference', '([A-Z][A-Za-z]+)/([A-Za-z0-9.-]{1,64})(/_history/[^/]*){0,1}$') ${m}(x)
-      JOIN resource ${d} ON ${d}.resource_type = ${m}.x[1] AND ${d}.id = ${m}.x[2]
+      JOIN resource_locator ${m}k ON ${m}k.resource_type = ${m}.x[1] AND ${m}k.id = ${m}.x[2]
+      JOIN resource ${d} ON ${d}.compartment = ${m}k.compartment AND ${d}.resource_type = ${m}k.resource_type AND ${d}.id = ${m}k.id
       WHERE NOT COALESCE((TRUE${others}), FALSE))`;
 }
 
@@ -600,8 +613,9 @@ function documentRuleCondition(ctx: SqlContext, r: string, rule: DocumentRule): 
   };
   const parts: string[] = [];
   if (rule.excludedTypes.length) {
-    const rows = JSON.stringify(rule.excludedTypes.map((c) => ({ s: c.system ?? null, c: c.code })));
-    parts.push(`NOT ${token('type', (s) => `EXISTS (SELECT 1 FROM json_to_recordset(${bind(ctx, rows)}::json) AS vs(s text, c text) WHERE vs.c = ${s}.code AND (vs.s IS NULL OR ${s}.system IS NULL OR vs.s = ${s}.system))`)}`);
+    const systems = textArray(rule.excludedTypes.map((c) => c.system));
+    const codes = textArray(rule.excludedTypes.map((c) => c.code));
+    parts.push(`NOT ${token('type', (s) => `EXISTS (SELECT 1 FROM unnest(${bind(ctx, systems)}::text[], ${bind(ctx, codes)}::text[]) AS vs(s, c) WHERE vs.c = ${s}.code AND (vs.s IS NULL OR ${s}.system IS NULL OR vs.s = ${s}.system))`)}`);
   }
   const allowed: string[] = [];
   if (rule.types.length) allowed.push(token('type', (s) => codesCondition(ctx, s, rule.types)));

@@ -1,3 +1,4 @@
+import { textArray } from './searchSql';
 import type { Session } from './session';
 
 /**
@@ -31,8 +32,8 @@ export async function claimOutbox(session: Session, limit: number): Promise<Outb
 export async function deleteOutbox(session: Session, rows: OutboxRow[]): Promise<void> {
   if (rows.length === 0) return;
   await session.query(
-    `DELETE FROM outbox o USING json_to_recordset(?::json) AS x(compartment text, id bigint) WHERE o.compartment = x.compartment AND o.id = x.id`,
-    [JSON.stringify(rows.map((r) => ({ compartment: r.compartment, id: r.id })))],
+    `DELETE FROM outbox o WHERE o.compartment = ANY(?::text[]) AND (o.compartment, o.id) IN (SELECT * FROM unnest(?::text[], ?::bigint[]))`,
+    [textArray(rows.map((r) => r.compartment)), textArray(rows.map((r) => r.compartment)), `{${rows.map((r) => r.id).join(',')}}`],
   );
 }
 
@@ -48,7 +49,7 @@ export async function subscriptionsWithStatus(session: Session, status: string):
   const rows = await session.query<{ compartment: string; id: string; body: string; owner: string | null }>(
     `SELECT r.compartment, r.id, r.body::text AS body, o.owner::text AS owner FROM resource r
        LEFT JOIN subscription_owner o ON o.compartment = r.compartment AND o.id = r.id
-      WHERE r.resource_type = 'Subscription' AND NOT r.deleted AND r.body->>'status' = ?`,
+      WHERE r.compartment = '' AND r.resource_type = 'Subscription' AND NOT r.deleted AND r.body->>'status' = ?`,
     [status],
     'subscription_with_status',
   );
@@ -60,7 +61,7 @@ export async function subscriptionById(session: Session, id: string): Promise<St
   const rows = await session.query<{ compartment: string; id: string; body: string; owner: string | null }>(
     `SELECT r.compartment, r.id, r.body::text AS body, o.owner::text AS owner FROM resource r
        LEFT JOIN subscription_owner o ON o.compartment = r.compartment AND o.id = r.id
-      WHERE r.resource_type = 'Subscription' AND r.id = ? AND NOT r.deleted`,
+      WHERE r.compartment = '' AND r.resource_type = 'Subscription' AND r.id = ? AND NOT r.deleted`,
     [id],
     'subscription_by_id',
   );

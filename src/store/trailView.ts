@@ -1,5 +1,6 @@
 import resourceTypesData from '../../conformance/capability/resource-types.json';
 import { eventAsSeen, Hidden, namedBy } from '../audit/trailView';
+import { byKeys, keyArrays, locateAll } from './locator';
 import { constraintConditions, SqlContext } from './searchSql';
 import type { Session } from './session';
 
@@ -67,12 +68,15 @@ async function lookUp(session: Session, references: string[]): Promise<Hidden> {
   const ctx: SqlContext = { bindings: [], baseUrl: '', constraints: session.visibility };
   // the reader's own conditions, before the list of pairs in the text and in the bindings
   const visibleSql = `COALESCE((TRUE${constraintConditions(ctx, 'r', undefined)}), FALSE)`;
-  ctx.bindings.push(JSON.stringify(references.map((ref) => ({ t: ref.slice(0, ref.indexOf('/')), i: ref.slice(ref.indexOf('/') + 1) }))));
-  const rows = await session.query<{ resource_type: string; id: string; visible: boolean }>(
-    `SELECT r.resource_type, r.id, ${visibleSql} AS visible
-       FROM json_to_recordset(?::json) AS c(t text, i text) JOIN resource r ON r.resource_type = c.t AND r.id = c.i`,
-    ctx.bindings,
-  );
+  // what is stored is found by the locator first (most pairs are guesses from the texts:
+  // none of them is looked for in a partition), then read by its full key
+  const refs = references.map((ref) => ({ resourceType: ref.slice(0, ref.indexOf('/')), id: ref.slice(ref.indexOf('/') + 1) }));
+  const keys = keyArrays(await locateAll(session, refs), refs);
+  ctx.bindings.push(keys[0], ...keys);
+  const rows =
+    keys[0] === '{}'
+      ? []
+      : await session.query<{ resource_type: string; id: string; visible: boolean }>(`SELECT r.resource_type, r.id, ${visibleSql} AS visible FROM resource r WHERE ${byKeys('r')}`, ctx.bindings);
   const shown = new Set<string>();
   const hiddenIds = new Set<string>();
   for (const row of rows) {

@@ -3,6 +3,7 @@ import type { IndexKind, IndexRows } from '../search/indexRows';
 import { BinarySource, writeBinaryContent } from './binaryContent';
 import type { ContainedReference, LocalReference } from '../integrity/references';
 import { claimsUniqueIdentifiers, IdentifierClaim } from '../integrity/uniqueIdentifiers';
+import { textArray } from './searchSql';
 
 /** One new version of a resource, with everything the store writes for it. */
 export interface VersionWrite {
@@ -75,10 +76,12 @@ export async function executeWrites(db: Knex | Knex.Transaction, writes: Version
   if (writes.length === 0) return;
   const moved = writes.filter((w) => w.previousCompartment !== undefined && w.previousCompartment !== w.compartment);
   if (moved.length > 0) {
+    // by the full key, the compartments as an array parameter: only their partitions are addressed
+    const keys = [textArray(moved.map((w) => w.previousCompartment!)), textArray(moved.map((w) => w.resourceType)), textArray(moved.map((w) => w.id))];
     await db.raw(
-      `DELETE FROM resource r USING json_to_recordset(?::json) AS o(compartment text, resource_type text, id text)
-       WHERE r.compartment = o.compartment AND r.resource_type = o.resource_type AND r.id = o.id`,
-      [JSON.stringify(moved.map((w) => ({ compartment: w.previousCompartment, resource_type: w.resourceType, id: w.id })))],
+      `DELETE FROM resource r WHERE r.compartment = ANY(?::text[])
+         AND (r.compartment, r.resource_type, r.id) IN (SELECT * FROM unnest(?::text[], ?::text[], ?::text[]))`,
+      [keys[0], ...keys],
     );
   }
 
@@ -113,6 +116,22 @@ export async function executeWrites(db: Knex | Knex.Transaction, writes: Version
     `outbox_rows AS (INSERT INTO outbox (compartment, resource_type, resource_id, version_id, deleted)
        SELECT compartment, resource_type, id, version_id, deleted FROM input WHERE resource_type <> 'AuditEvent')`,
   );
+  // ids stay unique through the locator's key (docs/decisions/018-partitioning.md): a new
+  // resource is inserted there, and a concurrent create of the same id fails (23505, retried)
+  const created = writes.filter((w) => w.previousCompartment === undefined);
+  if (created.length > 0) {
+    bindings.push(textArray(created.map((w) => w.resourceType)), textArray(created.map((w) => w.id)), textArray(created.map((w) => w.compartment)));
+    ctes.push(`loc_new AS (INSERT INTO resource_locator (resource_type, id, compartment) SELECT * FROM unnest(?::text[], ?::text[], ?::text[]))`);
+  }
+  // a resource that moves keeps the list of the compartments its older versions stay in
+  if (moved.length > 0) {
+    bindings.push(textArray(moved.map((w) => w.resourceType)), textArray(moved.map((w) => w.id)), textArray(moved.map((w) => w.compartment)), textArray(moved.map((w) => w.previousCompartment!)));
+    ctes.push(
+      `loc_moved AS (UPDATE resource_locator l SET compartment = m.c,
+         former_compartments = CASE WHEN m.p = ANY(l.former_compartments) THEN l.former_compartments ELSE l.former_compartments || m.p END
+         FROM unnest(?::text[], ?::text[], ?::text[], ?::text[]) AS m(t, i, c, p) WHERE l.resource_type = m.t AND l.id = m.i)`,
+    );
+  }
   const owned = writes.filter((w) => w.subscriptionOwner !== undefined);
   if (owned.length > 0) {
     bindings.push(JSON.stringify(owned.map((w) => ({ compartment: w.compartment, id: w.id, owner: w.subscriptionOwner }))));
@@ -126,28 +145,32 @@ export async function executeWrites(db: Knex | Knex.Transaction, writes: Version
   const replaced = writes.filter((w) => w.previousCompartment !== undefined);
   let kindsClaims = false;
   if (replaced.length > 0) {
-    bindings.push(
-      JSON.stringify(replaced.map((w) => ({ compartment: w.previousCompartment, resource_type: w.resourceType, id: w.id }))),
-    );
-    ctes.push(`old AS (SELECT * FROM json_to_recordset(?::json) AS o(compartment text, resource_type text, id text))`);
+    // stale index rows by their full key; the compartments also as a plain array
+    // parameter, so that each delete addresses only their partitions (one, for one write)
+    const compartments = textArray(replaced.map((w) => w.previousCompartment!));
+    bindings.push(compartments, textArray(replaced.map((w) => w.resourceType)), textArray(replaced.map((w) => w.id)));
+    ctes.push(`old AS (SELECT * FROM unnest(?::text[], ?::text[], ?::text[]) AS o(compartment, resource_type, id))`);
     for (const kind of KINDS) {
+      bindings.push(compartments);
       ctes.push(
         `del_${kind} AS (DELETE FROM idx_${kind} t USING old o
-           WHERE t.compartment = o.compartment AND t.resource_type = o.resource_type AND t.resource_id = o.id)`,
+           WHERE t.compartment = ANY(?::text[]) AND t.compartment = o.compartment AND t.resource_type = o.resource_type AND t.resource_id = o.id)`,
       );
     }
+    bindings.push(compartments);
     ctes.push(
       `del_link AS (DELETE FROM resource_link t USING old o
-         WHERE t.compartment = o.compartment AND t.resource_type = o.resource_type AND t.resource_id = o.id)`,
+         WHERE t.compartment = ANY(?::text[]) AND t.compartment = o.compartment AND t.resource_type = o.resource_type AND t.resource_id = o.id)`,
     );
     // national identifiers a replaced or deleted version held and its successor no longer claims are free again
     const claiming = replaced.filter((w) => claimsUniqueIdentifiers(w.resourceType));
     if (claiming.length > 0) {
-      bindings.push(JSON.stringify(claiming.flatMap((w) => (w.claims ?? []).map((c) => ({ t: w.resourceType, i: w.id, s: c.system, v: c.value })))));
+      const kept = claiming.flatMap((w) => (w.claims ?? []).map((c) => ({ t: w.resourceType, i: w.id, s: c.system, v: c.value })));
+      bindings.push(textArray(kept.map((k) => k.t)), textArray(kept.map((k) => k.i)), textArray(kept.map((k) => k.s)), textArray(kept.map((k) => k.v)));
       ctes.push(
         `del_claim AS (DELETE FROM identifier_claim c USING old o
            WHERE c.resource_type = o.resource_type AND c.resource_id = o.id
-             AND NOT EXISTS (SELECT 1 FROM json_to_recordset(?::json) AS k(t text, i text, s text, v text)
+             AND NOT EXISTS (SELECT 1 FROM unnest(?::text[], ?::text[], ?::text[], ?::text[]) AS k(t, i, s, v)
                               WHERE k.t = c.resource_type AND k.i = c.resource_id AND k.s = c.system AND k.v = c.value))`,
       );
       kindsClaims = true;
@@ -202,7 +225,7 @@ export async function executeWrites(db: Knex | Knex.Transaction, writes: Version
     );
   }
 
-  await db.raw(`WITH ${ctes.join(',\n')} SELECT 1`, bindings as Knex.RawBinding[]).options({ name: `${replaced.length > 0 ? 'fhir_write_replace' : 'fhir_write_new'}_${kindsPresent}${links.length > 0 ? '_links' : ''}${kindsClaims ? '_claims' : ''}${owned.length > 0 ? '_owned' : ''}` });
+  await db.raw(`WITH ${ctes.join(',\n')} SELECT 1`, bindings as Knex.RawBinding[]).options({ name: `${replaced.length > 0 ? 'fhir_write_replace' : 'fhir_write_new'}${created.length > 0 && replaced.length > 0 ? '_mixed' : ''}${moved.length > 0 ? '_moved' : ''}_${kindsPresent}${links.length > 0 ? '_links' : ''}${kindsClaims ? '_claims' : ''}${owned.length > 0 ? '_owned' : ''}` });
 
   for (const w of writes) {
     if (w.binary) await writeBinaryContent(db, w.compartment, w.id, w.versionId, w.binary);

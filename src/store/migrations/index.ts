@@ -9,6 +9,7 @@ import * as deliveryLookup from './007_delivery_lookup';
 import * as integrity from './008_integrity';
 import * as messaging from './009_messaging';
 import * as recordClosure from './010_record_closure';
+import * as resourceLocator from './011_resource_locator';
 
 interface Migration {
   name: string;
@@ -27,6 +28,7 @@ const migrations: Migration[] = [
   { name: '008_integrity', module: integrity },
   { name: '009_messaging', module: messaging },
   { name: '010_record_closure', module: recordClosure },
+  { name: '011_resource_locator', module: resourceLocator },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
