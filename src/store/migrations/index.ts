@@ -7,6 +7,7 @@ import * as conformanceVersion from './005_conformance_version';
 import * as subscriptionOutbox from './006_subscription_outbox';
 import * as deliveryLookup from './007_delivery_lookup';
 import * as integrity from './008_integrity';
+import * as bulkExport from './012_bulk_export';
 
 interface Migration {
   name: string;
@@ -23,6 +24,7 @@ const migrations: Migration[] = [
   { name: '006_subscription_outbox', module: subscriptionOutbox },
   { name: '007_delivery_lookup', module: deliveryLookup },
   { name: '008_integrity', module: integrity },
+  { name: '012_bulk_export', module: bulkExport },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
