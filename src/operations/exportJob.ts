@@ -55,7 +55,7 @@ async function runExport(ctx: InteractionContext, id: string, stopping: () => bo
         await insertFile(ctx.db.knex, id, ++seq, resourceType, lines.length, lines.join('\n') + '\n');
         lines = [];
       };
-      let after: [string, string] | undefined;
+      let after: string | undefined;
       for (;;) {
         if (stopping()) throw new Stopped('the server stopped during the export');
         const rows = await exportPage(session, { resourceType, level: job.level, since: job.since, until: job.transactionTime, after, limit: PAGE_SIZE });
@@ -65,7 +65,7 @@ async function runExport(ctx: InteractionContext, id: string, stopping: () => bo
           if (lines.length >= FILE_MAX_RESOURCES) await flush();
         }
         exported += rows.length;
-        after = [rows[rows.length - 1].compartment, rows[rows.length - 1].id];
+        after = rows[rows.length - 1].id;
         // a cancelled export (its row deleted) stops here
         if (!(await recordProgress(ctx.db.knex, id, `${resourceType} (${n + 1}/${job.types.length}), ${exported} resources`))) return;
         if (rows.length < PAGE_SIZE) break;

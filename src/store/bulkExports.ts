@@ -148,23 +148,24 @@ export interface ExportedRow {
 }
 
 /**
- * One page of the current rows of a type that the session's caller may read, in key order
- * after `after` (compartment, id): updated at or after `since` and not after `until` (the
+ * One page of the current rows of a type that the session's caller may read, in id order
+ * after `after` (ids are unique within a type: the (resource_type, id) index walks the
+ * type alone, whichever the records): updated at or after `since` and not after `until` (the
  * export's transaction time), only inside patient records for a patient-level export. The
  * visibility is applied in the SQL (decision 008): a hidden row is never read.
  */
 export async function exportPage(
   session: Session,
-  q: { resourceType: string; level: 'system' | 'patient'; since?: string; until: string; after?: [string, string]; limit: number },
+  q: { resourceType: string; level: 'system' | 'patient'; since?: string; until: string; after?: string; limit: number },
 ): Promise<ExportedRow[]> {
   const sql: SqlContext = { bindings: [], baseUrl: '', constraints: session.visibility };
   const where = [`r.resource_type = ${bind(sql, q.resourceType)}`, 'NOT r.deleted', `r.last_updated <= ${bind(sql, q.until)}::timestamptz`];
   if (q.level === 'patient') where.push(`r.compartment <> ''`);
   if (q.since) where.push(`r.last_updated >= ${bind(sql, q.since)}::timestamptz`);
-  if (q.after) where.push(`(r.compartment, r.id) > (${bind(sql, q.after[0])}, ${bind(sql, q.after[1])})`);
+  if (q.after !== undefined) where.push(`r.id > ${bind(sql, q.after)}`);
   const constraints = constraintConditions(sql, 'r', q.resourceType);
   const rows = await session.query<ExportedRow>(
-    `SELECT r.compartment, r.id, r.body::text AS body FROM resource r WHERE ${where.join(' AND ')}${constraints} ORDER BY r.compartment, r.id LIMIT ${bind(sql, q.limit)}::int`,
+    `SELECT r.compartment, r.id, r.body::text AS body FROM resource r WHERE ${where.join(' AND ')}${constraints} ORDER BY r.id LIMIT ${bind(sql, q.limit)}::int`,
     sql.bindings,
   );
   session.touch(rows.map((r) => ({ compartment: r.compartment, resourceType: q.resourceType, id: r.id })));
