@@ -450,7 +450,6 @@ async function main(): Promise<void> {
   try {
     const knex = server.ctx.db.knex;
     const localUrl = `http://127.0.0.1:${(server.server.address() as AddressInfo).port}/fhir`;
-    server.ctx.config.baseUrl = localUrl;
     const target = o.url ?? localUrl;
     // the in-process server's local issuer signs an unrestricted test client's token; a server at --url takes FHIR_TOKEN
     // --as-practitioner: the médecin (TRE_G15 10) whom the most declared consents name (scripts/generate-ndjson.ts writes them)
@@ -475,6 +474,8 @@ async function main(): Promise<void> {
       : practitioner
         ? await server.devIssuer?.mintToken({ fhirUser: `Practitioner/${practitioner}`, scope: 'user/*.rs', sub: 'bench-search' })
         : await server.devIssuer?.mintToken({ scope: 'conformance-testing', sub: 'bench-search' });
+    // after minting: the development issuer signs for the audience it was started with
+    server.ctx.config.baseUrl = localUrl;
     const authorization: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
 
     // --- header --------------------------------------------------------------------
