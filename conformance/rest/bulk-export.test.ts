@@ -41,6 +41,11 @@ beforeAll(async () => {
   tok.admin = await mint(undefined, 'admin');
 });
 
+/** The id of the last export whose request ends with `path` (white-box: the rows of the in-process server). */
+async function latestExportOf(path: string): Promise<string> {
+  const rows = ((await t.running!.ctx.db.knex.raw(`SELECT id FROM bulk_export WHERE request = ? ORDER BY transaction_time DESC LIMIT 1`, [`${t.base}/${path}`])) as { rows: { id: string }[] }).rows;
+  return rows[0].id;
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const relative = (url: string) => url.slice(t.base.length + 1);
 
@@ -185,6 +190,30 @@ describe('refusals at kick-off', () => {
 });
 
 describe('cancel and expiry', () => {
+  it('a caller runs at most two exports at once (429 with Retry-After), another caller is not held back', async () => {
+    // the only export of this request: its row gives the caller's own values
+    await finished(await kickOff('$export?_type=Organization', tok.stranger), tok.stranger);
+    const source = await latestExportOf('$export?_type=Organization');
+    // two exports of the same caller that no process has finished yet
+    const running = [crypto.randomUUID(), crypto.randomUUID()];
+    const knex = t.running!.ctx.db.knex;
+    for (const r of running) {
+      await knex.raw(
+        `INSERT INTO bulk_export (id, caller, request, level, types, visibility, status, transaction_time, heartbeat)
+         SELECT ?, caller, request, level, types, visibility, 'in-progress', now(), now() FROM bulk_export WHERE id = ?`,
+        [r, source],
+      );
+    }
+    const third = await get('$export', tok.stranger, ASYNC);
+    expect(third.status).toBe(429);
+    expect(third.headers.get('retry-after')).toBeTruthy();
+    expect((await get(`_bulk/${running[0]}`, tok.stranger)).status).toBe(202);
+    const other = await get('$export?_type=Patient', tok.admin, ASYNC);
+    expect(other.status).toBe(202);
+    for (const r of running) expect((await send('DELETE', `_bulk/${r}`, tok.stranger)).status).toBe(202);
+    expect((await get('$export?_type=Patient', tok.stranger, ASYNC)).status).toBe(202);
+  });
+
   it('DELETE cancels: 202, then the status and files are gone', async () => {
     const status = await kickOff('$export?_type=Patient', tok.gp);
     const cancelled = await send('DELETE', status, tok.gp);

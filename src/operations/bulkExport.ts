@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { BadRequest, FhirError, Forbidden, NotFound, operationOutcome } from '../errors';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../interactions/types';
-import { deleteExport, deleteExpiredExports, ExportJob, failExport, fileContent, listFiles, readExport, insertExport } from '../store/bulkExports';
+import { deleteExport, deleteExpiredExports, ExportJob, failExport, fileContent, listFiles, readExport, insertExport, runningExports } from '../store/bulkExports';
 import type { Session } from '../store/session';
 import { startExport } from './exportJob';
 import { asksRespondAsync, NDJSON, parseExportRequest } from './exportRequest';
@@ -14,6 +14,8 @@ import { asksRespondAsync, NDJSON, parseExportRequest } from './exportRequest';
 
 /** A job whose process stopped beating this long ago is reported failed. */
 const STALE_MS = 5 * 60 * 1000;
+/** Exports one caller may have running at once: each holds a connection's worth of work. */
+const RUNNING_PER_CALLER = 2;
 /** Polling interval suggested to clients, in seconds. */
 const RETRY_AFTER = '2';
 
@@ -31,6 +33,9 @@ export async function exportKickOff(ctx: InteractionContext, session: Session, r
   const served = [...ctx.registry.types.keys()].filter((t) => level === 'system' || ctx.registry.types.get(t)!.patientCompartmentParams.length > 0 || t === 'Patient');
   const parsed = parseExportRequest(req.query, served, req.prefer.handling === 'lenient');
   await deleteExpiredExports(session.db, new Date().toISOString());
+  if ((await runningExports(session.db, caller)) >= RUNNING_PER_CALLER) {
+    throw new FhirError(429, [{ severity: 'error', code: 'throttled', diagnostics: `At most ${RUNNING_PER_CALLER} exports of one caller run at once: wait for one to complete, or cancel it` }], { 'Retry-After': '10' });
+  }
   const now = new Date().toISOString();
   const query = new URLSearchParams(req.query).toString();
   const job: ExportJob = {

@@ -88,6 +88,12 @@ export async function readExport(db: Knex | Knex.Transaction, id: string): Promi
   return rows[0] ? toJob(rows[0]) : undefined;
 }
 
+/** How many exports of this caller are running. */
+export async function runningExports(db: Knex | Knex.Transaction, caller: string): Promise<number> {
+  const rows = ((await db.raw(`SELECT count(*) AS n FROM bulk_export WHERE caller = ? AND status = 'in-progress'`, [caller])) as { rows: { n: string | number }[] }).rows;
+  return Number(rows[0].n);
+}
+
 /** Progress of a running export; false when it is gone (cancelled) or no longer running. */
 export async function recordProgress(db: Knex | Knex.Transaction, id: string, progress: string): Promise<boolean> {
   const r = (await db.raw(`UPDATE bulk_export SET progress = ?, heartbeat = now() WHERE id = ? AND status = 'in-progress' RETURNING id`, [progress, id])) as { rows: unknown[] };
