@@ -538,7 +538,8 @@ async function main(): Promise<void> {
     // --- validation pass (also the warm-up) and SQL capture -------------------------------------
     let capture: Statement[] | undefined;
     knex.on('query', (q: { sql?: string; bindings?: unknown[] }) => {
-      if (capture && q.sql && /^\s*(SELECT|WITH)\b/i.test(q.sql)) capture.push({ sql: q.sql, bindings: q.bindings ?? [] });
+      // reads only: an audited caller's requests also write their AuditEvents (WITH … INSERT), which EXPLAIN ANALYZE would run again
+      if (capture && q.sql && /^\s*(SELECT|WITH)\b/i.test(q.sql) && !/\b(INSERT|UPDATE|DELETE)\b/i.test(q.sql)) capture.push({ sql: q.sql, bindings: q.bindings ?? [] });
     });
     const validation: Record<string, { checked: number; wrong: number; firstProblem?: string }> = {};
     const plans: Record<string, (PlanReport & { sample: string })[]> = {};
