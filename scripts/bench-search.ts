@@ -52,11 +52,13 @@ interface Options {
   /** Print each statement with its bindings inlined (for psql). */
   sql: boolean;
   only: string[] | undefined;
+  /** Run as the médecin holding the most declared consents, on their records: the searches carry a professional's access constraints. */
+  asPractitioner: boolean;
 }
 
 
 const USAGE = `Usage: node dist/scripts/bench-search.js [--requests 400] [--seconds 15] [--concurrency 1,8] [--samples 100]
-                                        [--seed 1] [--no-explain] [--sql] [--only identifier,chained,...]
+                                        [--seed 1] [--no-explain] [--sql] [--only identifier,chained,...] [--as-practitioner]
                                         [--url http://host:port/fhir --db postgres://… [--schema name]]
 Environment: DATABASE_URL (+ DATABASE_SCHEMA) or DATA_DIR of a database seeded by scripts/seed.ts.`;
 
@@ -73,6 +75,7 @@ function parseArgs(argv: string[]): Options {
     explain: true,
     sql: false,
     only: undefined,
+    asPractitioner: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -122,6 +125,9 @@ function parseArgs(argv: string[]): Options {
         break;
       case '--only':
         o.only = value().split(',');
+        break;
+      case '--as-practitioner':
+        o.asPractitioner = true;
         break;
       case '--help':
       case '-h':
@@ -381,13 +387,15 @@ async function rows<T>(knex: Knex, sql: string, bindings: unknown[] = []): Promi
   return ((await knex.raw(sql, bindings as Knex.RawBinding[])) as { rows: T[] }).rows;
 }
 
-export async function samplePatients(knex: Knex, count: number, seed: number): Promise<{ samples: PatientSample[]; heavy: string[] }> {
-  const ids = (await rows<{ id: string }>(knex, `SELECT id FROM resource WHERE resource_type = 'Patient' AND NOT deleted ORDER BY id`)).map((r) => r.id);
+export async function samplePatients(knex: Knex, count: number, seed: number, among?: string[]): Promise<{ samples: PatientSample[]; heavy: string[] }> {
+  const ids = among ?? (await rows<{ id: string }>(knex, `SELECT id FROM resource WHERE resource_type = 'Patient' AND NOT deleted ORDER BY id`)).map((r) => r.id);
   if (ids.length === 0) throw new Error('No Patient in this database: seed it first (scripts/seed.ts)');
   const heavy = (
     await rows<{ compartment: string; n: string }>(
       knex,
-      `SELECT compartment, count(*) AS n FROM resource WHERE resource_type = 'DocumentReference' AND NOT deleted AND compartment <> '' GROUP BY compartment ORDER BY n DESC, compartment LIMIT 3`,
+      `SELECT compartment, count(*) AS n FROM resource WHERE resource_type = 'DocumentReference' AND NOT deleted AND compartment <> ''${among ? ' AND compartment = ANY(?::text[])' : ''}
+        GROUP BY compartment ORDER BY n DESC, compartment LIMIT 3`,
+      among ? [`{${among.map((i) => `"${i}"`).join(',')}}`] : [],
     )
   ).map((r) => r.compartment);
   const rng = new Prng(seed);
@@ -442,10 +450,32 @@ async function main(): Promise<void> {
   try {
     const knex = server.ctx.db.knex;
     const localUrl = `http://127.0.0.1:${(server.server.address() as AddressInfo).port}/fhir`;
-    server.ctx.config.baseUrl = localUrl;
     const target = o.url ?? localUrl;
     // the in-process server's local issuer signs an unrestricted test client's token; a server at --url takes FHIR_TOKEN
-    const token = o.url ? process.env.FHIR_TOKEN : await server.devIssuer?.mintToken({ scope: 'conformance-testing', sub: 'bench-search' });
+    // --as-practitioner: the médecin (TRE_G15 10) whom the most declared consents name (scripts/generate-ndjson.ts writes them)
+    const practitioner = o.asPractitioner
+      ? (
+          await rows<{ id: string; n: string }>(
+            knex,
+            `SELECT c.target_id AS id, count(DISTINCT c.compartment) AS n FROM idx_reference c
+              WHERE c.resource_type = 'Consent' AND c.param = 'actor' AND c.target_type = 'Practitioner'
+                AND EXISTS (SELECT 1 FROM idx_reference pr JOIN idx_token t ON t.compartment = pr.compartment AND t.resource_type = pr.resource_type AND t.resource_id = pr.resource_id
+                             WHERE pr.resource_type = 'PractitionerRole' AND pr.param = 'practitioner' AND pr.target_type = 'Practitioner' AND pr.target_id = c.target_id AND t.param = 'role' AND t.code = '10')
+              GROUP BY c.target_id ORDER BY n DESC, c.target_id LIMIT 1`,
+          )
+        )[0]?.id
+      : undefined;
+    if (o.asPractitioner && !practitioner) throw new Error('--as-practitioner: no médecin is named by a declared consent here (load a dataset from npm run generate)');
+    const records = practitioner
+      ? (await rows<{ compartment: string }>(knex, `SELECT DISTINCT compartment FROM idx_reference WHERE resource_type = 'Consent' AND param = 'actor' AND target_type = 'Practitioner' AND target_id = ?`, [practitioner])).map((r) => r.compartment)
+      : undefined;
+    const token = o.url
+      ? process.env.FHIR_TOKEN
+      : practitioner
+        ? await server.devIssuer?.mintToken({ fhirUser: `Practitioner/${practitioner}`, scope: 'user/*.rs', sub: 'bench-search' })
+        : await server.devIssuer?.mintToken({ scope: 'conformance-testing', sub: 'bench-search' });
+    // after minting: the development issuer signs for the audience it was started with
+    server.ctx.config.baseUrl = localUrl;
     const authorization: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
 
     // --- header --------------------------------------------------------------------
@@ -484,7 +514,8 @@ async function main(): Promise<void> {
 
     // --- samples -------------------------------------------------------------------------
     progress(`sampling ${o.samples} patients`);
-    const { samples, heavy } = await samplePatients(knex, o.samples, o.seed);
+    const { samples, heavy } = await samplePatients(knex, o.samples, o.seed, records);
+    if (practitioner) console.log(`As Practitioner/${practitioner} (médecin, user/*.rs), on the ${records!.length} records whose declared consent names them: the habilitation matrix may hide some documents, so only the identifier check counts matches`);
     const heavySample = samples.find((s) => s.id === heavy[0]) ?? samples[0];
     const docs = samples.map((s) => s.documents).sort((a, b) => a - b);
     const medianDocs = percentile(docs, 0.5);
@@ -499,12 +530,16 @@ async function main(): Promise<void> {
     for (const [label, s] of planSamples) console.log(`  plans for the ${label}: Patient/${s.id} INS ${s.nir} (${s.documents} documents)`);
     console.log('');
 
-    const kinds = KINDS.filter((k) => !o.only || o.only.includes(k.name));
+    // a professional does not read the audit trail (the access contract); the matrix may hide documents: status only
+    const kinds = KINDS.filter((k) => (!o.only || o.only.includes(k.name)) && !(practitioner && k.name === 'revinclude-audit')).map((k) =>
+      practitioner && k.name !== 'identifier' ? { ...k, check: () => undefined } : k,
+    );
 
     // --- validation pass (also the warm-up) and SQL capture -------------------------------------
     let capture: Statement[] | undefined;
     knex.on('query', (q: { sql?: string; bindings?: unknown[] }) => {
-      if (capture && q.sql && /^\s*(SELECT|WITH)\b/i.test(q.sql)) capture.push({ sql: q.sql, bindings: q.bindings ?? [] });
+      // reads only: an audited caller's requests also write their AuditEvents (WITH … INSERT), which EXPLAIN ANALYZE would run again
+      if (capture && q.sql && /^\s*(SELECT|WITH)\b/i.test(q.sql) && !/\b(INSERT|UPDATE|DELETE)\b/i.test(q.sql)) capture.push({ sql: q.sql, bindings: q.bindings ?? [] });
     });
     const validation: Record<string, { checked: number; wrong: number; firstProblem?: string }> = {};
     const plans: Record<string, (PlanReport & { sample: string })[]> = {};

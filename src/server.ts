@@ -24,6 +24,7 @@ import { INTERNAL_ACCESS, Session } from './store/session';
 import { closeUploadSpool, uploadSpool } from './http/uploadSpool';
 import { keepNewFilesPrivate, makePrivate } from './privateFiles';
 import { Dispatcher, startDispatcher } from './subscriptions/dispatcher';
+import { stopExports, sweepExpiredExports } from './operations/exportJob';
 
 export interface RunningServer {
   url: string;
@@ -116,8 +117,12 @@ export async function startServer(config: Config, log: Logger = createLogger(con
   const port = typeof address === 'object' && address ? address.port : config.port;
   // notifications are sent from here unless a dispatcher process of its own does it (npm run dispatcher)
   const dispatcher = config.subscriptionsDispatcher === 'in-process' ? startDispatcher(ctx) : undefined;
+  // expired bulk exports are deleted by every server, whichever ran them (docs/decisions/020-bulk-data.md)
+  const exportSweep = setInterval(() => sweepExpiredExports(ctx).catch((e) => ctx.log.warn({ err: e }, 'bulk export sweep failed')), 60_000);
+  exportSweep.unref();
   let closing: Promise<void> | undefined;
   const close = () => {
+    clearInterval(exportSweep);
     // Stop accepting, let in-flight requests finish (bounded), then close the pool.
     closing ??= new Promise<void>((resolve) => {
       const timer = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
@@ -128,6 +133,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
       server.closeIdleConnections();
     })
       .then(() => dispatcher?.close())
+      .then(() => stopExports(db))
       .then(() => conformance?.close())
       .then(() => db.close())
       .finally(() => closeUploadSpool(config));

@@ -23,6 +23,8 @@ export interface Config {
   spoolMaxBytes: number;
   /** How long a page link (next/previous) stays valid, in seconds. */
   pageTokenTtlSeconds: number;
+  /** Seconds a completed bulk export and its files are kept (docs/decisions/020-bulk-data.md). */
+  bulkExportTtlSeconds: number;
   /** Embedded database only: keep it in memory (tests). */
   embeddedInMemory: boolean;
   dbPoolMax: number;
@@ -261,6 +263,7 @@ export function loadConfig(env: Env = process.env): Config {
     spoolDir,
     spoolMaxBytes,
     pageTokenTtlSeconds: integer(env, 'PAGE_TOKEN_TTL', 3600, 1, 7 * 24 * 3600),
+    bulkExportTtlSeconds: integer(env, 'BULK_EXPORT_TTL', 3600, 1, 30 * 24 * 3600),
     embeddedInMemory: env.DATA_DIR === ':memory:',
     dbPoolMax: integer(env, 'DB_POOL_MAX', 10, 1, 1000),
     binaryMaxBytes,

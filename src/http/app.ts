@@ -165,7 +165,14 @@ function send(ctx: InteractionContext, req: Request, res: Response, r: Route, fh
   const isWrite = WRITES.has(r.interaction) && r.interaction !== 'transaction';
   if (out.location && (isWrite || out.status === 201)) res.setHeader('Location', `${ctx.config.baseUrl}/${out.location}`);
   else if (out.location) res.setHeader('Content-Location', `${ctx.config.baseUrl}/${out.location}`);
+  for (const [name, value] of Object.entries(out.headers ?? {})) res.setHeader(name, value);
   res.status(out.status);
+  if (out.raw) {
+    // a bulk export's manifest or NDJSON file: its own media type, whatever was negotiated (decision 020)
+    res.setHeader('Content-Type', `${out.raw.contentType}; charset=utf-8`);
+    res.end(req.method === 'HEAD' ? undefined : out.raw.text);
+    return;
+  }
   if (out.status === 304 || out.status === 204) {
     res.end();
     return;
@@ -336,7 +343,9 @@ export function createApp(ctx: InteractionContext): express.Express {
       const segments = url.pathname.replace(/^\/fhir\/?/, '').split('/').filter(Boolean).map(decodeSegment);
       r = route(req.method, segments);
       const binaryRead = r.resourceType === 'Binary' && (r.interaction === 'read' || r.interaction === 'vread');
-      if (!binaryRead || !n.any) assertFhirAcceptable(n);
+      // a bulk export's status and files answer in JSON and NDJSON, which clients ask for by name
+      const bulkAnswer = r.interaction === 'bulk-status' || r.interaction === 'bulk-file';
+      if ((!binaryRead || !n.any) && !bulkAnswer) assertFhirAcceptable(n);
       const fhir: FhirRequest = {
         method: req.method as FhirRequest['method'],
         resourceType: r.resourceType,

@@ -9,6 +9,7 @@ import { read, vread } from './read';
 import { searchType } from './search';
 import { searchCompartment } from './searchCompartment';
 import { OPERATIONS, operationAppliesTo } from '../operations/registry';
+import { exportCancel, exportFile, exportStatus } from '../operations/bulkExport';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 import { conditionalUpdate, update } from './update';
 import { withholdUnreadableReferences } from './withheldReferences';
@@ -30,7 +31,10 @@ export type Interaction =
   | 'history-instance'
   | 'vread'
   | 'search-compartment'
-  | 'operation';
+  | 'operation'
+  | 'bulk-status'
+  | 'bulk-cancel'
+  | 'bulk-file';
 
 export interface Route {
   interaction: Interaction;
@@ -40,6 +44,8 @@ export interface Route {
   operation?: string;
   /** Compartment search: the type searched inside Patient/[id], or '*'. */
   compartmentType?: string;
+  /** The file of a bulk export ([base]/_bulk/[id]/[file]). */
+  file?: string;
 }
 
 /** Maps a method and the path below the FHIR base to an interaction (shared by HTTP and Bundle entries). */
@@ -66,6 +72,16 @@ export function route(method: string, segments: string[]): Route {
   if (n === 1 && a === '_history') {
     if (method === 'GET' || method === 'HEAD') return { interaction: 'history-system' };
     throw not(READS);
+  }
+  if (a === '_bulk' && (n === 2 || n === 3)) {
+    // a bulk export's status and files (docs/decisions/020-bulk-data.md)
+    if (n === 3) {
+      if (method === 'GET') return { interaction: 'bulk-file', id: b, file: c };
+      throw not(['GET']);
+    }
+    if (method === 'GET') return { interaction: 'bulk-status', id: b };
+    if (method === 'DELETE') return { interaction: 'bulk-cancel', id: b };
+    throw not(['GET', 'DELETE']);
   }
   if (!/^[A-Z][A-Za-z]+$/.test(a)) throw new NotFound(`Unknown resource type "${a}"`);
   if (n === 1) {
@@ -172,5 +188,11 @@ async function performInteraction(ctx: InteractionContext, session: Session, r: 
     }
     case 'transaction':
       throw new BadRequest('A Bundle cannot be nested in a transaction entry');
+    case 'bulk-status':
+      return exportStatus(ctx, session, r.id);
+    case 'bulk-cancel':
+      return exportCancel(ctx, session, r.id);
+    case 'bulk-file':
+      return exportFile(ctx, session, r.id, r.file);
   }
 }

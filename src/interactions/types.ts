@@ -46,6 +46,8 @@ export interface FhirResponse {
   resource?: Record<string, unknown>;
   /** A stored resource already serialised (read fast path, no parse/serialise round trip). */
   resourceText?: string;
+  /** A non-FHIR answer sent as is, whatever the client negotiated: a bulk export's manifest or NDJSON file. */
+  raw?: { contentType: string; text: string };
   /** Raw Binary content, sent as is when the client accepts it. */
   binary?: { contentType: string; data: Buffer };
   /** Relative location `Type/id/_history/n` of the resource written or read. */

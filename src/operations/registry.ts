@@ -2,6 +2,7 @@ import type { FhirRequest, FhirResponse, InteractionContext } from '../interacti
 import type { Session } from '../store/session';
 import { activate, close, oppose, reopen } from '../dmp/recordLifecycle';
 import { everything } from './everything';
+import { exportKickOff } from './bulkExport';
 import { maskAllDocuments, metaAdd, metaDelete, metaOperation, unmaskAllDocuments } from './meta';
 import { codeSystemValidateCode, expand, valueSetValidateCode } from './terminology';
 import { validateOperation } from './validate';
@@ -39,6 +40,10 @@ const META_CHANGE =
 export const VALIDATE =
   '[base]/$validate and [type]/$validate work for every R4 resource type, also those this server does not store (the resource in the body, raw or as the resource parameter of a Parameters; profile and mode create | update | delete | profile). [type]/[id]/$validate validates the stored resource, or checks mode=delete against it.';
 
+/** What the CapabilityStatement says of $export (docs/decisions/020-bulk-data.md). */
+const EXPORT =
+  "FHIR Bulk Data Access v2, asynchronous (Prefer: respond-async; status at [base]/_bulk/[id], DELETE cancels), with _type, _since and _outputFormat application/fhir+ndjson (or application/ndjson, ndjson); not _typeFilter, _elements, patient or includeAssociatedData, not Group/[id]/$export; Binary is not exported. Every row is read through the caller's access rules; the status and the files answer to the same caller only and are deleted BULK_EXPORT_TTL seconds after completion.";
+
 /** Every operation the server answers; the router and the CapabilityStatement read this list. */
 export const OPERATIONS: OperationEntry[] = [
   {
@@ -51,6 +56,28 @@ export const OPERATIONS: OperationEntry[] = [
     documentation: 'Instance level only (Patient/[id]/$everything), with _since, _type and _count; start and end (care dates) are not supported; not for all patients at once.',
     affectsState: false,
     handler: everything,
+  },
+  {
+    name: 'export',
+    definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export',
+    system: true,
+    types: [],
+    type: false,
+    instance: false,
+    documentation: `${EXPORT} [base]/$export: every resource the caller may read, the directory included.`,
+    affectsState: false,
+    handler: exportKickOff,
+  },
+  {
+    name: 'export',
+    definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export',
+    system: false,
+    types: ['Patient'],
+    type: true,
+    instance: false,
+    documentation: `${EXPORT} Patient/$export: the resources of the patient records the caller may read.`,
+    affectsState: false,
+    handler: exportKickOff,
   },
   {
     name: 'validate',

@@ -44,6 +44,10 @@ export function scopeNeed(r: Route, req: FhirRequest): { op: ScopeOperation; typ
     case 'capabilities':
     case 'transaction':
       return undefined; // no data of its own; each Bundle entry is checked as it runs
+    case 'bulk-status':
+    case 'bulk-cancel':
+    case 'bulk-file':
+      return undefined; // what the kick-off's scopes and policy allowed, handed to the same caller only (decision 020)
     case 'read':
     case 'vread':
     case 'history-instance':

@@ -39,6 +39,37 @@ export async function claimIdentifiers(
 }
 
 /**
+ * `claimIdentifiers` for several owners in one statement (a bulk load's batch): the holders,
+ * by owner `Type/id`, of what another resource holds. The claims must be distinct (one
+ * statement cannot claim the same identifier twice).
+ */
+export async function claimIdentifiersOfMany(
+  session: Session,
+  owners: { compartment: string; resourceType: string; id: string; claims: { system: string; value: string }[] }[],
+): Promise<Map<string, ClaimHolder[]>> {
+  const rows: [string, string, string, string, string][] = owners.flatMap((o) => o.claims.map((c): [string, string, string, string, string] => [o.resourceType, c.system, c.value, o.compartment, o.id]));
+  const out = new Map<string, ClaimHolder[]>();
+  if (rows.length === 0) return out;
+  const column = (i: number) => rows.map((r) => r[i]);
+  const held = await session.query<{ resource_type: string; system: string; value: string; compartment: string; resource_id: string }>(
+    `INSERT INTO identifier_claim (resource_type, system, value, compartment, resource_id)
+       SELECT t, s, v, c, i FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[]) AS x(t, s, v, c, i)
+     ON CONFLICT (resource_type, system, value) DO UPDATE SET resource_id = identifier_claim.resource_id
+     RETURNING resource_type, system, value, compartment, resource_id`,
+    [column(0), column(1), column(2), column(3), column(4)],
+  );
+  const claimer = new Map(rows.map((r) => [`${r[0]}|${r[1]}|${r[2]}`, `${r[0]}/${r[4]}`]));
+  for (const h of held) {
+    const owner = claimer.get(`${h.resource_type}|${h.system}|${h.value}`)!;
+    if (owner === `${h.resource_type}/${h.resource_id}`) continue;
+    const list = out.get(owner) ?? [];
+    list.push({ system: h.system, value: h.value, compartment: h.compartment, resourceId: h.resource_id });
+    out.set(owner, list);
+  }
+  return out;
+}
+
+/**
  * Of the ids of `resourceType`, those that are current (not deleted) and visible through
  * `visibility`, with their current version.
  */

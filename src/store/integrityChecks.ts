@@ -1,7 +1,7 @@
 import { FhirError, Issue, Unprocessable } from '../errors';
 import { containedIds } from '../integrity/references';
 import { claimsUniqueIdentifiers } from '../integrity/uniqueIdentifiers';
-import { claimIdentifiers, currentTargets, currentTargetsOfTypes, readable, referrersOf } from './integrity';
+import { ClaimHolder, claimIdentifiers, claimIdentifiersOfMany, currentTargets, currentTargetsOfTypes, readable, referrersOf } from './integrity';
 import type { Session } from './session';
 import { UNRESTRICTED } from './visibility';
 import type { VersionWrite } from './writeVersions';
@@ -33,6 +33,8 @@ export function promiseWrites(state: IntegrityState, references: string[]): void
 
 /** Refuses writes whose references do not resolve, or whose national identifiers another resource holds. */
 export async function checkWritesIntegrity(session: Session, state: IntegrityState, writes: VersionWrite[]): Promise<void> {
+  // many writes at once (a bulk load's batch): their lookups and claims in one statement each
+  const claimed = writes.length > 1 ? await prefetch(session, state, writes) : undefined;
   for (const w of writes) {
     if (w.deleted) {
       state.written.set(key(w.resourceType, w.id), { deleted: true, versionId: w.versionId });
@@ -40,10 +42,39 @@ export async function checkWritesIntegrity(session: Session, state: IntegritySta
       continue;
     }
     await checkReferences(session, state, w);
-    if (claimsUniqueIdentifiers(w.resourceType)) await checkClaims(session, w);
+    if (claimsUniqueIdentifiers(w.resourceType)) await checkClaims(session, w, claimed);
     state.written.set(key(w.resourceType, w.id), { deleted: false, versionId: w.versionId });
     state.deleted.delete(key(w.resourceType, w.id));
   }
+}
+
+/**
+ * For several writes: the targets of their references looked up in one statement (as each
+ * write would, into the session's cache), and their national identifiers claimed in one
+ * (by owner; undefined when two of them claim the same one, then claimed one by one).
+ */
+async function prefetch(session: Session, state: IntegrityState, writes: VersionWrite[]): Promise<Map<string, ClaimHolder[]> | undefined> {
+  const wanted = new Map<string, { resourceType: string; id: string }>();
+  for (const w of writes) {
+    for (const r of w.references ?? []) {
+      if (r.kind !== 'local') continue;
+      const k = key(r.targetType, r.targetId);
+      if (!state.written.has(k) && !state.looked.has(k)) wanted.set(k, { resourceType: r.targetType, id: r.targetId });
+    }
+  }
+  if (wanted.size > 0) {
+    needsTransaction(session);
+    const found = await currentTargetsOfTypes(session, [...wanted.values()], session.visibility);
+    for (const k of wanted.keys()) state.looked.set(k, found.get(k));
+  }
+  const claiming = writes.filter((w) => !w.deleted && claimsUniqueIdentifiers(w.resourceType) && (w.claims?.length ?? 0) > 0);
+  const keys = claiming.flatMap((w) => w.claims!.map((c) => `${w.resourceType}|${c.system}|${c.value}`));
+  if (claiming.length < 2 || new Set(keys).size !== keys.length) return undefined;
+  needsTransaction(session);
+  return claimIdentifiersOfMany(
+    session,
+    claiming.map((w) => ({ compartment: w.compartment, resourceType: w.resourceType, id: w.id, claims: w.claims! })),
+  );
 }
 
 function needsTransaction(session: Session): void {
@@ -103,12 +134,12 @@ async function checkReferences(session: Session, state: IntegrityState, w: Versi
   if (issues.length > 0) throw new Unprocessable(issues);
 }
 
-async function checkClaims(session: Session, w: VersionWrite): Promise<void> {
+async function checkClaims(session: Session, w: VersionWrite, claimed?: Map<string, ClaimHolder[]>): Promise<void> {
   const claims = w.claims ?? [];
   // what it no longer claims is released by the statement that writes the version
   if (claims.length === 0) return;
   needsTransaction(session);
-  const taken = await claimIdentifiers(session, { compartment: w.compartment, resourceType: w.resourceType, id: w.id }, claims);
+  const taken = claimed ? claimed.get(key(w.resourceType, w.id)) ?? [] : await claimIdentifiers(session, { compartment: w.compartment, resourceType: w.resourceType, id: w.id }, claims);
   if (taken.length === 0) return;
   const issues: Issue[] = [];
   for (const t of taken) {

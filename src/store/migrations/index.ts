@@ -10,6 +10,7 @@ import * as integrity from './008_integrity';
 import * as messaging from './009_messaging';
 import * as recordClosure from './010_record_closure';
 import * as resourceLocator from './011_resource_locator';
+import * as bulkExport from './012_bulk_export';
 
 interface Migration {
   name: string;
@@ -29,6 +30,7 @@ const migrations: Migration[] = [
   { name: '009_messaging', module: messaging },
   { name: '010_record_closure', module: recordClosure },
   { name: '011_resource_locator', module: resourceLocator },
+  { name: '012_bulk_export', module: bulkExport },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

@@ -1,0 +1,33 @@
+import { asksRespondAsync, parseExportRequest } from './exportRequest';
+
+const SERVED = ['Patient', 'DocumentReference', 'Binary', 'Practitioner'];
+
+describe('parseExportRequest', () => {
+  const cases: [string, [string, string][], boolean, ReturnType<typeof parseExportRequest> | RegExp][] = [
+    ['no parameter: every served type but Binary', [], false, { types: ['Patient', 'DocumentReference', 'Practitioner'] }],
+    ['_type narrows, repeated and comma-separated', [['_type', 'Patient,DocumentReference'], ['_type', 'Patient']], false, { types: ['Patient', 'DocumentReference'] }],
+    ['_type Binary refused', [['_type', 'Binary']], false, /not exported/],
+    ['_type unknown refused', [['_type', 'Group']], false, /unknown resource type/],
+    ['_since an instant', [['_since', '2024-01-31T12:00:00+01:00']], false, { types: ['Patient', 'DocumentReference', 'Practitioner'], since: '2024-01-31T11:00:00.000Z' }],
+    ['_since a date only refused', [['_since', '2024-01-31']], false, /instant/],
+    ['_outputFormat NDJSON and its abbreviations', [['_outputFormat', 'application/fhir+ndjson'], ['_outputFormat', 'ndjson'], ['_outputFormat', 'application/ndjson']], false, { types: ['Patient', 'DocumentReference', 'Practitioner'] }],
+    ['_outputFormat other refused', [['_outputFormat', 'text/csv']], false, /not supported/],
+    ['_typeFilter refused', [['_typeFilter', 'Patient?active=true']], false, /not supported by this server/],
+    ['_typeFilter ignored when lenient', [['_typeFilter', 'Patient?active=true']], true, { types: ['Patient', 'DocumentReference', 'Practitioner'] }],
+    ['an unknown parameter refused', [['foo', 'bar']], false, /does not take/],
+  ];
+  it.each(cases)('%s', (_name, params, lenient, expected) => {
+    if (expected instanceof RegExp) expect(() => parseExportRequest(params, SERVED, lenient)).toThrow(expected);
+    else expect(parseExportRequest(params, SERVED, lenient)).toEqual(expected);
+  });
+});
+
+describe('asksRespondAsync', () => {
+  it.each([
+    ['respond-async', true],
+    ['return=minimal, respond-async', true],
+    ['handling=lenient; respond-async', true],
+    ['return=representation', false],
+    [undefined, false],
+  ] as const)('%s → %s', (header, expected) => expect(asksRespondAsync(header)).toBe(expected));
+});
