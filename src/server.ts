@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -24,6 +25,7 @@ import { INTERNAL_ACCESS, Session } from './store/session';
 import { closeUploadSpool, uploadSpool } from './http/uploadSpool';
 import { keepNewFilesPrivate, makePrivate } from './privateFiles';
 import { Dispatcher, startDispatcher } from './subscriptions/dispatcher';
+import { dispatchesHere, runPrimary } from './workers';
 
 export interface RunningServer {
   url: string;
@@ -55,6 +57,8 @@ export interface ServerOptions {
    * the environment, so that no deployment can turn the trail off (docs/decisions/009-audit.md).
    */
   audit?: boolean;
+  /** `false`: this process does not run the subscription dispatcher (another worker of the cluster does). */
+  dispatcher?: boolean;
 }
 
 /** Opens the database (applying migrations), builds the app and listens. */
@@ -112,7 +116,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   // notifications are sent from here unless a dispatcher process of its own does it (npm run dispatcher)
-  const dispatcher = config.subscriptionsDispatcher === 'in-process' ? startDispatcher(ctx) : undefined;
+  const dispatcher = config.subscriptionsDispatcher === 'in-process' && options.dispatcher !== false ? startDispatcher(ctx) : undefined;
   let closing: Promise<void> | undefined;
   const close = () => {
     // Stop accepting, let in-flight requests finish (bounded), then close the pool.
@@ -170,7 +174,12 @@ async function main(): Promise<void> {
     config = loadConfig();
     if (config.tls) tlsOptions(config.tls);
     log = createLogger(config.logLevel);
-    running = await startServer(config, log);
+    if (config.workers > 1 && cluster.isPrimary) {
+      // WORKERS=n: this process forks the ones that serve (docs/decisions/022-workers.md)
+      await runPrimary(config, log);
+      return;
+    }
+    running = await startServer(config, log, { dispatcher: dispatchesHere() });
   } catch (e) {
     // one line an operator can act on; the stack only when asked for (LOG_LEVEL=debug)
     console.error(startupFailureMessage(e, config));

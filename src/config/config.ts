@@ -20,6 +20,11 @@ export interface Config {
   /** Embedded database only: keep it in memory (tests). */
   embeddedInMemory: boolean;
   dbPoolMax: number;
+  /**
+   * Processes serving the port (node:cluster), PostgreSQL only: the embedded database is
+   * one process's files (docs/decisions/022-workers.md).
+   */
+  workers: number;
   binaryMaxBytes: number;
   jsonMaxBytes: number;
   /** JSON bodies: deepest nesting of arrays and objects, values in all, elements of one array (docs/decisions/005-request-limits.md). */
@@ -248,6 +253,7 @@ export function loadConfig(env: Env = process.env): Config {
     pageTokenTtlSeconds: integer(env, 'PAGE_TOKEN_TTL', 3600, 1, 7 * 24 * 3600),
     embeddedInMemory: env.DATA_DIR === ':memory:',
     dbPoolMax: integer(env, 'DB_POOL_MAX', 10, 1, 1000),
+    workers: workerCount(env, databaseUrl),
     binaryMaxBytes,
     jsonMaxBytes: byteSize(env, 'JSON_MAX_BYTES', 32 * 1024 * 1024),
     // past a few thousand levels, the recursive walkers of the server overflow the stack
@@ -265,6 +271,17 @@ export function loadConfig(env: Env = process.env): Config {
 }
 
 /** Subscription delivery settings (docs/decisions/010-subscriptions.md). */
+/** WORKERS: 1 by default; more only with PostgreSQL (docs/decisions/022-workers.md). */
+function workerCount(env: Env, databaseUrl: string | undefined): number {
+  const workers = integer(env, 'WORKERS', 1, 1, 256);
+  if (workers > 1 && !databaseUrl) {
+    throw new ConfigError(
+      `WORKERS=${workers} needs PostgreSQL (DATABASE_URL): the embedded database lives inside one process, which holds DATA_DIR for its life. Unset WORKERS, or set DATABASE_URL`,
+    );
+  }
+  return workers;
+}
+
 function subscriptionSettings(env: Env): Pick<Config, 'subscriptionsDispatcher' | 'subscriptionPollMs' | 'subscriptionTimeoutMs' | 'subscriptionMaxAttempts' | 'subscriptionBackoffMs' | 'subscriptionAllowHttp'> {
   const mode = env.SUBSCRIPTIONS_DISPATCHER || 'in-process';
   if (mode !== 'in-process' && mode !== 'off') throw new ConfigError(`SUBSCRIPTIONS_DISPATCHER must be in-process or off, got "${mode}"`);

@@ -2,7 +2,7 @@ import { parseBinaryCopy, sqlLiteral } from './copyBinary';
 
 /** A one-column binary COPY file as PostgreSQL writes it. */
 function copyFile(values: Buffer[]): Buffer {
-  const parts = [Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Buffer.alloc(8)];
+  const parts: Buffer[] = [Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Buffer.alloc(8)];
   for (const v of values) {
     const head = Buffer.alloc(6);
     head.writeInt16BE(1, 0);
