@@ -4,8 +4,10 @@
  *
  *   npm run binary-transfer                  a 40 MiB document
  *   npm run binary-transfer -- --size 10     (MiB)
+ *   DATABASE_URL=postgres://... npm run binary-transfer   on PostgreSQL (a new schema, dropped at the end)
  *
- * Starts the compiled server in a process of its own on a new temporary embedded database,
+ * Starts the compiled server in a process of its own on a new temporary embedded database
+ * (or a new schema of DATABASE_URL),
  * uploads random bytes from a file (POST Binary, streamed, Content-Type application/pdf),
  * downloads them (GET Binary, Accept application/pdf), checks they are the same, and prints
  * the rate of each against the rate of copying the same file on the same disk, with the
@@ -17,8 +19,10 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import pg from 'pg';
 import { openDevIssuer } from '../src/access/authn/devIssuer';
 import { loadConfig } from '../src/config/config';
+import { redactUrl } from './benchLib';
 import { ServerProcess, startServerProcess } from './serverProcess';
 
 function sizeMiB(): number {
@@ -69,6 +73,8 @@ async function main(): Promise<void> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fhir-binary-'));
   const dataDir = path.join(work, 'data');
   let server: ServerProcess | undefined;
+  const databaseUrl = process.env.DATABASE_URL || undefined;
+  const schema = databaseUrl ? `transfer_${crypto.randomBytes(5).toString('hex')}` : undefined;
   try {
     const file = path.join(work, 'document.pdf');
     const content = crypto.randomBytes(size);
@@ -83,7 +89,7 @@ async function main(): Promise<void> {
     fs.closeSync(fd);
     const copyMs = performance.now() - t;
 
-    server = await startServerProcess({ DATA_DIR: dataDir, DATABASE_URL: '' });
+    server = await startServerProcess({ DATA_DIR: dataDir, DATABASE_URL: databaseUrl ?? '', DATABASE_SCHEMA: schema ?? '' });
     const dev = await openDevIssuer(loadConfig({ DATA_DIR: dataDir, PORT: String(server.port) }));
     const token = await dev.mintToken({ scope: 'conformance-testing', sub: 'binary-transfer' });
     const authorization = `Bearer ${token}`;
@@ -102,12 +108,13 @@ async function main(): Promise<void> {
     const downMs = performance.now() - t;
     if (down.result.status !== 200 || down.result.hash !== expected) throw new Error(`download answered ${down.result.status}, ${down.result.bytes} bytes, ${down.result.hash === expected ? 'same' : 'different'} content`);
 
-    console.log(`Binary of ${(size / 2 ** 20).toFixed(1)} MiB, embedded database, loopback HTTP`);
+    console.log(`Binary of ${(size / 2 ** 20).toFixed(1)} MiB, ${databaseUrl ? `PostgreSQL ${redactUrl(databaseUrl)} schema ${schema} (dropped at the end)` : 'embedded database'}, loopback HTTP`);
     console.log(`  disk copy (same file, synced)  ${copyMs.toFixed(0).padStart(6)} ms  ${rate(size, copyMs)}`);
     console.log(`  upload (POST, streamed)        ${upMs.toFixed(0).padStart(6)} ms  ${rate(size, upMs)}  answer ${up.result.bytes} bytes  server RSS ${idle} -> peak ${up.peakMiB} MiB`);
     console.log(`  download (GET, raw)            ${downMs.toFixed(0).padStart(6)} ms  ${rate(size, downMs)}  same bytes  server RSS peak ${down.peakMiB} MiB`);
     console.log(
       JSON.stringify({
+        database: databaseUrl ? 'postgres' : 'embedded',
         sizeBytes: size,
         diskCopyMs: Math.round(copyMs),
         upload: { ms: Math.round(upMs), answerBytes: up.result.bytes, rssBeforeMiB: idle, rssPeakMiB: up.peakMiB },
@@ -116,6 +123,11 @@ async function main(): Promise<void> {
     );
   } finally {
     await server?.stop();
+    if (databaseUrl && schema) {
+      const c = new pg.Client({ connectionString: databaseUrl });
+      await c.connect();
+      await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).finally(() => c.end());
+    }
     fs.rmSync(work, { recursive: true, force: true });
   }
 }

@@ -7,7 +7,8 @@
  *   npm run memory -- --data-dir ./data         an existing embedded database (left in place)
  *
  * Starts the compiled server (`node dist/src/server.js`) in a process of its own on the
- * embedded database (a new temporary DATA_DIR unless --data-dir; DATABASE_URL is ignored),
+ * embedded database (a new temporary DATA_DIR unless --data-dir), or with DATABASE_URL set
+ * on PostgreSQL (a new schema, dropped at the end),
  * twice: once on the new database, stopped, then again on the existing one. Prints the
  * time to the first answer of each start, the RSS after start, after 10 s idle, every
  * --interval seconds of load (create, read, update, search, history, raw Binary upload and
@@ -20,6 +21,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { openDevIssuer } from '../src/access/authn/devIssuer';
 import { loadConfig } from '../src/config/config';
+import pg from 'pg';
+import { documentReferenceResource, redactUrl } from './benchLib';
 import { ServerProcess, startServerProcess, freePort } from './serverProcess';
 
 interface Options {
@@ -77,22 +80,16 @@ async function client(base: string, token: string, until: number, counts: { ok: 
     return body;
   };
   const blob = crypto.randomBytes(256 * 1024);
+  const author = await call('Practitioner', { method: 'POST', headers: json, body: JSON.stringify({ resourceType: 'Practitioner', name: [{ family: 'Memoire', given: ['Jean'] }] }) });
+  let n = 0;
   while (Date.now() < until) {
     const family = `Charge${crypto.randomBytes(3).toString('hex')}`;
     const patient = await call('Patient', { method: 'POST', headers: json, body: JSON.stringify({ resourceType: 'Patient', name: [{ family, given: ['Lea'] }], birthDate: '1980-02-03' }) });
     if (!patient?.id) continue;
     await call(`Patient/${patient.id}`);
     await call(`Patient/${patient.id}`, { method: 'PUT', headers: json, body: JSON.stringify({ ...patient, gender: 'female' }) });
-    const doc = await call('DocumentReference', {
-      method: 'POST',
-      headers: json,
-      body: JSON.stringify({
-        resourceType: 'DocumentReference',
-        status: 'current',
-        subject: { reference: `Patient/${patient.id}` },
-        content: [{ attachment: { contentType: 'text/plain', data: Buffer.from(`note ${family}`).toString('base64') } }],
-      }),
-    });
+    // a document as the national record takes it (its profiles apply by default)
+    const doc = await call('DocumentReference', { method: 'POST', headers: json, body: JSON.stringify(documentReferenceResource(n++, `Patient/${patient.id}`, `Practitioner/${author.id}`)) });
     await call(`DocumentReference?subject=Patient/${patient.id}`);
     await call(`Patient?name=${family}`);
     await call(`Patient/${patient.id}/_history`);
@@ -113,15 +110,24 @@ async function main(): Promise<void> {
   const temporary = o.dataDir === undefined;
   const dataDir = o.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'fhir-memory-'));
   const port = await freePort();
-  const env = { DATA_DIR: dataDir, PORT: String(port), DATABASE_URL: '' };
+  // DATABASE_URL: the server on PostgreSQL, in a new schema dropped at the end (no PGlite in the process)
+  const databaseUrl = process.env.DATABASE_URL || undefined;
+  const schema = databaseUrl ? `memory_${crypto.randomBytes(5).toString('hex')}` : undefined;
+  const env = { DATA_DIR: dataDir, PORT: String(port), DATABASE_URL: databaseUrl ?? '', DATABASE_SCHEMA: schema ?? '' };
+  console.log(`database: ${databaseUrl ? `PostgreSQL ${redactUrl(databaseUrl)} schema ${schema} (dropped at the end)` : `embedded, ${dataDir}`}`);
   let server: ServerProcess | undefined;
   const stopAll = async () => {
     await server?.stop();
     if (temporary) fs.rmSync(dataDir, { recursive: true, force: true });
+    if (databaseUrl && schema) {
+      const c = new pg.Client({ connectionString: databaseUrl });
+      await c.connect();
+      await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).finally(() => c.end());
+    }
   };
   process.once('SIGINT', () => void stopAll().then(() => process.exit(130)));
   try {
-    const existed = fs.existsSync(path.join(dataDir, 'pgdata', 'PG_VERSION'));
+    const existed = !databaseUrl && fs.existsSync(path.join(dataDir, 'pgdata', 'PG_VERSION'));
     server = await startServerProcess(env);
     const first = { startupSeconds: server.startupSeconds, cpuSeconds: server.startupCpuSeconds, rssMiB: server.rssMiB(), database: existed ? 'existing' : 'new' };
     console.log(`start-up on the ${first.database} database: ${first.startupSeconds.toFixed(2)} s to the first answer (${first.cpuSeconds.toFixed(2)} s of CPU), RSS ${first.rssMiB} MiB`);
@@ -155,6 +161,7 @@ async function main(): Promise<void> {
     const half = samples.slice(Math.floor(samples.length / 2)).map((s) => s.rssMiB);
     console.log(
       JSON.stringify({
+        database: databaseUrl ? 'postgres' : 'embedded',
         startup: { first, existing: second },
         idleBeforeMiB: idleBefore,
         load: { seconds: o.duration, concurrency: o.concurrency, requests: counts.ok + counts.failed, failed: counts.failed, maxRssMiB: Math.max(...rss), secondHalfMinMiB: Math.min(...half), secondHalfMaxMiB: Math.max(...half) },

@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import pino, { DestinationStream, Logger } from 'pino';
 
 /**
@@ -9,7 +10,8 @@ import pino, { DestinationStream, Logger } from 'pino';
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   const options: pino.LoggerOptions = {
     level,
-    base: { service: 'dmp-fhir-server' },
+    // with WORKERS=n, which worker wrote the line (docs/decisions/022-workers.md)
+    base: { service: 'dmp-fhir-server', ...(cluster.isWorker ? { worker: cluster.worker!.id } : {}) },
     timestamp: pino.stdTimeFunctions.isoTime,
     serializers: { err: safeError, msg: (m: unknown) => (typeof m === 'string' ? capString(m, MAX_STRING) : m) },
     formatters: { log: capLogObject },

@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -25,6 +26,7 @@ import { closeUploadSpool, uploadSpool } from './http/uploadSpool';
 import { keepNewFilesPrivate, makePrivate } from './privateFiles';
 import { Dispatcher, startDispatcher } from './subscriptions/dispatcher';
 import { stopExports, sweepExpiredExports } from './operations/exportJob';
+import { dispatchesHere, runPrimary } from './workers';
 
 export interface RunningServer {
   url: string;
@@ -56,6 +58,8 @@ export interface ServerOptions {
    * the environment, so that no deployment can turn the trail off (docs/decisions/009-audit.md).
    */
   audit?: boolean;
+  /** `false`: this process does not run the subscription dispatcher (another worker of the cluster does). */
+  dispatcher?: boolean;
 }
 
 /** Opens the database (applying migrations), builds the app and listens. */
@@ -116,7 +120,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   // notifications are sent from here unless a dispatcher process of its own does it (npm run dispatcher)
-  const dispatcher = config.subscriptionsDispatcher === 'in-process' ? startDispatcher(ctx) : undefined;
+  const dispatcher = config.subscriptionsDispatcher === 'in-process' && options.dispatcher !== false ? startDispatcher(ctx) : undefined;
   // expired bulk exports are deleted by every server, whichever ran them (docs/decisions/020-bulk-data.md)
   const exportSweep = setInterval(() => sweepExpiredExports(ctx).catch((e) => ctx.log.warn({ err: e }, 'bulk export sweep failed')), 60_000);
   exportSweep.unref();
@@ -179,7 +183,12 @@ async function main(): Promise<void> {
     config = loadConfig();
     if (config.tls) tlsOptions(config.tls);
     log = createLogger(config.logLevel);
-    running = await startServer(config, log);
+    if (config.workers > 1 && cluster.isPrimary) {
+      // WORKERS=n: this process forks the ones that serve (docs/decisions/022-workers.md)
+      await runPrimary(config, log);
+      return;
+    }
+    running = await startServer(config, log, { dispatcher: dispatchesHere() });
   } catch (e) {
     // one line an operator can act on; the stack only when asked for (LOG_LEVEL=debug)
     console.error(startupFailureMessage(e, config));

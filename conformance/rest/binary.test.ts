@@ -438,3 +438,80 @@ describe('ITI-68 Retrieve Document: ranges and validators', () => {
     expect(res.data.length).toBe(0);
   });
 });
+
+describe('a document of several stored chunks, read as it is sent', () => {
+  // chunks of 256 KiB in the database (src/store/binaryContent.ts): four full ones and a short last one
+  const CHUNK = 256 * 1024;
+  const doc = crypto.randomBytes(4 * CHUNK + 1000);
+  let id: string;
+  beforeAll(async () => {
+    const res = await sendRaw(t.base, 'Binary', 'POST', 'application/pdf', doc);
+    expect(res.status).toBe(201);
+    id = idFromLocation(res.headers.get('location'));
+  });
+
+  it('comes back whole, with its length', async () => {
+    const res = await fetchRaw(`Binary/${id}`, { accept: 'application/pdf' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-length')).toBe(String(doc.length));
+    expect(res.data.equals(doc)).toBe(true);
+  });
+
+  it.each([
+    ['inside the first chunk', 10, 99],
+    ['the last byte of a chunk', CHUNK - 1, CHUNK - 1],
+    ['the first byte of a chunk', CHUNK, CHUNK],
+    ['across one chunk boundary', CHUNK - 10, CHUNK + 9],
+    ['across several chunks', 100, 3 * CHUNK + 100],
+    ['in the short last chunk', 4 * CHUNK + 10, 4 * CHUNK + 999],
+    ['from a boundary to the end', 2 * CHUNK, 4 * CHUNK + 999],
+  ])('serves a range %s exactly', async (_what, start, end) => {
+    const res = await fetchRaw(`Binary/${id}`, { accept: 'application/pdf', range: `bytes=${start}-${end}` });
+    expect(res.status).toBe(206);
+    expect(res.headers.get('content-range')).toBe(`bytes ${start}-${end}/${doc.length}`);
+    expect(res.headers.get('content-length')).toBe(String(end - start + 1));
+    expect(res.data.equals(doc.subarray(start, end + 1))).toBe(true);
+  });
+
+  it.each([
+    ['FHIR JSON', { accept: FHIR_JSON }, ''],
+    ['pretty FHIR JSON', { accept: FHIR_JSON }, '?_pretty=true'],
+  ])('comes back as %s with the whole content as base64 data', async (_what, headers, query) => {
+    const res = await fetchRaw(`Binary/${id}${query}`, headers);
+    expect(res.status).toBe(200);
+    expect(Number(res.headers.get('content-length') ?? res.data.length)).toBe(res.data.length);
+    const body = JSON.parse(res.data.toString());
+    expect(body).toMatchObject({ resourceType: 'Binary', id, contentType: 'application/pdf' });
+    expect(Buffer.from(body.data, 'base64').equals(doc)).toBe(true);
+  });
+
+  it('comes back as FHIR XML with the whole content', async () => {
+    const res = await fetchRaw(`Binary/${id}`, { accept: 'application/fhir+xml' });
+    expect(res.status).toBe(200);
+    const data = /<data value="([^"]*)"\/>/.exec(res.data.toString())?.[1];
+    expect(Buffer.from(data ?? '', 'base64').equals(doc)).toBe(true);
+  });
+
+  it('is carried by a batch entry that reads it', async () => {
+    const res = await http(t.base, '', {
+      method: 'POST',
+      json: { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url: `Binary/${id}` } }] },
+    });
+    expect(res.status).toBe(200);
+    const entry = (res.body as { entry: { resource: { data: string } }[] }).entry[0];
+    expect(Buffer.from(entry.resource.data, 'base64').equals(doc)).toBe(true);
+  });
+
+  it('is kept by a new version that only changes the metadata ($meta-add)', async () => {
+    const res = await http(t.base, `Binary/${id}/$meta-add`, {
+      method: 'POST',
+      json: { resourceType: 'Parameters', parameter: [{ name: 'meta', valueMeta: { tag: [{ system: 'http://example.org/tags', code: 'kept' }] } }] },
+    });
+    expect(res.status).toBe(200);
+    const current = await fetchRaw(`Binary/${id}`, { accept: 'application/pdf' });
+    expect(current.headers.get('etag')).toBe('W/"2"');
+    expect(current.data.equals(doc)).toBe(true);
+    const range = await fetchRaw(`Binary/${id}/_history/2`, { accept: '*/*', range: `bytes=${CHUNK - 5}-${CHUNK + 4}` });
+    expect(range.data.equals(doc.subarray(CHUNK - 5, CHUNK + 5))).toBe(true);
+  });
+});

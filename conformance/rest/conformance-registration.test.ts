@@ -1,4 +1,6 @@
 import { http, startTarget, Target } from '../harness';
+import { knowProfiles } from '../../src/interactions/conformanceResources';
+import { createServerValidator } from '../../src/validation/forServer';
 
 /**
  * A conformance resource is known to the validator only once its transaction commits,
@@ -105,6 +107,30 @@ if (process.env.DATABASE_URL) {
 
       expect((await http(first.base, `ValueSet/${created.body.id}`, { method: 'DELETE' })).status).toBe(200);
       expect(await eventually(async () => (await http(second.base, expandUrl(url))).status === 422)).toBe(true);
+    });
+
+    it('a worker asked for a profile it does not know loads it from the database at once, notified or not', async () => {
+      const url = `http://example.org/fhir/StructureDefinition/read-through-${Date.now()}`;
+      // a validator that follows no notification: only the read on a miss can teach it the profile
+      const ctx = { ...second.running!.ctx, validator: createServerValidator() };
+      await knowProfiles(ctx, [url]);
+      expect(ctx.validator.hasProfile(url)).toBe(false);
+      const profile = {
+        resourceType: 'StructureDefinition',
+        url,
+        name: 'PatientWithBirthDate',
+        status: 'active',
+        fhirVersion: '4.0.1',
+        kind: 'resource',
+        abstract: false,
+        type: 'Patient',
+        baseDefinition: 'http://hl7.org/fhir/StructureDefinition/Patient',
+        derivation: 'constraint',
+        differential: { element: [{ id: 'Patient.birthDate', path: 'Patient.birthDate', min: 1 }] },
+      };
+      expect((await http(first.base, 'StructureDefinition', { method: 'POST', json: profile })).status).toBe(201);
+      await knowProfiles(ctx, [url]);
+      expect(ctx.validator.hasProfile(url)).toBe(true);
     });
 
     it('a ValueSet of a transaction that rolls back on one server is never known to the other', async () => {

@@ -28,6 +28,11 @@ export interface Config {
   /** Embedded database only: keep it in memory (tests). */
   embeddedInMemory: boolean;
   dbPoolMax: number;
+  /**
+   * Processes serving the port (node:cluster), PostgreSQL only: the embedded database is
+   * one process's files (docs/decisions/022-workers.md).
+   */
+  workers: number;
   binaryMaxBytes: number;
   /** Largest Binary a message may carry as an attachment (docs/decisions/016-messaging.md). */
   messageAttachmentMaxBytes: number;
@@ -266,6 +271,7 @@ export function loadConfig(env: Env = process.env): Config {
     bulkExportTtlSeconds: integer(env, 'BULK_EXPORT_TTL', 3600, 1, 30 * 24 * 3600),
     embeddedInMemory: env.DATA_DIR === ':memory:',
     dbPoolMax: integer(env, 'DB_POOL_MAX', 10, 1, 1000),
+    workers: workerCount(env, databaseUrl),
     binaryMaxBytes,
     messageAttachmentMaxBytes: byteSize(env, 'MESSAGE_ATTACHMENT_MAX_BYTES', 10 * 1024 * 1024),
     jsonMaxBytes: byteSize(env, 'JSON_MAX_BYTES', 32 * 1024 * 1024),
@@ -284,6 +290,17 @@ export function loadConfig(env: Env = process.env): Config {
 }
 
 /** Subscription delivery settings (docs/decisions/010-subscriptions.md). */
+/** WORKERS: 1 by default; more only with PostgreSQL (docs/decisions/022-workers.md). */
+function workerCount(env: Env, databaseUrl: string | undefined): number {
+  const workers = integer(env, 'WORKERS', 1, 1, 256);
+  if (workers > 1 && !databaseUrl) {
+    throw new ConfigError(
+      `WORKERS=${workers} needs PostgreSQL (DATABASE_URL): the embedded database lives inside one process, which holds DATA_DIR for its life. Unset WORKERS, or set DATABASE_URL`,
+    );
+  }
+  return workers;
+}
+
 function subscriptionSettings(env: Env): Pick<Config, 'subscriptionsDispatcher' | 'subscriptionPollMs' | 'subscriptionTimeoutMs' | 'subscriptionMaxAttempts' | 'subscriptionBackoffMs' | 'subscriptionAllowHttp'> {
   const mode = env.SUBSCRIPTIONS_DISPATCHER || 'in-process';
   if (mode !== 'in-process' && mode !== 'off') throw new ConfigError(`SUBSCRIPTIONS_DISPATCHER must be in-process or off, got "${mode}"`);

@@ -6,7 +6,7 @@ import { create } from '../interactions/create';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../interactions/types';
 import { inTransaction } from '../interactions/unitOfWork';
 import { parametersBody } from '../operations/parameters';
-import { readBinaryContent } from '../store/binaryContent';
+import { readBinaryContent, readWholeContent } from '../store/binaryContent';
 import { attachmentFacts, closeThread, isAttachment, readThread, recordMessage, recordThread, removeCopy, removeMessageCopy, threadOfMessage } from '../store/messageThreads';
 import { CurrentRow, readCurrent } from '../store/resources';
 import { INTERNAL_ACCESS, Session } from '../store/session';
@@ -181,7 +181,9 @@ export async function fileToRecord(ctx: InteractionContext, session: Session, re
     if (binaryId === undefined) throw new Unprocessable([{ severity: 'error', code: 'value', diagnostics: `Communication/${id} has no attachment ${index}` }]);
     const binary = await readCurrent(s, 'Binary', binaryId);
     if (!binary || binary.deleted) throw new NotFound(`Binary/${binaryId} is not known`);
-    const content = await readBinaryContent(s, binary.compartment, binaryId, binary.versionId);
+    const stored = await readBinaryContent(s, binary.compartment, binaryId, binary.versionId);
+    // an attachment is size-limited (MESSAGE_ATTACHMENT_MAX_BYTES): copied whole
+    const content = stored && { contentType: stored.contentType, data: await readWholeContent(stored) };
     const post = (body: Json): FhirRequest => ({ method: 'POST', resourceType: body.resourceType, query: [], headers: {}, body, prefer: { return: 'representation' } });
     const copy = await create(ctx, s, post({ resourceType: 'Binary', contentType: content?.contentType ?? 'application/octet-stream', securityContext: { reference: `Patient/${row.compartment}` }, data: (content?.data ?? Buffer.alloc(0)).toString('base64') }));
     const copyId = (copy.resource as Json).id as string;

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { Request, Response } from 'express';
-import { etag } from '../interactions/common';
+import { etag, withBinaryData } from '../interactions/common';
 import { route, Route, WRITES } from '../interactions/dispatch';
 import { runRequest } from '../pipeline/pipeline';
 import { authenticate } from '../pipeline/authenticate';
@@ -13,7 +13,8 @@ import { byteRange, rangeStillValid } from './byteRange';
 import { readXml } from '../xml/readXml';
 import { jsonTextToXml, resourceToXml } from '../xml/convert';
 import { readBody, spoolBody } from './readBody';
-import { BinaryStream } from '../store/binaryContent';
+import { BinaryStream, StoredContent } from '../store/binaryContent';
+import { binaryJsonPieces, writePieces } from './sendContent';
 import { stringifyJson } from '../json/rawJson';
 import { readJson } from '../json/jsonReader';
 import { binaryHeaders, setEveryAnswerHeaders } from './responseHeaders';
@@ -159,7 +160,7 @@ function assertSummary(value: string | null): void {
 
 
 
-function send(ctx: InteractionContext, req: Request, res: Response, r: Route, fhir: FhirRequest, out: FhirResponse, n: Negotiated, pretty: boolean): void {
+async function send(ctx: InteractionContext, req: Request, res: Response, r: Route, fhir: FhirRequest, out: FhirResponse, n: Negotiated, pretty: boolean): Promise<void> {
   if (out.versionId !== undefined) res.setHeader('ETag', etag(out.versionId));
   if (out.lastModified) res.setHeader('Last-Modified', out.lastModified.toUTCString());
   const isWrite = WRITES.has(r.interaction) && r.interaction !== 'transaction';
@@ -184,16 +185,29 @@ function send(ctx: InteractionContext, req: Request, res: Response, r: Route, fh
   const outcomeWanted = isWrite && fhir.prefer.return === 'OperationOutcome';
   // A Binary is sent as its own content unless the client asked for FHIR JSON or XML.
   if (out.binary && binaryAsContent(n, out.binary.contentType) && !outcomeWanted) {
-    sendContent(req, res, r, out, out.binary);
+    await sendContent(req, res, r, out, out.binary);
     return;
+  }
+  const summary = fhir.query.find(([k]) => k === '_summary')?.[1];
+  const elements = fhir.query.find(([k]) => k === '_elements')?.[1];
+  const subset = (r.interaction === 'read' || r.interaction === 'vread' || r.interaction === 'capabilities') && (summary || elements);
+  if (out.binary && !outcomeWanted) {
+    // FHIR JSON as stored plus base64 data, written as the content is read
+    if (n.format === 'json' && !pretty && !subset && out.resourceText !== undefined) {
+      const json = binaryJsonPieces(out.resourceText, out.binary);
+      res.setHeader('Content-Type', `${n.contentType}; charset=utf-8`);
+      res.setHeader('Content-Length', json.length);
+      if (req.method === 'HEAD') res.end();
+      else await writePieces(res, json.pieces);
+      return;
+    }
+    // XML, pretty printing or subsetting work on the whole resource
+    out = await withBinaryData(out);
   }
   let text: string | undefined;
   if (outcomeWanted) {
     text = stringifyJson(operationOutcome([{ severity: 'information', code: 'informational', diagnostics: `${r.interaction} succeeded${out.location ? `: ${out.location}` : ''}` }]), pretty);
   } else {
-    const summary = fhir.query.find(([k]) => k === '_summary')?.[1];
-    const elements = fhir.query.find(([k]) => k === '_elements')?.[1];
-    const subset = (r.interaction === 'read' || r.interaction === 'vread' || r.interaction === 'capabilities') && (summary || elements);
     if (out.resourceText !== undefined && !pretty) text = subset ? entryResource(out.resourceText, summary, elements?.split(',')).text : out.resourceText;
     else {
       let resource = out.resource ?? (out.resourceText !== undefined ? JSON.parse(out.resourceText) : undefined);
@@ -208,21 +222,24 @@ function send(ctx: InteractionContext, req: Request, res: Response, r: Route, fh
 }
 
 
-/** Raw Binary content, whole or the one byte range asked for (src/http/byteRange.ts). */
-function sendContent(req: Request, res: Response, r: Route, out: FhirResponse, content: { contentType: string; data: Buffer }): void {
+/** Raw Binary content, whole or the one byte range asked for (src/http/byteRange.ts), read from the database as it is sent. */
+async function sendContent(req: Request, res: Response, r: Route, out: FhirResponse, content: StoredContent): Promise<void> {
   for (const [name, value] of binaryHeaders(content.contentType)) res.setHeader(name, value);
   res.setHeader('Accept-Ranges', 'bytes');
-  const length = content.data.length;
+  const length = content.size;
   // Range is defined for GET only; a write's answer is the whole content it stored
   const readable = req.method === 'GET' && out.status === 200 && (r.interaction === 'read' || r.interaction === 'vread');
   const range = readable && rangeStillValid(req.get('if-range'), out.lastModified) ? byteRange(req.get('range'), length) : { kind: 'full' as const };
   if (range.kind === 'unsatisfiable') throw new RangeNotSatisfiable(length);
   if (range.kind === 'partial') {
     res.status(206).setHeader('Content-Range', `bytes ${range.start}-${range.end}/${length}`);
-    res.end(content.data.subarray(range.start, range.end + 1));
+    res.setHeader('Content-Length', range.end - range.start + 1);
+    await writePieces(res, content.bytes(range.start, range.end));
     return;
   }
-  res.end(req.method === 'HEAD' ? undefined : content.data);
+  res.setHeader('Content-Length', length);
+  if (req.method === 'HEAD') res.end();
+  else await writePieces(res, content.bytes());
 }
 
 function sendError(ctx: InteractionContext, res: Response, e: unknown, pretty: boolean, requestId: string, format: FhirFormat): number {
@@ -365,7 +382,7 @@ export function createApp(ctx: InteractionContext): express.Express {
       const access = await authenticate(ctx, auth, r, fhir, req.socket instanceof TLSSocket ? req.socket : undefined);
       const routed = r;
       const out = await ctx.db.cancellable(gone.signal, () => runRequest(ctx, access, routed, fhir));
-      send(ctx, req, res, r, fhir, out, n, pretty);
+      await send(ctx, req, res, r, fhir, out, n, pretty);
       status = out.status;
     } catch (e) {
       if (gone.signal.aborted) {

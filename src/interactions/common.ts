@@ -4,7 +4,7 @@ import { extractIndexRows } from '../search/extract';
 import type { IndexRows } from '../search/indexRows';
 import type { VersionWrite } from '../store/writeVersions';
 import { isSubsetted } from '../access/referenceRedaction';
-import { readBinaryContent } from '../store/binaryContent';
+import { contentInMemory, readBinaryContent, readWholeContent } from '../store/binaryContent';
 import type { Session } from '../store/session';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 import { mediaTypeProblem } from './binaryContentType';
@@ -173,20 +173,30 @@ export function bodyOfRow(row: { deleted: boolean; body: string | null }): Versi
  * carries its content (raw for a client that takes it, base64 `data` in FHIR JSON).
  */
 export async function writtenRepresentation(session: Session, version: VersionWrite, prefer: FhirRequest['prefer']): Promise<Pick<FhirResponse, 'resource' | 'resourceText' | 'binary'>> {
+  const plain = { resource: version.body as Record<string, unknown>, resourceText: version.bodyText! };
   // content is only read back when the answer will carry it
-  if (!version.binary || prefer.return === 'minimal' || prefer.return === 'OperationOutcome') return { resource: version.body as Record<string, unknown>, resourceText: version.bodyText! };
+  if (!version.binary || prefer.return === 'minimal' || prefer.return === 'OperationOutcome') return plain;
   // raw bytes uploaded are not sent back unless asked for: the client has them, and a large
   // document would cross the network twice (the answer is the Binary without its data)
-  if ('stream' in version.binary && prefer.return !== 'representation') return { resource: version.body as Record<string, unknown>, resourceText: version.bodyText! };
-  // an upload went from its spool file to the database, not kept in memory: it is read back like a read would
-  const content = 'data' in version.binary ? version.binary : await readBinaryContent(session, version.compartment, version.id, version.versionId);
-  if (!content) return { resource: version.body as Record<string, unknown>, resourceText: version.bodyText! };
-  return binaryRepresentation(version.body as Record<string, unknown>, content);
+  if (!('data' in version.binary) && prefer.return !== 'representation') return plain;
+  if ('data' in version.binary) return { ...plain, binary: contentInMemory(version.binary.contentType, version.binary.data) };
+  // read back while the write's transaction is open (its statements end with it): asked for, held once
+  const content = await readBinaryContent(session, version.compartment, version.id, version.versionId);
+  if (!content) return plain;
+  return { ...plain, binary: contentInMemory(content.contentType, await readWholeContent(content)) };
 }
 
-/** A Binary as answered: raw content for a client that takes it, the resource with base64 `data` in FHIR JSON. */
-export function binaryRepresentation(body: Record<string, unknown>, content: { contentType: string; data: Buffer }): Pick<FhirResponse, 'resource' | 'resourceText' | 'binary'> {
-  return { resource: { ...body, data: content.data.toString('base64') }, resourceText: undefined, binary: { contentType: content.contentType, data: content.data } };
+/**
+ * An answer that carries a Binary's content as base64 `data` in its resource, read whole:
+ * for a Bundle entry, whose statements end with its transaction. Other answers are left alone.
+ */
+export async function withBinaryData(res: FhirResponse): Promise<FhirResponse> {
+  if (!res.binary) return res;
+  const resource = res.resource ?? (res.resourceText !== undefined ? (JSON.parse(res.resourceText) as Record<string, unknown>) : undefined);
+  if (!resource || resource.resourceType !== 'Binary') return res;
+  const data = await readWholeContent(res.binary);
+  const { binary: _content, resourceText: _text, ...rest } = res;
+  return { ...rest, resource: { ...resource, data: data.toString('base64') } };
 }
 
 export function deletionVersion(resourceType: string, id: string, compartment: string, versionId: number, lastUpdated: string, previousBody?: VersionWrite['previousBody']): VersionWrite {

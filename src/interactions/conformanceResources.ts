@@ -180,6 +180,7 @@ export async function syncConformanceResources(ctx: InteractionContext, session:
     pending = pending.filter((r) => load(validator, r.resourceType, `${r.resourceType}/${r.id}`, r.versionId, JSON.parse(r.body)).some(isError));
   }
   for (const r of pending) ctx.log.warn({ resourceType: r.resourceType, id: r.id }, 'stored conformance resource could not be loaded into the validator');
+  upTo.set(validator, version);
   return version;
 }
 
@@ -202,6 +203,46 @@ export async function reloadConformanceResources(ctx: InteractionContext): Promi
     const issues = load(validator, r.resourceType, key, stored?.versionId ?? r.versionId, stored ? JSON.parse(stored.body) : undefined);
     if (issues.some(isError)) ctx.log.warn({ resourceType: r.resourceType, id: r.id }, 'stored conformance resource could not be loaded into the validator');
   }
+}
+
+/** The counter's value each validator was last brought up to from the rows (start-up, or a reload on a miss). */
+const upTo = new WeakMap<ResourceValidator, number>();
+
+/**
+ * The profiles a request names (meta.profile of what it writes or validates, the profile
+ * of $validate): read-your-writes across workers (docs/decisions/022-workers.md). A profile
+ * this worker does not know may have been committed by another one whose notification has
+ * not arrived yet: the counter is read (one row) and, when it moved, the changes are
+ * reloaded before the request goes on. Nothing is read while every named profile is known,
+ * nor on the embedded database (one process, loaded at commit).
+ */
+export async function knowProfiles(ctx: InteractionContext, profiles: string[]): Promise<void> {
+  const validator = ctx.validator;
+  if (!validator || !ctx.config.databaseUrl || profiles.every((p) => validator.hasProfile(p))) return;
+  const version = await conformanceVersion(new Session(ctx.db.knex, INTERNAL_ACCESS));
+  if (version <= (upTo.get(validator) ?? 0)) return;
+  await reloadConformanceResources(ctx);
+  upTo.set(validator, Math.max(version, upTo.get(validator) ?? 0));
+}
+
+/** The profiles a request names: meta.profile of its resource, of a Bundle's entries, of a $validate Parameters, and `profile` parameters. */
+export function profilesNamed(body: unknown, query: [string, string][]): string[] {
+  const out = query.filter(([k]) => k === 'profile').map(([, v]) => v);
+  const metaProfiles = (resource: unknown) => {
+    const profile = (resource as { meta?: { profile?: unknown } } | null)?.meta?.profile;
+    if (Array.isArray(profile)) for (const p of profile) if (typeof p === 'string') out.push(p);
+  };
+  if (!body || typeof body !== 'object') return out;
+  const resource = body as Record<string, unknown>;
+  metaProfiles(resource);
+  if (resource.resourceType === 'Bundle' && Array.isArray(resource.entry)) for (const e of resource.entry) metaProfiles((e as { resource?: unknown } | null)?.resource);
+  if (resource.resourceType === 'Parameters' && Array.isArray(resource.parameter)) {
+    for (const p of resource.parameter as Record<string, unknown>[]) {
+      if (p?.name === 'profile' && typeof (p.valueUri ?? p.valueCanonical) === 'string') out.push(String(p.valueUri ?? p.valueCanonical));
+      if (p?.name === 'resource') metaProfiles(p.resource);
+    }
+  }
+  return out;
 }
 
 /**

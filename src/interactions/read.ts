@@ -2,7 +2,7 @@ import { Gone, NotFound } from '../errors';
 import { readBinaryContent } from '../store/binaryContent';
 import { readCurrent, readVersion, CurrentRow } from '../store/resources';
 import type { Session } from '../store/session';
-import { assertId, assertSupportedType, binaryRepresentation, etag, parseETag } from './common';
+import { assertId, assertSupportedType, etag, parseETag } from './common';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 
 function notModified(req: FhirRequest, row: CurrentRow): boolean {
@@ -29,8 +29,9 @@ async function respondWith(session: Session, req: FhirRequest, type: string, id:
   };
   if (notModified(req, row)) return { ...response, status: 304, resourceText: undefined };
   if (type === 'Binary') {
+    // the bytes are read as they are sent (src/http/app.ts): the answer holds their type and size
     const content = await readBinaryContent(session, row.compartment, id, row.versionId);
-    if (content) Object.assign(response, binaryRepresentation(JSON.parse(row.body!) as Record<string, unknown>, content));
+    if (content) response.binary = content;
   }
   return response;
 }

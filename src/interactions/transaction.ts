@@ -4,7 +4,7 @@ import { RawJson } from '../json/rawJson';
 import { decimalTextsUnder } from '../json/decimals';
 import { BadRequest, dataException, FhirError, operationOutcome, PayloadTooLarge, PreconditionFailed } from '../errors';
 import type { Session } from '../store/session';
-import { base64Bytes, etag, fullUrlKey } from './common';
+import { base64Bytes, etag, fullUrlKey, withBinaryData } from './common';
 import { create, ifNoneExistMatch } from './create';
 import { perform, route, Route } from './dispatch';
 import { collectConditionalReferences, referencesOf, resolveConditionalReferences } from './conditionalReferences';
@@ -196,6 +196,8 @@ async function runTransaction(ctx: InteractionContext, session: Session, entries
       } else {
         res = await perform(ctx, session, p.route, req);
       }
+      // an entry's Binary content is read while its transaction is open
+      res = await withBinaryData(res);
     } catch (e) {
       entryError(p.index, e);
     }
@@ -321,7 +323,7 @@ export async function transactionOrBatch(ctx: InteractionContext, access: StoreA
         ctx,
         access,
         async (session) => {
-          const out = await perform(ctx, session, entry.route, entry.req);
+          const out = await withBinaryData(await perform(ctx, session, entry.route, entry.req));
           await auditor?.performed(session, entry.route, entry.req);
           return out;
         },

@@ -1,5 +1,5 @@
 import type { DecimalTexts } from '../json/decimals';
-import type { BinaryStream } from '../store/binaryContent';
+import type { BinaryStream, StoredContent } from '../store/binaryContent';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config';
 import type { Issue } from '../errors';
@@ -48,8 +48,11 @@ export interface FhirResponse {
   resourceText?: string;
   /** A non-FHIR answer sent as is, whatever the client negotiated: a bulk export's manifest or NDJSON file. */
   raw?: { contentType: string; text: string };
-  /** Raw Binary content, sent as is when the client accepts it. */
-  binary?: { contentType: string; data: Buffer };
+  /**
+   * A Binary's content, read from the database as it is sent: raw when the client accepts
+   * it, else as base64 `data` added to `resource`/`resourceText` (which do not carry it).
+   */
+  binary?: StoredContent;
   /** Relative location `Type/id/_history/n` of the resource written or read. */
   location?: string;
   versionId?: number;

@@ -96,7 +96,8 @@ async function changeMeta(ctx: InteractionContext, session: Session, req: FhirRe
     }
     assertValid(ctx, next, 'update');
     // a Binary's content is stored per version: the new version keeps it
-    const binary = type === 'Binary' ? await readBinaryContent(s, current.compartment, id, current.versionId) : undefined;
+    const stored = type === 'Binary' ? await readBinaryContent(s, current.compartment, id, current.versionId) : undefined;
+    const binary = stored ? { contentType: stored.contentType, copyOf: { compartment: current.compartment, id, versionId: current.versionId } } : undefined;
     const written = await writeNewVersion(ctx, s, type, id, next, current, { method: 'PATCH', decimals: decimalTexts(current.body!), binary, prefer: { return: 'minimal' } });
     return answer((written.resource as Json).meta);
   });

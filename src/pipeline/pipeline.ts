@@ -1,5 +1,5 @@
 import { auditFailure, auditInteraction } from '../audit/auditTrail';
-import { CONFORMANCE_TYPES } from '../interactions/conformanceResources';
+import { CONFORMANCE_TYPES, knowProfiles, profilesNamed } from '../interactions/conformanceResources';
 import { publishesInline } from '../interactions/documentSubmission';
 import { perform, Route, WRITES } from '../interactions/dispatch';
 import { EntryAuditor, transactionOrBatch } from '../interactions/transaction';
@@ -26,6 +26,8 @@ function needsIntegrityChecks(body: unknown): boolean {
  */
 export async function runRequest(ctx: InteractionContext, access: StoreAccess, r: Route, fhir: FhirRequest): Promise<FhirResponse> {
   try {
+    // a profile committed through another worker is known here before the request uses it
+    await knowProfiles(ctx, profilesNamed(fhir.body, fhir.query));
     return await runAudited(ctx, access, r, fhir);
   } catch (e) {
     // a refusal is audited on its own: the request's work rolled back, the refusal's trace must not

@@ -1,9 +1,25 @@
 import type { Knex } from 'knex';
 import fs from 'node:fs';
+import ClientPgLite from 'knex-pglite';
 import type { Session } from './session';
+import { chunkBatches, copyOutBinary } from './copyBinary';
 
-/** Raw content of a Binary: bytes already in memory (base64 `data` of FHIR JSON), or an upload still arriving. */
-export type BinarySource = { contentType: string; data: Buffer } | { contentType: string; stream: BinaryStream };
+/**
+ * Raw content of a Binary: bytes already in memory (base64 `data` of FHIR JSON), an upload
+ * still in its spool file, or the content of a stored version (a new version that keeps it,
+ * copied inside the database).
+ */
+export type BinarySource =
+  | { contentType: string; data: Buffer }
+  | { contentType: string; stream: BinaryStream }
+  | { contentType: string; copyOf: ContentKey };
+
+/** The stored version whose content it is. */
+export interface ContentKey {
+  compartment: string;
+  id: string;
+  versionId: number;
+}
 
 /** An upload spooled to a file (src/http/readBody.ts), read in chunks when it is written: again if the write is retried. */
 export class BinaryStream {
@@ -14,10 +30,19 @@ export class BinaryStream {
   }
 }
 
-/** Rows of binary_chunk hold at most this many bytes. */
+/**
+ * Rows of binary_chunk hold exactly this many bytes, the last one of a content fewer: the
+ * chunk that holds a byte offset is found by division (ranged reads), never by a scan.
+ */
 export const CHUNK_BYTES = 256 * 1024;
 
-async function* pieces(source: BinarySource): AsyncGenerator<Buffer> {
+/**
+ * Chunks written or read per statement: 4 MiB, what a statement holds in memory besides
+ * the content itself, and few enough statements that their cost is lost in the bytes'.
+ */
+const CHUNKS_PER_STATEMENT = 16;
+
+async function* pieces(source: Exclude<BinarySource, { copyOf: ContentKey }>): AsyncGenerator<Buffer> {
   if ('data' in source) {
     for (let at = 0; at < source.data.length; at += CHUNK_BYTES) yield source.data.subarray(at, at + CHUNK_BYTES);
     return;
@@ -28,7 +53,7 @@ async function* pieces(source: BinarySource): AsyncGenerator<Buffer> {
     pending.push(chunk);
     pendingBytes += chunk.length;
     while (pendingBytes >= CHUNK_BYTES) {
-      const all = Buffer.concat(pending);
+      const all = pending.length === 1 ? pending[0] : Buffer.concat(pending);
       yield all.subarray(0, CHUNK_BYTES);
       const rest = all.subarray(CHUNK_BYTES);
       pending = rest.length ? [rest] : [];
@@ -38,42 +63,150 @@ async function* pieces(source: BinarySource): AsyncGenerator<Buffer> {
   if (pendingBytes > 0) yield Buffer.concat(pending);
 }
 
-/** Writes the content chunk by chunk as it comes, then its content type and size; returns the size. */
+/** Whether a knex handle is the embedded database (PGlite), whose statements take binary COPY data from a blob. */
+export function isEmbedded(db: Knex | Knex.Transaction): boolean {
+  // a transaction's client is made from the client's prototype, not a copy of it
+  return db.client instanceof ClientPgLite;
+}
+
+/**
+ * Writes the content a batch of chunks at a time as it comes (from the spool file, never
+ * whole in memory), then its content type and size; returns the size.
+ *
+ * PostgreSQL receives Buffer parameters in binary format (node-postgres). PGlite would
+ * send a bytea parameter as hex text built in JavaScript byte by byte (about 5 s for
+ * 40 MiB); it is sent as base64 text instead, encoded natively and decoded by the database
+ * (under 1 s). A binary COPY from a blob would be faster still, but PGlite reads the blob
+ * into its memory byte by byte in JavaScript (docs/operations/memory.md).
+ */
 export async function writeBinaryContent(db: Knex | Knex.Transaction, compartment: string, id: string, versionId: number, source: BinarySource): Promise<number> {
+  if ('copyOf' in source) {
+    // a new version that keeps the content (a metadata change): copied by the database, not through this process
+    const from = source.copyOf;
+    await db.raw(
+      'INSERT INTO binary_chunk (compartment, id, version_id, seq, data) SELECT ?, ?, ?, seq, data FROM binary_chunk WHERE compartment = ? AND id = ? AND version_id = ?',
+      [compartment, id, versionId, from.compartment, from.id, from.versionId],
+    );
+    const copied = await db.raw<{ rowCount: number }>(
+      'INSERT INTO binary_content (compartment, id, version_id, content_type, data, size) SELECT ?, ?, ?, content_type, data, size FROM binary_content WHERE compartment = ? AND id = ? AND version_id = ?',
+      [compartment, id, versionId, from.compartment, from.id, from.versionId],
+    );
+    if (copied.rowCount !== 1) throw new Error(`Binary/${from.id} version ${from.versionId} has no stored content to keep`);
+    const rows = await db.raw<{ rows: { size: string | number | null; legacy: number | null }[] }>(
+      'SELECT size, length(data) AS legacy FROM binary_content WHERE compartment = ? AND id = ? AND version_id = ?',
+      [compartment, id, versionId],
+    );
+    return Number(rows.rows[0].size ?? rows.rows[0].legacy ?? 0);
+  }
+  const embedded = isEmbedded(db);
   let seq = 0;
   let size = 0;
-  for await (const piece of pieces(source)) {
-    await db.raw('INSERT INTO binary_chunk (compartment, id, version_id, seq, data) VALUES (?, ?, ?, ?, ?)', [compartment, id, versionId, seq++, piece]);
-    size += piece.length;
+  for await (const batch of chunkBatches(pieces(source), CHUNKS_PER_STATEMENT)) {
+    const values = batch.map(() => (embedded ? "(?, ?, ?, ?, decode(?, 'base64'))" : '(?, ?, ?, ?, ?)')).join(', ');
+    await db.raw(
+      `INSERT INTO binary_chunk (compartment, id, version_id, seq, data) VALUES ${values}`,
+      batch.flatMap((piece, i) => [compartment, id, versionId, seq + i, embedded ? piece.toString('base64') : piece]),
+    );
+    seq += batch.length;
+    for (const piece of batch) size += piece.length;
   }
   await db.raw('INSERT INTO binary_content (compartment, id, version_id, content_type, size) VALUES (?, ?, ?, ?, ?)', [compartment, id, versionId, source.contentType, size]);
   return size;
 }
 
+/**
+ * Stored content, read when it is sent: its bytes come from the database a few chunks at a
+ * time (or the byte range asked for, from the chunks that hold it), so a large document is
+ * never held whole.
+ */
+export interface StoredContent {
+  contentType: string;
+  size: number;
+  /** The bytes from `start` to `end` inclusive (the whole content by default), in order. */
+  bytes(start?: number, end?: number): AsyncIterable<Buffer>;
+}
+
 const asBuffer = (data: Buffer | Uint8Array) => (Buffer.isBuffer(data) ? data : Buffer.from(data));
 
-/** Chunks fetched per query when content is read back: the bytes held besides the content itself. */
-const CHUNKS_PER_QUERY = 16;
+/** Content already in memory, as stored content. */
+export function contentInMemory(contentType: string, data: Buffer): StoredContent {
+  return {
+    contentType,
+    size: data.length,
+    async *bytes(start = 0, end = data.length - 1) {
+      if (end >= start) yield data.subarray(start, end + 1);
+    },
+  };
+}
 
-export async function readBinaryContent(session: Session, compartment: string, id: string, versionId: number): Promise<{ contentType: string; data: Buffer } | undefined> {
+/**
+ * The content of a stored version: its type and size now, its bytes when they are read.
+ * The bytes are read through `session.db`: the pool for a read, whose statements may run
+ * after the read's own ended (a version's content never changes once written); a
+ * transaction's reads take them while it is open (readWholeContent).
+ */
+export async function readBinaryContent(session: Session, compartment: string, id: string, versionId: number): Promise<StoredContent | undefined> {
   const rows = await session.query<{ content_type: string; data: Buffer | Uint8Array | null; size: string | number | null }>(
     `SELECT content_type, data, size FROM binary_content WHERE compartment = ? AND id = ? AND version_id = ?`,
     [compartment, id, versionId],
   );
   if (!rows[0]) return undefined;
-  if (rows[0].data !== null) return { contentType: rows[0].content_type, data: asBuffer(rows[0].data) };
-  // the content is copied into one buffer of its size, a few chunks at a time: held whole once,
-  // not once as rows and again as their concatenation
-  const data = Buffer.allocUnsafe(Number(rows[0].size));
+  // content written before chunks existed (migration 003) is in the row itself
+  if (rows[0].data !== null) return contentInMemory(rows[0].content_type, asBuffer(rows[0].data));
+  const size = Number(rows[0].size);
+  const db = session.db;
+  const label = `Binary/${id} version ${versionId}`;
+  return {
+    contentType: rows[0].content_type,
+    size,
+    bytes: (start = 0, end = size - 1) => chunkReader(db, { compartment, id, versionId }, size, start, end, label),
+  };
+}
+
+/** The whole content in one buffer: for an answer that must carry it whole (FHIR JSON inside a Bundle, XML). */
+export async function readWholeContent(content: StoredContent): Promise<Buffer> {
+  const data = Buffer.allocUnsafe(content.size);
   let at = 0;
-  for (let seq = 0; ; seq += CHUNKS_PER_QUERY) {
-    const chunks = await session.query<{ data: Buffer | Uint8Array }>(
-      `SELECT data FROM binary_chunk WHERE compartment = ? AND id = ? AND version_id = ? AND seq >= ? AND seq < ? ORDER BY seq`,
-      [compartment, id, versionId, seq, seq + CHUNKS_PER_QUERY],
-    );
-    for (const chunk of chunks) at += asBuffer(chunk.data).copy(data, at);
-    if (chunks.length < CHUNKS_PER_QUERY) break;
+  for await (const piece of content.bytes()) at += piece.copy(data, at);
+  return data.subarray(0, at);
+}
+
+async function* chunkReader(db: Knex | Knex.Transaction, key: ContentKey, size: number, start: number, end: number, label: string): AsyncGenerator<Buffer> {
+  if (end < start) return;
+  const first = Math.floor(start / CHUNK_BYTES);
+  const last = Math.floor(end / CHUNK_BYTES);
+  const embedded = isEmbedded(db);
+  let sent = 0;
+  for (let seq = first; seq <= last; seq += CHUNKS_PER_STATEMENT) {
+    const upTo = Math.min(last, seq + CHUNKS_PER_STATEMENT - 1);
+    const chunks = embedded ? await copyOutBinary(db, key, seq, upTo) : await selectChunks(db, key, seq, upTo);
+    if (chunks.length !== upTo - seq + 1) throw new Error(`${label}: chunks ${seq}-${upTo} are missing`);
+    for (let i = 0; i < chunks.length; i++) {
+      const n = seq + i;
+      const chunk = chunks[i];
+      // every chunk but the last is full: the offsets of the others depend on it
+      const expected = n < Math.floor((size - 1) / CHUNK_BYTES) ? CHUNK_BYTES : size - n * CHUNK_BYTES;
+      if (chunk.length !== expected) throw new Error(`${label}: chunk ${n} holds ${chunk.length} bytes, ${expected} expected`);
+      const from = n === first ? start - n * CHUNK_BYTES : 0;
+      const to = n === last ? end - n * CHUNK_BYTES + 1 : chunk.length;
+      const piece = from === 0 && to === chunk.length ? chunk : chunk.subarray(from, to);
+      sent += piece.length;
+      yield piece;
+    }
   }
-  if (at !== data.length) throw new Error(`Binary/${id} version ${versionId}: ${at} bytes stored in chunks, ${data.length} recorded`);
-  return { contentType: rows[0].content_type, data };
+  if (sent !== end - start + 1) throw new Error(`${label}: ${sent} bytes read, ${end - start + 1} expected`);
+}
+
+/** PostgreSQL: the chunks' bytes (node-postgres parses the hex text natively; it has no binary result format). */
+async function selectChunks(db: Knex | Knex.Transaction, key: ContentKey, from: number, to: number): Promise<Buffer[]> {
+  const result = await db
+    .raw<{ rows: { data: Buffer }[] }>('SELECT data FROM binary_chunk WHERE compartment = ? AND id = ? AND version_id = ? AND seq BETWEEN ? AND ? ORDER BY seq', [
+      key.compartment,
+      key.id,
+      key.versionId,
+      from,
+      to,
+    ])
+    ;
+  return result.rows.map((r) => asBuffer(r.data));
 }
