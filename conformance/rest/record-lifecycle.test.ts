@@ -298,7 +298,8 @@ async function rowsMentioning(needle: string): Promise<{ table: string; row: Jso
 /** Tables that hold no patient's data, so carry no compartment: a new table is either keyed by compartment or listed here. */
 /** Work queues, drained as the dispatcher runs: their rows come and go on their own. */
 const QUEUES = ['outbox', 'subscription_delivery'];
-const NOT_PATIENT_DATA = ['conformance_version', 'knex_migrations', 'knex_migrations_lock', 'server_setting'];
+/** Bulk exports: copies of records handed to their callers, deleted with any record they carry and after BULK_EXPORT_TTL (decision 020). */
+const NOT_PATIENT_DATA = ['bulk_export', 'bulk_export_file', 'conformance_version', 'knex_migrations', 'knex_migrations_lock', 'server_setting'];
 
 describe('closed with deletion: no row of the record left in any table', () => {
   beforeAll(async () => {
@@ -316,6 +317,17 @@ describe('closed with deletion: no row of the record left in any table', () => {
       expect((await send('POST', 'Subscription', tok.gp, { resourceType: 'Subscription', status: 'requested', reason: `r ${RUN}`, criteria: `DocumentReference?patient=${p.id}`, channel: { type: 'rest-hook', endpoint: 'https://subscriber.example/hook', payload: 'application/fhir+json' } })).status).toBe(201);
       expect((await send('POST', 'DocumentReference', tok.gp, document(p, ref(x.gp)))).status).toBe(201);
     }
+    // the patient exported their record: the export's files carry it
+    const kickOff = await http(t.base, 'Patient/$export', { headers: { authorization: `Bearer ${tok.d}`, prefer: 'respond-async' } });
+    expect(kickOff.status).toBe(202);
+    const status = kickOff.headers.get('content-location')!.slice(t.base.length + 1);
+    let polled = 202;
+    for (let i = 0; i < 400 && polled === 202; i++) {
+      polled = (await get(status, tok.d)).status;
+      if (polled === 202) await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(polled).toBe(200);
+    expect((await rowsMentioning(x.d.id)).some((h) => h.table === 'bulk_export_file')).toBe(true);
     const before = await rowsOfRecord(x.d.id);
     // the record has rows in the tables that matter, so their emptiness afterwards means something
     for (const table of ['resource', 'resource_history', 'idx_token', 'idx_reference', 'idx_string', 'binary_content', 'resource_link']) {

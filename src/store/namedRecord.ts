@@ -10,6 +10,13 @@ import { parseReferenceValue } from './searchSql';
 const SEVERAL_PATIENTS = new Set(['Group', 'Appointment', 'AppointmentResponse', 'Schedule']);
 
 /**
+ * Types with events about a record filed outside it: the AuditEvent kept when a record is
+ * deleted, refusals concerning a record (docs/decisions/009-audit.md, 017). Naming the
+ * patient does not say where they are filed.
+ */
+const FILED_OUTSIDE_TOO = new Set(['AuditEvent']);
+
+/**
  * The record (compartment) every match of a search must be filed in, when the search
  * says so, so that the statement reads that one partition (docs/decisions/018-partitioning.md):
  * - `Patient?_id=x` (one value): x's own record;
@@ -23,7 +30,7 @@ export function namedRecord(search: Pick<ParsedSearch, 'resourceType' | 'clauses
   for (const clause of search.clauses) {
     if (clause.kind !== 'param' || clause.values.length !== 1) continue;
     if (search.resourceType === 'Patient' && clause.code === '_id' && !clause.modifier) return clause.values[0].value;
-    if (clause.type !== 'reference' || !recordElement || SEVERAL_PATIENTS.has(search.resourceType)) continue;
+    if (clause.type !== 'reference' || !recordElement || SEVERAL_PATIENTS.has(search.resourceType) || FILED_OUTSIDE_TOO.has(search.resourceType)) continue;
     // the element that decides the record, or a parameter on that same element (DocumentReference.patient is its subject as a Patient)
     const expression = clause.param?.expression ?? '';
     if (expression !== recordElement && !expression.startsWith(`${recordElement}.where(`)) continue;

@@ -89,6 +89,11 @@ export async function deleteRecordRows(db: Db, patientId: string): Promise<void>
       }
     }
   }
+  // bulk exports are copies handed to their callers (decision 020): those that carry the record go with it
+  await db.raw(
+    `DELETE FROM bulk_export WHERE id IN (SELECT export_id FROM bulk_export_file WHERE position(? in content) > 0 OR position(? in content) > 0)`,
+    [`Patient/${patientId}"`, `"id":"${patientId}"`],
+  );
   // the outbox first: a dispatcher round that claimed this record's changes (FOR UPDATE) finishes before it is deleted, and
   // the deliveries it recorded are then seen, and deleted, by the statements that follow
   const ordered = [...tables.filter((t) => t.table === 'outbox'), ...tables.filter((t) => t.table !== 'outbox')];

@@ -17,6 +17,8 @@ export async function up(knex: Knex): Promise<void> {
     compartment text NOT NULL,
     former_compartments text[] NOT NULL DEFAULT '{}',
     PRIMARY KEY (resource_type, id))`);
+  // a record's deletion finds its rows here by compartment, as in every table (decision 017)
+  await knex.raw(`CREATE INDEX resource_locator_compartment ON resource_locator (compartment)`);
   await knex.raw(`INSERT INTO resource_locator (resource_type, id, compartment) SELECT resource_type, id, compartment FROM resource`);
   // the compartments a resource's history lives in besides its current one
   await knex.raw(`UPDATE resource_locator l SET former_compartments = f.compartments
