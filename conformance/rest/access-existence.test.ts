@@ -272,3 +272,21 @@ describe('a legal representative reaches the represented patient\'s record and n
     expect((await get(ref(x.minorReport), token)).status).toBe(401);
   });
 });
+
+describe('a document moved to another record', () => {
+  it("keeps its versions of the former record from the new record's readers (a vread answers as a missing version)", async () => {
+    const doc = await create({ ...document(x.p1, REPORT, ref(x.gp)), description: `secret of Un ${RUN}` }, tok.gp);
+    const moved = await send('PUT', ref(doc), t.token, { ...doc, subject: { reference: ref(x.p2) }, description: `moved ${RUN}` });
+    expect(moved.status).toBe(200);
+    // the new record's patient reads the document as it is now
+    expect((await get(ref(doc), tok.p2)).body.description).toBe(`moved ${RUN}`);
+    const former = await get(`${ref(doc)}/_history/1`, tok.p2);
+    const missing = await get(`${ref(doc)}/_history/9`, tok.p2);
+    expect(former.status).toBe(404);
+    expect(shape(former, '/_history/1')).toEqual(shape(missing, '/_history/9'));
+    expect(former.text).not.toContain('secret of Un');
+    expect((await get(`${ref(doc)}/_history/2`, tok.p2)).status).toBe(200);
+    // whoever reads every record still reads both
+    expect((await get(`${ref(doc)}/_history/1`, t.token)).body.description).toBe(`secret of Un ${RUN}`);
+  });
+});
