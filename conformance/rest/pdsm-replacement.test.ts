@@ -71,6 +71,34 @@ it.each(REPLACEMENTS)('replaces a document (%s): new version created, the old on
   expect(current.body.entry.map((e: any) => e.resource.id)).toEqual([newDocId]);
 });
 
+it("refuses a replacement or any other relation to another record's document (422), leaving it current", async () => {
+  const body13 = `1${String(Date.now()).slice(-12)}`;
+  const ins = body13 + nirKey(body13);
+  const text = fs.readFileSync(REPLACEMENTS[0], 'utf8').replaceAll('123456789012345', ins);
+  const patient = await http(t.base, 'Patient', { method: 'POST', json: withIns({ resourceType: 'Patient', name: [{ family: 'Soumis' }] }, INS_NIR, ins) });
+  const other = await http(t.base, 'Patient', { method: 'POST', json: { resourceType: 'Patient', name: [{ family: 'Autre' }] } });
+  expect([patient.status, other.status]).toEqual([201, 201]);
+  const elsewhereId = `doc-other-${Date.now()}`;
+  const elsewhere = await http(t.base, `DocumentReference/${elsewhereId}`, {
+    method: 'PUT',
+    json: { resourceType: 'DocumentReference', id: elsewhereId, status: 'current', ...DOCUMENT_CODES, subject: { reference: `Patient/${other.body.id}` }, content: [{ attachment: { contentType: 'application/xml', url: 'Binary/previous' } }] },
+  });
+  expect(elsewhere.status).toBe(201);
+  // the submission itself supersedes the other record's document with its own PATCH: still refused
+  const res = await http(t.base, '', { method: 'POST', body: text.replaceAll('DocumentReference/doc-x-id', `DocumentReference/${elsewhereId}`), headers: { 'content-type': 'application/fhir+json' } });
+  expect(res.status).toBe(422);
+  expect(JSON.stringify(res.body)).toMatch(/belongs to another record/);
+  const after = await http(t.base, `DocumentReference/${elsewhereId}`);
+  expect([after.body.status, after.body.meta.versionId]).toEqual(['current', '1']);
+  // an addendum names a document of its own record too
+  const appended = await http(t.base, 'DocumentReference', {
+    method: 'POST',
+    json: { resourceType: 'DocumentReference', status: 'current', ...DOCUMENT_CODES, subject: { reference: `Patient/${patient.body.id}` }, relatesTo: [{ code: 'appends', target: { reference: `DocumentReference/${elsewhereId}` } }], content: [{ attachment: { contentType: 'text/plain', data: 'YWRkZW5kdW0=' } }] },
+  });
+  expect(appended.status).toBe(422);
+  expect(appended.body.issue[0]).toMatchObject({ expression: ['DocumentReference.relatesTo[0].target'] });
+});
+
 const IHE_PROVIDE = path.resolve(__dirname, '../../../shared/reference/examples/ihe-mhd/examples-json/provide-bundle-with-fhir-document.json');
 if (!fs.existsSync(IHE_PROVIDE)) console.warn(`the official IHE MHD example ${IHE_PROVIDE} is absent: the provide Bundle runs on our own fixture only`);
 const PROVIDES = [path.resolve(__dirname, '../../fixtures/mhd/provide-bundle-with-fhir-document.json'), ...(fs.existsSync(IHE_PROVIDE) ? [IHE_PROVIDE] : [])];
