@@ -419,6 +419,19 @@ describe("the patient's own messages", () => {
     // the conversation goes on
     expect((await post('Communication', tok.p1, message(ref(x.p1), [ref(x.doc)], t8))).status).toBe(201);
   });
+
+  it('reads the scope from the URL too, and refuses a parameter it does not define (never falls back to the whole conversation)', async () => {
+    const t9 = await create(message(ref(x.doc), [ref(x.p1)]), tok.doc);
+    const mine = await create(message(ref(x.p1), [ref(x.doc)], t9), tok.p1);
+    const unknown = await post(`Communication/${mine.id}/$delete-copy?scop=message`, tok.p1, undefined);
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.issue[0].diagnostics).toMatch(/no parameter "scop"/);
+    expect((await post(`Communication/${t9.id}/$close?reason=done`, tok.doc, undefined)).status).toBe(400);
+    expect((await post(`Communication/${mine.id}/$delete-copy?scope=message`, tok.p1, undefined)).status).toBe(200);
+    expect((await get(`Communication/${mine.id}`, tok.p1)).status).toBe(404);
+    // only that message: the conversation stays on the patient's side
+    expect((await get(`Communication/${t9.id}`, tok.p1)).status).toBe(200);
+  });
 });
 
 describe('search', () => {

@@ -72,6 +72,8 @@ describe('decideMessage', () => {
     ['answering a message of another thread', patient, msg('Patient/p1', ['Practitioner/doc'], 't1', { inResponseTo: [{ reference: 'Communication/elsewhere' }] }), thread(), 422],
     ['two threads at once', patient, msg('Patient/p1', ['Practitioner/doc'], undefined, { partOf: [{ reference: 'Communication/t1' }, { reference: 'Communication/t2' }] }), thread(), 403],
     ['no recipient', doc, msg('Practitioner/doc', []), undefined, 422],
+    ['an opening carrying its own read receipt', doc, msg('Practitioner/doc', ['Patient/p1'], undefined, { received: '2020-01-01T00:00:00Z' }), undefined, 422],
+    ['a reply carrying its own read receipt', patient, msg('Patient/p1', ['Practitioner/doc'], 't1', { received: '2020-01-01T00:00:00Z' }), thread(), 422],
     ['no subject', doc, { ...msg('Practitioner/doc', ['Patient/p1']), subject: undefined }, undefined, 422],
   ];
   it.each(cases)('%s', (_name, actor, message, facts, expected) => {

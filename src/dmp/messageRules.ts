@@ -100,6 +100,8 @@ export function decideMessage(actor: Actor, message: Json, compartment: string, 
   if (!compartment || subject !== `Patient/${compartment}`) return refused(422, 'A message belongs to one patient record: subject must name the Patient');
   if (!sender || !mine.includes(sender)) return refused(403, `A message is sent in the caller's own name: sender must be one of ${mine.join(', ') || '(none)'}`);
   if (recipients.length === 0 || recipients.some((r) => r === undefined)) return refused(422, 'A message names its recipients (references to resources of this server)');
+  // the read receipt is the server's, written when the recipient first reads (decision 016)
+  if (message.received !== undefined) return refused(422, 'received is the read receipt the server sets when the recipient first reads the message: a sender does not set it');
   const named = threadNamed(message, baseUrl);
   if (named.problem) return refused(isPatientSide(actor) ? 403 : 422, named.problem);
   if (named.thread === undefined) {

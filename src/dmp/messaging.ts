@@ -113,6 +113,7 @@ async function rewriteMessage(ctx: InteractionContext, session: Session, id: str
 /** POST Communication/[id]/$close: the professional taking part closes the conversation; the opening becomes completed. */
 export async function closeConversation(ctx: InteractionContext, session: Session, req: FhirRequest): Promise<FhirResponse> {
   const actor = callerOf(session);
+  operationInput(req, 'close');
   return withinTransaction(ctx, session, async (s) => {
     const { thread } = await messageAndThread(s, req, true);
     const decision = decideClose(actor, thread);
@@ -132,7 +133,7 @@ const outcome = (text: string): FhirResponse => ({ status: 200, resource: { reso
  */
 export async function deleteCopy(ctx: InteractionContext, session: Session, req: FhirRequest): Promise<FhirResponse> {
   const actor = callerOf(session);
-  const scope: unknown = operationInput(req, 'delete-copy').find(([n]) => n === 'scope')?.[1] ?? 'conversation';
+  const scope: unknown = operationInput(req, 'delete-copy', { scope: 'code' }).find(([n]) => n === 'scope')?.[1] ?? 'conversation';
   if (scope !== 'conversation' && scope !== 'message') throw new BadRequest('scope is conversation (the whole conversation) or message (this message, sent by the patient)', 'value');
   return withinTransaction(ctx, session, async (s) => {
     const { id, row, thread } = await messageAndThread(s, req, true);
@@ -148,11 +149,26 @@ export async function deleteCopy(ctx: InteractionContext, session: Session, req:
 }
 
 /** The named parameters of a Parameters body (an empty body: none). */
-function operationInput(req: FhirRequest, operation: string): [string, unknown][] {
+type ParameterKind = 'code' | 'integer' | 'string' | 'complex';
+
+/**
+ * The operation's input parameters, from the URL (primitive ones) and a Parameters body. A
+ * parameter the operation does not define is refused: an operation that deletes must not
+ * fall back to its default because it did not read what the client said.
+ */
+function operationInput(req: FhirRequest, operation: string, accepted: Record<string, ParameterKind> = {}): [string, unknown][] {
   const body = req.body as Json | undefined;
-  if (body === undefined) return [];
-  if (body?.resourceType !== 'Parameters') throw new BadRequest(`$${operation} takes a Parameters resource`, 'structure');
-  return parametersBody(body);
+  if (body !== undefined && body?.resourceType !== 'Parameters') throw new BadRequest(`$${operation} takes a Parameters resource`, 'structure');
+  const fromQuery = req.query
+    .filter(([name]) => !name.startsWith('_'))
+    .map(([name, value]): [string, unknown] => {
+      if (accepted[name] === 'complex') throw new BadRequest(`$${operation}: ${name} goes in a Parameters body`, 'structure');
+      return [name, accepted[name] === 'integer' && /^\d+$/.test(value) ? Number(value) : value];
+    });
+  const input = [...fromQuery, ...(body === undefined ? [] : parametersBody(body))];
+  const unknown = [...new Set(input.map(([name]) => name).filter((name) => !Object.hasOwn(accepted, name)))];
+  if (unknown.length) throw new BadRequest(`$${operation} has no parameter ${unknown.map((n) => JSON.stringify(n)).join(', ')}`, 'not-supported');
+  return input;
 }
 
 const codingOf = (p: [string, unknown] | undefined) => (p ? (p[1] as Json) : undefined);
@@ -165,7 +181,7 @@ const codingOf = (p: [string, unknown] | undefined) => (p ? (p[1] as Json) : und
  */
 export async function fileToRecord(ctx: InteractionContext, session: Session, req: FhirRequest): Promise<FhirResponse> {
   const actor = callerOf(session);
-  const input = operationInput(req, 'file-to-record');
+  const input = operationInput(req, 'file-to-record', { attachment: 'integer', type: 'complex', category: 'complex', description: 'string', security: 'complex' });
   const index = input.find(([n]) => n === 'attachment')?.[1] ?? 0;
   const type = codingOf(input.find(([n]) => n === 'type'));
   const category = codingOf(input.find(([n]) => n === 'category'));
