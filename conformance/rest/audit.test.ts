@@ -63,6 +63,7 @@ beforeAll(async () => {
   tok.gp = await mint(ref(x.gp));
   tok.stranger = await mint(ref(x.stranger));
   tok.p1 = await mint(ref(x.p1), 'patient/*.cruds');
+  tok.p2 = await mint(ref(x.p2), 'patient/*.cruds');
   tok.admin = await mint(undefined, 'admin');
   const ircp = { role: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'IRCP' }] }, reference: { reference: ref(x.gp) } };
   await create({
@@ -230,6 +231,19 @@ describe('the trail', () => {
     expect(other.body.entry ?? []).toHaveLength(0);
     const everything = await get('AuditEvent?_count=100', tok.p1);
     expect((everything.body.entry ?? []).every((e: Json) => entities(e.resource)[0] === ref(x.p1))).toBe(true);
+  });
+
+  it("names another record's patient to nobody on the patient's side: p2 reads that p1's attempt was refused, not who made it", async () => {
+    const trail = await get(`AuditEvent?patient=Patient/${x.p2.id}&_count=100`, tok.p2);
+    expect(trail.status).toBe(200);
+    const events = (trail.body.entry ?? []).map((e: Json) => e.resource);
+    const refused = events.filter((e: Json) => e.outcome !== '0');
+    expect(refused.length).toBeGreaterThan(0);
+    expect(JSON.stringify(events)).not.toContain(x.p1.id);
+    expect(refused.some((e: Json) => e.agent.some((a: Json) => a.who?.display === 'Withheld from this reader'))).toBe(true);
+    // nor their name, to anyone: the patient's side is named by reference only
+    const asAdmin = await get(`AuditEvent?patient=Patient/${x.p2.id}&_count=100`, tok.admin);
+    expect(JSON.stringify(asAdmin.body)).not.toContain(x.p1.name[0].family);
   });
 
   it('a professional does not read the trail of their patients', async () => {

@@ -45,4 +45,17 @@ describe('the trail as the patient sees it', () => {
     const e = auditEvent(agent, { interaction: 'history-instance' }, 0, { patient: 'p1', resources: ['DocumentReference/secret/_history/1'], query: '', queriedType: 'DocumentReference/secret/_history' }, request);
     expect(JSON.stringify(eventAsSeen(e, hiding(['secret'])))).not.toContain('secret');
   });
+
+  it("an agent of another record's patient side is withheld; a professional and the reader's own side are not", () => {
+    const byOther = auditEvent({ reference: 'Patient/p2', professions: [] }, { interaction: 'read' }, 4, { patient: 'p1', resources: ['DocumentReference/d1'] }, request);
+    expect(namedBy(byOther).references).toContain('Patient/p2');
+    const seen = eventAsSeen(byOther, hiding(['p2']));
+    expect(JSON.stringify(seen)).not.toContain('p2');
+    expect(seen.agent[0].who).toEqual({ display: 'Withheld from this reader' });
+    expect(tagged(seen)).toBe(true);
+    const byOwn = auditEvent({ reference: 'RelatedPerson/rp1', professions: [] }, { interaction: 'read' }, 0, { patient: 'p1', resources: ['DocumentReference/d1'] }, request);
+    expect(eventAsSeen(byOwn, hiding(['p2']))).toBe(byOwn);
+    const byProfessional = auditEvent(agent, { interaction: 'read' }, 0, { patient: 'p1', resources: ['DocumentReference/d1'] }, request);
+    expect(eventAsSeen(byProfessional, hiding(['gp']))).toBe(byProfessional);
+  });
 });

@@ -57,7 +57,23 @@ export function namedBy(event: Json): { references: string[]; words: string[] } 
     textsOf(entity ?? {}).forEach(add);
   }
   if (typeof event.outcomeDesc === 'string') add(event.outcomeDesc);
+  for (const agent of event.agent ?? []) {
+    const r = patientSideAgent(agent);
+    if (r) references.add(r);
+  }
   return { references: [...references], words: [...words] };
+}
+
+/** `Patient/x` or `RelatedPerson/y` when the agent is of a patient's side: another record's patient is not named to this reader. */
+function patientSideAgent(agent: Json): string | undefined {
+  const r = referenceOf(agent?.who?.reference);
+  return r && (r.startsWith('Patient/') || r.startsWith('RelatedPerson/')) ? r : undefined;
+}
+
+/** An agent the reader may not know: what they did stays, who they are does not. */
+function anonymous(agent: Json): Json {
+  const { who: _who, altId: _altId, name: _name, network: _network, ...rest } = agent;
+  return { ...rest, who: { display: 'Withheld from this reader' } };
 }
 
 /** What the lookup found hidden from the reader. */
@@ -102,8 +118,14 @@ export function eventAsSeen(event: Json, hidden: Hidden): Json {
     shown.push(entity);
   }
   const outcomeHidden = typeof event.outcomeDesc === 'string' && namesHidden(event.outcomeDesc, hidden);
-  if (!removed && !removedText && !outcomeHidden) return event;
+  const agents: Json[] = event.agent ?? [];
+  const agentHidden = agents.some((a) => {
+    const r = patientSideAgent(a);
+    return r !== undefined && !hidden.visible(r);
+  });
+  if (!removed && !removedText && !outcomeHidden && !agentHidden) return event;
   const out: Json = { ...event, meta: { ...(event.meta ?? {}), tag: [...(event.meta?.tag ?? []), SUBSETTED] } };
+  if (agentHidden) out.agent = agents.map((a) => (patientSideAgent(a) && !hidden.visible(patientSideAgent(a)!) ? anonymous(a) : a));
   // the profile wants an entity: one that says something was withheld, and nothing of it
   out.entity = shown.length ? shown : [{ what: { display: 'Withheld from this reader' }, type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '2', display: 'System Object' } }];
   if (outcomeHidden) out.outcomeDesc = event.outcome === '0' ? 'Success' : 'Refused by the access policy';

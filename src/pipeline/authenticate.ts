@@ -23,7 +23,8 @@ export function auditAgentOf(actor: Actor, issuer: string, req: FhirRequest): Au
   const breakGlass = req.headers['x-break-glass'];
   return {
     reference,
-    display: actor.display,
+    // the patient's side is named by reference only: an event may be filed in another record (a refused attempt) and outlive the actor's own record (decision 017)
+    display: actor.kind === 'patient' || actor.kind === 'related-person' ? undefined : actor.display,
     identifier: { system: issuer, value: actor.subject },
     professions,
     network: req.clientAddress,
