@@ -290,3 +290,14 @@ describe('a document moved to another record', () => {
     expect((await get(`${ref(doc)}/_history/1`, t.token)).body.description).toBe(`secret of Un ${RUN}`);
   });
 });
+
+describe('a record nobody holds', () => {
+  it('is not known (404) to a professional, not closed', async () => {
+    const missing = await get(`Patient/${crypto.randomUUID()}`, tok.gp);
+    expect(missing.status).toBe(404);
+    expect(JSON.stringify(missing.body)).not.toMatch(/RECORD_CLOSED|closed/);
+    // and a search naming it finds nothing, as any search for a patient nobody holds
+    const search = await get(`DocumentReference?patient=${crypto.randomUUID()}`, tok.gp);
+    expect([search.status, search.body.entry ?? []]).toEqual([200, []]);
+  });
+});

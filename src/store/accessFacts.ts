@@ -97,7 +97,8 @@ type FactRow = { resource_type: string; id: string; compartment: string; body: s
 /** The facts of each record from its Patient, Consent and RelatedPerson rows. */
 function foldFacts(patientIds: string[], rows: FactRow[]): Map<string, RecordFacts> {
   const out = new Map<string, RecordFacts>();
-  for (const id of patientIds) out.set(id, { patientId: id, state: 'closed', generalPractitioners: [], representatives: [], consents: [] });
+  // a record whose Patient is not stored is not known (an id nobody holds, a record deleted): closed to writes, 404 to reads
+  for (const id of patientIds) out.set(id, { patientId: id, state: 'closed', known: false, generalPractitioners: [], representatives: [], consents: [] });
   // in one order whatever the plan (a partitioned table returns its parts' rows in turn): the same facts read either way are equal
   const ordered = [...rows].sort((a, b) => (a.resource_type < b.resource_type ? -1 : a.resource_type > b.resource_type ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   for (const row of ordered) {
@@ -106,6 +107,7 @@ function foldFacts(patientIds: string[], rows: FactRow[]): Map<string, RecordFac
     const resource = JSON.parse(row.body);
     if (row.resource_type === 'Patient') {
       facts.state = recordStateOf(resource).state;
+      facts.known = true;
       if (typeof resource.birthDate === 'string') facts.birthDate = resource.birthDate;
       facts.generalPractitioners = (resource.generalPractitioner ?? []).map((g: any) => relative(String(g?.reference ?? '')));
     } else if (row.resource_type === 'Basic') {

@@ -109,8 +109,10 @@ describe('decideRecord for the other actors', () => {
     ['an administrator (types are bounded by visibility)', { ...base, kind: 'admin' }, 'open', 'allow'],
     ['a system', { ...base, kind: 'device', id: 'dev' }, 'open', 'allow'],
     ['a system, closed record', { ...base, kind: 'device', id: 'dev' }, 'closed', 403],
-  ] as [string, Actor, 'open' | 'closed', 'allow' | number][])('%s', (_n, actor, state, outcome) => {
-    const d = decideRecord(actor, record([], { state }), 'read', pc());
+    ['a system, a record nobody holds: 404, not closed', { ...base, kind: 'device', id: 'dev' }, 'unknown', 404],
+    ['the patient, a record nobody holds', { ...base, kind: 'patient', id: 'p1' }, 'unknown', 404],
+  ] as [string, Actor, 'open' | 'closed' | 'unknown', 'allow' | number][])('%s', (_n, actor, state, outcome) => {
+    const d = decideRecord(actor, record([], state === 'unknown' ? { state: 'closed', known: false } : { state }), 'read', pc());
     if (outcome === 'allow') expect(d.allow).toBe(true);
     else expect(d).toMatchObject({ allow: false, status: outcome });
   });

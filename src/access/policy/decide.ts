@@ -106,6 +106,8 @@ export function decideRecord(actor: Actor, record: RecordFacts, action: 'read' |
   if (actor.kind === 'related-person' && (actor.patientId !== record.patientId || (record.representatives !== undefined && !record.representatives.includes(ref('RelatedPerson', actor.id))))) {
     return deny(404, 'not-known', 'not known');
   }
+  // a record nobody holds is not known: a read of a mistyped id is a 404, not a closed record
+  if (record.known === false) return deny(404, 'not-known', 'not known');
   if (record.state === 'opposed') return deny(403, 'opposed', `Patient/${record.patientId} has opposed the creation of their record: nothing may be read or deposited for them`);
   if (!isOpen(record.state)) return deny(403, 'closed', `The record of Patient/${record.patientId} is closed: nobody may read or write it`);
   if (actor.kind === 'related-person' && !representativeActs(record, ref('RelatedPerson', actor.id), pc.now)) {

@@ -10,6 +10,8 @@ export interface RecordFacts {
   patientId: string;
   /** Opposed and closed records are unreadable and unwritable by everyone (docs/decisions/017-record-lifecycle.md). */
   state: RecordState;
+  /** False when the record's Patient is not stored (an id nobody holds, a deleted record): not known to anyone. */
+  known?: boolean;
   /** Patient.birthDate: a minor's representatives stop acting at 18 (decision 017). */
   birthDate?: string;
   /** `RelatedPerson/{id}` → its `period.start`, for the representatives that have one (a guardianship begun after majority). */
