@@ -161,6 +161,61 @@ describe('who exports what', () => {
   });
 });
 
+describe('references to resources hidden from the caller', () => {
+  // a record of its own, so that the other expectations keep their documents
+  const y: Json = {};
+  beforeAll(async () => {
+    y.p = await create({ resourceType: 'Patient', name: [{ family: `Trois-${RUN}` }], birthDate: '1990-01-01' });
+    await create(consent(y.p, ref(x.gp), { type: 'permit', actor: [ircp(ref(x.gp))] }));
+    y.shown = await create(document(y.p, REPORT, ref(x.author), [], 'https://documents.example/e', 'shown'));
+    y.masked = await create(document(y.p, REPORT, ref(x.author), ['MASQUE_PS'], 'https://documents.example/f', 'masked'));
+    y.unannounced = await create(document(y.p, REPORT, ref(x.author), ['INVISIBLE_PATIENT'], 'https://documents.example/g', 'not yet announced'));
+    const naming = (target: Json) => ({
+      ...document(y.p, REPORT, ref(x.author), [], 'https://documents.example/h', `names ${target.id}`),
+      relatesTo: [{ code: 'appends', target: { reference: ref(target) } }],
+      context: { related: [{ reference: ref(target) }, { reference: ref(y.shown) }] },
+    });
+    y.namesMasked = await create(naming(y.masked));
+    y.namesUnannounced = await create(naming(y.unannounced));
+    tok.p3 = await mint(ref(y.p), 'patient/*.rs');
+  });
+
+  /** The record's documents as the caller's search gives them, and as their export does. */
+  async function searchedAndExported(token: string): Promise<{ searched: Json[]; exportedDocs: Json[] }> {
+    const search = await get(`DocumentReference?patient=${y.p.id}&_count=100`, token);
+    expect(search.status).toBe(200);
+    const searched = (search.body.entry ?? []).map((e: Json) => e.resource).sort((a: Json, b: Json) => a.id.localeCompare(b.id));
+    const done = await finished(await kickOff('Patient/$export?_type=DocumentReference', token), token);
+    expect(done.status).toBe(200);
+    const exportedDocs = ((await exported(done.manifest, token)).DocumentReference ?? []).filter((d) => d.subject.reference === ref(y.p)).sort((a, b) => a.id.localeCompare(b.id));
+    return { searched, exportedDocs };
+  }
+  const subsetted = (r: Json) => Boolean(r.meta?.tag?.some((tag: Json) => tag.code === 'SUBSETTED'));
+
+  it('a professional: the references to a masked document are withheld from the files as from the search', async () => {
+    const { searched, exportedDocs } = await searchedAndExported(tok.gp);
+    expect(exportedDocs).toEqual(searched);
+    const doc = exportedDocs.find((d) => d.id === y.namesMasked.id)!;
+    expect(doc.relatesTo).toBeUndefined();
+    expect(doc.context.related).toEqual([{ reference: ref(y.shown) }]);
+    expect(subsetted(doc)).toBe(true);
+    expect(JSON.stringify(exportedDocs)).not.toContain(ref(y.masked));
+    // what the professional may read keeps its references
+    expect(exportedDocs.find((d) => d.id === y.namesUnannounced.id)!.relatesTo[0].target.reference).toBe(ref(y.unannounced));
+  });
+
+  it('the patient: the references to a document not yet announced to them are withheld from the files as from the search', async () => {
+    const { searched, exportedDocs } = await searchedAndExported(tok.p3);
+    expect(exportedDocs).toEqual(searched);
+    const doc = exportedDocs.find((d) => d.id === y.namesUnannounced.id)!;
+    expect(doc.relatesTo).toBeUndefined();
+    expect(doc.context.related).toEqual([{ reference: ref(y.shown) }]);
+    expect(subsetted(doc)).toBe(true);
+    expect(JSON.stringify(exportedDocs)).not.toContain(ref(y.unannounced));
+    expect(exportedDocs.find((d) => d.id === y.namesMasked.id)!.relatesTo[0].target.reference).toBe(ref(y.masked));
+  });
+});
+
 describe('_since', () => {
   it('holds only what changed at or after the instant, and the manifest says when the cut was taken', async () => {
     const first = await finished(await kickOff('$export?_type=DocumentReference', tok.gp), tok.gp);
