@@ -242,6 +242,17 @@ describe('refusals at kick-off', () => {
     expect(res.status).toBe(expected);
     expect(res.body?.resourceType).toBe('OperationOutcome');
   });
+
+  it('a type outside the patient compartment at patient level is refused as such, not as unknown', async () => {
+    const res = await get('Patient/$export?_type=Practitioner', tok.gp, ASYNC);
+    expect(res.status).toBe(400);
+    expect(res.body.issue[0].diagnostics).toContain('outside the patient compartment');
+  });
+
+  it('_outputFormat=application/fhir+ndjson sent with its + unencoded is accepted', async () => {
+    const done = await finished(await kickOff('$export?_type=Patient&_outputFormat=application/fhir+ndjson', tok.gp), tok.gp);
+    expect(done.status).toBe(200);
+  });
 });
 
 describe('cancel and expiry', () => {

@@ -30,8 +30,9 @@ export async function exportKickOff(ctx: InteractionContext, session: Session, r
   const accept = req.headers.accept;
   if (accept && !/application\/fhir\+json|application\/json|\*\/\*/.test(accept)) throw new FhirError(406, [{ severity: 'error', code: 'not-supported', diagnostics: 'The kick-off answers in application/fhir+json' }]);
   const level = req.resourceType === 'Patient' ? 'patient' : 'system';
-  const served = [...ctx.registry.types.keys()].filter((t) => level === 'system' || ctx.registry.types.get(t)!.patientCompartmentParams.length > 0 || t === 'Patient');
-  const parsed = parseExportRequest(req.query, served, req.prefer.handling === 'lenient');
+  const known = [...ctx.registry.types.keys()];
+  const served = known.filter((t) => level === 'system' || ctx.registry.types.get(t)!.patientCompartmentParams.length > 0 || t === 'Patient');
+  const parsed = parseExportRequest(req.query, served, req.prefer.handling === 'lenient', known);
   await deleteExpiredExports(session.db, new Date().toISOString());
   if ((await runningExports(session.db, caller)) >= RUNNING_PER_CALLER) {
     throw new FhirError(429, [{ severity: 'error', code: 'throttled', diagnostics: `At most ${RUNNING_PER_CALLER} exports of one caller run at once: wait for one to complete, or cancel it` }], { 'Retry-After': '10' });
