@@ -135,6 +135,55 @@ describe('a professional exports what their searches return, nothing hidden', ()
   });
 });
 
+describe('a token of the same practitioner with other scopes', () => {
+  let status: string;
+  let manifest: Json;
+  beforeAll(async () => {
+    tok.gpNarrow = await mint(ref(x.gp), 'user/Patient.rs');
+    status = await kickOff('Patient/$export?_type=Patient,DocumentReference', tok.gp);
+    const done = await finished(status, tok.gp);
+    expect(done.status).toBe(200);
+    manifest = done.manifest;
+    expect(manifest.output.map((o: Json) => o.type).sort()).toEqual(['DocumentReference', 'Patient']);
+  });
+
+  it('cannot search DocumentReference itself, and gets 404 for the status, every file and the cancel of the export made under user/*.cruds', async () => {
+    expect((await get(`DocumentReference?patient=${x.p1.id}`, tok.gpNarrow)).status).toBe(403);
+    expect((await get(status, tok.gpNarrow)).status).toBe(404);
+    for (const o of manifest.output) expect([o.type, (await get(relative(o.url), tok.gpNarrow, { accept: 'application/fhir+ndjson' })).status]).toEqual([o.type, 404]);
+    expect((await send('DELETE', status, tok.gpNarrow)).status).toBe(404);
+    // the token of the kick-off still gets it all
+    expect((await get(status, tok.gp)).status).toBe(200);
+    for (const o of manifest.output) expect((await get(relative(o.url), tok.gp, { accept: 'application/fhir+ndjson' })).status).toBe(200);
+  });
+
+  it('the export it makes itself answers to it, and not to the wider token', async () => {
+    const own = await kickOff('Patient/$export?_type=Patient', tok.gpNarrow);
+    expect((await finished(own, tok.gpNarrow)).status).toBe(200);
+    expect((await get(own, tok.gp)).status).toBe(404);
+  });
+
+  it('an export made acting in one PractitionerRole answers to that role only', async () => {
+    const p = await create({ resourceType: 'Practitioner', name: [{ family: `DeuxRoles-${RUN}` }] });
+    const role = async (code: string) => create({ resourceType: 'PractitionerRole', active: true, practitioner: { reference: ref(p) }, code: [{ coding: [{ system: G15, code }] }] });
+    const first = await role('10');
+    const second = await role('60');
+    const asFirst = await mint(ref(p), 'user/*.cruds', { practitioner_role: first.id });
+    const own = await kickOff('Patient/$export?_type=Patient', asFirst);
+    expect((await finished(own, asFirst)).status).toBe(200);
+    expect((await get(own, await mint(ref(p), 'user/*.cruds', { practitioner_role: first.id }))).status).toBe(200);
+    expect((await get(own, await mint(ref(p), 'user/*.cruds', { practitioner_role: second.id }))).status).toBe(404);
+    // without a chosen role the practitioner acts in both
+    expect((await get(own, await mint(ref(p), 'user/*.cruds'))).status).toBe(404);
+  });
+
+  it('a kick-off naming a type its scopes cannot read is refused as that search is (403)', async () => {
+    const res = await get('Patient/$export?_type=Patient,DocumentReference', tok.gpNarrow, ASYNC);
+    expect(res.status).toBe(403);
+    expect(res.body.resourceType).toBe('OperationOutcome');
+  });
+});
+
 describe('who exports what', () => {
   it('a professional without access to a record exports none of it', async () => {
     const done = await finished(await kickOff('Patient/$export', tok.stranger), tok.stranger);
