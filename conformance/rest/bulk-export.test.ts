@@ -135,6 +135,55 @@ describe('a professional exports what their searches return, nothing hidden', ()
   });
 });
 
+describe('a token of the same practitioner with other scopes', () => {
+  let status: string;
+  let manifest: Json;
+  beforeAll(async () => {
+    tok.gpNarrow = await mint(ref(x.gp), 'user/Patient.rs');
+    status = await kickOff('Patient/$export?_type=Patient,DocumentReference', tok.gp);
+    const done = await finished(status, tok.gp);
+    expect(done.status).toBe(200);
+    manifest = done.manifest;
+    expect(manifest.output.map((o: Json) => o.type).sort()).toEqual(['DocumentReference', 'Patient']);
+  });
+
+  it('cannot search DocumentReference itself, and gets 404 for the status, every file and the cancel of the export made under user/*.cruds', async () => {
+    expect((await get(`DocumentReference?patient=${x.p1.id}`, tok.gpNarrow)).status).toBe(403);
+    expect((await get(status, tok.gpNarrow)).status).toBe(404);
+    for (const o of manifest.output) expect([o.type, (await get(relative(o.url), tok.gpNarrow, { accept: 'application/fhir+ndjson' })).status]).toEqual([o.type, 404]);
+    expect((await send('DELETE', status, tok.gpNarrow)).status).toBe(404);
+    // the token of the kick-off still gets it all
+    expect((await get(status, tok.gp)).status).toBe(200);
+    for (const o of manifest.output) expect((await get(relative(o.url), tok.gp, { accept: 'application/fhir+ndjson' })).status).toBe(200);
+  });
+
+  it('the export it makes itself answers to it, and not to the wider token', async () => {
+    const own = await kickOff('Patient/$export?_type=Patient', tok.gpNarrow);
+    expect((await finished(own, tok.gpNarrow)).status).toBe(200);
+    expect((await get(own, tok.gp)).status).toBe(404);
+  });
+
+  it('an export made acting in one PractitionerRole answers to that role only', async () => {
+    const p = await create({ resourceType: 'Practitioner', name: [{ family: `DeuxRoles-${RUN}` }] });
+    const role = async (code: string) => create({ resourceType: 'PractitionerRole', active: true, practitioner: { reference: ref(p) }, code: [{ coding: [{ system: G15, code }] }] });
+    const first = await role('10');
+    const second = await role('60');
+    const asFirst = await mint(ref(p), 'user/*.cruds', { practitioner_role: first.id });
+    const own = await kickOff('Patient/$export?_type=Patient', asFirst);
+    expect((await finished(own, asFirst)).status).toBe(200);
+    expect((await get(own, await mint(ref(p), 'user/*.cruds', { practitioner_role: first.id }))).status).toBe(200);
+    expect((await get(own, await mint(ref(p), 'user/*.cruds', { practitioner_role: second.id }))).status).toBe(404);
+    // without a chosen role the practitioner acts in both
+    expect((await get(own, await mint(ref(p), 'user/*.cruds'))).status).toBe(404);
+  });
+
+  it('a kick-off naming a type its scopes cannot read is refused as that search is (403)', async () => {
+    const res = await get('Patient/$export?_type=Patient,DocumentReference', tok.gpNarrow, ASYNC);
+    expect(res.status).toBe(403);
+    expect(res.body.resourceType).toBe('OperationOutcome');
+  });
+});
+
 describe('who exports what', () => {
   it('a professional without access to a record exports none of it', async () => {
     const done = await finished(await kickOff('Patient/$export', tok.stranger), tok.stranger);
@@ -158,6 +207,61 @@ describe('who exports what', () => {
     const files = await exported(done.manifest, tok.p1);
     expect(ids(files.Patient)).toEqual([x.p1.id]);
     expect(ids(files.DocumentReference)).toEqual([x.masked.id, x.shown.id].sort());
+  });
+});
+
+describe('references to resources hidden from the caller', () => {
+  // a record of its own, so that the other expectations keep their documents
+  const y: Json = {};
+  beforeAll(async () => {
+    y.p = await create({ resourceType: 'Patient', name: [{ family: `Trois-${RUN}` }], birthDate: '1990-01-01' });
+    await create(consent(y.p, ref(x.gp), { type: 'permit', actor: [ircp(ref(x.gp))] }));
+    y.shown = await create(document(y.p, REPORT, ref(x.author), [], 'https://documents.example/e', 'shown'));
+    y.masked = await create(document(y.p, REPORT, ref(x.author), ['MASQUE_PS'], 'https://documents.example/f', 'masked'));
+    y.unannounced = await create(document(y.p, REPORT, ref(x.author), ['INVISIBLE_PATIENT'], 'https://documents.example/g', 'not yet announced'));
+    const naming = (target: Json) => ({
+      ...document(y.p, REPORT, ref(x.author), [], 'https://documents.example/h', `names ${target.id}`),
+      relatesTo: [{ code: 'appends', target: { reference: ref(target) } }],
+      context: { related: [{ reference: ref(target) }, { reference: ref(y.shown) }] },
+    });
+    y.namesMasked = await create(naming(y.masked));
+    y.namesUnannounced = await create(naming(y.unannounced));
+    tok.p3 = await mint(ref(y.p), 'patient/*.rs');
+  });
+
+  /** The record's documents as the caller's search gives them, and as their export does. */
+  async function searchedAndExported(token: string): Promise<{ searched: Json[]; exportedDocs: Json[] }> {
+    const search = await get(`DocumentReference?patient=${y.p.id}&_count=100`, token);
+    expect(search.status).toBe(200);
+    const searched = (search.body.entry ?? []).map((e: Json) => e.resource).sort((a: Json, b: Json) => a.id.localeCompare(b.id));
+    const done = await finished(await kickOff('Patient/$export?_type=DocumentReference', token), token);
+    expect(done.status).toBe(200);
+    const exportedDocs = ((await exported(done.manifest, token)).DocumentReference ?? []).filter((d) => d.subject.reference === ref(y.p)).sort((a, b) => a.id.localeCompare(b.id));
+    return { searched, exportedDocs };
+  }
+  const subsetted = (r: Json) => Boolean(r.meta?.tag?.some((tag: Json) => tag.code === 'SUBSETTED'));
+
+  it('a professional: the references to a masked document are withheld from the files as from the search', async () => {
+    const { searched, exportedDocs } = await searchedAndExported(tok.gp);
+    expect(exportedDocs).toEqual(searched);
+    const doc = exportedDocs.find((d) => d.id === y.namesMasked.id)!;
+    expect(doc.relatesTo).toBeUndefined();
+    expect(doc.context.related).toEqual([{ reference: ref(y.shown) }]);
+    expect(subsetted(doc)).toBe(true);
+    expect(JSON.stringify(exportedDocs)).not.toContain(ref(y.masked));
+    // what the professional may read keeps its references
+    expect(exportedDocs.find((d) => d.id === y.namesUnannounced.id)!.relatesTo[0].target.reference).toBe(ref(y.unannounced));
+  });
+
+  it('the patient: the references to a document not yet announced to them are withheld from the files as from the search', async () => {
+    const { searched, exportedDocs } = await searchedAndExported(tok.p3);
+    expect(exportedDocs).toEqual(searched);
+    const doc = exportedDocs.find((d) => d.id === y.namesUnannounced.id)!;
+    expect(doc.relatesTo).toBeUndefined();
+    expect(doc.context.related).toEqual([{ reference: ref(y.shown) }]);
+    expect(subsetted(doc)).toBe(true);
+    expect(JSON.stringify(exportedDocs)).not.toContain(ref(y.unannounced));
+    expect(exportedDocs.find((d) => d.id === y.namesMasked.id)!.relatesTo[0].target.reference).toBe(ref(y.masked));
   });
 });
 
@@ -186,6 +290,17 @@ describe('refusals at kick-off', () => {
     const res = await get(path, tok.gp, headers);
     expect(res.status).toBe(expected);
     expect(res.body?.resourceType).toBe('OperationOutcome');
+  });
+
+  it('a type outside the patient compartment at patient level is refused as such, not as unknown', async () => {
+    const res = await get('Patient/$export?_type=Practitioner', tok.gp, ASYNC);
+    expect(res.status).toBe(400);
+    expect(res.body.issue[0].diagnostics).toContain('outside the patient compartment');
+  });
+
+  it('_outputFormat=application/fhir+ndjson sent with its + unencoded is accepted', async () => {
+    const done = await finished(await kickOff('$export?_type=Patient&_outputFormat=application/fhir+ndjson', tok.gp), tok.gp);
+    expect(done.status).toBe(200);
   });
 });
 

@@ -295,6 +295,50 @@ async function rowsMentioning(needle: string): Promise<{ table: string; row: Jso
   return hits;
 }
 
+/** A completed export of the token's caller: its status path and the paths of its files. */
+async function completedExport(path: string, token: string): Promise<{ status: string; files: string[] }> {
+  const kickOff = await http(t.base, path, { headers: { authorization: `Bearer ${token}`, prefer: 'respond-async' } });
+  expect(kickOff.status).toBe(202);
+  const status = kickOff.headers.get('content-location')!.slice(t.base.length + 1);
+  for (let i = 0; i < 400; i++) {
+    const res = await get(status, token);
+    if (res.status !== 202) {
+      expect(res.status).toBe(200);
+      return { status, files: res.body.output.map((o: Json) => o.url.slice(t.base.length + 1)) };
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error('the export did not finish');
+}
+
+describe.each([
+  ['opposed', 'oppose', ''],
+  ['closed with archive', 'close', '?mode=archive'],
+])('%s: the exports carrying the record are deleted with the change', (name, operation, query) => {
+  it('the exports of the record answer 404, those of other records stay', async () => {
+    const gone = await record(`Exporte-${operation}`);
+    const kept = await record(`Reste-${operation}`);
+    const patient = await mint(ref(gone), 'patient/*.cruds');
+    const other = await mint(ref(kept), 'patient/*.cruds');
+    // the care team's export holds both records, the patient's their own, the other patient's the other record
+    const team = await completedExport('Patient/$export?_type=Patient,DocumentReference', tok.gp);
+    const own = await completedExport('Patient/$export?_type=Patient,DocumentReference', patient);
+    const unrelated = await completedExport('Patient/$export?_type=Patient,DocumentReference', other);
+    for (const [e, token] of [[team, tok.gp], [own, patient], [unrelated, other]] as const) expect((await get(e.files[0], token, { accept: 'application/fhir+ndjson' })).status).toBe(200);
+    expect([name, (await op(patient, gone, operation, query)).status]).toEqual([name, 200]);
+    expect((await get(team.status, tok.gp)).status).toBe(404);
+    for (const f of team.files) expect((await get(f, tok.gp, { accept: 'application/fhir+ndjson' })).status).toBe(404);
+    // the patient of a closed record no longer calls at all: their export's rows are gone
+    for (const e of [team, own]) {
+      const id = e.status.split('/')[1];
+      expect(((await knex().raw(`SELECT count(*)::int AS n FROM bulk_export_file WHERE export_id = ?`, [id])) as { rows: { n: number }[] }).rows[0].n).toBe(0);
+      expect(((await knex().raw(`SELECT count(*)::int AS n FROM bulk_export WHERE id = ?`, [id])) as { rows: { n: number }[] }).rows[0].n).toBe(0);
+    }
+    expect((await get(unrelated.status, other)).status).toBe(200);
+    expect((await get(unrelated.files[0], other, { accept: 'application/fhir+ndjson' })).status).toBe(200);
+  });
+});
+
 /** Tables that hold no patient's data, so carry no compartment: a new table is either keyed by compartment or listed here. */
 /** Work queues, drained as the dispatcher runs: their rows come and go on their own. */
 const QUEUES = ['outbox', 'subscription_delivery'];

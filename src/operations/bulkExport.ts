@@ -4,6 +4,7 @@ import type { FhirRequest, FhirResponse, InteractionContext } from '../interacti
 import { deleteExport, deleteExpiredExports, ExportJob, failExport, fileContent, listFiles, readExport, insertExport, runningExports } from '../store/bulkExports';
 import type { Session } from '../store/session';
 import { startExport } from './exportJob';
+import { exportRights } from './exportRights';
 import { asksRespondAsync, NDJSON, parseExportRequest } from './exportRequest';
 
 /**
@@ -30,8 +31,11 @@ export async function exportKickOff(ctx: InteractionContext, session: Session, r
   const accept = req.headers.accept;
   if (accept && !/application\/fhir\+json|application\/json|\*\/\*/.test(accept)) throw new FhirError(406, [{ severity: 'error', code: 'not-supported', diagnostics: 'The kick-off answers in application/fhir+json' }]);
   const level = req.resourceType === 'Patient' ? 'patient' : 'system';
-  const served = [...ctx.registry.types.keys()].filter((t) => level === 'system' || ctx.registry.types.get(t)!.patientCompartmentParams.length > 0 || t === 'Patient');
-  const parsed = parseExportRequest(req.query, served, req.prefer.handling === 'lenient');
+  const known = [...ctx.registry.types.keys()];
+  const served = known.filter((t) => level === 'system' || ctx.registry.types.get(t)!.patientCompartmentParams.length > 0 || t === 'Patient');
+  const parsed = parseExportRequest(req.query, served, req.prefer.handling === 'lenient', known);
+  // a type named is refused as its search would be (the types left implicit are narrowed by the scopes)
+  if (req.query.some(([name]) => name === '_type')) for (const t of parsed.types) session.access.checkInteraction?.({ interaction: 'search-type', resourceType: t }, req);
   await deleteExpiredExports(session.db, new Date().toISOString());
   if ((await runningExports(session.db, caller)) >= RUNNING_PER_CALLER) {
     throw new FhirError(429, [{ severity: 'error', code: 'throttled', diagnostics: `At most ${RUNNING_PER_CALLER} exports of one caller run at once: wait for one to complete, or cancel it` }], { 'Retry-After': '10' });
@@ -41,6 +45,7 @@ export async function exportKickOff(ctx: InteractionContext, session: Session, r
   const job: ExportJob = {
     id: crypto.randomUUID(),
     caller,
+    rights: exportRights(session.access.actor),
     request: `${ctx.config.baseUrl}/${level === 'patient' ? 'Patient/' : ''}$export${query ? `?${query}` : ''}`,
     level,
     types: parsed.types,
@@ -60,11 +65,12 @@ export async function exportKickOff(ctx: InteractionContext, session: Session, r
   };
 }
 
-/** The export, if it exists, has not expired and belongs to this caller; 404 otherwise, whoever else it belongs to. */
+/** The export, if it exists, has not expired and belongs to this caller with the rights of the kick-off; 404 otherwise, whoever else it belongs to. */
 async function ownExport(session: Session, id: string | undefined): Promise<ExportJob> {
   const job = id && /^[0-9a-f-]{36}$/.test(id) ? await readExport(session.db, id) : undefined;
   const expired = job?.expiresAt !== undefined && Date.parse(job.expiresAt) <= Date.now();
-  if (!job || expired || session.access.caller === undefined || job.caller !== session.access.caller) throw new NotFound('No such export (it may have expired)');
+  const mine = job !== undefined && session.access.caller !== undefined && job.caller === session.access.caller && job.rights === exportRights(session.access.actor);
+  if (!job || expired || !mine) throw new NotFound('No such export (it may have expired)');
   return job;
 }
 

@@ -1,9 +1,11 @@
 import { auditInteraction } from '../audit/auditTrail';
 import type { FhirRequest, InteractionContext } from '../interactions/types';
 import { inTransaction } from '../interactions/unitOfWork';
+import { withholdUnreadableReferences } from '../interactions/withheldReferences';
+import { RawJson } from '../json/rawJson';
 import type { Database } from '../store/database';
 import { completeExport, deleteExpiredExports, ExportJob, exportPage, failExport, insertFile, readExport, recordProgress } from '../store/bulkExports';
-import { readingAs, Session } from '../store/session';
+import { readingAs, Session, StoreAccess } from '../store/session';
 
 /** Rows read per statement, and resources per NDJSON file. */
 const PAGE_SIZE = 1000;
@@ -39,11 +41,27 @@ function auditedRequest(job: ExportJob): FhirRequest {
 
 class Stopped extends Error {}
 
+/** Who the export reads as: the kick-off's visibility, and an administrator as such (some references are shown to them whatever they read). */
+function exportAccess(job: ExportJob): StoreAccess {
+  return { ...readingAs(job.visibility), ...(job.audit?.investigator ? { actor: { kind: 'admin', subject: '', scopes: [], authenticatedBy: 'token' } } : {}) };
+}
+
+/**
+ * A page of rows as the caller's searches give them: without the references to resources
+ * hidden from them, tagged SUBSETTED (docs/decisions/013-references-to-hidden-resources.md),
+ * by the same code as a search page.
+ */
+async function asCallerReadsThem(ctx: InteractionContext, session: Session, resourceType: string, rows: { id: string; body: string }[]): Promise<string[]> {
+  const entry = rows.map((r) => ({ fullUrl: `${ctx.config.baseUrl}/${resourceType}/${r.id}`, resource: new RawJson(r.body) as unknown }));
+  await withholdUnreadableReferences(ctx, session, undefined, { status: 200, resource: { resourceType: 'Bundle', entry } });
+  return entry.map((e) => (e.resource instanceof RawJson ? e.resource.text : JSON.stringify(e.resource)));
+}
+
 async function runExport(ctx: InteractionContext, id: string, stopping: () => boolean): Promise<void> {
   const job = await readExport(ctx.db.knex, id);
   if (!job || job.status !== 'in-progress') return;
   // the caller's visibility as the policy decided it at kick-off: every page is read through it
-  const session = new Session(ctx.db.knex, readingAs(job.visibility));
+  const session = new Session(ctx.db.knex, exportAccess(job));
   const expiresAt = () => new Date(Date.now() + ctx.config.bulkExportTtlSeconds * 1000).toISOString();
   let seq = 0;
   let exported = 0;
@@ -60,8 +78,8 @@ async function runExport(ctx: InteractionContext, id: string, stopping: () => bo
         if (stopping()) throw new Stopped('the server stopped during the export');
         const rows = await exportPage(session, { resourceType, level: job.level, since: job.since, until: job.transactionTime, after, limit: PAGE_SIZE });
         if (rows.length === 0) break;
-        for (const row of rows) {
-          lines.push(row.body);
+        for (const body of await asCallerReadsThem(ctx, session, resourceType, rows)) {
+          lines.push(body);
           if (lines.length >= FILE_MAX_RESOURCES) await flush();
         }
         exported += rows.length;
@@ -75,7 +93,7 @@ async function runExport(ctx: InteractionContext, id: string, stopping: () => bo
     // the trail of what was read, and the files' availability, in one commit (decision 020)
     await inTransaction(ctx, readingAs(job.visibility), async (trx) => {
       if (job.audit) {
-        const audit = new Session(trx.db, { ...readingAs(job.visibility), ...(job.audit.investigator ? { actor: { kind: 'admin', subject: '', scopes: [], authenticatedBy: 'token' } } : {}) });
+        const audit = new Session(trx.db, exportAccess(job));
         audit.touch(session.takeTouched());
         await auditInteraction(ctx, audit, job.audit.agent, { interaction: 'operation', operation: 'export', resourceType: job.level === 'patient' ? 'Patient' : undefined }, auditedRequest(job));
         await audit.flush();

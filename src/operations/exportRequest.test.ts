@@ -22,6 +22,25 @@ describe('parseExportRequest', () => {
   });
 });
 
+describe('parseExportRequest at patient level (fewer types served than known)', () => {
+  const PATIENT_LEVEL = ['Patient', 'DocumentReference', 'Binary'];
+  it('a known type outside the patient compartment is refused as such', () => {
+    expect(() => parseExportRequest([['_type', 'Practitioner']], PATIENT_LEVEL, false, SERVED)).toThrow(/outside the patient compartment/);
+  });
+  it('an unknown type is still unknown', () => {
+    expect(() => parseExportRequest([['_type', 'Group']], PATIENT_LEVEL, false, SERVED)).toThrow(/unknown resource type/);
+  });
+});
+
+describe('_outputFormat sent unencoded', () => {
+  it('application/fhir ndjson (the + arrived as a space) is the IG type', () => {
+    expect(parseExportRequest([['_outputFormat', 'application/fhir ndjson']], SERVED, false)).toEqual({ types: ['Patient', 'DocumentReference', 'Practitioner'] });
+  });
+  it('other spaced values are still refused', () => {
+    expect(() => parseExportRequest([['_outputFormat', 'application/fhir json']], SERVED, false)).toThrow(/not supported/);
+  });
+});
+
 describe('asksRespondAsync', () => {
   it.each([
     ['respond-async', true],

@@ -18,9 +18,10 @@ export interface ExportRequest {
 /**
  * The kick-off parameters of `$export` (docs/decisions/020-bulk-data.md): `_type` among the
  * served types (Binary excepted), `_since` an instant, `_outputFormat` NDJSON. Pure: the
- * types served and the handling preference are given.
+ * types this export serves, those the server knows (a patient-level export serves fewer)
+ * and the handling preference are given.
  */
-export function parseExportRequest(params: [string, string][], served: string[], lenient: boolean): ExportRequest {
+export function parseExportRequest(params: [string, string][], served: string[], lenient: boolean, known: string[] = served): ExportRequest {
   let types: string[] | undefined;
   let since: string | undefined;
   for (const [name, value] of params) {
@@ -28,6 +29,7 @@ export function parseExportRequest(params: [string, string][], served: string[],
       const named = value.split(',').map((s) => s.trim()).filter(Boolean);
       for (const t of named) {
         if (NOT_EXPORTED.has(t)) throw new BadRequest(`_type: ${t} is not exported; read a document's content through its DocumentReference`, 'not-supported');
+        if (!served.includes(t) && known.includes(t)) throw new BadRequest(`_type: ${t} is outside the patient compartment: Patient/$export exports patient records only ([base]/$export exports the others)`, 'not-supported');
         if (!served.includes(t)) throw new BadRequest(`_type: unknown resource type "${t}"`, 'not-supported');
       }
       types = [...new Set([...(types ?? []), ...named])];
@@ -36,7 +38,8 @@ export function parseExportRequest(params: [string, string][], served: string[],
       if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(value) || !dateRange(value)) throw new BadRequest(`_since must be an instant (2024-01-31T12:00:00Z), got "${value}"`);
       since = new Date(value).toISOString();
     } else if (name === '_outputFormat') {
-      if (!NDJSON_FORMATS.includes(value)) throw new BadRequest(`_outputFormat "${value}" is not supported: ${NDJSON_FORMATS.join(', ')}`, 'not-supported');
+      // a `+` sent unencoded arrives as a space: `application/fhir ndjson` can only mean the IG's type
+      if (!NDJSON_FORMATS.includes(value === 'application/fhir ndjson' ? NDJSON : value)) throw new BadRequest(`_outputFormat "${value}" is not supported: ${NDJSON_FORMATS.join(', ')}`, 'not-supported');
     } else if (name === '_format' || name === '_pretty') continue;
     else if (!lenient) throw new BadRequest(NOT_SERVED.has(name) ? `$export: "${name}" is not supported by this server` : `$export does not take parameter "${name}"`, 'not-supported');
   }

@@ -11,12 +11,27 @@ import type { Visibility } from './visibility';
  * read through the caller's visibility like every other read.
  */
 
+/**
+ * The stored form of who an export answers to: the caller (issuer and subject), then the
+ * rights on a line of their own (the rights' JSON holds no line break, so the last one
+ * separates them).
+ */
+export const storedCaller = (caller: string, rights: string): string => `${caller}\n${rights}`;
+
+/** The caller and rights of a stored form; a row stored without rights matches no token. */
+export function parseStoredCaller(stored: string): { caller: string; rights: string } {
+  const at = stored.lastIndexOf('\n');
+  return at < 0 ? { caller: stored, rights: '' } : { caller: stored.slice(0, at), rights: stored.slice(at + 1) };
+}
+
 export type ExportStatus = 'in-progress' | 'completed' | 'failed';
 
 export interface ExportJob {
   id: string;
   /** Who asked (issuer and subject): the only caller answered about this export. */
   caller: string;
+  /** The token's rights at kick-off (scopes, acting roles: exportRights); a token with others is not answered either. */
+  rights: string;
   /** The kick-off request URL, as the manifest repeats it. */
   request: string;
   /** 'system': every row the caller may read; 'patient': rows of patient records only. */
@@ -58,7 +73,7 @@ const json = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v);
 function toJob(r: JobRow): ExportJob {
   return {
     id: r.id,
-    caller: r.caller,
+    ...parseStoredCaller(r.caller),
     request: r.request,
     level: r.level === 'patient' ? 'patient' : 'system',
     types: json(r.types) as string[],
@@ -78,7 +93,7 @@ export async function insertExport(db: Knex | Knex.Transaction, job: ExportJob):
   await db.raw(
     `INSERT INTO bulk_export (id, caller, request, level, types, since, visibility, audit_agent, status, transaction_time, heartbeat)
      VALUES (?, ?, ?, ?, ?::jsonb, ?::timestamptz, ?::jsonb, ?::jsonb, ?, ?::timestamptz, ?::timestamptz)`,
-    [job.id, job.caller, job.request, job.level, JSON.stringify(job.types), job.since ?? null, JSON.stringify(job.visibility), job.audit ? JSON.stringify(job.audit) : null, job.status, job.transactionTime, job.heartbeat],
+    [job.id, storedCaller(job.caller, job.rights), job.request, job.level, JSON.stringify(job.types), job.since ?? null, JSON.stringify(job.visibility), job.audit ? JSON.stringify(job.audit) : null, job.status, job.transactionTime, job.heartbeat],
   );
 }
 
@@ -88,9 +103,9 @@ export async function readExport(db: Knex | Knex.Transaction, id: string): Promi
   return rows[0] ? toJob(rows[0]) : undefined;
 }
 
-/** How many exports of this caller are running. */
+/** How many exports of this caller are running, whatever the rights of the tokens that asked. */
 export async function runningExports(db: Knex | Knex.Transaction, caller: string): Promise<number> {
-  const rows = ((await db.raw(`SELECT count(*) AS n FROM bulk_export WHERE caller = ? AND status = 'in-progress'`, [caller])) as { rows: { n: string | number }[] }).rows;
+  const rows = ((await db.raw(`SELECT count(*) AS n FROM bulk_export WHERE position(? in caller) = 1 AND status = 'in-progress'`, [storedCaller(caller, '')])) as { rows: { n: string | number }[] }).rows;
   return Number(rows[0].n);
 }
 
@@ -145,6 +160,19 @@ export async function deleteExport(db: Knex | Knex.Transaction, id: string): Pro
 export async function deleteExpiredExports(db: Knex | Knex.Transaction, now: string): Promise<number> {
   const r = (await db.raw(`DELETE FROM bulk_export WHERE expires_at IS NOT NULL AND expires_at <= ?::timestamptz RETURNING id`, [now])) as { rows: unknown[] };
   return r.rows.length;
+}
+
+/**
+ * Deletes the exports whose files carry this patient's record (its Patient, or a resource
+ * naming it), files included: exports are copies handed to their callers (decision 020),
+ * and a record deleted, opposed or archived must not leave through one. On `db`, the
+ * transaction that changes the record.
+ */
+export async function deleteExportsCarrying(db: Knex | Knex.Transaction, patientId: string): Promise<void> {
+  await db.raw(
+    `DELETE FROM bulk_export WHERE id IN (SELECT export_id FROM bulk_export_file WHERE position(? in content) > 0 OR position(? in content) > 0)`,
+    [`Patient/${patientId}"`, `"id":"${patientId}"`],
+  );
 }
 
 export interface ExportedRow {

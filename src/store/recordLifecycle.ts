@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { deleteExportsCarrying } from './bulkExports';
 import { textArray } from './searchSql';
 import type { Session } from './session';
 
@@ -17,8 +18,12 @@ export interface Closure {
   retainUntil?: string;
 }
 
-/** Marks the record opposed or closed (replacing an earlier mark). */
+/**
+ * Marks the record opposed or closed (replacing an earlier mark). The exports that carry it
+ * go at once, in the same transaction: no search shows the record any more, so no file does.
+ */
 export async function markClosed(session: Session, compartment: string, c: Closure): Promise<void> {
+  await deleteExportsCarrying(session.db, compartment);
   await session.query(
     `INSERT INTO record_closure (compartment, state, mode, closed_at, retain_until) VALUES (?, ?, ?, ?, ?)
      ON CONFLICT (compartment) DO UPDATE SET state = EXCLUDED.state, mode = EXCLUDED.mode, closed_at = EXCLUDED.closed_at, retain_until = EXCLUDED.retain_until`,
@@ -89,11 +94,7 @@ export async function deleteRecordRows(db: Db, patientId: string): Promise<void>
       }
     }
   }
-  // bulk exports are copies handed to their callers (decision 020): those that carry the record go with it
-  await db.raw(
-    `DELETE FROM bulk_export WHERE id IN (SELECT export_id FROM bulk_export_file WHERE position(? in content) > 0 OR position(? in content) > 0)`,
-    [`Patient/${patientId}"`, `"id":"${patientId}"`],
-  );
+  await deleteExportsCarrying(db, patientId);
   // the outbox first: a dispatcher round that claimed this record's changes (FOR UPDATE) finishes before it is deleted, and
   // the deliveries it recorded are then seen, and deleted, by the statements that follow
   const ordered = [...tables.filter((t) => t.table === 'outbox'), ...tables.filter((t) => t.table !== 'outbox')];
