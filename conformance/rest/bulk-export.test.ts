@@ -314,8 +314,8 @@ describe('cancel and expiry', () => {
     const knex = t.running!.ctx.db.knex;
     for (const r of running) {
       await knex.raw(
-        `INSERT INTO bulk_export (id, caller, request, level, types, visibility, status, transaction_time, heartbeat)
-         SELECT ?, caller, request, level, types, visibility, 'in-progress', now(), now() FROM bulk_export WHERE id = ?`,
+        `INSERT INTO bulk_export (id, caller, rights, request, level, types, visibility, status, transaction_time, heartbeat)
+         SELECT ?, caller, rights, request, level, types, visibility, 'in-progress', now(), now() FROM bulk_export WHERE id = ?`,
         [r, source],
       );
     }

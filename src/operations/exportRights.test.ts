@@ -1,5 +1,4 @@
 import type { Actor } from '../access/actor';
-import { parseStoredCaller, storedCaller } from '../store/bulkExports';
 import { exportRights } from './exportRights';
 
 const practitioner = (scopes: string[], roles: string[]): Actor => ({
@@ -34,13 +33,4 @@ describe('exportRights', () => {
     const admin = (legalHold: boolean): Actor => ({ kind: 'admin', subject: 'a', scopes: [], authenticatedBy: 'token', legalHold });
     expect(exportRights(admin(true))).not.toBe(exportRights(admin(false)));
   });
-});
-
-describe('storedCaller', () => {
-  it.each([
-    ['https://idp.example Practitioner/p1', '{"kind":"practitioner"}'],
-    ['certificate CN=x, O=y', 'unrestricted'],
-  ])('%s round-trips', (caller, rights) => expect(parseStoredCaller(storedCaller(caller, rights))).toEqual({ caller, rights }));
-
-  it('a row stored without rights has none', () => expect(parseStoredCaller('https://idp.example sub')).toEqual({ caller: 'https://idp.example sub', rights: '' }));
 });

@@ -11,19 +11,6 @@ import type { Visibility } from './visibility';
  * read through the caller's visibility like every other read.
  */
 
-/**
- * The stored form of who an export answers to: the caller (issuer and subject), then the
- * rights on a line of their own (the rights' JSON holds no line break, so the last one
- * separates them).
- */
-export const storedCaller = (caller: string, rights: string): string => `${caller}\n${rights}`;
-
-/** The caller and rights of a stored form; a row stored without rights matches no token. */
-export function parseStoredCaller(stored: string): { caller: string; rights: string } {
-  const at = stored.lastIndexOf('\n');
-  return at < 0 ? { caller: stored, rights: '' } : { caller: stored.slice(0, at), rights: stored.slice(at + 1) };
-}
-
 export type ExportStatus = 'in-progress' | 'completed' | 'failed';
 
 export interface ExportJob {
@@ -52,6 +39,7 @@ export interface ExportJob {
 interface JobRow {
   id: string;
   caller: string;
+  rights: string;
   request: string;
   level: string;
   types: unknown;
@@ -73,7 +61,8 @@ const json = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v);
 function toJob(r: JobRow): ExportJob {
   return {
     id: r.id,
-    ...parseStoredCaller(r.caller),
+    caller: r.caller,
+    rights: r.rights,
     request: r.request,
     level: r.level === 'patient' ? 'patient' : 'system',
     types: json(r.types) as string[],
@@ -91,9 +80,9 @@ function toJob(r: JobRow): ExportJob {
 
 export async function insertExport(db: Knex | Knex.Transaction, job: ExportJob): Promise<void> {
   await db.raw(
-    `INSERT INTO bulk_export (id, caller, request, level, types, since, visibility, audit_agent, status, transaction_time, heartbeat)
-     VALUES (?, ?, ?, ?, ?::jsonb, ?::timestamptz, ?::jsonb, ?::jsonb, ?, ?::timestamptz, ?::timestamptz)`,
-    [job.id, storedCaller(job.caller, job.rights), job.request, job.level, JSON.stringify(job.types), job.since ?? null, JSON.stringify(job.visibility), job.audit ? JSON.stringify(job.audit) : null, job.status, job.transactionTime, job.heartbeat],
+    `INSERT INTO bulk_export (id, caller, rights, request, level, types, since, visibility, audit_agent, status, transaction_time, heartbeat)
+     VALUES (?, ?, ?, ?, ?, ?::jsonb, ?::timestamptz, ?::jsonb, ?::jsonb, ?, ?::timestamptz, ?::timestamptz)`,
+    [job.id, job.caller, job.rights, job.request, job.level, JSON.stringify(job.types), job.since ?? null, JSON.stringify(job.visibility), job.audit ? JSON.stringify(job.audit) : null, job.status, job.transactionTime, job.heartbeat],
   );
 }
 
@@ -105,7 +94,7 @@ export async function readExport(db: Knex | Knex.Transaction, id: string): Promi
 
 /** How many exports of this caller are running, whatever the rights of the tokens that asked. */
 export async function runningExports(db: Knex | Knex.Transaction, caller: string): Promise<number> {
-  const rows = ((await db.raw(`SELECT count(*) AS n FROM bulk_export WHERE position(? in caller) = 1 AND status = 'in-progress'`, [storedCaller(caller, '')])) as { rows: { n: string | number }[] }).rows;
+  const rows = ((await db.raw(`SELECT count(*) AS n FROM bulk_export WHERE caller = ? AND status = 'in-progress'`, [caller])) as { rows: { n: string | number }[] }).rows;
   return Number(rows[0].n);
 }
 

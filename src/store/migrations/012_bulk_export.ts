@@ -2,7 +2,8 @@ import type { Knex } from 'knex';
 
 /**
  * Bulk data export (docs/decisions/020-bulk-data.md):
- * - `bulk_export`: one row per export, with the caller it is bound to, the visibility it
+ * - `bulk_export`: one row per export, with the caller it is bound to (issuer and subject)
+ *   and the rights of the token that asked (scopes, acting roles), the visibility it
  *   reads with (decided at kick-off) and its state; any worker answers its status.
  * - `bulk_export_file`: the NDJSON files, in the database so that any worker serves them;
  *   deleted with their export.
@@ -13,6 +14,7 @@ export async function up(knex: Knex): Promise<void> {
   await knex.raw(`CREATE TABLE bulk_export (
     id text PRIMARY KEY,
     caller text NOT NULL,
+    rights text NOT NULL,
     request text NOT NULL,
     level text NOT NULL,
     types jsonb NOT NULL,
