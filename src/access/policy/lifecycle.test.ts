@@ -1,8 +1,10 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Actor } from '../actor';
 import { decideRecord, decideWrite, MatrixView, PolicyContext, recordRefusalCode, representativeActs, visibilityFor } from './decide';
 import { decideTransition, LifecycleOperation } from './lifecycle';
 import type { RecordFacts } from './recordFacts';
-import { lifecycleFieldsChanged, majorityAt, RECORD_STATE_EXTENSION, RecordState, recordStateOf, withRecordState } from './recordState';
+import { lifecycleFieldsChanged, majorityAt, RECORD_REFUSAL_SYSTEM, RECORD_STATE_EXTENSION, RecordState, recordStateOf, withRecordState } from './recordState';
 
 /** The record's lifecycle and the majority rule (docs/decisions/017-record-lifecycle.md), as pure functions. */
 
@@ -169,5 +171,15 @@ describe('the state on the Patient', () => {
     expect(lifecycleFieldsChanged(activated, open)).toBe(true);
     const d = decideWrite(admin, { resourceType: 'Patient', compartment: 'p1', resource: { ...activated, active: false }, previous: activated }, undefined, pc);
     expect(d).toMatchObject({ allow: false, status: 403 });
+  });
+});
+
+describe('the refusal codes', () => {
+  it('are the codes of profiles/CodeSystem/dmp-record-refusal.json', () => {
+    const file = path.resolve(__dirname, '../../../profiles/CodeSystem/dmp-record-refusal.json');
+    const codeSystem = JSON.parse(fs.readFileSync(file, 'utf8'));
+    expect(codeSystem.url).toBe(RECORD_REFUSAL_SYSTEM);
+    const emitted = (['opposed', 'closed', 'of-age'] as const).map((r) => recordRefusalCode(r));
+    expect(emitted.sort()).toEqual(codeSystem.concept.map((c: { code: string }) => c.code).sort());
   });
 });
