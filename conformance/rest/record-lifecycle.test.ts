@@ -145,11 +145,24 @@ describe('opposed: nothing is created for the person', () => {
     expect((await get(`DocumentReference?patient=${x.o.id}&_summary=count`)).body.total).toBe(1);
   });
 
-  it('reads are refused too, with the same code; the person\'s own token no longer works (the operator acts for them)', async () => {
+  it('reads are refused too, with the same code; the person\'s own token serves only to withdraw the opposition', async () => {
     const read = await get(`DocumentReference?patient=${x.o.id}`, tok.gp);
     expect(read.status).toBe(403);
     expect(detailsCode(read.body).code).toBe('RECORD_OPPOSED');
     expect((await get(ref(x.o), tok.o)).status).toBe(401);
+    for (const name of ['activate', 'oppose']) expect((await op(tok.o, x.o, name)).status).toBe(401);
+    expect((await op(tok.o, x.o, 'close', '?mode=archive')).status).toBe(401);
+    // not another person's opposition: that one is refused at sign-in as every other request
+    expect((await op(tok.gp, x.o, 'reopen')).status).toBe(403);
+  });
+
+  it('the person withdraws their opposition themselves ($reopen); their token works again', async () => {
+    const res = await op(tok.o, x.o, 'reopen');
+    expect(res.status).toBe(200);
+    expect(part(res.body, 'state').valueCode).toBe('open');
+    expect((await get(ref(x.o), tok.o)).status).toBe(200);
+    // opposed again, for the administrator's part below
+    expect((await op(tok.o, x.o, 'oppose')).status).toBe(200);
   });
 
   it('an administrator reopens it when the person withdraws their opposition; deposits are accepted again', async () => {

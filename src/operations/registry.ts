@@ -208,7 +208,7 @@ export const OPERATIONS: OperationEntry[] = [
 
 /** What the lifecycle operations have in common (docs/decisions/017-record-lifecycle.md). */
 const LIFECYCLE =
-  'POST only. Allowed to the patient (own record), their legal representative (while they act: a minor\'s representatives stop at 18) and an administrator; an opposed or closed record is acted on by an administrator (restoring or deleting an archive needs the legal-hold scope). Wrong state: 409. Audited. The state is shown on the Patient in the extension https://fhir.dmp.esante.example/StructureDefinition/dmp-record-state and Patient.active.';
+  'POST only. Allowed to the patient (own record), their legal representative (while they act: a minor\'s representatives stop at 18) and an administrator; an opposed or closed record is acted on by an administrator, but for the person withdrawing their own opposition ($reopen) (restoring or deleting an archive needs the legal-hold scope). Wrong state: 409. Audited. The state is shown on the Patient in the extension https://fhir.dmp.esante.example/StructureDefinition/dmp-record-state and Patient.active.';
 
 const lifecycle = (name: string, handler: OperationEntry['handler'], documentation: string): OperationEntry => ({
   name,
@@ -230,7 +230,7 @@ OPERATIONS.push(
     close,
     'Patient/[id]/$close?mode=archive|delete. archive: unreadable and unwritable by everyone through the API, kept RECORD_RETENTION_DAYS (default 3650) then deleted by npm run purge. delete: every row of the record deleted in this transaction (cascade=true: also the records of the RelatedPersons the holder\'s Patient.link names); one AuditEvent of the deletion is kept outside the record.',
   ),
-  lifecycle('reopen', reopen, 'Patient/[id]/$reopen: an opposed record (administrator) or an archived one (administrator with the legal-hold scope) becomes open again.'),
+  lifecycle('reopen', reopen, 'Patient/[id]/$reopen: an opposed record (the patient, their representative or an administrator) or an archived one (administrator with the legal-hold scope) becomes open again.'),
 );
 
 export function operationAppliesTo(op: OperationEntry, resourceType: string): boolean {

@@ -32,6 +32,15 @@ export function auditAgentOf(actor: Actor, issuer: string, req: FhirRequest): Au
   };
 }
 
+/**
+ * The one request a person whose record is opposed (their Patient inactive) still makes:
+ * `$reopen` of their own record, withdrawing the opposition (decision 017). The lifecycle
+ * policy decides it; every other request of theirs stays refused at sign-in.
+ */
+function withdrawsOpposition(r: Route): string | undefined {
+  return r.interaction === 'operation' && r.operation === 'reopen' && r.resourceType === 'Patient' && r.id ? `Patient/${r.id}` : undefined;
+}
+
 /** What the edge needs to know who calls and what they may do. */
 export interface AuthSetup {
   issuers: TrustedIssuer[];
@@ -156,7 +165,7 @@ export async function authenticate(ctx: InteractionContext, auth: AuthSetup, r: 
     caller = `${claims.issuer} ${claims.subject}`;
     // the unrestricted test client (refused in production) is not audited: docs/decisions/009-audit.md
     if (claims.testClient) return { ...INTERNAL_ACCESS, caller };
-    resolved = await resolveActorWithFacts(facts, claims, Date.now(), 'token', wanted);
+    resolved = await resolveActorWithFacts(facts, claims, Date.now(), 'token', wanted, withdrawsOpposition(r));
   }
   const { actor } = resolved;
   const auditAgent = auditAgentOf(actor, issuer, req);

@@ -1,6 +1,7 @@
 import type { Actor, Coding } from '../access/actor';
 import { authorRoles, createAtIdRefusal, decideCreateAtId, decideRecord, decideWrite, Decision, MatrixView, OpenRecord, PolicyContext, RecordDecision, recordRefusalCode, visibilityFor } from '../access/policy/decide';
 import { RECORD_REFUSAL_SYSTEM } from '../access/policy/recordState';
+import { LIFECYCLE_OPERATIONS } from '../access/policy/lifecycle';
 import type { RecordFacts } from '../access/policy/recordFacts';
 import { concerning } from '../audit/refusal';
 import { BadRequest, Forbidden, RecordForbidden } from '../errors';
@@ -65,6 +66,9 @@ export function factsWanted(r: Route, req: FhirRequest): FactsWanted | undefined
   return records.length ? { records } : undefined;
 }
 
+/** $oppose, $activate, $close, $reopen on Patient/[id]: the lifecycle policy decides them whatever the record's state (decision 017). */
+const isLifecycleOperation = (r: Route) => r.interaction === 'operation' && r.resourceType === 'Patient' && (LIFECYCLE_OPERATIONS as readonly string[]).includes(r.operation ?? '');
+
 /** The resource a request addresses whose record is learnt from its row: any but a Patient (its id is its record). */
 function addressedResource(r: Route): { resourceType: string; id: string } | undefined {
   return r.resourceType && r.resourceType !== 'Patient' && r.id ? { resourceType: r.resourceType, id: r.id } : undefined;
@@ -127,7 +131,9 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
     const decision = decideRecord(actor, record, 'read', isNamed ? pc : withoutBreakGlass);
     if (decision.allow) open.push({ patientId, treating: Boolean(decision.treating) });
     // a request that addresses a record closed to a professional is told why (so the EHR can ask consent or break the glass)
-    else if (isNamed && decision.status === 403 && !isWrite(r) && (actor.kind === 'practitioner' || recordRefusalCode(decision.refusal))) throw concerning(refusalError(decision), { patient: patientId });
+    else if (isNamed && decision.status === 403 && !isWrite(r) && !isLifecycleOperation(r) && (actor.kind === 'practitioner' || recordRefusalCode(decision.refusal))) {
+      throw concerning(refusalError(decision), { patient: patientId });
+    }
   }
   const visibility = visibilityFor(actor, open, pc);
   // a whole type closed to the caller (clinical content for administrators and systems) is said so

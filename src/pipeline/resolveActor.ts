@@ -66,6 +66,8 @@ export async function resolveActorWithFacts(
   now: number,
   authenticatedBy: Actor['authenticatedBy'] = 'token',
   wanted?: FactsWanted,
+  /** `Patient/{id}` that may be inactive for this request: the person withdrawing their opposition (decision 017). */
+  inactiveAllowed?: string,
 ): Promise<{ actor: Actor; facts?: FactsRead }> {
   const base = { subject: claims.subject, scopes: claims.scopes, authenticatedBy };
   if (!claims.fhirUser) {
@@ -77,7 +79,7 @@ export async function resolveActorWithFacts(
   const withFacts = wanted && PEOPLE.includes(type);
   const found = type && id ? await (withFacts ? actorResourcesWithFacts(session, type, id, wanted) : actorResources(session, type, id)) : undefined;
   const facts = found && 'facts' in found ? (found.facts as FactsRead) : undefined;
-  return { actor: actorOf(found, claims, type, id, base, now), facts };
+  return { actor: actorOf(found, claims, type, id, base, now, inactiveAllowed), facts };
 }
 
 function actorOf(
@@ -87,11 +89,12 @@ function actorOf(
   id: string,
   base: { subject: string; scopes: TokenClaims['scopes']; authenticatedBy: Actor['authenticatedBy'] },
   now: number,
+  inactiveAllowed?: string,
 ): Actor {
   const stored = found?.actor;
   if (!stored || stored.deleted || !stored.resource) throw new Unauthorized(`The token's fhirUser ${claims.fhirUser} is not known to this server`);
   const resource = stored.resource;
-  if (resource.active === false) throw new Unauthorized(`The token's fhirUser ${claims.fhirUser} is inactive`);
+  if (resource.active === false && `${type}/${id}` !== inactiveAllowed) throw new Unauthorized(`The token's fhirUser ${claims.fhirUser} is inactive`);
   const display = displayName(resource);
   if (display) Object.assign(base, { display });
   switch (type) {

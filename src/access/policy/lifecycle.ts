@@ -8,7 +8,8 @@ import type { ClosureMode, RecordState } from './recordState';
  * Pure: the actor, the record's facts and the operation in, a decision out.
  */
 
-export type LifecycleOperation = 'oppose' | 'activate' | 'close' | 'reopen';
+export const LIFECYCLE_OPERATIONS = ['oppose', 'activate', 'close', 'reopen'] as const;
+export type LifecycleOperation = (typeof LIFECYCLE_OPERATIONS)[number];
 
 export type Transition =
   | { allow: true; to: RecordState | 'deleted' }
@@ -39,8 +40,8 @@ export function decideTransition(actor: Actor, record: RecordFacts, operation: L
   if (typeof who !== 'string') return who;
   const from = record.state;
   const openNow = from === 'open' || from === 'activated';
-  // the holder's token no longer works once the record is opposed or closed: the operator acts for them
-  if (who === 'holder' && !openNow) return refuse(403, `The record of Patient/${record.patientId} is ${from}: ask the operator (an administrator) to act on it`);
+  // once the record is opposed or closed the holder acts through the operator, but for withdrawing their own opposition
+  if (who === 'holder' && !openNow && !(operation === 'reopen' && from === 'opposed')) return refuse(403, `The record of Patient/${record.patientId} is ${from}: ask the operator (an administrator) to act on it`);
   switch (operation) {
     case 'oppose':
       return from === 'open' ? { allow: true, to: 'opposed' } : refuse(409, `Only a record not yet activated is opposed; this one is ${from}${openNow ? ': close it instead' : ''}`);
