@@ -6,7 +6,7 @@ import knexFactory from 'knex';
 import { http, actAsTestClient } from '../conformance/harness';
 import { loadConfig } from './config/config';
 import { createLogger } from './log';
-import { startServer } from './server';
+import { startServer, tokenCommandPrefix } from './server';
 
 /** Data survives a restart: on disk under DATA_DIR (embedded) or in the PostgreSQL schema. */
 describe('server lifecycle', () => {
@@ -72,4 +72,13 @@ describe('server lifecycle', () => {
     await closed;
     await expect(fetch(`${running.url}/metadata`)).rejects.toThrow();
   });
+});
+
+describe('the token command printed at start-up', () => {
+  it.each([
+    [{}, ''],
+    [{ PORT: '8097' }, 'PORT=8097 '],
+    [{ PORT: '8097', DATA_DIR: '/srv/dmp' }, 'PORT=8097 DATA_DIR=/srv/dmp '],
+    [{ BASE_URL: 'https://dmp.example/fhir', PORT: '8097' }, 'BASE_URL=https://dmp.example/fhir '],
+  ])('%j → %j', (env, prefix) => expect(tokenCommandPrefix(env)).toBe(prefix));
 });

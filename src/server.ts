@@ -175,6 +175,15 @@ export function tlsOptions(settings: NonNullable<Config['tls']>): https.ServerOp
   return options;
 }
 
+/** The settings the token script must share with this server (its key under DATA_DIR, its audience from BASE_URL or PORT), as a command prefix. */
+export function tokenCommandPrefix(env: NodeJS.ProcessEnv): string {
+  const parts: string[] = [];
+  if (env.BASE_URL) parts.push(`BASE_URL=${env.BASE_URL}`);
+  else if (env.PORT) parts.push(`PORT=${env.PORT}`);
+  if (env.DATA_DIR) parts.push(`DATA_DIR=${env.DATA_DIR}`);
+  return parts.map((p) => `${p} `).join('');
+}
+
 async function main(): Promise<void> {
   let config: Config | undefined;
   let running: RunningServer;
@@ -218,7 +227,7 @@ async function main(): Promise<void> {
   if (running.devIssuer) {
     log.warn(
       { issuer: running.devIssuer.trusted.issuer, keyFile: running.devIssuer.keyFile },
-      'development mode: every request needs a bearer token from the local issuer. Mint one with: npm run token -- --fhir-user Practitioner/{id} --scope "user/*.cruds" | --admin | --test-client (see README)',
+      `development mode: every request needs a bearer token from the local issuer. Mint one with: ${tokenCommandPrefix(process.env)}npm run token -- --fhir-user Practitioner/{id} --scope "user/*.cruds" | --admin | --test-client (see README)`,
     );
   }
 }
