@@ -1,4 +1,6 @@
 import type { Issue } from '../errors';
+import { canonicalJson } from '../json/canonicalJson';
+import { VISIBILITY_SYSTEM } from '../access/policy/recordFacts';
 
 /**
  * What PDSm lets a PATCH change on a stored DocumentReference (flux 03/04; docs/decisions/
@@ -11,17 +13,6 @@ import type { Issue } from '../errors';
 type Json = Record<string, unknown>;
 
 export const IS_ARCHIVED_URL = 'https://interop.esante.gouv.fr/ig/fhir/pdsm/StructureDefinition/pdsm-ext-is-archived';
-const VISIBILITY_SYSTEM = 'https://mos.esante.gouv.fr/NOS/TRE_A07-StatutVisibiliteDocument/FHIR/TRE-A07-StatutVisibiliteDocument';
-
-/** JSON with object keys sorted: two values are equal when their texts are. */
-function canonical(value: unknown): string {
-  const sorted = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(sorted);
-    if (v && typeof v === 'object') return Object.fromEntries(Object.keys(v as Json).sort().map((k) => [k, sorted((v as Json)[k])]));
-    return v;
-  };
-  return JSON.stringify(sorted(value) ?? null);
-}
 
 const isArchivedExtension = (e: unknown) => (e as { url?: unknown } | null)?.url === IS_ARCHIVED_URL;
 const otherExtensions = (r: Json) => (Array.isArray(r.extension) ? r.extension.filter((e) => !isArchivedExtension(e)) : []);
@@ -52,7 +43,7 @@ export function forbiddenChanges(stored: Json, patched: Json): string[] {
   const changed: string[] = [];
   for (const key of new Set([...before.keys(), ...after.keys()])) {
     if (ALLOWED.has(key)) continue;
-    if (canonical(before.get(key)) !== canonical(after.get(key))) changed.push(key === 'extension' ? 'DocumentReference.extension (other than isArchived)' : `DocumentReference.${key}`);
+    if (canonicalJson(before.get(key)) !== canonicalJson(after.get(key))) changed.push(key === 'extension' ? 'DocumentReference.extension (other than isArchived)' : `DocumentReference.${key}`);
   }
   return changed.sort();
 }

@@ -1,5 +1,6 @@
 import type { Coding } from '../actor';
 import { VISIBILITY_SYSTEM } from './recordFacts';
+import { canonicalJson } from '../../json/canonicalJson';
 
 /**
  * What a write does to a resource's visibility labels (meta.security codes of TRE_A07),
@@ -28,17 +29,6 @@ export function labelChange(previous: Json | undefined, next: Json): { added: Se
   return { added: new Set([...after].filter((c) => !before.has(c))), removed: new Set([...before].filter((c) => !after.has(c))) };
 }
 
-/** JSON with object keys sorted: two resources are equal when their canonical texts are. */
-function canonical(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(canonical);
-  if (value && typeof value === 'object') {
-    const out: Json = {};
-    for (const key of Object.keys(value as Json).sort()) out[key] = canonical((value as Json)[key]);
-    return out;
-  }
-  return value;
-}
-
 /** The resource less what a version stamps (meta.versionId, meta.lastUpdated) and less the given labels. */
 function withoutLabels(resource: Json, codes: string[]): string {
   const meta: Json = { ...(resource.meta ?? {}) };
@@ -49,7 +39,7 @@ function withoutLabels(resource: Json, codes: string[]): string {
   const rest: Json = { ...resource };
   delete rest.meta;
   if (Object.keys(meta).length > 0) rest.meta = meta;
-  return JSON.stringify(canonical(rest));
+  return canonicalJson(rest);
 }
 
 /**
