@@ -5,7 +5,7 @@ import { assertId, newVersion, nowInstant } from '../interactions/common';
 import { create } from '../interactions/create';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../interactions/types';
 import { inTransaction } from '../interactions/unitOfWork';
-import { parametersBody } from '../operations/parameters';
+import { operationInputs } from '../operations/parameters';
 import { readBinaryContent, readWholeContent } from '../store/binaryContent';
 import { attachmentFacts, closeThread, isAttachment, readThread, recordMessage, recordThread, removeCopy, removeMessageCopy, threadOfMessage } from '../store/messageThreads';
 import { CurrentRow, readCurrent } from '../store/resources';
@@ -148,7 +148,6 @@ export async function deleteCopy(ctx: InteractionContext, session: Session, req:
   });
 }
 
-/** The named parameters of a Parameters body (an empty body: none). */
 type ParameterKind = 'code' | 'integer' | 'string' | 'complex';
 
 /**
@@ -159,13 +158,12 @@ type ParameterKind = 'code' | 'integer' | 'string' | 'complex';
 function operationInput(req: FhirRequest, operation: string, accepted: Record<string, ParameterKind> = {}): [string, unknown][] {
   const body = req.body as Json | undefined;
   if (body !== undefined && body?.resourceType !== 'Parameters') throw new BadRequest(`$${operation} takes a Parameters resource`, 'structure');
-  const fromQuery = req.query
-    .filter(([name]) => !name.startsWith('_'))
-    .map(([name, value]): [string, unknown] => {
-      if (accepted[name] === 'complex') throw new BadRequest(`$${operation}: ${name} goes in a Parameters body`, 'structure');
-      return [name, accepted[name] === 'integer' && /^\d+$/.test(value) ? Number(value) : value];
-    });
-  const input = [...fromQuery, ...(body === undefined ? [] : parametersBody(body))];
+  const input = operationInputs(req).map(([name, value]): [string, unknown] => {
+    if (typeof value !== 'string') return [name, value];
+    // a URL carries text: an integer as its digits, and nothing complex
+    if (accepted[name] === 'complex') throw new BadRequest(`$${operation}: ${name} goes in a Parameters body`, 'structure');
+    return [name, accepted[name] === 'integer' && /^\d+$/.test(value) ? Number(value) : value];
+  });
   const unknown = [...new Set(input.map(([name]) => name).filter((name) => !Object.hasOwn(accepted, name)))];
   if (unknown.length) throw new BadRequest(`$${operation} has no parameter ${unknown.map((n) => JSON.stringify(n)).join(', ')}`, 'not-supported');
   return input;

@@ -13,7 +13,7 @@ import { assertValid } from '../interactions/conformanceResources';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../interactions/types';
 import { inTransaction } from '../interactions/unitOfWork';
 import { writeNewVersion } from '../interactions/update';
-import { parametersBody } from '../operations/parameters';
+import { operationInputs } from '../operations/parameters';
 import { recordFacts } from '../store/accessFacts';
 import { archivesDue, clearClosure, countArchivesDue, deleteRecordRows, lockArchiveDue, markClosed } from '../store/recordLifecycle';
 import { readCurrent } from '../store/resources';
@@ -40,10 +40,9 @@ function withinTransaction<T>(ctx: InteractionContext, session: Session, fn: (s:
 
 /** One input parameter, from the query or a Parameters body (valueCode, valueString, valueBoolean). */
 function parameter(req: FhirRequest, name: string): string | undefined {
-  const values = [
-    ...req.query.filter(([k]) => k === name).map(([, v]) => v),
-    ...parametersBody(req.body).filter(([k]) => k === name).map(([, v]) => (typeof v === 'boolean' ? String(v) : v)),
-  ];
+  const values = operationInputs(req)
+    .filter(([k]) => k === name)
+    .map(([, v]) => (typeof v === 'boolean' ? String(v) : v));
   if (values.length > 1) throw new BadRequest(`At most one "${name}" parameter`, 'invalid');
   if (values.length === 1 && typeof values[0] !== 'string') throw new BadRequest(`"${name}" must be a code`, 'invalid');
   return values[0] as string | undefined;

@@ -9,3 +9,8 @@ export function parametersBody(body: unknown): [string, unknown][] {
   }
   return pairs;
 }
+
+/** An operation's inputs in order: the URL's parameters (less the `_` ones: `_format`, `_pretty` …), then the Parameters body's. */
+export function operationInputs(req: { query: [string, string][]; body?: unknown }): [string, unknown][] {
+  return [...req.query.filter(([name]) => !name.startsWith('_')), ...parametersBody(req.body)];
+}
