@@ -11,7 +11,7 @@ import { BadRequest, Conflict, FhirError, Forbidden, NotFound } from '../errors'
 import { assertId, newVersion } from '../interactions/common';
 import { assertValid } from '../interactions/conformanceResources';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../interactions/types';
-import { inTransaction } from '../interactions/unitOfWork';
+import { inTransaction, withinTransaction } from '../interactions/unitOfWork';
 import { writeNewVersion } from '../interactions/update';
 import { operationInputs } from '../operations/parameters';
 import { recordFacts } from '../store/accessFacts';
@@ -32,11 +32,6 @@ import { INTERNAL_ACCESS, Session } from '../store/session';
  */
 
 type Json = Record<string, any>;
-
-/** A lone request reaches operations on the pool; a transaction Bundle entry is already in one. */
-function withinTransaction<T>(ctx: InteractionContext, session: Session, fn: (s: Session) => Promise<T>): Promise<T> {
-  return (session.db as Knex.Transaction).isTransaction ? fn(session) : inTransaction(ctx, session.access, fn);
-}
 
 /** One input parameter, from the query or a Parameters body (valueCode, valueString, valueBoolean). */
 function parameter(req: FhirRequest, name: string): string | undefined {

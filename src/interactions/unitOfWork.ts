@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import { Session } from '../store/session';
 import type { InteractionContext } from './types';
 import type { StoreAccess } from '../store/session';
@@ -51,4 +52,9 @@ function runAfterCommit(ctx: InteractionContext, session: Session): void {
       ctx.log.error({ err: e }, 'an action after commit failed');
     }
   }
+}
+
+/** Runs `fn` in the session's transaction when it has one (a transaction Bundle entry), else in a transaction of its own (a lone request). */
+export function withinTransaction<T>(ctx: InteractionContext, session: Session, fn: (s: Session) => Promise<T>): Promise<T> {
+  return (session.db as Knex.Transaction).isTransaction ? fn(session) : inTransaction(ctx, session.access, fn);
 }

@@ -1,4 +1,3 @@
-import type { Knex } from 'knex';
 import { maskingRecord } from '../access/policy/decide';
 import { MASQUE_PS } from '../access/policy/recordFacts';
 import { BadRequest, Forbidden, Gone, NotFound } from '../errors';
@@ -6,7 +5,7 @@ import { decimalTexts } from '../json/decimals';
 import { assertId, checkIfMatch, newVersion, nowInstant } from '../interactions/common';
 import { assertValid } from '../interactions/conformanceResources';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../interactions/types';
-import { inTransaction } from '../interactions/unitOfWork';
+import { withinTransaction } from '../interactions/unitOfWork';
 import { writeNewVersion } from '../interactions/update';
 import { readBinaryContent } from '../store/binaryContent';
 import { readCurrent } from '../store/resources';
@@ -36,10 +35,6 @@ const answer = (meta: Json): FhirResponse => ({ status: 200, resource: { resourc
  * Runs a write in one database transaction: a lone request reaches operations on the
  * pool, a transaction Bundle entry is already in one (and its writes are part of it).
  */
-function withinTransaction<T>(ctx: InteractionContext, session: Session, fn: (s: Session) => Promise<T>): Promise<T> {
-  return (session.db as Knex.Transaction).isTransaction ? fn(session) : inTransaction(ctx, session.access, fn);
-}
-
 /** $meta: the meta of one resource, or the profiles, tags and labels in use in the resources of a type (or of the server) the caller may read. */
 export async function metaOperation(ctx: InteractionContext, session: Session, req: FhirRequest): Promise<FhirResponse> {
   if (req.resourceType && req.id) {
