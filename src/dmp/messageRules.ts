@@ -177,18 +177,3 @@ export function isRecipient(actor: Actor, message: Json, baseUrl: string): boole
   });
 }
 
-/** The author of a document filed from a message: the caller themselves. */
-export function authorOf(actor: Actor): string | undefined {
-  switch (actor.kind) {
-    case 'practitioner':
-      return `Practitioner/${actor.id}`;
-    case 'device':
-      return `Device/${actor.id}`;
-    case 'patient':
-      return `Patient/${actor.id}`;
-    case 'related-person':
-      return `RelatedPerson/${actor.id}`;
-    case 'admin':
-      return undefined;
-  }
-}

@@ -1,17 +1,16 @@
-import type { Knex } from 'knex';
 import type { Actor } from '../access/actor';
 import { BadRequest, Conflict, Forbidden, NotFound, Unprocessable } from '../errors';
 import { assertId, newVersion, nowInstant } from '../interactions/common';
 import { create } from '../interactions/create';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../interactions/types';
-import { inTransaction } from '../interactions/unitOfWork';
+import { withinTransaction } from '../interactions/unitOfWork';
 import { operationInputs } from '../operations/parameters';
 import { readBinaryContent, readWholeContent } from '../store/binaryContent';
 import { attachmentFacts, closeThread, isAttachment, readThread, recordMessage, recordThread, removeCopy, removeMessageCopy, threadOfMessage } from '../store/messageThreads';
 import { CurrentRow, readCurrent } from '../store/resources';
 import { INTERNAL_ACCESS, Session } from '../store/session';
 import type { VersionWrite } from '../store/writeVersions';
-import { attachmentsOf, authorOf, decideClose, decideDeleteCopy, decideDeleteMessageCopy, decideMessage, identitiesOf, isRecipient, threadNamed, ThreadFacts } from './messageRules';
+import { attachmentsOf, decideClose, decideDeleteCopy, decideDeleteMessageCopy, decideMessage, identitiesOf, isRecipient, threadNamed, ThreadFacts } from './messageRules';
 
 /**
  * The secure messaging flows (docs/decisions/016-messaging.md): admitting a message (its
@@ -69,11 +68,6 @@ async function checkAttachment(session: Session, actor: Actor, compartment: stri
   const facts = await attachmentFacts(session, compartment, id, binary.versionId);
   if (facts.size > setup.attachmentMaxBytes) throw failure(422, `Binary/${id} (${facts.size} bytes) exceeds the attachment limit of ${setup.attachmentMaxBytes} bytes`, 'Communication.payload.content');
   if (facts.document || facts.threads.some((t) => t !== threadId)) throw failure(422, `Binary/${id} is already the content of a document or of another conversation: attach a Binary of its own`, 'Communication.payload.content');
-}
-
-/** Runs in the request's transaction when it has one (a Bundle entry), else in one of its own. */
-function withinTransaction<T>(ctx: InteractionContext, session: Session, fn: (s: Session) => Promise<T>): Promise<T> {
-  return (session.db as Knex.Transaction).isTransaction ? fn(session) : inTransaction(ctx, session.access, fn);
 }
 
 function callerOf(session: Session): Actor {
@@ -210,7 +204,7 @@ export async function fileToRecord(ctx: InteractionContext, session: Session, re
       ...(category ? { category: [{ coding: [category] }] } : {}),
       subject: { reference: `Patient/${row.compartment}` },
       date: nowInstant(),
-      author: [{ reference: authorOf(actor)! }],
+      author: [{ reference: identitiesOf(actor)[0] }],
       ...(typeof description === 'string' ? { description } : attachment.title ? { description: attachment.title } : {}),
       content: [{ attachment: { contentType: content?.contentType ?? attachment.contentType, url: `Binary/${copyId}`, ...(attachment.title ? { title: attachment.title } : {}), size: content?.data.length ?? 0 } }],
       context: { related: [{ reference: `Communication/${id}` }] },

@@ -1,7 +1,7 @@
 import type { Actor } from '../actor';
 import { representativeActs } from './decide';
 import type { RecordFacts } from './recordFacts';
-import type { ClosureMode, RecordState } from './recordState';
+import { isOpen, type ClosureMode, type RecordState } from './recordState';
 
 /**
  * Who may move a record from one state to another (docs/decisions/017-record-lifecycle.md).
@@ -39,7 +39,7 @@ export function decideTransition(actor: Actor, record: RecordFacts, operation: L
   const who = asker(actor, record, now);
   if (typeof who !== 'string') return who;
   const from = record.state;
-  const openNow = from === 'open' || from === 'activated';
+  const openNow = isOpen(from);
   // once the record is opposed or closed the holder acts through the operator, but for withdrawing their own opposition
   if (who === 'holder' && !openNow && !(operation === 'reopen' && from === 'opposed')) return refuse(403, `The record of Patient/${record.patientId} is ${from}: ask the operator (an administrator) to act on it`);
   switch (operation) {

@@ -1,3 +1,4 @@
+import { canonicalJson } from '../../json/canonicalJson';
 /**
  * The record's lifecycle state as the Patient carries it (docs/decisions/017-record-lifecycle.md):
  * an extension of ours plus Patient.active. Pure: read from and written to a Patient body.
@@ -51,7 +52,7 @@ export function withRecordState(patient: Record<string, any>, s: RecordStateFact
 
 /** What a plain create or update may not touch: the state extension and `active`, changed by the lifecycle operations only. */
 export function lifecycleFieldsChanged(previous: Record<string, any> | undefined, next: Record<string, any>): boolean {
-  const ext = (p: Record<string, any> | undefined) => JSON.stringify((Array.isArray(p?.extension) ? p!.extension : []).filter((e: any) => e?.url === RECORD_STATE_EXTENSION));
+  const ext = (p: Record<string, any> | undefined) => canonicalJson((Array.isArray(p?.extension) ? p!.extension : []).filter((e: any) => e?.url === RECORD_STATE_EXTENSION));
   // a new record starts open: opposing or closing it is an operation of its own
   if (!previous) return ext(next) !== '[]' || next.active === false;
   return ext(previous) !== ext(next) || (previous.active !== false) !== (next.active !== false);
