@@ -1,3 +1,4 @@
+import { byKeys } from './locator';
 import type { Knex } from 'knex';
 import type { IndexKind, IndexRows } from '../search/indexRows';
 import { BinarySource, writeBinaryContent } from './binaryContent';
@@ -78,11 +79,7 @@ export async function executeWrites(db: Knex | Knex.Transaction, writes: Version
   if (moved.length > 0) {
     // by the full key, the compartments as an array parameter: only their partitions are addressed
     const keys = [textArray(moved.map((w) => w.previousCompartment!)), textArray(moved.map((w) => w.resourceType)), textArray(moved.map((w) => w.id))];
-    await db.raw(
-      `DELETE FROM resource r WHERE r.compartment = ANY(?::text[])
-         AND (r.compartment, r.resource_type, r.id) IN (SELECT * FROM unnest(?::text[], ?::text[], ?::text[]))`,
-      [keys[0], ...keys],
-    );
+    await db.raw(`DELETE FROM resource r WHERE ${byKeys('r')}`, [keys[0], ...keys]);
   }
 
   const bindings: unknown[] = [];
