@@ -1,5 +1,5 @@
 import { locate } from './locator';
-import { constraintConditions, keysetCondition, SortColumn, SqlContext, textArray } from './searchSql';
+import { constraintConditions, keysetCondition, SortColumn, SqlContext, textArray, versionRecordCondition } from './searchSql';
 import type { PageKeys } from './searchQueries';
 import type { Session } from './session';
 import { trailAsSeen } from './trailView';
@@ -74,7 +74,7 @@ function historyVisibility(sql: SqlContext, type: string | undefined, scope: Sco
   if (isUnrestricted(v)) return [];
   const current = scope.kind === 'instance' ? `c.compartment = ${bind(scope.compartments[0])}` : 'c.compartment = h.compartment';
   const out = [`EXISTS (SELECT 1 FROM resource c WHERE ${current} AND c.resource_type = h.resource_type AND c.id = h.id${constraintConditions(sql, 'c', type)})`];
-  const compartments = constraintConditions({ ...sql, constraints: { compartments: v.compartments, sharedTypes: v.sharedTypes, ownSubscriptions: v.ownSubscriptions } }, 'h', type);
+  const compartments = versionRecordCondition(sql, 'h', type);
   if (compartments) out.push(compartments.slice(5));
   return out;
 }

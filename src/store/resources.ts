@@ -1,6 +1,6 @@
 import { fixedCompartment } from './fixedCompartment';
 import { locate } from './locator';
-import { constraintConditions, preparedName, textArray } from './searchSql';
+import { constraintConditions, preparedName, textArray, versionRecordCondition } from './searchSql';
 import type { Session } from './session';
 import { trailAsSeen } from './trailView';
 import { isUnrestricted } from './visibility';
@@ -93,14 +93,13 @@ export async function readVersion(session: Session, resourceType: string, id: st
   // a version is visible when the resource as it is now is (labels are indexed on the current version)
   const v = visible(session, resourceType, [textArray(location.compartments), resourceType, id, versionId, location.compartment]);
   // and the version's own record is one the caller reads: a resource that moved keeps its older versions in the record it left
-  const own = { bindings: v.bindings, baseUrl: '', constraints: { compartments: session.visibility.compartments, sharedTypes: session.visibility.sharedTypes, ownSubscriptions: session.visibility.ownSubscriptions } };
-  const versionRecord = v.restricted ? constraintConditions(own, 'h', resourceType) : '';
+  const versionRecord = v.restricted ? versionRecordCondition({ bindings: v.bindings, baseUrl: '', constraints: session.visibility }, 'h', resourceType) : '';
   const rows = await session.query<RawRow>(
     `SELECT h.compartment, h.version_id, h.last_updated, h.deleted, h.body::text AS body
        FROM resource_history h WHERE h.compartment = ANY(?::text[]) AND h.resource_type = ? AND h.id = ? AND h.version_id = ?${
          v.restricted ? ` AND EXISTS (SELECT 1 FROM resource r WHERE r.compartment = ? AND r.resource_type = h.resource_type AND r.id = h.id${v.sql})${versionRecord}` : ''
        }`,
-    v.restricted ? own.bindings : v.bindings.slice(0, 4),
+    v.restricted ? v.bindings : v.bindings.slice(0, 4),
     v.restricted ? undefined : 'fhir_read_version',
   );
   if (!rows[0]) return undefined;

@@ -402,6 +402,16 @@ function clauseCondition(ctx: SqlContext, clause: Clause, r: string): string {
 }
 
 /**
+ * The record part of the caller's constraints on a version aliased `h`: the version's own
+ * record is one the caller reads (a resource that moved keeps its older versions in the
+ * record it left; docs/decisions/018-partitioning.md). Bindings go to `ctx` as usual.
+ */
+export function versionRecordCondition(ctx: SqlContext, h: string, resourceType: string | undefined): string {
+  const v = ctx.constraints;
+  return constraintConditions({ ...ctx, constraints: { compartments: v.compartments, sharedTypes: v.sharedTypes, ownSubscriptions: v.ownSubscriptions } }, h, resourceType);
+}
+
+/**
  * The access constraints on one resource row (alias r) of a known or unknown type, prefixed
  * with AND. `directory`: the statement reads only rows outside any record (compartment ''),
  * so the conditions of the types that cannot be there for this caller are left out (less
