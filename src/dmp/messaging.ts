@@ -1,3 +1,4 @@
+import { SERVER_DEVICE } from '../audit/notification';
 import type { Actor } from '../access/actor';
 import { BadRequest, Conflict, Forbidden, NotFound, Unprocessable } from '../errors';
 import { assertId, newVersion, nowInstant } from '../interactions/common';
@@ -222,7 +223,8 @@ export async function markReceived(ctx: InteractionContext, session: Session, re
   const actor = session.access.actor;
   if (!actor || actor.kind === 'admin' || res.status !== 200 || !res.resourceText) return res;
   const message = JSON.parse(res.resourceText) as Json;
-  if (message.received || !isRecipient(actor, message, ctx.config.baseUrl)) return res;
+  // the server's notices are no messages: no receipt, no thread to look up
+  if (message.received || message.sender?.reference === SERVER_DEVICE || !isRecipient(actor, message, ctx.config.baseUrl)) return res;
   const compartment = /^(?:.*\/)?Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(String(message.subject?.reference ?? ''))?.[1];
   if (compartment === undefined || !(await threadOfMessage(session, compartment, id))) return res;
   const version = await rewriteMessage(ctx, session, id, (m) => ({ ...m, received: nowInstant() }));
