@@ -70,13 +70,14 @@ async function ownExport(session: Session, id: string | undefined): Promise<Expo
   const job = id && /^[0-9a-f-]{36}$/.test(id) ? await readExport(session.db, id) : undefined;
   const expired = job?.expiresAt !== undefined && Date.parse(job.expiresAt) <= Date.now();
   const mine = job !== undefined && session.access.caller !== undefined && job.caller === session.access.caller && job.rights === exportRights(session.access.actor);
+  // an expired export is deleted when asked for (the others by the sweep): a poll deletes no more than its own
+  if (job && expired) await deleteExport(session.db, job.id);
   if (!job || expired || !mine) throw new NotFound('No such export (it may have expired)');
   return job;
 }
 
 /** `GET [base]/_bulk/{id}`: 202 with X-Progress while it runs, the manifest once complete, an OperationOutcome when it failed. */
 export async function exportStatus(ctx: InteractionContext, session: Session, id: string | undefined): Promise<FhirResponse> {
-  await deleteExpiredExports(session.db, new Date().toISOString());
   let job = await ownExport(session, id);
   if (job.status === 'in-progress' && Date.now() - Date.parse(job.heartbeat) > STALE_MS) {
     // the process that ran it is gone: any worker reports it
@@ -105,7 +106,6 @@ export async function exportCancel(_ctx: InteractionContext, session: Session, i
 
 /** `GET [base]/_bulk/{id}/{n}`: one NDJSON file of a completed export of this caller. */
 export async function exportFile(_ctx: InteractionContext, session: Session, id: string | undefined, file: string | undefined): Promise<FhirResponse> {
-  await deleteExpiredExports(session.db, new Date().toISOString());
   const job = await ownExport(session, id);
   const seq = file && /^[1-9]\d{0,8}$/.test(file) ? Number(file) : undefined;
   const content = job.status === 'completed' && seq !== undefined ? await fileContent(session.db, job.id, seq) : undefined;
