@@ -4,7 +4,7 @@ import { INTERNAL_ACCESS, Session } from '../store/session';
 import type { VersionWrite } from '../store/writeVersions';
 import { base64Bytes, fullUrlKey as key, newVersion } from './common';
 import { findMatches } from './search';
-import { folderIssues, isFolder } from './submissionFolders';
+import { folderIssues, isFolder, MHD_LIST_TYPES, STORED_DOCUMENT } from './submissionFolders';
 import { readCurrent } from '../store/resources';
 import type { InteractionContext } from './types';
 
@@ -30,7 +30,6 @@ interface Attachment {
   [k: string]: unknown;
 }
 
-const MHD_LIST_TYPES = 'https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes';
 // IHE.MHD.{Minimal,Comprehensive,UnContained.Comprehensive}.ProvideBundle, pdsm-comprehensive-provide-document-bundle
 const PROVIDE_BUNDLE_PROFILE = /ProvideBundle$|provide-document-bundle$/;
 // IHE.MHD.*.SubmissionSet, pdsm-submissionset-comprehensive
@@ -177,7 +176,6 @@ export async function assertNotSubmittedBefore(ctx: InteractionContext, session:
 }
 
 const PATIENT = /^(?:.*\/)?Patient\/([A-Za-z0-9\-.]{1,64})$/;
-const STORED_DOCUMENT_ID = /^(?:.*\/)?DocumentReference\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/;
 
 /**
  * A submitted Folder's stored documents are of its patient's record and ones the submitter
@@ -192,7 +190,7 @@ export async function assertFolderDocumentsInRecord(session: Session, entries: E
     if (!patient) continue;
     const items = Array.isArray(e.resource!.entry) ? (e.resource!.entry as { item?: { reference?: unknown } }[]) : [];
     for (const [j, item] of items.entries()) {
-      const id = STORED_DOCUMENT_ID.exec(String(item?.item?.reference ?? ''))?.[1];
+      const id = STORED_DOCUMENT.exec(String(item?.item?.reference ?? ''))?.[1];
       if (!id) continue;
       const row = await readCurrent(session, 'DocumentReference', id, { withBody: false });
       if (!row || row.deleted || row.compartment !== patient) {

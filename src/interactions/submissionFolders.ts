@@ -12,9 +12,10 @@ import { fullUrlKey as key } from './common';
 
 type Json = Record<string, any>;
 
-const MHD_LIST_TYPES = 'https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes';
+export const MHD_LIST_TYPES = 'https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes';
 export const DESIGNATION_TYPE = 'https://profiles.ihe.net/ITI/MHD/StructureDefinition/ihe-designationType';
-const STORED_DOCUMENT = /^(?:.*\/)?DocumentReference\/[A-Za-z0-9\-.]{1,64}(?:\/_history\/[^/]+)?$/;
+/** A stored document named by reference (relative or absolute, versioned or not); its id is the first group. */
+export const STORED_DOCUMENT = /^(?:.*\/)?DocumentReference\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/;
 
 const hasListCode = (r: Json | undefined, code: string) =>
   r?.resourceType === 'List' && (r.code?.coding ?? []).some((c: Json) => c?.system === MHD_LIST_TYPES && c?.code === code);
