@@ -16,7 +16,7 @@ import { readBody, spoolBody } from './readBody';
 import { BinaryStream, StoredContent } from '../store/binaryContent';
 import { binaryJsonPieces, writePieces } from './sendContent';
 import { stringifyJson } from '../json/rawJson';
-import { readJson } from '../json/jsonReader';
+import { jsonLimits, readJson } from '../json/jsonReader';
 import { binaryHeaders, setEveryAnswerHeaders } from './responseHeaders';
 import { elementNames } from '../search/parseSearch';
 import { QUERY_CANCELED } from '../store/cancellation';
@@ -99,7 +99,7 @@ async function parseBody(ctx: InteractionContext, req: Request, r: Route, fhir: 
     return;
   }
   if (r.interaction === 'search-type') throw new BadRequest('POST _search takes application/x-www-form-urlencoded parameters');
-  const limits = { maxDepth: ctx.config.jsonMaxDepth, maxNodes: ctx.config.jsonMaxNodes, maxArrayLength: ctx.config.jsonMaxArrayLength };
+  const limits = jsonLimits(ctx.config);
   if (kind === 'xml') {
     // converted at the edge into the value FHIR JSON gives: the rest of the server sees JSON
     const read = readXml(text, limits);

@@ -13,7 +13,7 @@ import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 import { inTransaction } from './unitOfWork';
 import { assertFolderDocumentsInRecord, assertNotSubmittedBefore, isMhdSubmission, prepareSubmission, submissionUniqueIds } from './documentSubmission';
 import type { StoreAccess } from '../store/session';
-import { readJson } from '../json/jsonReader';
+import { jsonLimits, readJson } from '../json/jsonReader';
 
 interface BundleEntry {
   fullUrl?: string;
@@ -67,7 +67,7 @@ function prepare(ctx: InteractionContext, entry: BundleEntry, index: number, out
   // PATCH in a Bundle: a Binary carrying the JSON Patch document.
   if (method === 'PATCH' && entry.resource?.resourceType === 'Binary' && typeof entry.resource.data === 'string') {
     // read with the same limits and refusals (duplicate names, prototype keys) as a request body
-    const limits = { maxDepth: ctx.config.jsonMaxDepth, maxNodes: ctx.config.jsonMaxNodes, maxArrayLength: ctx.config.jsonMaxArrayLength };
+    const limits = jsonLimits(ctx.config);
     try {
       const patchBytes = base64Bytes(entry.resource.data);
       if (!patchBytes) throw new BadRequest('Binary.data must be base64', 'invalid', [`Bundle.entry[${index}].resource.data`]);

@@ -241,3 +241,8 @@ export function readJson(text: string, limits: JsonLimits): JsonRead {
   const read = new Reader(json, limits).read();
   return read;
 }
+
+/** The read limits of the server's settings (JSON_MAX_DEPTH, JSON_MAX_NODES, JSON_MAX_ARRAY_LENGTH), as readJson takes them. */
+export function jsonLimits(config: { jsonMaxDepth: number; jsonMaxNodes: number; jsonMaxArrayLength: number }): { maxDepth: number; maxNodes: number; maxArrayLength: number } {
+  return { maxDepth: config.jsonMaxDepth, maxNodes: config.jsonMaxNodes, maxArrayLength: config.jsonMaxArrayLength };
+}

@@ -5,7 +5,7 @@ import { newVersion, splitBinaryData } from '../interactions/common';
 import { assertValid, CONFORMANCE_TYPES } from '../interactions/conformanceResources';
 import type { InteractionContext } from '../interactions/types';
 import { inTransaction } from '../interactions/unitOfWork';
-import { readJson } from '../json/jsonReader';
+import { jsonLimits, readJson } from '../json/jsonReader';
 import { INTERNAL_ACCESS, Session } from '../store/session';
 import type { VersionWrite } from '../store/writeVersions';
 import { commitWithoutWaiting, storedAmong } from '../store/bulkLoads';
@@ -51,7 +51,7 @@ function reasonOf(e: unknown): string {
 
 /** One line as a resource to load, or why not: JSON, a served type, an id. */
 export function parseLine(ctx: InteractionContext, text: string): Record<string, unknown> & { resourceType: string; id: string } {
-  const limits = { maxDepth: ctx.config.jsonMaxDepth, maxNodes: ctx.config.jsonMaxNodes, maxArrayLength: ctx.config.jsonMaxArrayLength };
+  const limits = jsonLimits(ctx.config);
   let value: unknown;
   try {
     value = readJson(text, limits).value;
