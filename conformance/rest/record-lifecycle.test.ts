@@ -279,6 +279,7 @@ async function catalogue(): Promise<{ table: string; columns: { name: string; ty
   const res = await knex().raw(
     `SELECT c.table_name AS t, c.column_name AS c, c.data_type AS d FROM information_schema.columns c
       JOIN information_schema.tables tb ON tb.table_schema = c.table_schema AND tb.table_name = c.table_name AND tb.table_type = 'BASE TABLE'
+      JOIN pg_class k ON k.oid = to_regclass(quote_ident(c.table_schema) || '.' || quote_ident(c.table_name)) AND NOT k.relispartition
       WHERE c.table_schema = current_schema() ORDER BY c.table_name, c.ordinal_position`,
   );
   const out = new Map<string, { name: string; type: string }[]>();

@@ -36,11 +36,12 @@ export async function clearClosure(session: Session, compartment: string): Promi
   await session.query('DELETE FROM record_closure WHERE compartment = ?', [compartment]);
 }
 
-/** The tables of the database that carry a `compartment` column, from the catalogue: a table added later is covered. */
+/** The tables of the database that carry a `compartment` column, from the catalogue (a table added later is covered); a partitioned table once, not again per partition. */
 export async function compartmentTables(db: Db): Promise<{ table: string; columns: Set<string> }[]> {
   const res = await db.raw(
     `SELECT c.table_name AS t, array_agg(c.column_name::text) AS cols FROM information_schema.columns c
       JOIN information_schema.tables tb ON tb.table_schema = c.table_schema AND tb.table_name = c.table_name AND tb.table_type = 'BASE TABLE'
+      JOIN pg_class k ON k.oid = to_regclass(quote_ident(c.table_schema) || '.' || quote_ident(c.table_name)) AND NOT k.relispartition
       WHERE c.table_schema = current_schema()
       GROUP BY c.table_name HAVING bool_or(c.column_name = 'compartment') ORDER BY c.table_name`,
   );
