@@ -539,6 +539,18 @@ describe('extensions', () => {
     ]);
   });
 
+  it('an extension standing for an element of another FHIR version is known, its content not checked; a malformed one is unknown', () => {
+    const obs = (url: string) => ({ resourceType: 'Observation', text: DIV, status: 'final', code: { text: 'x' }, extension: [{ url, valueAttachment: { contentType: 'application/pdf', data: 'VGhpcw==' } }] });
+    const xver = 'http://hl7.org/fhir/3.0/StructureDefinition/extension-Observation.value';
+    const issues = v.validate(obs(xver), { unknownExtensions: 'error' });
+    expect(errors(issues)).toEqual([]);
+    expect(at(issues, 'Observation.extension[0]').map((i) => [i.severity, i.diagnostics])).toEqual([['information', expect.stringContaining('element Observation.value of FHIR 3.0')]]);
+    // R4 itself is not another version, and a path must name an element
+    for (const url of ['http://hl7.org/fhir/4.0/StructureDefinition/extension-Observation.value', 'http://hl7.org/fhir/5.0/StructureDefinition/extension-observation']) {
+      expectOnly(v.validate(obs(url), { unknownExtensions: 'error' }), [{ severity: 'error', expression: 'Observation.extension[0]', match: 'is unknown, and not allowed here' }]);
+    }
+  });
+
   it('unknown extension → warning; unknown modifierExtension → error; modifier flags must agree', () => {
     const p: any = patient();
     p.extension = [{ url: 'http://example.org/unknown', valueString: 'x' }];
