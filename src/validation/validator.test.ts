@@ -466,6 +466,19 @@ describe('invariants', () => {
     expectOnly(v.validate(q, { profiles: [U + 'test-patient'] }), [{ severity: 'error', expression: 'Patient', match: 'Constraint failed: tp-1' }]);
   });
 
+  it('per-1 compares start and end as FHIRPath does: a comparison left undecided by a difference of precision fails', () => {
+    const period = (start: string, end: string) => ({ resourceType: 'Encounter', text: DIV, status: 'finished', class: { code: 'AMB' }, period: { start, end } });
+    const verdict = (start: string, end: string) => errors(v.validate(period(start, end))).some((i) => /per-1/.test(i.diagnostics));
+    expect(verdict('2023-06-21', '2023-06-21T06:20:00Z')).toBe(true); // the same day, one with a time: undecided
+    expect(verdict('2023-06', '2023-06-15')).toBe(true); // the same month, one with a day: undecided
+    expect(verdict('2023-06-20', '2023-06-21T06:20:00Z')).toBe(false); // decided by the day
+    expect(verdict('2023-06-22', '2023-06-21T06:20:00Z')).toBe(true);
+    expect(verdict('2023-06-21', '2023-06-21')).toBe(false);
+    expect(verdict('2023-06-21T08:00:00+02:00', '2023-06-21T06:30:00Z')).toBe(false); // instants, timezones applied
+    expect(verdict('2023-06-21T09:00:00+02:00', '2023-06-21T06:30:00Z')).toBe(true);
+    expect(verdict('2023', '2024-01-01T00:00:00Z')).toBe(false);
+  });
+
   it('dom-2..5 on contained resources, dom-6 is a warning, ref-1', () => {
     const o: any = {
       resourceType: 'Observation',
