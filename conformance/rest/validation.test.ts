@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { http, startTarget, Target } from '../harness';
 import { as, requests } from '../accessFixtures';
+import { resourceToXml } from '../../src/xml/convert';
 
 /** Validation over HTTP: writes refused with every issue, $validate in every form, conformance resources, terminology. */
 let t: Target;
@@ -485,5 +486,68 @@ describe('400 or 422', () => {
       json: { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: 'Practitioner/p1' } },
     });
     expect(res.status).toBe(422);
+  });
+});
+
+describe('definitions supplied to one $validate call (decision 028)', () => {
+  const { create, mint } = requests(() => t);
+  const url = 'http://example.org/fhir/StructureDefinition/supplied-birthdate';
+  // as many public test profiles are: no name, and an element without an id (sdf-14)
+  const profile = {
+    resourceType: 'StructureDefinition',
+    url,
+    status: 'active',
+    fhirVersion: '4.0.1',
+    kind: 'resource',
+    abstract: false,
+    type: 'Patient',
+    baseDefinition: 'http://hl7.org/fhir/StructureDefinition/Patient',
+    derivation: 'constraint',
+    differential: { element: [{ path: 'Patient.birthDate', min: 1 }] },
+  };
+  const params = (resource: object, ...definitions: object[]) => ({
+    resourceType: 'Parameters',
+    parameter: [{ name: 'resource', resource }, ...definitions.map((d) => ({ name: 'definition', resource: d }))],
+  });
+  const profiled = `Patient/$validate?profile=${encodeURIComponent(url)}`;
+
+  it('uses a supplied profile that a write refuses, for that call only, with any client token, and stores nothing', async () => {
+    expect((await http(t.base, 'StructureDefinition', { method: 'POST', json: profile })).status).toBe(422);
+    const patient = await create({ resourceType: 'Patient', name: [{ family: 'Contexte' }] });
+    const narrow = await mint(`Patient/${patient.id}`, 'patient/Patient.r');
+    const missing = await http(t.base, profiled, { method: 'POST', json: params({ resourceType: 'Patient' }, profile), headers: as(narrow) });
+    expect(missing.status).toBe(200);
+    expect(errors(missing.body).map((i: any) => i.diagnostics).join(' ')).toMatch(/birthDate/);
+    const present = await http(t.base, profiled, { method: 'POST', json: params({ resourceType: 'Patient', birthDate: '2000-01-01' }, { resourceType: 'Bundle', type: 'collection', entry: [{ resource: profile }, { resource: { resourceType: 'Patient' } }] }), headers: as(narrow) });
+    expect([present.status, errors(present.body)]).toEqual([200, []]);
+    // nothing was kept: the next call without the definition does not know the profile, nor does a search
+    expect((await http(t.base, profiled, { method: 'POST', json: { resourceType: 'Patient', birthDate: '2000-01-01' } })).status).toBe(400);
+    expect((await http(t.base, `StructureDefinition?url=${encodeURIComponent(url)}&_summary=count`)).body.total).toBe(0);
+  });
+
+  it('takes the Parameters in XML too', async () => {
+    const xml =
+      '<Parameters xmlns="http://hl7.org/fhir"><parameter><name value="resource"/><resource><Patient xmlns="http://hl7.org/fhir"><gender value="female"/></Patient></resource></parameter>' +
+      `<parameter><name value="definition"/><resource>${resourceToXml(profile)}</resource></parameter></Parameters>`;
+    const res = await http(t.base, profiled, { method: 'POST', body: xml, headers: { 'content-type': 'application/fhir+xml' } });
+    expect(res.status).toBe(200);
+    expect(errors(res.body).map((i: any) => i.diagnostics).join(' ')).toMatch(/birthDate/);
+  });
+
+  it('checks a QuestionnaireResponse against a supplied Questionnaire', async () => {
+    const q = { resourceType: 'Questionnaire', url: 'http://example.org/fhir/Questionnaire/supplied', status: 'active', item: [{ linkId: 'n', type: 'integer', extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/maxValue', valueInteger: 5 }] }] };
+    const qr = (n: number) => ({ resourceType: 'QuestionnaireResponse', questionnaire: q.url, status: 'completed', item: [{ linkId: 'n', answer: [{ valueInteger: n }] }] });
+    const over = await http(t.base, '$validate', { method: 'POST', json: params(qr(9), q) });
+    expect(errors(over.body).length).toBeGreaterThan(0);
+    const within = await http(t.base, '$validate', { method: 'POST', json: params(qr(3), q) });
+    expect(errors(within.body)).toEqual([]);
+  });
+
+  it('refuses, with 400, a supplied definition whose regular expression the server cannot run, and anything that is not a definition', async () => {
+    const unsafe = { ...profile, differential: { element: [{ path: 'Patient', constraint: [{ key: 'x-1', severity: 'error', human: 'h', expression: "name.family.matches('(?=a)b')" }] }] } };
+    const res = await http(t.base, profiled, { method: 'POST', json: params({ resourceType: 'Patient' }, unsafe) });
+    expect(res.status).toBe(400);
+    expect(res.body.issue[0].diagnostics).toMatch(/\(\?=a\)b/);
+    expect((await http(t.base, '$validate', { method: 'POST', json: params({ resourceType: 'Patient' }, { resourceType: 'Patient' }) })).status).toBe(400);
   });
 });

@@ -69,6 +69,8 @@ export interface ResourceValidator {
   checkConformanceResource(resource: unknown): Issue[];
   removeConformanceResource(resourceType: string, url: string): void;
   hasProfile(url: string): boolean;
+  /** A validator for one call whose context adds the supplied definitions, never stored (decision 028); issues: refused ones. */
+  withDefinitions?(definitions: unknown[]): { validator?: ResourceValidator; issues: Issue[] };
   /** Our profiles that apply whether or not a resource claims them, by type, and when (profiles/profile-map.json); absent: none. */
   defaultProfiles?(): { resourceType: string; profile: string; when?: unknown }[];
   /** Whether R4 defines a resource type of this name. */

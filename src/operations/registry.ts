@@ -38,7 +38,7 @@ const META_CHANGE =
 
 /** What the CapabilityStatement says of $validate beyond its definition. */
 export const VALIDATE =
-  '[base]/$validate and [type]/$validate work for every R4 resource type, also those this server does not store (the resource in the body, raw or as the resource parameter of a Parameters; profile and mode create | update | delete | profile). [type]/[id]/$validate validates the stored resource, or checks mode=delete against it.';
+  '[base]/$validate and [type]/$validate work for every R4 resource type, also those this server does not store (the resource in the body, raw or as the resource parameter of a Parameters; profile and mode create | update | delete | profile). Conformance resources given in parameters named definition (a StructureDefinition, ValueSet, CodeSystem, Questionnaire, or a Bundle of them) are the context of that call only: used, not judged, never stored. [type]/[id]/$validate validates the stored resource, or checks mode=delete against it.';
 
 /** What the CapabilityStatement says of $export (docs/decisions/020-bulk-data.md). */
 const EXPORT =

@@ -152,6 +152,9 @@ export function isParseError(issue: Issue): boolean {
   return PARSE_ERRORS.has(issue);
 }
 
+/** An extension that represents an element of another FHIR version: http://hl7.org/fhir/[version]/StructureDefinition/extension-[path]. */
+const CROSS_VERSION_EXTENSION = /^http:\/\/hl7\.org\/fhir\/(1\.0|1\.4|3\.0|4\.3|5\.0)\/StructureDefinition\/extension-([A-Z][A-Za-z]*(?:\.[a-z][A-Za-z0-9]*(?:\[x\])?)+)$/;
+
 export class Engine {
   readonly invariants = new Invariants();
   readonly domainChecks: DomainCheck[] = [];
@@ -1054,6 +1057,13 @@ export class Engine {
       return;
     }
     const st = this.store.structure(url);
+    const crossVersion = st ? undefined : CROSS_VERSION_EXTENSION.exec(url);
+    if (crossVersion && !isModifier) {
+      // defined by the element of another FHIR version (versions.html#extensions): known, as to the
+      // reference validator, but that version's definitions are not loaded here, so its content is not checked
+      W.issues.push({ severity: 'information', code: 'informational', diagnostics: `The extension ${url} stands for the element ${crossVersion[2]} of FHIR ${crossVersion[1]}, whose definition is not loaded here: its content is not checked`, expression: [path] });
+      return;
+    }
     if (!st) {
       if (isModifier) {
         W.issues.push(err('structure', `Unknown modifier extension ${url}: a modifier extension must be understood, so the resource cannot be accepted`, path));

@@ -13,7 +13,7 @@ export function createServerValidator(profilesDir: string = findProfilesDir()): 
   // the national record's profiles apply whether or not a resource claims them (docs/decisions/014-integrity.md)
   validator.useProfileMap(loadProfileMap(profilesDir));
   // A QuestionnaireResponse is checked against its Questionnaire, including ones loaded through the API.
-  validator.addDomainCheck(questionnaireResponseCheck(questionnaireLookup(validator), { valueSetContains: valueSetMembership(validator), valueSetDisplayProblem: valueSetDisplay(validator) }));
+  validator.addBoundDomainCheck((v) => questionnaireResponseCheck(questionnaireLookup(v), { valueSetContains: valueSetMembership(v), valueSetDisplayProblem: valueSetDisplay(v) }));
   // a CapabilityStatement declares its search parameters with the type of their official definition
   let types: Map<string, string> | undefined;
   validator.addDomainCheck(capabilityStatementCheck((url) => (types ??= new Map(officialDefinitions().map((d) => [d.url, d.type]))).get(url)));

@@ -34,8 +34,13 @@ export class Validator {
   /** problems met while loading the conformance directories */
   readonly loadIssues: Issue[];
 
-  private constructor(conformanceDirs: string[]) {
-    this.store = new ConformanceStore();
+  /** Domain checks that read conformance resources through a validator: made again for each layer (withDefinitions). */
+  private readonly boundChecks: ((validator: Validator) => DomainCheck)[] = [];
+  /** the checks those made for this validator */
+  private readonly boundInstances = new Set<DomainCheck>();
+
+  private constructor(conformanceDirs: string[], parent?: ConformanceStore) {
+    this.store = new ConformanceStore(parent);
     this.engine = new Engine(this.store);
     this.loadIssues = this.store.loadDirs(conformanceDirs);
   }
@@ -195,6 +200,38 @@ export class Validator {
   /** Hook for domain checks that a StructureDefinition cannot express. */
   addDomainCheck(check: DomainCheck): void {
     this.engine.domainChecks.push(check);
+  }
+
+  /**
+   * A domain check that looks conformance resources up through the validator it is given
+   * (a QuestionnaireResponse's Questionnaire, a ValueSet's codes): a layer made by
+   * withDefinitions gets its own, which also sees the supplied definitions.
+   */
+  addBoundDomainCheck(make: (validator: Validator) => DomainCheck): void {
+    this.boundChecks.push(make);
+    const check = make(this);
+    this.boundInstances.add(check);
+    this.engine.domainChecks.push(check);
+  }
+
+  /**
+   * A validator for one validation whose context adds the given definitions (decision 028):
+   * they are looked up before this validator's own, are not judged (as the reference
+   * validator takes the definitions it is given) and are never added here. Only regular
+   * expressions RE2 cannot run are refused (the issues; then no validator is made).
+   */
+  withDefinitions(definitions: any[]): { validator?: Validator; issues: Issue[] } {
+    const issues = definitions.flatMap((d) => userPatternIssues(d));
+    if (issues.length) return { issues };
+    const layer = new Validator([], this.store);
+    layer.store.register(definitions);
+    // the checks in the order they were added here, the bound ones made again for the layer
+    for (const check of this.engine.domainChecks) {
+      if (!this.boundInstances.has(check)) layer.engine.domainChecks.push(check);
+    }
+    for (const make of this.boundChecks) layer.addBoundDomainCheck(make);
+    layer.engine.profileMap = this.engine.profileMap;
+    return { validator: layer, issues: [] };
   }
 
   /** Which of our profiles apply by default, and which official profiles they implement (profiles/profile-map.json). */

@@ -30,7 +30,11 @@ export class ConformanceStore {
   readonly snapshotIssues = new Map<string, string[]>();
   readonly terminology: Terminology;
 
-  constructor() {
+  /**
+   * With a parent, a layer over it: this store's own resources are looked up first, then the
+   * parent's (decision 028, definitions supplied to one validation). The parent is only read.
+   */
+  constructor(private readonly parent?: ConformanceStore) {
     this.terminology = new Terminology({
       valueSet: (url) => this.resource('ValueSet', url),
       codeSystem: (url) => this.resource('CodeSystem', url),
@@ -49,23 +53,39 @@ export class ConformanceStore {
         return list[list.length - 1];
       }
     }
+    if (this.parent) return this.parent.resource(type, canonical);
     if (type === 'StructureDefinition') return coreStructureDefinition(url);
     if (type === 'ValueSet' || type === 'CodeSystem') return coreTerminology(type, url);
     return undefined;
   }
 
   isCustom(type: ConformanceType, canonical: string): boolean {
+    return !!this.custom.get(type)!.get(splitCanonical(canonical)[0])?.length || !!this.parent?.isCustom(type, canonical);
+  }
+
+  /** Whether this layer itself holds the canonical URL (not its parent). */
+  private ownsCanonical(type: ConformanceType, canonical: string): boolean {
     return !!this.custom.get(type)!.get(splitCanonical(canonical)[0])?.length;
   }
 
+  /**
+   * A layer passes the R4 core definitions to its parent (they do not depend on the layer,
+   * and the parent's compiled cache is shared); anything the layer holds, or that may derive
+   * from something it holds, is its own.
+   */
+  private fromParent(canonical: string): boolean {
+    return !!this.parent && canonical.startsWith(CORE_SD) && !this.ownsCanonical('StructureDefinition', canonical);
+  }
+
   customResources(type: ConformanceType): any[] {
-    const out: any[] = [];
+    const out: any[] = this.parent ? this.parent.customResources(type) : [];
     for (const list of this.custom.get(type)!.values()) out.push(...list);
     return out;
   }
 
   /** A StructureDefinition with a snapshot (generated when it only has a differential). */
   structureDefinition(canonical: string): any | undefined {
+    if (this.fromParent(canonical)) return this.parent!.structureDefinition(canonical);
     const [url, version] = splitCanonical(canonical);
     const key = version ? `${url}|${version}` : url;
     if (this.snapshots.has(key)) return this.snapshots.get(key) ?? undefined;
@@ -94,6 +114,7 @@ export class ConformanceStore {
 
   /** The compiled structure for a canonical URL (profile, extension, type or resource). */
   structure(canonical: string): CompiledStructure | undefined {
+    if (this.fromParent(canonical)) return this.parent!.structure(canonical);
     const hit = this.compiled.get(canonical);
     if (hit !== undefined) return hit ?? undefined;
     const sd = this.structureDefinition(canonical);
@@ -214,13 +235,23 @@ export class ConformanceStore {
     };
     for (const d of dirs) visit(d);
     // register all first (profiles may depend on each other), then check they can be used
-    for (const r of found) {
+    this.register(found);
+    return issues;
+  }
+
+  /**
+   * Registers conformance resources as they are, without judging them (each is looked up
+   * lazily when a validation needs it): the directories above, and the definitions supplied
+   * to one validation (decision 028). Resources of other types or without a url are ignored.
+   */
+  register(resources: any[]): void {
+    for (const r of resources) {
+      if (!TYPES.includes(r?.resourceType) || typeof r.url !== 'string' || !r.url) continue;
       const map = this.custom.get(r.resourceType)!;
       const list = (map.get(r.url) ?? []).filter((x) => x.version !== r.version);
       list.push(r);
       map.set(r.url, list);
     }
     this.invalidate();
-    return issues;
   }
 }

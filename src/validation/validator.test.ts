@@ -466,6 +466,19 @@ describe('invariants', () => {
     expectOnly(v.validate(q, { profiles: [U + 'test-patient'] }), [{ severity: 'error', expression: 'Patient', match: 'Constraint failed: tp-1' }]);
   });
 
+  it('per-1 compares start and end as FHIRPath does: a comparison left undecided by a difference of precision fails', () => {
+    const period = (start: string, end: string) => ({ resourceType: 'Encounter', text: DIV, status: 'finished', class: { code: 'AMB' }, period: { start, end } });
+    const verdict = (start: string, end: string) => errors(v.validate(period(start, end))).some((i) => /per-1/.test(i.diagnostics));
+    expect(verdict('2023-06-21', '2023-06-21T06:20:00Z')).toBe(true); // the same day, one with a time: undecided
+    expect(verdict('2023-06', '2023-06-15')).toBe(true); // the same month, one with a day: undecided
+    expect(verdict('2023-06-20', '2023-06-21T06:20:00Z')).toBe(false); // decided by the day
+    expect(verdict('2023-06-22', '2023-06-21T06:20:00Z')).toBe(true);
+    expect(verdict('2023-06-21', '2023-06-21')).toBe(false);
+    expect(verdict('2023-06-21T08:00:00+02:00', '2023-06-21T06:30:00Z')).toBe(false); // instants, timezones applied
+    expect(verdict('2023-06-21T09:00:00+02:00', '2023-06-21T06:30:00Z')).toBe(true);
+    expect(verdict('2023', '2024-01-01T00:00:00Z')).toBe(false);
+  });
+
   it('dom-2..5 on contained resources, dom-6 is a warning, ref-1', () => {
     const o: any = {
       resourceType: 'Observation',
@@ -537,6 +550,18 @@ describe('extensions', () => {
       { severity: 'error', expression: 'Patient.extension[1].extension[0].value.ofType(string)', match: "The type 'string' is not allowed" },
       { severity: 'error', expression: 'Patient.extension[1].extension[1]', match: "Sub-extension url 'fax' is not defined by the Extension" },
     ]);
+  });
+
+  it('an extension standing for an element of another FHIR version is known, its content not checked; a malformed one is unknown', () => {
+    const obs = (url: string) => ({ resourceType: 'Observation', text: DIV, status: 'final', code: { text: 'x' }, extension: [{ url, valueAttachment: { contentType: 'application/pdf', data: 'VGhpcw==' } }] });
+    const xver = 'http://hl7.org/fhir/3.0/StructureDefinition/extension-Observation.value';
+    const issues = v.validate(obs(xver), { unknownExtensions: 'error' });
+    expect(errors(issues)).toEqual([]);
+    expect(at(issues, 'Observation.extension[0]').map((i) => [i.severity, i.diagnostics])).toEqual([['information', expect.stringContaining('element Observation.value of FHIR 3.0')]]);
+    // R4 itself is not another version, and a path must name an element
+    for (const url of ['http://hl7.org/fhir/4.0/StructureDefinition/extension-Observation.value', 'http://hl7.org/fhir/5.0/StructureDefinition/extension-observation']) {
+      expectOnly(v.validate(obs(url), { unknownExtensions: 'error' }), [{ severity: 'error', expression: 'Observation.extension[0]', match: 'is unknown, and not allowed here' }]);
+    }
   });
 
   it('unknown extension → warning; unknown modifierExtension → error; modifier flags must agree', () => {
