@@ -3,6 +3,7 @@
  * without what it names that the reader may not see. Pure: the store looks up what is
  * hidden, these functions say what to look up and what is left.
  */
+import { typedId } from '../referenceString';
 
 export const SUBSETTED = { system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue', code: 'SUBSETTED', display: 'subsetted' };
 const QUERY_ROLE = '24';
@@ -14,9 +15,7 @@ type Json = Record<string, any>;
 
 /** `Type/id` of a reference (relative or absolute, with or without `_history`); undefined for anything else. */
 export function referenceOf(reference: unknown): string | undefined {
-  if (typeof reference !== 'string') return undefined;
-  const m = /(?:^|\/)([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/.exec(reference);
-  return m ? `${m[1]}/${m[2]}` : undefined;
+  return typedId(reference);
 }
 
 const decode = (query: unknown) => (typeof query === 'string' ? Buffer.from(query, 'base64').toString('utf8') : '');

@@ -16,6 +16,7 @@ import { checkPrimitive, PRIMITIVES } from './primitives';
 import { ConformanceStore, ConformanceType, CORE_SD } from './store';
 import { searchsetIssues } from './searchsetRules';
 import { checkXhtml } from './xhtml';
+import { referenceTarget } from '../referenceString';
 
 interface Item {
   value: any;
@@ -62,7 +63,6 @@ interface Walk {
 }
 
 const ABS_URL = /^(https?:|urn:)/;
-const REF_RE = /^(?:(.*)\/)?([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/([A-Za-z0-9\-.]{1,64}))?$/;
 const QUANTITY_PROFILES = new Set(['Age', 'Count', 'Distance', 'Duration', 'MoneyQuantity', 'SimpleQuantity']);
 
 function cap(s: string): string {
@@ -317,8 +317,8 @@ export class Engine {
       if (!e.resource || typeof e.resource !== 'object') return;
       const r = e.resource;
       if (typeof e.fullUrl === 'string') {
-        const m = REF_RE.exec(e.fullUrl);
-        if (m && ABS_URL.test(e.fullUrl) && m[2] === r.resourceType && typeof r.id === 'string' && m[3] !== r.id) {
+        const m = referenceTarget(e.fullUrl);
+        if (m && ABS_URL.test(e.fullUrl) && m.resourceType === r.resourceType && typeof r.id === 'string' && m.id !== r.id) {
           issues.push(err('invalid', `Resource ID does not match the ID in the entry full URL ('${r.id}' vs '${e.fullUrl}')`, ep));
         }
       } else if (type === 'document' || type === 'message' || type === 'collection' || type === 'searchset') {
@@ -997,8 +997,8 @@ export class Engine {
       if (target && typeof target.resourceType === 'string') found = target.resourceType;
       else if (!ref.startsWith('#') && !ref.startsWith('urn:')) {
         target = undefined;
-        const m = REF_RE.exec(ref);
-        if (m && this.store.isResourceType(m[2])) found = m[2];
+        const m = referenceTarget(ref);
+        if (m && this.store.isResourceType(m.resourceType)) found = m.resourceType;
       } else target = undefined;
     }
     if (found) {
