@@ -4,8 +4,9 @@
  * hidden, these functions say what to look up and what is left.
  */
 import { typedId } from '../referenceString';
+import { tagSubsetted } from '../subsettedTag';
 
-export const SUBSETTED = { system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue', code: 'SUBSETTED', display: 'subsetted' };
+export { SUBSETTED } from '../subsettedTag';
 const QUERY_ROLE = '24';
 const ID = /^[A-Za-z0-9\-.]{1,64}$/;
 /** `Type/id` inside a reference or a free text, with an optional base URL before and version after. */
@@ -123,7 +124,7 @@ export function eventAsSeen(event: Json, hidden: Hidden): Json {
     return r !== undefined && !hidden.visible(r);
   });
   if (!removed && !removedText && !outcomeHidden && !agentHidden) return event;
-  const out: Json = { ...event, meta: { ...(event.meta ?? {}), tag: [...(event.meta?.tag ?? []), SUBSETTED] } };
+  const out: Json = tagSubsetted(event);
   if (agentHidden) out.agent = agents.map((a) => (patientSideAgent(a) && !hidden.visible(patientSideAgent(a)!) ? anonymous(a) : a));
   // the profile wants an entity: one that says something was withheld, and nothing of it
   out.entity = shown.length ? shown : [{ what: { display: 'Withheld from this reader' }, type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '2', display: 'System Object' } }];
