@@ -44,7 +44,7 @@ export async function admitMessage(session: Session, actor: Actor, w: VersionWri
   const baseUrl = setup.baseUrl();
   const named = threadNamed(message, baseUrl);
   const thread = named.thread && w.compartment ? await readThread(session, w.compartment, named.thread, { lock: true }) : undefined;
-  const decision = decideMessage(actor, message, w.compartment, thread, baseUrl);
+  const decision = decideMessage(actor, message, w.compartment, thread, baseUrl, named);
   if (!decision.allow) throw failure(decision.status, decision.reason);
   const { binaries, problem } = attachmentsOf(message, baseUrl);
   if (problem) throw failure(422, problem, 'Communication.payload.content');
