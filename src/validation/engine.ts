@@ -11,7 +11,7 @@ import { defaultProfilesOf, EMPTY_PROFILE_MAP, ProfileMap } from './profileMap';
 import type { Issue } from '../errors';
 import { Invariants, InvariantEnv } from './invariants';
 import { CompiledStructure, Constraint, ElementNode, resolveContentReference } from './model';
-import { compareDateTimes, compareQuantities, compareTimes, Comparison } from './ordering';
+import { Comparison, compareWithLimit, OrderedKind } from './ordering';
 import { checkPrimitive, PRIMITIVES } from './primitives';
 import { ConformanceStore, ConformanceType, CORE_SD } from './store';
 import { searchsetIssues } from './searchsetRules';
@@ -1362,17 +1362,9 @@ const DATE_TYPES = new Set(['date', 'dateTime', 'instant', 'Date', 'DateTime', '
 
 /** The order of a value against a minValue[x] / maxValue[x] limit; undefined when it cannot be told for sure. */
 function compareToLimit(value: any, type: string, limit: { type: string; value: any }): Comparison | undefined {
-  if (NUMBER_TYPES.has(type) && NUMBER_TYPES.has(limit.type) && typeof value === 'number' && typeof limit.value === 'number') return { order: Math.sign(value - limit.value) };
-  if (DATE_TYPES.has(type) && DATE_TYPES.has(limit.type)) {
-    const order = compareDateTimes(value, limit.value);
-    return order === undefined ? undefined : { order };
-  }
-  if (type === 'time' && /^time$/i.test(limit.type)) {
-    const order = compareTimes(value, limit.value);
-    return order === undefined ? undefined : { order };
-  }
-  if ((type === 'Quantity' || QUANTITY_PROFILES.has(type)) && limit.type === 'Quantity') return compareQuantities(value, limit.value);
-  return undefined;
+  const kind = (t: string, time: boolean, quantity: boolean): OrderedKind | undefined =>
+    NUMBER_TYPES.has(t) ? 'number' : DATE_TYPES.has(t) ? 'date' : time ? 'time' : quantity ? 'quantity' : undefined;
+  return compareWithLimit(kind(type, type === 'time', type === 'Quantity' || QUANTITY_PROFILES.has(type)), value, kind(limit.type, /^time$/i.test(limit.type), limit.type === 'Quantity'), limit.value);
 }
 
 function err(code: Issue['code'], diagnostics: string, path: string): Issue {
