@@ -35,7 +35,7 @@ import { findProfilesDir } from '../src/registry/registry';
 import { RunningServer, startServer } from '../src/server';
 import { executeWrites, VersionWrite } from '../src/store/writeVersions';
 import { explain, type Statement } from './bench-search';
-import { fmt, httpClient, parseArgsOrExit, percentile, pgliteVersion, redactUrl, table, UsageError, serveTasks, TaskWorker } from './benchLib';
+import { dropSchema, fmt, httpClient, parseArgsOrExit, percentile, pgliteVersion, redactUrl, table, UsageError, serveTasks, TaskWorker } from './benchLib';
 import { Prng } from './syntheticData';
 
 // ---------------------------------------------------------------------------
@@ -859,9 +859,7 @@ async function main(): Promise<void> {
     await issuer.cleanup();
     if (removeAtEnd) {
       if (databaseUrl) {
-        const admin = knexFactory({ client: 'pg', connection: databaseUrl, pool: { min: 0, max: 1 } });
-        await admin.raw(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-        await admin.destroy();
+        await dropSchema(databaseUrl, schema!);
       } else fs.rmSync(dataDir!, { recursive: true, force: true });
     } else if (created) {
       process.stderr.write(`… kept: run again on the same data with ${databaseUrl ? `DATABASE_SCHEMA=${schema}` : `DATA_DIR=${dataDir}`}\n`);

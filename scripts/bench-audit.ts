@@ -19,14 +19,13 @@ import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import knexFactory from 'knex';
 import { createTestIssuer } from '../conformance/testIssuer';
 import { loadConfig, type Config } from '../src/config/config';
 import { createLogger } from '../src/log';
 import { findProfilesDir } from '../src/registry/registry';
 import { RunningServer, startServer } from '../src/server';
 import { figures, GP, LoadResult, LoadWorker, pct, recordsNamingPractitioner, Request, round, rows, sampleRecords, seed } from './bench-access';
-import { fmt, httpClient, parseArgsOrExit, pgliteVersion, redactUrl, table, UsageError } from './benchLib';
+import { dropSchema, fmt, httpClient, parseArgsOrExit, pgliteVersion, redactUrl, table, UsageError } from './benchLib';
 import { Prng } from './syntheticData';
 
 interface Options {
@@ -315,9 +314,7 @@ async function main(): Promise<void> {
     await server?.close();
     await issuer.cleanup();
     if (databaseUrl) {
-      const admin = knexFactory({ client: 'pg', connection: databaseUrl, pool: { min: 0, max: 1 } });
-      await admin.raw(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      await admin.destroy();
+      await dropSchema(databaseUrl, schema!);
     } else fs.rmSync(dataDir!, { recursive: true, force: true });
   }
 }

@@ -21,10 +21,10 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { Client, Pool } from 'pg';
+import { Pool } from 'pg';
 import { openDevIssuer } from '../src/access/authn/devIssuer';
 import { loadConfig } from '../src/config/config';
-import { closedLoop, fmt, percentile, table } from './benchLib';
+import { closedLoop, dropSchema, fmt, summarize, table } from './benchLib';
 import { ServerProcess, startServerProcess } from './serverProcess';
 
 interface Options {
@@ -141,8 +141,8 @@ interface Row {
 }
 
 function row(phase: string, clients: number, r: Awaited<ReturnType<typeof closedLoop>>, rss: string): Row {
-  const sorted = Float64Array.from(r.latencies).sort();
-  return { phase, clients, ok: r.latencies.length, errors: r.errors, perSecond: r.latencies.length / (r.elapsedMs / 1000), p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), rss, ...(r.firstError ? { firstError: r.firstError } : {}) };
+  const s = summarize(r);
+  return { phase, clients, ok: r.latencies.length, errors: r.errors, perSecond: s.perSecond, p50: s.p50, p99: s.p99, rss, ...(r.firstError ? { firstError: r.firstError } : {}) };
 }
 
 async function main(): Promise<void> {
@@ -239,15 +239,7 @@ async function main(): Promise<void> {
   } finally {
     agent.destroy();
     await server?.stop();
-    if (databaseUrl) {
-      const c = new Client({ connectionString: databaseUrl });
-      await c.connect();
-      try {
-        await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      } finally {
-        await c.end();
-      }
-    }
+    if (databaseUrl) await dropSchema(databaseUrl, schema);
     fs.rmSync(work, { recursive: true, force: true });
   }
 }

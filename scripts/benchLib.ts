@@ -10,6 +10,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { Client } from 'pg';
 import { nirKey } from '../src/validation/domain/nir';
 
 // ---------------------------------------------------------------------------
@@ -438,6 +439,17 @@ export function table(header: string[], rows: string[][]): string {
 }
 
 /** A connection string without its password, for printing. */
+/** Drops a schema a run created, and everything in it, on a connection of its own. */
+export async function dropSchema(databaseUrl: string, schema: string): Promise<void> {
+  const c = new Client({ connectionString: databaseUrl });
+  await c.connect();
+  try {
+    await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  } finally {
+    await c.end();
+  }
+}
+
 export function redactUrl(url: string): string {
   return url.replace(/(\/\/[^:/@]*):[^@/]*@/, '$1:***@');
 }

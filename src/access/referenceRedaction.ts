@@ -5,6 +5,7 @@
  * not readable. Whether a target is readable is the store's question (the same SQL as a
  * read by id).
  */
+import { SUBSETTED, tagSubsetted } from '../subsettedTag';
 
 /** An element that holds references: removed, item by item, when its reference names a resource the reader cannot read. */
 interface WithheldElement {
@@ -88,8 +89,6 @@ export function checkedTargets(resource: Record<string, unknown>, baseUrl: strin
   return out;
 }
 
-const SUBSETTED = { system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue', code: 'SUBSETTED', display: 'subsetted' };
-
 /**
  * `resource` without the items of checked elements whose target `readable` refuses,
  * tagged SUBSETTED; undefined when nothing is withheld (the stored text goes out as is).
@@ -108,10 +107,7 @@ export function withholdUnreadable(resource: Record<string, unknown>, baseUrl: s
     out = replaceAt(out ?? resource, element.path, Array.isArray(current) ? (kept.length ? kept : undefined) : undefined);
   }
   if (!out || !tag) return out;
-  const meta = { ...((out.meta as Record<string, unknown>) ?? {}) };
-  const tags = Array.isArray(meta.tag) ? [...(meta.tag as { code?: string }[])] : [];
-  if (!tags.some((t) => t?.code === SUBSETTED.code)) tags.push(SUBSETTED);
-  return { ...out, meta: { ...meta, tag: tags } };
+  return tagSubsetted(out);
 }
 
 /** The items of each checked element that a writer could not see, by element (its path joined with '.'). */

@@ -3,8 +3,10 @@
  * without what it names that the reader may not see. Pure: the store looks up what is
  * hidden, these functions say what to look up and what is left.
  */
+import { typedId } from '../referenceString';
+import { tagSubsetted } from '../subsettedTag';
 
-export const SUBSETTED = { system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue', code: 'SUBSETTED', display: 'subsetted' };
+export { SUBSETTED } from '../subsettedTag';
 const QUERY_ROLE = '24';
 const ID = /^[A-Za-z0-9\-.]{1,64}$/;
 /** `Type/id` inside a reference or a free text, with an optional base URL before and version after. */
@@ -14,9 +16,7 @@ type Json = Record<string, any>;
 
 /** `Type/id` of a reference (relative or absolute, with or without `_history`); undefined for anything else. */
 export function referenceOf(reference: unknown): string | undefined {
-  if (typeof reference !== 'string') return undefined;
-  const m = /(?:^|\/)([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/.exec(reference);
-  return m ? `${m[1]}/${m[2]}` : undefined;
+  return typedId(reference);
 }
 
 const decode = (query: unknown) => (typeof query === 'string' ? Buffer.from(query, 'base64').toString('utf8') : '');
@@ -124,7 +124,7 @@ export function eventAsSeen(event: Json, hidden: Hidden): Json {
     return r !== undefined && !hidden.visible(r);
   });
   if (!removed && !removedText && !outcomeHidden && !agentHidden) return event;
-  const out: Json = { ...event, meta: { ...(event.meta ?? {}), tag: [...(event.meta?.tag ?? []), SUBSETTED] } };
+  const out: Json = tagSubsetted(event);
   if (agentHidden) out.agent = agents.map((a) => (patientSideAgent(a) && !hidden.visible(patientSideAgent(a)!) ? anonymous(a) : a));
   // the profile wants an entity: one that says something was withheld, and nothing of it
   out.entity = shown.length ? shown : [{ what: { display: 'Withheld from this reader' }, type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '2', display: 'System Object' } }];

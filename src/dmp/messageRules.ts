@@ -90,9 +90,10 @@ export function participantsOfOpening(message: Json, baseUrl: string, actor: Act
 /**
  * May this caller post this message? `thread`: the facts of the thread its `partOf` names
  * (undefined for an opening, or when no such thread is stored in the record).
- * `compartment`: the patient record the message is written in.
+ * `compartment`: the patient record the message is written in. `named`: its `threadNamed`,
+ * when the caller has it already.
  */
-export function decideMessage(actor: Actor, message: Json, compartment: string, thread: ThreadFacts | undefined, baseUrl: string): MessageDecision {
+export function decideMessage(actor: Actor, message: Json, compartment: string, thread: ThreadFacts | undefined, baseUrl: string, named = threadNamed(message, baseUrl)): MessageDecision {
   const mine = identitiesOf(actor);
   const sender = local(message.sender, baseUrl);
   const subject = local(message.subject, baseUrl);
@@ -102,7 +103,6 @@ export function decideMessage(actor: Actor, message: Json, compartment: string, 
   if (recipients.length === 0 || recipients.some((r) => r === undefined)) return refused(422, 'A message names its recipients (references to resources of this server)');
   // the read receipt is the server's, written when the recipient first reads (decision 016)
   if (message.received !== undefined) return refused(422, 'received is the read receipt the server sets when the recipient first reads the message: a sender does not set it');
-  const named = threadNamed(message, baseUrl);
   if (named.problem) return refused(isPatientSide(actor) ? 403 : 422, named.problem);
   if (named.thread === undefined) {
     // only professionals start a conversation (reference §2)

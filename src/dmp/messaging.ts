@@ -6,6 +6,7 @@ import { create } from '../interactions/create';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../interactions/types';
 import { withinTransaction } from '../interactions/unitOfWork';
 import { operationInputs } from '../operations/parameters';
+import { referencedId } from '../referenceString';
 import { readBinaryContent, readWholeContent } from '../store/binaryContent';
 import { attachmentFacts, closeThread, isAttachment, readThread, recordMessage, recordThread, removeCopy, removeMessageCopy, threadOfMessage } from '../store/messageThreads';
 import { CurrentRow, readCurrent } from '../store/resources';
@@ -43,7 +44,7 @@ export async function admitMessage(session: Session, actor: Actor, w: VersionWri
   const baseUrl = setup.baseUrl();
   const named = threadNamed(message, baseUrl);
   const thread = named.thread && w.compartment ? await readThread(session, w.compartment, named.thread, { lock: true }) : undefined;
-  const decision = decideMessage(actor, message, w.compartment, thread, baseUrl);
+  const decision = decideMessage(actor, message, w.compartment, thread, baseUrl, named);
   if (!decision.allow) throw failure(decision.status, decision.reason);
   const { binaries, problem } = attachmentsOf(message, baseUrl);
   if (problem) throw failure(422, problem, 'Communication.payload.content');
@@ -225,7 +226,7 @@ export async function markReceived(ctx: InteractionContext, session: Session, re
   const message = JSON.parse(res.resourceText) as Json;
   // the server's notices are no messages: no receipt, no thread to look up
   if (message.received || message.sender?.reference === SERVER_DEVICE || !isRecipient(actor, message, ctx.config.baseUrl)) return res;
-  const compartment = /^(?:.*\/)?Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(String(message.subject?.reference ?? ''))?.[1];
+  const compartment = referencedId(String(message.subject?.reference ?? ''), 'Patient');
   if (compartment === undefined || !(await threadOfMessage(session, compartment, id))) return res;
   const version = await rewriteMessage(ctx, session, id, (m) => ({ ...m, received: nowInstant() }));
   return { ...res, resourceText: version.bodyText!, location: `Communication/${id}/_history/${version.versionId}`, versionId: version.versionId, lastModified: new Date(version.lastUpdated) };

@@ -18,6 +18,7 @@ import { recordFacts } from '../store/accessFacts';
 import { archivesDue, clearClosure, countArchivesDue, deleteRecordRows, lockArchiveDue, markClosed } from '../store/recordLifecycle';
 import { readCurrent } from '../store/resources';
 import { INTERNAL_ACCESS, Session } from '../store/session';
+import { referencedId } from '../referenceString';
 
 /**
  * $oppose, $activate, $close and $reopen on Patient/[id] (docs/decisions/017-record-lifecycle.md).
@@ -105,15 +106,15 @@ async function changeState(ctx: InteractionContext, session: Session, req: FhirR
 async function represented(internal: Session, holder: Json, actor: Actor): Promise<{ patientId: string; actor: Actor }[]> {
   const out: { patientId: string; actor: Actor }[] = [];
   for (const link of Array.isArray(holder.link) ? holder.link : []) {
-    const m = /^(?:.*\/)?RelatedPerson\/([A-Za-z0-9\-.]{1,64})$/.exec(String(link?.other?.reference ?? ''));
-    if (link?.type !== 'seealso' || !m) continue;
-    const rp = await readCurrent(internal, 'RelatedPerson', m[1]);
+    const rpId = referencedId(String(link?.other?.reference ?? ''), 'RelatedPerson');
+    if (link?.type !== 'seealso' || !rpId) continue;
+    const rp = await readCurrent(internal, 'RelatedPerson', rpId);
     if (!rp || rp.deleted || !rp.body) continue;
     const body = JSON.parse(rp.body) as Json;
-    const p = /^(?:.*\/)?Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(String(body.patient?.reference ?? ''));
-    if (body.active === false || !p) continue;
-    if (actor.kind === 'admin') out.push({ patientId: p[1], actor });
-    else if (actor.kind === 'patient') out.push({ patientId: p[1], actor: { ...actor, kind: 'related-person', id: m[1], patientId: p[1] } });
+    const patientId = referencedId(String(body.patient?.reference ?? ''), 'Patient');
+    if (body.active === false || !patientId) continue;
+    if (actor.kind === 'admin') out.push({ patientId, actor });
+    else if (actor.kind === 'patient') out.push({ patientId, actor: { ...actor, kind: 'related-person', id: rpId, patientId } });
     else throw new Forbidden('Only the holder themselves or an administrator extends a deletion to the records the holder represents');
   }
   return out;

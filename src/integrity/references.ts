@@ -3,6 +3,8 @@
  * (docs/decisions/014-integrity.md): local ones, which must name a current resource, and
  * contained ones, which must name a contained resource.
  */
+import { localTarget } from '../referenceString';
+
 export interface LocalReference {
   kind: 'local';
   targetType: string;
@@ -21,8 +23,6 @@ export interface ContainedReference {
   expression: string;
   reference: string;
 }
-
-const RELATIVE = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/([A-Za-z0-9\-.]{1,64}))?$/;
 
 /** Types whose references are not checked: the trail of what happened, and self-contained Bundles. */
 const UNCHECKED_TYPES = new Set(['AuditEvent', 'Bundle']);
@@ -63,10 +63,9 @@ export function resolvableReferences(resource: Record<string, unknown>, baseUrl:
 
 function classify(reference: string, baseUrl: string, expression: string): LocalReference | ContainedReference | undefined {
   if (reference.startsWith('#')) return reference.length > 1 ? { kind: 'contained', targetId: reference.slice(1), expression, reference } : undefined;
-  const relative = reference.startsWith(baseUrl) ? reference.slice(baseUrl.length) : reference;
-  const m = RELATIVE.exec(relative);
-  if (!m) return undefined;
-  return { kind: 'local', targetType: m[1], targetId: m[2], ...(m[3] !== undefined ? { targetVersion: m[3] } : {}), expression, reference };
+  const t = localTarget(reference, baseUrl);
+  if (!t) return undefined;
+  return { kind: 'local', targetType: t.resourceType, targetId: t.id, ...(t.version !== undefined ? { targetVersion: t.version } : {}), expression, reference };
 }
 
 /** The ids of a resource's contained resources. */

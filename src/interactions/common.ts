@@ -10,6 +10,7 @@ import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 import { mediaTypeProblem } from './binaryContentType';
 import { resolvableReferences } from '../integrity/references';
 import { identifierClaims } from '../integrity/uniqueIdentifiers';
+import { referencedId } from '../referenceString';
 
 /** FHIR's id ([A-Za-z0-9-.]{1,64}), less ids made only of dots: `.` and `..` are path segments, never read back through a URL. */
 export const ID_PATTERN = /^(?!\.+$)[A-Za-z0-9\-.]{1,64}$/;
@@ -87,8 +88,7 @@ export function compartmentOf(ctx: InteractionContext, resourceType: string, id:
   if (resourceType === 'Patient') return id;
   if (resourceType === 'Binary') {
     const ref = (resource.securityContext as { reference?: string } | undefined)?.reference;
-    const m = ref ? /^(?:.*\/)?Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(ref) : null;
-    return m ? m[1] : '';
+    return (ref && referencedId(String(ref), 'Patient')) || '';
   }
   const params = ctx.registry.types.get(resourceType)?.patientCompartmentParams ?? [];
   for (const param of params) {

@@ -6,6 +6,7 @@ import { base64Bytes, fullUrlKey as key, newVersion } from './common';
 import { findMatches } from './search';
 import { folderIssues, isFolder, MHD_LIST_TYPES, STORED_DOCUMENT } from './submissionFolders';
 import { readCurrent } from '../store/resources';
+import { referencedId } from '../referenceString';
 import type { InteractionContext } from './types';
 
 /**
@@ -175,8 +176,6 @@ export async function assertNotSubmittedBefore(ctx: InteractionContext, session:
   if (issues.length > 0) throw new FhirError(409, issues);
 }
 
-const PATIENT = /^(?:.*\/)?Patient\/([A-Za-z0-9\-.]{1,64})$/;
-
 /**
  * A submitted Folder's stored documents are of its patient's record and ones the submitter
  * reads (decision 021): another record's document, a hidden one and an unknown one are
@@ -186,7 +185,7 @@ export async function assertFolderDocumentsInRecord(session: Session, entries: E
   const issues: Issue[] = [];
   for (const [i, e] of entries.entries()) {
     if (!isFolder(e?.resource)) continue;
-    const patient = PATIENT.exec(String((e.resource!.subject as { reference?: unknown } | undefined)?.reference ?? ''))?.[1];
+    const patient = referencedId(String((e.resource!.subject as { reference?: unknown } | undefined)?.reference ?? ''), 'Patient');
     if (!patient) continue;
     const items = Array.isArray(e.resource!.entry) ? (e.resource!.entry as { item?: { reference?: unknown } }[]) : [];
     for (const [j, item] of items.entries()) {

@@ -1,13 +1,13 @@
 import { RawJson } from '../json/rawJson';
 import { decimalTexts, stringifyWithDecimals } from '../json/decimals';
 import { coreStructureDefinition } from '../validation/loader';
+import { tagSubsetted } from '../subsettedTag';
 
 /**
  * _summary and _elements: returns a subset of a resource, tagged SUBSETTED as the
  * specification requires. Summary elements come from the official R4
  * StructureDefinitions (isSummary), read once per type.
  */
-const SUBSETTED = { system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue', code: 'SUBSETTED', display: 'subsetted' };
 
 interface ElementFlags {
   summary: Set<string>;
@@ -43,14 +43,6 @@ function matches(key: string, names: Set<string>): boolean {
   return false;
 }
 
-function tagged(resource: Record<string, unknown>): Record<string, unknown> {
-  const meta = { ...((resource.meta as Record<string, unknown>) ?? {}) };
-  const tags = Array.isArray(meta.tag) ? [...meta.tag] : [];
-  if (!tags.some((t) => t.code === 'SUBSETTED')) tags.push(SUBSETTED);
-  meta.tag = tags;
-  return { ...resource, meta };
-}
-
 /**
  * A stored resource as answered (a read, a Bundle entry): its text as is, or parsed and
  * subset. A Binary's content is stored apart and not carried in Bundles: there it is marked
@@ -60,7 +52,7 @@ export function entryResource(text: string, summary: string | undefined, element
   const subsets = (elements !== undefined && elements.length > 0 && (!summary || summary === 'false')) || summary === 'true' || summary === 'text' || summary === 'data';
   if (!subsets && resourceType !== 'Binary') return new RawJson(text);
   const parsed = JSON.parse(text) as Record<string, unknown>;
-  const subset = subsets ? applySubsetting(parsed, summary, elements) : tagged(parsed);
+  const subset = subsets ? applySubsetting(parsed, summary, elements) : tagSubsetted(parsed);
   // a subset keeps its elements where they were: the stored decimals keep their text
   return new RawJson(stringifyWithDecimals(subset, decimalTexts(text)));
 }
@@ -78,7 +70,7 @@ export function applySubsetting(
     for (const [k, v] of Object.entries(resource)) {
       if (k === 'resourceType' || k === 'id' || k === 'meta' || matches(k, keep) || (flags && matches(k, flags.mandatory))) out[k] = v;
     }
-    return tagged(out);
+    return tagSubsetted(out);
   }
   if (summary === 'true') {
     const flags = flagsFor(type);
@@ -87,7 +79,7 @@ export function applySubsetting(
     for (const [k, v] of Object.entries(resource)) {
       if (k === 'resourceType' || k === 'id' || k === 'meta' || matches(k, flags.summary)) out[k] = v;
     }
-    return tagged(out);
+    return tagSubsetted(out);
   }
   if (summary === 'text') {
     const flags = flagsFor(type);
@@ -95,11 +87,11 @@ export function applySubsetting(
     for (const [k, v] of Object.entries(resource)) {
       if (k === 'resourceType' || k === 'id' || k === 'meta' || k === 'text' || (flags && matches(k, flags.mandatory))) out[k] = v;
     }
-    return tagged(out);
+    return tagSubsetted(out);
   }
   if (summary === 'data') {
     const { text: _text, ...rest } = resource;
-    return tagged(rest);
+    return tagSubsetted(rest);
   }
   return resource;
 }

@@ -5,6 +5,7 @@ import { LIFECYCLE_OPERATIONS } from '../access/policy/lifecycle';
 import type { RecordFacts } from '../access/policy/recordFacts';
 import { concerning } from '../audit/refusal';
 import { BadRequest, Forbidden, RecordForbidden } from '../errors';
+import { referencedId } from '../referenceString';
 import type { Route } from '../interactions/dispatch';
 import type { FhirRequest } from '../interactions/types';
 import { FactsRead, FactsWanted, factsOfRecordsNaming, factsOfResource, peekResource, recordFacts } from '../store/accessFacts';
@@ -28,8 +29,6 @@ export interface Caller {
   facts?: FactsRead;
 }
 
-const PATIENT_REF = /^(?:.*\/)?Patient\/([A-Za-z0-9\-.]{1,64})$/;
-
 /**
  * The records a request names: the Patient it addresses, or the patients its search
  * parameters name (the record of another addressed resource comes with its facts, from
@@ -44,8 +43,8 @@ export function namedRecords(r: Route, req: FhirRequest): string[] {
       const param = name.split(':')[0];
       if (param !== 'patient' && param !== 'subject' && !(r.resourceType === 'Patient' && param === '_id')) continue;
       for (const v of value.split(',')) {
-        const m = PATIENT_REF.exec(v);
-        if (m) out.add(m[1]);
+        const patientId = referencedId(v, 'Patient');
+        if (patientId) out.add(patientId);
         else if ((param === 'patient' || param === '_id') && /^[A-Za-z0-9\-.]{1,64}$/.test(v)) out.add(v);
       }
     }

@@ -30,6 +30,7 @@ import { DateRow, emptyIndexRows, INDEX_KINDS, IndexRows, QuantityRow, Reference
 import { dateRange } from './dateRange';
 import { normalizeString } from './normalize';
 import { CompiledParam, SearchParameterRegistry, TypedValue } from './searchParameters';
+import { localTarget } from '../referenceString';
 
 export interface ExtractOptions {
   /** This server's base URL (e.g. http://localhost:8080/fhir); absolute references under it are indexed as local. */
@@ -257,7 +258,6 @@ function stringRows(ctx: Ctx, param: string, v: any, type: string): void {
   }
 }
 
-const LOCAL_REF_RE = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/([A-Za-z0-9\-.]{1,64}))?$/;
 const SCHEME_RE = /^[A-Za-z][A-Za-z0-9+.-]*:/;
 
 function emptyRef(param: string): ReferenceRow {
@@ -275,19 +275,14 @@ function emptyRef(param: string): ReferenceRow {
 /** Fills target/url fields of `row` from a reference string. Returns false if uninterpretable. */
 function parseReferenceString(ctx: Ctx, row: ReferenceRow, ref: string): boolean {
   if (ref.startsWith('#')) return false;
-  let rel: string | undefined;
-  if (ctx.baseUrl && ref.startsWith(ctx.baseUrl)) rel = ref.slice(ctx.baseUrl.length);
-  else if (!SCHEME_RE.test(ref)) rel = ref;
-  if (rel !== undefined) {
-    const m = LOCAL_REF_RE.exec(rel);
-    if (m) {
-      row.targetType = m[1];
-      row.targetId = m[2];
-      row.targetVersion = m[3] ?? null;
-      return true;
-    }
-    if (ref === rel) return false; // relative but not Type/id
+  const target = localTarget(ref, ctx.baseUrl);
+  if (target) {
+    row.targetType = target.resourceType;
+    row.targetId = target.id;
+    row.targetVersion = target.version ?? null;
+    return true;
   }
+  if (!(ctx.baseUrl && ref.startsWith(ctx.baseUrl)) && !SCHEME_RE.test(ref)) return false; // relative but not Type/id
   row.url = ref;
   return true;
 }

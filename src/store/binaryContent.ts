@@ -87,16 +87,13 @@ export async function writeBinaryContent(db: Knex | Knex.Transaction, compartmen
       'INSERT INTO binary_chunk (compartment, id, version_id, seq, data) SELECT ?, ?, ?, seq, data FROM binary_chunk WHERE compartment = ? AND id = ? AND version_id = ?',
       [compartment, id, versionId, from.compartment, from.id, from.versionId],
     );
-    const copied = await db.raw<{ rowCount: number }>(
-      'INSERT INTO binary_content (compartment, id, version_id, content_type, data, size) SELECT ?, ?, ?, content_type, data, size FROM binary_content WHERE compartment = ? AND id = ? AND version_id = ?',
+    const copied = await db.raw<{ rows: { size: string | number | null; legacy: number | null }[] }>(
+      'INSERT INTO binary_content (compartment, id, version_id, content_type, data, size) SELECT ?, ?, ?, content_type, data, size FROM binary_content WHERE compartment = ? AND id = ? AND version_id = ?' +
+        ' RETURNING size, length(data) AS legacy',
       [compartment, id, versionId, from.compartment, from.id, from.versionId],
     );
-    if (copied.rowCount !== 1) throw new Error(`Binary/${from.id} version ${from.versionId} has no stored content to keep`);
-    const rows = await db.raw<{ rows: { size: string | number | null; legacy: number | null }[] }>(
-      'SELECT size, length(data) AS legacy FROM binary_content WHERE compartment = ? AND id = ? AND version_id = ?',
-      [compartment, id, versionId],
-    );
-    return Number(rows.rows[0].size ?? rows.rows[0].legacy ?? 0);
+    if (copied.rows.length !== 1) throw new Error(`Binary/${from.id} version ${from.versionId} has no stored content to keep`);
+    return Number(copied.rows[0].size ?? copied.rows[0].legacy ?? 0);
   }
   const embedded = isEmbedded(db);
   let seq = 0;

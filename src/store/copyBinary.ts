@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { ContentKey } from './binaryContent';
+import { literal } from './searchSql';
 
 /**
  * Binary content out of the embedded database by PostgreSQL's binary COPY format through
@@ -45,7 +46,7 @@ export function parseBinaryCopy(file: Buffer): Buffer[] {
 /** A string literal of SQL text (standard_conforming_strings, PostgreSQL's default): COPY takes no parameters. */
 export function sqlLiteral(value: string): string {
   if (value.includes('\0')) throw new Error('a NUL character cannot be in a SQL literal');
-  return `'${value.replace(/'/g, "''")}'`;
+  return literal(value);
 }
 
 function sqlInteger(n: number): string {

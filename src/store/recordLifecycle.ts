@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import { deleteExportsCarrying } from './bulkExports';
 import { textArray } from './searchSql';
 import type { Session } from './session';
+import { parseCriteria } from '../subscriptions/subscriptionRules';
 
 /**
  * The store side of the record's lifecycle (docs/decisions/017-record-lifecycle.md): the
@@ -61,10 +62,8 @@ async function outsideRows(db: Db, patientId: string): Promise<{ type: string; i
     [patientId],
   );
   const subs = await db.raw(`SELECT id, body ->> 'criteria' AS criteria FROM resource WHERE compartment = '' AND resource_type = 'Subscription' AND position(? in coalesce(body ->> 'criteria', '')) > 0`, [patientId]);
-  const names = (criteria: string) => {
-    const query = criteria.includes('?') ? criteria.slice(criteria.indexOf('?') + 1) : '';
-    return [...new URLSearchParams(query).values()].some((v) => v.split(',').some((one) => one === patientId || one.endsWith(`Patient/${patientId}`)));
-  };
+  const names = (criteria: string) =>
+    (parseCriteria(criteria)?.query ?? []).some(([, v]) => v.split(',').some((one) => one === patientId || one.endsWith(`Patient/${patientId}`)));
   return [
     { type: 'AuditEvent', ids: (events.rows as { id: string }[]).map((r) => r.id) },
     { type: 'Subscription', ids: (subs.rows as { id: string; criteria: string }[]).filter((r) => names(r.criteria ?? '')).map((r) => r.id) },

@@ -231,9 +231,9 @@ const THREAD_PARAMETER = 'https://fhir.dmp.esante.example/SearchParameter/Commun
  * The search parameters of the elements whose references are withheld from a reader who
  * cannot follow them (docs/decisions/013-references-to-hidden-resources.md, the list of
  * src/access/referenceRedaction.ts), per resource type. The trail's entities are withheld
- * only from a reader shown the trail as seen.
+ * only from a reader shown the trail as seen. withheldParams.test.ts checks the two lists agree.
  */
-const WITHHELD_PARAMS: Readonly<Record<string, readonly string[]>> = {
+export const WITHHELD_PARAMS: Readonly<Record<string, readonly string[]>> = {
   item: ['List'],
   relatesto: ['DocumentReference'],
   related: ['DocumentReference'],

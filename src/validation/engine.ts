@@ -11,11 +11,12 @@ import { defaultProfilesOf, EMPTY_PROFILE_MAP, ProfileMap } from './profileMap';
 import type { Issue } from '../errors';
 import { Invariants, InvariantEnv } from './invariants';
 import { CompiledStructure, Constraint, ElementNode, resolveContentReference } from './model';
-import { compareDateTimes, compareQuantities, compareTimes, Comparison } from './ordering';
+import { Comparison, compareWithLimit, OrderedKind } from './ordering';
 import { checkPrimitive, PRIMITIVES } from './primitives';
 import { ConformanceStore, ConformanceType, CORE_SD } from './store';
 import { searchsetIssues } from './searchsetRules';
 import { checkXhtml } from './xhtml';
+import { referenceTarget } from '../referenceString';
 
 interface Item {
   value: any;
@@ -62,7 +63,6 @@ interface Walk {
 }
 
 const ABS_URL = /^(https?:|urn:)/;
-const REF_RE = /^(?:(.*)\/)?([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/([A-Za-z0-9\-.]{1,64}))?$/;
 const QUANTITY_PROFILES = new Set(['Age', 'Count', 'Distance', 'Duration', 'MoneyQuantity', 'SimpleQuantity']);
 
 function cap(s: string): string {
@@ -320,8 +320,8 @@ export class Engine {
       if (!e.resource || typeof e.resource !== 'object') return;
       const r = e.resource;
       if (typeof e.fullUrl === 'string') {
-        const m = REF_RE.exec(e.fullUrl);
-        if (m && ABS_URL.test(e.fullUrl) && m[2] === r.resourceType && typeof r.id === 'string' && m[3] !== r.id) {
+        const m = referenceTarget(e.fullUrl);
+        if (m && ABS_URL.test(e.fullUrl) && m.resourceType === r.resourceType && typeof r.id === 'string' && m.id !== r.id) {
           issues.push(err('invalid', `Resource ID does not match the ID in the entry full URL ('${r.id}' vs '${e.fullUrl}')`, ep));
         }
       } else if (type === 'document' || type === 'message' || type === 'collection' || type === 'searchset') {
@@ -1000,8 +1000,8 @@ export class Engine {
       if (target && typeof target.resourceType === 'string') found = target.resourceType;
       else if (!ref.startsWith('#') && !ref.startsWith('urn:')) {
         target = undefined;
-        const m = REF_RE.exec(ref);
-        if (m && this.store.isResourceType(m[2])) found = m[2];
+        const m = referenceTarget(ref);
+        if (m && this.store.isResourceType(m.resourceType)) found = m.resourceType;
       } else target = undefined;
     }
     if (found) {
@@ -1372,17 +1372,9 @@ const DATE_TYPES = new Set(['date', 'dateTime', 'instant', 'Date', 'DateTime', '
 
 /** The order of a value against a minValue[x] / maxValue[x] limit; undefined when it cannot be told for sure. */
 function compareToLimit(value: any, type: string, limit: { type: string; value: any }): Comparison | undefined {
-  if (NUMBER_TYPES.has(type) && NUMBER_TYPES.has(limit.type) && typeof value === 'number' && typeof limit.value === 'number') return { order: Math.sign(value - limit.value) };
-  if (DATE_TYPES.has(type) && DATE_TYPES.has(limit.type)) {
-    const order = compareDateTimes(value, limit.value);
-    return order === undefined ? undefined : { order };
-  }
-  if (type === 'time' && /^time$/i.test(limit.type)) {
-    const order = compareTimes(value, limit.value);
-    return order === undefined ? undefined : { order };
-  }
-  if ((type === 'Quantity' || QUANTITY_PROFILES.has(type)) && limit.type === 'Quantity') return compareQuantities(value, limit.value);
-  return undefined;
+  const kind = (t: string, time: boolean, quantity: boolean): OrderedKind | undefined =>
+    NUMBER_TYPES.has(t) ? 'number' : DATE_TYPES.has(t) ? 'date' : time ? 'time' : quantity ? 'quantity' : undefined;
+  return compareWithLimit(kind(type, type === 'time', type === 'Quantity' || QUANTITY_PROFILES.has(type)), value, kind(limit.type, /^time$/i.test(limit.type), limit.type === 'Quantity'), limit.value);
 }
 
 function err(code: Issue['code'], diagnostics: string, path: string): Issue {

@@ -7,6 +7,18 @@
 
 export type Comparison = { order: number; incompatible?: undefined } | { order?: undefined; incompatible: string };
 
+/** What an ordered value is, as far as comparing it goes: values of different kinds are not compared. */
+export type OrderedKind = 'number' | 'date' | 'time' | 'quantity';
+
+/** The order of `value` (of `kind`) against `limit` (of `limitKind`); undefined when it cannot be told for sure. */
+export function compareWithLimit(kind: OrderedKind | undefined, value: any, limitKind: OrderedKind | undefined, limit: any): Comparison | undefined {
+  if (kind === undefined || kind !== limitKind) return undefined;
+  if (kind === 'number') return typeof value === 'number' && typeof limit === 'number' ? { order: Math.sign(value - limit) } : undefined;
+  if (kind === 'quantity') return compareQuantities(value, limit);
+  const order = kind === 'date' ? compareDateTimes(value, limit) : compareTimes(value, limit);
+  return order === undefined ? undefined : { order };
+}
+
 const DATE_PREFIX = /^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$/;
 const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
 

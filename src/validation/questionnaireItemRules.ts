@@ -11,7 +11,7 @@
  * cannot run) gives no error.
  */
 import type { Issue, IssueCode } from '../errors';
-import { compareDateTimes, compareQuantities, compareTimes, Comparison } from './ordering';
+import { Comparison, compareWithLimit, OrderedKind } from './ordering';
 import { matchesWhole, patternProblem } from './userRegex';
 
 const EXT = 'http://hl7.org/fhir/StructureDefinition/';
@@ -134,21 +134,12 @@ function decimalPlaces(n: number): number {
 }
 
 
+// a quantity against a limit without a unit: not comparable for sure (3500 g is not more than 300 kg)
+const ANSWER_KINDS = new Map<string, OrderedKind>([['Integer', 'number'], ['Decimal', 'number'], ['Quantity', 'quantity'], ['Date', 'date'], ['DateTime', 'date'], ['Time', 'time']]);
+
 /** The answer against a limit: its order, the reason they cannot be compared, or undefined when it cannot be told. */
 function compareAnswer(suffix: string, value: any, limitType: string, limit: any): Comparison | undefined {
-  const numeric = (t: string) => t === 'Integer' || t === 'Decimal';
-  if (numeric(suffix) && numeric(limitType) && typeof value === 'number' && typeof limit === 'number') return { order: Math.sign(value - limit) };
-  if (suffix === 'Quantity' && limitType === 'Quantity') return compareQuantities(value, limit);
-  // a quantity against a limit without a unit: not comparable for sure (3500 g is not more than 300 kg)
-  if ((suffix === 'Date' || suffix === 'DateTime') && (limitType === 'Date' || limitType === 'DateTime')) {
-    const order = compareDateTimes(value, limit);
-    return order === undefined ? undefined : { order };
-  }
-  if (suffix === 'Time' && limitType === 'Time') {
-    const order = compareTimes(value, limit);
-    return order === undefined ? undefined : { order };
-  }
-  return undefined;
+  return compareWithLimit(ANSWER_KINDS.get(suffix), value, ANSWER_KINDS.get(limitType), limit);
 }
 
 function attachmentIssues(qItem: any, att: any, label: string): RuleIssue[] {

@@ -74,9 +74,10 @@ interface XhtmlFrame {
 
 type Frame = ObjectFrame | WrapperFrame | XhtmlFrame;
 
-const escapeText = (s: string) => s.replace(/[&<>]/g, (c) => (c === '&' ? '&amp;' : c === '<' ? '&lt;' : '&gt;'));
-const escapeAttr = (s: string) => s.replace(/[&<>"\n\r\t]/g, (c) => ATTR_ESCAPES[c]);
-const ATTR_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', '\n': '&#10;', '\r': '&#13;', '\t': '&#9;' };
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', '\n': '&#10;', '\r': '&#13;', '\t': '&#9;' };
+const escapeText = (s: string) => s.replace(/[&<>]/g, (c) => ESCAPES[c]);
+/** An attribute value's text with what it cannot hold as it is written as references. */
+export const escapeAttr = (s: string) => s.replace(/[&<>"\n\r\t]/g, (c) => ESCAPES[c]);
 
 function bad(message: string): BadRequest {
   return new BadRequest(`FHIR XML: ${message}`, 'structure');

@@ -7,7 +7,7 @@
  */
 import { NotAcceptable } from '../errors';
 import type { DecimalTexts } from '../json/decimals';
-import { FHIR_NS } from './readXml';
+import { escapeAttr as escapeCharacters, FHIR_NS } from './readXml';
 import { Member, resourceStruct, Struct } from './schema';
 
 /** A value the R4 definitions cannot place: the resource was not valid FHIR. */
@@ -15,16 +15,14 @@ export class XmlWriteError extends Error {}
 
 /** What an attribute value cannot hold as it is, and the characters XML 1.0 cannot carry at all. */
 const ATTR = /[&<>"\n\r\t\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/;
-const ATTR_ALL = /[&<>"\n\r\t]/g;
 const NOT_XML_CHAR = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/;
-const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', '\n': '&#10;', '\r': '&#13;', '\t': '&#9;' };
 
 function escapeAttr(s: string): string {
   if (!ATTR.test(s)) return s;
   const bad = NOT_XML_CHAR.exec(s);
   // a FHIR string may hold U+0001 (JSON escapes it); XML 1.0 has no way to write it, not even as a reference
   if (bad) throw new NotAcceptable(`The answer holds the character U+${bad[0].charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()}, which XML cannot carry: ask for FHIR JSON`);
-  return s.replace(ATTR_ALL, (c) => ESCAPES[c]);
+  return escapeCharacters(s);
 }
 
 type Json = Record<string, unknown>;

@@ -1,5 +1,6 @@
 import type { Coding } from '../actor';
 import type { RecordState } from './recordState';
+import { typedId } from '../../referenceString';
 
 /**
  * What the policy knows of one patient's record: its state and the choices expressed
@@ -126,6 +127,5 @@ export function consentFact(resource: Record<string, any>): ConsentFact {
 
 /** `http://host/fhir/Practitioner/1` and `Practitioner/1/_history/2` → `Practitioner/1`. */
 export function relative(reference: string): string {
-  const m = /(?:^|\/)([A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/.exec(reference);
-  return m ? m[1] : reference;
+  return typedId(reference) ?? reference;
 }
