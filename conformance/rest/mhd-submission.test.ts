@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { nirKey } from '../../src/validation/domain';
-import { withIns } from '../frenchFixtures';
+import { freshNir, withIns } from '../frenchFixtures';
 import { http, startTarget, Target } from '../harness';
 import { A03, A07, consent, document, G15, ircp, Json, LOINC, PATIENT_DOC, R38, ref, REPORT, requests } from '../accessFixtures';
 
@@ -396,6 +396,46 @@ describe('ITI-105 replacement', () => {
       expect(await countByIdentifier('DocumentReference', masterIdentifier)).toBe(0);
     }
     expect((await get(`DocumentReference/${otherRecord.body.id}`, tok.gp)).body.status).toBe('current');
+  });
+});
+
+describe('a submission to a national record (docs/decisions/029-dmp-submissions.md)', () => {
+  it('meets the PDSm profiles whether or not it claims them; a Patient without INS is held to what the submission claims', async () => {
+    const national = await create(withIns({ resourceType: 'Patient', name: [{ family: `National-${RUN}` }], birthDate: '1975-04-12', gender: 'female' }, 'urn:oid:1.2.250.1.213.1.4.8', freshNir()));
+    await create(consent(national, ref(x.gp), { type: 'permit', actor: [ircp(ref(x.gp))] }), tok.gp);
+    // claiming the international IHE profiles only is no way out
+    const bundle = provideBundle(national, [{ bytes: Buffer.from(`sans PDSm ${RUN}`) }]);
+    const refused = await send('POST', '', tok.gp, bundle);
+    expect(refused.status).toBe(422);
+    const issues = refused.body.issue.filter((i: Json) => i.severity === 'error');
+    expect(issues.map((i: Json) => i.diagnostics).join('\n')).toMatch(/designationType[\s\S]*sourceId|sourceId[\s\S]*designationType/);
+    expect(issues.every((i: Json) => i.expression[0].startsWith('Bundle.entry[0].resource'))).toBe(true);
+    expect(await countByIdentifier('DocumentReference', bundle.entry[1].resource.masterIdentifier.value)).toBe(0);
+    expect(await countByIdentifier('List', bundle.entry[0].resource.identifier[0].value)).toBe(0);
+    // the same shape for a Patient of no national record is an MHD submission like any other
+    const elsewhere = provideBundle(x.p1, [{ bytes: Buffer.from(`sans PDSm ${RUN}`) }]);
+    expect((await send('POST', '', tok.gp, elsewhere)).status).toBe(200);
+  });
+
+  it("names each PDSm element a national record's document lacks, on its entry", async () => {
+    const national = await create(withIns({ resourceType: 'Patient', name: [{ family: `National-${RUN}` }], birthDate: '1975-04-12', gender: 'female' }, 'urn:oid:1.2.250.1.213.1.4.8', freshNir()));
+    await create(consent(national, ref(x.gp), { type: 'permit', actor: [ircp(ref(x.gp))] }), tok.gp);
+    const bundle = provideBundle(national, [{ bytes: Buffer.from(`document ${RUN}`) }]);
+    // the SubmissionSet complete, the document not
+    Object.assign(bundle.entry[0].resource, {
+      contained: [{ resourceType: 'Practitioner', id: 'auteur', identifier: [{ system: 'urn:oid:1.2.250.1.71.4.2.1', value: '810000000011' }] }],
+      extension: [
+        { url: 'https://profiles.ihe.net/ITI/MHD/StructureDefinition/ihe-designationType', valueCodeableConcept: { coding: [{ system: LOINC, code: REPORT.code }] } },
+        { url: 'https://profiles.ihe.net/ITI/MHD/StructureDefinition/ihe-sourceId', valueIdentifier: { value: 'urn:oid:1.2.250.1.999.1' } },
+      ],
+      source: { reference: '#auteur' },
+    });
+    const refused = await send('POST', '', tok.gp, bundle);
+    expect(refused.status).toBe(422);
+    const missing = refused.body.issue.filter((i: Json) => i.severity === 'error').map((i: Json) => `${i.expression[0]} ${i.diagnostics}`);
+    for (const element of ['securityLabel', 'content.attachment.title', 'content.format', 'context']) {
+      expect(missing.some((m: string) => m.startsWith('Bundle.entry[1].resource') && m.includes(`DocumentReference.${element}:`))).toBe(true);
+    }
   });
 });
 

@@ -5,7 +5,7 @@ import { assertSupportedType, newVersion, nowInstant, requestResource, writtenRe
 import { withConditionalReferencesResolved } from './conditionalReferences';
 import { assertUniqueCanonical, assertValid, registerConformance } from './conformanceResources';
 import { supersedeReplaced } from './documentReplacement';
-import { assertNotSubmittedBefore, publishesInline, publishInlineContent } from './documentSubmission';
+import { assertNotSubmittedBefore, publishesInline, publishInlineContent, submissionProfile } from './documentSubmission';
 import { findMatches, SearchRow } from './search';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 
@@ -27,7 +27,9 @@ export async function create(ctx: InteractionContext, session: Session, req: Fhi
   // a client id on create is ignored (http.html#create), so it cannot make the resource invalid either
   const { id: _ignored, ...unresolved } = received;
   const resource = req.referencesResolved ? unresolved : await withConditionalReferencesResolved(ctx, session, unresolved);
-  assertValid(ctx, resource, 'create');
+  // an MHD submission to a national record meets the PDSm profiles, claimed or not (docs/decisions/029-dmp-submissions.md)
+  const profile = req.submission ? await submissionProfile(ctx, session, resource, req.submission) : undefined;
+  assertValid(ctx, resource, 'create', profile ? { profiles: [profile] } : {});
 
   const ifNoneExist = req.headers['if-none-exist'];
   const match = ifNoneExist ? await ifNoneExistMatch(ctx, session, type, ifNoneExist) : undefined;

@@ -6,7 +6,7 @@ import { base64Bytes, fullUrlKey as key, newVersion } from './common';
 import { findMatches } from './search';
 import { folderIssues, isFolder, MHD_LIST_TYPES, STORED_DOCUMENT } from './submissionFolders';
 import { readCurrent } from '../store/resources';
-import type { InteractionContext } from './types';
+import type { FhirRequest, InteractionContext } from './types';
 
 /**
  * IHE MHD document submissions (ITI-65 Provide Document Bundle, ITI-105 Simplified
@@ -239,4 +239,31 @@ export function publishInlineContent(ctx: InteractionContext, resource: Json, la
   });
   if (issues.length > 0) throw new Unprocessable(issues);
   return { resource: { ...resource, content }, binaries };
+}
+
+const LOCAL_PATIENT = /^Patient\/([A-Za-z0-9\-.]{1,64})$/;
+
+/**
+ * The PDSm profile an entry of an MHD submission meets whether or not it claims it: its
+ * SubmissionSet, DocumentReference or Folder (a patient's own folder excepted, decision 021)
+ * when its patient is a national record, a Patient of this server carrying an INS
+ * (docs/decisions/029-dmp-submissions.md). The record is looked up over the whole store,
+ * once per submission and patient: what kind of record it is decides the rules, not what
+ * the submitter may read (the write rules come after).
+ */
+export async function submissionProfile(ctx: InteractionContext, session: Session, resource: Json, submission: NonNullable<FhirRequest['submission']>): Promise<string | undefined> {
+  if (!ctx.validator?.submissionProfiles) return undefined;
+  const kind =
+    resource.resourceType === 'DocumentReference' ? 'documentReference' : isSubmissionSet(resource) ? 'submissionSet' : isFolder(resource) && resource.source === undefined ? 'folder' : undefined;
+  if (!kind) return undefined;
+  let reference = String((resource.subject as { reference?: unknown } | undefined)?.reference ?? '');
+  if (reference.startsWith(`${ctx.config.baseUrl}/`)) reference = reference.slice(ctx.config.baseUrl.length + 1);
+  const patientId = LOCAL_PATIENT.exec(reference)?.[1];
+  if (!patientId) return undefined;
+  if (!submission.records.has(patientId)) {
+    const row = await readCurrent(new Session(session.db, INTERNAL_ACCESS), 'Patient', patientId);
+    const patient = row && !row.deleted && row.body ? (JSON.parse(row.body) as Json) : undefined;
+    submission.records.set(patientId, patient ? ctx.validator.submissionProfiles(patient) : undefined);
+  }
+  return submission.records.get(patientId)?.[kind];
 }

@@ -295,6 +295,9 @@ export async function transactionOrBatch(ctx: InteractionContext, access: StoreA
       // the server supersedes each replaced document but those the Bundle changes itself
       const changedByBundle = new Set(prepared.filter((p) => p.route.id && p.method !== 'POST' && p.method !== 'GET' && p.method !== 'HEAD').map((p) => `${p.route.resourceType}/${p.route.id}`));
       for (const p of prepared) if (p.method === 'POST' && p.route.resourceType === 'DocumentReference') p.req.replacement = { changedByBundle };
+      // and holds its entries to the PDSm profiles when its patient is a national record (docs/decisions/029-dmp-submissions.md)
+      const submission = { records: new Map() };
+      for (const p of prepared) if (p.method === 'POST' && (p.route.resourceType === 'DocumentReference' || p.route.resourceType === 'List')) p.req.submission = submission;
     }
     const results = await inTransaction(
       ctx,
