@@ -6,6 +6,7 @@ import { withConditionalReferencesResolved } from './conditionalReferences';
 import { assertUniqueCanonical, assertValid, registerConformance } from './conformanceResources';
 import { supersedeReplaced } from './documentReplacement';
 import { assertNotSubmittedBefore, publishesInline, publishInlineContent, submissionProfile } from './documentSubmission';
+import { assertRelationsInRecord } from './recordRelations';
 import { findMatches, SearchRow } from './search';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 
@@ -57,6 +58,8 @@ export async function create(ctx: InteractionContext, session: Session, req: Fhi
   const version = newVersion(ctx, published?.resource ?? resource, { id, versionId: 1, lastUpdated, method: 'POST', binary, decimals: req.decimals });
   await assertUniqueCanonical(ctx, session, version.body as Record<string, unknown>, id);
   await registerConformance(ctx, session, version.body as Record<string, unknown>);
+  // a document relates to, and a List gathers, documents of its own record (docs/decisions/029-dmp-submissions.md)
+  await assertRelationsInRecord(ctx, session, version.body as Record<string, unknown>, version.compartment);
   // the document first: a refusal of its references names its own elements, not its Binary's securityContext
   await session.write([version, ...(published?.binaries ?? [])]);
   // MHD replacement: the server supersedes the replaced document, unless a Provide Bundle changes it itself (the PDSm PATCH)

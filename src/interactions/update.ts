@@ -7,6 +7,7 @@ import type { DecimalTexts } from '../json/decimals';
 import { assertId, assertSupportedType, bodyOfRow, checkIfMatch, newVersion, nowInstant, requestResource, writtenRepresentation } from './common';
 import { withConditionalReferencesResolved } from './conditionalReferences';
 import { assertUniqueCanonical, assertValid, registerConformance } from './conformanceResources';
+import { assertRelationsInRecord } from './recordRelations';
 import { findMatches } from './search';
 import { mayHoldWithheld, namedWithheld, restoreWithheld } from '../access/referenceRedaction';
 import { asWriterReadsIt } from './withheldReferences';
@@ -74,6 +75,8 @@ export async function writeNewVersion(
   });
   await assertUniqueCanonical(ctx, session, version.body as Record<string, unknown>, id);
   await registerConformance(ctx, session, version.body as Record<string, unknown>);
+  // a document relates to, and a List gathers, documents of its own record (docs/decisions/029-dmp-submissions.md)
+  await assertRelationsInRecord(ctx, session, version.body as Record<string, unknown>, version.compartment, (version.previousBody ?? undefined) as Record<string, unknown> | undefined);
   await session.write([version]);
   const created = !current || current.deleted;
   return {
