@@ -289,6 +289,21 @@ describe('a document moved to another record', () => {
     // whoever reads every record still reads both
     expect((await get(`${ref(doc)}/_history/1`, t.token)).body.description).toBe(`secret of Un ${RUN}`);
   });
+
+  it("answers the former record's professional without naming the patient who holds it now (docs/decisions/029-dmp-submissions.md)", async () => {
+    const doc = await create({ ...document(x.p1, REPORT, ref(x.gp)), description: `to move ${RUN}` }, tok.gp);
+    const moved = await send('PUT', ref(doc), t.token, { ...doc, subject: { reference: ref(x.p2) } });
+    expect(moved.status).toBe(200);
+    // the GP has no consent for the new record: refused, and not told whose it is
+    const read = await get(ref(doc), tok.gp);
+    expect(read.status).toBe(403);
+    expect(read.text).not.toContain(x.p2.id);
+    expect(read.body.issue[0].diagnostics).toMatch(/record this resource belongs to/);
+    const write = await send('DELETE', ref(doc), tok.gp);
+    expect(write.text).not.toContain(x.p2.id);
+    // a request naming the patient is told which record it is
+    expect((await get(`DocumentReference?patient=${x.p2.id}`, tok.gp)).text).toContain(x.p2.id);
+  });
 });
 
 describe('a record nobody holds', () => {
