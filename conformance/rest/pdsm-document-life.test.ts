@@ -119,6 +119,35 @@ describe('the metadata PATCH (PDSm: status, securityLabel, visibility labels, is
   });
 });
 
+describe('a PUT of a stored document changes what its PATCH may (docs/decisions/029-dmp-submissions.md)', () => {
+  it('refuses any other element with 405, changing nothing; lets the status and the isArchived extension change; refuses entered-in-error (422)', async () => {
+    const doc = await stored(ref(x.gp));
+    const { meta: _meta, ...body } = doc;
+    for (const changed of [{ ...body, description: 'autre' }, { ...body, subject: { reference: ref(x.p2) } }, { ...body, content: [{ attachment: { contentType: 'text/plain', url: 'Binary/autre' } }] }]) {
+      const res = await send('PUT', `DocumentReference/${doc.id}`, tok.gp, changed);
+      expect(res.status).toBe(405);
+      expect(res.body.resourceType).toBe('OperationOutcome');
+    }
+    // the unrestricted test client alike: it is a rule of the document, not of the caller
+    expect((await send('PUT', `DocumentReference/${doc.id}`, t.token!, { ...body, description: 'autre' })).status).toBe(405);
+    expect((await get(`DocumentReference/${doc.id}`, tok.gp)).body.meta.versionId).toBe('1');
+    const archived = await send('PUT', `DocumentReference/${doc.id}`, tok.gp, { ...body, extension: [{ url: IS_ARCHIVED, valueBoolean: true }] });
+    expect(archived.status).toBe(200);
+    const { meta: _meta2, ...now } = archived.body;
+    expect((await send('PUT', `DocumentReference/${doc.id}`, tok.gp, { ...now, status: 'superseded' })).status).toBe(200);
+    expect((await send('PUT', `DocumentReference/${doc.id}`, tok.gp, { ...now, status: 'entered-in-error' })).status).toBe(422);
+  });
+
+  it('leaves a PUT that creates free: a new id, and a deleted document written again', async () => {
+    const id = crypto.randomUUID();
+    const created = await send('PUT', `DocumentReference/${id}`, t.token!, { ...document(x.p1, REPORT, ref(x.gp)), id, content: [{ attachment: { contentType: 'text/plain', url: 'https://documents.example/a' } }] });
+    expect(created.status).toBe(201);
+    expect((await send('DELETE', `DocumentReference/${id}`, t.token!)).status).toBe(200);
+    const again = await send('PUT', `DocumentReference/${id}`, t.token!, { ...document(x.p1, REPORT, ref(x.gp)), id, description: 'de nouveau', content: [{ attachment: { contentType: 'text/plain', url: 'https://documents.example/b' } }] });
+    expect(again.status).toBe(201);
+  });
+});
+
 describe('visibility labels by conditional PATCH on the business identifier', () => {
   it('lets the author make a document invisible to the patient, who then neither reads nor patches it', async () => {
     const doc = await stored(ref(x.gp));
