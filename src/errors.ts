@@ -11,8 +11,11 @@ export interface Issue {
   code: IssueCode;
   diagnostics: string;
   expression?: string[];
-  /** A code of ours a client acts on (issue.details), e.g. a record refused because opposed. */
-  details?: { coding: { system: string; code: string }[] };
+  /**
+   * A code a client acts on (issue.details): one of ours in `coding`, e.g. a record refused
+   * because opposed; or, for an MHD submission, the XDS error code in `text`.
+   */
+  details?: { coding?: { system: string; code: string }[]; text?: string };
 }
 
 export class FhirError extends Error {

@@ -31,6 +31,9 @@ const IS_ARCHIVED = 'https://interop.esante.gouv.fr/ig/fhir/pdsm/StructureDefini
 const DESIGNATION_TYPE = 'https://profiles.ihe.net/ITI/MHD/StructureDefinition/ihe-designationType';
 const A07 = 'https://mos.esante.gouv.fr/NOS/TRE_A07-StatutVisibiliteDocument/FHIR/TRE-A07-StatutVisibiliteDocument';
 const PROVIDE_PROFILE = 'https://profiles.ihe.net/ITI/MHD/StructureDefinition/IHE.MHD.Comprehensive.ProvideBundle';
+const SOURCE_ID = 'https://profiles.ihe.net/ITI/MHD/StructureDefinition/ihe-sourceId';
+/** The author of the suite's submissions: a professional with a national identifier (idNatPS: 8 + RPPS). */
+const AUTHOR = { resourceType: 'Practitioner', identifier: [{ system: 'urn:oid:1.2.250.1.71.4.2.1', value: '810001234567' }], name: [{ family: 'CONFORMITE', given: ['JEANNE'] }] };
 /** The INS the official examples carry, whose key is wrong. */
 const EXAMPLE_INS = '123456789012345';
 /** The type and class every DocumentReference of the French record carries. */
@@ -108,9 +111,14 @@ export async function runMhdSuite(options: SuiteOptions): Promise<{ passed: numb
   const countByIdentifier = async (type: string, system: string, value: string) =>
     (await ids(`${type}?identifier=${encodeURIComponent(`${system}|${value}`)}`)).length;
 
-  /** A Patient with a fresh valid INS, created before anything names it. */
-  async function createPatient(family: string, ins = freshNir()): Promise<{ id: string; ins: string }> {
-    const res = await request('POST', 'Patient', insPatient(family, ins));
+  /**
+   * A Patient with a fresh valid INS (a national record: its submissions meet PDSm), created
+   * before anything names it; or, `national` false, a Patient without INS, for the
+   * international examples, which are no French submissions.
+   */
+  async function createPatient(family: string, national = true): Promise<{ id: string; ins: string }> {
+    const ins = freshNir();
+    const res = await request('POST', 'Patient', national ? insPatient(family, ins) : { resourceType: 'Patient', name: [{ family }] });
     expect(res.status === 201 && res.body?.id, `creating the Patient: ${describe(res)}`);
     return { id: res.body.id, ins };
   }
@@ -127,9 +135,16 @@ export async function runMhdSuite(options: SuiteOptions): Promise<{ passed: numb
     ...extra,
   });
 
-  /** An ITI-65 Bundle built here: SubmissionSet, DocumentReference, Binary, fresh identifiers. */
+  /**
+   * An ITI-65 Bundle built here, with the PDSm metadata a submission to a French record
+   * carries: SubmissionSet (designationType, sourceId, its author contained), DocumentReference
+   * (uniqueId, author with a national identifier, confidentiality, title, language, creation,
+   * format, context with period, facility, practice setting and source patient), Binary;
+   * fresh identifiers.
+   */
   function provideBundle(patientId: string, bytes: Buffer, attachment: Json = {}): Json {
     const [list, doc, binary] = [1, 2, 3].map(() => `urn:uuid:${crypto.randomUUID()}`);
+    const now = new Date().toISOString();
     return {
       resourceType: 'Bundle',
       meta: { profile: [PROVIDE_PROFILE] },
@@ -139,12 +154,18 @@ export async function runMhdSuite(options: SuiteOptions): Promise<{ passed: numb
           fullUrl: list,
           resource: {
             resourceType: 'List',
+            contained: [{ ...AUTHOR, id: 'auteur' }],
+            extension: [
+              { url: DESIGNATION_TYPE, valueCodeableConcept: DOCUMENT_CODES.type },
+              { url: SOURCE_ID, valueIdentifier: { system: 'urn:ietf:rfc:3986', value: 'urn:oid:1.2.250.1.999.1' } },
+            ],
             identifier: [{ use: 'official', system: 'urn:ietf:rfc:3986', value: `urn:uuid:${crypto.randomUUID()}` }],
             status: 'current',
             mode: 'working',
             code: { coding: [{ system: MHD_LIST_TYPES, code: 'submissionset' }] },
             subject: { reference: `Patient/${patientId}` },
-            date: new Date().toISOString(),
+            date: now,
+            source: { reference: '#auteur' },
             entry: [{ item: { reference: doc } }],
           },
           request: { method: 'POST', url: 'List' },
@@ -153,12 +174,26 @@ export async function runMhdSuite(options: SuiteOptions): Promise<{ passed: numb
           fullUrl: doc,
           resource: {
             resourceType: 'DocumentReference',
+            contained: [{ ...AUTHOR, id: 'auteur' }, { resourceType: 'Patient', id: 'patient-source', name: [{ family: 'CONFORMITE' }] }],
             masterIdentifier: { system: 'urn:ietf:rfc:3986', value: freshOid() },
             status: 'current',
             ...DOCUMENT_CODES,
             subject: { reference: `Patient/${patientId}` },
-            date: new Date().toISOString(),
-            content: [{ attachment: { contentType: 'text/plain', url: binary, ...attachment } }],
+            date: now,
+            author: [{ reference: '#auteur' }],
+            securityLabel: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'N' }] }],
+            content: [
+              {
+                attachment: { contentType: 'text/plain', language: 'fr-FR', url: binary, title: 'Compte rendu', creation: now, ...attachment },
+                format: { system: 'http://ihe.net/fhir/ihe.formatcode.fhir/CodeSystem/formatcode', code: 'urn:ihe:iti:xds:2017:mimeTypeSufficient' },
+              },
+            ],
+            context: {
+              period: { start: now },
+              facilityType: { coding: [{ system: 'http://snomed.info/sct', code: '22232009' }] },
+              practiceSetting: { coding: [{ system: 'http://snomed.info/sct', code: '394802001' }] },
+              sourcePatientInfo: { reference: '#patient-source' },
+            },
           },
           request: { method: 'POST', url: 'DocumentReference' },
         },
@@ -252,7 +287,8 @@ export async function runMhdSuite(options: SuiteOptions): Promise<{ passed: numb
       if (r.resourceType === 'Bundle') rename(r.identifier);
     }
     for (const [old, value] of fresh) text = text.replaceAll(JSON.stringify(old), JSON.stringify(value));
-    const patient = await createPatient(family);
+    // a French example names its patient by the example INS; an international one names a Patient of no national record
+    const patient = await createPatient(family, text.includes(EXAMPLE_INS));
     text = text.replaceAll(EXAMPLE_INS, patient.ins);
     for (const id of new Set([...text.matchAll(/"Patient\/([A-Za-z0-9\-.]{1,64})"/g)].map((m) => m[1]))) text = text.replaceAll(`"Patient/${id}"`, `"Patient/${patient.id}"`);
     for (const id of new Set([...text.matchAll(/"DocumentReference\/([A-Za-z0-9\-.]{1,64})"/g)].map((m) => m[1]))) {

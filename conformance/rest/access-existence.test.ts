@@ -163,7 +163,8 @@ describe('PUT onto an id the caller cannot read answers the same whether the id 
 
   it('updates of what the caller reads still work, and administrators create directory entries at a chosen id', async () => {
     const { meta: _meta, ...current } = (await get(ref(x.report), tok.gp)).body;
-    expect((await send('PUT', ref(x.report), tok.gp, { ...current, description: `updated ${RUN}` })).status).toBe(200);
+    // (what a PUT of a stored document may change: its status, labels, archiving; decision 029)
+    expect((await send('PUT', ref(x.report), tok.gp, { ...current, securityLabel: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'N' }] }] })).status).toBe(200);
     const id = `org-${RUN}`;
     const created = await send('PUT', `Organization/${id}`, tok.admin, { resourceType: 'Organization', id, name: `Chosen ${RUN}` });
     expect(created.status).toBe(201);
@@ -212,7 +213,7 @@ describe('the write policy decides with the version the interaction read and loc
     };
     const [, read] = await counted(() => get(ref(doc), tok.gp));
     const { meta: _meta, ...body } = doc;
-    expect(await counted(() => send('PUT', ref(doc), tok.gp, { ...body, description: `again ${RUN}` }))).toEqual([200, read]);
+    expect(await counted(() => send('PUT', ref(doc), tok.gp, { ...body, securityLabel: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'R' }] }] }))).toEqual([200, read]);
     // a change PDSm lets a PATCH make (decision 021)
     const patch = JSON.stringify([{ op: 'add', path: '/securityLabel', value: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'R' }] }] }]);
     expect(await counted(() => http(t.base, ref(doc), { method: 'PATCH', body: patch, headers: { ...as(tok.gp), 'content-type': 'application/json-patch+json' } }))).toEqual([200, read]);
@@ -273,13 +274,16 @@ describe('a legal representative reaches the represented patient\'s record and n
   });
 });
 
-describe('a document moved to another record', () => {
+// (an Observation: a stored document does not move, its PUT changes its status, labels or archiving only: decision 029)
+const observation = (patient: Json, text: string) => ({ resourceType: 'Observation', status: 'final', code: { text: 'note' }, subject: { reference: ref(patient) }, valueString: text });
+
+describe('a resource moved to another record', () => {
   it("keeps its versions of the former record from the new record's readers (a vread answers as a missing version)", async () => {
-    const doc = await create({ ...document(x.p1, REPORT, ref(x.gp)), description: `secret of Un ${RUN}` }, tok.gp);
-    const moved = await send('PUT', ref(doc), t.token, { ...doc, subject: { reference: ref(x.p2) }, description: `moved ${RUN}` });
+    const doc = await create(observation(x.p1, `secret of Un ${RUN}`), tok.gp);
+    const moved = await send('PUT', ref(doc), t.token, { ...doc, subject: { reference: ref(x.p2) }, valueString: `moved ${RUN}` });
     expect(moved.status).toBe(200);
-    // the new record's patient reads the document as it is now
-    expect((await get(ref(doc), tok.p2)).body.description).toBe(`moved ${RUN}`);
+    // the new record's patient reads the resource as it is now
+    expect((await get(ref(doc), tok.p2)).body.valueString).toBe(`moved ${RUN}`);
     const former = await get(`${ref(doc)}/_history/1`, tok.p2);
     const missing = await get(`${ref(doc)}/_history/9`, tok.p2);
     expect(former.status).toBe(404);
@@ -287,7 +291,22 @@ describe('a document moved to another record', () => {
     expect(former.text).not.toContain('secret of Un');
     expect((await get(`${ref(doc)}/_history/2`, tok.p2)).status).toBe(200);
     // whoever reads every record still reads both
-    expect((await get(`${ref(doc)}/_history/1`, t.token)).body.description).toBe(`secret of Un ${RUN}`);
+    expect((await get(`${ref(doc)}/_history/1`, t.token)).body.valueString).toBe(`secret of Un ${RUN}`);
+  });
+
+  it("answers the former record's professional without naming the patient who holds it now (docs/decisions/029-dmp-submissions.md)", async () => {
+    const doc = await create(observation(x.p1, `to move ${RUN}`), tok.gp);
+    const moved = await send('PUT', ref(doc), t.token, { ...doc, subject: { reference: ref(x.p2) } });
+    expect(moved.status).toBe(200);
+    // the GP has no consent for the new record: refused, and not told whose it is
+    const read = await get(ref(doc), tok.gp);
+    expect(read.status).toBe(403);
+    expect(read.text).not.toContain(x.p2.id);
+    expect(read.body.issue[0].diagnostics).toMatch(/record this resource belongs to/);
+    const write = await send('DELETE', ref(doc), tok.gp);
+    expect(write.text).not.toContain(x.p2.id);
+    // a request naming the patient is told which record it is
+    expect((await get(`Observation?patient=${x.p2.id}`, tok.gp)).text).toContain(x.p2.id);
   });
 });
 

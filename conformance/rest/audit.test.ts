@@ -127,7 +127,8 @@ describe('each interaction writes its AuditEvents', () => {
     const id = created.result.body.id;
     expect(created.events.map((e) => [e.action, entities(e)])).toEqual([['C', [ref(x.p1), `DocumentReference/${id}/_history/1`]]]);
 
-    const updated = await eventsDuring(() => http(t.base, `DocumentReference/${id}`, { method: 'PUT', json: { ...document(x.p1, ref(x.gp), 'updated'), id }, headers: as(tok.gp) }));
+    // (a stored document's PUT changes its status, labels or archiving only: decision 029)
+    const updated = await eventsDuring(() => http(t.base, `DocumentReference/${id}`, { method: 'PUT', json: { ...document(x.p1, ref(x.gp), 'created'), id, status: 'superseded' }, headers: as(tok.gp) }));
     expect(updated.result.status).toBe(200);
     expect(updated.events.map((e) => [e.action, e.subtype[0].code, entities(e)])).toEqual([['U', 'update', [ref(x.p1), `DocumentReference/${id}/_history/2`]]]);
 
@@ -301,7 +302,7 @@ describe('cost and atomicity', () => {
       const before = (await allEventIds()).length;
       const created = await http(t.base, 'DocumentReference', { method: 'POST', json: document(x.p1, ref(x.gp), 'rolled-back'), headers: as(tok.gp) });
       expect(created.status).toBe(500);
-      const updated = await http(t.base, `DocumentReference/${x.d2.id}`, { method: 'PUT', json: { ...document(x.p1, ref(x.gp), 'rolled-back'), id: x.d2.id }, headers: as(tok.gp) });
+      const updated = await http(t.base, `DocumentReference/${x.d2.id}`, { method: 'PUT', json: { ...x.d2, status: 'superseded' }, headers: as(tok.gp) });
       expect(updated.status).toBe(500);
       const read = await get(`DocumentReference/${x.d1.id}`, tok.gp);
       expect(read.status).toBe(500);

@@ -183,10 +183,11 @@ describe('references to this server resolve', () => {
   });
 
   it('refuses a reference in an update and in a transaction entry the same way', async () => {
-    const doc = (await post('DocumentReference', documentAbout(`Patient/${p}`))).body;
-    const res = await http(t.base, `DocumentReference/${doc.id}`, { method: 'PUT', json: { ...documentAbout(`Patient/${p}`, { relatesTo: [{ code: 'replaces', target: { reference: 'DocumentReference/missing' } }] }), id: doc.id } });
+    // (a List: a stored document's PUT changes its status, labels or archiving only, decision 029)
+    const list = (await post('List', { resourceType: 'List', status: 'current', mode: 'working', subject: { reference: `Patient/${p}` } })).body;
+    const res = await http(t.base, `List/${list.id}`, { method: 'PUT', json: { ...list, entry: [{ item: { reference: 'DocumentReference/missing' } }] } });
     expect(res.status).toBe(422);
-    expect(res.body.issue[0].expression).toEqual(['DocumentReference.relatesTo[0].target']);
+    expect(res.body.issue[0].expression).toEqual(['List.entry[0].item']);
     const tx = await post('', { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: documentAbout('Patient/missing'), request: { method: 'POST', url: 'DocumentReference' } }] });
     expect(tx.status).toBe(422);
   });

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { nirKey } from '../../src/validation/domain';
-import { withIns } from '../frenchFixtures';
+import { freshNir, withIns } from '../frenchFixtures';
 import { http, startTarget, Target } from '../harness';
 import { A03, A07, consent, document, G15, ircp, Json, LOINC, PATIENT_DOC, R38, ref, REPORT, requests } from '../accessFixtures';
 
@@ -158,6 +158,8 @@ describe('ITI-65 Provide Document Bundle', () => {
     expect(res.status).toBe(422);
     expect(res.body.resourceType).toBe('OperationOutcome');
     expect(res.body.issue.map((i: Json) => i.expression)).toEqual([['Bundle.entry[1].resource.content[0].attachment.hash'], ['Bundle.entry[3].resource.content[0].attachment.size']]);
+    // with the XDS codes MHD asks for, next to the FHIR code
+    expect(res.body.issue.map((i: Json) => [i.code, i.details?.text])).toEqual([['value', 'XDSNonIdenticalHash'], ['value', 'XDSRepositoryMetadataError']]);
     for (const id of ids) expect(await countByIdentifier('DocumentReference', id)).toBe(0);
     expect(await countByIdentifier('List', submissionSetId)).toBe(0);
   });
@@ -166,7 +168,7 @@ describe('ITI-65 Provide Document Bundle', () => {
     const masterIdentifier = uniqueId();
     const res = await send('POST', '', tok.gp, provideBundle(x.p1, [{ bytes: Buffer.from('x'), masterIdentifier }], { submissionSet: false }));
     expect(res.status).toBe(422);
-    expect(res.body.issue).toEqual([expect.objectContaining({ code: 'required', expression: ['Bundle.entry'] })]);
+    expect(res.body.issue).toEqual([expect.objectContaining({ code: 'required', expression: ['Bundle.entry'], details: { text: 'XDSRegistryMetadataError' } })]);
     expect(await countByIdentifier('DocumentReference', masterIdentifier)).toBe(0);
   });
 
@@ -177,9 +179,9 @@ describe('ITI-65 Provide Document Bundle', () => {
     expect((await send('POST', '', tok.gp, bundle)).status).toBe(200);
     const again = await send('POST', '', tok.gp, bundle);
     expect(again.status).toBe(409);
-    expect(again.body.issue.map((i: Json) => [i.code, i.expression[0]])).toEqual([
-      ['duplicate', 'Bundle.entry[0].resource.identifier[0]'],
-      ['duplicate', 'Bundle.entry[1].resource.masterIdentifier'],
+    expect(again.body.issue.map((i: Json) => [i.code, i.expression[0], i.details?.text])).toEqual([
+      ['duplicate', 'Bundle.entry[0].resource.identifier[0]', 'XDSDuplicateUniqueIdInRegistry'],
+      ['duplicate', 'Bundle.entry[1].resource.masterIdentifier', 'XDSDuplicateUniqueIdInRegistry'],
     ]);
     expect(await countByIdentifier('DocumentReference', masterIdentifier)).toBe(1);
     expect(await countByIdentifier('List', submissionSetId)).toBe(1);
@@ -187,7 +189,25 @@ describe('ITI-65 Provide Document Bundle', () => {
     const twice = provideBundle(x.p1, [{ bytes: Buffer.from('a'), masterIdentifier: `${masterIdentifier}.9` }, { bytes: Buffer.from('b'), masterIdentifier: `${masterIdentifier}.9` }]);
     const res = await send('POST', '', tok.gp, twice);
     expect(res.status).toBe(422);
-    expect(res.body.issue).toEqual([expect.objectContaining({ code: 'duplicate', expression: ['Bundle.entry[3].resource.masterIdentifier'] })]);
+    expect(res.body.issue).toEqual([expect.objectContaining({ code: 'duplicate', expression: ['Bundle.entry[3].resource.masterIdentifier'], details: { text: 'XDSRegistryDuplicateUniqueIdInMessage' } })]);
+  });
+
+  it("refuses a document of another patient than the SubmissionSet's, and a patient the server does not know, with their XDS codes", async () => {
+    const bundle = provideBundle(x.p1, [{ bytes: Buffer.from(`patient ${RUN}`) }, { bytes: Buffer.from(`autre patient ${RUN}`) }]);
+    bundle.entry[3].resource.subject = { reference: ref(x.p2) };
+    const mismatch = await send('POST', '', tok.gp, bundle);
+    expect(mismatch.status).toBe(422);
+    expect(mismatch.body.issue.map((i: Json) => [i.code, i.expression[0], i.details?.text])).toEqual([['business-rule', 'Bundle.entry[3].resource.subject', 'XDSPatientIdDoesNotMatch']]);
+    expect(await countByIdentifier('DocumentReference', bundle.entry[1].resource.masterIdentifier.value)).toBe(0);
+    // a patient named by an identifier nobody holds
+    const unknown = provideBundle(x.p1, [{ bytes: Buffer.from(`inconnu ${RUN}`) }]);
+    const nobody = { reference: `Patient?identifier=urn:oid:1.2.250.1.213.1.4.8|${freshNir()}` };
+    unknown.entry[0].resource.subject = nobody;
+    unknown.entry[1].resource.subject = nobody;
+    const refused = await send('POST', '', tok.gp, unknown);
+    expect(refused.status).toBeGreaterThanOrEqual(400);
+    expect(refused.body.issue.map((i: Json) => i.details?.text)).toEqual(['XDSUnknownPatientId']);
+    expect(await countByIdentifier('List', unknown.entry[0].resource.identifier[0].value)).toBe(0);
   });
 
   it('lets one of two concurrent submissions of the same uniqueId through', async () => {
@@ -396,6 +416,46 @@ describe('ITI-105 replacement', () => {
       expect(await countByIdentifier('DocumentReference', masterIdentifier)).toBe(0);
     }
     expect((await get(`DocumentReference/${otherRecord.body.id}`, tok.gp)).body.status).toBe('current');
+  });
+});
+
+describe('a submission to a national record (docs/decisions/029-dmp-submissions.md)', () => {
+  it('meets the PDSm profiles whether or not it claims them; a Patient without INS is held to what the submission claims', async () => {
+    const national = await create(withIns({ resourceType: 'Patient', name: [{ family: `National-${RUN}` }], birthDate: '1975-04-12', gender: 'female' }, 'urn:oid:1.2.250.1.213.1.4.8', freshNir()));
+    await create(consent(national, ref(x.gp), { type: 'permit', actor: [ircp(ref(x.gp))] }), tok.gp);
+    // claiming the international IHE profiles only is no way out
+    const bundle = provideBundle(national, [{ bytes: Buffer.from(`sans PDSm ${RUN}`) }]);
+    const refused = await send('POST', '', tok.gp, bundle);
+    expect(refused.status).toBe(422);
+    const issues = refused.body.issue.filter((i: Json) => i.severity === 'error');
+    expect(issues.map((i: Json) => i.diagnostics).join('\n')).toMatch(/designationType[\s\S]*sourceId|sourceId[\s\S]*designationType/);
+    expect(issues.every((i: Json) => i.expression[0].startsWith('Bundle.entry[0].resource') && i.details?.text === 'XDSRegistryMetadataError')).toBe(true);
+    expect(await countByIdentifier('DocumentReference', bundle.entry[1].resource.masterIdentifier.value)).toBe(0);
+    expect(await countByIdentifier('List', bundle.entry[0].resource.identifier[0].value)).toBe(0);
+    // the same shape for a Patient of no national record is an MHD submission like any other
+    const elsewhere = provideBundle(x.p1, [{ bytes: Buffer.from(`sans PDSm ${RUN}`) }]);
+    expect((await send('POST', '', tok.gp, elsewhere)).status).toBe(200);
+  });
+
+  it("names each PDSm element a national record's document lacks, on its entry", async () => {
+    const national = await create(withIns({ resourceType: 'Patient', name: [{ family: `National-${RUN}` }], birthDate: '1975-04-12', gender: 'female' }, 'urn:oid:1.2.250.1.213.1.4.8', freshNir()));
+    await create(consent(national, ref(x.gp), { type: 'permit', actor: [ircp(ref(x.gp))] }), tok.gp);
+    const bundle = provideBundle(national, [{ bytes: Buffer.from(`document ${RUN}`) }]);
+    // the SubmissionSet complete, the document not
+    Object.assign(bundle.entry[0].resource, {
+      contained: [{ resourceType: 'Practitioner', id: 'auteur', identifier: [{ system: 'urn:oid:1.2.250.1.71.4.2.1', value: '810000000011' }] }],
+      extension: [
+        { url: 'https://profiles.ihe.net/ITI/MHD/StructureDefinition/ihe-designationType', valueCodeableConcept: { coding: [{ system: LOINC, code: REPORT.code }] } },
+        { url: 'https://profiles.ihe.net/ITI/MHD/StructureDefinition/ihe-sourceId', valueIdentifier: { value: 'urn:oid:1.2.250.1.999.1' } },
+      ],
+      source: { reference: '#auteur' },
+    });
+    const refused = await send('POST', '', tok.gp, bundle);
+    expect(refused.status).toBe(422);
+    const missing = refused.body.issue.filter((i: Json) => i.severity === 'error').map((i: Json) => `${i.expression[0]} ${i.diagnostics}`);
+    for (const element of ['securityLabel', 'content.attachment.title', 'content.format', 'context']) {
+      expect(missing.some((m: string) => m.startsWith('Bundle.entry[1].resource') && m.includes(`DocumentReference.${element}:`))).toBe(true);
+    }
   });
 });
 

@@ -161,18 +161,22 @@ describe('on hash-partitioned tables, a statement that names a record reads its 
   });
 
   it('writes land in the record: update, a move to another record, and reads after it', async () => {
-    const moved = { ...x.doc, subject: { reference: ref(x.p2) } };
-    const res = await http(t.base, `DocumentReference/${x.doc.id}`, { method: 'PUT', json: moved });
+    // (an Observation: a stored document's subject does not change, decision 029)
+    const obs = await create({ resourceType: 'Observation', status: 'final', code: { coding: [{ system: 'http://loinc.org', code: '8867-4' }] }, subject: { reference: ref(x.p1) }, valueQuantity: { value: 60 } });
+    const moved = { ...obs, subject: { reference: ref(x.p2) } };
+    const res = await http(t.base, `Observation/${obs.id}`, { method: 'PUT', json: moved });
     expect(res.status).toBe(200);
-    const read = await get(`DocumentReference/${x.doc.id}`);
+    const read = await get(`Observation/${obs.id}`);
     expect(read.body.subject.reference).toBe(ref(x.p2));
     // its older version stays in the record it left, and is found there
-    const history = await get(`DocumentReference/${x.doc.id}/_history`);
+    const history = await get(`Observation/${obs.id}/_history`);
     expect(history.body.entry.map((e: Json) => e.resource.meta.versionId)).toEqual(['2', '1']);
-    expect((await get(`DocumentReference/${x.doc.id}/_history/1`)).body.subject.reference).toBe(ref(x.p1));
-    await expectConfined(() => get(`DocumentReference/${x.doc.id}/_history`), [x.p1.part, x.p2.part]);
+    expect((await get(`Observation/${obs.id}/_history/1`)).body.subject.reference).toBe(ref(x.p1));
+    await expectConfined(() => get(`Observation/${obs.id}/_history`), [x.p1.part, x.p2.part]);
     // the record it left no longer lists it; the patient it left no longer reads it
-    expect((await get(`DocumentReference?patient=${x.p1.id}&_id=${x.doc.id}`)).body.entry ?? []).toEqual([]);
-    expect((await get(`DocumentReference/${x.doc.id}`, tok.p1)).status).toBe(404);
+    expect((await get(`Observation?patient=${x.p1.id}&_id=${obs.id}`)).body.entry ?? []).toEqual([]);
+    expect((await get(`Observation/${obs.id}`, tok.p1)).status).toBe(404);
+    // a stored document does not move: its PUT changes its status, labels or archiving only (405)
+    expect((await http(t.base, `DocumentReference/${x.doc.id}`, { method: 'PUT', json: { ...x.doc, subject: { reference: ref(x.p2) } } })).status).toBe(405);
   });
 });

@@ -119,6 +119,35 @@ describe('the metadata PATCH (PDSm: status, securityLabel, visibility labels, is
   });
 });
 
+describe('a PUT of a stored document changes what its PATCH may (docs/decisions/029-dmp-submissions.md)', () => {
+  it('refuses any other element with 405, changing nothing; lets the status and the isArchived extension change; refuses entered-in-error (422)', async () => {
+    const doc = await stored(ref(x.gp));
+    const { meta: _meta, ...body } = doc;
+    for (const changed of [{ ...body, description: 'autre' }, { ...body, subject: { reference: ref(x.p2) } }, { ...body, content: [{ attachment: { contentType: 'text/plain', url: 'Binary/autre' } }] }]) {
+      const res = await send('PUT', `DocumentReference/${doc.id}`, tok.gp, changed);
+      expect(res.status).toBe(405);
+      expect(res.body.resourceType).toBe('OperationOutcome');
+    }
+    // the unrestricted test client alike: it is a rule of the document, not of the caller
+    expect((await send('PUT', `DocumentReference/${doc.id}`, t.token!, { ...body, description: 'autre' })).status).toBe(405);
+    expect((await get(`DocumentReference/${doc.id}`, tok.gp)).body.meta.versionId).toBe('1');
+    const archived = await send('PUT', `DocumentReference/${doc.id}`, tok.gp, { ...body, extension: [{ url: IS_ARCHIVED, valueBoolean: true }] });
+    expect(archived.status).toBe(200);
+    const { meta: _meta2, ...now } = archived.body;
+    expect((await send('PUT', `DocumentReference/${doc.id}`, tok.gp, { ...now, status: 'superseded' })).status).toBe(200);
+    expect((await send('PUT', `DocumentReference/${doc.id}`, tok.gp, { ...now, status: 'entered-in-error' })).status).toBe(422);
+  });
+
+  it('leaves a PUT that creates free: a new id, and a deleted document written again', async () => {
+    const id = crypto.randomUUID();
+    const created = await send('PUT', `DocumentReference/${id}`, t.token!, { ...document(x.p1, REPORT, ref(x.gp)), id, content: [{ attachment: { contentType: 'text/plain', url: 'https://documents.example/a' } }] });
+    expect(created.status).toBe(201);
+    expect((await send('DELETE', `DocumentReference/${id}`, t.token!)).status).toBe(200);
+    const again = await send('PUT', `DocumentReference/${id}`, t.token!, { ...document(x.p1, REPORT, ref(x.gp)), id, description: 'de nouveau', content: [{ attachment: { contentType: 'text/plain', url: 'https://documents.example/b' } }] });
+    expect(again.status).toBe(201);
+  });
+});
+
 describe('visibility labels by conditional PATCH on the business identifier', () => {
   it('lets the author make a document invisible to the patient, who then neither reads nor patches it', async () => {
     const doc = await stored(ref(x.gp));
@@ -331,5 +360,81 @@ describe("the patient's own folders: Lists visible only on the patient's side", 
     expect((await get(`List/${deposit.id}`, tok.gp)).status).toBe(200);
     const professional = await create({ ...list('folder', [`DocumentReference/${doc.id}`]), source: { reference: ref(x.gp) } }, tok.gp);
     expect((await get(`List/${professional.id}`, tok.colleague)).status).toBe(200);
+  });
+});
+
+describe('relations stay in their record (docs/decisions/029-dmp-submissions.md)', () => {
+  let elsewhere: Json;
+  let here: Json;
+  beforeAll(async () => {
+    // the GP reads both records: another record's document is one they could name
+    await create(consent(x.p2, ref(x.gp), { type: 'permit', actor: [ircp(ref(x.gp))] }), tok.gp);
+    elsewhere = await create({ ...document(x.p2, REPORT, ref(x.gp)), masterIdentifier: { system: UID, value: uniqueId() } });
+    here = await stored(ref(x.gp));
+    expect((await get(`DocumentReference/${elsewhere.id}`, tok.gp)).status).toBe(200);
+  });
+  const relating = (code: string, target: string) => ({ ...document(x.p1, REPORT, ref(x.gp)), masterIdentifier: { system: UID, value: uniqueId() }, relatesTo: [{ code, target: { reference: target } }] });
+
+  it("refuses a document relating (appends, transforms, signs) to another record's document (422), as to an unknown one", async () => {
+    for (const code of ['appends', 'transforms', 'signs']) {
+      const across = await send('POST', 'DocumentReference', tok.gp, relating(code, `DocumentReference/${elsewhere.id}`));
+      expect([code, across.status, across.body.issue?.[0]?.expression]).toEqual([code, 422, ['DocumentReference.relatesTo[0].target']]);
+      const unknown = await send('POST', 'DocumentReference', tok.gp, relating(code, `DocumentReference/${crypto.randomUUID()}`));
+      expect([code, unknown.status]).toEqual([code, 422]);
+      expect((await send('POST', 'DocumentReference', tok.gp, relating(code, `DocumentReference/${here.id}`))).status).toBe(201);
+    }
+  });
+
+  it("refuses a List, a SubmissionSet or a Folder gathering another record's document (422)", async () => {
+    const list = (code: string | undefined, item: string) => ({
+      resourceType: 'List',
+      status: 'current',
+      mode: 'working',
+      ...(code ? { code: { coding: [{ system: 'https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes', code }] } } : {}),
+      subject: { reference: ref(x.p1) },
+      entry: [{ item: { reference: item } }],
+    });
+    for (const code of [undefined, 'submissionset']) {
+      const across = await send('POST', 'List', tok.gp, list(code, `DocumentReference/${elsewhere.id}`));
+      expect([code, across.status, across.body.issue?.[0]?.expression]).toEqual([code, 422, ['List.entry[0].item']]);
+      const within = await send('POST', 'List', tok.gp, list(code, `DocumentReference/${here.id}`));
+      expect(within.status).toBe(201);
+      // nor by an update adding it
+      const { meta: _meta, ...body } = within.body;
+      const added = await send('PUT', `List/${within.body.id}`, tok.gp, { ...body, entry: [...body.entry, { item: { reference: `DocumentReference/${elsewhere.id}` } }] });
+      expect([code, added.status, added.body.issue?.[0]?.expression]).toEqual([code, 422, ['List.entry[1].item']]);
+    }
+    // in a submission: the SubmissionSet naming a stored document of another record
+    const doc = `urn:uuid:${crypto.randomUUID()}`;
+    const binary = `urn:uuid:${crypto.randomUUID()}`;
+    const submission = {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        { fullUrl: `urn:uuid:${crypto.randomUUID()}`, resource: { ...list('submissionset', doc), identifier: [{ system: UID, value: uniqueId() }], entry: [{ item: { reference: doc } }, { item: { reference: `DocumentReference/${elsewhere.id}` } }] }, request: { method: 'POST', url: 'List' } },
+        { fullUrl: doc, resource: { ...document(x.p1, REPORT, ref(x.gp)), masterIdentifier: { system: UID, value: uniqueId() }, content: [{ attachment: { contentType: 'text/plain', url: binary } }] }, request: { method: 'POST', url: 'DocumentReference' } },
+        { fullUrl: binary, resource: { resourceType: 'Binary', contentType: 'text/plain', data: Buffer.from(`lot ${RUN}`).toString('base64') }, request: { method: 'POST', url: 'Binary' } },
+      ],
+    };
+    const refused = await send('POST', '', tok.gp, submission);
+    expect(refused.status).toBe(422);
+    expect(refused.body.issue[0]).toMatchObject({ expression: ['Bundle.entry[0].resource.entry[1].item'], details: { text: 'XDSRegistryMetadataError' } });
+  });
+
+  it("refuses a document whose content is a message's attachment: it enters the record by $file-to-record", async () => {
+    const attachment = await create({ resourceType: 'Binary', contentType: 'text/plain', securityContext: { reference: ref(x.p1) }, data: Buffer.from(`piece jointe ${RUN}`).toString('base64') }, tok.gp);
+    const opening = await send('POST', 'Communication', tok.gp, {
+      resourceType: 'Communication',
+      status: 'in-progress',
+      subject: { reference: ref(x.p1) },
+      sender: { reference: ref(x.gp) },
+      recipient: [{ reference: ref(x.p1) }],
+      sent: new Date().toISOString(),
+      payload: [{ contentAttachment: { contentType: 'text/plain', url: ref(attachment) } }],
+    });
+    expect(opening.status).toBe(201);
+    const res = await send('POST', 'DocumentReference', tok.gp, { ...document(x.p1, REPORT, ref(x.gp)), content: [{ attachment: { contentType: 'text/plain', url: ref(attachment) } }] });
+    expect(res.status).toBe(422);
+    expect(res.body.issue[0].expression).toEqual(['DocumentReference.content[0].attachment.url']);
   });
 });

@@ -20,13 +20,15 @@ const OFFICIAL = path.resolve(__dirname, '../../../shared/reference/examples/pds
 const INS_NIR = 'urn:oid:1.2.250.1.213.1.4.8';
 // the official payloads stay outside the project: say so loudly when this checkout has none
 if (!fs.existsSync(OFFICIAL)) console.warn(`the official PDSm example ${OFFICIAL} is absent: the replacement runs on our own fixture only`);
+/** Our fixture's identifiers (urn:oid:1.2.250.1.999.1.*) made unique to this run: a registry refuses an identifier twice. */
+const fresh = (text: string) => text.replaceAll('urn:oid:1.2.250.1.999.1.', `urn:oid:1.2.250.1.999.${Date.now()}${Math.floor(Math.random() * 1000)}.`);
 const REPLACEMENTS = [path.resolve(__dirname, '../../fixtures/pdsm/replacement-bundle.json'), ...(fs.existsSync(OFFICIAL) ? [OFFICIAL] : [])];
 
 it.each(REPLACEMENTS)('replaces a document (%s): new version created, the old one superseded, references resolved', async (file) => {
   // the example's INS has no valid key: a valid one, unique to this run, takes its place
   const body13 = `1${String(Date.now()).slice(-12)}`;
   const ins = body13 + nirKey(body13);
-  const text = fs.readFileSync(file, 'utf8').replaceAll('123456789012345', ins);
+  const text = fresh(fs.readFileSync(file, 'utf8').replaceAll('123456789012345', ins));
   const bundle = JSON.parse(text);
   const suffix = String(Date.now());
   const replacedId = `doc-x-${suffix}`;
@@ -74,7 +76,7 @@ it.each(REPLACEMENTS)('replaces a document (%s): new version created, the old on
 it("refuses a replacement of another record's document (422), leaving it current", async () => {
   const body13 = `1${String(Date.now()).slice(-12)}`;
   const ins = body13 + nirKey(body13);
-  const text = fs.readFileSync(REPLACEMENTS[0], 'utf8').replaceAll('123456789012345', ins);
+  const text = fresh(fs.readFileSync(REPLACEMENTS[0], 'utf8').replaceAll('123456789012345', ins));
   const patient = await http(t.base, 'Patient', { method: 'POST', json: withIns({ resourceType: 'Patient', name: [{ family: 'Soumis' }] }, INS_NIR, ins) });
   const other = await http(t.base, 'Patient', { method: 'POST', json: { resourceType: 'Patient', name: [{ family: 'Autre' }] } });
   expect([patient.status, other.status]).toEqual([201, 201]);

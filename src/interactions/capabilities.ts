@@ -139,7 +139,7 @@ export function capabilityStatement(ctx: InteractionContext): CapabilityStatemen
           {
             code: 'transaction',
             documentation:
-              'IHE MHD ITI-65 Provide Document Bundle (a transaction with an MHD/PDSm Provide Bundle profile or a SubmissionSet List): exactly one SubmissionSet; attachment size and SHA-1 hash computed from the Binary in the Bundle (or inline data), a differing submitted value refused (422, one issue per element with its expression); a document masterIdentifier or SubmissionSet identifier already stored refused (409); the Binary stored in its document\'s record; relatesTo replaces supersedes the replaced document unless the Bundle changes it itself; atomic, transaction-response in request order; entry errors name Bundle.entry[i].resource elements.',
+              'IHE MHD ITI-65 Provide Document Bundle (a transaction with an MHD/PDSm Provide Bundle profile or a SubmissionSet List): exactly one SubmissionSet; attachment size and SHA-1 hash computed from the Binary in the Bundle (or inline data), a differing submitted value refused (422, one issue per element with its expression); a document masterIdentifier or SubmissionSet identifier already stored refused (409); the Binary stored in its document\'s record; relatesTo replaces supersedes the replaced document unless the Bundle changes it itself; atomic, transaction-response in request order; entry errors name Bundle.entry[i].resource elements, with the XDS error code in issue.details.text where one applies; a submission whose patient carries an INS meets the PDSm profiles (dmp-submission-set, dmp-document-reference, dmp-folder) whether or not it claims them.',
           },
           { code: 'batch' },
           { code: 'history-system' },

@@ -20,9 +20,9 @@ const isError = (i: Issue) => i.severity === 'error' || i.severity === 'fatal';
  * block. 400 when the resource is not even well-formed FHIR (unknown property, wrong JSON
  * type or format of a value), 422 when it breaks a rule or a profile (http.html#update).
  */
-export function assertValid(ctx: InteractionContext, resource: Record<string, unknown>, mode: 'create' | 'update', options: { patched?: boolean } = {}): void {
+export function assertValid(ctx: InteractionContext, resource: Record<string, unknown>, mode: 'create' | 'update', options: { patched?: boolean; profiles?: string[] } = {}): void {
   if (!ctx.validator) return;
-  const issues = ctx.validator.validate(resource, { mode });
+  const issues = ctx.validator.validate(resource, options.profiles?.length ? { mode, profiles: options.profiles } : { mode });
   const errors = issues.filter(isError);
   if (errors.length === 0) return;
   // the result of a patch was not sent by the client: an invalid one is always 422 (http.html#patch)

@@ -5,7 +5,8 @@ import { assertSupportedType, newVersion, nowInstant, requestResource, writtenRe
 import { withConditionalReferencesResolved } from './conditionalReferences';
 import { assertUniqueCanonical, assertValid, registerConformance } from './conformanceResources';
 import { supersedeReplaced } from './documentReplacement';
-import { assertNotSubmittedBefore, publishesInline, publishInlineContent } from './documentSubmission';
+import { assertNotSubmittedBefore, publishesInline, publishInlineContent, submissionProfile } from './documentSubmission';
+import { assertRelationsInRecord } from './recordRelations';
 import { findMatches, SearchRow } from './search';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 
@@ -27,7 +28,9 @@ export async function create(ctx: InteractionContext, session: Session, req: Fhi
   // a client id on create is ignored (http.html#create), so it cannot make the resource invalid either
   const { id: _ignored, ...unresolved } = received;
   const resource = req.referencesResolved ? unresolved : await withConditionalReferencesResolved(ctx, session, unresolved);
-  assertValid(ctx, resource, 'create');
+  // an MHD submission to a national record meets the PDSm profiles, claimed or not (docs/decisions/029-dmp-submissions.md)
+  const profile = req.submission ? await submissionProfile(ctx, session, resource, req.submission) : undefined;
+  assertValid(ctx, resource, 'create', profile ? { profiles: [profile] } : {});
 
   const ifNoneExist = req.headers['if-none-exist'];
   const match = ifNoneExist ? await ifNoneExistMatch(ctx, session, type, ifNoneExist) : undefined;
@@ -55,6 +58,8 @@ export async function create(ctx: InteractionContext, session: Session, req: Fhi
   const version = newVersion(ctx, published?.resource ?? resource, { id, versionId: 1, lastUpdated, method: 'POST', binary, decimals: req.decimals });
   await assertUniqueCanonical(ctx, session, version.body as Record<string, unknown>, id);
   await registerConformance(ctx, session, version.body as Record<string, unknown>);
+  // a document relates to, and a List gathers, documents of its own record (docs/decisions/029-dmp-submissions.md)
+  await assertRelationsInRecord(ctx, session, version.body as Record<string, unknown>, version.compartment);
   // the document first: a refusal of its references names its own elements, not its Binary's securityContext
   await session.write([version, ...(published?.binaries ?? [])]);
   // MHD replacement: the server supersedes the replaced document, unless a Provide Bundle changes it itself (the PDSm PATCH)

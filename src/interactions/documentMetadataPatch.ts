@@ -1,4 +1,4 @@
-import type { Issue } from '../errors';
+import { Issue, MethodNotAllowed, Unprocessable } from '../errors';
 import { canonicalJson } from '../json/canonicalJson';
 import { VISIBILITY_SYSTEM } from '../access/policy/recordFacts';
 
@@ -80,4 +80,22 @@ export function refusedValues(stored: Json, patched: Json): Issue[] {
     issues.push({ severity: 'error', code: 'value', diagnostics: `The isArchived extension (${IS_ARCHIVED_URL}) appears once, with a valueBoolean`, expression: ['DocumentReference.extension'] });
   }
   return issues;
+}
+
+/**
+ * PDSm: a PATCH or a PUT of a stored document changes its status, labels and archiving,
+ * nothing else (405 otherwise), with values the access rules can honour (422); compared on
+ * the result, whatever the request's form (docs/decisions/021-document-metadata-life.md,
+ * 029-dmp-submissions.md).
+ */
+export function assertDocumentMetadataChange(stored: Json, changed: Json, method: 'PATCH' | 'PUT'): void {
+  const forbidden = forbiddenChanges(stored, changed);
+  if (forbidden.length > 0) {
+    throw new MethodNotAllowed(
+      `A ${method} of a stored DocumentReference changes only status, securityLabel, meta.security (visibility labels) and the isArchived extension (PDSm): this one changes ${forbidden.join(', ')}. Replace the document to change its other metadata.`,
+      ['GET', 'HEAD', 'PUT', 'PATCH', 'DELETE'],
+    );
+  }
+  const refused = refusedValues(stored, changed);
+  if (refused.length > 0) throw new Unprocessable(refused);
 }

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { carryRefusal } from '../audit/refusal';
 import { FhirError, Issue, PayloadTooLarge, Unprocessable } from '../errors';
 import { INTERNAL_ACCESS, Session } from '../store/session';
 import type { VersionWrite } from '../store/writeVersions';
@@ -7,7 +8,7 @@ import { findMatches } from './search';
 import { folderIssues, isFolder, MHD_LIST_TYPES, STORED_DOCUMENT } from './submissionFolders';
 import { readCurrent } from '../store/resources';
 import { referencedId } from '../referenceString';
-import type { InteractionContext } from './types';
+import type { FhirRequest, InteractionContext } from './types';
 
 /**
  * IHE MHD document submissions (ITI-65 Provide Document Bundle, ITI-105 Simplified
@@ -57,16 +58,64 @@ export function isMhdSubmission(bundle: { type?: unknown; meta?: unknown; entry?
 
 const sha1 = (bytes: Buffer) => crypto.createHash('sha1').update(bytes).digest('base64');
 
+/**
+ * The XDS error codes (ITI TF-3 Table 4.2.4.1-2) a refused submission's issues carry where
+ * one applies, as IHE MHD ITI-65 asks of a Document Recipient (docs/decisions/029-dmp-submissions.md).
+ */
+export type XdsErrorCode =
+  | 'XDSDuplicateUniqueIdInRegistry'
+  | 'XDSRegistryDuplicateUniqueIdInMessage'
+  | 'XDSRepositoryMetadataError'
+  | 'XDSNonIdenticalHash'
+  | 'XDSPatientIdDoesNotMatch'
+  | 'XDSUnknownPatientId'
+  | 'XDSRegistryMetadataError';
+
+/** The issue with its XDS code in `details.text` and at the end of its diagnostics (an issue that already has details keeps them). */
+export function withXdsCode(issue: Issue, code: XdsErrorCode): Issue {
+  if (issue.details) return issue;
+  return { ...issue, details: { text: code }, diagnostics: issue.diagnostics.includes(code) ? issue.diagnostics : `${issue.diagnostics} (${code})` };
+}
+
+/**
+ * The XDS code of an issue of a refused submission that does not carry one yet: a patient
+ * the submission names and the server does not find for the caller (a conditional
+ * reference matching no Patient, a subject that names none), else, for a refused content
+ * (422), a metadata error. Access refusals (401, 403) and the server's own errors carry none.
+ */
+export function xdsCodeOf(status: number, issue: Issue): XdsErrorCode | undefined {
+  if (/^(?:Bundle\.entry\[\d+\]: )?Conditional reference "Patient\?[^"]*" matches no Patient/.test(issue.diagnostics)) return 'XDSUnknownPatientId';
+  if (issue.code === 'not-found' && (issue.expression ?? []).some((x) => /\.subject(\.reference)?$/.test(x))) return 'XDSUnknownPatientId';
+  if (status === 409 && issue.code === 'duplicate') return 'XDSDuplicateUniqueIdInRegistry';
+  if (status === 422) return 'XDSRegistryMetadataError';
+  return undefined;
+}
+
+/** A refusal of a submission, its issues given their XDS codes; any other error as it is. */
+export function withXdsCodes(e: unknown): unknown {
+  if (!(e instanceof FhirError)) return e;
+  let changed = false;
+  const issues = e.issues.map((i) => {
+    const code = i.severity === 'error' || i.severity === 'fatal' ? xdsCodeOf(e.status, i) : undefined;
+    if (!code || i.details) return i;
+    changed = true;
+    return withXdsCode(i, code);
+  });
+  if (!changed) return e;
+  // what a refusal was about stays with it, for the audit trail
+  return carryRefusal(e, new FhirError(e.status, issues, e.headers));
+}
+
 /** The submitter's size and hash checked against the bytes; the attachment with the server's values. */
 function stamp(attachment: Attachment, bytes: Buffer, path: string, issues: Issue[]): Attachment {
   const hash = sha1(bytes);
   if (attachment.size !== undefined && attachment.size !== bytes.length) {
-    issues.push({ severity: 'error', code: 'value', diagnostics: `attachment.size ${JSON.stringify(attachment.size)} is not the size of the content posted (${bytes.length} bytes)`, expression: [`${path}.size`] });
+    issues.push(withXdsCode({ severity: 'error', code: 'value', diagnostics: `attachment.size ${JSON.stringify(attachment.size)} is not the size of the content posted (${bytes.length} bytes)`, expression: [`${path}.size`] }, 'XDSRepositoryMetadataError'));
   }
   if (attachment.hash !== undefined) {
     const given = typeof attachment.hash === 'string' && BASE64.test(attachment.hash) ? Buffer.from(attachment.hash, 'base64') : undefined;
     if (!given || !given.equals(Buffer.from(hash, 'base64'))) {
-      issues.push({ severity: 'error', code: 'value', diagnostics: `attachment.hash ${JSON.stringify(attachment.hash)} is not the SHA-1 (base64) of the content posted (${hash})`, expression: [`${path}.hash`] });
+      issues.push(withXdsCode({ severity: 'error', code: 'value', diagnostics: `attachment.hash ${JSON.stringify(attachment.hash)} is not the SHA-1 (base64) of the content posted (${hash})`, expression: [`${path}.hash`] }, 'XDSNonIdenticalHash'));
     }
   }
   return { ...attachment, size: bytes.length, hash };
@@ -81,7 +130,7 @@ const identifierText = (i: { system?: string; value?: string }) => `${i.system ?
  * Binary given its document's subject as securityContext (decision 015). Every failure is
  * one issue of one 422.
  */
-export function prepareSubmission(bundle: { entry?: Entry[] } & Json): { entry?: Entry[] } & Json {
+export function prepareSubmission(bundle: { entry?: Entry[] } & Json, baseUrl?: string): { entry?: Entry[] } & Json {
   const entries = bundle.entry ?? [];
   const issues: Issue[] = [];
   const submissionSets = entries.map((e, i) => (isSubmissionSet(e?.resource) ? i : -1)).filter((i) => i >= 0);
@@ -92,6 +141,24 @@ export function prepareSubmission(bundle: { entry?: Entry[] } & Json): { entry?:
   entries.forEach((e, i) => {
     if (e?.resource?.resourceType === 'Binary' && typeof e.fullUrl === 'string') binaries.set(key(e.fullUrl), i);
   });
+  // every document of a submission is of the SubmissionSet's patient (XDS: the submission's patient id)
+  const patientOf = (r: Json | undefined) => {
+    const reference = (r?.subject as { reference?: unknown } | undefined)?.reference;
+    return typeof reference === 'string' ? (baseUrl && reference.startsWith(`${baseUrl}/`) ? reference.slice(baseUrl.length + 1) : reference) : undefined;
+  };
+  const submissionPatient = submissionSets.length === 1 ? patientOf(entries[submissionSets[0]].resource) : undefined;
+  entries.forEach((e, i) => {
+    if (submissionPatient === undefined || e?.resource?.resourceType !== 'DocumentReference') return;
+    const patient = patientOf(e.resource);
+    if (patient !== submissionPatient) {
+      issues.push(
+        withXdsCode(
+          { severity: 'error', code: 'business-rule', diagnostics: `A document of a submission is of the SubmissionSet's patient (${submissionPatient}), not ${patient ?? 'no one'}`, expression: [`Bundle.entry[${i}].resource.subject`] },
+          'XDSPatientIdDoesNotMatch',
+        ),
+      );
+    }
+  });
   const securityContexts = new Map<number, unknown>();
   const seenUniqueIds = new Map<string, number>();
   const out = entries.map((e, i) => {
@@ -101,7 +168,7 @@ export function prepareSubmission(bundle: { entry?: Entry[] } & Json): { entry?:
     if (master?.value) {
       const text = identifierText(master);
       const first = seenUniqueIds.get(text);
-      if (first !== undefined) issues.push({ severity: 'error', code: 'duplicate', diagnostics: `masterIdentifier ${text} is also the masterIdentifier of Bundle.entry[${first}]`, expression: [`Bundle.entry[${i}].resource.masterIdentifier`] });
+      if (first !== undefined) issues.push(withXdsCode({ severity: 'error', code: 'duplicate', diagnostics: `masterIdentifier ${text} is also the masterIdentifier of Bundle.entry[${first}]`, expression: [`Bundle.entry[${i}].resource.masterIdentifier`] }, 'XDSRegistryDuplicateUniqueIdInMessage'));
       else seenUniqueIds.set(text, i);
     }
     const content = (r.content as { attachment?: Attachment }[]).map((c, j) => {
@@ -117,7 +184,8 @@ export function prepareSubmission(bundle: { entry?: Entry[] } & Json): { entry?:
     });
     return { ...e, resource: { ...r, content } };
   });
-  issues.push(...folderIssues(entries));
+  issues.push(...folderIssues(entries).map((i) => withXdsCode(i, i.expression?.some((x) => x.endsWith('.subject')) ? 'XDSPatientIdDoesNotMatch' : 'XDSRegistryMetadataError')));
+  if (submissionSets.length !== 1) issues.forEach((issue, n) => (issues[n] = withXdsCode(issue, 'XDSRegistryMetadataError')));
   if (issues.length > 0) throw new Unprocessable(issues);
   return {
     ...bundle,
@@ -165,12 +233,12 @@ export async function assertNotSubmittedBefore(ctx: InteractionContext, session:
     const criteria = new URLSearchParams({ identifier: token }).toString();
     const matches = await findMatches(ctx, registry, id.type, criteria, 1, { lock: true });
     if (matches.length > 0) {
-      issues.push({
-        severity: 'error',
-        code: 'duplicate',
-        diagnostics: `${id.type === 'List' ? 'SubmissionSet identifier' : 'Document uniqueId (masterIdentifier)'} ${identifierText(id.identifier)} was already submitted (XDSDuplicateUniqueIdInRegistry)`,
-        expression: [id.expression],
-      });
+      issues.push(
+        withXdsCode(
+          { severity: 'error', code: 'duplicate', diagnostics: `${id.type === 'List' ? 'SubmissionSet identifier' : 'Document uniqueId (masterIdentifier)'} ${identifierText(id.identifier)} was already submitted`, expression: [id.expression] },
+          'XDSDuplicateUniqueIdInRegistry',
+        ),
+      );
     }
   }
   if (issues.length > 0) throw new FhirError(409, issues);
@@ -238,4 +306,31 @@ export function publishInlineContent(ctx: InteractionContext, resource: Json, la
   });
   if (issues.length > 0) throw new Unprocessable(issues);
   return { resource: { ...resource, content }, binaries };
+}
+
+const LOCAL_PATIENT = /^Patient\/([A-Za-z0-9\-.]{1,64})$/;
+
+/**
+ * The PDSm profile an entry of an MHD submission meets whether or not it claims it: its
+ * SubmissionSet, DocumentReference or Folder (a patient's own folder excepted, decision 021)
+ * when its patient is a national record, a Patient of this server carrying an INS
+ * (docs/decisions/029-dmp-submissions.md). The record is looked up over the whole store,
+ * once per submission and patient: what kind of record it is decides the rules, not what
+ * the submitter may read (the write rules come after).
+ */
+export async function submissionProfile(ctx: InteractionContext, session: Session, resource: Json, submission: NonNullable<FhirRequest['submission']>): Promise<string | undefined> {
+  if (!ctx.validator?.submissionProfiles) return undefined;
+  const kind =
+    resource.resourceType === 'DocumentReference' ? 'documentReference' : isSubmissionSet(resource) ? 'submissionSet' : isFolder(resource) && resource.source === undefined ? 'folder' : undefined;
+  if (!kind) return undefined;
+  let reference = String((resource.subject as { reference?: unknown } | undefined)?.reference ?? '');
+  if (reference.startsWith(`${ctx.config.baseUrl}/`)) reference = reference.slice(ctx.config.baseUrl.length + 1);
+  const patientId = LOCAL_PATIENT.exec(reference)?.[1];
+  if (!patientId) return undefined;
+  if (!submission.records.has(patientId)) {
+    const row = await readCurrent(new Session(session.db, INTERNAL_ACCESS), 'Patient', patientId);
+    const patient = row && !row.deleted && row.body ? (JSON.parse(row.body) as Json) : undefined;
+    submission.records.set(patientId, patient ? ctx.validator.submissionProfiles(patient) : undefined);
+  }
+  return submission.records.get(patientId)?.[kind];
 }

@@ -1,7 +1,7 @@
 import { applyPatch, Operation, validate as validatePatch } from 'fast-json-patch';
 import { DecimalTexts, decimalTexts } from '../json/decimals';
-import { BadRequest, Gone, MethodNotAllowed, NotFound, PreconditionFailed, Unprocessable } from '../errors';
-import { forbiddenChanges, refusedValues } from './documentMetadataPatch';
+import { BadRequest, Gone, NotFound, PreconditionFailed, Unprocessable } from '../errors';
+import { assertDocumentMetadataChange } from './documentMetadataPatch';
 import { readCurrent } from '../store/resources';
 import type { Session } from '../store/session';
 import { assertId, assertSupportedType, checkIfMatch } from './common';
@@ -77,28 +77,11 @@ async function patchResource(ctx: InteractionContext, session: Session, req: Fhi
   if (patched.resourceType !== type || patched.id !== id) {
     throw new Unprocessable([{ severity: 'error', code: 'processing', diagnostics: 'A patch may not change resourceType or id' }]);
   }
-  if (type === 'DocumentReference') assertDocumentMetadataPatch(JSON.parse(current.body!) as Record<string, unknown>, patched);
+  if (type === 'DocumentReference') assertDocumentMetadataChange(JSON.parse(current.body!) as Record<string, unknown>, patched, 'PATCH');
   assertValid(ctx, patched, 'update', { patched: true });
   // The row is locked and If-Match checked above: write the next version directly.
   // the stored decimals keep their precision where the patch left them
   return writeNewVersion(ctx, session, type, id, patched, current, { method: 'PATCH', decimals: outsideArrays(decimalTexts(current.body!)), prefer: req.prefer, guessed });
-}
-
-/**
- * PDSm: a PATCH of a stored document changes its status, labels and archiving, nothing
- * else (405 otherwise), with values the access rules can honour (422)
- * (docs/decisions/021-document-metadata-life.md).
- */
-function assertDocumentMetadataPatch(stored: Record<string, unknown>, patched: Record<string, unknown>): void {
-  const forbidden = forbiddenChanges(stored, patched);
-  if (forbidden.length > 0) {
-    throw new MethodNotAllowed(
-      `A PATCH of a DocumentReference changes only status, securityLabel, meta.security (visibility labels) and the isArchived extension (PDSm): this one changes ${forbidden.join(', ')}. Replace the document to change its other metadata.`,
-      ['GET', 'HEAD', 'PUT', 'PATCH', 'DELETE'],
-    );
-  }
-  const refused = refusedValues(stored, patched);
-  if (refused.length > 0) throw new Unprocessable(refused);
 }
 
 /** patch: PATCH [type]/[id] with a JSON Patch document or a FHIRPath Patch. */

@@ -11,7 +11,7 @@ import { collectConditionalReferences, referencesOf, resolveConditionalReference
 import { findMatches } from './search';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 import { inTransaction } from './unitOfWork';
-import { assertFolderDocumentsInRecord, assertNotSubmittedBefore, isMhdSubmission, prepareSubmission, submissionUniqueIds } from './documentSubmission';
+import { assertFolderDocumentsInRecord, assertNotSubmittedBefore, isMhdSubmission, prepareSubmission, submissionUniqueIds, withXdsCodes } from './documentSubmission';
 import type { StoreAccess } from '../store/session';
 import { jsonLimits, readJson } from '../json/jsonReader';
 
@@ -288,13 +288,16 @@ export async function transactionOrBatch(ctx: InteractionContext, access: StoreA
   if (bundle.type === 'transaction') {
     // an MHD Provide Document Bundle (ITI-65): checked whole first, its content measured (docs/decisions/015-document-submissions.md)
     const mhd = isMhdSubmission(bundle);
-    const submitted = mhd ? (prepareSubmission(bundle as Parameters<typeof prepareSubmission>[0]).entry as BundleEntry[]) : entries;
+    const submitted = mhd ? (prepareSubmission(bundle as Parameters<typeof prepareSubmission>[0], ctx.config.baseUrl).entry as BundleEntry[]) : entries;
     const prepared = submitted.map((e, i) => prepare(ctx, e, i, req));
     const uniqueIds = mhd ? submissionUniqueIds(submitted) : [];
     if (mhd) {
       // the server supersedes each replaced document but those the Bundle changes itself
       const changedByBundle = new Set(prepared.filter((p) => p.route.id && p.method !== 'POST' && p.method !== 'GET' && p.method !== 'HEAD').map((p) => `${p.route.resourceType}/${p.route.id}`));
       for (const p of prepared) if (p.method === 'POST' && p.route.resourceType === 'DocumentReference') p.req.replacement = { changedByBundle };
+      // and holds its entries to the PDSm profiles when its patient is a national record (docs/decisions/029-dmp-submissions.md)
+      const submission = { records: new Map() };
+      for (const p of prepared) if (p.method === 'POST' && (p.route.resourceType === 'DocumentReference' || p.route.resourceType === 'List')) p.req.submission = submission;
     }
     const results = await inTransaction(
       ctx,
@@ -305,7 +308,10 @@ export async function transactionOrBatch(ctx: InteractionContext, access: StoreA
         return runTransaction(ctx, session, prepared, req, auditor);
       },
       { deferWrites: true },
-    );
+    ).catch((e) => {
+      // a refused submission says why in the XDS codes MHD asks for (docs/decisions/029-dmp-submissions.md)
+      throw mhd ? withXdsCodes(e) : e;
+    });
     return { status: 200, resource: { resourceType: 'Bundle', type: 'transaction-response', entry: results } };
   }
 

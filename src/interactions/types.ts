@@ -38,6 +38,19 @@ export interface FhirRequest {
    * documents they replace, but for those the Bundle changes itself (listed here).
    */
   replacement?: { changedByBundle: Set<string> };
+  /**
+   * Set on the DocumentReference and List entries of an MHD submission: they meet the PDSm
+   * profiles when their patient is a national record (docs/decisions/029-dmp-submissions.md).
+   * `records` remembers, for the submission, which Patients are.
+   */
+  submission?: { records: Map<string, SubmissionProfileSet | undefined> };
+}
+
+/** Our PDSm profiles, by what a submission carries (profiles/profile-map.json `submissions`). */
+export interface SubmissionProfileSet {
+  submissionSet: string;
+  documentReference: string;
+  folder: string;
 }
 
 export interface FhirResponse {
@@ -73,6 +86,8 @@ export interface ResourceValidator {
   withDefinitions?(definitions: unknown[]): { validator?: ResourceValidator; issues: Issue[] };
   /** Our profiles that apply whether or not a resource claims them, by type, and when (profiles/profile-map.json); absent: none. */
   defaultProfiles?(): { resourceType: string; profile: string; when?: unknown }[];
+  /** The profiles an MHD submission for this Patient meets whether or not it claims them (docs/decisions/029-dmp-submissions.md); none when it is no national record. */
+  submissionProfiles?(patient: Record<string, unknown>): SubmissionProfileSet | undefined;
   /** Whether R4 defines a resource type of this name. */
   isResourceType(name: string): boolean;
   conformanceResources(resourceType: 'StructureDefinition' | 'ValueSet' | 'CodeSystem' | 'Questionnaire'): unknown[];

@@ -7,6 +7,8 @@ import type { DecimalTexts } from '../json/decimals';
 import { assertId, assertSupportedType, bodyOfRow, checkIfMatch, newVersion, nowInstant, requestResource, writtenRepresentation } from './common';
 import { withConditionalReferencesResolved } from './conditionalReferences';
 import { assertUniqueCanonical, assertValid, registerConformance } from './conformanceResources';
+import { assertDocumentMetadataChange } from './documentMetadataPatch';
+import { assertRelationsInRecord } from './recordRelations';
 import { findMatches } from './search';
 import { mayHoldWithheld, namedWithheld, restoreWithheld } from '../access/referenceRedaction';
 import { asWriterReadsIt } from './withheldReferences';
@@ -42,6 +44,8 @@ export async function storeNewVersion(
       resource = restoreWithheld(resource, withheld);
     }
   }
+  // a stored document's PUT changes what its PATCH may (docs/decisions/029-dmp-submissions.md); a PUT that creates is free
+  if (type === 'DocumentReference' && current && !current.deleted && current.body !== null) assertDocumentMetadataChange(JSON.parse(current.body) as Record<string, unknown>, resource, 'PUT');
   return writeNewVersion(ctx, session, type, id, resource, current, { binary, method, decimals: req.decimals, prefer: req.prefer, idDrawnByServer, guessed });
 }
 
@@ -74,6 +78,8 @@ export async function writeNewVersion(
   });
   await assertUniqueCanonical(ctx, session, version.body as Record<string, unknown>, id);
   await registerConformance(ctx, session, version.body as Record<string, unknown>);
+  // a document relates to, and a List gathers, documents of its own record (docs/decisions/029-dmp-submissions.md)
+  await assertRelationsInRecord(ctx, session, version.body as Record<string, unknown>, version.compartment, (version.previousBody ?? undefined) as Record<string, unknown> | undefined);
   await session.write([version]);
   const created = !current || current.deleted;
   return {

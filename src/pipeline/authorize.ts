@@ -127,7 +127,9 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
   const withoutBreakGlass = { ...pc, breakGlass: undefined };
   for (const [patientId, record] of facts) {
     const isNamed = named.includes(patientId);
-    const decision = decideRecord(actor, record, 'read', isNamed ? pc : withoutBreakGlass);
+    // a resource addressed by id tells who holds its record only when it is the Patient itself (decision 029)
+    const anonymous = target !== undefined && target.resourceType !== 'Patient';
+    const decision = decideRecord(actor, record, 'read', isNamed ? pc : withoutBreakGlass, { anonymous });
     if (decision.allow) open.push({ patientId, treating: Boolean(decision.treating) });
     // a request that addresses a record closed to a professional is told why (so the EHR can ask consent or break the glass)
     else if (isNamed && decision.status === 403 && !isWrite(r) && !isLifecycleOperation(r) && (actor.kind === 'practitioner' || recordRefusalCode(decision.refusal))) {
@@ -145,12 +147,12 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
     throw new Forbidden(`Professionals do not read ${searched}: a record's audit trail is read by the patient, their legal representatives and administrators`);
   }
   const decided = new Map<string, RecordDecision>();
-  const recordDecision = async (s: Session, patientId: string): Promise<RecordDecision> => {
-    let d = decided.get(patientId);
+  const recordDecision = async (s: Session, patientId: string, anonymous: boolean): Promise<RecordDecision> => {
+    let d = decided.get(`${patientId}|${anonymous}`);
     if (!d) {
       const f = (await recordFacts(s, [patientId])).get(patientId) as RecordFacts;
-      d = decideRecord(actor, f, 'write', pc);
-      decided.set(patientId, d);
+      d = decideRecord(actor, f, 'write', pc, { anonymous });
+      decided.set(`${patientId}|${anonymous}`, d);
     }
     return d;
   };
@@ -168,7 +170,9 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
         for (const compartment of compartments) {
           // an administrator opening a record does not need it open; changing an opposed or closed one's identity is refused like any write there (decision 017)
           const openingRecord = actor.kind === 'admin' && w.resourceType === 'Patient' && w.previousCompartment === undefined;
-          const record = compartment && !openingRecord ? await recordDecision(s, compartment) : undefined;
+          // the record the written body names is named in a refusal; the one it leaves, or a deletion's, is not (decision 029)
+          const anonymous = w.resourceType !== 'Patient' && (compartment !== w.compartment || Boolean(w.deleted));
+          const record = compartment && !openingRecord ? await recordDecision(s, compartment, anonymous) : undefined;
           const resource = (w.body ?? previous ?? {}) as Record<string, any>;
           const authorRolePractitioners = await rolePractitioners(s, actor, w, previous);
           const decision = decideWrite(actor, { resourceType: w.resourceType, compartment, resource, ...documentCodes(w), previous, deletion: w.deleted, authorRolePractitioners }, record, pc);

@@ -7,7 +7,7 @@ import type { Issue } from '../errors';
 import { DomainCheck, Engine } from './engine';
 import { ConformanceStore, ConformanceType } from './store';
 import { userPatternIssues } from './userPatterns';
-import type { ProfileMap } from './profileMap';
+import { ProfileMap, SubmissionProfiles, submissionProfilesFor } from './profileMap';
 
 export interface ValidateOptions {
   /** canonical URLs, optionally |version */
@@ -237,6 +237,11 @@ export class Validator {
   /** Which of our profiles apply by default, and which official profiles they implement (profiles/profile-map.json). */
   useProfileMap(map: ProfileMap): void {
     this.engine.profileMap = map;
+  }
+
+  /** The profiles an MHD submission for this Patient meets, claimed or not (profile-map.json `submissions`); none when it is no national record. */
+  submissionProfiles(patient: Record<string, unknown>): SubmissionProfiles | undefined {
+    return submissionProfilesFor(this.engine.profileMap, patient);
   }
 
   /** The profiles that apply by default (for the CapabilityStatement). */

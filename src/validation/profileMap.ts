@@ -12,6 +12,16 @@ export interface ProfileMap {
   implements: Record<string, string>;
   /** official canonicals we know and do not implement */
   notImplemented: string[];
+  /** The profiles an MHD submission to a national record meets, claimed or not (docs/decisions/029-dmp-submissions.md). */
+  submissions?: SubmissionProfiles;
+}
+
+/** `record`: the profile that makes a Patient a national record (one carrying an INS); then the submission's own profiles. */
+export interface SubmissionProfiles {
+  record: string;
+  submissionSet: string;
+  documentReference: string;
+  folder: string;
 }
 
 export interface DefaultProfile {
@@ -31,7 +41,13 @@ export function loadProfileMap(profilesDir: string): ProfileMap {
   const file = path.join(profilesDir, 'profile-map.json');
   if (!fs.existsSync(file)) return EMPTY_PROFILE_MAP;
   const raw = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<ProfileMap>;
-  return { defaults: raw.defaults ?? [], implements: raw.implements ?? {}, notImplemented: raw.notImplemented ?? [] };
+  return { defaults: raw.defaults ?? [], implements: raw.implements ?? {}, notImplemented: raw.notImplemented ?? [], ...(raw.submissions ? { submissions: raw.submissions } : {}) };
+}
+
+/** The profiles a submission for `patient` meets: those of the map when the Patient is a national record, else none. */
+export function submissionProfilesFor(map: ProfileMap, patient: Record<string, unknown>): SubmissionProfiles | undefined {
+  const submissions = map.submissions;
+  return submissions && defaultProfilesOf(map, patient).includes(submissions.record) ? submissions : undefined;
 }
 
 /** The default profiles that apply to `resource`. */

@@ -98,8 +98,15 @@ export const PATIENT_WRITE_TYPES = ['DocumentReference', 'Binary', 'List', 'Cons
 
 const ref = (type: string, id: string) => `${type}/${id}`;
 
-/** May this actor enter this patient's record at all, to read or to write? */
-export function decideRecord(actor: Actor, record: RecordFacts, action: 'read' | 'write', pc: PolicyContext): RecordDecision {
+/**
+ * May this actor enter this patient's record at all, to read or to write? `anonymous`: the
+ * request did not name the record's patient (it addressed one of the record's resources by
+ * id), so a refusal does not name them either (docs/decisions/029-dmp-submissions.md): a
+ * document moved to another record must not tell its former readers who holds it now.
+ */
+export function decideRecord(actor: Actor, record: RecordFacts, action: 'read' | 'write', pc: PolicyContext, options: { anonymous?: boolean } = {}): RecordDecision {
+  const patient = options.anonymous ? 'The patient' : `Patient/${record.patientId}`;
+  const theRecord = options.anonymous ? 'the record this resource belongs to' : `the record of Patient/${record.patientId}`;
   // another patient's record is not known to a patient or a legal representative, open or closed: a 403 would tell them it exists
   if (actor.kind === 'patient' && actor.id !== record.patientId) return deny(404, 'not-known', 'not known');
   // a representative reaches the record of the patient their RelatedPerson names, as the record's own facts confirm it
@@ -108,10 +115,10 @@ export function decideRecord(actor: Actor, record: RecordFacts, action: 'read' |
   }
   // a record nobody holds is not known: a read of a mistyped id is a 404, not a closed record
   if (record.known === false) return deny(404, 'not-known', 'not known');
-  if (record.state === 'opposed') return deny(403, 'opposed', `Patient/${record.patientId} has opposed the creation of their record: nothing may be read or deposited for them`);
-  if (!isOpen(record.state)) return deny(403, 'closed', `The record of Patient/${record.patientId} is closed: nobody may read or write it`);
+  if (record.state === 'opposed') return deny(403, 'opposed', `${patient} has opposed the creation of their record: nothing may be read or deposited for them`);
+  if (!isOpen(record.state)) return deny(403, 'closed', `${theRecord.charAt(0).toUpperCase()}${theRecord.slice(1)} is closed: nobody may read or write it`);
   if (actor.kind === 'related-person' && !representativeActs(record, ref('RelatedPerson', actor.id), pc.now)) {
-    return deny(403, 'of-age', `Patient/${record.patientId} is of age: their legal representatives no longer act for them`);
+    return deny(403, 'of-age', `${patient} is of age: their legal representatives no longer act for them`);
   }
   switch (actor.kind) {
     case 'admin':
@@ -123,11 +130,11 @@ export function decideRecord(actor: Actor, record: RecordFacts, action: 'read' |
     case 'related-person':
       return actor.patientId === record.patientId ? { allow: true, basis: 'legal-representative' } : deny(404, 'not-known', 'not known');
     case 'practitioner':
-      return decidePractitioner(actor.id, actor.roles, record, action, pc);
+      return decidePractitioner(actor.id, actor.roles, record, action, pc, theRecord);
   }
 }
 
-function decidePractitioner(id: string, roles: ActingRole[], record: RecordFacts, action: 'read' | 'write', pc: PolicyContext): RecordDecision {
+function decidePractitioner(id: string, roles: ActingRole[], record: RecordFacts, action: 'read' | 'write', pc: PolicyContext, theRecord: string): RecordDecision {
   const me = ref('Practitioner', id);
   const choices = recordChoices(record, pc.now, pc.consentDefaultDays);
   if (choices.blocked.has(me)) return deny(403, 'blocked', `The patient has blocked ${me} from their record`);
@@ -143,7 +150,7 @@ function decidePractitioner(id: string, roles: ActingRole[], record: RecordFacts
   return deny(
     403,
     'no-consent',
-    `${me} has no declared consent for the record of Patient/${record.patientId}: declare the patient's consent (a Consent with this professional as performer and actor) or, in an emergency, send X-Break-Glass with the reason`,
+    `${me} has no declared consent for ${theRecord}: declare the patient's consent (a Consent with this professional as performer and actor) or, in an emergency, send X-Break-Glass with the reason`,
   );
 }
 

@@ -1,0 +1,84 @@
+import { Issue, Unprocessable } from '../errors';
+import { isAttachment } from '../store/messageThreads';
+import { readCurrent } from '../store/resources';
+import type { Session } from '../store/session';
+import type { InteractionContext } from './types';
+
+/**
+ * A record's documents relate to documents of the same record (docs/decisions/029-dmp-submissions.md):
+ * a DocumentReference's `relatesTo` (appends, transforms, signs, replaces) and a List's
+ * entries (SubmissionSet, Folder, plain List) name stored documents of the record the
+ * resource is written in; and a document's content is not a message's attachment (an
+ * attachment enters the record through `$file-to-record`, which copies it). Only what a
+ * version adds is checked: what the version it replaces already named stays.
+ *
+ * A document the writer cannot read, or that does not exist, is the integrity check's
+ * refusal (decision 014), worded the same for both; here are refused the documents the
+ * writer reads and that belong to another record.
+ */
+
+type Json = Record<string, unknown>;
+
+const LOCAL = (type: string) => new RegExp(`^${type}/([A-Za-z0-9\\-.]{1,64})(?:/_history/[^/]+)?$`);
+const DOCUMENT = LOCAL('DocumentReference');
+const BINARY = LOCAL('Binary');
+
+interface Named {
+  id: string;
+  reference: string;
+  expression: string;
+}
+
+function named(ctx: InteractionContext, pattern: RegExp, values: { value: unknown; expression: string }[]): Named[] {
+  const out: Named[] = [];
+  for (const { value, expression } of values) {
+    if (typeof value !== 'string') continue;
+    const local = value.startsWith(`${ctx.config.baseUrl}/`) ? value.slice(ctx.config.baseUrl.length + 1) : value;
+    const id = pattern.exec(local)?.[1];
+    if (id) out.push({ id, reference: value, expression });
+  }
+  return out;
+}
+
+const array = (v: unknown): Json[] => (Array.isArray(v) ? (v as Json[]) : []);
+
+/** The stored documents a resource relates to, with the element naming each. */
+function relatedDocuments(ctx: InteractionContext, r: Json | undefined): Named[] {
+  if (r?.resourceType === 'DocumentReference') {
+    return named(ctx, DOCUMENT, array(r.relatesTo).map((rel, i) => ({ value: (rel?.target as Json | undefined)?.reference, expression: `DocumentReference.relatesTo[${i}].target` })));
+  }
+  if (r?.resourceType === 'List') {
+    return named(ctx, DOCUMENT, array(r.entry).map((e, i) => ({ value: (e?.item as Json | undefined)?.reference, expression: `List.entry[${i}].item` })));
+  }
+  return [];
+}
+
+/** The Binaries a document's content points to. */
+function contentBinaries(ctx: InteractionContext, r: Json | undefined): Named[] {
+  if (r?.resourceType !== 'DocumentReference') return [];
+  return named(ctx, BINARY, array(r.content).map((c, i) => ({ value: (c?.attachment as Json | undefined)?.url, expression: `DocumentReference.content[${i}].attachment.url` })));
+}
+
+/** Refuses (422) what `resource`, written in `compartment`, newly names across its record or out of a message. */
+export async function assertRelationsInRecord(ctx: InteractionContext, session: Session, resource: Json, compartment: string | null | undefined, previous?: Json): Promise<void> {
+  if (resource.resourceType !== 'DocumentReference' && resource.resourceType !== 'List') return;
+  const issues: Issue[] = [];
+  const before = new Set(relatedDocuments(ctx, previous).map((n) => n.id));
+  if (compartment) {
+    for (const target of relatedDocuments(ctx, resource)) {
+      if (before.has(target.id)) continue;
+      const row = await readCurrent(session, 'DocumentReference', target.id, { withBody: false });
+      if (row && !row.deleted && row.compartment !== compartment) {
+        issues.push({ severity: 'error', code: 'business-rule', diagnostics: `${target.reference} belongs to another record: a document relates to, and a List gathers, documents of its own record`, expression: [target.expression] });
+      }
+    }
+    const binariesBefore = new Set(contentBinaries(ctx, previous).map((n) => n.id));
+    for (const binary of contentBinaries(ctx, resource)) {
+      if (binariesBefore.has(binary.id)) continue;
+      if (await isAttachment(session, compartment, binary.id)) {
+        issues.push({ severity: 'error', code: 'business-rule', diagnostics: `${binary.reference} is the attachment of a message: an attachment enters the record through Communication/[id]/$file-to-record, which files a copy`, expression: [binary.expression] });
+      }
+    }
+  }
+  if (issues.length > 0) throw new Unprocessable(issues);
+}
