@@ -11,7 +11,11 @@
  * (dropped at the end). Each phase is a closed loop of 1, then 8 clients, each request
  * waiting for the previous one of its client. The requests carry the token of the local
  * development issuer's unrestricted test client: the figures are those of the MHD checks,
- * validation, storage and audit, not of the policy's consent lookups. On PostgreSQL, the same
+ * validation and storage, not of the policy's lookups nor of the audit trail. Retrievals are
+ * measured that way and then with the patient's own token (the policy's facts and one
+ * AuditEvent per retrieval), alternating; each row gives the server's CPU per request, its
+ * workers' included (WORKERS=n). SERVER_NODE_ARGS passes options to the server's node
+ * (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof). On PostgreSQL, the same
  * rows and bytes are then inserted raw (one transaction per submission: two JSON rows and
  * the bytes) with the same number of connections: the ratio is what the server costs
  * over the bare database.
@@ -25,7 +29,7 @@ import { Pool } from 'pg';
 import { openDevIssuer } from '../src/access/authn/devIssuer';
 import { loadConfig } from '../src/config/config';
 import { closedLoop, dropSchema, fmt, summarize, table } from './benchLib';
-import { ServerProcess, startServerProcess } from './serverProcess';
+import { cpuSeconds, ServerProcess, startServerProcess } from './serverProcess';
 
 interface Options {
   durationMs: number;
@@ -115,14 +119,35 @@ function send(agent: http.Agent, url: string, method: string, headers: http.Outg
   });
 }
 
-/** Highest and last RSS of the server while `fn` runs. */
-async function sampled<T>(server: ServerProcess, fn: () => Promise<T>): Promise<{ result: T; peakMiB: number; endMiB: number }> {
+/** CPU seconds of the server and of its workers (WORKERS=n: the primary's children), Linux /proc. */
+function serverCpuSeconds(server: ServerProcess): number {
+  const pid = server.child.pid!;
+  let children: number[] = [];
+  try {
+    children = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+  } catch {
+    // not Linux, or gone
+  }
+  let total = cpuSeconds(pid);
+  for (const child of children) {
+    try {
+      total += cpuSeconds(child);
+    } catch {
+      // a worker that ended meanwhile
+    }
+  }
+  return total;
+}
+
+/** Highest and last RSS of the server while `fn` runs, and the CPU seconds the server (workers included) spent. */
+async function sampled<T>(server: ServerProcess, fn: () => Promise<T>): Promise<{ result: T; peakMiB: number; endMiB: number; cpuSeconds: number }> {
   let peak = server.rssMiB();
   const timer = setInterval(() => (peak = Math.max(peak, server.rssMiB())), 50);
+  const cpu0 = serverCpuSeconds(server);
   try {
     const result = await fn();
     const endMiB = server.rssMiB();
-    return { result, peakMiB: Math.max(peak, endMiB), endMiB };
+    return { result, peakMiB: Math.max(peak, endMiB), endMiB, cpuSeconds: serverCpuSeconds(server) - cpu0 };
   } finally {
     clearInterval(timer);
   }
@@ -137,12 +162,15 @@ interface Row {
   p50: number;
   p99: number;
   rss: string;
+  /** Server CPU (workers included) per request, ms: what a request costs whatever else the host runs. */
+  cpuMs?: number;
   firstError?: string;
 }
 
-function row(phase: string, clients: number, r: Awaited<ReturnType<typeof closedLoop>>, rss: string): Row {
+function row(phase: string, clients: number, r: Awaited<ReturnType<typeof closedLoop>>, rss: string, cpuSeconds?: number): Row {
   const s = summarize(r);
-  return { phase, clients, ok: r.latencies.length, errors: r.errors, perSecond: s.perSecond, p50: s.p50, p99: s.p99, rss, ...(r.firstError ? { firstError: r.firstError } : {}) };
+  const cpuMs = cpuSeconds !== undefined && r.operations > 0 ? (cpuSeconds * 1000) / r.operations : undefined;
+  return { phase, clients, ok: r.latencies.length, errors: r.errors, perSecond: s.perSecond, p50: s.p50, p99: s.p99, rss, ...(cpuMs !== undefined ? { cpuMs } : {}), ...(r.firstError ? { firstError: r.firstError } : {}) };
 }
 
 async function main(): Promise<void> {
@@ -181,18 +209,22 @@ async function main(): Promise<void> {
           if (binary) binaries.push(binary);
         }),
       );
-      rows.push(row('ITI-65 submit', clients, measured.result, `${measured.peakMiB} peak / ${measured.endMiB} end`));
+      rows.push(row('ITI-65 submit', clients, measured.result, `${measured.peakMiB} peak / ${measured.endMiB} end`, measured.cpuSeconds));
     }
+    // retrievals by the unrestricted test client, then by the patient (the policy and an AuditEvent per retrieval), alternating
+    const patientToken = await dev.mintToken({ fhirUser: `Patient/${patientId}`, scope: 'patient/*.rs' });
     for (const clients of o.clients) {
-      let i = 0;
-      const measured = await sampled(server, () =>
-        closedLoop(clients, o.durationMs, async () => {
-          const id = binaries[i++ % binaries.length];
-          const res = await send(agent, `${base}/Binary/${id}`, 'GET', { authorization: fhir.authorization, accept: 'application/pdf' });
-          if (res.status !== 200 || res.body.length !== content.length) throw new Error(`ITI-68 answered ${res.status} with ${res.body.length} bytes`);
-        }),
-      );
-      rows.push(row(`ITI-68 retrieve ${o.kb} KB`, clients, measured.result, `${measured.peakMiB} peak / ${measured.endMiB} end`));
+      for (const [who, authorization] of [['', fhir.authorization], [' as the patient', `Bearer ${patientToken}`]]) {
+        let i = 0;
+        const measured = await sampled(server, () =>
+          closedLoop(clients, o.durationMs, async () => {
+            const id = binaries[i++ % binaries.length];
+            const res = await send(agent, `${base}/Binary/${id}`, 'GET', { authorization, accept: 'application/pdf' });
+            if (res.status !== 200 || res.body.length !== content.length) throw new Error(`ITI-68 answered ${res.status} with ${res.body.length} bytes`);
+          }),
+        );
+        rows.push(row(`ITI-68 retrieve ${o.kb} KB${who}`, clients, measured.result, `${measured.peakMiB} peak / ${measured.endMiB} end`, measured.cpuSeconds));
+      }
     }
 
     // the same rows and bytes straight into PostgreSQL: two JSON rows and the bytes per submission, one transaction each
@@ -220,17 +252,17 @@ async function main(): Promise<void> {
     }
 
     const database = databaseUrl ? `PostgreSQL (schema ${schema})` : 'embedded PGlite (temporary directory)';
-    console.log(`MHD bench: ${database}, ${os.availableParallelism()} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}`);
+    console.log(`MHD bench: ${database}${process.env.WORKERS ? `, WORKERS=${process.env.WORKERS}` : ''}, ${os.availableParallelism()} cores, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} at the end, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}`);
     console.log(`each submission: SubmissionSet + DocumentReference + Binary of ${o.kb} KB (application/pdf, base64 in the Bundle); ${o.durationMs / 1000} s per phase; server RSS idle ${idle} MiB`);
     console.log(`command: ${databaseUrl ? 'DATABASE_URL=… ' : ''}npm run bench:mhd -- ${process.argv.slice(2).join(' ')}`.trim());
     const all = [...rows, ...raw];
     console.log(
       table(
-        ['phase', 'clients', 'ok', 'errors', 'per second', 'p50 ms', 'p99 ms', 'server RSS MiB', 'vs raw'],
+        ['phase', 'clients', 'ok', 'errors', 'per second', 'p50 ms', 'p99 ms', 'server CPU ms/req', 'server RSS MiB', 'vs raw'],
         all.map((r) => {
           const rawSame = raw.find((x) => x.clients === r.clients);
           const ratio = r.phase === 'ITI-65 submit' && rawSame ? `${fmt(rawSame.perSecond / r.perSecond, 1)}x slower` : '';
-          return [r.phase, String(r.clients), String(r.ok), String(r.errors), fmt(r.perSecond, 1), fmt(r.p50, 1), fmt(r.p99, 1), r.rss, ratio];
+          return [r.phase, String(r.clients), String(r.ok), String(r.errors), fmt(r.perSecond, 1), fmt(r.p50, 1), fmt(r.p99, 1), r.cpuMs === undefined ? '-' : fmt(r.cpuMs, 2), r.rss, ratio];
         }),
       ),
     );

@@ -474,6 +474,20 @@ async function main(): Promise<void> {
     );
     rows.push({ phase: 'read    GET [type]/[id]', stats: readResult.stats, unit: 'req/s', sqlPerUnit: statements.read?.perUnit, cpu: readResult.cpu });
 
+    // --- 2b. read as the record's patient: authentication, the policy and the audit trail on every read
+    let patientRead: (HttpTaskResult & { cpu: CpuUsage }) | undefined;
+    if (server?.devIssuer && created.records) {
+      const issuer = server.devIssuer;
+      const tokenOf = new Map<string, string>();
+      for (const record of new Set(created.records)) tokenOf.set(record, await issuer.mintToken({ fhirUser: record, scope: 'patient/*.rs' }));
+      const tokens = created.records.map((record) => tokenOf.get(record)!);
+      progress(`read as the patient: ${o.concurrency} clients, ${o.duration} s over ${created.ids!.length} ids, ${tokenOf.size} patients' tokens`);
+      patientRead = await measure('read as the patient', () =>
+        worker.run({ kind: 'read', url: url!, client: o.client, concurrency: o.concurrency, durationMs: o.duration * 1000, ids: created.ids!, tokens }),
+      );
+      rows.push({ phase: 'read    as the patient, policy + audit', stats: patientRead.stats, unit: 'req/s', sqlPerUnit: statements['read as the patient']?.perUnit, cpu: patientRead.cpu });
+    }
+
     // --- 3. raw ceiling ------------------------------------------------------------
     let raw: { insert: PhaseStats; select: PhaseStats } | undefined;
     let rawNote: string;
@@ -613,6 +627,7 @@ async function main(): Promise<void> {
         // Both phases keep the host busy; a server doing both per request pays both costs.
         const bound = httpFloor!.perSecond / (httpFloor!.perSecond + raw.select.perSecond);
         console.log(`  (HTTP plus the raw SELECT, each at its own cost, added: read server/raw <= ${fmt(bound, 2)} on this host)`);
+        console.log(`  read server/raw of that bound = ${fmt(ratios!.read / bound, 2)}${patientRead ? `; as the patient (policy + audit): ${fmt(patientRead.stats.perSecond / raw.select.perSecond / bound, 2)}` : ''}`);
       }
     }
     const createBound = createBoundFrom(httpFloor, serverStatement, raw?.insert);
@@ -664,6 +679,7 @@ async function main(): Promise<void> {
         warmupSeconds: o.warmup,
         create: r2(created.stats),
         read: r2(readResult.stats),
+        readAsPatient: r2(patientRead?.stats),
         rawInsert: r2(raw?.insert),
         rawSelect: r2(raw?.select),
         rawCeiling: rawNote,

@@ -461,7 +461,7 @@ export function redactUrl(url: string): string {
 
 export type HttpTask =
   | { kind: 'create'; url: string; client: 'http' | 'fetch'; concurrency: number; durationMs: number; warmupMs: number; practitionerRef: string }
-  | { kind: 'read'; url: string; client: 'http' | 'fetch'; concurrency: number; durationMs: number; ids: string[] }
+  | { kind: 'read'; url: string; client: 'http' | 'fetch'; concurrency: number; durationMs: number; ids: string[]; tokens?: string[] }
   | { kind: 'tx-sequential'; url: string; client: 'http' | 'fetch'; size: number; count: number }
   | { kind: 'tx-concurrent'; url: string; client: 'http' | 'fetch'; size: number; concurrency: number; durationMs: number }
   | { kind: 'setup'; url: string; client: 'http' | 'fetch' };
@@ -477,6 +477,8 @@ export interface HttpTaskResult {
   units: number;
   /** "Type/id" of the resources created (create, setup). */
   ids?: string[];
+  /** "Patient/id" of the record each of `ids` belongs to (create). */
+  records?: string[];
 }
 
 /** Templates generated once, so that the clients spend their time on requests, not on building resources. */
@@ -508,6 +510,7 @@ export async function runHttpTask(task: AuthorizedHttpTask): Promise<HttpTaskRes
         // Each client alternates: POST Patient, then POST DocumentReference about that patient.
         const t = templates(200);
         const ids: string[] = [];
+        const records: string[] = [];
         const lastPatient: (string | undefined)[] = new Array(task.concurrency).fill(undefined);
         const op = async (c: number, seq: number) => {
           const patient = lastPatient[c];
@@ -518,24 +521,29 @@ export async function runHttpTask(task: AuthorizedHttpTask): Promise<HttpTaskRes
             if (!id) throw new Error(`POST Patient: no usable Location header (${r.location})`);
             lastPatient[c] = id;
             ids.push(id);
+            records.push(id);
           } else {
             const body = JSON.stringify({ ...pick(t.documents, seq + c * 31), subject: { reference: patient }, author: [{ reference: task.practitionerRef }] });
             const r = await expectStatus(client.request('POST', '/DocumentReference', body), 201, 'POST DocumentReference');
             const id = typeAndId(r.location);
             if (!id) throw new Error(`POST DocumentReference: no usable Location header (${r.location})`);
             ids.push(id);
+            records.push(patient);
           }
         };
         const warm = task.warmupMs > 0 ? await closedLoop(task.concurrency, task.warmupMs, op) : undefined;
         const measured = await closedLoop(task.concurrency, task.durationMs, op);
         const total = (warm?.operations ?? 0) + measured.operations;
-        return { stats: summarize(measured), warmupOperations: warm?.operations ?? 0, units: total, ids };
+        return { stats: summarize(measured), warmupOperations: warm?.operations ?? 0, units: total, ids, records };
       }
       case 'read': {
         if (task.ids.length === 0) throw new Error('read: nothing was created to read');
         const op = async () => {
-          const id = task.ids[crypto.randomInt(task.ids.length)];
-          const r = await expectStatus(client.request('GET', `/${id}`), 200, `GET ${id.split('/')[0]}`);
+          const k = crypto.randomInt(task.ids.length);
+          const id = task.ids[k];
+          // with `tokens`, each read carries the token of its own caller (the record's patient)
+          const auth = task.tokens ? { authorization: `Bearer ${task.tokens[k]}` } : undefined;
+          const r = await expectStatus(client.request('GET', `/${id}`, undefined, auth), 200, `GET ${id.split('/')[0]}`);
           if (r.body.length < 20) throw new Error(`GET ${id}: empty body`);
         };
         const measured = await closedLoop(task.concurrency, task.durationMs, op);

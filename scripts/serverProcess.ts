@@ -50,7 +50,9 @@ export function cpuSeconds(pid: number): number {
 export async function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
   const port = Number(env.PORT ?? (await freePort()));
   const t0 = performance.now();
-  const child = spawn(process.execPath, [SERVER_JS], {
+  // SERVER_NODE_ARGS: options for the server's node only (e.g. --cpu-prof, which NODE_OPTIONS refuses)
+  const nodeArgs = (process.env.SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, SERVER_JS], {
     env: { ...process.env, LOG_LEVEL: 'warn', HOST: '127.0.0.1', ...env, PORT: String(port) },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

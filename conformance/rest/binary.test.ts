@@ -439,6 +439,27 @@ describe('ITI-68 Retrieve Document: ranges and validators', () => {
   });
 });
 
+describe('a document of more chunks than one statement reads (16 of 256 KiB), read as it is sent', () => {
+  const CHUNK = 256 * 1024;
+  const doc = crypto.randomBytes(16 * CHUNK + 1000);
+  let id: string;
+  beforeAll(async () => {
+    const res = await sendRaw(t.base, 'Binary', 'POST', 'application/pdf', doc);
+    expect(res.status).toBe(201);
+    id = idFromLocation(res.headers.get('location'));
+  });
+
+  it('comes back whole, and a range across the sixteenth chunk exactly', async () => {
+    const whole = await fetchRaw(`Binary/${id}`, { accept: 'application/pdf' });
+    expect(whole.status).toBe(200);
+    expect(whole.data.equals(doc)).toBe(true);
+    const [start, end] = [16 * CHUNK - 10, 16 * CHUNK + 9];
+    const range = await fetchRaw(`Binary/${id}`, { accept: 'application/pdf', range: `bytes=${start}-${end}` });
+    expect(range.status).toBe(206);
+    expect(range.data.equals(doc.subarray(start, end + 1))).toBe(true);
+  });
+});
+
 describe('a document of several stored chunks, read as it is sent', () => {
   // chunks of 256 KiB in the database (src/store/binaryContent.ts): four full ones and a short last one
   const CHUNK = 256 * 1024;

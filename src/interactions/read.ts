@@ -30,7 +30,7 @@ async function respondWith(session: Session, req: FhirRequest, type: string, id:
   if (notModified(req, row)) return { ...response, status: 304, resourceText: undefined };
   if (type === 'Binary') {
     // the bytes are read as they are sent (src/http/app.ts): the answer holds their type and size
-    const content = await readBinaryContent(session, row.compartment, id, row.versionId);
+    const content = await readBinaryContent(session, row.compartment, id, row.versionId, { sending: req.method === 'GET' });
     if (content) response.binary = content;
   }
   return response;

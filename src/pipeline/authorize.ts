@@ -159,6 +159,7 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
   return {
     visibility,
     actor,
+    ...(addressed?.compartment !== undefined ? { addressedAt: { resourceType: target!.resourceType, id: target!.id, compartment: addressed.compartment } } : {}),
     notificationPreferences: new Map([...facts].map(([patientId, record]) => [patientId, record.notificationPreference])),
     async checkWrites(s: Session, writes: VersionWrite[]): Promise<void> {
       for (const w of writes) {

@@ -142,7 +142,18 @@ export function contentInMemory(contentType: string, data: Buffer): StoredConten
  * after the read's own ended (a version's content never changes once written); a
  * transaction's reads take them while it is open (readWholeContent).
  */
-export async function readBinaryContent(session: Session, compartment: string, id: string, versionId: number): Promise<StoredContent | undefined> {
+export async function readBinaryContent(
+  session: Session,
+  compartment: string,
+  id: string,
+  versionId: number,
+  /** `sending`: the bytes will be sent (a GET of the content): a small content comes with its type and size. */
+  options: { sending?: boolean } = {},
+): Promise<StoredContent | undefined> {
+  if (options.sending && !isEmbedded(session.db)) {
+    const found = await contentWithChunks(session, { compartment, id, versionId });
+    if (found !== 'larger') return found;
+  }
   const rows = await session.query<{ content_type: string; data: Buffer | Uint8Array | null; size: string | number | null }>(
     `SELECT content_type, data, size FROM binary_content WHERE compartment = ? AND id = ? AND version_id = ?`,
     [compartment, id, versionId],
@@ -156,8 +167,41 @@ export async function readBinaryContent(session: Session, compartment: string, i
   return {
     contentType: rows[0].content_type,
     size,
-    bytes: (start = 0, end = size - 1) => chunkReader(db, { compartment, id, versionId }, size, start, end, label),
+    bytes: (start = 0, end = size - 1) => chunkReader(chunkSource(db, { compartment, id, versionId }), size, start, end, label),
   };
+}
+
+/**
+ * Content up to one statement's worth of chunks (4 MiB) whole in the statement that reads
+ * its type and size (PostgreSQL): one round trip fewer for a document of ordinary size,
+ * holding no more than the chunk reader holds for one statement. 'larger': only the row
+ * was read (its chunks are read as they are sent).
+ */
+async function contentWithChunks(session: Session, key: ContentKey): Promise<StoredContent | undefined | 'larger'> {
+  const rows = await session.query<{ content_type: string; data: Buffer | Uint8Array | null; size: string | number | null; seq: number | null; chunk: Buffer | Uint8Array | null }>(
+    `SELECT c.content_type, c.data, c.size, k.seq, k.data AS chunk
+       FROM binary_content c
+       LEFT JOIN binary_chunk k ON c.size <= ? AND k.compartment = c.compartment AND k.id = c.id AND k.version_id = c.version_id
+      WHERE c.compartment = ? AND c.id = ? AND c.version_id = ?
+      ORDER BY k.seq`,
+    [CHUNKS_PER_STATEMENT * CHUNK_BYTES, key.compartment, key.id, key.versionId],
+    'binary_content_with_chunks',
+  );
+  if (!rows[0]) return undefined;
+  const { content_type: contentType, data } = rows[0];
+  if (data !== null) return contentInMemory(contentType, asBuffer(data));
+  const size = Number(rows[0].size);
+  if (size > CHUNKS_PER_STATEMENT * CHUNK_BYTES) return 'larger';
+  const chunks = rows.filter((r) => r.seq !== null).map((r) => asBuffer(r.chunk!));
+  const label = `Binary/${key.id} version ${key.versionId}`;
+  // the chunk reader's checks (every chunk there, each of its size), on chunks in memory
+  return { contentType, size, bytes: (start = 0, end = size - 1) => chunkReader(async (from, to) => chunks.slice(from, to + 1), size, start, end, label) };
+}
+
+/** The chunks `from` to `to` of a stored content, from the database. */
+function chunkSource(db: Knex | Knex.Transaction, key: ContentKey): (from: number, to: number) => Promise<Buffer[]> {
+  const embedded = isEmbedded(db);
+  return (from, to) => (embedded ? copyOutBinary(db, key, from, to) : selectChunks(db, key, from, to));
 }
 
 /** The whole content in one buffer: for an answer that must carry it whole (FHIR JSON inside a Bundle, XML). */
@@ -168,15 +212,14 @@ export async function readWholeContent(content: StoredContent): Promise<Buffer> 
   return data.subarray(0, at);
 }
 
-async function* chunkReader(db: Knex | Knex.Transaction, key: ContentKey, size: number, start: number, end: number, label: string): AsyncGenerator<Buffer> {
+async function* chunkReader(fetch: (from: number, to: number) => Promise<Buffer[]>, size: number, start: number, end: number, label: string): AsyncGenerator<Buffer> {
   if (end < start) return;
   const first = Math.floor(start / CHUNK_BYTES);
   const last = Math.floor(end / CHUNK_BYTES);
-  const embedded = isEmbedded(db);
   let sent = 0;
   for (let seq = first; seq <= last; seq += CHUNKS_PER_STATEMENT) {
     const upTo = Math.min(last, seq + CHUNKS_PER_STATEMENT - 1);
-    const chunks = embedded ? await copyOutBinary(db, key, seq, upTo) : await selectChunks(db, key, seq, upTo);
+    const chunks = await fetch(seq, upTo);
     if (chunks.length !== upTo - seq + 1) throw new Error(`${label}: chunks ${seq}-${upTo} are missing`);
     for (let i = 0; i < chunks.length; i++) {
       const n = seq + i;

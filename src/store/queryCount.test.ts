@@ -1,4 +1,4 @@
-import { http, startTarget, statementRecorder, Target } from '../../conformance/harness';
+import { authorization, http, startTarget, statementRecorder, Target } from '../../conformance/harness';
 import { document, REPORT } from '../../conformance/accessFixtures';
 import { withIns } from '../../conformance/frenchFixtures';
 
@@ -46,6 +46,37 @@ describe('statements per interaction', () => {
     expect(sql).toHaveLength(2);
     expect(sql[0]).toMatch(/FROM resource_locator/);
     expect(sql[1]).toMatch(/WHERE r\.compartment = \$1 AND r\.resource_type = \$2 AND r\.id = \$3/);
+  });
+
+  it("the patient's read of their document: the locator, the actor with the record's facts, the read where the facts found it, the AuditEvent", async () => {
+    const owner = await http(t.base, 'Patient', { method: 'POST', json: patient });
+    const doc = await http(t.base, 'DocumentReference', { method: 'POST', json: document(owner.body, REPORT, `Patient/${owner.body.id}`) });
+    expect(doc.status).toBe(201);
+    const token = await t.issuer!.mint({ sub: 'p', fhirUser: `Patient/${owner.body.id}`, scope: 'patient/*.rs' });
+    const { result, sql } = await counted(() => http(t.base, `DocumentReference/${doc.body.id}`, { headers: { authorization: `Bearer ${token}` } }));
+    expect(result.status).toBe(200);
+    expect(sql).toHaveLength(4);
+    expect(sql[0]).toMatch(/FROM resource_locator/);
+    expect(sql[1]).toMatch(/^WITH target AS/);
+    expect(sql[2]).toMatch(/WHERE r\.compartment = \$1 AND r\.resource_type = \$2 AND r\.id = \$3/);
+    expect(sql[3]).toMatch(/INSERT INTO resource_history/);
+    expect(sql[3]).toMatch(/AuditEvent/);
+  });
+
+  it('a retrieval of a stored document (ITI-68): the locator, the read, the content with its chunks in one statement', async () => {
+    const bytes = Buffer.alloc(300 * 1024, 7);
+    const created = await fetch(`${t.base}/Binary`, { method: 'POST', body: bytes, headers: { 'content-type': 'application/pdf', ...authorization(t.base) } });
+    expect(created.status).toBe(201);
+    const id = /Binary\/([^/]+)/.exec(created.headers.get('location') ?? '')![1];
+    const { result, sql } = await counted(async () => {
+      const res = await fetch(`${t.base}/Binary/${id}`, { headers: { accept: 'application/pdf', ...authorization(t.base) } });
+      return { status: res.status, data: Buffer.from(await res.arrayBuffer()) };
+    });
+    expect(result.status).toBe(200);
+    expect(result.data.equals(bytes)).toBe(true);
+    // the embedded database reads the chunks by a binary COPY of their own (src/store/copyBinary.ts)
+    expect(sql).toHaveLength(t.running!.ctx.db.kind === 'postgres' ? 3 : 4);
+    expect(sql[0]).toMatch(/FROM resource_locator/);
   });
 
   it('update is a locking read and one write inside a transaction', async () => {

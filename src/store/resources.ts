@@ -57,7 +57,11 @@ export async function readCurrent(
   const lock = options.forUpdate === true;
   // a Patient or a directory resource is where its type says: no lookup (and it never moves)
   const fixed = fixedCompartment(resourceType, id);
-  let rows = fixed !== undefined ? await currentRows(session, fixed, resourceType, id, withBody, lock) : [];
+  // else where the request's facts found it a statement ago, when that is this resource (a lock asks the locator first)
+  const at = session.access.addressedAt;
+  const known = fixed === undefined && !lock && at && at.resourceType === resourceType && at.id === id ? at.compartment : undefined;
+  const first = fixed ?? known;
+  let rows = first !== undefined ? await currentRows(session, first, resourceType, id, withBody, lock) : [];
   if (!rows[0]) {
     const location = await locate(session, resourceType, id, lock);
     if (!location || location.compartment === fixed) return undefined;

@@ -22,6 +22,12 @@ export interface StoreAccess {
    */
   notificationPreferences?: ReadonlyMap<string, Record<string, unknown> | undefined>;
   /**
+   * Where the resource the request addresses was found when its record's facts were read
+   * (one statement before): a read of it addresses that compartment first, and asks the
+   * locator only when the row is not there (moved since, or hidden from the caller).
+   */
+  addressedAt?: { resourceType: string; id: string; compartment: string };
+  /**
    * Checks that the caller may ask for an interaction at all (SMART scopes), for the
    * request and for each Bundle entry; throws the refusal. Absent: no scope applies.
    */

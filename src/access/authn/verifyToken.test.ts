@@ -182,4 +182,33 @@ describe('verifyBearer', () => {
     expect(e.status).toBe(503);
     expect(e.message).toMatch(/keys cannot be fetched/);
   });
+  describe('tokens verified lately (decision 026)', () => {
+    it('answers the same claims again, and still refuses the same token with its signature altered', async () => {
+      const token = await idp.mint({ sub: 'p2', fhirUser: 'Patient/p2', scope: 'patient/*.rs' });
+      const first = await verifyBearer(bearer(token), issuers, { baseUrl: BASE });
+      const again = await verifyBearer(bearer(token), issuers, { baseUrl: BASE });
+      expect(again).toEqual(first);
+      const [head, body, signature] = token.split('.');
+      const altered = `${head}.${body}.${signature.slice(0, -2)}${signature.endsWith('AA') ? 'BB' : 'AA'}`;
+      expect((await refusal(verifyBearer(bearer(altered), issuers, { baseUrl: BASE }))).message).toMatch(/signature does not verify|not a well-formed/);
+      // nor does a token with the same signature and other claims hit the verified one
+      const forged = `${head}.${base64url.encode(JSON.stringify({ ...JSON.parse(Buffer.from(body, 'base64url').toString()), fhirUser: 'Patient/other' }))}.${signature}`;
+      expect((await refusal(verifyBearer(bearer(forged), issuers, { baseUrl: BASE }))).message).toMatch(/signature does not verify/);
+    });
+
+    it('is not taken as verified by another list of trusted issuers', async () => {
+      const token = await idp.mint({ sub: 'p3', fhirUser: 'Patient/p3', scope: 'patient/*.rs' });
+      await verifyBearer(bearer(token), issuers, { baseUrl: BASE });
+      const otherIssuers = loadIssuers(other.issuersFile);
+      expect((await refusal(verifyBearer(bearer(token), otherIssuers, { baseUrl: BASE }))).message).toMatch(/not issued by an issuer this server trusts/);
+    });
+
+    it('is refused once its exp has passed, though it verified before', async () => {
+      const exp = Math.floor(Date.now() / 1000) + 2;
+      const token = await idp.mint({ sub: 'p4', fhirUser: 'Patient/p4', scope: 'patient/*.rs' }, { exp });
+      expect((await verifyBearer(bearer(token), issuers, { baseUrl: BASE, clockSkewSeconds: 0 })).subject).toBe('p4');
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, exp * 1000 - Date.now()) + 100));
+      expect((await refusal(verifyBearer(bearer(token), issuers, { baseUrl: BASE, clockSkewSeconds: 0 }))).message).toBe('The token has expired');
+    });
+  });
 });

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import { FhirError, Unauthorized } from '../../errors';
 import type { TokenClaims } from '../actor';
@@ -46,8 +47,45 @@ export function bearerToken(header: string | undefined): string {
   return token;
 }
 
+/**
+ * Tokens verified lately, by the SHA-256 of their text, per list of trusted issuers
+ * (docs/decisions/026-verified-token-cache.md): only successes, each used before its `exp`
+ * and for at most a minute after its verification; the oldest go first past the bound.
+ */
+const VERIFIED_TTL_MS = 60_000;
+const VERIFIED_MAX = 10_000;
+interface Verified {
+  claims: TokenClaims;
+  /** ms since the epoch: the token's exp, or its verification plus the TTL, whichever is first. */
+  until: number;
+  /** The options it was verified with: another base URL or clock skew verifies again. */
+  baseUrl: string | undefined;
+  skew: number | undefined;
+}
+const verifiedTokens = new WeakMap<readonly TrustedIssuer[], Map<string, Verified>>();
+
 export async function verifyBearer(header: string | undefined, issuers: readonly TrustedIssuer[], options: VerifyOptions = {}): Promise<TokenClaims> {
   const token = bearerToken(header);
+  // a verification against a given time (tests) is never answered from, nor kept in, the map
+  if (options.now) return verifyToken(token, issuers, options);
+  let verified = verifiedTokens.get(issuers);
+  if (!verified) verifiedTokens.set(issuers, (verified = new Map()));
+  const key = crypto.createHash('sha256').update(token).digest('base64');
+  const now = Date.now();
+  const known = verified.get(key);
+  if (known && known.until > now && known.baseUrl === options.baseUrl && known.skew === options.clockSkewSeconds) return { ...known.claims };
+  if (known) verified.delete(key);
+  const claims = await verifyToken(token, issuers, options);
+  // exp is required: a token without one was refused above
+  const until = Math.min(now + VERIFIED_TTL_MS, (claims.expiresAt ?? 0) * 1000);
+  if (until > now) {
+    if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value as string);
+    verified.set(key, { claims: { ...claims }, until, baseUrl: options.baseUrl, skew: options.clockSkewSeconds });
+  }
+  return claims;
+}
+
+async function verifyToken(token: string, issuers: readonly TrustedIssuer[], options: VerifyOptions): Promise<TokenClaims> {
   const skew = options.clockSkewSeconds ?? 30;
 
   let alg: unknown;
