@@ -38,6 +38,14 @@ export interface FhirRequest {
    * documents they replace, but for those the Bundle changes itself (listed here).
    */
   replacement?: { changedByBundle: Set<string> };
+  /** Set on a Binary entry of an MHD submission: its base64 `data` as already decoded to measure it, not decoded again. */
+  decodedData?: DecodedBase64;
+}
+
+/** Base64 text and its bytes. */
+export interface DecodedBase64 {
+  text: string;
+  bytes: Buffer;
 }
 
 export interface FhirResponse {
