@@ -5,6 +5,8 @@
  *   npm run bench:mhd                                                  embedded database
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npm run bench:mhd
  *   npm run bench:mhd -- --duration 10 --kb 200
+ *   npm run bench:mhd -- --skip-retrieve --cpu-prof /tmp/prof           the server's V8 CPU profile
+ *   npm run bench:mhd -- --large 20 --large-mb 50 --large-rounds 2      server RSS while 20 clients upload 50 MB
  *
  * Starts the compiled server in a process of its own (its memory is its own: RSS sampled
  * every 50 ms), on a new temporary embedded database or in a new schema of DATABASE_URL
