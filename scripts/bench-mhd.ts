@@ -5,6 +5,8 @@
  *   npm run bench:mhd                                                  embedded database
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npm run bench:mhd
  *   npm run bench:mhd -- --duration 10 --kb 200
+ *   npm run bench:mhd -- --skip-retrieve --cpu-prof /tmp/prof           the server's V8 CPU profile
+ *   npm run bench:mhd -- --large 20 --large-mb 50 --large-rounds 2      server RSS while 20 clients upload 50 MB
  *
  * Starts the compiled server in a process of its own (its memory is its own: RSS sampled
  * every 50 ms), on a new temporary embedded database or in a new schema of DATABASE_URL
@@ -33,9 +35,19 @@ import { cpuSeconds, ServerProcess, startServerProcess } from './serverProcess';
 
 interface Options {
   durationMs: number;
+  warmupMs: number;
   kb: number;
   clients: number[];
+  skipRetrieve: boolean;
+  /** Directory of the server's V8 CPU profile (node --cpu-prof), written when it stops. */
+  cpuProf: string | undefined;
+  /** Large uploads: this many clients (0: none) each posting `largeRounds` raw Binaries of `largeMb` MB. */
+  largeClients: number;
+  largeMb: number;
+  largeRounds: number;
 }
+
+const USAGE = 'Usage: npm run bench:mhd -- [--duration 10] [--warmup 3] [--kb 200] [--skip-retrieve] [--cpu-prof DIR] [--large 20 [--large-mb 50] [--large-rounds 2]]';
 
 function parse(argv: string[]): Options {
   const value = (name: string, fallback: number) => {
@@ -43,12 +55,28 @@ function parse(argv: string[]): Options {
     if (at < 0) return fallback;
     const n = Number(argv[at + 1]);
     if (!Number.isFinite(n) || n <= 0) {
-      console.error('Usage: npm run bench:mhd -- [--duration 10] [--kb 200]   (seconds per phase, document size)');
+      console.error(`${USAGE}   (seconds per phase, document size)`);
       process.exit(2);
     }
     return n;
   };
-  return { durationMs: value('--duration', 10) * 1000, kb: value('--kb', 200), clients: [1, 8] };
+  const at = argv.indexOf('--cpu-prof');
+  const cpuProf = at >= 0 ? argv[at + 1] : undefined;
+  if (at >= 0 && !cpuProf) {
+    console.error(USAGE);
+    process.exit(2);
+  }
+  return {
+    durationMs: value('--duration', 10) * 1000,
+    warmupMs: value('--warmup', 3) * 1000,
+    kb: value('--kb', 200),
+    clients: [1, 8],
+    skipRetrieve: argv.includes('--skip-retrieve'),
+    cpuProf: cpuProf && path.resolve(cpuProf),
+    largeClients: argv.includes('--large') ? value('--large', 20) : 0,
+    largeMb: value('--large-mb', 50),
+    largeRounds: value('--large-rounds', 2),
+  };
 }
 
 const MHD_LIST_TYPES = 'https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes';
@@ -153,6 +181,67 @@ async function sampled<T>(server: ServerProcess, fn: () => Promise<T>): Promise<
   }
 }
 
+/** A raw upload of `content` (one Buffer shared by every client, sent in 1 MiB writes as a client streams it). */
+function upload(agent: http.Agent, url: string, headers: http.OutgoingHttpHeaders, content: Buffer): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'POST', agent, headers: { ...headers, 'content-length': content.length } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    let at = 0;
+    const more = () => {
+      while (at < content.length) {
+        const piece = content.subarray(at, at + 2 ** 20);
+        at += piece.length;
+        if (!req.write(piece)) return void req.once('drain', more);
+      }
+      req.end();
+    };
+    more();
+  });
+}
+
+/**
+ * `clients` clients each upload `rounds` documents of `mb` MB as raw Binaries (POST Binary,
+ * the body streamed to the server's spool file then to the database in chunks: an ITI-65
+ * Bundle or ITI-105 carries its content in JSON, limited to 32 MiB), the server's RSS
+ * sampled every 500 ms.
+ */
+async function largeUploads(server: ServerProcess, base: string, authorization: string, patientId: string, clients: number, mb: number, rounds: number): Promise<void> {
+  const content = pdf(mb * 1_000_000);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
+  const samples: { s: number; rss: number }[] = [];
+  const t0 = Date.now();
+  const before = server.rssMiB();
+  const timer = setInterval(() => samples.push({ s: (Date.now() - t0) / 1000, rss: server.rssMiB() }), 500);
+  const cpu0 = cpuSeconds(server.child.pid!);
+  let ok = 0;
+  const failures: string[] = [];
+  try {
+    await Promise.all(
+      Array.from({ length: clients }, async () => {
+        for (let r = 0; r < rounds; r++) {
+          const res = await upload(agent, `${base}/Binary`, { authorization, 'content-type': 'application/pdf', 'x-security-context': `Patient/${patientId}`, accept: 'application/fhir+json' }, content);
+          if (res.status === 201) ok++;
+          else failures.push(`${res.status} ${res.body.toString().slice(0, 200)}`);
+        }
+      }),
+    );
+  } finally {
+    clearInterval(timer);
+    agent.destroy();
+  }
+  const seconds = (Date.now() - t0) / 1000;
+  const cpu = cpuSeconds(server.child.pid!) - cpu0;
+  const peak = Math.max(before, ...samples.map((x) => x.rss));
+  console.log(`large uploads: ${clients} clients x ${rounds} raw POST Binary of ${mb} MB (application/pdf): ${ok} stored, ${failures.length} refused, ${fmt(seconds, 1)} s, ${fmt((ok * mb) / seconds, 1)} MB/s, server CPU ${fmt(cpu, 1)} s`);
+  console.log(`server RSS MiB: before ${before}, peak ${peak}, after ${server.rssMiB()}; every 500 ms: ${samples.map((x) => x.rss).join(' ')}`);
+  if (failures.length) console.log(`first refusal: ${failures[0]}`);
+}
+
 interface Row {
   phase: string;
   clients: number;
@@ -184,7 +273,7 @@ async function main(): Promise<void> {
   let server: ServerProcess | undefined;
   const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
   try {
-    server = await startServerProcess({ DATA_DIR: dataDir, DATABASE_URL: databaseUrl, DATABASE_SCHEMA: schema });
+    server = await startServerProcess({ DATA_DIR: dataDir, DATABASE_URL: databaseUrl, DATABASE_SCHEMA: schema, ...(o.largeClients > 0 ? { SPOOL_MAX_BYTES: String(Math.ceil(o.largeClients * o.largeMb * 1.1) * 1_000_000) } : {}) }, o.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', o.cpuProf] : []);
     const dev = await openDevIssuer(loadConfig({ DATA_DIR: dataDir, PORT: String(server.port) }));
     const token = await dev.mintToken({ scope: 'conformance-testing', sub: 'bench-mhd' });
     const fhir = { authorization: `Bearer ${token}`, accept: 'application/fhir+json', 'content-type': 'application/fhir+json' };
@@ -197,6 +286,11 @@ async function main(): Promise<void> {
 
     const rows: Row[] = [];
     const binaries: string[] = [];
+    // unmeasured: the first submissions compile the code paths and fill the caches
+    await closedLoop(2, o.warmupMs, async () => {
+      const res = await send(agent, base, 'POST', fhir, provideBundle(patientId, content, hash));
+      if (res.status !== 200) throw new Error(`ITI-65 answered ${res.status}: ${res.body.toString().slice(0, 300)}`);
+    });
     for (const clients of o.clients) {
       // a Bundle is built in each timed operation (fresh identifiers): about a millisecond of the client's
       const measured = await sampled(server, () =>
@@ -213,7 +307,7 @@ async function main(): Promise<void> {
     }
     // retrievals by the unrestricted test client, then by the patient (the policy and an AuditEvent per retrieval), alternating
     const patientToken = await dev.mintToken({ fhirUser: `Patient/${patientId}`, scope: 'patient/*.rs' });
-    for (const clients of o.clients) {
+    for (const clients of o.skipRetrieve ? [] : o.clients) {
       for (const [who, authorization] of [['', fhir.authorization], [' as the patient', `Bearer ${patientToken}`]]) {
         let i = 0;
         const measured = await sampled(server, () =>
@@ -250,6 +344,8 @@ async function main(): Promise<void> {
       }
       await pool.end();
     }
+
+    if (o.largeClients > 0) await largeUploads(server, base, fhir.authorization, patientId, o.largeClients, o.largeMb, o.largeRounds);
 
     const database = databaseUrl ? `PostgreSQL (schema ${schema})` : 'embedded PGlite (temporary directory)';
     console.log(`MHD bench: ${database}${process.env.WORKERS ? `, WORKERS=${process.env.WORKERS}` : ''}, ${os.availableParallelism()} cores, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} at the end, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}`);

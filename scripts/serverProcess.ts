@@ -46,13 +46,13 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-/** Starts the server with `env` on a free port (unless it sets PORT); resolves at its first answer. */
-export async function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
+/** Starts the server with `env` on a free port (unless it sets PORT); resolves at its first answer. `nodeArgs` go before the script (e.g. --cpu-prof). */
+export async function startServerProcess(env: Record<string, string>, nodeArgs: string[] = []): Promise<ServerProcess> {
   const port = Number(env.PORT ?? (await freePort()));
   const t0 = performance.now();
   // SERVER_NODE_ARGS: options for the server's node only (e.g. --cpu-prof, which NODE_OPTIONS refuses)
-  const nodeArgs = (process.env.SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, SERVER_JS], {
+  const args = [...nodeArgs, ...(process.env.SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean)];
+  const child = spawn(process.execPath, [...args, SERVER_JS], {
     env: { ...process.env, LOG_LEVEL: 'warn', HOST: '127.0.0.1', ...env, PORT: String(port) },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

@@ -6,8 +6,9 @@ import type { VersionWrite } from '../store/writeVersions';
 import { isSubsetted } from '../access/referenceRedaction';
 import { contentInMemory, readBinaryContent, readWholeContent } from '../store/binaryContent';
 import type { Session } from '../store/session';
-import type { FhirRequest, FhirResponse, InteractionContext } from './types';
+import type { DecodedBase64, FhirRequest, FhirResponse, InteractionContext } from './types';
 import { mediaTypeProblem } from './binaryContentType';
+import { compactBase64, isBase64 } from '../validation/primitives';
 import { resolvableReferences } from '../integrity/references';
 import { identifierClaims } from '../integrity/uniqueIdentifiers';
 import { referencedId } from '../referenceString';
@@ -222,19 +223,19 @@ export const fullUrlKey = (url: string): string => (/^urn:uuid:/i.test(url) ? ur
 /** The bytes of base64 text (whitespace ignored); undefined when it is not a string or not base64. */
 export function base64Bytes(data: unknown): Buffer | undefined {
   if (typeof data !== 'string') return undefined;
-  const compact = data.replace(/\s/g, '');
-  return /^[A-Za-z0-9+/]*={0,2}$/.test(compact) ? Buffer.from(compact, 'base64') : undefined;
+  const compact = compactBase64(data);
+  return isBase64(compact) ? Buffer.from(compact, 'base64') : undefined;
 }
 
 /** Binary content posted as FHIR JSON (data in base64) is stored apart like raw content. */
-export function splitBinaryData(resource: Record<string, unknown>, maxBytes: number): { resource: Record<string, unknown>; binary?: VersionWrite['binary'] } {
+export function splitBinaryData(resource: Record<string, unknown>, maxBytes: number, decoded?: DecodedBase64): { resource: Record<string, unknown>; binary?: VersionWrite['binary'] } {
   if (resource.resourceType !== 'Binary') return { resource };
   const { data, ...rest } = resource;
   if (typeof rest.contentType !== 'string' || rest.contentType === '') throw new BadRequest('Binary.contentType is required', 'required', ['Binary.contentType']);
   const problem = mediaTypeProblem(rest.contentType);
   if (problem) throw new Unprocessable([{ severity: 'error', code: 'value', diagnostics: `Binary.contentType ${problem}`, expression: ['Binary.contentType'] }]);
   if (data === undefined) return { resource: rest, binary: { contentType: rest.contentType, data: Buffer.alloc(0) } };
-  const bytes = base64Bytes(data);
+  const bytes = decoded && decoded.text === data ? decoded.bytes : base64Bytes(data);
   if (!bytes) throw new BadRequest('Binary.data must be base64', 'invalid', ['Binary.data']);
   // the limit is on the content, whichever way it comes (raw, FHIR JSON, a transaction entry)
   if (bytes.length > maxBytes) throw new PayloadTooLarge(`Binary.data (${bytes.length} bytes) exceeds the limit of ${maxBytes} bytes`);
@@ -249,5 +250,5 @@ export function requestResource(ctx: InteractionContext, req: FhirRequest, type:
     if (securityContext) resource.securityContext = { reference: securityContext };
     return { resource, binary: req.rawBody };
   }
-  return splitBinaryData(resourceBody(req, type), ctx.config.binaryMaxBytes);
+  return splitBinaryData(resourceBody(req, type), ctx.config.binaryMaxBytes, req.decodedData);
 }

@@ -4,11 +4,12 @@ import { FhirError, Issue, PayloadTooLarge, Unprocessable } from '../errors';
 import { INTERNAL_ACCESS, Session } from '../store/session';
 import type { VersionWrite } from '../store/writeVersions';
 import { base64Bytes, fullUrlKey as key, newVersion } from './common';
+import { isBase64 } from '../validation/primitives';
 import { findMatches } from './search';
 import { folderIssues, isFolder, MHD_LIST_TYPES, STORED_DOCUMENT } from './submissionFolders';
 import { readCurrent } from '../store/resources';
 import { referencedId } from '../referenceString';
-import type { FhirRequest, InteractionContext } from './types';
+import type { DecodedBase64, FhirRequest, InteractionContext } from './types';
 
 /**
  * IHE MHD document submissions (ITI-65 Provide Document Bundle, ITI-105 Simplified
@@ -36,7 +37,6 @@ interface Attachment {
 const PROVIDE_BUNDLE_PROFILE = /ProvideBundle$|provide-document-bundle$/;
 // IHE.MHD.*.SubmissionSet, pdsm-submissionset-comprehensive
 const SUBMISSIONSET_PROFILE = /SubmissionSet$|submissionset-[a-z-]+$/;
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 const profiles = (r: Json | undefined): string[] => {
   const p = (r?.meta as { profile?: unknown } | undefined)?.profile;
@@ -113,7 +113,7 @@ function stamp(attachment: Attachment, bytes: Buffer, path: string, issues: Issu
     issues.push(withXdsCode({ severity: 'error', code: 'value', diagnostics: `attachment.size ${JSON.stringify(attachment.size)} is not the size of the content posted (${bytes.length} bytes)`, expression: [`${path}.size`] }, 'XDSRepositoryMetadataError'));
   }
   if (attachment.hash !== undefined) {
-    const given = typeof attachment.hash === 'string' && BASE64.test(attachment.hash) ? Buffer.from(attachment.hash, 'base64') : undefined;
+    const given = typeof attachment.hash === 'string' && isBase64(attachment.hash) ? Buffer.from(attachment.hash, 'base64') : undefined;
     if (!given || !given.equals(Buffer.from(hash, 'base64'))) {
       issues.push(withXdsCode({ severity: 'error', code: 'value', diagnostics: `attachment.hash ${JSON.stringify(attachment.hash)} is not the SHA-1 (base64) of the content posted (${hash})`, expression: [`${path}.hash`] }, 'XDSNonIdenticalHash'));
     }
@@ -130,7 +130,7 @@ const identifierText = (i: { system?: string; value?: string }) => `${i.system ?
  * Binary given its document's subject as securityContext (decision 015). Every failure is
  * one issue of one 422.
  */
-export function prepareSubmission(bundle: { entry?: Entry[] } & Json, baseUrl?: string): { entry?: Entry[] } & Json {
+export function prepareSubmission(bundle: { entry?: Entry[] } & Json, baseUrl?: string, decoded?: Map<number, DecodedBase64>): { entry?: Entry[] } & Json {
   const entries = bundle.entry ?? [];
   const issues: Issue[] = [];
   const submissionSets = entries.map((e, i) => (isSubmissionSet(e?.resource) ? i : -1)).filter((i) => i >= 0);
@@ -159,6 +159,16 @@ export function prepareSubmission(bundle: { entry?: Entry[] } & Json, baseUrl?: 
       );
     }
   });
+  // each Binary's data decoded once, however many attachments point to it (and kept for its create)
+  const decodedHere = decoded ?? new Map<number, DecodedBase64>();
+  const binaryBytes = (target: number): Buffer | undefined => {
+    const text = entries[target].resource!.data ?? '';
+    const known = decodedHere.get(target);
+    if (known && known.text === text) return known.bytes;
+    const bytes = base64Bytes(text);
+    if (bytes && typeof text === 'string') decodedHere.set(target, { text, bytes });
+    return bytes;
+  };
   const securityContexts = new Map<number, unknown>();
   const seenUniqueIds = new Map<string, number>();
   const out = entries.map((e, i) => {
@@ -176,7 +186,7 @@ export function prepareSubmission(bundle: { entry?: Entry[] } & Json, baseUrl?: 
       if (!attachment) return c;
       const path = `Bundle.entry[${i}].resource.content[${j}].attachment`;
       const target = typeof attachment.url === 'string' ? binaries.get(key(attachment.url)) : undefined;
-      const bytes = target !== undefined ? base64Bytes(entries[target].resource!.data ?? '') : attachment.url === undefined ? base64Bytes(attachment.data) : undefined;
+      const bytes = target !== undefined ? binaryBytes(target) : attachment.url === undefined ? base64Bytes(attachment.data) : undefined;
       // content elsewhere (a stored Binary, a FHIR document Bundle entry) is not ours to measure here
       if (!bytes) return c;
       if (target !== undefined && r.subject && !entries[target].resource!.securityContext) securityContexts.set(target, r.subject);

@@ -9,7 +9,7 @@ import { create, ifNoneExistMatch } from './create';
 import { perform, route, Route } from './dispatch';
 import { collectConditionalReferences, referencesOf, resolveConditionalReferences } from './conditionalReferences';
 import { findMatches } from './search';
-import type { FhirRequest, FhirResponse, InteractionContext } from './types';
+import type { DecodedBase64, FhirRequest, FhirResponse, InteractionContext } from './types';
 import { inTransaction } from './unitOfWork';
 import { assertFolderDocumentsInRecord, assertNotSubmittedBefore, isMhdSubmission, prepareSubmission, submissionUniqueIds, withXdsCodes } from './documentSubmission';
 import type { StoreAccess } from '../store/session';
@@ -288,8 +288,11 @@ export async function transactionOrBatch(ctx: InteractionContext, access: StoreA
   if (bundle.type === 'transaction') {
     // an MHD Provide Document Bundle (ITI-65): checked whole first, its content measured (docs/decisions/015-document-submissions.md)
     const mhd = isMhdSubmission(bundle);
-    const submitted = mhd ? (prepareSubmission(bundle as Parameters<typeof prepareSubmission>[0], ctx.config.baseUrl).entry as BundleEntry[]) : entries;
+    const decoded = new Map<number, DecodedBase64>();
+    const submitted = mhd ? (prepareSubmission(bundle as Parameters<typeof prepareSubmission>[0], ctx.config.baseUrl, decoded).entry as BundleEntry[]) : entries;
     const prepared = submitted.map((e, i) => prepare(ctx, e, i, req));
+    // a Binary's content measured above is not decoded again by its create
+    for (const p of prepared) if (decoded.has(p.index)) p.req.decodedData = decoded.get(p.index);
     const uniqueIds = mhd ? submissionUniqueIds(submitted) : [];
     if (mhd) {
       // the server supersedes each replaced document but those the Bundle changes itself

@@ -44,6 +44,14 @@ export interface FhirRequest {
    * `records` remembers, for the submission, which Patients are.
    */
   submission?: { records: Map<string, SubmissionProfileSet | undefined> };
+  /** Set on a Binary entry of an MHD submission: its base64 `data` as already decoded to measure it, not decoded again. */
+  decodedData?: DecodedBase64;
+}
+
+/** Base64 text and its bytes. */
+export interface DecodedBase64 {
+  text: string;
+  bytes: Buffer;
 }
 
 /** Our PDSm profiles, by what a submission carries (profiles/profile-map.json `submissions`). */

@@ -24,8 +24,25 @@ const RE = {
   code: /^[^\s]+( [^\s]+)*$/,
   oid: /^urn:oid:[0-2](\.(0|[1-9][0-9]*))+$/,
   uuid: /^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
-  base64: /^[A-Za-z0-9+/]*={0,2}$/,
 };
+
+const NOT_BASE64 = /[^A-Za-z0-9+/=]/;
+
+/**
+ * Whether text without whitespace matches /^[A-Za-z0-9+/]*={0,2}$/: one scan for a
+ * character outside the alphabet, then where the padding starts. The anchored pattern
+ * itself costs several milliseconds on a document's base64 (270 KB for 200 KB of PDF).
+ */
+export function isBase64(text: string): boolean {
+  if (NOT_BASE64.test(text)) return false;
+  const pad = text.indexOf('=');
+  return pad < 0 || (pad >= text.length - 2 && text.charCodeAt(text.length - 1) === 61);
+}
+
+/** Base64 text without its whitespace (copied only when it has some). */
+export function compactBase64(text: string): string {
+  return NOT_BASE64.test(text) ? text.replace(/\s+/g, '') : text;
+}
 
 export interface PrimitiveProblem {
   severity: 'error' | 'warning';
@@ -136,8 +153,8 @@ export function checkPrimitive(type: string, value: unknown, isResourceId = fals
       if (!RE.time.test(s)) out.push({ severity: 'error', code: 'value', message: `Not a valid time (${s})` });
       break;
     case 'base64Binary': {
-      const compact = s.replace(/\s+/g, '');
-      if (!RE.base64.test(compact) || compact.length % 4 !== 0) {
+      const compact = compactBase64(s);
+      if (!isBase64(compact) || compact.length % 4 !== 0) {
         out.push({ severity: 'error', code: 'value', message: `The value '${s.length > 50 ? s.slice(0, 50) + '...' : s}' is not a valid Base64 value` });
       }
       break;
