@@ -11,7 +11,8 @@
  * uploads random bytes from a file (POST Binary, streamed, Content-Type application/pdf),
  * downloads them (GET Binary, Accept application/pdf), checks they are the same, and prints
  * the rate of each against the rate of copying the same file on the same disk, with the
- * server's RSS before and at its highest during each transfer (sampled every 20 ms).
+ * server's RSS before and at its highest during each transfer (sampled every 20 ms) and the
+ * CPU time the server spent on it (what a machine loaded by other work does not change).
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -23,7 +24,7 @@ import pg from 'pg';
 import { openDevIssuer } from '../src/access/authn/devIssuer';
 import { loadConfig } from '../src/config/config';
 import { redactUrl } from './benchLib';
-import { ServerProcess, startServerProcess } from './serverProcess';
+import { cpuSeconds, ServerProcess, startServerProcess } from './serverProcess';
 
 function sizeMiB(): number {
   const at = process.argv.indexOf('--size');
@@ -95,30 +96,34 @@ async function main(): Promise<void> {
     const authorization = `Bearer ${token}`;
     const idle = server.rssMiB();
 
+    let cpu = cpuSeconds(server.child.pid!);
     t = performance.now();
     const up = await peakRss(server, () =>
       request(`${server!.url}/Binary`, { method: 'POST', headers: { authorization, 'content-type': 'application/pdf', 'content-length': size, accept: 'application/fhir+json' } }, fs.createReadStream(file)),
     );
     const upMs = performance.now() - t;
+    const upCpu = cpuSeconds(server.child.pid!) - cpu;
     if (up.result.status !== 201) throw new Error(`upload answered ${up.result.status}`);
     const id = /Binary\/([^/]+)/.exec(String(up.result.headers.location))?.[1];
 
+    cpu = cpuSeconds(server.child.pid!);
     t = performance.now();
     const down = await peakRss(server, () => request(`${server!.url}/Binary/${id}`, { headers: { authorization, accept: 'application/pdf' } }));
     const downMs = performance.now() - t;
+    const downCpu = cpuSeconds(server.child.pid!) - cpu;
     if (down.result.status !== 200 || down.result.hash !== expected) throw new Error(`download answered ${down.result.status}, ${down.result.bytes} bytes, ${down.result.hash === expected ? 'same' : 'different'} content`);
 
     console.log(`Binary of ${(size / 2 ** 20).toFixed(1)} MiB, ${databaseUrl ? `PostgreSQL ${redactUrl(databaseUrl)} schema ${schema} (dropped at the end)` : 'embedded database'}, loopback HTTP`);
     console.log(`  disk copy (same file, synced)  ${copyMs.toFixed(0).padStart(6)} ms  ${rate(size, copyMs)}`);
-    console.log(`  upload (POST, streamed)        ${upMs.toFixed(0).padStart(6)} ms  ${rate(size, upMs)}  answer ${up.result.bytes} bytes  server RSS ${idle} -> peak ${up.peakMiB} MiB`);
-    console.log(`  download (GET, raw)            ${downMs.toFixed(0).padStart(6)} ms  ${rate(size, downMs)}  same bytes  server RSS peak ${down.peakMiB} MiB`);
+    console.log(`  upload (POST, streamed)        ${upMs.toFixed(0).padStart(6)} ms  ${rate(size, upMs)}  answer ${up.result.bytes} bytes  server CPU ${upCpu.toFixed(2)} s  RSS ${idle} -> peak ${up.peakMiB} MiB`);
+    console.log(`  download (GET, raw)            ${downMs.toFixed(0).padStart(6)} ms  ${rate(size, downMs)}  same bytes  server CPU ${downCpu.toFixed(2)} s  RSS peak ${down.peakMiB} MiB`);
     console.log(
       JSON.stringify({
         database: databaseUrl ? 'postgres' : 'embedded',
         sizeBytes: size,
         diskCopyMs: Math.round(copyMs),
-        upload: { ms: Math.round(upMs), answerBytes: up.result.bytes, rssBeforeMiB: idle, rssPeakMiB: up.peakMiB },
-        download: { ms: Math.round(downMs), rssPeakMiB: down.peakMiB },
+        upload: { ms: Math.round(upMs), cpuSeconds: Number(upCpu.toFixed(2)), answerBytes: up.result.bytes, rssBeforeMiB: idle, rssPeakMiB: up.peakMiB },
+        download: { ms: Math.round(downMs), cpuSeconds: Number(downCpu.toFixed(2)), rssPeakMiB: down.peakMiB },
       }),
     );
   } finally {

@@ -181,7 +181,9 @@ export async function writtenRepresentation(session: Session, version: VersionWr
   // document would cross the network twice (the answer is the Binary without its data)
   if (!('data' in version.binary) && prefer.return !== 'representation') return plain;
   if ('data' in version.binary) return { ...plain, binary: contentInMemory(version.binary.contentType, version.binary.data) };
-  // read back while the write's transaction is open (its statements end with it): asked for, held once
+  // an upload: sent from its spool file, never held whole
+  if ('stream' in version.binary) return { ...plain, binary: await version.binary.stream.content(version.binary.contentType) };
+  // content kept from an earlier version: read back while the write's transaction is open (its statements end with it), held once
   const content = await readBinaryContent(session, version.compartment, version.id, version.versionId);
   if (!content) return plain;
   return { ...plain, binary: contentInMemory(content.contentType, await readWholeContent(content)) };

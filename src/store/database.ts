@@ -9,6 +9,7 @@ import type { Config } from '../config/config';
 import { backendCanceller, cancellableClient, runCancellable } from './cancellation';
 import { migrationSource } from './migrations';
 import { DataDirLock, lockDataDir } from './dataDirLock';
+import { embeddedClient } from './embeddedClient';
 import { partitionTables } from './partitioning';
 
 export type DatabaseKind = 'embedded' | 'postgres';
@@ -114,7 +115,7 @@ export async function openDatabase(config: Config): Promise<Database> {
     const connection = (() => ({ pglite })) as unknown as Knex.ConnectionConfigProvider;
     // PGlite runs each statement on this thread and ignores statement_timeout: the query limits are its defence
     knex = knexFactory({
-      client: cancellableClient(ClientPgLite as unknown as typeof knexFactory.Client, { yieldBetweenStatements: true }),
+      client: cancellableClient(embeddedClient(ClientPgLite as unknown as typeof knexFactory.Client), { yieldBetweenStatements: true }),
       dialect: 'postgres',
       connection,
       acquireConnectionTimeout: 60000,
