@@ -139,6 +139,23 @@ describe('ITI-65 Provide Document Bundle', () => {
     expect((await get(`Binary/${binaryId}`, tok.stranger)).status).toBe(strangerReadsDocument);
   });
 
+  it('answers the documents it stored without sending their content back, unless asked for the representation', async () => {
+    const bytes = Buffer.from(`sans retour ${RUN}`);
+    const minimal = await send('POST', '', tok.gp, provideBundle(x.p1, [{ bytes }]));
+    expect(minimal.status).toBe(200);
+    const binaryEntry = minimal.body.entry[2];
+    expect(binaryEntry.response.status).toBe('201 Created');
+    expect(binaryEntry.resource).toEqual(expect.objectContaining({ resourceType: 'Binary', contentType: 'text/plain' }));
+    expect(binaryEntry.resource.data).toBeUndefined();
+    // the document is stored all the same
+    const stored = await get(binaryEntry.response.location.replace(/\/_history\/.*$/, ''), tok.gp);
+    expect(Buffer.from(stored.body.data, 'base64').equals(bytes)).toBe(true);
+
+    const asked = await send('POST', '', tok.gp, provideBundle(x.p1, [{ bytes }]), { prefer: 'return=representation' });
+    expect(asked.status).toBe(200);
+    expect(Buffer.from(asked.body.entry[2].resource.data, 'base64').equals(bytes)).toBe(true);
+  });
+
   it('accepts the size and hash a submitter gives when they are those of the content', async () => {
     const bytes = Buffer.from(`resultats ${RUN}`);
     const res = await send('POST', '', tok.gp, provideBundle(x.p1, [{ bytes, size: bytes.length, hash: sha1(bytes) }]));

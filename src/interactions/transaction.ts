@@ -96,6 +96,19 @@ function prepare(ctx: InteractionContext, entry: BundleEntry, index: number, out
   return { index, entry, method, route: r, req };
 }
 
+/**
+ * An entry's answer with its Binary's content as base64 `data`, read while the entry's
+ * transaction is open: for a read, or a write whose client asks for the representation. A
+ * Binary an entry writes is otherwise answered without its content, as a raw upload is: the
+ * client sent those bytes, and an MHD submission would receive each document back whole.
+ */
+async function entryBinaryData(res: FhirResponse, method: string, prefer: FhirRequest['prefer']): Promise<FhirResponse> {
+  if (!res.binary) return res;
+  if (method === 'GET' || method === 'HEAD' || prefer.return === 'representation') return withBinaryData(res);
+  const { binary: _content, ...rest } = res;
+  return rest;
+}
+
 function responseEntry(ctx: InteractionContext, res: FhirResponse, prefer: FhirRequest['prefer'], method: string): Record<string, unknown> {
   const response: Record<string, unknown> = { status: `${res.status} ${STATUS_TEXT[res.status] ?? ''}`.trim() };
   if (res.location) response.location = res.location;
@@ -197,7 +210,7 @@ async function runTransaction(ctx: InteractionContext, session: Session, entries
         res = await perform(ctx, session, p.route, req);
       }
       // an entry's Binary content is read while its transaction is open
-      res = await withBinaryData(res);
+      res = await entryBinaryData(res, p.method, outer.prefer);
     } catch (e) {
       entryError(p.index, e);
     }
@@ -332,7 +345,7 @@ export async function transactionOrBatch(ctx: InteractionContext, access: StoreA
         ctx,
         access,
         async (session) => {
-          const out = await withBinaryData(await perform(ctx, session, entry.route, entry.req));
+          const out = await entryBinaryData(await perform(ctx, session, entry.route, entry.req), entry.method, req.prefer);
           await auditor?.performed(session, entry.route, entry.req);
           return out;
         },
