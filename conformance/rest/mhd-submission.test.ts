@@ -181,6 +181,21 @@ describe('ITI-65 Provide Document Bundle', () => {
     expect(await countByIdentifier('List', submissionSetId)).toBe(0);
   });
 
+  it('refuses a submission with several invalid documents in one outcome naming each of them, storing nothing', async () => {
+    const ids = [uniqueId(), uniqueId()];
+    const bundle = provideBundle(x.p1, [
+      { bytes: Buffer.from(`invalide un ${RUN}`), masterIdentifier: ids[0] },
+      { bytes: Buffer.from(`invalide deux ${RUN}`), masterIdentifier: ids[1] },
+    ]);
+    delete bundle.entry[1].resource.status;
+    delete bundle.entry[3].resource.status;
+    const res = await send('POST', '', tok.gp, bundle);
+    expect(res.status).toBe(422);
+    const named = (res.body.issue as Json[]).filter((i) => i.severity === 'error').flatMap((i: Json) => i.expression ?? []);
+    expect(named).toEqual(expect.arrayContaining([expect.stringMatching(/^Bundle\.entry\[1\]\.resource/), expect.stringMatching(/^Bundle\.entry\[3\]\.resource/)]));
+    for (const id of ids) expect(await countByIdentifier('DocumentReference', id)).toBe(0);
+  });
+
   it('refuses a Provide Document Bundle without a SubmissionSet', async () => {
     const masterIdentifier = uniqueId();
     const res = await send('POST', '', tok.gp, provideBundle(x.p1, [{ bytes: Buffer.from('x'), masterIdentifier }], { submissionSet: false }));
@@ -446,7 +461,10 @@ describe('a submission to a national record (docs/decisions/029-dmp-submissions.
     expect(refused.status).toBe(422);
     const issues = refused.body.issue.filter((i: Json) => i.severity === 'error');
     expect(issues.map((i: Json) => i.diagnostics).join('\n')).toMatch(/designationType[\s\S]*sourceId|sourceId[\s\S]*designationType/);
-    expect(issues.every((i: Json) => i.expression[0].startsWith('Bundle.entry[0].resource') && i.details?.text === 'XDSRegistryMetadataError')).toBe(true);
+    expect(issues.every((i: Json) => /^Bundle\.entry\[\d+\]\.resource/.test(i.expression[0]) && i.details?.text === 'XDSRegistryMetadataError')).toBe(true);
+    // the SubmissionSet's issues and the document's, in one outcome
+    expect(issues.some((i: Json) => i.expression[0].startsWith('Bundle.entry[0].resource'))).toBe(true);
+    expect(issues.some((i: Json) => i.expression[0].startsWith('Bundle.entry[1].resource'))).toBe(true);
     expect(await countByIdentifier('DocumentReference', bundle.entry[1].resource.masterIdentifier.value)).toBe(0);
     expect(await countByIdentifier('List', bundle.entry[0].resource.identifier[0].value)).toBe(0);
     // the same shape for a Patient of no national record is an MHD submission like any other

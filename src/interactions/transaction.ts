@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { carryRefusal } from '../audit/refusal';
 import { RawJson } from '../json/rawJson';
 import { decimalTextsUnder } from '../json/decimals';
-import { BadRequest, dataException, FhirError, operationOutcome, PayloadTooLarge, PreconditionFailed } from '../errors';
+import { BadRequest, dataException, FhirError, Issue, operationOutcome, PayloadTooLarge, PreconditionFailed, Unprocessable } from '../errors';
 import type { Session } from '../store/session';
 import { base64Bytes, etag, fullUrlKey, withBinaryData } from './common';
 import { create, ifNoneExistMatch } from './create';
@@ -11,7 +11,7 @@ import { collectConditionalReferences, referencesOf, resolveConditionalReference
 import { findMatches } from './search';
 import type { DecodedBase64, FhirRequest, FhirResponse, InteractionContext } from './types';
 import { inTransaction } from './unitOfWork';
-import { assertFolderDocumentsInRecord, assertNotSubmittedBefore, isMhdSubmission, prepareSubmission, submissionUniqueIds, withXdsCodes } from './documentSubmission';
+import { assertFolderDocumentsInRecord, assertNotSubmittedBefore, isMhdSubmission, prepareSubmission, submissionProfile, submissionUniqueIds, withXdsCodes } from './documentSubmission';
 import type { StoreAccess } from '../store/session';
 import { jsonLimits, readJson } from '../json/jsonReader';
 
@@ -188,7 +188,36 @@ export interface EntryAuditor {
   failed(route: Route, req: FhirRequest, error: unknown): Promise<void>;
 }
 
-async function runTransaction(ctx: InteractionContext, session: Session, entries: PreparedEntry[], outer: FhirRequest, auditor?: EntryAuditor): Promise<Record<string, unknown>[]> {
+/**
+ * The validation errors of entries not yet run, each named on its entry: an MHD submission
+ * refused for one invalid entry names every invalid one in the same outcome (ITI-65), so a
+ * submitter mends them all at once. Only the checks that need nothing written are run.
+ */
+async function invalidEntries(ctx: InteractionContext, session: Session, rest: PreparedEntry[], resolved: Map<string, string>): Promise<Issue[]> {
+  if (!ctx.validator) return [];
+  const issues: Issue[] = [];
+  for (const p of rest) {
+    if (p.method !== 'POST' && p.method !== 'PUT') continue;
+    const body = p.req.body as Record<string, unknown> | undefined;
+    if (!body || typeof body !== 'object' || body.resourceType === 'Bundle') continue;
+    const resource = rewriteReferences(body, resolved, new Set()) as Record<string, unknown>;
+    const profile = p.req.submission ? await submissionProfile(ctx, session, resource, p.req.submission) : undefined;
+    const errors = ctx.validator
+      .validate(resource, { mode: p.method === 'POST' ? 'create' : 'update', ...(profile ? { profiles: [profile] } : {}) })
+      .filter((i) => i.severity === 'error' || i.severity === 'fatal');
+    for (const i of errors) issues.push({ ...i, diagnostics: `Bundle.entry[${p.index}]: ${i.diagnostics}`, ...(i.expression ? { expression: i.expression.map((x) => inBundle(p.index, x)) } : {}) });
+  }
+  return issues;
+}
+
+async function runTransaction(
+  ctx: InteractionContext,
+  session: Session,
+  entries: PreparedEntry[],
+  outer: FhirRequest,
+  auditor?: EntryAuditor,
+  { everyInvalidEntry = false }: { everyInvalidEntry?: boolean } = {},
+): Promise<Record<string, unknown>[]> {
   const seen = new Set<string>();
   for (const p of entries) {
     if (p.route.id && (p.method === 'PUT' || p.method === 'PATCH' || p.method === 'DELETE')) {
@@ -257,7 +286,7 @@ async function runTransaction(ctx: InteractionContext, session: Session, entries
   await resolveConditionalReferences(ctx, session, conditional, resolved);
 
   const ordered = entries.filter((p) => p.method !== 'DELETE').sort((x, y) => ORDER[x.method] - ORDER[y.method] || x.index - y.index);
-  for (const p of ordered) {
+  for (const [n, p] of ordered.entries()) {
     let req = p.req;
     // a Bundle stored as an entry (a FHIR document, MHD) is self-contained: its references are to its own entries
     const storesBundle = (p.req.body as { resourceType?: unknown } | undefined)?.resourceType === 'Bundle';
@@ -269,7 +298,13 @@ async function runTransaction(ctx: InteractionContext, session: Session, entries
       }
     }
     // the Bundle's conditional references were resolved above, with the same matches for every entry
-    await run(p, { ...req, referencesResolved: true }, assigned.get(p.index));
+    try {
+      await run(p, { ...req, referencesResolved: true }, assigned.get(p.index));
+    } catch (e) {
+      if (!everyInvalidEntry || !(e instanceof FhirError) || e.status !== 422) throw e;
+      const more = await invalidEntries(ctx, session, ordered.slice(n + 1), resolved);
+      throw more.length ? carryRefusal(e, new Unprocessable([...e.issues, ...more])) : e;
+    }
   }
   return results;
 }
@@ -321,7 +356,7 @@ export async function transactionOrBatch(ctx: InteractionContext, access: StoreA
       async (session) => {
         await assertNotSubmittedBefore(ctx, session, uniqueIds);
         if (mhd) await assertFolderDocumentsInRecord(session, submitted);
-        return runTransaction(ctx, session, prepared, req, auditor);
+        return runTransaction(ctx, session, prepared, req, auditor, { everyInvalidEntry: mhd });
       },
       { deferWrites: true },
     ).catch((e) => {
