@@ -129,6 +129,8 @@ async function main(): Promise<void> {
     const cpu = process.cpuUsage(cpu0);
     const cpuMs = (cpu.user + cpu.system) / 1000;
     for (const r of report.refusals) console.error(`line ${r.line}: ${r.reason}`);
+    const ph = report.phases;
+    console.log(`wall time: preparing batches ${(ph.prepare / 1000).toFixed(1)} s (parse, validate, extract), writing them ${(ph.write / 1000).toFixed(1)} s (checks, COPY, commit; overlaps the preparing of the next), waiting for a write ${(ph.waited / 1000).toFixed(1)} s`);
     if (report.resumedAt) console.log(`resumed from the checkpoint after line ${fmt(report.resumedAt)}`);
     console.log(
       `${fmt(report.lines)} lines in ${report.seconds.toFixed(1)} s: ${fmt(report.written)} written (${fmt(report.written / Math.max(report.seconds, 0.001))} resources/s), ${fmt(report.skipped)} already there, ${fmt(report.refused)} refused`,

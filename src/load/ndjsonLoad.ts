@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { auditEvent } from '../audit/auditEvent';
 import { SERVER_DEVICE } from '../audit/notification';
 import { FhirError } from '../errors';
@@ -44,6 +45,12 @@ export interface RefusedLine {
 export interface LoadReport extends LoadProgress {
   refusals: RefusedLine[];
   seconds: number;
+  /**
+   * Wall milliseconds by phase: `prepare` (parse, validate, extract: this process's CPU),
+   * `write` (a batch's transaction: lookups, checks, COPY, commit), `waited` (preparing
+   * done, the previous batch still being written).
+   */
+  phases: { prepare: number; write: number; waited: number };
 }
 
 interface Prepared {
@@ -178,6 +185,15 @@ const checkpointOf = (s: LoadState, lines: number, bytes: number): LoadCheckpoin
  * transaction through the ordinary write path, so that only the refused lines are left out.
  */
 async function writeBatch(s: LoadState, plan: BatchPlan): Promise<void> {
+  const t0 = performance.now();
+  try {
+    await writeBatchOnce(s, plan);
+  } finally {
+    s.report.phases.write += performance.now() - t0;
+  }
+}
+
+async function writeBatchOnce(s: LoadState, plan: BatchPlan): Promise<void> {
   const { ctx, report } = s;
   const copy = ctx.db.kind === 'postgres';
   try {
@@ -252,7 +268,7 @@ export async function loadNdjson(
   const started = Date.now();
   const batchSize = options.batch ?? 5000;
   const fileKey = fileKeyOf(file);
-  const report: LoadReport = { lines: 0, written: 0, skipped: 0, refused: 0, resumedAt: 0, refusals: [], seconds: 0 };
+  const report: LoadReport = { lines: 0, written: 0, skipped: 0, refused: 0, resumedAt: 0, refusals: [], seconds: 0, phases: { prepare: 0, write: 0, waited: 0 } };
   const s: LoadState = { ctx, file, fileKey, durable: options.durable ?? ctx.db.kind !== 'postgres', stopOnError: options.stopOnError ?? false, report };
   const checkpoint = options.restart ? undefined : await readCheckpoint(new Session(ctx.db.knex, INTERNAL_ACCESS), fileKey);
   const size = fs.statSync(file).size;
@@ -267,6 +283,7 @@ export async function loadNdjson(
   const send = async (stopAt?: { line: number; start: number }) => {
     const full = batch;
     batch = [];
+    const t0 = performance.now();
     // what a previous run stored is neither validated nor written again
     const stored = await storedAmong(
       new Session(ctx.db.knex, INTERNAL_ACCESS),
@@ -299,7 +316,10 @@ export async function loadNdjson(
       plan.bytes = stopAt.start;
       plan.stop = true;
     }
+    const t1 = performance.now();
+    report.phases.prepare += t1 - t0;
     await writing;
+    report.phases.waited += performance.now() - t1;
     options.onProgress?.(report);
     firstOfBatch = report.lines + 1;
     writing = s.stopped ? Promise.resolve() : writeBatch(s, plan);
