@@ -215,4 +215,29 @@ describe('npm run load: identifiers, includes, history, checkpoints', () => {
     expect(rerun.refusals.map((r) => r.line)).toEqual([3]);
     expect((await get(`DocumentReference/${id('st-d2')}`)).status).toBe(200);
   });
+
+  it('writes the same index rows, links and locator row as a create through the API', async () => {
+    const body = { ...docAbout('same-loaded', id('same-p')), description: `same ${RUN}` };
+    const owner = { ...patient, id: id('same-p'), identifier: [{ system: 'urn:example:mrn', value: `same-${RUN}` }] };
+    expect(await loadNdjson(ctx(), file(`same-${RUN}.ndjson`, [JSON.stringify(owner), JSON.stringify(body)]))).toMatchObject({ written: 2, refused: 0 });
+    const { id: _id, ...rest } = body;
+    const created = await create(rest);
+    const rowsOf = async (rid: string) => {
+      const out: Record<string, unknown[]> = {};
+      for (const table of ['idx_token', 'idx_string', 'idx_reference', 'idx_date', 'idx_number', 'idx_quantity', 'idx_uri', 'resource_link']) {
+        const rows = (await ctx().db.knex.raw(`SELECT * FROM ${table} WHERE resource_type = 'DocumentReference' AND resource_id = ?`, [rid])).rows as Record<string, unknown>[];
+        // the instant of the write differs; everything else is the same
+        out[table] = rows
+          .filter((r) => r.param !== '_lastUpdated')
+          .map((r) => JSON.stringify({ ...r, resource_id: undefined, id: undefined }))
+          .sort();
+      }
+      out.locator = (await ctx().db.knex.raw(`SELECT compartment FROM resource_locator WHERE resource_type = 'DocumentReference' AND id = ?`, [rid])).rows;
+      return out;
+    };
+    const loaded = await rowsOf(id('same-loaded'));
+    expect(loaded.idx_reference.length).toBeGreaterThan(0);
+    expect(loaded.resource_link.length).toBeGreaterThan(0);
+    expect(loaded).toEqual(await rowsOf(created.id));
+  });
 });
