@@ -85,13 +85,16 @@ async function* linesOf(file: string, start: number, firstLine: number): AsyncGe
   if (rest?.length) yield { line: ++line, text: rest.toString('utf8'), start: offset, end: offset + rest.length };
 }
 
-/** What names a file for its checkpoint: the SHA-256 of its first MiB (a file appended to keeps it). */
+/**
+ * What names a file for its checkpoint: the SHA-256 of its size and first MiB (a file
+ * regenerated, truncated or appended to is another file, read from its first line).
+ */
 export function fileKeyOf(file: string): string {
   const fd = fs.openSync(file, 'r');
   try {
     const buf = Buffer.alloc(1 << 20);
     const n = fs.readSync(fd, buf, 0, buf.length, 0);
-    return crypto.createHash('sha256').update(buf.subarray(0, n)).digest('hex');
+    return crypto.createHash('sha256').update(`${fs.fstatSync(fd).size}\n`).update(buf.subarray(0, n)).digest('hex');
   } finally {
     fs.closeSync(fd);
   }
@@ -126,6 +129,18 @@ export function prepareResource(ctx: InteractionContext, body: Record<string, un
   const { resource, binary } = splitBinaryData(body, ctx.config.binaryMaxBytes);
   assertValid(ctx, resource, 'create');
   return newVersion(ctx, resource, { id: body.id, versionId: 1, lastUpdated, method: 'POST', binary });
+}
+
+/** Whether byte `at` of `file` starts a line (the byte before it is a line feed). */
+function endsLine(file: string, at: number): boolean {
+  if (at === 0) return true;
+  const fd = fs.openSync(file, 'r');
+  try {
+    const b = Buffer.alloc(1);
+    return fs.readSync(fd, b, 0, 1, at - 1) === 1 && b[0] === 10;
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** The server's record of one committed batch (decision 024): outside every record, naming the file and lines. */
@@ -272,8 +287,8 @@ export async function loadNdjson(
   const s: LoadState = { ctx, file, fileKey, durable: options.durable ?? ctx.db.kind !== 'postgres', stopOnError: options.stopOnError ?? false, report };
   const checkpoint = options.restart ? undefined : await readCheckpoint(new Session(ctx.db.knex, INTERNAL_ACCESS), fileKey);
   const size = fs.statSync(file).size;
-  // a checkpoint beyond the end is of another file with the same beginning: start over
-  const from = checkpoint && checkpoint.bytes <= size ? checkpoint : undefined;
+  // a checkpoint must fall at the end of a line of this file; otherwise start over (what is stored is skipped)
+  const from = checkpoint && checkpoint.bytes <= size && endsLine(file, checkpoint.bytes) ? checkpoint : undefined;
   report.lines = report.resumedAt = from?.lines ?? 0;
   let batch: { line: number; start: number; body: Record<string, unknown> & { resourceType: string; id: string } }[] = [];
   let firstOfBatch = report.lines + 1;

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 
 /**
  * Bulk load checkpoints (docs/decisions/024-bulk-load.md): one row per loaded file, keyed
- * by the SHA-256 of its first MiB, with the lines and bytes committed so far, updated in
+ * by the SHA-256 of its size and first MiB, with the lines and bytes committed so far, updated in
  * each batch's transaction, so that a restarted load reads on from there. An operator's
  * table outside the compartment scheme (a Citus reference table, or left on the coordinator).
  */
