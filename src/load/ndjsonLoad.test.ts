@@ -4,10 +4,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { startTarget, Target } from '../../conformance/harness';
 import { document, G15, Json, REPORT, requests } from '../../conformance/accessFixtures';
+import { withIns } from '../../conformance/frenchFixtures';
+import { nirKey } from '../validation/domain/nir';
 import { loadNdjson } from './ndjsonLoad';
 
 /**
- * The bulk loader (docs/decisions/020-bulk-data.md) against the server's own database and
+ * The bulk loader (docs/decisions/020-bulk-data.md, 024-bulk-load.md: COPY on PostgreSQL) against the server's own database and
  * validator: lines validated, indexed and checked as creates, bad lines reported by number,
  * a rerun skipping what is stored; what it wrote is searched and access-controlled over HTTP
  * like anything written through the API.
@@ -96,5 +98,146 @@ describe('npm run load', () => {
     expect(byPatient.body.entry.map((e: Json) => e.resource.id).sort()).toEqual([doc.id, id('doc2')].sort());
     // one version each: nothing was written twice
     expect((await get(`Patient/${patient.id}/_history`)).body.entry).toHaveLength(1);
+  });
+});
+
+describe('npm run load: identifiers, includes, history, checkpoints', () => {
+  const INS_NIR = 'urn:oid:1.2.250.1.213.1.4.8';
+  const matricule = () => {
+    const body = `29012${String(crypto.randomInt(10 ** 8)).padStart(8, '0')}`;
+    return body + nirKey(body);
+  };
+  const insPatient = (name: string, ins: string) =>
+    withIns({ resourceType: 'Patient', id: id(name), name: [{ family: 'Martin', given: ['Léa'] }], gender: 'female', birthDate: '1990-05-17' }, INS_NIR, ins);
+  const docAbout = (name: string, patientId: string) => ({ ...doc, id: id(name), subject: { reference: `Patient/${patientId}` }, description: `${name} ${RUN}` });
+  const ctx = () => t.running!.ctx;
+  // the documents' author (stored already when the tests above ran: then skipped)
+  beforeAll(() => loadNdjson(ctx(), file('author.ndjson', [JSON.stringify(practitioner)])));
+  const auditEventsNaming = async (fileName: string) =>
+    (await ctx().db.knex.raw(`SELECT body::text AS body FROM resource WHERE resource_type = 'AuditEvent' AND compartment = '' AND body::text LIKE ?`, [`%${fileName}%`])).rows.map(
+      (r: { body: string }) => JSON.parse(r.body),
+    );
+
+  it('refuses a second Patient with the INS of an earlier line or of a stored Patient, writes the rest of the batch', async () => {
+    const ins = matricule();
+    const stored = matricule();
+    await loadNdjson(ctx(), file('ins-stored.ndjson', [JSON.stringify(insPatient('holder', stored))]));
+    const report = await loadNdjson(
+      ctx(),
+      file('ins.ndjson', [
+        JSON.stringify(insPatient('ins-a', ins)), // 1
+        JSON.stringify(insPatient('ins-b', ins)), // 2: the INS of line 1
+        JSON.stringify(insPatient('ins-c', stored)), // 3: the INS of a stored Patient
+        JSON.stringify(docAbout('ins-doc', id('ins-a'))), // 4
+      ]),
+      { batch: 10 },
+    );
+    expect(report).toMatchObject({ written: 2, refused: 2 });
+    expect(report.refusals.map((r) => r.line)).toEqual([2, 3]);
+    expect(report.refusals[0].reason).toContain(`${INS_NIR}|${ins}`);
+    expect(report.refusals[1].reason).toContain(`${INS_NIR}|${stored}`);
+    const found = await get(`Patient?identifier=${encodeURIComponent(`${INS_NIR}|${ins}`)}`);
+    expect(found.body.entry.map((e: Json) => e.resource.id)).toEqual([id('ins-a')]);
+    const holder = await get(`Patient?identifier=${encodeURIComponent(`${INS_NIR}|${stored}`)}`);
+    expect(holder.body.entry.map((e: Json) => e.resource.id)).toEqual([id('holder')]);
+    expect((await get(`Patient/${id('ins-b')}`)).status).toBe(404);
+  });
+
+  it('finds what it loaded by patient-scoped search with _include, by read and in history; one audit event per batch', async () => {
+    const name = `inc-${RUN}.ndjson`;
+    const report = await loadNdjson(
+      ctx(),
+      file(name, [JSON.stringify({ ...patient, id: id('inc-p'), identifier: [{ system: 'urn:example:mrn', value: `inc-${RUN}` }] }), JSON.stringify(docAbout('inc-d1', id('inc-p'))), JSON.stringify(docAbout('inc-d2', id('inc-p')))]),
+      { batch: 2 },
+    );
+    expect(report).toMatchObject({ lines: 3, written: 3, refused: 0 });
+    const bundle = await get(`DocumentReference?patient=${id('inc-p')}&_include=DocumentReference:subject`);
+    expect(bundle.body.entry.map((e: Json) => `${e.resource.resourceType}/${e.resource.id}`).sort()).toEqual(
+      [`DocumentReference/${id('inc-d1')}`, `DocumentReference/${id('inc-d2')}`, `Patient/${id('inc-p')}`].sort(),
+    );
+    const everything = await get(`Patient/${id('inc-p')}/DocumentReference`);
+    expect(everything.body.entry).toHaveLength(2);
+    const read = await get(`DocumentReference/${id('inc-d2')}`);
+    expect(read.status).toBe(200);
+    expect(read.body.meta.versionId).toBe('1');
+    const history = await get(`DocumentReference/${id('inc-d1')}/_history`);
+    expect(history.body.entry.map((e: Json) => e.request?.method ?? e.resource.meta.versionId)).toHaveLength(1);
+    expect((await get(`Patient?identifier=urn:example:mrn|inc-${RUN}`)).body.entry).toHaveLength(1);
+    // batches of two lines: lines 1-2 and 3
+    const events = await auditEventsNaming(name);
+    expect(events.map((e: Json) => e.entity[0].what.display).sort()).toEqual([expect.stringContaining('lines 1-2: 2 resources loaded'), expect.stringContaining('lines 3-3: 1 resources loaded')]);
+    expect(events.every((e: Json) => e.action === 'C' && e.agent[0].who.reference === 'Device/dmp-fhir-server')).toBe(true);
+  });
+
+  it('resumes an interrupted load from its checkpoint without writing anything twice', async () => {
+    const name = `resume-${RUN}.ndjson`;
+    const content = [JSON.stringify({ ...patient, id: id('rs-p'), identifier: [{ system: 'urn:example:mrn', value: `rs-${RUN}` }] }), ...Array.from({ length: 7 }, (_, i) => JSON.stringify(docAbout(`rs-d${i}`, id('rs-p'))))];
+    const f = file(name, content);
+    // the load dies after its second batch is committed (a crash between batches)
+    let calls = 0;
+    await expect(
+      loadNdjson(ctx(), f, {
+        batch: 2,
+        onProgress: () => {
+          if (++calls === 3) throw new Error('interrupted');
+        },
+      }),
+    ).rejects.toThrow('interrupted');
+    const before = (await get(`DocumentReference?patient=${id('rs-p')}&_count=50`)).body.entry?.length ?? 0;
+    expect(before).toBeGreaterThan(0);
+    expect(before).toBeLessThan(7);
+    const rerun = await loadNdjson(ctx(), f, { batch: 2 });
+    // the checkpoint is where the rerun starts: the lines it covers are not read again
+    expect(rerun.resumedAt).toBeGreaterThanOrEqual(2);
+    expect(rerun).toMatchObject({ lines: 8, refused: 0 });
+    expect(rerun.written + rerun.skipped).toBe(8 - rerun.resumedAt);
+    const after = await get(`DocumentReference?patient=${id('rs-p')}&_count=50`);
+    expect(after.body.entry).toHaveLength(7);
+    for (let i = 0; i < 7; i++) expect((await get(`DocumentReference/${id(`rs-d${i}`)}/_history`)).body.entry).toHaveLength(1);
+    // a third run of a load that finished reads nothing
+    expect(await loadNdjson(ctx(), f, { batch: 2 })).toMatchObject({ lines: 8, resumedAt: 8, written: 0, skipped: 0 });
+  });
+
+  it('stops at the first refused line with --stop-on-error; the rerun starts at that line', async () => {
+    const name = `stop-${RUN}.ndjson`;
+    const f = file(name, [
+      JSON.stringify({ ...patient, id: id('st-p'), identifier: [{ system: 'urn:example:mrn', value: `st-${RUN}` }] }), // 1
+      JSON.stringify(docAbout('st-d1', id('st-p'))), // 2
+      JSON.stringify({ resourceType: 'Patient', id: id('st-bad'), gender: 'sometimes' }), // 3
+      JSON.stringify(docAbout('st-d2', id('st-p'))), // 4
+    ]);
+    const stopped = await loadNdjson(ctx(), f, { batch: 10, stopOnError: true });
+    expect(stopped).toMatchObject({ written: 2, refused: 1 });
+    expect(stopped.refusals.map((r) => r.line)).toEqual([3]);
+    expect((await get(`DocumentReference/${id('st-d2')}`)).status).toBe(404);
+    const rerun = await loadNdjson(ctx(), f, { batch: 10 });
+    expect(rerun).toMatchObject({ resumedAt: 2, lines: 4, written: 1, refused: 1 });
+    expect(rerun.refusals.map((r) => r.line)).toEqual([3]);
+    expect((await get(`DocumentReference/${id('st-d2')}`)).status).toBe(200);
+  });
+
+  it('writes the same index rows, links and locator row as a create through the API', async () => {
+    const body = { ...docAbout('same-loaded', id('same-p')), description: `same ${RUN}` };
+    const owner = { ...patient, id: id('same-p'), identifier: [{ system: 'urn:example:mrn', value: `same-${RUN}` }] };
+    expect(await loadNdjson(ctx(), file(`same-${RUN}.ndjson`, [JSON.stringify(owner), JSON.stringify(body)]))).toMatchObject({ written: 2, refused: 0 });
+    const { id: _id, ...rest } = body;
+    const created = await create(rest);
+    const rowsOf = async (rid: string) => {
+      const out: Record<string, unknown[]> = {};
+      for (const table of ['idx_token', 'idx_string', 'idx_reference', 'idx_date', 'idx_number', 'idx_quantity', 'idx_uri', 'resource_link']) {
+        const rows = (await ctx().db.knex.raw(`SELECT * FROM ${table} WHERE resource_type = 'DocumentReference' AND resource_id = ?`, [rid])).rows as Record<string, unknown>[];
+        // the instant of the write differs; everything else is the same
+        out[table] = rows
+          .filter((r) => r.param !== '_lastUpdated')
+          .map((r) => JSON.stringify({ ...r, resource_id: undefined, id: undefined }))
+          .sort();
+      }
+      out.locator = (await ctx().db.knex.raw(`SELECT compartment FROM resource_locator WHERE resource_type = 'DocumentReference' AND id = ?`, [rid])).rows;
+      return out;
+    };
+    const loaded = await rowsOf(id('same-loaded'));
+    expect(loaded.idx_reference.length).toBeGreaterThan(0);
+    expect(loaded.resource_link.length).toBeGreaterThan(0);
+    expect(loaded).toEqual(await rowsOf(created.id));
   });
 });

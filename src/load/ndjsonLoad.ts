@@ -1,5 +1,10 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
-import readline from 'node:readline';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { auditEvent } from '../audit/auditEvent';
+import { SERVER_DEVICE } from '../audit/notification';
 import { FhirError } from '../errors';
 import { newVersion, splitBinaryData } from '../interactions/common';
 import { assertValid, CONFORMANCE_TYPES } from '../interactions/conformanceResources';
@@ -8,13 +13,14 @@ import { inTransaction } from '../interactions/unitOfWork';
 import { jsonLimits, readJson } from '../json/jsonReader';
 import { INTERNAL_ACCESS, Session } from '../store/session';
 import type { VersionWrite } from '../store/writeVersions';
-import { commitWithoutWaiting, storedAmong } from '../store/bulkLoads';
+import { commitWithoutWaiting, LoadCheckpoint, readCheckpoint, saveCheckpoint, storedAmong } from '../store/bulkLoads';
 
 /**
- * The bulk loader (docs/decisions/020-bulk-data.md): NDJSON resources written with the same
- * validation, index extraction and integrity checks as a create, in batches of one
- * transaction each; a line already stored is skipped (a rerun resumes), a bad line is
- * refused and reported with its number, the others are written.
+ * The bulk loader (docs/decisions/020-bulk-data.md, 024-bulk-load.md): NDJSON resources
+ * written with the same validation, index extraction and integrity checks as a create, in
+ * batches of one transaction each, by COPY on PostgreSQL; a checkpoint committed with each
+ * batch lets a restarted load read on from there, and a line already stored is skipped; a
+ * bad line is refused and reported with its number, the others are written.
  */
 
 /** Types not loaded: they need the API's own handling (the validator's registry, an owner). */
@@ -22,10 +28,13 @@ const NOT_LOADED = new Set([...CONFORMANCE_TYPES, 'Subscription']);
 const ID = /^[A-Za-z0-9\-.]{1,64}$/;
 
 export interface LoadProgress {
+  /** The last line read (counted from the file's start, also when the load resumed). */
   lines: number;
   written: number;
   skipped: number;
   refused: number;
+  /** Lines a checkpoint let this run skip without reading them. */
+  resumedAt: number;
 }
 
 export interface RefusedLine {
@@ -36,11 +45,59 @@ export interface RefusedLine {
 export interface LoadReport extends LoadProgress {
   refusals: RefusedLine[];
   seconds: number;
+  /**
+   * Wall milliseconds by phase: `prepare` (parse, validate, extract: this process's CPU),
+   * `write` (a batch's transaction: lookups, checks, COPY, commit), `waited` (preparing
+   * done, the previous batch still being written).
+   */
+  phases: { prepare: number; write: number; waited: number };
 }
 
 interface Prepared {
   line: number;
   version: VersionWrite;
+}
+
+/** A line of the file: its number, text, and the byte offsets where it starts and where the next one starts. */
+interface Line {
+  line: number;
+  text: string;
+  start: number;
+  end: number;
+}
+
+/** The lines of `file` from byte `start`, with their byte offsets (a checkpoint is a byte offset). */
+async function* linesOf(file: string, start: number, firstLine: number): AsyncGenerator<Line> {
+  let offset = start;
+  let line = firstLine;
+  let rest: Buffer | undefined;
+  for await (const chunk of fs.createReadStream(file, { start }) as AsyncIterable<Buffer>) {
+    const buf = rest?.length ? Buffer.concat([rest, chunk]) : chunk;
+    let from = 0;
+    for (let nl = buf.indexOf(10, from); nl !== -1; nl = buf.indexOf(10, from)) {
+      const end = nl > from && buf[nl - 1] === 13 ? nl - 1 : nl;
+      yield { line: ++line, text: buf.toString('utf8', from, end), start: offset + from, end: offset + nl + 1 };
+      from = nl + 1;
+    }
+    offset += from;
+    rest = buf.subarray(from);
+  }
+  if (rest?.length) yield { line: ++line, text: rest.toString('utf8'), start: offset, end: offset + rest.length };
+}
+
+/**
+ * What names a file for its checkpoint: the SHA-256 of its size and first MiB (a file
+ * regenerated, truncated or appended to is another file, read from its first line).
+ */
+export function fileKeyOf(file: string): string {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(1 << 20);
+    const n = fs.readSync(fd, buf, 0, buf.length, 0);
+    return crypto.createHash('sha256').update(`${fs.fstatSync(fd).size}\n`).update(buf.subarray(0, n)).digest('hex');
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** Why a line cannot be loaded, from the OperationOutcome issues of the check that refused it. */
@@ -74,97 +131,241 @@ export function prepareResource(ctx: InteractionContext, body: Record<string, un
   return newVersion(ctx, resource, { id: body.id, versionId: 1, lastUpdated, method: 'POST', binary });
 }
 
-/**
- * Writes a batch in one transaction: what is stored already is skipped, the rest written
- * with the integrity checks of any write. When a write is refused, the batch is written
- * again one resource per transaction, so that only the refused lines are left out.
- */
-async function writeBatch(ctx: InteractionContext, batch: Prepared[], report: LoadReport, durable: boolean): Promise<void> {
-  const attempt = (items: Prepared[]) =>
-    inTransaction(ctx, INTERNAL_ACCESS, async (session) => {
-      // a crash loses at most the last batches, which a rerun writes again (the load is resumable)
-      if (!durable) await commitWithoutWaiting(session);
-      const stored = await storedAmong(
-        session,
-        items.map((p) => p.version),
-      );
-      const fresh = items.filter((p) => !stored.has(`${p.version.resourceType}/${p.version.id}`));
-      // resources of the batch may reference each other (a document and its Patient)
-      session.willWrite(fresh.map((p) => `${p.version.resourceType}/${p.version.id}`));
-      if (fresh.length) await session.write(fresh.map((p) => p.version));
-      return { written: fresh.length, skipped: items.length - fresh.length };
-    });
-  if (batch.length === 0) return;
+/** Whether byte `at` of `file` starts a line (the byte before it is a line feed). */
+function endsLine(file: string, at: number): boolean {
+  if (at === 0) return true;
+  const fd = fs.openSync(file, 'r');
   try {
-    const done = await attempt(batch);
-    report.written += done.written;
-    report.skipped += done.skipped;
-  } catch (e) {
-    if (batch.length === 1) {
-      report.refused++;
-      report.refusals.push({ line: batch[0].line, reason: reasonOf(e) });
-      return;
-    }
-    for (const one of batch) await writeBatch(ctx, [one], report, durable);
+    const b = Buffer.alloc(1);
+    return fs.readSync(fd, b, 0, 1, at - 1) === 1 && b[0] === 10;
+  } finally {
+    fs.closeSync(fd);
   }
 }
+
+/** The server's record of one committed batch (decision 024): outside every record, naming the file and lines. */
+function batchAuditEvent(ctx: InteractionContext, file: string, fileKey: string, first: number, last: number, written: number, recorded: string): VersionWrite {
+  const user = (() => {
+    try {
+      return os.userInfo().username;
+    } catch {
+      return 'unknown';
+    }
+  })();
+  const event = auditEvent(
+    { reference: SERVER_DEVICE, display: `bulk loader run by ${user}@${os.hostname()}`, professions: [] },
+    { interaction: 'create' },
+    0,
+    { resources: [], target: `${path.basename(file)} (sha256 ${fileKey.slice(0, 16)}) lines ${first}-${last}: ${written} resources loaded` },
+    { recorded, serverUrl: ctx.config.baseUrl },
+  );
+  return newVersion(ctx, event, { id: crypto.randomUUID(), versionId: 1, lastUpdated: recorded, method: 'POST' });
+}
+
+interface BatchPlan {
+  /** Lines of the batch, first and last (the last one read, whatever it held). */
+  first: number;
+  last: number;
+  /** Byte offset after the last line, where a resumed load reads on. */
+  bytes: number;
+  prepared: Prepared[];
+  /** Stop after this batch (--stop-on-error): its refused line is where a rerun starts. */
+  stop: boolean;
+}
+
+interface LoadState {
+  ctx: InteractionContext;
+  file: string;
+  fileKey: string;
+  durable: boolean;
+  stopOnError: boolean;
+  report: LoadReport;
+  /** Set when a refused line stops the load. */
+  stopped?: { line: number; start: number };
+}
+
+const checkpointOf = (s: LoadState, lines: number, bytes: number): LoadCheckpoint => ({
+  fileKey: s.fileKey,
+  fileName: path.basename(s.file),
+  lines,
+  bytes,
+  written: s.report.written,
+  refused: s.report.refused,
+});
+
+/**
+ * Writes a batch in one transaction (COPY on PostgreSQL, the write statement on the embedded
+ * database), with its audit event and checkpoint: what is stored already is skipped, the
+ * rest checked as any write. When that fails, the batch is written again one resource per
+ * transaction through the ordinary write path, so that only the refused lines are left out.
+ */
+async function writeBatch(s: LoadState, plan: BatchPlan): Promise<void> {
+  const t0 = performance.now();
+  try {
+    await writeBatchOnce(s, plan);
+  } finally {
+    s.report.phases.write += performance.now() - t0;
+  }
+}
+
+async function writeBatchOnce(s: LoadState, plan: BatchPlan): Promise<void> {
+  const { ctx, report } = s;
+  const copy = ctx.db.kind === 'postgres';
+  try {
+    const done = await inTransaction(ctx, INTERNAL_ACCESS, async (session) => {
+      // a crash loses at most the last batches with their checkpoint, which a rerun writes again
+      if (!s.durable) await commitWithoutWaiting(session);
+      const stored = await storedAmong(
+        session,
+        plan.prepared.map((p) => p.version),
+      );
+      const fresh = plan.prepared.filter((p) => !stored.has(`${p.version.resourceType}/${p.version.id}`)).map((p) => p.version);
+      // resources of the batch may reference each other (a document and its Patient)
+      session.willWrite(fresh.map((v) => `${v.resourceType}/${v.id}`));
+      const audit = fresh.length ? [batchAuditEvent(ctx, s.file, s.fileKey, plan.first, plan.last, fresh.length, new Date().toISOString())] : [];
+      if (copy) await session.copyNew(fresh, audit);
+      else if (fresh.length) {
+        await session.write(fresh);
+        await session.writeAudit(audit);
+      }
+      const done = { written: fresh.length, skipped: plan.prepared.length - fresh.length };
+      await saveCheckpoint(session, { ...checkpointOf(s, plan.last, plan.bytes), written: report.written + done.written });
+      return done;
+    });
+    report.written += done.written;
+    report.skipped += done.skipped;
+    return;
+  } catch (e) {
+    if (plan.prepared.length === 0) throw e;
+  }
+  // one by one: the refused ones are reported, the others written as any create
+  let written = 0;
+  for (const p of plan.prepared) {
+    try {
+      const outcome = await inTransaction(ctx, INTERNAL_ACCESS, async (session) => {
+        if ((await storedAmong(session, [p.version])).size > 0) return 'skipped';
+        await session.write([p.version]);
+        return 'written';
+      });
+      if (outcome === 'written') written++;
+      else report.skipped++;
+    } catch (e) {
+      report.refused++;
+      report.refusals.push({ line: p.line, reason: reasonOf(e) });
+      if (s.stopOnError) {
+        s.stopped = { line: p.line, start: -1 };
+        break;
+      }
+    }
+  }
+  report.written += written;
+  // the batch's event and checkpoint; after a stop, the checkpoint stays where the batch began
+  await inTransaction(ctx, INTERNAL_ACCESS, async (session) => {
+    if (written > 0) await session.writeAudit([batchAuditEvent(ctx, s.file, s.fileKey, plan.first, plan.last, written, new Date().toISOString())]);
+    if (!s.stopped) await saveCheckpoint(session, checkpointOf(s, plan.last, plan.bytes));
+  });
+}
+
+/** Lets the event loop run (the previous batch's COPY streams) while a batch is validated. */
+const yieldToIo = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * Loads an NDJSON file. `onProgress` is called after each batch. Lines are written in file
  * order; a reference must name a resource of an earlier line (or of the same batch) or one
- * already stored.
+ * already stored. A load of a file whose checkpoint exists reads on from it (`restart`: from
+ * the first line, skipping what is stored).
  */
 export async function loadNdjson(
   ctx: InteractionContext,
   file: string,
-  options: { batch?: number; durable?: boolean; onProgress?: (p: LoadProgress) => void } = {},
+  options: { batch?: number; durable?: boolean; stopOnError?: boolean; restart?: boolean; onProgress?: (p: LoadProgress) => void } = {},
 ): Promise<LoadReport> {
   const started = Date.now();
-  const batchSize = options.batch ?? 1000;
-  const durable = options.durable ?? ctx.db.kind !== 'postgres';
-  const report: LoadReport = { lines: 0, written: 0, skipped: 0, refused: 0, refusals: [], seconds: 0 };
-  const input = readline.createInterface({ input: fs.createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
-  let batch: { line: number; body: Record<string, unknown> & { resourceType: string; id: string } }[] = [];
+  const batchSize = options.batch ?? 5000;
+  const fileKey = fileKeyOf(file);
+  const report: LoadReport = { lines: 0, written: 0, skipped: 0, refused: 0, resumedAt: 0, refusals: [], seconds: 0, phases: { prepare: 0, write: 0, waited: 0 } };
+  const s: LoadState = { ctx, file, fileKey, durable: options.durable ?? ctx.db.kind !== 'postgres', stopOnError: options.stopOnError ?? false, report };
+  const checkpoint = options.restart ? undefined : await readCheckpoint(new Session(ctx.db.knex, INTERNAL_ACCESS), fileKey);
+  const size = fs.statSync(file).size;
+  // a checkpoint must fall at the end of a line of this file; otherwise start over (what is stored is skipped)
+  const from = checkpoint && checkpoint.bytes <= size && endsLine(file, checkpoint.bytes) ? checkpoint : undefined;
+  report.lines = report.resumedAt = from?.lines ?? 0;
+  let batch: { line: number; start: number; body: Record<string, unknown> & { resourceType: string; id: string } }[] = [];
+  let firstOfBatch = report.lines + 1;
+  let lastEnd = from?.bytes ?? 0;
   // a batch is validated and indexed while the previous one is written
   let writing: Promise<void> = Promise.resolve();
-  const send = async () => {
+  const send = async (stopAt?: { line: number; start: number }) => {
     const full = batch;
     batch = [];
+    const t0 = performance.now();
     // what a previous run stored is neither validated nor written again
     const stored = await storedAmong(
       new Session(ctx.db.knex, INTERNAL_ACCESS),
       full.map((p) => ({ resourceType: p.body.resourceType, id: p.body.id })),
     );
-    const prepared: Prepared[] = [];
+    const plan: BatchPlan = { first: firstOfBatch, last: report.lines, bytes: lastEnd, prepared: [], stop: false };
     const lastUpdated = new Date().toISOString();
+    let n = 0;
     for (const p of full) {
+      if (++n % 64 === 0) await yieldToIo();
       if (stored.has(`${p.body.resourceType}/${p.body.id}`)) {
         report.skipped++;
         continue;
       }
       try {
-        prepared.push({ line: p.line, version: prepareResource(ctx, p.body, lastUpdated) });
+        plan.prepared.push({ line: p.line, version: prepareResource(ctx, p.body, lastUpdated) });
       } catch (e) {
         report.refused++;
         report.refusals.push({ line: p.line, reason: reasonOf(e) });
+        if (s.stopOnError) {
+          stopAt = { line: p.line, start: p.start };
+          break;
+        }
       }
     }
-    await writing;
-    options.onProgress?.(report);
-    writing = writeBatch(ctx, prepared, report, durable);
-  };
-  for await (const text of input) {
-    const line = ++report.lines;
-    if (text.trim() === '') continue;
-    try {
-      batch.push({ line, body: parseLine(ctx, text) });
-    } catch (e) {
-      report.refused++;
-      report.refusals.push({ line, reason: reasonOf(e) });
+    if (stopAt) {
+      // the lines before the refused one are written; a rerun starts at it
+      plan.prepared = plan.prepared.filter((p) => p.line < stopAt!.line);
+      plan.last = stopAt.line - 1;
+      plan.bytes = stopAt.start;
+      plan.stop = true;
     }
-    if (batch.length >= batchSize) await send();
+    const t1 = performance.now();
+    report.phases.prepare += t1 - t0;
+    await writing;
+    report.phases.waited += performance.now() - t1;
+    options.onProgress?.(report);
+    firstOfBatch = report.lines + 1;
+    writing = s.stopped ? Promise.resolve() : writeBatch(s, plan);
+    if (stopAt) {
+      await writing;
+      s.stopped ??= stopAt;
+    }
+  };
+  for await (const l of linesOf(file, from?.bytes ?? 0, from?.lines ?? 0)) {
+    report.lines = l.line;
+    lastEnd = l.end;
+    if (l.text.trim() !== '') {
+      try {
+        batch.push({ line: l.line, start: l.start, body: parseLine(ctx, l.text) });
+      } catch (e) {
+        report.refused++;
+        report.refusals.push({ line: l.line, reason: reasonOf(e) });
+        if (s.stopOnError) {
+          report.lines = l.line - 1;
+          lastEnd = l.start;
+          await send({ line: l.line, start: l.start });
+          break;
+        }
+      }
+    }
+    if (batch.length >= batchSize) {
+      await send();
+      if (s.stopped) break;
+    }
   }
-  await send();
+  if (!s.stopped) await send();
   await writing;
   report.seconds = (Date.now() - started) / 1000;
   options.onProgress?.(report);

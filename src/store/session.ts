@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type { Actor } from '../access/actor';
 import type { AuditAgent } from '../audit/auditEvent';
 import { UNRESTRICTED, Visibility } from './visibility';
+import { copyNewVersions } from './copyWrites';
 
 /**
  * What the caller of a session may do: read through `visibility`, write what
@@ -141,6 +142,22 @@ export class Session {
     if (this.access.caller !== undefined) writes = writes.map((w) => (w.resourceType === 'Subscription' && !w.deleted ? { ...w, subscriptionOwner: subscriptionOwner(this.access) } : w));
     for (const w of writes) this.touchedRows.push({ compartment: w.compartment, resourceType: w.resourceType, id: w.id, versionId: w.versionId, written: w.method });
     await this.queue(writes);
+  }
+
+  /**
+   * The bulk loader's write (docs/decisions/024-bulk-load.md): new resources, checked as
+   * `write` checks them (the caller's rights, references, national identifiers), then put
+   * into the tables by COPY in this session's transaction (PostgreSQL). `audit`: the
+   * server's events of the load, written with them unchecked, as `writeAudit` does.
+   */
+  async copyNew(writes: VersionWrite[], audit: VersionWrite[] = []): Promise<void> {
+    if (!(this.db as Knex.Transaction).isTransaction) throw new Error('A copy needs a transaction');
+    if (writes.some((w) => w.resourceType === 'Subscription')) throw new Error('A Subscription is written through the API');
+    await this.access.checkWrites(this, writes);
+    await checkWritesIntegrity(this, this.integrity, writes);
+    for (const w of writes) this.touchedRows.push({ compartment: w.compartment, resourceType: w.resourceType, id: w.id, versionId: w.versionId, written: w.method });
+    await this.flush();
+    await copyNewVersions(this.db as Knex.Transaction, [...writes, ...audit.map((w) => ({ ...w, references: undefined }))]);
   }
 
   /** A Subscription is changed or deleted by its owner (or an administrator) only: its criteria run with the owner's access. */

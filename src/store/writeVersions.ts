@@ -50,7 +50,7 @@ export interface VersionWrite {
 }
 
 /** Columns of each index table after (compartment, resource_type, resource_id, param), with their SQL types. */
-const INDEX_COLUMNS: Record<IndexKind, [column: string, field: string, sqlType: string][]> = {
+export const INDEX_COLUMNS: Record<IndexKind, [column: string, field: string, sqlType: string][]> = {
   token: [['system', 'system', 'text'], ['code', 'code', 'text'], ['text', 'text', 'text']],
   string: [['value', 'value', 'text'], ['exact', 'exact', 'text']],
   reference: [
@@ -66,7 +66,54 @@ const INDEX_COLUMNS: Record<IndexKind, [column: string, field: string, sqlType: 
   quantity: [['value', 'value', 'numeric'], ['system', 'system', 'text'], ['code', 'code', 'text'], ['unit', 'unit', 'text']],
   uri: [['value', 'value', 'text']],
 };
-const KINDS = Object.keys(INDEX_COLUMNS) as IndexKind[];
+export const KINDS = Object.keys(INDEX_COLUMNS) as IndexKind[];
+
+/** A row of `resource_link`: referrer (compartment, type, id) and target (type, id). */
+export interface LinkRow {
+  c: string;
+  t: string;
+  i: string;
+  tt: string;
+  ti: string;
+}
+
+/** The `resource_link` rows of these versions: their local references, once per target. */
+export function linkRows(writes: VersionWrite[]): LinkRow[] {
+  const links: LinkRow[] = [];
+  for (const w of writes) {
+    if (!w.references) continue;
+    const seen = new Set<string>();
+    for (const r of w.references) {
+      if (r.kind !== 'local' || seen.has(`${r.targetType}/${r.targetId}`)) continue;
+      seen.add(`${r.targetType}/${r.targetId}`);
+      links.push({ c: w.compartment, t: w.resourceType, i: w.id, tt: r.targetType, ti: r.targetId });
+    }
+  }
+  return links;
+}
+
+/**
+ * The `idx_<kind>` rows of these versions: `c`, `t`, `i`, `p`, `g` (compartment, type, id,
+ * param, group), then the kind's columns of INDEX_COLUMNS by column name.
+ */
+export function indexTableRows(writes: VersionWrite[], kind: IndexKind): Record<string, unknown>[] {
+  const cols = INDEX_COLUMNS[kind];
+  const rows: Record<string, unknown>[] = [];
+  for (const w of writes) {
+    if (!w.index) continue;
+    for (const row of w.index[kind] as unknown as Record<string, unknown>[]) {
+      const out: Record<string, unknown> = { c: w.compartment, t: w.resourceType, i: w.id, p: row.param, g: row.group ?? null };
+      for (const [column, field] of cols) out[column] = row[field] ?? null;
+      // open date ranges are stored as ±infinity so that range conditions stay sargable
+      if (kind === 'date') {
+        out.low ??= '-infinity';
+        out.high ??= 'infinity';
+      }
+      rows.push(out);
+    }
+  }
+  return rows;
+}
 
 /**
  * Writes versions as ONE statement: current rows (upsert), history rows, stale index rows
@@ -175,16 +222,7 @@ export async function executeWrites(db: Knex | Knex.Transaction, writes: Version
   }
 
   // the local references of each version, once per target, to find who references what is deleted
-  const links: { c: string; t: string; i: string; tt: string; ti: string }[] = [];
-  for (const w of writes) {
-    if (!w.references) continue;
-    const seen = new Set<string>();
-    for (const r of w.references) {
-      if (r.kind !== 'local' || seen.has(`${r.targetType}/${r.targetId}`)) continue;
-      seen.add(`${r.targetType}/${r.targetId}`);
-      links.push({ c: w.compartment, t: w.resourceType, i: w.id, tt: r.targetType, ti: r.targetId });
-    }
-  }
+  const links = linkRows(writes);
   if (links.length > 0) {
     bindings.push(JSON.stringify(links));
     ctes.push(
@@ -196,20 +234,7 @@ export async function executeWrites(db: Knex | Knex.Transaction, writes: Version
   let kindsPresent = '';
   for (const kind of KINDS) {
     const cols = INDEX_COLUMNS[kind];
-    const rows: Record<string, unknown>[] = [];
-    for (const w of writes) {
-      if (!w.index) continue;
-      for (const row of w.index[kind] as unknown as Record<string, unknown>[]) {
-        const out: Record<string, unknown> = { c: w.compartment, t: w.resourceType, i: w.id, p: row.param, g: row.group ?? null };
-        for (const [column, field] of cols) out[column] = row[field] ?? null;
-        // open date ranges are stored as ±infinity so that range conditions stay sargable
-        if (kind === 'date') {
-          out.low ??= '-infinity';
-          out.high ??= 'infinity';
-        }
-        rows.push(out);
-      }
-    }
+    const rows = indexTableRows(writes, kind);
     // a kind without rows is left out: one statement text (and one prepared statement) per set of kinds present
     if (rows.length === 0) continue;
     kindsPresent += kind[0];

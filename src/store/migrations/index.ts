@@ -11,6 +11,7 @@ import * as messaging from './009_messaging';
 import * as recordClosure from './010_record_closure';
 import * as resourceLocator from './011_resource_locator';
 import * as bulkExport from './012_bulk_export';
+import * as bulkLoad from './013_bulk_load';
 
 interface Migration {
   name: string;
@@ -31,6 +32,7 @@ const migrations: Migration[] = [
   { name: '010_record_closure', module: recordClosure },
   { name: '011_resource_locator', module: resourceLocator },
   { name: '012_bulk_export', module: bulkExport },
+  { name: '013_bulk_load', module: bulkLoad },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
