@@ -75,10 +75,12 @@ beforeAll(async () => {
   r.docA3 = await doc(r.A, OTHER_TYPE);
   r.docB1 = await doc(r.B, VISIBLE_TYPE);
   // docA1 is the document every constraint kind (but resourceTypes) lets through; it
-  // points at every other document and at the confidential practitioner.
+  // points at every other document of its record (a document relates only to documents of
+  // its own record: docs/decisions/029-dmp-submissions.md; the List and the Provenance
+  // below point at B's too) and at the confidential practitioner.
   r.docA1 = await doc(r.A, VISIBLE_TYPE, {
     author: [{ reference: `Practitioner/${r.P.id}` }, { reference: `Practitioner/${r.Psec.id}` }],
-    relatesTo: [r.docA2, r.docA3, r.docB1].map((d) => ({ code: 'appends', target: { reference: key(d) } })),
+    relatesTo: [r.docA2, r.docA3].map((d) => ({ code: 'appends', target: { reference: key(d) } })),
   });
   const docs = [r.docA1, r.docA2, r.docA3, r.docB1];
   r.prov = await create({
@@ -99,7 +101,7 @@ beforeAll(async () => {
     status: 'final',
     code: { coding: [{ system: LOINC, code: '8480-6' }] },
     subject: { reference: `Patient/${r.A.id}` },
-    focus: [{ reference: `Patient/${r.B.id}` }],
+    focus: [{ reference: `Patient/${r.B.id}` }, { reference: key(r.docB1) }],
   });
   r.ae = await create({
     resourceType: 'AuditEvent',
@@ -277,10 +279,14 @@ describe.each(KINDS)('constraint: $name', (kind) => {
       probes.push({ type: 'Practitioner', pairs: [['_id', r.P.id], ['_has:DocumentReference:author:_id', x.id]], anchor: r.P });
       const subject = x.subject.reference.endsWith(r.A.id) ? r.A : r.B;
       probes.push({ type: 'Patient', pairs: [['_id', subject.id], ['_has:DocumentReference:subject:_id', x.id]], anchor: subject });
-      if (x.id !== r.docA1.id) {
+      if (x.id !== r.docA1.id && subject === r.A) {
         probes.push({ type: 'DocumentReference', pairs: [['_id', r.docA1.id], ['relatesto:DocumentReference._id', x.id]], anchor: r.docA1 });
         // a chain inside a _has
         probes.push({ type: 'Patient', pairs: [['_id', r.A.id], ['_has:DocumentReference:subject:relatesto:DocumentReference._id', x.id]], anchor: r.A });
+      } else if (x.id !== r.docA1.id) {
+        // another record's document is named from A's record by an Observation's focus (relatesTo stays within a record)
+        probes.push({ type: 'Observation', pairs: [['_tag', TAG], ['focus:DocumentReference._id', x.id]], anchor: r.obsA });
+        probes.push({ type: 'Patient', pairs: [['_id', r.A.id], ['_has:Observation:subject:focus:DocumentReference._id', x.id]], anchor: r.A });
       } else {
         probes.push({ type: 'AuditEvent', pairs: [['_tag', TAG], ['entity:DocumentReference._id', x.id]], anchor: r.ae });
       }
