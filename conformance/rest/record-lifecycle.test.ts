@@ -356,8 +356,8 @@ describe.each([
 /** Tables that hold no patient's data, so carry no compartment: a new table is either keyed by compartment or listed here. */
 /** Work queues, drained as the dispatcher runs: their rows come and go on their own. */
 const QUEUES = ['outbox', 'subscription_delivery'];
-/** Bulk exports: copies of records handed to their callers, deleted with any record they carry and after BULK_EXPORT_TTL (decision 020). */
-const NOT_PATIENT_DATA = ['bulk_export', 'bulk_export_file', 'conformance_version', 'knex_migrations', 'knex_migrations_lock', 'server_setting'];
+/** Bulk exports: copies of records handed to their callers, deleted with any record they carry and after BULK_EXPORT_TTL (decision 020); a bulk load's checkpoint: a file's digest and how far it was loaded (decision 024). */
+const NOT_PATIENT_DATA = ['bulk_export', 'bulk_export_file', 'bulk_load_checkpoint', 'conformance_version', 'knex_migrations', 'knex_migrations_lock', 'server_setting'];
 
 describe('closed with deletion: no row of the record left in any table', () => {
   beforeAll(async () => {

@@ -1,12 +1,11 @@
 import type { Knex } from 'knex';
-import { document, REPORT } from '../../conformance/accessFixtures';
 import { http, startTarget, Target } from '../../conformance/harness';
 import * as resourceLocator from './migrations/011_resource_locator';
 import { PARTITIONED_TABLES, partitionTables } from './partitioning';
 
 /**
  * The migration of an existing database (docs/operations/partitioning.md): a database
- * with resources, a document moved between records, Subscriptions' outbox rows, is given
+ * with resources, a resource moved between records, Subscriptions' outbox rows, is given
  * its locator (migration 011, run again here on the data as it stands) and is then
  * partitioned in place; everything reads back the same and writing goes on.
  */
@@ -31,14 +30,15 @@ describe('partitioning an existing database', () => {
   it('fills the locator from the data, converts every patient table in place, and reads and writes as before', async () => {
     const p1 = await post({ resourceType: 'Patient', name: [{ family: 'Avant' }] });
     const p2 = await post({ resourceType: 'Patient', name: [{ family: 'Apres' }] });
-    const doc = await post(document(p1, REPORT, `Patient/${p1.id}`));
-    const moved = await http(t.base, `DocumentReference/${doc.id}`, { method: 'PUT', json: { ...doc, subject: { reference: `Patient/${p2.id}` } } });
+    // an Observation moves by PUT (a document's PUT changes only its metadata: docs/decisions/029-dmp-submissions.md)
+    const doc = await post({ resourceType: 'Observation', status: 'final', code: { coding: [{ system: 'http://loinc.org', code: '8867-4' }] }, subject: { reference: `Patient/${p1.id}` }, valueQuantity: { value: 60 } });
+    const moved = await http(t.base, `Observation/${doc.id}`, { method: 'PUT', json: { ...doc, subject: { reference: `Patient/${p2.id}` } } });
     expect(moved.status).toBe(200);
 
-    // the locator as migration 011 builds it from what is stored, the document's former record included
+    // the locator as migration 011 builds it from what is stored, the moved resource's former record included
     await resourceLocator.down(knex);
     await resourceLocator.up(knex);
-    const located = (await knex.raw(`SELECT compartment, former_compartments AS former FROM resource_locator WHERE resource_type = 'DocumentReference' AND id = ?`, [doc.id])).rows[0];
+    const located = (await knex.raw(`SELECT compartment, former_compartments AS former FROM resource_locator WHERE resource_type = 'Observation' AND id = ?`, [doc.id])).rows[0];
     expect(located.compartment).toBe(p2.id);
     expect(located.former).toEqual([p1.id]);
 
@@ -60,17 +60,17 @@ describe('partitioning an existing database', () => {
     expect(await partitionTables(knex, 3)).toEqual([]);
     await expect(partitionTables(knex, 4)).rejects.toThrow(/partitioned in 3, DATABASE_PARTITIONS says 4/);
 
-    // reads, the moved document's history across both records, and new writes
-    expect((await http(t.base, `DocumentReference/${doc.id}`)).body.subject.reference).toBe(`Patient/${p2.id}`);
-    expect((await http(t.base, `DocumentReference/${doc.id}/_history/1`)).body.subject.reference).toBe(`Patient/${p1.id}`);
-    expect((await http(t.base, `DocumentReference?patient=${p2.id}`)).body.entry.map((e: { resource: { id: string } }) => e.resource.id)).toEqual([doc.id]);
+    // reads, the moved resource's history across both records, and new writes
+    expect((await http(t.base, `Observation/${doc.id}`)).body.subject.reference).toBe(`Patient/${p2.id}`);
+    expect((await http(t.base, `Observation/${doc.id}/_history/1`)).body.subject.reference).toBe(`Patient/${p1.id}`);
+    expect((await http(t.base, `Observation?patient=${p2.id}`)).body.entry.map((e: { resource: { id: string } }) => e.resource.id)).toEqual([doc.id]);
     const later = await post({ resourceType: 'Observation', status: 'final', code: { coding: [{ system: 'http://loinc.org', code: '8867-4' }] }, subject: { reference: `Patient/${p1.id}` }, valueQuantity: { value: 72 } });
     expect((await http(t.base, `Observation/${later.id}`)).status).toBe(200);
     // identity values go on from where they were
     expect(await outboxSequence()).toBeGreaterThan(outboxBefore);
     // an id is still unique across records: a create at an existing id in another record fails on the locator's key
     await expect(
-      knex.raw(`INSERT INTO resource_locator (resource_type, id, compartment) VALUES ('DocumentReference', ?, 'elsewhere')`, [doc.id]),
+      knex.raw(`INSERT INTO resource_locator (resource_type, id, compartment) VALUES ('Observation', ?, 'elsewhere')`, [doc.id]),
     ).rejects.toMatchObject({ code: '23505' });
   });
 
