@@ -514,9 +514,34 @@ describe('a submission for a national record is held to PDSm however it names it
     expect(docs.body.total).toBe(0);
     const sets = await get(`List?patient=${national.id}&_summary=count`, tok.gp);
     expect(sets.body.total).toBe(0);
+    // a $validate that supplies a lax definition of the server's own SubmissionSet profile changes nothing for the next submission
+    const lax = { resourceType: 'StructureDefinition', url: 'https://fhir.dmp.esante.example/StructureDefinition/dmp-submission-set', version: '0.1.0', status: 'active', fhirVersion: '4.0.1', kind: 'resource', abstract: false, type: 'List', baseDefinition: 'http://hl7.org/fhir/StructureDefinition/List', derivation: 'constraint', differential: { element: [{ id: 'List', path: 'List' }] } };
+    const submissionSet = provide(ref(national)).entry[0].resource;
+    const laxCall = await send('POST', `List/$validate?profile=${encodeURIComponent(lax.url)}`, tok.gp, { resourceType: 'Parameters', parameter: [{ name: 'resource', resource: submissionSet }, { name: 'definition', resource: lax }] });
+    expect([laxCall.status, laxCall.body.issue.filter((i: Json) => i.severity === 'error')]).toEqual([200, []]);
+    const [during, after] = await Promise.all([
+      send('POST', '', tok.gp, provide(ref(national))),
+      send('POST', `List/$validate?profile=${encodeURIComponent(lax.url)}`, tok.gp, { resourceType: 'Parameters', parameter: [{ name: 'resource', resource: submissionSet }, { name: 'definition', resource: lax }] }),
+    ]);
+    expect([during.status, after.status]).toEqual([422, 200]);
+    expect((await send('POST', '', tok.gp, provide(ref(national)))).status).toBe(422);
     // the same Bundle for a record without INS goes in
     const plain = await send('POST', '', tok.gp, provide(ref(x.p1)));
     expect(plain.status).toBe(200);
+    // the patient's side: another record's Patient answers as an unknown one
+    const unknownId = crypto.randomUUID();
+    const asPatient = (subject: string) => {
+      const b = provide(subject);
+      b.entry[1].resource.author = [{ reference: ref(x.p1) }];
+      b.entry[1].resource.type = { coding: [{ system: 'https://mos.esante.gouv.fr/NOS/TRE_A05-TypeDocComplementaire/FHIR/TRE-A05-TypeDocComplementaire', code: 'DOCPAT03' }] };
+      b.entry[1].resource.category = [{ coding: [{ system: A03, code: '90' }] }];
+      return b;
+    };
+    const strip = (b: Json) => JSON.stringify(b).replace(/urn:uuid:[0-9a-f-]+/g, 'U').replace(/urn:oid:[0-9.]+/g, 'O');
+    const other = await send('POST', '', tok.p1, asPatient(ref(x.p2)));
+    const nobody = await send('POST', '', tok.p1, asPatient(`Patient/${unknownId}`));
+    expect(other.status).toBeGreaterThanOrEqual(400);
+    expect([other.status, strip(other.body).split(x.p2.id).join('ID')]).toEqual([nobody.status, strip(nobody.body).split(unknownId).join('ID')]);
     // an access refusal carries no XDS code
     const stranger = await mint(ref(x.nurse));
     const refused = await send('POST', '', stranger, provide(ref(x.p2)));
@@ -548,6 +573,29 @@ describe('reads addressed where the facts found the resource: moved and deleted 
     }
   });
 
+  it('reads racing with moves back and forth never return a version of the other record', async () => {
+    const o = await create(observation(x.p1, `home Un ${RUN}`), tok.gp);
+    const seen: string[] = [];
+    let version = 1;
+    for (let round = 0; round < 15; round++) {
+      const to = round % 2 === 0 ? x.p2 : x.p1;
+      const reads = [tok.p1, tok.p2, tok.p1, tok.p2].map((token) => get(ref(o), token).then((r) => ({ token, r })));
+      const history = [tok.p1, tok.p2].map((token) => get(`${ref(o)}/_history`, token).then((r) => ({ token, r })));
+      const move = send('PUT', ref(o), t.token, { ...body(o), subject: { reference: ref(to) }, valueString: `${to === x.p1 ? 'home Un' : 'at Deux'} ${RUN}` });
+      const [moved, ...answers] = await Promise.all([move, ...reads, ...history]);
+      expect(moved.status).toBe(200);
+      version++;
+      for (const { token, r } of answers as { token: string; r: { status: number; body: any } }[]) {
+        const reader = token === tok.p1 ? x.p1 : x.p2;
+        if (r.status !== 200) continue;
+        const resources: Json[] = r.body.resourceType === 'Bundle' ? (r.body.entry ?? []).map((e: Json) => e.resource).filter(Boolean) : [r.body];
+        for (const res of resources) if (res.subject.reference !== ref(reader)) seen.push(`${ref(reader)} read ${res.subject.reference} v${res.meta.versionId}`);
+      }
+    }
+    expect(version).toBe(16);
+    expect(seen).toEqual([]);
+  });
+
   it('a deleted resource answers 410 to whoever read it, and as a missing one to another record', async () => {
     const o = await create(observation(x.p1, `to delete ${RUN}`), tok.gp);
     expect((await send('DELETE', ref(o), tok.gp)).status).toBeLessThan(300);
@@ -556,5 +604,56 @@ describe('reads addressed where the facts found the resource: moved and deleted 
     for (const path of ['', '/_history', '/_history/1', '/_history/2']) {
       expect([path, shape(await get(`${ref(o)}${path}`, tok.p2), o.id)]).toEqual([path, shape(await get(`Observation/${missingId}${path}`, tok.p2), missingId)]);
     }
+  });
+});
+
+describe('more of the same: hidden as missing on the edges', () => {
+  it('[type]/[id]/$validate of a hidden document, with or without mode=delete, answers as for a missing one', async () => {
+    const u = crypto.randomUUID();
+    for (const suffix of ['/$validate', '/$validate?mode=delete']) {
+      const hidden = await send('POST', `${ref(x.psych1)}${suffix}`, tok.nurse, { resourceType: 'Parameters', parameter: [] });
+      const missing = await send('POST', `DocumentReference/${u}${suffix}`, tok.nurse, { resourceType: 'Parameters', parameter: [] });
+      expect([suffix, shape(hidden, x.psych1.id)]).toEqual([suffix, shape(missing, u)]);
+      const hiddenGet = await get(`${ref(x.psych1)}${suffix}`, tok.nurse);
+      const missingGet = await get(`DocumentReference/${u}${suffix}`, tok.nurse);
+      expect([suffix, shape(hiddenGet, x.psych1.id)]).toEqual([suffix, shape(missingGet, u)]);
+    }
+  });
+
+  it('a PUT onto a hidden document answers as a PUT onto a free id, and changes nothing', async () => {
+    const u = crypto.randomUUID();
+    const hidden = await send('PUT', ref(x.psych1), tok.nurse, { ...body(x.psych1), status: 'superseded' });
+    const free = await send('PUT', `DocumentReference/${u}`, tok.nurse, { ...body(x.psych1), id: u, status: 'superseded' });
+    expect(shape(hidden, x.psych1.id)).toEqual(shape(free, u));
+    expect((await get(ref(x.psych1), tok.gp)).body.meta.versionId).toBe(x.psych1.meta.versionId);
+  });
+
+  it('a PUT of a stored document may not add a relation, a tag or a profile', async () => {
+    const d = await create(document(x.p1, REPORT, ref(x.gp), [], undefined, `meta ${RUN}`), tok.gp);
+    const attempts: Json[] = [
+      { ...body(d), relatesTo: [{ code: 'appends', target: { reference: ref(x.report1) } }] },
+      { ...body(d), extension: [{ url: 'http://example.org/fhir/StructureDefinition/anything', valueString: 'x' }] },
+      { ...body(d), date: '2020-01-01T00:00:00Z' },
+      { ...body(d), meta: { tag: [{ system: 'urn:probe', code: 'x' }] } },
+      { ...body(d), meta: { profile: ['http://hl7.org/fhir/StructureDefinition/DocumentReference'] } },
+      { ...body(d), securityLabel: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'R' }] }], description: 'autre' },
+    ];
+    const statuses = [];
+    for (const a of attempts) statuses.push((await send('PUT', ref(d), tok.gp, a)).status);
+    expect(statuses).toEqual(attempts.map(() => 405));
+    // what the PATCH may change, the PUT may change
+    const allowed = await send('PUT', ref(d), tok.gp, { ...body(d), securityLabel: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'R' }] }] });
+    expect(allowed.status).toBe(200);
+  });
+
+  it('a deactivated practitioner is refused on the next request although their token was remembered', async () => {
+    const p = await create({ resourceType: 'Practitioner', active: true, name: [{ family: `Parti-${RUN}` }] });
+    await create({ resourceType: 'PractitionerRole', active: true, practitioner: { reference: ref(p) }, code: [{ coding: [{ system: G15, code: '10' }] }], specialty: [{ coding: [{ system: R38, code: 'SM54' }] }] });
+    const token = await mint(ref(p));
+    await create(consent(x.p1, ref(p), { type: 'permit', actor: [ircp(ref(p))] }), token);
+    expect((await get(ref(x.report1), token)).status).toBe(200);
+    expect((await send('PUT', ref(p), t.token, { ...body(p), active: false })).status).toBe(200);
+    expect((await get(ref(x.report1), token)).status).toBeGreaterThanOrEqual(401);
+    expect((await get(ref(x.report1), token)).status).toBeLessThan(404);
   });
 });
