@@ -542,6 +542,20 @@ describe('a submission for a national record is held to PDSm however it names it
     const nobody = await send('POST', '', tok.p1, asPatient(`Patient/${unknownId}`));
     expect(other.status).toBeGreaterThanOrEqual(400);
     expect([other.status, strip(other.body).split(x.p2.id).join('ID')]).toEqual([nobody.status, strip(nobody.body).split(unknownId).join('ID')]);
+    // a Folder of a version-specific subject gathers no document of another record
+    const versioned = `${ref(x.p1)}/_history/1`;
+    const withFolder = provide(versioned);
+    withFolder.entry[1].resource.content = [{ attachment: { contentType: 'application/pdf', url: `https://documents.example.org/${RUN}/${++serial}.pdf` } }] as any;
+    withFolder.entry.pop();
+    withFolder.entry.push({ fullUrl: `urn:uuid:${crypto.randomUUID()}`, request: { method: 'POST', url: 'List' }, resource: {
+      resourceType: 'List', identifier: [{ use: 'official', system: 'urn:ietf:rfc:3986', value: uniqueId() }], status: 'current', mode: 'working',
+      code: { coding: [{ system: MHD_LIST_TYPES, code: 'folder' }] }, subject: { reference: versioned }, date: new Date().toISOString(),
+      extension: [{ url: 'https://profiles.ihe.net/ITI/MHD/StructureDefinition/ihe-designationType', valueCodeableConcept: { coding: [{ system: LOINC, code: REPORT.code }] } }],
+      entry: [{ item: { reference: withFolder.entry[1].fullUrl } }, { item: { reference: ref(x.report2) } }] } } as any);
+    (withFolder.entry[0].resource as Json).entry.push({ item: { reference: withFolder.entry[2].fullUrl } });
+    const folderRes = await send('POST', '', tok.gp, withFolder);
+    expect(folderRes.status).toBe(422);
+    expect(folderRes.body.issue.map((i: Json) => i.expression[0])).toEqual(['Bundle.entry[2].resource.entry[1].item']);
     // an access refusal carries no XDS code
     const stranger = await mint(ref(x.nurse));
     const refused = await send('POST', '', stranger, provide(ref(x.p2)));
