@@ -8,7 +8,7 @@ import { isBase64 } from '../validation/primitives';
 import { findMatches } from './search';
 import { folderIssues, isFolder, MHD_LIST_TYPES, STORED_DOCUMENT } from './submissionFolders';
 import { readCurrent } from '../store/resources';
-import { referencedId } from '../referenceString';
+import { localTarget, referencedId } from '../referenceString';
 import type { DecodedBase64, FhirRequest, InteractionContext } from './types';
 
 /**
@@ -318,8 +318,6 @@ export function publishInlineContent(ctx: InteractionContext, resource: Json, la
   return { resource: { ...resource, content }, binaries };
 }
 
-const LOCAL_PATIENT = /^Patient\/([A-Za-z0-9\-.]{1,64})$/;
-
 /**
  * The PDSm profile an entry of an MHD submission meets whether or not it claims it: its
  * SubmissionSet, DocumentReference or Folder (a patient's own folder excepted, decision 021)
@@ -333,9 +331,9 @@ export async function submissionProfile(ctx: InteractionContext, session: Sessio
   const kind =
     resource.resourceType === 'DocumentReference' ? 'documentReference' : isSubmissionSet(resource) ? 'submissionSet' : isFolder(resource) && resource.source === undefined ? 'folder' : undefined;
   if (!kind) return undefined;
-  let reference = String((resource.subject as { reference?: unknown } | undefined)?.reference ?? '');
-  if (reference.startsWith(`${ctx.config.baseUrl}/`)) reference = reference.slice(ctx.config.baseUrl.length + 1);
-  const patientId = LOCAL_PATIENT.exec(reference)?.[1];
+  // the patient however the subject names it: relative, under this server's base URL, or version-specific
+  const target = localTarget(String((resource.subject as { reference?: unknown } | undefined)?.reference ?? ''), `${ctx.config.baseUrl}/`);
+  const patientId = target?.resourceType === 'Patient' ? target.id : undefined;
   if (!patientId) return undefined;
   if (!submission.records.has(patientId)) {
     const row = await readCurrent(new Session(session.db, INTERNAL_ACCESS), 'Patient', patientId);
