@@ -38,9 +38,14 @@ function inBundle(index: number, expression: string): string {
   return m && !expression.startsWith('Bundle.entry') ? `Bundle.entry[${index}].resource${expression.slice(m[0].length)}` : expression;
 }
 
+/** An issue about an entry's resource, made one about the Bundle's entry. */
+function inEntry(index: number, i: Issue): Issue {
+  return { ...i, diagnostics: `Bundle.entry[${index}]: ${i.diagnostics}`, ...(i.expression ? { expression: i.expression.map((x) => inBundle(index, x)) } : {}) };
+}
+
 function entryError(index: number, e: unknown): never {
   if (e instanceof FhirError) {
-    const issues = e.issues.map((i) => ({ ...i, diagnostics: `Bundle.entry[${index}]: ${i.diagnostics}`, ...(i.expression ? { expression: i.expression.map((x) => inBundle(index, x)) } : {}) }));
+    const issues = e.issues.map((i) => inEntry(index, i));
     // what a refusal was about stays with it, for the audit trail
     throw carryRefusal(e, new FhirError(e.status, issues, e.headers));
   }
@@ -205,7 +210,7 @@ async function invalidEntries(ctx: InteractionContext, session: Session, rest: P
     const errors = ctx.validator
       .validate(resource, { mode: p.method === 'POST' ? 'create' : 'update', ...(profile ? { profiles: [profile] } : {}) })
       .filter((i) => i.severity === 'error' || i.severity === 'fatal');
-    for (const i of errors) issues.push({ ...i, diagnostics: `Bundle.entry[${p.index}]: ${i.diagnostics}`, ...(i.expression ? { expression: i.expression.map((x) => inBundle(p.index, x)) } : {}) });
+    for (const i of errors) issues.push(inEntry(p.index, i));
   }
   return issues;
 }
