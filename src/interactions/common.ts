@@ -8,7 +8,7 @@ import { contentInMemory, readBinaryContent, readWholeContent } from '../store/b
 import type { Session } from '../store/session';
 import type { DecodedBase64, FhirRequest, FhirResponse, InteractionContext } from './types';
 import { mediaTypeProblem } from './binaryContentType';
-import { compactBase64, isBase64 } from '../validation/primitives';
+import { decodeBase64 } from '../validation/primitives';
 import { resolvableReferences } from '../integrity/references';
 import { identifierClaims } from '../integrity/uniqueIdentifiers';
 import { referencedId } from '../referenceString';
@@ -225,8 +225,7 @@ export const fullUrlKey = (url: string): string => (/^urn:uuid:/i.test(url) ? ur
 /** The bytes of base64 text (whitespace ignored); undefined when it is not a string or not base64. */
 export function base64Bytes(data: unknown): Buffer | undefined {
   if (typeof data !== 'string') return undefined;
-  const compact = compactBase64(data);
-  return isBase64(compact) ? Buffer.from(compact, 'base64') : undefined;
+  return decodeBase64(data)?.bytes;
 }
 
 /** Binary content posted as FHIR JSON (data in base64) is stored apart like raw content. */

@@ -12,7 +12,7 @@ import type { Issue } from '../errors';
 import { Invariants, InvariantEnv } from './invariants';
 import { CompiledStructure, Constraint, ElementNode, resolveContentReference } from './model';
 import { Comparison, compareWithLimit, OrderedKind } from './ordering';
-import { checkPrimitive, compactBase64, isBase64, PRIMITIVES } from './primitives';
+import { checkPrimitive, decodeBase64, PRIMITIVES } from './primitives';
 import { ConformanceStore, ConformanceType, CORE_SD } from './store';
 import { searchsetIssues } from './searchsetRules';
 import { checkXhtml } from './xhtml';
@@ -896,9 +896,9 @@ export class Engine {
   /** stated size / hash of an Attachment against its data, as the HL7 validator does */
   private checkAttachment(value: any, path: string, W: Walk): void {
     if (typeof value.data !== 'string') return;
-    const compact = compactBase64(value.data);
-    if (!isBase64(compact) || compact.length % 4 !== 0) return; // reported as invalid base64
-    const bytes = Buffer.from(compact, 'base64');
+    const decoded = decodeBase64(value.data);
+    if (!decoded?.padded) return; // reported as invalid base64
+    const bytes = decoded.bytes;
     if (typeof value.size === 'number' && value.size !== bytes.length) {
       W.issues.push(err('value', `Stated Attachment Size ${value.size} does not match actual attachment size ${bytes.length}`, path));
     }
