@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import fs from 'node:fs';
 import ClientPgLite from 'knex-pglite';
 import type { Session } from './session';
-import { chunkBatches, copyOutBinary } from './copyBinary';
+import { chunkBatches, copyOut, copyOutBinary, parseBinaryCopyRows, sqlInteger, sqlLiteral } from './copyBinary';
 
 /**
  * Raw content of a Binary: bytes already in memory (base64 `data` of FHIR JSON), an upload
@@ -189,7 +189,7 @@ export async function readBinaryContent(
   /** `sending`: the bytes will be sent (a GET of the content): a small content comes with its type and size. */
   options: { sending?: boolean } = {},
 ): Promise<StoredContent | undefined> {
-  if (options.sending && !isEmbedded(session.db)) {
+  if (options.sending) {
     const found = await contentWithChunks(session, { compartment, id, versionId });
     if (found !== 'larger') return found;
   }
@@ -212,26 +212,30 @@ export async function readBinaryContent(
 
 /**
  * Content up to one statement's worth of chunks (4 MiB) whole in the statement that reads
- * its type and size (PostgreSQL): one round trip fewer for a document of ordinary size,
- * holding no more than the chunk reader holds for one statement. 'larger': only the row
- * was read (its chunks are read as they are sent).
+ * its type and size: one round trip fewer for a document of ordinary size, holding no more
+ * than the chunk reader holds for one statement. 'larger': only the row was read (its
+ * chunks are read as they are sent).
  */
 async function contentWithChunks(session: Session, key: ContentKey): Promise<StoredContent | undefined | 'larger'> {
-  const rows = await session.query<{ content_type: string; data: Buffer | Uint8Array | null; size: string | number | null; seq: number | null; chunk: Buffer | Uint8Array | null }>(
-    `SELECT c.content_type, c.data, c.size, k.seq, k.data AS chunk
-       FROM binary_content c
-       LEFT JOIN binary_chunk k ON c.size <= ? AND k.compartment = c.compartment AND k.id = c.id AND k.version_id = c.version_id
-      WHERE c.compartment = ? AND c.id = ? AND c.version_id = ?
-      ORDER BY k.seq`,
-    [CHUNKS_PER_STATEMENT * CHUNK_BYTES, key.compartment, key.id, key.versionId],
-    'binary_content_with_chunks',
+  await session.flush();
+  const rows = parseBinaryCopyRows(
+    await copyOut(
+      session.db,
+      `SELECT c.content_type, c.data, c.size::text, k.data
+         FROM binary_content c
+         LEFT JOIN binary_chunk k ON c.size <= ${sqlInteger(CHUNKS_PER_STATEMENT * CHUNK_BYTES)} AND k.compartment = c.compartment AND k.id = c.id AND k.version_id = c.version_id
+        WHERE c.compartment = ${sqlLiteral(key.compartment)} AND c.id = ${sqlLiteral(key.id)} AND c.version_id = ${sqlInteger(key.versionId)}
+        ORDER BY k.seq`,
+    ),
+    4,
   );
   if (!rows[0]) return undefined;
-  const { content_type: contentType, data } = rows[0];
-  if (data !== null) return contentInMemory(contentType, asBuffer(data));
-  const size = Number(rows[0].size);
+  const [type, data, sizeText] = rows[0];
+  const contentType = type!.toString('utf8');
+  if (data !== null) return contentInMemory(contentType, data);
+  const size = Number(sizeText!.toString('latin1'));
   if (size > CHUNKS_PER_STATEMENT * CHUNK_BYTES) return 'larger';
-  const chunks = rows.filter((r) => r.seq !== null).map((r) => asBuffer(r.chunk!));
+  const chunks = rows.filter((r) => r[3] !== null).map((r) => r[3]!);
   const label = `Binary/${key.id} version ${key.versionId}`;
   // the chunk reader's checks (every chunk there, each of its size), on chunks in memory
   return { contentType, size, bytes: (start = 0, end = size - 1) => chunkReader(async (from, to) => chunks.slice(from, to + 1), size, start, end, label) };
@@ -239,8 +243,7 @@ async function contentWithChunks(session: Session, key: ContentKey): Promise<Sto
 
 /** The chunks `from` to `to` of a stored content, from the database. */
 function chunkSource(db: Knex | Knex.Transaction, key: ContentKey): (from: number, to: number) => Promise<Buffer[]> {
-  const embedded = isEmbedded(db);
-  return (from, to) => (embedded ? copyOutBinary(db, key, from, to) : selectChunks(db, key, from, to));
+  return (from, to) => copyOutBinary(db, key, from, to);
 }
 
 /** The whole content in one buffer: for an answer that must carry it whole (FHIR JSON inside a Bundle, XML). */
@@ -276,16 +279,3 @@ async function* chunkReader(fetch: (from: number, to: number) => Promise<Buffer[
   if (sent !== end - start + 1) throw new Error(`${label}: ${sent} bytes read, ${end - start + 1} expected`);
 }
 
-/** PostgreSQL: the chunks' bytes (node-postgres parses the hex text natively; it has no binary result format). */
-async function selectChunks(db: Knex | Knex.Transaction, key: ContentKey, from: number, to: number): Promise<Buffer[]> {
-  const result = await db
-    .raw<{ rows: { data: Buffer }[] }>('SELECT data FROM binary_chunk WHERE compartment = ? AND id = ? AND version_id = ? AND seq BETWEEN ? AND ? ORDER BY seq', [
-      key.compartment,
-      key.id,
-      key.versionId,
-      from,
-      to,
-    ])
-    ;
-  return result.rows.map((r) => asBuffer(r.data));
-}

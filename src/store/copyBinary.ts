@@ -1,12 +1,16 @@
 import type { Knex } from 'knex';
-import type { ContentKey } from './binaryContent';
+import type { PoolClient } from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
+import { ContentKey, isEmbedded } from './binaryContent';
 import { literal } from './searchSql';
 
 /**
- * Binary content out of the embedded database by PostgreSQL's binary COPY format through
- * PGlite's `/dev/blob`: the bytes leave its WebAssembly memory as they are. A statement's
- * results would carry bytea as hex text, parsed in JavaScript byte by byte: some sixty
- * times slower (docs/operations/memory.md).
+ * Binary content out of the database by PostgreSQL's binary COPY format: the bytes come as
+ * they are stored. A statement's results carry bytea as hex text (node-postgres has no
+ * binary result format): twice the bytes on the wire, then decoded to a string and parsed
+ * back in JavaScript (on PGlite byte by byte, some sixty times slower; docs/operations/memory.md).
+ * The embedded database writes the COPY to its `/dev/blob`; PostgreSQL streams it to the
+ * connection (pg-copy-streams).
  */
 
 /** Groups an async sequence into arrays of at most `size`. */
@@ -24,23 +28,38 @@ export async function* chunkBatches<T>(items: AsyncIterable<T>, size: number): A
 
 const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
 
-/** The values of the one-column binary COPY file `file`, in order (a NULL is refused). */
-export function parseBinaryCopy(file: Buffer): Buffer[] {
+/** The rows of the binary COPY file `file`, each of `columns` values (null for NULL), in order. */
+export function parseBinaryCopyRows(file: Buffer, columns: number): (Buffer | null)[][] {
   if (!file.subarray(0, SIGNATURE.length).equals(SIGNATURE)) throw new Error('not a binary COPY file');
   let at = SIGNATURE.length + 4;
   at += 4 + file.readInt32BE(at);
-  const values: Buffer[] = [];
+  const rows: (Buffer | null)[][] = [];
   for (;;) {
     const fields = file.readInt16BE(at);
     at += 2;
-    if (fields === -1) return values;
-    if (fields !== 1) throw new Error(`binary COPY: ${fields} fields in a row, 1 expected`);
-    const length = file.readInt32BE(at);
-    at += 4;
-    if (length < 0) throw new Error('binary COPY: a NULL value');
-    values.push(file.subarray(at, at + length));
-    at += length;
+    if (fields === -1) return rows;
+    if (fields !== columns) throw new Error(`binary COPY: ${fields} fields in a row, ${columns} expected`);
+    const row: (Buffer | null)[] = [];
+    for (let i = 0; i < fields; i++) {
+      const length = file.readInt32BE(at);
+      at += 4;
+      if (length < 0) {
+        row.push(null);
+        continue;
+      }
+      row.push(file.subarray(at, at + length));
+      at += length;
+    }
+    rows.push(row);
   }
+}
+
+/** The values of the one-column binary COPY file `file`, in order (a NULL is refused). */
+export function parseBinaryCopy(file: Buffer): Buffer[] {
+  return parseBinaryCopyRows(file, 1).map(([value]) => {
+    if (value === null) throw new Error('binary COPY: a NULL value');
+    return value;
+  });
 }
 
 /** A string literal of SQL text (standard_conforming_strings, PostgreSQL's default): COPY takes no parameters. */
@@ -49,9 +68,34 @@ export function sqlLiteral(value: string): string {
   return literal(value);
 }
 
-function sqlInteger(n: number): string {
+export function sqlInteger(n: number): string {
   if (!Number.isSafeInteger(n)) throw new Error(`${n} is not an integer`);
   return String(n);
+}
+
+/**
+ * The result of `select` as a binary COPY file. Its values are SQL text (COPY takes no
+ * parameters): literals made by sqlLiteral and sqlInteger only. On PostgreSQL it runs on
+ * the transaction's connection, or on one of the pool's for the time of the COPY.
+ */
+export async function copyOut(db: Knex | Knex.Transaction, select: string): Promise<Buffer> {
+  const copy = `COPY (${select}) TO STDOUT WITH (FORMAT binary)`;
+  if (isEmbedded(db)) {
+    const result = (await db.raw(copy.replace('TO STDOUT', "TO '/dev/blob'"))) as { blob?: Blob };
+    return result.blob ? Buffer.from(await result.blob.arrayBuffer()) : Buffer.alloc(0);
+  }
+  const client = db.client as { acquireConnection(): Promise<PoolClient>; releaseConnection(c: PoolClient): Promise<void>; emit(event: 'query', q: object): void };
+  const connection = await client.acquireConnection();
+  // seen by whoever watches knex's statements, like the ones knex runs itself
+  client.emit('query', { sql: copy, bindings: [] });
+  try {
+    const parts: Buffer[] = [];
+    for await (const part of connection.query(copyTo(copy))) parts.push(part as Buffer);
+    return Buffer.concat(parts);
+  } finally {
+    // a transaction hands out its own connection and keeps it
+    if (!db.isTransaction) await client.releaseConnection(connection);
+  }
 }
 
 /** Chunks `from` to `to` (sequence numbers, inclusive) of a content, in order. */
@@ -59,7 +103,5 @@ export async function copyOutBinary(db: Knex | Knex.Transaction, key: ContentKey
   const select =
     `SELECT data FROM binary_chunk WHERE compartment = ${sqlLiteral(key.compartment)} AND id = ${sqlLiteral(key.id)}` +
     ` AND version_id = ${sqlInteger(key.versionId)} AND seq BETWEEN ${sqlInteger(from)} AND ${sqlInteger(to)} ORDER BY seq`;
-  const result = (await db.raw(`COPY (${select}) TO '/dev/blob' WITH (FORMAT binary)`)) as { blob?: Blob };
-  if (!result.blob) return [];
-  return parseBinaryCopy(Buffer.from(await result.blob.arrayBuffer()));
+  return parseBinaryCopy(await copyOut(db, select));
 }
