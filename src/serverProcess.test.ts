@@ -3,6 +3,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { openDevIssuer } from './access/authn/devIssuer';
+import { loadConfig } from './config/config';
 
 /**
  * The server as an operator runs it: `npm start` and `node dist/src/server.js` in processes
@@ -108,6 +110,39 @@ describe('the server process', () => {
     expect(await running.ended).toBe(0);
     expect(running.stdout).toContain('"stopped"');
     expect(await refused(port)).toBe(true);
+  }, 300000);
+
+  it('keeps an answered write when killed with SIGKILL (docs/decisions/032-embedded-durability.md)', async () => {
+    const own = fs.mkdtempSync(path.join(os.tmpdir(), 'fhir-kill-'));
+    try {
+      const port = await freePort();
+      const env = { PORT: String(port), DATA_DIR: own };
+      const first = server(env);
+      await listening(first);
+      const base = `http://127.0.0.1:${port}/fhir`;
+      const config = loadConfig({ ...env, HOST: '127.0.0.1' });
+      const token = await (await openDevIssuer(config)).mintToken({ scope: 'admin' });
+      const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' };
+      const created = await fetch(`${base}/Patient`, { method: 'POST', headers, body: JSON.stringify({ resourceType: 'Patient', name: [{ family: 'Killed' }] }) });
+      expect(created.status).toBe(201);
+      const id = ((await created.json()) as { id: string }).id;
+      first.child.kill('SIGKILL');
+      await first.ended;
+      // the killed server left its lock: the next one finds it stale and opens the database
+      expect(fs.existsSync(path.join(own, 'server.lock'))).toBe(true);
+      const second = server(env);
+      try {
+        await listening(second);
+        const read = await fetch(`${base}/Patient/${id}`, { headers });
+        expect(read.status).toBe(200);
+        expect(((await read.json()) as { name: { family: string }[] }).name[0].family).toBe('Killed');
+      } finally {
+        second.child.kill('SIGTERM');
+        await second.ended;
+      }
+    } finally {
+      fs.rmSync(own, { recursive: true, force: true });
+    }
   }, 300000);
 
   it('refuses to start a second server on the same data directory, with one line', async () => {
