@@ -116,37 +116,32 @@ export async function writeBinaryContent(db: Knex | Knex.Transaction, compartmen
     return Number(copied.rows[0].size ?? copied.rows[0].legacy ?? 0);
   }
   const embedded = isEmbedded(db);
-  const chunk = '(?, ?, ?, ?, ?)';
+  // the chunks numbered from `first` on, with their key: one INSERT's text and bindings
+  const chunkRows = (batch: Buffer[], first: number) => ({
+    sql: `INSERT INTO binary_chunk (compartment, id, version_id, seq, data) VALUES ${batch.map(() => '(?, ?, ?, ?, ?)').join(', ')}`,
+    bindings: batch.flatMap((piece, i) => [compartment, id, versionId, first + i, piece]),
+  });
+  const insertContent = 'INSERT INTO binary_content (compartment, id, version_id, content_type, size) VALUES (?, ?, ?, ?, ?)';
   if ('data' in source && source.data.length <= CHUNK_BYTES * CHUNKS_PER_STATEMENT) {
     // content in memory that one statement holds (a document of an MHD submission): its chunks and its type in one round trip
-    const pieces: Buffer[] = [];
-    for (let at = 0; at < source.data.length; at += CHUNK_BYTES) pieces.push(source.data.subarray(at, at + CHUNK_BYTES));
-    const insertChunks = `INSERT INTO binary_chunk (compartment, id, version_id, seq, data) VALUES ${pieces.map(() => chunk).join(', ')}`;
-    const insertContent = 'INSERT INTO binary_content (compartment, id, version_id, content_type, size) VALUES (?, ?, ?, ?, ?)';
-    const insert = db.raw(pieces.length ? `WITH chunks AS (${insertChunks}) ${insertContent}` : insertContent, [
-      ...pieces.flatMap((piece, i) => [compartment, id, versionId, i, piece]),
-      compartment,
-      id,
-      versionId,
-      source.contentType,
-      source.data.length,
-    ]);
+    const batch: Buffer[] = [];
+    for (let at = 0; at < source.data.length; at += CHUNK_BYTES) batch.push(source.data.subarray(at, at + CHUNK_BYTES));
+    const chunks = chunkRows(batch, 0);
+    const content = [compartment, id, versionId, source.contentType, source.data.length];
+    const insert = batch.length ? db.raw(`WITH chunks AS (${chunks.sql}) ${insertContent}`, [...chunks.bindings, ...content]) : db.raw(insertContent, content);
     await (embedded ? insert.options(BINARY_PARAMETERS) : insert);
     return source.data.length;
   }
   let seq = 0;
   let size = 0;
   for await (const batch of chunkBatches(pieces(source), CHUNKS_PER_STATEMENT)) {
-    const values = batch.map(() => chunk).join(', ');
-    const insert = db.raw(
-      `INSERT INTO binary_chunk (compartment, id, version_id, seq, data) VALUES ${values}`,
-      batch.flatMap((piece, i) => [compartment, id, versionId, seq + i, piece]),
-    );
+    const chunks = chunkRows(batch, seq);
+    const insert = db.raw(chunks.sql, chunks.bindings);
     await (embedded ? insert.options(BINARY_PARAMETERS) : insert);
     seq += batch.length;
     for (const piece of batch) size += piece.length;
   }
-  await db.raw('INSERT INTO binary_content (compartment, id, version_id, content_type, size) VALUES (?, ?, ?, ?, ?)', [compartment, id, versionId, source.contentType, size]);
+  await db.raw(insertContent, [compartment, id, versionId, source.contentType, size]);
   return size;
 }
 
