@@ -349,6 +349,35 @@ describe('ITI-68 Retrieve Document: the document in its own type', () => {
   });
 });
 
+describe('ITI-68 Retrieve Document: a document larger than what one statement reads', () => {
+  // 9 MiB: 36 chunks of 256 KiB, read 16 at a time as they are sent (src/store/binaryContent.ts)
+  const doc = crypto.randomBytes(9 * 1024 * 1024 + 123);
+  let id: string;
+  beforeAll(async () => {
+    const created = await sendRaw(t.base, 'Binary', 'POST', 'application/pdf', doc);
+    expect(created.status).toBe(201);
+    id = idFromLocation(created.headers.get('location'));
+  }, 120000);
+
+  it('comes back whole, byte for byte, as often as it is asked (each read gives its connection back)', async () => {
+    for (let i = 0; i < 12; i++) {
+      const res = await getRaw(t.base, `Binary/${id}`, 'application/pdf');
+      expect(res.status).toBe(200);
+      expect(res.data.equals(doc)).toBe(true);
+    }
+  }, 120000);
+
+  it.each([
+    ['across the first statement\'s last chunk', 4 * 1024 * 1024 - 10, 4 * 1024 * 1024 + 9],
+    ['in the last chunk', doc.length - 50, doc.length - 1],
+    ['over three statements', 100, 8 * 1024 * 1024 + 100],
+  ])('serves a range %s', async (_what, start, end) => {
+    const res = await fetchRaw(`Binary/${id}`, { accept: '*/*', range: `bytes=${start}-${end}` });
+    expect(res.status).toBe(206);
+    expect(res.data.equals(doc.subarray(start, end + 1))).toBe(true);
+  });
+});
+
 describe('ITI-68 Retrieve Document: ranges and validators', () => {
   const doc = crypto.randomBytes(10_000);
   let id: string;
