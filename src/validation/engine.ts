@@ -14,6 +14,7 @@ import { CompiledStructure, Constraint, ElementNode, resolveContentReference } f
 import { Comparison, compareWithLimit, OrderedKind } from './ordering';
 import { checkPrimitive, decodeBase64, PRIMITIVES } from './primitives';
 import { ConformanceStore, ConformanceType, CORE_SD } from './store';
+import { identifierIssues } from './identifierRules';
 import { searchsetIssues } from './searchsetRules';
 import { checkXhtml } from './xhtml';
 import { referenceTarget } from '../referenceString';
@@ -589,6 +590,7 @@ export class Engine {
       if (type === 'Extension') this.checkExtension(value, node, path, parentLoc, W);
       if (type === 'Coding') this.checkCoding(value, path, W);
       if (type === 'Attachment') this.checkAttachment(value, path, W);
+      if (type === 'Identifier') W.issues.push(...identifierIssues(value, path));
     }
   }
 
