@@ -62,7 +62,7 @@ export interface ValidatorCase {
 /** Manifest modules that validate something other than a FHIR resource (logical models, CDS Hooks, CDA, health cards). */
 const OTHER_MODULES = new Set(['logical', 'cdshooks', 'cda', 'shc']);
 /** Validator settings a case may ask for that a server's $validate has no parameter for. */
-const SETTINGS = ['allow-comments', 'noHtmlInMarkdown', 'security-checks', 'best-practice', 'examples', 'assumeValidRestReferences', 'allowed-extension-domain', 'bundle-param', 'validate', 'language', 'default-version', 'logical'];
+const SETTINGS = ['allow-comments', 'noHtmlInMarkdown', 'security-checks', 'best-practice', 'examples', 'assumeValidRestReferences', 'allowed-extension-domain', 'bundle-param', 'validate', 'language', 'default-version', 'logical', 'validateContains', 'validateReference', 'generate-shapshot'];
 
 /** The profile step is run when the case has one that needs no IG package (else the base step is). */
 const profileStep = (c: ValidatorCase): boolean => !!c.profile?.source && !c.profile.packages?.length;

@@ -14,6 +14,7 @@ import { CompiledStructure, Constraint, ElementNode, resolveContentReference } f
 import { Comparison, compareWithLimit, OrderedKind } from './ordering';
 import { checkPrimitive, decodeBase64, PRIMITIVES } from './primitives';
 import { ConformanceStore, ConformanceType, CORE_SD } from './store';
+import { identifierIssues } from './identifierRules';
 import { searchsetIssues } from './searchsetRules';
 import { checkXhtml } from './xhtml';
 import { referenceTarget } from '../referenceString';
@@ -589,6 +590,7 @@ export class Engine {
       if (type === 'Extension') this.checkExtension(value, node, path, parentLoc, W);
       if (type === 'Coding') this.checkCoding(value, path, W);
       if (type === 'Attachment') this.checkAttachment(value, path, W);
+      if (type === 'Identifier') W.issues.push(...identifierIssues(value, path));
     }
   }
 
@@ -1058,10 +1060,12 @@ export class Engine {
     }
     const st = this.store.structure(url);
     const crossVersion = st ? undefined : CROSS_VERSION_EXTENSION.exec(url);
-    if (crossVersion && !isModifier) {
+    // a conformance verdict takes a cross-version modifierExtension as the spec defines it (the extension of a
+    // modifier element is a modifier extension); a write still refuses it, as no definition here says what it modifies
+    if (crossVersion && (!isModifier || W.strictExtensions)) {
       // defined by the element of another FHIR version (versions.html#extensions): known, as to the
       // reference validator, but that version's definitions are not loaded here, so its content is not checked
-      W.issues.push({ severity: 'information', code: 'informational', diagnostics: `The extension ${url} stands for the element ${crossVersion[2]} of FHIR ${crossVersion[1]}, whose definition is not loaded here: its content is not checked`, expression: [path] });
+      W.issues.push({ severity: 'information', code: 'informational', diagnostics: `The ${isModifier ? 'modifier extension' : 'extension'} ${url} stands for the element ${crossVersion[2]} of FHIR ${crossVersion[1]}, whose definition is not loaded here: its content is not checked`, expression: [path] });
       return;
     }
     if (!st) {

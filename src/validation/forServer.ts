@@ -1,6 +1,7 @@
 import { findProfilesDir } from '../registry/registry';
 import { officialDefinitions } from '../search/searchParameters';
 import { capabilityStatementCheck } from './capabilityStatementRules';
+import { codeSystemCheck } from './codeSystemRules';
 import { domainChecks } from './domain';
 import { Validator } from './index';
 import { loadProfileMap } from './profileMap';
@@ -17,5 +18,7 @@ export function createServerValidator(profilesDir: string = findProfilesDir()): 
   // a CapabilityStatement declares its search parameters with the type of their official definition
   let types: Map<string, string> | undefined;
   validator.addDomainCheck(capabilityStatementCheck((url) => (types ??= new Map(officialDefinitions().map((d) => [d.url, d.type]))).get(url)));
+  // a CodeSystem that supplements another says so by its content mode
+  validator.addDomainCheck(codeSystemCheck);
   return validator;
 }

@@ -564,6 +564,15 @@ describe('extensions', () => {
     }
   });
 
+  it('a modifierExtension standing for a modifier element of another FHIR version is known to a conformance verdict; a write still refuses it', () => {
+    const dr: any = { resourceType: 'DeviceRequest', text: DIV, status: 'completed', intent: 'original-order', codeCodeableConcept: { text: 'x' }, subject: { reference: 'Patient/p1' } };
+    dr.modifierExtension = [{ url: 'http://hl7.org/fhir/5.0/StructureDefinition/extension-DeviceRequest.doNotPerform', valueBoolean: true }];
+    const issues = v.validate(dr, { unknownExtensions: 'error' });
+    expect(errors(issues)).toEqual([]);
+    expect(at(issues, 'DeviceRequest.modifierExtension[0]').map((i) => [i.severity, i.diagnostics])).toEqual([['information', expect.stringContaining('modifier extension')]]);
+    expectOnly(v.validate(dr), [{ severity: 'error', expression: 'DeviceRequest.modifierExtension[0]', match: 'Unknown modifier extension' }]);
+  });
+
   it('unknown extension → warning; unknown modifierExtension → error; modifier flags must agree', () => {
     const p: any = patient();
     p.extension = [{ url: 'http://example.org/unknown', valueString: 'x' }];
