@@ -130,6 +130,16 @@ describe('Group as a stored resource', () => {
     expect([400, 409, 422]).toContain(unknownMember.status);
   });
 
+  it('a Patient a Group names is not deleted while the Group names it (409, as for every referrer)', async () => {
+    const p = await patient('Reference');
+    const g = await create({ resourceType: 'Group', type: 'person', actual: true, member: [member(p)] }, tok.admin);
+    const refused = await send('DELETE', `Patient/${p.id}`, tok.admin);
+    expect(refused.status).toBe(409);
+    expect(refused.body.issue[0].diagnostics).toContain(ref(g));
+    expect((await send('DELETE', `Group/${g.id}`, tok.admin)).status).toBe(200);
+    expect((await send('DELETE', `Patient/${p.id}`, tok.admin)).status).toBe(200);
+  });
+
   it('is written by administrators only', async () => {
     for (const token of [tok.gp, tok.p1]) {
       const res = await send('POST', 'Group', token, { resourceType: 'Group', type: 'person', actual: true, member: [member(x.p1)] });
