@@ -40,6 +40,9 @@ beforeAll(async () => {
   tok.admin = await mint(undefined, 'admin');
   tok.gp = await mint(ref(x.gp));
   tok.p1 = await mint(ref(x.p1), 'patient/*.rs');
+  x.org = await create({ resourceType: 'Organization', name: `Clinique-${RUN}` });
+  x.engine = await create({ resourceType: 'Device', status: 'active', owner: { reference: ref(x.org) }, type: { coding: [{ system: 'https://fhir.dmp.esante.example/CodeSystem/dmp-device-type', code: 'integration-engine' }] } });
+  tok.engine = await mint(ref(x.engine), 'system/*.cruds');
   x.group = await create(
     {
       resourceType: 'Group',
@@ -140,11 +143,14 @@ describe('Group as a stored resource', () => {
     expect((await send('DELETE', `Patient/${p.id}`, tok.admin)).status).toBe(200);
   });
 
-  it('is written by administrators only', async () => {
-    for (const token of [tok.gp, tok.p1]) {
-      const res = await send('POST', 'Group', token, { resourceType: 'Group', type: 'person', actual: true, member: [member(x.p1)] });
-      expect(res.status).toBe(403);
+  it('is written by administrators only, alone or in a transaction', async () => {
+    const body = { resourceType: 'Group', type: 'person', actual: true, member: [member(x.p1)] };
+    for (const token of [tok.gp, tok.p1, tok.engine]) {
+      expect((await send('POST', 'Group', token, body)).status).toBe(403);
+      const bundle = { resourceType: 'Bundle', type: 'transaction', entry: [{ fullUrl: `urn:uuid:${crypto.randomUUID()}`, resource: body, request: { method: 'POST', url: 'Group' } }] };
+      expect((await send('POST', '', token, bundle)).status).toBe(403);
     }
+    expect((await get(`Group?member=${ref(x.p1)}`, tok.admin)).body.entry.map((e: Json) => e.resource.id)).toEqual([x.group.id]);
   });
 });
 
@@ -152,6 +158,7 @@ describe("a Group's membership does not reach those who may not read it", () => 
   it.each([
     ['the professional', () => tok.gp],
     ['a member patient', () => tok.p1],
+    ['a system', () => tok.engine],
   ])('%s: by id it is 404 exactly like an unknown id, vread and history too', async (_who, token) => {
     const unknown = await get(`Group/${crypto.randomUUID()}`, token());
     const known = await get(`Group/${x.group.id}`, token());
@@ -165,6 +172,7 @@ describe("a Group's membership does not reach those who may not read it", () => 
   it.each([
     ['the professional', () => tok.gp],
     ['a member patient', () => tok.p1],
+    ['a system', () => tok.engine],
   ])('%s: a Group search or history is 403 whatever is stored, saying why', async (_who, token) => {
     for (const path of [`Group?member=${ref(x.p1)}`, 'Group', `Group?_id=${x.group.id}&_summary=count`, 'Group/_history']) {
       const res = await get(path, token());
@@ -224,7 +232,7 @@ describe("a Group's membership does not reach those who may not read it", () => 
   });
 
   it('their Group export is 404, as for a Group that does not exist', async () => {
-    for (const token of [tok.gp, tok.p1]) {
+    for (const token of [tok.gp, tok.p1, tok.engine]) {
       const known = await get(`Group/${x.group.id}/$export`, token, ASYNC);
       const unknown = await get(`Group/${crypto.randomUUID()}/$export`, token, ASYNC);
       expect([known.status, unknown.status]).toEqual([404, 404]);
