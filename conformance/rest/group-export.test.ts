@@ -201,6 +201,23 @@ describe("a Group's membership does not reach those who may not read it", () => 
     expect(JSON.stringify(compartment.body)).not.toContain(x.group.id);
   });
 
+  it('the administrator reads the Group without the members whose record is closed to them (an opposed record: SUBSETTED)', async () => {
+    const g = (await get(`Group/${x.group.id}`, tok.admin)).body;
+    const named = JSON.stringify(g.member);
+    expect(named).toContain(ref(x.p1));
+    expect(named).not.toContain(ref(x.opposed));
+    expect(g.meta.tag?.map((t: Json) => t.code)).toContain('SUBSETTED');
+    // the legal-hold role reads opposed records, and the whole Group
+    const legalHold = await mint(undefined, 'admin legal-hold');
+    expect(JSON.stringify((await get(`Group/${x.group.id}`, legalHold)).body.member)).toContain(ref(x.opposed));
+  });
+
+  it('the administrator does not find a Group by the member they cannot read (a search tells no more than a read)', async () => {
+    expect((await get(`Group?member=${ref(x.opposed)}`, tok.admin)).body.entry ?? []).toEqual([]);
+    const legalHold = await mint(undefined, 'admin legal-hold');
+    expect((await get(`Group?member=${ref(x.opposed)}`, legalHold)).body.entry.map((e: Json) => e.resource.id)).toEqual([x.group.id]);
+  });
+
   it('the administrator, by contrast, finds the members through _has and _revinclude (the queries work)', async () => {
     const has = await get(`Patient?_has:Group:member:_id=${x.group.id}`, tok.admin);
     expect(has.body.entry.map((e: Json) => e.resource.id).sort()).toEqual(sorted(x.p1, x.p2, x.inactive, x.ended));
@@ -300,12 +317,18 @@ describe('Group/[id]/$export', () => {
     const job = ((await t.running!.ctx.db.knex.raw(`SELECT patients FROM bulk_export WHERE id = ?`, [status.split('/')[1]])) as { rows: Json[] }).rows[0];
     const stored = typeof job.patients === 'string' ? JSON.parse(job.patients) : job.patients;
     expect([...stored].sort()).toEqual(sorted(x.p1, x.p2, x.opposed));
-    const g = (await get(`Group/${x.group.id}`, tok.admin)).body;
-    expect((await send('PUT', `Group/${x.group.id}`, tok.admin, { ...g, member: [...g.member, member(x.outsider)] })).status).toBe(200);
+    // the administrator reads it without the opposed member (SUBSETTED) and writes it back whole, less the tag: the member they were not shown is kept
+    const read = (await get(`Group/${x.group.id}`, tok.admin)).body;
+    const tags = read.meta.tag.filter((t: Json) => t.code !== 'SUBSETTED');
+    const g = { ...read, meta: { ...read.meta, tag: tags.length ? tags : undefined } };
+    const put = await send('PUT', `Group/${x.group.id}`, tok.admin, { ...g, member: [...g.member, member(x.outsider)] });
+    if (put.status !== 200) throw new Error(`PUT answered ${put.status}: ${put.text}`);
+    const legalHold = await mint(undefined, 'admin legal-hold');
+    expect(JSON.stringify((await get(`Group/${x.group.id}`, legalHold)).body.member)).toContain(ref(x.opposed));
     const before = await exported(await finished(status, TEST_CLIENT), TEST_CLIENT);
     expect(ids(before.Patient)).not.toContain(x.outsider.id);
     const after = await exportOf(`Group/${x.group.id}/$export?_type=Patient`, TEST_CLIENT);
-    expect(ids(after.files.Patient)).toContain(x.outsider.id);
+    expect(ids(after.files.Patient)).toEqual(sorted(x.p1, x.p2, x.opposed, x.outsider));
     expect((await send('PUT', `Group/${x.group.id}`, tok.admin, g)).status).toBe(200);
   });
 
