@@ -143,6 +143,22 @@ describe('Group as a stored resource', () => {
     expect((await send('DELETE', `Patient/${p.id}`, tok.admin)).status).toBe(200);
   });
 
+  it('a record deleted with $close?mode=delete is no member any reader is shown, nor exported', async () => {
+    const gone = await patient('Supprime');
+    await create(document(gone, REPORT, ref(x.gp), [], undefined, 'of a record to delete'));
+    const g = await create({ resourceType: 'Group', type: 'person', actual: true, member: [member(x.p1), member(gone)] }, tok.admin);
+    const closed = await send('POST', `Patient/${gone.id}/$close?mode=delete`, tok.admin, { resourceType: 'Parameters' });
+    expect(closed.status).toBe(200);
+    const read = (await get(`Group/${g.id}`, tok.admin)).body;
+    expect(JSON.stringify(read.member)).not.toContain(gone.id);
+    expect(read.meta.tag.map((t: Json) => t.code)).toContain('SUBSETTED');
+    expect((await get(`Group?member=${ref(gone)}`, tok.admin)).body.entry ?? []).toEqual([]);
+    const { files } = await exportOf(`Group/${g.id}/$export`, TEST_CLIENT);
+    expect(ids(files.Patient)).toEqual([x.p1.id]);
+    expect(JSON.stringify(files)).not.toContain(gone.id);
+    expect((await send('DELETE', `Group/${g.id}`, tok.admin)).status).toBe(200);
+  });
+
   it('is written by administrators only, alone or in a transaction', async () => {
     const body = { resourceType: 'Group', type: 'person', actual: true, member: [member(x.p1)] };
     for (const token of [tok.gp, tok.p1, tok.engine]) {
