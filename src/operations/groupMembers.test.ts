@@ -40,8 +40,10 @@ describe('withinPeriod', () => {
     [{ end: '2025-06-15T11:59:59Z' }, false],
     [{ end: '2025-06-15T12:00:00+01:00' }, false],
     [{ end: '2025-06-15T13:00:00+01:00' }, true],
-    [{ start: '2025-06-16' }, true], // already the 16th somewhere (UTC+14)
-    [{ start: '2025-06-17' }, false],
+    [{ start: '2025-06-15' }, true],
+    [{ start: '2025-06-16' }, false],
+    [{ end: '2025-06-15' }, true],
+    [{ end: '2025-06-14' }, false],
     [{ end: 'not a date' }, true],
   ])('%j → %s', (period, expected) => {
     expect(withinPeriod(period, NOW)).toBe(expected);
