@@ -212,6 +212,11 @@ describe("a Group's membership does not reach those who may not read it", () => 
     const everything = await get(`Patient/${x.p1.id}/$everything`, token());
     expect(everything.status).toBe(200);
     expect(JSON.stringify(everything.body)).not.toContain(x.group.id);
+    // the system history: the Group written after their record's resources is not among the versions they are shown
+    const history = await get('_history?_count=1000', token());
+    if (history.status === 200) expect(history.body.entry.some((e: Json) => e.resource?.id === x.p1.id)).toBe(true);
+    if (history.status === 200) expect((history.body.entry ?? []).filter((e: Json) => e.resource?.resourceType === 'Group' || String(e.fullUrl ?? e.request?.url ?? '').includes('Group/'))).toEqual([]);
+    else expect(history.status).toBe(403);
     const compartment = await get(`Patient/${x.p1.id}/Group`, token());
     expect(compartment.status).not.toBe(200);
     expect(JSON.stringify(compartment.body)).not.toContain(x.group.id);
