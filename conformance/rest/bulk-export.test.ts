@@ -285,7 +285,7 @@ describe('refusals at kick-off', () => {
     ['Binary', '$export?_type=Binary', ASYNC, 400],
     ['_since that is not an instant', '$export?_since=2024', ASYNC, 400],
     ['_typeFilter', '$export?_typeFilter=Patient%3Factive%3Dtrue', ASYNC, 400],
-    ['Group export (no Group here)', 'Group/1/$export', ASYNC, 404],
+    ['Group export of a Group unknown (or hidden from the caller)', 'Group/1/$export', ASYNC, 404],
   ])('%s', async (_name, path, headers, expected) => {
     const res = await get(path, tok.gp, headers);
     expect(res.status).toBe(expected);
@@ -361,11 +361,13 @@ describe('cancel and expiry', () => {
 });
 
 describe('the CapabilityStatement', () => {
-  it('lists $export at system and Patient level, and does not claim the bulk data CapabilityStatement (no Group export)', async () => {
+  it('lists $export at system, Patient and Group level, and does not claim the bulk data CapabilityStatement (_typeFilter, patient, includeAssociatedData are not served)', async () => {
     const cs = (await http(t.base, 'metadata')).body;
     expect(cs.rest[0].operation.map((o: Json) => o.definition)).toContain('http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export');
     const patient = cs.rest[0].resource.find((r: Json) => r.type === 'Patient');
     expect(patient.operation.map((o: Json) => o.definition)).toContain('http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export');
+    const group = cs.rest[0].resource.find((r: Json) => r.type === 'Group');
+    expect(group.operation.map((o: Json) => o.definition)).toContain('http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export');
     expect(cs.instantiates ?? []).not.toContain('http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data');
   });
 });

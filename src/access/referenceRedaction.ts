@@ -31,6 +31,8 @@ export const WITHHELD: Readonly<Record<string, WithheldElement[]>> = {
   // the patient reads their record's trail, which names what professionals read (a document invisible to the patient
   // among them); the investigator reads it whole (docs/decisions/009-audit.md)
   AuditEvent: [{ path: ['entity'], reference: ['what'], notFor: ['admin'] }],
+  // a cohort's administrator does not read the records closed to them (opposed, closed): their membership neither (docs/decisions/030-groups.md)
+  Group: [{ path: ['member'], reference: ['entity'] }],
 };
 
 /** The checked elements of a type for this reader (an actor kind; undefined: every element). */

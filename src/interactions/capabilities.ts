@@ -41,7 +41,7 @@ export function restSecurity(config: Pick<Config, 'corsOrigins' | 'tls'>): Capab
     'Emergency access: a professional whose profession allows it sends `X-Break-Glass: <reason>`; it is audited and the patient is told.',
     'No token or a refused one: 401 with `WWW-Authenticate: Bearer`; authenticated but not allowed: 403 with an OperationOutcome saying why.',
     'Client-chosen ids: PUT [type]/[id] onto an id the caller cannot read creates the resource only for administrators, on the types they write (updateCreate true); every other caller creates with POST and gets 403 for such a PUT, the same whether the id is free or held by a resource hidden from them.',
-    'References to resources the caller cannot read (List.entry, DocumentReference.relatesTo and context.related, Provenance.target and entity, AuditEvent.entity but for administrators) are withheld from what they read, and the resource is tagged SUBSETTED; a resource tagged SUBSETTED is refused on create and update (400).',
+    'References to resources the caller cannot read (List.entry, DocumentReference.relatesTo and context.related, Provenance.target and entity, AuditEvent.entity but for administrators, Group.member) are withheld from what they read, and the resource is tagged SUBSETTED; a resource tagged SUBSETTED is refused on create and update (400).',
     certificates
       ? 'Mutual TLS: a client certificate verified against the configured CA and naming a Practitioner by RPPS number authenticates that practitioner without a token (scopes user/*.cruds); a presented certificate that does not verify is refused.'
       : undefined,

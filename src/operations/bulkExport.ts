@@ -1,8 +1,11 @@
 import crypto from 'node:crypto';
 import { BadRequest, FhirError, Forbidden, NotFound, operationOutcome } from '../errors';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../interactions/types';
-import { deleteExport, deleteExpiredExports, ExportJob, failExport, fileContent, listFiles, readExport, insertExport, runningExports } from '../store/bulkExports';
+import { assertId } from '../interactions/common';
+import { deleteExport, deleteExpiredExports, ExportJob, ExportLevel, failExport, fileContent, listFiles, readExport, insertExport, runningExports } from '../store/bulkExports';
+import { readCurrent } from '../store/resources';
 import type { Session } from '../store/session';
+import { groupPatientMembers } from './groupMembers';
 import { startExport } from './exportJob';
 import { exportRights } from './exportRights';
 import { asksRespondAsync, NDJSON, parseExportRequest } from './exportRequest';
@@ -23,19 +26,38 @@ const RETRY_AFTER = '2';
 /** The status URL of an export, relative to the base. */
 export const statusPath = (id: string) => `_bulk/${id}`;
 
-/** `[base]/$export` and `Patient/$export`: records the job and answers 202 with where to poll. */
+/**
+ * The Patient members of the Group a `Group/[id]/$export` names, read with the caller's
+ * visibility (docs/decisions/030-groups.md): a Group unknown, deleted or hidden from the
+ * caller is 404 alike.
+ */
+async function groupMembersOf(ctx: InteractionContext, session: Session, id: string): Promise<string[]> {
+  const row = await readCurrent(session, 'Group', id);
+  if (!row || row.deleted || row.body === null) throw new NotFound(`Group/${id} is not known`);
+  return groupPatientMembers(JSON.parse(row.body) as Record<string, unknown>, `${ctx.config.baseUrl}/`, Date.now());
+}
+
+/** Where the kick-off was asked, as the manifest's `request` repeats it. */
+function kickOffPath(level: ExportLevel, groupId: string | undefined): string {
+  return level === 'patient' ? 'Patient/$export' : level === 'group' ? `Group/${groupId}/$export` : '$export';
+}
+
+/** `[base]/$export`, `Patient/$export` and `Group/[id]/$export`: records the job and answers 202 with where to poll. */
 export async function exportKickOff(ctx: InteractionContext, session: Session, req: FhirRequest): Promise<FhirResponse> {
   const caller = session.access.caller;
   if (caller === undefined) throw new Forbidden('$export is bound to the caller that asks for it: internal work cannot ask for one');
   if (!asksRespondAsync(req.headers.prefer)) throw new BadRequest('$export runs asynchronously: send Prefer: respond-async', 'required');
   const accept = req.headers.accept;
   if (accept && !/application\/fhir\+json|application\/json|\*\/\*/.test(accept)) throw new FhirError(406, [{ severity: 'error', code: 'not-supported', diagnostics: 'The kick-off answers in application/fhir+json' }]);
-  const level = req.resourceType === 'Patient' ? 'patient' : 'system';
+  const level: ExportLevel = req.resourceType === 'Patient' ? 'patient' : req.resourceType === 'Group' ? 'group' : 'system';
+  const groupId = level === 'group' ? assertId(req.id) : undefined;
   const known = [...ctx.registry.types.keys()];
+  // a Group's export is its members' records: the types of Patient/$export
   const served = known.filter((t) => level === 'system' || ctx.registry.types.get(t)!.patientCompartmentParams.length > 0 || t === 'Patient');
   const parsed = parseExportRequest(req.query, served, req.prefer.handling === 'lenient', known);
   // a type named is refused as its search would be (the types left implicit are narrowed by the scopes)
   if (req.query.some(([name]) => name === '_type')) for (const t of parsed.types) session.access.checkInteraction?.({ interaction: 'search-type', resourceType: t }, req);
+  const patients = groupId !== undefined ? await groupMembersOf(ctx, session, groupId) : undefined;
   await deleteExpiredExports(session.db, new Date().toISOString());
   if ((await runningExports(session.db, caller)) >= RUNNING_PER_CALLER) {
     throw new FhirError(429, [{ severity: 'error', code: 'throttled', diagnostics: `At most ${RUNNING_PER_CALLER} exports of one caller run at once: wait for one to complete, or cancel it` }], { 'Retry-After': '10' });
@@ -46,9 +68,10 @@ export async function exportKickOff(ctx: InteractionContext, session: Session, r
     id: crypto.randomUUID(),
     caller,
     rights: exportRights(session.access.actor),
-    request: `${ctx.config.baseUrl}/${level === 'patient' ? 'Patient/' : ''}$export${query ? `?${query}` : ''}`,
+    request: `${ctx.config.baseUrl}/${kickOffPath(level, groupId)}${query ? `?${query}` : ''}`,
     level,
     types: parsed.types,
+    ...(patients ? { patients } : {}),
     ...(parsed.since ? { since: parsed.since } : {}),
     visibility: session.visibility,
     ...(session.access.auditAgent ? { audit: { agent: session.access.auditAgent, investigator: session.access.actor?.kind === 'admin' } } : {}),

@@ -76,7 +76,7 @@ async function runExport(ctx: InteractionContext, id: string, stopping: () => bo
       let after: string | undefined;
       for (;;) {
         if (stopping()) throw new Stopped('the server stopped during the export');
-        const rows = await exportPage(session, { resourceType, level: job.level, since: job.since, until: job.transactionTime, after, limit: PAGE_SIZE });
+        const rows = await exportPage(session, { resourceType, level: job.level, patients: job.patients, since: job.since, until: job.transactionTime, after, limit: PAGE_SIZE });
         if (rows.length === 0) break;
         for (const body of await asCallerReadsThem(ctx, session, resourceType, rows)) {
           lines.push(body);
@@ -95,7 +95,7 @@ async function runExport(ctx: InteractionContext, id: string, stopping: () => bo
       if (job.audit) {
         const audit = new Session(trx.db, exportAccess(job));
         audit.touch(session.takeTouched());
-        await auditInteraction(ctx, audit, job.audit.agent, { interaction: 'operation', operation: 'export', resourceType: job.level === 'patient' ? 'Patient' : undefined }, auditedRequest(job));
+        await auditInteraction(ctx, audit, job.audit.agent, { interaction: 'operation', operation: 'export', resourceType: job.level === 'patient' ? 'Patient' : job.level === 'group' ? 'Group' : undefined }, auditedRequest(job));
         await audit.flush();
       }
       if (!(await completeExport(trx.db, id, expiresAt()))) throw new Stopped('cancelled');

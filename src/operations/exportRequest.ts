@@ -29,7 +29,7 @@ export function parseExportRequest(params: [string, string][], served: string[],
       const named = value.split(',').map((s) => s.trim()).filter(Boolean);
       for (const t of named) {
         if (NOT_EXPORTED.has(t)) throw new BadRequest(`_type: ${t} is not exported; read a document's content through its DocumentReference`, 'not-supported');
-        if (!served.includes(t) && known.includes(t)) throw new BadRequest(`_type: ${t} is outside the patient compartment: Patient/$export exports patient records only ([base]/$export exports the others)`, 'not-supported');
+        if (!served.includes(t) && known.includes(t)) throw new BadRequest(`_type: ${t} is outside the patient compartment: Patient/$export and Group/[id]/$export export patient records only ([base]/$export exports the others)`, 'not-supported');
         if (!served.includes(t)) throw new BadRequest(`_type: unknown resource type "${t}"`, 'not-supported');
       }
       types = [...new Set([...(types ?? []), ...named])];

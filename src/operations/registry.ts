@@ -42,7 +42,7 @@ export const VALIDATE =
 
 /** What the CapabilityStatement says of $export (docs/decisions/020-bulk-data.md). */
 const EXPORT =
-  "FHIR Bulk Data Access v2, asynchronous (Prefer: respond-async; status at [base]/_bulk/[id], DELETE cancels), with _type, _since and _outputFormat application/fhir+ndjson (or application/ndjson, ndjson); not _typeFilter, _elements, patient or includeAssociatedData, not Group/[id]/$export; Binary is not exported. Every row is read through the caller's access rules; the status and the files answer to the same caller only and are deleted BULK_EXPORT_TTL seconds after completion.";
+  "FHIR Bulk Data Access v2, asynchronous (Prefer: respond-async; status at [base]/_bulk/[id], DELETE cancels), with _type, _since and _outputFormat application/fhir+ndjson (or application/ndjson, ndjson); not _typeFilter, _elements, patient or includeAssociatedData; Binary is not exported. Every row is read through the caller's access rules; the status and the files answer to the same caller only and are deleted BULK_EXPORT_TTL seconds after completion.";
 
 /** Every operation the server answers; the router and the CapabilityStatement read this list. */
 export const OPERATIONS: OperationEntry[] = [
@@ -76,6 +76,17 @@ export const OPERATIONS: OperationEntry[] = [
     type: true,
     instance: false,
     documentation: `${EXPORT} Patient/$export: the resources of the patient records the caller may read.`,
+    affectsState: false,
+    handler: exportKickOff,
+  },
+  {
+    name: 'export',
+    definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export',
+    system: false,
+    types: ['Group'],
+    type: false,
+    instance: true,
+    documentation: `${EXPORT} Group/[id]/$export (docs/decisions/030-groups.md): the resources of the records of the Group's Patient members (member.entity; a member with inactive true or a period not covering the kick-off is left out), types as Patient/$export, each row through the caller's access rules. Groups are read by administrators only: for anyone else every Group is 404. _since filters by lastUpdated only (no older resources of members added since).`,
     affectsState: false,
     handler: exportKickOff,
   },

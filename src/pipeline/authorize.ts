@@ -1,5 +1,5 @@
 import type { Actor, Coding } from '../access/actor';
-import { authorRoles, createAtIdRefusal, decideCreateAtId, decideRecord, decideWrite, Decision, MatrixView, OpenRecord, PolicyContext, RecordDecision, recordRefusalCode, visibilityFor } from '../access/policy/decide';
+import { authorRoles, closedTypeReason, createAtIdRefusal, decideCreateAtId, decideRecord, decideWrite, Decision, MatrixView, OpenRecord, PolicyContext, RecordDecision, recordRefusalCode, visibilityFor } from '../access/policy/decide';
 import { RECORD_REFUSAL_SYSTEM } from '../access/policy/recordState';
 import { LIFECYCLE_OPERATIONS } from '../access/policy/lifecycle';
 import type { RecordFacts } from '../access/policy/recordFacts';
@@ -140,12 +140,8 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
   // a whole type closed to the caller (clinical content for administrators and systems) is said so
   const searched = r.interaction === 'search-compartment' ? r.compartmentType : r.resourceType;
   const typeLevel = r.interaction === 'search-type' || r.interaction === 'history-type' || r.interaction === 'search-compartment';
-  if (typeLevel && searched && searched !== '*' && visibility.resourceTypes && !visibility.resourceTypes.includes(searched)) {
-    throw new Forbidden(`${actor.kind === 'admin' ? 'Administrators' : 'Systems'} do not read ${searched}: clinical content is for the patient and their care team`);
-  }
-  if (typeLevel && searched && visibility.excludedTypes?.includes(searched)) {
-    throw new Forbidden(`Professionals do not read ${searched}: a record's audit trail is read by the patient, their legal representatives and administrators`);
-  }
+  const closedType = typeLevel && searched && searched !== '*' ? closedTypeReason(actor, visibility, searched) : undefined;
+  if (closedType) throw new Forbidden(closedType);
   const decided = new Map<string, RecordDecision>();
   const recordDecision = async (s: Session, patientId: string, anonymous: boolean): Promise<RecordDecision> => {
     let d = decided.get(`${patientId}|${anonymous}`);

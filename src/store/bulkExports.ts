@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { AuditAgent } from '../audit/auditEvent';
-import { bind, constraintConditions, SqlContext } from './searchSql';
+import { bind, constraintConditions, SqlContext, textArray } from './searchSql';
 import type { Session } from './session';
 import { trailAsSeen } from './trailView';
 import type { Visibility } from './visibility';
@@ -12,6 +12,7 @@ import type { Visibility } from './visibility';
  */
 
 export type ExportStatus = 'in-progress' | 'completed' | 'failed';
+export type ExportLevel = 'system' | 'patient' | 'group';
 
 export interface ExportJob {
   id: string;
@@ -21,8 +22,10 @@ export interface ExportJob {
   rights: string;
   /** The kick-off request URL, as the manifest repeats it. */
   request: string;
-  /** 'system': every row the caller may read; 'patient': rows of patient records only. */
-  level: 'system' | 'patient';
+  /** 'system': every row the caller may read; 'patient': rows of patient records only; 'group': rows of the records of `patients` only. */
+  level: ExportLevel;
+  /** For a Group export: the ids of the Patient members found at kick-off (decision 030). */
+  patients?: string[];
   types: string[];
   since?: string;
   visibility: Visibility;
@@ -43,6 +46,7 @@ interface JobRow {
   request: string;
   level: string;
   types: unknown;
+  patients: unknown;
   since: Date | string | null;
   visibility: unknown;
   audit_agent: unknown;
@@ -64,8 +68,9 @@ function toJob(r: JobRow): ExportJob {
     caller: r.caller,
     rights: r.rights,
     request: r.request,
-    level: r.level === 'patient' ? 'patient' : 'system',
+    level: r.level === 'patient' || r.level === 'group' ? r.level : 'system',
     types: json(r.types) as string[],
+    ...(r.patients ? { patients: json(r.patients) as string[] } : {}),
     ...(r.since ? { since: iso(r.since) } : {}),
     visibility: json(r.visibility) as Visibility,
     ...(r.audit_agent ? { audit: json(r.audit_agent) as ExportJob['audit'] } : {}),
@@ -80,9 +85,9 @@ function toJob(r: JobRow): ExportJob {
 
 export async function insertExport(db: Knex | Knex.Transaction, job: ExportJob): Promise<void> {
   await db.raw(
-    `INSERT INTO bulk_export (id, caller, rights, request, level, types, since, visibility, audit_agent, status, transaction_time, heartbeat)
-     VALUES (?, ?, ?, ?, ?, ?::jsonb, ?::timestamptz, ?::jsonb, ?::jsonb, ?, ?::timestamptz, ?::timestamptz)`,
-    [job.id, job.caller, job.rights, job.request, job.level, JSON.stringify(job.types), job.since ?? null, JSON.stringify(job.visibility), job.audit ? JSON.stringify(job.audit) : null, job.status, job.transactionTime, job.heartbeat],
+    `INSERT INTO bulk_export (id, caller, rights, request, level, types, patients, since, visibility, audit_agent, status, transaction_time, heartbeat)
+     VALUES (?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, ?::timestamptz, ?::jsonb, ?::jsonb, ?, ?::timestamptz, ?::timestamptz)`,
+    [job.id, job.caller, job.rights, job.request, job.level, JSON.stringify(job.types), job.patients ? JSON.stringify(job.patients) : null, job.since ?? null, JSON.stringify(job.visibility), job.audit ? JSON.stringify(job.audit) : null, job.status, job.transactionTime, job.heartbeat],
   );
 }
 
@@ -174,16 +179,19 @@ export interface ExportedRow {
  * One page of the current rows of a type that the session's caller may read, in id order
  * after `after` (ids are unique within a type: the (resource_type, id) index walks the
  * type alone, whichever the records): updated at or after `since` and not after `until` (the
- * export's transaction time), only inside patient records for a patient-level export. The
+ * export's transaction time), only inside patient records for a patient-level export, only
+ * inside the records of the Group's members for a group-level one (decision 030). The
  * visibility is applied in the SQL (decision 008): a hidden row is never read.
  */
 export async function exportPage(
   session: Session,
-  q: { resourceType: string; level: 'system' | 'patient'; since?: string; until: string; after?: string; limit: number },
+  q: { resourceType: string; level: ExportLevel; patients?: string[]; since?: string; until: string; after?: string; limit: number },
 ): Promise<ExportedRow[]> {
   const sql: SqlContext = { bindings: [], baseUrl: '', constraints: session.visibility };
   const where = [`r.resource_type = ${bind(sql, q.resourceType)}`, 'NOT r.deleted', `r.last_updated <= ${bind(sql, q.until)}::timestamptz`];
   if (q.level === 'patient') where.push(`r.compartment <> ''`);
+  // the members' records only ('' is never a member: a Group names Patients)
+  if (q.level === 'group') where.push(`r.compartment <> '' AND r.compartment = ANY(${bind(sql, textArray(q.patients ?? []))}::text[])`);
   if (q.since) where.push(`r.last_updated >= ${bind(sql, q.since)}::timestamptz`);
   if (q.after !== undefined) where.push(`r.id > ${bind(sql, q.after)}`);
   const constraints = constraintConditions(sql, 'r', q.resourceType);

@@ -239,6 +239,7 @@ export const WITHHELD_PARAMS: Readonly<Record<string, readonly string[]>> = {
   related: ['DocumentReference'],
   target: ['Provenance'],
   entity: ['Provenance'],
+  member: ['Group'],
 };
 
 /**

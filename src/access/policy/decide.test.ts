@@ -1,5 +1,5 @@
 import type { ActingRole, Actor, Coding } from '../actor';
-import { ADMIN_WRITE_TYPES, decideCreateAtId, decideRecord, decideWrite, maskingRecord, MatrixView, PolicyContext, practitionerAuthored, visibilityFor, WriteTarget } from './decide';
+import { ADMIN_WRITE_TYPES, closedTypeReason, decideCreateAtId, decideRecord, decideWrite, maskingRecord, MatrixView, PolicyContext, practitionerAuthored, visibilityFor, WriteTarget } from './decide';
 import { ACT_REASON_SYSTEM, ConsentFact, INVISIBLE_PATIENT, MASQUE_PS, RecordFacts, recordChoices, ROLE_SYSTEM, VISIBILITY_SYSTEM } from './recordFacts';
 
 const NOW = Date.parse('2026-06-01T12:00:00Z');
@@ -123,8 +123,8 @@ describe('visibilityFor', () => {
     const v = visibilityFor(practitioner('d', [NURSE]), [{ patientId: 'p1', treating: true }, { patientId: 'p2', treating: false }], pc());
     expect(v.compartments).toEqual(['p1', 'p2']);
     expect(v.sharedTypes).toContain('Practitioner');
-    // the audit trail of their patients is not theirs to read (docs/decisions/009-audit.md)
-    expect(v.excludedTypes).toEqual(['AuditEvent']);
+    // the audit trail of their patients is not theirs to read (docs/decisions/009-audit.md), nor the cohorts (decision 030)
+    expect(v.excludedTypes).toEqual(['AuditEvent', 'Group']);
     expect(v.readableDocuments).toEqual([rule([REPORT])]);
     expect(v.excludedSecurityLabels).toEqual([{ ...MASQUE_PS, exceptAuthors: ['Practitioner/d', 'PractitionerRole/r-nurse'], exceptCompartments: ['p1'] }]);
     expect(v.binaryFollowsDocument).toBe(true);
@@ -137,10 +137,10 @@ describe('visibilityFor', () => {
   it('patients and legal representatives do not see documents invisible to them', () => {
     const p = visibilityFor({ ...base, kind: 'patient', id: 'p1' }, [{ patientId: 'p1', treating: false }], pc());
     expect(p.excludedSecurityLabels!.map((l) => l.code)).toEqual(['INVISIBLE_PATIENT']);
-    // the patient and their legal representative read their record's trail
-    expect(p.excludedTypes).toBeUndefined();
+    // the patient and their legal representative read their record's trail; no cohort (decision 030)
+    expect(p.excludedTypes).toEqual(['Group']);
     const rp = visibilityFor({ ...base, kind: 'related-person', id: 'rp', patientId: 'p1' }, [{ patientId: 'p1', treating: false }], pc());
-    expect(rp.excludedTypes).toBeUndefined();
+    expect(rp.excludedTypes).toEqual(['Group']);
     expect(rp.excludedSecurityLabels!.map((l) => l.code)).toEqual(['INVISIBLE_PATIENT', 'INVISIBLE_REPRESENTANTS_LEGAUX']);
     expect(rp.compartments).toEqual(['p1']);
   });
@@ -155,6 +155,49 @@ describe('visibilityFor', () => {
     const device = visibilityFor({ ...base, kind: 'device', id: 'x', organization: 'Organization/o' } as Actor, [], pc());
     expect(device.resourceTypes).toEqual(expect.arrayContaining(['Communication', 'Binary']));
     expect(device.messages).toEqual({ participants: ['Device/x', 'Organization/o'], only: true });
+  });
+});
+
+describe('Groups: read and written by administrators only (decision 030)', () => {
+  const actors: [string, Actor][] = [
+    ['a practitioner', practitioner('d', [PHYSICIAN])],
+    ['a patient', { ...base, kind: 'patient', id: 'p1' } as Actor],
+    ['a legal representative', { ...base, kind: 'related-person', id: 'rp', patientId: 'p1' } as Actor],
+    ['a system', { ...base, kind: 'device', id: 'x', organization: 'Organization/o' } as Actor],
+  ];
+  const group: WriteTarget = { resourceType: 'Group', compartment: '', resource: { resourceType: 'Group', type: 'person', actual: true, member: [{ entity: { reference: 'Patient/p1' } }] } };
+
+  it.each(actors)('%s reads no Group: the type is closed to them, said so at type level, whatever their records', (_who, actor) => {
+    const v = visibilityFor(actor, [{ patientId: 'p1', treating: true }], pc());
+    const readable = v.resourceTypes ? v.resourceTypes.includes('Group') : !v.excludedTypes?.includes('Group');
+    expect(readable).toBe(false);
+    // not a directory type either: a Group lives in '' and sharedTypes would open it
+    expect(v.sharedTypes ?? []).not.toContain('Group');
+    expect(closedTypeReason(actor, v, 'Group')).toBe('Group resources (cohorts of patients) are read by administrators only');
+  });
+
+  it.each(actors)('%s writes no Group (403)', (_who, actor) => {
+    const d = decideWrite(actor, group, undefined, pc());
+    expect(d.allow).toBe(false);
+    expect(d.allow === false && d.status).toBe(403);
+    expect(decideCreateAtId(actor, 'Group').allow).toBe(false);
+  });
+
+  it('an administrator reads and writes them, and creates one at a chosen id', () => {
+    const admin = { ...base, kind: 'admin' } as Actor;
+    const v = visibilityFor(admin, [], pc());
+    expect(v.resourceTypes).toContain('Group');
+    expect(closedTypeReason(admin, v, 'Group')).toBeUndefined();
+    expect(decideWrite(admin, group, undefined, pc()).allow).toBe(true);
+    expect(decideCreateAtId(admin, 'Group').allow).toBe(true);
+  });
+
+  it('closedTypeReason keeps its other answers', () => {
+    const admin = { ...base, kind: 'admin' } as Actor;
+    const doctor = practitioner('d', [PHYSICIAN]);
+    expect(closedTypeReason(admin, visibilityFor(admin, [], pc()), 'DocumentReference')).toMatch(/^Administrators do not read DocumentReference/);
+    expect(closedTypeReason(doctor, visibilityFor(doctor, [], pc()), 'AuditEvent')).toMatch(/^Professionals do not read AuditEvent/);
+    expect(closedTypeReason(doctor, visibilityFor(doctor, [], pc()), 'DocumentReference')).toBeUndefined();
   });
 });
 

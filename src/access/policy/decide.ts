@@ -76,9 +76,11 @@ const deny = (status: 403 | 404, refusal: RecordRefusal, reason: string): Record
 export const DIRECTORY_TYPES = ['Practitioner', 'PractitionerRole', 'Organization', 'Location', 'HealthcareService', 'Endpoint', 'Device'];
 export const CONFORMANCE_TYPES = ['StructureDefinition', 'ValueSet', 'CodeSystem', 'SearchParameter', 'Questionnaire'];
 export const SHARED_TYPES = [...DIRECTORY_TYPES, ...CONFORMANCE_TYPES];
-/** Administrators: the directory, the records' existence and the audit trail; no clinical content. */
-export const ADMIN_READ_TYPES = [...SHARED_TYPES, 'Patient', 'RelatedPerson', 'AuditEvent'];
-export const ADMIN_WRITE_TYPES = [...DIRECTORY_TYPES, ...CONFORMANCE_TYPES, 'Patient', 'RelatedPerson'];
+/** Cohorts of patients, outside any record: their membership tells which records exist, so administrators alone read them (docs/decisions/030-groups.md). */
+export const COHORT_TYPES = ['Group'];
+/** Administrators: the directory, the records' existence, the cohorts and the audit trail; no clinical content. */
+export const ADMIN_READ_TYPES = [...SHARED_TYPES, 'Patient', 'RelatedPerson', ...COHORT_TYPES, 'AuditEvent'];
+export const ADMIN_WRITE_TYPES = [...DIRECTORY_TYPES, ...CONFORMANCE_TYPES, 'Patient', 'RelatedPerson', ...COHORT_TYPES];
 /** Systems find the patient they deposit for; they read no clinical content. */
 export const DEVICE_READ_TYPES = [...SHARED_TYPES, 'Patient'];
 export const DEVICE_WRITE_TYPES = ['DocumentReference', 'Binary', 'List', 'Provenance', 'Communication'];
@@ -186,6 +188,8 @@ export function visibilityFor(actor: Actor, records: OpenRecord[], pc: PolicyCon
         trailAsSeen: true,
         messages: { participants: identitiesOf(actor), patientSide: true },
         ownSubscriptions: actor.kind === 'patient' ? ref('Patient', actor.id) : ref('RelatedPerson', actor.id),
+        // a cohort would tell them of other records (decision 030)
+        excludedTypes: COHORT_TYPES,
       };
     }
     case 'practitioner': {
@@ -199,8 +203,8 @@ export function visibilityFor(actor: Actor, records: OpenRecord[], pc: PolicyCon
         readableDocuments: actor.roles.map((role) => pc.matrix.readableDocuments(role)),
         excludedSecurityLabels: [{ ...MASQUE_PS, exceptAuthors: authors, ...(treating.length ? { exceptCompartments: treating } : {}) }],
         binaryFollowsDocument: true,
-        // the trail of a record is the patient's (and the investigator's), not the care team's
-        excludedTypes: AUDIT_TYPES,
+        // the trail of a record is the patient's (and the investigator's), not the care team's; a cohort tells of records they may not enter (decision 030)
+        excludedTypes: [...AUDIT_TYPES, ...COHORT_TYPES],
         excludedTokens: [NOTICES],
         // the conversations they take part in, not their colleagues' (decision 016)
         messages: { participants: identitiesOf(actor) },
@@ -211,6 +215,21 @@ export function visibilityFor(actor: Actor, records: OpenRecord[], pc: PolicyCon
       };
     }
   }
+}
+
+/**
+ * Why a type-level search or history of `type` is refused to this caller (403 saying so),
+ * from the visibility the policy gave them; undefined when the type is not closed to them.
+ * The answer depends on the caller and the type alone, never on what is stored.
+ */
+export function closedTypeReason(actor: Actor, visibility: Visibility, type: string): string | undefined {
+  const closed = (visibility.resourceTypes !== undefined && !visibility.resourceTypes.includes(type)) || Boolean(visibility.excludedTypes?.includes(type));
+  if (!closed) return undefined;
+  if (COHORT_TYPES.includes(type)) return `${type} resources (cohorts of patients) are read by administrators only`;
+  if (AUDIT_TYPES.includes(type) && actor.kind === 'practitioner') return `Professionals do not read ${type}: a record's audit trail is read by the patient, their legal representatives and administrators`;
+  if (actor.kind === 'admin') return `Administrators do not read ${type}: clinical content is for the patient and their care team`;
+  if (actor.kind === 'device') return `Systems do not read ${type}: clinical content is for the patient and their care team`;
+  return `${type} is not read by this caller`;
 }
 
 /** A resource about to be written. */

@@ -12,6 +12,7 @@ import * as recordClosure from './010_record_closure';
 import * as resourceLocator from './011_resource_locator';
 import * as bulkExport from './012_bulk_export';
 import * as bulkLoad from './013_bulk_load';
+import * as groupExport from './014_group_export';
 
 interface Migration {
   name: string;
@@ -33,6 +34,7 @@ const migrations: Migration[] = [
   { name: '011_resource_locator', module: resourceLocator },
   { name: '012_bulk_export', module: bulkExport },
   { name: '013_bulk_load', module: bulkLoad },
+  { name: '014_group_export', module: groupExport },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
