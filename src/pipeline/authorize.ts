@@ -37,7 +37,8 @@ export interface Caller {
  */
 export function namedRecords(r: Route, req: FhirRequest): string[] {
   if (r.resourceType === 'Patient' && r.id) return [r.id];
-  if (r.interaction === 'search-type' && r.resourceType) {
+  // a conditional write's criteria are a search: naming a patient, they name the record (decision 031)
+  if ((r.interaction === 'search-type' || CONDITIONAL_WRITES.has(r.interaction)) && r.resourceType) {
     const out = new Set<string>();
     for (const [name, value] of req.query) {
       const param = name.split(':')[0];
@@ -131,10 +132,9 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
     const anonymous = target !== undefined && target.resourceType !== 'Patient';
     const decision = decideRecord(actor, record, 'read', isNamed ? pc : withoutBreakGlass, { anonymous });
     if (decision.allow) open.push({ patientId, treating: Boolean(decision.treating) });
-    // a request that addresses a record closed to a professional is told why (so the EHR can ask consent or break the glass)
-    else if (isNamed && decision.status === 403 && !isWrite(r) && !isLifecycleOperation(r) && (actor.kind === 'practitioner' || recordRefusalCode(decision.refusal))) {
-      throw concerning(refusalError(decision), { patient: patientId });
-    }
+    // a request that addresses a record closed to a professional is told why (so the EHR can ask consent or break
+    // the glass), whatever it would do there: a write by id or by criteria naming the patient as a read (decision 031)
+    else if (isNamed) refuseClosedRecord(actor, r, decision, patientId);
   }
   const visibility = visibilityFor(actor, open, pc);
   // a whole type closed to the caller (clinical content for administrators and systems) is said so
@@ -159,6 +159,29 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
   return {
     visibility,
     actor,
+    // a Bundle entry meets the record decision its lone request would (decision 031)
+    async checkEntryRecords(s: Session, entry: Route, entryReq: FhirRequest): Promise<void> {
+      if (actor.kind === 'admin' || actor.kind === 'device') return;
+      const resource = addressedResource(entry);
+      const found = resource ? await factsOfResource(s, resource.resourceType, resource.id) : undefined;
+      const records = found ? (found.compartment ? [found.compartment] : []) : namedRecords(entry, entryReq);
+      if (records.length === 0) return;
+      const recordsFacts = found?.facts ?? (await recordFacts(s, records));
+      for (const patientId of records) {
+        const record = recordsFacts.get(patientId);
+        if (!record) continue;
+        // a Bundle carries no break-glass (refused above: it names no record)
+        refuseClosedRecord(actor, entry, decideRecord(actor, record, 'read', withoutBreakGlass, { anonymous: resource !== undefined }), patientId);
+      }
+    },
+    // the records a submission names, decided for writing before its content is looked at (decision 031)
+    async checkRecordsWritable(s: Session, patientIds: string[]): Promise<void> {
+      for (const patientId of new Set(patientIds)) {
+        const decision = await recordDecision(s, patientId, false);
+        // a record the caller cannot know is answered as an unknown patient by the checks that follow
+        if (!decision.allow && decision.status === 403) throw concerning(refusalError(decision), { patient: patientId });
+      }
+    },
     ...(addressed?.compartment !== undefined ? { addressedAt: { resourceType: target!.resourceType, id: target!.id, compartment: addressed.compartment } } : {}),
     notificationPreferences: new Map([...facts].map(([patientId, record]) => [patientId, record.notificationPreference])),
     async checkWrites(s: Session, writes: VersionWrite[]): Promise<void> {
@@ -201,6 +224,18 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
   };
 }
 
+/**
+ * Throws the refusal of a request addressing a record (by the Patient, one of its
+ * resources, or criteria naming the patient) that the read decision closes to the caller:
+ * a professional is told why (so the EHR can declare consent or break the glass), and so is
+ * anyone refused for the record's state; other refusals (a record not known to a patient)
+ * are left to the 404 of what the caller cannot see. Lifecycle operations have their policy.
+ */
+function refuseClosedRecord(actor: Actor, r: Route, decision: RecordDecision, patientId: string): void {
+  if (decision.allow || decision.status !== 403 || isLifecycleOperation(r)) return;
+  if (actor.kind === 'practitioner' || recordRefusalCode(decision.refusal)) throw concerning(refusalError(decision), { patient: patientId });
+}
+
 /** A refusal as its error: a refusal of the whole record names why in issue.details (opposed, closed, of age). */
 function refusalError(decision: Decision | RecordDecision): Forbidden {
   const reason = decision.allow ? '' : decision.reason;
@@ -235,8 +270,7 @@ export function reachesOtherRecords(r: Route, req: FhirRequest): boolean {
   return req.query.some(([name]) => REACHING.test(name));
 }
 
-const WRITE_INTERACTIONS = new Set(['create', 'update', 'patch', 'delete', 'conditional-update', 'conditional-patch', 'conditional-delete']);
-const isWrite = (r: Route) => WRITE_INTERACTIONS.has(r.interaction);
+const CONDITIONAL_WRITES = new Set<string>(['conditional-update', 'conditional-patch', 'conditional-delete']);
 
 /**
  * For a practitioner deleting a document: whose are the PractitionerRoles it names as author
