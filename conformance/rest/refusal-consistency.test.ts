@@ -188,3 +188,23 @@ describe('a PUT of a stored document that changes what only a replacement may ch
     expect(await versionOf(doc)).toBe('1');
   });
 });
+
+describe('a search parameter names the patient only when its value is the patient', () => {
+  it(':missing does not confine a search to a record named "true" or "false"', async () => {
+    const ids = async (path: string) => ((await get(path, tok.gp)).body.entry ?? []).map((e: Json) => e.resource.id);
+    expect(await ids(`DocumentReference?patient:missing=false&description=doc%20${RUN}`)).toEqual([x.doc.id]);
+    expect(await ids(`DocumentReference?subject:missing=false&description=doc%20${RUN}`)).toEqual([x.doc.id]);
+    expect(await ids(`Observation?patient:missing=false&value-string=obs%20${RUN}`)).toEqual([x.obs.id]);
+    // and the professional without consent is refused when a value names the record with the Patient type
+    const named = outcome(await get(`DocumentReference?subject:Patient=${x.p1.id}`, tok.stranger));
+    expect(named).toEqual(outcome(await get(`DocumentReference?subject=${ref(x.p1)}`, tok.stranger)));
+    expect(named.status).toBe(403);
+  });
+
+  it('a batch search entry naming the patient answers as the lone search', async () => {
+    const lone = outcome(await get(`DocumentReference?patient=${x.p1.id}`, tok.stranger));
+    const batch = await send('POST', '', tok.stranger, { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url: `DocumentReference?patient=${x.p1.id}` } }] });
+    const answer = batch.body.entry[0].response;
+    expect({ status: Number(answer.status.split(' ')[0]), issue: unprefixed(answer.outcome) }).toEqual(lone);
+  });
+});

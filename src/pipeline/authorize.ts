@@ -41,12 +41,14 @@ export function namedRecords(r: Route, req: FhirRequest): string[] {
   if ((r.interaction === 'search-type' || CONDITIONAL_WRITES.has(r.interaction)) && r.resourceType) {
     const out = new Set<string>();
     for (const [name, value] of req.query) {
-      const param = name.split(':')[0];
+      const [param, modifier] = name.split(':');
       if (param !== 'patient' && param !== 'subject' && !(r.resourceType === 'Patient' && param === '_id')) continue;
+      // a value names the patient without a modifier or with the Patient type; :missing, :not, :identifier … do not
+      if (modifier !== undefined && modifier !== 'Patient') continue;
       for (const v of value.split(',')) {
         const patientId = referencedId(v, 'Patient');
         if (patientId) out.add(patientId);
-        else if ((param === 'patient' || param === '_id') && /^[A-Za-z0-9\-.]{1,64}$/.test(v)) out.add(v);
+        else if ((param === 'patient' || param === '_id' || modifier === 'Patient') && /^[A-Za-z0-9\-.]{1,64}$/.test(v)) out.add(v);
       }
     }
     return [...out];
@@ -267,6 +269,8 @@ const CONFINED = new Set(['read', 'vread', 'history-instance', 'update', 'patch'
  */
 export function reachesOtherRecords(r: Route, req: FhirRequest): boolean {
   if (CONFINED.has(r.interaction)) return false;
+  // a conditional write's body may name, and move the resource to, any record the caller writes in
+  if (CONDITIONAL_WRITES.has(r.interaction)) return true;
   return req.query.some(([name]) => REACHING.test(name));
 }
 
