@@ -208,3 +208,80 @@ describe('a search parameter names the patient only when its value is the patien
     expect({ status: Number(answer.status.split(' ')[0]), issue: unprefixed(answer.outcome) }).toEqual(lone);
   });
 });
+
+describe('other paths to a record closed to the caller', () => {
+  it('every request naming the Patient answers the refusal its read gets', async () => {
+    const read = outcome(await get(ref(x.p1), tok.stranger));
+    expect(read.status).toBe(403);
+    const { meta: _meta, ...patient } = x.p1;
+    const answers: Record<string, Json> = {
+      history: outcome(await get(`${ref(x.p1)}/_history`, tok.stranger)),
+      vread: outcome(await get(`${ref(x.p1)}/_history/1`, tok.stranger)),
+      $everything: outcome(await get(`${ref(x.p1)}/$everything`, tok.stranger)),
+      'compartment search': outcome(await get(`${ref(x.p1)}/DocumentReference`, tok.stranger)),
+      'compartment search, every type': outcome(await get(`${ref(x.p1)}/*`, tok.stranger)),
+      PUT: outcome(await send('PUT', ref(x.p1), tok.stranger, { ...patient, gender: 'other' })),
+      PATCH: outcome(await jsonPatch(ref(x.p1), [{ op: 'add', path: '/gender', value: 'other' }], tok.stranger)),
+      DELETE: outcome(await send('DELETE', ref(x.p1), tok.stranger)),
+      '$mask-all': outcome(await send('POST', `${ref(x.p1)}/$mask-all`, tok.stranger, { resourceType: 'Parameters' })),
+      'search by _id': outcome(await get(`Patient?_id=${x.p1.id}`, tok.stranger)),
+    };
+    for (const [what, answer] of Object.entries(answers)) expect([what, answer]).toEqual([what, read]);
+    expect(await versionOf(x.p1)).toBe('1');
+  });
+
+  it('every operation on one of its resources answers the read\'s refusal', async () => {
+    const read = outcome(await get(ref(x.doc), tok.stranger));
+    const meta = { resourceType: 'Parameters', parameter: [{ name: 'meta', valueMeta: { tag: [{ system: 'urn:probe', code: RUN }] } }] };
+    const answers: Record<string, Json> = {
+      $meta: outcome(await get(`${ref(x.doc)}/$meta`, tok.stranger)),
+      '$meta-add': outcome(await send('POST', `${ref(x.doc)}/$meta-add`, tok.stranger, meta)),
+      '$meta-delete': outcome(await send('POST', `${ref(x.doc)}/$meta-delete`, tok.stranger, meta)),
+      $validate: outcome(await send('POST', `${ref(x.doc)}/$validate`, tok.stranger, { resourceType: 'Parameters' })),
+      '$validate mode=delete': outcome(await send('POST', `${ref(x.doc)}/$validate?mode=delete`, tok.stranger, { resourceType: 'Parameters' })),
+      // the document's content, published inline and stored as a Binary of its record
+      ...(expect(x.doc.content[0].attachment.url).toMatch(/^Binary\//), {}),
+      Binary: outcome(await get(x.doc.content[0].attachment.url, tok.stranger)),
+      'Binary DELETE': outcome(await send('DELETE', x.doc.content[0].attachment.url, tok.stranger)),
+    };
+    for (const [what, answer] of Object.entries(answers)) expect([what, answer]).toEqual([what, read]);
+    expect(await versionOf(x.doc)).toBe('1');
+  });
+
+  it('a conditional create whose criteria match a resource of that record creates nothing there', async () => {
+    const obs = { resourceType: 'Observation', status: 'final', code: { text: 'note' }, subject: { reference: ref(x.p1) }, valueString: `new ${RUN}` };
+    const onHidden = await send('POST', 'Observation', tok.stranger, obs, { 'if-none-exist': `_id=${x.obs.id}` });
+    const onMissing = await send('POST', 'Observation', tok.stranger, obs, { 'if-none-exist': `_id=${crypto.randomUUID()}` });
+    expect(outcome(onHidden)).toEqual(outcome(onMissing));
+    expect(onHidden.status).toBe(403);
+    expect((await get(`Observation?patient=${x.p1.id}&value-string=new%20${RUN}&_summary=count`, t.token)).body.total).toBe(0);
+  });
+});
+
+describe('a resource hidden from a caller who may enter its record answers as a missing one on the same paths', () => {
+  it('conditional create, If-Match, conditional writes and Bundle entries', async () => {
+    const colleague = await create({ resourceType: 'Practitioner', name: [{ family: `Collegue-${RUN}` }] });
+    await create({ resourceType: 'PractitionerRole', active: true, practitioner: { reference: ref(colleague) }, code: [{ coding: [{ system: G15, code: '10' }] }], specialty: [{ coding: [{ system: R38, code: 'SM54' }] }] });
+    const token = await mint(ref(colleague));
+    await create(consent(x.p1, ref(colleague), { type: 'permit', actor: [ircp(ref(colleague))] }), token);
+    // masked by the patient's choice (set here by the unrestricted client): the colleague is not its author
+    const masked = await create(document(x.p1, REPORT, ref(x.gp), ['MASQUE_PS'], undefined, `masked ${RUN}`));
+    expect((await get(ref(masked), token)).status).toBe(404);
+    const missing = crypto.randomUUID();
+    const shape = (res: { status: number; text: string }, id: string) => ({ status: res.status, text: res.text.split(id).join('ID').replace(/[0-9a-f]{8}-[0-9a-f-]{27}/g, 'UUID').replace(/"lastUpdated":"[^"]+"/g, '') });
+    const obs = { resourceType: 'Observation', status: 'final', code: { text: 'note' }, subject: { reference: ref(x.p1) }, valueString: `cond ${RUN}` };
+    const probes: [string, (id: string) => Promise<{ status: number; text: string }>][] = [
+      ['If-None-Exist', (id) => send('POST', 'Observation', token, obs, { 'if-none-exist': `_id=${id}`, prefer: 'return=minimal' })],
+      ['PUT If-Match', (id) => send('PUT', `DocumentReference/${id}`, token, { ...body(masked), id }, { 'if-match': 'W/"1"' })],
+      ['PATCH If-Match', (id) => jsonPatch(`DocumentReference/${id}`, [{ op: 'replace', path: '/status', value: 'superseded' }], token, { 'if-match': 'W/"1"' })],
+      ['DELETE If-Match', (id) => send('DELETE', `DocumentReference/${id}`, token, undefined, { 'if-match': 'W/"1"' })],
+      ['history', (id) => get(`DocumentReference/${id}/_history`, token)],
+      ['conditional PATCH', (id) => jsonPatch(`DocumentReference?_id=${id}`, [{ op: 'replace', path: '/status', value: 'superseded' }], token)],
+      ['conditional DELETE', (id) => send('DELETE', `DocumentReference?_id=${id}`, token)],
+      ['batch', (id) => send('POST', '', token, { resourceType: 'Bundle', type: 'batch', entry: ['GET', 'DELETE'].map((method) => ({ request: { method, url: `DocumentReference/${id}` } })) })],
+      ['transaction', (id) => send('POST', '', token, { resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'DELETE', url: `DocumentReference/${id}`, ifMatch: 'W/"1"' } }] })],
+    ];
+    for (const [what, probe] of probes) expect([what, shape(await probe(masked.id), masked.id)]).toEqual([what, shape(await probe(missing), missing)]);
+    expect(await versionOf(masked)).toBe('1');
+  });
+});
