@@ -285,3 +285,34 @@ describe('a resource hidden from a caller who may enter its record answers as a 
     expect(await versionOf(masked)).toBe('1');
   });
 });
+
+describe('every kind of record refusal is one answer on every path', () => {
+  it('a blocked professional and a legal representative of a patient come of age', async () => {
+    const blocked = await create({ resourceType: 'Practitioner', name: [{ family: `Bloque-${RUN}` }] });
+    await create({ resourceType: 'PractitionerRole', active: true, practitioner: { reference: ref(blocked) }, code: [{ coding: [{ system: G15, code: '10' }] }], specialty: [{ coding: [{ system: R38, code: 'SM54' }] }] });
+    const blockedToken = await mint(ref(blocked));
+    await create(consent(x.p1, ref(blocked), { type: 'permit', actor: [ircp(ref(blocked))] }), blockedToken);
+    await create(consent(x.p1, ref(x.p1), { type: 'deny', actor: [ircp(ref(blocked))] }, 'OPTOUT'), tok.p1);
+    const adult = await create({ resourceType: 'Patient', name: [{ family: `Majeur-${RUN}` }], birthDate: '2000-01-01' });
+    const parent = await create({ resourceType: 'RelatedPerson', active: true, patient: { reference: ref(adult) }, period: { start: '2005-01-01' } });
+    const adultDoc = await create(document(adult, REPORT, ref(x.gp), [], undefined, `adulte ${RUN}`));
+    const cases: [string, string, Json][] = [
+      ['a blocked professional', blockedToken, x.doc],
+      ['a representative of a patient come of age', await mint(ref(parent), 'patient/*.cruds'), adultDoc],
+    ];
+    for (const [who, token, doc] of cases) {
+      const read = outcome(await get(ref(doc), token));
+      expect([who, read.status]).toEqual([who, 403]);
+      const answers: Record<string, Json> = {
+        PUT: outcome(await send('PUT', ref(doc), token, { ...body(doc), status: 'superseded' })),
+        PATCH: outcome(await jsonPatch(ref(doc), [{ op: 'replace', path: '/status', value: 'superseded' }], token)),
+        DELETE: outcome(await send('DELETE', ref(doc), token, undefined, { 'if-match': 'W/"3"' })),
+        history: outcome(await get(`${ref(doc)}/_history`, token)),
+      };
+      const batch = await send('POST', '', token, { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'DELETE', url: ref(doc) } }] });
+      answers.batch = { status: Number(batch.body.entry[0].response.status.split(' ')[0]), issue: unprefixed(batch.body.entry[0].response.outcome) };
+      for (const [what, answer] of Object.entries(answers)) expect([who, what, answer]).toEqual([who, what, read]);
+      expect(await versionOf(doc)).toBe('1');
+    }
+  });
+});
