@@ -316,3 +316,23 @@ describe('every kind of record refusal is one answer on every path', () => {
     }
   });
 });
+
+describe('a deleted resource that was hidden from the caller stays missing', () => {
+  it('by id, history and vread, and in type and system history', async () => {
+    const colleague = await create({ resourceType: 'Practitioner', name: [{ family: `Collegue2-${RUN}` }] });
+    await create({ resourceType: 'PractitionerRole', active: true, practitioner: { reference: ref(colleague) }, code: [{ coding: [{ system: G15, code: '10' }] }], specialty: [{ coding: [{ system: R38, code: 'SM54' }] }] });
+    const token = await mint(ref(colleague));
+    await create(consent(x.p1, ref(colleague), { type: 'permit', actor: [ircp(ref(colleague))] }), token);
+    const masked = await create(document(x.p1, REPORT, ref(x.gp), ['MASQUE_PS'], undefined, `masked2 ${RUN}`));
+    const secret = await create(document(x.p1, REPORT, ref(x.gp), ['INVISIBLE_PATIENT'], undefined, `secret2 ${RUN}`), tok.gp);
+    for (const d of [masked, secret]) expect((await send('DELETE', ref(d), tok.gp)).status).toBe(200);
+    const missing = crypto.randomUUID();
+    const shape = (res: { status: number; text: string }, id: string) => ({ status: res.status, text: res.text.split(id).join('ID') });
+    for (const [who, token_, d] of [['a colleague, a masked document', token, masked], ['the patient, a document invisible to them', tok.p1, secret]] as const) {
+      for (const suffix of ['', '/_history', '/_history/1', '/_history/2']) {
+        expect([who, suffix, shape(await get(`${ref(d)}${suffix}`, token_), d.id)]).toEqual([who, suffix, shape(await get(`DocumentReference/${missing}${suffix}`, token_), missing)]);
+      }
+      for (const path of ['DocumentReference/_history?_count=500', '_history?_count=500']) expect([who, path, (await get(path, token_)).text.includes(d.id)]).toEqual([who, path, false]);
+    }
+  });
+});
