@@ -336,3 +336,29 @@ describe('a deleted resource that was hidden from the caller stays missing', () 
     }
   });
 });
+
+describe("a submission on the patient's side for another record", () => {
+  it('answers as for an id nobody holds, whether or not that record is a national one', async () => {
+    const submission = (subject: string) => {
+      const doc = `urn:uuid:${crypto.randomUUID()}`;
+      return { resourceType: 'Bundle', type: 'transaction', entry: [
+        { fullUrl: `urn:uuid:${crypto.randomUUID()}`, request: { method: 'POST', url: 'List' }, resource: { resourceType: 'List', identifier: [{ use: 'official', system: 'urn:ietf:rfc:3986', value: uniqueId() }], status: 'current', mode: 'working', source: { reference: ref(x.p1) },
+          code: { coding: [{ system: MHD_LIST_TYPES, code: 'submissionset' }] }, subject: { reference: subject }, date: new Date().toISOString(), entry: [{ item: { reference: doc } }] } },
+        { fullUrl: doc, request: { method: 'POST', url: 'DocumentReference' }, resource: { resourceType: 'DocumentReference', masterIdentifier: { system: 'urn:ietf:rfc:3986', value: uniqueId() }, status: 'current',
+          type: { coding: [{ system: 'https://mos.esante.gouv.fr/NOS/TRE_A05-TypeDocComplementaire/FHIR/TRE-A05-TypeDocComplementaire', code: 'DOCPAT03' }] }, category: [{ coding: [{ system: A03, code: '90' }] }],
+          subject: { reference: subject }, author: [{ reference: ref(x.p1) }], content: [{ attachment: { contentType: 'text/plain', data: 'dGVzdA==' } }] } },
+      ] };
+    };
+    const unknown = crypto.randomUUID();
+    const plain = await create({ resourceType: 'Patient', name: [{ family: `Deux-${RUN}` }], birthDate: '1980-01-01' });
+    const answer = async (subject: string, id: string) => (({ status, text }) => ({ status, text: text.split(id).join('ID') }))(await send('POST', '', tok.p1, submission(subject)));
+    const nobody = await answer(`Patient/${unknown}`, unknown);
+    expect(nobody.status).toBe(403);
+    for (const [what, subject, id] of [
+      ['a national record', ref(x.national), x.national.id],
+      ['a national record, version-specific', `${ref(x.national)}/_history/1`, x.national.id],
+      ['a plain record', ref(plain), plain.id],
+    ] as const) expect([what, await answer(subject, id)]).toEqual([what, nobody]);
+    expect((await send('POST', '', tok.p1, submission(ref(x.p1)))).status).toBe(200);
+  });
+});

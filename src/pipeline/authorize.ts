@@ -179,9 +179,9 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
     // the records a submission names, decided for writing before its content is looked at (decision 031)
     async checkRecordsWritable(s: Session, patientIds: string[]): Promise<void> {
       for (const patientId of new Set(patientIds)) {
+        // a record the caller cannot know (another patient's for a patient, an id nobody holds) is refused as a write there is
         const decision = await recordDecision(s, patientId, false);
-        // a record the caller cannot know is answered as an unknown patient by the checks that follow
-        if (!decision.allow && decision.status === 403) throw concerning(refusalError(decision), { patient: patientId });
+        if (!decision.allow) throw concerning(writeRefusal(actor, decision), { patient: patientId });
       }
     },
     ...(addressed?.compartment !== undefined ? { addressedAt: { resourceType: target!.resourceType, id: target!.id, compartment: addressed.compartment } } : {}),
@@ -202,14 +202,7 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
           const resource = (w.body ?? previous ?? {}) as Record<string, any>;
           const authorRolePractitioners = await rolePractitioners(s, actor, w, previous);
           const decision = decideWrite(actor, { resourceType: w.resourceType, compartment, resource, ...documentCodes(w), previous, deletion: w.deleted, authorRolePractitioners }, record, pc);
-          // a write is refused with 403 even where a read would be 404: the caller chose what to write
-          if (!decision.allow) {
-            const refusal =
-              decision.status === 404
-                ? new Forbidden(actor.kind === 'patient' || actor.kind === 'related-person' ? 'A patient writes only in their own record' : 'This record is not open to the caller')
-                : refusalError(decision);
-            throw concerning(refusal, { patient: compartment || undefined, resource: `${w.resourceType}/${w.id}` });
-          }
+          if (!decision.allow) throw concerning(writeRefusal(actor, decision), { patient: compartment || undefined, resource: `${w.resourceType}/${w.id}` });
         }
         if (w.resourceType === 'Binary') await checkAttachmentChange(s, w);
         // a Communication an actor writes is a message: its thread's rules, then its thread is recorded (decision 016)
@@ -236,6 +229,15 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
 function refuseClosedRecord(actor: Actor, r: Route, decision: RecordDecision, patientId: string): void {
   if (decision.allow || decision.status !== 403 || isLifecycleOperation(r)) return;
   if (actor.kind === 'practitioner' || recordRefusalCode(decision.refusal)) throw concerning(refusalError(decision), { patient: patientId });
+}
+
+/**
+ * The refusal of a write: 403 even where a read would be 404 (the caller chose what to
+ * write), then the same words for a record the caller cannot know and for one nobody holds.
+ */
+function writeRefusal(actor: Actor, decision: Decision | RecordDecision): Forbidden {
+  if (decision.allow || decision.status !== 404) return refusalError(decision);
+  return new Forbidden(actor.kind === 'patient' || actor.kind === 'related-person' ? 'A patient writes only in their own record' : 'This record is not open to the caller');
 }
 
 /** A refusal as its error: a refusal of the whole record names why in issue.details (opposed, closed, of age). */

@@ -40,7 +40,8 @@ export interface StoreAccess {
   checkEntryRecords?(session: Session, route: { interaction: string; resourceType?: string; id?: string }, req: unknown): Promise<void>;
   /**
    * Decides the caller's right to write in these records, before a submission naming them is
-   * checked any further (decision 031); throws the refusal. Records the caller cannot know pass.
+   * checked any further (decision 031); throws the refusal, the same for a record the caller
+   * cannot know as for one nobody holds.
    */
   checkRecordsWritable?(session: Session, patientIds: string[]): Promise<void>;
 }
