@@ -362,3 +362,13 @@ describe("a submission on the patient's side for another record", () => {
     expect((await send('POST', '', tok.p1, submission(ref(x.p1)))).status).toBe(200);
   });
 });
+
+describe('a plain create in a record closed to the caller', () => {
+  it('is answered alike for a national record and another, valid or not', async () => {
+    const answer = async (patient: Json, token: string, extra: Json) =>
+      (({ status, text }) => ({ status, text: text.split(patient.id).join('ID') }))(await send('POST', 'DocumentReference', token, { ...document(patient, REPORT, ref(x.stranger)), ...extra }));
+    for (const extra of [{}, { status: 'bogus' }, { date: 'yesterday' }]) {
+      expect([extra, await answer(x.national, tok.stranger, extra)]).toEqual([extra, await answer(x.p1, tok.stranger, extra)]);
+    }
+  });
+});
