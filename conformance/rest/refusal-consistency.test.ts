@@ -53,7 +53,7 @@ const versionOf = async (r: Json) => (await get(ref(r), t.token)).body.meta.vers
 const jsonPatch = (path: string, json: unknown, token: string, headers: Record<string, string> = {}) =>
   http(t.base, path, { method: 'PATCH', body: JSON.stringify(json), headers: { ...as(token), 'content-type': 'application/json-patch+json', ...headers } });
 const outcome = (res: { status: number; body: any }) => ({ status: res.status, issue: res.body?.issue });
-/** An entry's outcome as a lone request's: without the `Bundle.entry[n]: ` its diagnostics start with. */
+/** A transaction entry's error as a lone request's: without the `Bundle.entry[n]: ` its diagnostics start with. */
 const unprefixed = (o: Json | undefined) => o?.issue?.map((i: Json) => ({ ...i, diagnostics: String(i.diagnostics).replace(/^Bundle\.entry\[\d+\]: /, '') }));
 
 describe('a professional without the right to a record gets the read\'s refusal from every interaction on its resources', () => {
@@ -113,7 +113,7 @@ describe('a professional without the right to a record gets the read\'s refusal 
       const batch = await send('POST', '', tok.stranger, { resourceType: 'Bundle', type: 'batch', entry: [entry] });
       expect([what, batch.status]).toEqual([what, 200]);
       const answer = batch.body.entry[0].response;
-      expect([what, 'batch', { status: Number(answer.status.split(' ')[0]), issue: unprefixed(answer.outcome) }]).toEqual([what, 'batch', read]);
+      expect([what, 'batch', { status: Number(answer.status.split(' ')[0]), issue: answer.outcome.issue }]).toEqual([what, 'batch', read]);
       const transaction = await send('POST', '', tok.stranger, { resourceType: 'Bundle', type: 'transaction', entry: [entry] });
       expect([what, 'transaction', { status: transaction.status, issue: unprefixed(transaction.body) }]).toEqual([what, 'transaction', read]);
     }
@@ -205,7 +205,7 @@ describe('a search parameter names the patient only when its value is the patien
     const lone = outcome(await get(`DocumentReference?patient=${x.p1.id}`, tok.stranger));
     const batch = await send('POST', '', tok.stranger, { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url: `DocumentReference?patient=${x.p1.id}` } }] });
     const answer = batch.body.entry[0].response;
-    expect({ status: Number(answer.status.split(' ')[0]), issue: unprefixed(answer.outcome) }).toEqual(lone);
+    expect({ status: Number(answer.status.split(' ')[0]), issue: answer.outcome.issue }).toEqual(lone);
   });
 });
 
@@ -310,7 +310,7 @@ describe('every kind of record refusal is one answer on every path', () => {
         history: outcome(await get(`${ref(doc)}/_history`, token)),
       };
       const batch = await send('POST', '', token, { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'DELETE', url: ref(doc) } }] });
-      answers.batch = { status: Number(batch.body.entry[0].response.status.split(' ')[0]), issue: unprefixed(batch.body.entry[0].response.outcome) };
+      answers.batch = { status: Number(batch.body.entry[0].response.status.split(' ')[0]), issue: batch.body.entry[0].response.outcome.issue };
       for (const [what, answer] of Object.entries(answers)) expect([who, what, answer]).toEqual([who, what, read]);
       expect(await versionOf(doc)).toBe('1');
     }
