@@ -177,10 +177,11 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
       }
     },
     // the records a submission names, decided for writing before its content is looked at (decision 031)
+    // (the writes are decided again in the submission's transaction, on the facts it reads)
     async checkRecordsWritable(s: Session, patientIds: string[]): Promise<void> {
-      for (const patientId of new Set(patientIds)) {
+      for (const [patientId, record] of await recordFacts(s, patientIds)) {
         // a record the caller cannot know (another patient's for a patient, an id nobody holds) is refused as a write there is
-        const decision = await recordDecision(s, patientId, false);
+        const decision = decideRecord(actor, record, 'write', pc);
         if (!decision.allow) throw concerning(writeRefusal(actor, decision), { patient: patientId });
       }
     },
@@ -233,7 +234,7 @@ function refuseClosedRecord(actor: Actor, r: Route, decision: RecordDecision, pa
 
 /**
  * The refusal of a write: 403 even where a read would be 404 (the caller chose what to
- * write), then the same words for a record the caller cannot know and for one nobody holds.
+ * write), in the same words for a record the caller cannot know as for one nobody holds.
  */
 function writeRefusal(actor: Actor, decision: Decision | RecordDecision): Forbidden {
   if (decision.allow || decision.status !== 404) return refusalError(decision);
