@@ -201,8 +201,10 @@ describe('a search parameter names the patient only when its value is the patien
     expect(named.status).toBe(403);
   });
 
-  it('a batch search entry naming the patient answers as the lone search', async () => {
+  it('a batch search entry and a POST _search naming the patient answer as the lone search', async () => {
     const lone = outcome(await get(`DocumentReference?patient=${x.p1.id}`, tok.stranger));
+    const posted = await http(t.base, 'DocumentReference/_search', { method: 'POST', body: `patient=${x.p1.id}`, headers: { ...as(tok.stranger), 'content-type': 'application/x-www-form-urlencoded' } });
+    expect(outcome(posted)).toEqual(lone);
     const batch = await send('POST', '', tok.stranger, { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url: `DocumentReference?patient=${x.p1.id}` } }] });
     const answer = batch.body.entry[0].response;
     expect({ status: Number(answer.status.split(' ')[0]), issue: answer.outcome.issue }).toEqual(lone);
