@@ -454,9 +454,8 @@ describe('relations stay in their record, and hidden looks like missing (decisio
     const meta = await send('POST', `${ref(x.report2)}/$meta-add`, tok.nurse, { resourceType: 'Parameters', parameter: [{ name: 'meta', valueMeta: { tag: [{ system: 'urn:x', code: 'y' }] } }] });
     seen.metaAdd = meta.status;
     expect(meta.text).not.toContain(x.p2.id);
-    // reads and PUT say the record is closed to the caller (403); PATCH and DELETE answer as for a
-    // resource that is not there (404, and 204 for a deletion of nothing): neither changes anything
-    expect(seen).toEqual({ ...Object.fromEntries(paths.map((p) => [p, 403])), PUT: 403, PATCH: 404, DELETE: 204, metaAdd: 403 });
+    // every interaction says the record is closed to the caller (403, decision 031), and none changes anything
+    expect(seen).toEqual({ ...Object.fromEntries(paths.map((p) => [p, 403])), PUT: 403, PATCH: 403, DELETE: 403, metaAdd: 403 });
     const after = await get(ref(x.report2), tok.gp);
     expect([after.status, after.body.meta.versionId, after.body.status]).toEqual([200, x.report2.meta.versionId, 'current']);
   });
@@ -505,9 +504,9 @@ describe('a submission for a national record is held to PDSm however it names it
         refusals[`${form} ${subject}`] = [res.status, errs.length > 0 && errs.every((i: Json) => i.details?.text === 'XDSRegistryMetadataError')];
       }
     }
-    // refused with the registry's code; a version-specific subject whose Binary finds no record is refused before (403, no XDS code)
+    // refused with the registry's code, a version-specific subject too: its Binary is of the same record (decision 031)
     expect(refusals).toEqual(Object.fromEntries(spellings.flatMap((s) => [
-      [`binary ${s}`, s.includes('/_history/') && refusals[`binary ${s}`]?.[0] === 403 ? [403, false] : [422, true]],
+      [`binary ${s}`, [422, true]],
       [`external ${s}`, [422, true]],
     ])));
     const docs = await get(`DocumentReference?patient=${national.id}&_summary=count`, tok.gp);

@@ -237,12 +237,14 @@ describe('closed with archive: unreadable and unwritable through every route, th
     for (const [name, call] of writes) {
       const res = await call();
       expect([name, res.status]).toEqual([name, 403]);
-      // a PUT onto a row hidden from the caller is refused as a create at a taken id (decision 012), without saying why
-      if (name !== 'update' && name !== 'administrator, a representative') expect([name, detailsCode(res.body)?.code]).toEqual([name, 'RECORD_CLOSED']);
+      // a PUT onto a row hidden from the caller is refused as a create at a taken id (decision 012), without saying why;
+      // a professional's PUT of a resource of the closed record is told the record is closed, as a read is (decision 031)
+      if (name !== 'administrator, a representative') expect([name, detailsCode(res.body)?.code]).toEqual([name, 'RECORD_CLOSED']);
     }
     expect((await get(ref(x.c.doc))).body.description).toBe(current.description);
-    // a DELETE of a resource hidden from the caller deletes nothing (answered as for an unknown id)
-    expect([204, 403, 404]).toContain((await send('DELETE', ref(x.c.doc), tok.gp)).status);
+    // a DELETE or PATCH of a resource of the closed record deletes nothing, and says why (decision 031)
+    const patch = await http(t.base, ref(x.c.doc), { method: 'PATCH', body: JSON.stringify([{ op: 'replace', path: '/status', value: 'superseded' }]), headers: { authorization: `Bearer ${tok.gp}`, 'content-type': 'application/json-patch+json' } });
+    for (const res of [await send('DELETE', ref(x.c.doc), tok.gp), patch]) expect([res.status, detailsCode(res.body)?.code]).toEqual([403, 'RECORD_CLOSED']);
     expect((await get(ref(x.c.doc))).status).toBe(200);
   });
 

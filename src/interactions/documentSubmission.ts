@@ -203,6 +203,24 @@ export function prepareSubmission(bundle: { entry?: Entry[] } & Json, baseUrl?: 
   };
 }
 
+/**
+ * The records a submission names by id: the Patient of each SubmissionSet's, Folder's and
+ * document's `subject` and of each Binary's `securityContext`, relative, under this
+ * server's base URL or version-specific. Conditional and in-Bundle references are resolved
+ * later, with the caller's own search (an unknown patient is answered as such).
+ */
+export function submissionRecords(entries: unknown[], baseUrl: string): string[] {
+  const out = new Set<string>();
+  for (const e of entries) {
+    const r = (e as Entry | undefined)?.resource;
+    const named = r?.resourceType === 'Binary' ? r.securityContext : r?.resourceType === 'List' || r?.resourceType === 'DocumentReference' ? r.subject : undefined;
+    const reference = (named as { reference?: unknown } | undefined)?.reference;
+    const target = typeof reference === 'string' ? localTarget(reference, `${baseUrl}/`) : undefined;
+    if (target?.resourceType === 'Patient') out.add(target.id);
+  }
+  return [...out];
+}
+
 interface UniqueId {
   type: 'DocumentReference' | 'List';
   identifier: { system?: string; value?: string };

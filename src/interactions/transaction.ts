@@ -10,8 +10,8 @@ import { perform, route, Route } from './dispatch';
 import { collectConditionalReferences, referencesOf, resolveConditionalReferences } from './conditionalReferences';
 import { findMatches } from './search';
 import type { DecodedBase64, FhirRequest, FhirResponse, InteractionContext } from './types';
-import { inTransaction } from './unitOfWork';
-import { assertFolderDocumentsInRecord, assertNotSubmittedBefore, isMhdSubmission, prepareSubmission, submissionProfile, submissionUniqueIds, withXdsCodes } from './documentSubmission';
+import { inTransaction, withoutTransaction } from './unitOfWork';
+import { assertFolderDocumentsInRecord, assertNotSubmittedBefore, isMhdSubmission, prepareSubmission, submissionProfile, submissionRecords, submissionUniqueIds, withXdsCodes } from './documentSubmission';
 import type { StoreAccess } from '../store/session';
 import { jsonLimits, readJson } from '../json/jsonReader';
 
@@ -241,6 +241,8 @@ async function runTransaction(
       } else if (assignedId !== undefined) {
         res = await create(ctx, session, { ...req, headers: { ...req.headers, 'if-none-exist': undefined } }, assignedId);
       } else {
+        // the entry meets its records' decision as its lone request would (docs/decisions/031-refusal-consistency.md)
+        await session.access.checkEntryRecords?.(session, p.route, req);
         res = await perform(ctx, session, p.route, req);
       }
       // an entry's Binary content is read while its transaction is open
@@ -341,6 +343,9 @@ export async function transactionOrBatch(ctx: InteractionContext, access: StoreA
   if (bundle.type === 'transaction') {
     // an MHD Provide Document Bundle (ITI-65): checked whole first, its content measured (docs/decisions/015-document-submissions.md)
     const mhd = isMhdSubmission(bundle);
+    // a submission is refused for its record before anything of its content is looked at (docs/decisions/031-refusal-consistency.md)
+    const named = mhd ? submissionRecords(entries, ctx.config.baseUrl) : [];
+    if (named.length > 0 && access.checkRecordsWritable) await withoutTransaction(ctx, access, (s) => access.checkRecordsWritable!(s, named));
     const decoded = new Map<number, DecodedBase64>();
     const submitted = mhd ? (prepareSubmission(bundle as Parameters<typeof prepareSubmission>[0], ctx.config.baseUrl, decoded).entry as BundleEntry[]) : entries;
     const prepared = submitted.map((e, i) => prepare(ctx, e, i, req));
@@ -385,6 +390,7 @@ export async function transactionOrBatch(ctx: InteractionContext, access: StoreA
         ctx,
         access,
         async (session) => {
+          await session.access.checkEntryRecords?.(session, entry.route, entry.req);
           const out = await entryBinaryData(await perform(ctx, session, entry.route, entry.req), entry.method, req.prefer);
           await auditor?.performed(session, entry.route, entry.req);
           return out;

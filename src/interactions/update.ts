@@ -30,7 +30,8 @@ export async function storeNewVersion(
   idDrawnByServer = false,
 ): Promise<FhirResponse> {
   if (!req.referencesResolved) resource = await withConditionalReferencesResolved(ctx, session, resource);
-  assertValid(ctx, { ...resource, id }, 'update');
+  // validated as the caller sent it: an issue about a reference withheld from them would name it (decision 013)
+  const sent = { ...resource, id };
   // the body comes with the lock: the policy decides the write with the version it replaces
   const current = await readCurrent(session, type, id, { forUpdate: true });
   checkIfMatch(req, current && !current.deleted ? current.versionId : undefined, `${type}/${id}`);
@@ -45,7 +46,9 @@ export async function storeNewVersion(
     }
   }
   // a stored document's PUT changes what its PATCH may (docs/decisions/029-dmp-submissions.md); a PUT that creates is free
+  // and, as a PATCH, it is refused for what it changes (405) before its body is validated (docs/decisions/031-refusal-consistency.md)
   if (type === 'DocumentReference' && current && !current.deleted && current.body !== null) assertDocumentMetadataChange(JSON.parse(current.body) as Record<string, unknown>, resource, 'PUT');
+  assertValid(ctx, sent, 'update');
   return writeNewVersion(ctx, session, type, id, resource, current, { binary, method, decimals: req.decimals, prefer: req.prefer, idDrawnByServer, guessed });
 }
 

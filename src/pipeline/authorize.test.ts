@@ -1,6 +1,6 @@
 import type { Route } from '../interactions/dispatch';
 import type { FhirRequest } from '../interactions/types';
-import { reachesOtherRecords } from './authorize';
+import { namedRecords, reachesOtherRecords } from './authorize';
 
 const req = (query: [string, string][]): FhirRequest => ({ method: 'GET', query, headers: {}, prefer: {} });
 const route = (interaction: Route['interaction']): Route => ({ interaction, resourceType: 'DocumentReference', id: 'x' });
@@ -18,7 +18,31 @@ describe('reachesOtherRecords: may a request naming records return resources of 
     ['a chain', 'search-type', [['patient', 'p1'], ['author.name', 'x']], true],
     ['a _list', 'search-type', [['patient', 'p1'], ['_list', 'l1']], true],
     ['a compartment search with _revinclude', 'search-compartment', [['_revinclude', 'Provenance:target']], true],
+    ['a conditional update by patient (its body may name another record)', 'conditional-update', [['patient', 'p1']], true],
+    ['a conditional delete by patient', 'conditional-delete', [['patient', 'p1']], true],
   ] as [string, Route['interaction'], [string, string][], boolean][])('%s', (_n, interaction, query, expected) => {
     expect(reachesOtherRecords(route(interaction), req(query))).toBe(expected);
+  });
+});
+
+describe('namedRecords: the records a request names, decided with break-glass and refused with 403 when closed (decision 031)', () => {
+  const at = (interaction: Route['interaction'], resourceType: string, id?: string): Route => ({ interaction, resourceType, ...(id ? { id } : {}) });
+  it.each([
+    ['a Patient by id', at('read', 'Patient', 'p1'), [], ['p1']],
+    ['a write of a Patient by id', at('delete', 'Patient', 'p1'), [], ['p1']],
+    ['a resource by id names no record by its URL (its row does)', at('patch', 'DocumentReference', 'd1'), [], []],
+    ['a search by patient', at('search-type', 'DocumentReference'), [['patient', 'p1']], ['p1']],
+    ['a search by subject', at('search-type', 'DocumentReference'), [['subject', 'Patient/p1']], ['p1']],
+    ['a conditional update by patient', at('conditional-update', 'DocumentReference'), [['patient', 'p1'], ['identifier', 'x']], ['p1']],
+    ['a conditional patch by subject', at('conditional-patch', 'Observation'), [['subject', 'Patient/p1,Patient/p2']], ['p1', 'p2']],
+    ['a conditional delete by patient', at('conditional-delete', 'DocumentReference'), [['patient', 'p1']], ['p1']],
+    ['subject with the Patient type', at('search-type', 'DocumentReference'), [['subject:Patient', 'p1']], ['p1']],
+    [':missing names no patient', at('search-type', 'DocumentReference'), [['patient:missing', 'false'], ['subject:missing', 'true']], []],
+    [':not excludes the patient', at('search-type', 'Observation'), [['patient:not', 'p1']], []],
+    [':identifier names an identifier', at('search-type', 'Observation'), [['patient:identifier', 'urn:oid:1|123']], []],
+    ['a conditional delete by other criteria', at('conditional-delete', 'DocumentReference'), [['identifier', 'p1']], []],
+    ['a create names none (its body is decided by the write check)', at('create', 'DocumentReference'), [['patient', 'p1']], []],
+  ] as [string, Route, [string, string][], string[]][])('%s', (_n, r, query, expected) => {
+    expect(namedRecords(r, req(query))).toEqual(expected);
   });
 });

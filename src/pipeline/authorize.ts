@@ -37,15 +37,18 @@ export interface Caller {
  */
 export function namedRecords(r: Route, req: FhirRequest): string[] {
   if (r.resourceType === 'Patient' && r.id) return [r.id];
-  if (r.interaction === 'search-type' && r.resourceType) {
+  // a conditional write's criteria are a search: naming a patient, they name the record (decision 031)
+  if ((r.interaction === 'search-type' || CONDITIONAL_WRITES.has(r.interaction)) && r.resourceType) {
     const out = new Set<string>();
     for (const [name, value] of req.query) {
-      const param = name.split(':')[0];
+      const [param, modifier] = name.split(':');
       if (param !== 'patient' && param !== 'subject' && !(r.resourceType === 'Patient' && param === '_id')) continue;
+      // a value names the patient without a modifier or with the Patient type; :missing, :not, :identifier … do not
+      if (modifier !== undefined && modifier !== 'Patient') continue;
       for (const v of value.split(',')) {
         const patientId = referencedId(v, 'Patient');
         if (patientId) out.add(patientId);
-        else if ((param === 'patient' || param === '_id') && /^[A-Za-z0-9\-.]{1,64}$/.test(v)) out.add(v);
+        else if ((param === 'patient' || param === '_id' || modifier === 'Patient') && /^[A-Za-z0-9\-.]{1,64}$/.test(v)) out.add(v);
       }
     }
     return [...out];
@@ -131,10 +134,9 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
     const anonymous = target !== undefined && target.resourceType !== 'Patient';
     const decision = decideRecord(actor, record, 'read', isNamed ? pc : withoutBreakGlass, { anonymous });
     if (decision.allow) open.push({ patientId, treating: Boolean(decision.treating) });
-    // a request that addresses a record closed to a professional is told why (so the EHR can ask consent or break the glass)
-    else if (isNamed && decision.status === 403 && !isWrite(r) && !isLifecycleOperation(r) && (actor.kind === 'practitioner' || recordRefusalCode(decision.refusal))) {
-      throw concerning(refusalError(decision), { patient: patientId });
-    }
+    // a request that addresses a record closed to a professional is told why (so the EHR can ask consent or break
+    // the glass), whatever it would do there: a write by id or by criteria naming the patient as a read (decision 031)
+    else if (isNamed) refuseClosedRecord(actor, r, decision, patientId);
   }
   const visibility = visibilityFor(actor, open, pc);
   // a whole type closed to the caller (clinical content for administrators and systems) is said so
@@ -155,6 +157,30 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
   return {
     visibility,
     actor,
+    // a Bundle entry meets the record decision its lone request would (decision 031)
+    async checkEntryRecords(s: Session, entry: Route, entryReq: FhirRequest): Promise<void> {
+      if (actor.kind === 'admin' || actor.kind === 'device') return;
+      const resource = addressedResource(entry);
+      const found = resource ? await factsOfResource(s, resource.resourceType, resource.id) : undefined;
+      const records = found ? (found.compartment ? [found.compartment] : []) : namedRecords(entry, entryReq);
+      if (records.length === 0) return;
+      const recordsFacts = found?.facts ?? (await recordFacts(s, records));
+      for (const patientId of records) {
+        const record = recordsFacts.get(patientId);
+        if (!record) continue;
+        // a Bundle carries no break-glass (refused above: it names no record)
+        refuseClosedRecord(actor, entry, decideRecord(actor, record, 'read', withoutBreakGlass, { anonymous: resource !== undefined }), patientId);
+      }
+    },
+    // the records a submission names, decided for writing before its content is looked at (decision 031)
+    // (the writes are decided again in the submission's transaction, on the facts it reads)
+    async checkRecordsWritable(s: Session, patientIds: string[]): Promise<void> {
+      for (const [patientId, record] of await recordFacts(s, patientIds)) {
+        // a record the caller cannot know (another patient's for a patient, an id nobody holds) is refused as a write there is
+        const decision = decideRecord(actor, record, 'write', pc);
+        if (!decision.allow) throw concerning(writeRefusal(actor, decision), { patient: patientId });
+      }
+    },
     ...(addressed?.compartment !== undefined ? { addressedAt: { resourceType: target!.resourceType, id: target!.id, compartment: addressed.compartment } } : {}),
     notificationPreferences: new Map([...facts].map(([patientId, record]) => [patientId, record.notificationPreference])),
     async checkWrites(s: Session, writes: VersionWrite[]): Promise<void> {
@@ -173,14 +199,7 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
           const resource = (w.body ?? previous ?? {}) as Record<string, any>;
           const authorRolePractitioners = await rolePractitioners(s, actor, w, previous);
           const decision = decideWrite(actor, { resourceType: w.resourceType, compartment, resource, ...documentCodes(w), previous, deletion: w.deleted, authorRolePractitioners }, record, pc);
-          // a write is refused with 403 even where a read would be 404: the caller chose what to write
-          if (!decision.allow) {
-            const refusal =
-              decision.status === 404
-                ? new Forbidden(actor.kind === 'patient' || actor.kind === 'related-person' ? 'A patient writes only in their own record' : 'This record is not open to the caller')
-                : refusalError(decision);
-            throw concerning(refusal, { patient: compartment || undefined, resource: `${w.resourceType}/${w.id}` });
-          }
+          if (!decision.allow) throw concerning(writeRefusal(actor, decision), { patient: compartment || undefined, resource: `${w.resourceType}/${w.id}` });
         }
         if (w.resourceType === 'Binary') await checkAttachmentChange(s, w);
         // a Communication an actor writes is a message: its thread's rules, then its thread is recorded (decision 016)
@@ -195,6 +214,27 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
       }
     },
   };
+}
+
+/**
+ * Throws the refusal of a request addressing a record (by the Patient, one of its
+ * resources, or criteria naming the patient) that the read decision closes to the caller:
+ * a professional is told why (so the EHR can declare consent or break the glass), and so is
+ * anyone refused for the record's state; other refusals (a record not known to a patient)
+ * are left to the 404 of what the caller cannot see. Lifecycle operations have their policy.
+ */
+function refuseClosedRecord(actor: Actor, r: Route, decision: RecordDecision, patientId: string): void {
+  if (decision.allow || decision.status !== 403 || isLifecycleOperation(r)) return;
+  if (actor.kind === 'practitioner' || recordRefusalCode(decision.refusal)) throw concerning(refusalError(decision), { patient: patientId });
+}
+
+/**
+ * The refusal of a write: 403 even where a read would be 404 (the caller chose what to
+ * write), in the same words for a record the caller cannot know as for one nobody holds.
+ */
+function writeRefusal(actor: Actor, decision: Decision | RecordDecision): Forbidden {
+  if (decision.allow || decision.status !== 404) return refusalError(decision);
+  return new Forbidden(actor.kind === 'patient' || actor.kind === 'related-person' ? 'A patient writes only in their own record' : 'This record is not open to the caller');
 }
 
 /** A refusal as its error: a refusal of the whole record names why in issue.details (opposed, closed, of age). */
@@ -228,11 +268,12 @@ const CONFINED = new Set(['read', 'vread', 'history-instance', 'update', 'patch'
  */
 export function reachesOtherRecords(r: Route, req: FhirRequest): boolean {
   if (CONFINED.has(r.interaction)) return false;
+  // a conditional write's body may name, and move the resource to, any record the caller writes in
+  if (CONDITIONAL_WRITES.has(r.interaction)) return true;
   return req.query.some(([name]) => REACHING.test(name));
 }
 
-const WRITE_INTERACTIONS = new Set(['create', 'update', 'patch', 'delete', 'conditional-update', 'conditional-patch', 'conditional-delete']);
-const isWrite = (r: Route) => WRITE_INTERACTIONS.has(r.interaction);
+const CONDITIONAL_WRITES = new Set<string>(['conditional-update', 'conditional-patch', 'conditional-delete']);
 
 /**
  * For a practitioner deleting a document: whose are the PractitionerRoles it names as author

@@ -33,6 +33,17 @@ export interface StoreAccess {
    * request and for each Bundle entry; throws the refusal. Absent: no scope applies.
    */
   checkInteraction?(route: { interaction: string; resourceType?: string }, req: unknown): void;
+  /**
+   * Decides the records a Bundle entry addresses or names as its lone request's would be
+   * (docs/decisions/031-refusal-consistency.md); throws the refusal. Absent: no policy applies.
+   */
+  checkEntryRecords?(session: Session, route: { interaction: string; resourceType?: string; id?: string }, req: unknown): Promise<void>;
+  /**
+   * Decides the caller's right to write in these records, before a submission naming them is
+   * checked any further (decision 031); throws the refusal, the same for a record the caller
+   * cannot know as for one nobody holds.
+   */
+  checkRecordsWritable?(session: Session, patientIds: string[]): Promise<void>;
 }
 
 /** Start-up, migrations and maintenance: no caller, no restriction (grep lists every use). */
