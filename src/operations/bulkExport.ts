@@ -9,6 +9,7 @@ import { groupPatientMembers } from './groupMembers';
 import { startExport } from './exportJob';
 import { exportRights } from './exportRights';
 import { asksRespondAsync, NDJSON, parseExportRequest } from './exportRequest';
+import { parametersBody } from './parameters';
 
 /**
  * FHIR Bulk Data Access (v2): kick-off, status, cancel and files of `$export`
@@ -42,6 +43,23 @@ function kickOffPath(level: ExportLevel, groupId: string | undefined): string {
   return level === 'patient' ? 'Patient/$export' : level === 'group' ? `Group/${groupId}/$export` : '$export';
 }
 
+/**
+ * The kick-off's parameters: the URL's, then, for a kick-off by POST (which the IG v2
+ * permits), those of its Parameters body, as text (`_type` and `_outputFormat` are strings,
+ * `_since` an instant, `patient` a reference). A POST body that is not a Parameters is refused
+ * rather than ignored: an export of everything is not what a client sending one asked for.
+ */
+export function kickOffParameters(req: Pick<FhirRequest, 'method' | 'query' | 'body'>): [string, string][] {
+  if (req.method !== 'POST' || req.body === undefined) return req.query;
+  if ((req.body as { resourceType?: unknown } | null)?.resourceType !== 'Parameters') throw new BadRequest('A kick-off by POST carries its parameters in a Parameters resource', 'invalid');
+  const text = (value: unknown): string => {
+    if (typeof value === 'string') return value;
+    const reference = (value as { reference?: unknown } | null)?.reference;
+    return typeof reference === 'string' ? reference : JSON.stringify(value);
+  };
+  return [...req.query, ...parametersBody(req.body).map(([name, value]): [string, string] => [name, text(value)])];
+}
+
 /** `[base]/$export`, `Patient/$export` and `Group/[id]/$export`: records the job and answers 202 with where to poll. */
 export async function exportKickOff(ctx: InteractionContext, session: Session, req: FhirRequest): Promise<FhirResponse> {
   const caller = session.access.caller;
@@ -54,9 +72,10 @@ export async function exportKickOff(ctx: InteractionContext, session: Session, r
   const known = [...ctx.registry.types.keys()];
   // a Group's export is its members' records: the types of Patient/$export
   const served = known.filter((t) => level === 'system' || ctx.registry.types.get(t)!.patientCompartmentParams.length > 0 || t === 'Patient');
-  const parsed = parseExportRequest(req.query, served, req.prefer.handling === 'lenient', known);
+  const params = kickOffParameters(req);
+  const parsed = parseExportRequest(params, served, req.prefer.handling === 'lenient', known);
   // a type named is refused as its search would be (the types left implicit are narrowed by the scopes)
-  if (req.query.some(([name]) => name === '_type')) for (const t of parsed.types) session.access.checkInteraction?.({ interaction: 'search-type', resourceType: t }, req);
+  if (params.some(([name]) => name === '_type')) for (const t of parsed.types) session.access.checkInteraction?.({ interaction: 'search-type', resourceType: t }, req);
   const patients = groupId !== undefined ? await groupMembersOf(ctx, session, groupId) : undefined;
   await deleteExpiredExports(session.db, new Date().toISOString());
   if ((await runningExports(session.db, caller)) >= RUNNING_PER_CALLER) {

@@ -42,7 +42,7 @@ export const VALIDATE =
 
 /** What the CapabilityStatement says of $export (docs/decisions/020-bulk-data.md). */
 const EXPORT =
-  "FHIR Bulk Data Access v2, asynchronous (Prefer: respond-async; status at [base]/_bulk/[id], DELETE cancels), with _type, _since and _outputFormat application/fhir+ndjson (or application/ndjson, ndjson); not _typeFilter, _elements, patient or includeAssociatedData; Binary is not exported. Every row is read through the caller's access rules; the status and the files answer to the same caller only and are deleted BULK_EXPORT_TTL seconds after completion.";
+  "FHIR Bulk Data Access v2, asynchronous (Prefer: respond-async; kick-off by GET, or by POST of a Parameters resource; status at [base]/_bulk/[id], DELETE cancels), with _type, _since and _outputFormat application/fhir+ndjson (or application/ndjson, ndjson); not _typeFilter, _elements, patient or includeAssociatedData; Binary is not exported. Every row is read through the caller's access rules; the status and the files answer to the same caller only and are deleted BULK_EXPORT_TTL seconds after completion.";
 
 /** Every operation the server answers; the router and the CapabilityStatement read this list. */
 export const OPERATIONS: OperationEntry[] = [

@@ -15,6 +15,9 @@ describe('decodeBase64', () => {
     [' QUJD ', true, '414243'],
     ['QQ', false, '41'],
     ['QUJDRA', false, '41424344'],
+    // whitespace alone holds no quantum: the R4 pattern asks for one at least
+    ['    ', false, ''],
+    [' \n', false, ''],
   ])('%j is base64 (padded: %s)', (text, padded, hex) => {
     const decoded = decodeBase64(text);
     expect(decoded?.padded).toBe(padded);
@@ -56,6 +59,7 @@ describe('checkPrimitive base64Binary', () => {
     ['QUJD\nREVG', 0],
     ['QUJDRA', 1],
     ['QUJ-', 1],
+    ['    ', 1],
   ])('%j gives %i problem(s)', (text, problems) => {
     expect(checkPrimitive('base64Binary', text)).toHaveLength(problems);
   });

@@ -67,7 +67,8 @@ export function decodeBase64(text: string): { bytes: Buffer; padded: boolean } |
     }
   }
   const compact = compactBase64(text);
-  return isBase64(compact) ? { bytes: Buffer.from(compact, 'base64'), padded: compact.length % 4 === 0 } : undefined;
+  // whitespace alone is no quantum: the R4 regex, (\s*([0-9a-zA-Z\+/=]){4}\s*)+, asks for one at least
+  return isBase64(compact) ? { bytes: Buffer.from(compact, 'base64'), padded: compact.length > 0 && compact.length % 4 === 0 } : undefined;
 }
 
 export interface PrimitiveProblem {
