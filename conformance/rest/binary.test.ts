@@ -123,6 +123,32 @@ describe('FHIR JSON Binary', () => {
     const json = await http(t.base, `Binary/${id}`);
     expect(json.body.data).toBe(content.toString('base64'));
   });
+
+  it.each([
+    ['unpadded', 'SGk'],
+    ['a lone character', 'A'],
+    ['five characters', 'AAAAA'],
+    ['empty', ''],
+    ['URL-safe characters', 'SG-_'],
+  ])('refuses data that is not base64Binary (%s) with 400, storing nothing', async (_what, data) => {
+    const res = await http(t.base, 'Binary', { method: 'POST', json: { resourceType: 'Binary', contentType: 'text/plain', data } });
+    expect(res.status).toBe(400);
+    expect(res.body.resourceType).toBe('OperationOutcome');
+    expect(res.body.issue[0].expression).toEqual(['Binary.data']);
+  });
+
+  it('serves a Binary without content as FHIR JSON without data (an empty string is no FHIR value)', async () => {
+    const res = await http(t.base, 'Binary', { method: 'POST', json: { resourceType: 'Binary', contentType: 'text/plain' } });
+    expect(res.status).toBe(201);
+    const id = idFromLocation(res.headers.get('location'));
+    const json = await http(t.base, `Binary/${id}`);
+    expect(json.status).toBe(200);
+    expect(json.body.contentType).toBe('text/plain');
+    expect('data' in json.body).toBe(false);
+    const inBundle = await http(t.base, '', { method: 'POST', json: { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url: `Binary/${id}` } }] } });
+    expect(inBundle.body.entry[0].response.status).toMatch(/^200/);
+    expect('data' in inBundle.body.entry[0].resource).toBe(false);
+  });
 });
 
 describe('X-Security-Context', () => {

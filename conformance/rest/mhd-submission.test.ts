@@ -162,6 +162,13 @@ describe('ITI-65 Provide Document Bundle', () => {
     expect(res.status).toBe(200);
   });
 
+  it('accepts a hash written with whitespace inside, as base64Binary allows', async () => {
+    const bytes = Buffer.from(`resultats espaces ${RUN}`);
+    const hash = sha1(bytes);
+    const res = await send('POST', '', tok.gp, provideBundle(x.p1, [{ bytes, hash: `${hash.slice(0, 8)} ${hash.slice(8, 16)}\n${hash.slice(16)}` }]));
+    expect(res.status).toBe(200);
+  });
+
   it('refuses a submission whose size or hash is not the content’s: one outcome naming each failing entry, nothing stored', async () => {
     const a = Buffer.from(`premier ${RUN}`);
     const b = Buffer.from(`second ${RUN}`);

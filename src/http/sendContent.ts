@@ -54,6 +54,8 @@ export async function* base64Pieces(pieces: AsyncIterable<Buffer>): AsyncGenerat
  * not order members, and a 40 MiB document is not built as one 53 MiB string.
  */
 export function binaryJsonPieces(resourceText: string, content: StoredContent): { length: number; pieces: AsyncIterable<Buffer | string> } {
+  // no content, no member: an empty string is not a FHIR primitive value
+  if (content.size === 0) return { length: Buffer.byteLength(resourceText), pieces: (async function* () { yield resourceText; })() };
   const close = resourceText.lastIndexOf('}');
   if (close < 0) throw new Error('a stored resource is not a JSON object');
   const opening = `${resourceText.slice(0, close).trimEnd()},"data":"`;

@@ -200,7 +200,8 @@ export async function withBinaryData(res: FhirResponse): Promise<FhirResponse> {
   if (!resource || resource.resourceType !== 'Binary') return res;
   const data = await readWholeContent(res.binary);
   const { binary: _content, resourceText: _text, ...rest } = res;
-  return { ...rest, resource: { ...resource, data: data.toString('base64') } };
+  // no content, no member: an empty string is not a FHIR primitive value
+  return { ...rest, resource: data.length ? { ...resource, data: data.toString('base64') } : resource };
 }
 
 export function deletionVersion(resourceType: string, id: string, compartment: string, versionId: number, lastUpdated: string, previousBody?: VersionWrite['previousBody']): VersionWrite {
@@ -223,10 +224,15 @@ export function deletionVersion(resourceType: string, id: string, compartment: s
 /** A fullUrl or reference as compared within a Bundle: urn:uuid values compare without case (RFC 4122). */
 export const fullUrlKey = (url: string): string => (/^urn:uuid:/i.test(url) ? url.toLowerCase() : url);
 
-/** The bytes of base64 text (whitespace ignored); undefined when it is not a string or not base64. */
+/**
+ * The bytes of a base64Binary value (whitespace ignored); undefined when it is not one: not
+ * a string, empty (no FHIR primitive is), or not base64 padded to whole quanta as R4's
+ * pattern requires (`SGk` would otherwise be read as two bytes and `A` as none).
+ */
 export function base64Bytes(data: unknown): Buffer | undefined {
-  if (typeof data !== 'string') return undefined;
-  return decodeBase64(data)?.bytes;
+  if (typeof data !== 'string' || data === '') return undefined;
+  const decoded = decodeBase64(data);
+  return decoded?.padded ? decoded.bytes : undefined;
 }
 
 /** Binary content posted as FHIR JSON (data in base64) is stored apart like raw content. */

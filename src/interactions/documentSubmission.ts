@@ -4,7 +4,6 @@ import { FhirError, Issue, PayloadTooLarge, Unprocessable } from '../errors';
 import { INTERNAL_ACCESS, Session } from '../store/session';
 import type { VersionWrite } from '../store/writeVersions';
 import { base64Bytes, fullUrlKey as key, newVersion } from './common';
-import { isBase64 } from '../validation/primitives';
 import { findMatches } from './search';
 import { folderIssues, isFolder, MHD_LIST_TYPES, STORED_DOCUMENT } from './submissionFolders';
 import { readCurrent } from '../store/resources';
@@ -113,7 +112,7 @@ function stamp(attachment: Attachment, bytes: Buffer, path: string, issues: Issu
     issues.push(withXdsCode({ severity: 'error', code: 'value', diagnostics: `attachment.size ${JSON.stringify(attachment.size)} is not the size of the content posted (${bytes.length} bytes)`, expression: [`${path}.size`] }, 'XDSRepositoryMetadataError'));
   }
   if (attachment.hash !== undefined) {
-    const given = typeof attachment.hash === 'string' && isBase64(attachment.hash) ? Buffer.from(attachment.hash, 'base64') : undefined;
+    const given = base64Bytes(attachment.hash);
     if (!given || !given.equals(Buffer.from(hash, 'base64'))) {
       issues.push(withXdsCode({ severity: 'error', code: 'value', diagnostics: `attachment.hash ${JSON.stringify(attachment.hash)} is not the SHA-1 (base64) of the content posted (${hash})`, expression: [`${path}.hash`] }, 'XDSNonIdenticalHash'));
     }
@@ -162,7 +161,9 @@ export function prepareSubmission(bundle: { entry?: Entry[] } & Json, baseUrl?: 
   // each Binary's data decoded once, however many attachments point to it (and kept for its create)
   const decodedHere = decoded ?? new Map<number, DecodedBase64>();
   const binaryBytes = (target: number): Buffer | undefined => {
-    const text = entries[target].resource!.data ?? '';
+    const text = entries[target].resource!.data;
+    // a Binary without data is stored empty (splitBinaryData): its document is measured as such
+    if (text === undefined) return Buffer.alloc(0);
     const known = decodedHere.get(target);
     if (known && known.text === text) return known.bytes;
     const bytes = base64Bytes(text);
