@@ -1,7 +1,7 @@
 import { consentFact, RecordFacts, relative } from '../access/policy/recordFacts';
 import { recordStateOf } from '../access/policy/recordState';
 import { fixedCompartment } from './fixedCompartment';
-import { addressOf, locate } from './locator';
+import { addressOf, firstAddressOf, locate } from './locator';
 import { textArray } from './searchSql';
 import type { Session } from './session';
 
@@ -130,16 +130,34 @@ function foldFacts(patientIds: string[], rows: FactRow[]): Map<string, RecordFac
  * '' when it belongs to no record (no facts then).
  */
 export async function factsOfResource(session: Session, resourceType: string, id: string): Promise<{ compartment: string | undefined; facts: Map<string, RecordFacts> }> {
-  const rows = await session.query<FactRow & { target: string }>(
-    `WITH target AS (SELECT compartment FROM resource WHERE compartment = ? AND resource_type = ? AND id = ?)
+  const rows = await addressed(session, resourceType, id, (where) =>
+    session.query<FactRow & { target: string }>(
+      `WITH target AS (SELECT compartment FROM resource WHERE compartment = ? AND resource_type = ? AND id = ?)
      SELECT t.compartment AS target, r.resource_type, r.id, r.compartment, r.body::text AS body
        FROM target t LEFT JOIN resource r ON r.compartment = t.compartment AND t.compartment <> '' AND ${FACT_ROWS}`,
-    [(await addressOf(session, resourceType, id)) ?? null, resourceType, id],
-    'access_facts_of_resource',
+      [where ?? null, resourceType, id],
+      'access_facts_of_resource',
+    ),
   );
   const compartment = rows[0]?.target;
   if (!compartment) return { compartment, facts: new Map() };
   return { compartment, facts: foldFacts([compartment], rows.filter((r) => r.resource_type !== null)) };
+}
+
+/**
+ * Runs a statement that finds `Type/id` by its full key (its rows, or those `found` picks,
+ * are there only when the resource is) in the compartment to look in first: its type's,
+ * or where this process last saw it (src/store/locationHints.ts), without a locator
+ * look-up. A hint that finds nothing is not believed: the locator is asked, and the
+ * statement runs again where it says, when that is elsewhere.
+ */
+async function addressed<T>(session: Session, resourceType: string, id: string, run: (where: string | undefined) => Promise<T[]>, found: (row: T) => boolean = () => true): Promise<T[]> {
+  const first = firstAddressOf(resourceType, id);
+  if (!first) return run(await addressOf(session, resourceType, id));
+  const rows = await run(first.compartment);
+  if (!first.hinted || rows.some(found)) return rows;
+  const where = await addressOf(session, resourceType, id);
+  return where === undefined || where === first.compartment ? rows : run(where);
 }
 
 /**
@@ -208,15 +226,22 @@ export async function actorResourcesWithFacts(
   const actor = await actorBindings(session, resourceType, id);
   let rows: ActorRow[];
   if (wanted.addressed) {
-    const where = await addressOf(session, wanted.addressed.resourceType, wanted.addressed.id);
-    rows = await session.query<ActorRow>(
-      `WITH target AS (SELECT compartment FROM resource WHERE compartment = ? AND resource_type = ? AND id = ?)
+    const target = wanted.addressed;
+    rows = await addressed(
+      session,
+      target.resourceType,
+      target.id,
+      (where) =>
+        session.query<ActorRow>(
+          `WITH target AS (SELECT compartment FROM resource WHERE compartment = ? AND resource_type = ? AND id = ?)
        ${ACTOR_PARTS}
        UNION ALL
        SELECT 'facts', r.resource_type, r.id, r.compartment, r.deleted, r.body::text, t.compartment
          FROM target t LEFT JOIN resource r ON r.compartment = t.compartment AND t.compartment <> '' AND ${FACT_ROWS}`,
-      [where ?? null, wanted.addressed.resourceType, wanted.addressed.id, ...actor],
-      'access_actor_addressed',
+          [where ?? null, target.resourceType, target.id, ...actor],
+          'access_actor_addressed',
+        ),
+      (r) => r.part === 'facts',
     );
   } else {
     rows = await session.query<ActorRow>(
