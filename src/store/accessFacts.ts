@@ -94,8 +94,12 @@ export async function recordFacts(session: Session, ids: string[]): Promise<Map<
 type FactRow = { resource_type: string; id: string; compartment: string; body: string };
 
 
-/** The facts of each record from its Patient, Consent and RelatedPerson rows. */
-function foldFacts(patientIds: string[], rows: FactRow[]): Map<string, RecordFacts> {
+/**
+ * The facts of each record from its Patient, Consent and RelatedPerson rows. `parsed`: a
+ * body already parsed, by its text (the patient's own Patient, read as the actor in the
+ * same statement); only read here, never kept.
+ */
+function foldFacts(patientIds: string[], rows: FactRow[], parsed?: { body: string; resource: Record<string, any> }): Map<string, RecordFacts> {
   const out = new Map<string, RecordFacts>();
   // a record whose Patient is not stored is not known (an id nobody holds, a record deleted): closed to writes, 404 to reads
   for (const id of patientIds) out.set(id, { patientId: id, state: 'closed', known: false, generalPractitioners: [], representatives: [], consents: [] });
@@ -104,7 +108,7 @@ function foldFacts(patientIds: string[], rows: FactRow[]): Map<string, RecordFac
   for (const row of ordered) {
     const facts = out.get(row.compartment);
     if (!facts) continue;
-    const resource = JSON.parse(row.body);
+    const resource = row.resource_type === 'Patient' && parsed && row.body === parsed.body ? parsed.resource : JSON.parse(row.body);
     if (row.resource_type === 'Patient') {
       facts.state = recordStateOf(resource).state;
       facts.known = true;
@@ -256,12 +260,15 @@ export async function actorResourcesWithFacts(
   }
   const factRows = rows.filter((r) => r.part === 'facts');
   const withResource = factRows.filter((r): r is ActorRow & FactRow => r.resource_type !== null);
+  const found = actorOf(rows, resourceType, id);
+  // a patient in their own record: their Patient is among the facts too, parsed once
+  const own = resourceType === 'Patient' && found.actor?.resource ? { body: rows.find((r) => r.part === 'actor')!.body!, resource: found.actor.resource } : undefined;
   let facts: FactsRead;
   if (wanted.addressed) {
     const compartment = factRows[0]?.target ?? undefined;
-    facts = { addressed: { ...wanted.addressed, compartment, facts: compartment ? foldFacts([compartment], withResource) : new Map() } };
-  } else facts = { records: foldFacts(wanted.records ?? [], withResource) };
-  return { ...actorOf(rows, resourceType, id), facts };
+    facts = { addressed: { ...wanted.addressed, compartment, facts: compartment ? foldFacts([compartment], withResource, own) : new Map() } };
+  } else facts = { records: foldFacts(wanted.records ?? [], withResource, own) };
+  return { ...found, facts };
 }
 
 /**
