@@ -459,7 +459,7 @@ async function main(): Promise<void> {
     for (const [k, v] of Object.entries(header)) console.log(`  ${k.padEnd(12)} ${v}`);
     console.log('');
 
-    const startup = o.url ? undefined : await measureStartup();
+    const startup = o.url || o.skipStartup ? undefined : await measureStartup();
     if (startup) {
       console.log('Start-up of the compiled server in a process of its own (embedded database, new temporary DATA_DIR):');
       for (const [name, s] of [['new database', startup.newDatabase], ['existing database', startup.existingDatabase]] as const) {
