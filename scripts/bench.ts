@@ -11,11 +11,13 @@
  * plain table), the HTTP floor (a bare node:http server), and transaction ingest
  * (Bundles of 100 and 1,000 entries). Prints a header, a table of figures, the CPU spent
  * per phase, SQL statements per interaction and, on the last line, one JSON object.
- * No assertions.
+ * No assertions. `--cpu-prof DIR` writes a CPU profile of the server's thread per measured
+ * phase (DIR/create.cpuprofile, DIR/read.cpuprofile, …).
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import inspector from 'node:inspector/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -97,6 +99,27 @@ class StatementCounter {
     for (const [k, v] of [...this.kinds].sort((a, b) => b[1] - a[1])) byKind[k] = round(v / units, 3);
     return { perUnit: round(this.total / units, 3), byKind };
   }
+}
+
+/**
+ * A CPU profile of this process's main thread (the in-process server; the load generator
+ * runs in a thread of its own), for one phase: open it in Chrome DevTools or speedscope.
+ */
+async function startProfile(): Promise<{ stop(file: string): Promise<string> }> {
+  const session = new inspector.Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 200 });
+  await session.post('Profiler.start');
+  return {
+    async stop(file) {
+      const { profile } = await session.post('Profiler.stop');
+      session.disconnect();
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(file, JSON.stringify(profile));
+      return file;
+    },
+  };
 }
 
 const round = (n: number, d = 1) => (Number.isFinite(n) ? Math.round(n * 10 ** d) / 10 ** d : null);
@@ -436,7 +459,7 @@ async function main(): Promise<void> {
     for (const [k, v] of Object.entries(header)) console.log(`  ${k.padEnd(12)} ${v}`);
     console.log('');
 
-    const startup = o.url ? undefined : await measureStartup();
+    const startup = o.url || o.skipStartup ? undefined : await measureStartup();
     if (startup) {
       console.log('Start-up of the compiled server in a process of its own (embedded database, new temporary DATA_DIR):');
       for (const [name, s] of [['new database', startup.newDatabase], ['existing database', startup.existingDatabase]] as const) {
@@ -451,9 +474,11 @@ async function main(): Promise<void> {
     const progress = (s: string) => process.stderr.write(`… ${s}\n`);
     const measure = async (name: string, run: () => Promise<HttpTaskResult>): Promise<HttpTaskResult & { cpu: CpuUsage }> => {
       counter?.reset();
+      const profiling = o.cpuProf ? await startProfile() : undefined;
       const start = await meter.start();
       const r = await run();
       const cpu = await meter.stop(start, r.units);
+      if (profiling) progress(`CPU profile: ${await profiling.stop(path.join(o.cpuProf!, `${name.replace(/\W+/g, '-')}.cpuprofile`))}`);
       if (counter) statements[name] = counter.per(r.units);
       return { ...r, cpu };
     };

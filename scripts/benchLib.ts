@@ -28,8 +28,12 @@ export interface BenchOptions {
   url: string | undefined;
   skipIngest: boolean;
   skipRaw: boolean;
+  /** Leave out the start-up measurement (two starts of the compiled server, about 20 s). */
+  skipStartup: boolean;
   /** HTTP client: node:http with a keep-alive Agent (default) or the global fetch (undici). */
   client: 'http' | 'fetch';
+  /** Directory where a CPU profile of the main thread (the in-process server) is written per measured phase. */
+  cpuProf: string | undefined;
 }
 
 export class UsageError extends Error {}
@@ -47,13 +51,13 @@ export function parseArgsOrExit<T>(parse: (argv: string[]) => T, usage: string):
 }
 
 export const USAGE = `Usage: node dist/scripts/bench.js [--duration 10] [--warmup 2] [--concurrency 8]
-                                 [--url http://host:port/fhir] [--skip-ingest] [--skip-raw]
-                                 [--client http|fetch]
+                                 [--url http://host:port/fhir] [--skip-ingest] [--skip-raw] [--skip-startup]
+                                 [--client http|fetch] [--cpu-prof DIR]
 Environment: DATABASE_URL=postgres://... benchmarks PostgreSQL (fresh schema bench_<random>,
 dropped at the end); without it the embedded PGlite database (temporary directory).`;
 
 export function parseArgs(argv: string[]): BenchOptions {
-  const o: BenchOptions = { duration: 10, warmup: 2, concurrency: 8, url: undefined, skipIngest: false, skipRaw: false, client: 'http' };
+  const o: BenchOptions = { duration: 10, warmup: 2, concurrency: 8, url: undefined, skipIngest: false, skipRaw: false, skipStartup: false, client: 'http', cpuProf: undefined };
   const positive = (name: string, v: string | undefined, allowZero = false): number => {
     const n = Number(v);
     if (v === undefined || !Number.isFinite(n) || n < 0 || (!allowZero && n === 0)) throw new UsageError(`${name} needs a ${allowZero ? 'non-negative' : 'positive'} number, got "${v}"`);
@@ -85,10 +89,19 @@ export function parseArgs(argv: string[]): BenchOptions {
       case '--skip-raw':
         o.skipRaw = true;
         break;
+      case '--skip-startup':
+        o.skipStartup = true;
+        break;
       case '--client': {
         const c = value();
         if (c !== 'http' && c !== 'fetch') throw new UsageError(`--client is http or fetch, got "${c}"`);
         o.client = c;
+        break;
+      }
+      case '--cpu-prof': {
+        const dir = value();
+        if (!dir) throw new UsageError('--cpu-prof needs a directory');
+        o.cpuProf = dir;
         break;
       }
       case '--help':

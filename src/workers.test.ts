@@ -112,12 +112,13 @@ if (databaseUrl) {
     let running: Run;
     let port: number;
     let token: string;
+    let dev: Awaited<ReturnType<typeof openDevIssuer>>;
     beforeAll(async () => {
       port = await freePort();
       const env = { PORT: String(port), DATA_DIR: dataDir, DATABASE_URL: databaseUrl, DATABASE_SCHEMA: schema, WORKERS: '2', SUBSCRIPTIONS_DISPATCHER: 'off' };
       running = server(env);
       await logged(running, 'FHIR server listening with workers');
-      const dev = await openDevIssuer(loadConfig(env));
+      dev = await openDevIssuer(loadConfig(env));
       token = await dev.mintToken({ scope: 'conformance-testing', sub: 'workers-test' });
     }, 120000);
     afterAll(async () => {
@@ -177,6 +178,37 @@ if (databaseUrl) {
         next = page.body.link.find((l: { relation: string }) => l.relation === 'next')?.url;
       }
       expect([...seen].sort()).toEqual([...ids].sort());
+    }, 120000);
+
+    it('reads a resource moved to another record through one worker where it went, through every worker (where each saw it before is only a hint)', async () => {
+      const patient = async () => (await request(port, 'POST', 'Patient', token, { resourceType: 'Patient', name: [{ family: `Moved${schema}` }] })).body.id as string;
+      const [from, to] = [await patient(), await patient()];
+      const observation = (subject: string) => ({ resourceType: 'Observation', status: 'final', code: { text: 'weight' }, subject: { reference: `Patient/${subject}` } });
+      const created = await request(port, 'POST', 'Observation', token, observation(from));
+      expect(created.status).toBe(201);
+      const id = created.body.id as string;
+      const fromToken = await dev.mintToken({ fhirUser: `Patient/${from}`, scope: 'patient/*.rs' });
+      const toToken = await dev.mintToken({ fhirUser: `Patient/${to}`, scope: 'patient/*.rs' });
+      // every worker reads it where it is first, and remembers that record
+      const before = [];
+      for (let i = 0; i < 4; i++) before.push(await request(port, 'GET', `Observation/${id}`, token), await request(port, 'GET', `Observation/${id}`, fromToken));
+      for (const r of before) expect(r.status).toBe(200);
+      expect(new Set(await Promise.all(before.map((r) => workerOf(running, r.requestId)))).size).toBe(2);
+      const moved = await request(port, 'PUT', `Observation/${id}`, token, { ...observation(to), id });
+      expect(moved.status).toBe(200);
+      const after = [];
+      for (let i = 0; i < 4; i++) {
+        const read = await request(port, 'GET', `Observation/${id}`, token);
+        expect(read.status).toBe(200);
+        expect(read.body.subject.reference).toBe(`Patient/${to}`);
+        const byNewOwner = await request(port, 'GET', `Observation/${id}`, toToken);
+        expect(byNewOwner.status).toBe(200);
+        const byFormerOwner = await request(port, 'GET', `Observation/${id}`, fromToken);
+        expect(byFormerOwner.status).toBe(404);
+        expect(JSON.stringify(byFormerOwner.body)).not.toContain('weight');
+        after.push(read, byNewOwner, byFormerOwner);
+      }
+      expect(new Set(await Promise.all(after.map((r) => workerOf(running, r.requestId)))).size).toBe(2);
     }, 120000);
 
     it('stops every worker on SIGTERM and frees the port', async () => {

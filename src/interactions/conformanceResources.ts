@@ -3,6 +3,7 @@ import path from 'node:path';
 import { FhirError, Issue, Unprocessable } from '../errors';
 import { isParseError } from '../validation';
 import { followConformanceChanges, ConformanceChanges } from '../store/conformanceChanges';
+import { freshReads } from '../store/freshReads';
 import { bumpConformanceVersion, conformanceResources, conformanceVersion, conformanceVersions } from '../store/conformanceRows';
 import { readCurrent } from '../store/resources';
 import { INTERNAL_ACCESS, Session } from '../store/session';
@@ -205,6 +206,18 @@ export async function reloadConformanceResources(ctx: InteractionContext): Promi
   }
 }
 
+/**
+ * The counter as committed when it is read, one read for the requests that ask while
+ * another runs (src/store/freshReads.ts): each request still sees every change committed
+ * before it arrived, as with a read of its own.
+ */
+const counters = new WeakMap<object, () => Promise<number>>();
+function counterOf(ctx: InteractionContext): () => Promise<number> {
+  let read = counters.get(ctx.db.knex);
+  if (!read) counters.set(ctx.db.knex, (read = freshReads(() => conformanceVersion(new Session(ctx.db.knex, INTERNAL_ACCESS)))));
+  return read;
+}
+
 /** The counter's value each validator was last brought up to from the rows (start-up, or a reload on a miss). */
 const upTo = new WeakMap<ResourceValidator, number>();
 
@@ -219,7 +232,7 @@ const upTo = new WeakMap<ResourceValidator, number>();
 export async function knowProfiles(ctx: InteractionContext, profiles: string[]): Promise<void> {
   const validator = ctx.validator;
   if (!validator || !ctx.config.databaseUrl || profiles.every((p) => validator.hasProfile(p))) return;
-  const version = await conformanceVersion(new Session(ctx.db.knex, INTERNAL_ACCESS));
+  const version = await counterOf(ctx)();
   if (version <= (upTo.get(validator) ?? 0)) return;
   await reloadConformanceResources(ctx);
   upTo.set(validator, Math.max(version, upTo.get(validator) ?? 0));

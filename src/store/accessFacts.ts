@@ -1,7 +1,7 @@
 import { consentFact, RecordFacts, relative } from '../access/policy/recordFacts';
 import { recordStateOf } from '../access/policy/recordState';
 import { fixedCompartment } from './fixedCompartment';
-import { addressOf, locate } from './locator';
+import { addressOf, firstAddressOf, locate } from './locator';
 import { textArray } from './searchSql';
 import type { Session } from './session';
 
@@ -94,8 +94,12 @@ export async function recordFacts(session: Session, ids: string[]): Promise<Map<
 type FactRow = { resource_type: string; id: string; compartment: string; body: string };
 
 
-/** The facts of each record from its Patient, Consent and RelatedPerson rows. */
-function foldFacts(patientIds: string[], rows: FactRow[]): Map<string, RecordFacts> {
+/**
+ * The facts of each record from its Patient, Consent and RelatedPerson rows. `parsed`: a
+ * body already parsed, by its text (the patient's own Patient, read as the actor in the
+ * same statement); only read here, never kept.
+ */
+function foldFacts(patientIds: string[], rows: FactRow[], parsed?: { body: string; resource: Record<string, any> }): Map<string, RecordFacts> {
   const out = new Map<string, RecordFacts>();
   // a record whose Patient is not stored is not known (an id nobody holds, a record deleted): closed to writes, 404 to reads
   for (const id of patientIds) out.set(id, { patientId: id, state: 'closed', known: false, generalPractitioners: [], representatives: [], consents: [] });
@@ -104,7 +108,7 @@ function foldFacts(patientIds: string[], rows: FactRow[]): Map<string, RecordFac
   for (const row of ordered) {
     const facts = out.get(row.compartment);
     if (!facts) continue;
-    const resource = JSON.parse(row.body);
+    const resource = row.resource_type === 'Patient' && parsed && row.body === parsed.body ? parsed.resource : JSON.parse(row.body);
     if (row.resource_type === 'Patient') {
       facts.state = recordStateOf(resource).state;
       facts.known = true;
@@ -130,16 +134,34 @@ function foldFacts(patientIds: string[], rows: FactRow[]): Map<string, RecordFac
  * '' when it belongs to no record (no facts then).
  */
 export async function factsOfResource(session: Session, resourceType: string, id: string): Promise<{ compartment: string | undefined; facts: Map<string, RecordFacts> }> {
-  const rows = await session.query<FactRow & { target: string }>(
-    `WITH target AS (SELECT compartment FROM resource WHERE compartment = ? AND resource_type = ? AND id = ?)
+  const rows = await addressed(session, resourceType, id, (where) =>
+    session.query<FactRow & { target: string }>(
+      `WITH target AS (SELECT compartment FROM resource WHERE compartment = ? AND resource_type = ? AND id = ?)
      SELECT t.compartment AS target, r.resource_type, r.id, r.compartment, r.body::text AS body
        FROM target t LEFT JOIN resource r ON r.compartment = t.compartment AND t.compartment <> '' AND ${FACT_ROWS}`,
-    [(await addressOf(session, resourceType, id)) ?? null, resourceType, id],
-    'access_facts_of_resource',
+      [where ?? null, resourceType, id],
+      'access_facts_of_resource',
+    ),
   );
   const compartment = rows[0]?.target;
   if (!compartment) return { compartment, facts: new Map() };
   return { compartment, facts: foldFacts([compartment], rows.filter((r) => r.resource_type !== null)) };
+}
+
+/**
+ * Runs a statement that finds `Type/id` by its full key (its rows, or those `found` picks,
+ * are there only when the resource is) in the compartment to look in first: its type's,
+ * or where this process last saw it (src/store/locationHints.ts), without a locator
+ * look-up. A hint that finds nothing is not believed: the locator is asked, and the
+ * statement runs again where it says, when that is elsewhere.
+ */
+async function addressed<T>(session: Session, resourceType: string, id: string, run: (where: string | undefined) => Promise<T[]>, found: (row: T) => boolean = () => true): Promise<T[]> {
+  const first = firstAddressOf(resourceType, id);
+  if (!first) return run(await addressOf(session, resourceType, id));
+  const rows = await run(first.compartment);
+  if (!first.hinted || rows.some(found)) return rows;
+  const where = await addressOf(session, resourceType, id);
+  return where === undefined || where === first.compartment ? rows : run(where);
 }
 
 /**
@@ -208,15 +230,22 @@ export async function actorResourcesWithFacts(
   const actor = await actorBindings(session, resourceType, id);
   let rows: ActorRow[];
   if (wanted.addressed) {
-    const where = await addressOf(session, wanted.addressed.resourceType, wanted.addressed.id);
-    rows = await session.query<ActorRow>(
-      `WITH target AS (SELECT compartment FROM resource WHERE compartment = ? AND resource_type = ? AND id = ?)
+    const target = wanted.addressed;
+    rows = await addressed(
+      session,
+      target.resourceType,
+      target.id,
+      (where) =>
+        session.query<ActorRow>(
+          `WITH target AS (SELECT compartment FROM resource WHERE compartment = ? AND resource_type = ? AND id = ?)
        ${ACTOR_PARTS}
        UNION ALL
        SELECT 'facts', r.resource_type, r.id, r.compartment, r.deleted, r.body::text, t.compartment
          FROM target t LEFT JOIN resource r ON r.compartment = t.compartment AND t.compartment <> '' AND ${FACT_ROWS}`,
-      [where ?? null, wanted.addressed.resourceType, wanted.addressed.id, ...actor],
-      'access_actor_addressed',
+          [where ?? null, target.resourceType, target.id, ...actor],
+          'access_actor_addressed',
+        ),
+      (r) => r.part === 'facts',
     );
   } else {
     rows = await session.query<ActorRow>(
@@ -231,12 +260,15 @@ export async function actorResourcesWithFacts(
   }
   const factRows = rows.filter((r) => r.part === 'facts');
   const withResource = factRows.filter((r): r is ActorRow & FactRow => r.resource_type !== null);
+  const found = actorOf(rows, resourceType, id);
+  // a patient in their own record: their Patient is among the facts too, parsed once
+  const own = resourceType === 'Patient' && found.actor?.resource ? { body: rows.find((r) => r.part === 'actor')!.body!, resource: found.actor.resource } : undefined;
   let facts: FactsRead;
   if (wanted.addressed) {
     const compartment = factRows[0]?.target ?? undefined;
-    facts = { addressed: { ...wanted.addressed, compartment, facts: compartment ? foldFacts([compartment], withResource) : new Map() } };
-  } else facts = { records: foldFacts(wanted.records ?? [], withResource) };
-  return { ...actorOf(rows, resourceType, id), facts };
+    facts = { addressed: { ...wanted.addressed, compartment, facts: compartment ? foldFacts([compartment], withResource, own) : new Map() } };
+  } else facts = { records: foldFacts(wanted.records ?? [], withResource, own) };
+  return { ...found, facts };
 }
 
 /**

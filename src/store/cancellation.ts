@@ -102,6 +102,14 @@ export async function runCancellable<T>(signal: AbortSignal, fn: () => Promise<T
 }
 
 /**
+ * Runs fn outside any request's scope: its statements are not tied to the signal of the
+ * request that happened to start it (work shared by several requests).
+ */
+export function outsideRequests<T>(fn: () => T): T {
+  return scopes.exit(fn);
+}
+
+/**
  * Cancels the statement running on a pooled `pg` connection with pg_cancel_backend, sent
  * on a connection of its own: the pool may be exhausted by the very statements to stop.
  * Best effort: when it fails, statement_timeout still bounds the statement.

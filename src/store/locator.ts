@@ -1,6 +1,7 @@
 import type { Session } from './session';
 import { textArray } from './searchSql';
 import { fixedCompartment } from './fixedCompartment';
+import { forgetCompartment, hintedCompartment, rememberCompartment } from './locationHints';
 
 /**
  * Where a resource lives (migrations/011_resource_locator.ts, docs/decisions/018-partitioning.md):
@@ -25,7 +26,11 @@ export async function locate(session: Session, resourceType: string, id: string,
     [resourceType, id],
     lock ? 'locate_lock' : 'locate',
   );
-  if (!rows[0]) return undefined;
+  if (!rows[0]) {
+    forgetCompartment(resourceType, id);
+    return undefined;
+  }
+  rememberCompartment(resourceType, id, rows[0].compartment);
   const former = parseTextArray(rows[0].former).filter((c) => c !== rows[0].compartment);
   return { compartment: rows[0].compartment, compartments: [rows[0].compartment, ...former] };
 }
@@ -75,6 +80,18 @@ export async function addressOf(session: Session, resourceType: string, id: stri
   const fixed = fixedCompartment(resourceType, id);
   if (fixed !== undefined) return fixed;
   return (await locate(session, resourceType, id))?.compartment;
+}
+
+/**
+ * Where to look for `Type/id` first without a statement: its type's compartment, else
+ * where this process last saw it (src/store/locationHints.ts). `hinted` says that the
+ * answer is only a hint: a caller that finds no row there must ask `addressOf`.
+ */
+export function firstAddressOf(resourceType: string, id: string): { compartment: string; hinted: boolean } | undefined {
+  const fixed = fixedCompartment(resourceType, id);
+  if (fixed !== undefined) return { compartment: fixed, hinted: false };
+  const hint = hintedCompartment(resourceType, id);
+  return hint === undefined ? undefined : { compartment: hint, hinted: true };
 }
 
 /** `addressOf` for many: the type's compartment where it decides, the locator's (one statement) for the others. Keys `Type/id`. */

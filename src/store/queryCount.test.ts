@@ -1,6 +1,7 @@
 import { authorization, http, startTarget, statementRecorder, Target } from '../../conformance/harness';
 import { document, REPORT } from '../../conformance/accessFixtures';
 import { withIns } from '../../conformance/frenchFixtures';
+import { forgetCompartment, hintedCompartment, rememberCompartment } from './locationHints';
 
 /** SQL statements per hot-path interaction: a regression here is a performance bug. */
 let t: Target;
@@ -37,10 +38,12 @@ describe('statements per interaction', () => {
     expect(sql).toHaveLength(1);
   });
 
-  it("a read of a record's resource by id is a locator look-up, then one read by its full key (docs/decisions/018-partitioning.md)", async () => {
+  it("a read of a record's resource by id this process has not seen is a locator look-up, then one read by its full key (docs/decisions/018-partitioning.md)", async () => {
     const owner = await http(t.base, 'Patient', { method: 'POST', json: patient });
     const doc = await http(t.base, 'DocumentReference', { method: 'POST', json: document(owner.body, REPORT, `Patient/${owner.body.id}`) });
     expect(doc.status).toBe(201);
+    // as when another worker wrote it
+    forgetCompartment('DocumentReference', doc.body.id);
     const { result, sql } = await counted(() => http(t.base, `DocumentReference/${doc.body.id}`));
     expect(result.status).toBe(200);
     expect(sql).toHaveLength(2);
@@ -48,22 +51,71 @@ describe('statements per interaction', () => {
     expect(sql[1]).toMatch(/WHERE r\.compartment = \$1 AND r\.resource_type = \$2 AND r\.id = \$3/);
   });
 
-  it("the patient's read of their document: the locator, the actor with the record's facts, the read where the facts found it, the AuditEvent", async () => {
+  it('a read of a resource this process wrote or located is one read by its full key where it was (src/store/locationHints.ts)', async () => {
+    const owner = await http(t.base, 'Patient', { method: 'POST', json: patient });
+    const doc = await http(t.base, 'DocumentReference', { method: 'POST', json: document(owner.body, REPORT, `Patient/${owner.body.id}`) });
+    const afterCreate = await counted(() => http(t.base, `DocumentReference/${doc.body.id}`));
+    expect(afterCreate.result.status).toBe(200);
+    expect(afterCreate.sql).toHaveLength(1);
+    expect(afterCreate.sql[0]).toMatch(/WHERE r\.compartment = \$1 AND r\.resource_type = \$2 AND r\.id = \$3/);
+    forgetCompartment('DocumentReference', doc.body.id);
+    await http(t.base, `DocumentReference/${doc.body.id}`);
+    const afterLocator = await counted(() => http(t.base, `DocumentReference/${doc.body.id}`));
+    expect(afterLocator.sql).toHaveLength(1);
+  });
+
+  it('a hint that names the wrong record is not believed: the read misses there, asks the locator and reads where it says', async () => {
+    const owner = await http(t.base, 'Patient', { method: 'POST', json: patient });
+    const other = await http(t.base, 'Patient', { method: 'POST', json: patient });
+    const doc = await http(t.base, 'DocumentReference', { method: 'POST', json: document(owner.body, REPORT, `Patient/${owner.body.id}`) });
+    // as when another worker moved it to the record it is in
+    rememberCompartment('DocumentReference', doc.body.id, other.body.id);
+    const { result, sql } = await counted(() => http(t.base, `DocumentReference/${doc.body.id}`));
+    expect(result.status).toBe(200);
+    expect(result.body.subject.reference).toBe(`Patient/${owner.body.id}`);
+    expect(sql).toHaveLength(3);
+    expect(sql[1]).toMatch(/FROM resource_locator/);
+    expect(hintedCompartment('DocumentReference', doc.body.id)).toBe(owner.body.id);
+  });
+
+  it("the patient's read of their document: the actor with the record's facts where the document was last seen, the read where the facts found it, the AuditEvent", async () => {
     const owner = await http(t.base, 'Patient', { method: 'POST', json: patient });
     const doc = await http(t.base, 'DocumentReference', { method: 'POST', json: document(owner.body, REPORT, `Patient/${owner.body.id}`) });
     expect(doc.status).toBe(201);
     const token = await t.issuer!.mint({ sub: 'p', fhirUser: `Patient/${owner.body.id}`, scope: 'patient/*.rs' });
     const { result, sql } = await counted(() => http(t.base, `DocumentReference/${doc.body.id}`, { headers: { authorization: `Bearer ${token}` } }));
     expect(result.status).toBe(200);
-    expect(sql).toHaveLength(4);
-    expect(sql[0]).toMatch(/FROM resource_locator/);
-    expect(sql[1]).toMatch(/^WITH target AS/);
-    expect(sql[2]).toMatch(/WHERE r\.compartment = \$1 AND r\.resource_type = \$2 AND r\.id = \$3/);
-    expect(sql[3]).toMatch(/INSERT INTO resource_history/);
-    expect(sql[3]).toMatch(/AuditEvent/);
+    expect(sql).toHaveLength(3);
+    expect(sql[0]).toMatch(/^WITH target AS/);
+    expect(sql[1]).toMatch(/WHERE r\.compartment = \$1 AND r\.resource_type = \$2 AND r\.id = \$3/);
+    expect(sql[2]).toMatch(/INSERT INTO resource_history/);
+    expect(sql[2]).toMatch(/AuditEvent/);
+    // not seen by this process: the locator first
+    forgetCompartment('DocumentReference', doc.body.id);
+    const unseen = await counted(() => http(t.base, `DocumentReference/${doc.body.id}`, { headers: { authorization: `Bearer ${token}` } }));
+    expect(unseen.result.status).toBe(200);
+    expect(unseen.sql).toHaveLength(4);
+    expect(unseen.sql[0]).toMatch(/FROM resource_locator/);
+    expect(unseen.sql[1]).toMatch(/^WITH target AS/);
   });
 
-  it('a retrieval of a stored document (ITI-68): the locator, the read, the content with its chunks in one statement', async () => {
+  it("a hint that names another record does not lend that record's facts: the patient's read asks the locator and decides on the document's own record", async () => {
+    const owner = await http(t.base, 'Patient', { method: 'POST', json: patient });
+    const other = await http(t.base, 'Patient', { method: 'POST', json: patient });
+    const doc = await http(t.base, 'DocumentReference', { method: 'POST', json: document(owner.body, REPORT, `Patient/${owner.body.id}`) });
+    const ownerToken = await t.issuer!.mint({ sub: 'p', fhirUser: `Patient/${owner.body.id}`, scope: 'patient/*.rs' });
+    const otherToken = await t.issuer!.mint({ sub: 'q', fhirUser: `Patient/${other.body.id}`, scope: 'patient/*.rs' });
+    rememberCompartment('DocumentReference', doc.body.id, other.body.id);
+    const asOther = await counted(() => http(t.base, `DocumentReference/${doc.body.id}`, { headers: { authorization: `Bearer ${otherToken}` } }));
+    expect(asOther.result.status).toBe(404);
+    expect(asOther.sql.some((s) => /FROM resource_locator/.test(s))).toBe(true);
+    rememberCompartment('DocumentReference', doc.body.id, other.body.id);
+    const asOwner = await http(t.base, `DocumentReference/${doc.body.id}`, { headers: { authorization: `Bearer ${ownerToken}` } });
+    expect(asOwner.status).toBe(200);
+    expect(asOwner.body.id).toBe(doc.body.id);
+  });
+
+  it('a retrieval of a stored document (ITI-68): the read where its content was written, the content with its chunks in one statement', async () => {
     const bytes = Buffer.alloc(300 * 1024, 7);
     const created = await fetch(`${t.base}/Binary`, { method: 'POST', body: bytes, headers: { 'content-type': 'application/pdf', ...authorization(t.base) } });
     expect(created.status).toBe(201);
@@ -74,10 +126,11 @@ describe('statements per interaction', () => {
     });
     expect(result.status).toBe(200);
     expect(result.data.equals(bytes)).toBe(true);
-    expect(sql).toHaveLength(3);
-    expect(sql[0]).toMatch(/FROM resource_locator/);
+    // the Binary was located when its content was written: no locator look-up
+    expect(sql).toHaveLength(2);
+    expect(sql[0]).toMatch(/FROM resource r/);
     // the bytes as they are stored, not as hex text (src/store/copyBinary.ts)
-    expect(sql[2]).toMatch(/^COPY \(SELECT c\.content_type.*LEFT JOIN binary_chunk.*TO (STDOUT|'\/dev\/blob') WITH \(FORMAT binary\)$/s);
+    expect(sql[1]).toMatch(/^COPY \(SELECT c\.content_type.*LEFT JOIN binary_chunk.*TO (STDOUT|'\/dev\/blob') WITH \(FORMAT binary\)$/s);
   });
 
   it('update is a locking read and one write inside a transaction', async () => {

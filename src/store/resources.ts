@@ -1,4 +1,5 @@
 import { fixedCompartment } from './fixedCompartment';
+import { hintedCompartment } from './locationHints';
 import { locate } from './locator';
 import { constraintConditions, preparedName, textArray, versionRecordCondition } from './searchSql';
 import type { Session } from './session';
@@ -57,14 +58,18 @@ export async function readCurrent(
   const lock = options.forUpdate === true;
   // a Patient or a directory resource is where its type says: no lookup (and it never moves)
   const fixed = fixedCompartment(resourceType, id);
-  // else where the request's facts found it a statement ago, when that is this resource (a lock asks the locator first)
+  // else where the request's facts found it a statement ago, when that is this resource (a lock asks the locator first),
+  // else where this process last saw it (src/store/locationHints.ts): a miss asks the locator
   const at = session.access.addressedAt;
   const known = fixed === undefined && !lock && at && at.resourceType === resourceType && at.id === id ? at.compartment : undefined;
-  const first = fixed ?? known;
+  const hint = fixed === undefined && !lock && known === undefined ? hintedCompartment(resourceType, id) : undefined;
+  const first = fixed ?? known ?? hint;
   let rows = first !== undefined ? await currentRows(session, first, resourceType, id, withBody, lock) : [];
   if (!rows[0]) {
     const location = await locate(session, resourceType, id, lock);
     if (!location || location.compartment === fixed) return undefined;
+    // where it was looked for already: not there for this caller (hidden), or created since the first statement
+    if (location.compartment === first) return undefined;
     rows = await currentRows(session, location.compartment, resourceType, id, withBody, lock);
     if (!rows[0] && !lock) {
       // moved between the two statements (a read takes no lock): once more where it went

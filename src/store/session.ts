@@ -3,6 +3,8 @@ import type { Actor } from '../access/actor';
 import type { AuditAgent } from '../audit/auditEvent';
 import { UNRESTRICTED, Visibility } from './visibility';
 import { copyNewVersions } from './copyWrites';
+import { fixedCompartment } from './fixedCompartment';
+import { rememberCompartment } from './locationHints';
 
 /**
  * What the caller of a session may do: read through `visibility`, write what
@@ -153,6 +155,10 @@ export class Session {
     if (this.access.caller !== undefined) writes = writes.map((w) => (w.resourceType === 'Subscription' && !w.deleted ? { ...w, subscriptionOwner: subscriptionOwner(this.access) } : w));
     for (const w of writes) this.touchedRows.push({ compartment: w.compartment, resourceType: w.resourceType, id: w.id, versionId: w.versionId, written: w.method });
     await this.queue(writes);
+    // where they are now, for the next read of them by id (only a hint: src/store/locationHints.ts)
+    this.afterCommit(() => {
+      for (const w of writes) if (fixedCompartment(w.resourceType, w.id) === undefined) rememberCompartment(w.resourceType, w.id, w.compartment);
+    });
   }
 
   /**

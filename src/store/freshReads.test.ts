@@ -1,0 +1,90 @@
+import crypto from 'node:crypto';
+import { loadConfig } from '../config/config';
+import { QUERY_CANCELED } from './cancellation';
+import { openDatabase } from './database';
+import { freshReads } from './freshReads';
+
+/** A read whose runs are resolved by hand, with the order of what happened. */
+function manualRead() {
+  const log: string[] = [];
+  const pending: { resolve: (v: number) => void; reject: (e: Error) => void }[] = [];
+  let runs = 0;
+  const read = () =>
+    new Promise<number>((resolve, reject) => {
+      const run = ++runs;
+      log.push(`start ${run}`);
+      pending.push({ resolve: (v) => (log.push(`end ${run}`), resolve(v)), reject });
+    });
+  return { read, log, pending, runs: () => runs };
+}
+
+const settle = () => new Promise((r) => setImmediate(r));
+
+describe('fresh reads', () => {
+  it('a lone caller gets a read of its own, started when it asks', async () => {
+    const m = manualRead();
+    const get = freshReads(m.read);
+    const a = get();
+    expect(m.log).toEqual(['start 1']);
+    m.pending[0].resolve(7);
+    expect(await a).toBe(7);
+    const b = get();
+    expect(m.log).toEqual(['start 1', 'end 1', 'start 2']);
+    m.pending[1].resolve(8);
+    expect(await b).toBe(8);
+  });
+
+  it('callers who ask while a read runs share the next one, started after that read ends (never the one already running)', async () => {
+    const m = manualRead();
+    const get = freshReads(m.read);
+    const first = get();
+    const [b, c, d] = [get(), get(), get()];
+    expect(m.runs()).toBe(1);
+    m.pending[0].resolve(1);
+    expect(await first).toBe(1);
+    await settle();
+    expect(m.log).toEqual(['start 1', 'end 1', 'start 2']);
+    // one asking now, while the second runs, waits for a third
+    const e = get();
+    m.pending[1].resolve(2);
+    expect(await Promise.all([b, c, d])).toEqual([2, 2, 2]);
+    await settle();
+    expect(m.runs()).toBe(3);
+    m.pending[2].resolve(3);
+    expect(await e).toBe(3);
+  });
+
+  it('a failed read fails the callers it serves; the next caller starts another', async () => {
+    const m = manualRead();
+    const get = freshReads(m.read);
+    const first = get();
+    const shared = [get(), get()];
+    m.pending[0].reject(new Error('down'));
+    await expect(first).rejects.toThrow('down');
+    await settle();
+    m.pending[1].reject(new Error('still down'));
+    for (const s of shared) await expect(s).rejects.toThrow('still down');
+    const later = get();
+    expect(m.runs()).toBe(3);
+    m.pending[2].resolve(9);
+    expect(await later).toBe(9);
+  });
+
+  it('a read shared by requests is not stopped when the client of the request that started it goes away', async () => {
+    const schema = process.env.DATABASE_URL ? `t_${crypto.randomBytes(6).toString('hex')}` : undefined;
+    const db = await openDatabase(
+      loadConfig({ PORT: '0', DATA_DIR: ':memory:', ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL, DATABASE_SCHEMA: schema! } : {}) }),
+    );
+    try {
+      const get = freshReads(async () => Number(((await db.knex.raw('SELECT 41 + 1 AS n')) as { rows: { n: number }[] }).rows[0].n));
+      const gone = new AbortController();
+      gone.abort();
+      // the same statement in the gone request's own scope is refused
+      await expect(db.cancellable(gone.signal, async () => await db.knex.raw('SELECT 1'))).rejects.toMatchObject({ code: QUERY_CANCELED });
+      await expect(db.cancellable(gone.signal, get)).resolves.toBe(42);
+    } finally {
+      if (schema) await db.knex.raw(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await db.close();
+    }
+  });
+});
