@@ -44,6 +44,19 @@ export interface StoreAccess {
    * cannot know as for one nobody holds.
    */
   checkRecordsWritable?(session: Session, patientIds: string[]): Promise<void>;
+  /**
+   * A professional's lookup by INS of a record they may not enter (docs/decisions/033-record-lookup-by-ins.md):
+   * the search answers the record's id and why, nothing else. Absent for every other request.
+   */
+  recordLookup?: RecordLookup;
+}
+
+/** What a lookup by INS tells (decision 033): the INS as sent, the record holding it, why the caller may not enter it. */
+export interface RecordLookup {
+  identifier: { system: string; value: string };
+  patientId: string;
+  refusal: string;
+  reason: string;
 }
 
 /** Start-up, migrations and maintenance: no caller, no restriction (grep lists every use). */
