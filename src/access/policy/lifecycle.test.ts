@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Actor } from '../actor';
 import { decideRecord, decideWrite, MatrixView, PolicyContext, recordRefusalCode, representativeActs, visibilityFor } from './decide';
 import { decideTransition, LifecycleOperation } from './lifecycle';
+import { LOOKUP_REFUSALS } from './recordLookup';
 import type { RecordFacts } from './recordFacts';
 import { lifecycleFieldsChanged, majorityAt, RECORD_REFUSAL_SYSTEM, RECORD_STATE_EXTENSION, RecordState, recordStateOf, withRecordState } from './recordState';
 
@@ -182,7 +183,8 @@ describe('the refusal codes', () => {
     const file = path.resolve(__dirname, '../../../profiles/CodeSystem/dmp-record-refusal.json');
     const codeSystem = JSON.parse(fs.readFileSync(file, 'utf8'));
     expect(codeSystem.url).toBe(RECORD_REFUSAL_SYSTEM);
-    const emitted = (['opposed', 'closed', 'of-age'] as const).map((r) => recordRefusalCode(r));
+    // the record's own refusals, and what a lookup by INS tells (decision 033)
+    const emitted = [...(['opposed', 'closed', 'of-age'] as const).map((r) => recordRefusalCode(r)), ...LOOKUP_REFUSALS];
     expect(emitted.sort()).toEqual(codeSystem.concept.map((c: { code: string }) => c.code).sort());
   });
 });

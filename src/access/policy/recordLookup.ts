@@ -40,8 +40,9 @@ export function lookupIdentifier(resourceType: string | undefined, query: readon
   return { system, value };
 }
 
-/** Why the caller may not enter the record they found, as the lookup's outcome codes it. */
-export type LookupRefusal = 'NO_CONSENT' | 'BLOCKED';
+/** Why the caller may not enter the record they found, as the lookup's outcome codes it (profiles/CodeSystem/dmp-record-refusal.json). */
+export const LOOKUP_REFUSALS = ['NO_CONSENT', 'BLOCKED'] as const;
+export type LookupRefusal = (typeof LOOKUP_REFUSALS)[number];
 
 export type LookupDecision =
   /** The ordinary search answers (the caller sees the record, or nothing of it may be told). */
