@@ -117,6 +117,20 @@ describe('a professional without consent finds the record by its INS', () => {
     expect(entries(again)[0].resource.meta.tag ?? []).not.toContainEqual(expect.objectContaining({ code: SUBSETTED }));
   });
 
+  it('POST Patient/_search with the identifier in the form body is the same lookup', async () => {
+    const res = await http(t.base, 'Patient/_search', {
+      method: 'POST',
+      body: `identifier=${encodeURIComponent(`${NIR}|${ins.National}`)}`,
+      headers: { ...as(tok.doctor), 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    expect(res.status).toBe(200);
+    expect(entries(res).map((e) => [e.search.mode, e.resource.resourceType, e.resource.id])).toEqual([
+      ['match', 'Patient', x.national.id],
+      ['outcome', 'OperationOutcome', undefined],
+    ]);
+    expect(res.text).not.toContain(`National-${RUN}`);
+  });
+
   it('a professional who already has consent gets the ordinary search (the full Patient, no outcome)', async () => {
     const res = await lookup(ins.National, tok.gp);
     expect(entries(res).map((e) => e.search.mode)).toEqual(['match']);

@@ -198,8 +198,8 @@ export class Session {
 
   /**
    * Writes AuditEvents as the server, not as the caller: the policy refuses AuditEvent
-   * writes to every actor, so these skip `checkWrites`. Only the audit writer
-   * (src/audit/auditTrail.ts) calls it; the events go out with the session's other writes,
+   * writes to every actor, so these skip `checkWrites`. Only the audit writers
+   * (src/audit/auditTrail.ts, and src/audit/recordLookup.ts for a lookup by INS) call it; the events go out with the session's other writes,
    * and so do the patient's notifications of them (Communications written by the server),
    * in the same statement.
    */
