@@ -193,6 +193,15 @@ describe('nothing is told otherwise', () => {
     }
   });
 
+  it('the NSS a child carries for a parent (same system, type NH) is not an INS: not found', async () => {
+    const nss = freshNir();
+    const child = await create({ resourceType: 'Patient', name: [{ family: `Enfant-${RUN}` }], birthDate: '2015-02-03', identifier: [{ type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'NH' }] }, system: NIR, value: nss }] });
+    const res = await lookup(nss, tok.doctor);
+    expect(res.status).toBe(200);
+    expect(res.text).not.toContain(child.id);
+    expect(entries(res)).toEqual([]);
+  });
+
   it('the same lookup as a batch entry is the ordinary search', async () => {
     const res = await send('POST', '', tok.doctor, { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url: `Patient?identifier=${encodeURIComponent(`${NIR}|${ins.National}`)}` } }] });
     expect(res.status).toBe(200);
