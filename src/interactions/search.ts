@@ -6,6 +6,9 @@ import type { Session } from '../store/session';
 import { bundlePage, keysetPage, openPaging, searchEntry } from './bundlePage';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
 import { leaveArchivedOut } from './archived';
+import { lookupIdentifier } from '../access/policy/recordLookup';
+import { auditRecordLookup } from '../audit/recordLookup';
+import { lookupBundle } from './recordLookup';
 
 export type { SearchRow } from '../store/searchQueries';
 
@@ -98,6 +101,13 @@ function recordElementOf(ctx: InteractionContext): (type: string) => string | un
 /** Type-level search: GET [type]?… or POST [type]/_search. */
 export async function searchType(ctx: InteractionContext, session: Session, req: FhirRequest): Promise<FhirResponse> {
   const type = req.resourceType!;
+  // a professional's lookup by INS of a record closed to them tells its id and why, nothing else (decision 033)
+  const lookup = session.access.recordLookup;
+  const asked = lookup && lookupIdentifier(type, req.query);
+  if (lookup && asked && asked.system === lookup.identifier.system && asked.value === lookup.identifier.value) {
+    await auditRecordLookup(ctx, session, req, lookup);
+    return lookupBundle(ctx, req.query, lookup);
+  }
   const search = parseRequestSearch(ctx, type, leaveArchivedOut(ctx, type, req.query), req.prefer.handling === 'strict');
   return searchBundle(ctx, session, search, { path: type });
 }

@@ -8,8 +8,9 @@ import { BadRequest, Forbidden, RecordForbidden } from '../errors';
 import { referencedId } from '../referenceString';
 import type { Route } from '../interactions/dispatch';
 import type { FhirRequest } from '../interactions/types';
-import { FactsRead, FactsWanted, factsOfRecordsNaming, factsOfResource, peekResource, recordFacts } from '../store/accessFacts';
-import type { Session, StoreAccess } from '../store/session';
+import { FactsRead, FactsWanted, factsOfRecordsNaming, factsOfResource, patientsByNationalIdentifier, peekResource, recordFacts } from '../store/accessFacts';
+import type { RecordLookup, Session, StoreAccess } from '../store/session';
+import { decideLookup, lookupIdentifier, looksUpRecords } from '../access/policy/recordLookup';
 import type { VersionWrite } from '../store/writeVersions';
 import { admitMessage, checkAttachmentChange, MessagingSetup } from '../dmp/messaging';
 
@@ -144,6 +145,7 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
   const typeLevel = r.interaction === 'search-type' || r.interaction === 'history-type' || r.interaction === 'search-compartment';
   const closedType = typeLevel && searched && searched !== '*' ? closedTypeReason(actor, visibility, searched) : undefined;
   if (closedType) throw new Forbidden(closedType);
+  const recordLookup = await lookupFor(session, actor, r, req, open, pc);
   const decided = new Map<string, RecordDecision>();
   const recordDecision = async (s: Session, patientId: string, anonymous: boolean): Promise<RecordDecision> => {
     let d = decided.get(`${patientId}|${anonymous}`);
@@ -181,6 +183,7 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
         if (!decision.allow) throw concerning(writeRefusal(actor, decision), { patient: patientId });
       }
     },
+    ...(recordLookup ? { recordLookup } : {}),
     ...(addressed?.compartment !== undefined ? { addressedAt: { resourceType: target!.resourceType, id: target!.id, compartment: addressed.compartment } } : {}),
     notificationPreferences: new Map([...facts].map(([patientId, record]) => [patientId, record.notificationPreference])),
     async checkWrites(s: Session, writes: VersionWrite[]): Promise<void> {
@@ -214,6 +217,23 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
       }
     },
   };
+}
+
+/**
+ * A professional's search for a record by its INS (docs/decisions/033-record-lookup-by-ins.md):
+ * when the record holding it is open and closed to them, what the search is to tell them
+ * instead of an empty Bundle. Two indexed statements, for that exact search only; a record
+ * the caller may enter (already among `open`) is searched as usual.
+ */
+async function lookupFor(session: Session, actor: Actor, r: Route, req: FhirRequest, open: OpenRecord[], pc: PolicyContext): Promise<RecordLookup | undefined> {
+  if (r.interaction !== 'search-type' || !looksUpRecords(actor, pc.matrix)) return undefined;
+  const identifier = lookupIdentifier(r.resourceType, req.query);
+  if (!identifier) return undefined;
+  const ids = await patientsByNationalIdentifier(session, identifier.system, identifier.value);
+  // one person per INS (decision 014): anything else is not told
+  if (ids.length !== 1 || open.some((o) => o.patientId === ids[0])) return undefined;
+  const decision = decideLookup(actor, (await recordFacts(session, ids)).get(ids[0]), pc);
+  return decision.tell ? { identifier, patientId: decision.patientId, refusal: decision.refusal, reason: decision.reason } : undefined;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { consentFact, RecordFacts, relative } from '../access/policy/recordFacts';
 import { recordStateOf } from '../access/policy/recordState';
+import { identifierClaims } from '../integrity/uniqueIdentifiers';
 import { fixedCompartment } from './fixedCompartment';
 import { addressOf, firstAddressOf, locate } from './locator';
 import { textArray } from './searchSql';
@@ -285,4 +286,21 @@ export async function practitionersByIdNatPs(session: Session, system: string, i
     'access_practitioners_by_idnat',
   );
   return rows.map((r) => JSON.parse(r.body));
+}
+
+/**
+ * The ids of the current Patients whose INS is `system|value` (their claim, decision 014:
+ * not an `old` identifier, not the NSS slice a child carries for a parent's number), found
+ * through the search index, read as the policy's facts are (docs/decisions/033-record-lookup-by-ins.md).
+ */
+export async function patientsByNationalIdentifier(session: Session, system: string, value: string): Promise<string[]> {
+  const rows = await session.query<{ id: string; body: string }>(
+    `SELECT r.id, r.body::text AS body FROM resource r
+      WHERE r.resource_type = 'Patient' AND NOT r.deleted
+        AND (r.compartment, r.resource_type, r.id) IN (SELECT x.compartment, x.resource_type, x.resource_id FROM idx_token x
+              WHERE x.resource_type = 'Patient' AND x.param = 'identifier' AND x.system = ? AND x.code = ?)`,
+    [system, value],
+    'access_patients_by_ins',
+  );
+  return rows.filter((r) => identifierClaims(JSON.parse(r.body)).some((c) => c.system === system && c.value === value)).map((r) => r.id);
 }

@@ -46,6 +46,19 @@ export interface StoreAccess {
    * cannot know as for one nobody holds.
    */
   checkRecordsWritable?(session: Session, patientIds: string[]): Promise<void>;
+  /**
+   * A professional's lookup by INS of a record they may not enter (docs/decisions/033-record-lookup-by-ins.md):
+   * the search answers the record's id and why, nothing else. Absent for every other request.
+   */
+  recordLookup?: RecordLookup;
+}
+
+/** What a lookup by INS tells (decision 033): the INS as sent, the record holding it, why the caller may not enter it. */
+export interface RecordLookup {
+  identifier: { system: string; value: string };
+  patientId: string;
+  refusal: string;
+  reason: string;
 }
 
 /** Start-up, migrations and maintenance: no caller, no restriction (grep lists every use). */
@@ -191,8 +204,8 @@ export class Session {
 
   /**
    * Writes AuditEvents as the server, not as the caller: the policy refuses AuditEvent
-   * writes to every actor, so these skip `checkWrites`. Only the audit writer
-   * (src/audit/auditTrail.ts) calls it; the events go out with the session's other writes,
+   * writes to every actor, so these skip `checkWrites`. Only the audit writers
+   * (src/audit/auditTrail.ts, and src/audit/recordLookup.ts for a lookup by INS) call it; the events go out with the session's other writes,
    * and so do the patient's notifications of them (Communications written by the server),
    * in the same statement.
    */

@@ -17,6 +17,7 @@ const matrix: MatrixView = {
   readableDocuments: (role) => rule(role.profession?.code === '10' ? [REPORT, PSYCH] : [REPORT]),
   mayWrite: (role, type) => role.profession?.code === '10' || (role.profession?.code === '60' && type?.code === REPORT.code),
   emergencyAllowed: (role) => role.profession?.code !== '21',
+  knowsProfession: (role) => ['10', '60', '21'].includes(role.profession?.code ?? ''),
   patientMayWrite: (type) => type?.code === PATIENT_NOTE.code,
   deviceMayWrite: (deviceType, type) => deviceType?.code === 'lab' && type?.code === REPORT.code,
 };

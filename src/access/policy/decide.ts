@@ -16,6 +16,8 @@ export interface MatrixView {
   readableDocuments(role: ActingRole): DocumentRule;
   mayWrite(role: ActingRole, type: Coding | undefined, documentClass: Coding | undefined): boolean;
   emergencyAllowed(role: ActingRole): boolean;
+  /** Whether the role's profession (and specialty) has a row in the matrix: a role without one has no right anywhere. */
+  knowsProfession(role: ActingRole): boolean;
   /** What a patient or their legal representative may deposit in their own record (patient-authored documents). */
   patientMayWrite(type: Coding | undefined, documentClass: Coding | undefined): boolean;
   /** What a system (Device) of this type may deposit. */

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Actor } from '../actor';
 import { decideRecord, decideWrite, MatrixView, PolicyContext, recordRefusalCode, representativeActs, visibilityFor } from './decide';
 import { decideTransition, LifecycleOperation } from './lifecycle';
+import { LOOKUP_REFUSALS } from './recordLookup';
 import type { RecordFacts } from './recordFacts';
 import { lifecycleFieldsChanged, majorityAt, RECORD_REFUSAL_SYSTEM, RECORD_STATE_EXTENSION, RecordState, recordStateOf, withRecordState } from './recordState';
 
@@ -17,7 +18,7 @@ const admin: Actor = { ...base, kind: 'admin' };
 const legalHold: Actor = { ...base, kind: 'admin', legalHold: true };
 const doctor: Actor = { ...base, kind: 'practitioner', id: 'd', roles: [] };
 const lab: Actor = { ...base, kind: 'device', id: 'lab' };
-const matrix: MatrixView = { readableDocuments: () => ({ classSystem: '', classes: [], types: [], excludedTypes: [], typesWithoutClass: [] }), mayWrite: () => true, emergencyAllowed: () => true, deviceMayWrite: () => true, patientMayWrite: () => true };
+const matrix: MatrixView = { readableDocuments: () => ({ classSystem: '', classes: [], types: [], excludedTypes: [], typesWithoutClass: [] }), mayWrite: () => true, emergencyAllowed: () => true, knowsProfession: () => true, deviceMayWrite: () => true, patientMayWrite: () => true };
 const pc: PolicyContext = { now: NOW, consentDefaultDays: 365, matrix };
 
 const record = (state: RecordState, over: Partial<RecordFacts> = {}): RecordFacts => ({ patientId: 'p1', state, generalPractitioners: [], representatives: ['RelatedPerson/rp'], consents: [], ...over });
@@ -182,7 +183,8 @@ describe('the refusal codes', () => {
     const file = path.resolve(__dirname, '../../../profiles/CodeSystem/dmp-record-refusal.json');
     const codeSystem = JSON.parse(fs.readFileSync(file, 'utf8'));
     expect(codeSystem.url).toBe(RECORD_REFUSAL_SYSTEM);
-    const emitted = (['opposed', 'closed', 'of-age'] as const).map((r) => recordRefusalCode(r));
+    // the record's own refusals, and what a lookup by INS tells (decision 033)
+    const emitted = [...(['opposed', 'closed', 'of-age'] as const).map((r) => recordRefusalCode(r)), ...LOOKUP_REFUSALS];
     expect(emitted.sort()).toEqual(codeSystem.concept.map((c: { code: string }) => c.code).sort());
   });
 });

@@ -1,7 +1,7 @@
 import type { ActingRole, Coding } from '../actor';
 import type { DocumentRule } from '../../store/visibility';
 import type { MatrixView } from './decide';
-import { emergencyAllowed, HabilitationMatrix, matrixAllows, MatrixRole, patientMayWrite, readableTypes } from './habilitationMatrix';
+import { emergencyAllowed, HabilitationMatrix, matrixAllows, MatrixRole, matrixRowFor, patientMayWrite, readableTypes } from './habilitationMatrix';
 
 /** A role without a profession has no row in the matrix, and so no right. */
 function matrixRole(role: ActingRole): MatrixRole | undefined {
@@ -24,6 +24,10 @@ export function matrixView(matrix: HabilitationMatrix): MatrixView {
     emergencyAllowed(role) {
       const r = matrixRole(role);
       return r ? emergencyAllowed(matrix, r) : false;
+    },
+    knowsProfession(role) {
+      const r = matrixRole(role);
+      return r ? matrixRowFor(matrix, r) !== undefined : false;
     },
     patientMayWrite(type, documentClass) {
       return patientMayWrite(matrix, type, documentClass);
