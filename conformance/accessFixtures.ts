@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { http, Target } from './harness';
 
 /**
@@ -11,6 +12,7 @@ export const R38 = 'https://mos.esante.gouv.fr/NOS/TRE_R38-SpecialiteOrdinale/FH
 export const A03 = 'https://mos.esante.gouv.fr/NOS/TRE_A03-ClasseDocument/FHIR/TRE-A03-ClasseDocument';
 export const A07 = 'https://mos.esante.gouv.fr/NOS/TRE_A07-StatutVisibiliteDocument/FHIR/TRE-A07-StatutVisibiliteDocument';
 export const LOINC = 'http://loinc.org';
+export const MHD_LIST_TYPES = 'https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes';
 /** A consultation report (class 10) and a psychiatric summary (class 11, which nurses may not read). */
 export const REPORT = { code: '11488-4', cls: '10' };
 export const PSYCH = { code: '68599-0', cls: '11' };
@@ -54,6 +56,42 @@ export function consent(patient: Json, performer: string, provision: Json, polic
 export const ircp = (who: string) => ({ role: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'IRCP' }] }, reference: { reference: who } });
 /** provision.actor as the treating physician. */
 export const pcp = (who: string) => ({ role: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-RoleCode', code: 'PCP' }] }, reference: { reference: who } });
+
+/**
+ * An ITI-65 Provide Document Bundle without PDSm metadata: a SubmissionSet and one report
+ * naming `subject` (any spelling of the patient), authored by `author`, its text content as
+ * a Binary of the Bundle; `uniqueId` draws the SubmissionSet's and the document's unique ids.
+ */
+export function minimalProvideBundle(o: { subject: string; author: string; uniqueId: () => string; text: string; hash?: string }): Json {
+  const doc = `urn:uuid:${crypto.randomUUID()}`;
+  const bin = `urn:uuid:${crypto.randomUUID()}`;
+  return {
+    resourceType: 'Bundle',
+    type: 'transaction',
+    meta: { profile: ['https://profiles.ihe.net/ITI/MHD/StructureDefinition/IHE.MHD.Comprehensive.ProvideBundle'] },
+    entry: [
+      {
+        fullUrl: `urn:uuid:${crypto.randomUUID()}`,
+        request: { method: 'POST', url: 'List' },
+        resource: {
+          resourceType: 'List', identifier: [{ use: 'official', system: 'urn:ietf:rfc:3986', value: o.uniqueId() }], status: 'current', mode: 'working',
+          code: { coding: [{ system: MHD_LIST_TYPES, code: 'submissionset' }] }, subject: { reference: o.subject }, date: new Date().toISOString(), entry: [{ item: { reference: doc } }],
+        },
+      },
+      {
+        fullUrl: doc,
+        request: { method: 'POST', url: 'DocumentReference' },
+        resource: {
+          resourceType: 'DocumentReference', masterIdentifier: { system: 'urn:ietf:rfc:3986', value: o.uniqueId() }, status: 'current',
+          type: { coding: [{ system: LOINC, code: REPORT.code }] }, category: [{ coding: [{ system: A03, code: REPORT.cls }] }],
+          subject: { reference: o.subject }, author: [{ reference: o.author }],
+          content: [{ attachment: { contentType: 'text/plain', url: bin, ...(o.hash ? { hash: o.hash } : {}) } }],
+        },
+      },
+      { fullUrl: bin, request: { method: 'POST', url: 'Binary' }, resource: { resourceType: 'Binary', contentType: 'text/plain', data: Buffer.from(o.text).toString('base64') } },
+    ],
+  };
+}
 
 /** A document of a patient's record: type and class, author, TRE_A07 labels, inline content or a link to its Binary (`url`). */
 export function document(patient: Json, type: { system?: string; code: string; cls: string }, author: string, labels: string[] = [], url?: string, description = 'doc'): Json {

@@ -3,7 +3,7 @@ import { http, startTarget, Target, TEST_AUDIENCE } from '../harness';
 import { createTestIssuer } from '../testIssuer';
 import { freshNir, withIns } from '../frenchFixtures';
 import { resourceToXml } from '../../src/xml/convert';
-import { A03, consent, G15, ircp, Json, LOINC, PSYCH, R38, ref, REPORT, requests, document } from '../accessFixtures';
+import { A03, consent, G15, ircp, Json, LOINC, minimalProvideBundle, MHD_LIST_TYPES, PSYCH, R38, ref, REPORT, requests, document } from '../accessFixtures';
 
 /**
  * Probes from outside of the verified-token map (decision 026), of the definitions given to
@@ -463,29 +463,10 @@ describe('relations stay in their record, and hidden looks like missing (decisio
 
 describe('a submission for a national record is held to PDSm however it names its Patient (decision 029)', () => {
   const INS = 'urn:oid:1.2.250.1.213.1.4.8';
-  const MHD_LIST_TYPES = 'https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes';
   let serial = 0;
   const uniqueId = () => `urn:oid:1.2.250.1.999.${parseInt(RUN, 16)}.9${++serial}`;
   /** An ITI-65 Bundle without PDSm metadata whose SubmissionSet and document name the patient as `subject`. */
-  const provide = (subject: string) => {
-    const doc = `urn:uuid:${crypto.randomUUID()}`;
-    const bin = `urn:uuid:${crypto.randomUUID()}`;
-    const bytes = Buffer.from(`sans PDSm ${RUN} ${++serial}`);
-    return {
-      resourceType: 'Bundle', type: 'transaction',
-      meta: { profile: ['https://profiles.ihe.net/ITI/MHD/StructureDefinition/IHE.MHD.Comprehensive.ProvideBundle'] },
-      entry: [
-        { fullUrl: `urn:uuid:${crypto.randomUUID()}`, request: { method: 'POST', url: 'List' }, resource: {
-          resourceType: 'List', identifier: [{ use: 'official', system: 'urn:ietf:rfc:3986', value: uniqueId() }], status: 'current', mode: 'working',
-          code: { coding: [{ system: MHD_LIST_TYPES, code: 'submissionset' }] }, subject: { reference: subject }, date: new Date().toISOString(), entry: [{ item: { reference: doc } }] } },
-        { fullUrl: doc, request: { method: 'POST', url: 'DocumentReference' }, resource: {
-          resourceType: 'DocumentReference', masterIdentifier: { system: 'urn:ietf:rfc:3986', value: uniqueId() }, status: 'current',
-          type: { coding: [{ system: LOINC, code: REPORT.code }] }, category: [{ coding: [{ system: A03, code: REPORT.cls }] }],
-          subject: { reference: subject }, author: [{ reference: ref(x.gp) }], content: [{ attachment: { contentType: 'text/plain', url: bin } }] } },
-        { fullUrl: bin, request: { method: 'POST', url: 'Binary' }, resource: { resourceType: 'Binary', contentType: 'text/plain', data: bytes.toString('base64') } },
-      ],
-    };
-  };
+  const provide = (subject: string) => minimalProvideBundle({ subject, author: ref(x.gp), uniqueId, text: `sans PDSm ${RUN} ${++serial}` });
 
   it('by id, absolute URL, version or INS: refused with XDSRegistryMetadataError, nothing written; a Patient without INS is accepted', async () => {
     const nir = freshNir();

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { http, startTarget, Target } from '../harness';
 import { freshNir, withIns } from '../frenchFixtures';
-import { A03, as, consent, document, G15, ircp, Json, LOINC, R38, ref, REPORT, requests } from '../accessFixtures';
+import { A03, as, consent, document, G15, ircp, Json, LOINC, MHD_LIST_TYPES, minimalProvideBundle, R38, ref, REPORT, requests } from '../accessFixtures';
 
 /**
  * One refusal per record, whatever the interaction (docs/decisions/031-refusal-consistency.md):
@@ -18,7 +18,6 @@ afterAll(() => t.close());
 
 const RUN = crypto.randomBytes(4).toString('hex');
 const INS = 'urn:oid:1.2.250.1.213.1.4.8';
-const MHD_LIST_TYPES = 'https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes';
 const { create, get, send, mint } = requests(() => t);
 const x: Json = {};
 const tok: Record<string, string> = {};
@@ -122,27 +121,8 @@ describe('a professional without the right to a record gets the read\'s refusal 
 });
 
 describe('an ITI-65 submission from a professional without the right to the record', () => {
-  const provide = (patient: Json, o: { subject?: string; hash?: string } = {}) => {
-    const subject = o.subject ?? ref(patient);
-    const doc = `urn:uuid:${crypto.randomUUID()}`;
-    const bin = `urn:uuid:${crypto.randomUUID()}`;
-    const bytes = Buffer.from(`contenu ${RUN} ${++serial}`);
-    return {
-      resourceType: 'Bundle', type: 'transaction',
-      meta: { profile: ['https://profiles.ihe.net/ITI/MHD/StructureDefinition/IHE.MHD.Comprehensive.ProvideBundle'] },
-      entry: [
-        { fullUrl: `urn:uuid:${crypto.randomUUID()}`, request: { method: 'POST', url: 'List' }, resource: {
-          resourceType: 'List', identifier: [{ use: 'official', system: 'urn:ietf:rfc:3986', value: uniqueId() }], status: 'current', mode: 'working',
-          code: { coding: [{ system: MHD_LIST_TYPES, code: 'submissionset' }] }, subject: { reference: subject }, date: new Date().toISOString(), entry: [{ item: { reference: doc } }] } },
-        { fullUrl: doc, request: { method: 'POST', url: 'DocumentReference' }, resource: {
-          resourceType: 'DocumentReference', masterIdentifier: { system: 'urn:ietf:rfc:3986', value: uniqueId() }, status: 'current',
-          type: { coding: [{ system: LOINC, code: REPORT.code }] }, category: [{ coding: [{ system: A03, code: REPORT.cls }] }],
-          subject: { reference: subject }, author: [{ reference: ref(x.gp) }],
-          content: [{ attachment: { contentType: 'text/plain', url: bin, ...(o.hash ? { hash: o.hash } : {}) } }] } },
-        { fullUrl: bin, request: { method: 'POST', url: 'Binary' }, resource: { resourceType: 'Binary', contentType: 'text/plain', data: bytes.toString('base64') } },
-      ],
-    };
-  };
+  const provide = (patient: Json, o: { subject?: string; hash?: string } = {}) =>
+    minimalProvideBundle({ subject: o.subject ?? ref(patient), author: ref(x.gp), uniqueId, text: `contenu ${RUN} ${++serial}`, hash: o.hash });
   /** An answer with the patient's id taken out, to compare a national record's with another's. */
   const about = (res: { status: number; text: string }, patient: Json) => ({ status: res.status, text: res.text.split(patient.id).join('ID') });
 
