@@ -470,6 +470,50 @@ describe('ITI-68 Retrieve Document: ranges and validators', () => {
     expect((await fetchRaw(`Binary/${id}`, { accept: '*/*', range: 'bytes=0-9', 'if-range': 'W/"1"' })).status).toBe(200);
   });
 
+  it('sends the whole content for If-Range with a date two versions share (written in the same second)', async () => {
+    const first = crypto.randomBytes(1000);
+    const second = crypto.randomBytes(1000);
+    const seconds = (s: string) => Math.floor(Date.parse(s) / 1000);
+    // a version written in the same second as the one before: tried until the clock allows it
+    let pair: { id: string; lastModified: string } | undefined;
+    for (let attempt = 0; attempt < 10 && !pair; attempt++) {
+      const created = await sendRaw(t.base, 'Binary', 'POST', 'application/pdf', first);
+      const newId = idFromLocation(created.headers.get('location'));
+      const v1 = await http(t.base, `Binary/${newId}/_history/1`);
+      expect((await sendRaw(t.base, `Binary/${newId}`, 'PUT', 'application/pdf', second)).status).toBe(200);
+      const v2 = await http(t.base, `Binary/${newId}/_history/2`);
+      if (seconds(v1.body.meta.lastUpdated) === seconds(v2.body.meta.lastUpdated)) pair = { id: newId, lastModified: new Date(seconds(v1.body.meta.lastUpdated) * 1000).toUTCString() };
+    }
+    expect(pair).toBeDefined();
+    // a client holding the first 500 bytes of version 1 asks for the rest: it gets version 2 whole, not its tail
+    const rest = await fetchRaw(`Binary/${pair!.id}`, { accept: '*/*', range: 'bytes=500-', 'if-range': pair!.lastModified });
+    expect(rest.status).toBe(200);
+    expect(rest.data.equals(second)).toBe(true);
+    // an earlier version's content never changes: its date keeps the range
+    const older = await fetchRaw(`Binary/${pair!.id}/_history/1`, { accept: '*/*', range: 'bytes=500-', 'if-range': pair!.lastModified });
+    expect(older.status).toBe(206);
+    expect(older.data.equals(first.subarray(500))).toBe(true);
+  });
+
+  it('keeps a range for If-Range with the date of a version written a second after the one before', async () => {
+    const created = await sendRaw(t.base, 'Binary', 'POST', 'application/pdf', crypto.randomBytes(100));
+    const newId = idFromLocation(created.headers.get('location'));
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const second = crypto.randomBytes(1000);
+    expect((await sendRaw(t.base, `Binary/${newId}`, 'PUT', 'application/pdf', second)).status).toBe(200);
+    const lastModified = (await fetchRaw(`Binary/${newId}`, { accept: '*/*' })).headers.get('last-modified')!;
+    const rest = await fetchRaw(`Binary/${newId}`, { accept: '*/*', range: 'bytes=500-', 'if-range': lastModified });
+    expect(rest.status).toBe(206);
+    expect(rest.data.equals(second.subarray(500))).toBe(true);
+  });
+
+  it('answers a non-zero suffix Range on empty content with the whole (empty) content', async () => {
+    const created = await http(t.base, 'Binary', { method: 'POST', json: { resourceType: 'Binary', contentType: 'application/pdf' } });
+    const res = await fetchRaw(`Binary/${idFromLocation(created.headers.get('location'))}`, { accept: 'application/pdf', range: 'bytes=-1' });
+    expect(res.status).toBe(200);
+    expect(res.data.length).toBe(0);
+  });
+
   it('answers If-None-Match with the current version 304, with or without Range', async () => {
     for (const headers of [{}, { range: 'bytes=0-9' }] as Record<string, string>[]) {
       const res = await fetchRaw(`Binary/${id}`, { accept: '*/*', 'if-none-match': 'W/"1"', ...headers });

@@ -260,6 +260,23 @@ describe("a Group's membership does not reach those who may not read it", () => 
     expect((await get(`Group/${x.group.id}`, tok.admin)).status).toBe(200);
   });
 
+  it('a write by criteria is refused with 403 whether it matches or not, and changes nothing (decision 030)', async () => {
+    const identifier = x.group.identifier?.[0];
+    const criteria = identifier ? `identifier=${encodeURIComponent(`${identifier.system}|${identifier.value}`)}` : `_id=${x.group.id}`;
+    const before = (await get(`Group/${x.group.id}`, tok.admin)).body.meta.versionId;
+    expect(before).toMatch(/^\d+$/);
+    for (const token of [tok.gp, tok.p1]) {
+      for (const query of [criteria, `_id=${crypto.randomUUID()}`]) {
+        const deleted = await send('DELETE', `Group?${query}`, token);
+        expect(deleted.status).toBe(403);
+        expect(deleted.body.issue[0].diagnostics).toMatch(/administrators only/);
+        const put = await send('PUT', `Group?${query}`, token, { resourceType: 'Group', type: 'person', actual: true });
+        expect(put.status).toBe(403);
+      }
+    }
+    expect((await get(`Group/${x.group.id}`, tok.admin)).body.meta.versionId).toBe(before);
+  });
+
   it("the professional's and the patient's own exports carry no Group", async () => {
     const own = await exportOf('$export', tok.gp);
     expect(own.files.Group).toBeUndefined();

@@ -229,7 +229,7 @@ async function sendContent(req: Request, res: Response, r: Route, out: FhirRespo
   const length = content.size;
   // Range is defined for GET only; a write's answer is the whole content it stored
   const readable = req.method === 'GET' && out.status === 200 && (r.interaction === 'read' || r.interaction === 'vread');
-  const range = readable && rangeStillValid(req.get('if-range'), out.lastModified) ? byteRange(req.get('range'), length) : { kind: 'full' as const };
+  const range = readable && rangeStillValid(req.get('if-range'), out.lastModifiedIsWeak ? undefined : out.lastModified) ? byteRange(req.get('range'), length) : { kind: 'full' as const };
   if (range.kind === 'unsatisfiable') throw new RangeNotSatisfiable(length);
   if (range.kind === 'partial') {
     res.status(206).setHeader('Content-Range', `bytes ${range.start}-${range.end}/${length}`);

@@ -15,8 +15,11 @@ describe('byteRange', () => {
   it.each([undefined, 'bytes=0-1,5-6', 'lines=1-2', 'bytes=5-1', 'bytes=x-', 'bytes=-', 'bytes='])('%s is the whole content', (header) => {
     expect(byteRange(header, 100)).toEqual({ kind: 'full' });
   });
-  it.each([['bytes=100-', 100], ['bytes=-0', 100], ['bytes=0-', 0], ['bytes=-5', 0]])('%s of %i bytes cannot be satisfied', (header, length) => {
+  it.each([['bytes=100-', 100], ['bytes=-0', 100], ['bytes=0-', 0], ['bytes=-0', 0]])('%s of %i bytes cannot be satisfied', (header, length) => {
     expect(byteRange(header, length)).toEqual({ kind: 'unsatisfiable' });
+  });
+  it('a non-zero suffix of empty content is the whole (empty) content (RFC 9110 §14.1.1)', () => {
+    expect(byteRange('bytes=-5', 0)).toEqual({ kind: 'full' });
   });
   it('keeps a range for If-Range with the exact Last-Modified date only', () => {
     const lastModified = new Date('2024-03-01T10:00:00.456Z');

@@ -21,7 +21,9 @@ export function byteRange(header: string | undefined, length: number): RangeAnsw
   if (spec[1] === '') {
     // suffix range: the last N bytes
     const suffix = Number(spec[2]);
-    if (suffix === 0 || length === 0) return { kind: 'unsatisfiable' };
+    if (suffix === 0) return { kind: 'unsatisfiable' };
+    // a non-zero suffix is satisfiable even on empty content (RFC 9110 §14.1.1), whose range no Content-Range can name
+    if (length === 0) return { kind: 'full' };
     return { kind: 'partial', start: Math.max(0, length - suffix), end: length - 1 };
   }
   const start = Number(spec[1]);

@@ -19,7 +19,19 @@ function notModified(req: FhirRequest, row: CurrentRow): boolean {
   return false;
 }
 
-async function respondWith(session: Session, req: FhirRequest, type: string, id: string, row: CurrentRow): Promise<FhirResponse> {
+/**
+ * Whether the current version's Last-Modified date may keep a range (If-Range): an HTTP date
+ * has second precision, and a version written in the same second as the one before has the
+ * same date as its predecessor, so a client holding part of the earlier content would be
+ * sent the rest of the later one (RFC 9110 §8.8.2.2: such a date is not a strong validator).
+ */
+async function dateIsStrong(session: Session, type: string, id: string, row: CurrentRow): Promise<boolean> {
+  if (row.versionId === 1) return true;
+  const previous = await readVersion(session, type, id, row.versionId - 1);
+  return previous !== undefined && Math.floor(previous.lastUpdated.getTime() / 1000) !== Math.floor(row.lastUpdated.getTime() / 1000);
+}
+
+async function respondWith(session: Session, req: FhirRequest, type: string, id: string, row: CurrentRow, current: boolean): Promise<FhirResponse> {
   const response: FhirResponse = {
     status: 200,
     resourceText: row.body!,
@@ -32,6 +44,8 @@ async function respondWith(session: Session, req: FhirRequest, type: string, id:
     // the bytes are read as they are sent (src/http/app.ts): the answer holds their type and size
     const content = await readBinaryContent(session, row.compartment, id, row.versionId, { sending: req.method === 'GET' });
     if (content) response.binary = content;
+    // a version's content never changes: only the current one's date can stand for two contents
+    if (current && req.headers['if-range'] !== undefined && !(await dateIsStrong(session, type, id, row))) response.lastModifiedIsWeak = true;
   }
   return response;
 }
@@ -43,7 +57,7 @@ export async function read(ctx: InteractionContext, session: Session, req: FhirR
   const row = await readCurrent(session, type, id);
   if (!row) throw new NotFound(`${type}/${id} is not known`);
   if (row.deleted) throw new Gone(`${type}/${id} was deleted`, { ETag: etag(row.versionId) });
-  return respondWith(session, req, type, id, row);
+  return respondWith(session, req, type, id, row, true);
 }
 
 /** vread: GET [type]/[id]/_history/[vid]. */
@@ -55,5 +69,5 @@ export async function vread(ctx: InteractionContext, session: Session, req: Fhir
   const row = await readVersion(session, type, id, versionId);
   if (!row) throw new NotFound(`${type}/${id}/_history/${req.versionId} is not known`);
   if (row.deleted) throw new Gone(`${type}/${id}/_history/${versionId} is a deletion`, { ETag: etag(versionId) });
-  return respondWith(session, req, type, id, row);
+  return respondWith(session, req, type, id, row, false);
 }

@@ -78,6 +78,8 @@ export interface FhirResponse {
   location?: string;
   versionId?: number;
   lastModified?: Date;
+  /** `lastModified` is the date of an earlier content too (src/interactions/read.ts): it keeps no range. */
+  lastModifiedIsWeak?: boolean;
   /** The client asked for a FHIR Binary but also accepts raw bytes. */
   headers?: Record<string, string>;
 }

@@ -27,6 +27,8 @@ export function parseExportRequest(params: [string, string][], served: string[],
   for (const [name, value] of params) {
     if (name === '_type') {
       const named = value.split(',').map((s) => s.trim()).filter(Boolean);
+      // an empty _type would export nothing, which no client asks for on purpose
+      if (named.length === 0) throw new BadRequest('_type names no resource type: give a comma-separated list of types, or leave _type out for all of them');
       for (const t of named) {
         if (NOT_EXPORTED.has(t)) throw new BadRequest(`_type: ${t} is not exported; read a document's content through its DocumentReference`, 'not-supported');
         if (!served.includes(t) && known.includes(t)) throw new BadRequest(`_type: ${t} is outside the patient compartment: Patient/$export and Group/[id]/$export export patient records only ([base]/$export exports the others)`, 'not-supported');
@@ -35,6 +37,7 @@ export function parseExportRequest(params: [string, string][], served: string[],
       types = [...new Set([...(types ?? []), ...named])];
     } else if (name === '_since') {
       // an instant: a date alone or a partial date would be ambiguous about the time zone
+      if (since !== undefined) throw new BadRequest('_since is given more than once: an export has one starting instant');
       if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(value) || !dateRange(value)) throw new BadRequest(`_since must be an instant (2024-01-31T12:00:00Z), got "${value}"`);
       since = new Date(value).toISOString();
     } else if (name === '_outputFormat') {

@@ -1,5 +1,5 @@
 import type { Actor, Coding } from '../access/actor';
-import { authorRoles, closedTypeReason, createAtIdRefusal, decideCreateAtId, decideRecord, decideWrite, Decision, MatrixView, OpenRecord, PolicyContext, RecordDecision, recordRefusalCode, visibilityFor } from '../access/policy/decide';
+import { authorRoles, closedTypeReason, COHORT_TYPES, createAtIdRefusal, decideCreateAtId, decideRecord, decideWrite, Decision, MatrixView, OpenRecord, PolicyContext, RecordDecision, recordRefusalCode, visibilityFor } from '../access/policy/decide';
 import { RECORD_REFUSAL_SYSTEM } from '../access/policy/recordState';
 import { LIFECYCLE_OPERATIONS } from '../access/policy/lifecycle';
 import type { RecordFacts } from '../access/policy/recordFacts';
@@ -145,6 +145,10 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
   const typeLevel = r.interaction === 'search-type' || r.interaction === 'history-type' || r.interaction === 'search-compartment';
   const closedType = typeLevel && searched && searched !== '*' ? closedTypeReason(actor, visibility, searched) : undefined;
   if (closedType) throw new Forbidden(closedType);
+  // a cohort is written by administrators alone: a write by criteria is refused as one by id, match or not (decision 030)
+  const byCriteria = r.interaction === 'conditional-update' || r.interaction === 'conditional-patch' || r.interaction === 'conditional-delete';
+  const closedCohort = byCriteria && r.resourceType && COHORT_TYPES.includes(r.resourceType) ? closedTypeReason(actor, visibility, r.resourceType) : undefined;
+  if (closedCohort) throw new Forbidden(closedCohort);
   const recordLookup = await lookupFor(session, actor, r, req, open, pc);
   const decided = new Map<string, RecordDecision>();
   const recordDecision = async (s: Session, patientId: string, anonymous: boolean): Promise<RecordDecision> => {
