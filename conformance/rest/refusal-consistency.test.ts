@@ -137,7 +137,9 @@ describe('an ITI-65 submission from a professional without the right to the reco
     for (const [what, res] of refusals) {
       expect([what, res.status]).toEqual([what, 403]);
       expect([what, res.text]).toEqual([what, refusals[1][1].text]);
-      expect(res.text).not.toMatch(/XDS|dmp-|PDSm/);
+      // nothing of the PDSm checks (profiles, XDS codes): the record's refusal and its code only
+      expect(res.text).not.toMatch(/XDS|PDSm|StructureDefinition|dmp-(submission|document|folder)/);
+      expect(JSON.parse(res.text).issue[0].details.coding[0].code).toBe('NO_CONSENT');
     }
     // the one with access is held to PDSm for the national record, and is not for the other
     expect((await send('POST', '', tok.gp, provide(x.national))).status).toBe(422);

@@ -41,7 +41,8 @@ export type RecordRefusal = 'opposed' | 'closed' | 'of-age' | 'blocked' | 'not-k
 
 /**
  * The code a refusal of the whole record carries in OperationOutcome.issue.details
- * (docs/decisions/017-record-lifecycle.md): what a sending software acts on.
+ * (docs/decisions/017-record-lifecycle.md, 033-record-lookup-by-ins.md): what a sending
+ * software acts on.
  */
 export function recordRefusalCode(refusal: RecordRefusal): string | undefined {
   switch (refusal) {
@@ -51,6 +52,11 @@ export function recordRefusalCode(refusal: RecordRefusal): string | undefined {
       return 'RECORD_CLOSED';
     case 'of-age':
       return 'PATIENT_OF_AGE';
+    // a professional's software asks for the consent, or offers break-glass, on these (decision 033)
+    case 'no-consent':
+      return 'NO_CONSENT';
+    case 'blocked':
+      return 'BLOCKED';
     default:
       return undefined;
   }

@@ -124,7 +124,9 @@ describe('what each state allows', () => {
     expect(recordRefusalCode('opposed')).toBe('RECORD_OPPOSED');
     expect(recordRefusalCode('closed')).toBe('RECORD_CLOSED');
     expect(recordRefusalCode('of-age')).toBe('PATIENT_OF_AGE');
-    expect(recordRefusalCode('no-consent')).toBeUndefined();
+    expect(recordRefusalCode('no-consent')).toBe('NO_CONSENT');
+    expect(recordRefusalCode('blocked')).toBe('BLOCKED');
+    expect(recordRefusalCode('not-known')).toBeUndefined();
   });
 
   it('administrators and systems do not see opposed or closed records; a legal-hold administrator does', () => {
