@@ -20,6 +20,7 @@ const matrix: MatrixView = {
   knowsProfession: (role) => ['10', '60', '21'].includes(role.profession?.code ?? ''),
   patientMayWrite: (type) => type?.code === PATIENT_NOTE.code,
   deviceMayWrite: (deviceType, type) => deviceType?.code === 'lab' && type?.code === REPORT.code,
+  deviceDeposits: (deviceType) => deviceType?.code === 'lab',
 };
 
 const base = { subject: 's', scopes: [], authenticatedBy: 'token' as const };
@@ -150,6 +151,17 @@ describe('visibilityFor', () => {
     for (const clinical of ['DocumentReference', 'Binary', 'List', 'Communication', 'Consent', 'Observation']) expect(admin.resourceTypes).not.toContain(clinical);
     const device = visibilityFor({ ...base, kind: 'device', id: 'x', organization: 'Organization/o' } as Actor, [], pc());
     for (const clinical of ['DocumentReference', 'List', 'Consent', 'Observation']) expect(device.resourceTypes).not.toContain(clinical);
+  });
+
+  it.each([
+    ['a system that deposits (its row writes a class)', 'lab', true],
+    ['a system that deposits nothing (a catalogue application)', 'catalogue-application', false],
+    ['a system of a type the matrix does not know', 'toaster', false],
+  ])('%s: reads Patient %s (decision 034)', (_what, code, readsPatient) => {
+    const device = visibilityFor({ ...base, kind: 'device', id: 'x', deviceType: { system: 'https://example/device-type', code } } as Actor, [], pc());
+    expect(device.resourceTypes!.includes('Patient')).toBe(readsPatient);
+    expect(device.resourceTypes).toEqual(expect.arrayContaining(['Practitioner', 'Organization', 'Communication']));
+    expect(closedTypeReason({ ...base, kind: 'device', id: 'x' } as Actor, device, 'Patient')).toBe(readsPatient ? undefined : "A system that deposits no document reads no Patient: a patient's own application reads their record with their token");
   });
 
   it("systems read only the messages of their organisation's conversations and their attachments (decision 016)", () => {

@@ -22,6 +22,8 @@ export interface MatrixView {
   patientMayWrite(type: Coding | undefined, documentClass: Coding | undefined): boolean;
   /** What a system (Device) of this type may deposit. */
   deviceMayWrite(deviceType: Coding | undefined, type: Coding | undefined, documentClass: Coding | undefined): boolean;
+  /** Whether a system of this type deposits any document at all (docs/decisions/034-systems-that-deposit-nothing.md). */
+  deviceDeposits(deviceType: Coding | undefined): boolean;
 }
 
 export interface PolicyContext {
@@ -181,7 +183,12 @@ export function visibilityFor(actor: Actor, records: OpenRecord[], pc: PolicyCon
       return { resourceTypes: ADMIN_READ_TYPES, ...(actor.legalHold ? {} : { closedRecordsHidden: true }) };
     case 'device':
       // no clinical content, but the conversations its organisation takes part in (decision 016); closed records hidden (decision 017)
-      return { resourceTypes: [...DEVICE_READ_TYPES, ...MESSAGE_TYPES], messages: { participants: identitiesOf(actor), only: true }, closedRecordsHidden: true };
+      // it finds the patients it deposits for; one that deposits nothing (a catalogue application) reads no Patient (decision 034)
+      return {
+        resourceTypes: [...(pc.matrix.deviceDeposits(actorDeviceType(actor)) ? DEVICE_READ_TYPES : SHARED_TYPES), ...MESSAGE_TYPES],
+        messages: { participants: identitiesOf(actor), only: true },
+        closedRecordsHidden: true,
+      };
     case 'patient':
     case 'related-person': {
       const hidden: LabelRule[] = [INVISIBLE_PATIENT];
@@ -236,6 +243,7 @@ export function closedTypeReason(actor: Actor, visibility: Visibility, type: str
   if (COHORT_TYPES.includes(type)) return `${type} resources (cohorts of patients) are read by administrators only`;
   if (AUDIT_TYPES.includes(type) && actor.kind === 'practitioner') return `Professionals do not read ${type}: a record's audit trail is read by the patient, their legal representatives and administrators`;
   if (actor.kind === 'admin') return `Administrators do not read ${type}: clinical content is for the patient and their care team`;
+  if (actor.kind === 'device' && type === 'Patient') return 'A system that deposits no document reads no Patient: a patient\'s own application reads their record with their token';
   if (actor.kind === 'device') return `Systems do not read ${type}: clinical content is for the patient and their care team`;
   return `${type} is not read by this caller`;
 }

@@ -18,7 +18,7 @@ const admin: Actor = { ...base, kind: 'admin' };
 const legalHold: Actor = { ...base, kind: 'admin', legalHold: true };
 const doctor: Actor = { ...base, kind: 'practitioner', id: 'd', roles: [] };
 const lab: Actor = { ...base, kind: 'device', id: 'lab' };
-const matrix: MatrixView = { readableDocuments: () => ({ classSystem: '', classes: [], types: [], excludedTypes: [], typesWithoutClass: [] }), mayWrite: () => true, emergencyAllowed: () => true, knowsProfession: () => true, deviceMayWrite: () => true, patientMayWrite: () => true };
+const matrix: MatrixView = { readableDocuments: () => ({ classSystem: '', classes: [], types: [], excludedTypes: [], typesWithoutClass: [] }), mayWrite: () => true, emergencyAllowed: () => true, knowsProfession: () => true, deviceMayWrite: () => true, deviceDeposits: () => true, patientMayWrite: () => true };
 const pc: PolicyContext = { now: NOW, consentDefaultDays: 365, matrix };
 
 const record = (state: RecordState, over: Partial<RecordFacts> = {}): RecordFacts => ({ patientId: 'p1', state, generalPractitioners: [], representatives: ['RelatedPerson/rp'], consents: [], ...over });

@@ -32,6 +32,11 @@ export function matrixView(matrix: HabilitationMatrix): MatrixView {
     patientMayWrite(type, documentClass) {
       return patientMayWrite(matrix, type, documentClass);
     },
+    deviceDeposits(deviceType: Coding | undefined) {
+      if (!deviceType) return false;
+      const row = matrixRowFor(matrix, { profession: { system: deviceType.system ?? matrix.systems.deviceType, code: deviceType.code }, specialties: [] });
+      return row !== undefined && (Object.values(row.cells).some((cell) => cell.write) || row.types.some((t) => t.write === true));
+    },
     deviceMayWrite(deviceType: Coding | undefined, type, documentClass) {
       if (!deviceType) return false;
       return matrixAllows(matrix, { profession: { system: deviceType.system ?? matrix.systems.deviceType, code: deviceType.code }, specialties: [] }, type, documentClass, 'write');

@@ -53,6 +53,7 @@ const matrix: MatrixView = {
   knowsProfession: (role) => role.profession?.code === '10',
   patientMayWrite: () => true,
   deviceMayWrite: () => true,
+  deviceDeposits: () => true,
 };
 const NOW = Date.parse('2026-06-01T12:00:00Z');
 const pc: PolicyContext = { now: NOW, consentDefaultDays: 365, matrix };
