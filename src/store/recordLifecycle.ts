@@ -61,7 +61,12 @@ async function outsideRows(db: Db, patientId: string): Promise<{ type: string; i
     `SELECT DISTINCT resource_id AS id FROM idx_reference WHERE compartment = '' AND resource_type = 'AuditEvent' AND target_type = 'Patient' AND target_id = ?`,
     [patientId],
   );
-  const subs = await db.raw(`SELECT id, body ->> 'criteria' AS criteria FROM resource WHERE compartment = '' AND resource_type = 'Subscription' AND position(? in coalesce(body ->> 'criteria', '')) > 0`, [patientId]);
+  // locked: a dispatcher changing one's status (a new version, new index rows) finishes first, and its rows are then deleted
+  // with the others; or it waits, and finds the Subscription gone (src/subscriptions/dispatcher.ts)
+  const subs = await db.raw(
+    `SELECT id, body ->> 'criteria' AS criteria FROM resource WHERE compartment = '' AND resource_type = 'Subscription' AND position(? in coalesce(body ->> 'criteria', '')) > 0 FOR UPDATE`,
+    [patientId],
+  );
   const names = (criteria: string) =>
     (parseCriteria(criteria)?.query ?? []).some(([, v]) => v.split(',').some((one) => one === patientId || one.endsWith(`Patient/${patientId}`)));
   return [

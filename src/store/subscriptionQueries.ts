@@ -57,13 +57,19 @@ export async function subscriptionsWithStatus(session: Session, status: string):
 }
 
 /** One Subscription as stored now, with its owner; undefined when gone. */
-export async function subscriptionById(session: Session, id: string): Promise<StoredSubscription | undefined> {
+/**
+ * The Subscription `id`; `lock`: its row locked until the transaction ends, so that a change
+ * decided on what was read (the dispatcher's status) cannot cross the deletion of the record
+ * its criteria name (src/store/recordLifecycle.ts locks it too): whichever comes second
+ * waits, and finds the row gone or reads it anew.
+ */
+export async function subscriptionById(session: Session, id: string, options: { lock?: boolean } = {}): Promise<StoredSubscription | undefined> {
   const rows = await session.query<{ compartment: string; id: string; body: string; owner: string | null }>(
     `SELECT r.compartment, r.id, r.body::text AS body, o.owner::text AS owner FROM resource r
        LEFT JOIN subscription_owner o ON o.compartment = r.compartment AND o.id = r.id
-      WHERE r.compartment = '' AND r.resource_type = 'Subscription' AND r.id = ? AND NOT r.deleted`,
+      WHERE r.compartment = '' AND r.resource_type = 'Subscription' AND r.id = ? AND NOT r.deleted${options.lock ? ' FOR UPDATE OF r' : ''}`,
     [id],
-    'subscription_by_id',
+    options.lock ? 'subscription_by_id_locked' : 'subscription_by_id',
   );
   const r = rows[0];
   return r ? { compartment: r.compartment, id: r.id, resource: JSON.parse(r.body), owner: r.owner ? JSON.parse(r.owner) : undefined } : undefined;

@@ -103,7 +103,8 @@ async function activateRequested(ctx: InteractionContext): Promise<void> {
 /** Writes a new version of a Subscription with another status, unless it changed meanwhile from `from`. */
 async function setStatus(ctx: InteractionContext, id: string, from: string, change: { status: string; error?: string }): Promise<void> {
   await inTransaction(ctx, INTERNAL_ACCESS, async (session) => {
-    const current = await subscriptionById(session, id);
+    // locked: a record deletion that takes it meanwhile is waited for, and then nothing is written
+    const current = await subscriptionById(session, id, { lock: true });
     if (!current || current.resource.status !== from) return;
     const { error: _previous, ...rest } = current.resource;
     const resource = { ...rest, status: change.status, ...(change.error ? { error: change.error } : {}) };
