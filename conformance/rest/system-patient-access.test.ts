@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { startTarget, Target } from '../harness';
 import { freshNir, withIns } from '../frenchFixtures';
-import { Json, ref, requests } from '../accessFixtures';
+import { document, Json, minimalProvideBundle, ref, REPORT, requests } from '../accessFixtures';
 
 /**
  * What a system reads of the population (docs/decisions/034-systems-that-deposit-nothing.md):
@@ -18,7 +18,9 @@ afterAll(() => t.close());
 const RUN = crypto.randomBytes(4).toString('hex');
 const INS = 'urn:oid:1.2.250.1.213.1.4.8';
 const DEVICE_TYPES = 'https://fhir.dmp.esante.example/CodeSystem/dmp-device-type';
-const { create, get, mint } = requests(() => t);
+const { create, get, send, mint } = requests(() => t);
+/** An answer with the patient's id taken out, to compare an existing record's with an unknown one's. */
+const shape = (res: { status: number; body: Json }, id: string) => ({ status: res.status, issue: JSON.stringify(res.body?.issue ?? null).split(id).join('ID') });
 const x: Json = {};
 const tok: Record<string, string> = {};
 
@@ -30,6 +32,8 @@ beforeAll(async () => {
   x.catalogue = await device('catalogue-application');
   x.engine = await device('integration-engine');
   tok.catalogue = await mint(ref(x.catalogue), 'system/*.rs');
+  // scopes that would let it write: what refuses is the policy, not the token
+  tok.catalogueWrites = await mint(ref(x.catalogue), 'system/*.cruds');
   tok.engine = await mint(ref(x.engine), 'system/*.cruds');
 });
 
@@ -54,6 +58,27 @@ describe('a catalogue application with its own token', () => {
     expect(rev.body.entry.map((e: Json) => e.resource.resourceType)).toEqual(['Organization']);
     const has = await get(`Organization?_has:Patient:organization:family=Systeme-${RUN}`, tok.catalogue);
     expect(has.body.entry ?? []).toEqual([]);
+  });
+
+  it('writes nothing in a record, refused exactly as for a record nobody holds', async () => {
+    const nobody = crypto.randomUUID();
+    const message = (id: string) => ({ resourceType: 'Communication', status: 'in-progress', subject: { reference: `Patient/${id}` }, sender: { reference: ref(x.catalogue) }, recipient: [{ reference: `Patient/${id}` }], payload: [{ contentString: `hello-${RUN}` }] });
+    const asks: [string, (id: string) => Promise<{ status: number; body: Json }>][] = [
+      ['a List', (id) => send('POST', 'List', tok.catalogueWrites, { resourceType: 'List', status: 'current', mode: 'working', title: `cat-${RUN}`, subject: { reference: `Patient/${id}` } })],
+      ['a document', (id) => send('POST', 'DocumentReference', tok.catalogueWrites, document({ resourceType: 'Patient', id }, REPORT, ref(x.catalogue)))],
+      ['a message', (id) => send('POST', 'Communication', tok.catalogueWrites, message(id))],
+      ['a conditional message', (id) => send('POST', 'Communication', tok.catalogueWrites, message(id), { 'if-none-exist': `subject=Patient/${id}` })],
+      ['an ITI-65 submission', (id) => send('POST', '', tok.catalogueWrites, minimalProvideBundle({ subject: `Patient/${id}`, author: ref(x.catalogue), uniqueId: () => `urn:oid:1.2.250.1.999.${crypto.randomInt(1e9)}`, text: `cat-${RUN}` }))],
+    ];
+    for (const [what, ask] of asks) {
+      const existing = shape(await ask(x.patient.id), x.patient.id);
+      expect([what, existing.status]).toEqual([what, 403]);
+      expect([what, existing]).toEqual([what, shape(await ask(nobody), nobody)]);
+    }
+    // as the unrestricted test client: nothing was written in the record
+    for (const type of ['List', 'Communication', 'DocumentReference']) {
+      expect([type, (await get(`${type}?subject=${ref(x.patient)}&_summary=count`)).body.total]).toEqual([type, 0]);
+    }
   });
 
   it('still reads the directory', async () => {

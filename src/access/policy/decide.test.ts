@@ -22,6 +22,8 @@ const matrix: MatrixView = {
   deviceMayWrite: (deviceType, type) => deviceType?.code === 'lab' && type?.code === REPORT.code,
   deviceDeposits: (deviceType) => deviceType?.code === 'lab',
 };
+const LAB = { system: 'https://example/device-type', code: 'lab' };
+const CATALOGUE = { system: 'https://example/device-type', code: 'catalogue-application' };
 
 const base = { subject: 's', scopes: [], authenticatedBy: 'token' as const };
 const practitioner = (id: string, roles: ActingRole[]): Actor => ({ ...base, kind: 'practitioner', id, roles });
@@ -109,9 +111,12 @@ describe('decideRecord for the other actors', () => {
     ['a legal representative of another patient', { ...base, kind: 'related-person', id: 'rp', patientId: 'p2' }, 'open', 404],
     ['a legal representative of another patient, closed record', { ...base, kind: 'related-person', id: 'rp', patientId: 'p2' }, 'closed', 404],
     ['an administrator (types are bounded by visibility)', { ...base, kind: 'admin' }, 'open', 'allow'],
-    ['a system', { ...base, kind: 'device', id: 'dev' }, 'open', 'allow'],
-    ['a system, closed record', { ...base, kind: 'device', id: 'dev' }, 'closed', 403],
-    ['a system, a record nobody holds: 404, not closed', { ...base, kind: 'device', id: 'dev' }, 'unknown', 404],
+    ['a system', { ...base, kind: 'device', id: 'dev', deviceType: LAB }, 'open', 'allow'],
+    ['a system, closed record', { ...base, kind: 'device', id: 'dev', deviceType: LAB }, 'closed', 403],
+    ['a system, a record nobody holds: 404, not closed', { ...base, kind: 'device', id: 'dev', deviceType: LAB }, 'unknown', 404],
+    ['a system that deposits nothing: 404 as if unknown (decision 034)', { ...base, kind: 'device', id: 'cat', deviceType: CATALOGUE }, 'open', 404],
+    ['a system that deposits nothing, closed record: 404 too', { ...base, kind: 'device', id: 'cat', deviceType: CATALOGUE }, 'closed', 404],
+    ['a system without a type deposits nothing', { ...base, kind: 'device', id: 'dev' }, 'open', 404],
     ['the patient, a record nobody holds', { ...base, kind: 'patient', id: 'p1' }, 'unknown', 404],
   ] as [string, Actor, 'open' | 'closed' | 'unknown', 'allow' | number][])('%s', (_n, actor, state, outcome) => {
     const d = decideRecord(actor, record([], state === 'unknown' ? { state: 'closed', known: false } : { state }), 'read', pc());

@@ -127,6 +127,8 @@ export function decideRecord(actor: Actor, record: RecordFacts, action: 'read' |
   }
   // a record nobody holds is not known: a read of a mistyped id is a 404, not a closed record
   if (record.known === false) return deny(404, 'not-known', 'not known');
+  // a system that deposits nothing has no record open to it, in any state: refused as for a record nobody holds (decision 034)
+  if (actor.kind === 'device' && !pc.matrix.deviceDeposits(actorDeviceType(actor))) return deny(404, 'not-known', 'not known');
   if (record.state === 'opposed') return deny(403, 'opposed', `${patient} has opposed the creation of their record: nothing may be read or deposited for them`);
   if (!isOpen(record.state)) return deny(403, 'closed', `${theRecord.charAt(0).toUpperCase()}${theRecord.slice(1)} is closed: nobody may read or write it`);
   if (actor.kind === 'related-person' && !representativeActs(record, ref('RelatedPerson', actor.id), pc.now)) {
