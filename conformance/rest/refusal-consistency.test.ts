@@ -181,6 +181,9 @@ describe('a search parameter names the patient only when its value is the patien
     const named = outcome(await get(`DocumentReference?subject:Patient=${x.p1.id}`, tok.stranger));
     expect(named).toEqual(outcome(await get(`DocumentReference?subject=${ref(x.p1)}`, tok.stranger)));
     expect(named.status).toBe(403);
+    // so does a version-specific reference to the patient, relative or absolute
+    expect(outcome(await get(`DocumentReference?patient=${ref(x.p1)}/_history/1`, tok.stranger))).toEqual(named);
+    expect(outcome(await get(`DocumentReference?subject=${encodeURIComponent(`${t.base}/${ref(x.p1)}/_history/1`)}`, tok.stranger))).toEqual(named);
   });
 
   it('a batch search entry and a POST _search naming the patient answer as the lone search', async () => {

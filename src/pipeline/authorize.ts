@@ -5,7 +5,7 @@ import { LIFECYCLE_OPERATIONS } from '../access/policy/lifecycle';
 import type { RecordFacts } from '../access/policy/recordFacts';
 import { concerning } from '../audit/refusal';
 import { BadRequest, Forbidden, RecordForbidden } from '../errors';
-import { referencedId } from '../referenceString';
+import { referenceTarget } from '../referenceString';
 import type { Route } from '../interactions/dispatch';
 import type { FhirRequest } from '../interactions/types';
 import { FactsRead, FactsWanted, factsOfRecordsNaming, factsOfResource, patientsByNationalIdentifier, peekResource, recordFacts } from '../store/accessFacts';
@@ -47,7 +47,9 @@ export function namedRecords(r: Route, req: FhirRequest): string[] {
       // a value names the patient without a modifier or with the Patient type; :missing, :not, :identifier … do not
       if (modifier !== undefined && modifier !== 'Patient') continue;
       for (const v of value.split(',')) {
-        const patientId = referencedId(v, 'Patient');
+        // a version-specific reference names the patient as much as the plain one
+        const target = referenceTarget(v);
+        const patientId = target?.resourceType === 'Patient' ? target.id : undefined;
         if (patientId) out.add(patientId);
         else if ((param === 'patient' || param === '_id' || modifier === 'Patient') && /^[A-Za-z0-9\-.]{1,64}$/.test(v)) out.add(v);
       }
