@@ -25,6 +25,8 @@ afterAll(async () => {
 // pool while an upload stalls: against a server at FHIR_BASE_URL neither is possible, so
 // they run in-process only (npm test always runs them).
 const inProcess = process.env.FHIR_BASE_URL ? it.skip : it;
+// said where it is run, so that a run against FHIR_BASE_URL does not pass them over in silence
+if (process.env.FHIR_BASE_URL) console.warn(`binary.test.ts: the in-process tests do not run against ${process.env.FHIR_BASE_URL}: they start servers of their own with small upload limits, or watch the database pool, which a server at FHIR_BASE_URL does not expose`);
 
 /** POST or PUT raw bytes with a Content-Type of their own. */
 async function sendRaw(base: string, path: string, method: 'POST' | 'PUT', contentType: string, data: Buffer, headers: Record<string, string> = {}) {

@@ -18,6 +18,8 @@ afterAll(async () => {
 // stored it): against a server at FHIR_BASE_URL there is no database to reach, so they run
 // in-process only (npm test always runs them).
 const inProcess = process.env.FHIR_BASE_URL ? it.skip : it;
+// said where it is run, so that a run against FHIR_BASE_URL does not pass them over in silence
+if (process.env.FHIR_BASE_URL) console.warn(`hostile-content.test.ts: the in-process tests do not run against ${process.env.FHIR_BASE_URL}: they write a bad content type straight into the database, which a server at FHIR_BASE_URL does not expose`);
 
 /** What a browser sends when it navigates to a URL. */
 const BROWSER_ACCEPT = 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8';
