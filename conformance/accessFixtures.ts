@@ -93,6 +93,17 @@ export function minimalProvideBundle(o: { subject: string; author: string; uniqu
   };
 }
 
+/** A Practitioner acting in an active PractitionerRole of `profession` (TRE_G15), with a TRE_R38 `specialty` if given. */
+export async function practitionerWithRole(create: (resource: Json) => Promise<Json>, family: string, profession: string, specialty?: string): Promise<Json> {
+  const p = await create({ resourceType: 'Practitioner', name: [{ family }] });
+  await create({
+    resourceType: 'PractitionerRole', active: true, practitioner: { reference: ref(p) },
+    code: [{ coding: [{ system: G15, code: profession }] }],
+    ...(specialty ? { specialty: [{ coding: [{ system: R38, code: specialty }] }] } : {}),
+  });
+  return p;
+}
+
 /** A document of a patient's record: type and class, author, TRE_A07 labels, inline content or a link to its Binary (`url`). */
 export function document(patient: Json, type: { system?: string; code: string; cls: string }, author: string, labels: string[] = [], url?: string, description = 'doc'): Json {
   return {

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { http, startTarget, Target } from '../harness';
-import { A07, as, consent as consentResource, document as documentResource, G15, ircp, Json, pcp, PSYCH, ref, REPORT, requests } from '../accessFixtures';
+import { A07, as, consent as consentResource, document as documentResource, G15, ircp, Json, pcp, PSYCH, practitionerWithRole, ref, REPORT, requests } from '../accessFixtures';
 
 /**
  * $meta, $meta-add and $meta-delete (R4 resource-operation-meta*.html) and the national
@@ -41,11 +41,7 @@ const x: Json = {};
 const tok: Record<string, string> = {};
 
 beforeAll(async () => {
-  const practitioner = async (name: string, profession: string) => {
-    const p = await create({ resourceType: 'Practitioner', name: [{ family: `${name}-${RUN}` }] });
-    await create({ resourceType: 'PractitionerRole', active: true, practitioner: { reference: ref(p) }, code: [{ coding: [{ system: G15, code: profession }] }] });
-    return p;
-  };
+  const practitioner = (name: string, profession: string) => practitionerWithRole(create, `${name}-${RUN}`, profession);
   x.author = await practitioner('Auteur', '10');
   x.colleague = await practitioner('Confrere', '10');
   x.treating = await practitioner('Traitant', '10');

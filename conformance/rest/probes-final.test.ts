@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { startTarget, Target } from '../harness';
-import { consent, G15, ircp, Json, LOINC, PATIENT_DOC, PSYCH, R38, ref, REPORT, requests, A03 } from '../accessFixtures';
+import { consent, G15, ircp, Json, LOINC, PATIENT_DOC, PSYCH, R38, ref, REPORT, requests, A03 , practitionerWithRole } from '../accessFixtures';
 
 /**
  * Probes of the newest write rules (decision 008, amendment: the patient's side writes only
@@ -48,15 +48,7 @@ const list = (source: string | undefined, items: string[], code = 'submissionset
 const items = (l: Json) => ((l.entry ?? []) as Json[]).map((e) => e.item.reference);
 
 beforeAll(async () => {
-  const practitioner = async (name: string, profession: string) => {
-    const p = await create({ resourceType: 'Practitioner', name: [{ family: `${name}-${RUN}` }] });
-    await create({
-      resourceType: 'PractitionerRole', active: true, practitioner: { reference: ref(p) },
-      code: [{ coding: [{ system: G15, code: profession }] }],
-      ...(profession === '10' ? { specialty: [{ coding: [{ system: R38, code: 'SM54' }] }] } : {}),
-    });
-    return p;
-  };
+  const practitioner = (name: string, profession: string) => practitionerWithRole(create, `${name}-${RUN}`, profession, profession === '10' ? 'SM54' : undefined);
   x.gp = await practitioner('Generaliste', '10');
   x.nurse = await practitioner('Infirmier', '60');
   x.p1 = await create({ resourceType: 'Patient', name: [{ family: `Un-${RUN}` }], birthDate: '1970-01-01' });

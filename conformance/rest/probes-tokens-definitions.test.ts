@@ -3,7 +3,7 @@ import { http, startTarget, Target, TEST_AUDIENCE } from '../harness';
 import { createTestIssuer } from '../testIssuer';
 import { freshNir, withIns } from '../frenchFixtures';
 import { resourceToXml } from '../../src/xml/convert';
-import { A03, consent, G15, ircp, Json, LOINC, minimalProvideBundle, MHD_LIST_TYPES, PSYCH, R38, ref, REPORT, requests, document } from '../accessFixtures';
+import { A03, consent, G15, ircp, Json, LOINC, minimalProvideBundle, MHD_LIST_TYPES, PSYCH, R38, ref, REPORT, requests, document , practitionerWithRole } from '../accessFixtures';
 
 /**
  * Probes from outside of the verified-token map (decision 026), of the definitions given to
@@ -30,15 +30,7 @@ const shape = (res: { status: number; text: string; headers: Headers }, ...ids: 
 const body = (r: Json) => (({ meta: _meta, ...rest }) => rest)(r);
 
 beforeAll(async () => {
-  const practitioner = async (name: string, profession: string) => {
-    const p = await create({ resourceType: 'Practitioner', name: [{ family: `${name}-${RUN}` }] });
-    await create({
-      resourceType: 'PractitionerRole', active: true, practitioner: { reference: ref(p) },
-      code: [{ coding: [{ system: G15, code: profession }] }],
-      ...(profession === '10' ? { specialty: [{ coding: [{ system: R38, code: 'SM54' }] }] } : {}),
-    });
-    return p;
-  };
+  const practitioner = (name: string, profession: string) => practitionerWithRole(create, `${name}-${RUN}`, profession, profession === '10' ? 'SM54' : undefined);
   x.gp = await practitioner('Generaliste', '10');
   x.nurse = await practitioner('Infirmier', '60');
   x.p1 = await create({ resourceType: 'Patient', name: [{ family: `Un-${RUN}` }], birthDate: '1970-01-01' });
