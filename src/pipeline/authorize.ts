@@ -148,8 +148,7 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
   const closedType = typeLevel && searched && searched !== '*' ? closedTypeReason(actor, visibility, searched) : undefined;
   if (closedType) throw new Forbidden(closedType);
   // a cohort is written by administrators alone: a write by criteria is refused as one by id, match or not (decision 030)
-  const byCriteria = r.interaction === 'conditional-update' || r.interaction === 'conditional-patch' || r.interaction === 'conditional-delete';
-  const closedCohort = byCriteria && r.resourceType && COHORT_TYPES.includes(r.resourceType) ? closedTypeReason(actor, visibility, r.resourceType) : undefined;
+  const closedCohort = CONDITIONAL_WRITES.has(r.interaction) && r.resourceType && COHORT_TYPES.includes(r.resourceType) ? closedTypeReason(actor, visibility, r.resourceType) : undefined;
   if (closedCohort) throw new Forbidden(closedCohort);
   const recordLookup = await lookupFor(session, actor, r, req, open, pc);
   const decided = new Map<string, RecordDecision>();
@@ -263,7 +262,7 @@ function writeRefusal(actor: Actor, decision: Decision | RecordDecision): Forbid
   return new Forbidden(actor.kind === 'patient' || actor.kind === 'related-person' ? 'A patient writes only in their own record' : 'This record is not open to the caller');
 }
 
-/** A refusal as its error: a refusal of the whole record names why in issue.details (opposed, closed, of age). */
+/** A refusal as its error: a refusal of the whole record names why in issue.details (recordRefusalCode). */
 function refusalError(decision: Decision | RecordDecision): Forbidden {
   const reason = decision.allow ? '' : decision.reason;
   const code = !decision.allow && 'refusal' in decision ? recordRefusalCode(decision.refusal) : undefined;
