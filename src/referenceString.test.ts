@@ -1,4 +1,4 @@
-import { localTarget, referencedId, referenceTarget, typedId } from './referenceString';
+import { localTarget, namedId, referencedId, referenceTarget, typedId } from './referenceString';
 
 describe('referenceTarget', () => {
   it('reads a relative, an absolute and a version-specific reference', () => {
@@ -41,5 +41,18 @@ describe('typedId and referencedId', () => {
     expect(referencedId('Patient/p1/_history/2', 'Patient')).toBeUndefined();
     expect(referencedId('RelatedPerson/r1', 'Patient')).toBeUndefined();
     expect(referencedId('XPatient/p1', 'Patient')).toBeUndefined();
+  });
+});
+
+describe('namedId', () => {
+  it.each([
+    ['Patient/p1', 'p1'],
+    ['Patient/p1/_history/2', 'p1'],
+    ['https://elsewhere.example/fhir/Patient/p1/_history/2', 'p1'],
+    ['Practitioner/p1', undefined],
+    ['urn:uuid:0a1b', undefined],
+    ['#contained', undefined],
+  ])('%s names Patient %s', (reference, id) => {
+    expect(namedId(reference, 'Patient')).toBe(id);
   });
 });

@@ -46,3 +46,9 @@ export function referencedId(reference: string, resourceType: string): string | 
   const t = referenceTarget(reference);
   return t && t.resourceType === resourceType && t.version === undefined ? t.id : undefined;
 }
+
+/** The id of the `resourceType` a reference names, relative or absolute, version-specific or not; undefined for anything else. */
+export function namedId(reference: string, resourceType: string): string | undefined {
+  const t = referenceTarget(reference);
+  return t?.resourceType === resourceType ? t.id : undefined;
+}

@@ -11,7 +11,7 @@ import { mediaTypeProblem } from './binaryContentType';
 import { decodeBase64 } from '../validation/primitives';
 import { resolvableReferences } from '../integrity/references';
 import { identifierClaims } from '../integrity/uniqueIdentifiers';
-import { referenceTarget } from '../referenceString';
+import { namedId } from '../referenceString';
 
 /** FHIR's id ([A-Za-z0-9-.]{1,64}), less ids made only of dots: `.` and `..` are path segments, never read back through a URL. */
 export const ID_PATTERN = /^(?!\.+$)[A-Za-z0-9\-.]{1,64}$/;
@@ -89,8 +89,7 @@ export function compartmentOf(ctx: InteractionContext, resourceType: string, id:
   if (resourceType === 'Patient') return id;
   if (resourceType === 'Binary') {
     // the record is the Patient's however the reference spells it, version-specific included (decision 031)
-    const target = referenceTarget(String((resource.securityContext as { reference?: unknown } | undefined)?.reference ?? ''));
-    return target?.resourceType === 'Patient' ? target.id : '';
+    return namedId(String((resource.securityContext as { reference?: unknown } | undefined)?.reference ?? ''), 'Patient') ?? '';
   }
   const params = ctx.registry.types.get(resourceType)?.patientCompartmentParams ?? [];
   for (const param of params) {

@@ -5,7 +5,7 @@ import { LIFECYCLE_OPERATIONS } from '../access/policy/lifecycle';
 import type { RecordFacts } from '../access/policy/recordFacts';
 import { concerning } from '../audit/refusal';
 import { BadRequest, Forbidden, RecordForbidden } from '../errors';
-import { referenceTarget } from '../referenceString';
+import { namedId } from '../referenceString';
 import type { Route } from '../interactions/dispatch';
 import type { FhirRequest } from '../interactions/types';
 import { FactsRead, FactsWanted, factsOfRecordsNaming, factsOfResource, patientsByNationalIdentifier, peekResource, recordFacts } from '../store/accessFacts';
@@ -48,8 +48,7 @@ export function namedRecords(r: Route, req: FhirRequest): string[] {
       if (modifier !== undefined && modifier !== 'Patient') continue;
       for (const v of value.split(',')) {
         // a version-specific reference names the patient as much as the plain one
-        const target = referenceTarget(v);
-        const patientId = target?.resourceType === 'Patient' ? target.id : undefined;
+        const patientId = namedId(v, 'Patient');
         if (patientId) out.add(patientId);
         else if ((param === 'patient' || param === '_id' || modifier === 'Patient') && /^[A-Za-z0-9\-.]{1,64}$/.test(v)) out.add(v);
       }
