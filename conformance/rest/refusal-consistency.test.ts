@@ -184,6 +184,8 @@ describe('a search parameter names the patient only when its value is the patien
     // so does a version-specific reference to the patient, relative or absolute
     expect(outcome(await get(`DocumentReference?patient=${ref(x.p1)}/_history/1`, tok.stranger))).toEqual(named);
     expect(outcome(await get(`DocumentReference?subject=${encodeURIComponent(`${t.base}/${ref(x.p1)}/_history/1`)}`, tok.stranger))).toEqual(named);
+    expect(outcome(await get(`DocumentReference?patient=${x.p1.id}/_history/1`, tok.stranger))).toEqual(named);
+    expect(outcome(await get(`DocumentReference?subject:Patient=${x.p1.id}/_history/1`, tok.stranger))).toEqual(named);
   });
 
   it('a batch search entry and a POST _search naming the patient answer as the lone search', async () => {

@@ -50,7 +50,12 @@ export function namedRecords(r: Route, req: FhirRequest): string[] {
         // a version-specific reference names the patient as much as the plain one
         const patientId = namedId(v, 'Patient');
         if (patientId) out.add(patientId);
-        else if ((param === 'patient' || param === '_id' || modifier === 'Patient') && /^[A-Za-z0-9\-.]{1,64}$/.test(v)) out.add(v);
+        else if (param === '_id' && ID.test(v)) out.add(v);
+        else if (param === 'patient' || modifier === 'Patient') {
+          // a bare id names the patient, with or without a version, as the search reads it
+          const bare = BARE_PATIENT.exec(v);
+          if (bare) out.add(bare[1]);
+        }
       }
     }
     return [...out];
@@ -297,6 +302,8 @@ export function reachesOtherRecords(r: Route, req: FhirRequest): boolean {
   return req.query.some(([name]) => REACHING.test(name));
 }
 
+const ID = /^[A-Za-z0-9\-.]{1,64}$/;
+const BARE_PATIENT = /^([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/;
 const CONDITIONAL_WRITES = new Set<string>(['conditional-update', 'conditional-patch', 'conditional-delete']);
 
 /**
