@@ -149,9 +149,10 @@ describe('Group as a stored resource', () => {
     const g = await create({ resourceType: 'Group', type: 'person', actual: true, member: [member(x.p1), member(gone)] }, tok.admin);
     const closed = await send('POST', `Patient/${gone.id}/$close?mode=delete`, tok.admin, { resourceType: 'Parameters' });
     expect(closed.status).toBe(200);
-    const read = (await get(`Group/${g.id}`, tok.admin)).body;
-    expect(JSON.stringify(read.member)).not.toContain(gone.id);
-    expect(read.meta.tag.map((t: Json) => t.code)).toContain('SUBSETTED');
+    // erased from the Group itself (decision 030, amendment), not merely withheld
+    const read = (await get(`Group/${g.id}`, await mint(undefined, 'admin legal-hold'))).body;
+    expect(read.member).toEqual([member(x.p1)]);
+    expect((read.meta.tag ?? []).map((t: Json) => t.code)).not.toContain('SUBSETTED');
     expect((await get(`Group?member=${ref(gone)}`, tok.admin)).body.entry ?? []).toEqual([]);
     const { files } = await exportOf(`Group/${g.id}/$export`, TEST_CLIENT);
     expect(ids(files.Patient)).toEqual([x.p1.id]);

@@ -388,12 +388,21 @@ describe('closed with deletion: no row of the record left in any table', () => {
     }
     expect(polled).toBe(200);
     expect((await rowsMentioning(x.d.id)).some((h) => h.table === 'bulk_export_file')).toBe(true);
+    // an administrators' cohort naming it, in two versions, and an export of that cohort whose files carry nothing of it
+    // (an administrator reads no document) but whose stored member list does
+    const members = [{ entity: { reference: ref(x.d) } }, { entity: { reference: `${t.base}/Patient/${x.keep.id}` } }];
+    x.cohort = await create({ resourceType: 'Group', type: 'person', actual: true, quantity: 2, member: members }, tok.admin);
+    expect((await send('PUT', `Group/${x.cohort.id}`, tok.admin, { ...x.cohort, name: `Cohorte ${RUN}` })).status).toBe(200);
+    const cohortExport = await completedExport(`Group/${x.cohort.id}/$export?_type=DocumentReference`, tok.admin);
+    expect(cohortExport.files).toEqual([]);
+    expect((await rowsMentioning(x.d.id)).some((h) => h.table === 'bulk_export')).toBe(true);
     const before = await rowsOfRecord(x.d.id);
     // the record has rows in the tables that matter, so their emptiness afterwards means something
     for (const table of ['resource', 'resource_history', 'idx_token', 'idx_reference', 'idx_string', 'binary_content', 'resource_link']) {
       expect([table, before[table] > 0]).toEqual([table, true]);
     }
     expect((await rowsMentioning(x.d.id)).some((h) => h.table === 'resource' && h.row.compartment === '' && h.row.resource_type === 'Subscription')).toBe(true);
+    expect((await rowsMentioning(x.d.id)).some((h) => h.table === 'resource_history' && h.row.resource_type === 'Group')).toBe(true);
     x.keepBefore = await rowsOfRecord(x.keep.id);
   });
 
@@ -443,6 +452,15 @@ describe('closed with deletion: no row of the record left in any table', () => {
     expect(event.body.entity).toEqual([expect.objectContaining({ what: { reference: ref(x.d) } })]);
     expect(event.text).not.toContain(`Efface-${RUN}`);
     expect(event.text).not.toContain(`doc of Efface ${RUN}`);
+    // the cohort keeps its other member, in every version, and says one fewer
+    const cohort = (await get(`Group/${x.cohort.id}`, tok.admin)).body;
+    expect(cohort.member).toEqual([{ entity: { reference: `${t.base}/Patient/${x.keep.id}` } }]);
+    expect(cohort.quantity).toBe(1);
+    expect(cohort.meta.versionId).toBe('2');
+    expect((cohort.meta.tag ?? []).map((c: Json) => c.code)).not.toContain('SUBSETTED');
+    const versions = (await get(`Group/${x.cohort.id}/_history`, tok.admin)).body.entry.map((e: Json) => e.resource);
+    expect(versions.map((v: Json) => v.member.length)).toEqual([1, 1]);
+    expect((await get(`Group?member=${ref(x.keep)}`, tok.admin)).body.entry.map((e: Json) => e.resource.id)).toEqual([x.cohort.id]);
     // the record is gone for everyone
     expect((await get(ref(x.d), tok.admin)).status).toBe(404);
     expect((await get(ref(x.d.doc), tok.legalHold)).status).toBe(404);

@@ -158,14 +158,15 @@ export async function deleteExpiredExports(db: Knex | Knex.Transaction, now: str
 
 /**
  * Deletes the exports whose files carry this patient's record (its Patient, or a resource
- * naming it), files included: exports are copies handed to their callers (decision 020),
+ * naming it), or whose stored member list (a Group's export) holds it, files included: exports are copies handed to their callers (decision 020),
  * and a record deleted, opposed or archived must not leave through one. On `db`, the
  * transaction that changes the record.
  */
 export async function deleteExportsCarrying(db: Knex | Knex.Transaction, patientId: string): Promise<void> {
   await db.raw(
-    `DELETE FROM bulk_export WHERE id IN (SELECT export_id FROM bulk_export_file WHERE position(? in content) > 0 OR position(? in content) > 0)`,
-    [`Patient/${patientId}"`, `"id":"${patientId}"`],
+    `DELETE FROM bulk_export WHERE id IN (SELECT export_id FROM bulk_export_file WHERE position(? in content) > 0 OR position(? in content) > 0)
+        OR patients @> jsonb_build_array(?::text)`,
+    [`Patient/${patientId}"`, `"id":"${patientId}"`, patientId],
   );
 }
 

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { deleteExportsCarrying } from './bulkExports';
 import { textArray } from './searchSql';
+import { namedId } from '../referenceString';
 import type { Session } from './session';
 import { parseCriteria } from '../subscriptions/subscriptionRules';
 
@@ -75,6 +76,59 @@ async function outsideRows(db: Db, patientId: string): Promise<{ type: string; i
   ].filter((o) => o.ids.length > 0);
 }
 
+/** A Group's body without the members naming this Patient; undefined when none does. */
+export function withoutMember(body: Record<string, unknown>, patientId: string): Record<string, unknown> | undefined {
+  const members = Array.isArray(body.member) ? (body.member as { entity?: { reference?: unknown } }[]) : [];
+  const names = (m: { entity?: { reference?: unknown } }) => typeof m.entity?.reference === 'string' && namedId(m.entity.reference, 'Patient') === patientId;
+  const kept = members.filter((m) => !names(m));
+  if (kept.length === members.length) return undefined;
+  const { member: _member, ...rest } = body;
+  const out: Record<string, unknown> = kept.length > 0 ? { ...rest, member: kept } : rest;
+  if (typeof body.quantity === 'number') out.quantity = Math.max(0, body.quantity - (members.length - kept.length));
+  return out;
+}
+
+/**
+ * Erases the Patient from the Groups (administrators' cohorts, outside any record) that name
+ * it as a member, in every version, with the Groups' index and link rows naming it
+ * (docs/decisions/030-groups.md, amendment). Versions keep their ids and dates: an erasure,
+ * not a new version. The Groups' rows are locked first, so a concurrent update of one
+ * finishes before (and is cleaned) or comes after.
+ */
+async function eraseFromGroups(db: Db, patientId: string): Promise<void> {
+  const found = await db.raw(
+    `SELECT id FROM resource WHERE compartment = '' AND resource_type = 'Group' AND position(? in body::text) > 0 FOR UPDATE`,
+    [patientId],
+  );
+  const older = await db.raw(
+    `SELECT DISTINCT id FROM resource_history WHERE compartment = '' AND resource_type = 'Group' AND position(? in body::text) > 0`,
+    [patientId],
+  );
+  const ids = [...new Set([...(found.rows as { id: string }[]), ...(older.rows as { id: string }[])].map((r) => r.id))];
+  if (ids.length === 0) return;
+  for (const table of ['resource', 'resource_history']) {
+    const rows = await db.raw(
+      `SELECT id, version_id, body::text AS body FROM ${table} WHERE compartment = '' AND resource_type = 'Group' AND id = ANY(?::text[]) AND body IS NOT NULL`,
+      [textArray(ids)],
+    );
+    for (const row of rows.rows as { id: string; version_id: number; body: string }[]) {
+      const cleaned = withoutMember(JSON.parse(row.body) as Record<string, unknown>, patientId);
+      if (!cleaned) continue;
+      await db.raw(`UPDATE ${table} SET body = ?::json WHERE compartment = '' AND resource_type = 'Group' AND id = ? AND version_id = ?`, [
+        JSON.stringify(cleaned),
+        row.id,
+        row.version_id,
+      ]);
+    }
+  }
+  for (const table of ['idx_reference', 'resource_link']) {
+    await db.raw(
+      `DELETE FROM ${table} WHERE compartment = '' AND resource_type = 'Group' AND resource_id = ANY(?::text[]) AND target_type = 'Patient' AND target_id = ?`,
+      [textArray(ids), patientId],
+    );
+  }
+}
+
 /**
  * Deletes every row of the record, physically, on `db` (one transaction, the caller's): in
  * every table that has a `compartment` column, the rows of that compartment; and the rows
@@ -99,6 +153,7 @@ export async function deleteRecordRows(db: Db, patientId: string): Promise<void>
       }
     }
   }
+  await eraseFromGroups(db, patientId);
   await deleteExportsCarrying(db, patientId);
   // the outbox first: a dispatcher round that claimed this record's changes (FOR UPDATE) finishes before it is deleted, and
   // the deliveries it recorded are then seen, and deleted, by the statements that follow
