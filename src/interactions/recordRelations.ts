@@ -1,5 +1,6 @@
 import { Issue, Unprocessable } from '../errors';
-import { isAttachment } from '../store/messageThreads';
+import { locateAll } from '../store/locator';
+import { attachmentsAmong } from '../store/messageThreads';
 import { readCurrent } from '../store/resources';
 import type { Session } from '../store/session';
 import type { InteractionContext } from './types';
@@ -65,19 +66,23 @@ export async function assertRelationsInRecord(ctx: InteractionContext, session: 
   const issues: Issue[] = [];
   const before = new Set(relatedDocuments(ctx, previous).map((n) => n.id));
   if (compartment) {
-    for (const target of relatedDocuments(ctx, resource)) {
-      if (before.has(target.id)) continue;
+    // where each newly named document is, in one statement: a SubmissionSet or Folder names many
+    const targets = relatedDocuments(ctx, resource).filter((t) => !before.has(t.id));
+    const located = await locateAll(session, targets.map((t) => ({ resourceType: 'DocumentReference', id: t.id })));
+    for (const target of targets) {
+      const where = located.get(`DocumentReference/${target.id}`);
+      if (where === undefined || where === compartment) continue;
+      // another record's: refused here unless deleted (a deleted target is the integrity check's refusal)
       const row = await readCurrent(session, 'DocumentReference', target.id, { withBody: false });
       if (row && !row.deleted && row.compartment !== compartment) {
         issues.push({ severity: 'error', code: 'business-rule', diagnostics: `${target.reference} belongs to another record: a document relates to, and a List gathers, documents of its own record`, expression: [target.expression] });
       }
     }
     const binariesBefore = new Set(contentBinaries(ctx, previous).map((n) => n.id));
-    for (const binary of contentBinaries(ctx, resource)) {
-      if (binariesBefore.has(binary.id)) continue;
-      if (await isAttachment(session, compartment, binary.id)) {
-        issues.push({ severity: 'error', code: 'business-rule', diagnostics: `${binary.reference} is the attachment of a message: an attachment enters the record through Communication/[id]/$file-to-record, which files a copy`, expression: [binary.expression] });
-      }
+    const binaries = contentBinaries(ctx, resource).filter((b) => !binariesBefore.has(b.id));
+    const attachments = await attachmentsAmong(session, compartment, binaries.map((b) => b.id));
+    for (const binary of binaries.filter((b) => attachments.has(b.id))) {
+      issues.push({ severity: 'error', code: 'business-rule', diagnostics: `${binary.reference} is the attachment of a message: an attachment enters the record through Communication/[id]/$file-to-record, which files a copy`, expression: [binary.expression] });
     }
   }
   if (issues.length > 0) throw new Unprocessable(issues);

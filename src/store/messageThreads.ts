@@ -1,5 +1,6 @@
 import type { ThreadFacts } from '../dmp/messageRules';
 import type { Session } from './session';
+import { textArray } from './searchSql';
 
 /**
  * The side tables of the secure messaging (docs/decisions/016-messaging.md, migration
@@ -33,8 +34,17 @@ export async function threadOfMessage(session: Session, compartment: string, mes
 
 /** Whether a Binary is carried by a message (it is then the conversation's, never rewritten). */
 export async function isAttachment(session: Session, compartment: string, binaryId: string): Promise<boolean> {
-  const rows = await session.query(`SELECT 1 FROM message_attachment WHERE compartment = ? AND binary_id = ? LIMIT 1`, [compartment, binaryId]);
-  return rows.length > 0;
+  return (await attachmentsAmong(session, compartment, [binaryId])).size > 0;
+}
+
+/** Which of these Binaries of the record are a message's attachment, in one statement. */
+export async function attachmentsAmong(session: Session, compartment: string, binaryIds: string[]): Promise<Set<string>> {
+  if (binaryIds.length === 0) return new Set();
+  const rows = await session.query<{ binary_id: string }>(
+    `SELECT DISTINCT binary_id FROM message_attachment WHERE compartment = ? AND binary_id = ANY(?::text[])`,
+    [compartment, textArray(binaryIds)],
+  );
+  return new Set(rows.map((r) => r.binary_id));
 }
 
 export async function recordThread(session: Session, compartment: string, threadId: string, participants: string[]): Promise<void> {
