@@ -47,6 +47,10 @@ interface Loc {
   isResource: boolean;
   /** url of the extension this element belongs to (for extension contexts of type 'extension') */
   extUrl?: string;
+  /** the element's ElementDefinition.base.path (Patient.text: DomainResource.text), for extension contexts */
+  basePath?: string;
+  /** the JSON object holding the element's extensions (a primitive's `_name` part), for fhirpath contexts */
+  obj?: any;
 }
 
 interface Walk {
@@ -335,7 +339,7 @@ export class Engine {
 
   private walkRoot(res: any, st: CompiledStructure, path: string, W: Walk): void {
     const rt = res.resourceType;
-    const loc: Loc = { defPath: rt, fpPath: rt, elemPath: rt, type: rt, isResource: true };
+    const loc: Loc = { defPath: rt, fpPath: rt, elemPath: rt, type: rt, isResource: true, basePath: rt, obj: res };
     this.checkConstraints(st.root.constraints, res, undefined, path, rt, W);
     this.walkChildren(res, st.root.children, path, loc, W, true);
   }
@@ -510,6 +514,8 @@ export class Engine {
       type,
       isResource: false,
       extUrl: parentLoc.extUrl,
+      basePath: node.basePath,
+      obj: PRIMITIVES.has(type) ? item.ext : item.value,
     };
 
     if (PRIMITIVES.has(type)) {
@@ -677,9 +683,15 @@ export class Engine {
 
   // ------------------------------------------------------------------ constraints
 
+  /** %resource, %rootResource, and memberOf() decided by this validation's terminology */
+  private invariantEnv(W: Walk): InvariantEnv {
+    const term = this.store.terminology;
+    return { resource: W.resource, rootResource: W.rootResource, memberOf: (vs, system, code) => term.inValueSet(vs, system, code) };
+  }
+
   private checkConstraints(list: Constraint[], value: any, ext: any, path: string, base: string, W: Walk, except?: string): void {
     if (!list.length) return;
-    const env: InvariantEnv = { resource: W.resource, rootResource: W.rootResource };
+    const env = this.invariantEnv(W);
     for (const c of list) {
       if (c.key === except) continue;
       if (!W.structural && c.core) continue;
@@ -1092,15 +1104,31 @@ export class Engine {
     this.checkExtensionContext(st, url, path, parentLoc, W);
     // the extension's own definition (value type, nested extensions, fixed values, bindings, invariants)
     const ew: Walk = { ...W, structural: false, structure: st };
-    const loc: Loc = { defPath: 'Extension', fpPath: 'Extension', elemPath: 'Extension', type: 'Extension', isResource: false, extUrl: url };
+    const loc: Loc = { defPath: 'Extension', fpPath: 'Extension', elemPath: 'Extension', type: 'Extension', isResource: false, extUrl: url, obj: value };
     this.checkConstraints(st.root.constraints, value, undefined, path, 'Extension', ew);
     this.walkChildren(value, st.root.children, path, loc, ew);
   }
 
   private checkExtensionContext(st: CompiledStructure, url: string, path: string, loc: Loc, W: Walk): void {
+    if (!this.extensionContextAllowed(st, url, path, loc, W)) return;
+    // StructureDefinition.contextInvariant: "all the rules must be true", on the element the extension is used on
+    if (loc.obj === undefined || loc.obj === null || typeof loc.obj !== 'object') return;
+    const env = this.invariantEnv(W);
+    for (const rule of st.contextInvariant ?? []) {
+      const base = loc.isResource ? undefined : loc.fpPath;
+      if (this.invariants.holds(rule, loc.obj, base, env) === false) {
+        W.issues.push(err('structure', `The extension ${url} is not allowed to be used at this point: it failed the context invariant ${rule}`, path));
+      }
+    }
+  }
+
+  /** Is the extension used in one of its contexts of use (StructureDefinition.context)? Reports it when not. */
+  private extensionContextAllowed(st: CompiledStructure, url: string, path: string, loc: Loc, W: Walk): boolean {
     const ctxs = st.context ?? [];
-    if (!ctxs.length) return;
+    if (!ctxs.length) return true;
     const candidates = new Set<string>([loc.defPath, loc.fpPath, loc.elemPath, loc.type, 'Element']);
+    // an inherited element is its base's too (Patient.text is DomainResource.text)
+    if (loc.basePath) candidates.add(loc.basePath);
     if (loc.isResource) {
       candidates.add('Resource');
       candidates.add('DomainResource');
@@ -1113,20 +1141,27 @@ export class Engine {
       if (loc.type === 'Element' || loc.type === 'BackboneElement') candidates.add('BackboneElement');
     }
     for (const c of ctxs) {
-      if (c.type === 'fhirpath') return; // not evaluated
+      if (c.type === 'fhirpath') {
+        // "all nodes matching a FHIRPath expression", evaluated on the resource: the element must be one of them
+        const nodes = this.invariants.select(c.expression ?? '', W.resource, undefined, this.invariantEnv(W));
+        if (!nodes || loc.obj === undefined) return true; // cannot be evaluated here: not reported
+        if (nodes.some((n) => n === loc.obj || n?.data === loc.obj || n?._data === loc.obj)) return true;
+        continue;
+      }
       if (c.type === 'extension') {
-        if (loc.extUrl === c.expression || loc.type === 'Extension' && c.expression === 'Extension') return;
+        if (loc.extUrl === c.expression || loc.type === 'Extension' && c.expression === 'Extension') return true;
         continue;
       }
       const e = (c.expression ?? '').replace(/\[x\]/g, '');
-      if (candidates.has(e) || candidates.has(c.expression)) return;
+      if (candidates.has(e) || candidates.has(c.expression)) return true;
       // Patient.contact.name vs a context expressed on the datatype path
-      if (loc.defPath.replace(/\[x\]/g, '') === e) return;
+      if (loc.defPath.replace(/\[x\]/g, '') === e) return true;
     }
     const allowed = ctxs.map((c) => `${c.type === 'extension' ? 'x' : c.type === 'fhirpath' ? 'f' : 'e'}:${c.expression}`).join(', ');
     W.issues.push(
       err('structure', `The extension ${url} is not allowed to be used at this point (allowed = ${allowed}; this element is [${loc.defPath}; ${loc.type}])`, path),
     );
+    return false;
   }
 
   // ------------------------------------------------------------------ slicing
