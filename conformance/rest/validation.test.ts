@@ -627,3 +627,15 @@ describe('where an extension may be used, and memberOf(), in supplied definition
     expect(errors(res.body).map((i: any) => i.diagnostics)).toEqual([expect.stringContaining('mo-1')]);
   });
 });
+
+describe('a Bundle entry whose fullUrl looks like a RESTful server URL', () => {
+  it('needs the resource to have the id the fullUrl ends with (R4 Bundle.entry.fullUrl), in JSON and XML', async () => {
+    const bundle = { resourceType: 'Bundle', type: 'collection', entry: [{ fullUrl: 'http://example.org/fhir/Organization/666', resource: { resourceType: 'Organization', name: 'Lab' } }] };
+    const json = await http(t.base, 'Bundle/$validate', { method: 'POST', json: bundle });
+    expect(errors(json.body).map((i: any) => [i.expression[0], i.diagnostics])).toEqual([['Bundle.entry[0]', expect.stringContaining('looks like a RESTful server URL, but the resource has no id')]]);
+    const xml = await http(t.base, 'Bundle/$validate', { method: 'POST', body: resourceToXml(bundle), headers: { 'content-type': 'application/fhir+xml' } });
+    expect(errors(xml.body).map((i: any) => i.expression[0])).toEqual(['Bundle.entry[0]']);
+    const withId = { ...bundle, entry: [{ ...bundle.entry[0], resource: { ...bundle.entry[0].resource, id: '666' } }] };
+    expect(errors((await http(t.base, 'Bundle/$validate', { method: 'POST', json: withId })).body)).toEqual([]);
+  });
+});

@@ -328,6 +328,10 @@ export class Engine {
         const m = referenceTarget(e.fullUrl);
         if (m && ABS_URL.test(e.fullUrl) && m.resourceType === r.resourceType && typeof r.id === 'string' && m.id !== r.id) {
           issues.push(err('invalid', `Resource ID does not match the ID in the entry full URL ('${r.id}' vs '${e.fullUrl}')`, ep));
+        } else if (m && ABS_URL.test(e.fullUrl) && m.resourceType === r.resourceType && r.id === undefined && type !== 'transaction' && type !== 'batch') {
+          // R4 Bundle.entry.fullUrl: a fullUrl that looks like a RESTful server URL "SHALL end with the Resource.id";
+          // a create in a transaction or batch is given its id by the server
+          issues.push(err('invalid', `The fullUrl '${e.fullUrl}' looks like a RESTful server URL, but the resource has no id`, ep));
         }
       } else if (type === 'document' || type === 'message' || type === 'collection' || type === 'searchset') {
         issues.push(err('invalid', 'Except for transactions and batches, each entry in a Bundle must have a fullUrl which is the identity of the resource in the entry', ep));
