@@ -137,6 +137,12 @@ function splitPath(p: string): string[] {
 /** What a domain check may look at besides the resource: the other resources of the Bundle it is in. */
 export interface DomainContext {
   bundleResources: any[];
+  /**
+   * A conformance verdict ($validate, decision 023) rather than a write: a rule the HL7
+   * validator holds but the specification states without a SHALL says so as an error in a
+   * verdict and as a warning on a write.
+   */
+  verdict?: boolean;
 }
 
 export interface DomainCheck {
@@ -269,11 +275,11 @@ export class Engine {
       }
       this.walkRoot(res, st, path, { ...W, structural: false, structure: st });
     }
-    if (this.domainChecks.length) this.runDomainChecks(res, path, issues, bundle);
+    if (this.domainChecks.length) this.runDomainChecks(res, path, issues, bundle, opts.strictExtensions);
   }
 
-  private runDomainChecks(res: any, path: string, issues: Issue[], bundle?: BundleCtx): void {
-    const context: DomainContext = { bundleResources: bundle?.resources ?? [] };
+  private runDomainChecks(res: any, path: string, issues: Issue[], bundle?: BundleCtx, verdict?: boolean): void {
+    const context: DomainContext = { bundleResources: bundle?.resources ?? [], ...(verdict ? { verdict } : {}) };
     for (const dc of this.domainChecks) {
       let found: Issue[];
       try {
