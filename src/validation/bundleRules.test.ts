@@ -69,6 +69,14 @@ describe('entries and links', () => {
     expect(errors(v.validate(b))).toEqual(["Bundle.entry[0].fullUrl: The fullUrl must be an absolute URL (not 'Patient/pat')"]);
   });
 
+  it('refuses a resource without id under a fullUrl that looks like a RESTful server URL, but not a create in a transaction', () => {
+    const entry = (fullUrl: string, id?: string) => ({ fullUrl, resource: { resourceType: 'Patient', ...(id ? { id } : {}), text: DIV } });
+    const collection = { resourceType: 'Bundle', type: 'collection', entry: [entry(`${BASE}Patient/p1`), entry(`${BASE}Patient/p2`, 'p2'), entry('urn:uuid:9b1d2c3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e')] };
+    expect(errors(v.validate(collection))).toEqual([`Bundle.entry[0]: The fullUrl '${BASE}Patient/p1' looks like a RESTful server URL, but the resource has no id`]);
+    const transaction = { resourceType: 'Bundle', type: 'transaction', entry: [{ ...entry(`${BASE}Patient/p1`), request: { method: 'POST', url: 'Patient' } }] };
+    expect(errors(v.validate(transaction))).toEqual([]);
+  });
+
   it('refuses a link relation given twice', () => {
     const b = { resourceType: 'Bundle', type: 'searchset', link: [{ relation: 'self', url: `${BASE}Patient` }, { relation: 'next', url: `${BASE}Patient?page=2` }, { relation: 'self', url: `${BASE}Patient?x=1` }] };
     expect(errors(v.validate(b))).toEqual(["Bundle.link[2]: The link relation 'self' appears more than once in the Bundle"]);

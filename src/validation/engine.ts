@@ -47,6 +47,10 @@ interface Loc {
   isResource: boolean;
   /** url of the extension this element belongs to (for extension contexts of type 'extension') */
   extUrl?: string;
+  /** the element's ElementDefinition.base.path (Patient.text: DomainResource.text), for extension contexts */
+  basePath?: string;
+  /** the JSON object holding the element's extensions (a primitive's `_name` part), for fhirpath contexts */
+  obj?: any;
 }
 
 interface Walk {
@@ -133,6 +137,12 @@ function splitPath(p: string): string[] {
 /** What a domain check may look at besides the resource: the other resources of the Bundle it is in. */
 export interface DomainContext {
   bundleResources: any[];
+  /**
+   * A conformance verdict ($validate, decision 023) rather than a write: a rule the HL7
+   * validator holds but the specification states without a SHALL says so as an error in a
+   * verdict and as a warning on a write.
+   */
+  verdict?: boolean;
 }
 
 export interface DomainCheck {
@@ -265,11 +275,11 @@ export class Engine {
       }
       this.walkRoot(res, st, path, { ...W, structural: false, structure: st });
     }
-    if (this.domainChecks.length) this.runDomainChecks(res, path, issues, bundle);
+    if (this.domainChecks.length) this.runDomainChecks(res, path, issues, bundle, opts.strictExtensions);
   }
 
-  private runDomainChecks(res: any, path: string, issues: Issue[], bundle?: BundleCtx): void {
-    const context: DomainContext = { bundleResources: bundle?.resources ?? [] };
+  private runDomainChecks(res: any, path: string, issues: Issue[], bundle?: BundleCtx, verdict?: boolean): void {
+    const context: DomainContext = { bundleResources: bundle?.resources ?? [], ...(verdict ? { verdict } : {}) };
     for (const dc of this.domainChecks) {
       let found: Issue[];
       try {
@@ -324,6 +334,10 @@ export class Engine {
         const m = referenceTarget(e.fullUrl);
         if (m && ABS_URL.test(e.fullUrl) && m.resourceType === r.resourceType && typeof r.id === 'string' && m.id !== r.id) {
           issues.push(err('invalid', `Resource ID does not match the ID in the entry full URL ('${r.id}' vs '${e.fullUrl}')`, ep));
+        } else if (m && ABS_URL.test(e.fullUrl) && m.resourceType === r.resourceType && r.id === undefined && type !== 'transaction' && type !== 'batch') {
+          // R4 Bundle.entry.fullUrl: a fullUrl that looks like a RESTful server URL "SHALL end with the Resource.id";
+          // a create in a transaction or batch is given its id by the server
+          issues.push(err('invalid', `The fullUrl '${e.fullUrl}' looks like a RESTful server URL, but the resource has no id`, ep));
         }
       } else if (type === 'document' || type === 'message' || type === 'collection' || type === 'searchset') {
         issues.push(err('invalid', 'Except for transactions and batches, each entry in a Bundle must have a fullUrl which is the identity of the resource in the entry', ep));
@@ -335,7 +349,7 @@ export class Engine {
 
   private walkRoot(res: any, st: CompiledStructure, path: string, W: Walk): void {
     const rt = res.resourceType;
-    const loc: Loc = { defPath: rt, fpPath: rt, elemPath: rt, type: rt, isResource: true };
+    const loc: Loc = { defPath: rt, fpPath: rt, elemPath: rt, type: rt, isResource: true, basePath: rt, obj: res };
     this.checkConstraints(st.root.constraints, res, undefined, path, rt, W);
     this.walkChildren(res, st.root.children, path, loc, W, true);
   }
@@ -510,6 +524,8 @@ export class Engine {
       type,
       isResource: false,
       extUrl: parentLoc.extUrl,
+      basePath: node.basePath,
+      obj: PRIMITIVES.has(type) ? item.ext : item.value,
     };
 
     if (PRIMITIVES.has(type)) {
@@ -677,9 +693,15 @@ export class Engine {
 
   // ------------------------------------------------------------------ constraints
 
+  /** %resource, %rootResource, and memberOf() decided by this validation's terminology */
+  private invariantEnv(W: Walk): InvariantEnv {
+    const term = this.store.terminology;
+    return { resource: W.resource, rootResource: W.rootResource, memberOf: (vs, system, code) => term.inValueSet(vs, system, code) };
+  }
+
   private checkConstraints(list: Constraint[], value: any, ext: any, path: string, base: string, W: Walk, except?: string): void {
     if (!list.length) return;
-    const env: InvariantEnv = { resource: W.resource, rootResource: W.rootResource };
+    const env = this.invariantEnv(W);
     for (const c of list) {
       if (c.key === except) continue;
       if (!W.structural && c.core) continue;
@@ -1092,15 +1114,31 @@ export class Engine {
     this.checkExtensionContext(st, url, path, parentLoc, W);
     // the extension's own definition (value type, nested extensions, fixed values, bindings, invariants)
     const ew: Walk = { ...W, structural: false, structure: st };
-    const loc: Loc = { defPath: 'Extension', fpPath: 'Extension', elemPath: 'Extension', type: 'Extension', isResource: false, extUrl: url };
+    const loc: Loc = { defPath: 'Extension', fpPath: 'Extension', elemPath: 'Extension', type: 'Extension', isResource: false, extUrl: url, obj: value };
     this.checkConstraints(st.root.constraints, value, undefined, path, 'Extension', ew);
     this.walkChildren(value, st.root.children, path, loc, ew);
   }
 
   private checkExtensionContext(st: CompiledStructure, url: string, path: string, loc: Loc, W: Walk): void {
+    if (!this.extensionContextAllowed(st, url, path, loc, W)) return;
+    // StructureDefinition.contextInvariant: "all the rules must be true", on the element the extension is used on
+    if (loc.obj === undefined || loc.obj === null || typeof loc.obj !== 'object') return;
+    const env = this.invariantEnv(W);
+    for (const rule of st.contextInvariant ?? []) {
+      const base = loc.isResource ? undefined : loc.fpPath;
+      if (this.invariants.holds(rule, loc.obj, base, env) === false) {
+        W.issues.push(err('structure', `The extension ${url} is not allowed to be used at this point: it failed the context invariant ${rule}`, path));
+      }
+    }
+  }
+
+  /** Is the extension used in one of its contexts of use (StructureDefinition.context)? Reports it when not. */
+  private extensionContextAllowed(st: CompiledStructure, url: string, path: string, loc: Loc, W: Walk): boolean {
     const ctxs = st.context ?? [];
-    if (!ctxs.length) return;
+    if (!ctxs.length) return true;
     const candidates = new Set<string>([loc.defPath, loc.fpPath, loc.elemPath, loc.type, 'Element']);
+    // an inherited element is its base's too (Patient.text is DomainResource.text)
+    if (loc.basePath) candidates.add(loc.basePath);
     if (loc.isResource) {
       candidates.add('Resource');
       candidates.add('DomainResource');
@@ -1113,20 +1151,27 @@ export class Engine {
       if (loc.type === 'Element' || loc.type === 'BackboneElement') candidates.add('BackboneElement');
     }
     for (const c of ctxs) {
-      if (c.type === 'fhirpath') return; // not evaluated
+      if (c.type === 'fhirpath') {
+        // "all nodes matching a FHIRPath expression", evaluated on the resource: the element must be one of them
+        const nodes = this.invariants.select(c.expression ?? '', W.resource, undefined, this.invariantEnv(W));
+        if (!nodes || loc.obj === undefined) return true; // cannot be evaluated here: not reported
+        if (nodes.some((n) => n === loc.obj || n?.data === loc.obj || n?._data === loc.obj)) return true;
+        continue;
+      }
       if (c.type === 'extension') {
-        if (loc.extUrl === c.expression || loc.type === 'Extension' && c.expression === 'Extension') return;
+        if (loc.extUrl === c.expression || loc.type === 'Extension' && c.expression === 'Extension') return true;
         continue;
       }
       const e = (c.expression ?? '').replace(/\[x\]/g, '');
-      if (candidates.has(e) || candidates.has(c.expression)) return;
+      if (candidates.has(e) || candidates.has(c.expression)) return true;
       // Patient.contact.name vs a context expressed on the datatype path
-      if (loc.defPath.replace(/\[x\]/g, '') === e) return;
+      if (loc.defPath.replace(/\[x\]/g, '') === e) return true;
     }
     const allowed = ctxs.map((c) => `${c.type === 'extension' ? 'x' : c.type === 'fhirpath' ? 'f' : 'e'}:${c.expression}`).join(', ');
     W.issues.push(
       err('structure', `The extension ${url} is not allowed to be used at this point (allowed = ${allowed}; this element is [${loc.defPath}; ${loc.type}])`, path),
     );
+    return false;
   }
 
   // ------------------------------------------------------------------ slicing

@@ -2,6 +2,7 @@ import { findProfilesDir } from '../registry/registry';
 import { officialDefinitions } from '../search/searchParameters';
 import { capabilityStatementCheck } from './capabilityStatementRules';
 import { codeSystemCheck } from './codeSystemRules';
+import { conceptMapCheck } from './conceptMapRules';
 import { domainChecks } from './domain';
 import { Validator } from './index';
 import { loadProfileMap } from './profileMap';
@@ -20,5 +21,7 @@ export function createServerValidator(profilesDir: string = findProfilesDir()): 
   validator.addDomainCheck(capabilityStatementCheck((url) => (types ??= new Map(officialDefinitions().map((d) => [d.url, d.type]))).get(url)));
   // a CodeSystem that supplements another says so by its content mode
   validator.addDomainCheck(codeSystemCheck);
+  // a ConceptMap maps codes of its source value set to codes of its target value set
+  validator.addBoundDomainCheck((v) => conceptMapCheck(v));
   return validator;
 }

@@ -197,6 +197,11 @@ export class Validator {
     return { result: true, ...(display !== undefined ? { display } : {}) };
   }
 
+  /** Membership of a code in a ValueSet this validator holds: true / false / undefined (cannot decide here). */
+  inValueSet(url: string, system: string | undefined, code: string): boolean | undefined {
+    return this.store.terminology.inValueSet(url, system, code);
+  }
+
   /** Hook for domain checks that a StructureDefinition cannot express. */
   addDomainCheck(check: DomainCheck): void {
     this.engine.domainChecks.push(check);

@@ -14,7 +14,10 @@
  * at every start, so its patterns must not be able to backtrack without end.
  */
 import { regexFunctions } from './fhirpathRegex';
+import { MembershipCheck, terminologyFunctions, withMembership } from './fhirpathTerminology';
 import type { Constraint } from './model';
+
+const FUNCTIONS = { ...regexFunctions, ...terminologyFunctions };
 
 // FHIRPath.js (and its UCUM tables) take ~100 ms to load: only when a non-native invariant is met
 let fhirpathLib: { fhirpath: any; r4Model: any } | undefined;
@@ -36,6 +39,13 @@ const NATIVE_SLOT = Symbol('native');
 export interface InvariantEnv {
   resource: any;
   rootResource: any;
+  /** decides memberOf(); without it memberOf() is empty (undecided) */
+  memberOf?: MembershipCheck;
+}
+
+/** One evaluation, with %resource and %rootResource, and memberOf() decided by the env's terminology. */
+function run(fn: (data: any, vars: any) => any[], data: any, env: InvariantEnv): any[] {
+  return withMembership(env.memberOf, () => fn(data, { resource: env.resource, rootResource: env.rootResource ?? env.resource }));
 }
 
 type Native = (value: any, ext: any, env: InvariantEnv) => boolean;
@@ -174,7 +184,6 @@ export const SKIPPED: { test: (c: Constraint) => boolean; reason: string }[] = [
     reason: 'htmlChecks() is not available in FHIRPath.js; narratives are checked by the native xhtml checker instead',
   },
   { test: (c) => /conformsTo\(/.test(c.expression ?? ''), reason: 'conformsTo() needs the validator itself (not in FHIRPath.js)' },
-  { test: (c) => /memberOf\(/.test(c.expression ?? ''), reason: 'memberOf() needs a terminology server in FHIRPath.js' },
   {
     test: (c) => /resolve\(\)/.test(c.expression ?? ''),
     reason: 'resolve() cannot follow references here (FHIRPath.js would need a FHIR server); evaluating it yields false failures',
@@ -193,6 +202,43 @@ export interface InvariantOutcome {
 
 export class Invariants {
   private compiled = new Map<string, ((data: any, env: any) => any[]) | null>();
+  /** expressions evaluated to FHIRPath.js's nodes (the data they came from kept), by base and expression */
+  private selectors = new Map<string, ((data: any, env: any) => any[]) | null>();
+
+  /**
+   * The nodes an expression selects from `data` (each with `data`, and `_data` for a primitive's
+   * extensions: the objects of the resource they were found at), or undefined when it cannot be
+   * evaluated here.
+   */
+  select(expression: string, data: any, base: string | undefined, env: InvariantEnv): any[] | undefined {
+    const key = (base ?? '') + '\u0000' + expression;
+    let fn = this.selectors.get(key);
+    if (fn === undefined) {
+      try {
+        const { fhirpath, r4Model } = fp();
+        const path = base ? { base, expression } : expression;
+        fn = fhirpath.compile(path, r4Model, { traceFn: noTrace, userInvocationTable: FUNCTIONS, resolveInternalTypes: false }) as (data: any, env: any) => any[];
+      } catch {
+        fn = null;
+      }
+      this.selectors.set(key, fn);
+    }
+    if (!fn) return undefined;
+    try {
+      const res = run(fn, data, env);
+      return Array.isArray(res) ? res : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** A rule's verdict on `data`: true or false when it gives a single boolean, undefined otherwise. */
+  holds(expression: string, data: any, base: string | undefined, env: InvariantEnv): boolean | undefined {
+    const res = this.select(expression, data, base, env);
+    if (!res || res.length !== 1) return undefined;
+    const b = res[0]?.data ?? res[0];
+    return typeof b === 'boolean' ? b : undefined;
+  }
   private skipCache = new Map<string, string | null>();
   private natives = new Map<string, Native | null>();
 
@@ -241,7 +287,7 @@ export class Invariants {
     if (fn === undefined) {
       try {
         const { fhirpath, r4Model } = fp();
-        fn = fhirpath.compile({ base, expression: c.expression }, r4Model, { traceFn: noTrace, userInvocationTable: regexFunctions }) as (data: any, env: any) => any[];
+        fn = fhirpath.compile({ base, expression: c.expression }, r4Model, { traceFn: noTrace, userInvocationTable: FUNCTIONS }) as (data: any, env: any) => any[];
       } catch {
         fn = null;
       }
@@ -254,7 +300,7 @@ export class Invariants {
       data = ext ?? {};
     }
     try {
-      const res = fn(data, { resource: env.resource, rootResource: env.rootResource ?? env.resource });
+      const res = run(fn, data, env);
       if (Array.isArray(res) && res.length === 1 && res[0] === false) return { ok: false };
       return { ok: true };
     } catch (e) {
