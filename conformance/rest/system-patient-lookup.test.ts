@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { startTarget, Target } from '../harness';
 import { freshNir, withIns } from '../frenchFixtures';
+import { documentContext } from '../mhd/suite';
 import { consent, document, G15, ircp, Json, minimalProvideBundle, MHD_LIST_TYPES, ref, REPORT, requests } from '../accessFixtures';
 
 /**
@@ -47,12 +48,7 @@ function pdsmBundle(subject: string, text: string): Json {
       attachment: { ...doc.content[0].attachment, language: 'fr-FR', title: 'Compte rendu', creation: now },
       format: { system: 'http://ihe.net/fhir/ihe.formatcode.fhir/CodeSystem/formatcode', code: 'urn:ihe:iti:xds:2017:mimeTypeSufficient' },
     }],
-    context: {
-      period: { start: now },
-      facilityType: { coding: [{ system: 'http://snomed.info/sct', code: '22232009' }] },
-      practiceSetting: { coding: [{ system: 'http://snomed.info/sct', code: '394802001' }] },
-      sourcePatientInfo: { reference: '#patient-source' },
-    },
+    context: documentContext(now),
   });
   return bundle;
 }
