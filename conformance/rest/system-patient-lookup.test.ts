@@ -200,8 +200,12 @@ describe('no other read path brings a Patient to a system that deposits', () => 
     expect(res.status).toBe(200);
     expect(patients(res.body)).toEqual([]);
     expect(res.text).not.toContain(`Ville-${RUN}`);
-    // the lookup is a lone request (decision 033): inside a batch it is a search like any other
-    expect(res.body.entry.map((e: Json) => e.response.status)).toEqual(['404', '200 OK', '200 OK', '200 OK']);
+    // each entry is answered as its lone request; the lookup is a lone request's alone (decision 033): in a batch, refused as any other Patient search
+    expect(res.body.entry.map((e: Json) => e.response.status)).toEqual(['404', '403', '403', '200 OK']);
+    expect(res.body.entry[2].response.outcome.issue[0].diagnostics).toMatch(/^A system finds the patient it deposits for only by its INS/);
+    const tx = await send('POST', '', tok.engine, { resourceType: 'Bundle', type: 'transaction', entry: [entry(`Patient?family=Deposee-${RUN}`)] });
+    expect(tx.status).toBe(403);
+    expect(tx.text).not.toContain(`Ville-${RUN}`);
   });
 
   it('in its exports', async () => {

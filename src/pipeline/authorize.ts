@@ -12,6 +12,7 @@ import { FactsRead, FactsWanted, factsOfRecordsNaming, factsOfResource, patients
 import type { RecordLookup, Session, StoreAccess } from '../store/session';
 import { decideLookup, LookupDecision, lookupIdentifier, looksUpRecords, NationalIdentifier } from '../access/policy/recordLookup';
 import type { VersionWrite } from '../store/writeVersions';
+import type { Visibility } from '../store/visibility';
 import { admitMessage, checkAttachmentChange, MessagingSetup } from '../dmp/messaging';
 
 /** What the policy needs besides the request: the matrix and the consent default. */
@@ -146,11 +147,9 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
     else if (isNamed) refuseClosedRecord(actor, r, decision, patientId);
   }
   const visibility = visibilityFor(actor, open, pc);
-  // a whole type closed to the caller (clinical content for administrators and systems) is said so
-  const searched = r.interaction === 'search-compartment' ? r.compartmentType : r.resourceType;
-  const typeLevel = r.interaction === 'search-type' || r.interaction === 'history-type' || r.interaction === 'search-compartment';
-  const closedType = typeLevel && searched && searched !== '*' ? closedTypeReason(actor, visibility, searched, pc.matrix) : undefined;
+  // a whole type closed to the caller (clinical content for administrators and systems) is said so;
   // a system that deposits reads Patient through the exact INS lookup alone (decision 035)
+  const closedType = closedTypeOf(actor, visibility, r, pc);
   if (closedType && !systemLookup(actor, r, req, pc)) throw new Forbidden(closedType);
   // a cohort is written by administrators alone: a write by criteria is refused as one by id, match or not (decision 030)
   const closedCohort = CONDITIONAL_WRITES.has(r.interaction) && r.resourceType && COHORT_TYPES.includes(r.resourceType) ? closedTypeReason(actor, visibility, r.resourceType) : undefined;
@@ -171,6 +170,9 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
     actor,
     // a Bundle entry meets the record decision its lone request would (decision 031)
     async checkEntryRecords(s: Session, entry: Route, entryReq: FhirRequest): Promise<void> {
+      // a type closed to the caller is said so as to the lone request; the INS lookup is a lone request's alone (decision 033)
+      const closed = closedTypeOf(actor, visibility, entry, pc);
+      if (closed) throw new Forbidden(closed);
       if (actor.kind === 'admin' || actor.kind === 'device') return;
       const resource = addressedResource(entry);
       const found = resource ? await factsOfResource(s, resource.resourceType, resource.id) : undefined;
@@ -257,6 +259,13 @@ async function lookUp(session: Session, actor: Actor, identifier: NationalIdenti
 async function recordHolding(session: Session, actor: Actor, identifier: NationalIdentifier, pc: PolicyContext): Promise<string | undefined> {
   const decision = await lookUp(session, actor, identifier, [], pc);
   return decision?.tell ? decision.patientId : undefined;
+}
+
+/** Why a type-level search or history (or a compartment search) of this request is refused to the caller as a whole type; undefined otherwise. */
+function closedTypeOf(actor: Actor, visibility: Visibility, r: Route, pc: PolicyContext): string | undefined {
+  const searched = r.interaction === 'search-compartment' ? r.compartmentType : r.resourceType;
+  const typeLevel = r.interaction === 'search-type' || r.interaction === 'history-type' || r.interaction === 'search-compartment';
+  return typeLevel && searched && searched !== '*' ? closedTypeReason(actor, visibility, searched, pc.matrix) : undefined;
 }
 
 /** Whether this request is a depositing system's exact lookup by INS, the one search of Patient open to it (decision 035). */
