@@ -206,6 +206,9 @@ describe('no other read path brings a Patient to a system that deposits', () => 
     const tx = await send('POST', '', tok.engine, { resourceType: 'Bundle', type: 'transaction', entry: [entry(`Patient?family=Deposee-${RUN}`)] });
     expect(tx.status).toBe(403);
     expect(tx.text).not.toContain(`Ville-${RUN}`);
+    // any type closed to a caller as a whole: an administrator's search of documents
+    const admin = await send('POST', '', tok.admin, { resourceType: 'Bundle', type: 'batch', entry: [entry('DocumentReference?status=current'), entry(`Patient?_id=${x.patient.id}`)] });
+    expect(admin.body.entry.map((e: Json) => e.response.status)).toEqual(['403', '200 OK']);
   });
 
   it('in its exports', async () => {
