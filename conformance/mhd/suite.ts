@@ -44,6 +44,13 @@ const DOCUMENT_CODES = {
 
 const sha1 = (bytes: Buffer) => crypto.createHash('sha1').update(bytes).digest('base64');
 /** A UUID-based OID (ISO/IEC 9834-8), unique without any registration. */
+/** The context PDSm asks of a document: its period, facility type, practice setting and the source patient (a contained `#patient-source`). */
+export const documentContext = (now: string) => ({
+  period: { start: now },
+  facilityType: { coding: [{ system: 'http://snomed.info/sct', code: '22232009' }] },
+  practiceSetting: { coding: [{ system: 'http://snomed.info/sct', code: '394802001' }] },
+  sourcePatientInfo: { reference: '#patient-source' },
+});
 const freshOid = () => `urn:oid:2.25.${BigInt(`0x${crypto.randomUUID().replace(/-/g, '')}`).toString()}`;
 const freshValue = (old: string) => (old.startsWith('urn:uuid:') ? `urn:uuid:${crypto.randomUUID()}` : freshOid());
 const isSubmissionSet = (r: Json | undefined) =>
@@ -188,12 +195,7 @@ export async function runMhdSuite(options: SuiteOptions): Promise<{ passed: numb
                 format: { system: 'http://ihe.net/fhir/ihe.formatcode.fhir/CodeSystem/formatcode', code: 'urn:ihe:iti:xds:2017:mimeTypeSufficient' },
               },
             ],
-            context: {
-              period: { start: now },
-              facilityType: { coding: [{ system: 'http://snomed.info/sct', code: '22232009' }] },
-              practiceSetting: { coding: [{ system: 'http://snomed.info/sct', code: '394802001' }] },
-              sourcePatientInfo: { reference: '#patient-source' },
-            },
+            context: documentContext(now),
           },
           request: { method: 'POST', url: 'DocumentReference' },
         },

@@ -7,6 +7,7 @@ import path from 'node:path';
 import knexFactory from 'knex';
 import { http, startTarget, Target } from '../harness';
 import { as, consent, document, ircp, Json, ref, REPORT } from '../accessFixtures';
+import { Dispatcher, startDispatcher } from '../../src/subscriptions/dispatcher';
 
 /**
  * R4 rest-hook Subscriptions end to end (docs/decisions/010-subscriptions.md): a receiver
@@ -24,9 +25,13 @@ interface Received {
   at: number;
 }
 
-/** A subscriber's endpoint: `/ok/…` answers 200, `/flaky/…` 500 twice then 200, `/fail/…` always 500, `/slow/…` 200 after 5 s. */
+/**
+ * A subscriber's endpoint: `/ok/…` answers 200, `/flaky/…` 500 twice then 200, `/fail/…` always 500, `/slow/…` 200 after 5 s,
+ * `/gate/…` 503 while its path is in `closedGates`, then 200.
+ */
 class Receiver {
   readonly received: Received[] = [];
+  readonly closedGates = new Set<string>();
   private readonly server: nodeHttp.Server;
   private readonly calls = new Map<string, number>();
   url = '';
@@ -45,6 +50,7 @@ class Receiver {
         if (path.startsWith('/flaky')) answer(n <= 2 ? 500 : 200);
         else if (path.startsWith('/fail')) answer(500);
         else if (path.startsWith('/slow')) setTimeout(() => answer(200), 5000);
+        else if (path.startsWith('/gate')) answer(this.closedGates.has(path) ? 503 : 200);
         else answer(200);
       });
     });
@@ -253,6 +259,54 @@ describe('delivery', () => {
     const current = (await http(t.base, `Subscription/${s.id}`)).body;
     const hijack = await http(t.base, `Subscription/${s.id}`, { method: 'PUT', json: { ...current, channel: { ...current.channel, endpoint: 'https://attacker.example/' } }, headers: as(strangerToken) });
     expect(hijack.status).toBe(403);
+  });
+});
+
+describe('what is still due when the owner loses access (docs/decisions/035-what-a-depositing-system-reads.md)', () => {
+  let t: Target;
+  let dispatcher: Dispatcher;
+  const x: Json = {};
+  beforeAll(async () => {
+    // rounds run by the test, one at a time: nothing happens between its steps
+    t = await startTarget({ ...FAST, SUBSCRIPTIONS_DISPATCHER: 'off' });
+    dispatcher = startDispatcher(t.running!.ctx, { poll: false });
+    x.gp = await create(t, { resourceType: 'Practitioner', name: [{ family: `Retrait-${RUN}` }] });
+    await create(t, { resourceType: 'PractitionerRole', active: true, practitioner: { reference: ref(x.gp) }, code: [{ coding: [{ system: 'https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante', code: '10' }] }] });
+    x.p1 = await create(t, { resourceType: 'Patient', name: [{ family: `Retire-${RUN}` }], birthDate: '1970-01-01' });
+    x.consent = await create(t, consent(x.p1, ref(x.gp), { type: 'permit', actor: [ircp(ref(x.gp))] }));
+  });
+  afterAll(async () => {
+    await dispatcher.close();
+    await t.close();
+  });
+  const deliveries = async (subscriptionId: string) =>
+    ((await t.running!.ctx.db.knex.raw(`SELECT attempts, last_error, delivered_at, abandoned_at FROM subscription_delivery WHERE subscription_id = ?`, [subscriptionId])) as { rows: Json[] }).rows;
+
+  it('a notification that failed once is not sent again once the consent is withdrawn: given up, saying why', async () => {
+    const gate = `/gate/withdrawn-${RUN}`;
+    receiver.closedGates.add(gate);
+    const gpToken = await t.issuer!.mint({ sub: 'gp', fhirUser: ref(x.gp), scope: 'user/*.cruds' });
+    const s = await create(t, subscription(`DocumentReference?subject=${ref(x.p1)}&description=retrait-${RUN}`, `${receiver.url}${gate}`), gpToken);
+    await dispatcher.runOnce();
+    const doc = await create(t, { ...document(x.p1, REPORT, ref(x.gp)), description: `retrait-${RUN}` });
+    await dispatcher.runOnce();
+    // the first attempt reached the endpoint with the document, and failed
+    const [first] = await until('the first attempt', () => (receiver.at(gate).length ? receiver.at(gate) : undefined));
+    expect(JSON.parse(first.body).id).toBe(doc.id);
+    await until('the failure recorded', async () => ((await deliveries(s.id))[0]?.last_error ? true : undefined));
+    // the patient withdraws the professional's access; the endpoint would now accept
+    expect((await http(t.base, `Consent/${x.consent.id}`, { method: 'DELETE' })).status).toBeLessThan(300);
+    receiver.closedGates.delete(gate);
+    const done = await until('the notification settled', async () => {
+      await dispatcher.runOnce();
+      const [row] = await deliveries(s.id);
+      return row?.delivered_at || row?.abandoned_at ? row : undefined;
+    });
+    expect(done.delivered_at).toBeNull();
+    expect(done.last_error).toMatch(/may no longer read/);
+    expect(receiver.at(gate)).toHaveLength(1);
+    // the Subscription itself is not in error: a later change they may read is notified
+    expect((await http(t.base, `Subscription/${s.id}`)).body.status).toBe('active');
   });
 });
 

@@ -19,7 +19,7 @@ export async function auditRecordLookup(ctx: InteractionContext, session: Sessio
     { interaction: 'search-type' },
     4,
     { patient: lookup.patientId, resources: [], query: new URLSearchParams(req.query).toString(), queriedType: 'Patient', target: `${req.method} Patient` },
-    { recorded, serverUrl: ctx.config.baseUrl, outcomeDesc: `Record lookup by national identifier: ${lookup.reason}` },
+    { recorded, serverUrl: ctx.config.baseUrl, outcomeDesc: `Record lookup by national identifier: ${lookup.reason ?? ''}` },
   );
   const version = newVersion(ctx, event, { id: crypto.randomUUID(), versionId: 1, lastUpdated: recorded, method: 'POST' });
   await session.writeAudit([{ ...version, compartment: lookup.patientId }]);

@@ -11,7 +11,7 @@ import { mediaTypeProblem } from './binaryContentType';
 import { decodeBase64 } from '../validation/primitives';
 import { resolvableReferences } from '../integrity/references';
 import { identifierClaims } from '../integrity/uniqueIdentifiers';
-import { namedId } from '../referenceString';
+import { localTarget } from '../referenceString';
 
 /** FHIR's id ([A-Za-z0-9-.]{1,64}), less ids made only of dots: `.` and `..` are path segments, never read back through a URL. */
 export const ID_PATTERN = /^(?!\.+$)[A-Za-z0-9\-.]{1,64}$/;
@@ -88,8 +88,10 @@ export function checkIfMatch(req: FhirRequest, currentVersion: number | undefine
 export function compartmentOf(ctx: InteractionContext, resourceType: string, id: string, index: IndexRows, resource: Record<string, unknown>): string {
   if (resourceType === 'Patient') return id;
   if (resourceType === 'Binary') {
-    // the record is the Patient's however the reference spells it, version-specific included (decision 031)
-    return namedId(String((resource.securityContext as { reference?: unknown } | undefined)?.reference ?? ''), 'Patient') ?? '';
+    // the record is the Patient's however the reference spells it, version-specific included (decision 031), but only
+    // a Patient of this server: one under another base URL is another server's, and no record here (decision 035)
+    const target = localTarget(String((resource.securityContext as { reference?: unknown } | undefined)?.reference ?? ''), `${ctx.config.baseUrl}/`);
+    return target?.resourceType === 'Patient' ? target.id : '';
   }
   const params = ctx.registry.types.get(resourceType)?.patientCompartmentParams ?? [];
   for (const param of params) {

@@ -1,3 +1,4 @@
+import { lookupIdentifier } from '../access/policy/recordLookup';
 import { BadRequest, PreconditionFailed } from '../errors';
 import type { Session } from '../store/session';
 import { findMatches } from './search';
@@ -28,6 +29,14 @@ export async function resolveConditionalReferences(ctx: InteractionContext, sess
     if (into.has(ref)) continue;
     const [type, criteria] = [ref.slice(0, ref.indexOf('?')), ref.slice(ref.indexOf('?') + 1)];
     if (!ctx.registry.isSupported(type)) throw new BadRequest(`Conditional reference "${ref}": unknown resource type`);
+    // a depositing system names its patient by INS: found as its lookup finds it, Patient being closed to its searches (decision 035)
+    const identifier = session.access.lookUpRecord ? lookupIdentifier(type, [...new URLSearchParams(criteria)] as [string, string][]) : undefined;
+    if (identifier) {
+      const patientId = await session.access.lookUpRecord!(session, identifier);
+      if (!patientId) throw new PreconditionFailed(`Conditional reference "${ref}" matches no ${type}`);
+      into.set(ref, `${type}/${patientId}`);
+      continue;
+    }
     const matches = await findMatches(ctx, session, type, criteria, 2);
     if (matches.length !== 1) throw new PreconditionFailed(`Conditional reference "${ref}" matches ${matches.length === 0 ? 'no' : 'more than one'} ${type}`);
     into.set(ref, `${type}/${matches[0].id}`);

@@ -141,9 +141,12 @@ export function prepareSubmission(bundle: { entry?: Entry[] } & Json, baseUrl?: 
     if (e?.resource?.resourceType === 'Binary' && typeof e.fullUrl === 'string') binaries.set(key(e.fullUrl), i);
   });
   // every document of a submission is of the SubmissionSet's patient (XDS: the submission's patient id)
+  // a reference to this server's Patient however it is spelt (relative, under the base, version-specific); any other as written
   const patientOf = (r: Json | undefined) => {
     const reference = (r?.subject as { reference?: unknown } | undefined)?.reference;
-    return typeof reference === 'string' ? (baseUrl && reference.startsWith(`${baseUrl}/`) ? reference.slice(baseUrl.length + 1) : reference) : undefined;
+    if (typeof reference !== 'string') return undefined;
+    const target = localTarget(reference, baseUrl === undefined ? undefined : `${baseUrl}/`);
+    return target ? `${target.resourceType}/${target.id}` : reference;
   };
   const submissionPatient = submissionSets.length === 1 ? patientOf(entries[submissionSets[0]].resource) : undefined;
   entries.forEach((e, i) => {

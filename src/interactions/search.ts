@@ -101,11 +101,13 @@ function recordElementOf(ctx: InteractionContext): (type: string) => string | un
 /** Type-level search: GET [type]?… or POST [type]/_search. */
 export async function searchType(ctx: InteractionContext, session: Session, req: FhirRequest): Promise<FhirResponse> {
   const type = req.resourceType!;
-  // a professional's lookup by INS of a record closed to them tells its id and why, nothing else (decision 033)
+  // a professional's lookup by INS of a record closed to them tells its id and why, nothing else (decision 033);
+  // a depositing system's tells the id of the open record, read and audited as its search of that Patient (decision 035)
   const lookup = session.access.recordLookup;
   const asked = lookup && lookupIdentifier(type, req.query);
   if (lookup && asked && asked.system === lookup.identifier.system && asked.value === lookup.identifier.value) {
-    await auditRecordLookup(ctx, session, req, lookup);
+    if (lookup.refusal) await auditRecordLookup(ctx, session, req, lookup);
+    else session.touch([{ compartment: lookup.patientId, resourceType: 'Patient', id: lookup.patientId }]);
     return lookupBundle(ctx, req.query, lookup);
   }
   const search = parseRequestSearch(ctx, type, leaveArchivedOut(ctx, type, req.query), req.prefer.handling === 'strict');

@@ -10,8 +10,9 @@ import type { Route } from '../interactions/dispatch';
 import type { FhirRequest } from '../interactions/types';
 import { FactsRead, FactsWanted, factsOfRecordsNaming, factsOfResource, patientsByNationalIdentifier, peekResource, recordFacts } from '../store/accessFacts';
 import type { RecordLookup, Session, StoreAccess } from '../store/session';
-import { decideLookup, lookupIdentifier, looksUpRecords } from '../access/policy/recordLookup';
+import { decideLookup, LookupDecision, lookupIdentifier, looksUpRecords, NationalIdentifier } from '../access/policy/recordLookup';
 import type { VersionWrite } from '../store/writeVersions';
+import type { Visibility } from '../store/visibility';
 import { admitMessage, checkAttachmentChange, MessagingSetup } from '../dmp/messaging';
 
 /** What the policy needs besides the request: the matrix and the consent default. */
@@ -146,11 +147,10 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
     else if (isNamed) refuseClosedRecord(actor, r, decision, patientId);
   }
   const visibility = visibilityFor(actor, open, pc);
-  // a whole type closed to the caller (clinical content for administrators and systems) is said so
-  const searched = r.interaction === 'search-compartment' ? r.compartmentType : r.resourceType;
-  const typeLevel = r.interaction === 'search-type' || r.interaction === 'history-type' || r.interaction === 'search-compartment';
-  const closedType = typeLevel && searched && searched !== '*' ? closedTypeReason(actor, visibility, searched) : undefined;
-  if (closedType) throw new Forbidden(closedType);
+  // a whole type closed to the caller (clinical content for administrators and systems) is said so;
+  // a system that deposits reads Patient through the exact INS lookup alone (decision 035)
+  const closedType = closedTypeOf(actor, visibility, r, pc);
+  if (closedType && !systemLookup(actor, r, req, pc)) throw new Forbidden(closedType);
   // a cohort is written by administrators alone: a write by criteria is refused as one by id, match or not (decision 030)
   const closedCohort = CONDITIONAL_WRITES.has(r.interaction) && r.resourceType && COHORT_TYPES.includes(r.resourceType) ? closedTypeReason(actor, visibility, r.resourceType) : undefined;
   if (closedCohort) throw new Forbidden(closedCohort);
@@ -170,6 +170,9 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
     actor,
     // a Bundle entry meets the record decision its lone request would (decision 031)
     async checkEntryRecords(s: Session, entry: Route, entryReq: FhirRequest): Promise<void> {
+      // a type closed to the caller is said so as to the lone request; the INS lookup is a lone request's alone (decision 033)
+      const closed = closedTypeOf(actor, visibility, entry, pc);
+      if (closed) throw new Forbidden(closed);
       if (actor.kind === 'admin' || actor.kind === 'device') return;
       const resource = addressedResource(entry);
       const found = resource ? await factsOfResource(s, resource.resourceType, resource.id) : undefined;
@@ -193,6 +196,7 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
       }
     },
     ...(recordLookup ? { recordLookup } : {}),
+    ...(actor.kind === 'device' && looksUpRecords(actor, pc.matrix) ? { lookUpRecord: (s: Session, identifier: NationalIdentifier) => recordHolding(s, actor, identifier, pc) } : {}),
     ...(addressed?.compartment !== undefined ? { addressedAt: { resourceType: target!.resourceType, id: target!.id, compartment: addressed.compartment } } : {}),
     notificationPreferences: new Map([...facts].map(([patientId, record]) => [patientId, record.notificationPreference])),
     async checkWrites(s: Session, writes: VersionWrite[]): Promise<void> {
@@ -238,11 +242,35 @@ async function lookupFor(session: Session, actor: Actor, r: Route, req: FhirRequ
   if (r.interaction !== 'search-type' || !looksUpRecords(actor, pc.matrix)) return undefined;
   const identifier = lookupIdentifier(r.resourceType, req.query);
   if (!identifier) return undefined;
+  const decision = await lookUp(session, actor, identifier, open, pc);
+  if (!decision?.tell) return undefined;
+  return { identifier, patientId: decision.patientId, ...(decision.refusal ? { refusal: decision.refusal, reason: decision.reason } : {}) };
+}
+
+/** The lookup's decision on the one record holding the INS; undefined when none, or several, or one already open to the caller. */
+async function lookUp(session: Session, actor: Actor, identifier: NationalIdentifier, open: OpenRecord[], pc: PolicyContext): Promise<LookupDecision | undefined> {
   const ids = await patientsByNationalIdentifier(session, identifier.system, identifier.value);
   // one person per INS (decision 014): anything else is not told
   if (ids.length !== 1 || open.some((o) => o.patientId === ids[0])) return undefined;
-  const decision = decideLookup(actor, (await recordFacts(session, ids)).get(ids[0]), pc);
-  return decision.tell ? { identifier, patientId: decision.patientId, refusal: decision.refusal, reason: decision.reason } : undefined;
+  return decideLookup(actor, (await recordFacts(session, ids)).get(ids[0]), pc);
+}
+
+/** For a system that deposits: the open record holding this INS, as its lookup tells it (decision 035). */
+async function recordHolding(session: Session, actor: Actor, identifier: NationalIdentifier, pc: PolicyContext): Promise<string | undefined> {
+  const decision = await lookUp(session, actor, identifier, [], pc);
+  return decision?.tell ? decision.patientId : undefined;
+}
+
+/** Why a type-level search or history (or a compartment search) of this request is refused to the caller as a whole type; undefined otherwise. */
+function closedTypeOf(actor: Actor, visibility: Visibility, r: Route, pc: PolicyContext): string | undefined {
+  const searched = r.interaction === 'search-compartment' ? r.compartmentType : r.resourceType;
+  const typeLevel = r.interaction === 'search-type' || r.interaction === 'history-type' || r.interaction === 'search-compartment';
+  return typeLevel && searched && searched !== '*' ? closedTypeReason(actor, visibility, searched, pc.matrix) : undefined;
+}
+
+/** Whether this request is a depositing system's exact lookup by INS, the one search of Patient open to it (decision 035). */
+function systemLookup(actor: Actor, r: Route, req: FhirRequest, pc: PolicyContext): boolean {
+  return actor.kind === 'device' && r.interaction === 'search-type' && looksUpRecords(actor, pc.matrix) && lookupIdentifier(r.resourceType, req.query) !== undefined;
 }
 
 /**

@@ -51,14 +51,23 @@ export interface StoreAccess {
    * the search answers the record's id and why, nothing else. Absent for every other request.
    */
   recordLookup?: RecordLookup;
+  /**
+   * For a system that deposits (decision 035): the open record holding this INS, as its
+   * lookup finds it, to resolve a conditional reference `Patient?identifier=` in its writes.
+   * Absent for every other caller (their conditional references are their own searches).
+   */
+  lookUpRecord?(session: Session, identifier: { system: string; value: string }): Promise<string | undefined>;
 }
 
-/** What a lookup by INS tells (decision 033): the INS as sent, the record holding it, why the caller may not enter it. */
+/**
+ * What a lookup by INS tells: the INS as sent, the record holding it, and why a professional
+ * may not enter it (decision 033); no refusal for a system that deposits (decision 035).
+ */
 export interface RecordLookup {
   identifier: { system: string; value: string };
   patientId: string;
-  refusal: string;
-  reason: string;
+  refusal?: string;
+  reason?: string;
 }
 
 /** Start-up, migrations and maintenance: no caller, no restriction (grep lists every use). */

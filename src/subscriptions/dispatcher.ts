@@ -2,8 +2,7 @@ import type { InteractionContext } from '../interactions/types';
 import { parseRequestSearch, executeSearch } from '../interactions/search';
 import { storeNewVersion } from '../interactions/update';
 import { inTransaction } from '../interactions/unitOfWork';
-import { INTERNAL_ACCESS, Session } from '../store/session';
-import { NOTHING } from '../store/visibility';
+import { INTERNAL_ACCESS, Session, StoreAccess } from '../store/session';
 import { withholdUnreadableReferences } from '../interactions/withheldReferences';
 import { etag } from '../interactions/common';
 import { fullUrl } from '../interactions/bundlePage';
@@ -194,17 +193,28 @@ async function deliverDue(ctx: InteractionContext, stopping: AbortSignal, inFlig
 }
 
 /**
- * The version a notification carries, as its owner would read it: without the references
- * they cannot follow (docs/decisions/013-references-to-hidden-resources.md). An owner who
- * may no longer search is shown none.
+ * The version a notification carries, as its owner reads it: without the references they
+ * cannot follow (docs/decisions/013-references-to-hidden-resources.md).
  */
-async function asOwnerReadsIt(ctx: InteractionContext, sub: { resource: Record<string, any>; owner?: unknown }, resourceType: string, body: string): Promise<string> {
+async function asOwnerReadsIt(ctx: InteractionContext, access: StoreAccess, resourceType: string, body: string): Promise<string> {
   if (!mayHoldWithheld(resourceType, body)) return body;
+  const answer = await withholdUnreadableReferences(ctx, new Session(ctx.db.knex, access), resourceType, { status: 200, resourceText: body });
+  return answer.resourceText ?? body;
+}
+
+/**
+ * The owner's access when they may still be told of this change, decided at the moment it
+ * is sent (a consent withdrawn, a label set or a role ended since the match applies to what
+ * is still due, retries included): their search still runs, and the resource notified, unless
+ * deleted, is one they read now. Undefined: nothing is sent (decisions 010, 035).
+ */
+async function ownerStillReads(ctx: InteractionContext, sub: { resource: Record<string, any>; owner?: unknown }, d: Delivery, deleted: boolean): Promise<StoreAccess | undefined> {
   const criteria = parseCriteria(sub.resource.criteria);
   const access = criteria ? await ownerAccess(ctx, ctx.db.knex, sub.owner as SubscriptionOwner | undefined, criteria) : undefined;
-  const session = new Session(ctx.db.knex, access ?? { visibility: NOTHING, checkWrites: async () => undefined });
-  const answer = await withholdUnreadableReferences(ctx, session, resourceType, { status: 200, resourceText: body });
-  return answer.resourceText ?? body;
+  if (!access || deleted) return access;
+  const search = parseRequestSearch(ctx, d.resourceType, [['_id', d.resourceId], ['_count', '1'], ['_total', 'none']], true);
+  const page = await executeSearch(ctx, new Session(ctx.db.knex, access), search, { withTotal: false });
+  return page.rows.length > 0 ? access : undefined;
 }
 
 async function deliver(ctx: InteractionContext, d: Delivery, stopping: AbortSignal): Promise<void> {
@@ -212,6 +222,12 @@ async function deliver(ctx: InteractionContext, d: Delivery, stopping: AbortSign
   const sub = await subscriptionById(session, d.subscriptionId);
   if (!sub || sub.resource.status !== 'active') {
     await markFailed(session, d, 'the Subscription is no longer active', undefined);
+    return;
+  }
+  const version = await versionBody(session, d.compartment, d.resourceType, d.resourceId, d.versionId);
+  const access = await ownerStillReads(ctx, sub, d, version?.deleted ?? false);
+  if (!access) {
+    await markFailed(session, d, 'the owner may no longer read what this notification is about', undefined);
     return;
   }
   const channel = sub.resource.channel ?? {};
@@ -226,9 +242,8 @@ async function deliver(ctx: InteractionContext, d: Delivery, stopping: AbortSign
     }
     let body: string | undefined;
     if (channel.payload) {
-      const version = await versionBody(session, d.compartment, d.resourceType, d.resourceId, d.versionId);
       body = version?.deleted ? JSON.stringify(deletionNotice(ctx, d, version.lastUpdated)) : version?.body ?? undefined;
-      if (body !== undefined && !version?.deleted) body = await asOwnerReadsIt(ctx, sub, d.resourceType, body);
+      if (body !== undefined && !version?.deleted) body = await asOwnerReadsIt(ctx, access, d.resourceType, body);
       headers['Content-Type'] = 'application/fhir+json';
     }
     try {

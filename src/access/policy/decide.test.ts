@@ -159,14 +159,49 @@ describe('visibilityFor', () => {
   });
 
   it.each([
-    ['a system that deposits (its row writes a class)', 'lab', true],
-    ['a system that deposits nothing (a catalogue application)', 'catalogue-application', false],
-    ['a system of a type the matrix does not know', 'toaster', false],
-  ])('%s: reads Patient %s (decision 034)', (_what, code, readsPatient) => {
-    const device = visibilityFor({ ...base, kind: 'device', id: 'x', deviceType: { system: 'https://example/device-type', code } } as Actor, [], pc());
-    expect(device.resourceTypes!.includes('Patient')).toBe(readsPatient);
+    ['a system that deposits (its row writes a class)', 'lab', /^A system finds the patient it deposits for only by its INS: GET Patient\?identifier=/],
+    ['a system that deposits nothing (a catalogue application)', 'catalogue-application', /^A system that deposits no document reads no Patient: a patient's own application reads their record with their token$/],
+    ['a system of a type the matrix does not know', 'toaster', /^A system that deposits no document reads no Patient/],
+  ])('%s: reads no Patient, and is told why (decisions 034, 035)', (_what, code, why) => {
+    const actor = { ...base, kind: 'device', id: 'x', deviceType: { system: 'https://example/device-type', code } } as Actor;
+    const device = visibilityFor(actor, [], pc());
+    expect(device.resourceTypes!.includes('Patient')).toBe(false);
     expect(device.resourceTypes).toEqual(expect.arrayContaining(['Practitioner', 'Organization', 'Communication']));
-    expect(closedTypeReason({ ...base, kind: 'device', id: 'x' } as Actor, device, 'Patient')).toBe(readsPatient ? undefined : "A system that deposits no document reads no Patient: a patient's own application reads their record with their token");
+    expect(closedTypeReason(actor, device, 'Patient', matrix)).toMatch(why);
+  });
+
+  it.each([
+    ['a system', { ...base, kind: 'device', id: 'x', deviceType: { system: 'https://example/device-type', code: 'lab' } } as Actor, 'Patient?identifier=urn:oid:1.2.250.1.213.1.4.8|1', /^A Subscription's criteria are searched with its owner's access, and Patient is closed to them: A system finds the patient/],
+    ['a system, clinical content', { ...base, kind: 'device', id: 'x' } as Actor, 'DocumentReference?patient=Patient/p1', /and DocumentReference is closed to them: Systems do not read DocumentReference/],
+    ['an administrator, clinical content', { ...base, kind: 'admin' } as Actor, 'Consent', /and Consent is closed to them: Administrators do not read Consent/],
+    ['a professional, the audit trail', practitioner('d', [PHYSICIAN]), 'AuditEvent?patient=Patient/p1', /and AuditEvent is closed to them/],
+    ['a patient, a cohort', { ...base, kind: 'patient', id: 'p1' } as Actor, 'Group?member=Patient/p1', /and Group is closed to them/],
+  ])('%s subscribes to no type closed to them (decision 035)', (_who, actor, criteria, why) => {
+    const subscription = { resourceType: 'Subscription', status: 'requested', criteria, channel: { type: 'rest-hook', endpoint: 'https://example/hook' } };
+    const d = decideWrite(actor, { resourceType: 'Subscription', compartment: '', resource: subscription }, undefined, pc());
+    expect(d).toEqual({ allow: false, status: 403, reason: expect.stringMatching(why) });
+    // deleting one written before the rule stays open to its owner
+    expect(decideWrite(actor, { resourceType: 'Subscription', compartment: '', resource: subscription, previous: subscription, deletion: true }, undefined, pc()).allow).toBe(true);
+  });
+
+  it('subscribes to what the caller may search (decision 010)', () => {
+    const subscription = (criteria: string) => ({ resourceType: 'Subscription', status: 'requested', criteria, channel: { type: 'rest-hook', endpoint: 'https://example/hook' } });
+    expect(decideWrite(practitioner('d', [PHYSICIAN]), { resourceType: 'Subscription', compartment: '', resource: subscription('DocumentReference?patient=Patient/p1') }, undefined, pc()).allow).toBe(true);
+    expect(decideWrite({ ...base, kind: 'device', id: 'x' } as Actor, { resourceType: 'Subscription', compartment: '', resource: subscription('Communication?category=x') }, undefined, pc()).allow).toBe(true);
+  });
+
+  it.each([
+    ['a SubmissionSet', { coding: [{ system: 'https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes', code: 'submissionset' }] }, true],
+    ['a Folder', { coding: [{ system: 'https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes', code: 'folder' }] }, true],
+    ['a plain List', undefined, false],
+    ['a List of another code', { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/list-example-use-codes', code: 'worklist' }] }, false],
+    ['the MHD code under another system', { coding: [{ system: 'https://example/MHDlistTypes', code: 'submissionset' }] }, false],
+  ])('a system writes %s in an open record: %s (decision 035)', (_what, code, allowed) => {
+    const device = { ...base, kind: 'device', id: 'x', deviceType: { system: 'https://example/device-type', code: 'lab' } } as Actor;
+    const list = { resourceType: 'List', status: 'current', mode: 'working', subject: { reference: 'Patient/p1' }, ...(code ? { code } : {}) };
+    const d = decideWrite(device, { resourceType: 'List', compartment: 'p1', resource: list }, { allow: true, basis: 'system' }, pc());
+    if (allowed) expect(d).toEqual({ allow: true, basis: 'system' });
+    else expect(d).toEqual({ allow: false, status: 403, reason: expect.stringMatching(/^A system writes a List only as the SubmissionSet or Folder of a deposit/) });
   });
 
   it("systems read only the messages of their organisation's conversations and their attachments (decision 016)", () => {

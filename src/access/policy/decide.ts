@@ -91,8 +91,11 @@ export const COHORT_TYPES = ['Group'];
 /** Administrators: the directory, the records' existence, the cohorts and the audit trail; no clinical content. */
 export const ADMIN_READ_TYPES = [...SHARED_TYPES, 'Patient', 'RelatedPerson', ...COHORT_TYPES, 'AuditEvent'];
 export const ADMIN_WRITE_TYPES = [...DIRECTORY_TYPES, ...CONFORMANCE_TYPES, 'Patient', 'RelatedPerson', ...COHORT_TYPES];
-/** Systems find the patient they deposit for; they read no clinical content. */
-export const DEVICE_READ_TYPES = [...SHARED_TYPES, 'Patient'];
+/**
+ * Systems read the directory and no clinical content, nor any Patient: one that deposits finds the
+ * patient it deposits for by the INS lookup alone (docs/decisions/035-what-a-depositing-system-reads.md).
+ */
+export const DEVICE_READ_TYPES = SHARED_TYPES;
 export const DEVICE_WRITE_TYPES = ['DocumentReference', 'Binary', 'List', 'Provenance', 'Communication'];
 /** What a system reads of a record: the messages of its organisation's conversations and their attachments (decision 016). */
 export const MESSAGE_TYPES = ['Communication', 'Binary'];
@@ -185,9 +188,9 @@ export function visibilityFor(actor: Actor, records: OpenRecord[], pc: PolicyCon
       return { resourceTypes: ADMIN_READ_TYPES, ...(actor.legalHold ? {} : { closedRecordsHidden: true }) };
     case 'device':
       // no clinical content, but the conversations its organisation takes part in (decision 016); closed records hidden (decision 017)
-      // it finds the patients it deposits for; one that deposits nothing (a catalogue application) reads no Patient (decision 034)
+      // no Patient either, on any path: one that deposits finds its patients by the INS lookup alone (decisions 034, 035)
       return {
-        resourceTypes: [...(pc.matrix.deviceDeposits(actorDeviceType(actor)) ? DEVICE_READ_TYPES : SHARED_TYPES), ...MESSAGE_TYPES],
+        resourceTypes: [...DEVICE_READ_TYPES, ...MESSAGE_TYPES],
         messages: { participants: identitiesOf(actor), only: true },
         closedRecordsHidden: true,
       };
@@ -239,16 +242,27 @@ export function visibilityFor(actor: Actor, records: OpenRecord[], pc: PolicyCon
  * from the visibility the policy gave them; undefined when the type is not closed to them.
  * The answer depends on the caller and the type alone, never on what is stored.
  */
-export function closedTypeReason(actor: Actor, visibility: Visibility, type: string): string | undefined {
+export function closedTypeReason(actor: Actor, visibility: Visibility, type: string, matrix?: MatrixView): string | undefined {
   const closed = (visibility.resourceTypes !== undefined && !visibility.resourceTypes.includes(type)) || Boolean(visibility.excludedTypes?.includes(type));
   if (!closed) return undefined;
   if (COHORT_TYPES.includes(type)) return `${type} resources (cohorts of patients) are read by administrators only`;
   if (AUDIT_TYPES.includes(type) && actor.kind === 'practitioner') return `Professionals do not read ${type}: a record's audit trail is read by the patient, their legal representatives and administrators`;
   if (actor.kind === 'admin') return `Administrators do not read ${type}: clinical content is for the patient and their care team`;
-  if (actor.kind === 'device' && type === 'Patient') return 'A system that deposits no document reads no Patient: a patient\'s own application reads their record with their token';
+  if (actor.kind === 'device' && type === 'Patient') {
+    return matrix?.deviceDeposits(actor.deviceType) ? SYSTEM_PATIENT_LOOKUP : 'A system that deposits no document reads no Patient: a patient\'s own application reads their record with their token';
+  }
   if (actor.kind === 'device') return `Systems do not read ${type}: clinical content is for the patient and their care team`;
   return `${type} is not read by this caller`;
 }
+
+/** Why a system that deposits is refused any Patient search but the lookup by INS (decision 035). */
+export const SYSTEM_PATIENT_LOOKUP =
+  'A system finds the patient it deposits for only by its INS: GET Patient?identifier=<INS system>|<whole INS> (urn:oid:1.2.250.1.213.1.4.8, .9, .10 or .11), no other parameter but _format and _pretty';
+
+/** The MHD list types: a SubmissionSet or a Folder is a List a deposit writes (decision 035). */
+const MHD_LIST_TYPES = 'https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes';
+const isDepositList = (list: Record<string, any>): boolean =>
+  (Array.isArray(list.code?.coding) ? list.code.coding : []).some((c: any) => c?.system === MHD_LIST_TYPES && (c.code === 'submissionset' || c.code === 'folder'));
 
 /** A resource about to be written. */
 export interface WriteTarget {
@@ -288,8 +302,12 @@ export function decideWrite(actor: Actor, target: WriteTarget, record: RecordDec
   if (SERVER_WRITTEN_TYPES.includes(type)) return { allow: false, status: 403, reason: `${type} resources are written by the server only` };
   // a message is sent once: closing it, its read receipt, the patient's copy are operations the server writes (decision 016)
   if (type === 'Communication' && target.previous) return { allow: false, status: 403, reason: 'A message is sent once: it is not changed or deleted ($close closes a conversation, $delete-copy removes it from the patient\'s side)' };
-  // anyone subscribes: the criteria are searched with the subscriber's own access, and only its owner changes one (docs/decisions/010-subscriptions.md)
-  if (type === 'Subscription' && !isRecordType(target)) return { allow: true, basis: 'subscriber' };
+  // anyone subscribes: the criteria are searched with the subscriber's own access, and only its owner changes one (docs/decisions/010-subscriptions.md);
+  // never to a type the subscriber cannot search at all: such a Subscription would be a promise never kept (decision 035)
+  if (type === 'Subscription' && !isRecordType(target)) {
+    const closed = target.deletion ? undefined : subscribedTypeReason(actor, target.resource, pc);
+    return closed ? { allow: false, status: 403, reason: closed } : { allow: true, basis: 'subscriber' };
+  }
   // a professional's own declared consent is how they open a record: only a block or a closed record refuses it
   const opening = actor.kind === 'practitioner' && type === 'Consent' && record && !record.allow && (record.refusal === 'no-consent' || record.refusal === 'break-glass-refused');
   if (record && !record.allow && !opening) return record;
@@ -298,6 +316,10 @@ export function decideWrite(actor: Actor, target: WriteTarget, record: RecordDec
       return ADMIN_WRITE_TYPES.includes(type) ? { allow: true, basis: 'administration' } : { allow: false, status: 403, reason: `Administrators do not write clinical content (${type})` };
     case 'device': {
       if (!DEVICE_WRITE_TYPES.includes(type) || !isRecordType(target)) return { allow: false, status: 403, reason: `A system may deposit documents in a record, not write ${type}` };
+      // its Lists are the metadata of its deposits, never a folder or worklist of its own in the record (decision 035)
+      if (type === 'List' && !target.deletion && !isDepositList(target.resource)) {
+        return { allow: false, status: 403, reason: `A system writes a List only as the SubmissionSet or Folder of a deposit (List.code submissionset or folder of ${MHD_LIST_TYPES})` };
+      }
       if (type === 'DocumentReference' && !pc.matrix.deviceMayWrite(actorDeviceType(actor), target.documentType, target.documentClass)) {
         return { allow: false, status: 403, reason: `This system may not deposit documents of type ${codeText(target.documentType)}` };
       }
@@ -363,6 +385,17 @@ export function decideWrite(actor: Actor, target: WriteTarget, record: RecordDec
       return refused ?? { allow: true, basis: record.basis };
     }
   }
+}
+
+/**
+ * Why a Subscription's criteria name a type its writer cannot search (the 403 of their
+ * type-level search of it), undefined otherwise: the criteria are searched with their access.
+ */
+function subscribedTypeReason(actor: Actor, subscription: Record<string, any>, pc: PolicyContext): string | undefined {
+  const criteria = typeof subscription.criteria === 'string' ? subscription.criteria : '';
+  const type = /^([A-Z][A-Za-z]+)(\?|$)/.exec(criteria)?.[1];
+  const closed = type ? closedTypeReason(actor, visibilityFor(actor, [], pc), type, pc.matrix) : undefined;
+  return closed && `A Subscription's criteria are searched with its owner's access, and ${type} is closed to them: ${closed}`;
 }
 
 /**

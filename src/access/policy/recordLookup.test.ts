@@ -85,12 +85,22 @@ describe('decideLookup: what a lookup tells of the record holding the INS', () =
     ['a role without profession', doctor([{ roleId: 'r', specialties: [] }]), record(), false],
     ['another patient', { ...base, kind: 'patient', id: 'p2' }, record(), false],
     ['a legal representative of another patient', { ...base, kind: 'related-person', id: 'rp', patientId: 'p2' }, record(), false],
-    ['a system', { ...base, kind: 'device', id: 'dev' }, record(), false],
+    ['an opposed record, for a system that deposits: not told', { ...base, kind: 'device', id: 'dev' }, record({ state: 'opposed' }), false],
+    ['a closed record, for a system that deposits: not told', { ...base, kind: 'device', id: 'dev' }, record({ state: 'closed' }), false],
+    ['a deleted record, for a system that deposits: not told', { ...base, kind: 'device', id: 'dev' }, record({ known: false, state: 'closed' }), false],
     ['an administrator', { ...base, kind: 'admin' }, record(), false],
   ])('%s', (_name, actor, facts, expected) => {
     const d = decideLookup(actor, facts, pc);
     if (expected === false) expect(d).toEqual({ tell: false });
     else expect(d).toEqual({ tell: true, patientId: 'p1', refusal: expected, reason: expect.any(String) });
+  });
+
+  it('tells a system that deposits the open or activated record, and nothing refused (decision 035)', () => {
+    const system: Actor = { ...base, kind: 'device', id: 'dev' };
+    expect(decideLookup(system, record(), pc)).toEqual({ tell: true, patientId: 'p1' });
+    expect(decideLookup(system, record({ state: 'activated' }), pc)).toEqual({ tell: true, patientId: 'p1' });
+    // one that deposits nothing is told nothing (decision 034)
+    expect(decideLookup(system, record(), { ...pc, matrix: { ...matrix, deviceDeposits: () => false } })).toEqual({ tell: false });
   });
 
   it('a break-glass reason in the context does not open the record: the lookup is decided without it', () => {
