@@ -44,8 +44,16 @@ function restfulBase(e: Entry): string | undefined {
   return e.fullUrl!.slice(0, e.fullUrl!.length - `${m[1]}/${m[2]}`.length);
 }
 
+/** The entries by fullUrl, for resolving many references in one Bundle. */
+function byFullUrl(entries: Entry[]): Map<string, Entry[]> {
+  const out = new Map<string, Entry[]>();
+  for (const e of entries) if (e.fullUrl) out.set(e.fullUrl, [...(out.get(e.fullUrl) ?? []), e]);
+  return out;
+}
+
 /** The entries a reference made from `from` designates, by the rules of R4 bundle.html. */
-export function resolveInBundle(ref: string, from: Entry, entries: Entry[]): Entry[] {
+export function resolveInBundle(ref: string, from: Entry, entries: Entry[] | Map<string, Entry[]>): Entry[] {
+  const index = entries instanceof Map ? entries : byFullUrl(entries);
   const hash = ref.indexOf('#');
   const target = hash >= 0 ? ref.slice(0, hash) : ref;
   if (!target) return [];
@@ -56,8 +64,8 @@ export function resolveInBundle(ref: string, from: Entry, entries: Entry[]): Ent
   }
   if (url === undefined) return [];
   const versioned = /^(.*)\/_history\/([^/]+)$/.exec(url);
-  if (versioned) return entries.filter((e) => e.fullUrl === versioned[1] && e.resource?.meta?.versionId === versioned[2]);
-  return entries.filter((e) => e.fullUrl === url);
+  if (versioned) return (index.get(versioned[1]) ?? []).filter((e) => e.resource?.meta?.versionId === versioned[2]);
+  return index.get(url) ?? [];
 }
 
 /** The Composition's references the document must carry, with their paths below the Composition. */
@@ -117,9 +125,10 @@ export function documentIssues(bundle: any, path: string, verdict: boolean): Iss
   if (!first || first.index !== 0 || first.resource.resourceType !== 'Composition') return [];
   const severity = verdict ? 'error' : 'warning';
   const issues: Issue[] = [];
+  const index = byFullUrl(entries);
 
   for (const { ref, path: at, name } of compositionReferences(first.resource)) {
-    if (resolveInBundle(ref, first, entries).length) continue;
+    if (resolveInBundle(ref, first, index).length) continue;
     // a resource of that type and id whose fullUrl the reference does not designate: say which
     const t = referenceTarget(ref);
     const apparent = t && t.base === undefined ? entries.filter((e) => e.resource.resourceType === t.resourceType && e.resource.id === t.id) : [];
@@ -130,13 +139,17 @@ export function documentIssues(bundle: any, path: string, verdict: boolean): Iss
   }
 
   // reachable from the Composition, following references forward from what is reached, or backward to it
-  const fullUrls = new Set(entries.map((e) => e.fullUrl).filter((u): u is string => !!u));
-  const targets = new Map<Entry, Entry[]>(entries.map((e) => [e, linksOf(e.resource, fullUrls).flatMap((ref) => resolveInBundle(ref, e, entries))]));
+  const fullUrls = new Set(index.keys());
+  const targets = new Map<Entry, Entry[]>(entries.map((e) => [e, linksOf(e.resource, fullUrls).flatMap((ref) => resolveInBundle(ref, e, index))]));
   const reached = new Set<Entry>();
-  const visit = (e: Entry) => {
-    if (reached.has(e)) return;
-    reached.add(e);
-    for (const t of targets.get(e) ?? []) visit(t);
+  // iterative: a long chain of references must not exhaust the stack
+  const visit = (start: Entry) => {
+    const todo = [start];
+    for (let e = todo.pop(); e; e = todo.pop()) {
+      if (reached.has(e)) continue;
+      reached.add(e);
+      todo.push(...(targets.get(e) ?? []));
+    }
   };
   visit(first);
   // a stylesheet the document names in Bundle.link (R4 documents.html, "Document Presentation") is part of it
@@ -145,7 +158,7 @@ export function documentIssues(bundle: any, path: string, verdict: boolean): Iss
     const url = str(l?.url);
     if (!url) continue;
     // a relative link is the Bundle's, not an entry's: it names the entry whose fullUrl ends with it
-    const named = SCHEME.test(url) ? entries.filter((e) => e.fullUrl === url) : entries.filter((e) => e.fullUrl?.endsWith(`/${url}`));
+    const named = SCHEME.test(url) ? (index.get(url) ?? []) : entries.filter((e) => e.fullUrl?.endsWith(`/${url}`));
     named.forEach(visit);
   }
   for (let grew = true; grew; ) {
