@@ -640,6 +640,39 @@ describe('a Bundle entry whose fullUrl looks like a RESTful server URL', () => {
   });
 });
 
+describe('a document Bundle carries what its Composition refers to', () => {
+  const document = (author: string) => ({
+    resourceType: 'Bundle',
+    identifier: { system: 'urn:ietf:rfc:3986', value: 'urn:uuid:4a1b9c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d' },
+    type: 'document',
+    timestamp: '2024-12-01T10:00:00Z',
+    entry: [
+      {
+        fullUrl: 'urn:uuid:10a67a86-a9ec-427e-ba3f-f042cef21733',
+        resource: { resourceType: 'Composition', status: 'final', type: { text: 'note' }, date: '2024-12-01', author: [{ reference: author }], title: 'Note' },
+      },
+      { fullUrl: 'urn:uuid:2aaf815f-3ebe-4a03-9b87-05d0700313b2', resource: { resourceType: 'Organization', id: '666', name: 'Lab' } },
+    ],
+  });
+  const ours = (oo: any) => errors(oo).filter((i: any) => /Can't find|isn't reachable/.test(i.diagnostics)).map((i: any) => i.expression[0]);
+
+  // R4 bundle.html: a relative reference from an entry identified by a urn:uuid: has no base to resolve against
+  it('$validate finds a relative reference from a urn:uuid: entry unresolved and the entry it meant unreachable, in JSON and XML', async () => {
+    const json = await http(t.base, 'Bundle/$validate', { method: 'POST', json: document('Organization/666') });
+    expect(ours(json.body)).toEqual(['Bundle.entry[0].resource.author[0]', 'Bundle.entry[1]']);
+    const xml = await http(t.base, 'Bundle/$validate', { method: 'POST', body: resourceToXml(document('Organization/666')), headers: { 'content-type': 'application/fhir+xml' } });
+    expect(xml.status).toBe(200);
+    expect(ours(xml.body)).toEqual(['Bundle.entry[0].resource.author[0]', 'Bundle.entry[1]']);
+    const fixed = await http(t.base, 'Bundle/$validate', { method: 'POST', json: document('urn:uuid:2aaf815f-3ebe-4a03-9b87-05d0700313b2') });
+    expect(ours(fixed.body)).toEqual([]);
+  });
+
+  it('a collection is not concerned: it may refer outside itself', async () => {
+    const res = await http(t.base, 'Bundle/$validate', { method: 'POST', json: { ...document('Organization/666'), type: 'collection' } });
+    expect(ours(res.body)).toEqual([]);
+  });
+});
+
 describe("a ConceptMap's codes and its value sets", () => {
   const vs = {
     resourceType: 'ValueSet',

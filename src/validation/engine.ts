@@ -16,6 +16,7 @@ import { checkPrimitive, decodeBase64, PRIMITIVES } from './primitives';
 import { ConformanceStore, ConformanceType, CORE_SD } from './store';
 import { identifierIssues } from './identifierRules';
 import { searchsetIssues } from './searchsetRules';
+import { documentIssues } from './documentRules';
 import { checkXhtml } from './xhtml';
 import { referenceTarget } from '../referenceString';
 
@@ -215,7 +216,7 @@ export class Engine {
       strictExtensions: opts.strictExtensions,
     };
     this.walkRoot(res, base, path, W);
-    if (rt === 'Bundle') this.bundleChecks(res, path, issues);
+    if (rt === 'Bundle') this.bundleChecks(res, path, issues, !!opts.strictExtensions);
 
     // profiles: meta.profile (unknown = warning) and requested ones (unknown = error)
     const profiles: { url: string; requested: boolean; expr: string }[] = [];
@@ -308,7 +309,8 @@ export class Engine {
     return { byFullUrl, resources: [...byFullUrl.values()].flat(), type: typeof bundle.type === 'string' ? bundle.type : undefined };
   }
 
-  private bundleChecks(bundle: any, path: string, issues: Issue[]): void {
+  /** `verdict`: a conformance verdict rather than a write (DomainContext.verdict). */
+  private bundleChecks(bundle: any, path: string, issues: Issue[], verdict: boolean): void {
     if (Array.isArray(bundle.link)) {
       // a relation names one link of the Bundle (self, next …): twice, a reader cannot tell which is meant
       const seen = new Set<string>();
@@ -319,6 +321,7 @@ export class Engine {
       });
     }
     issues.push(...searchsetIssues(bundle, path, (name) => this.store.isResourceType(name)));
+    issues.push(...documentIssues(bundle, path, verdict));
     if (!Array.isArray(bundle.entry)) return;
     const type = bundle.type;
     bundle.entry.forEach((e: any, i: number) => {
