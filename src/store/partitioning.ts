@@ -86,6 +86,13 @@ async function convert(trx: Knex.Transaction, table: string, partitions: number)
     await trx.raw(`SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(?) AND attidentity <> '' AND NOT attisdropped`, [table])
   ).rows as { attname: string }[];
 
+  // where each identity's sequence is: the table may be empty (a drained queue) while its ids must not start again
+  const lastValues = new Map<string, number>();
+  for (const { attname } of identities) {
+    const r = await trx.raw(`SELECT pg_sequence_last_value(pg_get_serial_sequence(?, ?)::regclass) AS v`, [table, attname]);
+    lastValues.set(attname, Number((r.rows as { v: string | number | null }[])[0]?.v ?? 0));
+  }
+
   await trx.raw(`ALTER TABLE "${table}" RENAME TO "${old}"`);
   for (const ix of indexes) await trx.raw(`ALTER INDEX "${ix.name}" RENAME TO "${ix.name}__unpartitioned"`);
   for (const st of statistics) await trx.raw(`ALTER STATISTICS "${st.name}" RENAME TO "${st.name}__unpartitioned"`);
@@ -98,11 +105,15 @@ async function convert(trx: Knex.Transaction, table: string, partitions: number)
     if (ix.conname) await trx.raw(`ALTER TABLE "${table}" ADD CONSTRAINT "${ix.conname}" ${ix.condef}`);
     else await trx.raw(ix.def);
   }
-  // identity values continue where the old table's sequence was
+  // identity values continue where the old table's sequence was (or its largest value, if higher)
   const overriding = identities.length ? ' OVERRIDING SYSTEM VALUE' : '';
   await trx.raw(`INSERT INTO "${table}"${overriding} SELECT * FROM "${old}"`);
   for (const { attname } of identities) {
-    await trx.raw(`SELECT setval(pg_get_serial_sequence(?, ?), GREATEST((SELECT max("${attname}") FROM "${table}"), 1))`, [table, attname]);
+    await trx.raw(`SELECT setval(pg_get_serial_sequence(?, ?), GREATEST((SELECT max("${attname}") FROM "${table}"), ?::bigint, 1))`, [
+      table,
+      attname,
+      lastValues.get(attname) ?? 0,
+    ]);
   }
   await trx.raw(`DROP TABLE "${old}"`);
   // extended statistics serve the scans of each partition: created on the parent and on every part
