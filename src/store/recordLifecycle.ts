@@ -76,34 +76,71 @@ async function outsideRows(db: Db, patientId: string): Promise<{ type: string; i
   ].filter((o) => o.ids.length > 0);
 }
 
-/** A Group's body without the members naming this Patient; undefined when none does. */
-export function withoutMember(body: Record<string, unknown>, patientId: string): Record<string, unknown> | undefined {
-  const members = Array.isArray(body.member) ? (body.member as { entity?: { reference?: unknown } }[]) : [];
-  const names = (m: { entity?: { reference?: unknown } }) => typeof m.entity?.reference === 'string' && namedId(m.entity.reference, 'Patient') === patientId;
-  const kept = members.filter((m) => !names(m));
-  if (kept.length === members.length) return undefined;
-  const { member: _member, ...rest } = body;
-  const out: Record<string, unknown> = kept.length > 0 ? { ...rest, member: kept } : rest;
+/** An identifier of the deleted Patient (any version's), as a logical reference may name it. */
+export interface NamedIdentifier {
+  system?: string;
+  value: string;
+}
+
+type Entity = { reference?: unknown; identifier?: { system?: unknown; value?: unknown } };
+
+/** Does this reference name the Patient: by id (relative, absolute, version-specific) or by one of its identifiers? */
+function namesPatient(entity: Entity | undefined, patientId: string, identifiers: NamedIdentifier[]): boolean {
+  if (typeof entity?.reference === 'string' && namedId(entity.reference, 'Patient') === patientId) return true;
+  const id = entity?.identifier;
+  return typeof id?.value === 'string' && identifiers.some((i) => i.value === id.value && (id.system === undefined || i.system === id.system));
+}
+
+/**
+ * A Group's body without the members (and the characteristics whose value) naming this
+ * Patient, by reference or by identifier; undefined when nothing names it.
+ */
+export function withoutMember(body: Record<string, unknown>, patientId: string, identifiers: NamedIdentifier[] = []): Record<string, unknown> | undefined {
+  const members = Array.isArray(body.member) ? (body.member as { entity?: Entity }[]) : [];
+  const traits = Array.isArray(body.characteristic) ? (body.characteristic as { valueReference?: Entity }[]) : [];
+  const kept = members.filter((m) => !namesPatient(m.entity, patientId, identifiers));
+  const keptTraits = traits.filter((c) => !namesPatient(c.valueReference, patientId, identifiers));
+  if (kept.length === members.length && keptTraits.length === traits.length) return undefined;
+  const { member: _member, characteristic: _characteristic, ...rest } = body;
+  const out: Record<string, unknown> = { ...rest, ...(kept.length > 0 ? { member: kept } : {}), ...(keptTraits.length > 0 ? { characteristic: keptTraits } : {}) };
   if (typeof body.quantity === 'number') out.quantity = Math.max(0, body.quantity - (members.length - kept.length));
   return out;
 }
 
+/** Every identifier any version of the Patient carried: a Group may name the person by one of them. */
+async function identifiersOf(db: Db, patientId: string): Promise<NamedIdentifier[]> {
+  const res = await db.raw(
+    `SELECT body::text AS body FROM resource WHERE compartment = ? AND resource_type = 'Patient' AND id = ? AND body IS NOT NULL
+     UNION ALL SELECT body::text AS body FROM resource_history WHERE compartment = ? AND resource_type = 'Patient' AND id = ? AND body IS NOT NULL`,
+    [patientId, patientId, patientId, patientId],
+  );
+  const seen = new Map<string, NamedIdentifier>();
+  for (const row of res.rows as { body: string }[]) {
+    const body = JSON.parse(row.body) as { identifier?: { system?: unknown; value?: unknown }[] };
+    for (const i of Array.isArray(body.identifier) ? body.identifier : []) {
+      if (typeof i?.value !== 'string' || i.value === '') continue;
+      const system = typeof i.system === 'string' ? i.system : undefined;
+      seen.set(`${system ?? ''}|${i.value}`, { system, value: i.value });
+    }
+  }
+  return [...seen.values()];
+}
+
 /**
  * Erases the Patient from the Groups (administrators' cohorts, outside any record) that name
- * it as a member, in every version, with the Groups' index and link rows naming it
- * (docs/decisions/030-groups.md, amendment). Versions keep their ids and dates: an erasure,
- * not a new version. The Groups' rows are locked first, so a concurrent update of one
- * finishes before (and is cleaned) or comes after.
+ * it, as a member or a characteristic's value, by reference or by one of its identifiers, in
+ * every version, with the Groups' index and link rows naming it (docs/decisions/030-groups.md,
+ * amendment). Versions keep their ids and dates: an erasure, not a new version. The Groups'
+ * rows are locked first, so a concurrent update of one finishes before (and is cleaned) or
+ * comes after.
  */
 async function eraseFromGroups(db: Db, patientId: string): Promise<void> {
-  const found = await db.raw(
-    `SELECT id FROM resource WHERE compartment = '' AND resource_type = 'Group' AND position(? in body::text) > 0 FOR UPDATE`,
-    [patientId],
-  );
-  const older = await db.raw(
-    `SELECT DISTINCT id FROM resource_history WHERE compartment = '' AND resource_type = 'Group' AND position(? in body::text) > 0`,
-    [patientId],
-  );
+  const identifiers = await identifiersOf(db, patientId);
+  // a candidate body holds the id or one of the identifier values; withoutMember decides
+  const needles = [patientId, ...identifiers.map((i) => i.value)];
+  const holds = `(${needles.map(() => 'position(? in body::text) > 0').join(' OR ')})`;
+  const found = await db.raw(`SELECT id FROM resource WHERE compartment = '' AND resource_type = 'Group' AND ${holds} FOR UPDATE`, needles);
+  const older = await db.raw(`SELECT DISTINCT id FROM resource_history WHERE compartment = '' AND resource_type = 'Group' AND ${holds}`, needles);
   const ids = [...new Set([...(found.rows as { id: string }[]), ...(older.rows as { id: string }[])].map((r) => r.id))];
   if (ids.length === 0) return;
   for (const table of ['resource', 'resource_history']) {
@@ -112,7 +149,7 @@ async function eraseFromGroups(db: Db, patientId: string): Promise<void> {
       [textArray(ids)],
     );
     for (const row of rows.rows as { id: string; version_id: number; body: string }[]) {
-      const cleaned = withoutMember(JSON.parse(row.body) as Record<string, unknown>, patientId);
+      const cleaned = withoutMember(JSON.parse(row.body) as Record<string, unknown>, patientId, identifiers);
       if (!cleaned) continue;
       await db.raw(`UPDATE ${table} SET body = ?::json WHERE compartment = '' AND resource_type = 'Group' AND id = ? AND version_id = ?`, [
         JSON.stringify(cleaned),
@@ -121,10 +158,18 @@ async function eraseFromGroups(db: Db, patientId: string): Promise<void> {
       ]);
     }
   }
+  const groups = textArray(ids);
   for (const table of ['idx_reference', 'resource_link']) {
     await db.raw(
       `DELETE FROM ${table} WHERE compartment = '' AND resource_type = 'Group' AND resource_id = ANY(?::text[]) AND target_type = 'Patient' AND target_id = ?`,
-      [textArray(ids), patientId],
+      [groups, patientId],
+    );
+  }
+  // the logical references (member:identifier): index rows carrying one of the Patient's identifiers
+  for (const i of identifiers) {
+    await db.raw(
+      `DELETE FROM idx_reference WHERE compartment = '' AND resource_type = 'Group' AND resource_id = ANY(?::text[]) AND identifier_value = ? AND (identifier_system = ? OR identifier_system IS NULL)`,
+      [groups, i.value, i.system ?? null],
     );
   }
 }
