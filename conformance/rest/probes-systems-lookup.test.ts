@@ -273,3 +273,31 @@ describe('a deleted record leaves no Group naming it, by identifier or character
     expect(rows[0].n).toBe(0);
   });
 });
+
+describe('a deleted record leaves no Subscription naming it by its INS', () => {
+  it('criteria chained on the INS are deleted with the record, as those naming its id', async () => {
+    const nir = freshNir();
+    const holder = await create(withIns({ resourceType: 'Patient', name: [{ family: `Ephemere-${RUN}`, given: ['Bea'] }], birthDate: '1950-01-01', gender: 'male' }, INS, nir));
+    const criteria = [
+      `Communication?subject=${ref(holder)}`,
+      `Communication?subject:Patient.identifier=${INS}|${nir}`,
+      `Communication?patient.identifier=${nir}`,
+      `Communication?patient.identifier=${INS}|${freshNir()},${INS}|${nir}`,
+    ];
+    const reason = `ephemere ${RUN}`;
+    for (const c of criteria) {
+      const res = await send('POST', 'Subscription', tok.engine, { resourceType: 'Subscription', status: 'requested', reason, criteria: c, channel: { type: 'rest-hook', endpoint: `https://receiver.example/${RUN}` } });
+      expect([c, res.status]).toEqual([c, 201]);
+    }
+    const kept = await send('POST', 'Subscription', tok.engine, { resourceType: 'Subscription', status: 'requested', reason, criteria: `Communication?patient.identifier=${INS}|${x.nir}`, channel: { type: 'rest-hook', endpoint: `https://receiver.example/${RUN}` } });
+    expect(kept.status).toBe(201);
+    const holderToken = await mint(ref(holder), 'patient/*.cruds');
+    expect((await send('POST', `Patient/${holder.id}/$close?mode=delete`, holderToken, { resourceType: 'Parameters' })).status).toBe(200);
+    const stored = await get('Subscription?_count=500');
+    const left = (stored.body.entry ?? []).map((e: Json) => e.resource).filter((s: Json) => s.reason === reason).map((s: Json) => s.criteria);
+    expect(left).toEqual([`Communication?patient.identifier=${INS}|${x.nir}`]);
+    const rows = ((await t.running!.ctx.db.knex.raw(`SELECT count(*)::int AS n FROM resource_history WHERE resource_type = 'Subscription' AND position(? in body::text) > 0`, [nir])) as { rows: Json[] }).rows;
+    expect(rows[0].n).toBe(0);
+  });
+});
+

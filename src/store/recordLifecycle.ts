@@ -55,21 +55,24 @@ const quoted = (name: string) => `"${name.replace(/"/g, '""')}"`;
 /**
  * Resources outside any record (compartment '') that belong to this patient all the same:
  * the AuditEvents of refusals kept outside the record (decision 012) that name them, and
- * the Subscriptions whose criteria name them.
+ * the Subscriptions whose criteria name them, by id or by one of their identifiers (a
+ * chain such as `subject:Patient.identifier=<INS>`).
  */
-async function outsideRows(db: Db, patientId: string): Promise<{ type: string; ids: string[] }[]> {
+async function outsideRows(db: Db, patientId: string, identifiers: NamedIdentifier[]): Promise<{ type: string; ids: string[] }[]> {
   const events = await db.raw(
     `SELECT DISTINCT resource_id AS id FROM idx_reference WHERE compartment = '' AND resource_type = 'AuditEvent' AND target_type = 'Patient' AND target_id = ?`,
     [patientId],
   );
+  const needles = [patientId, ...identifiers.map((i) => i.value)];
   // locked: a dispatcher changing one's status (a new version, new index rows) finishes first, and its rows are then deleted
   // with the others; or it waits, and finds the Subscription gone (src/subscriptions/dispatcher.ts)
   const subs = await db.raw(
-    `SELECT id, body ->> 'criteria' AS criteria FROM resource WHERE compartment = '' AND resource_type = 'Subscription' AND position(? in coalesce(body ->> 'criteria', '')) > 0 FOR UPDATE`,
-    [patientId],
+    `SELECT id, body ->> 'criteria' AS criteria FROM resource WHERE compartment = '' AND resource_type = 'Subscription' AND (${needles.map(() => `position(? in coalesce(body ->> 'criteria', '')) > 0`).join(' OR ')}) FOR UPDATE`,
+    needles,
   );
+  const isIdentifier = (one: string) => identifiers.some((i) => one === i.value || one === `|${i.value}` || one === `${i.system ?? ''}|${i.value}`);
   const names = (criteria: string) =>
-    (parseCriteria(criteria)?.query ?? []).some(([, v]) => v.split(',').some((one) => one === patientId || one.endsWith(`Patient/${patientId}`)));
+    (parseCriteria(criteria)?.query ?? []).some(([, v]) => v.split(',').some((one) => one === patientId || one.endsWith(`Patient/${patientId}`) || isIdentifier(one)));
   return [
     { type: 'AuditEvent', ids: (events.rows as { id: string }[]).map((r) => r.id) },
     { type: 'Subscription', ids: (subs.rows as { id: string; criteria: string }[]).filter((r) => names(r.criteria ?? '')).map((r) => r.id) },
@@ -134,8 +137,7 @@ async function identifiersOf(db: Db, patientId: string): Promise<NamedIdentifier
  * rows are locked first, so a concurrent update of one finishes before (and is cleaned) or
  * comes after.
  */
-async function eraseFromGroups(db: Db, patientId: string): Promise<void> {
-  const identifiers = await identifiersOf(db, patientId);
+async function eraseFromGroups(db: Db, patientId: string, identifiers: NamedIdentifier[]): Promise<void> {
   // a candidate body holds the id or one of the identifier values; withoutMember decides
   const needles = [patientId, ...identifiers.map((i) => i.value)];
   const holds = `(${needles.map(() => 'position(? in body::text) > 0').join(' OR ')})`;
@@ -182,7 +184,9 @@ async function eraseFromGroups(db: Db, patientId: string): Promise<void> {
 export async function deleteRecordRows(db: Db, patientId: string): Promise<void> {
   const tables = await compartmentTables(db);
   // what lies outside the record first: finding it reads the record's index rows
-  for (const { type, ids } of await outsideRows(db, patientId)) {
+  // read before anything is deleted: what names the patient by identifier is found with them
+  const identifiers = await identifiersOf(db, patientId);
+  for (const { type, ids } of await outsideRows(db, patientId, identifiers)) {
     const list = textArray(ids);
     for (const { table, columns } of tables) {
       if (!columns.has('resource_type')) continue;
@@ -198,7 +202,7 @@ export async function deleteRecordRows(db: Db, patientId: string): Promise<void>
       }
     }
   }
-  await eraseFromGroups(db, patientId);
+  await eraseFromGroups(db, patientId, identifiers);
   await deleteExportsCarrying(db, patientId);
   // the outbox first: a dispatcher round that claimed this record's changes (FOR UPDATE) finishes before it is deleted, and
   // the deliveries it recorded are then seen, and deleted, by the statements that follow
