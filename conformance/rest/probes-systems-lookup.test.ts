@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { http, startTarget, Target } from '../harness';
 import { freshNir, withIns } from '../frenchFixtures';
-import { G15, Json, MHD_LIST_TYPES, ref, requests } from '../accessFixtures';
+import { DEVICE_TYPES, G15, INS_NIR as INS, Json, MHD_LIST_TYPES, ref, requests } from '../accessFixtures';
 
 /**
  * Probes from outside of what a depositing system reaches of Patient and around it
@@ -12,15 +12,12 @@ import { G15, Json, MHD_LIST_TYPES, ref, requests } from '../accessFixtures';
  * whose criteria chain through Patient, a Subscription's criteria as the dispatcher reads
  * them, Lists and Binaries written by variants of the accepted shapes.
  */
+const RUN = crypto.randomBytes(4).toString('hex');
 let t: Target;
 beforeAll(async () => {
   t = await startTarget();
 });
 afterAll(() => t.close());
-
-const RUN = crypto.randomBytes(4).toString('hex');
-const INS = 'urn:oid:1.2.250.1.213.1.4.8';
-const DEVICE_TYPES = 'https://fhir.dmp.esante.example/CodeSystem/dmp-device-type';
 const NONE = '00000000-0000-4000-8000-000000000000';
 const LOOKUP_REFUSAL = /^A system finds the patient it deposits for only by its INS/;
 const { create, get, send, mint } = requests(() => t);
