@@ -13,6 +13,9 @@ export const A03 = 'https://mos.esante.gouv.fr/NOS/TRE_A03-ClasseDocument/FHIR/T
 export const A07 = 'https://mos.esante.gouv.fr/NOS/TRE_A07-StatutVisibiliteDocument/FHIR/TRE-A07-StatutVisibiliteDocument';
 export const LOINC = 'http://loinc.org';
 export const MHD_LIST_TYPES = 'https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes';
+/** The INS (NIR) identifier system, and the system of Device.type the habilitation matrix keys systems by. */
+export const INS_NIR = 'urn:oid:1.2.250.1.213.1.4.8';
+export const DEVICE_TYPES = 'https://fhir.dmp.esante.example/CodeSystem/dmp-device-type';
 /** A consultation report (class 10) and a psychiatric summary (class 11, which nurses may not read). */
 export const REPORT = { code: '11488-4', cls: '10' };
 export const PSYCH = { code: '68599-0', cls: '11' };

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Actor } from '../access/actor';
-import { decideTransition, LifecycleOperation, Transition } from '../access/policy/lifecycle';
+import { decideTransition, LifecycleOperation, Transition, unknownRecord } from '../access/policy/lifecycle';
 import type { RecordFacts } from '../access/policy/recordFacts';
 import { ClosureMode, recordStateOf, RecordStateFacts, withRecordState } from '../access/policy/recordState';
 import { AuditAgent, auditEvent } from '../audit/auditEvent';
@@ -56,6 +56,12 @@ function refused(t: Exclude<Transition, { allow: true }>, patientId: string): Fh
   return t.status === 404 ? new NotFound(t.reason) : new Conflict(t.reason);
 }
 
+/** An id that holds no record, as its caller is answered (no record's trail to audit the refusal in). */
+function notHeld(actor: Actor, patientId: string): FhirError {
+  const t = unknownRecord(actor, patientId);
+  return t.status === 403 ? new Forbidden(t.reason) : new NotFound(t.reason);
+}
+
 /** The facts of a record, whoever may see it; undefined when no current Patient holds it. */
 async function factsOf(internal: Session, patientId: string): Promise<{ patient: Json; current: NonNullable<Awaited<ReturnType<typeof readCurrent>>>; facts: RecordFacts } | undefined> {
   const current = await readCurrent(internal, 'Patient', patientId, { forUpdate: true });
@@ -80,7 +86,7 @@ async function changeState(ctx: InteractionContext, session: Session, req: FhirR
   return withinTransaction(ctx, session, async (s) => {
     const internal = new Session(s.db, INTERNAL_ACCESS);
     const found = await factsOf(internal, id);
-    if (!found) throw new NotFound(`Patient/${id} is not known`);
+    if (!found) throw notHeld(actor, id);
     const now = Date.now();
     const t = decideTransition(actor, found.facts, operation, mode, now);
     if (!t.allow) throw refused(t, id);
@@ -129,7 +135,7 @@ async function deleteRecords(ctx: InteractionContext, session: Session, req: Fhi
   return withinTransaction(ctx, session, async (s) => {
     const internal = new Session(s.db, INTERNAL_ACCESS);
     const holder = await factsOf(internal, id);
-    if (!holder) throw new NotFound(`Patient/${id} is not known`);
+    if (!holder) throw notHeld(actor, id);
     const records = [{ patientId: id, actor }, ...(cascade === 'true' ? await represented(internal, holder.patient, actor) : [])];
     const now = Date.now();
     // every record is decided before anything is deleted: one refusal refuses them all

@@ -55,55 +55,94 @@ const quoted = (name: string) => `"${name.replace(/"/g, '""')}"`;
 /**
  * Resources outside any record (compartment '') that belong to this patient all the same:
  * the AuditEvents of refusals kept outside the record (decision 012) that name them, and
- * the Subscriptions whose criteria name them.
+ * the Subscriptions whose criteria name them, by id or by one of their identifiers (a
+ * chain such as `subject:Patient.identifier=<INS>`).
  */
-async function outsideRows(db: Db, patientId: string): Promise<{ type: string; ids: string[] }[]> {
+async function outsideRows(db: Db, patientId: string, identifiers: NamedIdentifier[]): Promise<{ type: string; ids: string[] }[]> {
   const events = await db.raw(
     `SELECT DISTINCT resource_id AS id FROM idx_reference WHERE compartment = '' AND resource_type = 'AuditEvent' AND target_type = 'Patient' AND target_id = ?`,
     [patientId],
   );
+  const needles = [patientId, ...identifiers.map((i) => i.value)];
   // locked: a dispatcher changing one's status (a new version, new index rows) finishes first, and its rows are then deleted
   // with the others; or it waits, and finds the Subscription gone (src/subscriptions/dispatcher.ts)
   const subs = await db.raw(
-    `SELECT id, body ->> 'criteria' AS criteria FROM resource WHERE compartment = '' AND resource_type = 'Subscription' AND position(? in coalesce(body ->> 'criteria', '')) > 0 FOR UPDATE`,
-    [patientId],
+    `SELECT id, body ->> 'criteria' AS criteria FROM resource WHERE compartment = '' AND resource_type = 'Subscription' AND (${needles.map(() => `position(? in coalesce(body ->> 'criteria', '')) > 0`).join(' OR ')}) FOR UPDATE`,
+    needles,
   );
+  const isIdentifier = (one: string) => identifiers.some((i) => one === i.value || one === `|${i.value}` || one === `${i.system ?? ''}|${i.value}`);
   const names = (criteria: string) =>
-    (parseCriteria(criteria)?.query ?? []).some(([, v]) => v.split(',').some((one) => one === patientId || one.endsWith(`Patient/${patientId}`)));
+    (parseCriteria(criteria)?.query ?? []).some(([, v]) => v.split(',').some((one) => one === patientId || one.endsWith(`Patient/${patientId}`) || isIdentifier(one)));
   return [
     { type: 'AuditEvent', ids: (events.rows as { id: string }[]).map((r) => r.id) },
     { type: 'Subscription', ids: (subs.rows as { id: string; criteria: string }[]).filter((r) => names(r.criteria ?? '')).map((r) => r.id) },
   ].filter((o) => o.ids.length > 0);
 }
 
-/** A Group's body without the members naming this Patient; undefined when none does. */
-export function withoutMember(body: Record<string, unknown>, patientId: string): Record<string, unknown> | undefined {
-  const members = Array.isArray(body.member) ? (body.member as { entity?: { reference?: unknown } }[]) : [];
-  const names = (m: { entity?: { reference?: unknown } }) => typeof m.entity?.reference === 'string' && namedId(m.entity.reference, 'Patient') === patientId;
-  const kept = members.filter((m) => !names(m));
-  if (kept.length === members.length) return undefined;
-  const { member: _member, ...rest } = body;
-  const out: Record<string, unknown> = kept.length > 0 ? { ...rest, member: kept } : rest;
+/** An identifier of the deleted Patient (any version's), as a logical reference may name it. */
+export interface NamedIdentifier {
+  system?: string;
+  value: string;
+}
+
+type Entity = { reference?: unknown; identifier?: { system?: unknown; value?: unknown } };
+
+/** Does this reference name the Patient: by id (relative, absolute, version-specific) or by one of its identifiers? */
+function namesPatient(entity: Entity | undefined, patientId: string, identifiers: NamedIdentifier[]): boolean {
+  if (typeof entity?.reference === 'string' && namedId(entity.reference, 'Patient') === patientId) return true;
+  const id = entity?.identifier;
+  return typeof id?.value === 'string' && identifiers.some((i) => i.value === id.value && (id.system === undefined || i.system === id.system));
+}
+
+/**
+ * A Group's body without the members (and the characteristics whose value) naming this
+ * Patient, by reference or by identifier; undefined when nothing names it.
+ */
+export function withoutMember(body: Record<string, unknown>, patientId: string, identifiers: NamedIdentifier[] = []): Record<string, unknown> | undefined {
+  const members = Array.isArray(body.member) ? (body.member as { entity?: Entity }[]) : [];
+  const traits = Array.isArray(body.characteristic) ? (body.characteristic as { valueReference?: Entity }[]) : [];
+  const kept = members.filter((m) => !namesPatient(m.entity, patientId, identifiers));
+  const keptTraits = traits.filter((c) => !namesPatient(c.valueReference, patientId, identifiers));
+  if (kept.length === members.length && keptTraits.length === traits.length) return undefined;
+  const { member: _member, characteristic: _characteristic, ...rest } = body;
+  const out: Record<string, unknown> = { ...rest, ...(kept.length > 0 ? { member: kept } : {}), ...(keptTraits.length > 0 ? { characteristic: keptTraits } : {}) };
   if (typeof body.quantity === 'number') out.quantity = Math.max(0, body.quantity - (members.length - kept.length));
   return out;
 }
 
+/** Every identifier any version of the Patient carried: a Group may name the person by one of them. */
+async function identifiersOf(db: Db, patientId: string): Promise<NamedIdentifier[]> {
+  const res = await db.raw(
+    `SELECT body::text AS body FROM resource WHERE compartment = ? AND resource_type = 'Patient' AND id = ? AND body IS NOT NULL
+     UNION ALL SELECT body::text AS body FROM resource_history WHERE compartment = ? AND resource_type = 'Patient' AND id = ? AND body IS NOT NULL`,
+    [patientId, patientId, patientId, patientId],
+  );
+  const seen = new Map<string, NamedIdentifier>();
+  for (const row of res.rows as { body: string }[]) {
+    const body = JSON.parse(row.body) as { identifier?: { system?: unknown; value?: unknown }[] };
+    for (const i of Array.isArray(body.identifier) ? body.identifier : []) {
+      if (typeof i?.value !== 'string' || i.value === '') continue;
+      const system = typeof i.system === 'string' ? i.system : undefined;
+      seen.set(`${system ?? ''}|${i.value}`, { system, value: i.value });
+    }
+  }
+  return [...seen.values()];
+}
+
 /**
  * Erases the Patient from the Groups (administrators' cohorts, outside any record) that name
- * it as a member, in every version, with the Groups' index and link rows naming it
- * (docs/decisions/030-groups.md, amendment). Versions keep their ids and dates: an erasure,
- * not a new version. The Groups' rows are locked first, so a concurrent update of one
- * finishes before (and is cleaned) or comes after.
+ * it, as a member or a characteristic's value, by reference or by one of its identifiers, in
+ * every version, with the Groups' index and link rows naming it (docs/decisions/030-groups.md,
+ * amendment). Versions keep their ids and dates: an erasure, not a new version. The Groups'
+ * rows are locked first, so a concurrent update of one finishes before (and is cleaned) or
+ * comes after.
  */
-async function eraseFromGroups(db: Db, patientId: string): Promise<void> {
-  const found = await db.raw(
-    `SELECT id FROM resource WHERE compartment = '' AND resource_type = 'Group' AND position(? in body::text) > 0 FOR UPDATE`,
-    [patientId],
-  );
-  const older = await db.raw(
-    `SELECT DISTINCT id FROM resource_history WHERE compartment = '' AND resource_type = 'Group' AND position(? in body::text) > 0`,
-    [patientId],
-  );
+async function eraseFromGroups(db: Db, patientId: string, identifiers: NamedIdentifier[]): Promise<void> {
+  // a candidate body holds the id or one of the identifier values; withoutMember decides
+  const needles = [patientId, ...identifiers.map((i) => i.value)];
+  const holds = `(${needles.map(() => 'position(? in body::text) > 0').join(' OR ')})`;
+  const found = await db.raw(`SELECT id FROM resource WHERE compartment = '' AND resource_type = 'Group' AND ${holds} FOR UPDATE`, needles);
+  const older = await db.raw(`SELECT DISTINCT id FROM resource_history WHERE compartment = '' AND resource_type = 'Group' AND ${holds}`, needles);
   const ids = [...new Set([...(found.rows as { id: string }[]), ...(older.rows as { id: string }[])].map((r) => r.id))];
   if (ids.length === 0) return;
   for (const table of ['resource', 'resource_history']) {
@@ -112,7 +151,7 @@ async function eraseFromGroups(db: Db, patientId: string): Promise<void> {
       [textArray(ids)],
     );
     for (const row of rows.rows as { id: string; version_id: number; body: string }[]) {
-      const cleaned = withoutMember(JSON.parse(row.body) as Record<string, unknown>, patientId);
+      const cleaned = withoutMember(JSON.parse(row.body) as Record<string, unknown>, patientId, identifiers);
       if (!cleaned) continue;
       await db.raw(`UPDATE ${table} SET body = ?::json WHERE compartment = '' AND resource_type = 'Group' AND id = ? AND version_id = ?`, [
         JSON.stringify(cleaned),
@@ -121,10 +160,18 @@ async function eraseFromGroups(db: Db, patientId: string): Promise<void> {
       ]);
     }
   }
+  const groups = textArray(ids);
   for (const table of ['idx_reference', 'resource_link']) {
     await db.raw(
       `DELETE FROM ${table} WHERE compartment = '' AND resource_type = 'Group' AND resource_id = ANY(?::text[]) AND target_type = 'Patient' AND target_id = ?`,
-      [textArray(ids), patientId],
+      [groups, patientId],
+    );
+  }
+  // the logical references (member:identifier): index rows carrying one of the Patient's identifiers
+  for (const i of identifiers) {
+    await db.raw(
+      `DELETE FROM idx_reference WHERE compartment = '' AND resource_type = 'Group' AND resource_id = ANY(?::text[]) AND identifier_value = ? AND (identifier_system = ? OR identifier_system IS NULL)`,
+      [groups, i.value, i.system ?? null],
     );
   }
 }
@@ -137,7 +184,9 @@ async function eraseFromGroups(db: Db, patientId: string): Promise<void> {
 export async function deleteRecordRows(db: Db, patientId: string): Promise<void> {
   const tables = await compartmentTables(db);
   // what lies outside the record first: finding it reads the record's index rows
-  for (const { type, ids } of await outsideRows(db, patientId)) {
+  // read before anything is deleted: what names the patient by identifier is found with them
+  const identifiers = await identifiersOf(db, patientId);
+  for (const { type, ids } of await outsideRows(db, patientId, identifiers)) {
     const list = textArray(ids);
     for (const { table, columns } of tables) {
       if (!columns.has('resource_type')) continue;
@@ -153,7 +202,7 @@ export async function deleteRecordRows(db: Db, patientId: string): Promise<void>
       }
     }
   }
-  await eraseFromGroups(db, patientId);
+  await eraseFromGroups(db, patientId, identifiers);
   await deleteExportsCarrying(db, patientId);
   // the outbox first: a dispatcher round that claimed this record's changes (FOR UPDATE) finishes before it is deleted, and
   // the deliveries it recorded are then seen, and deleted, by the statements that follow

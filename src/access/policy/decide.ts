@@ -2,6 +2,7 @@ import type { ActingRole, Actor, Coding } from '../actor';
 import type { DocumentRule, LabelRule, Visibility } from '../../store/visibility';
 import { differsOnlyByLabels, labelChange } from './labelChanges';
 import { identitiesOf } from '../../dmp/messageRules';
+import { parseCriteria } from '../../subscriptions/subscriptionRules';
 import { INVISIBLE_PATIENT, INVISIBLE_REPRESENTANTS_LEGAUX, MASQUE_PS, RecordFacts, recordChoices } from './recordFacts';
 import { isOpen, lifecycleFieldsChanged, majorityAt } from './recordState';
 
@@ -392,8 +393,8 @@ export function decideWrite(actor: Actor, target: WriteTarget, record: RecordDec
  * type-level search of it), undefined otherwise: the criteria are searched with their access.
  */
 function subscribedTypeReason(actor: Actor, subscription: Record<string, any>, pc: PolicyContext): string | undefined {
-  const criteria = typeof subscription.criteria === 'string' ? subscription.criteria : '';
-  const type = /^([A-Z][A-Za-z]+)(\?|$)/.exec(criteria)?.[1];
+  // the type as the dispatcher reads it (surrounding whitespace trimmed): a criteria it would search is one checked here
+  const type = parseCriteria(subscription.criteria)?.resourceType;
   const closed = type ? closedTypeReason(actor, visibilityFor(actor, [], pc), type, pc.matrix) : undefined;
   return closed && `A Subscription's criteria are searched with its owner's access, and ${type} is closed to them: ${closed}`;
 }

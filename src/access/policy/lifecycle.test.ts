@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Actor } from '../actor';
 import { decideRecord, decideWrite, MatrixView, PolicyContext, recordRefusalCode, representativeActs, visibilityFor } from './decide';
-import { decideTransition, LifecycleOperation } from './lifecycle';
+import { decideTransition, LifecycleOperation, unknownRecord } from './lifecycle';
 import { LOOKUP_REFUSALS } from './recordLookup';
 import type { RecordFacts } from './recordFacts';
 import { lifecycleFieldsChanged, majorityAt, RECORD_REFUSAL_SYSTEM, RECORD_STATE_EXTENSION, RecordState, recordStateOf, withRecordState } from './recordState';
@@ -24,6 +24,20 @@ const pc: PolicyContext = { now: NOW, consentDefaultDays: 365, matrix };
 const record = (state: RecordState, over: Partial<RecordFacts> = {}): RecordFacts => ({ patientId: 'p1', state, generalPractitioners: [], representatives: ['RelatedPerson/rp'], consents: [], ...over });
 /** Born 2010-03-15: a minor on NOW. */
 const minor = (state: RecordState = 'open') => record(state, { birthDate: '2010-03-15' });
+
+describe('unknownRecord: an id holding no record, answered by who asks', () => {
+  it.each([
+    ['a system: the refusal it gets for any record', lab, 403],
+    ['a professional: the same', doctor, 403],
+    ['an administrator: not known', admin, 404],
+    ['a patient: not known', otherPatient, 404],
+    ['a representative: not known', parent, 404],
+  ])('%s', (_name, actor, status) => {
+    const t = unknownRecord(actor, 'none');
+    expect(t.status).toBe(status);
+    if (status === 403) expect(t.reason).toBe((decideTransition(actor, record('open'), 'oppose', undefined, NOW) as { reason: string }).reason);
+  });
+});
 
 describe('decideTransition: who moves a record from which state to which', () => {
   it.each([

@@ -15,7 +15,8 @@ export type Transition =
   | { allow: true; to: RecordState | 'deleted' }
   | { allow: false; status: 403 | 404 | 409; reason: string };
 
-const refuse = (status: 403 | 404 | 409, reason: string): Transition => ({ allow: false, status, reason });
+const NOT_THEIRS = "A record's state is changed by the patient, their legal representative or an administrator";
+const refuse = (status: 403 | 404 | 409, reason: string): Exclude<Transition, { allow: true }> => ({ allow: false, status, reason });
 
 /** Who asks: the record's holder (themselves or through a representative acting now), an administrator, or nobody who may. */
 function asker(actor: Actor, record: RecordFacts, now: number): 'holder' | 'admin' | 'legal-hold' | Transition {
@@ -30,8 +31,20 @@ function asker(actor: Actor, record: RecordFacts, now: number): 'holder' | 'admi
       return representativeActs(record, self, now) ? 'holder' : refuse(403, `Patient/${record.patientId} is of age: their legal representatives no longer act for them`);
     }
     default:
-      return refuse(403, "A record's state is changed by the patient, their legal representative or an administrator");
+      return refuse(403, NOT_THEIRS);
   }
+}
+
+/**
+ * The answer for a Patient id that holds no record. A caller whose kind never changes a
+ * record's state (a professional, a system) is refused as for an existing record: their
+ * answer depends on who they are, never on what is stored, so the operations tell them no
+ * more of a Patient than its read does (404 to a system, decision 035).
+ */
+export function unknownRecord(actor: Actor, patientId: string): Exclude<Transition, { allow: true }> {
+  return actor.kind === 'admin' || actor.kind === 'patient' || actor.kind === 'related-person'
+    ? refuse(404, `Patient/${patientId} is not known`)
+    : refuse(403, NOT_THEIRS);
 }
 
 /** May `actor` run `operation` (with `mode` for $close) on this record now, and to which state? */
