@@ -291,6 +291,71 @@ describe('a Subscription on a type its writer cannot read is refused (403), noth
   });
 });
 
+describe("a system reads back, changes and deletes its own Subscriptions, and nobody else's (decision 010, amendment)", () => {
+  const subscription = (tag: string) => ({
+    resourceType: 'Subscription', status: 'requested', reason: `own ${RUN} ${tag}`, criteria: `Communication?subject=${ref(x.patient)}`,
+    channel: { type: 'rest-hook', endpoint: `https://receiver.example/${RUN}/${tag}`, payload: 'application/fhir+json', header: [`X-Secret: ${tag}-${RUN}`] },
+  });
+  const own: Json = {};
+  beforeAll(async () => {
+    own.engine = (await send('POST', 'Subscription', tok.engine, subscription('engine'))).body;
+    own.insurer = (await send('POST', 'Subscription', tok.insurer, subscription('insurer'))).body;
+    expect([own.engine.resourceType, own.insurer.resourceType]).toEqual(['Subscription', 'Subscription']);
+  });
+
+  it('its own by id, version, history, search and count, with its headers', async () => {
+    const read = await get(`Subscription/${own.engine.id}`, tok.engine);
+    expect(read.status).toBe(200);
+    expect(read.body.channel.header).toEqual([`X-Secret: engine-${RUN}`]);
+    expect((await get(`Subscription/${own.engine.id}/_history/1`, tok.engine)).status).toBe(200);
+    expect((await get(`Subscription/${own.engine.id}/_history`, tok.engine)).body.total).toBe(1);
+    const found = await get('Subscription?_count=500', tok.engine);
+    expect(found.status).toBe(200);
+    const ids = found.body.entry.map((e: Json) => e.resource.id);
+    expect(ids).toContain(own.engine.id);
+    expect(ids).not.toContain(own.insurer.id);
+    expect((await get(`Subscription?_id=${own.engine.id}&_summary=count`, tok.engine)).body.total).toBe(1);
+  });
+
+  it.each([
+    ['another system', () => tok.insurer, () => own.engine],
+    ['the first system, of the other', () => tok.engine, () => own.insurer],
+    ['a catalogue application', () => tok.catalogue, () => own.engine],
+  ])("%s: another's is 404 like an unknown id, never found nor counted", async (_who, token, sub) => {
+    const unknown = await get(`Subscription/${crypto.randomUUID()}`, token());
+    const hidden = await get(`Subscription/${sub().id}`, token());
+    expect([unknown.status, hidden.status]).toEqual([404, 404]);
+    expect(hidden.body.issue.map((i: Json) => i.code)).toEqual(unknown.body.issue.map((i: Json) => i.code));
+    expect((await get(`Subscription/${sub().id}/_history/1`, token())).status).toBe(404);
+    expect((await get(`Subscription?_id=${sub().id}&_summary=count`, token())).body.total).toBe(0);
+    const all = await get('Subscription?_count=500', token());
+    expect(all.text).not.toContain(sub().id);
+    expect(all.text).not.toContain(`X-Secret: ${sub() === own.engine ? 'engine' : 'insurer'}-${RUN}`);
+  });
+
+  it('changes and deletes its own; another system cannot change or delete it', async () => {
+    const mine = (await send('POST', 'Subscription', tok.engine, subscription('changed'))).body;
+    const hijack = await send('PUT', `Subscription/${mine.id}`, tok.insurer, { ...mine, channel: { ...mine.channel, endpoint: 'https://attacker.example/' } });
+    expect([403, 404]).toContain(hijack.status);
+    // a deletion of what the caller does not see answers as for an unknown id, and deletes nothing
+    const unknownDelete = await send('DELETE', `Subscription/${crypto.randomUUID()}`, tok.insurer);
+    expect((await send('DELETE', `Subscription/${mine.id}`, tok.insurer)).status).toBe(unknownDelete.status);
+    expect((await get(`Subscription/${mine.id}`, tok.engine)).body.channel.endpoint).toBe(`https://receiver.example/${RUN}/changed`);
+    const off = await send('PUT', `Subscription/${mine.id}`, tok.engine, { ...mine, status: 'off' });
+    expect(off.status).toBe(200);
+    expect((await get(`Subscription/${mine.id}`, tok.engine)).body).toMatchObject({ status: 'off', channel: { endpoint: `https://receiver.example/${RUN}/changed` } });
+    expect((await send('DELETE', `Subscription/${mine.id}`, tok.engine)).status).toBe(200);
+    expect((await get(`Subscription/${mine.id}`, tok.engine)).status).toBe(410);
+  });
+
+  it('under scopes that do not read Subscription, none of its own either', async () => {
+    const narrow = await mint(ref(x.engine), 'system/Communication.cruds');
+    expect((await get(`Subscription/${own.engine.id}`, narrow)).status).not.toBe(200);
+    const search = await get('Subscription', narrow);
+    expect(search.text).not.toContain(own.engine.id);
+  });
+});
+
 describe('a system writes a List only as the SubmissionSet or Folder of a deposit', () => {
   const list = (code?: string) => ({
     resourceType: 'List', status: 'current', mode: 'working', title: `liste-${RUN}`, subject: { reference: ref(x.patient) },

@@ -131,7 +131,10 @@ export function scopedReadTypes(actor: Actor): string[] | undefined {
 export function scopedVisibility(visibility: Visibility, actor: Actor): Visibility {
   const types = scopedReadTypes(actor);
   if (!types) return visibility;
-  return { ...visibility, resourceTypes: visibility.resourceTypes ? visibility.resourceTypes.filter((t) => types.includes(t)) : types };
+  const narrowed: Visibility = { ...visibility, resourceTypes: visibility.resourceTypes ? visibility.resourceTypes.filter((t) => types.includes(t)) : types };
+  // one's own Subscriptions are read under a scope that reads Subscription, like any type
+  if (!types.includes('Subscription')) delete narrowed.ownSubscriptions;
+  return narrowed;
 }
 
 /**

@@ -422,9 +422,15 @@ export function constraintConditions(ctx: SqlContext, r: string, resourceType: s
   const c = ctx.constraints;
   const parts: string[] = [];
   if (c.resourceTypes) {
+    // a caller who reads by type (a system) reads its own Subscriptions besides (decision 010); by record, below
+    const own = c.ownSubscriptions && !c.compartments ? c.ownSubscriptions : undefined;
     if (resourceType !== undefined) {
-      if (!c.resourceTypes.includes(resourceType)) parts.push('false');
-    } else parts.push(c.resourceTypes.length ? `${r}.resource_type IN (${c.resourceTypes.map(literal).join(', ')})` : 'false');
+      if (resourceType === 'Subscription' && own && !c.resourceTypes.includes(resourceType)) parts.push(ownSubscription(ctx, r, own, false));
+      else if (!c.resourceTypes.includes(resourceType)) parts.push('false');
+    } else {
+      const types = c.resourceTypes.length ? `${r}.resource_type IN (${c.resourceTypes.map(literal).join(', ')})` : 'false';
+      parts.push(own && !c.resourceTypes.includes('Subscription') ? `(${types} OR ${ownSubscription(ctx, r, own, true)})` : types);
+    }
   }
   if (c.excludedTypes?.length) {
     if (resourceType !== undefined) {

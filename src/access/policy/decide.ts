@@ -194,6 +194,8 @@ export function visibilityFor(actor: Actor, records: OpenRecord[], pc: PolicyCon
         resourceTypes: [...DEVICE_READ_TYPES, ...MESSAGE_TYPES],
         messages: { participants: identitiesOf(actor), only: true },
         closedRecordsHidden: true,
+        // what it subscribed to, and nobody else's Subscriptions (decision 010, amendment)
+        ownSubscriptions: ref('Device', actor.id),
       };
     case 'patient':
     case 'related-person': {
@@ -244,7 +246,8 @@ export function visibilityFor(actor: Actor, records: OpenRecord[], pc: PolicyCon
  * The answer depends on the caller and the type alone, never on what is stored.
  */
 export function closedTypeReason(actor: Actor, visibility: Visibility, type: string, matrix?: MatrixView): string | undefined {
-  const closed = (visibility.resourceTypes !== undefined && !visibility.resourceTypes.includes(type)) || Boolean(visibility.excludedTypes?.includes(type));
+  const ownOnly = type === 'Subscription' && Boolean(visibility.ownSubscriptions);
+  const closed = (visibility.resourceTypes !== undefined && !visibility.resourceTypes.includes(type) && !ownOnly) || Boolean(visibility.excludedTypes?.includes(type));
   if (!closed) return undefined;
   if (COHORT_TYPES.includes(type)) return `${type} resources (cohorts of patients) are read by administrators only`;
   if (AUDIT_TYPES.includes(type) && actor.kind === 'practitioner') return `Professionals do not read ${type}: a record's audit trail is read by the patient, their legal representatives and administrators`;
