@@ -380,8 +380,8 @@ export function createApp(ctx: InteractionContext): express.Express {
       await parseBody(ctx, req, r, fhir);
       // over HTTPS, the connection may carry a client certificate that names the caller
       const access = await authenticate(ctx, auth, r, fhir, req.socket instanceof TLSSocket ? req.socket : undefined);
-      const routed = r;
-      const out = await ctx.db.cancellable(gone.signal, () => runRequest(ctx, access, routed, fhir));
+      // the interaction's statements go through a database handle tied to the client's connection
+      const out = await runRequest({ ...ctx, db: ctx.db.forRequest(gone.signal) }, access, r, fhir);
       await send(ctx, req, res, r, fhir, out, n, pretty);
       status = out.status;
     } catch (e) {

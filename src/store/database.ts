@@ -6,7 +6,7 @@ import { PGlite } from '@electric-sql/pglite';
 import knexFactory, { Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
 import type { Config } from '../config/config';
-import { backendCanceller, cancellableClient, runCancellable } from './cancellation';
+import { backendCanceller, cancellableClient, requestKnex } from './cancellation';
 import { migrationSource } from './migrations';
 import { DataDirLock, lockDataDir } from './dataDirLock';
 import { embeddedClient } from './embeddedClient';
@@ -19,10 +19,16 @@ export interface Database {
   knex: Knex;
   kind: DatabaseKind;
   /**
-   * Runs fn with its statements tied to `signal` (the client going away): once it aborts,
-   * the statement running is cancelled (PostgreSQL) and the next ones are refused.
+   * The same database for one request: its statements (through `knex`, and every session
+   * and transaction opened from it) are tied to `signal`, the client going away. Once it
+   * aborts, the statement running is cancelled (PostgreSQL) and the next ones are refused.
    */
-  cancellable<T>(signal: AbortSignal, fn: () => Promise<T>): Promise<T>;
+  forRequest(signal: AbortSignal): Database;
+  /**
+   * The handle outside every request, for work shared by several requests (a read that other
+   * requests wait for): a client that goes away does not stop it.
+   */
+  shared: Knex;
   close(): Promise<void>;
 }
 
@@ -128,17 +134,14 @@ export async function openDatabase(config: Config): Promise<Database> {
       throw e;
     }
   }
-  return {
-    knex,
-    kind,
-    cancellable: runCancellable,
-    close: async () => {
-      try {
-        await knex.destroy();
-        await closeCanceller();
-      } finally {
-        lock?.release();
-      }
-    },
+  const close = async () => {
+    try {
+      await knex.destroy();
+      await closeCanceller();
+    } finally {
+      lock?.release();
+    }
   };
+  const forRequest = (signal: AbortSignal): Database => ({ knex: requestKnex(knex, signal), kind, forRequest, shared: knex, close });
+  return { knex, kind, forRequest, shared: knex, close };
 }
