@@ -5,6 +5,7 @@ import { UNRESTRICTED, Visibility } from './visibility';
 import { copyNewVersions } from './copyWrites';
 import { fixedCompartment } from './fixedCompartment';
 import { rememberCompartment } from './locationHints';
+import { runStatement } from './statement';
 
 /**
  * What the caller of a session may do: read through `visibility`, write what
@@ -147,9 +148,7 @@ export class Session {
    */
   async query<T = Record<string, unknown>>(sql: string, bindings: readonly unknown[] = [], name?: string): Promise<T[]> {
     await this.flush();
-    const raw = this.db.raw(sql, bindings as Knex.RawBinding[]);
-    const result = await (name ? raw.options({ name }) : raw);
-    return result.rows as T[];
+    return (await runStatement<T>(this.db, sql, bindings, name)).rows;
   }
 
   async write(writes: VersionWrite[]): Promise<void> {

@@ -5,6 +5,7 @@ import { BinarySource, writeBinaryContent } from './binaryContent';
 import type { ContainedReference, LocalReference } from '../integrity/references';
 import { claimsUniqueIdentifiers, IdentifierClaim } from '../integrity/uniqueIdentifiers';
 import { textArray } from './searchSql';
+import { runStatement } from './statement';
 
 /** One new version of a resource, with everything the store writes for it. */
 export interface VersionWrite {
@@ -247,7 +248,7 @@ export async function executeWrites(db: Knex | Knex.Transaction, writes: Version
     );
   }
 
-  await db.raw(`WITH ${ctes.join(',\n')} SELECT 1`, bindings as Knex.RawBinding[]).options({ name: `${replaced.length > 0 ? 'fhir_write_replace' : 'fhir_write_new'}${created.length > 0 && replaced.length > 0 ? '_mixed' : ''}${moved.length > 0 ? '_moved' : ''}_${kindsPresent}${links.length > 0 ? '_links' : ''}${kindsClaims ? '_claims' : ''}${owned.length > 0 ? '_owned' : ''}` });
+  await runStatement(db, `WITH ${ctes.join(',\n')} SELECT 1`, bindings, `${replaced.length > 0 ? 'fhir_write_replace' : 'fhir_write_new'}${created.length > 0 && replaced.length > 0 ? '_mixed' : ''}${moved.length > 0 ? '_moved' : ''}_${kindsPresent}${links.length > 0 ? '_links' : ''}${kindsClaims ? '_claims' : ''}${owned.length > 0 ? '_owned' : ''}`);
 
   for (const w of writes) {
     if (w.binary) await writeBinaryContent(db, w.compartment, w.id, w.versionId, w.binary);
