@@ -36,6 +36,16 @@ describe('a statement run without knex building it', () => {
     expect(answered[0]).not.toBe('');
   });
 
+  it('never answers a named statement with an earlier text of the same name', async () => {
+    expect((await runStatement<{ n: number }>(db.knex, 'SELECT ?::int AS n', [1], 'statement_test_renamed')).rows[0].n).toBe(1);
+    // PostgreSQL refuses a name prepared with another text on the same connection; never the first text's answer
+    const second = await runStatement<{ n: number }>(db.knex, 'SELECT ?::int + 1 AS n', [1], 'statement_test_renamed').then(
+      (r) => r.rows[0].n,
+      (e: Error) => e.message,
+    );
+    expect([2, expect.stringMatching(/Prepared statements must be unique/)]).toContainEqual(second);
+  });
+
   it('writes in a transaction that rolls back with it', async () => {
     await expect(
       db.knex.transaction(async (trx) => {

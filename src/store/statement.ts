@@ -13,14 +13,15 @@ import type { Knex } from 'knex';
  * binding) go through `db.raw`, which keeps its own answer for them.
  */
 export async function runStatement<T = Record<string, unknown>>(db: Knex | Knex.Transaction, sql: string, bindings: readonly unknown[], name?: string): Promise<{ rows: T[] }> {
-  if (!plain(sql, bindings)) {
+  const text = positioned(sql, name);
+  if (text.sql === null || text.placeholders !== bindings.length || !plainBindings(bindings)) {
     const raw = db.raw(sql, bindings as Knex.RawBinding[]);
     return (await (name ? raw.options({ name }) : raw)) as { rows: T[] };
   }
   const client = db.client as StatementClient;
   const connection = await client.acquireConnection();
   try {
-    const obj: StatementObject = { method: 'raw', sql, bindings: bindings.slice(), options: name ? { name } : {}, __knexQueryUid: `s${++statements}` };
+    const obj: StatementObject = { method: 'raw', sql: text.sql, bindings: bindings.slice(), options: name ? { name } : {}, __knexQueryUid: `s${++statements}` };
     const response = client.postProcessResponse(client.processResponse(await client.query(connection, obj), undefined), undefined);
     client.emit('query-response', response, { __knexUid: connection.__knexUid, __knexTxId: connection.__knexTxId, ...obj }, undefined);
     return response as { rows: T[] };
@@ -48,22 +49,35 @@ interface StatementClient {
   emit(event: string, ...args: unknown[]): boolean;
 }
 
-/** How many `?` placeholders each text has, or -1 when knex would rewrite it otherwise; bounded, the texts of named statements are few. */
-const placeholders = new Map<string, number>();
-const PLACEHOLDERS_KEPT = 1000;
+/**
+ * Each text as the client sends it (`?` turned into `$n`, as knex's client does), with its
+ * count of placeholders, or null when knex would rewrite it otherwise. By the statement's
+ * name when it has one (the write statement's text is made anew each time: the same text
+ * object lets node-postgres see at once that the statement is the one it prepared), by the
+ * text otherwise; bounded, the texts of a process are few.
+ */
+interface Positioned {
+  source: string;
+  sql: string | null;
+  placeholders: number;
+}
+const texts = new Map<string, Positioned>();
+const TEXTS_KEPT = 1000;
 
-function placeholderCount(sql: string): number {
-  let n = placeholders.get(sql);
-  if (n !== undefined) return n;
-  n = sql.includes('??') || sql.includes('\\?') ? -1 : 0;
-  if (n === 0) for (let i = sql.indexOf('?'); i !== -1; i = sql.indexOf('?', i + 1)) n++;
-  if (placeholders.size >= PLACEHOLDERS_KEPT) placeholders.clear();
-  placeholders.set(sql, n);
-  return n;
+function positioned(sql: string, name: string | undefined): Positioned {
+  const key = name ?? sql;
+  let text = texts.get(key);
+  if (text === undefined || text.source !== sql) {
+    let n = 0;
+    const plain = !sql.includes('??') && !sql.includes('\\?');
+    text = { source: sql, sql: plain ? sql.replace(/\?/g, () => `$${++n}`) : null, placeholders: n };
+    if (texts.size >= TEXTS_KEPT) texts.clear();
+    texts.set(key, text);
+  }
+  return text;
 }
 
-function plain(sql: string, bindings: readonly unknown[]): boolean {
-  if (placeholderCount(sql) !== bindings.length) return false;
+function plainBindings(bindings: readonly unknown[]): boolean {
   for (const b of bindings) {
     if (b === undefined || typeof b === 'function') return false;
     // a knex expression (Raw, QueryBuilder) is spliced into the text by knex

@@ -116,6 +116,9 @@ export function indexTableRows(writes: VersionWrite[], kind: IndexKind): Record<
   return rows;
 }
 
+/** The text of each write statement, by its name. */
+const writeTexts = new Map<string, string>();
+
 /**
  * Writes versions as ONE statement: current rows (upsert), history rows, stale index rows
  * removed, new index rows inserted, all through data-modifying CTEs fed by JSON arrays.
@@ -248,7 +251,11 @@ export async function executeWrites(db: Knex | Knex.Transaction, writes: Version
     );
   }
 
-  await runStatement(db, `WITH ${ctes.join(',\n')} SELECT 1`, bindings, `${replaced.length > 0 ? 'fhir_write_replace' : 'fhir_write_new'}${created.length > 0 && replaced.length > 0 ? '_mixed' : ''}${moved.length > 0 ? '_moved' : ''}_${kindsPresent}${links.length > 0 ? '_links' : ''}${kindsClaims ? '_claims' : ''}${owned.length > 0 ? '_owned' : ''}`);
+  const name = `${replaced.length > 0 ? 'fhir_write_replace' : 'fhir_write_new'}${created.length > 0 && replaced.length > 0 ? '_mixed' : ''}${moved.length > 0 ? '_moved' : ''}_${kindsPresent}${links.length > 0 ? '_links' : ''}${kindsClaims ? '_claims' : ''}${owned.length > 0 ? '_owned' : ''}`;
+  // the name says which parts the text has (one name, one text): made once
+  let sql = writeTexts.get(name);
+  if (sql === undefined) writeTexts.set(name, (sql = `WITH ${ctes.join(',\n')} SELECT 1`));
+  await runStatement(db, sql, bindings, name);
 
   for (const w of writes) {
     if (w.binary) await writeBinaryContent(db, w.compartment, w.id, w.versionId, w.binary);
