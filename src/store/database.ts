@@ -10,6 +10,7 @@ import { backendCanceller, cancellableClient, requestKnex } from './cancellation
 import { migrationSource } from './migrations';
 import { DataDirLock, lockDataDir } from './dataDirLock';
 import { embeddedClient } from './embeddedClient';
+import { postgresClient } from './postgresClient';
 import { partitionTables } from './partitioning';
 
 export type DatabaseKind = 'embedded' | 'postgres';
@@ -86,7 +87,7 @@ export async function openDatabase(config: Config): Promise<Database> {
     closeCanceller = canceller.close;
     const timeout = config.dbStatementTimeoutMs;
     knex = knexFactory({
-      client: cancellableClient(ClientPg, { cancel: canceller.cancel }),
+      client: cancellableClient(postgresClient(ClientPg), { cancel: canceller.cancel }),
       connection: config.databaseUrl,
       pool: {
         min: 0,

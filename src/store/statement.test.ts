@@ -36,6 +36,15 @@ describe('a statement run without knex building it', () => {
     expect(answered[0]).not.toBe('');
   });
 
+  it('prepares a named statement once on its connection (PostgreSQL), and answers it again from there', async () => {
+    const prepared = await db.knex.transaction(async (trx) => {
+      for (const n of [1, 2]) expect((await runStatement<{ n: number }>(trx, 'SELECT ?::int * 10 AS n', [n], 'statement_test_prepared')).rows[0].n).toBe(n * 10);
+      return (await trx.raw(`SELECT count(*)::int AS n FROM pg_prepared_statements WHERE name = 'statement_test_prepared'`)) as { rows: { n: number }[] };
+    });
+    // PGlite answers the statement without keeping it prepared
+    expect(prepared.rows[0].n).toBe(db.kind === 'postgres' ? 1 : 0);
+  });
+
   it('never answers a named statement with an earlier text of the same name', async () => {
     expect((await runStatement<{ n: number }>(db.knex, 'SELECT ?::int AS n', [1], 'statement_test_renamed')).rows[0].n).toBe(1);
     // PostgreSQL refuses a name prepared with another text on the same connection; never the first text's answer
