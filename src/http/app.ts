@@ -354,9 +354,9 @@ export function createApp(ctx: InteractionContext): express.Express {
     // errors are answered in the format the client negotiated (JSON until that is known)
     let format: FhirFormat = 'json';
     // a client that goes away before its answer takes its statements with it
-    const gone = new AbortController();
+    const db = ctx.db.forRequest();
     res.on('close', () => {
-      if (!res.writableFinished) gone.abort();
+      if (!res.writableFinished) db.abort();
     });
     try {
       if (url.search.includes('%')) assertQueryEncoding(url.search.slice(1));
@@ -387,11 +387,11 @@ export function createApp(ctx: InteractionContext): express.Express {
       // over HTTPS, the connection may carry a client certificate that names the caller
       const access = await authenticate(ctx, auth, r, fhir, req.socket instanceof TLSSocket ? req.socket : undefined);
       // the interaction's statements go through a database handle tied to the client's connection
-      const out = await runRequest({ ...ctx, db: ctx.db.forRequest(gone.signal) }, access, r, fhir);
+      const out = await runRequest({ ...ctx, db }, access, r, fhir);
       await send(ctx, req, res, r, fhir, out, n, pretty);
       status = out.status;
     } catch (e) {
-      if (gone.signal.aborted) {
+      if (db.aborted()) {
         ctx.log.info({ requestId }, 'request abandoned by the client: its statements were stopped');
         status = 499;
       } else status = sendError(ctx, res, e, pretty, requestId, format);

@@ -5,7 +5,7 @@ import pg from 'pg';
  * Stopping the statements of a request whose client has gone (docs/decisions/005-request-limits.md).
  *
  * A request's statements go through a knex handle of its own (`requestKnex`), whose client
- * carries the request's scope: the pool connections it holds. When its signal aborts, every
+ * carries the request's scope: the pool connections it holds. Once it is aborted, every
  * further statement on those connections is refused, and each of them has its running
  * statement cancelled (PostgreSQL only: the embedded database runs a statement on Node's own
  * thread, so nothing else runs until it ends).
@@ -15,7 +15,8 @@ import pg from 'pg';
  * (docs/operations/benchmarks.md).
  */
 interface RequestScope {
-  signal: AbortSignal;
+  /** Set once the request's client has gone. */
+  aborted: boolean;
   connections: Set<unknown>;
 }
 
@@ -53,7 +54,7 @@ export function cancellableClient(Base: ClientClass, options: { cancel?: (connec
 
     override async acquireConnection(): Promise<unknown> {
       const scope = this.requestScope;
-      if (scope?.signal.aborted) throw cancelledError();
+      if (scope?.aborted) throw cancelledError();
       const connection = await super.acquireConnection();
       if (scope) {
         scope.connections.add(connection);
@@ -79,7 +80,7 @@ export function cancellableClient(Base: ClientClass, options: { cancel?: (connec
     async _query(connection: unknown, obj: { sql?: string }): Promise<unknown> {
       if (yieldBetweenStatements) await new Promise((resolve) => setImmediate(resolve));
       // the connection's holder, whichever client runs the statement (a transaction's runs them on a client of its own)
-      if (owners.get(connection as object)?.signal.aborted && !TRANSACTION_CONTROL.test(obj.sql ?? '')) throw cancelledError();
+      if (owners.get(connection as object)?.aborted && !TRANSACTION_CONTROL.test(obj.sql ?? '')) throw cancelledError();
       return run.call(this, connection, obj);
     }
   }
@@ -95,15 +96,21 @@ function cancelStatements(scope: RequestScope): void {
 }
 
 /**
- * A knex handle whose statements are tied to `signal`: once it aborts, the statements running
- * on the connections it holds are cancelled and later ones refused with SQLSTATE 57014. It
- * shares everything with `knex` (pool, settings, events) but the client, a view of `knex`'s
- * client that names the request; transactions opened through it hold their connection in
- * its scope too. `knex`'s client must come from `cancellableClient`.
+ * A knex handle whose statements belong to one request, and what stops them: once `abort`
+ * is called (its client went away), the statements running on the connections it holds
+ * are cancelled and later ones refused with SQLSTATE 57014. It shares everything with
+ * `knex` (pool, settings, events) but the client, a view of `knex`'s client that names the
+ * request; transactions opened through it hold their connection in its scope too. `knex`'s
+ * client must come from `cancellableClient`. (A plain flag and call rather than an
+ * AbortController: one per request, and EventTarget's listeners cost more than the rest.)
  */
-export function requestKnex(knex: Knex, signal: AbortSignal): Knex {
-  const scope: RequestScope = { signal, connections: new Set() };
-  signal.addEventListener('abort', () => cancelStatements(scope), { once: true });
+export function requestKnex(knex: Knex): { knex: Knex; abort(): void; aborted(): boolean } {
+  const scope: RequestScope = { aborted: false, connections: new Set() };
+  const abort = () => {
+    if (scope.aborted) return;
+    scope.aborted = true;
+    cancelStatements(scope);
+  };
   const client = Object.create(knex.client) as { requestScope?: RequestScope };
   client.requestScope = scope;
   // a knex instance is a function whose methods go through its `context` to its client
@@ -116,7 +123,7 @@ export function requestKnex(knex: Knex, signal: AbortSignal): Knex {
   } as unknown as { context: object };
   Object.setPrototypeOf(scoped, knex);
   scoped.context = context;
-  return scoped as unknown as Knex;
+  return { knex: scoped as unknown as Knex, abort, aborted: () => scope.aborted };
 }
 
 /**

@@ -21,16 +21,24 @@ export interface Database {
   kind: DatabaseKind;
   /**
    * The same database for one request: its statements (through `knex`, and every session
-   * and transaction opened from it) are tied to `signal`, the client going away. Once it
-   * aborts, the statement running is cancelled (PostgreSQL) and the next ones are refused.
+   * and transaction opened from it) are stopped by its `abort`, the client going away: the
+   * statement running is cancelled (PostgreSQL) and the next ones are refused.
    */
-  forRequest(signal: AbortSignal): Database;
+  forRequest(): RequestDatabase;
   /**
    * The handle outside every request, for work shared by several requests (a read that other
    * requests wait for): a client that goes away does not stop it.
    */
   shared: Knex;
   close(): Promise<void>;
+}
+
+/** A request's database (`Database.forRequest`). */
+export interface RequestDatabase extends Database {
+  /** Its client went away: stops its statements. */
+  abort(): void;
+  /** Whether `abort` was called. */
+  aborted(): boolean;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -143,6 +151,9 @@ export async function openDatabase(config: Config): Promise<Database> {
       lock?.release();
     }
   };
-  const forRequest = (signal: AbortSignal): Database => ({ knex: requestKnex(knex, signal), kind, forRequest, shared: knex, close });
+  const forRequest = (): RequestDatabase => {
+    const request = requestKnex(knex);
+    return { knex: request.knex, kind, forRequest, shared: knex, close, abort: request.abort, aborted: request.aborted };
+  };
   return { knex, kind, forRequest, shared: knex, close };
 }

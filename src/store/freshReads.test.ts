@@ -76,13 +76,12 @@ describe('fresh reads', () => {
       loadConfig({ PORT: '0', DATA_DIR: ':memory:', ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL, DATABASE_SCHEMA: schema! } : {}) }),
     );
     try {
-      const gone = new AbortController();
-      const request = db.forRequest(gone.signal);
+      const request = db.forRequest();
       // the request's handle works while its client is there, in and out of a transaction
       expect(((await request.knex.raw('SELECT 1 AS n')) as { rows: { n: number }[] }).rows[0].n).toBe(1);
       expect(await request.knex.transaction(async (trx) => ((await trx.raw('SELECT 2 AS n')) as { rows: { n: number }[] }).rows[0].n)).toBe(2);
       const get = freshReads(async () => Number(((await request.shared.raw('SELECT 41 + 1 AS n')) as { rows: { n: number }[] }).rows[0].n));
-      gone.abort();
+      request.abort();
       // the same statement through the gone request's own handle is refused, on the pool as in a transaction
       await expect(request.knex.raw('SELECT 1')).rejects.toMatchObject({ code: QUERY_CANCELED });
       await expect(request.knex.transaction((trx) => trx.raw('SELECT 1'))).rejects.toMatchObject({ code: QUERY_CANCELED });
@@ -90,13 +89,12 @@ describe('fresh reads', () => {
       await expect(get()).resolves.toBe(42);
       expect(((await db.knex.raw('SELECT 3 AS n')) as { rows: { n: number }[] }).rows[0].n).toBe(3);
       // a client gone while its transaction runs: the transaction's next statement is refused, and it rolls back
-      const leaving = new AbortController();
-      const during = db.forRequest(leaving.signal);
+      const during = db.forRequest();
       await db.knex.raw('CREATE TABLE gone_test (n int)');
       await expect(
         during.knex.transaction(async (trx) => {
           await trx.raw('INSERT INTO gone_test VALUES (1)');
-          leaving.abort();
+          during.abort();
           await trx.raw('INSERT INTO gone_test VALUES (2)');
         }),
       ).rejects.toMatchObject({ code: QUERY_CANCELED });
