@@ -26,7 +26,8 @@ import { serveSmartConfiguration } from './smartConfiguration';
 
 function parsePrefer(header: string | undefined): Prefer {
   const prefer: Prefer = {};
-  for (const part of (header ?? '').split(/[,;]/)) {
+  if (!header) return prefer;
+  for (const part of header.split(/[,;]/)) {
     const [k, v] = part.split('=').map((s) => s?.trim().replace(/^"|"$/g, ''));
     if (k === 'return' && (v === 'minimal' || v === 'representation' || v === 'OperationOutcome')) prefer.return = v;
     if (k === 'handling' && (v === 'strict' || v === 'lenient')) prefer.handling = v;
@@ -344,8 +345,9 @@ export function createApp(ctx: InteractionContext): express.Express {
     const incomingId = req.headers["x-request-id"];
     const requestId = typeof incomingId === 'string' && /^[A-Za-z0-9._:-]{1,64}$/.test(incomingId) ? incomingId : crypto.randomUUID();
     res.setHeader('X-Request-Id', requestId);
-    // the representation depends on Accept (and _format): caches must not mix them
-    res.vary('Accept');
+    // the representation depends on Accept (and _format): caches must not mix them (Vary is parsed only when CORS set one)
+    if (res.getHeader('Vary') === undefined) res.setHeader('Vary', 'Accept');
+    else res.vary('Accept');
     const url = new URL(req.originalUrl, 'http://localhost');
     const query = [...url.searchParams] as [string, string][];
     const pretty = url.searchParams.get('_pretty') === 'true';
