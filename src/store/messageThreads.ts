@@ -31,9 +31,13 @@ export async function threadOfMessage(session: Session, compartment: string, mes
   return rows[0]?.thread_id;
 }
 
-/** Whether a Binary is carried by a message (it is then the conversation's, never rewritten). */
+/**
+ * Whether a Binary is carried by a message (it is then the conversation's, never rewritten).
+ * Message attachments are written at once (`recordMessage`), never queued with a Bundle's
+ * resource writes: the queued writes need not be sent before this look-up.
+ */
 export async function isAttachment(session: Session, compartment: string, binaryId: string): Promise<boolean> {
-  const rows = await session.query(`SELECT 1 FROM message_attachment WHERE compartment = ? AND binary_id = ? LIMIT 1`, [compartment, binaryId]);
+  const rows = await session.queryApart(`SELECT 1 FROM message_attachment WHERE compartment = ? AND binary_id = ? LIMIT 1`, [compartment, binaryId]);
   return rows.length > 0;
 }
 

@@ -151,6 +151,17 @@ export class Session {
     return (await runStatement<T>(this.db, sql, bindings, name)).rows;
   }
 
+  /**
+   * A statement on tables the queued writes never touch (`executeWrites` writes resources,
+   * their history, locator, links, index rows and claims): sent without sending the queued
+   * writes first, so that a transaction Bundle's writes still go out in bulk. Writes already
+   * sent are waited for: their failure is this statement's, as with `query`.
+   */
+  async queryApart<T = Record<string, unknown>>(sql: string, bindings: readonly unknown[] = [], name?: string): Promise<T[]> {
+    await this.sent;
+    return (await runStatement<T>(this.db, sql, bindings, name)).rows;
+  }
+
   async write(writes: VersionWrite[]): Promise<void> {
     // the caller's right to write each version is checked before anything is queued
     await this.access.checkWrites(this, writes);
