@@ -212,6 +212,22 @@ describe('the patient and legal representatives', () => {
     const search = await get(`DocumentReference?patient=${x.p2.id}`, tok.p1);
     expect(search.body.entry ?? []).toEqual([]);
   });
+  it('a document invisible to the patient stays hidden however the request target is spelled (the FHIR lane and the router alike)', async () => {
+    const targets = [`DocumentReference/${x.unannounced.id}`, `DocumentReference/${x.unannounced.id}/`, `DocumentReference/${x.unannounced.id}?_format=json`, `DocumentReference/${x.unannounced.id}?_elements=id`];
+    for (const target of targets) {
+      const res = await get(target, tok.p1);
+      expect([target, res.status]).toEqual([target, 404]);
+      expect(res.text).not.toContain(`doc ${RUN}`);
+    }
+    // another spelling of the base goes through Express's router: no answer carries the document either
+    const routed = await http(t.base.replace(/\/fhir$/, '/FHIR'), `DocumentReference/${x.unannounced.id}`, { headers: as(tok.p1) });
+    expect(routed.status).toBeGreaterThanOrEqual(400);
+    expect(routed.body?.resourceType).toBe('OperationOutcome');
+    // the patient's own visible document comes back through both the lane and a target with a query
+    const visible = await get(`DocumentReference/${x.report.id}?_format=json`, tok.p1);
+    expect(visible.body.id).toBe(x.report.id);
+    expect(visible.text).toContain(`doc ${RUN}`);
+  });
   it("a minor's protected document is hidden from the legal representative and visible, with its label, to professionals", async () => {
     const parent = await get(`DocumentReference?patient=${x.minor.id}&_count=100`, tok.parent);
     expect(ids(parent.body)).toContain(ref(x.minorReport));

@@ -421,8 +421,9 @@ describe('relations stay in their record (docs/decisions/029-dmp-submissions.md)
     expect(refused.body.issue[0]).toMatchObject({ expression: ['Bundle.entry[0].resource.entry[1].item'], details: { text: 'XDSRegistryMetadataError' } });
   });
 
-  it("refuses a document whose content is a message's attachment: it enters the record by $file-to-record", async () => {
-    const attachment = await create({ resourceType: 'Binary', contentType: 'text/plain', securityContext: { reference: ref(x.p1) }, data: Buffer.from(`piece jointe ${RUN}`).toString('base64') }, tok.gp);
+  /** A Binary of p1's record sent as the attachment of the GP's message to p1. */
+  async function messageAttachment(text: string): Promise<Json> {
+    const attachment = await create({ resourceType: 'Binary', contentType: 'text/plain', securityContext: { reference: ref(x.p1) }, data: Buffer.from(`${text} ${RUN}`).toString('base64') }, tok.gp);
     const opening = await send('POST', 'Communication', tok.gp, {
       resourceType: 'Communication',
       status: 'in-progress',
@@ -433,8 +434,32 @@ describe('relations stay in their record (docs/decisions/029-dmp-submissions.md)
       payload: [{ contentAttachment: { contentType: 'text/plain', url: ref(attachment) } }],
     });
     expect(opening.status).toBe(201);
+    return attachment;
+  }
+
+  it("refuses a document whose content is a message's attachment: it enters the record by $file-to-record", async () => {
+    const attachment = await messageAttachment('piece jointe');
     const res = await send('POST', 'DocumentReference', tok.gp, { ...document(x.p1, REPORT, ref(x.gp)), content: [{ attachment: { contentType: 'text/plain', url: ref(attachment) } }] });
     expect(res.status).toBe(422);
     expect(res.body.issue[0].expression).toEqual(['DocumentReference.content[0].attachment.url']);
+  });
+
+  it("refuses it in a transaction too, after entries whose writes are still queued: nothing of the Bundle is written", async () => {
+    const attachment = await messageAttachment('piece jointe lot');
+    const before = { ...document(x.p1, REPORT, ref(x.gp)), masterIdentifier: { system: UID, value: uniqueId() }, description: `queued ${RUN}` };
+    const bundle = {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        { resource: before, request: { method: 'POST', url: 'DocumentReference' } },
+        { resource: { ...document(x.p1, REPORT, ref(x.gp)), content: [{ attachment: { contentType: 'text/plain', url: ref(attachment) } }] }, request: { method: 'POST', url: 'DocumentReference' } },
+      ],
+    };
+    const res = await send('POST', '', tok.gp, bundle);
+    expect(res.status).toBe(422);
+    expect(JSON.stringify(res.body.issue)).toContain('is the attachment of a message');
+    const written = await send('GET', `DocumentReference?identifier=${encodeURIComponent(`${UID}|${before.masterIdentifier.value}`)}`, tok.gp);
+    expect(written.status).toBe(200);
+    expect(written.body.entry ?? []).toEqual([]);
   });
 });

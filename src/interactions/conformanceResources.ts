@@ -213,8 +213,10 @@ export async function reloadConformanceResources(ctx: InteractionContext): Promi
  */
 const counters = new WeakMap<object, () => Promise<number>>();
 function counterOf(ctx: InteractionContext): () => Promise<number> {
-  let read = counters.get(ctx.db.knex);
-  if (!read) counters.set(ctx.db.knex, (read = freshReads(() => conformanceVersion(new Session(ctx.db.knex, INTERNAL_ACCESS)))));
+  // outside the request: other requests wait for this read (src/store/freshReads.ts)
+  const shared = ctx.db.shared;
+  let read = counters.get(shared);
+  if (!read) counters.set(shared, (read = freshReads(() => conformanceVersion(new Session(shared, INTERNAL_ACCESS)))));
   return read;
 }
 

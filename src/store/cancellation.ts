@@ -1,20 +1,25 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Knex } from 'knex';
 import pg from 'pg';
 
 /**
  * Stopping the statements of a request whose client has gone (docs/decisions/005-request-limits.md).
  *
- * The request runs in a scope (AsyncLocalStorage) that records the pool connections it holds.
- * When its signal aborts, every further statement of the request is refused, and each
- * connection it holds has its running statement cancelled (PostgreSQL only: the embedded
- * database runs a statement on Node's own thread, so nothing else runs until it ends).
+ * A request's statements go through a knex handle of its own (`requestKnex`), whose client
+ * carries the request's scope: the pool connections it holds. Once it is aborted, every
+ * further statement on those connections is refused, and each of them has its running
+ * statement cancelled (PostgreSQL only: the embedded database runs a statement on Node's own
+ * thread, so nothing else runs until it ends).
+ *
+ * The scope is handed over explicitly, not found through AsyncLocalStorage: that one turns on
+ * promise hooks for every promise of the process, about a tenth of the CPU of a read
+ * (docs/operations/benchmarks.md).
  */
 interface RequestScope {
-  signal: AbortSignal;
+  /** Set once the request's client has gone. */
+  aborted: boolean;
   connections: Set<unknown>;
 }
 
-const scopes = new AsyncLocalStorage<RequestScope>();
 /** The scope holding each connection, and a cancellation still in flight on it. */
 const owners = new WeakMap<object, RequestScope>();
 const cancelling = new WeakMap<object, Promise<void>>();
@@ -44,9 +49,12 @@ export function cancellableClient(Base: ClientClass, options: { cancel?: (connec
   const { cancel, yieldBetweenStatements = false } = options;
   const run = (Base.prototype as unknown as { _query(this: unknown, c: unknown, o: unknown): Promise<unknown> })._query;
   class Cancellable extends Base {
+    /** The request this client's statements belong to: set on a request's handle only (`requestKnex`), never on the pool's client. */
+    declare requestScope?: RequestScope;
+
     override async acquireConnection(): Promise<unknown> {
-      const scope = scopes.getStore();
-      if (scope?.signal.aborted) throw cancelledError();
+      const scope = this.requestScope;
+      if (scope?.aborted) throw cancelledError();
       const connection = await super.acquireConnection();
       if (scope) {
         scope.connections.add(connection);
@@ -71,7 +79,8 @@ export function cancellableClient(Base: ClientClass, options: { cancel?: (connec
 
     async _query(connection: unknown, obj: { sql?: string }): Promise<unknown> {
       if (yieldBetweenStatements) await new Promise((resolve) => setImmediate(resolve));
-      if (scopes.getStore()?.signal.aborted && !TRANSACTION_CONTROL.test(obj.sql ?? '')) throw cancelledError();
+      // the connection's holder, whichever client runs the statement (a transaction's runs them on a client of its own)
+      if (owners.get(connection as object)?.aborted && !TRANSACTION_CONTROL.test(obj.sql ?? '')) throw cancelledError();
       return run.call(this, connection, obj);
     }
   }
@@ -87,26 +96,34 @@ function cancelStatements(scope: RequestScope): void {
 }
 
 /**
- * Runs fn with its statements tied to `signal`: once it aborts, the running statements are
- * cancelled and later ones refused with SQLSTATE 57014.
+ * A knex handle whose statements belong to one request, and what stops them: once `abort`
+ * is called (its client went away), the statements running on the connections it holds
+ * are cancelled and later ones refused with SQLSTATE 57014. It shares everything with
+ * `knex` (pool, settings, events) but the client, a view of `knex`'s client that names the
+ * request; transactions opened through it hold their connection in its scope too. `knex`'s
+ * client must come from `cancellableClient`. (A plain flag and call rather than an
+ * AbortController: one per request, and EventTarget's listeners cost more than the rest.)
  */
-export async function runCancellable<T>(signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
-  const scope: RequestScope = { signal, connections: new Set() };
-  const onAbort = () => cancelStatements(scope);
-  signal.addEventListener('abort', onAbort, { once: true });
-  try {
-    return await scopes.run(scope, fn);
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-  }
-}
-
-/**
- * Runs fn outside any request's scope: its statements are not tied to the signal of the
- * request that happened to start it (work shared by several requests).
- */
-export function outsideRequests<T>(fn: () => T): T {
-  return scopes.exit(fn);
+export function requestKnex(knex: Knex): { knex: Knex; abort(): void; aborted(): boolean } {
+  const scope: RequestScope = { aborted: false, connections: new Set() };
+  const abort = () => {
+    if (scope.aborted) return;
+    scope.aborted = true;
+    cancelStatements(scope);
+  };
+  const client = Object.create(knex.client) as { requestScope?: RequestScope };
+  client.requestScope = scope;
+  // a knex instance is a function whose methods go through its `context` to its client
+  const base = knex as unknown as { context: object };
+  const context = Object.create(base.context) as { client: unknown };
+  context.client = client;
+  const scoped = function (tableName?: string, options?: unknown) {
+    const builder = (context as unknown as { queryBuilder(): Knex.QueryBuilder }).queryBuilder();
+    return tableName ? builder.table(tableName, options as never) : builder;
+  } as unknown as { context: object };
+  Object.setPrototypeOf(scoped, knex);
+  scoped.context = context;
+  return { knex: scoped as unknown as Knex, abort, aborted: () => scope.aborted };
 }
 
 /**

@@ -6,10 +6,11 @@ import { PGlite } from '@electric-sql/pglite';
 import knexFactory, { Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
 import type { Config } from '../config/config';
-import { backendCanceller, cancellableClient, runCancellable } from './cancellation';
+import { backendCanceller, cancellableClient, requestKnex } from './cancellation';
 import { migrationSource } from './migrations';
 import { DataDirLock, lockDataDir } from './dataDirLock';
 import { embeddedClient } from './embeddedClient';
+import { postgresClient } from './postgresClient';
 import { partitionTables } from './partitioning';
 
 export type DatabaseKind = 'embedded' | 'postgres';
@@ -19,11 +20,25 @@ export interface Database {
   knex: Knex;
   kind: DatabaseKind;
   /**
-   * Runs fn with its statements tied to `signal` (the client going away): once it aborts,
-   * the statement running is cancelled (PostgreSQL) and the next ones are refused.
+   * The same database for one request: its statements (through `knex`, and every session
+   * and transaction opened from it) are stopped by its `abort`, the client going away: the
+   * statement running is cancelled (PostgreSQL) and the next ones are refused.
    */
-  cancellable<T>(signal: AbortSignal, fn: () => Promise<T>): Promise<T>;
+  forRequest(): RequestDatabase;
+  /**
+   * The handle outside every request, for work shared by several requests (a read that other
+   * requests wait for): a client that goes away does not stop it.
+   */
+  shared: Knex;
   close(): Promise<void>;
+}
+
+/** A request's database (`Database.forRequest`). */
+export interface RequestDatabase extends Database {
+  /** Its client went away: stops its statements. */
+  abort(): void;
+  /** Whether `abort` was called. */
+  aborted(): boolean;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -80,7 +95,7 @@ export async function openDatabase(config: Config): Promise<Database> {
     closeCanceller = canceller.close;
     const timeout = config.dbStatementTimeoutMs;
     knex = knexFactory({
-      client: cancellableClient(ClientPg, { cancel: canceller.cancel }),
+      client: cancellableClient(postgresClient(ClientPg), { cancel: canceller.cancel }),
       connection: config.databaseUrl,
       pool: {
         min: 0,
@@ -128,17 +143,17 @@ export async function openDatabase(config: Config): Promise<Database> {
       throw e;
     }
   }
-  return {
-    knex,
-    kind,
-    cancellable: runCancellable,
-    close: async () => {
-      try {
-        await knex.destroy();
-        await closeCanceller();
-      } finally {
-        lock?.release();
-      }
-    },
+  const close = async () => {
+    try {
+      await knex.destroy();
+      await closeCanceller();
+    } finally {
+      lock?.release();
+    }
   };
+  const forRequest = (): RequestDatabase => {
+    const request = requestKnex(knex);
+    return { knex: request.knex, kind, forRequest, shared: knex, close, abort: request.abort, aborted: request.aborted };
+  };
+  return { knex, kind, forRequest, shared: knex, close };
 }

@@ -76,12 +76,29 @@ describe('fresh reads', () => {
       loadConfig({ PORT: '0', DATA_DIR: ':memory:', ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL, DATABASE_SCHEMA: schema! } : {}) }),
     );
     try {
-      const get = freshReads(async () => Number(((await db.knex.raw('SELECT 41 + 1 AS n')) as { rows: { n: number }[] }).rows[0].n));
-      const gone = new AbortController();
-      gone.abort();
-      // the same statement in the gone request's own scope is refused
-      await expect(db.cancellable(gone.signal, async () => await db.knex.raw('SELECT 1'))).rejects.toMatchObject({ code: QUERY_CANCELED });
-      await expect(db.cancellable(gone.signal, get)).resolves.toBe(42);
+      const request = db.forRequest();
+      // the request's handle works while its client is there, in and out of a transaction
+      expect(((await request.knex.raw('SELECT 1 AS n')) as { rows: { n: number }[] }).rows[0].n).toBe(1);
+      expect(await request.knex.transaction(async (trx) => ((await trx.raw('SELECT 2 AS n')) as { rows: { n: number }[] }).rows[0].n)).toBe(2);
+      const get = freshReads(async () => Number(((await request.shared.raw('SELECT 41 + 1 AS n')) as { rows: { n: number }[] }).rows[0].n));
+      request.abort();
+      // the same statement through the gone request's own handle is refused, on the pool as in a transaction
+      await expect(request.knex.raw('SELECT 1')).rejects.toMatchObject({ code: QUERY_CANCELED });
+      await expect(request.knex.transaction((trx) => trx.raw('SELECT 1'))).rejects.toMatchObject({ code: QUERY_CANCELED });
+      // the shared handle, and the database's own, still work
+      await expect(get()).resolves.toBe(42);
+      expect(((await db.knex.raw('SELECT 3 AS n')) as { rows: { n: number }[] }).rows[0].n).toBe(3);
+      // a client gone while its transaction runs: the transaction's next statement is refused, and it rolls back
+      const during = db.forRequest();
+      await db.knex.raw('CREATE TABLE gone_test (n int)');
+      await expect(
+        during.knex.transaction(async (trx) => {
+          await trx.raw('INSERT INTO gone_test VALUES (1)');
+          during.abort();
+          await trx.raw('INSERT INTO gone_test VALUES (2)');
+        }),
+      ).rejects.toMatchObject({ code: QUERY_CANCELED });
+      expect(((await db.knex.raw('SELECT count(*)::int AS n FROM gone_test')) as { rows: { n: number }[] }).rows[0].n).toBe(0);
     } finally {
       if (schema) await db.knex.raw(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
       await db.close();

@@ -1,5 +1,3 @@
-import { outsideRequests } from './cancellation';
-
 /**
  * One read shared by the callers who ask at about the same time, each still answered by a
  * read that started after they asked: the first caller starts one; callers who ask while
@@ -8,15 +6,15 @@ import { outsideRequests } from './cancellation';
  * workers, docs/decisions/022-workers.md), read once for a burst of requests instead of
  * once each.
  *
- * The read runs outside every request's scope (src/store/cancellation.ts): a client that
- * goes away does not stop a read that other requests wait for. A failed read fails the
- * callers it serves; the next caller starts another.
+ * `read` must run outside every request's scope (`Database.shared`, src/store/database.ts):
+ * a client that goes away must not stop a read that other requests wait for. A failed read
+ * fails the callers it serves; the next caller starts another.
  */
 export function freshReads<T>(read: () => Promise<T>): () => Promise<T> {
   let running: Promise<T> | undefined;
   let next: Promise<T> | undefined;
   const start = (): Promise<T> => {
-    const p = outsideRequests(read);
+    const p = read();
     running = p;
     const done = () => {
       if (running === p) running = undefined;

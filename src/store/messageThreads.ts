@@ -32,7 +32,11 @@ export async function threadOfMessage(session: Session, compartment: string, mes
   return rows[0]?.thread_id;
 }
 
-/** Whether a Binary is carried by a message (it is then the conversation's, never rewritten). */
+/**
+ * Whether a Binary is carried by a message (it is then the conversation's, never rewritten).
+ * Message attachments are written at once (`recordMessage`), never queued with a Bundle's
+ * resource writes: the queued writes need not be sent before this look-up.
+ */
 export async function isAttachment(session: Session, compartment: string, binaryId: string): Promise<boolean> {
   return (await attachmentsAmong(session, compartment, [binaryId])).size > 0;
 }
@@ -40,7 +44,7 @@ export async function isAttachment(session: Session, compartment: string, binary
 /** Which of these Binaries of the record are a message's attachment, in one statement. */
 export async function attachmentsAmong(session: Session, compartment: string, binaryIds: string[]): Promise<Set<string>> {
   if (binaryIds.length === 0) return new Set();
-  const rows = await session.query<{ binary_id: string }>(
+  const rows = await session.queryApart<{ binary_id: string }>(
     `SELECT DISTINCT binary_id FROM message_attachment WHERE compartment = ? AND binary_id = ANY(?::text[])`,
     [compartment, textArray(binaryIds)],
   );

@@ -54,8 +54,18 @@ export function bind(ctx: SqlContext, value: unknown): string {
  * connection keeps each one it prepared), never by the values, patients or callers.
  */
 export function preparedName(prefix: string, text: string): string {
-  return `${prefix}_${crypto.createHash('sha1').update(text).digest('hex')}`;
+  // the same few texts come back with every request of a shape: their digest is kept (bounded)
+  const key = `${prefix}\u0000${text}`;
+  let name = preparedNames.get(key);
+  if (name === undefined) {
+    name = `${prefix}_${crypto.createHash('sha1').update(text).digest('hex')}`;
+    if (preparedNames.size >= PREPARED_NAMES_KEPT) preparedNames.clear();
+    preparedNames.set(key, name);
+  }
+  return name;
 }
+const preparedNames = new Map<string, string>();
+const PREPARED_NAMES_KEPT = 1000;
 
 /** A PostgreSQL text[] literal: every element quoted, `"` and `\\` escaped; undefined and null become NULL elements. */
 export function textArray(values: (string | null | undefined)[]): string {

@@ -5,6 +5,7 @@ import { UNRESTRICTED, Visibility } from './visibility';
 import { copyNewVersions } from './copyWrites';
 import { fixedCompartment } from './fixedCompartment';
 import { rememberCompartment } from './locationHints';
+import { runStatement } from './statement';
 
 /**
  * What the caller of a session may do: read through `visibility`, write what
@@ -156,9 +157,18 @@ export class Session {
    */
   async query<T = Record<string, unknown>>(sql: string, bindings: readonly unknown[] = [], name?: string): Promise<T[]> {
     await this.flush();
-    const raw = this.db.raw(sql, bindings as Knex.RawBinding[]);
-    const result = await (name ? raw.options({ name }) : raw);
-    return result.rows as T[];
+    return (await runStatement<T>(this.db, sql, bindings, name)).rows;
+  }
+
+  /**
+   * A statement on tables the queued writes never touch (`executeWrites` writes resources,
+   * their history, locator, links, index rows and claims): sent without sending the queued
+   * writes first, so that a transaction Bundle's writes still go out in bulk. Writes already
+   * sent are waited for: their failure is this statement's, as with `query`.
+   */
+  async queryApart<T = Record<string, unknown>>(sql: string, bindings: readonly unknown[] = [], name?: string): Promise<T[]> {
+    await this.sent;
+    return (await runStatement<T>(this.db, sql, bindings, name)).rows;
   }
 
   async write(writes: VersionWrite[]): Promise<void> {

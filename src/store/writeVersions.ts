@@ -5,6 +5,7 @@ import { BinarySource, writeBinaryContent } from './binaryContent';
 import type { ContainedReference, LocalReference } from '../integrity/references';
 import { claimsUniqueIdentifiers, IdentifierClaim } from '../integrity/uniqueIdentifiers';
 import { textArray } from './searchSql';
+import { runStatement } from './statement';
 
 /** One new version of a resource, with everything the store writes for it. */
 export interface VersionWrite {
@@ -115,6 +116,30 @@ export function indexTableRows(writes: VersionWrite[], kind: IndexKind): Record<
   return rows;
 }
 
+/** The parts of the write statement that remove and insert the index rows of a kind. */
+const DELETE_INDEX_ROWS = Object.fromEntries(
+  KINDS.map((kind) => [
+    kind,
+    `del_${kind} AS (DELETE FROM idx_${kind} t USING old o
+           WHERE t.compartment = ANY(?::text[]) AND t.compartment = o.compartment AND t.resource_type = o.resource_type AND t.resource_id = o.id)`,
+  ]),
+) as Record<IndexKind, string>;
+const INSERT_INDEX_ROWS = Object.fromEntries(
+  KINDS.map((kind) => {
+    const cols = INDEX_COLUMNS[kind];
+    const columnList = cols.map(([c]) => c).join(', ');
+    const typed = cols.map(([c, , type]) => `${c} ${type}`).join(', ');
+    return [
+      kind,
+      `ins_${kind} AS (INSERT INTO idx_${kind} (compartment, resource_type, resource_id, param, grp, ${columnList})
+         SELECT c, t, i, p, g, ${columnList} FROM json_to_recordset(?::json) AS x(c text, t text, i text, p text, g integer, ${typed}))`,
+    ];
+  }),
+) as Record<IndexKind, string>;
+
+/** The text of each write statement, by its name. */
+const writeTexts = new Map<string, string>();
+
 /**
  * Writes versions as ONE statement: current rows (upsert), history rows, stale index rows
  * removed, new index rows inserted, all through data-modifying CTEs fed by JSON arrays.
@@ -196,10 +221,7 @@ export async function executeWrites(db: Knex | Knex.Transaction, writes: Version
     ctes.push(`old AS (SELECT * FROM unnest(?::text[], ?::text[], ?::text[]) AS o(compartment, resource_type, id))`);
     for (const kind of KINDS) {
       bindings.push(compartments);
-      ctes.push(
-        `del_${kind} AS (DELETE FROM idx_${kind} t USING old o
-           WHERE t.compartment = ANY(?::text[]) AND t.compartment = o.compartment AND t.resource_type = o.resource_type AND t.resource_id = o.id)`,
-      );
+      ctes.push(DELETE_INDEX_ROWS[kind]);
     }
     bindings.push(compartments);
     ctes.push(
@@ -233,21 +255,19 @@ export async function executeWrites(db: Knex | Knex.Transaction, writes: Version
 
   let kindsPresent = '';
   for (const kind of KINDS) {
-    const cols = INDEX_COLUMNS[kind];
     const rows = indexTableRows(writes, kind);
     // a kind without rows is left out: one statement text (and one prepared statement) per set of kinds present
     if (rows.length === 0) continue;
     kindsPresent += kind[0];
     bindings.push(JSON.stringify(rows));
-    const columnList = cols.map(([c]) => c).join(', ');
-    const typed = cols.map(([c, , type]) => `${c} ${type}`).join(', ');
-    ctes.push(
-      `ins_${kind} AS (INSERT INTO idx_${kind} (compartment, resource_type, resource_id, param, grp, ${columnList})
-         SELECT c, t, i, p, g, ${columnList} FROM json_to_recordset(?::json) AS x(c text, t text, i text, p text, g integer, ${typed}))`,
-    );
+    ctes.push(INSERT_INDEX_ROWS[kind]);
   }
 
-  await db.raw(`WITH ${ctes.join(',\n')} SELECT 1`, bindings as Knex.RawBinding[]).options({ name: `${replaced.length > 0 ? 'fhir_write_replace' : 'fhir_write_new'}${created.length > 0 && replaced.length > 0 ? '_mixed' : ''}${moved.length > 0 ? '_moved' : ''}_${kindsPresent}${links.length > 0 ? '_links' : ''}${kindsClaims ? '_claims' : ''}${owned.length > 0 ? '_owned' : ''}` });
+  const name = `${replaced.length > 0 ? 'fhir_write_replace' : 'fhir_write_new'}${created.length > 0 && replaced.length > 0 ? '_mixed' : ''}${moved.length > 0 ? '_moved' : ''}_${kindsPresent}${links.length > 0 ? '_links' : ''}${kindsClaims ? '_claims' : ''}${owned.length > 0 ? '_owned' : ''}`;
+  // the name says which parts the text has (one name, one text): made once
+  let sql = writeTexts.get(name);
+  if (sql === undefined) writeTexts.set(name, (sql = `WITH ${ctes.join(',\n')} SELECT 1`));
+  await runStatement(db, sql, bindings, name);
 
   for (const w of writes) {
     if (w.binary) await writeBinaryContent(db, w.compartment, w.id, w.versionId, w.binary);
