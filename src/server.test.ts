@@ -72,6 +72,29 @@ describe('server lifecycle', () => {
     await closed;
     await expect(fetch(`${running.url}/metadata`)).rejects.toThrow();
   });
+  it('stops the exports it runs before closing: an export kicked off just before is ended after a restart, never left in progress', async () => {
+    const first = await startServer(loadConfig(env), createLogger('silent'));
+    await actAsTestClient(first);
+    // enough rows for the export to be still running when the server is told to close
+    const entry = Array.from({ length: 1000 }, (_, i) => ({ resource: { resourceType: 'Patient', name: [{ family: `Exporte${i}` }] }, request: { method: 'POST', url: 'Patient' } }));
+    expect((await http(first.url, '', { method: 'POST', json: { resourceType: 'Bundle', type: 'transaction', entry } })).status).toBe(200);
+    const kickOff = await http(first.url, '$export?_type=Patient', { headers: { prefer: 'respond-async' } });
+    expect(kickOff.status).toBe(202);
+    const status = `_bulk/${kickOff.headers.get('content-location')!.split('/_bulk/')[1]}`;
+    await first.close();
+
+    const second = await startServer(loadConfig(env), createLogger('silent'));
+    await actAsTestClient(second);
+    try {
+      const res = await http(second.url, status);
+      // completed before the close reached it, or stopped by it and said so; not in progress
+      expect(res.status).not.toBe(202);
+      if (res.status === 200) expect(res.body.output.length).toBeGreaterThan(0);
+      else expect(res.body.issue[0].diagnostics).toBe('The export failed: the server stopped during the export');
+    } finally {
+      await second.close();
+    }
+  });
 });
 
 describe('the token command printed at start-up', () => {

@@ -3,6 +3,7 @@ import type { FhirRequest, InteractionContext } from '../interactions/types';
 import { inTransaction } from '../interactions/unitOfWork';
 import { withholdUnreadableReferences } from '../interactions/withheldReferences';
 import { RawJson } from '../json/rawJson';
+import type { Knex } from 'knex';
 import type { Database } from '../store/database';
 import { completeExport, deleteExpiredExports, ExportJob, exportPage, failExport, insertFile, readExport, recordProgress } from '../store/bulkExports';
 import { readingAs, Session, StoreAccess } from '../store/session';
@@ -11,26 +12,32 @@ import { readingAs, Session, StoreAccess } from '../store/session';
 const PAGE_SIZE = 1000;
 export const FILE_MAX_RESOURCES = 10_000;
 
-/** The exports each database's process is running, so that closing the server waits for them to stop. */
-const running = new Map<Database, { stopping: boolean; jobs: Set<Promise<void>> }>();
+/**
+ * The exports each database's process is running, so that closing the server waits for them to stop: by the
+ * server's handle (`Database.shared`), the same for the request that kicks one off and for the server's close.
+ */
+const running = new Map<Knex, { stopping: boolean; jobs: Set<Promise<void>> }>();
 
 /** Runs an export in this process, after its kick-off committed (docs/decisions/020-bulk-data.md). */
 export function startExport(ctx: InteractionContext, id: string): void {
-  const mine = running.get(ctx.db) ?? { stopping: false, jobs: new Set<Promise<void>>() };
-  running.set(ctx.db, mine);
+  const shared = ctx.db.shared;
+  const mine = running.get(shared) ?? { stopping: false, jobs: new Set<Promise<void>>() };
+  running.set(shared, mine);
   if (mine.stopping) return;
-  const job = runExport(ctx, id, () => mine.stopping).catch((e) => ctx.log.error({ err: e }, 'bulk export failed'));
+  // the job outlives the request that kicked it off: it runs on the server's handle, not the request's (whose
+  // statements stop when its client goes away)
+  const job = runExport({ ...ctx, db: { ...ctx.db, knex: shared } }, id, () => mine.stopping).catch((e) => ctx.log.error({ err: e }, 'bulk export failed'));
   mine.jobs.add(job);
   void job.finally(() => mine.jobs.delete(job));
 }
 
 /** Stops this process's exports at their next page and waits for them (server shutdown): they end as failed. */
 export async function stopExports(db: Database): Promise<void> {
-  const mine = running.get(db);
+  const mine = running.get(db.shared);
   if (!mine) return;
   mine.stopping = true;
   await Promise.all([...mine.jobs]);
-  running.delete(db);
+  running.delete(db.shared);
 }
 
 /** The request an export's trail records: the kick-off, as an operation. */
