@@ -143,6 +143,14 @@ describe('SMART configuration', () => {
     expect(res.status).toBe(200);
     expect(await res.text()).toBe('');
   });
+
+  // paths are matched without regard to case, as Express's router matches them
+  it.each(['.WELL-KNOWN/smart-configuration', '.Well-Known/smart-configuration/', '.well-known/SMART-Configuration'])('is served whatever the case of its path: /fhir/%s', async (path) => {
+    const res = await fetch(`${target.base}/${path}`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(((await res.json()) as Record<string, unknown>).capabilities).toEqual(expect.arrayContaining(['permission-v2', 'permission-patient']));
+  });
 });
 
 describe('CapabilityStatement rest.security', () => {

@@ -428,7 +428,8 @@ function onFhirLane(url: string): boolean {
   const next = url.charCodeAt(5);
   // end, '/' or '?'
   if (!(Number.isNaN(next) || next === 47 || next === 63)) return false;
-  return !url.startsWith('/fhir/.well-known');
+  // the router matches paths without regard to case: /fhir/.WELL-KNOWN/… is the SMART configuration's too
+  return url.slice(0, 17).toLowerCase() !== '/fhir/.well-known';
 }
 
 /**
