@@ -93,9 +93,6 @@ export function collectWhenIdle(server: http.Server, options: IdleCollectionOpti
  * made for the purpose. The flag is set back at once, so that no other context gets it.
  */
 export function fullCollection(): () => void {
-  // the memory reducer's first collection follows a full one by 8 s by default: 1 s, so that
-  // the young generation shrinks within seconds of the collection (it still waits for an idle heap)
-  v8.setFlagsFromString('--gc-memory-reducer-start-delay-ms=1000');
   // started with --expose-gc: the global one
   const global = (globalThis as { gc?: () => void }).gc;
   if (typeof global === 'function') return global;
