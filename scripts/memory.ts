@@ -23,7 +23,7 @@ import { openDevIssuer } from '../src/access/authn/devIssuer';
 import { loadConfig } from '../src/config/config';
 import pg from 'pg';
 import { documentReferenceResource, redactUrl } from './benchLib';
-import { ServerProcess, startServerProcess, freePort } from './serverProcess';
+import { ServerProcess, cpuSeconds, startServerProcess, freePort } from './serverProcess';
 
 interface Options {
   duration: number;
@@ -143,6 +143,7 @@ async function main(): Promise<void> {
     const token = await dev.mintToken({ scope: 'conformance-testing', sub: 'memory-load', ttlSeconds: Math.ceil(o.duration) + 3600 });
     const counts = { ok: 0, failed: 0 } as { ok: number; failed: number; firstError?: string };
     const started = Date.now();
+    const cpuBefore = cpuSeconds(server.child.pid!);
     const until = started + o.duration * 1000;
     const samples: { t: number; rssMiB: number; requests: number }[] = [];
     const clients = Array.from({ length: o.concurrency }, () => client(server!.url, token, until, counts));
@@ -153,6 +154,10 @@ async function main(): Promise<void> {
     }, o.interval * 1000);
     await Promise.all(clients);
     clearInterval(sampler);
+    // the server's CPU for the load: what the requests cost whatever else the machine runs
+    const loadCpuSeconds = cpuSeconds(server.child.pid!) - cpuBefore;
+    const requests = counts.ok + counts.failed;
+    console.log(`server CPU during the load: ${loadCpuSeconds.toFixed(1)} s, ${((loadCpuSeconds * 1000) / Math.max(1, requests)).toFixed(2)} ms per request`);
     if (counts.failed) console.log(`${counts.failed} requests failed; first: ${counts.firstError}`);
     await sleep(o.idle);
     const idleAfter = server.rssMiB();
@@ -164,7 +169,7 @@ async function main(): Promise<void> {
         database: databaseUrl ? 'postgres' : 'embedded',
         startup: { first, existing: second },
         idleBeforeMiB: idleBefore,
-        load: { seconds: o.duration, concurrency: o.concurrency, requests: counts.ok + counts.failed, failed: counts.failed, maxRssMiB: Math.max(...rss), secondHalfMinMiB: Math.min(...half), secondHalfMaxMiB: Math.max(...half) },
+        load: { seconds: o.duration, concurrency: o.concurrency, requests, failed: counts.failed, cpuSeconds: Number(loadCpuSeconds.toFixed(1)), maxRssMiB: Math.max(...rss), secondHalfMinMiB: Math.min(...half), secondHalfMaxMiB: Math.max(...half) },
         idleAfterMiB: idleAfter,
       }),
     );

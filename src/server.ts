@@ -27,6 +27,7 @@ import { keepNewFilesPrivate, makePrivate } from './privateFiles';
 import { Dispatcher, startDispatcher } from './subscriptions/dispatcher';
 import { stopExports, sweepExpiredExports } from './operations/exportJob';
 import { dispatchesHere, runPrimary } from './workers';
+import { collectWhenIdle } from './idleCollection';
 
 export interface RunningServer {
   url: string;
@@ -124,9 +125,13 @@ export async function startServer(config: Config, log: Logger = createLogger(con
   // expired bulk exports are deleted by every server, whichever ran them (docs/decisions/020-bulk-data.md)
   const exportSweep = setInterval(() => sweepExpiredExports(ctx).catch((e) => ctx.log.warn({ err: e }, 'bulk export sweep failed')), 60_000);
   exportSweep.unref();
+  // the memory a load left behind, given back once the requests stop (docs/decisions/027-embedded-memory.md);
+  // not on PostgreSQL, where the young generation it lets V8 shrink cost the next load CPU
+  const idleCollection = db.kind === 'embedded' ? collectWhenIdle(server) : undefined;
   let closing: Promise<void> | undefined;
   const close = () => {
     clearInterval(exportSweep);
+    idleCollection?.close();
     // Stop accepting, let in-flight requests finish (bounded), then close the pool.
     closing ??= new Promise<void>((resolve) => {
       const timer = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);

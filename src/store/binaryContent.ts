@@ -81,7 +81,7 @@ async function* pieces(source: Exclude<BinarySource, { copyOf: ContentKey }>): A
   if (pendingBytes > 0) yield Buffer.concat(pending);
 }
 
-/** Whether a knex handle is the embedded database (PGlite), whose statements take binary COPY data from a blob. */
+/** Whether a knex handle is the embedded database (PGlite), whose statements are sent by src/store/embeddedClient.ts. */
 export function isEmbedded(db: Knex | Knex.Transaction): boolean {
   // a transaction's client is made from the client's prototype, not a copy of it
   return db.client instanceof ClientPgLite;

@@ -2,13 +2,17 @@ import crypto from 'node:crypto';
 import knexFactory from 'knex';
 import { loadConfig } from '../config/config';
 import { CHUNK_BYTES, writeBinaryContent } from './binaryContent';
+import { copyOut, parseBinaryCopy, parseBinaryCopyRows, sqlLiteral } from './copyBinary';
 import { Database, openDatabase } from './database';
 
 /**
  * Binary content written by chunks as binary statement parameters, on the database the
  * suite runs on (the embedded one sends them through src/store/embeddedClient.ts): every
  * byte value arrives as it was, the text parameters beside them too, a failed statement
- * leaves the connection usable, and the statements go through knex like any other.
+ * leaves the connection usable, and the statements go through knex like any other. And
+ * read back by `copyOut` (the embedded database reads the COPY's protocol messages,
+ * src/store/embeddedCopyOut.ts): every byte as stored, in the order of the rows; a refused
+ * COPY is an error with the database's message and leaves the connection usable.
  */
 const schema = process.env.DATABASE_URL ? `t_${crypto.randomBytes(6).toString('hex')}` : undefined;
 let db: Database;
@@ -82,5 +86,28 @@ describe('writing Binary content by chunks', () => {
       { seq: 0, size: CHUNK_BYTES, md5: md5(data.subarray(0, CHUNK_BYTES)) },
       { seq: 1, size: 10, md5: md5(data.subarray(CHUNK_BYTES)) },
     ]);
+  });
+});
+
+describe('copyOut', () => {
+  it('gives every byte of every row as stored, in order', async () => {
+    const values = [content(300 * 1024), Buffer.alloc(0), content(5000), content(64 * 1024 + 3)];
+    const select = values.map((v, i) => `SELECT ${i} AS n, decode(${sqlLiteral(v.toString('hex'))}, 'hex') AS data`).join(' UNION ALL ');
+    const file = await copyOut(db.knex, `SELECT data FROM (${select}) v ORDER BY n`);
+    expect(parseBinaryCopy(file)).toEqual(values);
+  });
+
+  it('gives text, NULL and numbers of several columns', async () => {
+    const rows = parseBinaryCopyRows(await copyOut(db.knex, `SELECT 'é''t' AS a, NULL::text AS b, 42::text AS c`), 3);
+    expect(rows).toEqual([[Buffer.from("é't"), null, Buffer.from('42')]]);
+  });
+
+  it('refuses with the database message, and the connection serves the next statement', async () => {
+    await expect(copyOut(db.knex, 'SELECT no_such_column FROM (SELECT 1 AS a) v')).rejects.toThrow(/no_such_column/);
+    const again = await db.knex.raw<{ rows: { one: number }[] }>('SELECT 1 AS one');
+    expect(Number(again.rows[0].one)).toBe(1);
+    // in a transaction: it is refused there, and a later one works
+    await expect(db.knex.transaction((trx) => copyOut(trx, 'SELECT no_such_column FROM (SELECT 1 AS a) v'))).rejects.toThrow(/no_such_column/);
+    expect(parseBinaryCopy(await db.knex.transaction((trx) => copyOut(trx, `SELECT 'x'::bytea`)))).toEqual([Buffer.from('x')]);
   });
 });

@@ -9,8 +9,10 @@ import { literal } from './searchSql';
  * they are stored. A statement's results carry bytea as hex text (node-postgres has no
  * binary result format): twice the bytes on the wire, then decoded to a string and parsed
  * back in JavaScript (on PGlite byte by byte, some sixty times slower; docs/operations/memory.md).
- * The embedded database writes the COPY to its `/dev/blob`; PostgreSQL streams it to the
- * connection (pg-copy-streams).
+ * On the embedded database the COPY's protocol messages are read as PGlite writes them
+ * (src/store/embeddedCopyOut.ts; its `/dev/blob` would hand them over as a Blob, native
+ * memory the collector does not count); PostgreSQL streams it to the connection
+ * (pg-copy-streams).
  */
 
 /** Groups an async sequence into arrays of at most `size`. */
@@ -81,8 +83,8 @@ export function sqlInteger(n: number): string {
 export async function copyOut(db: Knex | Knex.Transaction, select: string): Promise<Buffer> {
   const copy = `COPY (${select}) TO STDOUT WITH (FORMAT binary)`;
   if (isEmbedded(db)) {
-    const result = (await db.raw(copy.replace('TO STDOUT', "TO '/dev/blob'"))) as { blob?: Blob };
-    return result.blob ? Buffer.from(await result.blob.arrayBuffer()) : Buffer.alloc(0);
+    const result = (await db.raw(copy).options({ copyOut: true })) as { copy: Buffer };
+    return result.copy;
   }
   const client = db.client as { acquireConnection(): Promise<PoolClient>; releaseConnection(c: PoolClient): Promise<void>; emit(event: 'query', q: object): void };
   const connection = await client.acquireConnection();

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import v8 from 'node:v8';
 import { PGlite } from '@electric-sql/pglite';
 import knexFactory, { Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
@@ -51,6 +52,19 @@ const ClientPg = require('knex/lib/dialects/postgres') as typeof knexFactory.Cli
  * system's page cache anyway, and there is one connection: smaller buffers cost little
  * (docs/operations/memory.md has the figures).
  */
+/**
+ * V8 compiles PGlite's busiest PostgreSQL functions again, optimised, in the background
+ * while they run, by default on every thread of its pool at once. Each thread's scratch
+ * memory stays in the C allocator's arena of that thread, freed but not given back (some
+ * 70 MiB in four arenas after start-up; malloc_trim, which JavaScript cannot call, gives
+ * 60 of them back). One compilation at a time leaves one arena of that size, and the same
+ * code once done (docs/decisions/027-embedded-memory.md). Set before PGlite's module is
+ * compiled; no other WebAssembly runs in the server.
+ */
+function oneWasmCompilationAtATime(): void {
+  v8.setFlagsFromString('--wasm-num-compilation-tasks=1');
+}
+
 const EMBEDDED_START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB', '-c', 'max_connections=5', '-c', 'temp_buffers=2MB'];
 
 /**
@@ -125,6 +139,7 @@ export async function openDatabase(config: Config): Promise<Database> {
         throw e;
       }
     }
+    oneWasmCompilationAtATime();
     const pglite = new PGlite(dataDir, { startParams: EMBEDDED_START_PARAMS });
     // a function: knex copies a settings object deeply, which a live database must not be
     const connection = (() => ({ pglite })) as unknown as Knex.ConnectionConfigProvider;

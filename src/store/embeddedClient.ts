@@ -1,10 +1,13 @@
 import type { PGlite } from '@electric-sql/pglite';
 import type knexFactory from 'knex';
+import { CopyOutReader, simpleQueryMessage } from './embeddedCopyOut';
 
 /**
- * The knex client of the embedded database (PGlite), with one addition: a statement run
+ * The knex client of the embedded database (PGlite), with two additions: a statement run
  * with the option `{ binaryParameters: true }` sends its Buffer parameters in the binary
- * format of PostgreSQL's extended protocol, in one message sized once.
+ * format of PostgreSQL's extended protocol, in one message sized once; and one run with
+ * `{ copyOut: true }` (a `COPY … TO STDOUT`, no parameters) answers with the COPY's bytes
+ * as `copy`, read from the protocol messages (src/store/embeddedCopyOut.ts).
  *
  * PGlite's own `query` writes a bytea parameter as `\x…` hex text built in JavaScript byte
  * by byte; with its serializer replaced it sends the bytes, but copies each statement's
@@ -25,7 +28,7 @@ type ClientClass = typeof knexFactory.Client;
 interface StatementObject {
   sql: string;
   bindings?: BinaryStatementParameter[];
-  options?: { binaryParameters?: boolean };
+  options?: { binaryParameters?: boolean; copyOut?: boolean };
   response?: unknown;
 }
 
@@ -33,6 +36,14 @@ export function embeddedClient(Base: ClientClass): ClientClass {
   const run = (Base.prototype as unknown as { _query(this: unknown, c: unknown, o: unknown): Promise<unknown> })._query;
   class Embedded extends Base {
     async _query(connection: PGlite, obj: StatementObject): Promise<unknown> {
+      if (obj.options?.copyOut) {
+        if (obj.bindings?.length) throw new Error('COPY takes no parameters');
+        const reader = new CopyOutReader();
+        const message = simpleQueryMessage(obj.sql);
+        await connection.runExclusive(() => connection.execProtocolRawStream(message, { onRawData: (piece) => reader.push(piece) }));
+        obj.response = { rows: [], fields: [], affectedRows: 0, copy: reader.result() };
+        return obj;
+      }
       if (!obj.options?.binaryParameters) return run.call(this, connection, obj);
       const message = extendedQueryMessage(obj.sql, obj.bindings ?? []);
       // the same lock as PGlite's own statements: none of theirs runs between these messages
