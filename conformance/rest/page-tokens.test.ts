@@ -144,8 +144,13 @@ describe('page tokens with PAGE_TOKEN_TTL=1', () => {
     expect(res.body.resourceType).toBe('OperationOutcome');
     expect(res.body.issue[0].code).toBe('expired');
     expect(res.body.issue[0].diagnostics).toMatch(/expired/);
-    // the search itself still works: a new first page gives fresh links
-    const again = await http(short.base, 'Patient?_count=1');
-    expect((await http(short.base, link(again.body, 'next')!.slice(short.base.length + 1))).status).toBe(200);
+    // the search itself still works: a new first page gives fresh links (followed at once; a busy host may take
+    // the whole second between the two requests, so a few tries)
+    const statuses: number[] = [];
+    for (let i = 0; i < 5 && !statuses.includes(200); i++) {
+      const again = await http(short.base, 'Patient?_count=1');
+      statuses.push((await http(short.base, link(again.body, 'next')!.slice(short.base.length + 1))).status);
+    }
+    expect(statuses).toContain(200);
   });
 });
