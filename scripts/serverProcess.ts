@@ -1,7 +1,8 @@
 /**
- * The compiled server started as an operator starts it (`node dist/src/server.js`), in a
- * process of its own, so that its memory and start-up time are its own and not those of
- * the measuring script (scripts/memory.ts, scripts/bench.ts).
+ * The compiled server started as an operator starts it (`npm start`'s launcher,
+ * scripts/start.sh, with its start-time memory settings), in a process of its own, so that
+ * its memory and start-up time are its own and not those of the measuring script
+ * (scripts/memory.ts, scripts/bench.ts).
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -10,6 +11,8 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
 export const SERVER_JS = path.resolve(__dirname, '..', 'src', 'server.js');
+/** What `npm start` runs once the build is current: it execs node on SERVER_JS. */
+export const START_SCRIPT = path.resolve(__dirname, '..', '..', 'scripts', 'start.sh');
 
 export interface ServerProcess {
   child: ChildProcess;
@@ -52,8 +55,9 @@ export async function startServerProcess(env: Record<string, string>, nodeArgs: 
   const t0 = performance.now();
   // SERVER_NODE_ARGS: options for the server's node only (e.g. --cpu-prof, which NODE_OPTIONS refuses)
   const args = [...nodeArgs, ...(process.env.SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean)];
-  const child = spawn(process.execPath, [...args, SERVER_JS], {
-    env: { ...process.env, LOG_LEVEL: 'warn', HOST: '127.0.0.1', ...env, PORT: String(port) },
+  // the launcher execs node in its own place: the child's pid is the server's
+  const child = spawn('sh', [START_SCRIPT, ...args], {
+    env: { ...process.env, NODE: process.execPath, LOG_LEVEL: 'warn', HOST: '127.0.0.1', ...env, PORT: String(port) },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';

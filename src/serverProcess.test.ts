@@ -94,6 +94,12 @@ describe('the server process', () => {
     await listening(npm);
     expect(await refused(port)).toBe(false);
     expect(fs.existsSync(path.join(dataDir, 'server.lock'))).toBe(true);
+    // the server npm started runs with the embedded database's start-time memory settings
+    // npm's shell execs the launcher, which execs node: the server is npm's child
+    const pid = spawnSync('ps', ['--ppid', String(npm.child.pid), '-o', 'pid='], { encoding: 'utf8' }).stdout.trim();
+    expect(pid).toMatch(/^\d+$/);
+    expect(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toContain('--max-semi-space-size=4');
+    expect(fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')).toContain('MALLOC_ARENA_MAX=2');
     npm.child.kill('SIGTERM');
     await npm.ended;
     expect(npm.stdout).toContain('"shutting down: finishing in-flight requests"');
@@ -101,6 +107,27 @@ describe('the server process', () => {
     expect(await refused(port)).toBe(true);
     expect(fs.existsSync(path.join(dataDir, 'server.lock'))).toBe(false);
   }, 600000);
+
+  it.each([
+    ['embedded: both memory settings', {}, '--max-semi-space-size=4 dist/src/server.js', '2'],
+    ['PostgreSQL: neither', { DATABASE_URL: 'postgres://db/fhir' }, 'dist/src/server.js', ''],
+    ['the operator\'s arena count kept', { MALLOC_ARENA_MAX: '8' }, '--max-semi-space-size=4 dist/src/server.js', '8'],
+    ['the operator\'s young generation kept', { NODE_OPTIONS: '--max-semi-space-size=16' }, 'dist/src/server.js', '2'],
+  ])('the launcher npm start execs gives %s (docs/decisions/027-embedded-memory.md)', (_name, env, args, arenas) => {
+    // a stand-in for node that prints what it was given
+    const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'fhir-launch-'));
+    try {
+      const fake = path.join(bin, 'node');
+      fs.writeFileSync(fake, '#!/bin/sh\necho "$MALLOC_ARENA_MAX|$*"\n', { mode: 0o755 });
+      const out = spawnSync('sh', ['scripts/start.sh'], { cwd: root, encoding: 'utf8', env: { PATH: process.env.PATH!, NODE: fake, ...env } });
+      expect(out.status).toBe(0);
+      const [given, argv] = out.stdout.trim().split('|');
+      expect(given).toBe(arenas);
+      expect(argv.replace(/\S*scripts\/\.\.\//, '')).toBe(args);
+    } finally {
+      fs.rmSync(bin, { recursive: true, force: true });
+    }
+  });
 
   it('stops gracefully on SIGINT', async () => {
     const port = await freePort();
