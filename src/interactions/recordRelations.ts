@@ -1,4 +1,5 @@
 import { Issue, Unprocessable } from '../errors';
+import { localTarget } from '../referenceString';
 import { locateAll } from '../store/locator';
 import { attachmentsAmong } from '../store/messageThreads';
 import { readCurrent } from '../store/resources';
@@ -20,9 +21,6 @@ import type { InteractionContext } from './types';
 
 type Json = Record<string, unknown>;
 
-const LOCAL = (type: string) => new RegExp(`^${type}/([A-Za-z0-9\\-.]{1,64})(?:/_history/[^/]+)?$`);
-const DOCUMENT = LOCAL('DocumentReference');
-const BINARY = LOCAL('Binary');
 
 interface Named {
   id: string;
@@ -30,13 +28,12 @@ interface Named {
   expression: string;
 }
 
-function named(ctx: InteractionContext, pattern: RegExp, values: { value: unknown; expression: string }[]): Named[] {
+/** The `resourceType`s of this server that `values` name (relative, or absolute under its base). */
+function named(ctx: InteractionContext, resourceType: 'DocumentReference' | 'Binary', values: { value: unknown; expression: string }[]): Named[] {
   const out: Named[] = [];
   for (const { value, expression } of values) {
-    if (typeof value !== 'string') continue;
-    const local = value.startsWith(`${ctx.config.baseUrl}/`) ? value.slice(ctx.config.baseUrl.length + 1) : value;
-    const id = pattern.exec(local)?.[1];
-    if (id) out.push({ id, reference: value, expression });
+    const target = typeof value === 'string' ? localTarget(value, `${ctx.config.baseUrl}/`) : undefined;
+    if (target?.resourceType === resourceType) out.push({ id: target.id, reference: value as string, expression });
   }
   return out;
 }
@@ -46,10 +43,10 @@ const array = (v: unknown): Json[] => (Array.isArray(v) ? (v as Json[]) : []);
 /** The stored documents a resource relates to, with the element naming each. */
 function relatedDocuments(ctx: InteractionContext, r: Json | undefined): Named[] {
   if (r?.resourceType === 'DocumentReference') {
-    return named(ctx, DOCUMENT, array(r.relatesTo).map((rel, i) => ({ value: (rel?.target as Json | undefined)?.reference, expression: `DocumentReference.relatesTo[${i}].target` })));
+    return named(ctx, 'DocumentReference', array(r.relatesTo).map((rel, i) => ({ value: (rel?.target as Json | undefined)?.reference, expression: `DocumentReference.relatesTo[${i}].target` })));
   }
   if (r?.resourceType === 'List') {
-    return named(ctx, DOCUMENT, array(r.entry).map((e, i) => ({ value: (e?.item as Json | undefined)?.reference, expression: `List.entry[${i}].item` })));
+    return named(ctx, 'DocumentReference', array(r.entry).map((e, i) => ({ value: (e?.item as Json | undefined)?.reference, expression: `List.entry[${i}].item` })));
   }
   return [];
 }
@@ -57,7 +54,7 @@ function relatedDocuments(ctx: InteractionContext, r: Json | undefined): Named[]
 /** The Binaries a document's content points to. */
 function contentBinaries(ctx: InteractionContext, r: Json | undefined): Named[] {
   if (r?.resourceType !== 'DocumentReference') return [];
-  return named(ctx, BINARY, array(r.content).map((c, i) => ({ value: (c?.attachment as Json | undefined)?.url, expression: `DocumentReference.content[${i}].attachment.url` })));
+  return named(ctx, 'Binary', array(r.content).map((c, i) => ({ value: (c?.attachment as Json | undefined)?.url, expression: `DocumentReference.content[${i}].attachment.url` })));
 }
 
 /** Refuses (422) what `resource`, written in `compartment`, newly names across its record or out of a message. */

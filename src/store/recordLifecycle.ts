@@ -138,7 +138,9 @@ async function identifiersOf(db: Db, patientId: string): Promise<NamedIdentifier
  * comes after.
  */
 async function eraseFromGroups(db: Db, patientId: string, identifiers: NamedIdentifier[]): Promise<void> {
-  // a candidate body holds the id or one of the identifier values; withoutMember decides
+  // a candidate body holds the id or one of the identifier values; withoutMember decides. The
+  // bodies, not the index: older versions have no index rows, and Groups are administrators'
+  // cohorts outside any record, few against the records' resources
   const needles = [patientId, ...identifiers.map((i) => i.value)];
   const holds = `(${needles.map(() => 'position(? in body::text) > 0').join(' OR ')})`;
   const found = await db.raw(`SELECT id FROM resource WHERE compartment = '' AND resource_type = 'Group' AND ${holds} FOR UPDATE`, needles);
