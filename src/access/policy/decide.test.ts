@@ -208,7 +208,7 @@ describe('visibilityFor', () => {
     ['a List coded both SubmissionSet and Folder', { coding: [{ system: MHD, code: 'submissionset' }, { system: MHD, code: 'folder' }] }, ONE_CODING],
     ['the SubmissionSet coding twice', { coding: [{ system: MHD, code: 'submissionset' }, { system: MHD, code: 'submissionset' }] }, ONE_CODING],
     ['a Folder with an uncoded second coding', { coding: [{ system: MHD, code: 'folder' }, {}] }, ONE_CODING],
-  ] as [string, Json | undefined, boolean | RegExp][])('a system writes %s in an open record: %s (decision 035 and its amendment)', (_what, code, allowed) => {
+  ] as [string, Json | undefined, boolean | RegExp][])('a system writes %s in an open record (decision 035 and its amendment)', (_what, code, allowed) => {
     const device = { ...base, kind: 'device', id: 'x', deviceType: { system: 'https://example/device-type', code: 'lab' } } as Actor;
     const list = { resourceType: 'List', status: 'current', mode: 'working', subject: { reference: 'Patient/p1' }, ...(code ? { code } : {}) };
     const d = decideWrite(device, { resourceType: 'List', compartment: 'p1', resource: list }, { allow: true, basis: 'system' }, pc());
