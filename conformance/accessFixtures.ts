@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import { http, Target } from './harness';
+import { documentContext } from './mhd/suite';
 
 /**
  * The actors and records of the access-control suites, built as the access contract
@@ -94,6 +95,33 @@ export function minimalProvideBundle(o: { subject: string; author: string; uniqu
       { fullUrl: bin, request: { method: 'POST', url: 'Binary' }, resource: { resourceType: 'Binary', contentType: 'text/plain', data: Buffer.from(o.text).toString('base64') } },
     ],
   };
+}
+
+const PDSM_AUTHOR = { resourceType: 'Practitioner', id: 'auteur', identifier: [{ system: 'urn:oid:1.2.250.1.71.4.2.1', value: '810001234567' }], name: [{ family: 'CONFORMITE' }] };
+/** An ITI-65 submission for a national record: the minimal one with what PDSm asks of it (decision 029). */
+export function pdsmProvideBundle(o: { subject: string; uniqueId: () => string; text: string }): Json {
+  const bundle = minimalProvideBundle({ subject: o.subject, author: '#auteur', uniqueId: o.uniqueId, text: o.text });
+  const now = new Date().toISOString();
+  Object.assign(bundle.entry[0].resource, {
+    contained: [PDSM_AUTHOR],
+    extension: [
+      { url: 'https://profiles.ihe.net/ITI/MHD/StructureDefinition/ihe-designationType', valueCodeableConcept: { coding: [{ system: LOINC, code: REPORT.code }] } },
+      { url: 'https://profiles.ihe.net/ITI/MHD/StructureDefinition/ihe-sourceId', valueIdentifier: { system: 'urn:ietf:rfc:3986', value: 'urn:oid:1.2.250.1.999.1' } },
+    ],
+    source: { reference: '#auteur' },
+  });
+  const doc = bundle.entry[1].resource;
+  Object.assign(doc, {
+    contained: [PDSM_AUTHOR, { resourceType: 'Patient', id: 'patient-source', name: [{ family: 'SOURCE' }] }],
+    date: now,
+    securityLabel: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'N' }] }],
+    content: [{
+      attachment: { ...doc.content[0].attachment, language: 'fr-FR', title: 'Compte rendu', creation: now },
+      format: { system: 'http://ihe.net/fhir/ihe.formatcode.fhir/CodeSystem/formatcode', code: 'urn:ihe:iti:xds:2017:mimeTypeSufficient' },
+    }],
+    context: documentContext(now),
+  });
+  return bundle;
 }
 
 /** A Practitioner acting in an active PractitionerRole of `profession` (TRE_G15), with a TRE_R38 `specialty` if given. */

@@ -1,8 +1,7 @@
 import crypto from 'node:crypto';
 import { startTarget, Target } from '../harness';
 import { freshNir, withIns } from '../frenchFixtures';
-import { documentContext } from '../mhd/suite';
-import { consent, document, G15, ircp, Json, minimalProvideBundle, MHD_LIST_TYPES, ref, REPORT, requests } from '../accessFixtures';
+import { consent, document, G15, ircp, Json, MHD_LIST_TYPES, pdsmProvideBundle, ref, REPORT, requests } from '../accessFixtures';
 
 /**
  * What a system that deposits reads of Patient (docs/decisions/035-what-a-depositing-system-reads.md):
@@ -26,32 +25,6 @@ const x: Json = {};
 const tok: Record<string, string> = {};
 const lookup = (nir: string) => `Patient?identifier=${encodeURIComponent(`${INS}|${nir}`)}`;
 const uniqueId = () => `urn:oid:1.2.250.1.999.${crypto.randomInt(1e9)}.${crypto.randomInt(1e9)}`;
-const AUTHOR = { resourceType: 'Practitioner', id: 'auteur', identifier: [{ system: 'urn:oid:1.2.250.1.71.4.2.1', value: '810001234567' }], name: [{ family: 'CONFORMITE' }] };
-/** An ITI-65 submission for a national record: the minimal one with what PDSm asks of it (decision 029). */
-function pdsmBundle(subject: string, text: string): Json {
-  const bundle = minimalProvideBundle({ subject, author: '#auteur', uniqueId, text });
-  const now = new Date().toISOString();
-  Object.assign(bundle.entry[0].resource, {
-    contained: [AUTHOR],
-    extension: [
-      { url: 'https://profiles.ihe.net/ITI/MHD/StructureDefinition/ihe-designationType', valueCodeableConcept: { coding: [{ system: 'http://loinc.org', code: REPORT.code }] } },
-      { url: 'https://profiles.ihe.net/ITI/MHD/StructureDefinition/ihe-sourceId', valueIdentifier: { system: 'urn:ietf:rfc:3986', value: 'urn:oid:1.2.250.1.999.1' } },
-    ],
-    source: { reference: '#auteur' },
-  });
-  const doc = bundle.entry[1].resource;
-  Object.assign(doc, {
-    contained: [AUTHOR, { resourceType: 'Patient', id: 'patient-source', name: [{ family: 'SOURCE' }] }],
-    date: now,
-    securityLabel: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'N' }] }],
-    content: [{
-      attachment: { ...doc.content[0].attachment, language: 'fr-FR', title: 'Compte rendu', creation: now },
-      format: { system: 'http://ihe.net/fhir/ihe.formatcode.fhir/CodeSystem/formatcode', code: 'urn:ihe:iti:xds:2017:mimeTypeSufficient' },
-    }],
-    context: documentContext(now),
-  });
-  return bundle;
-}
 /** Every resource an answer carries, entries and nested Bundle entries (a batch's answers) alike. */
 const carried = (body: Json | undefined): Json[] =>
   (body?.entry ?? []).flatMap((e: Json) => (e.resource ? [e.resource, ...(e.resource.resourceType === 'Bundle' ? carried(e.resource) : [])] : []));
@@ -235,7 +208,7 @@ describe('a system that deposits still references the patient it deposits for', 
   it('by id, in a document and in an ITI-65 submission', async () => {
     const doc = await send('POST', 'DocumentReference', tok.engine, document(x.patient, REPORT, ref(x.org), [], undefined, `par-id-${RUN}`));
     expect(doc.status === 201 ? 201 : doc.text).toBe(201);
-    const bundle = await send('POST', '', tok.engine, pdsmBundle(ref(x.patient), `iti65-${RUN}`));
+    const bundle = await send('POST', '', tok.engine, pdsmProvideBundle({ subject: ref(x.patient), uniqueId, text: `iti65-${RUN}` }));
     expect(bundle.status === 200 ? 200 : bundle.text).toBe(200);
   });
 
@@ -244,7 +217,7 @@ describe('a system that deposits still references the patient it deposits for', 
     const doc = await send('POST', 'DocumentReference', tok.engine, { ...document(x.patient, REPORT, ref(x.org), [], undefined, `par-ins-${RUN}`), subject: { reference: conditional } });
     expect(doc.status === 201 ? 201 : doc.text).toBe(201);
     expect(doc.body.subject.reference).toBe(ref(x.patient));
-    const bundle = await send('POST', '', tok.engine, pdsmBundle(conditional, `iti65-ins-${RUN}`));
+    const bundle = await send('POST', '', tok.engine, pdsmProvideBundle({ subject: conditional, uniqueId, text: `iti65-ins-${RUN}` }));
     expect(bundle.status === 200 ? 200 : bundle.text).toBe(200);
     const stored = await get(`DocumentReference?patient=${x.patient.id}&description=par-ins-${RUN}`);
     expect(stored.body.total).toBe(1);
@@ -254,7 +227,7 @@ describe('a system that deposits still references the patient it deposits for', 
     for (const conditional of [`Patient?identifier=${INS}|${x.otherNir}`, `Patient?family=Deposee-${RUN}`]) {
       const doc = await send('POST', 'DocumentReference', tok.engine, { ...document(x.patient, REPORT, ref(x.org)), subject: { reference: conditional } });
       expect([conditional, doc.status]).toEqual([conditional, 412]);
-      const bundle = await send('POST', '', tok.engine, pdsmBundle(conditional, `refused-${RUN}`));
+      const bundle = await send('POST', '', tok.engine, pdsmProvideBundle({ subject: conditional, uniqueId, text: `refused-${RUN}` }));
       expect([conditional, bundle.status]).toEqual([conditional, expect.any(Number)]);
       expect(bundle.status).toBeGreaterThanOrEqual(400);
       expect(JSON.stringify(bundle.body.issue)).toContain('XDSUnknownPatientId');

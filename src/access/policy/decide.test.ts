@@ -1,6 +1,8 @@
 import type { ActingRole, Actor, Coding } from '../actor';
-import { ADMIN_WRITE_TYPES, closedTypeReason, decideCreateAtId, decideRecord, decideWrite, maskingRecord, MatrixView, PolicyContext, practitionerAuthored, visibilityFor, WriteTarget } from './decide';
+import { ADMIN_WRITE_TYPES, closedTypeReason, decideCreateAtId, decideRecord, decideWrite, depositListRefusal, maskingRecord, MatrixView, PolicyContext, practitionerAuthored, RecordDecision, SYSTEM_PROVENANCE, visibilityFor, WriteTarget } from './decide';
 import { ACT_REASON_SYSTEM, ConsentFact, INVISIBLE_PATIENT, MASQUE_PS, RecordFacts, recordChoices, ROLE_SYSTEM, VISIBILITY_SYSTEM } from './recordFacts';
+
+type Json = Record<string, any>;
 
 const NOW = Date.parse('2026-06-01T12:00:00Z');
 const LOINC = 'http://loinc.org';
@@ -190,18 +192,58 @@ describe('visibilityFor', () => {
     expect(decideWrite({ ...base, kind: 'device', id: 'x' } as Actor, { resourceType: 'Subscription', compartment: '', resource: subscription('Communication?category=x') }, undefined, pc()).allow).toBe(true);
   });
 
+  const MHD = 'https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes';
+  const WORKLIST = { system: 'http://terminology.hl7.org/CodeSystem/list-example-use-codes', code: 'worklist' };
+  const ONE_CODING = /^A system writes a List only as the SubmissionSet or Folder of a deposit: List\.code carries exactly one coding/;
   it.each([
-    ['a SubmissionSet', { coding: [{ system: 'https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes', code: 'submissionset' }] }, true],
-    ['a Folder', { coding: [{ system: 'https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes', code: 'folder' }] }, true],
+    ['a SubmissionSet', { coding: [{ system: MHD, code: 'submissionset' }] }, true],
+    ['a Folder', { coding: [{ system: MHD, code: 'folder' }] }, true],
+    ['a SubmissionSet with a display and a text', { coding: [{ system: MHD, code: 'submissionset', display: 'SubmissionSet as a FHIR List' }], text: 'Lot de soumission' }, true],
     ['a plain List', undefined, false],
-    ['a List of another code', { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/list-example-use-codes', code: 'worklist' }] }, false],
+    ['a List of another code', { coding: [WORKLIST] }, false],
     ['the MHD code under another system', { coding: [{ system: 'https://example/MHDlistTypes', code: 'submissionset' }] }, false],
-  ])('a system writes %s in an open record: %s (decision 035)', (_what, code, allowed) => {
+    ['another MHD code', { coding: [{ system: MHD, code: 'worklist' }] }, false],
+    ['a SubmissionSet that is a worklist too', { coding: [{ system: MHD, code: 'submissionset' }, WORKLIST] }, ONE_CODING],
+    ['a Folder that is a worklist too', { coding: [WORKLIST, { system: MHD, code: 'folder' }] }, ONE_CODING],
+    ['a List coded both SubmissionSet and Folder', { coding: [{ system: MHD, code: 'submissionset' }, { system: MHD, code: 'folder' }] }, ONE_CODING],
+    ['the SubmissionSet coding twice', { coding: [{ system: MHD, code: 'submissionset' }, { system: MHD, code: 'submissionset' }] }, ONE_CODING],
+    ['a Folder with an uncoded second coding', { coding: [{ system: MHD, code: 'folder' }, {}] }, ONE_CODING],
+  ] as [string, Json | undefined, boolean | RegExp][])('a system writes %s in an open record (decision 035 and its amendment)', (_what, code, allowed) => {
     const device = { ...base, kind: 'device', id: 'x', deviceType: { system: 'https://example/device-type', code: 'lab' } } as Actor;
     const list = { resourceType: 'List', status: 'current', mode: 'working', subject: { reference: 'Patient/p1' }, ...(code ? { code } : {}) };
     const d = decideWrite(device, { resourceType: 'List', compartment: 'p1', resource: list }, { allow: true, basis: 'system' }, pc());
-    if (allowed) expect(d).toEqual({ allow: true, basis: 'system' });
-    else expect(d).toEqual({ allow: false, status: 403, reason: expect.stringMatching(/^A system writes a List only as the SubmissionSet or Folder of a deposit/) });
+    if (allowed === true) expect(d).toEqual({ allow: true, basis: 'system' });
+    else expect(d).toEqual({ allow: false, status: 403, reason: expect.stringMatching(allowed || /^A system writes a List only as the SubmissionSet or Folder of a deposit \(List\.code/) });
+    expect(depositListRefusal(list) === undefined).toBe(allowed === true);
+  });
+
+  it('names the codings of a List that is more than a deposit\'s', () => {
+    expect(depositListRefusal({ code: { coding: [{ system: MHD, code: 'submissionset' }, WORKLIST] } })).toMatch(
+      new RegExp(`Found: ${MHD}\\|submissionset, ${WORKLIST.system}\\|worklist$`),
+    );
+  });
+
+  it('a professional\'s List coded more than once is not held to the systems\' rule', () => {
+    const list = { resourceType: 'List', status: 'current', mode: 'working', code: { coding: [{ system: MHD, code: 'submissionset' }, WORKLIST] } };
+    expect(decideWrite(practitioner('d', [PHYSICIAN]), { resourceType: 'List', compartment: 'p1', resource: list }, { allow: true, basis: 'declared-consent' }, pc()).allow).toBe(true);
+  });
+
+  const lab = { ...base, kind: 'device', id: 'x', deviceType: { system: 'https://example/device-type', code: 'lab' } } as Actor;
+  const provenance = (target: string[]) => ({ resourceType: 'Provenance', target: target.map((reference) => ({ reference })), recorded: '2026-12-06T00:00:00Z', agent: [{ who: { reference: 'Device/x' } }] });
+  it.each([
+    ['about the Patient, in its record', 'p1', provenance(['Patient/p1']), undefined, false],
+    ['about the Patient and a document, in its record', 'p1', provenance(['Patient/p1', 'DocumentReference/d1']), undefined, false],
+    ['about its own document only (outside any record)', '', provenance(['DocumentReference/d1']), undefined, false],
+    ['an update', 'p1', provenance(['Patient/p1']), provenance(['Patient/p1']), false],
+  ] as [string, string, Json, Json | undefined, boolean][])('a system writes no Provenance: %s (decision 035, amendment)', (_what, compartment, resource, previous) => {
+    const record: RecordDecision | undefined = compartment ? { allow: true, basis: 'system' } : undefined;
+    expect(decideWrite(lab, { resourceType: 'Provenance', compartment, resource, previous }, record, pc())).toEqual({ allow: false, status: 403, reason: SYSTEM_PROVENANCE });
+  });
+
+  it("a system's Provenance in a record closed to it keeps the record's answer; a professional still writes one", () => {
+    const notKnown: RecordDecision = { allow: false, status: 404, refusal: 'not-known', reason: 'not known' };
+    expect(decideWrite(lab, { resourceType: 'Provenance', compartment: 'p1', resource: provenance(['Patient/p1']) }, notKnown, pc())).toBe(notKnown);
+    expect(decideWrite(practitioner('d', [PHYSICIAN]), { resourceType: 'Provenance', compartment: 'p1', resource: provenance(['Patient/p1']) }, { allow: true, basis: 'declared-consent' }, pc()).allow).toBe(true);
   });
 
   it("systems read only the messages of their organisation's conversations and their attachments (decision 016)", () => {
@@ -338,7 +380,6 @@ describe("decideWrite: a patient's Lists are their own", () => {
   const asRep = { allow: true as const, basis: 'legal-representative' as const };
   const list = (source?: string) => ({ resourceType: 'List', status: 'current', mode: 'working', ...(source ? { source: { reference: source } } : {}) });
   const write = (resource: Json | undefined, previous?: Json, deletion = false): WriteTarget => ({ resourceType: 'List', compartment: 'p1', resource: (resource ?? previous)!, previous, deletion });
-  type Json = Record<string, any>;
   it.each([
     ['a patient creates a folder naming them as source', patient, write(list('Patient/p1')), own, true],
     ['an absolute source reference is theirs too', patient, write(list('https://dmp.example/fhir/Patient/p1')), own, true],
@@ -374,7 +415,6 @@ describe("decideWrite: a patient's Lists are their own", () => {
  * labels are the author's alone; professionals and systems never move the patient's mask.
  */
 describe('decideWrite: masking and invisibility labels', () => {
-  type Json = Record<string, any>;
   const label = (code: string, system = VISIBILITY_SYSTEM) => ({ system, code });
   /** A stored version of a document authored by `author`, with these labels. */
   const docBy = (author: string, labels: string[] = [], extra: Json = {}): Json => ({

@@ -97,7 +97,8 @@ export const ADMIN_WRITE_TYPES = [...DIRECTORY_TYPES, ...CONFORMANCE_TYPES, 'Pat
  * patient it deposits for by the INS lookup alone (docs/decisions/035-what-a-depositing-system-reads.md).
  */
 export const DEVICE_READ_TYPES = SHARED_TYPES;
-export const DEVICE_WRITE_TYPES = ['DocumentReference', 'Binary', 'List', 'Provenance', 'Communication'];
+/** A system deposits documents, their content and the Lists of its deposits, and sends messages; no Provenance (decision 035, amendment). */
+export const DEVICE_WRITE_TYPES = ['DocumentReference', 'Binary', 'List', 'Communication'];
 /** What a system reads of a record: the messages of its organisation's conversations and their attachments (decision 016). */
 export const MESSAGE_TYPES = ['Communication', 'Binary'];
 /** Written by the server alone (the audit trail), never through the API by an actor. */
@@ -265,8 +266,26 @@ export const SYSTEM_PATIENT_LOOKUP =
 
 /** The MHD list types: a SubmissionSet or a Folder is a List a deposit writes (decision 035). */
 const MHD_LIST_TYPES = 'https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes';
-const isDepositList = (list: Record<string, any>): boolean =>
-  (Array.isArray(list.code?.coding) ? list.code.coding : []).some((c: any) => c?.system === MHD_LIST_TYPES && (c.code === 'submissionset' || c.code === 'folder'));
+const DEPOSIT_LIST = 'A system writes a List only as the SubmissionSet or Folder of a deposit';
+
+/**
+ * Why a List is not the metadata of a deposit, undefined when it is (decision 035 and its
+ * amendment): `List.code` carries exactly one coding, `submissionset` or `folder` of
+ * MHDlistTypes. IHE MHD uses List.code only to tell the two apart; any other coding beside it
+ * would make the List something else as well (a worklist, or both a SubmissionSet and a Folder).
+ */
+export function depositListRefusal(list: Record<string, any>): string | undefined {
+  const codings: any[] = Array.isArray(list.code?.coding) ? list.code.coding : [];
+  const isMhd = (c: any) => c?.system === MHD_LIST_TYPES && (c.code === 'submissionset' || c.code === 'folder');
+  if (!codings.some(isMhd)) return `${DEPOSIT_LIST} (List.code submissionset or folder of ${MHD_LIST_TYPES})`;
+  if (codings.length === 1) return undefined;
+  const found = codings.map((c) => `${c?.system ?? ''}|${c?.code ?? ''}`).join(', ');
+  return `${DEPOSIT_LIST}: List.code carries exactly one coding, submissionset or folder of ${MHD_LIST_TYPES}, and no other (IHE MHD uses List.code only to tell a SubmissionSet from a Folder; what it gathers goes in the designationType extension). Found: ${found}`;
+}
+
+/** Why a system's Provenance is refused, whatever it says (decision 035, amendment). */
+export const SYSTEM_PROVENANCE =
+  "A system writes no Provenance: what it deposits is told by the deposit's metadata (the SubmissionSet's source, sourceId and date, each document's author and custodian), and who deposited it by the audit trail the server writes";
 
 /** A resource about to be written. */
 export interface WriteTarget {
@@ -319,11 +338,12 @@ export function decideWrite(actor: Actor, target: WriteTarget, record: RecordDec
     case 'admin':
       return ADMIN_WRITE_TYPES.includes(type) ? { allow: true, basis: 'administration' } : { allow: false, status: 403, reason: `Administrators do not write clinical content (${type})` };
     case 'device': {
+      // in a record a Provenance must target the Patient, the identity a system does not write; outside, only administrators write (decision 035, amendment)
+      if (type === 'Provenance') return { allow: false, status: 403, reason: SYSTEM_PROVENANCE };
       if (!DEVICE_WRITE_TYPES.includes(type) || !isRecordType(target)) return { allow: false, status: 403, reason: `A system may deposit documents in a record, not write ${type}` };
-      // its Lists are the metadata of its deposits, never a folder or worklist of its own in the record (decision 035)
-      if (type === 'List' && !target.deletion && !isDepositList(target.resource)) {
-        return { allow: false, status: 403, reason: `A system writes a List only as the SubmissionSet or Folder of a deposit (List.code submissionset or folder of ${MHD_LIST_TYPES})` };
-      }
+      // its Lists are the metadata of its deposits, never a folder or worklist of its own in the record, nor both at once (decision 035 and its amendment)
+      const notDeposit = type === 'List' && !target.deletion ? depositListRefusal(target.resource) : undefined;
+      if (notDeposit) return { allow: false, status: 403, reason: notDeposit };
       if (type === 'DocumentReference' && !pc.matrix.deviceMayWrite(actorDeviceType(actor), target.documentType, target.documentClass)) {
         return { allow: false, status: 403, reason: `This system may not deposit documents of type ${codeText(target.documentType)}` };
       }
