@@ -479,6 +479,26 @@ describe('a submission to a national record (docs/decisions/029-dmp-submissions.
     expect((await send('POST', '', tok.gp, elsewhere)).status).toBe(200);
   });
 
+  it('holds entries sent as conditional PUTs to the same PDSm profiles: a PUT is no way out', async () => {
+    const national = await create(withIns({ resourceType: 'Patient', name: [{ family: `National-${RUN}` }], birthDate: '1975-04-12', gender: 'female' }, 'urn:oid:1.2.250.1.213.1.4.8', freshNir()));
+    await create(consent(national, ref(x.gp), { type: 'permit', actor: [ircp(ref(x.gp))] }), tok.gp);
+    const bundle = provideBundle(national, [{ bytes: Buffer.from(`sans PDSm, PUT ${RUN}`) }]);
+    // the SubmissionSet and the document each created by a conditional update that matches nothing
+    for (const i of [0, 1]) {
+      const { resourceType, identifier, masterIdentifier } = bundle.entry[i].resource;
+      const id = i === 0 ? identifier[0] : masterIdentifier;
+      bundle.entry[i].request = { method: 'PUT', url: `${resourceType}?identifier=${encodeURIComponent(`${id.system}|${id.value}`)}` };
+    }
+    const refused = await send('POST', '', tok.gp, bundle);
+    expect(refused.status).toBe(422);
+    const issues = refused.body.issue.filter((i: Json) => i.severity === 'error');
+    expect(issues.map((i: Json) => i.diagnostics).join('\n')).toMatch(/designationType[\s\S]*sourceId|sourceId[\s\S]*designationType/);
+    expect(issues.some((i: Json) => i.expression[0].startsWith('Bundle.entry[0].resource'))).toBe(true);
+    expect(issues.some((i: Json) => i.expression[0].startsWith('Bundle.entry[1].resource'))).toBe(true);
+    expect(await countByIdentifier('DocumentReference', bundle.entry[1].resource.masterIdentifier.value)).toBe(0);
+    expect(await countByIdentifier('List', bundle.entry[0].resource.identifier[0].value)).toBe(0);
+  });
+
   it("names each PDSm element a national record's document lacks, on its entry", async () => {
     const national = await create(withIns({ resourceType: 'Patient', name: [{ family: `National-${RUN}` }], birthDate: '1975-04-12', gender: 'female' }, 'urn:oid:1.2.250.1.213.1.4.8', freshNir()));
     await create(consent(national, ref(x.gp), { type: 'permit', actor: [ircp(ref(x.gp))] }), tok.gp);

@@ -358,7 +358,8 @@ export async function transactionOrBatch(ctx: InteractionContext, access: StoreA
       for (const p of prepared) if (p.method === 'POST' && p.route.resourceType === 'DocumentReference') p.req.replacement = { changedByBundle };
       // and holds its entries to the PDSm profiles when its patient is a national record (docs/decisions/029-dmp-submissions.md)
       const submission = { records: new Map() };
-      for (const p of prepared) if (p.method === 'POST' && (p.route.resourceType === 'DocumentReference' || p.route.resourceType === 'List')) p.req.submission = submission;
+      // whether an entry creates or changes: a PUT is no way out of them
+      for (const p of prepared) if ((p.method === 'POST' || p.method === 'PUT') && (p.route.resourceType === 'DocumentReference' || p.route.resourceType === 'List')) p.req.submission = submission;
     }
     const results = await inTransaction(
       ctx,

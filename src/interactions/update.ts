@@ -8,6 +8,7 @@ import { assertId, assertSupportedType, bodyOfRow, checkIfMatch, newVersion, now
 import { withConditionalReferencesResolved } from './conditionalReferences';
 import { assertUniqueCanonical, assertValid, registerConformance } from './conformanceResources';
 import { assertDocumentMetadataChange } from './documentMetadataPatch';
+import { submissionProfile } from './documentSubmission';
 import { assertRelationsInRecord } from './recordRelations';
 import { findMatches } from './search';
 import { mayHoldWithheld, namedWithheld, restoreWithheld } from '../access/referenceRedaction';
@@ -48,7 +49,9 @@ export async function storeNewVersion(
   // a stored document's PUT changes what its PATCH may (docs/decisions/029-dmp-submissions.md); a PUT that creates is free
   // and, as a PATCH, it is refused for what it changes (405) before its body is validated (docs/decisions/031-refusal-consistency.md)
   if (type === 'DocumentReference' && current && !current.deleted && current.body !== null) assertDocumentMetadataChange(JSON.parse(current.body) as Record<string, unknown>, resource, 'PUT');
-  assertValid(ctx, sent, 'update');
+  // an MHD submission to a national record meets the PDSm profiles through its PUT entries too (docs/decisions/029-dmp-submissions.md)
+  const profile = req.submission ? await submissionProfile(ctx, session, sent, req.submission) : undefined;
+  assertValid(ctx, sent, 'update', profile ? { profiles: [profile] } : {});
   return writeNewVersion(ctx, session, type, id, resource, current, { binary, method, decimals: req.decimals, prefer: req.prefer, idDrawnByServer, guessed });
 }
 
