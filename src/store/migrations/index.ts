@@ -13,6 +13,7 @@ import * as resourceLocator from './011_resource_locator';
 import * as bulkExport from './012_bulk_export';
 import * as bulkLoad from './013_bulk_load';
 import * as groupExport from './014_group_export';
+import * as redundantIndexes from './015_redundant_indexes';
 
 interface Migration {
   name: string;
@@ -35,6 +36,7 @@ const migrations: Migration[] = [
   { name: '012_bulk_export', module: bulkExport },
   { name: '013_bulk_load', module: bulkLoad },
   { name: '014_group_export', module: groupExport },
+  { name: '015_redundant_indexes', module: redundantIndexes },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
