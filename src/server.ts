@@ -28,6 +28,7 @@ import { Dispatcher, startDispatcher } from './subscriptions/dispatcher';
 import { stopExports, sweepExpiredExports } from './operations/exportJob';
 import { dispatchesHere, runPrimary } from './workers';
 import { collectWhenIdle } from './idleCollection';
+import { answerUnparseableRequests } from './http/clientError';
 
 export interface RunningServer {
   url: string;
@@ -108,6 +109,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
   const app = createApp(ctx);
   const server = httpsOptions ? https.createServer(httpsOptions, app) : http.createServer(app);
   server.keepAliveTimeout = 65000;
+  answerUnparseableRequests(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
