@@ -182,8 +182,19 @@ async function main(): Promise<void> {
     const elapsed = (performance.now() - t0) / 1000;
 
     const a0 = performance.now();
-    if (db.kind === 'postgres') await knex.raw('VACUUM ANALYZE');
-    else await knex.raw('ANALYZE');
+    if (db.kind === 'postgres') {
+      // the seeded schema's tables only (not every schema of a shared database), on one
+      // connection without the pool's statement timeout, which a large schema outlasts
+      const tables = (await knex.raw(`SELECT format('%I.%I', schemaname, tablename) AS t FROM pg_tables WHERE schemaname = current_schema()`)).rows as { t: string }[];
+      const connection = await knex.client.acquireConnection();
+      try {
+        await connection.query('SET statement_timeout = 0');
+        if (tables.length > 0) await connection.query(`VACUUM ANALYZE ${tables.map((r) => r.t).join(', ')}`);
+      } finally {
+        await connection.query('RESET statement_timeout').catch(() => undefined);
+        await knex.client.releaseConnection(connection);
+      }
+    } else await knex.raw('ANALYZE');
     const analyzeSeconds = (performance.now() - a0) / 1000;
 
     // Sample ids: the patient with the most documents, and a typical one.
