@@ -4,6 +4,7 @@ import { identifierClaims } from '../integrity/uniqueIdentifiers';
 import { fixedCompartment } from './fixedCompartment';
 import { addressOf, firstAddressOf, locate } from './locator';
 import { textArray } from './searchSql';
+import { HELD_RECORD_ROW } from './recordLock';
 import type { Session } from './session';
 
 /**
@@ -109,7 +110,7 @@ export async function heldRecordFacts(session: Session, ids: string[]): Promise<
   if (patientIds.length === 0) return new Map();
   const rows = await session.query<FactRow & { deleted: boolean }>(
     `WITH held AS (SELECT p.compartment, p.deleted, p.body FROM resource p
-        WHERE p.compartment = ANY(?::text[]) AND p.resource_type = 'Patient' AND p.id = p.compartment FOR KEY SHARE)
+        WHERE p.compartment = ANY(?::text[]) AND ${HELD_RECORD_ROW})
      SELECT 'Patient' AS resource_type, h.compartment AS id, h.compartment, h.body::text AS body, h.deleted FROM held h
      UNION ALL
      SELECT r.resource_type, r.id, r.compartment, r.body::text, r.deleted FROM held h JOIN resource r ON r.compartment = h.compartment AND r.resource_type <> 'Patient' AND ${FACT_ROWS}

@@ -9,6 +9,9 @@ import type { Session } from './session';
  * lifecycle operations exclusively (`FOR UPDATE`, `readCurrent` of the Patient).
  */
 
+/** The record's row among `resource p`, locked shared: the bindings name the compartments (`= ?` or `= ANY(?::text[])`) before it. */
+export const HELD_RECORD_ROW = `p.resource_type = 'Patient' AND p.id = p.compartment FOR KEY SHARE`;
+
 /**
  * Locks the records' Patient rows `FOR KEY SHARE`, as `heldRecordFacts` (src/store/accessFacts.ts) does: taken by a
  * write before it locks a row of the record (`readCurrent` with `forUpdate`), so that every
@@ -19,7 +22,7 @@ export async function holdRecords(session: Session, ids: string[]): Promise<void
   const patientIds = [...new Set(ids.filter((id) => id !== ''))];
   if (patientIds.length === 0) return;
   await session.query(
-    `SELECT p.compartment FROM resource p WHERE p.compartment = ANY(?::text[]) AND p.resource_type = 'Patient' AND p.id = p.compartment FOR KEY SHARE`,
+    `SELECT p.compartment FROM resource p WHERE p.compartment = ANY(?::text[]) AND ${HELD_RECORD_ROW}`,
     [textArray(patientIds)],
     'access_hold_records',
   );
@@ -32,7 +35,7 @@ export async function holdRecords(session: Session, ids: string[]): Promise<void
  */
 export async function heldRecordState(session: Session, compartment: string): Promise<RecordState | undefined> {
   const rows = await session.query<{ deleted: boolean; body: string | null }>(
-    `SELECT p.deleted, p.body::text AS body FROM resource p WHERE p.compartment = ? AND p.resource_type = 'Patient' AND p.id = p.compartment FOR KEY SHARE`,
+    `SELECT p.deleted, p.body::text AS body FROM resource p WHERE p.compartment = ? AND ${HELD_RECORD_ROW}`,
     [compartment],
     'access_hold_record_state',
   );
