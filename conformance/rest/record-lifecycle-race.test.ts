@@ -166,6 +166,32 @@ describe('a write and a closure of the same record', () => {
   });
 });
 
+describe("the server's own writes for a caller", () => {
+  it('closing a conversation while the record is being closed waits for the closure, then is refused: the message is not rewritten', async () => {
+    const r = await record('Message');
+    const opening = await create(
+      {
+        resourceType: 'Communication',
+        status: 'in-progress',
+        subject: { reference: ref(r.patient) },
+        sender: { reference: ref(x.gp) },
+        recipient: [{ reference: ref(r.patient) }],
+        sent: new Date().toISOString(),
+        payload: [{ contentString: `message ${RUN}` }],
+      },
+      tok.gp,
+    );
+    const out = await race(closureGate(r.patient.id), () => close(r.token, r.patient, 'archive'), () => send('POST', `Communication/${opening.id}/$close`, tok.gp));
+    if (onPostgres()) expect([out.waited, out.cycle]).toEqual([true, false]);
+    expect(out.first.status).toBe(200);
+    const current = (await knex().raw(`SELECT version_id, body ->> 'status' AS status FROM resource WHERE compartment = ? AND resource_type = 'Communication' AND id = ?`, [r.patient.id, opening.id])).rows[0];
+    if (onPostgres() || out.second.status === 403) {
+      expect([out.second.status, detailsCode(out.second.body)?.code]).toEqual([403, 'RECORD_CLOSED']);
+      expect([Number(current.version_id), current.status]).toEqual([1, 'in-progress']);
+    } else expect([out.second.status, current.status]).toEqual([200, 'completed']);
+  });
+});
+
 describe('writes into the same open record', () => {
   it('do not wait for each other: a deposit is answered while another write into the record is held', async () => {
     const r = await record('Partage');
