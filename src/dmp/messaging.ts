@@ -1,6 +1,8 @@
 import { SERVER_DEVICE } from '../audit/notification';
 import type { Actor } from '../access/actor';
-import { BadRequest, Conflict, Forbidden, NotFound, Unprocessable } from '../errors';
+import { BadRequest, Conflict, Forbidden, NotFound, RecordForbidden, Unprocessable } from '../errors';
+import { isOpen, RECORD_REFUSAL_SYSTEM } from '../access/policy/recordState';
+import { heldRecordState } from '../store/recordLock';
 import { assertId, newVersion, nowInstant } from '../interactions/common';
 import { create } from '../interactions/create';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../interactions/types';
@@ -84,6 +86,8 @@ async function messageAndThread(session: Session, req: FhirRequest, lock: boolea
   const row = await readCurrent(session, 'Communication', id, { forUpdate: lock });
   if (!row) throw new NotFound(`Communication/${id} is not known`);
   if (row.deleted) throw new NotFound(`Communication/${id} is not known`);
+  // a change (the lock taken the record's first): refused if a lifecycle operation closed the record since the policy read it
+  if (lock) await refuseUnlessOpen(session, row.compartment, id);
   const threadId = await threadOfMessage(session, row.compartment, id);
   if (!threadId) throw new BadRequest(`Communication/${id} is not a message of a conversation`, 'not-supported');
   const thread = await readThread(session, row.compartment, threadId, { lock });
@@ -99,8 +103,10 @@ async function rewriteMessage(ctx: InteractionContext, session: Session, id: str
   await session.flush();
   const server = new Session(session.db, INTERNAL_ACCESS);
   const current = await readCurrent(server, 'Communication', id, { forUpdate: true });
-  const body = JSON.parse(current!.body!) as Json;
-  const version = newVersion(ctx, change(body), { id, versionId: current!.versionId + 1, lastUpdated: nowInstant(), method: 'PATCH', previousCompartment: current!.compartment, previousBody: body });
+  if (!current || current.deleted) throw new NotFound(`Communication/${id} is not known`);
+  await refuseUnlessOpen(server, current.compartment, id);
+  const body = JSON.parse(current.body!) as Json;
+  const version = newVersion(ctx, change(body), { id, versionId: current.versionId + 1, lastUpdated: nowInstant(), method: 'PATCH', previousCompartment: current.compartment, previousBody: body });
   await server.write([version]);
   session.touch([{ compartment: version.compartment, resourceType: 'Communication', id, versionId: version.versionId, written: 'PATCH' }]);
   return version;
@@ -118,6 +124,19 @@ export async function closeConversation(ctx: InteractionContext, session: Sessio
     const version = await rewriteMessage(ctx, s, thread.id, (m) => ({ ...m, status: 'completed' }));
     return { status: 200, resource: version.body as Json, resourceText: version.bodyText!, location: `Communication/${thread.id}/_history/${version.versionId}`, versionId: version.versionId, lastModified: new Date(version.lastUpdated) };
   });
+}
+
+/**
+ * A message changed by the server for the caller (not through the policy's checks) is
+ * changed in an open record only: its state read under the record's share lock, which the
+ * caller's locking read took first (docs/decisions/017-record-lifecycle.md, amendment of
+ * 2026-12-06), so a `$close` committed since the policy decided is seen here.
+ */
+async function refuseUnlessOpen(session: Session, compartment: string, id: string): Promise<void> {
+  if (!compartment) return;
+  const state = await heldRecordState(session, compartment);
+  if (state === undefined) throw new NotFound(`Communication/${id} is not known`);
+  if (!isOpen(state)) throw new RecordForbidden(`The record is ${state}: nothing is written in it`, RECORD_REFUSAL_SYSTEM, state === 'opposed' ? 'RECORD_OPPOSED' : 'RECORD_CLOSED');
 }
 
 const outcome = (text: string): FhirResponse => ({ status: 200, resource: { resourceType: 'OperationOutcome', issue: [{ severity: 'information', code: 'informational', diagnostics: text }] } });

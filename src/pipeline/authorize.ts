@@ -8,7 +8,7 @@ import { BadRequest, Forbidden, RecordForbidden } from '../errors';
 import { namedId } from '../referenceString';
 import type { Route } from '../interactions/dispatch';
 import type { FhirRequest } from '../interactions/types';
-import { FactsRead, FactsWanted, factsOfRecordsNaming, factsOfResource, patientsByNationalIdentifier, peekResource, recordFacts } from '../store/accessFacts';
+import { FactsRead, FactsWanted, factsOfRecordsNaming, factsOfResource, heldRecordFacts, patientsByNationalIdentifier, peekResource, recordFacts } from '../store/accessFacts';
 import type { RecordLookup, Session, StoreAccess } from '../store/session';
 import { decideLookup, LookupDecision, lookupIdentifier, looksUpRecords, NationalIdentifier } from '../access/policy/recordLookup';
 import type { VersionWrite } from '../store/writeVersions';
@@ -155,11 +155,15 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
   const closedCohort = CONDITIONAL_WRITES.has(r.interaction) && r.resourceType && COHORT_TYPES.includes(r.resourceType) ? closedTypeReason(actor, visibility, r.resourceType) : undefined;
   if (closedCohort) throw new Forbidden(closedCohort);
   const recordLookup = await lookupFor(session, actor, r, req, open, pc);
-  const decided = new Map<string, RecordDecision>();
+  // per transaction: a retried one takes the record's lock again and decides on what it reads then
+  const decidedIn = new WeakMap<object, Map<string, RecordDecision>>();
   const recordDecision = async (s: Session, patientId: string, anonymous: boolean): Promise<RecordDecision> => {
+    const decided = decidedIn.get(s.db) ?? new Map<string, RecordDecision>();
+    decidedIn.set(s.db, decided);
     let d = decided.get(`${patientId}|${anonymous}`);
     if (!d) {
-      const f = (await recordFacts(s, [patientId])).get(patientId) as RecordFacts;
+      // the record's state read under its share lock, until the commit: a lifecycle operation cannot slip in between (decision 017)
+      const f = (await heldRecordFacts(s, [patientId])).get(patientId) as RecordFacts;
       d = decideRecord(actor, f, 'write', pc, { anonymous });
       decided.set(`${patientId}|${anonymous}`, d);
     }

@@ -4,6 +4,7 @@ import { identifierClaims } from '../integrity/uniqueIdentifiers';
 import { fixedCompartment } from './fixedCompartment';
 import { addressOf, firstAddressOf, locate } from './locator';
 import { textArray } from './searchSql';
+import { HELD_RECORD_ROW } from './recordLock';
 import type { Session } from './session';
 
 /**
@@ -93,6 +94,35 @@ export async function recordFacts(session: Session, ids: string[]): Promise<Map<
 }
 
 type FactRow = { resource_type: string; id: string; compartment: string; body: string };
+
+/**
+ * `recordFacts` for a write: the records' Patient rows locked `FOR KEY SHARE` until the end
+ * of the transaction (docs/decisions/017-record-lifecycle.md, amendment of 2026-12-06), in
+ * the same statement. A lifecycle operation (`FOR UPDATE` on the same row) in flight is
+ * waited for; one that comes later waits for this write's commit. The Patient (its state)
+ * is read from the locked row itself: after a wait READ COMMITTED returns the row as the
+ * operation committed it (none when it deleted the record), while a plain join would still
+ * read the statement's older snapshot. Deposits into one record do not wait for each other
+ * (two share locks). The other facts (Consents, representatives) are read as usual.
+ */
+export async function heldRecordFacts(session: Session, ids: string[]): Promise<Map<string, RecordFacts>> {
+  const patientIds = [...new Set(ids)];
+  if (patientIds.length === 0) return new Map();
+  const rows = await session.query<FactRow & { deleted: boolean }>(
+    `WITH held AS (SELECT p.compartment, p.deleted, p.body FROM resource p
+        WHERE p.compartment = ANY(?::text[]) AND ${HELD_RECORD_ROW})
+     SELECT 'Patient' AS resource_type, h.compartment AS id, h.compartment, h.body::text AS body, h.deleted FROM held h
+     UNION ALL
+     SELECT r.resource_type, r.id, r.compartment, r.body::text, r.deleted FROM held h JOIN resource r ON r.compartment = h.compartment AND r.resource_type <> 'Patient' AND ${FACT_ROWS}
+      WHERE r.compartment = ANY(?::text[])`,
+    // the records also as a plain array condition on the join: only their partitions (shards) are read
+    [textArray(patientIds), textArray(patientIds)],
+    'access_record_facts_held',
+  );
+  // a Patient deleted (logically) is locked all the same, and holds no record
+  return foldFacts(patientIds, rows.filter((r) => !r.deleted));
+}
+
 
 
 /**

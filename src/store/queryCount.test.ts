@@ -1,5 +1,5 @@
 import { authorization, http, startTarget, statementRecorder, Target } from '../../conformance/harness';
-import { document, REPORT } from '../../conformance/accessFixtures';
+import { document, PATIENT_DOC, REPORT } from '../../conformance/accessFixtures';
 import { withIns } from '../../conformance/frenchFixtures';
 import { forgetCompartment, hintedCompartment, rememberCompartment } from './locationHints';
 
@@ -151,6 +151,26 @@ describe('statements per interaction', () => {
     );
     expect(result.status).toBe(200);
     expect(sql.map((s) => s.trim().split(/\s+/)[0].toUpperCase())).toEqual(['BEGIN;', 'SELECT', 'WITH', 'COMMIT;']);
+  });
+
+  it("a deposit into a record takes the record's share lock in its state check's statement; an update takes it before the locator's lock (docs/decisions/017-record-lifecycle.md)", async () => {
+    const owner = await http(t.base, 'Patient', { method: 'POST', json: patient });
+    const token = await t.issuer!.mint({ sub: 'p', fhirUser: `Patient/${owner.body.id}`, scope: 'patient/*.cruds' });
+    const headers = { authorization: `Bearer ${token}` };
+    const deposit = () => http(t.base, 'DocumentReference', { method: 'POST', json: document(owner.body, PATIENT_DOC, `Patient/${owner.body.id}`), headers });
+    expect((await deposit()).status).toBe(201);
+    const created = await counted(deposit);
+    expect(created.result.status).toBe(201);
+    const locking = (sql: string[]) => sql.filter((s) => /FOR KEY SHARE/.test(s));
+    // the facts the write is decided on, read from the locked Patient row: no statement of its own
+    expect(locking(created.sql)).toHaveLength(1);
+    expect(locking(created.sql)[0]).toMatch(/^WITH held AS/);
+    expect(created.sql).toHaveLength(9);
+    const doc = created.result.body;
+    const updated = await counted(() => http(t.base, `DocumentReference/${doc.id}`, { method: 'PUT', json: { ...doc, status: 'superseded' }, headers }));
+    expect(updated.result.status).toBe(200);
+    const kinds = updated.sql.map((s) => (/FOR KEY SHARE/.test(s) ? (/^WITH held/.test(s) ? 'facts' : 'record') : /FROM resource_locator .*FOR UPDATE/.test(s) ? 'locator' : /FOR UPDATE/.test(s) ? 'row' : 'other'));
+    expect(kinds.filter((k) => k !== 'other')).toEqual(['record', 'locator', 'row', 'facts']);
   });
 
   it('a one-entry transaction is BEGIN, one write, COMMIT', async () => {

@@ -226,6 +226,9 @@ export async function countArchivesDue(db: Db, now: string): Promise<number> {
 
 /** Locks one archive if it is still due (another purge may have taken it): whether it is. */
 export async function lockArchiveDue(trx: Knex.Transaction, compartment: string, now: string): Promise<boolean> {
+  // the record's exclusive lock first, as every lifecycle operation takes it (decision 017, amendment of 2026-12-06):
+  // a write in flight finishes (it is refused: the record is closed), a $reopen and this purge come one after the other
+  await trx.raw(`SELECT 1 FROM resource WHERE compartment = ? AND resource_type = 'Patient' AND id = ? FOR UPDATE`, [compartment, compartment]);
   const res = await trx.raw(`SELECT 1 FROM record_closure WHERE compartment = ? AND mode = 'archive' AND retain_until <= ? FOR UPDATE SKIP LOCKED`, [compartment, now]);
   return res.rows.length > 0;
 }

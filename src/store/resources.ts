@@ -1,6 +1,7 @@
 import { fixedCompartment } from './fixedCompartment';
 import { hintedCompartment } from './locationHints';
 import { locate } from './locator';
+import { holdRecords } from './recordLock';
 import { constraintConditions, preparedName, textArray, versionRecordCondition } from './searchSql';
 import type { Session } from './session';
 import { trailAsSeen } from './trailView';
@@ -64,10 +65,14 @@ export async function readCurrent(
   const known = fixed === undefined && !lock && at && at.resourceType === resourceType && at.id === id ? at.compartment : undefined;
   const hint = fixed === undefined && !lock && known === undefined ? hintedCompartment(resourceType, id) : undefined;
   const first = fixed ?? known ?? hint;
+  // a lock of a record's resource takes the record's lock first, before the locator's (decision 017, amendment of 2026-12-06)
+  const held = lock && fixed === undefined ? await holdRecordOf(session, resourceType, id) : undefined;
   let rows = first !== undefined ? await currentRows(session, first, resourceType, id, withBody, lock) : [];
   if (!rows[0]) {
     const location = await locate(session, resourceType, id, lock);
     if (!location || location.compartment === fixed) return undefined;
+    // moved since the record's lock was taken (rare): that record's too, late, but before its row
+    if (lock && location.compartment !== held) await holdRecords(session, [location.compartment]);
     // where it was looked for already: not there for this caller (hidden), or created since the first statement
     if (location.compartment === first) return undefined;
     rows = await currentRows(session, location.compartment, resourceType, id, withBody, lock);
@@ -82,6 +87,19 @@ export async function readCurrent(
   session.touch([{ compartment: row.compartment, resourceType, id, versionId: row.versionId }]);
   [row.body] = await trailAsSeen(session, [resourceType], [row.body]);
   return row;
+}
+
+/**
+ * Takes the share lock of the record `Type/id` is filed in, found where the request's facts
+ * found it, else where this process last saw it, else by the locator (unlocked: the lock
+ * taken next is the record's); the compartment locked, undefined for none.
+ */
+async function holdRecordOf(session: Session, resourceType: string, id: string): Promise<string | undefined> {
+  const at = session.access.addressedAt;
+  const known = at && at.resourceType === resourceType && at.id === id ? at.compartment : hintedCompartment(resourceType, id);
+  const compartment = known ?? (await locate(session, resourceType, id))?.compartment;
+  if (compartment) await holdRecords(session, [compartment]);
+  return compartment;
 }
 
 async function currentRows(session: Session, compartment: string, resourceType: string, id: string, withBody: boolean, lock: boolean): Promise<RawRow[]> {
