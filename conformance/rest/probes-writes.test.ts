@@ -1,0 +1,85 @@
+import crypto from 'node:crypto';
+import { startTarget, Target } from '../harness';
+import { A07, consent, document, G15, ircp, Json, R38, ref, REPORT, requests } from '../accessFixtures';
+
+/**
+ * Writes an outside probe found accepted or answered in another's words:
+ * - a write that changes nothing on a professional's document by the patient's side
+ *   (decision 021, amendment);
+ */
+let t: Target;
+beforeAll(async () => {
+  t = await startTarget();
+});
+afterAll(() => t.close());
+
+const RUN = crypto.randomBytes(4).toString('hex');
+const { create, get, send, mint } = requests(() => t);
+const JSON_PATCH = { 'content-type': 'application/json-patch+json' };
+const x: Json = {};
+const tok: Record<string, string> = {};
+const PATIENT_ONLY = /^A patient changes or deletes only the documents they deposited/;
+
+beforeAll(async () => {
+  x.gp = await create({ resourceType: 'Practitioner', name: [{ family: `Auteur-${RUN}` }] });
+  await create({ resourceType: 'PractitionerRole', active: true, practitioner: { reference: ref(x.gp) }, code: [{ coding: [{ system: G15, code: '10' }] }], specialty: [{ coding: [{ system: R38, code: 'SM54' }] }] });
+  x.p1 = await create({ resourceType: 'Patient', name: [{ family: `Un-${RUN}` }], birthDate: '1970-01-01' });
+  x.minor = await create({ resourceType: 'Patient', name: [{ family: `Mineur-${RUN}` }], birthDate: '2015-01-01' });
+  x.parent = await create({ resourceType: 'RelatedPerson', active: true, patient: { reference: ref(x.minor) }, relationship: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-RoleCode', code: 'PRN' }] }] });
+  tok.gp = await mint(ref(x.gp));
+  tok.p1 = await mint(ref(x.p1), 'patient/*.cruds');
+  tok.parent = await mint(ref(x.parent), 'patient/*.cruds');
+  for (const patient of [x.p1, x.minor]) await create(consent(patient, ref(x.gp), { type: 'permit', actor: [ircp(ref(x.gp))] }), tok.gp);
+  x.report = await create(document(x.p1, REPORT, ref(x.gp)), tok.gp);
+  x.minorReport = await create(document(x.minor, REPORT, ref(x.gp)), tok.gp);
+});
+
+/** The current version of a resource, as the unrestricted client reads it. */
+const versionOf = async (path: string): Promise<string> => (await get(path)).body.meta.versionId;
+
+/** A 403 in the wording of a real change, and no new version written. */
+async function refusedUnchanged(path: string, answer: { status: number; body: any }, before: string): Promise<void> {
+  expect(answer.status).toBe(403);
+  expect(answer.body.issue[0].diagnostics).toMatch(PATIENT_ONLY);
+  expect(await versionOf(path)).toBe(before);
+}
+
+describe("the patient's side changes nothing of a professional's document, even by a write that changes nothing", () => {
+  it('refuses the patient a JSON Patch of test operations only, an empty one and a PUT of the identical body (403, as a real change)', async () => {
+    const path = `DocumentReference/${x.report.id}`;
+    const before = await versionOf(path);
+    await refusedUnchanged(path, await send('PATCH', path, tok.p1, [{ op: 'test', path: '/id', value: x.report.id }], JSON_PATCH), before);
+    await refusedUnchanged(path, await send('PATCH', path, tok.p1, [], JSON_PATCH), before);
+    const current = (await get(path)).body;
+    await refusedUnchanged(path, await send('PUT', path, tok.p1, current), before);
+  });
+
+  it('refuses the legal representative an empty JSON Patch on a professional\'s document of the minor', async () => {
+    const path = `DocumentReference/${x.minorReport.id}`;
+    const before = await versionOf(path);
+    await refusedUnchanged(path, await send('PATCH', path, tok.parent, [], JSON_PATCH), before);
+    await refusedUnchanged(path, await send('PUT', path, tok.parent, (await get(path)).body), before);
+  });
+
+  it('still lets the patient set MASQUE_PS, by PUT or $meta-add, and ask $meta-add again once it is set (no version)', async () => {
+    const doc = await create(document(x.p1, REPORT, ref(x.gp)), tok.gp);
+    const path = `DocumentReference/${doc.id}`;
+    const masked = { ...doc, meta: { security: [{ system: A07, code: 'MASQUE_PS' }] } };
+    const put = await send('PUT', path, tok.p1, masked);
+    expect(put.status).toBe(200);
+    expect(put.body.meta.versionId).toBe('2');
+    const again = await send('POST', `${path}/$meta-add`, tok.p1, { resourceType: 'Parameters', parameter: [{ name: 'meta', valueMeta: { security: [{ system: A07, code: 'MASQUE_PS' }] } }] });
+    expect(again.status).toBe(200);
+    expect(await versionOf(path)).toBe('2');
+    // what they may not set is refused even where it changes nothing: INVISIBLE_PATIENT is absent, deleting it asks to remove it
+    const invisible = await send('POST', `${path}/$meta-delete`, tok.p1, { resourceType: 'Parameters', parameter: [{ name: 'meta', valueMeta: { security: [{ system: A07, code: 'INVISIBLE_PATIENT' }] } }] });
+    expect(invisible.status).toBe(403);
+    expect(await versionOf(path)).toBe('2');
+  });
+
+  it('lets the patient write what they deposited, a write that changes nothing included', async () => {
+    const own = await create({ ...document(x.p1, { system: 'https://mos.esante.gouv.fr/NOS/TRE_A05-TypeDocComplementaire/FHIR/TRE-A05-TypeDocComplementaire', code: 'DOCPAT03', cls: '90' }, ref(x.p1)) }, tok.p1);
+    const res = await send('PUT', `DocumentReference/${own.id}`, tok.p1, own);
+    expect(res.status).toBe(200);
+  });
+});
