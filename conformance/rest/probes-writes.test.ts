@@ -6,6 +6,7 @@ import { A07, consent, document, G15, ircp, Json, R38, ref, REPORT, requests } f
  * Writes an outside probe found accepted or answered in another's words:
  * - a write that changes nothing on a professional's document by the patient's side
  *   (decision 021, amendment);
+ * - Subscription criteria the search engine refuses (decision 010, amendment);
  */
 let t: Target;
 beforeAll(async () => {
@@ -81,5 +82,55 @@ describe("the patient's side changes nothing of a professional's document, even 
     const own = await create({ ...document(x.p1, { system: 'https://mos.esante.gouv.fr/NOS/TRE_A05-TypeDocComplementaire/FHIR/TRE-A05-TypeDocComplementaire', code: 'DOCPAT03', cls: '90' }, ref(x.p1)) }, tok.p1);
     const res = await send('PUT', `DocumentReference/${own.id}`, tok.p1, own);
     expect(res.status).toBe(200);
+  });
+});
+
+describe('Subscription criteria are checked as the search they are', () => {
+  const subscription = (criteria: string): Json => ({
+    resourceType: 'Subscription',
+    status: 'requested',
+    reason: `probe ${RUN}`,
+    criteria,
+    channel: { type: 'rest-hook', endpoint: 'http://127.0.0.1:9/hook', payload: 'application/fhir+json' },
+  });
+
+  it.each([
+    ['unparseable', 'DocumentReference?(((('],
+    ['an unknown parameter', 'DocumentReference?foo=bar'],
+    ['a malformed date', 'DocumentReference?date=notadate'],
+    ['an unsupported modifier', `DocumentReference?patient:bogus=Patient/${RUN}`],
+    ['a type this server does not serve', 'NotAType?name=x'],
+  ])('refuses criteria with %s on create (422, Subscription.criteria), as the search gives 400', async (_what, criteria) => {
+    const created = await send('POST', 'Subscription', tok.gp, subscription(criteria));
+    expect(created.status).toBe(422);
+    expect(created.body.issue[0].expression).toEqual(['Subscription.criteria']);
+    expect(created.body.issue[0].diagnostics).toMatch(/^Subscription\.criteria (is not a search this server runs \(as a search it is answered 400\)|searches NotAType, a type this server does not serve)/);
+    if (!criteria.startsWith('NotAType')) {
+      expect((await send('GET', criteria, tok.gp, undefined, { prefer: 'handling=strict' })).status).toBe(400);
+    }
+  });
+
+  it('refuses the same criteria on update and patch, and keeps the Subscription as it was', async () => {
+    const good = await send('POST', 'Subscription', tok.gp, subscription(`DocumentReference?patient=${ref(x.p1)}`));
+    expect(good.status).toBe(201);
+    const path = `Subscription/${good.body.id}`;
+    const put = await send('PUT', path, tok.gp, { ...good.body, criteria: 'DocumentReference?foo=bar' });
+    expect(put.status).toBe(422);
+    expect(put.body.issue[0].expression).toEqual(['Subscription.criteria']);
+    const patched = await send('PATCH', path, tok.gp, [{ op: 'replace', path: '/criteria', value: 'DocumentReference?date=notadate' }], JSON_PATCH);
+    expect(patched.status).toBe(422);
+    expect(patched.body.issue[0].expression).toEqual(['Subscription.criteria']);
+    const read = await send('GET', path, tok.gp);
+    expect(read.body.criteria).toBe(`DocumentReference?patient=${ref(x.p1)}`);
+  });
+
+  it('refuses the criteria of a transaction entry, and the whole transaction with it', async () => {
+    const res = await send('POST', '', tok.gp, {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [{ resource: subscription('DocumentReference?foo=bar'), request: { method: 'POST', url: 'Subscription' } }],
+    });
+    expect(res.status).toBe(422);
+    expect(JSON.stringify(res.body)).toContain('Subscription.criteria');
   });
 });

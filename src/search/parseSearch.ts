@@ -281,7 +281,11 @@ export class SearchParser {
     for (const [name, rawValue] of pairs) {
       try {
         if (this.resultParameter(parsed, name, rawValue, ignore)) continue;
-        if (rawValue === '') continue; // an empty value is no constraint
+        if (rawValue === '') {
+          // an empty value is no constraint; under strict handling its name is still one the server knows
+          if (this.options.strict) this.assertKnownName(resourceType, name, ignore);
+          continue;
+        }
         const clause = this.clause(resourceType, name, rawValue, ignore);
         parsed.clauses.push(clause);
         parsed.clauseRaw.push([name, rawValue]);
@@ -364,6 +368,15 @@ export class SearchParser {
     }
     if (!iterate && !reverse && sourceType !== type) ignore(`_include=${value}: the source type must be ${type} (use _include:iterate for included resources)`);
     return { sourceType, param, targetType, iterate };
+  }
+
+  /** Refuses (strict) the name of a parameter sent without a value when it is no parameter of the type (its chain or _has is not followed). */
+  private assertKnownName(type: string, name: string, ignore: (d: string) => never): void {
+    if (name.startsWith('_has:')) return;
+    const code = name.split(/[.:]/)[0];
+    if (code === '_id' || code === '_lastUpdated' || code === '_list') return;
+    if (UNSUPPORTED_PARAMS.has(code)) ignore(`Search parameter "${code}" is not supported: ignored`);
+    if (!this.schema.searchParams(type).has(code)) ignore(`Unknown search parameter "${code}" for ${type}: ignored`);
   }
 
   /** One search parameter name (possibly chained, reverse-chained, with a modifier) and its raw value. */
