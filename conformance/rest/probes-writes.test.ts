@@ -7,6 +7,7 @@ import { A07, consent, document, G15, ircp, Json, R38, ref, REPORT, requests } f
  * - a write that changes nothing on a professional's document by the patient's side
  *   (decision 021, amendment);
  * - Subscription criteria the search engine refuses (decision 010, amendment);
+ * - a JSON Patch that does not apply, told in a JavaScript error's words;
  */
 let t: Target;
 beforeAll(async () => {
@@ -132,5 +133,24 @@ describe('Subscription criteria are checked as the search they are', () => {
     });
     expect(res.status).toBe(422);
     expect(JSON.stringify(res.body)).toContain('Subscription.criteria');
+  });
+});
+
+describe('a JSON Patch that does not apply is told in the server\'s words', () => {
+  it.each([
+    ['a move into its own child', [{ op: 'move', from: '/content', path: '/content/0' }], 400, /^Invalid JSON Patch: "\/content" cannot be moved into one of its own children \("\/content\/0"\) \(operation 0\)$/],
+    ['a move into a child of itself', [{ op: 'move', from: '/content/0', path: '/content/0/attachment/x' }], 400, /^Invalid JSON Patch: "\/content\/0" cannot be moved into one of its own children/],
+    ['a move to where nothing holds it', [{ op: 'move', from: '/status', path: '/description/x' }], 422, /^JSON Patch operation 0 \(move from "\/status" to "\/description\/x"\) cannot apply: the element that would hold the value does not exist$/],
+    ['a failing test', [{ op: 'test', path: '/status', value: 'superseded' }], 422, /^JSON Patch operation 0 \(test at "\/status"\) cannot apply: the value at the path is not the value tested$/],
+    ['a remove of nothing', [{ op: 'test', path: '/status', value: 'current' }, { op: 'remove', path: '/nothing' }], 422, /^JSON Patch operation 1 \(remove at "\/nothing"\) cannot apply: there is no element at the path$/],
+    ['an add under a missing element', [{ op: 'add', path: '/a/b', value: 1 }], 422, /^JSON Patch operation 0 \(add at "\/a\/b"\) cannot apply: the element that would hold the value does not exist$/],
+    ['an index past the end', [{ op: 'add', path: '/content/5', value: {} }], 422, /cannot apply: the array index is past the end of the array$/],
+  ])('%s', async (_what, operations, status, diagnostics) => {
+    const doc = await create(document(x.p1, REPORT, ref(x.gp)), tok.gp);
+    const res = await send('PATCH', `DocumentReference/${doc.id}`, tok.gp, operations, JSON_PATCH);
+    expect(res.status).toBe(status);
+    expect(res.body.issue[0].diagnostics).toMatch(diagnostics);
+    expect(res.text).not.toMatch(/Cannot (set|read) properties|undefined|TypeError/);
+    expect((await get(`DocumentReference/${doc.id}`)).body.meta.versionId).toBe('1');
   });
 });
