@@ -8,6 +8,7 @@ import { A07, consent, document, G15, ircp, Json, R38, ref, REPORT, requests } f
  *   (decision 021, amendment);
  * - Subscription criteria the search engine refuses (decision 010, amendment);
  * - a JSON Patch that does not apply, told in a JavaScript error's words;
+ * - an `_elements` that names no element of the type.
  */
 let t: Target;
 beforeAll(async () => {
@@ -152,5 +153,34 @@ describe('a JSON Patch that does not apply is told in the server\'s words', () =
     expect(res.body.issue[0].diagnostics).toMatch(diagnostics);
     expect(res.text).not.toMatch(/Cannot (set|read) properties|undefined|TypeError/);
     expect((await get(`DocumentReference/${doc.id}`)).body.meta.versionId).toBe('1');
+  });
+});
+
+describe('_elements names elements of the type', () => {
+  it.each([['.,,'], ['nothere'], ['status,,content'], ['DocumentReference.'], ['content..attachment']])('_elements=%s is 400 under strict handling, on search and read', async (value) => {
+    const search = await get(`DocumentReference?_id=${x.report.id}&_elements=${value}`, undefined, { prefer: 'handling=strict' });
+    expect(search.status).toBe(400);
+    expect(search.body.issue[0].diagnostics).toMatch(/^_elements names .*, which (is not an element|are not elements) of DocumentReference$/);
+    const read = await get(`DocumentReference/${x.report.id}?_elements=${value}`, undefined, { prefer: 'handling=strict' });
+    expect(read.status).toBe(400);
+  });
+
+  it('under lenient handling applies the value as before, with a warning naming what is not an element', async () => {
+    const res = await get(`DocumentReference?_id=${x.report.id}&_elements=status,nothere,`);
+    expect(res.status).toBe(200);
+    const outcome = res.body.entry.find((e: Json) => e.resource.resourceType === 'OperationOutcome')?.resource;
+    expect(outcome.issue[0]).toMatchObject({ severity: 'warning', diagnostics: '_elements names "nothere", an empty name, which are not elements of DocumentReference: ignored' });
+    const found = res.body.entry.find((e: Json) => e.resource.resourceType === 'DocumentReference').resource;
+    expect(found.status).toBe('current');
+    expect(found.description).toBeUndefined();
+  });
+
+  it('accepts element names, typed choice names and the type prefix under strict handling', async () => {
+    for (const value of ['status,content', 'DocumentReference.status', 'content.attachment', 'id,meta']) {
+      const res = await get(`DocumentReference?_id=${x.report.id}&_elements=${value}`, undefined, { prefer: 'handling=strict' });
+      expect([value, res.status]).toEqual([value, 200]);
+    }
+    const obs = await create({ resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: ref(x.p1) }, valueQuantity: { value: 1 } });
+    expect((await get(`Observation/${obs.id}?_elements=valueQuantity`, undefined, { prefer: 'handling=strict' })).status).toBe(200);
   });
 });

@@ -2,6 +2,7 @@ import { Config, QUERY_LIMIT_DEFAULTS } from '../config/config';
 import { FhirError, BadRequest, Issue } from '../errors';
 import type { CompiledParam, SearchParamType } from './searchParameters';
 import { dateRange } from './dateRange';
+import { invalidElementNames, invalidElementsText, TypeElements } from './elementsParameter';
 
 export type Prefix = 'eq' | 'ne' | 'gt' | 'lt' | 'ge' | 'le' | 'sa' | 'eb' | 'ap';
 const PREFIXES: Prefix[] = ['eq', 'ne', 'gt', 'lt', 'ge', 'le', 'sa', 'eb', 'ap'];
@@ -82,6 +83,8 @@ export interface SearchSchema {
   isSupported(type: string): boolean;
   searchParams(type: string): Map<string, CompiledParam>;
   codeForUrl(url: string): string | undefined;
+  /** The top-level elements of a type, for _elements (not checked when absent). */
+  elements?(type: string): TypeElements | undefined;
 }
 
 export interface ParseOptions {
@@ -313,10 +316,22 @@ export class SearchParser {
         parsed.summary = rawValue as ParsedSearch['summary'];
         parsed.resultRaw.push([name, rawValue]);
         return true;
-      case '_elements':
-        parsed.elements = elementNames(rawValue, this.limits.maxElements);
+      case '_elements': {
+        const names = elementNames(rawValue, this.limits.maxElements);
+        const known = this.schema.elements?.(type);
+        const invalid = known ? invalidElementNames(type, rawValue, known) : [];
+        if (invalid.length) {
+          try {
+            ignore(invalidElementsText(type, invalid));
+          } catch (e) {
+            if (!(e instanceof Ignored)) throw e;
+          }
+        }
+        // under lenient handling the value is applied as before (a name that is no element keeps nothing), with the warning
+        parsed.elements = names;
         parsed.resultRaw.push([name, rawValue]);
         return true;
+      }
       case '_page':
         parsed.pageToken = rawValue;
         return true;
