@@ -19,6 +19,7 @@ import { stringifyJson } from '../json/rawJson';
 import { jsonLimits, readJson } from '../json/jsonReader';
 import { binaryHeaders, setEveryAnswerHeaders } from './responseHeaders';
 import { elementNames } from '../search/parseSearch';
+import { strictElementsRefusal } from '../search/elementsParameter';
 import { QUERY_CANCELED } from '../store/cancellation';
 import { TLSSocket } from 'node:tls';
 import { cors } from './cors';
@@ -383,7 +384,12 @@ export function createApp(ctx: InteractionContext): express.Express {
       };
       if (r.interaction === 'read' || r.interaction === 'vread' || r.interaction === 'capabilities') {
         assertSummary(url.searchParams.get('_summary'));
-        for (const value of url.searchParams.getAll('_elements')) elementNames(value, ctx.config.elementsMaxNames);
+        for (const value of url.searchParams.getAll('_elements')) {
+          elementNames(value, ctx.config.elementsMaxNames);
+          // a read has no Bundle to carry a warning: only strict handling refuses names that are not elements, as a search does
+          const refused = fhir.prefer.handling === 'strict' && r.resourceType ? strictElementsRefusal(r.resourceType, value, ctx.registry.elements(r.resourceType)) : undefined;
+          if (refused) throw new BadRequest(refused, 'not-supported');
+        }
       }
       await parseBody(ctx, req, r, fhir);
       // over HTTPS, the connection may carry a client certificate that names the caller

@@ -1,4 +1,5 @@
-import { applyPatch, Operation, validate as validatePatch } from 'fast-json-patch';
+import { Operation, validate as validatePatch } from 'fast-json-patch';
+import { applyJsonPatch, JsonPatchFailure, moveIntoItself } from './jsonPatch';
 import { DecimalTexts, decimalTexts } from '../json/decimals';
 import { BadRequest, Gone, NotFound, PreconditionFailed, Unprocessable } from '../errors';
 import { assertDocumentMetadataChange } from './documentMetadataPatch';
@@ -7,7 +8,7 @@ import type { Session } from '../store/session';
 import { assertId, assertSupportedType, checkIfMatch } from './common';
 import { findMatches } from './search';
 import { assertValid } from './conformanceResources';
-import { applyOperations, Operation as FhirPathOperation, parseOperations, PROTOTYPE_KEYS } from './fhirpathPatch';
+import { applyOperations, Operation as FhirPathOperation, parseOperations, PatchError, PROTOTYPE_KEYS } from './fhirpathPatch';
 import { writeNewVersion } from './update';
 import { namedWithheld, restoreWithheld } from '../access/referenceRedaction';
 import { asWriterReadsIt } from './withheldReferences';
@@ -31,9 +32,12 @@ function patchOf(req: FhirRequest): (resource: Record<string, unknown>) => Recor
   const error = validatePatch(body as Operation[]);
   if (error) throw new BadRequest(`Invalid JSON Patch: ${error.message.split('\n')[0]} (operation ${error.index})`, 'structure');
   (body as Operation[]).forEach(assertNoPrototypeStep);
-  // banPrototypeModifications (the last argument) only bans __proto__ and constructor/prototype
-  // when they are written to; the check above also refuses reading through them
-  return (resource) => applyPatch(resource, body as Operation[], true, false, true).newDocument;
+  (body as Operation[]).forEach((operation, index) => {
+    const refused = moveIntoItself(operation);
+    if (refused) throw new BadRequest(`Invalid JSON Patch: ${refused} (operation ${index})`, 'structure');
+  });
+  // the library bans writing to __proto__ and constructor/prototype; the check above also refuses reading through them
+  return (resource) => applyJsonPatch(resource, body as Operation[]);
 }
 
 /** A JSON Pointer step (RFC 6901: ~1 is "/", ~0 is "~") naming a prototype is refused: no FHIR element has such a name. */
@@ -69,7 +73,9 @@ async function patchResource(ctx: InteractionContext, session: Session, req: Fhi
   try {
     patched = apply(view);
   } catch (e) {
-    throw new Unprocessable([{ severity: 'error', code: 'processing', diagnostics: `Patch failed: ${(e as Error).message.split('\n')[0]}` }]);
+    // a JSON Patch failure is worded by the server already, a FHIRPath Patch one is a PatchError of ours; no other error's text is shown
+    const diagnostics = e instanceof JsonPatchFailure ? e.message : e instanceof PatchError ? `Patch failed: ${e.message.split('\n')[0]}` : 'Patch failed: the patch does not apply to this resource';
+    throw new Unprocessable([{ severity: 'error', code: 'processing', diagnostics }]);
   }
   // an item the caller was not shown and names anyway is a guess: checked as a new reference (decision 013)
   const guessed = withheld.size ? namedWithheld(patched, withheld) : [];

@@ -88,7 +88,7 @@ async function searchWholeCompartment(ctx: InteractionContext, session: Session,
           return (e as Error).message;
         }
       })();
-      if (strict || !/search parameter|not supported|sort parameter/i.test(message)) throw new BadRequest(message, 'not-supported');
+      if (strict || !/search parameter|not supported|sort parameter|^_elements names/i.test(message)) throw new BadRequest(message, 'not-supported');
       warnings.push({ severity: 'warning', code: 'not-supported', diagnostics: `${message}: ignored` });
       pairs = pairs.filter((p) => p !== pair);
     }

@@ -72,8 +72,12 @@ function metaInput(req: FhirRequest, operation: string): MetaSets {
   return metaSets(metas[0][1]);
 }
 
-/** A change of meta of the current version of [type]/[id], as one new version. */
-async function changeMeta(ctx: InteractionContext, session: Session, req: FhirRequest, change: (meta: Json) => Json): Promise<FhirResponse> {
+/**
+ * A change of meta of the current version of [type]/[id], as one new version. `before` is
+ * the meta as it would be had the change still to be made: what the caller asks is checked
+ * even when the resource already has it.
+ */
+async function changeMeta(ctx: InteractionContext, session: Session, req: FhirRequest, change: (meta: Json) => Json, before: (meta: Json) => Json): Promise<FhirResponse> {
   const type = req.resourceType!;
   const id = assertId(req.id);
   return withinTransaction(ctx, session, async (s) => {
@@ -85,8 +89,10 @@ async function changeMeta(ctx: InteractionContext, session: Session, req: FhirRe
     const meta: Json = resource.meta ?? {};
     const next = { ...resource, meta: change(meta) };
     if (sameSets(meta, next.meta)) {
-      // nothing to change, so no version; still refused to a caller who could not have made it
-      await s.access.checkWrites(s, [newVersion(ctx, next, { id, versionId: current.versionId + 1, lastUpdated: nowInstant(), method: 'PATCH', previousCompartment: current.compartment, previousBody: resource })]);
+      // nothing to change, so no version; still refused to a caller who could not have made it,
+      // checked as the change it asks for (the policy decides on who writes what, decision 021 amendment)
+      const asked = { ...resource, meta: before(meta) };
+      await s.access.checkWrites(s, [newVersion(ctx, next, { id, versionId: current.versionId + 1, lastUpdated: nowInstant(), method: 'PATCH', previousCompartment: current.compartment, previousBody: asked })]);
       return answer(meta);
     }
     assertValid(ctx, next, 'update');
@@ -101,13 +107,13 @@ async function changeMeta(ctx: InteractionContext, session: Session, req: FhirRe
 /** $meta-add: adds profiles, tags and labels the resource does not have yet. */
 export async function metaAdd(ctx: InteractionContext, session: Session, req: FhirRequest): Promise<FhirResponse> {
   const add = metaInput(req, 'meta-add');
-  return changeMeta(ctx, session, req, (meta) => addToMeta(meta, add));
+  return changeMeta(ctx, session, req, (meta) => addToMeta(meta, add), (meta) => deleteFromMeta(meta, add));
 }
 
 /** $meta-delete: removes the profiles, tags and labels named; naming one that is absent is not an error. */
 export async function metaDelete(ctx: InteractionContext, session: Session, req: FhirRequest): Promise<FhirResponse> {
   const remove = metaInput(req, 'meta-delete');
-  return changeMeta(ctx, session, req, (meta) => deleteFromMeta(meta, remove));
+  return changeMeta(ctx, session, req, (meta) => deleteFromMeta(meta, remove), (meta) => addToMeta(meta, remove));
 }
 
 const MASK: MetaCoding = { system: MASQUE_PS.system, code: MASQUE_PS.code, display: 'Masqué aux professionnels de santé' };

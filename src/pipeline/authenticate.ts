@@ -1,4 +1,5 @@
 import type { Actor } from '../access/actor';
+import { criteriaSearchRefusal } from '../subscriptions/criteriaSearch';
 import type { AuditAgent } from '../audit/auditEvent';
 import { auditFailure } from '../audit/auditTrail';
 import { scopeAllows, type ScopeContext, type ScopeOperation } from '../access/authn/scopes';
@@ -167,7 +168,7 @@ export async function authenticate(ctx: InteractionContext, auth: AuthSetup, r: 
     issuer = claims.issuer;
     caller = `${claims.issuer} ${claims.subject}`;
     // the unrestricted test client (refused in production) is not audited: docs/decisions/009-audit.md
-    if (claims.testClient) return { ...INTERNAL_ACCESS, caller };
+    if (claims.testClient) return { ...INTERNAL_ACCESS, caller, criteriaRefusal: (c) => criteriaSearchRefusal(ctx, c) };
     resolved = await resolveActorWithFacts(facts, claims, Date.now(), 'token', wanted, withdrawsOpposition(r));
   }
   const { actor } = resolved;
@@ -186,5 +187,6 @@ export async function authenticate(ctx: InteractionContext, auth: AuthSetup, r: 
     visibility: scopedVisibility(access.visibility, actor),
     caller,
     checkInteraction: (entry: Route, entryReq: FhirRequest) => checkScopes(actor, entry, entryReq),
+    criteriaRefusal: (c) => criteriaSearchRefusal(ctx, c),
   };
 }

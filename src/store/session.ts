@@ -18,6 +18,12 @@ export interface StoreAccess {
   /** The actor the policy decided for, for operations that ask the policy about the caller themselves; absent for internal work and test clients. */
   actor?: Actor;
   checkWrites(session: Session, writes: VersionWrite[]): Promise<void>;
+  /**
+   * Why a Subscription's criteria are not a search the server runs (strict handling), undefined
+   * when they are (docs/decisions/010-subscriptions.md, amendment). Absent for internal work:
+   * the server's status changes of a stored Subscription are not refused for its criteria.
+   */
+  criteriaRefusal?(criteria: Criteria): string | undefined;
   /** Who the audit trail names for this caller's accesses (docs/decisions/009-audit.md); absent for internal work, which is not audited. */
   auditAgent?: AuditAgent;
   /**
@@ -81,7 +87,7 @@ export function readingAs(visibility: Visibility): StoreAccess {
 import { executeWrites, VersionWrite } from './writeVersions';
 import { Forbidden, Unprocessable } from '../errors';
 import { storedSubscriptionOwner } from './subscriptionQueries';
-import { subscriptionDefect } from '../subscriptions/subscriptionRules';
+import { Criteria, parseCriteria, subscriptionDefect } from '../subscriptions/subscriptionRules';
 import { checkDeletedTargets, checkWritesIntegrity, IntegrityState, promiseWrites } from './integrityChecks';
 
 /**
@@ -179,6 +185,8 @@ export class Session {
       if (w.resourceType !== 'Subscription' || !w.body) continue;
       const defect = subscriptionDefect(w.body as Record<string, unknown>);
       if (defect) throw new Unprocessable([{ severity: 'error', code: 'not-supported', diagnostics: defect.message, expression: [defect.expression] }]);
+      const unsearchable = this.access.criteriaRefusal?.(parseCriteria((w.body as Record<string, unknown>).criteria)!);
+      if (unsearchable) throw new Unprocessable([{ severity: 'error', code: 'invalid', diagnostics: unsearchable, expression: ['Subscription.criteria'] }]);
     }
     await this.checkSubscriptionOwners(writes);
     // references resolve and national identifiers stay unique (docs/decisions/014-integrity.md)

@@ -24,6 +24,7 @@ import {
   versionBody,
 } from '../store/subscriptionQueries';
 import { ownerAccess, SubscriptionOwner } from './ownerAccess';
+import { criteriaSearchRefusal } from './criteriaSearch';
 import { afterFailure, endpointRefusal, headerLine, parseCriteria, subscriptionDefect } from './subscriptionRules';
 
 /** Changes matched, and notifications sent, per round. */
@@ -94,7 +95,11 @@ export function startDispatcher(ctx: InteractionContext, options: { poll?: boole
 async function activateRequested(ctx: InteractionContext): Promise<void> {
   const requested = await subscriptionsWithStatus(new Session(ctx.db.knex, INTERNAL_ACCESS), 'requested');
   for (const sub of requested) {
-    const defect = subscriptionDefect(sub.resource)?.message ?? endpointRefusal(String(sub.resource.channel?.endpoint), ctx.config.subscriptionAllowHttp);
+    // criteria stored before they were checked on writing, and no longer searchable, put it in error rather than active and silent
+    const defect =
+      subscriptionDefect(sub.resource)?.message ??
+      criteriaSearchRefusal(ctx, parseCriteria(sub.resource.criteria)!) ??
+      endpointRefusal(String(sub.resource.channel?.endpoint), ctx.config.subscriptionAllowHttp);
     await setStatus(ctx, sub.id, 'requested', defect ? { status: 'error', error: defect } : { status: 'active' });
   }
 }

@@ -459,7 +459,12 @@ describe('decideWrite: masking and invisibility labels', () => {
     // the patient and their representative
     ['the patient masks a professional\'s document', patient, update(byDoctor, nextOf(byDoctor, ['MASQUE_PS'])), own, true],
     ['the patient unmasks it', patient, update(byDoctorMasked, nextOf(byDoctorMasked, [])), own, true],
-    ['the patient masks an already masked document (no change)', patient, update(byDoctorMasked, nextOf(byDoctorMasked, ['MASQUE_PS'])), own, true],
+    // who writes what, not whether it differs: a write that sets or removes no MASQUE_PS is refused, even one that changes nothing (decision 021, amendment)
+    ['the patient rewrites an already masked document unchanged', patient, update(byDoctorMasked, nextOf(byDoctorMasked, ['MASQUE_PS'])), own, false],
+    ['the patient rewrites a professional\'s document unchanged', patient, update(byDoctor, { ...byDoctor }), own, false],
+    ['the patient rewrites it unchanged but for key order', patient, update(byDoctor, reordered(byDoctor)), own, false],
+    ['a legal representative rewrites a professional\'s document unchanged', parent, update(byDoctor, { ...byDoctor }), { allow: true, basis: 'legal-representative' }, false],
+    ['the patient rewrites their own document unchanged', patient, { ...update(byPatient, { ...byPatient }), documentType: PATIENT_NOTE }, own, true],
     ['the comparison ignores key order, versionId and lastUpdated', patient, update(byDoctor, reordered(nextOf(byDoctor, ['MASQUE_PS']))), own, true],
     ['the patient masks a document whose other labels stay', patient, update(byDoctorProtected, nextOf(byDoctorProtected, ['INVISIBLE_REPRESENTANTS_LEGAUX', 'MASQUE_PS'])), own, true],
     ['the patient masks and changes the description', patient, update(byDoctor, nextOf(byDoctor, ['MASQUE_PS'], { description: 'mine now' })), own, false],

@@ -364,9 +364,10 @@ export function decideWrite(actor: Actor, target: WriteTarget, record: RecordDec
         if (!target.deletion && !references(target.resource.performer).includes(self)) return { allow: false, status: 403, reason: `A Consent written by ${self} must name them as performer` };
         if (target.previous && !target.deletion && !references(target.previous.performer).includes(self)) return { allow: false, status: 403, reason: 'A patient changes only their own choices; a professional\'s declared consent is revoked by deleting it' };
       }
-      // documents deposited by professionals are theirs: the patient masks and unmasks them ($meta-add / $meta-delete of MASQUE_PS), nothing more
+      // documents deposited by professionals are theirs: the patient masks and unmasks them ($meta-add / $meta-delete of MASQUE_PS), nothing more;
+      // what is decided is what they write, not whether it differs: a write that sets or removes no MASQUE_PS is refused even when it changes nothing (decision 021, amendment)
       if (type === 'DocumentReference' && target.previous && !references(target.previous.author).includes(self)) {
-        if (target.deletion || !differsOnlyByLabels(target.previous, target.resource, [MASQUE_PS.code])) {
+        if (target.deletion || !onlyMasks(target.previous, target.resource)) {
           return { allow: false, status: 403, reason: 'A patient changes or deletes only the documents they deposited; on the others they only set or remove MASQUE_PS' };
         }
       } else if (type === 'DocumentReference' && !target.deletion) {
@@ -409,6 +410,11 @@ export function decideWrite(actor: Actor, target: WriteTarget, record: RecordDec
       return refused ?? { allow: true, basis: record.basis };
     }
   }
+}
+
+/** Whether a write sets or removes MASQUE_PS and changes nothing else: the one write a patient makes on a professional's document. */
+export function onlyMasks(previous: Record<string, any>, next: Record<string, any>): boolean {
+  return differsOnlyByLabels(previous, next, [MASQUE_PS.code]) && changesAny(labelChange(previous, next), [MASQUE_PS.code]);
 }
 
 /**
