@@ -100,7 +100,10 @@ async function activateRequested(ctx: InteractionContext): Promise<void> {
       subscriptionDefect(sub.resource)?.message ??
       criteriaSearchRefusal(ctx, parseCriteria(sub.resource.criteria)!) ??
       endpointRefusal(String(sub.resource.channel?.endpoint), ctx.config.subscriptionAllowHttp);
-    await setStatus(ctx, sub.id, 'requested', defect ? { status: 'error', error: defect } : { status: 'active' });
+    // one Subscription whose change is refused (a shape stored before a rule) holds back none of the others
+    await setStatus(ctx, sub.id, 'requested', defect ? { status: 'error', error: defect } : { status: 'active' }).catch((e) =>
+      ctx.log.warn({ err: e, subscription: sub.id }, 'a requested Subscription could not change status'),
+    );
   }
 }
 
