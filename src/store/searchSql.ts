@@ -633,15 +633,14 @@ function ownSubscription(ctx: SqlContext, r: string, owner: string, anyType: boo
  */
 function trailEventShown(ctx: SqlContext, r: string): string {
   const e = alias(ctx, 'te');
-  const k = alias(ctx, 'k');
   const d = alias(ctx, 'd');
   // the named resources are judged by every other rule of the reader (not this one, nor the notices': no recursion)
   const inner: SqlContext = { ...ctx, constraints: { ...ctx.constraints, trailAsSeen: false, noticesFollowAbout: false } };
   const others = constraintConditions(inner, d, undefined);
   ctx.aliases = inner.aliases;
+  // what an event names was read or written in its own record (one event per record): read there, by its full key
   return `COALESCE((SELECT bool_or(COALESCE((TRUE${others}), FALSE)) FROM idx_reference ${e}
-      JOIN resource_locator ${k} ON ${k}.resource_type = ${e}.target_type AND ${k}.id = ${e}.target_id
-      JOIN resource ${d} ON ${d}.compartment = ${k}.compartment AND ${d}.resource_type = ${k}.resource_type AND ${d}.id = ${k}.id
+      JOIN resource ${d} ON ${d}.compartment = ${e}.compartment AND ${d}.resource_type = ${e}.target_type AND ${d}.id = ${e}.target_id
       WHERE ${ownerJoin(e, r)} AND ${e}.param = 'entity' AND NOT (${e}.target_type = 'Patient' AND ${e}.target_id = ${r}.compartment)), TRUE)`;
 }
 
