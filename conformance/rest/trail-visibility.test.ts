@@ -127,10 +127,11 @@ describe('a document invisible to the patient', () => {
     }
   });
 
-  it("the accesses still appear in the patient's trail, marked as subsetted", async () => {
+  it("the accesses that also returned what the patient sees appear in their trail, marked as subsetted; those to the hidden document alone do not", async () => {
     const events = entries(await get(`AuditEvent?patient=${ref(x.p1)}&agent=${ref(x.gp)}&_count=500`, tok.p1));
-    const reads = events.filter((e) => e.subtype?.[0]?.code === 'read');
-    expect(reads.length).toBeGreaterThan(0);
+    // the professional's reads were of the hidden document alone (decision 009, amendment of 2026-12-06)
+    expect(events.filter((e) => e.subtype?.[0]?.code === 'read')).toHaveLength(0);
+    expect(events.filter((e) => e.subtype?.[0]?.code === 'search-type').length).toBeGreaterThan(0);
     const subsetted = events.filter((e) => (e.meta?.tag ?? []).some((c: Json) => c.code === SUBSETTED));
     expect(subsetted.length).toBeGreaterThan(0);
     // what was visible stays named

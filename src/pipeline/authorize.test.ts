@@ -23,6 +23,14 @@ describe('reachesOtherRecords: may a request naming records return resources of 
   ] as [string, Route['interaction'], [string, string][], boolean][])('%s', (_n, interaction, query, expected) => {
     expect(reachesOtherRecords(route(interaction), req(query))).toBe(expected);
   });
+
+  // its patient is also its agent, and events about a record may be filed outside it (decision 009, amendment of 2026-12-06)
+  it.each([
+    ['by patient', [['patient', 'p1']]],
+    ['by patient and agent', [['patient', 'Patient/p1'], ['agent', 'Patient/p1']]],
+  ] as [string, [string, string][]][])('a search of the trail %s is not confined to the record it names', (_n, query) => {
+    expect(reachesOtherRecords({ interaction: 'search-type', resourceType: 'AuditEvent' }, req(query))).toBe(true);
+  });
 });
 
 describe('namedRecords: the records a request names, decided with break-glass and refused with 403 when closed (decision 031)', () => {

@@ -331,10 +331,14 @@ export function reachesOtherRecords(r: Route, req: FhirRequest): boolean {
   if (CONFINED.has(r.interaction)) return false;
   // a conditional write's body may name, and move the resource to, any record the caller writes in
   if (CONDITIONAL_WRITES.has(r.interaction)) return true;
+  // the trail's `patient` is also its agent, and events about a record may be filed outside it:
+  // naming a patient does not confine a trail search to that record (decision 009, amendment of 2026-12-06)
+  if (r.resourceType === TRAIL) return true;
   return req.query.some(([name]) => REACHING.test(name));
 }
 
 const ID = /^[A-Za-z0-9\-.]{1,64}$/;
+const TRAIL = 'AuditEvent';
 const BARE_PATIENT = /^([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/;
 const CONDITIONAL_WRITES = new Set<string>(['conditional-update', 'conditional-patch', 'conditional-delete']);
 

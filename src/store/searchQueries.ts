@@ -1,6 +1,6 @@
 import { BadRequest } from '../errors';
 import type { ParsedSearch } from '../search/parseSearch';
-import { bind, constraintConditions, keysetCondition, literal, ownerJoin, sortColumns, SqlContext, textArray, whereClause } from './searchSql';
+import { bind, constraintConditions, keysetCondition, literal, ownerJoin, sortColumns, SqlContext, textArray, whereClause, withheldSort } from './searchSql';
 import { namedRecord } from './namedRecord';
 import { trailAsSeen } from './trailView';
 import type { Session } from './session';
@@ -88,6 +88,8 @@ const normaliseKey = (v: unknown): unknown => (v instanceof Date ? v.toISOString
  * extra one says that more follow), in reverse order when reading backwards from `page`.
  */
 export async function matchRows(session: Session, q: MatchQuery, page?: PageKeys): Promise<MatchRow[]> {
+  const unsortable = withheldSort(session.visibility, q.search.resourceType, q.search.sort);
+  if (unsortable) throw new BadRequest(unsortable);
   const sql = sqlContext(session, q.settings);
   const columns = sortColumns(q.search.sort);
   if (page && page.keys.length !== columns.length) throw new BadRequest('Page token does not match the sort of this query');

@@ -217,11 +217,13 @@ export function parseReferenceValue(baseUrl: string, raw: string, typeModifier?:
 function referenceCondition(ctx: SqlContext, clause: ParamClause, v: SearchValue, t: string): string {
   if (clause.modifier === 'identifier') {
     const bar = v.value.indexOf('|');
-    if (bar < 0) return `${t}.identifier_value = ${bind(ctx, v.value)}`;
+    if (bar < 0) return `${t}.identifier_value = ${bind(ctx, v.value)}${readableTargetCondition(ctx, clause.code, t, undefined, true)}`;
     const system = v.value.slice(0, bar);
     const value = v.value.slice(bar + 1);
-    if (value === '') return `${t}.identifier_system = ${bind(ctx, system)}`;
-    return `(${t}.identifier_value = ${bind(ctx, value)} AND ${t}.identifier_system ${system ? `= ${bind(ctx, system)}` : 'IS NULL'})`;
+    // the trail view withholds a patient's side agent whole, its identifier with it
+    const shown = readableTargetCondition(ctx, clause.code, t, undefined, true);
+    if (value === '') return `${t}.identifier_system = ${bind(ctx, system)}${shown}`;
+    return `(${t}.identifier_value = ${bind(ctx, value)} AND ${t}.identifier_system ${system ? `= ${bind(ctx, system)}` : 'IS NULL'})${shown}`;
   }
   const typeModifier = clause.modifier && /^[A-Z]/.test(clause.modifier) ? clause.modifier : undefined;
   const ref = parseReferenceValue(ctx.baseUrl, v.value, typeModifier);
@@ -253,21 +255,43 @@ export const WITHHELD_PARAMS: Readonly<Record<string, readonly string[]>> = {
 };
 
 /**
+ * The parameters of AuditEvent that name a patient's side (`agent.who`, and `patient`, which
+ * is `agent.who` or `entity.what` as a Patient): the trail view withholds such a Patient or
+ * RelatedPerson from a reader who cannot read it (decision 009, amendment of 2026-12-06).
+ */
+export const TRAIL_PERSON_PARAMS: readonly string[] = ['agent', 'patient'];
+/** The parameters of AuditEvent a reader shown the trail as seen may not sort by: the order would follow withheld values. */
+export const TRAIL_UNSORTABLE: readonly string[] = [...TRAIL_PERSON_PARAMS, 'entity'];
+
+/**
  * For a restricted caller, on a withheld element's parameter: the stored reference matches
  * only when its target is a row the caller could read by id (decision 013: otherwise the
- * match tells that a hidden id exists, which the withholding hides). Empty otherwise.
+ * match tells that a hidden id exists, which the withholding hides). For a reader shown the
+ * trail as seen, likewise AuditEvent's `entity`, and its `agent` and `patient` when they
+ * name a Patient or a RelatedPerson (also by `:identifier`, `identifier`: the trail view
+ * withholds the whole agent). Empty otherwise.
  */
-function readableTargetCondition(ctx: SqlContext, code: string, t: string, targetType: string | undefined): string {
+function readableTargetCondition(ctx: SqlContext, code: string, t: string, targetType: string | undefined, identifier = false): string {
   const c = ctx.constraints;
   if (isUnrestricted(c)) return '';
-  const types = [...(WITHHELD_PARAMS[code] ?? []), ...(code === 'entity' && c.trailAsSeen ? ['AuditEvent'] : [])];
-  if (types.length === 0) return '';
+  const withheld: string[] = [];
+  const types = identifier ? [] : [...(WITHHELD_PARAMS[code] ?? []), ...(code === 'entity' && c.trailAsSeen ? ['AuditEvent'] : [])];
+  if (types.length) withheld.push(`${t}.resource_type IN (${types.map(literal).join(', ')})`);
+  if (c.trailAsSeen && TRAIL_PERSON_PARAMS.includes(code)) withheld.push(`(${t}.resource_type = 'AuditEvent' AND COALESCE(${t}.target_type, '') IN ('Patient', 'RelatedPerson'))`);
+  if (withheld.length === 0) return '';
   const target = alias(ctx, 'rt');
   const k = alias(ctx, 'k');
   // the target is found where the locator says it is filed, and read there by its full key
   const readable = `EXISTS (SELECT 1 FROM resource_locator ${k} JOIN resource ${target} ON ${target}.compartment = ${k}.compartment AND ${target}.resource_type = ${k}.resource_type AND ${target}.id = ${k}.id
       WHERE ${k}.resource_type = ${t}.target_type AND ${k}.id = ${t}.target_id${constraintConditions(ctx, target, targetType)})`;
-  return ` AND (${t}.resource_type NOT IN (${types.map(literal).join(', ')}) OR ${readable})`;
+  return ` AND (NOT (${withheld.join(' OR ')}) OR ${readable})`;
+}
+
+/** Why a reader shown the trail as seen may not sort this search so (400), or undefined. */
+export function withheldSort(c: Visibility, resourceType: string, sort: { code: string }[]): string | undefined {
+  if (!c.trailAsSeen || resourceType !== 'AuditEvent') return undefined;
+  const code = sort.find((k) => TRAIL_UNSORTABLE.includes(k.code))?.code;
+  return code ? `AuditEvent cannot be sorted by ${code} by this reader: the order would follow values the trail withholds from them` : undefined;
 }
 
 function quantityCondition(ctx: SqlContext, v: SearchValue, t: string): string {
@@ -531,6 +555,10 @@ export function constraintConditions(ctx: SqlContext, r: string, resourceType: s
     const own = patientFolder(ctx, r);
     parts.push(resourceType !== undefined ? `NOT ${own}` : `(${r}.resource_type <> 'List' OR NOT ${own})`);
   }
+  if (c.trailAsSeen && mayBe('AuditEvent')) {
+    const shown = trailEventShown(ctx, r);
+    parts.push(resourceType !== undefined ? shown : `(${r}.resource_type <> 'AuditEvent' OR ${shown})`);
+  }
   if (c.noticesFollowAbout && (resourceType === undefined || resourceType === 'Communication')) {
     const follows = noticeFollowsAbout(ctx, r);
     parts.push(resourceType !== undefined ? follows : `(${r}.resource_type <> 'Communication' OR ${follows})`);
@@ -594,6 +622,26 @@ const MHD_LIST_TYPES = 'https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes
 function ownSubscription(ctx: SqlContext, r: string, owner: string, anyType: boolean): string {
   const o = alias(ctx, 'o');
   return `(${r}.compartment = ''${anyType ? ` AND ${r}.resource_type = 'Subscription'` : ''} AND EXISTS (SELECT 1 FROM subscription_owner ${o} WHERE ${o}.compartment = ${r}.compartment AND ${o}.id = ${r}.id AND ${o}.owner ->> 'fhirUser' = ${bind(ctx, owner)}))`;
+}
+
+/**
+ * An AuditEvent (alias r) shown to a reader of the trail as seen: one that names no stored
+ * resource besides its record's Patient, or at least one the reader may read now. An event
+ * about resources all hidden from the reader (a document labelled for them, deleted or not)
+ * is hidden with them, and its notice with it (decision 009, amendment of 2026-12-06). The
+ * entities are the `entity` index rows, versioned references included.
+ */
+function trailEventShown(ctx: SqlContext, r: string): string {
+  const e = alias(ctx, 'te');
+  const d = alias(ctx, 'd');
+  // the named resources are judged by every other rule of the reader (not this one, nor the notices': no recursion)
+  const inner: SqlContext = { ...ctx, constraints: { ...ctx.constraints, trailAsSeen: false, noticesFollowAbout: false } };
+  const others = constraintConditions(inner, d, undefined);
+  ctx.aliases = inner.aliases;
+  // what an event names was read or written in its own record (one event per record): read there, by its full key
+  return `COALESCE((SELECT bool_or(COALESCE((TRUE${others}), FALSE)) FROM idx_reference ${e}
+      JOIN resource ${d} ON ${d}.compartment = ${e}.compartment AND ${d}.resource_type = ${e}.target_type AND ${d}.id = ${e}.target_id
+      WHERE ${ownerJoin(e, r)} AND ${e}.param = 'entity' AND NOT (${e}.target_type = 'Patient' AND ${e}.target_id = ${r}.compartment)), TRUE)`;
 }
 
 /**
