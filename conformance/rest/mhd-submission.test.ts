@@ -4,7 +4,7 @@ import path from 'node:path';
 import { nirKey } from '../../src/validation/domain';
 import { freshNir, withIns } from '../frenchFixtures';
 import { http, startTarget, Target } from '../harness';
-import { A03, A07, consent, document, G15, ircp, Json, LOINC, PATIENT_DOC, R38, ref, REPORT, requests } from '../accessFixtures';
+import { A03, A07, consent, document, G15, ircp, Json, LOINC, PATIENT_DOC, pdsmProvideBundle, R38, ref, REPORT, requests } from '../accessFixtures';
 
 /**
  * IHE MHD document submissions (docs/decisions/015-document-submissions.md): ITI-65
@@ -497,6 +497,24 @@ describe('a submission to a national record (docs/decisions/029-dmp-submissions.
     expect(issues.some((i: Json) => i.expression[0].startsWith('Bundle.entry[1].resource'))).toBe(true);
     expect(await countByIdentifier('DocumentReference', bundle.entry[1].resource.masterIdentifier.value)).toBe(0);
     expect(await countByIdentifier('List', bundle.entry[0].resource.identifier[0].value)).toBe(0);
+  });
+
+  it('stores a complete submission whose entries are conditional PUTs: the ids the server draws are no client-chosen ids', async () => {
+    const national = await create(withIns({ resourceType: 'Patient', name: [{ family: `National-${RUN}` }], birthDate: '1975-04-12', gender: 'female' }, 'urn:oid:1.2.250.1.213.1.4.8', freshNir()));
+    await create(consent(national, ref(x.gp), { type: 'permit', actor: [ircp(ref(x.gp))] }), tok.gp);
+    const bundle = pdsmProvideBundle({ subject: ref(national), uniqueId, text: `PUT ${RUN}` }) as { entry: Json[] };
+    for (const i of [0, 1]) {
+      const { resourceType, identifier, masterIdentifier } = bundle.entry[i].resource;
+      const id = i === 0 ? identifier.find((x: Json) => x.use === 'official') ?? identifier[0] : masterIdentifier;
+      bundle.entry[i].request = { method: 'PUT', url: `${resourceType}?identifier=${encodeURIComponent(`${id.system}|${id.value}`)}` };
+    }
+    const stored = await send('POST', '', tok.gp, bundle);
+    expect(stored.status).toBe(200);
+    expect(stored.body.entry.map((e: Json) => e.response.status)).toEqual(['201 Created', '201 Created', '201 Created']);
+    // the SubmissionSet names the document by the id drawn for it
+    const documentId = stored.body.entry[1].response.location.split('/')[1];
+    const list = await get(stored.body.entry[0].response.location.split('/_history')[0], tok.gp);
+    expect(list.body.entry.map((e: Json) => e.item.reference)).toEqual([`DocumentReference/${documentId}`]);
   });
 
   it("names each PDSm element a national record's document lacks, on its entry", async () => {

@@ -281,7 +281,7 @@ async function runTransaction(
       if (matches.length > 1) entryError(p.index, new PreconditionFailed(`Conditional update: "${criteria}" matches more than one ${type}`));
       const body = p.req.body as Record<string, unknown> | undefined;
       const id = matches[0]?.id ?? (typeof body?.id === 'string' ? body.id : crypto.randomUUID());
-      if (!matches[0] && body && body.id === undefined) p.req.body = { ...body, id };
+      if (!matches[0] && body && body.id === undefined) p.req.drawnId = id;
       resolved.set(p.entry.fullUrl, `${type}/${id}`);
     }
   }

@@ -32,6 +32,12 @@ export interface FhirRequest {
   /** The network address of the client (for the audit trail); absent for internal requests. */
   clientAddress?: string;
   /** Set on transaction entries: the Bundle's conditional references are already resolved. */
+  /**
+   * The id a transaction drew for this conditional update before running it (its urn:uuid
+   * fullUrl had to name it): used when nothing matches and the body has no id, which keeps
+   * the write a create at an id the server drew (docs/decisions/012-update-as-create.md).
+   */
+  drawnId?: string;
   referencesResolved?: boolean;
   /**
    * Set on the DocumentReference entries of an MHD submission: the server supersedes the

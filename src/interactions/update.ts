@@ -123,7 +123,7 @@ export async function conditionalUpdate(ctx: InteractionContext, session: Sessio
       throw new BadRequest(`The id "${String(resource.id)}" in the body does not match the resource ${type}/${id} selected by the criteria`, 'invalid', [`${type}.id`]);
     }
   } else {
-    id = resource.id !== undefined ? assertId(String(resource.id)) : crypto.randomUUID();
+    id = resource.id !== undefined ? assertId(String(resource.id)) : (req.drawnId ?? crypto.randomUUID());
   }
   // an id the server draws is a create like a POST (docs/decisions/012-update-as-create.md)
   return storeNewVersion(ctx, session, req, type, id, resource, binary, 'PUT', matches.length === 0 && resource.id === undefined);
