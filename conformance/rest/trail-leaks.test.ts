@@ -127,6 +127,24 @@ async function readerSees(patient: Json, token: string, ids: string[]): Promise<
   return { read, found, counted, notices: shown.length, noticeTexts: shown.map((c) => c.payload?.[0]?.contentString) };
 }
 
+/** Whether hidden events come back through the other read paths: vread, history, $everything, _revinclude, batch entries. */
+async function otherPathsShow(patient: Json, token: string, ids: string[]): Promise<{ statuses: number[]; listed: boolean }> {
+  const statuses: number[] = [];
+  for (const id of ids) {
+    statuses.push((await get(`AuditEvent/${id}/_history/1`, token)).status);
+    statuses.push((await get(`AuditEvent/${id}/_history`, token)).status);
+  }
+  const batch = await send('POST', '', token, { resourceType: 'Bundle', type: 'batch', entry: ids.map((id) => ({ request: { method: 'GET', url: `AuditEvent/${id}` } })) });
+  expect(batch.status).toBe(200);
+  for (const e of batch.body.entry) statuses.push(Number(String(e.response.status).slice(0, 3)));
+  const everything = await get(`${ref(patient)}/$everything?_count=1000`, token);
+  const revinclude = await get(`Patient?_id=${patient.id}&_revinclude=AuditEvent:patient&_count=500`, token);
+  const typeHistory = await get('AuditEvent/_history?_count=1000', token);
+  expect([everything.status, revinclude.status, typeHistory.status]).toEqual([200, 200, 200]);
+  const text = [everything, revinclude, typeHistory].map((r) => JSON.stringify(r.body)).join('');
+  return { statuses, listed: ids.some((id) => text.includes(`"id":"${id}"`)) };
+}
+
 /** A change PDSm lets a PATCH make (decision 021). */
 const CONFIDENTIAL = JSON.stringify([{ op: 'add', path: '/securityLabel', value: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'R' }] }] }]);
 
@@ -166,6 +184,7 @@ describe('the accesses to a document hidden from the reader', () => {
     // the investigator's trail has notices about them: the patient has none
     for (const ids of [keptIds, deletedIds]) {
       expect(await readerSees(x.p1, tok.p1, ids)).toEqual({ read: ids.map(() => 404), found: 0, counted: 0, notices: 0, noticeTexts: [] });
+      expect(await otherPathsShow(x.p1, tok.p1, ids)).toEqual({ statuses: [...ids.flatMap(() => [404, 404]), ...ids.map(() => 404)], listed: false });
     }
     const all = JSON.stringify((await get(`AuditEvent?patient=${ref(x.p1)}&_count=500`, tok.p1)).body) + JSON.stringify(await notices(x.p1, tok.p1));
     expect(all).not.toContain(kept.id);
@@ -188,9 +207,12 @@ describe('the accesses to a document hidden from the reader', () => {
       const ids = await eventsAbout(doc);
       expect(ids.length).toBeGreaterThanOrEqual(4);
       expect(await readerSees(x.minor, tok.parent, ids)).toEqual({ read: ids.map(() => 404), found: 0, counted: 0, notices: 0, noticeTexts: [] });
+      expect(await otherPathsShow(x.minor, tok.parent, ids)).toEqual({ statuses: [...ids.flatMap(() => [404, 404]), ...ids.map(() => 404)], listed: false });
       const minor = await readerSees(x.minor, tok.minor, ids);
       expect([minor.read.every((s) => s === 200), minor.found, minor.counted]).toEqual([true, ids.length, ids.length]);
       expect(minor.notices).toBeGreaterThan(0);
+      // the same paths do list them to whom they are shown: the check above can fail
+      expect((await otherPathsShow(x.minor, tok.minor, ids)).listed).toBe(true);
     }
     const deletedNotices = (await readerSees(x.minor, tok.minor, await eventsAbout(deleted))).noticeTexts;
     expect(deletedNotices.some((s) => s.includes('a supprimé des données de votre dossier'))).toBe(true);
