@@ -1,42 +1,15 @@
 import { RawJson } from '../json/rawJson';
 import { decimalTexts, stringifyWithDecimals } from '../json/decimals';
-import { coreStructureDefinition } from '../validation/loader';
+import { typeElements } from '../registry/elements';
 import { tagSubsetted } from '../subsettedTag';
 
 /**
  * _summary and _elements: returns a subset of a resource, tagged SUBSETTED as the
- * specification requires. Summary elements come from the official R4
- * StructureDefinitions (isSummary), read once per type.
+ * specification requires. Summary and mandatory elements come from the official R4
+ * StructureDefinitions (isSummary, min), read once per type (src/registry/elements.ts).
  */
 
-interface ElementFlags {
-  summary: Set<string>;
-  mandatory: Set<string>;
-}
-const elementFlags = new Map<string, ElementFlags | undefined>();
-
-/** Summary and mandatory top-level elements of a type, from its core StructureDefinition (read once, by offset). */
-function flagsFor(resourceType: string): ElementFlags | undefined {
-  if (elementFlags.has(resourceType)) return elementFlags.get(resourceType);
-  const sd = coreStructureDefinition(`http://hl7.org/fhir/StructureDefinition/${resourceType}`) as
-    | { snapshot?: { element: { path: string; isSummary?: boolean; min?: number }[] } }
-    | undefined;
-  let flags: ElementFlags | undefined;
-  if (sd?.snapshot) {
-    flags = { summary: new Set(), mandatory: new Set() };
-    for (const el of sd.snapshot.element) {
-      const parts = el.path.split('.');
-      if (parts.length !== 2) continue;
-      const name = parts[1].replace('[x]', '');
-      if (el.isSummary) flags.summary.add(name);
-      if ((el.min ?? 0) > 0) flags.mandatory.add(name);
-    }
-  }
-  elementFlags.set(resourceType, flags);
-  return flags;
-}
-
-function matches(key: string, names: Set<string>): boolean {
+function matches(key: string, names: ReadonlySet<string>): boolean {
   if (names.has(key)) return true;
   // choice elements: valueQuantity is value[x]
   for (const n of names) if (key.startsWith(n) && /^[A-Z]/.test(key.slice(n.length))) return true;
@@ -64,7 +37,7 @@ export function applySubsetting(
 ): Record<string, unknown> {
   const type = String(resource.resourceType);
   if (elements && elements.length && (!summary || summary === 'false')) {
-    const flags = flagsFor(type);
+    const flags = typeElements(type);
     const keep = new Set(elements.map((e) => (e.startsWith(`${type}.`) ? e.slice(type.length + 1) : e).split('.')[0]));
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(resource)) {
@@ -73,7 +46,7 @@ export function applySubsetting(
     return tagSubsetted(out);
   }
   if (summary === 'true') {
-    const flags = flagsFor(type);
+    const flags = typeElements(type);
     if (!flags) return resource;
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(resource)) {
@@ -82,7 +55,7 @@ export function applySubsetting(
     return tagSubsetted(out);
   }
   if (summary === 'text') {
-    const flags = flagsFor(type);
+    const flags = typeElements(type);
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(resource)) {
       if (k === 'resourceType' || k === 'id' || k === 'meta' || k === 'text' || (flags && matches(k, flags.mandatory))) out[k] = v;
