@@ -22,6 +22,9 @@ describe('the answer to a request that cannot be parsed', () => {
     expect(lines).toContain('Connection: close');
     expect(lines).toContain('Content-Type: application/fhir+json; charset=utf-8');
     expect(lines).toContain(`Content-Length: ${Buffer.byteLength(body)}`);
+    // the headers every answer carries (docs/decisions/006-content-on-the-api-origin.md)
+    expect(lines).toContain('Cache-Control: no-store');
+    expect(lines).toContain('Referrer-Policy: no-referrer');
     expect(JSON.parse(body)).toEqual({
       resourceType: 'OperationOutcome',
       issue: [{ severity: 'error', code: 'too-costly', diagnostics: "The request's headers are larger than 8192 bytes" }],

@@ -2,6 +2,7 @@ import http from 'node:http';
 import type https from 'node:https';
 import type { Duplex } from 'node:stream';
 import { operationOutcome } from '../errors';
+import { EVERY_ANSWER } from './responseHeaders';
 
 /**
  * What the server answers to bytes that are not an HTTP request it can parse (a bad
@@ -36,8 +37,7 @@ export function clientErrorResponse(answer: ClientErrorAnswer): string {
     `HTTP/1.1 ${answer.status} ${answer.reason}`,
     'Content-Type: application/fhir+json; charset=utf-8',
     `Content-Length: ${Buffer.byteLength(body)}`,
-    'X-Content-Type-Options: nosniff',
-    'Cache-Control: no-store',
+    ...EVERY_ANSWER.map(([name, value]) => `${name}: ${value}`),
     'Connection: close',
     '',
     body,
