@@ -138,6 +138,17 @@ describe('a PUT of a stored document changes what its PATCH may (docs/decisions/
     expect((await send('PUT', `DocumentReference/${doc.id}`, tok.gp, { ...now, status: 'entered-in-error' })).status).toBe(422);
   });
 
+  it('takes the id of a conditional update from its match: a body without id changes only what it changes', async () => {
+    const doc = await stored(ref(x.gp));
+    const { meta: _meta, id: _id, ...body } = doc;
+    const criteria = `DocumentReference?_id=${doc.id}`;
+    const same = await send('PUT', criteria, tok.gp, { ...body, status: 'superseded' });
+    expect(same.status).toBe(200);
+    expect(same.body.id).toBe(doc.id);
+    // a change the PDSm rules refuse is still refused
+    expect((await send('PUT', criteria, tok.gp, { ...body, description: 'autre' })).status).toBe(405);
+  });
+
   it('leaves a PUT that creates free: a new id, and a deleted document written again', async () => {
     const id = crypto.randomUUID();
     const created = await send('PUT', `DocumentReference/${id}`, t.token!, { ...document(x.p1, REPORT, ref(x.gp)), id, content: [{ attachment: { contentType: 'text/plain', url: 'https://documents.example/a' } }] });

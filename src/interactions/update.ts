@@ -46,9 +46,10 @@ export async function storeNewVersion(
       resource = restoreWithheld(resource, withheld);
     }
   }
-  // a stored document's PUT changes what its PATCH may (docs/decisions/029-dmp-submissions.md); a PUT that creates is free
+  // a stored document's PUT changes what its PATCH may (docs/decisions/029-dmp-submissions.md); a PUT that creates is free.
+  // Compared with its id: a conditional update's body may leave it out, the match gives it
   // and, as a PATCH, it is refused for what it changes (405) before its body is validated (docs/decisions/031-refusal-consistency.md)
-  if (type === 'DocumentReference' && current && !current.deleted && current.body !== null) assertDocumentMetadataChange(JSON.parse(current.body) as Record<string, unknown>, resource, 'PUT');
+  if (type === 'DocumentReference' && current && !current.deleted && current.body !== null) assertDocumentMetadataChange(JSON.parse(current.body) as Record<string, unknown>, { ...resource, id }, 'PUT');
   // an MHD submission to a national record meets the PDSm profiles through its PUT entries too (docs/decisions/029-dmp-submissions.md)
   const profile = req.submission ? await submissionProfile(ctx, session, sent, req.submission) : undefined;
   assertValid(ctx, sent, 'update', profile ? { profiles: [profile] } : {});
