@@ -42,6 +42,9 @@ export async function startTarget(env: Record<string, string> = {}): Promise<Tar
     ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL, DATABASE_SCHEMA: schema! } : {}),
     // the partitioned run of the suite (.ci/run)
     ...(process.env.DATABASE_URL && process.env.DATABASE_PARTITIONS ? { DATABASE_PARTITIONS: process.env.DATABASE_PARTITIONS } : {}),
+    // a run of the suite with Binary content in files (.ci/run): every target shares the directory, each file's name is drawn at random
+    ...(process.env.CONTENT_DIR ? { CONTENT_DIR: process.env.CONTENT_DIR } : {}),
+    ...(process.env.CONTENT_FILE_MIN_BYTES ? { CONTENT_FILE_MIN_BYTES: process.env.CONTENT_FILE_MIN_BYTES } : {}),
     DB_POOL_MAX: '10',
     AUTH_ISSUERS: issuer.issuersFile,
     ...env,

@@ -41,6 +41,9 @@ describe('the embedded data directory', () => {
     try {
       const created = await http(running.url, 'Patient', { method: 'POST', json: { resourceType: 'Patient', name: [{ family: 'Modes' }] } });
       expect(created.status).toBe(201);
+      // a document large enough for a content file (docs/decisions/036-binary-content-files.md)
+      const upload = await http(running.url, 'Binary', { method: 'POST', body: Buffer.alloc(2 * 1024 * 1024, 7), headers: { 'content-type': 'application/pdf' } });
+      expect(upload.status).toBe(201);
     } finally {
       await running.close();
     }
@@ -48,6 +51,7 @@ describe('the embedded data directory', () => {
     expect(entries.length).toBeGreaterThan(100);
     expect(fs.statSync(dataDir).mode & 0o777).toBe(0o700);
     expect(fs.statSync(path.join(dataDir, 'spool')).mode & 0o777).toBe(0o700);
+    expect(entries.filter((e) => e.file.startsWith('content/') && !e.directory)).toHaveLength(1);
     expect(loose(entries)).toEqual([]);
     for (const e of entries) expect([e.file, e.mode & 0o700]).toEqual([e.file, e.directory ? 0o700 : e.mode & 0o700]);
   });

@@ -72,7 +72,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
   const registry = defaultRegistryInstance();
   // before anything is written: the database's files, spooled uploads
   keepNewFilesPrivate();
-  if (!config.databaseUrl && !config.embeddedInMemory) makePrivate(config.dataDir);
+  if (!config.databaseUrl && !config.embeddedInMemory) makePrivate(config.dataDir, config.contentDir);
   // emptied of what a crashed process left
   uploadSpool(config);
   const db = await openDatabase(config).catch((e) => {
@@ -81,7 +81,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
   });
   // PGlite writes the files of a new database with modes of its own (0666), whatever the umask:
   // the directory (0700) already shuts others out, and the files are narrowed once created
-  if (!config.databaseUrl && !config.embeddedInMemory) makePrivate(config.dataDir);
+  if (!config.databaseUrl && !config.embeddedInMemory) makePrivate(config.dataDir, config.contentDir);
   const secret = await pageTokenSecret(new Session(db.knex, INTERNAL_ACCESS));
   // a malformed matrix or issuers file stops the server here, with the message naming the defect
   const matrix = loadHabilitationMatrix(path.join(findProfilesDir(), 'habilitation-matrix.json'));

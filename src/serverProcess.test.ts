@@ -208,6 +208,15 @@ describe('the server process', () => {
     expect(oneLine(running.stderr)).toMatch(new RegExp(`^Cannot start: cannot use ${notADirectory}\\b.*check DATA_DIR`));
   }, 300000);
 
+  it('says in one line that its content directory cannot be used, and leaves the data directory free', async () => {
+    const notADirectory = path.join(dataDir, 'a-content-file');
+    fs.writeFileSync(notADirectory, '');
+    const running = server({ PORT: String(await freePort()), DATA_DIR: dataDir, CONTENT_DIR: path.join(notADirectory, 'content') });
+    expect(await running.ended).toBe(1);
+    expect(oneLine(running.stderr)).toBe(`Cannot start: cannot use the content directory ${path.join(notADirectory, 'content')} (CONTENT_DIR): ENOTDIR`);
+    expect(fs.existsSync(path.join(dataDir, 'server.lock'))).toBe(false);
+  }, 300000);
+
   it('says in one line that the database cannot be reached', async () => {
     const port = await freePort();
     const running = server({ PORT: String(await freePort()), DATABASE_URL: `postgres://fhir:secret@127.0.0.1:${port}/fhir` });

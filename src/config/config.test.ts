@@ -34,6 +34,23 @@ describe('loadConfig', () => {
     expect([custom.spoolDir, custom.spoolMaxBytes, custom.pageTokenTtlSeconds]).toEqual(['/var/spool/fhir', 1024 ** 3, 600]);
   });
 
+  // docs/decisions/036-binary-content-files.md: files by default only beside an embedded database on disk
+  it.each([
+    [{ DATA_DIR: '/srv/fhir' }, '/srv/fhir/content'],
+    [{ DATA_DIR: ':memory:' }, undefined],
+    [{ DATABASE_URL: 'postgres://db/fhir', DATA_DIR: '/srv/fhir' }, undefined],
+    [{ DATABASE_URL: 'postgres://db/fhir', CONTENT_DIR: '/mnt/shared/content' }, '/mnt/shared/content'],
+    [{ DATA_DIR: ':memory:', CONTENT_DIR: '/tmp/content' }, '/tmp/content'],
+  ])('keeps large Binary content in files where %j says: %s', (env, dir) => {
+    const c = loadConfig(env);
+    expect([c.contentDir, c.contentFileMinBytes]).toEqual([dir, 1024 * 1024]);
+  });
+
+  it('takes the threshold of content files as a size', () => {
+    expect(loadConfig({ CONTENT_FILE_MIN_BYTES: '64k' }).contentFileMinBytes).toBe(64 * 1024);
+    expect(() => loadConfig({ CONTENT_FILE_MIN_BYTES: 'big' })).toThrow(/CONTENT_FILE_MIN_BYTES/);
+  });
+
   it.each([
     [{ PAGE_TOKEN_TTL: '0' }, /PAGE_TOKEN_TTL/],
     [{ PAGE_TOKEN_TTL: '1h' }, /PAGE_TOKEN_TTL/],

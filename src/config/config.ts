@@ -19,6 +19,12 @@ export interface Config {
   dataDir: string;
   /** Where raw Binary uploads are spooled before they go into the database (private, emptied at start). */
   spoolDir: string;
+  /**
+   * Where Binary content of `contentFileMinBytes` or more is kept as files
+   * (docs/decisions/036-binary-content-files.md); undefined: all content in the database.
+   */
+  contentDir?: string;
+  contentFileMinBytes: number;
   /** Most bytes spooled at once by all uploads together; an upload past it is answered 503 with Retry-After. */
   spoolMaxBytes: number;
   /** How long a page link (next/previous) stays valid, in seconds. */
@@ -257,6 +263,9 @@ export function loadConfig(env: Env = process.env): Config {
   // with DATA_DIR=:memory: (tests) only the spool is on disk, under ./data as without DATA_DIR
   const spoolDir = env.SPOOL_DIR ? path.resolve(env.SPOOL_DIR) : path.join(env.DATA_DIR === ':memory:' ? path.resolve('./data') : dataDir, 'spool');
 
+  // files by default only where the database is one machine's own files (the embedded database on disk)
+  const contentDir = env.CONTENT_DIR ? path.resolve(env.CONTENT_DIR) : !databaseUrl && env.DATA_DIR !== ':memory:' ? path.join(dataDir, 'content') : undefined;
+
   return {
     port,
     host,
@@ -266,6 +275,8 @@ export function loadConfig(env: Env = process.env): Config {
     databasePartitions,
     dataDir,
     spoolDir,
+    contentDir,
+    contentFileMinBytes: byteSize(env, 'CONTENT_FILE_MIN_BYTES', 1024 * 1024),
     spoolMaxBytes,
     pageTokenTtlSeconds: integer(env, 'PAGE_TOKEN_TTL', 3600, 1, 7 * 24 * 3600),
     bulkExportTtlSeconds: integer(env, 'BULK_EXPORT_TTL', 3600, 1, 30 * 24 * 3600),

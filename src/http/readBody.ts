@@ -80,7 +80,8 @@ export async function spoolBody(req: Request, config: Config): Promise<SpooledBo
     spool.give(taken);
     fs.rm(file, { force: true }, () => undefined);
   };
-  const out = fs.createWriteStream(file, { mode: 0o600, flags: 'wx' });
+  // a buffer of 1 MiB: the file is written while the next pieces arrive, not one piece at a time
+  const out = fs.createWriteStream(file, { mode: 0o600, flags: 'wx', highWaterMark: 1024 * 1024 });
   let size = 0;
   let failure: unknown;
   try {

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import ClientPgLite from 'knex-pglite';
 import type { Session } from './session';
 import { chunkBatches, copyOut, copyOutBinary, parseBinaryCopyRows, sqlInteger, sqlLiteral } from './copyBinary';
+import { checkFile, ContentFiles, contentFilesOf, discardFiles, fileBytes, linkFile, placeFile, writeFile } from './contentFiles';
 
 /**
  * Raw content of a Binary: bytes already in memory (base64 `data` of FHIR JSON), an upload
@@ -24,6 +25,11 @@ export interface ContentKey {
 /** An upload spooled to a file (src/http/readBody.ts), read in chunks when it is written: again if the write is retried. */
 export class BinaryStream {
   constructor(private readonly file: string) {}
+
+  /** The spool file (placed in the content directory as it is: src/store/contentFiles.ts). */
+  get path(): string {
+    return this.file;
+  }
 
   chunks(): AsyncIterable<Buffer> {
     return fs.createReadStream(this.file, { highWaterMark: CHUNK_BYTES });
@@ -100,7 +106,10 @@ const BINARY_PARAMETERS = { binaryParameters: true };
  * text decoded by the database still three times the CPU; docs/operations/memory.md).
  */
 export async function writeBinaryContent(db: Knex | Knex.Transaction, compartment: string, id: string, versionId: number, source: BinarySource): Promise<number> {
+  const files = contentFilesOf(db);
   if ('copyOf' in source) {
+    const kept = files ? await keepFile(db, files, compartment, id, versionId, source.copyOf) : undefined;
+    if (kept !== undefined) return kept;
     // a new version that keeps the content (a metadata change): copied by the database, not through this process
     const from = source.copyOf;
     await db.raw(
@@ -114,6 +123,15 @@ export async function writeBinaryContent(db: Knex | Knex.Transaction, compartmen
     );
     if (copied.rows.length !== 1) throw new Error(`Binary/${from.id} version ${from.versionId} has no stored content to keep`);
     return Number(copied.rows[0].size ?? copied.rows[0].legacy ?? 0);
+  }
+  if (files) {
+    const size = 'data' in source ? source.data.length : (await fs.promises.stat(source.stream.path)).size;
+    if (size >= files.minBytes) {
+      // large content goes to a file, written before its row (docs/decisions/036-binary-content-files.md)
+      const name = 'data' in source ? await writeFile(db, files, source.data) : await placeFile(db, files, source.stream.path);
+      await insertFileRow(db, files, name, [compartment, id, versionId, source.contentType, size]);
+      return size;
+    }
   }
   const embedded = isEmbedded(db);
   // the chunks numbered from `first` on, with their key: one INSERT's text and bindings
@@ -142,6 +160,29 @@ export async function writeBinaryContent(db: Knex | Knex.Transaction, compartmen
     for (const piece of batch) size += piece.length;
   }
   await db.raw(insertContent, [compartment, id, versionId, source.contentType, size]);
+  return size;
+}
+
+/** The row of a content kept in a file; outside a transaction, a failed insert takes its file with it (inside, the rollback does). */
+async function insertFileRow(db: Knex | Knex.Transaction, files: ContentFiles, name: string, row: [string, string, number, string, number]): Promise<void> {
+  try {
+    await db.raw('INSERT INTO binary_content (compartment, id, version_id, content_type, size, file) VALUES (?, ?, ?, ?, ?, ?)', [...row, name]);
+  } catch (e) {
+    if (!(db as Knex.Transaction).isTransaction) await discardFiles(files, [name]);
+    throw e;
+  }
+}
+
+/** A new version that keeps content held in a file gets a link of its own to it; undefined: the content is in the database. */
+async function keepFile(db: Knex | Knex.Transaction, files: ContentFiles, compartment: string, id: string, versionId: number, from: ContentKey): Promise<number | undefined> {
+  const rows = await db.raw<{ rows: { content_type: string; size: string; file: string | null }[] }>(
+    'SELECT content_type, size::text, file FROM binary_content WHERE compartment = ? AND id = ? AND version_id = ?',
+    [from.compartment, from.id, from.versionId],
+  );
+  const row = rows.rows[0];
+  if (!row?.file) return undefined;
+  const size = Number(row.size);
+  await insertFileRow(db, files, await linkFile(db, files, row.file), [compartment, id, versionId, row.content_type, size]);
   return size;
 }
 
@@ -188,8 +229,8 @@ export async function readBinaryContent(
     const found = await contentWithChunks(session, { compartment, id, versionId });
     if (found !== 'larger') return found;
   }
-  const rows = await session.query<{ content_type: string; data: Buffer | Uint8Array | null; size: string | number | null }>(
-    `SELECT content_type, data, size FROM binary_content WHERE compartment = ? AND id = ? AND version_id = ?`,
+  const rows = await session.query<{ content_type: string; data: Buffer | Uint8Array | null; size: string | number | null; file: string | null }>(
+    `SELECT content_type, data, size, file FROM binary_content WHERE compartment = ? AND id = ? AND version_id = ?`,
     [compartment, id, versionId],
   );
   if (!rows[0]) return undefined;
@@ -198,6 +239,7 @@ export async function readBinaryContent(
   const size = Number(rows[0].size);
   const db = session.db;
   const label = `Binary/${id} version ${versionId}`;
+  if (rows[0].file !== null) return await contentInFile(db, rows[0].content_type, size, rows[0].file, label);
   return {
     contentType: rows[0].content_type,
     size,
@@ -216,24 +258,36 @@ async function contentWithChunks(session: Session, key: ContentKey): Promise<Sto
   const rows = parseBinaryCopyRows(
     await copyOut(
       session.db,
-      `SELECT c.content_type, c.data, c.size::text, k.data
+      `SELECT c.content_type, c.data, c.size::text, k.data, c.file
          FROM binary_content c
          LEFT JOIN binary_chunk k ON c.size <= ${sqlInteger(CHUNKS_PER_STATEMENT * CHUNK_BYTES)} AND k.compartment = c.compartment AND k.id = c.id AND k.version_id = c.version_id
         WHERE c.compartment = ${sqlLiteral(key.compartment)} AND c.id = ${sqlLiteral(key.id)} AND c.version_id = ${sqlInteger(key.versionId)}
         ORDER BY k.seq`,
     ),
-    4,
+    5,
   );
   if (!rows[0]) return undefined;
-  const [type, data, sizeText] = rows[0];
+  const [type, data, sizeText, , file] = rows[0];
   const contentType = type!.toString('utf8');
   if (data !== null) return contentInMemory(contentType, data);
   const size = Number(sizeText!.toString('latin1'));
+  if (file !== null) return await contentInFile(session.db, contentType, size, file.toString('utf8'), `Binary/${key.id} version ${key.versionId}`);
   if (size > CHUNKS_PER_STATEMENT * CHUNK_BYTES) return 'larger';
   const chunks = rows.filter((r) => r[3] !== null).map((r) => r[3]!);
   const label = `Binary/${key.id} version ${key.versionId}`;
   // the chunk reader's checks (every chunk there, each of its size), on chunks in memory
   return { contentType, size, bytes: (start = 0, end = size - 1) => chunkReader(async (from, to) => chunks.slice(from, to + 1), size, start, end, label) };
+}
+
+/** Bytes read from a content file at a time: few system calls, little memory per download. */
+const FILE_READ_BYTES = 1024 * 1024;
+
+/** Content held in a file (docs/decisions/036-binary-content-files.md), checked now, read as it is sent. */
+async function contentInFile(db: Knex | Knex.Transaction, contentType: string, size: number, file: string, label: string): Promise<StoredContent> {
+  const files = contentFilesOf(db);
+  if (!files) throw new Error(`${label} is held in the content file ${file}, and no content directory is configured (CONTENT_DIR)`);
+  await checkFile(files, file, size);
+  return { contentType, size, bytes: (start = 0, end = size - 1) => fileBytes(files, file, start, end, FILE_READ_BYTES) };
 }
 
 /** The chunks `from` to `to` of a stored content, from the database. */

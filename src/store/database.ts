@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import v8 from 'node:v8';
 import { PGlite } from '@electric-sql/pglite';
 import knexFactory, { Knex } from 'knex';
+import type { ContentFiles } from './contentFiles';
 import ClientPgLite from 'knex-pglite';
 import type { Config } from '../config/config';
 import { backendCanceller, cancellableClient, requestKnex } from './cancellation';
@@ -86,7 +87,24 @@ async function createEmbeddedCluster(dir: string): Promise<void> {
   }
 }
 
+/**
+ * Where large Binary content goes, carried by the knex config that every transaction of the
+ * handle shares (src/store/contentFiles.ts). Files are synced where the database syncs its own.
+ */
+function contentFilesSetting(config: Config): { contentFiles?: ContentFiles } {
+  if (!config.contentDir) return {};
+  try {
+    fs.mkdirSync(config.contentDir, { recursive: true, mode: 0o700 });
+    fs.accessSync(config.contentDir, fs.constants.R_OK | fs.constants.W_OK | fs.constants.X_OK);
+  } catch (e) {
+    throw new Error(`cannot use the content directory ${config.contentDir} (CONTENT_DIR): ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  return { contentFiles: { dir: config.contentDir, minBytes: config.contentFileMinBytes, sync: Boolean(config.databaseUrl) } };
+}
+
 export async function openDatabase(config: Config): Promise<Database> {
+  // before anything is opened: a directory that cannot be used stops the start with nothing to undo
+  const contentFiles = contentFilesSetting(config);
   let knex: Knex;
   let kind: DatabaseKind;
   let closeCanceller = async () => undefined as void;
@@ -111,6 +129,7 @@ export async function openDatabase(config: Config): Promise<Database> {
     knex = knexFactory({
       client: cancellableClient(postgresClient(ClientPg), { cancel: canceller.cancel }),
       connection: config.databaseUrl,
+      ...contentFiles,
       pool: {
         min: 0,
         max: config.dbPoolMax,
@@ -149,6 +168,7 @@ export async function openDatabase(config: Config): Promise<Database> {
       dialect: 'postgres',
       connection,
       acquireConnectionTimeout: 60000,
+      ...contentFiles,
     });
     try {
       await knex.migrate.latest({ migrationSource, schemaName: config.databaseSchema });

@@ -4,6 +4,7 @@ import { textArray } from './searchSql';
 import { namedId } from '../referenceString';
 import type { Session } from './session';
 import { parseCriteria } from '../subscriptions/subscriptionRules';
+import { removeAfterCommit } from './contentFiles';
 
 /**
  * The store side of the record's lifecycle (docs/decisions/017-record-lifecycle.md): the
@@ -209,7 +210,15 @@ export async function deleteRecordRows(db: Db, patientId: string): Promise<void>
   // the outbox first: a dispatcher round that claimed this record's changes (FOR UPDATE) finishes before it is deleted, and
   // the deliveries it recorded are then seen, and deleted, by the statements that follow
   const ordered = [...tables.filter((t) => t.table === 'outbox'), ...tables.filter((t) => t.table !== 'outbox')];
-  for (const { table } of ordered) await db.raw(`DELETE FROM ${quoted(table)} WHERE compartment = ?`, [patientId]);
+  for (const { table } of ordered) {
+    if (table !== 'binary_content') {
+      await db.raw(`DELETE FROM ${quoted(table)} WHERE compartment = ?`, [patientId]);
+      continue;
+    }
+    // content held in files goes with its rows, once they are gone for good (docs/decisions/036-binary-content-files.md)
+    const gone = await db.raw(`DELETE FROM binary_content WHERE compartment = ? RETURNING file`, [patientId]);
+    removeAfterCommit(db, (gone.rows as { file: string | null }[]).flatMap((r) => (r.file ? [r.file] : [])));
+  }
 }
 
 /** The archived records whose retention has passed at `now`, oldest first, at most `limit`. */

@@ -14,6 +14,7 @@ import * as bulkExport from './012_bulk_export';
 import * as bulkLoad from './013_bulk_load';
 import * as groupExport from './014_group_export';
 import * as redundantIndexes from './015_redundant_indexes';
+import * as contentFiles from './016_content_files';
 
 interface Migration {
   name: string;
@@ -37,6 +38,7 @@ const migrations: Migration[] = [
   { name: '013_bulk_load', module: bulkLoad },
   { name: '014_group_export', module: groupExport },
   { name: '015_redundant_indexes', module: redundantIndexes },
+  { name: '016_content_files', module: contentFiles },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
