@@ -123,13 +123,17 @@ describe('a PUT of a stored document changes what its PATCH may (docs/decisions/
   it('refuses any other element with 405, changing nothing; lets the status and the isArchived extension change; refuses entered-in-error (422)', async () => {
     const doc = await stored(ref(x.gp));
     const { meta: _meta, ...body } = doc;
-    for (const changed of [{ ...body, description: 'autre' }, { ...body, subject: { reference: ref(x.p2) } }, { ...body, content: [{ attachment: { contentType: 'text/plain', url: 'Binary/autre' } }] }]) {
+    for (const changed of [{ ...body, description: 'autre' }, { ...body, content: [{ attachment: { contentType: 'text/plain', url: 'Binary/autre' } }] }]) {
       const res = await send('PUT', `DocumentReference/${doc.id}`, tok.gp, changed);
       expect(res.status).toBe(405);
       expect(res.body.resourceType).toBe('OperationOutcome');
     }
+    // moved to a record the author may not write in: the write rules refuse it first (decision 031, amendment)
+    expect((await send('PUT', `DocumentReference/${doc.id}`, tok.gp, { ...body, subject: { reference: ref(x.p2) } })).status).toBe(403);
     // the unrestricted test client alike: it is a rule of the document, not of the caller
-    expect((await send('PUT', `DocumentReference/${doc.id}`, t.token!, { ...body, description: 'autre' })).status).toBe(405);
+    for (const changed of [{ ...body, description: 'autre' }, { ...body, subject: { reference: ref(x.p2) } }]) {
+      expect((await send('PUT', `DocumentReference/${doc.id}`, t.token!, changed)).status).toBe(405);
+    }
     expect((await get(`DocumentReference/${doc.id}`, tok.gp)).body.meta.versionId).toBe('1');
     const archived = await send('PUT', `DocumentReference/${doc.id}`, tok.gp, { ...body, extension: [{ url: IS_ARCHIVED, valueBoolean: true }] });
     expect(archived.status).toBe(200);

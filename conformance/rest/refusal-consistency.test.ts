@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { http, startTarget, Target } from '../harness';
 import { freshNir, withIns } from '../frenchFixtures';
-import { A03, as, consent, document, G15, ircp, Json, LOINC, MHD_LIST_TYPES, minimalProvideBundle, R38, ref, REPORT, requests } from '../accessFixtures';
+import { A03, A07, as, consent, document, G15, ircp, Json, LOINC, MHD_LIST_TYPES, minimalProvideBundle, PATIENT_DOC, R38, ref, REPORT, requests } from '../accessFixtures';
 
 /**
  * One refusal per record, whatever the interaction (docs/decisions/031-refusal-consistency.md):
@@ -160,11 +160,11 @@ describe('an ITI-65 submission from a professional without the right to the reco
 describe('a PUT of a stored document that changes what only a replacement may change', () => {
   it('answers 405 whatever else is wrong with the body, as its PATCH does', async () => {
     const doc = await create(document(x.p1, REPORT, ref(x.gp), [], undefined, `put ${RUN}`), tok.gp);
-    const { subject: _subject, ...withoutSubject } = body(doc);
-    const put = await send('PUT', ref(doc), tok.gp, { ...withoutSubject, description: 'rewritten' });
-    const patch = await jsonPatch(ref(doc), [{ op: 'remove', path: '/subject' }, { op: 'replace', path: '/description', value: 'rewritten' }], tok.gp);
+    // (an author the write rules allow: a change they refuse is their 403 first, decision 031 amendment)
+    const put = await send('PUT', ref(doc), tok.gp, { ...body(doc), status: 'not-a-status', description: 'rewritten' });
+    const patch = await jsonPatch(ref(doc), [{ op: 'replace', path: '/status', value: 'not-a-status' }, { op: 'replace', path: '/description', value: 'rewritten' }], tok.gp);
     expect([put.status, patch.status]).toEqual([405, 405]);
-    expect(put.body.issue[0].diagnostics).toContain('DocumentReference.subject');
+    expect(put.body.issue[0].diagnostics).toContain('DocumentReference.description');
     // a body that changes only what a PUT may change and is invalid is still refused as invalid
     expect((await send('PUT', ref(doc), tok.gp, { ...body(doc), status: 'not-a-status' })).status).toBe(422);
     expect(await versionOf(doc)).toBe('1');
@@ -359,5 +359,103 @@ describe('a plain create in a record closed to the caller', () => {
     for (const extra of [{}, { status: 'bogus' }, { date: 'yesterday' }]) {
       expect([extra, await answer(x.national, tok.stranger, extra)]).toEqual([extra, await answer(x.p1, tok.stranger, extra)]);
     }
+  });
+});
+
+describe("the write rules decide before the method and the validator (decision 031, amendment)", () => {
+  const PATIENT_ONLY = /^A patient changes or deletes only the documents they deposited/;
+  const diagnostics = (res: { body: any }) => String(res.body?.issue?.[0]?.diagnostics ?? '');
+  const fhirpathPatch = (value: string) => ({
+    resourceType: 'Parameters',
+    parameter: [{ name: 'operation', part: [{ name: 'type', valueCode: 'replace' }, { name: 'path', valueString: 'DocumentReference.description' }, { name: 'value', valueString: value }] }],
+  });
+
+  it("refuses the patient a change of a professional's document with the rules' 403, not 405 or 422, on every path", async () => {
+    const doc = await create(document(x.p1, REPORT, ref(x.gp), [], undefined, `pro ${RUN}`), tok.gp);
+    const path = ref(doc);
+    const asPatch = (operations: unknown) => ({ resourceType: 'Binary', contentType: 'application/json-patch+json', data: Buffer.from(JSON.stringify(operations)).toString('base64') });
+    const described = [{ op: 'replace', path: '/description', value: 'rewritten' }];
+    const answers: [string, { status: number; body: any }][] = [
+      ['PUT description (405 before)', await send('PUT', path, tok.p1, { ...body(doc), description: 'rewritten' })],
+      ['PUT description and MASQUE_PS', await send('PUT', path, tok.p1, { ...body(doc), description: 'rewritten', meta: { security: [{ system: A07, code: 'MASQUE_PS' }] } })],
+      ['PUT invalid status (422 before)', await send('PUT', path, tok.p1, { ...body(doc), status: 'not-a-status' })],
+      ['PUT entered-in-error (422 before)', await send('PUT', path, tok.p1, { ...body(doc), status: 'entered-in-error' })],
+      ['conditional PUT description', await send('PUT', `DocumentReference?_id=${doc.id}`, tok.p1, { ...body(doc), description: 'rewritten' })],
+      ['PATCH description', await jsonPatch(path, described, tok.p1)],
+      ['PATCH invalid status', await jsonPatch(path, [{ op: 'replace', path: '/status', value: 'not-a-status' }], tok.p1)],
+      ['conditional PATCH description', await jsonPatch(`DocumentReference?_id=${doc.id}`, described, tok.p1)],
+      ['FHIRPath Patch description', await send('PATCH', path, tok.p1, fhirpathPatch('rewritten'))],
+    ];
+    expect(answers.map(([what, res]) => [what, res.status, PATIENT_ONLY.test(diagnostics(res)) ? 'the rules' : diagnostics(res)])).toEqual(answers.map(([what]) => [what, 403, 'the rules']));
+    const entries: [string, Json][] = [
+      ['PUT', { request: { method: 'PUT', url: path }, resource: { ...body(doc), description: 'rewritten' } }],
+      ['PATCH', { request: { method: 'PATCH', url: path }, resource: asPatch(described) }],
+    ];
+    for (const [what, entry] of entries) {
+      const transaction = await send('POST', '', tok.p1, { resourceType: 'Bundle', type: 'transaction', entry: [entry] });
+      expect([what, 'transaction', transaction.status, diagnostics(transaction)]).toEqual([what, 'transaction', 403, `Bundle.entry[0]: ${diagnostics(answers[0][1])}`]);
+      const batch = await send('POST', '', tok.p1, { resourceType: 'Bundle', type: 'batch', entry: [entry] });
+      const answer = batch.body.entry[0].response;
+      expect([what, 'batch', answer.status, String(answer.outcome.issue[0].diagnostics)]).toEqual([what, 'batch', '403', diagnostics(answers[0][1])]);
+    }
+    expect(await versionOf(doc)).toBe('1');
+  });
+
+  it("refuses the patient a malformed rewrite of a professional's List with the rules' 403, not the validator's 400", async () => {
+    const list = await create({ resourceType: 'List', status: 'current', mode: 'working', title: `liste ${RUN}`, subject: { reference: ref(x.p1) }, source: { reference: ref(x.gp) } }, tok.gp);
+    const mine = { ...body(list), source: { reference: ref(x.p1) } };
+    const answers = [
+      await send('PUT', ref(list), tok.p1, { ...mine, notAnElement: true }),
+      await jsonPatch(ref(list), [{ op: 'replace', path: '/source', value: { reference: ref(x.p1) } }, { op: 'replace', path: '/status', value: 'not-a-status' }], tok.p1),
+    ];
+    expect(answers.map((res) => [res.status, diagnostics(res).replace(/ \(source .*$/, '')])).toEqual(answers.map(() => [403, 'A patient or legal representative changes or deletes only the Lists they wrote']));
+    // the author's own malformed rewrite is still the validator's
+    expect((await send('PUT', ref(list), tok.gp, { ...body(list), notAnElement: true })).status).toBe(400);
+    expect(await versionOf(list)).toBe('1');
+  });
+
+  it('still tells a caller the rules allow what the method or the validator refuses', async () => {
+    // the patient on what they deposited: their write is allowed, the change is one only a replacement makes
+    const own = await create(document(x.p1, PATIENT_DOC, ref(x.p1), [], undefined, `own ${RUN}`), tok.p1);
+    const put = await send('PUT', ref(own), tok.p1, { ...body(own), description: 'rewritten' });
+    expect(put.status).toBe(405);
+    expect(diagnostics(put)).toContain('DocumentReference.description');
+    expect((await jsonPatch(ref(own), [{ op: 'replace', path: '/description', value: 'rewritten' }], tok.p1)).status).toBe(405);
+    expect((await jsonPatch(ref(own), [{ op: 'replace', path: '/status', value: 'not-a-status' }], tok.p1)).status).toBe(422);
+    // the author alike
+    const doc = await create(document(x.p1, REPORT, ref(x.gp), [], undefined, `pro2 ${RUN}`), tok.gp);
+    expect((await send('PUT', ref(doc), tok.gp, { ...body(doc), description: 'rewritten' })).status).toBe(405);
+    expect((await send('PATCH', ref(doc), tok.gp, fhirpathPatch('rewritten'))).status).toBe(405);
+    expect([await versionOf(own), await versionOf(doc)]).toEqual(['1', '1']);
+  });
+
+  it('decides the version the write would make: a move out of the record, or to one the caller may not write in, is 403 before the 405', async () => {
+    const doc = await create(document(x.p1, REPORT, ref(x.gp), [], undefined, `move ${RUN}`), tok.gp);
+    const { subject: _subject, ...withoutSubject } = body(doc);
+    const out = await send('PUT', ref(doc), tok.gp, withoutSubject);
+    expect([out.status, diagnostics(out)]).toEqual([403, 'DocumentReference outside a patient record is written by administrators']);
+    const closed = await create({ resourceType: 'Patient', name: [{ family: `Ferme-${RUN}` }], birthDate: '1980-01-01' });
+    const moved = await jsonPatch(ref(doc), [{ op: 'replace', path: '/subject/reference', value: ref(closed) }], tok.gp);
+    expect(moved.status).toBe(403);
+    expect(moved.body.issue[0].details.coding[0].code).toBe('NO_CONSENT');
+    expect(await versionOf(doc)).toBe('1');
+  });
+
+  it('a document hidden from the patient is still missing to them, whatever the write', async () => {
+    const hidden = await create(document(x.p1, REPORT, ref(x.gp), ['INVISIBLE_PATIENT'], undefined, `hidden ${RUN}`), tok.gp);
+    expect((await get(ref(hidden), tok.p1)).status).toBe(404);
+    const missing = crypto.randomUUID();
+    const shape = (res: { status: number; text: string }, id: string) => ({ status: res.status, text: res.text.split(id).join('ID') });
+    const probes: [string, (id: string) => Promise<{ status: number; text: string }>][] = [
+      ['PATCH description', (id) => jsonPatch(`DocumentReference/${id}`, [{ op: 'replace', path: '/description', value: 'rewritten' }], tok.p1)],
+      ['PATCH invalid status', (id) => jsonPatch(`DocumentReference/${id}`, [{ op: 'replace', path: '/status', value: 'not-a-status' }], tok.p1)],
+      ['PUT description', (id) => send('PUT', `DocumentReference/${id}`, tok.p1, { ...body(hidden), id, description: 'rewritten' })],
+    ];
+    for (const [what, probe] of probes) {
+      const answer = shape(await probe(hidden.id), hidden.id);
+      expect([what, answer]).toEqual([what, shape(await probe(missing), missing)]);
+      expect([what, answer.status]).toEqual([what, what.startsWith('PATCH') ? 404 : 403]);
+    }
+    expect(await versionOf(hidden)).toBe('1');
   });
 });

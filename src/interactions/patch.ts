@@ -9,7 +9,7 @@ import { assertId, assertSupportedType, checkIfMatch } from './common';
 import { findMatches } from './search';
 import { assertValid } from './conformanceResources';
 import { applyOperations, Operation as FhirPathOperation, parseOperations, PatchError, PROTOTYPE_KEYS } from './fhirpathPatch';
-import { writeNewVersion } from './update';
+import { afterWriteRules, nextVersion, writeNewVersion } from './update';
 import { namedWithheld, restoreWithheld } from '../access/referenceRedaction';
 import { asWriterReadsIt } from './withheldReferences';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
@@ -83,11 +83,15 @@ async function patchResource(ctx: InteractionContext, session: Session, req: Fhi
   if (patched.resourceType !== type || patched.id !== id) {
     throw new Unprocessable([{ severity: 'error', code: 'processing', diagnostics: 'A patch may not change resourceType or id' }]);
   }
-  if (type === 'DocumentReference') assertDocumentMetadataChange(JSON.parse(current.body!) as Record<string, unknown>, patched, 'PATCH');
-  assertValid(ctx, patched, 'update', { patched: true });
-  // The row is locked and If-Match checked above: write the next version directly.
   // the stored decimals keep their precision where the patch left them
-  return writeNewVersion(ctx, session, type, id, patched, current, { method: 'PATCH', decimals: outsideArrays(decimalTexts(current.body!)), prefer: req.prefer, guessed });
+  const options = { method: 'PATCH' as const, decimals: outsideArrays(decimalTexts(current.body!)), prefer: req.prefer, guessed };
+  // a caller the write rules refuse is told so before what the method or the validator refuses (decision 031, amendment)
+  await afterWriteRules(session, () => nextVersion(ctx, id, patched, current, options), () => {
+    if (type === 'DocumentReference') assertDocumentMetadataChange(JSON.parse(current.body!) as Record<string, unknown>, patched, 'PATCH');
+    assertValid(ctx, patched, 'update', { patched: true });
+  });
+  // The row is locked and If-Match checked above: write the next version directly.
+  return writeNewVersion(ctx, session, type, id, patched, current, options);
 }
 
 /** patch: PATCH [type]/[id] with a JSON Patch document or a FHIRPath Patch. */

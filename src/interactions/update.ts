@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { BadRequest, PreconditionFailed } from '../errors';
+import { BadRequest, FhirError, PreconditionFailed } from '../errors';
 import { CurrentRow, readCurrent } from '../store/resources';
 import type { Session } from '../store/session';
 import type { VersionWrite } from '../store/writeVersions';
@@ -46,14 +46,52 @@ export async function storeNewVersion(
       resource = restoreWithheld(resource, withheld);
     }
   }
-  // a stored document's PUT changes what its PATCH may (docs/decisions/029-dmp-submissions.md); a PUT that creates is free.
-  // Compared with its id: a conditional update's body may leave it out, the match gives it
-  // and, as a PATCH, it is refused for what it changes (405) before its body is validated (docs/decisions/031-refusal-consistency.md)
-  if (type === 'DocumentReference' && current && !current.deleted && current.body !== null) assertDocumentMetadataChange(JSON.parse(current.body) as Record<string, unknown>, { ...resource, id }, 'PUT');
-  // an MHD submission to a national record meets the PDSm profiles through its PUT entries too (docs/decisions/029-dmp-submissions.md)
-  const profile = req.submission ? await submissionProfile(ctx, session, sent, req.submission) : undefined;
-  assertValid(ctx, sent, 'update', profile ? { profiles: [profile] } : {});
-  return writeNewVersion(ctx, session, type, id, resource, current, { binary, method, decimals: req.decimals, prefer: req.prefer, idDrawnByServer, guessed });
+  const options = { binary, method, decimals: req.decimals, prefer: req.prefer, idDrawnByServer, guessed };
+  const stored = current && !current.deleted && current.body !== null ? current : undefined;
+  await afterWriteRules(session, stored && (() => nextVersion(ctx, id, resource, stored, options)), async () => {
+    // a stored document's PUT changes what its PATCH may (docs/decisions/029-dmp-submissions.md); a PUT that creates is free.
+    // Compared with its id: a conditional update's body may leave it out, the match gives it
+    // and, as a PATCH, it is refused for what it changes (405) before its body is validated (docs/decisions/031-refusal-consistency.md)
+    if (type === 'DocumentReference' && stored) assertDocumentMetadataChange(JSON.parse(stored.body!) as Record<string, unknown>, { ...resource, id }, 'PUT');
+    // an MHD submission to a national record meets the PDSm profiles through its PUT entries too (docs/decisions/029-dmp-submissions.md)
+    const profile = req.submission ? await submissionProfile(ctx, session, sent, req.submission) : undefined;
+    assertValid(ctx, sent, 'update', profile ? { profiles: [profile] } : {});
+  });
+  return writeNewVersion(ctx, session, type, id, resource, current, options);
+}
+
+/**
+ * Runs `checks`, what a write on a stored resource is refused for by the method (405) and the
+ * validator (400, 422), after the write rules: when a check refuses, the rules decide the
+ * version the write would make (`candidate`) first, and a caller they refuse is answered
+ * their 403 (docs/decisions/031-refusal-consistency.md, amendment). An allowed write is
+ * decided once, at the write. Without a candidate (a PUT that creates) the checks run alone.
+ */
+export async function afterWriteRules(session: Session, candidate: (() => VersionWrite) | undefined, checks: () => Promise<void> | void): Promise<void> {
+  try {
+    await checks();
+  } catch (e) {
+    if (candidate && e instanceof FhirError) await session.access.checkWrites(session, [candidate()]);
+    throw e;
+  }
+}
+
+type VersionOptions = { binary?: VersionWrite['binary']; method?: VersionWrite['method']; decimals?: DecimalTexts; prefer?: FhirRequest['prefer']; idDrawnByServer?: boolean; guessed?: unknown[] };
+
+/** The version that follows `current` (undefined for a new resource), as the write stores it and the rules decide it. */
+export function nextVersion(ctx: InteractionContext, id: string, resource: Record<string, unknown>, current: CurrentRow | undefined, options: VersionOptions): VersionWrite {
+  return newVersion(ctx, resource, {
+    id,
+    versionId: (current?.versionId ?? 0) + 1,
+    lastUpdated: nowInstant(),
+    method: options.method ?? 'PUT',
+    previousCompartment: current?.compartment,
+    previousBody: current ? bodyOfRow(current) : undefined,
+    idDrawnByServer: options.idDrawnByServer,
+    binary: options.binary,
+    decimals: options.decimals,
+    guessed: options.guessed,
+  });
 }
 
 /**
@@ -67,22 +105,11 @@ export async function writeNewVersion(
   id: string,
   resource: Record<string, unknown>,
   current: CurrentRow | undefined,
-  options: { binary?: VersionWrite['binary']; method?: VersionWrite['method']; decimals?: DecimalTexts; prefer?: FhirRequest['prefer']; idDrawnByServer?: boolean; guessed?: unknown[] } = {},
+  options: VersionOptions = {},
 ): Promise<FhirResponse> {
-  const { binary, method = 'PUT', decimals, prefer = {}, idDrawnByServer, guessed } = options;
-  const versionId = (current?.versionId ?? 0) + 1;
-  const version = newVersion(ctx, resource, {
-    id,
-    versionId,
-    lastUpdated: nowInstant(),
-    method,
-    previousCompartment: current?.compartment,
-    previousBody: current ? bodyOfRow(current) : undefined,
-    idDrawnByServer,
-    binary,
-    decimals,
-    guessed,
-  });
+  const { prefer = {} } = options;
+  const version = nextVersion(ctx, id, resource, current, options);
+  const versionId = version.versionId;
   await assertUniqueCanonical(ctx, session, version.body as Record<string, unknown>, id);
   await registerConformance(ctx, session, version.body as Record<string, unknown>);
   // a document relates to, and a List gathers, documents of its own record (docs/decisions/029-dmp-submissions.md)

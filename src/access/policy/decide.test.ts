@@ -520,6 +520,42 @@ describe('decideWrite: masking and invisibility labels', () => {
   });
 });
 
+/**
+ * The write rules decide a write on a stored resource before the validator looks at it
+ * (docs/decisions/031-refusal-consistency.md, amendment): a body of the wrong shapes is
+ * decided without failing, an element that is not what it should be counting as absent.
+ */
+describe('decideWrite reads a body the validator would refuse', () => {
+  const actors: [string, Actor, RecordDecision][] = [
+    ['a professional', practitioner('d', [PHYSICIAN]), { allow: true, basis: 'declared-consent' }],
+    ['a professional without consent', practitioner('x', [NURSE]), { allow: false, status: 403, reason: 'no consent', refusal: 'no-consent' }],
+    ['the patient', { ...base, kind: 'patient', id: 'p1' }, { allow: true, basis: 'own-record' }],
+    ['a legal representative', { ...base, kind: 'related-person', id: 'rp', patientId: 'p1' }, { allow: true, basis: 'legal-representative' }],
+    ['a system', { ...base, kind: 'device', id: 'l', deviceType: LAB }, { allow: true, basis: 'system' }],
+    ['an administrator', { ...base, kind: 'admin' }, { allow: true, basis: 'administration' }],
+  ];
+  const malformed: Json = { performer: 'Practitioner/d', provision: { type: 'permit', actor: 'Practitioner/d' }, author: 'Practitioner/d', source: 'x', code: 'x', criteria: 5, meta: { security: 'x' }, extension: 'x', active: 'no' };
+  const stored = (type: string): Json => ({ resourceType: type, author: [{ reference: 'Practitioner/d' }], performer: [{ reference: 'Practitioner/d' }], provision: { type: 'permit', actor: [{ reference: { reference: 'Practitioner/d' } }] } });
+  const cases = actors.flatMap(([who, actor, rec]) =>
+    ['DocumentReference', 'Consent', 'List', 'Subscription', 'Patient', 'Binary', 'Observation'].map((type) => [`${who}, ${type}`, actor, rec, type] as [string, Actor, RecordDecision, string]),
+  );
+  it.each(cases)('%s: decided without failing', (_n, actor, rec, type) => {
+    const target: WriteTarget = { resourceType: type, compartment: type === 'Subscription' ? '' : 'p1', resource: { resourceType: type, ...malformed }, previous: stored(type), documentType: REPORT };
+    const d = decideWrite(actor, target, rec, pc());
+    if (!d.allow) expect(d.status).toBe(403);
+  });
+
+  it("refuses a professional's declared consent whose performer or actors are not lists", () => {
+    const me = practitioner('d', [PHYSICIAN]);
+    const noConsent: RecordDecision = { allow: false, status: 403, reason: 'no consent', refusal: 'no-consent' };
+    const permit = { performer: [{ reference: 'Practitioner/d' }], provision: { type: 'permit', actor: [{ reference: { reference: 'Practitioner/d' } }] } };
+    const write = (resource: Json): WriteTarget => ({ resourceType: 'Consent', compartment: 'p1', resource });
+    expect(decideWrite(me, write(permit), noConsent, pc()).allow).toBe(true);
+    expect(decideWrite(me, write({ ...permit, performer: 'Practitioner/d' }), noConsent, pc()).allow).toBe(false);
+    expect(decideWrite(me, write({ ...permit, provision: { type: 'permit', actor: { reference: { reference: 'Practitioner/d' } } } }), noConsent, pc()).allow).toBe(false);
+  });
+});
+
 describe('practitionerAuthored: whose document it is, for its deletion (decision 021)', () => {
   const me = { id: 'd', nationalId: '810000000119', roles: [PHYSICIAN] };
   const doc = (author: unknown[], contained: unknown[] = []) => ({ resourceType: 'DocumentReference', author, contained });

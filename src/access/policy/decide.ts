@@ -543,9 +543,10 @@ export function maskingRecord(actor: Actor | undefined): { allow: true; patientI
 function declaredConsentWrite(id: string, target: WriteTarget, record: RecordDecision | undefined): Decision {
   const me = ref('Practitioner', id);
   const r = target.resource;
-  const refs = (list: any[] | undefined) => (list ?? []).map((x) => String(x?.reference ?? '').replace(/^.*\/(Practitioner\/[^/]+)$/, '$1'));
+  // read before validation too (decision 031, amendment): an element that is not a list counts as absent
+  const refs = (list: unknown) => (Array.isArray(list) ? list : []).map((x) => String(x?.reference ?? '').replace(/^.*\/(Practitioner\/[^/]+)$/, '$1'));
   const performers = refs(r.performer);
-  const actors = refs((r.provision?.actor ?? []).map((a: any) => a?.reference));
+  const actors = refs((Array.isArray(r.provision?.actor) ? r.provision.actor : []).map((a: any) => a?.reference));
   if (r.provision?.type !== 'permit' || performers.length === 0 || !performers.every((p) => p === me) || actors.length === 0 || !actors.every((a) => a === me)) {
     return { allow: false, status: 403, reason: `A professional writes only their own declared consent: a permit with ${me} as performer and as every provision.actor` };
   }
