@@ -71,7 +71,14 @@ export async function afterWriteRules(session: Session, candidate: (() => Versio
   try {
     await checks();
   } catch (e) {
-    if (candidate && e instanceof FhirError) await session.access.checkWrites(session, [candidate()]);
+    if (candidate && e instanceof FhirError) {
+      try {
+        await session.access.checkWrites(session, [candidate()]);
+      } catch (refusal) {
+        // the rules' own refusal; anything else (a body the validator had yet to refuse, read by the rules) leaves the checks' answer
+        if (refusal instanceof FhirError) throw refusal;
+      }
+    }
     throw e;
   }
 }
