@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { Knex } from 'knex';
 import { FHIR_JSON, authorization, startTarget, Target } from '../harness';
 import { ref, requests } from '../accessFixtures';
+import { contentSweep, parseArgs } from '../../scripts/contentSweep';
 
 /**
  * Large Binary content in files beside the database (docs/decisions/036-binary-content-files.md),
@@ -200,6 +201,40 @@ inProcess('a file that is not what its row says', () => {
     expect(JSON.parse(raw.data.toString('utf8')).resourceType).toBe('OperationOutcome');
     const json = await fetch(`${t.base}/Binary/${id}`, { headers: { accept: FHIR_JSON, ...authorization(t.base) } });
     expect(json.status).toBe(500);
+  });
+});
+
+inProcess('the sweep of files no row names', () => {
+  it('lists, then removes, the files older than the delay that no row names; named and young files stay', async () => {
+    const id = await upload(crypto.randomBytes(3000));
+    const named = (await fileOf(id))!;
+    const stray = (hex: string) => {
+      const name = path.join(hex.slice(0, 2), hex.slice(2, 4), hex);
+      fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
+      fs.writeFileSync(path.join(dir, name), 'left by a killed process');
+      return name;
+    };
+    const old = stray('ab'.repeat(16));
+    const young = stray('cd'.repeat(16));
+    const hoursAgo = new Date(Date.now() - 2 * 3600_000);
+    fs.utimesSync(path.join(dir, old), hoursAgo, hoursAgo);
+    // the named file is as old: its row, not its age, keeps it
+    fs.utimesSync(path.join(dir, named), hoursAgo, hoursAgo);
+    const lines: string[] = [];
+    const listed = await contentSweep(knex(), { dir, olderThanMinutes: 60, remove: false, print: (l) => lines.push(l) });
+    expect(listed).toEqual([old]);
+    expect(fs.existsSync(path.join(dir, old))).toBe(true);
+    expect(lines.at(-1)).toMatch(/1 named by no row \(--delete removes them\)$/);
+    expect(await contentSweep(knex(), { dir, olderThanMinutes: 60, remove: true, print: () => undefined })).toEqual([old]);
+    expect([fs.existsSync(path.join(dir, old)), fs.existsSync(path.join(dir, young)), fs.existsSync(path.join(dir, named))]).toEqual([false, true, true]);
+    expect((await download(id)).status).toBe(200);
+    fs.rmSync(path.join(dir, young));
+  });
+
+  it('takes its delay in minutes and --delete', () => {
+    expect(parseArgs([])).toEqual({ olderThanMinutes: 60, remove: false });
+    expect(parseArgs(['--older-than', '5', '--delete'])).toEqual({ olderThanMinutes: 5, remove: true });
+    expect(() => parseArgs(['--older-than', 'soon'])).toThrow(/usage content-sweep/);
   });
 });
 

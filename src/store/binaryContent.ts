@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import fs from 'node:fs';
 import ClientPgLite from 'knex-pglite';
 import type { Session } from './session';
+import { textArray } from './searchSql';
 import { chunkBatches, copyOut, copyOutBinary, parseBinaryCopyRows, sqlInteger, sqlLiteral } from './copyBinary';
 import { checkFile, ContentFiles, contentFilesOf, discardFiles, fileBytes, linkFile, placeFile, writeFile } from './contentFiles';
 
@@ -328,3 +329,8 @@ async function* chunkReader(fetch: (from: number, to: number) => Promise<Buffer[
   if (sent !== end - start + 1) throw new Error(`${label}: ${sent} bytes read, ${end - start + 1} expected`);
 }
 
+/** Which of these content file names a row of binary_content names (the sweep of unnamed files, scripts/contentSweep.ts). */
+export async function namedContentFiles(db: Knex | Knex.Transaction, names: string[]): Promise<Set<string>> {
+  const res = await db.raw<{ rows: { file: string }[] }>('SELECT file FROM binary_content WHERE file = ANY(?::text[])', [textArray(names)]);
+  return new Set(res.rows.map((r) => r.file));
+}
