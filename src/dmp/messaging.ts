@@ -1,8 +1,7 @@
 import { SERVER_DEVICE } from '../audit/notification';
 import type { Actor } from '../access/actor';
-import { BadRequest, Conflict, Forbidden, NotFound, RecordForbidden, Unprocessable } from '../errors';
-import { isOpen, RECORD_REFUSAL_SYSTEM } from '../access/policy/recordState';
-import { heldRecordState } from '../store/recordLock';
+import { BadRequest, Conflict, Forbidden, NotFound, Unprocessable } from '../errors';
+import { heldRecordState, unopenRecordRefusal } from '../store/recordLock';
 import { assertId, newVersion, nowInstant } from '../interactions/common';
 import { create } from '../interactions/create';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../interactions/types';
@@ -136,7 +135,8 @@ async function refuseUnlessOpen(session: Session, compartment: string, id: strin
   if (!compartment) return;
   const state = await heldRecordState(session, compartment);
   if (state === undefined) throw new NotFound(`Communication/${id} is not known`);
-  if (!isOpen(state)) throw new RecordForbidden(`The record is ${state}: nothing is written in it`, RECORD_REFUSAL_SYSTEM, state === 'opposed' ? 'RECORD_OPPOSED' : 'RECORD_CLOSED');
+  const refusal = unopenRecordRefusal(state, `The record is ${state}: nothing is written in it`);
+  if (refusal) throw refusal;
 }
 
 const outcome = (text: string): FhirResponse => ({ status: 200, resource: { resourceType: 'OperationOutcome', issue: [{ severity: 'information', code: 'informational', diagnostics: text }] } });

@@ -241,3 +241,35 @@ describe('npm run load: identifiers, includes, history, checkpoints', () => {
     expect(loaded).toEqual(await rowsOf(created.id));
   });
 });
+
+describe('npm run load: records that are not open', () => {
+  const { send } = requests(() => t);
+  const ctx = () => t.running!.ctx;
+  const patientNamed = (name: string) => ({ resourceType: 'Patient', name: [{ family: `${name}-${RUN}` }], birthDate: '1980-01-01' });
+  const docFor = (name: string, patientId: string) => ({ ...doc, id: id(name), subject: { reference: `Patient/${patientId}` }, description: `${name} ${RUN}` });
+
+  it('refuses the lines of a record opposed or closed (RECORD_OPPOSED, RECORD_CLOSED), writes those of open records and of records the file creates', async () => {
+    const opposed = await create(patientNamed('Oppose'));
+    const archived = await create(patientNamed('Archive'));
+    const open = await create(patientNamed('Ouvert'));
+    expect((await send('POST', `Patient/${opposed.id}/$oppose`, await mint(`Patient/${opposed.id}`, 'patient/*.cruds'), { resourceType: 'Parameters' })).status).toBe(200);
+    expect((await send('POST', `Patient/${archived.id}/$close?mode=archive`, await mint(`Patient/${archived.id}`, 'patient/*.cruds'), { resourceType: 'Parameters' })).status).toBe(200);
+    const newcomer = { ...patientNamed('Nouveau'), id: id('newcomer') };
+    const lines = [
+      JSON.stringify(practitioner), // 1: the documents' author (stored already when the tests above ran: then skipped)
+      JSON.stringify(docFor('to-opposed', opposed.id)), // 2
+      JSON.stringify(docFor('to-open', open.id)), // 3
+      JSON.stringify(docFor('to-archived', archived.id)), // 4
+      JSON.stringify(newcomer), // 5
+      JSON.stringify(docFor('to-newcomer', newcomer.id)), // 6
+    ];
+    // one batch: the refused lines must not take the others with them
+    const report = await loadNdjson(ctx(), file('closed-records.ndjson', lines), { batch: 10 });
+    expect(report.refusals.map((r) => r.line)).toEqual([2, 4]);
+    expect(report.refusals[0].reason).toMatch(/RECORD_OPPOSED|opposed/);
+    expect(report.refusals[1].reason).toMatch(/RECORD_CLOSED|closed/);
+    expect(report.written + report.skipped).toBe(4);
+    const stored = async (docId: string) => (await ctx().db.knex.raw(`SELECT count(*)::int AS n FROM resource WHERE resource_type = 'DocumentReference' AND id = ?`, [docId])).rows[0].n;
+    expect([await stored(id('to-opposed')), await stored(id('to-open')), await stored(id('to-archived')), await stored(id('to-newcomer'))]).toEqual([0, 1, 0, 1]);
+  });
+});

@@ -13,6 +13,7 @@ import { inTransaction } from '../interactions/unitOfWork';
 import { jsonLimits, readJson } from '../json/jsonReader';
 import { INTERNAL_ACCESS, Session } from '../store/session';
 import type { VersionWrite } from '../store/writeVersions';
+import { heldRecordStates, unopenRecordRefusal } from '../store/recordLock';
 import { commitWithoutWaiting, LoadCheckpoint, readCheckpoint, saveCheckpoint, storedAmong } from '../store/bulkLoads';
 
 /**
@@ -220,6 +221,7 @@ async function writeBatchOnce(s: LoadState, plan: BatchPlan): Promise<void> {
         plan.prepared.map((p) => p.version),
       );
       const fresh = plan.prepared.filter((p) => !stored.has(`${p.version.resourceType}/${p.version.id}`)).map((p) => p.version);
+      await assertRecordsOpen(session, fresh);
       // resources of the batch may reference each other (a document and its Patient)
       session.willWrite(fresh.map((v) => `${v.resourceType}/${v.id}`));
       const audit = fresh.length ? [batchAuditEvent(ctx, s.file, s.fileKey, plan.first, plan.last, fresh.length, new Date().toISOString())] : [];
@@ -244,6 +246,7 @@ async function writeBatchOnce(s: LoadState, plan: BatchPlan): Promise<void> {
     try {
       const outcome = await inTransaction(ctx, INTERNAL_ACCESS, async (session) => {
         if ((await storedAmong(session, [p.version])).size > 0) return 'skipped';
+        await assertRecordsOpen(session, [p.version]);
         await session.write([p.version]);
         return 'written';
       });
@@ -264,6 +267,18 @@ async function writeBatchOnce(s: LoadState, plan: BatchPlan): Promise<void> {
     if (written > 0) await session.writeAudit([batchAuditEvent(ctx, s.file, s.fileKey, plan.first, plan.last, written, new Date().toISOString())]);
     if (!s.stopped) await saveCheckpoint(session, checkpointOf(s, plan.last, plan.bytes));
   });
+}
+
+/**
+ * Nothing is loaded into a record that is opposed or closed: the records' states are read
+ * under their lock, held until the batch commits (docs/decisions/024-bulk-load.md, amendment
+ * of 2026-12-06). A record the file itself creates is not stored yet, and open.
+ */
+async function assertRecordsOpen(session: Session, versions: VersionWrite[]): Promise<void> {
+  for (const [compartment, state] of await heldRecordStates(session, versions.map((v) => v.compartment))) {
+    const refusal = unopenRecordRefusal(state, `The record of Patient/${compartment} is ${state}: nothing is loaded into it`);
+    if (refusal) throw refusal;
+  }
 }
 
 /** Lets the event loop run (the previous batch's COPY streams) while a batch is validated. */

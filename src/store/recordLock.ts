@@ -1,4 +1,5 @@
-import { RecordState, recordStateOf } from '../access/policy/recordState';
+import { isOpen, RECORD_REFUSAL_SYSTEM, RecordState, recordStateOf } from '../access/policy/recordState';
+import { RecordForbidden } from '../errors';
 import { textArray } from './searchSql';
 import type { Session } from './session';
 
@@ -34,12 +35,25 @@ export async function holdRecords(session: Session, ids: string[]): Promise<void
  * a thread, its read receipt). Undefined when no current Patient holds the record.
  */
 export async function heldRecordState(session: Session, compartment: string): Promise<RecordState | undefined> {
-  const rows = await session.query<{ deleted: boolean; body: string | null }>(
-    `SELECT p.deleted, p.body::text AS body FROM resource p WHERE p.compartment = ? AND ${HELD_RECORD_ROW}`,
-    [compartment],
+  return (await heldRecordStates(session, [compartment])).get(compartment);
+}
+
+/** The states of several records, as `heldRecordState` reads one, in one statement (a bulk load's batch); records no current Patient holds are absent. */
+export async function heldRecordStates(session: Session, compartments: string[]): Promise<Map<string, RecordState>> {
+  const ids = [...new Set(compartments.filter((c) => c !== ''))];
+  const states = new Map<string, RecordState>();
+  if (ids.length === 0) return states;
+  const rows = await session.query<{ compartment: string; deleted: boolean; body: string | null }>(
+    `SELECT p.compartment, p.deleted, p.body::text AS body FROM resource p WHERE p.compartment = ANY(?::text[]) AND ${HELD_RECORD_ROW}`,
+    [textArray(ids)],
     'access_hold_record_state',
   );
-  const row = rows[0];
-  if (!row || row.deleted || !row.body) return undefined;
-  return recordStateOf(JSON.parse(row.body)).state;
+  for (const row of rows) if (!row.deleted && row.body) states.set(row.compartment, recordStateOf(JSON.parse(row.body)).state);
+  return states;
+}
+
+/** The refusal of a write into a record that is not open (403, with the record-refusal code the policy's refusals carry); undefined when it is open. */
+export function unopenRecordRefusal(state: RecordState, diagnostics: string): RecordForbidden | undefined {
+  if (isOpen(state)) return undefined;
+  return new RecordForbidden(diagnostics, RECORD_REFUSAL_SYSTEM, state === 'opposed' ? 'RECORD_OPPOSED' : 'RECORD_CLOSED');
 }
