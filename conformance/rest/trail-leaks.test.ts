@@ -1,13 +1,16 @@
 import crypto from 'node:crypto';
 import { http, startTarget, Target } from '../harness';
 import { A07, as, consent, document as documentResource, G15, ircp, Json, ref, REPORT, requests } from '../accessFixtures';
+import { DMP_NOTIFICATION, NOTIFICATION_PREFERENCE_EXTENSION } from '../../src/audit/notification';
+import { digestId, notificationDigest } from '../../scripts/notificationDigest';
 
 /**
  * The patient's side finds and is told only what it is shown (docs/decisions/009-audit.md,
  * amendment of 2026-12-06): a trail search does not match through a value the trail view
  * withholds (an agent, a patient, an entity), whatever the form of the search; the events
  * and notices of accesses to a document hidden from the reader are hidden with it, until
- * the label is removed.
+ * the label is removed; the daily digest counts only the accesses every reader of it (the
+ * patient, a legal representative) is shown, and a day with none has no digest.
  */
 let t: Target;
 beforeAll(async () => {
@@ -219,5 +222,119 @@ describe('the accesses to a document hidden from the reader', () => {
     const all = JSON.stringify((await get(`AuditEvent?patient=${ref(x.minor)}&_count=500`, tok.parent)).body) + JSON.stringify(await notices(x.minor, tok.parent));
     expect(all).not.toContain(kept.id);
     expect(all).not.toContain(deleted.id);
+  });
+});
+
+describe('the daily digest tells only what every reader of it is shown', () => {
+  // records of their own, so that the day's accesses to each are these alone
+  const d: Json = {};
+  const tk: Record<string, string> = {};
+  const day = new Date().toISOString().slice(0, 10);
+  const kindOf = (c: Json) => c.category?.[1]?.coding?.[0]?.code;
+  const text = (c: Json) => c.payload?.[0]?.contentString as string;
+  const line = (accesses: number) => `Le ${day.split('-').reverse().join('/')}, 1 professionnel a accédé à votre dossier : Paul Martin-${RUN} (Médecin) (${accesses} accès).`;
+  const digests = (list: Json[]) => list.filter((c) => kindOf(c) === 'daily-digest');
+  /** Every notice stored: the test client reads without restriction. */
+  const stored = async (patient: Json) => entries(await http(t.base, `Communication?recipient=${ref(patient)}&category=notification&_count=500`));
+  const label = (op: '$meta-add' | '$meta-delete', doc: Json, code: string) =>
+    send('POST', `${ref(doc)}/${op}`, tok.gp, { resourceType: 'Parameters', parameter: [{ name: 'meta', valueMeta: { security: [{ system: A07, code }] } }] });
+
+  /** A record the professional may enter, with the daily digest or not, set up by the test client (not audited). */
+  async function record(name: string, birthDate: string, digest: boolean): Promise<Json> {
+    const p = await create({ resourceType: 'Patient', name: [{ family: `${name}-${RUN}` }], birthDate });
+    if (digest) {
+      const extension = [{ url: NOTIFICATION_PREFERENCE_EXTENSION, valueCode: 'daily-digest' }];
+      await create({ resourceType: 'Basic', code: { coding: [{ system: DMP_NOTIFICATION, code: 'notification-preference' }] }, subject: { reference: ref(p) }, extension });
+    }
+    await create(consent(p, ref(x.gp), { type: 'permit', actor: [ircp(ref(x.gp))] }));
+    tk[name] = await mint(ref(p), 'patient/*.cruds');
+    return p;
+  }
+  /** A document of the record with these labels, read once by the professional. */
+  async function readByProfessional(patient: Json, labels: string[]): Promise<Json> {
+    const doc = await create(documentResource(patient, REPORT, ref(x.gp), labels, undefined, `digest-${labels.join('-')}-${RUN}`));
+    expect((await get(ref(doc), tok.gp)).status).toBe(200);
+    return doc;
+  }
+
+  beforeAll(async () => {
+    // the same accesses to a patient with the digest and to one told of each access
+    for (const [name, digest] of [['adult', true], ['each', false]] as const) {
+      d[name] = await record(name, '1970-01-01', digest);
+      d[`${name}Shown`] = await readByProfessional(d[name], []);
+      d[`${name}Hidden`] = await readByProfessional(d[name], ['INVISIBLE_PATIENT']);
+    }
+    // a day whose only access is to a document hidden from the patient
+    d.onlyHidden = await record('onlyHidden', '1970-01-01', true);
+    d.onlyHiddenDoc = await readByProfessional(d.onlyHidden, ['INVISIBLE_PATIENT']);
+    // minors and their legal representatives, the same way
+    for (const [name, digest] of [['minor', true], ['minorEach', false]] as const) {
+      d[name] = await record(name, '2015-01-01', digest);
+      const parent = await create({ resourceType: 'RelatedPerson', active: true, patient: { reference: ref(d[name]) }, relationship: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-RoleCode', code: 'PRN' }] }] });
+      tk[`${name}Parent`] = await mint(ref(parent), 'patient/*.cruds');
+      d[`${name}Shown`] = await readByProfessional(d[name], []);
+      d[`${name}Hidden`] = await readByProfessional(d[name], ['INVISIBLE_REPRESENTANTS_LEGAUX']);
+    }
+    d.written = await notificationDigest(t.running!.ctx, day, () => undefined);
+    d.writtenAgain = await notificationDigest(t.running!.ctx, day, () => undefined);
+  });
+
+  it('the immediate notices of the same accesses: the patient reads the one of the shown document alone', async () => {
+    const access = (await notices(d.each, tk.each)).filter((c) => kindOf(c) === 'access');
+    expect(access.map(text)).toEqual([`Paul Martin-${RUN} (Médecin) a consulté votre dossier.`]);
+    expect((await stored(d.each)).filter((c) => kindOf(c) === 'access')).toHaveLength(2);
+  });
+
+  it('INVISIBLE_PATIENT: the patient reads a digest counting the shown access alone, about its event alone', async () => {
+    const mine = digests(await notices(d.adult, tk.adult));
+    expect(mine.map(text)).toEqual([line(1)]);
+    expect(mine[0].about).toHaveLength(1);
+    const event = await get(mine[0].about[0].reference, tk.adult);
+    expect(event.status).toBe(200);
+    expect(JSON.stringify(event.body)).toContain(d.adultShown.id);
+    // nothing stored tells more than the patient reads
+    expect(digests(await stored(d.adult)).map((c) => c.id)).toEqual(mine.map((c) => c.id));
+    expect(JSON.stringify(await stored(d.adult))).not.toContain(d.adultHidden.id);
+  });
+
+  it('INVISIBLE_PATIENT: a day whose only access was hidden has no digest, until a run for it once the access is shown', async () => {
+    expect(digests(await stored(d.onlyHidden))).toHaveLength(0);
+    expect((await http(t.base, `Communication/${digestId(d.onlyHidden.id, day)}`)).status).toBe(404);
+    expect((await label('$meta-delete', d.onlyHiddenDoc, 'INVISIBLE_PATIENT')).status).toBe(200);
+    expect(digests(await notices(d.onlyHidden, tk.onlyHidden))).toHaveLength(0);
+    // the trail tells the access now that it is shown; a run for that day counts it, and the label's removal
+    expect(entries(await get(`AuditEvent?patient=${ref(d.onlyHidden)}&entity=${ref(d.onlyHiddenDoc)}`, tk.onlyHidden)).length).toBeGreaterThan(0);
+    expect(await notificationDigest(t.running!.ctx, day, () => undefined)).toBe(1);
+    expect(digests(await notices(d.onlyHidden, tk.onlyHidden)).map(text)).toEqual([line(2)]);
+  });
+
+  it('INVISIBLE_REPRESENTANTS_LEGAUX: the notices tell the minor of both accesses, the representative of one', async () => {
+    const minor = (await notices(d.minorEach, tk.minorEach)).filter((c) => kindOf(c) === 'access');
+    const parent = (await notices(d.minorEach, tk.minorEachParent)).filter((c) => kindOf(c) === 'access');
+    expect([minor.length, parent.length]).toEqual([2, 1]);
+  });
+
+  it('INVISIBLE_REPRESENTANTS_LEGAUX: the minor and the representative read one digest, counting the access shown to both', async () => {
+    const minor = digests(await notices(d.minor, tk.minor));
+    const parent = digests(await notices(d.minor, tk.minorParent));
+    expect(minor.map(text)).toEqual([line(1)]);
+    expect(parent).toEqual(minor);
+    expect(JSON.stringify(await stored(d.minor))).not.toContain(d.minorHidden.id);
+    const events = await Promise.all(parent[0].about.map((a: Json) => get(a.reference, tk.minorParent)));
+    expect(events.map((e) => e.status)).toEqual([200]);
+  });
+
+  it('the script wrote those two digests, and a second run nothing', () => {
+    expect([d.written, d.writtenAgain]).toEqual([2, 0]);
+  });
+
+  it('a label set after the digest hides it whole from those it now hides a counted access from, until removed', async () => {
+    const [digest] = digests(await notices(d.minor, tk.minorParent));
+    expect((await label('$meta-add', d.minorShown, 'INVISIBLE_REPRESENTANTS_LEGAUX')).status).toBe(200);
+    expect(digests(await notices(d.minor, tk.minorParent))).toHaveLength(0);
+    expect((await get(`Communication/${digest.id}`, tk.minorParent)).status).toBe(404);
+    expect(digests(await notices(d.minor, tk.minor)).map((c) => c.id)).toEqual([digest.id]);
+    expect((await label('$meta-delete', d.minorShown, 'INVISIBLE_REPRESENTANTS_LEGAUX')).status).toBe(200);
+    expect(digests(await notices(d.minor, tk.minorParent)).map((c) => c.id)).toEqual([digest.id]);
   });
 });

@@ -1,3 +1,4 @@
+import { constraintConditions, SqlContext } from './searchSql';
 import type { Session } from './session';
 
 /**
@@ -33,14 +34,20 @@ export async function recordsPreferring(session: Session, system: string, code: 
   return rows.filter((r) => (r.body.extension ?? []).some((e: Record<string, unknown>) => e.url === url && e.valueCode === value)).map((r) => r.compartment);
 }
 
-/** A record's AuditEvents recorded in [from, to), oldest first. */
+/**
+ * A record's AuditEvents recorded in [from, to) that the session's reader may read, oldest
+ * first: the digest script reads them as each kind of reader of the digest (decision 009).
+ * The bodies are as stored (the digest counts events, it does not retell them).
+ */
 export async function auditEventsBetween(session: Session, patient: string, from: string, to: string): Promise<Record<string, any>[]> {
+  const ctx: SqlContext = { bindings: [patient, from, to], baseUrl: '', constraints: session.visibility };
+  const visible = constraintConditions(ctx, 'r', 'AuditEvent');
   const rows = await session.query<{ body: Record<string, any> }>(
     `SELECT r.body FROM resource r
       WHERE r.compartment = ? AND r.resource_type = 'AuditEvent' AND NOT r.deleted
-        AND r.last_updated >= ? AND r.last_updated < ?
+        AND r.last_updated >= ? AND r.last_updated < ?${visible}
       ORDER BY r.last_updated`,
-    [patient, from, to],
+    ctx.bindings,
   );
   return rows.map((r) => r.body);
 }

@@ -179,6 +179,31 @@ export interface OpenRecord {
   treating: boolean;
 }
 
+/** The readers on the patient's side of a record: the patient and their legal representatives. */
+export const PATIENT_SIDE = ['patient', 'related-person'] as const;
+export type PatientSide = (typeof PATIENT_SIDE)[number];
+
+/**
+ * What any reader of one kind on the patient's side may read of these records, whoever they
+ * are, leaving out what is one reader's own (their conversations, their Subscriptions). The
+ * daily digest counts what every kind of its readers is shown by it (decision 009).
+ */
+export function patientSideVisibility(kind: PatientSide, records: string[]): Visibility {
+  const hidden: LabelRule[] = [INVISIBLE_PATIENT];
+  if (kind === 'related-person') hidden.push(INVISIBLE_REPRESENTANTS_LEGAUX);
+  // the trail and the notices retell accesses: they tell nothing of what the reader may not see yet (decision 009)
+  return {
+    compartments: records,
+    sharedTypes: SHARED_TYPES,
+    excludedSecurityLabels: hidden,
+    binaryFollowsDocument: true,
+    noticesFollowAbout: true,
+    trailAsSeen: true,
+    // a cohort would tell them of other records (decision 030)
+    excludedTypes: COHORT_TYPES,
+  };
+}
+
 /**
  * What the caller may read, as constraints on every row: the records they may enter, the
  * directory, the document types of their profession, the labels that hide documents.
@@ -199,23 +224,12 @@ export function visibilityFor(actor: Actor, records: OpenRecord[], pc: PolicyCon
         ownSubscriptions: ref('Device', actor.id),
       };
     case 'patient':
-    case 'related-person': {
-      const hidden: LabelRule[] = [INVISIBLE_PATIENT];
-      if (actor.kind === 'related-person') hidden.push(INVISIBLE_REPRESENTANTS_LEGAUX);
-      // the trail and the notices retell accesses: they tell nothing of what the reader may not see yet (decision 009)
+    case 'related-person':
       return {
-        compartments: records.map((r) => r.patientId),
-        sharedTypes: SHARED_TYPES,
-        excludedSecurityLabels: hidden,
-        binaryFollowsDocument: true,
-        noticesFollowAbout: true,
-        trailAsSeen: true,
+        ...patientSideVisibility(actor.kind, records.map((r) => r.patientId)),
         messages: { participants: identitiesOf(actor), patientSide: true },
         ownSubscriptions: actor.kind === 'patient' ? ref('Patient', actor.id) : ref('RelatedPerson', actor.id),
-        // a cohort would tell them of other records (decision 030)
-        excludedTypes: COHORT_TYPES,
       };
-    }
     case 'practitioner': {
       const treating = records.filter((r) => r.treating).map((r) => r.patientId);
       // the author (as a person or in one of their roles) and the treating physician see masked documents
