@@ -27,7 +27,9 @@ import { keepNewFilesPrivate, makePrivate } from './privateFiles';
 import { Dispatcher, startDispatcher } from './subscriptions/dispatcher';
 import { stopExports, sweepExpiredExports } from './operations/exportJob';
 import { dispatchesHere, runPrimary } from './workers';
-import { collectWhenIdle } from './idleCollection';
+import { collectWhenIdle, fullCollection } from './idleCollection';
+import { runUpkeep } from './store/embeddedUpkeep';
+import type { Knex } from 'knex';
 import { answerUnparseableRequests } from './http/clientError';
 
 export interface RunningServer {
@@ -127,9 +129,11 @@ export async function startServer(config: Config, log: Logger = createLogger(con
   // expired bulk exports are deleted by every server, whichever ran them (docs/decisions/020-bulk-data.md)
   const exportSweep = setInterval(() => sweepExpiredExports(ctx).catch((e) => ctx.log.warn({ err: e }, 'bulk export sweep failed')), 60_000);
   exportSweep.unref();
-  // the memory a load left behind, given back once the requests stop (docs/decisions/027-embedded-memory.md);
+  // the memory a load left behind, given back once the requests stop (docs/decisions/027-embedded-memory.md),
+  // after autovacuum's work, which nothing else does on the embedded database (decision 037);
   // not on PostgreSQL, where the young generation it lets V8 shrink cost the next load CPU
-  const idleCollection = db.kind === 'embedded' ? collectWhenIdle(server) : undefined;
+  let upkeep: Promise<void> = Promise.resolve();
+  const idleCollection = db.kind === 'embedded' ? collectWhenIdle(server, { collect: () => (upkeep = upkeepThenCollect(db.knex, log)) }) : undefined;
   let closing: Promise<void> | undefined;
   const close = () => {
     clearInterval(exportSweep);
@@ -146,6 +150,8 @@ export async function startServer(config: Config, log: Logger = createLogger(con
       .then(() => dispatcher?.close())
       .then(() => stopExports(db))
       .then(() => conformance?.close())
+      // an upkeep pass in progress ends before the database closes (docs/decisions/037-embedded-upkeep.md)
+      .then(() => upkeep)
       .then(() => db.close())
       .finally(() => closeUploadSpool(config));
     return closing;
@@ -245,3 +251,21 @@ if (require.main === module) {
     process.exit(1);
   });
 }
+
+/**
+ * What the embedded server does when its requests stop: autovacuum's work, which no
+ * background worker does there (docs/decisions/037-embedded-upkeep.md), then a full
+ * collection of the memory the load and the pass left (docs/decisions/027-embedded-memory.md).
+ */
+async function upkeepThenCollect(knex: Knex, log: Logger): Promise<void> {
+  try {
+    const done = await runUpkeep(knex);
+    if (done.analyze.length || done.vacuum.length) log.debug({ analyzed: done.analyze, vacuumed: done.vacuum }, 'embedded database upkeep');
+  } catch (e) {
+    log.warn({ err: e }, 'embedded database upkeep failed');
+  }
+  collectGarbage ??= fullCollection();
+  collectGarbage();
+}
+
+let collectGarbage: (() => void) | undefined;

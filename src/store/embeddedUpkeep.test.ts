@@ -1,0 +1,67 @@
+import { http, startTarget, Target } from '../../conformance/harness';
+import { planUpkeep, runUpkeep, tableCounters } from './embeddedUpkeep';
+
+/** docs/decisions/037-embedded-upkeep.md: autovacuum's thresholds, and a pass on a real database. */
+describe('which tables a pass analyses and vacuums', () => {
+  it.each([
+    // table, rows at the last analyse (-1: never), changes since, dead rows → analyse, vacuum
+    [{ table: 'fresh', rows: -1, changedSinceAnalyze: 0, deadRows: 0 }, false, false],
+    [{ table: 'new', rows: -1, changedSinceAnalyze: 1, deadRows: 0 }, true, false],
+    [{ table: 'small', rows: 100, changedSinceAnalyze: 60, deadRows: 0 }, false, false],
+    [{ table: 'small-changed', rows: 100, changedSinceAnalyze: 61, deadRows: 0 }, true, false],
+    [{ table: 'big', rows: 1_000_000, changedSinceAnalyze: 100_050, deadRows: 200_050 }, false, false],
+    [{ table: 'big-changed', rows: 1_000_000, changedSinceAnalyze: 100_051, deadRows: 200_051 }, true, true],
+    [{ table: 'dead-only', rows: 1000, changedSinceAnalyze: 0, deadRows: 251 }, false, true],
+  ])('%j: analyse %s, vacuum %s', (counters, analyze, vacuum) => {
+    const plan = planUpkeep([counters]);
+    expect([plan.analyze.includes(counters.table), plan.vacuum.includes(counters.table)]).toEqual([analyze, vacuum]);
+  });
+});
+
+// the counters and statements are the embedded database's (PostgreSQL has autovacuum): said where it is not run
+const embedded = process.env.DATABASE_URL || process.env.FHIR_BASE_URL ? describe.skip : describe;
+if (process.env.DATABASE_URL || process.env.FHIR_BASE_URL) console.warn('embeddedUpkeep.test.ts: the pass on a real database runs on the embedded database only (PostgreSQL runs its own autovacuum)');
+
+embedded('a pass on the embedded database', () => {
+  let t: Target;
+  beforeAll(async () => {
+    t = await startTarget();
+  });
+  afterAll(() => t.close());
+
+  it('analyses the tables that changed and vacuums those with dead rows; a second pass has nothing to do', async () => {
+    const knex = t.running!.ctx.db.knex;
+    await runUpkeep(knex);
+    for (let i = 0; i < 120; i++) {
+      const created = await http(t.base, 'Patient', { method: 'POST', json: { resourceType: 'Patient', name: [{ family: `Upkeep${i}` }] } });
+      expect(created.status).toBe(201);
+      // each update leaves the earlier row of `resource` dead
+      expect((await http(t.base, `Patient/${created.body.id}`, { method: 'PUT', json: { ...created.body, active: true } })).status).toBe(200);
+    }
+    const before = new Map((await tableCounters(knex)).map((c) => [c.table, c]));
+    expect(before.get('resource')!.changedSinceAnalyze).toBeGreaterThan(200);
+    expect(before.get('resource')!.deadRows).toBeGreaterThan(100);
+    const done = await runUpkeep(knex);
+    expect(done.vacuum).toContain('resource');
+    expect(done.analyze).toEqual(expect.arrayContaining(['resource', 'resource_history']));
+    const after = new Map((await tableCounters(knex)).map((c) => [c.table, c]));
+    expect([after.get('resource')!.changedSinceAnalyze, after.get('resource')!.deadRows]).toEqual([0, 0]);
+    expect(after.get('resource')!.rows).toBeGreaterThanOrEqual(120);
+    expect(await runUpkeep(knex)).toEqual({ analyze: [], vacuum: [] });
+  });
+
+  it('runs when the server has been idle after requests', async () => {
+    const knex = t.running!.ctx.db.knex;
+    await runUpkeep(knex);
+    for (let i = 0; i < 80; i++) expect((await http(t.base, 'Organization', { method: 'POST', json: { resourceType: 'Organization', name: `Upkeep ${i}` } })).status).toBe(201);
+    const changed = () => tableCounters(knex).then((c) => c.find((x) => x.table === 'resource')!.changedSinceAnalyze);
+    expect(await changed()).toBeGreaterThan(60);
+    // the idle spell is 5 s after the last request (src/idleCollection.ts)
+    let now = await changed();
+    for (let i = 0; i < 40 && now > 0; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      now = await changed();
+    }
+    expect(now).toBe(0);
+  }, 30000);
+});
