@@ -13,7 +13,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Knex } from 'knex';
-import { ConfigError, loadConfig } from '../src/config/config';
+import { argumentsOrExit, configOrExit } from './commandLine';
 import { namedContentFiles } from '../src/store/binaryContent';
 import { openDatabase } from '../src/store/database';
 
@@ -77,15 +77,8 @@ export async function contentSweep(knex: Knex, o: SweepOptions): Promise<string[
 }
 
 async function main(): Promise<void> {
-  let config;
-  let args;
-  try {
-    config = loadConfig();
-    args = parseArgs(process.argv.slice(2));
-  } catch (e) {
-    console.error(e instanceof ConfigError ? `Configuration error: ${e.message}` : (e as Error).message);
-    process.exit(2);
-  }
+  const config = configOrExit();
+  const args = argumentsOrExit(parseArgs);
   if (!config.contentDir) {
     console.error('No content directory: the database keeps every content (set CONTENT_DIR, or DATA_DIR for the embedded database)');
     process.exit(2);

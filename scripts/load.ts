@@ -14,7 +14,7 @@
  */
 import fs from 'node:fs';
 import type { Knex } from 'knex';
-import { ConfigError, loadConfig } from '../src/config/config';
+import { configOrExit } from './commandLine';
 import { syncConformanceResources } from '../src/interactions/conformanceResources';
 import type { InteractionContext } from '../src/interactions/types';
 import { inTransaction } from '../src/interactions/unitOfWork';
@@ -85,16 +85,7 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
 async function main(): Promise<void> {
   const o = parseArgsOrExit(parseArgs, USAGE);
-  let config;
-  try {
-    config = loadConfig({ ...process.env, LOG_LEVEL: 'silent' });
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      console.error(`Configuration error: ${e.message}`);
-      process.exit(2);
-    }
-    throw e;
-  }
+  const config = configOrExit({ ...process.env, LOG_LEVEL: 'silent' });
   const db = await openDatabase(config);
   const validator = createServerValidator();
   const ctx: InteractionContext = { config, registry: defaultRegistryInstance(), db, log: createLogger('silent'), pageTokenSecret: '', validator, expandValueSet: (url) => validator.valueSetCodes(url) };

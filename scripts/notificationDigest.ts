@@ -10,7 +10,7 @@
 import crypto from 'node:crypto';
 import { PATIENT_SIDE, patientSideVisibility } from '../src/access/policy/decide';
 import { agentOfEvent, digestLines, digestOf, DMP_NOTIFICATION, isProfessional, NOTIFICATION_PREFERENCE_EXTENSION } from '../src/audit/notification';
-import { ConfigError, loadConfig } from '../src/config/config';
+import { argumentsOrExit, configOrExit } from './commandLine';
 import { newVersion } from '../src/interactions/common';
 import type { InteractionContext } from '../src/interactions/types';
 import { inTransaction } from '../src/interactions/unitOfWork';
@@ -67,17 +67,12 @@ export async function notificationDigest(ctx: InteractionContext, day: string, p
 }
 
 async function main(): Promise<void> {
-  let config;
-  let day = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
-  try {
-    config = loadConfig();
-    const args = process.argv.slice(2);
-    if (args.length === 2 && args[0] === '--day') day = args[1]!;
-    else if (args.length) throw new Error('usage: notification-digest [--day YYYY-MM-DD]');
-  } catch (e) {
-    console.error(e instanceof ConfigError ? `Configuration error: ${e.message}` : (e as Error).message);
-    process.exit(2);
-  }
+  const config = configOrExit();
+  const day = argumentsOrExit((args) => {
+    if (args.length === 2 && args[0] === '--day') return args[1]!;
+    if (args.length) throw new Error('usage: notification-digest [--day YYYY-MM-DD]');
+    return new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+  });
   const db = await openDatabase(config);
   try {
     const ctx = { config, registry: defaultRegistryInstance(), db, log: createLogger('silent'), pageTokenSecret: '' } as InteractionContext;

@@ -9,7 +9,7 @@
  * (DATABASE_URL, or the embedded one in DATA_DIR).
  */
 import type { Knex } from 'knex';
-import { ConfigError, loadConfig } from '../src/config/config';
+import { argumentsOrExit, configOrExit } from './commandLine';
 import { countAuditBefore, purgeAuditBatch } from '../src/store/auditRetention';
 import { openDatabase } from '../src/store/database';
 
@@ -57,15 +57,8 @@ export async function purgeAudit(knex: Knex, o: PurgeOptions): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  let config;
-  let args;
-  try {
-    config = loadConfig();
-    args = parseArgs(process.argv.slice(2), config.auditRetentionDays);
-  } catch (e) {
-    console.error(e instanceof ConfigError ? `Configuration error: ${e.message}` : (e as Error).message);
-    process.exit(2);
-  }
+  const config = configOrExit();
+  const args = argumentsOrExit((argv) => parseArgs(argv, config.auditRetentionDays));
   const db = await openDatabase(config);
   try {
     await purgeAudit(db.knex, args);

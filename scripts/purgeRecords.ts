@@ -8,7 +8,7 @@
  *
  * The database is the server's (DATABASE_URL, or the embedded one in DATA_DIR).
  */
-import { ConfigError, loadConfig } from '../src/config/config';
+import { argumentsOrExit, configOrExit } from './commandLine';
 import { purgeArchives } from '../src/dmp/recordLifecycle';
 import type { InteractionContext } from '../src/interactions/types';
 import { createLogger } from '../src/log';
@@ -26,15 +26,8 @@ export function parseArgs(argv: string[]): { batch: number } {
 }
 
 async function main(): Promise<void> {
-  let config;
-  let args;
-  try {
-    config = loadConfig();
-    args = parseArgs(process.argv.slice(2));
-  } catch (e) {
-    console.error(e instanceof ConfigError ? `Configuration error: ${e.message}` : (e as Error).message);
-    process.exit(2);
-  }
+  const config = configOrExit();
+  const args = argumentsOrExit(parseArgs);
   const db = await openDatabase(config);
   try {
     const ctx = { config, registry: defaultRegistryInstance(), db, log: createLogger('silent'), pageTokenSecret: '' } as InteractionContext;

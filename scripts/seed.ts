@@ -11,7 +11,7 @@
  * write rate, where the data went and sample ids for scripts/bench-search.ts.
  */
 import { performance } from 'node:perf_hooks';
-import { ConfigError, loadConfig } from '../src/config/config';
+import { configOrExit } from './commandLine';
 import { newVersion } from '../src/interactions/common';
 import type { InteractionContext } from '../src/interactions/types';
 import { createLogger } from '../src/log';
@@ -84,16 +84,7 @@ const fmt = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDig
 async function main(): Promise<void> {
   let o: SeedOptions;
   o = parseArgsOrExit(parseArgs, USAGE);
-  let config;
-  try {
-    config = loadConfig({ ...process.env, LOG_LEVEL: 'silent' });
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      console.error(`Configuration error: ${e.message}`);
-      process.exit(2);
-    }
-    throw e;
-  }
+  const config = configOrExit({ ...process.env, LOG_LEVEL: 'silent' });
   const db = await openDatabase(config);
   const knex = db.knex;
   const ctx: InteractionContext = { config, registry: defaultRegistryInstance(), db, log: createLogger('silent'), pageTokenSecret: '' };
