@@ -102,6 +102,9 @@ function contentFilesSetting(config: Config): { contentFiles?: ContentFiles } {
   return { contentFiles: { dir: config.contentDir, minBytes: config.contentFileMinBytes, sync: Boolean(config.databaseUrl) } };
 }
 
+/** The multivariate token statistics' target on the embedded database (1000 on PostgreSQL, migration 002). */
+export const EMBEDDED_TOKEN_STATISTICS = 100;
+
 export async function openDatabase(config: Config): Promise<Database> {
   // before anything is opened: a directory that cannot be used stops the start with nothing to undo
   const contentFiles = contentFilesSetting(config);
@@ -172,6 +175,10 @@ export async function openDatabase(config: Config): Promise<Database> {
     });
     try {
       await knex.migrate.latest({ migrationSource, schemaName: config.databaseSchema });
+      // the token statistics of migration 002 sample 300 rows per unit of target: 1000 on PostgreSQL, whose
+      // autovacuum samples in a worker of its own; here the sample is held in the server's own memory, on its
+      // one thread, when it is idle (docs/decisions/037-embedded-upkeep.md)
+      await knex.raw(`ALTER STATISTICS idx_token_lookup_stats SET STATISTICS ${EMBEDDED_TOKEN_STATISTICS}`);
     } catch (e) {
       await knex.destroy().catch(() => undefined);
       lock?.release();
