@@ -137,6 +137,35 @@ inProcess('versions', () => {
   });
 });
 
+inProcess('patches', () => {
+  const jsonPatch = (id: string, ops: unknown[]) =>
+    fetch(`${t.base}/Binary/${id}`, { method: 'PATCH', body: JSON.stringify(ops), headers: { 'content-type': 'application/json-patch+json', accept: FHIR_JSON, ...authorization(t.base) } });
+
+  it('a patch of contentType keeps the bytes under a link of their own, served in the new type', async () => {
+    const bytes = crypto.randomBytes(3000);
+    const id = await upload(bytes);
+    expect((await jsonPatch(id, [{ op: 'replace', path: '/contentType', value: 'application/octet-stream' }])).status).toBe(200);
+    const [one, two] = [await fileOf(id, 1), await fileOf(id, 2)];
+    expect(two).not.toBe(one);
+    expect(fs.statSync(path.join(dir, two!)).ino).toBe(fs.statSync(path.join(dir, one!)).ino);
+    const raw = await download(id, { accept: 'application/octet-stream' });
+    expect([raw.status, raw.headers.get('content-type'), raw.data.equals(bytes)]).toEqual([200, 'application/octet-stream', true]);
+  });
+
+  it('a patch of data is new content in a new file; the earlier version keeps its own', async () => {
+    const first = crypto.randomBytes(3000);
+    const second = crypto.randomBytes(5000);
+    const id = await upload(first);
+    expect((await jsonPatch(id, [{ op: 'replace', path: '/data', value: second.toString('base64') }])).status).toBe(200);
+    expect(fs.readFileSync(path.join(dir, (await fileOf(id, 2))!)).equals(second)).toBe(true);
+    expect((await download(id)).data.equals(second)).toBe(true);
+    expect((await download(id, {}, 1)).data.equals(first)).toBe(true);
+    // not base64: refused, nothing written
+    expect((await jsonPatch(id, [{ op: 'replace', path: '/data', value: '!!' }])).status).toBe(400);
+    expect((await get(`Binary/${id}`)).body.meta.versionId).toBe('2');
+  });
+});
+
 inProcess('transactions', () => {
   it('a transaction that fails leaves no file behind', async () => {
     const before = filesOnDisk();

@@ -368,10 +368,11 @@ export function createApp(ctx: InteractionContext): express.Express {
       if (n.format) format = n.format;
       const segments = url.pathname.replace(/^\/fhir\/?/, '').split('/').filter(Boolean).map(decodeSegment);
       r = route(req.method, segments);
-      const binaryRead = r.resourceType === 'Binary' && (r.interaction === 'read' || r.interaction === 'vread');
+      // a Binary's read, and its write answered with its content (Prefer: return=representation), may answer in the content's own type
+      const binaryAnswer = r.resourceType === 'Binary' && (r.interaction === 'read' || r.interaction === 'vread' || r.interaction === 'create' || r.interaction === 'update');
       // a bulk export's status and files answer in JSON and NDJSON, which clients ask for by name
       const bulkAnswer = r.interaction === 'bulk-status' || r.interaction === 'bulk-file';
-      if ((!binaryRead || !n.any) && !bulkAnswer) assertFhirAcceptable(n);
+      if ((!binaryAnswer || !n.any) && !bulkAnswer) assertFhirAcceptable(n);
       const fhir: FhirRequest = {
         method: req.method as FhirRequest['method'],
         resourceType: r.resourceType,

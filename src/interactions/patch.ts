@@ -3,9 +3,11 @@ import { applyJsonPatch, JsonPatchFailure, moveIntoItself } from './jsonPatch';
 import { DecimalTexts, decimalTexts } from '../json/decimals';
 import { BadRequest, Gone, NotFound, PreconditionFailed, Unprocessable } from '../errors';
 import { assertDocumentMetadataChange } from './documentMetadataPatch';
-import { readCurrent } from '../store/resources';
+import { CurrentRow, readCurrent } from '../store/resources';
+import { ContentKey, readBinaryContent, readWholeContent } from '../store/binaryContent';
+import type { VersionWrite } from '../store/writeVersions';
 import type { Session } from '../store/session';
-import { assertId, assertSupportedType, checkIfMatch } from './common';
+import { assertId, assertSupportedType, checkIfMatch, splitBinaryData } from './common';
 import { findMatches } from './search';
 import { assertValid } from './conformanceResources';
 import { applyOperations, Operation as FhirPathOperation, parseOperations, PatchError, PROTOTYPE_KEYS } from './fhirpathPatch';
@@ -66,9 +68,12 @@ async function patchResource(ctx: InteractionContext, session: Session, req: Fhi
   if (!current) throw new NotFound(`${type}/${id} is not known`);
   if (current.deleted) throw new Gone(`${type}/${id} was deleted`);
   checkIfMatch(req, current.versionId, `${type}/${id}`);
+  // a Binary is patched whole, its content as base64 `data` (http.html: a patch applies to the resource)
+  const content = type === 'Binary' ? await storedData(session, id, current) : undefined;
+  const stored = { ...(JSON.parse(current.body!) as Record<string, unknown>), ...(content ? { data: content } : {}) };
   // a patch applies to the resource as the caller reads it; the references they were not shown stay
   // (docs/decisions/013-references-to-hidden-resources.md)
-  const { view, withheld } = await asWriterReadsIt(ctx, session, JSON.parse(current.body!) as Record<string, unknown>);
+  const { view, withheld } = await asWriterReadsIt(ctx, session, stored);
   let patched: Record<string, unknown>;
   try {
     patched = apply(view);
@@ -84,14 +89,34 @@ async function patchResource(ctx: InteractionContext, session: Session, req: Fhi
     throw new Unprocessable([{ severity: 'error', code: 'processing', diagnostics: 'A patch may not change resourceType or id' }]);
   }
   // the stored decimals keep their precision where the patch left them
-  const options = { method: 'PATCH' as const, decimals: outsideArrays(decimalTexts(current.body!)), prefer: req.prefer, guessed };
+  const options: Parameters<typeof nextVersion>[4] = { method: 'PATCH' as const, decimals: outsideArrays(decimalTexts(current.body!)), prefer: req.prefer, guessed };
+  // a Binary's resource is stored without its content
+  const { data: _content, ...withoutContent } = patched;
+  const resource = type === 'Binary' ? withoutContent : patched;
   // a caller the write rules refuse is told so before what the method or the validator refuses (decision 031, amendment)
-  await afterWriteRules(session, () => nextVersion(ctx, id, patched, current, options), () => {
+  await afterWriteRules(session, () => nextVersion(ctx, id, resource, current, options), () => {
+    if (type === 'Binary') options.binary = patchedContent(ctx, patched, content, { compartment: current.compartment, id, versionId: current.versionId });
     if (type === 'DocumentReference') assertDocumentMetadataChange(JSON.parse(current.body!) as Record<string, unknown>, patched, 'PATCH');
-    assertValid(ctx, patched, 'update', { patched: true });
+    assertValid(ctx, resource, 'update', { patched: true });
   });
   // The row is locked and If-Match checked above: write the next version directly.
-  return writeNewVersion(ctx, session, type, id, patched, current, options);
+  return writeNewVersion(ctx, session, type, id, resource, current, options);
+}
+
+/** A stored Binary's content as base64 (undefined when it has none). */
+async function storedData(session: Session, id: string, current: CurrentRow): Promise<string | undefined> {
+  const content = await readBinaryContent(session, current.compartment, id, current.versionId);
+  return content && content.size > 0 ? (await readWholeContent(content)).toString('base64') : undefined;
+}
+
+/**
+ * The content of a patched Binary: the stored bytes kept (a link or a copy in the database,
+ * not through this process) when the patch left `data` as it was, under the contentType the
+ * patch leaves; else the patched `data`, checked as a PUT's.
+ */
+function patchedContent(ctx: InteractionContext, patched: Record<string, unknown>, before: string | undefined, stored: ContentKey): VersionWrite['binary'] {
+  const { resource, binary } = splitBinaryData(patched, ctx.config.binaryMaxBytes);
+  return patched.data === before && before !== undefined ? { contentType: resource.contentType as string, copyOf: stored } : binary;
 }
 
 /** patch: PATCH [type]/[id] with a JSON Patch document or a FHIRPath Patch. */

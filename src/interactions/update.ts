@@ -132,11 +132,35 @@ export async function writeNewVersion(
   };
 }
 
+/**
+ * The resource and content of a PUT's body. When the body itself is refused (a `meta` that
+ * is not an object, a Binary's contentType or data: 400, 422) on a resource stored and
+ * visible to the caller, the write rules first decide the version the body asks for, as far
+ * as it can be read (decision 031, amendment): a caller they refuse gets their 403.
+ */
+async function requestResourceAfterWriteRules(ctx: InteractionContext, session: Session, req: FhirRequest, type: string, id: string): Promise<ReturnType<typeof requestResource>> {
+  try {
+    return requestResource(ctx, req, type);
+  } catch (e) {
+    const body = req.body;
+    if (!(e instanceof FhirError) || !body || typeof body !== 'object' || Array.isArray(body)) throw e;
+    const current = await readCurrent(session, type, id, { forUpdate: true });
+    if (!current || current.deleted || current.body === null) throw e;
+    // what of the body the rules can read: neither a content nor a meta of the wrong shape
+    const { data: _content, meta, ...rest } = body as Record<string, unknown>;
+    const readable = { ...rest, ...(meta && typeof meta === 'object' && !Array.isArray(meta) ? { meta } : {}), resourceType: type, id };
+    await afterWriteRules(session, () => nextVersion(ctx, id, readable, current, { method: 'PUT' }), () => {
+      throw e;
+    });
+    throw e;
+  }
+}
+
 /** update: PUT [type]/[id]; creates the resource with that id when it does not exist. */
 export async function update(ctx: InteractionContext, session: Session, req: FhirRequest): Promise<FhirResponse> {
   const type = assertSupportedType(ctx, req.resourceType);
   const id = assertId(req.id);
-  const { resource, binary } = requestResource(ctx, req, type);
+  const { resource, binary } = await requestResourceAfterWriteRules(ctx, session, req, type, id);
   if (!(type === 'Binary' && req.rawBody)) {
     if (resource.id === undefined) throw new BadRequest(`The ${type} in the body has no id; it must be "${id}" as in the URL`, 'required', [`${type}.id`]);
     if (resource.id !== id) throw new BadRequest(`The id "${String(resource.id)}" in the body does not match the id "${id}" in the URL`, 'invalid', [`${type}.id`]);

@@ -109,7 +109,8 @@ const BINARY_PARAMETERS = { binaryParameters: true };
 export async function writeBinaryContent(db: Knex | Knex.Transaction, compartment: string, id: string, versionId: number, source: BinarySource): Promise<number> {
   const files = contentFilesOf(db);
   if ('copyOf' in source) {
-    const kept = files ? await keepFile(db, files, compartment, id, versionId, source.copyOf) : undefined;
+    // the new version's content type is the source's (a PATCH may change it), its bytes those of `copyOf`
+    const kept = files ? await keepFile(db, files, compartment, id, versionId, source.contentType, source.copyOf) : undefined;
     if (kept !== undefined) return kept;
     // a new version that keeps the content (a metadata change): copied by the database, not through this process
     const from = source.copyOf;
@@ -118,9 +119,9 @@ export async function writeBinaryContent(db: Knex | Knex.Transaction, compartmen
       [compartment, id, versionId, from.compartment, from.id, from.versionId],
     );
     const copied = await db.raw<{ rows: { size: string | number | null; legacy: number | null }[] }>(
-      'INSERT INTO binary_content (compartment, id, version_id, content_type, data, size) SELECT ?, ?, ?, content_type, data, size FROM binary_content WHERE compartment = ? AND id = ? AND version_id = ?' +
+      'INSERT INTO binary_content (compartment, id, version_id, content_type, data, size) SELECT ?, ?, ?, ?, data, size FROM binary_content WHERE compartment = ? AND id = ? AND version_id = ?' +
         ' RETURNING size, length(data) AS legacy',
-      [compartment, id, versionId, from.compartment, from.id, from.versionId],
+      [compartment, id, versionId, source.contentType, from.compartment, from.id, from.versionId],
     );
     if (copied.rows.length !== 1) throw new Error(`Binary/${from.id} version ${from.versionId} has no stored content to keep`);
     return Number(copied.rows[0].size ?? copied.rows[0].legacy ?? 0);
@@ -175,15 +176,15 @@ async function insertFileRow(db: Knex | Knex.Transaction, files: ContentFiles, n
 }
 
 /** A new version that keeps content held in a file gets a link of its own to it; undefined: the content is in the database. */
-async function keepFile(db: Knex | Knex.Transaction, files: ContentFiles, compartment: string, id: string, versionId: number, from: ContentKey): Promise<number | undefined> {
-  const rows = await db.raw<{ rows: { content_type: string; size: string; file: string | null }[] }>(
-    'SELECT content_type, size::text, file FROM binary_content WHERE compartment = ? AND id = ? AND version_id = ?',
+async function keepFile(db: Knex | Knex.Transaction, files: ContentFiles, compartment: string, id: string, versionId: number, contentType: string, from: ContentKey): Promise<number | undefined> {
+  const rows = await db.raw<{ rows: { size: string; file: string | null }[] }>(
+    'SELECT size::text, file FROM binary_content WHERE compartment = ? AND id = ? AND version_id = ?',
     [from.compartment, from.id, from.versionId],
   );
   const row = rows.rows[0];
   if (!row?.file) return undefined;
   const size = Number(row.size);
-  await insertFileRow(db, files, await linkFile(db, files, row.file), [compartment, id, versionId, row.content_type, size]);
+  await insertFileRow(db, files, await linkFile(db, files, row.file), [compartment, id, versionId, contentType, size]);
   return size;
 }
 
