@@ -11,7 +11,7 @@ import { assertId, assertSupportedType, checkIfMatch, splitBinaryData } from './
 import { findMatches } from './search';
 import { assertValid } from './conformanceResources';
 import { applyOperations, Operation as FhirPathOperation, parseOperations, PatchError, PROTOTYPE_KEYS } from './fhirpathPatch';
-import { afterWriteRules, nextVersion, writeNewVersion } from './update';
+import { afterWriteRules, nextVersion, VersionOptions, writeNewVersion } from './update';
 import { namedWithheld, restoreWithheld } from '../access/referenceRedaction';
 import { asWriterReadsIt } from './withheldReferences';
 import type { FhirRequest, FhirResponse, InteractionContext } from './types';
@@ -89,7 +89,7 @@ async function patchResource(ctx: InteractionContext, session: Session, req: Fhi
     throw new Unprocessable([{ severity: 'error', code: 'processing', diagnostics: 'A patch may not change resourceType or id' }]);
   }
   // the stored decimals keep their precision where the patch left them
-  const options: Parameters<typeof nextVersion>[4] = { method: 'PATCH' as const, decimals: outsideArrays(decimalTexts(current.body!)), prefer: req.prefer, guessed };
+  const options: VersionOptions = { method: 'PATCH', decimals: outsideArrays(decimalTexts(current.body!)), prefer: req.prefer, guessed };
   // a Binary's resource is stored without its content
   const { data: _content, ...withoutContent } = patched;
   const resource = type === 'Binary' ? withoutContent : patched;

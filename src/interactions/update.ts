@@ -83,7 +83,7 @@ export async function afterWriteRules(session: Session, candidate: (() => Versio
   }
 }
 
-type VersionOptions = { binary?: VersionWrite['binary']; method?: VersionWrite['method']; decimals?: DecimalTexts; prefer?: FhirRequest['prefer']; idDrawnByServer?: boolean; guessed?: unknown[] };
+export type VersionOptions = { binary?: VersionWrite['binary']; method?: VersionWrite['method']; decimals?: DecimalTexts; prefer?: FhirRequest['prefer']; idDrawnByServer?: boolean; guessed?: unknown[] };
 
 /** The version that follows `current` (undefined for a new resource), as the write stores it and the rules decide it. */
 export function nextVersion(ctx: InteractionContext, id: string, resource: Record<string, unknown>, current: CurrentRow | undefined, options: VersionOptions): VersionWrite {

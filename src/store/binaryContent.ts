@@ -4,7 +4,7 @@ import ClientPgLite from 'knex-pglite';
 import type { Session } from './session';
 import { textArray } from './searchSql';
 import { chunkBatches, copyOut, copyOutBinary, parseBinaryCopyRows, sqlInteger, sqlLiteral } from './copyBinary';
-import { checkFile, ContentFiles, contentFilesOf, discardFiles, fileBytes, linkFile, placeFile, writeFile } from './contentFiles';
+import { checkFile, ContentFiles, contentFilesOf, fileBytes, linkFile, placeFile, writeFile } from './contentFiles';
 
 /**
  * Raw content of a Binary: bytes already in memory (base64 `data` of FHIR JSON), an upload
@@ -131,7 +131,7 @@ export async function writeBinaryContent(db: Knex | Knex.Transaction, compartmen
     if (size >= files.minBytes) {
       // large content goes to a file, written before its row (docs/decisions/036-binary-content-files.md)
       const name = 'data' in source ? await writeFile(db, files, source.data) : await placeFile(db, files, source.stream.path);
-      await insertFileRow(db, files, name, [compartment, id, versionId, source.contentType, size]);
+      await insertFileRow(db, name, [compartment, id, versionId, source.contentType, size]);
       return size;
     }
   }
@@ -165,14 +165,9 @@ export async function writeBinaryContent(db: Knex | Knex.Transaction, compartmen
   return size;
 }
 
-/** The row of a content kept in a file; outside a transaction, a failed insert takes its file with it (inside, the rollback does). */
-async function insertFileRow(db: Knex | Knex.Transaction, files: ContentFiles, name: string, row: [string, string, number, string, number]): Promise<void> {
-  try {
-    await db.raw('INSERT INTO binary_content (compartment, id, version_id, content_type, size, file) VALUES (?, ?, ?, ?, ?, ?)', [...row, name]);
-  } catch (e) {
-    if (!(db as Knex.Transaction).isTransaction) await discardFiles(files, [name]);
-    throw e;
-  }
+/** The row of a content kept in a file (every Binary is written in a transaction: its rollback takes the file, src/store/contentFiles.ts). */
+async function insertFileRow(db: Knex | Knex.Transaction, name: string, row: [string, string, number, string, number]): Promise<void> {
+  await db.raw('INSERT INTO binary_content (compartment, id, version_id, content_type, size, file) VALUES (?, ?, ?, ?, ?, ?)', [...row, name]);
 }
 
 /** A new version that keeps content held in a file gets a link of its own to it; undefined: the content is in the database. */
@@ -184,7 +179,7 @@ async function keepFile(db: Knex | Knex.Transaction, files: ContentFiles, compar
   const row = rows.rows[0];
   if (!row?.file) return undefined;
   const size = Number(row.size);
-  await insertFileRow(db, files, await linkFile(db, files, row.file), [compartment, id, versionId, contentType, size]);
+  await insertFileRow(db, await linkFile(db, files, row.file), [compartment, id, versionId, contentType, size]);
   return size;
 }
 

@@ -94,7 +94,7 @@ export async function linkFile(db: Db, files: ContentFiles, existing: string): P
 }
 
 /** Removes files whose rows are gone or were never written; a failure is reported, never thrown. */
-export function discardFiles(files: ContentFiles, names: string[]): Promise<void> {
+function discardFiles(files: ContentFiles, names: string[]): Promise<void> {
   return Promise.all(
     names.map((n) =>
       fs.promises.rm(contentPath(files, n), { force: true }).catch((e: unknown) => {
