@@ -34,14 +34,14 @@ export function invalidElementNames(type: string, value: string, known: TypeElem
   return invalid;
 }
 
-/** The sentence that names them (a warning under lenient handling, the 400 under strict). */
-export function invalidElementsText(type: string, invalid: string[]): string {
+/** The sentence that names them: a warning under lenient handling (`ignored`), the 400 under strict. */
+export function invalidElementsText(type: string, invalid: string[], ignored = true): string {
   const named = invalid.map((n) => (n === '' ? 'an empty name' : `"${n}"`)).join(', ');
-  return `_elements names ${named}, which ${invalid.length === 1 ? 'is not an element' : 'are not elements'} of ${type}: ignored`;
+  return `_elements names ${named}, which ${invalid.length === 1 ? 'is not an element' : 'are not elements'} of ${type}${ignored ? ': ignored' : ''}`;
 }
 
 /** Why a read's _elements is refused under strict handling, undefined when every name is an element (or the type's elements are not known). */
 export function strictElementsRefusal(type: string, value: string, known: TypeElements | undefined): string | undefined {
   const invalid = known ? invalidElementNames(type, value, known) : [];
-  return invalid.length ? invalidElementsText(type, invalid).replace(/: ignored$/, '') : undefined;
+  return invalid.length ? invalidElementsText(type, invalid, false) : undefined;
 }
