@@ -166,6 +166,49 @@ inProcess('patches', () => {
   });
 });
 
+inProcess('who reads a content file', () => {
+  it("a Binary in one patient's record comes back, from its file, to that patient only: another patient gets nothing by any route", async () => {
+    const owner = await create({ resourceType: 'Patient', name: [{ family: `Owner-${crypto.randomBytes(3).toString('hex')}` }], birthDate: '1980-01-01' });
+    const other = await create({ resourceType: 'Patient', name: [{ family: `Other-${crypto.randomBytes(3).toString('hex')}` }], birthDate: '1980-01-01' });
+    const bytes = crypto.randomBytes(4000);
+    const res = await fetch(`${t.base}/Binary`, { method: 'POST', body: bytes, headers: { 'content-type': 'application/pdf', 'x-security-context': ref(owner), ...authorization(t.base) } });
+    expect(res.status).toBe(201);
+    const id = /\/Binary\/([^/]+)\/_history\/1$/.exec(res.headers.get('location') ?? '')![1];
+    expect(await fileOf(id)).not.toBeNull();
+    const [mine, theirs] = [await mint(ref(owner), 'patient/*.cruds'), await mint(ref(other), 'patient/*.cruds')];
+    const raw = (token: string, path: string, headers: Record<string, string> = {}) =>
+      fetch(`${t.base}/${path}`, { headers: { accept: 'application/pdf', authorization: `Bearer ${token}`, ...headers } });
+    // the positive control: the owner reads it, raw and by range
+    const own = await raw(mine, `Binary/${id}`);
+    expect([own.status, Buffer.from(await own.arrayBuffer()).equals(bytes)]).toEqual([200, true]);
+    expect((await raw(mine, `Binary/${id}`, { range: 'bytes=0-9' })).status).toBe(206);
+    // another patient: not known by read, vread, range, JSON, history, search, batch, PATCH
+    for (const [path, headers] of [
+      [`Binary/${id}`, {}],
+      [`Binary/${id}/_history/1`, {}],
+      [`Binary/${id}`, { range: 'bytes=0-9' }],
+      [`Binary/${id}`, { accept: FHIR_JSON }],
+      [`Binary/${id}/_history`, { accept: FHIR_JSON }],
+    ] as [string, Record<string, string>][]) {
+      const answer = await raw(theirs, path, headers);
+      const text = Buffer.from(await answer.arrayBuffer());
+      expect([path, answer.status]).toEqual([path, 404]);
+      expect(text.includes(bytes.subarray(0, 16))).toBe(false);
+    }
+    const found = await get(`Binary?_id=${id}`, theirs);
+    expect([found.status, found.body.entry ?? []]).toEqual([200, []]);
+    const batch = await send('POST', '', theirs, { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url: `Binary/${id}` } }] });
+    expect(batch.body.entry[0].response.status).toMatch(/^404/);
+    expect(JSON.stringify(batch.body)).not.toContain(bytes.toString('base64').slice(0, 24));
+    const patched = await fetch(`${t.base}/Binary/${id}`, {
+      method: 'PATCH',
+      body: JSON.stringify([{ op: 'test', path: '/data', value: bytes.toString('base64') }]),
+      headers: { 'content-type': 'application/json-patch+json', accept: FHIR_JSON, authorization: `Bearer ${theirs}` },
+    });
+    expect(patched.status).toBe(404);
+  });
+});
+
 inProcess('transactions', () => {
   it('a transaction that fails leaves no file behind', async () => {
     const before = filesOnDisk();
