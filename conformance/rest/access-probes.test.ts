@@ -256,6 +256,72 @@ describe('writes outside the caller\'s rights are refused', () => {
     expect(res.status).toBe(403);
     expect((await send('DELETE', `Binary/${b.id}`, tok.p1)).status).toBe(403);
   });
+  it("nobody changes a document's content once deposited: another professional, its author, a system, by PUT, PATCH or transaction (decision 021, amendment)", async () => {
+    const b = await create(binary(x.p1, `signed report ${RUN}`), tok.gp);
+    const doc = await create(document(x.p1, REPORT, ref(x.gp), [], ref(b)), tok.gp);
+    const patch = (token: string, ops: unknown) => send('PATCH', `Binary/${b.id}`, token, ops, { 'content-type': 'application/json-patch+json' });
+    const forged = Buffer.from('forged').toString('base64');
+    // the colleague reads it (same record, consent declared) and may not rewrite it; nor may its author
+    expect((await get(`Binary/${b.id}`, tok.other, { accept: 'application/fhir+json' })).status).toBe(200);
+    for (const token of [tok.other, tok.gp]) {
+      const put = await send('PUT', `Binary/${b.id}`, token, { ...binary(x.p1, 'forged'), id: b.id });
+      expect(put.status).toBe(403);
+      expect(put.body.issue[0].diagnostics).toContain('A stored Binary is not changed');
+      expect((await patch(token, [{ op: 'replace', path: '/data', value: forged }])).status).toBe(403);
+      // the same bytes are refused too: the rule is on what is written, not on whether it differs
+      expect((await send('PUT', `Binary/${b.id}`, token, { ...binary(x.p1, `signed report ${RUN}`), id: b.id })).status).toBe(403);
+      const fhirpath = {
+        resourceType: 'Parameters',
+        parameter: [{ name: 'operation', part: [{ name: 'type', valueCode: 'replace' }, { name: 'path', valueString: 'Binary.data' }, { name: 'value', valueBase64Binary: forged }] }],
+      };
+      expect((await send('PATCH', `Binary/${b.id}`, token, fhirpath)).status).toBe(403);
+      const entry = { resource: { ...binary(x.p1, 'forged'), id: b.id }, request: { method: 'PUT', url: `Binary/${b.id}` } };
+      const bundle = await send('POST', '', token, { resourceType: 'Bundle', type: 'transaction', entry: [entry] });
+      expect(bundle.status).toBe(403);
+      const batch = await send('POST', '', token, { resourceType: 'Bundle', type: 'batch', entry: [entry] });
+      expect(batch.body.entry[0].response.status).toMatch(/^403/);
+    }
+    // the system that deposited a document's content does not rewrite it either
+    const engine = await create({ resourceType: 'Device', status: 'active', owner: { reference: ref(x.org) }, type: { coding: [{ system: 'https://fhir.dmp.esante.example/CodeSystem/dmp-device-type', code: 'integration-engine' }] } });
+    const system = await mint(ref(engine), 'system/*.cruds');
+    const deposited = await create(binary(x.p1, `lab result ${RUN}`), system);
+    expect((await send('PUT', `Binary/${deposited.id}`, system, { ...binary(x.p1, 'forged'), id: deposited.id })).status).toBe(403);
+    expect(Buffer.from((await get(`Binary/${deposited.id}`, t.token!, { accept: 'application/fhir+json' })).body.data, 'base64').toString()).toBe(`lab result ${RUN}`);
+    // a hidden Binary (the masked document's content, for the nurse) answers as a free id does: the refusal of a create at a chosen id, telling nothing
+    const hidden = await send('PUT', `Binary/${x.maskedBinary.id}`, tok.nurse, { ...binary(x.p1, 'forged'), id: x.maskedBinary.id });
+    const freeId = crypto.randomUUID();
+    const missing = await send('PUT', `Binary/${freeId}`, tok.nurse, { ...binary(x.p1, 'forged'), id: freeId });
+    expect([hidden.status, missing.status]).toEqual([403, 403]);
+    expect(hidden.body.issue[0].diagnostics.replace(x.maskedBinary.id, 'ID')).toBe(missing.body.issue[0].diagnostics.replace(freeId, 'ID'));
+    // still named by its document: not deleted (decision 014)
+    expect((await send('DELETE', `Binary/${b.id}`, tok.other)).status).toBe(409);
+    const stored = await get(`Binary/${b.id}`, tok.gp, { accept: 'application/fhir+json' });
+    expect(Buffer.from(stored.body.data, 'base64').toString()).toBe(`signed report ${RUN}`);
+    expect(stored.body.meta.versionId).toBe('1');
+    expect((await get(`DocumentReference/${doc.id}`, tok.gp)).body.meta.versionId).toBe('1');
+  });
+  it("the author deletes their document and its content in one transaction; the test client still updates a Binary (FHIR update)", async () => {
+    const b = await create(binary(x.p1, `to remove ${RUN}`), tok.gp);
+    const doc = await create(document(x.p1, REPORT, ref(x.gp), [], ref(b)), tok.gp);
+    const both = await send('POST', '', tok.gp, {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [{ request: { method: 'DELETE', url: `Binary/${b.id}` } }, { request: { method: 'DELETE', url: `DocumentReference/${doc.id}` } }],
+    });
+    expect(both.status).toBe(200);
+    expect((await get(`Binary/${b.id}`, t.token!, { accept: 'application/fhir+json' })).status).toBe(410);
+    // _cascade=delete from the content reaches its document: the author's alone
+    const c = await create(binary(x.p1, `cascade ${RUN}`), tok.gp);
+    const cdoc = await create(document(x.p1, REPORT, ref(x.gp), [], `${t.base}/Binary/${c.id}`), tok.gp);
+    expect((await send('DELETE', `Binary/${c.id}?_cascade=delete`, tok.other)).status).toBe(403);
+    expect((await get(`DocumentReference/${cdoc.id}`, tok.gp)).status).toBe(200);
+    expect((await send('DELETE', `Binary/${c.id}`, tok.gp)).status).toBe(409);
+    expect((await send('DELETE', `Binary/${c.id}?_cascade=delete`, tok.gp)).status).toBe(200);
+    expect((await get(`DocumentReference/${cdoc.id}`, tok.gp)).status).toBe(410);
+    const free = await create(binary(x.p1, `draft ${RUN}`));
+    const updated = await send('PUT', `Binary/${free.id}`, t.token!, { ...binary(x.p1, 'second draft'), id: free.id });
+    expect(updated.status).toBe(200);
+  });
   it('only the author deletes a document, and the author may', async () => {
     const doc = await create(document(x.p1, REPORT, ref(x.gp)), tok.gp);
     expect((await send('DELETE', `DocumentReference/${doc.id}`, tok.other)).status).toBe(403);

@@ -16,7 +16,7 @@ async function deleteResource(ctx: InteractionContext, session: Session, req: Fh
   checkIfMatch(req, current && !current.deleted ? current.versionId : undefined, `${type}/${id}`);
   // Deleting what does not exist, or is already deleted, succeeds without a new version.
   if (!current || current.deleted) return { status: 204 };
-  if (cascadeRequested(req)) await deleteReferrers(ctx, session, type, id);
+  if (cascadeRequested(req)) await deleteReferrers(ctx, session, type, id, current.compartment);
   const versionId = current.versionId + 1;
   // whether something still references it is checked before commit, once every deletion of the interaction is known
   await session.write([deletionVersion(type, id, current.compartment, versionId, nowInstant(), bodyOfRow(current))]);
@@ -33,10 +33,11 @@ function cascadeRequested(req: FhirRequest): boolean {
  * deleted first, each as an ordinary deletion by the caller (the write check applies to
  * each). A record (Patient) is never deleted this way: it leaves through its lifecycle.
  */
-async function deleteReferrers(ctx: InteractionContext, session: Session, type: string, id: string): Promise<void> {
+async function deleteReferrers(ctx: InteractionContext, session: Session, type: string, id: string, compartment: string): Promise<void> {
   if (type === 'Patient') throw new Conflict('A Patient record is not deleted by cascade: it leaves through the record lifecycle operations');
   const all = new Map<string, { resourceType: string; id: string }>([[`${type}/${id}`, { resourceType: type, id }]]);
-  let frontier = [{ resourceType: type, id }];
+  // the compartment lets a Binary's documents and messages be found in its record (decision 021, amendment)
+  let frontier: { resourceType: string; id: string; compartment?: string }[] = [{ resourceType: type, id, compartment }];
   const found: { resourceType: string; id: string }[] = [];
   while (frontier.length > 0) {
     const referrers = await referrersOf(session, frontier, CASCADE_LIMIT + 1);

@@ -1,5 +1,5 @@
 import { addressesOf, byKeys, keyArrays } from './locator';
-import { constraintConditions, textArray } from './searchSql';
+import { constraintConditions, ownerJoin, textArray } from './searchSql';
 import type { Session } from './session';
 import { isUnrestricted, UNRESTRICTED, Visibility } from './visibility';
 
@@ -106,21 +106,42 @@ export interface Referrer {
 
 /**
  * Current resources (other than the targets themselves) that reference one of `targets`,
- * whatever the caller may see: at most `limit`.
+ * whatever the caller may see: at most `limit`. A Binary's referrers are also the current
+ * documents of its record whose attachment names it and the messages that carry it
+ * (docs/decisions/021-document-metadata-life.md, amendment): an attachment's url is not a
+ * Reference, so `resource_link` does not hold it. They are looked up in the Binary's own
+ * record when its compartment is given.
  */
-export async function referrersOf(session: Session, targets: { resourceType: string; id: string }[], limit: number): Promise<Referrer[]> {
+export async function referrersOf(session: Session, targets: { resourceType: string; id: string; compartment?: string }[], limit: number): Promise<Referrer[]> {
   if (targets.length === 0) return [];
   const types = textArray(targets.map((t) => t.resourceType));
   const ids = textArray(targets.map((t) => t.id));
+  const binaries = targets.filter((t) => t.resourceType === 'Binary' && t.compartment);
+  const contentOf = binaries.length
+    ? `UNION
+      SELECT 'DocumentReference', u.resource_id, 'Binary', b.id
+        FROM unnest(?::text[], ?::text[]) AS b(compartment, id)
+        JOIN idx_uri u ON u.compartment = b.compartment AND u.resource_type = 'DocumentReference' AND u.param = 'location'
+         AND (u.value = 'Binary/' || b.id OR u.value LIKE '%/Binary/' || b.id OR u.value LIKE 'Binary/' || b.id || '/_history/%' OR u.value LIKE '%/Binary/' || b.id || '/_history/%')
+        JOIN resource d ON ${ownerJoin('u', 'd')} AND NOT d.deleted
+      UNION
+      SELECT 'Communication', a.message_id, 'Binary', b.id
+        FROM unnest(?::text[], ?::text[]) AS b(compartment, id)
+        JOIN message_attachment a ON a.compartment = b.compartment AND a.binary_id = b.id
+        JOIN resource c ON c.compartment = a.compartment AND c.resource_type = 'Communication' AND c.id = a.message_id AND NOT c.deleted`
+    : '';
+  const binaryKeys = [textArray(binaries.map((b) => b.compartment!)), textArray(binaries.map((b) => b.id))];
   const rows = await session.query<{ resource_type: string; resource_id: string; target_type: string; target_id: string }>(
-    `SELECT l.resource_type, l.resource_id, l.target_type, l.target_id
+    `SELECT * FROM (
+      SELECT l.resource_type, l.resource_id, l.target_type, l.target_id
        FROM unnest(?::text[], ?::text[]) AS t(resource_type, id)
        JOIN resource_link l ON l.target_type = t.resource_type AND l.target_id = t.id
        JOIN resource r ON r.compartment = l.compartment AND r.resource_type = l.resource_type AND r.id = l.resource_id AND NOT r.deleted
-      WHERE (l.resource_type, l.resource_id) NOT IN (SELECT * FROM unnest(?::text[], ?::text[]))
-      ORDER BY l.resource_type, l.resource_id LIMIT ?`,
+      ${contentOf}) AS x(resource_type, resource_id, target_type, target_id)
+      WHERE (x.resource_type, x.resource_id) NOT IN (SELECT * FROM unnest(?::text[], ?::text[]))
+      ORDER BY x.resource_type, x.resource_id LIMIT ?`,
     // referrers may be in any record: this one reads every partition's target index (a deletion, not a read path)
-    [types, ids, types, ids, limit],
+    [types, ids, ...(binaries.length ? [...binaryKeys, ...binaryKeys] : []), types, ids, limit],
   );
   return rows.map((r) => ({ resourceType: r.resource_type, id: r.resource_id, targetType: r.target_type, targetId: r.target_id }));
 }

@@ -17,7 +17,7 @@ export class IntegrityState {
   /** `Type/id` → current version as the caller sees it, or undefined when missing or hidden. */
   readonly looked = new Map<string, number | undefined>();
   /** Resources this session deleted: checked for referrers before commit. */
-  readonly deleted = new Map<string, { resourceType: string; id: string }>();
+  readonly deleted = new Map<string, { resourceType: string; id: string; compartment: string }>();
 }
 
 const key = (type: string, id: string) => `${type}/${id}`;
@@ -38,7 +38,7 @@ export async function checkWritesIntegrity(session: Session, state: IntegritySta
   for (const w of writes) {
     if (w.deleted) {
       state.written.set(key(w.resourceType, w.id), { deleted: true, versionId: w.versionId });
-      state.deleted.set(key(w.resourceType, w.id), { resourceType: w.resourceType, id: w.id });
+      state.deleted.set(key(w.resourceType, w.id), { resourceType: w.resourceType, id: w.id, compartment: w.compartment });
       continue;
     }
     await checkReferences(session, state, w);

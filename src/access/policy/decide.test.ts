@@ -367,6 +367,14 @@ describe('decideWrite', () => {
     ['a patient deposits a Binary', { ...base, kind: 'patient', id: 'p1' }, { resourceType: 'Binary', compartment: 'p1', resource: {} }, { allow: true, basis: 'own-record' }, true],
     ['a patient does not rewrite a stored Binary', { ...base, kind: 'patient', id: 'p1' }, { resourceType: 'Binary', compartment: 'p1', resource: {}, previous: {} }, { allow: true, basis: 'own-record' }, false],
     ['nor delete it', { ...base, kind: 'patient', id: 'p1' }, { resourceType: 'Binary', compartment: 'p1', resource: {}, previous: {}, deletion: true }, { allow: true, basis: 'own-record' }, false],
+    // a document's content is fixed once deposited, whoever deposited it (decision 021, amendment)
+    ['a professional with access deposits a Binary', practitioner('d', [NURSE]), { resourceType: 'Binary', compartment: 'p1', resource: {} }, open, true],
+    ['a professional does not rewrite a stored Binary', practitioner('d', [PHYSICIAN]), { resourceType: 'Binary', compartment: 'p1', resource: { contentType: 'text/plain' }, previous: { contentType: 'text/plain' } }, open, false],
+    ['even with the same bytes', practitioner('d', [PHYSICIAN]), { resourceType: 'Binary', compartment: 'p1', resource: { contentType: 'text/plain', data: 'YQ==' }, previous: { contentType: 'text/plain', data: 'YQ==' } }, open, false],
+    ['a professional deletes a Binary (integrity keeps a named one, decision 014)', practitioner('d', [NURSE]), { resourceType: 'Binary', compartment: 'p1', resource: {}, previous: {}, deletion: true }, open, true],
+    ['a system deposits a Binary', { ...base, kind: 'device', id: 'l', deviceType: { code: 'lab' } }, { resourceType: 'Binary', compartment: 'p1', resource: {} }, open, true],
+    ['a system does not rewrite a stored Binary', { ...base, kind: 'device', id: 'l', deviceType: { code: 'lab' } }, { resourceType: 'Binary', compartment: 'p1', resource: {}, previous: {} }, open, false],
+    ['a legal representative does not rewrite one', { ...base, kind: 'related-person', id: 'rp', patientId: 'p1' }, { resourceType: 'Binary', compartment: 'p1', resource: {}, previous: {} }, { allow: true, basis: 'legal-representative' }, false],
   ] as [string, Actor, any, any, boolean][])('%s', (_n, actor, target, rec, allowed) => {
     expect(decideWrite(actor, target, rec, pc()).allow).toBe(allowed);
   });

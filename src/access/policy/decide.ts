@@ -115,6 +115,10 @@ export const PATIENT_WRITE_TYPES = ['DocumentReference', 'Binary', 'List', 'Cons
 
 const ref = (type: string, id: string) => `${type}/${id}`;
 
+/** Why a stored Binary is not changed (decision 021, amendment). */
+export const BINARY_UNCHANGED =
+  "A stored Binary is not changed: a document's content is fixed once deposited (its attachment's size and hash describe it), a message's attachment once sent. Deposit a new Binary, and a document that replaces the old one (relatesTo replaces)";
+
 /**
  * May this actor enter this patient's record at all, to read or to write? `anonymous`: the
  * request did not name the record's patient (it addressed one of the record's resources by
@@ -348,6 +352,9 @@ export function decideWrite(actor: Actor, target: WriteTarget, record: RecordDec
   // a professional's own declared consent is how they open a record: only a block or a closed record refuses it
   const opening = actor.kind === 'practitioner' && type === 'Consent' && record && !record.allow && (record.refusal === 'no-consent' || record.refusal === 'break-glass-refused');
   if (record && !record.allow && !opening) return record;
+  // a document's content is fixed once deposited (its attachment's size and hash describe it), a message's attachment once sent:
+  // nobody changes a stored Binary, whoever deposited it (decision 021, amendment)
+  if (type === 'Binary' && target.previous && !target.deletion) return { allow: false, status: 403, reason: BINARY_UNCHANGED };
   switch (actor.kind) {
     case 'admin':
       return ADMIN_WRITE_TYPES.includes(type) ? { allow: true, basis: 'administration' } : { allow: false, status: 403, reason: `Administrators do not write clinical content (${type})` };
@@ -400,8 +407,8 @@ export function decideWrite(actor: Actor, target: WriteTarget, record: RecordDec
         const refused = ownListWrite(actor.kind === 'patient' ? [self] : [self, ref('Patient', actor.patientId)], target);
         if (refused) return refused;
       }
-      // a Binary is a document's content and names no author: a patient deposits a new one, never rewrites or deletes one
-      if (type === 'Binary' && target.previous) return { allow: false, status: 403, reason: 'A patient does not change or delete a stored Binary: deposit a new one' };
+      // a Binary is a document's content and names no author: a patient deposits a new one, never deletes one
+      if (type === 'Binary' && target.previous) return { allow: false, status: 403, reason: 'A patient does not delete a stored Binary' };
       return { allow: true, basis: actor.kind === 'patient' ? 'own-record' : 'legal-representative' };
     }
     case 'practitioner': {
