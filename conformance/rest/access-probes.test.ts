@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { http, startTarget, Target } from '../harness';
-import { as, consent, document as documentResource, G15, ircp, Json, pcp, PSYCH, R38, ref, REPORT, requests } from '../accessFixtures';
+import { as, consent, document as documentResource, G15, ircp, Json, PATIENT_DOC, pcp, PSYCH, R38, ref, REPORT, requests } from '../accessFixtures';
 
 /**
  * Probes of the access contract (ACCESS.md, docs/decisions/008-access-model.md) from
@@ -299,6 +299,54 @@ describe('writes outside the caller\'s rights are refused', () => {
     expect(Buffer.from(stored.body.data, 'base64').toString()).toBe(`signed report ${RUN}`);
     expect(stored.body.meta.versionId).toBe('1');
     expect((await get(`DocumentReference/${doc.id}`, tok.gp)).body.meta.versionId).toBe('1');
+  });
+  it('a deleted Binary is not written again at its id, by anyone of the policy (decision 021, amendment)', async () => {
+    const b = await create(binary(x.p1, `first ${RUN}`), tok.gp);
+    // nothing names it yet: a colleague may delete it, not put other bytes in its place
+    expect((await send('DELETE', `Binary/${b.id}`, tok.other)).status).toBe(200);
+    for (const token of [tok.other, tok.gp, tok.p1]) {
+      const again = await send('PUT', `Binary/${b.id}`, token, { ...binary(x.p1, 'forged'), id: b.id });
+      expect(again.status).toBe(403);
+      const raw = await http(t.base, `Binary/${b.id}`, { method: 'PUT', body: 'forged', headers: { ...as(token), 'content-type': 'text/plain', 'x-security-context': ref(x.p1) } });
+      expect(raw.status).toBe(403);
+      const entry = { resource: { ...binary(x.p1, 'forged'), id: b.id }, request: { method: 'PUT', url: `Binary/${b.id}` } };
+      expect((await send('POST', '', token, { resourceType: 'Bundle', type: 'transaction', entry: [entry] })).status).toBe(403);
+    }
+    expect((await get(`Binary/${b.id}`, t.token!, { accept: 'application/fhir+json' })).status).toBe(410);
+  });
+  it("a document of one's own naming hidden content does not open it (decision 008, amendment)", async () => {
+    // the colleague reads the content, then the patient masks its document
+    const content = await create(binary(x.p1, `to be masked ${RUN}`), tok.gp);
+    const doc = await create(document(x.p1, REPORT, ref(x.gp), [], ref(content)), tok.gp);
+    expect((await get(`Binary/${content.id}`, tok.other, { accept: 'application/fhir+json' })).status).toBe(200);
+    const masked = await send('POST', `DocumentReference/${doc.id}/$meta-add`, tok.p1, {
+      resourceType: 'Parameters',
+      parameter: [{ name: 'meta', valueMeta: { security: [{ system: 'https://mos.esante.gouv.fr/NOS/TRE_A07-StatutVisibiliteDocument/FHIR/TRE-A07-StatutVisibiliteDocument', code: 'MASQUE_PS' }] } }],
+    });
+    expect(masked.status).toBe(200);
+    expect((await get(`Binary/${content.id}`, tok.other, { accept: 'application/fhir+json' })).status).toBe(404);
+    for (const url of [ref(content), `${t.base}/${ref(content)}`, `${ref(content)}/_history/1`]) {
+      const mine = await send('POST', 'DocumentReference', tok.other, document(x.p1, REPORT, ref(x.other), [], url));
+      expect(mine.status).toBe(201);
+      for (const path of [`Binary/${content.id}`, `Binary?_id=${content.id}`, `Binary/${content.id}/_history/1`, `DocumentReference?_id=${mine.body.id}&_include=*`]) {
+        const res = await get(path, tok.other, { accept: 'application/fhir+json' });
+        expect([url, path, res.text.includes(Buffer.from(`to be masked ${RUN}`).toString('base64'))]).toEqual([url, path, false]);
+      }
+      expect((await send('DELETE', `DocumentReference/${mine.body.id}`, tok.other)).status).toBe(200);
+    }
+    // the author and the patient still read it
+    expect((await get(`Binary/${content.id}`, tok.gp, { accept: 'application/fhir+json' })).status).toBe(200);
+    expect((await get(`Binary/${content.id}`, tok.p1, { accept: 'application/fhir+json' })).status).toBe(200);
+    // the nurse's own report naming a psychiatric document's content (a class her profession does not read)
+    const psychContent = await create(binary(x.p1, `psychiatric ${RUN}`), tok.gp);
+    await create(document(x.p1, PSYCH, ref(x.gp), [], ref(psychContent)), tok.gp);
+    expect((await send('POST', 'DocumentReference', tok.nurse, document(x.p1, REPORT, ref(x.nurse), [], ref(psychContent)))).status).toBe(201);
+    expect((await get(`Binary/${psychContent.id}`, tok.nurse, { accept: 'application/fhir+json' })).status).toBe(404);
+    // the patient's own document naming content awaiting its announcement
+    const unannounced = await create(binary(x.p1, `unannounced ${RUN}`), tok.gp);
+    await create(document(x.p1, REPORT, ref(x.gp), ['INVISIBLE_PATIENT'], ref(unannounced)), tok.gp);
+    expect((await send('POST', 'DocumentReference', tok.p1, document(x.p1, PATIENT_DOC, ref(x.p1), [], ref(unannounced)))).status).toBe(201);
+    expect((await get(`Binary/${unannounced.id}`, tok.p1, { accept: 'application/fhir+json' })).status).toBe(404);
   });
   it("the author deletes their document and its content in one transaction; the test client still updates a Binary (FHIR update)", async () => {
     const b = await create(binary(x.p1, `to remove ${RUN}`), tok.gp);

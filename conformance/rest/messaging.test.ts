@@ -4,7 +4,7 @@ import nodeHttp from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { http, startTarget, Target } from '../harness';
-import { as, consent, G15, ircp, Json, ref, REPORT, PSYCH, LOINC, A03, PATIENT_DOC, requests } from '../accessFixtures';
+import { as, consent, document as documentOf, G15, ircp, Json, ref, REPORT, PSYCH, LOINC, A03, PATIENT_DOC, requests } from '../accessFixtures';
 
 /**
  * The secure messaging (docs/decisions/016-messaging.md), over HTTP with the tokens of
@@ -312,6 +312,20 @@ describe('attachments', () => {
     expect((await post('Communication', tok.p1, withAttachment(elsewhere))).status).toBe(422);
     // the attachment of another conversation
     expect((await post('Communication', tok.p1, withAttachment(x.att))).status).toBe(422);
+  });
+  it("a document's content is no attachment, however its document names it: relative, absolute, version-specific (decision 016, amendment)", async () => {
+    const t5 = await create(message(ref(x.doc), [ref(x.p1)]), tok.doc);
+    const withAttachment = (b: Json) => message(ref(x.p1), [ref(x.doc)], t5, { payload: [{ contentAttachment: { contentType: 'text/plain', url: ref(b) } }] });
+    const forms = [(b: Json) => ref(b), (b: Json) => `${t.base}/${ref(b)}`, (b: Json) => `${ref(b)}/_history/1`, (b: Json) => `${t.base}/${ref(b)}/_history/1`];
+    for (const form of forms) {
+      const content = await binary(x.p1, 10, tok.p1);
+      const doc = await create({ ...documentOf(x.p1, PATIENT_DOC, ref(x.p1)), content: [{ attachment: { contentType: 'text/plain', url: form(content) } }] }, tok.p1);
+      const res = await post('Communication', tok.p1, withAttachment(content));
+      expect([form(content), res.status]).toEqual([form(content), 422]);
+      // the document's readers still read it
+      expect((await get(`Binary/${content.id}`, tok.p1)).status).toBe(200);
+      expect((await get(ref(doc), tok.p1)).status).toBe(200);
+    }
   });
 });
 

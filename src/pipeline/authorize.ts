@@ -218,7 +218,8 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
           const record = compartment && !openingRecord ? await recordDecision(s, compartment, anonymous) : undefined;
           const resource = (w.body ?? previous ?? {}) as Record<string, any>;
           const authorRolePractitioners = await rolePractitioners(s, actor, w, previous);
-          const decision = decideWrite(actor, { resourceType: w.resourceType, compartment, resource, ...documentCodes(w), previous, deletion: w.deleted, authorRolePractitioners }, record, pc);
+          const revival = w.previousCompartment !== undefined && previous === undefined && !w.deleted;
+          const decision = decideWrite(actor, { resourceType: w.resourceType, compartment, resource, ...documentCodes(w), previous, deletion: w.deleted, revival, authorRolePractitioners }, record, pc);
           if (!decision.allow) throw concerning(writeRefusal(actor, decision), { patient: compartment || undefined, resource: `${w.resourceType}/${w.id}` });
         }
         if (w.resourceType === 'Binary') await checkAttachmentChange(s, w);

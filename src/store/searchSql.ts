@@ -718,18 +718,24 @@ function labelExists(ctx: SqlContext, r: string, rules: LabelRule[]): string {
 
 /**
  * A Binary that DocumentReferences of its record point to (content.attachment.url, the
- * `location` parameter) is visible only if one of them is visible to the caller.
+ * `location` parameter) is visible only if every one of them is visible to the caller: a
+ * document the caller writes naming hidden content must not open it (decision 008,
+ * amendment). The content of a deleted document stays hidden unless a visible current
+ * document names it.
  */
 function binaryFollowsDocument(ctx: SqlContext, r: string): string {
   // relative or absolute, with or without /_history/{vid} (ids have no LIKE wildcard; `_` in `_history` matching any character only hides more)
   const names = (url: string) =>
     `(${url} = 'Binary/' || ${r}.id OR ${url} LIKE '%/Binary/' || ${r}.id OR ${url} LIKE 'Binary/' || ${r}.id || '/\_history/%' OR ${url} LIKE '%/Binary/' || ${r}.id || '/\_history/%')`;
-  const pointing = (visibleOnly: boolean) => {
+  const pointing = (which: 'any' | 'visible' | 'hidden') => {
     const u = alias(ctx, 'u');
     const d = alias(ctx, 'd');
+    const conditions = which === 'any' ? '' : constraintConditions(ctx, d, 'DocumentReference');
+    // a condition that is NULL lets nothing through: it counts as hidden
+    const judged = which === 'visible' ? conditions : which === 'hidden' && conditions ? ` AND NOT COALESCE(TRUE${conditions}, FALSE)` : which === 'hidden' ? ' AND FALSE' : '';
     return `EXISTS (SELECT 1 FROM idx_uri ${u} JOIN resource ${d} ON ${ownerJoin(u, d)}
       WHERE ${u}.compartment = ${r}.compartment AND ${u}.resource_type = 'DocumentReference' AND ${u}.param = 'location'
-        AND ${names(`${u}.value`)} AND NOT ${d}.deleted${visibleOnly ? constraintConditions(ctx, d, 'DocumentReference') : ''})`;
+        AND ${names(`${u}.value`)} AND NOT ${d}.deleted${judged})`;
   };
   // a deleted document has no index rows: the version it deleted says where its content was, and that content stays hidden
   const d = alias(ctx, 'd');
@@ -738,7 +744,7 @@ function binaryFollowsDocument(ctx: SqlContext, r: string): string {
   const pointedByDeleted = `EXISTS (SELECT 1 FROM resource ${d} JOIN resource_history ${h} ON ${h}.compartment = ${d}.compartment AND ${h}.resource_type = ${d}.resource_type AND ${h}.id = ${d}.id AND ${h}.version_id = ${d}.version_id - 1
       CROSS JOIN LATERAL jsonb_array_elements(COALESCE(${h}.body::jsonb -> 'content', '[]'::jsonb)) ${c}
       WHERE ${d}.compartment = ${r}.compartment AND ${d}.resource_type = 'DocumentReference' AND ${d}.deleted AND ${names(`(${c} -> 'attachment' ->> 'url')`)})`;
-  return `(NOT (${pointing(false)} OR ${pointedByDeleted}) OR ${pointing(true)})`;
+  return `(NOT ${pointing('hidden')} AND (NOT (${pointing('any')} OR ${pointedByDeleted}) OR ${pointing('visible')}))`;
 }
 
 /**

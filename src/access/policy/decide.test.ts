@@ -374,6 +374,7 @@ describe('decideWrite', () => {
     ['a professional deletes a Binary (integrity keeps a named one, decision 014)', practitioner('d', [NURSE]), { resourceType: 'Binary', compartment: 'p1', resource: {}, previous: {}, deletion: true }, open, true],
     ['a system deposits a Binary', { ...base, kind: 'device', id: 'l', deviceType: { code: 'lab' } }, { resourceType: 'Binary', compartment: 'p1', resource: {} }, open, true],
     ['a system does not rewrite a stored Binary', { ...base, kind: 'device', id: 'l', deviceType: { code: 'lab' } }, { resourceType: 'Binary', compartment: 'p1', resource: {}, previous: {} }, open, false],
+    ['nor writes a deleted one again at its id', practitioner('d', [PHYSICIAN]), { resourceType: 'Binary', compartment: 'p1', resource: {}, revival: true }, open, false],
     ['a legal representative does not rewrite one', { ...base, kind: 'related-person', id: 'rp', patientId: 'p1' }, { resourceType: 'Binary', compartment: 'p1', resource: {}, previous: {} }, { allow: true, basis: 'legal-representative' }, false],
   ] as [string, Actor, any, any, boolean][])('%s', (_n, actor, target, rec, allowed) => {
     expect(decideWrite(actor, target, rec, pc()).allow).toBe(allowed);

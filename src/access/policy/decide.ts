@@ -318,6 +318,8 @@ export interface WriteTarget {
   previous?: Record<string, any>;
   /** A deletion (`resource` is then the deleted version). */
   deletion?: boolean;
+  /** The id has versions, the last a deletion: this write makes it current again (`previous` is then absent). */
+  revival?: boolean;
   /** The practitioner (`Practitioner/{id}`) of each PractitionerRole the previous version names as author, as the directory says. */
   authorRolePractitioners?: Record<string, string>;
 }
@@ -354,7 +356,8 @@ export function decideWrite(actor: Actor, target: WriteTarget, record: RecordDec
   if (record && !record.allow && !opening) return record;
   // a document's content is fixed once deposited (its attachment's size and hash describe it), a message's attachment once sent:
   // nobody changes a stored Binary, whoever deposited it (decision 021, amendment)
-  if (type === 'Binary' && target.previous && !target.deletion) return { allow: false, status: 403, reason: BINARY_UNCHANGED };
+  // a deleted Binary written again at its id is changed content all the same (decision 021, amendment)
+  if (type === 'Binary' && (target.previous || target.revival) && !target.deletion) return { allow: false, status: 403, reason: BINARY_UNCHANGED };
   switch (actor.kind) {
     case 'admin':
       return ADMIN_WRITE_TYPES.includes(type) ? { allow: true, basis: 'administration' } : { allow: false, status: 403, reason: `Administrators do not write clinical content (${type})` };
