@@ -13,12 +13,14 @@
  * are any.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import type { Knex } from 'knex';
 import { configOrExit } from './commandLine';
-import { syncConformanceResources } from '../src/interactions/conformanceResources';
+import { conformanceFromApi, syncConformanceResources } from '../src/interactions/conformanceResources';
 import type { InteractionContext } from '../src/interactions/types';
 import { inTransaction } from '../src/interactions/unitOfWork';
 import { loadNdjson } from '../src/load/ndjsonLoad';
+import { PreparePool } from '../src/load/preparePool';
 import { createLogger } from '../src/log';
 import { defaultRegistryInstance, findProfilesDir } from '../src/registry/registry';
 import { openDatabase } from '../src/store/database';
@@ -26,12 +28,16 @@ import { INTERNAL_ACCESS } from '../src/store/session';
 import { createServerValidator } from '../src/validation/forServer';
 import { parseArgsOrExit, redactUrl, UsageError } from './benchLib';
 
-const USAGE = `Usage: npm run load -- FILE.ndjson [--batch 5000] [--durable] [--stop-on-error] [--restart]
+/** One preparing thread per core: the loader's own thread mostly waits (measured in docs/decisions/024-bulk-load.md, amendment). */
+const DEFAULT_THREADS = os.availableParallelism();
+
+const USAGE = `Usage: npm run load -- FILE.ndjson [--batch 5000] [--threads ${DEFAULT_THREADS}] [--durable] [--stop-on-error] [--restart]
 Environment: DATABASE_URL=postgres://… [DATABASE_SCHEMA=name] for PostgreSQL, else DATA_DIR (embedded).
 --durable: commit each batch synchronously on PostgreSQL (by default a crash may lose the last
 batches, which a rerun writes again).
 --stop-on-error: stop at the first refused line (the lines before it are committed; a rerun starts at it).
---restart: ignore the file's checkpoint and read it from the first line (what is stored is still skipped).`;
+--restart: ignore the file's checkpoint and read it from the first line (what is stored is still skipped).
+--threads: threads that validate and index lines in parallel (default: one per core); 0 does it on the loader's own thread.`;
 
 interface Options {
   file: string;
@@ -39,10 +45,12 @@ interface Options {
   durable: boolean;
   stopOnError: boolean;
   restart: boolean;
+  /** Threads that validate and index in parallel; 0: the loader's own thread does it. */
+  threads: number;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { file: '', batch: 5000, durable: false, stopOnError: false, restart: false };
+  const o: Options = { file: '', batch: 5000, durable: false, stopOnError: false, restart: false, threads: DEFAULT_THREADS };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--batch') {
@@ -51,6 +59,10 @@ function parseArgs(argv: string[]): Options {
     } else if (arg === '--durable') o.durable = true;
     else if (arg === '--stop-on-error') o.stopOnError = true;
     else if (arg === '--restart') o.restart = true;
+    else if (arg === '--threads') {
+      o.threads = Number(argv[++i]);
+      if (!Number.isInteger(o.threads) || o.threads < 0 || o.threads > 64) throw new UsageError('--threads needs a number from 0 to 64');
+    }
     else if (arg === '--help' || arg === '-h') throw new UsageError('');
     else if (arg.startsWith('-')) throw new UsageError(`Unknown option ${arg}`);
     else if (o.file) throw new UsageError('One file at a time');
@@ -92,9 +104,10 @@ async function main(): Promise<void> {
   try {
     // the profiles and conformance resources stored, as the server validates with them
     await inTransaction(ctx, INTERNAL_ACCESS, (session) => syncConformanceResources(ctx, session, findProfilesDir()));
+    const pool = o.threads > 0 ? await PreparePool.start(o.threads, conformanceFromApi(validator)) : undefined;
     const where = db.kind === 'postgres' ? `PostgreSQL ${redactUrl(config.databaseUrl!)}${config.databaseSchema ? `, schema ${config.databaseSchema}` : ''}` : `embedded, DATA_DIR=${config.dataDir}`;
     const size = fs.statSync(o.file).size;
-    console.log(`Loading ${o.file} (${fmt(size / 1024 / 1024)} MiB) into ${where}, batches of ${o.batch}`);
+    console.log(`Loading ${o.file} (${fmt(size / 1024 / 1024)} MiB) into ${where}, batches of ${o.batch}, ${pool ? `${pool.size} preparing thread${pool.size > 1 ? 's' : ''}` : 'prepared on the loader\'s thread'}`);
     let last = 0;
     let lastWritten = 0;
     const t0 = Date.now();
@@ -105,6 +118,7 @@ async function main(): Promise<void> {
       durable: o.durable,
       stopOnError: o.stopOnError,
       restart: o.restart,
+      pool,
       onProgress: (p) => {
         const now = Date.now();
         if (now - last < 5000) return;
@@ -117,6 +131,7 @@ async function main(): Promise<void> {
         );
       },
     });
+    await pool?.close();
     const cpu = process.cpuUsage(cpu0);
     const cpuMs = (cpu.user + cpu.system) / 1000;
     for (const r of report.refusals) console.error(`line ${r.line}: ${r.reason}`);

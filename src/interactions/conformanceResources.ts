@@ -4,7 +4,7 @@ import { FhirError, Issue, Unprocessable } from '../errors';
 import { isParseError } from '../validation';
 import { followConformanceChanges, ConformanceChanges } from '../store/conformanceChanges';
 import { freshReads } from '../store/freshReads';
-import { bumpConformanceVersion, conformanceResources, conformanceVersion, conformanceVersions } from '../store/conformanceRows';
+import { bumpConformanceVersion, ConformanceResource, conformanceResources, conformanceVersion, conformanceVersions } from '../store/conformanceRows';
 import { readCurrent } from '../store/resources';
 import { INTERNAL_ACCESS, Session } from '../store/session';
 import { newVersion, nowInstant } from './common';
@@ -175,14 +175,26 @@ export async function syncConformanceResources(ctx: InteractionContext, session:
     const key = `${r.resourceType}/${r.id}`;
     if (fromFiles.has(key)) map.set(key, { versionId: r.versionId, url: canonical(files.find((f) => `${f.resourceType}/${f.id}` === key)!) });
   }
-  // Profiles that build on others: register bases first by retrying what failed, a few rounds.
+  loadStoredConformance(ctx, validator, stored);
+  fromApiOf.set(validator, stored);
+  upTo.set(validator, version);
+  return version;
+}
+
+/** The conformance resources written through the API that the last sync gave this validator (what another validator of the same files needs). */
+const fromApiOf = new WeakMap<ResourceValidator, ConformanceResource[]>();
+export const conformanceFromApi = (validator: ResourceValidator): ConformanceResource[] => fromApiOf.get(validator) ?? [];
+
+/**
+ * Gives a validator (which read our profile files itself) the conformance resources stored
+ * through the API. Profiles that build on others: bases first, by retrying what failed, a few rounds.
+ */
+export function loadStoredConformance(ctx: Pick<InteractionContext, 'log'>, validator: ResourceValidator, stored: ConformanceResource[]): void {
   let pending = stored;
   for (let round = 0; round < 3 && pending.length; round++) {
     pending = pending.filter((r) => load(validator, r.resourceType, `${r.resourceType}/${r.id}`, r.versionId, JSON.parse(r.body)).some(isError));
   }
   for (const r of pending) ctx.log.warn({ resourceType: r.resourceType, id: r.id }, 'stored conformance resource could not be loaded into the validator');
-  upTo.set(validator, version);
-  return version;
 }
 
 /**

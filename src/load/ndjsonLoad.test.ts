@@ -6,7 +6,12 @@ import { startTarget, Target } from '../../conformance/harness';
 import { document, G15, Json, REPORT, requests } from '../../conformance/accessFixtures';
 import { withIns } from '../../conformance/frenchFixtures';
 import { nirKey } from '../validation/domain/nir';
+import { conformanceFromApi, syncConformanceResources } from '../interactions/conformanceResources';
+import { inTransaction } from '../interactions/unitOfWork';
+import { findProfilesDir } from '../registry/registry';
+import { INTERNAL_ACCESS } from '../store/session';
 import { loadNdjson } from './ndjsonLoad';
+import { PreparePool } from './preparePool';
 
 /**
  * The bulk loader (docs/decisions/020-bulk-data.md, 024-bulk-load.md: COPY on PostgreSQL) against the server's own database and
@@ -239,6 +244,88 @@ describe('npm run load: identifiers, includes, history, checkpoints', () => {
     expect(loaded.idx_reference.length).toBeGreaterThan(0);
     expect(loaded.resource_link.length).toBeGreaterThan(0);
     expect(loaded).toEqual(await rowsOf(created.id));
+  });
+});
+
+/** `--threads`: lines validated and indexed by a pool of threads (decision 024, amendment), with the same outcome line by line. */
+describe('npm run load --threads', () => {
+  const ctx = () => t.running!.ctx;
+  const profileUrl = `http://example.org/fhir/StructureDefinition/loaded-with-birth-date-${RUN}`;
+  let pool: PreparePool;
+  beforeAll(async () => {
+    // a profile stored through the API: the threads' validators know it as the server's does
+    const profile = {
+      resourceType: 'StructureDefinition',
+      url: profileUrl,
+      name: 'LoadedWithBirthDate',
+      status: 'active',
+      fhirVersion: '4.0.1',
+      kind: 'resource',
+      abstract: false,
+      type: 'Patient',
+      baseDefinition: 'http://hl7.org/fhir/StructureDefinition/Patient',
+      derivation: 'constraint',
+      differential: { element: [{ id: 'Patient.birthDate', path: 'Patient.birthDate', min: 1 }] },
+    };
+    await create(profile);
+    await inTransaction(ctx(), INTERNAL_ACCESS, (session) => syncConformanceResources(ctx(), session, findProfilesDir()));
+    pool = await PreparePool.start(2, conformanceFromApi(ctx().validator!));
+  });
+  afterAll(() => pool.close());
+
+  it('writes and refuses exactly the lines the loader\'s own thread does, content and profiles included', async () => {
+    const tid = (name: string) => id(`tq7-${name}`);
+    const owner = { ...patient, id: tid('p'), identifier: [{ system: 'urn:example:mrn', value: `th-${RUN}` }] };
+    const bytes = crypto.randomBytes(3000);
+    const author = { ...practitioner, id: tid('pr') };
+    const threaded = [
+      JSON.stringify(author), // 1: the documents' author
+      JSON.stringify(owner), // 2
+      JSON.stringify({ ...doc, id: tid('d'), subject: { reference: `Patient/${tid('p')}` }, author: [{ reference: `Practitioner/${tid('pr')}` }], description: `threads ${RUN}` }), // 3
+      '{"resourceType": "Patient", "id": ', // 4: not JSON
+      JSON.stringify({ resourceType: 'Patient', id: tid('bad'), gender: 'sometimes' }), // 5: invalid code
+      JSON.stringify({ resourceType: 'Binary', id: tid('b'), contentType: 'application/octet-stream', securityContext: { reference: `Patient/${tid('p')}` }, data: bytes.toString('base64') }), // 6
+      JSON.stringify({ resourceType: 'Patient', id: tid('nobirth'), meta: { profile: [profileUrl] }, name: [{ family: 'Sans' }] }), // 7: breaks the stored profile
+      JSON.stringify({ resourceType: 'Patient', id: tid('birth'), meta: { profile: [profileUrl] }, name: [{ family: 'Avec' }], birthDate: '2000-01-01' }), // 8
+      JSON.stringify({ ...doc, id: tid('orphan'), subject: { reference: `Patient/missing-tq7-${RUN}` }, author: [{ reference: `Practitioner/${tid('pr')}` }] }), // 9: reference to nothing
+    ];
+    const report = await loadNdjson(ctx(), file(`threads-${RUN}.ndjson`, threaded), { batch: 10, pool });
+    expect(report).toMatchObject({ lines: 9, written: 5, refused: 4 });
+    expect(report.refusals.map((r) => r.line)).toEqual([4, 5, 7, 9]);
+    expect(report.refusals.find((r) => r.line === 7)!.reason).toMatch(/birthDate/);
+    // the same lines on the loader's thread (other ids): the same refusals, with the same reasons
+    const alone = await loadNdjson(ctx(), file(`alone-${RUN}.ndjson`, threaded.map((l) => l.split('tq7-').join('aq7-'))), { batch: 10 });
+    expect(alone.refusals.map((r) => [r.line, r.reason.split('aq7-').join('tq7-')])).toEqual(report.refusals.map((r) => [r.line, r.reason]));
+    const raw = await fetch(`${t.base}/Binary/${tid('b')}`, { headers: { authorization: `Bearer ${t.token}`, accept: 'application/octet-stream' } });
+    expect(Buffer.from(await raw.arrayBuffer()).equals(bytes)).toBe(true);
+    const rowsOf = async (rid: string) => {
+      const out: Record<string, unknown[]> = {};
+      for (const table of ['idx_token', 'idx_string', 'idx_reference', 'idx_date', 'idx_uri', 'resource_link']) {
+        const rows = (await ctx().db.knex.raw(`SELECT * FROM ${table} WHERE resource_type = 'DocumentReference' AND resource_id = ?`, [rid])).rows as Record<string, unknown>[];
+        out[table] = rows
+          .filter((r) => r.param !== '_lastUpdated')
+          .map((r) => JSON.stringify({ ...r, resource_id: undefined, id: undefined, compartment: undefined, target_id: undefined, value: r.param === 'subject' || r.param === 'patient' ? undefined : r.value }))
+          .sort();
+      }
+      return out;
+    };
+    const fromThreads = await rowsOf(tid('d'));
+    expect(fromThreads.idx_token.length).toBeGreaterThan(0);
+    expect(fromThreads).toEqual(await rowsOf(id('aq7-d')));
+  });
+
+  it('stops at the first refused line with --stop-on-error, as the loader\'s own thread does', async () => {
+    const sid = (name: string) => id(`ts-${name}`);
+    const f = file(`threads-stop-${RUN}.ndjson`, [
+      JSON.stringify({ ...patient, id: sid('p'), identifier: [{ system: 'urn:example:mrn', value: `ts-${RUN}` }] }), // 1
+      JSON.stringify({ resourceType: 'Patient', id: sid('bad'), gender: 'sometimes' }), // 2
+      JSON.stringify({ resourceType: 'Patient', id: sid('bad2'), gender: 'never' }), // 3
+      JSON.stringify({ ...patient, id: sid('p2'), identifier: [{ system: 'urn:example:mrn', value: `ts2-${RUN}` }] }), // 4
+    ]);
+    const stopped = await loadNdjson(ctx(), f, { batch: 10, stopOnError: true, pool });
+    expect(stopped).toMatchObject({ written: 1, refused: 1 });
+    expect(stopped.refusals.map((r) => r.line)).toEqual([2]);
+    expect((await get(`Patient/${sid('p2')}`)).status).toBe(404);
   });
 });
 

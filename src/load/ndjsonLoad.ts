@@ -15,6 +15,7 @@ import { INTERNAL_ACCESS, Session } from '../store/session';
 import type { VersionWrite } from '../store/writeVersions';
 import { heldRecordStates, unopenRecordRefusal } from '../store/recordLock';
 import { commitWithoutWaiting, LoadCheckpoint, readCheckpoint, saveCheckpoint, storedAmong } from '../store/bulkLoads';
+import type { PreparePool, PrepareItem, PrepareResult } from './preparePool';
 
 /**
  * The bulk loader (docs/decisions/020-bulk-data.md, 024-bulk-load.md): NDJSON resources
@@ -102,7 +103,7 @@ export function fileKeyOf(file: string): string {
 }
 
 /** Why a line cannot be loaded, from the OperationOutcome issues of the check that refused it. */
-function reasonOf(e: unknown): string {
+export function reasonOf(e: unknown): string {
   if (e instanceof FhirError) return e.issues.map((i) => `${i.expression?.[0] ? `${i.expression[0]}: ` : ''}${i.diagnostics ?? i.code}`).join('; ');
   return (e as Error).message;
 }
@@ -130,6 +131,15 @@ export function prepareResource(ctx: InteractionContext, body: Record<string, un
   const { resource, binary } = splitBinaryData(body, ctx.config.binaryMaxBytes);
   assertValid(ctx, resource, 'create');
   return newVersion(ctx, resource, { id: body.id, versionId: 1, lastUpdated, method: 'POST', binary });
+}
+
+/** A line prepared on this thread: its version, or why it is refused. */
+function prepareLine(ctx: InteractionContext, p: PrepareItem, lastUpdated: string): PrepareResult {
+  try {
+    return { line: p.line, version: prepareResource(ctx, p.body, lastUpdated) };
+  } catch (e) {
+    return { line: p.line, reason: reasonOf(e) };
+  }
 }
 
 /** Whether byte `at` of `file` starts a line (the byte before it is a line feed). */
@@ -293,7 +303,7 @@ const yieldToIo = () => new Promise<void>((resolve) => setImmediate(resolve));
 export async function loadNdjson(
   ctx: InteractionContext,
   file: string,
-  options: { batch?: number; durable?: boolean; stopOnError?: boolean; restart?: boolean; onProgress?: (p: LoadProgress) => void } = {},
+  options: { batch?: number; durable?: boolean; stopOnError?: boolean; restart?: boolean; onProgress?: (p: LoadProgress) => void; pool?: PreparePool } = {},
 ): Promise<LoadReport> {
   const started = Date.now();
   const batchSize = options.batch ?? 5000;
@@ -321,18 +331,21 @@ export async function loadNdjson(
     );
     const plan: BatchPlan = { first: firstOfBatch, last: report.lines, bytes: lastEnd, prepared: [], stop: false };
     const lastUpdated = new Date().toISOString();
+    const isStored = (p: { body: { resourceType: string; id: string } }) => stored.has(`${p.body.resourceType}/${p.body.id}`);
+    // with threads, the whole batch is prepared at once, in parallel; else line by line, as it is read below
+    const pooled = options.pool ? new Map((await options.pool.prepare(full.filter((p) => !isStored(p)), lastUpdated)).map((r) => [r.line, r])) : undefined;
     let n = 0;
     for (const p of full) {
-      if (++n % 64 === 0) await yieldToIo();
-      if (stored.has(`${p.body.resourceType}/${p.body.id}`)) {
+      if (!pooled && ++n % 64 === 0) await yieldToIo();
+      if (isStored(p)) {
         report.skipped++;
         continue;
       }
-      try {
-        plan.prepared.push({ line: p.line, version: prepareResource(ctx, p.body, lastUpdated) });
-      } catch (e) {
+      const prepared = pooled?.get(p.line) ?? prepareLine(ctx, p, lastUpdated);
+      if ('version' in prepared) plan.prepared.push({ line: p.line, version: prepared.version });
+      else {
         report.refused++;
-        report.refusals.push({ line: p.line, reason: reasonOf(e) });
+        report.refusals.push({ line: p.line, reason: prepared.reason });
         if (s.stopOnError) {
           stopAt = { line: p.line, start: p.start };
           break;
