@@ -28,16 +28,20 @@ import { INTERNAL_ACCESS } from '../src/store/session';
 import { createServerValidator } from '../src/validation/forServer';
 import { parseArgsOrExit, redactUrl, UsageError } from './benchLib';
 
-/** One preparing thread per core: the loader's own thread mostly waits (measured in docs/decisions/024-bulk-load.md, amendment). */
+/**
+ * On PostgreSQL one preparing thread per core: the loader's own thread mostly waits for the
+ * database. On the embedded database the writing runs on the loader's thread and bounds the
+ * load: threads gain nothing there (docs/decisions/024-bulk-load.md, amendment).
+ */
 const DEFAULT_THREADS = os.availableParallelism();
 
-const USAGE = `Usage: npm run load -- FILE.ndjson [--batch 5000] [--threads ${DEFAULT_THREADS}] [--durable] [--stop-on-error] [--restart]
+const USAGE = `Usage: npm run load -- FILE.ndjson [--batch 5000] [--threads N] [--durable] [--stop-on-error] [--restart]
 Environment: DATABASE_URL=postgres://… [DATABASE_SCHEMA=name] for PostgreSQL, else DATA_DIR (embedded).
 --durable: commit each batch synchronously on PostgreSQL (by default a crash may lose the last
 batches, which a rerun writes again).
 --stop-on-error: stop at the first refused line (the lines before it are committed; a rerun starts at it).
 --restart: ignore the file's checkpoint and read it from the first line (what is stored is still skipped).
---threads: threads that validate and index lines in parallel (default: one per core); 0 does it on the loader's own thread.`;
+--threads: threads that validate and index lines in parallel (default: one per core, ${DEFAULT_THREADS} here, on PostgreSQL; 0 on the embedded database); 0 does it on the loader's own thread.`;
 
 interface Options {
   file: string;
@@ -46,11 +50,12 @@ interface Options {
   stopOnError: boolean;
   restart: boolean;
   /** Threads that validate and index in parallel; 0: the loader's own thread does it. */
-  threads: number;
+  /** Undefined: the default of the database. */
+  threads: number | undefined;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { file: '', batch: 5000, durable: false, stopOnError: false, restart: false, threads: DEFAULT_THREADS };
+  const o: Options = { file: '', batch: 5000, durable: false, stopOnError: false, restart: false, threads: undefined };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--batch') {
@@ -104,7 +109,8 @@ async function main(): Promise<void> {
   try {
     // the profiles and conformance resources stored, as the server validates with them
     await inTransaction(ctx, INTERNAL_ACCESS, (session) => syncConformanceResources(ctx, session, findProfilesDir()));
-    const pool = o.threads > 0 ? await PreparePool.start(o.threads, conformanceFromApi(validator)) : undefined;
+    const threads = o.threads ?? (db.kind === 'postgres' ? DEFAULT_THREADS : 0);
+    const pool = threads > 0 ? await PreparePool.start(threads, conformanceFromApi(validator)) : undefined;
     const where = db.kind === 'postgres' ? `PostgreSQL ${redactUrl(config.databaseUrl!)}${config.databaseSchema ? `, schema ${config.databaseSchema}` : ''}` : `embedded, DATA_DIR=${config.dataDir}`;
     const size = fs.statSync(o.file).size;
     console.log(`Loading ${o.file} (${fmt(size / 1024 / 1024)} MiB) into ${where}, batches of ${o.batch}, ${pool ? `${pool.size} preparing thread${pool.size > 1 ? 's' : ''}` : 'prepared on the loader\'s thread'}`);
