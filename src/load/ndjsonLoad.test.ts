@@ -329,6 +329,21 @@ describe('npm run load --threads', () => {
   });
 });
 
+describe('npm run load --threads: a thread that dies', () => {
+  it('stops the load with an error, writing nothing of the batch it was preparing', async () => {
+    const ctx = t.running!.ctx;
+    const pool = await PreparePool.start(1, []);
+    try {
+      await (pool as unknown as { workers: { terminate(): Promise<number> }[] }).workers[0].terminate();
+      const f = file(`dies-${RUN}.ndjson`, [JSON.stringify({ ...patient, id: id('dies-p'), identifier: [{ system: 'urn:example:mrn', value: `dies-${RUN}` }] })]);
+      await expect(loadNdjson(ctx, f, { batch: 10, pool })).rejects.toThrow(/preparing thread exited/);
+      expect((await get(`Patient/${id('dies-p')}`)).status).toBe(404);
+    } finally {
+      await pool.close();
+    }
+  });
+});
+
 describe('npm run load: records that are not open', () => {
   const { send } = requests(() => t);
   const ctx = () => t.running!.ctx;

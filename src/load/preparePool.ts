@@ -31,7 +31,9 @@ const WORKER_FILE = [path.join(__dirname, 'prepareWorker.js'), path.resolve(__di
 
 export class PreparePool {
   private readonly idle: Worker[] = [];
-  private readonly waiting = new Map<number, (results: PrepareResult[]) => void>();
+  private readonly queue: PrepareJob[] = [];
+  /** The slices sent and not answered yet: their answer, or the pool's failure. */
+  private readonly waiting = new Map<number, { resolve: (results: PrepareResult[]) => void; reject: (e: Error) => void }>();
   private nextJob = 0;
   private failure?: Error;
   private closing = false;
@@ -41,38 +43,25 @@ export class PreparePool {
   /** Starts `size` threads, each with a validator that also knows `conformance` (what was stored through the API). */
   static async start(size: number, conformance: ConformanceResource[]): Promise<PreparePool> {
     if (!fs.existsSync(WORKER_FILE)) throw new Error(`${WORKER_FILE} is missing: preparing threads run from the compiled build (npm run build)`);
-    const workers = Array.from({ length: size }, () => new Worker(WORKER_FILE, { workerData: { conformance } }));
-    const pool = new PreparePool(workers);
-    await Promise.all(
-      workers.map(
-        (w) =>
-          new Promise<void>((resolve, reject) => {
-            const onReady = (m: { ready?: boolean }) => {
-              if (!m.ready) return;
-              w.off('message', onReady);
-              w.off('error', reject);
-              resolve();
-            };
-            w.on('message', onReady);
-            w.once('error', reject);
-          }),
-      ),
-    ).catch(async (e) => {
+    const pool = new PreparePool(Array.from({ length: size }, () => new Worker(WORKER_FILE, { workerData: { conformance } })));
+    try {
+      await Promise.all(pool.workers.map(ready));
+    } catch (e) {
       await pool.close();
       throw e;
-    });
-    for (const w of workers) {
+    }
+    for (const w of pool.workers) {
       w.on('message', (m: { job?: number; results?: PrepareResult[] }) => {
         if (m.job === undefined || !m.results) return;
-        const done = pool.waiting.get(m.job);
+        const waiting = pool.waiting.get(m.job);
         pool.waiting.delete(m.job);
         pool.idle.push(w);
-        done?.(m.results.map(restoreBuffers));
+        waiting?.resolve(m.results.map(restoreBuffers));
         pool.dispatch();
       });
       // a thread that dies takes the load with it: the batch fails and the loader stops with the error
       w.on('error', (e) => pool.fail(e));
-      w.on('exit', (code) => !pool.closing && pool.fail(new Error(`a preparing thread exited with code ${code}`)));
+      w.on('exit', (code) => pool.fail(new Error(`a preparing thread exited with code ${code}`)));
       pool.idle.push(w);
     }
     return pool;
@@ -82,8 +71,6 @@ export class PreparePool {
     return this.workers.length;
   }
 
-  private queue: PrepareJob[] = [];
-
   /** Each line's version or refusal, in the order of `items`. */
   async prepare(items: PrepareItem[], lastUpdated: string): Promise<PrepareResult[]> {
     if (this.failure) throw this.failure;
@@ -91,37 +78,43 @@ export class PreparePool {
     const per = Math.max(1, Math.min(SLICE, Math.ceil(items.length / this.workers.length)));
     for (let at = 0; at < items.length; at += per) {
       const job: PrepareJob = { job: this.nextJob++, lastUpdated, items: items.slice(at, at + per) };
-      slices.push(new Promise((resolve) => this.waiting.set(job.job, resolve)));
+      slices.push(new Promise((resolve, reject) => this.waiting.set(job.job, { resolve, reject })));
       this.queue.push(job);
     }
     this.dispatch();
-    const parts = await Promise.race([Promise.all(slices), this.failed()]);
-    return parts.flat();
+    return (await Promise.all(slices)).flat();
   }
 
   private dispatch(): void {
     while (this.idle.length && this.queue.length) this.idle.pop()!.postMessage(this.queue.shift()!);
   }
 
-  private failedWith?: Promise<never>;
-  private rejectFailure?: (e: Error) => void;
-  private failed(): Promise<never> {
-    this.failedWith ??= new Promise<never>((_, reject) => (this.rejectFailure = reject));
-    this.failedWith.catch(() => undefined);
-    if (this.failure) this.rejectFailure!(this.failure);
-    return this.failedWith;
-  }
-
   private fail(e: Error): void {
+    if (this.closing) return;
     this.failure ??= e;
-    this.failed();
-    this.rejectFailure?.(this.failure);
+    for (const w of this.waiting.values()) w.reject(this.failure);
+    this.waiting.clear();
+    this.queue.length = 0;
   }
 
   async close(): Promise<void> {
     this.closing = true;
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
+}
+
+/** A thread is ready once its validator is built (its first message), or failed. */
+function ready(w: Worker): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onReady = (m: { ready?: boolean }) => {
+      if (!m.ready) return;
+      w.off('message', onReady);
+      w.off('error', reject);
+      resolve();
+    };
+    w.on('message', onReady);
+    w.once('error', reject);
+  });
 }
 
 /** A Binary's content comes back from a thread as a Uint8Array: the writers want a Buffer. */
