@@ -33,7 +33,8 @@ import { parseArgsOrExit, redactUrl, UsageError } from './benchLib';
  * database. On the embedded database the writing runs on the loader's thread and bounds the
  * load: threads gain nothing there (docs/decisions/024-bulk-load.md, amendment).
  */
-const DEFAULT_THREADS = os.availableParallelism();
+// at most 8 by default: each thread holds a validator of its own (about 95 MB)
+const DEFAULT_THREADS = Math.min(os.availableParallelism(), 8);
 
 const USAGE = `Usage: npm run load -- FILE.ndjson [--batch 5000] [--threads N] [--durable] [--stop-on-error] [--restart]
 Environment: DATABASE_URL=postgres://… [DATABASE_SCHEMA=name] for PostgreSQL, else DATA_DIR (embedded).
@@ -41,7 +42,7 @@ Environment: DATABASE_URL=postgres://… [DATABASE_SCHEMA=name] for PostgreSQL, 
 batches, which a rerun writes again).
 --stop-on-error: stop at the first refused line (the lines before it are committed; a rerun starts at it).
 --restart: ignore the file's checkpoint and read it from the first line (what is stored is still skipped).
---threads: threads that validate and index lines in parallel (default: one per core, ${DEFAULT_THREADS} here, on PostgreSQL; 0 on the embedded database); 0 does it on the loader's own thread.`;
+--threads: threads that validate and index lines in parallel (default: one per core up to 8, ${DEFAULT_THREADS} here, on PostgreSQL; 0 on the embedded database); 0 does it on the loader's own thread.`;
 
 interface Options {
   file: string;

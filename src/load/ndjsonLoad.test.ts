@@ -10,7 +10,8 @@ import { conformanceFromApi, syncConformanceResources } from '../interactions/co
 import { inTransaction } from '../interactions/unitOfWork';
 import { findProfilesDir } from '../registry/registry';
 import { INTERNAL_ACCESS } from '../store/session';
-import { loadNdjson } from './ndjsonLoad';
+import { FhirError } from '../errors';
+import { loadNdjson, refusesTheLine } from './ndjsonLoad';
 import { PreparePool } from './preparePool';
 
 /**
@@ -326,6 +327,85 @@ describe('npm run load --threads', () => {
     expect(stopped).toMatchObject({ written: 1, refused: 1 });
     expect(stopped.refusals.map((r) => r.line)).toEqual([2]);
     expect((await get(`Patient/${sid('p2')}`)).status).toBe(404);
+  });
+});
+
+describe('npm run load: what a create keeps, what a failed batch writes, where a stop stops', () => {
+  const ctx = () => t.running!.ctx;
+  const INS_NIR = 'urn:oid:1.2.250.1.213.1.4.8';
+  const matricule = () => {
+    const body = `29012${String(crypto.randomInt(10 ** 8)).padStart(8, '0')}`;
+    return body + nirKey(body);
+  };
+  const insPatient = (name: string, ins: string) =>
+    withIns({ resourceType: 'Patient', id: id(name), name: [{ family: 'Martin', given: ['Léa'] }], gender: 'female', birthDate: '1990-05-17' }, INS_NIR, ins);
+
+  it.each([['on its own thread', 0], ['with threads', 2]])('keeps the precision of decimals as a create does (72.10 stays 72.10), %s', async (_how, threads) => {
+    const oid = id(`dec-${threads}`);
+    const line = `{"resourceType":"Observation","id":"${oid}","status":"final","code":{"text":"weight"},"valueQuantity":{"value":72.10,"unit":"kg","system":"http://unitsofmeasure.org","code":"kg"},"referenceRange":[{"low":{"value":1e2}}]}`;
+    const pool = threads ? await PreparePool.start(threads, []) : undefined;
+    try {
+      expect(await loadNdjson(ctx(), file(`dec-${threads}-${RUN}.ndjson`, [line]), { pool })).toMatchObject({ written: 1, refused: 0 });
+    } finally {
+      await pool?.close();
+    }
+    const res = await fetch(`${t.base}/Observation/${oid}`, { headers: { authorization: `Bearer ${t.token}` } });
+    const text = await res.text();
+    expect(text).toContain('"value":72.10');
+    expect(text).toContain('"value":1e2');
+  });
+
+  it('resumes from the checkpoint at the end of a file whose last line has no line feed', async () => {
+    const f = path.join(dir, `no-final-newline-${RUN}.ndjson`);
+    fs.writeFileSync(f, [JSON.stringify({ ...patient, id: id('nl-p'), identifier: [{ system: 'urn:example:mrn', value: `nl-${RUN}` }] }), '{"broken'].join('\n'));
+    expect(await loadNdjson(ctx(), f)).toMatchObject({ lines: 2, written: 1, refused: 1 });
+    expect(await loadNdjson(ctx(), f)).toMatchObject({ lines: 2, resumedAt: 2, written: 0, skipped: 0, refused: 0 });
+  });
+
+  it('writes a line naming a later line of its batch even when another line of the batch is refused', async () => {
+    const ins = matricule();
+    const report = await loadNdjson(
+      ctx(),
+      file(`later-${RUN}.ndjson`, [
+        JSON.stringify(practitioner),
+        JSON.stringify({ ...doc, id: id('later-d'), subject: { reference: `Patient/${id('later-p')}` } }), // 2: names line 3
+        JSON.stringify({ ...patient, id: id('later-p'), identifier: [{ system: 'urn:example:mrn', value: `later-${RUN}` }] }), // 3
+        JSON.stringify(insPatient('later-a', ins)), // 4
+        JSON.stringify(insPatient('later-b', ins)), // 5: the INS of line 4: the batch fails, its lines are written one by one
+      ]),
+      { batch: 10 },
+    );
+    expect(report.refusals.map((r) => r.line)).toEqual([5]);
+    expect((await get(`DocumentReference/${id('later-d')}`)).status).toBe(200);
+  });
+
+  it('with --stop-on-error, reports no line past the stop, refused on reading or while the batch before was written', async () => {
+    const ins = matricule();
+    const stopped = await loadNdjson(
+      ctx(),
+      file(`stop-report-${RUN}.ndjson`, [
+        JSON.stringify(insPatient('sr-a', ins)), // 1
+        JSON.stringify(insPatient('sr-b', ins)), // 2: refused when its batch is written
+        JSON.stringify({ resourceType: 'Patient', id: id('sr-bad'), gender: 'sometimes' }), // 3: in the next batch, prepared meanwhile
+        '{"broken', // 4
+      ]),
+      { batch: 2, stopOnError: true },
+    );
+    expect(stopped.refusals.map((r) => r.line)).toEqual([2]);
+    expect(stopped).toMatchObject({ written: 1, refused: 1 });
+  });
+
+  it.each([
+    ['a check of the write (422)', new FhirError(422, []), true],
+    ['a conflict (409)', new FhirError(409, []), true],
+    ['a server error (500)', new FhirError(500, []), false],
+    ['an index row too large (54000)', Object.assign(new Error('index row requires 11496 bytes'), { code: '54000' }), true],
+    ['a value the database refuses (22P02)', Object.assign(new Error('invalid input syntax'), { code: '22P02' }), true],
+    ['a lost connection (08006)', Object.assign(new Error('terminating connection'), { code: '08006' }), false],
+    ['an administrator ending the connection (57P01)', Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }), false],
+    ['an error without a code', new Error('Connection terminated unexpectedly'), false],
+  ])('a failed batch written line by line: %s refuses the line: %s', (_what, error, refuses) => {
+    expect(refusesTheLine(error)).toBe(refuses);
   });
 });
 

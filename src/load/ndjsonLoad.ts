@@ -10,6 +10,7 @@ import { newVersion, splitBinaryData } from '../interactions/common';
 import { assertValid, CONFORMANCE_TYPES } from '../interactions/conformanceResources';
 import type { InteractionContext } from '../interactions/types';
 import { inTransaction } from '../interactions/unitOfWork';
+import type { DecimalTexts } from '../json/decimals';
 import { jsonLimits, readJson } from '../json/jsonReader';
 import { INTERNAL_ACCESS, Session } from '../store/session';
 import type { VersionWrite } from '../store/writeVersions';
@@ -108,12 +109,13 @@ export function reasonOf(e: unknown): string {
   return (e as Error).message;
 }
 
-/** One line as a resource to load, or why not: JSON, a served type, an id. */
-export function parseLine(ctx: InteractionContext, text: string): Record<string, unknown> & { resourceType: string; id: string } {
+/** One line as a resource to load (with the text of its decimals, kept as sent), or why not: JSON, a served type, an id. */
+export function parseLine(ctx: InteractionContext, text: string): { body: Record<string, unknown> & { resourceType: string; id: string }; decimals?: DecimalTexts } {
   const limits = jsonLimits(ctx.config);
   let value: unknown;
+  let decimals: DecimalTexts | undefined;
   try {
-    value = readJson(text, limits).value;
+    ({ value, decimals } = readJson(text, limits));
   } catch (e) {
     throw new Error(`not JSON: ${(e as Error).message}`);
   }
@@ -123,20 +125,21 @@ export function parseLine(ctx: InteractionContext, text: string): Record<string,
   if (typeof type !== 'string' || !ctx.registry.isSupported(type)) throw new Error(`resourceType ${JSON.stringify(type)} is not served here`);
   if (NOT_LOADED.has(type)) throw new Error(`${type} is not loaded in bulk: write it through the API`);
   if (typeof body.id !== 'string' || !ID.test(body.id)) throw new Error('the resource needs an id ([A-Za-z0-9-.]{1,64}): the loader keeps the ids of the file');
-  return body as Record<string, unknown> & { resourceType: string; id: string };
+  return { body: body as Record<string, unknown> & { resourceType: string; id: string }, ...(decimals ? { decimals } : {}) };
 }
 
 /** A parsed line as a new version: validated as a create, indexed (throws the validation's refusal). */
-export function prepareResource(ctx: InteractionContext, body: Record<string, unknown> & { id: string }, lastUpdated: string): VersionWrite {
+export function prepareResource(ctx: InteractionContext, body: Record<string, unknown> & { id: string }, lastUpdated: string, decimals?: DecimalTexts): VersionWrite {
   const { resource, binary } = splitBinaryData(body, ctx.config.binaryMaxBytes);
   assertValid(ctx, resource, 'create');
-  return newVersion(ctx, resource, { id: body.id, versionId: 1, lastUpdated, method: 'POST', binary });
+  // decimals keep the precision they were sent with, as a create's do
+  return newVersion(ctx, resource, { id: body.id, versionId: 1, lastUpdated, method: 'POST', binary, decimals });
 }
 
 /** A line prepared on this thread: its version, or why it is refused. */
 function prepareLine(ctx: InteractionContext, p: PrepareItem, lastUpdated: string): PrepareResult {
   try {
-    return { line: p.line, version: prepareResource(ctx, p.body, lastUpdated) };
+    return { line: p.line, version: prepareResource(ctx, p.body, lastUpdated, p.decimals) };
   } catch (e) {
     return { line: p.line, reason: reasonOf(e) };
   }
@@ -144,7 +147,8 @@ function prepareLine(ctx: InteractionContext, p: PrepareItem, lastUpdated: strin
 
 /** Whether byte `at` of `file` starts a line (the byte before it is a line feed). */
 function endsLine(file: string, at: number): boolean {
-  if (at === 0) return true;
+  // the end of a file whose last line has no line feed ends that line too
+  if (at === 0 || at === fs.statSync(file).size) return true;
   const fd = fs.openSync(file, 'r');
   try {
     const b = Buffer.alloc(1);
@@ -252,23 +256,39 @@ async function writeBatchOnce(s: LoadState, plan: BatchPlan): Promise<void> {
   }
   // one by one: the refused ones are reported, the others written as any create
   let written = 0;
-  for (const p of plan.prepared) {
-    try {
-      const outcome = await inTransaction(ctx, INTERNAL_ACCESS, async (session) => {
-        if ((await storedAmong(session, [p.version])).size > 0) return 'skipped';
-        await assertRecordsOpen(session, [p.version]);
-        await session.write([p.version]);
-        return 'written';
-      });
-      if (outcome === 'written') written++;
-      else report.skipped++;
-    } catch (e) {
-      report.refused++;
-      report.refusals.push({ line: p.line, reason: reasonOf(e) });
-      if (s.stopOnError) {
-        s.stopped = { line: p.line, start: -1 };
-        break;
+  let pending = plan.prepared;
+  // a line may name a later line of its batch: what was refused is tried again while the passes write more (in file order each time)
+  for (let progress = true, pass = 1; progress && pending.length > 0 && !s.stopped; pass++) {
+    progress = false;
+    const refused: { p: Prepared; reason: string }[] = [];
+    for (const p of pending) {
+      try {
+        const outcome = await inTransaction(ctx, INTERNAL_ACCESS, async (session) => {
+          if ((await storedAmong(session, [p.version])).size > 0) return 'skipped';
+          await assertRecordsOpen(session, [p.version]);
+          await session.write([p.version]);
+          return 'written';
+        });
+        progress = true;
+        if (outcome === 'written') written++;
+        else report.skipped++;
+      } catch (e) {
+        // a lost connection, a database that stops: the load stops, and a rerun writes the batch again from its checkpoint
+        if (!refusesTheLine(e)) throw e;
+        refused.push({ p, reason: reasonOf(e) });
+        // with --stop-on-error the first refusal is final: what follows it is not written
+        if (s.stopOnError) break;
       }
+    }
+    pending = refused.map((r) => r.p);
+    // a few passes: a chain of lines each naming the next is not worth a pass per link
+    if (!progress || pending.length === 0 || s.stopOnError || pass === MAX_PASSES) {
+      for (const r of refused) {
+        report.refused++;
+        report.refusals.push({ line: r.p.line, reason: r.reason });
+      }
+      if (s.stopOnError && refused.length) s.stopped = { line: refused[0].p.line, start: -1 };
+      break;
     }
   }
   report.written += written;
@@ -277,6 +297,21 @@ async function writeBatchOnce(s: LoadState, plan: BatchPlan): Promise<void> {
     if (written > 0) await session.writeAudit([batchAuditEvent(ctx, s.file, s.fileKey, plan.first, plan.last, written, new Date().toISOString())]);
     if (!s.stopped) await saveCheckpoint(session, checkpointOf(s, plan.last, plan.bytes));
   });
+}
+
+/** Passes of a failed batch's one-by-one writing. */
+const MAX_PASSES = 4;
+
+/**
+ * Whether an error of a line's own write refuses that line (its data: a check, a
+ * constraint, a value the database cannot index), rather than the load (the connection,
+ * the database): only the first is reported as a refused line and passed over.
+ */
+export function refusesTheLine(e: unknown): boolean {
+  if (e instanceof FhirError) return e.status < 500;
+  const code = (e as { code?: unknown })?.code;
+  // SQLSTATE classes 22 (data exception), 23 (integrity constraint), 54 (program limit: an index row too large)
+  return typeof code === 'string' && /^(22|23|54)/.test(code);
 }
 
 /**
@@ -315,7 +350,7 @@ export async function loadNdjson(
   // a checkpoint must fall at the end of a line of this file; otherwise start over (what is stored is skipped)
   const from = checkpoint && checkpoint.bytes <= size && endsLine(file, checkpoint.bytes) ? checkpoint : undefined;
   report.lines = report.resumedAt = from?.lines ?? 0;
-  let batch: { line: number; start: number; body: Record<string, unknown> & { resourceType: string; id: string } }[] = [];
+  let batch: (PrepareItem & { start: number })[] = [];
   let firstOfBatch = report.lines + 1;
   let lastEnd = from?.bytes ?? 0;
   // a batch is validated and indexed while the previous one is written
@@ -376,7 +411,7 @@ export async function loadNdjson(
     lastEnd = l.end;
     if (l.text.trim() !== '') {
       try {
-        batch.push({ line: l.line, start: l.start, body: parseLine(ctx, l.text) });
+        batch.push({ line: l.line, start: l.start, ...parseLine(ctx, l.text) });
       } catch (e) {
         report.refused++;
         report.refusals.push({ line: l.line, reason: reasonOf(e) });
@@ -395,6 +430,12 @@ export async function loadNdjson(
   }
   if (!s.stopped) await send();
   await writing;
+  if (s.stopped) {
+    // lines past the stop (read, or prepared while the batch that stopped was written) are neither written nor reported
+    const stop = s.stopped.line;
+    report.refusals = report.refusals.filter((r) => r.line <= stop);
+    report.refused = report.refusals.length;
+  }
   report.seconds = (Date.now() - started) / 1000;
   options.onProgress?.(report);
   report.refusals.sort((a, b) => a.line - b.line);

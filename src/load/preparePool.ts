@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import type { DecimalTexts } from '../json/decimals';
 import type { ConformanceResource } from '../store/conformanceRows';
 import type { VersionWrite } from '../store/writeVersions';
 
@@ -15,6 +16,8 @@ import type { VersionWrite } from '../store/writeVersions';
 export interface PrepareItem {
   line: number;
   body: Record<string, unknown> & { resourceType: string; id: string };
+  /** The text of the decimals a number would not give back (src/json/decimals.ts). */
+  decimals?: DecimalTexts;
 }
 export interface PrepareJob {
   job: number;

@@ -30,7 +30,7 @@ function start(port: NonNullable<typeof parentPort>, conformance: ConformanceRes
   port.on('message', (job: PrepareJob) => {
     const results: PrepareResult[] = job.items.map((item) => {
       try {
-        return { line: item.line, version: prepareResource(ctx, item.body, job.lastUpdated) };
+        return { line: item.line, version: prepareResource(ctx, item.body, job.lastUpdated, item.decimals) };
       } catch (e) {
         return { line: item.line, reason: reasonOf(e) };
       }
