@@ -16,13 +16,17 @@ export interface OutboxRow {
   deleted: boolean;
 }
 
+export const CLAIM_OUTBOX = `SELECT o.compartment, o.id::text AS id, o.resource_type, o.resource_id, o.version_id, o.deleted FROM outbox o ORDER BY o.id LIMIT ? FOR UPDATE OF o SKIP LOCKED`;
+
 /**
  * The oldest changes not yet matched, locked so that two dispatchers never take the same
  * (SKIP LOCKED: each takes others); to be called in a transaction that deletes them.
+ * Ordered by the column `o.id`, not the output's `id` (its text): in text order change 10
+ * came before change 9, and the sort of every row could not use `outbox_order`.
  */
 export async function claimOutbox(session: Session, limit: number): Promise<OutboxRow[]> {
   const rows = await session.query<{ compartment: string; id: string; resource_type: string; resource_id: string; version_id: number; deleted: boolean }>(
-    `SELECT compartment, id::text AS id, resource_type, resource_id, version_id, deleted FROM outbox ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED`,
+    CLAIM_OUTBOX,
     [limit],
     'subscription_claim_outbox',
   );
