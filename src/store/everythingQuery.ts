@@ -49,14 +49,19 @@ export async function everythingRows(session: Session, q: EverythingQuery, page?
   // record's members drive the statement: each is then checked, instead of the planner
   // starting from the caller's visibility (every directory resource, whose bodies it then sorted)
   const members = `(SELECT m.compartment, m.resource_type, m.id FROM resource m WHERE m.compartment = ${bind(sql, q.patientId)} OFFSET 0) m`;
+  // bound here, before the conditions that follow it in the text
+  const byKey = `(SELECT k.* FROM resource k WHERE k.compartment = ${bind(sql, q.patientId)} AND k.resource_type = m.resource_type AND k.id = m.id OFFSET 0)`;
   const where = [`r.compartment = ${bind(sql, q.patientId)}`, 'NOT r.deleted'];
   const constraints = constraintConditions(sql, 'r', undefined);
   if (constraints) where.push(constraints.slice(5));
   if (q.types) where.push(`r.resource_type = ANY(${bind(sql, textArray(q.types))}::text[])`);
   if (q.since) where.push(`r.last_updated >= ${bind(sql, q.since)}::timestamptz`);
   if (page) where.push(keysetCondition(sql, ORDER, page.keys, backwards, (i) => ORDER[i].sql));
+  // each member read by its full key (fenced, LATERAL): left free, the planner judged the
+  // caller's visibility over the whole compartment once per member (a record with a long
+  // trail: 1,117 members, 1.2 million rule checks, 3.5 s)
   const pageCte = `page AS (SELECT r.compartment, r.resource_type, r.id, r.body::text AS body, row_number() OVER (ORDER BY ${order}) AS ord
-      FROM ${members} JOIN resource r ON r.compartment = m.compartment AND r.resource_type = m.resource_type AND r.id = m.id
+      FROM ${members} CROSS JOIN LATERAL ${byKey} r
       WHERE ${where.join(' AND ')} ORDER BY ${order} LIMIT ${bind(sql, q.count + 1)}::int)`;
   const shownCte = `shown AS (SELECT * FROM page WHERE ord <= ${bind(sql, q.count)}::int)`;
   const refWhere = [`NOT r.deleted`, `r.compartment = ''`];
