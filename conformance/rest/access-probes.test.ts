@@ -300,6 +300,34 @@ describe('writes outside the caller\'s rights are refused', () => {
     expect(stored.body.meta.versionId).toBe('1');
     expect((await get(`DocumentReference/${doc.id}`, tok.gp)).body.meta.versionId).toBe('1');
   });
+  it('a document names its content in every url form the server reads it by: hidden with it, not deleted while named (decision 008, amendment)', async () => {
+    const mask = (docId: string) =>
+      send('POST', `DocumentReference/${docId}/$meta-add`, tok.p1, {
+        resourceType: 'Parameters',
+        parameter: [{ name: 'meta', valueMeta: { security: [{ system: 'https://mos.esante.gouv.fr/NOS/TRE_A07-StatutVisibiliteDocument/FHIR/TRE-A07-StatutVisibiliteDocument', code: 'MASQUE_PS' }] } }],
+      });
+    for (const form of [(id: string) => `Binary/${id}/`, (id: string) => `Binary/${id}?x=1`, (id: string) => `Binary/${id}#f`, (id: string) => `Binary//${id}`, (id: string) => `Binary/./${id}`, (id: string) => `${t.base}/Binary/${id}/_history`]) {
+      const content = await create(binary(x.p1, `form ${RUN}`), tok.gp);
+      const doc = await create(document(x.p1, REPORT, ref(x.gp), [], form(content.id)), tok.gp);
+      expect((await mask(doc.id)).status).toBe(200);
+      const url = form(content.id);
+      expect([url, (await get(`Binary/${content.id}`, tok.other, { accept: 'application/fhir+json' })).status]).toEqual([url, 404]);
+      expect([url, (await get(`Binary/${content.id}`, tok.gp, { accept: 'application/fhir+json' })).status]).toEqual([url, 200]);
+      expect([url, (await send('DELETE', `Binary/${content.id}`, tok.gp)).status]).toEqual([url, 409]);
+    }
+  });
+  it("the content of a deleted document stays hidden from those it was hidden from, whatever else names it; its author and the patient still read it", async () => {
+    const content = await create(binary(x.p1, `deleted masked ${RUN}`), tok.gp);
+    const doc = await create(document(x.p1, REPORT, ref(x.gp), ['MASQUE_PS'], ref(content)), tok.gp);
+    expect((await send('DELETE', `DocumentReference/${doc.id}`, tok.gp)).status).toBe(200);
+    expect((await get(`Binary/${content.id}`, tok.other, { accept: 'application/fhir+json' })).status).toBe(404);
+    const mine = await send('POST', 'DocumentReference', tok.other, document(x.p1, REPORT, ref(x.other), [], ref(content)));
+    expect(mine.status).toBe(201);
+    expect((await get(`Binary/${content.id}`, tok.other, { accept: 'application/fhir+json' })).status).toBe(404);
+    expect((await get(`Binary?_id=${content.id}`, tok.other)).body.total ?? (await get(`Binary?_id=${content.id}`, tok.other)).body.entry?.length ?? 0).toBe(0);
+    expect((await get(`Binary/${content.id}`, tok.gp, { accept: 'application/fhir+json' })).status).toBe(200);
+    expect((await get(`Binary/${content.id}`, tok.p1, { accept: 'application/fhir+json' })).status).toBe(200);
+  });
   it('a deleted Binary is not written again at its id, by anyone of the policy (decision 021, amendment)', async () => {
     const b = await create(binary(x.p1, `first ${RUN}`), tok.gp);
     // nothing names it yet: a colleague may delete it, not put other bytes in its place

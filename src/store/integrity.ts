@@ -1,5 +1,5 @@
 import { addressesOf, byKeys, keyArrays } from './locator';
-import { constraintConditions, ownerJoin, textArray } from './searchSql';
+import { constraintConditions, namesBinary, ownerJoin, textArray } from './searchSql';
 import type { Session } from './session';
 import { isUnrestricted, UNRESTRICTED, Visibility } from './visibility';
 
@@ -122,7 +122,7 @@ export async function referrersOf(session: Session, targets: { resourceType: str
       SELECT 'DocumentReference', u.resource_id, 'Binary', b.id
         FROM unnest(?::text[], ?::text[]) AS b(compartment, id)
         JOIN idx_uri u ON u.compartment = b.compartment AND u.resource_type = 'DocumentReference' AND u.param = 'location'
-         AND (u.value = 'Binary/' || b.id OR u.value LIKE '%/Binary/' || b.id OR u.value LIKE 'Binary/' || b.id || '/_history/%' OR u.value LIKE '%/Binary/' || b.id || '/_history/%')
+         AND ${namesBinary('u.value', 'b.id')}
         JOIN resource d ON ${ownerJoin('u', 'd')} AND NOT d.deleted
       UNION
       SELECT 'Communication', a.message_id, 'Binary', b.id

@@ -1,6 +1,6 @@
 import type { ThreadFacts } from '../dmp/messageRules';
 import type { Session } from './session';
-import { textArray } from './searchSql';
+import { namesBinary, textArray } from './searchSql';
 
 /**
  * The side tables of the secure messaging (docs/decisions/016-messaging.md, migration
@@ -82,9 +82,9 @@ export async function attachmentFacts(session: Session, compartment: string, bin
     [compartment, binaryId],
   );
   const documents = await session.query(
-    // every form the read rule matches (searchSql's binaryFollowsDocument): relative or absolute, with or without /_history/n
-    `SELECT 1 FROM idx_uri u WHERE u.compartment = ? AND u.resource_type = 'DocumentReference' AND u.param = 'location' AND (u.value = ? OR u.value LIKE ? OR u.value LIKE ? OR u.value LIKE ?) LIMIT 1`,
-    [compartment, `Binary/${binaryId}`, `%/Binary/${binaryId}`, `Binary/${binaryId}/\\_history/%`, `%/Binary/${binaryId}/\\_history/%`],
+    // every form the read rule matches (searchSql's namesBinary)
+    `SELECT 1 FROM idx_uri u WHERE u.compartment = ? AND u.resource_type = 'DocumentReference' AND u.param = 'location' AND ${namesBinary('u.value', '?::text')} LIMIT 1`,
+    [compartment, binaryId, binaryId, binaryId, binaryId],
   );
   const sizes = await session.query<{ size: string | number | null }>(
     `SELECT COALESCE(size, octet_length(data)) AS size FROM binary_content WHERE compartment = ? AND id = ? AND version_id = ?`,

@@ -717,34 +717,43 @@ function labelExists(ctx: SqlContext, r: string, rules: LabelRule[]): string {
 }
 
 /**
+ * Whether the url (an SQL text expression) names the Binary whose id is the SQL text
+ * expression `id`, in any form this server resolves to it: relative or absolute, with or
+ * without `/_history/n`, a query, a fragment, a trailing or doubled slash, `./`
+ * (decision 008, amendment). Ids have no LIKE wildcard; a url of another type ending in the
+ * same id only hides more. (`?` is written chr(63): a question mark in the text is a binding.)
+ */
+export function namesBinary(url: string, id: string): string {
+  return `(${url} LIKE '%Binary/%' AND (${url} LIKE '%/' || ${id} OR ${url} LIKE '%/' || ${id} || '/%' OR ${url} LIKE '%/' || ${id} || chr(63) || '%' OR ${url} LIKE '%/' || ${id} || '#%'))`;
+}
+
+/**
  * A Binary that DocumentReferences of its record point to (content.attachment.url, the
- * `location` parameter) is visible only if every one of them is visible to the caller: a
- * document the caller writes naming hidden content must not open it (decision 008,
- * amendment). The content of a deleted document stays hidden unless a visible current
- * document names it.
+ * `location` parameter) is visible only if none of them, current or deleted, is hidden from
+ * the caller: a document the caller writes naming hidden content does not open it
+ * (decision 008, amendment).
  */
 function binaryFollowsDocument(ctx: SqlContext, r: string): string {
-  // relative or absolute, with or without /_history/{vid} (ids have no LIKE wildcard; `_` in `_history` matching any character only hides more)
-  const names = (url: string) =>
-    `(${url} = 'Binary/' || ${r}.id OR ${url} LIKE '%/Binary/' || ${r}.id OR ${url} LIKE 'Binary/' || ${r}.id || '/\_history/%' OR ${url} LIKE '%/Binary/' || ${r}.id || '/\_history/%')`;
-  const pointing = (which: 'any' | 'visible' | 'hidden') => {
-    const u = alias(ctx, 'u');
-    const d = alias(ctx, 'd');
-    const conditions = which === 'any' ? '' : constraintConditions(ctx, d, 'DocumentReference');
-    // a condition that is NULL lets nothing through: it counts as hidden
-    const judged = which === 'visible' ? conditions : which === 'hidden' && conditions ? ` AND NOT COALESCE(TRUE${conditions}, FALSE)` : which === 'hidden' ? ' AND FALSE' : '';
-    return `EXISTS (SELECT 1 FROM idx_uri ${u} JOIN resource ${d} ON ${ownerJoin(u, d)}
-      WHERE ${u}.compartment = ${r}.compartment AND ${u}.resource_type = 'DocumentReference' AND ${u}.param = 'location'
-        AND ${names(`${u}.value`)} AND NOT ${d}.deleted${judged})`;
-  };
-  // a deleted document has no index rows: the version it deleted says where its content was, and that content stays hidden
+  const u = alias(ctx, 'u');
   const d = alias(ctx, 'd');
+  const conditions = constraintConditions(ctx, d, 'DocumentReference');
+  // a condition that is NULL lets nothing through: it counts as hidden
+  const hidden = conditions ? `NOT COALESCE(TRUE${conditions}, FALSE)` : 'FALSE';
+  // the urls naming it first (fenced: a few rows of its record), then only their documents judged
+  const hiddenPointer = `EXISTS (SELECT 1 FROM (SELECT ${u}.compartment, ${u}.resource_type, ${u}.resource_id FROM idx_uri ${u}
+        WHERE ${u}.compartment = ${r}.compartment AND ${u}.resource_type = 'DocumentReference' AND ${u}.param = 'location' AND ${namesBinary(`${u}.value`, `${r}.id`)} OFFSET 0) ${u}
+      JOIN resource ${d} ON ${ownerJoin(u, d)} WHERE NOT ${d}.deleted AND ${hidden})`;
+  // a deleted document has no index rows: the version it deleted says where its content was; hidden from the caller
+  // (every document rule judged on that version, decision 021), its content stays hidden to them
+  const dd = alias(ctx, 'd');
   const h = alias(ctx, 'h');
   const c = alias(ctx, 'c');
-  const pointedByDeleted = `EXISTS (SELECT 1 FROM resource ${d} JOIN resource_history ${h} ON ${h}.compartment = ${d}.compartment AND ${h}.resource_type = ${d}.resource_type AND ${h}.id = ${d}.id AND ${h}.version_id = ${d}.version_id - 1
+  const deletedConditions = constraintConditions(ctx, dd, 'DocumentReference');
+  const deletedHidden = deletedConditions ? `NOT COALESCE(TRUE${deletedConditions}, FALSE)` : 'FALSE';
+  const pointedByDeleted = `EXISTS (SELECT 1 FROM resource ${dd} JOIN resource_history ${h} ON ${h}.compartment = ${dd}.compartment AND ${h}.resource_type = ${dd}.resource_type AND ${h}.id = ${dd}.id AND ${h}.version_id = ${dd}.version_id - 1
       CROSS JOIN LATERAL jsonb_array_elements(COALESCE(${h}.body::jsonb -> 'content', '[]'::jsonb)) ${c}
-      WHERE ${d}.compartment = ${r}.compartment AND ${d}.resource_type = 'DocumentReference' AND ${d}.deleted AND ${names(`(${c} -> 'attachment' ->> 'url')`)})`;
-  return `(NOT ${pointing('hidden')} AND (NOT (${pointing('any')} OR ${pointedByDeleted}) OR ${pointing('visible')}))`;
+      WHERE ${dd}.compartment = ${r}.compartment AND ${dd}.resource_type = 'DocumentReference' AND ${dd}.deleted AND ${namesBinary(`(${c} -> 'attachment' ->> 'url')`, `${r}.id`)} AND ${deletedHidden})`;
+  return `(NOT ${hiddenPointer} AND NOT ${pointedByDeleted})`;
 }
 
 /**
