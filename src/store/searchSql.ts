@@ -663,7 +663,15 @@ function noticeFollowsAbout(ctx: SqlContext, r: string): string {
       CROSS JOIN LATERAL regexp_match(${a} ->> 'reference', '([A-Z][A-Za-z]+)/([A-Za-z0-9.-]{1,64})(/_history/[^/]*){0,1}$') ${m}(x)
       JOIN resource_locator ${m}k ON ${m}k.resource_type = ${m}.x[1] AND ${m}k.id = ${m}.x[2]
       JOIN resource ${d} ON ${d}.compartment = ${m}k.compartment AND ${d}.resource_type = ${m}k.resource_type AND ${d}.id = ${m}k.id
-      WHERE NOT COALESCE((TRUE${others}), FALSE))`;
+      WHERE ${hiddenFrom(others)})`;
+}
+
+/**
+ * A row the caller's conditions (`constraintConditions`' text, '' for an unrestricted caller)
+ * do not let through; a condition that is NULL lets nothing through, so it counts as hidden.
+ */
+function hiddenFrom(conditions: string): string {
+  return conditions ? `NOT COALESCE((TRUE${conditions}), FALSE)` : 'FALSE';
 }
 
 /**
@@ -736,9 +744,7 @@ export function namesBinary(url: string, id: string): string {
 function binaryFollowsDocument(ctx: SqlContext, r: string): string {
   const u = alias(ctx, 'u');
   const d = alias(ctx, 'd');
-  const conditions = constraintConditions(ctx, d, 'DocumentReference');
-  // a condition that is NULL lets nothing through: it counts as hidden
-  const hidden = conditions ? `NOT COALESCE(TRUE${conditions}, FALSE)` : 'FALSE';
+  const hidden = hiddenFrom(constraintConditions(ctx, d, 'DocumentReference'));
   // the urls naming it first (fenced: a few rows of its record), then only their documents judged
   const hiddenPointer = `EXISTS (SELECT 1 FROM (SELECT ${u}.compartment, ${u}.resource_type, ${u}.resource_id FROM idx_uri ${u}
         WHERE ${u}.compartment = ${r}.compartment AND ${u}.resource_type = 'DocumentReference' AND ${u}.param = 'location' AND ${namesBinary(`${u}.value`, `${r}.id`)} OFFSET 0) ${u}
@@ -748,8 +754,7 @@ function binaryFollowsDocument(ctx: SqlContext, r: string): string {
   const dd = alias(ctx, 'd');
   const h = alias(ctx, 'h');
   const c = alias(ctx, 'c');
-  const deletedConditions = constraintConditions(ctx, dd, 'DocumentReference');
-  const deletedHidden = deletedConditions ? `NOT COALESCE(TRUE${deletedConditions}, FALSE)` : 'FALSE';
+  const deletedHidden = hiddenFrom(constraintConditions(ctx, dd, 'DocumentReference'));
   const pointedByDeleted = `EXISTS (SELECT 1 FROM resource ${dd} JOIN resource_history ${h} ON ${h}.compartment = ${dd}.compartment AND ${h}.resource_type = ${dd}.resource_type AND ${h}.id = ${dd}.id AND ${h}.version_id = ${dd}.version_id - 1
       CROSS JOIN LATERAL jsonb_array_elements(COALESCE(${h}.body::jsonb -> 'content', '[]'::jsonb)) ${c}
       WHERE ${dd}.compartment = ${r}.compartment AND ${dd}.resource_type = 'DocumentReference' AND ${dd}.deleted AND ${namesBinary(`(${c} -> 'attachment' ->> 'url')`, `${r}.id`)} AND ${deletedHidden})`;

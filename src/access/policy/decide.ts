@@ -411,7 +411,8 @@ export function decideWrite(actor: Actor, target: WriteTarget, record: RecordDec
         if (refused) return refused;
       }
       // a Binary is a document's content and names no author: a patient deposits a new one, never deletes one
-      if (type === 'Binary' && target.previous) return { allow: false, status: 403, reason: 'A patient does not delete a stored Binary' };
+      // (a change of one is refused above, for every actor)
+      if (type === 'Binary' && target.deletion) return { allow: false, status: 403, reason: 'A patient does not delete a stored Binary' };
       return { allow: true, basis: actor.kind === 'patient' ? 'own-record' : 'legal-representative' };
     }
     case 'practitioner': {
