@@ -356,10 +356,28 @@ describe('writes outside the caller\'s rights are refused', () => {
     for (const url of [ref(content), `${t.base}/${ref(content)}`, `${ref(content)}/_history/1`]) {
       const mine = await send('POST', 'DocumentReference', tok.other, document(x.p1, REPORT, ref(x.other), [], url));
       expect(mine.status).toBe(201);
-      for (const path of [`Binary/${content.id}`, `Binary?_id=${content.id}`, `Binary/${content.id}/_history/1`, `DocumentReference?_id=${mine.body.id}&_include=*`]) {
+      const paths = [
+        `Binary/${content.id}`,
+        `Binary?_id=${content.id}`,
+        `Binary/${content.id}/_history/1`,
+        `Binary/${content.id}/_history`,
+        `Binary/_history?_count=500`,
+        `DocumentReference?_id=${mine.body.id}&_include=*`,
+        `Patient/${x.p1.id}/$everything?_count=1000`,
+        `Patient/${x.p1.id}/$everything?_type=Binary&_count=1000`,
+      ];
+      for (const path of paths) {
         const res = await get(path, tok.other, { accept: 'application/fhir+json' });
-        expect([url, path, res.text.includes(Buffer.from(`to be masked ${RUN}`).toString('base64'))]).toEqual([url, path, false]);
+        // neither its bytes nor the Binary itself (its own document, which names it, may come back)
+        expect([url, path, res.text.includes(Buffer.from(`to be masked ${RUN}`).toString('base64')), returned(res).includes(ref(content))]).toEqual([url, path, false, false]);
       }
+      // counted nowhere, in no Bundle entry, matched by no condition
+      expect((await get(`Binary?_id=${content.id}&_summary=count`, tok.other)).body.total).toBe(0);
+      const batch = await send('POST', '', tok.other, { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url: `Binary/${content.id}` } }, { request: { method: 'GET', url: `Binary?_id=${content.id}` } }] });
+      expect(batch.body.entry[0].response.status).toMatch(/^404/);
+      expect(batch.body.entry[1].resource.total ?? batch.body.entry[1].resource.entry?.length ?? 0).toBe(0);
+      expect((await send('DELETE', `Binary?_id=${content.id}`, tok.other)).status).toBe(204);
+      expect((await get(`Binary/${content.id}`, tok.gp, { accept: 'application/fhir+json' })).status).toBe(200);
       expect((await send('DELETE', `DocumentReference/${mine.body.id}`, tok.other)).status).toBe(200);
     }
     // the author and the patient still read it
