@@ -119,10 +119,14 @@ describe('a write and a closure of the same record', () => {
     const r = await record('Ecrit');
     const out = await race(historyGate(r.patient.id, 'DocumentReference', r.doc.id, 2), () => updated(r.doc), () => close(r.token, r.patient, 'archive'));
     if (onPostgres()) expect([out.waited, out.cycle]).toEqual([true, false]);
-    expect([out.first.status, out.second.status]).toEqual([200, 200]);
+    // the embedded database may have served the closure first: then the write was refused as one into a closed record
+    const refused = !onPostgres() && out.first.status === 403;
+    if (refused) expect(detailsCode(out.first.body)).toEqual({ system: RECORD_REFUSAL_SYSTEM, code: 'RECORD_CLOSED' });
+    expect([out.first.status, out.second.status]).toEqual([refused ? 403 : 200, 200]);
     // the version is in the record the closure archived, written before it: the closure's version of the Patient came after
     const row = (await knex().raw(`SELECT version_id, body::text AS body FROM resource WHERE compartment = ? AND resource_type = 'DocumentReference' AND id = ?`, [r.patient.id, r.doc.id])).rows[0];
-    expect([Number(row.version_id), JSON.parse(row.body).meta.security]).toEqual([2, [{ system: A07, code: 'INVISIBLE_PATIENT' }]]);
+    if (refused) expect(Number(row.version_id)).toBe(1);
+    else expect([Number(row.version_id), JSON.parse(row.body).meta.security]).toEqual([2, [{ system: A07, code: 'INVISIBLE_PATIENT' }]]);
     expect(await rowsOf('record_closure', r.patient.id)).toBe(1);
   });
 
