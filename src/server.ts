@@ -28,7 +28,7 @@ import { Dispatcher, startDispatcher } from './subscriptions/dispatcher';
 import { stopExports, sweepExpiredExports } from './operations/exportJob';
 import { dispatchesHere, runPrimary } from './workers';
 import { collectWhenIdle, fullCollection } from './idleCollection';
-import { runUpkeep } from './store/embeddedUpkeep';
+import { runPostgresUpkeep, runUpkeep } from './store/tableUpkeep';
 import type { Knex } from 'knex';
 import { answerUnparseableRequests } from './http/clientError';
 
@@ -134,9 +134,21 @@ export async function startServer(config: Config, log: Logger = createLogger(con
   // not on PostgreSQL, where the young generation it lets V8 shrink cost the next load CPU
   let upkeep: Promise<void> = Promise.resolve();
   const idleCollection = db.kind === 'embedded' ? collectWhenIdle(server, { collect: () => (upkeep = upkeepThenCollect(db.knex, log)) }) : undefined;
+  // on PostgreSQL, autovacuum's work for the tables autovacuum does not serve, on a timer (decision 037, amendment)
+  let upkeepRunning = false;
+  const postgresUpkeep =
+    db.kind === 'postgres' && config.databaseUpkeepIntervalMs > 0
+      ? setInterval(() => {
+          if (upkeepRunning) return;
+          upkeepRunning = true;
+          upkeep = postgresUpkeepPass(db.knex, log).finally(() => (upkeepRunning = false));
+        }, config.databaseUpkeepIntervalMs)
+      : undefined;
+  postgresUpkeep?.unref();
   let closing: Promise<void> | undefined;
   const close = () => {
     clearInterval(exportSweep);
+    clearInterval(postgresUpkeep);
     idleCollection?.close();
     // Stop accepting, let in-flight requests finish (bounded), then close the pool.
     closing ??= new Promise<void>((resolve) => {
@@ -259,13 +271,23 @@ if (require.main === module) {
  */
 async function upkeepThenCollect(knex: Knex, log: Logger): Promise<void> {
   try {
-    const done = await runUpkeep(knex);
+    const done = await runUpkeep(knex, true);
     if (done.analyze.length || done.vacuum.length) log.debug({ analyzed: done.analyze, vacuumed: done.vacuum }, 'embedded database upkeep');
   } catch (e) {
     log.warn({ err: e }, 'embedded database upkeep failed');
   }
   collectGarbage ??= fullCollection();
   collectGarbage();
+}
+
+/** One pass of autovacuum's work on PostgreSQL (decision 037, amendment); a failure is only logged. */
+async function postgresUpkeepPass(knex: Knex, log: Logger): Promise<void> {
+  try {
+    const done = await runPostgresUpkeep(knex);
+    if (done && (done.analyze.length || done.vacuum.length)) log.info({ analyzed: done.analyze, vacuumed: done.vacuum }, 'database upkeep: tables autovacuum does not serve');
+  } catch (e) {
+    log.warn({ err: e }, 'database upkeep failed');
+  }
 }
 
 let collectGarbage: (() => void) | undefined;

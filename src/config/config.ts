@@ -16,6 +16,11 @@ export interface Config {
    * tables are left as they are. The embedded database ignores it (one process, one disk).
    */
   databasePartitions: number | undefined;
+  /**
+   * How often, in ms, a server on PostgreSQL does autovacuum's work for the tables autovacuum
+   * does not serve (0: never; docs/decisions/037-embedded-upkeep.md, amendment).
+   */
+  databaseUpkeepIntervalMs: number;
   dataDir: string;
   /** Where raw Binary uploads are spooled before they go into the database (private, emptied at start). */
   spoolDir: string;
@@ -273,6 +278,7 @@ export function loadConfig(env: Env = process.env): Config {
     databaseUrl,
     databaseSchema,
     databasePartitions,
+    databaseUpkeepIntervalMs: integer(env, 'DATABASE_UPKEEP_INTERVAL_MS', 15000, 0, 86400000),
     dataDir,
     spoolDir,
     contentDir,
