@@ -278,7 +278,7 @@ export function loadConfig(env: Env = process.env): Config {
     databaseUrl,
     databaseSchema,
     databasePartitions,
-    databaseUpkeepIntervalMs: integer(env, 'DATABASE_UPKEEP_INTERVAL_MS', 15000, 0, 86400000),
+    databaseUpkeepIntervalMs: integer(env, 'DATABASE_UPKEEP_INTERVAL_MS', 5000, 0, 86400000),
     dataDir,
     spoolDir,
     contentDir,
