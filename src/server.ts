@@ -27,9 +27,7 @@ import { keepNewFilesPrivate, makePrivate } from './privateFiles';
 import { Dispatcher, startDispatcher } from './subscriptions/dispatcher';
 import { stopExports, sweepExpiredExports } from './operations/exportJob';
 import { dispatchesHere, runPrimary } from './workers';
-import { collectWhenIdle, fullCollection } from './idleCollection';
-import { runPostgresUpkeep, runUpkeep } from './store/tableUpkeep';
-import type { Knex } from 'knex';
+import { scheduleUpkeep } from './upkeepSchedule';
 import { answerUnparseableRequests } from './http/clientError';
 
 export interface RunningServer {
@@ -129,27 +127,12 @@ export async function startServer(config: Config, log: Logger = createLogger(con
   // expired bulk exports are deleted by every server, whichever ran them (docs/decisions/020-bulk-data.md)
   const exportSweep = setInterval(() => sweepExpiredExports(ctx).catch((e) => ctx.log.warn({ err: e }, 'bulk export sweep failed')), 60_000);
   exportSweep.unref();
-  // the memory a load left behind, given back once the requests stop (docs/decisions/027-embedded-memory.md),
-  // after autovacuum's work, which nothing else does on the embedded database (decision 037);
-  // not on PostgreSQL, where the young generation it lets V8 shrink cost the next load CPU
-  let upkeep: Promise<void> = Promise.resolve();
-  const idleCollection = db.kind === 'embedded' ? collectWhenIdle(server, { collect: () => (upkeep = upkeepThenCollect(db.knex, log)) }) : undefined;
-  // on PostgreSQL, autovacuum's work for the tables autovacuum does not serve, on a timer (decision 037, amendment)
-  let upkeepRunning = false;
-  const postgresUpkeep =
-    db.kind === 'postgres' && config.databaseUpkeepIntervalMs > 0
-      ? setInterval(() => {
-          if (upkeepRunning) return;
-          upkeepRunning = true;
-          upkeep = postgresUpkeepPass(db.knex, log).finally(() => (upkeepRunning = false));
-        }, config.databaseUpkeepIntervalMs)
-      : undefined;
-  postgresUpkeep?.unref();
+  // autovacuum's work where nothing else does it, and on the embedded database the memory a load
+  // left given back once the requests stop (docs/decisions/037-embedded-upkeep.md, 027-embedded-memory.md)
+  const upkeep = scheduleUpkeep(server, db, config.databaseUpkeepIntervalMs, log);
   let closing: Promise<void> | undefined;
   const close = () => {
     clearInterval(exportSweep);
-    clearInterval(postgresUpkeep);
-    idleCollection?.close();
     // Stop accepting, let in-flight requests finish (bounded), then close the pool.
     closing ??= new Promise<void>((resolve) => {
       const timer = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
@@ -163,7 +146,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
       .then(() => stopExports(db))
       .then(() => conformance?.close())
       // an upkeep pass in progress ends before the database closes (docs/decisions/037-embedded-upkeep.md)
-      .then(() => upkeep)
+      .then(() => upkeep.close())
       .then(() => db.close())
       .finally(() => closeUploadSpool(config));
     return closing;
@@ -264,30 +247,3 @@ if (require.main === module) {
   });
 }
 
-/**
- * What the embedded server does when its requests stop: autovacuum's work, which no
- * background worker does there (docs/decisions/037-embedded-upkeep.md), then a full
- * collection of the memory the load and the pass left (docs/decisions/027-embedded-memory.md).
- */
-async function upkeepThenCollect(knex: Knex, log: Logger): Promise<void> {
-  try {
-    const done = await runUpkeep(knex, true);
-    if (done.analyze.length || done.vacuum.length) log.debug({ analyzed: done.analyze, vacuumed: done.vacuum }, 'embedded database upkeep');
-  } catch (e) {
-    log.warn({ err: e }, 'embedded database upkeep failed');
-  }
-  collectGarbage ??= fullCollection();
-  collectGarbage();
-}
-
-/** One pass of autovacuum's work on PostgreSQL (decision 037, amendment); a failure is only logged. */
-async function postgresUpkeepPass(knex: Knex, log: Logger): Promise<void> {
-  try {
-    const done = await runPostgresUpkeep(knex);
-    if (done && (done.analyze.length || done.vacuum.length)) log.info({ analyzed: done.analyze, vacuumed: done.vacuum }, 'database upkeep: tables autovacuum does not serve');
-  } catch (e) {
-    log.warn({ err: e }, 'database upkeep failed');
-  }
-}
-
-let collectGarbage: (() => void) | undefined;

@@ -34,7 +34,8 @@ else console.warn('tableUpkeep.test.ts: the PostgreSQL half (the timer\'s pass f
 embedded('a pass on the embedded database', () => {
   let t: Target;
   beforeAll(async () => {
-    t = await startTarget();
+    // the idle spell's pass alone: no pass among requests
+    t = await startTarget({ DATABASE_UPKEEP_INTERVAL_MS: '0' });
   });
   afterAll(() => t.close());
 
@@ -72,6 +73,37 @@ embedded('a pass on the embedded database', () => {
       now = await changed();
     }
     expect(now).toBe(0);
+  }, 30000);
+});
+
+embedded('the embedded database among requests that never stop', () => {
+  let t: Target;
+  beforeAll(async () => {
+    t = await startTarget({ DATABASE_UPKEEP_INTERVAL_MS: '300' });
+  });
+  afterAll(() => t.close());
+
+  it('analyses the tables that changed while requests keep coming, and leaves the vacuum for an idle spell', async () => {
+    const knex = t.running!.ctx.db.knex;
+    await runUpkeep(knex, true);
+    const ids: string[] = [];
+    for (let i = 0; i < 80; i++) {
+      const created = await http(t.base, 'Patient', { method: 'POST', json: { resourceType: 'Patient', name: [{ family: `Busy${i}` }] } });
+      expect(created.status).toBe(201);
+      expect((await http(t.base, `Patient/${created.body.id}`, { method: 'PUT', json: { ...created.body, active: true } })).status).toBe(200);
+      ids.push(created.body.id);
+    }
+    const resource = async () => (await tableCounters(knex, true)).find((c) => c.table === 'resource')!;
+    // reads one after the other, never 5 s apart: no idle spell
+    let counters = await resource();
+    const started = Date.now();
+    for (let i = 0; counters.changedSinceAnalyze > 0 && Date.now() - started < 4000; i++) {
+      expect((await http(t.base, `Patient/${ids[i % ids.length]}`)).status).toBe(200);
+      counters = await resource();
+    }
+    expect(counters.changedSinceAnalyze).toBe(0);
+    // the earlier rows of the updated Patients are still there: not vacuumed
+    expect(counters.deadRows).toBeGreaterThanOrEqual(80);
   }, 30000);
 });
 

@@ -74,13 +74,17 @@ async function countersOn(run: Run, embedded: boolean): Promise<TableCounters[]>
   return res.rows.map((r) => ({ table: String(r.relname), rows: Number(r.reltuples), changedSinceAnalyze: Number(r.mod), deadRows: Number(r.dead), autovacuumed: r.autovacuumed === true }));
 }
 
-/** One pass: the tables past the thresholds vacuumed (with their statistics) or analysed; what was done. */
-export async function runUpkeep(knex: Knex, embedded: boolean): Promise<UpkeepPlan> {
-  return passOn(onKnex(knex), embedded);
+/**
+ * One pass: the tables past the thresholds vacuumed (with their statistics) or analysed; what
+ * was done. `vacuum: false`: the statistics only (a pass among requests, decision 037).
+ */
+export async function runUpkeep(knex: Knex, embedded: boolean, { vacuum = true }: { vacuum?: boolean } = {}): Promise<UpkeepPlan> {
+  return passOn(onKnex(knex), embedded, vacuum);
 }
 
-async function passOn(run: Run, embedded: boolean): Promise<UpkeepPlan> {
-  const plan = planUpkeep(await countersOn(run, embedded));
+async function passOn(run: Run, embedded: boolean, vacuum = true): Promise<UpkeepPlan> {
+  const planned = planUpkeep(await countersOn(run, embedded));
+  const plan = vacuum ? planned : { analyze: planned.analyze, vacuum: [] };
   for (const table of plan.vacuum) await run(`VACUUM (ANALYZE) ${quoted(table)}`);
   // a vacuumed table was analysed with it
   const analyzeOnly = plan.analyze.filter((t) => !plan.vacuum.includes(t));
