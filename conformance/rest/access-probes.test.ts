@@ -316,6 +316,35 @@ describe('writes outside the caller\'s rights are refused', () => {
       expect([url, (await send('DELETE', `Binary/${content.id}`, tok.gp)).status]).toEqual([url, 409]);
     }
   });
+  it('a url to this server with percent-escapes, which the server reads decoded, is refused on every write path; other servers\' urls are not (decision 008, amendment)', async () => {
+    const content = await create(binary(x.p1, `escaped ${RUN}`), tok.gp);
+    const escaped = content.id.replace(/-/g, '%2D');
+    expect(escaped).not.toBe(content.id);
+    // what the rule would miss: the server answers the escaped spelling with the content
+    expect((await get(`Binary/${escaped}`, tok.gp, { accept: 'application/fhir+json' })).status).toBe(200);
+    const refused = (res: { status: number; body: Json }, what: string) => {
+      expect([what, res.status]).toEqual([what, 422]);
+      expect(JSON.stringify(res.body.issue)).toContain('percent-escapes');
+    };
+    for (const url of [`Binary/${escaped}`, `${t.base}/Binary/${escaped}`, `%42inary/${content.id}`, `Binary/${content.id}?x=%41`]) {
+      refused(await send('POST', 'DocumentReference', tok.gp, document(x.p1, REPORT, ref(x.gp), ['MASQUE_PS'], url)), `create ${url}`);
+      refused(await send('POST', '', tok.gp, { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: document(x.p1, REPORT, ref(x.gp), ['MASQUE_PS'], url), request: { method: 'POST', url: 'DocumentReference' } }] }), `transaction ${url}`);
+    }
+    const doc = await create(document(x.p1, REPORT, ref(x.gp), ['MASQUE_PS'], ref(content)), tok.gp);
+    // a stored document's content is not rewritten by PUT or PATCH (405, PDSm), whatever its url; a PUT at a new id creates
+    const escapedContent = { ...doc, content: [{ attachment: { contentType: 'text/plain', url: `Binary/${escaped}` } }] };
+    expect((await send('PUT', `DocumentReference/${doc.id}`, tok.gp, escapedContent)).status).toBe(405);
+    expect((await send('PATCH', `DocumentReference/${doc.id}`, tok.gp, [{ op: 'replace', path: '/content/0/attachment/url', value: `Binary/${escaped}` }], { 'content-type': 'application/json-patch+json' })).status).toBe(405);
+    const newId = `escaped-${crypto.randomUUID()}`;
+    refused(await send('PUT', `DocumentReference/${newId}`, tok.gp, { ...escapedContent, id: newId }), 'create by PUT');
+    expect((await get(`DocumentReference/${newId}`, tok.gp)).status).toBe(404);
+    // the document and its content as they were: hidden from a colleague by the mask
+    expect((await get(`DocumentReference/${doc.id}`, tok.gp)).body.meta.versionId).toBe('1');
+    expect((await get(`Binary/${content.id}`, tok.other, { accept: 'application/fhir+json' })).status).toBe(404);
+    expect((await get(`Binary/${escaped}`, tok.other, { accept: 'application/fhir+json' })).status).toBe(404);
+    // another server's url is its own business
+    expect((await send('POST', 'DocumentReference', tok.gp, document(x.p1, REPORT, ref(x.gp), [], 'https://elsewhere.example/files/compte%20rendu.pdf'))).status).toBe(201);
+  });
   it("the content of a deleted document stays hidden from those it was hidden from, whatever else names it; its author and the patient still read it", async () => {
     const content = await create(binary(x.p1, `deleted masked ${RUN}`), tok.gp);
     const doc = await create(document(x.p1, REPORT, ref(x.gp), ['MASQUE_PS'], ref(content)), tok.gp);

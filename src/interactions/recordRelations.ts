@@ -57,10 +57,28 @@ function contentBinaries(ctx: InteractionContext, r: Json | undefined): Named[] 
   return named(ctx, 'Binary', array(r.content).map((c, i) => ({ value: (c?.attachment as Json | undefined)?.url, expression: `DocumentReference.content[${i}].attachment.url` })));
 }
 
+/**
+ * A url this server answers (relative, or under its base) written with percent-escapes: the
+ * server reads it decoded, the read rule of a document's content matches it as written
+ * (decision 008, amendment).
+ */
+export function escapedLocalUrl(url: unknown, baseUrl: string): boolean {
+  if (typeof url !== 'string' || !url.includes('%')) return false;
+  const absolute = /^[A-Za-z][A-Za-z0-9+.-]*:/.test(url) || url.startsWith('//');
+  return !absolute || url.startsWith(`${baseUrl}/`);
+}
+
 /** Refuses (422) what `resource`, written in `compartment`, newly names across its record or out of a message. */
 export async function assertRelationsInRecord(ctx: InteractionContext, session: Session, resource: Json, compartment: string | null | undefined, previous?: Json): Promise<void> {
   if (resource.resourceType !== 'DocumentReference' && resource.resourceType !== 'List') return;
   const issues: Issue[] = [];
+  if (resource.resourceType === 'DocumentReference') {
+    array(resource.content).forEach((c, i) => {
+      if (escapedLocalUrl((c?.attachment as Json | undefined)?.url, ctx.config.baseUrl)) {
+        issues.push({ severity: 'error', code: 'value', diagnostics: 'A url to this server is written without percent-escapes, as its ids are (Binary/[id])', expression: [`DocumentReference.content[${i}].attachment.url`] });
+      }
+    });
+  }
   const before = new Set(relatedDocuments(ctx, previous).map((n) => n.id));
   if (compartment) {
     // where each newly named document is, in one statement: a SubmissionSet or Folder names many
