@@ -638,10 +638,14 @@ function trailEventShown(ctx: SqlContext, r: string): string {
   const inner: SqlContext = { ...ctx, constraints: { ...ctx.constraints, trailAsSeen: false, noticesFollowAbout: false } };
   const others = constraintConditions(inner, d, undefined);
   ctx.aliases = inner.aliases;
-  // what an event names was read or written in its own record (one event per record): read there, by its full key
-  return `COALESCE((SELECT bool_or(COALESCE((TRUE${others}), FALSE)) FROM idx_reference ${e}
-      JOIN resource ${d} ON ${d}.compartment = ${e}.compartment AND ${d}.resource_type = ${e}.target_type AND ${d}.id = ${e}.target_id
-      WHERE ${ownerJoin(e, r)} AND ${e}.param = 'entity' AND NOT (${e}.target_type = 'Patient' AND ${e}.target_id = ${r}.compartment)), TRUE)`;
+  // what an event names was read or written in its own record (one event per record): read there, by its full key.
+  // Two probes that each stop at their first row (an event of a broad read names a thousand resources):
+  // whether it names any stored resource, and whether the reader may read one of them
+  const named = (te: string, dd: string, condition: string) => `EXISTS (SELECT 1 FROM idx_reference ${te}
+      JOIN resource ${dd} ON ${dd}.compartment = ${te}.compartment AND ${dd}.resource_type = ${te}.target_type AND ${dd}.id = ${te}.target_id
+      WHERE ${ownerJoin(te, r)} AND ${te}.param = 'entity' AND NOT (${te}.target_type = 'Patient' AND ${te}.target_id = ${r}.compartment)${condition})`;
+  const any = named(alias(ctx, 'te'), alias(ctx, 'd'), '');
+  return `(NOT ${any} OR ${named(e, d, others ? ` AND COALESCE((TRUE${others}), FALSE)` : '')})`;
 }
 
 /**
