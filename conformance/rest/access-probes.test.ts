@@ -316,7 +316,7 @@ describe('writes outside the caller\'s rights are refused', () => {
       expect([url, (await send('DELETE', `Binary/${content.id}`, tok.gp)).status]).toEqual([url, 409]);
     }
   });
-  it('a url to this server with percent-escapes, which the server reads decoded, is refused on every write path; other servers\' urls are not (decision 008, amendment)', async () => {
+  it('a url naming a Binary with percent-escapes, which the server reads decoded, is refused on every write path whatever its host; other urls with escapes are not (decision 008, amendments)', async () => {
     const content = await create(binary(x.p1, `escaped ${RUN}`), tok.gp);
     const escaped = content.id.replace(/-/g, '%2D');
     expect(escaped).not.toBe(content.id);
@@ -326,9 +326,23 @@ describe('writes outside the caller\'s rights are refused', () => {
       expect([what, res.status]).toEqual([what, 422]);
       expect(JSON.stringify(res.body.issue)).toContain('percent-escapes');
     };
-    for (const url of [`Binary/${escaped}`, `${t.base}/Binary/${escaped}`, `%42inary/${content.id}`, `Binary/${content.id}?x=%41`]) {
-      refused(await send('POST', 'DocumentReference', tok.gp, document(x.p1, REPORT, ref(x.gp), ['MASQUE_PS'], url)), `create ${url}`);
-      refused(await send('POST', '', tok.gp, { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: document(x.p1, REPORT, ref(x.gp), ['MASQUE_PS'], url), request: { method: 'POST', url: 'DocumentReference' } }] }), `transaction ${url}`);
+    // the same server written otherwise (scheme and host in capitals, its address, a doubled slash), and any other host:
+    // which hosts name this server is not knowable from inside it (decision 008, second amendment)
+    const base = new URL(t.base);
+    const spellings = [
+      `${base.protocol.toUpperCase()}//${base.host.toUpperCase()}${base.pathname}`,
+      `${base.protocol}//127.0.0.1:${base.port}${base.pathname}`,
+      `${base.protocol}//${base.host}/${base.pathname}`,
+      'https://elsewhere.example/fhir',
+    ];
+    const urls = [`Binary/${escaped}`, `${t.base}/Binary/${escaped}`, `%42inary/${content.id}`, `Binary/${content.id}?x=%41`, `%2542inary/${content.id}`, ...spellings.map((s) => `${s}/Binary/${escaped}`)];
+    for (const url of urls) {
+      const doc = () => document(x.p1, REPORT, ref(x.gp), ['MASQUE_PS'], url);
+      refused(await send('POST', 'DocumentReference', tok.gp, doc()), `create ${url}`);
+      refused(await send('POST', 'DocumentReference', tok.gp, doc(), { 'if-none-exist': `_id=never-${crypto.randomUUID()}` }), `conditional create ${url}`);
+      refused(await send('POST', '', tok.gp, { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: doc(), request: { method: 'POST', url: 'DocumentReference' } }] }), `transaction ${url}`);
+      const batch = await send('POST', '', tok.gp, { resourceType: 'Bundle', type: 'batch', entry: [{ resource: doc(), request: { method: 'POST', url: 'DocumentReference' } }] });
+      expect([url, batch.status, batch.body.entry?.[0]?.response?.status]).toEqual([url, 200, '422']);
     }
     const doc = await create(document(x.p1, REPORT, ref(x.gp), ['MASQUE_PS'], ref(content)), tok.gp);
     // a stored document's content is not rewritten by PUT or PATCH (405, PDSm), whatever its url; a PUT at a new id creates

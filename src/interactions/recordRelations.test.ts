@@ -1,7 +1,7 @@
-import { escapedLocalUrl } from './recordRelations';
+import { escapedBinaryUrl } from './recordRelations';
 
-/** docs/decisions/008-access-model.md, amendment: a url to this server is written without percent-escapes. */
-describe('a url to this server written with percent-escapes', () => {
+/** docs/decisions/008-access-model.md, amendments: a url naming a Binary is written without percent-escapes. */
+describe('a url naming a Binary written with percent-escapes', () => {
   const base = 'https://dmp.example/fhir';
   it.each([
     ['Binary/ab%2Dcd', true],
@@ -9,15 +9,28 @@ describe('a url to this server written with percent-escapes', () => {
     ['Binary/ab-cd?name=a%20b', true],
     [`${base}/Binary/ab%2Dcd`, true],
     ['./Binary/ab%2Dcd', true],
+    // the same server written otherwise: scheme and host in capitals, an address, a doubled slash
+    ['HTTP://DMP.EXAMPLE/fhir/Binary/ab%41', true],
+    ['http://127.0.0.1:8080/fhir/Binary/ab%2Dcd', true],
+    ['https://dmp.example//fhir/Binary/ab%2Dcd', true],
+    // any host: which ones name this server is not knowable from inside it
+    ['https://elsewhere.example/fhir/Binary/ab%2Dcd', true],
+    ['//elsewhere.example/Binary/ab%2Dcd', true],
+    // escapes nested, or spelling the word itself
+    ['%2542inary/ab-cd', true],
+    ['B%69nary/ab-cd', true],
+    ['Binary%2Fab-cd', true],
+    ['https://dmp.example/fhir%2FBinary/ab-cd', true],
+    // a stray `%` in a url naming a Binary: no id has one either
+    ['Binary/ab-cd%', true],
+    // no escape, or an escape in a url that cannot name a Binary
     ['Binary/ab-cd', false],
     [`${base}/Binary/ab-cd`, false],
-    ['https://elsewhere.example/fhir/Binary/ab%2Dcd', false],
-    [`${base}x/Binary/ab%2Dcd`, false],
-    ['//elsewhere.example/Binary/ab%2Dcd', false],
+    ['https://elsewhere.example/files/compte%20rendu.pdf', false],
     ['urn:oid:1.2.3%25', false],
     [undefined, false],
     [42, false],
   ])('%s: %s', (url, escaped) => {
-    expect(escapedLocalUrl(url, base)).toBe(escaped);
+    expect(escapedBinaryUrl(url)).toBe(escaped);
   });
 });

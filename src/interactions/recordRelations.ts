@@ -57,15 +57,28 @@ function contentBinaries(ctx: InteractionContext, r: Json | undefined): Named[] 
   return named(ctx, 'Binary', array(r.content).map((c, i) => ({ value: (c?.attachment as Json | undefined)?.url, expression: `DocumentReference.content[${i}].attachment.url` })));
 }
 
+/** `text` with every percent-escape decoded, nested ones too (`%2542` → `%42` → `B`). */
+function decodedFully(text: string): string {
+  let current = text;
+  // each round removes at least one `%`; a bounded loop keeps a hostile url cheap
+  for (let round = 0; round < 8; round++) {
+    const next = current.replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+    if (next === current) break;
+    current = next;
+  }
+  return current;
+}
+
 /**
- * A url this server answers (relative, or under its base) written with percent-escapes: the
- * server reads it decoded, the read rule of a document's content matches it as written
- * (decision 008, amendment).
+ * A url written with percent-escapes that names a Binary once decoded: the server reads a url
+ * decoded, the read rule of a document's content matches it as written. Whatever the host,
+ * since which hosts name this server is not knowable from inside it and the read rule takes
+ * `Binary/X` under any base as naming X (decision 008, second amendment). No FHIR id needs an
+ * escape.
  */
-export function escapedLocalUrl(url: unknown, baseUrl: string): boolean {
+export function escapedBinaryUrl(url: unknown): boolean {
   if (typeof url !== 'string' || !url.includes('%')) return false;
-  const absolute = /^[A-Za-z][A-Za-z0-9+.-]*:/.test(url) || url.startsWith('//');
-  return !absolute || url.startsWith(`${baseUrl}/`);
+  return decodedFully(url).toLowerCase().includes('binary');
 }
 
 /** Refuses (422) what `resource`, written in `compartment`, newly names across its record or out of a message. */
@@ -74,8 +87,8 @@ export async function assertRelationsInRecord(ctx: InteractionContext, session: 
   const issues: Issue[] = [];
   if (resource.resourceType === 'DocumentReference') {
     array(resource.content).forEach((c, i) => {
-      if (escapedLocalUrl((c?.attachment as Json | undefined)?.url, ctx.config.baseUrl)) {
-        issues.push({ severity: 'error', code: 'value', diagnostics: 'A url to this server is written without percent-escapes, as its ids are (Binary/[id])', expression: [`DocumentReference.content[${i}].attachment.url`] });
+      if (escapedBinaryUrl((c?.attachment as Json | undefined)?.url)) {
+        issues.push({ severity: 'error', code: 'value', diagnostics: 'A url naming a Binary is written without percent-escapes, as FHIR ids are (Binary/[id])', expression: [`DocumentReference.content[${i}].attachment.url`] });
       }
     });
   }
