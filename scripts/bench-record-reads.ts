@@ -3,14 +3,15 @@
  * patient's and a nurse's broad reads of it, timed (docs/operations/running.md, "Statistics
  * and vacuum"; docs/decisions/037-embedded-upkeep.md).
  *
- *   npm run bench:record-reads [-- --documents 100 --messages 400 --reads 2000 --pause 0]
+ *   npm run bench:record-reads [-- --documents 100 --messages 400 --reads 2000 --wide 0 --pause 0]
  *   DATABASE_URL=postgres://… npm run bench:record-reads
  *   DATABASE_UPKEEP_INTERVAL_MS=0 npm run bench:record-reads    # without the upkeep among requests
  *
  * Starts a server in-process (embedded in a temporary directory, or PostgreSQL in a schema of
  * its own, dropped at the end); a médecin and a nurse with the patient's declared consent, the
  * médecin's documents with their Binaries and conversations, the nurse's reads (each traced,
- * each with its notice to the patient); then, after `--pause` seconds, one request of each
+ * each with its notice to the patient), the patient's own `$everything` reads (`--wide`: each
+ * traced by one event naming every resource read); then, after `--pause` seconds, one request of each
  * read shape per actor. Prints one line per request and, last, one JSON object. No assertions.
  */
 import crypto from 'node:crypto';
@@ -26,7 +27,7 @@ import { dropSchema, parseArgsOrExit, redactUrl, UsageError } from './benchLib';
 
 const G15 = 'https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante';
 const A03 = 'https://mos.esante.gouv.fr/NOS/TRE_A03-ClasseDocument/FHIR/TRE-A03-ClasseDocument';
-const USAGE = 'npm run bench:record-reads -- [--documents N] [--messages N] [--reads N] [--pause SECONDS]';
+const USAGE = 'npm run bench:record-reads -- [--documents N] [--messages N] [--reads N] [--wide N] [--pause SECONDS]';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = Record<string, any>;
@@ -35,12 +36,14 @@ interface Options {
   documents: number;
   messages: number;
   reads: number;
+  /** The patient's own `$everything` reads before the timed ones: each one event naming all it read. */
+  wide: number;
   /** Seconds between the last write and the reads. */
   pause: number;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { documents: 100, messages: 400, reads: 2000, pause: 0 };
+  const o: Options = { documents: 100, messages: 400, reads: 2000, wide: 0, pause: 0 };
   for (let i = 0; i < argv.length; i++) {
     const [name, inline] = argv[i].includes('=') ? [argv[i].slice(0, argv[i].indexOf('=')), argv[i].slice(argv[i].indexOf('=') + 1)] : [argv[i], undefined];
     if (name === '--help' || name === '-h') throw new UsageError('');
@@ -121,12 +124,16 @@ async function main(): Promise<void> {
       const res = await call('GET', `DocumentReference/${documents[i % documents.length]}`, tokens.nurse);
       if (res.status !== 200) throw new Error(`nurse read: ${res.status}`);
     }
+    for (let i = 0; i < args.wide; i++) {
+      const res = await call('GET', `${patient}/$everything?_count=1000`, tokens.patient);
+      if (res.status !== 200) throw new Error(`patient $everything: ${res.status}`);
+    }
     const written = (performance.now() - started) / 1000;
     if (args.pause > 0) await new Promise((r) => setTimeout(r, args.pause * 1000));
     const shapes = ['_history?_count=100', `${patient}/$everything?_count=1000`, 'Communication?_count=500', 'AuditEvent?_count=500', 'AuditEvent?_summary=count', 'DocumentReference?_count=500', 'Binary/_history?_count=500'];
     const results: { actor: string; request: string; status: number; seconds: number; entries: number }[] = [];
     console.log(`# ${new Date().toISOString()} ${databaseUrl ? `PostgreSQL ${redactUrl(databaseUrl)} schema ${schema}` : 'embedded'}, DATABASE_UPKEEP_INTERVAL_MS=${config.databaseUpkeepIntervalMs}`);
-    console.log(`# written in ${written.toFixed(1)} s: ${args.documents} documents and Binaries, ${args.messages} conversations, ${args.reads} reads by the nurse; pause ${args.pause} s`);
+    console.log(`# written in ${written.toFixed(1)} s: ${args.documents} documents and Binaries, ${args.messages} conversations, ${args.reads} reads by the nurse, ${args.wide} $everything by the patient; pause ${args.pause} s`);
     for (const [actor, token] of Object.entries({ patient: tokens.patient, nurse: tokens.nurse })) {
       for (const request of shapes) {
         const t0 = performance.now();
