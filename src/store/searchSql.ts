@@ -517,7 +517,9 @@ export function constraintConditions(ctx: SqlContext, r: string, resourceType: s
       // a deleted document's authors are those of the version it deleted (decision 021)
       const h = alias(ctx, 'h');
       const e = alias(ctx, 'e');
-      const named = `substring(${e} #>> '{}' from '([A-Z][A-Za-z]+/[A-Za-z0-9.-]{1,64})(/_history/[^/]*){0,1}$')`;
+      // `+`, not FHIR's `{1,64}`: PostgreSQL's regex engine unrolls a bounded repeat (0.1 ms a match instead of
+      // 0.005); a longer id names nothing stored either way
+      const named = `substring(${e} #>> '{}' from '([A-Z][A-Za-z]+/[A-Za-z0-9.-]+)(/_history/[^/]*){0,1}$')`;
       exceptions.push(`(${r}.deleted AND ${rowProbe(`resource_history ${h} CROSS JOIN LATERAL jsonb_path_query(${h}.body::jsonb, '$.author[*].reference') ${e}
         WHERE ${h}.compartment = ${r}.compartment AND ${h}.resource_type = ${r}.resource_type AND ${h}.id = ${r}.id AND ${h}.version_id = ${r}.version_id - 1 AND ${anyOf(ctx, named, rule.exceptAuthors)}`)})`);
     }
@@ -663,8 +665,9 @@ function noticeFollowsAbout(ctx: SqlContext, r: string): string {
   const others = constraintConditions(inner, d, undefined);
   ctx.aliases = inner.aliases;
   const about = `CASE WHEN json_typeof(${r}.body -> 'about') = 'array' THEN ${r}.body -> 'about' ELSE '[]'::json END`;
+  // `+` for the id, not `{1,64}`: a bounded repeat is unrolled by PostgreSQL's regex engine, twenty times slower
   return `NOT EXISTS (SELECT 1 FROM json_array_elements(${about}) ${a}
-      CROSS JOIN LATERAL regexp_match(${a} ->> 'reference', '([A-Z][A-Za-z]+)/([A-Za-z0-9.-]{1,64})(/_history/[^/]*){0,1}$') ${m}(x)
+      CROSS JOIN LATERAL regexp_match(${a} ->> 'reference', '([A-Z][A-Za-z]+)/([A-Za-z0-9.-]+)(/_history/[^/]*){0,1}$') ${m}(x)
       JOIN resource_locator ${m}k ON ${m}k.resource_type = ${m}.x[1] AND ${m}k.id = ${m}.x[2]
       JOIN resource ${d} ON ${d}.compartment = ${m}k.compartment AND ${d}.resource_type = ${m}k.resource_type AND ${d}.id = ${m}k.id
       WHERE ${hiddenFrom(others)})`;
