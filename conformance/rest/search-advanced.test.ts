@@ -799,6 +799,18 @@ describe('Patient/[id]/$everything', () => {
     expect(sorted([...seen])).toEqual(all);
   });
 
+  it('previous goes back to the same page, from the second page and from the last', async () => {
+    const page = (b: Parameters<typeof entries>[0]) => entries(b, 'match').map((e) => key(e.resource));
+    const first = await get(`Patient/${r.pA.id}/$everything`, [['_count', '2']]);
+    const second = await follow(link(first, 'next')!);
+    expect(page(second).length).toBeGreaterThan(0);
+    expect(page(await follow(link(second, 'previous')!))).toEqual(page(first));
+    let last = second;
+    let before = first;
+    while (link(last, 'next')) [before, last] = [last, await follow(link(last, 'next')!)];
+    expect(page(await follow(link(last, 'previous')!))).toEqual(page(before));
+  });
+
   it('an unknown patient is 404', async () => {
     const res = await http(t.base, `Patient/no-such-patient-${RUN}/$everything`);
     expect(res.status).toBe(404);

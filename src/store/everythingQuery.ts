@@ -8,6 +8,9 @@ const ORDER: SortColumn[] = [
   { sql: 'r.id', descending: false, cast: 'text' },
 ];
 
+/** The same order on the record's members (r is each member read by its key): the primary key's. */
+const MEMBER_ORDER = ['m.resource_type', 'm.id'];
+
 export interface EverythingQuery {
   patientId: string;
   /** The compartment parameters of each type (the official CompartmentDefinition): [type, parameter]. */
@@ -41,14 +44,20 @@ export function everythingKeys(row: SearchRow): unknown[] {
  */
 export async function everythingRows(session: Session, q: EverythingQuery, page?: PageKeys): Promise<EverythingRows> {
   const backwards = page?.backwards ?? false;
-  const order = ORDER.map((c) => `${c.sql} ${c.descending !== backwards ? 'DESC' : 'ASC'}`).join(', ');
   const sql: SqlContext = { bindings: [], baseUrl: '', constraints: session.visibility };
   const patientCte = `patient AS (SELECT p.deleted FROM resource p WHERE p.compartment = ${bind(sql, q.patientId)} AND p.resource_type = 'Patient' AND p.id = ${bind(sql, q.patientId)}${constraintConditions(sql, 'p', 'Patient')})`;
   // the patient's record: what is filed in its compartment (the Patient itself included),
   // one partition (docs/decisions/018-partitioning.md). Fenced (OFFSET 0) so that the
   // record's members drive the statement: each is then checked, instead of the planner
-  // starting from the caller's visibility (every directory resource, whose bodies it then sorted)
-  const members = `(SELECT m.compartment, m.resource_type, m.id FROM resource m WHERE m.compartment = ${bind(sql, q.patientId)} OFFSET 0) m`;
+  // starting from the caller's visibility (every directory resource, whose bodies it then sorted).
+  // In the page's order, from the page's start (the primary key's order within a compartment):
+  // members are judged as they come and the statement stops at the page's end, instead of
+  // judging a record's whole trail to sort it and keep a thousand rows
+  const memberOrder = MEMBER_ORDER.map((c) => `${c} ${backwards ? 'DESC' : 'ASC'}`).join(', ');
+  // bindings in the order of the text: the compartment, then the page's start
+  const memberCompartment = `m.compartment = ${bind(sql, q.patientId)}`;
+  const memberStart = page ? ` AND ${keysetCondition(sql, ORDER, page.keys, backwards, (i) => MEMBER_ORDER[i])}` : '';
+  const members = `(SELECT m.compartment, m.resource_type, m.id FROM resource m WHERE ${memberCompartment}${memberStart} ORDER BY ${memberOrder} OFFSET 0) m`;
   // bound here, before the conditions that follow it in the text
   const byKey = `(SELECT k.* FROM resource k WHERE k.compartment = ${bind(sql, q.patientId)} AND k.resource_type = m.resource_type AND k.id = m.id OFFSET 0)`;
   const where = [`r.compartment = ${bind(sql, q.patientId)}`, 'NOT r.deleted'];
@@ -56,13 +65,12 @@ export async function everythingRows(session: Session, q: EverythingQuery, page?
   if (constraints) where.push(constraints.slice(5));
   if (q.types) where.push(`r.resource_type = ANY(${bind(sql, textArray(q.types))}::text[])`);
   if (q.since) where.push(`r.last_updated >= ${bind(sql, q.since)}::timestamptz`);
-  if (page) where.push(keysetCondition(sql, ORDER, page.keys, backwards, (i) => ORDER[i].sql));
   // each member read by its full key (fenced, LATERAL): left free, the planner judged the
   // caller's visibility over the whole compartment once per member (a record with a long
   // trail: 1,117 members, 1.2 million rule checks, 3.5 s)
-  const pageCte = `page AS (SELECT r.compartment, r.resource_type, r.id, r.body::text AS body, row_number() OVER (ORDER BY ${order}) AS ord
+  const pageCte = `page AS (SELECT r.compartment, r.resource_type, r.id, r.body::text AS body, row_number() OVER (ORDER BY ${memberOrder}) AS ord
       FROM ${members} CROSS JOIN LATERAL ${byKey} r
-      WHERE ${where.join(' AND ')} ORDER BY ${order} LIMIT ${bind(sql, q.count + 1)}::int)`;
+      WHERE ${where.join(' AND ')} ORDER BY ${memberOrder} LIMIT ${bind(sql, q.count + 1)}::int)`;
   const shownCte = `shown AS (SELECT * FROM page WHERE ord <= ${bind(sql, q.count)}::int)`;
   const refWhere = [`NOT r.deleted`, `r.compartment = ''`];
   const refConstraints = constraintConditions(sql, 'r', undefined, { directory: true });
