@@ -61,8 +61,9 @@ async function main(): Promise<void> {
   const args = parseArgsOrExit(parseArgs, USAGE);
   const databaseUrl = process.env.DATABASE_URL || undefined;
   const schema = databaseUrl ? `bench_${crypto.randomBytes(5).toString('hex')}` : undefined;
-  const dataDir = databaseUrl ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), 'fhir-record-reads-'));
-  const config = loadConfig({ ...process.env, LOG_LEVEL: 'silent', PORT: '0', HOST: '127.0.0.1', DATABASE_SCHEMA: schema ?? '', DATA_DIR: dataDir ?? '' });
+  // a directory of its own on PostgreSQL too: the local issuer's key is kept there
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fhir-record-reads-'));
+  const config = loadConfig({ ...process.env, LOG_LEVEL: 'silent', PORT: '0', HOST: '127.0.0.1', DATABASE_SCHEMA: schema ?? '', DATA_DIR: dataDir });
   const server = await startServer(config, createLogger('silent'));
   try {
     const base = `http://127.0.0.1:${(server.server.address() as AddressInfo).port}/fhir`;
@@ -148,7 +149,7 @@ async function main(): Promise<void> {
   } finally {
     await server.close();
     if (databaseUrl && schema) await dropSchema(databaseUrl, schema);
-    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+    fs.rmSync(dataDir, { recursive: true, force: true });
   }
 }
 

@@ -405,8 +405,9 @@ async function main(): Promise<void> {
     let dbKind: string;
     let dbVersion = 'unknown';
     if (!url) {
-      const dataDir = databaseUrl ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), 'fhir-bench-'));
-      if (dataDir) cleanups.push(async () => fs.rmSync(dataDir, { recursive: true, force: true }));
+      // a directory of its own on PostgreSQL too: the local issuer's key is kept there
+      const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fhir-bench-'));
+      cleanups.push(async () => fs.rmSync(dataDir, { recursive: true, force: true }));
       const config = loadConfig({
         ...process.env,
         LOG_LEVEL: 'silent',
@@ -414,7 +415,7 @@ async function main(): Promise<void> {
         HOST: '127.0.0.1',
         DATABASE_URL: databaseUrl ? withApplicationName(databaseUrl, applicationName) : '',
         DATABASE_SCHEMA: schema ?? '',
-        DATA_DIR: dataDir ?? process.env.DATA_DIR,
+        DATA_DIR: dataDir,
         // the bench posts 1,000-entry Bundles, past the embedded default
         BUNDLE_MAX_ENTRIES: process.env.BUNDLE_MAX_ENTRIES || '1000',
       });
