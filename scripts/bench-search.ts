@@ -345,17 +345,27 @@ function inlineBindings(sql: string, bindings: unknown[]): string {
 }
 
 /** Runs one statement on the driver's own connection (pg Client or PGlite), $n placeholders and all. */
+/** Runs `sql` in a transaction rolled back: EXPLAIN ANALYZE executes it, and a request's own writes (its AuditEvent) must not be written twice. */
 async function driverQuery(knex: Knex, sql: string, bindings: unknown[]): Promise<Record<string, unknown>[]> {
-  const client = knex.client as { acquireConnection(): Promise<{ query(sql: string, values: unknown[]): Promise<{ rows: Record<string, unknown>[] }> }>; releaseConnection(c: unknown): Promise<void> };
+  const client = knex.client as { acquireConnection(): Promise<{ query(sql: string, values?: unknown[]): Promise<{ rows: Record<string, unknown>[] }> }>; releaseConnection(c: unknown): Promise<void> };
   const conn = await client.acquireConnection();
   try {
-    return (await conn.query(sql, bindings)).rows;
+    await conn.query('BEGIN');
+    try {
+      return (await conn.query(sql, bindings)).rows;
+    } finally {
+      await conn.query('ROLLBACK');
+    }
   } finally {
     await client.releaseConnection(conn);
   }
 }
 
+/** A statement that writes (a request's AuditEvent, its notice): replayed, it would write the same ids again. */
+const WRITES = /^\s*(INSERT|UPDATE|DELETE)\b|\b(INSERT\s+INTO|DELETE\s+FROM)\b/i;
+
 export async function explain(knex: Knex, s: Statement): Promise<PlanReport> {
+  if (WRITES.test(s.sql)) return { sql: s.sql, inlined: inlineBindings(s.sql, s.bindings), plan: '(a write of the request: not replayed)', executionMs: undefined, seqScans: [], warnings: [] };
   const rows = await driverQuery(knex, `EXPLAIN (ANALYZE, BUFFERS) ${s.sql}`, s.bindings);
   const plan = rows.map((r) => String(r['QUERY PLAN'])).join('\n');
   const m = /Execution Time: ([\d.]+) ms/.exec(plan);

@@ -209,18 +209,21 @@ type ActorRow = { part: string; resource_type: string | null; id: string | null;
 /**
  * The actor's own row ('actor') and, for a Practitioner, their current PractitionerRoles
  * ('role'), by full key: the roles are directory resources (compartment ''); binds the
- * bindings of `actorBindings`.
+ * bindings of `actorBindings`. The roles are found from the practitioner's reference
+ * (fenced: the prepared plan, which cannot see the practitioner, otherwise walked every
+ * PractitionerRole of the directory and, for each, every role's references).
  */
 const ACTOR_PARTS = `SELECT 'actor' AS part, r.resource_type, r.id, r.compartment, r.deleted, r.body::text AS body, NULL::text AS target FROM resource r WHERE r.compartment = ? AND r.resource_type = ? AND r.id = ?
      UNION ALL
-     SELECT 'role', r.resource_type, r.id, r.compartment, r.deleted, r.body::text, NULL FROM resource r
-      WHERE ? = 'Practitioner' AND r.compartment = '' AND r.resource_type = 'PractitionerRole' AND NOT r.deleted
-        AND (r.compartment, r.resource_type, r.id) IN (SELECT x.compartment, x.resource_type, x.resource_id FROM idx_reference x
-              WHERE x.compartment = '' AND x.resource_type = 'PractitionerRole' AND x.param = 'practitioner' AND x.target_type = 'Practitioner' AND x.target_id = ?)`;
+     SELECT 'role', r.resource_type, r.id, r.compartment, r.deleted, r.body::text, NULL
+       FROM (SELECT x.resource_id FROM idx_reference x
+              WHERE x.compartment = '' AND x.resource_type = 'PractitionerRole' AND x.param = 'practitioner' AND x.target_type = 'Practitioner' AND x.target_id = ? OFFSET 0) x
+       JOIN resource r ON r.compartment = '' AND r.resource_type = 'PractitionerRole' AND r.id = x.resource_id
+      WHERE ? = 'Practitioner' AND NOT r.deleted`;
 
 /** The bindings of `ACTOR_PARTS`: the actor's compartment (its type's, or the locator's) first. */
 async function actorBindings(session: Session, resourceType: string, id: string): Promise<unknown[]> {
-  return [(await addressOf(session, resourceType, id)) ?? null, resourceType, id, resourceType, id];
+  return [(await addressOf(session, resourceType, id)) ?? null, resourceType, id, id, resourceType];
 }
 
 /** The actor and their roles from the rows of `ACTOR_PARTS`. */
