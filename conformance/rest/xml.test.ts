@@ -157,6 +157,23 @@ describe('create and read in FHIR XML', () => {
     expect(res.xml.link.find((l: any) => l.relation === 'self').url).toContain('Observation?');
   });
 
+  it("a page's links keep _format and _pretty: the next page of an XML search, and of history, comes in XML", async () => {
+    expect((await http(t.base, 'Patient', { method: 'POST', json: { resourceType: 'Patient', name: [{ family: 'Second' }] } })).status).toBe(201);
+    for (const path of [`Patient?_count=1&_format=xml&_pretty=true`, `Patient/${id}/_history?_count=1&_format=xml`]) {
+      const first = await xml(path, { accept: FHIR_JSON });
+      expect([path, first.status]).toEqual([path, 200]);
+      const next = first.xml.link.find((l: any) => l.relation === 'next').url as string;
+      expect(next).toContain('_format=xml');
+      expect(next).toMatch(/_page=[^&]+$/);
+      for (const l of first.xml.link) expect(l.url).toContain('_format=xml');
+      expect(next.startsWith(`${t.base}/`)).toBe(true);
+      const second = await http(t.base, next.slice(t.base.length + 1), { headers: { accept: FHIR_JSON } });
+      expect([path, second.status]).toEqual([path, 200]);
+      expect(second.headers.get('content-type')).toContain(FHIR_XML);
+      if (path.includes('_pretty')) expect(second.text).toContain('\n  <');
+    }
+  });
+
   it('answers history in XML', async () => {
     const res = await xml(`Patient/${id}/_history`);
     expect(res.status).toBe(200);

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { Request, Response } from 'express';
 import { etag, withBinaryData } from '../interactions/common';
+import { linksWithRepresentation } from '../interactions/bundlePage';
 import { route, Route, WRITES } from '../interactions/dispatch';
 import { runRequest } from '../pipeline/pipeline';
 import { authenticate } from '../pipeline/authenticate';
@@ -206,6 +207,9 @@ async function send(ctx: InteractionContext, req: Request, res: Response, r: Rou
     // XML, pretty printing or subsetting work on the whole resource
     out = await withBinaryData(out);
   }
+  // a page's links ask for the next page as this one was asked for
+  const representation = fhir.query.filter(([k]) => k === '_format' || k === '_pretty');
+  if (representation.length && out.resource?.resourceType === 'Bundle') out = { ...out, resource: linksWithRepresentation(out.resource, ctx.config.baseUrl, representation) };
   let text: string | undefined;
   if (outcomeWanted) {
     text = stringifyJson(operationOutcome([{ severity: 'information', code: 'informational', diagnostics: `${r.interaction} succeeded${out.location ? `: ${out.location}` : ''}` }]), pretty);

@@ -130,6 +130,26 @@ function pageLinks(ctx: InteractionContext, paging: Paging, content: PageContent
   return link;
 }
 
+/**
+ * The page links of a Bundle carrying the request's `_format` and `_pretty`: a client that
+ * asked for XML, or for pretty printing, gets the next page the same way. They are not part
+ * of what a page token is bound to (the query as understood), so the links stay valid.
+ */
+export function linksWithRepresentation(bundle: Record<string, unknown>, baseUrl: string, representation: [string, string][]): Record<string, unknown> {
+  if (!representation.length || !Array.isArray(bundle.link)) return bundle;
+  const extra = queryString(representation);
+  const link = (bundle.link as BundleLink[]).map((l) => {
+    if (typeof l.url !== 'string' || !l.url.startsWith(`${baseUrl}/`)) return l;
+    const [path, query = ''] = l.url.split(/\?(.*)/s, 2);
+    // the page token stays last
+    const pairs = query ? query.split('&') : [];
+    const at = pairs.findIndex((p) => p.startsWith('_page='));
+    const merged = at < 0 ? [...pairs, extra] : [...pairs.slice(0, at), extra, ...pairs.slice(at)];
+    return { ...l, url: `${path}?${merged.join('&')}` };
+  });
+  return { ...bundle, link };
+}
+
 /** The Bundle of one page. */
 export function bundlePage(ctx: InteractionContext, paging: Paging, content: PageContent): FhirResponse {
   const outcome = outcomeEntry(content.warnings ?? []);
