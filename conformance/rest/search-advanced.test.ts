@@ -467,6 +467,16 @@ describe('modifiers and prefixes', () => {
     expect(await found('Patient', ['identifier', MRN])).toEqual(idsOf(r.pA, r.pB));
   });
 
+  it('token :above and :below, which this server does not answer, are refused whatever the handling: ignored, they would widen the answer', async () => {
+    for (const path of ['Patient?identifier:above=x', 'Patient?identifier:below=x&family=Nobody', `Patient/${r.pA.id}/*?identifier:above=x`]) {
+      for (const handling of ['lenient', 'strict']) {
+        const res = await http(t.base, path, { headers: { prefer: `handling=${handling}` } });
+        expect([path, handling, res.status, res.body.resourceType]).toEqual([path, handling, 400, 'OperationOutcome']);
+        expect(res.body.issue[0].code).toBe('not-supported');
+      }
+    }
+  });
+
   it('token :not returns resources without the code, including those without a value', async () => {
     expect(await found('DocumentReference', ['type:not', `${LOINC}|11488-4`])).toEqual(idsOf(r.d2, r.d4));
     expect(await found('Patient', ['gender:not', 'male'])).toEqual(idsOf(r.pA, r.pC));

@@ -422,7 +422,8 @@ export class SearchParser {
       if (!typeModifier && !allowed.includes(modifier) && !(code === '_id' && modifier === 'not')) {
         throw new BadRequest(`Modifier :${modifier} is not valid for ${paramType} parameter "${code}"`);
       }
-      if (UNSUPPORTED_MODIFIERS.has(`${modifier}:${paramType}`)) ignore(`Modifier :${modifier} on "${code}" is not supported: parameter ignored`);
+      // refused whatever the handling: ignored, the parameter would widen the answer (search.html#modifiers: SHALL reject)
+      if (UNSUPPORTED_MODIFIERS.has(`${modifier}:${paramType}`)) throw new BadRequest(`This server does not answer modifier :${modifier} on token parameter "${code}"`, 'not-supported');
     }
     if (paramType === 'composite' && modifier === 'missing') {
       // a composite is missing when its first component is
