@@ -151,6 +151,32 @@ describe('references to this server resolve', () => {
     expect(res.status).toBe(422);
   });
 
+  it("refuses a Bundle's placeholder (urn:uuid, urn:oid) outside a transaction that resolves it: create, update, batch entry (decision 014, amendment)", async () => {
+    const urn = `urn:uuid:${crypto.randomUUID()}`;
+    const doc = (subject: string) => documentAbout(`Patient/${p}`, { author: [{ reference: subject }] });
+    for (const ref of [urn, 'urn:oid:1.2.250.1.71.4.2.2.123']) {
+      const created = await post('DocumentReference', doc(ref));
+      expect([ref, created.status]).toEqual([ref, 422]);
+      expect(created.body.issue[0].expression).toEqual(['DocumentReference.author[0]']);
+      const id = `placeholder-${crypto.randomUUID()}`;
+      expect((await http(t.base, `DocumentReference/${id}`, { method: 'PUT', json: { ...doc(ref), id } })).status).toBe(422);
+      const batch = await post('', { resourceType: 'Bundle', type: 'batch', entry: [{ fullUrl: urn, resource: doc(ref), request: { method: 'POST', url: 'DocumentReference' } }] });
+      expect([ref, batch.status, batch.body.entry[0].response.status]).toEqual([ref, 200, '422']);
+    }
+    // in a transaction, resolved to the entry whose fullUrl it is
+    const practitioner = `urn:uuid:${crypto.randomUUID()}`;
+    const tx = await post('', {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        { fullUrl: practitioner, resource: { resourceType: 'Practitioner', name: [{ family: 'Placeholder' }] }, request: { method: 'POST', url: 'Practitioner' } },
+        { resource: doc(practitioner), request: { method: 'POST', url: 'DocumentReference' } },
+      ],
+    });
+    expect(tx.status).toBe(200);
+    expect(tx.body.entry.map((e: any) => String(e.response.status).slice(0, 3))).toEqual(['201', '201']);
+  });
+
   it('accepts an existing Patient (relative or absolute), an external URL and a logical reference', async () => {
     expect((await post('DocumentReference', documentAbout(`Patient/${p}`))).status).toBe(201);
     expect((await post('DocumentReference', documentAbout(`${t.base}/Patient/${p}`))).status).toBe(201);

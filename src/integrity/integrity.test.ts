@@ -4,7 +4,7 @@ import { identifierClaims } from './uniqueIdentifiers';
 const BASE = 'https://fhir.example.org/fhir/';
 
 describe('resolvableReferences', () => {
-  it('lists local and contained references with their element, and leaves the others alone', () => {
+  it('lists local and contained references and Bundle placeholders with their element, and leaves the others alone', () => {
     const refs = resolvableReferences(
       {
         resourceType: 'DocumentReference',
@@ -22,6 +22,7 @@ describe('resolvableReferences', () => {
       ['local', 'Patient/p1', 'DocumentReference.subject'],
       ['contained', '#a', 'DocumentReference.author[0]'],
       ['local', `${BASE}Practitioner/pr1/_history/2`, 'DocumentReference.author[1]'],
+      ['placeholder', 'urn:uuid:0f0e6d8c-6b55-4b2e-9a43-1c2b3a4d5e6f', 'DocumentReference.context.related[0]'],
       ['local', 'Encounter/e1', 'DocumentReference.extension[0].valueReference'],
     ]);
     expect(refs[3]).toMatchObject({ targetType: 'Practitioner', targetId: 'pr1', targetVersion: '2' });

@@ -16,6 +16,13 @@ export interface LocalReference {
   reference: string;
 }
 
+/** A Bundle's placeholder (`urn:uuid:`, `urn:oid:`): it resolves only within its Bundle, and never reaches a write resolved. */
+export interface PlaceholderReference {
+  kind: 'placeholder';
+  expression: string;
+  reference: string;
+}
+
 export interface ContainedReference {
   kind: 'contained';
   /** The contained id named (without `#`). */
@@ -33,13 +40,14 @@ export function checksReferences(resourceType: string): boolean {
 
 /**
  * Every reference of `resource` that is local (relative, or absolute under `baseUrl`,
- * which ends with `/`) or contained. Logical references, urn: placeholders and other
- * absolute URLs are not listed: they are not resolved here.
+ * which ends with `/`) or contained, and the Bundle placeholders left in it (refused:
+ * decision 014, amendment of 2026-12-07). Logical references and other absolute URLs are
+ * not listed: they are not resolved here.
  */
-export function resolvableReferences(resource: Record<string, unknown>, baseUrl: string): (LocalReference | ContainedReference)[] {
+export function resolvableReferences(resource: Record<string, unknown>, baseUrl: string): (LocalReference | ContainedReference | PlaceholderReference)[] {
   const resourceType = String(resource.resourceType);
   if (!checksReferences(resourceType)) return [];
-  const found: (LocalReference | ContainedReference)[] = [];
+  const found: (LocalReference | ContainedReference | PlaceholderReference)[] = [];
   const walk = (value: unknown, path: string): void => {
     if (Array.isArray(value)) {
       value.forEach((v, i) => walk(v, `${path}[${i}]`));
@@ -61,8 +69,11 @@ export function resolvableReferences(resource: Record<string, unknown>, baseUrl:
   return found;
 }
 
-function classify(reference: string, baseUrl: string, expression: string): LocalReference | ContainedReference | undefined {
+const PLACEHOLDER = /^urn:(uuid|oid):/i;
+
+function classify(reference: string, baseUrl: string, expression: string): LocalReference | ContainedReference | PlaceholderReference | undefined {
   if (reference.startsWith('#')) return reference.length > 1 ? { kind: 'contained', targetId: reference.slice(1), expression, reference } : undefined;
+  if (PLACEHOLDER.test(reference)) return { kind: 'placeholder', expression, reference };
   const t = localTarget(reference, baseUrl);
   if (!t) return undefined;
   return { kind: 'local', targetType: t.resourceType, targetId: t.id, ...(t.version !== undefined ? { targetVersion: t.version } : {}), expression, reference };

@@ -537,17 +537,38 @@ function compileFhirpath(expression: string): (resource: any) => TypedValue[] {
 // Registry
 // ---------------------------------------------------------------------------
 
+/**
+ * Composite parameters of R4 whose published components are wrong, as corrected in later
+ * versions: DocumentReference `relationship` gives `relatesto` (a reference) the expression
+ * `code` and `relation` (a token) the expression `target`, so that as published it can never
+ * match (R5 pairs `relatesto` with `target`, `relation` with `code`).
+ */
+const COMPONENT_CORRECTIONS: Record<string, Record<string, string>> = {
+  'http://hl7.org/fhir/SearchParameter/DocumentReference-relationship': {
+    'http://hl7.org/fhir/SearchParameter/DocumentReference-relatesto': 'target',
+    'http://hl7.org/fhir/SearchParameter/DocumentReference-relation': 'code',
+  },
+};
+
+function correctedComponents(url: unknown, components: { definition: string; expression: string }[] | undefined): { definition: string; expression: string }[] | undefined {
+  const corrections = typeof url === 'string' ? COMPONENT_CORRECTIONS[url] : undefined;
+  if (!corrections || !components) return components;
+  return components.map((c) => (corrections[c.definition] ? { ...c, expression: corrections[c.definition] } : c));
+}
+
 /** Converts a SearchParameter resource (JSON) to a SearchParamDef; passes SearchParamDefs through. */
 export function toSearchParamDef(input: any): SearchParamDef {
   if (!input || typeof input !== 'object') throw new Error('Invalid search parameter definition');
   if (typeof input.code !== 'string' || !input.code) throw new Error('Search parameter has no code');
   if (!Array.isArray(input.base) || input.base.length === 0) throw new Error(`Search parameter ${input.code} has no base`);
   if (typeof input.type !== 'string') throw new Error(`Search parameter ${input.code} has no type`);
-  const components =
+  const components = correctedComponents(
+    input.url,
     input.components ??
-    (Array.isArray(input.component)
-      ? input.component.map((c: any) => ({ definition: c.definition, expression: c.expression }))
-      : undefined);
+      (Array.isArray(input.component)
+        ? input.component.map((c: any) => ({ definition: c.definition, expression: c.expression }))
+        : undefined),
+  );
   const def: SearchParamDef = {
     code: input.code,
     type: input.type as SearchParamType,

@@ -94,6 +94,10 @@ async function checkReferences(session: Session, state: IntegrityState, w: Versi
       if (!contained.has(r.targetId)) issues.push({ severity: 'error', code: 'not-found', diagnostics: `Reference "${r.reference}" names no contained resource`, expression: [r.expression] });
       continue;
     }
+    if (r.kind === 'placeholder') {
+      issues.push({ severity: 'error', code: 'not-found', diagnostics: `Reference "${r.reference}" names the entry of a Bundle: it resolves only within a transaction whose entry has that fullUrl`, expression: [r.expression] });
+      continue;
+    }
     const k = key(r.targetType, r.targetId);
     if (k === key(w.resourceType, w.id) || state.written.has(k) || state.looked.has(k)) continue;
     const ids = unknown.get(r.targetType) ?? [];

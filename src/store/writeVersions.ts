@@ -2,7 +2,7 @@ import { byKeys } from './locator';
 import type { Knex } from 'knex';
 import type { IndexKind, IndexRows } from '../search/indexRows';
 import { BinarySource, writeBinaryContent } from './binaryContent';
-import type { ContainedReference, LocalReference } from '../integrity/references';
+import type { ContainedReference, LocalReference, PlaceholderReference } from '../integrity/references';
 import { claimsUniqueIdentifiers, IdentifierClaim } from '../integrity/uniqueIdentifiers';
 import { textArray } from './searchSql';
 import { runStatement } from './statement';
@@ -37,7 +37,7 @@ export interface VersionWrite {
   /** Raw content of a Binary, stored apart from its metadata. */
   binary?: BinarySource;
   /** The references the server resolves (docs/decisions/014-integrity.md); the local ones are kept as links. */
-  references?: (LocalReference | ContainedReference)[];
+  references?: (LocalReference | ContainedReference | PlaceholderReference)[];
   /**
    * `Type/id` of the local targets the replaced version already referenced: they may be
    * hidden from this writer, who keeps them without being shown them (decision 013), so

@@ -15,6 +15,7 @@ import * as bulkLoad from './013_bulk_load';
 import * as groupExport from './014_group_export';
 import * as redundantIndexes from './015_redundant_indexes';
 import * as contentFiles from './016_content_files';
+import * as documentRelationship from './017_document_relationship';
 
 interface Migration {
   name: string;
@@ -39,6 +40,7 @@ const migrations: Migration[] = [
   { name: '014_group_export', module: groupExport },
   { name: '015_redundant_indexes', module: redundantIndexes },
   { name: '016_content_files', module: contentFiles },
+  { name: '017_document_relationship', module: documentRelationship },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
