@@ -821,6 +821,17 @@ describe('Patient/[id]/$everything', () => {
     expect(page(await follow(link(last, 'previous')!))).toEqual(page(before));
   });
 
+  it('an unknown parameter: 400 under strict handling, ignored with a warning entry under lenient', async () => {
+    const strict = await http(t.base, `Patient/${r.pA.id}/$everything?nonsense=1`, { headers: { prefer: 'handling=strict' } });
+    expect(strict.status).toBe(400);
+    const lenient = await http(t.base, `Patient/${r.pA.id}/$everything?nonsense=1`, { headers: { prefer: 'handling=lenient' } });
+    expect(lenient.status).toBe(200);
+    const outcome = entries(lenient.body, 'outcome');
+    expect(outcome).toHaveLength(1);
+    expect(JSON.stringify(outcome[0].resource.issue)).toContain('nonsense');
+    expect(entries(lenient.body, 'match').length).toBe(entries((await http(t.base, `Patient/${r.pA.id}/$everything`)).body, 'match').length);
+  });
+
   it('an unknown patient is 404', async () => {
     const res = await http(t.base, `Patient/no-such-patient-${RUN}/$everything`);
     expect(res.status).toBe(404);

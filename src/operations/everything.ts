@@ -1,4 +1,4 @@
-import { BadRequest, Gone, NotFound } from '../errors';
+import { BadRequest, Gone, Issue, NotFound } from '../errors';
 import { bundlePage, keysetPage, openPaging, searchEntry, totalIfComplete } from '../interactions/bundlePage';
 import { assertId } from '../interactions/common';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../interactions/types';
@@ -27,6 +27,7 @@ export async function everything(ctx: InteractionContext, session: Session, req:
   let types: string[] | undefined;
   let pageToken: string | undefined;
   const used: [string, string][] = [];
+  const warnings: Issue[] = [];
   for (const [name, value] of inputs(req)) {
     if (name === '_count') {
       count = parseCount(value, ctx.config.maxPageSize);
@@ -46,6 +47,8 @@ export async function everything(ctx: InteractionContext, session: Session, req:
     } else if (name === '_page') pageToken = value;
     else if (name === '_format' || name === '_pretty') continue;
     else if (req.prefer.handling === 'strict') throw new BadRequest(`$everything does not take parameter "${name}"`, 'not-supported');
+    // lenient: ignored, and said so, as a search says it
+    else warnings.push({ severity: 'warning', code: 'not-supported', diagnostics: `$everything does not take parameter "${name}": ignored` });
   }
 
   const compartmentParams: [string, string][] = [];
@@ -63,5 +66,5 @@ export async function everything(ctx: InteractionContext, session: Session, req:
     ...page.page.map((r) => searchEntry(ctx, r, 'match')),
     ...found.referenced.filter((r) => !seen.has(`${r.resource_type}/${r.id}`)).map((r) => searchEntry(ctx, r, 'include')),
   ];
-  return bundlePage(ctx, paging, { type: 'searchset', total: totalIfComplete(paging, page, page.page.length), next: page.next, previous: page.previous, entries });
+  return bundlePage(ctx, paging, { type: 'searchset', total: totalIfComplete(paging, page, page.page.length), next: page.next, previous: page.previous, entries, warnings });
 }
