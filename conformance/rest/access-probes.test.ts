@@ -316,7 +316,7 @@ describe('writes outside the caller\'s rights are refused', () => {
       expect([url, (await send('DELETE', `Binary/${content.id}`, tok.gp)).status]).toEqual([url, 409]);
     }
   });
-  it('a url naming a Binary with percent-escapes, which the server reads decoded, is refused on every write path whatever its host; other urls with escapes are not (decision 008, amendments)', async () => {
+  it('a url naming a Binary with percent-escapes or a backslash, which the server reads otherwise, is refused on every write path whatever its host; other urls with escapes are not (decision 008, amendments)', async () => {
     const content = await create(binary(x.p1, `escaped ${RUN}`), tok.gp);
     const escaped = content.id.replace(/-/g, '%2D');
     expect(escaped).not.toBe(content.id);
@@ -324,7 +324,7 @@ describe('writes outside the caller\'s rights are refused', () => {
     expect((await get(`Binary/${escaped}`, tok.gp, { accept: 'application/fhir+json' })).status).toBe(200);
     const refused = (res: { status: number; body: Json }, what: string) => {
       expect([what, res.status]).toEqual([what, 422]);
-      expect(JSON.stringify(res.body.issue)).toContain('percent-escapes');
+      expect(JSON.stringify(res.body.issue)).toContain('URL characters only');
     };
     // the same server written otherwise (scheme and host in capitals, its address, a doubled slash), and any other host:
     // which hosts name this server is not knowable from inside it (decision 008, second amendment)
@@ -335,7 +335,19 @@ describe('writes outside the caller\'s rights are refused', () => {
       `${base.protocol}//${base.host}/${base.pathname}`,
       'https://elsewhere.example/fhir',
     ];
-    const urls = [`Binary/${escaped}`, `${t.base}/Binary/${escaped}`, `%42inary/${content.id}`, `Binary/${content.id}?x=%41`, `%2542inary/${content.id}`, ...spellings.map((s) => `${s}/Binary/${escaped}`)];
+    // and a backslash, which the server reads as / (decision 008, third amendment)
+    expect((await get(`Binary\\${content.id}`, tok.gp, { accept: 'application/fhir+json' })).status).toBe(200);
+    const urls = [
+      `Binary/${escaped}`,
+      `${t.base}/Binary/${escaped}`,
+      `%42inary/${content.id}`,
+      `Binary/${content.id}?x=%41`,
+      `%2542inary/${content.id}`,
+      ...spellings.map((s) => `${s}/Binary/${escaped}`),
+      `Binary\\${content.id}`,
+      `Binary/${content.id}\\`,
+      `${t.base}/Binary\\${content.id}`,
+    ];
     for (const url of urls) {
       const doc = () => document(x.p1, REPORT, ref(x.gp), ['MASQUE_PS'], url);
       refused(await send('POST', 'DocumentReference', tok.gp, doc()), `create ${url}`);
@@ -356,8 +368,32 @@ describe('writes outside the caller\'s rights are refused', () => {
     expect((await get(`DocumentReference/${doc.id}`, tok.gp)).body.meta.versionId).toBe('1');
     expect((await get(`Binary/${content.id}`, tok.other, { accept: 'application/fhir+json' })).status).toBe(404);
     expect((await get(`Binary/${escaped}`, tok.other, { accept: 'application/fhir+json' })).status).toBe(404);
+    // a control character is no FHIR string at all (datatypes.html#string)
+    const control = await send('POST', 'DocumentReference', tok.gp, document(x.p1, REPORT, ref(x.gp), ['MASQUE_PS'], `Binary/${content.id}\u001f`));
+    expect(control.status).toBe(400);
+    expect(JSON.stringify(control.body.issue)).toContain('U+001F');
     // another server's url is its own business
     expect((await send('POST', 'DocumentReference', tok.gp, document(x.p1, REPORT, ref(x.gp), [], 'https://elsewhere.example/files/compte%20rendu.pdf'))).status).toBe(201);
+  });
+  it("a document's content is in its own record: a Binary of another record the writer reads is refused, one they do not read tells nothing (decision 029, amendment)", async () => {
+    const elsewhere = await create(binary(x.minor, `minor's ${RUN}`), tok.gp);
+    for (const url of [ref(elsewhere), `${t.base}/Binary/${elsewhere.id}/_history/1`, `Binary//${elsewhere.id}`]) {
+      const direct = await send('POST', 'DocumentReference', tok.gp, document(x.p1, REPORT, ref(x.gp), ['MASQUE_PS'], url));
+      expect([url, direct.status]).toEqual([url, 422]);
+      expect(JSON.stringify(direct.body.issue)).toContain('belongs to another record');
+      const tx = await send('POST', '', tok.gp, { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: document(x.p1, REPORT, ref(x.gp), [], url), request: { method: 'POST', url: 'DocumentReference' } }] });
+      expect([url, tx.status]).toEqual([url, 422]);
+    }
+    // a colleague without the minor's record: the same answer as for a Binary that does not exist
+    const unknown = await send('POST', 'DocumentReference', tok.other, document(x.p1, REPORT, ref(x.other), [], `Binary/never-${RUN}`));
+    const hidden = await send('POST', 'DocumentReference', tok.other, document(x.p1, REPORT, ref(x.other), [], ref(elsewhere)));
+    expect([unknown.status, hidden.status]).toEqual([201, 201]);
+    // and it opens nothing: the content is read by its own record's readers only (a professional outside it is refused the record, 403)
+    const status = async (token: string) => (await get(`Binary/${elsewhere.id}`, token, { accept: 'application/fhir+json' })).status;
+    expect({ other: await status(tok.other), p1: await status(tok.p1), gp: await status(tok.gp) }).toEqual({ other: 403, p1: 404, gp: 200 });
+    // the record's own content, as ever
+    const own = await create(binary(x.p1, `own ${RUN}`), tok.gp);
+    expect((await send('POST', 'DocumentReference', tok.gp, document(x.p1, REPORT, ref(x.gp), [], ref(own)))).status).toBe(201);
   });
   it("the content of a deleted document stays hidden from those it was hidden from, whatever else names it; its author and the patient still read it", async () => {
     const content = await create(binary(x.p1, `deleted masked ${RUN}`), tok.gp);

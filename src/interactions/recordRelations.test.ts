@@ -1,7 +1,7 @@
-import { escapedBinaryUrl } from './recordRelations';
+import { binaryCandidates, unplainBinaryUrl } from './recordRelations';
 
-/** docs/decisions/008-access-model.md, amendments: a url naming a Binary is written without percent-escapes. */
-describe('a url naming a Binary written with percent-escapes', () => {
+/** docs/decisions/008-access-model.md, amendments: a url naming a Binary is written in URL characters only. */
+describe('a url naming a Binary written with anything but URL characters', () => {
   const base = 'https://dmp.example/fhir';
   it.each([
     ['Binary/ab%2Dcd', true],
@@ -23,7 +23,17 @@ describe('a url naming a Binary written with percent-escapes', () => {
     ['https://dmp.example/fhir%2FBinary/ab-cd', true],
     // a stray `%` in a url naming a Binary: no id has one either
     ['Binary/ab-cd%', true],
+    // a backslash (read as /), a control character, a space, a character outside RFC 3986
+    ['Binary\\ab-cd', true],
+    ['Binary/ab-cd\\', true],
+    ['https://dmp.example/fhir/Binary\\ab-cd', true],
+    ['Binary/ab-cd\u001f', true],
+    ['Bin\u0000ary/ab-cd', true],
+    ['Binary/ab-cd ', true],
+    ['Binary/ab-cdé', true],
     // no escape, or an escape in a url that cannot name a Binary
+    ['https://elsewhere.example/files/compte rendu.pdf', false],
+    ['https://elsewhere.example/files\\a.pdf', false],
     ['Binary/ab-cd', false],
     [`${base}/Binary/ab-cd`, false],
     ['https://elsewhere.example/files/compte%20rendu.pdf', false],
@@ -31,6 +41,19 @@ describe('a url naming a Binary written with percent-escapes', () => {
     [undefined, false],
     [42, false],
   ])('%s: %s', (url, escaped) => {
-    expect(escapedBinaryUrl(url)).toBe(escaped);
+    expect(unplainBinaryUrl(url)).toBe(escaped);
+  });
+});
+
+/** The ids the read rule may tie to a document by its url (searchSql's namesBinary): every segment that could be one. */
+describe('the Binaries a url may name', () => {
+  it.each([
+    ['Binary/ab-cd', ['Binary', 'ab-cd']],
+    ['https://dmp.example/fhir/Binary/ab-cd/_history/2?x=1#f', ['https:', 'dmp.example', 'fhir', 'Binary', 'ab-cd', '_history', '2', 'x=1', 'f'].filter((s) => /^[A-Za-z0-9\-.]{1,64}$/.test(s))],
+    ['Binary//ab-cd', ['Binary', 'ab-cd']],
+    ['https://elsewhere.example/files/a.pdf', []],
+    [undefined, []],
+  ])('%s', (url, ids) => {
+    expect(binaryCandidates(url)).toEqual(ids);
   });
 });

@@ -1,5 +1,6 @@
 import { Issue, Unprocessable } from '../errors';
 import { localTarget } from '../referenceString';
+import { readable } from '../store/integrity';
 import { locateAll } from '../store/locator';
 import { attachmentsAmong } from '../store/messageThreads';
 import { readCurrent } from '../store/resources';
@@ -69,16 +70,37 @@ function decodedFully(text: string): string {
   return current;
 }
 
+/** RFC 3986's characters less `%`: what a url naming a Binary is written with (decision 008, third amendment). */
+const PLAIN_URL = /^[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=]*$/;
+
+/** A url as the server and the clients in between read it: escapes decoded, `\` as `/`, control characters and spaces gone. */
+function asRead(url: string): string {
+  // eslint-disable-next-line no-control-regex
+  return decodedFully(url).replace(/\\/g, '/').replace(/[\u0000-\u0020\u007F]/g, '');
+}
+
 /**
- * A url written with percent-escapes that names a Binary once decoded: the server reads a url
- * decoded, the read rule of a document's content matches it as written. Whatever the host,
- * since which hosts name this server is not knowable from inside it and the read rule takes
- * `Binary/X` under any base as naming X (decision 008, second amendment). No FHIR id needs an
- * escape.
+ * A url that names a Binary once read as the server reads it, written with anything but
+ * RFC 3986's characters without `%`: an escape, a backslash, a control character, a space.
+ * The read rule of a document's content matches urls as written. Whatever the host, since
+ * which hosts name this server is not knowable from inside it and the read rule takes
+ * `Binary/X` under any base as naming X (decision 008, amendments). No FHIR id needs any.
  */
-export function escapedBinaryUrl(url: unknown): boolean {
-  if (typeof url !== 'string' || !url.includes('%')) return false;
-  return decodedFully(url).toLowerCase().includes('binary');
+export function unplainBinaryUrl(url: unknown): boolean {
+  if (typeof url !== 'string' || PLAIN_URL.test(url)) return false;
+  return asRead(url).toLowerCase().includes('binary');
+}
+
+const ID = /^[A-Za-z0-9\-.]{1,64}$/;
+
+/**
+ * The ids a document's url may name a Binary by, as the read rule matches it (searchSql's
+ * namesBinary: any segment after `Binary/`, the last one or one followed by `/`, `?` or `#`):
+ * every segment that could be an id, so that no id the rule would tie to the document is left out.
+ */
+export function binaryCandidates(url: unknown): string[] {
+  if (typeof url !== 'string' || !url.includes('Binary/')) return [];
+  return [...new Set(url.split(/[/?#]/).filter((segment) => ID.test(segment)))];
 }
 
 /** Refuses (422) what `resource`, written in `compartment`, newly names across its record or out of a message. */
@@ -87,8 +109,13 @@ export async function assertRelationsInRecord(ctx: InteractionContext, session: 
   const issues: Issue[] = [];
   if (resource.resourceType === 'DocumentReference') {
     array(resource.content).forEach((c, i) => {
-      if (escapedBinaryUrl((c?.attachment as Json | undefined)?.url)) {
-        issues.push({ severity: 'error', code: 'value', diagnostics: 'A url naming a Binary is written without percent-escapes, as FHIR ids are (Binary/[id])', expression: [`DocumentReference.content[${i}].attachment.url`] });
+      if (unplainBinaryUrl((c?.attachment as Json | undefined)?.url)) {
+        issues.push({
+          severity: 'error',
+          code: 'value',
+          diagnostics: 'A url naming a Binary is written in URL characters only, as FHIR ids are (Binary/[id]): no percent-escapes, backslash, space or control character',
+          expression: [`DocumentReference.content[${i}].attachment.url`],
+        });
       }
     });
   }
@@ -105,6 +132,21 @@ export async function assertRelationsInRecord(ctx: InteractionContext, session: 
       if (row && !row.deleted && row.compartment !== compartment) {
         issues.push({ severity: 'error', code: 'business-rule', diagnostics: `${target.reference} belongs to another record: a document relates to, and a List gathers, documents of its own record`, expression: [target.expression] });
       }
+    }
+    // a document's content is in its own record: a Binary of another patient's record is read by that record's readers (decision 029, amendment)
+    const urlsBefore = new Set(array(previous?.content).map((c) => (c?.attachment as Json | undefined)?.url));
+    const candidates = array(resource.content).flatMap((c, i) => {
+      const url = (c?.attachment as Json | undefined)?.url;
+      return urlsBefore.has(url) ? [] : binaryCandidates(url).map((id) => ({ id, url: url as string, expression: `DocumentReference.content[${i}].attachment.url` }));
+    });
+    const placed = await locateAll(session, candidates.map((c) => ({ resourceType: 'Binary', id: c.id })));
+    for (const candidate of candidates) {
+      const where = placed.get(`Binary/${candidate.id}`);
+      if (where === undefined || where === '' || where === compartment) continue;
+      // one the writer may not read is no relation of theirs to refuse, and the refusal would tell it exists
+      // (its readers are its own record's, whom this document does not concern)
+      if (!(await readable(session, 'Binary', candidate.id))) continue;
+      issues.push({ severity: 'error', code: 'business-rule', diagnostics: `${candidate.url} names Binary/${candidate.id}, which belongs to another record: a document's content is in its own record`, expression: [candidate.expression] });
     }
     const binariesBefore = new Set(contentBinaries(ctx, previous).map((n) => n.id));
     const binaries = contentBinaries(ctx, resource).filter((b) => !binariesBefore.has(b.id));

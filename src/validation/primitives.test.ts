@@ -64,3 +64,23 @@ describe('checkPrimitive base64Binary', () => {
     expect(checkPrimitive('base64Binary', text)).toHaveLength(problems);
   });
 });
+
+/** R4 datatypes.html#string: below U+0020, only tab, carriage return and line feed. */
+describe('checkPrimitive: control characters', () => {
+  it.each([
+    ['string', 'abc\u0001def', 'U+0001'],
+    ['uri', 'Binary/x\u001f', 'U+001F'],
+    ['code', 'a\u0007', 'U+0007'],
+    ['markdown', 'a\u000Bb', 'U+000B'],
+  ])('%s %j is refused naming %s', (type, value, point) => {
+    const problems = checkPrimitive(type, value);
+    expect(problems.some((p) => p.severity === 'error' && p.message.includes(point))).toBe(true);
+  });
+  it.each([
+    ['string', 'a\tb\r\nc'],
+    ['markdown', 'line one\nline two'],
+    ['string', 'accentué — ✓'],
+  ])('%s %j is accepted', (type, value) => {
+    expect(checkPrimitive(type, value).filter((p) => p.severity === 'error')).toEqual([]);
+  });
+});

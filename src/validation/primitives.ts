@@ -27,6 +27,8 @@ const RE = {
 };
 
 const NOT_BASE64 = /[^A-Za-z0-9+/=]/;
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARACTER = /[\u0000-\u0008\u000B\u000C\u000E-\u001F]/;
 
 /**
  * Whether text without whitespace matches /^[A-Za-z0-9+/]*={0,2}$/: one scan for a
@@ -132,6 +134,13 @@ export function checkPrimitive(type: string, value: unknown, isResourceId = fals
     return out;
   }
   if (isResourceId) type = 'id';
+  // every string-based type, R4 datatypes.html#string: no character below U+0020 but tab, CR and LF
+  // (an XML answer could not hold one: a single writer would break every XML read of the record)
+  const control = CONTROL_CHARACTER.exec(s);
+  if (control) {
+    const point = `U+${control[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
+    out.push({ severity: 'error', code: 'value', message: `The value contains the character ${point}: below U+0020, FHIR strings hold only tab, carriage return and line feed` });
+  }
   switch (type) {
     case 'string':
     case 'markdown':
