@@ -821,6 +821,14 @@ describe('Patient/[id]/$everything', () => {
     expect(page(await follow(link(last, 'previous')!))).toEqual(page(before));
   });
 
+  it('POST takes a Parameters resource or no body; anything else is 400', async () => {
+    for (const json of [{ resourceType: 'Patient' }, [], 'text']) {
+      const res = await http(t.base, `Patient/${r.pA.id}/$everything`, { method: 'POST', json });
+      expect([JSON.stringify(json), res.status, res.body.resourceType]).toEqual([JSON.stringify(json), 400, 'OperationOutcome']);
+    }
+    expect((await http(t.base, `Patient/${r.pA.id}/$everything`, { method: 'POST' })).status).toBe(200);
+  });
+
   it('an unknown parameter: 400 under strict handling, ignored with a warning entry under lenient', async () => {
     const strict = await http(t.base, `Patient/${r.pA.id}/$everything?nonsense=1`, { headers: { prefer: 'handling=strict' } });
     expect(strict.status).toBe(400);

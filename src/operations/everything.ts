@@ -22,6 +22,11 @@ function inputs(req: FhirRequest): [string, string][] {
  */
 export async function everything(ctx: InteractionContext, session: Session, req: FhirRequest): Promise<FhirResponse> {
   const id = assertId(req.id);
+  // an operation invoked by POST takes its inputs in a Parameters resource (operations.html#request), or none
+  const body = req.body as { resourceType?: unknown } | undefined | null;
+  if (req.method === 'POST' && body !== undefined && body !== null && (typeof body !== 'object' || Array.isArray(body) || body.resourceType !== 'Parameters')) {
+    throw new BadRequest('$everything invoked by POST takes a Parameters resource (or no body)');
+  }
   let count = ctx.config.defaultPageSize;
   let since: string | undefined;
   let types: string[] | undefined;
