@@ -384,6 +384,22 @@ describe('writes outside the caller\'s rights are refused', () => {
       const tx = await send('POST', '', tok.gp, { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: document(x.p1, REPORT, ref(x.gp), [], url), request: { method: 'POST', url: 'DocumentReference' } }] });
       expect([url, tx.status]).toEqual([url, 422]);
     }
+    // the Binary written by the same transaction, before the document or after it (judged once every entry is written)
+    for (const binaryFirst of [true, false]) {
+      const urn = `urn:uuid:${crypto.randomUUID()}`;
+      const entries = [
+        { fullUrl: urn, resource: binary(x.minor, `minor's, in the same Bundle ${RUN}`), request: { method: 'POST', url: 'Binary' } },
+        { resource: document(x.p1, REPORT, ref(x.gp), ['MASQUE_PS'], urn), request: { method: 'POST', url: 'DocumentReference' } },
+      ];
+      const tx = await send('POST', '', tok.gp, { resourceType: 'Bundle', type: 'transaction', entry: binaryFirst ? entries : entries.reverse() });
+      expect([binaryFirst, tx.status]).toEqual([binaryFirst, 422]);
+      expect(JSON.stringify(tx.body)).toContain('belongs to another record');
+      const same = [
+        { fullUrl: urn, resource: binary(x.p1, `own, in the same Bundle ${RUN}`), request: { method: 'POST', url: 'Binary' } },
+        { resource: document(x.p1, REPORT, ref(x.gp), ['MASQUE_PS'], urn), request: { method: 'POST', url: 'DocumentReference' } },
+      ];
+      expect((await send('POST', '', tok.gp, { resourceType: 'Bundle', type: 'transaction', entry: binaryFirst ? same : same.reverse() })).status).toBe(200);
+    }
     // a colleague without the minor's record: the same answer as for a Binary that does not exist
     const unknown = await send('POST', 'DocumentReference', tok.other, document(x.p1, REPORT, ref(x.other), [], `Binary/never-${RUN}`));
     const hidden = await send('POST', 'DocumentReference', tok.other, document(x.p1, REPORT, ref(x.other), [], ref(elsewhere)));

@@ -350,7 +350,8 @@ describe('a PUT of a stored DocumentReference is held to what its PATCH may chan
   it('a PUT of a deleted document re-creates it, but its former versions stay out of the new record', async () => {
     const d = await create(document(x.p1, REPORT, ref(x.gp), [], undefined, `secret of Un ${RUN}`), tok.gp);
     expect((await send('DELETE', byId(d), tok.gp)).status).toBeLessThan(300);
-    const recreated = await send('PUT', byId(d), t.token, { ...body(d), subject: { reference: ref(x.p2) }, description: `now Deux ${RUN}` });
+    // with content of its own: the former content is in the former record (decision 029, amendment)
+    const recreated = await send('PUT', byId(d), t.token, { ...body(d), subject: { reference: ref(x.p2) }, description: `now Deux ${RUN}`, content: [{ attachment: { contentType: 'text/plain', data: 'dGVzdA==' } }] });
     expect([200, 201]).toContain(recreated.status);
     expect((await get(byId(d), tok.p2)).body.description).toBe(`now Deux ${RUN}`);
     const v1 = await get(`${byId(d)}/_history/1`, tok.p2);

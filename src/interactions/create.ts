@@ -59,7 +59,7 @@ export async function create(ctx: InteractionContext, session: Session, req: Fhi
   await assertUniqueCanonical(ctx, session, version.body as Record<string, unknown>, id);
   await registerConformance(ctx, session, version.body as Record<string, unknown>);
   // a document relates to, and a List gathers, documents of its own record (docs/decisions/029-dmp-submissions.md)
-  await assertRelationsInRecord(ctx, session, version.body as Record<string, unknown>, version.compartment);
+  await assertRelationsInRecord(ctx, session, version.body as Record<string, unknown>, version.compartment, undefined, new Set((published?.binaries ?? []).map((b) => b.id)));
   // the document first: a refusal of its references names its own elements, not its Binary's securityContext
   await session.write([version, ...(published?.binaries ?? [])]);
   // MHD replacement: the server supersedes the replaced document, unless a Provide Bundle changes it itself (the PDSm PATCH)

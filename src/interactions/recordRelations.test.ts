@@ -45,12 +45,13 @@ describe('a url naming a Binary written with anything but URL characters', () =>
   });
 });
 
-/** The ids the read rule may tie to a document by its url (searchSql's namesBinary): every segment that could be one. */
+/** The ids a url may name a Binary by, as a client resolves it: every segment after `Binary/` that could be one. */
 describe('the Binaries a url may name', () => {
   it.each([
-    ['Binary/ab-cd', ['Binary', 'ab-cd']],
-    ['https://dmp.example/fhir/Binary/ab-cd/_history/2?x=1#f', ['https:', 'dmp.example', 'fhir', 'Binary', 'ab-cd', '_history', '2', 'x=1', 'f'].filter((s) => /^[A-Za-z0-9\-.]{1,64}$/.test(s))],
-    ['Binary//ab-cd', ['Binary', 'ab-cd']],
+    ['Binary/ab-cd', ['ab-cd']],
+    ['https://dmp.example/fhir/Binary/ab-cd/_history/2?x=1#f', ['ab-cd', '2', 'x=1', 'f'].filter((s) => /^[A-Za-z0-9\-.]{1,64}$/.test(s))],
+    ['Binary//ab-cd', ['ab-cd']],
+    ['./Binary/./ab-cd', ['.', 'ab-cd']],
     ['https://elsewhere.example/files/a.pdf', []],
     [undefined, []],
   ])('%s', (url, ids) => {

@@ -2,7 +2,7 @@ import { Issue, Unprocessable } from '../errors';
 import { localTarget } from '../referenceString';
 import { readable } from '../store/integrity';
 import { locateAll } from '../store/locator';
-import { attachmentsAmong } from '../store/messageThreads';
+import { contentPlaces } from '../store/messageThreads';
 import { readCurrent } from '../store/resources';
 import type { Session } from '../store/session';
 import type { InteractionContext } from './types';
@@ -94,17 +94,35 @@ export function unplainBinaryUrl(url: unknown): boolean {
 const ID = /^[A-Za-z0-9\-.]{1,64}$/;
 
 /**
- * The ids a document's url may name a Binary by, as the read rule matches it (searchSql's
- * namesBinary: any segment after `Binary/`, the last one or one followed by `/`, `?` or `#`):
- * every segment that could be an id, so that no id the rule would tie to the document is left out.
+ * The ids a document's url may name a Binary by, as a client resolves it (`Binary/X`, with
+ * `/_history/n`, doubled slashes, `./`, a query or a fragment): every segment after the first
+ * `Binary/` that could be an id, so that none is left out.
  */
 export function binaryCandidates(url: unknown): string[] {
-  if (typeof url !== 'string' || !url.includes('Binary/')) return [];
-  return [...new Set(url.split(/[/?#]/).filter((segment) => ID.test(segment)))];
+  if (typeof url !== 'string') return [];
+  const at = url.indexOf('Binary/');
+  if (at < 0) return [];
+  return [...new Set(url.slice(at + 'Binary/'.length).split(/[/?#]/).filter((segment) => ID.test(segment)))];
 }
 
-/** Refuses (422) what `resource`, written in `compartment`, newly names across its record or out of a message. */
-export async function assertRelationsInRecord(ctx: InteractionContext, session: Session, resource: Json, compartment: string | null | undefined, previous?: Json): Promise<void> {
+/**
+ * The candidates filed in another patient's record that the writer reads: refused. One the
+ * writer may not read is no relation of theirs to refuse, and the refusal would tell it
+ * exists (its readers are its own record's, whom this document does not concern).
+ */
+async function contentElsewhere(session: Session, compartment: string, candidates: { id: string; url: string; expression: string }[], located: Map<string, string>): Promise<Issue[]> {
+  const issues: Issue[] = [];
+  for (const candidate of candidates) {
+    const where = located.get(candidate.id);
+    if (where === undefined || where === '' || where === compartment) continue;
+    if (!(await readable(session, 'Binary', candidate.id))) continue;
+    issues.push({ severity: 'error', code: 'business-rule', diagnostics: `${candidate.url} names Binary/${candidate.id}, which belongs to another record: a document's content is in its own record`, expression: [candidate.expression] });
+  }
+  return issues;
+}
+
+/** Refuses (422) what `resource`, written in `compartment`, newly names across its record or out of a message; `ownContent`: the Binaries the same write makes of its inline content. */
+export async function assertRelationsInRecord(ctx: InteractionContext, session: Session, resource: Json, compartment: string | null | undefined, previous?: Json, ownContent: Set<string> = new Set()): Promise<void> {
   if (resource.resourceType !== 'DocumentReference' && resource.resourceType !== 'List') return;
   const issues: Issue[] = [];
   if (resource.resourceType === 'DocumentReference') {
@@ -137,21 +155,23 @@ export async function assertRelationsInRecord(ctx: InteractionContext, session: 
     const urlsBefore = new Set(array(previous?.content).map((c) => (c?.attachment as Json | undefined)?.url));
     const candidates = array(resource.content).flatMap((c, i) => {
       const url = (c?.attachment as Json | undefined)?.url;
-      return urlsBefore.has(url) ? [] : binaryCandidates(url).map((id) => ({ id, url: url as string, expression: `DocumentReference.content[${i}].attachment.url` }));
+      // (the Binaries this write makes of the document's inline content are of its record)
+      return urlsBefore.has(url) ? [] : binaryCandidates(url).filter((id) => !ownContent.has(id)).map((id) => ({ id, url: url as string, expression: `DocumentReference.content[${i}].attachment.url` }));
     });
-    const placed = await locateAll(session, candidates.map((c) => ({ resourceType: 'Binary', id: c.id })));
-    for (const candidate of candidates) {
-      const where = placed.get(`Binary/${candidate.id}`);
-      if (where === undefined || where === '' || where === compartment) continue;
-      // one the writer may not read is no relation of theirs to refuse, and the refusal would tell it exists
-      // (its readers are its own record's, whom this document does not concern)
-      if (!(await readable(session, 'Binary', candidate.id))) continue;
-      issues.push({ severity: 'error', code: 'business-rule', diagnostics: `${candidate.url} names Binary/${candidate.id}, which belongs to another record: a document's content is in its own record`, expression: [candidate.expression] });
-    }
     const binariesBefore = new Set(contentBinaries(ctx, previous).map((n) => n.id));
     const binaries = contentBinaries(ctx, resource).filter((b) => !binariesBefore.has(b.id));
-    const attachments = await attachmentsAmong(session, compartment, binaries.map((b) => b.id));
-    for (const binary of binaries.filter((b) => attachments.has(b.id))) {
+    const places = await contentPlaces(session, compartment, binaries.map((b) => b.id), [...new Set(candidates.map((c) => c.id))]);
+    issues.push(...(await contentElsewhere(session, compartment, candidates, places.located)));
+    // a Binary a later entry of the same transaction writes is judged once every entry is written
+    const later = candidates.filter((c) => !places.located.has(c.id));
+    if (later.length > 0) {
+      session.checkBeforeCommit(async () => {
+        const located = (await contentPlaces(session, compartment, [], [...new Set(later.map((c) => c.id))])).located;
+        const refused = await contentElsewhere(session, compartment, later, located);
+        if (refused.length > 0) throw new Unprocessable(refused);
+      });
+    }
+    for (const binary of binaries.filter((b) => places.attachments.has(b.id))) {
       issues.push({ severity: 'error', code: 'business-rule', diagnostics: `${binary.reference} is the attachment of a message: an attachment enters the record through Communication/[id]/$file-to-record, which files a copy`, expression: [binary.expression] });
     }
   }

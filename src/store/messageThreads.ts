@@ -51,6 +51,26 @@ export async function attachmentsAmong(session: Session, compartment: string, bi
   return new Set(rows.map((r) => r.binary_id));
 }
 
+/**
+ * In one statement: the record each of `candidates` (Binary ids) is filed in, and which of
+ * `attachmentIds` are a message's attachment in `compartment`. After the queued writes: a
+ * Binary written earlier in the same transaction is found.
+ */
+export async function contentPlaces(session: Session, compartment: string, attachmentIds: string[], candidates: string[]): Promise<{ located: Map<string, string>; attachments: Set<string> }> {
+  if (attachmentIds.length === 0 && candidates.length === 0) return { located: new Map(), attachments: new Set() };
+  const rows = await session.query<{ part: string; id: string; compartment: string | null }>(
+    `SELECT 'located' AS part, l.id, l.compartment FROM resource_locator l WHERE l.resource_type = 'Binary' AND l.id = ANY(?::text[])
+     UNION ALL
+     SELECT DISTINCT 'attachment', a.binary_id, NULL FROM message_attachment a WHERE a.compartment = ? AND a.binary_id = ANY(?::text[])`,
+    [textArray(candidates), compartment, textArray(attachmentIds)],
+    'content_places',
+  );
+  return {
+    located: new Map(rows.filter((r) => r.part === 'located').map((r) => [r.id, String(r.compartment)])),
+    attachments: new Set(rows.filter((r) => r.part === 'attachment').map((r) => r.id)),
+  };
+}
+
 export async function recordThread(session: Session, compartment: string, threadId: string, participants: string[]): Promise<void> {
   await session.query(`INSERT INTO message_thread (compartment, thread_id) VALUES (?, ?)`, [compartment, threadId]);
   for (const p of participants) await session.query(`INSERT INTO message_participant (compartment, thread_id, participant) VALUES (?, ?, ?)`, [compartment, threadId, p]);

@@ -137,6 +137,8 @@ export class Session {
   private sent: Promise<void> = Promise.resolve();
   /** What is to happen once this session's writes are committed (src/interactions/unitOfWork.ts runs them). */
   private committed: (() => void)[] = [];
+  /** Checks that wait for the end of the transaction (checkBeforeCommit). */
+  private readonly commitChecks: (() => Promise<void>)[] = [];
   /** The rows this session's reads returned and its writes wrote, for the audit trail (src/audit/). */
   private touchedRows: TouchedRow[] = [];
   /** What the integrity checks know of this session's writes and lookups (docs/decisions/014-integrity.md). */
@@ -283,10 +285,16 @@ export class Session {
     promiseWrites(this.integrity, references);
   }
 
-  /** Before commit: nothing current still references what this session deleted (409 otherwise). */
+  /** A check that holds only once every entry of a transaction is written: run before commit (`checkDeletions`). */
+  checkBeforeCommit(check: () => Promise<void>): void {
+    this.commitChecks.push(check);
+  }
+
+  /** Before commit: nothing current still references what this session deleted (409 otherwise), and the checks left for then hold. */
   async checkDeletions(): Promise<void> {
     await this.flush();
     await checkDeletedTargets(this, this.integrity);
+    for (const check of this.commitChecks.splice(0)) await check();
   }
 
   /** Every queued write is in the database (of this transaction) when it resolves; a failed write rejects it. */
