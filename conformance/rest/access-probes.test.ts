@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { http, startTarget, Target } from '../harness';
-import { as, consent, document as documentResource, G15, ircp, Json, PATIENT_DOC, pcp, PSYCH, R38, ref, REPORT, requests } from '../accessFixtures';
+import { A07, as, consent, document as documentResource, G15, ircp, Json, PATIENT_DOC, pcp, PSYCH, R38, ref, REPORT, requests } from '../accessFixtures';
 
 /**
  * Probes of the access contract (ACCESS.md, docs/decisions/008-access-model.md) from
@@ -411,13 +411,41 @@ describe('writes outside the caller\'s rights are refused', () => {
     const own = await create(binary(x.p1, `own ${RUN}`), tok.gp);
     expect((await send('POST', 'DocumentReference', tok.gp, document(x.p1, REPORT, ref(x.gp), [], ref(own)))).status).toBe(201);
   });
+  it("a Binary is the content of one document: a colleague cannot take it from the patient or its author by naming it again (decision 008, fourth amendment)", async () => {
+    const content = await create(binary(x.p1, `one document's ${RUN}`), tok.gp);
+    const doc = await create(document(x.p1, REPORT, ref(x.gp), [], ref(content)), tok.gp);
+    const readers = async () => ({
+      patient: (await get(`Binary/${content.id}`, tok.p1, { accept: 'application/fhir+json' })).status,
+      author: (await get(`Binary/${content.id}`, tok.gp, { accept: 'application/fhir+json' })).status,
+      colleague: (await get(`Binary/${content.id}`, tok.other, { accept: 'application/fhir+json' })).status,
+    });
+    const before = await readers();
+    expect(before).toEqual({ patient: 200, author: 200, colleague: 200 });
+    for (const [label, url] of [['INVISIBLE_PATIENT', ref(content)], ['MASQUE_PS', `${t.base}/Binary/${content.id}/_history/1`], ['', `Binary//${content.id}`]]) {
+      const again = await send('POST', 'DocumentReference', tok.other, document(x.p1, REPORT, ref(x.other), label ? [label] : [], url));
+      expect([label, again.status]).toEqual([label, 422]);
+      expect(JSON.stringify(again.body.issue)).toContain('the content of another document');
+      const tx = await send('POST', '', tok.other, { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: document(x.p1, REPORT, ref(x.other), label ? [label] : [], url), request: { method: 'POST', url: 'DocumentReference' } }] });
+      expect([label, tx.status]).toEqual([label, 422]);
+    }
+    expect(await readers()).toEqual(before);
+    // the same when the colleague may not read it (the patient masked the document), and after the document's deletion
+    expect((await send('POST', `DocumentReference/${doc.id}/$meta-add`, tok.p1, { resourceType: 'Parameters', parameter: [{ name: 'meta', valueMeta: { security: [{ system: A07, code: 'MASQUE_PS' }] } }] })).status).toBe(200);
+    expect((await send('POST', 'DocumentReference', tok.other, document(x.p1, REPORT, ref(x.other), ['INVISIBLE_PATIENT'], ref(content)))).status).toBe(422);
+    expect((await send('DELETE', ref(doc), tok.gp)).status).toBe(200);
+    expect((await send('POST', 'DocumentReference', tok.other, document(x.p1, REPORT, ref(x.other), ['INVISIBLE_PATIENT'], ref(content)))).status).toBe(422);
+    expect({ patient: (await readers()).patient, author: (await readers()).author }).toEqual({ patient: 200, author: 200 });
+  });
+
   it("the content of a deleted document stays hidden from those it was hidden from, whatever else names it; its author and the patient still read it", async () => {
     const content = await create(binary(x.p1, `deleted masked ${RUN}`), tok.gp);
     const doc = await create(document(x.p1, REPORT, ref(x.gp), ['MASQUE_PS'], ref(content)), tok.gp);
     expect((await send('DELETE', `DocumentReference/${doc.id}`, tok.gp)).status).toBe(200);
     expect((await get(`Binary/${content.id}`, tok.other, { accept: 'application/fhir+json' })).status).toBe(404);
+    // a document of one's own naming it is refused: it is the deleted document's content (decision 008, fourth amendment)
     const mine = await send('POST', 'DocumentReference', tok.other, document(x.p1, REPORT, ref(x.other), [], ref(content)));
-    expect(mine.status).toBe(201);
+    expect(mine.status).toBe(422);
+    expect(JSON.stringify(mine.body.issue)).toContain('the content of another document');
     expect((await get(`Binary/${content.id}`, tok.other, { accept: 'application/fhir+json' })).status).toBe(404);
     expect((await get(`Binary?_id=${content.id}`, tok.other)).body.total ?? (await get(`Binary?_id=${content.id}`, tok.other)).body.entry?.length ?? 0).toBe(0);
     expect((await get(`Binary/${content.id}`, tok.gp, { accept: 'application/fhir+json' })).status).toBe(200);
@@ -437,7 +465,7 @@ describe('writes outside the caller\'s rights are refused', () => {
     }
     expect((await get(`Binary/${b.id}`, t.token!, { accept: 'application/fhir+json' })).status).toBe(410);
   });
-  it("a document of one's own naming hidden content does not open it (decision 008, amendment)", async () => {
+  it("a document of one's own naming hidden content is refused, and nothing opens it (decision 008, amendments)", async () => {
     // the colleague reads the content, then the patient masks its document
     const content = await create(binary(x.p1, `to be masked ${RUN}`), tok.gp);
     const doc = await create(document(x.p1, REPORT, ref(x.gp), [], ref(content)), tok.gp);
@@ -449,15 +477,16 @@ describe('writes outside the caller\'s rights are refused', () => {
     expect(masked.status).toBe(200);
     expect((await get(`Binary/${content.id}`, tok.other, { accept: 'application/fhir+json' })).status).toBe(404);
     for (const url of [ref(content), `${t.base}/${ref(content)}`, `${ref(content)}/_history/1`]) {
+      // refused at write since the fourth amendment (another document's content); the reads below hold either way
       const mine = await send('POST', 'DocumentReference', tok.other, document(x.p1, REPORT, ref(x.other), [], url));
-      expect(mine.status).toBe(201);
+      expect(mine.status).toBe(422);
       const paths = [
         `Binary/${content.id}`,
         `Binary?_id=${content.id}`,
         `Binary/${content.id}/_history/1`,
         `Binary/${content.id}/_history`,
         `Binary/_history?_count=500`,
-        `DocumentReference?_id=${mine.body.id}&_include=*`,
+        `DocumentReference?patient=${x.p1.id}&_include=*&_count=1000`,
         `Patient/${x.p1.id}/$everything?_count=1000`,
         `Patient/${x.p1.id}/$everything?_type=Binary&_count=1000`,
       ];
@@ -473,7 +502,6 @@ describe('writes outside the caller\'s rights are refused', () => {
       expect(batch.body.entry[1].resource.total ?? batch.body.entry[1].resource.entry?.length ?? 0).toBe(0);
       expect((await send('DELETE', `Binary?_id=${content.id}`, tok.other)).status).toBe(204);
       expect((await get(`Binary/${content.id}`, tok.gp, { accept: 'application/fhir+json' })).status).toBe(200);
-      expect((await send('DELETE', `DocumentReference/${mine.body.id}`, tok.other)).status).toBe(200);
     }
     // the author and the patient still read it
     expect((await get(`Binary/${content.id}`, tok.gp, { accept: 'application/fhir+json' })).status).toBe(200);
@@ -481,12 +509,12 @@ describe('writes outside the caller\'s rights are refused', () => {
     // the nurse's own report naming a psychiatric document's content (a class her profession does not read)
     const psychContent = await create(binary(x.p1, `psychiatric ${RUN}`), tok.gp);
     await create(document(x.p1, PSYCH, ref(x.gp), [], ref(psychContent)), tok.gp);
-    expect((await send('POST', 'DocumentReference', tok.nurse, document(x.p1, REPORT, ref(x.nurse), [], ref(psychContent)))).status).toBe(201);
+    expect((await send('POST', 'DocumentReference', tok.nurse, document(x.p1, REPORT, ref(x.nurse), [], ref(psychContent)))).status).toBe(422);
     expect((await get(`Binary/${psychContent.id}`, tok.nurse, { accept: 'application/fhir+json' })).status).toBe(404);
     // the patient's own document naming content awaiting its announcement
     const unannounced = await create(binary(x.p1, `unannounced ${RUN}`), tok.gp);
     await create(document(x.p1, REPORT, ref(x.gp), ['INVISIBLE_PATIENT'], ref(unannounced)), tok.gp);
-    expect((await send('POST', 'DocumentReference', tok.p1, document(x.p1, PATIENT_DOC, ref(x.p1), [], ref(unannounced)))).status).toBe(201);
+    expect((await send('POST', 'DocumentReference', tok.p1, document(x.p1, PATIENT_DOC, ref(x.p1), [], ref(unannounced)))).status).toBe(422);
     expect((await get(`Binary/${unannounced.id}`, tok.p1, { accept: 'application/fhir+json' })).status).toBe(404);
   });
   it("the author deletes their document and its content in one transaction; the test client still updates a Binary (FHIR update)", async () => {

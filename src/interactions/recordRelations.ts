@@ -2,7 +2,7 @@ import { Issue, Unprocessable } from '../errors';
 import { localTarget } from '../referenceString';
 import { readable } from '../store/integrity';
 import { locateAll } from '../store/locator';
-import { contentPlaces } from '../store/messageThreads';
+import { contentOfOtherDocuments, contentPlaces } from '../store/messageThreads';
 import { readCurrent } from '../store/resources';
 import type { Session } from '../store/session';
 import type { InteractionContext } from './types';
@@ -162,6 +162,12 @@ export async function assertRelationsInRecord(ctx: InteractionContext, session: 
     const binaries = contentBinaries(ctx, resource).filter((b) => !binariesBefore.has(b.id));
     const places = await contentPlaces(session, compartment, binaries.map((b) => b.id), [...new Set(candidates.map((c) => c.id))]);
     issues.push(...(await contentElsewhere(session, compartment, candidates, places.located)));
+    // a Binary of the record is the content of one document: another's named again would be hidden with this one (decision 008, fourth amendment)
+    const ofRecord = candidates.filter((c) => places.located.get(c.id) === compartment);
+    const taken = await contentOfOtherDocuments(session, compartment, String(resource.id ?? ''), [...new Set(ofRecord.map((c) => c.id))]);
+    for (const candidate of ofRecord.filter((c) => taken.has(c.id))) {
+      issues.push({ severity: 'error', code: 'business-rule', diagnostics: `${candidate.url} names Binary/${candidate.id}, the content of another document of the record: a document's content is its own`, expression: [candidate.expression] });
+    }
     // a Binary a later entry of the same transaction writes is judged once every entry is written
     const later = candidates.filter((c) => !places.located.has(c.id));
     if (later.length > 0) {

@@ -71,6 +71,25 @@ export async function contentPlaces(session: Session, compartment: string, attac
   };
 }
 
+/**
+ * Which of these Binaries of the record another document of it names (its `location`, or the
+ * version a deleted one deleted), other than `documentId`: a Binary is the content of one
+ * document (decision 008, fourth amendment). Matched as the read rule matches (namesBinary).
+ */
+export async function contentOfOtherDocuments(session: Session, compartment: string, documentId: string, binaryIds: string[]): Promise<Set<string>> {
+  if (binaryIds.length === 0) return new Set();
+  const rows = await session.query<{ id: string }>(
+    `SELECT b.id FROM unnest(?::text[]) AS b(id)
+      WHERE EXISTS (SELECT 1 FROM idx_uri u WHERE u.compartment = ? AND u.resource_type = 'DocumentReference' AND u.param = 'location' AND u.resource_id <> ? AND ${namesBinary('u.value', 'b.id')})
+         OR EXISTS (SELECT 1 FROM resource d JOIN resource_history h ON h.compartment = d.compartment AND h.resource_type = d.resource_type AND h.id = d.id AND h.version_id = d.version_id - 1
+                      CROSS JOIN LATERAL jsonb_array_elements(COALESCE(h.body::jsonb -> 'content', '[]'::jsonb)) c
+                     WHERE d.compartment = ? AND d.resource_type = 'DocumentReference' AND d.deleted AND d.id <> ? AND ${namesBinary(`(c -> 'attachment' ->> 'url')`, 'b.id')})`,
+    [textArray(binaryIds), compartment, documentId, compartment, documentId],
+    'content_of_other_documents',
+  );
+  return new Set(rows.map((r) => r.id));
+}
+
 export async function recordThread(session: Session, compartment: string, threadId: string, participants: string[]): Promise<void> {
   await session.query(`INSERT INTO message_thread (compartment, thread_id) VALUES (?, ?)`, [compartment, threadId]);
   for (const p of participants) await session.query(`INSERT INTO message_participant (compartment, thread_id, participant) VALUES (?, ?, ?)`, [compartment, threadId, p]);
