@@ -162,11 +162,23 @@ export async function assertRelationsInRecord(ctx: InteractionContext, session: 
     const binaries = contentBinaries(ctx, resource).filter((b) => !binariesBefore.has(b.id));
     const places = await contentPlaces(session, compartment, binaries.map((b) => b.id), [...new Set(candidates.map((c) => c.id))]);
     issues.push(...(await contentElsewhere(session, compartment, candidates, places.located)));
-    // a Binary of the record is the content of one document: another's named again would be hidden with this one (decision 008, fourth amendment)
+    // a Binary of the record is the content of one document: another's named again would be hidden with this one (decision 008,
+    // fourth amendment). Judged after the write rules (before commit): a writer they refuse gets their refusal (403), as for a free id
     const ofRecord = candidates.filter((c) => places.located.get(c.id) === compartment);
-    const taken = await contentOfOtherDocuments(session, compartment, String(resource.id ?? ''), [...new Set(ofRecord.map((c) => c.id))]);
-    for (const candidate of ofRecord.filter((c) => taken.has(c.id))) {
-      issues.push({ severity: 'error', code: 'business-rule', diagnostics: `${candidate.url} names Binary/${candidate.id}, the content of another document of the record: a document's content is its own`, expression: [candidate.expression] });
+    if (ofRecord.length > 0) {
+      const documentId = String(resource.id ?? '');
+      const taken = async (): Promise<Issue[]> => {
+        const named = await contentOfOtherDocuments(session, compartment, documentId, [...new Set(ofRecord.map((c) => c.id))]);
+        return ofRecord
+          .filter((c) => named.has(c.id))
+          .map((c) => ({ severity: 'error', code: 'business-rule', diagnostics: `${c.url} names Binary/${c.id}, the content of another document of the record: a document's content is its own`, expression: [c.expression] }) as Issue);
+      };
+      if ((session.db as { isTransaction?: boolean }).isTransaction) {
+        session.checkBeforeCommit(async () => {
+          const refused = await taken();
+          if (refused.length > 0) throw new Unprocessable(refused);
+        });
+      } else issues.push(...(await taken()));
     }
     // a Binary a later entry of the same transaction writes is judged once every entry is written
     const later = candidates.filter((c) => !places.located.has(c.id));
