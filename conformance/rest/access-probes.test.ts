@@ -394,6 +394,8 @@ describe('writes outside the caller\'s rights are refused', () => {
       const tx = await send('POST', '', tok.gp, { resourceType: 'Bundle', type: 'transaction', entry: binaryFirst ? entries : entries.reverse() });
       expect([binaryFirst, tx.status]).toEqual([binaryFirst, 422]);
       expect(JSON.stringify(tx.body)).toContain('belongs to another record');
+      // named on the document's entry, whenever the refusal is found
+      expect([binaryFirst, tx.body.issue[0].expression]).toEqual([binaryFirst, [`Bundle.entry[${binaryFirst ? 1 : 0}].resource.content[0].attachment.url`]]);
       const same = [
         { fullUrl: urn, resource: binary(x.p1, `own, in the same Bundle ${RUN}`), request: { method: 'POST', url: 'Binary' } },
         { resource: document(x.p1, REPORT, ref(x.gp), ['MASQUE_PS'], urn), request: { method: 'POST', url: 'DocumentReference' } },

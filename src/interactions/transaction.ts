@@ -235,6 +235,8 @@ async function runTransaction(
   const results = new Array<Record<string, unknown>>(entries.length);
   const run = async (p: PreparedEntry, req: FhirRequest, assignedId?: string | { existing: string }) => {
     let res: FhirResponse;
+    // a check the entry leaves for before commit names the entry when it refuses, as the entry's own refusals do
+    session.commitCheckScope = (check) => () => check().catch((e) => entryError(p.index, e));
     try {
       if (assignedId !== undefined && typeof assignedId !== 'string') {
         res = await perform(ctx, session, { interaction: 'read', resourceType: p.route.resourceType, id: assignedId.existing }, { ...req, method: 'GET', id: assignedId.existing, headers: {} });
@@ -249,6 +251,8 @@ async function runTransaction(
       res = await entryBinaryData(res, p.method, outer.prefer);
     } catch (e) {
       entryError(p.index, e);
+    } finally {
+      session.commitCheckScope = undefined;
     }
     await auditor?.performed(session, p.route, req);
     results[p.index] = responseEntry(ctx, res, outer.prefer, p.method);

@@ -285,9 +285,12 @@ export class Session {
     promiseWrites(this.integrity, references);
   }
 
+  /** Wraps the checks left for before commit while it is set: a transaction names the entry that left each. */
+  commitCheckScope: ((check: () => Promise<void>) => () => Promise<void>) | undefined;
+
   /** A check that holds only once every entry of a transaction is written: run before commit (`checkDeletions`). */
   checkBeforeCommit(check: () => Promise<void>): void {
-    this.commitChecks.push(check);
+    this.commitChecks.push(this.commitCheckScope ? this.commitCheckScope(check) : check);
   }
 
   /** Before commit: nothing current still references what this session deleted (409 otherwise), and the checks left for then hold. */
