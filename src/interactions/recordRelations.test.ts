@@ -49,9 +49,9 @@ describe('a url naming a Binary written with anything but URL characters', () =>
 describe('the Binaries a url may name', () => {
   it.each([
     ['Binary/ab-cd', ['ab-cd']],
-    ['https://dmp.example/fhir/Binary/ab-cd/_history/2?x=1#f', ['ab-cd', '2', 'x=1', 'f'].filter((s) => /^[A-Za-z0-9\-.]{1,64}$/.test(s))],
+    ['https://dmp.example/fhir/Binary/ab-cd/_history/2?x=1#f', ['ab-cd', '2', 'f']],
     ['Binary//ab-cd', ['ab-cd']],
-    ['./Binary/./ab-cd', ['.', 'ab-cd']],
+    ['./Binary/./ab-cd', ['ab-cd']],
     ['https://elsewhere.example/files/a.pdf', []],
     [undefined, []],
   ])('%s', (url, ids) => {

@@ -5,6 +5,7 @@ import { locateAll } from '../store/locator';
 import { contentOfOtherDocuments, contentPlaces } from '../store/messageThreads';
 import { readCurrent } from '../store/resources';
 import type { Session } from '../store/session';
+import { ID_PATTERN } from './common';
 import type { InteractionContext } from './types';
 
 /**
@@ -91,8 +92,6 @@ export function unplainBinaryUrl(url: unknown): boolean {
   return asRead(url).toLowerCase().includes('binary');
 }
 
-const ID = /^[A-Za-z0-9\-.]{1,64}$/;
-
 /**
  * The ids a document's url may name a Binary by, as a client resolves it (`Binary/X`, with
  * `/_history/n`, doubled slashes, `./`, a query or a fragment): every segment after the first
@@ -102,7 +101,7 @@ export function binaryCandidates(url: unknown): string[] {
   if (typeof url !== 'string') return [];
   const at = url.indexOf('Binary/');
   if (at < 0) return [];
-  return [...new Set(url.slice(at + 'Binary/'.length).split(/[/?#]/).filter((segment) => ID.test(segment)))];
+  return [...new Set(url.slice(at + 'Binary/'.length).split(/[/?#]/).filter((segment) => ID_PATTERN.test(segment)))];
 }
 
 /**
@@ -173,17 +172,15 @@ export async function assertRelationsInRecord(ctx: InteractionContext, session: 
           .filter((c) => named.has(c.id))
           .map((c) => ({ severity: 'error', code: 'business-rule', diagnostics: `${c.url} names Binary/${c.id}, the content of another document of the record: a document's content is its own`, expression: [c.expression] }) as Issue);
       };
-      if ((session.db as { isTransaction?: boolean }).isTransaction) {
-        session.checkBeforeCommit(async () => {
-          const refused = await taken();
-          if (refused.length > 0) throw new Unprocessable(refused);
-        });
-      } else issues.push(...(await taken()));
+      await session.checkBeforeCommit(async () => {
+        const refused = await taken();
+        if (refused.length > 0) throw new Unprocessable(refused);
+      });
     }
     // a Binary a later entry of the same transaction writes is judged once every entry is written
     const later = candidates.filter((c) => !places.located.has(c.id));
     if (later.length > 0) {
-      session.checkBeforeCommit(async () => {
+      await session.checkBeforeCommit(async () => {
         const located = (await contentPlaces(session, compartment, [], [...new Set(later.map((c) => c.id))])).located;
         const refused = await contentElsewhere(session, compartment, later, located);
         if (refused.length > 0) throw new Unprocessable(refused);

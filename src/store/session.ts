@@ -288,8 +288,12 @@ export class Session {
   /** Wraps the checks left for before commit while it is set: a transaction names the entry that left each. */
   commitCheckScope: ((check: () => Promise<void>) => () => Promise<void>) | undefined;
 
-  /** A check that holds only once every entry of a transaction is written: run before commit (`checkDeletions`). */
-  checkBeforeCommit(check: () => Promise<void>): void {
+  /**
+   * A check that holds only once every entry of a transaction is written: run before commit
+   * (`checkDeletions`); outside a transaction nothing else is to be written, so it runs now.
+   */
+  async checkBeforeCommit(check: () => Promise<void>): Promise<void> {
+    if (!(this.db as Knex.Transaction).isTransaction) return check();
     this.commitChecks.push(this.commitCheckScope ? this.commitCheckScope(check) : check);
   }
 
