@@ -431,6 +431,19 @@ describe('writes outside the caller\'s rights are refused', () => {
       expect([label, tx.status]).toEqual([label, 422]);
     }
     expect(await readers()).toEqual(before);
+    // two new documents naming one new Binary in one transaction, the Binary's entry last
+    const urn = `urn:uuid:${crypto.randomUUID()}`;
+    const shared = await send('POST', '', tok.other, {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        { resource: document(x.p1, REPORT, ref(x.other), [], urn), request: { method: 'POST', url: 'DocumentReference' } },
+        { resource: document(x.p1, REPORT, ref(x.other), ['INVISIBLE_PATIENT'], urn), request: { method: 'POST', url: 'DocumentReference' } },
+        { fullUrl: urn, resource: binary(x.p1, `shared ${RUN}`), request: { method: 'POST', url: 'Binary' } },
+      ],
+    });
+    expect(shared.status).toBe(422);
+    expect(JSON.stringify(shared.body.issue)).toContain('the content of another document');
     // the same when the colleague may not read it (the patient masked the document), and after the document's deletion
     expect((await send('POST', `DocumentReference/${doc.id}/$meta-add`, tok.p1, { resourceType: 'Parameters', parameter: [{ name: 'meta', valueMeta: { security: [{ system: A07, code: 'MASQUE_PS' }] } }] })).status).toBe(200);
     expect((await send('POST', 'DocumentReference', tok.other, document(x.p1, REPORT, ref(x.other), ['INVISIBLE_PATIENT'], ref(content)))).status).toBe(422);

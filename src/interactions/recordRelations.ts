@@ -162,27 +162,22 @@ export async function assertRelationsInRecord(ctx: InteractionContext, session: 
     const places = await contentPlaces(session, compartment, binaries.map((b) => b.id), [...new Set(candidates.map((c) => c.id))]);
     issues.push(...(await contentElsewhere(session, compartment, candidates, places.located)));
     // a Binary of the record is the content of one document: another's named again would be hidden with this one (decision 008,
-    // fourth amendment). Judged after the write rules (before commit): a writer they refuse gets their refusal (403), as for a free id
+    // fourth amendment). Judged after the write rules (before commit): a writer they refuse gets their refusal (403), as for a free
+    // id. And a Binary a later entry of the same transaction writes is judged once every entry is written, on both counts
+    const documentId = String(resource.id ?? '');
     const ofRecord = candidates.filter((c) => places.located.get(c.id) === compartment);
-    if (ofRecord.length > 0) {
-      const documentId = String(resource.id ?? '');
-      const taken = async (): Promise<Issue[]> => {
-        const named = await contentOfOtherDocuments(session, compartment, documentId, [...new Set(ofRecord.map((c) => c.id))]);
-        return ofRecord
-          .filter((c) => named.has(c.id))
-          .map((c) => ({ severity: 'error', code: 'business-rule', diagnostics: `${c.url} names Binary/${c.id}, the content of another document of the record: a document's content is its own`, expression: [c.expression] }) as Issue);
-      };
-      await session.checkBeforeCommit(async () => {
-        const refused = await taken();
-        if (refused.length > 0) throw new Unprocessable(refused);
-      });
-    }
-    // a Binary a later entry of the same transaction writes is judged once every entry is written
     const later = candidates.filter((c) => !places.located.has(c.id));
-    if (later.length > 0) {
+    if (ofRecord.length > 0 || later.length > 0) {
       await session.checkBeforeCommit(async () => {
-        const located = (await contentPlaces(session, compartment, [], [...new Set(later.map((c) => c.id))])).located;
-        const refused = await contentElsewhere(session, compartment, later, located);
+        const located = later.length > 0 ? (await contentPlaces(session, compartment, [], [...new Set(later.map((c) => c.id))])).located : new Map<string, string>();
+        const own = [...ofRecord, ...later.filter((c) => located.get(c.id) === compartment)];
+        const named = await contentOfOtherDocuments(session, compartment, documentId, [...new Set(own.map((c) => c.id))]);
+        const refused = [
+          ...(await contentElsewhere(session, compartment, later, located)),
+          ...own
+            .filter((c) => named.has(c.id))
+            .map((c): Issue => ({ severity: 'error', code: 'business-rule', diagnostics: `${c.url} names Binary/${c.id}, the content of another document of the record: a document's content is its own`, expression: [c.expression] })),
+        ];
         if (refused.length > 0) throw new Unprocessable(refused);
       });
     }
