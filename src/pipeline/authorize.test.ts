@@ -1,6 +1,6 @@
 import type { Route } from '../interactions/dispatch';
 import type { FhirRequest } from '../interactions/types';
-import { namedRecords, reachesOtherRecords } from './authorize';
+import { identifierHolders, namedRecords, reachesOtherRecords } from './authorize';
 
 const req = (query: [string, string][]): FhirRequest => ({ method: 'GET', query, headers: {}, prefer: {} });
 const route = (interaction: Route['interaction']): Route => ({ interaction, resourceType: 'DocumentReference', id: 'x' });
@@ -56,5 +56,41 @@ describe('namedRecords: the records a request names, decided with break-glass an
     ['a create names none (its body is decided by the write check)', at('create', 'DocumentReference'), [['patient', 'p1']], []],
   ] as [string, Route, [string, string][], string[]][])('%s', (_n, r, query, expected) => {
     expect(namedRecords(r, req(query))).toEqual(expected);
+  });
+});
+
+describe('identifierHolders: what a search by identifier can return (decision 008, amendment of 2026-12-07)', () => {
+  const search = (resourceType: string): Route => ({ interaction: 'search-type', resourceType });
+  const S = 'urn:oid:1.2.250.1.213.1.4.8';
+  it.each([
+    ['one system|code', search('Patient'), [['identifier', `${S}|1234`]], [{ system: S, code: '1234' }]],
+    ['several values', search('Patient'), [['identifier', `${S}|1,urn:x|2`]], [{ system: S, code: '1' }, { system: 'urn:x', code: '2' }]],
+    ['an escaped comma is part of the code, as the engine reads it', search('Patient'), [['identifier', `${S}|a\\,b`]], [{ system: S, code: 'a,b' }]],
+    ['with other parameters of the type', search('DocumentReference'), [['status', 'current'], ['identifier', `${S}|1`], ['_count', '5']], [{ system: S, code: '1' }]],
+    ['with representation parameters', search('Practitioner'), [['identifier', `${S}|1`], ['_format', 'xml'], ['_summary', 'count']], [{ system: S, code: '1' }]],
+    ['the first identifier that has the shape, when two are ANDed', search('Patient'), [['identifier', '|1'], ['identifier', `${S}|2`]], [{ system: S, code: '2' }]],
+  ] as [string, Route, [string, string][], unknown][])('%s: narrowed', (_n, r, query, values) => {
+    expect(identifierHolders(r, req(query))).toEqual({ resourceType: r.resourceType, values });
+  });
+
+  it.each([
+    ['a code without system', search('Patient'), [['identifier', '1234']]],
+    ['an empty system', search('Patient'), [['identifier', '|1234']]],
+    ['a system without code', search('Patient'), [['identifier', `${S}|`]]],
+    ['one value of several without system', search('Patient'), [['identifier', `${S}|1,2`]]],
+    ['a modifier', search('Patient'), [['identifier:of-type', `${S}|NH|1`]]],
+    ['a :not', search('Patient'), [['identifier:not', `${S}|1`]]],
+    ['an _include', search('Patient'), [['identifier', `${S}|1`], ['_include', 'Patient:general-practitioner']]],
+    ['a _revinclude', search('Patient'), [['identifier', `${S}|1`], ['_revinclude', 'DocumentReference:subject']]],
+    ['a _has', search('Patient'), [['identifier', `${S}|1`], ['_has:DocumentReference:subject:status', 'current']]],
+    ['a chain', search('DocumentReference'), [['subject.identifier', `${S}|1`]]],
+    ['a _list', search('Patient'), [['identifier', `${S}|1`], ['_list', 'l1']]],
+    ['the trail', search('AuditEvent'), [['identifier', `${S}|1`]]],
+    ['no identifier', search('Patient'), [['name', 'x']]],
+    ['a history of the type', { interaction: 'history-type', resourceType: 'Patient' } as Route, [['identifier', `${S}|1`]]],
+    ['a compartment search', { interaction: 'search-compartment', resourceType: 'Patient', id: 'p1', compartmentType: 'DocumentReference' } as Route, [['identifier', `${S}|1`]]],
+    ['a conditional delete', { interaction: 'conditional-delete', resourceType: 'Patient' } as Route, [['identifier', `${S}|1`]]],
+  ] as [string, Route, [string, string][]][])('%s: not narrowed', (_n, r, query) => {
+    expect(identifierHolders(r, req(query))).toBeUndefined();
   });
 });

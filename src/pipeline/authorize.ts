@@ -6,9 +6,10 @@ import type { RecordFacts } from '../access/policy/recordFacts';
 import { concerning } from '../audit/refusal';
 import { BadRequest, Forbidden, RecordForbidden } from '../errors';
 import { namedId } from '../referenceString';
+import { splitOr } from '../search/parseSearch';
 import type { Route } from '../interactions/dispatch';
 import type { FhirRequest } from '../interactions/types';
-import { FactsRead, FactsWanted, factsOfRecordsNaming, factsOfResource, heldRecordFacts, patientsByNationalIdentifier, peekResource, recordFacts } from '../store/accessFacts';
+import { FactsRead, FactsWanted, IdentifierHolders, factsOfRecordsNaming, factsOfResource, heldRecordFacts, patientsByNationalIdentifier, peekResource, recordFacts } from '../store/accessFacts';
 import type { RecordLookup, Session, StoreAccess } from '../store/session';
 import { decideLookup, LookupDecision, lookupIdentifier, looksUpRecords, NationalIdentifier } from '../access/policy/recordLookup';
 import type { VersionWrite } from '../store/writeVersions';
@@ -94,7 +95,14 @@ function policyContext(setup: PolicySetup, caller: Caller, now: number): PolicyC
  * name them). `known`: facts already read (the addressed resource's record), used when
  * they cover them all.
  */
-async function factsFor(session: Session, actor: Actor, named: string[], confined: boolean, known: Map<string, RecordFacts> | undefined): Promise<Map<string, RecordFacts>> {
+async function factsFor(
+  session: Session,
+  actor: Actor,
+  named: string[],
+  confined: boolean,
+  known: Map<string, RecordFacts> | undefined,
+  holding: IdentifierHolders | undefined,
+): Promise<Map<string, RecordFacts>> {
   const of = (ids: string[]) => (known && ids.every((p) => known.has(p)) ? known : recordFacts(session, ids));
   if (confined) return of(named);
   switch (actor.kind) {
@@ -103,8 +111,8 @@ async function factsFor(session: Session, actor: Actor, named: string[], confine
     case 'related-person':
       return of([...new Set([actor.patientId, ...named])]);
     case 'practitioner':
-      // the records and their facts in one statement
-      return factsOfRecordsNaming(session, actor.id, named);
+      // the records and their facts in one statement; of those, the ones holding the identifier searched
+      return factsOfRecordsNaming(session, actor.id, named, holding);
     default:
       return of(named);
   }
@@ -132,7 +140,7 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
   // a request confined to the records it names needs the facts of those alone: a
   // professional's other records (hundreds) are loaded only when it may reach them
   const confined = (addressed !== undefined || named.length > 0) && !reachesOtherRecords(r, req);
-  const facts = await factsFor(session, actor, named, confined, addressed?.facts ?? read?.records);
+  const facts = await factsFor(session, actor, named, confined, addressed?.facts ?? read?.records, identifierHolders(r, req));
   const open: OpenRecord[] = [];
   const pc = policyContext(setup, caller, now);
   const withoutBreakGlass = { ...pc, breakGlass: undefined };
@@ -318,6 +326,26 @@ async function checkCreateAtId(s: Session, actor: Actor, w: VersionWrite): Promi
   const refusal = () => concerning(new Forbidden(decision.allow ? createAtIdRefusal(w.resourceType) : decision.reason), { resource: `${w.resourceType}/${w.id}` });
   if (!decision.allow) throw refusal();
   if (await peekResource(s, w.resourceType, w.id)) throw refusal();
+}
+
+/**
+ * What a search by identifier can return (docs/decisions/008-access-model.md, amendment of
+ * 2026-12-07): a search of one type that reaches nothing else, with `identifier` without
+ * modifier whose every value is `system|code`, both non-empty, returns only resources holding
+ * one of those values, split and read as the engine reads them (`splitOr`, then the first `|`).
+ * Undefined for any other request: the caller's records are then loaded whole.
+ */
+export function identifierHolders(r: Route, req: FhirRequest): IdentifierHolders | undefined {
+  if (r.interaction !== 'search-type' || !r.resourceType || reachesOtherRecords(r, req)) return undefined;
+  for (const [name, value] of req.query) {
+    if (name !== 'identifier') continue;
+    const values = splitOr(value).map((v) => {
+      const bar = v.indexOf('|');
+      return bar > 0 && bar < v.length - 1 ? { system: v.slice(0, bar), code: v.slice(bar + 1) } : undefined;
+    });
+    if (values.every((v) => v !== undefined)) return { resourceType: r.resourceType, values: values as IdentifierHolders['values'] };
+  }
+  return undefined;
 }
 
 /** Parameters through which a search reaches resources of other records than the ones it names. */

@@ -142,5 +142,42 @@ describe('factsOfRecordsNaming', () => {
     expect(facts.get(mine.id)!.consents).toHaveLength(2);
     expect((await factsOfRecordsNaming(session, me, [])).size).toBe(1);
   });
+
+  it('narrowed to the records holding an identifier: of those naming the practitioner, only the ones with a resource of that type carrying one of the values', async () => {
+    const post = async (resource: Record<string, unknown>) => {
+      const id = crypto.randomUUID();
+      await executeWrites(t.running!.ctx.db.knex, [newVersion(t.running!.ctx, resource, { id, versionId: 1, lastUpdated: new Date().toISOString(), method: 'POST' })]);
+      return { id };
+    };
+    const me = `gp-${crypto.randomUUID()}`;
+    const system = `urn:oid:1.2.250.1.213.1.4.10`;
+    const code = () => crypto.randomUUID();
+    const consent = (patientId: string, actor: string) => ({
+      resourceType: 'Consent',
+      status: 'active',
+      patient: { reference: `Patient/${patientId}` },
+      provision: { type: 'permit', actor: [{ role: { coding: [{ code: 'IRCP' }] }, reference: { reference: `Practitioner/${actor}` } }] },
+    });
+    const [a, b, c] = [code(), code(), code()];
+    const holdsA = await post({ resourceType: 'Patient', identifier: [{ system, value: a }] });
+    const holdsB = await post({ resourceType: 'Patient', identifier: [{ system, value: b }] });
+    const holdsC = await post({ resourceType: 'Patient', identifier: [{ system, value: c }] });
+    const holdsNone = await post({ resourceType: 'Patient', identifier: [{ system, value: code() }] });
+    // a document carrying `a` in the record of holdsNone: the type decides, not the value alone
+    await post({ resourceType: 'DocumentReference', status: 'current', subject: { reference: `Patient/${holdsNone.id}` }, identifier: [{ system, value: a }], content: [{ attachment: { contentType: 'text/plain' } }] });
+    for (const p of [holdsA, holdsB, holdsNone]) await post(consent(p.id, me));
+    // holdsC's record does not name the practitioner: holding the value opens nothing
+    await post(consent(holdsC.id, 'someone-else'));
+    const asked = await post({ resourceType: 'Patient', active: false });
+
+    const narrowed = await factsOfRecordsNaming(session, me, [asked.id], { resourceType: 'Patient', values: [{ system, code: a }, { system, code: b }, { system, code: c }] });
+    expect([...narrowed.keys()].sort()).toEqual([holdsA.id, holdsB.id, asked.id].sort());
+    expect(narrowed).toEqual(await recordFacts(session, [holdsA.id, holdsB.id, asked.id]));
+    // the system is part of the value; another type's row is not the searched type's
+    expect([...(await factsOfRecordsNaming(session, me, [], { resourceType: 'Patient', values: [{ system: 'urn:other', code: a }] })).keys()]).toEqual([]);
+    expect([...(await factsOfRecordsNaming(session, me, [], { resourceType: 'DocumentReference', values: [{ system, code: a }] })).keys()]).toEqual([holdsNone.id]);
+    // not narrowed: every record naming the practitioner
+    expect([...(await factsOfRecordsNaming(session, me, [])).keys()].sort()).toEqual([holdsA.id, holdsB.id, holdsNone.id].sort());
+  });
 });
 

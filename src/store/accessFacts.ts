@@ -61,20 +61,37 @@ const PREFERENCE_ROW = `(r.resource_type = 'Basic' AND EXISTS (SELECT 1 FROM jso
  */
 const FACT_ROWS = `r.resource_type IN ('Basic', 'Consent', 'Patient', 'RelatedPerson') AND NOT r.deleted AND (r.resource_type IN ('Consent', 'RelatedPerson') OR (r.resource_type = 'Patient' AND r.id = r.compartment) OR ${PREFERENCE_ROW})`;
 
+/** Resources of one type whose `identifier` is one of these `system|code` values (decision 008, amendment of 2026-12-07). */
+export interface IdentifierHolders {
+  resourceType: string;
+  values: { system: string; code: string }[];
+}
+
 /**
  * The facts of the records whose Consents name this practitioner as a provision actor
  * (declared consent, treating physician, block), and of `alsoIds`, in one statement.
+ * `holding`: of the records named by the Consents, only those holding a resource with
+ * one of these identifiers (its index row, written in the resource's own compartment):
+ * a search by identifier returns nothing from the others.
  */
-export async function factsOfRecordsNaming(session: Session, practitionerId: string, alsoIds: string[]): Promise<Map<string, RecordFacts>> {
+export async function factsOfRecordsNaming(session: Session, practitionerId: string, alsoIds: string[], holding?: IdentifierHolders): Promise<Map<string, RecordFacts>> {
+  const holders = holding
+    ? ` AND x.compartment IN (SELECT c.compartment FROM idx_token c
+           WHERE c.resource_type = ? AND c.param = 'identifier' AND (c.code, c.system) IN (SELECT * FROM unnest(?::text[], ?::text[])))`
+    : '';
   const rows = await session.query<FactRow & { record: string }>(
     `WITH records AS (
        SELECT x.compartment FROM idx_reference x
-        WHERE x.resource_type = 'Consent' AND x.param = 'actor' AND x.target_type = 'Practitioner' AND x.target_id = ? AND x.compartment <> ''
+        WHERE x.resource_type = 'Consent' AND x.param = 'actor' AND x.target_type = 'Practitioner' AND x.target_id = ? AND x.compartment <> ''${holders}
        UNION SELECT unnest(?::text[]))
      SELECT n.compartment AS record, r.resource_type, r.id, r.compartment, r.body::text AS body
        FROM records n LEFT JOIN resource r ON r.compartment = n.compartment AND ${FACT_ROWS}`,
-    [practitionerId, textArray(alsoIds)],
-    'access_facts_of_records_naming',
+    [
+      practitionerId,
+      ...(holding ? [holding.resourceType, textArray(holding.values.map((v) => v.code)), textArray(holding.values.map((v) => v.system))] : []),
+      textArray(alsoIds),
+    ],
+    holding ? 'access_facts_of_records_naming_holding' : 'access_facts_of_records_naming',
   );
   return foldFacts([...new Set([...rows.map((r) => r.record), ...alsoIds])], rows.filter((r) => r.resource_type !== null));
 }

@@ -1,0 +1,118 @@
+import crypto from 'node:crypto';
+import { startTarget, Target } from '../harness';
+import { as, consent, document, ircp, Json, practitionerWithRole, ref, REPORT, requests } from '../accessFixtures';
+
+/**
+ * A professional's search by identifier loads only the records holding the identifier
+ * (docs/decisions/008-access-model.md, amendment of 2026-12-07). What it returns must be
+ * what the search over every record the professional may enter returns: the records open
+ * to them and holding the value, nothing of the others (closed, blocked, never named), in
+ * every way a search is asked (GET, POST _search, several values, escapes, counts), and
+ * the same answer as the search that is not narrowed.
+ */
+let t: Target;
+beforeAll(async () => {
+  t = await startTarget();
+});
+afterAll(() => t.close());
+
+const RUN = crypto.randomBytes(4).toString('hex');
+const SYSTEM = `urn:oid:1.2.250.1.999.${parseInt(RUN, 16)}`;
+const { create, get, send, mint } = requests(() => t);
+const x: Json = {};
+const tok: Record<string, string> = {};
+const value = (name: string) => `${name}-${RUN}`;
+const ids = (res: { body: any }) => ((res.body?.entry ?? []) as Json[]).filter((e) => e.search?.mode !== 'outcome').map((e) => e.resource.id).sort();
+
+beforeAll(async () => {
+  tok.admin = await mint(undefined, 'admin');
+  const admin = (r: Json) => create(r, tok.admin);
+  x.gp = await practitionerWithRole(admin, `Traitant-${RUN}`, '10');
+  x.other = await practitionerWithRole(admin, `Autre-${RUN}`, '10');
+  tok.gp = await mint(ref(x.gp));
+  const patient = async (name: string, extra: string[] = []) =>
+    admin({ resourceType: 'Patient', identifier: [name, ...extra].map((v) => ({ system: SYSTEM, value: value(v) })), name: [{ family: `${name}-${RUN}` }] });
+  x.open1 = await patient('Ouvert1');
+  x.open2 = await patient('Ouvert2', ['Partage']);
+  x.blocked = await patient('Bloque', ['Partage']);
+  x.never = await patient('Jamais', ['Partage']);
+  x.comma = await patient('Virgule,1');
+  for (const p of ['open1', 'open2', 'comma', 'blocked']) await create(consent(x[p], ref(x.gp), { type: 'permit', actor: [ircp(ref(x.gp))] }), tok.gp);
+  // the patient blocks the professional: a Consent naming them, deciding against them
+  tok.blocked = await mint(ref(x.blocked), 'patient/*.cruds');
+  await create(consent(x.blocked, ref(x.blocked), { type: 'deny', actor: [ircp(ref(x.gp))] }, 'OPTOUT'), tok.blocked);
+  // the record never named by the professional's Consents, named by another's
+  await create(consent(x.never, ref(x.other), { type: 'permit', actor: [ircp(ref(x.other))] }), await mint(ref(x.other)));
+  // documents with the same identifier in an open record and in one never named
+  const doc = (p: Json, v: string) => ({ ...document(p, REPORT, ref(x.gp)), identifier: [{ system: SYSTEM, value: value(v) }] });
+  x.docOpen = await create(doc(x.open1, 'Document'), tok.gp);
+  x.docNever = await create(doc(x.never, 'Document'), await mint(ref(x.other)));
+});
+
+const search = (query: string) => get(`Patient?${query}`, tok.gp);
+const identifier = (...names: string[]) => `identifier=${encodeURIComponent(names.map((n) => `${SYSTEM}|${value(n).replace(/,/g, '\\,')}`).join(','))}`;
+
+describe('a professional searching by identifier', () => {
+  it('finds the Patient of a record open to them', async () => {
+    const res = await search(identifier('Ouvert1'));
+    expect(res.status).toBe(200);
+    expect(ids(res)).toEqual([x.open1.id]);
+    expect(res.body.entry[0].resource.name[0].family).toBe(`Ouvert1-${RUN}`);
+  });
+
+  it('with several values, finds each open record holding one, and nothing of a blocked or never-named record holding the same value', async () => {
+    const res = await search(identifier('Ouvert1', 'Partage'));
+    expect(ids(res)).toEqual([x.open1.id, x.open2.id].sort());
+    expect(res.body.total).toBe(2);
+    const count = await search(`${identifier('Partage')}&_summary=count`);
+    expect(count.body.total).toBe(1);
+    expect(count.body.entry).toBeUndefined();
+  });
+
+  it('answers what the search without the narrowing answers', async () => {
+    // a code without its system is not narrowed: every record the professional may enter is searched
+    const narrowed = await search(identifier('Partage'));
+    const whole = await search(`identifier=${encodeURIComponent(value('Partage'))}`);
+    expect(ids(narrowed)).toEqual([x.open2.id]);
+    expect(ids(whole)).toEqual(ids(narrowed));
+  });
+
+  it('reads an escaped comma as part of the value, as the search does', async () => {
+    const res = await search(identifier('Virgule,1'));
+    expect(ids(res)).toEqual([x.comma.id]);
+  });
+
+  it('POST _search with the identifier in the form body is the same search', async () => {
+    const res = await fetch(`${t.base}/Patient/_search`, {
+      method: 'POST',
+      headers: { ...as(tok.gp), 'content-type': 'application/x-www-form-urlencoded', accept: 'application/fhir+json' },
+      body: new URLSearchParams({ identifier: `${SYSTEM}|${value('Partage')}` }).toString(),
+    });
+    expect(res.status).toBe(200);
+    expect(ids({ body: await res.json() })).toEqual([x.open2.id]);
+  });
+
+  it("finds a document by identifier in an open record, not the one with the same identifier in a record never named", async () => {
+    const res = await get(`DocumentReference?identifier=${encodeURIComponent(`${SYSTEM}|${value('Document')}`)}`, tok.gp);
+    expect(res.status).toBe(200);
+    expect(ids(res)).toEqual([x.docOpen.id]);
+    // the other professional, whose Consent names the other record, finds the other one: both exist
+    const other = await get(`DocumentReference?identifier=${encodeURIComponent(`${SYSTEM}|${value('Document')}`)}`, await mint(ref(x.other)));
+    expect(ids(other)).toEqual([x.docNever.id]);
+  });
+
+  it('finds directory resources by identifier, which belong to no record', async () => {
+    const role = await create({ resourceType: 'Organization', name: `Clinique-${RUN}`, identifier: [{ system: SYSTEM, value: value('Finess') }] }, tok.admin);
+    const res = await get(`Organization?identifier=${encodeURIComponent(`${SYSTEM}|${value('Finess')}`)}`, tok.gp);
+    expect(res.status).toBe(200);
+    expect(ids(res)).toEqual([role.id]);
+  });
+
+  it('a withdrawn consent applies to the next search', async () => {
+    const fresh = await create({ resourceType: 'Patient', identifier: [{ system: SYSTEM, value: value('Retire') }] }, tok.admin);
+    const declared = await create(consent(fresh, ref(x.gp), { type: 'permit', actor: [ircp(ref(x.gp))] }), tok.gp);
+    expect(ids(await search(identifier('Retire')))).toEqual([fresh.id]);
+    expect((await send('DELETE', `Consent/${declared.id}`, tok.gp)).status).toBeLessThan(300);
+    expect(ids(await search(identifier('Retire')))).toEqual([]);
+  });
+});
