@@ -47,6 +47,9 @@ beforeAll(async () => {
   const doc = (p: Json, v: string) => ({ ...document(p, REPORT, ref(x.gp)), identifier: [{ system: SYSTEM, value: value(v) }] });
   x.docOpen = await create(doc(x.open1, 'Document'), tok.gp);
   x.docNever = await create(doc(x.never, 'Document'), await mint(ref(x.other)));
+  // documents of records whose Patients share an identifier: the MHD query by the patient's identifier
+  x.docOpen2 = await create(document(x.open2, REPORT, ref(x.gp)), tok.gp);
+  x.docNever2 = await create(document(x.never, REPORT, ref(x.other)), await mint(ref(x.other)));
 });
 
 const search = (query: string) => get(`Patient?${query}`, tok.gp);
@@ -100,6 +103,20 @@ describe('a professional searching by identifier', () => {
     const other = await get(`DocumentReference?identifier=${encodeURIComponent(`${SYSTEM}|${value('Document')}`)}`, await mint(ref(x.other)));
     expect(ids(other)).toEqual([x.docNever.id]);
   });
+
+  it.each(['patient.identifier', 'subject.identifier', 'subject:Patient.identifier'])(
+    "DocumentReference?%s=… (the MHD query) finds the documents of the open records whose Patient holds the value, and no other's",
+    async (chain) => {
+      const res = await get(`DocumentReference?${chain}=${encodeURIComponent(`${SYSTEM}|${value('Partage')}`)}`, tok.gp);
+      expect(res.status).toBe(200);
+      expect(ids(res)).toEqual([x.docOpen2.id]);
+      const one = await get(`DocumentReference?${chain}=${encodeURIComponent(`${SYSTEM}|${value('Ouvert1')}`)}&_summary=count`, tok.gp);
+      expect(one.body.total).toBe(1);
+      // the other professional finds the documents of the record open to them
+      const other = await get(`DocumentReference?${chain}=${encodeURIComponent(`${SYSTEM}|${value('Partage')}`)}`, await mint(ref(x.other)));
+      expect(ids(other)).toEqual([x.docNever.id, x.docNever2.id].sort());
+    },
+  );
 
   it('finds directory resources by identifier, which belong to no record', async () => {
     const role = await create({ resourceType: 'Organization', name: `Clinique-${RUN}`, identifier: [{ system: SYSTEM, value: value('Finess') }] }, tok.admin);

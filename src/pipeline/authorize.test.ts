@@ -74,6 +74,17 @@ describe('identifierHolders: what a search by identifier can return (decision 00
   });
 
   it.each([
+    ['DocumentReference', 'patient.identifier'],
+    ['DocumentReference', 'subject.identifier'],
+    ['DocumentReference', 'subject:Patient.identifier'],
+    ['DocumentReference', 'patient:Patient.identifier'],
+    ['List', 'patient.identifier'],
+    ['List', 'subject:Patient.identifier'],
+  ])("%s?%s (the MHD query): narrowed to the records of the Patients holding the value", (type, name) => {
+    expect(identifierHolders(search(type), req([[name, `${S}|1`], ['status', 'current']]))).toEqual({ resourceType: 'Patient', values: [{ system: S, code: '1' }] });
+  });
+
+  it.each([
     ['a code without system', search('Patient'), [['identifier', '1234']]],
     ['an empty system', search('Patient'), [['identifier', '|1234']]],
     ['a system without code', search('Patient'), [['identifier', `${S}|`]]],
@@ -83,7 +94,13 @@ describe('identifierHolders: what a search by identifier can return (decision 00
     ['an _include', search('Patient'), [['identifier', `${S}|1`], ['_include', 'Patient:general-practitioner']]],
     ['a _revinclude', search('Patient'), [['identifier', `${S}|1`], ['_revinclude', 'DocumentReference:subject']]],
     ['a _has', search('Patient'), [['identifier', `${S}|1`], ['_has:DocumentReference:subject:status', 'current']]],
-    ['a chain', search('DocumentReference'), [['subject.identifier', `${S}|1`]]],
+    ['a chain to another reference', search('DocumentReference'), [['author.identifier', `${S}|1`]]],
+    ['a chain by identifier on a type its subject does not file', search('Communication'), [['subject.identifier', `${S}|1`]]],
+    ['a chain to a Group', search('DocumentReference'), [['subject:Group.identifier', `${S}|1`]]],
+    ['a chain with a modifier', search('DocumentReference'), [['patient.identifier:of-type', `${S}|NH|1`]]],
+    ['a chain and another chain', search('DocumentReference'), [['patient.identifier', `${S}|1`], ['author.name', 'x']]],
+    ['a chain and an _include', search('DocumentReference'), [['patient.identifier', `${S}|1`], ['_include', 'DocumentReference:subject']]],
+    ['an identifier and a chain', search('DocumentReference'), [['identifier', `${S}|1`], ['author.name', 'x']]],
     ['a _list', search('Patient'), [['identifier', `${S}|1`], ['_list', 'l1']]],
     ['the trail', search('AuditEvent'), [['identifier', `${S}|1`]]],
     ['no identifier', search('Patient'), [['name', 'x']]],

@@ -330,22 +330,41 @@ async function checkCreateAtId(s: Session, actor: Actor, w: VersionWrite): Promi
 
 /**
  * What a search by identifier can return (docs/decisions/008-access-model.md, amendment of
- * 2026-12-07): a search of one type that reaches nothing else, with `identifier` without
- * modifier whose every value is `system|code`, both non-empty, returns only resources holding
- * one of those values, split and read as the engine reads them (`splitOr`, then the first `|`).
- * Undefined for any other request: the caller's records are then loaded whole.
+ * 2026-12-07): a search of one type, with `identifier` without modifier whose every value is
+ * `system|code`, both non-empty, and nothing else that reaches, returns only resources
+ * holding one of those values, split and read as the engine reads them (`splitOr`, then the
+ * first `|`). A document or List searched by its patient's identifier (the MHD query) returns
+ * only resources filed in the record of a Patient holding one. Undefined for any other
+ * request: the caller's records are then loaded whole.
  */
 export function identifierHolders(r: Route, req: FhirRequest): IdentifierHolders | undefined {
-  if (r.interaction !== 'search-type' || !r.resourceType || reachesOtherRecords(r, req)) return undefined;
-  for (const [name, value] of req.query) {
-    if (name !== 'identifier') continue;
-    const values = splitOr(value).map((v) => {
-      const bar = v.indexOf('|');
-      return bar > 0 && bar < v.length - 1 ? { system: v.slice(0, bar), code: v.slice(bar + 1) } : undefined;
-    });
-    if (values.every((v) => v !== undefined)) return { resourceType: r.resourceType, values: values as IdentifierHolders['values'] };
+  if (r.interaction !== 'search-type' || !r.resourceType || r.resourceType === TRAIL) return undefined;
+  for (let i = 0; i < req.query.length; i++) {
+    const [name, value] = req.query[i];
+    const held = name === 'identifier' ? r.resourceType : FILED_BY_SUBJECT.has(r.resourceType) && SUBJECT_IDENTIFIER.test(name) ? 'Patient' : undefined;
+    if (!held) continue;
+    const values = systemCodes(value);
+    if (!values) continue;
+    // an include, a reverse include, `_has`, another chain or `_list` may return resources of other records
+    if (req.query.some(([other], j) => j !== i && REACHING.test(other))) return undefined;
+    return { resourceType: held, values };
   }
   return undefined;
+}
+
+/** Types filed in the record of the Patient their `subject` names (the first parameter of the Patient compartment for them). */
+const FILED_BY_SUBJECT = new Set(['DocumentReference', 'List']);
+const SUBJECT_IDENTIFIER = /^(patient|subject)(:Patient)?\.identifier$/;
+
+/** `system|code` values of a token parameter, each with both parts; undefined when one lacks either. */
+function systemCodes(value: string): IdentifierHolders['values'] | undefined {
+  const out: IdentifierHolders['values'] = [];
+  for (const v of splitOr(value)) {
+    const bar = v.indexOf('|');
+    if (bar <= 0 || bar === v.length - 1) return undefined;
+    out.push({ system: v.slice(0, bar), code: v.slice(bar + 1) });
+  }
+  return out;
 }
 
 /** Parameters through which a search reaches resources of other records than the ones it names. */
