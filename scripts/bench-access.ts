@@ -77,7 +77,7 @@ Environment: DATABASE_URL=postgres://… benchmarks PostgreSQL: a fresh schema b
 the end unless --keep; with DATABASE_SCHEMA=name that schema is used and kept, and seeded only if it does not
 hold the dataset yet. Without DATABASE_URL: the embedded PGlite database, in a temporary directory (removed
 unless --keep), or in DATA_DIR when set (kept; seeded only if it does not hold the dataset yet).
-Cases: read, search-patient, search-type, cross-record, everything.`;
+Cases: read, search-patient, search-type, cross-record, everything, by-ins, mhd-by-ins.`;
 
 function parseArgs(argv: string[]): Options {
   const o: Options = {
@@ -396,6 +396,8 @@ async function vacuumSchema(databaseUrl: string, schema: string): Promise<void> 
 
 export interface RecordSample {
   patientId: string;
+  /** The Patient's INS as `system|value`, for the searches by identifier. */
+  ins: string;
   /** Documents of the record, in a seeded order: the read case takes the first the actor may read. */
   documents: { id: string; type: string; date: string }[];
 }
@@ -433,6 +435,9 @@ const CASES: Case[] = [
   // a year before a document of the record: from a few to most documents of every record
   { name: 'cross-record', title: 'GET DocumentReference?date=geYYYY-MM-DD (no patient named)', path: (_s, d) => `/DocumentReference?date=ge${String(Number(d.date.slice(0, 4)) - 1)}${d.date.slice(4, 10)}` },
   { name: 'everything', title: 'GET Patient/X/$everything', path: (s) => `/Patient/${s.patientId}/$everything` },
+  // no patient named either: the record is found by its INS (decision 033's lookup, and the MHD query)
+  { name: 'by-ins', title: 'GET Patient?identifier=INS', path: (s) => `/Patient?identifier=${enc(s.ins)}` },
+  { name: 'mhd-by-ins', title: 'GET DocumentReference?patient.identifier=INS', path: (s) => `/DocumentReference?patient.identifier=${enc(s.ins)}` },
 ];
 
 export async function rows<T>(knex: Knex, sql: string, bindings: unknown[] = []): Promise<T[]> {
@@ -454,8 +459,13 @@ export async function sampleRecords(knex: Knex, ids: string[], count: number, rn
       [patientId],
     );
     if (docs.length === 0) continue;
+    const [ins] = await rows<{ system: string; code: string }>(
+      knex,
+      `SELECT system, code FROM idx_token WHERE compartment = ? AND resource_type = 'Patient' AND resource_id = ? AND param = 'identifier' AND system = ? ORDER BY code LIMIT 1`,
+      [patientId, patientId, INS_TEST],
+    );
     const shuffled = docs.map((d) => ({ d, k: rng.next() })).sort((a, b) => a.k - b.k).map(({ d }) => ({ id: d.id, type: `${d.system}|${d.code}`, date: d.date }));
-    out.push({ patientId, documents: shuffled });
+    out.push({ patientId, ins: ins ? `${ins.system}|${ins.code}` : '', documents: shuffled });
   }
   return out;
 }

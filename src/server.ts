@@ -95,7 +95,12 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     pageTokenSecret: secret,
     auth: {
       issuers,
-      policy: { matrix: matrixView(matrix), consentDefaultDays: config.consentDefaultDays, messaging: { baseUrl: () => config.baseUrl, attachmentMaxBytes: config.messageAttachmentMaxBytes } },
+      policy: {
+        matrix: matrixView(matrix),
+        consentDefaultDays: config.consentDefaultDays,
+        messaging: { baseUrl: () => config.baseUrl, attachmentMaxBytes: config.messageAttachmentMaxBytes },
+        searchParamType: (resourceType, code) => registry.searchParams(resourceType).get(code)?.type,
+      },
     },
     validator,
     expandValueSet: (url) => validator.valueSetCodes(url),

@@ -50,6 +50,17 @@ beforeAll(async () => {
   // documents of records whose Patients share an identifier: the MHD query by the patient's identifier
   x.docOpen2 = await create(document(x.open2, REPORT, ref(x.gp)), tok.gp);
   x.docNever2 = await create(document(x.never, REPORT, ref(x.other)), await mint(ref(x.other)));
+  // a document of one open record whose references name another open record, and a List whose item does
+  x.docCross = await create({ ...doc(x.open1, 'Croise'), context: { related: [{ reference: ref(x.open2) }, { reference: ref(x.docOpen2) }] } }, tok.gp);
+  // a Provenance of a document, and a document's content as a Binary: types without an `identifier` parameter
+  await create({ resourceType: 'Provenance', target: [{ reference: ref(x.open1) }, { reference: ref(x.docOpen) }], recorded: new Date().toISOString(), agent: [{ who: { reference: ref(x.gp) } }] }, tok.gp);
+  const binary = await create({ resourceType: 'Binary', contentType: 'text/plain', securityContext: { reference: ref(x.open2) }, data: 'dGVzdA==' }, tok.gp);
+  x.docBinary = await create(document(x.open2, REPORT, ref(x.gp), [], `Binary/${binary.id}`), tok.gp);
+  x.obsOpen2 = await create({ resourceType: 'Observation', status: 'final', code: { text: 'poids' }, subject: { reference: ref(x.open2) } }, tok.gp);
+  x.listCross = await create(
+    { resourceType: 'List', status: 'current', mode: 'working', subject: { reference: ref(x.open1) }, identifier: [{ system: SYSTEM, value: value('Liste') }], entry: [{ item: { reference: ref(x.obsOpen2) } }] },
+    tok.gp,
+  );
 });
 
 const search = (query: string) => get(`Patient?${query}`, tok.gp);
@@ -109,14 +120,41 @@ describe('a professional searching by identifier', () => {
     async (chain) => {
       const res = await get(`DocumentReference?${chain}=${encodeURIComponent(`${SYSTEM}|${value('Partage')}`)}`, tok.gp);
       expect(res.status).toBe(200);
-      expect(ids(res)).toEqual([x.docOpen2.id]);
+      expect(ids(res)).toEqual([x.docOpen2.id, x.docBinary.id].sort());
       const one = await get(`DocumentReference?${chain}=${encodeURIComponent(`${SYSTEM}|${value('Ouvert1')}`)}&_summary=count`, tok.gp);
-      expect(one.body.total).toBe(1);
+      expect(one.body.total).toBe(2);
       // the other professional finds the documents of the record open to them
       const other = await get(`DocumentReference?${chain}=${encodeURIComponent(`${SYSTEM}|${value('Partage')}`)}`, await mint(ref(x.other)));
       expect(ids(other)).toEqual([x.docNever.id, x.docNever2.id].sort());
     },
   );
+
+  // found by an outside probe of the first version, which narrowed these and lost what follows
+  it('keeps the references a found document or List makes to another open record (they are not withheld)', async () => {
+    const docs = await get(`DocumentReference?identifier=${encodeURIComponent(`${SYSTEM}|${value('Croise')}`)}`, tok.gp);
+    expect(ids(docs)).toEqual([x.docCross.id]);
+    expect(docs.body.entry[0].resource.context.related).toEqual([{ reference: ref(x.open2) }, { reference: ref(x.docOpen2) }]);
+    expect(docs.body.entry[0].resource.meta.tag ?? []).not.toContainEqual(expect.objectContaining({ code: 'SUBSETTED' }));
+    const lists = await get(`List?identifier=${encodeURIComponent(`${SYSTEM}|${value('Liste')}`)}`, tok.gp);
+    expect(ids(lists)).toEqual([x.listCross.id]);
+    expect(lists.body.entry[0].resource.entry).toEqual([{ item: { reference: ref(x.obsOpen2) } }]);
+  });
+
+  it('matches a reference parameter naming a resource of another open record', async () => {
+    const byRelated = await get(`DocumentReference?identifier=${encodeURIComponent(`${SYSTEM}|${value('Croise')}`)}&related=${ref(x.docOpen2)}`, tok.gp);
+    expect(ids(byRelated)).toEqual([x.docCross.id]);
+    const byItem = await get(`List?identifier=${encodeURIComponent(`${SYSTEM}|${value('Liste')}`)}&item=${ref(x.obsOpen2)}`, tok.gp);
+    expect(ids(byItem)).toEqual([x.listCross.id]);
+  });
+
+  it('on a type without an identifier parameter (ignored under lenient handling), answers as the search without it', async () => {
+    for (const type of ['Provenance', 'Binary']) {
+      const withIt = await get(`${type}?identifier=${encodeURIComponent(`${SYSTEM}|${value('Ouvert1')}`)}&_summary=count`, tok.gp);
+      const without = await get(`${type}?_summary=count`, tok.gp);
+      expect([type, withIt.status, withIt.body.total]).toEqual([type, 200, without.body.total]);
+      expect([type, without.body.total > 0]).toEqual([type, true]);
+    }
+  });
 
   it('finds directory resources by identifier, which belong to no record', async () => {
     const role = await create({ resourceType: 'Organization', name: `Clinique-${RUN}`, identifier: [{ system: SYSTEM, value: value('Finess') }] }, tok.admin);

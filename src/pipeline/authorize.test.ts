@@ -1,5 +1,6 @@
 import type { Route } from '../interactions/dispatch';
 import type { FhirRequest } from '../interactions/types';
+import { Registry } from '../registry/registry';
 import { identifierHolders, namedRecords, reachesOtherRecords } from './authorize';
 
 const req = (query: [string, string][]): FhirRequest => ({ method: 'GET', query, headers: {}, prefer: {} });
@@ -62,6 +63,10 @@ describe('namedRecords: the records a request names, decided with break-glass an
 describe('identifierHolders: what a search by identifier can return (decision 008, amendment of 2026-12-07)', () => {
   const search = (resourceType: string): Route => ({ interaction: 'search-type', resourceType });
   const S = 'urn:oid:1.2.250.1.213.1.4.8';
+  // the server's own definitions: which types have `identifier`, and of which type each parameter is
+  const registry = new Registry();
+  const paramType = (type: string, code: string) => registry.searchParams(type).get(code)?.type;
+  const holders = (r: Route, query: [string, string][]) => identifierHolders(r, req(query), paramType);
   it.each([
     ['one system|code', search('Patient'), [['identifier', `${S}|1234`]], [{ system: S, code: '1234' }]],
     ['several values', search('Patient'), [['identifier', `${S}|1,urn:x|2`]], [{ system: S, code: '1' }, { system: 'urn:x', code: '2' }]],
@@ -69,8 +74,11 @@ describe('identifierHolders: what a search by identifier can return (decision 00
     ['with other parameters of the type', search('DocumentReference'), [['status', 'current'], ['identifier', `${S}|1`], ['_count', '5']], [{ system: S, code: '1' }]],
     ['with representation parameters', search('Practitioner'), [['identifier', `${S}|1`], ['_format', 'xml'], ['_summary', 'count']], [{ system: S, code: '1' }]],
     ['the first identifier that has the shape, when two are ANDed', search('Patient'), [['identifier', '|1'], ['identifier', `${S}|2`]], [{ system: S, code: '2' }]],
+    ['with a date and a sort by date', search('DocumentReference'), [['identifier', `${S}|1`], ['date', 'ge2020'], ['_sort', '-date,_id']], [{ system: S, code: '1' }]],
+    ['with a string and :missing on a token', search('Patient'), [['identifier', `${S}|1`], ['family', 'x'], ['gender:missing', 'false']], [{ system: S, code: '1' }]],
+    ['with _id, _lastUpdated, _tag, _elements, _total', search('Consent'), [['identifier', `${S}|1`], ['_id', 'a'], ['_lastUpdated', 'ge2020'], ['_tag', 'x|y'], ['_elements', 'status'], ['_total', 'accurate']], [{ system: S, code: '1' }]],
   ] as [string, Route, [string, string][], unknown][])('%s: narrowed', (_n, r, query, values) => {
-    expect(identifierHolders(r, req(query))).toEqual({ resourceType: r.resourceType, values });
+    expect(holders(r, query)).toEqual({ resourceType: r.resourceType, values, returned: r.resourceType });
   });
 
   it.each([
@@ -81,7 +89,7 @@ describe('identifierHolders: what a search by identifier can return (decision 00
     ['List', 'patient.identifier'],
     ['List', 'subject:Patient.identifier'],
   ])("%s?%s (the MHD query): narrowed to the records of the Patients holding the value", (type, name) => {
-    expect(identifierHolders(search(type), req([[name, `${S}|1`], ['status', 'current']]))).toEqual({ resourceType: 'Patient', values: [{ system: S, code: '1' }] });
+    expect(holders(search(type), [[name, `${S}|1`], ['status', 'current']])).toEqual({ resourceType: 'Patient', values: [{ system: S, code: '1' }], returned: type });
   });
 
   it.each([
@@ -107,7 +115,19 @@ describe('identifierHolders: what a search by identifier can return (decision 00
     ['a history of the type', { interaction: 'history-type', resourceType: 'Patient' } as Route, [['identifier', `${S}|1`]]],
     ['a compartment search', { interaction: 'search-compartment', resourceType: 'Patient', id: 'p1', compartmentType: 'DocumentReference' } as Route, [['identifier', `${S}|1`]]],
     ['a conditional delete', { interaction: 'conditional-delete', resourceType: 'Patient' } as Route, [['identifier', `${S}|1`]]],
+    // found by an outside probe: lenient handling ignores an unknown `identifier`, so the search matched every row
+    ['a type without an identifier parameter (Provenance)', search('Provenance'), [['identifier', `${S}|1`]]],
+    ['a type without an identifier parameter (Binary)', search('Binary'), [['identifier', `${S}|1`]]],
+    // a reference parameter's target is readable only in the records open to the caller
+    ['a reference parameter', search('DocumentReference'), [['identifier', `${S}|1`], ['related', 'Observation/o1']]],
+    ['a reference parameter by :identifier', search('DocumentReference'), [['identifier', `${S}|1`], ['author:identifier', `${S}|2`]]],
+    ['a List by item', search('List'), [['identifier', `${S}|1`], ['item', 'Observation/o1']]],
+    ['a sort by a reference parameter', search('DocumentReference'), [['identifier', `${S}|1`], ['_sort', 'subject']]],
+    ['a composite parameter', search('DocumentReference'), [['identifier', `${S}|1`], ['relationship', 'replaces$DocumentReference/d1']]],
+    ['an unknown parameter', search('Patient'), [['identifier', `${S}|1`], ['shoe-size', '42']]],
+    ['an unknown special parameter', search('Patient'), [['identifier', `${S}|1`], ['_text', 'x']]],
+    ['the MHD query naming a patient too', search('DocumentReference'), [['patient.identifier', `${S}|1`], ['patient', 'p2']]],
   ] as [string, Route, [string, string][]][])('%s: not narrowed', (_n, r, query) => {
-    expect(identifierHolders(r, req(query))).toBeUndefined();
+    expect(holders(r, query)).toBeUndefined();
   });
 });

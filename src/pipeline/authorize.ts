@@ -22,7 +22,12 @@ export interface PolicySetup {
   consentDefaultDays: number;
   /** The secure messaging's settings (docs/decisions/016-messaging.md); absent: no message is admitted. */
   messaging?: MessagingSetup;
+  /** The type of a search parameter of a resource type (undefined when the type has none of that code); absent: searches are never narrowed. */
+  searchParamType?: SearchParamTypeOf;
 }
+
+/** The type (`token`, `reference` …) of the search parameter `code` of `resourceType`; undefined when there is none. */
+export type SearchParamTypeOf = (resourceType: string, code: string) => string | undefined;
 
 export interface Caller {
   actor: Actor;
@@ -140,7 +145,8 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
   // a request confined to the records it names needs the facts of those alone: a
   // professional's other records (hundreds) are loaded only when it may reach them
   const confined = (addressed !== undefined || named.length > 0) && !reachesOtherRecords(r, req);
-  const facts = await factsFor(session, actor, named, confined, addressed?.facts ?? read?.records, identifierHolders(r, req));
+  const holding = setup.searchParamType ? identifierHolders(r, req, setup.searchParamType) : undefined;
+  const facts = await factsFor(session, actor, named, confined, addressed?.facts ?? read?.records, holding);
   const open: OpenRecord[] = [];
   const pc = policyContext(setup, caller, now);
   const withoutBreakGlass = { ...pc, breakGlass: undefined };
@@ -330,24 +336,24 @@ async function checkCreateAtId(s: Session, actor: Actor, w: VersionWrite): Promi
 
 /**
  * What a search by identifier can return (docs/decisions/008-access-model.md, amendment of
- * 2026-12-07): a search of one type, with `identifier` without modifier whose every value is
- * `system|code`, both non-empty, and nothing else that reaches, returns only resources
- * holding one of those values, split and read as the engine reads them (`splitOr`, then the
- * first `|`). A document or List searched by its patient's identifier (the MHD query) returns
- * only resources filed in the record of a Patient holding one. Undefined for any other
+ * 2026-12-07): a search of one type with `identifier` (a token parameter of the type)
+ * without modifier whose every value is `system|code`, both non-empty, returns only
+ * resources holding one of those values, split and read as the engine reads them
+ * (`splitOr`, then the first `|`); a document or List searched by its patient's identifier
+ * (the MHD query) only resources filed in the record of a Patient holding one. Every other
+ * parameter must read no other record (`readsNoOtherRecord`). Undefined for any other
  * request: the caller's records are then loaded whole.
  */
-export function identifierHolders(r: Route, req: FhirRequest): IdentifierHolders | undefined {
-  if (r.interaction !== 'search-type' || !r.resourceType || r.resourceType === TRAIL) return undefined;
+export function identifierHolders(r: Route, req: FhirRequest, paramType: SearchParamTypeOf): IdentifierHolders | undefined {
+  const type = r.resourceType;
+  if (r.interaction !== 'search-type' || !type || type === TRAIL) return undefined;
   for (let i = 0; i < req.query.length; i++) {
     const [name, value] = req.query[i];
-    const held = name === 'identifier' ? r.resourceType : FILED_BY_SUBJECT.has(r.resourceType) && SUBJECT_IDENTIFIER.test(name) ? 'Patient' : undefined;
-    if (!held) continue;
-    const values = systemCodes(value);
-    if (!values) continue;
-    // an include, a reverse include, `_has`, another chain or `_list` may return resources of other records
-    if (req.query.some(([other], j) => j !== i && REACHING.test(other))) return undefined;
-    return { resourceType: held, values };
+    const held = name === 'identifier' && paramType(type, 'identifier') === 'token' ? type : FILED_BY_SUBJECT.has(type) && SUBJECT_IDENTIFIER.test(name) ? 'Patient' : undefined;
+    const values = held ? systemCodes(value) : undefined;
+    if (!held || !values) continue;
+    if (!req.query.every(([other, v], j) => j === i || readsNoOtherRecord(type, other, v, paramType))) return undefined;
+    return { resourceType: held, values, returned: type };
   }
   return undefined;
 }
@@ -355,6 +361,26 @@ export function identifierHolders(r: Route, req: FhirRequest): IdentifierHolders
 /** Types filed in the record of the Patient their `subject` names (the first parameter of the Patient compartment for them). */
 const FILED_BY_SUBJECT = new Set(['DocumentReference', 'List']);
 const SUBJECT_IDENTIFIER = /^(patient|subject)(:Patient)?\.identifier$/;
+/** Parameters that shape the answer, not the rows it holds. */
+const SHAPING = new Set(['_count', '_summary', '_elements', '_total', '_format', '_pretty']);
+/** Parameters on every type that compare the row's own values. */
+const OWN_VALUES = new Set(['_id', '_lastUpdated', '_tag', '_security', '_profile']);
+/** Parameter types compared with the row's own index values: no other resource is read to decide them. */
+const OWN_VALUE_TYPES = new Set(['token', 'string', 'date', 'number', 'quantity', 'uri']);
+
+/**
+ * Whether a search parameter decides on the row's own values alone: no reference (whose
+ * target's readability is decided against the caller's records), chain, include or unknown
+ * parameter (ignored under lenient handling, which would leave the identifier alone to decide).
+ */
+function readsNoOtherRecord(type: string, name: string, value: string, paramType: SearchParamTypeOf): boolean {
+  if (SHAPING.has(name)) return true;
+  if (name.includes('.')) return false;
+  const code = name.split(':')[0];
+  if (OWN_VALUES.has(code)) return true;
+  if (code === '_sort') return value.split(',').every((key) => OWN_VALUES.has(key.replace(/^-/, '')) || OWN_VALUE_TYPES.has(paramType(type, key.replace(/^-/, '')) ?? ''));
+  return !code.startsWith('_') && OWN_VALUE_TYPES.has(paramType(type, code) ?? '');
+}
 
 /** `system|code` values of a token parameter, each with both parts; undefined when one lacks either. */
 function systemCodes(value: string): IdentifierHolders['values'] | undefined {

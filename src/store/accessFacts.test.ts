@@ -170,14 +170,46 @@ describe('factsOfRecordsNaming', () => {
     await post(consent(holdsC.id, 'someone-else'));
     const asked = await post({ resourceType: 'Patient', active: false });
 
-    const narrowed = await factsOfRecordsNaming(session, me, [asked.id], { resourceType: 'Patient', values: [{ system, code: a }, { system, code: b }, { system, code: c }] });
+    const narrowed = await factsOfRecordsNaming(session, me, [asked.id], { resourceType: 'Patient', values: [{ system, code: a }, { system, code: b }, { system, code: c }], returned: 'Patient' });
     expect([...narrowed.keys()].sort()).toEqual([holdsA.id, holdsB.id, asked.id].sort());
     expect(narrowed).toEqual(await recordFacts(session, [holdsA.id, holdsB.id, asked.id]));
     // the system is part of the value; another type's row is not the searched type's
-    expect([...(await factsOfRecordsNaming(session, me, [], { resourceType: 'Patient', values: [{ system: 'urn:other', code: a }] })).keys()]).toEqual([]);
-    expect([...(await factsOfRecordsNaming(session, me, [], { resourceType: 'DocumentReference', values: [{ system, code: a }] })).keys()]).toEqual([holdsNone.id]);
+    expect([...(await factsOfRecordsNaming(session, me, [], { resourceType: 'Patient', values: [{ system: 'urn:other', code: a }], returned: 'Patient' })).keys()]).toEqual([]);
+    expect([...(await factsOfRecordsNaming(session, me, [], { resourceType: 'DocumentReference', values: [{ system, code: a }], returned: 'DocumentReference' })).keys()]).toEqual([holdsNone.id]);
     // not narrowed: every record naming the practitioner
     expect([...(await factsOfRecordsNaming(session, me, [])).keys()].sort()).toEqual([holdsA.id, holdsB.id, holdsNone.id].sort());
+  });
+
+  it('narrowed, still holds the records of what the resources that can be returned reference (their withheld references are decided on them)', async () => {
+    const post = async (resource: Record<string, unknown>) => {
+      const id = crypto.randomUUID();
+      await executeWrites(t.running!.ctx.db.knex, [newVersion(t.running!.ctx, resource, { id, versionId: 1, lastUpdated: new Date().toISOString(), method: 'POST' })]);
+      return { id };
+    };
+    const me = `gp-${crypto.randomUUID()}`;
+    const system = 'urn:oid:1.2.250.1.213.1.4.10';
+    const [ins, docValue] = [crypto.randomUUID(), crypto.randomUUID()];
+    const consent = (patientId: string) => ({ resourceType: 'Consent', status: 'active', patient: { reference: `Patient/${patientId}` }, provision: { type: 'permit', actor: [{ reference: { reference: `Practitioner/${me}` } }] } });
+    const holder = await post({ resourceType: 'Patient', identifier: [{ system, value: ins }] });
+    const linked = await post({ resourceType: 'Patient' });
+    const linkedByPatient = await post({ resourceType: 'Patient' });
+    const unrelated = await post({ resourceType: 'Patient' });
+    const observation = await post({ resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: `Patient/${linked.id}` } });
+    await post({
+      resourceType: 'DocumentReference',
+      status: 'current',
+      subject: { reference: `Patient/${holder.id}` },
+      identifier: [{ system, value: docValue }],
+      context: { related: [{ reference: `Observation/${observation.id}` }, { reference: `Patient/${linkedByPatient.id}` }] },
+      content: [{ attachment: { contentType: 'text/plain' } }],
+    });
+    for (const p of [holder, linked, linkedByPatient, unrelated]) await post(consent(p.id));
+    const expected = [holder.id, linked.id, linkedByPatient.id].sort();
+    // a document by its identifier, and the documents of the record holding the patient's identifier (the MHD query)
+    expect([...(await factsOfRecordsNaming(session, me, [], { resourceType: 'DocumentReference', values: [{ system, code: docValue }], returned: 'DocumentReference' })).keys()].sort()).toEqual(expected);
+    expect([...(await factsOfRecordsNaming(session, me, [], { resourceType: 'Patient', values: [{ system, code: ins }], returned: 'DocumentReference' })).keys()].sort()).toEqual(expected);
+    // the Patient itself references nothing
+    expect([...(await factsOfRecordsNaming(session, me, [], { resourceType: 'Patient', values: [{ system, code: ins }], returned: 'Patient' })).keys()]).toEqual([holder.id]);
   });
 });
 

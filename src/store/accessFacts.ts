@@ -61,34 +61,44 @@ const PREFERENCE_ROW = `(r.resource_type = 'Basic' AND EXISTS (SELECT 1 FROM jso
  */
 const FACT_ROWS = `r.resource_type IN ('Basic', 'Consent', 'Patient', 'RelatedPerson') AND NOT r.deleted AND (r.resource_type IN ('Consent', 'RelatedPerson') OR (r.resource_type = 'Patient' AND r.id = r.compartment) OR ${PREFERENCE_ROW})`;
 
-/** Resources of one type whose `identifier` is one of these `system|code` values (decision 008, amendment of 2026-12-07). */
+/** What a search by identifier can return (decision 008, amendment of 2026-12-07). */
 export interface IdentifierHolders {
+  /** The type whose `identifier` holds one of the values: the searched type, or Patient for a search by the patient's identifier. */
   resourceType: string;
   values: { system: string; code: string }[];
+  /** The searched type: its resources in the records of the holders are what the search can return. */
+  returned: string;
 }
 
 /**
  * The facts of the records whose Consents name this practitioner as a provision actor
  * (declared consent, treating physician, block), and of `alsoIds`, in one statement.
- * `holding`: of the records named by the Consents, only those holding a resource with
- * one of these identifiers (its index row, written in the resource's own compartment):
- * a search by identifier returns nothing from the others.
+ * `holding`: of the records named by the Consents, only those a search by identifier can
+ * read: the records holding a resource with one of the values (its index row, written in
+ * the resource's own compartment), and the records of every resource that the searched
+ * type's resources there reference (the references withheld from them are decided
+ * against the records open to the caller).
  */
 export async function factsOfRecordsNaming(session: Session, practitionerId: string, alsoIds: string[], holding?: IdentifierHolders): Promise<Map<string, RecordFacts>> {
-  const holders = holding
-    ? ` AND x.compartment IN (SELECT c.compartment FROM idx_token c
-           WHERE c.resource_type = ? AND c.param = 'identifier' AND (c.code, c.system) IN (SELECT * FROM unnest(?::text[], ?::text[])))`
+  const wanted = holding
+    ? `holders AS (SELECT DISTINCT c.compartment FROM idx_token c
+           WHERE c.resource_type = ? AND c.param = 'identifier' AND (c.code, c.system) IN (SELECT * FROM unnest(?::text[], ?::text[]))),
+       linked AS (SELECT l.target_type, l.target_id FROM resource_link l WHERE l.compartment IN (SELECT compartment FROM holders) AND l.resource_type = ?),
+       wanted AS (SELECT compartment FROM holders
+         UNION SELECT k.target_id FROM linked k WHERE k.target_type = 'Patient'
+         UNION SELECT n.compartment FROM linked k JOIN resource_locator n ON n.resource_type = k.target_type AND n.id = k.target_id),
+       `
     : '';
   const rows = await session.query<FactRow & { record: string }>(
-    `WITH records AS (
+    `WITH ${wanted}records AS (
        SELECT x.compartment FROM idx_reference x
-        WHERE x.resource_type = 'Consent' AND x.param = 'actor' AND x.target_type = 'Practitioner' AND x.target_id = ? AND x.compartment <> ''${holders}
+        WHERE x.resource_type = 'Consent' AND x.param = 'actor' AND x.target_type = 'Practitioner' AND x.target_id = ? AND x.compartment <> ''${holding ? ' AND x.compartment IN (SELECT compartment FROM wanted)' : ''}
        UNION SELECT unnest(?::text[]))
      SELECT n.compartment AS record, r.resource_type, r.id, r.compartment, r.body::text AS body
        FROM records n LEFT JOIN resource r ON r.compartment = n.compartment AND ${FACT_ROWS}`,
     [
+      ...(holding ? [holding.resourceType, textArray(holding.values.map((v) => v.code)), textArray(holding.values.map((v) => v.system)), holding.returned] : []),
       practitionerId,
-      ...(holding ? [holding.resourceType, textArray(holding.values.map((v) => v.code)), textArray(holding.values.map((v) => v.system))] : []),
       textArray(alsoIds),
     ],
     holding ? 'access_facts_of_records_naming_holding' : 'access_facts_of_records_naming',
