@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { startTarget, Target } from '../harness';
-import { as, consent, document, ircp, Json, practitionerWithRole, ref, REPORT, requests } from '../accessFixtures';
+import { as, consent, document, ircp, Json, MHD_LIST_TYPES, practitionerWithRole, ref, REPORT, requests } from '../accessFixtures';
 
 /**
  * A professional's search by identifier loads only the records holding the identifier
@@ -154,6 +154,19 @@ describe('a professional searching by identifier', () => {
       expect([type, withIt.status, withIt.body.total]).toEqual([type, 200, without.body.total]);
       expect([type, without.body.total > 0]).toEqual([type, true]);
     }
+  });
+
+  // found by an outside probe: a List whose subject is a Device is filed in the record of its source (a SubmissionSet:
+  // a List whose source is a Patient is otherwise the patient's own folder, hidden from professionals, decision 021)
+  it('finds a List of an open record by the identifier of its subject when that subject is a Device', async () => {
+    const device = await create({ resourceType: 'Device', identifier: [{ system: SYSTEM, value: value('Appareil') }] }, tok.admin);
+    const list = await create(
+      { resourceType: 'List', status: 'current', mode: 'working', code: { coding: [{ system: MHD_LIST_TYPES, code: 'submissionset' }] }, subject: { reference: ref(device) }, source: { reference: ref(x.open1) } },
+      tok.gp,
+    );
+    const res = await get(`List?subject.identifier=${encodeURIComponent(`${SYSTEM}|${value('Appareil')}`)}`, tok.gp);
+    expect(res.status).toBe(200);
+    expect(ids(res)).toEqual([list.id]);
   });
 
   it('finds directory resources by identifier, which belong to no record', async () => {

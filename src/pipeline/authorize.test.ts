@@ -83,7 +83,6 @@ describe('identifierHolders: what a search by identifier can return (decision 00
 
   it.each([
     ['DocumentReference', 'patient.identifier'],
-    ['DocumentReference', 'subject.identifier'],
     ['DocumentReference', 'subject:Patient.identifier'],
     ['DocumentReference', 'patient:Patient.identifier'],
     ['List', 'patient.identifier'],
@@ -105,6 +104,10 @@ describe('identifierHolders: what a search by identifier can return (decision 00
     ['a chain to another reference', search('DocumentReference'), [['author.identifier', `${S}|1`]]],
     ['a chain by identifier on a type its subject does not file', search('Communication'), [['subject.identifier', `${S}|1`]]],
     ['a chain to a Group', search('DocumentReference'), [['subject:Group.identifier', `${S}|1`]]],
+    // found by an outside probe: a List whose subject is a Device is filed in the record of its source
+    ['a chain by a bare subject (a List)', search('List'), [['subject.identifier', `${S}|1`]]],
+    ['a chain by a bare subject (a document)', search('DocumentReference'), [['subject.identifier', `${S}|1`]]],
+    ['a chain to a Device', search('List'), [['subject:Device.identifier', `${S}|1`]]],
     ['a chain with a modifier', search('DocumentReference'), [['patient.identifier:of-type', `${S}|NH|1`]]],
     ['a chain and another chain', search('DocumentReference'), [['patient.identifier', `${S}|1`], ['author.name', 'x']]],
     ['a chain and an _include', search('DocumentReference'), [['patient.identifier', `${S}|1`], ['_include', 'DocumentReference:subject']]],

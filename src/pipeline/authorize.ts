@@ -360,7 +360,8 @@ export function identifierHolders(r: Route, req: FhirRequest, paramType: SearchP
 
 /** Types filed in the record of the Patient their `subject` names (the first parameter of the Patient compartment for them). */
 const FILED_BY_SUBJECT = new Set(['DocumentReference', 'List']);
-const SUBJECT_IDENTIFIER = /^(patient|subject)(:Patient)?\.identifier$/;
+// the chain's target a Patient: a bare `subject` may name a Device or a Location, and a List naming one is filed by its `source`
+const SUBJECT_IDENTIFIER = /^(patient(:Patient)?|subject:Patient)\.identifier$/;
 /** Parameters that shape the answer, not the rows it holds. */
 const SHAPING = new Set(['_count', '_summary', '_elements', '_total', '_format', '_pretty']);
 /** Parameters on every type that compare the row's own values. */
