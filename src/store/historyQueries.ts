@@ -3,7 +3,7 @@ import { constraintConditions, keysetCondition, SortColumn, SqlContext, textArra
 import type { PageKeys } from './searchQueries';
 import type { Session } from './session';
 import { trailAsSeen } from './trailView';
-import { isUnrestricted } from './visibility';
+import { isUnrestricted, Visibility } from './visibility';
 
 /** Newest first; the key is unique per version, so keyset paging is exact under concurrent writes. */
 const HISTORY_ORDER: SortColumn[] = [
@@ -59,7 +59,7 @@ export function historyKeys(row: HistoryRow): unknown[] {
  * type or of every type: each version's own compartment, so that every correlated probe
  * stays in the version's partition (one Citus shard group).
  */
-type Scope = { kind: 'instance'; compartments: string[] } | { kind: 'all' };
+export type Scope = { kind: 'instance'; compartments: string[] } | { kind: 'all' };
 
 /**
  * A version is visible when the resource as it is now is visible to the caller (labels
@@ -69,11 +69,14 @@ type Scope = { kind: 'instance'; compartments: string[] } | { kind: 'all' };
  * for in the version's compartment: versions a resource left behind in another record
  * are shown there only to a caller who reads every record (docs/decisions/018-partitioning.md).
  */
-function historyVisibility(sql: SqlContext, type: string | undefined, scope: Scope, bind: (v: unknown) => string): string[] {
+function historyVisibility(sql: SqlContext, type: string | undefined, scope: Scope, bind: (v: unknown) => string, probed: boolean): string[] {
   const v = sql.constraints;
   if (isUnrestricted(v)) return [];
   const current = scope.kind === 'instance' ? `c.compartment = ${bind(scope.compartments[0])}` : 'c.compartment = h.compartment';
-  const out = [`EXISTS (SELECT 1 FROM resource c WHERE ${current} AND c.resource_type = h.resource_type AND c.id = h.id${constraintConditions(sql, 'c', type)})`];
+  // probed: one probe per version met, newest first (fenced, or the planner judges every current resource of the record first)
+  const out = [`EXISTS (SELECT 1 FROM resource c WHERE ${current} AND c.resource_type = h.resource_type AND c.id = h.id${constraintConditions(sql, 'c', type)}${probed ? ' OFFSET 0' : ''})`];
+  // walked record by record, the version's own compartment is the current row's, whose conditions say it is readable
+  if (probed) return out;
   const compartments = versionRecordCondition(sql, 'h', type);
   if (compartments) out.push(compartments.slice(5));
   return out;
@@ -85,7 +88,7 @@ function sameResource(a: string, scope: Scope, bind: (v: unknown) => string): st
   return `${where} AND ${a}.resource_type = h.resource_type AND ${a}.id = h.id`;
 }
 
-async function historyWhere(session: Session, q: HistoryQuery): Promise<{ sql: SqlContext; where: string[]; scope: Scope } | undefined> {
+async function historyWhere(session: Session, q: HistoryQuery, probed = false): Promise<{ sql: SqlContext; where: string[]; scope: Scope } | undefined> {
   const sql: SqlContext = { bindings: [], baseUrl: '', constraints: session.visibility };
   const bind = (v: unknown) => {
     sql.bindings.push(v);
@@ -101,7 +104,7 @@ async function historyWhere(session: Session, q: HistoryQuery): Promise<{ sql: S
   if (scope.kind === 'instance') where.push(`h.compartment = ANY(${bind(textArray(scope.compartments))}::text[])`);
   if (q.resourceType) where.push(`h.resource_type = ${bind(q.resourceType)}`);
   if (q.id) where.push(`h.id = ${bind(q.id)}`);
-  where.push(...historyVisibility(sql, q.resourceType, scope, bind));
+  where.push(...historyVisibility(sql, q.resourceType, scope, bind, probed));
   if (q.since) where.push(`h.last_updated >= ${bind(q.since)}::timestamptz`);
   if (q.at) {
     where.push(`h.last_updated <= ${bind(q.at.high)}::timestamptz`);
@@ -116,7 +119,8 @@ async function historyWhere(session: Session, q: HistoryQuery): Promise<{ sql: S
  * extra one says that more follow), in reverse order when reading backwards from `page`.
  */
 export async function historyRows(session: Session, q: HistoryQuery, count: number, page?: PageKeys): Promise<HistoryRow[]> {
-  const found = await historyWhere(session, q);
+  const walked = q.id ? undefined : walkedCompartments(session.visibility, { kind: 'all' }, q.resourceType);
+  const found = await historyWhere(session, q, walked !== undefined);
   if (!found) return [];
   const { sql, where, scope } = found;
   // bindings follow the text: the select list's sub-query comes first
@@ -129,13 +133,21 @@ export async function historyRows(session: Session, q: HistoryQuery, count: numb
   const backwards = page?.backwards ?? false;
   if (page) where.push(keysetCondition(sql, HISTORY_ORDER, page.keys, backwards, (i) => HISTORY_ORDER[i].sql));
   const order = HISTORY_ORDER.map((c) => `${c.sql} ${c.descending !== backwards ? 'DESC' : 'ASC'}`).join(', ');
+  const columns = 'h.compartment, h.resource_type, h.id, h.version_id, h.last_updated, h.deleted, h.method';
+  // a caller limited to records: a page (plus one) of each record, newest first on its own index, then merged
+  const from = walked
+    ? `unnest(?::text[]) AS w(compartment) CROSS JOIN LATERAL (
+         SELECT ${columns}, h.body FROM resource_history h WHERE h.compartment = w.compartment${where.length ? ` AND ${where.join(' AND ')}` : ''}
+          ORDER BY ${order} LIMIT ${count + 1}) h`
+    : `resource_history h ${where.length ? `WHERE ${where.join(' AND ')}` : ''}`;
   const rows = await session.query<RawHistoryRow>(
-    `SELECT h.compartment, h.resource_type, h.id, h.version_id, h.last_updated, h.deleted, h.method, h.body::text AS body,
+    `SELECT ${columns}, h.body::text AS body,
             -- a version written over a deletion created the resource again (201)
             ${recreated} AS recreated
-       FROM resource_history h ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+       FROM ${from}
       ORDER BY ${order} LIMIT ${count + 1}`,
-    [...selectBindings, ...sql.bindings],
+    // bindings follow the text: the select list's sub-query, the records walked, the conditions
+    [...selectBindings, ...(walked ? [textArray(walked)] : []), ...sql.bindings],
   );
   // the extra row that says more follow is not returned to the caller
   session.touch(rows.slice(0, count).map((r) => ({ compartment: r.compartment, resourceType: r.resource_type, id: r.id, versionId: Number(r.version_id) })));
@@ -150,6 +162,27 @@ export async function historyRows(session: Session, q: HistoryQuery, count: numb
     body: bodies[i],
     recreated: r.recreated,
   }));
+}
+
+/**
+ * Above this many records, one walk over the caller's records (each record's walk would visit
+ * a page of versions of each: 1,500 records of a treating physician, 77,000 versions judged).
+ */
+const WALKED_RECORDS_MAX = 50;
+
+/**
+ * The compartments the history of a caller limited to records walks one by one
+ * (docs/decisions/018-partitioning.md, amendment of 2026-12-07): their records, and the
+ * directory ('') when they read there a type the request asks for (shared types, their own
+ * Subscriptions). Every version they may see is in one of them. Undefined for one
+ * resource's history, and for a caller who reads every record: one walk.
+ */
+export function walkedCompartments(v: Visibility, scope: Scope, resourceType: string | undefined): string[] | undefined {
+  if (scope.kind !== 'all' || !v.compartments || v.compartments.length > WALKED_RECORDS_MAX) return undefined;
+  const shared = resourceType === undefined ? Boolean(v.sharedTypes?.length) : Boolean(v.sharedTypes?.includes(resourceType));
+  const subscriptions = Boolean(v.ownSubscriptions) && (resourceType === undefined || resourceType === 'Subscription');
+  const directory = v.compartments.includes('') || shared || subscriptions;
+  return [...new Set([...v.compartments.filter((c) => c !== ''), ...(directory ? [''] : [])])];
 }
 
 /** How many versions the caller may see. */

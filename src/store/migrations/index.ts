@@ -16,6 +16,7 @@ import * as groupExport from './014_group_export';
 import * as redundantIndexes from './015_redundant_indexes';
 import * as contentFiles from './016_content_files';
 import * as documentRelationship from './017_document_relationship';
+import * as historyByRecord from './018_history_by_record';
 
 interface Migration {
   name: string;
@@ -41,6 +42,7 @@ const migrations: Migration[] = [
   { name: '015_redundant_indexes', module: redundantIndexes },
   { name: '016_content_files', module: contentFiles },
   { name: '017_document_relationship', module: documentRelationship },
+  { name: '018_history_by_record', module: historyByRecord },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
