@@ -59,7 +59,7 @@ export function historyKeys(row: HistoryRow): unknown[] {
  * type or of every type: each version's own compartment, so that every correlated probe
  * stays in the version's partition (one Citus shard group).
  */
-export type Scope = { kind: 'instance'; compartments: string[] } | { kind: 'all' };
+type Scope = { kind: 'instance'; compartments: string[] } | { kind: 'all' };
 
 /**
  * A version is visible when the resource as it is now is visible to the caller (labels
@@ -119,7 +119,7 @@ async function historyWhere(session: Session, q: HistoryQuery, probed = false): 
  * extra one says that more follow), in reverse order when reading backwards from `page`.
  */
 export async function historyRows(session: Session, q: HistoryQuery, count: number, page?: PageKeys): Promise<HistoryRow[]> {
-  const walked = q.id ? undefined : walkedCompartments(session.visibility, { kind: 'all' }, q.resourceType);
+  const walked = q.id ? undefined : walkedCompartments(session.visibility, q.resourceType);
   const found = await historyWhere(session, q, walked !== undefined);
   if (!found) return [];
   const { sql, where, scope } = found;
@@ -174,11 +174,12 @@ const WALKED_RECORDS_MAX = 50;
  * The compartments the history of a caller limited to records walks one by one
  * (docs/decisions/018-partitioning.md, amendment of 2026-12-07): their records, and the
  * directory ('') when they read there a type the request asks for (shared types, their own
- * Subscriptions). Every version they may see is in one of them. Undefined for one
- * resource's history, and for a caller who reads every record: one walk.
+ * Subscriptions). Every version they may see is in one of them. Undefined for a caller who
+ * reads every record, or more records than WALKED_RECORDS_MAX: one walk. (One resource's
+ * history reads the compartments its locator lists.)
  */
-export function walkedCompartments(v: Visibility, scope: Scope, resourceType: string | undefined): string[] | undefined {
-  if (scope.kind !== 'all' || !v.compartments || v.compartments.length > WALKED_RECORDS_MAX) return undefined;
+export function walkedCompartments(v: Visibility, resourceType: string | undefined): string[] | undefined {
+  if (!v.compartments || v.compartments.length > WALKED_RECORDS_MAX) return undefined;
   const shared = resourceType === undefined ? Boolean(v.sharedTypes?.length) : Boolean(v.sharedTypes?.includes(resourceType));
   const subscriptions = Boolean(v.ownSubscriptions) && (resourceType === undefined || resourceType === 'Subscription');
   const directory = v.compartments.includes('') || shared || subscriptions;
