@@ -77,6 +77,11 @@ beforeAll(async () => {
   expect((await send('PUT', `Observation/${x.obsA0.id}`, tok.gp, { ...x.obsA0, status: 'amended' })).status).toBe(200);
   expect((await send('PUT', `Observation/${x.obsC0.id}`, tok.C, { ...x.obsC0, status: 'amended' })).status).toBe(200);
   expect((await send('DELETE', `Observation/${x.obsB1.id}`, tok.gp)).status).toBeLessThan(300);
+  // one transaction writing in both records (versions of one instant are cut by pages in historyQueries.test.ts)
+  const entries = [x.A, x.B, x.A, x.B, x.A].map((p, i) => ({ request: { method: 'POST', url: 'Observation' }, resource: observation(p, `t${i}`) }));
+  const tx = await send('POST', '', tok.gp, { resourceType: 'Bundle', type: 'transaction', entry: entries });
+  expect(tx.status).toBe(200);
+  x.sameInstant = tx.body.entry.map((e: Json) => e.response.location.split('/')[1]);
   // moved from A to B: its first version stays in A's partition
   expect((await send('PUT', `Observation/${x.obsA2.id}`, tok.gp, { ...x.obsA2, subject: { reference: ref(x.B) } })).status).toBe(200);
 });
@@ -96,6 +101,7 @@ describe("a professional's history across their records and the directory", () =
       expect([name, keys.includes(`${x[name].resourceType}/${x[name].id}/1`)]).toEqual([name, true]);
     }
     expect(keys).toContain(`Observation/${x.obsA0.id}/2`);
+    for (const id of x.sameInstant) expect(keys).toContain(`Observation/${id}/1`);
     // versions a moved resource left in the record it left are shown only to a caller who reads every record (decision 018)
     expect(keys.filter((k) => k.includes(x.obsA2.id))).toEqual([`Observation/${x.obsA2.id}/2`]);
     // a deletion is a version, after the one it deleted

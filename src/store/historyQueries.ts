@@ -135,10 +135,11 @@ export async function historyRows(session: Session, q: HistoryQuery, count: numb
   const order = HISTORY_ORDER.map((c) => `${c.sql} ${c.descending !== backwards ? 'DESC' : 'ASC'}`).join(', ');
   const columns = 'h.compartment, h.resource_type, h.id, h.version_id, h.last_updated, h.deleted, h.method';
   // a caller limited to records: a page (plus one) of each record, newest first on its own index, then merged
+  // (ordered by time alone, the ties at the cut kept: the record's index gives that order without a sort, and stops there)
   const from = walked
     ? `unnest(?::text[]) AS w(compartment) CROSS JOIN LATERAL (
          SELECT ${columns}, h.body FROM resource_history h WHERE h.compartment = w.compartment${where.length ? ` AND ${where.join(' AND ')}` : ''}
-          ORDER BY ${order} LIMIT ${count + 1}) h`
+          ORDER BY h.last_updated ${backwards ? 'ASC' : 'DESC'} FETCH FIRST ${count + 1} ROWS WITH TIES) h`
     : `resource_history h ${where.length ? `WHERE ${where.join(' AND ')}` : ''}`;
   const rows = await session.query<RawHistoryRow>(
     `SELECT ${columns}, h.body::text AS body,

@@ -3,7 +3,8 @@ import { startTarget, Target } from '../../../conformance/harness';
 import * as historyByRecord from './018_history_by_record';
 
 /**
- * Migration 018 adds `resource_history (compartment, last_updated)`, on every partition of a
+ * Migration 018 adds `resource_history (compartment, last_updated)` and `(compartment,
+ * resource_type, last_updated)`, on every partition of a
  * partitioned database; down and up again leave it as it was.
  */
 let t: Target;
@@ -29,8 +30,8 @@ async function tablesIndexedOn(table: string, columns: string): Promise<{ tables
 }
 
 describe('migration 018', () => {
-  it('indexes the versions of each record by time, on the table and each of its partitions', async () => {
-    const found = await tablesIndexedOn('resource_history', 'compartment, last_updated');
+  it.each(['compartment, last_updated', 'compartment, resource_type, last_updated'])('indexes the versions of each record on (%s), on the table and each of its partitions', async (columns) => {
+    const found = await tablesIndexedOn('resource_history', columns);
     expect(found.indexed).toBe(found.tables);
     expect(found.indexed).toBeGreaterThan(0);
   });
@@ -38,9 +39,12 @@ describe('migration 018', () => {
   it('down drops it, up creates it again', async () => {
     await historyByRecord.down(knex);
     expect((await tablesIndexedOn('resource_history', 'compartment, last_updated')).indexed).toBe(0);
+    expect((await tablesIndexedOn('resource_history', 'compartment, resource_type, last_updated')).indexed).toBe(0);
     await historyByRecord.up(knex);
     await historyByRecord.up(knex);
-    const found = await tablesIndexedOn('resource_history', 'compartment, last_updated');
-    expect(found.indexed).toBe(found.tables);
+    for (const columns of ['compartment, last_updated', 'compartment, resource_type, last_updated']) {
+      const found = await tablesIndexedOn('resource_history', columns);
+      expect(found.indexed).toBe(found.tables);
+    }
   });
 });
