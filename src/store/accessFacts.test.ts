@@ -15,6 +15,13 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
+/** Written through the store: the facts statements read stored rows, whatever validation would say of them. */
+const post = async (resource: Record<string, unknown>) => {
+  const id = crypto.randomUUID();
+  await executeWrites(t.running!.ctx.db.knex, [newVersion(t.running!.ctx, resource, { id, versionId: 1, lastUpdated: new Date().toISOString(), method: 'POST' })]);
+  return { id };
+};
+
 describe('textArray', () => {
   it.each([
     [[]],
@@ -29,12 +36,6 @@ describe('textArray', () => {
 
 describe('recordFacts', () => {
   it('reads the state and Consents of each record asked for, and closes those that do not exist', async () => {
-    // written through the store: the facts query reads stored rows, whatever validation would say of them
-    const post = async (resource: Record<string, unknown>) => {
-      const id = crypto.randomUUID();
-      await executeWrites(t.running!.ctx.db.knex, [newVersion(t.running!.ctx, resource, { id, versionId: 1, lastUpdated: new Date().toISOString(), method: 'POST' })]);
-      return { id };
-    };
     const open = await post({ resourceType: 'Patient', active: true, generalPractitioner: [{ reference: 'Practitioner/gp-1' }] });
     const closed = await post({ resourceType: 'Patient', active: false });
     await post({
@@ -55,11 +56,6 @@ describe('recordFacts', () => {
 });
 
 describe('factsOfResource and actorResources (one statement each)', () => {
-  const post = async (resource: Record<string, unknown>) => {
-    const id = crypto.randomUUID();
-    await executeWrites(t.running!.ctx.db.knex, [newVersion(t.running!.ctx, resource, { id, versionId: 1, lastUpdated: new Date().toISOString(), method: 'POST' })]);
-    return { id };
-  };
 
   it("gives the record of a resource and that record's facts; '' outside any record; undefined when unknown", async () => {
     const patient = await post({ resourceType: 'Patient', active: true });
@@ -114,11 +110,6 @@ describe('factsOfResource and actorResources (one statement each)', () => {
 
 describe('factsOfRecordsNaming', () => {
   it("gives the facts of the records whose Consents name the practitioner, and of the other records asked for", async () => {
-    const post = async (resource: Record<string, unknown>) => {
-      const id = crypto.randomUUID();
-      await executeWrites(t.running!.ctx.db.knex, [newVersion(t.running!.ctx, resource, { id, versionId: 1, lastUpdated: new Date().toISOString(), method: 'POST' })]);
-      return { id };
-    };
     const me = `gp-${crypto.randomUUID()}`;
     const consent = (patientId: string, actor: string) => ({
       resourceType: 'Consent',
@@ -144,11 +135,6 @@ describe('factsOfRecordsNaming', () => {
   });
 
   it('narrowed to the records holding an identifier: of those naming the practitioner, only the ones with a resource of that type carrying one of the values', async () => {
-    const post = async (resource: Record<string, unknown>) => {
-      const id = crypto.randomUUID();
-      await executeWrites(t.running!.ctx.db.knex, [newVersion(t.running!.ctx, resource, { id, versionId: 1, lastUpdated: new Date().toISOString(), method: 'POST' })]);
-      return { id };
-    };
     const me = `gp-${crypto.randomUUID()}`;
     const system = `urn:oid:1.2.250.1.213.1.4.10`;
     const code = () => crypto.randomUUID();
@@ -181,11 +167,6 @@ describe('factsOfRecordsNaming', () => {
   });
 
   it('narrowed, still holds the records of what the resources that can be returned reference (their withheld references are decided on them)', async () => {
-    const post = async (resource: Record<string, unknown>) => {
-      const id = crypto.randomUUID();
-      await executeWrites(t.running!.ctx.db.knex, [newVersion(t.running!.ctx, resource, { id, versionId: 1, lastUpdated: new Date().toISOString(), method: 'POST' })]);
-      return { id };
-    };
     const me = `gp-${crypto.randomUUID()}`;
     const system = 'urn:oid:1.2.250.1.213.1.4.10';
     const [ins, docValue] = [crypto.randomUUID(), crypto.randomUUID()];
