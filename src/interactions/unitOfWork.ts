@@ -18,7 +18,7 @@ export async function inTransaction<T>(ctx: InteractionContext, access: StoreAcc
       const result = await ctx.db.knex.transaction(async (trx) => {
         session = new Session(trx, access, options.deferWrites ?? false);
         const value = await fn(session);
-        await session.checkDeletions();
+        await session.checkBeforeCommitting();
         return value;
       });
       runAfterCommit(ctx, session!);

@@ -106,7 +106,7 @@ async function factsFor(
   named: string[],
   confined: boolean,
   known: Map<string, RecordFacts> | undefined,
-  holding: IdentifierHolders | undefined,
+  holding: () => IdentifierHolders | undefined,
 ): Promise<Map<string, RecordFacts>> {
   const of = (ids: string[]) => (known && ids.every((p) => known.has(p)) ? known : recordFacts(session, ids));
   if (confined) return of(named);
@@ -117,7 +117,7 @@ async function factsFor(
       return of([...new Set([actor.patientId, ...named])]);
     case 'practitioner':
       // the records and their facts in one statement; of those, the ones holding the identifier searched
-      return factsOfRecordsNaming(session, actor.id, named, holding);
+      return factsOfRecordsNaming(session, actor.id, named, holding());
     default:
       return of(named);
   }
@@ -145,7 +145,8 @@ export async function authorize(session: Session, setup: PolicySetup, caller: Ca
   // a request confined to the records it names needs the facts of those alone: a
   // professional's other records (hundreds) are loaded only when it may reach them
   const confined = (addressed !== undefined || named.length > 0) && !reachesOtherRecords(r, req);
-  const holding = setup.searchParamType ? identifierHolders(r, req, setup.searchParamType) : undefined;
+  // read from the request only where it decides something: a professional's request that is not confined
+  const holding = () => (setup.searchParamType ? identifierHolders(r, req, setup.searchParamType) : undefined);
   const facts = await factsFor(session, actor, named, confined, addressed?.facts ?? read?.records, holding);
   const open: OpenRecord[] = [];
   const pc = policyContext(setup, caller, now);

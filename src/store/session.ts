@@ -290,7 +290,7 @@ export class Session {
 
   /**
    * A check that holds only once every entry of a transaction is written: run before commit
-   * (`checkDeletions`); outside a transaction nothing else is to be written, so it runs now.
+   * (`checkBeforeCommitting`); outside a transaction nothing else is to be written, so it runs now.
    */
   async checkBeforeCommit(check: () => Promise<void>): Promise<void> {
     if (!(this.db as Knex.Transaction).isTransaction) return check();
@@ -298,7 +298,7 @@ export class Session {
   }
 
   /** Before commit: nothing current still references what this session deleted (409 otherwise), and the checks left for then hold. */
-  async checkDeletions(): Promise<void> {
+  async checkBeforeCommitting(): Promise<void> {
     await this.flush();
     await checkDeletedTargets(this, this.integrity);
     for (const check of this.commitChecks.splice(0)) await check();
