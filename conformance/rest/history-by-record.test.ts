@@ -108,6 +108,9 @@ describe("a professional's history across their records and the directory", () =
     expect(keys.filter((k) => k.includes(x.obsB1.id))).toEqual([`Observation/${x.obsB1.id}/deleted`, `Observation/${x.obsB1.id}/1`]);
     // nothing of the record closed to them
     for (const name of ['C', 'obsC0', 'obsC1', 'obsC2']) expect(keys.filter((k) => k.includes(x[name].id))).toEqual([]);
+    // counted as they are listed (`_count=0`: the total alone)
+    const counted = await get(`_history?_since=${encodeURIComponent(since)}&_count=0`, tok.gp);
+    expect([counted.status, counted.body.total, counted.body.entry]).toEqual([200, keys.length, undefined]);
   });
 
   it('type history: the Observations of the open records alone, in the same order as the system history gives them', async () => {

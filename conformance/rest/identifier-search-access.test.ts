@@ -96,6 +96,13 @@ describe('a professional searching by identifier', () => {
     expect(ids(res)).toEqual([x.comma.id]);
   });
 
+  it('in a batch, the same search answers the same: nothing of a blocked or never-named record', async () => {
+    const res = await send('POST', '', tok.gp, { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url: `Patient?${identifier('Partage')}` } }, { request: { method: 'GET', url: `Patient?${identifier('Partage')}&_summary=count` } }] });
+    expect(res.status).toBe(200);
+    expect(ids({ body: res.body.entry[0].resource })).toEqual([x.open2.id]);
+    expect(res.body.entry[1].resource.total).toBe(1);
+  });
+
   it('POST _search with the identifier in the form body is the same search', async () => {
     const res = await fetch(`${t.base}/Patient/_search`, {
       method: 'POST',
